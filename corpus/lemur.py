@@ -1,0 +1,50 @@
+"""The LEMUR corpus: the ``nn-dataset==2.1.2`` wheel, fetched once with pip and read as a zip.
+
+Never import ``ab.nn.api``: later versions download a database from a hub at import.
+The wheel holds ``ab/nn/nn/<name>.py`` (model files) and
+``ab/nn/stat/train/<task>_<dataset>_<metric>_<nn>/<epoch>.json`` (per-epoch stats).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+LEMUR_REQUIREMENT = "nn-dataset==2.1.2"
+LEMUR_VERSION = "2.1.2"
+MODEL_PREFIX = "ab/nn/nn/"
+STAT_PREFIX = "ab/nn/stat/train/"
+
+
+def lemur_wheel(cache_dir: Path) -> Path:
+    """Path of the nn-dataset wheel under ``cache_dir/wheels``, downloading it on first use."""
+    wheel_dir = Path(cache_dir) / "wheels"
+    found = sorted(wheel_dir.glob(f"nn_dataset-{LEMUR_VERSION}-*.whl"))
+    if found:
+        return found[0]
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), LEMUR_REQUIREMENT],
+        check=True,
+    )
+    found = sorted(wheel_dir.glob(f"nn_dataset-{LEMUR_VERSION}-*.whl"))
+    if not found:
+        raise FileNotFoundError(f"pip download of {LEMUR_REQUIREMENT} left no wheel in {wheel_dir}")
+    return found[0]
+
+
+def model_names(wheel: Path) -> list[str]:
+    """Sorted LEMUR model names (file stems under ab/nn/nn/)."""
+    with zipfile.ZipFile(wheel) as zf:
+        return sorted(
+            n[len(MODEL_PREFIX) : -3]
+            for n in zf.namelist()
+            if n.startswith(MODEL_PREFIX) and n.endswith(".py") and "/" not in n[len(MODEL_PREFIX) :] and not n.endswith("__init__.py")
+        )
+
+
+def read_model(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(f"{MODEL_PREFIX}{name}.py").decode("utf-8")

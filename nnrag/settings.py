@@ -1,0 +1,70 @@
+"""One settings object for the whole project, read from ``NNRAG_*`` env vars and a TOML file.
+
+Why one place: the server, the CLI, the indexer and the benchmarks must agree on
+where the store lives and how the sandbox is sized. Order of precedence: explicit
+arguments > environment (``NNRAG_STORE_DIR=...``) > TOML file (``$NNRAG_CONFIG`` or
+``./nnrag.toml``) > defaults. The sandbox package does not import this module: it
+receives its limits as plain arguments, so it stays importable on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def default_home() -> Path:
+    """``$NNRAG_HOME`` or ``~/.cache/nnrag``: caches, downloaded wheels, the default store."""
+    return Path(os.environ.get("NNRAG_HOME") or Path.home() / ".cache" / "nnrag")
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("NNRAG_CONFIG", "nnrag.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NNRAG_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Root for caches and the default store.")
+    store_dir: Path | None = Field(default=None, description="Block store directory; default <home>/store.")
+    address: str = Field(default="127.0.0.1:50051", description="gRPC listen address.")
+    token: str | None = Field(default=None, description="Optional bearer token required by the server.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, description="Sandbox pool size.")
+    max_concurrent_rpcs: int = Field(default=64, description="In-flight RPCs before RESOURCE_EXHAUSTED.")
+    max_message_mb: int = Field(default=8, description="Largest gRPC message accepted, in MiB.")
+    check_timeout_s: float = Field(default=30.0, description="Default wall-clock budget for one check.")
+    check_memory_mb: int = Field(default=4096, description="Default address-space limit for one check.")
+    metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
+    predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+
+    @property
+    def store_path(self) -> Path:
+        return self.store_dir or self.home / "store"
+
+    @property
+    def predictor_path(self) -> Path:
+        return self.predictor_dir or self.home / "predictor"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

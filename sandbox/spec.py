@@ -1,0 +1,129 @@
+"""The records exchanged with the sandbox: what to check (CheckSpec) and what happened (CheckResult).
+
+Plain dataclasses with JSON round-trips, because they cross process boundaries
+(worker pipes), the wire (gRPC) and disk (audit JSONL). This module imports
+nothing from the rest of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
+STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "oom", "crashed", "rejected")
+
+
+@dataclass
+class Example:
+    """One way to build and call a module: constructor arguments and input shapes.
+
+    JSON values only. An argument written as ``{"__expr__": "nn.BatchNorm2d"}`` is
+    evaluated inside the sandbox, in the checked module's namespace, so examples can
+    name classes and functions (norm layers, activations) without pickling them.
+    ``input_dtypes`` parallels ``inputs``; None means float32 for every input
+    ("int64" inputs are filled with token ids in [0, 10)). ``inputs=None`` asks the
+    sandbox to infer input shapes from the built module (``sandbox.infer_input``).
+    """
+
+    init_args: list[Any] = field(default_factory=list)
+    init_kwargs: dict[str, Any] = field(default_factory=dict)
+    inputs: list[list[int]] | None = field(default_factory=lambda: [[2, 3, 32, 32]])
+    input_dtypes: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Example":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class CheckSpec:
+    """What to check. Defaults fit an LLM-written CIFAR-10 classifier.
+
+    entry: class to build; None -> ``Net`` if defined, else the last nn.Module subclass.
+    lemur: construct with the LEMUR contract ``Net(in_shape, out_shape, prm, device)``;
+        None -> detect automatically.
+    example: constructor args and inputs; None -> no args, input (2, 3, 32, 32).
+    candidates: extra examples tried in order inside the same sandboxed process when
+        the first fails at instantiate/forward/backward (the indexer uses this to find a
+        working example in one round trip); the result's ``example`` says which worked.
+    stages: run up to and including the last stage named here.
+    """
+
+    entry: str | None = None
+    lemur: bool | None = None
+    example: Example | None = None
+    candidates: list[Example] = field(default_factory=list)
+    expected_output_shape: list[int] | None = None
+    stages: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
+    max_params: int = 200_000_000
+    timeout_s: float = 30.0
+    memory_mb: int = 4096
+    count_flops: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stages"] = list(self.stages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckSpec":
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if data.get("example") is not None:
+            data["example"] = Example.from_dict(data["example"])
+        data["candidates"] = [Example.from_dict(c) for c in data.get("candidates") or []]
+        if "stages" in data:
+            data["stages"] = tuple(data["stages"])
+        return cls(**data)
+
+
+@dataclass
+class Diagnosis:
+    """A one-line problem and a concrete hint, for a feedback-memory loop to store."""
+
+    problem: str = ""
+    hint: str = ""
+
+
+@dataclass
+class CheckResult:
+    """What happened. ``status`` is one of STATUSES; ``stages`` maps each stage run to
+    "ok" / "failed" / "skipped"; ``failed_stage`` is None when status is ok."""
+
+    status: str
+    stages: dict[str, str] = field(default_factory=dict)
+    failed_stage: str | None = None
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+    params: int | None = None
+    flops: int | None = None  # forward FLOPs per sample (2 per multiply-add)
+    output_shapes: list[list[int]] = field(default_factory=list)
+    forward_ms: float | None = None
+    peak_rss_mb: float | None = None
+    wall_ms: float | None = None
+    example: Example | None = None  # the example that worked (or the last tried)
+    entry: str | None = None  # the class that was built
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)
+    stdout: str = ""  # captured and truncated
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def passed(self, stage: str) -> bool:
+        return self.stages.get(stage) == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if data.get("example") is not None:
+            data["example"] = Example.from_dict(data["example"])
+        data["diagnosis"] = Diagnosis(**(data.get("diagnosis") or {}))
+        return cls(**data)
