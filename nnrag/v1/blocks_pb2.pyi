@@ -1,0 +1,182 @@
+from nnrag.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_MODE_AUTO: _ClassVar[SearchMode]
+    SEARCH_MODE_MEANING: _ClassVar[SearchMode]
+    SEARCH_MODE_SYMBOL: _ClassVar[SearchMode]
+SEARCH_MODE_AUTO: SearchMode
+SEARCH_MODE_MEANING: SearchMode
+SEARCH_MODE_SYMBOL: SearchMode
+
+class SearchRequest(_message.Message):
+    __slots__ = ("query", "k", "sources", "min_stage", "mode", "include_code")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    MIN_STAGE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CODE_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    k: int
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    min_stage: str
+    mode: SearchMode
+    include_code: bool
+    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., min_stage: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., include_code: _Optional[bool] = ...) -> None: ...
+
+class SearchHit(_message.Message):
+    __slots__ = ("block", "score", "match")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    block: _common_pb2.Block
+    score: float
+    match: str
+    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., score: _Optional[float] = ..., match: _Optional[str] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("hits", "took_ms", "versions")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    TOOK_MS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    took_ms: float
+    versions: _common_pb2.Versions
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., took_ms: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class GetBlockRequest(_message.Message):
+    __slots__ = ("name_or_hash",)
+    NAME_OR_HASH_FIELD_NUMBER: _ClassVar[int]
+    name_or_hash: str
+    def __init__(self, name_or_hash: _Optional[str] = ...) -> None: ...
+
+class GetBlockResponse(_message.Message):
+    __slots__ = ("block", "other_hashes", "versions")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    OTHER_HASHES_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    block: _common_pb2.Block
+    other_hashes: _containers.RepeatedScalarFieldContainer[str]
+    versions: _common_pb2.Versions
+    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., other_hashes: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class PatchRequest(_message.Message):
+    __slots__ = ("code", "spec")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    spec: _common_pb2.CheckSpec
+    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ...) -> None: ...
+
+class InsertedBlock(_message.Message):
+    __slots__ = ("name", "content_hash", "reason", "provenance")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content_hash: str
+    reason: str
+    provenance: _common_pb2.Provenance
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ...) -> None: ...
+
+class PatchResponse(_message.Message):
+    __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "versions")
+    PATCHED_CODE_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    INSERTED_FIELD_NUMBER: _ClassVar[int]
+    FIXES_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    TOOK_MS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    patched_code: str
+    diff: str
+    inserted: _containers.RepeatedCompositeFieldContainer[InsertedBlock]
+    fixes: _containers.RepeatedScalarFieldContainer[str]
+    before: _common_pb2.CheckResult
+    after: _common_pb2.CheckResult
+    changed: bool
+    took_ms: float
+    versions: _common_pb2.Versions
+    def __init__(self, patched_code: _Optional[str] = ..., diff: _Optional[str] = ..., inserted: _Optional[_Iterable[_Union[InsertedBlock, _Mapping]]] = ..., fixes: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., after: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., changed: _Optional[bool] = ..., took_ms: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class CheckRequest(_message.Message):
+    __slots__ = ("code", "spec")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    spec: _common_pb2.CheckSpec
+    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ...) -> None: ...
+
+class CheckResponse(_message.Message):
+    __slots__ = ("result", "versions")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    result: _common_pb2.CheckResult
+    versions: _common_pb2.Versions
+    def __init__(self, result: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class AuditRequest(_message.Message):
+    __slots__ = ("id", "code", "spec")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    code: str
+    spec: _common_pb2.CheckSpec
+    def __init__(self, id: _Optional[str] = ..., code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ...) -> None: ...
+
+class AuditResponse(_message.Message):
+    __slots__ = ("id", "result", "error", "versions")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    result: _common_pb2.CheckResult
+    error: str
+    versions: _common_pb2.Versions
+    def __init__(self, id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., error: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class SuggestRequest(_message.Message):
+    __slots__ = ("code", "cursor_line", "context_lines", "k")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_LINE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_LINES_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    cursor_line: int
+    context_lines: int
+    k: int
+    def __init__(self, code: _Optional[str] = ..., cursor_line: _Optional[int] = ..., context_lines: _Optional[int] = ..., k: _Optional[int] = ...) -> None: ...
+
+class Suggestion(_message.Message):
+    __slots__ = ("hit", "insert_line", "reason")
+    HIT_FIELD_NUMBER: _ClassVar[int]
+    INSERT_LINE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    hit: SearchHit
+    insert_line: int
+    reason: str
+    def __init__(self, hit: _Optional[_Union[SearchHit, _Mapping]] = ..., insert_line: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SuggestResponse(_message.Message):
+    __slots__ = ("suggestions", "undefined_names", "versions")
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    UNDEFINED_NAMES_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
+    undefined_names: _containers.RepeatedScalarFieldContainer[str]
+    versions: _common_pb2.Versions
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., undefined_names: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
