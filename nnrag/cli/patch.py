@@ -1,7 +1,99 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``nnrag patch``: add the imports and blocks an LLM-written model forgot (in-process)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
+def parse_shape(text: str) -> list[int]:
+    """``2,3,32,32`` or ``2x3x32x32`` -> [2, 3, 32, 32]."""
+    parts = [p for p in text.replace("x", ",").replace(" ", "").split(",") if p]
+    try:
+        shape = [int(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"input shape {text!r} is not a list of integers like 2,3,32,32") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise typer.BadParameter(f"input shape {text!r} needs positive dimensions")
+    return shape
+
+
+def _read(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {source}")
+    return path.read_text(encoding="utf-8")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+
+    @app.command("patch")
+    def patch_command(
+        source: str = typer.Argument(..., help="Model file, or - for stdin (raw LLM output is fine)."),
+        check: bool = typer.Option(False, "--check", help="Check in the sandbox; try other candidates on failure."),
+        input_shape: Optional[list[str]] = typer.Option(
+            None, "--input-shape", help="Input shape like 2,3,32,32 (repeat for several inputs)."
+        ),
+        entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net or the last nn.Module)."),
+        max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
+        store_dir: Optional[Path] = typer.Option(None, "--store", help="Block store directory (default from settings)."),
+    ) -> None:
+        """Patch FILE: add missing imports and the blocks it uses but never defines."""
+        from indexer.store import BlockStore
+        from nnrag.settings import get_settings
+        from rag_server.patch import PatchInputError, patch
+        from sandbox.spec import CheckSpec, Example
+
+        text = _read(source)
+        settings = get_settings()
+        spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
+        if input_shape:
+            spec.example = Example(inputs=[parse_shape(s) for s in input_shape])
+        store_path = store_dir or settings.store_path
+        if not Path(store_path).exists():
+            typer.echo(f"no block store at {store_path}: build one with `nnrag index` first", err=True)
+            raise typer.Exit(2)
+        store = BlockStore(Path(store_path))
+        pool = None
+        try:
+            if check:
+                from sandbox.pool import CheckerPool
+
+                pool = CheckerPool(size=1)
+            try:
+                result = patch(text, spec, store, pool, max_tries=max_tries)
+            except PatchInputError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+        finally:
+            if pool is not None:
+                pool.close()
+        if as_json:
+            data = result.to_dict()
+            if not check:
+                data["check"] = None
+            typer.echo(json.dumps(data, indent=2, default=str))
+        else:
+            typer.echo(result.code, nl=not result.code.endswith("\n"))
+            for item in result.inserted:
+                typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})", err=True)
+            for line in result.added_imports:
+                typer.echo(f"# added import: {line}", err=True)
+            if result.unresolved:
+                typer.echo(f"# unresolved: {', '.join(result.unresolved)}", err=True)
+            if result.check is not None:
+                c = result.check
+                verdict = "ok" if c.ok else f"{c.status} at {c.failed_stage}: {c.error_type}: {c.message}"
+                typer.echo(f"# check: {verdict}", err=True)
+                if not c.ok and c.diagnosis.hint:
+                    typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
+        if result.check is not None and not result.check.ok:
+            raise typer.Exit(1)

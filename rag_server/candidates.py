@@ -1,0 +1,448 @@
+"""Where a free name can come from: a standard import, or blocks in the store, ranked.
+
+Order of evidence: a well-known alias (``F`` -> ``import torch.nn.functional as F``);
+then the store by exact name, by normalised name and common aliases
+(SE / SqueezeExcite / SqueezeExcitation / SEModule, ...), a top-level helper
+defined inside a stored block (``drop_path``, ``make_divisible``), and last a
+semantic search with the usage context. Candidates are ranked by compatibility with
+the call sites (positional count, keyword names, attributes read), by validation,
+and by how much they share identifiers with the user's code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import libcst as cst
+
+from rag_server.codeops import extract_definition
+from rag_server.scope import NameUsage
+
+# name -> import statement, for names LLMs use without importing
+STANDARD_IMPORTS: dict[str, str] = {
+    "torch": "import torch",
+    "nn": "import torch.nn as nn",
+    "F": "import torch.nn.functional as F",
+    "optim": "import torch.optim as optim",
+    "init": "from torch.nn import init",
+    "Tensor": "from torch import Tensor",
+    "Parameter": "from torch.nn import Parameter",
+    "checkpoint": "from torch.utils.checkpoint import checkpoint",
+    "torchvision": "import torchvision",
+    "np": "import numpy as np",
+    "numpy": "import numpy",
+    "math": "import math",
+    "partial": "from functools import partial",
+    "reduce": "from functools import reduce",
+    "wraps": "from functools import wraps",
+    "lru_cache": "from functools import lru_cache",
+    "OrderedDict": "from collections import OrderedDict",
+    "defaultdict": "from collections import defaultdict",
+    "namedtuple": "from collections import namedtuple",
+    "deque": "from collections import deque",
+    "Counter": "from collections import Counter",
+    "abc": "import collections.abc as abc",
+    "chain": "from itertools import chain",
+    "product": "from itertools import product",
+    "accumulate": "from itertools import accumulate",
+    "islice": "from itertools import islice",
+    "repeat": "from itertools import repeat",
+    "dataclass": "from dataclasses import dataclass",
+    "Enum": "from enum import Enum",
+    "trunc_normal_": "from torch.nn.init import trunc_normal_",
+}
+TYPING_NAMES = {
+    "Any", "Callable", "Dict", "List", "Optional", "Tuple", "Type", "Union", "Sequence", "Iterable", "Iterator",
+    "Mapping", "Set", "FrozenSet", "Literal", "Final", "ClassVar", "cast", "TypeVar", "Generic", "NamedTuple",
+    "Protocol", "overload", "MutableMapping", "DefaultDict",
+}
+EINOPS_IMPORTS = {
+    "rearrange": "from einops import rearrange",
+    "einops_repeat": "from einops import repeat",
+    "Rearrange": "from einops.layers.torch import Rearrange",
+    "Reduce": "from einops.layers.torch import Reduce",
+}
+# names whose standard import is only a fallback: the store (timm's own code) comes first
+STORE_FIRST = {"trunc_normal_"}
+# modules usable as ``name.attr`` when the name alone is free
+ATTRIBUTE_MODULES = {
+    "os", "sys", "copy", "random", "time", "warnings", "functools", "itertools", "collections", "typing",
+    "numbers", "re", "inspect", "enum", "operator", "logging", "json", "string", "math", "dataclasses",
+    "torchvision", "timm", "einops",
+}
+
+ALIAS_GROUPS: list[set[str]] = [
+    {"se", "semodule", "seblock", "selayer", "squeezeexcite", "squeezeexcitation", "squeezeandexcitation",
+     "squeezeexcitationblock", "squeezeexcitationmodule", "seattention", "squeezeexcitelayer"},
+    {"dwconv", "depthwiseconv", "depthwiseconv2d", "depthwiseseparableconv", "dsconv", "separableconv",
+     "separableconv2d", "sepconv", "dwsconv", "depthwiseseparableconv2d", "dwconv2d", "dwseparableconv"},
+    {"convbnact", "convnormact", "convbnrelu", "convbnlayer", "conv2dnormactivation", "convbnrelu6",
+     "convbnswish", "basicconv", "basicconv2d", "convblock", "convbnactivation", "convnormactivation",
+     "convbnsilu", "convbnacti", "conv2dbnact", "convbatchnormact"},
+    {"convbn", "conv2dbn", "convnorm", "convbatchnorm"},
+    {"mlp", "feedforward", "ffn", "mlpblock", "feedforwardnetwork", "positionwisefeedforward"},
+    {"droppath", "stochasticdepth", "droppathlayer"},
+    {"swish", "silu"},
+    {"hswish", "hardswish"},
+    {"hsigmoid", "hardsigmoid"},
+    {"mish"},
+    {"layernorm2d", "layernormchannels", "channellayernorm", "layernormchannelsfirst"},
+    {"eca", "ecamodule", "ecalayer", "efficientchannelattention", "ecablock"},
+    {"cbam", "cbammodule", "cbamblock"},
+    {"mbconv", "invertedresidual", "mbconvblock", "invertedresidualblock", "mobilebottleneck"},
+    {"bottleneck", "bottleneckblock", "resnetbottleneck"},
+    {"basicblock", "basicresblock", "resnetbasicblock"},
+    {"patchembed", "patchembedding", "patchembeddings"},
+    {"makedivisible"},
+    {"to2tuple", "pair", "ntuple2"},
+    {"attention", "selfattention", "multiheadselfattention", "mhsa"},
+    {"gem", "generalizedmeanpooling", "gempool"},
+    {"channelshuffle"},
+]
+
+
+def normalize(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+@lru_cache(maxsize=1)
+def _alias_index() -> dict[str, set[str]]:
+    index: dict[str, set[str]] = {}
+    for group in ALIAS_GROUPS:
+        for key in group:
+            index[key] = group
+    return index
+
+
+def aliases(name: str) -> set[str]:
+    """Normalised names that mean the same block as ``name`` (itself included)."""
+    key = normalize(name)
+    return set(_alias_index().get(key, {key})) | {key}
+
+
+@lru_cache(maxsize=1)
+def _torch_nn_names() -> frozenset[str]:
+    import torch.nn as nn  # the caller's own process: reading torch's public names only
+
+    return frozenset(n for n in dir(nn) if not n.startswith("_") and isinstance(getattr(nn, n), type))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def standard_import(usage: NameUsage) -> str | None:
+    """The import line that binds ``usage.name`` when it is a well-known alias, else None."""
+    name = usage.name
+    if name in {"repeat", "reduce"} and _installed("einops") and any(
+        re.search(r"['\"][^'\"]*->", c.text) for c in usage.calls
+    ):
+        return f"from einops import {name}"
+    if name in EINOPS_IMPORTS and name not in {"einops_repeat"} and _installed("einops"):
+        return EINOPS_IMPORTS[name]
+    if name in STANDARD_IMPORTS:
+        return STANDARD_IMPORTS[name]
+    if name in TYPING_NAMES:
+        return f"from typing import {name}"
+    if usage.only_attributes and name in ATTRIBUTE_MODULES and _installed(name):
+        return f"import {name}"
+    if name in _torch_nn_names():
+        return f"from torch.nn import {name}"
+    return None
+
+
+# ---------------------------------------------------------------------------- store candidates
+
+
+@dataclass
+class Candidate:
+    """One way to define a free name: ``code`` (scope-closed) defines ``symbol``."""
+
+    name: str  # the free name in the user's code
+    symbol: str  # what the code defines (== name unless matched through an alias)
+    code: str
+    match: str  # exact / normalized / alias / helper / semantic / import
+    score: float = 0.0
+    compat: float = 1.0
+    reason: str = ""
+    block: Any = None  # indexer.records.Block, None for an import
+    import_line: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        if self.block is None:
+            return self.import_line or ""
+        base = self.block.qualified_name
+        if self.symbol != self.block.name:
+            module = base.rsplit(".", 1)[0] if "." in base else base
+            return f"{module}.{self.symbol}"
+        return base
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        if self.block is None:
+            return {}
+        return self.block.provenance.to_dict()
+
+    @property
+    def identity(self) -> str:
+        return self.import_line or f"{getattr(self.block, 'content_hash', '')}:{self.symbol}"
+
+
+@dataclass
+class Signature:
+    params: list[str] = field(default_factory=list)  # positional-or-keyword, after self
+    required: int = 0  # leading params without defaults
+    kwonly: list[str] = field(default_factory=list)
+    kwonly_required: list[str] = field(default_factory=list)
+    varargs: bool = False
+    varkw: bool = False
+    attributes: set[str] = field(default_factory=set)  # class attributes and methods
+    is_class: bool = False
+
+
+def _signature_of_params(params: cst.Parameters, drop_first: bool) -> Signature:
+    positional = list(params.posonly_params) + list(params.params)
+    if drop_first and positional:
+        positional = positional[1:]
+    sig = Signature(params=[p.name.value for p in positional])
+    sig.required = sum(1 for p in positional if p.default is None)
+    sig.kwonly = [p.name.value for p in params.kwonly_params]
+    sig.kwonly_required = [p.name.value for p in params.kwonly_params if p.default is None]
+    sig.varargs = isinstance(params.star_arg, cst.Param)
+    sig.varkw = params.star_kwarg is not None
+    return sig
+
+
+def definition_signature(code: str, symbol: str) -> Signature | None:
+    """Call signature of a top-level class (its ``__init__``, following bases in the same code) or function."""
+    try:
+        module = cst.parse_module(code)
+    except cst.ParserSyntaxError:
+        return None
+    defs = {s.name.value: s for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+    node = defs.get(symbol)
+    if node is None:
+        return None
+    if isinstance(node, cst.FunctionDef):
+        return _signature_of_params(node.params, drop_first=False)
+    attributes: set[str] = set()
+    current: cst.ClassDef | None = node
+    init: cst.FunctionDef | None = None
+    for _ in range(8):  # follow single inheritance inside the block
+        if current is None:
+            break
+        for stmt in current.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                attributes.add(stmt.name.value)
+                if stmt.name.value == "__init__" and init is None:
+                    init = stmt
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign):
+                        attributes.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+                    elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                        attributes.add(small.target.value)
+        bases = [a.value for a in current.bases]
+        nxt = bases[0] if bases else None
+        current = defs.get(nxt.value) if isinstance(nxt, cst.Name) else None  # type: ignore[assignment]
+    sig = _signature_of_params(init.params, drop_first=True) if init else Signature()
+    sig.attributes = attributes
+    sig.is_class = True
+    return sig
+
+
+def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
+    """Fraction of the uses the definition can serve: call arity and keywords, attributes, base class."""
+    if sig is None:
+        return 0.0
+    checks: list[float] = []
+    for call in usage.calls:
+        names = set(sig.params) | set(sig.kwonly)
+        ok_kw = sig.varkw or all(k in names for k in call.keywords)
+        ok_pos = sig.varargs or call.n_positional <= len(sig.params)
+        covered = set(sig.params[: call.n_positional]) | set(call.keywords)
+        ok_req = call.star_args or (
+            all(p in covered for p in sig.params[: sig.required]) and all(k in covered for k in sig.kwonly_required)
+        )
+        checks.append(1.0 if (ok_kw and ok_pos and ok_req) else 0.0)
+    if usage.attributes:
+        checks.append(len(usage.attributes & sig.attributes) / len(usage.attributes))
+    if usage.as_base:
+        checks.append(1.0 if sig.is_class else 0.0)
+    return sum(checks) / len(checks) if checks else 1.0
+
+
+_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def identifiers(text: str) -> set[str]:
+    return {w for w in _WORD_RE.findall(text) if len(w) > 2}
+
+
+def keyword_overlap(sig: Signature | None, usage: NameUsage) -> float:
+    """How many argument names at the call sites the definition's parameters share (0..1)."""
+    if sig is None or not usage.calls:
+        return 0.0
+    used = set()
+    for call in usage.calls:
+        used.update(call.keywords)
+        used.update(identifiers(call.text.split("(", 1)[-1]))
+    params = set(sig.params) | set(sig.kwonly)
+    if not used or not params:
+        return 0.0
+    return len(used & params) / (len(used) * len(params)) ** 0.5
+
+
+def split_words(name: str) -> str:
+    return " ".join(re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|\d+", name.replace("_", " ")))
+
+
+def usage_query(usage: NameUsage) -> str:
+    """A search query for a free name: its words, then how it is called and used."""
+    parts = [usage.name, split_words(usage.name)]
+    parts += [c.text for c in usage.calls[:2]]
+    parts += usage.context_lines[:2]
+    return " ".join(parts)[:400]
+
+
+def _top_level_defines(code: str) -> set[str]:
+    try:
+        module = cst.parse_module(code)
+    except cst.ParserSyntaxError:
+        return set()
+    out = set()
+    for stmt in module.body:
+        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+            out.add(stmt.name.value)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    out.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+    return out
+
+
+def _validated_bonus(block: Any) -> float:
+    validation = getattr(block, "validation", {}) or {}
+    if not validation:
+        return 0.0
+    if block.passed("backward"):
+        return 1.0
+    if block.passed("forward"):
+        return 0.7
+    if block.passed("instantiate"):
+        return 0.3
+    failed = any(not v.get("ok") for v in validation.values())
+    return -0.5 if failed else 0.0
+
+
+MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "helper-alias": 2.0, "semantic": 1.0}
+
+
+def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameUsage, user_ids: set[str]) -> Candidate | None:
+    if getattr(block, "missing_deps", None):
+        return None
+    code = block.code
+    if symbol != block.name:
+        try:
+            code = extract_definition(code, {symbol})
+        except cst.ParserSyntaxError:
+            return None
+    sig = definition_signature(code, symbol)
+    if sig is None and symbol == block.name:
+        return None
+    compat = call_compatibility(sig, usage) if sig is not None else 0.5
+    overlap = keyword_overlap(sig, usage)
+    shared = identifiers(code)
+    context = len(shared & user_ids) / (len(shared) ** 0.5 * max(len(user_ids), 1) ** 0.5) if shared else 0.0
+    validated = _validated_bonus(block)
+    unresolved_penalty = 0.5 if getattr(block, "unresolved", None) else 0.0
+    size_penalty = min(len(code) / 40000.0, 0.5)
+    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty
+    reason = (
+        f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}, "
+        f"argument-name overlap {overlap:.2f}, validated={'yes' if validated > 0 else 'no'}"
+    )
+    return Candidate(name, symbol, code, match, score, compat, reason, block)
+
+
+def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:
+    """Ranked candidates from the block store for one free name (best first, distinct code)."""
+    name = usage.name
+    wanted = aliases(name)
+    key = normalize(name)
+    user_ids = identifiers(user_code)
+    found: dict[str, Candidate] = {}
+
+    def add(block: Any, symbol: str, match: str) -> None:
+        cand = _make_candidate(name, block, symbol, match, usage, user_ids)
+        if cand is None:
+            return
+        ident = cand.identity
+        if ident not in found or found[ident].score < cand.score:
+            found[ident] = cand
+
+    for block in _safe(store.blocks_named, name):
+        add(block, block.name, "exact")
+    hits = list(_safe(store.lookup_symbol, name, k=20))
+    for alias in sorted(wanted - {key}):
+        hits += _safe(store.lookup_symbol, alias, k=10)
+    for hit in hits:
+        block = hit.block
+        bkey = normalize(block.name)
+        if block.name == name:
+            add(block, block.name, "exact")
+        elif bkey == key or bkey.lstrip("_") == key.lstrip("_"):
+            add(block, block.name, "normalized")
+        elif bkey in wanted:
+            add(block, block.name, "alias")
+    # a helper defined inside a stored block (functions like drop_path, constants, helper classes)
+    if not any(c.match in {"exact", "normalized"} for c in found.values()):
+        pool = [h.block for h in hits] + [h.block for h in _safe(store.search, usage_query(usage), k=20)]
+        pool += [h.block for h in _safe(store.search, name, k=20)]
+        seen: set[str] = set()
+        for block in pool:
+            ident = getattr(block, "content_hash", "") or block.qualified_name
+            if ident in seen:
+                continue
+            seen.add(ident)
+            defined = _top_level_defines(block.code)
+            if name in defined and name != block.name:
+                add(block, name, "helper")
+            else:
+                for symbol in sorted(defined):
+                    if symbol != block.name and normalize(symbol).lstrip("_") in {w.lstrip("_") for w in wanted}:
+                        add(block, symbol, "helper-alias")
+                        break
+    if not found:
+        for hit in _safe(store.search, usage_query(usage), k=10):
+            if hit.block.name == name:
+                continue
+            if not _same_kind(name, hit.block.name):
+                continue
+            cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
+            if cand is not None and cand.compat >= 0.5:
+                cand.score += float(hit.score)
+                found.setdefault(cand.identity, cand)
+    ranked = sorted(found.values(), key=lambda c: (-c.score, len(c.code), c.identity))
+    return ranked[:limit]
+
+
+def _same_kind(name: str, symbol: str) -> bool:
+    """CamelCase names are classes, snake_case ones functions: a semantic match keeps the kind."""
+    return name.lstrip("_")[:1].isupper() == symbol.lstrip("_")[:1].isupper()
+
+
+def _safe(fn, *args, **kwargs) -> list:
+    """Store lookups return lists; a failing lookup must not sink the whole patch."""
+    try:
+        return list(fn(*args, **kwargs) or [])
+    except (KeyError, ValueError, LookupError):
+        return []

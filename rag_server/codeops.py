@@ -1,0 +1,195 @@
+"""Source surgery for patching: cut a definition with its dependencies out of a block,
+rename top-level names, and splice blocks and imports into a module.
+
+Everything works on libcst trees so the user's code keeps its formatting and comments:
+we only ever add statements, never rewrite one the user wrote.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from rag_server.scope import _statement_bindings, import_bindings
+
+
+class _NameCollector(cst.CSTVisitor):
+    """Every identifier a statement reads (over-approximate: not attribute names or keywords)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        # string annotations ("Foo") name classes too
+        text = node.evaluated_value if isinstance(node.evaluated_value, str) else ""
+        if text.isidentifier():
+            self.names.add(text)
+
+
+def referenced_names(node: cst.CSTNode) -> set[str]:
+    collector = _NameCollector()
+    node.visit(collector)
+    return collector.names
+
+
+def is_import(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def is_main_guard(stmt: cst.CSTNode) -> bool:
+    if not isinstance(stmt, cst.If):
+        return False
+    test = stmt.test
+    return isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+
+
+def is_docstring(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def statement_bound_names(stmt: cst.CSTNode) -> set[str]:
+    return {name for name, _ in _statement_bindings(stmt)}
+
+
+def closure(module: cst.Module, roots: set[str]) -> list[int]:
+    """Indices of the top-level statements needed to define ``roots`` (transitively), in order.
+
+    Imports are included only when something in the closure reads the name they bind;
+    ``__future__`` imports always come along; ``if __name__ == "__main__"`` never does.
+    """
+    binders: dict[str, list[int]] = {}
+    for index, stmt in enumerate(module.body):
+        if is_main_guard(stmt):
+            continue
+        for name in statement_bound_names(stmt):
+            binders.setdefault(name, []).append(index)
+    needed: set[int] = set()
+    todo = list(roots)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for index in binders.get(name, []):
+            if index in needed:
+                continue
+            needed.add(index)
+            stmt = module.body[index]
+            if is_import(stmt):
+                continue
+            todo.extend(referenced_names(stmt))
+    for index, stmt in enumerate(module.body):
+        if is_import(stmt) and any(
+            isinstance(s, cst.ImportFrom) and s.module is not None and module.code_for_node(s.module) == "__future__"
+            for s in stmt.body
+        ):
+            needed.add(index)
+    return sorted(needed)
+
+
+def extract_definition(code: str, roots: set[str]) -> str:
+    """The part of a (scope-closed) block's code that defines ``roots``, with what they need."""
+    module = cst.parse_module(code)
+    keep = closure(module, roots)
+    body = [_strip_leading_blank(module.body[i]) if n == 0 else module.body[i] for n, i in enumerate(keep)]
+    return module.with_changes(body=body, header=[]).code
+
+
+def _strip_leading_blank(stmt: cst.CSTNode) -> cst.CSTNode:
+    if hasattr(stmt, "leading_lines"):
+        return stmt.with_changes(leading_lines=[line for line in stmt.leading_lines if line.comment is not None])
+    return stmt
+
+
+class _Renamer(cst.CSTTransformer):
+    """Rename identifiers (not attribute names, not keyword argument names) everywhere."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        new = self.mapping.get(updated.value)
+        return updated.with_changes(value=new) if new else updated
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return True
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        # restore the attribute name: obj.Foo must stay obj.Foo
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_ImportAlias(self, original: cst.ImportAlias, updated: cst.ImportAlias) -> cst.ImportAlias:
+        # the imported object keeps its name; only the local binding is renamed (``as new``)
+        bound = original.asname.name if original.asname is not None else original.name
+        if isinstance(bound, cst.Name) and bound.value in self.mapping:
+            return original.with_changes(asname=cst.AsName(name=cst.Name(self.mapping[bound.value])))
+        return original
+
+
+def rename_names(code: str, mapping: dict[str, str]) -> str:
+    """Rename top-level names of a block (and every reference to them) by ``mapping``."""
+    if not mapping:
+        return code
+    return cst.parse_module(code).visit(_Renamer(mapping)).code
+
+
+def import_lines(code: str) -> list[tuple[str, str]]:
+    """(bound name, dotted target) for every top-level import of ``code``."""
+    module = cst.parse_module(code)
+    out: list[tuple[str, str]] = []
+    for stmt in module.body:
+        if is_import(stmt):
+            for small in stmt.body:
+                out.extend(import_bindings(small))  # type: ignore[arg-type]
+    return out
+
+
+def split_block(code: str) -> tuple[list[cst.SimpleStatementLine], list[cst.CSTNode], cst.Module]:
+    """A block's top-level imports and its other statements."""
+    module = cst.parse_module(code)
+    imports = [s for s in module.body if is_import(s)]
+    rest = [s for s in module.body if not is_import(s) and not is_main_guard(s) and not is_docstring(s)]
+    return imports, rest, module  # type: ignore[return-value]
+
+
+def import_insert_index(module: cst.Module) -> int:
+    """Where new imports go: after the docstring, ``__future__`` and the leading import run."""
+    index = 0
+    body = module.body
+    if body and is_docstring(body[0]):
+        index = 1
+    last_import = None
+    for i, stmt in enumerate(body):
+        if is_import(stmt):
+            last_import = i
+        elif i >= index and not is_docstring(stmt):
+            break
+    return (last_import + 1) if last_import is not None else index
+
+
+def with_blank_lines(stmt: cst.CSTNode, count: int) -> cst.CSTNode:
+    if not hasattr(stmt, "leading_lines"):
+        return stmt
+    comments = [line for line in stmt.leading_lines if line.comment is not None]
+    return stmt.with_changes(leading_lines=[cst.EmptyLine()] * count + comments)

@@ -1,0 +1,354 @@
+"""Patch an LLM-written model: add the imports and blocks it uses but never defined, then prove it runs.
+
+Pipeline: extract the code from raw LLM text -> free names (libcst scope analysis) ->
+well-known aliases become standard imports -> every other name gets ranked
+candidates from the block store -> the best combination is spliced in (block
+imports merged, the block's helpers renamed on clashes, nothing the user wrote is
+changed) -> the sandbox checks it; on failure the candidate the traceback blames (or
+the least certain one) is swapped for the next, up to ``max_tries`` checks, and the
+best attempt is returned. Deterministic: no LLM, no randomness.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from rag_server.candidates import STORE_FIRST, Candidate, standard_import, store_candidates
+from rag_server.codeops import (
+    import_insert_index,
+    import_lines,
+    is_import,
+    rename_names,
+    split_block,
+    statement_bound_names,
+    with_blank_lines,
+)
+from rag_server.llm_text import PatchInputError, extract_code
+from rag_server.scope import ScopeReport, analyze, import_bindings
+from sandbox.spec import STAGES, CheckResult, CheckSpec
+
+__all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
+
+
+@dataclass
+class PatchResult:
+    code: str
+    diff: str  # unified diff from the extracted input code to ``code``
+    inserted: list[dict[str, Any]]  # {name, symbol, qualified_name, provenance, reason, match, content_hash}
+    unresolved: list[str]
+    added_imports: list[str]
+    check: CheckResult | None
+    changed: bool  # ``code`` differs from the input text
+    stripped_text: bool = False  # prose or markdown fences were removed from the input
+    tries: int = 0  # sandbox checks run
+    free_names: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["check"] = self.check.to_dict() if self.check is not None else None
+        return data
+
+
+@dataclass
+class Plan:
+    """What a patch can use: one import per well-known alias, ranked candidates per other name."""
+
+    report: ScopeReport
+    imports: dict[str, str]  # free name -> import line
+    candidates: dict[str, list[Candidate]]  # free name -> ranked store candidates
+    fallback_imports: dict[str, str]  # used when the store has nothing for the name
+    unresolved: list[str]
+
+
+def plan(code: str, store: Any) -> Plan:
+    report = analyze(code)
+    imports: dict[str, str] = {}
+    fallbacks: dict[str, str] = {}
+    candidates: dict[str, list[Candidate]] = {}
+    unresolved: list[str] = []
+    for name, usage in report.free.items():
+        line = standard_import(usage)
+        if line is not None and name not in STORE_FIRST:
+            imports[name] = line
+            continue
+        found = store_candidates(usage, store, code) if store is not None else []
+        if found:
+            candidates[name] = found
+        elif line is not None:
+            imports[name] = line
+        else:
+            unresolved.append(name)
+        if line is not None:
+            fallbacks[name] = line
+    return Plan(report, imports, candidates, fallbacks, unresolved)
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    for k in range(2, 1000):
+        candidate = f"{base}_{k}"
+        if candidate not in taken:
+            return candidate
+    raise RuntimeError(f"no free name for {base}")
+
+
+def _parse_import(line: str) -> cst.SimpleStatementLine:
+    return cst.parse_statement(line + "\n")  # type: ignore[return-value]
+
+
+def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: list[Candidate]) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """Splice ``imports`` and ``chosen`` blocks into ``code``. Returns (code, inserted, added import lines)."""
+    module = report.module
+    body = list(module.body)
+    taken: dict[str, str | None] = {}  # bound name -> import target (None for definitions)
+    definitions: dict[str, str] = {}  # bound name -> code of its statement (to reuse identical helpers)
+    for stmt in body:
+        if is_import(stmt):
+            for small in stmt.body:  # type: ignore[attr-defined]
+                for bound, target in import_bindings(small):
+                    taken.setdefault(bound, target)
+        else:
+            for bound in statement_bound_names(stmt):
+                taken.setdefault(bound, None)
+                definitions.setdefault(bound, module.code_for_node(stmt).strip())
+
+    new_imports: list[str] = []
+    before: dict[int, list[cst.CSTNode]] = {}  # original statement index -> statements to insert before it
+    inserted: list[dict[str, Any]] = []
+
+    def add_import(line: str) -> bool:
+        stmt = _parse_import(line)
+        bindings = [b for small in stmt.body for b in import_bindings(small)]  # type: ignore[arg-type]
+        if all(taken.get(b) == t for b, t in bindings):
+            return False
+        new_imports.append(line)
+        for b, t in bindings:
+            taken[b] = t
+        return True
+
+    for name in sorted(imports, key=lambda n: report.free[n].first_statement if n in report.free else 0):
+        if name not in taken:
+            add_import(imports[name])
+
+    for cand in sorted(chosen, key=lambda c: report.free[c.name].first_statement if c.name in report.free else 0):
+        if cand.name in taken:  # an earlier block brought it along
+            continue
+        block_imports = import_lines(cand.code)
+        _, rest, bmod = split_block(cand.code)
+        mapping: dict[str, str] = {}
+        all_taken = set(taken)
+        for bound, target in block_imports:
+            if bound in taken and taken[bound] != target:
+                mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()))
+        reuse: set[str] = set()
+        for stmt in rest:
+            for bound in statement_bound_names(stmt):
+                if bound not in taken:
+                    continue
+                if definitions.get(bound) == bmod.code_for_node(stmt).strip():
+                    reuse.add(bound)
+                else:
+                    mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()))
+        block_code = rename_names(cand.code, mapping) if mapping else cand.code
+        symbol = mapping.get(cand.symbol, cand.symbol)
+        imp_stmts, rest, bmod = split_block(block_code)
+        for stmt in imp_stmts:
+            for small in stmt.body:
+                if isinstance(small, cst.ImportFrom) and small.module is not None and bmod.code_for_node(small.module) == "__future__":
+                    continue
+                add_import(bmod.code_for_node(small).strip())
+        statements: list[cst.CSTNode] = []
+        for stmt in rest:
+            bound = statement_bound_names(stmt)
+            if bound and bound <= reuse:
+                continue
+            statements.append(with_blank_lines(stmt, 2 if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) else 1))
+            for b in bound:
+                taken[b] = None
+                definitions.setdefault(b, bmod.code_for_node(stmt).strip())
+        if symbol != cand.name:
+            statements.append(with_blank_lines(cst.parse_statement(f"{cand.name} = {symbol}\n"), 1))
+            taken[cand.name] = None
+        index = report.free[cand.name].first_statement if cand.name in report.free else len(body)
+        before.setdefault(index, []).extend(statements)
+        inserted.append(
+            {
+                "name": cand.name,
+                "symbol": symbol,
+                "qualified_name": cand.qualified_name,
+                "provenance": cand.provenance,
+                "reason": cand.reason,
+                "match": cand.match,
+                "content_hash": getattr(cand.block, "content_hash", ""),
+                "renamed": mapping,
+            }
+        )
+
+    import_at = import_insert_index(module)
+    new_body: list[cst.CSTNode] = []
+    for i, stmt in enumerate(body):
+        if i == import_at:
+            new_body.extend(_parse_import(line) for line in new_imports)
+        if i in before:
+            index_block = before[i]
+            new_body.extend(index_block)
+            stmt = with_blank_lines(stmt, 2) if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) else stmt
+        new_body.append(stmt)
+    if import_at >= len(body):
+        new_body.extend(_parse_import(line) for line in new_imports)
+    for i, stmts in before.items():
+        if i >= len(body):
+            new_body.extend(stmts)
+    # imports placed first in an import-less module need a blank line before the code
+    new_code = module.with_changes(body=new_body).code
+    return new_code, inserted, new_imports
+
+
+def unified_diff(before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), "a/model.py", "b/model.py")
+    )
+
+
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
+    """Free names whose inserted block appears in the traceback (innermost frame first)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    owner: dict[str, str] = {}
+    for item in inserted:
+        owner[item["symbol"]] = item["name"]
+    spans: list[tuple[int, int, str]] = []
+    for node in tree.body:
+        name = getattr(node, "name", None)
+        if name in owner:
+            spans.append((node.lineno, node.end_lineno or node.lineno, owner[name]))
+    found: list[str] = []
+    for path, line in reversed(_FRAME_RE.findall(traceback)):
+        if "site-packages" in path or path.startswith("/usr/lib"):
+            continue
+        for start, end, name in spans:
+            if start <= int(line) <= end and name not in found:
+                found.append(name)
+    return found
+
+
+def _progress(check: CheckResult | None) -> int:
+    if check is None:
+        return -1
+    if check.ok:
+        return len(STAGES) + 1
+    return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
+
+
+def _run_check(pool: Any, code: str, spec: CheckSpec) -> CheckResult:
+    return pool.check(code, spec)
+
+
+def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int = 5) -> PatchResult:
+    """Make ``code`` executable by importing and inserting what it forgot. See the module docstring.
+
+    ``pool`` None: no sandbox check, the top-ranked candidates are used. ``spec`` None: the
+    default CheckSpec (an LLM-written CIFAR-10 classifier, LEMUR contract detected).
+    """
+    started = time.monotonic()
+    extracted = extract_code(code)
+    source = extracted.code
+    spec = spec if spec is not None else CheckSpec()
+    the_plan = plan(source, store)
+    free = list(the_plan.report.free)
+
+    def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list) -> PatchResult:
+        return PatchResult(
+            code=new_code,
+            diff=unified_diff(source, new_code),
+            inserted=inserted,
+            unresolved=unresolved,
+            added_imports=added,
+            check=check,
+            changed=new_code != code,
+            stripped_text=extracted.stripped,
+            tries=tries,
+            free_names=free,
+            elapsed_s=time.monotonic() - started,
+        )
+
+    if not free:
+        check = _run_check(pool, source, spec) if pool is not None else None
+        return result(source, [], [], check, int(check is not None), [])
+    tries = 0
+    if pool is not None and not any(u.at_import for u in the_plan.report.free.values()):
+        # free names only inside functions: the model may run anyway (dead code); then leave it alone
+        first = _run_check(pool, source, spec)
+        tries += 1
+        if first.ok:
+            return result(source, [], [], first, tries, list(free))
+
+    choice = {name: 0 for name in the_plan.candidates}
+    best: tuple[int, int, PatchResult] | None = None
+    attempted: set[tuple[tuple[str, int], ...]] = set()
+    while True:
+        chosen = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
+        imports = dict(the_plan.imports)
+        for n, i in choice.items():  # a name whose store candidates ran out falls back to its import
+            if i >= len(the_plan.candidates[n]) and n in the_plan.fallback_imports:
+                imports[n] = the_plan.fallback_imports[n]
+        unresolved = list(the_plan.unresolved) + [
+            n for n, i in choice.items() if i >= len(the_plan.candidates[n]) and n not in imports
+        ]
+        new_code, inserted, added = apply_plan(source, the_plan.report, imports, chosen)
+        attempted.add(tuple(sorted(choice.items())))
+        check = _run_check(pool, new_code, spec) if pool is not None else None
+        tries += int(check is not None)
+        current = result(new_code, inserted, added, check, tries, unresolved)
+        rank = (_progress(check), -len(unresolved))
+        if best is None or rank > best[:2]:
+            best = (rank[0], rank[1], current)
+        if check is None or check.ok or tries >= max_tries:
+            break
+        nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted)
+        if nxt is None:
+            break
+        choice = nxt
+    assert best is not None
+    final = best[2]
+    final.tries = tries
+    final.elapsed_s = time.monotonic() - started
+    return final
+
+
+def _next_choice(
+    choice: dict[str, int], the_plan: Plan, code: str, check: CheckResult, inserted: list, attempted: set
+) -> dict[str, int] | None:
+    """Swap the candidate the traceback blames, else the one whose runner-up is closest in score."""
+    order = blamed_names(code, check.traceback or "", inserted)
+    missing = re.findall(r"name '(\w+)' is not defined", check.message or "")
+    order += [n for n in missing if n in choice and n not in order]
+
+    def margin(name: str) -> float:
+        cands, i = the_plan.candidates[name], choice[name]
+        if i + 1 >= len(cands):
+            return float("inf")
+        return cands[i].score - cands[i + 1].score
+
+    order += sorted((n for n in choice if n not in order), key=margin)
+    for name in order:
+        if choice[name] + 1 <= len(the_plan.candidates[name]) - 1 or (
+            choice[name] + 1 == len(the_plan.candidates[name]) and name in the_plan.fallback_imports
+        ):
+            nxt = dict(choice)
+            nxt[name] += 1
+            if tuple(sorted(nxt.items())) not in attempted:
+                return nxt
+    return None

@@ -1,0 +1,279 @@
+"""Scope analysis of a Python module with libcst: which names it uses but never binds.
+
+A name is *free* when no enclosing scope binds it and it is not a builtin: the
+blocks an LLM forgot to define or import. For each free name we also record how it
+is used (call sites' positional count and keyword names, ``Name.attr`` accesses,
+base class, decorator) because that is what ranks the store's candidates.
+Annotations that Python never evaluates (string annotations, local variable
+annotations, every annotation under ``from __future__ import annotations``) do not
+make a name free.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import (
+    ComprehensionScope,
+    FunctionScope,
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    ScopeProvider,
+)
+
+MODULE_DUNDERS = {
+    "__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__",
+    "__path__", "__cached__", "__annotations__", "__dict__", "__debug__", "__class__", "__module__", "__qualname__",
+}
+BUILTIN_NAMES = set(dir(builtins)) | MODULE_DUNDERS
+
+
+@dataclass
+class CallSite:
+    """One call of a free name: ``Name(a, b, k=1)`` -> n_positional=2, keywords=["k"]."""
+
+    n_positional: int
+    keywords: list[str]
+    star_args: bool  # *args or **kwargs at the call: counts are lower bounds
+    text: str
+    line: int
+
+
+@dataclass
+class NameUsage:
+    name: str
+    lines: list[int] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
+    attributes: set[str] = field(default_factory=set)  # Name.attr
+    as_base: bool = False
+    as_decorator: bool = False
+    first_statement: int = 0  # index in module.body of the first top-level statement using it
+    at_import: bool = False  # used in code that runs when the module is imported (module or class body)
+    context_lines: list[str] = field(default_factory=list)
+
+    @property
+    def only_attributes(self) -> bool:
+        """Used only as ``Name.attr``: looks like a module alias (``nn.Conv2d``, ``F.relu``)."""
+        return bool(self.attributes) and not self.calls and not self.as_base and not self.as_decorator
+
+
+@dataclass
+class ScopeReport:
+    module: cst.Module
+    free: dict[str, NameUsage]  # in order of first use
+    top_level: dict[str, int]  # name bound at module level -> statement index
+    import_targets: dict[str, str]  # name bound by a top-level import -> dotted target
+
+
+def top_level_bindings(module: cst.Module) -> tuple[dict[str, int], dict[str, str]]:
+    """Names bound by module-level statements (defs, classes, assignments, imports) and import targets."""
+    bound: dict[str, int] = {}
+    targets: dict[str, str] = {}
+    for index, stmt in enumerate(module.body):
+        for name, target in _statement_bindings(stmt):
+            bound.setdefault(name, index)
+            if target is not None:
+                targets.setdefault(name, target)
+    return bound, targets
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def import_bindings(stmt: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:
+    """(bound name, dotted target) for each alias of an import statement; ``*`` gives ("*", module)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(stmt, cst.Import):
+        for alias in stmt.names:
+            full = _dotted(alias.name)
+            if alias.asname is not None:
+                out.append((_dotted(alias.asname.name), full))
+            else:
+                head = full.split(".")[0]
+                out.append((head, head))
+        return out
+    module = ("." * len(stmt.relative)) + (_dotted(stmt.module) if stmt.module is not None else "")
+    if isinstance(stmt.names, cst.ImportStar):
+        return [("*", module)]
+    for alias in stmt.names:
+        name = _dotted(alias.name)
+        bound = _dotted(alias.asname.name) if alias.asname is not None else name
+        out.append((bound, f"{module}.{name}"))
+    return out
+
+
+def _assigned_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for el in target.elements for n in _assigned_names(el.value)]
+    if isinstance(target, cst.StarredElement):
+        return _assigned_names(target.value)
+    return []
+
+
+def _statement_bindings(stmt: cst.CSTNode) -> list[tuple[str, str | None]]:
+    if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+        return [(stmt.name.value, None)]
+    if isinstance(stmt, cst.SimpleStatementLine):
+        out: list[tuple[str, str | None]] = []
+        for small in stmt.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+                out.extend(import_bindings(small))
+            elif isinstance(small, cst.Assign):
+                for target in small.targets:
+                    out.extend((n, None) for n in _assigned_names(target.target))
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                out.extend((n, None) for n in _assigned_names(small.target))
+        return out
+    if isinstance(stmt, (cst.If, cst.Try, cst.With, cst.For, cst.While)):
+        # guarded definitions (try: import x / except: x = None) still bind at module level
+        out = []
+        for child in _child_statements(stmt):
+            out.extend(_statement_bindings(child))
+        return out
+    return []
+
+
+def _child_statements(stmt: cst.CSTNode) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            found.append(node)
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            found.append(node)
+            return False
+
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+            found.append(node)
+            return False
+
+    stmt.visit(Collect())
+    return found
+
+
+def _not_evaluated(access, scope, parents, future_annotations: bool) -> bool:
+    """Annotations Python never evaluates: strings, locals' annotations, or all under the future import."""
+    if not access.is_annotation:
+        return False
+    if future_annotations or isinstance(access.node, (cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    node = access.node
+    while node in parents:
+        parent = parents[node]
+        if isinstance(parent, cst.AnnAssign) and isinstance(scope, FunctionScope):
+            return True
+        if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Module)):
+            break
+        node = parent
+    # string inside an annotation: Name nodes created from a parsed string annotation
+    return False
+
+
+def _has_future_annotations(module: cst.Module) -> bool:
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.ImportFrom) and _dotted(small.module or cst.Name("x")) == "__future__":
+                    if not isinstance(small.names, cst.ImportStar) and any(
+                        _dotted(a.name) == "annotations" for a in small.names
+                    ):
+                        return True
+    return False
+
+
+def analyze(code: str | cst.Module) -> ScopeReport:
+    """Free names of ``code`` with their usage, plus the module's top-level bindings."""
+    module = code if isinstance(code, cst.Module) else cst.parse_module(code)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    scopes = wrapper.resolve(ScopeProvider)
+    parents = wrapper.resolve(ParentNodeProvider)
+    positions = wrapper.resolve(PositionProvider)
+    future = _has_future_annotations(module)
+    bound, targets = top_level_bindings(module)
+    star_import = "*" in bound
+    lines = module.code.splitlines()
+
+    free: dict[str, NameUsage] = {}
+    seen_scopes = {id(s): s for s in scopes.values() if s is not None}
+    accesses = []
+    for scope in seen_scopes.values():
+        for access in scope.accesses:
+            if access.referents:
+                continue
+            node = access.node
+            if not isinstance(node, cst.Name):
+                continue
+            name = node.value
+            if name in BUILTIN_NAMES or name in bound:
+                continue
+            if _not_evaluated(access, scope, parents, future):
+                continue
+            at_import = not isinstance(scope, (FunctionScope, ComprehensionScope)) or _in_signature(node, parents)
+            accesses.append((positions[node].start.line, positions[node].start.column, name, node, at_import))
+    if star_import:  # ``from x import *`` may bind anything: trust it
+        accesses = []
+    for line, _col, name, node, at_import in sorted(accesses, key=lambda a: (a[0], a[1])):
+        usage = free.setdefault(name, NameUsage(name=name, first_statement=_statement_index(node, parents, module)))
+        usage.at_import = usage.at_import or at_import
+        usage.first_statement = min(usage.first_statement, _statement_index(node, parents, module))
+        usage.lines.append(line)
+        if 0 < line <= len(lines) and len(usage.context_lines) < 6:
+            usage.context_lines.append(lines[line - 1].strip())
+        _record_use(usage, node, parents, module, positions)
+    return ScopeReport(module=module, free=free, top_level=bound, import_targets=targets)
+
+
+def _in_signature(node: cst.CSTNode, parents) -> bool:
+    """Default values and decorators are evaluated when the ``def`` runs, not when it is called."""
+    while node in parents:
+        parent = parents[node]
+        if isinstance(parent, (cst.Param, cst.Decorator)):
+            return True
+        if isinstance(parent, (cst.IndentedBlock, cst.SimpleStatementSuite, cst.Module)):
+            return False
+        node = parent
+    return False
+
+
+def _statement_index(node: cst.CSTNode, parents, module: cst.Module) -> int:
+    while node in parents:
+        parent = parents[node]
+        if parent is module:
+            return module.body.index(node)  # type: ignore[arg-type]
+        node = parent
+    return 0
+
+
+def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, positions) -> None:
+    parent = parents.get(node)
+    if isinstance(parent, cst.Call) and parent.func is node:
+        positional = [a for a in parent.args if a.keyword is None and a.star == ""]
+        keywords = [a.keyword.value for a in parent.args if a.keyword is not None]
+        star = any(a.star for a in parent.args)
+        usage.calls.append(
+            CallSite(len(positional), keywords, star, module.code_for_node(parent)[:300], positions[parent].start.line)
+        )
+    elif isinstance(parent, cst.Attribute) and parent.value is node:
+        usage.attributes.add(parent.attr.value)
+    elif isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.ClassDef):
+        usage.as_base = True
+    if isinstance(parent, cst.Decorator) or (
+        isinstance(parent, cst.Call) and isinstance(parents.get(parent), cst.Decorator)
+    ):
+        usage.as_decorator = True
+
+
+def free_names(code: str) -> list[str]:
+    return list(analyze(code).free)
