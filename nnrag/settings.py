@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_message_mb: int = Field(default=8, description="Largest gRPC message accepted, in MiB.")
     check_timeout_s: float = Field(default=30.0, description="Default wall-clock budget for one check.")
     check_memory_mb: int = Field(default=4096, description="Default address-space limit for one check.")
+    max_pending_checks: int = Field(default=16, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
+    drain_s: float = Field(default=30.0, description="On SIGTERM, seconds in-flight calls get to finish.")
+    log_level: str = Field(default="INFO", description="Server log level (logs are JSON lines on stderr).")
     metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
     predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")
 

@@ -70,27 +70,37 @@ class GetBlockResponse(_message.Message):
     def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., other_hashes: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
-    __slots__ = ("code", "spec")
+    __slots__ = ("code", "spec", "check_before", "no_check", "max_tries")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    CHECK_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NO_CHECK_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIES_FIELD_NUMBER: _ClassVar[int]
     code: str
     spec: _common_pb2.CheckSpec
-    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ...) -> None: ...
+    check_before: bool
+    no_check: bool
+    max_tries: int
+    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    QUALIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
     provenance: _common_pb2.Provenance
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ...) -> None: ...
+    qualified_name: str
+    match: str
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
-    __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "versions")
+    __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "versions")
     PATCHED_CODE_FIELD_NUMBER: _ClassVar[int]
     DIFF_FIELD_NUMBER: _ClassVar[int]
     INSERTED_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +109,10 @@ class PatchResponse(_message.Message):
     AFTER_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
     TOOK_MS_FIELD_NUMBER: _ClassVar[int]
+    UNRESOLVED_FIELD_NUMBER: _ClassVar[int]
+    ADDED_IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    TRIES_FIELD_NUMBER: _ClassVar[int]
+    STRIPPED_TEXT_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     patched_code: str
     diff: str
@@ -108,8 +122,12 @@ class PatchResponse(_message.Message):
     after: _common_pb2.CheckResult
     changed: bool
     took_ms: float
+    unresolved: _containers.RepeatedScalarFieldContainer[str]
+    added_imports: _containers.RepeatedScalarFieldContainer[str]
+    tries: int
+    stripped_text: bool
     versions: _common_pb2.Versions
-    def __init__(self, patched_code: _Optional[str] = ..., diff: _Optional[str] = ..., inserted: _Optional[_Iterable[_Union[InsertedBlock, _Mapping]]] = ..., fixes: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., after: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., changed: _Optional[bool] = ..., took_ms: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, patched_code: _Optional[str] = ..., diff: _Optional[str] = ..., inserted: _Optional[_Iterable[_Union[InsertedBlock, _Mapping]]] = ..., fixes: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., after: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., changed: _Optional[bool] = ..., took_ms: _Optional[float] = ..., unresolved: _Optional[_Iterable[str]] = ..., added_imports: _Optional[_Iterable[str]] = ..., tries: _Optional[int] = ..., stripped_text: _Optional[bool] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
     __slots__ = ("code", "spec")

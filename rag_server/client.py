@@ -1,0 +1,452 @@
+"""Python SDK for the nnrag gRPC API: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
+
+Both speak records, not protobufs: they take ``CheckSpec``/strings and return
+``Block``, ``CheckResult`` and small result dataclasses. Calls that fail with
+UNAVAILABLE (server restarting, connection refused) are retried with exponential
+backoff by gRPC's own retry policy; every call has a deadline (``timeout`` seconds,
+per call or the client default). Failures raise ``ApiError`` subclasses carrying the
+gRPC status code and the server's message.
+
+    with Client("127.0.0.1:50051") as client:
+        hits = client.search("squeeze and excitation channel attention", k=5).hits
+        result = client.check(code)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from indexer.records import Block
+from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
+from rag_server import convert
+from rag_server.convert import SearchHit
+from sandbox.spec import CheckResult, CheckSpec
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+_MODES = {"auto": blocks_pb2.SEARCH_MODE_AUTO, "meaning": blocks_pb2.SEARCH_MODE_MEANING, "symbol": blocks_pb2.SEARCH_MODE_SYMBOL}
+# Extra seconds a Check's deadline gets beyond the spec's own timeout (queueing, start-up).
+CHECK_SLACK_S = 30.0
+
+
+# ------------------------------------------------------------------ errors
+
+
+class ApiError(Exception):
+    """A call failed. ``code`` is the gRPC status, ``details`` the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class InvalidArgument(ApiError): ...
+class NotFound(ApiError): ...
+class Unauthenticated(ApiError): ...
+class ResourceExhausted(ApiError): ...
+class DeadlineExceeded(ApiError): ...
+class Unavailable(ApiError): ...
+class FailedPrecondition(ApiError): ...
+
+
+_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+}
+
+
+def _api_error(exc: grpc.RpcError) -> ApiError:
+    code = exc.code() if callable(getattr(exc, "code", None)) else grpc.StatusCode.UNKNOWN
+    details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+    return _ERRORS.get(code, ApiError)(code, details or "")
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    versions: dict[str, str]
+    took_ms: float  # server-side time
+
+
+@dataclass
+class InsertedBlock:
+    name: str  # the free name it resolves
+    qualified_name: str  # the block inserted
+    content_hash: str
+    reason: str
+    match: str
+    source: str  # provenance source spec of the inserted block
+
+
+@dataclass
+class PatchOutcome:
+    patched_code: str
+    diff: str
+    changed: bool
+    inserted: list[InsertedBlock]
+    fixes: list[str]
+    before: CheckResult | None  # the original code's check (check_before=True)
+    after: CheckResult | None  # the patched code's check (None with no_check=True)
+    unresolved: list[str]
+    added_imports: list[str]
+    tries: int
+    versions: dict[str, str]
+    took_ms: float
+
+
+@dataclass
+class AuditItem:
+    id: str
+    result: CheckResult | None  # None when the item was invalid
+    error: str = ""
+
+
+@dataclass
+class Suggestion:
+    hit: SearchHit
+    insert_line: int  # 1-based: insert hit.block.code before this line
+    reason: str
+
+
+@dataclass
+class SuggestResult:
+    suggestions: list[Suggestion]
+    undefined_names: list[str]
+    versions: dict[str, str]
+
+
+@dataclass
+class Prediction:
+    accuracy: float  # [0, 1]
+    lower: float
+    upper: float
+    interval_level: float
+    method: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StopDecision:
+    stop: bool
+    reason: str
+    predicted_accuracy: float
+    probability_beats_incumbent: float
+    saved_ms: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ requests and responses
+
+
+def _versions(msg: Any) -> dict[str, str]:
+    v = msg.versions
+    return {"index_version": v.index_version, "embedder_version": v.embedder_version,
+            "predictor_version": v.predictor_version, "server_version": v.server_version}
+
+
+def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
+    return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
+
+
+def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool) -> blocks_pb2.SearchRequest:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
+    return blocks_pb2.SearchRequest(query=query, k=k, sources=list(sources or []), min_stage=min_stage or "", mode=_MODES[mode], include_code=include_code)
+
+
+def _search_result(resp: blocks_pb2.SearchResponse) -> SearchResult:
+    return SearchResult(hits=[_hit(h) for h in resp.hits], versions=_versions(resp), took_ms=resp.took_ms)
+
+
+def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest:
+    req = blocks_pb2.CheckRequest(code=code)
+    if spec is not None:
+        req.spec.CopyFrom(convert.spec_to_proto(spec))
+    return req
+
+
+def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int) -> blocks_pb2.PatchRequest:
+    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries)
+    if spec is not None:
+        req.spec.CopyFrom(convert.spec_to_proto(spec))
+    return req
+
+
+def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
+    return PatchOutcome(
+        patched_code=resp.patched_code, diff=resp.diff, changed=resp.changed,
+        inserted=[InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source) for i in resp.inserted],
+        fixes=list(resp.fixes),
+        before=convert.result_from_proto(resp.before) if resp.HasField("before") else None,
+        after=convert.result_from_proto(resp.after) if resp.HasField("after") else None,
+        unresolved=list(resp.unresolved), added_imports=list(resp.added_imports), tries=resp.tries,
+        versions=_versions(resp), took_ms=resp.took_ms,
+    )
+
+
+def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[str, str, CheckSpec | None]) -> blocks_pb2.AuditRequest:
+    """An item is code, (code, spec) or (id, code, spec)."""
+    if isinstance(item, str):
+        item_id, code, spec = str(index), item, None
+    elif len(item) == 2:
+        item_id, (code, spec) = str(index), item
+    else:
+        item_id, code, spec = item
+    req = blocks_pb2.AuditRequest(id=item_id, code=code)
+    if spec is not None:
+        req.spec.CopyFrom(convert.spec_to_proto(spec))
+    return req
+
+
+def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
+    result = convert.result_from_proto(resp.result) if resp.HasField("result") else None
+    return AuditItem(id=resp.id, result=result, error=resp.error)
+
+
+def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
+    return SuggestResult(
+        suggestions=[Suggestion(_hit(s.hit), s.insert_line, s.reason) for s in resp.suggestions],
+        undefined_names=list(resp.undefined_names), versions=_versions(resp),
+    )
+
+
+def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
+    """Curve points as (epoch, accuracy[, elapsed_ms]) tuples or dicts with those keys."""
+    points = []
+    for p in curve or []:
+        if isinstance(p, dict):
+            points.append(predictor_pb2.CurvePoint(epoch=int(p["epoch"]), accuracy=float(p["accuracy"]), elapsed_ms=float(p.get("elapsed_ms", 0.0))))
+        else:
+            points.append(predictor_pb2.CurvePoint(epoch=int(p[0]), accuracy=float(p[1]), elapsed_ms=float(p[2]) if len(p) > 2 else 0.0))
+    return points
+
+
+def _run(run: dict[str, Any]) -> predictor_pb2.Run:
+    return predictor_pb2.Run(
+        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=json.dumps(run.get("hparams") or {}),
+        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve")), max_epochs=int(run.get("max_epochs", 0)),
+    )
+
+
+def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
+    return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, _versions(resp))
+
+
+def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
+    return StopDecision(resp.stop, resp.reason, resp.predicted_accuracy, resp.probability_beats_incumbent, resp.saved_ms, _versions(resp))
+
+
+def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
+    return timeout if timeout is not None else (spec.timeout_s if spec else 30.0) + CHECK_SLACK_S
+
+
+# ------------------------------------------------------------------ channel set-up
+
+
+def channel_options(max_message_mb: int, retries: int) -> list[tuple[str, Any]]:
+    service_config = {
+        "methodConfig": [{
+            "name": [{"service": "nnrag.v1.BlockService"}, {"service": "nnrag.v1.PredictorService"}, {"service": "grpc.health.v1.Health"}],
+            "retryPolicy": {
+                "maxAttempts": max(2, retries + 1),
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }]
+    }
+    max_bytes = max_message_mb * 1024 * 1024
+    return [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(service_config)),
+        ("grpc.max_receive_message_length", max_bytes),
+        ("grpc.max_send_message_length", max_bytes),
+    ]
+
+
+class _Base:
+    def __init__(self, address: str, token: str | None, timeout: float, retries: int, max_message_mb: int) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        self.address = address
+        self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._options = channel_options(max_message_mb, retries)
+
+    def _t(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+
+class Client(_Base):
+    """Blocking client. Thread-safe: share one per process."""
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, token: str | None = None, timeout: float = 30.0, retries: int = 4, max_message_mb: int = 8) -> None:
+        super().__init__(address, token, timeout, retries, max_message_mb)
+        self._channel = grpc.insecure_channel(address, options=self._options)
+        self._blocks = blocks_pb2_grpc.BlockServiceStub(self._channel)
+        self._predictor = predictor_pb2_grpc.PredictorServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=self._t(timeout), metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+
+    def search(self, query: str, k: int = 10, *, sources: Iterable[str] | None = None, min_stage: str | None = None,
+               mode: str = "auto", include_code: bool = True, timeout: float | None = None) -> SearchResult:
+        """Ranked blocks. ``mode``: auto (symbol lookup for one identifier), meaning, symbol."""
+        return _search_result(self._call(self._blocks.Search, _search_request(query, k, sources, min_stage, mode, include_code), timeout))
+
+    def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
+        return convert.block_from_proto(self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout).block)
+
+    def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
+        """Sandboxed staged check. Default deadline: the spec's timeout plus slack."""
+        resp = self._call(self._blocks.Check, _check_request(code, spec), _check_timeout(spec, timeout))
+        return convert.result_from_proto(resp.result)
+
+    def patch(self, code: str, spec: CheckSpec | None = None, *, check_before: bool = False, no_check: bool = False,
+              max_tries: int = 0, timeout: float | None = 300.0) -> PatchOutcome:
+        """Insert the blocks and imports ``code`` forgot; check the result unless ``no_check``."""
+        req = _patch_request(code, spec, check_before, no_check, max_tries)
+        return _patch_outcome(self._call(self._blocks.Patch, req, timeout))
+
+    def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> Iterator[AuditItem]:
+        """Stream checks; items are code, (code, spec) or (id, code, spec). Results keep input order."""
+        requests = (_audit_request(i, item) for i, item in enumerate(items))
+        try:
+            for resp in self._blocks.Audit(requests, timeout=self._t(timeout), metadata=self._metadata):
+                yield _audit_item(resp)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+
+    def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
+        req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
+        return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
+
+    def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "", curve: Iterable[Any] | None = None,
+                *, timeout: float | None = None) -> Prediction:
+        req = predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve))
+        return _prediction(self._call(self._predictor.Predict, req, timeout))
+
+    def should_stop(self, run: dict[str, Any], incumbent_accuracy: float, max_epochs: int = 0, max_ms: float = 0.0,
+                    *, timeout: float | None = None) -> StopDecision:
+        req = predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
+                                              budget=predictor_pb2.Budget(max_epochs=max_epochs, max_ms=max_ms))
+        return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
+
+    def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
+        req = predictor_pb2.ReportResultRequest(run=_run(run), final_accuracy=final_accuracy, stopped_early=stopped_early)
+        return self._call(self._predictor.ReportResult, req, timeout).runs_recorded
+
+    def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
+        """SERVING / NOT_SERVING / SERVICE_UNKNOWN for ``service`` ("" = the whole server)."""
+        resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the channel connects (server up), or raise Unavailable."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise Unavailable(grpc.StatusCode.UNAVAILABLE, f"no server at {self.address} after {timeout:.0f} s") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """asyncio client; one per event loop. Same methods as ``Client``, awaitable."""
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, token: str | None = None, timeout: float = 30.0, retries: int = 4, max_message_mb: int = 8) -> None:
+        super().__init__(address, token, timeout, retries, max_message_mb)
+        self._channel = grpc.aio.insecure_channel(address, options=self._options)
+        self._blocks = blocks_pb2_grpc.BlockServiceStub(self._channel)
+        self._predictor = predictor_pb2_grpc.PredictorServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return await method(request, timeout=self._t(timeout), metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+
+    async def search(self, query: str, k: int = 10, *, sources: Iterable[str] | None = None, min_stage: str | None = None,
+                     mode: str = "auto", include_code: bool = True, timeout: float | None = None) -> SearchResult:
+        return _search_result(await self._call(self._blocks.Search, _search_request(query, k, sources, min_stage, mode, include_code), timeout))
+
+    async def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
+        resp = await self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
+        return convert.block_from_proto(resp.block)
+
+    async def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
+        resp = await self._call(self._blocks.Check, _check_request(code, spec), _check_timeout(spec, timeout))
+        return convert.result_from_proto(resp.result)
+
+    async def patch(self, code: str, spec: CheckSpec | None = None, *, check_before: bool = False, no_check: bool = False,
+                    max_tries: int = 0, timeout: float | None = 300.0) -> PatchOutcome:
+        req = _patch_request(code, spec, check_before, no_check, max_tries)
+        return _patch_outcome(await self._call(self._blocks.Patch, req, timeout))
+
+    async def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> AsyncIterator[AuditItem]:
+        requests = [_audit_request(i, item) for i, item in enumerate(items)]
+        try:
+            async for resp in self._blocks.Audit(iter(requests), timeout=self._t(timeout), metadata=self._metadata):
+                yield _audit_item(resp)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+
+    async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
+        req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
+        return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))
+
+    async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "", curve: Iterable[Any] | None = None,
+                      *, timeout: float | None = None) -> Prediction:
+        req = predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve))
+        return _prediction(await self._call(self._predictor.Predict, req, timeout))
+
+    async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float, max_epochs: int = 0, max_ms: float = 0.0,
+                          *, timeout: float | None = None) -> StopDecision:
+        req = predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
+                                              budget=predictor_pb2.Budget(max_epochs=max_epochs, max_ms=max_ms))
+        return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
+
+    async def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
+        req = predictor_pb2.ReportResultRequest(run=_run(run), final_accuracy=final_accuracy, stopped_early=stopped_early)
+        return (await self._call(self._predictor.ReportResult, req, timeout)).runs_recorded
+
+    async def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
+        resp = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

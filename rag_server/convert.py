@@ -1,0 +1,295 @@
+"""Records <-> nnrag.v1 protobuf messages, plus request validation.
+
+Both sides of the wire use this module: the servicer turns requests into the plain
+records the Python functions take (and validates them, naming the bad field), the
+SDK turns responses back into the same records, so callers never touch protobufs.
+Imports stay light (no torch, no faiss) so the SDK is cheap to import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from corpus.records import Provenance
+from indexer.records import Block
+from nnrag.v1 import common_pb2 as pb
+from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
+
+# Limits on what a request may ask for. Past them the request is refused with
+# INVALID_ARGUMENT naming the field, before any work is done.
+MAX_INPUTS = 16
+MAX_DIMS = 8
+MAX_INPUT_ELEMENTS = 1 << 26  # 64M elements (256 MiB of float32) per input tensor
+MAX_TIMEOUT_MS = 600_000.0
+MIN_MEMORY_MB = 256
+MAX_CANDIDATES = 32
+
+
+class BadRequest(ValueError):
+    """A request field is missing or out of range. ``str()`` is "field: problem"."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+@dataclass
+class SearchHit:
+    """One ranked block, as the SDK returns it (mirrors ``indexer.store.SearchHit``)."""
+
+    block: Block
+    score: float
+    match: str
+
+
+# ---------------------------------------------------------------- Example
+
+
+def example_to_proto(example: Example | None) -> pb.Example | None:
+    if example is None:
+        return None
+    msg = pb.Example(
+        init_args_json=json.dumps(example.init_args),
+        init_kwargs_json=json.dumps(example.init_kwargs),
+        input_dtypes=list(example.input_dtypes or []),
+        infer_inputs=example.inputs is None,
+    )
+    for shape in example.inputs or []:
+        msg.inputs.add(dims=[int(d) for d in shape])
+    return msg
+
+
+def _json_field(text: str, field: str, kind: type, empty: Any) -> Any:
+    if not text:
+        return empty
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(field, f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(value, kind):
+        raise BadRequest(field, f"must be a JSON {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def example_from_proto(msg: pb.Example, field: str = "example") -> Example:
+    """Validated: shapes must be positive and of sane size, dtypes known."""
+    init_args = _json_field(msg.init_args_json, f"{field}.init_args_json", list, [])
+    init_kwargs = _json_field(msg.init_kwargs_json, f"{field}.init_kwargs_json", dict, {})
+    inputs: list[list[int]] | None = None
+    if not msg.infer_inputs:
+        if len(msg.inputs) > MAX_INPUTS:
+            raise BadRequest(f"{field}.inputs", f"{len(msg.inputs)} inputs, at most {MAX_INPUTS}")
+        inputs = []
+        for i, shape in enumerate(msg.inputs):
+            dims = list(shape.dims)
+            where = f"{field}.inputs[{i}]"
+            if not dims or len(dims) > MAX_DIMS:
+                raise BadRequest(where, f"shape {dims} must have 1..{MAX_DIMS} dimensions")
+            if any(d <= 0 for d in dims):
+                raise BadRequest(where, f"shape {dims} has a dimension <= 0")
+            if math.prod(dims) > MAX_INPUT_ELEMENTS:
+                raise BadRequest(where, f"shape {dims} has {math.prod(dims):,} elements, at most {MAX_INPUT_ELEMENTS:,}")
+            inputs.append(dims)
+    dtypes = list(msg.input_dtypes) or None
+    if dtypes is not None:
+        if inputs is not None and len(dtypes) != len(inputs):
+            raise BadRequest(f"{field}.input_dtypes", f"{len(dtypes)} dtypes for {len(inputs)} inputs")
+        bad = [d for d in dtypes if d not in ("float32", "float16", "bfloat16", "float64", "int64", "int32", "bool")]
+        if bad:
+            raise BadRequest(f"{field}.input_dtypes", f"unknown dtype {bad[0]!r}")
+    return Example(init_args=init_args, init_kwargs=init_kwargs, inputs=inputs, input_dtypes=dtypes)
+
+
+# ---------------------------------------------------------------- CheckSpec
+
+
+def spec_to_proto(spec: CheckSpec | None) -> pb.CheckSpec | None:
+    if spec is None:
+        return None
+    msg = pb.CheckSpec(
+        expected_output_shape=list(spec.expected_output_shape or []),
+        stages=list(spec.stages),
+        max_params=spec.max_params,
+        timeout_ms=spec.timeout_s * 1000.0,
+        memory_mb=spec.memory_mb,
+        count_flops=spec.count_flops,
+    )
+    if spec.entry is not None:
+        msg.entry = spec.entry
+    if spec.lemur is not None:
+        msg.lemur = spec.lemur
+    if spec.example is not None:
+        msg.example.CopyFrom(example_to_proto(spec.example))
+    for cand in spec.candidates:
+        msg.candidates.append(example_to_proto(cand))
+    return msg
+
+
+def spec_from_proto(
+    msg: pb.CheckSpec | None,
+    *,
+    field: str = "spec",
+    default_timeout_s: float = 30.0,
+    max_memory_mb: int = 4096,
+) -> CheckSpec:
+    """A validated CheckSpec; unset fields take server defaults. ``max_memory_mb`` caps memory."""
+    if msg is None:
+        return CheckSpec(timeout_s=default_timeout_s, memory_mb=max_memory_mb)
+    spec = CheckSpec(timeout_s=default_timeout_s, memory_mb=max_memory_mb)
+    if msg.HasField("entry"):
+        if not msg.entry.isidentifier():
+            raise BadRequest(f"{field}.entry", f"{msg.entry!r} is not a Python identifier")
+        spec.entry = msg.entry
+    if msg.HasField("lemur"):
+        spec.lemur = msg.lemur
+    if msg.HasField("example"):
+        spec.example = example_from_proto(msg.example, f"{field}.example")
+    if len(msg.candidates) > MAX_CANDIDATES:
+        raise BadRequest(f"{field}.candidates", f"{len(msg.candidates)} candidates, at most {MAX_CANDIDATES}")
+    spec.candidates = [example_from_proto(c, f"{field}.candidates[{i}]") for i, c in enumerate(msg.candidates)]
+    if msg.expected_output_shape:
+        dims = list(msg.expected_output_shape)
+        if any(d <= 0 for d in dims) or len(dims) > MAX_DIMS:
+            raise BadRequest(f"{field}.expected_output_shape", f"shape {dims} is not a valid shape")
+        spec.expected_output_shape = dims
+    if msg.stages:
+        unknown = [s for s in msg.stages if s not in STAGES]
+        if unknown:
+            raise BadRequest(f"{field}.stages", f"unknown stage {unknown[0]!r}; known: {', '.join(STAGES)}")
+        spec.stages = tuple(msg.stages)
+    if msg.max_params < 0:
+        raise BadRequest(f"{field}.max_params", "must be >= 0 (0 = default)")
+    if msg.max_params:
+        spec.max_params = int(msg.max_params)
+    if not math.isfinite(msg.timeout_ms) or msg.timeout_ms < 0 or msg.timeout_ms > MAX_TIMEOUT_MS:
+        raise BadRequest(f"{field}.timeout_ms", f"{msg.timeout_ms} is outside [0, {MAX_TIMEOUT_MS:.0f}] ms")
+    if msg.timeout_ms:
+        spec.timeout_s = msg.timeout_ms / 1000.0
+    if msg.memory_mb:
+        if not MIN_MEMORY_MB <= msg.memory_mb <= max_memory_mb:
+            raise BadRequest(f"{field}.memory_mb", f"{msg.memory_mb} is outside [{MIN_MEMORY_MB}, {max_memory_mb}] MiB")
+        spec.memory_mb = int(msg.memory_mb)
+    if msg.HasField("count_flops"):
+        spec.count_flops = msg.count_flops
+    return spec
+
+
+# ---------------------------------------------------------------- CheckResult
+
+
+def result_to_proto(result: CheckResult) -> pb.CheckResult:
+    msg = pb.CheckResult(
+        status=result.status,
+        stages=dict(result.stages),
+        failed_stage=result.failed_stage or "",
+        error_type=result.error_type,
+        message=result.message,
+        traceback=result.traceback,
+        entry=result.entry or "",
+        diagnosis=pb.Diagnosis(problem=result.diagnosis.problem, hint=result.diagnosis.hint),
+        stdout=result.stdout,
+    )
+    for name in ("params", "flops"):
+        if getattr(result, name) is not None:
+            setattr(msg, name, int(getattr(result, name)))
+    for name in ("forward_ms", "peak_rss_mb", "wall_ms"):
+        if getattr(result, name) is not None:
+            setattr(msg, name, float(getattr(result, name)))
+    for shape in result.output_shapes:
+        msg.output_shapes.add(dims=[int(d) for d in shape])
+    if result.example is not None:
+        msg.example.CopyFrom(example_to_proto(result.example))
+    return msg
+
+
+def _optional(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def result_from_proto(msg: pb.CheckResult) -> CheckResult:
+    return CheckResult(
+        status=msg.status,
+        stages=dict(msg.stages),
+        failed_stage=msg.failed_stage or None,
+        error_type=msg.error_type,
+        message=msg.message,
+        traceback=msg.traceback,
+        params=_optional(msg, "params"),
+        flops=_optional(msg, "flops"),
+        output_shapes=[list(s.dims) for s in msg.output_shapes],
+        forward_ms=_optional(msg, "forward_ms"),
+        peak_rss_mb=_optional(msg, "peak_rss_mb"),
+        wall_ms=_optional(msg, "wall_ms"),
+        example=example_from_proto(msg.example, "result.example") if msg.HasField("example") else None,
+        entry=msg.entry or None,
+        diagnosis=Diagnosis(problem=msg.diagnosis.problem, hint=msg.diagnosis.hint),
+        stdout=msg.stdout,
+    )
+
+
+# ---------------------------------------------------------------- Block
+
+
+def provenance_to_proto(p: Provenance) -> pb.Provenance:
+    return pb.Provenance(
+        source=p.source, package=p.package, version=p.version, path=p.path, module=p.module,
+        line_start=p.line_start, line_end=p.line_end, qualified_name=p.qualified_name, license=p.license,
+    )
+
+
+def provenance_from_proto(msg: pb.Provenance) -> Provenance:
+    return Provenance(
+        source=msg.source, package=msg.package, version=msg.version, path=msg.path, module=msg.module,
+        line_start=msg.line_start, line_end=msg.line_end, qualified_name=msg.qualified_name, license=msg.license,
+    )
+
+
+def block_to_proto(block: Block, include_code: bool = True) -> pb.Block:
+    msg = pb.Block(
+        name=block.name,
+        qualified_name=block.qualified_name,
+        code=block.code if include_code else "",
+        provenances=[provenance_to_proto(p) for p in block.provenances],
+        content_hash=block.content_hash,
+        struct_hash=block.struct_hash,
+        signature=block.signature,
+        docstring=block.docstring,
+        external_imports=list(block.external_imports),
+        missing_deps=list(block.missing_deps),
+        unresolved=list(block.unresolved),
+        near_dup_group=block.near_dup_group,
+    )
+    for stage, value in block.validation.items():
+        msg.validation[stage].CopyFrom(pb.StageValidation(ok=bool(value.get("ok")), error=str(value.get("error") or "")))
+    if block.example is not None:
+        msg.example.CopyFrom(example_to_proto(block.example))
+    if block.params is not None:
+        msg.params = int(block.params)
+    if block.flops is not None:
+        msg.flops = int(block.flops)
+    return msg
+
+
+def block_from_proto(msg: pb.Block) -> Block:
+    return Block(
+        name=msg.name,
+        qualified_name=msg.qualified_name,
+        code=msg.code,
+        provenances=[provenance_from_proto(p) for p in msg.provenances],
+        content_hash=msg.content_hash,
+        struct_hash=msg.struct_hash,
+        signature=msg.signature,
+        docstring=msg.docstring,
+        external_imports=list(msg.external_imports),
+        missing_deps=list(msg.missing_deps),
+        unresolved=list(msg.unresolved),
+        validation={stage: {"ok": v.ok, "error": v.error} for stage, v in msg.validation.items()},
+        example=example_from_proto(msg.example, "block.example") if msg.HasField("example") else None,
+        near_dup_group=msg.near_dup_group,
+        params=_optional(msg, "params"),
+        flops=_optional(msg, "flops"),
+    )

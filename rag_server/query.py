@@ -1,0 +1,151 @@
+"""Search and IDE suggestions over a BlockStore: plain functions the servicer and CLI share.
+
+``search_blocks`` picks symbol lookup or meaning search and applies the source and
+stage filters uniformly. ``suggest`` reads code around a cursor (parsed with ``ast``,
+never executed), finds names used there but defined nowhere, looks them up, fills up
+with blocks similar to the code at the cursor, and says on which line each block
+should be inserted.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.spec import STAGES
+
+MAX_K = 100
+MAX_QUERY_CHARS = 20_000
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+@dataclass
+class Suggestion:
+    hit: Any  # SearchHit (block, score, match)
+    insert_line: int  # 1-based; insert the block before this line
+    reason: str
+
+
+def _stage_reached(block: Any, min_stage: str) -> bool:
+    if not min_stage:
+        return True
+    return all(block.passed(stage) for stage in STAGES[: STAGES.index(min_stage) + 1])
+
+
+def _keep(hit: Any, sources: list[str], min_stage: str) -> bool:
+    block = hit.block
+    if sources and not any(p.source in sources for p in block.provenances):
+        return False
+    return _stage_reached(block, min_stage)
+
+
+def search_blocks(store: Any, query: str, k: int = 10, sources: list[str] | None = None, min_stage: str = "", mode: str = "auto") -> list[Any]:
+    """Ranked hits; ``mode`` is auto (symbol when the query is one identifier), meaning or symbol."""
+    sources = list(sources or [])
+    query = query.strip()
+    use_symbol = mode == "symbol" or (mode == "auto" and bool(_IDENT.match(query)))
+    hits: list[Any] = []
+    if use_symbol:
+        hits = [h for h in store.lookup_symbol(query.rsplit(".", 1)[-1], k=max(k * 3, 10)) if _keep(h, sources, min_stage)][:k]
+        if hits or mode == "symbol":
+            return hits
+    hits = store.search(query, k=k, sources=sources or None, min_stage=min_stage or None)
+    return [h for h in hits if _keep(h, sources, min_stage)][:k]
+
+
+# ------------------------------------------------------------------ suggestions
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+            args = node.args if not isinstance(node, ast.ClassDef) else None
+            if args is not None:
+                for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+                    if a is not None:
+                        names.add(a.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _undefined_near(code: str, lo: int, hi: int) -> tuple[list[tuple[str, int]], ast.Module | None]:
+    """(name, first line used) for names loaded in lines [lo, hi] and defined nowhere, in order."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        tree = None
+    found: dict[str, int] = {}
+    if tree is not None:
+        defined = _defined_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in defined and lo <= node.lineno <= hi:
+                found.setdefault(node.id, node.lineno)
+    else:  # mid-edit code: fall back to calls of capitalised names not defined by class/def/import
+        defined = set(re.findall(r"^\s*(?:class|def)\s+(\w+)", code, flags=re.M))
+        defined |= set(re.findall(r"\bimport\s+(\w+)", code)) | set(re.findall(r"\bas\s+(\w+)", code))
+        for lineno, line in enumerate(code.splitlines(), start=1):
+            if lo <= lineno <= hi:
+                for name in re.findall(r"\b([A-Z]\w*)\s*\(", line):
+                    if name not in defined and not hasattr(builtins, name):
+                        found.setdefault(name, lineno)
+    return sorted(found.items(), key=lambda kv: kv[1]), tree
+
+
+def _insert_line(tree: ast.Module | None, code: str, use_line: int) -> int:
+    """Before the top-level statement that contains ``use_line``; else after the imports."""
+    if tree is None:
+        lines = code.splitlines()
+        for i in range(min(use_line, len(lines)) - 1, -1, -1):
+            if re.match(r"(class|def|async def|@)\b", lines[i]) or lines[i].startswith("@"):
+                return i + 1
+        return 1
+    after_imports = 1
+    for node in tree.body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        last = node.end_lineno or node.lineno
+        if first <= use_line <= last and not isinstance(node, (ast.Import, ast.ImportFrom)):
+            return first
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            after_imports = last + 1
+    return after_imports
+
+
+def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lines: int = 20) -> tuple[list[Suggestion], list[str]]:
+    """Blocks to insert for code around a cursor, and the undefined names seen there."""
+    n_lines = max(1, len(code.splitlines()))
+    cursor = cursor_line or n_lines
+    lo, hi = max(1, cursor - context_lines), cursor + context_lines
+    undefined, tree = _undefined_near(code, lo, hi)
+    suggestions: list[Suggestion] = []
+    seen: set[str] = set()
+    for name, used_at in undefined:
+        for hit in store.lookup_symbol(name, k=1):
+            key = hit.block.content_hash or hit.block.qualified_name
+            if key not in seen and hit.block.name == name:
+                seen.add(key)
+                suggestions.append(Suggestion(hit, _insert_line(tree, code, used_at), f"undefined name {name}"))
+        if len(suggestions) >= k:
+            return suggestions[:k], [n for n, _ in undefined]
+    window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()
+    if window:
+        for hit in store.search(window[:MAX_QUERY_CHARS], k=k):
+            key = hit.block.content_hash or hit.block.qualified_name
+            if key not in seen:
+                seen.add(key)
+                suggestions.append(Suggestion(hit, _insert_line(tree, code, cursor), "similar to the code at the cursor"))
+            if len(suggestions) >= k:
+                break
+    return suggestions[:k], [n for n, _ in undefined]

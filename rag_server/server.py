@@ -1,0 +1,187 @@
+"""The gRPC server: health, reflection, auth, limits, JSON logs, metrics, graceful drain.
+
+``build_server`` wires a Backend into a ``grpc.Server`` (not started) so tests and the
+demo can run it on a free loopback port; ``serve`` is what ``nnrag serve`` runs: it
+opens the backend from settings, starts, and on SIGTERM/SIGINT marks itself
+NOT_SERVING, stops taking new calls, lets in-flight calls finish (up to
+``drain_s``), then exits.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from nnrag.settings import Settings, get_settings
+from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
+from rag_server.backend import Backend
+from rag_server.servicer import BlockServicer, PredictorServicer
+
+log = logging.getLogger("nnrag.server")
+
+SERVICE_NAMES = (
+    blocks_pb2.DESCRIPTOR.services_by_name["BlockService"].full_name,
+    predictor_pb2.DESCRIPTOR.services_by_name["PredictorService"].full_name,
+)
+# Callable without a token: load balancers and Docker probe health without secrets.
+_OPEN_METHODS = ("/grpc.health.v1.Health/",)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}) or {})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("nnrag")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Rejects calls without ``authorization: Bearer <token>`` with UNAUTHENTICATED."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method.startswith(_OPEN_METHODS):
+            return handler
+        given = dict(details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(str(given).encode(), self._expected):
+            return handler
+        problem = "wrong bearer token" if given else "missing bearer token"
+        return _deny(handler, f"{problem}: send metadata 'authorization: Bearer <token>'")
+
+
+def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    def abort(request: Any, context: grpc.ServicerContext) -> Any:
+        log.info("rpc", extra={"fields": {"code": "UNAUTHENTICATED", "peer": context.peer()}})
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(abort, **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(abort, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(abort, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(abort, **kwargs)
+
+
+@dataclass
+class RunningServer:
+    """A started server and what it owns; ``stop`` drains and closes the backend."""
+
+    server: grpc.Server
+    port: int
+    backend: Backend
+    health: health.HealthServicer
+    address: str
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace).wait()
+        self.backend.close()
+
+
+def server_options(settings: Settings) -> list[tuple[str, Any]]:
+    max_bytes = settings.max_message_mb * 1024 * 1024
+    return [
+        ("grpc.max_receive_message_length", max_bytes),
+        ("grpc.max_send_message_length", max_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ]
+
+
+def build_server(settings: Settings, backend: Backend) -> RunningServer:
+    """Start a server for ``backend`` on ``settings.address`` (port 0 picks a free one)."""
+    interceptors = [BearerTokenInterceptor(settings.token)] if settings.token else []
+    # Threads beyond max_concurrent_rpcs would never be used: gRPC refuses the extra
+    # calls with RESOURCE_EXHAUSTED before they reach a thread.
+    executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_rpcs, thread_name_prefix="rpc")
+    server = grpc.server(
+        executor,
+        interceptors=interceptors,
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    blocks_pb2_grpc.add_BlockServiceServicer_to_server(BlockServicer(backend, max_pending_checks=settings.max_pending_checks), server)
+    predictor_pb2_grpc.add_PredictorServiceServicer_to_server(PredictorServicer(backend), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.address)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.address}")
+    server.start()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAMES[0], health_pb2.HealthCheckResponse.SERVING)
+    predictor_state = health_pb2.HealthCheckResponse.SERVING if backend.predictor is not None else health_pb2.HealthCheckResponse.NOT_SERVING
+    health_servicer.set(SERVICE_NAMES[1], predictor_state)
+    host = settings.address.rsplit(":", 1)[0]
+    return RunningServer(server=server, port=port, backend=backend, health=health_servicer, address=f"{host}:{port}")
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Open the backend, serve until SIGTERM/SIGINT, drain, exit."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0")
+    started = time.perf_counter()
+    backend = Backend.open(settings)
+    running = build_server(settings, backend)
+    log.info("serving", extra={"fields": {
+        "address": running.address, "workers": settings.workers, "store": str(settings.store_path),
+        "store_loaded": backend.store is not None, "predictor_loaded": backend.predictor is not None,
+        "auth": bool(settings.token), "metrics_port": settings.metrics_port,
+        "startup_ms": round((time.perf_counter() - started) * 1000), **backend.versions(),
+    }})
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("draining", extra={"fields": {"signal": signal.Signals(signum).name, "grace_s": settings.drain_s}})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    running.stop(grace=settings.drain_s)
+    log.info("stopped", extra={"fields": {}})
+
+
+if __name__ == "__main__":
+    serve()

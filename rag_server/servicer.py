@@ -1,0 +1,388 @@
+"""gRPC servicers: a thin adapter between nnrag.v1 messages and the backend's Python objects.
+
+Each method validates its request (INVALID_ARGUMENT names the field), calls one
+plain function (store search, sandbox check, patch, predictor), converts the
+answer, and stamps the versions. Errors map to status codes in one place
+(``_status_for``); every call is logged as one JSON line and counted in the
+Prometheus metrics. Untrusted code only ever reaches ``pool.check`` or ``patch``,
+which run it in sandboxed worker processes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import threading
+import time
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+from corpus.records import Provenance
+from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
+from rag_server import convert, query
+from rag_server.backend import Backend, Unavailable
+from rag_server.convert import BadRequest
+from sandbox.spec import STAGES, CheckResult, CheckSpec
+
+log = logging.getLogger("nnrag.server")
+
+RPC_TOTAL = Counter("nnrag_rpc_total", "RPCs answered", ["method", "code"])
+RPC_SECONDS = Histogram(
+    "nnrag_rpc_seconds", "RPC latency", ["method"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
+)
+CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
+
+MAX_CODE_CHARS = 2_000_000
+MAX_SEARCH_K = query.MAX_K
+MAX_SUGGEST_K = 50
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Busy(RuntimeError):
+    """Too much work queued: answer RESOURCE_EXHAUSTED rather than queue forever."""
+
+
+class DeadlinePassed(TimeoutError):
+    pass
+
+
+def _status_for(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, BadRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, Busy):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(exc, DeadlinePassed):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(exc, Unavailable):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    return grpc.StatusCode.INTERNAL
+
+
+def _finish(method: str, context: grpc.ServicerContext, start: float, code: grpc.StatusCode, detail: str = "") -> None:
+    ms = (time.perf_counter() - start) * 1000.0
+    RPC_TOTAL.labels(method, code.name).inc()
+    RPC_SECONDS.labels(method).observe(ms / 1000.0)
+    fields = {"method": method, "code": code.name, "ms": round(ms, 2), "peer": context.peer()}
+    if detail:
+        fields["detail"] = detail[:300]
+    log.info("rpc", extra={"fields": fields})
+
+
+def _abort(context: grpc.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+    code = _status_for(exc)
+    if code is grpc.StatusCode.INTERNAL:
+        log.exception("internal error", extra={"fields": {"error": repr(exc)}})
+        context.abort(code, f"internal error: {type(exc).__name__}")
+    context.abort(code, str(exc))
+    return code  # not reached: abort raises
+
+
+def unary(method: Callable) -> Callable:
+    """Error mapping, logging and metrics around one unary RPC."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        start = time.perf_counter()
+        try:
+            response = method(self, request, context)
+        except Exception as exc:
+            code = _status_for(exc)
+            _finish(name, context, start, code, str(exc))
+            _abort(context, exc)
+        _finish(name, context, start, grpc.StatusCode.OK)
+        return response
+
+    return wrapper
+
+
+def _require_code(code: str, field: str = "code") -> str:
+    if not code.strip():
+        raise BadRequest(field, "is empty")
+    if len(code) > MAX_CODE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters, at most {MAX_CODE_CHARS:,}")
+    return code
+
+
+def _check_k(k: int, default: int, upper: int, field: str = "k") -> int:
+    if k == 0:
+        return default
+    if not 1 <= k <= upper:
+        raise BadRequest(field, f"{k} is out of range [1, {upper}]")
+    return k
+
+
+def _json_object(text: str, field: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(field, f"not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise BadRequest(field, "must be a JSON object")
+    return value
+
+
+def _fraction(value: float, field: str) -> float:
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise BadRequest(field, f"{value} is not in [0, 1]")
+    return value
+
+
+class _Checker:
+    """Runs sandbox checks with a bounded queue and the caller's deadline."""
+
+    def __init__(self, backend: Backend, max_pending: int) -> None:
+        self.backend = backend
+        self.max_pending = max_pending
+        self._slots = threading.BoundedSemaphore(max_pending)
+
+    def spec(self, msg: common_pb2.CheckSpec | None, field: str = "spec") -> CheckSpec:
+        s = self.backend.settings
+        return convert.spec_from_proto(msg, field=field, default_timeout_s=s.check_timeout_s, max_memory_mb=s.check_memory_mb)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of ``max_pending`` places for sandbox work; none free -> Busy (RESOURCE_EXHAUSTED)."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy(f"{self.max_pending} checks already running or queued; retry later")
+        CHECKS_IN_FLIGHT.inc()
+        try:
+            yield
+        finally:
+            CHECKS_IN_FLIGHT.dec()
+            self._slots.release()
+
+    def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None) -> CheckResult:
+        pool = self.backend.need_pool()
+        remaining = context.time_remaining() if context is not None else None
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        if deadline is not None and remaining <= 0:
+            raise DeadlinePassed("the call's deadline passed before the check started")
+        with self.slot():
+            result = pool.check(code, spec, deadline=deadline)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlinePassed(f"deadline passed during the check; sandbox stopped (status {result.status})")
+        return result
+
+
+class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
+    def __init__(self, backend: Backend, max_pending_checks: int = 16) -> None:
+        self.backend = backend
+        self.checker = _Checker(backend, max_pending_checks)
+        self.audit_window = max(1, backend.settings.workers)
+
+    def _versions(self) -> common_pb2.Versions:
+        return common_pb2.Versions(**self.backend.versions())
+
+    @unary
+    def Search(self, request: blocks_pb2.SearchRequest, context: grpc.ServicerContext) -> blocks_pb2.SearchResponse:
+        start = time.perf_counter()
+        text = request.query.strip()
+        if not text:
+            raise BadRequest("query", "is empty")
+        if len(text) > query.MAX_QUERY_CHARS:
+            raise BadRequest("query", f"{len(text):,} characters, at most {query.MAX_QUERY_CHARS:,}")
+        k = _check_k(request.k, 10, MAX_SEARCH_K)
+        if request.min_stage and request.min_stage not in STAGES:
+            raise BadRequest("min_stage", f"unknown stage {request.min_stage!r}; known: {', '.join(STAGES)}")
+        mode = {blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol"}.get(request.mode)
+        if mode is None:
+            raise BadRequest("mode", f"unknown search mode {request.mode}")
+        hits = query.search_blocks(self.backend.need_store(), text, k=k, sources=list(request.sources), min_stage=request.min_stage, mode=mode)
+        response = blocks_pb2.SearchResponse(versions=self._versions())
+        for hit in hits:
+            response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code), score=float(hit.score), match=hit.match)
+        response.took_ms = (time.perf_counter() - start) * 1000.0
+        return response
+
+    @unary
+    def GetBlock(self, request: blocks_pb2.GetBlockRequest, context: grpc.ServicerContext) -> blocks_pb2.GetBlockResponse:
+        key = request.name_or_hash.strip()
+        if not key:
+            raise BadRequest("name_or_hash", "is empty")
+        store = self.backend.need_store()
+        block = store.get(key)
+        if block is None:
+            raise NotFound(f"name_or_hash: no block named or hashed {key!r}")
+        others = [b.content_hash for b in store.blocks_named(block.name) if b.content_hash != block.content_hash]
+        return blocks_pb2.GetBlockResponse(block=convert.block_to_proto(block), other_hashes=others, versions=self._versions())
+
+    @unary
+    def Check(self, request: blocks_pb2.CheckRequest, context: grpc.ServicerContext) -> blocks_pb2.CheckResponse:
+        code = _require_code(request.code)
+        spec = self.checker.spec(request.spec if request.HasField("spec") else None)
+        result = self.checker.check(code, spec, context)
+        return blocks_pb2.CheckResponse(result=convert.result_to_proto(result), versions=self._versions())
+
+    @unary
+    def Patch(self, request: blocks_pb2.PatchRequest, context: grpc.ServicerContext) -> blocks_pb2.PatchResponse:
+        from rag_server.patch import PatchInputError, patch
+
+        start = time.perf_counter()
+        code = _require_code(request.code)
+        spec = self.checker.spec(request.spec if request.HasField("spec") else None)
+        max_tries = _check_k(request.max_tries, 5, 50, "max_tries")
+        store = self.backend.need_store()
+        pool = None if request.no_check else self.backend.need_pool()
+        before = self.checker.check(code, spec, context) if request.check_before and pool is not None else None
+        with self.checker.slot():
+            try:
+                result = patch(code, spec, store, pool, max_tries=max_tries)
+            except PatchInputError as exc:
+                raise BadRequest("code", str(exc)) from None
+        response = patch_result_to_proto(result)
+        if before is not None:
+            response.before.CopyFrom(convert.result_to_proto(before))
+        response.took_ms = (time.perf_counter() - start) * 1000.0
+        response.versions.CopyFrom(self._versions())
+        return response
+
+    @unary
+    def Suggest(self, request: blocks_pb2.SuggestRequest, context: grpc.ServicerContext) -> blocks_pb2.SuggestResponse:
+        code = _require_code(request.code)
+        k = _check_k(request.k, 5, MAX_SUGGEST_K)
+        n_lines = len(code.splitlines())
+        if not 0 <= request.cursor_line <= n_lines + 1:
+            raise BadRequest("cursor_line", f"{request.cursor_line} is outside the code's lines [1, {n_lines}]")
+        if not 0 <= request.context_lines <= 10_000:
+            raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
+        suggestions, undefined = query.suggest(self.backend.need_store(), code, request.cursor_line, k, request.context_lines or 20)
+        response = blocks_pb2.SuggestResponse(undefined_names=undefined, versions=self._versions())
+        for s in suggestions:
+            hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)
+            response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
+        return response
+
+    def Audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext) -> Iterator[blocks_pb2.AuditResponse]:
+        """Checks stream through a window of ``workers`` concurrent checks; answers keep request order."""
+        start = time.perf_counter()
+        code_name = grpc.StatusCode.OK
+        versions = self._versions()
+        pending: list[tuple[str, Future | str]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit") as executor:
+                for index, item in enumerate(request_iterator):
+                    item_id = item.id or str(index)
+                    try:
+                        code = _require_code(item.code)
+                        spec = self.checker.spec(item.spec if item.HasField("spec") else None)
+                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context)))
+                    except BadRequest as exc:
+                        pending.append((item_id, str(exc)))
+                    while len(pending) > self.audit_window or (pending and _ready(pending[0][1])):
+                        yield _audit_answer(*pending.pop(0), versions)
+                while pending:
+                    yield _audit_answer(*pending.pop(0), versions)
+        except Exception as exc:
+            code_name = _status_for(exc)
+            _finish("Audit", context, start, code_name, str(exc))
+            _abort(context, exc)
+        _finish("Audit", context, start, code_name)
+
+
+def _ready(item: Future | str) -> bool:
+    return isinstance(item, str) or item.done()
+
+
+def _audit_answer(item_id: str, item: Future | str, versions: common_pb2.Versions) -> blocks_pb2.AuditResponse:
+    if isinstance(item, str):
+        return blocks_pb2.AuditResponse(id=item_id, error=item, versions=versions)
+    return blocks_pb2.AuditResponse(id=item_id, result=convert.result_to_proto(item.result()), versions=versions)
+
+
+def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
+    """rag_server.patch.PatchResult -> PatchResponse (``before`` is filled by the caller)."""
+    response = blocks_pb2.PatchResponse(
+        patched_code=result.code, diff=result.diff, changed=result.changed,
+        unresolved=list(result.unresolved), added_imports=list(result.added_imports),
+        tries=int(result.tries), stripped_text=bool(result.stripped_text),
+    )
+    for item in result.inserted:
+        prov = item.get("provenance")
+        if prov is not None and not isinstance(prov, dict):
+            prov = prov.to_dict()
+        response.inserted.add(
+            name=str(item.get("name", "")), content_hash=str(item.get("content_hash", "")),
+            reason=str(item.get("reason", "")), qualified_name=str(item.get("qualified_name", "")),
+            match=str(item.get("match", "")),
+            provenance=convert.provenance_to_proto(Provenance(**prov)) if prov else None,
+        )
+    if result.check is not None:
+        response.after.CopyFrom(convert.result_to_proto(result.check))
+    return response
+
+
+class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def _versions(self) -> common_pb2.Versions:
+        return common_pb2.Versions(**self.backend.versions())
+
+    @staticmethod
+    def _curve(points: Any, field: str) -> list[dict[str, float]]:
+        curve = []
+        for i, p in enumerate(points):
+            _fraction(p.accuracy, f"{field}[{i}].accuracy")
+            if p.epoch < 0 or p.elapsed_ms < 0:
+                raise BadRequest(f"{field}[{i}]", "epoch and elapsed_ms must be >= 0")
+            curve.append({"epoch": p.epoch, "accuracy": p.accuracy, "elapsed_ms": p.elapsed_ms})
+        return curve
+
+    def _run(self, run: predictor_pb2.Run, field: str = "run") -> dict[str, Any]:
+        return {
+            "run_id": run.run_id,
+            "code": run.code,
+            "hparams": _json_object(run.hparams_json, f"{field}.hparams_json"),
+            "dataset": run.dataset,
+            "task": run.task,
+            "curve": self._curve(run.curve, f"{field}.curve"),
+            "max_epochs": run.max_epochs,
+        }
+
+    @unary
+    def Predict(self, request: predictor_pb2.PredictRequest, context: grpc.ServicerContext) -> predictor_pb2.PredictResponse:
+        code = _require_code(request.code)
+        hparams = _json_object(request.hparams_json, "hparams_json")
+        curve = self._curve(request.curve, "curve")
+        p = self.backend.need_predictor().predict(code, hparams, request.dataset, curve)
+        return predictor_pb2.PredictResponse(
+            accuracy=float(p.accuracy), lower=float(getattr(p, "lower", p.accuracy)), upper=float(getattr(p, "upper", p.accuracy)),
+            interval_level=float(getattr(p, "level", 0.0) or 0.0), method=str(getattr(p, "method", "")), versions=self._versions(),
+        )
+
+    @unary
+    def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
+        run = self._run(request.run)
+        incumbent = _fraction(request.incumbent_accuracy, "incumbent_accuracy")
+        budget = {"max_epochs": request.budget.max_epochs, "max_ms": request.budget.max_ms}
+        d = self.backend.need_predictor().should_stop(run, incumbent, budget)
+        return predictor_pb2.ShouldStopResponse(
+            stop=bool(d.stop), reason=str(getattr(d, "reason", "")),
+            predicted_accuracy=float(getattr(d, "predicted_accuracy", 0.0) or 0.0),
+            probability_beats_incumbent=float(getattr(d, "probability_beats_incumbent", 0.0) or 0.0),
+            saved_ms=float(getattr(d, "saved_ms", 0.0) or 0.0), versions=self._versions(),
+        )
+
+    @unary
+    def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
+        run = self._run(request.run)
+        run["final_accuracy"] = _fraction(request.final_accuracy, "final_accuracy")
+        run["stopped_early"] = request.stopped_early
+        recorded = self.backend.need_predictor().report(run)
+        return predictor_pb2.ReportResultResponse(accepted=True, runs_recorded=int(recorded or 0), versions=self._versions())
