@@ -1,0 +1,339 @@
+"""The build pipeline: sources -> mined blocks -> dedup -> validation -> embeddings -> store.
+
+``build_index(specs, store_dir)`` builds or refreshes a store. Work is skipped
+wherever the previous published version already has the answer:
+
+- a source whose ``fingerprint()`` is unchanged is not opened further: its blocks,
+  validation results and vectors are carried over from the previous version;
+- a changed source is re-mined, but every block whose content hash the previous
+  version holds keeps its validation and vector: only new code is validated and
+  embedded;
+- when every source is unchanged nothing is written at all (a no-change re-index
+  costs the fingerprints, well under a second for the default corpus).
+
+The new version is written next to the old one and published atomically (see
+``indexer.store``), so a crash at any point leaves the previous index usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from indexer.dedup import assign_near_dup_groups, hash_block, merge_duplicates
+from indexer.records import Block
+from indexer.store import VALIDATION_STAGES, BlockStore, StoreError, StoreWriter, build_lock, read_current, stage_level
+
+DEFAULT_SOURCES: tuple[str, ...] = ("pkg:torch.nn", "pkg:torchvision", "pkg:timm")
+
+
+@dataclass
+class SourceReport:
+    spec: str
+    fingerprint: str = ""
+    files: int = 0
+    blocks: int = 0  # mined from this source (before dedup)
+    reused: bool = False  # unchanged since the last build: carried over
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``stage_seconds`` maps open/mine/dedup/validate/embed/write to
+    wall time; ``rates`` gives items per second for the stages that did work."""
+
+    store_dir: str
+    version: str = ""
+    up_to_date: bool = False  # nothing changed: no new version written
+    sources: list[SourceReport] = field(default_factory=list)
+    mined: int = 0
+    unique: int = 0  # after merging identical blocks
+    duplicates_merged: int = 0
+    near_dup_groups: int = 0
+    validated: int = 0  # validated in this build
+    validation_reused: int = 0
+    embedded: int = 0  # embedded in this build
+    embeddings_reused: int = 0
+    passed: dict[str, int] = field(default_factory=dict)  # stage -> blocks that passed it (and all before)
+    pass_rates: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+    embedder_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _file_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Timer:
+    def __init__(self, report: BuildReport):
+        self.report = report
+
+    def stage(self, name: str):
+        report = self.report
+
+        class _T:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + time.perf_counter() - self.t0
+
+        return _T()
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+
+
+def _step(progress: Any, description: str, total: int | None = None) -> Callable[[int], None]:
+    """A progress task; returns advance(n). No-op without a progress display."""
+    if progress is None:
+        return lambda n=1: None
+    task = progress.add_task(description, total=total)
+
+    def advance(n: int = 1) -> None:
+        progress.update(task, advance=n)
+
+    return advance
+
+
+def build_index(
+    specs: list[str] | tuple[str, ...] = DEFAULT_SOURCES,
+    store_dir: Path | None = None,
+    *,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    add: bool = False,
+    validate: bool = True,
+    embedder: Any = None,
+    pool: Any = None,
+    progress: bool = False,
+) -> BuildReport:
+    """Build or refresh the store at ``store_dir`` from ``specs`` (see module docstring).
+
+    ``add``: keep the sources already in the store and add ``specs``; otherwise the
+    store holds exactly ``specs``. ``force``: redo everything (no reuse).
+    ``validate=False`` stores blocks unvalidated (fast, for tests of retrieval only).
+    ``pool``: a ``sandbox.pool.CheckerPool`` to validate with; one is made (and
+    closed) when needed. Raises ValueError for an empty or malformed spec list.
+    """
+    from nnrag.settings import get_settings
+
+    settings = get_settings()
+    store_dir = Path(store_dir or settings.store_path)
+    cache_dir = Path(cache_dir or settings.cache_path)
+    specs = list(dict.fromkeys(s.strip() for s in specs))
+    if not specs or any(not s for s in specs):
+        raise ValueError("build_index needs at least one non-empty source spec (e.g. pkg:timm, dir:PATH)")
+    t_start = time.perf_counter()
+    report = BuildReport(store_dir=str(store_dir))
+    timer = _Timer(report)
+    with build_lock(store_dir):
+        previous = _open_previous(store_dir) if not force else None
+        if add and previous is not None:
+            specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
+        from indexer.embed import embedder_version
+
+        report.embedder_version = embedder.version if embedder is not None else embedder_version()
+        if previous is not None and previous.embedder_version != report.embedder_version:
+            previous = None  # vectors of another model cannot be mixed in
+        old_fps = previous.source_fingerprints() if previous is not None else {}
+
+        from corpus.sources import open_source
+
+        sources = {}
+        with timer.stage("open"):
+            for spec in specs:
+                t0 = time.perf_counter()
+                src = open_source(spec, cache_dir)
+                fp = src.fingerprint()
+                sources[spec] = src
+                report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0))
+
+        if previous is not None and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
+            report.up_to_date = True
+            report.version = previous.version
+            _fill_counts_from_store(report, previous)
+            report.total_seconds = time.perf_counter() - t_start
+            return report
+
+        with _progress(progress) as prog:
+            blocks_by_source: dict[str, list[Block]] = {}
+            files_by_source: dict[str, list] = {}
+            file_hashes: dict[str, dict[str, str]] = {}
+            carried: list[Block] = []
+            kept_sources = {s.spec for s in report.sources if s.reused}
+            if previous is not None:
+                carried = list({b.content_hash: b for spec in sorted(kept_sources) for b in previous.blocks_of_source(spec)}.values())
+                for block in carried:  # provenances of re-mined sources come back with the re-mine
+                    block.provenances = [p for p in block.provenances if p.source in kept_sources]
+                for sr in report.sources:
+                    if sr.reused:
+                        sr.blocks = sum(1 for b in carried if b.provenances and b.provenances[0].source == sr.spec)
+                        file_hashes[sr.spec] = previous.file_hashes(sr.spec)
+                        sr.files = len(file_hashes[sr.spec])
+
+            from indexer.mine import mine_files
+
+            changed = [sr for sr in report.sources if not sr.reused]
+            advance = _step(prog, "mining", len(changed))
+            for sr in changed:
+                t0 = time.perf_counter()
+                with timer.stage("read"):
+                    files = list(sources[sr.spec].files())
+                files_by_source[sr.spec] = files
+                file_hashes[sr.spec] = {f.provenance.path: _file_hash(f.text) for f in files}
+                sr.files = len(files)
+                with timer.stage("mine"):
+                    mined = mine_files(files)
+                blocks_by_source[sr.spec] = mined
+                sr.blocks = len(mined)
+                sr.seconds += time.perf_counter() - t0
+                report.mined += len(mined)
+                advance(1)
+
+            with timer.stage("dedup"):
+                fresh = [b for blocks in blocks_by_source.values() for b in blocks]
+                for b in fresh:
+                    hash_block(b)
+                merged = merge_duplicates([*carried, *fresh])
+                report.unique = len(merged)
+                report.duplicates_merged = len(carried) + len(fresh) - len(merged)
+
+            vectors: dict[str, np.ndarray] = {}
+            to_validate: list[Block] = []
+            for block in merged:
+                old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
+                if old_id is not None:
+                    old = previous.block_by_id(old_id)
+                    block.validation, block.example, block.params, block.flops = old.validation, old.example, old.params, old.flops
+                    vectors[block.content_hash] = previous.vectors([old_id])[0]
+                    report.validation_reused += 1
+                    report.embeddings_reused += 1
+                elif validate:
+                    to_validate.append(block)
+
+            if to_validate:
+                with timer.stage("validate"):
+                    _validate(to_validate, files_by_source, pool, workers, prog)
+                report.validated = len(to_validate)
+
+            with timer.stage("near_dup"):
+                report.near_dup_groups = assign_near_dup_groups(merged)
+
+            need = [b for b in merged if b.content_hash not in vectors]
+            if need:
+                with timer.stage("embed"):
+                    if embedder is None:
+                        from indexer.embed import Embedder
+
+                        embedder = Embedder()
+                    advance = _step(prog, "embedding", len(need))
+                    for start in range(0, len(need), 256):
+                        chunk = need[start : start + 256]
+                        for b, v in zip(chunk, embedder.encode_blocks(chunk)):
+                            vectors[b.content_hash] = v
+                        advance(len(chunk))
+                report.embedded = len(need)
+
+            with timer.stage("write"):
+                merged.sort(key=lambda b: (b.provenance.source, b.provenance.module, b.qualified_name, b.content_hash))
+                with StoreWriter(store_dir, report.embedder_version) as writer:
+                    writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
+                    for sr in report.sources:
+                        writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
+                    writer.publish({"sources": specs})
+                    report.version = writer.version
+        if previous is not None:
+            previous.close()
+
+    _fill_pass_counts(report, merged)
+    for stage, count_attr in (("mine", "mined"), ("validate", "validated"), ("embed", "embedded"), ("dedup", "unique")):
+        secs = report.stage_seconds.get(stage, 0.0)
+        n = getattr(report, count_attr)
+        if secs > 0 and n:
+            report.rates[stage] = n / secs
+    report.total_seconds = time.perf_counter() - t_start
+    return report
+
+
+def store_blocks(blocks: list[Block], store_dir: Path, embedder: Any = None, sources: dict[str, str] | None = None) -> str:
+    """Hash, merge, group and embed ready-made blocks and publish them as a new version
+    of ``store_dir`` (validation results are kept as the blocks have them). For blocks
+    that do not come from a source (tests, imports from elsewhere). Returns the version."""
+    if embedder is None:
+        from indexer.embed import Embedder
+
+        embedder = Embedder()
+    for b in blocks:
+        if not b.content_hash:
+            hash_block(b)
+    merged = merge_duplicates(blocks)
+    assign_near_dup_groups(merged)
+    vectors = embedder.encode_blocks(merged) if merged else np.zeros((0, embedder.dim), np.float32)
+    with build_lock(Path(store_dir)), StoreWriter(Path(store_dir), embedder.version) as writer:
+        writer.add(merged, vectors)
+        for spec in sorted({p.source for b in merged for p in b.provenances}):
+            n = sum(1 for b in merged if b.provenance.source == spec)
+            writer.set_source(spec, (sources or {}).get(spec, ""), 0, n, 0.0)
+        writer.publish({"sources": sorted((sources or {}).keys())})
+        return writer.version
+
+
+def _open_previous(store_dir: Path) -> BlockStore | None:
+    try:
+        if read_current(store_dir) is None:
+            return None
+        return BlockStore(store_dir)
+    except StoreError:
+        return None  # unreadable or from an older schema: rebuild from scratch
+
+
+def _validate(blocks: list[Block], files_by_source: dict[str, list], pool: Any, workers: int | None, prog: Any) -> None:
+    from indexer.validate import validate_blocks
+
+    if pool is not None:
+        validate_blocks(blocks, pool, files_by_source)
+        return
+    from sandbox.pool import CheckerPool
+
+    with CheckerPool(size=workers) as own_pool:
+        validate_blocks(blocks, own_pool, files_by_source)
+
+
+def _fill_pass_counts(report: BuildReport, blocks: list[Block]) -> None:
+    levels = [stage_level(b.validation) for b in blocks]
+    n = len(blocks) or 1
+    for i, stage in enumerate(VALIDATION_STAGES, start=1):
+        report.passed[stage] = sum(1 for lv in levels if lv >= i)
+        report.pass_rates[stage] = report.passed[stage] / n
+
+
+def _fill_counts_from_store(report: BuildReport, store: BlockStore) -> None:
+    stats = store.stats()
+    report.unique = stats["blocks"]
+    report.near_dup_groups = stats["near_dup_groups"]
+    report.passed = dict(stats["by_stage"])
+    n = stats["blocks"] or 1
+    report.pass_rates = {s: c / n for s, c in report.passed.items()}
+    for sr in report.sources:
+        entry = stats["by_source"].get(sr.spec, {})
+        sr.files, sr.blocks = entry.get("files", 0), entry.get("blocks", 0)

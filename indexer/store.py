@@ -1,0 +1,584 @@
+"""The block store: SQLite (WAL) for blocks and their metadata, FAISS for embeddings,
+FTS5 for identifier words; hybrid search fuses the vector and word rankings.
+
+Layout of a store directory::
+
+    <store>/CURRENT                 name of the published version (one line)
+    <store>/versions/<version>/     blocks.sqlite, vectors.faiss
+    <store>/versions/<v>.partial/   a build in progress (never read)
+    <store>/.lock                   held by the one build running
+
+Why versions: a build writes a complete new version next to the published one and
+publishes it by atomically replacing CURRENT (``os.replace``). A crash or kill
+mid-build leaves CURRENT pointing at the previous, complete version; the next
+build removes the leftover ``.partial`` directory.
+
+Readers (``BlockStore``) open one version and keep it: an in-memory name map makes
+symbol lookup a dict access, FAISS holds the vectors, SQLite gives blocks by id
+(one read-only connection per thread).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from corpus.records import Provenance
+from indexer.lexical import code_words, fts_query, name_words, words
+from indexer.records import Block
+from sandbox.spec import Example
+
+SCHEMA_VERSION = "1"
+VALIDATION_STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
+CURRENT_FILE = "CURRENT"
+VERSIONS_DIR = "versions"
+DB_FILE = "blocks.sqlite"
+VECTORS_FILE = "vectors.faiss"
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE blocks (
+    id INTEGER PRIMARY KEY,          -- also the row of its vector in FAISS
+    name TEXT NOT NULL,
+    qualified_name TEXT NOT NULL,
+    code TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    struct_hash TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    docstring TEXT NOT NULL,
+    external_imports TEXT NOT NULL,  -- JSON lists
+    missing_deps TEXT NOT NULL,
+    unresolved TEXT NOT NULL,
+    validation TEXT NOT NULL,        -- JSON: stage -> {"ok": bool, "error": str}
+    example TEXT,                    -- JSON Example or NULL
+    near_dup_group TEXT NOT NULL,
+    params INTEGER,
+    flops INTEGER,
+    stage_level INTEGER NOT NULL,    -- number of VALIDATION_STAGES passed in a row
+    sources TEXT NOT NULL            -- JSON list of the source specs it came from
+);
+CREATE INDEX blocks_name ON blocks(name);
+CREATE INDEX blocks_struct ON blocks(struct_hash);
+CREATE TABLE provenance (
+    block_id INTEGER NOT NULL REFERENCES blocks(id),
+    ord INTEGER NOT NULL,
+    source TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL, path TEXT NOT NULL,
+    module TEXT NOT NULL, line_start INTEGER NOT NULL, line_end INTEGER NOT NULL,
+    qualified_name TEXT NOT NULL, license TEXT NOT NULL,
+    PRIMARY KEY (block_id, ord)
+);
+CREATE INDEX provenance_source ON provenance(source);
+CREATE TABLE sources (
+    spec TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, files INTEGER NOT NULL,
+    blocks INTEGER NOT NULL, indexed_at REAL NOT NULL, seconds REAL NOT NULL
+);
+CREATE TABLE files (source TEXT NOT NULL, path TEXT NOT NULL, content_hash TEXT NOT NULL, PRIMARY KEY (source, path));
+CREATE VIRTUAL TABLE blocks_fts USING fts5(names, idents, doc, tokenize = 'unicode61');
+"""
+
+
+def stage_level(validation: dict[str, dict[str, Any]]) -> int:
+    """How many validation stages passed in order (0 = not even parse)."""
+    level = 0
+    for stage in VALIDATION_STAGES:
+        if not validation.get(stage, {}).get("ok"):
+            break
+        level += 1
+    return level
+
+
+def stage_index(stage: str) -> int:
+    """1-based position of ``stage`` in VALIDATION_STAGES (the level needed to have passed it)."""
+    if stage not in VALIDATION_STAGES:
+        raise ValueError(f"unknown stage {stage!r}: one of {', '.join(VALIDATION_STAGES)}")
+    return VALIDATION_STAGES.index(stage) + 1
+
+
+def normalize_name(name: str) -> str:
+    """Case and underscores do not matter for symbol lookup: ``Conv_BN_Act`` == ``convbnact``."""
+    return name.replace("_", "").lower()
+
+
+@dataclass
+class SearchHit:
+    block: Block
+    score: float
+    match: str  # "exact", "qualified", "normalized", "prefix", "hash", "vector", "lexical", "hybrid"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "match": self.match, "block": self.block.to_dict()}
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def read_current(store_dir: Path) -> Path | None:
+    """The published version directory, or None when nothing was published yet."""
+    pointer = Path(store_dir) / CURRENT_FILE
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    path = Path(store_dir) / VERSIONS_DIR / name
+    if not name or not (path / DB_FILE).exists():
+        raise StoreError(f"store {store_dir}: CURRENT names version {name!r}, which is missing")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def build_lock(store_dir: Path) -> Iterator[None]:
+    """One build per store at a time (an flock, released by the OS if the build dies)."""
+    import fcntl
+
+    store_dir.mkdir(parents=True, exist_ok=True)
+    with open(store_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreError(f"another build is running on {store_dir}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _new_version_name() -> str:
+    return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+class StoreWriter:
+    """Writes one new version of a store, then publishes it atomically.
+
+    Use as ``with StoreWriter(store_dir, embedder_version) as w: w.add(...); w.set_source(...); w.publish()``.
+    Leaving the block without ``publish()`` (an exception) removes the partial version.
+    """
+
+    def __init__(self, store_dir: Path, embedder_version: str, dim: int = 384, keep_versions: int = 2):
+        self.store_dir = Path(store_dir)
+        self.embedder_version = embedder_version
+        self.dim = dim
+        self.keep_versions = keep_versions
+        self.version = _new_version_name()
+        (self.store_dir / VERSIONS_DIR).mkdir(parents=True, exist_ok=True)
+        self._clean_partials()
+        self.partial_dir = self.store_dir / VERSIONS_DIR / f"{self.version}.partial"
+        self.partial_dir.mkdir()
+        self.db = sqlite3.connect(self.partial_dir / DB_FILE)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._vectors: list[np.ndarray] = []
+        self._next_id = 0
+        self._published = False
+
+    def _clean_partials(self) -> None:
+        for p in (self.store_dir / VERSIONS_DIR).glob("*.partial"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._published:
+            self.abort()
+
+    def add(self, blocks: list[Block], vectors: np.ndarray) -> None:
+        """Append blocks with their embeddings (rows of ``vectors``, same order)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(blocks), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(blocks)}, {self.dim}), got {vectors.shape}")
+        rows, prov_rows, fts_rows = [], [], []
+        for block, vec in zip(blocks, vectors):
+            if not block.content_hash:
+                raise ValueError(f"block {block.qualified_name} has no content_hash: hash blocks before storing")
+            bid = self._next_id
+            self._next_id += 1
+            sources = list(dict.fromkeys(p.source for p in block.provenances))
+            rows.append(
+                (
+                    bid, block.name, block.qualified_name, block.code, block.content_hash, block.struct_hash,
+                    block.signature, block.docstring, json.dumps(block.external_imports), json.dumps(block.missing_deps),
+                    json.dumps(block.unresolved), json.dumps(block.validation, sort_keys=True),
+                    json.dumps(block.example.to_dict()) if block.example else None, block.near_dup_group,
+                    block.params, block.flops, stage_level(block.validation), json.dumps(sources),
+                )
+            )
+            for ord_, p in enumerate(block.provenances):
+                prov_rows.append((bid, ord_, p.source, p.package, p.version, p.path, p.module, p.line_start, p.line_end, p.qualified_name, p.license))
+            fts_rows.append((bid, name_words(block.name, block.qualified_name), code_words(block.code), " ".join(words(block.docstring))))
+            self._vectors.append(vec)
+        with self.db:
+            self.db.executemany(f"INSERT INTO blocks VALUES ({','.join('?' * 18)})", rows)
+            self.db.executemany(f"INSERT INTO provenance VALUES ({','.join('?' * 11)})", prov_rows)
+            self.db.executemany("INSERT INTO blocks_fts(rowid, names, idents, doc) VALUES (?, ?, ?, ?)", fts_rows)
+
+    def set_source(self, spec: str, fingerprint: str, files: int, blocks: int, seconds: float, file_hashes: dict[str, str] | None = None) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)", (spec, fingerprint, files, blocks, time.time(), seconds))
+            if file_hashes:
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", [(spec, p, h) for p, h in file_hashes.items()])
+
+    def publish(self, meta: dict[str, Any] | None = None) -> Path:
+        """Write the FAISS index and metadata, rename the version into place, switch CURRENT."""
+        import faiss
+
+        index = faiss.IndexFlatIP(self.dim)
+        if self._vectors:
+            index.add(np.ascontiguousarray(np.stack(self._vectors), dtype=np.float32))
+        faiss.write_index(index, str(self.partial_dir / VECTORS_FILE))
+        info = {"schema": SCHEMA_VERSION, "version": self.version, "embedder_version": self.embedder_version, "created_at": str(time.time()), "dim": str(self.dim)}
+        info.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (meta or {}).items()})
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(info.items()))
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()  # the last close folds the WAL into the file: readers open it immutable
+        final = self.store_dir / VERSIONS_DIR / self.version
+        os.replace(self.partial_dir, final)
+        _fsync_dir(final)
+        tmp = self.store_dir / f"{CURRENT_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(self.version + "\n")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.store_dir / CURRENT_FILE)  # the atomic switch
+        _fsync_dir(self.store_dir)
+        self._published = True
+        self._prune_old()
+        return final
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        shutil.rmtree(self.partial_dir, ignore_errors=True)
+
+    def _prune_old(self) -> None:
+        versions = sorted(p for p in (self.store_dir / VERSIONS_DIR).iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+        for old in versions[: -self.keep_versions] if self.keep_versions > 0 else []:
+            if old.name != self.version:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------
+
+
+class BlockStore:
+    """Read access to the published version of a store (see the module docstring).
+
+    Thread-safe for reads. ``embedder`` is created on the first meaning search unless
+    given (the server passes one shared Embedder, or calls ``search(..., vector=...)``
+    with vectors it batched itself).
+    """
+
+    def __init__(self, path: Path, embedder: Any = None):
+        self.store_dir = Path(path)
+        version_dir = read_current(self.store_dir)
+        if version_dir is None:
+            raise StoreError(f"no index at {self.store_dir}: build one with `nnrag index --store {self.store_dir}`")
+        self.version_dir = version_dir
+        self._local = threading.local()
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        db = self._db()
+        self.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if self.meta.get("schema") != SCHEMA_VERSION:
+            raise StoreError(f"store {version_dir} has schema {self.meta.get('schema')!r}, this code reads {SCHEMA_VERSION!r}: re-index")
+        self.version: str = self.meta["version"]
+        self.embedder_version: str = self.meta["embedder_version"]
+        self._load_names(db)
+        import faiss
+
+        self._index = faiss.read_index(str(version_dir / VECTORS_FILE))
+        if self._index.ntotal != len(self._names):
+            raise StoreError(f"store {version_dir}: {self._index.ntotal} vectors for {len(self._names)} blocks")
+
+    # --- plumbing ----------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            uri = f"file:{self.version_dir / DB_FILE}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._local.db = conn
+        return conn
+
+    def _load_names(self, db: sqlite3.Connection) -> None:
+        rows = db.execute("SELECT id, name, qualified_name, content_hash, stage_level, sources, length(code) FROM blocks ORDER BY id").fetchall()
+        n = len(rows)
+        self._names = [r[1] for r in rows]
+        self._qualified = [r[2] for r in rows]
+        self._hashes = [r[3] for r in rows]
+        self._levels = np.array([r[4] for r in rows], dtype=np.int8)
+        self._sources = [tuple(json.loads(r[5])) for r in rows]
+        self._code_len = [r[6] for r in rows]
+        rank = lambda i: (-self._levels[i], self._code_len[i], self._qualified[i])  # noqa: E731 - best validated first
+        by_name: dict[str, list[int]] = {}
+        by_norm: dict[str, list[int]] = {}
+        by_qual: dict[str, int] = {}
+        for i in range(n):
+            by_name.setdefault(self._names[i], []).append(i)
+            by_norm.setdefault(normalize_name(self._names[i]), []).append(i)
+            by_qual.setdefault(self._qualified[i], i)
+        for d in (by_name, by_norm):
+            for ids in d.values():
+                ids.sort(key=rank)
+        self._by_name, self._by_norm, self._by_qual = by_name, by_norm, by_qual
+        self._norm_sorted = sorted(by_norm)
+        self._by_hash = {h: i for i, h in enumerate(self._hashes)}
+        self._rank = rank
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    from indexer.embed import Embedder
+
+                    self._embedder = Embedder()
+                    if self._embedder.version != self.embedder_version:
+                        raise StoreError(f"store was embedded with {self.embedder_version}, this embedder is {self._embedder.version}: re-index")
+        return self._embedder
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.close()
+            self._local.db = None
+
+    # --- blocks by id ------------------------------------------------------------------
+    def _blocks(self, ids: list[int]) -> list[Block]:
+        if not ids:
+            return []
+        db = self._db()
+        marks = ",".join("?" * len(ids))
+        rows = {r[0]: r for r in db.execute(f"SELECT * FROM blocks WHERE id IN ({marks})", ids)}
+        provs: dict[int, list[Provenance]] = {}
+        for r in db.execute(f"SELECT * FROM provenance WHERE block_id IN ({marks}) ORDER BY block_id, ord", ids):
+            provs.setdefault(r[0], []).append(Provenance(*r[2:]))
+        return [_row_to_block(rows[i], provs.get(i, [])) for i in ids]
+
+    def block_by_id(self, block_id: int) -> Block:
+        return self._blocks([block_id])[0]
+
+    # --- contract API ------------------------------------------------------------------
+    def all_names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def blocks_named(self, name: str) -> list[Block]:
+        """Every block whose class name (or qualified name) is ``name``, best validated first."""
+        ids = list(self._by_name.get(name, []))
+        if not ids and name in self._by_qual:
+            ids = [self._by_qual[name]]
+        return self._blocks(ids)
+
+    def alternatives(self, block: Block) -> list[str]:
+        """Qualified names of the other blocks with the same class name."""
+        return [self._qualified[i] for i in self._by_name.get(block.name, []) if self._hashes[i] != block.content_hash]
+
+    def get(self, name_or_hash: str) -> Block | None:
+        """By qualified name, class name (best validated), or content hash (prefix of >= 8 hex digits)."""
+        key = name_or_hash.strip()
+        if key in self._by_qual:
+            return self._blocks([self._by_qual[key]])[0]
+        if key in self._by_name:
+            return self._blocks([self._by_name[key][0]])[0]
+        if len(key) >= 8 and all(c in "0123456789abcdef" for c in key.lower()):
+            i = self._by_hash.get(key.lower())
+            if i is None:
+                pos = bisect.bisect_left(self._sorted_hashes(), key.lower())
+                hs = self._sorted_hashes()
+                if pos < len(hs) and hs[pos].startswith(key.lower()):
+                    i = self._by_hash[hs[pos]]
+            if i is not None:
+                return self._blocks([i])[0]
+        return None
+
+    def _sorted_hashes(self) -> list[str]:
+        hs = getattr(self, "_hash_sorted", None)
+        if hs is None:
+            hs = self._hash_sorted = sorted(self._hashes)
+        return hs
+
+    def lookup_ids(self, name: str, k: int = 10) -> list[tuple[int, float, str]]:
+        """(block id, score, match) for a symbol: exact class name, qualified name,
+        normalised name (case, underscores), then normalised prefix. No SQLite touched."""
+        out: list[tuple[int, float, str]] = []
+        seen: set[int] = set()
+
+        def take(ids: Iterable[int], score: float, match: str) -> None:
+            for i in ids:
+                if len(out) >= k:
+                    return
+                if i not in seen:
+                    seen.add(i)
+                    out.append((i, score, match))
+
+        name = name.strip()
+        if not name:
+            return out
+        take(self._by_name.get(name, []), 1.0, "exact")
+        if name in self._by_qual:
+            take([self._by_qual[name]], 1.0, "qualified")
+        norm = normalize_name(name.rsplit(".", 1)[-1])
+        take(self._by_norm.get(norm, []), 0.9, "normalized")
+        if len(out) < k and norm:
+            pos = bisect.bisect_left(self._norm_sorted, norm)
+            prefixed: list[int] = []
+            while pos < len(self._norm_sorted) and self._norm_sorted[pos].startswith(norm) and len(prefixed) < 4 * k:
+                if self._norm_sorted[pos] != norm:
+                    prefixed.extend(self._by_norm[self._norm_sorted[pos]])
+                pos += 1
+            prefixed.sort(key=lambda i: (len(self._names[i]), *self._rank(i)))
+            take(prefixed, 0.5, "prefix")
+        return out
+
+    def lookup_symbol(self, name: str, k: int = 10) -> list[SearchHit]:
+        hits = self.lookup_ids(name, k)
+        blocks = self._blocks([i for i, _, _ in hits])
+        return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
+
+    def _allowed(self, i: int, sources: set[str] | None, min_level: int) -> bool:
+        if self._levels[i] < min_level:
+            return False
+        return sources is None or any(s in sources for s in self._sources[i])
+
+    def search_ids(self, query: str, k: int = 10, sources: Iterable[str] | None = None, min_stage: str | None = None,
+                   vector: np.ndarray | None = None, mode: str = "hybrid") -> list[tuple[int, float, str]]:
+        """(block id, fused score, match) best first. ``vector``: the query's embedding when
+        the caller computed it (batched); else the store's embedder encodes ``query``.
+        ``mode``: "hybrid" (RRF of vector and lexical), "vector" or "lexical"."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if mode not in ("hybrid", "vector", "lexical"):
+            raise ValueError(f"unknown search mode {mode!r}: 'hybrid', 'vector' or 'lexical'")
+        if not query.strip() and vector is None:
+            raise ValueError("empty query")
+        source_set = set(sources) if sources else None
+        min_level = stage_index(min_stage) if min_stage else 0
+        filtered = source_set is not None or min_level > 0
+        depth = min(len(self), max(50, 5 * k) * (8 if filtered else 1))
+        if depth == 0:
+            return []
+        ranked: list[list[int]] = []
+        if mode in ("hybrid", "vector"):
+            vec = self.embedder.encode([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
+            _, idx = self._index.search(vec.reshape(1, -1), depth)
+            ranked.append([int(i) for i in idx[0] if i >= 0 and self._allowed(int(i), source_set, min_level)])
+        if mode in ("hybrid", "lexical"):
+            ranked.append([i for i in self._lexical_ids(query, depth) if self._allowed(i, source_set, min_level)])
+            exact = [i for i, _, m in self.lookup_ids(query, 3) if m != "prefix" and self._allowed(i, source_set, min_level)] if " " not in query.strip() else []
+            if exact:
+                ranked.append(exact)
+        scores: dict[int, float] = {}
+        seen_in: dict[int, set[int]] = {}
+        for li, lst in enumerate(ranked):
+            for rank, i in enumerate(lst):
+                scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+                seen_in.setdefault(i, set()).add(min(li, 1))
+        labels = {frozenset({0}): "vector" if mode != "lexical" else "lexical", frozenset({1}): "lexical", frozenset({0, 1}): "hybrid"}
+        best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+        return [(i, scores[i], labels[frozenset(seen_in[i])]) for i in best]
+
+    def _lexical_ids(self, query: str, depth: int) -> list[int]:
+        expr = fts_query(query)
+        if expr is None:
+            return []
+        # bm25 weights per column: names count most, then docstring words, then code identifiers
+        rows = self._db().execute("SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ? ORDER BY bm25(blocks_fts, 10.0, 1.0, 3.0) LIMIT ?", (expr, depth)).fetchall()
+        return [r[0] for r in rows]
+
+    def search(self, query: str, k: int = 10, sources: Iterable[str] | None = None, min_stage: str | None = None,
+               vector: np.ndarray | None = None, mode: str = "hybrid") -> list[SearchHit]:
+        """Hybrid search: FAISS over embeddings + BM25 over identifier words (+ exact
+        symbol matches for one-word queries), fused by reciprocal rank."""
+        hits = self.search_ids(query, k, sources, min_stage, vector, mode)
+        blocks = self._blocks([i for i, _, _ in hits])
+        return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
+
+    def source_fingerprints(self) -> dict[str, str]:
+        return dict(self._db().execute("SELECT spec, fingerprint FROM sources").fetchall())
+
+    def file_hashes(self, spec: str) -> dict[str, str]:
+        return dict(self._db().execute("SELECT path, content_hash FROM files WHERE source = ?", (spec,)).fetchall())
+
+    def blocks_of_source(self, spec: str) -> list[Block]:
+        """Every block with at least one provenance in ``spec``."""
+        return self._blocks([i for i in range(len(self)) if spec in self._sources[i]])
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self._index.d), dtype=np.float32)
+        return np.stack([self._index.reconstruct(int(i)) for i in ids])
+
+    def id_of_hash(self, content_hash: str) -> int | None:
+        return self._by_hash.get(content_hash)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts: blocks, names, by source, by stage passed, near-dup groups, missing deps."""
+        db = self._db()
+        by_stage = {s: int((self._levels >= stage_index(s)).sum()) for s in VALIDATION_STAGES}
+        by_source: dict[str, dict[str, int]] = {}
+        for spec, n_files, n_blocks in db.execute("SELECT spec, files, blocks FROM sources ORDER BY spec"):
+            by_source[spec] = {"files": n_files, "blocks": 0, **{s: 0 for s in VALIDATION_STAGES}}
+        for i, srcs in enumerate(self._sources):
+            for s in srcs:
+                entry = by_source.setdefault(s, {"files": 0, "blocks": 0, **{st: 0 for st in VALIDATION_STAGES}})
+                entry["blocks"] += 1
+                for st in VALIDATION_STAGES:
+                    entry[st] += int(self._levels[i] >= stage_index(st))
+        groups = db.execute("SELECT COUNT(DISTINCT near_dup_group) FROM blocks WHERE near_dup_group != ''").fetchone()[0]
+        provs = db.execute("SELECT COUNT(*) FROM provenance").fetchone()[0]
+        missing = db.execute("SELECT COUNT(*) FROM blocks WHERE missing_deps != '[]'").fetchone()[0]
+        return {
+            "version": self.version,
+            "embedder_version": self.embedder_version,
+            "path": str(self.version_dir),
+            "created_at": float(self.meta.get("created_at", 0)),
+            "blocks": len(self),
+            "names": len(self._by_name),
+            "provenances": provs,
+            "near_dup_groups": groups,
+            "blocks_with_missing_deps": missing,
+            "by_stage": by_stage,
+            "by_source": by_source,
+        }
+
+
+def _row_to_block(row: tuple, provenances: list[Provenance]) -> Block:
+    (_, name, qualified, code, chash, shash, sig, doc, ext, missing, unresolved, validation, example, group, params, flops, _level, _sources) = row
+    return Block(
+        name=name, qualified_name=qualified, code=code, provenances=provenances, content_hash=chash, struct_hash=shash,
+        signature=sig, docstring=doc, external_imports=json.loads(ext), missing_deps=json.loads(missing),
+        unresolved=json.loads(unresolved), validation=json.loads(validation),
+        example=Example.from_dict(json.loads(example)) if example else None, near_dup_group=group, params=params, flops=flops,
+    )

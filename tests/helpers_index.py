@@ -1,0 +1,65 @@
+"""Shared helpers for the indexer tests: real blocks made from installed classes.
+
+The class source comes from ``inspect.getsource`` of real torch/torchvision/timm
+classes, so retrieval tests run on real code, not on strings written for the test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import textwrap
+
+from corpus.records import Provenance
+from indexer.records import Block
+
+# (module, class) pairs spanning different kinds of blocks
+REAL_CLASSES: list[tuple[str, str]] = [
+    ("torchvision.ops.misc", "SqueezeExcitation"),
+    ("torchvision.models.resnet", "BasicBlock"),
+    ("torchvision.models.resnet", "Bottleneck"),
+    ("torchvision.ops.stochastic_depth", "StochasticDepth"),
+    ("torchvision.models.mobilenetv2", "InvertedResidual"),
+    ("timm.layers.patch_embed", "PatchEmbed"),
+    ("timm.layers.mlp", "Mlp"),
+    ("timm.layers.drop", "DropPath"),
+    ("timm.layers.drop", "DropBlock2d"),
+    ("timm.layers.squeeze_excite", "SEModule"),
+    ("timm.layers.pos_embed_rel", "RelPosBias"),
+    ("torch.nn.modules.rnn", "LSTM"),
+    ("torch.nn.modules.pooling", "AdaptiveAvgPool2d"),
+    ("torch.nn.modules.normalization", "LayerNorm"),
+]
+
+
+def real_block(module: str, name: str, source: str | None = None, validation: dict | None = None) -> Block:
+    cls = getattr(importlib.import_module(module), name)
+    code = "import torch\nfrom torch import nn\n\n\n" + textwrap.dedent(inspect.getsource(cls))
+    lines, start = inspect.getsourcelines(cls)
+    top = module.split(".")[0]
+    try:
+        sig = str(inspect.signature(cls.__init__))
+    except (TypeError, ValueError):
+        sig = ""
+    prov = Provenance(
+        source=source or f"pkg:{top}", package=top, version="test", path=module.replace(".", "/") + ".py",
+        module=module, line_start=start, line_end=start + len(lines) - 1, qualified_name=f"{module}.{name}",
+    )
+    return Block(
+        name=name, qualified_name=f"{module}.{name}", code=code, provenances=[prov], signature=sig,
+        docstring=inspect.getdoc(cls) or "", external_imports=["torch"], validation=validation or {},
+    )
+
+
+def ok_validation(upto: str = "backward") -> dict:
+    stages = ("parse", "compile", "import", "instantiate", "forward", "backward")
+    out = {}
+    for s in stages:
+        out[s] = {"ok": True, "error": ""}
+        if s == upto:
+            break
+    return out
+
+
+def real_blocks() -> list[Block]:
+    return [real_block(m, n, validation=ok_validation()) for m, n in REAL_CLASSES]

@@ -1,0 +1,57 @@
+"""Embedder: the ONNX fast path gives the sentence-transformers vectors; shapes and
+normalisation; the text built for a block carries its name, signature and docstring."""
+
+import numpy as np
+import pytest
+
+from helpers_index import real_block
+from indexer.embed import DIM, Embedder, block_text, embedder_version, split_identifier
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder():
+    return Embedder(backend="onnx")
+
+
+def test_onnx_matches_sentence_transformers(onnx_embedder):
+    texts = [
+        "squeeze and excitation block",
+        "x",
+        block_text(real_block("timm.layers.mlp", "Mlp")),  # long: truncated at 256 tokens by both
+        "class A(nn.Module):\n    def forward(self, x):\n        return x * 2",
+    ]
+    fast = onnx_embedder.encode(texts)
+    reference = Embedder(backend="torch").encode(texts)
+    cosines = (fast * reference).sum(axis=1)
+    assert np.all(cosines > 1 - 1e-4), cosines
+    assert onnx_embedder.version == Embedder(backend="torch").version == embedder_version()
+
+
+def test_shapes_and_normalisation(onnx_embedder):
+    out = onnx_embedder.encode([f"query number {i}" for i in range(40)], batch_size=16)
+    assert out.shape == (40, DIM) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    # batching and ordering do not change a text's vector
+    single = onnx_embedder.encode(["query number 7"])[0]
+    assert float(single @ out[7]) > 1 - 1e-5
+    assert onnx_embedder.encode([]).shape == (0, DIM)
+    with pytest.raises(TypeError, match="list of texts"):
+        onnx_embedder.encode("not a list")
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        Embedder(backend="gpu")
+
+
+def test_block_text_has_name_words_signature_docstring():
+    block = real_block("timm.layers.squeeze_excite", "SEModule")
+    text = block_text(block)
+    assert text.startswith("SEModule (se module)")
+    assert block.signature.split(",")[0] in text
+    assert "class SEModule" in text
+    assert len(text) < 4000
+
+
+def test_split_identifier():
+    assert split_identifier("SqueezeExcite") == ["squeeze", "excite"]
+    assert split_identifier("conv_bn_act") == ["conv", "bn", "act"]
+    assert split_identifier("MLPBlock") == ["mlp", "block"]
+    assert split_identifier("ResNet50V2") == ["res", "net50", "v2"]

@@ -1,0 +1,153 @@
+"""Block store: round-trip, symbol lookup, hybrid search by meaning on real blocks,
+filters, atomic publish (a killed writer leaves the old version readable)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from helpers_index import ok_validation, real_block, real_blocks
+from indexer.build import store_blocks
+from indexer.embed import Embedder
+from indexer.store import BlockStore, StoreError, read_current
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, embedder):
+    blocks = real_blocks()
+    # a second block named Mlp that only imports: the best-validated one must win
+    weak = real_block("timm.layers.mlp", "Mlp", source="pkg:other", validation=ok_validation("import"))
+    weak.qualified_name = "other.layers.Mlp"
+    weak.code += "\n\nEXTRA = 1\n"
+    blocks.insert(0, weak)
+    path = tmp_path_factory.mktemp("store")
+    store_blocks(blocks, path, embedder=embedder)
+    return BlockStore(path, embedder=embedder)
+
+
+def test_round_trip_keeps_every_field(tmp_path, embedder):
+    original = real_block("torchvision.ops.misc", "SqueezeExcitation", validation=ok_validation())
+    from sandbox.spec import Example
+
+    original.example = Example(init_args=[16, 4], init_kwargs={"scale_activation": {"__expr__": "nn.Hardsigmoid"}}, inputs=[[2, 16, 8, 8]])
+    original.params, original.flops, original.missing_deps, original.unresolved = 1234, 5678, ["einops"], ["helper"]
+    store_blocks([original], tmp_path, embedder=embedder)
+    back = BlockStore(tmp_path, embedder=embedder).get("SqueezeExcitation")
+    assert back is not None
+    assert back.to_dict() == original.to_dict()
+
+
+def test_get_by_name_qualified_name_and_hash(store):
+    by_name = store.get("Mlp")
+    assert by_name.qualified_name == "timm.layers.mlp.Mlp"  # validated through backward beats import-only
+    assert store.get("other.layers.Mlp").qualified_name == "other.layers.Mlp"
+    assert store.get(by_name.content_hash[:12]).content_hash == by_name.content_hash
+    assert store.get("NoSuchBlock") is None
+    assert [b.qualified_name for b in store.blocks_named("Mlp")] == ["timm.layers.mlp.Mlp", "other.layers.Mlp"]
+    assert store.alternatives(by_name) == ["other.layers.Mlp"]
+
+
+def test_symbol_lookup_exact_normalized_prefix(store):
+    exact = store.lookup_symbol("DropPath")
+    assert (exact[0].block.name, exact[0].match) == ("DropPath", "exact")
+    norm = store.lookup_symbol("drop_path")
+    assert (norm[0].block.name, norm[0].match) == ("DropPath", "normalized")
+    prefix = store.lookup_symbol("Drop")
+    assert {h.block.name for h in prefix} == {"DropPath", "DropBlock2d"}
+    assert all(h.match == "prefix" for h in prefix)
+    assert store.lookup_symbol("Zzz") == []
+    assert len(store.lookup_symbol("", k=3)) == 0
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("channel attention that squeezes spatial dims and rescales channels", {"SqueezeExcitation", "SEModule"}),
+        ("randomly drop whole residual paths during training", {"DropPath", "StochasticDepth"}),
+        ("split an image into patches and project them to embeddings", {"PatchEmbed"}),
+        ("recurrent network with long short-term memory cells", {"LSTM"}),
+        ("mobile inverted residual block with depthwise convolution", {"InvertedResidual"}),
+    ],
+)
+def test_hybrid_search_finds_block_by_meaning(store, query, expected):
+    hits = store.search(query, k=3)
+    assert hits[0].block.name in expected, [h.block.name for h in hits]
+    assert hits[0].score >= hits[-1].score
+
+
+def test_search_by_identifier_words_and_filters(store):
+    hits = store.search("BasicBlock", k=2)
+    assert hits[0].block.name == "BasicBlock" and hits[0].match in ("hybrid", "lexical")
+    only_tv = store.search("attention", k=20, sources=["pkg:torchvision"])
+    assert only_tv and all("pkg:torchvision" in {p.source for p in h.block.provenances} for h in only_tv)
+    forward_only = store.search("multi layer perceptron", k=20, min_stage="forward")
+    assert "other.layers.Mlp" not in {h.block.qualified_name for h in forward_only}
+    with pytest.raises(ValueError, match="unknown stage"):
+        store.search("x", min_stage="fly")
+    with pytest.raises(ValueError, match="k must be"):
+        store.search("x", k=0)
+    with pytest.raises(ValueError, match="empty query"):
+        store.search("   ")
+
+
+def test_stats_counts(store):
+    stats = store.stats()
+    assert stats["blocks"] == len(real_blocks()) + 1
+    assert stats["by_stage"]["import"] == stats["blocks"]
+    assert stats["by_stage"]["backward"] == stats["blocks"] - 1
+    assert stats["by_source"]["pkg:other"]["blocks"] == 1
+    assert stats["embedder_version"].startswith("all-MiniLM-L6-v2@")
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="no index"):
+        BlockStore(tmp_path / "nothing")
+
+
+def test_killed_writer_leaves_previous_version_usable(tmp_path, embedder):
+    store_blocks([real_block("timm.layers.drop", "DropPath", validation=ok_validation())], tmp_path, embedder=embedder)
+    before = read_current(tmp_path)
+    # a writer in another process that stalls between adding blocks and publishing
+    script = textwrap.dedent(
+        f"""
+        import sys, time, numpy as np
+        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        from helpers_index import real_block
+        from indexer.dedup import hash_block
+        from indexer.store import StoreWriter
+        w = StoreWriter({str(tmp_path)!r}, "test")
+        b = hash_block(real_block("timm.layers.mlp", "Mlp"))
+        w.add([b], np.ones((1, 384), np.float32))
+        print("written", flush=True)
+        time.sleep(60)
+        w.publish()
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        assert list((tmp_path / "versions").glob("*.partial"))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert read_current(tmp_path) == before
+    store = BlockStore(tmp_path, embedder=embedder)
+    assert store.all_names() == ["DropPath"]
+    assert store.search("drop path", k=1)[0].block.name == "DropPath"
+    # the next build cleans the leftover partial version and publishes
+    store_blocks([real_block("timm.layers.mlp", "Mlp", validation=ok_validation())], tmp_path, embedder=embedder)
+    assert not list((tmp_path / "versions").glob("*.partial"))
+    assert BlockStore(tmp_path, embedder=embedder).all_names() == ["Mlp"]
+    # an open reader keeps answering from its version after a new publish
+    assert store.get("DropPath") is not None
