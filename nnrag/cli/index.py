@@ -1,7 +1,292 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``nnrag index | search | block | stats``: build the block store and read it.
+
+Each read command runs in-process against the store directory by default. With
+``--server ADDR`` it goes over gRPC instead: the ``_remote_*`` functions at the end
+of this file are that path (wired by the gRPC side; they return the same JSON shapes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
+
+STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
+SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
+
+
+# --------------------------------------------------------------------------------------
+# JSON shapes (shared with the server side: keep them stable)
+# --------------------------------------------------------------------------------------
+
+
+def validation_json(validation: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """stage -> {"status": "ok"|"failed", "ok": bool, "error": str}, in stage order."""
+    from indexer.store import VALIDATION_STAGES
+
+    order = [s for s in VALIDATION_STAGES if s in validation] + [s for s in validation if s not in VALIDATION_STAGES]
+    return {s: {"status": "ok" if validation[s].get("ok") else "failed", "ok": bool(validation[s].get("ok")), "error": validation[s].get("error", "") or ""} for s in order}
+
+
+def block_json(block: Any, alternatives: list[str]) -> dict[str, Any]:
+    """One block as `nnrag block --json` prints it."""
+    example = block.example.to_dict() if block.example else None
+    return {
+        "name": block.name,
+        "qualified_name": block.qualified_name,
+        "source": block.code,
+        "provenance": [p.to_dict() for p in block.provenances],
+        "validation": validation_json(block.validation),
+        "example": example,
+        "hash": block.content_hash,
+        "struct_hash": block.struct_hash,
+        "alternatives": alternatives,
+        "signature": block.signature,
+        "docstring": block.docstring,
+        "external_imports": block.external_imports,
+        "missing_deps": block.missing_deps,
+        "unresolved": block.unresolved,
+        "near_dup_group": block.near_dup_group,
+        "params": block.params,
+        "flops": block.flops,
+    }
+
+
+def lookup_blocks(store: Any, names: list[str]) -> list[dict[str, Any]]:
+    """`nnrag block` in-process: best-validated block per name, or {"name", "error"}."""
+    out = []
+    for name in names:
+        block = store.get(name)
+        if block is None:
+            near = [h.block.qualified_name for h in store.lookup_symbol(name, k=5)]
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            out.append({"name": name, "error": f"no block named {name!r} in the index (version {store.version}){hint}"})
+            continue
+        out.append(block_json(block, store.alternatives(block)))
+    return out
+
+
+def hit_json(rank: int, hit: Any, with_code: bool = False) -> dict[str, Any]:
+    from indexer.store import VALIDATION_STAGES, stage_level
+
+    b = hit.block
+    level = stage_level(b.validation)
+    data = {
+        "rank": rank,
+        "score": round(float(hit.score), 6),
+        "match": hit.match,
+        "name": b.name,
+        "qualified_name": b.qualified_name,
+        "hash": b.content_hash,
+        "source_spec": b.provenance.source if b.provenances else "",
+        "stage": VALIDATION_STAGES[level - 1] if level else "",
+        "provenance": b.provenance.to_dict() if b.provenances else None,
+    }
+    if with_code:
+        data["source"] = b.code
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def _store_path(store_dir: Optional[Path]) -> Path:
+    from nnrag.settings import get_settings
+
+    return Path(store_dir or get_settings().store_path)
+
+
+def _open_store(store_dir: Optional[Path]) -> Any:
+    from indexer.store import BlockStore, StoreError
+
+    path = _store_path(store_dir)
+    try:
+        return BlockStore(path)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _stage_table(title: str, counts: dict[str, int], total: int) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("passed", justify="right")
+    table.add_column("rate", justify="right")
+    for stage, n in counts.items():
+        table.add_row(stage, str(n), f"{100 * n / total:.1f}%" if total else "-")
+    return table
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+
+    @app.command("index")
+    def index_command(
+        source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="SPEC to index (repeatable): pkg:timm, pkg:torch.nn, dir:PATH, wheel:PATH, pypi:NAME==VER, lemur. Default: pkg:torch.nn pkg:torchvision pkg:timm."),
+        store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
+        add: bool = typer.Option(False, "--add", help="Keep the sources already indexed and add these."),
+        force: bool = typer.Option(False, "--force", help="Rebuild everything: no reuse of earlier results."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, max=64, help="Sandbox processes for validation."),
+        no_validate: bool = typer.Option(False, "--no-validate", help="Store blocks without validating them (fast, retrieval only)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
+    ) -> None:
+        """Mine, deduplicate, validate and embed blocks into the store; publish atomically."""
+        from rich.console import Console
+
+        from indexer.build import DEFAULT_SOURCES, build_index
+        from indexer.store import StoreError
+
+        specs = list(source) if source else list(DEFAULT_SOURCES)
+        try:
+            report = build_index(specs, _store_path(store_dir), force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
+        except (ValueError, StoreError, FileNotFoundError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if as_json:
+            _print_json(report.to_dict())
+            return
+        from rich.table import Table
+
+        console = Console()
+        state = "up to date (nothing changed)" if report.up_to_date else f"published version {report.version}"
+        console.print(f"[bold]{report.store_dir}[/]: {state} in {report.total_seconds:.1f} s")
+        table = Table(title="sources")
+        for col in ("source", "files", "blocks", "reused", "seconds"):
+            table.add_column(col, justify="right" if col not in ("source",) else "left")
+        for s in report.sources:
+            table.add_row(s.spec, str(s.files), str(s.blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
+        console.print(table)
+        console.print(
+            f"mined {report.mined}, unique {report.unique} ({report.duplicates_merged} duplicates merged, {report.near_dup_groups} near-dup groups); "
+            f"validated {report.validated} (reused {report.validation_reused}), embedded {report.embedded} (reused {report.embeddings_reused})"
+        )
+        console.print(_stage_table("blocks passing each stage", report.passed, report.unique))
+        if report.stage_seconds:
+            console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.stage_seconds.items()))
+
+    @app.command("search")
+    def search_command(
+        query: str = typer.Argument(..., help="What you need, in words or code (e.g. 'squeeze excitation channel attention')."),
+        k: int = typer.Option(10, "-k", "--k", min=1, max=200, help="Number of results."),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
+        min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
+        mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), vector or lexical."),
+        code: bool = typer.Option(False, "--code", help="Include each block's code in --json output."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+        store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
+        server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
+    ) -> None:
+        """Rank blocks by meaning and identifiers (hybrid FAISS + BM25, fused by rank)."""
+        if not query.strip():
+            raise typer.BadParameter("query is empty", param_hint="QUERY")
+        if server:
+            rows = _remote_search(server, query, k, source, min_stage, code)
+        else:
+            store = _open_store(store_dir)
+            try:
+                hits = store.search(query, k=k, sources=source, min_stage=min_stage, mode=mode)
+            except ValueError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            rows = [hit_json(i + 1, h, with_code=code) for i, h in enumerate(hits)]
+        if as_json:
+            _print_json(rows)
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"search: {query}")
+        for col in ("#", "score", "match", "name", "qualified name", "stage", "source"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"])
+        Console().print(table)
+
+    @app.command("block")
+    def block_command(
+        names: list[str] = typer.Argument(..., help="Block names (class name, qualified name or content hash)."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per name."),
+        store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
+        server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
+    ) -> None:
+        """Print the scope-closed code of blocks (the best-validated one for a shared name)."""
+        if server:
+            items = _remote_block(server, names)
+        else:
+            items = lookup_blocks(_open_store(store_dir), names)
+        if as_json:
+            _print_json(items)
+        else:
+            for item in items:
+                if "error" in item:
+                    typer.echo(f"# {item['name']}: {item['error']}", err=True)
+                    continue
+                p = item["provenance"][0] if item["provenance"] else {}
+                passed = [s for s, v in item["validation"].items() if v["ok"]]
+                typer.echo(f"# {item['qualified_name']}  ({p.get('source', '')} {p.get('path', '')}:{p.get('line_start', '')})")
+                typer.echo(f"# passed: {', '.join(passed) or 'nothing'}; hash {item['hash'][:12]}")
+                typer.echo(item["source"])
+        if any("error" in i for i in items):
+            raise typer.Exit(1)
+
+    @app.command("stats")
+    def stats_command(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+        store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
+        server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
+    ) -> None:
+        """Counts of blocks by source and by validation stage."""
+        stats = _remote_stats(server) if server else _open_store(store_dir).stats()
+        if as_json:
+            _print_json(stats)
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        from indexer.store import VALIDATION_STAGES
+
+        console = Console()
+        console.print(f"index {stats['version']} at {stats['path']}: {stats['blocks']} blocks, {stats['names']} names, "
+                      f"{stats['near_dup_groups']} near-dup groups, embedder {stats['embedder_version']}")
+        table = Table(title="blocks by source and stage passed")
+        table.add_column("source")
+        table.add_column("files", justify="right")
+        table.add_column("blocks", justify="right")
+        for s in VALIDATION_STAGES:
+            table.add_column(s, justify="right")
+        for spec, row in stats["by_source"].items():
+            table.add_row(spec, str(row["files"]), str(row["blocks"]), *(str(row[s]) for s in VALIDATION_STAGES))
+        table.add_row("all", "", str(stats["blocks"]), *(str(stats["by_stage"][s]) for s in VALIDATION_STAGES), style="bold")
+        console.print(table)
+
+
+# --------------------------------------------------------------------------------------
+# --server ADDR: the over-the-wire path (wired by the gRPC side; same JSON shapes)
+# --------------------------------------------------------------------------------------
+
+
+def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool) -> list[dict[str, Any]]:
+    raise _not_wired("search")
+
+
+def _remote_block(server: str, names: list[str]) -> list[dict[str, Any]]:
+    raise _not_wired("block")
+
+
+def _remote_stats(server: str) -> dict[str, Any]:
+    raise _not_wired("stats")
+
+
+def _not_wired(command: str) -> typer.Exit:
+    typer.echo(f"error: `nnrag {command} --server` is not available in this build; run without --server to read the store in-process", err=True)
+    return typer.Exit(2)
