@@ -34,13 +34,15 @@ class Backend:
     store_error: str = ""
     predictor_error: str = ""
     batcher: BatchingEmbedder | None = None
+    owns_pool: bool = True  # False when the caller lent its pool: closing is then the caller's job
     opened_at: float = field(default_factory=time.time)
 
     @classmethod
-    def open(cls, settings: Settings, *, with_pool: bool = True, with_predictor: bool = True) -> "Backend":
-        backend = cls(settings=settings)
+    def open(cls, settings: Settings, *, with_pool: bool = True, with_predictor: bool = True, pool: Any = None) -> "Backend":
+        """Open what ``settings`` names. ``pool``: use this CheckerPool instead of starting one."""
+        backend = cls(settings=settings, pool=pool, owns_pool=pool is None)
         backend._open_store(settings.store_path)
-        if with_pool:
+        if with_pool and pool is None:
             from sandbox.pool import CheckerPool
 
             backend.pool = CheckerPool(size=settings.workers)
@@ -104,9 +106,9 @@ class Backend:
         }
 
     def close(self) -> None:
-        if self.pool is not None:
+        if self.pool is not None and self.owns_pool:
             self.pool.close()
-            self.pool = None
+        self.pool = None
         if self.batcher is not None:
             self.batcher.close()
         close_store = getattr(self.store, "close", None)
