@@ -86,6 +86,9 @@ class Diagnosis:
 
     problem: str = ""
     hint: str = ""
+    kind: str = ""  # machine-readable category: undefined_name, shape_mismatch, missing_module, timeout, oom, ...
+    symbol: str = ""  # the name the problem is about (undefined name, missing module), for store lookups
+    line: int | None = None  # line in the checked code where it broke, when known
 
 
 @dataclass

@@ -1,0 +1,228 @@
+"""Turn a failure into a one-line problem and a concrete hint (a ``Diagnosis``).
+
+A NAS loop feeds these back to its LLM and stores (problem, hint, outcome), so they must
+be specific: which name, which layer, which shapes. ``diagnose_exception`` runs inside
+the sandboxed child (it can look names up in torch/timm); ``diagnose_status`` runs in the
+worker for deaths that leave no exception (timeout, signal). Callers outside can enrich
+a hint with a store lookup through ``enrich`` and a ``hint_provider`` callable, since the
+sandbox must not import the indexer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import signal
+import sys
+from typing import Any, Callable
+
+from sandbox.spec import Diagnosis
+
+HintProvider = Callable[[Diagnosis], "str | None"]
+
+# Where to look for a name the code uses but never defines, best first: (module, how to use it).
+_NAME_HOMES: tuple[tuple[str, str], ...] = (
+    ("torch.nn", "nn.{name} (with `import torch.nn as nn`)"),
+    ("torch.nn.functional", "F.{name} (with `import torch.nn.functional as F`)"),
+    ("torch", "torch.{name} (with `import torch`)"),
+    ("timm.layers", "`from timm.layers import {name}`"),
+    ("torchvision.ops", "`from torchvision.ops import {name}`"),
+    ("torchvision.models", "`from torchvision.models import {name}`"),
+    ("math", "`import math` and math.{name}"),
+    ("typing", "`from typing import {name}`"),
+    ("functools", "`from functools import {name}`"),
+    ("collections", "`from collections import {name}`"),
+    ("itertools", "`from itertools import {name}`"),
+)
+_MODULE_ALIASES = {
+    "nn": "import torch.nn as nn", "F": "import torch.nn.functional as F", "torch": "import torch",
+    "np": "import numpy as np", "numpy": "import numpy as np", "math": "import math", "timm": "import timm",
+    "torchvision": "import torchvision", "init": "from torch.nn import init", "einops": "einops is not installed: use tensor.reshape/permute",
+    "rearrange": "einops is not installed: use tensor.reshape/permute", "repeat": "einops is not installed: use tensor.expand/repeat",
+}
+_SHAPE_PATTERNS = (
+    "shapes cannot be multiplied", "size mismatch", "must match the size", "to have", "channels", "expected input",
+    "Expected input", "Expected size", "dimension", "shape", "size of tensor", "not enough values", "Expected 3D", "Expected 4D",
+    "input.size", "normalized_shape", "invalid for input of size", "input size", "Output size is too small", "Kernel size can't be greater",
+)
+_OOM_PATTERNS = ("can't allocate memory", "not enough memory", "out of memory", "DefaultCPUAllocator")
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in str(exc) for p in _OOM_PATTERNS))
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:limit]
+
+
+def _at(lineno: int | None) -> str:
+    return f" (line {lineno})" if lineno else ""
+
+
+def where_is(name: str) -> str | None:
+    """How to get ``name`` from an installed library, or None."""
+    if name in _MODULE_ALIASES:
+        return _MODULE_ALIASES[name]
+    for module_name, usage in _NAME_HOMES:
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        if not name.startswith("_") and hasattr(module, name):
+            return usage.format(name=name)
+    return None
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, [c for c in candidates if not c.startswith("__")], n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _layer_hint(layer: dict) -> str:
+    kind, shapes, rep = layer["type"], layer["input_shapes"], layer["repr"]
+    got = shapes[0] if shapes else None
+    if kind == "Linear" and got:
+        return f"`{layer['name']}` is {rep} but receives features of size {got[-1]}: set in_features={got[-1]}, or pool/flatten to the expected size before it (e.g. nn.AdaptiveAvgPool2d(1) + torch.flatten(x, 1))"
+    if kind.startswith("Conv") and got:
+        channels = got[1] if len(got) > 1 else None
+        return f"`{layer['name']}` is {rep} but receives input of shape {got} ({channels} channels): make in_channels match the previous layer's output channels"
+    if "BatchNorm" in kind and got and len(got) > 1:
+        return f"`{layer['name']}` is {rep} but receives {got[1]} channels (input {got}): set num_features={got[1]}"
+    if kind == "LayerNorm" and got:
+        return f"`{layer['name']}` is {rep} but its input has trailing shape {got[-1:]}: normalized_shape must equal the last dimension(s) of the input"
+    return f"`{layer['name']}` ({rep}) fails on input shapes {shapes}: check the sizes produced by the layer before it"
+
+
+def diagnose_exception(
+    exc: BaseException,
+    stage: str,
+    namespace: dict[str, Any] | None = None,
+    layer: dict | None = None,
+    lineno: int | None = None,
+    code: str = "",
+    params: int | None = None,
+    memory_mb: int | None = None,
+) -> Diagnosis:
+    """Diagnosis of an exception raised by user code at ``stage`` (runs in the child)."""
+    namespace = namespace or {}
+    etype = type(exc).__name__
+    msg = str(exc)
+    first = _first_line(msg)
+
+    if isinstance(exc, SyntaxError):
+        line = getattr(exc, "lineno", None)
+        return Diagnosis(f"syntax error{_at(line)}: {exc.msg}", f"fix the syntax at line {line}: {(exc.text or '').strip()[:120]}", "syntax_error", "", line)
+    if is_oom(exc):
+        return Diagnosis(
+            f"ran out of memory at {stage} (budget {memory_mb} MB){_at(lineno)}",
+            f"the model (params={params}) or an intermediate tensor is too large: reduce widths, depth or the input size", "oom", "", lineno,
+        )
+    if isinstance(exc, NameError) and not isinstance(exc, UnboundLocalError):
+        name = getattr(exc, "name", None) or (re.findall(r"name '([^']+)'", msg) or [""])[0]
+        home = where_is(name)
+        if home:
+            hint = f"{name} exists in an installed library: use {home}"
+        else:
+            close = _did_you_mean(name, list(namespace))
+            hint = f"did you mean {close!r}? " if close else ""
+            hint += f"define {name} in this file (class, function or constant) or import it; it is referenced but never defined"
+        return Diagnosis(f"{name} is not defined{_at(lineno)}", hint, "undefined_name", name, lineno)
+    if isinstance(exc, ModuleNotFoundError):
+        name = getattr(exc, "name", None) or first
+        return Diagnosis(
+            f"module {name!r} is not available{_at(lineno)}",
+            f"only the standard library, torch, torchvision, timm and numpy are installed: inline what you need from {name} or use torch equivalents",
+            "missing_module", name or "", lineno,
+        )
+    if isinstance(exc, ImportError):
+        match = re.search(r"cannot import name '([^']+)' from '([^']+)'", msg)
+        name = match.group(1) if match else ""
+        home = where_is(name) if name else None
+        hint = f"{name} is available as {home}" if home else "import it from the module that defines it, or define it in this file"
+        return Diagnosis(f"import failed{_at(lineno)}: {first}", hint, "import_error", name, lineno)
+    if isinstance(exc, AttributeError):
+        match = re.search(r"module '([^']+)' has no attribute '([^']+)'", msg)
+        if match:
+            module = sys.modules.get(match.group(1))
+            close = _did_you_mean(match.group(2), dir(module)) if module else None
+            hint = f"did you mean {match.group(1)}.{close}?" if close else f"{match.group(1)} has no {match.group(2)} in the installed version: use another API or define it"
+            return Diagnosis(f"{match.group(1)}.{match.group(2)} does not exist{_at(lineno)}", hint, "attribute_error", match.group(2), lineno)
+        return Diagnosis(f"attribute error at {stage}{_at(lineno)}: {first}", "an attribute is used before it is set (check __init__ assigns it) or on the wrong object", "attribute_error", "", lineno)
+    if "cuda" in msg.lower() and ("not compiled" in msg or "driver" in msg or "CUDA" in msg):
+        return Diagnosis(f"the code requires CUDA at {stage}{_at(lineno)}: {first}", "checks run on the CPU: use the `device` argument or x.device instead of hard-coded 'cuda'", "device", "", lineno)
+    if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
+        problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
+        return Diagnosis(problem[:400], _layer_hint(layer), "shape_mismatch", layer["name"], lineno)
+    if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
+        return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
+    if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg):
+        return Diagnosis(
+            f"constructor call failed: {first}",
+            "give the missing constructor arguments defaults, or pass them in CheckSpec.example.init_args / init_kwargs",
+            "constructor_args", "", lineno,
+        )
+    if isinstance(exc, TypeError) and stage == "forward" and "forward()" in msg:
+        return Diagnosis(f"forward call failed: {first}", "forward takes a different number of inputs: pass one input shape per tensor argument", "forward_args", "", lineno)
+    if isinstance(exc, SystemExit):
+        return Diagnosis(f"the code called sys.exit({exc.code!r}) at {stage}{_at(lineno)}", "remove exit calls from library/model code", "exit", "", lineno)
+    if "expected scalar type" in msg or "dtype" in msg:
+        return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", "cast tensors to the same dtype (x.float(), x.long()) before combining them", "dtype", "", lineno)
+    if getattr(exc, "error_type", None):  # our own StageError
+        return Diagnosis(f"{exc.error_type} at {stage}: {first}", _stage_error_hint(exc.error_type), exc.error_type, "", lineno)
+    return Diagnosis(f"{etype} at {stage}{_at(lineno)}: {first}", f"see the traceback{_at(lineno)}; the error is raised in the model code" if lineno else "see the traceback", "exception", "", lineno)
+
+
+def _stage_error_hint(error_type: str) -> str:
+    return {
+        "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
+        "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module",
+        "NoModule": "define a class that subclasses torch.nn.Module (a `Net` is picked first)",
+        "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
+        "OutputShapeMismatch": "make the final layer produce the expected shape (e.g. Linear(..., num_classes))",
+        "NoTensorOutput": "forward must return a tensor, or a tuple/list/dict of tensors",
+        "NoGradient": "do not detach the output or wrap forward in torch.no_grad(); make sure parameters are used",
+        "BadExample": "fix the example's inputs/dtypes",
+    }.get(error_type, "see the message")
+
+
+def diagnose_status(status: str, stage: str | None, timeout_s: float | None = None, signal_number: int | None = None,
+                    exit_code: int | None = None, memory_mb: int | None = None, params: int | None = None) -> Diagnosis:
+    """Diagnosis for a child that died without reporting an exception (runs in the worker)."""
+    stage = stage or "unknown stage"
+    if status == "timeout":
+        return Diagnosis(
+            f"did not finish within {timeout_s:g} s (stuck in {stage})",
+            "look for an infinite loop or a model far too large for a (2, 3, 32, 32) input; a small CIFAR model checks in well under a second",
+            "timeout",
+        )
+    if status == "oom":
+        return Diagnosis(f"exceeded the memory budget ({memory_mb} MB) at {stage}", f"reduce widths, depth or input size (params={params})", "oom")
+    if signal_number is not None:
+        try:
+            sig_name = signal.Signals(signal_number).name
+        except ValueError:
+            sig_name = f"signal {signal_number}"
+        return Diagnosis(
+            f"the process was killed by {sig_name} during {stage}",
+            "a native crash (ctypes, an extension, an invalid op) or the code killed itself: remove low-level calls",
+            "crash", sig_name,
+        )
+    return Diagnosis(
+        f"the process exited (code {exit_code}) during {stage} without reporting a result",
+        "the code called os._exit() or exit() at module level or in the model: remove it",
+        "exit",
+    )
+
+
+def enrich(diagnosis: Diagnosis, hint_provider: HintProvider | None) -> Diagnosis:
+    """Let a caller (e.g. the server, with the block store) add a better hint; never fails the check."""
+    if hint_provider is None or not diagnosis.problem:
+        return diagnosis
+    try:
+        extra = hint_provider(diagnosis)
+    except Exception:  # noqa: BLE001 - a broken provider must not break the result
+        return diagnosis
+    if extra:
+        diagnosis.hint = f"{extra}; {diagnosis.hint}" if diagnosis.hint else extra
+    return diagnosis

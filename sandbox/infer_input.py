@@ -1,0 +1,232 @@
+"""Guess inputs for a built module: candidate (input shapes, dtypes), best first.
+
+Runs inside the sandboxed child, on a module built from untrusted code, so it only
+reads the module (attributes, submodules, the forward signature) and imports
+nothing but torch. Why a list: a block's expected input is rarely written down;
+the first layer it reaches (Conv2d in_channels, Linear in_features, an Embedding,
+a LayerNorm's normalized_shape) and attributes such as ``in_chs``/``dim``/
+``img_size`` narrow it to a handful of shapes that the runner tries in order.
+Shapes are small (batch 2, 32x32 images, 16 tokens) so a failed guess is cheap.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+Proposal = tuple[list[list[int]], list[str]]
+
+BATCH = 2
+TOKENS = 16  # a square (4x4) so blocks that fold tokens back to a grid accept it
+IMAGE = 32
+MAX_PROPOSALS = 12
+MAX_ELEMENTS = 2 * 3 * 299 * 299  # one input tensor, in elements
+
+_CHANNEL_ATTRS = (
+    "in_chs", "in_channels", "in_chans", "in_planes", "inplanes", "in_ch", "c1", "inp",
+    "num_channels", "channels", "chs",
+)
+_DIM_ATTRS = (
+    "dim", "embed_dim", "in_dim", "d_model", "hidden_size", "hidden_dim", "in_features",
+    "num_features", "input_dim", "dim_in", "width", "normalized_shape", "num_embeds",
+)
+_IMG_ATTRS = ("img_size", "image_size", "input_size", "resolution", "input_resolution", "feat_size", "grid_size")
+_TOKEN_HINT_ATTRS = ("num_heads", "heads", "n_heads", "nhead", "head_dim", "qkv", "to_qkv", "attn", "mlp")
+
+
+def propose_inputs(module: nn.Module) -> list[Proposal]:
+    """Candidate ``(shapes, dtypes)`` for ``module.forward``, best first, deduplicated."""
+    proposals: list[Proposal] = []
+    n_required = _required_forward_args(module)
+    if _is_loss(module):
+        proposals += _loss_inputs()
+    first = _first_leaf(module)
+    image_hw = _image_size(module)
+    channels = _int_attr(module, _CHANNEL_ATTRS)
+    dim = _int_attr(module, _DIM_ATTRS)
+    tokenish = _looks_token_based(module)
+
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+        proposals.append(([[BATCH, TOKENS]], ["int64"]))
+    if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d, nn.LazyConv2d)) or (channels and not tokenish):
+        c = _conv_in(first, 2) or channels or 3
+        for hw in _image_sizes(image_hw):
+            proposals.append(([[BATCH, c, hw[0], hw[1]]], ["float32"]))
+    if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
+        c = _conv_in(first, 1) or channels or 3
+        proposals += [([[BATCH, c, 32]], ["float32"]), ([[BATCH, c, 64]], ["float32"])]
+    if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
+        c = _conv_in(first, 3) or channels or 3
+        proposals += [([[BATCH, c, 4, 32, 32]], ["float32"]), ([[BATCH, c, 8, 64, 64]], ["float32"])]
+    if isinstance(first, nn.Linear) or tokenish or dim:
+        f = first.in_features if isinstance(first, nn.Linear) else (dim or channels)
+        if f:
+            grid = image_hw or (4, 4)
+            token_shapes = [[BATCH, TOKENS, f], [BATCH, grid[0] * grid[1], f], [BATCH, f], [BATCH, grid[0], grid[1], f]]
+            if not tokenish and isinstance(first, nn.Linear):
+                token_shapes = [[BATCH, f]] + token_shapes
+            for shape in token_shapes:
+                proposals.append(([shape], ["float32"]))
+    if isinstance(first, (nn.LayerNorm, nn.RMSNorm)):
+        ns = list(first.normalized_shape)
+        proposals += [([[BATCH, TOKENS, *ns]], ["float32"]), ([[BATCH, *ns]], ["float32"])]
+    if isinstance(first, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)):
+        c = getattr(first, "num_features", None) or getattr(first, "num_channels", None)
+        if c:
+            proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
+    if isinstance(first, nn.BatchNorm1d):
+        proposals += [([[BATCH, first.num_features]], ["float32"]), ([[BATCH, first.num_features, 16]], ["float32"])]
+    if channels or dim:
+        c = channels or dim
+        # channels-last blocks (timm *Cl modules, ConvNeXt-style blocks) take NHWC
+        proposals.append(([[BATCH, 8, 8, c]], ["float32"]))
+        proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
+    proposals += _fallbacks()
+    proposals = _dedupe(proposals)
+    if n_required > 1:
+        proposals = [_repeat(p, n_required) for p in proposals] + proposals
+    elif n_required == 0 and not _has_var_positional(module):
+        proposals = [([], [])] + proposals
+    return _dedupe(proposals)[:MAX_PROPOSALS]
+
+
+def _fallbacks() -> list[Proposal]:
+    return [
+        ([[BATCH, 3, IMAGE, IMAGE]], ["float32"]),
+        ([[BATCH, 16, 16, 16]], ["float32"]),
+        ([[BATCH, TOKENS, 32]], ["float32"]),
+        ([[BATCH, 32]], ["float32"]),
+        ([[BATCH, 3, 64, 64]], ["float32"]),
+        ([[BATCH, 3, 224, 224]], ["float32"]),
+    ]
+
+
+def _loss_inputs() -> list[Proposal]:
+    """Losses take (input, target): class logits + int labels, or two same-shape tensors."""
+    return [
+        ([[BATCH, 10], [BATCH]], ["float32", "int64"]),
+        ([[BATCH, 10], [BATCH, 10]], ["float32", "float32"]),
+        ([[BATCH, 10], [BATCH, 10]], ["float32", "prob"]),
+        ([[BATCH, 10], [BATCH, 10]], ["prob", "prob"]),
+        ([[BATCH, 10], [BATCH, 10], [BATCH]], ["float32", "float32", "float32"]),
+    ]
+
+
+def _is_loss(module: nn.Module) -> bool:
+    name = type(module).__name__
+    return isinstance(module, nn.modules.loss._Loss) or name.endswith("Loss") or name.endswith("CrossEntropy")
+
+
+def _required_forward_args(module: nn.Module) -> int:
+    """Positional parameters of forward without defaults (0 when unknown)."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(
+        1 for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    )
+
+
+def _has_var_positional(module: nn.Module) -> bool:
+    try:
+        return any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False
+
+
+def _first_leaf(module: nn.Module) -> nn.Module | None:
+    """The first registered module that holds parameters or is a known input layer."""
+    input_layers = (
+        nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+        nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d,
+        nn.GroupNorm, nn.InstanceNorm2d, nn.RMSNorm,
+    )
+    for sub in module.modules():
+        if isinstance(sub, input_layers):
+            return sub
+    return None
+
+
+def _conv_in(layer: nn.Module | None, ndim: int) -> int | None:
+    if isinstance(layer, nn.modules.conv._ConvNd) and len(layer.kernel_size) == ndim:
+        return int(layer.in_channels)
+    return None
+
+
+def _int_attr(module: nn.Module, names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = getattr(module, name, None) if name in _plain_attrs(module) else None
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and 0 < value <= 4096:
+            return value
+        if isinstance(value, (tuple, list, torch.Size)) and len(value) == 1 and isinstance(value[0], int):
+            return int(value[0])
+    return None
+
+
+def _plain_attrs(module: nn.Module) -> set[str]:
+    return set(vars(module))
+
+
+def _image_size(module: nn.Module) -> tuple[int, int] | None:
+    """An image size the module insists on (timm PatchEmbed.img_size and the like)."""
+    for holder in [module] + [m for _, m in list(module.named_children())[:3]]:
+        attrs = _plain_attrs(holder)
+        for name in _IMG_ATTRS:
+            if name not in attrs:
+                continue
+            hw = _pair(getattr(holder, name))
+            if hw and name in ("feat_size", "grid_size", "input_resolution") and holder is module:
+                return hw
+            if hw and name not in ("feat_size", "grid_size", "input_resolution"):
+                return hw
+    return None
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and 0 < value <= 1024:
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) and 0 < v <= 1024 for v in value):
+        return (int(value[0]), int(value[1]))
+    return None
+
+
+def _image_sizes(fixed: tuple[int, int] | None) -> list[tuple[int, int]]:
+    sizes = [fixed] if fixed else []
+    return sizes + [(IMAGE, IMAGE), (64, 64), (35, 35), (224, 224), (299, 299)]
+
+
+def _looks_token_based(module: nn.Module) -> bool:
+    """Attention / transformer / MLP-on-tokens modules take (B, N, C)."""
+    name = type(module).__name__.lower()
+    if any(k in name for k in ("attn", "attention", "transformer", "mlp", "tokens", "encoderlayer")):
+        return not any(isinstance(m, nn.Conv2d) for m in module.children())
+    attrs = _plain_attrs(module) | set(dict(module.named_children()))
+    return any(a in attrs for a in _TOKEN_HINT_ATTRS[:4]) and not any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def _repeat(proposal: Proposal, n: int) -> Proposal:
+    shapes, dtypes = proposal
+    if not shapes:
+        return proposal
+    return [shapes[0]] * n, [dtypes[0]] * n
+
+
+def _dedupe(proposals: list[Proposal]) -> list[Proposal]:
+    seen: set[str] = set()
+    out: list[Proposal] = []
+    for shapes, dtypes in proposals:
+        key = repr((shapes, dtypes))
+        if key not in seen and all(math.prod(s) <= MAX_ELEMENTS for s in shapes):
+            seen.add(key)
+            out.append((shapes, dtypes))
+    return out

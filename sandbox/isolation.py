@@ -1,0 +1,193 @@
+"""OS isolation for sandbox workers: network and mount namespaces, a per-check pid namespace, uid drop.
+
+Why here and not in Python: an audit hook can be bypassed by any code that reaches C
+(ctypes, a native extension), so the boundary is the kernel. A warm worker calls
+``setup_worker_isolation`` once, before importing torch, and every check it forks
+inherits the namespaces:
+
+- network: a fresh network namespace with no interface up (no loopback, no internet);
+- filesystem: a private mount namespace where every mount is read-only and ``/tmp`` is a
+  private tmpfs (the per-check temp dirs live there and vanish with the worker);
+- processes: each check child is pid 1 of its own pid namespace (when it dies the kernel
+  kills whatever it left behind) and runs under a throwaway uid, so RLIMIT_NPROC counts
+  only its own processes and it cannot signal or read ``/proc/<pid>/environ`` of others.
+
+Python 3.11 has no ``os.unshare``/``mount``, so we call libc through ctypes. Everything
+degrades gracefully: ``IsolationInfo`` says what is actually active.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}.get(platform.machine())
+PR_SET_NO_NEW_PRIVS = 38
+
+TMPFS_SIZE = "size=1024m,mode=1777"
+
+
+@dataclass
+class IsolationInfo:
+    """What isolation the sandbox workers actually run under (measured, not assumed)."""
+
+    network: str = "none"  # "netns" (no interfaces) | "none"
+    filesystem: str = "none"  # "readonly-root+private-tmp" | "none"
+    details: list[str] = field(default_factory=list)
+    processes: str = "none"  # "pidns+uid" | "pidns" | "none"
+    uid_drop: bool = False  # checks run under a throwaway uid
+    pid_namespace: bool = False  # each check is pid 1 of its own pid namespace
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "IsolationInfo":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def summary(self) -> str:
+        return f"network={self.network} filesystem={self.filesystem} processes={self.processes}"
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), f"setns({nstype:#x})")
+
+
+def new_pid_namespace_for_next_fork(active_pidns_fd: int) -> None:
+    """Make the next fork() pid 1 of a fresh pid namespace.
+
+    unshare(CLONE_NEWPID) only works while the namespace for children is still the active
+    one (else EINVAL), so first point it back at our own namespace with setns().
+    """
+    setns(active_pidns_fd, CLONE_NEWPID)
+    unshare(CLONE_NEWPID)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def no_new_privs() -> None:
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _make_all_mounts_readonly() -> str:
+    """Recursively read-only: mount_setattr(AT_RECURSIVE) when the kernel has it, else remount each."""
+    if SYS_MOUNT_SETATTR is not None:
+        attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+        ret = _libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), b"/", ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+        if ret == 0:
+            return "mount_setattr(AT_RECURSIVE, RDONLY)"
+    targets = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            targets.append(line.split()[4])
+    for target in sorted(set(targets), key=len):
+        try:
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        except OSError:
+            pass
+    return "remount,bind,ro per mount"
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
+    """Put the calling (single-threaded, torch not yet imported) process into its sandbox.
+
+    mode: "auto" (best available, degrade silently), "strict" (raise when network or
+    filesystem isolation is unavailable), "none" (nothing; tests of the fallback path).
+    """
+    info = IsolationInfo()
+    if mode == "none":
+        info.details.append("isolation disabled by configuration")
+        return info
+    is_root = os.geteuid() == 0
+    try:
+        if is_root:
+            unshare(CLONE_NEWNS | CLONE_NEWNET)
+            info.details.append("unshare(CLONE_NEWNS|CLONE_NEWNET) as root")
+        else:
+            uid, gid = os.geteuid(), os.getegid()
+            unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"0 {uid} 1")
+            _write("/proc/self/gid_map", f"0 {gid} 1")
+            info.details.append("unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET) in a user namespace")
+        info.network = "netns"
+        info.details.append("network: private namespace, no interface up (no loopback, no internet)")
+    except OSError as exc:
+        info.details.append(f"namespaces unavailable: {exc}")
+        if mode == "strict":
+            raise
+        return info
+    try:
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        how = _make_all_mounts_readonly()
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_SIZE)
+        info.filesystem = "readonly-root+private-tmp"
+        info.details.append(f"filesystem: every mount read-only ({how}); /tmp is a private tmpfs ({TMPFS_SIZE})")
+    except OSError as exc:
+        info.details.append(f"mount isolation unavailable: {exc}")
+        if mode == "strict":
+            raise
+    info.pid_namespace = True
+    info.uid_drop = is_root
+    info.processes = "pidns+uid" if is_root else "pidns"
+    info.details.append("processes: each check is pid 1 of its own pid namespace" + (", under a throwaway uid with RLIMIT_NPROC" if is_root else ""))
+    return info
+
+
+def detect_isolation(timeout_s: float = 60.0) -> IsolationInfo:
+    """Start a probe worker (no preloads) and report the isolation it really got, measured inside."""
+    from sandbox.worker import probe_command
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run(probe_command(), capture_output=True, text=True, timeout=timeout_s, env=env)
+    if proc.returncode != 0:
+        return IsolationInfo(details=[f"probe failed: {proc.stderr.strip()[-500:]}"])
+    import json
+
+    return IsolationInfo.from_dict(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -1,0 +1,324 @@
+"""CheckerPool: warm sandbox workers behind a thread-safe ``check`` call.
+
+Each worker is a separate Python process (``sandbox.worker``) that set up its isolation,
+imported torch/torchvision/timm once and forks one child per check. The caller only
+talks JSON over pipes with it, so nothing the checked code does (crash, ``os._exit``,
+hang, memory bomb) can reach the caller's process; a worker that stops answering is
+killed and replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sandbox.diagnose import HintProvider, diagnose_status, enrich
+from sandbox.isolation import IsolationInfo
+from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+from sandbox.worker import worker_command
+
+DEFAULT_PRELOAD: tuple[str, ...] = ("torch", "torchvision", "timm")
+MAX_CODE_BYTES = 2 << 20
+WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itself is presumed stuck
+UID_SPAN = 1 << 16
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class WorkerError(RuntimeError):
+    """The worker process died or stopped answering (not the checked code's fault)."""
+
+
+def _worker_env() -> dict[str, str]:
+    """A scrubbed environment: nothing from the caller except what Python needs to start."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "HOME": "/tmp",
+        "PYTHONPATH": _PACKAGE_ROOT,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if os.environ.get("VIRTUAL_ENV"):
+        env["VIRTUAL_ENV"] = os.environ["VIRTUAL_ENV"]
+    return env
+
+
+class _WorkerProcess:
+    """The caller's handle on one worker process: start, handshake, request/response."""
+
+    def __init__(self, index: int, config: dict, start_timeout_s: float):
+        self.index = index
+        self.start_timeout_s = start_timeout_s
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            worker_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env=_worker_env(), cwd="/", close_fds=True, start_new_session=True,
+        )
+        self.buffer = b""
+        self.handshake: dict | None = None
+        self.started = time.monotonic()
+        self.checks = 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _stderr_tail(self) -> str:
+        try:
+            self.log.seek(0)
+            return self.log.read()[-2000:].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _readline(self, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("worker did not answer in time")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise WorkerError(f"worker {self.index} exited (code {self.proc.poll()}): {self._stderr_tail()}")
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def ensure_ready(self) -> dict:
+        if self.handshake is None:
+            try:
+                self.handshake = json.loads(self._readline(self.started + self.start_timeout_s))
+            except TimeoutError as exc:
+                raise WorkerError(f"worker {self.index} did not start within {self.start_timeout_s:g} s: {self._stderr_tail()}") from exc
+        return self.handshake
+
+    def request(self, payload: dict, deadline: float) -> dict:
+        self.ensure_ready()
+        try:
+            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerError(f"worker {self.index} is gone: {exc}") from exc
+        self.checks += 1
+        return json.loads(self._readline(deadline))
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self._close_files()
+
+    def stop(self, wait_s: float = 3.0) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=wait_s)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for fh in (self.proc.stdin, self.proc.stdout, self.log):
+            try:
+                fh.close()
+            except (OSError, ValueError):
+                pass
+
+
+class CheckerPool:
+    """A pool of warm, isolated sandbox workers. Thread-safe; use as a context manager.
+
+    size: worker processes (default: CPU cores). preload: modules each worker imports once.
+    isolation: "auto" (best the machine allows), "strict" (fail without namespaces), "none".
+    audit_hook: add the Python audit hook inside checks (defence in depth; tests turn it off
+    to prove the OS isolation holds on its own). hint_provider: default enrichment of
+    diagnoses (e.g. a block-store lookup of an undefined name), see ``sandbox.diagnose``.
+    """
+
+    def __init__(
+        self,
+        size: int | None = None,
+        preload: tuple[str, ...] = DEFAULT_PRELOAD,
+        isolation: str = "auto",
+        *,
+        audit_hook: bool = True,
+        output_limit: int = 16384,
+        hint_provider: HintProvider | None = None,
+        start_timeout_s: float = 300.0,
+    ):
+        if isolation not in ("auto", "strict", "none"):
+            raise ValueError(f"isolation must be 'auto', 'strict' or 'none', not {isolation!r}")
+        self.size = max(1, int(size or os.cpu_count() or 1))
+        self.preload = tuple(preload)
+        self.isolation_mode = isolation
+        self.audit_hook = audit_hook
+        self.output_limit = output_limit
+        self.hint_provider = hint_provider
+        self.start_timeout_s = start_timeout_s
+        self.uid_base = random.randrange(1 << 20, 1 << 30) & ~(UID_SPAN - 1)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._idle: queue.Queue[_WorkerProcess] = queue.Queue()
+        self._workers: list[_WorkerProcess] = []
+        self.restarts = 0
+        for index in range(self.size):
+            worker = self._spawn(index)
+            self._workers.append(worker)
+            self._idle.put(worker)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _spawn(self, index: int) -> _WorkerProcess:
+        span = UID_SPAN // self.size
+        config = {"preload": list(self.preload), "isolation": self.isolation_mode,
+                  "uid_base": self.uid_base + index * span, "uid_span": span}
+        return _WorkerProcess(index, config, self.start_timeout_s)
+
+    def _replace(self, worker: _WorkerProcess) -> _WorkerProcess:
+        worker.kill()
+        fresh = self._spawn(worker.index)
+        with self._lock:
+            self._workers[worker.index] = fresh
+            self.restarts += 1
+        return fresh
+
+    def wait_ready(self) -> "CheckerPool":
+        """Block until every worker finished its imports (optional: checks wait anyway)."""
+        for worker in list(self._workers):
+            worker.ensure_ready()
+        return self
+
+    @property
+    def isolation(self) -> IsolationInfo:
+        """The isolation the workers measured at startup (waits for one worker)."""
+        worker = self._workers[0]
+        with self._lock:
+            handshake = worker.ensure_ready()
+        return IsolationInfo.from_dict(handshake["isolation"])
+
+    @property
+    def uid_range(self) -> range:
+        """Throwaway uids this pool's checks run under (only when isolation.uid_drop)."""
+        return range(self.uid_base, self.uid_base + UID_SPAN)
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            worker.stop()
+
+    def __enter__(self) -> "CheckerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- checks --------------------------------------------------------------------------------
+    def check(self, code: str, spec: CheckSpec | None = None, deadline: float | None = None,
+              hint_provider: HintProvider | None = None) -> CheckResult:
+        """Check ``code`` in a fresh sandboxed child; blocks until a worker is free.
+
+        deadline: absolute ``time.monotonic()`` by which the answer is needed; it caps
+        ``spec.timeout_s`` (waiting for a free worker counts against it).
+        """
+        if self._closed:
+            raise RuntimeError("CheckerPool is closed")
+        spec = spec or CheckSpec()
+        started = time.monotonic()
+        if not isinstance(code, str):
+            raise TypeError(f"code must be str, not {type(code).__name__}")
+        if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
+            return self._finish(_rejected(f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", spec), started, hint_provider)
+        try:
+            worker = self._idle.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0.001))
+        except queue.Empty:
+            return self._finish(_timeout_result(spec, 0.0, "waiting for a free worker"), started, hint_provider)
+        try:
+            timeout_s = spec.timeout_s if deadline is None else min(spec.timeout_s, deadline - time.monotonic())
+            if timeout_s <= 0:
+                return self._finish(_timeout_result(spec, spec.timeout_s, "waiting for a free worker"), started, hint_provider)
+            if not worker.alive():
+                worker = self._replace(worker)
+            payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s,
+                       "audit_hook": self.audit_hook, "output_limit": self.output_limit}
+            try:
+                worker.ensure_ready()
+                response = worker.request(payload, time.monotonic() + timeout_s + WORKER_GRACE_S)
+            except (TimeoutError, WorkerError, ValueError) as exc:
+                worker = self._replace(worker)
+                result = _timeout_result(spec, timeout_s, "worker stopped answering") if isinstance(exc, TimeoutError) else _worker_failure(str(exc))
+                return self._finish(result, started, hint_provider)
+            if "error" in response:
+                return self._finish(_worker_failure(response["error"]), started, hint_provider)
+            return self._finish(CheckResult.from_dict(response["result"]), started, hint_provider)
+        finally:
+            self._idle.put(worker)
+
+    def _finish(self, result: CheckResult, started: float, hint_provider: HintProvider | None) -> CheckResult:
+        result.wall_ms = round((time.monotonic() - started) * 1000, 3)
+        enrich(result.diagnosis, hint_provider or self.hint_provider)
+        return result
+
+    def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], hint_provider: HintProvider | None = None) -> Iterator[CheckResult]:
+        """Check many items on all workers at once; results come back in input order."""
+        with ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="nnrag-check") as executor:
+            pending: deque = deque()
+            for code, spec in items:
+                pending.append(executor.submit(self.check, code, spec, None, hint_provider))
+                if len(pending) >= 2 * self.size:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+
+def _rejected(message: str, spec: CheckSpec) -> CheckResult:
+    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="Rejected",
+                       message=message, diagnosis=Diagnosis(message, "send smaller code", "rejected"))
+
+
+def _timeout_result(spec: CheckSpec, timeout_s: float, why: str) -> CheckResult:
+    return CheckResult(status="timeout", stages={s: "skipped" for s in spec.stages}, error_type="Timeout",
+                       message=f"no result within {timeout_s:g} s ({why})", diagnosis=diagnose_status("timeout", why, timeout_s=timeout_s))
+
+
+def _worker_failure(message: str) -> CheckResult:
+    return CheckResult(status="crashed", error_type="WorkerError", message=message[:2000],
+                       diagnosis=Diagnosis("the sandbox worker failed (not the checked code)", "retry the check; report it if it persists", "worker"))
+
+
+_default_pool: CheckerPool | None = None
+_default_lock = threading.Lock()
+
+
+def default_pool() -> CheckerPool:
+    """A process-wide pool, created on first use and closed at exit."""
+    global _default_pool
+    with _default_lock:
+        if _default_pool is None or _default_pool._closed:
+            import atexit
+
+            _default_pool = CheckerPool()
+            atexit.register(_default_pool.close)
+        return _default_pool

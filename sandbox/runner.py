@@ -1,0 +1,471 @@
+"""The staged check of one piece of code. Runs only inside a sandboxed child process.
+
+Stages, in order: parse, compile, import (exec the module), instantiate (build the entry
+class), forward, backward, train_step. Static stages run once; dynamic stages run per
+example (``CheckSpec.example`` then ``CheckSpec.candidates``) until one passes, so the
+indexer finds a working constructor in one round trip.
+
+``report(partial)`` is called before every stage with the result so far, so that when the
+child is killed (timeout, segfault) the worker still knows the stage it died in.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import linecache
+import sys
+import time
+import traceback
+import types
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from sandbox import diagnose
+from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
+
+MODEL_FILE = "model.py"
+MODULE_NAME = "nnrag_checked_model"
+DEFAULT_INPUT = [[2, 3, 32, 32]]
+DYNAMIC_STAGES = ("instantiate", "forward", "backward", "train_step")
+MESSAGE_LIMIT = 2000
+TRACEBACK_LIMIT = 4000
+
+# LEMUR hyperparameters (values normalised like LEMUR's Optuna ranges); unknown supported keys get 0.5.
+LEMUR_PRM_DEFAULTS: dict[str, Any] = {
+    "lr": 0.01, "momentum": 0.9, "dropout": 0.2, "weight_decay": 1e-4, "batch": 2, "epoch": 1,
+    "transform": "norm_256_flip", "pretrained": 0, "norm_eps": 1e-5, "norm_momentum": 0.1,
+    "attention_dropout": 0.1, "stochastic_depth_prob": 0.1, "beta1": 0.9, "beta2": 0.999,
+}
+LEMUR_IN_SHAPE = (2, 3, 32, 32)
+LEMUR_OUT_SHAPE = (10,)
+
+
+class _LenientPrm(dict):
+    """prm for models without supported_hyperparameters(): unknown keys read as 0.5."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.5
+
+
+class StageError(Exception):
+    """A failure we detect ourselves (no Python exception from user code)."""
+
+    def __init__(self, error_type: str, message: str, status: str = "failed"):
+        super().__init__(message)
+        self.error_type = error_type
+        self.status = status
+
+
+class LayerTracker:
+    """Global forward hooks that remember which module was running when an exception hit.
+
+    A pre-hook pushes (module, args); the post-hook pops. Post-hooks do not run when
+    forward raises, so after a failure the stack's top is the innermost failing layer.
+    """
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[nn.Module, tuple]] = []
+        self.names: dict[int, str] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> "LayerTracker":
+        from torch.nn.modules import module as module_mod
+
+        self._handles = [
+            module_mod.register_module_forward_pre_hook(self._pre),
+            module_mod.register_module_forward_hook(self._post),
+        ]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        self.stack.append((module, args))
+
+    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self.stack and self.stack[-1][0] is module:
+            self.stack.pop()
+
+    def reset(self, model: nn.Module | None) -> None:
+        self.stack.clear()
+        if model is not None:
+            self.names = {id(m): (n or "<root>") for n, m in model.named_modules()}
+
+    def failing_layer(self) -> dict | None:
+        if not self.stack:
+            return None
+        module, args = self.stack[-1]
+        shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        return {"name": self.names.get(id(module), type(module).__name__), "type": type(module).__name__, "repr": _short_repr(module), "input_shapes": shapes}
+
+
+def _short_repr(module: nn.Module) -> str:
+    try:
+        extra = module.extra_repr()
+    except Exception:  # noqa: BLE001 - user modules may break extra_repr
+        extra = ""
+    return f"{type(module).__name__}({extra})"[:200]
+
+
+def _user_traceback(exc: BaseException) -> tuple[str, int | None]:
+    """Traceback frames in the checked file only, plus the exception line; and the innermost line number."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == MODEL_FILE]
+    lines = [f'  File "{MODEL_FILE}", line {f.lineno}, in {f.name}\n    {(f.line or "").strip()}' for f in frames[-8:]]
+    lineno = frames[-1].lineno if frames else None
+    if isinstance(exc, SyntaxError) and exc.filename == MODEL_FILE:
+        lineno = exc.lineno
+        lines.append(f'  File "{MODEL_FILE}", line {exc.lineno}\n    {(exc.text or "").strip()}')
+    text = "\n".join(["Traceback (user code only):", *lines, f"{type(exc).__name__}: {exc}"])
+    return text[-TRACEBACK_LIMIT:], lineno
+
+
+def _flatten_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _flatten_tensors(v)]
+    if hasattr(value, "__dataclass_fields__") or hasattr(value, "_fields"):
+        try:
+            return _flatten_tensors(list(vars(value).values()) if not hasattr(value, "_fields") else list(value))
+        except TypeError:
+            return []
+    return []
+
+
+_DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+           "float64": torch.float64, "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "bool": torch.bool}
+
+
+def make_inputs(shapes: list[list[int]], dtypes: list[str] | None) -> list[torch.Tensor]:
+    out = []
+    for i, shape in enumerate(shapes):
+        name = (dtypes[i] if dtypes and i < len(dtypes) else "float32") or "float32"
+        dtype = _DTYPES.get(name)
+        if dtype is None:
+            raise StageError("BadExample", f"unknown input dtype {name!r}; use one of {sorted(_DTYPES)}")
+        if dtype.is_floating_point:
+            out.append(torch.randn(*shape, dtype=dtype))
+        elif dtype == torch.bool:
+            out.append(torch.rand(*shape) > 0.5)
+        else:
+            out.append(torch.randint(0, 10, tuple(shape), dtype=dtype))
+    return out
+
+
+def _resolve(value: Any, namespace: dict) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__expr__"}:
+            return eval(value["__expr__"], namespace)  # noqa: S307 - runs in the sandbox, on purpose
+        return {k: _resolve(v, namespace) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, namespace) for v in value]
+    return value
+
+
+def _propose_inputs(model: nn.Module) -> list[tuple[list[list[int]], list[str] | None]]:
+    try:
+        from sandbox.infer_input import propose_inputs
+    except ImportError:
+        return [(DEFAULT_INPUT, None)]
+    try:
+        proposals = [(list(map(list, s)), list(d) if d else None) for s, d in propose_inputs(model)]
+    except Exception:  # noqa: BLE001 - a broken proposer must not fail the check
+        proposals = []
+    if (DEFAULT_INPUT, None) not in proposals:
+        proposals.append((DEFAULT_INPUT, None))
+    return proposals
+
+
+def is_lemur_class(cls: type) -> bool:
+    try:
+        params = list(inspect.signature(cls.__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return False
+    return {"in_shape", "out_shape", "prm"} <= set(params)
+
+
+def lemur_prm(namespace: dict) -> dict:
+    supported = namespace.get("supported_hyperparameters")
+    if not callable(supported):
+        return _LenientPrm(LEMUR_PRM_DEFAULTS)
+    try:
+        keys = set(supported())
+    except Exception:  # noqa: BLE001
+        return _LenientPrm(LEMUR_PRM_DEFAULTS)
+    prm = {k: v for k, v in LEMUR_PRM_DEFAULTS.items() if k in ("lr", "momentum", "dropout")}
+    prm.update({k: LEMUR_PRM_DEFAULTS.get(k, 0.5) for k in keys if isinstance(k, str)})
+    return prm
+
+
+class CheckRun:
+    """One check: static stages once, then dynamic stages per example until one works."""
+
+    def __init__(self, code: str, spec: CheckSpec, report: Callable[[dict], None]):
+        self.code = code
+        self.spec = spec
+        self.report = report
+        last = max((STAGES.index(s) for s in spec.stages if s in STAGES), default=STAGES.index("forward"))
+        self.wanted = STAGES[: last + 1]
+        self.result = CheckResult(status="ok")
+        self.namespace: dict[str, Any] = {}
+        self.class_order: list[str] = []
+        self.tracker = LayerTracker()
+        self.current = "parse"
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def _enter(self, stage: str, result: CheckResult) -> None:
+        self.current = stage
+        partial = result.to_dict()
+        partial["current_stage"] = stage
+        self.report(partial)
+
+    def _fail(self, result: CheckResult, stage: str, exc: BaseException) -> None:
+        result.stages[stage] = "failed"
+        result.failed_stage = stage
+        layer = self.tracker.failing_layer() if stage in ("forward", "backward", "train_step") else None
+        if isinstance(exc, StageError):
+            result.status, result.error_type, result.message = exc.status, exc.error_type, str(exc)[:MESSAGE_LIMIT]
+            result.traceback, lineno = "", None
+        else:
+            result.status = "oom" if diagnose.is_oom(exc) else "failed"
+            result.error_type = type(exc).__name__
+            result.message = str(exc)[:MESSAGE_LIMIT] or type(exc).__name__
+            result.traceback, lineno = _user_traceback(exc)
+        result.diagnosis = diagnose.diagnose_exception(
+            exc, stage=stage, namespace=self.namespace, layer=layer, lineno=lineno, code=self.code,
+            params=result.params, memory_mb=self.spec.memory_mb,
+        )
+
+    def _skip_rest(self, result: CheckResult) -> None:
+        for stage in self.wanted:
+            result.stages.setdefault(stage, "skipped")
+
+    # --- static stages -------------------------------------------------------------------
+    def run(self) -> CheckResult:
+        result = self.result
+        try:
+            ok = self._static(result)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a user failure too
+            self._fail(result, self.current, exc)
+            ok = False
+        if not ok or not any(s in self.wanted for s in DYNAMIC_STAGES):
+            self._skip_rest(result)
+            return result
+        return self._dynamic(result)
+
+    def _static(self, result: CheckResult) -> bool:
+        self._enter("parse", result)
+        tree = ast.parse(self.code, filename=MODEL_FILE)
+        self.class_order = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+        result.stages["parse"] = "ok"
+        if "compile" not in self.wanted:
+            return False
+        self._enter("compile", result)
+        code_obj = compile(tree, MODEL_FILE, "exec")
+        result.stages["compile"] = "ok"
+        if "import" not in self.wanted:
+            return False
+        self._enter("import", result)
+        linecache.cache[MODEL_FILE] = (len(self.code), None, self.code.splitlines(True), MODEL_FILE)
+        module = types.ModuleType(MODULE_NAME)
+        module.__file__ = MODEL_FILE
+        sys.modules[MODULE_NAME] = module
+        self.namespace = module.__dict__
+        exec(code_obj, self.namespace)  # noqa: S102 - the whole point, inside the sandbox
+        result.stages["import"] = "ok"
+        return True
+
+    # --- dynamic stages ------------------------------------------------------------------
+    def _entry_class(self) -> type:
+        ns = self.namespace
+        is_module = lambda obj: isinstance(obj, type) and issubclass(obj, nn.Module)  # noqa: E731
+        if self.spec.entry:
+            obj = ns.get(self.spec.entry)
+            if obj is None:
+                raise StageError("EntryNotFound", f"entry class {self.spec.entry!r} is not defined in the code")
+            if not is_module(obj):
+                raise StageError("EntryNotModule", f"entry {self.spec.entry!r} is not an nn.Module subclass")
+            return obj
+        if is_module(ns.get("Net")):
+            return ns["Net"]
+        defined = [ns[n] for n in self.class_order if is_module(ns.get(n))]
+        if not defined:
+            raise StageError("NoModule", "the code defines no nn.Module subclass (and no entry was given)")
+        return defined[-1]
+
+    def _dynamic(self, result: CheckResult) -> CheckResult:
+        examples = [self.spec.example] if self.spec.example is not None else [None]
+        examples += list(self.spec.candidates)
+        static = dict(result.stages)
+        attempts: list[CheckResult] = []
+        for example in examples:
+            attempt = CheckResult(status="ok", stages=dict(static))
+            self._attempt(attempt, example)
+            if attempt.status == "ok":
+                self._skip_rest(attempt)
+                return attempt
+            attempts.append(attempt)
+        # Report the attempt that got furthest (first one on ties).
+        best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
+        self._skip_rest(best)
+        return best
+
+    def _attempt(self, result: CheckResult, example: Example | None) -> None:
+        self.tracker.reset(None)
+        stage = "instantiate"
+        try:
+            self._enter(stage, result)
+            cls = self._entry_class()
+            result.entry = cls.__name__
+            model, example = self._build(cls, example)
+            result.example = example
+            result.params = int(sum(p.numel() for p in model.parameters()))
+            if result.params > self.spec.max_params:
+                raise StageError("ParamBudget", f"{result.params:,} parameters exceed the budget of {self.spec.max_params:,}", status="rejected")
+            result.stages[stage] = "ok"
+            if "forward" not in self.wanted:
+                return
+            stage = "forward"
+            self._enter(stage, result)
+            self.tracker.reset(model)
+            with self.tracker:
+                inputs, output = self._forward(model, example, result)
+            result.stages[stage] = "ok"
+            if "backward" in self.wanted:
+                stage = "backward"
+                self._enter(stage, result)
+                result.stages[stage] = self._backward(model, output)
+            del output
+            if "train_step" in self.wanted:
+                stage = "train_step"
+                self._enter(stage, result)
+                self.tracker.reset(model)
+                with self.tracker:
+                    self._train_step(model, inputs, example)
+                result.stages[stage] = "ok"
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(result, stage, exc)
+
+    def _build(self, cls: type, example: Example | None) -> tuple[nn.Module, Example]:
+        use_lemur = self.spec.lemur if self.spec.lemur is not None else is_lemur_class(cls)
+        if use_lemur:
+            in_shape = tuple(example.inputs[0]) if example is not None and example.inputs else LEMUR_IN_SHAPE
+            out_shape = tuple(self.spec.expected_output_shape[1:]) if self.spec.expected_output_shape else LEMUR_OUT_SHAPE
+            prm = lemur_prm(self.namespace)
+            if example is not None and isinstance(example.init_kwargs.get("prm"), dict):
+                prm.update(example.init_kwargs["prm"])
+            self.lemur = (in_shape, out_shape, prm)
+            model = cls(in_shape, out_shape, prm, torch.device("cpu"))
+            used = Example(init_args=[list(in_shape), list(out_shape), dict(prm), "cpu"], inputs=[list(in_shape)], input_dtypes=None)
+            return model, used
+        self.lemur = None
+        example = copy.deepcopy(example) if example is not None else Example()
+        args = _resolve(example.init_args, self.namespace)
+        kwargs = _resolve(example.init_kwargs, self.namespace)
+        return cls(*args, **kwargs), example
+
+    def _forward(self, model: nn.Module, example: Example, result: CheckResult) -> tuple[list[torch.Tensor], Any]:
+        model.train()
+        if example.inputs is not None:
+            proposals = [(example.inputs, example.input_dtypes)]
+        else:
+            proposals = _propose_inputs(model)
+        first_error: BaseException | None = None
+        for shapes, dtypes in proposals:
+            try:
+                inputs = make_inputs(shapes, dtypes)
+                self.tracker.reset(model)
+                start = time.perf_counter()
+                output = model(*inputs)
+                result.forward_ms = round((time.perf_counter() - start) * 1000, 3)
+            except Exception as exc:  # noqa: BLE001
+                first_error = first_error or exc
+                continue
+            example.inputs, example.input_dtypes = [list(s) for s in shapes], dtypes
+            break
+        else:
+            raise first_error  # type: ignore[misc]
+        tensors = _flatten_tensors(output)
+        if not tensors:
+            raise StageError("NoTensorOutput", f"forward returned {type(output).__name__}, not a tensor (or a tuple/dict of tensors)")
+        result.output_shapes = [list(t.shape) for t in tensors]
+        expected = self.spec.expected_output_shape
+        if expected is not None and not _shape_matches(result.output_shapes[0], expected):
+            raise StageError("OutputShapeMismatch", f"output shape {result.output_shapes[0]} != expected {list(expected)}")
+        if self.spec.count_flops:
+            result.flops = _count_flops(model, inputs)
+        return inputs, output
+
+    def _backward(self, model: nn.Module, output: Any) -> str:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if not trainable:
+            return "skipped"
+        tensors = [t for t in _flatten_tensors(output) if t.is_floating_point() and t.requires_grad]
+        if not tensors:
+            raise StageError("NoGradient", "the output does not depend on any trainable parameter (detached, or computed under no_grad)")
+        loss = sum(t.float().pow(2).mean() for t in tensors)
+        loss.backward()
+        if all(p.grad is None for p in trainable):
+            raise StageError("NoGradient", "backward produced no gradient for any parameter")
+        model.zero_grad(set_to_none=True)
+        return "ok"
+
+    def _train_step(self, model: nn.Module, inputs: list[torch.Tensor], example: Example) -> None:
+        if self.lemur is not None:
+            in_shape, out_shape, prm = self.lemur
+            model.train_setup(prm)
+            batches = [(torch.randn(*in_shape), torch.randint(0, max(int(out_shape[0]), 1), (in_shape[0],))) for _ in range(2)]
+            model.learn(batches)
+            return
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if not trainable:
+            return
+        optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
+        model.train()
+        for _ in range(2):
+            fresh = make_inputs(example.inputs, example.input_dtypes)
+            out = _flatten_tensors(model(*fresh))[0]
+            if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
+                loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
+            else:
+                loss = nn.functional.mse_loss(out.float(), torch.zeros_like(out, dtype=torch.float32))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def _shape_matches(actual: list[int], expected: list[int]) -> bool:
+    return len(actual) == len(expected) and all(e in (-1, None) or a == e for a, e in zip(actual, expected))
+
+
+def _count_flops(model: nn.Module, inputs: list[torch.Tensor]) -> int | None:
+    """Forward FLOPs per sample (2 per multiply-add), from FlopCounterMode on a no-grad forward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(*inputs)
+        batch = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 1
+        return int(counter.get_total_flops() // max(batch, 1))
+    except Exception:  # noqa: BLE001 - FLOPs are best effort; the forward already passed
+        return None
+
+
+def run_check(code: str, spec: CheckSpec, report: Callable[[dict], None]) -> dict:
+    """Entry point used by the worker's forked child: returns the CheckResult as a dict."""
+    import resource
+
+    result = CheckRun(code, spec, report).run()
+    if not result.diagnosis.problem and result.status == "ok":
+        result.diagnosis = Diagnosis()
+    result.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result.to_dict()

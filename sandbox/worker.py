@@ -1,0 +1,412 @@
+"""A warm sandbox worker: imports torch once, then forks one fresh child per check.
+
+Protocol (trusted, JSON lines): the pool writes one request per line on the worker's
+stdin; the worker answers one line on its original stdout (fd 1 is redirected to stderr
+so that library chatter cannot corrupt the protocol). The first line it writes is a
+handshake with the isolation it measured.
+
+Why fork per check: a fresh process per check means no state leaks between checks and a
+crash, ``os._exit`` or a hang only costs that child; forking a process that already
+imported torch/timm costs milliseconds instead of the seconds of a cold start.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+from sandbox.isolation import IsolationInfo, new_pid_namespace_for_next_fork, setup_worker_isolation
+
+LINGER_S = 2.0  # a child still alive this long after its check is SIGKILLed
+RESULT_LIMIT = 8 << 20
+WARMUP_CODE = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+"""
+
+
+def worker_command(config: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
+
+
+def probe_command() -> list[str]:
+    return [sys.executable, "-m", "sandbox.worker", "--probe"]
+
+
+class Worker:
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.isolation = IsolationInfo()
+        self.base_dir = "/tmp"
+        self.pidns_fd: int | None = None
+        self.uid_counter = 0
+        self.spare: dict | None = None
+        self.used: dict | None = None
+        self.dying: list[dict] = []
+
+    def start(self) -> None:
+        self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
+        if self.isolation.filesystem == "none":
+            self.base_dir = tempfile.mkdtemp(prefix="nnrag-sandbox-")
+        os.environ["HOME"] = self.base_dir
+        if self.isolation.pid_namespace:
+            self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        os.environ["OMP_NUM_THREADS"] = "1"
+        for name in self.config.get("preload", []):
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 - a missing optional preload is not fatal
+                self.isolation.details.append(f"preload {name} failed: {exc}")
+        import torch
+
+        torch.set_num_threads(1)
+        from sandbox import runner  # noqa: F401 - imported here so children need not
+
+        try:
+            importlib.import_module("sandbox.infer_input")
+        except ImportError:
+            pass
+        self._warm_up()
+        gc.collect()
+        gc.freeze()  # children fork with a frozen heap: fewer copy-on-write faults
+
+    def _warm_up(self) -> None:
+        """Run every code path once in the worker itself (trusted code) so children start hot."""
+        from sandbox.runner import MODULE_NAME, run_check
+        from sandbox.spec import CheckSpec
+
+        run_check(WARMUP_CODE, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")), lambda _: None)
+        sys.modules.pop(MODULE_NAME, None)
+
+    # --- one check -----------------------------------------------------------------------------
+    # The next check's child is forked ahead of time ("spare"): forking a process that holds
+    # torch costs tens of ms of page-table copying, which then overlaps with the caller's work
+    # instead of adding to each check's latency. The spare waits for its request on a pipe.
+    def _next_uid(self) -> int | None:
+        if not self.isolation.uid_drop:
+            return None
+        self.uid_counter += 1
+        return int(self.config.get("uid_base", 1 << 24)) + self.uid_counter % int(self.config.get("uid_span", 1 << 12))
+
+    def fork_spare(self) -> None:
+        workdir = tempfile.mkdtemp(prefix="check-", dir=self.base_dir)
+        uid = self._next_uid()
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        req_r, req_w = os.pipe()
+        r_res, w_res = os.pipe()
+        r_out, w_out = os.pipe()
+        if self.isolation.pid_namespace and self.pidns_fd is not None:
+            try:
+                new_pid_namespace_for_next_fork(self.pidns_fd)
+            except OSError as exc:
+                self.isolation.pid_namespace = False
+                self.isolation.details.append(f"per-check pid namespace disabled: {exc}")
+        pid = os.fork()
+        if pid == 0:  # the check child
+            try:
+                for fd in (req_w, r_res, r_out):
+                    os.close(fd)
+                _child(req_r, w_res, w_out, workdir, uid)
+            finally:
+                os._exit(70)
+        for fd in (req_r, w_res, w_out):
+            os.close(fd)
+        self.spare = {"pid": pid, "req_w": req_w, "r_res": r_res, "r_out": r_out, "workdir": workdir}
+
+    def recycle(self) -> None:
+        """Hand the last check's child to the reaper and fork the next spare.
+
+        A finished child exits by itself right after reporting; tearing down its copy of the
+        address space takes tens of ms, so we do not wait for it here: ``reap`` collects it
+        later (and SIGKILLs its process group if it lingers), then removes its work dir.
+        """
+        used, self.used = self.used, None
+        if used is not None:
+            used["kill_at"] = time.monotonic() + LINGER_S
+            self.dying.append(used)
+        if self.spare is None:
+            self.fork_spare()
+        self.reap()
+
+    def shutdown(self) -> None:
+        """Stop the spare (its request pipe closes, so it exits) and reap every child."""
+        if self.spare is not None:
+            os.close(self.spare["req_w"])
+            self.dying.append(self.spare)
+            self.spare = None
+        for child in self.dying:
+            _kill_group(child["pid"])
+        self.reap(block=True)
+
+    def reap(self, block: bool = False) -> None:
+        still = []
+        for child in self.dying:
+            done = child.get("reaped", False)
+            if not done:
+                try:
+                    done = os.waitpid(child["pid"], 0 if block else os.WNOHANG)[0] != 0
+                except ChildProcessError:
+                    done = True
+            if done:
+                if not self.isolation.pid_namespace:
+                    _kill_group(child["pid"])  # leftovers in its process group (no pid namespace to do it)
+                for fd in (child["r_res"], child["r_out"]):
+                    os.close(fd)
+                shutil.rmtree(child["workdir"], ignore_errors=True)
+                continue
+            if time.monotonic() > child["kill_at"]:
+                _kill_group(child["pid"])
+            still.append(child)
+        self.dying = still
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        timeout_s = float(request["timeout_s"])
+        payload = json.dumps(request).encode()
+        for attempt in range(2):
+            if self.spare is None:
+                self.fork_spare()
+            child, self.spare = self.spare, None
+            start = time.monotonic()
+            try:
+                _write_all(child["req_w"], payload)
+                os.close(child["req_w"])
+                break
+            except OSError:  # the spare died while waiting: use a fresh one
+                os.close(child["req_w"])
+                self.used = child
+                self.recycle()
+        self.reap()
+        self.used = child
+        outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + timeout_s, int(request.get("output_limit", 16384)))
+        outcome["worker_ms"] = round((time.monotonic() - start) * 1000, 3)
+        child["reaped"] = outcome["wait_status"] is not None
+        return _assemble(outcome, request)
+
+    def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int) -> dict[str, Any]:
+        res_buf, out_buf = bytearray(), bytearray()
+        out_dropped = 0
+        final: dict | None = None
+        partial: dict | None = None
+        open_fds = {r_res, r_out}
+        timed_out = False
+        wait_status: int | None = None
+        while open_fds:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = final is None
+                break
+            ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.25))
+            if not ready:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    wait_status = status
+                    _drain(r_out, out_buf, output_limit)
+                    _drain(r_res, res_buf, RESULT_LIMIT)
+                    break
+                continue
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    open_fds.discard(fd)
+                elif fd == r_out:
+                    room = output_limit - len(out_buf)
+                    out_buf += chunk[:max(room, 0)]
+                    out_dropped += max(len(chunk) - max(room, 0), 0)
+                elif len(res_buf) < RESULT_LIMIT:
+                    res_buf += chunk
+            if final is None and b"\nR " in b"\n" + bytes(res_buf):
+                final = _parse_lines(res_buf)[1]
+                if final is not None:  # the child flushed its output before the result: drain and go
+                    break
+        partial, final2 = _parse_lines(res_buf)
+        final = final or final2
+        if final is None or timed_out:
+            _kill_group(pid)
+            if wait_status is None:
+                _, wait_status = os.waitpid(pid, 0)
+        _drain(r_out, out_buf, output_limit)
+        return {
+            "final": final, "partial": partial, "timed_out": timed_out, "wait_status": wait_status,
+            "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
+        }
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _drain(fd: int, buf: bytearray, limit: int) -> None:
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready:
+                return
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            if len(buf) < limit:
+                buf += chunk[: limit - len(buf)]
+    except OSError:
+        return
+
+
+def _parse_lines(buf: bytearray) -> tuple[dict | None, dict | None]:
+    partial = final = None
+    for line in bytes(buf).split(b"\n"):
+        try:
+            if line.startswith(b"U "):
+                partial = json.loads(line[2:])
+            elif line.startswith(b"R "):
+                final = json.loads(line[2:])
+        except ValueError:
+            continue
+    return partial, final
+
+
+def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The CheckResult dict: the child's own report, or one built from how it died."""
+    from sandbox.diagnose import diagnose_status
+    from sandbox.spec import CheckResult, CheckSpec
+
+    final = outcome["final"]
+    if final is not None and not outcome["timed_out"]:
+        result = CheckResult.from_dict(final)
+    else:
+        partial = outcome["partial"] or {"status": "crashed", "current_stage": "parse"}
+        stage = partial.pop("current_stage", None) or "parse"
+        result = CheckResult.from_dict({**partial, "status": "crashed"})
+        result.failed_stage = stage
+        result.stages[stage] = "failed"
+        status = outcome["wait_status"]
+        sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
+        code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
+        spec = CheckSpec.from_dict(request.get("spec") or {})
+        if outcome["timed_out"] or sig == signal.SIGXCPU:
+            result.status, result.error_type = "timeout", "Timeout"
+            result.message = f"the check exceeded its {request['timeout_s']:g} s budget during {stage}"
+            result.diagnosis = diagnose_status("timeout", stage, timeout_s=float(request["timeout_s"]))
+        else:
+            result.status = "crashed"
+            if sig is not None:
+                result.error_type = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+                result.message = f"the process was killed by {result.error_type} during {stage}"
+            else:
+                result.error_type = "Exit"
+                result.message = f"the process exited with code {code} during {stage} without reporting a result"
+            result.diagnosis = diagnose_status("crashed", stage, signal_number=sig, exit_code=code, memory_mb=spec.memory_mb, params=result.params)
+        for name in spec.stages:
+            result.stages.setdefault(name, "skipped")
+    result.stdout = outcome["stdout"]
+    data = result.to_dict()
+    data["worker_ms"] = outcome.get("worker_ms")
+    return data
+
+
+def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -> None:
+    """Runs in the forked child: wait for the request, harden, run the staged check, report."""
+    from sandbox import guard
+    from sandbox.runner import run_check
+    from sandbox.spec import CheckSpec
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    guard.redirect_fds(w_res, w_out, req_fd)
+    os.setsid()
+    os.chdir(workdir)
+    guard.scrub_environment(workdir)
+    chunks = []
+    while chunk := os.read(guard.REQUEST_FD, 1 << 20):
+        chunks.append(chunk)
+    if not chunks:  # the worker went away before sending a request
+        os._exit(0)
+    os.close(guard.REQUEST_FD)
+    request = json.loads(b"".join(chunks))
+    spec = CheckSpec.from_dict(request.get("spec") or {})
+    guard.apply_limits(float(request["timeout_s"]), int(spec.memory_mb), uid)
+    if request.get("audit_hook", True):
+        guard.install_audit_hook(workdir)
+
+    def send(tag: bytes, data: dict) -> None:
+        _write_all(guard.RESULT_FD, tag + json.dumps(data, default=repr).encode() + b"\n")
+
+    result = run_check(request["code"], spec, lambda partial: send(b"U ", partial))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    send(b"R ", result)
+    os._exit(0)
+
+
+def serve(config: dict[str, Any]) -> None:
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    worker = Worker(config)
+    worker.start()
+    worker.fork_spare()
+    protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "isolation": worker.isolation.to_dict()}).encode() + b"\n")
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        try:
+            response = {"id": request.get("id"), "result": worker.run(request)}
+        except Exception as exc:  # noqa: BLE001 - a worker bug must be reported, not hang the pool
+            response = {"id": request.get("id"), "error": f"{type(exc).__name__}: {exc}"}
+        protocol.write(json.dumps(response).encode() + b"\n")
+        worker.recycle()  # after answering: reaping and the next fork overlap with the caller
+    worker.shutdown()
+
+
+def probe() -> None:
+    """Set up isolation like a worker and print what is measurably in force (for doctor)."""
+    info = setup_worker_isolation("auto")
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 9), timeout=0.5).close()
+        info.details.append("probe: loopback connect succeeded (network reachable)")
+    except OSError as exc:
+        info.details.append(f"probe: loopback connect refused ({exc.strerror or exc})")
+    try:
+        with open("/nnrag-probe", "w"):
+            pass
+        os.remove("/nnrag-probe")
+        info.details.append("probe: writing to / succeeded (filesystem writable)")
+    except OSError as exc:
+        info.details.append(f"probe: writing to / refused ({exc.strerror or exc})")
+    print(json.dumps(info.to_dict()))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        probe()
+    else:
+        serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})

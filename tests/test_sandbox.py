@@ -1,0 +1,227 @@
+"""The staged checker through a real CheckerPool (real worker processes, real forks)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from sandbox.pool import CheckerPool
+from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
+
+SMALL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes: int = 10, width: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.bn = nn.BatchNorm2d(width)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+'''
+
+LEMUR = '''
+import torch
+import torch.nn as nn
+
+
+def supported_hyperparameters():
+    return {'lr', 'momentum', 'dropout'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.device = device
+        self.body = nn.Sequential(nn.Conv2d(in_shape[1], 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Dropout(prm['dropout']), nn.Linear(8, out_shape[0]))
+
+    def forward(self, x):
+        return self.body(x)
+
+    def train_setup(self, prm):
+        self.criteria = (nn.CrossEntropyLoss(),)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])
+        self.steps = 0
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            loss = self.criteria[0](self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+            self.steps += 1
+        assert self.steps == 2, self.steps
+'''
+
+ALL = tuple(STAGES)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CheckerPool(size=2, preload=("torch",)) as p:
+        yield p
+
+
+def test_small_model_passes_every_stage_with_measurements(pool):
+    result = pool.check(SMALL, CheckSpec(stages=ALL))
+    assert result.status == "ok", result.message
+    assert all(result.stages[s] == "ok" for s in ALL)
+    assert result.entry == "Net"
+    assert result.params == 3 * 8 * 9 + 8 + 8 + 8 + 8 * 10 + 10
+    assert result.output_shapes == [[2, 10]]
+    assert result.flops and result.flops > 2 * 3 * 8 * 9 * 32 * 32  # conv MACs per sample, x2
+    assert result.forward_ms is not None and result.forward_ms > 0
+    assert result.peak_rss_mb is not None and result.peak_rss_mb > 10
+    assert result.failed_stage is None
+
+
+def test_result_round_trips_through_json(pool):
+    result = pool.check(SMALL)
+    again = CheckResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again == result
+
+
+def test_lemur_contract_is_detected_and_train_step_runs_learn(pool):
+    result = pool.check(LEMUR, CheckSpec(stages=ALL))
+    assert result.status == "ok", (result.message, result.traceback)
+    assert result.stages["train_step"] == "ok"
+    assert result.output_shapes == [[2, 10]]
+    assert result.example.init_args[0] == [2, 3, 32, 32]
+    assert result.example.init_args[2]["lr"] > 0
+
+
+def test_lemur_learn_failure_is_reported_at_train_step(pool):
+    broken = LEMUR.replace("self.steps += 1", "self.steps += undefined_counter")
+    result = pool.check(broken, CheckSpec(stages=ALL))
+    assert result.status == "failed"
+    assert result.failed_stage == "train_step"
+    assert result.stages["forward"] == "ok" and result.stages["backward"] == "ok"
+    assert result.diagnosis.kind == "undefined_name" and result.diagnosis.symbol == "undefined_counter"
+
+
+def test_syntax_error_fails_at_parse_with_line(pool):
+    result = pool.check("import torch\nclass Net(:\n    pass\n")
+    assert result.status == "failed" and result.failed_stage == "parse"
+    assert result.diagnosis.line == 2
+    assert result.stages["forward"] == "skipped"
+
+
+def test_undefined_torch_name_gets_a_concrete_hint(pool):
+    code = SMALL.replace("nn.BatchNorm2d(width)", "GroupNorm(2, width)").replace("import torch.nn as nn\n", "import torch.nn as nn\n", 1)
+    result = pool.check(code)
+    assert result.status == "failed" and result.failed_stage == "instantiate"
+    assert result.diagnosis.problem.startswith("GroupNorm is not defined")
+    assert "nn.GroupNorm" in result.diagnosis.hint
+    assert 'File "model.py"' in result.traceback
+
+
+def test_undefined_unknown_name_and_hint_provider(pool):
+    code = SMALL.replace("F.relu(", "MyBlock(")
+    seen: list[Diagnosis] = []
+
+    def provider(diagnosis: Diagnosis) -> str | None:
+        seen.append(diagnosis)
+        return f"the corpus has {diagnosis.symbol} from timm.layers" if diagnosis.kind == "undefined_name" else None
+
+    result = pool.check(code, hint_provider=provider)
+    assert result.failed_stage == "forward"
+    assert result.diagnosis.symbol == "MyBlock"
+    assert result.diagnosis.hint.startswith("the corpus has MyBlock from timm.layers")
+    assert "never defined" in result.diagnosis.hint
+    assert seen and seen[0].symbol == "MyBlock"
+
+
+def test_shape_mismatch_names_the_layer_and_shapes(pool):
+    code = SMALL.replace("nn.Linear(width, num_classes)", "nn.Linear(width * 4, num_classes)")
+    result = pool.check(code)
+    assert result.status == "failed" and result.failed_stage == "forward"
+    assert result.diagnosis.kind == "shape_mismatch"
+    assert result.diagnosis.symbol == "fc"
+    assert "[2, 8]" in result.diagnosis.problem
+    assert "in_features=8" in result.diagnosis.hint
+
+
+def test_candidates_are_tried_in_order_in_one_child(pool):
+    code = SMALL.replace("num_classes: int = 10, width: int = 8", "num_classes, width")
+    spec = CheckSpec(example=Example(init_args=[10]), candidates=[Example(init_args=[10, "x"]), Example(init_args=[7, 4])])
+    result = pool.check(code, spec)
+    assert result.status == "ok", result.message
+    assert result.example.init_args == [7, 4]
+    assert result.output_shapes == [[2, 7]]
+
+
+def test_all_candidates_failing_reports_the_furthest(pool):
+    code = SMALL.replace("num_classes: int = 10, width: int = 8", "num_classes, width")
+    spec = CheckSpec(example=Example(init_args=[10]), candidates=[Example(init_args=[10, 8], inputs=[[2, 5, 32, 32]])])
+    result = pool.check(code, spec)
+    assert result.status == "failed"
+    assert result.failed_stage == "forward"  # the second got further than the first (instantiate)
+    assert result.example.inputs == [[2, 5, 32, 32]]
+
+
+def test_expr_arguments_and_expected_output_shape(pool):
+    code = SMALL.replace("nn.BatchNorm2d(width)", "norm(width)").replace("width: int = 8", "width: int = 8, norm=None")
+    ok = pool.check(code, CheckSpec(example=Example(init_kwargs={"norm": {"__expr__": "nn.BatchNorm2d"}}), expected_output_shape=[2, 10]))
+    assert ok.status == "ok", ok.message
+    bad = pool.check(code, CheckSpec(example=Example(init_kwargs={"norm": {"__expr__": "nn.BatchNorm2d"}}), expected_output_shape=[2, 100]))
+    assert bad.status == "failed" and bad.error_type == "OutputShapeMismatch"
+
+
+def test_inputs_none_falls_back_or_infers(pool):
+    result = pool.check(SMALL, CheckSpec(example=Example(inputs=None)))
+    assert result.status == "ok", result.message
+    assert result.example.inputs and result.example.inputs[0][1] == 3
+
+
+def test_param_budget_rejects(pool):
+    result = pool.check(SMALL, CheckSpec(max_params=10))
+    assert result.status == "rejected" and result.failed_stage == "instantiate"
+
+
+def test_entry_selection(pool):
+    code = SMALL + "\n\nclass Head(nn.Module):\n    def forward(self, x):\n        return x * 2\n"
+    assert pool.check(code).entry == "Net"
+    result = pool.check(code.replace("class Net(", "class Body("))
+    assert result.entry == "Head" and result.stages["backward"] == "skipped"
+    missing = pool.check(code, CheckSpec(entry="Nope"))
+    assert missing.status == "failed" and missing.error_type == "EntryNotFound"
+
+
+def test_timeout_kills_and_pool_recovers(pool):
+    start = time.monotonic()
+    result = pool.check(SMALL.replace("return self.fc", "while True:\n            pass\n        return self.fc"), CheckSpec(timeout_s=1.5))
+    assert result.status == "timeout"
+    assert result.failed_stage == "forward"
+    assert result.params is not None  # instantiate finished before the hang
+    assert time.monotonic() - start < 10
+    assert pool.check(SMALL).status == "ok"
+
+
+def test_deadline_caps_the_budget(pool):
+    start = time.monotonic()
+    result = pool.check("while True:\n    pass\n", CheckSpec(timeout_s=30), deadline=time.monotonic() + 1.0)
+    assert result.status == "timeout"
+    assert time.monotonic() - start < 8
+
+
+def test_check_many_keeps_input_order(pool):
+    items = [(SMALL.replace("num_classes: int = 10", f"num_classes: int = {n}"), None) for n in range(3, 9)]
+    results = list(pool.check_many(items))
+    assert [r.output_shapes[0][1] for r in results] == list(range(3, 9))
+
+
+def test_stdout_is_captured_and_truncated(pool):
+    result = pool.check("print('hello from the model')\nprint('x' * 100000)\n" + SMALL)
+    assert result.status == "ok"
+    assert result.stdout.startswith("hello from the model")
+    assert "more bytes of output dropped" in result.stdout
+    assert len(result.stdout) < 20000
