@@ -23,6 +23,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from corpus.records import Provenance
 from indexer.records import Block
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
 from rag_server import convert
@@ -30,7 +31,10 @@ from rag_server.convert import SearchHit
 from sandbox.spec import CheckResult, CheckSpec
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-_MODES = {"auto": blocks_pb2.SEARCH_MODE_AUTO, "meaning": blocks_pb2.SEARCH_MODE_MEANING, "symbol": blocks_pb2.SEARCH_MODE_SYMBOL}
+_MODES = {
+    "auto": blocks_pb2.SEARCH_MODE_AUTO, "meaning": blocks_pb2.SEARCH_MODE_MEANING, "hybrid": blocks_pb2.SEARCH_MODE_MEANING,
+    "symbol": blocks_pb2.SEARCH_MODE_SYMBOL, "vector": blocks_pb2.SEARCH_MODE_VECTOR, "lexical": blocks_pb2.SEARCH_MODE_LEXICAL,
+}
 # Extra seconds a Check's deadline gets beyond the spec's own timeout (queueing, start-up).
 CHECK_SLACK_S = 30.0
 
@@ -91,6 +95,9 @@ class InsertedBlock:
     reason: str
     match: str
     source: str  # provenance source spec of the inserted block
+    symbol: str = ""  # the block's own class name
+    renamed: dict[str, str] = field(default_factory=dict)
+    provenance: Provenance | None = None
 
 
 @dataclass
@@ -107,6 +114,7 @@ class PatchOutcome:
     tries: int
     versions: dict[str, str]
     took_ms: float
+    stripped_text: bool = False  # prose or markdown fences were removed from the input
 
 
 @dataclass
@@ -190,11 +198,16 @@ def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_che
 def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
     return PatchOutcome(
         patched_code=resp.patched_code, diff=resp.diff, changed=resp.changed,
-        inserted=[InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source) for i in resp.inserted],
+        inserted=[
+            InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source, i.symbol, dict(i.renamed),
+                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None)
+            for i in resp.inserted
+        ],
         fixes=list(resp.fixes),
         before=convert.result_from_proto(resp.before) if resp.HasField("before") else None,
         after=convert.result_from_proto(resp.after) if resp.HasField("after") else None,
         unresolved=list(resp.unresolved), added_imports=list(resp.added_imports), tries=resp.tries,
+        stripped_text=resp.stripped_text,
         versions=_versions(resp), took_ms=resp.took_ms,
     )
 
@@ -311,11 +324,21 @@ class Client(_Base):
 
     def search(self, query: str, k: int = 10, *, sources: Iterable[str] | None = None, min_stage: str | None = None,
                mode: str = "auto", include_code: bool = True, timeout: float | None = None) -> SearchResult:
-        """Ranked blocks. ``mode``: auto (symbol lookup for one identifier), meaning, symbol."""
+        """Ranked blocks. ``mode``: auto (symbol lookup for one identifier, else hybrid),
+        meaning (= hybrid), symbol, vector or lexical."""
         return _search_result(self._call(self._blocks.Search, _search_request(query, k, sources, min_stage, mode, include_code), timeout))
 
     def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
-        return convert.block_from_proto(self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout).block)
+        return self.get_block_with_alternatives(name_or_hash, timeout=timeout)[0]
+
+    def get_block_with_alternatives(self, name_or_hash: str, *, timeout: float | None = None) -> tuple[Block, list[str]]:
+        """The block and the qualified names of the other blocks sharing its class name."""
+        resp = self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
+        return convert.block_from_proto(resp.block), list(resp.alternatives)
+
+    def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """The loaded store's counts (``BlockStore.stats()``)."""
+        return json.loads(self._call(self._blocks.Stats, blocks_pb2.StatsRequest(), timeout).stats_json)
 
     def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
         """Sandboxed staged check. Default deadline: the spec's timeout plus slack."""
@@ -401,6 +424,9 @@ class AsyncClient(_Base):
     async def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
         resp = await self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
         return convert.block_from_proto(resp.block)
+
+    async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
+        return json.loads((await self._call(self._blocks.Stats, blocks_pb2.StatsRequest(), timeout)).stats_json)
 
     async def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
         resp = await self._call(self._blocks.Check, _check_request(code, spec), _check_timeout(spec, timeout))

@@ -43,7 +43,8 @@ def _keep(hit: Any, sources: list[str], min_stage: str) -> bool:
 
 
 def search_blocks(store: Any, query: str, k: int = 10, sources: list[str] | None = None, min_stage: str = "", mode: str = "auto") -> list[Any]:
-    """Ranked hits; ``mode`` is auto (symbol when the query is one identifier), meaning or symbol."""
+    """Ranked hits. ``mode``: auto (symbol lookup when the query is one identifier, else
+    hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical."""
     sources = list(sources or [])
     query = query.strip()
     use_symbol = mode == "symbol" or (mode == "auto" and bool(_IDENT.match(query)))
@@ -52,7 +53,8 @@ def search_blocks(store: Any, query: str, k: int = 10, sources: list[str] | None
         hits = [h for h in store.lookup_symbol(query.rsplit(".", 1)[-1], k=max(k * 3, 10)) if _keep(h, sources, min_stage)][:k]
         if hits or mode == "symbol":
             return hits
-    hits = store.search(query, k=k, sources=sources or None, min_stage=min_stage or None)
+    store_mode = mode if mode in ("vector", "lexical") else "hybrid"
+    hits = store.search(query, k=k, sources=sources or None, min_stage=min_stage or None, mode=store_mode)
     return [h for h in hits if _keep(h, sources, min_stage)][:k]
 
 

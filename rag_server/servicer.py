@@ -41,6 +41,10 @@ RPC_SECONDS = Histogram(
 CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
 
 MAX_CODE_CHARS = 2_000_000
+SEARCH_MODES = {
+    blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
+    blocks_pb2.SEARCH_MODE_VECTOR: "vector", blocks_pb2.SEARCH_MODE_LEXICAL: "lexical",
+}
 MAX_SEARCH_K = query.MAX_K
 MAX_SUGGEST_K = 50
 
@@ -200,7 +204,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         k = _check_k(request.k, 10, MAX_SEARCH_K)
         if request.min_stage and request.min_stage not in STAGES:
             raise BadRequest("min_stage", f"unknown stage {request.min_stage!r}; known: {', '.join(STAGES)}")
-        mode = {blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol"}.get(request.mode)
+        mode = SEARCH_MODES.get(request.mode)
         if mode is None:
             raise BadRequest("mode", f"unknown search mode {request.mode}")
         hits = query.search_blocks(self.backend.need_store(), text, k=k, sources=list(request.sources), min_stage=request.min_stage, mode=mode)
@@ -219,8 +223,16 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         block = store.get(key)
         if block is None:
             raise NotFound(f"name_or_hash: no block named or hashed {key!r}")
-        others = [b.content_hash for b in store.blocks_named(block.name) if b.content_hash != block.content_hash]
-        return blocks_pb2.GetBlockResponse(block=convert.block_to_proto(block), other_hashes=others, versions=self._versions())
+        others = [b for b in store.blocks_named(block.name) if b.content_hash != block.content_hash]
+        return blocks_pb2.GetBlockResponse(
+            block=convert.block_to_proto(block), other_hashes=[b.content_hash for b in others],
+            alternatives=[b.qualified_name for b in others], versions=self._versions(),
+        )
+
+    @unary
+    def Stats(self, request: blocks_pb2.StatsRequest, context: grpc.ServicerContext) -> blocks_pb2.StatsResponse:
+        stats = self.backend.need_store().stats()
+        return blocks_pb2.StatsResponse(stats_json=json.dumps(stats, default=str), versions=self._versions())
 
     @unary
     def Check(self, request: blocks_pb2.CheckRequest, context: grpc.ServicerContext) -> blocks_pb2.CheckResponse:
@@ -319,7 +331,8 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
         response.inserted.add(
             name=str(item.get("name", "")), content_hash=str(item.get("content_hash", "")),
             reason=str(item.get("reason", "")), qualified_name=str(item.get("qualified_name", "")),
-            match=str(item.get("match", "")),
+            match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
+            renamed={str(k): str(v) for k, v in (item.get("renamed") or {}).items()},
             provenance=convert.provenance_to_proto(Provenance(**prov)) if prov else None,
         )
     if result.check is not None:

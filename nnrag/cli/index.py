@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
         if not query.strip():
             raise typer.BadParameter("query is empty", param_hint="QUERY")
         if server:
-            rows = _remote_search(server, query, k, source, min_stage, code)
+            rows = _remote_search(server, query, k, source, min_stage, code, mode)
         else:
             store = _open_store(store_dir)
             try:
@@ -275,18 +275,51 @@ def register(app: typer.Typer) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool) -> list[dict[str, Any]]:
-    raise _not_wired("search")
+def _client(server: str) -> Any:
+    from nnrag.settings import get_settings
+    from rag_server.client import Client
+
+    return Client(server, token=get_settings().token)
+
+
+def _remote_failed(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool, mode: str = "hybrid") -> list[dict[str, Any]]:
+    from rag_server.client import ApiError
+
+    with _client(server) as client:
+        try:
+            result = client.search(query, k=k, sources=sources, min_stage=min_stage, mode=mode, include_code=with_code)
+        except ApiError as exc:
+            raise _remote_failed(exc) from None
+    return [hit_json(i + 1, h, with_code=with_code) for i, h in enumerate(result.hits)]
 
 
 def _remote_block(server: str, names: list[str]) -> list[dict[str, Any]]:
-    raise _not_wired("block")
+    from rag_server.client import ApiError, NotFound
+
+    out = []
+    with _client(server) as client:
+        for name in names:
+            try:
+                block, alternatives = client.get_block_with_alternatives(name)
+            except NotFound as exc:
+                out.append({"name": name, "error": exc.details})
+                continue
+            except ApiError as exc:
+                raise _remote_failed(exc) from None
+            out.append(block_json(block, alternatives))
+    return out
 
 
 def _remote_stats(server: str) -> dict[str, Any]:
-    raise _not_wired("stats")
+    from rag_server.client import ApiError
 
-
-def _not_wired(command: str) -> typer.Exit:
-    typer.echo(f"error: `nnrag {command} --server` is not available in this build; run without --server to read the store in-process", err=True)
-    return typer.Exit(2)
+    with _client(server) as client:
+        try:
+            return client.stats()
+        except ApiError as exc:
+            raise _remote_failed(exc) from None

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
         store_dir: Optional[Path] = typer.Option(None, "--store", help="Block store directory (default from settings)."),
+        server: Optional[str] = typer.Option(None, "--server", help="Patch on a running nnrag server at host:port instead of in-process."),
     ) -> None:
         """Patch FILE: add missing imports and the blocks it uses but never defines."""
         from indexer.store import BlockStore
@@ -57,25 +58,28 @@ def register(app: typer.Typer) -> None:
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
         if input_shape:
             spec.example = Example(inputs=[parse_shape(s) for s in input_shape])
-        store_path = store_dir or settings.store_path
-        if not Path(store_path).exists():
-            typer.echo(f"no block store at {store_path}: build one with `nnrag index` first", err=True)
-            raise typer.Exit(2)
-        store = BlockStore(Path(store_path))
-        pool = None
-        try:
-            if check:
-                from sandbox.pool import CheckerPool
-
-                pool = CheckerPool(size=1)
+        if server:
+            result = _remote_patch(server, text, spec, check, max_tries)
+        else:
+            store_path = store_dir or settings.store_path
+            if not Path(store_path).exists():
+                typer.echo(f"no block store at {store_path}: build one with `nnrag index` first", err=True)
+                raise typer.Exit(2)
+            store = BlockStore(Path(store_path))
+            pool = None
             try:
-                result = patch(text, spec, store, pool, max_tries=max_tries)
-            except PatchInputError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(2) from None
-        finally:
-            if pool is not None:
-                pool.close()
+                if check:
+                    from sandbox.pool import CheckerPool
+
+                    pool = CheckerPool(size=1)
+                try:
+                    result = patch(text, spec, store, pool, max_tries=max_tries)
+                except PatchInputError as exc:
+                    typer.echo(f"error: {exc}", err=True)
+                    raise typer.Exit(2) from None
+            finally:
+                if pool is not None:
+                    pool.close()
         if as_json:
             data = result.to_dict()
             if not check:
@@ -97,3 +101,24 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
         if result.check is not None and not result.check.ok:
             raise typer.Exit(1)
+
+
+def _remote_patch(server: str, text: str, spec: "CheckSpec", check: bool, max_tries: int) -> "PatchResult":
+    """``--server``: the same PatchResult, computed by the server (its sandbox does the checks)."""
+    from nnrag.settings import get_settings
+    from rag_server.client import ApiError, Client
+    from rag_server.patch import PatchResult
+
+    with Client(server, token=get_settings().token) as client:
+        try:
+            o = client.patch(text, spec, no_check=not check, max_tries=max_tries)
+        except ApiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    inserted = [
+        {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
+         "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed}
+        for i in o.inserted
+    ]
+    return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports,
+                       check=o.after, changed=o.changed, stripped_text=o.stripped_text, tries=o.tries, elapsed_s=o.took_ms / 1000.0)

@@ -13,9 +13,13 @@ class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEARCH_MODE_AUTO: _ClassVar[SearchMode]
     SEARCH_MODE_MEANING: _ClassVar[SearchMode]
     SEARCH_MODE_SYMBOL: _ClassVar[SearchMode]
+    SEARCH_MODE_VECTOR: _ClassVar[SearchMode]
+    SEARCH_MODE_LEXICAL: _ClassVar[SearchMode]
 SEARCH_MODE_AUTO: SearchMode
 SEARCH_MODE_MEANING: SearchMode
 SEARCH_MODE_SYMBOL: SearchMode
+SEARCH_MODE_VECTOR: SearchMode
+SEARCH_MODE_LEXICAL: SearchMode
 
 class SearchRequest(_message.Message):
     __slots__ = ("query", "k", "sources", "min_stage", "mode", "include_code")
@@ -60,14 +64,16 @@ class GetBlockRequest(_message.Message):
     def __init__(self, name_or_hash: _Optional[str] = ...) -> None: ...
 
 class GetBlockResponse(_message.Message):
-    __slots__ = ("block", "other_hashes", "versions")
+    __slots__ = ("block", "other_hashes", "alternatives", "versions")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     OTHER_HASHES_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     block: _common_pb2.Block
     other_hashes: _containers.RepeatedScalarFieldContainer[str]
+    alternatives: _containers.RepeatedScalarFieldContainer[str]
     versions: _common_pb2.Versions
-    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., other_hashes: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., other_hashes: _Optional[_Iterable[str]] = ..., alternatives: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
     __slots__ = ("code", "spec", "check_before", "no_check", "max_tries")
@@ -84,20 +90,31 @@ class PatchRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed")
+    class RenamedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     QUALIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
     MATCH_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    RENAMED_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
     provenance: _common_pb2.Provenance
     qualified_name: str
     match: str
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ...) -> None: ...
+    symbol: str
+    renamed: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
     __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "versions")
@@ -198,3 +215,15 @@ class SuggestResponse(_message.Message):
     undefined_names: _containers.RepeatedScalarFieldContainer[str]
     versions: _common_pb2.Versions
     def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., undefined_names: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("stats_json", "versions")
+    STATS_JSON_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    stats_json: str
+    versions: _common_pb2.Versions
+    def __init__(self, stats_json: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...

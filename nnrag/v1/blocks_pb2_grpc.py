@@ -64,6 +64,11 @@ class BlockServiceStub:
                 request_serializer=nnrag_dot_v1_dot_blocks__pb2.SuggestRequest.SerializeToString,
                 response_deserializer=nnrag_dot_v1_dot_blocks__pb2.SuggestResponse.FromString,
                 _registered_method=True)
+        self.Stats = channel.unary_unary(
+                '/nnrag.v1.BlockService/Stats',
+                request_serializer=nnrag_dot_v1_dot_blocks__pb2.StatsRequest.SerializeToString,
+                response_deserializer=nnrag_dot_v1_dot_blocks__pb2.StatsResponse.FromString,
+                _registered_method=True)
 
 
 class BlockServiceServicer:
@@ -111,6 +116,13 @@ class BlockServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stats(self, request, context):
+        """Counts of the loaded store: blocks by source and by validation stage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BlockServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +155,11 @@ def add_BlockServiceServicer_to_server(servicer, server):
                     servicer.Suggest,
                     request_deserializer=nnrag_dot_v1_dot_blocks__pb2.SuggestRequest.FromString,
                     response_serializer=nnrag_dot_v1_dot_blocks__pb2.SuggestResponse.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=nnrag_dot_v1_dot_blocks__pb2.StatsRequest.FromString,
+                    response_serializer=nnrag_dot_v1_dot_blocks__pb2.StatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +324,33 @@ class BlockService:
             '/nnrag.v1.BlockService/Suggest',
             nnrag_dot_v1_dot_blocks__pb2.SuggestRequest.SerializeToString,
             nnrag_dot_v1_dot_blocks__pb2.SuggestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnrag.v1.BlockService/Stats',
+            nnrag_dot_v1_dot_blocks__pb2.StatsRequest.SerializeToString,
+            nnrag_dot_v1_dot_blocks__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,428 @@
+"""Integration tests: the real gRPC server on a free loopback port, driven through the SDK.
+
+One small real store (mined from torchvision's resnet module and validated in the
+real sandbox) and one real CheckerPool are shared by the whole module. Nothing of
+ours is mocked: searches hit FAISS + SQLite, checks run in sandboxed workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from nnrag.settings import Settings
+from nnrag.v1 import blocks_pb2
+from rag_server.backend import Backend
+from rag_server.client import (
+    AsyncClient,
+    Client,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from rag_server.server import build_server
+from sandbox.spec import CheckSpec, Example
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE = "pkg:torchvision.models.resnet"
+MAX_PENDING = 3
+
+GOOD_MODEL = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+"""
+
+SHAPE_BUG = GOOD_MODEL.replace("nn.Linear(8, num_classes)", "nn.Linear(16, num_classes)")
+
+# Uses torchvision's BasicBlock without defining or importing it.
+MISSING_BLOCK = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.block = BasicBlock(16, 16)
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.block(self.stem(x)).mean((2, 3)))
+"""
+
+SLEEPER = "import time\ntime.sleep({seconds})\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    from sandbox.pool import CheckerPool
+
+    with CheckerPool(size=2) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory, pool) -> Path:
+    from indexer.build import build_index
+
+    path = tmp_path_factory.mktemp("store")
+    report = build_index([SOURCE], path, pool=pool)
+    assert report.unique >= 3, report
+    return path
+
+
+@pytest.fixture(scope="module")
+def settings(store_dir) -> Settings:
+    return Settings(
+        store_dir=store_dir, address="127.0.0.1:0", workers=2, max_pending_checks=MAX_PENDING,
+        max_message_mb=1, check_timeout_s=20.0, predictor_dir=store_dir / "no-predictor",
+    )
+
+
+@pytest.fixture(scope="module")
+def server(settings, pool):
+    backend = Backend.open(settings, pool=pool)
+    assert backend.store is not None, backend.store_error
+    running = build_server(settings, backend)
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with Client(server.address, max_message_mb=16) as c:
+        yield c
+
+
+# ------------------------------------------------------------------ discovery
+
+
+def test_reflection_lists_every_service(server):
+    with grpc.insecure_channel(server.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert {"nnrag.v1.BlockService", "nnrag.v1.PredictorService", "grpc.health.v1.Health"} <= names
+
+
+def test_health_reports_serving_and_the_missing_predictor(client):
+    assert client.health() == "SERVING"
+    assert client.health("nnrag.v1.BlockService") == "SERVING"
+    assert client.health("nnrag.v1.PredictorService") == "NOT_SERVING"
+
+
+# ------------------------------------------------------------------ search and blocks
+
+
+def test_symbol_lookup_finds_the_named_block(client):
+    result = client.search("Bottleneck", k=3)
+    assert result.hits, "no hit for a class that is in the source"
+    top = result.hits[0]
+    assert top.block.name == "Bottleneck" and top.match == "exact"
+    assert top.block.provenance.source == SOURCE
+    assert "class Bottleneck" in top.block.code
+    assert result.versions["index_version"] and result.versions["embedder_version"] and result.versions["server_version"]
+
+
+def test_meaning_search_ranks_and_filters(client):
+    result = client.search("residual block with two 3x3 convolutions and batch norm", k=4, mode="meaning", include_code=False)
+    assert 1 <= len(result.hits) <= 4
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(h.block.code == "" for h in result.hits)
+    assert {h.block.name for h in result.hits} & {"BasicBlock", "Bottleneck"}
+    assert client.search("residual block", k=4, sources=["pkg:timm"]).hits == []
+    validated = client.search("residual block", k=10, min_stage="forward").hits
+    assert all(h.block.passed("forward") for h in validated)
+
+
+def test_get_block_by_name_and_hash(client):
+    block = client.get_block("BasicBlock")
+    assert block.name == "BasicBlock" and block.content_hash and "class BasicBlock" in block.code
+    assert block.validation.get("parse", {}).get("ok") is True
+    same = client.get_block(block.content_hash)
+    assert same.qualified_name == block.qualified_name
+    with pytest.raises(NotFound, match="NoSuchBlockAnywhere"):
+        client.get_block("NoSuchBlockAnywhere")
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.search("   ", k=3), "query"),
+        (lambda c: c.search("conv", k=101), "k"),
+        (lambda c: c.search("conv", k=-2), "k"),
+        (lambda c: c.search("conv", min_stage="fly"), "min_stage"),
+        (lambda c: c.get_block(""), "name_or_hash"),
+        (lambda c: c.check(""), "code"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[[2, -3, 32, 32]]))), "spec.example.inputs[0]"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[[100000, 3, 1024, 1024]]))), "spec.example.inputs[0]"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(stages=("parse", "dance"))), "spec.stages"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(timeout_s=-1)), "spec.timeout_ms"),
+        (lambda c: c.suggest(GOOD_MODEL, cursor_line=500), "cursor_line"),
+        (lambda c: c.suggest(GOOD_MODEL, k=51), "k"),
+        (lambda c: c.patch("  \n"), "code"),
+    ],
+)
+def test_bad_input_is_invalid_argument_naming_the_field(client, call, field):
+    with pytest.raises(InvalidArgument) as info:
+        call(client)
+    assert info.value.details.startswith(f"{field}:"), info.value.details
+
+
+def test_message_past_the_size_limit_gets_a_clear_error(client):
+    huge = "x = 1\n" * 200_000  # 1.2 MB, the test server accepts 1 MiB
+    with pytest.raises(ResourceExhausted, match="larger than max"):
+        client.check(huge)
+
+
+# ------------------------------------------------------------------ checks
+
+
+def test_check_ok_and_shape_bug(client):
+    ok = client.check(GOOD_MODEL)
+    assert ok.status == "ok", ok.message
+    assert ok.params == 3 * 8 * 9 + 8 + 8 * 10 + 10
+    assert ok.flops and ok.flops > 0
+    assert ok.output_shapes == [[2, 10]]
+    bad = client.check(SHAPE_BUG)
+    assert bad.status == "failed" and bad.failed_stage == "forward"
+    assert "16" in bad.message or "shape" in bad.message.lower()
+
+
+def test_deadline_cancels_the_check_and_frees_the_worker(client, server):
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        client.check(SLEEPER.format(seconds=60), CheckSpec(timeout_s=60), timeout=2.0)
+    assert time.monotonic() - started < 5
+    # Both workers must be free again soon: a hung sandbox would hold one for a minute.
+    time.sleep(1.0)
+    results = [None, None]
+
+    def run(i: int) -> None:
+        results[i] = client.check(GOOD_MODEL, timeout=30)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert time.monotonic() - t0 < 20
+
+
+def test_concurrency_limit_answers_resource_exhausted(client):
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            client.check(SLEEPER.format(seconds=2), CheckSpec(timeout_s=10, stages=("parse", "compile", "import")))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=slow) for _ in range(MAX_PENDING)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    with pytest.raises(ResourceExhausted, match="retry later"):
+        client.check(GOOD_MODEL)
+    assert time.monotonic() - started < 1.0, "the refusal must be immediate, not queued"
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_audit_streams_results_in_order(client):
+    items = [("a", GOOD_MODEL, None), ("b", SHAPE_BUG, None), ("c", "", None), ("d", "def broken(:\n", None)]
+    answers = list(client.audit(items))
+    assert [a.id for a in answers] == ["a", "b", "c", "d"]
+    assert answers[0].result.status == "ok"
+    assert answers[1].result.failed_stage == "forward"
+    assert answers[2].result is None and answers[2].error.startswith("code:")
+    assert answers[3].result.failed_stage == "parse"
+
+
+# ------------------------------------------------------------------ patch and suggest
+
+
+def test_patch_inserts_the_missing_block_and_checks(client):
+    outcome = client.patch(MISSING_BLOCK, check_before=True)
+    assert outcome.before is not None and outcome.before.status == "failed"
+    assert outcome.changed and "class BasicBlock" in outcome.patched_code
+    assert any(i.name == "BasicBlock" and i.source == SOURCE for i in outcome.inserted)
+    assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
+    assert outcome.diff.startswith("---") and "+class BasicBlock" in outcome.diff
+    assert outcome.versions["index_version"]
+
+
+def test_suggest_offers_the_undefined_block_before_its_user(client):
+    cursor = MISSING_BLOCK.splitlines().index("        self.block = BasicBlock(16, 16)") + 1
+    result = client.suggest(MISSING_BLOCK, cursor_line=cursor, k=3)
+    assert "BasicBlock" in result.undefined_names
+    first = result.suggestions[0]
+    assert first.hit.block.name == "BasicBlock" and "undefined name" in first.reason
+    class_line = MISSING_BLOCK.splitlines().index("class Net(nn.Module):") + 1
+    assert first.insert_line == class_line
+    assert len(result.suggestions) <= 3
+
+
+def test_predictor_rpcs_fail_cleanly_without_a_predictor(client):
+    with pytest.raises(FailedPrecondition, match="predictor"):
+        client.predict(GOOD_MODEL, {"lr": 0.01}, "cifar-10", [(1, 0.4), (2, 0.5)])
+    with pytest.raises(InvalidArgument, match=r"curve\[0\]\.accuracy"):
+        client.predict(GOOD_MODEL, {}, "cifar-10", [(1, 1.7)])
+
+
+# ------------------------------------------------------------------ asyncio, auth, retries
+
+
+def test_async_clients_share_batched_embeddings(server):
+    batcher = server.backend.batcher
+    batches, texts = batcher.batches, batcher.texts
+
+    async def main() -> list[int]:
+        async with AsyncClient(server.address) as c:
+            queries = [f"convolution block number {i} with downsampling" for i in range(24)]
+            results = await asyncio.gather(*(c.search(q, k=2, mode="meaning") for q in queries))
+            return [len(r.hits) for r in results]
+
+    counts = asyncio.run(main())
+    assert all(n >= 1 for n in counts)
+    assert batcher.texts - texts == 24
+    assert batcher.batches - batches < 24, "concurrent queries were never batched"
+
+
+def test_bearer_token_and_open_health(settings, server):
+    secured = settings.model_copy(update={"token": "s3cret", "address": "127.0.0.1:0"})
+    running = build_server(secured, server.backend)
+    try:
+        with Client(running.address) as anonymous:
+            with pytest.raises(Unauthenticated, match="missing bearer token"):
+                anonymous.search("Bottleneck")
+            assert anonymous.health() == "SERVING"
+        with Client(running.address, token="wrong") as wrong:
+            with pytest.raises(Unauthenticated, match="wrong bearer token"):
+                list(wrong.audit([GOOD_MODEL]))
+        with Client(running.address, token="s3cret") as good:
+            assert good.search("Bottleneck").hits[0].block.name == "Bottleneck"
+    finally:
+        running.server.stop(0).wait()
+
+
+def test_client_retries_until_the_server_comes_up(settings, server):
+    port = free_port()
+    holder: dict = {}
+
+    def start_later() -> None:
+        time.sleep(0.7)
+        holder["server"] = build_server(settings.model_copy(update={"address": f"127.0.0.1:{port}"}), server.backend)
+
+    thread = threading.Thread(target=start_later)
+    thread.start()
+    try:
+        with Client(f"127.0.0.1:{port}", retries=6) as c:
+            assert c.search("BasicBlock", timeout=10).hits[0].block.name == "BasicBlock"
+    finally:
+        thread.join()
+        holder["server"].server.stop(0).wait()
+
+
+# ------------------------------------------------------------------ process: SIGTERM drains
+
+
+def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
+    port = free_port()
+    env = {**os.environ, "NNRAG_HOME": str(tmp_path), "NNRAG_WORKERS": "1", "NNRAG_DRAIN_S": "20"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", f"127.0.0.1:{port}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        with Client(f"127.0.0.1:{port}") as c:
+            c.wait_ready(timeout=60)
+            assert c.check(GOOD_MODEL, timeout=90).status == "ok"  # worker warm
+            result: dict = {}
+            spec = CheckSpec(timeout_s=20, stages=("parse", "compile", "import"))
+            worker = threading.Thread(target=lambda: result.update(r=c.check(SLEEPER.format(seconds=2), spec)))
+            worker.start()
+            time.sleep(0.7)
+            proc.send_signal(signal.SIGTERM)
+            worker.join()
+            assert result["r"].status == "ok", "the in-flight call was not drained"
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr[-2000:]
+        assert '"msg": "draining"' in stderr and '"msg": "stopped"' in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ------------------------------------------------------------------ CLI over the wire
+
+
+def test_stats_over_the_wire(client):
+    stats = client.stats()
+    assert stats["blocks"] >= 3 and SOURCE in stats["by_source"]
+
+
+def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    env = {"NNRAG_STORE_DIR": str(tmp_path / "no-store-here")}
+    out = runner.invoke(app, ["search", "residual block with batch norm", "--server", server.address, "--json", "-k", "3"], env=env)
+    assert out.exit_code == 0, out.output
+    rows = _json.loads(out.stdout)
+    assert 1 <= len(rows) <= 3 and rows[0]["rank"] == 1
+
+    out = runner.invoke(app, ["block", "Bottleneck", "NoSuchBlock", "--server", server.address, "--json"], env=env)
+    items = _json.loads(out.stdout)
+    assert out.exit_code == 1  # one name was unknown
+    assert items[0]["qualified_name"].endswith("resnet.Bottleneck") and "class Bottleneck" in items[0]["source"]
+    assert "NoSuchBlock" in items[1]["error"]
+
+    out = runner.invoke(app, ["stats", "--server", server.address, "--json"], env=env)
+    assert out.exit_code == 0 and _json.loads(out.stdout)["blocks"] >= 3
+
+    model = tmp_path / "model.py"
+    model.write_text(MISSING_BLOCK)
+    out = runner.invoke(app, ["patch", str(model), "--server", server.address, "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    data = _json.loads(out.stdout)
+    assert "class BasicBlock" in data["code"] and data["inserted"][0]["name"] == "BasicBlock"
