@@ -367,6 +367,23 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -
     os._exit(0)
 
 
+def _request_lines(worker: Worker):
+    """Request lines from stdin; while waiting, finished children are reaped and cleaned up."""
+    buffer = b""
+    while True:
+        while b"\n" not in buffer:
+            ready, _, _ = select.select([0], [], [], 0.1 if worker.dying else None)
+            if not ready:
+                worker.reap()
+                continue
+            chunk = os.read(0, 1 << 20)
+            if not chunk:
+                return
+            buffer += chunk
+        line, _, buffer = buffer.partition(b"\n")
+        yield line
+
+
 def serve(config: dict[str, Any]) -> None:
     protocol = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
@@ -374,7 +391,7 @@ def serve(config: dict[str, Any]) -> None:
     worker.start()
     worker.fork_spare()
     protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "isolation": worker.isolation.to_dict()}).encode() + b"\n")
-    for line in sys.stdin.buffer:
+    for line in _request_lines(worker):
         request = json.loads(line)
         try:
             response = {"id": request.get("id"), "result": worker.run(request)}

@@ -1,0 +1,322 @@
+"""Hostile code against real sandbox pools: each attack gets a clear status, the pool and the
+caller survive, and nothing outside the sandbox changes.
+
+Every attack runs twice: with the Python audit hook (the default) and without it, to show
+that the OS isolation (namespaces, uid drop, rlimits) holds on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox.pool import CheckerPool
+from sandbox.spec import CheckSpec
+
+SECRET_NAME = "NNRAG_HOSTILE_TEST_SECRET"
+SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex
+REPO = Path(__file__).resolve().parent.parent
+FAST = CheckSpec(timeout_s=3.0, memory_mb=512)
+
+MODEL = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 10)
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+'''
+
+
+@pytest.fixture(scope="module", params=["audit-hook", "os-only"])
+def pool(request):
+    os.environ[SECRET_NAME] = SECRET_VALUE  # set before the workers start: they must not inherit it
+    with CheckerPool(size=1, preload=("torch",), audit_hook=request.param == "audit-hook") as p:
+        p.wait_ready()
+        yield p
+        assert p.restarts == 0, "a hostile check took a worker down"
+    os.environ.pop(SECRET_NAME, None)
+
+
+@pytest.fixture
+def token() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _leaked_processes(pool: CheckerPool, marker: str | None = None) -> list[int]:
+    """Processes still running under this pool's throwaway uids (or named with marker)."""
+    leaked = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+        state = next(line for line in status.splitlines() if line.startswith("State:")).split()[1]
+        if state == "Z":
+            continue
+        if (pool.isolation.uid_drop and uid in pool.uid_range) or (marker and comm.startswith(marker)):
+            leaked.append(int(entry))
+    return leaked
+
+
+def _assert_no_leaks(pool: CheckerPool, marker: str | None = None) -> None:
+    deadline = time.monotonic() + 5
+    while (leaked := _leaked_processes(pool, marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not leaked, f"processes outlived the check: {leaked}"
+
+
+def _assert_healthy(pool: CheckerPool, marker: str | None = None) -> None:
+    assert all(Path(f"/proc/{pid}").exists() for pid in pool.worker_pids())
+    assert pool.check(MODEL).status == "ok"
+    _assert_no_leaks(pool, marker)
+
+
+def _assert_workdirs_cleaned(pool: CheckerPool) -> None:
+    """Inside each worker's private /tmp only the pre-forked spare's work dir may remain."""
+    if pool.isolation.filesystem == "none":
+        return
+    deadline = time.monotonic() + 5
+    while True:
+        leftovers = [p for pid in pool.worker_pids() for p in os.listdir(f"/proc/{pid}/root/tmp") if p.startswith("check-")]
+        if len(leftovers) <= len(pool.worker_pids()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(leftovers) <= len(pool.worker_pids()), leftovers
+
+
+def test_isolation_is_active_here(pool):
+    info = pool.isolation
+    if os.geteuid() == 0:  # the dev VM and CI run as root, where every layer is available
+        assert info.network == "netns"
+        assert info.filesystem == "readonly-root+private-tmp"
+        assert info.uid_drop and info.pid_namespace
+
+
+def test_infinite_loop_times_out(pool):
+    start = time.monotonic()
+    result = pool.check("while True:\n    pass\n", CheckSpec(timeout_s=1.5))
+    assert result.status == "timeout" and result.failed_stage == "import"
+    assert time.monotonic() - start < 6
+    _assert_healthy(pool)
+
+
+def test_signal_handler_tricks_do_not_stop_the_timeout(pool):
+    code = (
+        "import signal\n"
+        "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGXCPU, signal.SIGALRM, signal.SIGHUP, signal.SIGUSR1):\n"
+        "    signal.signal(s, signal.SIG_IGN)\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGXCPU})\n"
+        "while True:\n    pass\n"
+    )
+    result = pool.check(code, CheckSpec(timeout_s=1.5))
+    assert result.status == "timeout"
+    _assert_healthy(pool)
+
+
+def test_fork_bomb_is_contained(pool, token):
+    code = f"import ctypes, os\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'fb{token}', 0, 0, 0)\nwhile True:\n    os.fork()\n"
+    result = pool.check(code, CheckSpec(timeout_s=3.0))
+    assert result.status in ("failed", "crashed", "timeout")
+    assert result.status != "ok"
+    _assert_healthy(pool, marker=f"fb{token}")
+
+
+def test_native_fork_bomb_bypassing_python_is_contained(pool, token):
+    code = f"import ctypes\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'nf{token}', 0, 0, 0)\nwhile True:\n    libc.fork()\n"
+    result = pool.check(code, CheckSpec(timeout_s=2.0))
+    assert result.status in ("timeout", "crashed", "failed")
+    _assert_healthy(pool, marker=f"nf{token}")
+
+
+def test_memory_bomb_is_oom(pool):
+    result = pool.check("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n", FAST)
+    assert result.status == "oom"
+    assert result.diagnosis.kind == "oom"
+    _assert_healthy(pool)
+
+
+def test_ten_gigabyte_tensor_is_oom(pool):
+    code = MODEL.replace("return self.fc", "import torch\n        big = torch.ones(10 * 2**30 // 4)\n        return self.fc")
+    result = pool.check(code, FAST)
+    assert result.status == "oom" and result.failed_stage == "forward"
+    _assert_healthy(pool)
+
+
+def test_writes_outside_the_sandbox_change_nothing(pool, token):
+    targets = [Path.home() / f"nnrag-hostile-{token}", REPO / f"nnrag-hostile-{token}", Path("/tmp") / f"nnrag-hostile-{token}",
+               Path("/var/tmp") / f"nnrag-hostile-{token}", Path("/dev/shm") / f"nnrag-hostile-{token}"]
+    code = "import os\nresults = []\n"
+    for target in targets:
+        code += (f"try:\n    with open({str(target)!r}, 'w') as fh:\n        fh.write('pwned')\n    results.append('wrote')\n"
+                 f"except Exception as exc:\n    results.append(type(exc).__name__)\n"
+                 f"try:\n    fd = os.open({str(target) + '-raw'!r}, os.O_WRONLY | os.O_CREAT)\n    os.write(fd, b'x')\n    results.append('wrote')\n"
+                 f"except Exception as exc:\n    results.append(type(exc).__name__)\n")
+    code += "print(results)\n" + MODEL
+    result = pool.check(code, FAST)
+    assert result.status == "ok", result.message
+    for target in targets:
+        assert not target.exists(), f"{target} was written"
+        assert not Path(str(target) + "-raw").exists()
+    # Writes inside the work dir are allowed (and vanish afterwards).
+    inside = pool.check("open('scratch.txt', 'w').write('ok')\nprint(open('scratch.txt').read())\n" + MODEL, FAST)
+    assert inside.status == "ok" and inside.stdout.startswith("ok")
+    _assert_workdirs_cleaned(pool)
+    _assert_healthy(pool)
+
+
+def test_deleting_files_outside_fails(pool, token, tmp_path):
+    sentinels = [tmp_path / "keep.txt", REPO / f".nnrag-sentinel-{token}", Path.home() / f".nnrag-sentinel-{token}"]
+    for sentinel in sentinels:
+        sentinel.write_text("keep")
+    try:
+        code = "import os, shutil\nout = []\n"
+        for sentinel in sentinels:
+            code += f"try:\n    os.remove({str(sentinel)!r})\nexcept Exception as exc:\n    out.append(type(exc).__name__)\n"
+        code += f"try:\n    shutil.rmtree({str(tmp_path)!r})\nexcept Exception as exc:\n    out.append(type(exc).__name__)\nprint(out)\n" + MODEL
+        result = pool.check(code, FAST)
+        assert result.status == "ok", result.message
+        assert all(s.read_text() == "keep" for s in sentinels)
+    finally:
+        for sentinel in sentinels:
+            sentinel.unlink(missing_ok=True)
+    _assert_healthy(pool)
+
+
+def test_parent_environment_secrets_are_not_visible(pool):
+    code = (
+        "import os, glob\nseen = list(os.environ.items())\n"
+        "for path in glob.glob('/proc/*/environ'):\n"
+        "    try:\n        seen.append(open(path, 'rb').read().decode('latin1'))\n    except Exception:\n        pass\n"
+        "print(seen)\n" + MODEL
+    )
+    result = pool.check(code, FAST)
+    assert result.status == "ok", result.message
+    assert SECRET_VALUE not in str(result.to_dict())
+    assert SECRET_NAME not in result.stdout
+    _assert_healthy(pool)
+
+
+def test_loopback_server_is_unreachable(pool):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_loop, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    try:
+        result = pool.check(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'pwned')\n", FAST)
+        assert result.status == "failed" and result.failed_stage == "import"
+        assert result.error_type  # PermissionError (audit hook) or OSError (no network in the namespace)
+        time.sleep(0.3)
+        assert accepted == []
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+    _assert_healthy(pool)
+
+
+def test_killing_the_parent_and_everyone_else_fails(pool):
+    code = (
+        "import os, signal\n"
+        "try:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept Exception:\n    pass\n"
+        "for entry in os.listdir('/proc'):\n"
+        "    if entry.isdigit() and int(entry) != os.getpid():\n"
+        "        try:\n            os.kill(int(entry), signal.SIGKILL)\n        except Exception:\n            pass\n"
+        + MODEL
+    )
+    result = pool.check(code, FAST)
+    assert result.status in ("ok", "crashed")
+    _assert_healthy(pool)  # the caller (this test process) is obviously still here
+
+
+def test_os_exit_at_import_is_crashed(pool):
+    result = pool.check("import os\nos._exit(0)\n", FAST)
+    assert result.status == "crashed" and result.failed_stage == "import"
+    assert result.diagnosis.kind == "exit"
+    _assert_healthy(pool)
+
+
+def test_sys_exit_at_import_is_failed(pool):
+    result = pool.check("import sys\nsys.exit(3)\n", FAST)
+    assert result.status == "failed" and result.failed_stage == "import"
+    assert result.error_type == "SystemExit"
+    _assert_healthy(pool)
+
+
+def test_segfault_through_ctypes_is_crashed(pool):
+    result = pool.check(MODEL.replace("return self.fc", "import ctypes\n        ctypes.string_at(0)\n        return self.fc"), FAST)
+    assert result.status == "crashed" and result.failed_stage == "forward"
+    assert result.error_type == "SIGSEGV"
+    _assert_healthy(pool)
+
+
+def test_huge_stdout_is_truncated(pool):
+    result = pool.check("import sys\nsys.stdout.write('x' * 50_000_000)\n" + MODEL, FAST)
+    assert result.status == "ok"
+    assert len(result.stdout) <= pool.output_limit + 200
+    looping = pool.check("import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n", CheckSpec(timeout_s=1.5))
+    assert looping.status == "timeout"
+    assert len(looping.stdout) <= pool.output_limit + 200
+    _assert_healthy(pool)
+
+
+def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_path):
+    marker = f"lk{token}"
+    code = (
+        "import threading, time, ctypes\n"
+        "def spin():\n    while True:\n        time.sleep(0.01)\n"
+        "threading.Thread(target=spin, daemon=False).start()\n"
+        "libc = ctypes.CDLL(None)\n"
+        "if libc.fork() == 0:\n"
+        f"    libc.prctl(15, b'{marker}', 0, 0, 0)\n"
+        "    libc.setsid()\n"
+        "    while True:\n        time.sleep(0.05)\n"
+        + MODEL
+    )
+    result = pool.check(code, FAST)
+    assert result.status == "ok", result.message
+    _assert_healthy(pool, marker=marker)
+
+
+def test_mixed_run_leaves_pool_healthy(pool, token):
+    """A short version of the 1,000-check soak in bench/bench_checker.py (--soak)."""
+    hostile = ["import os\nos._exit(1)\n", "while True:\n    pass\n", "import ctypes\nctypes.string_at(0)\n", "x = bytearray(2**40)\n"]
+    items = []
+    for i in range(30):
+        code = hostile[i % len(hostile)] if i % 5 == 0 else MODEL.replace("nn.Linear(3, 10)", f"nn.Linear(3, {i + 2})")
+        items.append((code, CheckSpec(timeout_s=1.5, memory_mb=512)))
+    results = list(pool.check_many(items))
+    for i, result in enumerate(results):
+        if i % 5:
+            assert result.status == "ok" and result.output_shapes == [[2, i + 2]]
+        else:
+            assert result.status in ("crashed", "timeout", "oom")
+    _assert_workdirs_cleaned(pool)
+    _assert_healthy(pool)
