@@ -1,0 +1,174 @@
+"""Model families and family-grouped splits, so near-identical variants never straddle train and test.
+
+A family is the union of two relations over LEMUR model names:
+- the same *name stem*: prefixes (``ga-``, ``ast-<mutation>-``, ``rag-``, ``alt-``, ``alt-nnN-``, ``rl-init-``,
+  ``CnC-``) and uuid / hex / numeric suffixes stripped (``AirNet-626c...`` and ``AirNet`` are one family);
+  a stem that names nothing (``mut``, ``nn1``, a bare number) does not join anything;
+- the same *structural hash*: the code's AST with docstrings dropped and every constant blanked, so
+  variants that differ only in widths, kernel sizes or rates fall together.
+Identical code (same content hash) is one model whatever its names.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+
+_HEX_SUFFIX = re.compile(
+    r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})$", re.IGNORECASE
+)
+_PREFIXES = (
+    re.compile(r"^ga-(mut-)?"),
+    re.compile(r"^ast-[a-z_]+-"),
+    re.compile(r"^rag-"),
+    re.compile(r"^alt-(\d*nn\d*-)?"),
+    re.compile(r"^rl-init\d*-?"),
+    re.compile(r"^C\d+C-"),
+)
+_GENERIC_STEMS = re.compile(r"^(\d*|mut|alt|rag|ga|nn\d*|\d*nn|init\d*)$", re.IGNORECASE)
+
+
+def name_stem(name: str) -> str:
+    """Family stem of a LEMUR model name, '' when the name says nothing about the architecture."""
+    stem = _HEX_SUFFIX.sub("", name)
+    for prefix in _PREFIXES:
+        stem = prefix.sub("", stem)
+    stem = re.sub(r"(-\d+)+$", "", stem)
+    stem = re.sub(r"(v\d+)?$", "", stem) if stem.lower().startswith("moe") else stem
+    return "" if _GENERIC_STEMS.match(stem) else stem.lower()
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+
+
+def content_hash(code: str) -> str:
+    """Hash of the code's AST (comments and formatting do not count); raw text when it does not parse."""
+    try:
+        tree = ast.parse(code)
+        _strip_docstrings(tree)
+        text = ast.dump(tree, annotate_fields=False)
+    except (SyntaxError, ValueError, RecursionError):
+        text = "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class _BlankConstants(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.copy_location(ast.Constant(value=type(node.value).__name__), node)
+
+
+def struct_hash(code: str) -> str:
+    """Hash of the code's AST with docstrings dropped and constants blanked: near-identical variants collide."""
+    try:
+        tree = ast.parse(code)
+        _strip_docstrings(tree)
+        tree = _BlankConstants().visit(tree)
+        text = ast.dump(tree, annotate_fields=False)
+    except (SyntaxError, ValueError, RecursionError):
+        text = re.sub(r"\d+(\.\d*)?", "0", "\n".join(line.strip() for line in code.splitlines() if line.strip()))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def code_hashes(code: str) -> tuple[str, str]:
+    """(content_hash, struct_hash) from one parse."""
+    try:
+        tree = ast.parse(code)
+        _strip_docstrings(tree)
+        content = ast.dump(tree, annotate_fields=False)
+        struct = ast.dump(_BlankConstants().visit(tree), annotate_fields=False)
+    except (SyntaxError, ValueError, RecursionError):
+        return content_hash(code), struct_hash(code)
+    return hashlib.sha256(content.encode()).hexdigest()[:24], hashlib.sha256(struct.encode()).hexdigest()[:24]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def assign_families(codes: dict[str, str], struct_hashes: dict[str, str] | None = None) -> dict[str, str]:
+    """Model name -> family id (the smallest member name), from name stems and structural hashes."""
+    struct_hashes = struct_hashes or {}
+    uf = _UnionFind()
+    first_by_key: dict[str, str] = {}
+    for name in sorted(codes):
+        uf.find(name)
+        keys = [f"struct:{struct_hashes.get(name) or struct_hash(codes[name])}"]
+        stem = name_stem(name)
+        if stem:
+            keys.append(f"stem:{stem}")
+        for key in keys:
+            if key in first_by_key:
+                uf.union(first_by_key[key], name)
+            else:
+                first_by_key[key] = name
+    return {name: uf.find(name) for name in codes}
+
+
+def family_split(
+    families: dict[str, str], weights: dict[str, float], seed: int, test_fraction: float = 0.2
+) -> tuple[list[str], list[str]]:
+    """Shuffle families with ``seed`` and fill the test side up to ``test_fraction`` of the total weight.
+
+    A family bigger than half the test budget always stays in train: one giant family (the
+    AlexNet mutations) would otherwise make the test set one architecture.
+    """
+    members: dict[str, list[str]] = defaultdict(list)
+    for name, fam in families.items():
+        if weights.get(name, 0) > 0:
+            members[fam].append(name)
+    fam_weight = {f: sum(weights[m] for m in ms) for f, ms in members.items()}
+    total = sum(fam_weight.values())
+    order = sorted(members)
+    random.Random(seed).shuffle(order)
+    budget = test_fraction * total
+    test, train, used = [], [], 0.0
+    for fam in order:
+        w = fam_weight[fam]
+        if w <= budget / 2 and used + w <= budget * 1.02:
+            test.extend(members[fam])
+            used += w
+        else:
+            train.extend(members[fam])
+    return sorted(train), sorted(test)
+
+
+def write_split(path: Path, train: list[str], test: list[str], meta: dict | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"train_models": sorted(train), "test_models": sorted(test)}
+    if meta:
+        body["meta"] = meta
+    path.write_text(json.dumps(body, indent=0) + "\n")
+
+
+def read_split(path: Path) -> tuple[list[str], list[str]]:
+    try:
+        body = json.loads(Path(path).read_text())
+        train, test = body["train_models"], body["test_models"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"split file {path}: expected JSON {{'train_models': [...], 'test_models': [...]}} ({exc})") from exc
+    overlap = set(train) & set(test)
+    if overlap:
+        raise ValueError(f"split file {path}: {len(overlap)} models in both train and test, e.g. {sorted(overlap)[:3]}")
+    return list(train), list(test)
