@@ -48,3 +48,33 @@ def model_names(wheel: Path) -> list[str]:
 def read_model(wheel: Path, name: str) -> str:
     with zipfile.ZipFile(wheel) as zf:
         return zf.read(f"{MODEL_PREFIX}{name}.py").decode("utf-8")
+
+
+def iter_models(wheel: Path, include_init: bool = False):
+    """(name, text) of every LEMUR model file, sorted by name, reading the zip once.
+    ``include_init`` also yields the folder's ``__init__`` (name "__init__")."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = sorted(
+            n for n in zf.namelist()
+            if n.startswith(MODEL_PREFIX) and n.endswith(".py") and "/" not in n[len(MODEL_PREFIX) :]
+            and (include_init or not n.endswith("__init__.py"))
+        )
+        for n in names:
+            yield n[len(MODEL_PREFIX) : -3], zf.read(n).decode("utf-8", "replace")
+
+
+def wheel_license(wheel: Path) -> str:
+    """License from the wheel's METADATA ("" when it declares none)."""
+    with zipfile.ZipFile(wheel) as zf:
+        meta = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        if not meta:
+            return ""
+        text = zf.read(meta[0]).decode("utf-8", "replace")
+    for line in text.splitlines():
+        if line.startswith(("License-Expression:", "License:")):
+            return line.split(":", 1)[1].strip()
+        if line.startswith("Classifier: License ::"):
+            return line.split("::")[-1].strip()
+        if not line.strip():
+            break
+    return ""

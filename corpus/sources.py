@@ -1,0 +1,424 @@
+"""Code sources: where Python files come from, each with its provenance.
+
+One SPEC string names a source (``docs/contracts.md``):
+
+- ``pkg:NAME``        an installed package or subpackage by import name (``pkg:torch.nn``),
+                      located without importing it;
+- ``dir:PATH``        a directory or git checkout (version = git HEAD when it is one);
+- ``wheel:PATH``      a wheel (zip) or an sdist (``.tar.gz``), read in place;
+- ``pypi:NAME==VER``  fetched with ``pip download --no-deps`` into ``cache_dir/wheels``,
+                      then read in place like ``wheel:`` (never installed);
+- ``lemur``           the 10,483 model files of ``nn-dataset==2.1.2``, each its own
+                      module ``ab.nn.nn.<name>``.
+
+``Source.files()`` yields SourceFiles sorted by path, so mining is deterministic;
+``Source.fingerprint()`` is cheap (sizes and mtimes, never file contents) so that a
+re-index of an unchanged source is skipped in milliseconds.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from corpus import lemur
+from corpus.records import Provenance, SourceFile
+
+SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv", "node_modules", "build", "dist", "site-packages", ".eggs"})
+
+
+class SourceError(ValueError):
+    """A source spec that cannot be opened (bad syntax, missing package or path, failed download)."""
+
+
+def _sha(parts: list[str]) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def module_name_for(relpath: str) -> tuple[str, bool]:
+    """Dotted module name and is-package flag for a posix path like ``a/b/__init__.py``."""
+    parts = list(PurePosixPath(relpath).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(parts), is_package
+
+
+def _is_python_path(relpath: str) -> bool:
+    parts = PurePosixPath(relpath).parts
+    return relpath.endswith(".py") and not any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1])
+
+
+def license_from_metadata(meta: email.message.Message | importlib.metadata.PackageMetadata | None) -> str:
+    """License-Expression, else a short License field, else the OSI classifier."""
+    if meta is None:
+        return ""
+    expr = meta.get("License-Expression")
+    if expr:
+        return str(expr).strip()
+    lic = (meta.get("License") or "").strip()
+    if lic and lic != "UNKNOWN" and len(lic) <= 80 and "\n" not in lic:
+        return lic
+    classifiers = meta.get_all("Classifier") or []
+    for c in classifiers:
+        if c.startswith("License ::"):
+            return c.split("::")[-1].strip()
+    return lic.splitlines()[0][:80] if lic else ""
+
+
+@dataclass
+class PackageInfo:
+    package: str
+    version: str
+    license: str
+
+
+class Source:
+    """A set of Python files with their provenance. Subclasses implement ``_entries``."""
+
+    spec: str
+    info: PackageInfo
+
+    def files(self) -> Iterator[SourceFile]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def _make(self, relpath: str, module: str, is_package: bool, text: str) -> SourceFile:
+        prov = Provenance(
+            source=self.spec,
+            package=self.info.package,
+            version=self.info.version,
+            path=relpath,
+            module=module,
+            line_start=1,
+            line_end=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
+            license=self.info.license,
+        )
+        return SourceFile(module=module, text=text, provenance=prov, is_package=is_package)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
+
+
+# ---------------------------------------------------------------- directories / installed packages
+
+
+class _TreeSource(Source):
+    """Files under ``root`` (a package dir or a checkout); module names relative to ``base``."""
+
+    def __init__(self, spec: str, root: Path, base: Path, info: PackageInfo, single_file: Path | None = None):
+        self.spec, self.root, self.base, self.info = spec, root, base, info
+        self.single_file = single_file
+
+    def _paths(self) -> list[Path]:
+        if self.single_file is not None:
+            return [self.single_file]
+        found: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+            found.extend(Path(dirpath) / f for f in filenames if f.endswith(".py"))
+        return sorted(found, key=lambda p: p.relative_to(self.base).as_posix())
+
+    def _module_for(self, path: Path) -> tuple[str, bool]:
+        rel = path.relative_to(self.base).as_posix()
+        if rel.startswith("src/") and not (self.base / "src" / "__init__.py").exists():
+            rel = rel[4:]
+        return module_name_for(rel)
+
+    def files(self) -> Iterator[SourceFile]:
+        for path in self._paths():
+            module, is_package = self._module_for(path)
+            if not module or not all(part.isidentifier() for part in module.split(".")):
+                continue  # setup.py-like scripts at a non-package root keep their stem; odd names are skipped
+            text = _decode(path.read_bytes())
+            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, text)
+
+    def fingerprint(self) -> str:
+        parts = [self.spec, self.info.version]
+        for path in self._paths():
+            st = path.stat()
+            parts.append(f"{path.relative_to(self.base).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+        return _sha(parts)
+
+
+def _distribution_for(top: str) -> importlib.metadata.Distribution | None:
+    names = importlib.metadata.packages_distributions().get(top) or []
+    for name in sorted(names):
+        try:
+            return importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def open_package(name: str, spec: str | None = None) -> Source:
+    """An installed (sub)package by import name, located with find_spec on the top-level
+    package and then by path, so that nothing of it is imported."""
+    if not all(p.isidentifier() for p in name.split(".")):
+        raise SourceError(f"not an import name: {name!r}")
+    parts = name.split(".")
+    top_spec = importlib.util.find_spec(parts[0])
+    if top_spec is None or top_spec.origin is None and not top_spec.submodule_search_locations:
+        raise SourceError(f"package {parts[0]!r} is not installed")
+    if top_spec.submodule_search_locations:
+        top_dir = Path(list(top_spec.submodule_search_locations)[0])
+        base = top_dir.parent
+        target = top_dir.joinpath(*parts[1:])
+        single = None
+        if not target.is_dir():
+            single = target.with_suffix(".py")
+            if not single.is_file():
+                raise SourceError(f"no module {name!r} under {top_dir}")
+            target = single.parent
+    else:
+        if len(parts) > 1:
+            raise SourceError(f"{parts[0]!r} is a single-module package; {name!r} does not exist")
+        single = Path(top_spec.origin)
+        target, base = single.parent, single.parent
+    dist = _distribution_for(parts[0])
+    info = PackageInfo(
+        package=dist.metadata["Name"] if dist else parts[0],
+        version=dist.version if dist else "",
+        license=license_from_metadata(dist.metadata) if dist else "",
+    )
+    return _TreeSource(spec or f"pkg:{name}", target, base, info, single_file=single)
+
+
+def git_head(path: Path) -> str:
+    """Commit hash of a git checkout's HEAD read from .git, or "" when not a checkout."""
+    for d in [path, *path.parents]:
+        git = d / ".git"
+        if git.is_file():  # worktree / submodule: "gitdir: ..."
+            m = re.match(r"gitdir:\s*(.+)", git.read_text().strip())
+            git = (d / m.group(1)).resolve() if m else git
+        if git.is_dir():
+            try:
+                out = subprocess.run(["git", "-C", str(d), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+                if out.returncode == 0:
+                    return out.stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            head = (git / "HEAD").read_text().strip()
+            if head.startswith("ref: "):
+                ref = git / head[5:]
+                return ref.read_text().strip() if ref.exists() else ""
+            return head
+    return ""
+
+
+def open_dir(path: Path, spec: str | None = None) -> Source:
+    """A directory: a package dir (module names start with its own name) or a checkout."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_dir():
+        raise SourceError(f"not a directory: {path}")
+    base = path.parent if (path / "__init__.py").exists() else path
+    info = PackageInfo(package=path.name, version=git_head(path), license="")
+    return _TreeSource(spec or f"dir:{path}", path, base, info)
+
+
+# ---------------------------------------------------------------- archives
+
+
+_WHEEL_RE = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+_SDIST_RE = re.compile(r"^(?P<name>.+)-(?P<version>[0-9][^-]*)\.(tar\.gz|tgz|zip)$")
+
+
+class ArchiveSource(Source):
+    """A wheel (zip) or sdist (tar.gz / zip) read in place, never unpacked nor installed."""
+
+    def __init__(self, spec: str, path: Path):
+        self.spec, self.path = spec, Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"no such archive: {self.path}")
+        name = self.path.name
+        m = _WHEEL_RE.match(name) if name.endswith(".whl") else _SDIST_RE.match(name)
+        if m is None:
+            raise SourceError(f"not a wheel or sdist file name: {name}")
+        self.is_wheel = name.endswith(".whl")
+        self._members: list[tuple[str, str]] | None = None  # (archive member, relpath)
+        meta = self._metadata()
+        self.info = PackageInfo(
+            package=(meta.get("Name") if meta else None) or m.group("name"),
+            version=(meta.get("Version") if meta else None) or m.group("version"),
+            license=license_from_metadata(meta),
+        )
+
+    def _names(self) -> list[str]:
+        try:
+            if zipfile.is_zipfile(self.path):
+                with zipfile.ZipFile(self.path) as zf:
+                    return [i.filename for i in zf.infolist() if not i.is_dir()]
+            with tarfile.open(self.path) as tf:
+                return [m.name for m in tf.getmembers() if m.isfile()]
+        except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+            raise SourceError(f"cannot read archive {self.path}: {exc}") from exc
+
+    def _read(self, members: list[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        if zipfile.is_zipfile(self.path):
+            with zipfile.ZipFile(self.path) as zf:
+                for m in members:
+                    out[m] = zf.read(m)
+        else:
+            wanted = set(members)
+            with tarfile.open(self.path) as tf:
+                for m in tf.getmembers():
+                    if m.name in wanted and m.isfile():
+                        f = tf.extractfile(m)
+                        out[m.name] = f.read() if f else b""
+        return out
+
+    def _metadata(self) -> email.message.Message | None:
+        names = self._names()
+        if self.is_wheel:
+            cands = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        else:
+            cands = sorted((n for n in names if n.endswith("PKG-INFO")), key=lambda n: n.count("/"))[:1]
+        if not cands:
+            return None
+        return email.message_from_bytes(self._read(cands[:1])[cands[0]])
+
+    def members(self) -> list[tuple[str, str]]:
+        """(archive member, path relative to the import root), sorted by relpath."""
+        if self._members is None:
+            pairs = []
+            for n in self._names():
+                rel = n
+                if self.is_wheel:
+                    if ".dist-info/" in n:
+                        continue
+                    m = re.match(r"^[^/]+\.data/(purelib|platlib)/(.+)$", n)
+                    if n.split("/")[0].endswith(".data"):
+                        if not m:
+                            continue
+                        rel = m.group(2)
+                else:
+                    rel = n.split("/", 1)[1] if "/" in n else n
+                    if rel.startswith("src/"):
+                        rel = rel[4:]
+                if _is_python_path(rel) and all(p.isidentifier() for p in PurePosixPath(rel).with_suffix("").parts):
+                    pairs.append((n, rel))
+            if not self.is_wheel:  # an sdist also ships tests/docs/setup.py: keep its packages and top modules
+                pkgs = {rel.split("/")[0] for _, rel in pairs if rel.count("/") == 1 and rel.endswith("/__init__.py")}
+                pairs = [(n, rel) for n, rel in pairs if rel.split("/")[0] in pkgs or ("/" not in rel and rel not in ("setup.py", "conftest.py"))]
+            self._members = sorted(pairs, key=lambda p: p[1])
+        return self._members
+
+    def files(self) -> Iterator[SourceFile]:
+        members = self.members()
+        data = self._read([n for n, _ in members])
+        for n, rel in members:
+            module, is_package = module_name_for(rel)
+            yield self._make(rel, module, is_package, _decode(data[n]))
+
+    def fingerprint(self) -> str:
+        st = self.path.stat()
+        return _sha([self.spec, str(self.path.resolve()), str(st.st_size), str(st.st_mtime_ns)])
+
+
+_REQ_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!_-]+)$")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def pypi_archive(requirement: str, cache_dir: Path) -> Path:
+    """The wheel or sdist of ``NAME==VER`` in ``cache_dir/wheels``, downloaded on first use."""
+    m = _REQ_RE.match(requirement.strip())
+    if m is None:
+        raise SourceError(f"pypi spec must be NAME==VERSION, got {requirement!r}")
+    name, version = m.group("name"), m.group("version")
+    wheel_dir = Path(cache_dir) / "wheels"
+
+    def cached() -> Path | None:
+        if not wheel_dir.is_dir():
+            return None
+        for p in sorted(wheel_dir.iterdir()):
+            mm = (_WHEEL_RE if p.name.endswith(".whl") else _SDIST_RE).match(p.name)
+            if mm and _normalize(mm.group("name")) == _normalize(name) and mm.group("version") == version:
+                return p
+        return None
+
+    found = cached()
+    if found is not None:
+        return found
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", "-d", str(wheel_dir), f"{name}=={version}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise SourceError(f"pip download {name}=={version} timed out") from exc
+    found = cached()
+    if proc.returncode != 0 or found is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise SourceError(f"pip download {name}=={version} failed: {' | '.join(tail)}")
+    return found
+
+
+# ---------------------------------------------------------------- LEMUR
+
+
+class LemurSource(Source):
+    """The LEMUR model files: ``ab/nn/nn/<name>.py`` of the nn-dataset wheel, module ``ab.nn.nn.<name>``."""
+
+    def __init__(self, cache_dir: Path):
+        self.spec = "lemur"
+        self.wheel = lemur.lemur_wheel(Path(cache_dir))
+        self.info = PackageInfo(package="nn-dataset", version=lemur.LEMUR_VERSION, license=lemur.wheel_license(self.wheel))
+
+    def files(self) -> Iterator[SourceFile]:
+        for name, text in lemur.iter_models(self.wheel, include_init=True):
+            is_package = name == "__init__"
+            module = "ab.nn.nn" if is_package else f"ab.nn.nn.{name}"
+            yield self._make(f"{lemur.MODEL_PREFIX}{name}.py", module, is_package, text)
+
+    def fingerprint(self) -> str:
+        st = self.wheel.stat()
+        return _sha([self.spec, str(self.wheel.resolve()), str(st.st_size), str(st.st_mtime_ns)])
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def open_source(spec: str, cache_dir: Path) -> Source:
+    """Open a source by SPEC (see module docstring). Raises SourceError with the reason."""
+    spec = spec.strip()
+    kind, _, arg = spec.partition(":")
+    if spec == "lemur":
+        return LemurSource(cache_dir)
+    if not arg:
+        raise SourceError(f"bad source spec {spec!r}: expected pkg:NAME, dir:PATH, wheel:PATH, pypi:NAME==VER or lemur")
+    if kind == "pkg":
+        return open_package(arg, spec)
+    if kind == "dir":
+        return open_dir(Path(arg), spec)
+    if kind == "wheel":
+        return ArchiveSource(spec, Path(arg).expanduser())
+    if kind == "pypi":
+        return ArchiveSource(spec, pypi_archive(arg, cache_dir))
+    raise SourceError(f"unknown source kind {kind!r} in {spec!r}: expected pkg, dir, wheel, pypi or lemur")

@@ -1,0 +1,376 @@
+"""Assemble a scope-closed block: a class plus the transitive closure of the module-level
+definitions it needs, with external imports at the top, in dependency order.
+
+Steps: (1) link every global reference of every unit to its target through the import
+graph (memoised per unit, shared by all blocks of the source); (2) walk the closure
+from the root class; (3) merge identical definitions found in several modules, rename
+the rest of the clashes deterministically (``name_<module>``) and rewrite their
+references at exact spans; (4) order definitions so that whatever runs at definition
+time (bases, decorators, defaults, constants) comes first, otherwise dependency order;
+(5) emit imports (deduplicated, sorted) and the source slices.
+"""
+
+from __future__ import annotations
+
+import ast
+import heapq
+import re
+from dataclasses import dataclass, field
+
+from indexer.imports import BUILTIN_NAMES, DefTarget, ExtTarget, ModTarget, ModuleGraph, installed_module_exists, top_level_installed
+from indexer.scope import Ref, Unit, absolute_module
+
+UnitKey = tuple[str, int]  # (module, unit index)
+ExtKey = tuple[ExtTarget, str]  # (target, local name)
+
+
+@dataclass
+class Link:
+    ref: Ref
+    target: DefTarget | ExtKey | None  # None: builtin, unresolved or via external star import
+    consumed: int = 0  # attributes folded into the target (``utils.helper`` -> 1)
+
+
+@dataclass
+class UnitLinks:
+    links: list[Link] = field(default_factory=list)
+    deps: dict[UnitKey, bool] = field(default_factory=dict)  # unit -> needed at definition time
+    ext: set[ExtKey] = field(default_factory=set)
+    ext_fulls: set[str] = field(default_factory=set)  # ``import a.b.c`` lines
+    star: set[str] = field(default_factory=set)  # external ``from x import *`` needed
+    nested_external: set[str] = field(default_factory=set)  # top-level modules imported inside compound units
+    unresolved: set[str] = field(default_factory=set)
+    edits: list[tuple[int, int, int, int, str]] = field(default_factory=list)  # fixed edits (relative imports)
+
+
+@dataclass
+class Assembled:
+    code: str
+    units: list[UnitKey]
+    external_imports: list[str]
+    unresolved: list[str]
+    parts: list[str] = field(default_factory=list)  # header, then one text per unit
+
+
+_IDENT_RE = re.compile(r"[^0-9A-Za-z_]")
+
+
+class BlockAssembler:
+    def __init__(self, graph: ModuleGraph):
+        self.graph = graph
+        self._links: dict[UnitKey, UnitLinks] = {}
+        self._sigs: dict[UnitKey, int] = {}
+        self._sig_ids: dict[tuple, int] = {}
+        self._default_text: dict[UnitKey, str] = {}
+        self._compiled: dict[str, str] = {}  # text -> "" when it compiles, else the error
+
+    # ---------------------------------------------------------------- linking (per unit, memoised)
+
+    def links(self, key: UnitKey) -> UnitLinks:
+        if key not in self._links:
+            self._links[key] = self._link(*key)
+        return self._links[key]
+
+    def _link(self, module: str, index: int) -> UnitLinks:
+        g = self.graph
+        mi = g.modules[module]
+        unit = mi.units[index]
+        out = UnitLinks()
+        for ref in mi.refs(unit):
+            target = g.resolve(module, ref.name)
+            consumed = 0
+            if isinstance(target, ModTarget):
+                target, consumed = g.resolve_attrs(target, ref.attrs)
+                if isinstance(target, ModTarget) or target is None:
+                    out.unresolved.add(".".join([ref.name] + [a for a, _, _ in ref.attrs[: max(consumed, 1)]]))
+                    out.links.append(Link(ref, None))
+                    continue
+            if target is None:
+                if ref.name in BUILTIN_NAMES:
+                    out.links.append(Link(ref, None))
+                    continue
+                ext_stars = [s for s in mi.star_imports if s not in g.modules]
+                if ext_stars:
+                    out.star.update(ext_stars)
+                else:
+                    out.unresolved.add(ref.name)
+                out.links.append(Link(ref, None))
+                continue
+            if isinstance(target, DefTarget):
+                tmi = g.modules[target.module]
+                for i in tmi.defs[target.name]:
+                    if (target.module, i) != (module, index):
+                        dep = (target.module, i)
+                        out.deps[dep] = out.deps.get(dep, False) or ref.load_time
+                out.links.append(Link(ref, target, consumed))
+                continue
+            local = ref.name if consumed == 0 else ref.attrs[consumed - 1][0]
+            ext_key = (target, local)
+            out.ext.add(ext_key)
+            if target.attr is None and consumed == 0:
+                out.ext_fulls.update(mi.import_fulls.get(ref.name, []))
+            out.links.append(Link(ref, ext_key, consumed))
+        self._nested_imports(mi, unit, out)
+        return out
+
+    def _nested_imports(self, mi, unit: Unit, out: UnitLinks) -> None:
+        """Import statements inside units (try/except ImportError, if guards, function
+        bodies) stay as the source has them; relative ones are made absolute."""
+        if unit.kind == "import":
+            return
+        for node in mi.import_nodes(unit):
+            if isinstance(node, ast.Import):
+                out.nested_external.update(a.name.split(".")[0] for a in node.names if a.name.split(".")[0] not in self.graph.modules)
+            elif isinstance(node, ast.ImportFrom):
+                mod = absolute_module(mi.name, mi.is_package, node.level, node.module)
+                if mod is None:
+                    out.unresolved.add("." * node.level + (node.module or ""))
+                    continue
+                if mod.split(".")[0] not in self.graph.modules and mod != "__future__":
+                    out.nested_external.add(mod.split(".")[0])
+                if node.level:
+                    names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
+                    out.edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, f"from {mod} import {names}"))
+
+    # ---------------------------------------------------------------- assembly
+
+    def assemble(self, root: DefTarget) -> Assembled:
+        g = self.graph
+        root_units = [(root.module, i) for i in g.modules[root.module].defs[root.name]]
+        # (2) closure and a deterministic depth-first post-order
+        order: list[UnitKey] = []
+        seen: set[UnitKey] = set()
+        for start in root_units:
+            if start in seen:
+                continue
+            seen.add(start)
+            stack: list[tuple[UnitKey, list[UnitKey]]] = [(start, sorted(self.links(start).deps))]
+            while stack:
+                key, todo = stack[-1]
+                if todo:
+                    nxt = todo.pop(0)
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append((nxt, sorted(self.links(nxt).deps)))
+                else:
+                    order.append(key)
+                    stack.pop()
+        # (3) merge identical definitions, then name every identity
+        canonical = self._merge_identical(order)
+        units = [k for k in order if canonical[k] == k]
+        names = self._assign_names(root, units, canonical)
+        # (4) order: definition-time deps first, DFS post-order otherwise
+        units = self._toposort(units, canonical, {k: i for i, k in enumerate(order)})
+        # (5) emit
+        return self._emit(units, canonical, names)
+
+    def _signature(self, key: UnitKey) -> int:
+        """Id of (text, what every reference resolves to): equal ids mean the same definition."""
+        if key not in self._sigs:
+            mi = self.graph.modules[key[0]]
+            unit = mi.units[key[1]]
+            sig = (unit.names, mi.unit_text(unit), tuple((l.ref.line - unit.line_start, l.ref.col, l.consumed, l.target) for l in self.links(key).links))
+            self._sigs[key] = self._sig_ids.setdefault(sig, len(self._sig_ids))
+        return self._sigs[key]
+
+    def _merge_identical(self, order: list[UnitKey]) -> dict[UnitKey, UnitKey]:
+        canonical: dict[UnitKey, UnitKey] = {}
+        by_sig: dict[tuple, UnitKey] = {}
+        for key in order:
+            mi = self.graph.modules[key[0]]
+            unit = mi.units[key[1]]
+            if unit.kind in ("def", "class", "assign", "compound") and unit.names:
+                canonical[key] = by_sig.setdefault(self._signature(key), key)
+            else:
+                canonical[key] = key
+        return canonical
+
+    def _identity(self, target: DefTarget, canonical: dict[UnitKey, UnitKey]) -> DefTarget:
+        mi = self.graph.modules[target.module]
+        idx = mi.defs[target.name]
+        first = canonical.get((target.module, idx[0]))
+        return DefTarget(first[0], target.name) if first else target
+
+    def _assign_names(self, root: DefTarget, units: list[UnitKey], canonical) -> dict:
+        g = self.graph
+        identities: dict[object, str] = {}
+        for key in units:
+            for n in g.modules[key[0]].units[key[1]].names:
+                identities[DefTarget(key[0], n)] = n
+        for key in units:
+            for ek in self.links(key).ext:
+                identities[ek] = ek[1]
+        groups: dict[str, list[object]] = {}
+        for ident, want in identities.items():
+            groups.setdefault(want, []).append(ident)
+
+        def rank(ident: object) -> tuple:
+            if ident == root:
+                return (0, "", "")
+            if isinstance(ident, tuple):
+                return (1, ident[0].qualname, ident[1])
+            return (2 if ident.module == root.module else 3, ident.module, ident.name)
+
+        taken = set(groups)
+        names: dict[object, str] = {}  # only the renamed identities
+        for want in sorted(groups):
+            members = sorted(groups[want], key=rank)
+            for ident in members[1:]:
+                module = ident[0].module if isinstance(ident, tuple) else ident.module
+                candidates = [f"{want}_{_IDENT_RE.sub('_', module.rsplit('.', 1)[-1])}", f"{want}_{_IDENT_RE.sub('_', module)}"]
+                new = next((c for c in candidates if c not in taken), None)
+                n = 2
+                while new is None:
+                    new = f"{candidates[-1]}_{n}" if f"{candidates[-1]}_{n}" not in taken else None
+                    n += 1
+                taken.add(new)
+                names[ident] = new
+        return names
+
+    def _toposort(self, units: list[UnitKey], canonical, post: dict[UnitKey, int]) -> list[UnitKey]:
+        present = set(units)
+        hard: dict[UnitKey, set[UnitKey]] = {k: set() for k in units}
+        for k in units:
+            for dep, load_time in self.links(k).deps.items():
+                d = canonical.get(dep, dep)
+                if load_time and d in present and d != k:
+                    hard[k].add(d)
+        users: dict[UnitKey, list[UnitKey]] = {k: [] for k in units}
+        for k, deps in hard.items():
+            for d in deps:
+                users[d].append(k)
+        waiting = {k: len(d) for k, d in hard.items()}
+        heap = [(post[k], k) for k in units if waiting[k] == 0]
+        heapq.heapify(heap)
+        out: list[UnitKey] = []
+        done: set[UnitKey] = set()
+        while len(out) < len(units):
+            if not heap:  # a definition-time cycle: break it at the earliest unit
+                k = min((k for k in units if k not in done), key=lambda k: post[k])
+                heap.append((post[k], k))
+            _, k = heapq.heappop(heap)
+            if k in done:
+                continue
+            done.add(k)
+            out.append(k)
+            for u in users[k]:
+                waiting[u] -= 1
+                if waiting[u] == 0 and u not in done:
+                    heapq.heappush(heap, (post[u], u))
+        return out
+
+    def _emit(self, units: list[UnitKey], canonical, names: dict) -> Assembled:
+        g = self.graph
+        ext: set[ExtKey] = set()
+        fulls: set[str] = set()
+        stars: set[str] = set()
+        nested: set[str] = set()
+        unresolved: set[str] = set()
+        future = False
+        bodies: list[str] = []
+        for key in units:
+            mi = g.modules[key[0]]
+            ul = self.links(key)
+            future |= mi.future_annotations
+            stars |= ul.star
+            nested |= ul.nested_external
+            unresolved |= ul.unresolved
+            ext |= ul.ext
+            fulls |= ul.ext_fulls
+            bodies.append(self._render(key, canonical, names))
+        header: list[str] = []
+        if future:
+            header.append("from __future__ import annotations\n")
+        plain: set[str] = set()
+        froms: dict[str, set[str]] = {}
+        for target, local in ext:
+            new = names.get((target, local), local)
+            if target.attr is None:
+                if new == target.module:
+                    plain.add(f"import {target.module}")
+                elif "." in target.module and target.module.rsplit(".", 1)[1] == new:
+                    froms.setdefault(target.module.rsplit(".", 1)[0], set()).add(new)
+                else:
+                    plain.add(f"import {target.module} as {new}")
+            else:
+                froms.setdefault(target.module, set()).add(target.attr if new == target.attr else f"{target.attr} as {new}")
+        plain |= {f"import {f}" for f in fulls}
+        for s in stars:
+            froms.setdefault(s, set()).add("*")
+        lines = sorted(plain) + [f"from {m} import {', '.join(sorted(v))}" for m, v in sorted(froms.items())]
+        header.extend(line + "\n" for line in lines)
+        code = "".join(header) + ("\n\n" if header else "") + "\n\n".join(bodies)
+        tops = {t.module.split(".")[0] for t, _ in ext} | {s.split(".")[0] for s in stars} | nested
+        tops.discard("__future__")
+        return Assembled(code=code, units=units, external_imports=sorted(tops), unresolved=sorted(unresolved), parts=["".join(header)] + bodies)
+
+
+    def _render(self, key: UnitKey, canonical, names: dict) -> str:
+        """The unit's text with references rewritten to the emitted names (cached when the
+        block renames nothing the unit refers to)."""
+        ul = self.links(key)
+        if names:
+            renamed = [l for l in ul.links if l.target is not None and (self._identity(l.target, canonical) if isinstance(l.target, DefTarget) else l.target) in names]
+        else:
+            renamed = []
+        if not renamed and key in self._default_text:
+            return self._default_text[key]
+        mi = self.graph.modules[key[0]]
+        unit = mi.units[key[1]]
+        edits = list(ul.edits)
+        for link in ul.links:
+            if link.target is None:
+                continue
+            ident = self._identity(link.target, canonical) if isinstance(link.target, DefTarget) else link.target
+            new = names.get(ident) or (ident.name if isinstance(ident, DefTarget) else ident[1])
+            ref = link.ref
+            if link.consumed:
+                _, end_line, end_col = ref.attrs[link.consumed - 1]
+                edits.append((ref.line, ref.col, end_line, end_col, new))
+            elif new != ref.name:
+                edits.append((ref.line, ref.col, ref.end_line, ref.end_col, new))
+        text = _apply_edits(mi.lines_b, unit.line_start, unit.line_end, edits).rstrip() + "\n"
+        if not renamed:
+            self._default_text[key] = text
+        return text
+
+    def compile_error(self, parts: list[str], filename: str) -> str:
+        """"" when every part compiles, else the first error. Top-level statements compile
+        independently, so each distinct part is compiled once for all blocks."""
+        for part in parts:
+            if part not in self._compiled:
+                try:
+                    compile(part, filename, "exec", dont_inherit=True)
+                    self._compiled[part] = ""
+                except (SyntaxError, ValueError) as exc:
+                    self._compiled[part] = f"{type(exc).__name__}: {exc}"
+            if self._compiled[part]:
+                return self._compiled[part]
+        return ""
+
+
+def _apply_edits(lines_b: list[bytes], start: int, end: int, edits: list[tuple[int, int, int, int, str]]) -> str:
+    """The text of lines [start, end] with (line, col, end_line, end_col, text) edits applied;
+    columns are UTF-8 byte offsets as ``ast`` reports them."""
+    chunk = lines_b[start - 1 : end]
+    offsets = [0]
+    for line in chunk:
+        offsets.append(offsets[-1] + len(line))
+    data = bytearray(b"".join(chunk))
+    applied: list[tuple[int, int]] = []
+    for line, col, end_line, end_col, text in sorted(set(edits), key=lambda e: (e[0], e[1]), reverse=True):
+        a = offsets[line - start] + col
+        b = offsets[end_line - start] + end_col
+        if any(a < y and x < b for x, y in applied):
+            continue  # overlapping edit (should not happen): keep the first
+        data[a:b] = text.encode("utf-8")
+        applied.append((a, b))
+    return data.decode("utf-8")
+
+
+def missing_dependencies(external: list[str]) -> list[str]:
+    """Top-level external modules not importable here."""
+    return [m for m in external if not top_level_installed(m)]
+
+
+__all__ = ["Assembled", "BlockAssembler", "missing_dependencies", "installed_module_exists"]

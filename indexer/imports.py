@@ -1,0 +1,343 @@
+"""Name resolution through the real import graph of one source.
+
+A global name used in module M resolves to exactly one of:
+
+- ``DefTarget(module, name)``: a module-level definition inside the source, found by
+  following M's own definitions, then its imports (relative or absolute, through
+  ``__init__`` re-exports and ``from x import *``, respecting ``__all__``) to the module
+  that defines it;
+- ``ExtTarget(module, attr)``: something imported from outside the source (torch,
+  numpy, another installed package), which stays an import statement;
+- ``ModTarget(module)``: a module of the source used as a namespace (``utils.helper``);
+- ``None``: unresolvable (recorded, never guessed).
+
+Nothing is ever looked up by bare name across unrelated modules.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from indexer.scope import ImportBinding, ModuleInfo
+
+BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__", "__loader__", "__builtins__", "__path__", "__qualname__", "__module__", "__class__", "__annotations__", "__dict__"}
+
+# The root of every module class: never inlined, always imported.
+MODULE_ROOT = ("torch.nn.modules.module", "Module")
+ANCHORS = {"torch.nn.modules.module.Module": ("torch.nn", "Module")}
+
+
+@dataclass(frozen=True, order=True)
+class DefTarget:
+    module: str
+    name: str
+
+
+@dataclass(frozen=True, order=True)
+class ExtTarget:
+    module: str
+    attr: str | None = None  # None: the module object itself
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module}.{self.attr}" if self.attr else self.module
+
+
+@dataclass(frozen=True, order=True)
+class ModTarget:
+    module: str
+
+
+Target = DefTarget | ExtTarget | ModTarget
+
+
+@lru_cache(maxsize=None)
+def top_level_installed(top: str) -> bool:
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@lru_cache(maxsize=None)
+def installed_module_exists(dotted: str) -> bool:
+    """Whether an installed module ``a.b.c`` exists, by path, without importing ``a``."""
+    parts = dotted.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    if len(parts) == 1:
+        return True
+    for loc in spec.submodule_search_locations or []:
+        base = Path(loc).joinpath(*parts[1:])
+        if (base / "__init__.py").is_file() or base.with_suffix(".py").is_file() or any(base.parent.glob(base.name + ".*.so")):
+            return True
+    return False
+
+
+def installed_module_file(dotted: str) -> tuple[Path, bool] | None:
+    """(file, is_package) of an installed pure-Python module, found by path without importing."""
+    parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if len(parts) == 1 and not spec.submodule_search_locations:
+        origin = Path(spec.origin or "")
+        return (origin, False) if origin.suffix == ".py" else None
+    for loc in spec.submodule_search_locations or []:
+        base = Path(loc).joinpath(*parts[1:])
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py", True
+        if len(parts) > 1 and base.with_suffix(".py").is_file():
+            return base.with_suffix(".py"), False
+    return None
+
+
+class InstalledModules(dict):
+    """Installed modules parsed on first use (never imported): lets the miner read the
+    class hierarchy of torch, torchvision or any installed package statically."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._missing: set[str] = set()
+
+    def _load(self, name: str) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        if name in self._missing:
+            return False
+        found = installed_module_file(name)
+        if found is not None:
+            try:
+                dict.__setitem__(self, name, ModuleInfo(name, found[0].read_text(encoding="utf-8", errors="replace"), found[1]))
+                return True
+            except (SyntaxError, ValueError, RecursionError, OSError):
+                pass
+        self._missing.add(name)
+        return False
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._load(name)
+
+    def __missing__(self, name: str) -> ModuleInfo:
+        if self._load(name):
+            return dict.__getitem__(self, name)
+        raise KeyError(name)
+
+    def get(self, name: str, default=None):  # type: ignore[override]
+        return self[name] if name in self else default
+
+
+_INSTALLED_GRAPH: "ModuleGraph | None" = None
+
+
+def installed_graph() -> "ModuleGraph":
+    global _INSTALLED_GRAPH
+    if _INSTALLED_GRAPH is None:
+        _INSTALLED_GRAPH = ModuleGraph(InstalledModules(), installed=True, framework=False)
+    return _INSTALLED_GRAPH
+
+
+def external_is_module_class(qualname: str, _depth: int = 0) -> bool | None:
+    """Whether ``pkg.mod.Class`` of an installed package is an nn.Module, read statically
+    from its source; None when unknown (not installed, compiled, or not a class)."""
+    if qualname == "torch.nn.Module" or qualname in ANCHORS:
+        return True
+    if _depth > 8:
+        return None
+    graph = installed_graph()
+    parts = qualname.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:cut])
+        if module in graph.modules:
+            break
+    else:
+        return None
+    target = graph.resolve(module, parts[cut])
+    rest = parts[cut + 1 :]
+    if isinstance(target, DefTarget):
+        return graph.is_module_class(target) if not rest else None
+    if isinstance(target, ExtTarget):
+        q = ".".join([target.qualname] + rest)
+        return None if q == qualname else external_is_module_class(q, _depth + 1)
+    return None
+
+
+class ModuleGraph:
+    """The modules of one source and resolution of names between them (memoised)."""
+
+    def __init__(self, modules: dict[str, ModuleInfo], installed: bool, framework: bool | None = None):
+        self.modules = modules
+        self.installed = installed  # the source's package is importable here
+        if framework is None:
+            framework = any(m == "torch" or m.startswith("torch.") for m in modules)
+        self.framework = framework  # torch itself: its non-Module classes keep their identity
+        self._resolved: dict[tuple[str, str], Target | None] = {}
+        self._module_class: dict[DefTarget, bool | None] = {}
+
+    # ---------------------------------------------------------------- resolution
+
+    def resolve(self, module: str, name: str) -> Target | None:
+        """What ``name`` means at module level in ``module``."""
+        key = (module, name)
+        if key not in self._resolved:
+            self._resolved[key] = None  # cycle guard
+            self._resolved[key] = self._resolve(module, name, exported_only=False, seen=set())
+        return self._resolved[key]
+
+    def _resolve(self, module: str, name: str, exported_only: bool, seen: set[tuple[str, str]]) -> Target | None:
+        if (module, name) in seen:
+            return None
+        seen.add((module, name))
+        mi = self.modules.get(module)
+        if mi is None:
+            return None
+        if name in mi.defs:
+            return self._policy(DefTarget(module, name))
+        if name in mi.imports:
+            return self._binding(mi.imports[name], seen)
+        for star in reversed(mi.star_imports):
+            if star in self.modules:
+                smi = self.modules[star]
+                if smi.all_names is not None and name not in smi.all_names:
+                    continue
+                if smi.all_names is None and name.startswith("_"):
+                    continue
+                hit = self._resolve(star, name, True, seen)
+                if hit is not None:
+                    return hit
+        sub = f"{module}.{name}"
+        if mi.is_package and sub in self.modules:
+            return self._modtarget(sub)
+        return None
+
+    def _binding(self, b: ImportBinding, seen: set[tuple[str, str]]) -> Target | None:
+        if b.attr is None:  # import a.b [as x]
+            target = b.module
+            if target in self.modules or self._inside(target):
+                return self._modtarget(target) if target in self.modules else None
+            return ExtTarget(target, None)
+        if b.module in self.modules:
+            sub = f"{b.module}.{b.attr}"
+            if b.attr not in self.modules[b.module].defs and sub in self.modules:
+                return self._modtarget(sub)
+            return self._resolve(b.module, b.attr, True, seen)
+        if self._inside(b.module):
+            return None  # an internal module missing from the source
+        sub = f"{b.module}.{b.attr}"
+        if installed_module_exists(sub):
+            return ExtTarget(sub, None)
+        return ExtTarget(b.module, b.attr)
+
+    def _inside(self, module: str) -> bool:
+        """A module under a package of this source that the source does not have."""
+        parts = module.split(".")
+        return any(".".join(parts[:i]) in self.modules and self.modules[".".join(parts[:i])].is_package for i in range(1, len(parts))) and not self.installed
+
+    def _modtarget(self, module: str) -> Target:
+        """An internal module used as a namespace: imported when the package is installed."""
+        if self.installed:
+            return ExtTarget(module, None)
+        return ModTarget(module)
+
+    def _policy(self, target: DefTarget) -> Target:
+        """Definitions that must keep their identity are imported rather than inlined."""
+        qual = f"{target.module}.{target.name}"
+        if qual in ANCHORS:
+            return ExtTarget(*ANCHORS[qual])
+        if self.framework and self.installed:
+            mi = self.modules[target.module]
+            units = [mi.units[i] for i in mi.defs[target.name]]
+            if any(u.kind == "class" for u in units) and not self.is_module_class(target):
+                return ExtTarget(target.module, target.name)  # torch's own Parameter, mixins, enums
+        return target
+
+    def resolve_attrs(self, target: Target, attrs: tuple[tuple[str, int, int], ...]) -> tuple[Target | None, int]:
+        """Follow ``mod.attr.attr`` through internal module targets. Returns the final
+        target and how many attributes were consumed."""
+        used = 0
+        while isinstance(target, ModTarget) and used < len(attrs):
+            target = self.resolve(target.module, attrs[used][0])
+            used += 1
+        return target, used
+
+    # ---------------------------------------------------------------- class hierarchy
+
+    def base_targets(self, target: DefTarget) -> list[tuple[Target | None, str]]:
+        """Resolved base classes of a class definition (target, dotted text)."""
+        mi = self.modules[target.module]
+        out: list[tuple[Target | None, str]] = []
+        for i in mi.defs.get(target.name, []):
+            node = mi.units[i].node
+            if not hasattr(node, "bases"):
+                continue
+            for base in node.bases:
+                expr = base.value if hasattr(base, "slice") and hasattr(base, "value") else base
+                chain: list[str] = []
+                while hasattr(expr, "attr") and hasattr(expr, "value"):
+                    chain.append(expr.attr)
+                    expr = expr.value
+                if not hasattr(expr, "id"):
+                    out.append((None, ""))
+                    continue
+                chain.reverse()
+                t = self.resolve(target.module, expr.id)
+                attrs = tuple((a, 0, 0) for a in chain)
+                t, used = self.resolve_attrs(t, attrs)
+                rest = chain[used:]
+                if rest and isinstance(t, ExtTarget):
+                    t = ExtTarget(".".join([t.qualname] + rest[:-1]), rest[-1])
+                elif rest:
+                    t = None
+                out.append((t, ".".join([expr.id] + chain)))
+        return out
+
+    def is_module_class(self, target: DefTarget, _seen: frozenset[DefTarget] = frozenset()) -> bool:
+        """Whether a class of the source subclasses nn.Module, directly or through
+        other classes of the source, across modules."""
+        if target in self._module_class:
+            return bool(self._module_class[target])
+        if target in _seen:
+            return False
+        mi = self.modules[target.module]
+        if not any(mi.units[i].kind == "class" for i in mi.defs.get(target.name, [])):
+            return False
+        result = False
+        unknown_external = False
+        for t, _text in self.base_targets(target):
+            if isinstance(t, DefTarget):
+                if self.is_module_class(t, _seen | {target}):
+                    result = True
+            elif isinstance(t, ExtTarget) and t.attr:
+                known = external_is_module_class(t.qualname)
+                if known:
+                    result = True
+                elif known is None:
+                    unknown_external = True
+            elif isinstance(t, ExtTarget):
+                unknown_external = True
+        if not result and unknown_external:
+            result = self._defines_forward(target)
+        self._module_class[target] = result
+        return result
+
+    def _defines_forward(self, target: DefTarget) -> bool:
+        mi = self.modules[target.module]
+        for i in mi.defs.get(target.name, []):
+            for stmt in getattr(mi.units[i].node, "body", []):
+                if getattr(stmt, "name", None) == "forward":
+                    return True
+        return False

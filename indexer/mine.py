@@ -1,0 +1,149 @@
+"""Mine scope-closed nn.Module blocks from the files of one or more sources.
+
+Every module-level class that subclasses ``nn.Module`` (directly, or through other
+classes of the same source across modules) becomes a Block whose code is the class plus
+the transitive closure of what it needs, resolved through the source's import graph
+(``indexer.imports``) and assembled by ``indexer.closure``. Mined code is parsed and
+compiled here, never executed: validation happens in the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from dataclasses import dataclass, field, replace
+
+from corpus.records import SourceFile
+from indexer.closure import BlockAssembler, missing_dependencies
+from indexer.imports import DefTarget, ModuleGraph
+from indexer.records import Block
+from indexer.scope import ModuleInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MineReport:
+    """What happened besides the blocks: files that did not parse, blocks that did not compile."""
+
+    parse_errors: dict[str, str] = field(default_factory=dict)  # module -> error
+    compile_errors: dict[str, str] = field(default_factory=dict)  # qualified name -> error
+
+
+def _group_by_source(files: list[SourceFile]) -> dict[str, list[SourceFile]]:
+    groups: dict[str, list[SourceFile]] = {}
+    for f in files:
+        groups.setdefault(f.provenance.source, []).append(f)
+    return {k: sorted(v, key=lambda f: (f.module, f.provenance.path)) for k, v in sorted(groups.items())}
+
+
+def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tuple[ModuleGraph, dict[str, SourceFile]]:
+    """Parse the files of ONE source into a module graph (unparsable files are reported and skipped)."""
+    modules: dict[str, ModuleInfo] = {}
+    by_module: dict[str, SourceFile] = {}
+    for f in files:
+        try:
+            modules[f.module] = ModuleInfo(f.module, f.text, f.is_package)
+            by_module[f.module] = f
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            if report is not None:
+                report.parse_errors[f.module] = f"{type(exc).__name__}: {exc}"
+    spec = files[0].provenance.source if files else ""
+    return ModuleGraph(modules, installed=spec.startswith("pkg:")), by_module
+
+
+def _init_signature(graph: ModuleGraph, target: DefTarget, seen: set[DefTarget] | None = None) -> str:
+    """``(self, a, b=1)`` of the class's ``__init__``, or of the nearest inlined base that has one."""
+    seen = seen or set()
+    if target in seen:
+        return ""
+    seen.add(target)
+    mi = graph.modules[target.module]
+    for i in mi.defs.get(target.name, []):
+        node = mi.units[i].node
+        for stmt in getattr(node, "body", []):
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
+                return f"({ast.unparse(stmt.args)})"
+    for base, _ in graph.base_targets(target):
+        if isinstance(base, DefTarget) and base.module in graph.modules:
+            sig = _init_signature(graph, base, seen)
+            if sig:
+                return sig
+    return ""
+
+
+def module_classes(graph: ModuleGraph) -> list[tuple[DefTarget, DefTarget]]:
+    """(block root, class) for the top-level nn.Module classes of the source, in
+    (module, line) order. Module-level aliases of such classes (``SqueezeExcite = SEModule``)
+    are blocks too: their code is the class's closure plus the alias line."""
+    out: list[tuple[DefTarget, DefTarget]] = []
+    for module in sorted(graph.modules):
+        mi = graph.modules[module]
+        for unit in mi.units:
+            if unit.kind == "class":
+                target = DefTarget(module, unit.node.name)
+                if mi.defs[target.name][-1] != unit.index:
+                    continue  # redefined later in the module: the last definition wins
+                if graph.resolve(module, target.name) != target:
+                    continue  # kept as an import by policy (torch's own Module)
+                if graph.is_module_class(target):
+                    out.append((target, target))
+            elif _is_alias(unit.node) and mi.defs[unit.node.targets[0].id] == [unit.index]:
+                alias = DefTarget(module, unit.node.targets[0].id)
+                value = unit.node.value
+                cls = graph.resolve(module, value.id) if isinstance(value, ast.Name) else None
+                if isinstance(cls, DefTarget) and cls.name != alias.name and graph.is_module_class(cls):
+                    out.append((alias, cls))
+    return out
+
+
+def _is_alias(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Name)
+
+
+def mine_source(files: list[SourceFile], report: MineReport | None = None) -> list[Block]:
+    """Blocks of the files of one source."""
+    graph, by_module = build_graph(files, report)
+    assembler = BlockAssembler(graph)
+    blocks: list[Block] = []
+    for target, cls in module_classes(graph):
+        mi = graph.modules[target.module]
+        unit = mi.units[mi.defs[target.name][-1]]
+        cls_mi = graph.modules[cls.module]
+        cls_node = cls_mi.units[cls_mi.defs[cls.name][-1]].node
+        assembled = assembler.assemble(target)
+        qualified = f"{target.module}.{target.name}"
+        error = assembler.compile_error(assembled.parts, qualified)
+        if error:
+            if report is not None:
+                report.compile_errors[qualified] = error
+            log.debug("block %s does not compile: %s", qualified, error)
+        prov = replace(
+            by_module[target.module].provenance,
+            line_start=unit.line_start,
+            line_end=unit.line_end,
+            qualified_name=qualified,
+        )
+        blocks.append(
+            Block(
+                name=target.name,
+                qualified_name=qualified,
+                code=assembled.code,
+                provenances=[prov],
+                signature=_init_signature(graph, cls),
+                docstring=ast.get_docstring(cls_node) or "",
+                external_imports=assembled.external_imports,
+                missing_deps=missing_dependencies(assembled.external_imports),
+                unresolved=assembled.unresolved,
+            )
+        )
+    return blocks
+
+
+def mine_files(files: list[SourceFile], report: MineReport | None = None) -> list[Block]:
+    """Unvalidated, unhashed, scope-closed blocks of every nn.Module class in ``files``.
+    Files are grouped by their source spec: names resolve only within one source."""
+    blocks: list[Block] = []
+    for _, group in _group_by_source(list(files)).items():
+        blocks.extend(mine_source(group, report))
+    return blocks

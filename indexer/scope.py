@@ -1,0 +1,390 @@
+"""Per-module static analysis: top-level units, the module-level names each one binds,
+and every reference it makes to a module-level (global) name, with exact positions.
+
+Why positions: a block is assembled from source slices, and renaming a clashing
+definition or collapsing ``utils.helper`` to ``helper`` is an edit at exact spans,
+which keeps comments, decorators and formatting as the source has them.
+
+Scopes follow Python's rules (function locals, class bodies invisible to methods,
+comprehension targets, ``global`` declarations), so a local variable that happens to
+share a name with a module-level definition is never mistaken for a reference.
+Parsing uses ``ast`` (C parser, ~10x faster than a concrete syntax tree), which keeps
+mining the default corpus within seconds; ``col_offset`` values are UTF-8 byte offsets.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+_DEF_NAME_RE = re.compile(rb"(?:async\s+def|def|class)\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class Ref:
+    """One occurrence of a global name. ``attrs`` is the attribute chain that follows it
+    (``F.relu`` -> ``(("relu", end_line, end_col),)``), used to resolve module attributes."""
+
+    name: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    attrs: tuple[tuple[str, int, int], ...] = ()
+    load_time: bool = True  # evaluated when the top-level statement runs (not inside a def body)
+    store: bool = False  # a binding site (assignment target or def/class name)
+
+
+@dataclass
+class ImportBinding:
+    """A name bound by an import statement. ``module`` is absolute (relative imports resolved)."""
+
+    name: str  # the local name bound
+    module: str  # absolute module of the import
+    attr: str | None  # ``from module import attr``; None for ``import module``
+    full: str = ""  # for ``import a.b.c`` (no alias): "a.b.c", binding "a"
+    line: int = 0
+
+
+@dataclass
+class Unit:
+    """A top-level statement of a module (a def, class, assignment or compound statement)."""
+
+    index: int
+    node: ast.stmt
+    kind: str  # "def", "class", "assign", "import", "compound", "other"
+    names: tuple[str, ...]  # module-level names it binds (import units: none, see ``imports``)
+    line_start: int  # first line, decorators included
+    line_end: int
+    imports: list[ImportBinding] = field(default_factory=list)  # import statements it holds
+    _refs: list[Ref] | None = None
+    _import_nodes: list[ast.AST] | None = None
+
+
+def absolute_module(current: str, is_package: bool, level: int, module: str | None) -> str | None:
+    """Absolute module name of ``from <level dots><module> import ...`` inside ``current``."""
+    if level == 0:
+        return module or None
+    parts = current.split(".") if is_package else current.split(".")[:-1]
+    if level - 1 > len(parts) or (level - 1 == len(parts) and not module):
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join(base + ([module] if module else [])) or None
+
+
+class ModuleInfo:
+    """The parsed module and its top-level units; references are computed on demand."""
+
+    def __init__(self, name: str, text: str, is_package: bool = False):
+        self.name, self.text, self.is_package = name, text, is_package
+        self.tree = ast.parse(text, filename=name)
+        self.lines_b = text.encode("utf-8").splitlines(keepends=True)
+        self.future_annotations = any(
+            isinstance(s, ast.ImportFrom) and s.module == "__future__" and any(a.name == "annotations" for a in s.names)
+            for s in self.tree.body
+        )
+        self.units: list[Unit] = []
+        self.defs: dict[str, list[int]] = {}  # name -> unit indices that bind it (non-import units)
+        self.imports: dict[str, ImportBinding] = {}  # top-level import statements, last wins
+        self.star_imports: list[str] = []  # absolute modules of ``from x import *``, in order
+        self.import_fulls: dict[str, list[str]] = {}  # "torch" -> ["torch.nn.functional"] for ``import torch.nn.functional``
+        self.all_names: list[str] | None = None
+        self._build_units()
+
+    # ---------------------------------------------------------------- units
+
+    def _imports_of(self, stmt: ast.stmt) -> list[ImportBinding]:
+        out: list[ImportBinding] = []
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                if a.asname:
+                    out.append(ImportBinding(a.asname, a.name, None, line=stmt.lineno))
+                else:
+                    top = a.name.split(".")[0]
+                    out.append(ImportBinding(top, top, None, full=a.name, line=stmt.lineno))
+        elif isinstance(stmt, ast.ImportFrom):
+            mod = absolute_module(self.name, self.is_package, stmt.level, stmt.module)
+            if mod is None or mod == "__future__":
+                return out
+            for a in stmt.names:
+                if a.name == "*":
+                    out.append(ImportBinding("*", mod, "*", line=stmt.lineno))
+                else:
+                    out.append(ImportBinding(a.asname or a.name, mod, a.name, line=stmt.lineno))
+        return out
+
+    def _build_units(self) -> None:
+        for i, stmt in enumerate(self.tree.body):
+            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                binds = self._imports_of(stmt)
+                unit = Unit(i, stmt, "import", (), start, stmt.end_lineno or stmt.lineno, imports=binds)
+                for b in binds:
+                    if b.name == "*":
+                        self.star_imports.append(b.module)
+                    else:
+                        self.imports[b.name] = b
+                        if b.full and b.full != b.name:
+                            self.import_fulls.setdefault(b.name, []).append(b.full)
+            else:
+                names, nested = _bound_at_module_level(stmt)
+                kind = {ast.FunctionDef: "def", ast.AsyncFunctionDef: "def", ast.ClassDef: "class"}.get(type(stmt))
+                if kind is None:
+                    kind = "assign" if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else ("compound" if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or _is_trystar(stmt) else "other")
+                binds = [b for s in nested for b in self._imports_of(s)]
+                names = tuple(dict.fromkeys(list(names) + [b.name for b in binds if b.name != "*"]))
+                unit = Unit(i, stmt, kind, names, start, stmt.end_lineno or stmt.lineno, imports=binds)
+                for n in names:
+                    self.defs.setdefault(n, []).append(i)
+                if "__all__" in names:
+                    self._read_all(stmt)
+            self.units.append(unit)
+
+    def _read_all(self, stmt: ast.stmt) -> None:
+        value = getattr(stmt, "value", None)
+        if isinstance(value, (ast.List, ast.Tuple)):
+            items = [e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if isinstance(stmt, ast.AugAssign):
+                self.all_names = (self.all_names or []) + items
+            else:
+                self.all_names = items
+
+    # ---------------------------------------------------------------- references
+
+    def refs(self, unit: Unit) -> list[Ref]:
+        if unit._refs is None:
+            collector = _RefCollector(self.lines_b, lazy_annotations=self.future_annotations)
+            collector.top(unit.node)
+            unit._refs = collector.refs
+            unit._import_nodes = collector.imports
+        return unit._refs
+
+    def import_nodes(self, unit: Unit) -> list[ast.AST]:
+        """Import statements anywhere inside the unit (function-local ones included)."""
+        self.refs(unit)
+        return unit._import_nodes or []
+
+    def unit_text(self, unit: Unit) -> bytes:
+        return b"".join(self.lines_b[unit.line_start - 1 : unit.line_end])
+
+
+def _is_trystar(stmt: ast.stmt) -> bool:
+    return type(stmt).__name__ == "TryStar"
+
+
+def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:
+    """Names a top-level statement binds at module scope, and import statements nested in it."""
+    names: list[str] = []
+    imports: list[ast.stmt] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.append(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.append(node.name)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(stmt)
+    return list(dict.fromkeys(names)), imports
+
+
+# ---------------------------------------------------------------- scope-aware reference collection
+#
+# One pass with deferred resolution: inside a function, a name is local if it is bound
+# anywhere in that function, so each occurrence waits in its scope's ``pending`` list
+# until the scope ends; unbound ones move outwards (skipping class bodies, which nested
+# scopes cannot see) until they reach the module, where they are global references.
+
+
+class _Scope:
+    __slots__ = ("kind", "bound", "declared_global", "pending")
+
+    def __init__(self, kind: str):
+        self.kind = kind  # "module", "function", "class", "comp"
+        self.bound: set[str] = set()
+        self.declared_global: set[str] = set()
+        self.pending: list[Ref] = []
+
+
+def _arg_names(args: ast.arguments) -> list[str]:
+    out = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    if args.vararg:
+        out.append(args.vararg.arg)
+    if args.kwarg:
+        out.append(args.kwarg.arg)
+    return out
+
+
+_COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+class _RefCollector:
+    def __init__(self, lines_b: list[bytes], lazy_annotations: bool):
+        self.lines_b = lines_b
+        self.lazy = lazy_annotations
+        self.refs: list[Ref] = []
+        self.imports: list[ast.Import | ast.ImportFrom] = []  # every import statement, at any depth
+        self.scopes: list[_Scope] = [_Scope("module")]
+
+    # -- scope bookkeeping
+    def _load_time(self) -> bool:
+        return all(s.kind in ("module", "class") for s in self.scopes)
+
+    def _bind(self, name: str, scope: _Scope | None = None) -> None:
+        scope = scope or self.scopes[-1]
+        if scope.kind != "module" and name not in scope.declared_global:
+            scope.bound.add(name)
+
+    def _occur(self, ref: Ref) -> None:
+        scope = self.scopes[-1]
+        if scope.kind == "module" or ref.name in scope.declared_global:
+            self.refs.append(ref)
+        else:
+            scope.pending.append(ref)
+
+    def _push(self, scope: _Scope, nodes: list[ast.AST], bound: list[str] = ()) -> None:
+        scope.bound.update(bound)
+        self.scopes.append(scope)
+        for n in nodes:
+            self.visit(n)
+        self.scopes.pop()
+        escaping = [r for r in scope.pending if r.name not in scope.bound]
+        if not escaping:
+            return
+        # class bodies are invisible to nested scopes: skip them when moving outwards
+        i = len(self.scopes) - 1
+        if scope.kind != "class":
+            while self.scopes[i].kind == "class":
+                i -= 1
+        parent = self.scopes[i]
+        if parent.kind == "module":
+            self.refs.extend(escaping)
+        else:
+            for r in escaping:
+                (self.refs if r.name in parent.declared_global else parent.pending).append(r)
+
+    def _name(self, node: ast.Name, attrs: tuple[tuple[str, int, int], ...] = ()) -> None:
+        store = not isinstance(node.ctx, ast.Load)
+        if store:
+            self._bind(node.id)
+        self._occur(Ref(node.id, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, attrs, self._load_time(), store))
+
+    def _def_site(self, node: ast.AST, name: str) -> None:
+        if len(self.scopes) != 1:
+            self._bind(name)
+            return
+        line = node.lineno
+        m = _DEF_NAME_RE.match(self.lines_b[line - 1], node.col_offset)
+        if m and m.group(1).decode() == name:
+            self.refs.append(Ref(name, line, m.start(1), line, m.end(1), (), True, True))
+
+    # -- traversal
+    def top(self, stmt: ast.stmt) -> None:
+        self.visit(stmt)
+
+    def visit(self, node: ast.AST) -> None:
+        t = type(node)
+        if t is ast.Name:
+            self._name(node)
+        elif t is ast.Attribute:
+            chain: list[ast.Attribute] = []
+            cur: ast.AST = node
+            while type(cur) is ast.Attribute:
+                chain.append(cur)
+                cur = cur.value
+            if type(cur) is ast.Name:
+                self._name(cur, tuple((a.attr, a.end_lineno, a.end_col_offset) for a in reversed(chain)))
+            else:
+                self.visit(cur)
+        elif t is ast.Constant:
+            return
+        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            for d in node.decorator_list:
+                self.visit(d)
+            self._args_outer(node.args, annotations=True)
+            if node.returns is not None and not self.lazy:
+                self.visit(node.returns)
+            self._def_site(node, node.name)
+            self._push(_Scope("function"), node.body, _arg_names(node.args))
+        elif t is ast.Lambda:
+            self._args_outer(node.args, annotations=False)
+            self._push(_Scope("function"), [node.body], _arg_names(node.args))
+        elif t is ast.ClassDef:
+            for d in node.decorator_list:
+                self.visit(d)
+            for b in node.bases:
+                self.visit(b)
+            for k in node.keywords:
+                self.visit(k.value)
+            self._def_site(node, node.name)
+            self._push(_Scope("class"), node.body)
+        elif t in _COMPS:
+            gens = node.generators
+            self.visit(gens[0].iter)
+            rest: list[ast.AST] = [g.target for g in gens]
+            rest += [g.iter for g in gens[1:]] + [c for g in gens for c in g.ifs]
+            rest += [node.key, node.value] if t is ast.DictComp else [node.elt]
+            self._push(_Scope("comp"), rest)
+        elif t is ast.NamedExpr:
+            self.visit(node.value)
+            # the walrus target binds in the nearest enclosing non-comprehension scope
+            i = len(self.scopes) - 1
+            while self.scopes[i].kind == "comp":
+                i -= 1
+            target = node.target
+            if self.scopes[i].kind == "module":
+                self.refs.append(Ref(target.id, target.lineno, target.col_offset, target.end_lineno, target.end_col_offset, (), self._load_time(), True))
+            else:
+                self.scopes[i].bound.add(target.id)
+        elif t is ast.AnnAssign:
+            if not (self.lazy or not self._load_time()):
+                self.visit(node.annotation)
+            self.visit(node.target)
+            if node.value is not None:
+                self.visit(node.value)
+        elif t is ast.Global:
+            if len(self.scopes) > 1:
+                self.scopes[-1].declared_global.update(node.names)
+        elif t is ast.Nonlocal:
+            self.scopes[-1].bound.update(node.names)
+        elif t is ast.Import or t is ast.ImportFrom:
+            self.imports.append(node)
+            for a in node.names:
+                if a.name != "*":
+                    self._bind(a.asname or (a.name.split(".")[0] if t is ast.Import else a.name))
+        elif t is ast.ExceptHandler:
+            if node.name:
+                self._bind(node.name)
+            for child in ast.iter_child_nodes(node):
+                self.visit(child)
+        elif t is ast.MatchAs or t is ast.MatchStar:
+            if node.name:
+                self._bind(node.name)
+            for child in ast.iter_child_nodes(node):
+                self.visit(child)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child)
+
+    def _args_outer(self, args: ast.arguments, annotations: bool) -> None:
+        for d in args.defaults:
+            self.visit(d)
+        for d in args.kw_defaults:
+            if d is not None:
+                self.visit(d)
+        if annotations and not self.lazy:
+            for a in args.posonlyargs + args.args + args.kwonlyargs + [x for x in (args.vararg, args.kwarg) if x]:
+                if a.annotation is not None:
+                    self.visit(a.annotation)
