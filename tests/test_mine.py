@@ -1,0 +1,286 @@
+"""Mining scope-closed blocks: a fixture package written in the test, golden outputs,
+determinism, and torchvision's resnet mined from the installed package.
+
+Mined code is only compiled here; running it happens in a separate python process."""
+
+from __future__ import annotations
+
+import ast
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+
+from mine_fixpkg import write_package  # noqa: E402
+
+from corpus.sources import open_source  # noqa: E402
+from indexer.mine import MineReport, mine_files  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fixture_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fix")
+    pkg = write_package(root)
+    return list(open_source(f"dir:{pkg}", root / "cache").files())
+
+
+@pytest.fixture(scope="module")
+def blocks(fixture_files):
+    report = MineReport()
+    mined = mine_files(fixture_files, report)
+    assert report.parse_errors == {} and report.compile_errors == {}
+    return {b.qualified_name: b for b in mined}
+
+
+def defined_names(code: str) -> list[str]:
+    """Top-level names a block defines, in order."""
+    out = []
+    for stmt in ast.parse(code).body:
+        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+            out.append(stmt.name)
+        elif isinstance(stmt, ast.Assign):
+            out.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    return out
+
+
+def test_every_module_class_and_only_those(blocks):
+    assert sorted(blocks) == [
+        "fixpkg.layers.acts.Swish",
+        "fixpkg.layers.mlp.GatedMlp",
+        "fixpkg.layers.mlp.Mlp",
+        "fixpkg.models.base.Base",
+        "fixpkg.models.broken.Broken",
+        "fixpkg.models.cyc_b.Cycle",
+        "fixpkg.models.hidden.UsesHidden",
+        "fixpkg.models.needs_ext.NeedsExt",
+        "fixpkg.models.net.Net",
+    ]
+    for b in blocks.values():
+        compile(b.code, b.qualified_name, "exec")
+
+
+GOLDEN_CYCLE = '''\
+from torch import nn
+
+
+def a_step(n):
+    return 0 if n <= 0 else b_step(n - 1)
+
+
+def b_step(n):
+    return 0 if n <= 0 else a_step(n - 1)
+
+
+class Cycle(nn.Module):
+    def forward(self, x):
+        return x + b_step(3)
+'''
+
+
+def test_golden_cycle(blocks):
+    assert blocks["fixpkg.models.cyc_b.Cycle"].code == GOLDEN_CYCLE
+
+
+GOLDEN_MLP = '''\
+import torch
+from torch import nn
+
+
+if hasattr(torch, "compile"):
+    USE_COMPILE = True
+else:
+    USE_COMPILE = False
+
+
+DEFAULT_RATIO = 4
+
+
+_ACTS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+def get_act(name):
+    return _ACTS[name]
+
+
+def _scale_helpers(x):
+    return x * 2
+
+
+def make_divisible(v, divisor=8):
+    return max(divisor, int(v + divisor / 2) // divisor * divisor)
+
+
+try:
+    from einops import rearrange
+except ImportError:
+    rearrange = None
+
+
+def _scale(x):
+    return x + 1
+
+
+_BLOCKS = {}
+
+
+def register_block(cls):
+    _BLOCKS[cls.__name__] = cls
+    return cls
+
+
+@register_block
+class Mlp(nn.Module):
+    """Two linear layers."""
+
+    def __init__(self, dim, ratio=DEFAULT_RATIO, act="gelu"):
+        super().__init__()
+        hidden = make_divisible(dim * ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = get_act(act)()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    @property
+    def compiled(self):
+        return USE_COMPILE
+
+    @staticmethod
+    def twice(x):
+        return _scale_helpers(_scale(x))
+
+    def forward(self, x):
+        if rearrange is not None:
+            x = rearrange(x, "b c -> b c")
+        return self.fc2(self.act(self.fc1(x)))
+'''
+
+
+def test_golden_mlp(blocks):
+    """Relative imports, an aliased import (mkdiv), a module used as a namespace
+    (helpers._scale), a name clash (two _scale), a registry decorator, an if-guarded
+    constant and a try/except ImportError fallback, all as the source has them."""
+    b = blocks["fixpkg.layers.mlp.Mlp"]
+    assert b.code == GOLDEN_MLP
+    assert b.signature == "(self, dim, ratio=DEFAULT_RATIO, act='gelu')"
+    assert b.docstring == "Two linear layers."
+    assert b.external_imports == ["einops", "torch"]
+    assert b.unresolved == []
+    prov = b.provenance
+    assert (prov.module, prov.path, prov.qualified_name) == ("fixpkg.layers.mlp", "fixpkg/layers/mlp.py", "fixpkg.layers.mlp.Mlp")
+    assert (prov.line_start, prov.line_end) == (19, 41)  # decorator included
+
+
+def test_inheritance_across_modules_and_reexports(blocks):
+    """Net subclasses Base (another module); Mlp comes through fixpkg.layers' __init__ and
+    Swish through its star import; a loop variable that shadows Mlp stays local."""
+    b = blocks["fixpkg.models.net.Net"]
+    names = defined_names(b.code)
+    assert names.index("Base") < names.index("Net") and names.index("Mlp") < names.index("Net")
+    assert {"Swish", "Config", "register_block", "_BLOCKS", "get_act"} <= set(names)
+    assert names.count("Mlp") == 1 and b.unresolved == []
+    # the renamed helper keeps its references consistent inside Mlp.twice
+    clash = [n for n in names if n.startswith("_scale")]
+    assert sorted(clash) == ["_scale", "_scale_mlp"] and "return _scale(_scale_mlp(x))" in b.code
+    assert blocks["fixpkg.layers.mlp.GatedMlp"].signature == blocks["fixpkg.layers.mlp.Mlp"].signature
+
+
+def test_unresolved_names_are_recorded_never_guessed(blocks):
+    b = blocks["fixpkg.models.broken.Broken"]
+    # ``size`` is a class attribute, invisible inside methods; undefined_helper lives in
+    # an unrelated module that broken.py never imports.
+    assert b.unresolved == ["size", "undefined_helper"]
+    assert "def undefined_helper" not in b.code
+    hidden = blocks["fixpkg.models.hidden.UsesHidden"]
+    assert hidden.unresolved == ["hidden_helper"]  # not in acts.__all__: the star import hides it
+
+
+def test_missing_external_dependency(blocks):
+    b = blocks["fixpkg.models.needs_ext.NeedsExt"]
+    assert b.external_imports == ["not_a_real_pkg_xyz", "torch"]
+    assert b.missing_deps == ["not_a_real_pkg_xyz"]
+    assert b.code.startswith("import not_a_real_pkg_xyz\nfrom torch import nn\n")
+
+
+def test_deterministic_whatever_the_file_order(fixture_files):
+    first = mine_files(fixture_files)
+    shuffled = list(fixture_files)
+    random.Random(0).shuffle(shuffled)
+    again = mine_files(shuffled)
+    assert [b.to_dict() for b in again] == [b.to_dict() for b in first]
+    order = [(b.provenance.module, b.provenance.line_start) for b in first]
+    assert order == sorted(order)  # blocks come in (module, line) order
+
+
+def test_scope_rules(tmp_path):
+    """Comprehension targets, lambda args, walrus targets, globals declared in functions,
+    class attributes and function-local imports, each classified like Python does."""
+    files = {
+        "sc/__init__.py": "",
+        "sc/m.py": """
+            import torch
+            from torch import nn
+
+            COUNT = 0
+            WIDTH = 4
+
+
+            def bump():
+                global COUNT
+                COUNT += 1
+
+
+            class S(nn.Module):
+                k = WIDTH
+
+                def forward(self, x):
+                    from .util import twice
+                    ys = [y * 2 for y in range(3) if (z := y)]
+                    f = lambda a, b=WIDTH: a + b
+                    bump()
+                    return twice(x) + f(len(ys)) + z + self.k
+            """,
+        "sc/util.py": """
+            def twice(x):
+                return 2 * x
+            """,
+    }
+    pkg = write_package(tmp_path, files)
+    (b,) = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
+    assert b.unresolved == []
+    assert defined_names(b.code) == ["WIDTH", "COUNT", "bump", "S"]
+    assert "from sc.util import twice" in b.code  # function-local relative import made absolute
+
+
+def test_torchvision_resnet_blocks_compile_and_run(tmp_path):
+    files = list(open_source("pkg:torchvision.models", tmp_path).files())
+    files = [f for f in files if f.module in ("torchvision.models", "torchvision.models.resnet", "torchvision.models._api", "torchvision.models._utils")]
+    got = {b.name: b for b in mine_files(files)}
+    for name in ("BasicBlock", "Bottleneck", "ResNet"):
+        assert name in got and got[name].unresolved == [] and got[name].missing_deps == []
+        compile(got[name].code, name, "exec")
+    resnet = got["ResNet"]
+    assert {"conv1x1", "conv3x3", "BasicBlock", "Bottleneck", "ResNet"} <= set(defined_names(resnet.code))
+    assert resnet.external_imports == ["torch", "torchvision", "typing"]
+    # executability smoke test, in a separate process (never in the miner's process)
+    script = tmp_path / "run_resnet.py"
+    script.write_text(
+        resnet.code
+        + textwrap.dedent(
+            """
+            torch.set_num_threads(1)
+            m = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10)
+            y = m(torch.randn(2, 3, 32, 32))
+            y.sum().backward()
+            print(tuple(y.shape))
+            """
+        )
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "(2, 10)"
