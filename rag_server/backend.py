@@ -101,9 +101,15 @@ class Backend:
         return {
             "index_version": str(getattr(store, "version", "") or ""),
             "embedder_version": str(getattr(embedder, "version", "") or ""),
-            "predictor_version": str(getattr(self.predictor, "version", "") or ""),
+            "predictor_version": self._predictor_version(),
             "server_version": nnrag.__version__,
         }
+
+    def _predictor_version(self) -> str:
+        if self.predictor is None:
+            return ""
+        meta = self.predictor.meta
+        return f"{self.predictor.default_model}@{int(meta.get('trained_at', 0))}+{meta.get('n_reported', 0)}reported"
 
     def close(self) -> None:
         if self.pool is not None and self.owns_pool:

@@ -140,11 +140,13 @@ class SuggestResult:
 
 @dataclass
 class Prediction:
-    accuracy: float  # [0, 1]
-    lower: float
+    accuracy: float  # predicted final accuracy, [0, 1]
+    lower: float  # interval, [0, 1]
     upper: float
-    interval_level: float
-    method: str
+    interval_level: float  # coverage the interval aims at (0.8)
+    method: str  # estimator that answered
+    observed_epochs: int = 0
+    epochs: int = 0  # the epoch the prediction is for
     versions: dict[str, str] = field(default_factory=dict)
 
 
@@ -152,9 +154,11 @@ class Prediction:
 class StopDecision:
     stop: bool
     reason: str
-    predicted_accuracy: float
-    probability_beats_incumbent: float
+    predicted_accuracy: float  # [0, 1]
+    probability_beats_incumbent: float  # [0, 1]
     saved_ms: float
+    lower: float = 0.0
+    upper: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)
 
 
@@ -239,10 +243,13 @@ def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
 
 
 def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
-    """Curve points as (epoch, accuracy[, elapsed_ms]) tuples or dicts with those keys."""
+    """Curve points as accuracies per epoch (floats, epoch 1, 2, ...), (epoch, accuracy[, elapsed_ms])
+    tuples, or dicts with those keys."""
     points = []
-    for p in curve or []:
-        if isinstance(p, dict):
+    for i, p in enumerate(curve or []):
+        if isinstance(p, (int, float)):
+            points.append(predictor_pb2.CurvePoint(epoch=i + 1, accuracy=float(p)))
+        elif isinstance(p, dict):
             points.append(predictor_pb2.CurvePoint(epoch=int(p["epoch"]), accuracy=float(p["accuracy"]), elapsed_ms=float(p.get("elapsed_ms", 0.0))))
         else:
             points.append(predictor_pb2.CurvePoint(epoch=int(p[0]), accuracy=float(p[1]), elapsed_ms=float(p[2]) if len(p) > 2 else 0.0))
@@ -257,11 +264,22 @@ def _run(run: dict[str, Any]) -> predictor_pb2.Run:
 
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
-    return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, _versions(resp))
+    return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, resp.observed_epochs, resp.epochs, _versions(resp))
 
 
 def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
-    return StopDecision(resp.stop, resp.reason, resp.predicted_accuracy, resp.probability_beats_incumbent, resp.saved_ms, _versions(resp))
+    return StopDecision(resp.stop, resp.reason, resp.predicted_accuracy, resp.probability_beats_incumbent, resp.saved_ms,
+                        resp.lower, resp.upper, _versions(resp))
+
+
+def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int) -> predictor_pb2.PredictRequest:
+    return predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve), target_epoch=epochs)
+
+
+def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
+                         max_epochs: int) -> predictor_pb2.ShouldStopRequest:
+    return predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
+                                           finished_accuracies=list(finished_accuracies or []), budget=predictor_pb2.Budget(max_epochs=max_epochs))
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
@@ -364,15 +382,15 @@ class Client(_Base):
         req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
         return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
 
-    def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "", curve: Iterable[Any] | None = None,
-                *, timeout: float | None = None) -> Prediction:
-        req = predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve))
-        return _prediction(self._call(self._predictor.Predict, req, timeout))
+    def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
+                *, epochs: int = 0, timeout: float | None = None) -> Prediction:
+        """Final accuracy of ``code`` trained with ``hparams`` on ``dataset``, optionally given the curve so far."""
+        return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs), timeout))
 
-    def should_stop(self, run: dict[str, Any], incumbent_accuracy: float, max_epochs: int = 0, max_ms: float = 0.0,
-                    *, timeout: float | None = None) -> StopDecision:
-        req = predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
-                                              budget=predictor_pb2.Budget(max_epochs=max_epochs, max_ms=max_ms))
+    def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
+                    max_epochs: int = 0, timeout: float | None = None) -> StopDecision:
+        """``run``: {code, hparams, dataset, curve, max_epochs}; stop it now?"""
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 
     def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
@@ -449,15 +467,13 @@ class AsyncClient(_Base):
         req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))
 
-    async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "", curve: Iterable[Any] | None = None,
-                      *, timeout: float | None = None) -> Prediction:
-        req = predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve))
-        return _prediction(await self._call(self._predictor.Predict, req, timeout))
+    async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
+                      *, epochs: int = 0, timeout: float | None = None) -> Prediction:
+        return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs), timeout))
 
-    async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float, max_epochs: int = 0, max_ms: float = 0.0,
-                          *, timeout: float | None = None) -> StopDecision:
-        req = predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
-                                              budget=predictor_pb2.Budget(max_epochs=max_epochs, max_ms=max_ms))
+    async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
+                          max_epochs: int = 0, timeout: float | None = None) -> StopDecision:
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs)
         return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
 
     async def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:

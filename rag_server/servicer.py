@@ -341,61 +341,103 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
 
 
 class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
+    """Adapter over ``predictor.api.Predictor``: curves in, predictions and stop decisions out."""
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
     def _versions(self) -> common_pb2.Versions:
         return common_pb2.Versions(**self.backend.versions())
 
-    @staticmethod
-    def _curve(points: Any, field: str) -> list[dict[str, float]]:
-        curve = []
-        for i, p in enumerate(points):
-            _fraction(p.accuracy, f"{field}[{i}].accuracy")
-            if p.epoch < 0 or p.elapsed_ms < 0:
-                raise BadRequest(f"{field}[{i}]", "epoch and elapsed_ms must be >= 0")
-            curve.append({"epoch": p.epoch, "accuracy": p.accuracy, "elapsed_ms": p.elapsed_ms})
-        return curve
+    def _predictor(self) -> Any:
+        predictor = self.backend.need_predictor()
+        predictor.reload_if_changed()  # a retrained model in the same directory is picked up live
+        return predictor
 
-    def _run(self, run: predictor_pb2.Run, field: str = "run") -> dict[str, Any]:
+    @staticmethod
+    def _curve(points: Any, field: str) -> tuple[list[float], list[float] | None]:
+        """(accuracies by epoch, cumulative seconds or None when any is unknown)."""
+        ordered = sorted(enumerate(points), key=lambda ip: (ip[1].epoch, ip[0]))
+        for i, p in ordered:
+            _fraction(p.accuracy, f"{field}[{i}].accuracy")
+            if p.epoch < 0 or not math.isfinite(p.elapsed_ms) or p.elapsed_ms < 0:
+                raise BadRequest(f"{field}[{i}]", "epoch and elapsed_ms must be >= 0")
+        accuracies = [p.accuracy for _, p in ordered]
+        durations = [p.elapsed_ms / 1000.0 for _, p in ordered]
+        return accuracies, (durations if durations and all(d > 0 for d in durations) else None)
+
+    @staticmethod
+    def _dataset(dataset: str, field: str) -> str:
+        from predictor.features import DATASETS
+
+        if dataset not in DATASETS:
+            raise BadRequest(field, f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        return dataset
+
+    @staticmethod
+    def _call(fn: Callable[[], Any], field: str) -> Any:
+        try:
+            return fn()
+        except ValueError as exc:  # the predictor's own input checks
+            raise BadRequest(field, str(exc)) from None
+
+    def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run") -> dict[str, Any]:
+        _require_code(run.code, f"{field}.code")
+        curve, durations = self._curve(run.curve, f"{field}.curve")
+        if epochs < 0:
+            raise BadRequest(f"{field}.max_epochs", "must be >= 0")
         return {
-            "run_id": run.run_id,
             "code": run.code,
             "hparams": _json_object(run.hparams_json, f"{field}.hparams_json"),
-            "dataset": run.dataset,
-            "task": run.task,
-            "curve": self._curve(run.curve, f"{field}.curve"),
-            "max_epochs": run.max_epochs,
+            "dataset": self._dataset(run.dataset, f"{field}.dataset"),
+            "curve": curve,
+            "durations": durations,
+            "epochs": epochs or None,
         }
 
     @unary
     def Predict(self, request: predictor_pb2.PredictRequest, context: grpc.ServicerContext) -> predictor_pb2.PredictResponse:
         code = _require_code(request.code)
         hparams = _json_object(request.hparams_json, "hparams_json")
-        curve = self._curve(request.curve, "curve")
-        p = self.backend.need_predictor().predict(code, hparams, request.dataset, curve)
+        dataset = self._dataset(request.dataset, "dataset")
+        curve, durations = self._curve(request.curve, "curve")
+        if request.target_epoch < 0:
+            raise BadRequest("target_epoch", "must be >= 0")
+        predictor = self._predictor()
+        p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None), "request")
         return predictor_pb2.PredictResponse(
-            accuracy=float(p.accuracy), lower=float(getattr(p, "lower", p.accuracy)), upper=float(getattr(p, "upper", p.accuracy)),
-            interval_level=float(getattr(p, "level", 0.0) or 0.0), method=str(getattr(p, "method", "")), versions=self._versions(),
+            accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
+            observed_epochs=p.k, epochs=p.epochs, versions=self._versions(),
         )
 
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
-        run = self._run(request.run)
-        incumbent = _fraction(request.incumbent_accuracy, "incumbent_accuracy")
-        budget = {"max_epochs": request.budget.max_epochs, "max_ms": request.budget.max_ms}
-        d = self.backend.need_predictor().should_stop(run, incumbent, budget)
+        run = self._run(request.run, request.budget.max_epochs or request.run.max_epochs)
+        if not run["curve"]:
+            raise BadRequest("run.curve", "is empty: a stop decision needs at least one finished epoch")
+        finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]
+        incumbent: float | list[float] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
+        predictor = self._predictor()
+        d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"]), "run")
+        saved_ms = 0.0
+        if d.stop and run["durations"] and run["epochs"]:
+            per_epoch_s = run["durations"][-1] / len(run["durations"])
+            saved_ms = max(0, run["epochs"] - len(run["curve"])) * per_epoch_s * 1000.0
         return predictor_pb2.ShouldStopResponse(
-            stop=bool(d.stop), reason=str(getattr(d, "reason", "")),
-            predicted_accuracy=float(getattr(d, "predicted_accuracy", 0.0) or 0.0),
-            probability_beats_incumbent=float(getattr(d, "probability_beats_incumbent", 0.0) or 0.0),
-            saved_ms=float(getattr(d, "saved_ms", 0.0) or 0.0), versions=self._versions(),
+            stop=bool(d.stop), reason=d.reason, predicted_accuracy=float(d.predicted_final),
+            probability_beats_incumbent=float(d.p_beat_incumbent), saved_ms=saved_ms,
+            lower=float(d.lo), upper=float(d.hi), versions=self._versions(),
         )
 
     @unary
     def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
-        run = self._run(request.run)
-        run["final_accuracy"] = _fraction(request.final_accuracy, "final_accuracy")
-        run["stopped_early"] = request.stopped_early
-        recorded = self.backend.need_predictor().report(run)
-        return predictor_pb2.ReportResultResponse(accepted=True, runs_recorded=int(recorded or 0), versions=self._versions())
+        run = self._run(request.run, request.run.max_epochs)
+        accuracy = run["curve"] or [_fraction(request.final_accuracy, "final_accuracy")]
+        report = {
+            "code": run["code"], "hparams": run["hparams"], "dataset": run["dataset"], "accuracy": accuracy,
+            "duration_s": run["durations"] or [], "epochs_planned": run["epochs"], "finished": not request.stopped_early,
+            "task": request.run.task or "img-classification",
+        }
+        predictor = self._predictor()
+        row = self._call(lambda: predictor.report(report), "run")
+        return predictor_pb2.ReportResultResponse(accepted=True, runs_recorded=int(row), versions=self._versions())

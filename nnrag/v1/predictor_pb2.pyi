@@ -50,54 +50,62 @@ class PredictRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "versions")
+    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "versions")
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_LEVEL_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     accuracy: float
     lower: float
     upper: float
     interval_level: float
     method: str
+    observed_epochs: int
+    epochs: int
     versions: _common_pb2.Versions
-    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., observed_epochs: _Optional[int] = ..., epochs: _Optional[int] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("max_epochs", "max_ms")
+    __slots__ = ("max_epochs",)
     MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
-    MAX_MS_FIELD_NUMBER: _ClassVar[int]
     max_epochs: int
-    max_ms: float
-    def __init__(self, max_epochs: _Optional[int] = ..., max_ms: _Optional[float] = ...) -> None: ...
+    def __init__(self, max_epochs: _Optional[int] = ...) -> None: ...
 
 class ShouldStopRequest(_message.Message):
-    __slots__ = ("run", "incumbent_accuracy", "budget")
+    __slots__ = ("run", "incumbent_accuracy", "finished_accuracies", "budget")
     RUN_FIELD_NUMBER: _ClassVar[int]
     INCUMBENT_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     run: Run
     incumbent_accuracy: float
+    finished_accuracies: _containers.RepeatedScalarFieldContainer[float]
     budget: Budget
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., incumbent_accuracy: _Optional[float] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., incumbent_accuracy: _Optional[float] = ..., finished_accuracies: _Optional[_Iterable[float]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
 
 class ShouldStopResponse(_message.Message):
-    __slots__ = ("stop", "reason", "predicted_accuracy", "probability_beats_incumbent", "saved_ms", "versions")
+    __slots__ = ("stop", "reason", "predicted_accuracy", "probability_beats_incumbent", "saved_ms", "lower", "upper", "versions")
     STOP_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_BEATS_INCUMBENT_FIELD_NUMBER: _ClassVar[int]
     SAVED_MS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     stop: bool
     reason: str
     predicted_accuracy: float
     probability_beats_incumbent: float
     saved_ms: float
+    lower: float
+    upper: float
     versions: _common_pb2.Versions
-    def __init__(self, stop: _Optional[bool] = ..., reason: _Optional[str] = ..., predicted_accuracy: _Optional[float] = ..., probability_beats_incumbent: _Optional[float] = ..., saved_ms: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, stop: _Optional[bool] = ..., reason: _Optional[str] = ..., predicted_accuracy: _Optional[float] = ..., probability_beats_incumbent: _Optional[float] = ..., saved_ms: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class ReportResultRequest(_message.Message):
     __slots__ = ("run", "final_accuracy", "stopped_early")
