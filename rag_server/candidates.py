@@ -19,7 +19,7 @@ from typing import Any
 
 import libcst as cst
 
-from rag_server.codeops import extract_definition
+from rag_server.codeops import extract_definition, import_lines
 from rag_server.scope import NameUsage
 
 # name -> import statement, for names LLMs use without importing
@@ -414,7 +414,14 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 continue
             seen.add(ident)
             defined = _top_level_defines(block.code)
-            if name in defined and name != block.name:
+            line = _import_of(block.code, name)
+            if line is not None and _importable(line):
+                # the store's own code imports it from an installed package: do the same
+                ident = f"import:{line}"
+                if ident not in found:
+                    found[ident] = Candidate(name, name, "", "block-import", MATCH_WEIGHT["helper"] + 1.0, 1.0,
+                                             f"imported the way {block.qualified_name} imports it", None, line)
+            elif name in defined and name != block.name:
                 add(block, name, "helper")
             else:
                 for symbol in sorted(defined):
@@ -422,17 +429,57 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                         add(block, symbol, "helper-alias")
                         break
     if not found:
-        for hit in _safe(store.search, usage_query(usage), k=10):
-            if hit.block.name == name:
-                continue
-            if not _same_kind(name, hit.block.name):
+        for hit, similarity in semantic_hits(store, usage_query(usage)):
+            if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
             cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
             if cand is not None and cand.compat >= 0.5:
-                cand.score += float(hit.score)
+                cand.score += similarity
+                cand.reason += f", cosine similarity {similarity:.2f}"
                 found.setdefault(cand.identity, cand)
     ranked = sorted(found.values(), key=lambda c: (-c.score, len(c.code), c.identity))
     return ranked[:limit]
+
+
+SEMANTIC_MIN_SIMILARITY = 0.3
+
+
+def semantic_hits(store: Any, query: str, k: int = 10) -> list[tuple[Any, float]]:
+    """Meaning search, keeping only hits whose embedding is close enough to the query's:
+    rank fusion alone says nothing about absolute relevance, so an unknown name would
+    otherwise always get *some* block."""
+    try:
+        vector = store.embedder.encode([query])[0]
+        hits = store.search(query, k=k, vector=vector, mode="vector")
+        out = []
+        for hit in hits:
+            block_id = store.id_of_hash(hit.block.content_hash)
+            if block_id is None:
+                continue
+            similarity = float(store.vectors([block_id])[0] @ vector)
+            if similarity >= SEMANTIC_MIN_SIMILARITY:
+                out.append((hit, similarity))
+        return out
+    except (AttributeError, KeyError, ValueError, LookupError):
+        return []
+
+
+def _import_of(code: str, name: str) -> str | None:
+    """The import statement by which ``code`` binds ``name`` (absolute imports only)."""
+    for bound, target in import_lines(code):
+        if bound == name and not target.startswith("."):
+            module, _, attr = target.rpartition(".")
+            if module and attr == name:
+                return f"from {module} import {name}"
+            if module:
+                return f"from {module} import {attr} as {name}"
+            return f"import {target}"
+    return None
+
+
+def _importable(line: str) -> bool:
+    top = line.split()[1].split(".")[0]
+    return _installed(top)
 
 
 def _same_kind(name: str, symbol: str) -> bool:

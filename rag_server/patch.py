@@ -299,8 +299,10 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
     best: tuple[int, int, PatchResult] | None = None
     attempted: set[tuple[tuple[str, int], ...]] = set()
     while True:
-        chosen = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
+        picked = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
+        chosen = [c for c in picked if c.import_line is None]
         imports = dict(the_plan.imports)
+        imports.update({c.name: c.import_line for c in picked if c.import_line is not None})
         for n, i in choice.items():  # a name whose store candidates ran out falls back to its import
             if i >= len(the_plan.candidates[n]) and n in the_plan.fallback_imports:
                 imports[n] = the_plan.fallback_imports[n]

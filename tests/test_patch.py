@@ -1,0 +1,153 @@
+"""Patching against a small real store (real indexer, real sandbox): no mocks of our parts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag_server.llm_text import PatchInputError
+from rag_server.patch import patch
+from rag_server.scope import analyze
+from sandbox.spec import CheckSpec
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc"]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    from sandbox.pool import CheckerPool
+
+    with CheckerPool(size=1) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory, pool) -> Path:
+    from indexer.build import build_index
+
+    path = tmp_path_factory.mktemp("patch_store")
+    report = build_index(SOURCES, path, pool=pool)
+    assert report.unique >= 10, report
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(store_dir):
+    from indexer.store import BlockStore
+
+    return BlockStore(store_dir)
+
+
+def added_lines_only(before: str, diff: str) -> bool:
+    """The diff only adds lines: nothing the user wrote was changed or removed."""
+    return all(not (line.startswith("-") and not line.startswith("---")) for line in diff.splitlines())
+
+
+def test_missing_blocks_are_inserted_and_the_model_runs(store, pool):
+    code = (EXAMPLES / "missing_se_droppath.py").read_text()
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    names = {item["name"] for item in result.inserted}
+    assert {"SqueezeExcite", "DropPath"} <= names
+    for item in result.inserted:
+        assert item["provenance"]["package"] in {"timm", "torchvision"}
+        assert item["qualified_name"] and item["reason"]
+    assert result.changed and result.unresolved == []
+    assert added_lines_only(code, result.diff)
+    assert analyze(result.code).free == {}
+    # the inserted definitions come before the class that uses them
+    assert result.code.index("class ResidualSEBlock") > result.code.index("class DropPath")
+
+
+def test_missing_standard_imports_are_added(store, pool):
+    code = (EXAMPLES / "missing_imports.py").read_text()
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, result.check
+    assert result.inserted == []
+    assert set(result.added_imports) == {
+        "import torch.nn.functional as F", "import math", "from collections import OrderedDict"
+    }
+    assert added_lines_only(code, result.diff)
+
+
+def test_working_models_come_back_byte_identical(store, pool):
+    code = (EXAMPLES / "working_resnet.py").read_text()
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.code == code and not result.changed and result.diff == ""
+    assert result.check is not None and result.check.ok
+    # a model we patched is now a working model: patching it again changes nothing
+    fixed = patch((EXAMPLES / "missing_se_droppath.py").read_text(), CheckSpec(), store, pool).code
+    again = patch(fixed, CheckSpec(), store, pool)
+    assert again.code == fixed and not again.changed and again.check.ok
+
+
+def test_markdown_answer_is_extracted_and_patched(store, pool):
+    text = (EXAMPLES / "fenced_reply.md").read_text()
+    result = patch(text, CheckSpec(), store, pool)
+    assert result.stripped_text and "Sure!" not in result.code and "```" not in result.code
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert {"DropPath", "Mlp"} <= {item["name"] for item in result.inserted}
+    assert "import torch.nn.functional as F" in result.added_imports
+
+
+def test_shape_bug_is_diagnosed_not_patched(store, pool):
+    code = (EXAMPLES / "shape_mismatch.py").read_text()
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.code == code and not result.changed
+    assert result.check is not None and not result.check.ok
+    assert result.check.failed_stage == "forward"
+
+
+def test_user_definitions_are_never_overwritten(store, pool):
+    code = (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class DropPath(nn.Module):\n"
+        "    def __init__(self, p):\n        super().__init__()\n        self.p = p\n\n"
+        "    def forward(self, x):\n        return x\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
+        "        self.se = SEModule(16)\n        self.dp = DropPath(0.1)\n"
+        "        self.fc = nn.Linear(16, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        x = self.dp(self.se(self.conv(x)))\n"
+        "        return self.fc(x.mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check.ok, result.check
+    assert result.code.count("class DropPath(") == 1
+    assert "def forward(self, x):\n        return x\n" in result.code
+    assert added_lines_only(code, result.diff)
+
+
+def test_unknown_names_are_reported_unresolved(store):
+    code = "import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.x = Qwzxv_Frobnicator_9(3)\n"
+    result = patch(code, None, store, None)
+    assert result.unresolved == ["Qwzxv_Frobnicator_9"]
+    assert result.check is None
+
+
+def test_syntax_error_names_its_line(store):
+    with pytest.raises(PatchInputError) as info:
+        patch("import torch\n\nclass Net(nn.Module:\n    pass\n", None, store, None)
+    assert info.value.line == 3
+
+
+def test_cli_json(store_dir):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["patch", str(EXAMPLES / "missing_se_droppath.py"), "--json", "--store", str(store_dir)])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert {"code", "diff", "inserted", "unresolved", "check"} <= set(data)
+    assert data["check"] is None
+    assert {"name", "qualified_name", "provenance"} <= set(data["inserted"][0])
+    bad = runner.invoke(app, ["patch", "-", "--store", str(store_dir)], input="def f(:\n  pass\n")
+    assert bad.exit_code == 2 and "line 1" in bad.output
