@@ -110,8 +110,6 @@ def _loss_inputs() -> list[Proposal]:
     return [
         ([[BATCH, 10], [BATCH]], ["float32", "int64"]),
         ([[BATCH, 10], [BATCH, 10]], ["float32", "float32"]),
-        ([[BATCH, 10], [BATCH, 10]], ["float32", "prob"]),
-        ([[BATCH, 10], [BATCH, 10]], ["prob", "prob"]),
         ([[BATCH, 10], [BATCH, 10], [BATCH]], ["float32", "float32", "float32"]),
     ]
 

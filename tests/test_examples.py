@@ -1,0 +1,153 @@
+"""indexer.examples: static constructor guesses read from the code, never run."""
+
+import textwrap
+
+from corpus.records import Provenance, SourceFile
+from indexer.examples import CallSiteIndex, constructor_candidates
+from indexer.records import Block
+
+HEADER = "import torch\nfrom torch import nn\n\n"
+
+
+def _block(name: str, body: str) -> Block:
+    code = HEADER + textwrap.dedent(body)
+    prov = Provenance(source="dir:/fixture", package="fixture", version="0", path="fixture/m.py", module="fixture.m")
+    return Block(name=name, qualified_name=f"fixture.m.{name}", code=code, provenances=[prov])
+
+
+def _file(text: str, module: str = "fixture.models") -> SourceFile:
+    prov = Provenance(source="dir:/fixture", package="fixture", version="0", path=module.replace(".", "/") + ".py", module=module)
+    return SourceFile(module=module, text=textwrap.dedent(text), provenance=prov)
+
+
+def test_defaults_first_and_required_filled_from_names():
+    block = _block("Mixer", """
+        class Mixer(nn.Module):
+            def __init__(self, in_chs, out_chs, num_classes, kernel_size, stride=2, act_layer=None, norm_layer=None):
+                super().__init__()
+    """)
+    first = constructor_candidates(block, [])[0]
+    assert first.inputs is None
+    kw = first.init_kwargs
+    assert isinstance(kw["in_chs"], int) and isinstance(kw["out_chs"], int) and kw["in_chs"] > 0
+    assert kw["num_classes"] == 10 and kw["kernel_size"] == 3
+    assert "stride" not in kw and "act_layer" not in kw  # defaults are kept as the source has them
+
+
+def test_layer_parameters_become_expressions_in_the_block_namespace():
+    block = _block("Unit", """
+        class Unit(nn.Module):
+            def __init__(self, dim, act_layer, norm_layer):
+                super().__init__()
+    """)
+    examples = constructor_candidates(block, [])
+    kw = examples[0].init_kwargs
+    assert kw["act_layer"] == {"__expr__": "nn.ReLU"}
+    assert kw["norm_layer"]["__expr__"].startswith("nn.")
+    norms = {e.init_kwargs["norm_layer"]["__expr__"] for e in examples}
+    assert {"nn.BatchNorm2d", "nn.LayerNorm"} <= norms  # the other norm family is an alternative
+
+
+def test_heads_divide_the_width():
+    block = _block("Attn", """
+        class Attn(nn.Module):
+            def __init__(self, dim, num_heads=12):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["dim"] % 12 == 0
+
+
+def test_block_parameter_takes_a_block_class_from_the_code():
+    block = _block("Net", """
+        class BasicBlock(nn.Module):
+            def __init__(self, inplanes, planes, stride=1):
+                super().__init__()
+
+        class Bottleneck(nn.Module):
+            def __init__(self, inplanes, planes, stride=1):
+                super().__init__()
+
+        class Net(nn.Module):
+            def __init__(self, block, layers, num_classes=1000):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["block"] == {"__expr__": "BasicBlock"}
+    assert isinstance(kw["layers"], list) and all(isinstance(v, int) for v in kw["layers"])
+    assert kw["num_classes"] == 10
+
+
+def test_call_sites_and_model_configs_in_the_source():
+    block = _block("Tower", """
+        class Tower(nn.Module):
+            def __init__(self, widths, depth, num_classes=1000, mode='fast'):
+                super().__init__()
+    """)
+    files = [_file("""
+        from fixture.m import Tower
+        def tower_big():
+            return Tower(widths=(512, 1024), depth=48, mode=MODE)
+        def tower_small(**kwargs):
+            model_args = dict(widths=(8, 16), depth=2)
+            return build(Tower, **dict(model_args, **kwargs))
+        def user(width):
+            return Tower(widths=(width, width), depth=3)
+    """)]
+    examples = constructor_candidates(block, files)
+    kwargs = [e.init_kwargs for e in examples]
+    # a whole network (num_classes): the smallest config from the source comes first, with 10 classes
+    assert kwargs[0]["widths"] == [8, 16] and kwargs[0]["depth"] == 2 and kwargs[0]["num_classes"] == 10
+    assert any(k.get("depth") == 48 for k in kwargs)
+    # MODE is not defined in the block's code: it is never passed as an expression
+    assert all("mode" not in k for k in kwargs)
+
+
+def test_inherited_init_is_followed_through_bases_in_the_code():
+    block = _block("Child", """
+        class Base(nn.Module):
+            def __init__(self, in_features, hidden_features=None):
+                super().__init__()
+
+        class Child(Base):
+            pass
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert set(kw) == {"in_features"}
+
+
+def test_config_dataclass_annotation_builds_the_config():
+    block = _block("Model", """
+        from dataclasses import dataclass
+
+        @dataclass
+        class ModelCfg:
+            depth: int = 2
+            width: int = 8
+
+        class Model(nn.Module):
+            def __init__(self, cfg: ModelCfg, num_classes=1000):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["cfg"] == {"__expr__": "ModelCfg()"}
+
+
+def test_candidates_are_few_unique_and_deterministic():
+    block = _block("Unit", """
+        class Unit(nn.Module):
+            def __init__(self, dim, norm_layer, act_layer, heads=4):
+                super().__init__()
+    """)
+    files = [_file("x = Unit(64, nn.LayerNorm, nn.GELU)\ny = Unit(dim=16, norm_layer=nn.BatchNorm2d, act_layer=nn.ReLU)\n")]
+    a = [e.to_dict() for e in constructor_candidates(block, files)]
+    b = [e.to_dict() for e in constructor_candidates(block, files, index=CallSiteIndex.build(files))]
+    assert a == b
+    assert 1 <= len(a) <= 6
+    assert len({repr(x) for x in a}) == len(a)
+
+
+def test_unparsable_code_still_gives_one_example():
+    block = _block("Broken", "class Broken(nn.Module:\n    pass\n")
+    examples = constructor_candidates(block, [])
+    assert len(examples) == 1 and examples[0].inputs is None

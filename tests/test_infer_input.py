@@ -1,0 +1,145 @@
+"""sandbox.infer_input: proposals are read from the built module and the first one fits.
+
+The modules here are trusted torch layers and classes written in this test, so running
+them in the test process is fine (block code from a corpus only ever runs in the sandbox).
+"""
+
+import torch
+from torch import nn
+
+from sandbox.infer_input import propose_inputs
+from sandbox.runner import make_inputs
+
+
+def _first_that_runs(module: nn.Module) -> tuple[int, list[list[int]]]:
+    for rank, (shapes, dtypes) in enumerate(propose_inputs(module)):
+        try:
+            out = module(*make_inputs(shapes, dtypes))
+        except Exception:  # noqa: BLE001 - a wrong guess, try the next
+            continue
+        assert isinstance(out, torch.Tensor)
+        return rank, shapes
+    raise AssertionError(f"no proposal runs for {type(module).__name__}: {propose_inputs(module)}")
+
+
+class TokenAttention(nn.Module):
+    def __init__(self, dim: int = 24, num_heads: int = 3):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        x = torch.softmax(q @ k.transpose(-2, -1), -1) @ v
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Stem(nn.Module):
+    def __init__(self, in_chs: int = 7):
+        super().__init__()
+        self.in_chs = in_chs
+        self.conv = nn.Conv2d(in_chs, 8, 3, stride=2)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+class ChannelsLast(nn.Module):
+    def __init__(self, channels: int = 12):
+        super().__init__()
+        self.channels = channels
+        self.norm = nn.LayerNorm(channels)
+        self.fc = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        assert x.dim() == 4 and x.shape[-1] == self.channels
+        return self.fc(self.norm(x))
+
+
+class FixedImage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.img_size = (48, 40)
+        self.proj = nn.Conv2d(3, 8, 8, 8)
+
+    def forward(self, x):
+        assert tuple(x.shape[2:]) == self.img_size
+        return self.proj(x)
+
+
+def test_conv_channels_come_from_the_first_conv():
+    rank, shapes = _first_that_runs(nn.Sequential(nn.Conv2d(5, 8, 3), nn.ReLU()))
+    assert rank == 0 and shapes[0][1] == 5 and len(shapes[0]) == 4
+
+
+def test_conv1d_and_conv3d_get_their_rank():
+    _, shapes = _first_that_runs(nn.Conv1d(6, 4, 3))
+    assert len(shapes[0]) == 3 and shapes[0][1] == 6
+    _, shapes = _first_that_runs(nn.Conv3d(2, 4, 3))
+    assert len(shapes[0]) == 5 and shapes[0][1] == 2
+
+
+def test_linear_in_features():
+    rank, shapes = _first_that_runs(nn.Sequential(nn.Linear(13, 4), nn.GELU()))
+    assert rank == 0 and shapes == [[2, 13]]
+
+
+def test_embedding_gets_int64_token_ids():
+    proposals = propose_inputs(nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 2)))
+    assert proposals[0][1] == ["int64"]
+    _first_that_runs(nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 2)))
+
+
+def test_attention_gets_tokens_first():
+    rank, shapes = _first_that_runs(TokenAttention())
+    assert rank == 0 and len(shapes[0]) == 3 and shapes[0][-1] == 24
+
+
+def test_attribute_channels_beat_the_default_image():
+    rank, shapes = _first_that_runs(Stem(in_chs=7))
+    assert rank == 0 and shapes[0][1] == 7
+
+
+def test_channels_last_blocks_are_found():
+    _, shapes = _first_that_runs(ChannelsLast(12))
+    assert len(shapes[0]) == 4 and shapes[0][-1] == 12
+
+
+def test_fixed_image_size_is_read_from_the_module():
+    rank, shapes = _first_that_runs(FixedImage())
+    assert rank == 0 and shapes[0][2:] == [48, 40]
+
+
+def test_losses_get_input_and_target():
+    for loss in (nn.CrossEntropyLoss(), nn.MSELoss(), nn.SmoothL1Loss()):
+        shapes_dtypes = propose_inputs(loss)
+        assert all(len(shapes) == 2 for shapes, _ in shapes_dtypes[:2])
+        ok = False
+        for shapes, dtypes in shapes_dtypes:
+            try:
+                out = loss(*make_inputs(shapes, dtypes))
+            except Exception:  # noqa: BLE001
+                continue
+            ok = out.dim() == 0
+            break
+        assert ok, type(loss).__name__
+
+
+def test_parameterless_forward_without_args_is_offered_first():
+    class Constant(nn.Module):
+        def forward(self):
+            return torch.ones(2)
+
+    assert propose_inputs(Constant())[0] == ([], [])
+
+
+def test_proposals_are_unique_small_and_bounded():
+    proposals = propose_inputs(TokenAttention())
+    keys = [repr(p) for p in proposals]
+    assert len(keys) == len(set(keys)) and 1 <= len(keys) <= 12
+    for shapes, dtypes in proposals:
+        assert len(shapes) == len(dtypes)
+        assert all(s[0] == 2 for s in shapes)

@@ -1,0 +1,132 @@
+"""indexer.validate: blocks run in a real sandbox pool; stages, example and failures recorded."""
+
+import textwrap
+
+import pytest
+
+from corpus.records import Provenance
+from indexer.records import Block
+from indexer.validate import STAGES, validate_blocks
+from sandbox.pool import CheckerPool
+
+HEADER = "import torch\nfrom torch import nn\n\n"
+
+
+def _block(name: str, body: str, **extra) -> Block:
+    prov = Provenance(source="dir:/fixture", package="fixture", version="0", path="fixture/m.py", module="fixture.m")
+    return Block(name=name, qualified_name=f"fixture.m.{name}", code=HEADER + textwrap.dedent(body), provenances=[prov], **extra)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CheckerPool(size=2, preload=("torch",)) as p:
+        yield p
+
+
+SE = """
+class SqueezeExcite(nn.Module):
+    def __init__(self, in_chs, rd_ratio=0.25, act_layer=nn.ReLU):
+        super().__init__()
+        rd = max(1, int(in_chs * rd_ratio))
+        self.fc1 = nn.Conv2d(in_chs, rd, 1)
+        self.act = act_layer()
+        self.fc2 = nn.Conv2d(rd, in_chs, 1)
+
+    def forward(self, x):
+        s = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * s.sigmoid()
+"""
+
+ATTN = """
+class Attention(nn.Module):
+    def __init__(self, dim, num_heads=8, qkv_bias=False):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        x = torch.softmax(q @ k.transpose(-2, -1) * (C // self.num_heads) ** -0.5, -1) @ v
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+"""
+
+NET = """
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(inplanes, planes, 3, stride, 1)
+        self.short = nn.Conv2d(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes else nn.Identity()
+
+    def forward(self, x):
+        return torch.relu(self.conv(x) + self.short(x))
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, block, layers, num_classes=1000, in_chans=3):
+        super().__init__()
+        self.stem = nn.Conv2d(in_chans, 8, 3, 1, 1)
+        chs, stages = 8, []
+        for i, n in enumerate(layers):
+            for j in range(n):
+                stages.append(block(chs, 8 * 2 ** i, 2 if (j == 0 and i > 0) else 1))
+                chs = 8 * 2 ** i
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(chs, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.stages(self.stem(x)).mean((2, 3)))
+"""
+
+BROKEN_FORWARD = """
+class Broken(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x) + undefined_helper(x)
+"""
+
+
+def test_blocks_validate_with_inferred_args_and_inputs(pool):
+    se, attn, net = _block("SqueezeExcite", SE), _block("Attention", ATTN), _block("TinyResNet", NET)
+    validate_blocks([se, attn, net], pool, [])
+    for block in (se, attn, net):
+        assert set(block.validation) == set(STAGES)
+        assert all(block.passed(s) for s in STAGES), (block.name, block.validation)
+        assert block.example is not None and block.example.inputs, block.name
+        assert block.params and block.params > 0
+        assert block.flops and block.flops > 0
+    assert se.example.inputs[0][1] == se.example.init_kwargs["in_chs"]
+    assert len(attn.example.inputs[0]) == 3 and attn.example.inputs[0][-1] == attn.example.init_kwargs["dim"]
+    assert net.example.init_kwargs["block"] == {"__expr__": "BasicBlock"}
+    assert net.example.init_kwargs["num_classes"] == 10
+
+
+def test_failures_name_their_stage_and_reason(pool):
+    broken = _block("Broken", BROKEN_FORWARD)
+    unresolved = _block("SqueezeExcite", SE, unresolved=["make_divisible"])
+    syntax = _block("Bad", "class Bad(nn.Module:\n    pass\n")
+    validate_blocks([broken, unresolved, syntax], pool, [])
+
+    assert broken.passed("instantiate") and not broken.passed("forward")
+    assert "undefined_helper" in broken.validation["forward"]["error"]
+    assert not broken.passed("backward") and broken.example is None
+
+    assert not unresolved.passed("import") and "make_divisible" in unresolved.validation["import"]["error"]
+    assert unresolved.passed("parse") and not unresolved.passed("forward")
+
+    assert not syntax.passed("parse") and "SyntaxError" in syntax.validation["parse"]["error"]
+
+
+def test_parameterless_blocks_pass_backward_with_a_note(pool):
+    act = _block("HardMish", """
+        class HardMish(nn.Module):
+            def forward(self, x):
+                return 0.5 * x * (x + 2).clamp(min=0, max=2)
+    """)
+    validate_blocks([act], pool, [])
+    assert act.passed("forward") and act.passed("backward")
+    assert act.validation["backward"].get("note")
