@@ -261,6 +261,11 @@ class CheckerPool:
                 return self._finish(_timeout_result(spec, spec.timeout_s, "waiting for a free worker"), started, hint_provider)
             if not worker.alive():
                 worker = self._replace(worker)
+            try:
+                worker.ensure_ready()  # a worker still importing torch: its start-up is not the check's time
+            except WorkerError:
+                worker = self._replace(worker)
+            started = time.monotonic()
             payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s,
                        "audit_hook": self.audit_hook, "output_limit": self.output_limit}
             try:

@@ -42,6 +42,11 @@ LEMUR_PRM_DEFAULTS: dict[str, Any] = {
 }
 LEMUR_IN_SHAPE = (2, 3, 32, 32)
 LEMUR_OUT_SHAPE = (10,)
+LEMUR_RETRY_SIDES = (64, 256)
+
+
+def _spatial_failure(attempt: CheckResult) -> bool:
+    return attempt.failed_stage == "forward" and attempt.diagnosis.kind == "shape_mismatch" and "size" in attempt.message.lower()
 
 
 class _LenientPrm(dict):
@@ -313,6 +318,17 @@ class CheckRun:
                 self._skip_rest(attempt)
                 return attempt
             attempts.append(attempt)
+            if example is None and len(examples) == 1 and self.lemur is not None and _spatial_failure(attempt):
+                # LEMUR models are trained on resized images (e.g. 256 px transforms): a model that
+                # only breaks because 32 px is too small is retried at the sizes LEMUR uses.
+                for side in LEMUR_RETRY_SIDES:
+                    retry = CheckResult(status="ok", stages=dict(static))
+                    self._attempt(retry, Example(inputs=[[LEMUR_IN_SHAPE[0], LEMUR_IN_SHAPE[1], side, side]]))
+                    if retry.status == "ok":
+                        self._skip_rest(retry)
+                        return retry
+                    if not _spatial_failure(retry):
+                        break
         # Report the attempt that got furthest (first one on ties).
         best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
         self._skip_rest(best)

@@ -1,0 +1,114 @@
+"""Batch audits: check many (name, code) items, resumably, and summarise the outcome.
+
+Identical code is checked once (keyed by the SHA-256 of the code). Results are appended
+to ``results.jsonl`` as they arrive (one line per unique code) and names to
+``names.jsonl``; on restart every hash already in ``results.jsonl`` is skipped, so an
+interrupted audit of 10,000 models resumes where it stopped. The sources of items
+(directories, JSONL, LEMUR) live in the CLI; this module only needs the pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from sandbox.pool import CheckerPool
+from sandbox.spec import CheckResult, CheckSpec
+
+RESULTS_FILE = "results.jsonl"
+NAMES_FILE = "names.jsonl"
+RUNS_FILE = "runs.jsonl"
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass
+class AuditProgress:
+    total_names: int = 0
+    unique: int = 0
+    already_done: int = 0
+    checked: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def load_done(out_dir: Path) -> dict[str, dict]:
+    """hash -> stored record, from results.jsonl (a torn last line after a kill is ignored)."""
+    done: dict[str, dict] = {}
+    path = out_dir / RESULTS_FILE
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                done[record["hash"]] = record
+    return done
+
+
+def load_names(out_dir: Path) -> dict[str, str]:
+    """name -> hash, from names.jsonl."""
+    names: dict[str, str] = {}
+    path = out_dir / NAMES_FILE
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                names[record["name"]] = record["hash"]
+    return names
+
+
+def run_audit(
+    items: Iterable[tuple[str, str]],
+    out_dir: Path,
+    pool: CheckerPool,
+    spec: CheckSpec | None = None,
+    on_result: Callable[[str, CheckResult, AuditProgress], None] | None = None,
+    limit: int | None = None,
+) -> AuditProgress:
+    """Check every unique code among ``items`` not already in ``out_dir``; returns counts.
+
+    ``items`` is consumed fully up front (names must be recorded for dedup); ``limit``
+    caps how many new unique codes are checked in this run.
+    """
+    spec = spec or CheckSpec()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = load_done(out_dir)
+    known_names = load_names(out_dir)
+    progress = AuditProgress()
+    todo: dict[str, tuple[str, str]] = {}
+    with (out_dir / NAMES_FILE).open("a", encoding="utf-8") as names_fh:
+        for name, code in items:
+            progress.total_names += 1
+            digest = code_hash(code)
+            if known_names.get(name) != digest:
+                names_fh.write(json.dumps({"name": name, "hash": digest}) + "\n")
+                known_names[name] = digest
+            if digest not in done and digest not in todo:
+                todo[digest] = (name, code)
+    progress.unique = len(set(known_names.values()))
+    progress.already_done = len(done)
+    pending = list(todo.items())[:limit] if limit is not None else list(todo.items())
+    started = time.time()
+    with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
+        stream: Iterator[CheckResult] = pool.check_many((code, spec) for _, (_, code) in pending)
+        for (digest, (name, _)), result in zip(pending, stream):
+            results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
+            results_fh.flush()
+            progress.checked += 1
+            progress.statuses[result.status] = progress.statuses.get(result.status, 0) + 1
+            if on_result is not None:
+                on_result(name, result, progress)
+    with (out_dir / RUNS_FILE).open("a", encoding="utf-8") as runs_fh:
+        runs_fh.write(json.dumps({"started": started, "finished": time.time(), "checked": progress.checked,
+                                  "workers": pool.size, "statuses": progress.statuses}) + "\n")
+    return progress

@@ -1,0 +1,102 @@
+"""Audits end to end: real pool, dedup by code hash, resume after a partial run, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nnrag.cli import app
+from sandbox.audit import RESULTS_FILE, load_done, run_audit
+from sandbox.pool import CheckerPool
+from sandbox.report import write_report
+from sandbox.spec import CheckSpec
+
+GOOD = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(3, {n})\n    def forward(self, x):\n        return self.fc(x.mean((2, 3)))\n"
+BAD = "import torch.nn as nn\nclass Net(nn.Module):\n    def forward(self, x):\n        return Missing(x)\n"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CheckerPool(size=2, preload=("torch",)) as p:
+        yield p
+
+
+def _items() -> list[tuple[str, str]]:
+    return [("a", GOOD.format(n=10)), ("b", GOOD.format(n=10)), ("c", GOOD.format(n=5)), ("d", BAD), ("e", "def broken(:\n")]
+
+
+def test_dedup_resume_and_report(pool, tmp_path):
+    spec = CheckSpec(timeout_s=10)
+    first = run_audit(_items(), tmp_path, pool, spec, limit=2)
+    assert first.total_names == 5 and first.unique == 4 and first.checked == 2
+    second = run_audit(_items(), tmp_path, pool, spec)
+    assert second.already_done == 2 and second.checked == 2
+    third = run_audit(_items(), tmp_path, pool, spec)
+    assert third.checked == 0
+    done = load_done(tmp_path)
+    assert len(done) == 4
+    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 4  # identical code ("a" and "b") checked once, nothing re-checked
+    summary = write_report(tmp_path, title="test audit")
+    assert summary["names"] == 5 and summary["checked"] == 4
+    assert summary["statuses"] == {"ok": 2, "failed": 2}
+    assert summary["stage_rates"]["parse"]["passed"] == 3
+    assert summary["stage_rates"]["forward"]["rate_of_all"] == pytest.approx(0.5)
+    assert summary["diagnosis_kinds"].get("undefined_name") == 1
+    report = (tmp_path / "report.md").read_text()
+    assert "Per-stage pass rates" in report and "undefined_name" in report
+    assert "<table>" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "stage_rates.png").stat().st_size > 1000
+
+
+def test_torn_last_line_is_ignored_on_resume(pool, tmp_path):
+    run_audit(_items()[:1], tmp_path, pool, CheckSpec(timeout_s=10))
+    with (tmp_path / RESULTS_FILE).open("a") as fh:
+        fh.write('{"hash": "trunc')
+    assert len(load_done(tmp_path)) == 1
+
+
+def test_cli_audit_on_a_jsonl(tmp_path):
+    source = tmp_path / "models.jsonl"
+    source.write_text("\n".join(json.dumps({"name": n, "code": c}) for n, c in _items()[:4]) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["audit", str(source), "--out", str(out), "--workers", "1", "--stage", "forward", "--preload", "torch"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checked"] == 3 and summary["statuses"] == {"ok": 2, "failed": 1}
+
+
+def test_sources_directory_and_jsonl_errors(tmp_path):
+    from nnrag.cli.check import _items_from_source
+
+    folder = tmp_path / "dir"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "m.py").write_text(BAD)
+    (folder / "sub" / "n.py").write_text(GOOD.format(n=3))
+    (folder / "notes.txt").write_text("not python")
+    assert [name for name, _ in _items_from_source(str(folder))] == ["m.py", "sub/n.py"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"name": "x"}\n')
+    with pytest.raises(Exception, match="broken.jsonl:1"):
+        list(_items_from_source(str(broken)))
+
+
+def test_cli_rejects_a_bad_source(tmp_path):
+    result = CliRunner().invoke(app, ["audit", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+
+
+def test_cli_check_json_and_exit_code(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(BAD)
+    result = CliRunner().invoke(app, ["check", str(bad), "--json", "--input-shape", "2,3,8,8"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["status"] == "failed" and data["diagnosis"]["problem"].startswith("Missing is not defined")
+    assert data["example"]["inputs"] == [[2, 3, 8, 8]]
+    assert CliRunner().invoke(app, ["check", str(bad), "--input-shape", "2,x"]).exit_code != 0
+    assert CliRunner().invoke(app, ["check", str(tmp_path / "absent.py")]).exit_code != 0
