@@ -19,12 +19,15 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from indexer.records import Block
 
 _BUILTINS = frozenset(dir(builtins))
+_KEEP = _BUILTINS | {"self", "cls", "super"}
 
 
 def _parse(code: str) -> ast.Module:
@@ -34,18 +37,78 @@ def _parse(code: str) -> ast.Module:
         raise ValueError(f"cannot hash code that does not parse: {exc.msg} (line {exc.lineno})") from exc
 
 
+_DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _drop_docstring(node: ast.AST) -> None:
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        node.body = body[1:] or [ast.Pass()]
+
+
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, _DOC_OWNERS):
+            _drop_docstring(node)
     return tree
 
 
+_TOP_LEVEL = re.compile(r"^(?=\S)", re.M)
+
+
+@lru_cache(maxsize=65536)
+def _piece(text: str) -> tuple[str, frozenset[str], frozenset[str]] | None:
+    """(normalized code, names imported, names read) of one top-level statement, or None
+    when ``text`` does not parse on its own. Cached: blocks of one package share most
+    of their helper statements, so each is parsed and unparsed once per process."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    imported: set[str] = set()
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Import):
+            imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, _DOC_OWNERS):  # one pass: names, imports and docstrings
+            _drop_docstring(node)
+    return ast.unparse(tree), frozenset(imported), frozenset(used)
+
+
+def _statements(code: str) -> list[str]:
+    """Source text of each top-level statement, in order, each of which parses alone.
+
+    Cut at every line that starts in column 0, then glue pieces that do not parse
+    alone to their neighbours (decorators, ``else:``/``except:`` clauses, strings and
+    brackets that close in column 0). Raises ValueError when the code does not parse."""
+    starts = [m.start() for m in _TOP_LEVEL.finditer(code)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    chunks = [code[x:y] for x, y in zip(starts, starts[1:] + [len(code)])]
+    pieces: list[str] = []
+    buf = ""
+    for chunk in chunks:
+        buf += chunk
+        if _piece(buf) is not None:
+            pieces.append(buf)
+            buf = ""
+        elif pieces and _piece(pieces[-1] + buf) is not None:
+            pieces[-1] += buf
+            buf = ""
+    if buf.strip():
+        _parse(code)  # raises the real syntax error
+        return [code]  # parses as a whole but not in pieces: treat as one statement
+    return [p for p in pieces if _piece(p)[0].strip()]
+
+
 def normalize_code(code: str) -> str:
-    """Code without comments, docstrings or formatting differences (``ast`` round-trip)."""
-    return ast.unparse(_strip_docstrings(_parse(code)))
+    """Code without comments, docstrings or formatting differences (``ast`` round-trip,
+    done per top-level statement with a cache)."""
+    return "\n".join(_piece(s)[0] for s in _statements(code))
 
 
 def _sha(text: str) -> str:
@@ -57,70 +120,51 @@ def content_hash(code: str) -> str:
     return _sha(normalize_code(code))
 
 
-def _imported_names(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names.update(a.asname or a.name for a in node.names)
-    return names
+def _alpha_rename(tree: ast.AST, keep: frozenset[str]) -> ast.AST:
+    """Rename local identifiers (names, arguments, def/class names, ``self.x`` attributes)
+    to v0, v1, ... in order of first appearance (source order); names in
+    ``keep`` (imports, builtins) and dunders stay. Library attributes (``nn.Conv2d``) stay."""
+    mapping: dict[str, str] = {}
 
-
-class _AlphaRenamer(ast.NodeTransformer):
-    """Renames local identifiers to v0, v1, ... in order of first appearance."""
-
-    def __init__(self, keep: set[str]):
-        self.keep = keep
-        self.mapping: dict[str, str] = {}
-
-    def _new(self, name: str) -> str:
-        if name in self.keep or (name.startswith("__") and name.endswith("__")):
+    def new(name: str) -> str:
+        if name in keep or (name.startswith("__") and name.endswith("__")):
             return name
-        if name not in self.mapping:
-            self.mapping[name] = f"v{len(self.mapping)}"
-        return self.mapping[name]
+        if name not in mapping:
+            mapping[name] = f"v{len(mapping)}"
+        return mapping[name]
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        node.id = self._new(node.id)
-        return node
+    for node in _preorder(tree):
+        if isinstance(node, ast.Name):
+            node.id = new(node.id)
+        elif isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                node.attr = new(node.attr)
+        elif isinstance(node, ast.arg):
+            if node.arg not in ("self", "cls"):
+                node.arg = new(node.arg)
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.name = new(node.name)
+            _drop_docstring(node)
+        elif isinstance(node, ast.Module):
+            _drop_docstring(node)
+    return tree
 
-    def visit_arg(self, node: ast.arg) -> ast.AST:
-        if node.arg not in ("self", "cls"):
-            node.arg = self._new(node.arg)
-        self.generic_visit(node)
-        return node
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        node.name = self._new(node.name)
-        self.generic_visit(node)
-        return node
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        node.name = self._new(node.name)
-        self.generic_visit(node)
-        return node
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        # self.<attr> is the module's own naming; library attributes (nn.Conv2d) stay.
-        if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
-            node.attr = self._new(node.attr)
-        self.generic_visit(node)
-        return node
-
-    def visit_keyword(self, node: ast.keyword) -> ast.AST:
-        self.generic_visit(node)  # keyword names belong to the callee: keep them
-        return node
+@lru_cache(maxsize=65536)
+def _structural_statement(text: str, keep: frozenset[str]) -> str:
+    return ast.unparse(_alpha_rename(ast.parse(text), keep))
 
 
 def structural_code(code: str) -> str:
-    """Normalized code with local identifiers alpha-renamed (imports and builtins kept)."""
-    tree = _strip_docstrings(_parse(code))
-    keep = _imported_names(tree) | _BUILTINS | {"self", "cls", "super"}
-    tree = _AlphaRenamer(keep).visit(tree)
-    return ast.unparse(tree)
+    """Normalized code with local identifiers alpha-renamed (imports and builtins kept).
+
+    Renaming is per top-level statement (names numbered in order of first appearance
+    within it), so a consistent renaming of a whole block never changes the result
+    and each statement is processed once per build (cached)."""
+    statements = _statements(code)
+    imported = frozenset().union(*(_piece(s)[1] for s in statements)) if statements else frozenset()
+    keep = imported | _KEEP
+    return "\n".join(_structural_statement(s, keep & _piece(s)[2]) for s in statements)
 
 
 def struct_hash(code: str) -> str:
@@ -158,13 +202,24 @@ def merge_duplicates(blocks: Iterable[Block]) -> list[Block]:
     return list(merged.values())
 
 
-def ast_shingles(code: str, n: int = 5) -> set[str]:
-    """n-grams over the pre-order sequence of AST node types and the names kept by
-    ``structural_code`` (identifiers renamed, so renamings do not hide similarity)."""
-    try:
-        tree = ast.parse(structural_code(code))
-    except (ValueError, SyntaxError):
-        return set()
+def _main_statement(code: str, name: str | None) -> str:
+    """The top-level class ``name`` (the block's own class): near-duplicate detection
+    compares what blocks do, not the helpers that blocks of one package all share."""
+    statements = _statements(code)
+    if name:
+        pattern = re.compile(rf"^class {re.escape(name)}\b", re.M)
+        for text in statements:
+            if pattern.search(text):
+                return text
+    return "\n".join(statements)
+
+
+_SHINGLE_KEEP = _KEEP | {"nn", "torch", "F", "np", "math"}
+
+
+@lru_cache(maxsize=16384)
+def _shingles_of(text: str, n: int) -> frozenset[str]:
+    tree = _alpha_rename(ast.parse(text), _SHINGLE_KEEP)
     tokens: list[str] = []
     for node in _preorder(tree):
         tokens.append(type(node).__name__)
@@ -175,8 +230,17 @@ def ast_shingles(code: str, n: int = 5) -> set[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             tokens.append(repr(node.value))
     if len(tokens) < n:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+        return frozenset({" ".join(tokens)} if tokens else set())
+    return frozenset(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def ast_shingles(code: str, n: int = 5, name: str | None = None) -> set[str]:
+    """n-grams over the pre-order sequence of AST node types and kept names of the
+    block's main class (identifiers alpha-renamed, so renamings do not hide similarity)."""
+    try:
+        return set(_shingles_of(_main_statement(code, name), n))
+    except (ValueError, SyntaxError):
+        return set()
 
 
 def _preorder(node: ast.AST) -> Iterator[ast.AST]:
@@ -188,12 +252,11 @@ def _preorder(node: ast.AST) -> Iterator[ast.AST]:
         stack.extend(reversed(list(ast.iter_child_nodes(n))))
 
 
-def minhash(code: str, num_perm: int = 64):
+def minhash(code: str, num_perm: int = 64, name: str | None = None):
     from datasketch import MinHash
 
     m = MinHash(num_perm=num_perm, seed=1)
-    for s in sorted(ast_shingles(code)):
-        m.update(s.encode("utf-8"))
+    m.update_batch([s.encode("utf-8") for s in sorted(ast_shingles(code, name=name))])
     return m
 
 
@@ -206,7 +269,7 @@ def near_duplicate_groups(blocks: list[Block], threshold: float = 0.8, num_perm:
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     sketches = []
     for i, block in enumerate(blocks):
-        m = minhash(block.code, num_perm)
+        m = minhash(block.code, num_perm, block.name)
         sketches.append(m)
         lsh.insert(str(i), m)
     parent = list(range(len(blocks)))
