@@ -1,0 +1,116 @@
+"""Training views, family-grouped splits and the metrics table (RMSE, MAE, Pearson, Spearman, Kendall, coverage).
+
+Evaluation follows the issue: CIFAR-10 runs with at least 3 epochs of held-out models, the target
+being the metric after the run's last epoch, seen up to epoch k; plus the 50-epoch runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from corpus.lemur_stats import Run
+from predictor.data import Corpus
+from predictor.families import family_split, write_split
+from predictor.features import RunView
+
+SPLIT_DIR = Path(__file__).parent / "splits"
+LONG_KS = (5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 49)
+
+
+def usable(run: Run) -> bool:
+    """Runs the predictor learns from: image classification accuracy in [0, 1]."""
+    return run.task == "img-classification" and run.metric == "acc" and all(0.0 <= a <= 1.0 for a in run.accuracy)
+
+
+def view_of(run: Run, k: int, code_features: dict | None, code: str | None = None) -> RunView:
+    return RunView(
+        dataset=run.dataset, hparams=run.hparams, transform=run.transform, epochs=run.epochs,
+        accuracy=list(run.accuracy[:k]), duration_s=list(run.duration_s[:k]), code_features=code_features, code=code,
+    )
+
+
+def train_ks(epochs: int) -> list[int]:
+    return [k for k in (0, 1, 2, 3, 4, *LONG_KS) if k < epochs]
+
+
+def training_views(runs: list[Run], corpus: Corpus) -> tuple[list[RunView], np.ndarray, list[str]]:
+    views, targets, groups = [], [], []
+    for run in runs:
+        feats = corpus.features.get(run.model)
+        family = corpus.models[run.model].family
+        for k in train_ks(run.epochs):
+            views.append(view_of(run, k, feats))
+            targets.append(run.final)
+            groups.append(family)
+    return views, np.asarray(targets, dtype=float), groups
+
+
+def split_weights(corpus: Corpus) -> dict[str, float]:
+    """Per model: its CIFAR-10 runs with >= 3 epochs (what the split balances); 0 for other used models."""
+    weights: Counter[str] = Counter()
+    for run in corpus.runs:
+        if usable(run):
+            weights[run.model] += 1.0 if (run.dataset == "cifar-10" and run.epochs >= 3) else 0.0
+    return dict(weights)
+
+
+def build_split(corpus: Corpus, seed: int, test_fraction: float = 0.2, path: Path | None = None) -> tuple[list[str], list[str]]:
+    families = {name: corpus.models[name].family for name in split_weights(corpus)}
+    train, test = family_split(families, split_weights(corpus), seed=seed, test_fraction=test_fraction)
+    if path is not None:
+        write_split(path, train, test, meta={"seed": seed, "test_fraction": test_fraction, "grouping": "name stem + constant-blind AST hash"})
+    return train, test
+
+
+@dataclass
+class Metrics:
+    model: str
+    dataset: str
+    k: int
+    rmse: float
+    mae: float
+    pearson: float
+    spearman: float
+    kendall: float
+    coverage80: float
+    n: int
+    subset: str = "runs>=3ep"
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def metrics(name: str, dataset: str, k: int, y: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray, subset: str) -> Metrics:
+    err = point - y
+    def corr(fn) -> float:
+        if len(y) < 3 or np.std(point) == 0 or np.std(y) == 0:
+            return float("nan")
+        return float(fn(point, y)[0])
+    return Metrics(
+        model=name, dataset=dataset, k=k,
+        rmse=float(np.sqrt(np.mean(err**2))), mae=float(np.mean(np.abs(err))),
+        pearson=corr(stats.pearsonr), spearman=corr(stats.spearmanr), kendall=corr(stats.kendalltau),
+        coverage80=float(np.mean((y >= lo) & (y <= hi))), n=int(len(y)), subset=subset,
+    )
+
+
+def evaluate(estimators: dict, runs: list[Run], corpus: Corpus, ks: tuple[int, ...], dataset: str = "cifar-10",
+             min_epochs: int = 3, exact_epochs: int | None = None) -> list[Metrics]:
+    chosen = [r for r in runs if usable(r) and r.dataset == dataset and r.epochs >= min_epochs and (exact_epochs is None or r.epochs == exact_epochs)]
+    subset = f"runs=={exact_epochs}ep" if exact_epochs else f"runs>={min_epochs}ep"
+    rows = []
+    for k in ks:
+        at_k = [r for r in chosen if r.epochs > k]
+        if not at_k:
+            continue
+        views = [view_of(r, k, corpus.features.get(r.model), corpus.codes.get(r.model)) for r in at_k]
+        y = np.array([r.final for r in at_k])
+        for name, est in estimators.items():
+            e = est.predict(views)
+            rows.append(metrics(name, dataset, k, y, e.point, e.lo, e.hi, subset))
+    return rows

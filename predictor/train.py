@@ -1,0 +1,173 @@
+"""Fitting and evaluating the estimators on a split; saving and loading a trained predictor directory.
+
+A predictor directory holds ``estimators.pkl`` (the fitted estimators, pickled), ``meta.json``
+(what it was trained on, when, which estimator answers by default) and optionally ``lora/``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+
+from corpus.lemur_stats import Run
+from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
+from predictor.evaluate import SPLIT_DIR, build_split, evaluate, training_views, usable
+from predictor.families import read_split
+from predictor.models import GBMParams, make_estimator
+
+EVAL_KS = (0, 1, 2, 3, 4)
+LONG_EVAL_KS = (0, 1, 2, 5, 10, 20, 30, 40)
+_CORPUS: dict[str, Corpus] = {}
+
+
+def corpus(cache_dir: Path = DEFAULT_CACHE) -> Corpus:
+    key = str(cache_dir)
+    if key not in _CORPUS:
+        _CORPUS[key] = load_corpus(cache_dir)
+    return _CORPUS[key]
+
+
+def load_or_build_split(path: Path | None, seed: int = 0) -> tuple[Path, list[str], list[str]]:
+    path = path or SPLIT_DIR / f"cifar10_seed{seed}.json"
+    if not path.exists():
+        build_split(corpus(), seed=seed, path=path)
+    train, test = read_split(path)
+    return path, train, test
+
+
+EVAL_TRAIN_DATASETS = ("cifar-10",)  # evaluation fits on the target dataset only (2 shared cores)
+
+
+def runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = None) -> list[Run]:
+    wanted = set(models)
+    return [r for r in c.runs if r.model in wanted and usable(r) and (datasets is None or r.dataset in datasets)]
+
+
+def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None = None) -> tuple[dict, dict]:
+    views, targets, groups = training_views(runs, c)
+    fitted, timings = {}, {}
+    for name in names:
+        t0 = time.time()
+        fitted[name] = make_estimator(name, params).fit(views, targets, groups)
+        timings[name] = round(time.time() - t0, 1)
+    return fitted, timings
+
+
+FIT_CACHE_VERSION = "fit-v1"
+
+
+def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None) -> str:
+    import hashlib
+
+    src = "".join((Path(__file__).parent / f).read_text() for f in ("models.py", "features.py", "code_features.py", "evaluate.py"))
+    body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{EVAL_TRAIN_DATASETS}|{src}"
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def fitted_for_split(split_path: Path, train: list[str], names: list[str], params: GBMParams | None = None,
+                     cache_dir: Path = DEFAULT_CACHE) -> dict:
+    """Estimators fitted on a split's train models, cached on disk per (split, names, params, code version)."""
+    fitted, _ = fitted_for_split_timed(split_path, train, names, params, cache_dir)
+    return fitted
+
+
+def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str], params: GBMParams | None = None,
+                           cache_dir: Path = DEFAULT_CACHE) -> tuple[dict, dict]:
+    out: dict = {}
+    timings: dict = {}
+    c = corpus(cache_dir)
+    for name in names:
+        path = Path(cache_dir) / "fitted" / f"{name}-{_fit_cache_key(split_path, [name], params)}.pkl"
+        if path.exists():
+            with open(path, "rb") as fh:
+                out[name], timings[name] = pickle.load(fh)
+            continue
+        fitted, t = fit_estimators([name], runs_of(train, c, EVAL_TRAIN_DATASETS), c, params)
+        out[name], timings[name] = fitted[name], t[name]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".tmp"), "wb") as fh:
+            pickle.dump((out[name], timings[name]), fh)
+        path.with_suffix(".tmp").replace(path)
+    return out, timings
+
+
+def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir: Path | None = None,
+                   params: GBMParams | None = None, split_path: Path | None = None) -> tuple[list[dict], dict]:
+    c = corpus()
+    if split_path is not None:
+        fitted, timings = fitted_for_split_timed(split_path, train, names, params)
+    else:
+        fitted, timings = fit_estimators(names, runs_of(train, c, EVAL_TRAIN_DATASETS), c, params)
+    if lora_dir is not None:
+        from predictor.ensemble import Ensemble
+        from predictor.lora import LoraRegressor
+
+        fitted["lora"] = LoraRegressor.load(lora_dir)
+        if "gbm_code" in fitted:
+            fitted["ensemble"] = Ensemble({"gbm_code": fitted["gbm_code"], "lora": fitted["lora"]})
+    test_runs = runs_of(test, c)
+    rows = evaluate(fitted, test_runs, c, EVAL_KS, min_epochs=3)
+    rows += evaluate(fitted, test_runs, c, LONG_EVAL_KS, exact_epochs=50)
+    return [r.as_dict() for r in rows], timings
+
+
+def save_predictor(out_dir: Path, estimators: dict, meta: dict) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "estimators.pkl.tmp"
+    with open(tmp, "wb") as fh:
+        pickle.dump(estimators, fh)
+    tmp.replace(out_dir / "estimators.pkl")
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_estimators(out_dir: Path) -> tuple[dict, dict]:
+    out_dir = Path(out_dir)
+    with open(out_dir / "estimators.pkl", "rb") as fh:
+        estimators = pickle.load(fh)
+    meta = json.loads((out_dir / "meta.json").read_text())
+    return estimators, meta
+
+
+def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = None, models: list[str] | None = None,
+                    names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_code"), fast: bool = False,
+                    cache_dir: Path = DEFAULT_CACHE) -> dict:
+    """Fit on LEMUR (all models, or ``models``) plus reported (run, code) pairs and save to ``out_dir``; returns meta."""
+    from predictor.code_features import static_features
+    from predictor.data import ModelInfo
+    from predictor.families import content_hash, struct_hash
+
+    t0 = time.time()
+    c = corpus(cache_dir)
+    runs = runs_of(models, c) if models is not None else [r for r in c.runs if usable(r)]
+    if fast:
+        runs = [r for r in runs if r.dataset == "cifar-10"]
+    extra = []
+    for run, code in extra_runs or []:
+        if not usable(run):
+            continue
+        if run.model not in c.models:  # reported code is not in LEMUR: its own family, features from its code
+            c.models[run.model] = ModelInfo(run.model, content_hash(code), struct_hash(code), run.model)
+            c.features[run.model] = static_features(code)
+        extra.append(run)
+    params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
+    fitted, timings = fit_estimators(list(names), runs + extra, c, params)
+    meta = {
+        "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
+        "default": "gbm_code" if "gbm_code" in fitted else list(fitted)[-1], "fit_seconds": timings,
+        "fast": fast, "seconds": round(time.time() - t0, 1),
+    }
+    save_predictor(out_dir, fitted, meta)
+    return meta
+
+
+def training_summary(rows: list[dict]) -> dict[str, float]:
+    return {f"{r['model']}@k{r['k']}": r["rmse"] for r in rows if r["subset"] == "runs>=3ep"}
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
