@@ -1,7 +1,134 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI of the predictor: ``train-predictor``, ``predict``, ``eval-predictor``.
+
+They call the plain functions of ``predictor.api`` / ``predictor.train`` in-process; the gRPC
+client path (``--server``) is wired by the service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code"
+
+
+def _predictor_dir(out: Optional[Path]) -> Path:
+    if out is not None:
+        return out
+    from nnrag.settings import get_settings
+
+    return get_settings().predictor_path
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def train_predictor_cmd(
+    data: str = typer.Option("lemur", "--data", help="training data: 'lemur' (LEMUR plus runs reported to --out)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="predictor directory (default: settings.predictor_path)"),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="train on this split's train_models only"),
+    fast: bool = typer.Option(False, "--fast", help="CIFAR-10 only, fewer trees, holdout calibration (~1 min)"),
+) -> None:
+    """Train the predictor from LEMUR plus reported runs and save it (a running server reloads it)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if data != "lemur":
+        _fail(f"--data {data!r} is not supported; use 'lemur' (reported runs in the output directory are always included)")
+    from predictor.api import ReportStore, reported_training_runs
+    from predictor.families import read_split
+    from predictor.train import train_predictor
+
+    directory = _predictor_dir(out)
+    models = None
+    if split_file is not None:
+        try:
+            models, _ = read_split(split_file)
+        except ValueError as exc:
+            _fail(str(exc))
+    reports = reported_training_runs(ReportStore(directory / "reports.sqlite").all())
+    meta = train_predictor(directory, extra_runs=reports, models=models, fast=fast)
+    typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
+               f"in {meta['seconds']} s -> {directory}")
+
+
+def predict_cmd(
+    file: Path = typer.Argument(..., help="model source file (a LEMUR-style Net)"),
+    hparams: str = typer.Option("{}", "--hparams", help="JSON object, e.g. '{\"lr\": 0.01, \"batch\": 64, \"momentum\": 0.9}'"),
+    dataset: str = typer.Option("cifar-10", "--dataset"),
+    curve: Optional[str] = typer.Option(None, "--curve", help="accuracy after each epoch so far, e.g. 0.31,0.42"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epoch(s) or 5)"),
+    model: Optional[str] = typer.Option(None, "--model", help="estimator to ask (default: the trained default)"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Predict the final accuracy of a model with an 80% interval (and which estimator answered)."""
+    from predictor.api import Predictor
+
+    if not file.is_file():
+        _fail(f"{file} is not a file")
+    try:
+        hp = json.loads(hparams)
+    except json.JSONDecodeError as exc:
+        _fail(f"--hparams is not JSON: {exc}")
+    if not isinstance(hp, dict):
+        _fail("--hparams must be a JSON object")
+    values: list[float] = []
+    if curve:
+        try:
+            values = [float(v) for v in curve.split(",") if v.strip()]
+        except ValueError:
+            _fail(f"--curve must be comma-separated numbers, got {curve!r}")
+    try:
+        predictor = Predictor.load(_predictor_dir(directory))
+        answer = predictor.predict(file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(answer.as_dict()))
+    else:
+        typer.echo(f"final {dataset} accuracy after {answer.epochs} epochs: {answer.point:.4f} "
+                   f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
+
+
+def eval_predictor_cmd(
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default predictor/splits/cifar10_seed<seed>.json"),
+    seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
+    models: str = typer.Option(DEFAULT_MODELS, "--models"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train on the split's train models, evaluate on its test models: every estimator, every k."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from predictor.train import evaluate_split, load_or_build_split
+
+    if split_file is not None and not split_file.is_file():
+        _fail(f"split file {split_file} does not exist")
+    try:
+        path, train, test = load_or_build_split(split_file, seed)
+        rows, _ = evaluate_split(train, test, [m.strip() for m in models.split(",") if m.strip()], split_path=path)
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"split": str(path), "metrics": rows}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"predictor on {path.name}")
+    for col in ("subset", "model", "dataset", "k", "n", "rmse", "mae", "pearson", "spearman", "kendall", "coverage80"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["subset"], r["model"], r["dataset"], str(r["k"]), str(r["n"]),
+                      *(f"{r[c]:.4f}" for c in ("rmse", "mae", "pearson", "spearman", "kendall", "coverage80")))
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+    app.command("train-predictor")(train_predictor_cmd)
+    app.command("predict")(predict_cmd)
+    app.command("eval-predictor")(eval_predictor_cmd)

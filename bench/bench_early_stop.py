@@ -1,0 +1,110 @@
+"""Early stop on replayed LEMUR 50-epoch CIFAR-10 runs: the predictor's rule vs Optuna's pruners, same runs, same orders.
+
+    .venv/bin/python bench/bench_early_stop.py [--seeds 0,1,2] [--orders 10] [--p-min 0.02]
+
+The replay pool is the 50-epoch CIFAR-10 runs of each split's *test* models (predictions come from
+the estimator trained on that split's train models); with several seeds the pools are merged
+(a run keeps the prediction of the first split that held it out). Each order replays the whole pool.
+Writes bench/results/early_stop.json and prints a rich table; "vs median" is the epochs-saved ratio
+against Optuna's MedianPruner measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from predictor.early_stop import StopPolicy
+from predictor.evaluate import usable, view_of
+from predictor.replay import replay_optuna, replay_predictor
+from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 50
+
+
+def pool_with_predictions(seeds: list[int], model: str) -> tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str]]:
+    c = corpus()
+    curves, preds, ids, seen = [], [], [], set()
+    for seed in seeds:
+        path, train, test = load_or_build_split(None, seed)
+        est = fitted_for_split(path, train, [model])[model]
+        runs = [r for r in runs_of(test, c) if usable(r) and r.dataset == "cifar-10" and r.epochs == EPOCHS and r.run_id not in seen]
+        for r in runs:
+            views = [view_of(r, k, c.features.get(r.model), c.codes.get(r.model)) for k in range(1, EPOCHS)]
+            e = est.predict(views)
+            curves.append(list(r.accuracy))
+            preds.append(list(zip(e.point.tolist(), e.lo.tolist(), e.hi.tolist())))
+            ids.append(r.run_id)
+            seen.add(r.run_id)
+    return curves, preds, ids
+
+
+def optuna_pruners() -> dict:
+    return {
+        "optuna Median (default)": lambda: optuna.pruners.MedianPruner(),
+        "optuna Median (5 runs, 5 ep warm-up)": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+        "optuna SuccessiveHalving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "optuna Hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3),
+    }
+
+
+def summarize(scores: list) -> dict:
+    return {
+        "epochs_saved": float(np.mean([s.epochs_saved for s in scores])),
+        "regret": float(np.mean([s.regret for s in scores])),
+        "regret_max": float(np.max([s.regret for s in scores])),
+        "top10_kept": float(1.0 - np.mean([s.top10_killed for s in scores])),
+        "top10_kept_min": float(1.0 - np.max([s.top10_killed for s in scores])),
+        "best_found": float(np.mean([s.best_found for s in scores])),
+        "orders": len(scores),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--orders", type=int, default=10)
+    ap.add_argument("--model", default="gbm_code")
+    ap.add_argument("--p-min", default="0.02,0.05")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "early_stop.json")
+    args = ap.parse_args()
+    t0 = time.time()
+    curves, preds, ids = pool_with_predictions([int(s) for s in args.seeds.split(",")], args.model)
+    print(f"replay pool: {len(curves)} runs of {EPOCHS} epochs ({time.time() - t0:.0f} s to fit/predict)")
+    rng = np.random.default_rng(12345)
+    orders = [rng.permutation(len(curves)).tolist() for _ in range(args.orders)]
+    results: dict[str, dict] = {}
+    for p_min in (float(p) for p in args.p_min.split(",")):
+        name = f"nnrag predictor ({args.model}, p<{p_min})"
+        results[name] = summarize([replay_predictor(curves, preds, o, StopPolicy(top_k=10, p_min=p_min), name) for o in orders])
+    for name, make in optuna_pruners().items():
+        t = time.time()
+        results[name] = summarize([replay_optuna(curves, o, make, name) for o in orders])
+        print(f"{name}: {time.time() - t:.0f} s")
+    base = results["optuna Median (default)"]["epochs_saved"]
+    table = Table(title=f"early stop on {len(curves)} LEMUR 50-epoch CIFAR-10 runs x {args.orders} random orders")
+    for col in ("policy", "epochs saved", "vs median", "top-10 kept (mean/min)", "true best found", "regret (mean/max)"):
+        table.add_column(col)
+    for name, r in results.items():
+        table.add_row(name, f"{r['epochs_saved']:.3f}", f"{r['epochs_saved'] / base:.2f}", f"{r['top10_kept']:.3f} / {r['top10_kept_min']:.2f}",
+                      f"{r['best_found']:.2f}", f"{r['regret']:.4f} / {r['regret_max']:.4f}")
+    Console().print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"pool_runs": len(curves), "orders": args.orders, "seeds": args.seeds, "results": results,
+                                    "seconds": round(time.time() - t0, 1)}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

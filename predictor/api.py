@@ -1,0 +1,259 @@
+"""The predictor's plain-function API, used by the CLI and (later) the gRPC Predict / ShouldStop / ReportResult RPCs.
+
+    p = Predictor.load(dir)                     # or load_or_train_default(dir)
+    p.predict(code, {"lr": 0.01, "batch": 64}, "cifar-10", curve=[0.31, 0.42])  -> Prediction
+    p.should_stop(run, incumbent=[0.81, 0.79, ...], budget=50)                 -> StopDecision
+    p.report(ReportedRun(...))                  # stored in <dir>/reports.sqlite, used by the next train-predictor
+    p.reload_if_changed()                       # picks up a retrained model without a restart
+
+Every prediction carries a point estimate, an 80% interval and the name of the estimator that answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from corpus.lemur_stats import Run
+from predictor.code_features import static_features
+from predictor.early_stop import StopDecision, StopPolicy, decide
+from predictor.families import content_hash
+from predictor.features import DATASETS, RunView
+from predictor.train import load_estimators, train_predictor
+
+DEFAULT_EPOCHS = 5
+
+
+@dataclass
+class Prediction:
+    point: float
+    lo: float
+    hi: float
+    model: str
+    k: int
+    dataset: str
+    epochs: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ReportedRun:
+    """A finished or partial training run reported back to the service (ReportResult)."""
+
+    code: str
+    hparams: dict
+    dataset: str
+    accuracy: list[float]
+    duration_s: list[float] = field(default_factory=list)
+    epochs_planned: int | None = None
+    finished: bool = True
+    transform: str = ""
+    task: str = "img-classification"
+    metric: str = "acc"
+
+    def validate(self) -> None:
+        if not isinstance(self.code, str) or not self.code.strip():
+            raise ValueError("reported run: code is empty")
+        if not isinstance(self.hparams, dict):
+            raise ValueError("reported run: hparams must be a JSON object")
+        if not self.accuracy:
+            raise ValueError("reported run: accuracy curve is empty")
+        for a in self.accuracy:
+            if not isinstance(a, (int, float)) or not 0.0 <= float(a) <= 1.0:
+                raise ValueError(f"reported run: accuracy values must be numbers in [0, 1], got {a!r}")
+        if self.duration_s and len(self.duration_s) != len(self.accuracy):
+            raise ValueError("reported run: duration_s must have one value per epoch")
+
+
+def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
+    hp = dict(hparams or {})
+    tf = transform if transform is not None else str(hp.pop("transform", "") or "")
+    planned = epochs if epochs is not None else hp.get("epochs", hp.get("epoch"))
+    try:
+        planned = int(planned) if planned is not None else DEFAULT_EPOCHS
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"epochs must be an integer, got {planned!r}") from exc
+    if planned < 1:
+        raise ValueError(f"epochs must be >= 1, got {planned}")
+    return hp, planned, tf
+
+
+@lru_cache(maxsize=4096)
+def _features_for(code_hash: str, code: str) -> dict[str, float]:
+    return static_features(code)
+
+
+class ReportStore:
+    """SQLite table of reported runs; one writer at a time, safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS reports (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL, code_hash TEXT, "
+                "code TEXT, hparams TEXT, dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, "
+                "duration_s TEXT, epochs_planned INTEGER, finished INTEGER)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def add(self, run: ReportedRun) -> int:
+        run.validate()
+        with self._lock, self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO reports (received_at, code_hash, code, hparams, dataset, transform, task, metric, accuracy, "
+                "duration_s, epochs_planned, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
+                 run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
+                 run.epochs_planned, int(run.finished)),
+            )
+            return int(cur.lastrowid)
+
+    def all(self) -> list[ReportedRun]:
+        with self._connect() as db:
+            rows = db.execute("SELECT code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished "
+                              "FROM reports ORDER BY id").fetchall()
+        return [ReportedRun(code=c, hparams=json.loads(h), dataset=d, transform=t, task=ta, metric=m, accuracy=json.loads(a),
+                            duration_s=json.loads(du), epochs_planned=e, finished=bool(f))
+                for c, h, d, t, ta, m, a, du, e, f in rows]
+
+    def count(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+
+
+def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
+    """Finished reported runs as (Run, code) pairs for retraining; partial runs have no known final and are skipped."""
+    out = []
+    for i, r in enumerate(reports):
+        if not r.finished:
+            continue
+        model = f"reported-{content_hash(r.code)}"
+        hp, _, tf = _split_hparams(r.hparams, r.epochs_planned, r.transform or None)
+        out.append((Run(model, r.task, r.dataset, r.metric, f"report-{i}", 0, hp, tf, list(r.accuracy), list(r.duration_s)), r.code))
+    return out
+
+
+class Predictor:
+    def __init__(self, directory: Path, estimators: dict, meta: dict) -> None:
+        self.directory = Path(directory)
+        self.estimators = estimators
+        self.meta = meta
+        self.policy = StopPolicy(**meta.get("stop_policy", {}))
+        self.reports = ReportStore(self.directory / "reports.sqlite")
+        self._mtime = self._model_mtime()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, directory: Path) -> "Predictor":
+        directory = Path(directory)
+        if not (directory / "estimators.pkl").exists():
+            raise FileNotFoundError(f"no trained predictor in {directory} (run `nnrag train-predictor --out {directory}`)")
+        estimators, meta = load_estimators(directory)
+        return cls(directory, estimators, meta)
+
+    @property
+    def default_model(self) -> str:
+        return self.meta.get("default") or next(iter(self.estimators))
+
+    def _model_mtime(self) -> float:
+        path = self.directory / "estimators.pkl"
+        return path.stat().st_mtime_ns if path.exists() else 0
+
+    def reload_if_changed(self) -> bool:
+        """Load a retrained model written to the same directory since the last load; True when reloaded."""
+        mtime = self._model_mtime()
+        if mtime == self._mtime:
+            return False
+        estimators, meta = load_estimators(self.directory)
+        with self._lock:
+            self.estimators, self.meta, self._mtime = estimators, meta, mtime
+            self.policy = StopPolicy(**meta.get("stop_policy", {}))
+        return True
+
+    def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
+             durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None) -> RunView:
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        if not isinstance(code, str):
+            raise ValueError("code must be a string")
+        hp, planned, tf = _split_hparams(hparams, epochs, transform)
+        curve = [float(a) for a in (curve or [])]
+        for a in curve:
+            if not 0.0 <= a <= 1.0:
+                raise ValueError(f"curve values must lie in [0, 1], got {a}")
+        durations = [float(d) for d in (durations or [])]
+        if durations and len(durations) != len(curve):
+            raise ValueError("durations must have one value (cumulative seconds) per curve epoch")
+        return RunView(dataset=dataset, hparams=hp, transform=tf, epochs=max(planned, len(curve)), accuracy=curve,
+                       duration_s=durations, code_features=_features_for(content_hash(code), code), code=code)
+
+    def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
+                durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
+                model: str | None = None) -> Prediction:
+        view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
+        return self.predict_view(view, model)
+
+    def predict_view(self, view: RunView, model: str | None = None) -> Prediction:
+        name = model or self.default_model
+        with self._lock:
+            est = self.estimators.get(name)
+        if est is None:
+            raise ValueError(f"unknown model {name!r}; trained: {', '.join(self.estimators)}")
+        if view.k >= view.epochs:
+            last = float(view.accuracy[-1])
+            return Prediction(last, last, last, "observed", view.k, view.dataset, view.epochs)
+        e = est.predict([view])
+        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs)
+
+    def should_stop(self, run: dict | RunView, incumbent: float | list[float] | None, budget: int | None = None,
+                    policy: StopPolicy | None = None) -> StopDecision:
+        """Stop ``run`` now? ``run`` is a RunView or a dict with code, hparams, dataset, curve (and durations);
+        ``incumbent`` the best final so far or the finals of finished runs; ``budget`` the run's planned epochs."""
+        if isinstance(run, dict):
+            missing = [k for k in ("code", "dataset", "curve") if k not in run]
+            if missing:
+                raise ValueError(f"run is missing {', '.join(missing)}")
+            view = self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
+                             budget or run.get("epochs"), run.get("transform"))
+        else:
+            view = run
+            if budget is not None:
+                view.epochs = max(int(budget), view.k)
+        pred = self.predict_view(view)
+        return decide(view.k, view.epochs, pred.point, pred.lo, pred.hi, incumbent, policy or self.policy, pred.model)
+
+    def report(self, run: ReportedRun | dict) -> int:
+        """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""
+        if isinstance(run, dict):
+            try:
+                run = ReportedRun(**run)
+            except TypeError as exc:
+                raise ValueError(f"reported run: {exc}") from exc
+        return self.reports.add(run)
+
+
+def retrain(directory: Path, fast: bool = False) -> dict:
+    """Retrain from LEMUR plus the runs reported to ``directory``; a live Predictor picks it up via reload_if_changed()."""
+    reports = ReportStore(Path(directory) / "reports.sqlite").all()
+    return train_predictor(Path(directory), extra_runs=reported_training_runs(reports), fast=fast)
+
+
+def load_or_train_default(directory: Path) -> Predictor:
+    """A small default predictor for demos: loaded when present, else trained fast (CIFAR-10 only, ~1 minute)."""
+    directory = Path(directory)
+    if not (directory / "estimators.pkl").exists():
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        train_predictor(directory, fast=True, names=("last_value", "gbm_code"))
+    return Predictor.load(directory)

@@ -1,0 +1,91 @@
+"""Early-stop decisions from a predicted final metric and its 80% interval.
+
+The rule: keep a run while it could still enter the top-k of finished runs. The predictive
+distribution of the final metric is a two-piece normal through the interval (the 10% and 90%
+quantiles) and the point estimate; the run stops when P(final > k-th best final so far) falls
+below ``p_min``. Until k runs have finished nothing is stopped (there is no bar to clear yet).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+Z90 = 1.2815515655446004  # standard normal 90% quantile: the 80% interval spans +-Z90 sigma
+
+
+@dataclass
+class StopDecision:
+    stop: bool
+    p_beat_incumbent: float
+    predicted_final: float
+    lo: float = float("nan")
+    hi: float = float("nan")
+    incumbent: float | None = None
+    reason: str = ""
+    model: str = ""
+
+
+@dataclass
+class StopPolicy:
+    top_k: int = 10  # protect runs that could enter the top-k of finished runs
+    p_min: float = 0.02  # stop when P(final > k-th best) < p_min
+    min_epochs: int = 1  # never stop before this many epochs
+    min_finished: int | None = None  # finished runs needed before stopping anything (default top_k)
+    margin: float = 0.0  # extra slack added to the interval's upper side
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def p_exceeds(threshold: float, point: float, lo: float, hi: float, margin: float = 0.0) -> float:
+    """P(final > threshold) under a two-piece normal with median ``point`` and 10/90% quantiles ``lo``/``hi``."""
+    hi = hi + margin
+    if threshold <= point:
+        sigma = max(point - lo, 1e-4) / Z90
+        return 1.0 - _phi((threshold - point) / sigma)
+    sigma = max(hi - point, 1e-4) / Z90
+    return 1.0 - _phi((threshold - point) / sigma)
+
+
+def bar_to_clear(incumbent: float | Sequence[float] | None, top_k: int, min_finished: int) -> float | None:
+    """The k-th best finished final (or the incumbent itself when a single number is given)."""
+    if incumbent is None:
+        return None
+    if isinstance(incumbent, (int, float)):
+        return float(incumbent)
+    finished = sorted((float(v) for v in incumbent), reverse=True)
+    if len(finished) < max(min_finished, 1):
+        return None
+    return finished[min(top_k, len(finished)) - 1]
+
+
+def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: float,
+           incumbent: float | Sequence[float] | None, policy: StopPolicy, model: str = "") -> StopDecision:
+    min_finished = policy.top_k if policy.min_finished is None else policy.min_finished
+    bar = bar_to_clear(incumbent, policy.top_k, min_finished)
+    p = 1.0 if bar is None else p_exceeds(bar, point, lo, hi, policy.margin)
+    if epochs_seen >= planned_epochs:
+        return StopDecision(False, p, point, lo, hi, bar, "run finished", model)
+    if epochs_seen < policy.min_epochs:
+        return StopDecision(False, p, point, lo, hi, bar, f"fewer than {policy.min_epochs} epochs seen", model)
+    if bar is None:
+        return StopDecision(False, p, point, lo, hi, bar, "no incumbent yet", model)
+    if p < policy.p_min:
+        return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {policy.p_min}", model)
+    return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)
+
+
+PredictFn = Callable[[list[float]], tuple[float, float, float]]
+
+
+@dataclass
+class Replay:
+    """Outcome of one policy on one order of runs."""
+
+    epochs_used: int
+    epochs_total: int
+    finished: list[int] = field(default_factory=list)  # indices of runs trained to the end
+    stopped: dict[int, int] = field(default_factory=dict)  # run index -> epochs it got

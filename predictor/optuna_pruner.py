@@ -1,0 +1,54 @@
+"""An Optuna pruner backed by the predictor: prune a trial when it is unlikely to enter the top-k.
+
+    pruner = PredictorPruner(predict=lambda trial, curve: predictor.predict(code, trial.params, "cifar-10", curve).interval3(),
+                             planned_epochs=50)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+
+``predict(trial, curve)`` returns (point, lo, hi) of the final value; values reported with
+``trial.report(value, step)`` form the curve (ordered by step). Only ``direction="maximize"`` is supported.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from predictor.early_stop import StopPolicy, decide
+
+TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
+
+
+class PredictorPruner(optuna.pruners.BasePruner):
+    def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None) -> None:
+        self.predict = predict
+        self.planned_epochs = planned_epochs
+        self.policy = policy or StopPolicy()
+
+    def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")
+        steps = sorted(trial.intermediate_values)
+        if not steps:
+            return False
+        curve = [float(trial.intermediate_values[s]) for s in steps]
+        finished = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        min_finished = self.policy.top_k if self.policy.min_finished is None else self.policy.min_finished
+        if len(finished) < min_finished:
+            return False
+        point, lo, hi = self.predict(trial, curve)
+        return decide(len(curve), self.planned_epochs, point, lo, hi, finished, self.policy).stop
+
+
+def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,
+                     hparams: dict | None = None, policy: StopPolicy | None = None) -> PredictorPruner:
+    """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial)."""
+
+    def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
+        text = code(trial) if callable(code) else code
+        hp = {**(hparams or {}), **trial.params, "epoch": planned_epochs}
+        answer = predictor.predict(text, hp, dataset, curve)
+        return answer.point, answer.lo, answer.hi
+
+    return PredictorPruner(predict, planned_epochs, policy)

@@ -1,0 +1,92 @@
+"""Replaying finished learning curves as a training loop, to score early-stop policies on the same runs.
+
+Runs arrive one at a time in a given order; each trains epoch by epoch (its recorded curve) until the
+policy stops it or it ends. Scores: share of epochs saved, regret of the best finished run, share of
+the true top-10 (by final value) that was stopped, whether the true best finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import optuna
+
+from predictor.early_stop import StopPolicy, decide
+
+# predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
+Predictions = Sequence[Sequence[tuple[float, float, float]]]
+
+
+@dataclass
+class ReplayScore:
+    policy: str
+    epochs_saved: float
+    regret: float
+    top10_killed: float
+    best_found: bool
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def score(policy: str, curves: Sequence[Sequence[float]], epochs_given: dict[int, int], finished: set[int], top: int = 10) -> ReplayScore:
+    finals = np.array([c[-1] for c in curves])
+    total = sum(len(c) for c in curves)
+    used = sum(epochs_given.values())
+    true_top = set(np.argsort(-finals, kind="stable")[:top].tolist())
+    best = int(np.argmax(finals))
+    found = max((finals[i] for i in finished), default=float("-inf"))
+    return ReplayScore(
+        policy=policy, epochs_saved=1.0 - used / total, regret=float(finals[best] - found),
+        top10_killed=len(true_top - finished) / len(true_top), best_found=best in finished,
+    )
+
+
+def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions, order: Sequence[int],
+                     policy: StopPolicy, name: str = "predictor") -> ReplayScore:
+    finished_values: list[float] = []
+    finished: set[int] = set()
+    given: dict[int, int] = {}
+    for i in order:
+        curve = curves[i]
+        n = len(curve)
+        given[i] = n
+        for k in range(1, n):
+            point, lo, hi = predictions[i][k - 1]
+            if decide(k, n, point, lo, hi, finished_values, policy).stop:
+                given[i] = k
+                break
+        else:
+            finished.add(i)
+            finished_values.append(float(curve[-1]))
+    return score(name, curves, given, finished)
+
+
+def replay_optuna(curves: Sequence[Sequence[float]], order: Sequence[int], make_pruner: Callable[[], optuna.pruners.BasePruner],
+                  name: str) -> ReplayScore:
+    """The same replay through a real Optuna study with the given pruner (direction maximize)."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0))
+    finished: set[int] = set()
+    given: dict[int, int] = {}
+    for i in order:
+        trial = study.ask()
+        trial.set_user_attr("run", int(i))
+        curve = curves[i]
+        given[i] = len(curve)
+        pruned = False
+        for k, value in enumerate(curve, start=1):
+            trial.report(float(value), step=k)
+            if k < len(curve) and trial.should_prune():
+                given[i] = k
+                pruned = True
+                break
+        if pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, float(curve[-1]))
+            finished.add(i)
+    return score(name, curves, given, finished)

@@ -1,0 +1,366 @@
+"""Predictor: stat parsing, families and splits, features, estimators, early stop, replays, API and CLI.
+
+Small synthetic data everywhere except one test that reads a few real LEMUR stat folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from corpus.lemur_stats import parse_runs, split_config_folder
+from predictor.code_features import static_features
+from predictor.early_stop import StopPolicy, decide, p_exceeds
+from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
+from predictor.features import RunView
+from predictor.models import GBM, CurveFit, GBMParams, LastValue, conformal_quantile
+from predictor.replay import replay_optuna, replay_predictor
+
+SMALL_NET = '''
+import torch
+import torch.nn as nn
+
+def supported_hyperparameters():
+    return {"lr", "momentum"}
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, {w}, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d({w}, {w2}, 5), nn.BatchNorm2d({w2}))
+        self.fc = nn.Linear({w2}, 10)
+
+    def forward(self, x):
+        y = self.features(x)
+        y = y + y
+        return self.fc(torch.flatten(y, 1))
+
+    def train_setup(self, prm):
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"], momentum=prm["momentum"])
+'''
+
+
+def net(w: int = 32, w2: int = 64) -> str:
+    return SMALL_NET.replace("{w}", str(w)).replace("{w2}", str(w2))
+
+
+# ---- LEMUR stat files ------------------------------------------------------------------------
+
+def _write_wheel(path: Path, files: dict[str, object]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, json.dumps(body))
+    return path
+
+
+def test_parse_runs_joins_epochs_repeats_and_gaps(tmp_path):
+    folder = "ab/nn/stat/train/img-classification_cifar-10_acc_My_Net-1"
+    t = lambda acc, uid, dur: {"accuracy": acc, "uid": uid, "duration": dur, "lr": 0.1, "batch": 8, "transform": "norm_32_flip"}
+    wheel = _write_wheel(tmp_path / "w.whl", {
+        f"{folder}/1.json": [t(0.3, "a", 1e9), t(0.2, "b", 2e9), t(0.35, "a", 1.5e9)],
+        f"{folder}/2.json": [t(0.4, "a", 2e9), t(0.45, "a", 3e9)],
+        f"{folder}/4.json": [t(0.5, "a", 4e9)],
+        f"{folder}/0.json": [t(0.1, "a", 0)],
+        f"{folder}/notes.txt": [],
+    })
+    runs = {(r.uid, r.repeat): r for r in parse_runs(wheel)}
+    assert set(runs) == {("a", 0), ("a", 1), ("b", 0)}
+    a0 = runs[("a", 0)]
+    assert a0.model == "My_Net-1" and a0.dataset == "cifar-10" and a0.task == "img-classification"
+    assert a0.accuracy == [0.3, 0.4, 0.4, 0.5]  # epoch 3 missing: carried forward; epoch 0 dropped
+    assert a0.duration_s == [1.0, 2.0, 2.0, 4.0]
+    assert runs[("a", 1)].accuracy == [0.35, 0.45]
+    assert runs[("b", 0)].final == 0.2 and runs[("b", 0)].hparams == {"lr": 0.1, "batch": 8}
+    assert split_config_folder("img-classification_celeba-gender_acc_a_b") == ("img-classification", "celeba-gender", "acc", "a_b")
+    with pytest.raises(ValueError):
+        split_config_folder("nounderscores")
+
+
+def test_real_lemur_stat_folders_parse():
+    from corpus.lemur import lemur_wheel
+
+    wheel = lemur_wheel(Path(os.environ.get("NNRAG_HOME", Path.home() / ".cache" / "nnrag")) / "cache")
+    folders = {"img-classification_cifar-10_acc_AlexNet", "img-classification_cifar-10_acc_AirNet"}
+    runs = parse_runs(wheel, folders=folders)
+    assert {r.model for r in runs} == {"AlexNet", "AirNet"}
+    long = [r for r in runs if r.epochs == 50]
+    assert long, "AlexNet/AirNet have 50-epoch runs in nn-dataset 2.1.2"
+    for r in runs:
+        assert all(0.0 <= a <= 1.0 for a in r.accuracy)
+        assert all(b >= a for a, b in zip(r.duration_s, r.duration_s[1:])), "durations are cumulative"
+
+
+# ---- families and splits ---------------------------------------------------------------------
+
+def test_name_stems():
+    assert name_stem("AirNet-626c3eb9-5c0a-43be-bcba-745592729769") == "airnet"
+    assert name_stem("AirNet") == "airnet"
+    assert name_stem("ast-dimension-AlexNet-0be170bbf1735c4bd138258d923bb4dc") == "alexnet"
+    assert name_stem("FractalNet-96107edb1f88db53318959a834e5f807") == "fractalnet"
+    for generic in ("ga-mut-781", "ga-45", "alt-5d5628d9107627252458a5c8a695a3df", "alt-nn1-ec0cf6e559d645e468adb4d70a8440b0",
+                    "rag-77dc57b7411c9c0454d78d4bdf47b633", "rl-init-01292a4c007c76e9c5ae269970dbad26"):
+        assert name_stem(generic) == "", generic
+
+
+def test_struct_hash_ignores_constants_not_structure():
+    assert struct_hash(net(32, 64)) == struct_hash(net(48, 96))
+    assert struct_hash(net()) != struct_hash(net().replace("nn.ReLU()", "nn.GELU()"))
+
+
+def test_family_split_keeps_variants_together_and_depends_on_seed():
+    codes = {}
+    for i in range(30):  # 30 distinct architectures, each with 3 width variants under unrelated names
+        base = net().replace("nn.ReLU()", "nn.ReLU()" + ", nn.Identity()" * i)
+        for j in range(3):
+            codes[f"alt-{i:02d}{j}{'0' * 30}"] = base.replace("32", str(8 + j))
+    codes["AirNet"] = net().replace("nn.ReLU()", "nn.SiLU()")
+    codes["AirNet-626c3eb9-5c0a-43be-bcba-745592729769"] = net().replace("nn.ReLU()", "nn.Tanh()")
+    families = assign_families(codes)
+    assert families["AirNet"] == families["AirNet-626c3eb9-5c0a-43be-bcba-745592729769"]
+    assert len(set(families.values())) == 31
+    weights = {n: 1.0 for n in codes}
+    train, test = family_split(families, weights, seed=0)
+    assert not set(train) & set(test) and set(train) | set(test) == set(codes)
+    test_fams = {families[n] for n in test}
+    assert all(families[n] not in test_fams for n in train), "a family straddles train and test"
+    assert 0.1 <= len(test) / len(codes) <= 0.3
+    assert family_split(families, weights, seed=0) == (train, test)
+    assert family_split(families, weights, seed=1)[1] != test
+
+
+def test_split_file_roundtrip_and_errors(tmp_path):
+    write_split(tmp_path / "s.json", ["b", "a"], ["c"])
+    assert read_split(tmp_path / "s.json") == (["a", "b"], ["c"])
+    (tmp_path / "bad.json").write_text(json.dumps({"train_models": ["a"], "test_models": ["a"]}))
+    with pytest.raises(ValueError, match="both"):
+        read_split(tmp_path / "bad.json")
+    (tmp_path / "worse.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="train_models"):
+        read_split(tmp_path / "worse.json")
+
+
+# ---- features --------------------------------------------------------------------------------
+
+def test_static_features_count_layers_and_widths():
+    f = static_features(net(32, 64))
+    assert f["parse_ok"] == 1.0
+    assert f["n_Conv2d"] == 2 and f["n_Linear"] == 1 and f["n_BatchNorm2d"] == 1 and f["n_conv"] == 2
+    assert f["n_SGD"] == 1 and f["reads_lr"] == 1 and f["reads_momentum"] == 1 and f["reads_dropout"] == 0
+    assert f["width_max_log2"] == pytest.approx(math.log2(64))
+    assert f["forward_adds"] >= 1 and f["kernel_max"] == 5
+    assert static_features(net(32, 512))["width_max_log2"] > f["width_max_log2"]
+    broken = static_features("class Net(:\n")
+    assert broken["parse_ok"] == 0.0
+
+
+# ---- estimators ------------------------------------------------------------------------------
+
+def _synthetic_runs(n: int, seed: int, epochs: int = 6):
+    """Curves a - b * t^-c whose asymptote depends on width (code) and lr (hyperparameter)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i in range(n):
+        width = int(rng.choice([8, 16, 32, 64, 128]))
+        lr = float(10 ** rng.uniform(-3, -0.5))
+        a = 0.35 + 0.08 * math.log2(width / 8) - 0.15 * abs(math.log10(lr) + 2) + rng.normal(0, 0.02)
+        curve = [float(np.clip(a - 0.25 * t ** -0.8 + rng.normal(0, 0.005), 0, 1)) for t in range(1, epochs + 1)]
+        runs.append((width, lr, curve, f"fam{i % 40}"))
+    return runs
+
+
+_FEATURES: dict[int, dict] = {}
+
+
+def _views(runs, k):
+    views, y, groups = [], [], []
+    for width, lr, curve, fam in runs:
+        feats = _FEATURES.setdefault(width, static_features(net(width, 2 * width)))
+        views.append(RunView("cifar-10", {"lr": lr, "batch": 32}, "norm_32", len(curve), curve[:k], [], feats))
+        y.append(curve[-1])
+        groups.append(fam)
+    return views, np.array(y), groups
+
+
+def test_baselines_and_gbm_learn_on_synthetic_curves():
+    train = _synthetic_runs(240, 0)
+    test = _synthetic_runs(100, 1)
+    tv, ty, tg = [], [], []
+    for k in (0, 1, 2, 3):
+        v, y, g = _views(train, k)
+        tv += v
+        ty = np.concatenate([ty, y])
+        tg += g
+    gbm = GBM(use_code=True, params=GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=2, min_child_samples=10)).fit(tv, ty, tg)
+    nocode = GBM(use_code=False, params=GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=2, min_child_samples=10)).fit(tv, ty, tg)
+    last, fit = LastValue().fit(tv, ty, tg), CurveFit().fit(tv, ty, tg)
+    v0, y0, _ = _views(test, 0)
+    rmse = lambda e, y: float(np.sqrt(np.mean((e.point - y) ** 2)))
+    # At k = 0 only the code tells the width: the code-aware model must beat the code-free one.
+    assert rmse(gbm.predict(v0), y0) < 0.8 * rmse(nocode.predict(v0), y0)
+    v3, y3, _ = _views(test, 3)
+    # Curves saturate: extrapolation beats the last value; the trees beat both.
+    assert rmse(fit.predict(v3), y3) < rmse(last.predict(v3), y3)
+    assert rmse(gbm.predict(v3), y3) < rmse(last.predict(v3), y3)
+    for est in (gbm, last, fit):
+        e = est.predict(v3)
+        assert np.all(e.lo <= e.point) and np.all(e.point <= e.hi)
+        coverage = float(np.mean((y3 >= e.lo) & (y3 <= e.hi)))
+        assert 0.6 <= coverage <= 0.97, (est.name, coverage)
+
+
+def test_conformal_quantile_finite_sample():
+    scores = np.arange(1, 11, dtype=float)  # ceil(11 * 0.8) = 9th smallest
+    assert conformal_quantile(scores) == 9.0
+    assert conformal_quantile(np.array([])) == 0.0
+
+
+# ---- early stop ------------------------------------------------------------------------------
+
+def test_p_exceeds_and_decide():
+    assert p_exceeds(0.5, 0.5, 0.4, 0.6) == pytest.approx(0.5)
+    assert p_exceeds(0.7, 0.5, 0.4, 0.6) < 0.01
+    assert p_exceeds(0.3, 0.5, 0.4, 0.6) > 0.99
+    assert p_exceeds(0.55, 0.5, 0.45, 0.6) > p_exceeds(0.55, 0.5, 0.45, 0.52)
+    policy = StopPolicy(top_k=3, p_min=0.05)
+    finished = [0.8, 0.7, 0.75]
+    assert decide(2, 50, 0.4, 0.35, 0.45, finished, policy).stop
+    assert not decide(2, 50, 0.72, 0.6, 0.8, finished, policy).stop
+    assert not decide(2, 50, 0.4, 0.35, 0.45, finished[:2], policy).stop, "fewer finished runs than top_k: no bar yet"
+    assert not decide(2, 50, 0.4, 0.35, 0.45, None, policy).stop
+    single = decide(2, 50, 0.4, 0.35, 0.45, 0.9, policy)
+    assert single.stop and single.incumbent == 0.9 and single.p_beat_incumbent < 0.05
+
+
+def _replay_curves(n=60, seed=3):
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(n):
+        a = rng.uniform(0.3, 0.9)
+        curves.append([float(a - 0.3 * t ** -0.7 + rng.normal(0, 0.003)) for t in range(1, 21)])
+    return curves
+
+
+def test_replay_oracle_saves_epochs_and_keeps_top10():
+    curves = _replay_curves()
+    oracle = [[(c[-1], c[-1] - 0.02, c[-1] + 0.02)] * (len(c) - 1) for c in curves]
+    order = list(range(len(curves)))
+    s = replay_predictor(curves, oracle, order, StopPolicy(top_k=10, p_min=0.02))
+    assert s.best_found and s.top10_killed == 0.0 and s.regret == 0.0
+    assert s.epochs_saved > 0.5
+    blind = [[(0.0, 0.0, 0.0)] * (len(c) - 1) for c in curves]  # predicts nothing good: kills everything after 10
+    bad = replay_predictor(curves, blind, order, StopPolicy(top_k=10, p_min=0.02))
+    assert bad.top10_killed > 0.0 and bad.epochs_saved > s.epochs_saved
+
+
+def test_optuna_replay_and_predictor_pruner_agree():
+    import optuna
+
+    from predictor.optuna_pruner import PredictorPruner
+
+    curves = _replay_curves(40, seed=5)
+    preds = [[(c[-1] + 0.01, c[-1] - 0.03, c[-1] + 0.05)] * (len(c) - 1) for c in curves]
+    order = list(np.random.default_rng(0).permutation(len(curves)))
+    policy = StopPolicy(top_k=5, p_min=0.05)
+    direct = replay_predictor(curves, preds, order, policy)
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=policy)
+    via_optuna = replay_optuna(curves, order, pruner, "predictor via optuna")
+    assert via_optuna.epochs_saved == pytest.approx(direct.epochs_saved)
+    assert via_optuna.top10_killed == direct.top10_killed
+    median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
+    assert 0.0 < median.epochs_saved < 1.0
+
+
+# ---- API, closed loop and CLI ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_predictor_dir(tmp_path_factory):
+    from predictor.train import save_predictor
+
+    train = _synthetic_runs(160, 7)
+    views, ys, groups = [], [], []
+    for k in (0, 1, 2):
+        v, y, g = _views(train, k)
+        views += v
+        ys.append(y)
+        groups += g
+    y = np.concatenate(ys)
+    gbm = GBM(use_code=True, params=GBMParams(n_estimators=30, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)).fit(views, y, groups)
+    directory = tmp_path_factory.mktemp("predictor")
+    save_predictor(directory, {"gbm_code": gbm, "last_value": LastValue().fit(views, y, groups)}, {"default": "gbm_code"})
+    return directory
+
+
+def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
+    import shutil
+
+    from predictor.api import Predictor, ReportedRun, reported_training_runs
+
+    directory = tmp_path / "p"
+    shutil.copytree(tiny_predictor_dir, directory)
+    p = Predictor.load(directory)
+    wide = p.predict(net(128, 256), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6)
+    narrow = p.predict(net(8, 16), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6)
+    assert wide.model == "gbm_code" and wide.k == 0 and wide.lo <= wide.point <= wide.hi
+    assert wide.point > narrow.point, "the code (width) must move the k = 0 prediction"
+    seen = p.predict(net(32, 64), {"lr": 0.01, "batch": 32, "epoch": 6}, "cifar-10", curve=[0.2, 0.3])
+    assert seen.k == 2 and seen.epochs == 6
+    assert p.predict(net(), {}, "cifar-10", curve=[0.2, 0.3], model="last_value").point == pytest.approx(0.3)
+    done = p.predict(net(), {}, "cifar-10", curve=[0.2, 0.3], epochs=2)
+    assert done.model == "observed" and done.point == 0.3
+    for bad in (dict(dataset="imagenet-22k"), dict(curve=[1.7]), dict(epochs=0), dict(model="nope")):
+        kwargs = {"code": net(), "hparams": {}, "dataset": "cifar-10", **bad}
+        with pytest.raises(ValueError):
+            p.predict(**kwargs)
+
+    run = {"code": net(8, 16), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": [0.05, 0.06]}
+    stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)
+    assert stop.stop and stop.p_beat_incumbent < 0.05 and stop.predicted_final < 0.9
+    assert not p.should_stop(run, incumbent=None, budget=6).stop
+    with pytest.raises(ValueError, match="curve"):
+        p.should_stop({"code": net(), "dataset": "cifar-10"}, None, 6)
+
+    rid = p.report(ReportedRun(code=net(), hparams={"lr": 0.01}, dataset="cifar-10", accuracy=[0.2, 0.3, 0.35]))
+    p.report({"code": net(), "hparams": {}, "dataset": "cifar-10", "accuracy": [0.1], "finished": False})
+    assert rid >= 1 and p.reports.count() == 2
+    with pytest.raises(ValueError):
+        p.report({"code": net(), "hparams": {}, "dataset": "cifar-10", "accuracy": [2.0]})
+    with pytest.raises(ValueError):
+        p.report({"code": "", "hparams": {}, "dataset": "cifar-10", "accuracy": [0.2]})
+    reloaded = Predictor.load(directory)
+    pairs = reported_training_runs(reloaded.reports.all())
+    assert len(pairs) == 1 and pairs[0][0].final == 0.35 and pairs[0][1] == net()
+
+    assert not p.reload_if_changed()
+    estimators, meta = p.estimators, dict(p.meta)
+    meta["default"] = "last_value"
+    from predictor.train import save_predictor
+
+    save_predictor(directory, estimators, meta)
+    os.utime(directory / "estimators.pkl", ns=(1, 10**18))
+    assert p.reload_if_changed() and p.default_model == "last_value"
+
+
+def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    model = tmp_path / "net.py"
+    model.write_text(net(64, 128))
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--dataset", "cifar-10",
+                                 "--curve", "0.31,0.42", "--epochs", "6", "--dir", str(tiny_predictor_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["k"] == 2 and body["model"] == "gbm_code" and body["lo"] <= body["point"] <= body["hi"]
+    bad = runner.invoke(app, ["predict", str(model), "--hparams", "{not json", "--dir", str(tiny_predictor_dir)])
+    assert bad.exit_code == 2
+    missing = runner.invoke(app, ["predict", str(model), "--dir", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "train-predictor" in missing.output
