@@ -310,13 +310,19 @@ def _open_previous(store_dir: Path) -> BlockStore | None:
 def _validate(blocks: list[Block], files_by_source: dict[str, list], pool: Any, workers: int | None, prog: Any) -> None:
     from indexer.validate import validate_blocks
 
+    task = prog.add_task("validating in the sandbox", total=None) if prog is not None else None
+
+    def progress(done: int, total: int) -> None:
+        if prog is not None:
+            prog.update(task, completed=done, total=total)
+
     if pool is not None:
-        validate_blocks(blocks, pool, files_by_source)
+        validate_blocks(blocks, pool, files_by_source, progress=progress)
         return
     from sandbox.pool import CheckerPool
 
     with CheckerPool(size=workers) as own_pool:
-        validate_blocks(blocks, own_pool, files_by_source)
+        validate_blocks(blocks, own_pool, files_by_source, progress=progress)
 
 
 def _fill_pass_counts(report: BuildReport, blocks: list[Block]) -> None:

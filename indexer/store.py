@@ -41,7 +41,7 @@ from indexer.records import Block
 from sandbox.spec import Example
 
 SCHEMA_VERSION = "1"
-VALIDATION_STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
+VALIDATION_STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backward")  # as indexer.validate records them
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"
 DB_FILE = "blocks.sqlite"
@@ -102,6 +102,7 @@ def stage_level(validation: dict[str, dict[str, Any]]) -> int:
 
 def stage_index(stage: str) -> int:
     """1-based position of ``stage`` in VALIDATION_STAGES (the level needed to have passed it)."""
+    stage = "parse" if stage == "compile" else stage  # compiling is part of the parse stage
     if stage not in VALIDATION_STAGES:
         raise ValueError(f"unknown stage {stage!r}: one of {', '.join(VALIDATION_STAGES)}")
     return VALIDATION_STAGES.index(stage) + 1
