@@ -175,7 +175,9 @@ def build_index(
             report.total_seconds = time.perf_counter() - t_start
             return report
 
-        with _progress(progress) as prog:
+        # the new version is written under <store>/versions/<v>.partial from here on;
+        # only publish() makes it visible, so an exception or a kill leaves the old one
+        with _progress(progress) as prog, StoreWriter(store_dir, report.embedder_version) as writer:
             blocks_by_source: dict[str, list[Block]] = {}
             files_by_source: dict[str, list] = {}
             file_hashes: dict[str, dict[str, str]] = {}
@@ -256,12 +258,11 @@ def build_index(
 
             with timer.stage("write"):
                 merged.sort(key=lambda b: (b.provenance.source, b.provenance.module, b.qualified_name, b.content_hash))
-                with StoreWriter(store_dir, report.embedder_version) as writer:
-                    writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
-                    for sr in report.sources:
-                        writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
-                    writer.publish({"sources": specs})
-                    report.version = writer.version
+                writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
+                for sr in report.sources:
+                    writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
+                writer.publish({"sources": specs})
+                report.version = writer.version
         if previous is not None:
             previous.close()
 

@@ -1,0 +1,188 @@
+"""End to end: index a small fixture package plus a torchvision subset with the real
+miner, sandbox validation, embeddings and store; run the stored examples again in the
+sandbox; re-index skips what did not change; a killed build leaves the old index.
+
+The tests in this file share one store and run in order (each builds on the last).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from indexer.embed import Embedder
+from indexer.store import BlockStore, read_current
+from sandbox.pool import CheckerPool
+from sandbox.spec import CheckSpec
+
+COMMON = """
+import math
+
+
+def make_divisible(value, divisor=8):
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+"""
+
+BLOCKS = '''
+import torch
+from torch import nn
+
+from .common import make_divisible
+
+
+class SEGate(nn.Module):
+    """Squeeze-and-excitation: rescale channels by a gate computed from pooled features."""
+
+    def __init__(self, channels: int, ratio: float = 0.25):
+        super().__init__()
+        hidden = make_divisible(channels * ratio)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        s = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+class ConvBNAct(nn.Module):
+    """Convolution, batch norm and ReLU."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_chs)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+'''
+
+NEW_CLASS = '''
+
+class ChannelShuffle(nn.Module):
+    """Shuffle channels between groups (ShuffleNet)."""
+
+    def __init__(self, groups: int = 2):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        return x.view(b, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+'''
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    pkg = root / "src" / "minipkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .blocks import ConvBNAct, SEGate\n")
+    (pkg / "common.py").write_text(COMMON)
+    (pkg / "blocks.py").write_text(BLOCKS)
+    specs = [f"dir:{root / 'src'}", "pkg:torchvision.models.resnet"]
+    pool = CheckerPool(size=2)
+    embedder = Embedder()
+    yield {"root": root, "pkg": pkg, "specs": specs, "store": root / "store", "pool": pool, "embedder": embedder, "cache": root / "cache"}
+    pool.close()
+
+
+def _build(env, **kw):
+    return build_index(env["specs"], env["store"], cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"], **kw)
+
+
+def test_cold_build_mines_validates_and_stored_examples_run(env):
+    report = _build(env)
+    assert not report.up_to_date and report.version
+    assert report.mined >= 5 and report.unique == report.mined
+    assert report.validated == report.unique and report.embedded == report.unique
+    store = BlockStore(env["store"], embedder=env["embedder"])
+    names = set(store.all_names())
+    assert {"SEGate", "ConvBNAct", "BasicBlock", "Bottleneck", "ResNet"} <= names
+    se = store.get("SEGate")
+    assert "def make_divisible" in se.code  # scope-closed: the helper came along
+    assert se.provenance.source == env["specs"][0]
+    assert store.search("rescale channels with a gate from pooled features", k=1)[0].block.name == "SEGate"
+    # every block that passed forward: its stored example runs again in a fresh sandbox
+    forward_ok = [store.get(n) for n in sorted(names)]
+    forward_ok = [b for b in forward_ok if b.passed("forward")]
+    assert {"SEGate", "ConvBNAct", "BasicBlock"} <= {b.name for b in forward_ok}
+    for block in forward_ok:
+        assert block.example is not None and block.example.inputs
+        result = env["pool"].check(block.code, CheckSpec(entry=block.name, lemur=False, example=block.example))
+        assert result.passed("forward") and result.passed("backward"), (block.name, result.message)
+    assert report.passed["forward"] == len(forward_ok)
+
+
+def test_no_change_reindex_does_nothing(env):
+    before = read_current(env["store"])
+    t0 = time.perf_counter()
+    report = _build(env)
+    elapsed = time.perf_counter() - t0
+    assert report.up_to_date
+    assert report.mined == 0 and report.validated == 0 and report.embedded == 0
+    assert read_current(env["store"]) == before
+    assert all(s.reused for s in report.sources)
+    assert elapsed < 60  # generous: the benchmark measures the real figure
+
+
+def test_changed_file_revalidates_only_new_code(env):
+    old = BlockStore(env["store"], embedder=env["embedder"])
+    old_count = len(old)
+    (env["pkg"] / "blocks.py").write_text(BLOCKS + NEW_CLASS)
+    report = _build(env)
+    by_spec = {s.spec: s for s in report.sources}
+    assert by_spec["pkg:torchvision.models.resnet"].reused
+    assert not by_spec[env["specs"][0]].reused
+    assert report.validated == 1 and report.embedded == 1  # only ChannelShuffle is new code
+    assert report.validation_reused == old_count and report.embeddings_reused == old_count
+    store = BlockStore(env["store"], embedder=env["embedder"])
+    assert store.version != old.version and len(store) == old_count + 1
+    assert store.get("ChannelShuffle").passed("forward")
+    assert store.get("SEGate").content_hash == old.get("SEGate").content_hash
+
+
+def test_killed_build_leaves_previous_index_usable(env):
+    before = read_current(env["store"])
+    old = BlockStore(env["store"], embedder=env["embedder"])
+    (env["pkg"] / "blocks.py").write_text(BLOCKS + NEW_CLASS + NEW_CLASS.replace("ChannelShuffle", "ChannelShuffle2"))
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from indexer.build import build_index
+        build_index({env['specs']!r}, Path({str(env['store'])!r}), cache_dir=Path({str(env['cache'])!r}), workers=1)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, cwd=Path(__file__).parent.parent)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((env["store"] / "versions").glob("*.partial")):
+            assert proc.poll() is None, "the build ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the build and its sandbox workers
+        proc.wait(30)
+    assert read_current(env["store"]) == before
+    store = BlockStore(env["store"], embedder=env["embedder"])
+    assert store.version == old.version and store.all_names() == old.all_names()
+    assert store.search("shuffle channels between groups", k=1)[0].block.name == "ChannelShuffle"
+    # the lock died with the process: the next build runs, cleans the partial version, publishes
+    report = _build(env)
+    assert report.version != old.version and report.validated == 1
+    assert not list((env["store"] / "versions").glob("*.partial"))
+    assert BlockStore(env["store"], embedder=env["embedder"]).get("ChannelShuffle2") is not None
+
+
+def test_bad_spec_is_a_clear_error(env, tmp_path):
+    with pytest.raises(ValueError, match="at least one"):
+        build_index([], tmp_path / "s")
+    with pytest.raises(Exception, match="nope"):
+        build_index(["pkg:nope_not_installed_pkg"], tmp_path / "s", cache_dir=env["cache"])
+    assert read_current(tmp_path / "s") is None
