@@ -251,9 +251,11 @@ def retrain(directory: Path, fast: bool = False) -> dict:
 
 
 def load_or_train_default(directory: Path) -> Predictor:
-    """A small default predictor for demos: loaded when present, else trained fast (CIFAR-10 only, ~1 minute)."""
+    """A small default predictor for demos: loaded when present, else trained fast (CIFAR-10 subsample, ~1 minute)."""
     directory = Path(directory)
     if not (directory / "estimators.pkl").exists():
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        train_predictor(directory, fast=True, names=("last_value", "gbm_code"))
+        from predictor.train import train_default_fast
+
+        train_default_fast(directory)
     return Predictor.load(directory)

@@ -171,3 +171,35 @@ def training_summary(rows: list[dict]) -> dict[str, float]:
 
 def mean_or_nan(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
+
+
+def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_models: int = 1200, seed: int = 0) -> dict:
+    """A small CIFAR-10 predictor in about a minute from a cold cache (no family table, a model subsample).
+
+    Families are approximated by name stems here; the evaluated predictors use the full grouping.
+    """
+    import random
+
+    from corpus.lemur import lemur_wheel
+    from corpus.lemur_stats import lemur_runs
+    from predictor.code_features import FeatureCache, static_features_cached
+    from predictor.data import ModelInfo, read_codes
+    from predictor.families import name_stem
+
+    t0 = time.time()
+    wheel = lemur_wheel(cache_dir)
+    runs = [r for r in lemur_runs(cache_dir, wheel) if usable(r) and r.dataset == "cifar-10"]
+    names = sorted({r.model for r in runs})
+    random.Random(seed).shuffle(names)
+    chosen = set(names[:max_models])
+    runs = [r for r in runs if r.model in chosen]
+    codes = {n: c for n, c in read_codes(wheel).items() if n in chosen}
+    features = static_features_cached(codes, FeatureCache(Path(cache_dir) / "code_features.sqlite"))
+    models = {n: ModelInfo(n, "", "", name_stem(n) or n) for n in chosen}
+    small = Corpus(runs=runs, models=models, codes=codes, features=features)
+    params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)
+    fitted, timings = fit_estimators(["last_value", "gbm_code"], runs, small, params)
+    meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": "gbm_code",
+            "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1)}
+    save_predictor(out_dir, fitted, meta)
+    return meta

@@ -364,3 +364,37 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     assert bad.exit_code == 2
     missing = runner.invoke(app, ["predict", str(model), "--dir", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "train-predictor" in missing.output
+
+
+def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
+    from predictor.api import Predictor
+    from predictor.lightning_callback import EpochStopper, _lightning, predictor_callback
+
+    p = Predictor.load(tiny_predictor_dir)
+    stopper = EpochStopper(p, net(8, 16), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6, incumbent=[0.95] * 10)
+    first = stopper.update(0.05)
+    assert stopper.curve == [0.05] and first.predicted_final < 0.95
+    assert stopper.update(0.06).stop
+    if _lightning() is None:
+        with pytest.raises(ImportError, match="Lightning"):
+            predictor_callback(p, net(), {}, "cifar-10", 6)
+    else:
+        assert hasattr(predictor_callback(p, net(), {}, "cifar-10", 6), "on_validation_epoch_end")
+
+
+def test_dynamic_features_from_real_sandbox(tmp_path):
+    from predictor.code_features import FeatureCache
+    from predictor.dynamic import measure_many, merge_cached
+    from sandbox.pool import CheckerPool
+
+    code = net(16, 32).replace("nn.Linear(32, 10)", "nn.Linear(32 * 11 * 11, 10)")
+    cache = FeatureCache(tmp_path / "dyn.sqlite")
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        got = measure_many({"tiny": code, "broken": "class Net(:\n"}, pool, cache)
+    assert got["tiny"]["dyn_ok"] == 1.0, got
+    expected_params = 3 * 16 * 9 + 16 + 16 * 32 * 25 + 32 + 2 * 32 + 32 * 11 * 11 * 10 + 10
+    assert got["tiny"]["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)
+    assert got["tiny"]["dyn_flops_log10"] > 5
+    assert got["broken"]["dyn_ok"] == 0.0 and math.isnan(got["broken"]["dyn_params_log10"])
+    features = {"tiny": {"parse_ok": 1.0}}
+    assert merge_cached(features, {"tiny": code}, tmp_path / "dyn.sqlite") == 1 and "dyn_flops_log10" in features["tiny"]

@@ -1,0 +1,67 @@
+"""Early stop inside a PyTorch Lightning loop (optional dependency: ``lightning`` or ``pytorch_lightning``).
+
+    cb = predictor_callback(Predictor.load(dir), code, hparams, "cifar-10", epochs=50, monitor="val_acc",
+                            incumbent=[0.81, 0.80, ...])
+    Trainer(callbacks=[cb], max_epochs=50)
+
+The decision logic lives in ``EpochStopper`` (no Lightning needed), so it can drive any loop.
+"""
+
+from __future__ import annotations
+
+from predictor.early_stop import StopDecision
+
+
+class EpochStopper:
+    """Feed one metric value per epoch; returns the predictor's decision after each."""
+
+    def __init__(self, predictor, code: str, hparams: dict, dataset: str, epochs: int,
+                 incumbent: float | list[float] | None = None) -> None:
+        self.predictor, self.code, self.hparams, self.dataset, self.epochs = predictor, code, hparams, dataset, epochs
+        self.incumbent = incumbent
+        self.curve: list[float] = []
+        self.decisions: list[StopDecision] = []
+
+    def update(self, value: float) -> StopDecision:
+        self.curve.append(float(value))
+        run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
+        decision = self.predictor.should_stop(run, self.incumbent, self.epochs)
+        self.decisions.append(decision)
+        return decision
+
+
+def _lightning():
+    try:
+        import lightning.pytorch as pl  # type: ignore
+
+        return pl
+    except ImportError:
+        try:
+            import pytorch_lightning as pl  # type: ignore
+
+            return pl
+        except ImportError:
+            return None
+
+
+def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs: int, monitor: str = "val_acc",
+                       incumbent: float | list[float] | None = None):
+    """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so."""
+    pl = _lightning()
+    if pl is None:
+        raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
+    stopper = EpochStopper(predictor, code, hparams, dataset, epochs, incumbent)
+
+    class PredictorEarlyStop(pl.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopper = stopper
+
+        def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            value = trainer.callback_metrics.get(monitor)
+            if value is None:
+                return
+            if self.stopper.update(float(value)).stop:
+                trainer.should_stop = True
+
+    return PredictorEarlyStop()
