@@ -1,0 +1,83 @@
+"""CLI shapes: `nnrag block/search/stats --json` over a real small store."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers_index import ok_validation, real_block, real_blocks
+from indexer.build import store_blocks
+from nnrag.cli import app
+from sandbox.spec import Example
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    blocks = real_blocks()
+    se = next(b for b in blocks if b.name == "SqueezeExcitation")
+    se.example = Example(init_args=[16, 4], init_kwargs={}, inputs=[[2, 16, 8, 8]])
+    other = real_block("timm.layers.mlp", "Mlp", source="pkg:other", validation=ok_validation("instantiate"))
+    other.qualified_name = "other.layers.Mlp"
+    other.code += "\n\nEXTRA = 2\n"
+    path = tmp_path_factory.mktemp("cli") / "store"
+    store_blocks([*blocks, other], path)
+    return path
+
+
+def _json(args):
+    result = runner.invoke(app, args)
+    return result, json.loads(result.stdout) if result.stdout.strip().startswith(("[", "{")) else None
+
+
+def test_block_json_shape(store_dir):
+    result, data = _json(["block", "SqueezeExcitation", "Mlp", "NoSuchThing", "--json", "--store", str(store_dir)])
+    assert result.exit_code == 1  # one name unknown
+    assert [d["name"] for d in data] == ["SqueezeExcitation", "Mlp", "NoSuchThing"]
+    se = data[0]
+    for key in ("name", "qualified_name", "source", "provenance", "validation", "example", "hash", "alternatives"):
+        assert key in se
+    assert se["qualified_name"] == "torchvision.ops.misc.SqueezeExcitation"
+    assert "class SqueezeExcitation" in se["source"]
+    assert se["provenance"][0]["path"] == "torchvision/ops/misc.py"
+    assert se["validation"]["forward"] == {"status": "ok", "ok": True, "error": ""}
+    assert se["example"] == {"init_args": [16, 4], "init_kwargs": {}, "inputs": [[2, 16, 8, 8]], "input_dtypes": None}
+    assert len(se["hash"]) == 64
+    mlp = data[1]
+    assert mlp["qualified_name"] == "timm.layers.mlp.Mlp"  # the best-validated of two
+    assert mlp["alternatives"] == ["other.layers.Mlp"]
+    assert "error" in data[2] and "NoSuchThing" in data[2]["error"]
+
+
+def test_block_text_output(store_dir):
+    result = runner.invoke(app, ["block", "DropPath", "--store", str(store_dir)])
+    assert result.exit_code == 0
+    assert "class DropPath" in result.stdout and "timm.layers.drop.DropPath" in result.stdout
+
+
+def test_search_json(store_dir):
+    result, data = _json(["search", "randomly drop residual paths", "-k", "3", "--json", "--store", str(store_dir)])
+    assert result.exit_code == 0, result.output
+    assert len(data) == 3 and [d["rank"] for d in data] == [1, 2, 3]
+    assert data[0]["name"] in ("DropPath", "StochasticDepth")
+    assert {"score", "match", "qualified_name", "hash", "stage", "source_spec"} <= set(data[0])
+    assert data[0]["score"] >= data[-1]["score"]
+    result, data = _json(["search", "mlp", "--json", "--min-stage", "forward", "--store", str(store_dir)])
+    assert "other.layers.Mlp" not in {d["qualified_name"] for d in data}
+    bad = runner.invoke(app, ["search", "x", "--min-stage", "fly", "--store", str(store_dir)])
+    assert bad.exit_code == 2 and "unknown stage" in bad.output
+
+
+def test_stats_json(store_dir):
+    result, data = _json(["stats", "--json", "--store", str(store_dir)])
+    assert result.exit_code == 0
+    assert data["blocks"] == len(real_blocks()) + 1
+    assert data["by_stage"]["instantiate"] == data["blocks"]
+    assert data["by_stage"]["forward"] == data["blocks"] - 1
+    assert set(data["by_source"]) == {"pkg:torch", "pkg:torchvision", "pkg:timm", "pkg:other"}
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["stats", "--store", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "no index" in result.output
