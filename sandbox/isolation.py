@@ -129,6 +129,44 @@ def _make_all_mounts_readonly() -> str:
     return "remount,bind,ro per mount"
 
 
+def _python_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in sys.path if p and os.path.isabs(p))
+    return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
+
+
+def _expose_python_to_other_users() -> list[str]:
+    """Checks run under a throwaway uid, which cannot enter a private directory such as
+    /root; when the Python installation lives under one (pyenv in /root), mount a tmpfs
+    over that directory inside our namespace holding bind mounts of just the needed
+    subdirectories. As a bonus the rest of it (caches, keys) is invisible to checks."""
+    needed: dict[str, set[str]] = {}
+    for path in _python_paths():
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/" + "/".join(parts[:depth])
+            if not os.stat(ancestor).st_mode & 0o001:  # others cannot traverse it
+                needed.setdefault(ancestor, set()).add(parts[depth])
+                break
+    if not needed:
+        return []
+    stash = "/tmp/.nnrag-orig"
+    for ancestor, children in sorted(needed.items(), key=lambda kv: -len(kv[0])):
+        os.makedirs(stash, exist_ok=True)
+        mount(ancestor, stash, None, MS_BIND | MS_REC)
+        mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        for child in sorted(children):
+            source, target = os.path.join(stash, child), os.path.join(ancestor, child)
+            if os.path.isdir(source):
+                os.makedirs(target, exist_ok=True)
+            else:
+                open(target, "a").close()
+            mount(source, target, None, MS_BIND | MS_REC)
+        _libc.umount2(stash.encode(), ctypes.c_int(2))  # MNT_DETACH
+        os.rmdir(stash)
+    return sorted(needed)
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as fh:
         fh.write(text)
@@ -165,6 +203,12 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
         return info
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
+        if is_root:
+            mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")  # scratch for the stash below
+            exposed = _expose_python_to_other_users()
+            _libc.umount2(b"/tmp", ctypes.c_int(2))  # MNT_DETACH
+            if exposed:
+                info.details.append(f"filesystem: {', '.join(exposed)} replaced by a tmpfs showing only the Python installation")
         how = _make_all_mounts_readonly()
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_SIZE)
         info.filesystem = "readonly-root+private-tmp"

@@ -225,3 +225,9 @@ def test_stdout_is_captured_and_truncated(pool):
     assert result.stdout.startswith("hello from the model")
     assert "more bytes of output dropped" in result.stdout
     assert len(result.stdout) < 20000
+
+
+def test_stdlib_and_site_packages_not_preloaded_still_import(pool):
+    """Checks run under a throwaway uid: the Python installation must stay readable to it."""
+    result = pool.check("import http.cookiejar, xml.dom.minidom, email.parser\n" + SMALL, CheckSpec(timeout_s=60))
+    assert result.status == "ok", result.message
