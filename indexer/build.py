@@ -181,6 +181,33 @@ def build_index(
             blocks_by_source: dict[str, list[Block]] = {}
             files_by_source: dict[str, list] = {}
             file_hashes: dict[str, dict[str, str]] = {}
+            from indexer.mine import mine_files
+
+            # sources whose fingerprint changed: read them; identical file contents (a
+            # reinstall, a touched file) count as unchanged; the rest are mined again
+            changed = [sr for sr in report.sources if not sr.reused]
+            advance = _step(prog, "mining", len(changed))
+            for sr in changed:
+                t0 = time.perf_counter()
+                with timer.stage("read"):
+                    files = list(sources[sr.spec].files())
+                file_hashes[sr.spec] = {f.provenance.path: _file_hash(f.text) for f in files}
+                sr.files = len(files)
+                if previous is not None and sr.spec in old_fps and previous.file_hashes(sr.spec) == file_hashes[sr.spec]:
+                    sr.reused = True
+                    sr.seconds += time.perf_counter() - t0
+                    advance(1)
+                    continue
+                files_by_source[sr.spec] = files
+                with timer.stage("mine"):
+                    mined = mine_files(files)
+                blocks_by_source[sr.spec] = mined
+                sr.blocks = len(mined)
+                sr.seconds += time.perf_counter() - t0
+                report.mined += len(mined)
+                advance(1)
+
+            # unchanged sources: blocks, validation and vectors come from the previous version
             carried: list[Block] = []
             kept_sources = {s.spec for s in report.sources if s.reused}
             if previous is not None:
@@ -190,27 +217,8 @@ def build_index(
                 for sr in report.sources:
                     if sr.reused:
                         sr.blocks = sum(1 for b in carried if b.provenances and b.provenances[0].source == sr.spec)
-                        file_hashes[sr.spec] = previous.file_hashes(sr.spec)
+                        file_hashes.setdefault(sr.spec, previous.file_hashes(sr.spec))
                         sr.files = len(file_hashes[sr.spec])
-
-            from indexer.mine import mine_files
-
-            changed = [sr for sr in report.sources if not sr.reused]
-            advance = _step(prog, "mining", len(changed))
-            for sr in changed:
-                t0 = time.perf_counter()
-                with timer.stage("read"):
-                    files = list(sources[sr.spec].files())
-                files_by_source[sr.spec] = files
-                file_hashes[sr.spec] = {f.provenance.path: _file_hash(f.text) for f in files}
-                sr.files = len(files)
-                with timer.stage("mine"):
-                    mined = mine_files(files)
-                blocks_by_source[sr.spec] = mined
-                sr.blocks = len(mined)
-                sr.seconds += time.perf_counter() - t0
-                report.mined += len(mined)
-                advance(1)
 
             with timer.stage("dedup"):
                 fresh = [b for blocks in blocks_by_source.values() for b in blocks]
