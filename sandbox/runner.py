@@ -224,6 +224,7 @@ class CheckRun:
         self.class_order: list[str] = []
         self.tracker = LayerTracker()
         self.current = "parse"
+        self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
 
     # --- bookkeeping -------------------------------------------------------------------
     def _enter(self, stage: str, result: CheckResult) -> None:

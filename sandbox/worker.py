@@ -360,7 +360,14 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -
     def send(tag: bytes, data: dict) -> None:
         _write_all(guard.RESULT_FD, tag + json.dumps(data, default=repr).encode() + b"\n")
 
-    result = run_check(request["code"], spec, lambda partial: send(b"U ", partial))
+    try:
+        result = run_check(request["code"], spec, lambda partial: send(b"U ", partial))
+    except BaseException as exc:  # noqa: BLE001 - a bug of ours (or a hostile BaseException escaping the runner)
+        import traceback
+
+        result = {"status": "crashed", "error_type": "SandboxInternalError", "message": f"{type(exc).__name__}: {exc}"[:2000],
+                  "traceback": traceback.format_exc()[-4000:],
+                  "diagnosis": {"problem": "the checker failed on this code", "hint": "report this code to the nnrag maintainers", "kind": "internal"}}
     sys.stdout.flush()
     sys.stderr.flush()
     send(b"R ", result)
