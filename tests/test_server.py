@@ -8,6 +8,7 @@ ours is mocked: searches hit FAISS + SQLite, checks run in sandboxed workers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -101,10 +102,32 @@ def store_dir(tmp_path_factory, pool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def settings(store_dir) -> Settings:
+def predictor_dir(tmp_path_factory) -> Path:
+    """A real (small) predictor: the last-value estimator with conformal intervals, fit on a few runs."""
+    import numpy as np
+
+    from predictor.features import RunView
+    from predictor.models import LastValue
+    from predictor.train import save_predictor
+
+    rng = np.random.default_rng(0)
+    views, targets = [], []
+    for i in range(60):
+        final = float(rng.uniform(0.3, 0.9))
+        curve = [final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]
+        views.append(RunView(dataset="cifar-10", hparams={"lr": 0.01}, epochs=5, accuracy=curve))
+        targets.append(final)
+    estimator = LastValue().fit(views, np.array(targets))
+    path = tmp_path_factory.mktemp("predictor")
+    save_predictor(path, {"last_value": estimator}, {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def settings(store_dir, predictor_dir) -> Settings:
     return Settings(
         store_dir=store_dir, address="127.0.0.1:0", workers=2, max_pending_checks=MAX_PENDING,
-        max_message_mb=1, check_timeout_s=20.0, predictor_dir=store_dir / "no-predictor",
+        max_message_mb=1, check_timeout_s=20.0, predictor_dir=predictor_dir,
     )
 
 
@@ -134,10 +157,12 @@ def test_reflection_lists_every_service(server):
     assert {"nnrag.v1.BlockService", "nnrag.v1.PredictorService", "grpc.health.v1.Health"} <= names
 
 
-def test_health_reports_serving_and_the_missing_predictor(client):
+def test_health_reports_serving(client):
     assert client.health() == "SERVING"
     assert client.health("nnrag.v1.BlockService") == "SERVING"
-    assert client.health("nnrag.v1.PredictorService") == "NOT_SERVING"
+    assert client.health("nnrag.v1.PredictorService") == "SERVING"
+    with pytest.raises(NotFound):
+        client.health("nnrag.v1.NoSuchService")
 
 
 # ------------------------------------------------------------------ search and blocks
@@ -297,11 +322,47 @@ def test_suggest_offers_the_undefined_block_before_its_user(client):
     assert len(result.suggestions) <= 3
 
 
-def test_predictor_rpcs_fail_cleanly_without_a_predictor(client):
-    with pytest.raises(FailedPrecondition, match="predictor"):
-        client.predict(GOOD_MODEL, {"lr": 0.01}, "cifar-10", [(1, 0.4), (2, 0.5)])
-    with pytest.raises(InvalidArgument, match=r"curve\[0\]\.accuracy"):
-        client.predict(GOOD_MODEL, {}, "cifar-10", [(1, 1.7)])
+def test_predict_with_a_curve_and_from_a_finished_curve(client):
+    p = client.predict(GOOD_MODEL, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3, 0.4, 0.5], epochs=5)
+    assert p.method == "last_value" and p.observed_epochs == 3 and p.epochs == 5
+    assert 0.0 <= p.lower <= p.accuracy <= p.upper <= 1.0 and p.lower < p.upper
+    assert abs(p.accuracy - 0.5) < 1e-9  # last value of the curve
+    assert p.versions["predictor_version"].startswith("last_value@")
+    done = client.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.5), (3, 0.7), (2, 0.6)], epochs=3)  # sorted by epoch
+    assert done.method == "observed" and done.accuracy == pytest.approx(0.7)
+
+
+def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11], "max_epochs": 50}
+    finished = [0.85 + 0.005 * i for i in range(12)]
+    hopeless = client.should_stop(run, finished_accuracies=finished)
+    assert hopeless.stop and hopeless.probability_beats_incumbent < 0.05 and hopeless.reason
+    promising = client.should_stop({**run, "curve": [0.80, 0.91]}, finished_accuracies=finished)
+    assert not promising.stop and promising.predicted_accuracy == pytest.approx(0.91)
+
+
+def test_report_result_is_stored(client):
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
+    first = client.report_result(run, 0.5, stopped_early=True)
+    second = client.report_result({**run, "curve": []}, 0.61)
+    assert second == first + 1
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 1.7)]), "curve[0].accuracy"),
+        (lambda c: c.predict(GOOD_MODEL, {}, "imagenet-22k"), "dataset"),
+        (lambda c: c.predict("", {}, "cifar-10"), "code"),
+        (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": []}), "run.curve"),
+        (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5]}, 1.5), "incumbent_accuracy"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, -0.1), "final_accuracy"),
+    ],
+)
+def test_predictor_bad_input_names_the_field(client, call, field):
+    with pytest.raises(InvalidArgument) as info:
+        call(client)
+    assert info.value.details.startswith(f"{field}:"), info.value.details
 
 
 # ------------------------------------------------------------------ asyncio, auth, retries
@@ -362,16 +423,25 @@ def test_client_retries_until_the_server_comes_up(settings, server):
 
 
 def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
-    port = free_port()
+    """The real ``nnrag serve`` process: JSON logs, Prometheus metrics, drain on SIGTERM, exit 0."""
+    import urllib.request
+
+    port, metrics_port = free_port(), free_port()
     env = {**os.environ, "NNRAG_HOME": str(tmp_path), "NNRAG_WORKERS": "1", "NNRAG_DRAIN_S": "20"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", f"127.0.0.1:{port}"],
+        [sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", f"127.0.0.1:{port}",
+         "--metrics-port", str(metrics_port)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         with Client(f"127.0.0.1:{port}") as c:
             c.wait_ready(timeout=60)
             assert c.check(GOOD_MODEL, timeout=90).status == "ok"  # worker warm
+            with pytest.raises(FailedPrecondition, match="no block store"):
+                c.search("conv")
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+            assert 'nnrag_rpc_total{code="OK",method="Check"} 1.0' in metrics
+            assert 'nnrag_rpc_total{code="FAILED_PRECONDITION",method="Search"} 1.0' in metrics
             result: dict = {}
             spec = CheckSpec(timeout_s=20, stages=("parse", "compile", "import"))
             worker = threading.Thread(target=lambda: result.update(r=c.check(SLEEPER.format(seconds=2), spec)))
@@ -383,6 +453,9 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 0, stderr[-2000:]
         assert '"msg": "draining"' in stderr and '"msg": "stopped"' in stderr
+        logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        calls = [e for e in logged if e.get("msg") == "rpc"]
+        assert {"method", "code", "ms", "peer"} <= set(calls[0]) and any(e["code"] == "FAILED_PRECONDITION" for e in calls)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -398,8 +471,6 @@ def test_stats_over_the_wire(client):
 
 
 def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
-    import json as _json
-
     from typer.testing import CliRunner
 
     from nnrag.cli import app
@@ -408,21 +479,29 @@ def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
     env = {"NNRAG_STORE_DIR": str(tmp_path / "no-store-here")}
     out = runner.invoke(app, ["search", "residual block with batch norm", "--server", server.address, "--json", "-k", "3"], env=env)
     assert out.exit_code == 0, out.output
-    rows = _json.loads(out.stdout)
+    rows = json.loads(out.stdout)
     assert 1 <= len(rows) <= 3 and rows[0]["rank"] == 1
 
     out = runner.invoke(app, ["block", "Bottleneck", "NoSuchBlock", "--server", server.address, "--json"], env=env)
-    items = _json.loads(out.stdout)
+    items = json.loads(out.stdout)
     assert out.exit_code == 1  # one name was unknown
     assert items[0]["qualified_name"].endswith("resnet.Bottleneck") and "class Bottleneck" in items[0]["source"]
     assert "NoSuchBlock" in items[1]["error"]
 
     out = runner.invoke(app, ["stats", "--server", server.address, "--json"], env=env)
-    assert out.exit_code == 0 and _json.loads(out.stdout)["blocks"] >= 3
+    assert out.exit_code == 0 and json.loads(out.stdout)["blocks"] >= 3
 
     model = tmp_path / "model.py"
     model.write_text(MISSING_BLOCK)
     out = runner.invoke(app, ["patch", str(model), "--server", server.address, "--json"], env=env)
     assert out.exit_code == 0, out.output
-    data = _json.loads(out.stdout)
+    data = json.loads(out.stdout)
     assert "class BasicBlock" in data["code"] and data["inserted"][0]["name"] == "BasicBlock"
+
+
+def test_healthcheck_entry_point_exit_codes(server):
+    ok = subprocess.run([sys.executable, "-m", "rag_server.healthcheck", server.address], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == "SERVING"
+    dead = subprocess.run([sys.executable, "-m", "rag_server.healthcheck", f"127.0.0.1:{free_port()}", "--timeout", "1"],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert dead.returncode == 1 and "UNAVAILABLE" in dead.stderr
