@@ -272,8 +272,10 @@ def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
                         resp.lower, resp.upper, _versions(resp))
 
 
-def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int) -> predictor_pb2.PredictRequest:
-    return predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve), target_epoch=epochs)
+def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int,
+                     model: str) -> predictor_pb2.PredictRequest:
+    return predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve),
+                                        target_epoch=epochs, model=model)
 
 
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
@@ -383,9 +385,9 @@ class Client(_Base):
         return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
 
     def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
-                *, epochs: int = 0, timeout: float | None = None) -> Prediction:
+                *, epochs: int = 0, model: str = "", timeout: float | None = None) -> Prediction:
         """Final accuracy of ``code`` trained with ``hparams`` on ``dataset``, optionally given the curve so far."""
-        return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs), timeout))
+        return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
 
     def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
                     max_epochs: int = 0, timeout: float | None = None) -> StopDecision:
@@ -468,8 +470,8 @@ class AsyncClient(_Base):
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))
 
     async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
-                      *, epochs: int = 0, timeout: float | None = None) -> Prediction:
-        return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs), timeout))
+                      *, epochs: int = 0, model: str = "", timeout: float | None = None) -> Prediction:
+        return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
 
     async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
                           max_epochs: int = 0, timeout: float | None = None) -> StopDecision:

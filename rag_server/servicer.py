@@ -404,7 +404,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         if request.target_epoch < 0:
             raise BadRequest("target_epoch", "must be >= 0")
         predictor = self._predictor()
-        p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None), "request")
+        p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
+                                                 model=request.model or None), "request")
         return predictor_pb2.PredictResponse(
             accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
             observed_epochs=p.k, epochs=p.epochs, versions=self._versions(),

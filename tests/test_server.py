@@ -498,6 +498,17 @@ def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
     data = json.loads(out.stdout)
     assert "class BasicBlock" in data["code"] and data["inserted"][0]["name"] == "BasicBlock"
 
+    good = tmp_path / "good.py"
+    good.write_text(GOOD_MODEL)
+    out = runner.invoke(app, ["check", str(good), "--server", server.address, "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["params"] == 3 * 8 * 9 + 8 + 8 * 10 + 10
+
+    out = runner.invoke(app, ["predict", str(good), "--curve", "0.3,0.45", "--epochs", "5", "--server", server.address, "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    answer = json.loads(out.stdout)
+    assert answer["point"] == pytest.approx(0.45) and answer["model"] == "last_value" and answer["k"] == 2
+
 
 def test_healthcheck_entry_point_exit_codes(server):
     ok = subprocess.run([sys.executable, "-m", "rag_server.healthcheck", server.address], capture_output=True, text=True, cwd=REPO, timeout=60)

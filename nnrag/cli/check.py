@@ -47,9 +47,15 @@ def _read_code(path: str) -> str:
 
 def _check_remote(server: str, code: str, spec: CheckSpec) -> CheckResult:
     """Check over gRPC (the server's sandbox pool) instead of a local pool."""
-    from rag_server.client import Client
+    from nnrag.settings import get_settings
+    from rag_server.client import ApiError, Client
 
-    return Client(server).check(code, spec)
+    with Client(server, token=get_settings().token) as client:
+        try:
+            return client.check(code, spec)
+        except ApiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
 
 
 def _print_result(result: CheckResult) -> None:

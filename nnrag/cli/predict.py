@@ -65,6 +65,7 @@ def predict_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="estimator to ask (default: the trained default)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
     as_json: bool = typer.Option(False, "--json"),
+    server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: predict there instead of in-process"),
 ) -> None:
     """Predict the final accuracy of a model with an 80% interval (and which estimator answered)."""
     from predictor.api import Predictor
@@ -83,16 +84,33 @@ def predict_cmd(
             values = [float(v) for v in curve.split(",") if v.strip()]
         except ValueError:
             _fail(f"--curve must be comma-separated numbers, got {curve!r}")
-    try:
-        predictor = Predictor.load(_predictor_dir(directory))
-        answer = predictor.predict(file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+    if server:
+        answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model)
+    else:
+        try:
+            predictor = Predictor.load(_predictor_dir(directory))
+            answer = predictor.predict(file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model)
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(answer.as_dict()))
     else:
         typer.echo(f"final {dataset} accuracy after {answer.epochs} epochs: {answer.point:.4f} "
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
+
+
+def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
+    """``--server``: the same Prediction, answered by the server's predictor."""
+    from nnrag.settings import get_settings
+    from predictor.api import Prediction
+    from rag_server.client import ApiError, Client
+
+    with Client(server, token=get_settings().token) as client:
+        try:
+            p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "")
+        except ApiError as exc:
+            _fail(str(exc))
+    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs)
 
 
 def eval_predictor_cmd(

@@ -36,18 +36,20 @@ class Run(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., task: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., max_epochs: _Optional[int] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("code", "hparams_json", "dataset", "curve", "target_epoch")
+    __slots__ = ("code", "hparams_json", "dataset", "curve", "target_epoch", "model")
     CODE_FIELD_NUMBER: _ClassVar[int]
     HPARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CURVE_FIELD_NUMBER: _ClassVar[int]
     TARGET_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     code: str
     hparams_json: str
     dataset: str
     curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
     target_epoch: int
-    def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ...) -> None: ...
+    model: str
+    def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "versions")
