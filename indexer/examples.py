@@ -50,7 +50,7 @@ _EXACT: dict[str, Any] = {
     "feat_size": [8, 8], "grid_size": [8, 8], "spatial_size": [8, 8], "size": 16, "output_size": 4,
     "depth": 2, "num_layers": 2, "n_layers": 2, "num_blocks": 1, "layer_per_block": 2,
     "depths": [1, 1, 1, 1], "layers": [1, 1, 1, 1], "levels": [1, 1, 1, 1, 1, 1],
-    "mlp_ratio": 4.0, "expansion_ratio": 4.0, "expand_ratio": 4.0, "squeeze_ratio": 0.25, "ratio": 0.25,
+    "mlp_ratio": 2, "expansion_ratio": 2, "expand_ratio": 2, "exp_ratio": 2, "squeeze_ratio": 0.25, "ratio": 0.25,
     "reduction": 4, "rd_ratio": 0.25, "growth_rate": 8, "bn_size": 2, "radix": 2, "cardinality": 1,
     "seq_len": 16, "max_seq_len": 16, "num_tokens": 16, "num_patches": 16, "max_len": 64, "vocab_size": 100,
     "num_embeddings": 100, "embedding_dim": WIDTH, "num_anchors": 3, "num_keypoints": 4,
@@ -70,6 +70,10 @@ _WIDTH_TOKENS = {
     "dim", "chs", "channels", "channel", "planes", "features", "ch", "width", "hidden", "size",
     "inp", "oup", "c1", "c2", "ed", "embed", "d_model", "filters", "nf", "ni", "nc", "units", "out", "in", "mid",
 }
+# Parameters that take a built module: something small that accepts any tensor.
+_MODULE_PARAMS = {"fn", "m", "module", "layer", "body", "inner", "wrapped", "pool", "op", "block_module"}
+_MODEL_PARAMS = {"model", "backbone", "base", "net", "network", "base_model", "encoder", "features"}
+_EITHER_OR = {"scale_factor": 2, "output_ratio": 0.5, "output_size": 4, "size": 16}
 _LAYER_EXPRS = {  # parameter-name token -> torch.nn class, by role
     "act": "ReLU", "activation": "ReLU", "nonlinearity": "ReLU",
     "norm": "BatchNorm2d", "bn": "BatchNorm2d",
@@ -144,8 +148,12 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
     candidates: list[dict[str, Any]] = []
     sites = guesser.call_sites(index)
     is_network = "num_classes" in {p.arg for p in info.params}
+    small = guesser.shrunk()
+    if small:
+        # a shrunk config first (fewer layers, smaller images): fast, within the parameter budget
+        candidates.append({**base, **small})
     if is_network and sites:
-        candidates += [{**base, **s} for s in sites[:1]]
+        candidates.append({**base, **sites[0]})
     candidates.append(base)
     candidates += [{**base, **s} for s in sites[: MAX_CALL_SITES]]
     candidates += guesser.alternatives(base)
@@ -274,9 +282,28 @@ class _Guesser:
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     def guess(self, p: ast.arg) -> Any:
+        value = self._guess_scalar(p)
+        if not isinstance(value, (list, dict)) and self._subscripted(p.arg):
+            # ``drop_path[i]``, ``window_size[0]``: the body indexes it, so it takes a sequence
+            return [value] * 4
+        return value
+
+    def _subscripted(self, name: str) -> bool:
+        init = next((n for n in self.info.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is None:
+            return False
+        return any(
+            isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == name for n in ast.walk(init)
+        )
+
+    def _guess_scalar(self, p: ast.arg) -> Any:
         name = p.arg
         lower = name.lower()
         annotation = ast.unparse(p.annotation) if p.annotation is not None else ""
+        if lower in _MODULE_PARAMS or (re.search(r"\bModule\b", annotation) and lower not in _MODEL_PARAMS and not re.search(r"Type\[|type\[|Callable", annotation)):
+            return {"__expr__": f"{self.nn}.Identity()"}
+        if lower in _MODEL_PARAMS:
+            return {"__expr__": f"{self.nn}.Sequential({self.nn}.Conv2d(3, {WIDTH}, 3, padding=1), {self.nn}.ReLU())"}
         from_annotation = self._from_annotation(annotation, lower)
         if from_annotation is not _MISSING:
             return from_annotation
@@ -306,6 +333,19 @@ class _Guesser:
             return False
         return WIDTH
 
+    def _construct(self, cls: str, depth: int = 0) -> Any:
+        """``Cls(required=guess, ...)`` for a class defined in the code (config dataclasses,
+        an encoder layer passed to its stack), or None when it cannot be guessed."""
+        info = _class_info(cls, self.classes)
+        if info is None or depth > 2:
+            return None
+        sub = _Guesser(cls, self.classes, self.scope, info)
+        args = []
+        for p in sub.required():
+            value = sub.guess(p)
+            args.append(f"{p.arg}={_render(value)}")
+        return {"__expr__": f"{cls}({', '.join(args)})"}
+
     def _layer_for(self, lower: str) -> Any:
         if lower in ("block", "block_fn", "block_cls", "block_type", "block_constructor", "block_layer"):
             block = self._block_class()
@@ -330,15 +370,14 @@ class _Guesser:
             return _MISSING
         classes_in_code = [n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", annotation) if n in self.classes]
         if classes_in_code and not re.search(r"Module|Callable|Type\b|type\[", annotation):
-            cls = classes_in_code[0]
-            cfg = _class_info(cls, self.classes)
-            if cfg is not None and all(p.arg in cfg.defaults for p in cfg.params):
-                return {"__expr__": f"{cls}()"}
+            built = self._construct(classes_in_code[0])
+            if built is not None:
+                return built
         if re.search(r"Type\[|type\[|Callable", annotation):
             if classes_in_code:
                 return {"__expr__": classes_in_code[0]}
             return self._layer_for(lower + "_layer") or _MISSING
-        if re.search(r"(Tuple|tuple)\[int,\s*int\]", annotation) and lower in _EXACT:
+        if re.search(r"(Tuple|tuple|List|list|Sequence)\[", annotation) and lower in _EXACT and not annotation.startswith(("Union", "Optional", "int")):
             value = _EXACT[lower]
             return value if isinstance(value, list) else [value, value]
         if re.search(r"(Tuple|tuple|List|list|Sequence)\[int", annotation) and lower not in _EXACT:
@@ -348,6 +387,32 @@ class _Guesser:
         if annotation == "torch.dtype":
             return {"__expr__": "__import__('torch').float32"}
         return _MISSING
+
+    def shrunk(self) -> dict[str, Any]:
+        """Smaller values for a network's size knobs that have defaults: one block per stage,
+        at most two layers, 64x64 images."""
+        out: dict[str, Any] = {}
+        for name, node in self.info.defaults.items():
+            value = _literal(node)
+            lower = name.lower()
+            if value is _MISSING:
+                continue
+            if lower in ("aux_logits", "transform_input", "init_weights"):
+                if value is True:
+                    out[name] = False
+                continue
+            if isinstance(value, bool):
+                continue
+            if re.fullmatch(r"(depths|layers|num_blocks|blocks|stage_blocks|block_counts|num_layers_per_stage)", lower):
+                if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+                    out[name] = [min(v, 1) for v in value]
+            elif re.fullmatch(r"depth|n_layers|num_\w*layers", lower) and isinstance(value, int) and value > 2:
+                out[name] = 2
+            elif lower in ("img_size", "image_size") and isinstance(value, int) and value > 64:
+                out[name] = 64
+            elif lower in ("img_size", "image_size") and isinstance(value, list) and len(value) == 2:
+                out[name] = [64, 64]
+        return out
 
     def alternatives(self, base: dict[str, Any]) -> list[dict[str, Any]]:
         """Other readings of the ambiguous guesses: the other norm family, wider channels."""
@@ -361,6 +426,16 @@ class _Guesser:
                     swapped[key] = {"__expr__": value["__expr__"][: -len(layer)] + swap[layer]}
         if swapped:
             out.append({**base, **swapped})
+        unset = {}
+        for name, node in self.info.defaults.items():
+            if isinstance(node, ast.Constant) and node.value is None and name.lower() in _EITHER_OR:
+                unset[name] = _EITHER_OR[name.lower()]
+        if unset:
+            # "either size or scale_factor should be defined": set the first one the class has
+            first = next(iter(unset))
+            out.append({**base, first: unset[first]})
+        if self.info.takes_kwargs and "Conv" in ast.unparse(self.info.node) and "kernel_size" not in self.param_names:
+            out.append({**base, "kernel_size": 3})
         wider = {k: 64 for k, v in base.items() if v == WIDTH and not isinstance(v, bool)}
         if wider:
             out.append({**base, **wider})
@@ -419,6 +494,17 @@ class _Guesser:
         if free and all(n in self.scope or hasattr(builtins, n) for n in free) and not _has_lambda(node):
             return {"__expr__": ast.unparse(node)}
         return _MISSING
+
+
+def _render(value: Any) -> str:
+    """Python source for a guessed value (``__expr__`` values inline)."""
+    if isinstance(value, dict) and set(value) == {"__expr__"}:
+        return value["__expr__"]
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_render(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def _literal(node: ast.expr | None) -> Any:

@@ -23,7 +23,7 @@ Proposal = tuple[list[list[int]], list[str]]
 BATCH = 2
 TOKENS = 16  # a square (4x4) so blocks that fold tokens back to a grid accept it
 IMAGE = 32
-MAX_PROPOSALS = 12
+MAX_PROPOSALS = 14
 MAX_ELEMENTS = 2 * 3 * 299 * 299  # one input tensor, in elements
 
 _CHANNEL_ATTRS = (
@@ -50,41 +50,49 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     dim = _int_attr(module, _DIM_ATTRS)
     tokenish = _looks_token_based(module)
 
-    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+    if _is(first, "Embedding", "EmbeddingBag"):
         proposals.append(([[BATCH, TOKENS]], ["int64"]))
-    if isinstance(first, (nn.Conv2d, nn.ConvTranspose2d, nn.LazyConv2d)) or (channels and not tokenish):
+    if _is(first, "Conv2d", "ConvTranspose2d", "LazyConv2d") or (channels and not tokenish):
         c = _conv_in(first, 2) or channels or 3
         for hw in _image_sizes(image_hw):
             proposals.append(([[BATCH, c, hw[0], hw[1]]], ["float32"]))
-    if isinstance(first, (nn.Conv1d, nn.ConvTranspose1d)):
+    if _is(first, "Conv1d", "ConvTranspose1d"):
         c = _conv_in(first, 1) or channels or 3
         proposals += [([[BATCH, c, 32]], ["float32"]), ([[BATCH, c, 64]], ["float32"])]
-    if isinstance(first, (nn.Conv3d, nn.ConvTranspose3d)):
+    if _is(first, "Conv3d", "ConvTranspose3d"):
         c = _conv_in(first, 3) or channels or 3
         proposals += [([[BATCH, c, 4, 32, 32]], ["float32"]), ([[BATCH, c, 8, 64, 64]], ["float32"])]
-    if isinstance(first, nn.Linear) or tokenish or dim:
-        f = first.in_features if isinstance(first, nn.Linear) else (dim or channels)
+    if _is(first, "Linear") or tokenish or dim:
+        f = first.in_features if _is(first, "Linear") else (dim or channels)
         if f:
             grid = image_hw or (4, 4)
             token_shapes = [[BATCH, TOKENS, f], [BATCH, grid[0] * grid[1], f], [BATCH, f], [BATCH, grid[0], grid[1], f]]
-            if not tokenish and isinstance(first, nn.Linear):
+            if not tokenish and _is(first, "Linear"):
                 token_shapes = [[BATCH, f]] + token_shapes
             for shape in token_shapes:
                 proposals.append(([shape], ["float32"]))
-    if isinstance(first, (nn.LayerNorm, nn.RMSNorm)):
-        ns = list(first.normalized_shape)
+    if _is(first, "LayerNorm", "RMSNorm"):
+        ns = list(first.normalized_shape) if isinstance(first.normalized_shape, (tuple, list)) else [int(first.normalized_shape)]
         proposals += [([[BATCH, TOKENS, *ns]], ["float32"]), ([[BATCH, *ns]], ["float32"])]
-    if isinstance(first, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)):
+    if _is(first, "BatchNorm2d", "GroupNorm", "InstanceNorm2d"):
         c = getattr(first, "num_features", None) or getattr(first, "num_channels", None)
         if c:
             proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
-    if isinstance(first, nn.BatchNorm1d):
+    if _is(first, "BatchNorm1d"):
         proposals += [([[BATCH, first.num_features]], ["float32"]), ([[BATCH, first.num_features, 16]], ["float32"])]
     if channels or dim:
         c = channels or dim
         # channels-last blocks (timm *Cl modules, ConvNeXt-style blocks) take NHWC
         proposals.append(([[BATCH, 8, 8, c]], ["float32"]))
         proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
+    conv = next((m for m in module.modules() if _is(m, "Conv2d")), None)
+    if conv is not None and conv is not first:
+        # the first Conv2d anywhere (a norm or a Linear was registered before it)
+        proposals += [([[BATCH, conv.in_channels, IMAGE, IMAGE]], ["float32"]), ([[BATCH, conv.in_channels, 16, 16]], ["float32"])]
+    width = _first_vector_param(module)
+    if width:
+        # norms and scales with no known layer inside: their first 1-D parameter is the channel count
+        proposals += [([[BATCH, width, 16, 16]], ["float32"]), ([[BATCH, TOKENS, width]], ["float32"])]
     proposals += _fallbacks()
     proposals = _dedupe(proposals)
     if n_required > 1:
@@ -116,7 +124,7 @@ def _loss_inputs() -> list[Proposal]:
 
 def _is_loss(module: nn.Module) -> bool:
     name = type(module).__name__
-    return isinstance(module, nn.modules.loss._Loss) or name.endswith("Loss") or name.endswith("CrossEntropy")
+    return _is(module, "_Loss") or name.endswith("Loss") or name.endswith("CrossEntropy")
 
 
 def _required_forward_args(module: nn.Module) -> int:
@@ -141,18 +149,52 @@ def _has_var_positional(module: nn.Module) -> bool:
 def _first_leaf(module: nn.Module) -> nn.Module | None:
     """The first registered module that holds parameters or is a known input layer."""
     input_layers = (
-        nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-        nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d,
-        nn.GroupNorm, nn.InstanceNorm2d, nn.RMSNorm,
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+        "Linear", "Embedding", "EmbeddingBag", "LayerNorm", "BatchNorm1d", "BatchNorm2d",
+        "GroupNorm", "InstanceNorm2d", "RMSNorm",
     )
     for sub in module.modules():
-        if isinstance(sub, input_layers):
+        if _is(sub, *input_layers):
             return sub
     return None
 
 
+_LAYER_ATTRS = {
+    "Conv": ("in_channels", "kernel_size"), "Linear": ("in_features",), "Embedding": ("num_embeddings",),
+    "LayerNorm": ("normalized_shape",), "RMSNorm": ("normalized_shape",), "BatchNorm": ("num_features",),
+    "GroupNorm": ("num_channels",), "InstanceNorm": ("num_features",),
+}
+
+
+def _is(module: object, *names: str) -> bool:
+    """Whether ``module`` is one of the torch.nn layers ``names``, by class name along its MRO.
+
+    By name, not isinstance: a mined block of torch.nn is a copy of the layer's class
+    (``class Conv2d(_ConvNd)`` defined in the block), not ``torch.nn.Conv2d`` itself. The
+    layer's attributes must be there too, so an unrelated class called ``Linear`` is not taken.
+    """
+    if module is None:
+        return False
+    mro = {cls.__name__ for cls in type(module).__mro__}
+    for name in names:
+        if name in mro:
+            needed = next((attrs for prefix, attrs in _LAYER_ATTRS.items() if name.startswith(prefix)), ())
+            if all(hasattr(module, a) for a in needed):
+                return True
+    return False
+
+
+def _first_vector_param(module: nn.Module) -> int | None:
+    for tensor in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
+        if tensor.dim() == 1 and tensor.numel() > 1:
+            return int(tensor.numel())
+        if tensor.dim() == 4 and tensor.shape[0] == 1 and tensor.shape[2:] == (1, 1):
+            return int(tensor.shape[1])
+    return None
+
+
 def _conv_in(layer: nn.Module | None, ndim: int) -> int | None:
-    if isinstance(layer, nn.modules.conv._ConvNd) and len(layer.kernel_size) == ndim:
+    if _is(layer, "_ConvNd") and isinstance(layer.kernel_size, tuple) and len(layer.kernel_size) == ndim:
         return int(layer.in_channels)
     return None
 
@@ -207,9 +249,9 @@ def _looks_token_based(module: nn.Module) -> bool:
     """Attention / transformer / MLP-on-tokens modules take (B, N, C)."""
     name = type(module).__name__.lower()
     if any(k in name for k in ("attn", "attention", "transformer", "mlp", "tokens", "encoderlayer")):
-        return not any(isinstance(m, nn.Conv2d) for m in module.children())
+        return not any(_is(m, "Conv2d") for m in module.children())
     attrs = _plain_attrs(module) | set(dict(module.named_children()))
-    return any(a in attrs for a in _TOKEN_HINT_ATTRS[:4]) and not any(isinstance(m, nn.Conv2d) for m in module.modules())
+    return any(a in attrs for a in _TOKEN_HINT_ATTRS[:4]) and not any(_is(m, "Conv2d") for m in module.modules())
 
 
 def _repeat(proposal: Proposal, n: int) -> Proposal:

@@ -151,3 +151,38 @@ def test_unparsable_code_still_gives_one_example():
     block = _block("Broken", "class Broken(nn.Module:\n    pass\n")
     examples = constructor_candidates(block, [])
     assert len(examples) == 1 and examples[0].inputs is None
+
+
+def test_either_or_parameters_get_an_alternative():
+    block = _block("Upsample", """
+        class Upsample(nn.Module):
+            def __init__(self, size=None, scale_factor=None, mode='nearest'):
+                super().__init__()
+    """)
+    kwargs = [e.init_kwargs for e in constructor_candidates(block, [])]
+    assert kwargs[0] == {}  # defaults first
+    assert any(k.get("size") or k.get("scale_factor") for k in kwargs[1:])
+
+
+def test_networks_try_a_shrunk_config_first():
+    block = _block("Vit", """
+        class Vit(nn.Module):
+            def __init__(self, img_size=224, depth=12, depths=(2, 2, 6, 2), num_classes=1000, aux_logits=True):
+                super().__init__()
+    """)
+    examples = constructor_candidates(block, [])
+    first = examples[0].init_kwargs
+    assert first["depth"] <= 2 and first["depths"] == [1, 1, 1, 1] and first["img_size"] < 224
+    assert first["num_classes"] == 10 and first["aux_logits"] is False
+    assert any("depth" not in e.init_kwargs for e in examples)  # the defaults are still tried
+
+
+def test_indexed_parameters_get_sequences():
+    block = _block("Stage", """
+        class Stage(nn.Module):
+            def __init__(self, dim, depth, drop_path):
+                super().__init__()
+                self.blocks = nn.ModuleList([nn.Identity() for i in range(depth) if drop_path[i] >= 0])
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert isinstance(kw["drop_path"], list) and isinstance(kw["depth"], int)

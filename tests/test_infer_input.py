@@ -143,3 +143,42 @@ def test_proposals_are_unique_small_and_bounded():
     for shapes, dtypes in proposals:
         assert len(shapes) == len(dtypes)
         assert all(s[0] == 2 for s in shapes)
+
+
+def test_mined_copies_of_torch_layers_are_recognised_by_name():
+    # A block mined from torch.nn defines its own ``class Conv2d`` (not torch.nn.Conv2d).
+    class Conv2d(nn.Module):
+        def __init__(self, in_channels=6, out_channels=4, kernel_size=(3, 3)):
+            super().__init__()
+            self.in_channels, self.kernel_size = in_channels, kernel_size
+            self.weight = nn.Parameter(torch.randn(out_channels, in_channels, *kernel_size))
+
+        def forward(self, x):
+            return torch.nn.functional.conv2d(x, self.weight)
+
+    class EmbeddingBag(nn.Module):
+        def __init__(self, num_embeddings=20, embedding_dim=4):
+            super().__init__()
+            self.num_embeddings = num_embeddings
+            self.weight = nn.Parameter(torch.randn(num_embeddings, embedding_dim))
+
+        def forward(self, ids):
+            return torch.nn.functional.embedding_bag(ids, self.weight, mode="mean")
+
+    rank, shapes = _first_that_runs(Conv2d())
+    assert rank == 0 and shapes[0][1] == 6
+    assert propose_inputs(EmbeddingBag())[0] == ([[2, 16]], ["int64"])
+
+
+def test_norm_without_layers_uses_its_first_vector_parameter():
+    class ChannelScale(nn.Module):
+        def __init__(self, n=11):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1, n, 1, 1))
+
+        def forward(self, x):
+            assert x.dim() == 4
+            return x * self.weight
+
+    _, shapes = _first_that_runs(ChannelScale())
+    assert shapes[0][1] == 11
