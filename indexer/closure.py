@@ -295,9 +295,9 @@ class BlockAssembler:
             else:
                 froms.setdefault(target.module, set()).add(target.attr if new == target.attr else f"{target.attr} as {new}")
         plain |= {f"import {f}" for f in fulls}
-        for s in stars:
-            froms.setdefault(s, set()).add("*")
-        lines = sorted(plain) + [f"from {m} import {', '.join(sorted(v))}" for m, v in sorted(froms.items())]
+        # star imports first, so that the named imports the references were resolved to win
+        lines = [f"from {m} import *" for m in sorted(stars)]
+        lines += sorted(plain) + [f"from {m} import {', '.join(sorted(v))}" for m, v in sorted(froms.items())]
         header.extend(line + "\n" for line in lines)
         code = "".join(header) + ("\n\n" if header else "") + "\n\n".join(bodies)
         tops = {t.module.split(".")[0] for t, _ in ext} | {s.split(".")[0] for s in stars} | nested

@@ -1,0 +1,168 @@
+"""Code sources: installed packages, directories and git checkouts, wheels, sdists, the
+PyPI cache and LEMUR, each yielding sorted files with provenance."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from corpus.sources import SourceError, open_source
+from indexer.mine import mine_files
+
+LAYERS = "import torch.nn as nn\n\nfrom . import util\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return util.double(x)\n"
+UTIL = "def double(x):\n    return 2 * x\n"
+
+
+def _wheel(path: Path, files: dict[str, str], metadata: str) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+        dist = path.name.split("-")[0] + "-" + path.name.split("-")[1] + ".dist-info"
+        zf.writestr(f"{dist}/METADATA", metadata)
+        zf.writestr(f"{dist}/RECORD", "")
+    return path
+
+
+def _sdist(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_installed_subpackage(tmp_path):
+    src = open_source("pkg:torch.nn", tmp_path)
+    files = list(src.files())
+    paths = [f.provenance.path for f in files]
+    assert paths == sorted(paths) and len(files) > 50
+    assert files[0].module == "torch.nn" and files[0].is_package
+    assert all(f.module == "torch.nn" or f.module.startswith("torch.nn.") for f in files)
+    conv = next(f for f in files if f.module == "torch.nn.modules.conv")
+    assert conv.provenance.path == "torch/nn/modules/conv.py" and "class Conv2d" in conv.text
+    assert conv.provenance.version == importlib.metadata.version("torch")
+    assert conv.provenance.package == "torch" and conv.provenance.license
+    assert conv.provenance.source == "pkg:torch.nn"
+    assert src.fingerprint() == open_source("pkg:torch.nn", tmp_path).fingerprint()
+    single = list(open_source("pkg:torch.nn.modules.conv", tmp_path).files())
+    assert [f.module for f in single] == ["torch.nn.modules.conv"]
+
+
+def test_installed_package_is_not_imported(tmp_path):
+    code = "import sys; from pathlib import Path; from corpus.sources import open_source; " "n = len(list(open_source('pkg:timm', Path('.')).files())); print(n, 'timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    count, imported = out.stdout.split()
+    assert int(count) > 100 and imported == "False"
+
+
+@pytest.mark.parametrize("spec", ["pkg:not_a_real_pkg_xyz", "pkg:torch.no_such_sub", "pkg:bad name", "dir:/no/such/dir", "wheel:/no/such.whl", "pypi:torch", "ftp:x", "nope"])
+def test_bad_specs_name_the_problem(tmp_path, spec):
+    with pytest.raises(SourceError) as err:
+        list(open_source(spec, tmp_path).files())
+    assert str(err.value)
+
+
+def test_directory_git_checkout(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "mypkg" / "__pycache__").mkdir(parents=True)
+    (repo / "mypkg" / "__init__.py").write_text("")
+    (repo / "mypkg" / "layers.py").write_text(LAYERS)
+    (repo / "mypkg" / "util.py").write_text(UTIL)
+    (repo / "mypkg" / "__pycache__" / "junk.py").write_text("x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "init"], check=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    src = open_source(f"dir:{repo}", tmp_path)
+    files = list(src.files())
+    assert [f.module for f in files] == ["mypkg", "mypkg.layers", "mypkg.util"]
+    assert {f.provenance.version for f in files} == {head}
+    before = src.fingerprint()
+    assert before == open_source(f"dir:{repo}", tmp_path).fingerprint()
+    time.sleep(0.01)
+    (repo / "mypkg" / "util.py").write_text(UTIL + "\n# changed\n")
+    assert open_source(f"dir:{repo}", tmp_path).fingerprint() != before
+    (block,) = mine_files(files)
+    assert block.qualified_name == "mypkg.layers.Block" and "return double(x)" in block.code and block.unresolved == []
+
+
+def test_package_directory_keeps_its_name(tmp_path):
+    pkg = tmp_path / "lib" / "mypkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "util.py").write_text(UTIL)
+    files = list(open_source(f"dir:{pkg}", tmp_path).files())
+    assert [f.module for f in files] == ["mypkg", "mypkg.util"]
+    assert files[1].provenance.version == ""
+
+
+def test_wheel_read_in_place(tmp_path):
+    whl = _wheel(
+        tmp_path / "mypkg-1.2.0-py3-none-any.whl",
+        {"mypkg/__init__.py": "", "mypkg/layers.py": LAYERS, "mypkg/util.py": UTIL, "mypkg/data.json": "{}"},
+        "Metadata-Version: 2.4\nName: mypkg\nVersion: 1.2.0\nLicense-Expression: MIT\n\n",
+    )
+    src = open_source(f"wheel:{whl}", tmp_path)
+    files = list(src.files())
+    assert [f.module for f in files] == ["mypkg", "mypkg.layers", "mypkg.util"]
+    p = files[1].provenance
+    assert (p.package, p.version, p.license, p.path, p.source) == ("mypkg", "1.2.0", "MIT", "mypkg/layers.py", f"wheel:{whl}")
+    assert src.fingerprint() == open_source(f"wheel:{whl}", tmp_path).fingerprint()
+    (block,) = mine_files(files)
+    assert block.provenance.version == "1.2.0" and block.unresolved == []
+
+
+def test_sdist_with_src_layout(tmp_path):
+    sdist = _sdist(
+        tmp_path / "mypkg-0.3.tar.gz",
+        {
+            "mypkg-0.3/PKG-INFO": "Metadata-Version: 2.1\nName: mypkg\nVersion: 0.3\nLicense: BSD-3-Clause\n\n",
+            "mypkg-0.3/setup.py": "from setuptools import setup\nsetup()\n",
+            "mypkg-0.3/tests/test_x.py": "def test():\n    pass\n",
+            "mypkg-0.3/src/mypkg/__init__.py": "",
+            "mypkg-0.3/src/mypkg/layers.py": LAYERS,
+            "mypkg-0.3/src/mypkg/util.py": UTIL,
+        },
+    )
+    files = list(open_source(f"wheel:{sdist}", tmp_path).files())
+    assert [f.module for f in files] == ["mypkg", "mypkg.layers", "mypkg.util"]
+    assert files[0].provenance.license == "BSD-3-Clause" and files[0].provenance.version == "0.3"
+
+
+def test_pypi_reads_the_cache_without_installing(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels / "my_pkg-2.0-py3-none-any.whl", {"my_pkg/__init__.py": UTIL}, "Metadata-Version: 2.1\nName: my-pkg\nVersion: 2.0\n\n")
+    src = open_source("pypi:my-pkg==2.0", tmp_path)  # normalised name, found in the cache: no download
+    (f,) = list(src.files())
+    assert (f.module, f.provenance.version, f.provenance.source) == ("my_pkg", "2.0", "pypi:my-pkg==2.0")
+
+
+def test_lemur_model_files(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    net = "import torch.nn as nn\n\n\ndef supported_hyperparameters():\n    return {'lr'}\n\n\nclass Net(nn.Module):\n    def __init__(self, in_shape, out_shape, prm, device):\n        super().__init__()\n        self.fc = nn.Linear(in_shape[1], out_shape[0])\n"
+    _wheel(
+        wheels / "nn_dataset-2.1.2-py3-none-any.whl",
+        {"ab/nn/nn/__init__.py": "", "ab/nn/nn/AlexNet.py": net, "ab/nn/nn/ga-7.py": net, "ab/nn/stat/train/x/1.json": "[]", "ab/nn/api.py": "raise RuntimeError\n"},
+        "Metadata-Version: 2.1\nName: nn-dataset\nVersion: 2.1.2\nLicense: MIT\n\n",
+    )
+    src = open_source("lemur", tmp_path)
+    files = list(src.files())
+    assert [f.provenance.path for f in files] == ["ab/nn/nn/AlexNet.py", "ab/nn/nn/__init__.py", "ab/nn/nn/ga-7.py"]  # sorted by path
+    assert [f.module for f in files] == ["ab.nn.nn.AlexNet", "ab.nn.nn", "ab.nn.nn.ga-7"]
+    assert files[0].provenance.package == "nn-dataset" and files[0].provenance.version == "2.1.2"
+    blocks = mine_files(files)
+    assert [b.qualified_name for b in blocks] == ["ab.nn.nn.AlexNet.Net", "ab.nn.nn.ga-7.Net"]
+    assert all(b.unresolved == [] for b in blocks)
