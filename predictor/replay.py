@@ -33,11 +33,14 @@ class ReplayScore:
 
 
 def score(policy: str, curves: Sequence[Sequence[float]], epochs_given: dict[int, int], finished: set[int], top: int = 10) -> ReplayScore:
-    finals = np.array([c[-1] for c in curves])
-    total = sum(len(c) for c in curves)
+    """Scores over the runs that were replayed (the keys of ``epochs_given``)."""
+    replayed = sorted(epochs_given)
+    finals = {i: float(curves[i][-1]) for i in replayed}
+    total = sum(len(curves[i]) for i in replayed)
     used = sum(epochs_given.values())
-    true_top = set(np.argsort(-finals, kind="stable")[:top].tolist())
-    best = int(np.argmax(finals))
+    ranked = sorted(replayed, key=lambda i: (-finals[i], i))
+    true_top = set(ranked[:top])
+    best = ranked[0]
     found = max((finals[i] for i in finished), default=float("-inf"))
     return ReplayScore(
         policy=policy, epochs_saved=1.0 - used / total, regret=float(finals[best] - found),
