@@ -38,14 +38,25 @@ class Net(nn.Module):
 '''
 
 
-@pytest.fixture(scope="module", params=["audit-hook", "os-only"])
-def pool(request):
+@pytest.fixture(scope="module")
+def pools():
+    """Both pools start at once (their workers import torch in parallel)."""
     os.environ[SECRET_NAME] = SECRET_VALUE  # set before the workers start: they must not inherit it
-    with CheckerPool(size=1, preload=("torch",), audit_hook=request.param == "audit-hook") as p:
-        p.wait_ready()
-        yield p
-        assert p.restarts == 0, "a hostile check took a worker down"
-    os.environ.pop(SECRET_NAME, None)
+    created = {"audit-hook": CheckerPool(size=1, preload=("torch",), audit_hook=True),
+               "os-only": CheckerPool(size=1, preload=("torch",), audit_hook=False)}
+    try:
+        yield created
+        for p in created.values():
+            assert p.restarts == 0, "a hostile check took a worker down"
+    finally:
+        for p in created.values():
+            p.close()
+        os.environ.pop(SECRET_NAME, None)
+
+
+@pytest.fixture(params=["audit-hook", "os-only"])
+def pool(request, pools):
+    return pools[request.param].wait_ready()
 
 
 @pytest.fixture
@@ -144,7 +155,7 @@ def test_native_fork_bomb_bypassing_python_is_contained(pool, token):
 
 
 def test_memory_bomb_is_oom(pool):
-    result = pool.check("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n", FAST)
+    result = pool.check("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n", CheckSpec(timeout_s=15, memory_mb=256))
     assert result.status == "oom"
     assert result.diagnosis.kind == "oom"
     _assert_healthy(pool)
