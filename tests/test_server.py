@@ -384,6 +384,21 @@ def test_async_clients_share_batched_embeddings(server):
     assert batcher.batches - batches < 24, "concurrent queries were never batched"
 
 
+def test_batched_vectors_equal_unbatched_ones(server):
+    """Padding inside a batch must not change a query's vector (attention mask)."""
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+
+    batcher = server.backend.batcher
+    texts = [f"{'very ' * (i % 7)}deep residual bottleneck {i}" for i in range(16)]
+    with ThreadPoolExecutor(8) as ex:
+        batched = list(ex.map(lambda t: batcher.encode([t])[0], texts))
+    alone = [batcher.inner.encode([t])[0] for t in texts]
+    assert np.allclose(np.stack(batched), np.stack(alone), atol=1e-4)
+    with pytest.raises(TypeError):
+        batcher.encode("not a list")
+
+
 def test_bearer_token_and_open_health(settings, server):
     secured = settings.model_copy(update={"token": "s3cret", "address": "127.0.0.1:0"})
     running = build_server(secured, server.backend)
