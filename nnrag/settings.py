@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     check_memory_mb: int = Field(default=4096, description="Default address-space limit for one check.")
     max_pending_checks: int = Field(default=16, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
     drain_s: float = Field(default=30.0, description="On SIGTERM, seconds in-flight calls get to finish.")
+    embed_threads: int = Field(default=1, description="ONNX Runtime threads for query embeddings in the server.")
     log_level: str = Field(default="INFO", description="Server log level (logs are JSON lines on stderr).")
     metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
     predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")

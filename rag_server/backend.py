@@ -59,7 +59,7 @@ class Backend:
                 raise FileNotFoundError(f"no block store at {path}: build one with `nnrag index`")
             store = BlockStore(Path(path))
             # One shared embedder behind the batcher: concurrent searches share forward passes.
-            batcher = BatchingEmbedder(Embedder())
+            batcher = BatchingEmbedder(Embedder(threads=max(1, self.settings.embed_threads)))
             if batcher.version != store.embedder_version:
                 batcher.close()
                 raise RuntimeError(f"store was embedded with {store.embedder_version}, this server embeds with {batcher.version}: re-index")
