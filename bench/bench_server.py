@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers in the server")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each search level")
     parser.add_argument("--checks", type=int, default=16, help="checks for the throughput comparison")
+    parser.add_argument("--embed-threads", type=int, default=1, help="ONNX Runtime threads of the server's query embedder")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "server.json")
     args = parser.parse_args()
     store_dir = args.store or get_settings().store_path
@@ -211,12 +212,13 @@ def main() -> None:
 
     port = free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "NNRAG_LOG_LEVEL": "WARNING", "NNRAG_MAX_CONCURRENT_RPCS": "128"}
+    env = {**os.environ, "NNRAG_LOG_LEVEL": "WARNING", "NNRAG_MAX_CONCURRENT_RPCS": "128", "NNRAG_EMBED_THREADS": str(args.embed_threads)}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", address, "--store", str(store_dir), "--workers", str(args.workers)],
         cwd=REPO, env=env,
     )
     results: dict = {"store": str(store_dir), "store_version": store_version, "blocks": n_blocks, "workers": args.workers,
+                     "embed_threads": args.embed_threads, "load_average_at_start": os.getloadavg(),
                      "cores": os.cpu_count(), "python": platform.python_version(), "baseline_in_process": baseline, "search": []}
     try:
         with Client(address) as c:
@@ -257,6 +259,8 @@ def main() -> None:
     console.print(f"checks/s through the server {results['checks_per_s_server']:.2f} vs in-process {results['checks_per_s_in_process']:.2f} (ratio {ratio:.2f})")
     console.print(f"server RSS idle {results['rss_idle_mb']}, after search {results['rss_after_search_mb']}, after checks {results['rss_after_checks_mb']} (MiB)")
     results["check_ratio_server_vs_in_process"] = ratio
+    results["load_average_at_end"] = os.getloadavg()
+    console.print(f"load average start {results['load_average_at_start']}, end {results['load_average_at_end']} (2 cores)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     console.print(f"wrote {args.out}")
