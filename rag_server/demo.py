@@ -48,6 +48,19 @@ def ensure_index(store_dir: Path, console: Console) -> None:
     console.print(f"index {state} in {time.perf_counter() - started:.1f} s")
 
 
+def ensure_predictor(predictor_dir: Path, console: Console) -> None:
+    """Train the small default predictor once (CIFAR-10, fast settings); later runs load it."""
+    started = time.perf_counter()
+    try:
+        from predictor.api import load_or_train_default
+
+        load_or_train_default(predictor_dir)
+    except Exception as exc:  # the demo still patches and checks without predictions
+        console.print(f"[yellow]no predictor ({type(exc).__name__}: {exc}); the table shows no predicted accuracy[/]")
+        return
+    console.print(f"predictor ready in {time.perf_counter() - started:.1f} s ({predictor_dir})")
+
+
 def start_server(address: str, store_dir: Path, workers: int) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", address, "--store", str(store_dir), "--workers", str(workers)]
     env = {**os.environ, "NNRAG_LOG_LEVEL": os.environ.get("NNRAG_LOG_LEVEL", "WARNING")}
@@ -125,6 +138,7 @@ def main() -> int:
     parser.add_argument("--store", type=Path, default=None, help="store directory (default: the settings' store)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox workers in the server")
     parser.add_argument("--skip-index", action="store_true", help="use the store as it is")
+    parser.add_argument("--skip-predictor", action="store_true", help="do not train the default predictor when missing")
     args = parser.parse_args()
     console = Console(width=None if sys.stdout.isatty() else 150)  # pipes and CI logs get the whole table
     store_dir = args.store or get_settings().store_path
@@ -134,6 +148,8 @@ def main() -> int:
         return 2
     if not args.skip_index:
         ensure_index(store_dir, console)
+    if not args.skip_predictor:
+        ensure_predictor(get_settings().predictor_path, console)
 
     from rag_server.client import Client
 
