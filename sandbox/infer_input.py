@@ -23,7 +23,7 @@ Proposal = tuple[list[list[int]], list[str]]
 BATCH = 2
 TOKENS = 16  # a square (4x4) so blocks that fold tokens back to a grid accept it
 IMAGE = 32
-MAX_PROPOSALS = 14
+MAX_PROPOSALS = 16
 MAX_ELEMENTS = 2 * 3 * 299 * 299  # one input tensor, in elements
 
 _CHANNEL_ATTRS = (
@@ -45,7 +45,7 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     if _is_loss(module):
         proposals += _loss_inputs()
     first = _first_leaf(module)
-    image_hw = _image_size(module)
+    image_hw = _image_size(module) or _window_multiple(module)
     channels = _int_attr(module, _CHANNEL_ATTRS)
     dim = _int_attr(module, _DIM_ATTRS)
     tokenish = _looks_token_based(module)
@@ -86,12 +86,17 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
         proposals.append(([[BATCH, 8, 8, c]], ["float32"]))
         proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
     conv = next((m for m in module.modules() if _is(m, "Conv2d")), None)
+    hw = image_hw or (IMAGE, IMAGE)
     if conv is not None and conv is not first:
         # the first Conv2d anywhere (a norm or a Linear was registered before it)
-        proposals += [([[BATCH, conv.in_channels, IMAGE, IMAGE]], ["float32"]), ([[BATCH, conv.in_channels, 16, 16]], ["float32"])]
-    width = _first_vector_param(module)
+        proposals += [([[BATCH, conv.in_channels, hw[0], hw[1]]], ["float32"]), ([[BATCH, conv.in_channels, 16, 16]], ["float32"])]
+    width = channels or dim or _first_vector_param(module) or _first_width(module)
     if width:
-        # norms and scales with no known layer inside: their first 1-D parameter is the channel count
+        # blocks with no telling first layer: NCHW, NHWC and tokens at the width they normalise
+        grid = _grid_anywhere(module)
+        proposals += [([[BATCH, width, hw[0], hw[1]]], ["float32"]), ([[BATCH, hw[0], hw[1], width]], ["float32"])]
+        if grid:
+            proposals.append(([[BATCH, grid[0] * grid[1], width]], ["float32"]))
         proposals += [([[BATCH, width, 16, 16]], ["float32"]), ([[BATCH, TOKENS, width]], ["float32"])]
     proposals += _fallbacks()
     proposals = _dedupe(proposals)
@@ -227,6 +232,36 @@ def _image_size(module: nn.Module) -> tuple[int, int] | None:
                 return hw
             if hw and name not in ("feat_size", "grid_size", "input_resolution"):
                 return hw
+    return None
+
+
+def _first_width(module: nn.Module) -> int | None:
+    for sub in module.modules():
+        if _is(sub, "LayerNorm", "RMSNorm"):
+            shape = sub.normalized_shape
+            return int(shape[-1] if isinstance(shape, (tuple, list)) else shape)
+        if _is(sub, "Linear"):
+            return int(sub.in_features)
+    return None
+
+
+def _grid_anywhere(module: nn.Module) -> tuple[int, int] | None:
+    """A token grid some submodule was built for (LeViT ``resolution``, Swin ``input_resolution``)."""
+    for sub in module.modules():
+        attrs = vars(sub)
+        for name in ("input_resolution", "resolution", "feat_size", "grid_size"):
+            hw = _pair(attrs.get(name))
+            if hw and hw[0] * hw[1] <= 1024:
+                return hw
+    return None
+
+
+def _window_multiple(module: nn.Module) -> tuple[int, int] | None:
+    """An image size that windowed attention (Swin, DaVit, GCViT: window 7) divides evenly."""
+    for sub in module.modules():
+        ws = _pair(vars(sub).get("window_size"))
+        if ws and ws != (1, 1) and (ws[0] > 4 or ws[1] > 4 or 32 % ws[0] or 32 % ws[1]):
+            return (min(ws[0] * 8, 64), min(ws[1] * 8, 64))
     return None
 
 

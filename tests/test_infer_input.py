@@ -182,3 +182,19 @@ def test_norm_without_layers_uses_its_first_vector_parameter():
 
     _, shapes = _first_that_runs(ChannelScale())
     assert shapes[0][1] == 11
+
+
+def test_windowed_blocks_get_an_image_their_window_divides():
+    class Windowed(nn.Module):
+        def __init__(self, dim=8):
+            super().__init__()
+            self.window_size = (7, 7)
+            self.norm = nn.LayerNorm(dim)
+
+        def forward(self, x):  # (B, C, H, W) cut into 7x7 windows
+            b, c, h, w = x.shape
+            windows = x.view(b, c, h // 7, 7, w // 7, 7)
+            return self.norm(windows.permute(0, 2, 4, 3, 5, 1)).sum()
+
+    _, shapes = _first_that_runs(Windowed())
+    assert shapes[0][2] % 7 == 0 and shapes[0][1] == 8
