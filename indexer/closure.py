@@ -318,6 +318,9 @@ class BlockAssembler:
         mi = self.graph.modules[key[0]]
         unit = mi.units[key[1]]
         edits = list(ul.edits)
+        own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names}
+        if own:
+            edits = self._rename_nested_imports(mi, unit, own, edits)
         for link in ul.links:
             if link.target is None:
                 continue
@@ -333,6 +336,27 @@ class BlockAssembler:
         if not renamed:
             self._default_text[key] = text
         return text
+
+    @staticmethod
+    def _rename_nested_imports(mi, unit: Unit, own: dict[str, str], edits: list) -> list:
+        """Rename names bound by imports inside a compound unit (``try: from x import y``):
+        the statement is regenerated with ``as <new name>``."""
+        for node in unit.module_imports:
+            bound = [(a, a.asname or (a.name.split(".")[0] if isinstance(node, ast.Import) else a.name)) for a in node.names]
+            if not any(b in own for _, b in bound):
+                continue
+            parts = []
+            for a, b in bound:
+                name = a.name if not (isinstance(node, ast.Import) and b in own and not a.asname) else a.name.split(".")[0]
+                parts.append(f"{name} as {own[b]}" if b in own else (f"{a.name} as {a.asname}" if a.asname else a.name))
+            if isinstance(node, ast.Import):
+                text = "import " + ", ".join(parts)
+            else:
+                module = absolute_module(mi.name, mi.is_package, node.level, node.module)
+                text = f"from {module} import " + ", ".join(parts)
+            edits = [e for e in edits if (e[0], e[1]) != (node.lineno, node.col_offset)]
+            edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, text))
+        return edits
 
     def compile_error(self, parts: list[str], filename: str) -> str:
         """"" when every part compiles, else the first error. Top-level statements compile

@@ -258,9 +258,12 @@ class ModuleGraph:
         qual = f"{target.module}.{target.name}"
         if qual in ANCHORS:
             return ExtTarget(*ANCHORS[qual])
-        if self.framework and self.installed:
+        if self.installed:
             mi = self.modules[target.module]
             units = [mi.units[i] for i in mi.defs[target.name]]
+            if any(r.name == "__file__" for u in units for r in mi.refs(u)):
+                return ExtTarget(target.module, target.name)  # finds files next to its module: import it
+        if self.framework and self.installed:
             if any(u.kind == "class" for u in units) and not self.is_module_class(target):
                 return ExtTarget(target.module, target.name)  # torch's own Parameter, mixins, enums
         return target

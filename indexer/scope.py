@@ -58,6 +58,7 @@ class Unit:
     line_start: int  # first line, decorators included
     line_end: int
     imports: list[ImportBinding] = field(default_factory=list)  # import statements it holds
+    module_imports: list[ast.AST] = field(default_factory=list)  # import nodes binding module-level names inside a compound unit
     _refs: list[Ref] | None = None
     _import_nodes: list[ast.AST] | None = None
 
@@ -134,7 +135,7 @@ class ModuleInfo:
                     kind = "assign" if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else ("compound" if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or _is_trystar(stmt) else "other")
                 binds = [b for s in nested for b in self._imports_of(s)]
                 names = tuple(dict.fromkeys(list(names) + [b.name for b in binds if b.name != "*"]))
-                unit = Unit(i, stmt, kind, names, start, stmt.end_lineno or stmt.lineno, imports=binds)
+                unit = Unit(i, stmt, kind, names, start, stmt.end_lineno or stmt.lineno, imports=binds, module_imports=list(nested))
                 for n in names:
                     self.defs.setdefault(n, []).append(i)
                 if "__all__" in names:
