@@ -189,6 +189,11 @@ def main() -> None:
 
     console = Console()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.soak and args.warm == 0 and args.cold == 0:  # soak only
+        result = soak(args.soak, args.workers)
+        console.print(f"soak: {json.dumps(result)}")
+        (RESULTS / "checker_soak.json").write_text(json.dumps(result, indent=2))
+        return
     spec = CheckSpec()  # parse .. backward, FLOPs counted
     report: dict = {"workers": args.workers, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg()}
     start = time.monotonic()

@@ -78,7 +78,7 @@ def run_audit(
     """Check every unique code among ``items`` not already in ``out_dir``; returns counts.
 
     ``items`` is consumed fully up front (names must be recorded for dedup); ``limit``
-    caps how many new unique codes are checked in this run.
+    caps how many new unique codes are checked in this run. Codes are checked in hash order.
     """
     spec = spec or CheckSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,10 @@ def run_audit(
                 todo[digest] = (name, code)
     progress.unique = len(set(known_names.values()))
     progress.already_done = len(done)
-    pending = list(todo.items())[:limit] if limit is not None else list(todo.items())
+    # Hash order is a fixed pseudo-random order: a partial audit (limit, interruption) is an
+    # unbiased sample of the source instead of its alphabetical head.
+    pending = sorted(todo.items())
+    pending = pending[:limit] if limit is not None else pending
     started = time.time()
     with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
         stream: Iterator[CheckResult] = pool.check_many((code, spec) for _, (_, code) in pending)

@@ -76,6 +76,7 @@ class _WorkerProcess:
         self.handshake: dict | None = None
         self.started = time.monotonic()
         self.checks = 0
+        self._handshake_lock = threading.Lock()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -103,12 +104,15 @@ class _WorkerProcess:
         return line
 
     def ensure_ready(self) -> dict:
-        if self.handshake is None:
-            try:
-                self.handshake = json.loads(self._readline(self.started + self.start_timeout_s))
-            except TimeoutError as exc:
-                raise WorkerError(f"worker {self.index} did not start within {self.start_timeout_s:g} s: {self._stderr_tail()}") from exc
-        return self.handshake
+        with self._handshake_lock:  # .isolation may ask while a check thread waits on the same worker
+            if self.handshake is None:
+                try:
+                    self.handshake = json.loads(self._readline(self.started + self.start_timeout_s))
+                except TimeoutError as exc:
+                    raise WorkerError(f"worker {self.index} did not start within {self.start_timeout_s:g} s: {self._stderr_tail()}") from exc
+                except ValueError as exc:
+                    raise WorkerError(f"worker {self.index} sent a bad handshake: {self._stderr_tail()}") from exc
+            return self.handshake
 
     def request(self, payload: dict, deadline: float) -> dict:
         self.ensure_ready()
@@ -209,9 +213,7 @@ class CheckerPool:
     @property
     def isolation(self) -> IsolationInfo:
         """The isolation the workers measured at startup (waits for one worker)."""
-        worker = self._workers[0]
-        with self._lock:
-            handshake = worker.ensure_ready()
+        handshake = self._workers[0].ensure_ready()
         return IsolationInfo.from_dict(handshake["isolation"])
 
     @property
