@@ -309,16 +309,16 @@ class BlockAssembler:
         """The unit's text with references rewritten to the emitted names (cached when the
         block renames nothing the unit refers to)."""
         ul = self.links(key)
-        if names:
-            renamed = [l for l in ul.links if l.target is not None and (self._identity(l.target, canonical) if isinstance(l.target, DefTarget) else l.target) in names]
-        else:
-            renamed = []
-        if not renamed and key in self._default_text:
-            return self._default_text[key]
         mi = self.graph.modules[key[0]]
         unit = mi.units[key[1]]
+        own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names} if names else {}
+        if names:
+            renamed = own or any(l.target is not None and (self._identity(l.target, canonical) if isinstance(l.target, DefTarget) else l.target) in names for l in ul.links)
+        else:
+            renamed = False
+        if not renamed and key in self._default_text:
+            return self._default_text[key]
         edits = list(ul.edits)
-        own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names}
         if own:
             edits = self._rename_nested_imports(mi, unit, own, edits)
         for link in ul.links:

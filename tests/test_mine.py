@@ -284,3 +284,48 @@ def test_torchvision_resnet_blocks_compile_and_run(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "(2, 10)"
+
+
+def test_blocks_do_not_depend_on_what_was_mined_before(fixture_files, blocks):
+    """Each block, assembled alone with a fresh assembler, equals the one mined with all
+    the others (shared caches never leak one block's renames into another)."""
+    from indexer.closure import BlockAssembler
+    from indexer.mine import build_graph, module_classes
+
+    graph, _ = build_graph(fixture_files)
+    for root, _cls in module_classes(graph):
+        assert BlockAssembler(graph).assemble(root).code == blocks[f"{root.module}.{root.name}"].code
+
+
+def test_rename_of_a_name_bound_by_a_guarded_import(tmp_path):
+    files = {
+        "tp/__init__.py": "",
+        "tp/a.py": """
+            try:
+                from math import tau as TAU
+            except ImportError:
+                TAU = 6.283
+
+
+            def full_turn():
+                return TAU
+            """,
+        "tp/b.py": """
+            from torch import nn
+
+            from .a import full_turn
+
+            TAU = 2
+
+
+            class Turn(nn.Module):
+                def forward(self, x):
+                    return x * TAU + full_turn()
+            """,
+    }
+    pkg = write_package(tmp_path, files)
+    first = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
+    (b,) = first
+    assert "from math import tau as TAU_a" in b.code and "    TAU_a = 6.283" in b.code
+    assert "return TAU_a" in b.code and "return x * TAU + full_turn()" in b.code and "\nTAU = 2\n" in b.code
+    compile(b.code, "turn", "exec")
