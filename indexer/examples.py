@@ -95,8 +95,9 @@ class CallSiteIndex:
 
     Built once per source (``constructor_candidates`` caches it by the files list)."""
 
-    calls: dict[str, list[tuple[ast.Call, str]]] = field(default_factory=dict)  # name -> (call, file text)
-    dicts: list[tuple[dict[str, ast.expr], str]] = field(default_factory=list)  # keyword configs
+    # name -> (call, the constants visible where it is made: local assignments over module ones)
+    calls: dict[str, list[tuple[ast.Call, dict[str, ast.expr]]]] = field(default_factory=dict)
+    dicts: list[tuple[dict[str, ast.expr], dict[str, ast.expr]]] = field(default_factory=list)  # keyword configs
 
     @classmethod
     def build(cls, files: list[SourceFile]) -> "CallSiteIndex":
@@ -106,15 +107,42 @@ class CallSiteIndex:
                 tree = ast.parse(f.text)
             except (SyntaxError, ValueError):
                 continue
-            for node in ast.walk(tree):
-                if not isinstance(node, ast.Call):
-                    continue
-                name = _callee_name(node.func)
-                if name == "dict" and node.keywords and all(k.arg for k in node.keywords):
-                    index.dicts.append(({k.arg: k.value for k in node.keywords}, f.text))
-                elif name:
-                    index.calls.setdefault(name, []).append((node, f.text))
+            _CallCollector(index, _simple_assignments(tree.body)).visit(tree)
         return index
+
+
+class _CallCollector(ast.NodeVisitor):
+    """Records every call with the constants in scope (so ``GhostNet(cfgs)`` can read the
+    ``cfgs = [[...]]`` its builder function defines just above)."""
+
+    def __init__(self, index: CallSiteIndex, module_consts: dict[str, ast.expr]):
+        self.index = index
+        self.scopes = [module_consts]
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self.scopes.append({**self.scopes[-1], **_simple_assignments(node.body)})
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _callee_name(node.func)
+        if name == "dict" and any(k.arg for k in node.keywords):
+            self.index.dicts.append(({k.arg: k.value for k in node.keywords if k.arg}, self.scopes[-1]))
+        elif name:
+            self.index.calls.setdefault(name, []).append((node, self.scopes[-1]))
+        self.generic_visit(node)
+
+
+def _simple_assignments(body: list[ast.stmt]) -> dict[str, ast.expr]:
+    out: dict[str, ast.expr] = {}
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            out[stmt.targets[0].id] = stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            out[stmt.target.id] = stmt.value
+    return out
 
 
 _INDEX_CACHE: dict[int, tuple[list[SourceFile], CallSiteIndex]] = {}
@@ -152,7 +180,9 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
     if small:
         # a shrunk config first (fewer layers, smaller images): fast, within the parameter budget
         candidates.append({**base, **small})
-    if is_network and sites:
+    required = {p.arg for p in guesser.required()}
+    if sites and (is_network or required & set(sites[0])):
+        # a config from the source that supplies required values beats a blind guess
         candidates.append({**base, **sites[0]})
     candidates.append(base)
     candidates += [{**base, **s} for s in sites[: MAX_CALL_SITES]]
@@ -180,6 +210,8 @@ def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0) -> 
     if node is None or depth > 8:
         return None
     init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is None and _is_record_class(node):
+        return _record_fields(node)
     if init is None or (_only_varargs(init) and _base_names(node)):
         for base in _base_names(node):
             inherited = _class_info(base, classes, depth + 1)
@@ -198,6 +230,23 @@ def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0) -> 
         if default is not None:
             defaults[arg.arg] = default
     return _ClassInfo(node=node, params=params, defaults=defaults, takes_kwargs=args.kwarg is not None)
+
+
+def _is_record_class(node: ast.ClassDef) -> bool:
+    """A @dataclass or a NamedTuple: its constructor parameters are its annotated fields."""
+    decorators = {ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in node.decorator_list}
+    bases = {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases}
+    return "dataclass" in decorators or "NamedTuple" in bases
+
+
+def _record_fields(node: ast.ClassDef) -> _ClassInfo:
+    info = _ClassInfo(node=node)
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and "ClassVar" not in ast.unparse(stmt.annotation):
+            info.params.append(ast.arg(arg=stmt.target.id, annotation=stmt.annotation))
+            if stmt.value is not None:
+                info.defaults[stmt.target.id] = stmt.value
+    return info
 
 
 def _only_varargs(init: ast.FunctionDef) -> bool:
@@ -446,21 +495,21 @@ class _Guesser:
     def call_sites(self, index: CallSiteIndex) -> list[dict[str, Any]]:
         """Keyword arguments from calls to this class and from ``dict`` configs, smallest first."""
         found: list[dict[str, Any]] = []
-        for call, _text in index.calls.get(self.name, []):
-            kwargs = self._bind(call)
+        for call, consts in index.calls.get(self.name, []):
+            kwargs = self._bind(call, consts)
             if kwargs:
                 found.append(kwargs)
         params = set(self.param_names)
         required = {p.arg for p in self.required()}
-        for config, _text in index.dicts:
+        for config, consts in index.dicts:
             keys = set(config)
             if len(keys) >= 2 and keys <= params and (required & keys or not required) and len(keys & required) >= min(1, len(required)):
                 kwargs = {}
                 for key, node in config.items():
-                    value = self._value(node, key)
+                    value = self._value(node, key, consts)
                     if value is not _MISSING:
                         kwargs[key] = value
-                if len(kwargs) >= 2:
+                if len(kwargs) >= 2 or (required & set(kwargs)):
                     found.append(kwargs)
         unique: dict[str, dict[str, Any]] = {}
         for kwargs in found:
@@ -468,28 +517,41 @@ class _Guesser:
         # Configs that supply every required parameter first, then the smallest.
         return sorted(unique.values(), key=lambda kw: (len(required - set(kw)), _size_of(kw)))[: MAX_CALL_SITES + 1]
 
-    def _bind(self, call: ast.Call) -> dict[str, Any]:
+    def _bind(self, call: ast.Call, consts: dict[str, ast.expr]) -> dict[str, Any]:
         if any(isinstance(a, ast.Starred) for a in call.args) or len(call.args) > len(self.param_names):
             return {}
         kwargs: dict[str, Any] = {}
         for name, node in zip(self.param_names, call.args):
-            value = self._value(node, name)
+            value = self._value(node, name, consts)
             if value is not _MISSING:
                 kwargs[name] = value
         for kw in call.keywords:
             if kw.arg is None or kw.arg not in self.param_names:
                 continue
-            value = self._value(kw.value, kw.arg)
+            value = self._value(kw.value, kw.arg, consts)
             if value is not _MISSING:
                 kwargs[kw.arg] = value
         return kwargs
 
-    def _value(self, node: ast.expr, param: str) -> Any:
+    def _value(self, node: ast.expr, param: str, consts: dict[str, ast.expr] | None = None, depth: int = 0) -> Any:
         """A JSON value (literal), an ``__expr__`` over names the block defines, or _MISSING
-        for expressions over a caller's local variables (the base guess is used instead)."""
+        for expressions over a caller's local variables (the base guess is used instead).
+        Names bound to constants where the call is made are followed (``cfgs``), and
+        ``table[variant]`` over a constant dict takes its smallest entry."""
         value = _literal(node)
         if value is not _MISSING:
             return value
+        consts = consts or {}
+        if depth < 3 and isinstance(node, ast.Name) and node.id in consts and node.id not in self.scope:
+            return self._value(consts[node.id], param, consts, depth + 1)
+        if (depth < 3 and isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                and node.value.id in consts and _literal(node.slice) is _MISSING):
+            table = consts[node.value.id]
+            if isinstance(table, ast.Dict):
+                options = [self._value(v, param, consts, depth + 1) for v in table.values]
+                options = [o for o in options if o is not _MISSING]
+                if options:
+                    return min(options, key=lambda o: _size_of({"v": o}))
         free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         if free and all(n in self.scope or hasattr(builtins, n) for n in free) and not _has_lambda(node):
             return {"__expr__": ast.unparse(node)}
@@ -547,6 +609,8 @@ def _size_of(kwargs: dict[str, Any]) -> float:
 def _flat(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [x for v in value for x in _flat(v)]
+    if isinstance(value, dict) and set(value) == {"__expr__"}:
+        return [float(n) for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", value["__expr__"])]
     if isinstance(value, dict):
         return [x for v in value.values() for x in _flat(v)]
     return [value]
