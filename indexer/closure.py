@@ -39,6 +39,7 @@ class UnitLinks:
     ext_fulls: set[str] = field(default_factory=set)  # ``import a.b.c`` lines
     star: set[str] = field(default_factory=set)  # external ``from x import *`` needed
     nested_external: set[str] = field(default_factory=set)  # top-level modules imported inside compound units
+    optional_external: set[str] = field(default_factory=set)  # ... only under try/except ImportError
     unresolved: set[str] = field(default_factory=set)
     edits: list[tuple[int, int, int, int, str]] = field(default_factory=list)  # fixed edits (relative imports)
 
@@ -50,6 +51,7 @@ class Assembled:
     external_imports: list[str]
     unresolved: list[str]
     parts: list[str] = field(default_factory=list)  # header, then one text per unit
+    required_external: list[str] = field(default_factory=list)  # external_imports minus those only under try/except ImportError
 
 
 _IDENT_RE = re.compile(r"[^0-9A-Za-z_]")
@@ -118,19 +120,29 @@ class BlockAssembler:
         bodies) stay as the source has them; relative ones are made absolute."""
         if unit.kind == "import":
             return
-        for node in mi.import_nodes(unit):
+        nodes = mi.import_nodes(unit)
+        if not nodes:
+            return
+        guarded = _guarded_imports(unit.node)
+        required: set[str] = set()
+        for node in nodes:
+            tops: set[str] = set()
             if isinstance(node, ast.Import):
-                out.nested_external.update(a.name.split(".")[0] for a in node.names if a.name.split(".")[0] not in self.graph.modules)
+                tops = {a.name.split(".")[0] for a in node.names if a.name.split(".")[0] not in self.graph.modules}
             elif isinstance(node, ast.ImportFrom):
                 mod = absolute_module(mi.name, mi.is_package, node.level, node.module)
                 if mod is None:
                     out.unresolved.add("." * node.level + (node.module or ""))
                     continue
                 if mod.split(".")[0] not in self.graph.modules and mod != "__future__":
-                    out.nested_external.add(mod.split(".")[0])
+                    tops = {mod.split(".")[0]}
                 if node.level:
                     names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
                     out.edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, f"from {mod} import {names}"))
+            out.nested_external |= tops
+            if id(node) not in guarded:
+                required |= tops
+        out.optional_external = out.nested_external - required
 
     # ---------------------------------------------------------------- assembly
 
@@ -265,6 +277,7 @@ class BlockAssembler:
         fulls: set[str] = set()
         stars: set[str] = set()
         nested: set[str] = set()
+        nested_required: set[str] = set()
         unresolved: set[str] = set()
         future = False
         bodies: list[str] = []
@@ -274,6 +287,7 @@ class BlockAssembler:
             future |= mi.future_annotations
             stars |= ul.star
             nested |= ul.nested_external
+            nested_required |= ul.nested_external - ul.optional_external
             unresolved |= ul.unresolved
             ext |= ul.ext
             fulls |= ul.ext_fulls
@@ -300,9 +314,11 @@ class BlockAssembler:
         lines += sorted(plain) + [f"from {m} import {', '.join(sorted(v))}" for m, v in sorted(froms.items())]
         header.extend(line + "\n" for line in lines)
         code = "".join(header) + ("\n\n" if header else "") + "\n\n".join(bodies)
-        tops = {t.module.split(".")[0] for t, _ in ext} | {s.split(".")[0] for s in stars} | nested
+        required = {t.module.split(".")[0] for t, _ in ext} | {s.split(".")[0] for s in stars} | nested_required
+        tops = required | nested
         tops.discard("__future__")
-        return Assembled(code=code, units=units, external_imports=sorted(tops), unresolved=sorted(unresolved), parts=["".join(header)] + bodies)
+        required.discard("__future__")
+        return Assembled(code=code, units=units, external_imports=sorted(tops), unresolved=sorted(unresolved), parts=["".join(header)] + bodies, required_external=sorted(required))
 
 
     def _render(self, key: UnitKey, canonical, names: dict) -> str:
@@ -371,6 +387,26 @@ class BlockAssembler:
             if self._compiled[part]:
                 return self._compiled[part]
         return ""
+
+
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _guarded_imports(node: ast.AST) -> set[int]:
+    """ids of import nodes inside a ``try`` whose handlers catch ImportError: optional deps."""
+    guarded: set[int] = set()
+    for t in ast.walk(node):
+        if not isinstance(t, ast.Try):
+            continue
+        caught: set[str] = set()
+        for h in t.handlers:
+            if h.type is None:
+                caught.add("BaseException")
+            for e in h.type.elts if isinstance(h.type, ast.Tuple) else [h.type] if h.type is not None else []:
+                caught.add(e.id if isinstance(e, ast.Name) else getattr(e, "attr", ""))
+        if caught & _IMPORT_ERRORS:
+            guarded.update(id(n) for stmt in t.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return guarded
 
 
 def _apply_edits(lines_b: list[bytes], start: int, end: int, edits: list[tuple[int, int, int, int, str]]) -> str:

@@ -133,7 +133,7 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
                 signature=_init_signature(graph, cls),
                 docstring=ast.get_docstring(cls_node) or "",
                 external_imports=assembled.external_imports,
-                missing_deps=missing_dependencies(assembled.external_imports),
+                missing_deps=missing_dependencies(assembled.required_external),
                 unresolved=assembled.unresolved,
             )
         )

@@ -169,6 +169,7 @@ def test_golden_mlp(blocks):
     assert b.signature == "(self, dim, ratio=DEFAULT_RATIO, act='gelu')"
     assert b.docstring == "Two linear layers."
     assert b.external_imports == ["einops", "torch"]
+    assert b.missing_deps == []  # einops is optional here: imported under try/except ImportError
     assert b.unresolved == []
     prov = b.provenance
     assert (prov.module, prov.path, prov.qualified_name) == ("fixpkg.layers.mlp", "fixpkg/layers/mlp.py", "fixpkg.layers.mlp.Mlp")
