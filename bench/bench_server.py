@@ -73,6 +73,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -232,7 +238,12 @@ def main() -> None:
         for mode, texts in (("symbol", symbols), ("meaning", queries)):
             for clients in (1, 8, 32):
                 chunk = texts[offset:] if mode == "meaning" else texts
+                cpu_before = cpu_seconds(proc.pid)
                 row = asyncio.run(drive(address, clients, chunk, mode, args.seconds))
+                # CPU the server spent per answered request: a load-independent cost, and the QPS
+                # two otherwise idle cores could sustain at that cost (an upper bound).
+                row["server_cpu_ms_per_request"] = (cpu_seconds(proc.pid) - cpu_before) * 1000.0 / max(1, row["requests"])
+                row["qps_bound_2_idle_cores"] = 2000.0 / max(row["server_cpu_ms_per_request"], 1e-6)
                 offset += row["requests"] + row["errors"] if mode == "meaning" else 0
                 row["mode"] = mode
                 results["search"].append(row)
@@ -249,11 +260,12 @@ def main() -> None:
     results["checks_per_s_in_process"] = check_throughput_in_process(args.workers, args.checks)
 
     table = Table(title=f"nnrag server, {n_blocks} blocks, {os.cpu_count()} cores, {args.workers} sandbox workers")
-    for col in ("mode", "clients", "p50 ms", "p99 ms", "QPS", "errors", "in-process p50 ms"):
+    for col in ("mode", "clients", "p50 ms", "p99 ms", "QPS", "errors", "in-process p50 ms", "server CPU ms/req", "QPS bound, 2 idle cores"):
         table.add_column(col, justify="right")
     for row in results["search"]:
         table.add_row(row["mode"], str(row["clients"]), f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.1f}", f"{row['qps']:.0f}",
-                      str(row["errors"]), f"{baseline[row['mode']]['p50_ms']:.2f}")
+                      str(row["errors"]), f"{baseline[row['mode']]['p50_ms']:.2f}", f"{row['server_cpu_ms_per_request']:.2f}",
+                      f"{row['qps_bound_2_idle_cores']:.0f}")
     console.print(table)
     ratio = results["checks_per_s_server"] / results["checks_per_s_in_process"]
     console.print(f"checks/s through the server {results['checks_per_s_server']:.2f} vs in-process {results['checks_per_s_in_process']:.2f} (ratio {ratio:.2f})")
