@@ -18,6 +18,7 @@ import random
 import re
 import sys
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -163,23 +164,55 @@ def ablate(code: str, entry: str, rng: random.Random, keep: set[str] = frozenset
     return new, removed
 
 
-def lemur_base_models(wheel: Path, rng: random.Random, limit: int) -> list[tuple[str, str]]:
-    """LEMUR models (not LLM-written) with at least one helper the Net needs, in a seeded order."""
-    from corpus.lemur import model_names, read_model
+def _read_all(wheel: Path, names: list[str]) -> dict[str, str]:
+    """Model sources from the wheel, opening the (large) zip once."""
+    import zipfile
 
-    names = [n for n in model_names(wheel) if not is_llm_name(n)]
-    rng.shuffle(names)
+    from corpus.lemur import MODEL_PREFIX
+
+    with zipfile.ZipFile(wheel) as zf:
+        return {n: zf.read(f"{MODEL_PREFIX}{n}.py").decode("utf-8", "replace") for n in names}
+
+
+def _one_per_family(names: list[str], rng: random.Random) -> list[str]:
+    """One model per family (``FractalNet-<hash>`` variants are one family), families in seeded order."""
+    families: dict[str, list[str]] = {}
+    for name in sorted(names):
+        families.setdefault(name.split("-")[0], []).append(name)
+    keys = sorted(families)
+    rng.shuffle(keys)
+    return [rng.choice(families[k]) for k in keys]
+
+
+def _has_helpers(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name not in LEMUR_KEEP for n in tree.body
+    ) and any(isinstance(n, ast.ClassDef) and n.name == "Net" for n in tree.body)
+
+
+def lemur_base_models(wheel: Path, rng: random.Random, limit: int) -> list[tuple[str, str]]:
+    """LEMUR models (not LLM-written) with at least one helper the Net needs, one per family, seeded."""
+    from corpus.lemur import model_names
+
+    names = _one_per_family([n for n in model_names(wheel) if not is_llm_name(n)], rng)
     out: list[tuple[str, str]] = []
-    for name in names:
-        code = read_model(wheel, name)
-        try:
-            defs, _ = deletable(code, "Net", LEMUR_KEEP)
-        except (cst.ParserSyntaxError, SyntaxError, RecursionError):
-            continue
-        if defs:
-            out.append((name, code))
-        if len(out) >= limit:
-            break
+    for start in range(0, len(names), 50):
+        sources = _read_all(wheel, names[start : start + 50])
+        for name, code in sources.items():
+            if not _has_helpers(code):
+                continue
+            try:
+                defs, _ = deletable(code, "Net", LEMUR_KEEP)
+            except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+                continue
+            if defs:
+                out.append((name, code))
+            if len(out) >= limit:
+                return out
     return out
 
 
@@ -204,22 +237,26 @@ def crude_free_names(code: str) -> set[str]:
 
 
 def lemur_llm_models(wheel: Path, rng: random.Random, limit: int) -> list[tuple[str, str]]:
-    """LLM-written LEMUR models that use names they never define or import."""
-    from corpus.lemur import model_names, read_model
+    """LLM-written LEMUR models that use names they never define or import (seeded order)."""
+    found = list(_llm_models_with_free_names(wheel))
+    rng.shuffle(found)
+    return found[:limit]
+
+
+@lru_cache(maxsize=2)
+def _llm_models_with_free_names(wheel: Path) -> tuple[tuple[str, str], ...]:
+    from corpus.lemur import model_names
 
     names = [n for n in model_names(wheel) if is_llm_name(n)]
-    rng.shuffle(names)
     out = []
-    for name in names:
-        code = read_model(wheel, name)
-        try:
-            if crude_free_names(code) and analyze(code).free:
-                out.append((name, code))
-        except (SyntaxError, cst.ParserSyntaxError, RecursionError):
-            continue
-        if len(out) >= limit:
-            break
-    return out
+    for start in range(0, len(names), 200):
+        for name, code in _read_all(wheel, names[start : start + 200]).items():
+            try:
+                if crude_free_names(code) and analyze(code).free:
+                    out.append((name, code))
+            except (SyntaxError, ValueError, cst.ParserSyntaxError, RecursionError):
+                continue
+    return tuple(out)
 
 
 def store_base_blocks(store: Any, rng: random.Random, limit: int) -> list[Any]:
@@ -250,8 +287,13 @@ def lemur_spec() -> CheckSpec:
 
 
 def block_spec(block: Any) -> CheckSpec:
-    example = block.example if block.example is not None else Example(inputs=None)
-    return CheckSpec(entry=block.name, lemur=False, example=example, timeout_s=60.0)
+    """The block's validated example; for an unvalidated store, the indexer's static guesses."""
+    if block.example is not None:
+        return CheckSpec(entry=block.name, lemur=False, example=block.example, timeout_s=60.0)
+    from indexer.examples import constructor_candidates
+
+    guesses = constructor_candidates(block, [])[:6] or [Example(inputs=None)]
+    return CheckSpec(entry=block.name, lemur=False, example=guesses[0], candidates=guesses[1:], timeout_s=60.0)
 
 
 def build_cases(seed: int, store: Any, pool: Any, wheel: Path | None, n_lemur: int, n_store: int, n_llm: int,

@@ -11,6 +11,7 @@ and by how much they share identifiers with the user's code.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from dataclasses import dataclass, field
@@ -208,52 +209,50 @@ class Signature:
     is_class: bool = False
 
 
-def _signature_of_params(params: cst.Parameters, drop_first: bool) -> Signature:
-    positional = list(params.posonly_params) + list(params.params)
+def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
+    positional = list(args.posonlyargs) + list(args.args)
+    n_defaults = len(args.defaults)
     if drop_first and positional:
         positional = positional[1:]
-    sig = Signature(params=[p.name.value for p in positional])
-    sig.required = sum(1 for p in positional if p.default is None)
-    sig.kwonly = [p.name.value for p in params.kwonly_params]
-    sig.kwonly_required = [p.name.value for p in params.kwonly_params if p.default is None]
-    sig.varargs = isinstance(params.star_arg, cst.Param)
-    sig.varkw = params.star_kwarg is not None
+    sig = Signature(params=[a.arg for a in positional])
+    sig.required = max(0, len(positional) - n_defaults)
+    sig.kwonly = [a.arg for a in args.kwonlyargs]
+    sig.kwonly_required = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    sig.varargs = args.vararg is not None
+    sig.varkw = args.kwarg is not None
     return sig
 
 
 def definition_signature(code: str, symbol: str) -> Signature | None:
     """Call signature of a top-level class (its ``__init__``, following bases in the same code) or function."""
-    try:
-        module = cst.parse_module(code)
-    except cst.ParserSyntaxError:
+    tree = _parsed(code)
+    if tree is None:
         return None
-    defs = {s.name.value: s for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+    defs = {s.name: s for s in tree.body if isinstance(s, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
     node = defs.get(symbol)
     if node is None:
         return None
-    if isinstance(node, cst.FunctionDef):
-        return _signature_of_params(node.params, drop_first=False)
+    if not isinstance(node, ast.ClassDef):
+        return _signature_of_args(node.args, drop_first=False)
     attributes: set[str] = set()
-    current: cst.ClassDef | None = node
-    init: cst.FunctionDef | None = None
+    current: ast.AST | None = node
+    init: ast.FunctionDef | None = None
     for _ in range(8):  # follow single inheritance inside the block
-        if current is None:
+        if not isinstance(current, ast.ClassDef):
             break
-        for stmt in current.body.body:
-            if isinstance(stmt, cst.FunctionDef):
-                attributes.add(stmt.name.value)
-                if stmt.name.value == "__init__" and init is None:
-                    init = stmt
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, cst.Assign):
-                        attributes.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
-                    elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        attributes.add(small.target.value)
-        bases = [a.value for a in current.bases]
-        nxt = bases[0] if bases else None
-        current = defs.get(nxt.value) if isinstance(nxt, cst.Name) else None  # type: ignore[assignment]
-    sig = _signature_of_params(init.params, drop_first=True) if init else Signature()
+        for stmt in current.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                attributes.add(stmt.name)
+                if stmt.name == "__init__" and init is None:
+                    init = stmt  # type: ignore[assignment]
+            elif isinstance(stmt, ast.Assign):
+                attributes.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                attributes.add(stmt.target.id)
+        base = current.bases[0] if current.bases else None
+        current = defs.get(base.id) if isinstance(base, ast.Name) else None
+    # the drop_first shift keeps defaults aligned: defaults belong to the last params
+    sig = _signature_of_args(init.args, drop_first=True) if init else Signature()
     sig.attributes = attributes
     sig.is_class = True
     return sig
@@ -313,20 +312,34 @@ def usage_query(usage: NameUsage) -> str:
     return " ".join(parts)[:400]
 
 
-def _top_level_defines(code: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def _parsed(code: str) -> ast.Module | None:
+    """``ast`` (not libcst) for the hot path: candidates read many blocks per name."""
     try:
-        module = cst.parse_module(code)
-    except cst.ParserSyntaxError:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def _top_level_defines(code: str) -> set[str]:
+    tree = _parsed(code)
+    if tree is None:
         return set()
     out = set()
-    for stmt in module.body:
-        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-            out.add(stmt.name.value)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Assign):
-                    out.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.add(stmt.name)
+        elif isinstance(stmt, ast.Assign):
+            out.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
     return out
+
+
+@lru_cache(maxsize=1024)
+def _extract(code: str, symbol: str) -> str | None:
+    try:
+        return extract_definition(code, {symbol})
+    except cst.ParserSyntaxError:
+        return None
 
 
 def _validated_bonus(block: Any) -> float:
@@ -351,9 +364,8 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
         return None
     code = block.code
     if symbol != block.name:
-        try:
-            code = extract_definition(code, {symbol})
-        except cst.ParserSyntaxError:
+        code = _extract(code, symbol)
+        if code is None:
             return None
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
@@ -413,6 +425,9 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             if ident in seen:
                 continue
             seen.add(ident)
+            flat = normalize(block.code)
+            if not any(w.lstrip("_") in flat for w in wanted):
+                continue  # cheap text test before parsing
             defined = _top_level_defines(block.code)
             line = _import_of(block.code, name)
             if line is not None and _importable(line):
@@ -466,14 +481,21 @@ def semantic_hits(store: Any, query: str, k: int = 10) -> list[tuple[Any, float]
 
 def _import_of(code: str, name: str) -> str | None:
     """The import statement by which ``code`` binds ``name`` (absolute imports only)."""
-    for bound, target in import_lines(code):
-        if bound == name and not target.startswith("."):
-            module, _, attr = target.rpartition(".")
-            if module and attr == name:
-                return f"from {module} import {name}"
-            if module:
-                return f"from {module} import {attr} as {name}"
-            return f"import {target}"
+    tree = _parsed(code)
+    if tree is None:
+        return None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            for alias in stmt.names:
+                if (alias.asname or alias.name) == name:
+                    suffix = f" as {alias.asname}" if alias.asname and alias.asname != alias.name else ""
+                    return f"from {stmt.module} import {alias.name}{suffix}"
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname == name:
+                    return f"import {alias.name} as {name}"
+                if alias.asname is None and alias.name.split(".")[0] == name:
+                    return f"import {alias.name}"
     return None
 
 

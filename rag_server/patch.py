@@ -50,6 +50,7 @@ class PatchResult:
     tries: int = 0  # sandbox checks run
     free_names: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    attempts: list[str] = field(default_factory=list)  # one line per sandbox check, in order
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -252,6 +253,12 @@ def _progress(check: CheckResult | None) -> int:
     return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
 
 
+def _describe(check: CheckResult) -> str:
+    if check.ok:
+        return "ok"
+    return f"{check.status} at {check.failed_stage}: {check.error_type}: {(check.message or '')[:160]}"
+
+
 def _run_check(pool: Any, code: str, spec: CheckSpec) -> CheckResult:
     return pool.check(code, spec)
 
@@ -288,12 +295,16 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
         check = _run_check(pool, source, spec) if pool is not None else None
         return result(source, [], [], check, int(check is not None), [])
     tries = 0
+    attempts: list[str] = []
     if pool is not None and not any(u.at_import for u in the_plan.report.free.values()):
         # free names only inside functions: the model may run anyway (dead code); then leave it alone
         first = _run_check(pool, source, spec)
         tries += 1
+        attempts.append(f"as given: {_describe(first)}")
         if first.ok:
-            return result(source, [], [], first, tries, list(free))
+            done = result(source, [], [], first, tries, list(free))
+            done.attempts = attempts
+            return done
 
     choice = {name: 0 for name in the_plan.candidates}
     best: tuple[int, int, PatchResult] | None = None
@@ -313,6 +324,9 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
         attempted.add(tuple(sorted(choice.items())))
         check = _run_check(pool, new_code, spec) if pool is not None else None
         tries += int(check is not None)
+        if check is not None:
+            label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
+            attempts.append(f"{label}: {_describe(check)}")
         current = result(new_code, inserted, added, check, tries, unresolved)
         rank = (_progress(check), -len(unresolved))
         if best is None or rank > best[:2]:
@@ -325,6 +339,7 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
         choice = nxt
     assert best is not None
     final = best[2]
+    final.attempts = attempts
     final.tries = tries
     final.elapsed_s = time.monotonic() - started
     return final
