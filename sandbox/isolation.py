@@ -135,19 +135,25 @@ def _python_paths() -> list[str]:
     return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
 
 
-def _expose_python_to_other_users() -> list[str]:
-    """Checks run under a throwaway uid, which cannot enter a private directory such as
-    /root; when the Python installation lives under one (pyenv in /root), mount a tmpfs
-    over that directory inside our namespace holding bind mounts of just the needed
-    subdirectories. As a bonus the rest of it (caches, keys) is invisible to checks."""
+def _private_ancestors() -> dict[str, set[str]]:
+    """Directories on the way to the Python installation that other users cannot traverse."""
     needed: dict[str, set[str]] = {}
     for path in _python_paths():
         parts = path.strip("/").split("/")
         for depth in range(1, len(parts)):
             ancestor = "/" + "/".join(parts[:depth])
-            if not os.stat(ancestor).st_mode & 0o001:  # others cannot traverse it
+            if not os.stat(ancestor).st_mode & 0o001:
                 needed.setdefault(ancestor, set()).add(parts[depth])
                 break
+    return needed
+
+
+def _expose_python_to_other_users() -> list[str]:
+    """Checks run under a throwaway uid, which cannot enter a private directory such as
+    /root; when the Python installation lives under one (pyenv in /root), mount a tmpfs
+    over that directory inside our namespace holding bind mounts of just the needed
+    subdirectories. As a bonus the rest of it (caches, keys) is invisible to checks."""
+    needed = _private_ancestors()
     if not needed:
         return []
     stash = "/tmp/.nnrag-orig"
@@ -176,7 +182,8 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     """Put the calling (single-threaded, torch not yet imported) process into its sandbox.
 
     mode: "auto" (best available, degrade silently), "strict" (raise when network or
-    filesystem isolation is unavailable), "none" (nothing; tests of the fallback path).
+    filesystem isolation is unavailable), "uid" (no namespaces, throwaway uid only, as in an
+    unprivileged container), "none" (nothing; rlimits and the audit hook only).
     """
     info = IsolationInfo()
     if mode == "none":
@@ -184,6 +191,8 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
         return info
     is_root = os.geteuid() == 0
     try:
+        if mode == "uid":  # namespaces off on purpose: what an unprivileged container gets
+            raise OSError(0, "namespaces skipped (isolation='uid')")
         if is_root:
             unshare(CLONE_NEWNS | CLONE_NEWNET)
             info.details.append("unshare(CLONE_NEWNS|CLONE_NEWNET) as root")
@@ -200,6 +209,10 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
         info.details.append(f"namespaces unavailable: {exc}")
         if mode == "strict":
             raise
+        if is_root and not _private_ancestors():  # noqa: SIM102  # e.g. an unprivileged container running as root
+            info.uid_drop = True
+            info.processes = "uid"
+            info.details.append("processes: checks still run under a throwaway uid with RLIMIT_NPROC (no namespaces)")
         return info
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)

@@ -14,6 +14,7 @@ import os
 import queue
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,10 @@ class _WorkerProcess:
         self.index = index
         self.start_timeout_s = start_timeout_s
         self.log = tempfile.TemporaryFile()
+        # Work dirs live in the worker's private /tmp when it has a mount namespace; without one
+        # they go here, and the pool removes this even when the worker was killed.
+        self.fallback_dir = tempfile.mkdtemp(prefix="nnrag-sandbox-")
+        config = {**config, "fallback_dir": self.fallback_dir}
         self.proc = subprocess.Popen(
             worker_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env=_worker_env(), cwd="/", close_fds=True, start_new_session=True,
@@ -141,6 +146,7 @@ class _WorkerProcess:
         self._close_files()
 
     def _close_files(self) -> None:
+        shutil.rmtree(self.fallback_dir, ignore_errors=True)
         for fh in (self.proc.stdin, self.proc.stdout, self.log):
             try:
                 fh.close()
@@ -152,7 +158,8 @@ class CheckerPool:
     """A pool of warm, isolated sandbox workers. Thread-safe; use as a context manager.
 
     size: worker processes (default: CPU cores). preload: modules each worker imports once.
-    isolation: "auto" (best the machine allows), "strict" (fail without namespaces), "none".
+    isolation: "auto" (best the machine allows), "strict" (fail without namespaces), "uid"
+    (throwaway uid, no namespaces: what an unprivileged container gets), "none".
     audit_hook: add the Python audit hook inside checks (defence in depth; tests turn it off
     to prove the OS isolation holds on its own). hint_provider: default enrichment of
     diagnoses (e.g. a block-store lookup of an undefined name), see ``sandbox.diagnose``.
@@ -169,8 +176,8 @@ class CheckerPool:
         hint_provider: HintProvider | None = None,
         start_timeout_s: float = 300.0,
     ):
-        if isolation not in ("auto", "strict", "none"):
-            raise ValueError(f"isolation must be 'auto', 'strict' or 'none', not {isolation!r}")
+        if isolation not in ("auto", "strict", "uid", "none"):
+            raise ValueError(f"isolation must be 'auto', 'strict', 'uid' or 'none', not {isolation!r}")
         self.size = max(1, int(size or os.cpu_count() or 1))
         self.preload = tuple(preload)
         self.isolation_mode = isolation

@@ -69,7 +69,9 @@ class Worker:
     def start(self) -> None:
         self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
         if self.isolation.filesystem == "none":
-            self.base_dir = tempfile.mkdtemp(prefix="nnrag-sandbox-")
+            self.base_dir = self.config.get("fallback_dir") or tempfile.mkdtemp(prefix="nnrag-sandbox-")
+            os.makedirs(self.base_dir, exist_ok=True)
+            os.chmod(self.base_dir, 0o711)  # a check under a throwaway uid must reach its own work dir
         os.environ["HOME"] = self.base_dir
         if self.isolation.pid_namespace:
             self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
@@ -160,6 +162,8 @@ class Worker:
         for child in self.dying:
             _kill_group(child["pid"])
         self.reap(block=True)
+        if self.base_dir != "/tmp":
+            shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def reap(self, block: bool = False) -> None:
         still = []
