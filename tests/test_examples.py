@@ -186,3 +186,35 @@ def test_indexed_parameters_get_sequences():
     """)
     kw = constructor_candidates(block, [])[0].init_kwargs
     assert isinstance(kw["drop_path"], list) and isinstance(kw["depth"], int)
+
+
+def test_call_site_arguments_are_read_through_constants_and_config_tables():
+    block = _block("Ghost", """
+        from dataclasses import dataclass
+
+        @dataclass
+        class StageCfg:
+            depths: tuple
+            width: int = 16
+
+        class Ghost(nn.Module):
+            def __init__(self, cfgs, stage_cfg: StageCfg, num_classes=1000, width=1.0):
+                super().__init__()
+    """)
+    files = [_file("""
+        tables = {'big': [[3, 960, 160]], 'small': [[3, 16, 16]]}
+
+        def _create(variant, width=1.0, **kwargs):
+            cfgs = [[3, 16, 16, 0, 1], [5, 72, 40, 0.25, 2]]
+            model_kwargs = dict(cfgs=cfgs, width=width, **kwargs)
+            return build(Ghost, variant, **model_kwargs)
+
+        def _other(variant, **kwargs):
+            return Ghost(cfgs=tables[variant])
+    """)]
+    examples = constructor_candidates(block, files)
+    cfgs = [e.init_kwargs.get("cfgs") for e in examples]
+    assert [[3, 16, 16, 0, 1], [5, 72, 40, 0.25, 2]] in cfgs  # the builder's local constant
+    assert [[3, 16, 16]] in cfgs  # the smallest entry of a config table indexed by a variable
+    # a dataclass annotation is built from its fields, required ones guessed
+    assert all(e.init_kwargs["stage_cfg"]["__expr__"].startswith("StageCfg(depths=") for e in examples)
