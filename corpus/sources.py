@@ -152,8 +152,8 @@ class _TreeSource(Source):
     def files(self) -> Iterator[SourceFile]:
         for path in self._paths():
             module, is_package = self._module_for(path)
-            if not module or not all(part.isidentifier() for part in module.split(".")):
-                continue  # setup.py-like scripts at a non-package root keep their stem; odd names are skipped
+            if not module:
+                continue
             text = _decode(path.read_bytes())
             yield self._make(path.relative_to(self.base).as_posix(), module, is_package, text)
 
@@ -230,13 +230,25 @@ def git_head(path: Path) -> str:
     return ""
 
 
+def license_file_title(path: Path) -> str:
+    """First line of a LICENSE/COPYING file in ``path`` or its checkout root ("MIT License")."""
+    for d in [path, *path.parents][:3]:
+        for name in ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING", "LICENCE"):
+            f = d / name
+            if f.is_file():
+                for line in f.read_text(errors="replace").splitlines():
+                    if line.strip():
+                        return line.strip().strip("#= ")[:80]
+    return ""
+
+
 def open_dir(path: Path, spec: str | None = None) -> Source:
     """A directory: a package dir (module names start with its own name) or a checkout."""
     path = Path(path).expanduser().resolve()
     if not path.is_dir():
         raise SourceError(f"not a directory: {path}")
     base = path.parent if (path / "__init__.py").exists() else path
-    info = PackageInfo(package=path.name, version=git_head(path), license="")
+    info = PackageInfo(package=path.name, version=git_head(path), license=license_file_title(path))
     return _TreeSource(spec or f"dir:{path}", path, base, info)
 
 

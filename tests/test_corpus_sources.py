@@ -79,6 +79,7 @@ def test_directory_git_checkout(tmp_path):
     (repo / "mypkg" / "layers.py").write_text(LAYERS)
     (repo / "mypkg" / "util.py").write_text(UTIL)
     (repo / "mypkg" / "__pycache__" / "junk.py").write_text("x = 1\n")
+    (repo / "LICENSE").write_text("\nMIT License\n\nCopyright ...\n")
     git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(git + ["add", "."], check=True)
@@ -88,6 +89,7 @@ def test_directory_git_checkout(tmp_path):
     files = list(src.files())
     assert [f.module for f in files] == ["mypkg", "mypkg.layers", "mypkg.util"]
     assert {f.provenance.version for f in files} == {head}
+    assert {f.provenance.license for f in files} == {"MIT License"}
     before = src.fingerprint()
     assert before == open_source(f"dir:{repo}", tmp_path).fingerprint()
     time.sleep(0.01)
