@@ -10,11 +10,15 @@ from __future__ import annotations
 from sandbox.spec import STAGES, STATUSES, CheckResult, CheckSpec, Diagnosis, Example
 
 
-def check(code: str, spec: CheckSpec | None = None, deadline: float | None = None) -> CheckResult:
-    """Check ``code`` on the default pool (started on first use, closed at exit)."""
+def check(code: str, spec: CheckSpec | None = None, deadline: float | None = None, hint_provider=None) -> CheckResult:
+    """Check ``code`` on the default pool (started on first use, closed at exit).
+
+    hint_provider: optional ``Callable[[Diagnosis], str | None]`` that may prepend a better
+    hint (e.g. a block-store lookup of ``diagnosis.symbol`` for an undefined name).
+    """
     from sandbox.pool import default_pool
 
-    return default_pool().check(code, spec, deadline)
+    return default_pool().check(code, spec, deadline, hint_provider=hint_provider)
 
 
 __all__ = ["STAGES", "STATUSES", "CheckResult", "CheckSpec", "Diagnosis", "Example", "check"]
