@@ -110,12 +110,17 @@ def apply_result(block: Block, result: CheckResult) -> None:
     failed = result.failed_stage
     if failed == "compile":
         failed = "parse"
-    if result.status == "timeout" and not error:
-        error = "timeout"
+    if failed is None and result.status != "ok":
+        # a timeout or a crashed worker without stage information: blame the first stage not passed
+        parsed = static_failure(block) is None  # only parsable blocks are sent to the sandbox
+        failed = next((st for st in STAGES if result.stages.get(st) != "ok" and not (st == "parse" and parsed)), None)
+        error = f"{result.error_type or result.status}: {result.message}".strip(": ")
     for stage in STAGES:
         state = result.stages.get(stage)
         if stage == "parse" and result.stages.get("compile") == "failed":
             state = "failed"
+        elif stage == "parse" and state != "ok" and failed != "parse":
+            state = "ok"
         if state == "ok":
             validation[stage] = {"ok": True, "error": ""}
         elif state == "skipped" and stage == "backward" and result.stages.get("forward") == "ok":

@@ -130,3 +130,16 @@ def test_parameterless_blocks_pass_backward_with_a_note(pool):
     validate_blocks([act], pool, [])
     assert act.passed("forward") and act.passed("backward")
     assert act.validation["backward"].get("note")
+
+
+def test_a_timeout_without_stage_information_is_blamed_on_the_first_unpassed_stage():
+    from indexer.validate import apply_result
+    from sandbox.spec import CheckResult
+
+    block = _block("SqueezeExcite", SE)
+    skipped = {s: "skipped" for s in ("parse", "compile", "import", "instantiate", "forward", "backward")}
+    apply_result(block, CheckResult(status="timeout", stages=skipped, error_type="Timeout", message="no result within 20 s"))
+    assert block.passed("parse") and not block.passed("import")
+    assert "Timeout" in block.validation["import"]["error"]
+    assert block.validation["forward"]["error"].startswith("not reached")
+    assert block.example is None
