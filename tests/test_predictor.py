@@ -398,3 +398,10 @@ def test_dynamic_features_from_real_sandbox(tmp_path):
     assert got["broken"]["dyn_ok"] == 0.0 and math.isnan(got["broken"]["dyn_params_log10"])
     features = {"tiny": {"parse_ok": 1.0}}
     assert merge_cached(features, {"tiny": code}, tmp_path / "dyn.sqlite") == 1 and "dyn_flops_log10" in features["tiny"]
+
+
+def test_eval_json_is_strict_json():
+    from nnrag.cli.predict import _json_safe
+
+    text = json.dumps(_json_safe({"metrics": [{"model": "last_value", "k": 0, "pearson": float("nan"), "rmse": 0.2}]}), allow_nan=False)
+    assert json.loads(text)["metrics"][0]["pearson"] is None

@@ -24,6 +24,17 @@ def _predictor_dir(out: Optional[Path]) -> Path:
     return get_settings().predictor_path
 
 
+def _json_safe(value):
+    """NaN (e.g. a correlation over constant predictions) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
@@ -131,7 +142,7 @@ def eval_predictor_cmd(
     except ValueError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps({"split": str(path), "metrics": rows}))
+        typer.echo(json.dumps(_json_safe({"split": str(path), "metrics": rows})))
         return
     from rich.console import Console
     from rich.table import Table
