@@ -73,7 +73,7 @@ _WIDTH_TOKENS = {
 # Parameters that take a built module: something small that accepts any tensor.
 _MODULE_PARAMS = {"fn", "m", "module", "layer", "body", "inner", "wrapped", "pool", "op", "block_module"}
 _MODEL_PARAMS = {"model", "backbone", "base", "net", "network", "base_model", "encoder", "features"}
-_EITHER_OR = {"scale_factor": 2, "output_ratio": 0.5, "output_size": 4, "size": 16}
+_EITHER_OR = {"scale_factor": 2, "output_ratio": 0.5, "output_size": 4, "size": 16, "feat_size": [16, 16]}
 _LAYER_EXPRS = {  # parameter-name token -> torch.nn class, by role
     "act": "ReLU", "activation": "ReLU", "nonlinearity": "ReLU",
     "norm": "BatchNorm2d", "bn": "BatchNorm2d",
@@ -319,6 +319,11 @@ class _Guesser:
         kwargs: dict[str, Any] = {}
         for p in self.required():
             kwargs[p.arg] = self.guess(p)
+        for name, node in self.info.defaults.items():
+            value = _literal(node)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and self._subscripted(name):
+                # a scalar default the body indexes (``drop_path[i]``): the source always passes a list
+                kwargs[name] = [value] * 8
         heads = self._int_default("num_heads") or self._int_default("heads")
         for key in ("dim", "embed_dim", "hidden_dim", "d_model", "in_features", "hidden_size", "in_dim", "in_chs", "in_channels"):
             if key in kwargs and heads and isinstance(kwargs[key], int) and kwargs[key] % heads:
@@ -351,6 +356,9 @@ class _Guesser:
         annotation = ast.unparse(p.annotation) if p.annotation is not None else ""
         if lower in _MODULE_PARAMS or (re.search(r"\bModule\b", annotation) and lower not in _MODEL_PARAMS and not re.search(r"Type\[|type\[|Callable", annotation)):
             return {"__expr__": f"{self.nn}.Identity()"}
+        if lower in ("encoder_layer", "decoder_layer"):
+            kind = "Encoder" if lower.startswith("encoder") else "Decoder"
+            return {"__expr__": f"{self.nn}.Transformer{kind}Layer({WIDTH}, 4, {WIDTH * 2}, batch_first=True)"}
         if lower in _MODEL_PARAMS:
             return {"__expr__": f"{self.nn}.Sequential({self.nn}.Conv2d(3, {WIDTH}, 3, padding=1), {self.nn}.ReLU())"}
         from_annotation = self._from_annotation(annotation, lower)

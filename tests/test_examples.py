@@ -218,3 +218,14 @@ def test_call_site_arguments_are_read_through_constants_and_config_tables():
     assert [[3, 16, 16]] in cfgs  # the smallest entry of a config table indexed by a variable
     # a dataclass annotation is built from its fields, required ones guessed
     assert all(e.init_kwargs["stage_cfg"]["__expr__"].startswith("StageCfg(depths=") for e in examples)
+
+
+def test_scalar_defaults_the_body_indexes_become_lists():
+    block = _block("Stage", """
+        class Stage(nn.Module):
+            def __init__(self, dim, depth, drop_path=0.0):
+                super().__init__()
+                self.blocks = nn.ModuleList([nn.Dropout(drop_path[i]) for i in range(depth)])
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert isinstance(kw["drop_path"], list) and len(kw["drop_path"]) >= kw["depth"]
