@@ -82,7 +82,7 @@ def main() -> None:
     specs = args.source or list(DEFAULT_SOURCES)
     if args.lemur:
         specs.append("lemur")
-    console = Console()
+    console = Console(width=200)
     rows, result = [], {"sources": {}}
     all_blocks = []
     for spec in specs:
