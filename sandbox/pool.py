@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 from sandbox.diagnose import HintProvider, diagnose_status, enrich
 from sandbox.isolation import IsolationInfo
-from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis
 from sandbox.worker import worker_command
 
 DEFAULT_PRELOAD: tuple[str, ...] = ("torch", "torchvision", "timm")
@@ -258,6 +258,9 @@ class CheckerPool:
         started = time.monotonic()
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}")
+        problem = _invalid_spec(spec)
+        if problem:
+            return self._finish(_rejected(problem, spec, "fix the CheckSpec"), started, hint_provider)
         if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
             return self._finish(_rejected(f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", spec), started, hint_provider)
         try:
@@ -307,9 +310,22 @@ class CheckerPool:
                 yield pending.popleft().result()
 
 
-def _rejected(message: str, spec: CheckSpec) -> CheckResult:
-    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="Rejected",
-                       message=message, diagnosis=Diagnosis(message, "send smaller code", "rejected"))
+def _invalid_spec(spec: CheckSpec) -> str | None:
+    unknown = [s for s in spec.stages if s not in STAGES]
+    if unknown or not spec.stages:
+        return f"unknown stages {unknown or '(none given)'}; use names from {list(STAGES)}"
+    if not spec.timeout_s or spec.timeout_s <= 0:
+        return f"timeout_s must be positive, not {spec.timeout_s!r}"
+    if not spec.memory_mb or spec.memory_mb < 64:
+        return f"memory_mb must be at least 64, not {spec.memory_mb!r}"
+    if spec.max_params is not None and spec.max_params <= 0:
+        return f"max_params must be positive, not {spec.max_params!r}"
+    return None
+
+
+def _rejected(message: str, spec: CheckSpec, hint: str = "send smaller code") -> CheckResult:
+    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages if s in STAGES}, failed_stage="parse", error_type="Rejected",
+                       message=message, diagnosis=Diagnosis(message, hint, "rejected"))
 
 
 def _timeout_result(spec: CheckSpec, timeout_s: float, why: str) -> CheckResult:

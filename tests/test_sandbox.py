@@ -231,3 +231,12 @@ def test_stdlib_and_site_packages_not_preloaded_still_import(pool):
     """Checks run under a throwaway uid: the Python installation must stay readable to it."""
     result = pool.check("import http.cookiejar, xml.dom.minidom, email.parser\n" + SMALL, CheckSpec(timeout_s=60))
     assert result.status == "ok", result.message
+
+
+def test_bad_specs_and_oversized_code_are_rejected_without_running(pool):
+    assert pool.check(SMALL, CheckSpec(stages=("parse", "fly"))).status == "rejected"
+    assert pool.check(SMALL, CheckSpec(memory_mb=0)).status == "rejected"
+    big = pool.check("x = 1\n" * 600_000)
+    assert big.status == "rejected" and "limit" in big.message
+    with pytest.raises(TypeError):
+        pool.check(b"bytes are not code")  # type: ignore[arg-type]
