@@ -91,6 +91,9 @@ def main() -> None:
     for p_min in (float(p) for p in args.p_min.split(",")):
         name = f"nnrag predictor ({args.model}, p<{p_min})"
         results[name] = summarize([replay_predictor(curves, preds, o, StopPolicy(top_k=10, p_min=p_min), name) for o in orders])
+        name = f"nnrag predictor + top-10 envelope ({args.model}, p<{p_min})"
+        policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True)
+        results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     for name, make in optuna_pruners().items():
         t = time.time()
         results[name] = summarize([replay_optuna(curves, o, make, name) for o in orders])

@@ -34,6 +34,7 @@ class StopPolicy:
     min_epochs: int = 1  # never stop before this many epochs
     min_finished: int | None = None  # finished runs needed before stopping anything (default top_k)
     margin: float = 0.0  # extra slack added to the interval's upper side
+    envelope_guard: bool = False  # never stop a run doing at least as well as some top-k run did at this epoch
 
 
 def _phi(z: float) -> float:
@@ -63,7 +64,10 @@ def bar_to_clear(incumbent: float | Sequence[float] | None, top_k: int, min_fini
 
 
 def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: float,
-           incumbent: float | Sequence[float] | None, policy: StopPolicy, model: str = "") -> StopDecision:
+           incumbent: float | Sequence[float] | None, policy: StopPolicy, model: str = "",
+           current: float | None = None, envelope: float | None = None) -> StopDecision:
+    """``envelope``: the lowest value any top-k finished run had at this epoch; with ``policy.envelope_guard``
+    a run whose ``current`` value reaches it is kept whatever the prediction says."""
     min_finished = policy.top_k if policy.min_finished is None else policy.min_finished
     bar = bar_to_clear(incumbent, policy.top_k, min_finished)
     p = 1.0 if bar is None else p_exceeds(bar, point, lo, hi, policy.margin)
@@ -73,6 +77,8 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
         return StopDecision(False, p, point, lo, hi, bar, f"fewer than {policy.min_epochs} epochs seen", model)
     if bar is None:
         return StopDecision(False, p, point, lo, hi, bar, "no incumbent yet", model)
+    if policy.envelope_guard and current is not None and envelope is not None and current >= envelope:
+        return StopDecision(False, p, point, lo, hi, bar, f"at least as good as a top-{policy.top_k} run at this epoch", model)
     if p < policy.p_min:
         return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {policy.p_min}", model)
     return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)

@@ -57,9 +57,11 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
         curve = curves[i]
         n = len(curve)
         given[i] = n
+        top = sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]
         for k in range(1, n):
             point, lo, hi = predictions[i][k - 1]
-            if decide(k, n, point, lo, hi, finished_values, policy).stop:
+            envelope = min((curves[j][k - 1] for j in top if len(curves[j]) >= k), default=None) if policy.envelope_guard else None
+            if decide(k, n, point, lo, hi, finished_values, policy, current=float(curve[k - 1]), envelope=envelope).stop:
                 given[i] = k
                 break
         else:

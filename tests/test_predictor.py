@@ -405,3 +405,12 @@ def test_eval_json_is_strict_json():
 
     text = json.dumps(_json_safe({"metrics": [{"model": "last_value", "k": 0, "pearson": float("nan"), "rmse": 0.2}]}), allow_nan=False)
     assert json.loads(text)["metrics"][0]["pearson"] is None
+
+
+def test_envelope_guard_keeps_runs_tracking_a_top_run():
+    policy = StopPolicy(top_k=3, p_min=0.05, envelope_guard=True)
+    finished = [0.8, 0.7, 0.75]
+    assert decide(2, 50, 0.4, 0.35, 0.45, finished, StopPolicy(top_k=3, p_min=0.05), current=0.5, envelope=0.45).stop
+    kept = decide(2, 50, 0.4, 0.35, 0.45, finished, policy, current=0.5, envelope=0.45)
+    assert not kept.stop and "top-3" in kept.reason
+    assert decide(2, 50, 0.4, 0.35, 0.45, finished, policy, current=0.3, envelope=0.45).stop
