@@ -39,7 +39,7 @@ class UnitLinks:
     ext_fulls: set[str] = field(default_factory=set)  # ``import a.b.c`` lines
     star: set[str] = field(default_factory=set)  # external ``from x import *`` needed
     nested_external: set[str] = field(default_factory=set)  # top-level modules imported inside compound units
-    optional_external: set[str] = field(default_factory=set)  # ... only under try/except ImportError
+    optional_external: set[str] = field(default_factory=set)  # ... only under try/except ImportError or in function bodies
     unresolved: set[str] = field(default_factory=set)
     edits: list[tuple[int, int, int, int, str]] = field(default_factory=list)  # fixed edits (relative imports)
 
@@ -140,8 +140,8 @@ class BlockAssembler:
                     names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
                     out.edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, f"from {mod} import {names}"))
             out.nested_external |= tops
-            if id(node) not in guarded:
-                required |= tops
+            if id(node) not in guarded and any(node is m for m in unit.module_imports):
+                required |= tops  # runs when the block is imported (function-local imports run only when called)
         out.optional_external = out.nested_external - required
 
     # ---------------------------------------------------------------- assembly
