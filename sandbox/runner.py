@@ -205,7 +205,9 @@ def lemur_prm(namespace: dict) -> dict:
         keys = set(supported())
     except Exception:  # noqa: BLE001
         return _LenientPrm(LEMUR_PRM_DEFAULTS)
-    prm = {k: v for k, v in LEMUR_PRM_DEFAULTS.items() if k in ("lr", "momentum", "dropout")}
+    # LEMUR's trainer always passes the run parameters (batch, epoch, transform) besides the
+    # model's own hyperparameters, so models may read them even if they do not declare them.
+    prm = {k: v for k, v in LEMUR_PRM_DEFAULTS.items() if k in ("lr", "momentum", "dropout", "batch", "epoch", "transform")}
     prm.update({k: LEMUR_PRM_DEFAULTS.get(k, 0.5) for k in keys if isinstance(k, str)})
     return prm
 
@@ -377,6 +379,8 @@ class CheckRun:
             in_shape = tuple(example.inputs[0]) if example is not None and example.inputs else LEMUR_IN_SHAPE
             out_shape = tuple(self.spec.expected_output_shape[1:]) if self.spec.expected_output_shape else LEMUR_OUT_SHAPE
             prm = lemur_prm(self.namespace)
+            if "batch" in prm:
+                prm["batch"] = int(in_shape[0])
             if example is not None and isinstance(example.init_kwargs.get("prm"), dict):
                 prm.update(example.init_kwargs["prm"])
             self.lemur = (in_shape, out_shape, prm)
