@@ -98,6 +98,10 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
         if grid:
             proposals.append(([[BATCH, grid[0] * grid[1], width]], ["float32"]))
         proposals += [([[BATCH, width, 16, 16]], ["float32"]), ([[BATCH, TOKENS, width]], ["float32"])]
+    bias = _attention_bias_shape(module)
+    if bias:
+        # relative-position bias modules take the attention scores (B, heads, N, N) of one window
+        proposals.insert(0 if "pos" in type(module).__name__.lower() else len(proposals), ([bias], ["float32"]))
     proposals += _fallbacks()
     proposals = _dedupe(proposals)
     if n_required > 1:
@@ -233,6 +237,19 @@ def _image_size(module: nn.Module) -> tuple[int, int] | None:
             if hw and name not in ("feat_size", "grid_size", "input_resolution"):
                 return hw
     return None
+
+
+def _attention_bias_shape(module: nn.Module) -> list[int] | None:
+    attrs = vars(module)
+    shape = attrs.get("bias_shape")  # timm RelPosBias: (N, N, heads)
+    if isinstance(shape, (tuple, list)) and len(shape) == 3 and all(isinstance(v, int) for v in shape) and shape[0] <= 256:
+        return [BATCH, shape[2], shape[0], shape[1]]
+    ws, heads = _pair(attrs.get("window_size")), attrs.get("num_heads")
+    if not ws or not isinstance(heads, int) or isinstance(heads, bool) or heads <= 0:
+        return None
+    prefix = attrs.get("prefix_tokens", attrs.get("num_prefix_tokens", 0))
+    n = ws[0] * ws[1] + (prefix if isinstance(prefix, int) and not isinstance(prefix, bool) else 0)
+    return [BATCH, heads, n, n] if n <= 256 else None
 
 
 def _first_width(module: nn.Module) -> int | None:

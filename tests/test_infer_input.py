@@ -198,3 +198,18 @@ def test_windowed_blocks_get_an_image_their_window_divides():
 
     _, shapes = _first_that_runs(Windowed())
     assert shapes[0][2] % 7 == 0 and shapes[0][1] == 8
+
+
+def test_relative_position_bias_gets_window_attention_scores():
+    class RelPosBiasLike(nn.Module):
+        def __init__(self, window_size=(3, 3), num_heads=2):
+            super().__init__()
+            self.window_size, self.num_heads = window_size, num_heads
+            n = window_size[0] * window_size[1]
+            self.table = nn.Parameter(torch.zeros(num_heads, n, n))
+
+        def forward(self, attn):
+            return attn + self.table.unsqueeze(0)
+
+    rank, shapes = _first_that_runs(RelPosBiasLike())
+    assert rank == 0 and shapes == [[2, 2, 9, 9]]
