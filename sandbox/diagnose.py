@@ -48,6 +48,11 @@ _SHAPE_PATTERNS = (
 _OOM_PATTERNS = ("can't allocate memory", "not enough memory", "out of memory", "DefaultCPUAllocator")
 
 
+def _is_network_error(exc: BaseException, msg: str) -> bool:
+    return isinstance(exc, OSError) and any(p in msg for p in ("couldn't connect", "Network is unreachable", "Name or service not known",
+                                                                 "Temporary failure in name resolution", "urlopen error"))
+
+
 def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in str(exc) for p in _OOM_PATTERNS))
 
@@ -110,6 +115,13 @@ def diagnose_exception(
     msg = str(exc)
     first = _first_line(msg)
 
+    if msg.startswith("sandbox: ") or _is_network_error(exc, msg):
+        what = "network access" if _is_network_error(exc, msg) or "socket" in msg or "urllib" in msg or "http" in msg else "an operation outside the sandbox"
+        return Diagnosis(
+            f"the code attempted {what} at {stage}{_at(lineno)}: {first}",
+            "checks run offline in a sandbox: do not download weights or data (use pretrained=False / random init), spawn processes or write outside the working directory",
+            "sandbox_blocked" if msg.startswith("sandbox: ") else "network", "", lineno,
+        )
     if isinstance(exc, SyntaxError):
         line = getattr(exc, "lineno", None)
         return Diagnosis(f"syntax error{_at(line)}: {exc.msg}", f"fix the syntax at line {line}: {(exc.text or '').strip()[:120]}", "syntax_error", "", line)

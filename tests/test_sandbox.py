@@ -240,3 +240,11 @@ def test_bad_specs_and_oversized_code_are_rejected_without_running(pool):
     assert big.status == "rejected" and "limit" in big.message
     with pytest.raises(TypeError):
         pool.check(b"bytes are not code")  # type: ignore[arg-type]
+
+
+def test_network_use_is_diagnosed_as_blocked(pool):
+    code = SMALL.replace("super().__init__()", "super().__init__()\n        import urllib.request\n        urllib.request.urlopen('http://example.com/weights.pth', timeout=1)")
+    result = pool.check(code, CheckSpec(timeout_s=20))
+    assert result.status == "failed" and result.failed_stage == "instantiate"
+    assert result.diagnosis.kind in ("sandbox_blocked", "network")
+    assert "pretrained=False" in result.diagnosis.hint
