@@ -341,8 +341,30 @@ def build_cases(seed: int, store: Any, pool: Any, wheel: Path | None, n_lemur: i
     return cases, originals
 
 
+def write_lemur_subset(wheel: Path, out_dir: Path, per_big_family: int = 3, small_family: int = 10) -> int:
+    """Write the LEMUR files the bench store indexes (``dir:`` source): every model of the
+    small families, the first ``per_big_family`` (sorted) of the big ones (ga, FractalNet,
+    ast, rag, rl). The ablation draws its own members at random, so big families are
+    mostly patched from a sibling's blocks, not their own."""
+    from corpus.lemur import model_names
+
+    families: dict[str, list[str]] = {}
+    for name in model_names(wheel):
+        if not is_llm_name(name):
+            families.setdefault(name.split("-")[0], []).append(name)
+    picked = []
+    for _, members in sorted(families.items()):
+        members = sorted(members)
+        picked += members if len(members) <= small_family else members[:per_big_family]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, code in _read_all(wheel, picked).items():
+        (out_dir / (re.sub(r"[^0-9A-Za-z_]", "_", name) + ".py")).write_text(code)
+    return len(picked)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-lemur-subset", type=Path, default=None, help="write the LEMUR files for a dir: source and exit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-lemur", type=int, default=20)
     parser.add_argument("--n-store", type=int, default=20)
@@ -350,6 +372,13 @@ def main() -> int:
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.write_lemur_subset is not None:
+        from corpus.lemur import lemur_wheel
+        from nnrag.settings import get_settings
+
+        count = write_lemur_subset(lemur_wheel(get_settings().cache_path), args.write_lemur_subset)
+        print(f"{count} LEMUR model files -> {args.write_lemur_subset}")
+        return 0
     from bench.bench_patch import open_resources
 
     store, pool, wheel = open_resources(args.store)

@@ -2,6 +2,12 @@
 
     python bench/bench_patch.py [--store DIR] [--seeds 0 1] [--n-lemur 15] [--n-store 15] [--n-llm 10]
 
+The store should hold timm/torchvision and, for LEMUR helpers, LEMUR code. The recorded run:
+    python bench/ablation.py --write-lemur-subset /tmp/lemur_subset
+    nnrag index --store /tmp/bench_store --no-validate -s pkg:timm.layers -s pkg:torchvision.models \
+        -s pkg:torchvision.ops -s dir:/tmp/lemur_subset
+    python bench/bench_patch.py --store /tmp/bench_store --seeds 0 1 --n-lemur 10 --n-store 8 --n-llm 2 --n-idempotence 6
+
 For each seed (``bench/ablation.py``): working models (LEMUR models with helpers, blocks
 mined from timm / torchvision model files) with 1-3 helper definitions and/or a standard
 import deleted, plus real LLM-written LEMUR models that fail with NameError. Measures: %
@@ -39,7 +45,7 @@ from rich.table import Table  # noqa: E402
 from bench.ablation import AblationCase, build_cases  # noqa: E402
 from rag_server.patch import PatchResult, patch  # noqa: E402
 
-console = Console()
+console = Console(width=170)
 
 
 def open_resources(store_dir: Path | None, workers: int = 2) -> tuple[Any, Any, Path | None]:
