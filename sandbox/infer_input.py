@@ -242,7 +242,7 @@ def _image_size(module: nn.Module) -> tuple[int, int] | None:
 def _attention_bias_shape(module: nn.Module) -> list[int] | None:
     attrs = vars(module)
     shape = attrs.get("bias_shape")  # timm RelPosBias: (N, N, heads)
-    if isinstance(shape, (tuple, list)) and len(shape) == 3 and all(isinstance(v, int) for v in shape) and shape[0] <= 256:
+    if isinstance(shape, (tuple, list)) and len(shape) == 3 and all(isinstance(v, int) for v in shape) and shape[0] == shape[1] <= 256:
         return [BATCH, shape[2], shape[0], shape[1]]
     ws, heads = _pair(attrs.get("window_size")), attrs.get("num_heads")
     if not ws or not isinstance(heads, int) or isinstance(heads, bool) or heads <= 0:
