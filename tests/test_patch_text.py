@@ -177,3 +177,13 @@ def test_apply_plan_adds_imports_and_never_touches_user_definitions():
     assert code.index("class SE") < code.index("class Net")
     assert inserted[0]["renamed"] == {"make_divisible": "make_divisible_2"}
     assert analyze(code).free == {}
+
+
+def test_import_of_reads_how_a_block_binds_a_name():
+    from rag_server.candidates import _import_of
+
+    code = "import torch.nn.functional as F\nfrom timm.layers.helpers import make_divisible\nfrom .x import y\nimport math\n"
+    assert _import_of(code, "make_divisible") == "from timm.layers.helpers import make_divisible"
+    assert _import_of(code, "F") == "import torch.nn.functional as F"
+    assert _import_of(code, "math") == "import math"
+    assert _import_of(code, "y") is None  # relative imports cannot be copied
