@@ -232,12 +232,13 @@ def build_index(
             to_validate: list[Block] = []
             for block in merged:
                 old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
-                if old_id is not None:
-                    old = previous.block_by_id(old_id)
-                    block.validation, block.example, block.params, block.flops = old.validation, old.example, old.params, old.flops
+                old = previous.block_by_id(old_id) if old_id is not None else None
+                if old is not None:
                     vectors[block.content_hash] = previous.vectors([old_id])[0]
-                    report.validation_reused += 1
                     report.embeddings_reused += 1
+                if old is not None and (old.validation or not validate):  # an unvalidated old block is validated now
+                    block.validation, block.example, block.params, block.flops = old.validation, old.example, old.params, old.flops
+                    report.validation_reused += 1
                 elif validate:
                     to_validate.append(block)
 
