@@ -42,6 +42,7 @@ class UnitLinks:
     optional_external: set[str] = field(default_factory=set)  # ... only under try/except ImportError or in function bodies
     unresolved: set[str] = field(default_factory=set)
     edits: list[tuple[int, int, int, int, str]] = field(default_factory=list)  # fixed edits (relative imports)
+    local_imports: list[tuple[ast.AST, list[tuple[str, DefTarget]]]] = field(default_factory=list)  # function-local imports of inlined definitions
 
 
 @dataclass
@@ -139,10 +140,28 @@ class BlockAssembler:
                 if node.level:
                     names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
                     out.edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, f"from {mod} import {names}"))
+            module_level = any(node is m for m in unit.module_imports)
+            if not module_level and isinstance(node, ast.ImportFrom) and mod is not None and mod in self.graph.modules and id(node) not in guarded:
+                self._local_import(mod, node, out)
             out.nested_external |= tops
-            if id(node) not in guarded and any(node is m for m in unit.module_imports):
+            if id(node) not in guarded and module_level:
                 required |= tops  # runs when the block is imported (function-local imports run only when called)
         out.optional_external = out.nested_external - required
+
+    def _local_import(self, mod: str, node: ast.ImportFrom, out: UnitLinks) -> None:
+        """``from <internal module> import name`` inside a function (a cycle breaker): the
+        definitions join the closure; the statement is dropped at render time when every
+        name keeps its own name in the block."""
+        targets: list[tuple[str, DefTarget]] = []
+        for a in node.names:
+            t = self.graph.resolve(mod, a.name) if a.name != "*" else None
+            if not isinstance(t, DefTarget):
+                return
+            targets.append((a.asname or a.name, t))
+        for _, t in targets:
+            for i in self.graph.modules[t.module].defs[t.name]:
+                out.deps.setdefault((t.module, i), False)
+        out.local_imports.append((node, targets))
 
     # ---------------------------------------------------------------- assembly
 
@@ -330,6 +349,7 @@ class BlockAssembler:
         own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names} if names else {}
         if names:
             renamed = own or any(l.target is not None and (self._identity(l.target, canonical) if isinstance(l.target, DefTarget) else l.target) in names for l in ul.links)
+            renamed = renamed or any(self._identity(t, canonical) in names for _, targets in ul.local_imports for _, t in targets)
         else:
             renamed = False
         if not renamed and key in self._default_text:
@@ -337,6 +357,10 @@ class BlockAssembler:
         edits = list(ul.edits)
         if own:
             edits = self._rename_nested_imports(mi, unit, own, edits)
+        for node, targets in ul.local_imports:
+            if all((names.get(self._identity(t, canonical)) or t.name) == local for local, t in targets):
+                edits = [e for e in edits if (e[0], e[1]) != (node.lineno, node.col_offset)]
+                edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, "pass"))
         for link in ul.links:
             if link.target is None:
                 continue

@@ -208,7 +208,9 @@ class ModuleGraph:
         if name in mi.defs:
             return self._policy(DefTarget(module, name))
         if name in mi.imports:
-            return self._binding(mi.imports[name], seen)
+            hit = self._binding(mi.imports[name], seen)
+            if hit is not None:
+                return hit
         for star in reversed(mi.star_imports):
             if star in self.modules:
                 smi = self.modules[star]
@@ -231,10 +233,13 @@ class ModuleGraph:
                 return self._modtarget(target) if target in self.modules else None
             return ExtTarget(target, None)
         if b.module in self.modules:
+            # the package's own binding wins over a submodule of the same name, as in Python
+            # (timm.layers.create_conv2d is the function that __init__ imports, not the module)
+            hit = self._resolve(b.module, b.attr, True, seen)
             sub = f"{b.module}.{b.attr}"
-            if b.attr not in self.modules[b.module].defs and sub in self.modules:
+            if hit is None and sub in self.modules:
                 return self._modtarget(sub)
-            return self._resolve(b.module, b.attr, True, seen)
+            return hit
         if self._inside(b.module):
             return None  # an internal module missing from the source
         sub = f"{b.module}.{b.attr}"

@@ -240,6 +240,7 @@ def test_scope_rules(tmp_path):
 
                 def forward(self, x):
                     from .util import twice
+                    from . import util as u
                     ys = [y * 2 for y in range(3) if (z := y)]
                     f = lambda a, b=WIDTH: a + b
                     bump()
@@ -253,8 +254,10 @@ def test_scope_rules(tmp_path):
     pkg = write_package(tmp_path, files)
     (b,) = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
     assert b.unresolved == []
-    assert defined_names(b.code) == ["WIDTH", "COUNT", "bump", "S"]
-    assert "from sc.util import twice" in b.code  # function-local relative import made absolute
+    # a function-local import of an internal definition (a cycle breaker) is inlined too;
+    # one of a module object stays, made absolute
+    assert defined_names(b.code) == ["WIDTH", "COUNT", "bump", "twice", "S"]
+    assert "from .util import twice" not in b.code and "from sc import util as u" in b.code
 
 
 def test_torchvision_resnet_blocks_compile_and_run(tmp_path):
@@ -330,3 +333,17 @@ def test_rename_of_a_name_bound_by_a_guarded_import(tmp_path):
     assert "from math import tau as TAU_a" in b.code and "    TAU_a = 6.283" in b.code
     assert "return TAU_a" in b.code and "return x * TAU + full_turn()" in b.code and "\nTAU = 2\n" in b.code
     compile(b.code, "turn", "exec")
+
+
+def test_package_binding_wins_over_same_named_submodule(tmp_path):
+    """``from q.layers import make`` is the function q.layers' __init__ imports from its
+    submodule q.layers.make, as in Python, not the submodule."""
+    files = {
+        "q/__init__.py": "",
+        "q/layers/__init__.py": "from .make import make\n",
+        "q/layers/make.py": "def make(n):\n    return n + 1\n",
+        "q/m.py": "from torch import nn\n\nfrom q.layers import make\n\n\nclass M(nn.Module):\n    def forward(self, x):\n        return x * make(1)\n",
+    }
+    pkg = write_package(tmp_path, files)
+    (b,) = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
+    assert defined_names(b.code) == ["make", "M"] and "import q" not in b.code and b.unresolved == []
