@@ -150,7 +150,7 @@ class Predictor:
         self.directory = Path(directory)
         self.estimators = estimators
         self.meta = meta
-        self.policy = StopPolicy(**meta.get("stop_policy", {}))
+        self.policy = StopPolicy(**{"envelope_guard": True, **meta.get("stop_policy", {})})
         self.reports = ReportStore(self.directory / "reports.sqlite")
         self._mtime = self._model_mtime()
         self._lock = threading.Lock()
@@ -179,7 +179,7 @@ class Predictor:
         estimators, meta = load_estimators(self.directory)
         with self._lock:
             self.estimators, self.meta, self._mtime = estimators, meta, mtime
-            self.policy = StopPolicy(**meta.get("stop_policy", {}))
+            self.policy = StopPolicy(**{"envelope_guard": True, **meta.get("stop_policy", {})})
         return True
 
     def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
@@ -217,10 +217,12 @@ class Predictor:
         e = est.predict([view])
         return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs)
 
-    def should_stop(self, run: dict | RunView, incumbent: float | list[float] | None, budget: int | None = None,
-                    policy: StopPolicy | None = None) -> StopDecision:
+    def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | None,
+                    budget: int | None = None, policy: StopPolicy | None = None) -> StopDecision:
         """Stop ``run`` now? ``run`` is a RunView or a dict with code, hparams, dataset, curve (and durations);
-        ``incumbent`` the best final so far or the finals of finished runs; ``budget`` the run's planned epochs."""
+        ``incumbent`` the best final so far, the finals of finished runs, or their whole curves (which also
+        enables the guard: a run doing as well as some top-k run did at this epoch is kept); ``budget`` the
+        run's planned epochs."""
         if isinstance(run, dict):
             missing = [k for k in ("code", "dataset", "curve") if k not in run]
             if missing:
@@ -231,8 +233,17 @@ class Predictor:
             view = run
             if budget is not None:
                 view.epochs = max(int(budget), view.k)
+        policy = policy or self.policy
+        finals, envelope = incumbent, None
+        if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], (list, tuple)):
+            curves = [[float(v) for v in c] for c in incumbent if len(c)]
+            finals = [c[-1] for c in curves]
+            top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
+            at_k = [c[view.k - 1] for c in top if view.k >= 1 and len(c) >= view.k]
+            envelope = min(at_k) if at_k else None
         pred = self.predict_view(view)
-        return decide(view.k, view.epochs, pred.point, pred.lo, pred.hi, incumbent, policy or self.policy, pred.model)
+        current = float(view.accuracy[-1]) if view.k else None
+        return decide(view.k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, current, envelope)
 
     def report(self, run: ReportedRun | dict) -> int:
         """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""

@@ -323,6 +323,10 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
     stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)
     assert stop.stop and stop.p_beat_incumbent < 0.05 and stop.predicted_final < 0.9
     assert not p.should_stop(run, incumbent=None, budget=6).stop
+    top_curves = [[0.04, 0.05, 0.3, 0.6, 0.8, 0.9]] + [[0.5, 0.7, 0.8, 0.85, 0.9, 0.95]] * 9
+    guarded = p.should_stop(run, incumbent=top_curves, budget=6)
+    assert not guarded.stop and guarded.incumbent == 0.9, "run tracks a top-10 run's early epochs: kept"
+    assert p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_curves, budget=6).stop
     with pytest.raises(ValueError, match="curve"):
         p.should_stop({"code": net(), "dataset": "cifar-10"}, None, 6)
 
