@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import statistics
+from collections import Counter
 import subprocess
 import sys
 import time
@@ -86,12 +87,14 @@ def coverage(store: BlockStore, names: list[str], pool=None) -> dict:
 
         jobs = [(name, r["block"]) for name, r in rows.items() if r["forward"] and r["block"].example is not None]
         t0 = time.perf_counter()
-        results = list(pool.check_many((b.code, CheckSpec(entry=b.name, lemur=False, example=b.example, timeout_s=30)) for _, b in jobs))
+        results = list(pool.check_many((b.code, CheckSpec(entry=b.name, lemur=False, example=b.example, timeout_s=60)) for _, b in jobs))
         out["recheck_seconds"] = time.perf_counter() - t0
         fwd = sum(r.passed("forward") for r in results)
         bwd = sum(r.passed("forward") and r.passed("backward") for r in results)
         out["recheck_forward_pct"] = 100.0 * fwd / n
         out["recheck_forward_backward_pct"] = 100.0 * bwd / n
+        out["recheck_statuses"] = dict(Counter(r.status for r in results))
+        out["recheck_failed"] = {name: f"{r.status} {r.failed_stage}: {r.message[:160]}" for (name, _), r in zip(jobs, results) if not r.ok}
     out["missing"] = sorted(name for name, r in rows.items() if not r["found"])[:50]
     out["found_not_forward"] = sorted(name for name, r in rows.items() if r["found"] and not r["forward"])[:50]
     return out
