@@ -101,7 +101,10 @@ class BlockAssembler:
                 continue
             if isinstance(target, DefTarget):
                 tmi = g.modules[target.module]
+                own_name = target.module == module and target.name in unit.names
                 for i in tmi.defs[target.name]:
+                    if own_name:
+                        continue  # its own name (recursion, a redefinition): order is kept by _toposort
                     if (target.module, i) != (module, index):
                         dep = (target.module, i)
                         out.deps[dep] = out.deps.get(dep, False) or ref.load_time
@@ -266,6 +269,16 @@ class BlockAssembler:
                 d = canonical.get(dep, dep)
                 if load_time and d in present and d != k:
                     hard[k].add(d)
+        # several definitions of one name in a module (a fallback redefined under an ``if``)
+        # keep their source order: the later one must win, as it does in the source
+        by_name: dict[tuple[str, str], list[UnitKey]] = {}
+        for k in units:
+            for name in self.graph.modules[k[0]].units[k[1]].names:
+                by_name.setdefault((k[0], name), []).append(k)
+        for same in by_name.values():
+            same.sort(key=lambda k: k[1])
+            for earlier, later in zip(same, same[1:]):
+                hard[later].add(earlier)
         users: dict[UnitKey, list[UnitKey]] = {k: [] for k in units}
         for k, deps in hard.items():
             for d in deps:

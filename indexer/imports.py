@@ -268,6 +268,8 @@ class ModuleGraph:
             units = [mi.units[i] for i in mi.defs[target.name]]
             if any(r.name == "__file__" for u in units for r in mi.refs(u)):
                 return ExtTarget(target.module, target.name)  # finds files next to its module: import it
+            if any(u.kind == "class" for u in units) and self.is_enum_class(target):
+                return ExtTarget(target.module, target.name)  # identity checks (``mode in InterpolationMode``) need the original
         if self.framework and self.installed:
             if any(u.kind == "class" for u in units) and not self.is_module_class(target):
                 return ExtTarget(target.module, target.name)  # torch's own Parameter, mixins, enums
@@ -341,6 +343,18 @@ class ModuleGraph:
             result = self._defines_forward(target)
         self._module_class[target] = result
         return result
+
+    def is_enum_class(self, target: DefTarget, _seen: frozenset[DefTarget] = frozenset()) -> bool:
+        """Whether a class of the source subclasses ``enum.Enum`` (directly or through classes
+        of the source): its members are compared by identity, so a copy is a different type."""
+        if target in _seen:
+            return False
+        for t, _text in self.base_targets(target):
+            if isinstance(t, ExtTarget) and t.module == "enum":
+                return True
+            if isinstance(t, DefTarget) and self.is_enum_class(t, _seen | {target}):
+                return True
+        return False
 
     def _defines_forward(self, target: DefTarget) -> bool:
         mi = self.modules[target.module]
