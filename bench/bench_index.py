@@ -90,7 +90,8 @@ def coverage(store: BlockStore, names: list[str], pool=None) -> dict:
         results = list(pool.check_many((b.code, CheckSpec(entry=b.name, lemur=False, example=b.example, timeout_s=60)) for _, b in jobs))
         out["recheck_seconds"] = time.perf_counter() - t0
         fwd = sum(r.passed("forward") for r in results)
-        bwd = sum(r.passed("forward") and r.passed("backward") for r in results)
+        # status ok = every stage ran or was skipped for a reason (backward of a module without parameters)
+        bwd = sum(r.ok or (r.passed("forward") and r.stages.get("backward") in ("ok", "skipped")) for r in results)
         out["recheck_forward_pct"] = 100.0 * fwd / n
         out["recheck_forward_backward_pct"] = 100.0 * bwd / n
         out["recheck_statuses"] = dict(Counter(r.status for r in results))
