@@ -29,6 +29,7 @@ import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -165,8 +166,14 @@ class _TreeSource(Source):
         return _sha(parts)
 
 
+@lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    """Top-level import name -> distributions; scanning every installed dist costs ~1 s, so once per process."""
+    return importlib.metadata.packages_distributions()
+
+
 def _distribution_for(top: str) -> importlib.metadata.Distribution | None:
-    names = importlib.metadata.packages_distributions().get(top) or []
+    names = _packages_distributions().get(top) or []
     for name in sorted(names):
         try:
             return importlib.metadata.distribution(name)
