@@ -168,9 +168,11 @@ class BlockAssembler:
 
     # ---------------------------------------------------------------- assembly
 
-    def assemble(self, root: DefTarget) -> Assembled:
+    def assemble(self, root: DefTarget, extra: list[DefTarget] | tuple = ()) -> Assembled:
+        """The block of ``root``; ``extra`` definitions (and their closures) join it."""
         g = self.graph
-        root_units = [(root.module, i) for i in g.modules[root.module].defs[root.name]]
+        root_units = [(t.module, i) for t in extra for i in g.modules[t.module].defs[t.name]]
+        root_units += [(root.module, i) for i in g.modules[root.module].defs[root.name]]  # the root class last
         # (2) closure and a deterministic depth-first post-order
         order: list[UnitKey] = []
         seen: set[UnitKey] = set()

@@ -72,6 +72,55 @@ def _init_signature(graph: ModuleGraph, target: DefTarget, seen: set[DefTarget] 
     return ""
 
 
+MAX_COMPANIONS = 12
+
+
+def _required_init_params(node: ast.AST) -> tuple[set[str], set[str]] | None:
+    """(all parameter names, required ones) of a class's own ``__init__``; None without one."""
+    for stmt in getattr(node, "body", []):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
+            a = stmt.args
+            positional = a.posonlyargs + a.args
+            required = {x.arg for x in positional[1: len(positional) - len(a.defaults)]}
+            required |= {x.arg for x, d in zip(a.kwonlyargs, a.kw_defaults) if d is None}
+            return {x.arg for x in positional[1:] + a.kwonlyargs}, required
+    return None
+
+
+def config_companions(graph: ModuleGraph, cls: DefTarget) -> list[DefTarget]:
+    """Definitions of the class's own module that its builders pass to its constructor.
+
+    A class with required constructor arguments (``SENet(block, layers)``,
+    ``EfficientNet(block_args)``) is built in its module by functions whose arguments name
+    other definitions there (``block=SEResNetBlock``, ``block_args=decode_arch_def(...)``):
+    calls of the class (directly or passed to a builder) and ``dict(...)`` configs whose
+    keys are all constructor parameters. Those definitions join the block, so the call-site
+    guesses of ``indexer.examples`` can be used."""
+    mi = graph.modules[cls.module]
+    node = mi.units[mi.defs[cls.name][-1]].node
+    params = _required_init_params(node)
+    if params is None or not params[1]:
+        return []
+    names: set[str] = set()
+    for unit in mi.units:
+        if unit.kind != "def":
+            continue
+        for call in (n for n in ast.walk(unit.node) if isinstance(n, ast.Call)):
+            callee = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", None)
+            passes_cls = callee == cls.name or any(isinstance(a, ast.Name) and a.id == cls.name for a in call.args)
+            is_config = callee == "dict" and call.keywords and all(k.arg in params[0] for k in call.keywords)
+            if not (passes_cls or is_config):
+                continue
+            values = [k.value for k in call.keywords] + (list(call.args) if passes_cls else [])
+            names |= {n.id for v in values for n in ast.walk(v) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    out: list[DefTarget] = []
+    for name in sorted(names - {cls.name}):
+        target = graph.resolve(cls.module, name)
+        if isinstance(target, DefTarget) and target != cls:
+            out.append(target)
+    return out[:MAX_COMPANIONS]
+
+
 def module_classes(graph: ModuleGraph) -> list[tuple[DefTarget, DefTarget]]:
     """(block root, class) for the top-level nn.Module classes of the source, in
     (module, line) order. Module-level aliases of such classes (``SqueezeExcite = SEModule``)
@@ -112,6 +161,11 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
         cls_mi = graph.modules[cls.module]
         cls_node = cls_mi.units[cls_mi.defs[cls.name][-1]].node
         assembled = assembler.assemble(target)
+        companions = config_companions(graph, cls) if target == cls else []
+        if companions:
+            with_companions = assembler.assemble(target, extra=companions)
+            if set(with_companions.unresolved) <= set(assembled.unresolved):
+                assembled = with_companions
         qualified = f"{target.module}.{target.name}"
         error = assembler.compile_error(assembled.parts, qualified)
         if error:

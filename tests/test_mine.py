@@ -347,3 +347,72 @@ def test_package_binding_wins_over_same_named_submodule(tmp_path):
     pkg = write_package(tmp_path, files)
     (b,) = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
     assert defined_names(b.code) == ["make", "M"] and "import q" not in b.code and b.unresolved == []
+
+
+def test_redefinitions_keep_source_order(tmp_path):
+    """A fallback redefined under an ``if`` (torchvision.extension's ``_has_ops``) must be
+    emitted after the plain definition, or the fallback silently wins."""
+    files = {
+        "r/__init__.py": "",
+        "r/ext.py": "def load():\n    return True\n\n\ndef has_ops():\n    return False\n\n\nif load():\n\n    def has_ops():\n        return True\n\n\ndef check():\n    if not has_ops():\n        raise RuntimeError('no ops')\n",
+        "r/m.py": "from torch import nn\n\nfrom r.ext import check\n\n\nclass M(nn.Module):\n    def forward(self, x):\n        check()\n        return x\n",
+    }
+    pkg = write_package(tmp_path, files)
+    (b,) = mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))
+    assert b.unresolved == []
+    assert b.code.index("return False") < b.code.index("if load():") < b.code.index("def check")
+    namespace: dict = {}
+    exec(compile(b.code, "m", "exec"), namespace)  # definitions only: nothing of the block runs
+    namespace["check"]()
+
+
+def test_builder_config_classes_join_the_block(tmp_path):
+    """A network whose constructor takes a block type gets the same-module classes its
+    builder functions pass it, so the call-site guesses can build it."""
+    files = {
+        "s/__init__.py": "",
+        "s/net.py": textwrap.dedent(
+            """
+            from torch import nn
+
+
+            class Unused(nn.Module):
+                pass
+
+
+            class Blk(nn.Module):
+                def __init__(self, c):
+                    super().__init__()
+                    self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+
+            class Net(nn.Module):
+                def __init__(self, block, layers, num_classes=10):
+                    super().__init__()
+                    self.blocks = nn.Sequential(*[block(3) for _ in range(sum(layers))])
+
+
+            def _create(**kwargs):
+                return Net(**kwargs)
+
+
+            def net18():
+                model_args = dict(block=Blk, layers=[2, 2])
+                return _create(**model_args)
+            """
+        ),
+    }
+    pkg = write_package(tmp_path, files)
+    got = {b.name: b for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))}
+    assert defined_names(got["Net"].code) == ["Blk", "Net"]
+    assert defined_names(got["Blk"].code) == ["Blk"]
+
+
+def test_installed_enum_classes_are_imported_not_copied(tmp_path):
+    """torchvision compares interpolation modes by identity: a copied InterpolationMode is
+    a different type, so blocks of installed packages import Enum classes."""
+    files = [f for f in open_source("pkg:torchvision.transforms", tmp_path).files() if f.module.startswith("torchvision.transforms.")]
+    got = {b.qualified_name: b for b in mine_files(files)}
+    rotation = got["torchvision.transforms.transforms.RandomRotation"]
+    assert "class InterpolationMode" not in rotation.code
+    assert "from torchvision.transforms.functional import InterpolationMode" in rotation.code or "InterpolationMode," in rotation.code
