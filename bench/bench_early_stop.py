@@ -25,7 +25,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from predictor.early_stop import StopPolicy
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy
 from predictor.evaluate import usable, view_of
 from predictor.replay import replay_optuna, replay_predictor
 from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
@@ -94,6 +94,9 @@ def main() -> None:
         name = f"nnrag predictor + top-10 envelope ({args.model}, p<{p_min})"
         policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True)
         results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+    policy = StopPolicy(**RECOMMENDED_POLICY)
+    name = f"nnrag predictor, recommended ({args.model}, p<{policy.p_min}, envelope, patience {policy.patience})"
+    results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     for name, make in optuna_pruners().items():
         t = time.time()
         results[name] = summarize([replay_optuna(curves, o, make, name) for o in orders])

@@ -16,13 +16,13 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
-from predictor.early_stop import StopDecision, StopPolicy, decide
+from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
 from predictor.train import load_estimators, train_predictor
@@ -150,7 +150,7 @@ class Predictor:
         self.directory = Path(directory)
         self.estimators = estimators
         self.meta = meta
-        self.policy = StopPolicy(**{"envelope_guard": True, **meta.get("stop_policy", {})})
+        self.policy = StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
         self.reports = ReportStore(self.directory / "reports.sqlite")
         self._mtime = self._model_mtime()
         self._lock = threading.Lock()
@@ -179,7 +179,7 @@ class Predictor:
         estimators, meta = load_estimators(self.directory)
         with self._lock:
             self.estimators, self.meta, self._mtime = estimators, meta, mtime
-            self.policy = StopPolicy(**{"envelope_guard": True, **meta.get("stop_policy", {})})
+            self.policy = StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
         return True
 
     def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
@@ -234,16 +234,22 @@ class Predictor:
             if budget is not None:
                 view.epochs = max(int(budget), view.k)
         policy = policy or self.policy
-        finals, envelope = incumbent, None
+        finals, top = incumbent, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], (list, tuple)):
             curves = [[float(v) for v in c] for c in incumbent if len(c)]
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
-            at_k = [c[view.k - 1] for c in top if view.k >= 1 and len(c) >= view.k]
-            envelope = min(at_k) if at_k else None
-        pred = self.predict_view(view)
-        current = float(view.accuracy[-1]) if view.k else None
-        return decide(view.k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, current, envelope)
+        # The rule must have said "stop" on each of the last ``patience`` epochs (the same as a replayed loop).
+        decision = None
+        for k in range(view.k, max(view.k - max(policy.patience, 1), -1), -1):
+            seen = replace(view, accuracy=view.accuracy[:k], duration_s=view.duration_s[:k])
+            pred = self.predict_view(seen)
+            tracking = tracks_top(seen.accuracy, top) if top else None
+            step = decide(k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, tracking=tracking)
+            decision = decision or step
+            if not step.stop:
+                return replace(decision, stop=False)
+        return decision
 
     def report(self, run: ReportedRun | dict) -> int:
         """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""

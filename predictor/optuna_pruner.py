@@ -15,7 +15,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import StopPolicy, decide
+from predictor.early_stop import StopPolicy, decide, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -37,8 +37,20 @@ class PredictorPruner(optuna.pruners.BasePruner):
         min_finished = self.policy.top_k if self.policy.min_finished is None else self.policy.min_finished
         if len(finished) < min_finished:
             return False
-        point, lo, hi = self.predict(trial, curve)
-        return decide(len(curve), self.planned_epochs, point, lo, hi, finished, self.policy).stop
+        top = None
+        if self.policy.envelope_guard:  # the completed trials' reported curves are the top-k envelope
+            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+            done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
+            top = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]
+        # As in the replay: the rule must say "stop" on each of the last ``patience`` epochs.
+        for k in range(len(curve), len(curve) - max(self.policy.patience, 1), -1):
+            if k < 1:
+                return False
+            point, lo, hi = self.predict(trial, curve[:k])
+            tracking = tracks_top(curve[:k], top) if top else None
+            if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking).stop:
+                return False
+        return True
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import optuna
 
-from predictor.early_stop import StopPolicy, decide
+from predictor.early_stop import StopPolicy, decide, tracks_top
 
 # predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
 Predictions = Sequence[Sequence[tuple[float, float, float]]]
@@ -57,11 +57,13 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
         curve = curves[i]
         n = len(curve)
         given[i] = n
-        top = sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]
+        top = [curves[j] for j in sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]]
+        streak = 0  # consecutive epochs the rule said stop
         for k in range(1, n):
             point, lo, hi = predictions[i][k - 1]
-            envelope = min((curves[j][k - 1] for j in top if len(curves[j]) >= k), default=None) if policy.envelope_guard else None
-            if decide(k, n, point, lo, hi, finished_values, policy, current=float(curve[k - 1]), envelope=envelope).stop:
+            tracking = tracks_top(curve[:k], top) if policy.envelope_guard else None
+            streak = streak + 1 if decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking).stop else 0
+            if streak >= policy.patience:
                 given[i] = k
                 break
         else:

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from corpus.lemur_stats import parse_runs, split_config_folder
 from predictor.code_features import static_features
-from predictor.early_stop import StopPolicy, decide, p_exceeds
+from predictor.early_stop import StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
 from predictor.models import GBM, CurveFit, GBMParams, LastValue, conformal_quantile
@@ -273,6 +274,11 @@ def test_optuna_replay_and_predictor_pruner_agree():
     via_optuna = replay_optuna(curves, order, pruner, "predictor via optuna")
     assert via_optuna.epochs_saved == pytest.approx(direct.epochs_saved)
     assert via_optuna.top10_killed == direct.top10_killed
+    guarded = StopPolicy(top_k=5, p_min=0.2, envelope_guard=True, patience=2)
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=guarded)
+    expected = replace(replay_predictor(curves, preds, order, guarded), policy="guarded via optuna")
+    assert 0.0 < expected.epochs_saved < 1.0, "the guarded rule with patience stops some runs"
+    assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
     median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
     assert 0.0 < median.epochs_saved < 1.0
 
@@ -321,7 +327,9 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
 
     run = {"code": net(8, 16), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": [0.05, 0.06]}
     stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)
-    assert stop.stop and stop.p_beat_incumbent < 0.05 and stop.predicted_final < 0.9
+    assert stop.stop and stop.p_beat_incumbent < p.policy.p_min and stop.predicted_final < 0.9
+    assert p.policy.patience == 2 and not p.should_stop({**run, "curve": [0.05]}, incumbent=[0.9] * 10, budget=6).stop, \
+        "one epoch seen: patience 2 cannot stop yet"
     assert not p.should_stop(run, incumbent=None, budget=6).stop
     top_curves = [[0.04, 0.05, 0.3, 0.6, 0.8, 0.9]] + [[0.5, 0.7, 0.8, 0.85, 0.9, 0.95]] * 9
     guarded = p.should_stop(run, incumbent=top_curves, budget=6)
@@ -418,3 +426,28 @@ def test_envelope_guard_keeps_runs_tracking_a_top_run():
     kept = decide(2, 50, 0.4, 0.35, 0.45, finished, policy, current=0.5, envelope=0.45)
     assert not kept.stop and "top-3" in kept.reason
     assert decide(2, 50, 0.4, 0.35, 0.45, finished, policy, current=0.3, envelope=0.45).stop
+
+
+def test_tracks_top_compares_best_so_far_with_the_top_runs():
+    top = [[0.3, 0.5, 0.6], [0.2, 0.6, 0.7]]
+    assert tracks_top([0.25], top), "epoch 1: 0.25 >= the lower top run (0.2)"
+    assert not tracks_top([0.1], top)
+    assert tracks_top([0.55, 0.4], top), "a dip after a good epoch keeps the best-so-far (0.55 >= 0.5)"
+    assert not tracks_top([0.1, 0.45], top)
+    assert tracks_top([0.1], []) is None and tracks_top([0.1, 0.2, 0.3, 0.4], top) is None
+    policy = StopPolicy(top_k=3, p_min=0.05, envelope_guard=True)
+    finished = [0.8, 0.7, 0.75]
+    assert not decide(2, 50, 0.4, 0.35, 0.45, finished, policy, tracking=True).stop
+    assert decide(2, 50, 0.4, 0.35, 0.45, finished, policy, tracking=False).stop
+    assert decide(2, 50, 0.4, 0.35, 0.45, finished, StopPolicy(top_k=3, p_min=0.05), tracking=True).stop, "guard off"
+
+
+def test_replay_patience_needs_consecutive_stop_epochs():
+    curves = _replay_curves()
+    order = list(range(len(curves)))
+    blind = [[(0.0, 0.0, 0.0)] * (len(c) - 1) for c in curves]  # every run after the first 10 is stopped
+    total = sum(len(c) for c in curves)
+    finished_epochs = sum(len(curves[i]) for i in order[:10])
+    for patience in (1, 2, 3):
+        s = replay_predictor(curves, blind, order, StopPolicy(top_k=10, p_min=0.02, patience=patience))
+        assert s.epochs_saved == pytest.approx(1 - (finished_epochs + patience * (len(curves) - 10)) / total)
