@@ -324,11 +324,45 @@ class _Guesser:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and self._subscripted(name):
                 # a scalar default the body indexes (``drop_path[i]``): the source always passes a list
                 kwargs[name] = [value] * 8
+        kwargs.update(self._layers_needed_but_none())
         heads = self._int_default("num_heads") or self._int_default("heads")
         for key in ("dim", "embed_dim", "hidden_dim", "d_model", "in_features", "hidden_size", "in_dim", "in_chs", "in_channels"):
             if key in kwargs and heads and isinstance(kwargs[key], int) and kwargs[key] % heads:
                 kwargs[key] = heads * 8
         return kwargs
+
+    def _layers_needed_but_none(self) -> dict[str, Any]:
+        """Layer factories the body calls although nothing supplies them: a parameter that
+        defaults to None and is called without a None check (``norm_layer(out_chs)``), and
+        keys read from ``**kwargs`` (``block_kwargs.get('norm_layer')``) that the source's
+        builders always pass. Filled with the usual layer guess (``nn.BatchNorm2d``, ``nn.ReLU``)."""
+        init = next((n for n in self.info.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is None:
+            return {}
+        nodes = list(ast.walk(init))
+        called = {n.func.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        checked = {n.id for c in nodes if isinstance(c, (ast.Compare, ast.BoolOp, ast.IfExp, ast.If)) for n in ast.walk(
+            c.test if isinstance(c, (ast.IfExp, ast.If)) else c) if isinstance(n, ast.Name)}
+        out: dict[str, Any] = {}
+        for name, default in self.info.defaults.items():
+            if isinstance(default, ast.Constant) and default.value is None and name in called and name not in checked:
+                layer = self._layer_for(name.lower())
+                if layer is not None:
+                    out[name] = layer
+        kwarg = init.args.kwarg.arg if init.args.kwarg is not None else None
+        if kwarg is not None:
+            for n in nodes:
+                key = None
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("get", "pop") and isinstance(n.func.value, ast.Name) and n.func.value.id == kwarg:
+                    first = n.args[0] if n.args else None
+                    key = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+                    if len(n.args) > 1 and not (isinstance(n.args[1], ast.Constant) and n.args[1].value is None):
+                        key = None  # a real default is given
+                if key and key.isidentifier() and key not in self.param_names and key not in out:
+                    layer = self._layer_for(key.lower())
+                    if layer is not None:
+                        out[key] = layer
+        return out
 
     def _int_default(self, name: str) -> int | None:
         node = self.info.defaults.get(name)

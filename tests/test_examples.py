@@ -229,3 +229,22 @@ def test_scalar_defaults_the_body_indexes_become_lists():
     """)
     kw = constructor_candidates(block, [])[0].init_kwargs
     assert isinstance(kw["drop_path"], list) and len(kw["drop_path"]) >= kw["depth"]
+
+
+def test_layer_factories_called_without_a_none_check_are_supplied():
+    """``norm_layer=None`` called unconditionally, and ``block_kwargs.get('act_layer')`` read
+    from ``**kwargs`` that the source's builders always fill: both get a layer guess; a
+    parameter the body checks for None keeps its default."""
+    block = _block("Stage", """
+        class Stage(nn.Module):
+            def __init__(self, chs, norm_layer=None, pool_layer=None, **block_kwargs):
+                super().__init__()
+                self.norm = norm_layer(chs)
+                self.pool = pool_layer() if pool_layer is not None else nn.Identity()
+                self.act = block_kwargs.get('act_layer')()
+                self.depth = block_kwargs.get('depth', 2)
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["norm_layer"]["__expr__"].startswith("nn.")
+    assert kw["act_layer"] == {"__expr__": "nn.ReLU"}
+    assert "pool_layer" not in kw and "depth" not in kw
