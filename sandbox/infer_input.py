@@ -42,12 +42,12 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     """Candidate ``(shapes, dtypes)`` for ``module.forward``, best first, deduplicated."""
     proposals: list[Proposal] = []
     n_required = _required_forward_args(module)
-    if _is_loss(module):
-        proposals += _loss_inputs()
     first = _first_leaf(module)
     image_hw = _image_size(module) or _window_multiple(module)
     channels = _int_attr(module, _CHANNEL_ATTRS)
     dim = _int_attr(module, _DIM_ATTRS)
+    if _is_loss(module):
+        proposals += _loss_inputs(dim or channels)
     tokenish = _looks_token_based(module)
 
     if _is(first, "Embedding", "EmbeddingBag"):
@@ -122,9 +122,12 @@ def _fallbacks() -> list[Proposal]:
     ]
 
 
-def _loss_inputs() -> list[Proposal]:
-    """Losses take (input, target): class logits + int labels, or two same-shape tensors."""
-    return [
+def _loss_inputs(width: int | None = None) -> list[Proposal]:
+    """Losses take (input, target): class logits + int labels, or two same-shape tensors.
+    A loss with its own width (``AdaptiveLogSoftmaxWithLoss(in_features, ...)``) takes
+    features of that width and int labels first."""
+    own = [([[BATCH, width], [BATCH]], ["float32", "int64"])] if width else []
+    return own + [
         ([[BATCH, 10], [BATCH]], ["float32", "int64"]),
         ([[BATCH, 10], [BATCH, 10]], ["float32", "float32"]),
         ([[BATCH, 10], [BATCH, 10], [BATCH]], ["float32", "float32", "float32"]),
@@ -308,8 +311,8 @@ def _looks_token_based(module: nn.Module) -> bool:
 
 def _repeat(proposal: Proposal, n: int) -> Proposal:
     shapes, dtypes = proposal
-    if not shapes:
-        return proposal
+    if not shapes or len(shapes) == n:
+        return proposal  # nothing to repeat, or already one tensor per argument (a loss's input and target)
     return [shapes[0]] * n, [dtypes[0]] * n
 
 

@@ -213,3 +213,11 @@ def test_relative_position_bias_gets_window_attention_scores():
 
     rank, shapes = _first_that_runs(RelPosBiasLike())
     assert rank == 0 and shapes == [[2, 2, 9, 9]]
+
+
+def test_losses_with_their_own_width_get_features_of_that_width():
+    loss = nn.AdaptiveLogSoftmaxWithLoss(24, 40, cutoffs=[10, 20])
+    shapes, dtypes = propose_inputs(loss)[0]
+    assert shapes == [[2, 24], [2]] and dtypes == ["float32", "int64"]
+    out = loss(*make_inputs(shapes, dtypes))
+    out.loss.backward()
