@@ -471,6 +471,11 @@ class _Guesser:
         if re.search(r"(Tuple|tuple|List|list|Sequence)\[", annotation) and lower in _EXACT and not annotation.startswith(("Union", "Optional", "int")):
             value = _EXACT[lower]
             return value if isinstance(value, list) else [value, value]
+        fixed = re.fullmatch(r"(?:Tuple|tuple)\[(int(?:, int)+)\]", annotation)
+        if fixed and lower not in _EXACT:
+            # a fixed arity (``channels: Tuple[int, int, int, int]``): fields of one config must agree
+            n = fixed.group(1).count("int")
+            return [1] * n if re.search(r"depth|layer|block|level|stride|dilation", lower) else [WIDTH * 2 ** min(i, 2) for i in range(n)]
         if re.search(r"(Tuple|tuple|List|list|Sequence)\[int", annotation) and lower not in _EXACT:
             return [1, 1, 1, 1] if re.search(r"depth|layer|block|level", lower) else [WIDTH, WIDTH * 2]
         if annotation.startswith(("list[float]", "List[float]")):

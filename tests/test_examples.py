@@ -248,3 +248,19 @@ def test_layer_factories_called_without_a_none_check_are_supplied():
     assert kw["norm_layer"]["__expr__"].startswith("nn.")
     assert kw["act_layer"] == {"__expr__": "nn.ReLU"}
     assert "pool_layer" not in kw and "depth" not in kw
+
+
+def test_fixed_arity_tuples_of_one_config_agree_in_length():
+    block = _block("Net", """
+        @dataclass
+        class NetCfg:
+            depths: Tuple[int, int, int, int]
+            channels: Tuple[int, int, int, int]
+
+        class Net(nn.Module):
+            def __init__(self, cfg: NetCfg, num_classes=1000):
+                super().__init__()
+    """)
+    expr = constructor_candidates(block, [])[0].init_kwargs["cfg"]["__expr__"]
+    cfg = eval(expr.replace("NetCfg", "dict"))  # noqa: S307 - a literal the test wrote
+    assert len(cfg["depths"]) == len(cfg["channels"]) == 4 and all(d >= 1 for d in cfg["depths"])
