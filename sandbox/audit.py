@@ -37,34 +37,26 @@ class AuditProgress:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    """Records of a JSONL file; a torn last line after a kill is skipped, a missing file is empty."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
 def load_done(out_dir: Path) -> dict[str, dict]:
-    """hash -> stored record, from results.jsonl (a torn last line after a kill is ignored)."""
-    done: dict[str, dict] = {}
-    path = out_dir / RESULTS_FILE
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                done[record["hash"]] = record
-    return done
+    """hash -> stored record, from results.jsonl."""
+    return {record["hash"]: record for record in _read_jsonl(out_dir / RESULTS_FILE)}
 
 
 def load_names(out_dir: Path) -> dict[str, str]:
     """name -> hash, from names.jsonl."""
-    names: dict[str, str] = {}
-    path = out_dir / NAMES_FILE
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                names[record["name"]] = record["hash"]
-    return names
+    return {record["name"]: record["hash"] for record in _read_jsonl(out_dir / NAMES_FILE)}
 
 
 def run_audit(
