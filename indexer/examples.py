@@ -120,7 +120,8 @@ class _CallCollector(ast.NodeVisitor):
         self.scopes = [module_consts]
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self.scopes.append({**self.scopes[-1], **_simple_assignments(node.body)})
+        # a builder's own parameters stand for their defaults (``depth_multiplier=1.0``)
+        self.scopes.append({**self.scopes[-1], **_parameter_defaults(node.args), **_simple_assignments(node.body)})
         self.generic_visit(node)
         self.scopes.pop()
 
@@ -133,6 +134,13 @@ class _CallCollector(ast.NodeVisitor):
         elif name:
             self.index.calls.setdefault(name, []).append((node, self.scopes[-1]))
         self.generic_visit(node)
+
+
+def _parameter_defaults(args: ast.arguments) -> dict[str, ast.expr]:
+    positional = args.posonlyargs + args.args
+    out = {a.arg: d for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults)}
+    out.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    return out
 
 
 def _simple_assignments(body: list[ast.stmt]) -> dict[str, ast.expr]:
@@ -343,6 +351,7 @@ class _Guesser:
         called = {n.func.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         checked = {n.id for c in nodes if isinstance(c, (ast.Compare, ast.BoolOp, ast.IfExp, ast.If)) for n in ast.walk(
             c.test if isinstance(c, (ast.IfExp, ast.If)) else c) if isinstance(n, ast.Name)}
+        checked |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}  # ``x = get_norm_layer(x)``
         out: dict[str, Any] = {}
         for name, default in self.info.defaults.items():
             if isinstance(default, ast.Constant) and default.value is None and name in called and name not in checked:

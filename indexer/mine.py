@@ -108,7 +108,8 @@ def config_companions(graph: ModuleGraph, cls: DefTarget) -> list[DefTarget]:
         for call in (n for n in ast.walk(unit.node) if isinstance(n, ast.Call)):
             callee = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", None)
             passes_cls = callee == cls.name or any(isinstance(a, ast.Name) and a.id == cls.name for a in call.args)
-            is_config = callee == "dict" and call.keywords and all(k.arg in params[0] for k in call.keywords)
+            named = [k.arg for k in call.keywords if k.arg is not None]  # ``**kwargs`` entries aside
+            is_config = callee == "dict" and bool(named) and all(k in params[0] for k in named)
             if not (passes_cls or is_config):
                 continue
             values = [k.value for k in call.keywords] + (list(call.args) if passes_cls else [])
