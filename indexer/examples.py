@@ -608,10 +608,27 @@ class _Guesser:
                 options = [o for o in options if o is not _MISSING]
                 if options:
                     return min(options, key=lambda o: _size_of({"v": o}))
+        if depth < 3 and any(isinstance(n, ast.Name) and n.id in consts and n.id not in self.scope for n in ast.walk(node)):
+            # ``decode_arch_def(arch_def)`` with ``arch_def = [...]`` a constant of the builder: inline it
+            node = _InlineConsts({k: v for k, v in consts.items() if k not in self.scope}).visit(copy.deepcopy(node))
+            depth = 3
         free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         if free and all(n in self.scope or hasattr(builtins, n) for n in free) and not _has_lambda(node):
             return {"__expr__": ast.unparse(node)}
         return _MISSING
+
+
+class _InlineConsts(ast.NodeTransformer):
+    """Replaces names bound to constants at the call site by their values (one level)."""
+
+    def __init__(self, consts: dict[str, ast.expr]):
+        self.consts = consts
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        value = self.consts.get(node.id)
+        if isinstance(node.ctx, ast.Load) and value is not None and _literal(value) is not _MISSING:
+            return copy.deepcopy(value)
+        return node
 
 
 def _render(value: Any) -> str:

@@ -264,3 +264,22 @@ def test_fixed_arity_tuples_of_one_config_agree_in_length():
     expr = constructor_candidates(block, [])[0].init_kwargs["cfg"]["__expr__"]
     cfg = eval(expr.replace("NetCfg", "dict"))  # noqa: S307 - a literal the test wrote
     assert len(cfg["depths"]) == len(cfg["channels"]) == 4 and all(d >= 1 for d in cfg["depths"])
+
+
+def test_builder_constants_inside_call_site_expressions_are_inlined():
+    block = _block("Net", """
+        def decode(arch):
+            return [[a] for a in arch]
+
+        class Net(nn.Module):
+            def __init__(self, block_args, stem_size=16, num_classes=1000):
+                super().__init__()
+    """)
+    src = _file(textwrap.dedent("""
+        def _gen_net(variant, depth_multiplier=1.0, **kwargs):
+            arch_def = ['ir_r1_k3_s1_e1_c16', 'ir_r2_k3_s2_e6_c24']
+            model_kwargs = dict(block_args=decode(arch_def), stem_size=32, **kwargs)
+            return Net(**model_kwargs)
+    """))
+    values = [e.init_kwargs.get("block_args") for e in constructor_candidates(block, [src])]
+    assert {"__expr__": "decode(['ir_r1_k3_s1_e1_c16', 'ir_r2_k3_s2_e6_c24'])"} in values
