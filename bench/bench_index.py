@@ -28,13 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _env import REPO as ROOT, TARGETS  # noqa: E402  (offline hub, one thread, repo on sys.path)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
@@ -47,7 +42,6 @@ from indexer.build import DEFAULT_SOURCES, build_index  # noqa: E402
 from indexer.store import VALIDATION_STAGES, BlockStore  # noqa: E402
 from nnrag.settings import get_settings  # noqa: E402
 
-TARGETS = Path("/work/shared/data/nnrag_targets_dev.json")
 # GitHub repository of a target -> the PyPI release that ships the same code
 PYPI_SOURCES: dict[str, str] = {
     "pyg-team/pytorch_geometric": "pypi:torch-geometric==2.8.1",

@@ -24,16 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _env import REPO  # noqa: E402  (offline hub, one thread, repo on sys.path)
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from rag_server.client import AsyncClient, Client  # noqa: E402
 

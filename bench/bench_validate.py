@@ -28,20 +28,15 @@ import collections
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from _env import REPO, TARGETS  # noqa: E402  (offline hub, one thread, repo on sys.path)
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from corpus.sources import open_source  # noqa: E402
 from indexer.mine import mine_files  # noqa: E402
@@ -51,7 +46,6 @@ from sandbox.pool import CheckerPool  # noqa: E402
 from sandbox.spec import CheckSpec, Example  # noqa: E402
 
 DEFAULT_SOURCES = ("pkg:torch.nn", "pkg:torchvision", "pkg:timm")
-TARGETS = Path(os.environ.get("NNRAG_TARGETS", "/work/shared/data/nnrag_targets_dev.json"))
 DEV_STAGES = ("import", "instantiate", "forward", "backward")
 
 
