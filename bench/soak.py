@@ -20,13 +20,13 @@ import collections
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from _env import REPO  # noqa: E402  (offline hub, one thread, repo on sys.path)
+from _proc import free_port, rss_mb  # noqa: E402
 
 
 from rich.console import Console  # noqa: E402
@@ -54,7 +54,7 @@ HOSTILE = {
     "signal_tricks": "import signal\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):\n    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n",
     "fork_bomb": "import os\nwhile True:\n    os.fork()\n",
     "memory_bomb": "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n",
-    "network": "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2).send(b'x')\n",
+    "network": "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2).send(b'x')\n",
     "write_outside": "open('/etc/nnrag_soak_pwned', 'w').write('x')\n",
     "native_crash": "import ctypes\nctypes.string_at(0)\n",
     "exit_early": "import os\nos._exit(3)\n",
@@ -70,19 +70,6 @@ INTENDED = {
     "symbol": {"OK"}, "meaning": {"OK"}, "get": {"OK"}, "get_unknown": {"NOT_FOUND"}, "suggest": {"OK"}, "stats": {"OK"},
     "check": {"OK", "RESOURCE_EXHAUSTED"}, "hostile": {"OK", "RESOURCE_EXHAUSTED"}, "bad_input": {"INVALID_ARGUMENT"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def make_plan(n: int, names: list[str], seed: int = 0) -> list[tuple[str, object]]:
