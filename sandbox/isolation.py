@@ -173,6 +173,31 @@ def _expose_python_to_other_users() -> list[str]:
     return sorted(needed)
 
 
+def _paths_under_tmp() -> list[str]:
+    """Python installation and project paths under /tmp (a CI checkout with its venv there):
+    the private /tmp would hide them from the checks, so they are bound back in."""
+    project = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    under = sorted({p for p in _python_paths() + [project] if p.startswith("/tmp/")})
+    return [p for p in under if not any(p.startswith(q + "/") for q in under)]
+
+
+def _mount_private_tmp() -> list[str]:
+    """Mount the private tmpfs over /tmp, then bind the paths the worker needs back in,
+    read-only, through a descriptor of the original /tmp kept open across the mount."""
+    keep = _paths_under_tmp()
+    original_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY) if keep else -1
+    try:
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_SIZE)
+        for path in keep:
+            os.makedirs(path, exist_ok=True)
+            mount(f"/proc/self/fd/{original_tmp}/{os.path.relpath(path, '/tmp')}", path, None, MS_BIND | MS_REC)
+            mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    finally:
+        if original_tmp >= 0:
+            os.close(original_tmp)
+    return keep
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as fh:
         fh.write(text)
@@ -223,9 +248,11 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
             if exposed:
                 info.details.append(f"filesystem: {', '.join(exposed)} replaced by a tmpfs showing only the Python installation")
         how = _make_all_mounts_readonly()
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_SIZE)
+        kept = _mount_private_tmp()
         info.filesystem = "readonly-root+private-tmp"
         info.details.append(f"filesystem: every mount read-only ({how}); /tmp is a private tmpfs ({TMPFS_SIZE})")
+        if kept:
+            info.details.append(f"filesystem: {', '.join(kept)} kept visible (read-only) through the private /tmp")
     except OSError as exc:
         info.details.append(f"mount isolation unavailable: {exc}")
         if mode == "strict":
