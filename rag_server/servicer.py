@@ -61,6 +61,10 @@ class DeadlinePassed(TimeoutError):
     pass
 
 
+class ClientGone(RuntimeError):
+    """The client cancelled or disconnected: its sandbox work was stopped; the answer goes nowhere."""
+
+
 def _status_for(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, BadRequest):
         return grpc.StatusCode.INVALID_ARGUMENT
@@ -70,6 +74,8 @@ def _status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, DeadlinePassed):
         return grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(exc, ClientGone):
+        return grpc.StatusCode.CANCELLED
     if isinstance(exc, Unavailable):
         return grpc.StatusCode.FAILED_PRECONDITION
     return grpc.StatusCode.INTERNAL
@@ -147,6 +153,41 @@ def _fraction(value: float, field: str) -> float:
     return value
 
 
+def cancel_event(context: grpc.ServicerContext) -> threading.Event:
+    """An event set when the RPC terminates: the client cancelled, disconnected, or hit its deadline
+    (or the call finished, when nothing waits on it any more). Checks given it stop at once."""
+    event = threading.Event()
+    if not context.add_callback(event.set):  # already terminated
+        event.set()
+    return event
+
+
+def _call_deadline(context: grpc.ServicerContext | None) -> float | None:
+    """The call's deadline as an absolute ``time.monotonic()``; None without one."""
+    remaining = context.time_remaining() if context is not None else None
+    if remaining is None:
+        return None
+    if remaining <= 0:
+        raise DeadlinePassed("the call's deadline passed before the check started")
+    return time.monotonic() + remaining
+
+
+class _CallPool:
+    """The sandbox pool as one RPC sees it: every check carries that call's deadline and cancel
+    event, so ``patch`` (which only knows ``pool.check``) stops with its caller."""
+
+    def __init__(self, pool: Any, context: grpc.ServicerContext, cancel: threading.Event) -> None:
+        self.pool, self.context, self.cancel = pool, context, cancel
+
+    def check(self, code: str, spec: CheckSpec | None = None, deadline: float | None = None, hint_provider: Any = None) -> CheckResult:
+        if self.cancel.is_set():
+            raise ClientGone("the client went away; remaining checks skipped")
+        call_deadline = _call_deadline(self.context)
+        if call_deadline is not None:
+            deadline = call_deadline if deadline is None else min(deadline, call_deadline)
+        return self.pool.check(code, spec, deadline, hint_provider, cancel=self.cancel)
+
+
 class _Checker:
     """Runs sandbox checks with a bounded queue and the caller's deadline."""
 
@@ -171,16 +212,18 @@ class _Checker:
             CHECKS_IN_FLIGHT.dec()
             self._slots.release()
 
-    def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None) -> CheckResult:
+    def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None, cancel: threading.Event | None = None) -> CheckResult:
+        """One sandbox check within the call's deadline; ``cancel`` (see ``cancel_event``) kills it early."""
         pool = self.backend.need_pool()
-        remaining = context.time_remaining() if context is not None else None
-        deadline = time.monotonic() + remaining if remaining is not None else None
-        if deadline is not None and remaining <= 0:
-            raise DeadlinePassed("the call's deadline passed before the check started")
+        deadline = _call_deadline(context)
+        if cancel is not None and cancel.is_set():
+            raise ClientGone("the client went away before the check started")
         with self.slot():
-            result = pool.check(code, spec, deadline=deadline)
+            result = pool.check(code, spec, deadline=deadline, cancel=cancel)
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlinePassed(f"deadline passed during the check; sandbox stopped (status {result.status})")
+        if cancel is not None and cancel.is_set():
+            raise ClientGone(f"the client went away during the check; sandbox stopped (status {result.status})")
         return result
 
 
@@ -238,7 +281,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
     def Check(self, request: blocks_pb2.CheckRequest, context: grpc.ServicerContext) -> blocks_pb2.CheckResponse:
         code = _require_code(request.code)
         spec = self.checker.spec(request.spec if request.HasField("spec") else None)
-        result = self.checker.check(code, spec, context)
+        result = self.checker.check(code, spec, context, cancel_event(context))
         return blocks_pb2.CheckResponse(result=convert.result_to_proto(result), versions=self._versions())
 
     @unary
@@ -250,13 +293,16 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         spec = self.checker.spec(request.spec if request.HasField("spec") else None)
         max_tries = _check_k(request.max_tries, 5, 50, "max_tries")
         store = self.backend.need_store()
-        pool = None if request.no_check else self.backend.need_pool()
-        before = self.checker.check(code, spec, context) if request.check_before and pool is not None else None
+        cancel = cancel_event(context)
+        pool = None if request.no_check else _CallPool(self.backend.need_pool(), context, cancel)
+        before = self.checker.check(code, spec, context, cancel) if request.check_before and pool is not None else None
         with self.checker.slot():
             try:
                 result = patch(code, spec, store, pool, max_tries=max_tries)
             except PatchInputError as exc:
                 raise BadRequest("code", str(exc)) from None
+        if cancel.is_set():
+            raise ClientGone("the client went away during the patch; its checks were stopped")
         response = patch_result_to_proto(result)
         if before is not None:
             response.before.CopyFrom(convert.result_to_proto(before))
@@ -285,15 +331,18 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         start = time.perf_counter()
         code_name = grpc.StatusCode.OK
         versions = self._versions()
+        cancel = cancel_event(context)  # a client that goes away stops every check of its stream
         pending: list[tuple[str, Future | str]] = []
         try:
             with ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit") as executor:
                 for index, item in enumerate(request_iterator):
+                    if cancel.is_set() or not context.is_active():
+                        raise ClientGone("the client went away; the rest of the stream was not checked")
                     item_id = item.id or str(index)
                     try:
                         code = _require_code(item.code)
                         spec = self.checker.spec(item.spec if item.HasField("spec") else None)
-                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context)))
+                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context, cancel)))
                     except BadRequest as exc:
                         pending.append((item_id, str(exc)))
                     while len(pending) > self.audit_window or (pending and _ready(pending[0][1])):

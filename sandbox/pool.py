@@ -34,6 +34,9 @@ from sandbox.worker import worker_command
 DEFAULT_PRELOAD: tuple[str, ...] = ("torch", "torchvision", "timm")
 MAX_CODE_BYTES = 2 << 20
 WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itself is presumed stuck
+CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
+CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
+CANCEL_LINE = b'{"cancel": true}\n'
 UID_SPAN = 1 << 16
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -93,13 +96,21 @@ class _WorkerProcess:
         except (OSError, ValueError):
             return ""
 
-    def _readline(self, deadline: float) -> bytes:
+    def _readline(self, deadline: float, cancel: threading.Event | None = None) -> bytes:
+        """One protocol line. When ``cancel`` fires, the worker is told to kill the running check
+        (its answer still comes, so the protocol stays in step)."""
         fd = self.proc.stdout.fileno()
+        cancel_sent = False
         while b"\n" not in self.buffer:
+            if cancel is not None and not cancel_sent and cancel.is_set():
+                self._send_cancel()
+                cancel_sent = True
+                deadline = min(deadline, time.monotonic() + CANCEL_GRACE_S)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("worker did not answer in time")
-            ready, _, _ = select.select([fd], [], [], remaining)
+            wait = remaining if cancel is None or cancel_sent else min(remaining, CANCEL_POLL_S)
+            ready, _, _ = select.select([fd], [], [], wait)
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
@@ -119,7 +130,14 @@ class _WorkerProcess:
                     raise WorkerError(f"worker {self.index} sent a bad handshake: {self._stderr_tail()}") from exc
             return self.handshake
 
-    def request(self, payload: dict, deadline: float) -> dict:
+    def _send_cancel(self) -> None:
+        try:
+            self.proc.stdin.write(CANCEL_LINE)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone: reading its answer fails next and it is replaced
+
+    def request(self, payload: dict, deadline: float, cancel: threading.Event | None = None) -> dict:
         self.ensure_ready()
         try:
             self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
@@ -127,7 +145,7 @@ class _WorkerProcess:
         except (BrokenPipeError, OSError) as exc:
             raise WorkerError(f"worker {self.index} is gone: {exc}") from exc
         self.checks += 1
-        return json.loads(self._readline(deadline))
+        return json.loads(self._readline(deadline, cancel))
 
     def kill(self) -> None:
         try:
@@ -246,11 +264,14 @@ class CheckerPool:
 
     # --- checks --------------------------------------------------------------------------------
     def check(self, code: str, spec: CheckSpec | None = None, deadline: float | None = None,
-              hint_provider: HintProvider | None = None) -> CheckResult:
+              hint_provider: HintProvider | None = None, *, cancel: threading.Event | None = None) -> CheckResult:
         """Check ``code`` in a fresh sandboxed child; blocks until a worker is free.
 
         deadline: absolute ``time.monotonic()`` by which the answer is needed; it caps
         ``spec.timeout_s`` (waiting for a free worker counts against it).
+        cancel: set it (from any thread) when the answer is no longer wanted, e.g. the RPC's
+        client went away: the check's process is killed at once and a "timeout" result with
+        error_type "Cancelled" comes back; the worker stays warm.
         """
         if self._closed:
             raise RuntimeError("CheckerPool is closed")
@@ -263,10 +284,10 @@ class CheckerPool:
             return self._finish(_rejected(problem, spec, "fix the CheckSpec"), started, hint_provider)
         if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
             return self._finish(_rejected(f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", spec), started, hint_provider)
-        try:
-            worker = self._idle.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0.001))
-        except queue.Empty:
-            return self._finish(_timeout_result(spec, 0.0, "waiting for a free worker"), started, hint_provider)
+        worker = self._take_worker(deadline, cancel)
+        if worker is None:
+            why = "cancelled while waiting for a free worker" if cancel is not None and cancel.is_set() else "waiting for a free worker"
+            return self._finish(_timeout_result(spec, 0.0, why), started, hint_provider)
         try:
             timeout_s = spec.timeout_s if deadline is None else min(spec.timeout_s, deadline - time.monotonic())
             if timeout_s <= 0:
@@ -282,7 +303,7 @@ class CheckerPool:
                        "audit_hook": self.audit_hook, "output_limit": self.output_limit}
             try:
                 worker.ensure_ready()
-                response = worker.request(payload, time.monotonic() + timeout_s + WORKER_GRACE_S)
+                response = worker.request(payload, time.monotonic() + timeout_s + WORKER_GRACE_S, cancel)
             except (TimeoutError, WorkerError, ValueError) as exc:
                 worker = self._replace(worker)
                 result = _timeout_result(spec, timeout_s, "worker stopped answering") if isinstance(exc, TimeoutError) else _worker_failure(str(exc))
@@ -292,6 +313,20 @@ class CheckerPool:
             return self._finish(CheckResult.from_dict(response["result"]), started, hint_provider)
         finally:
             self._idle.put(worker)
+
+    def _take_worker(self, deadline: float | None, cancel: threading.Event | None) -> _WorkerProcess | None:
+        """An idle worker, or None when the deadline passes or ``cancel`` fires first."""
+        while cancel is None or not cancel.is_set():
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                return None
+            if cancel is not None:
+                wait = CANCEL_POLL_S if wait is None else min(wait, CANCEL_POLL_S)
+            try:
+                return self._idle.get(timeout=wait)
+            except queue.Empty:
+                continue
+        return None
 
     def _finish(self, result: CheckResult, started: float, hint_provider: HintProvider | None) -> CheckResult:
         result.wall_ms = round((time.monotonic() - started) * 1000, 3)

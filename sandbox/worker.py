@@ -27,6 +27,7 @@ from typing import Any
 from sandbox.isolation import IsolationInfo, new_pid_namespace_for_next_fork, setup_worker_isolation
 
 LINGER_S = 2.0  # a child still alive this long after its check is SIGKILLed
+CONTROL_FD = 0  # the pool's request pipe; while a check runs, the only thing it may send is a cancel line
 RESULT_LIMIT = 8 << 20
 WARMUP_CODE = """
 import torch
@@ -215,14 +216,15 @@ class Worker:
         final: dict | None = None
         partial: dict | None = None
         open_fds = {r_res, r_out}
-        timed_out = False
+        timed_out = cancelled = False
+        watch_control = True
         wait_status: int | None = None
-        while open_fds:
+        while open_fds and not cancelled:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = final is None
                 break
-            ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.25))
+            ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
             if not ready:
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
@@ -233,6 +235,10 @@ class Worker:
                 continue
             for fd in ready:
                 chunk = os.read(fd, 1 << 16)
+                if fd == CONTROL_FD:  # a cancel line from the pool (its caller went away), or EOF (pool closed)
+                    watch_control = bool(chunk)
+                    cancelled = not chunk or b"cancel" in chunk
+                    continue
                 if not chunk:
                     open_fds.discard(fd)
                 elif fd == r_out:
@@ -241,19 +247,22 @@ class Worker:
                     out_dropped += max(len(chunk) - max(room, 0), 0)
                 elif len(res_buf) < RESULT_LIMIT:
                     res_buf += chunk
+            if cancelled:
+                break
             if final is None and b"\nR " in b"\n" + bytes(res_buf):
                 final = _parse_lines(res_buf)[1]
                 if final is not None:  # the child flushed its output before the result: drain and go
                     break
         partial, final2 = _parse_lines(res_buf)
         final = final or final2
+        timed_out = timed_out or (cancelled and final is None)
         if final is None or timed_out:
             _kill_group(pid)
             if wait_status is None:
                 _, wait_status = os.waitpid(pid, 0)
         _drain(r_out, out_buf, output_limit)
         return {
-            "final": final, "partial": partial, "timed_out": timed_out, "wait_status": wait_status,
+            "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
 
@@ -321,6 +330,9 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
             result.status, result.error_type = "timeout", "Timeout"
             result.message = f"the check exceeded its {request['timeout_s']:g} s budget during {stage}"
             result.diagnosis = diagnose_status("timeout", stage, timeout_s=float(request["timeout_s"]))
+            if outcome.get("cancelled"):
+                result.error_type = "Cancelled"
+                result.message = f"the caller cancelled the check during {stage}; its process was killed"
         else:
             result.status = "crashed"
             if sig is not None:
@@ -404,6 +416,8 @@ def serve(config: dict[str, Any]) -> None:
     protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "isolation": worker.isolation.to_dict()}).encode() + b"\n")
     for line in _request_lines(worker):
         request = json.loads(line)
+        if request.get("cancel"):  # arrived after its check had already answered: nothing to stop
+            continue
         try:
             response = {"id": request.get("id"), "result": worker.run(request)}
         except Exception as exc:  # noqa: BLE001 - a worker bug must be reported, not hang the pool

@@ -213,6 +213,22 @@ def test_deadline_caps_the_budget(pool):
     assert time.monotonic() - start < 8
 
 
+def test_cancel_kills_the_running_check_and_keeps_the_worker(pool):
+    import threading
+
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    start = time.monotonic()
+    result = pool.check("while True:\n    pass\n", CheckSpec(timeout_s=60), cancel=cancel)
+    assert result.status == "timeout" and result.error_type == "Cancelled", result.message
+    assert time.monotonic() - start < 4
+    restarts = pool.restarts
+    assert pool.check(SMALL).status == "ok"
+    already = pool.check(SMALL, cancel=cancel)  # cancelled before it started: not run at all
+    assert already.status == "timeout" and "cancelled" in already.message
+    assert pool.restarts == restarts
+
+
 def test_check_many_keeps_input_order(pool):
     items = [(SMALL.replace("num_classes: int = 10", f"num_classes: int = {n}"), None) for n in range(3, 9)]
     results = list(pool.check_many(items))

@@ -266,6 +266,56 @@ def test_deadline_cancels_the_check_and_frees_the_worker(client, server):
     assert time.monotonic() - t0 < 20
 
 
+def _processes_named(name: str) -> list[int]:
+    """Live (non-zombie) processes whose comm is ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                if "State:\tZ" not in Path(f"/proc/{entry}/status").read_text():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("rpc", ["Check", "Audit", "Patch"])
+def test_a_client_that_cancels_without_a_deadline_stops_its_sandbox(server, client, pool, rpc):
+    """No deadline, a 60 s budget, an endless loop: cancelling the call must kill the check's process at once."""
+    from nnrag.v1 import blocks_pb2_grpc
+    from rag_server.convert import spec_to_proto
+
+    marker = f"cx{os.getpid() % 10000}{rpc[:2]}"
+    code = f"import ctypes\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\nwhile True:\n    pass\n"
+    spec = spec_to_proto(CheckSpec(timeout_s=60))
+    restarts = pool.restarts
+    with grpc.insecure_channel(server.address) as channel:
+        stub = blocks_pb2_grpc.BlockServiceStub(channel)
+        if rpc == "Check":
+            call = stub.Check.future(blocks_pb2.CheckRequest(code=code, spec=spec))
+        elif rpc == "Patch":
+            call = stub.Patch.future(blocks_pb2.PatchRequest(code=code, spec=spec, check_before=True))
+        else:
+            call = stub.Audit(iter([blocks_pb2.AuditRequest(id="loop", code=code, spec=spec)]))
+        assert _wait_for(lambda: _processes_named(marker), 30), "the check never started"
+        started = time.monotonic()
+        call.cancel()
+        assert _wait_for(lambda: not _processes_named(marker), 3), f"{rpc}: the sandbox outlived its cancelled call"
+        assert time.monotonic() - started < 3
+    assert pool.restarts == restarts  # the check was killed, the warm worker kept
+    assert client.health() == "SERVING"
+    assert client.check(GOOD_MODEL, timeout=30).status == "ok"
+
+
 def test_concurrency_limit_answers_resource_exhausted(client):
     errors: list[BaseException] = []
 
