@@ -28,7 +28,7 @@ from indexer.records import Block
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
 from rag_server import convert
 from rag_server.convert import SearchHit
-from sandbox.spec import CheckResult, CheckSpec
+from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _MODES = {
@@ -235,6 +235,12 @@ def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
     return AuditItem(id=resp.id, result=result, error=resp.error)
 
 
+def _refused(error: str) -> CheckResult:
+    """The CheckResult of an audit item the server refused (``AuditResponse.error``, "field: problem")."""
+    return CheckResult(status="rejected", failed_stage="parse", error_type="InvalidArgument", message=error,
+                       diagnosis=Diagnosis(error, "fix the request", "rejected"))
+
+
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
     return SuggestResult(
         suggestions=[Suggestion(_hit(s.hit), s.insert_line, s.reason) for s in resp.suggestions],
@@ -379,6 +385,25 @@ class Client(_Base):
                 yield _audit_item(resp)
         except grpc.RpcError as exc:
             raise _api_error(exc) from None
+
+    def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> Iterator[CheckResult]:
+        """``CheckerPool.check_many`` on the server's pool: one Audit stream, results in input order.
+
+        Items are sent as they are consumed (the server reads a few ahead of its workers). No
+        overall deadline by default: every check has its own budget, and closing the iterator
+        (or interrupting it) cancels the stream, which stops the server's checks. An item the
+        server refuses (e.g. code over its size limit) comes back as a "rejected" result.
+        """
+        requests = (_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(items))
+        call = self._blocks.Audit(requests, timeout=timeout, metadata=self._metadata)
+        try:
+            for resp in call:
+                item = _audit_item(resp)
+                yield item.result if item.result is not None else _refused(item.error)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+        finally:
+            call.cancel()  # no-op once the stream has ended
 
     def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
         req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)

@@ -190,7 +190,8 @@ def result_to_proto(result: CheckResult) -> pb.CheckResult:
         message=result.message,
         traceback=result.traceback,
         entry=result.entry or "",
-        diagnosis=pb.Diagnosis(problem=result.diagnosis.problem, hint=result.diagnosis.hint),
+        diagnosis=pb.Diagnosis(problem=result.diagnosis.problem, hint=result.diagnosis.hint, kind=result.diagnosis.kind,
+                               symbol=result.diagnosis.symbol, line=result.diagnosis.line),
         stdout=result.stdout,
     )
     for name in ("params", "flops"):
@@ -226,7 +227,8 @@ def result_from_proto(msg: pb.CheckResult) -> CheckResult:
         wall_ms=_optional(msg, "wall_ms"),
         example=example_from_proto(msg.example, "result.example") if msg.HasField("example") else None,
         entry=msg.entry or None,
-        diagnosis=Diagnosis(problem=msg.diagnosis.problem, hint=msg.diagnosis.hint),
+        diagnosis=Diagnosis(problem=msg.diagnosis.problem, hint=msg.diagnosis.hint, kind=msg.diagnosis.kind,
+                            symbol=msg.diagnosis.symbol, line=_optional(msg.diagnosis, "line")),
         stdout=msg.stdout,
     )
 

@@ -4,7 +4,9 @@ Identical code is checked once (keyed by the SHA-256 of the code). Results are a
 to ``results.jsonl`` as they arrive (one line per unique code) and names to
 ``names.jsonl``; on restart every hash already in ``results.jsonl`` is skipped, so an
 interrupted audit of 10,000 models resumes where it stopped. The sources of items
-(directories, JSONL, LEMUR) live in the CLI; this module only needs the pool.
+(directories, JSONL, LEMUR) live in the CLI; this module only needs something that checks
+many codes in order: a local ``CheckerPool`` or, over the wire, ``rag_server.client.Client``
+(its ``check_many`` streams through the server's Audit RPC). Both give the same files.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
-from sandbox.pool import CheckerPool
-from sandbox.spec import CheckResult, CheckSpec
+from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
 RESULTS_FILE = "results.jsonl"
 NAMES_FILE = "names.jsonl"
 RUNS_FILE = "runs.jsonl"
+
+
+class Checker(Protocol):
+    """What an audit needs: results for many (code, spec) items, in input order."""
+
+    def check_many(self, items: Iterable[tuple[str, CheckSpec | None]]) -> Iterator[CheckResult]: ...
 
 
 def code_hash(code: str) -> str:
@@ -62,7 +69,7 @@ def load_names(out_dir: Path) -> dict[str, str]:
 def run_audit(
     items: Iterable[tuple[str, str]],
     out_dir: Path,
-    pool: CheckerPool,
+    pool: Checker,
     spec: CheckSpec | None = None,
     on_result: Callable[[str, CheckResult, AuditProgress], None] | None = None,
     limit: int | None = None,
@@ -71,6 +78,7 @@ def run_audit(
 
     ``items`` is consumed fully up front (names must be recorded for dedup); ``limit``
     caps how many new unique codes are checked in this run. Codes are checked in hash order.
+    Empty code is recorded as "rejected" without being sent anywhere (the server refuses it too).
     """
     spec = spec or CheckSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -95,15 +103,25 @@ def run_audit(
     pending = pending[:limit] if limit is not None else pending
     started = time.time()
     with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
-        stream: Iterator[CheckResult] = pool.check_many((code, spec) for _, (_, code) in pending)
-        for (digest, (name, _)), result in zip(pending, stream):
-            results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
-            results_fh.flush()
-            progress.checked += 1
-            progress.statuses[result.status] = progress.statuses.get(result.status, 0) + 1
-            if on_result is not None:
-                on_result(name, result, progress)
+        checked = pool.check_many((code, spec) for _, (_, code) in pending if code.strip())
+        try:
+            for digest, (name, code) in pending:
+                result = next(checked) if code.strip() else _empty_code_result(spec)
+                results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
+                results_fh.flush()
+                progress.checked += 1
+                progress.statuses[result.status] = progress.statuses.get(result.status, 0) + 1
+                if on_result is not None:
+                    on_result(name, result, progress)
+        finally:
+            getattr(checked, "close", lambda: None)()  # an interrupted remote audit cancels its stream (the server stops its checks)
     with (out_dir / RUNS_FILE).open("a", encoding="utf-8") as runs_fh:
         runs_fh.write(json.dumps({"started": started, "finished": time.time(), "checked": progress.checked,
-                                  "workers": pool.size, "statuses": progress.statuses}) + "\n")
+                                  "workers": getattr(pool, "size", None), "server": getattr(pool, "address", None),
+                                  "statuses": progress.statuses}) + "\n")
     return progress
+
+
+def _empty_code_result(spec: CheckSpec) -> CheckResult:
+    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="EmptyCode",
+                       message="the code is empty", diagnosis=Diagnosis("the code is empty", "send the model's source code", "rejected"))

@@ -575,6 +575,59 @@ def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
     assert answer["point"] == pytest.approx(0.45) and answer["model"] == "last_value" and answer["k"] == 2
 
 
+def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
+    """``nnrag audit SOURCE --server``: same dedup, same resumable JSONL keyed by code hash, same report."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from sandbox.audit import NAMES_FILE, RESULTS_FILE, load_done, run_audit
+    from sandbox.report import write_report
+
+    items = [("good", GOOD_MODEL), ("same", GOOD_MODEL), ("shape", SHAPE_BUG), ("syntax", "def broken(:\n"), ("empty", ""),
+             ("wide", GOOD_MODEL.replace("num_classes=10", "num_classes=7"))]
+    source = tmp_path / "models.jsonl"
+    source.write_text("".join(json.dumps({"name": n, "code": c}) + "\n" for n, c in items))
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    args = ["audit", str(source), "--out", str(remote), "--server", server.address, "--stage", "forward", "--timeout", "20"]
+    runner = CliRunner()
+    first = runner.invoke(app, args + ["--limit", "2"])  # an "interrupted" first run
+    assert first.exit_code == 0, first.output
+    assert len(load_done(remote)) == 2
+    second = runner.invoke(app, args)  # resumes: only the 3 codes not yet done are checked
+    assert second.exit_code == 0, second.output
+    assert "checked 3 new unique codes (2 already done, 5 unique of 6 names)" in second.output.replace("\n", " ")
+    lines = (remote / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 5  # identical code checked once, nothing checked twice
+    run_audit(items, local, pool, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward"), timeout_s=20))
+    remote_done, local_done = load_done(remote), load_done(local)
+    assert remote_done.keys() == local_done.keys()
+    for digest, record in local_done.items():
+        theirs, ours = remote_done[digest]["result"], record["result"]
+        assert (theirs["status"], theirs["failed_stage"], theirs["error_type"], theirs["params"]) == \
+               (ours["status"], ours["failed_stage"], ours["error_type"], ours["params"]), record["name"]
+    assert (remote / NAMES_FILE).read_text() == (local / NAMES_FILE).read_text()
+    remote_summary = json.loads((remote / "summary.json").read_text())
+    local_summary = write_report(local, title="local")
+    for key in ("names", "unique_codes", "checked", "statuses", "stage_rates", "failed_stage", "error_types", "diagnosis_kinds"):
+        assert remote_summary[key] == local_summary[key], key
+    assert remote_summary["statuses"] == {"ok": 2, "failed": 2, "rejected": 1}
+    assert (remote / "report.md").exists() and (remote / "report.html").exists()
+    runs = [json.loads(line) for line in (remote / "runs.jsonl").read_text().splitlines()]
+    assert [r["server"] for r in runs] == [server.address] * 2
+
+
+def test_cli_audit_with_an_unreachable_server_fails_clearly(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    source = tmp_path / "models.jsonl"
+    source.write_text(json.dumps({"name": "good", "code": GOOD_MODEL}) + "\n")
+    out = CliRunner().invoke(app, ["audit", str(source), "--out", str(tmp_path / "o"), "--server", f"127.0.0.1:{free_port()}"])
+    assert out.exit_code == 2
+    assert "UNAVAILABLE" in out.output and "resume" in out.output
+
+
 def test_healthcheck_entry_point_exit_codes(server):
     ok = subprocess.run([sys.executable, "-m", "rag_server.healthcheck", server.address], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert ok.returncode == 0 and ok.stdout.strip() == "SERVING"

@@ -1,9 +1,10 @@
 """``nnrag check``, ``nnrag audit`` and ``nnrag doctor``: the sandboxed executability checker.
 
 ``check`` runs in-process on a local pool, or over gRPC with ``--server ADDR``
-(``_check_remote`` is the one place that talks to the server). ``audit`` reads a
-source (directory of .py files, JSONL of {"name", "code"}, or ``lemur``), checks every
-unique code once, resumably, and writes a markdown + HTML report.
+(``_check_remote``). ``audit`` reads a source (directory of .py files, JSONL of
+{"name", "code"}, or ``lemur``), checks every unique code once, resumably, and writes a
+markdown + HTML report; with ``--server`` the checks stream through the server's Audit
+RPC (``_remote_checker``) while the source, the resumable JSONL and the report stay local.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -55,6 +57,20 @@ def _check_remote(server: str, code: str, spec: CheckSpec) -> CheckResult:
             return client.check(code, spec)
         except ApiError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+@contextmanager
+def _remote_checker(server: str) -> Iterator[object]:
+    """A Client (its ``check_many`` streams through the Audit RPC) that fails with a clear message."""
+    from nnrag.settings import get_settings
+    from rag_server.client import ApiError, Client
+
+    with Client(server, token=get_settings().token) as client:
+        try:
+            yield client
+        except ApiError as exc:
+            typer.echo(f"error: {exc}\nresults so far are saved; rerun the same command to resume", err=True)
             raise typer.Exit(2) from None
 
 
@@ -159,13 +175,14 @@ def register(app: typer.Typer) -> None:
     def audit_command(
         source: str = typer.Argument(..., help="Directory of .py files, JSONL of {name, code}, or 'lemur'."),
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores)."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
         timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Per-check budget in seconds."),
         memory_mb: int = typer.Option(4096, "--memory-mb", min=64),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many new unique codes in this run."),
         report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from existing results."),
-        preload: str = typer.Option("torch,torchvision,timm", "--preload", help="Modules each worker imports once (comma-separated)."),
+        preload: str = typer.Option("torch,torchvision,timm", "--preload", help="Modules each worker imports once (comma-separated; local only)."),
+        server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: check there (Audit stream); results and report stay local."),
     ) -> None:
         """Check every model of a source once (dedup by code hash), resumably; write a report."""
         from rich.console import Console
@@ -180,9 +197,10 @@ def register(app: typer.Typer) -> None:
             from sandbox.pool import CheckerPool
 
             items = list(_items_from_source(source))
-            console.print(f"{len(items):,} items from {source}; results in {out}")
+            console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""))
             modules = tuple(m.strip() for m in preload.split(",") if m.strip())
-            with CheckerPool(size=workers, preload=modules) as pool, Progress(
+            checker = _remote_checker(server) if server else CheckerPool(size=workers, preload=modules)
+            with checker as pool, Progress(
                 TextColumn("[bold]audit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(), TimeRemainingColumn(), console=console,
             ) as progress:

@@ -63,12 +63,18 @@ class CheckSpec(_message.Message):
     def __init__(self, entry: _Optional[str] = ..., lemur: _Optional[bool] = ..., example: _Optional[_Union[Example, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Example, _Mapping]]] = ..., expected_output_shape: _Optional[_Iterable[int]] = ..., stages: _Optional[_Iterable[str]] = ..., max_params: _Optional[int] = ..., timeout_ms: _Optional[float] = ..., memory_mb: _Optional[int] = ..., count_flops: _Optional[bool] = ...) -> None: ...
 
 class Diagnosis(_message.Message):
-    __slots__ = ("problem", "hint")
+    __slots__ = ("problem", "hint", "kind", "symbol", "line")
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     HINT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
     problem: str
     hint: str
-    def __init__(self, problem: _Optional[str] = ..., hint: _Optional[str] = ...) -> None: ...
+    kind: str
+    symbol: str
+    line: int
+    def __init__(self, problem: _Optional[str] = ..., hint: _Optional[str] = ..., kind: _Optional[str] = ..., symbol: _Optional[str] = ..., line: _Optional[int] = ...) -> None: ...
 
 class CheckResult(_message.Message):
     __slots__ = ("status", "stages", "failed_stage", "error_type", "message", "traceback", "params", "flops", "output_shapes", "forward_ms", "peak_rss_mb", "wall_ms", "example", "entry", "diagnosis", "stdout")
