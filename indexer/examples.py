@@ -98,6 +98,11 @@ class CallSiteIndex:
     # name -> (call, the constants visible where it is made: local assignments over module ones)
     calls: dict[str, list[tuple[ast.Call, dict[str, ast.expr]]]] = field(default_factory=dict)
     dicts: list[tuple[dict[str, ast.expr], dict[str, ast.expr]]] = field(default_factory=list)  # keyword configs
+    # Factory graph: bare name -> module-level definitions (module, name) whose body mentions it;
+    # (module, name) -> required-argument count; module -> names it imports.
+    referrers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    required_args: dict[tuple[str, str], int] = field(default_factory=dict)
+    imported: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, files: list[SourceFile]) -> "CallSiteIndex":
@@ -108,7 +113,53 @@ class CallSiteIndex:
             except (SyntaxError, ValueError):
                 continue
             _CallCollector(index, _simple_assignments(tree.body)).visit(tree)
+            index._add_definitions(f.module, tree)
         return index
+
+    def _add_definitions(self, module: str, tree: ast.Module) -> None:
+        self.imported[module] = {(a.asname or a.name) for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                required = _required_count(node.args, skip_self=False)
+            elif isinstance(node, ast.ClassDef):
+                init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+                required = _required_count(init.args, skip_self=True) if init is not None else 0
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                # a registry table (``_block_registry = dict(self_attn=SelfAttnBlock)``): a link, never a factory
+                node.name, required = node.targets[0].id, -1  # type: ignore[attr-defined]
+            else:
+                continue
+            key = (module, node.name)
+            self.required_args[key] = required
+            mentioned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id != node.name}
+            for name in mentioned:
+                self.referrers.setdefault(name, []).append(key)
+
+    def factories(self, module: str, name: str, limit: int = 6, max_depth: int = 5) -> list[str]:
+        """Functions (and classes) of the source that can be called without arguments and
+        construct ``module.name``, directly or through other definitions: ``"module:function"``,
+        nearest and smallest-named first. The sandbox runs them to see real constructor arguments
+        (timm's registered model entrypoints, torchvision's builders)."""
+        found: dict[tuple[str, str], int] = {}
+        seen = {(module, name)}
+        frontier = [(module, name)]
+        for depth in range(1, max_depth + 1):
+            nxt = []
+            for mod, target in frontier:
+                for caller in self.referrers.get(target, []):
+                    cmod, cname = caller
+                    if caller in seen or not (cmod == mod or target in self.imported.get(cmod, ())):
+                        continue
+                    seen.add(caller)
+                    if self.required_args.get(caller, 1) == 0 and not cname.startswith("_"):
+                        found.setdefault(caller, depth)
+                    else:
+                        nxt.append(caller)
+            frontier = nxt[:200]
+            if len(found) >= 4 * limit:
+                break
+        ranked = sorted(found, key=lambda k: (found[k], k[0] != module, _size_rank(k[1]), len(k[1]), k))
+        return [f"{m}:{n}" for m, n in ranked[:limit]]
 
 
 class _CallCollector(ast.NodeVisitor):
@@ -134,6 +185,24 @@ class _CallCollector(ast.NodeVisitor):
         elif name:
             self.index.calls.setdefault(name, []).append((node, self.scopes[-1]))
         self.generic_visit(node)
+
+
+def _required_count(args: ast.arguments, skip_self: bool) -> int:
+    positional = list(args.posonlyargs) + list(args.args)
+    if skip_self:
+        positional = positional[1:]
+    kwonly_required = sum(1 for d in args.kw_defaults if d is None)
+    return max(len(positional) - len(args.defaults), 0) + kwonly_required
+
+
+_SMALL = re.compile(r"(tiny|nano|pico|femto|atto|small|mini|micro|lite|mobile|_t$|_s$|_xs|b0|18$|11$|050|035|_n$|_\d+mf$)", re.I)
+_LARGE = re.compile(r"(large|huge|giant|gigantic|big|_l$|_h$|_g$|xl|xxl|_b$|base|101|152|201|161)", re.I)
+
+
+def _size_rank(name: str) -> int:
+    """0 for a name that sounds small (``*_tiny``, ``resnet18``), 2 for a large one: small
+    factories build (and abort) faster."""
+    return 0 if _SMALL.search(name) else 2 if _LARGE.search(name) else 1
 
 
 def _parameter_defaults(args: ast.arguments) -> dict[str, ast.expr]:

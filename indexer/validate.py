@@ -75,6 +75,7 @@ def validate_blocks(
 
 def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S) -> CheckSpec:
     candidates = constructor_candidates(block, [], index=index)
+    origin, factories = _factories(block, index)
     return CheckSpec(
         entry=block.name,
         lemur=False,
@@ -85,7 +86,18 @@ def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S)
         timeout_s=timeout_s,
         memory_mb=MEMORY_MB,
         count_flops=True,
+        origin=origin,
+        factories=factories,
     )
+
+
+def _factories(block: Block, index: CallSiteIndex) -> tuple[str | None, list[str]]:
+    """The block's home module and the source's functions that construct it, for an installed
+    package (``pkg:`` sources only: the sandbox imports the real package to run them)."""
+    if not block.provenance.source.startswith("pkg:") or "." not in block.qualified_name:
+        return None, []
+    module = block.qualified_name.rsplit(".", 1)[0]
+    return module, index.factories(module, block.name)
 
 
 def static_failure(block: Block) -> dict[str, dict[str, Any]] | None:

@@ -24,7 +24,7 @@ BATCH = 2
 TOKENS = 16  # a square (4x4) so blocks that fold tokens back to a grid accept it
 IMAGE = 32
 MAX_PROPOSALS = 16
-MAX_ELEMENTS = 2 * 3 * 299 * 299  # one input tensor, in elements
+MAX_ELEMENTS = 2 * 64 * 128 * 128  # one input tensor, in elements
 
 _CHANNEL_ATTRS = (
     "in_chs", "in_channels", "in_chans", "in_planes", "inplanes", "in_ch", "c1", "inp",
@@ -54,7 +54,7 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
         proposals.append(([[BATCH, TOKENS]], ["int64"]))
     if _is(first, "Conv2d", "ConvTranspose2d", "LazyConv2d") or (channels and not tokenish):
         c = _conv_in(first, 2) or channels or 3
-        for hw in _image_sizes(image_hw):
+        for hw in _image_sizes(image_hw, _grid_anywhere(module), _first_stride(module)):
             proposals.append(([[BATCH, c, hw[0], hw[1]]], ["float32"]))
     if _is(first, "Conv1d", "ConvTranspose1d"):
         c = _conv_in(first, 1) or channels or 3
@@ -271,7 +271,7 @@ def _grid_anywhere(module: nn.Module) -> tuple[int, int] | None:
         attrs = vars(sub)
         for name in ("input_resolution", "resolution", "feat_size", "grid_size"):
             hw = _pair(attrs.get(name))
-            if hw and hw[0] * hw[1] <= 1024:
+            if hw and hw[0] * hw[1] <= 4096:
                 return hw
     return None
 
@@ -295,9 +295,24 @@ def _pair(value: Any) -> tuple[int, int] | None:
     return None
 
 
-def _image_sizes(fixed: tuple[int, int] | None) -> list[tuple[int, int]]:
+def _image_sizes(fixed: tuple[int, int] | None, grid: tuple[int, int] | None = None, stride: int = 1) -> list[tuple[int, int]]:
+    """``fixed`` first; a token grid some inner layer was built for (MaxVit's partition
+    grid) scaled back through the first layer's stride comes next."""
     sizes = [fixed] if fixed else []
+    if grid and stride > 1:
+        sizes.append((grid[0] * stride, grid[1] * stride))
     return sizes + [(IMAGE, IMAGE), (64, 64), (35, 35), (224, 224), (299, 299)]
+
+
+def _first_stride(module: nn.Module) -> int:
+    """The stride of the first strided Conv2d (a downsampling block's input is that much larger)."""
+    for sub in module.modules():
+        if _is(sub, "Conv2d"):
+            stride = getattr(sub, "stride", 1)
+            stride = stride[0] if isinstance(stride, tuple) and stride else stride
+            if isinstance(stride, int) and 1 < stride <= 4:
+                return stride
+    return 1
 
 
 def _looks_token_based(module: nn.Module) -> bool:

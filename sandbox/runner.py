@@ -43,6 +43,8 @@ LEMUR_PRM_DEFAULTS: dict[str, Any] = {
 LEMUR_IN_SHAPE = (2, 3, 32, 32)
 LEMUR_OUT_SHAPE = (10,)
 LEMUR_RETRY_SIDES = (64, 256)
+TRACE_BUDGET_S = 8.0  # running the package's factories to record real constructor arguments
+TRACE_RESERVE_S = 4.0  # left for trying what the trace found
 
 
 def _spatial_failure(attempt: CheckResult) -> bool:
@@ -227,6 +229,7 @@ class CheckRun:
         self.tracker = LayerTracker()
         self.current = "parse"
         self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
+        self.started = time.monotonic()
 
     # --- bookkeeping -------------------------------------------------------------------
     def _enter(self, stage: str, result: CheckResult) -> None:
@@ -332,10 +335,36 @@ class CheckRun:
                         return retry
                     if not _spatial_failure(retry):
                         break
+        for example in self._traced_examples(examples):
+            attempt = CheckResult(status="ok", stages=dict(static))
+            self._attempt(attempt, example)
+            if attempt.status == "ok":
+                self._skip_rest(attempt)
+                return attempt
+            attempts.append(attempt)
         # Report the attempt that got furthest (first one on ties).
         best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
         self._skip_rest(best)
         return best
+
+    def _traced_examples(self, tried: list[Example | None]) -> list[Example]:
+        """Examples from the arguments the package's own factories pass to the entry class
+        (``sandbox.trace_init``), when the spec names them and time is left."""
+        spec = self.spec
+        if not spec.origin or not spec.factories or self.lemur is not None or not spec.entry:
+            return []
+        left = spec.timeout_s - (time.monotonic() - self.started)
+        budget = min(TRACE_BUDGET_S, left - TRACE_RESERVE_S)
+        if budget < 1.0:
+            return []
+        from sandbox.trace_init import traced_examples
+
+        first = tried[0] if tried and tried[0] is not None else Example()
+        try:
+            examples = traced_examples(spec.origin, spec.entry, list(spec.factories), self.namespace, budget, first.init_kwargs)
+        except Exception:  # noqa: BLE001 - tracing is best effort; the static attempts stand
+            return []
+        return [e for e in examples if e not in tried]
 
     def _attempt(self, result: CheckResult, example: Example | None) -> None:
         self.tracker.reset(None)

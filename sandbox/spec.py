@@ -51,6 +51,10 @@ class CheckSpec:
         the first fails at instantiate/forward/backward (the indexer uses this to find a
         working example in one round trip); the result's ``example`` says which worked.
     stages: run up to and including the last stage named here.
+    origin, factories: where ``entry`` is defined in an installed package (``timm.models.vgg``)
+        and functions of that package that construct it (``timm.models.vgg:vgg11``). When every
+        example fails, the sandbox calls these factories, records the arguments the real class
+        receives, and tries them (``sandbox.trace_init``).
     """
 
     entry: str | None = None
@@ -63,6 +67,8 @@ class CheckSpec:
     timeout_s: float = 30.0
     memory_mb: int = 4096
     count_flops: bool = True
+    origin: str | None = None
+    factories: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

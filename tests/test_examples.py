@@ -283,3 +283,54 @@ def test_builder_constants_inside_call_site_expressions_are_inlined():
     """))
     values = [e.init_kwargs.get("block_args") for e in constructor_candidates(block, [src])]
     assert {"__expr__": "decode(['ir_r1_k3_s1_e1_c16', 'ir_r2_k3_s2_e6_c24'])"} in values
+
+
+def test_factories_reach_the_class_through_builders_and_registry_tables():
+    models = _file("""
+        from torch import nn
+
+        class Block(nn.Module):
+            def __init__(self, dim, depth):
+                super().__init__()
+
+        _registry = dict(plain=Block)
+
+        class Net(nn.Module):
+            def __init__(self, cfg, num_classes=1000):
+                super().__init__()
+                self.block = _registry[cfg['kind']](cfg['dim'], cfg['depth'])
+
+        def _create(variant, **kwargs):
+            return Net(CFGS[variant], **kwargs)
+
+        def _helper(pretrained=False):
+            return _create('x')
+
+        def net_large(pretrained=False, **kwargs):
+            return _create('large', **kwargs)
+
+        def net_tiny(pretrained=False, **kwargs):
+            return _create('tiny', **kwargs)
+
+        def unrelated():
+            return 1
+    """, module="fixture.models.net")
+    other = _file("""
+        from .net import Net
+
+        def other_small():
+            return Net({'kind': 'plain', 'dim': 8, 'depth': 1})
+    """, module="fixture.models.other")
+    stranger = _file("""
+        def Block():
+            return None
+
+        def uses_a_different_block():
+            return Block()
+    """, module="fixture.models.stranger")
+    index = CallSiteIndex.build([models, other, stranger])
+    found = index.factories("fixture.models.net", "Block")
+    # zero-argument public functions only, nearest first, small names before large ones
+    assert found == ["fixture.models.other:other_small", "fixture.models.net:net_tiny", "fixture.models.net:net_large"]
+    assert not any("_helper" in f or "unrelated" in f or "stranger" in f for f in found)
+    assert index.factories("fixture.models.net", "Net")[0] == "fixture.models.other:other_small"

@@ -143,3 +143,40 @@ def test_a_timeout_without_stage_information_is_blamed_on_the_first_unpassed_sta
     assert "Timeout" in block.validation["import"]["error"]
     assert block.validation["forward"]["error"].startswith("not reached")
     assert block.example is None
+
+
+@pytest.fixture(scope="module")
+def tv_pool():
+    with CheckerPool(size=1, preload=("torch", "torchvision")) as p:
+        yield p
+
+
+def test_constructor_arguments_are_recorded_from_the_packages_own_builders(tv_pool):
+    """torchvision's VGG takes a ``features`` module no name-based guess can build; its
+    builders (vgg11, ...) construct it. The sandbox runs them and renders the arguments,
+    including the Sequential of layers, as an expression over the block's own names."""
+    import inspect
+    import torchvision.models.vgg as vgg_module
+
+    from corpus.records import SourceFile
+    from indexer.examples import CallSiteIndex
+    from indexer.validate import build_spec
+
+    code = "import torch\nimport torch.nn as nn\nfrom torchvision.utils import _log_api_usage_once\n\n\n" + inspect.getsource(vgg_module.VGG)
+    prov = Provenance(source="pkg:torchvision", package="torchvision", version="x", path="torchvision/models/vgg.py",
+                      module="torchvision.models.vgg")
+    source = SourceFile(module="torchvision.models.vgg", text=inspect.getsource(vgg_module), provenance=prov)
+    index = CallSiteIndex.build([source])
+    traced = Block(name="VGG", qualified_name="torchvision.models.vgg.VGG", code=code, provenances=[prov])
+    spec = build_spec(traced, index)
+    assert spec.origin == "torchvision.models.vgg" and spec.factories and spec.factories[0].startswith("torchvision.models.vgg:vgg")
+    validate_blocks([traced], tv_pool, [source])
+    assert all(traced.passed(s) for s in STAGES), traced.validation
+    features = traced.example.init_kwargs["features"]["__expr__"]
+    assert features.startswith("nn.Sequential(nn.Conv2d(") and "__import__" not in features
+    assert traced.example.init_kwargs["num_classes"] == 10
+
+    # a directory source is not importable in the sandbox: nothing to run there
+    local = Block(name="VGG", qualified_name="torchvision.models.vgg.VGG", code=code,
+                  provenances=[Provenance(**{**prov.to_dict(), "source": "dir:/somewhere"})])
+    assert build_spec(local, index).factories == []
