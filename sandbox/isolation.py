@@ -44,6 +44,7 @@ AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}.get(platform.machine())
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 
 TMPFS_SIZE = "size=1024m,mode=1777"
 
@@ -68,6 +69,28 @@ class IsolationInfo:
 
     def summary(self) -> str:
         return f"network={self.network} filesystem={self.filesystem} processes={self.processes}"
+
+    def not_contained(self) -> list[str]:
+        """What checked code CAN do under this isolation (empty with every layer active).
+
+        Whatever the isolation, every check has a wall timeout that kills its process group,
+        RLIMIT_AS/CPU/FSIZE/NOFILE, a private work dir removed afterwards, a scrubbed
+        environment, closed descriptors, and descendants that leave its process group are
+        killed by the worker (a child subreaper). The rest needs the kernel's namespaces or a uid.
+        """
+        gaps = []
+        if self.network == "none":
+            gaps.append("network: checks can open sockets (the internet, services on loopback)")
+        if self.filesystem == "none":
+            gaps.append("filesystem: checks can write and delete whatever this user can outside their work dir "
+                        "($HOME, the project, /tmp)")
+        if not self.uid_drop:
+            gaps.append("processes: checks run as this user, so they can signal its other processes (the caller included) "
+                        "and read their /proc/<pid>/environ; no RLIMIT_NPROC, so a fork bomb is only stopped by the "
+                        "timeout's process-group kill")
+        elif not self.pid_namespace:
+            gaps.append("processes: no pid namespace; a throwaway uid with RLIMIT_NPROC stands in for it")
+        return gaps
 
 
 class _MountAttr(ctypes.Structure):
@@ -108,6 +131,12 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 def no_new_privs() -> None:
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def become_child_subreaper() -> bool:
+    """Orphaned descendants of our children (a check's child that called setsid) are re-parented
+    to us instead of init, so the worker can find and kill them without a pid namespace."""
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
 def _make_all_mounts_readonly() -> str:
@@ -211,6 +240,8 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     unprivileged container), "none" (nothing; rlimits and the audit hook only).
     """
     info = IsolationInfo()
+    if become_child_subreaper():
+        info.details.append("processes: the worker is a child subreaper (a check's escaped descendants come back to it and are killed)")
     if mode == "none":
         info.details.append("isolation disabled by configuration")
         return info
@@ -264,12 +295,12 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     return info
 
 
-def detect_isolation(timeout_s: float = 60.0) -> IsolationInfo:
+def detect_isolation(timeout_s: float = 60.0, mode: str = "auto") -> IsolationInfo:
     """Start a probe worker (no preloads) and report the isolation it really got, measured inside."""
     from sandbox.worker import probe_command
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    proc = subprocess.run(probe_command(), capture_output=True, text=True, timeout=timeout_s, env=env)
+    proc = subprocess.run(probe_command(mode), capture_output=True, text=True, timeout=timeout_s, env=env)
     if proc.returncode != 0:
         return IsolationInfo(details=[f"probe failed: {proc.stderr.strip()[-500:]}"])
     import json

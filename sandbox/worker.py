@@ -52,8 +52,8 @@ def worker_command(config: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "sandbox.worker", json.dumps(config)]
 
 
-def probe_command() -> list[str]:
-    return [sys.executable, "-m", "sandbox.worker", "--probe"]
+def probe_command(mode: str = "auto") -> list[str]:
+    return [sys.executable, "-m", "sandbox.worker", "--probe", mode]
 
 
 class Worker:
@@ -66,6 +66,7 @@ class Worker:
         self.spare: dict | None = None
         self.used: dict | None = None
         self.dying: list[dict] = []
+        self.sweep_until = 0.0  # without a pid namespace: look for a finished check's escaped descendants until then
 
     def start(self) -> None:
         self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
@@ -150,6 +151,8 @@ class Worker:
         if used is not None:
             used["kill_at"] = time.monotonic() + LINGER_S
             self.dying.append(used)
+            if not self.isolation.pid_namespace:
+                self.sweep_until = time.monotonic() + LINGER_S
         if self.spare is None:
             self.fork_spare()
         self.reap()
@@ -186,6 +189,25 @@ class Worker:
                 _kill_group(child["pid"])
             still.append(child)
         self.dying = still
+        self.kill_strays()
+
+    def kill_strays(self) -> None:
+        """Without a pid namespace, a check's descendant that left its process group (setsid) is
+        re-parented to this worker (a child subreaper) when the check's process ends: every child
+        of ours that is not a tracked check process is such a stray, and is killed."""
+        if self.isolation.pid_namespace:
+            return
+        tracked = {child["pid"] for child in self.dying}
+        tracked.update(child["pid"] for child in (self.spare, self.used) if child is not None)
+        for pid in _children_of(os.getpid()):
+            if pid in tracked:
+                continue
+            _kill_group(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         timeout_s = float(request["timeout_s"])
@@ -203,8 +225,8 @@ class Worker:
                 os.close(child["req_w"])
                 self.used = child
                 self.recycle()
+        self.used = child  # tracked before reaping: the stray sweep must not take it for an escaped process
         self.reap()
-        self.used = child
         outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + timeout_s, int(request.get("output_limit", 16384)))
         outcome["worker_ms"] = round((time.monotonic() - start) * 1000, 3)
         child["reaped"] = outcome["wait_status"] is not None
@@ -265,6 +287,21 @@ class Worker:
             "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
+
+
+def _children_of(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and int(fields[1]) == parent:
+            children.append(int(entry))
+    return children
 
 
 def _kill_group(pid: int) -> None:
@@ -395,7 +432,7 @@ def _request_lines(worker: Worker):
     buffer = b""
     while True:
         while b"\n" not in buffer:
-            ready, _, _ = select.select([0], [], [], 0.1 if worker.dying else None)
+            ready, _, _ = select.select([0], [], [], 0.1 if worker.dying or worker.sweep_until > time.monotonic() else None)
             if not ready:
                 worker.reap()
                 continue
@@ -427,9 +464,9 @@ def serve(config: dict[str, Any]) -> None:
     worker.shutdown()
 
 
-def probe() -> None:
+def probe(mode: str = "auto") -> None:
     """Set up isolation like a worker and print what is measurably in force (for doctor)."""
-    info = setup_worker_isolation("auto")
+    info = setup_worker_isolation(mode)
     import socket
 
     try:
@@ -448,7 +485,7 @@ def probe() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--probe"]:
-        probe()
+    if sys.argv[1:2] == ["--probe"]:
+        probe(*sys.argv[2:3])
     else:
         serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})

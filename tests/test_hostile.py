@@ -7,6 +7,7 @@ that the OS isolation (namespaces, uid drop, rlimits) holds on its own.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -331,3 +332,99 @@ def test_mixed_run_leaves_pool_healthy(pool, token):
             assert result.status in ("crashed", "timeout", "oom")
     _assert_workdirs_cleaned(pool)
     _assert_healthy(pool)
+
+
+# ------------------------------------------------------------------ isolation "none"
+# A machine without namespaces (or isolation="none"): what the timeout's process-group kill,
+# the rlimits, the private work dir, the scrubbed environment and the worker's child subreaper
+# contain must still hold, with a clear status and a warm worker. Attacks that only namespaces or
+# a throwaway uid stop (writes outside the work dir, the network, signalling the caller, a fork
+# bomb as root) are deliberately not run here: they would reach this machine. The doctor lists
+# them as not contained (last test).
+
+BARE_CASES = {
+    "infinite loop": ("while True:\n    pass\n", CheckSpec(timeout_s=1.5), "timeout"),
+    "signal handler tricks": ("import signal\nfor s in (signal.SIGTERM, signal.SIGXCPU, signal.SIGALRM):\n    signal.signal(s, signal.SIG_IGN)\n"
+                              "while True:\n    pass\n", CheckSpec(timeout_s=1.5), "timeout"),
+    "memory bomb": ("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n", CheckSpec(timeout_s=15, memory_mb=256), "oom"),
+    "10 GB tensor": ("import torch\nbig = torch.ones(10 * 2**30 // 4)\n", FAST, "oom"),
+    "os._exit at import": ("import os\nos._exit(0)\n", FAST, "crashed"),
+    "sys.exit at import": ("import sys\nsys.exit(3)\n", FAST, "failed"),
+    "segfault": ("import ctypes\nctypes.string_at(0)\n", FAST, "crashed"),
+    "endless stdout": ("import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n", CheckSpec(timeout_s=1.5), "timeout"),
+}
+
+
+@pytest.fixture(scope="module")
+def bare_pool():
+    os.environ[SECRET_NAME] = SECRET_VALUE
+    try:
+        with CheckerPool(size=1, preload=("torch",), isolation="none", audit_hook=False) as p:
+            yield p.wait_ready()
+            assert p.restarts == 0, "a hostile check took the worker down"
+    finally:
+        os.environ.pop(SECRET_NAME, None)
+
+
+@pytest.mark.parametrize("case", sorted(BARE_CASES))
+def test_without_isolation_rlimits_still_give_a_clear_status(bare_pool, case):
+    info = bare_pool.isolation
+    assert (info.network, info.filesystem, info.uid_drop, info.pid_namespace) == ("none", "none", False, False)
+    code, spec, status = BARE_CASES[case]
+    result = bare_pool.check(code, spec)
+    assert result.status == status, (case, result.status, result.message)
+    assert len(result.stdout) <= bare_pool.output_limit + 200
+    assert bare_pool.check(MODEL).status == "ok"
+
+
+def test_without_isolation_the_work_dir_is_private_removed_and_the_environment_scrubbed(bare_pool):
+    code = ("import os\nopen('scratch.txt', 'w').write('x')\n"
+            "print(os.getcwd(), sorted(os.listdir('.')), dict(os.environ))\n" + MODEL)
+    result = bare_pool.check(code, FAST)
+    assert result.status == "ok", result.message
+    workdir, listing = result.stdout.split()[0], result.stdout.split("]")[0]
+    assert "scratch.txt" in listing and listing.count(",") == 0  # a fresh dir holding only what the check wrote
+    assert SECRET_VALUE not in result.stdout and SECRET_NAME not in result.stdout
+    deadline = time.monotonic() + 5
+    while Path(workdir).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(workdir).exists(), "the check's work dir outlived it"
+
+
+def test_without_isolation_a_child_that_leaves_the_process_group_is_killed(bare_pool, token):
+    marker = f"bz{token}"
+    code = (
+        "import ctypes, os, time\nlibc = ctypes.CDLL(None)\nready_r, ready_w = os.pipe()\n"
+        "middle = libc.fork()\n"
+        "if middle == 0:\n"
+        "    if libc.fork() == 0:\n"  # a grandchild in its own session: out of reach of the process-group kill
+        f"        libc.prctl(15, b'{marker}', 0, 0, 0)\n"
+        "        libc.setsid()\n"
+        "        os.write(ready_w, b'x')\n"
+        "        while True:\n            time.sleep(0.05)\n"
+        "    libc._exit(0)\n"
+        "os.read(ready_r, 1)\nos.waitpid(middle, 0)\n"  # the grandchild is named and orphaned before the check goes on
+        + MODEL
+    )
+    result = bare_pool.check(code, FAST)
+    assert result.status == "ok", result.message
+    _assert_no_leaks(bare_pool, marker=marker)
+    assert bare_pool.check(MODEL).status == "ok"
+
+
+def test_doctor_says_what_is_not_contained(bare_pool, pools):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    gaps = " ".join(bare_pool.isolation.not_contained())
+    for gap in ("network", "filesystem", "signal", "fork bomb"):
+        assert gap in gaps
+    if os.geteuid() == 0:  # every layer active here: nothing to own up to
+        assert pools["os-only"].isolation.not_contained() == []
+    out = CliRunner().invoke(app, ["doctor", "--no-sample", "--json", "--isolation", "none"])
+    assert out.exit_code == 0, out.output
+    findings = json.loads(out.stdout)
+    assert findings["isolation"]["network"] == "none" and findings["not_contained"] == bare_pool.isolation.not_contained()
+    text = CliRunner().invoke(app, ["doctor", "--no-sample", "--isolation", "none"]).output
+    assert "NOT contained" in text and "filesystem" in text

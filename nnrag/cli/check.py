@@ -225,15 +225,19 @@ def register(app: typer.Typer) -> None:
     def doctor_command(
         sample: bool = typer.Option(True, "--sample/--no-sample", help="Also time a warm pool on a sample check."),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+        isolation: str = typer.Option("auto", "--isolation", help="Mode to probe: auto (what the server and CLI use), strict, uid, none."),
     ) -> None:
-        """Report the sandbox isolation in force on this machine, and a sample check timing."""
+        """Report the sandbox isolation in force on this machine, what it does not contain, and a sample check timing."""
         from rich.console import Console
         from rich.table import Table
 
         from sandbox.isolation import detect_isolation
 
-        info = detect_isolation()
-        findings: dict = {"isolation": info.to_dict(), "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "euid": os.geteuid()}
+        if isolation not in ("auto", "strict", "uid", "none"):
+            raise typer.BadParameter(f"--isolation must be auto, strict, uid or none, not {isolation!r}")
+        info = detect_isolation(mode=isolation)
+        findings: dict = {"isolation": info.to_dict(), "not_contained": info.not_contained(),
+                          "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "euid": os.geteuid()}
         if sample:
             from sandbox.pool import CheckerPool
 
@@ -241,7 +245,7 @@ def register(app: typer.Typer) -> None:
                     "        self.c = nn.Conv2d(3, 8, 3)\n        self.f = nn.Linear(8, 10)\n"
                     "    def forward(self, x):\n        return self.f(self.c(x).mean((2, 3)))\n")
             start = time.monotonic()
-            with CheckerPool(size=1, preload=("torch",)) as pool:
+            with CheckerPool(size=1, preload=("torch",), isolation=isolation) as pool:
                 pool.wait_ready()
                 findings["worker_start_s"] = round(time.monotonic() - start, 2)
                 results = [pool.check(code) for _ in range(5)]
@@ -263,3 +267,11 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         for line in info.details:
             console.print(f"  - {line}")
+        console.print("[bold]always contained[/]: wall timeout (kills the process group), RLIMIT_AS/CPU/FSIZE/NOFILE, a private work dir "
+                      "removed afterwards, a scrubbed environment, closed descriptors, escaped descendants killed")
+        if findings["not_contained"]:
+            console.print("[bold red]NOT contained under this isolation[/] (needs namespaces, or root for a throwaway uid):")
+            for line in findings["not_contained"]:
+                console.print(f"  - {line}", markup=False)
+        else:
+            console.print("[bold green]every isolation layer is active[/]")
