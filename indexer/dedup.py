@@ -105,6 +105,12 @@ def _statements(code: str) -> list[str]:
     return [p for p in pieces if _piece(p)[0].strip()]
 
 
+def split_statements(code: str) -> list[str]:
+    """The source text of each top-level statement of ``code`` (cached parses shared with
+    hashing); raises ValueError when the code does not parse."""
+    return _statements(code)
+
+
 def normalize_code(code: str) -> str:
     """Code without comments, docstrings or formatting differences (``ast`` round-trip,
     done per top-level statement with a cache)."""

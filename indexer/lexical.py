@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 
 from indexer.embed import split_identifier
 
@@ -35,14 +36,37 @@ def name_words(name: str, qualified_name: str) -> str:
     return " ".join(dict.fromkeys(parts))
 
 
-def code_words(code: str, limit: int = 400) -> str:
-    """Distinct identifier words of the code (first ``limit``), attribute names included."""
+@lru_cache(maxsize=65536)
+def _statement_words(statement: str) -> tuple[str, ...]:
+    """Distinct words of the names and attribute names in one top-level statement.
+    Cached: the blocks of one package share most of their helper statements, so each
+    is parsed once per process instead of once per block that includes it."""
     try:
-        names = [n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(ast.parse(code)) if isinstance(n, (ast.Name, ast.Attribute))]
-        text = " ".join(names)
+        tree = ast.parse(statement)
     except SyntaxError:
-        text = code
-    return " ".join(list(dict.fromkeys(words(text)))[:limit])
+        return tuple(dict.fromkeys(words(statement)))
+    names = [n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
+    return tuple(dict.fromkeys(words(" ".join(names))))
+
+
+def code_words(code: str, limit: int = 400, name: str | None = None) -> str:
+    """Distinct identifier words of the code (first ``limit``), attribute names included:
+    those of the class ``name`` (the block's own class) first, then the helpers' in order."""
+    from indexer.dedup import split_statements
+
+    try:
+        statements = split_statements(code)
+    except ValueError:  # does not parse: plain words of the text
+        return " ".join(list(dict.fromkeys(words(code)))[:limit])
+    if name:
+        head = re.compile(rf"^class {re.escape(name)}\b", re.M)
+        statements = sorted(statements, key=lambda text: head.search(text) is None)  # stable: the rest keep their order
+    out: dict[str, None] = {}
+    for statement in statements:
+        out.update(dict.fromkeys(_statement_words(statement)))
+        if len(out) >= limit:
+            break
+    return " ".join(list(out)[:limit])
 
 
 def fts_query(query: str, max_terms: int = 32) -> str | None:

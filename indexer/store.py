@@ -224,7 +224,7 @@ class StoreWriter:
             )
             for ord_, p in enumerate(block.provenances):
                 prov_rows.append((bid, ord_, p.source, p.package, p.version, p.path, p.module, p.line_start, p.line_end, p.qualified_name, p.license))
-            fts_rows.append((bid, name_words(block.name, block.qualified_name), code_words(block.code), " ".join(words(block.docstring))))
+            fts_rows.append((bid, name_words(block.name, block.qualified_name), code_words(block.code, name=block.name), " ".join(words(block.docstring))))
             self._vectors.append(vec)
         with self.db:
             self.db.executemany(f"INSERT INTO blocks VALUES ({','.join('?' * 18)})", rows)

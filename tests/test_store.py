@@ -151,3 +151,16 @@ def test_killed_writer_leaves_previous_version_usable(tmp_path, embedder):
     assert BlockStore(tmp_path, embedder=embedder).all_names() == ["Mlp"]
     # an open reader keeps answering from its version after a new publish
     assert store.get("DropPath") is not None
+
+
+def test_code_words_put_the_block_class_first_and_respect_the_limit():
+    from indexer.lexical import code_words
+
+    helper = "\n".join(f"def helper_{i}(x):\n    return x.alpha_{i} + beta_{i}\n" for i in range(30))
+    code = f"import torch\n\n{helper}\n\nclass Squeeze(torch.nn.Module):\n    def forward(self, x):\n        return self.excite_gate(x)\n"
+    full = code_words(code, name="Squeeze").split()
+    assert {"excite", "gate", "alpha", "beta"} <= set(full)
+    assert len(full) == len(set(full))  # distinct words
+    short = code_words(code, limit=6, name="Squeeze").split()
+    assert len(short) == 6 and {"excite", "gate"} <= set(short) and not {"alpha", "beta"} & set(short)  # the class's own words survive the cut
+    assert code_words("def broken(:\n  pass", name="X")  # unparsable code still gives words, no crash
