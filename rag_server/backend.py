@@ -95,6 +95,15 @@ class Backend:
             raise Unavailable(f"no predictor loaded ({self.predictor_error or 'predictor.api not available'})")
         return self.predictor
 
+    def sandbox_info(self) -> dict[str, Any]:
+        """Workers and the isolation they measured (None while they are still starting), with
+        what that isolation does not contain: ``nnrag doctor --server`` prints it."""
+        if self.pool is None:
+            return {"workers": 0, "isolation": None, "not_contained": []}
+        info = self.pool.isolation_if_ready()
+        return {"workers": self.pool.size, "isolation": info.to_dict() if info else None,
+                "not_contained": info.not_contained() if info else []}
+
     def versions(self) -> dict[str, str]:
         store = self.store
         embedder = getattr(store, "embedder", None) if store is not None else None

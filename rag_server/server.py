@@ -153,6 +153,20 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
     return RunningServer(server=server, port=port, backend=backend, health=health_servicer, address=f"{host}:{port}")
 
 
+def _log_sandbox_when_ready(backend: Backend) -> None:
+    """Say once, when the workers are up, which isolation the checks run under and what it does not contain."""
+    if backend.pool is None:
+        return
+    try:
+        backend.pool.wait_ready()
+    except Exception as exc:  # noqa: BLE001 - a worker that fails to start is replaced at its first check
+        log.warning("sandbox workers failed to start", extra={"fields": {"error": repr(exc)}})
+        return
+    info = backend.sandbox_info()
+    level = logging.WARNING if info["not_contained"] else logging.INFO
+    log.log(level, "sandbox ready", extra={"fields": info})
+
+
 def serve(settings: Settings | None = None) -> None:
     """Open the backend, serve until SIGTERM/SIGINT, drain, exit."""
     settings = settings or get_settings()
@@ -170,6 +184,7 @@ def serve(settings: Settings | None = None) -> None:
         "auth": bool(settings.token), "metrics_port": settings.metrics_port,
         "startup_ms": round((time.perf_counter() - started) * 1000), **backend.versions(),
     }})
+    threading.Thread(target=_log_sandbox_when_ready, args=(backend,), name="sandbox-ready", daemon=True).start()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

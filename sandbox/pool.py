@@ -241,6 +241,13 @@ class CheckerPool:
         handshake = self._workers[0].ensure_ready()
         return IsolationInfo.from_dict(handshake["isolation"])
 
+    def isolation_if_ready(self) -> IsolationInfo | None:
+        """The measured isolation once any worker has finished starting, else None (never waits)."""
+        for worker in list(self._workers):
+            if worker.handshake is not None:
+                return IsolationInfo.from_dict(worker.handshake["isolation"])
+        return None
+
     @property
     def uid_range(self) -> range:
         """Throwaway uids this pool's checks run under (only when isolation.uid_drop)."""

@@ -530,9 +530,29 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
 # ------------------------------------------------------------------ CLI over the wire
 
 
-def test_stats_over_the_wire(client):
+def test_stats_over_the_wire(client, pool):
+    pool.wait_ready()
     stats = client.stats()
     assert stats["blocks"] >= 3 and SOURCE in stats["by_source"]
+    sandbox = stats["sandbox"]  # the server says which isolation its checks run under
+    assert sandbox["workers"] == 2 and sandbox["isolation"] == pool.isolation.to_dict()
+    assert sandbox["not_contained"] == pool.isolation.not_contained()
+
+
+def test_doctor_over_the_wire_reports_the_servers_sandbox(server, pool):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    pool.wait_ready()
+    out = CliRunner().invoke(app, ["doctor", "--server", server.address, "--json"])
+    assert out.exit_code == 0, out.output
+    findings = json.loads(out.stdout)
+    assert findings["server"] == server.address and findings["workers"] == 2
+    assert findings["isolation"]["network"] == pool.isolation.network
+    assert findings["not_contained"] == pool.isolation.not_contained()
+    text = CliRunner().invoke(app, ["doctor", "--server", server.address]).output
+    assert pool.isolation.filesystem in text and ("NOT contained" in text) == bool(pool.isolation.not_contained())
 
 
 def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):

@@ -60,6 +60,19 @@ def _check_remote(server: str, code: str, spec: CheckSpec) -> CheckResult:
             raise typer.Exit(2) from None
 
 
+def _server_sandbox(server: str) -> dict:
+    """The server's sandbox section of its Stats answer: workers, isolation, not_contained."""
+    from nnrag.settings import get_settings
+    from rag_server.client import ApiError, Client
+
+    with Client(server, token=get_settings().token) as client:
+        try:
+            return client.stats()["sandbox"]
+        except ApiError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 @contextmanager
 def _remote_checker(server: str) -> Iterator[object]:
     """A Client (its ``check_many`` streams through the Audit RPC) that fails with a clear message."""
@@ -226,18 +239,29 @@ def register(app: typer.Typer) -> None:
         sample: bool = typer.Option(True, "--sample/--no-sample", help="Also time a warm pool on a sample check."),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
         isolation: str = typer.Option("auto", "--isolation", help="Mode to probe: auto (what the server and CLI use), strict, uid, none."),
+        server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report the isolation of its sandbox workers instead."),
     ) -> None:
         """Report the sandbox isolation in force on this machine, what it does not contain, and a sample check timing."""
         from rich.console import Console
         from rich.table import Table
 
-        from sandbox.isolation import detect_isolation
+        from sandbox.isolation import IsolationInfo, detect_isolation
 
         if isolation not in ("auto", "strict", "uid", "none"):
             raise typer.BadParameter(f"--isolation must be auto, strict, uid or none, not {isolation!r}")
-        info = detect_isolation(mode=isolation)
-        findings: dict = {"isolation": info.to_dict(), "not_contained": info.not_contained(),
-                          "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "euid": os.geteuid()}
+        if server:
+            sandbox = _server_sandbox(server)
+            if sandbox["isolation"] is None:
+                typer.echo(f"error: the sandbox workers of {server} are still starting; retry in a few seconds", err=True)
+                raise typer.Exit(2)
+            info, sample = IsolationInfo.from_dict(sandbox["isolation"]), False
+        else:
+            info = detect_isolation(mode=isolation)
+        findings: dict = {"isolation": info.to_dict(), "not_contained": info.not_contained()}
+        if server:
+            findings.update(server=server, workers=sandbox["workers"])
+        else:
+            findings.update(cpu_count=os.cpu_count(), python=sys.version.split()[0], euid=os.geteuid())
         if sample:
             from sandbox.pool import CheckerPool
 
@@ -254,13 +278,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(findings, indent=2))
             return
         console = Console()
-        table = Table(title="nnrag sandbox")
+        table = Table(title=f"nnrag sandbox of {server}" if server else "nnrag sandbox")
         table.add_column("what")
         table.add_column("state")
         table.add_row("network", info.network)
         table.add_row("filesystem", info.filesystem)
         table.add_row("processes", info.processes)
-        table.add_row("cores", str(os.cpu_count()))
+        table.add_row("cores" if not server else "workers", str(os.cpu_count() if not server else findings["workers"]))
         if sample:
             table.add_row("worker start", f"{findings['worker_start_s']} s")
             table.add_row("sample check", f"{findings['sample_check']['status']}, median {findings['sample_check']['wall_ms']:.0f} ms")
