@@ -14,8 +14,10 @@ that reason and are not run: the miner already knows they cannot work alone.
 from __future__ import annotations
 
 import ast
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from corpus.records import SourceFile
@@ -39,38 +41,94 @@ def validate_blocks(
 ) -> None:
     """Fill ``validation``, ``example``, ``params`` and ``flops`` of every block in place.
 
-    ``pool`` is a ``sandbox.pool.CheckerPool`` (anything with ``check_many``).
+    ``pool`` is a ``sandbox.pool.CheckerPool`` (anything with ``check`` and ``size``).
     ``files_by_source`` maps a source SPEC to its files (a plain list is taken as the files
     of every source); call sites for constructor guesses are read from the block's own source.
     """
-    indexes = _call_site_indexes(files_by_source)
-    runnable: list[tuple[Block, CheckSpec]] = []
-    for block in blocks:
-        reason = static_failure(block)
-        if reason is not None:
-            block.validation = reason
-            block.example, block.params, block.flops = None, None, None
-            continue
-        index = indexes.get(block.provenance.source) or indexes.get("*") or CallSiteIndex()
-        runnable.append((block, build_spec(block, index, timeout_s)))
-    total = len(runnable)
-    if progress:
-        progress(0, total)
-    # Identical code and entry validate once (the same block found in two sources).
-    unique: dict[tuple[str, str], int] = {}
-    jobs: list[tuple[str, CheckSpec]] = []
-    for block, spec in runnable:
-        key = (block.code, block.name)
-        if key not in unique:
-            unique[key] = len(jobs)
-            jobs.append((block.code, spec))
-    results: list[CheckResult] = []
-    for done, result in enumerate(pool.check_many(jobs), start=1):
-        results.append(result)
-        if progress:
-            progress(done, len(jobs))
-    for block, _spec in runnable:
-        apply_result(block, results[unique[(block.code, block.name)]])
+    validator = BackgroundValidator(pool, timeout_s=timeout_s, progress=progress)
+    try:
+        if isinstance(files_by_source, Mapping):
+            by_source: dict[str, list[Block]] = {}
+            for block in blocks:
+                by_source.setdefault(block.provenance.source, []).append(block)
+            for spec, group in by_source.items():
+                validator.submit(group, files_by_source.get(spec))
+        else:
+            validator.submit(blocks, files_by_source)
+    finally:
+        validator.wait()
+
+
+class BackgroundValidator:
+    """Validates blocks on every sandbox worker while the caller goes on with other work
+    (mining the next source, embedding): ``submit`` queues checks and returns, ``wait``
+    fills in the results.
+
+    Why not ``CheckerPool.check_many``: it yields results in input order and stops
+    submitting while its oldest check runs, so a worker sits idle behind one slow block.
+    Here each worker takes the next queued check the moment it is free. Identical code
+    with the same entry class is checked once (the result goes to every such block);
+    static failures (syntax errors, unresolved names) never reach the sandbox.
+    """
+
+    def __init__(self, pool: Any, *, timeout_s: float = TIMEOUT_S, progress: Callable[[int, int], None] | None = None):
+        self.pool = pool
+        self.timeout_s = timeout_s
+        self.progress = progress
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(getattr(pool, "size", 1))), thread_name_prefix="nnrag-validate")
+        self._checks: dict[tuple[str, str], Future] = {}
+        self._blocks: list[tuple[Block, tuple[str, str]]] = []
+        self._queued = 0  # checks sent to the sandbox
+        self._finished = 0
+        self._lock = threading.Lock()
+
+    @property
+    def submitted(self) -> int:
+        """Blocks submitted so far (static failures included)."""
+        return len(self._blocks)
+
+    def submit(self, blocks: Iterable[Block], files: Iterable[SourceFile] | None = None) -> None:
+        """Queue ``blocks`` (all from the source whose ``files`` are given, for call-site
+        guesses). Specs are built here, one block at a time, so the first checks start
+        while the rest are still being prepared."""
+        index = CallSiteIndex.build(list(files)) if files else CallSiteIndex()
+        for block in blocks:
+            key = (block.code, block.name)
+            self._blocks.append((block, key))
+            if key in self._checks:
+                continue
+            future: Future = Future()
+            reason = static_failure(block)
+            if reason is not None:
+                future.set_result(reason)
+            else:
+                future = self._executor.submit(self.pool.check, block.code, build_spec(block, index, self.timeout_s))
+                self._queued += 1
+                future.add_done_callback(self._one_done)
+            self._checks[key] = future
+        self._report()
+
+    def _one_done(self, _future: Future) -> None:
+        with self._lock:
+            self._finished += 1
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress:
+            self.progress(self._finished, self._queued)
+
+    def wait(self) -> None:
+        """Block until every submitted check is answered and fill in the blocks."""
+        try:
+            for block, key in self._blocks:
+                outcome = self._checks[key].result()
+                if isinstance(outcome, dict):  # a static failure
+                    block.validation = outcome
+                    block.example, block.params, block.flops = None, None, None
+                else:
+                    apply_result(block, outcome)
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S) -> CheckSpec:
@@ -162,14 +220,6 @@ def _failed_from(stage: str, error: str) -> dict[str, dict[str, Any]]:
         else:
             out[s] = {"ok": True, "error": ""}
     return out
-
-
-def _call_site_indexes(files_by_source: Mapping[str, list[SourceFile]] | list[SourceFile] | None) -> dict[str, CallSiteIndex]:
-    if not files_by_source:
-        return {}
-    if isinstance(files_by_source, Mapping):
-        return {spec: CallSiteIndex.build(list(files)) for spec, files in files_by_source.items()}
-    return {"*": CallSiteIndex.build(list(files_by_source))}
 
 
 def pass_rates(blocks: Iterable[Block]) -> dict[str, float]:

@@ -180,3 +180,46 @@ def test_constructor_arguments_are_recorded_from_the_packages_own_builders(tv_po
     local = Block(name="VGG", qualified_name="torchvision.models.vgg.VGG", code=code,
                   provenances=[Provenance(**{**prov.to_dict(), "source": "dir:/somewhere"})])
     assert build_spec(local, index).factories == []
+
+
+def test_identical_blocks_check_once_and_a_slow_block_holds_back_no_other(pool):
+    from indexer.validate import BackgroundValidator
+
+    class Recording:  # the real pool, with the order checks finish in
+        size = pool.size
+
+        def __init__(self):
+            self.finished: list[str] = []
+
+        def check(self, code, spec):
+            result = pool.check(code, spec)
+            self.finished.append(spec.entry)
+            return result
+
+    slow = _block("Slow", """
+        import time
+
+        class Slow(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                time.sleep(6)
+                return self.fc(x)
+    """)
+    fast = [_block(f"Act{i}", f"""
+        class Act{i}(nn.Module):
+            def forward(self, x):
+                return x.clamp(min={i})
+    """) for i in range(4)]
+    twin = _block("Act0", fast[0].code[len(HEADER):])
+    recording = Recording()
+    seen: list[tuple[int, int]] = []
+    validator = BackgroundValidator(recording, progress=lambda done, total: seen.append((done, total)))
+    validator.submit([slow, *fast, twin])
+    validator.wait()
+    assert sorted(recording.finished) == sorted(["Slow", "Act0", "Act1", "Act2", "Act3"])  # the twin is not checked again
+    assert recording.finished[-1] == "Slow"  # the second worker went through every fast block meanwhile
+    assert seen[-1] == (5, 5)
+    assert all(b.passed("forward") for b in [slow, *fast, twin]) and twin.example == fast[0].example
