@@ -29,14 +29,13 @@ from typing import Iterable, Iterator
 from sandbox.diagnose import HintProvider, diagnose_status, enrich
 from sandbox.isolation import IsolationInfo
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis
-from sandbox.worker import worker_command
+from sandbox.worker import CANCEL_LINE, worker_command
 
 DEFAULT_PRELOAD: tuple[str, ...] = ("torch", "torchvision", "timm")
 MAX_CODE_BYTES = 2 << 20
 WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itself is presumed stuck
 CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
-CANCEL_LINE = b'{"cancel": true}\n'
 UID_SPAN = 1 << 16
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -132,7 +131,7 @@ class _WorkerProcess:
 
     def _send_cancel(self) -> None:
         try:
-            self.proc.stdin.write(CANCEL_LINE)
+            self.proc.stdin.write(CANCEL_LINE + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker is gone: reading its answer fails next and it is replaced

@@ -28,6 +28,7 @@ from sandbox.isolation import IsolationInfo, new_pid_namespace_for_next_fork, se
 
 LINGER_S = 2.0  # a child still alive this long after its check is SIGKILLed
 CONTROL_FD = 0  # the pool's request pipe; while a check runs, the only thing it may send is a cancel line
+CANCEL_LINE = b'{"cancel": true}'
 RESULT_LIMIT = 8 << 20
 WARMUP_CODE = """
 import torch
@@ -67,6 +68,7 @@ class Worker:
         self.used: dict | None = None
         self.dying: list[dict] = []
         self.sweep_until = 0.0  # without a pid namespace: look for a finished check's escaped descendants until then
+        self.cancel_pending = False  # a cancel line arrived in the same read as its request
 
     def start(self) -> None:
         self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
@@ -238,7 +240,8 @@ class Worker:
         final: dict | None = None
         partial: dict | None = None
         open_fds = {r_res, r_out}
-        timed_out = cancelled = False
+        timed_out = False
+        cancelled, self.cancel_pending = self.cancel_pending, False
         watch_control = True
         wait_status: int | None = None
         while open_fds and not cancelled:
@@ -441,6 +444,9 @@ def _request_lines(worker: Worker):
                 return
             buffer += chunk
         line, _, buffer = buffer.partition(b"\n")
+        rest = [part.strip() for part in buffer.split(b"\n") if part.strip()]
+        if rest and all(part == CANCEL_LINE for part in rest):  # sent right behind its request: nothing else can follow one
+            worker.cancel_pending, buffer = True, b""
         yield line
 
 

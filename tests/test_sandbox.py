@@ -226,6 +226,13 @@ def test_cancel_kills_the_running_check_and_keeps_the_worker(pool):
     assert pool.check(SMALL).status == "ok"
     already = pool.check(SMALL, cancel=cancel)  # cancelled before it started: not run at all
     assert already.status == "timeout" and "cancelled" in already.message
+    for delay in (0.0, 0.01, 0.05):  # a cancel right behind its request (possibly in the same read) still stops it
+        cancel = threading.Event()
+        threading.Timer(delay, cancel.set).start()
+        start = time.monotonic()
+        assert pool.check("while True:\n    pass\n", CheckSpec(timeout_s=60), cancel=cancel).status == "timeout"
+        assert time.monotonic() - start < 4
+    assert pool.check(SMALL).status == "ok"
     assert pool.restarts == restarts
 
 
