@@ -11,6 +11,11 @@ wherever the previous published version already has the answer:
 - when every source is unchanged nothing is written at all (a no-change re-index
   costs the fingerprints, well under a second for the default corpus).
 
+Stages overlap where they can (two cores go a long way that way): the sandbox workers
+start importing torch when the first changed source is mined, each source's new blocks
+are queued for validation as soon as it is mined, and near-duplicate grouping and
+embedding run in this process while the workers validate.
+
 The new version is written next to the old one and published atomically (see
 ``indexer.store``), so a crash at any point leaves the previous index usable.
 """
@@ -46,8 +51,10 @@ class SourceReport:
 
 @dataclass
 class BuildReport:
-    """What a build did. ``stage_seconds`` maps open/mine/dedup/validate/embed/write to
-    wall time; ``rates`` gives items per second for the stages that did work."""
+    """What a build did. ``stage_seconds`` maps open/read/mine/dedup/validate/near_dup/
+    embed/write to wall time; ``validate`` overlaps mining, near_dup and embed (see the
+    module docstring) and ``validate_wait`` is the part of it nothing else overlapped.
+    ``rates`` gives items per second for the stages that did work."""
 
     store_dir: str
     version: str = ""
@@ -177,14 +184,23 @@ def build_index(
 
         # the new version is written under <store>/versions/<v>.partial from here on;
         # only publish() makes it visible, so an exception or a kill leaves the old one
-        with _progress(progress) as prog, StoreWriter(store_dir, report.embedder_version) as writer:
+        with _progress(progress) as prog, StoreWriter(store_dir, report.embedder_version) as writer, _Validation(pool, workers, prog) as validation:
             blocks_by_source: dict[str, list[Block]] = {}
             files_by_source: dict[str, list] = {}
             file_hashes: dict[str, dict[str, str]] = {}
+            submitted: dict[str, Block] = {}  # content hash -> the block whose check is queued
             from indexer.mine import mine_files
 
+            def needs_check(block: Block) -> bool:
+                if not validate or block.content_hash in submitted:
+                    return False
+                old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
+                return old_id is None or not previous.block_by_id(old_id).validation  # an unvalidated old block is validated now
+
             # sources whose fingerprint changed: read them; identical file contents (a
-            # reinstall, a touched file) count as unchanged; the rest are mined again
+            # reinstall, a touched file) count as unchanged; the rest are mined again, and
+            # their new blocks go to the sandbox at once: validation of one source runs
+            # while the next is mined
             changed = [sr for sr in report.sources if not sr.reused]
             advance = _step(prog, "mining", len(changed))
             for sr in changed:
@@ -199,8 +215,16 @@ def build_index(
                     advance(1)
                     continue
                 files_by_source[sr.spec] = files
+                if validate:
+                    validation.start()  # the workers import torch while this source is mined
                 with timer.stage("mine"):
                     mined = mine_files(files)
+                with timer.stage("dedup"):
+                    for b in mined:
+                        hash_block(b)
+                todo = [b for b in mined if needs_check(b)]
+                submitted.update((b.content_hash, b) for b in todo)
+                validation.submit(todo, files)
                 blocks_by_source[sr.spec] = mined
                 sr.blocks = len(mined)
                 sr.seconds += time.perf_counter() - t0
@@ -222,31 +246,27 @@ def build_index(
 
             with timer.stage("dedup"):
                 fresh = [b for blocks in blocks_by_source.values() for b in blocks]
-                for b in fresh:
-                    hash_block(b)
                 merged = merge_duplicates([*carried, *fresh])
                 report.unique = len(merged)
                 report.duplicates_merged = len(carried) + len(fresh) - len(merged)
 
             vectors: dict[str, np.ndarray] = {}
-            to_validate: list[Block] = []
             for block in merged:
                 old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
                 old = previous.block_by_id(old_id) if old_id is not None else None
                 if old is not None:
                     vectors[block.content_hash] = previous.vectors([old_id])[0]
                     report.embeddings_reused += 1
-                if old is not None and (old.validation or not validate):  # an unvalidated old block is validated now
+                if needs_check(block):  # carried, never validated
+                    validation.start()
+                    submitted[block.content_hash] = block
+                    validation.submit([block], files_by_source.get(block.provenance.source))
+                elif old is not None and block.content_hash not in submitted:
                     block.validation, block.example, block.params, block.flops = old.validation, old.example, old.params, old.flops
                     report.validation_reused += 1
-                elif validate:
-                    to_validate.append(block)
+            report.validated = len(submitted)
 
-            if to_validate:
-                with timer.stage("validate"):
-                    _validate(to_validate, files_by_source, pool, workers, prog)
-                report.validated = len(to_validate)
-
+            # the sandbox workers validate while this process groups near-duplicates and embeds
             with timer.stage("near_dup"):
                 report.near_dup_groups = assign_near_dup_groups(merged)
 
@@ -264,6 +284,15 @@ def build_index(
                             vectors[b.content_hash] = v
                         advance(len(chunk))
                 report.embedded = len(need)
+
+            if submitted:
+                validation.wait()
+                report.stage_seconds["validate"] = validation.seconds
+                report.stage_seconds["validate_wait"] = validation.wait_seconds
+                for block in merged:  # a merged copy of a checked block shares its result
+                    done = submitted.get(block.content_hash)
+                    if done is not None and done is not block:
+                        block.validation, block.example, block.params, block.flops = done.validation, done.example, done.params, done.flops
 
             with timer.stage("write"):
                 merged.sort(key=lambda b: (b.provenance.source, b.provenance.module, b.qualified_name, b.content_hash))
@@ -317,22 +346,62 @@ def _open_previous(store_dir: Path) -> BlockStore | None:
         return None  # unreadable or from an older schema: rebuild from scratch
 
 
-def _validate(blocks: list[Block], files_by_source: dict[str, list], pool: Any, workers: int | None, prog: Any) -> None:
-    from indexer.validate import validate_blocks
+class _Validation:
+    """The build's sandbox validation: a ``BackgroundValidator`` on the given pool, or on
+    a pool of its own started on the first ``start()`` (so the workers import torch while
+    the first changed source is mined) and closed on exit. ``seconds`` is the wall time
+    from the first submitted block to the last result; ``wait_seconds`` the part of it the
+    build spent waiting (the rest overlapped with mining, near-duplicate grouping and
+    embedding)."""
 
-    task = prog.add_task("validating in the sandbox", total=None) if prog is not None else None
+    def __init__(self, pool: Any, workers: int | None, prog: Any):
+        self.pool, self.workers, self.prog = pool, workers, prog
+        self._own_pool = None
+        self._validator = None
+        self._first: float | None = None
+        self.seconds = 0.0
+        self.wait_seconds = 0.0
 
-    def progress(done: int, total: int) -> None:
-        if prog is not None:
-            prog.update(task, completed=done, total=total)
+    def __enter__(self) -> "_Validation":
+        return self
 
-    if pool is not None:
-        validate_blocks(blocks, pool, files_by_source, progress=progress)
-        return
-    from sandbox.pool import CheckerPool
+    def __exit__(self, *exc: object) -> None:
+        if self._validator is not None and exc[0] is not None:
+            self._validator.cancel()
+        if self._own_pool is not None:
+            self._own_pool.close()
 
-    with CheckerPool(size=workers) as own_pool:
-        validate_blocks(blocks, own_pool, files_by_source, progress=progress)
+    def start(self) -> None:
+        if self._validator is not None:
+            return
+        if self.pool is None:
+            from sandbox.pool import CheckerPool
+
+            self._own_pool = self.pool = CheckerPool(size=self.workers)
+        from indexer.validate import BackgroundValidator
+
+        task = self.prog.add_task("validating in the sandbox", total=None) if self.prog is not None else None
+
+        def progress(done: int, total: int) -> None:
+            if self.prog is not None:
+                self.prog.update(task, completed=done, total=total)
+
+        self._validator = BackgroundValidator(self.pool, progress=progress)
+
+    def submit(self, blocks: list[Block], files: list | None) -> None:
+        if not blocks:
+            return
+        self.start()
+        if self._first is None:
+            self._first = time.perf_counter()
+        self._validator.submit(blocks, files)
+
+    def wait(self) -> None:
+        t0 = time.perf_counter()
+        self._validator.wait()
+        end = time.perf_counter()
+        self.wait_seconds = end - t0
+        self.seconds = end - (self._first or t0)
 
 
 def _fill_pass_counts(report: BuildReport, blocks: list[Block]) -> None:

@@ -117,6 +117,10 @@ class BackgroundValidator:
         if self.progress:
             self.progress(self._finished, self._queued)
 
+    def cancel(self) -> None:
+        """Drop the checks still queued (the running ones finish); for a build that failed."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     def wait(self) -> None:
         """Block until every submitted check is answered and fill in the blocks."""
         try:
