@@ -490,6 +490,19 @@ class AsyncClient(_Base):
         except grpc.RpcError as exc:
             raise _api_error(exc) from None
 
+    async def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> AsyncIterator[CheckResult]:
+        """``Client.check_many`` for asyncio: one Audit stream, results in input order, no overall deadline by default."""
+        requests = [_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(items)]
+        call = self._blocks.Audit(iter(requests), timeout=timeout, metadata=self._metadata)
+        try:
+            async for resp in call:
+                item = _audit_item(resp)
+                yield item.result if item.result is not None else _refused(item.error)
+        except grpc.RpcError as exc:
+            raise _api_error(exc) from None
+        finally:
+            call.cancel()
+
     async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
         req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 
+from sandbox.pool import MAX_CODE_BYTES
 from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
 RESULTS_FILE = "results.jsonl"
@@ -78,7 +79,9 @@ def run_audit(
 
     ``items`` is consumed fully up front (names must be recorded for dedup); ``limit``
     caps how many new unique codes are checked in this run. Codes are checked in hash order.
-    Empty code is recorded as "rejected" without being sent anywhere (the server refuses it too).
+    Empty and oversized code is recorded as "rejected" without being sent anywhere (the pool and
+    the server refuse it too; over the wire it would fail the whole stream), so a local and a
+    remote audit write the same records.
     """
     spec = spec or CheckSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,10 +106,10 @@ def run_audit(
     pending = pending[:limit] if limit is not None else pending
     started = time.time()
     with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
-        checked = pool.check_many((code, spec) for _, (_, code) in pending if code.strip())
+        checked = pool.check_many((code, spec) for _, (_, code) in pending if _refusal(code, spec) is None)
         try:
             for digest, (name, code) in pending:
-                result = next(checked) if code.strip() else _empty_code_result(spec)
+                result = _refusal(code, spec) or next(checked)
                 results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
                 results_fh.flush()
                 progress.checked += 1
@@ -122,6 +125,13 @@ def run_audit(
     return progress
 
 
-def _empty_code_result(spec: CheckSpec) -> CheckResult:
-    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="EmptyCode",
-                       message="the code is empty", diagnosis=Diagnosis("the code is empty", "send the model's source code", "rejected"))
+def _refusal(code: str, spec: CheckSpec) -> CheckResult | None:
+    """The "rejected" result of code no checker takes (empty, or over the pool's size limit), else None."""
+    if not code.strip():
+        problem, hint = "the code is empty", "send the model's source code"
+    elif len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
+        problem, hint = f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", "send smaller code"
+    else:
+        return None
+    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="Rejected",
+                       message=problem, diagnosis=Diagnosis(problem, hint, "rejected"))

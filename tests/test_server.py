@@ -604,7 +604,7 @@ def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
     from sandbox.report import write_report
 
     items = [("good", GOOD_MODEL), ("same", GOOD_MODEL), ("shape", SHAPE_BUG), ("syntax", "def broken(:\n"), ("empty", ""),
-             ("wide", GOOD_MODEL.replace("num_classes=10", "num_classes=7"))]
+             ("wide", GOOD_MODEL.replace("num_classes=10", "num_classes=7")), ("huge", "x = 1\n" * 400_000)]
     source = tmp_path / "models.jsonl"
     source.write_text("".join(json.dumps({"name": n, "code": c}) + "\n" for n, c in items))
     remote, local = tmp_path / "remote", tmp_path / "local"
@@ -615,9 +615,9 @@ def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
     assert len(load_done(remote)) == 2
     second = runner.invoke(app, args)  # resumes: only the 3 codes not yet done are checked
     assert second.exit_code == 0, second.output
-    assert "checked 3 new unique codes (2 already done, 5 unique of 6 names)" in second.output.replace("\n", " ")
+    assert "checked 4 new unique codes (2 already done, 6 unique of 7 names)" in second.output.replace("\n", " ")
     lines = (remote / RESULTS_FILE).read_text().splitlines()
-    assert len(lines) == 5  # identical code checked once, nothing checked twice
+    assert len(lines) == 6  # identical code checked once, nothing checked twice
     run_audit(items, local, pool, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward"), timeout_s=20))
     remote_done, local_done = load_done(remote), load_done(local)
     assert remote_done.keys() == local_done.keys()
@@ -630,10 +630,23 @@ def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
     local_summary = write_report(local, title="local")
     for key in ("names", "unique_codes", "checked", "statuses", "stage_rates", "failed_stage", "error_types", "diagnosis_kinds"):
         assert remote_summary[key] == local_summary[key], key
-    assert remote_summary["statuses"] == {"ok": 2, "failed": 2, "rejected": 1}
+    assert remote_summary["statuses"] == {"ok": 2, "failed": 2, "rejected": 2}  # empty, and over the size limit
     assert (remote / "report.md").exists() and (remote / "report.html").exists()
     runs = [json.loads(line) for line in (remote / "runs.jsonl").read_text().splitlines()]
     assert [r["server"] for r in runs] == [server.address] * 2
+
+
+def test_check_many_sync_and_async_keep_order_and_refuse_clearly(server, client):
+    items = [(GOOD_MODEL, None), ("  \n", None), (SHAPE_BUG, CheckSpec(timeout_s=20))]
+    results = list(client.check_many(items))
+    assert [r.status for r in results] == ["ok", "rejected", "failed"]
+    assert results[1].message.startswith("code:") and results[2].diagnosis.kind == "shape_mismatch"
+
+    async def run() -> list[str]:
+        async with AsyncClient(server.address, max_message_mb=16) as async_client:
+            return [r.status async for r in async_client.check_many([items[2], items[0]])]
+
+    assert asyncio.run(run()) == ["failed", "ok"]
 
 
 def test_cli_audit_with_an_unreachable_server_fails_clearly(tmp_path):
