@@ -302,14 +302,16 @@ def test_huge_stdout_is_truncated(pool):
 def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_path):
     marker = f"lk{token}"
     code = (
-        "import threading, time, ctypes\n"
+        "import threading, time, ctypes, os\n"
         "def spin():\n    while True:\n        time.sleep(0.01)\n"
         "threading.Thread(target=spin, daemon=False).start()\n"
-        "libc = ctypes.CDLL(None)\n"
+        "libc = ctypes.CDLL(None)\nready_r, ready_w = os.pipe()\n"
         "if libc.fork() == 0:\n"
         f"    libc.prctl(15, b'{marker}', 0, 0, 0)\n"
         "    libc.setsid()\n"
+        "    os.write(ready_w, b'x')\n"
         "    while True:\n        time.sleep(0.05)\n"
+        "os.read(ready_r, 1)\n"  # the child is named before the check goes on: the leak check cannot pass vacuously
         + MODEL
     )
     result = pool.check(code, FAST)
