@@ -207,7 +207,7 @@ class Worker:
             _kill_group(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                os.waitpid(pid, os.WNOHANG)  # never block here: a zombie left now is reaped by the next sweep
             except (ProcessLookupError, ChildProcessError):
                 pass
 
