@@ -363,7 +363,8 @@ class Client(_Base):
         return convert.block_from_proto(resp.block), list(resp.alternatives)
 
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
-        """The loaded store's counts (``BlockStore.stats()``)."""
+        """The loaded store's counts (``BlockStore.stats()``) and ``sandbox``: the server's workers, the
+        isolation they measured (None while starting) and what it does not contain."""
         return json.loads(self._call(self._blocks.Stats, blocks_pb2.StatsRequest(), timeout).stats_json)
 
     def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
