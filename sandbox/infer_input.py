@@ -11,8 +11,11 @@ Shapes are small (batch 2, 32x32 images, 16 tokens) so a failed guess is cheap.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
+import re
+import textwrap
 from typing import Any
 
 import torch
@@ -48,6 +51,9 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     dim = _int_attr(module, _DIM_ATTRS)
     if _is_loss(module):
         proposals += _loss_inputs(dim or channels)
+    fold = _fold_input(module)
+    if fold:
+        proposals.append(([fold], ["float32"]))
     tokenish = _looks_token_based(module)
 
     if _is(first, "Embedding", "EmbeddingBag"):
@@ -109,6 +115,24 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     elif n_required == 0 and not _has_var_positional(module):
         proposals = [([], [])] + proposals
     return _dedupe(proposals)[:MAX_PROPOSALS]
+
+
+def _fold_input(module: nn.Module) -> list[int] | None:
+    """nn.Fold takes (N, C * prod(kernel_size), L) with L the number of sliding blocks."""
+    if not _is(module, "Fold"):
+        return None
+    attrs = vars(module)
+    size, kernel = _pair(attrs.get("output_size")), _pair(attrs.get("kernel_size"))
+    dilation, padding, stride = (_pair(attrs.get(k)) or (1, 1) if k != "padding" else _pair(attrs.get(k)) or (0, 0)
+                                 for k in ("dilation", "padding", "stride"))
+    if attrs.get("padding") == 0:
+        padding = (0, 0)
+    if not size or not kernel:
+        return None
+    blocks = [(size[i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in (0, 1)]
+    if min(blocks) <= 0:
+        return None
+    return [BATCH, kernel[0] * kernel[1], blocks[0] * blocks[1]]
 
 
 def _fallbacks() -> list[Proposal]:
@@ -340,3 +364,210 @@ def _dedupe(proposals: list[Proposal]) -> list[Proposal]:
             seen.add(key)
             out.append((shapes, dtypes))
     return out
+
+
+# --- structured inputs ------------------------------------------------------------------
+#
+# Some blocks take more than tensors: lists of feature maps (FPN necks, detection heads),
+# dicts of them, (H, W) sizes or ints next to a token tensor, boxes, lists of images.
+# An input spec describes one argument as JSON (``Example.input_specs``), and
+# ``sandbox.runner.build_input`` makes the value:
+#   {"kind": "tensor", "shape": [...], "dtype": "float32", "range": [lo, hi] (optional)}
+#   {"kind": "boxes", "count": K, "image": [H, W], "batch_index": B or null}  (x1, y1, x2, y2 inside the image)
+#   {"kind": "list" | "tuple", "items": [spec, ...]}, {"kind": "dict", "items": {key: spec}}
+#   {"kind": "value", "value": json}, {"kind": "object", "class": name, "args": [spec, ...]}
+# The spec is read from forward's signature: annotations first, then parameter names.
+
+Spec = dict[str, Any]
+_GRIDS = ((8, 8), (4, 4), (7, 7), (14, 14))
+_SIZE_NAMES = {"size", "hw", "feat_size", "thw", "shape", "input_size", "spatial_shape", "grid_size", "x_size", "hw_shape", "hw_size", "resolution"}
+_INT_NAMES = {"h": 0, "height": 0, "w": 1, "width": 1}
+
+
+def propose_structured(module: nn.Module) -> list[list[Spec]]:
+    """Candidate argument specs for a forward that takes more than plain tensors, best first;
+    [] when every required argument looks like a tensor."""
+    params = _forward_params(module)
+    if _is_loss(module) and len(params) >= 2:
+        # probabilities and targets in [0, 1] (BCELoss refuses anything else)
+        probs = {"kind": "tensor", "shape": [BATCH, 10], "dtype": "float32", "range": [0.05, 0.95]}
+        return [[probs] * len(params)]
+    if not params or all(_kind(name, ann) == "tensor" for name, ann in params):
+        return []
+    plain = [shapes[0] for shapes, _ in propose_inputs(module) if len(shapes) >= 1][:3]
+    if any(_kind(n, a) in ("int", "size") for n, a in params):
+        # a token tensor beside its (H, W): (B, N, C) at the width the module works at
+        width = _int_attr(module, _DIM_ATTRS) or _int_attr(module, _CHANNEL_ATTRS) or _first_width(module) or _conv_in(_first_leaf(module), 2)
+        if width:
+            plain.insert(1, [BATCH, TOKENS, width])
+    out: list[list[Spec]] = []
+    for grid in _GRIDS:
+        for extra in (0, 1):  # tokens = the grid, or the grid plus a class token
+            for base in plain:
+                specs = _specs_for(module, params, grid, extra, base)
+                if specs is not None and specs not in out:
+                    out.append(specs)
+            if not any(_kind(n, a) in ("int", "size") for n, a in params):
+                break
+        if not any(_kind(n, a) in ("int", "size") for n, a in params) and out:
+            break
+    return out[:MAX_PROPOSALS]
+
+
+def _forward_params(module: nn.Module, depth: int = 0) -> list[tuple[str, str]]:
+    """(name, annotation text) of forward's required positional parameters. An unannotated
+    parameter gets the annotation its use implies: iterated or ``len()``-ed -> a list of tensors,
+    read by string key or ``.items()`` -> a dict, handed whole to a child module -> that
+    child's annotation (RetinaNetHead passes ``x`` to heads that take ``List[Tensor]``)."""
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    out = []
+    tree = None
+    for p in parameters:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is not p.empty:
+            continue
+        ann = p.annotation
+        if ann is not p.empty and isinstance(ann, type) and ann.__module__ not in ("builtins", "torch"):
+            text = ann.__name__  # a class of the block's own (torchvision's ImageList)
+        else:
+            text = "" if ann is p.empty else ann if isinstance(ann, str) else inspect.formatannotation(ann)
+        text = text.replace("typing.", "").replace("torch.", "").replace(" ", "")
+        if not text and depth < 3:
+            tree = tree if tree is not None else _forward_tree(module)
+            text = _annotation_from_use(module, tree, p.name, depth) if tree is not None else ""
+        out.append((p.name, text))
+    return out
+
+
+def _forward_tree(module: nn.Module) -> ast.AST | None:
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(type(module).forward)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def _annotation_from_use(module: nn.Module, tree: ast.AST, name: str, depth: int) -> str:
+    is_name = lambda n: isinstance(n, ast.Name) and n.id == name  # noqa: E731
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.comprehension)) and is_name(node.iter):
+            return "list[Tensor]"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("len", "enumerate", "zip") and any(is_name(a) for a in node.args):
+            return "list[Tensor]"
+        if isinstance(node, ast.Attribute) and is_name(node.value) and node.attr in ("items", "keys", "values"):
+            return "dict[str,Tensor]"
+        if isinstance(node, ast.Subscript) and is_name(node.value) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            return "dict[str,Tensor]"
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "self" and node.args and is_name(node.args[0])):
+            child = getattr(module, node.func.attr, None)
+            if isinstance(child, nn.Module) and not isinstance(child, (nn.Sequential, nn.ModuleList)):
+                params = _forward_params(child, depth + 1)
+                if params and params[0][1]:
+                    return params[0][1]
+    return ""
+
+
+def _kind(name: str, ann: str) -> str:
+    lower, a = name.lower(), ann.lower()
+    if lower in ("boxes", "rois", "proposals", "bboxes"):
+        return "boxes"
+    if lower in ("image_shapes", "image_sizes", "original_image_sizes"):
+        return "image_sizes"
+    if re.fullmatch(r"(list|sequence)\[str\]", a) or lower == "names":
+        return "names"
+    if re.fullmatch(r"(dict|mapping|ordereddict)\[str,tensor\]", a):
+        return "feature_dict"
+    if re.fullmatch(r"(list|sequence)\[tensor\]|tuple\[tensor,\.\.\.\]", a) or lower in ("feature_maps", "features_list", "xs"):
+        return "images" if lower == "images" else "feature_list"
+    if a == "int" or lower in _INT_NAMES or lower in ("b", "batch", "batch_size", "t"):
+        return "int"
+    if a == "float":
+        return "float"
+    if lower in _SIZE_NAMES or re.fullmatch(r"(tuple|list)\[int(,int)*(,\.\.\.)?\]|size_?", a):
+        return "size"
+    if ann and ann[0].isupper() and ann.isidentifier() and ann not in ("Tensor", "Any", "Optional"):
+        return "object"
+    return "tensor"
+
+
+def _specs_for(module: nn.Module, params: list[tuple[str, str]], grid: tuple[int, int], extra: int,
+               base: list[int]) -> list[Spec] | None:
+    size_len = 3 if any("thw" in n.lower() or a.count("int") == 3 for n, a in params) else 2
+    size = [2, *grid] if size_len == 3 else list(grid)
+    tokens = math.prod(size) + extra
+    channels = _conv_in(_first_leaf(module), 2) or _int_attr(module, _CHANNEL_ATTRS) or _int_attr(module, _DIM_ATTRS) or 32
+    specs: list[Spec] = []
+    first_tensor: Spec | None = None
+    for name, ann in params:
+        kind = _kind(name, ann)
+        if kind == "int":
+            lower = name.lower()
+            value = BATCH if lower in ("b", "batch", "batch_size") else 2 if lower == "t" else grid[_INT_NAMES.get(lower, 0)]
+            specs.append({"kind": "value", "value": value})
+        elif kind == "float":
+            specs.append({"kind": "value", "value": 0.5})
+        elif kind == "size":
+            specs.append({"kind": "tuple" if "list" not in ann.lower() else "list", "items": [{"kind": "value", "value": v} for v in size]})
+        elif kind == "names":
+            specs.append({"kind": "list", "items": [{"kind": "value", "value": "0"}]})
+        elif kind == "image_sizes":
+            specs.append({"kind": "list", "items": [{"kind": "tuple", "items": [{"kind": "value", "value": 64}] * 2}] * BATCH})
+        elif kind == "boxes":
+            if ann.lower().startswith(("list", "sequence")):
+                specs.append({"kind": "list", "items": [{"kind": "boxes", "count": 3, "image": [64, 64], "batch_index": None}] * BATCH})
+            else:
+                specs.append({"kind": "boxes", "count": 4, "image": [16, 16], "batch_index": BATCH})
+        elif kind == "images":
+            specs.append({"kind": "list", "items": [{"kind": "tensor", "shape": [3, 64, 64], "dtype": "float32"}] * BATCH})
+        elif kind == "feature_list":
+            specs.append({"kind": "list", "items": _feature_maps(module, channels)})
+        elif kind == "feature_dict":
+            keys = _feature_keys(module)
+            maps = _feature_maps(module, channels, len(keys))
+            specs.append({"kind": "dict", "items": dict(zip(keys, maps))})
+        elif kind == "object":
+            specs.append({"kind": "object", "class": ann, "args": [
+                {"kind": "tensor", "shape": [BATCH, 3, 64, 64], "dtype": "float32"},
+                {"kind": "list", "items": [{"kind": "tuple", "items": [{"kind": "value", "value": 64}] * 2}] * BATCH}]})
+        else:
+            shape = list(base)
+            if first_tensor is None and any(_kind(n, a) in ("int", "size") for n, a in params):
+                if len(shape) == 3:
+                    shape = [shape[0], tokens, shape[2]]  # tokens of the (H, W) grid passed beside them
+                elif len(shape) == 4:
+                    shape = [shape[0], shape[1], *grid]
+                else:
+                    return None
+            spec = {"kind": "tensor", "shape": shape, "dtype": "float32"}
+            first_tensor = first_tensor or spec
+            specs.append(spec if first_tensor is spec else first_tensor)
+    return specs
+
+
+def _feature_maps(module: nn.Module, channels: int, levels: int | None = None) -> list[Spec]:
+    """Feature maps of halving size, one per level: as many levels as the module has
+    per-level branches (a ModuleList of convs), each with that branch's input channels."""
+    per_level: list[int] = []
+    for sub in module.modules():
+        if isinstance(sub, nn.ModuleList) and len(sub) > 1:
+            widths = [_conv_in(next((m for m in item.modules() if _is(m, "Conv2d")), None), 2) for item in sub]
+            if all(widths):
+                per_level = [int(w) for w in widths]  # type: ignore[arg-type]
+                break
+    counted = next((len(v) for k, v in vars(module).items() if k in _LEVEL_ATTRS and isinstance(v, (list, tuple)) and 0 < len(v) <= 6), None)
+    n = levels or len(per_level) or counted or 2
+    widths = per_level[:n] if len(per_level) >= n else [channels] * n
+    return [{"kind": "tensor", "shape": [BATCH, widths[i], max(16 >> i, 2), max(16 >> i, 2)], "dtype": "float32"} for i in range(n)]
+
+
+_LEVEL_ATTRS = ("sizes", "aspect_ratios", "featmap_names", "in_channels_list", "strides", "anchor_sizes")
+
+
+def _feature_keys(module: nn.Module) -> list[str]:
+    names = vars(module).get("featmap_names")
+    if isinstance(names, (list, tuple)) and names and all(isinstance(k, str) for k in names):
+        return list(names)
+    return ["0", "1"]

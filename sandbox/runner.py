@@ -167,6 +167,42 @@ def make_inputs(shapes: list[list[int]], dtypes: list[str] | None) -> list[torch
     return out
 
 
+def build_input(spec: dict[str, Any], namespace: dict) -> Any:
+    """The value one ``Example.input_specs`` entry describes (see ``sandbox.infer_input``)."""
+    kind = spec.get("kind")
+    if kind == "tensor":
+        (tensor,) = make_inputs([list(spec["shape"])], [spec.get("dtype") or "float32"])
+        low_high = spec.get("range")
+        if low_high and tensor.is_floating_point():
+            tensor = torch.rand_like(tensor) * (low_high[1] - low_high[0]) + low_high[0]
+        return tensor
+    if kind == "boxes":
+        count, (height, width) = int(spec["count"]), spec["image"]
+        corner = torch.rand(count, 2) * torch.tensor([width / 2, height / 2])
+        extent = torch.rand(count, 2) * torch.tensor([width / 2, height / 2]) + 1
+        boxes = torch.cat([corner, corner + extent], dim=1)
+        if spec.get("batch_index"):
+            boxes = torch.cat([torch.randint(0, int(spec["batch_index"]), (count, 1)).float(), boxes], dim=1)
+        return boxes
+    if kind in ("list", "tuple"):
+        items = [build_input(item, namespace) for item in spec["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {key: build_input(item, namespace) for key, item in spec["items"].items()}
+    if kind == "value":
+        return spec["value"]
+    if kind == "object":
+        cls = namespace.get(spec["class"])
+        if not callable(cls):
+            raise StageError("BadExample", f"input class {spec['class']!r} is not defined in the code")
+        return cls(*[build_input(item, namespace) for item in spec.get("args", [])])
+    raise StageError("BadExample", f"unknown input spec kind {kind!r}")
+
+
+def _spec_shapes(specs: list[dict[str, Any]]) -> list[list[int]]:
+    return [list(s["shape"]) for s in specs if s.get("kind") == "tensor"]
+
+
 def _resolve(value: Any, namespace: dict) -> Any:
     if isinstance(value, dict):
         if set(value) == {"__expr__"}:
@@ -177,18 +213,24 @@ def _resolve(value: Any, namespace: dict) -> Any:
     return value
 
 
-def _propose_inputs(model: nn.Module) -> list[tuple[list[list[int]], list[str] | None]]:
+def _propose_inputs(model: nn.Module) -> list[tuple[list[list[int]], list[str] | None, list[dict] | None]]:
+    """(shapes, dtypes, specs) to try: structured specs first when forward asks for more than
+    tensors, then plain tensor shapes."""
     try:
-        from sandbox.infer_input import propose_inputs
+        from sandbox.infer_input import propose_inputs, propose_structured
     except ImportError:
-        return [(DEFAULT_INPUT, None)]
+        return [(DEFAULT_INPUT, None, None)]
     try:
-        proposals = [(list(map(list, s)), list(d) if d else None) for s, d in propose_inputs(model)]
+        structured = [(_spec_shapes(specs), None, specs) for specs in propose_structured(model)]
+    except Exception:  # noqa: BLE001 - a broken proposer must not fail the check
+        structured = []
+    try:
+        proposals = [(list(map(list, s)), list(d) if d else None, None) for s, d in propose_inputs(model)]
     except Exception:  # noqa: BLE001 - a broken proposer must not fail the check
         proposals = []
-    if (DEFAULT_INPUT, None) not in proposals:
-        proposals.append((DEFAULT_INPUT, None))
-    return proposals
+    if (DEFAULT_INPUT, None, None) not in proposals:
+        proposals.append((DEFAULT_INPUT, None, None))
+    return structured + proposals
 
 
 def is_lemur_class(cls: type) -> bool:
@@ -424,14 +466,16 @@ class CheckRun:
 
     def _forward(self, model: nn.Module, example: Example, result: CheckResult) -> tuple[list[torch.Tensor], Any]:
         model.train()
-        if example.inputs is not None:
-            proposals = [(example.inputs, example.input_dtypes)]
+        if example.input_specs is not None:
+            proposals = [(example.inputs or _spec_shapes(example.input_specs), None, example.input_specs)]
+        elif example.inputs is not None:
+            proposals = [(example.inputs, example.input_dtypes, None)]
         else:
             proposals = _propose_inputs(model)
         first_error: BaseException | None = None
-        for shapes, dtypes in proposals:
+        for shapes, dtypes, specs in proposals:
             try:
-                inputs = make_inputs(shapes, dtypes)
+                inputs = [build_input(s, self.namespace) for s in specs] if specs is not None else make_inputs(shapes, dtypes)
                 self.tracker.reset(model)
                 start = time.perf_counter()
                 output = model(*inputs)
@@ -440,6 +484,7 @@ class CheckRun:
                 first_error = first_error or exc
                 continue
             example.inputs, example.input_dtypes = [list(s) for s in shapes], dtypes
+            example.input_specs = specs
             break
         else:
             raise first_error  # type: ignore[misc]
@@ -481,7 +526,10 @@ class CheckRun:
         optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
         model.train()
         for _ in range(2):
-            fresh = make_inputs(example.inputs, example.input_dtypes)
+            if example.input_specs is not None:
+                fresh = [build_input(spec, self.namespace) for spec in example.input_specs]
+            else:
+                fresh = make_inputs(example.inputs, example.input_dtypes)
             out = _flatten_tensors(model(*fresh))[0]
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
                 loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
@@ -504,7 +552,8 @@ def _count_flops(model: nn.Module, inputs: list[torch.Tensor]) -> int | None:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
             model(*inputs)
-        batch = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 1
+        tensors = _flatten_tensors(list(inputs))
+        batch = tensors[0].shape[0] if tensors and tensors[0].dim() > 0 else 1
         return int(counter.get_total_flops() // max(batch, 1))
     except Exception:  # noqa: BLE001 - FLOPs are best effort; the forward already passed
         return None

@@ -30,6 +30,10 @@ class Example:
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     inputs: list[list[int]] | None = field(default_factory=lambda: [[2, 3, 32, 32]])
     input_dtypes: list[str] | None = None
+    # One JSON spec per forward argument when they are not all plain tensors (lists or dicts
+    # of feature maps, (H, W) sizes, ints, boxes); see ``sandbox.infer_input``. When set, it
+    # wins over ``inputs``, which then lists the shapes of the top-level tensor arguments only.
+    input_specs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

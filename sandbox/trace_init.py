@@ -118,7 +118,7 @@ def _record_calls(real: type, factories: list[str], budget_s: float) -> _Calls:
                 continue
             try:
                 with _time_limit(min(left, PER_FACTORY_S)), _constructions(calls.constructions):
-                    factory()
+                    factory(**_no_weights(factory))
             except _Recorded:
                 pass
             except (Exception, _OutOfTime):  # noqa: BLE001 - a factory that fails tells us nothing
@@ -129,6 +129,19 @@ def _record_calls(real: type, factories: list[str], budget_s: float) -> _Calls:
         else:
             real.__init__ = own  # type: ignore[misc]
     return calls
+
+
+_NO_WEIGHTS = {"weights": None, "weights_backbone": None, "pretrained": False, "pretrained_backbone": False}
+
+
+def _no_weights(factory: Callable[..., Any]) -> dict[str, Any]:
+    """Arguments that keep a factory from loading pretrained weights (torchvision's detection
+    builders default to ``weights_backbone=...IMAGENET1K_V1``): nothing is ever downloaded."""
+    try:
+        names = set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in _NO_WEIGHTS.items() if k in names}
 
 
 def _resolve_factory(name: str) -> Callable[[], Any] | None:

@@ -7,7 +7,7 @@ them in the test process is fine (block code from a corpus only ever runs in the
 import torch
 from torch import nn
 
-from sandbox.infer_input import propose_inputs
+from sandbox.infer_input import propose_inputs, propose_structured
 from sandbox.runner import make_inputs
 
 
@@ -221,3 +221,74 @@ def test_losses_with_their_own_width_get_features_of_that_width():
     assert shapes == [[2, 24], [2]] and dtypes == ["float32", "int64"]
     out = loss(*make_inputs(shapes, dtypes))
     out.loss.backward()
+
+
+# --- structured inputs -------------------------------------------------------------------
+
+
+class _Neck(torch.nn.Module):
+    """Per-level convs over a list of feature maps (FPN-like)."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList([torch.nn.Conv2d(8, 4, 1), torch.nn.Conv2d(16, 4, 1)])
+
+    def forward(self, feats):
+        return [conv(f) for conv, f in zip(self.convs, feats)]
+
+
+class _Tokens(torch.nn.Module):
+    def __init__(self, dim=12):
+        super().__init__()
+        self.dim = dim
+        self.proj = torch.nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x, H: int, W: int):
+        B, N, C = x.shape
+        return self.proj(x.transpose(1, 2).reshape(B, C, H, W)).flatten(2).transpose(1, 2)
+
+
+class _ByKey(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(6, 6, 1)
+
+    def forward(self, feats):
+        return self.conv(feats["0"])
+
+
+def _run_first_working(module):
+    from sandbox.runner import build_input
+
+    for specs in propose_structured(module):
+        try:
+            return specs, module(*[build_input(s, {}) for s in specs])
+        except Exception:  # noqa: BLE001 - the next proposal
+            continue
+    raise AssertionError(f"no structured proposal works for {type(module).__name__}")
+
+
+def test_lists_of_feature_maps_follow_the_per_level_layers():
+    specs, out = _run_first_working(_Neck())
+    maps = specs[0]["items"]
+    assert specs[0]["kind"] == "list" and [m["shape"][1] for m in maps] == [8, 16]
+    assert len(out) == 2
+
+
+def test_sizes_beside_tokens_agree_with_the_token_count():
+    specs, out = _run_first_working(_Tokens())
+    tokens, h, w = specs
+    assert tokens["shape"][1] == h["value"] * w["value"] and tokens["shape"][2] == 12
+    assert out.shape == tuple(tokens["shape"])
+
+
+def test_string_keys_make_a_dict_and_plain_tensor_blocks_get_no_structured_proposal():
+    specs, _ = _run_first_working(_ByKey())
+    assert specs[0]["kind"] == "dict" and "0" in specs[0]["items"]
+    assert propose_structured(torch.nn.Conv2d(3, 4, 3)) == []
+
+
+def test_probability_losses_get_inputs_in_the_unit_interval():
+    specs, out = _run_first_working(torch.nn.BCELoss())
+    assert all(s["range"][0] >= 0 and s["range"][1] <= 1 for s in specs)
+    assert out.dim() == 0
