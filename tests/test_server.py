@@ -316,6 +316,31 @@ def test_a_client_that_cancels_without_a_deadline_stops_its_sandbox(server, clie
     assert client.check(GOOD_MODEL, timeout=30).status == "ok"
 
 
+def test_a_killed_client_process_stops_its_sandbox(server, client, pool):
+    """The client process dies mid-call (no cancel sent, only the connection drops)."""
+    marker = f"kx{os.getpid() % 10000}"
+    code = f"import ctypes\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\nwhile True:\n    pass\n"
+    script = (
+        "import sys\nimport grpc\nfrom nnrag.v1 import blocks_pb2, blocks_pb2_grpc\nfrom rag_server.convert import spec_to_proto\n"
+        "from sandbox.spec import CheckSpec\n"
+        "stub = blocks_pb2_grpc.BlockServiceStub(grpc.insecure_channel(sys.argv[1]))\n"
+        "stub.Check(blocks_pb2.CheckRequest(code=sys.stdin.read(), spec=spec_to_proto(CheckSpec(timeout_s=60))))\n"
+    )
+    restarts = pool.restarts
+    proc = subprocess.Popen([sys.executable, "-c", script, server.address], stdin=subprocess.PIPE, cwd=REPO, text=True)
+    try:
+        proc.stdin.write(code)
+        proc.stdin.close()
+        assert _wait_for(lambda: _processes_named(marker), 60), "the check never started"
+        proc.kill()
+        proc.wait(10)
+        assert _wait_for(lambda: not _processes_named(marker), 3), "the sandbox outlived its client"
+    finally:
+        proc.kill()
+    assert pool.restarts == restarts
+    assert client.check(GOOD_MODEL, timeout=30).status == "ok"
+
+
 def test_concurrency_limit_answers_resource_exhausted(client):
     errors: list[BaseException] = []
 
