@@ -102,7 +102,8 @@ class CallSiteIndex:
     # (module, name) -> required-argument count; module -> names it imports.
     referrers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     required_args: dict[tuple[str, str], int] = field(default_factory=dict)
-    imported: dict[str, set[str]] = field(default_factory=dict)
+    classes_: set[tuple[str, str]] = field(default_factory=set)
+    imported: dict[str, dict[str, str]] = field(default_factory=dict)  # module -> {name: module it comes from}
 
     @classmethod
     def build(cls, files: list[SourceFile]) -> "CallSiteIndex":
@@ -113,15 +114,25 @@ class CallSiteIndex:
             except (SyntaxError, ValueError):
                 continue
             _CallCollector(index, _simple_assignments(tree.body)).visit(tree)
-            index._add_definitions(f.module, tree)
+            index._add_definitions(f.module, tree, f.is_package)
         return index
 
-    def _add_definitions(self, module: str, tree: ast.Module) -> None:
-        self.imported[module] = {(a.asname or a.name) for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    def _add_definitions(self, module: str, tree: ast.Module, is_package: bool = False) -> None:
+        package = module if is_package else module.rpartition(".")[0]
+        imported: dict[str, str] = {}
+        for n in tree.body:
+            if isinstance(n, ast.ImportFrom):
+                base = package
+                for _ in range(max(n.level - 1, 0)):
+                    base = base.rpartition(".")[0]
+                source = (f"{base}.{n.module}" if n.module else base) if n.level else (n.module or "")
+                imported.update({(a.asname or a.name): source for a in n.names})
+        self.imported[module] = imported
         for node in tree.body:
             if isinstance(node, ast.FunctionDef):
                 required = _required_count(node.args, skip_self=False)
             elif isinstance(node, ast.ClassDef):
+                self.classes_.add((module, node.name))
                 init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
                 required = _required_count(init.args, skip_self=True) if init is not None else 0
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -148,17 +159,20 @@ class CallSiteIndex:
             for mod, target in frontier:
                 for caller in self.referrers.get(target, []):
                     cmod, cname = caller
-                    if caller in seen or not (cmod == mod or target in self.imported.get(cmod, ())):
+                    source = self.imported.get(cmod, {}).get(target)
+                    # the caller's name must be this very definition: same module, or imported
+                    # from it (or from a package that re-exports it)
+                    if caller in seen or not (cmod == mod or (source and (source == mod or mod.startswith(source + ".")))):
                         continue
                     seen.add(caller)
                     if self.required_args.get(caller, 1) == 0 and not cname.startswith("_"):
                         found.setdefault(caller, depth)
-                    else:
-                        nxt.append(caller)
+                    nxt.append(caller)
             frontier = nxt[:200]
             if len(found) >= 4 * limit:
                 break
-        ranked = sorted(found, key=lambda k: (found[k], k[0] != module, _size_rank(k[1]), len(k[1]), k))
+        # functions (registered entrypoints, builders) before classes callable without arguments
+        ranked = sorted(found, key=lambda k: (k in self.classes_, found[k], k[0] != module, _size_rank(k[1]), len(k[1]), k))
         return [f"{m}:{n}" for m, n in ranked[:limit]]
 
 
