@@ -180,9 +180,9 @@ class _CallPool:
         self.pool, self.context, self.cancel = pool, context, cancel
 
     def check(self, code: str, spec: CheckSpec | None = None, deadline: float | None = None, hint_provider: Any = None) -> CheckResult:
+        call_deadline = _call_deadline(self.context)  # first: a passed deadline also sets the cancel event
         if self.cancel.is_set():
             raise ClientGone("the client went away; remaining checks skipped")
-        call_deadline = _call_deadline(self.context)
         if call_deadline is not None:
             deadline = call_deadline if deadline is None else min(deadline, call_deadline)
         return self.pool.check(code, spec, deadline, hint_provider, cancel=self.cancel)
@@ -302,6 +302,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             except PatchInputError as exc:
                 raise BadRequest("code", str(exc)) from None
         if cancel.is_set():
+            _call_deadline(context)  # DEADLINE_EXCEEDED when that is why the call ended
             raise ClientGone("the client went away during the patch; its checks were stopped")
         response = patch_result_to_proto(result)
         if before is not None:
