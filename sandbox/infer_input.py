@@ -104,6 +104,17 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
         if grid:
             proposals.append(([[BATCH, grid[0] * grid[1], width]], ["float32"]))
         proposals += [([[BATCH, width, 16, 16]], ["float32"]), ([[BATCH, TOKENS, width]], ["float32"])]
+    fixed_tokens = _tokens_from_bias_index(module)
+    if fixed_tokens:
+        # attention with a learned bias per token pair (LeViT, EfficientFormer, EfficientViT):
+        # the token count is fixed by that table; the grid is its square root
+        side = math.isqrt(fixed_tokens)
+        front = []
+        for w in _width_candidates(module):
+            front.append(([[BATCH, fixed_tokens, w]], ["float32"]))
+            if side * side == fixed_tokens:
+                front.append(([[BATCH, w, side, side]], ["float32"]))
+        proposals = front + proposals
     bias = _attention_bias_shape(module)
     if bias:
         # relative-position bias modules take the attention scores (B, heads, N, N) of one window
@@ -115,6 +126,32 @@ def propose_inputs(module: nn.Module) -> list[Proposal]:
     elif n_required == 0 and not _has_var_positional(module):
         proposals = [([], [])] + proposals
     return _dedupe(proposals)[:MAX_PROPOSALS]
+
+
+def _tokens_from_bias_index(module: nn.Module) -> int | None:
+    """N of the first (N, N) index buffer (``attention_bias_idxs``) anywhere in the module."""
+    for name, buf in module.named_buffers():
+        leaf = name.rsplit(".", 1)[-1].lower()
+        if ("idx" in leaf or "index" in leaf) and buf.dim() == 2 and buf.shape[0] == buf.shape[1] and 1 < buf.shape[0] <= 4096:
+            return int(buf.shape[0])
+    return None
+
+
+def _width_candidates(module: nn.Module) -> list[int]:
+    """Widths the input may have: declared ones, the first layer's, the first conv's times the
+    heads (per-head convs on channel chunks), the last layer's output."""
+    first = _first_leaf(module)
+    heads = _int_attr(module, ("num_heads", "heads", "n_heads"))
+    conv_in = _conv_in(first, 2) or next((int(m.in_channels) for m in module.modules() if _is(m, "Conv2d")), None)
+    last = None
+    for m in module.modules():
+        if _is(m, "Linear"):
+            last = int(m.out_features)
+        elif _is(m, "Conv2d"):
+            last = int(getattr(m, "out_channels", 0)) or last
+    out = [_int_attr(module, _DIM_ATTRS), _int_attr(module, _CHANNEL_ATTRS), _first_width(module), conv_in,
+           conv_in * heads if conv_in and heads else None, last]
+    return list(dict.fromkeys(w for w in out if w))
 
 
 def _fold_input(module: nn.Module) -> list[int] | None:
