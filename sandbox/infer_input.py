@@ -429,6 +429,8 @@ def propose_structured(module: nn.Module) -> list[list[Spec]]:
         # probabilities and targets in [0, 1] (BCELoss refuses anything else)
         probs = {"kind": "tensor", "shape": [BATCH, 10], "dtype": "float32", "range": [0.05, 0.95]}
         return [[probs] * len(params)]
+    if len(params) >= 2 and all(_kind(name, ann) == "tensor" for name, ann in params):
+        return _per_argument_tensors(module, [name for name, _ in params])
     if not params or all(_kind(name, ann) == "tensor" for name, ann in params):
         return []
     plain = [shapes[0] for shapes, _ in propose_inputs(module) if len(shapes) >= 1][:3]
@@ -476,6 +478,46 @@ def _forward_params(module: nn.Module, depth: int = 0) -> list[tuple[str, str]]:
             text = _annotation_from_use(module, tree, p.name, depth) if tree is not None else ""
         out.append((p.name, text))
     return out
+
+
+def _per_argument_tensors(module: nn.Module, names: list[str]) -> list[list[Spec]]:
+    """Several tensor arguments of different widths (NASNet cells take the previous two
+    layers' outputs): each gets the width of the first layer it flows into, at the same
+    size or with the first one twice as large."""
+    tree = _forward_tree(module)
+    if tree is None:
+        return []
+    widths = [_width_by_use(module, tree, name) for name in names]
+    if not all(widths):
+        return []
+    out = []
+    for side in (16, 32):
+        for scale in (1, 2):
+            sides = [side * scale] + [side] * (len(names) - 1)
+            out.append([{"kind": "tensor", "shape": [BATCH, w, n, n], "dtype": "float32"} for w, n in zip(widths, sides)])
+    return out
+
+
+def _width_by_use(module: nn.Module, tree: ast.AST, name: str) -> int | None:
+    """Input width of the first child layer ``name`` flows into (through width-keeping children)."""
+    aliases = {name}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
+            continue
+        call = node.value
+        if not (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and call.func.value.id == "self"):
+            continue
+        if not any(isinstance(a, ast.Name) and a.id in aliases for a in call.args):
+            continue
+        child = getattr(module, call.func.attr, None)
+        if not isinstance(child, nn.Module):
+            continue
+        first = _first_leaf(child)
+        width = _conv_in(first, 2) or (first.in_features if _is(first, "Linear") else None) or getattr(first, "num_features", None)
+        if width:
+            return int(width)
+        aliases |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return None
 
 
 def _forward_tree(module: nn.Module) -> ast.AST | None:
