@@ -21,6 +21,7 @@ from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
 # Limits on what a request may ask for. Past them the request is refused with
 # INVALID_ARGUMENT naming the field, before any work is done.
 MAX_INPUTS = 16
+INPUT_SPEC_KINDS = frozenset({"tensor", "boxes", "list", "tuple", "dict", "value", "object"})  # sandbox.runner.build_input
 MAX_DIMS = 8
 MAX_INPUT_ELEMENTS = 1 << 26  # 64M elements (256 MiB of float32) per input tensor
 MAX_TIMEOUT_MS = 600_000.0
@@ -57,6 +58,7 @@ def example_to_proto(example: Example | None) -> pb.Example | None:
         init_kwargs_json=json.dumps(example.init_kwargs),
         input_dtypes=list(example.input_dtypes or []),
         infer_inputs=example.inputs is None,
+        input_specs_json=json.dumps(example.input_specs) if example.input_specs is not None else "",
     )
     for shape in example.inputs or []:
         msg.inputs.add(dims=[int(d) for d in shape])
@@ -101,7 +103,21 @@ def example_from_proto(msg: pb.Example, field: str = "example") -> Example:
         bad = [d for d in dtypes if d not in ("float32", "float16", "bfloat16", "float64", "int64", "int32", "bool")]
         if bad:
             raise BadRequest(f"{field}.input_dtypes", f"unknown dtype {bad[0]!r}")
-    return Example(init_args=init_args, init_kwargs=init_kwargs, inputs=inputs, input_dtypes=dtypes)
+    specs = _input_specs(msg.input_specs_json, f"{field}.input_specs_json")
+    return Example(init_args=init_args, init_kwargs=init_kwargs, inputs=inputs, input_dtypes=dtypes, input_specs=specs)
+
+
+def _input_specs(text: str, field: str) -> list[dict[str, Any]] | None:
+    """Structure only (a list of at most MAX_INPUTS objects with a known kind); sizes are the sandbox's to bound."""
+    if not text:
+        return None
+    specs = _json_field(text, field, list, None)
+    if len(specs) > MAX_INPUTS:
+        raise BadRequest(field, f"{len(specs)} input specs, at most {MAX_INPUTS}")
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or spec.get("kind") not in INPUT_SPEC_KINDS:
+            raise BadRequest(f"{field}[{i}]", f"must be an object with kind in {sorted(INPUT_SPEC_KINDS)}")
+    return specs
 
 
 # ---------------------------------------------------------------- CheckSpec

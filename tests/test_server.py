@@ -216,6 +216,7 @@ def test_get_block_by_name_and_hash(client):
         (lambda c: c.suggest(GOOD_MODEL, cursor_line=500), "cursor_line"),
         (lambda c: c.suggest(GOOD_MODEL, k=51), "k"),
         (lambda c: c.patch("  \n"), "code"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[], input_specs=[{"kind": "fly"}]))), "spec.example.input_specs_json[0]"),
     ],
 )
 def test_bad_input_is_invalid_argument_naming_the_field(client, call, field):
@@ -242,6 +243,28 @@ def test_check_ok_and_shape_bug(client):
     bad = client.check(SHAPE_BUG)
     assert bad.status == "failed" and bad.failed_stage == "forward"
     assert "16" in bad.message or "shape" in bad.message.lower()
+
+
+LIST_INPUT_MODEL = '''
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 4, 1)
+
+    def forward(self, feats: list[torch.Tensor], scale: int):
+        return torch.stack([self.proj(f).mean() * scale for f in feats]).sum()
+'''
+
+
+def test_structured_inputs_cross_the_wire(client):
+    pyramid = {"kind": "list", "items": [{"kind": "tensor", "shape": [2, 3, 8, 8]}, {"kind": "tensor", "shape": [2, 3, 4, 4]}]}
+    example = Example(inputs=[], input_specs=[pyramid, {"kind": "value", "value": 3}])
+    result = client.check(LIST_INPUT_MODEL, CheckSpec(example=example, stages=("parse", "compile", "import", "instantiate", "forward", "backward")))
+    assert result.status == "ok", result.message
+    assert result.example is not None and result.example.input_specs == [pyramid, {"kind": "value", "value": 3}]
 
 
 def test_deadline_cancels_the_check_and_frees_the_worker(client, server):

@@ -25,18 +25,20 @@ class Shape(_message.Message):
     def __init__(self, dims: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Example(_message.Message):
-    __slots__ = ("init_args_json", "init_kwargs_json", "inputs", "input_dtypes", "infer_inputs")
+    __slots__ = ("init_args_json", "init_kwargs_json", "inputs", "input_dtypes", "infer_inputs", "input_specs_json")
     INIT_ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     INIT_KWARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     INPUT_DTYPES_FIELD_NUMBER: _ClassVar[int]
     INFER_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SPECS_JSON_FIELD_NUMBER: _ClassVar[int]
     init_args_json: str
     init_kwargs_json: str
     inputs: _containers.RepeatedCompositeFieldContainer[Shape]
     input_dtypes: _containers.RepeatedScalarFieldContainer[str]
     infer_inputs: bool
-    def __init__(self, init_args_json: _Optional[str] = ..., init_kwargs_json: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., input_dtypes: _Optional[_Iterable[str]] = ..., infer_inputs: _Optional[bool] = ...) -> None: ...
+    input_specs_json: str
+    def __init__(self, init_args_json: _Optional[str] = ..., init_kwargs_json: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., input_dtypes: _Optional[_Iterable[str]] = ..., infer_inputs: _Optional[bool] = ..., input_specs_json: _Optional[str] = ...) -> None: ...
 
 class CheckSpec(_message.Message):
     __slots__ = ("entry", "lemur", "example", "candidates", "expected_output_shape", "stages", "max_params", "timeout_ms", "memory_mb", "count_flops")
