@@ -551,6 +551,12 @@ class _Guesser:
     def _from_annotation(self, annotation: str, lower: str) -> Any:
         if not annotation:
             return _MISSING
+        union = re.fullmatch(r"Union\[(.*)\]", annotation)
+        if union:
+            members = _split_top_level(union.group(1))
+            if members and all(re.match(r"(Tuple|tuple|List|list|Sequence)\[", m) for m in members):
+                # ``Union[Tuple[int], Tuple[int, int]]``: any member will do; the last is the most explicit
+                return self._from_annotation(members[-1], lower)
         classes_in_code = [n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", annotation) if n in self.classes]
         if classes_in_code and not re.search(r"Module|Callable|Type\b|type\[", annotation):
             built = self._construct(classes_in_code[0])
@@ -712,6 +718,19 @@ class _InlineConsts(ast.NodeTransformer):
         if isinstance(node.ctx, ast.Load) and value is not None and _literal(value) is not _MISSING:
             return copy.deepcopy(value)
         return node
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``"Tuple[int], Tuple[int, int]"`` -> its comma-separated members at bracket depth 0."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
 
 
 def _render(value: Any) -> str:
