@@ -8,6 +8,10 @@ the estimator trained on that split's train models); with several seeds the pool
 Each replay draws ``--pool-size`` runs at random (a study of that many trials) in random order.
 Writes bench/results/early_stop.json and prints a rich table; "vs median" is the epochs-saved ratio
 against Optuna's MedianPruner measured in the same run.
+
+``--train-replays`` replays the 50-epoch runs of each split's *train* models instead, predicted out of
+fold (the train families cut in two halves; each half predicted by an estimator fitted on the other):
+the pool the recommended policy was chosen on, so the test replays stay untouched by the choice.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from rich.console import Console
 from rich.table import Table
 
 from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy
-from predictor.evaluate import usable, view_of
+from predictor.evaluate import training_views, usable, view_of
+from predictor.families import family_split
+from predictor.models import GBM, GBMParams
 from predictor.replay import replay_optuna, replay_predictor
-from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
+from predictor.train import EVAL_TRAIN_DATASETS, corpus, fitted_for_split, load_or_build_split, runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 50
@@ -48,6 +54,30 @@ def pool_with_predictions(seeds: list[int], model: str) -> tuple[list[list[float
             preds.append(list(zip(e.point.tolist(), e.lo.tolist(), e.hi.tolist())))
             ids.append(r.run_id)
             seen.add(r.run_id)
+    return curves, preds, ids
+
+
+def train_pool_out_of_fold(seeds: list[int], model: str) -> tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str]]:
+    """50-epoch runs of each split's train models, each predicted by a GBM fitted on the other half of the train families."""
+    c = corpus()
+    curves, preds, ids = [], [], []
+    for seed in seeds:
+        _, train, _ = load_or_build_split(None, seed)
+        runs = runs_of(train, c, EVAL_TRAIN_DATASETS)
+        weights: dict[str, float] = {}
+        for r in runs:  # both halves should hold long runs: a 50-epoch run weighs 6, another >= 3-epoch run 1
+            weights[r.model] = weights.get(r.model, 0.0) + (6.0 if r.epochs == EPOCHS else 1.0 if r.epochs >= 3 else 0.0)
+        half_a, half_b = family_split({m: c.models[m].family for m in weights}, weights, seed=100 + seed, test_fraction=0.5)
+        for fit_on, predict_on in ((half_a, half_b), (half_b, half_a)):
+            fit_set, predict_set = set(fit_on), set(predict_on)
+            views, targets, groups = training_views([r for r in runs if r.model in fit_set], c)
+            est = GBM(use_code=model == "gbm_code", params=GBMParams()).fit(views, targets, groups)
+            for r in runs:
+                if r.model in predict_set and r.epochs == EPOCHS:
+                    e = est.predict([view_of(r, k, c.features.get(r.model)) for k in range(1, EPOCHS)])
+                    curves.append(list(r.accuracy))
+                    preds.append(list(zip(e.point.tolist(), e.lo.tolist(), e.hi.tolist())))
+                    ids.append(r.run_id)
     return curves, preds, ids
 
 
@@ -79,10 +109,14 @@ def main() -> None:
     ap.add_argument("--pool-size", type=int, default=200, help="runs per replay (a random subset in random order); 0 = all")
     ap.add_argument("--model", default="gbm_code")
     ap.add_argument("--p-min", default="0.02,0.05")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "early_stop.json")
+    ap.add_argument("--train-replays", action="store_true", help="replay train models' runs predicted out of fold (policy choice)")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
-    curves, preds, ids = pool_with_predictions([int(s) for s in args.seeds.split(",")], args.model)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    pool = train_pool_out_of_fold if args.train_replays else pool_with_predictions
+    curves, preds, ids = pool(seeds, args.model)
+    out = args.out or ROOT / "bench" / "results" / ("early_stop_train_replays.json" if args.train_replays else "early_stop.json")
     print(f"replay pool: {len(curves)} runs of {EPOCHS} epochs ({time.time() - t0:.0f} s to fit/predict)")
     rng = np.random.default_rng(12345)
     size = len(curves) if args.pool_size <= 0 else min(args.pool_size, len(curves))
@@ -94,25 +128,35 @@ def main() -> None:
         name = f"nnrag predictor + top-10 envelope ({args.model}, p<{p_min})"
         policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True)
         results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+    for p_min in (float(p) for p in args.p_min.split(",")):
+        for patience in (2, 3):
+            policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True, patience=patience, bar="predicted")
+            name = f"nnrag predictor, predicted bar + envelope ({args.model}, p<{p_min}, patience {patience})"
+            results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+    old = StopPolicy(top_k=10, p_min=0.10, envelope_guard=True, patience=2)
+    name = f"nnrag predictor, final bar + envelope ({args.model}, p<0.1, patience 2; previous default)"
+    results[name] = summarize([replay_predictor(curves, preds, o, old, name) for o in orders])
     policy = StopPolicy(**RECOMMENDED_POLICY)
-    name = f"nnrag predictor, recommended ({args.model}, p<{policy.p_min}, envelope, patience {policy.patience})"
+    name = f"nnrag predictor, recommended ({args.model}, {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})"
     results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     for name, make in optuna_pruners().items():
         t = time.time()
         results[name] = summarize([replay_optuna(curves, o, make, name) for o in orders])
         print(f"{name}: {time.time() - t:.0f} s")
     base = results["optuna Median (default)"]["epochs_saved"]
-    table = Table(title=f"early stop: {args.orders} replays of {size} runs drawn from {len(curves)} held-out LEMUR 50-epoch CIFAR-10 runs")
+    side = "train (out-of-fold)" if args.train_replays else "held-out"
+    table = Table(title=f"early stop: {args.orders} replays of {size} runs drawn from {len(curves)} {side} LEMUR 50-epoch CIFAR-10 runs")
     for col in ("policy", "epochs saved", "vs median", "top-10 kept (mean/min)", "true best found", "regret (mean/max)"):
         table.add_column(col)
     for name, r in results.items():
         table.add_row(name, f"{r['epochs_saved']:.3f}", f"{r['epochs_saved'] / base:.2f}", f"{r['top10_kept']:.3f} / {r['top10_kept_min']:.2f}",
                       f"{r['best_found']:.2f}", f"{r['regret']:.4f} / {r['regret_max']:.4f}")
     Console().print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"pool_runs": len(curves), "runs_per_replay": size, "orders": args.orders, "seeds": args.seeds, "results": results,
-                                    "seconds": round(time.time() - t0, 1)}, indent=1))
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"pool": "train models, out of fold" if args.train_replays else "test models",
+                               "pool_runs": len(curves), "runs_per_replay": size, "orders": args.orders, "seeds": args.seeds,
+                               "results": results, "seconds": round(time.time() - t0, 1)}, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

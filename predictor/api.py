@@ -217,39 +217,56 @@ class Predictor:
         e = est.predict([view])
         return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs)
 
-    def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | None,
+    def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None) -> StopDecision:
         """Stop ``run`` now? ``run`` is a RunView or a dict with code, hparams, dataset, curve (and durations);
-        ``incumbent`` the best final so far, the finals of finished runs, or their whole curves (which also
-        enables the guard: a run doing as well as some top-k run did at this epoch is kept); ``budget`` the
-        run's planned epochs."""
-        if isinstance(run, dict):
-            missing = [k for k in ("code", "dataset", "curve") if k not in run]
-            if missing:
-                raise ValueError(f"run is missing {', '.join(missing)}")
-            view = self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
-                             budget or run.get("epochs"), run.get("transform"))
-        else:
-            view = run
-            if budget is not None:
-                view.epochs = max(int(budget), view.k)
+        ``incumbent`` the best final so far, the finals of finished runs, their whole curves (which also
+        enables the guard: a run doing as well as some top-k run did at this epoch is kept), or the finished
+        runs themselves as dicts like ``run`` (which also enables the predicted bar: what the predictor said
+        about the top-k runs at the same epoch; with finals or curves only, the bar is the k-th best final);
+        ``budget`` the run's planned epochs."""
+        view = self._view_of(run, budget)
         policy = policy or self.policy
-        finals, top = incumbent, None
-        if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], (list, tuple)):
+        finals, top, top_views = incumbent, None, None
+        if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
+            runs = [self._view_of(r, None) for r in incumbent]
+            runs = [r for r in runs if r.k]
+            finals = [r.accuracy[-1] for r in runs]
+            top_views = sorted(runs, key=lambda r: -r.accuracy[-1])[: policy.top_k]
+            top = [r.accuracy for r in top_views]
+        elif isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], (list, tuple)):
             curves = [[float(v) for v in c] for c in incumbent if len(c)]
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
+        if policy.bar == "predicted" and top_views is None:
+            policy = replace(policy, bar="final")  # nothing to predict the top runs from
         # The rule must have said "stop" on each of the last ``patience`` epochs (the same as a replayed loop).
         decision = None
         for k in range(view.k, max(view.k - max(policy.patience, 1), -1), -1):
             seen = replace(view, accuracy=view.accuracy[:k], duration_s=view.duration_s[:k])
             pred = self.predict_view(seen)
             tracking = tracks_top(seen.accuracy, top) if top else None
-            step = decide(k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, tracking=tracking)
+            top_preds = None
+            if policy.bar == "predicted":
+                top_preds = [self.predict_view(replace(t, accuracy=t.accuracy[:k], duration_s=t.duration_s[:k])).point
+                             for t in top_views if t.k >= k]
+            step = decide(k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, tracking=tracking,
+                          top_predictions=top_preds)
             decision = decision or step
             if not step.stop:
                 return replace(decision, stop=False)
         return decision
+
+    def _view_of(self, run: dict | RunView, budget: int | None) -> RunView:
+        if not isinstance(run, dict):
+            if budget is not None:
+                run.epochs = max(int(budget), run.k)
+            return run
+        missing = [k for k in ("code", "dataset", "curve") if k not in run]
+        if missing:
+            raise ValueError(f"run is missing {', '.join(missing)}")
+        return self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
+                         budget or run.get("epochs"), run.get("transform"))
 
     def report(self, run: ReportedRun | dict) -> int:
         """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""

@@ -38,17 +38,22 @@ class PredictorPruner(optuna.pruners.BasePruner):
         if len(finished) < min_finished:
             return False
         top = None
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
+        top_curves = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]
         if self.policy.envelope_guard:  # the completed trials' reported curves are the top-k envelope
-            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-            done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
-            top = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]
+            top = top_curves
         # As in the replay: the rule must say "stop" on each of the last ``patience`` epochs.
         for k in range(len(curve), len(curve) - max(self.policy.patience, 1), -1):
             if k < 1:
                 return False
             point, lo, hi = self.predict(trial, curve[:k])
             tracking = tracks_top(curve[:k], top) if top else None
-            if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking).stop:
+            top_preds = None
+            if self.policy.bar == "predicted":  # what the predictor said about the top-k trials at this step
+                top_preds = [self.predict(t, c[:k])[0] for t, c in zip(done, top_curves) if len(c) >= k]
+            if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking,
+                          top_predictions=top_preds).stop:
                 return False
         return True
 

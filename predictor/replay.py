@@ -57,12 +57,15 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
         curve = curves[i]
         n = len(curve)
         given[i] = n
-        top = [curves[j] for j in sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]]
+        top_ids = sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]
+        top = [curves[j] for j in top_ids]
         streak = 0  # consecutive epochs the rule said stop
         for k in range(1, n):
             point, lo, hi = predictions[i][k - 1]
             tracking = tracks_top(curve[:k], top) if policy.envelope_guard else None
-            streak = streak + 1 if decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking).stop else 0
+            top_preds = [predictions[j][k - 1][0] for j in top_ids if len(predictions[j]) >= k] if policy.bar == "predicted" else None
+            stop = decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking, top_predictions=top_preds).stop
+            streak = streak + 1 if stop else 0
             if streak >= policy.patience:
                 given[i] = k
                 break

@@ -22,7 +22,7 @@ from predictor.code_features import static_features
 from predictor.early_stop import StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
-from predictor.models import GBM, CurveFit, GBMParams, LastValue, conformal_quantile
+from predictor.models import GBM, CurveFit, GBMParams, LastValue, conformal_quantile, family_weights, weighted_conformal_quantile
 from predictor.replay import replay_optuna, replay_predictor
 
 SMALL_NET = '''
@@ -222,6 +222,19 @@ def test_conformal_quantile_finite_sample():
     assert conformal_quantile(np.array([])) == 0.0
 
 
+def test_weighted_conformal_quantile_counts_families_not_rows():
+    # One big family of small scores and nine single-row families of large scores: by rows the 80%
+    # quantile is small; by families (what a family-grouped hold-out sees) it is large.
+    scores = np.concatenate([np.full(90, 0.01), np.linspace(0.5, 0.9, 9)])
+    groups = np.array(["big"] * 90 + [f"f{i}" for i in range(9)])
+    assert conformal_quantile(scores) == pytest.approx(0.01)
+    assert weighted_conformal_quantile(scores, family_weights(groups)) >= 0.8
+    # Equal weights reduce to the plain finite-sample quantile.
+    plain = np.arange(1, 11, dtype=float)
+    assert weighted_conformal_quantile(plain, np.ones(10)) == conformal_quantile(plain)
+    assert weighted_conformal_quantile(np.array([]), np.array([])) == 0.0
+
+
 # ---- early stop ------------------------------------------------------------------------------
 
 def test_p_exceeds_and_decide():
@@ -281,6 +294,30 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
     median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
     assert 0.0 < median.epochs_saved < 1.0
+    predicted = StopPolicy(top_k=5, p_min=0.2, patience=2, bar="predicted")
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=predicted)
+    expected = replace(replay_predictor(curves, preds, order, predicted), policy="predicted bar via optuna")
+    assert 0.0 < expected.epochs_saved < 1.0
+    assert replay_optuna(curves, order, pruner, "predicted bar via optuna") == expected
+
+
+def test_predicted_bar_cancels_a_biased_predictor():
+    # The predictor under-forecasts every run by 0.2 (an unseen family): against finished finals it kills
+    # the true top-10; against what it predicted for the top-10 at the same epoch it keeps them.
+    curves = _replay_curves()
+    biased = [[(c[-1] - 0.2, c[-1] - 0.22, c[-1] - 0.18)] * (len(c) - 1) for c in curves]
+    order = list(np.random.default_rng(1).permutation(len(curves)))
+    final_bar = replay_predictor(curves, biased, order, StopPolicy(top_k=10, p_min=0.05))
+    predicted_bar = replay_predictor(curves, biased, order, StopPolicy(top_k=10, p_min=0.05, bar="predicted"))
+    assert final_bar.top10_killed >= 0.3
+    assert predicted_bar.top10_killed == 0.0 and predicted_bar.best_found
+    assert predicted_bar.epochs_saved > 0.3
+    policy = StopPolicy(top_k=2, p_min=0.05, bar="predicted")
+    assert decide(2, 50, 0.4, 0.38, 0.42, [0.9, 0.8], policy, top_predictions=[0.6, 0.7]).stop
+    kept = decide(2, 50, 0.65, 0.6, 0.7, [0.9, 0.8], policy, top_predictions=[0.6, 0.7])
+    assert not kept.stop and kept.incumbent == 0.6
+    with pytest.raises(ValueError, match="bar"):
+        decide(2, 50, 0.4, 0.38, 0.42, [0.9, 0.8], StopPolicy(top_k=2, bar="median"), top_predictions=[0.6])
 
 
 # ---- API, closed loop and CLI ----------------------------------------------------------------
