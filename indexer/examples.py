@@ -466,6 +466,11 @@ class _Guesser:
         if not isinstance(value, (list, dict)) and self._subscripted(p.arg):
             # ``drop_path[i]``, ``window_size[0]``: the body indexes it, so it takes a sequence
             return [value] * 4
+        annotation = ast.unparse(p.annotation) if p.annotation is not None else ""
+        if (re.match(r"(Tuple|tuple)\[", annotation) and isinstance(value, list) and value
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            # the annotation says tuple and some code checks (``assert isinstance(size, tuple)``)
+            return {"__expr__": repr(tuple(value))}
         return value
 
     def _subscripted(self, name: str) -> bool:
@@ -573,7 +578,13 @@ class _Guesser:
         if fixed and lower not in _EXACT:
             # a fixed arity (``channels: Tuple[int, int, int, int]``): fields of one config must agree
             n = fixed.group(1).count("int")
-            return [1] * n if re.search(r"depth|layer|block|level|stride|dilation", lower) else [WIDTH * 2 ** min(i, 2) for i in range(n)]
+            if re.search(r"depth|layer|block|level|stride|dilation", lower):
+                return [1] * n
+            if re.search(r"patch|window|kernel", lower):
+                return [4] * n  # a square patch/window
+            if re.search(r"size|resolution|shape", lower):
+                return [16] * n
+            return [WIDTH * 2 ** min(i, 2) for i in range(n)]
         if re.search(r"(Tuple|tuple|List|list|Sequence)\[int", annotation) and lower not in _EXACT:
             return [1, 1, 1, 1] if re.search(r"depth|layer|block|level", lower) else [WIDTH, WIDTH * 2]
         if annotation.startswith(("list[float]", "List[float]")):
