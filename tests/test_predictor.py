@@ -372,6 +372,11 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
     guarded = p.should_stop(run, incumbent=top_curves, budget=6)
     assert not guarded.stop and guarded.incumbent == 0.9, "run tracks a top-10 run's early epochs: kept"
     assert p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_curves, budget=6).stop
+    # Finished runs given as runs: the bar is what the predictor said about the top-10 at the same epoch.
+    top_runs = [{"code": net(128, 256), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": c} for c in top_curves]
+    predicted = p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_runs, budget=6)
+    expected_bar = min(p.predict(net(128, 256), {"lr": 0.01, "batch": 32}, "cifar-10", curve=c[:2], epochs=6).point for c in top_curves)
+    assert p.policy.bar == "predicted" and predicted.incumbent == pytest.approx(expected_bar)
     with pytest.raises(ValueError, match="curve"):
         p.should_stop({"code": net(), "dataset": "cifar-10"}, None, 6)
 
