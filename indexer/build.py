@@ -23,6 +23,7 @@ The new version is written next to the old one and published atomically (see
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,10 @@ class BuildReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
+    # CPU seconds: "main" (this process: mining, hashing, embedding, writing) and "sandbox"
+    # (the build's own sandbox workers and their checks); a shared ``pool`` is not counted.
+    # Unlike wall times they barely move with other load on the machine.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     embedder_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,6 +156,7 @@ def build_index(
     if not specs or any(not s for s in specs):
         raise ValueError("build_index needs at least one non-empty source spec (e.g. pkg:timm, dir:PATH)")
     t_start = time.perf_counter()
+    cpu_start = os.times()
     report = BuildReport(store_dir=str(store_dir))
     timer = _Timer(report)
     with build_lock(store_dir):
@@ -311,6 +317,11 @@ def build_index(
         if secs > 0 and n:
             report.rates[stage] = n / secs
     report.total_seconds = time.perf_counter() - t_start
+    cpu_end = os.times()
+    report.cpu_seconds = {
+        "main": cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system,
+        "sandbox": cpu_end.children_user + cpu_end.children_system - cpu_start.children_user - cpu_start.children_system,
+    }
     return report
 
 
