@@ -43,7 +43,7 @@ LEMUR_PRM_DEFAULTS: dict[str, Any] = {
 LEMUR_IN_SHAPE = (2, 3, 32, 32)
 LEMUR_OUT_SHAPE = (10,)
 LEMUR_RETRY_SIDES = (64, 256)
-TRACE_BUDGET_S = 8.0  # running the package's factories to record real constructor arguments
+TRACE_BUDGET_S = 10.0  # running the package's factories to record real constructor arguments
 TRACE_RESERVE_S = 4.0  # left for trying what the trace found
 
 

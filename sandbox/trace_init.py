@@ -117,7 +117,8 @@ def _record_calls(real: type, factories: list[str], budget_s: float) -> _Calls:
             if factory is None:
                 continue
             try:
-                with _time_limit(min(left, PER_FACTORY_S)), _constructions(calls.constructions):
+                # the first factories get most of the time: a detection builder makes its backbone first
+                with _time_limit(min(left, max(PER_FACTORY_S, 0.6 * left))), _constructions(calls.constructions):
                     factory(**_no_weights(factory))
             except _Recorded:
                 pass
@@ -310,6 +311,13 @@ class _Renderer:
         return f"{self.ref(type(value))}({', '.join(parts)})"
 
     def _module(self, module: nn.Module, depth: int) -> str:
+        if type(module) in (nn.Sequential, nn.ModuleList):
+            # containers are often filled after construction (``append``): render what they hold
+            children = ", ".join(self.source(child, depth + 1) for child in module.children())
+            return f"{self.ref(type(module))}({children})" if type(module) is nn.Sequential else f"{self.ref(type(module))}([{children}])"
+        if type(module) is nn.ModuleDict:
+            items = ", ".join(f"{name!r}: {self.source(child, depth + 1)}" for name, child in module.named_children())
+            return f"{self.ref(nn.ModuleDict)}({{{items}}})"
         record = self.constructions.get(id(module))
         if record is None or record[0] is not module:
             raise Unrenderable(f"no recorded construction of a {type(module).__name__}")
