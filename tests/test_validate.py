@@ -170,7 +170,7 @@ def test_constructor_arguments_are_recorded_from_the_packages_own_builders(tv_po
     traced = Block(name="VGG", qualified_name="torchvision.models.vgg.VGG", code=code, provenances=[prov])
     spec = build_spec(traced, index)
     assert spec.origin == "torchvision.models.vgg" and spec.factories and spec.factories[0].startswith("torchvision.models.vgg:vgg")
-    validate_blocks([traced], tv_pool, [source])
+    validate_blocks([traced], tv_pool, [source], timeout_s=60.0)  # VGG-11 sized: room for a loaded machine
     assert all(traced.passed(s) for s in STAGES), traced.validation
     features = traced.example.init_kwargs["features"]["__expr__"]
     assert features.startswith("nn.Sequential(nn.Conv2d(") and "__import__" not in features
