@@ -1,10 +1,12 @@
 """Validation benchmark: strict validation of the default corpus and the dev-list rates.
 
     python bench/bench_validate.py [--workers 2] [--sources pkg:torch.nn pkg:torchvision pkg:timm] [--no-baseline] [--dev-only]
+                                   [--names NAME ...]
 
 ``--dev-only`` validates only the blocks whose names are dev targets (a quick measure of the
 dev-list rates; the corpus figures then cover those blocks only) and writes
-``bench/results/validate_dev.json`` unless ``--out`` is given.
+``bench/results/validate_dev.json`` unless ``--out`` is given. ``--names`` validates only the
+blocks of those class names (to iterate on failures; ``validate_names.json``).
 
 Mines the sources (``indexer.mine.mine_files``), validates every block in a
 ``CheckerPool`` (``indexer.validate.validate_blocks``) and reports:
@@ -103,10 +105,12 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=list(DEFAULT_SOURCES))
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--dev-only", action="store_true", help="validate only blocks named like a dev target")
+    parser.add_argument("--names", nargs="+", default=None, help="validate only blocks with these class names (iterating on failures)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.out is None:
-        args.out = REPO / "bench" / "results" / ("validate_dev.json" if args.dev_only else "validate.json")
+        name = "validate_names.json" if args.names else "validate_dev.json" if args.dev_only else "validate.json"
+        args.out = REPO / "bench" / "results" / name
     console = Console()
 
     load_before = os.getloadavg()
@@ -125,6 +129,10 @@ def main() -> None:
         wanted = set(names)
         blocks = [b for b in blocks if b.name in wanted]
         console.print(f"--dev-only: validating the {len(blocks)} blocks named like a dev target")
+    if args.names:
+        wanted = set(args.names)
+        blocks = [b for b in blocks if b.name in wanted]
+        console.print(f"--names: validating the {len(blocks)} blocks named {', '.join(sorted(wanted))}")
     with CheckerPool(size=args.workers) as pool:
         pool.wait_ready()
         start = time.perf_counter()
