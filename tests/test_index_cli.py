@@ -42,7 +42,7 @@ def test_block_json_shape(store_dir):
     assert "class SqueezeExcitation" in se["source"]
     assert se["provenance"][0]["path"] == "torchvision/ops/misc.py"
     assert se["validation"]["forward"] == {"status": "ok", "ok": True, "error": ""}
-    assert se["example"] == {"init_args": [16, 4], "init_kwargs": {}, "inputs": [[2, 16, 8, 8]], "input_dtypes": None}
+    assert se["example"] == {"init_args": [16, 4], "init_kwargs": {}, "inputs": [[2, 16, 8, 8]], "input_dtypes": None, "input_specs": None}
     assert len(se["hash"]) == 64
     mlp = data[1]
     assert mlp["qualified_name"] == "timm.layers.mlp.Mlp"  # the best-validated of two
