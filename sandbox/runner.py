@@ -360,34 +360,36 @@ class CheckRun:
         static = dict(result.stages)
         attempts: list[CheckResult] = []
         for example in examples:
-            attempt = CheckResult(status="ok", stages=dict(static))
-            self._attempt(attempt, example)
+            attempt = self._try(static, example)
             if attempt.status == "ok":
-                self._skip_rest(attempt)
                 return attempt
             attempts.append(attempt)
             if example is None and len(examples) == 1 and self.lemur is not None and _spatial_failure(attempt):
                 # LEMUR models are trained on resized images (e.g. 256 px transforms): a model that
                 # only breaks because 32 px is too small is retried at the sizes LEMUR uses.
                 for side in LEMUR_RETRY_SIDES:
-                    retry = CheckResult(status="ok", stages=dict(static))
-                    self._attempt(retry, Example(inputs=[[LEMUR_IN_SHAPE[0], LEMUR_IN_SHAPE[1], side, side]]))
+                    retry = self._try(static, Example(inputs=[[LEMUR_IN_SHAPE[0], LEMUR_IN_SHAPE[1], side, side]]))
                     if retry.status == "ok":
-                        self._skip_rest(retry)
                         return retry
                     if not _spatial_failure(retry):
                         break
         for example in self._traced_examples(examples):
-            attempt = CheckResult(status="ok", stages=dict(static))
-            self._attempt(attempt, example)
+            attempt = self._try(static, example)
             if attempt.status == "ok":
-                self._skip_rest(attempt)
                 return attempt
             attempts.append(attempt)
         # Report the attempt that got furthest (first one on ties).
         best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
         self._skip_rest(best)
         return best
+
+    def _try(self, static: dict[str, str], example: Example | None) -> CheckResult:
+        """One attempt from the static stages' results; a passing one has its remaining stages marked."""
+        attempt = CheckResult(status="ok", stages=dict(static))
+        self._attempt(attempt, example)
+        if attempt.status == "ok":
+            self._skip_rest(attempt)
+        return attempt
 
     def _traced_examples(self, tried: list[Example | None]) -> list[Example]:
         """Examples from the arguments the package's own factories pass to the entry class
