@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 
-from sandbox.pool import MAX_CODE_BYTES
-from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+from sandbox.pool import oversize_problem, rejected_result
+from sandbox.spec import CheckResult, CheckSpec
 
 RESULTS_FILE = "results.jsonl"
 NAMES_FILE = "names.jsonl"
@@ -106,10 +106,11 @@ def run_audit(
     pending = pending[:limit] if limit is not None else pending
     started = time.time()
     with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
-        checked = pool.check_many((code, spec) for _, (_, code) in pending if _refusal(code, spec) is None)
+        refusals = {digest: _refusal(code, spec) for digest, (_, code) in pending}
+        checked = pool.check_many((code, spec) for digest, (_, code) in pending if refusals[digest] is None)
         try:
-            for digest, (name, code) in pending:
-                result = _refusal(code, spec) or next(checked)
+            for digest, (name, _) in pending:
+                result = refusals[digest] or next(checked)
                 results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
                 results_fh.flush()
                 progress.checked += 1
@@ -128,10 +129,6 @@ def run_audit(
 def _refusal(code: str, spec: CheckSpec) -> CheckResult | None:
     """The "rejected" result of code no checker takes (empty, or over the pool's size limit), else None."""
     if not code.strip():
-        problem, hint = "the code is empty", "send the model's source code"
-    elif len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
-        problem, hint = f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", "send smaller code"
-    else:
-        return None
-    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages}, failed_stage="parse", error_type="Rejected",
-                       message=problem, diagnosis=Diagnosis(problem, hint, "rejected"))
+        return rejected_result("the code is empty", spec, "send the model's source code")
+    problem = oversize_problem(code)
+    return rejected_result(problem, spec) if problem else None

@@ -17,7 +17,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -287,9 +286,10 @@ class CheckerPool:
             raise TypeError(f"code must be str, not {type(code).__name__}")
         problem = _invalid_spec(spec)
         if problem:
-            return self._finish(_rejected(problem, spec, "fix the CheckSpec"), started, hint_provider)
-        if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
-            return self._finish(_rejected(f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes", spec), started, hint_provider)
+            return self._finish(rejected_result(problem, spec, "fix the CheckSpec"), started, hint_provider)
+        problem = oversize_problem(code)
+        if problem:
+            return self._finish(rejected_result(problem, spec), started, hint_provider)
         worker = self._take_worker(deadline, cancel)
         if worker is None:
             why = "cancelled while waiting for a free worker" if cancel is not None and cancel.is_set() else "waiting for a free worker"
@@ -364,7 +364,15 @@ def _invalid_spec(spec: CheckSpec) -> str | None:
     return None
 
 
-def _rejected(message: str, spec: CheckSpec, hint: str = "send smaller code") -> CheckResult:
+def oversize_problem(code: str) -> str | None:
+    """Why ``code`` is too big to check (over MAX_CODE_BYTES), or None."""
+    if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
+        return f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes"
+    return None
+
+
+def rejected_result(message: str, spec: CheckSpec, hint: str = "send smaller code") -> CheckResult:
+    """The result of a check refused before any sandbox ran (bad spec, oversized code)."""
     return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages if s in STAGES}, failed_stage="parse", error_type="Rejected",
                        message=message, diagnosis=Diagnosis(message, hint, "rejected"))
 
