@@ -13,12 +13,12 @@ import json
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
 
+from nnrag.cli.remote import remote_client
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Example
 
 
@@ -49,42 +49,19 @@ def _read_code(path: str) -> str:
 
 def _check_remote(server: str, code: str, spec: CheckSpec) -> CheckResult:
     """Check over gRPC (the server's sandbox pool) instead of a local pool."""
-    from nnrag.settings import get_settings
-    from rag_server.client import ApiError, Client
-
-    with Client(server, token=get_settings().token) as client:
-        try:
-            return client.check(code, spec)
-        except ApiError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+    with remote_client(server) as client:
+        return client.check(code, spec)
 
 
 def _server_sandbox(server: str) -> dict:
     """The server's sandbox section of its Stats answer: workers, isolation, not_contained."""
-    from nnrag.settings import get_settings
-    from rag_server.client import ApiError, Client
-
-    with Client(server, token=get_settings().token) as client:
-        try:
-            return client.stats()["sandbox"]
-        except ApiError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+    with remote_client(server) as client:
+        return client.stats()["sandbox"]
 
 
-@contextmanager
-def _remote_checker(server: str) -> Iterator[object]:
+def _remote_checker(server: str):
     """A Client (its ``check_many`` streams through the Audit RPC) that fails with a clear message."""
-    from nnrag.settings import get_settings
-    from rag_server.client import ApiError, Client
-
-    with Client(server, token=get_settings().token) as client:
-        try:
-            yield client
-        except ApiError as exc:
-            typer.echo(f"error: {exc}\nresults so far are saved; rerun the same command to resume", err=True)
-            raise typer.Exit(2) from None
+    return remote_client(server, hint="results so far are saved; rerun the same command to resume")
 
 
 def _print_result(result: CheckResult) -> None:
@@ -116,7 +93,7 @@ def _print_result(result: CheckResult) -> None:
 def _items_from_source(source: str) -> Iterator[tuple[str, str]]:
     """(name, code) pairs from a directory of .py files, a JSONL file, or 'lemur'."""
     if source == "lemur":
-        from corpus.lemur import lemur_wheel, model_names, read_model
+        from corpus.lemur import lemur_wheel, model_names
         from nnrag.settings import get_settings
 
         wheel = lemur_wheel(get_settings().cache_path)

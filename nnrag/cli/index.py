@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import typer
 
+from nnrag.cli.remote import remote_client
+
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
 
@@ -275,51 +277,27 @@ def register(app: typer.Typer) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _client(server: str) -> Any:
-    from nnrag.settings import get_settings
-    from rag_server.client import Client
-
-    return Client(server, token=get_settings().token)
-
-
-def _remote_failed(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
-
-
 def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool, mode: str = "hybrid") -> list[dict[str, Any]]:
-    from rag_server.client import ApiError
-
-    with _client(server) as client:
-        try:
-            result = client.search(query, k=k, sources=sources, min_stage=min_stage, mode=mode, include_code=with_code)
-        except ApiError as exc:
-            raise _remote_failed(exc) from None
+    with remote_client(server) as client:
+        result = client.search(query, k=k, sources=sources, min_stage=min_stage, mode=mode, include_code=with_code)
     return [hit_json(i + 1, h, with_code=with_code) for i, h in enumerate(result.hits)]
 
 
 def _remote_block(server: str, names: list[str]) -> list[dict[str, Any]]:
-    from rag_server.client import ApiError, NotFound
+    from rag_server.client import NotFound
 
     out = []
-    with _client(server) as client:
+    with remote_client(server) as client:
         for name in names:
             try:
                 block, alternatives = client.get_block_with_alternatives(name)
             except NotFound as exc:
                 out.append({"name": name, "error": exc.details})
                 continue
-            except ApiError as exc:
-                raise _remote_failed(exc) from None
             out.append(block_json(block, alternatives))
     return out
 
 
 def _remote_stats(server: str) -> dict[str, Any]:
-    from rag_server.client import ApiError
-
-    with _client(server) as client:
-        try:
-            return client.stats()
-        except ApiError as exc:
-            raise _remote_failed(exc) from None
+    with remote_client(server) as client:
+        return client.stats()

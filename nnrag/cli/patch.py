@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from nnrag.cli.remote import remote_client
+
 
 def parse_shape(text: str) -> list[int]:
     """``2,3,32,32`` or ``2x3x32x32`` -> [2, 3, 32, 32]."""
@@ -105,16 +107,10 @@ def register(app: typer.Typer) -> None:
 
 def _remote_patch(server: str, text: str, spec: "CheckSpec", check: bool, max_tries: int) -> "PatchResult":
     """``--server``: the same PatchResult, computed by the server (its sandbox does the checks)."""
-    from nnrag.settings import get_settings
-    from rag_server.client import ApiError, Client
     from rag_server.patch import PatchResult
 
-    with Client(server, token=get_settings().token) as client:
-        try:
-            o = client.patch(text, spec, no_check=not check, max_tries=max_tries)
-        except ApiError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+    with remote_client(server) as client:
+        o = client.patch(text, spec, no_check=not check, max_tries=max_tries)
     inserted = [
         {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
          "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed}

@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from nnrag.cli.remote import remote_client
+
 DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code"
 
 
@@ -112,15 +114,10 @@ def predict_cmd(
 
 def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
     """``--server``: the same Prediction, answered by the server's predictor."""
-    from nnrag.settings import get_settings
     from predictor.api import Prediction
-    from rag_server.client import ApiError, Client
 
-    with Client(server, token=get_settings().token) as client:
-        try:
-            p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "")
-        except ApiError as exc:
-            _fail(str(exc))
+    with remote_client(server) as client:
+        p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "")
     return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs)
 
 
