@@ -265,14 +265,19 @@ class _Renderer:
             raise Unrenderable(f"{obj!r} has no importable name")
         top, _, rest = qualname.partition(".")
         local = self.namespace.get(top)
+        module = getattr(obj, "__module__", "") or ""
         if local is not None:
             target = local
             for part in rest.split(".") if rest else []:
                 target = getattr(target, part, None)
-            if target is obj or (target is not None and getattr(target, "__qualname__", None) == qualname
-                                 and getattr(target, "__name__", None) == getattr(obj, "__name__", None)):
+            # The block holds copies of the traced package's own classes, so a package object
+            # matches its copy by name; an object from elsewhere (torch.nn.GELU) never matches a
+            # block class that only shares its name (timm's own GELU takes other arguments).
+            same_name = (target is not None and module.split(".")[0] == self.package
+                         and getattr(target, "__qualname__", None) == qualname
+                         and getattr(target, "__name__", None) == getattr(obj, "__name__", None))
+            if target is obj or same_name:
                 return qualname
-        module = getattr(obj, "__module__", "") or ""
         if module == "builtins" and getattr(builtins, qualname, None) is obj:
             return qualname
         root = module.split(".")[0]
@@ -433,7 +438,13 @@ def _shrunk(example: Example) -> Example | None:
                 changed |= small != literal
                 kwargs[key] = {"__expr__": repr(small)}
             continue
-        if lower in _STAGE_KEYS and isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if _per_stage_block_configs(value):
+            # timm's decoded ``block_args``: one list of block dicts per stage; the first block of
+            # each stage carries its stride and width, the repeats only add depth
+            small = [stage[:1] for stage in value]
+            changed |= small != value
+            kwargs[key] = small
+        elif lower in _STAGE_KEYS and isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             small = [min(v, 1) for v in value]
             changed |= small != value
             kwargs[key] = small
@@ -441,3 +452,9 @@ def _shrunk(example: Example) -> Example | None:
             kwargs[key] = 2
             changed = True
     return Example(init_args=list(example.init_args), init_kwargs=kwargs, inputs=None) if changed else None
+
+
+def _per_stage_block_configs(value: Any) -> bool:
+    """A list of stages, each a non-empty list of per-block config dicts."""
+    return (isinstance(value, list) and len(value) >= 2
+            and all(isinstance(stage, list) and stage and all(isinstance(b, dict) for b in stage) for stage in value))

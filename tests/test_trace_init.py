@@ -75,3 +75,24 @@ def test_shrunk_variant_has_one_block_per_stage():
     small = _shrunk(Example(init_kwargs={"depths": [2, 2, 6, 2], "layers": {"__expr__": "(3, 4)"}, "dim": 96}))
     assert small.init_kwargs == {"depths": [1, 1, 1, 1], "layers": {"__expr__": "(1, 1)"}, "dim": 96}
     assert _shrunk(Example(init_kwargs={"dim": 96})) is None
+
+
+def test_torch_layers_never_render_as_a_block_class_that_only_shares_their_name():
+    class GELU(nn.Module):  # a block's own GELU (timm's takes ``inplace``, not ``approximate``)
+        def __init__(self, inplace: bool = False):
+            super().__init__()
+
+    GELU.__qualname__ = "GELU"
+    r = _renderer(GELU=GELU)
+    assert r.value(nn.GELU) == {"__expr__": "nn.GELU"}
+    expr = r.value(functools.partial(nn.GELU, approximate="tanh"))["__expr__"]
+    assert "nn.GELU" in expr
+    assert eval(expr, {"nn": nn, "GELU": GELU})().approximate == "tanh"
+    assert r.value(GELU) == {"__expr__": "GELU"}  # the block's own class still renders by its name
+
+
+def test_shrunk_keeps_the_first_block_of_each_stage_in_per_block_configs():
+    stages = [[{"out_chs": 16, "stride": 2}, {"out_chs": 16, "stride": 1}], [{"out_chs": 32, "stride": 2}] * 3]
+    small = _shrunk(Example(init_kwargs={"block_args": stages, "stem_size": 8}))
+    assert small.init_kwargs == {"block_args": [[{"out_chs": 16, "stride": 2}], [{"out_chs": 32, "stride": 2}]], "stem_size": 8}
+    assert _shrunk(Example(init_kwargs={"block_args": [[{"out_chs": 16}], [{"out_chs": 32}]]})) is None
