@@ -132,19 +132,22 @@ def _user_traceback(exc: BaseException) -> tuple[str, int | None]:
     return text[-TRACEBACK_LIMIT:], lineno
 
 
-def _flatten_tensors(value: Any) -> list[torch.Tensor]:
+def _flatten_tensors(value: Any, depth: int = 0) -> list[torch.Tensor]:
+    """The tensors in an output: plain, in lists/tuples/dicts, or held by a record object
+    (a dataclass, a namedtuple, or a plain class such as torchvision's ``ImageList``)."""
     if isinstance(value, torch.Tensor):
         return [value]
+    if depth > 8 or isinstance(value, (nn.Module, type, str, bytes)) or value is None:
+        return []
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _flatten_tensors(v)]
-    if hasattr(value, "__dataclass_fields__") or hasattr(value, "_fields"):
-        try:
-            return _flatten_tensors(list(vars(value).values()) if not hasattr(value, "_fields") else list(value))
-        except TypeError:
-            return []
-    return []
+        return [t for v in value for t in _flatten_tensors(v, depth + 1)]
+    try:
+        fields = vars(value)
+    except TypeError:  # no __dict__: ints, floats, slotted objects
+        return []
+    return [t for v in list(fields.values()) for t in _flatten_tensors(v, depth + 1)]
 
 
 _DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
