@@ -41,12 +41,16 @@ _IMG_ATTRS = ("img_size", "image_size", "input_size", "resolution", "input_resol
 _TOKEN_HINT_ATTRS = ("num_heads", "heads", "n_heads", "nhead", "head_dim", "qkv", "to_qkv", "attn", "mlp")
 
 
-def propose_inputs(module: nn.Module) -> list[Proposal]:
-    """Candidate ``(shapes, dtypes)`` for ``module.forward``, best first, deduplicated."""
+def propose_inputs(module: nn.Module, size_hint: tuple[int, int] | None = None) -> list[Proposal]:
+    """Candidate ``(shapes, dtypes)`` for ``module.forward``, best first, deduplicated.
+
+    ``size_hint``: an (H, W) the module was constructed for (its ``feat_size=``/``img_size=``
+    argument) when the module does not keep it as an attribute of its own (timm's
+    BottleneckAttn hands it to a relative-position table that asserts the input's size)."""
     proposals: list[Proposal] = []
     n_required = _required_forward_args(module)
     first = _first_leaf(module)
-    image_hw = _image_size(module) or _window_multiple(module)
+    image_hw = _image_size(module) or _pair(size_hint) or _window_multiple(module)
     channels = _int_attr(module, _CHANNEL_ATTRS)
     dim = _int_attr(module, _DIM_ATTRS)
     if _is_loss(module):

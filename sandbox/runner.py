@@ -216,7 +216,29 @@ def _resolve(value: Any, namespace: dict) -> Any:
     return value
 
 
-def _propose_inputs(model: nn.Module) -> list[tuple[list[list[int]], list[str] | None, list[dict] | None]]:
+# Constructor arguments that fix the spatial size of the input, strongest first.
+_SIZE_KWARGS = ("feat_size", "input_size", "img_size", "image_size", "input_resolution", "resolution", "grid_size")
+
+
+def _size_hint(example: Example | None) -> tuple[int, int] | None:
+    """The (H, W) the example constructs the module for (``feat_size=[16, 16]``, ``img_size=64``)."""
+    kwargs = example.init_kwargs if example is not None else {}
+    for key in _SIZE_KWARGS:
+        value = kwargs.get(key)
+        if isinstance(value, dict) and set(value) == {"__expr__"}:
+            try:
+                value = ast.literal_eval(value["__expr__"])
+            except (ValueError, SyntaxError):
+                continue
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1024:
+            return (value, value)
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1024 for v in value)):
+            return (int(value[0]), int(value[1]))
+    return None
+
+
+def _propose_inputs(model: nn.Module, size_hint: tuple[int, int] | None = None) -> list[tuple[list[list[int]], list[str] | None, list[dict] | None]]:
     """(shapes, dtypes, specs) to try: structured specs first when forward asks for more than
     tensors, then plain tensor shapes."""
     try:
@@ -228,7 +250,7 @@ def _propose_inputs(model: nn.Module) -> list[tuple[list[list[int]], list[str] |
     except Exception:  # noqa: BLE001 - a broken proposer must not fail the check
         structured = []
     try:
-        proposals = [(list(map(list, s)), list(d) if d else None, None) for s, d in propose_inputs(model)]
+        proposals = [(list(map(list, s)), list(d) if d else None, None) for s, d in propose_inputs(model, size_hint=size_hint)]
     except Exception:  # noqa: BLE001 - a broken proposer must not fail the check
         proposals = []
     if (DEFAULT_INPUT, None, None) not in proposals:
@@ -476,7 +498,7 @@ class CheckRun:
         elif example.inputs is not None:
             proposals = [(example.inputs, example.input_dtypes, None)]
         else:
-            proposals = _propose_inputs(model)
+            proposals = _propose_inputs(model, _size_hint(example))
         first_error: BaseException | None = None
         for shapes, dtypes, specs in proposals:
             try:

@@ -41,3 +41,40 @@ def test_tensors_held_by_a_plain_object_count_as_output_and_get_gradients(pool):
     assert result.status == "ok", (result.error_type, result.message)
     assert result.stages["forward"] == "ok" and result.stages["backward"] == "ok"
     assert result.output_shapes == [[2, 4, 8, 8]]
+
+
+FIXED_SIZE = '''
+import torch
+import torch.nn as nn
+
+
+class RelTable(nn.Module):
+    def __init__(self, feat_size):
+        super().__init__()
+        self.height, self.width = feat_size
+        self.rel = nn.Parameter(torch.zeros(2 * self.height - 1))
+
+
+class FixedSizeAttn(nn.Module):
+    """Keeps its feature size only inside a child (like timm's BottleneckAttn)."""
+
+    def __init__(self, dim, feat_size=None):
+        super().__init__()
+        assert feat_size is not None, "a concrete feature size is required"
+        self.qkv = nn.Conv2d(dim, dim * 3, 1)
+        self.pos = RelTable(feat_size)
+
+    def forward(self, x):
+        assert x.shape[-2:] == (self.pos.height, self.pos.width), "input size does not match feat_size"
+        q, k, v = self.qkv(x).chunk(3, dim=1)
+        return v * self.pos.rel.sum() + q
+'''
+
+
+def test_inferred_input_takes_the_spatial_size_the_constructor_was_given(pool):
+    spec = CheckSpec(entry="FixedSizeAttn", example=Example(init_kwargs={"dim": 8, "feat_size": [12, 12]}, inputs=None))
+    result = pool.check(FIXED_SIZE, spec)
+    assert result.status == "ok", (result.error_type, result.message)
+    assert result.example.inputs == [[2, 8, 12, 12]]
+    as_expr = CheckSpec(entry="FixedSizeAttn", example=Example(init_kwargs={"dim": 8, "feat_size": {"__expr__": "(10, 10)"}}, inputs=None))
+    assert pool.check(FIXED_SIZE, as_expr).example.inputs == [[2, 8, 10, 10]]
