@@ -36,7 +36,9 @@ from torch import nn
 from sandbox.spec import Example
 
 PER_FACTORY_S = 3.0
-MAX_RECORDS = 2
+MAX_RECORDS = 2  # complete records wanted
+MAX_INCOMPLETE = 4  # records one factory may make before it is stopped
+CONTINUE_S = 1.0  # how long a factory may go on building after an incomplete record
 MAX_EXPR_CHARS = 20_000
 MAX_DEPTH = 8
 
@@ -69,10 +71,13 @@ def traced_examples(
         return []
     if not isinstance(real, type):
         return []
-    calls = _record_calls(real, factories, budget_s)
+    calls = _Calls()
     renderer = _Renderer(namespace, origin.split(".")[0], calls.constructions)
+    _record_calls(real, factories, budget_s, calls, complete=lambda bound: _unrenderable(bound, renderer) == 0)
     examples: list[Example] = []
-    for bound in calls.records:
+    # records with the fewest fallbacks first: an argument that cannot be rendered (a projection
+    # layer the block does not define) falls back to its default, which often breaks the block
+    for bound in sorted(calls.records, key=lambda b: _unrenderable(b, renderer)):
         example = _example_from(bound, renderer, fallback_kwargs or {})
         if example is None:
             continue
@@ -89,8 +94,13 @@ class _Calls:
     constructions: dict[int, tuple[Any, type, inspect.BoundArguments]] = dataclasses.field(default_factory=dict)
 
 
-def _record_calls(real: type, factories: list[str], budget_s: float) -> _Calls:
-    calls = _Calls()
+def _record_calls(real: type, factories: list[str], budget_s: float, calls: _Calls | None = None,
+                  complete: Callable[[inspect.BoundArguments], bool] = lambda bound: True) -> _Calls:
+    """Run the factories with ``real.__init__`` hooked. A record that is ``complete`` (every
+    argument can be written over the block's names) stops its factory; an incomplete one lets the
+    construction go on, so the factory's next instances are seen too (the second block of a stage
+    gets no projection layer), up to MAX_INCOMPLETE per factory."""
+    calls = calls if calls is not None else _Calls()
     init = real.__init__
     own = real.__dict__.get("__init__")
     try:
@@ -104,18 +114,26 @@ def _record_calls(real: type, factories: list[str], budget_s: float) -> _Calls:
         except TypeError:
             return init(self, *args, **kwargs)
         calls.records.append(bound)
-        raise _Recorded
+        state["seen"] += 1
+        if complete(bound) or state["seen"] >= MAX_INCOMPLETE:
+            raise _Recorded
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        if left > CONTINUE_S:
+            signal.setitimer(signal.ITIMER_REAL, CONTINUE_S)  # the next instances come soon or never
+        return init(self, *args, **kwargs)
 
+    state = {"seen": 0}
     deadline = time.monotonic() + budget_s
     real.__init__ = hooked  # type: ignore[misc]
     try:
         for name in factories:
             left = deadline - time.monotonic()
-            if left < 0.3 or len(calls.records) >= MAX_RECORDS:
+            if left < 0.3 or sum(map(complete, calls.records)) >= MAX_RECORDS:
                 break
             factory = _resolve_factory(name)
             if factory is None:
                 continue
+            state["seen"] = 0
             try:
                 # the first factories get most of the time: a detection builder makes its backbone first
                 with _time_limit(min(left, max(PER_FACTORY_S, 0.6 * left))), _constructions(calls.constructions):
@@ -408,6 +426,21 @@ def _example_from(bound: inspect.BoundArguments, renderer: _Renderer, fallback: 
 
 
 _SKIP = object()
+
+
+def _unrenderable(bound: inspect.BoundArguments, renderer: _Renderer) -> int:
+    """How many arguments of the record cannot be written over the block's names (each falls
+    back to a default or a static guess, so the record builds a different configuration)."""
+    count = 0
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = bound.signature.parameters[name].kind
+        items = list(value.values()) if kind == inspect.Parameter.VAR_KEYWORD else list(value) if kind == inspect.Parameter.VAR_POSITIONAL else [value]
+        for item in items:
+            try:
+                renderer.value(item)
+            except (Unrenderable, RecursionError):
+                count += 1
+    return count
 
 
 def _render_or(renderer: _Renderer, value: Any, name: str, fallback: dict[str, Any], has_default: bool) -> Any:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from sandbox.trace_init import Unrenderable, _constructions, _Renderer, _shrunk
+from sandbox.trace_init import Unrenderable, _constructions, _Renderer, _shrunk, traced_examples
 from sandbox.spec import Example
 
 
@@ -96,3 +96,30 @@ def test_shrunk_keeps_the_first_block_of_each_stage_in_per_block_configs():
     small = _shrunk(Example(init_kwargs={"block_args": stages, "stem_size": 8}))
     assert small.init_kwargs == {"block_args": [[{"out_chs": 16, "stride": 2}], [{"out_chs": 32, "stride": 2}]], "stem_size": 8}
     assert _shrunk(Example(init_kwargs={"block_args": [[{"out_chs": 16}], [{"out_chs": 32}]]})) is None
+
+
+class Projection(nn.Module):  # a layer of the package that the checked block does not define
+    def __init__(self, in_chs, out_chs):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, 1)
+
+
+class Unit(nn.Module):
+    def __init__(self, in_chs, out_chs, proj_layer=None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, 3, padding=1)
+        self.proj = proj_layer(in_chs, out_chs) if proj_layer is not None else None
+
+
+def build_stage():
+    """A factory whose first Unit gets a projection the block lacks; the next ones need none."""
+    return nn.Sequential(Unit(4, 8, proj_layer=Projection), Unit(8, 8), Unit(8, 8))
+
+
+def test_trace_prefers_a_later_instance_whose_arguments_all_render():
+    namespace = {"nn": nn, "torch": torch, "Unit": Unit}
+    examples = traced_examples(__name__, "Unit", [f"{__name__}:build_stage"], namespace, budget_s=5.0)
+    assert examples, "the factory's constructions were not recorded"
+    assert examples[0].init_kwargs == {"in_chs": 8, "out_chs": 8}  # no projection: builds from the block alone
+    assert {"in_chs": 4, "out_chs": 8} in [e.init_kwargs for e in examples]  # the first record stays, after
+    assert Unit.__init__ is Unit.__dict__["__init__"] and "hooked" not in Unit.__init__.__qualname__
