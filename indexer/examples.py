@@ -589,6 +589,10 @@ class _Guesser:
             return [1, 1, 1, 1] if re.search(r"depth|layer|block|level", lower) else [WIDTH, WIDTH * 2]
         if annotation.startswith(("list[float]", "List[float]")):
             return [0.5, 0.5, 0.5]
+        if re.fullmatch(r"(Dict|dict|Mapping)\[str, *str\]", annotation) and set(self.param_names) & _MODEL_PARAMS:
+            # layer names to pick out of the model argument (torchvision's ``return_layers``): the
+            # children of the model guess, ``nn.Sequential(conv, act)`` -> "0" and "1", both WIDTH wide
+            return {"0": "0", "1": "1"}
         if annotation == "torch.dtype":
             return {"__expr__": "__import__('torch').float32"}
         return _MISSING

@@ -334,3 +334,28 @@ def test_factories_reach_the_class_through_builders_and_registry_tables():
     assert found == ["fixture.models.other:other_small", "fixture.models.net:net_tiny", "fixture.models.net:net_large"]
     assert not any("_helper" in f or "unrelated" in f or "stranger" in f for f in found)
     assert index.factories("fixture.models.net", "Net")[0] == "fixture.models.other:other_small"
+
+
+def test_layer_name_maps_pick_children_of_the_model_guess():
+    block = _block("WithFeatures", """
+        from typing import Dict, List
+
+        class WithFeatures(nn.Module):
+            def __init__(self, backbone: nn.Module, return_layers: Dict[str, str], in_channels_list: List[int], out_channels: int):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    model = eval(kw["backbone"]["__expr__"], {"nn": __import__("torch").nn})  # our own guess: trusted
+    children = dict(model.named_children())
+    assert kw["return_layers"] and set(kw["return_layers"]) <= set(children)
+    assert len(kw["in_channels_list"]) == len(kw["return_layers"])  # one width per returned layer
+    widths = [children[name].out_channels for name in kw["return_layers"] if hasattr(children[name], "out_channels")]
+    assert all(w == kw["in_channels_list"][0] for w in widths)
+    plain = _block("Renamer", """
+        from typing import Dict
+
+        class Renamer(nn.Module):
+            def __init__(self, mapping: Dict[str, str]):
+                super().__init__()
+    """)
+    assert constructor_candidates(plain, [])[0].init_kwargs["mapping"] != {"0": "0", "1": "1"}  # no model to name into
