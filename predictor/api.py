@@ -22,7 +22,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
-from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, rung_decision, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
 from predictor.train import load_estimators, train_predictor
@@ -218,15 +218,25 @@ class Predictor:
         return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs)
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
-                    budget: int | None = None, policy: StopPolicy | None = None) -> StopDecision:
+                    budget: int | None = None, policy: StopPolicy | None = None,
+                    earlier: list[list[float]] | list[dict] | None = None) -> StopDecision:
         """Stop ``run`` now? ``run`` is a RunView or a dict with code, hparams, dataset, curve (and durations);
         ``incumbent`` the best final so far, the finals of finished runs, their whole curves (which also
         enables the guard: a run doing as well as some top-k run did at this epoch is kept), or the finished
         runs themselves as dicts like ``run`` (which also enables the predicted bar: what the predictor said
         about the top-k runs at the same epoch; with finals or curves only, the bar is the k-th best final);
-        ``budget`` the run's planned epochs."""
+        ``budget`` the run's planned epochs. ``earlier`` (optional): every earlier run of the same study, finished
+        or stopped, as its curve so far (or as dicts like ``run``); it enables the policy's rungs (see
+        ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share."""
         view = self._view_of(run, budget)
         policy = policy or self.policy
+        if policy.rungs and earlier and view.k < view.epochs:
+            rung = self._rung(view, earlier, policy)
+            if rung is not None and (rung.stop or not policy.probability_rule):
+                return rung
+        if not policy.probability_rule:
+            pred = self.predict_view(view)
+            return StopDecision(False, 1.0, pred.point, pred.lo, pred.hi, None, "no rung at this epoch", pred.model)
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
             runs = [self._view_of(r, None) for r in incumbent]
@@ -256,6 +266,24 @@ class Predictor:
             if not step.stop:
                 return replace(decision, stop=False)
         return decision
+
+    def _rung(self, view: RunView, earlier: list[list[float]] | list[dict], policy: StopPolicy) -> StopDecision | None:
+        """The rung rule at the run's current epoch, against every earlier run of the study (None: no rung applies)."""
+        k = view.k
+        if isinstance(earlier[0], dict):
+            views = [self._view_of(r, None) for r in earlier]
+            curves = [v.accuracy for v in views]
+        else:
+            views, curves = None, [[float(v) for v in c] for c in earlier]
+        pred = self.predict_view(view)
+        points = None
+        if policy.rank_by == "best_or_predicted" and views:  # each earlier run's prediction at this epoch, or where it stopped
+            points = [self.predict_view(replace(v, accuracy=v.accuracy[:k], duration_s=v.duration_s[:k])).point
+                      for v in views if v.k]
+        rung = rung_decision(k, view.accuracy, curves, policy, pred.point, points)
+        if rung is None:
+            return None
+        return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)
 
     def _view_of(self, run: dict | RunView, budget: int | None) -> RunView:
         if not isinstance(run, dict):

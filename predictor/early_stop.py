@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from scipy.stats import beta
+
 Z90 = 1.2815515655446004  # standard normal 90% quantile: the 80% interval spans +-Z90 sigma
 
 
@@ -39,6 +41,14 @@ class StopPolicy:
     envelope_guard: bool = False  # never stop a run doing at least as well as some top-k run did at this epoch
     patience: int = 1  # stop only after this many consecutive epochs of "stop" (one noisy epoch must not kill a run)
     bar: str = "final"  # "final": the k-th best finished final; "predicted": see predicted_bar
+    # The rung rule (successive-halving-like, see rung_decision): at each (epoch, keep fraction) rung, stop a run that
+    # ranks outside that top fraction of every earlier run of the study. Empty: off (the probability rule alone).
+    rungs: tuple[tuple[int, float], ...] = ()
+    rank_by: str = "best"  # "best": best-so-far; "best_or_predicted": kept when either it or the point prediction ranks in
+    rank_min_runs: int = 10  # earlier runs needed before a rung stops anything
+    rank_min_above: int = 1  # never stop a run with fewer earlier runs ranked above it
+    rank_confidence: float = 0.0  # > 0: stop only when P(true share above the run > keep) >= this (Beta posterior)
+    probability_rule: bool = True  # also stop by P(final > bar) between rungs (needs finished runs)
 
 
 # Chosen on TRAIN replays only (bench/bench_early_stop.py --train-replays: 50-epoch runs of each split's train
@@ -128,6 +138,78 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
     if p < policy.p_min:
         return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {policy.p_min}", model)
     return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)
+
+
+RANK_BY = ("best", "trend", "best_or_predicted")
+
+
+def best_at(curve: Sequence[float], epoch: int) -> float:
+    """Best-so-far of ``curve`` at ``epoch``; a shorter curve (a run stopped earlier, or still training) keeps its last best.
+
+    Why frozen: a run stopped at an earlier rung ranked low there and its best can only be a lower bound of what it
+    would have reached, so the rank of the run being judged is if anything over-estimated (kept, not killed).
+    """
+    return max(curve[:epoch])
+
+
+def trend_at(curve: Sequence[float], epoch: int) -> float:
+    """Best-so-far at ``epoch`` plus its gain over the last doubling of epochs (from ceil(epoch / 2)): where the run
+    would be one more doubling on if it kept improving at the same rate per doubling. Frozen where the curve ends.
+
+    Why: a slow starter with a steep curve (a warm-up, a low learning rate) ranks low by best-so-far at epochs 2-8
+    although it ends in the top few per cent; its recent gain lifts it.
+    """
+    e = min(epoch, len(curve))
+    half = (e + 1) // 2
+    now = best_at(curve, e)
+    return now if half >= e else now + (now - best_at(curve, half)) / math.log2(e / half)
+
+
+def rank_score(curve: Sequence[float], epoch: int, rank_by: str) -> float:
+    return trend_at(curve, epoch) if rank_by == "trend" else best_at(curve, epoch)
+
+
+def outside_share(above: int, n: int, keep: float, confidence: float) -> bool:
+    """Whether a run with ``above`` of ``n`` earlier runs ranked above it lies outside the top ``keep`` share of the
+    whole population with at least ``confidence`` (uniform prior, Beta posterior of the share; 0: the point estimate).
+
+    Why: early in a study the share is estimated from a handful of runs; the posterior asks for more evidence then.
+    """
+    if confidence <= 0.0:
+        return above >= keep * n
+    return float(beta.sf(keep, above + 1, n - above + 1)) >= confidence
+
+
+def rung_decision(epoch: int, curve: Sequence[float], earlier: Sequence[Sequence[float]], policy: StopPolicy,
+                  point: float | None = None, earlier_points: Sequence[float] | None = None) -> tuple[bool, str] | None:
+    """The rung rule at ``epoch``: (stop, reason), or None where it does not apply (no rung at this epoch, too few runs).
+
+    Successive halving judges a run against the runs that reached the same rung; here the bar is a share of *every*
+    earlier run of the study (``earlier``: their curves as far as they trained), each compared at this epoch by its
+    best-so-far (frozen where it stopped earlier). The run stops when at least ``keep * n`` (and ``rank_min_above``)
+    earlier runs rank above it. The keep fractions shrink from rung to rung: how far down a run that ends in the top
+    few per cent can still rank at that epoch was measured on the train pool (bench/bench_early_stop.py --calibrate).
+    With ``rank_by="best_or_predicted"`` a run is also kept when its point prediction ranks in the same top share of
+    ``earlier_points`` (each earlier run's prediction at this epoch, or where it stopped).
+    """
+    if policy.rank_by not in RANK_BY:
+        raise ValueError(f"stop policy rank_by {policy.rank_by!r}: expected one of {RANK_BY}")
+    keep = dict(policy.rungs).get(epoch)
+    earlier = [c for c in earlier if len(c)]
+    if keep is None or not curve or len(earlier) < max(policy.rank_min_runs, 1):
+        return None
+    n = len(earlier)
+    allowed = max(keep * n, policy.rank_min_above)
+    what = "trend" if policy.rank_by == "trend" else "best-so-far"
+    mine = rank_score(curve, epoch, policy.rank_by)
+    above = sum(rank_score(c, epoch, policy.rank_by) > mine for c in earlier)
+    if above < allowed or not outside_share(above, n, keep, policy.rank_confidence):
+        return False, f"{what} ranks {above + 1} of {n + 1} at epoch {epoch} (top {keep:.0%} kept)"
+    if policy.rank_by == "best_or_predicted" and point is not None and earlier_points:
+        above_p = sum(p > point for p in earlier_points)
+        if above_p < max(keep * len(earlier_points), policy.rank_min_above):
+            return False, f"predicted final ranks {above_p + 1} of {len(earlier_points) + 1} at epoch {epoch} (top {keep:.0%} kept)"
+    return True, f"{what} ranks {above + 1} of {n + 1} at epoch {epoch}, outside the top {keep:.0%}"
 
 
 PredictFn = Callable[[list[float]], tuple[float, float, float]]

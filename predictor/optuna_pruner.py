@@ -15,7 +15,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import StopPolicy, decide, tracks_top
+from predictor.early_stop import StopPolicy, decide, rung_decision, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -33,6 +33,12 @@ class PredictorPruner(optuna.pruners.BasePruner):
         if not steps:
             return False
         curve = [float(trial.intermediate_values[s]) for s in steps]
+        if self.policy.rungs:  # the rung rule: against every earlier trial, completed or pruned
+            rung = self._rung(study, trial, curve)
+            if rung is not None and rung[0]:
+                return True
+        if not self.policy.probability_rule:
+            return False
         finished = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
         min_finished = self.policy.top_k if self.policy.min_finished is None else self.policy.min_finished
         if len(finished) < min_finished:
@@ -56,6 +62,18 @@ class PredictorPruner(optuna.pruners.BasePruner):
                           top_predictions=top_preds).stop:
                 return False
         return True
+
+
+    def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float]) -> tuple[bool, str] | None:
+        k = len(curve)
+        others = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                  if t.number != trial.number and t.intermediate_values]
+        earlier = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in others]
+        point, points = None, None
+        if self.policy.rank_by == "best_or_predicted":  # each earlier trial's prediction at this step, or where it stopped
+            point = self.predict(trial, curve)[0]
+            points = [self.predict(t, c[:k])[0] for t, c in zip(others, earlier)]
+        return rung_decision(k, curve, earlier, self.policy, point, points)
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import optuna
 
-from predictor.early_stop import StopPolicy, decide, tracks_top
+from predictor.early_stop import StopPolicy, decide, rung_decision, tracks_top
 
 # predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
 Predictions = Sequence[Sequence[tuple[float, float, float]]]
@@ -53,6 +53,7 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
     finished_values: list[float] = []
     finished: set[int] = set()
     given: dict[int, int] = {}
+    history: list[Sequence[float]] = []  # every earlier run's curve as far as it trained (the rung rule's field)
     for i in order:
         curve = curves[i]
         n = len(curve)
@@ -62,6 +63,16 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
         streak = 0  # consecutive epochs the rule said stop
         for k in range(1, n):
             point, lo, hi = predictions[i][k - 1]
+            if policy.rungs:
+                earlier_points = None
+                if policy.rank_by != "best":  # each earlier run's prediction at this epoch, or where it stopped
+                    earlier_points = [predictions[j][min(k, given[j]) - 1][0] for j in order[: len(history)]]
+                rung = rung_decision(k, curve[:k], history, policy, point, earlier_points)
+                if rung is not None and rung[0]:
+                    given[i] = k
+                    break
+            if not policy.probability_rule:
+                continue
             tracking = tracks_top(curve[:k], top) if policy.envelope_guard else None
             top_preds = [predictions[j][k - 1][0] for j in top_ids if len(predictions[j]) >= k] if policy.bar == "predicted" else None
             stop = decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking, top_predictions=top_preds).stop
@@ -72,6 +83,7 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
         else:
             finished.add(i)
             finished_values.append(float(curve[-1]))
+        history.append(curve[: given[i]])
     return score(name, curves, given, finished)
 
 

@@ -1,0 +1,112 @@
+"""Early stop: the rung rule (rank against every earlier run of the study) in the rule, the replay, the Optuna
+pruner and the Predictor API. Small synthetic curves; no LEMUR data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from predictor.early_stop import StopPolicy, best_at, outside_share, rung_decision, trend_at
+from predictor.replay import replay_optuna, replay_predictor
+
+RUNGS = ((2, 0.5), (4, 0.3), (8, 0.15))
+
+
+def _curves(n: int = 80, seed: int = 3, epochs: int = 12) -> list[list[float]]:
+    """Curves a - 0.3 t^-0.7 + noise: the final ranks mostly follow the early ranks."""
+    rng = np.random.default_rng(seed)
+    return [[float(a - 0.3 * t ** -0.7 + rng.normal(0, 0.003)) for t in range(1, epochs + 1)] for a in rng.uniform(0.3, 0.9, n)]
+
+
+def test_rung_decision_ranks_against_every_earlier_run():
+    policy = StopPolicy(rungs=RUNGS, rank_min_runs=4, probability_rule=False)
+    earlier = [[0.1 * i, 0.1 * i + 0.05] for i in range(1, 11)]  # best-so-far at epoch 2: 0.15 .. 1.05
+    low, high = [0.2, 0.3], [0.9, 0.97]
+    stop, reason = rung_decision(2, low, earlier, policy)
+    assert stop and "epoch 2" in reason and "outside the top 50%" in reason
+    assert rung_decision(2, high, earlier, policy) == (False, "best-so-far ranks 2 of 11 at epoch 2 (top 50% kept)")
+    assert rung_decision(3, [0.2, 0.3, 0.3], earlier, policy) is None, "epoch 3 is no rung"
+    assert rung_decision(2, low, earlier[:3], policy) is None, "fewer earlier runs than rank_min_runs"
+    # A run stopped after one epoch counts with its best-so-far there (a lower bound of where it would be).
+    stopped_early = [[0.95]] * 10
+    assert rung_decision(2, [0.5, 0.9], stopped_early, policy)[0], "ten runs that were already better at epoch 1"
+    assert not rung_decision(2, [0.5, 0.96], stopped_early, policy)[0]
+    assert not rung_decision(2, low, earlier, replace(policy, rank_min_above=20))[0], "rank_min_above protects the top-20"
+    with pytest.raises(ValueError, match="rank_by"):
+        rung_decision(2, low, earlier, replace(policy, rank_by="median"))
+
+
+def test_rung_best_or_predicted_keeps_a_run_the_predictor_ranks_high():
+    policy = StopPolicy(rungs=RUNGS, rank_min_runs=4, rank_by="best_or_predicted", probability_rule=False)
+    earlier = [[0.1 * i, 0.1 * i + 0.05] for i in range(1, 11)]
+    points = [0.1 * i for i in range(1, 11)]
+    assert rung_decision(2, [0.2, 0.3], earlier, policy, point=0.2, earlier_points=points)[0]
+    kept = rung_decision(2, [0.2, 0.3], earlier, policy, point=0.95, earlier_points=points)
+    assert kept[0] is False and "predicted final ranks 2 of 11" in kept[1]
+
+
+def test_trend_and_confidence():
+    flat, steep = [0.5, 0.5, 0.5, 0.5], [0.1, 0.2, 0.35, 0.5]
+    assert best_at(flat, 4) == best_at(steep, 4) == 0.5
+    assert trend_at(steep, 4) == pytest.approx(0.5 + 0.3) and trend_at(flat, 4) == 0.5
+    assert trend_at([0.3], 4) == 0.3, "a shorter curve is frozen where it ends"
+    policy = StopPolicy(rungs=((4, 0.5),), rank_min_runs=3, rank_by="trend", probability_rule=False)
+    earlier = [[0.55, 0.6, 0.6, 0.6]] * 5 + [[0.1, 0.2, 0.3, 0.4]] * 5
+    assert not rung_decision(4, steep, earlier, policy)[0], "the steep run ranks first by trend"
+    assert rung_decision(4, steep, earlier, replace(policy, rank_by="best"))[0], "and sixth of eleven by best-so-far"
+    # Beta posterior of the share: 6 of 10 above is weak evidence of being outside the top 50%, 60 of 100 stronger.
+    assert outside_share(6, 10, 0.5, 0.0) and not outside_share(6, 10, 0.5, 0.8)
+    assert outside_share(70, 100, 0.5, 0.8) and not outside_share(40, 100, 0.5, 0.0)
+
+
+def test_replay_with_rungs_saves_epochs_keeps_the_top_and_matches_optuna():
+    from predictor.optuna_pruner import PredictorPruner
+
+    curves = _curves()
+    order = list(np.random.default_rng(0).permutation(len(curves)))
+    preds = [[(c[-1], c[-1] - 0.05, c[-1] + 0.05)] * (len(c) - 1) for c in curves]
+    policy = StopPolicy(top_k=10, rungs=RUNGS, rank_min_runs=5, probability_rule=False)
+    s = replay_predictor(curves, preds, order, policy)
+    assert s.epochs_saved > 0.4 and s.best_found and s.top10_killed <= 0.1
+    off = replay_predictor(curves, preds, order, replace(policy, rungs=()))
+    assert off.epochs_saved == 0.0, "no rungs and no probability rule: nothing stops"
+    tight = replay_predictor(curves, preds, order, replace(policy, rungs=((2, 0.02),)))
+    assert tight.epochs_saved > s.epochs_saved and tight.top10_killed > 0.0
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=policy)
+    assert replay_optuna(curves, order, pruner, "predictor") == s
+    both = replace(policy, probability_rule=True, p_min=0.1, envelope_guard=True, patience=2, bar="predicted")
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=both)
+    direct = replay_predictor(curves, preds, order, both)
+    assert direct.epochs_saved >= s.epochs_saved
+    assert replay_optuna(curves, order, pruner, "predictor") == direct
+
+
+def test_api_should_stop_with_earlier_runs(tmp_path):
+    from predictor.api import Predictor
+    from predictor.features import RunView
+    from predictor.models import LastValue
+    from predictor.train import save_predictor
+
+    views = [RunView("cifar-10", {"lr": 0.01}, "", 6, [0.1 * i, 0.1 * i], [], {}) for i in range(1, 6)]
+    est = LastValue().fit(views, np.array([v.accuracy[-1] for v in views]), [str(i) for i in range(5)])
+    save_predictor(tmp_path, {"last_value": est}, {"default": "last_value"})
+    p = Predictor.load(tmp_path)
+    code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2]}
+    policy = StopPolicy(rungs=((2, 0.5),), rank_min_runs=4, probability_rule=False)
+    earlier = [[0.3, 0.5, 0.6]] * 6 + [[0.05, 0.1]] * 4  # six better at epoch 2 (finished), four worse (stopped)
+    d = p.should_stop(run, None, 6, policy=policy, earlier=earlier)
+    assert d.stop and "ranks 7 of 11 at epoch 2" in d.reason and d.model == "last_value"
+    assert not p.should_stop({**run, "curve": [0.1, 0.55]}, None, 6, policy=policy, earlier=earlier).stop
+    assert not p.should_stop(run, None, 6, policy=policy).stop, "no earlier runs: the rung rule cannot judge"
+    as_runs = [{"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": c} for c in earlier]
+    assert p.should_stop(run, None, 6, policy=replace(policy, rank_by="best_or_predicted"), earlier=as_runs).stop
+    # With the probability rule on, a rung that keeps the run falls through to it (and a rung stop wins).
+    both = replace(policy, probability_rule=True, top_k=3, p_min=0.5, bar="final")
+    assert p.should_stop({**run, "curve": [0.1, 0.55]}, [0.9, 0.9, 0.9], 6, policy=both, earlier=earlier).stop
+    assert p.should_stop(run, None, 6, policy=both, earlier=earlier).stop
