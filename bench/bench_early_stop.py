@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -29,7 +30,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy
+from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, StopPolicy, calibrate_rungs
 from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
@@ -110,6 +111,8 @@ def main() -> None:
     ap.add_argument("--model", default="gbm_code")
     ap.add_argument("--p-min", default="0.02,0.05")
     ap.add_argument("--train-replays", action="store_true", help="replay train models' runs predicted out of fold (policy choice)")
+    ap.add_argument("--rung-epochs", default="2,4,8,16,30,40", help="with --train-replays: rungs calibrated on the replayed pool")
+    ap.add_argument("--coverage", default="0.95,0.98,1.0", help="with --train-replays: calibration coverages to replay")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
@@ -134,10 +137,28 @@ def main() -> None:
             name = f"nnrag predictor, predicted bar + envelope ({args.model}, p<{p_min}, patience {patience})"
             results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     old = StopPolicy(top_k=10, p_min=0.10, envelope_guard=True, patience=2)
-    name = f"nnrag predictor, final bar + envelope ({args.model}, p<0.1, patience 2; previous default)"
+    name = f"nnrag predictor, final bar + envelope ({args.model}, p<0.1, patience 2; default before the predicted bar)"
     results[name] = summarize([replay_predictor(curves, preds, o, old, name) for o in orders])
+    previous = StopPolicy(**PREVIOUS_POLICY)
+    name = f"nnrag predictor, predicted bar + envelope ({args.model}, p<{previous.p_min}, patience {previous.patience}; default before rungs)"
+    results[name] = summarize([replay_predictor(curves, preds, o, previous, name) for o in orders])
+    calibrated: dict[str, list] = {}
+    if args.train_replays:  # rungs measured on this pool (in sample: the choice is then checked on the test replays)
+        epochs = [int(e) for e in args.rung_epochs.split(",")]
+        for cov in (float(c) for c in args.coverage.split(",")):
+            for rank_by in ("best", "trend"):
+                unique = list({run_id: c for run_id, c in zip(ids, curves)}.values())  # seeds' train pools overlap
+                rungs = calibrate_rungs(unique, epochs, rank_by, coverage=cov)
+                calibrated[f"{rank_by}, coverage {cov}"] = [list(r) for r in rungs]
+                for prob in (False, True):
+                    policy = replace(previous, rungs=rungs, rank_by=rank_by, probability_rule=prob)
+                    name = f"nnrag rungs ({rank_by}, calibrated coverage {cov}){' + probability rule' if prob else ''}"
+                    results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     policy = StopPolicy(**RECOMMENDED_POLICY)
-    name = f"nnrag predictor, recommended ({args.model}, {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})"
+    name = "nnrag rungs alone (recommended rungs, no probability rule)"
+    results[name] = summarize([replay_predictor(curves, preds, o, replace(policy, probability_rule=False), name) for o in orders])
+    name = (f"nnrag predictor, recommended ({args.model}, rungs {'/'.join(f'{e}:{q:.2f}' for e, q in policy.rungs)} by {policy.rank_by}"
+            f" + {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})")
     results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     for name, make in optuna_pruners().items():
         t = time.time()
@@ -155,6 +176,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"pool": "train models, out of fold" if args.train_replays else "test models",
                                "pool_runs": len(curves), "runs_per_replay": size, "orders": args.orders, "seeds": args.seeds,
+                               "recommended_policy": {k: v for k, v in RECOMMENDED_POLICY.items()}, "calibrated_rungs": calibrated,
                                "results": results, "seconds": round(time.time() - t0, 1)}, indent=1))
     print(f"wrote {out}")
 

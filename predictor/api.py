@@ -230,13 +230,6 @@ class Predictor:
         ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share."""
         view = self._view_of(run, budget)
         policy = policy or self.policy
-        if policy.rungs and earlier and view.k < view.epochs:
-            rung = self._rung(view, earlier, policy)
-            if rung is not None and (rung.stop or not policy.probability_rule):
-                return rung
-        if not policy.probability_rule:
-            pred = self.predict_view(view)
-            return StopDecision(False, 1.0, pred.point, pred.lo, pred.hi, None, "no rung at this epoch", pred.model)
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
             runs = [self._view_of(r, None) for r in incumbent]
@@ -248,6 +241,15 @@ class Predictor:
             curves = [[float(v) for v in c] for c in incumbent if len(c)]
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
+        if policy.rungs and earlier and view.k < view.epochs:
+            rung = self._rung(view, earlier, policy)
+            if rung is not None and rung.stop and policy.rung_guard and top and tracks_top(view.accuracy, top):
+                rung = replace(rung, stop=False, reason=f"{rung.reason}; kept: at least as good as a top-{policy.top_k} run at this epoch")
+            if rung is not None and (rung.stop or not policy.probability_rule):
+                return rung
+        if not policy.probability_rule:
+            pred = self.predict_view(view)
+            return StopDecision(False, 1.0, pred.point, pred.lo, pred.hi, None, "no rung at this epoch", pred.model)
         if policy.bar == "predicted" and top_views is None:
             policy = replace(policy, bar="final")  # nothing to predict the top runs from
         # The rule must have said "stop" on each of the last ``patience`` epochs (the same as a replayed loop).

@@ -35,7 +35,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         curve = [float(trial.intermediate_values[s]) for s in steps]
         if self.policy.rungs:  # the rung rule: against every earlier trial, completed or pruned
             rung = self._rung(study, trial, curve)
-            if rung is not None and rung[0]:
+            if rung is not None and rung[0] and not (self.policy.rung_guard and self._tracks_top(study, curve)):
                 return True
         if not self.policy.probability_rule:
             return False
@@ -63,6 +63,11 @@ class PredictorPruner(optuna.pruners.BasePruner):
                 return False
         return True
 
+
+    def _tracks_top(self, study: optuna.study.Study, curve: list[float]) -> bool:
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
+        return bool(tracks_top(curve, [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]))
 
     def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float]) -> tuple[bool, str] | None:
         k = len(curve)

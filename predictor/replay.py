@@ -68,7 +68,7 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
                 if policy.rank_by != "best":  # each earlier run's prediction at this epoch, or where it stopped
                     earlier_points = [predictions[j][min(k, given[j]) - 1][0] for j in order[: len(history)]]
                 rung = rung_decision(k, curve[:k], history, policy, point, earlier_points)
-                if rung is not None and rung[0]:
+                if rung is not None and rung[0] and not (policy.rung_guard and tracks_top(curve[:k], top)):
                     given[i] = k
                     break
             if not policy.probability_rule:

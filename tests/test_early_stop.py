@@ -84,6 +84,11 @@ def test_replay_with_rungs_saves_epochs_keeps_the_top_and_matches_optuna():
     direct = replay_predictor(curves, preds, order, both)
     assert direct.epochs_saved >= s.epochs_saved
     assert replay_optuna(curves, order, pruner, "predictor") == direct
+    guarded = replace(policy, rungs=((2, 0.02), (4, 0.02)), rung_guard=True)  # rungs that would kill almost everything
+    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=guarded)
+    direct = replay_predictor(curves, preds, order, guarded)
+    assert direct.top10_killed < tight.top10_killed and direct.epochs_saved < tight.epochs_saved, "the guard keeps runs tracking a top-10 run"
+    assert replay_optuna(curves, order, pruner, "predictor") == direct
 
 
 def test_api_should_stop_with_earlier_runs(tmp_path):
@@ -110,3 +115,8 @@ def test_api_should_stop_with_earlier_runs(tmp_path):
     both = replace(policy, probability_rule=True, top_k=3, p_min=0.5, bar="final")
     assert p.should_stop({**run, "curve": [0.1, 0.55]}, [0.9, 0.9, 0.9], 6, policy=both, earlier=earlier).stop
     assert p.should_stop(run, None, 6, policy=both, earlier=earlier).stop
+    guarded = replace(policy, rung_guard=True, top_k=2)
+    top_curves = [[0.05, 0.1, 0.9], [0.3, 0.5, 0.95]]  # a finished top-2 run that was at 0.1 at epoch 2
+    kept = p.should_stop(run, top_curves, 6, policy=guarded, earlier=earlier)
+    assert not kept.stop and "top-2 run" in kept.reason
+    assert p.should_stop({**run, "curve": [0.05, 0.06]}, top_curves, 6, policy=guarded, earlier=earlier).stop
