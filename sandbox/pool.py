@@ -33,6 +33,10 @@ from sandbox.worker import CANCEL_LINE, worker_command
 DEFAULT_PRELOAD: tuple[str, ...] = ("torch", "torchvision", "timm")
 MAX_CODE_BYTES = 2 << 20
 WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itself is presumed stuck
+# ``CheckSpec.timeout_s`` is CPU time of the check's process, so a busy machine does not turn a
+# pass into a timeout; the wall clock is capped at this multiple (hangs that use no CPU), or
+# at the caller's deadline when it gives one.
+WALL_FACTOR = 4.0
 CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
 UID_SPAN = 1 << 16
@@ -305,11 +309,12 @@ class CheckerPool:
             except WorkerError:
                 worker = self._replace(worker)
             started = time.monotonic()
-            payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s,
+            wall_s = timeout_s * WALL_FACTOR if deadline is None else max(min(timeout_s * WALL_FACTOR, deadline - started), timeout_s)
+            payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s, "wall_s": wall_s,
                        "audit_hook": self.audit_hook, "output_limit": self.output_limit}
             try:
                 worker.ensure_ready()
-                response = worker.request(payload, time.monotonic() + timeout_s + WORKER_GRACE_S, cancel)
+                response = worker.request(payload, time.monotonic() + wall_s + WORKER_GRACE_S, cancel)
             except (TimeoutError, WorkerError, ValueError) as exc:
                 worker = self._replace(worker)
                 result = _timeout_result(spec, timeout_s, "worker stopped answering") if isinstance(exc, TimeoutError) else _worker_failure(str(exc))

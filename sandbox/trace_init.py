@@ -39,6 +39,7 @@ PER_FACTORY_S = 3.0
 MAX_RECORDS = 2  # complete records wanted
 MAX_INCOMPLETE = 4  # records one factory may make before it is stopped
 CONTINUE_S = 1.0  # how long a factory may go on building after an incomplete record
+WALL_BACKSTOP = 4.0  # a factory's wall-clock limit, as a multiple of its CPU-time limit
 MAX_EXPR_CHARS = 20_000
 MAX_DEPTH = 8
 
@@ -117,17 +118,17 @@ def _record_calls(real: type, factories: list[str], budget_s: float, calls: _Cal
         state["seen"] += 1
         if complete(bound) or state["seen"] >= MAX_INCOMPLETE:
             raise _Recorded
-        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        left, _ = signal.getitimer(signal.ITIMER_PROF)
         if left > CONTINUE_S:
-            signal.setitimer(signal.ITIMER_REAL, CONTINUE_S)  # the next instances come soon or never
+            signal.setitimer(signal.ITIMER_PROF, CONTINUE_S)  # the next instances come soon or never
         return init(self, *args, **kwargs)
 
     state = {"seen": 0}
-    deadline = time.monotonic() + budget_s
+    deadline = time.process_time() + budget_s  # CPU time, like the check's own budget
     real.__init__ = hooked  # type: ignore[misc]
     try:
         for name in factories:
-            left = deadline - time.monotonic()
+            left = deadline - time.process_time()
             if left < 0.3 or sum(map(complete, calls.records)) >= MAX_RECORDS:
                 break
             factory = _resolve_factory(name)
@@ -179,13 +180,18 @@ def _time_limit(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
         raise _OutOfTime
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.05))
+    # CPU seconds (a busy machine slows the factory down, not its budget), with a wall-clock
+    # backstop for a factory that blocks without using the CPU
+    previous = signal.signal(signal.SIGPROF, expire), signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_PROF, max(seconds, 0.05))
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.05) * WALL_BACKSTOP)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
 
 
 @contextmanager

@@ -212,7 +212,11 @@ class Worker:
                 pass
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        # ``timeout_s`` is CPU time of the check's process: a check on a busy machine gets the same
+        # work done as on a quiet one. ``wall_s`` (default: the same) caps the wall clock, for
+        # checks that hang without using the CPU (sleeping, blocked on a pipe).
         timeout_s = float(request["timeout_s"])
+        wall_s = max(float(request.get("wall_s") or timeout_s), timeout_s)
         payload = json.dumps(request).encode()
         for attempt in range(2):
             if self.spare is None:
@@ -229,18 +233,20 @@ class Worker:
                 self.recycle()
         self.used = child  # tracked before reaping: the stray sweep must not take it for an escaped process
         self.reap()
-        outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + timeout_s, int(request.get("output_limit", 16384)))
+        outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + wall_s, int(request.get("output_limit", 16384)), cpu_budget=timeout_s)
         outcome["worker_ms"] = round((time.monotonic() - start) * 1000, 3)
         child["reaped"] = outcome["wait_status"] is not None
         return _assemble(outcome, request)
 
-    def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int) -> dict[str, Any]:
+    def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int,
+                 cpu_budget: float | None = None) -> dict[str, Any]:
         res_buf, out_buf = bytearray(), bytearray()
         out_dropped = 0
         final: dict | None = None
         partial: dict | None = None
         open_fds = {r_res, r_out}
         timed_out = False
+        limit = "wall"
         cancelled, self.cancel_pending = self.cancel_pending, False
         watch_control = True
         wait_status: int | None = None
@@ -248,6 +254,9 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = final is None
+                break
+            if cpu_budget is not None and final is None and (_cpu_seconds(pid) or 0.0) >= cpu_budget:
+                timed_out, limit = True, "cpu"
                 break
             ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
             if not ready:
@@ -288,8 +297,23 @@ class Worker:
         _drain(r_out, out_buf, output_limit)
         return {
             "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
+            "limit": limit,
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a live child has used so far (all its threads), None when
+    /proc cannot tell (the child's RLIMIT_CPU stays the backstop)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _children_of(parent: int) -> list[int]:
@@ -368,7 +392,10 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
         spec = CheckSpec.from_dict(request.get("spec") or {})
         if outcome["timed_out"] or sig == signal.SIGXCPU:
             result.status, result.error_type = "timeout", "Timeout"
-            result.message = f"the check exceeded its {request['timeout_s']:g} s budget during {stage}"
+            if outcome.get("limit") == "wall" and sig != signal.SIGXCPU and request.get("wall_s"):
+                result.message = f"the check exceeded its wall-clock cap of {float(request['wall_s']):g} s during {stage}"
+            else:
+                result.message = f"the check exceeded its {request['timeout_s']:g} s CPU budget during {stage}"
             result.diagnosis = diagnose_status("timeout", stage, timeout_s=float(request["timeout_s"]))
             if outcome.get("cancelled"):
                 result.error_type = "Cancelled"
