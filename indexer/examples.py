@@ -473,6 +473,14 @@ class _Guesser:
             return {"__expr__": repr(tuple(value))}
         return value
 
+    def _indexed_length(self, lower: str) -> int:
+        """1 + the largest constant index ``__init__`` reads from the parameter (``makers[3]`` -> 4), 4 if none."""
+        init = next((n for n in self.info.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        indices = [n.slice.value for n in ast.walk(init) if init is not None and isinstance(n, ast.Subscript)
+                   and isinstance(n.value, ast.Name) and n.value.id.lower() == lower
+                   and isinstance(n.slice, ast.Constant) and isinstance(n.slice.value, int)] if init is not None else []
+        return max(indices) + 1 if indices else 4
+
     def _subscripted(self, name: str) -> bool:
         init = next((n for n in self.info.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
         if init is None:
@@ -569,8 +577,19 @@ class _Guesser:
                 return built
         if re.search(r"Type\[|type\[|Callable", annotation):
             if classes_in_code:
+                if re.match(r"(Sequence|List|list|Tuple|tuple)\[", annotation):
+                    # one class per stage (VideoResNet's ``conv_makers``): as many as the body indexes
+                    return {"__expr__": f"[{classes_in_code[0]}] * {self._indexed_length(lower)}"}
                 return {"__expr__": classes_in_code[0]}
-            return self._layer_for(lower + "_layer") or _MISSING
+            layer = self._layer_for(lower + "_layer")
+            if layer is not None:
+                return layer
+            if "Module" in annotation and not re.search(r"block|layer|unit|cell|stage", lower):
+                # a factory of a module the block does not define (VideoResNet's ``stem``): nn.Identity
+                # takes any arguments and passes its input on; never for the building block itself,
+                # which would leave the class hollow
+                return {"__expr__": f"{self.nn}.Identity"}
+            return _MISSING
         if re.search(r"(Tuple|tuple|List|list|Sequence)\[", annotation) and lower in _EXACT and not annotation.startswith(("Union", "Optional", "int")):
             value = _EXACT[lower]
             return value if isinstance(value, list) else [value, value]

@@ -359,3 +359,45 @@ def test_layer_name_maps_pick_children_of_the_model_guess():
                 super().__init__()
     """)
     assert constructor_candidates(plain, [])[0].init_kwargs["mapping"] != {"0": "0", "1": "1"}  # no model to name into
+
+
+def test_module_factories_missing_from_the_block_become_identity_and_class_lists_follow_indexing():
+    block = _block("Tower", """
+        from typing import Callable, Sequence, Type
+
+        class Conv(nn.Module):
+            def __init__(self, cin, cout):
+                super().__init__()
+                self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x)
+
+        class Tower(nn.Module):
+            def __init__(self, makers: Sequence[Type[Conv]], stem: Callable[..., nn.Module], num_classes: int = 5):
+                super().__init__()
+                self.stem = stem()
+                self.body = nn.Sequential(makers[0](8, 8), makers[1](8, 8), makers[2](8, 8))
+                self.head = nn.Linear(8, num_classes)
+
+            def forward(self, x):
+                return self.head(self.body(self.stem(x)).mean((2, 3)))
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["makers"] == {"__expr__": "[Conv] * 3"}
+    assert kw["stem"] == {"__expr__": "nn.Identity"}
+    namespace: dict = {}
+    exec(compile(block.code, "fixture.py", "exec"), namespace)  # our own fixture code: trusted
+    args = {k: eval(v["__expr__"], namespace) if isinstance(v, dict) else v for k, v in kw.items()}
+    model = namespace["Tower"](**args)
+    assert model(__import__("torch").randn(2, 8, 8, 8)).shape == (2, 10)
+    hollow = _block("Stage", """
+        from typing import Callable
+
+        class Stage(nn.Module):
+            def __init__(self, width: int, block_constructor: Callable[..., nn.Module]):
+                super().__init__()
+                self.blocks = nn.Sequential(block_constructor(width, width), block_constructor(width, width))
+    """)
+    guessed = constructor_candidates(hollow, [])[0].init_kwargs.get("block_constructor")
+    assert guessed != {"__expr__": "nn.Identity"}  # the building block itself is never replaced by a no-op
