@@ -22,7 +22,7 @@ from predictor.code_features import static_features
 from predictor.early_stop import StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
-from predictor.models import GBM, CurveFit, GBMParams, LastValue, conformal_quantile, family_weights, weighted_conformal_quantile
+from predictor.models import GBM, CurveFit, GBMParams, LastValue, calibration_weights, conformal_quantile, weighted_conformal_quantile
 from predictor.replay import replay_optuna, replay_predictor
 
 SMALL_NET = '''
@@ -228,7 +228,13 @@ def test_weighted_conformal_quantile_counts_families_not_rows():
     scores = np.concatenate([np.full(90, 0.01), np.linspace(0.5, 0.9, 9)])
     groups = np.array(["big"] * 90 + [f"f{i}" for i in range(9)])
     assert conformal_quantile(scores) == pytest.approx(0.01)
-    assert weighted_conformal_quantile(scores, family_weights(groups)) >= 0.8
+    assert weighted_conformal_quantile(scores, calibration_weights(groups, "family")) >= 0.8
+    assert weighted_conformal_quantile(scores, calibration_weights(groups, "row")) == pytest.approx(0.01)
+    # sqrt weighting sits between: the big family weighs sqrt(90) ~ 9.5 rows' worth against 9 single rows.
+    sqrt_q = weighted_conformal_quantile(scores, calibration_weights(groups, "sqrt"))
+    assert 0.01 < sqrt_q < weighted_conformal_quantile(scores, calibration_weights(groups, "family"))
+    with pytest.raises(ValueError, match="calibration weighting"):
+        calibration_weights(groups, "rows")
     # Equal weights reduce to the plain finite-sample quantile.
     plain = np.arange(1, 11, dtype=float)
     assert weighted_conformal_quantile(plain, np.ones(10)) == conformal_quantile(plain)
