@@ -111,7 +111,7 @@ def main() -> None:
     ap.add_argument("--model", default="gbm_code")
     ap.add_argument("--p-min", default="0.02,0.05")
     ap.add_argument("--train-replays", action="store_true", help="replay train models' runs predicted out of fold (policy choice)")
-    ap.add_argument("--rung-epochs", default="2,4,8,16,30,40", help="with --train-replays: rungs calibrated on the replayed pool")
+    ap.add_argument("--rung-epochs", default="2,4,6,8,12,16,20,25,30,35,40,45", help="with --train-replays: rungs calibrated on the replayed pool")
     ap.add_argument("--coverage", default="0.95,0.98,1.0", help="with --train-replays: calibration coverages to replay")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -150,15 +150,17 @@ def main() -> None:
                 unique = list({run_id: c for run_id, c in zip(ids, curves)}.values())  # seeds' train pools overlap
                 rungs = calibrate_rungs(unique, epochs, rank_by, coverage=cov)
                 calibrated[f"{rank_by}, coverage {cov}"] = [list(r) for r in rungs]
-                for prob in (False, True):
-                    policy = replace(previous, rungs=rungs, rank_by=rank_by, probability_rule=prob)
-                    name = f"nnrag rungs ({rank_by}, calibrated coverage {cov}){' + probability rule' if prob else ''}"
+                for prob, guard, confidence in ((False, False, 0.0), (True, False, 0.0), (True, True, 0.0), (True, True, 0.8)):
+                    policy = replace(previous, rungs=rungs, rank_by=rank_by, probability_rule=prob, rung_guard=guard,
+                                     rank_confidence=confidence)
+                    name = (f"nnrag rungs ({rank_by}, calibrated coverage {cov}){' + probability rule' if prob else ''}"
+                            f"{' + guard' if guard else ''}{f', confidence {confidence}' if confidence else ''}")
                     results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     policy = StopPolicy(**RECOMMENDED_POLICY)
     name = "nnrag rungs alone (recommended rungs, no probability rule)"
     results[name] = summarize([replay_predictor(curves, preds, o, replace(policy, probability_rule=False), name) for o in orders])
-    name = (f"nnrag predictor, recommended ({args.model}, rungs {'/'.join(f'{e}:{q:.2f}' for e, q in policy.rungs)} by {policy.rank_by}"
-            f" + {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})")
+    name = (f"nnrag predictor, recommended ({args.model}, {len(policy.rungs)} rungs by {policy.rank_by}, confidence "
+            f"{policy.rank_confidence}, guard + {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})")
     results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     for name, make in optuna_pruners().items():
         t = time.time()

@@ -58,15 +58,17 @@ class StopPolicy:
 # at this epoch. The bar of finished finals (bar="final") killed 11-29% of the true top-10 on those replays.
 PREVIOUS_POLICY = dict(top_k=10, p_min=0.10, envelope_guard=True, patience=2, bar="predicted")
 
-# The recommended rule: the probability rule plus rungs. At epochs 2, 4, 8, 16, 30 and 40 a run stops when its
-# best-so-far ranks outside the top 69 / 65 / 52 / 28 / 22 / 8% of every earlier run of the study, unless it is at
-# least as good as some top-10 finished run was at that epoch. The shares are calibrate_rungs(coverage=1.0) on the
-# train pools of split seeds 0 and 1 (647 out-of-fold 50-epoch CIFAR-10 runs): the lowest rank any run that ended in
-# the top 5% had at that epoch. On those train replays (10 orders of 200 runs per seed) it saved 64.5% of the epochs
-# (probability rule alone 59.6%), kept 96.0% of the top-10 (96.5%) and found the best in 95% (95%); tighter
-# coverages (0.95, 0.98) or no guard saved up to 72% but kept 85-94%.
-RECOMMENDED_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (8, 0.52), (16, 0.282), (30, 0.224), (40, 0.078)),
-                          rank_by="best", rung_guard=True)
+# The recommended rule: the probability rule plus rungs. At epochs 2, 4, 6, 8, 12, 16, 20, 25, 30, 35, 40 and 45 a run
+# stops when its best-so-far ranks outside the rung's top share of every earlier run of the study (69% at epoch 2 down
+# to 6% at epoch 45) with posterior probability >= 0.8, unless it is at least as good as some top-10 finished run was
+# at that epoch. The shares are calibrate_rungs(coverage=1.0) on the train pools of split seeds 0 and 1 (647 unique
+# out-of-fold 50-epoch CIFAR-10 runs): the lowest rank any run that ended in the top 5% had at that epoch. On those
+# train replays (10 orders of 200 runs per seed) it saved 64.5% of the epochs (probability rule alone 59.6%) at the
+# same 96.5% of the top-10 kept and the best found in 95% of the replays; without the confidence 64.5% / 96.0%;
+# tighter shares (coverage 0.95) or no guard saved up to 72% but kept 85-95%.
+RECOMMENDED_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (8, 0.52), (12, 0.29), (16, 0.282), (20, 0.278),
+                                                  (25, 0.241), (30, 0.224), (35, 0.112), (40, 0.078), (45, 0.057)),
+                          rank_by="best", rung_guard=True, rank_confidence=0.8)
 
 
 def _phi(z: float) -> float:

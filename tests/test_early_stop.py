@@ -62,6 +62,11 @@ def test_trend_and_confidence():
     # Beta posterior of the share: 6 of 10 above is weak evidence of being outside the top 50%, 60 of 100 stronger.
     assert outside_share(6, 10, 0.5, 0.0) and not outside_share(6, 10, 0.5, 0.8)
     assert outside_share(70, 100, 0.5, 0.8) and not outside_share(40, 100, 0.5, 0.0)
+    few = [[0.9, 0.9]] * 6 + [[0.1, 0.1]] * 4  # 6 of 10 above: outside the top 50% by the point estimate only
+    sure = StopPolicy(rungs=((2, 0.5),), rank_min_runs=3, probability_rule=False, rank_confidence=0.8)
+    assert rung_decision(2, [0.5, 0.5], few, replace(sure, rank_confidence=0.0))[0]
+    assert not rung_decision(2, [0.5, 0.5], few, sure)[0]
+    assert rung_decision(2, [0.5, 0.5], few * 10, sure)[0], "60 of 100 above: confident enough"
 
 
 def test_replay_with_rungs_saves_epochs_keeps_the_top_and_matches_optuna():
