@@ -1,0 +1,72 @@
+"""FLOPs come from the forward the check runs anyway (no second pass), and a forward that
+only breaks under the FLOP counter still passes (FLOPs then unknown)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.pool import CheckerPool
+from sandbox.spec import CheckSpec, Example
+
+# forward works once only: a second (FLOP-counting) pass would raise
+ONE_FORWARD = '''
+import torch.nn as nn
+
+
+class Once(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError(f"forward call {self.calls}")
+        return self.fc(x)
+'''
+
+# refuses to run under any torch dispatch mode (the FLOP counter is one)
+NO_DISPATCH_MODE = '''
+import torch.nn as nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        if _get_current_dispatch_mode() is not None:
+            raise RuntimeError("running under a dispatch mode")
+        return self.fc(x)
+'''
+
+STAGES = ("parse", "compile", "import", "instantiate", "forward", "backward")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CheckerPool(size=1, preload=("torch",)) as p:
+        yield p
+
+
+def test_flops_are_counted_in_the_single_validation_forward(pool):
+    result = pool.check(ONE_FORWARD, CheckSpec(stages=STAGES, example=Example(inputs=[[2, 8]])))
+    assert result.status == "ok", (result.message, result.traceback)
+    assert result.flops == 2 * 8 * 4  # per sample: 2 per multiply-add of Linear(8, 4)
+    assert result.forward_ms is not None and result.forward_ms > 0
+
+
+def test_a_forward_broken_only_by_the_counter_still_passes(pool):
+    result = pool.check(NO_DISPATCH_MODE, CheckSpec(stages=STAGES, example=Example(inputs=[[2, 8]])))
+    assert result.status == "ok", (result.message, result.traceback)
+    assert result.stages["forward"] == "ok" and result.stages["backward"] == "ok"
+    assert result.flops is None
+
+
+def test_no_flops_when_not_asked(pool):
+    result = pool.check(ONE_FORWARD, CheckSpec(stages=STAGES, example=Example(inputs=[[2, 8]]), count_flops=False))
+    assert result.status == "ok", (result.message, result.traceback)
+    assert result.flops is None
