@@ -17,7 +17,7 @@ def test_onnx_matches_sentence_transformers(onnx_embedder):
     texts = [
         "squeeze and excitation block",
         "x",
-        block_text(real_block("timm.layers.mlp", "Mlp")),  # long: truncated at 256 tokens by both
+        block_text(real_block("timm.layers.mlp", "Mlp")),  # long: truncated at the window by both
         "class A(nn.Module):\n    def forward(self, x):\n        return x * 2",
     ]
     fast = onnx_embedder.encode(texts)
