@@ -9,7 +9,9 @@ wherever the previous published version already has the answer:
   version holds keeps its validation and vector: only new code is validated and
   embedded;
 - when every source is unchanged nothing is written at all (a no-change re-index
-  costs the fingerprints, well under a second for the default corpus).
+  costs the fingerprints, well under a second for the default corpus);
+- a new embedder (``Embedder.version``: another model or token window) re-embeds every
+  block but keeps the validation results: nothing goes to the sandbox again.
 
 Stages overlap where they can (two cores go a long way that way): the sandbox workers
 start importing torch when the first changed source is mined, each source's new blocks
@@ -166,8 +168,9 @@ def build_index(
         from indexer.embed import embedder_version
 
         report.embedder_version = embedder.version if embedder is not None else embedder_version()
-        if previous is not None and previous.embedder_version != report.embedder_version:
-            previous = None  # vectors of another model cannot be mixed in
+        # vectors of another model (or token window) cannot be mixed in: every block is
+        # embedded again, but validation results and unchanged sources are still reused
+        reuse_vectors = previous is None or previous.embedder_version == report.embedder_version
         old_fps = previous.source_fingerprints() if previous is not None else {}
 
         from corpus.sources import open_source
@@ -181,7 +184,7 @@ def build_index(
                 sources[spec] = src
                 report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0))
 
-        if previous is not None and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
+        if previous is not None and reuse_vectors and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
             report.up_to_date = True
             report.version = previous.version
             _fill_counts_from_store(report, previous)
@@ -260,7 +263,7 @@ def build_index(
             for block in merged:
                 old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
                 old = previous.block_by_id(old_id) if old_id is not None else None
-                if old is not None:
+                if old is not None and reuse_vectors:
                     vectors[block.content_hash] = previous.vectors([old_id])[0]
                     report.embeddings_reused += 1
                 if needs_check(block):  # carried, never validated
