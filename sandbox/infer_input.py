@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 Proposal = tuple[list[list[int]], list[str]]
 
@@ -263,6 +264,8 @@ def _is(module: object, *names: str) -> bool:
 
 def _first_vector_param(module: nn.Module) -> int | None:
     for tensor in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
+        if is_lazy(tensor):  # a lazy layer's (LazyLinear) shapes come from its first input
+            continue
         if tensor.dim() == 1 and tensor.numel() > 1:
             return int(tensor.numel())
         if tensor.dim() == 4 and tensor.shape[0] == 1 and tensor.shape[2:] == (1, 1):

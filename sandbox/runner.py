@@ -444,7 +444,7 @@ class CheckRun:
             result.entry = cls.__name__
             model, example = self._build(cls, example)
             result.example = example
-            result.params = int(sum(p.numel() for p in model.parameters()))
+            result.params = _param_count(model)
             if result.params > self.spec.max_params:
                 raise StageError("ParamBudget", f"{result.params:,} parameters exceed the budget of {self.spec.max_params:,}", status="rejected")
             result.stages[stage] = "ok"
@@ -455,6 +455,7 @@ class CheckRun:
             self.tracker.reset(model)
             with self.tracker:
                 inputs, output = self._forward(model, example, result)
+            result.params = _param_count(model)  # lazy layers (LazyLinear) have their shapes now
             result.stages[stage] = "ok"
             if "backward" in self.wanted:
                 stage = "backward"
@@ -572,6 +573,13 @@ class CheckRun:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+def _param_count(model: nn.Module) -> int:
+    """Parameters of the model; a lazy layer's parameters count once its first forward shaped them."""
+    from torch.nn.parameter import is_lazy
+
+    return int(sum(p.numel() for p in model.parameters() if not is_lazy(p)))
 
 
 def _shape_matches(actual: list[int], expected: list[int]) -> bool:

@@ -78,3 +78,26 @@ def test_inferred_input_takes_the_spatial_size_the_constructor_was_given(pool):
     assert result.example.inputs == [[2, 8, 12, 12]]
     as_expr = CheckSpec(entry="FixedSizeAttn", example=Example(init_kwargs={"dim": 8, "feat_size": {"__expr__": "(10, 10)"}}, inputs=None))
     assert pool.check(FIXED_SIZE, as_expr).example.inputs == [[2, 8, 10, 10]]
+
+
+LAZY = '''
+import torch.nn as nn
+
+
+class LazyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.LazyConv1d(8, 3)
+        self.fc = nn.LazyLinear(4)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(-1))
+'''
+
+
+def test_lazy_layers_pass_and_count_their_parameters_once_shaped(pool):
+    result = pool.check(LAZY, CheckSpec(entry="LazyNet", example=Example(inputs=None)))
+    assert result.status == "ok", (result.error_type, result.message)
+    c = result.example.inputs[0][1]  # the inferred input width the lazy conv took
+    assert len(result.example.inputs[0]) == 3
+    assert result.params == (8 * c * 3 + 8) + (4 * 8 + 4)
