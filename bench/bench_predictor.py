@@ -1,8 +1,8 @@
 """Predictor accuracy on family-grouped hold-outs: every model, every k, CIFAR-10 runs >= 3 epochs and 50-epoch runs.
 
-    .venv/bin/python bench/bench_predictor.py [--split predictor/splits/cifar10_seed0.json] [--seed 7] [--lora DIR]
+    .venv/bin/python bench/bench_predictor.py [--grouping stem|strict] [--seed 7] [--split FILE] [--lora DIR]
 
-Writes bench/results/predictor.json (or predictor_seed<N>.json) and prints a rich table. The ratio
+Writes bench/results/predictor.json (stem grouping, seed 0) or predictor_<split file name>.json and prints a rich table. The ratio
 column compares each model's RMSE with the code-free LightGBM measured in the same run.
 """
 
@@ -26,14 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--split", type=Path, default=None, help="split file; default predictor/splits/cifar10_seed<seed>.json")
+    ap.add_argument("--split", type=Path, default=None, help="split file; default the (seed, grouping) split in predictor/splits/")
+    ap.add_argument("--grouping", choices=("stem", "strict"), default="stem", help="family grouping of the default split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="last_value,curve_fit,gbm_nocode,gbm_code")
     ap.add_argument("--lora", type=Path, default=None, help="a trained LoRA regressor directory to include (and the ensemble)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
-    split_path, train, test = load_or_build_split(args.split, args.seed)
+    split_path, train, test = load_or_build_split(args.split, args.seed, args.grouping)
     rows, timings = evaluate_split(train, test, args.models.split(","), lora_dir=args.lora, split_path=split_path)
     base = {(r["k"], r["subset"]): r["rmse"] for r in rows if r["model"] == "gbm_nocode"}
     table = Table(title=f"predictor on {split_path.name} (test models {len(test)})")
@@ -44,10 +45,10 @@ def main() -> None:
         table.add_row(r["subset"], r["model"], str(r["k"]), str(r["n"]), f"{r['rmse']:.4f}", f"{ratio:.2f}", f"{r['mae']:.4f}",
                       f"{r['pearson']:.3f}", f"{r['spearman']:.3f}", f"{r['kendall']:.3f}", f"{r['coverage80']:.3f}")
     Console().print(table)
-    out = args.out or ROOT / "bench" / "results" / ("predictor.json" if args.seed == 0 and args.split is None else f"predictor_{split_path.stem}.json")
+    out = args.out or ROOT / "bench" / "results" / ("predictor.json" if (args.seed, args.grouping, args.split) == (0, "stem", None) else f"predictor_{split_path.stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"split": str(split_path.relative_to(ROOT) if split_path.is_relative_to(ROOT) else split_path),
-                               "train_models": len(train), "test_models": len(test), "seconds": round(time.time() - t0, 1),
+                               "grouping": args.grouping if args.split is None else "split file", "train_models": len(train), "test_models": len(test), "seconds": round(time.time() - t0, 1),
                                "fit_seconds": timings, "metrics": rows}, indent=1))
     print(f"wrote {out}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
+from predictor.dynamic import lemur_features, measure_one
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, rung_decision, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
@@ -86,8 +87,20 @@ def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | No
     return hp, planned, tf
 
 
+def _curve_of(values, field: str) -> list[float]:
+    """A curve given as a plain list: numbers in [0, 1], else a ValueError naming the field."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{field} must be a list of accuracies (or a run dict), got {type(values).__name__}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{field}: accuracy values must be numbers in [0, 1], got {v!r}")
+        out.append(float(v))
+    return out
+
+
 @lru_cache(maxsize=4096)
-def _features_for(code_hash: str, code: str) -> dict[str, float]:
+def _static_for(code_hash: str, code: str) -> dict[str, float]:
     return static_features(code)
 
 
@@ -154,6 +167,18 @@ class Predictor:
         self.reports = ReportStore(self.directory / "reports.sqlite")
         self._mtime = self._model_mtime()
         self._lock = threading.Lock()
+        self.pool = None  # a sandbox pool (sandbox.pool.CheckerPool): measures params/FLOPs of new code
+        self._dynamic: dict[str, dict[str, float]] = {}  # content hash -> measured dynamic features
+
+    def code_features(self, code: str) -> dict[str, float]:
+        """Static features, plus params/FLOPs: from the LEMUR audit table, else measured in the sandbox
+        when the predictor has a pool (once per content hash), else absent (NaN for the estimators)."""
+        key = content_hash(code)
+        feats = dict(_static_for(key, code))
+        dyn = self._dynamic.get(key) or lemur_features(code)
+        if dyn is None and self.pool is not None:
+            dyn = self._dynamic[key] = measure_one(code, self.pool)
+        return {**feats, **(dyn or {})}
 
     @classmethod
     def load(cls, directory: Path) -> "Predictor":
@@ -197,7 +222,7 @@ class Predictor:
         if durations and len(durations) != len(curve):
             raise ValueError("durations must have one value (cumulative seconds) per curve epoch")
         return RunView(dataset=dataset, hparams=hp, transform=tf, epochs=max(planned, len(curve)), accuracy=curve,
-                       duration_s=durations, code_features=_features_for(content_hash(code), code), code=code)
+                       duration_s=durations, code_features=self.code_features(code), code=code)
 
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
@@ -276,7 +301,7 @@ class Predictor:
             views = [self._view_of(r, None) for r in earlier]
             curves = [v.accuracy for v in views]
         else:
-            views, curves = None, [[float(v) for v in c] for c in earlier]
+            views, curves = None, [_curve_of(c, f"earlier[{i}]") for i, c in enumerate(earlier)]
         pred = self.predict_view(view)
         points = None
         if policy.rank_by == "best_or_predicted" and views:  # each earlier run's prediction at this epoch, or where it stopped

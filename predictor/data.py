@@ -1,4 +1,5 @@
-"""The training corpus: LEMUR runs joined with model code, hashes, families and static features.
+"""The training corpus: LEMUR runs joined with model code, hashes, families and code features
+(static from the syntax tree; parameters and FLOPs from the shipped sandbox audit).
 
 Models with identical code (same content hash) are one model: their runs are deduplicated and
 their features computed once. Everything slow (parsing stats, hashing, libcst) is cached in SQLite
@@ -15,9 +16,11 @@ from pathlib import Path
 from corpus.lemur import LEMUR_VERSION, MODEL_PREFIX, lemur_wheel
 from corpus.lemur_stats import Run, lemur_runs
 from predictor.code_features import FeatureCache, static_features_cached
+from predictor.dynamic import merge_lemur
 from predictor.families import assign_families, code_hashes
 
 DEFAULT_CACHE = Path.home() / ".cache" / "nnrag" / "cache"
+MODEL_TABLE_VERSION = "families-v2"  # bump when the table or the family grouping changes
 
 
 @dataclass
@@ -25,7 +28,8 @@ class ModelInfo:
     name: str
     content_hash: str
     struct_hash: str
-    family: str
+    family: str  # the default "stem" grouping (see predictor.families)
+    strict_family: str = ""  # the "strict" grouping: also joined by structural hash
 
 
 @dataclass
@@ -48,17 +52,21 @@ def read_codes(wheel: Path) -> dict[str, str]:
 def _model_table(codes: dict[str, str], path: Path) -> dict[str, ModelInfo]:
     if path.exists():
         with sqlite3.connect(path) as db:
-            rows = db.execute("SELECT name, content_hash, struct_hash, family FROM models").fetchall()
+            rows = db.execute("SELECT name, content_hash, struct_hash, family, strict_family FROM models").fetchall()
         if {r[0] for r in rows} == set(codes):
             return {r[0]: ModelInfo(*r) for r in rows}
     hashes = {n: code_hashes(c) for n, c in codes.items()}
-    families = assign_families(codes, {n: h[1] for n, h in hashes.items()})
-    infos = {n: ModelInfo(n, hashes[n][0], hashes[n][1], families[n]) for n, c in codes.items()}
+    content = {n: h[0] for n, h in hashes.items()}
+    struct = {n: h[1] for n, h in hashes.items()}
+    stem = assign_families(codes, struct, content, grouping="stem")
+    strict = assign_families(codes, struct, content, grouping="strict")
+    infos = {n: ModelInfo(n, content[n], struct[n], stem[n], strict[n]) for n in codes}
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     with sqlite3.connect(tmp) as db:
-        db.execute("CREATE TABLE models (name TEXT PRIMARY KEY, content_hash TEXT, struct_hash TEXT, family TEXT)")
-        db.executemany("INSERT INTO models VALUES (?,?,?,?)", [(i.name, i.content_hash, i.struct_hash, i.family) for i in infos.values()])
+        db.execute("CREATE TABLE models (name TEXT PRIMARY KEY, content_hash TEXT, struct_hash TEXT, family TEXT, strict_family TEXT)")
+        db.executemany("INSERT INTO models VALUES (?,?,?,?,?)",
+                       [(i.name, i.content_hash, i.struct_hash, i.family, i.strict_family) for i in infos.values()])
     tmp.replace(path)
     return infos
 
@@ -84,7 +92,7 @@ def load_corpus(cache_dir: Path = DEFAULT_CACHE, with_features: bool = True) -> 
     cache_dir = Path(cache_dir)
     wheel = lemur_wheel(cache_dir)
     codes = read_codes(wheel)
-    models = _model_table(codes, cache_dir / f"lemur_models-{LEMUR_VERSION}.sqlite")
+    models = _model_table(codes, cache_dir / f"lemur_models-{LEMUR_VERSION}-{MODEL_TABLE_VERSION}.sqlite")
     runs = dedup_runs(lemur_runs(cache_dir, wheel), models)
     used = {r.model for r in runs}
     features = (
@@ -92,4 +100,5 @@ def load_corpus(cache_dir: Path = DEFAULT_CACHE, with_features: bool = True) -> 
         if with_features
         else {}
     )
+    merge_lemur(features, codes)
     return Corpus(runs=runs, models=models, codes=codes, features=features)

@@ -1,12 +1,17 @@
-"""Dynamic code features: parameter count and forward FLOPs, measured in the checker's sandbox, cached by content hash.
+"""Dynamic code features: parameter count and forward FLOPs, measured in the checker's sandbox.
 
-Optional: building every LEMUR model in a sandbox takes hours on 2 shared cores, so the estimators
-read these as ``code_dyn_*`` columns that are NaN where nothing was measured; static features carry
-the model. ``measure_many`` fills the cache for as many models as a time budget allows.
+For LEMUR they come from the full sandbox audit of nn-dataset 2.1.2 (``nnrag audit lemur``: every model
+built and run forward on a CIFAR-10 batch), shipped as ``lemur_dynamic.json.gz`` keyed by the SHA-256 of
+the model file, so training needs no sandbox. For new code the predictor measures them in the sandbox
+when it has a pool (the server passes its own) and caches them by content hash; without a pool the
+``code_dyn_*`` columns are NaN and the static features carry the model (LightGBM reads NaN as missing).
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import math
 import time
 from pathlib import Path
@@ -14,6 +19,7 @@ from pathlib import Path
 from predictor.code_features import FeatureCache
 from predictor.families import content_hash
 
+LEMUR_TABLE = Path(__file__).parent / "lemur_dynamic.json.gz"
 DYNAMIC_VERSION = "dynamic-v1"
 LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward")
 
@@ -27,15 +33,70 @@ def _spec():
     return CheckSpec(entry="Net", lemur=True, example=example, stages=LEMUR_SPEC_STAGES)
 
 
-def features_from_result(result) -> dict[str, float]:
-    ok = getattr(result, "status", "") == "ok"
-    params = getattr(result, "params", None)
-    flops = getattr(result, "flops", None)
+def _features(ok: bool, params: int | None, flops: int | None) -> dict[str, float]:
     return {
         "dyn_ok": 1.0 if ok else 0.0,
         "dyn_params_log10": math.log10(params) if ok and params else float("nan"),
         "dyn_flops_log10": math.log10(flops) if ok and flops else float("nan"),
     }
+
+
+def features_from_result(result) -> dict[str, float]:
+    return _features(getattr(result, "status", "") == "ok", getattr(result, "params", None), getattr(result, "flops", None))
+
+
+def code_sha256(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def write_lemur_table(audit_results: Path, out: Path = LEMUR_TABLE) -> int:
+    """Compact the audit's results.jsonl into {sha256: [ok, params, flops]}; returns the entry count.
+
+    "ok" means the model instantiated and ran forward (what params and FLOPs need), whatever later stages did.
+    """
+    table: dict[str, list] = {}
+    with open(audit_results) as fh:
+        for line in fh:
+            record = json.loads(line)
+            result = record["result"]
+            forward_ok = result.get("stages", {}).get("forward") == "ok"
+            table[record["hash"]] = [int(forward_ok), result.get("params"), result.get("flops")]
+    with gzip.open(out, "wt") as fh:
+        json.dump(table, fh, separators=(",", ":"), sort_keys=True)
+    return len(table)
+
+
+_TABLE: dict[str, list] | None = None
+
+
+def lemur_table() -> dict[str, list]:
+    global _TABLE
+    if _TABLE is None:
+        with gzip.open(LEMUR_TABLE, "rt") as fh:
+            _TABLE = json.load(fh)
+    return _TABLE
+
+
+def lemur_features(code: str) -> dict[str, float] | None:
+    """The audited params/FLOPs features of a LEMUR model file's exact text, or None when it was not audited."""
+    entry = lemur_table().get(code_sha256(code))
+    return None if entry is None else _features(bool(entry[0]), entry[1], entry[2])
+
+
+def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) -> int:
+    """Add the audited dynamic features to the static ones in place; returns how many models had them."""
+    n = 0
+    for name in features:
+        dyn = lemur_features(codes[name]) if name in codes else None
+        if dyn is not None:
+            features[name] = {**features[name], **dyn}
+            n += 1
+    return n
+
+
+def measure_one(code: str, pool) -> dict[str, float]:
+    """Params/FLOPs of code under the LEMUR contract, from the shipped table or measured with ``pool``."""
+    return lemur_features(code) or features_from_result(pool.check(code, _spec()))
 
 
 def measure_many(codes: dict[str, str], pool, cache: FeatureCache, budget_s: float | None = None) -> dict[str, dict]:

@@ -15,7 +15,7 @@ from scipy import stats
 
 from corpus.lemur_stats import Run
 from predictor.data import Corpus
-from predictor.families import family_split, write_split
+from predictor.families import GROUPINGS, family_split, write_split
 from predictor.features import RunView
 
 SPLIT_DIR = Path(__file__).parent / "splits"
@@ -59,12 +59,23 @@ def split_weights(corpus: Corpus) -> dict[str, float]:
     return dict(weights)
 
 
-def build_split(corpus: Corpus, seed: int, test_fraction: float = 0.2, path: Path | None = None) -> tuple[list[str], list[str]]:
-    families = {name: corpus.models[name].family for name in split_weights(corpus)}
+def build_split(corpus: Corpus, seed: int, test_fraction: float = 0.2, path: Path | None = None,
+                grouping: str = "stem") -> tuple[list[str], list[str]]:
+    """A family-grouped split of the models with usable runs; ``grouping`` as in ``predictor.families``."""
+    if grouping not in GROUPINGS:
+        raise ValueError(f"family grouping {grouping!r}: expected one of {GROUPINGS}")
+    family_of = (lambda info: info.family) if grouping == "stem" else (lambda info: info.strict_family)
+    families = {name: family_of(corpus.models[name]) for name in split_weights(corpus)}
     train, test = family_split(families, split_weights(corpus), seed=seed, test_fraction=test_fraction)
     if path is not None:
-        write_split(path, train, test, meta={"seed": seed, "test_fraction": test_fraction, "grouping": "name stem + constant-blind AST hash"})
+        how = "name stem + identical code" if grouping == "stem" else "name stem + identical code + constant-blind AST hash"
+        write_split(path, train, test, meta={"seed": seed, "test_fraction": test_fraction, "grouping": grouping, "families": how})
     return train, test
+
+
+def default_split_path(seed: int, grouping: str) -> Path:
+    """``splits/cifar10_seed<N>.json`` (strict grouping, the first splits) or ``splits/cifar10_stem_seed<N>.json``."""
+    return SPLIT_DIR / (f"cifar10_seed{seed}.json" if grouping == "strict" else f"cifar10_{grouping}_seed{seed}.json")
 
 
 @dataclass

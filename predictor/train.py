@@ -15,7 +15,7 @@ import numpy as np
 
 from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
-from predictor.evaluate import SPLIT_DIR, build_split, evaluate, training_views, usable
+from predictor.evaluate import build_split, default_split_path, evaluate, training_views, usable
 from predictor.families import read_split
 from predictor.models import GBMParams, make_estimator
 
@@ -31,10 +31,11 @@ def corpus(cache_dir: Path = DEFAULT_CACHE) -> Corpus:
     return _CORPUS[key]
 
 
-def load_or_build_split(path: Path | None, seed: int = 0) -> tuple[Path, list[str], list[str]]:
-    path = path or SPLIT_DIR / f"cifar10_seed{seed}.json"
+def load_or_build_split(path: Path | None, seed: int = 0, grouping: str = "strict") -> tuple[Path, list[str], list[str]]:
+    """The split file at ``path``, or the default one of (seed, grouping), built on first use."""
+    path = path or default_split_path(seed, grouping)
     if not path.exists():
-        build_split(corpus(), seed=seed, path=path)
+        build_split(corpus(), seed=seed, path=path, grouping=grouping)
     train, test = read_split(path)
     return path, train, test
 
@@ -184,6 +185,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     from corpus.lemur_stats import lemur_runs
     from predictor.code_features import FeatureCache, static_features_cached
     from predictor.data import ModelInfo, read_codes
+    from predictor.dynamic import merge_lemur
     from predictor.families import name_stem
 
     t0 = time.time()
@@ -195,6 +197,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     runs = [r for r in runs if r.model in chosen]
     codes = {n: c for n, c in read_codes(wheel).items() if n in chosen}
     features = static_features_cached(codes, FeatureCache(Path(cache_dir) / "code_features.sqlite"))
+    merge_lemur(features, codes)
     models = {n: ModelInfo(n, "", "", name_stem(n) or n) for n in chosen}
     small = Corpus(runs=runs, models=models, codes=codes, features=features)
     params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)

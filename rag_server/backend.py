@@ -74,6 +74,7 @@ class Backend:
             from predictor.api import Predictor
 
             self.predictor = Predictor.load(Path(path))
+            self.predictor.pool = self.pool  # params/FLOPs of new code are measured in the sandbox, never here
         except Exception as exc:
             self.predictor_error = f"{type(exc).__name__}: {exc}"
             log.info("predictor not loaded", extra={"fields": {"path": str(path), "error": self.predictor_error}})

@@ -123,9 +123,17 @@ def test_family_split_keeps_variants_together_and_depends_on_seed():
             codes[f"alt-{i:02d}{j}{'0' * 30}"] = base.replace("32", str(8 + j))
     codes["AirNet"] = net().replace("nn.ReLU()", "nn.SiLU()")
     codes["AirNet-626c3eb9-5c0a-43be-bcba-745592729769"] = net().replace("nn.ReLU()", "nn.Tanh()")
-    families = assign_families(codes)
+    codes["ga-0a1b2c3d4e5f60718293a4b5c6d7e8f9"] = codes["alt-000" + "0" * 30]  # identical code: one model
+    families = assign_families(codes, grouping="strict")
     assert families["AirNet"] == families["AirNet-626c3eb9-5c0a-43be-bcba-745592729769"]
     assert len(set(families.values())) == 31
+    by_stem = assign_families(codes)  # default "stem": width variants under generic names stay apart
+    assert by_stem["AirNet"] == by_stem["AirNet-626c3eb9-5c0a-43be-bcba-745592729769"]
+    assert by_stem["ga-0a1b2c3d4e5f60718293a4b5c6d7e8f9"] == by_stem["alt-000" + "0" * 30]
+    assert by_stem["alt-000" + "0" * 30] != by_stem["alt-001" + "0" * 30]
+    assert len(set(by_stem.values())) == 30 * 3 + 1
+    with pytest.raises(ValueError, match="family grouping"):
+        assign_families(codes, grouping="loose")
     weights = {n: 1.0 for n in codes}
     train, test = family_split(families, weights, seed=0)
     assert not set(train) & set(test) and set(train) | set(test) == set(codes)
@@ -442,15 +450,22 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
         assert hasattr(predictor_callback(p, net(), {}, "cifar-10", 6), "on_validation_epoch_end")
 
 
-def test_dynamic_features_from_real_sandbox(tmp_path):
+def test_dynamic_features_from_real_sandbox(tmp_path, tiny_predictor_dir):
+    from predictor.api import Predictor
     from predictor.code_features import FeatureCache
     from predictor.dynamic import measure_many, merge_cached
     from sandbox.pool import CheckerPool
 
     code = net(16, 32).replace("nn.Linear(32, 10)", "nn.Linear(32 * 11 * 11, 10)")
     cache = FeatureCache(tmp_path / "dyn.sqlite")
+    predictor = Predictor.load(tiny_predictor_dir)
+    assert "dyn_params_log10" not in predictor.code_features(code)  # no pool, not in the LEMUR table: absent
     with CheckerPool(size=1, preload=("torch",)) as pool:
         got = measure_many({"tiny": code, "broken": "class Net(:\n"}, pool, cache)
+        predictor.pool = pool
+        measured = predictor.code_features(code)
+    assert measured["dyn_params_log10"] == pytest.approx(got["tiny"]["dyn_params_log10"])
+    assert predictor.code_features(code) == measured  # cached by content hash: no pool needed any more
     assert got["tiny"]["dyn_ok"] == 1.0, got
     expected_params = 3 * 16 * 9 + 16 + 16 * 32 * 25 + 32 + 2 * 32 + 32 * 11 * 11 * 10 + 10
     assert got["tiny"]["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)
@@ -458,6 +473,31 @@ def test_dynamic_features_from_real_sandbox(tmp_path):
     assert got["broken"]["dyn_ok"] == 0.0 and math.isnan(got["broken"]["dyn_params_log10"])
     features = {"tiny": {"parse_ok": 1.0}}
     assert merge_cached(features, {"tiny": code}, tmp_path / "dyn.sqlite") == 1 and "dyn_flops_log10" in features["tiny"]
+
+
+def test_lemur_dynamic_table_roundtrip(tmp_path, monkeypatch):
+    import predictor.dynamic as dynamic
+
+    code = "class Net: pass\n"
+    rows = [{"hash": dynamic.code_sha256(code), "result": {"stages": {"forward": "ok"}, "params": 1000, "flops": 10**6}},
+            {"hash": "f" * 64, "result": {"stages": {"forward": "failed"}, "params": None, "flops": None}}]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(dynamic, "_TABLE", None)
+    assert dynamic.write_lemur_table(tmp_path / "results.jsonl", tmp_path / "t.json.gz") == 2
+    monkeypatch.setattr(dynamic, "LEMUR_TABLE", tmp_path / "t.json.gz")
+    assert dynamic.lemur_features(code) == {"dyn_ok": 1.0, "dyn_params_log10": 3.0, "dyn_flops_log10": 6.0}
+    assert dynamic.lemur_features(code + "# edited\n") is None
+    features = {"a": {"n_conv": 1.0}, "b": {"n_conv": 2.0}}
+    assert dynamic.merge_lemur(features, {"a": code, "b": "other"}) == 1 and features["a"]["dyn_params_log10"] == 3.0
+    monkeypatch.setattr(dynamic, "_TABLE", None)
+
+
+def test_shipped_lemur_table_covers_the_audit():
+    from predictor.dynamic import lemur_table
+
+    table = lemur_table()
+    assert len(table) >= 10_000  # every unique LEMUR model file of nn-dataset 2.1.2 was audited
+    assert sum(1 for ok, params, _ in table.values() if ok and params) / len(table) > 0.99
 
 
 def test_eval_json_is_strict_json():

@@ -122,8 +122,9 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
 
 
 def eval_predictor_cmd(
-    split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default predictor/splits/cifar10_seed<seed>.json"),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default the built (seed, grouping) split in predictor/splits/"),
     seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
+    grouping: str = typer.Option("stem", "--grouping", help="family grouping of the built split: stem (name stems + identical code) or strict (+ constant-blind AST hash)"),
     models: str = typer.Option(DEFAULT_MODELS, "--models"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -134,7 +135,7 @@ def eval_predictor_cmd(
     if split_file is not None and not split_file.is_file():
         _fail(f"split file {split_file} does not exist")
     try:
-        path, train, test = load_or_build_split(split_file, seed)
+        path, train, test = load_or_build_split(split_file, seed, grouping)
         rows, _ = evaluate_split(train, test, [m.strip() for m in models.split(",") if m.strip()], split_path=path)
     except ValueError as exc:
         _fail(str(exc))
