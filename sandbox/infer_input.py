@@ -67,6 +67,9 @@ def propose_inputs(module: nn.Module, size_hint: tuple[int, int] | None = None) 
         c = _conv_in(first, 2) or channels or 3
         for hw in _image_sizes(image_hw, _grid_anywhere(module), _first_stride(module)):
             proposals.append(([[BATCH, c, hw[0], hw[1]]], ["float32"]))
+        if BATCH * c * IMAGE * IMAGE > MAX_ELEMENTS:
+            # a wide input (Inception's 1088-channel blocks): smaller maps keep it within the budget
+            proposals += [([[BATCH, c, 16, 16]], ["float32"]), ([[BATCH, c, 8, 8]], ["float32"])]
     if _is(first, "Conv1d", "ConvTranspose1d"):
         c = _conv_in(first, 1) or channels or 3
         proposals += [([[BATCH, c, 32]], ["float32"]), ([[BATCH, c, 64]], ["float32"])]

@@ -292,3 +292,21 @@ def test_probability_losses_get_inputs_in_the_unit_interval():
     specs, out = _run_first_working(torch.nn.BCELoss())
     assert all(s["range"][0] >= 0 and s["range"][1] <= 1 for s in specs)
     assert out.dim() == 0
+
+
+class WideBranches(nn.Module):
+    """Inception-style block whose input width (1088) makes a 32x32 map exceed the element budget."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch0 = nn.Conv2d(1088, 8, 1)
+        self.branch1 = nn.Sequential(nn.Conv2d(1088, 8, 1), nn.Conv2d(8, 8, 3, padding=1))
+
+    def forward(self, x):
+        return torch.cat([self.branch0(x), self.branch1(x)], 1)
+
+
+def test_wide_inputs_shrink_their_maps_to_stay_within_the_budget():
+    rank, shapes = _first_that_runs(WideBranches())
+    assert shapes[0][1] == 1088 and rank <= 1
+    assert shapes[0][2] * shapes[0][3] <= 16 * 16
