@@ -55,7 +55,7 @@ _EXACT: dict[str, Any] = {
     "seq_len": 16, "max_seq_len": 16, "num_tokens": 16, "num_patches": 16, "max_len": 64, "vocab_size": 100,
     "num_embeddings": 100, "embedding_dim": WIDTH, "num_anchors": 3, "num_keypoints": 4,
     "upscale_factor": 2, "scale_factor": 2, "alpha": 1.0, "threshold": 0.1, "value": 0.0, "bits": 4,
-    "degrees": 10.0, "p": 0.0, "eps": 1e-5, "momentum": 0.1, "temperature": 1.0,
+    "degrees": 10.0, "p": 0.0, "norm_type": 2.0, "eps": 1e-5, "momentum": 0.1, "temperature": 1.0,
     "dropout": 0.0, "drop": 0.0, "drop_rate": 0.0, "drop_path": 0.0, "drop_path_rate": 0.0,
     "attention_dropout": 0.0, "attn_drop": 0.0, "proj_drop": 0.0, "stochastic_depth_prob": 0.0,
     "spatial_scale": 1.0, "sampling_ratio": 2, "a": 1, "b": 2, "dim1": 1, "dim0": 2,
@@ -66,6 +66,7 @@ _EXACT: dict[str, Any] = {
     "in_channels_list": [WIDTH, WIDTH], "hidden_channels": [WIDTH, WIDTH], "cutoffs": [4, 8],
     "channels_7x7": 16, "stem_size": WIDTH, "mid_chs": WIDTH, "inter_chs": WIDTH, "skip_chs": WIDTH,
 }
+_SCALAR_ANNOTATIONS = {"int", "float", "bool", "str", "Optional[int]", "Optional[float]", "Optional[str]", "int | None", "float | None"}
 _WIDTH_TOKENS = {
     "dim", "chs", "channels", "channel", "planes", "features", "ch", "width", "hidden", "size",
     "inp", "oup", "c1", "c2", "ed", "embed", "d_model", "filters", "nf", "ni", "nc", "units", "out", "in", "mid",
@@ -505,7 +506,8 @@ class _Guesser:
             return from_annotation
         if lower in _EXACT:
             return copy.deepcopy(_EXACT[lower])
-        layer = self._layer_for(lower)
+        # an annotation that says number/flag/text overrules a layer-sounding name (``norm_type: float``)
+        layer = self._layer_for(lower) if annotation not in _SCALAR_ANNOTATIONS else None
         if layer is not None:
             return layer
         if re.search(r"(dims|widths|sizes|chs_list|channels_list)$", lower):

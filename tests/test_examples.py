@@ -401,3 +401,15 @@ def test_module_factories_missing_from_the_block_become_identity_and_class_lists
     """)
     guessed = constructor_candidates(hollow, [])[0].init_kwargs.get("block_constructor")
     assert guessed != {"__expr__": "nn.Identity"}  # the building block itself is never replaced by a no-op
+
+
+def test_a_scalar_annotation_overrules_a_layer_sounding_name():
+    block = _block("Pool", """
+        class Pool(nn.Module):
+            def __init__(self, norm_type: float, pool_type: float, kernel_size, norm_layer):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert isinstance(kw["norm_type"], float) and kw["norm_type"] > 0  # a power, not nn.BatchNorm2d
+    assert isinstance(kw["pool_type"], float)  # "pool" + "type" would read as nn.MaxPool2d without the annotation
+    assert kw["norm_layer"] == {"__expr__": "nn.BatchNorm2d"}  # unannotated: the name still decides
