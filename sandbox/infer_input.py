@@ -93,7 +93,13 @@ def propose_inputs(module: nn.Module, size_hint: tuple[int, int] | None = None) 
         if c:
             proposals.append(([[BATCH, c, 16, 16]], ["float32"]))
     if _is(first, "BatchNorm1d"):
-        proposals += [([[BATCH, first.num_features]], ["float32"]), ([[BATCH, first.num_features, 16]], ["float32"])]
+        n = first.num_features or 16  # 0 for a lazy one: any width
+        proposals += [([[BATCH, n]], ["float32"]), ([[BATCH, n, 16]], ["float32"])]
+    # norms that also take an unbatched input of one rank less: their batched rank goes first
+    if _is(first, "InstanceNorm1d"):
+        proposals.insert(0, ([[BATCH, first.num_features or 16, 16]], ["float32"]))
+    if _is(first, "BatchNorm3d", "InstanceNorm3d"):
+        proposals.insert(0, ([[BATCH, first.num_features or 16, 4, 8, 8]], ["float32"]))
     if channels or dim:
         c = channels or dim
         # channels-last blocks (timm *Cl modules, ConvNeXt-style blocks) take NHWC
@@ -231,8 +237,8 @@ def _first_leaf(module: nn.Module) -> nn.Module | None:
     """The first registered module that holds parameters or is a known input layer."""
     input_layers = (
         "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-        "Linear", "Embedding", "EmbeddingBag", "LayerNorm", "BatchNorm1d", "BatchNorm2d",
-        "GroupNorm", "InstanceNorm2d", "RMSNorm",
+        "Linear", "Embedding", "EmbeddingBag", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+        "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm",
     )
     for sub in module.modules():
         if _is(sub, *input_layers):

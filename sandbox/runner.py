@@ -454,7 +454,7 @@ class CheckRun:
             self._enter(stage, result)
             self.tracker.reset(model)
             with self.tracker:
-                inputs, output = self._forward(model, example, result)
+                model, inputs, output = self._forward(model, example, result, rebuild=lambda: self._build(cls, example)[0])
             result.params = _param_count(model)  # lazy layers (LazyLinear) have their shapes now
             result.stages[stage] = "ok"
             if "backward" in self.wanted:
@@ -492,7 +492,9 @@ class CheckRun:
         kwargs = _resolve(example.init_kwargs, self.namespace)
         return cls(*args, **kwargs), example
 
-    def _forward(self, model: nn.Module, example: Example, result: CheckResult) -> tuple[list[torch.Tensor], Any]:
+    def _forward(self, model: nn.Module, example: Example, result: CheckResult,
+                 rebuild: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, list[torch.Tensor], Any]:
+        """The model that ran (rebuilt for each try when it has lazy layers, see below), its inputs and output."""
         model.train()
         if example.input_specs is not None:
             proposals = [(example.inputs or _spec_shapes(example.input_specs), None, example.input_specs)]
@@ -503,8 +505,13 @@ class CheckRun:
         first_error: BaseException | None = None
         count = self.spec.count_flops  # in the first forward tried (see _counted_forward); later ones run plain
         counted, flops = False, None
-        for shapes, dtypes, specs in proposals:
+        # a lazy layer takes its shapes from the first input it sees, even when that forward then
+        # fails: every further proposal gets a freshly built model that has seen nothing yet
+        lazy = rebuild is not None and _has_lazy(model)
+        for tried, (shapes, dtypes, specs) in enumerate(proposals):
             try:
+                if lazy and tried:
+                    model = rebuild().train()
                 inputs = [build_input(s, self.namespace) for s in specs] if specs is not None else make_inputs(shapes, dtypes)
                 self.tracker.reset(model)
                 start = time.perf_counter()
@@ -532,7 +539,7 @@ class CheckRun:
             raise StageError("OutputShapeMismatch", f"output shape {result.output_shapes[0]} != expected {list(expected)}")
         if self.spec.count_flops:
             result.flops = flops if counted else _count_flops(model, inputs)
-        return inputs, output
+        return model, inputs, output
 
     def _backward(self, model: nn.Module, output: Any) -> str:
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -573,6 +580,13 @@ class CheckRun:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+def _has_lazy(model: nn.Module) -> bool:
+    """Whether the model still has lazy (uninitialized) parameters or buffers."""
+    from torch.nn.parameter import is_lazy
+
+    return any(is_lazy(t) for t in [*model.parameters(), *model.buffers()])
 
 
 def _param_count(model: nn.Module) -> int:

@@ -310,3 +310,9 @@ def test_wide_inputs_shrink_their_maps_to_stay_within_the_budget():
     rank, shapes = _first_that_runs(WideBranches())
     assert shapes[0][1] == 1088 and rank <= 1
     assert shapes[0][2] * shapes[0][3] <= 16 * 16
+
+
+def test_three_d_and_instance_norms_get_inputs_of_their_rank():
+    for layer in (nn.BatchNorm3d(6), nn.InstanceNorm3d(6), nn.InstanceNorm1d(6, affine=True)):
+        rank, shapes = _first_that_runs(layer)
+        assert shapes[0][1] == 6 and len(shapes[0]) == (5 if "3d" in type(layer).__name__ else 3), (type(layer).__name__, shapes)

@@ -101,3 +101,28 @@ def test_lazy_layers_pass_and_count_their_parameters_once_shaped(pool):
     c = result.example.inputs[0][1]  # the inferred input width the lazy conv took
     assert len(result.example.inputs[0]) == 3
     assert result.params == (8 * c * 3 + 8) + (4 * 8 + 4)
+
+
+LAZY_NORM_FIRST = '''
+import torch.nn as nn
+
+
+class LazyNormNet(nn.Module):
+    """A lazy 1-d norm first: a 4-d guess shapes it (3 channels) before it fails on the input's rank."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LazyBatchNorm1d()
+        self.fc = nn.LazyLinear(2)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+'''
+
+
+def test_each_input_guess_gets_a_lazy_model_that_has_seen_nothing(pool):
+    result = pool.check(LAZY_NORM_FIRST, CheckSpec(entry="LazyNormNet", example=Example(inputs=None)))
+    assert result.status == "ok", (result.error_type, result.message)
+    shape = result.example.inputs[0]
+    assert len(shape) in (2, 3)
+    assert result.params == 2 * shape[1] + (2 * shape[-1] + 2)  # the norm's affine + the head, at the width that ran
