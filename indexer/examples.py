@@ -572,6 +572,9 @@ class _Guesser:
             if members and all(re.match(r"(Tuple|tuple|List|list|Sequence)\[", m) for m in members):
                 # ``Union[Tuple[int], Tuple[int, int]]``: any member will do; the last is the most explicit
                 return self._from_annotation(members[-1], lower)
+        if re.search(r"(Sequence|List|list|Iterable)\[(typing\.)?Callable", annotation):
+            # a pipeline of callables (torchvision's Compose): one that passes its input on
+            return {"__expr__": f"[{self.nn}.Identity()]"}
         classes_in_code = [n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", annotation) if n in self.classes]
         if classes_in_code and not re.search(r"Module|Callable|Type\b|type\[", annotation):
             built = self._construct(classes_in_code[0])

@@ -413,3 +413,27 @@ def test_a_scalar_annotation_overrules_a_layer_sounding_name():
     assert isinstance(kw["norm_type"], float) and kw["norm_type"] > 0  # a power, not nn.BatchNorm2d
     assert isinstance(kw["pool_type"], float)  # "pool" + "type" would read as nn.MaxPool2d without the annotation
     assert kw["norm_layer"] == {"__expr__": "nn.BatchNorm2d"}  # unannotated: the name still decides
+
+
+def test_a_sequence_of_callables_gets_a_pass_through_pipeline():
+    block = _block("Pipeline", """
+        from typing import Callable, Sequence
+
+        class Pipeline(nn.Module):
+            def __init__(self, transforms: Sequence[Callable]):
+                super().__init__()
+                if not all(callable(t) for t in transforms):
+                    raise TypeError("transforms should be a sequence of callables")
+                self.transforms = transforms
+
+            def forward(self, x):
+                for t in self.transforms:
+                    x = t(x)
+                return x
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    namespace: dict = {}
+    exec(compile(block.code, "fixture.py", "exec"), namespace)  # our own fixture code: trusted
+    transforms = eval(kw["transforms"]["__expr__"], namespace)
+    x = __import__("torch").randn(2, 3)
+    assert namespace["Pipeline"](transforms)(x).equal(x)
