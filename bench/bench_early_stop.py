@@ -11,7 +11,10 @@ against Optuna's MedianPruner measured in the same run.
 
 ``--train-replays`` replays the 50-epoch runs of each split's *train* models instead, predicted out of
 fold (the train families cut in two halves; each half predicted by an estimator fitted on the other):
-the pool the recommended policy was chosen on, so the test replays stay untouched by the choice.
+the pool the recommended policy was chosen on, so the test replays stay untouched by the choice. There the
+rungs are calibrated on the replayed pool (``--rung-epochs``, ``--coverage``; see early_stop.calibrate_rungs) and
+replayed with and without the probability rule, the guard and the rank confidence; the JSON keeps them under
+"calibrated_rungs". The test replays use the fixed recommended rungs and SAVINGS_MATCHED_RUNGS only.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ from predictor.train import EVAL_TRAIN_DATASETS, corpus, fitted_for_split, load_
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 50
+
+# Rungs alone at lower coverages, for savings-matched comparisons with Optuna's pruners: calibrate_rungs(coverage=c)
+# on the unique train-pool curves of split seeds 0 and 1, as `--train-replays --seeds 0,1` prints them in
+# "calibrated_rungs" (curves only: the predictor's version does not move them).
+SAVINGS_MATCHED_RUNGS = {
+    0.8: ((2, 0.373), (4, 0.287), (6, 0.275), (8, 0.182), (12, 0.14), (16, 0.14), (20, 0.129), (25, 0.129), (30, 0.129),
+          (35, 0.052), (40, 0.043), (45, 0.043)),
+    0.5: ((2, 0.16), (4, 0.112), (6, 0.078), (8, 0.058), (12, 0.055), (16, 0.055), (20, 0.046), (25, 0.044), (30, 0.032),
+          (35, 0.027), (40, 0.027), (45, 0.027)),
+}
 
 
 def pool_with_predictions(seeds: list[int], model: str) -> tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str]]:
@@ -112,7 +125,7 @@ def main() -> None:
     ap.add_argument("--p-min", default="0.02,0.05")
     ap.add_argument("--train-replays", action="store_true", help="replay train models' runs predicted out of fold (policy choice)")
     ap.add_argument("--rung-epochs", default="2,4,6,8,12,16,20,25,30,35,40,45", help="with --train-replays: rungs calibrated on the replayed pool")
-    ap.add_argument("--coverage", default="0.95,0.98,1.0", help="with --train-replays: calibration coverages to replay")
+    ap.add_argument("--coverage", default="0.5,0.8,0.95,1.0", help="with --train-replays: calibration coverages to replay")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
@@ -156,6 +169,10 @@ def main() -> None:
                     name = (f"nnrag rungs ({rank_by}, calibrated coverage {cov}){' + probability rule' if prob else ''}"
                             f"{' + guard' if guard else ''}{f', confidence {confidence}' if confidence else ''}")
                     results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+    for cov, rungs in SAVINGS_MATCHED_RUNGS.items():
+        policy = StopPolicy(rungs=rungs, probability_rule=False)
+        name = f"nnrag rungs alone, savings-matched (train coverage {cov}, no guard, no probability rule)"
+        results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
     policy = StopPolicy(**RECOMMENDED_POLICY)
     name = "nnrag rungs alone (recommended rungs, no probability rule)"
     results[name] = summarize([replay_predictor(curves, preds, o, replace(policy, probability_rule=False), name) for o in orders])

@@ -114,6 +114,9 @@ def test_api_should_stop_with_earlier_runs(tmp_path):
     assert d.stop and "ranks 7 of 11 at epoch 2" in d.reason and d.model == "last_value"
     assert not p.should_stop({**run, "curve": [0.1, 0.55]}, None, 6, policy=policy, earlier=earlier).stop
     assert not p.should_stop(run, None, 6, policy=policy).stop, "no earlier runs: the rung rule cannot judge"
+    for bad in ([[0.3, None]], [[0.3, 1.5]], ["0.3"]):
+        with pytest.raises(ValueError, match=r"earlier\[0\]"):
+            p.should_stop(run, None, 6, policy=policy, earlier=bad)
     as_runs = [{"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": c} for c in earlier]
     assert p.should_stop(run, None, 6, policy=replace(policy, rank_by="best_or_predicted"), earlier=as_runs).stop
     # With the probability rule on, a rung that keeps the run falls through to it (and a rung stop wins).
