@@ -103,8 +103,11 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
         fitted, timings = fitted_for_split_timed(split_path, train, names, params)
     else:
         fitted, timings = fit_estimators(names, runs_of(train, c, EVAL_TRAIN_DATASETS), c, params)
+    from predictor.ensemble import Ensemble
+
+    if "gbm_code" in fitted and "gbm_nocode" in fitted:  # no extra fit: the two LightGBMs averaged
+        fitted["gbm_ensemble"] = Ensemble({"gbm_code": fitted["gbm_code"], "gbm_nocode": fitted["gbm_nocode"]})
     if lora_dir is not None:
-        from predictor.ensemble import Ensemble
         from predictor.lora import LoraRegressor
 
         fitted["lora"] = LoraRegressor.load(lora_dir)
