@@ -38,11 +38,13 @@ def train_ks(epochs: int) -> list[int]:
     return [k for k in (0, 1, 2, 3, 4, *LONG_KS) if k < epochs]
 
 
-def training_views(runs: list[Run], corpus: Corpus) -> tuple[list[RunView], np.ndarray, list[str]]:
+def training_views(runs: list[Run], corpus: Corpus, grouping: str = "stem") -> tuple[list[RunView], np.ndarray, list[str]]:
+    """Views at every training k, targets, and each view's family under ``grouping`` (the calibration groups)."""
     views, targets, groups = [], [], []
     for run in runs:
         feats = corpus.features.get(run.model)
-        family = corpus.models[run.model].family
+        info = corpus.models[run.model]
+        family = info.strict_family if grouping == "strict" else info.family
         for k in train_ks(run.epochs):
             views.append(view_of(run, k, feats))
             targets.append(run.final)

@@ -16,7 +16,7 @@ import numpy as np
 from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
 from predictor.evaluate import build_split, default_split_path, evaluate, training_views, usable
-from predictor.families import read_split
+from predictor.families import GROUPINGS, read_split
 from predictor.models import GBMParams, make_estimator
 
 EVAL_KS = (0, 1, 2, 3, 4)
@@ -48,8 +48,9 @@ def runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = Non
     return [r for r in c.runs if r.model in wanted and usable(r) and (datasets is None or r.dataset in datasets)]
 
 
-def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None = None) -> tuple[dict, dict]:
-    views, targets, groups = training_views(runs, c)
+def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None = None,
+                   grouping: str = "stem") -> tuple[dict, dict]:
+    views, targets, groups = training_views(runs, c, grouping)
     fitted, timings = {}, {}
     for name in names:
         t0 = time.time()
@@ -67,6 +68,16 @@ def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None)
     src = "".join((Path(__file__).parent / f).read_text() for f in ("models.py", "features.py", "code_features.py", "evaluate.py"))
     body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{EVAL_TRAIN_DATASETS}|{src}"
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def split_grouping(path: Path) -> str:
+    """The family grouping a split file was built with (its meta), "stem" when it does not say: intervals are
+    calibrated on held-out families of the same grouping as the split's test side."""
+    try:
+        grouping = json.loads(Path(path).read_text()).get("meta", {}).get("grouping", "stem")
+    except (OSError, ValueError, AttributeError):
+        return "stem"
+    return grouping if grouping in GROUPINGS else "stem"
 
 
 def fitted_for_split(split_path: Path, train: list[str], names: list[str], params: GBMParams | None = None,
@@ -87,7 +98,7 @@ def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str],
             with open(path, "rb") as fh:
                 out[name], timings[name] = pickle.load(fh)
             continue
-        fitted, t = fit_estimators([name], runs_of(train, c, EVAL_TRAIN_DATASETS), c, params)
+        fitted, t = fit_estimators([name], runs_of(train, c, EVAL_TRAIN_DATASETS), c, params, split_grouping(split_path))
         out[name], timings[name] = fitted[name], t[name]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".tmp"), "wb") as fh:
