@@ -250,12 +250,16 @@ def call_site_index(files: list[SourceFile]) -> CallSiteIndex:
     return index
 
 
-def constructor_candidates(block: Block, files: list[SourceFile], index: CallSiteIndex | None = None) -> list[Example]:
-    """Candidate constructor arguments for ``block.name``, best first, inputs left to the sandbox."""
-    try:
-        tree = ast.parse(block.code)
-    except SyntaxError:
-        return [Example(inputs=None)]
+def constructor_candidates(block: Block, files: list[SourceFile], index: CallSiteIndex | None = None,
+                           tree: ast.Module | None = None) -> list[Example]:
+    """Candidate constructor arguments for ``block.name``, best first, inputs left to the sandbox.
+
+    ``tree`` is ``ast.parse(block.code)`` when the caller already has it (read, never changed here)."""
+    if tree is None:
+        try:
+            tree = ast.parse(block.code)
+        except SyntaxError:
+            return [Example(inputs=None)]
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     info = _class_info(block.name, classes)
     if info is None:

@@ -98,11 +98,13 @@ class BackgroundValidator:
             if key in self._checks:
                 continue
             future: Future = Future()
-            reason = static_failure(block)
+            tree = parse_block(block)  # parsed once: the static check and the constructor guesses share it
+            reason = static_failure(block, tree)
             if reason is not None:
                 future.set_result(reason)
             else:
-                future = self._executor.submit(self.pool.check, block.code, build_spec(block, index, self.timeout_s))
+                spec = build_spec(block, index, self.timeout_s, tree=tree)
+                future = self._executor.submit(self.pool.check, block.code, spec)
                 self._queued += 1
                 future.add_done_callback(self._one_done)
             self._checks[key] = future
@@ -135,8 +137,10 @@ class BackgroundValidator:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S) -> CheckSpec:
-    candidates = constructor_candidates(block, [], index=index)
+def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S, tree: ast.Module | None = None) -> CheckSpec:
+    """The sandbox check of ``block``; ``tree`` is its parsed code when the caller has it
+    (a timm block is ~35 KB: parsing it twice cost ~15 CPU-s per cold index)."""
+    candidates = constructor_candidates(block, [], index=index, tree=tree)
     origin, factories = _factories(block, index)
     return CheckSpec(
         entry=block.name,
@@ -162,13 +166,21 @@ def _factories(block: Block, index: CallSiteIndex) -> tuple[str | None, list[str
     return module, index.factories(module, block.name)
 
 
-def static_failure(block: Block) -> dict[str, dict[str, Any]] | None:
-    """The validation record of a block that must not run: syntax error, unresolved names,
-    None when the block should go to the sandbox."""
+def parse_block(block: Block) -> ast.Module | SyntaxError:
+    """The block's code parsed, or the SyntaxError it raises."""
     try:
-        ast.parse(block.code)
+        return ast.parse(block.code)
     except SyntaxError as exc:
-        return _failed_from("parse", f"SyntaxError: {exc.msg} (line {exc.lineno})")
+        return exc
+
+
+def static_failure(block: Block, tree: ast.Module | SyntaxError | None = None) -> dict[str, dict[str, Any]] | None:
+    """The validation record of a block that must not run: syntax error, unresolved names,
+    None when the block should go to the sandbox. ``tree`` is ``parse_block(block)`` when
+    the caller already has it."""
+    tree = parse_block(block) if tree is None else tree
+    if isinstance(tree, SyntaxError):
+        return _failed_from("parse", f"SyntaxError: {tree.msg} (line {tree.lineno})")
     if block.unresolved:
         return _failed_from("import", "unresolved names: " + ", ".join(sorted(block.unresolved)))
     # Missing external dependencies are not decided here: many sit behind a

@@ -223,3 +223,28 @@ def test_identical_blocks_check_once_and_a_slow_block_holds_back_no_other(pool):
     assert recording.finished[-1] == "Slow"  # the second worker went through every fast block meanwhile
     assert seen[-1] == (5, 5)
     assert all(b.passed("forward") for b in [slow, *fast, twin]) and twin.example == fast[0].example
+
+
+def test_a_block_is_parsed_once_for_the_static_check_and_the_constructor_guesses(monkeypatch):
+    """static_failure and build_spec share one parse of the block (timm blocks are ~35 KB)."""
+    import ast
+
+    from indexer.examples import CallSiteIndex
+    from indexer.validate import build_spec, parse_block, static_failure
+
+    block = _block("SqueezeExcite", SE)
+    expected = build_spec(block, CallSiteIndex())
+    tree = parse_block(block)
+    parses: list[int] = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: parses.append(1) or real_parse(*a, **k))
+    assert static_failure(block, tree) is None
+    shared = build_spec(block, CallSiteIndex(), tree=tree)
+    assert parses == []
+    assert shared.to_dict() == expected.to_dict()
+    assert shared.example.init_kwargs.get("in_chs")  # the guesses still read the class
+
+    broken = _block("Broken", "class Broken(nn.Module:\n    pass\n")
+    failed = static_failure(broken, parse_block(broken))
+    assert failed["parse"]["ok"] is False and "SyntaxError" in failed["parse"]["error"]
+    assert failed["import"]["error"] == "not reached: parse failed"
