@@ -437,3 +437,33 @@ def test_a_sequence_of_callables_gets_a_pass_through_pipeline():
     transforms = eval(kw["transforms"]["__expr__"], namespace)
     x = __import__("torch").randn(2, 3)
     assert namespace["Pipeline"](transforms)(x).equal(x)
+
+
+def test_module_scope_reads_imports_nested_in_statements_but_not_local_assignments():
+    import ast
+
+    from indexer.examples import _module_scope
+
+    tree = ast.parse(textwrap.dedent("""
+        import torch.nn as nn
+        try:
+            from apex import FusedNorm
+        except ImportError:
+            FusedNorm = None
+        finally:
+            import math
+        CONST = 3
+        def helper(x):
+            for _ in range(2):
+                with open(x) as fh:
+                    from torch.nn import functional as F
+            local_only = 1
+            return F
+        class Block(nn.Module):
+            def forward(self, x):
+                import einops
+                return x
+    """))
+    scope = _module_scope(tree)
+    assert {"nn", "FusedNorm", "math", "CONST", "helper", "Block", "F", "einops"} <= scope
+    assert "local_only" not in scope and "forward" not in scope
