@@ -67,9 +67,10 @@ PREVIOUS_POLICY = dict(top_k=10, p_min=0.10, envelope_guard=True, patience=2, ba
 # to 6% at epoch 45) with posterior probability >= 0.8, unless it is at least as good as some top-10 finished run was
 # at that epoch. The shares are calibrate_rungs(coverage=1.0) on the train pools of split seeds 0 and 1 (647 unique
 # out-of-fold 50-epoch CIFAR-10 runs): the lowest rank any run that ended in the top 5% had at that epoch. On the
-# train replays (`--train-replays --seeds 0,1`, 10 orders of 200 runs) it saved 63.5% of the epochs against 57.7% for
-# the probability rule alone, at the same 95% of the top-10 kept and the best found in every replay; tighter shares
-# (coverage 0.95) or no guard saved up to 72% but kept 82-92% and lost the best in 10-20% of the replays.
+# train replays (`--train-replays --seeds 0,1`, 10 orders of 200 runs; bench/results/early_stop_train_replays.json) it
+# saved 61.0% of the epochs against 50.5% for the probability rule alone, at the same 100% of the top-10 kept and the
+# best found in every replay; tighter shares (coverage 0.95), no guard or no confidence saved up to 71% but kept
+# 82-96% of the top-10 or lost the best in 10-20% of the replays.
 RECOMMENDED_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (8, 0.52), (12, 0.29), (16, 0.282), (20, 0.278),
                                                   (25, 0.241), (30, 0.224), (35, 0.112), (40, 0.078), (45, 0.057)),
                           rank_by="best", rung_guard=True, rank_confidence=0.8)
