@@ -45,6 +45,18 @@ LEMUR_OUT_SHAPE = (10,)
 LEMUR_RETRY_SIDES = (64, 256)
 TRACE_BUDGET_S = 10.0  # running the package's factories to record real constructor arguments
 TRACE_RESERVE_S = 4.0  # left for trying what the trace found
+REPEATED_FAILURES = 2  # identical failures in a row that end the guessing (see _failing_the_same_way)
+
+
+def _failing_the_same_way(attempts: list[CheckResult]) -> bool:
+    """The last REPEATED_FAILURES attempts failed at the same stage with the same exception
+    and message: the arguments that differ between them do not reach the failure, so further
+    guesses of the same kind would too (failing blocks were half the sandbox's CPU, trying
+    every candidate). The package's traced arguments still get their own tries."""
+    if len(attempts) < REPEATED_FAILURES:
+        return False
+    signatures = {(a.failed_stage, a.status, a.error_type, a.message) for a in attempts[-REPEATED_FAILURES:]}
+    return len(signatures) == 1
 
 
 def _spatial_failure(attempt: CheckResult) -> bool:
@@ -389,6 +401,8 @@ class CheckRun:
             if attempt.status == "ok":
                 return attempt
             attempts.append(attempt)
+            if _failing_the_same_way(attempts):
+                break
             if example is None and len(examples) == 1 and self.lemur is not None and _spatial_failure(attempt):
                 # LEMUR models are trained on resized images (e.g. 256 px transforms): a model that
                 # only breaks because 32 px is too small is retried at the sizes LEMUR uses.
@@ -398,11 +412,15 @@ class CheckRun:
                         return retry
                     if not _spatial_failure(retry):
                         break
+        traced: list[CheckResult] = []
         for example in self._traced_examples(examples):
             attempt = self._try(static, example)
             if attempt.status == "ok":
                 return attempt
             attempts.append(attempt)
+            traced.append(attempt)
+            if _failing_the_same_way(traced):
+                break
         # Report the attempt that got furthest (first one on ties).
         best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
         self._skip_rest(best)

@@ -168,6 +168,39 @@ def test_all_candidates_failing_reports_the_furthest(pool):
     assert result.example.inputs == [[2, 5, 32, 32]]
 
 
+COUNTING = '''
+import torch
+import torch.nn as nn
+
+BUILT = []
+
+
+class Net(nn.Module):
+    def __init__(self, width: int = 8):
+        super().__init__()
+        BUILT.append(width)
+        self.fc = nn.Linear(4, width)
+
+    def forward(self, x):
+        if len(BUILT) < 3:  # the third construction in this child would work
+            raise RuntimeError(MESSAGE)
+        return self.fc(x)
+'''
+
+
+def test_guessing_stops_once_candidates_fail_the_same_way(pool):
+    """Two candidates failing with the same stage, exception and message end the guessing:
+    the third would have passed here, so a check that tried it would be ok."""
+    spec = CheckSpec(example=Example(init_kwargs={"width": 3}, inputs=[[2, 4]]),
+                     candidates=[Example(init_kwargs={"width": w}, inputs=[[2, 4]]) for w in (5, 7, 9)])
+    same = pool.check(COUNTING.replace("MESSAGE", "'always the same'"), spec)
+    assert same.status == "failed" and same.failed_stage == "forward" and same.message == "always the same"
+    # failures that differ keep the guessing going, and the third candidate passes
+    differing = pool.check(COUNTING.replace("MESSAGE", "f'width {self.fc.out_features}'"), spec)
+    assert differing.status == "ok", differing.message
+    assert differing.example.init_kwargs == {"width": 7}
+
+
 def test_expr_arguments_and_expected_output_shape(pool):
     code = SMALL.replace("nn.BatchNorm2d(width)", "norm(width)").replace("width: int = 8", "width: int = 8, norm=None")
     ok = pool.check(code, CheckSpec(example=Example(init_kwargs={"norm": {"__expr__": "nn.BatchNorm2d"}}), expected_output_shape=[2, 10]))
