@@ -2,8 +2,9 @@
 
 Stages, in order: parse, compile, import (exec the module), instantiate (build the entry
 class), forward, backward, train_step. Static stages run once; dynamic stages run per
-example (``CheckSpec.example`` then ``CheckSpec.candidates``) until one passes, so the
-indexer finds a working constructor in one round trip.
+example (``CheckSpec.example`` then ``CheckSpec.candidates``) until one passes, or until
+two in a row fail the same way (stage, exception and message), so the indexer finds a
+working constructor in one round trip without paying for every guess of a block that cannot run.
 
 ``report(partial)`` is called before every stage with the result so far, so that when the
 child is killed (timeout, segfault) the worker still knows the stage it died in.
