@@ -456,6 +456,7 @@ class CheckRun:
 
     def _attempt(self, result: CheckResult, example: Example | None) -> None:
         self.tracker.reset(None)
+        _seed_everything(ATTEMPT_SEED)
         stage = "instantiate"
         try:
             self._enter(stage, result)
@@ -606,6 +607,25 @@ def _has_lazy(model: nn.Module) -> bool:
     from torch.nn.parameter import is_lazy
 
     return any(is_lazy(t) for t in [*model.parameters(), *model.buffers()])
+
+
+ATTEMPT_SEED = 0
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed every RNG a model may draw from, at the start of each attempt.
+
+    Why: random inputs, random initialisation and random forward paths (augmentation pipelines such as
+    AugMix or RandomApply pick their ops at random) otherwise make a check pass or fail by chance, so the
+    example recorded at index time could fail when the same example is re-run in a fresh sandbox.
+    """
+    import random
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
 
 
 def _param_count(model: nn.Module) -> int:
