@@ -285,9 +285,10 @@ def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, cu
 
 
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
-                         max_epochs: int) -> predictor_pb2.ShouldStopRequest:
+                         max_epochs: int, earlier_runs: Iterable[dict[str, Any]] | None = None) -> predictor_pb2.ShouldStopRequest:
     return predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
-                                           finished_accuracies=list(finished_accuracies or []), budget=predictor_pb2.Budget(max_epochs=max_epochs))
+                                           finished_accuracies=list(finished_accuracies or []), budget=predictor_pb2.Budget(max_epochs=max_epochs),
+                                           earlier_runs=[_run(r) for r in earlier_runs or []])
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
@@ -416,9 +417,11 @@ class Client(_Base):
         return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
 
     def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
-                    max_epochs: int = 0, timeout: float | None = None) -> StopDecision:
-        """``run``: {code, hparams, dataset, curve, max_epochs}; stop it now?"""
-        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs)
+                    max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
+                    timeout: float | None = None) -> StopDecision:
+        """``run``: {code, hparams, dataset, curve, max_epochs}; stop it now? ``earlier_runs``: the study's earlier
+        runs ({curve, max_epochs}, finished or stopped), which enable the recommended policy's rungs."""
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 
     def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
@@ -513,8 +516,9 @@ class AsyncClient(_Base):
         return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
 
     async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
-                          max_epochs: int = 0, timeout: float | None = None) -> StopDecision:
-        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs)
+                          max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
+                          timeout: float | None = None) -> StopDecision:
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
         return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
 
     async def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:

@@ -461,15 +461,30 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             observed_epochs=p.k, epochs=p.epochs, versions=self._versions(),
         )
 
+    def _earlier_curves(self, runs) -> list[list[float]]:
+        curves = []
+        for i, r in enumerate(runs):
+            if r.max_epochs < 0:
+                raise BadRequest(f"earlier_runs[{i}].max_epochs", "must be >= 0")
+            curve, _ = self._curve(r.curve, f"earlier_runs[{i}].curve")
+            if not curve:
+                raise BadRequest(f"earlier_runs[{i}].curve", "is empty: an earlier run needs at least one finished epoch")
+            curves.append(curve)
+        return curves
+
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
         run = self._run(request.run, request.budget.max_epochs or request.run.max_epochs)
         if not run["curve"]:
             raise BadRequest("run.curve", "is empty: a stop decision needs at least one finished epoch")
         finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]
-        incumbent: float | list[float] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
+        incumbent: float | list[float] | list[list[float]] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
+        earlier = self._earlier_curves(request.earlier_runs)
+        if incumbent is None:
+            done = [curve for curve, r in zip(earlier, request.earlier_runs) if r.max_epochs and len(curve) >= r.max_epochs]
+            incumbent = done or None
         predictor = self._predictor()
-        d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"]), "run")
+        d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")
         saved_ms = 0.0
         if d.stop and run["durations"] and run["epochs"]:
             per_epoch_s = run["durations"][-1] / len(run["durations"])

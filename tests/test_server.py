@@ -439,6 +439,21 @@ def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
     assert not promising.stop and promising.predicted_accuracy == pytest.approx(0.91)
 
 
+def test_should_stop_ranks_against_the_studys_earlier_runs(client):
+    """earlier_runs enable the recommended policy's rungs: at epoch 2 a run far below every earlier run of
+    the study stops; without them (and no incumbent) nothing is known to beat, so it goes on."""
+    earlier = [{"code": "", "dataset": "cifar-10", "curve": [0.50 + 0.005 * i, 0.60 + 0.005 * i, 0.65 + 0.005 * i],
+                "max_epochs": 3} for i in range(40)]
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11], "max_epochs": 3}
+    ranked = client.should_stop(run, earlier_runs=earlier)
+    assert ranked.stop and "outside the top" in ranked.reason, ranked  # the rung rule, not the probability rule
+    alone = client.should_stop(run)
+    assert not alone.stop, alone
+    with pytest.raises(InvalidArgument) as info:
+        client.should_stop(run, earlier_runs=[{**earlier[0], "curve": []}])
+    assert info.value.details.startswith("earlier_runs[0].curve:"), info.value.details
+
+
 def test_report_result_is_stored(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
     first = client.report_result(run, 0.5, stopped_early=True)
