@@ -15,7 +15,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import StopPolicy, decide, rung_decision, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, rung_decision, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -24,7 +24,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
     def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None) -> None:
         self.predict = predict
         self.planned_epochs = planned_epochs
-        self.policy = policy or StopPolicy()
+        self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose, rungs included
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:

@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from corpus.lemur_stats import parse_runs, split_config_folder
 from predictor.code_features import static_features
-from predictor.early_stop import StopPolicy, decide, p_exceeds, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
 from predictor.models import GBM, CurveFit, GBMParams, LastValue, calibration_weights, conformal_quantile, weighted_conformal_quantile
@@ -308,6 +308,11 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
     median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
     assert 0.0 < median.epochs_saved < 1.0
+    # no policy given: the pruner runs the recommended one (rungs included), as the replay does
+    recommended = StopPolicy(**RECOMMENDED_POLICY)
+    default = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
+    want = replace(replay_predictor(curves, preds, order, recommended), policy="default via optuna")
+    assert replay_optuna(curves, order, default, "default via optuna") == want
     predicted = StopPolicy(top_k=5, p_min=0.2, patience=2, bar="predicted")
     pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=predicted)
     expected = replace(replay_predictor(curves, preds, order, predicted), policy="predicted bar via optuna")
