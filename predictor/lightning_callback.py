@@ -16,16 +16,19 @@ class EpochStopper:
     """Feed one metric value per epoch; returns the predictor's decision after each."""
 
     def __init__(self, predictor, code: str, hparams: dict, dataset: str, epochs: int,
-                 incumbent: float | list[float] | None = None) -> None:
+                 incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None) -> None:
+        """``earlier``: the curves of the study's earlier runs (finished or stopped); they enable the
+        recommended policy's rungs (see ``Predictor.should_stop``)."""
         self.predictor, self.code, self.hparams, self.dataset, self.epochs = predictor, code, hparams, dataset, epochs
         self.incumbent = incumbent
+        self.earlier = earlier
         self.curve: list[float] = []
         self.decisions: list[StopDecision] = []
 
     def update(self, value: float) -> StopDecision:
         self.curve.append(float(value))
         run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
-        decision = self.predictor.should_stop(run, self.incumbent, self.epochs)
+        decision = self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier)
         self.decisions.append(decision)
         return decision
 
@@ -45,12 +48,12 @@ def _lightning():
 
 
 def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs: int, monitor: str = "val_acc",
-                       incumbent: float | list[float] | None = None):
+                       incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None):
     """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so."""
     pl = _lightning()
     if pl is None:
         raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
-    stopper = EpochStopper(predictor, code, hparams, dataset, epochs, incumbent)
+    stopper = EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier)
 
     class PredictorEarlyStop(pl.Callback):
         def __init__(self) -> None:

@@ -448,6 +448,11 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
     first = stopper.update(0.05)
     assert stopper.curve == [0.05] and first.predicted_final < 0.95
     assert stopper.update(0.06).stop
+    # with the study's earlier runs the rungs apply: at epoch 2 a run far below all of them stops by rank
+    earlier = [[0.50 + 0.005 * i, 0.60 + 0.005 * i, 0.65 + 0.005 * i] for i in range(40)]
+    ranked = EpochStopper(p, net(8, 16), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6, earlier=earlier)
+    assert not ranked.update(0.10).stop
+    assert "outside the top" in ranked.update(0.11).reason
     if _lightning() is None:
         with pytest.raises(ImportError, match="Lightning"):
             predictor_callback(p, net(), {}, "cifar-10", 6)
