@@ -22,7 +22,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
-from predictor.dynamic import lemur_features, measure_one
+from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, rung_decision, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
@@ -177,7 +177,7 @@ class Predictor:
         feats = dict(_static_for(key, code))
         dyn = self._dynamic.get(key) or lemur_features(code)
         if dyn is None and self.pool is not None:
-            dyn = self._dynamic[key] = measure_one(code, self.pool)
+            dyn = self._dynamic[key] = measure_in_sandbox(code, self.pool)
         return {**feats, **(dyn or {})}
 
     @classmethod

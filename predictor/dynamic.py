@@ -94,9 +94,9 @@ def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) ->
     return n
 
 
-def measure_one(code: str, pool) -> dict[str, float]:
-    """Params/FLOPs of code under the LEMUR contract, from the shipped table or measured with ``pool``."""
-    return lemur_features(code) or features_from_result(pool.check(code, _spec()))
+def measure_in_sandbox(code: str, pool) -> dict[str, float]:
+    """Params/FLOPs of ``code`` built under the LEMUR contract in ``pool``'s sandbox."""
+    return features_from_result(pool.check(code, _spec()))
 
 
 def measure_many(codes: dict[str, str], pool, cache: FeatureCache, budget_s: float | None = None) -> dict[str, dict]:
@@ -104,13 +104,12 @@ def measure_many(codes: dict[str, str], pool, cache: FeatureCache, budget_s: flo
     hashes = {name: content_hash(code) for name, code in codes.items()}
     known = cache.get_many(sorted(set(hashes.values())), DYNAMIC_VERSION)
     deadline = time.monotonic() + budget_s if budget_s else None
-    spec = _spec()
     for name, h in sorted(hashes.items()):
         if h in known:
             continue
         if deadline is not None and time.monotonic() > deadline:
             break
-        feats = features_from_result(pool.check(codes[name], spec))
+        feats = measure_in_sandbox(codes[name], pool)
         cache.put_many({h: feats}, DYNAMIC_VERSION)
         known[h] = feats
     return {name: known[h] for name, h in hashes.items() if h in known}
