@@ -20,6 +20,11 @@ from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, rung_de
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
 
+def _curve_of(trial: FrozenTrial) -> list[float]:
+    """A trial's reported values in step order."""
+    return [float(trial.intermediate_values[s]) for s in sorted(trial.intermediate_values)]
+
+
 class PredictorPruner(optuna.pruners.BasePruner):
     def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None) -> None:
         self.predict = predict
@@ -29,24 +34,24 @@ class PredictorPruner(optuna.pruners.BasePruner):
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
             raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")
-        steps = sorted(trial.intermediate_values)
-        if not steps:
+        curve = _curve_of(trial)
+        if not curve:
             return False
-        curve = [float(trial.intermediate_values[s]) for s in steps]
+        completed = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None),
+                           key=lambda t: -t.value)
+        done = completed[: self.policy.top_k]
+        top_curves = [_curve_of(t) for t in done]
         if self.policy.rungs:  # the rung rule: against every earlier trial, completed or pruned
             rung = self._rung(study, trial, curve)
-            if rung is not None and rung[0] and not (self.policy.rung_guard and self._tracks_top(study, curve)):
+            if rung is not None and rung[0] and not (self.policy.rung_guard and tracks_top(curve, top_curves)):
                 return True
         if not self.policy.probability_rule:
             return False
-        finished = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        finished = [t.value for t in completed]
         min_finished = self.policy.top_k if self.policy.min_finished is None else self.policy.min_finished
         if len(finished) < min_finished:
             return False
         top = None
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-        done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
-        top_curves = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]
         if self.policy.envelope_guard:  # the completed trials' reported curves are the top-k envelope
             top = top_curves
         # As in the replay: the rule must say "stop" on each of the last ``patience`` epochs.
@@ -63,17 +68,11 @@ class PredictorPruner(optuna.pruners.BasePruner):
                 return False
         return True
 
-
-    def _tracks_top(self, study: optuna.study.Study, curve: list[float]) -> bool:
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-        done = sorted(done, key=lambda t: -t.value)[: self.policy.top_k]
-        return bool(tracks_top(curve, [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in done]))
-
     def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float]) -> tuple[bool, str] | None:
         k = len(curve)
         others = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                   if t.number != trial.number and t.intermediate_values]
-        earlier = [[float(t.intermediate_values[s]) for s in sorted(t.intermediate_values)] for t in others]
+        earlier = [_curve_of(t) for t in others]
         point, points = None, None
         if self.policy.rank_by == "best_or_predicted":  # each earlier trial's prediction at this step, or where it stopped
             point = self.predict(trial, curve)[0]
