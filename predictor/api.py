@@ -23,7 +23,7 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
-from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, rung_decision, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
 from predictor.train import load_estimators, train_predictor
@@ -267,9 +267,7 @@ class Predictor:
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
         if policy.rungs and earlier and view.k < view.epochs:
-            rung = self._rung(view, earlier, policy)
-            if rung is not None and rung.stop and policy.rung_guard and top and tracks_top(view.accuracy, top):
-                rung = replace(rung, stop=False, reason=f"{rung.reason}; kept: at least as good as a top-{policy.top_k} run at this epoch")
+            rung = self._rung(view, earlier, policy, top)
             if rung is not None and (rung.stop or not policy.probability_rule):
                 return rung
         if not policy.probability_rule:
@@ -294,8 +292,10 @@ class Predictor:
                 return replace(decision, stop=False)
         return decision
 
-    def _rung(self, view: RunView, earlier: list[list[float]] | list[dict], policy: StopPolicy) -> StopDecision | None:
-        """The rung rule at the run's current epoch, against every earlier run of the study (None: no rung applies)."""
+    def _rung(self, view: RunView, earlier: list[list[float]] | list[dict], policy: StopPolicy,
+              top: list[list[float]] | None) -> StopDecision | None:
+        """The rung rule at the run's current epoch, against every earlier run of the study, with the guard of the
+        top-k finished curves ``top`` (None: no rung applies)."""
         k = view.k
         if isinstance(earlier[0], dict):
             views = [self._view_of(r, None) for r in earlier]
@@ -307,7 +307,7 @@ class Predictor:
         if policy.rank_by == "best_or_predicted" and views:  # each earlier run's prediction at this epoch, or where it stopped
             points = [self.predict_view(replace(v, accuracy=v.accuracy[:k], duration_s=v.duration_s[:k])).point
                       for v in views if v.k]
-        rung = rung_decision(k, view.accuracy, curves, policy, pred.point, points)
+        rung = guarded_rung(k, view.accuracy, curves, policy, top, pred.point, points)
         if rung is None:
             return None
         return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)

@@ -230,6 +230,18 @@ def rung_decision(epoch: int, curve: Sequence[float], earlier: Sequence[Sequence
     return True, f"{what} ranks {above + 1} of {n + 1} at epoch {epoch}, outside the top {keep:.0%}"
 
 
+def guarded_rung(epoch: int, curve: Sequence[float], earlier: Sequence[Sequence[float]], policy: StopPolicy,
+                 top_curves: Sequence[Sequence[float]] | None, point: float | None = None,
+                 earlier_points: Sequence[float] | None = None) -> tuple[bool, str] | None:
+    """``rung_decision`` with the policy's ``rung_guard``: a run as good as some top-k finished run was at this
+    epoch (``top_curves``, best first) is kept whatever its rank. The one composition the API, the replay and
+    the Optuna pruner share."""
+    rung = rung_decision(epoch, curve, earlier, policy, point, earlier_points)
+    if rung is not None and rung[0] and policy.rung_guard and top_curves and tracks_top(curve, top_curves):
+        return False, f"{rung[1]}; kept: at least as good as a top-{policy.top_k} run at this epoch"
+    return rung
+
+
 def calibrate_rungs(curves: Sequence[Sequence[float]], epochs: Sequence[int], rank_by: str = "best",
                     top_share: float = 0.05, coverage: float = 0.95) -> tuple[tuple[int, float], ...]:
     """Rungs from finished curves (a train pool): at each epoch, the keep share is the ``coverage`` quantile of the

@@ -15,7 +15,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, rung_decision, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, guarded_rung, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -42,8 +42,8 @@ class PredictorPruner(optuna.pruners.BasePruner):
         done = completed[: self.policy.top_k]
         top_curves = [_curve_of(t) for t in done]
         if self.policy.rungs:  # the rung rule: against every earlier trial, completed or pruned
-            rung = self._rung(study, trial, curve)
-            if rung is not None and rung[0] and not (self.policy.rung_guard and tracks_top(curve, top_curves)):
+            rung = self._rung(study, trial, curve, top_curves)
+            if rung is not None and rung[0]:
                 return True
         if not self.policy.probability_rule:
             return False
@@ -68,7 +68,8 @@ class PredictorPruner(optuna.pruners.BasePruner):
                 return False
         return True
 
-    def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float]) -> tuple[bool, str] | None:
+    def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float],
+              top_curves: list[list[float]]) -> tuple[bool, str] | None:
         k = len(curve)
         others = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                   if t.number != trial.number and t.intermediate_values]
@@ -77,7 +78,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         if self.policy.rank_by == "best_or_predicted":  # each earlier trial's prediction at this step, or where it stopped
             point = self.predict(trial, curve)[0]
             points = [self.predict(t, c[:k])[0] for t, c in zip(others, earlier)]
-        return rung_decision(k, curve, earlier, self.policy, point, points)
+        return guarded_rung(k, curve, earlier, self.policy, top_curves, point, points)
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,

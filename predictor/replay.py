@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import optuna
 
-from predictor.early_stop import StopPolicy, decide, rung_decision, tracks_top
+from predictor.early_stop import StopPolicy, decide, guarded_rung, tracks_top
 
 # predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
 Predictions = Sequence[Sequence[tuple[float, float, float]]]
@@ -67,8 +67,8 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
                 earlier_points = None
                 if policy.rank_by != "best":  # each earlier run's prediction at this epoch, or where it stopped
                     earlier_points = [predictions[j][min(k, given[j]) - 1][0] for j in order[: len(history)]]
-                rung = rung_decision(k, curve[:k], history, policy, point, earlier_points)
-                if rung is not None and rung[0] and not (policy.rung_guard and tracks_top(curve[:k], top)):
+                rung = guarded_rung(k, curve[:k], history, policy, top, point, earlier_points)
+                if rung is not None and rung[0]:
                     given[i] = k
                     break
             if not policy.probability_rule:
