@@ -16,6 +16,7 @@ import ast
 import copy
 import inspect
 import linecache
+import random
 import sys
 import time
 import traceback
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
@@ -604,8 +606,6 @@ class CheckRun:
 
 def _has_lazy(model: nn.Module) -> bool:
     """Whether the model still has lazy (uninitialized) parameters or buffers."""
-    from torch.nn.parameter import is_lazy
-
     return any(is_lazy(t) for t in [*model.parameters(), *model.buffers()])
 
 
@@ -619,8 +619,6 @@ def _seed_everything(seed: int) -> None:
     AugMix or RandomApply pick their ops at random) otherwise make a check pass or fail by chance, so the
     example recorded at index time could fail when the same example is re-run in a fresh sandbox.
     """
-    import random
-
     random.seed(seed)
     torch.manual_seed(seed)
     numpy = sys.modules.get("numpy")
@@ -630,8 +628,6 @@ def _seed_everything(seed: int) -> None:
 
 def _param_count(model: nn.Module) -> int:
     """Parameters of the model; a lazy layer's parameters count once its first forward shaped them."""
-    from torch.nn.parameter import is_lazy
-
     return int(sum(p.numel() for p in model.parameters() if not is_lazy(p)))
 
 
