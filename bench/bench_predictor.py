@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--split", type=Path, default=None, help="split file; default the (seed, grouping) split in predictor/splits/")
     ap.add_argument("--grouping", choices=("stem", "strict"), default="stem", help="family grouping of the default split")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--models", default="last_value,curve_fit,gbm_nocode,gbm_code")
+    ap.add_argument("--models", default="last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack")
     ap.add_argument("--lora", type=Path, default=None, help="a trained LoRA regressor directory to include (and the ensemble)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()

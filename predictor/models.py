@@ -7,6 +7,8 @@ All share one interface: ``fit(views, targets, groups)`` and ``predict(views) ->
   intervals calibrated by conformalized quantile regression on family-grouped out-of-fold predictions
   inside train (every family weighs the same), one correction per cell of planned horizon
   (< or >= 10 epochs) x epochs seen (Mondrian CQR).
+- ``gbm_stack``: the code GBM with one more column, a code-free GBM's prediction (out of fold by family
+  in train), so the trees start from what hyperparameters and the horizon say and let the code correct it.
 Intervals of the baselines are split-conformal on their training residuals, per k-bucket.
 """
 
@@ -214,16 +216,40 @@ class _Bucket:
     q_hi: object
     correction: float = 0.0  # CQR widening (may be negative)
     stratum_correction: dict[int, float] = field(default_factory=dict)  # per horizon stratum, where calibrated
+    stack_space: FeatureSpace | None = None  # gbm_stack: the code-free forecast's columns and model
+    stack_model: object = None
+
+
+def family_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold index of each row, whole families per fold (shuffled with ``seed``, dealt round-robin)."""
+    uniq = np.unique(groups)
+    np.random.default_rng(seed).shuffle(uniq)
+    fold_of = {g: i % folds for i, g in enumerate(uniq)}
+    return np.array([fold_of[g] for g in groups], dtype=int)
+
+
+STACK_FOLDS = 5
 
 
 class GBM:
-    """LightGBM per k-bucket; predicts final (k = 0) or final - last observed (k >= 1)."""
+    """LightGBM per k-bucket; predicts final (k = 0) or final - last observed (k >= 1).
 
-    def __init__(self, use_code: bool, params: GBMParams | None = None) -> None:
+    With ``stack`` (code features only) the k = 0 bucket first fits a code-free point model and takes its
+    prediction as a feature. Why: with no curve, the code trees learn the planned horizon only inside the few
+    families that ran 50 epochs, and under-forecast a new family's long runs by 0.2-0.4 (stem split seed 0);
+    started from the code-free forecast, which carries the horizon effect across families, they keep it.
+    From k = 1 on the curve carries that signal and a stacked column made 50-epoch runs worse (k = 2:
+    0.073 -> 0.079 on stem seed 0), so the other buckets are plain ``gbm_code``.
+    """
+
+    def __init__(self, use_code: bool, params: GBMParams | None = None, stack: bool = False) -> None:
+        if stack and not use_code:
+            raise ValueError("a stacked GBM adds code features to a code-free forecast: use_code must be True")
         self.use_code = use_code
+        self.stack = stack
         self.params = params or GBMParams()
         self.buckets: dict[int, _Bucket] = {}
-        self.name = "gbm_code" if use_code else "gbm_nocode"
+        self.name = "gbm_stack" if stack else "gbm_code" if use_code else "gbm_nocode"
 
     def _lgbm(self, objective: str, alpha: float | None = None, seed_offset: int = 0):
         import lightgbm as lgb
@@ -239,8 +265,32 @@ class GBM:
             return lgb.LGBMRegressor(objective="quantile", alpha=alpha, **kwargs)
         return lgb.LGBMRegressor(objective="regression", **kwargs)
 
-    def _rows(self, views: list[RunView]) -> list[dict[str, float]]:
-        return [row(v, use_code=self.use_code, use_curve=v.k > 0) for v in views]
+    def _rows(self, views: list[RunView], use_code: bool | None = None) -> list[dict[str, float]]:
+        use_code = self.use_code if use_code is None else use_code
+        return [row(v, use_code=use_code, use_curve=v.k > 0) for v in views]
+
+    def _fit_stack(self, sub: list[RunView], y: np.ndarray, groups: np.ndarray) -> tuple[FeatureSpace, object, np.ndarray]:
+        """The code-free point model on all rows, and its family out-of-fold predictions for the training rows."""
+        rows = self._rows(sub, use_code=False)
+        space = FeatureSpace.from_rows(rows)
+        x = space.matrix(rows)
+        fold = family_folds(groups, STACK_FOLDS, self.params.seed + 7)
+        oof = np.zeros(len(y))
+        for f in range(STACK_FOLDS):
+            test = fold == f
+            if test.any() and (~test).any():
+                oof[test] = self._lgbm("regression").fit(x[~test], y[~test]).predict(x[test])
+        full = self._lgbm("regression").fit(x, y)
+        if len(np.unique(groups)) < 2:  # one family: no out-of-fold forecast exists, use the in-sample one
+            oof = full.predict(x)
+        return space, full, oof
+
+    def _matrix(self, bucket: _Bucket, views: list[RunView]) -> np.ndarray:
+        x = bucket.space.matrix(self._rows(views))
+        if bucket.stack_model is None:
+            return x
+        forecast = bucket.stack_model.predict(bucket.stack_space.matrix(self._rows(views, use_code=False)))
+        return np.column_stack([x, forecast])
 
     @staticmethod
     def _offset(views: list[RunView]) -> np.ndarray:
@@ -262,10 +312,14 @@ class GBM:
             x = space.matrix(rows)
             y = targets[idx] - self._offset(sub)
             g = groups_arr[idx]
+            stack_space, stack_model = None, None
+            if self.stack and b == 0:
+                stack_space, stack_model, forecast = self._fit_stack(sub, y, g)
+                x = np.column_stack([x, forecast])
             strata = np.array([calibration_stratum(v) for v in sub])
             scores, rows_used = self._calibration_scores(x, y, g)
             point, q_lo, q_hi = self._fit_three(x, y)
-            bucket = _Bucket(space, point, q_lo, q_hi)
+            bucket = _Bucket(space, point, q_lo, q_hi, stack_space=stack_space, stack_model=stack_model)
             if len(scores):
                 g_cal, s_cal = g[rows_used], strata[rows_used]
                 weighting = self.params.calibration_weighting
@@ -280,14 +334,10 @@ class GBM:
     def _calibration_scores(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CQR conformity scores max(lo - y, y - hi) on predictions for families the models did not see,
         and the row indices they belong to."""
-        uniq = np.unique(groups)
-        rng = np.random.default_rng(self.params.seed)
-        rng.shuffle(uniq)
-        if len(uniq) < 3:
+        if len(np.unique(groups)) < 3:
             return np.array([]), np.array([], dtype=int)
         folds = self.params.cv_folds or 5
-        fold_of = {g: i % folds for i, g in enumerate(uniq)}
-        fold = np.array([fold_of[g] for g in groups])
+        fold = family_folds(groups, folds, self.params.seed)
         scores, rows = [], []
         for f in range(folds if self.params.cv_folds else 1):
             test = fold == f
@@ -309,7 +359,7 @@ class GBM:
         for b, idx in _buckets(views).items():
             bucket = self.buckets.get(b) or self.buckets[max(self.buckets)]
             sub = [views[i] for i in idx]
-            x = bucket.space.matrix(self._rows(sub))
+            x = self._matrix(bucket, sub)
             off = self._offset(sub)
             p = bucket.point.predict(x)
             ql, qh = bucket.q_lo.predict(x), bucket.q_hi.predict(x)
@@ -330,4 +380,9 @@ def make_estimator(name: str, params: GBMParams | None = None):
         return GBM(use_code=False, params=params)
     if name == "gbm_code":
         return GBM(use_code=True, params=params)
-    raise ValueError(f"unknown estimator {name!r}; known: last_value, curve_fit, gbm_nocode, gbm_code")
+    if name == "gbm_stack":
+        return GBM(use_code=True, params=params, stack=True)
+    raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
+
+
+ESTIMATORS = ("last_value", "curve_fit", "gbm_nocode", "gbm_code", "gbm_stack")

@@ -148,8 +148,15 @@ def load_estimators(out_dir: Path) -> tuple[dict, dict]:
     return estimators, meta
 
 
+ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
+
+
+def default_estimator(fitted: dict) -> str:
+    return next((name for name in ANSWERING_ORDER if name in fitted), list(fitted)[-1])
+
+
 def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = None, models: list[str] | None = None,
-                    names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_code"), fast: bool = False,
+                    names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_stack"), fast: bool = False,
                     cache_dir: Path = DEFAULT_CACHE) -> dict:
     """Fit on LEMUR (all models, or ``models``) plus reported (run, code) pairs and save to ``out_dir``; returns meta."""
     from predictor.code_features import static_features
@@ -173,7 +180,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     fitted, timings = fit_estimators(list(names), runs + extra, c, params)
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
-        "default": "gbm_code" if "gbm_code" in fitted else list(fitted)[-1], "fit_seconds": timings,
+        "default": default_estimator(fitted), "fit_seconds": timings,
         "fast": fast, "seconds": round(time.time() - t0, 1),
     }
     save_predictor(out_dir, fitted, meta)
@@ -215,8 +222,8 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     models = {n: ModelInfo(n, "", "", name_stem(n) or n) for n in chosen}
     small = Corpus(runs=runs, models=models, codes=codes, features=features)
     params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)
-    fitted, timings = fit_estimators(["last_value", "gbm_code"], runs, small, params)
-    meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": "gbm_code",
+    fitted, timings = fit_estimators(["last_value", "gbm_stack"], runs, small, params)
+    meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": default_estimator(fitted),
             "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1)}
     save_predictor(out_dir, fitted, meta)
     return meta

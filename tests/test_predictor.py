@@ -206,18 +206,28 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
         tv += v
         ty = np.concatenate([ty, y])
         tg += g
-    gbm = GBM(use_code=True, params=GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=2, min_child_samples=10)).fit(tv, ty, tg)
-    nocode = GBM(use_code=False, params=GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=2, min_child_samples=10)).fit(tv, ty, tg)
+    params = GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=2, min_child_samples=10)
+    gbm = GBM(use_code=True, params=params).fit(tv, ty, tg)
+    nocode = GBM(use_code=False, params=params).fit(tv, ty, tg)
+    stack = GBM(use_code=True, params=params, stack=True).fit(tv, ty, tg)
     last, fit = LastValue().fit(tv, ty, tg), CurveFit().fit(tv, ty, tg)
     v0, y0, _ = _views(test, 0)
     rmse = lambda e, y: float(np.sqrt(np.mean((e.point - y) ** 2)))
-    # At k = 0 only the code tells the width: the code-aware model must beat the code-free one.
+    # At k = 0 only the code tells the width: the code-aware models must beat the code-free one.
     assert rmse(gbm.predict(v0), y0) < 0.8 * rmse(nocode.predict(v0), y0)
+    assert rmse(stack.predict(v0), y0) < 0.8 * rmse(nocode.predict(v0), y0)
     v3, y3, _ = _views(test, 3)
     # Curves saturate: extrapolation beats the last value; the trees beat both.
     assert rmse(fit.predict(v3), y3) < rmse(last.predict(v3), y3)
     assert rmse(gbm.predict(v3), y3) < rmse(last.predict(v3), y3)
-    for est in (gbm, last, fit):
+    # The stacked model stacks at k = 0 only; from k = 1 on it is the code GBM, tree for tree.
+    assert stack.name == "gbm_stack" and stack.buckets[0].stack_model is not None
+    assert all(b.stack_model is None for k, b in stack.buckets.items() if k > 0)
+    assert np.array_equal(stack.predict(v3).point, gbm.predict(v3).point)
+    assert not np.array_equal(stack.predict(v0).point, gbm.predict(v0).point)
+    with pytest.raises(ValueError, match="use_code"):
+        GBM(use_code=False, stack=True)
+    for est in (gbm, stack, last, fit):
         e = est.predict(v3)
         assert np.all(e.lo <= e.point) and np.all(e.point <= e.hi)
         coverage = float(np.mean((y3 >= e.lo) & (y3 <= e.hi)))

@@ -15,7 +15,7 @@ import typer
 
 from nnrag.cli.remote import remote_client
 
-DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code"
+DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack"
 
 
 def _predictor_dir(out: Optional[Path]) -> Path:
