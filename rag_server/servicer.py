@@ -201,9 +201,14 @@ class _Checker:
         return convert.spec_from_proto(msg, field=field, default_timeout_s=s.check_timeout_s, max_memory_mb=s.check_memory_mb)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """One of ``max_pending`` places for sandbox work; none free -> Busy (RESOURCE_EXHAUSTED)."""
-        if not self._slots.acquire(blocking=False):
+    def slot(self, wait: bool = False, deadline: float | None = None, cancel: threading.Event | None = None) -> Iterator[None]:
+        """One of ``max_pending`` places for sandbox work; none free -> Busy (RESOURCE_EXHAUSTED).
+
+        ``wait`` (Audit items): wait for a place until the call's deadline or the client goes away. Why: a
+        streamed batch already bounds its own concurrency, and one item refused because other callers hold
+        every place would end the whole stream and lose the items after it.
+        """
+        if not self._acquire(wait, deadline, cancel):
             raise Busy(f"{self.max_pending} checks already running or queued; retry later")
         CHECKS_IN_FLIGHT.inc()
         try:
@@ -212,13 +217,26 @@ class _Checker:
             CHECKS_IN_FLIGHT.dec()
             self._slots.release()
 
-    def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None, cancel: threading.Event | None = None) -> CheckResult:
+    def _acquire(self, wait: bool, deadline: float | None, cancel: threading.Event | None) -> bool:
+        if self._slots.acquire(blocking=False):
+            return True
+        while wait:
+            if cancel is not None and cancel.is_set():
+                raise ClientGone("the client went away while the check waited for a sandbox")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlinePassed("deadline passed while the check waited for a sandbox")
+            if self._slots.acquire(timeout=0.2):
+                return True
+        return False
+
+    def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None, cancel: threading.Event | None = None,
+              wait_for_slot: bool = False) -> CheckResult:
         """One sandbox check within the call's deadline; ``cancel`` (see ``cancel_event``) kills it early."""
         pool = self.backend.need_pool()
         deadline = _call_deadline(context)
         if cancel is not None and cancel.is_set():
             raise ClientGone("the client went away before the check started")
-        with self.slot():
+        with self.slot(wait_for_slot, deadline, cancel):
             result = pool.check(code, spec, deadline=deadline, cancel=cancel)
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlinePassed(f"deadline passed during the check; sandbox stopped (status {result.status})")
@@ -328,7 +346,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         return response
 
     def Audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext) -> Iterator[blocks_pb2.AuditResponse]:
-        """Checks stream through a window of ``workers`` concurrent checks; answers keep request order."""
+        """Checks stream through a window of ``workers`` concurrent checks; answers keep request order. An item
+        waits for a free sandbox place when other calls hold them all (see ``_Checker.slot``)."""
         start = time.perf_counter()
         code_name = grpc.StatusCode.OK
         versions = self._versions()
@@ -343,7 +362,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                     try:
                         code = _require_code(item.code)
                         spec = self.checker.spec(item.spec if item.HasField("spec") else None)
-                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context, cancel)))
+                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context, cancel, True)))
                     except BadRequest as exc:
                         pending.append((item_id, str(exc)))
                     while len(pending) > self.audit_window or (pending and _ready(pending[0][1])):

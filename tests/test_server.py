@@ -386,6 +386,22 @@ def test_concurrency_limit_answers_resource_exhausted(client):
     assert errors == []
 
 
+def test_audit_waits_for_a_sandbox_place_instead_of_ending_the_stream(client):
+    """Other calls hold every place: the audit's items wait for one and all come back checked."""
+    hold = CheckSpec(timeout_s=10, stages=("parse", "compile", "import"))
+    threads = [threading.Thread(target=client.check, args=(SLEEPER.format(seconds=2), hold)) for _ in range(MAX_PENDING)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    with pytest.raises(ResourceExhausted):  # the places are really taken
+        client.check(GOOD_MODEL)
+    answers = list(client.audit([("a", GOOD_MODEL, None), ("b", SHAPE_BUG, None), ("c", GOOD_MODEL, None)], timeout=60))
+    for t in threads:
+        t.join()
+    assert [a.id for a in answers] == ["a", "b", "c"]
+    assert [a.result.status for a in answers] == ["ok", "failed", "ok"]
+
+
 def test_audit_streams_results_in_order(client):
     items = [("a", GOOD_MODEL, None), ("b", SHAPE_BUG, None), ("c", "", None), ("d", "def broken(:\n", None)]
     answers = list(client.audit(items))
