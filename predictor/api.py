@@ -117,6 +117,7 @@ class ReportStore:
                 "code TEXT, hparams TEXT, dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, "
                 "duration_s TEXT, epochs_planned INTEGER, finished INTEGER)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -145,6 +146,22 @@ class ReportStore:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
 
+    def save_dynamic(self, code_hash: str, features: dict[str, float]) -> None:
+        """Params/FLOPs the sandbox measured for new code, kept so that retraining on reported runs sees the
+        same features the predictions saw (without them the trees would route reported code as "unknown")."""
+        with self._lock, self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO dynamic (code_hash, features) VALUES (?, ?)", (code_hash, json.dumps(features)))
+
+    def load_dynamic(self, code_hash: str) -> dict[str, float] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT features FROM dynamic WHERE code_hash = ?", (code_hash,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def dynamic(self) -> dict[str, dict[str, float]]:
+        """Every saved measurement: content hash -> features."""
+        with self._connect() as db:
+            return {h: json.loads(f) for h, f in db.execute("SELECT code_hash, features FROM dynamic")}
+
 
 def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
     """Finished reported runs as (Run, code) pairs for retraining; partial runs have no known final and are skipped."""
@@ -171,14 +188,23 @@ class Predictor:
         self._dynamic: dict[str, dict[str, float]] = {}  # content hash -> measured dynamic features
 
     def code_features(self, code: str) -> dict[str, float]:
-        """Static features, plus params/FLOPs: from the LEMUR audit table, else measured in the sandbox
-        when the predictor has a pool (once per content hash), else absent (NaN for the estimators)."""
+        """Static features, plus params/FLOPs: from the LEMUR audit table, else from an earlier measurement
+        (this directory's report store), else measured in the sandbox when the predictor has a pool (then
+        saved), else absent (NaN for the estimators)."""
         key = content_hash(code)
         feats = dict(_static_for(key, code))
-        dyn = self._dynamic.get(key) or lemur_features(code)
-        if dyn is None and self.pool is not None:
-            dyn = self._dynamic[key] = measure_in_sandbox(code, self.pool)
-        return {**feats, **(dyn or {})}
+        return {**feats, **(self.dynamic_features(key, code) or {})}
+
+    def dynamic_features(self, key: str, code: str) -> dict[str, float] | None:
+        if key not in self._dynamic:
+            dyn = lemur_features(code) or self.reports.load_dynamic(key)
+            if dyn is None and self.pool is not None:
+                dyn = measure_in_sandbox(code, self.pool)
+                self.reports.save_dynamic(key, dyn)
+            if dyn is None:
+                return None
+            self._dynamic[key] = dyn
+        return self._dynamic[key]
 
     @classmethod
     def load(cls, directory: Path) -> "Predictor":
@@ -330,13 +356,15 @@ class Predictor:
                 run = ReportedRun(**run)
             except TypeError as exc:
                 raise ValueError(f"reported run: {exc}") from exc
+        run.validate()
+        self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
         return self.reports.add(run)
 
 
 def retrain(directory: Path, fast: bool = False) -> dict:
     """Retrain from LEMUR plus the runs reported to ``directory``; a live Predictor picks it up via reload_if_changed()."""
-    reports = ReportStore(Path(directory) / "reports.sqlite").all()
-    return train_predictor(Path(directory), extra_runs=reported_training_runs(reports), fast=fast)
+    store = ReportStore(Path(directory) / "reports.sqlite")
+    return train_predictor(Path(directory), extra_runs=reported_training_runs(store.all()), fast=fast, dynamic=store.dynamic())
 
 
 def load_or_train_default(directory: Path) -> Predictor:

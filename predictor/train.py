@@ -155,14 +155,25 @@ def default_estimator(fitted: dict) -> str:
     return next((name for name in ANSWERING_ORDER if name in fitted), list(fitted)[-1])
 
 
-def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = None, models: list[str] | None = None,
-                    names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_stack"), fast: bool = False,
-                    cache_dir: Path = DEFAULT_CACHE) -> dict:
-    """Fit on LEMUR (all models, or ``models``) plus reported (run, code) pairs and save to ``out_dir``; returns meta."""
+def add_reported_model(c: Corpus, model: str, code: str, dynamic: dict[str, dict[str, float]]) -> None:
+    """Reported code not in LEMUR becomes its own family; its features are its static ones plus the params/FLOPs
+    measured when it was predicted or reported (``dynamic``: content hash -> features), as for LEMUR models."""
     from predictor.code_features import static_features
     from predictor.data import ModelInfo
     from predictor.families import content_hash, struct_hash
 
+    if model in c.models:
+        return
+    c.models[model] = ModelInfo(model, content_hash(code), struct_hash(code), model)
+    c.features[model] = {**static_features(code), **dynamic.get(content_hash(code), {})}
+
+
+def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = None, models: list[str] | None = None,
+                    names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_stack"), fast: bool = False,
+                    cache_dir: Path = DEFAULT_CACHE, dynamic: dict[str, dict[str, float]] | None = None) -> dict:
+    """Fit on LEMUR (all models, or ``models``) plus reported (run, code) pairs and save to ``out_dir``; returns meta.
+
+    ``dynamic``: params/FLOPs measured for reported code (content hash -> features, ``ReportStore.dynamic``)."""
     t0 = time.time()
     c = corpus(cache_dir)
     runs = runs_of(models, c) if models is not None else [r for r in c.runs if usable(r)]
@@ -172,9 +183,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     for run, code in extra_runs or []:
         if not usable(run):
             continue
-        if run.model not in c.models:  # reported code is not in LEMUR: its own family, features from its code
-            c.models[run.model] = ModelInfo(run.model, content_hash(code), struct_hash(code), run.model)
-            c.features[run.model] = static_features(code)
+        add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)
     params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
     fitted, timings = fit_estimators(list(names), runs + extra, c, params)

@@ -436,13 +436,20 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     from nnrag.cli import app
 
     model = tmp_path / "net.py"
-    model.write_text(net(64, 128))
+    code = net(64, 128).replace("nn.Linear(128, 10)", "nn.Linear(128 * 11 * 11, 10)")
+    model.write_text(code)
     runner = CliRunner()
     result = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--dataset", "cifar-10",
                                  "--curve", "0.31,0.42", "--epochs", "6", "--dir", str(tiny_predictor_dir), "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["k"] == 2 and body["model"] == "gbm_code" and body["lo"] <= body["point"] <= body["hi"]
+    from predictor.api import ReportStore
+    from predictor.families import content_hash
+
+    # New code: its params/FLOPs were measured in a sandbox (not in this process) and kept for the next call.
+    measured = ReportStore(tiny_predictor_dir / "reports.sqlite").load_dynamic(content_hash(code))
+    assert measured is not None and measured["dyn_ok"] == 1.0 and measured["dyn_params_log10"] > 4
     bad = runner.invoke(app, ["predict", str(model), "--hparams", "{not json", "--dir", str(tiny_predictor_dir)])
     assert bad.exit_code == 2
     missing = runner.invoke(app, ["predict", str(model), "--dir", str(tmp_path / "none")])
@@ -486,6 +493,14 @@ def test_dynamic_features_from_real_sandbox(tmp_path, tiny_predictor_dir):
         measured = predictor.code_features(code)
     assert measured["dyn_params_log10"] == pytest.approx(got["tiny"]["dyn_params_log10"])
     assert predictor.code_features(code) == measured  # cached by content hash: no pool needed any more
+    # Saved in the directory's store: a fresh predictor without a pool, and retraining on a reported run, see them.
+    assert Predictor.load(tiny_predictor_dir).code_features(code) == measured
+    from predictor.data import Corpus
+    from predictor.train import add_reported_model
+
+    small = Corpus(runs=[], models={}, codes={}, features={})
+    add_reported_model(small, "reported-x", code, predictor.reports.dynamic())
+    assert small.features["reported-x"]["dyn_params_log10"] == measured["dyn_params_log10"]
     assert got["tiny"]["dyn_ok"] == 1.0, got
     expected_params = 3 * 16 * 9 + 16 + 16 * 32 * 25 + 32 + 2 * 32 + 32 * 11 * 11 * 10 + 10
     assert got["tiny"]["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)

@@ -63,8 +63,8 @@ def train_predictor_cmd(
             models, _ = read_split(split_file)
         except ValueError as exc:
             _fail(str(exc))
-    reports = reported_training_runs(ReportStore(directory / "reports.sqlite").all())
-    meta = train_predictor(directory, extra_runs=reports, models=models, fast=fast)
+    store = ReportStore(directory / "reports.sqlite")
+    meta = train_predictor(directory, extra_runs=reported_training_runs(store.all()), models=models, fast=fast, dynamic=store.dynamic())
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
                f"in {meta['seconds']} s -> {directory}")
 
@@ -102,7 +102,7 @@ def predict_cmd(
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
-            answer = predictor.predict(file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model)
+            answer = _predict_local(predictor, file.read_text(errors="replace"), hp, dataset, values, epochs, model)
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     if as_json:
@@ -110,6 +110,19 @@ def predict_cmd(
     else:
         typer.echo(f"final {dataset} accuracy after {answer.epochs} epochs: {answer.point:.4f} "
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
+
+
+def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
+    """In-process prediction; code whose params/FLOPs are not known yet is measured in a one-worker sandbox
+    (the model code never runs in this process)."""
+    from predictor.families import content_hash
+    from sandbox.pool import CheckerPool
+
+    if predictor.dynamic_features(content_hash(code), code) is not None:
+        return predictor.predict(code, hp, dataset, curve, epochs=epochs, model=model)
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        predictor.pool = pool
+        return predictor.predict(code, hp, dataset, curve, epochs=epochs, model=model)
 
 
 def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
