@@ -27,7 +27,7 @@ import libcst as cst
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag_server.candidates import STANDARD_IMPORTS  # noqa: E402
-from rag_server.codeops import closure, is_import, statement_bound_names  # noqa: E402
+from rag_server.codeops import closure, is_import  # noqa: E402
 from rag_server.scope import analyze, import_bindings  # noqa: E402
 from sandbox.spec import CheckSpec, Example  # noqa: E402
 

@@ -205,7 +205,7 @@ class BlockAssembler:
         if key not in self._sigs:
             mi = self.graph.modules[key[0]]
             unit = mi.units[key[1]]
-            sig = (unit.names, mi.unit_text(unit), tuple((l.ref.line - unit.line_start, l.ref.col, l.consumed, l.target) for l in self.links(key).links))
+            sig = (unit.names, mi.unit_text(unit), tuple((ln.ref.line - unit.line_start, ln.ref.col, ln.consumed, ln.target) for ln in self.links(key).links))
             self._sigs[key] = self._sig_ids.setdefault(sig, len(self._sig_ids))
         return self._sigs[key]
 
@@ -363,7 +363,7 @@ class BlockAssembler:
         unit = mi.units[key[1]]
         own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names} if names else {}
         if names:
-            renamed = own or any(l.target is not None and (self._identity(l.target, canonical) if isinstance(l.target, DefTarget) else l.target) in names for l in ul.links)
+            renamed = own or any(ln.target is not None and (self._identity(ln.target, canonical) if isinstance(ln.target, DefTarget) else ln.target) in names for ln in ul.links)
             renamed = renamed or any(self._identity(t, canonical) in names for _, targets in ul.local_imports for _, t in targets)
         else:
             renamed = False

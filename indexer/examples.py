@@ -383,8 +383,8 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     a full ``ast.walk`` of each block cost ~15 CPU-s per cold index."""
     for stmt in body:
         yield stmt
-        for field in ("body", "orelse", "finalbody"):
-            nested = getattr(stmt, field, None)
+        for attr in ("body", "orelse", "finalbody"):
+            nested = getattr(stmt, attr, None)
             if isinstance(nested, list):
                 yield from _statements(nested)
         for handler in getattr(stmt, "handlers", ()):

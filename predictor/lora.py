@@ -93,7 +93,6 @@ class LoraRegressor:
         return np.concatenate([np.clip(x, -10, 10), mask], axis=1).astype(np.float32)
 
     def embed(self, texts: list[str], train: bool):
-        torch = _torch()
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         out = self.model(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).float()
@@ -218,7 +217,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--max-runs", type=int, default=6000)
     args = ap.parse_args()
-    from predictor.evaluate import training_views, usable, view_of
+    from predictor.evaluate import usable, view_of
     from predictor.families import read_split
     from predictor.train import corpus, runs_of
 

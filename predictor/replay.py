@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
 import optuna
 
 from predictor.early_stop import StopPolicy, decide, guarded_rung, tracks_top

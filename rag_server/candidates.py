@@ -20,7 +20,7 @@ from typing import Any
 
 import libcst as cst
 
-from rag_server.codeops import extract_definition, import_lines
+from rag_server.codeops import extract_definition
 from rag_server.scope import NameUsage
 
 # name -> import statement, for names LLMs use without importing

@@ -82,15 +82,18 @@ def test_replay_with_rungs_saves_epochs_keeps_the_top_and_matches_optuna():
     assert off.epochs_saved == 0.0, "no rungs and no probability rule: nothing stops"
     tight = replay_predictor(curves, preds, order, replace(policy, rungs=((2, 0.02),)))
     assert tight.epochs_saved > s.epochs_saved and tight.top10_killed > 0.0
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=policy)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=policy)
     assert replay_optuna(curves, order, pruner, "predictor") == s
     both = replace(policy, probability_rule=True, p_min=0.1, envelope_guard=True, patience=2, bar="predicted")
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=both)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=both)
     direct = replay_predictor(curves, preds, order, both)
     assert direct.epochs_saved >= s.epochs_saved
     assert replay_optuna(curves, order, pruner, "predictor") == direct
     guarded = replace(policy, rungs=((2, 0.02), (4, 0.02)), rung_guard=True)  # rungs that would kill almost everything
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=guarded)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12, policy=guarded)
     direct = replay_predictor(curves, preds, order, guarded)
     assert direct.top10_killed < tight.top10_killed and direct.epochs_saved < tight.epochs_saved, "the guard keeps runs tracking a top-10 run"
     assert replay_optuna(curves, order, pruner, "predictor") == direct

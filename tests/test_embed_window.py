@@ -2,7 +2,6 @@
 than the window embed the same under any window, a text's vector does not depend on the
 texts batched with it, and batches respect the word-piece budget."""
 
-import numpy as np
 import pytest
 
 from helpers_index import real_block

@@ -63,7 +63,8 @@ def _write_wheel(path: Path, files: dict[str, object]) -> Path:
 
 def test_parse_runs_joins_epochs_repeats_and_gaps(tmp_path):
     folder = "ab/nn/stat/train/img-classification_cifar-10_acc_My_Net-1"
-    t = lambda acc, uid, dur: {"accuracy": acc, "uid": uid, "duration": dur, "lr": 0.1, "batch": 8, "transform": "norm_32_flip"}
+    def t(acc, uid, dur):
+        return {"accuracy": acc, "uid": uid, "duration": dur, "lr": 0.1, "batch": 8, "transform": "norm_32_flip"}
     wheel = _write_wheel(tmp_path / "w.whl", {
         f"{folder}/1.json": [t(0.3, "a", 1e9), t(0.2, "b", 2e9), t(0.35, "a", 1.5e9)],
         f"{folder}/2.json": [t(0.4, "a", 2e9), t(0.45, "a", 3e9)],
@@ -212,7 +213,8 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
     stack = GBM(use_code=True, params=params, stack=True).fit(tv, ty, tg)
     last, fit = LastValue().fit(tv, ty, tg), CurveFit().fit(tv, ty, tg)
     v0, y0, _ = _views(test, 0)
-    rmse = lambda e, y: float(np.sqrt(np.mean((e.point - y) ** 2)))
+    def rmse(e, y):
+        return float(np.sqrt(np.mean((e.point - y) ** 2)))
     # At k = 0 only the code tells the width: the code-aware models must beat the code-free one.
     assert rmse(gbm.predict(v0), y0) < 0.8 * rmse(nocode.predict(v0), y0)
     assert rmse(stack.predict(v0), y0) < 0.8 * rmse(nocode.predict(v0), y0)
@@ -307,12 +309,14 @@ def test_optuna_replay_and_predictor_pruner_agree():
     order = list(np.random.default_rng(0).permutation(len(curves)))
     policy = StopPolicy(top_k=5, p_min=0.05)
     direct = replay_predictor(curves, preds, order, policy)
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=policy)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=policy)
     via_optuna = replay_optuna(curves, order, pruner, "predictor via optuna")
     assert via_optuna.epochs_saved == pytest.approx(direct.epochs_saved)
     assert via_optuna.top10_killed == direct.top10_killed
     guarded = StopPolicy(top_k=5, p_min=0.2, envelope_guard=True, patience=2)
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=guarded)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=guarded)
     expected = replace(replay_predictor(curves, preds, order, guarded), policy="guarded via optuna")
     assert 0.0 < expected.epochs_saved < 1.0, "the guarded rule with patience stops some runs"
     assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
@@ -320,11 +324,13 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert 0.0 < median.epochs_saved < 1.0
     # no policy given: the pruner runs the recommended one (rungs included), as the replay does
     recommended = StopPolicy(**RECOMMENDED_POLICY)
-    default = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
+    def default():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
     want = replace(replay_predictor(curves, preds, order, recommended), policy="default via optuna")
     assert replay_optuna(curves, order, default, "default via optuna") == want
     predicted = StopPolicy(top_k=5, p_min=0.2, patience=2, bar="predicted")
-    pruner = lambda: PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=predicted)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=predicted)
     expected = replace(replay_predictor(curves, preds, order, predicted), policy="predicted bar via optuna")
     assert 0.0 < expected.epochs_saved < 1.0
     assert replay_optuna(curves, order, pruner, "predicted bar via optuna") == expected

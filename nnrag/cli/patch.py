@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from nnrag.cli.remote import remote_client
+
+if TYPE_CHECKING:
+    from rag_server.patch import PatchResult
+    from sandbox.spec import CheckSpec
 
 
 def parse_shape(text: str) -> list[int]:
@@ -105,7 +109,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _remote_patch(server: str, text: str, spec: "CheckSpec", check: bool, max_tries: int) -> "PatchResult":
+def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_tries: int) -> PatchResult:
     """``--server``: the same PatchResult, computed by the server (its sandbox does the checks)."""
     from rag_server.patch import PatchResult
 
