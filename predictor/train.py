@@ -107,6 +107,13 @@ def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str],
     return out, timings
 
 
+ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
+
+
+def default_estimator(fitted: dict) -> str:
+    return next((name for name in ANSWERING_ORDER if name in fitted), list(fitted)[-1])
+
+
 def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir: Path | None = None,
                    params: GBMParams | None = None, split_path: Path | None = None) -> tuple[list[dict], dict]:
     c = corpus()
@@ -121,9 +128,10 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     if lora_dir is not None:
         from predictor.lora import LoraRegressor
 
+        gbm = next((name for name in ANSWERING_ORDER if name in fitted), None)
         fitted["lora"] = LoraRegressor.load(lora_dir)
-        if "gbm_code" in fitted:
-            fitted["ensemble"] = Ensemble({"gbm_code": fitted["gbm_code"], "lora": fitted["lora"]})
+        if gbm is not None:  # the LoRA regressor averaged with the best LightGBM evaluated
+            fitted["ensemble"] = Ensemble({gbm: fitted[gbm], "lora": fitted["lora"]})
     test_runs = runs_of(test, c)
     rows = evaluate(fitted, test_runs, c, EVAL_KS, min_epochs=3)
     rows += evaluate(fitted, test_runs, c, LONG_EVAL_KS, exact_epochs=50)
@@ -146,13 +154,6 @@ def load_estimators(out_dir: Path) -> tuple[dict, dict]:
         estimators = pickle.load(fh)
     meta = json.loads((out_dir / "meta.json").read_text())
     return estimators, meta
-
-
-ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
-
-
-def default_estimator(fitted: dict) -> str:
-    return next((name for name in ANSWERING_ORDER if name in fitted), list(fitted)[-1])
 
 
 def add_reported_model(c: Corpus, model: str, code: str, dynamic: dict[str, dict[str, float]]) -> None:
