@@ -237,7 +237,8 @@ class GBM:
     With ``stack`` (code features only) the k = 0 bucket first fits a code-free point model and takes its
     prediction as a feature. Why: with no curve, the code trees learn the planned horizon only inside the few
     families that ran 50 epochs, and under-forecast a new family's long runs by 0.2-0.4 (stem split seed 0);
-    started from the code-free forecast, which carries the horizon effect across families, they keep it.
+    started from the code-free forecast, which carries the horizon effect across families, they keep it
+    (k = 0 RMSE on stem seeds 0 / 1: gbm_code 0.119 / 0.095, code-free 0.094 / 0.100, stacked 0.091 / 0.091).
     From k = 1 on the curve carries that signal and a stacked column made 50-epoch runs worse (k = 2:
     0.073 -> 0.079 on stem seed 0), so the other buckets are plain ``gbm_code``.
     """
