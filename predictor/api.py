@@ -192,10 +192,13 @@ class Predictor:
         (this directory's report store), else measured in the sandbox when the predictor has a pool (then
         saved), else absent (NaN for the estimators)."""
         key = content_hash(code)
-        feats = dict(_static_for(key, code))
-        return {**feats, **(self.dynamic_features(key, code) or {})}
+        return {**_static_for(key, code), **(self._dynamic_for(key, code) or {})}
 
-    def dynamic_features(self, key: str, code: str) -> dict[str, float] | None:
+    def knows_dynamic(self, code: str) -> bool:
+        """Whether params/FLOPs of ``code`` are known without a sandbox (LEMUR table or an earlier measurement)."""
+        return self._dynamic_for(content_hash(code), code) is not None
+
+    def _dynamic_for(self, key: str, code: str) -> dict[str, float] | None:
         if key not in self._dynamic:
             dyn = lemur_features(code) or self.reports.load_dynamic(key)
             if dyn is None and self.pool is not None:
@@ -356,9 +359,9 @@ class Predictor:
                 run = ReportedRun(**run)
             except TypeError as exc:
                 raise ValueError(f"reported run: {exc}") from exc
-        run.validate()
+        run_id = self.reports.add(run)  # validates; stored before any measurement can fail
         self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
-        return self.reports.add(run)
+        return run_id
 
 
 def retrain(directory: Path, fast: bool = False) -> dict:

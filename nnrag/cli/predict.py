@@ -115,10 +115,9 @@ def predict_cmd(
 def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
     """In-process prediction; code whose params/FLOPs are not known yet is measured in a one-worker sandbox
     (the model code never runs in this process)."""
-    from predictor.families import content_hash
     from sandbox.pool import CheckerPool
 
-    if predictor.dynamic_features(content_hash(code), code) is not None:
+    if predictor.knows_dynamic(code):
         return predictor.predict(code, hp, dataset, curve, epochs=epochs, model=model)
     with CheckerPool(size=1, preload=("torch",)) as pool:
         predictor.pool = pool
