@@ -441,6 +441,8 @@ def propose_structured(module: nn.Module) -> list[list[Spec]]:
     """Candidate argument specs for a forward that takes more than plain tensors, best first;
     [] when every required argument looks like a tensor."""
     params = _forward_params(module)
+    if _is_graph(params):
+        return _graph_specs(module, params)
     if _is_loss(module) and len(params) >= 2:
         # probabilities and targets in [0, 1] (BCELoss refuses anything else)
         probs = {"kind": "tensor", "shape": [BATCH, 10], "dtype": "float32", "range": [0.05, 0.95]}
@@ -467,6 +469,51 @@ def propose_structured(module: nn.Module) -> list[list[Spec]]:
         if not any(_kind(n, a) in ("int", "size") for n, a in params) and out:
             break
     return out[:MAX_PROPOSALS]
+
+
+# Graph layers (PyTorch Geometric and the like) take node features beside an edge list: ``x`` (N, C),
+# ``edge_index`` (2, E) of node ids, per-edge ``edge_attr`` / ``edge_weight``, per-node ``pos`` / ``z`` /
+# ``batch``. Node ids come from make_inputs' integers in [0, 10), so 10 nodes make every id valid.
+GRAPH_NODES = 10
+GRAPH_EDGES = 24
+_GRAPH_MARKERS = {"edge_index", "adj_t", "pos"}
+_EDGE_ATTR_ATTRS = ("edge_dim", "edge_channels", "num_edge_features", "edge_features")
+
+
+def _is_graph(params: list[tuple[str, str]]) -> bool:
+    return any(name.lower() in _GRAPH_MARKERS for name, _ in params)
+
+
+def _graph_specs(module: nn.Module, params: list[tuple[str, str]]) -> list[list[Spec]]:
+    """One candidate per plausible node-feature width (the module's in_channels/dim, its first
+    Linear, 16); the other arguments get the shape their name implies."""
+    widths = [w for w in (_int_attr(module, _CHANNEL_ATTRS), _int_attr(module, _DIM_ATTRS), _first_width(module), 16) if w]
+    edge_width = _int_attr(module, _EDGE_ATTR_ATTRS)
+    out: list[list[Spec]] = []
+    for width in dict.fromkeys(widths):
+        specs = [_graph_arg(name.lower(), width, edge_width or width) for name, _ in params]
+        if specs not in out:
+            out.append(specs)
+    return out[:MAX_PROPOSALS]
+
+
+def _graph_arg(name: str, width: int, edge_width: int) -> Spec:
+    def tensor(shape: list[int], dtype: str = "float32") -> Spec:
+        return {"kind": "tensor", "shape": shape, "dtype": dtype}
+
+    if name in ("edge_index", "adj_t"):
+        return tensor([2, GRAPH_EDGES], "int64")
+    if name in ("edge_type", "edge_label"):
+        return tensor([GRAPH_EDGES], "int64")
+    if name == "edge_weight":
+        return tensor([GRAPH_EDGES])
+    if name == "edge_attr":
+        return tensor([GRAPH_EDGES, edge_width])
+    if name == "pos":
+        return tensor([GRAPH_NODES, 3])
+    if name in ("z", "batch", "node_type"):
+        return tensor([GRAPH_NODES], "int64")
+    return tensor([GRAPH_NODES, width])
 
 
 def _forward_params(module: nn.Module, depth: int = 0) -> list[tuple[str, str]]:

@@ -316,3 +316,45 @@ def test_three_d_and_instance_norms_get_inputs_of_their_rank():
     for layer in (nn.BatchNorm3d(6), nn.InstanceNorm3d(6), nn.InstanceNorm1d(6, affine=True)):
         rank, shapes = _first_that_runs(layer)
         assert shapes[0][1] == 6 and len(shapes[0]) == (5 if "3d" in type(layer).__name__ else 3), (type(layer).__name__, shapes)
+
+
+class _GraphConv(nn.Module):
+    """A message-passing layer in the PyTorch Geometric style: node features beside an edge list."""
+
+    def __init__(self, in_channels: int = 6, out_channels: int = 8, edge_dim: int = 3):
+        super().__init__()
+        self.in_channels = in_channels
+        self.edge_dim = edge_dim
+        self.lin = nn.Linear(in_channels, out_channels)
+        self.edge_lin = nn.Linear(edge_dim, out_channels)
+
+    def forward(self, x, edge_index, edge_attr):
+        src, dst = edge_index
+        messages = self.lin(x)[src] + self.edge_lin(edge_attr)
+        return torch.zeros(x.shape[0], messages.shape[1]).index_add(0, dst, messages)
+
+
+class _Interaction(nn.Module):
+    """An atom-graph model (SchNet-like): atomic numbers, positions and the molecule of each atom."""
+
+    def __init__(self, hidden: int = 16):
+        super().__init__()
+        self.embed = nn.Embedding(100, hidden)
+        self.out = nn.Linear(hidden + 3, 1)
+
+    def forward(self, z, pos, batch):
+        h = self.out(torch.cat([self.embed(z), pos], dim=1))
+        return torch.zeros(int(batch.max()) + 1, 1).index_add(0, batch, h)
+
+
+def test_graph_layers_get_node_features_and_a_valid_edge_list():
+    specs, out = _run_first_working(_GraphConv())
+    x, edge_index, edge_attr = specs
+    assert x["shape"][1] == 6 and edge_index["dtype"] == "int64" and edge_index["shape"][0] == 2
+    assert edge_attr["shape"] == [edge_index["shape"][1], 3]
+    assert out.shape == (x["shape"][0], 8)
+    specs, out = _run_first_working(_Interaction())
+    assert [s["dtype"] for s in specs] == ["int64", "float32", "int64"] and specs[1]["shape"][1] == 3
+    assert out.dim() == 2
+    tokens = propose_structured(_Tokens())[0]
+    assert all(s.get("dtype") != "int64" for s in tokens), "no edge list for a block without graph arguments"
