@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep an existing store (no cold build)")
     ap.add_argument("--workers", type=int, default=None, help="sandbox processes (default: cores)")
     ap.add_argument("--pypi", action="store_true", help="also index PyPI releases for the other targets (downloads)")
+    ap.add_argument("--pypi-repos", default="", help="with --pypi: only these target repositories (comma-separated, e.g. "
+                    "pyg-team/pytorch_geometric,ultralytics/yolov8); coverage is then reported on their names")
     ap.add_argument("--no-recheck", action="store_true", help="skip re-running stored examples in a fresh sandbox")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "index.json")
     args = ap.parse_args()
@@ -180,7 +182,11 @@ def main() -> None:
         results["speed_embed"] = embed_speed(store)
         results["speed_lookup"] = lookup_speed(store, store.all_names())
         if args.pypi:
-            repos = sorted({t["first_match_repo"] for t in targets if not in_default_packages(t) and t["first_match_repo"] in PYPI_SOURCES})
+            wanted = {r for r in args.pypi_repos.split(",") if r}
+            if wanted - set(PYPI_SOURCES):
+                raise SystemExit(f"--pypi-repos: no PyPI release known for {sorted(wanted - set(PYPI_SOURCES))}")
+            repos = sorted({t["first_match_repo"] for t in targets if not in_default_packages(t) and t["first_match_repo"] in PYPI_SOURCES
+                            and (not wanted or t["first_match_repo"] in wanted)})
             extra = [PYPI_SOURCES[r] for r in repos]
             t0 = time.perf_counter()
             extra_report = build_index([*DEFAULT_SOURCES, *extra], args.store, workers=args.workers, progress=True, pool=pool)
@@ -189,6 +195,9 @@ def main() -> None:
             results["targets_all"] = coverage(store, [t["name"] for t in targets], pool)
             others = [t["name"] for t in targets if not in_default_packages(t)]
             results["targets_other"] = coverage(store, others, None)
+            results["targets_pypi_indexed"] = coverage(store, [t["name"] for t in targets if not in_default_packages(t)
+                                                               and t["first_match_repo"] in repos], pool)
+            results["targets_pypi_indexed"]["repos"] = repos
             no_pypi = sorted({t["first_match_repo"] or "?" for t in targets if not in_default_packages(t) and t["first_match_repo"] not in PYPI_SOURCES})
             results["pypi"]["github_only_repos"] = no_pypi
     finally:
@@ -238,6 +247,9 @@ def print_tables(r: dict) -> None:
         t.add_row("  import / forward / backward", f"{a['import_pct']:.1f}% / {a['forward_pct']:.1f}% / {a['backward_pct']:.1f}%", "")
         t.add_row(f"  outside torch/tv/timm ({o['names']}): found / forward", f"{o['found_pct']:.1f}% / {o['forward_pct']:.1f}%", "")
         t.add_row("  PyPI build (s)", f"{r['pypi']['build_s']:.0f}", "")
+        x = r["targets_pypi_indexed"]
+        t.add_row(f"  names of the indexed PyPI repos ({x['names']}): found / fwd / fwd+bwd re-run",
+                  f"{x['found_pct']:.1f}% / {x['forward_pct']:.1f}% / {x.get('recheck_forward_backward_pct', float('nan')):.1f}%", "")
     t.add_row("load average start / end", f"{r['machine']['load_avg_start'][0]:.1f} / {r['machine']['load_avg_end'][0]:.1f}", f"{r['machine']['cpus']} cores")
     console.print(t)
 

@@ -490,14 +490,15 @@ def _graph_specs(module: nn.Module, params: list[tuple[str, str]]) -> list[list[
     widths = [w for w in (_int_attr(module, _CHANNEL_ATTRS), _int_attr(module, _DIM_ATTRS), _first_width(module), 16) if w]
     edge_width = _int_attr(module, _EDGE_ATTR_ATTRS)
     out: list[list[Spec]] = []
+    atoms = any(name.lower() == "pos" for name, _ in params)  # z beside positions: atomic numbers, else node latents
     for width in dict.fromkeys(widths):
-        specs = [_graph_arg(name.lower(), width, edge_width or width) for name, _ in params]
+        specs = [_graph_arg(name.lower(), width, edge_width or width, atoms) for name, _ in params]
         if specs not in out:
             out.append(specs)
     return out[:MAX_PROPOSALS]
 
 
-def _graph_arg(name: str, width: int, edge_width: int) -> Spec:
+def _graph_arg(name: str, width: int, edge_width: int, atoms: bool) -> Spec:
     def tensor(shape: list[int], dtype: str = "float32") -> Spec:
         return {"kind": "tensor", "shape": shape, "dtype": dtype}
 
@@ -511,7 +512,7 @@ def _graph_arg(name: str, width: int, edge_width: int) -> Spec:
         return tensor([GRAPH_EDGES, edge_width])
     if name == "pos":
         return tensor([GRAPH_NODES, 3])
-    if name in ("z", "batch", "node_type"):
+    if name in ("batch", "node_type") or (name == "z" and atoms):
         return tensor([GRAPH_NODES], "int64")
     return tensor([GRAPH_NODES, width])
 

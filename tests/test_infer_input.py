@@ -347,6 +347,13 @@ class _Interaction(nn.Module):
         return torch.zeros(int(batch.max()) + 1, 1).index_add(0, batch, h)
 
 
+class _EdgeDecoder(nn.Module):
+    """Scores edges from node embeddings ``z`` (a graph autoencoder's decoder): here z is features, not atoms."""
+
+    def forward(self, z, edge_index):
+        return (z[edge_index[0]] * z[edge_index[1]]).sum(dim=-1)
+
+
 def test_graph_layers_get_node_features_and_a_valid_edge_list():
     specs, out = _run_first_working(_GraphConv())
     x, edge_index, edge_attr = specs
@@ -356,5 +363,7 @@ def test_graph_layers_get_node_features_and_a_valid_edge_list():
     specs, out = _run_first_working(_Interaction())
     assert [s["dtype"] for s in specs] == ["int64", "float32", "int64"] and specs[1]["shape"][1] == 3
     assert out.dim() == 2
+    specs, out = _run_first_working(_EdgeDecoder())
+    assert specs[0]["dtype"] == "float32" and specs[0]["shape"] == [10, 16] and out.shape == (specs[1]["shape"][1],)
     tokens = propose_structured(_Tokens())[0]
     assert all(s.get("dtype") != "int64" for s in tokens), "no edge list for a block without graph arguments"
