@@ -166,11 +166,16 @@ def build_index(
         if add and previous is not None:
             specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
         from indexer.embed import embedder_version
+        from indexer.validate import VALIDATOR_VERSION
 
         report.embedder_version = embedder.version if embedder is not None else embedder_version()
         # vectors of another model (or token window) cannot be mixed in: every block is
         # embedded again, but validation results and unchanged sources are still reused
         reuse_vectors = previous is None or previous.embedder_version == report.embedder_version
+        # verdicts of another validator version are not reused: every block is checked again
+        old_validator = previous.meta.get("validator_version", "") if previous is not None else ""
+        revalidate = validate and previous is not None and old_validator != VALIDATOR_VERSION
+        validator_version = VALIDATOR_VERSION if validate else old_validator  # what the stored verdicts came from
         old_fps = previous.source_fingerprints() if previous is not None else {}
 
         from corpus.sources import open_source
@@ -184,7 +189,7 @@ def build_index(
                 sources[spec] = src
                 report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0))
 
-        if previous is not None and reuse_vectors and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
+        if previous is not None and reuse_vectors and not revalidate and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
             report.up_to_date = True
             report.version = previous.version
             _fill_counts_from_store(report, previous)
@@ -204,7 +209,8 @@ def build_index(
                 if not validate or block.content_hash in submitted:
                     return False
                 old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
-                return old_id is None or not previous.block_by_id(old_id).validation  # an unvalidated old block is validated now
+                # an unvalidated old block, or one judged by another validator version, is validated now
+                return old_id is None or revalidate or not previous.block_by_id(old_id).validation
 
             # sources whose fingerprint changed: read them; identical file contents (a
             # reinstall, a touched file) count as unchanged; the rest are mined again, and
@@ -308,7 +314,7 @@ def build_index(
                 writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
                 for sr in report.sources:
                     writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
-                writer.publish({"sources": specs})
+                writer.publish({"sources": specs, "validator_version": validator_version})
                 report.version = writer.version
         if previous is not None:
             previous.close()

@@ -26,6 +26,10 @@ from indexer.records import Block
 from sandbox.spec import CheckResult, CheckSpec
 
 STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backward")
+# Bump when a change to validation (input inference, argument guessing, the sandbox's stages) can turn a
+# verdict: a store validated by another version sends every block to the sandbox again on its next index
+# (vectors and unchanged sources are still reused). "2": graph inputs (sandbox/infer_input.py).
+VALIDATOR_VERSION = "2"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072

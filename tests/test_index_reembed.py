@@ -1,5 +1,6 @@
 """A new embedder (another token window or model) re-embeds every block of an existing
-store but keeps its validation results: nothing goes to the sandbox again."""
+store but keeps its validation results: nothing goes to the sandbox again. A new validator
+version is the other way round: every block is checked again, vectors are kept."""
 
 import numpy as np
 import pytest
@@ -73,3 +74,20 @@ def test_new_embedder_reembeds_without_revalidating(env):
     assert new.search("rescale channels with a gate from pooled features", k=1)[0].block.name == "Gate"
 
     assert build(default).up_to_date  # and with the same embedder again, nothing to do
+
+
+def test_new_validator_version_revalidates_without_reembedding(env, monkeypatch):
+    import indexer.validate
+
+    build = lambda: build_index(env["specs"], env["store"], cache_dir=env["cache"], pool=env["pool"])  # noqa: E731
+    build()
+    assert build().up_to_date
+    assert BlockStore(env["store"]).meta["validator_version"] == indexer.validate.VALIDATOR_VERSION
+    monkeypatch.setattr(indexer.validate, "VALIDATOR_VERSION", indexer.validate.VALIDATOR_VERSION + "-next")
+    again = build()
+    assert not again.up_to_date
+    assert again.validated == 2 and again.validation_reused == 0  # both blocks went to the sandbox again
+    assert again.embedded == 0 and again.embeddings_reused == 2
+    assert again.passed["backward"] == 2
+    assert BlockStore(env["store"]).meta["validator_version"].endswith("-next")
+    assert build().up_to_date  # judged by this version now: nothing to do
