@@ -26,7 +26,7 @@ from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
-from predictor.train import load_estimators, train_predictor
+from predictor.train import PREDICTOR_VERSION, load_estimators, train_predictor
 
 DEFAULT_EPOCHS = 5
 
@@ -370,10 +370,21 @@ def retrain(directory: Path, fast: bool = False) -> dict:
     return train_predictor(Path(directory), extra_runs=reported_training_runs(store.all()), fast=fast, dynamic=store.dynamic())
 
 
+def stale_demo_default(meta: dict) -> bool:
+    """A demo default predictor (``train_default_fast``) saved by another predictor version. Why only those: a
+    predictor someone trained (``train-predictor``, with reported runs) is theirs to retrain, never replaced.
+    Demo defaults saved before the marker existed are known by ``models`` (the subsample size), which only
+    ``train_default_fast`` writes."""
+    demo = bool(meta.get("demo_default")) or (bool(meta.get("fast")) and "models" in meta)
+    return demo and meta.get("predictor_version") != PREDICTOR_VERSION
+
+
 def load_or_train_default(directory: Path) -> Predictor:
-    """A small default predictor for demos: loaded when present, else trained fast (CIFAR-10 subsample, ~1 minute)."""
+    """A small default predictor for demos: loaded when present (and not a stale demo default), else trained fast
+    (CIFAR-10 subsample, ~20 s)."""
     directory = Path(directory)
-    if not (directory / "estimators.pkl").exists():
+    stale = (directory / "meta.json").exists() and stale_demo_default(json.loads((directory / "meta.json").read_text()))
+    if stale or not (directory / "estimators.pkl").exists():
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         from predictor.train import train_default_fast
 

@@ -108,6 +108,9 @@ def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str],
 
 
 ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
+# Bump when the estimators or their features change: a demo default predictor saved by another version is
+# trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers.
+PREDICTOR_VERSION = "2"
 
 
 def default_estimator(fitted: dict) -> str:
@@ -191,7 +194,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
         "default": default_estimator(fitted), "fit_seconds": timings,
-        "fast": fast, "seconds": round(time.time() - t0, 1),
+        "fast": fast, "seconds": round(time.time() - t0, 1), "predictor_version": PREDICTOR_VERSION,
     }
     save_predictor(out_dir, fitted, meta)
     return meta
@@ -234,6 +237,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)
     fitted, timings = fit_estimators(["last_value", "gbm_stack"], runs, small, params)
     meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": default_estimator(fitted),
-            "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1)}
+            "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1),
+            "demo_default": True, "predictor_version": PREDICTOR_VERSION}
     save_predictor(out_dir, fitted, meta)
     return meta

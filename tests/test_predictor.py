@@ -580,3 +580,14 @@ def test_replay_patience_needs_consecutive_stop_epochs():
     for patience in (1, 2, 3):
         s = replay_predictor(curves, blind, order, StopPolicy(top_k=10, p_min=0.02, patience=patience))
         assert s.epochs_saved == pytest.approx(1 - (finished_epochs + patience * (len(curves) - 10)) / total)
+
+
+def test_only_a_demo_default_of_another_predictor_version_is_stale():
+    from predictor.api import stale_demo_default
+    from predictor.train import PREDICTOR_VERSION
+
+    assert stale_demo_default({"demo_default": True, "predictor_version": "0"})
+    assert stale_demo_default({"fast": True, "models": 1200, "default": "gbm_code"}), "a demo default from before the marker"
+    assert not stale_demo_default({"demo_default": True, "predictor_version": PREDICTOR_VERSION})
+    assert not stale_demo_default({"fast": True, "n_reported": 3}), "a fast retrain on reported runs is the user's"
+    assert not stale_demo_default({"default": "gbm_code"})
