@@ -3,8 +3,9 @@
 For LEMUR they come from the full sandbox audit of nn-dataset 2.1.2 (``nnrag audit lemur``: every model
 built and run forward on a CIFAR-10 batch), shipped as ``lemur_dynamic.json.gz`` keyed by the SHA-256 of
 the model file, so training needs no sandbox. For new code the predictor measures them in the sandbox
-when it has a pool (the server passes its own) and caches them by content hash; without a pool the
-``code_dyn_*`` columns are NaN and the static features carry the model (LightGBM reads NaN as missing).
+when it has a pool (the server passes its own; ``nnrag predict`` starts one) and keeps them in its
+directory's report store by content hash; without a pool the ``code_dyn_*`` columns are NaN and the
+static features carry the model (LightGBM reads NaN as missing).
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ import gzip
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 
-from predictor.code_features import FeatureCache
-from predictor.families import content_hash
-
 LEMUR_TABLE = Path(__file__).parent / "lemur_dynamic.json.gz"
-DYNAMIC_VERSION = "dynamic-v1"
 LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward")
 
 
@@ -97,32 +93,3 @@ def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) ->
 def measure_in_sandbox(code: str, pool) -> dict[str, float]:
     """Params/FLOPs of ``code`` built under the LEMUR contract in ``pool``'s sandbox."""
     return features_from_result(pool.check(code, _spec()))
-
-
-def measure_many(codes: dict[str, str], pool, cache: FeatureCache, budget_s: float | None = None) -> dict[str, dict]:
-    """Measure uncached codes in the sandbox until ``budget_s`` runs out; returns name -> features for all cached ones."""
-    hashes = {name: content_hash(code) for name, code in codes.items()}
-    known = cache.get_many(sorted(set(hashes.values())), DYNAMIC_VERSION)
-    deadline = time.monotonic() + budget_s if budget_s else None
-    for name, h in sorted(hashes.items()):
-        if h in known:
-            continue
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        feats = measure_in_sandbox(codes[name], pool)
-        cache.put_many({h: feats}, DYNAMIC_VERSION)
-        known[h] = feats
-    return {name: known[h] for name, h in hashes.items() if h in known}
-
-
-def merge_cached(features: dict[str, dict[str, float]], codes: dict[str, str], cache_path: Path) -> int:
-    """Add cached dynamic features to the static ones in place; returns how many models had them."""
-    cache = FeatureCache(cache_path)
-    hashes = {name: content_hash(codes[name]) for name in features if name in codes}
-    known = cache.get_many(sorted(set(hashes.values())), DYNAMIC_VERSION)
-    n = 0
-    for name, h in hashes.items():
-        if h in known:
-            features[name] = {**features[name], **known[h]}
-            n += 1
-    return n

@@ -483,21 +483,18 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
         assert hasattr(predictor_callback(p, net(), {}, "cifar-10", 6), "on_validation_epoch_end")
 
 
-def test_dynamic_features_from_real_sandbox(tmp_path, tiny_predictor_dir):
+def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
     from predictor.api import Predictor
-    from predictor.code_features import FeatureCache
-    from predictor.dynamic import measure_many, merge_cached
+    from predictor.dynamic import measure_in_sandbox
     from sandbox.pool import CheckerPool
 
     code = net(16, 32).replace("nn.Linear(32, 10)", "nn.Linear(32 * 11 * 11, 10)")
-    cache = FeatureCache(tmp_path / "dyn.sqlite")
     predictor = Predictor.load(tiny_predictor_dir)
     assert "dyn_params_log10" not in predictor.code_features(code)  # no pool, not in the LEMUR table: absent
     with CheckerPool(size=1, preload=("torch",)) as pool:
-        got = measure_many({"tiny": code, "broken": "class Net(:\n"}, pool, cache)
+        broken = measure_in_sandbox("class Net(:\n", pool)
         predictor.pool = pool
         measured = predictor.code_features(code)
-    assert measured["dyn_params_log10"] == pytest.approx(got["tiny"]["dyn_params_log10"])
     assert predictor.code_features(code) == measured  # cached by content hash: no pool needed any more
     # Saved in the directory's store: a fresh predictor without a pool, and retraining on a reported run, see them.
     assert Predictor.load(tiny_predictor_dir).code_features(code) == measured
@@ -507,13 +504,11 @@ def test_dynamic_features_from_real_sandbox(tmp_path, tiny_predictor_dir):
     small = Corpus(runs=[], models={}, codes={}, features={})
     add_reported_model(small, "reported-x", code, predictor.reports.dynamic())
     assert small.features["reported-x"]["dyn_params_log10"] == measured["dyn_params_log10"]
-    assert got["tiny"]["dyn_ok"] == 1.0, got
+    assert measured["dyn_ok"] == 1.0, measured
     expected_params = 3 * 16 * 9 + 16 + 16 * 32 * 25 + 32 + 2 * 32 + 32 * 11 * 11 * 10 + 10
-    assert got["tiny"]["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)
-    assert got["tiny"]["dyn_flops_log10"] > 5
-    assert got["broken"]["dyn_ok"] == 0.0 and math.isnan(got["broken"]["dyn_params_log10"])
-    features = {"tiny": {"parse_ok": 1.0}}
-    assert merge_cached(features, {"tiny": code}, tmp_path / "dyn.sqlite") == 1 and "dyn_flops_log10" in features["tiny"]
+    assert measured["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)
+    assert measured["dyn_flops_log10"] > 5
+    assert broken["dyn_ok"] == 0.0 and math.isnan(broken["dyn_params_log10"])
 
 
 def test_lemur_dynamic_table_roundtrip(tmp_path, monkeypatch):
