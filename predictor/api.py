@@ -26,7 +26,7 @@ from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
-from predictor.train import PREDICTOR_VERSION, load_estimators, train_predictor
+from predictor.train import PREDICTOR_VERSION, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
 
@@ -383,7 +383,7 @@ def load_or_train_default(directory: Path) -> Predictor:
     """A small default predictor for demos: loaded when present (and not a stale demo default), else trained fast
     (CIFAR-10 subsample, ~20 s)."""
     directory = Path(directory)
-    stale = (directory / "meta.json").exists() and stale_demo_default(json.loads((directory / "meta.json").read_text()))
+    stale = (directory / "meta.json").exists() and stale_demo_default(read_meta(directory))
     if stale or not (directory / "estimators.pkl").exists():
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         from predictor.train import train_default_fast

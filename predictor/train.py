@@ -151,12 +151,16 @@ def save_predictor(out_dir: Path, estimators: dict, meta: dict) -> None:
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
+def read_meta(out_dir: Path) -> dict:
+    """A predictor directory's meta.json (what it was trained on, its default estimator and version)."""
+    return json.loads((Path(out_dir) / "meta.json").read_text())
+
+
 def load_estimators(out_dir: Path) -> tuple[dict, dict]:
     out_dir = Path(out_dir)
     with open(out_dir / "estimators.pkl", "rb") as fh:
         estimators = pickle.load(fh)
-    meta = json.loads((out_dir / "meta.json").read_text())
-    return estimators, meta
+    return estimators, read_meta(out_dir)
 
 
 def add_reported_model(c: Corpus, model: str, code: str, dynamic: dict[str, dict[str, float]]) -> None:
