@@ -306,7 +306,9 @@ def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_pat
         "def spin():\n    while True:\n        time.sleep(0.01)\n"
         "threading.Thread(target=spin, daemon=False).start()\n"
         "libc = ctypes.CDLL(None)\nready_r, ready_w = os.pipe()\n"
-        "if libc.fork() == 0:\n"
+        # fork through PyDLL, which keeps the GIL across the call: through CDLL the spinning thread may hold the
+        # GIL at the fork, and the child (where that thread does not exist) then waits for it forever
+        "if ctypes.PyDLL(None).fork() == 0:\n"
         f"    libc.prctl(15, b'{marker}', 0, 0, 0)\n"
         "    libc.setsid()\n"
         "    os.write(ready_w, b'x')\n"
