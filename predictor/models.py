@@ -7,8 +7,9 @@ All share one interface: ``fit(views, targets, groups)`` and ``predict(views) ->
   intervals calibrated by conformalized quantile regression on family-grouped out-of-fold predictions
   inside train (every family weighs the same), one correction per cell of planned horizon
   (< or >= 10 epochs) x epochs seen (Mondrian CQR).
-- ``gbm_stack``: the code GBM with one more column, a code-free GBM's prediction (out of fold by family
-  in train), so the trees start from what hyperparameters and the horizon say and let the code correct it.
+- ``gbm_stack``: the code GBM with one more column, a forecast from hyperparameters and the optimiser kind only
+  (out of fold by family in train), so the trees start from what the training setup and the horizon say and
+  let the rest of the code correct it.
 Intervals of the baselines are split-conformal on their training residuals, per k-bucket.
 """
 
@@ -216,7 +217,7 @@ class _Bucket:
     q_hi: object
     correction: float = 0.0  # CQR widening (may be negative)
     stratum_correction: dict[int, float] = field(default_factory=dict)  # per horizon stratum, where calibrated
-    stack_space: FeatureSpace | None = None  # gbm_stack: the code-free forecast's columns and model
+    stack_space: FeatureSpace | None = None  # gbm_stack: the forecast's columns and model
     stack_model: object = None
 
 
@@ -239,7 +240,9 @@ class GBM:
     families that ran 50 epochs, and under-forecast a new family's long runs by 0.2-0.4 (stem split seed 0);
     started from the code-free forecast, which carries the horizon effect across families, they keep it
     (k = 0 RMSE on stem seeds 0 / 1: gbm_code 0.119 / 0.095, code-free 0.094 / 0.100, stacked 0.091 / 0.091).
-    From k = 1 on the curve carries that signal and a stacked column made 50-epoch runs worse (k = 2:
+    The forecast also reads which optimiser the code builds (``features.optimizer_features``): the learning rate
+    means something else under Adam than under SGD, and the horizon effect differs with it (stacked, six stem
+    splits: 0.078 -> 0.0765 mean). From k = 1 on the curve carries that signal and a stacked column made 50-epoch runs worse (k = 2:
     0.073 -> 0.079 on stem seed 0), so the other buckets are plain ``gbm_code``.
     """
 
@@ -266,13 +269,16 @@ class GBM:
             return lgb.LGBMRegressor(objective="quantile", alpha=alpha, **kwargs)
         return lgb.LGBMRegressor(objective="regression", **kwargs)
 
-    def _rows(self, views: list[RunView], use_code: bool | None = None) -> list[dict[str, float]]:
-        use_code = self.use_code if use_code is None else use_code
-        return [row(v, use_code=use_code, use_curve=v.k > 0) for v in views]
+    def _rows(self, views: list[RunView], forecast: bool = False) -> list[dict[str, float]]:
+        """This estimator's rows; ``forecast``: the stacked code-free forecast's (no code columns but the optimiser's)."""
+        if forecast:
+            return [row(v, use_code=False, use_curve=v.k > 0, use_optimizer=True) for v in views]
+        return [row(v, use_code=self.use_code, use_curve=v.k > 0) for v in views]
 
     def _fit_stack(self, sub: list[RunView], y: np.ndarray, groups: np.ndarray) -> tuple[FeatureSpace, object, np.ndarray]:
-        """The code-free point model on all rows, and its family out-of-fold predictions for the training rows."""
-        rows = self._rows(sub, use_code=False)
+        """The forecast's point model (hyperparameters + optimiser kind) on all rows, and its family out-of-fold
+        predictions for the training rows."""
+        rows = self._rows(sub, forecast=True)
         space = FeatureSpace.from_rows(rows)
         x = space.matrix(rows)
         fold = family_folds(groups, STACK_FOLDS, self.params.seed + 7)
@@ -290,7 +296,7 @@ class GBM:
         x = bucket.space.matrix(self._rows(views))
         if bucket.stack_model is None:
             return x
-        forecast = bucket.stack_model.predict(bucket.stack_space.matrix(self._rows(views, use_code=False)))
+        forecast = bucket.stack_model.predict(bucket.stack_space.matrix(self._rows(views, forecast=True)))
         return np.column_stack([x, forecast])
 
     @staticmethod

@@ -65,7 +65,8 @@ FIT_CACHE_VERSION = "fit-v1"
 def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None) -> str:
     import hashlib
 
-    src = "".join((Path(__file__).parent / f).read_text() for f in ("models.py", "features.py", "code_features.py", "evaluate.py"))
+    src = "".join((Path(__file__).parent / f).read_text()
+                  for f in ("models.py", "features.py", "code_features.py", "dynamic.py", "evaluate.py"))
     body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{EVAL_TRAIN_DATASETS}|{src}"
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
@@ -109,8 +110,9 @@ def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str],
 
 ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
 # Bump when the estimators or their features change: a demo default predictor saved by another version is
-# trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers.
-PREDICTOR_VERSION = "2"
+# trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers. "3": optimiser-aware learning
+# rate columns, parameter counts of models that failed forward.
+PREDICTOR_VERSION = "3"
 
 
 def default_estimator(fitted: dict) -> str:

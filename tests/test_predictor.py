@@ -170,6 +170,28 @@ def test_static_features_count_layers_and_widths():
     assert broken["parse_ok"] == 0.0
 
 
+def test_learning_rate_columns_follow_the_optimiser_the_code_builds():
+    from predictor.features import row
+
+    sgd_code = static_features(net(32, 64))
+    adam_code = static_features(net(32, 64).replace("torch.optim.SGD(self.parameters(), lr=prm[\"lr\"], momentum=prm[\"momentum\"])",
+                                                    "torch.optim.AdamW(self.parameters(), lr=prm[\"lr\"])"))
+    assert adam_code["n_AdamW"] == 1 and adam_code["n_SGD"] == 0
+    hp = {"lr": 1e-3, "momentum": 0.9, "batch": 32}
+    sgd = row(RunView("cifar-10", hp, "norm_32", 5, [], [], sgd_code), use_code=True, use_curve=False)
+    adam = row(RunView("cifar-10", hp, "norm_32", 5, [], [], adam_code), use_code=True, use_curve=False)
+    assert sgd["opt_adaptive"] == 0.0 and sgd["hp_lr_sgd"] == pytest.approx(-3.0) and math.isnan(sgd["hp_lr_adaptive"])
+    assert sgd["hp_momentum_sgd"] == pytest.approx(0.9)
+    assert adam["opt_adaptive"] == 1.0 and adam["hp_lr_adaptive"] == pytest.approx(-3.0) and math.isnan(adam["hp_lr_sgd"])
+    assert math.isnan(adam["hp_momentum_sgd"])  # Adam never reads it
+    # The stacked forecast reads the optimiser but no other code column; the code-free model reads neither.
+    forecast = row(RunView("cifar-10", hp, "norm_32", 5, [], [], adam_code), use_code=False, use_curve=False, use_optimizer=True)
+    assert forecast["opt_adaptive"] == 1.0 and not any(name.startswith("code_") for name in forecast)
+    free = row(RunView("cifar-10", hp, "norm_32", 5, [], [], adam_code), use_code=False, use_curve=False)
+    assert "opt_adaptive" not in free and "hp_lr" in free
+    assert "opt_adaptive" not in row(RunView("cifar-10", hp, "norm_32", 5), use_code=True, use_curve=False)  # no code
+
+
 # ---- estimators ------------------------------------------------------------------------------
 
 def _synthetic_runs(n: int, seed: int, epochs: int = 6):
@@ -493,6 +515,7 @@ def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
     assert "dyn_params_log10" not in predictor.code_features(code)  # no pool, not in the LEMUR table: absent
     with CheckerPool(size=1, preload=("torch",)) as pool:
         broken = measure_in_sandbox("class Net(:\n", pool)
+        no_forward = measure_in_sandbox(net(16, 32), pool)  # builds, then its Linear(32, 10) misfits the conv output
         predictor.pool = pool
         measured = predictor.code_features(code)
     assert predictor.code_features(code) == measured  # cached by content hash: no pool needed any more
@@ -509,6 +532,10 @@ def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
     assert measured["dyn_params_log10"] == pytest.approx(math.log10(expected_params), abs=1e-6)
     assert measured["dyn_flops_log10"] > 5
     assert broken["dyn_ok"] == 0.0 and math.isnan(broken["dyn_params_log10"])
+    # built but failed forward: the parameter count is measured at instantiation and kept; FLOPs need the forward
+    assert no_forward["dyn_ok"] == 0.0 and math.isnan(no_forward["dyn_flops_log10"])
+    expected_unfit = 3 * 16 * 9 + 16 + 16 * 32 * 25 + 32 + 2 * 32 + 32 * 10 + 10
+    assert no_forward["dyn_params_log10"] == pytest.approx(math.log10(expected_unfit), abs=1e-6)
 
 
 def test_lemur_dynamic_table_roundtrip(tmp_path, monkeypatch):
@@ -516,12 +543,15 @@ def test_lemur_dynamic_table_roundtrip(tmp_path, monkeypatch):
 
     code = "class Net: pass\n"
     rows = [{"hash": dynamic.code_sha256(code), "result": {"stages": {"forward": "ok"}, "params": 1000, "flops": 10**6}},
-            {"hash": "f" * 64, "result": {"stages": {"forward": "failed"}, "params": None, "flops": None}}]
+            {"hash": "f" * 64, "result": {"stages": {"forward": "failed"}, "params": None, "flops": None}},
+            {"hash": dynamic.code_sha256(code + "#big\n"), "result": {"stages": {"instantiate": "failed"}, "params": 10**9, "flops": None}}]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setattr(dynamic, "_TABLE", None)
-    assert dynamic.write_lemur_table(tmp_path / "results.jsonl", tmp_path / "t.json.gz") == 2
+    assert dynamic.write_lemur_table(tmp_path / "results.jsonl", tmp_path / "t.json.gz") == 3
     monkeypatch.setattr(dynamic, "LEMUR_TABLE", tmp_path / "t.json.gz")
     assert dynamic.lemur_features(code) == {"dyn_ok": 1.0, "dyn_params_log10": 3.0, "dyn_flops_log10": 6.0}
+    over_budget = dynamic.lemur_features(code + "#big\n")  # refused by the parameter budget: counted, never run
+    assert over_budget["dyn_ok"] == 0.0 and over_budget["dyn_params_log10"] == 9.0 and math.isnan(over_budget["dyn_flops_log10"])
     assert dynamic.lemur_features(code + "# edited\n") is None
     features = {"a": {"n_conv": 1.0}, "b": {"n_conv": 2.0}}
     assert dynamic.merge_lemur(features, {"a": code, "b": "other"}) == 1 and features["a"]["dyn_params_log10"] == 3.0
