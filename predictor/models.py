@@ -378,6 +378,50 @@ class GBM:
         return Estimate(point, lo, hi).clip()
 
 
+class PerDataset:
+    """One estimator per dataset with at least ``min_views`` training views; the rest answered by the estimator of
+    the dataset with the most views.
+
+    Why: one LightGBM over every LEMUR dataset (dataset as a column) is worse on each dataset than its own model:
+    on the stem seed 0 hold-out, CIFAR-10 k = 0 / 2 RMSE 0.084 / 0.050 pooled vs 0.077 / 0.047 alone (six splits'
+    mean), CIFAR-100 0.061 / 0.036 vs 0.053 / 0.034. It also makes the served CIFAR-10 model the one evaluated.
+    """
+
+    def __init__(self, name: str, params: GBMParams | None = None, min_views: int = 2000) -> None:
+        self.name = name
+        self.params = params
+        self.min_views = min_views
+        self.by_dataset: dict[str, object] = {}
+        self.fallback = ""
+
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str]) -> "PerDataset":
+        index: dict[str, list[int]] = {}
+        for i, v in enumerate(views):
+            index.setdefault(v.dataset, []).append(i)
+        if not index:
+            raise ValueError("no training views")
+        self.fallback = max(index, key=lambda ds: len(index[ds]))
+        for ds, idx in index.items():
+            if len(idx) >= self.min_views or ds == self.fallback:
+                self.by_dataset[ds] = make_estimator(self.name, self.params).fit(
+                    [views[i] for i in idx], targets[idx], [groups[i] for i in idx])
+        return self
+
+    def answering(self, dataset: str) -> str:
+        """The dataset whose estimator answers for ``dataset``."""
+        return dataset if dataset in self.by_dataset else self.fallback
+
+    def predict(self, views: list[RunView]) -> Estimate:
+        point, lo, hi = np.zeros(len(views)), np.zeros(len(views)), np.zeros(len(views))
+        index: dict[str, list[int]] = {}
+        for i, v in enumerate(views):
+            index.setdefault(self.answering(v.dataset), []).append(i)
+        for ds, idx in index.items():
+            e = self.by_dataset[ds].predict([views[i] for i in idx])
+            point[idx], lo[idx], hi[idx] = e.point, e.lo, e.hi
+        return Estimate(point, lo, hi)
+
+
 def make_estimator(name: str, params: GBMParams | None = None):
     if name == "last_value":
         return LastValue()

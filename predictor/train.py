@@ -17,7 +17,7 @@ from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
 from predictor.evaluate import build_split, default_split_path, evaluate, training_views, usable
 from predictor.families import GROUPINGS, read_split
-from predictor.models import GBMParams, make_estimator
+from predictor.models import GBMParams, PerDataset, make_estimator
 
 EVAL_KS = (0, 1, 2, 3, 4)
 LONG_EVAL_KS = (0, 1, 2, 5, 10, 20, 30, 40)
@@ -49,12 +49,14 @@ def runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = Non
 
 
 def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None = None,
-                   grouping: str = "stem") -> tuple[dict, dict]:
+                   grouping: str = "stem", per_dataset: bool = False) -> tuple[dict, dict]:
+    """Each named estimator fitted on ``runs``; with ``per_dataset`` one per dataset (``models.PerDataset``)."""
     views, targets, groups = training_views(runs, c, grouping)
     fitted, timings = {}, {}
     for name in names:
         t0 = time.time()
-        fitted[name] = make_estimator(name, params).fit(views, targets, groups)
+        estimator = PerDataset(name, params) if per_dataset else make_estimator(name, params)
+        fitted[name] = estimator.fit(views, targets, groups)
         timings[name] = round(time.time() - t0, 1)
     return fitted, timings
 
@@ -196,7 +198,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
         add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)
     params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
-    fitted, timings = fit_estimators(list(names), runs + extra, c, params)
+    fitted, timings = fit_estimators(list(names), runs + extra, c, params, per_dataset=True)
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
         "default": default_estimator(fitted), "fit_seconds": timings,

@@ -258,6 +258,28 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
         assert 0.6 <= coverage <= 0.97, (est.name, coverage)
 
 
+def test_per_dataset_estimators_route_by_dataset():
+    from dataclasses import replace
+
+    from predictor.models import PerDataset
+
+    cifar, y_cifar, g_cifar = _views(_synthetic_runs(120, 3), 0)
+    mnist, y_mnist, g_mnist = _views(_synthetic_runs(60, 4), 0)
+    mnist = [replace(v, dataset="mnist") for v in mnist]
+    svhn = [replace(v, dataset="svhn") for v in mnist[:5]]  # too few views for a model of its own
+    views, y, groups = cifar + mnist + svhn, np.concatenate([y_cifar, y_mnist + 0.3, y_mnist[:5]]), g_cifar + g_mnist + g_mnist[:5]
+    params = GBMParams(n_estimators=20, learning_rate=0.1, cv_folds=0, min_child_samples=5)
+    est = PerDataset("gbm_code", params, min_views=50).fit(views, y, groups)
+    assert set(est.by_dataset) == {"cifar-10", "mnist"} and est.fallback == "cifar-10" and est.name == "gbm_code"
+    assert est.answering("svhn") == "cifar-10" and est.answering("mnist") == "mnist"
+    mixed = est.predict(cifar[:3] + mnist[:3] + svhn[:2])
+    assert np.allclose(mixed.point[3:6], est.by_dataset["mnist"].predict(mnist[:3]).point)
+    assert np.allclose(mixed.point[6:], est.by_dataset["cifar-10"].predict(svhn[:2]).point)
+    assert mixed.point[3:6].mean() > mixed.point[:3].mean() + 0.15, "mnist's own model learned its +0.3 shift"
+    with pytest.raises(ValueError, match="no training views"):
+        PerDataset("gbm_code", params).fit([], np.array([]), [])
+
+
 def test_conformal_quantile_finite_sample():
     scores = np.arange(1, 11, dtype=float)  # ceil(11 * 0.8) = 9th smallest
     assert conformal_quantile(scores) == 9.0
