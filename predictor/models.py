@@ -242,8 +242,8 @@ class GBM:
     (k = 0 RMSE on stem seeds 0 / 1: gbm_code 0.119 / 0.095, code-free 0.094 / 0.100, stacked 0.091 / 0.091).
     The forecast also reads which optimiser the code builds (``features.optimizer_features``): the learning rate
     means something else under Adam than under SGD, and the horizon effect differs with it (stacked, six stem
-    splits: 0.078 -> 0.0765 mean). From k = 1 on the curve carries that signal and a stacked column made 50-epoch runs worse (k = 2:
-    0.073 -> 0.079 on stem seed 0), so the other buckets are plain ``gbm_code``.
+    splits: 0.078 -> 0.0765 mean). From k = 1 on the curve carries that signal and a stacked column made 50-epoch
+    runs worse (k = 2: 0.073 -> 0.079 on stem seed 0), so the other buckets are plain ``gbm_code``.
     """
 
     def __init__(self, use_code: bool, params: GBMParams | None = None, stack: bool = False) -> None:
