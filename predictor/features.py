@@ -18,6 +18,9 @@ NUMERIC_HPARAMS = ("lr", "momentum", "dropout", "weight_decay", "mixup_alpha", "
                    "stochastic_depth_prob", "norm_eps", "patch_size", "dropout_aux", "norm_std", "norm_momentum", "kernel_size")
 LOG_HPARAMS = ("lr", "weight_decay", "norm_eps")
 CURVE_POINTS = 5  # the first epochs kept as individual columns
+# LEMUR transforms resize as "<norm|echo|complex>_<size>[_flip]"; the number ending an augmentation pipeline
+# ("bf-v1-RandomRotation_46", "bf-v1-RandomPerspective_103") is the op's setting, not an image size.
+TRANSFORM_SIZE = re.compile(r"^(?:norm|echo|complex)_(\d+)")
 
 
 @dataclass
@@ -61,7 +64,7 @@ def hparam_features(view: RunView) -> dict[str, float]:
     schedule = hp.get("lr_schedule")
     feats["hp_has_schedule"] = float(schedule is not None)
     transform = view.transform or ""
-    size = re.search(r"_(\d+)", transform)
+    size = TRANSFORM_SIZE.match(transform)
     feats["tf_size"] = float(size.group(1)) if size else float("nan")
     feats["tf_flip"] = float("flip" in transform.lower())
     feats["tf_norm"] = float(transform.startswith("norm"))

@@ -170,6 +170,18 @@ def test_static_features_count_layers_and_widths():
     assert broken["parse_ok"] == 0.0
 
 
+def test_transform_size_is_read_from_resizing_transforms_only():
+    from predictor.features import hparam_features
+
+    def size(transform: str) -> float:
+        return hparam_features(RunView("cifar-10", {}, transform, 5))["tf_size"]
+
+    assert size("norm_299_flip") == 299 and size("echo_64") == 64 and size("complex_128_flip") == 128
+    for unsized in ("norm_flip", "echo", "bf-v1-RandomRotation_46", "bf-v1-RandomPerspective_103", "soft_pad", ""):
+        assert math.isnan(size(unsized)), unsized
+    assert hparam_features(RunView("cifar-10", {}, "bf-v1-CenterCrop_RandomHorizontalFlip", 5))["tf_flip"] == 1.0
+
+
 def test_learning_rate_columns_follow_the_optimiser_the_code_builds():
     from predictor.features import row
 
