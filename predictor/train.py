@@ -6,6 +6,7 @@ A predictor directory holds ``estimators.pkl`` (the fitted estimators, pickled),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import time
@@ -64,12 +65,19 @@ def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMPara
 FIT_CACHE_VERSION = "fit-v1"
 
 
-def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None) -> str:
-    import hashlib
-
+def _source_digest() -> str:
+    """Digest of the estimator code as this process imported it. Why at import: read at fit time, a source edited
+    while a long fit runs would file that fit (done by the old code) under the new code's key."""
     src = "".join((Path(__file__).parent / f).read_text()
                   for f in ("models.py", "features.py", "code_features.py", "dynamic.py", "evaluate.py"))
-    body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{EVAL_TRAIN_DATASETS}|{src}"
+    return hashlib.sha256(src.encode()).hexdigest()
+
+
+_SOURCE_DIGEST = _source_digest()
+
+
+def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None) -> str:
+    body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{EVAL_TRAIN_DATASETS}|{_SOURCE_DIGEST}"
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
