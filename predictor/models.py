@@ -394,10 +394,15 @@ class PerDataset:
         self.by_dataset: dict[str, object] = {}
         self.fallback = ""
 
-    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str]) -> "PerDataset":
+    @staticmethod
+    def _indices_by(keys: list[str]) -> dict[str, list[int]]:
         index: dict[str, list[int]] = {}
-        for i, v in enumerate(views):
-            index.setdefault(v.dataset, []).append(i)
+        for i, key in enumerate(keys):
+            index.setdefault(key, []).append(i)
+        return index
+
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str]) -> "PerDataset":
+        index = self._indices_by([v.dataset for v in views])
         if not index:
             raise ValueError("no training views")
         self.fallback = max(index, key=lambda ds: len(index[ds]))
@@ -413,10 +418,7 @@ class PerDataset:
 
     def predict(self, views: list[RunView]) -> Estimate:
         point, lo, hi = np.zeros(len(views)), np.zeros(len(views)), np.zeros(len(views))
-        index: dict[str, list[int]] = {}
-        for i, v in enumerate(views):
-            index.setdefault(self.answering(v.dataset), []).append(i)
-        for ds, idx in index.items():
+        for ds, idx in self._indices_by([self.answering(v.dataset) for v in views]).items():
             e = self.by_dataset[ds].predict([views[i] for i in idx])
             point[idx], lo[idx], hi[idx] = e.point, e.lo, e.hi
         return Estimate(point, lo, hi)
