@@ -98,11 +98,16 @@ def calibration_stratum(view: RunView) -> int:
     return int(view.epochs >= LONG_RUN_EPOCHS) * (len(K_RANGES) + 1) + k_range
 
 
+def _indices_by(keys: list) -> dict:
+    """Row indices grouped by key, keys in first-seen order."""
+    index: dict = {}
+    for i, key in enumerate(keys):
+        index.setdefault(key, []).append(i)
+    return index
+
+
 def _buckets(views: list[RunView]) -> dict[int, np.ndarray]:
-    out: dict[int, list[int]] = {}
-    for i, v in enumerate(views):
-        out.setdefault(bucket_of(v.k), []).append(i)
-    return {b: np.array(idx) for b, idx in out.items()}
+    return {b: np.array(idx) for b, idx in _indices_by([bucket_of(v.k) for v in views]).items()}
 
 
 class _Symmetric:
@@ -270,7 +275,8 @@ class GBM:
         return lgb.LGBMRegressor(objective="regression", **kwargs)
 
     def _rows(self, views: list[RunView], forecast: bool = False) -> list[dict[str, float]]:
-        """This estimator's rows; ``forecast``: the stacked code-free forecast's (no code columns but the optimiser's)."""
+        """This estimator's rows; ``forecast``: the stacked forecast's (hyperparameters and the optimiser columns, no
+        other code column)."""
         if forecast:
             return [row(v, use_code=False, use_curve=v.k > 0, use_optimizer=True) for v in views]
         return [row(v, use_code=self.use_code, use_curve=v.k > 0) for v in views]
@@ -394,15 +400,8 @@ class PerDataset:
         self.by_dataset: dict[str, object] = {}
         self.fallback = ""
 
-    @staticmethod
-    def _indices_by(keys: list[str]) -> dict[str, list[int]]:
-        index: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            index.setdefault(key, []).append(i)
-        return index
-
     def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str]) -> "PerDataset":
-        index = self._indices_by([v.dataset for v in views])
+        index = _indices_by([v.dataset for v in views])
         if not index:
             raise ValueError("no training views")
         self.fallback = max(index, key=lambda ds: len(index[ds]))
@@ -418,7 +417,7 @@ class PerDataset:
 
     def predict(self, views: list[RunView]) -> Estimate:
         point, lo, hi = np.zeros(len(views)), np.zeros(len(views)), np.zeros(len(views))
-        for ds, idx in self._indices_by([self.answering(v.dataset) for v in views]).items():
+        for ds, idx in _indices_by([self.answering(v.dataset) for v in views]).items():
             e = self.by_dataset[ds].predict([views[i] for i in idx])
             point[idx], lo[idx], hi[idx] = e.point, e.lo, e.hi
         return Estimate(point, lo, hi)
