@@ -11,10 +11,13 @@ against Optuna's MedianPruner measured in the same run.
 
 ``--train-replays`` replays the 50-epoch runs of each split's *train* models instead, predicted out of
 fold (the train families cut in two halves; each half predicted by an estimator fitted on the other):
-the pool the recommended policy was chosen on, so the test replays stay untouched by the choice. There the
+the pool the recommended policy (and the rung rule before it) was chosen on, so the test replays stay untouched by
+the choice. There the
 rungs are calibrated on the replayed pool (``--rung-epochs``, ``--coverage``; see early_stop.calibrate_rungs) and
 replayed with and without the probability rule, the guard and the rank confidence; the JSON keeps them under
-"calibrated_rungs". The test replays use the fixed recommended rungs and SAVINGS_MATCHED_RUNGS only.
+"calibrated_rungs". The test replays use the fixed rungs of RUNGS_POLICY and SAVINGS_MATCHED_RUNGS only.
+Every replay knows each run's code (its LEMUR model): the recommended policy corrects a prediction by the study's
+earlier runs of the same code.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, StopPolicy, calibrate_rungs
+from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, calibrate_rungs
 from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
@@ -54,9 +57,12 @@ SAVINGS_MATCHED_RUNGS = {
 }
 
 
-def pool_with_predictions(seeds: list[int], model: str) -> tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str]]:
+Pool = tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str], list[str]]  # curves, predictions, run ids, models
+
+
+def pool_with_predictions(seeds: list[int], model: str) -> Pool:
     c = corpus()
-    curves, preds, ids, seen = [], [], [], set()
+    curves, preds, ids, models, seen = [], [], [], [], set()
     for seed in seeds:
         path, train, test = load_or_build_split(None, seed)
         est = fitted_for_split(path, train, [model])[model]
@@ -67,14 +73,15 @@ def pool_with_predictions(seeds: list[int], model: str) -> tuple[list[list[float
             curves.append(list(r.accuracy))
             preds.append(list(zip(e.point.tolist(), e.lo.tolist(), e.hi.tolist())))
             ids.append(r.run_id)
+            models.append(r.model)
             seen.add(r.run_id)
-    return curves, preds, ids
+    return curves, preds, ids, models
 
 
-def train_pool_out_of_fold(seeds: list[int], model: str) -> tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str]]:
+def train_pool_out_of_fold(seeds: list[int], model: str) -> Pool:
     """50-epoch runs of each split's train models, each predicted by a GBM fitted on the other half of the train families."""
     c = corpus()
-    curves, preds, ids = [], [], []
+    curves, preds, ids, models = [], [], [], []
     for seed in seeds:
         _, train, _ = load_or_build_split(None, seed)
         runs = runs_of(train, c, EVAL_TRAIN_DATASETS)
@@ -92,7 +99,8 @@ def train_pool_out_of_fold(seeds: list[int], model: str) -> tuple[list[list[floa
                     curves.append(list(r.accuracy))
                     preds.append(list(zip(e.point.tolist(), e.lo.tolist(), e.hi.tolist())))
                     ids.append(r.run_id)
-    return curves, preds, ids
+                    models.append(r.model)
+    return curves, preds, ids, models
 
 
 def optuna_pruners() -> dict:
@@ -131,30 +139,34 @@ def main() -> None:
     t0 = time.time()
     seeds = [int(s) for s in args.seeds.split(",")]
     pool = train_pool_out_of_fold if args.train_replays else pool_with_predictions
-    curves, preds, ids = pool(seeds, args.model)
+    curves, preds, ids, models = pool(seeds, args.model)
     out = args.out or ROOT / "bench" / "results" / ("early_stop_train_replays.json" if args.train_replays else "early_stop.json")
     print(f"replay pool: {len(curves)} runs of {EPOCHS} epochs ({time.time() - t0:.0f} s to fit/predict)")
     rng = np.random.default_rng(12345)
     size = len(curves) if args.pool_size <= 0 else min(args.pool_size, len(curves))
     orders = [rng.choice(len(curves), size=size, replace=False).tolist() for _ in range(args.orders)]
     results: dict[str, dict] = {}
+
+    def replays(policy: StopPolicy, name: str) -> dict:
+        return summarize([replay_predictor(curves, preds, o, policy, name, groups=models) for o in orders])
+
     for p_min in (float(p) for p in args.p_min.split(",")):
         name = f"nnrag predictor ({args.model}, p<{p_min})"
-        results[name] = summarize([replay_predictor(curves, preds, o, StopPolicy(top_k=10, p_min=p_min), name) for o in orders])
+        results[name] = replays(StopPolicy(top_k=10, p_min=p_min), name)
         name = f"nnrag predictor + top-10 envelope ({args.model}, p<{p_min})"
         policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True)
-        results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+        results[name] = replays(policy, name)
     for p_min in (float(p) for p in args.p_min.split(",")):
         for patience in (2, 3):
             policy = StopPolicy(top_k=10, p_min=p_min, envelope_guard=True, patience=patience, bar="predicted")
             name = f"nnrag predictor, predicted bar + envelope ({args.model}, p<{p_min}, patience {patience})"
-            results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+            results[name] = replays(policy, name)
     old = StopPolicy(top_k=10, p_min=0.10, envelope_guard=True, patience=2)
     name = f"nnrag predictor, final bar + envelope ({args.model}, p<0.1, patience 2; default before the predicted bar)"
-    results[name] = summarize([replay_predictor(curves, preds, o, old, name) for o in orders])
+    results[name] = replays(old, name)
     previous = StopPolicy(**PREVIOUS_POLICY)
     name = f"nnrag predictor, predicted bar + envelope ({args.model}, p<{previous.p_min}, patience {previous.patience}; default before rungs)"
-    results[name] = summarize([replay_predictor(curves, preds, o, previous, name) for o in orders])
+    results[name] = replays(previous, name)
     calibrated: dict[str, list] = {}
     if args.train_replays:  # rungs measured on this pool (in sample: the choice is then checked on the test replays)
         epochs = [int(e) for e in args.rung_epochs.split(",")]
@@ -168,17 +180,27 @@ def main() -> None:
                                      rank_confidence=confidence)
                     name = (f"nnrag rungs ({rank_by}, calibrated coverage {cov}){' + probability rule' if prob else ''}"
                             f"{' + guard' if guard else ''}{f', confidence {confidence}' if confidence else ''}")
-                    results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+                    results[name] = replays(policy, name)
     for cov, rungs in SAVINGS_MATCHED_RUNGS.items():
         policy = StopPolicy(rungs=rungs, probability_rule=False)
         name = f"nnrag rungs alone, savings-matched (train coverage {cov}, no guard, no probability rule)"
-        results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+        results[name] = replays(policy, name)
+    rungs_policy = StopPolicy(**RUNGS_POLICY)
+    name = "nnrag rungs alone (rungs of the rung rule, no probability rule)"
+    results[name] = replays(replace(rungs_policy, probability_rule=False), name)
+    name = (f"nnrag predictor, rung rule ({args.model}, {len(rungs_policy.rungs)} rungs by {rungs_policy.rank_by}, confidence "
+            f"{rungs_policy.rank_confidence}, guard + {rungs_policy.bar} bar, p<{rungs_policy.p_min}, envelope, "
+            f"patience {rungs_policy.patience}; recommended before the study's correction)")
+    results[name] = replays(rungs_policy, name)
     policy = StopPolicy(**RECOMMENDED_POLICY)
-    name = "nnrag rungs alone (recommended rungs, no probability rule)"
-    results[name] = summarize([replay_predictor(curves, preds, o, replace(policy, probability_rule=False), name) for o in orders])
-    name = (f"nnrag predictor, recommended ({args.model}, {len(policy.rungs)} rungs by {policy.rank_by}, confidence "
-            f"{policy.rank_confidence}, guard + {policy.bar} bar, p<{policy.p_min}, envelope, patience {policy.patience})")
-    results[name] = summarize([replay_predictor(curves, preds, o, policy, name) for o in orders])
+    name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience})"
+    results[name] = replays(replace(policy, sibling_shrink=0.0), name)
+    for shrink, p_min in ((policy.sibling_shrink, 0.07), (policy.sibling_shrink, 0.1), (3.0, policy.p_min)):
+        name = f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {shrink}, p<{p_min})"
+        results[name] = replays(replace(policy, sibling_shrink=shrink, p_min=p_min), name)
+    name = (f"nnrag predictor, recommended ({args.model}, corrected by earlier runs of the same code, shrink "
+            f"{policy.sibling_shrink}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience})")
+    results[name] = replays(policy, name)
     for name, make in optuna_pruners().items():
         t = time.time()
         results[name] = summarize([replay_optuna(curves, o, make, name) for o in orders])

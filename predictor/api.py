@@ -23,7 +23,7 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
-from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
 from predictor.train import PREDICTOR_VERSION, load_estimators, read_meta, train_predictor
@@ -97,6 +97,17 @@ def _curve_of(values, field: str) -> list[float]:
             raise ValueError(f"{field}: accuracy values must be numbers in [0, 1], got {v!r}")
         out.append(float(v))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _code_key(code: str) -> str:
+    """content_hash, cached: a study sends the same code with every earlier run on every call."""
+    return content_hash(code)
+
+
+def _first_epochs(view: RunView, k: int) -> RunView:
+    """The run as it was after its first ``k`` epochs."""
+    return replace(view, accuracy=view.accuracy[:k], duration_s=view.duration_s[:k])
 
 
 @lru_cache(maxsize=4096)
@@ -281,9 +292,13 @@ class Predictor:
         about the top-k runs at the same epoch; with finals or curves only, the bar is the k-th best final);
         ``budget`` the run's planned epochs. ``earlier`` (optional): every earlier run of the same study, finished
         or stopped, as its curve so far (or as dicts like ``run``); it enables the policy's rungs (see
-        ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share."""
+        ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. Given as
+        dicts, the earlier runs with the same code and dataset also correct the prediction (the policy's
+        ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished."""
         view = self._view_of(run, budget)
         policy = policy or self.policy
+        earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
+        siblings = self._same_code(view, earlier_views or []) if policy.sibling_shrink > 0 else []
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
             runs = [self._view_of(r, None) for r in incumbent]
@@ -295,8 +310,8 @@ class Predictor:
             curves = [[float(v) for v in c] for c in incumbent if len(c)]
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
-        if policy.rungs and earlier and view.k < view.epochs:
-            rung = self._rung(view, earlier, policy, top)
+        if policy.rungs and earlier_curves and view.k < view.epochs:
+            rung = self._rung(view, earlier_curves, earlier_views, policy, top)
             if rung is not None and (rung.stop or not policy.probability_rule):
                 return rung
         if not policy.probability_rule:
@@ -307,35 +322,66 @@ class Predictor:
         # The rule must have said "stop" on each of the last ``patience`` epochs (the same as a replayed loop).
         decision = None
         for k in range(view.k, max(view.k - max(policy.patience, 1), -1), -1):
-            seen = replace(view, accuracy=view.accuracy[:k], duration_s=view.duration_s[:k])
+            seen = _first_epochs(view, k)
             pred = self.predict_view(seen)
+            point, lo, hi, model = pred.point, pred.lo, pred.hi, pred.model
+            residuals = self._sibling_residuals(siblings, k)
+            if residuals:
+                point, lo, hi = sibling_corrected(point, lo, hi, residuals, policy.sibling_shrink)
+                model = f"{model}, corrected by {len(residuals)} earlier runs of this code"
             tracking = tracks_top(seen.accuracy, top) if top else None
             top_preds = None
             if policy.bar == "predicted":
-                top_preds = [self.predict_view(replace(t, accuracy=t.accuracy[:k], duration_s=t.duration_s[:k])).point
-                             for t in top_views if t.k >= k]
-            step = decide(k, view.epochs, pred.point, pred.lo, pred.hi, finals, policy, pred.model, tracking=tracking,
-                          top_predictions=top_preds)
+                top_preds = [self.predict_view(_first_epochs(t, k)).point for t in top_views if t.k >= k]
+            step = decide(k, view.epochs, point, lo, hi, finals, policy, model, tracking=tracking, top_predictions=top_preds)
             decision = decision or step
             if not step.stop:
                 return replace(decision, stop=False)
         return decision
 
-    def _rung(self, view: RunView, earlier: list[list[float]] | list[dict], policy: StopPolicy,
+    def _earlier(self, earlier: list[list[float]] | list[dict] | None, epochs: int) -> tuple[list[list[float]], list[RunView] | None]:
+        """The study's earlier runs as curves, and as views where they were given as run dicts with code (planned
+        for ``epochs`` when a dict does not say)."""
+        if not earlier:
+            return [], None
+        if not isinstance(earlier[0], dict):
+            return [_curve_of(c, f"earlier[{i}]") for i, c in enumerate(earlier)], None
+        curves, views = [], []
+        for i, r in enumerate(earlier):
+            if not isinstance(r, dict):
+                raise ValueError(f"earlier[{i}] must be a run dict like the others, got {type(r).__name__}")
+            if r.get("code"):
+                views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None))
+                curves.append(views[-1].accuracy)
+            else:
+                curves.append(_curve_of(r.get("curve"), f"earlier[{i}].curve"))
+        return curves, views
+
+    @staticmethod
+    def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:
+        """The earlier runs of the run's code (same AST: comments and formatting do not count) on its dataset."""
+        mine = _code_key(view.code or "")
+        return [v for v in earlier if v.dataset == view.dataset and _code_key(v.code or "") == mine]
+
+    def _sibling_residuals(self, siblings: list[RunView], k: int) -> list[float]:
+        """For each earlier run of the same code that trained past epoch ``k``: its outcome (its final when it
+        finished, else its prediction where it stopped) minus its prediction at epoch ``k``."""
+        out = []
+        for s in siblings:
+            if s.k > k:
+                outcome = s.accuracy[-1] if s.k >= s.epochs else self.predict_view(s).point
+                out.append(outcome - self.predict_view(_first_epochs(s, k)).point)
+        return out
+
+    def _rung(self, view: RunView, curves: list[list[float]], views: list[RunView] | None, policy: StopPolicy,
               top: list[list[float]] | None) -> StopDecision | None:
-        """The rung rule at the run's current epoch, against every earlier run of the study, with the guard of the
-        top-k finished curves ``top`` (None: no rung applies)."""
+        """The rung rule at the run's current epoch, against every earlier run of the study (``curves``; ``views``
+        when given as run dicts), with the guard of the top-k finished curves ``top`` (None: no rung applies)."""
         k = view.k
-        if isinstance(earlier[0], dict):
-            views = [self._view_of(r, None) for r in earlier]
-            curves = [v.accuracy for v in views]
-        else:
-            views, curves = None, [_curve_of(c, f"earlier[{i}]") for i, c in enumerate(earlier)]
         pred = self.predict_view(view)
         points = None
         if policy.rank_by == "best_or_predicted" and views:  # each earlier run's prediction at this epoch, or where it stopped
-            points = [self.predict_view(replace(v, accuracy=v.accuracy[:k], duration_s=v.duration_s[:k])).point
-                      for v in views if v.k]
+            points = [self.predict_view(_first_epochs(v, k)).point for v in views if v.k]
         rung = guarded_rung(k, view.accuracy, curves, policy, top, pred.point, points)
         if rung is None:
             return None

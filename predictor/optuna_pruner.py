@@ -6,6 +6,8 @@
 
 ``predict(trial, curve)`` returns (point, lo, hi) of the final value; values reported with
 ``trial.report(value, step)`` form the curve (ordered by step). Only ``direction="maximize"`` is supported.
+``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
+(the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, guarded_rung, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -26,10 +28,12 @@ def _curve_of(trial: FrozenTrial) -> list[float]:
 
 
 class PredictorPruner(optuna.pruners.BasePruner):
-    def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None) -> None:
+    def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None,
+                 code: Callable[[FrozenTrial], str] | None = None) -> None:
         self.predict = predict
         self.planned_epochs = planned_epochs
-        self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose, rungs included
+        self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose
+        self.code = code
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
@@ -54,11 +58,14 @@ class PredictorPruner(optuna.pruners.BasePruner):
         top = None
         if self.policy.envelope_guard:  # the completed trials' reported curves are the top-k envelope
             top = top_curves
+        siblings = self._siblings(study, trial)
         # As in the replay: the rule must say "stop" on each of the last ``patience`` epochs.
         for k in range(len(curve), len(curve) - max(self.policy.patience, 1), -1):
             if k < 1:
                 return False
             point, lo, hi = self.predict(trial, curve[:k])
+            residuals = [self._outcome(t, c) - self.predict(t, c[:k])[0] for t, c in siblings if len(c) > k]
+            point, lo, hi = sibling_corrected(point, lo, hi, residuals, self.policy.sibling_shrink)
             tracking = tracks_top(curve[:k], top) if top else None
             top_preds = None
             if self.policy.bar == "predicted":  # what the predictor said about the top-k trials at this step
@@ -67,6 +74,18 @@ class PredictorPruner(optuna.pruners.BasePruner):
                           top_predictions=top_preds).stop:
                 return False
         return True
+
+    def _siblings(self, study: optuna.study.Study, trial: FrozenTrial) -> list[tuple[FrozenTrial, list[float]]]:
+        """Earlier trials (completed or pruned) of the trial's code, with their curves."""
+        if self.code is None or self.policy.sibling_shrink <= 0:
+            return []
+        mine = self.code(trial)
+        return [(t, _curve_of(t)) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                if t.number != trial.number and t.intermediate_values and self.code(t) == mine]
+
+    def _outcome(self, trial: FrozenTrial, curve: list[float]) -> float:
+        """A completed trial's value, else the point prediction where it was pruned."""
+        return float(trial.value) if trial.state == TrialState.COMPLETE else self.predict(trial, curve)[0]
 
     def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float],
               top_curves: list[list[float]]) -> tuple[bool, str] | None:
@@ -91,4 +110,4 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
         answer = predictor.predict(text, hp, dataset, curve)
         return answer.point, answer.lo, answer.hi
 
-    return PredictorPruner(predict, planned_epochs, policy)
+    return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code)

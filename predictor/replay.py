@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import optuna
 
-from predictor.early_stop import StopPolicy, decide, guarded_rung, tracks_top
+from predictor.early_stop import StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 
 # predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
 Predictions = Sequence[Sequence[tuple[float, float, float]]]
@@ -48,17 +48,21 @@ def score(policy: str, curves: Sequence[Sequence[float]], epochs_given: dict[int
 
 
 def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions, order: Sequence[int],
-                     policy: StopPolicy, name: str = "predictor") -> ReplayScore:
+                     policy: StopPolicy, name: str = "predictor", groups: Sequence[str] | None = None) -> ReplayScore:
+    """``groups[i]``: run i's code (LEMUR model name); with ``policy.sibling_shrink`` the earlier runs of the same
+    code correct the prediction (early_stop.sibling_corrected)."""
     finished_values: list[float] = []
     finished: set[int] = set()
     given: dict[int, int] = {}
     history: list[Sequence[float]] = []  # every earlier run's curve as far as it trained (the rung rule's field)
+    by_group: dict[str, list[int]] = {}
     for i in order:
         curve = curves[i]
         n = len(curve)
         given[i] = n
         top_ids = sorted(finished, key=lambda j: -curves[j][-1])[: policy.top_k]
         top = [curves[j] for j in top_ids]
+        siblings = by_group.get(groups[i], []) if groups is not None and policy.sibling_shrink > 0 else []
         streak = 0  # consecutive epochs the rule said stop
         for k in range(1, n):
             point, lo, hi = predictions[i][k - 1]
@@ -72,6 +76,10 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
                     break
             if not policy.probability_rule:
                 continue
+            if siblings:
+                residuals = [_outcome(j, curves, predictions, given, finished) - predictions[j][k - 1][0]
+                             for j in siblings if given[j] > k]
+                point, lo, hi = sibling_corrected(point, lo, hi, residuals, policy.sibling_shrink)
             tracking = tracks_top(curve[:k], top) if policy.envelope_guard else None
             top_preds = [predictions[j][k - 1][0] for j in top_ids if len(predictions[j]) >= k] if policy.bar == "predicted" else None
             stop = decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking, top_predictions=top_preds).stop
@@ -83,7 +91,14 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
             finished.add(i)
             finished_values.append(float(curve[-1]))
         history.append(curve[: given[i]])
+        if groups is not None:
+            by_group.setdefault(groups[i], []).append(i)
     return score(name, curves, given, finished)
+
+
+def _outcome(j: int, curves: Sequence[Sequence[float]], predictions: Predictions, given: dict[int, int], finished: set[int]) -> float:
+    """Run j's final when it finished, else its point prediction where it stopped."""
+    return float(curves[j][-1]) if j in finished else predictions[j][given[j] - 1][0]
 
 
 def replay_optuna(curves: Sequence[Sequence[float]], order: Sequence[int], make_pruner: Callable[[], optuna.pruners.BasePruner],

@@ -480,16 +480,22 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             observed_epochs=p.k, epochs=p.epochs, versions=self._versions(),
         )
 
-    def _earlier_curves(self, runs) -> list[list[float]]:
-        curves = []
+    def _earlier_runs(self, runs, dataset: str) -> list[dict[str, Any]]:
+        """The study's earlier runs as run dicts; those with code also correct the prediction for the same code."""
+        out = []
         for i, r in enumerate(runs):
+            field = f"earlier_runs[{i}]"
             if r.max_epochs < 0:
-                raise BadRequest(f"earlier_runs[{i}].max_epochs", "must be >= 0")
-            curve, _ = self._curve(r.curve, f"earlier_runs[{i}].curve")
+                raise BadRequest(f"{field}.max_epochs", "must be >= 0")
+            curve, durations = self._curve(r.curve, f"{field}.curve")
             if not curve:
-                raise BadRequest(f"earlier_runs[{i}].curve", "is empty: an earlier run needs at least one finished epoch")
-            curves.append(curve)
-        return curves
+                raise BadRequest(f"{field}.curve", "is empty: an earlier run needs at least one finished epoch")
+            run: dict[str, Any] = {"curve": curve, "epochs": r.max_epochs or None}
+            if r.code:
+                run.update(code=r.code, hparams=_json_object(r.hparams_json, f"{field}.hparams_json"), durations=durations,
+                           dataset=self._dataset(r.dataset, f"{field}.dataset") if r.dataset else dataset)
+            out.append(run)
+        return out
 
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
@@ -498,9 +504,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             raise BadRequest("run.curve", "is empty: a stop decision needs at least one finished epoch")
         finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]
         incumbent: float | list[float] | list[list[float]] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
-        earlier = self._earlier_curves(request.earlier_runs)
+        earlier = self._earlier_runs(request.earlier_runs, run["dataset"])
         if incumbent is None:
-            done = [curve for curve, r in zip(earlier, request.earlier_runs) if r.max_epochs and len(curve) >= r.max_epochs]
+            done = [r["curve"] for r in earlier if r["epochs"] and len(r["curve"]) >= r["epochs"]]
             incumbent = done or None
         predictor = self._predictor()
         d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")

@@ -1,5 +1,5 @@
-"""Early stop: the rung rule (rank against every earlier run of the study) in the rule, the replay, the Optuna
-pruner and the Predictor API. Small synthetic curves; no LEMUR data."""
+"""Early stop: the rung rule (rank against every earlier run of the study) and the correction by earlier runs of the
+same code, in the rule, the replay, the Optuna pruner and the Predictor API. Small synthetic curves; no LEMUR data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from predictor.early_stop import StopPolicy, best_at, outside_share, rung_decision, trend_at
+from predictor.early_stop import StopPolicy, best_at, outside_share, rung_decision, sibling_corrected, trend_at
 from predictor.replay import replay_optuna, replay_predictor
 
 RUNGS = ((2, 0.5), (4, 0.3), (8, 0.15))
@@ -131,3 +131,80 @@ def test_api_should_stop_with_earlier_runs(tmp_path):
     kept = p.should_stop(run, top_curves, 6, policy=guarded, earlier=earlier)
     assert not kept.stop and "top-2 run" in kept.reason
     assert p.should_stop({**run, "curve": [0.05, 0.06]}, top_curves, 6, policy=guarded, earlier=earlier).stop
+
+
+def test_sibling_corrected_shifts_by_the_shrunk_mean_and_widens_to_the_spread():
+    assert sibling_corrected(0.5, 0.45, 0.55, [], 1.0) == (0.5, 0.45, 0.55), "no earlier run of this code: unchanged"
+    point, lo, hi = sibling_corrected(0.5, 0.45, 0.55, [0.1], 1.0)
+    assert (point, lo, hi) == pytest.approx((0.55, 0.50, 0.60)), "one residual of 0.1, shrunk by 1 / (1 + 1)"
+    point, lo, hi = sibling_corrected(0.5, 0.45, 0.55, [0.0, 0.2], 1.0)
+    assert point == pytest.approx(0.5 + 0.1 * 2 / 3)
+    spread = 0.1 * (1.5 ** 0.5) * 1.2815515655446004  # residual sd 0.1, inflated for a mean of two
+    assert lo == pytest.approx(point - spread) and hi == pytest.approx(point + spread), "wider than the predictor's own"
+    assert sibling_corrected(0.5, 0.45, 0.55, [0.1] * 99, 1.0)[0] == pytest.approx(0.599), "many runs: almost the full mean"
+
+
+def _late_jump_study(n: int = 90, epochs: int = 12, seed: int = 7) -> tuple[list[list[float]], list, list[str]]:
+    """Three codes; code "late" gains +0.25 at its last epochs (a learning-rate drop the predictor cannot know), so
+    its runs end on top while the predictor forecasts every run at its value before the jump (+-0.03)."""
+    rng = np.random.default_rng(seed)
+    curves, preds, codes = [], [], []
+    for i in range(n):
+        code = ("early", "mid", "late")[i % 3]
+        a = rng.uniform(0.4, 0.7)
+        c = [float(a - 0.3 * t ** -0.7 + rng.normal(0, 0.003)) for t in range(1, epochs + 1)]
+        before = c[-1]
+        if code == "late":
+            c = c[: epochs - 3] + [v + 0.25 for v in c[epochs - 3:]]
+        curves.append(c)
+        preds.append([(before, before - 0.03, before + 0.03)] * (epochs - 1))
+        codes.append(code)
+    return curves, preds, codes
+
+
+def test_replay_learns_from_earlier_runs_of_the_same_code_and_matches_optuna():
+    from predictor.optuna_pruner import PredictorPruner
+
+    curves, preds, codes = _late_jump_study()
+    order = list(np.random.default_rng(0).permutation(len(curves)))
+    policy = StopPolicy(top_k=10, p_min=0.05, patience=2, bar="final", sibling_shrink=1.0)
+    blind = replay_predictor(curves, preds, order, policy)  # no codes known: nothing to learn from
+    learned = replay_predictor(curves, preds, order, policy, groups=codes)
+    assert blind.top10_killed >= 0.5, "the predictor alone kills the late jumpers"
+    assert learned.top10_killed <= 0.2 and learned.best_found, "their earlier finished runs reveal the jump"
+    assert learned.epochs_saved > 0.3, "and the other codes still stop early"
+    assert replay_predictor(curves, preds, order, replace(policy, sibling_shrink=0.0), groups=codes) == blind
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12,
+                               policy=policy, code=lambda trial: codes[trial.user_attrs["run"]])
+    assert replay_optuna(curves, order, pruner, "predictor") == learned
+
+
+def test_api_should_stop_learns_from_earlier_runs_of_the_same_code(tmp_path):
+    from predictor.api import Predictor
+    from predictor.features import RunView
+    from predictor.models import LastValue
+    from predictor.train import save_predictor
+
+    views = [RunView("cifar-10", {"lr": 0.01}, "", 6, [0.1 * i, 0.1 * i], [], {}) for i in range(1, 6)]
+    est = LastValue().fit(views, np.array([v.accuracy[-1] for v in views]), [str(i) for i in range(5)])
+    save_predictor(tmp_path, {"last_value": est}, {"default": "last_value"})
+    p = Predictor.load(tmp_path)
+    code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
+    other = code.replace("Net", "Other")
+    policy = StopPolicy(top_k=3, p_min=0.05, patience=2, bar="final", sibling_shrink=1.0)
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2]}
+    jumped = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2, 0.3, 0.9, 0.95, 0.95], "epochs": 6}
+    bar = [0.5, 0.5, 0.5]
+    assert p.should_stop(run, bar, 6, policy=policy).stop, "the last value, 0.2, cannot reach 0.5"
+    kept = p.should_stop(run, bar, 6, policy=policy, earlier=[jumped] * 3)
+    assert not kept.stop and kept.predicted_final > 0.6 and "corrected by 3 earlier runs" in kept.model
+    assert p.should_stop(run, bar, 6, policy=policy, earlier=[{**jumped, "code": other}] * 3).stop, "another code teaches nothing"
+    commented = {**jumped, "code": "# the same net\n" + code}
+    assert not p.should_stop(run, bar, 6, policy=policy, earlier=[commented] * 3).stop, "comments do not make another code"
+    assert p.should_stop(run, bar, 6, policy=replace(policy, sibling_shrink=0.0), earlier=[jumped] * 3).stop
+    # a run of this code stopped at epoch 4 counts with its prediction there (0.9): still far above its epoch-2 one
+    stopped = {**jumped, "curve": [0.1, 0.2, 0.3, 0.9]}
+    assert not p.should_stop(run, bar, 6, policy=policy, earlier=[stopped] * 3).stop
+    with pytest.raises(ValueError, match=r"earlier\[1\]"):
+        p.should_stop(run, bar, 6, policy=policy, earlier=[jumped, [0.1, 0.2]])

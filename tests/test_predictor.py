@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from corpus.lemur_stats import parse_runs, split_config_folder
 from predictor.code_features import static_features
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, p_exceeds, tracks_top
+from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
 from predictor.models import GBM, CurveFit, GBMParams, LastValue, calibration_weights, conformal_quantile, weighted_conformal_quantile
@@ -378,7 +378,7 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
     median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
     assert 0.0 < median.epochs_saved < 1.0
-    # no policy given: the pruner runs the recommended one (rungs included), as the replay does
+    # no policy given: the pruner runs the recommended one, as the replay does
     recommended = StopPolicy(**RECOMMENDED_POLICY)
     def default():
         return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
@@ -460,14 +460,15 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
         "one epoch seen: patience 2 cannot stop yet"
     assert not p.should_stop(run, incumbent=None, budget=6).stop
     top_curves = [[0.04, 0.05, 0.3, 0.6, 0.8, 0.9]] + [[0.5, 0.7, 0.8, 0.85, 0.9, 0.95]] * 9
-    guarded = p.should_stop(run, incumbent=top_curves, budget=6)
+    previous = StopPolicy(**PREVIOUS_POLICY)  # the envelope guard and the predicted bar
+    guarded = p.should_stop(run, incumbent=top_curves, budget=6, policy=previous)
     assert not guarded.stop and guarded.incumbent == 0.9, "run tracks a top-10 run's early epochs: kept"
-    assert p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_curves, budget=6).stop
+    assert p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_curves, budget=6, policy=previous).stop
     # Finished runs given as runs: the bar is what the predictor said about the top-10 at the same epoch.
     top_runs = [{"code": net(128, 256), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": c} for c in top_curves]
-    predicted = p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_runs, budget=6)
+    predicted = p.should_stop({**run, "curve": [0.01, 0.02]}, incumbent=top_runs, budget=6, policy=previous)
     expected_bar = min(p.predict(net(128, 256), {"lr": 0.01, "batch": 32}, "cifar-10", curve=c[:2], epochs=6).point for c in top_curves)
-    assert p.policy.bar == "predicted" and predicted.incumbent == pytest.approx(expected_bar)
+    assert predicted.incumbent == pytest.approx(expected_bar)
     with pytest.raises(ValueError, match="curve"):
         p.should_stop({"code": net(), "dataset": "cifar-10"}, None, 6)
 
@@ -527,8 +528,9 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
     first = stopper.update(0.05)
     assert stopper.curve == [0.05] and first.predicted_final < 0.95
     assert stopper.update(0.06).stop
-    # with the study's earlier runs the rungs apply: at epoch 2 a run far below all of them stops by rank
+    # with the study's earlier runs a policy's rungs apply: at epoch 2 a run far below all of them stops by rank
     earlier = [[0.50 + 0.005 * i, 0.60 + 0.005 * i, 0.65 + 0.005 * i] for i in range(40)]
+    p.policy = StopPolicy(**RUNGS_POLICY)
     ranked = EpochStopper(p, net(8, 16), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6, earlier=earlier)
     assert not ranked.update(0.10).stop
     assert "outside the top" in ranked.update(0.11).reason

@@ -455,19 +455,23 @@ def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
     assert not promising.stop and promising.predicted_accuracy == pytest.approx(0.91)
 
 
-def test_should_stop_ranks_against_the_studys_earlier_runs(client):
-    """earlier_runs enable the recommended policy's rungs: at epoch 2 a run far below every earlier run of
-    the study stops; without them (and no incumbent) nothing is known to beat, so it goes on."""
-    earlier = [{"code": "", "dataset": "cifar-10", "curve": [0.50 + 0.005 * i, 0.60 + 0.005 * i, 0.65 + 0.005 * i],
-                "max_epochs": 3} for i in range(40)]
-    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11], "max_epochs": 3}
-    ranked = client.should_stop(run, earlier_runs=earlier)
-    assert ranked.stop and "outside the top" in ranked.reason, ranked  # the rung rule, not the probability rule
-    alone = client.should_stop(run)
-    assert not alone.stop, alone
+def test_should_stop_learns_from_the_studys_earlier_runs_of_the_same_code(client):
+    """earlier_runs of the same code that ended far above what the predictor said of them at this epoch lift its
+    forecast for this run: the recommended policy keeps a run it stops without them, or with runs of other code."""
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11, 0.11, 0.12], "max_epochs": 6}
+    finished = [0.5] * 10
+    assert client.should_stop(run, finished_accuracies=finished).stop
+    jumped = [{**run, "curve": [0.10, 0.11, 0.11, 0.12, 0.9, 0.95]} for _ in range(3)]
+    kept = client.should_stop(run, finished_accuracies=finished, earlier_runs=jumped)
+    assert not kept.stop and kept.predicted_accuracy > 0.5, kept
+    anonymous = [{**r, "code": ""} for r in jumped]  # curves alone: no code to learn about
+    assert client.should_stop(run, finished_accuracies=finished, earlier_runs=anonymous).stop
     with pytest.raises(InvalidArgument) as info:
-        client.should_stop(run, earlier_runs=[{**earlier[0], "curve": []}])
+        client.should_stop(run, earlier_runs=[{**jumped[0], "curve": []}])
     assert info.value.details.startswith("earlier_runs[0].curve:"), info.value.details
+    with pytest.raises(InvalidArgument) as info:
+        client.should_stop(run, earlier_runs=[{**jumped[0], "dataset": "imagenet-42"}])
+    assert info.value.details.startswith("earlier_runs[0].dataset:"), info.value.details
 
 
 def test_report_result_is_stored(client):
