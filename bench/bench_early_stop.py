@@ -195,11 +195,15 @@ def main() -> None:
     policy = StopPolicy(**RECOMMENDED_POLICY)
     name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience})"
     results[name] = replays(replace(policy, sibling_shrink=0.0), name)
-    for shrink, p_min in ((policy.sibling_shrink, 0.07), (policy.sibling_shrink, 0.1), (3.0, policy.p_min)):
-        name = f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {shrink}, p<{p_min})"
-        results[name] = replays(replace(policy, sibling_shrink=shrink, p_min=p_min), name)
+    variants = ((policy.sibling_shrink, 0.07, policy.min_finished), (policy.sibling_shrink, 0.1, policy.min_finished),
+                (3.0, policy.p_min, policy.min_finished), (policy.sibling_shrink, policy.p_min, 10))
+    for shrink, p_min, min_finished in variants:
+        name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {shrink}, p<{p_min}, "
+                f"bar from {min_finished} finished runs on)")
+        results[name] = replays(replace(policy, sibling_shrink=shrink, p_min=p_min, min_finished=min_finished), name)
     name = (f"nnrag predictor, recommended ({args.model}, corrected by earlier runs of the same code, shrink "
-            f"{policy.sibling_shrink}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience})")
+            f"{policy.sibling_shrink}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience}, "
+            f"bar from {policy.min_finished} finished runs on)")
     results[name] = replays(policy, name)
     for name, make in optuna_pruners().items():
         t = time.time()

@@ -366,12 +366,17 @@ class Predictor:
     def _sibling_residuals(self, siblings: list[RunView], k: int) -> list[float]:
         """For each earlier run of the same code that trained past epoch ``k``: its outcome (its final when it
         finished, else its prediction where it stopped) minus its prediction at epoch ``k``."""
-        out = []
-        for s in siblings:
-            if s.k > k:
-                outcome = s.accuracy[-1] if s.k >= s.epochs else self.predict_view(s).point
-                out.append(outcome - self.predict_view(_first_epochs(s, k)).point)
-        return out
+        past = [s for s in siblings if s.k > k]
+        points = self._points([_first_epochs(s, k) for s in past] + past)
+        return [outcome - at_k for at_k, outcome in zip(points[: len(past)], points[len(past):])]
+
+    def _points(self, views: list[RunView]) -> list[float]:
+        """Point predictions of the default estimator for many views in one call (a finished run: its last value)."""
+        with self._lock:
+            est = self.estimators[self.default_model]
+        open_runs = [v for v in views if v.k < v.epochs]
+        predicted = iter(est.predict(open_runs).point.tolist() if open_runs else [])
+        return [float(v.accuracy[-1]) if v.k >= v.epochs else next(predicted) for v in views]
 
     def _rung(self, view: RunView, curves: list[list[float]], views: list[RunView] | None, policy: StopPolicy,
               top: list[list[float]] | None) -> StopDecision | None:

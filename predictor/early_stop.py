@@ -79,13 +79,16 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
                     rank_by="best", rung_guard=True, rank_confidence=0.8)
 
 # The recommended rule: stop when, two epochs in a row, P(final > the 10th best finished final) < 0.05, the
-# prediction corrected by the study's earlier runs of the same code (sibling_corrected, prior weight 1). Chosen on the
-# TRAIN replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of the train models): there it kept 96-100%
-# of the top-10 and found the best in every replay; p_min 0.07-0.1 saved 2-4 points more but kept 78-88% on seed 0's
-# whole pool; shrinkage 3 kept 88%; a lower p_min for a code's first run (exploration) and stopping at once below
-# P = 0.005 did not help. The rungs, the envelope guard and the predicted bar were built to protect slow starters the
+# prediction corrected by the study's earlier runs of the same code (sibling_corrected, prior weight 1); from the 3rd
+# finished run on (until 10 have finished the bar is the worst finished final: a run sure to end below every finished
+# run cannot reach the top-10). Chosen on the TRAIN replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of
+# the train models; bench/results/early_stop_train_replays.json): there it kept 96-100% of the top-10 and found the
+# best in every replay. Not kept there: p_min 0.07-0.1 (2-4 points more saved, 78-88% kept on seed 0's whole pool),
+# shrinkage 2-3 (88-90% kept there), patience 1 even at p_min 0.01 (lost the best in 1 of 5 whole-pool orders),
+# stopping from the first finished run (94%), a lower p_min for a code's first run (exploration), stopping at once
+# below P = 0.005 and a floor of 0.015-0.02 under the interval's half-widths (same top-10 kept, fewer epochs saved). The rungs, the envelope guard and the predicted bar were built to protect slow starters the
 # predictor under-forecasts; with the study's correction they cost epochs without keeping more.
-RECOMMENDED_POLICY = dict(top_k=10, p_min=0.05, patience=2, bar="final", sibling_shrink=1.0)
+RECOMMENDED_POLICY = dict(top_k=10, p_min=0.05, patience=2, bar="final", min_finished=3, sibling_shrink=1.0)
 
 
 def _phi(z: float) -> float:
@@ -106,7 +109,7 @@ def sibling_corrected(point: float, lo: float, hi: float, residuals: Sequence[fl
     """The prediction (point, 10% and 90% quantiles) corrected by ``residuals``: for each earlier run of the same code
     in this study that trained past this epoch, its outcome (its final, or its point prediction where it stopped)
     minus the point prediction it had at this epoch. The shift is their mean shrunk by ``n / (n + shrink)``; with two
-    or more, the interval widens to cover their spread (inflated for a mean estimated from n runs).
+    or more, the interval widens to cover their spread (inflated for a mean estimated from n runs). Clipped to [0, 1].
 
     Why: the predictor's error is shared by runs of the same code. An unseen family it under-forecasts, or a
     learning-rate drop at epoch 30 that no training family has (LEMUR's MoEv4: StepLR(30) jumps +0.07), showed up in
@@ -121,7 +124,7 @@ def sibling_corrected(point: float, lo: float, hi: float, residuals: Sequence[fl
     if n >= 2:
         spread = math.sqrt(sum((r - mean) ** 2 for r in residuals) / n * (1.0 + 1.0 / n)) * Z90
         lo, hi = min(lo, point - spread), max(hi, point + spread)
-    return point, lo, hi
+    return tuple(min(max(v, 0.0), 1.0) for v in (point, lo, hi))  # an accuracy: the shift must not leave [0, 1]
 
 
 def bar_to_clear(incumbent: float | Sequence[float] | None, top_k: int, min_finished: int) -> float | None:

@@ -99,7 +99,8 @@ def test_replay_with_rungs_saves_epochs_keeps_the_top_and_matches_optuna():
     assert replay_optuna(curves, order, pruner, "predictor") == direct
 
 
-def test_api_should_stop_with_earlier_runs(tmp_path):
+def _last_value_predictor(directory):
+    """A Predictor whose default estimator answers the curve's last value (its interval fitted on five views)."""
     from predictor.api import Predictor
     from predictor.features import RunView
     from predictor.models import LastValue
@@ -107,8 +108,12 @@ def test_api_should_stop_with_earlier_runs(tmp_path):
 
     views = [RunView("cifar-10", {"lr": 0.01}, "", 6, [0.1 * i, 0.1 * i], [], {}) for i in range(1, 6)]
     est = LastValue().fit(views, np.array([v.accuracy[-1] for v in views]), [str(i) for i in range(5)])
-    save_predictor(tmp_path, {"last_value": est}, {"default": "last_value"})
-    p = Predictor.load(tmp_path)
+    save_predictor(directory, {"last_value": est}, {"default": "last_value"})
+    return Predictor.load(directory)
+
+
+def test_api_should_stop_with_earlier_runs(tmp_path):
+    p = _last_value_predictor(tmp_path)
     code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
     run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2]}
     policy = StopPolicy(rungs=((2, 0.5),), rank_min_runs=4, probability_rule=False)
@@ -142,6 +147,7 @@ def test_sibling_corrected_shifts_by_the_shrunk_mean_and_widens_to_the_spread():
     spread = 0.1 * (1.5 ** 0.5) * 1.2815515655446004  # residual sd 0.1, inflated for a mean of two
     assert lo == pytest.approx(point - spread) and hi == pytest.approx(point + spread), "wider than the predictor's own"
     assert sibling_corrected(0.5, 0.45, 0.55, [0.1] * 99, 1.0)[0] == pytest.approx(0.599), "many runs: almost the full mean"
+    assert sibling_corrected(0.9, 0.85, 0.95, [0.5, 0.7], 1.0) == (1.0, 1.0, 1.0), "an accuracy stays in [0, 1]"
 
 
 def _late_jump_study(n: int = 90, epochs: int = 12, seed: int = 7) -> tuple[list[list[float]], list, list[str]]:
@@ -181,15 +187,7 @@ def test_replay_learns_from_earlier_runs_of_the_same_code_and_matches_optuna():
 
 
 def test_api_should_stop_learns_from_earlier_runs_of_the_same_code(tmp_path):
-    from predictor.api import Predictor
-    from predictor.features import RunView
-    from predictor.models import LastValue
-    from predictor.train import save_predictor
-
-    views = [RunView("cifar-10", {"lr": 0.01}, "", 6, [0.1 * i, 0.1 * i], [], {}) for i in range(1, 6)]
-    est = LastValue().fit(views, np.array([v.accuracy[-1] for v in views]), [str(i) for i in range(5)])
-    save_predictor(tmp_path, {"last_value": est}, {"default": "last_value"})
-    p = Predictor.load(tmp_path)
+    p = _last_value_predictor(tmp_path)
     code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
     other = code.replace("Net", "Other")
     policy = StopPolicy(top_k=3, p_min=0.05, patience=2, bar="final", sibling_shrink=1.0)
