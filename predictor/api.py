@@ -299,6 +299,7 @@ class Predictor:
         policy = policy or self.policy
         earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
         siblings = self._same_code(view, earlier_views or []) if policy.sibling_shrink > 0 else []
+        outcomes = self._points(siblings)  # each sibling's final, or its prediction where it stopped: once per call
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
             runs = [self._view_of(r, None) for r in incumbent]
@@ -325,7 +326,7 @@ class Predictor:
             seen = _first_epochs(view, k)
             pred = self.predict_view(seen)
             point, lo, hi, model = pred.point, pred.lo, pred.hi, pred.model
-            residuals = self._sibling_residuals(siblings, k)
+            residuals = self._sibling_residuals(siblings, outcomes, k)
             if residuals:
                 point, lo, hi = sibling_corrected(point, lo, hi, residuals, policy.sibling_shrink)
                 model = f"{model}, corrected by {len(residuals)} earlier runs of this code"
@@ -363,12 +364,12 @@ class Predictor:
         mine = _code_key(view.code or "")
         return [v for v in earlier if v.dataset == view.dataset and _code_key(v.code or "") == mine]
 
-    def _sibling_residuals(self, siblings: list[RunView], k: int) -> list[float]:
-        """For each earlier run of the same code that trained past epoch ``k``: its outcome (its final when it
-        finished, else its prediction where it stopped) minus its prediction at epoch ``k``."""
-        past = [s for s in siblings if s.k > k]
-        points = self._points([_first_epochs(s, k) for s in past] + past)
-        return [outcome - at_k for at_k, outcome in zip(points[: len(past)], points[len(past):])]
+    def _sibling_residuals(self, siblings: list[RunView], outcomes: list[float], k: int) -> list[float]:
+        """For each earlier run of the same code that trained past epoch ``k``: its outcome (``outcomes``: its final
+        when it finished, else its prediction where it stopped) minus its prediction at epoch ``k``."""
+        past = [(s, outcome) for s, outcome in zip(siblings, outcomes) if s.k > k]
+        at_k = self._points([_first_epochs(s, k) for s, _ in past])
+        return [outcome - p for (_, outcome), p in zip(past, at_k)]
 
     def _points(self, views: list[RunView]) -> list[float]:
         """Point predictions of the default estimator for many views in one call (a finished run: its last value)."""
