@@ -41,10 +41,11 @@ from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
 from predictor.replay import replay_optuna, replay_predictor
-from predictor.train import EVAL_TRAIN_DATASETS, corpus, fitted_for_split, load_or_build_split, runs_of
+from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 50
+DATASET = "cifar-10"  # the replayed studies: LEMUR's 50-epoch CIFAR-10 runs
 
 # Rungs alone at lower coverages, for savings-matched comparisons with Optuna's pruners: calibrate_rungs(coverage=c)
 # on the unique train-pool curves of split seeds 0 and 1, as `--train-replays --seeds 0,1` prints them in
@@ -65,8 +66,8 @@ def pool_with_predictions(seeds: list[int], model: str) -> Pool:
     curves, preds, ids, models, seen = [], [], [], [], set()
     for seed in seeds:
         path, train, test = load_or_build_split(None, seed)
-        est = fitted_for_split(path, train, [model])[model]
-        runs = [r for r in runs_of(test, c) if usable(r) and r.dataset == "cifar-10" and r.epochs == EPOCHS and r.run_id not in seen]
+        est = fitted_for_split(path, train, [model], (DATASET,))[model]
+        runs = [r for r in runs_of(test, c) if usable(r) and r.dataset == DATASET and r.epochs == EPOCHS and r.run_id not in seen]
         for r in runs:
             views = [view_of(r, k, c.features.get(r.model), c.codes.get(r.model)) for k in range(1, EPOCHS)]
             e = est.predict(views)
@@ -84,7 +85,7 @@ def train_pool_out_of_fold(seeds: list[int], model: str) -> Pool:
     curves, preds, ids, models = [], [], [], []
     for seed in seeds:
         _, train, _ = load_or_build_split(None, seed)
-        runs = runs_of(train, c, EVAL_TRAIN_DATASETS)
+        runs = runs_of(train, c, (DATASET,))
         weights: dict[str, float] = {}
         for r in runs:  # both halves should hold long runs: a 50-epoch run weighs 6, another >= 3-epoch run 1
             weights[r.model] = weights.get(r.model, 0.0) + (6.0 if r.epochs == EPOCHS else 1.0 if r.epochs >= 3 else 0.0)

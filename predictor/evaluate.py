@@ -113,8 +113,12 @@ def metrics(name: str, dataset: str, k: int, y: np.ndarray, point: np.ndarray, l
 
 
 def evaluate(estimators: dict, runs: list[Run], corpus: Corpus, ks: tuple[int, ...], dataset: str = "cifar-10",
-             min_epochs: int = 3, exact_epochs: int | None = None) -> list[Metrics]:
+             min_epochs: int = 3, exact_epochs: int | None = None, min_runs: int = 1) -> list[Metrics]:
+    """Rows per (estimator, k) on ``dataset``'s runs of >= ``min_epochs`` (or exactly ``exact_epochs``); none when
+    fewer than ``min_runs`` runs qualify."""
     chosen = [r for r in runs if usable(r) and r.dataset == dataset and r.epochs >= min_epochs and (exact_epochs is None or r.epochs == exact_epochs)]
+    if len(chosen) < min_runs:
+        return []
     subset = f"runs=={exact_epochs}ep" if exact_epochs else f"runs>={min_epochs}ep"
     rows = []
     for k in ks:

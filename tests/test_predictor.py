@@ -263,6 +263,16 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
     assert not np.array_equal(stack.predict(v0).point, gbm.predict(v0).point)
     with pytest.raises(ValueError, match="use_code"):
         GBM(use_code=False, stack=True)
+    # Fitted beside gbm_code, gbm_stack takes the k >= 1 buckets from it and answers exactly as when fitted alone.
+    beside = GBM(use_code=True, params=params, stack=True).fit(tv, ty, tg, shared=gbm)
+    assert beside.buckets[3] is gbm.buckets[3] and beside.buckets[0] is not gbm.buckets[0]
+    for v in (v0, v3):
+        assert np.array_equal(beside.predict(v).point, stack.predict(v).point)
+        assert np.array_equal(beside.predict(v).hi, stack.predict(v).hi)
+    with pytest.raises(ValueError, match="same features and params"):
+        GBM(use_code=True, params=replace(params, n_estimators=41), stack=True).fit(tv, ty, tg, shared=gbm)
+    with pytest.raises(ValueError, match="same features and params"):
+        GBM(use_code=True, params=params, stack=True).fit(tv, ty, tg, shared=nocode)
     for est in (gbm, stack, last, fit):
         e = est.predict(v3)
         assert np.all(e.lo <= e.point) and np.all(e.point <= e.hi)
@@ -290,6 +300,50 @@ def test_per_dataset_estimators_route_by_dataset():
     assert mixed.point[3:6].mean() > mixed.point[:3].mean() + 0.15, "mnist's own model learned its +0.3 shift"
     with pytest.raises(ValueError, match="no training views"):
         PerDataset("gbm_code", params).fit([], np.array([]), [])
+
+
+def _synthetic_corpus():
+    """Two datasets over the same 240 models (MNIST 0.3 easier; each with enough views for a model of its own),
+    and a third with too few runs to evaluate."""
+    from corpus.lemur_stats import Run
+    from predictor.data import Corpus, ModelInfo
+
+    runs, models, features = [], {}, {}
+    for i, (width, lr, curve, family) in enumerate(_synthetic_runs(480, 5)):
+        model = f"m{i % 240}"
+        models[model] = ModelInfo(model, model, model, family)
+        features[model] = _FEATURES.setdefault(width, static_features(net(width, 2 * width)))
+        for dataset, shift in (("cifar-10", 0.0), ("mnist", 0.3)):
+            shifted = [min(1.0, a + shift) for a in curve]
+            runs.append(Run(model, "img-classification", dataset, "acc", f"{dataset}{i}", 0, {"lr": lr, "batch": 32}, "norm_32", shifted))
+        if i < 5:
+            runs.append(Run(model, "img-classification", "svhn", "acc", f"svhn{i}", 0, {"lr": lr, "batch": 32}, "norm_32", curve))
+    return Corpus(runs=runs, models=models, codes={}, features=features)
+
+
+def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch):
+    import predictor.train as train_module
+
+    c = _synthetic_corpus()
+    monkeypatch.setattr(train_module, "corpus", lambda cache_dir=None: c)
+    train, test = [f"m{i}" for i in range(192)], [f"m{i}" for i in range(192, 240)]
+    params = GBMParams(n_estimators=20, learning_rate=0.1, cv_folds=0, min_child_samples=5)
+    # 96 held-out runs each on CIFAR-10 and MNIST; SVHN's 5 runs are all on train models.
+    assert train_module.eval_datasets(train_module.runs_of(test, c)) == ("cifar-10", "mnist")
+    rows, _ = train_module.evaluate_split(train, test, ["last_value", "gbm_code", "gbm_stack"], params=params)
+    cells = {(r["model"], r["dataset"], r["k"]) for r in rows}
+    assert {r["dataset"] for r in rows} == {"cifar-10", "mnist"}
+    assert cells == {(m, ds, k) for m in ("last_value", "gbm_code", "gbm_stack") for ds in ("cifar-10", "mnist") for k in range(5)}
+    assert all(r["n"] == 96 and r["subset"] == "runs>=3ep" for r in rows), "no 50-epoch rows: none of the runs is that long"
+    by_cell = {(r["model"], r["dataset"], r["k"]): r for r in rows}
+    # Each dataset has its own model: MNIST's +0.3 is learned, so its k = 0 error is no worse than CIFAR-10's.
+    assert by_cell["gbm_code", "mnist", 0]["rmse"] < by_cell["gbm_code", "cifar-10", 0]["rmse"] + 0.05
+    assert by_cell["gbm_code", "mnist", 0]["rmse"] < 0.5 * by_cell["last_value", "mnist", 0]["rmse"] + 0.1
+    # gbm_stack shared gbm_code's k >= 1 models per dataset: the same figures there, its own at k = 0.
+    for ds in ("cifar-10", "mnist"):
+        assert all(by_cell["gbm_stack", ds, k] == {**by_cell["gbm_code", ds, k], "model": "gbm_stack"} for k in range(1, 5))
+    only, _ = train_module.evaluate_split(train, test, ["last_value"], datasets=("mnist",))
+    assert {r["dataset"] for r in only} == {"mnist"}
 
 
 def test_conformal_quantile_finite_sample():

@@ -133,22 +133,39 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
     return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs)
 
 
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _known_datasets(text: str) -> tuple[str, ...]:
+    """``--datasets``: each must be one the predictor knows."""
+    from predictor.features import DATASETS
+
+    chosen = tuple(_names(text))
+    unknown = [ds for ds in chosen if ds not in DATASETS]
+    if unknown:
+        _fail(f"unknown dataset {unknown[0]!r}; known: {', '.join(DATASETS)}")
+    return chosen
+
+
 def eval_predictor_cmd(
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default the built (seed, grouping) split in predictor/splits/"),
     seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
     grouping: str = typer.Option("stem", "--grouping", help="family grouping of the built split: stem (name stems + identical code) or strict (+ constant-blind AST hash)"),
     models: str = typer.Option(DEFAULT_MODELS, "--models"),
+    datasets: str = typer.Option("", "--datasets", help="comma-separated; default every dataset with >= 30 held-out runs of >= 3 epochs (all of LEMUR's image classification: ~15 min cold; cifar-10 alone ~5 min)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Train on the split's train models, evaluate on its test models: every estimator, every k."""
+    """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from predictor.train import evaluate_split, load_or_build_split
 
     if split_file is not None and not split_file.is_file():
         _fail(f"split file {split_file} does not exist")
+    wanted = _known_datasets(datasets)
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
-        rows, _ = evaluate_split(train, test, [m.strip() for m in models.split(",") if m.strip()], split_path=path)
+        rows, _ = evaluate_split(train, test, _names(models), split_path=path, datasets=wanted)
     except ValueError as exc:
         _fail(str(exc))
     if as_json:
