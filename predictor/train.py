@@ -155,6 +155,8 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     c = corpus()
     test_runs = runs_of(test, c)
     datasets = eval_datasets(test_runs, datasets)
+    if not datasets:
+        raise ValueError(f"the {len(test)} test models have no dataset with {EVAL_MIN_RUNS} or more usable runs of >= 3 epochs to evaluate on")
     if split_path is not None:
         fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params)
     else:

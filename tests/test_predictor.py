@@ -344,6 +344,20 @@ def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch)
         assert all(by_cell["gbm_stack", ds, k] == {**by_cell["gbm_code", ds, k], "model": "gbm_stack"} for k in range(1, 5))
     only, _ = train_module.evaluate_split(train, test, ["last_value"], datasets=("mnist",))
     assert {r["dataset"] for r in only} == {"mnist"}
+    with pytest.raises(ValueError, match="no dataset with 30 or more usable runs"):
+        train_module.evaluate_split(train, ["not-in-lemur"], ["last_value"])
+
+
+def test_cli_eval_predictor_names_a_bad_dataset_or_split(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval-predictor", "--datasets", "cifar-10,imagenet-1k"])
+    assert result.exit_code == 2 and "unknown dataset 'imagenet-1k'" in result.output
+    result = runner.invoke(app, ["eval-predictor", "--split-file", str(tmp_path / "none.json")])
+    assert result.exit_code == 2 and "does not exist" in result.output
 
 
 def test_conformal_quantile_finite_sample():

@@ -148,6 +148,16 @@ def _known_datasets(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def _warn_unknown_models(names: list[str]) -> None:
+    """A split may name models this LEMUR snapshot lacks (another nn-dataset version): they have no runs to use."""
+    from corpus.lemur import LEMUR_REQUIREMENT
+    from predictor.train import corpus
+
+    unknown = sorted(set(names) - set(corpus().models))
+    if unknown:
+        typer.echo(f"warning: {len(unknown)} split models are not in {LEMUR_REQUIREMENT} and are skipped, e.g. {unknown[:3]}", err=True)
+
+
 def eval_predictor_cmd(
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default the built (seed, grouping) split in predictor/splits/"),
     seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
@@ -165,6 +175,7 @@ def eval_predictor_cmd(
     wanted = _known_datasets(datasets)
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
+        _warn_unknown_models(train + test)
         rows, _ = evaluate_split(train, test, _names(models), split_path=path, datasets=wanted)
     except ValueError as exc:
         _fail(str(exc))
