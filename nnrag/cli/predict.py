@@ -163,7 +163,7 @@ def eval_predictor_cmd(
     seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
     grouping: str = typer.Option("stem", "--grouping", help="family grouping of the built split: stem (name stems + identical code) or strict (+ constant-blind AST hash)"),
     models: str = typer.Option(DEFAULT_MODELS, "--models"),
-    datasets: str = typer.Option("", "--datasets", help="comma-separated; default every dataset with >= 30 held-out runs of >= 3 epochs (all of LEMUR's image classification: ~15 min cold; cifar-10 alone ~5 min)"),
+    datasets: str = typer.Option("", "--datasets", help="comma-separated; default every dataset with >= 30 held-out runs of >= 3 epochs (LEMUR's seven image-classification datasets: ~10 min cold on 2 cores; cifar-10 alone ~4 min)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
