@@ -670,6 +670,19 @@ def test_shipped_lemur_table_covers_the_audit():
     assert sum(1 for ok, params, _ in table.values() if ok and params) / len(table) > 0.99
 
 
+def test_metrics_of_a_constant_prediction_have_no_correlation_and_no_warning():
+    import warnings
+
+    from predictor.evaluate import metrics
+
+    point = np.full(50, 0.7318)  # np.std of this is 1.1e-16, not 0
+    y = np.random.default_rng(0).random(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = metrics("last_value", "cifar-10", 0, y, point, point - 0.1, point + 0.1, "runs>=3ep")
+    assert math.isnan(row.pearson) and math.isnan(row.kendall) and row.rmse > 0
+
+
 def test_eval_json_is_strict_json():
     from nnrag.cli.predict import _json_safe
 
