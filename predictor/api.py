@@ -26,7 +26,8 @@ from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
-from predictor.train import PREDICTOR_VERSION, load_estimators, read_meta, train_predictor
+from predictor.evaluate import TARGETS, at_least_seen
+from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
 
@@ -40,6 +41,7 @@ class Prediction:
     k: int
     dataset: str
     epochs: int
+    target: str = "final"  # what point / lo / hi predict: the metric after the last epoch, or the best over epochs
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -266,21 +268,28 @@ class Predictor:
 
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
-                model: str | None = None) -> Prediction:
+                model: str | None = None, target: str = "final") -> Prediction:
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
-        return self.predict_view(view, model)
+        return self.predict_view(view, model, target)
 
-    def predict_view(self, view: RunView, model: str | None = None) -> Prediction:
+    def predict_view(self, view: RunView, model: str | None = None, target: str = "final") -> Prediction:
+        """``target``: "final" (the metric after the last epoch) or "best" (the best over epochs, from the estimators
+        trained for it: ``<name>@best``)."""
+        if target not in TARGETS:
+            raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
         name = model or self.default_model
+        key = name if target == "final" else best_target_name(name)
         with self._lock:
-            est = self.estimators.get(name)
+            est = self.estimators.get(key)
+        if est is None and target == "best" and name in self.estimators:
+            raise ValueError(f"this predictor has no best-over-epochs estimator for {name!r}: retrain it (nnrag train-predictor)")
         if est is None:
-            raise ValueError(f"unknown model {name!r}; trained: {', '.join(self.estimators)}")
+            raise ValueError(f"unknown model {name!r}; trained: {', '.join(n for n in self.estimators if '@' not in n)}")
         if view.k >= view.epochs:
-            last = float(view.accuracy[-1])
-            return Prediction(last, last, last, "observed", view.k, view.dataset, view.epochs)
-        e = est.predict([view])
-        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs)
+            seen = float(view.accuracy[-1] if target == "final" else max(view.accuracy))
+            return Prediction(seen, seen, seen, "observed", view.k, view.dataset, view.epochs, target)
+        e = at_least_seen(est.predict([view]), [view], target)
+        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs, target)
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,

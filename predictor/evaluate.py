@@ -17,6 +17,7 @@ from corpus.lemur_stats import Run
 from predictor.data import Corpus
 from predictor.families import GROUPINGS, family_split, write_split
 from predictor.features import RunView
+from predictor.models import Estimate
 
 SPLIT_DIR = Path(__file__).parent / "splits"
 LONG_KS = (5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 49)
@@ -38,8 +39,27 @@ def train_ks(epochs: int) -> list[int]:
     return [k for k in (0, 1, 2, 3, 4, *LONG_KS) if k < epochs]
 
 
-def training_views(runs: list[Run], corpus: Corpus, grouping: str = "stem") -> tuple[list[RunView], np.ndarray, list[str]]:
-    """Views at every training k, targets, and each view's family under ``grouping`` (the calibration groups)."""
+TARGETS = ("final", "best")  # the metric after the run's last epoch, or its best over epochs (LEMUR's "best accuracy")
+
+
+def target_value(run: Run, target: str = "final") -> float:
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+    return run.final if target == "final" else run.best
+
+
+def at_least_seen(estimate: Estimate, views: list[RunView], target: str) -> Estimate:
+    """For the best-over-epochs target, nothing below the best epoch already seen: that much is known."""
+    if target != "best":
+        return estimate
+    seen = np.array([max(v.accuracy) if v.k else 0.0 for v in views])
+    return Estimate(np.maximum(estimate.point, seen), np.maximum(estimate.lo, seen), np.maximum(estimate.hi, seen))
+
+
+def training_views(runs: list[Run], corpus: Corpus, grouping: str = "stem",
+                   target: str = "final") -> tuple[list[RunView], np.ndarray, list[str]]:
+    """Views at every training k, targets (``target_value``), and each view's family under ``grouping`` (the
+    calibration groups)."""
     views, targets, groups = [], [], []
     for run in runs:
         feats = corpus.features.get(run.model)
@@ -47,7 +67,7 @@ def training_views(runs: list[Run], corpus: Corpus, grouping: str = "stem") -> t
         family = info.strict_family if grouping == "strict" else info.family
         for k in train_ks(run.epochs):
             views.append(view_of(run, k, feats))
-            targets.append(run.final)
+            targets.append(target_value(run, target))
             groups.append(family)
     return views, np.asarray(targets, dtype=float), groups
 
@@ -93,12 +113,14 @@ class Metrics:
     coverage80: float
     n: int
     subset: str = "runs>=3ep"
+    target: str = "final"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def metrics(name: str, dataset: str, k: int, y: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray, subset: str) -> Metrics:
+def metrics(name: str, dataset: str, k: int, y: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray, subset: str,
+            target: str = "final") -> Metrics:
     err = point - y
     def corr(fn) -> float:
         if len(y) < 3 or np.ptp(point) == 0 or np.ptp(y) == 0:  # exact: a constant's std can be 1e-17, not 0
@@ -108,14 +130,14 @@ def metrics(name: str, dataset: str, k: int, y: np.ndarray, point: np.ndarray, l
         model=name, dataset=dataset, k=k,
         rmse=float(np.sqrt(np.mean(err**2))), mae=float(np.mean(np.abs(err))),
         pearson=corr(stats.pearsonr), spearman=corr(stats.spearmanr), kendall=corr(stats.kendalltau),
-        coverage80=float(np.mean((y >= lo) & (y <= hi))), n=int(len(y)), subset=subset,
+        coverage80=float(np.mean((y >= lo) & (y <= hi))), n=int(len(y)), subset=subset, target=target,
     )
 
 
 def evaluate(estimators: dict, runs: list[Run], corpus: Corpus, ks: tuple[int, ...], dataset: str = "cifar-10",
-             min_epochs: int = 3, exact_epochs: int | None = None, min_runs: int = 1) -> list[Metrics]:
+             min_epochs: int = 3, exact_epochs: int | None = None, min_runs: int = 1, target: str = "final") -> list[Metrics]:
     """Rows per (estimator, k) on ``dataset``'s runs of >= ``min_epochs`` (or exactly ``exact_epochs``); none when
-    fewer than ``min_runs`` runs qualify."""
+    fewer than ``min_runs`` runs qualify. ``target``: what the estimators were fitted to predict (``TARGETS``)."""
     chosen = [r for r in runs if usable(r) and r.dataset == dataset and r.epochs >= min_epochs and (exact_epochs is None or r.epochs == exact_epochs)]
     if len(chosen) < min_runs:
         return []
@@ -126,8 +148,8 @@ def evaluate(estimators: dict, runs: list[Run], corpus: Corpus, ks: tuple[int, .
         if not at_k:
             continue
         views = [view_of(r, k, corpus.features.get(r.model), corpus.codes.get(r.model)) for r in at_k]
-        y = np.array([r.final for r in at_k])
+        y = np.array([target_value(r, target) for r in at_k])
         for name, est in estimators.items():
-            e = est.predict(views)
-            rows.append(metrics(name, dataset, k, y, e.point, e.lo, e.hi, subset))
+            e = at_least_seen(est.predict(views), views, target)
+            rows.append(metrics(name, dataset, k, y, e.point, e.lo, e.hi, subset, target))
     return rows

@@ -17,7 +17,7 @@ import numpy as np
 
 from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
-from predictor.evaluate import build_split, default_split_path, evaluate, training_views, usable
+from predictor.evaluate import TARGETS, build_split, default_split_path, evaluate, training_views, usable
 from predictor.families import GROUPINGS, read_split
 from predictor.models import GBMParams, PerDataset, make_estimator
 
@@ -63,12 +63,14 @@ SHARES_BUCKETS_WITH = {"gbm_stack": "gbm_code", "gbm_code": "gbm_stack"}  # iden
 
 
 def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None = None,
-                   grouping: str = "stem", per_dataset: bool = False, earlier: dict | None = None) -> tuple[dict, dict]:
-    """Each named estimator fitted on ``runs``; with ``per_dataset`` one per dataset (``models.PerDataset``).
+                   grouping: str = "stem", per_dataset: bool = False, earlier: dict | None = None,
+                   target: str = "final") -> tuple[dict, dict]:
+    """Each named estimator fitted on ``runs`` to predict ``target`` (``evaluate.TARGETS``); with ``per_dataset`` one
+    per dataset (``models.PerDataset``).
 
-    ``earlier``: estimators already fitted on the same runs with the same params and per-dataset choice; gbm_code
-    and gbm_stack take the buckets they share from each other instead of fitting them twice."""
-    views, targets, groups = training_views(runs, c, grouping)
+    ``earlier``: estimators already fitted on the same runs, target, params and per-dataset choice; gbm_code and
+    gbm_stack take the buckets they share from each other instead of fitting them twice."""
+    views, targets, groups = training_views(runs, c, grouping, target)
     fitted, timings = {}, {}
     for name in names:
         t0 = time.time()
@@ -93,8 +95,10 @@ def _source_digest() -> str:
 _SOURCE_DIGEST = _source_digest()
 
 
-def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None, datasets: tuple[str, ...]) -> str:
+def _fit_cache_key(split_path: Path, names: list[str], params: GBMParams | None, datasets: tuple[str, ...],
+                   target: str = "final") -> str:
     body = f"{FIT_CACHE_VERSION}|{Path(split_path).read_text()}|{sorted(names)}|{params}|{sorted(datasets)}|{_SOURCE_DIGEST}"
+    body += f"|target={target}" if target != "final" else ""  # keys of the final-target fits as they were
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -117,17 +121,19 @@ def fitted_for_split(split_path: Path, train: list[str], names: list[str], datas
 
 
 def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str], datasets: tuple[str, ...],
-                           params: GBMParams | None = None, cache_dir: Path = DEFAULT_CACHE) -> tuple[dict, dict]:
+                           params: GBMParams | None = None, cache_dir: Path = DEFAULT_CACHE,
+                           target: str = "final") -> tuple[dict, dict]:
     out: dict = {}
     timings: dict = {}
     c = corpus(cache_dir)
     for name in names:
-        path = Path(cache_dir) / "fitted" / f"{name}-{_fit_cache_key(split_path, [name], params, datasets)}.pkl"
+        path = Path(cache_dir) / "fitted" / f"{name}-{_fit_cache_key(split_path, [name], params, datasets, target)}.pkl"
         if path.exists():
             with open(path, "rb") as fh:
                 out[name], timings[name] = pickle.load(fh)
             continue
-        fitted, t = fit_estimators([name], runs_of(train, c, datasets), c, params, split_grouping(split_path), per_dataset=True, earlier=out)
+        fitted, t = fit_estimators([name], runs_of(train, c, datasets), c, params, split_grouping(split_path),
+                                   per_dataset=True, earlier=out, target=target)
         out[name], timings[name] = fitted[name], t[name]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".tmp"), "wb") as fh:
@@ -139,28 +145,50 @@ def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str],
 ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitted answers by default
 # Bump when the estimators or their features change: a demo default predictor saved by another version is
 # trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers. "3": optimiser-aware learning
-# rate columns, parameter counts of models that failed forward.
-PREDICTOR_VERSION = "3"
+# rate columns, parameter counts of models that failed forward. "4": gbm_stack@best (the best-over-epochs target).
+PREDICTOR_VERSION = "4"
 
 
 def default_estimator(fitted: dict) -> str:
-    return next((name for name in ANSWERING_ORDER if name in fitted), list(fitted)[-1])
+    return next((name for name in ANSWERING_ORDER if name in fitted), [n for n in fitted if "@" not in n][-1])
+
+
+BEST_TARGET_ESTIMATORS = ("gbm_stack",)  # also fitted to the best over epochs by train_predictor
+
+
+def best_target_name(name: str) -> str:
+    """Where a predictor directory keeps ``name`` fitted to the best-over-epochs target."""
+    return f"{name}@best"
+
+
+def fit_with_best(names: list[str], runs: list[Run], c: Corpus, params: GBMParams | None, per_dataset: bool) -> tuple[dict, dict]:
+    """``names`` fitted to the final metric, and those of ``BEST_TARGET_ESTIMATORS`` also to the best over epochs."""
+    fitted, timings = fit_estimators(names, runs, c, params, per_dataset=per_dataset)
+    best = [n for n in names if n in BEST_TARGET_ESTIMATORS]
+    if best:
+        fitted_best, timings_best = fit_estimators(best, runs, c, params, per_dataset=per_dataset, target="best")
+        fitted.update({best_target_name(n): e for n, e in fitted_best.items()})
+        timings.update({best_target_name(n): t for n, t in timings_best.items()})
+    return fitted, timings
 
 
 def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir: Path | None = None,
                    params: GBMParams | None = None, split_path: Path | None = None,
-                   datasets: tuple[str, ...] | None = None) -> tuple[list[dict], dict]:
+                   datasets: tuple[str, ...] | None = None, target: str = "final") -> tuple[list[dict], dict]:
     """Metric rows per dataset (``eval_datasets``), k and subset, each estimator fitted per dataset on the train
-    models' runs of the evaluated datasets, as the served predictor is (``train_predictor``)."""
+    models' runs of the evaluated datasets, as the served predictor is (``train_predictor``), to predict ``target``:
+    the metric after the last epoch ("final") or the best over epochs ("best")."""
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
     c = corpus()
     test_runs = runs_of(test, c)
     datasets = eval_datasets(test_runs, datasets)
     if not datasets:
         raise ValueError(f"the {len(test)} test models have no dataset with {EVAL_MIN_RUNS} or more usable runs of >= 3 epochs to evaluate on")
     if split_path is not None:
-        fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params)
+        fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params, target=target)
     else:
-        fitted, timings = fit_estimators(names, runs_of(train, c, datasets), c, params, per_dataset=True)
+        fitted, timings = fit_estimators(names, runs_of(train, c, datasets), c, params, per_dataset=True, target=target)
     from predictor.ensemble import Ensemble
 
     if "gbm_code" in fitted and "gbm_nocode" in fitted:  # no extra fit: the two LightGBMs averaged
@@ -174,8 +202,8 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
             fitted["ensemble"] = Ensemble({gbm: fitted[gbm], "lora": fitted["lora"]})
     rows = []
     for dataset in datasets:
-        rows += evaluate(fitted, test_runs, c, EVAL_KS, dataset, min_epochs=3)
-        rows += evaluate(fitted, test_runs, c, LONG_EVAL_KS, dataset, exact_epochs=50, min_runs=EVAL_MIN_RUNS)
+        rows += evaluate(fitted, test_runs, c, EVAL_KS, dataset, min_epochs=3, target=target)
+        rows += evaluate(fitted, test_runs, c, LONG_EVAL_KS, dataset, exact_epochs=50, min_runs=EVAL_MIN_RUNS, target=target)
     return [r.as_dict() for r in rows], timings
 
 
@@ -232,7 +260,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
         add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)
     params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
-    fitted, timings = fit_estimators(list(names), runs + extra, c, params, per_dataset=True)
+    fitted, timings = fit_with_best(list(names), runs + extra, c, params, per_dataset=True)
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
         "default": default_estimator(fitted), "fit_seconds": timings,
@@ -277,7 +305,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     models = {n: ModelInfo(n, "", "", name_stem(n) or n) for n in chosen}
     small = Corpus(runs=runs, models=models, codes=codes, features=features)
     params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)
-    fitted, timings = fit_estimators(["last_value", "gbm_stack"], runs, small, params)
+    fitted, timings = fit_with_best(["last_value", "gbm_stack"], runs, small, params, per_dataset=False)
     meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": default_estimator(fitted),
             "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1),
             "demo_default": True, "predictor_version": PREDICTOR_VERSION}

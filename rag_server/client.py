@@ -148,6 +148,7 @@ class Prediction:
     observed_epochs: int = 0
     epochs: int = 0  # the epoch the prediction is for
     versions: dict[str, str] = field(default_factory=dict)
+    target: str = "final"  # what accuracy / lower / upper predict: "final" or "best" (over epochs)
 
 
 @dataclass
@@ -270,7 +271,8 @@ def _run(run: dict[str, Any]) -> predictor_pb2.Run:
 
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
-    return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, resp.observed_epochs, resp.epochs, _versions(resp))
+    return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, resp.observed_epochs, resp.epochs, _versions(resp),
+                      resp.target or "final")
 
 
 def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
@@ -279,9 +281,9 @@ def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
 
 
 def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int,
-                     model: str) -> predictor_pb2.PredictRequest:
+                     model: str, target: str = "") -> predictor_pb2.PredictRequest:
     return predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve),
-                                        target_epoch=epochs, model=model)
+                                        target_epoch=epochs, model=model, target=target)
 
 
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
@@ -412,9 +414,10 @@ class Client(_Base):
         return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
 
     def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
-                *, epochs: int = 0, model: str = "", timeout: float | None = None) -> Prediction:
-        """Final accuracy of ``code`` trained with ``hparams`` on ``dataset``, optionally given the curve so far."""
-        return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
+                *, epochs: int = 0, model: str = "", target: str = "", timeout: float | None = None) -> Prediction:
+        """Final accuracy of ``code`` trained with ``hparams`` on ``dataset``, optionally given the curve so far;
+        ``target="best"``: the best accuracy over epochs instead."""
+        return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model, target), timeout))
 
     def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
                     max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
@@ -512,8 +515,8 @@ class AsyncClient(_Base):
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))
 
     async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
-                      *, epochs: int = 0, model: str = "", timeout: float | None = None) -> Prediction:
-        return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model), timeout))
+                      *, epochs: int = 0, model: str = "", target: str = "", timeout: float | None = None) -> Prediction:
+        return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model, target), timeout))
 
     async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
                           max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,

@@ -472,12 +472,15 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         curve, durations = self._curve(request.curve, "curve")
         if request.target_epoch < 0:
             raise BadRequest("target_epoch", "must be >= 0")
+        target = request.target or "final"
+        if target not in ("final", "best"):
+            raise BadRequest("target", f"must be 'final' or 'best', got {request.target!r}")
         predictor = self._predictor()
         p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
-                                                 model=request.model or None), "request")
+                                                 model=request.model or None, target=target), "request")
         return predictor_pb2.PredictResponse(
             accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
-            observed_epochs=p.k, epochs=p.epochs, versions=self._versions(),
+            observed_epochs=p.k, epochs=p.epochs, target=p.target, versions=self._versions(),
         )
 
     def _earlier_runs(self, runs, dataset: str) -> list[dict[str, Any]]:

@@ -346,6 +346,27 @@ def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch)
     assert {r["dataset"] for r in only} == {"mnist"}
     with pytest.raises(ValueError, match="no dataset with 30 or more usable runs"):
         train_module.evaluate_split(train, ["not-in-lemur"], ["last_value"])
+    best, _ = train_module.evaluate_split(train, test, ["last_value", "gbm_code"], params=params, datasets=("cifar-10",), target="best")
+    assert {r["target"] for r in best} == {"best"} and {r["target"] for r in rows} == {"final"}
+    assert len(best) == 10 and all(r["n"] == 96 for r in best)
+    with pytest.raises(ValueError, match="target 'mean'"):
+        train_module.evaluate_split(train, test, ["last_value"], target="mean")
+
+
+def test_best_over_epochs_target_and_its_floor():
+    from corpus.lemur_stats import Run
+    from predictor.evaluate import at_least_seen, target_value
+    from predictor.models import Estimate
+
+    run = Run("m", "img-classification", "cifar-10", "acc", "u", 0, {}, "", [0.3, 0.6, 0.5, 0.55])
+    assert target_value(run) == 0.55 and target_value(run, "best") == 0.6
+    with pytest.raises(ValueError, match="expected one of"):
+        target_value(run, "last")
+    views = [RunView("cifar-10", {}, epochs=4, accuracy=[0.3, 0.6]), RunView("cifar-10", {}, epochs=4)]
+    low = Estimate(np.array([0.5, 0.5]), np.array([0.4, 0.4]), np.array([0.7, 0.7]))
+    floored = at_least_seen(low, views, "best")
+    assert floored.point.tolist() == [0.6, 0.5] and floored.lo.tolist() == [0.6, 0.4] and floored.hi.tolist() == [0.7, 0.7]
+    assert at_least_seen(low, views, "final") is low
 
 
 def test_cli_eval_predictor_names_a_bad_dataset_or_split(tmp_path):
@@ -493,9 +514,13 @@ def tiny_predictor_dir(tmp_path_factory):
         ys.append(y)
         groups += g
     y = np.concatenate(ys)
-    gbm = GBM(use_code=True, params=GBMParams(n_estimators=30, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)).fit(views, y, groups)
+    params = GBMParams(n_estimators=30, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)
+    gbm = GBM(use_code=True, params=params).fit(views, y, groups)
+    best = np.concatenate([[max(curve) for _, _, curve, _ in train]] * 3)
+    gbm_best = GBM(use_code=True, params=params).fit(views, best, groups)
     directory = tmp_path_factory.mktemp("predictor")
-    save_predictor(directory, {"gbm_code": gbm, "last_value": LastValue().fit(views, y, groups)}, {"default": "gbm_code"})
+    save_predictor(directory, {"gbm_code": gbm, "gbm_code@best": gbm_best, "last_value": LastValue().fit(views, y, groups)},
+                   {"default": "gbm_code"})
     return directory
 
 
@@ -581,6 +606,15 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     # New code: its params/FLOPs were measured in a sandbox (not in this process) and kept for the next call.
     measured = ReportStore(tiny_predictor_dir / "reports.sqlite").load_dynamic(content_hash(code))
     assert measured is not None and measured["dyn_ok"] == 1.0 and measured["dyn_params_log10"] > 4
+    best = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--curve", "0.31,0.52,0.42",
+                               "--epochs", "6", "--dir", str(tiny_predictor_dir), "--target", "best", "--json"])
+    assert best.exit_code == 0, best.output
+    answer = json.loads(best.stdout)
+    assert answer["target"] == "best" and answer["model"] == "gbm_code" and answer["lo"] >= 0.52 - 1e-9
+    no_best = runner.invoke(app, ["predict", str(model), "--model", "last_value", "--target", "best", "--dir", str(tiny_predictor_dir)])
+    assert no_best.exit_code == 2 and "no best-over-epochs estimator for 'last_value'" in no_best.output
+    wrong = runner.invoke(app, ["predict", str(model), "--target", "mean", "--dir", str(tiny_predictor_dir)])
+    assert wrong.exit_code == 2 and "--target must be final or best" in wrong.output
     bad = runner.invoke(app, ["predict", str(model), "--hparams", "{not json", "--dir", str(tiny_predictor_dir)])
     assert bad.exit_code == 2
     missing = runner.invoke(app, ["predict", str(model), "--dir", str(tmp_path / "none")])

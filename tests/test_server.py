@@ -103,12 +103,13 @@ def store_dir(tmp_path_factory, pool) -> Path:
 
 @pytest.fixture(scope="module")
 def predictor_dir(tmp_path_factory) -> Path:
-    """A real (small) predictor: the last-value estimator with conformal intervals, fit on a few runs."""
+    """A real (small) predictor: the last-value estimator with conformal intervals, fit on a few runs, for the final
+    metric and for the best over epochs."""
     import numpy as np
 
     from predictor.features import RunView
     from predictor.models import LastValue
-    from predictor.train import save_predictor
+    from predictor.train import best_target_name, save_predictor
 
     rng = np.random.default_rng(0)
     views, targets = [], []
@@ -118,8 +119,10 @@ def predictor_dir(tmp_path_factory) -> Path:
         views.append(RunView(dataset="cifar-10", hparams={"lr": 0.01}, epochs=5, accuracy=curve))
         targets.append(final)
     estimator = LastValue().fit(views, np.array(targets))
+    best = LastValue().fit(views, np.array(targets) + 0.02)
     path = tmp_path_factory.mktemp("predictor")
-    save_predictor(path, {"last_value": estimator}, {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
+    save_predictor(path, {"last_value": estimator, best_target_name("last_value"): best},
+                   {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
     return path
 
 
@@ -443,7 +446,18 @@ def test_predict_with_a_curve_and_from_a_finished_curve(client):
     assert abs(p.accuracy - 0.5) < 1e-9  # last value of the curve
     assert p.versions["predictor_version"].startswith("last_value@")
     done = client.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.5), (3, 0.7), (2, 0.6)], epochs=3)  # sorted by epoch
-    assert done.method == "observed" and done.accuracy == pytest.approx(0.7)
+    assert done.method == "observed" and done.accuracy == pytest.approx(0.7) and done.target == "final"
+
+
+def test_predict_the_best_over_epochs(client):
+    p = client.predict(GOOD_MODEL, {"lr": 0.01}, "cifar-10", [0.3, 0.6, 0.5], epochs=5, target="best")
+    assert p.target == "best" and p.method == "last_value"
+    assert p.lower >= 0.6 - 1e-9 and p.accuracy >= 0.6 - 1e-9, "never below the best epoch already seen"
+    done = client.predict(GOOD_MODEL, {}, "cifar-10", [0.5, 0.7, 0.6], epochs=3, target="best")
+    assert done.method == "observed" and done.accuracy == pytest.approx(0.7) and done.target == "best"
+    with pytest.raises(InvalidArgument) as info:
+        client.predict(GOOD_MODEL, {}, "cifar-10", target="mean")
+    assert info.value.details.startswith("target:"), info.value.details
 
 
 def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):

@@ -76,15 +76,18 @@ def predict_cmd(
     curve: Optional[str] = typer.Option(None, "--curve", help="accuracy after each epoch so far, e.g. 0.31,0.42"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epoch(s) or 5)"),
     model: Optional[str] = typer.Option(None, "--model", help="estimator to ask (default: the trained default)"),
+    target: str = typer.Option("final", "--target", help="final (the metric after the last epoch) or best (the best over epochs)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
     as_json: bool = typer.Option(False, "--json"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: predict there instead of in-process"),
 ) -> None:
-    """Predict the final accuracy of a model with an 80% interval (and which estimator answered)."""
+    """Predict the final (or best-over-epochs) accuracy of a model with an 80% interval (and which estimator answered)."""
     from predictor.api import Predictor
 
     if not file.is_file():
         _fail(f"{file} is not a file")
+    if target not in ("final", "best"):
+        _fail(f"--target must be final or best, got {target!r}")
     try:
         hp = json.loads(hparams)
     except json.JSONDecodeError as exc:
@@ -98,39 +101,40 @@ def predict_cmd(
         except ValueError:
             _fail(f"--curve must be comma-separated numbers, got {curve!r}")
     if server:
-        answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model)
+        answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model, target)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
-            answer = _predict_local(predictor, file.read_text(errors="replace"), hp, dataset, values, epochs, model)
+            answer = _predict_local(predictor, file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model, target=target)
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(answer.as_dict()))
     else:
-        typer.echo(f"final {dataset} accuracy after {answer.epochs} epochs: {answer.point:.4f} "
+        typer.echo(f"{'final' if target == 'final' else 'best'} {dataset} accuracy over {answer.epochs} epochs: {answer.point:.4f} "
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
 
 
-def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
-    """In-process prediction; code whose params/FLOPs are not known yet is measured in a one-worker sandbox
-    (the model code never runs in this process)."""
+def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], **ask):
+    """In-process prediction (``ask``: epochs, model, target); code whose params/FLOPs are not known yet is measured
+    in a one-worker sandbox (the model code never runs in this process)."""
     from sandbox.pool import CheckerPool
 
     if predictor.knows_dynamic(code):
-        return predictor.predict(code, hp, dataset, curve, epochs=epochs, model=model)
+        return predictor.predict(code, hp, dataset, curve, **ask)
     with CheckerPool(size=1, preload=("torch",)) as pool:
         predictor.pool = pool
-        return predictor.predict(code, hp, dataset, curve, epochs=epochs, model=model)
+        return predictor.predict(code, hp, dataset, curve, **ask)
 
 
-def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str]):
+def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str],
+                    target: str):
     """``--server``: the same Prediction, answered by the server's predictor."""
     from predictor.api import Prediction
 
     with remote_client(server) as client:
-        p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "")
-    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs)
+        p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "", target=target)
+    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target)
 
 
 def _names(text: str) -> list[str]:
@@ -164,6 +168,7 @@ def eval_predictor_cmd(
     grouping: str = typer.Option("stem", "--grouping", help="family grouping of the built split: stem (name stems + identical code) or strict (+ constant-blind AST hash)"),
     models: str = typer.Option(DEFAULT_MODELS, "--models"),
     datasets: str = typer.Option("", "--datasets", help="comma-separated; default every dataset with >= 30 held-out runs of >= 3 epochs (LEMUR's seven image-classification datasets: ~10 min cold on 2 cores; cifar-10 alone ~4 min)"),
+    target: str = typer.Option("final", "--target", help="what is predicted: final (the metric after the last epoch) or best (the best over epochs)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
@@ -173,19 +178,21 @@ def eval_predictor_cmd(
     if split_file is not None and not split_file.is_file():
         _fail(f"split file {split_file} does not exist")
     wanted = _known_datasets(datasets)
+    if target not in ("final", "best"):
+        _fail(f"--target must be final or best, got {target!r}")
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
         _warn_unknown_models(train + test)
-        rows, _ = evaluate_split(train, test, _names(models), split_path=path, datasets=wanted)
+        rows, _ = evaluate_split(train, test, _names(models), split_path=path, datasets=wanted, target=target)
     except ValueError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(_json_safe({"split": str(path), "metrics": rows})))
+        typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows})))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"predictor on {path.name}")
+    table = Table(title=f"predictor ({target} metric) on {path.name}")
     for col in ("subset", "model", "dataset", "k", "n", "rmse", "mae", "pearson", "spearman", "kendall", "coverage80"):
         table.add_column(col)
     for r in rows:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from nnrag.v1 import common_pb2 as nnrag_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nnrag/v1/predictor.proto\x12\x08nnrag.v1\x1a\x15nnrag/v1/common.proto\"A\n\nCurvePoint\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x12\n\nelapsed_ms\x18\x03 \x01(\x01\"\x91\x01\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0chparams_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12#\n\x05\x63urve\x18\x06 \x03(\x0b\x32\x14.nnrag.v1.CurvePoint\x12\x12\n\nmax_epochs\x18\x07 \x01(\x05\"\x8f\x01\n\x0ePredictRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0chparams_json\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12#\n\x05\x63urve\x18\x04 \x03(\x0b\x32\x14.nnrag.v1.CurvePoint\x12\x14\n\x0ctarget_epoch\x18\x05 \x01(\x05\x12\r\n\x05model\x18\x06 \x01(\t\"\xb8\x01\n\x0fPredictResponse\x12\x10\n\x08\x61\x63\x63uracy\x18\x01 \x01(\x01\x12\r\n\x05lower\x18\x02 \x01(\x01\x12\r\n\x05upper\x18\x03 \x01(\x01\x12\x16\n\x0einterval_level\x18\x04 \x01(\x01\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x17\n\x0fobserved_epochs\x18\x06 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x07 \x01(\x05\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\"\n\x06\x42udget\x12\x12\n\nmax_epochs\x18\x01 \x01(\x05J\x04\x08\x02\x10\x03\"\xaf\x01\n\x11ShouldStopRequest\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.nnrag.v1.Run\x12\x1a\n\x12incumbent_accuracy\x18\x02 \x01(\x01\x12\x1b\n\x13\x66inished_accuracies\x18\x04 \x03(\x01\x12 \n\x06\x62udget\x18\x03 \x01(\x0b\x32\x10.nnrag.v1.Budget\x12#\n\x0c\x65\x61rlier_runs\x18\x05 \x03(\x0b\x32\r.nnrag.v1.Run\"\xc9\x01\n\x12ShouldStopResponse\x12\x0c\n\x04stop\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1a\n\x12predicted_accuracy\x18\x03 \x01(\x01\x12#\n\x1bprobability_beats_incumbent\x18\x04 \x01(\x01\x12\x10\n\x08saved_ms\x18\x05 \x01(\x01\x12\r\n\x05lower\x18\x06 \x01(\x01\x12\r\n\x05upper\x18\x07 \x01(\x01\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"`\n\x13ReportResultRequest\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.nnrag.v1.Run\x12\x16\n\x0e\x66inal_accuracy\x18\x02 \x01(\x01\x12\x15\n\rstopped_early\x18\x03 \x01(\x08\"e\n\x14ReportResultResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x15\n\rruns_recorded\x18\x02 \x01(\x03\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions2\xea\x01\n\x10PredictorService\x12>\n\x07Predict\x12\x18.nnrag.v1.PredictRequest\x1a\x19.nnrag.v1.PredictResponse\x12G\n\nShouldStop\x12\x1b.nnrag.v1.ShouldStopRequest\x1a\x1c.nnrag.v1.ShouldStopResponse\x12M\n\x0cReportResult\x12\x1d.nnrag.v1.ReportResultRequest\x1a\x1e.nnrag.v1.ReportResultResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nnrag/v1/predictor.proto\x12\x08nnrag.v1\x1a\x15nnrag/v1/common.proto\"A\n\nCurvePoint\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x12\n\nelapsed_ms\x18\x03 \x01(\x01\"\x91\x01\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0chparams_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12#\n\x05\x63urve\x18\x06 \x03(\x0b\x32\x14.nnrag.v1.CurvePoint\x12\x12\n\nmax_epochs\x18\x07 \x01(\x05\"\x9f\x01\n\x0ePredictRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0chparams_json\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12#\n\x05\x63urve\x18\x04 \x03(\x0b\x32\x14.nnrag.v1.CurvePoint\x12\x14\n\x0ctarget_epoch\x18\x05 \x01(\x05\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0e\n\x06target\x18\x07 \x01(\t\"\xc8\x01\n\x0fPredictResponse\x12\x10\n\x08\x61\x63\x63uracy\x18\x01 \x01(\x01\x12\r\n\x05lower\x18\x02 \x01(\x01\x12\r\n\x05upper\x18\x03 \x01(\x01\x12\x16\n\x0einterval_level\x18\x04 \x01(\x01\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x17\n\x0fobserved_epochs\x18\x06 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x07 \x01(\x05\x12\x0e\n\x06target\x18\x08 \x01(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\"\n\x06\x42udget\x12\x12\n\nmax_epochs\x18\x01 \x01(\x05J\x04\x08\x02\x10\x03\"\xaf\x01\n\x11ShouldStopRequest\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.nnrag.v1.Run\x12\x1a\n\x12incumbent_accuracy\x18\x02 \x01(\x01\x12\x1b\n\x13\x66inished_accuracies\x18\x04 \x03(\x01\x12 \n\x06\x62udget\x18\x03 \x01(\x0b\x32\x10.nnrag.v1.Budget\x12#\n\x0c\x65\x61rlier_runs\x18\x05 \x03(\x0b\x32\r.nnrag.v1.Run\"\xc9\x01\n\x12ShouldStopResponse\x12\x0c\n\x04stop\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1a\n\x12predicted_accuracy\x18\x03 \x01(\x01\x12#\n\x1bprobability_beats_incumbent\x18\x04 \x01(\x01\x12\x10\n\x08saved_ms\x18\x05 \x01(\x01\x12\r\n\x05lower\x18\x06 \x01(\x01\x12\r\n\x05upper\x18\x07 \x01(\x01\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"`\n\x13ReportResultRequest\x12\x1a\n\x03run\x18\x01 \x01(\x0b\x32\r.nnrag.v1.Run\x12\x16\n\x0e\x66inal_accuracy\x18\x02 \x01(\x01\x12\x15\n\rstopped_early\x18\x03 \x01(\x08\"e\n\x14ReportResultResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x15\n\rruns_recorded\x18\x02 \x01(\x03\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions2\xea\x01\n\x10PredictorService\x12>\n\x07Predict\x12\x18.nnrag.v1.PredictRequest\x1a\x19.nnrag.v1.PredictResponse\x12G\n\nShouldStop\x12\x1b.nnrag.v1.ShouldStopRequest\x1a\x1c.nnrag.v1.ShouldStopResponse\x12M\n\x0cReportResult\x12\x1d.nnrag.v1.ReportResultRequest\x1a\x1e.nnrag.v1.ReportResultResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,19 +37,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUN']._serialized_start=129
   _globals['_RUN']._serialized_end=274
   _globals['_PREDICTREQUEST']._serialized_start=277
-  _globals['_PREDICTREQUEST']._serialized_end=420
-  _globals['_PREDICTRESPONSE']._serialized_start=423
-  _globals['_PREDICTRESPONSE']._serialized_end=607
-  _globals['_BUDGET']._serialized_start=609
-  _globals['_BUDGET']._serialized_end=643
-  _globals['_SHOULDSTOPREQUEST']._serialized_start=646
-  _globals['_SHOULDSTOPREQUEST']._serialized_end=821
-  _globals['_SHOULDSTOPRESPONSE']._serialized_start=824
-  _globals['_SHOULDSTOPRESPONSE']._serialized_end=1025
-  _globals['_REPORTRESULTREQUEST']._serialized_start=1027
-  _globals['_REPORTRESULTREQUEST']._serialized_end=1123
-  _globals['_REPORTRESULTRESPONSE']._serialized_start=1125
-  _globals['_REPORTRESULTRESPONSE']._serialized_end=1226
-  _globals['_PREDICTORSERVICE']._serialized_start=1229
-  _globals['_PREDICTORSERVICE']._serialized_end=1463
+  _globals['_PREDICTREQUEST']._serialized_end=436
+  _globals['_PREDICTRESPONSE']._serialized_start=439
+  _globals['_PREDICTRESPONSE']._serialized_end=639
+  _globals['_BUDGET']._serialized_start=641
+  _globals['_BUDGET']._serialized_end=675
+  _globals['_SHOULDSTOPREQUEST']._serialized_start=678
+  _globals['_SHOULDSTOPREQUEST']._serialized_end=853
+  _globals['_SHOULDSTOPRESPONSE']._serialized_start=856
+  _globals['_SHOULDSTOPRESPONSE']._serialized_end=1057
+  _globals['_REPORTRESULTREQUEST']._serialized_start=1059
+  _globals['_REPORTRESULTREQUEST']._serialized_end=1155
+  _globals['_REPORTRESULTRESPONSE']._serialized_start=1157
+  _globals['_REPORTRESULTRESPONSE']._serialized_end=1258
+  _globals['_PREDICTORSERVICE']._serialized_start=1261
+  _globals['_PREDICTORSERVICE']._serialized_end=1495
 # @@protoc_insertion_point(module_scope)

@@ -36,23 +36,25 @@ class Run(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., task: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., max_epochs: _Optional[int] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("code", "hparams_json", "dataset", "curve", "target_epoch", "model")
+    __slots__ = ("code", "hparams_json", "dataset", "curve", "target_epoch", "model", "target")
     CODE_FIELD_NUMBER: _ClassVar[int]
     HPARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CURVE_FIELD_NUMBER: _ClassVar[int]
     TARGET_EPOCH_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     code: str
     hparams_json: str
     dataset: str
     curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
     target_epoch: int
     model: str
-    def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
+    target: str
+    def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ..., model: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "versions")
+    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "target", "versions")
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +62,7 @@ class PredictResponse(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     accuracy: float
     lower: float
@@ -68,8 +71,9 @@ class PredictResponse(_message.Message):
     method: str
     observed_epochs: int
     epochs: int
+    target: str
     versions: _common_pb2.Versions
-    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., observed_epochs: _Optional[int] = ..., epochs: _Optional[int] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., observed_epochs: _Optional[int] = ..., epochs: _Optional[int] = ..., target: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class Budget(_message.Message):
     __slots__ = ("max_epochs",)

@@ -55,7 +55,7 @@ class PredictorServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Predict(self, request, context):
-        """Predicted final accuracy of a model + hyper-parameters, optionally given a partial curve.
+        """Predicted final (or best-over-epochs) accuracy of a model + hyper-parameters, optionally given a partial curve.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
