@@ -20,6 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from rich.console import Console
 from rich.table import Table
 
+from predictor.evaluate import TARGETS
 from predictor.train import evaluate_split, load_or_build_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def main() -> None:
     ap.add_argument("--models", default="last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack")
     ap.add_argument("--lora", type=Path, default=None, help="a trained LoRA regressor directory to include (and the ensemble)")
     ap.add_argument("--datasets", default="", help="comma-separated; default every dataset with enough held-out runs")
-    ap.add_argument("--target", choices=("final", "best"), default="final", help="the metric after the last epoch, or the best over epochs")
+    ap.add_argument("--target", choices=TARGETS, default="final", help="the metric after the last epoch, or the best over epochs")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()

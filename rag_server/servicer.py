@@ -472,9 +472,11 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         curve, durations = self._curve(request.curve, "curve")
         if request.target_epoch < 0:
             raise BadRequest("target_epoch", "must be >= 0")
+        from predictor.evaluate import TARGETS
+
         target = request.target or "final"
-        if target not in ("final", "best"):
-            raise BadRequest("target", f"must be 'final' or 'best', got {request.target!r}")
+        if target not in TARGETS:
+            raise BadRequest("target", f"must be one of {', '.join(TARGETS)}, got {request.target!r}")
         predictor = self._predictor()
         p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
                                                  model=request.model or None, target=target), "request")

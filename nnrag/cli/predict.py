@@ -86,8 +86,7 @@ def predict_cmd(
 
     if not file.is_file():
         _fail(f"{file} is not a file")
-    if target not in ("final", "best"):
-        _fail(f"--target must be final or best, got {target!r}")
+    _check_target(target)
     try:
         hp = json.loads(hparams)
     except json.JSONDecodeError as exc:
@@ -137,6 +136,13 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
     return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target)
 
 
+def _check_target(target: str) -> None:
+    from predictor.evaluate import TARGETS
+
+    if target not in TARGETS:
+        _fail(f"--target must be {' or '.join(TARGETS)}, got {target!r}")
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -178,8 +184,7 @@ def eval_predictor_cmd(
     if split_file is not None and not split_file.is_file():
         _fail(f"split file {split_file} does not exist")
     wanted = _known_datasets(datasets)
-    if target not in ("final", "best"):
-        _fail(f"--target must be final or best, got {target!r}")
+    _check_target(target)
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
         _warn_unknown_models(train + test)
