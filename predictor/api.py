@@ -26,7 +26,7 @@ from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
-from predictor.evaluate import TARGETS, at_least_seen
+from predictor.evaluate import at_least_seen, check_target
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
@@ -275,8 +275,7 @@ class Predictor:
     def predict_view(self, view: RunView, model: str | None = None, target: str = "final") -> Prediction:
         """``target``: "final" (the metric after the last epoch) or "best" (the best over epochs, from the estimators
         trained for it: ``<name>@best``)."""
-        if target not in TARGETS:
-            raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
+        check_target(target)
         name = model or self.default_model
         key = name if target == "final" else best_target_name(name)
         with self._lock:

@@ -42,9 +42,13 @@ def train_ks(epochs: int) -> list[int]:
 TARGETS = ("final", "best")  # the metric after the run's last epoch, or its best over epochs (LEMUR's "best accuracy")
 
 
-def target_value(run: Run, target: str = "final") -> float:
+def check_target(target: str) -> None:
     if target not in TARGETS:
-        raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+        raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
+
+
+def target_value(run: Run, target: str = "final") -> float:
+    check_target(target)
     return run.final if target == "final" else run.best
 
 

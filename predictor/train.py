@@ -17,7 +17,7 @@ import numpy as np
 
 from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
-from predictor.evaluate import TARGETS, build_split, default_split_path, evaluate, training_views, usable
+from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_views, usable
 from predictor.families import GROUPINGS, read_split
 from predictor.models import GBMParams, PerDataset, make_estimator
 
@@ -178,8 +178,7 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     """Metric rows per dataset (``eval_datasets``), k and subset, each estimator fitted per dataset on the train
     models' runs of the evaluated datasets, as the served predictor is (``train_predictor``), to predict ``target``:
     the metric after the last epoch ("final") or the best over epochs ("best")."""
-    if target not in TARGETS:
-        raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
+    check_target(target)
     c = corpus()
     test_runs = runs_of(test, c)
     datasets = eval_datasets(test_runs, datasets)
