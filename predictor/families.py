@@ -183,6 +183,9 @@ def read_split(path: Path) -> tuple[list[str], list[str]]:
         train, test = body["train_models"], body["test_models"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"split file {path}: expected JSON {{'train_models': [...], 'test_models': [...]}} ({exc})") from exc
+    for key, names in (("train_models", train), ("test_models", test)):
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"split file {path}: {key} must be a list of LEMUR model names (strings), got {names!r:.80}")
     overlap = set(train) & set(test)
     if overlap:
         raise ValueError(f"split file {path}: {len(overlap)} models in both train and test, e.g. {sorted(overlap)[:3]}")

@@ -184,10 +184,13 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     datasets = eval_datasets(test_runs, datasets)
     if not datasets:
         raise ValueError(f"the {len(test)} test models have no dataset with {EVAL_MIN_RUNS} or more usable runs of >= 3 epochs to evaluate on")
+    train_runs = runs_of(train, c, datasets)
+    if not train_runs:
+        raise ValueError(f"the {len(train)} train models have no usable runs of {', '.join(datasets)} to train on")
     if split_path is not None:
         fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params, target=target)
     else:
-        fitted, timings = fit_estimators(names, runs_of(train, c, datasets), c, params, per_dataset=True, target=target)
+        fitted, timings = fit_estimators(names, train_runs, c, params, per_dataset=True, target=target)
     from predictor.ensemble import Ensemble
 
     if "gbm_code" in fitted and "gbm_nocode" in fitted:  # no extra fit: the two LightGBMs averaged

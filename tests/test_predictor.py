@@ -154,6 +154,12 @@ def test_split_file_roundtrip_and_errors(tmp_path):
     (tmp_path / "worse.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="train_models"):
         read_split(tmp_path / "worse.json")
+    (tmp_path / "string.json").write_text(json.dumps({"train_models": "AlexNet", "test_models": ["c"]}))
+    with pytest.raises(ValueError, match="train_models must be a list"):  # not split into letters
+        read_split(tmp_path / "string.json")
+    (tmp_path / "numbers.json").write_text(json.dumps({"train_models": ["a"], "test_models": [1, 2]}))
+    with pytest.raises(ValueError, match="test_models must be a list"):
+        read_split(tmp_path / "numbers.json")
 
 
 # ---- features --------------------------------------------------------------------------------
@@ -346,6 +352,8 @@ def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch)
     assert {r["dataset"] for r in only} == {"mnist"}
     with pytest.raises(ValueError, match="no dataset with 30 or more usable runs"):
         train_module.evaluate_split(train, ["not-in-lemur"], ["last_value"])
+    with pytest.raises(ValueError, match="train models have no usable runs of cifar-10, mnist to train on"):
+        train_module.evaluate_split(["not-in-lemur"], test, ["last_value"])
     best, _ = train_module.evaluate_split(train, test, ["last_value", "gbm_code"], params=params, datasets=("cifar-10",), target="best")
     assert {r["target"] for r in best} == {"best"} and {r["target"] for r in rows} == {"final"}
     assert len(best) == 10 and all(r["n"] == 96 for r in best)
