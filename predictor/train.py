@@ -51,11 +51,15 @@ def runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = Non
 
 
 def eval_datasets(test_runs: list[Run], wanted: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The datasets a split is evaluated on: ``wanted``, or every dataset with at least ``EVAL_MIN_RUNS`` held-out
-    runs of >= 3 epochs, most runs first (CIFAR-10, the issue's headline dataset, first on LEMUR)."""
-    if wanted:
-        return tuple(wanted)
+    """The datasets a split is evaluated on: ``wanted`` (each must have held-out runs of >= 3 epochs: a named dataset
+    must not vanish from the table unnoticed), or every dataset with at least ``EVAL_MIN_RUNS`` such runs, most runs
+    first (CIFAR-10, the issue's headline dataset, first on LEMUR)."""
     counts = Counter(r.dataset for r in test_runs if usable(r) and r.epochs >= 3)
+    if wanted:
+        missing = [ds for ds in wanted if counts[ds] == 0]
+        if missing:
+            raise ValueError(f"the test models have no usable runs of >= 3 epochs on {', '.join(missing)} to evaluate on")
+        return tuple(wanted)
     return tuple(ds for ds, n in counts.most_common() if n >= EVAL_MIN_RUNS)
 
 

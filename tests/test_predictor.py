@@ -352,6 +352,8 @@ def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch)
     assert {r["dataset"] for r in only} == {"mnist"}
     with pytest.raises(ValueError, match="no dataset with 30 or more usable runs"):
         train_module.evaluate_split(train, ["not-in-lemur"], ["last_value"])
+    with pytest.raises(ValueError, match="no usable runs of >= 3 epochs on svhn"):  # its 5 runs are on train models
+        train_module.evaluate_split(train, test, ["last_value"], datasets=("cifar-10", "svhn"))
     with pytest.raises(ValueError, match="train models have no usable runs of cifar-10, mnist to train on"):
         train_module.evaluate_split(["not-in-lemur"], test, ["last_value"])
     best, _ = train_module.evaluate_split(train, test, ["last_value", "gbm_code"], params=params, datasets=("cifar-10",), target="best")
