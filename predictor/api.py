@@ -269,6 +269,9 @@ class Predictor:
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
                 model: str | None = None, target: str = "final") -> Prediction:
+        """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``."""
+        if epochs is not None and curve and epochs < len(curve):
+            raise ValueError(f"epochs {epochs} is below the {len(curve)} epochs already in the curve")
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
         return self.predict_view(view, model, target)
 

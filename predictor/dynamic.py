@@ -18,6 +18,10 @@ from pathlib import Path
 
 LEMUR_TABLE = Path(__file__).parent / "lemur_dynamic.json.gz"
 LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward")
+# Budget of one measurement. A Predict or ShouldStop call waits on it, so it must end well inside the clients'
+# default 30 s deadline (the sandbox's default budget is 30 s too: a model that hangs at import made the call
+# time out). The LEMUR audit's checks took 2.2 s at the median and 7.4 s at the 95th percentile.
+MEASURE_TIMEOUT_S = 15.0
 
 
 def _spec():
@@ -26,7 +30,7 @@ def _spec():
     # LEMUR contract: Net(in_shape, out_shape, prm, device) on a CIFAR-10 batch.
     prm = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2}
     example = Example(init_args=[[2, 3, 32, 32], [10], prm, "cpu"], inputs=[[2, 3, 32, 32]])
-    return CheckSpec(entry="Net", lemur=True, example=example, stages=LEMUR_SPEC_STAGES)
+    return CheckSpec(entry="Net", lemur=True, example=example, stages=LEMUR_SPEC_STAGES, timeout_s=MEASURE_TIMEOUT_S)
 
 
 def _features(ok: bool, params: int | None, flops: int | None) -> dict[str, float]:

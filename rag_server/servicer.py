@@ -472,6 +472,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         curve, durations = self._curve(request.curve, "curve")
         if request.target_epoch < 0:
             raise BadRequest("target_epoch", "must be >= 0")
+        if 0 < request.target_epoch < len(curve):
+            raise BadRequest("target_epoch", f"{request.target_epoch} is below the {len(curve)} epochs already in curve")
         from predictor.evaluate import TARGETS
 
         target = request.target or "final"
@@ -528,7 +530,11 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
     @unary
     def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
         run = self._run(request.run, request.run.max_epochs)
-        accuracy = run["curve"] or [_fraction(request.final_accuracy, "final_accuracy")]
+        final = _fraction(request.final_accuracy, "final_accuracy")
+        if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
+            raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "
+                                               "send the curve alone, or a final equal to its last point")
+        accuracy = run["curve"] or [final]
         report = {
             "code": run["code"], "hparams": run["hparams"], "dataset": run["dataset"], "accuracy": accuracy,
             "duration_s": run["durations"] or [], "epochs_planned": run["epochs"], "finished": not request.stopped_early,

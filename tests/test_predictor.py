@@ -555,6 +555,8 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
         kwargs = {"code": net(), "hparams": {}, "dataset": "cifar-10", **bad}
         with pytest.raises(ValueError):
             p.predict(**kwargs)
+    with pytest.raises(ValueError, match="epochs 2 is below the 3 epochs already in the curve"):
+        p.predict(net(), {}, "cifar-10", curve=[0.2, 0.3, 0.4], epochs=2)
 
     run = {"code": net(8, 16), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": [0.05, 0.06]}
     stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)

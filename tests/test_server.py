@@ -460,6 +460,18 @@ def test_predict_the_best_over_epochs(client):
     assert info.value.details.startswith("target:"), info.value.details
 
 
+def test_predict_on_code_that_hangs_answers_inside_the_default_deadline(client):
+    """Params/FLOPs of new code are measured in the sandbox under a budget shorter than the clients' 30 s default
+    deadline: a model that hangs at import gets an answer, without its dynamic features, not DEADLINE_EXCEEDED."""
+    hangs = "import torch.nn as nn\nwhile True:\n    pass\n"
+    start = time.monotonic()
+    p = client.predict(hangs, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3], epochs=5)
+    assert time.monotonic() - start < 25 and 0.0 <= p.lower <= p.accuracy <= p.upper <= 1.0
+    start = time.monotonic()
+    client.predict(hangs, {"lr": 0.02}, "cifar-10", [0.3], epochs=5)
+    assert time.monotonic() - start < 5, "the failed measurement is kept by content hash, not repeated"
+
+
 def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11], "max_epochs": 50}
     finished = [0.85 + 0.005 * i for i in range(12)]
@@ -501,9 +513,12 @@ def test_report_result_is_stored(client):
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 1.7)]), "curve[0].accuracy"),
         (lambda c: c.predict(GOOD_MODEL, {}, "imagenet-22k"), "dataset"),
         (lambda c: c.predict("", {}, "cifar-10"), "code"),
+        (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [0.3, 0.4, 0.5], epochs=2), "target_epoch"),
         (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": []}), "run.curve"),
         (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5]}, 1.5), "incumbent_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, -0.1), "final_accuracy"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3]}, float("nan")), "final_accuracy"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5]}, 0.7), "final_accuracy"),
     ],
 )
 def test_predictor_bad_input_names_the_field(client, call, field):
