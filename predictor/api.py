@@ -250,7 +250,10 @@ class Predictor:
         return True
 
     def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
-             durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None) -> RunView:
+             durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
+             measure: bool = True) -> RunView:
+        """The run as the estimators read it. ``measure=False`` leaves ``code_features`` to the first prediction that
+        needs them (``_measured``): a study's earlier runs and finished runs are mostly only curves to the rules."""
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
         if not isinstance(code, str):
@@ -264,7 +267,7 @@ class Predictor:
         if durations and len(durations) != len(curve):
             raise ValueError("durations must have one value (cumulative seconds) per curve epoch")
         return RunView(dataset=dataset, hparams=hp, transform=tf, epochs=max(planned, len(curve)), accuracy=curve,
-                       duration_s=durations, code_features=self.code_features(code), code=code)
+                       duration_s=durations, code_features=self.code_features(code) if measure else None, code=code)
 
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
@@ -290,6 +293,7 @@ class Predictor:
         if view.k >= view.epochs:
             seen = float(view.accuracy[-1] if target == "final" else max(view.accuracy))
             return Prediction(seen, seen, seen, "observed", view.k, view.dataset, view.epochs, target)
+        view = self._measured(view)
         e = at_least_seen(est.predict([view]), [view], target)
         return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs, target)
 
@@ -313,7 +317,7 @@ class Predictor:
         outcomes = self._points(siblings)  # each sibling's final, or its prediction where it stopped: once per call
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
-            runs = [self._view_of(r, None) for r in incumbent]
+            runs = [self._view_of(r, None, measure=False) for r in incumbent]
             runs = [r for r in runs if r.k]
             finals = [r.accuracy[-1] for r in runs]
             top_views = sorted(runs, key=lambda r: -r.accuracy[-1])[: policy.top_k]
@@ -363,7 +367,7 @@ class Predictor:
             if not isinstance(r, dict):
                 raise ValueError(f"earlier[{i}] must be a run dict like the others, got {type(r).__name__}")
             if r.get("code"):
-                views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None))
+                views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None, measure=False))
                 curves.append(views[-1].accuracy)
             else:
                 curves.append(_curve_of(r.get("curve"), f"earlier[{i}].curve"))
@@ -373,7 +377,8 @@ class Predictor:
     def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:
         """The earlier runs of the run's code (same AST: comments and formatting do not count) on its dataset."""
         mine = _code_key(view.code or "")
-        return [v for v in earlier if v.dataset == view.dataset and _code_key(v.code or "") == mine]
+        same = [v for v in earlier if v.dataset == view.dataset and _code_key(v.code or "") == mine]
+        return [replace(v, code_features=view.code_features) for v in same]  # same AST: the same model, measured once
 
     def _sibling_residuals(self, siblings: list[RunView], outcomes: list[float], k: int) -> list[float]:
         """For each earlier run of the same code that trained past epoch ``k``: its outcome (``outcomes``: its final
@@ -386,9 +391,15 @@ class Predictor:
         """Point predictions of the default estimator for many views in one call (a finished run: its last value)."""
         with self._lock:
             est = self.estimators[self.default_model]
-        open_runs = [v for v in views if v.k < v.epochs]
+        open_runs = [self._measured(v) for v in views if v.k < v.epochs]
         predicted = iter(est.predict(open_runs).point.tolist() if open_runs else [])
         return [float(v.accuracy[-1]) if v.k >= v.epochs else next(predicted) for v in views]
+
+    def _measured(self, view: RunView) -> RunView:
+        """``view`` with its code's features, computed now if it was built with ``measure=False``."""
+        if view.code_features is not None or not view.code:
+            return view
+        return replace(view, code_features=self.code_features(view.code))
 
     def _rung(self, view: RunView, curves: list[list[float]], views: list[RunView] | None, policy: StopPolicy,
               top: list[list[float]] | None) -> StopDecision | None:
@@ -404,7 +415,7 @@ class Predictor:
             return None
         return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)
 
-    def _view_of(self, run: dict | RunView, budget: int | None) -> RunView:
+    def _view_of(self, run: dict | RunView, budget: int | None, measure: bool = True) -> RunView:
         if not isinstance(run, dict):
             if budget is not None:
                 run.epochs = max(int(budget), run.k)
@@ -413,7 +424,7 @@ class Predictor:
         if missing:
             raise ValueError(f"run is missing {', '.join(missing)}")
         return self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
-                         budget or run.get("epochs"), run.get("transform"))
+                         budget or run.get("epochs"), run.get("transform"), measure)
 
     def report(self, run: ReportedRun | dict) -> int:
         """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""

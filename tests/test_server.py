@@ -463,13 +463,24 @@ def test_predict_the_best_over_epochs(client):
 def test_predict_on_code_that_hangs_answers_inside_the_default_deadline(client):
     """Params/FLOPs of new code are measured in the sandbox under a budget shorter than the clients' 30 s default
     deadline: a model that hangs at import gets an answer, without its dynamic features, not DEADLINE_EXCEEDED."""
-    hangs = "import torch.nn as nn\nwhile True:\n    pass\n"
+    sleeps = "import time\nimport torch.nn as nn\ntime.sleep(1000)\n"  # no CPU used: the wall clock must end it
     start = time.monotonic()
-    p = client.predict(hangs, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3], epochs=5)
+    p = client.predict(sleeps, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3], epochs=5)
     assert time.monotonic() - start < 25 and 0.0 <= p.lower <= p.accuracy <= p.upper <= 1.0
     start = time.monotonic()
-    client.predict(hangs, {"lr": 0.02}, "cifar-10", [0.3], epochs=5)
+    client.predict(sleeps, {"lr": 0.02}, "cifar-10", [0.3], epochs=5)
     assert time.monotonic() - start < 5, "the failed measurement is kept by content hash, not repeated"
+
+
+def test_should_stop_measures_only_the_code_it_predicts(client):
+    """A study's earlier runs of other code are curves to the rule: their code is not measured (each new one could
+    take the sandbox's whole budget), so a call with many earlier runs of new, even hanging, code answers at once."""
+    earlier = [{"code": f"import time\nimport torch.nn as nn\ntime.sleep(1000)  # trial {i}\n", "dataset": "cifar-10",
+                "curve": [0.3, 0.5, 0.6], "max_epochs": 3} for i in range(4)]
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.11], "max_epochs": 50}
+    start = time.monotonic()
+    d = client.should_stop(run, finished_accuracies=[0.9] * 10, earlier_runs=earlier)
+    assert time.monotonic() - start < 5 and d.stop
 
 
 def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
