@@ -9,6 +9,8 @@ The decision logic lives in ``EpochStopper`` (no Lightning needed), so it can dr
 
 from __future__ import annotations
 
+import math
+
 from predictor.early_stop import StopDecision
 
 
@@ -26,6 +28,12 @@ class EpochStopper:
         self.decisions: list[StopDecision] = []
 
     def update(self, value: float) -> StopDecision:
+        """``value``: this epoch's metric. A NaN or infinite one stops the run (it diverged), as Lightning's own
+        EarlyStopping and Optuna's pruners do, and is kept out of the curve."""
+        if not math.isfinite(float(value)):
+            decision = StopDecision(True, 0.0, float("nan"), reason=f"the metric is {float(value)}: the run diverged")
+            self.decisions.append(decision)
+            return decision
         self.curve.append(float(value))
         run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
         decision = self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier)
@@ -61,6 +69,8 @@ def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs
             self.stopper = stopper
 
         def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            if trainer.sanity_checking:  # the few batches Lightning validates before training are not an epoch
+                return
             value = trainer.callback_metrics.get(monitor)
             if value is None:
                 return

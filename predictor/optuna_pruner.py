@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import optuna
@@ -23,8 +24,14 @@ TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]
 
 
 def _curve_of(trial: FrozenTrial) -> list[float]:
-    """A trial's reported values in step order."""
-    return [float(trial.intermediate_values[s]) for s in sorted(trial.intermediate_values)]
+    """A trial's reported values in step order, up to the first NaN or infinite one (where it diverged)."""
+    curve = []
+    for step in sorted(trial.intermediate_values):
+        value = float(trial.intermediate_values[step])
+        if not math.isfinite(value):
+            break
+        curve.append(value)
+    return curve
 
 
 class PredictorPruner(optuna.pruners.BasePruner):
@@ -39,6 +46,8 @@ class PredictorPruner(optuna.pruners.BasePruner):
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
             raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")
         curve = _curve_of(trial)
+        if len(curve) < len(trial.intermediate_values):  # a NaN or infinite report: diverged (Optuna's pruners prune it too)
+            return True
         if not curve:
             return False
         completed = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None),

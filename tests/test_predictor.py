@@ -491,6 +491,38 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert replay_optuna(curves, order, pruner, "predicted bar via optuna") == expected
 
 
+def test_predictor_pruner_prunes_a_diverged_trial_and_reads_past_nan_elsewhere():
+    """A NaN report prunes its trial, as Optuna's own pruners do; a NaN in another trial's curve (a sibling of the
+    same code) must not reach the predictor, which would raise."""
+    import optuna
+
+    from predictor.optuna_pruner import PredictorPruner
+
+    seen: list[list[float]] = []
+
+    def predict(trial, curve):
+        assert all(np.isfinite(curve)), curve
+        seen.append(curve)
+        return 0.5, 0.45, 0.55
+
+    pruner = PredictorPruner(predict, planned_epochs=5, policy=StopPolicy(top_k=2, p_min=0.05, min_finished=1, sibling_shrink=1.0),
+                             code=lambda trial: "same code")
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for values, final in (([0.9, 0.92, float("nan")], 0.93), ([0.8, 0.85, 0.9], 0.9), ([0.9, 0.91, 0.95], 0.95)):
+        trial = study.ask()
+        for step, v in enumerate(values):
+            trial.report(v, step)
+        study.tell(trial, final)
+    diverged = study.ask()
+    diverged.report(0.4, 0)
+    diverged.report(float("nan"), 1)
+    assert diverged.should_prune()
+    low = study.ask()
+    low.report(0.1, 0)
+    low.report(0.1, 1)
+    assert low.should_prune() and seen, "the predictor was asked, with finite curves only"
+
+
 def test_predicted_bar_cancels_a_biased_predictor():
     # The predictor under-forecasts every run by 0.2 (an unseen family): against finished finals it kills
     # the true top-10; against what it predicted for the top-10 at the same epoch it keeps them.
@@ -648,11 +680,55 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
     ranked = EpochStopper(p, net(8, 16), {"lr": 0.01, "batch": 32}, "cifar-10", epochs=6, earlier=earlier)
     assert not ranked.update(0.10).stop
     assert "outside the top" in ranked.update(0.11).reason
-    if _lightning() is None:
+    diverged = EpochStopper(p, net(8, 16), {"lr": 0.01}, "cifar-10", epochs=6)
+    assert not diverged.update(0.3).stop
+    nan = diverged.update(float("nan"))
+    assert nan.stop and "diverged" in nan.reason and diverged.curve == [0.3], "a NaN metric stops the run, kept out of the curve"
+    assert _lightning() is not None, "lightning is a dev dependency: the callback is tested in a real Trainer"
+    import predictor.lightning_callback as lc
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lc, "_lightning", lambda: None)
         with pytest.raises(ImportError, match="Lightning"):
             predictor_callback(p, net(), {}, "cifar-10", 6)
-    else:
-        assert hasattr(predictor_callback(p, net(), {}, "cifar-10", 6), "on_validation_epoch_end")
+
+
+def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir):
+    """Lightning validates a few batches before training (the sanity check): that is not an epoch of the curve."""
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from predictor.api import Predictor
+    from predictor.lightning_callback import predictor_callback
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(8, 2)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            self.log("val_acc", (self.net(x).argmax(1) == y).float().mean(), on_epoch=True)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    g = torch.Generator().manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(64, 8, generator=g), torch.randint(0, 2, (64,), generator=g)), batch_size=16)
+    callback = predictor_callback(Predictor.load(tiny_predictor_dir), net(8, 16), {"lr": 0.01}, "cifar-10", epochs=10,
+                                  incumbent=[0.95] * 10)
+    trainer = pl.Trainer(max_epochs=10, callbacks=[callback], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", num_sanity_val_steps=2)
+    trainer.fit(Tiny(), data, data)
+    stopper = callback.stopper
+    assert stopper.decisions[-1].stop and trainer.current_epoch < 10, "a run far below 0.95 is stopped early"
+    assert len(stopper.curve) == trainer.current_epoch, "one value per trained epoch, none from the sanity check"
 
 
 def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
