@@ -64,13 +64,20 @@ def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs
     stopper = EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier)
 
     class PredictorEarlyStop(pl.Callback):
+        """Reads ``monitor`` once per training epoch, after that epoch's validation: the predictor's curve has one
+        value per epoch. Not at every validation end: Lightning also validates before training (the sanity check)
+        and, with ``val_check_interval`` < 1, several times an epoch."""
+
         def __init__(self) -> None:
             super().__init__()
             self.stopper = stopper
 
-        def on_validation_epoch_end(self, trainer, pl_module) -> None:
-            if trainer.sanity_checking:  # the few batches Lightning validates before training are not an epoch
-                return
+        def on_fit_start(self, trainer, pl_module) -> None:
+            every = getattr(trainer, "check_val_every_n_epoch", 1)
+            if every not in (1, None):
+                raise ValueError(f"the predictor needs {monitor!r} after every epoch: set check_val_every_n_epoch=1, not {every}")
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
             value = trainer.callback_metrics.get(monitor)
             if value is None:
                 return

@@ -721,14 +721,21 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir):
 
     g = torch.Generator().manual_seed(0)
     data = DataLoader(TensorDataset(torch.randn(64, 8, generator=g), torch.randint(0, 2, (64,), generator=g)), batch_size=16)
-    callback = predictor_callback(Predictor.load(tiny_predictor_dir), net(8, 16), {"lr": 0.01}, "cifar-10", epochs=10,
-                                  incumbent=[0.95] * 10)
-    trainer = pl.Trainer(max_epochs=10, callbacks=[callback], logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu", num_sanity_val_steps=2)
-    trainer.fit(Tiny(), data, data)
-    stopper = callback.stopper
-    assert stopper.decisions[-1].stop and trainer.current_epoch < 10, "a run far below 0.95 is stopped early"
-    assert len(stopper.curve) == trainer.current_epoch, "one value per trained epoch, none from the sanity check"
+    predictor = Predictor.load(tiny_predictor_dir)
+
+    def fit(**trainer_args):
+        callback = predictor_callback(predictor, net(8, 16), {"lr": 0.01}, "cifar-10", epochs=10, incumbent=[0.95] * 10)
+        trainer = pl.Trainer(max_epochs=10, callbacks=[callback], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, accelerator="cpu", **trainer_args)
+        trainer.fit(Tiny(), data, data)
+        return trainer, callback.stopper
+
+    for args in (dict(num_sanity_val_steps=2), dict(val_check_interval=0.5)):  # validations that are not an epoch's
+        trainer, stopper = fit(**args)
+        assert stopper.decisions[-1].stop and trainer.current_epoch < 10, "a run far below 0.95 is stopped early"
+        assert len(stopper.curve) == trainer.current_epoch, f"{args}: one value per trained epoch"
+    with pytest.raises(ValueError, match="check_val_every_n_epoch=1"):
+        fit(check_val_every_n_epoch=2)
 
 
 def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
