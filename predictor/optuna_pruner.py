@@ -5,7 +5,8 @@
     study = optuna.create_study(direction="maximize", pruner=pruner)
 
 ``predict(trial, curve)`` returns (point, lo, hi) of the final value; values reported with
-``trial.report(value, step)`` form the curve (ordered by step). Only ``direction="maximize"`` is supported.
+``trial.report(value, step)`` form the curve (ordered by step), so report once per epoch: the predictor reads the
+i-th report as epoch i. A NaN or infinite report prunes the trial. Only ``direction="maximize"`` is supported.
 ``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
 (the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
 """
