@@ -221,14 +221,27 @@ def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[
     """An item is code, (code, spec) or (id, code, spec)."""
     if isinstance(item, str):
         item_id, code, spec = str(index), item, None
-    elif len(item) == 2:
-        item_id, (code, spec) = str(index), item
+    elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        item_id, code, spec = (str(index), *item) if len(item) == 2 else item
     else:
-        item_id, code, spec = item
-    req = blocks_pb2.AuditRequest(id=item_id, code=code)
+        raise TypeError(f"audit item {index}: expected code, (code, spec) or (id, code, spec), got {type(item).__name__}")
+    if not isinstance(code, str):
+        raise TypeError(f"audit item {index}: code must be a string, got {type(code).__name__}")
+    req = blocks_pb2.AuditRequest(id=str(item_id), code=code)
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
+
+
+def _audit_requests(items: Iterable[Any], to_item, raised: list[Exception]) -> Iterator[blocks_pb2.AuditRequest]:
+    """Requests for a stream. gRPC reads them in its own thread and reports an exception there only as "Exception
+    iterating requests!"; ``raised`` keeps it so that the caller re-raises the real one (which item, what is wrong)."""
+    for i, item in enumerate(items):
+        try:
+            yield _audit_request(i, to_item(i, item))
+        except Exception as exc:
+            raised.append(exc)
+            raise
 
 
 def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
@@ -383,12 +396,13 @@ class Client(_Base):
 
     def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> Iterator[AuditItem]:
         """Stream checks; items are code, (code, spec) or (id, code, spec). Results keep input order."""
-        requests = (_audit_request(i, item) for i, item in enumerate(items))
+        raised: list[Exception] = []
+        requests = _audit_requests(items, lambda i, item: item, raised)
         try:
             for resp in self._blocks.Audit(requests, timeout=self._t(timeout), metadata=self._metadata):
                 yield _audit_item(resp)
         except grpc.RpcError as exc:
-            raise _api_error(exc) from None
+            raise (raised[0] if raised else _api_error(exc)) from None
 
     def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> Iterator[CheckResult]:
         """``CheckerPool.check_many`` on the server's pool: one Audit stream, results in input order.
@@ -398,14 +412,15 @@ class Client(_Base):
         (or interrupting it) cancels the stream, which stops the server's checks. An item the
         server refuses (e.g. code over its size limit) comes back as a "rejected" result.
         """
-        requests = (_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(items))
+        raised: list[Exception] = []
+        requests = _audit_requests(items, lambda i, item: (str(i), *item), raised)
         call = self._blocks.Audit(requests, timeout=timeout, metadata=self._metadata)
         try:
             for resp in call:
                 item = _audit_item(resp)
                 yield item.result if item.result is not None else _refused(item.error)
         except grpc.RpcError as exc:
-            raise _api_error(exc) from None
+            raise (raised[0] if raised else _api_error(exc)) from None
         finally:
             call.cancel()  # no-op once the stream has ended
 

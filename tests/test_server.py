@@ -413,6 +413,11 @@ def test_audit_streams_results_in_order(client):
     assert answers[1].result.failed_stage == "forward"
     assert answers[2].result is None and answers[2].error.startswith("code:")
     assert answers[3].result.failed_stage == "parse"
+    # an item the client cannot send: its own error, not gRPC's "Exception iterating requests!"
+    with pytest.raises(TypeError, match="audit item 1: expected code"):
+        list(client.audit([GOOD_MODEL, 123]))
+    with pytest.raises(TypeError, match="audit item 0: code must be a string"):
+        list(client.check_many([(b"bytes", None)]))
 
 
 # ------------------------------------------------------------------ patch and suggest
