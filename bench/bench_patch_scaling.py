@@ -5,8 +5,9 @@
 Each case is a model that uses N undefined blocks (``Block0()`` ... ``Block<N-1>()``): the patcher finds a
 store block for each by name, inserts them all, and retries with runner-up blocks while the sandbox check
 fails (five tries). Every insertion reads a block's source three or four times (imports, statements, renames);
-``rag_server.codeops.parsed`` keeps each parsed tree, so a block is parsed once per process instead. The
-baseline, measured in the same run on the same cases, parses on every read. Both must give the same patched code.
+inside a patch ``rag_server.codeops.parsed`` keeps each parsed tree (``parse_once``), so a block is parsed once
+per patch instead. The baseline, measured in the same run on the same cases, parses on every read. Both must
+give the same patched code.
 Writes ``bench/results/patch_scaling.json`` and prints a rich table.
 """
 
@@ -47,7 +48,6 @@ def timed_patch(code: str, store: BlockStore, pool: CheckerPool, cached: bool) -
         seconds = time.perf_counter() - start
     finally:
         codeops.parsed = original
-        original.cache_clear()  # each case starts cold: no tree carried over from the previous case
     digest = hashlib.sha256(result.code.encode()).hexdigest()[:16]
     return {"seconds": seconds, "tries": result.tries, "inserted": len(result.inserted), "code_sha256": digest}
 

@@ -25,6 +25,7 @@ from rag_server.codeops import (
     import_insert_index,
     import_lines,
     is_import,
+    parse_once,
     rename_names,
     split_block,
     statement_bound_names,
@@ -269,6 +270,11 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
     ``pool`` None: no sandbox check, the top-ranked candidates are used. ``spec`` None: the
     default CheckSpec (an LLM-written CIFAR-10 classifier, LEMUR contract detected).
     """
+    with parse_once():  # every try splices the same blocks: parse each once
+        return _patch(code, spec, store, pool, max_tries)
+
+
+def _patch(code: str, spec: CheckSpec, store: Any, pool: Any | None, max_tries: int) -> PatchResult:
     started = time.monotonic()
     extracted = extract_code(code)
     source = extracted.code
