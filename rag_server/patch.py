@@ -274,7 +274,7 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
         return _patch(code, spec, store, pool, max_tries)
 
 
-def _patch(code: str, spec: CheckSpec, store: Any, pool: Any | None, max_tries: int) -> PatchResult:
+def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int) -> PatchResult:
     started = time.monotonic()
     extracted = extract_code(code)
     source = extracted.code
