@@ -18,7 +18,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-
+from nnrag import pyparse
 from predictor.families import content_hash
 
 FEATURE_VERSION = "static-ast-v1"
@@ -182,7 +182,7 @@ def _stats(values: list[int], prefix: str) -> dict[str, float]:
 def static_features(code: str) -> dict[str, float]:
     """Numeric features of one model file; a file that does not parse gets ``parse_ok = 0`` and NaNs elsewhere."""
     try:
-        module = ast.parse(code)
+        module = pyparse.parse(code)
         collector = _Collector()
         collector.visit(module)
     except (SyntaxError, RecursionError, ValueError):

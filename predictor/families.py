@@ -24,6 +24,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from nnrag import pyparse
+
 _HEX_SUFFIX = re.compile(
     r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})$", re.IGNORECASE
 )
@@ -58,7 +60,7 @@ def _strip_docstrings(tree: ast.AST) -> None:
 def content_hash(code: str) -> str:
     """Hash of the code's AST (comments and formatting do not count); raw text when it does not parse."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
         _strip_docstrings(tree)
         text = ast.dump(tree, annotate_fields=False)
     except (SyntaxError, ValueError, RecursionError):
@@ -74,7 +76,7 @@ class _BlankConstants(ast.NodeTransformer):
 def struct_hash(code: str) -> str:
     """Hash of the code's AST with docstrings dropped and constants blanked: near-identical variants collide."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
         _strip_docstrings(tree)
         tree = _BlankConstants().visit(tree)
         text = ast.dump(tree, annotate_fields=False)
@@ -86,7 +88,7 @@ def struct_hash(code: str) -> str:
 def code_hashes(code: str) -> tuple[str, str]:
     """(content_hash, struct_hash) from one parse."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
         _strip_docstrings(tree)
         content = ast.dump(tree, annotate_fields=False)
         struct = ast.dump(_BlankConstants().visit(tree), annotate_fields=False)

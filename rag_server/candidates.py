@@ -20,6 +20,7 @@ from typing import Any
 
 import libcst as cst
 
+from nnrag import pyparse
 from rag_server.codeops import extract_definition
 from rag_server.scope import NameUsage
 
@@ -316,7 +317,7 @@ def usage_query(usage: NameUsage) -> str:
 def _parsed(code: str) -> ast.Module | None:
     """``ast`` (not libcst) for the hot path: candidates read many blocks per name."""
     try:
-        return ast.parse(code)
+        return pyparse.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return None
 

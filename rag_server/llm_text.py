@@ -8,9 +8,10 @@ block that defines the model, otherwise the longest stretch of lines that parses
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
+
+from nnrag import pyparse
 
 FENCE_RE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 CODE_START_RE = re.compile(r"^(import |from \S+ import |class |def |async def |@|[A-Za-z_][\w.]*\s*(=|:|\())")
@@ -36,7 +37,7 @@ class ExtractedCode:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        pyparse.parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -74,7 +75,7 @@ def _longest_parsing_stretch(text: str) -> str | None:
     while end > start:
         chunk = "".join(lines[start:end])
         try:
-            ast.parse(chunk)
+            pyparse.parse(chunk)
             return chunk
         except SyntaxError as exc:
             bad = start + (exc.lineno or 1) - 1
@@ -89,7 +90,7 @@ def _longest_parsing_stretch(text: str) -> str | None:
 
 def syntax_error(code: str) -> PatchInputError | None:
     try:
-        ast.parse(code)
+        pyparse.parse(code)
     except SyntaxError as exc:
         return PatchInputError(f"syntax error: {exc.msg}", exc.lineno, exc.offset)
     except ValueError as exc:  # null bytes

@@ -11,7 +11,6 @@ best attempt is returned. Deterministic: no LLM, no randomness.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import re
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import libcst as cst
 
+from nnrag import pyparse
 from rag_server.candidates import STORE_FIRST, Candidate, standard_import, store_candidates
 from rag_server.codeops import (
     import_insert_index,
@@ -225,7 +225,7 @@ _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
     """Free names whose inserted block appears in the traceback (innermost frame first)."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
     except SyntaxError:
         return []
     owner: dict[str, str] = {}

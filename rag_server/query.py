@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from nnrag import pyparse
 from sandbox.spec import STAGES
 
 MAX_K = 100
@@ -86,7 +87,7 @@ def _defined_names(tree: ast.Module) -> set[str]:
 def _undefined_near(code: str, lo: int, hi: int) -> tuple[list[tuple[str, int]], ast.Module | None]:
     """(name, first line used) for names loaded in lines [lo, hi] and defined nowhere, in order."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
     except SyntaxError:
         tree = None
     found: dict[str, int] = {}
