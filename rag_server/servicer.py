@@ -355,7 +355,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         pending: list[tuple[str, Future | str]] = []
         try:
             with ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit") as executor:
-                for index, item in enumerate(request_iterator):
+                for index, item in enumerate(_requests_until_gone(request_iterator)):
                     if cancel.is_set() or not context.is_active():
                         raise ClientGone("the client went away; the rest of the stream was not checked")
                     item_id = item.id or str(index)
@@ -374,6 +374,15 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             _finish("Audit", context, start, code_name, str(exc))
             _abort(context, exc)
         _finish("Audit", context, start, code_name)
+
+
+def _requests_until_gone(request_iterator: Iterator[blocks_pb2.AuditRequest]) -> Iterator[blocks_pb2.AuditRequest]:
+    """A stream's requests. gRPC raises RpcError from the iterator when the client cancels the stream: that is the
+    client going away (logged as such), not an internal error."""
+    try:
+        yield from request_iterator
+    except grpc.RpcError:
+        raise ClientGone("the client cancelled the stream; the rest of it was not checked") from None
 
 
 def _ready(item: Future | str) -> bool:

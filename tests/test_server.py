@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -418,6 +419,15 @@ def test_audit_streams_results_in_order(client):
         list(client.audit([GOOD_MODEL, 123]))
     with pytest.raises(TypeError, match="audit item 0: code must be a string"):
         list(client.check_many([(b"bytes", None)]))
+
+
+def test_a_stream_the_client_cancels_is_not_an_internal_error(client, caplog):
+    with caplog.at_level(logging.INFO, logger="nnrag.server"):
+        with pytest.raises(TypeError):
+            list(client.audit([GOOD_MODEL, GOOD_MODEL, 123]))
+        time.sleep(2.0)  # the server notices the cancelled stream on its next read
+    errors = [r for r in caplog.records if r.name == "nnrag.server" and r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 # ------------------------------------------------------------------ patch and suggest
