@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -111,6 +112,15 @@ def stage_index(stage: str) -> int:
 def normalize_name(name: str) -> str:
     """Case and underscores do not matter for symbol lookup: ``Conv_BN_Act`` == ``convbnact``."""
     return name.replace("_", "").lower()
+
+
+_NAME_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+")
+
+
+def name_initials(name: str) -> str:
+    """First letters of a CamelCase / snake_case name's words (``GlobalResponseNorm`` -> ``grn``); "" for one word."""
+    words = _NAME_WORD_RE.findall(name.replace("_", " "))
+    return "".join(w[0] for w in words).lower() if len(words) >= 2 else ""
 
 
 @dataclass
@@ -343,14 +353,17 @@ class BlockStore:
         by_name: dict[str, list[int]] = {}
         by_norm: dict[str, list[int]] = {}
         by_qual: dict[str, int] = {}
+        by_initials: dict[str, list[int]] = {}
         for i in range(n):
             by_name.setdefault(self._names[i], []).append(i)
             by_norm.setdefault(normalize_name(self._names[i]), []).append(i)
             by_qual.setdefault(self._qualified[i], i)
-        for d in (by_name, by_norm):
+            by_initials.setdefault(name_initials(self._names[i]), []).append(i)
+        by_initials.pop("", None)
+        for d in (by_name, by_norm, by_initials):
             for ids in d.values():
                 ids.sort(key=rank)
-        self._by_name, self._by_norm, self._by_qual = by_name, by_norm, by_qual
+        self._by_name, self._by_norm, self._by_qual, self._by_initials = by_name, by_norm, by_qual, by_initials
         self._norm_sorted = sorted(by_norm)
         self._by_hash = {h: i for i, h in enumerate(self._hashes)}
         self._rank = rank
@@ -462,6 +475,11 @@ class BlockStore:
             prefixed.sort(key=lambda i: (len(self._names[i]), *self._rank(i)))
             take(prefixed, 0.5, "prefix")
         return out
+
+    def lookup_initials(self, acronym: str, k: int = 10) -> list[SearchHit]:
+        """Blocks whose name's initials spell ``acronym`` (``GRN`` -> ``GlobalResponseNorm``), best validated first."""
+        ids = self._by_initials.get(acronym.replace("_", "").lower(), [])[:k]
+        return [SearchHit(b, 0.8, "initials") for b in self._blocks(ids)]
 
     def lookup_symbol(self, name: str, k: int = 10) -> list[SearchHit]:
         hits = self.lookup_ids(name, k)

@@ -12,7 +12,9 @@ and by how much they share identifiers with the user's code.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
+import inspect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -120,10 +122,53 @@ def _alias_index() -> dict[str, set[str]]:
     return index
 
 
+# words that name the same thing in block names, spelled out or abbreviated (ChannelAttention / ChannelAttn)
+WORD_ABBREVIATIONS: list[set[str]] = [
+    {"attention", "attn", "att"}, {"convolution", "conv"}, {"activation", "act"}, {"normalization", "norm"},
+    {"batchnorm", "bn"}, {"positional", "position", "pos"}, {"encoding", "enc"}, {"embedding", "embed", "emb"},
+    {"residual", "res"}, {"block", "blk"}, {"depthwise", "dw"}, {"pointwise", "pw"}, {"separable", "sep"},
+    {"pooling", "pool"}, {"average", "avg"}, {"maximum", "max"}, {"excitation", "excite"}, {"dimension", "dim"},
+]
+MAX_SPELLINGS = 32
+
+
+def spellings(name: str) -> set[str]:
+    """Normalised spellings of ``name`` with each word spelled out or abbreviated (``ChannelAttention`` ->
+    ``channelattn``, ...), at most ``MAX_SPELLINGS``."""
+    index = {word: group for group in WORD_ABBREVIATIONS for word in group}
+    out = {""}
+    for word in split_words(name).lower().split():
+        out = {prefix + alt for prefix in out for alt in sorted(index.get(word, {word}))}
+        if len(out) > MAX_SPELLINGS:
+            return {normalize(name)}
+    return out | {normalize(name)}
+
+
+def name_words(name: str) -> set[str]:
+    """The words of a block name, each abbreviation spelled out (``ResBlk`` -> {residual, block})."""
+    canonical = {word: max(group, key=len) for group in WORD_ABBREVIATIONS for word in group}
+    return {canonical.get(w, w) for w in split_words(name).lower().split()}
+
+
+def word_overlap(name: str, symbol: str) -> float:
+    """Share of ``name``'s words that ``symbol`` also has: a meaning match that keeps the name's words ranks first."""
+    words = name_words(name)
+    return len(words & name_words(symbol)) / len(words) if words else 0.0
+
+
+def is_acronym(name: str) -> bool:
+    """``GRN``, ``ECA``, ``MHSA``: a short all-capitals name, read as the initials of a longer one."""
+    letters = name.strip("_")
+    return 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
+
+
 def aliases(name: str) -> set[str]:
-    """Normalised names that mean the same block as ``name`` (itself included)."""
-    key = normalize(name)
-    return set(_alias_index().get(key, {key})) | {key}
+    """Normalised names that mean the same block as ``name`` (itself included): its other spellings
+    (``spellings``) and the alias groups of each."""
+    out: set[str] = set()
+    for key in spellings(name):
+        out |= _alias_index().get(key, {key}) | {key}
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -195,7 +240,9 @@ class Candidate:
 
     @property
     def identity(self) -> str:
-        return self.import_line or f"{getattr(self.block, 'content_hash', '')}:{self.symbol}"
+        """What makes two candidates the same: the import, or the code inserted (a helper such as ``conv3x3`` is
+        the same text whether it was cut from ``BasicBlock``'s block or ``Bottleneck``'s)."""
+        return self.import_line or f"{hashlib.sha1(self.code.encode()).hexdigest()}:{self.symbol}"
 
 
 @dataclass
@@ -208,6 +255,7 @@ class Signature:
     varkw: bool = False
     attributes: set[str] = field(default_factory=set)  # class attributes and methods
     is_class: bool = False
+    forward: "Signature | None" = None  # a class's ``forward`` (None: not defined in the block, e.g. inherited)
 
 
 def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
@@ -224,6 +272,9 @@ def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
     return sig
 
 
+PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}  # bases whose __init__ takes no arguments
+
+
 def definition_signature(code: str, symbol: str) -> Signature | None:
     """Call signature of a top-level class (its ``__init__``, following bases in the same code) or function."""
     tree = _parsed(code)
@@ -238,6 +289,8 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     attributes: set[str] = set()
     current: ast.AST | None = node
     init: ast.FunctionDef | None = None
+    forward: ast.FunctionDef | None = None
+    inherited = False
     for _ in range(8):  # follow single inheritance inside the block
         if not isinstance(current, ast.ClassDef):
             break
@@ -246,33 +299,88 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
                 attributes.add(stmt.name)
                 if stmt.name == "__init__" and init is None:
                     init = stmt  # type: ignore[assignment]
+                if stmt.name == "forward" and forward is None:
+                    forward = stmt  # type: ignore[assignment]
             elif isinstance(stmt, ast.Assign):
                 attributes.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 attributes.add(stmt.target.id)
         base = current.bases[0] if current.bases else None
         current = defs.get(base.id) if isinstance(base, ast.Name) else None
+        if current is None and base is not None and ast.unparse(base) not in PLAIN_BASES:
+            inherited = True  # __init__ may come from a class outside the block (nn.Conv2d, nn.Sequential)
     # the drop_first shift keeps defaults aligned: defaults belong to the last params
-    sig = _signature_of_args(init.args, drop_first=True) if init else Signature()
+    sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
     sig.attributes = attributes
     sig.is_class = True
+    sig.forward = _signature_of_args(forward.args, drop_first=True) if forward else None
     return sig
 
 
-def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
-    """Fraction of the uses the definition can serve: call arity and keywords, attributes, base class."""
-    if sig is None:
-        return 0.0
-    checks: list[float] = []
+def _accepts(sig: Signature, n_positional: int) -> bool:
+    """Whether a function of ``sig`` can be called with ``n_positional`` positional arguments and no keywords."""
+    return not sig.kwonly_required and sig.required <= n_positional and (sig.varargs or n_positional <= len(sig.params))
+
+
+def calls_fit(sig: Signature, usage: NameUsage) -> bool:
+    """Whether every call site can call ``sig``: positional count, keyword names, required arguments covered."""
+    names = set(sig.params) | set(sig.kwonly)
     for call in usage.calls:
-        names = set(sig.params) | set(sig.kwonly)
         ok_kw = sig.varkw or all(k in names for k in call.keywords)
         ok_pos = sig.varargs or call.n_positional <= len(sig.params)
         covered = set(sig.params[: call.n_positional]) | set(call.keywords)
         ok_req = call.star_args or (
             all(p in covered for p in sig.params[: sig.required]) and all(k in covered for k in sig.kwonly_required)
         )
-        checks.append(1.0 if (ok_kw and ok_pos and ok_req) else 0.0)
+        if not (ok_kw and ok_pos and ok_req):
+            return False
+    return True
+
+
+def signature_of(obj: Any) -> Signature | None:
+    """The call signature of an installed class or function (a class's ``__init__`` without ``self``); None when
+    Python cannot tell (builtins written in C)."""
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    sig = Signature(is_class=isinstance(obj, type))
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            sig.params.append(p.name)
+            if p.default is p.empty and sig.required == len(sig.params) - 1:  # leading params without defaults
+                sig.required += 1
+        elif p.kind is p.KEYWORD_ONLY:
+            sig.kwonly.append(p.name)
+            if p.default is p.empty:
+                sig.kwonly_required.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            sig.varargs = True
+        else:
+            sig.varkw = True
+    return sig
+
+
+def torch_refuses(usage: NameUsage) -> bool:
+    """``usage.name`` is a ``torch.nn`` class that cannot take the calls the code makes: an LLM's
+    ``LayerNorm(dim, eps=1e-6, data_format="channels_first")`` means ConvNeXt's own LayerNorm, not torch's."""
+    import torch.nn as nn  # reading an installed class's signature; nothing of the user's is run
+
+    cls = getattr(nn, usage.name, None)
+    sig = signature_of(cls) if isinstance(cls, type) else None
+    return sig is not None and bool(usage.calls) and not calls_fit(sig, usage)
+
+
+def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
+    """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
+    attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments)."""
+    if sig is None:
+        return 0.0
+    if not calls_fit(sig, usage):
+        return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
+    checks: list[float] = [1.0] * len(usage.calls)
+    if usage.instance_calls and sig.forward is not None:
+        checks.append(sum(_accepts(sig.forward, n) for n in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
         checks.append(len(usage.attributes & sig.attributes) / len(usage.attributes))
     if usage.as_base:
@@ -407,6 +515,9 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     hits = list(_safe(store.lookup_symbol, name, k=20))
     for alias in sorted(wanted - {key}):
         hits += _safe(store.lookup_symbol, alias, k=10)
+    if is_acronym(name):  # GRN -> GlobalResponseNorm
+        for hit in _safe(store.lookup_initials, name, k=10):
+            add(hit.block, hit.block.name, "alias")
     for hit in hits:
         block = hit.block
         bkey = normalize(block.name)
@@ -444,17 +555,51 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                     if symbol != block.name and normalize(symbol).lstrip("_") in {w.lstrip("_") for w in wanted}:
                         add(block, symbol, "helper-alias")
                         break
-    if not found:
+    if len(found) < limit or not any(c.compat >= 1.0 for c in found.values()):
+        # few name matches, or none can serve the call sites as written (an LLM's ``ResidualBlock(32, 64, stride=2)``
+        # against blocks of that name that need other arguments): blocks that mean the same and take these
+        # arguments, ranked by their score, so a failed check has somewhere to go next
         for hit, similarity in semantic_hits(store, usage_query(usage)):
             if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
             cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
             if cand is not None and cand.compat >= 0.5:
-                cand.score += similarity
-                cand.reason += f", cosine similarity {similarity:.2f}"
+                shared = word_overlap(name, hit.block.name)
+                cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
+                cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
     ranked = sorted(found.values(), key=lambda c: (-c.score, len(c.code), c.identity))
     return ranked[:limit]
+
+
+COHERENCE_WEIGHT = 0.3  # a tie-breaker: less than what separates an exact name match from an alias
+
+
+def _module_of(cand: Candidate) -> str:
+    provenance = getattr(cand.block, "provenance", None)
+    return getattr(provenance, "module", "") or ""
+
+
+def rank_by_coherence(candidates: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
+    """Re-rank each name's candidates by how many of the model's other missing names their module also offers
+    (by name, not by meaning search).
+
+    Why: LLM code imitates one source file; ``conv3x3`` beside ``BasicBlock`` and ``conv1x1`` means torchvision's
+    resnet helper (a plain 3x3 conv), not another model's ``conv3x3`` that also adds a BatchNorm."""
+    if len(candidates) < 2:
+        return candidates
+    modules = {name: {_module_of(c) for c in cands if c.match != "semantic"} - {""} for name, cands in candidates.items()}
+    out: dict[str, list[Candidate]] = {}
+    for name, cands in candidates.items():
+        others = [mods for other, mods in modules.items() if other != name]
+        for cand in cands:
+            module = _module_of(cand)
+            shared = sum(module in mods for mods in others) if module else 0
+            if shared:
+                cand.score += COHERENCE_WEIGHT * shared / len(others)
+                cand.reason += f", its module offers {shared} of the other {len(others)} missing names"
+        out[name] = sorted(cands, key=lambda c: (-c.score, len(c.code), c.identity))
+    return out
 
 
 SEMANTIC_MIN_SIMILARITY = 0.3

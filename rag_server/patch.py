@@ -11,6 +11,7 @@ best attempt is returned. Deterministic: no LLM, no randomness.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.candidates import STORE_FIRST, Candidate, standard_import, store_candidates
+from rag_server.candidates import STORE_FIRST, Candidate, rank_by_coherence, standard_import, store_candidates, torch_refuses
 from rag_server.codeops import (
     import_insert_index,
     import_lines,
@@ -78,7 +79,8 @@ def plan(code: str, store: Any) -> Plan:
     unresolved: list[str] = []
     for name, usage in report.free.items():
         line = standard_import(usage)
-        if line is not None and name not in STORE_FIRST:
+        store_first = name in STORE_FIRST or (line is not None and line.startswith("from torch.nn import") and torch_refuses(usage))
+        if line is not None and not store_first:
             imports[name] = line
             continue
         found = store_candidates(usage, store, code) if store is not None else []
@@ -90,7 +92,7 @@ def plan(code: str, store: Any) -> Plan:
             unresolved.append(name)
         if line is not None:
             fallbacks[name] = line
-    return Plan(report, imports, candidates, fallbacks, unresolved)
+    return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved)
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -223,7 +225,11 @@ _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
-    """Free names whose inserted block appears in the traceback (innermost frame first)."""
+    """Free names the traceback blames, innermost frame first.
+
+    A frame inside an inserted block blames that block. A frame in the user's own code blames the inserted names that
+    code depends on, nearest first (``user_frame_names``): an LLM's ``x = self.patch_embed(x)`` handing a tuple to the
+    next line fails on that next line, in code the patch never touched."""
     try:
         tree = pyparse.parse(code)
     except SyntaxError:
@@ -231,6 +237,7 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
     owner: dict[str, str] = {}
     for item in inserted:
         owner[item["symbol"]] = item["name"]
+        owner[item["name"]] = item["name"]
     spans: list[tuple[int, int, str]] = []
     for node in tree.body:
         name = getattr(node, "name", None)
@@ -240,10 +247,68 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
     for path, line in reversed(_FRAME_RE.findall(traceback)):
         if "site-packages" in path or path.startswith("/usr/lib"):
             continue
-        for start, end, name in spans:
-            if start <= int(line) <= end and name not in found:
+        in_block = [name for start, end, name in spans if start <= int(line) <= end]
+        for name in in_block or user_frame_names(tree, int(line), owner):
+            if name not in found:
                 found.append(name)
     return found
+
+
+def _innermost_def(tree: ast.Module, line: int) -> tuple[ast.AST | None, ast.ClassDef | None]:
+    """The innermost function containing ``line`` and the class it is a method of (None when neither)."""
+    func: ast.AST | None = None
+    cls: ast.ClassDef | None = None
+    for node in ast.walk(tree):  # breadth first: an inner definition comes after the one around it
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.ClassDef):
+            cls = node
+        else:
+            func = node
+    return func, cls
+
+
+def _attribute_owners(cls: ast.ClassDef, owner: dict[str, str]) -> dict[str, list[str]]:
+    """``self.attr`` -> the inserted names its assignments in the class use (``self.blocks = nn.Sequential(*[Block(...)])``)."""
+    out: dict[str, list[str]] = {}
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        used = [owner[n.id] for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in owner]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                out.setdefault(target.attr, []).extend(u for u in used if u not in out.get(target.attr, []))
+    return out
+
+
+def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list[str]:
+    """Inserted names the user's code at ``line`` depends on, nearest line first: those the line and the lines above
+    it in the same function reference, directly or through ``self.attr`` assigned from them."""
+    func, cls = _innermost_def(tree, line)
+    attributes = _attribute_owners(cls, owner) if cls is not None else {}
+    scope: ast.AST = func if func is not None else tree
+    by_line: dict[int, list[str]] = {}
+    for node in ast.walk(scope):
+        at = getattr(node, "lineno", None)
+        if at is None or at > line or (func is None and at != line):
+            continue
+        if isinstance(node, ast.Name) and node.id in owner:
+            names = [owner[node.id]]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+            names = attributes.get(node.attr, [])
+        else:
+            continue
+        by_line.setdefault(at, []).extend(names)
+    out: list[str] = []
+    for at in sorted(by_line, reverse=True):
+        out += [n for n in by_line[at] if n not in out]
+    return out
 
 
 def _progress(check: CheckResult | None) -> int:

@@ -11,6 +11,7 @@ make a name free.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from dataclasses import dataclass, field
 
@@ -53,6 +54,9 @@ class NameUsage:
     first_statement: int = 0  # index in module.body of the first top-level statement using it
     at_import: bool = False  # used in code that runs when the module is imported (module or class body)
     context_lines: list[str] = field(default_factory=list)
+    # positional-argument counts its instances are called with (``self.attr(x)`` where ``self.attr = Name(...)``;
+    # one for an element of ``nn.Sequential``): what the block's ``forward`` must accept
+    instance_calls: list[int] = field(default_factory=list)
 
     @property
     def only_attributes(self) -> bool:
@@ -232,6 +236,8 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         if 0 < line <= len(lines) and len(usage.context_lines) < 6:
             usage.context_lines.append(lines[line - 1].strip())
         _record_use(usage, node, parents, module, positions)
+    for name, arities in instance_call_arities(module.code, set(free)).items():
+        free[name].instance_calls = arities
     return ScopeReport(module=module, free=free, top_level=bound, import_targets=targets)
 
 
@@ -273,6 +279,54 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         isinstance(parent, cst.Call) and isinstance(parents.get(parent), cst.Decorator)
     ):
         usage.as_decorator = True
+
+
+def _constructed(expr: ast.AST, names: set[str]) -> list[str]:
+    """Names of ``names`` called in ``expr`` (the classes an expression builds instances of)."""
+    return [n.func.id for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
+
+
+def _sequential_elements(expr: ast.AST, names: set[str]) -> list[str]:
+    """Names built as elements of an ``nn.Sequential(...)`` in ``expr``: Sequential calls each with one input."""
+    out: list[str] = []
+    for node in ast.walk(expr):
+        func = node.func if isinstance(node, ast.Call) else None
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if called == "Sequential":
+            for arg in node.args:  # type: ignore[union-attr]
+                out += _constructed(arg, names)
+    return out
+
+
+def instance_call_arities(code: str, names: set[str]) -> dict[str, list[int]]:
+    """For each of ``names``: the positional-argument counts its instances are called with, read from the classes
+    of ``code`` (``self.attr = Name(...)`` then ``self.attr(x, y)``; elements of ``nn.Sequential`` get one).
+    Calls with ``*args`` are skipped (their count is unknown)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+    out: dict[str, list[int]] = {}
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        holds: dict[str, list[str]] = {}  # self.attr -> names it is built from directly
+        for node in ast.walk(cls):
+            if not isinstance(node, ast.Assign):
+                continue
+            for name in _sequential_elements(node.value, names):
+                out.setdefault(name, []).append(1)
+            value = node.value
+            direct = [value.func.id] if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in names else []
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self" and direct:
+                    holds.setdefault(target.attr, []).extend(direct)
+        for node in ast.walk(cls):
+            func = node.func if isinstance(node, ast.Call) else None
+            if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+                continue
+            if func.attr in holds and not any(isinstance(a, ast.Starred) for a in node.args):  # type: ignore[union-attr]
+                for name in holds[func.attr]:
+                    out.setdefault(name, []).append(len(node.args))  # type: ignore[union-attr]
+    return out
 
 
 def free_names(code: str) -> list[str]:

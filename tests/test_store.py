@@ -67,6 +67,12 @@ def test_symbol_lookup_exact_normalized_prefix(store):
     assert len(store.lookup_symbol("", k=3)) == 0
 
 
+def test_initials_lookup(store):
+    assert {h.block.name for h in store.lookup_initials("SE")} == {"SqueezeExcitation"}
+    assert [h.block.name for h in store.lookup_initials("sd")] == ["StochasticDepth"]
+    assert store.lookup_initials("XYZ") == [] and store.lookup_initials("") == []
+
+
 @pytest.mark.parametrize(
     "query, expected",
     [

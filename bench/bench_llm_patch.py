@@ -1,0 +1,102 @@
+"""Patch benchmark on LLM-style models: blocks used by their common names, never defined.
+
+    python bench/bench_llm_patch.py [--store DIR] [--sets dev heldout] [--max-tries 5]
+
+Each file of ``bench/llm_models/<set>/`` is a CIFAR-10 model written the way an LLM writes one in a NAS loop: it
+calls one to three well-known blocks or helpers (``PatchEmbed``, ``ConvBnAct``, ``ChannelAttention``, ``GRN``,
+``conv3x3``, ...) with the arguments it believes they take, and defines none of them. ``dev`` was written while the
+candidate ranking was developed; ``heldout`` was written by a separate agent that saw neither the ranking code nor
+the dev set, and was measured once before and once after the ranking changes it was not used to tune.
+
+Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
+combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
+Store: the default one (``nnrag index``: torch.nn, torchvision, timm). Writes ``bench/results/llm_patch.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from _env import REPO  # noqa: E402  (offline hub, one thread, repo on sys.path)
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench.bench_patch import open_resources  # noqa: E402
+from rag_server.patch import patch  # noqa: E402
+
+MODELS = REPO / "bench" / "llm_models"
+console = Console(width=170)
+
+
+def run_case(path: Path, store: Any, pool: Any, max_tries: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = patch(path.read_text(), None, store, pool, max_tries=max_tries)
+    patched = [a for a in result.attempts if not a.startswith("as given:")]
+    ok = bool(result.check and result.check.ok)
+    return {
+        "case": path.stem, "restored": ok, "first_try_ok": bool(patched) and patched[0].endswith(": ok"),
+        "checks": result.tries, "seconds": time.perf_counter() - started, "free_names": result.free_names,
+        "inserted": [f"{i['name']}<-{i['qualified_name']} ({i['match']})" for i in result.inserted],
+        "added_imports": result.added_imports, "unresolved": result.unresolved,
+        "failure": "" if ok or result.check is None else
+        f"{result.check.failed_stage}: {result.check.error_type}: {(result.check.message or '')[:200]}",
+    }
+
+
+def summarize(name: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(cases)
+    return {
+        "set": name, "n": n,
+        "restored": sum(c["restored"] for c in cases), "first_try": sum(c["first_try_ok"] for c in cases),
+        "restored_pct": 100.0 * sum(c["restored"] for c in cases) / n if n else float("nan"),
+        "first_try_pct": 100.0 * sum(c["first_try_ok"] for c in cases) / n if n else float("nan"),
+        "median_s": statistics.median(c["seconds"] for c in cases) if n else float("nan"),
+        "mean_checks": statistics.mean(c["checks"] for c in cases) if n else float("nan"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, default=None, help="block store (default: settings' store)")
+    ap.add_argument("--sets", nargs="+", default=sorted(p.name for p in MODELS.iterdir() if p.is_dir()))
+    ap.add_argument("--max-tries", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "llm_patch.json")
+    args = ap.parse_args()
+
+    store, pool, _ = open_resources(args.store, workers=args.workers)
+    summaries, runs = [], {}
+    with pool:
+        for name in args.sets:
+            cases = []
+            for path in sorted((MODELS / name).glob("*.py")):
+                cases.append(run_case(path, store, pool, args.max_tries))
+                c = cases[-1]
+                console.print(f"{'ok ' if c['restored'] else 'BAD'} {name}/{c['case']} {c['checks']} checks {c['inserted']} {c['failure']}")
+            runs[name] = cases
+            summaries.append(summarize(name, cases))
+
+    table = Table(title=f"patch LLM-style models (store {store.version}, {len(store)} blocks, max {args.max_tries} checks)")
+    for col in ("set", "n", "restored %", "first combination % (baseline)", "checks / patch", "median s"):
+        table.add_column(col, justify="right")
+    for s in summaries:
+        table.add_row(s["set"], str(s["n"]), f"{s['restored_pct']:.0f} ({s['restored']})", f"{s['first_try_pct']:.0f} ({s['first_try']})",
+                      f"{s['mean_checks']:.1f}", f"{s['median_s']:.1f}")
+    console.print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "store": {"path": str(store.store_dir), "version": store.version, "blocks": len(store)}, "machine": platform.node(),
+        "args": {k: str(v) for k, v in vars(args).items()}, "summary": summaries, "runs": runs,
+    }, indent=1))
+    console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

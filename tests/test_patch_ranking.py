@@ -1,0 +1,136 @@
+"""How Patch ranks candidates and picks the one to swap after a failed check: pure functions, no store needed."""
+
+from __future__ import annotations
+
+import textwrap
+from types import SimpleNamespace
+
+from rag_server.candidates import (
+    Candidate,
+    aliases,
+    call_compatibility,
+    definition_signature,
+    rank_by_coherence,
+    word_overlap,
+)
+from rag_server.patch import blamed_names
+from rag_server.scope import analyze, instance_call_arities
+
+VIT = textwrap.dedent('''\
+    import torch
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, dim=64):
+            super().__init__()
+            self.patch_embed = PatchEmbed(img_size=32, patch_size=4, embed_dim=dim)
+            self.blocks = nn.Sequential(*[Block(dim, 4) for _ in range(2)])
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+            self.head = nn.Linear(dim, 10)
+
+        def forward(self, x):
+            x = self.patch_embed(x)
+            cls = self.cls_token.expand(x.shape[0], -1, -1)
+            x = self.blocks(torch.cat((cls, x), dim=1))
+            return self.head(x[:, 0])
+    ''')
+
+
+def test_instance_calls_are_read_from_attributes_and_sequential():
+    arities = instance_call_arities(VIT, {"PatchEmbed", "Block"})
+    assert arities == {"Block": [1], "PatchEmbed": [1]}
+    two_inputs = "class Net:\n    def __init__(self):\n        self.att = Attn(8)\n    def forward(self, x, y):\n        return self.att(x, y)\n"
+    assert instance_call_arities(two_inputs, {"Attn"}) == {"Attn": [2]}
+    assert analyze(VIT).free["Block"].instance_calls == [1]
+
+
+def _usage(code: str, name: str):
+    return analyze(code).free[name]
+
+
+def test_a_forward_that_needs_more_inputs_than_the_model_gives_lowers_compatibility():
+    block_needs_size = "import torch.nn as nn\nclass Block(nn.Module):\n    def __init__(self, dim, heads):\n        super().__init__()\n    def forward(self, x, feat_size):\n        return x\n"
+    block_plain = block_needs_size.replace("x, feat_size", "x")
+    usage = _usage(VIT, "Block")
+    assert call_compatibility(definition_signature(block_plain, "Block"), usage) == 1.0
+    assert call_compatibility(definition_signature(block_needs_size, "Block"), usage) < 1.0
+
+
+def test_a_definition_the_call_cannot_construct_scores_zero():
+    needs_norm = "class ResidualBlock:\n    def __init__(self, in_planes, planes, *, norm_layer, stride=1):\n        pass\n    def forward(self, x):\n        return x\n"
+    code = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.f = nn.Sequential(ResidualBlock(32, 64, stride=2))\n"
+    assert call_compatibility(definition_signature(needs_norm, "ResidualBlock"), _usage(code, "ResidualBlock")) == 0.0
+
+
+def test_a_class_inheriting_init_from_outside_the_block_takes_any_arguments():
+    conv = "import torch.nn as nn\nclass Conv2dSame(nn.Conv2d):\n    def forward(self, x):\n        return x\n"
+    plain = "import torch.nn as nn\nclass Gate(nn.Module):\n    def forward(self, x):\n        return x\n"
+    code = "class Net:\n    def __init__(self):\n        self.c = Conv2dSame(3, 8, 3, stride=2)\n        self.g = Gate(3)\n"
+    assert call_compatibility(definition_signature(conv, "Conv2dSame"), _usage(code, "Conv2dSame")) == 1.0
+    assert call_compatibility(definition_signature(plain, "Gate"), _usage(code, "Gate")) == 0.0
+
+
+def test_abbreviated_spellings_are_aliases():
+    assert "channelattn" in aliases("ChannelAttention")
+    assert "residualblock" in aliases("ResBlock")
+    assert "convnormact" in aliases("ConvBnAct")  # alias groups still apply
+    assert "channelattention" not in aliases("SpatialAttention")
+    assert word_overlap("ResidualBlock", "EdgeResidual") == 0.5
+    assert word_overlap("ResBlk", "ResidualBlock") == 1.0
+
+
+def test_traceback_in_the_users_code_blames_the_block_that_fed_the_failing_line():
+    patched = "def PatchEmbed_helper():\n    pass\n\n\nclass PatchEmbed:\n    pass\n\n\nclass Block:\n    pass\n\n\n" + VIT
+    offset = 12
+    failing = offset + VIT.splitlines().index("        cls = self.cls_token.expand(x.shape[0], -1, -1)") + 1
+    traceback = f'Traceback (user code only):\n  File "model.py", line {failing}, in forward\n    cls = ...\nAttributeError: x'
+    inserted = [{"name": "PatchEmbed", "symbol": "PatchEmbed"}, {"name": "Block", "symbol": "Block"}]
+    assert blamed_names(patched, traceback, inserted) == ["PatchEmbed"]
+    on_blocks = failing + 1  # the line calling self.blocks: Block first, then what fed it
+    traceback = traceback.replace(f"line {failing}", f"line {on_blocks}")
+    assert blamed_names(patched, traceback, inserted) == ["Block", "PatchEmbed"]
+    inside_block = 9  # a frame inside an inserted block blames that block alone
+    traceback = traceback.replace(f"line {on_blocks}", f"line {inside_block}")
+    assert blamed_names(patched, traceback, inserted) == ["Block"]
+
+
+def _candidate(name: str, module: str, score: float, code: str = "") -> Candidate:
+    block = SimpleNamespace(provenance=SimpleNamespace(module=module), qualified_name=f"{module}.{name}", content_hash=module)
+    return Candidate(name, name, code or f"def {name}(): pass  # {module}", "helper", score, 1.0, "", block)
+
+
+def test_candidates_from_the_module_that_offers_the_other_names_rank_first():
+    ranked = rank_by_coherence({
+        "conv3x3": [_candidate("conv3x3", "timm.models.xcit", 5.70), _candidate("conv3x3", "torchvision.models.resnet", 5.61)],
+        "BasicBlock": [_candidate("BasicBlock", "torchvision.models.resnet", 6.4)],
+        "conv1x1": [_candidate("conv1x1", "torchvision.models.resnet", 5.9)],
+    })
+    assert [c.block.provenance.module for c in ranked["conv3x3"]] == ["torchvision.models.resnet", "timm.models.xcit"]
+    alone = {"conv3x3": [_candidate("conv3x3", "timm.models.xcit", 5.70)]}
+    assert rank_by_coherence(alone)["conv3x3"][0].score == 5.70
+
+
+def test_the_same_helper_cut_from_two_blocks_is_one_candidate():
+    a = _candidate("conv3x3", "torchvision.models.resnet", 5.6, code="def conv3x3(a, b):\n    return a\n")
+    b = _candidate("conv3x3", "torchvision.models.resnet", 5.6, code="def conv3x3(a, b):\n    return a\n")
+    b.block.content_hash = "another block"
+    assert a.identity == b.identity
+
+
+def test_acronyms_and_initials():
+    from indexer.store import name_initials
+    from rag_server.candidates import is_acronym
+
+    assert name_initials("GlobalResponseNorm") == "grn" and name_initials("squeeze_excite") == "se"
+    assert name_initials("Block") == ""  # one word has no initials to match
+    assert is_acronym("GRN") and is_acronym("MHSA") and not is_acronym("Block") and not is_acronym("SE2")
+
+
+def test_a_torch_class_the_calls_do_not_fit_is_not_imported_blindly():
+    from rag_server.candidates import torch_refuses
+
+    convnext = "class Net:\n    def __init__(self):\n        self.n = LayerNorm(64, eps=1e-6, data_format='channels_first')\n"
+    plain = "class Net:\n    def __init__(self):\n        self.n = LayerNorm(64, eps=1e-6)\n"
+    assert torch_refuses(_usage(convnext, "LayerNorm"))
+    assert not torch_refuses(_usage(plain, "LayerNorm"))
