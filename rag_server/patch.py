@@ -11,7 +11,6 @@ best attempt is returned. Deterministic: no LLM, no randomness.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import re
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import libcst as cst
 
-from nnrag import pyparse
+from rag_server.blame import blamed_names
 from rag_server.candidates import STORE_FIRST, Candidate, rank_by_coherence, standard_import, store_candidates, torch_refuses
 from rag_server.codeops import (
     import_insert_index,
@@ -219,96 +218,6 @@ def unified_diff(before: str, after: str) -> str:
     return "".join(
         difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), "a/model.py", "b/model.py")
     )
-
-
-_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
-
-
-def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
-    """Free names the traceback blames, innermost frame first.
-
-    A frame inside an inserted block blames that block. A frame in the user's own code blames the inserted names that
-    code depends on, nearest first (``user_frame_names``): an LLM's ``x = self.patch_embed(x)`` handing a tuple to the
-    next line fails on that next line, in code the patch never touched."""
-    try:
-        tree = pyparse.parse(code)
-    except SyntaxError:
-        return []
-    owner: dict[str, str] = {}
-    for item in inserted:
-        owner[item["symbol"]] = item["name"]
-        owner[item["name"]] = item["name"]
-    spans: list[tuple[int, int, str]] = []
-    for node in tree.body:
-        name = getattr(node, "name", None)
-        if name in owner:
-            spans.append((node.lineno, node.end_lineno or node.lineno, owner[name]))
-    found: list[str] = []
-    for path, line in reversed(_FRAME_RE.findall(traceback)):
-        if "site-packages" in path or path.startswith("/usr/lib"):
-            continue
-        in_block = [name for start, end, name in spans if start <= int(line) <= end]
-        for name in in_block or user_frame_names(tree, int(line), owner):
-            if name not in found:
-                found.append(name)
-    return found
-
-
-def _innermost_def(tree: ast.Module, line: int) -> tuple[ast.AST | None, ast.ClassDef | None]:
-    """The innermost function containing ``line`` and the class it is a method of (None when neither)."""
-    func: ast.AST | None = None
-    cls: ast.ClassDef | None = None
-    for node in ast.walk(tree):  # breadth first: an inner definition comes after the one around it
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        if not node.lineno <= line <= (node.end_lineno or node.lineno):
-            continue
-        if isinstance(node, ast.ClassDef):
-            cls = node
-        else:
-            func = node
-    return func, cls
-
-
-def _attribute_owners(cls: ast.ClassDef, owner: dict[str, str]) -> dict[str, list[str]]:
-    """``self.attr`` -> the inserted names its assignments in the class use (``self.blocks = nn.Sequential(*[Block(...)])``)."""
-    out: dict[str, list[str]] = {}
-    for node in ast.walk(cls):
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
-        used = [owner[n.id] for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in owner]
-        for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
-                out.setdefault(target.attr, []).extend(u for u in used if u not in out.get(target.attr, []))
-    return out
-
-
-def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list[str]:
-    """Inserted names the user's code at ``line`` depends on, nearest line first: those the line and the lines above
-    it in the same function reference, directly or through ``self.attr`` assigned from them."""
-    func, cls = _innermost_def(tree, line)
-    attributes = _attribute_owners(cls, owner) if cls is not None else {}
-    scope: ast.AST = func if func is not None else tree
-    by_line: dict[int, list[str]] = {}
-    for node in ast.walk(scope):
-        at = getattr(node, "lineno", None)
-        if at is None or at > line or (func is None and at != line):
-            continue
-        if isinstance(node, ast.Name) and node.id in owner:
-            names = [owner[node.id]]
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-            names = attributes.get(node.attr, [])
-        else:
-            continue
-        by_line.setdefault(at, []).extend(names)
-    out: list[str] = []
-    for at in sorted(by_line, reverse=True):
-        out += [n for n in by_line[at] if n not in out]
-    return out
 
 
 def _progress(check: CheckResult | None) -> int:

@@ -13,7 +13,7 @@ from rag_server.candidates import (
     rank_by_coherence,
     word_overlap,
 )
-from rag_server.patch import blamed_names
+from rag_server.blame import blamed_names
 from rag_server.scope import analyze, instance_call_arities
 
 VIT = textwrap.dedent('''\
