@@ -157,9 +157,10 @@ def word_overlap(name: str, symbol: str) -> float:
 
 
 def is_acronym(name: str) -> bool:
-    """``GRN``, ``ECA``, ``MHSA``: a short all-capitals name, read as the initials of a longer one."""
+    """``GRN``, ``ECA``, ``MHSA``: a short all-capitals name, read as the initials of a longer one (two letters,
+    ``FC`` or ``BN``, match too many unrelated names)."""
     letters = name.strip("_")
-    return 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
+    return 3 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
 
 
 def aliases(name: str) -> set[str]:

@@ -14,7 +14,7 @@ from sandbox.spec import CheckSpec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc"]
+SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc", "pkg:timm.layers.grn"]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,25 @@ def test_markdown_answer_is_extracted_and_patched(store, pool):
     assert result.check is not None and result.check.ok, (result.check, result.code)
     assert {"DropPath", "Mlp"} <= {item["name"] for item in result.inserted}
     assert "import torch.nn.functional as F" in result.added_imports
+
+
+def test_an_acronym_finds_the_block_its_initials_spell(store, pool):
+    code = (
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, num_classes=10):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(3, 16, 3, padding=1)\n"
+        "        self.grn = GRN(16)\n"
+        "        self.head = nn.Linear(16, num_classes)\n\n"
+        "    def forward(self, x):\n"
+        "        x = self.stem(x).permute(0, 2, 3, 1)\n"
+        "        x = self.grn(x).permute(0, 3, 1, 2)\n"
+        "        return self.head(x.mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert [(i["name"], i["qualified_name"]) for i in result.inserted] == [("GRN", "timm.layers.grn.GlobalResponseNorm")]
+    assert result.check is not None and result.check.ok, (result.check, result.code)
 
 
 def test_shape_bug_is_diagnosed_not_patched(store, pool):

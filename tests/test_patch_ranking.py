@@ -124,7 +124,7 @@ def test_acronyms_and_initials():
 
     assert name_initials("GlobalResponseNorm") == "grn" and name_initials("squeeze_excite") == "se"
     assert name_initials("Block") == ""  # one word has no initials to match
-    assert is_acronym("GRN") and is_acronym("MHSA") and not is_acronym("Block") and not is_acronym("SE2")
+    assert is_acronym("GRN") and is_acronym("MHSA") and not is_acronym("Block") and not is_acronym("SE2") and not is_acronym("FC")
 
 
 def test_a_torch_class_the_calls_do_not_fit_is_not_imported_blindly():
