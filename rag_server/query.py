@@ -2,7 +2,7 @@
 
 ``search_blocks`` picks symbol lookup or meaning search and applies the source and
 stage filters uniformly. ``suggest`` reads code around a cursor (parsed with ``ast``,
-never executed), finds names used there but defined nowhere, looks them up, fills up
+never executed), finds names used there but defined nowhere, looks them up as Patch does, fills up
 with blocks similar to the code at the cursor, and says on which line each block
 should be inserted.
 """
@@ -15,7 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import libcst as cst
+
+from indexer.store import SearchHit
 from nnrag import pyparse
+from rag_server.candidates import store_candidates
+from rag_server.scope import analyze
 from sandbox.spec import STAGES
 
 MAX_K = 100
@@ -126,6 +131,25 @@ def _insert_line(tree: ast.Module | None, code: str, use_line: int) -> int:
     return after_imports
 
 
+def _usages(code: str) -> dict[str, Any]:
+    """How each free name is used (calls, attributes), as Patch reads it; empty when libcst cannot parse the code."""
+    try:
+        return dict(analyze(code).free)
+    except (cst.ParserSyntaxError, RecursionError, ValueError):
+        return {}
+
+
+def _blocks_for(store: Any, name: str, usage: Any, code: str) -> list[tuple[Any, str]]:
+    """The block to suggest for an undefined name: the candidate Patch would insert first (name, other spellings,
+    aliases, initials, a helper inside a block, meaning), else a block of exactly that name."""
+    if usage is not None:
+        for cand in store_candidates(usage, store, code, limit=1):
+            if cand.block is not None:
+                return [(SearchHit(cand.block, cand.score, cand.match), f": {cand.reason}")]
+        return []
+    return [(hit, "") for hit in store.lookup_symbol(name, k=1) if hit.block.name == name]
+
+
 def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lines: int = 20) -> tuple[list[Suggestion], list[str]]:
     """Blocks to insert for code around a cursor, and the undefined names seen there."""
     n_lines = max(1, len(code.splitlines()))
@@ -134,12 +158,13 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
     undefined, tree = _undefined_near(code, lo, hi)
     suggestions: list[Suggestion] = []
     seen: set[str] = set()
+    usages = _usages(code) if tree is not None else {}
     for name, used_at in undefined:
-        for hit in store.lookup_symbol(name, k=1):
+        for hit, why in _blocks_for(store, name, usages.get(name), code):
             key = hit.block.content_hash or hit.block.qualified_name
-            if key not in seen and hit.block.name == name:
+            if key not in seen:
                 seen.add(key)
-                suggestions.append(Suggestion(hit, _insert_line(tree, code, used_at), f"undefined name {name}"))
+                suggestions.append(Suggestion(hit, _insert_line(tree, code, used_at), f"undefined name {name}{why}"))
         if len(suggestions) >= k:
             return suggestions[:k], [n for n, _ in undefined]
     window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()

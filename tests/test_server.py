@@ -454,6 +454,14 @@ def test_suggest_offers_the_undefined_block_before_its_user(client):
     assert len(result.suggestions) <= 3
 
 
+def test_suggest_finds_a_block_under_another_spelling_as_patch_does(client):
+    code = MISSING_BLOCK.replace("BasicBlock(16, 16)", "ResNetBasicBlock(16, 16)")
+    result = client.suggest(code, k=1)
+    assert result.undefined_names == ["ResNetBasicBlock"]
+    assert result.suggestions[0].hit.block.name == "BasicBlock", result.suggestions
+    assert "alias match" in result.suggestions[0].reason
+
+
 def test_predict_with_a_curve_and_from_a_finished_curve(client):
     p = client.predict(GOOD_MODEL, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3, 0.4, 0.5], epochs=5)
     assert p.method == "last_value" and p.observed_epochs == 3 and p.epochs == 5
