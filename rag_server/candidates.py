@@ -1,12 +1,13 @@
 """Where a free name can come from: a standard import, or blocks in the store, ranked.
 
-Order of evidence: a well-known alias (``F`` -> ``import torch.nn.functional as F``);
-then the store by exact name, by normalised name and common aliases
-(SE / SqueezeExcite / SqueezeExcitation / SEModule, ...), a top-level helper
-defined inside a stored block (``drop_path``, ``make_divisible``), and last a
-semantic search with the usage context. Candidates are ranked by compatibility with
-the call sites (positional count, keyword names, attributes read), by validation,
-and by how much they share identifiers with the user's code.
+Order of evidence: a well-known alias (``F`` -> ``import torch.nn.functional as F``; a ``torch.nn`` class only
+when its signature takes the calls made); then the store by exact name, by normalised name, other spellings
+(``ChannelAttn``), common aliases (SE / SqueezeExcite / SqueezeExcitation / SEModule, ...) and initials (``GRN``),
+a top-level helper defined inside a stored block (``drop_path``, ``make_divisible``), and a semantic search with
+the usage context when few names matched or none can be called as written. Candidates are ranked by
+compatibility with the call sites (construction: positional count, keyword names, required arguments; how the
+instances are called, against ``forward``; attributes read), by validation, by how much they share identifiers
+with the user's code, and across the missing names by module coherence (``rank_by_coherence``).
 """
 
 from __future__ import annotations
@@ -569,8 +570,12 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
-    ranked = sorted(found.values(), key=lambda c: (-c.score, len(c.code), c.identity))
-    return ranked[:limit]
+    return sorted(found.values(), key=_rank_key)[:limit]
+
+
+def _rank_key(cand: Candidate) -> tuple[float, int, str]:
+    """Best score first; on a tie the shorter code, then a stable order."""
+    return -cand.score, len(cand.code), cand.identity
 
 
 COHERENCE_WEIGHT = 0.3  # a tie-breaker: less than what separates an exact name match from an alias
@@ -599,7 +604,7 @@ def rank_by_coherence(candidates: dict[str, list[Candidate]]) -> dict[str, list[
             if shared:
                 cand.score += COHERENCE_WEIGHT * shared / len(others)
                 cand.reason += f", its module offers {shared} of the other {len(others)} missing names"
-        out[name] = sorted(cands, key=lambda c: (-c.score, len(c.code), c.identity))
+        out[name] = sorted(cands, key=_rank_key)
     return out
 
 
