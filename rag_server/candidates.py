@@ -6,7 +6,7 @@ when its signature takes the calls made); then the store by exact name, by norma
 a top-level helper defined inside a stored block (``drop_path``, ``make_divisible``), and a semantic search with
 the usage context when few names matched or none can be called as written. Candidates are ranked by
 compatibility with the call sites (construction: positional count, keyword names, required arguments; how the
-instances are called, against ``forward``; attributes read), by validation, by how much they share identifiers
+instances are called and their results used, against ``forward``'s arguments and returns; attributes read), by validation, by how much they share identifiers
 with the user's code, and across the missing names by module coherence (``rank_by_coherence``).
 """
 
@@ -25,7 +25,7 @@ import libcst as cst
 
 from nnrag import pyparse
 from rag_server.codeops import extract_definition
-from rag_server.scope import NameUsage
+from rag_server.scope import InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
 STANDARD_IMPORTS: dict[str, str] = {
@@ -258,6 +258,7 @@ class Signature:
     attributes: set[str] = field(default_factory=set)  # class attributes and methods
     is_class: bool = False
     forward: "Signature | None" = None  # a class's ``forward`` (None: not defined in the block, e.g. inherited)
+    returns_tuple: bool | None = None  # every ``return`` of the function is a tuple (True), none is (False), else None
 
 
 def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
@@ -315,13 +316,34 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
     sig.attributes = attributes
     sig.is_class = True
-    sig.forward = _signature_of_args(forward.args, drop_first=True) if forward else None
+    if forward is not None:
+        sig.forward = _signature_of_args(forward.args, drop_first=True)
+        sig.forward.returns_tuple = returns_tuple(forward)
     return sig
 
 
-def _accepts(sig: Signature, n_positional: int) -> bool:
-    """Whether a function of ``sig`` can be called with ``n_positional`` positional arguments and no keywords."""
-    return not sig.kwonly_required and sig.required <= n_positional and (sig.varargs or n_positional <= len(sig.params))
+def returns_tuple(func: ast.FunctionDef) -> bool | None:
+    """True when every ``return`` of ``func`` (not of functions inside it) gives a tuple literal (timm's twins
+    ``PatchEmbed``: ``return x, out_size``), False when none does, None when mixed or nothing is returned."""
+    kinds: set[bool] = set()
+    stack: list[ast.AST] = list(func.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None:
+            kinds.add(isinstance(node.value, ast.Tuple))
+        stack.extend(ast.iter_child_nodes(node))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _serves(forward: Signature, call: InstanceCall) -> bool:
+    """Whether a ``forward`` of this signature can serve an instance call: takes that many positional arguments and
+    no required keyword, and returns a tuple exactly when the caller unpacks one (where both are known)."""
+    n = call.n_positional
+    takes = not forward.kwonly_required and forward.required <= n and (forward.varargs or n <= len(forward.params))
+    shape_known = forward.returns_tuple is not None and call.unpacked is not None
+    return takes and (not shape_known or forward.returns_tuple == call.unpacked)
 
 
 def calls_fit(sig: Signature, usage: NameUsage) -> bool:
@@ -382,7 +404,7 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
         return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
     checks: list[float] = [1.0] * len(usage.calls)
     if usage.instance_calls and sig.forward is not None:
-        checks.append(sum(_accepts(sig.forward, n) for n in usage.instance_calls) / len(usage.instance_calls))
+        checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
         checks.append(len(usage.attributes & sig.attributes) / len(usage.attributes))
     if usage.as_base:

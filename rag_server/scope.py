@@ -25,6 +25,8 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from nnrag import pyparse
+
 MODULE_DUNDERS = {
     "__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__",
     "__path__", "__cached__", "__annotations__", "__dict__", "__debug__", "__class__", "__module__", "__qualname__",
@@ -44,6 +46,14 @@ class CallSite:
 
 
 @dataclass
+class InstanceCall:
+    """One call of an instance of a free name: ``y = self.attr(a, b)`` -> n_positional=2, unpacked=False."""
+
+    n_positional: int
+    unpacked: bool | None  # the result is unpacked (``x, size = ...``): True; used as one value: False; unknown: None
+
+
+@dataclass
 class NameUsage:
     name: str
     lines: list[int] = field(default_factory=list)
@@ -54,9 +64,9 @@ class NameUsage:
     first_statement: int = 0  # index in module.body of the first top-level statement using it
     at_import: bool = False  # used in code that runs when the module is imported (module or class body)
     context_lines: list[str] = field(default_factory=list)
-    # positional-argument counts its instances are called with (``self.attr(x)`` where ``self.attr = Name(...)``;
-    # one for an element of ``nn.Sequential``): what the block's ``forward`` must accept
-    instance_calls: list[int] = field(default_factory=list)
+    # how its instances are called (``self.attr(x)`` where ``self.attr = Name(...)``; an element of ``nn.Sequential``
+    # gets one input): what the block's ``forward`` must accept and return
+    instance_calls: list[InstanceCall] = field(default_factory=list)
 
     @property
     def only_attributes(self) -> bool:
@@ -236,8 +246,8 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         if 0 < line <= len(lines) and len(usage.context_lines) < 6:
             usage.context_lines.append(lines[line - 1].strip())
         _record_use(usage, node, parents, module, positions)
-    for name, arities in instance_call_arities(module.code, set(free)).items():
-        free[name].instance_calls = arities
+    for name, calls in instance_calls(module.code, set(free)).items():
+        free[name].instance_calls = calls
     return ScopeReport(module=module, free=free, top_level=bound, import_targets=targets)
 
 
@@ -298,34 +308,48 @@ def _sequential_elements(expr: ast.AST, names: set[str]) -> list[str]:
     return out
 
 
-def instance_call_arities(code: str, names: set[str]) -> dict[str, list[int]]:
-    """For each of ``names``: the positional-argument counts its instances are called with, read from the classes
-    of ``code`` (``self.attr = Name(...)`` then ``self.attr(x, y)``; elements of ``nn.Sequential`` get one).
-    Calls with ``*args`` are skipped (their count is unknown)."""
+def _is_self_attr(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
+def _unpacked(call: ast.Call, parents: dict[ast.AST, ast.AST]) -> bool | None:
+    """Whether a call's result is unpacked into several names (True), used as one value (False), or indexed (None)."""
+    parent = parents.get(call)
+    if isinstance(parent, ast.Assign) and parent.value is call:
+        return any(isinstance(t, (ast.Tuple, ast.List)) for t in parent.targets)
+    return None if isinstance(parent, ast.Subscript) else False
+
+
+def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
+    """For each of ``names``: how its instances are called, read from the classes of ``code`` (``self.attr =
+    Name(...)`` then ``self.attr(x, y)``; an element of ``nn.Sequential`` gets one input and its result is used as
+    one value). Calls with ``*args`` are skipped (their count is unknown)."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return {}
-    out: dict[str, list[int]] = {}
+    out: dict[str, list[InstanceCall]] = {}
     for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
         holds: dict[str, list[str]] = {}  # self.attr -> names it is built from directly
+        parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(cls):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
             if not isinstance(node, ast.Assign):
                 continue
             for name in _sequential_elements(node.value, names):
-                out.setdefault(name, []).append(1)
+                out.setdefault(name, []).append(InstanceCall(1, False))
             value = node.value
             direct = [value.func.id] if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in names else []
             for target in node.targets:
-                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self" and direct:
-                    holds.setdefault(target.attr, []).extend(direct)
+                if _is_self_attr(target) and direct:
+                    holds.setdefault(target.attr, []).extend(direct)  # type: ignore[attr-defined]
         for node in ast.walk(cls):
-            func = node.func if isinstance(node, ast.Call) else None
-            if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+            if not (isinstance(node, ast.Call) and _is_self_attr(node.func) and node.func.attr in holds):  # type: ignore[attr-defined]
                 continue
-            if func.attr in holds and not any(isinstance(a, ast.Starred) for a in node.args):  # type: ignore[union-attr]
-                for name in holds[func.attr]:
-                    out.setdefault(name, []).append(len(node.args))  # type: ignore[union-attr]
+            if not any(isinstance(a, ast.Starred) for a in node.args):
+                for name in holds[node.func.attr]:  # type: ignore[attr-defined]
+                    out.setdefault(name, []).append(InstanceCall(len(node.args), _unpacked(node, parents)))
     return out
 
 

@@ -14,7 +14,7 @@ from rag_server.candidates import (
     word_overlap,
 )
 from rag_server.blame import blamed_names
-from rag_server.scope import analyze, instance_call_arities
+from rag_server.scope import InstanceCall, analyze, instance_calls
 
 VIT = textwrap.dedent('''\
     import torch
@@ -38,11 +38,21 @@ VIT = textwrap.dedent('''\
 
 
 def test_instance_calls_are_read_from_attributes_and_sequential():
-    arities = instance_call_arities(VIT, {"PatchEmbed", "Block"})
-    assert arities == {"Block": [1], "PatchEmbed": [1]}
-    two_inputs = "class Net:\n    def __init__(self):\n        self.att = Attn(8)\n    def forward(self, x, y):\n        return self.att(x, y)\n"
-    assert instance_call_arities(two_inputs, {"Attn"}) == {"Attn": [2]}
-    assert analyze(VIT).free["Block"].instance_calls == [1]
+    calls = instance_calls(VIT, {"PatchEmbed", "Block"})
+    assert calls == {"Block": [InstanceCall(1, False)], "PatchEmbed": [InstanceCall(1, False)]}
+    two_inputs = "class Net:\n    def __init__(self):\n        self.att = Attn(8)\n    def forward(self, x, y):\n        out, w = self.att(x, y)\n        return self.att(x, y)[0]\n"
+    assert instance_calls(two_inputs, {"Attn"}) == {"Attn": [InstanceCall(2, True), InstanceCall(2, None)]}
+    assert analyze(VIT).free["Block"].instance_calls == [InstanceCall(1, False)]
+
+
+def test_a_forward_returning_a_tuple_where_the_model_uses_one_tensor_lowers_compatibility():
+    tuple_out = "import torch.nn as nn\nclass PatchEmbed(nn.Module):\n    def __init__(self, img_size, patch_size, embed_dim):\n        super().__init__()\n    def forward(self, x):\n        if x is None:\n            return x, (1, 1)\n        return x, (2, 2)\n"
+    tensor_out = tuple_out.replace("return x, (1, 1)", "return x").replace("return x, (2, 2)", "return x")
+    usage = _usage(VIT, "PatchEmbed")
+    assert call_compatibility(definition_signature(tensor_out, "PatchEmbed"), usage) == 1.0
+    assert call_compatibility(definition_signature(tuple_out, "PatchEmbed"), usage) < 1.0
+    unpacking = VIT.replace("x = self.patch_embed(x)", "x, size = self.patch_embed(x)")
+    assert call_compatibility(definition_signature(tuple_out, "PatchEmbed"), _usage(unpacking, "PatchEmbed")) == 1.0
 
 
 def _usage(code: str, name: str):
