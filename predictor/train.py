@@ -150,7 +150,8 @@ ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitte
 # Bump when the estimators or their features change: a demo default predictor saved by another version is
 # trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers. "3": optimiser-aware learning
 # rate columns, parameter counts of models that failed forward. "4": gbm_stack@best (the best-over-epochs target).
-PREDICTOR_VERSION = "4"
+# "5": Huber loss for the k = 0 point models (GBMParams.k0_huber_delta).
+PREDICTOR_VERSION = "5"
 
 
 def default_estimator(fitted: dict) -> str:

@@ -286,6 +286,24 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
         assert 0.6 <= coverage <= 0.97, (est.name, coverage)
 
 
+def test_k0_point_model_resists_runs_that_collapse_to_chance():
+    """A few runs that end at chance (diverged) must not drag the k = 0 forecast of every other run with them."""
+    train = _synthetic_runs(300, 4)
+    rng = np.random.default_rng(5)
+    collapsed = {i for i in range(len(train)) if rng.random() < 0.08}
+    train = [(w, lr, curve[:-1] + [0.1] if i in collapsed else curve, fam) for i, (w, lr, curve, fam) in enumerate(train)]
+    v, y, g = _views(train, 0)
+    test_v, test_y, _ = _views(_synthetic_runs(120, 6), 0)
+    params = GBMParams(n_estimators=60, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)
+    huber = GBM(use_code=True, params=params).fit(v, y, g)
+    squared = GBM(use_code=True, params=replace(params, k0_huber_delta=0.0)).fit(v, y, g)
+    assert huber.buckets[0].point.get_params()["objective"] == "huber"
+    assert squared.buckets[0].point.get_params()["objective"] == "regression"
+    def rmse(e):
+        return float(np.sqrt(np.mean((e.point - test_y) ** 2)))
+    assert rmse(huber.predict(test_v)) < 0.9 * rmse(squared.predict(test_v)), (rmse(huber.predict(test_v)), rmse(squared.predict(test_v)))
+
+
 def test_per_dataset_estimators_route_by_dataset():
     from dataclasses import replace
 
