@@ -23,7 +23,6 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -37,6 +36,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from corpus.records import Provenance
+from indexer.embed import split_identifier
 from indexer.lexical import code_words, fts_query, name_words, words
 from indexer.records import Block
 from sandbox.spec import Example
@@ -114,13 +114,10 @@ def normalize_name(name: str) -> str:
     return name.replace("_", "").lower()
 
 
-_NAME_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+")
-
-
 def name_initials(name: str) -> str:
-    """First letters of a CamelCase / snake_case name's words (``GlobalResponseNorm`` -> ``grn``); "" for one word."""
-    words = _NAME_WORD_RE.findall(name.replace("_", " "))
-    return "".join(w[0] for w in words).lower() if len(words) >= 2 else ""
+    """First letters of a name's words (``GlobalResponseNorm`` -> ``grn``); "" for a one-word name."""
+    parts = split_identifier(name)
+    return "".join(p[0] for p in parts) if len(parts) >= 2 else ""
 
 
 @dataclass

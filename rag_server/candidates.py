@@ -131,30 +131,30 @@ WORD_ABBREVIATIONS: list[set[str]] = [
     {"pooling", "pool"}, {"average", "avg"}, {"maximum", "max"}, {"excitation", "excite"}, {"dimension", "dim"},
 ]
 MAX_SPELLINGS = 32
+_WORD_GROUP = {word: group for group in WORD_ABBREVIATIONS for word in group}
+_SPELLED_OUT = {word: max(group, key=len) for group in WORD_ABBREVIATIONS for word in group}
 
 
 def spellings(name: str) -> set[str]:
     """Normalised spellings of ``name`` with each word spelled out or abbreviated (``ChannelAttention`` ->
     ``channelattn``, ...), at most ``MAX_SPELLINGS``."""
-    index = {word: group for group in WORD_ABBREVIATIONS for word in group}
     out = {""}
     for word in split_words(name).lower().split():
-        out = {prefix + alt for prefix in out for alt in sorted(index.get(word, {word}))}
+        out = {prefix + alt for prefix in out for alt in sorted(_WORD_GROUP.get(word, {word}))}
         if len(out) > MAX_SPELLINGS:
             return {normalize(name)}
     return out | {normalize(name)}
 
 
-def name_words(name: str) -> set[str]:
+def spelled_out_words(name: str) -> set[str]:
     """The words of a block name, each abbreviation spelled out (``ResBlk`` -> {residual, block})."""
-    canonical = {word: max(group, key=len) for group in WORD_ABBREVIATIONS for word in group}
-    return {canonical.get(w, w) for w in split_words(name).lower().split()}
+    return {_SPELLED_OUT.get(w, w) for w in split_words(name).lower().split()}
 
 
 def word_overlap(name: str, symbol: str) -> float:
     """Share of ``name``'s words that ``symbol`` also has: a meaning match that keeps the name's words ranks first."""
-    words = name_words(name)
-    return len(words & name_words(symbol)) / len(words) if words else 0.0
+    words = spelled_out_words(name)
+    return len(words & spelled_out_words(symbol)) / len(words) if words else 0.0
 
 
 def is_acronym(name: str) -> bool:
