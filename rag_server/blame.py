@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from nnrag import pyparse
+from rag_server.scope import is_self_attr
 
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
@@ -74,7 +75,7 @@ def _attribute_owners(cls: ast.ClassDef, owner: dict[str, str]) -> dict[str, lis
             continue
         used = [owner[n.id] for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in owner]
         for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+            if is_self_attr(target):
                 out.setdefault(target.attr, []).extend(u for u in used if u not in out.get(target.attr, []))
     return out
 
@@ -92,8 +93,8 @@ def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list
             continue
         if isinstance(node, ast.Name) and node.id in owner:
             names = [owner[node.id]]
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-            names = attributes.get(node.attr, [])
+        elif is_self_attr(node):
+            names = attributes.get(node.attr, [])  # type: ignore[attr-defined]
         else:
             continue
         by_line.setdefault(at, []).extend(names)

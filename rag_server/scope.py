@@ -308,7 +308,8 @@ def _sequential_elements(expr: ast.AST, names: set[str]) -> list[str]:
     return out
 
 
-def _is_self_attr(node: ast.AST) -> bool:
+def is_self_attr(node: ast.AST) -> bool:
+    """``self.attr``."""
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
@@ -342,10 +343,10 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
             value = node.value
             direct = [value.func.id] if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in names else []
             for target in node.targets:
-                if _is_self_attr(target) and direct:
+                if is_self_attr(target) and direct:
                     holds.setdefault(target.attr, []).extend(direct)  # type: ignore[attr-defined]
         for node in ast.walk(cls):
-            if not (isinstance(node, ast.Call) and _is_self_attr(node.func) and node.func.attr in holds):  # type: ignore[attr-defined]
+            if not (isinstance(node, ast.Call) and is_self_attr(node.func) and node.func.attr in holds):  # type: ignore[attr-defined]
                 continue
             if not any(isinstance(a, ast.Starred) for a in node.args):
                 for name in holds[node.func.attr]:  # type: ignore[attr-defined]
