@@ -483,6 +483,28 @@ class BlockStore:
         blocks = self._blocks([i for i, _, _ in hits])
         return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
 
+    def source_specs(self) -> list[str]:
+        """Every source spec a block of this store comes from, sorted."""
+        return sorted({spec for specs in self._sources for spec in specs} | set(self.source_fingerprints()))
+
+    def resolve_sources(self, sources: Iterable[str] | None) -> list[str]:
+        """The store's specs for ``sources``: each an exact spec (``pkg:timm``) or what follows a spec's kind
+        (``timm`` for ``pkg:timm``) when only one spec ends so.
+
+        Why: a source filter that names nothing in the store used to return no hits at all, so a typo or a bare
+        package name looked like "no block matches"; now it is a ValueError that names it and the store's specs.
+        """
+        known = self.source_specs()
+        resolved = []
+        for wanted in sources or []:
+            wanted = wanted.strip()
+            matches = [wanted] if wanted in known else [spec for spec in known if spec.split(":", 1)[-1] == wanted]
+            if len(matches) != 1:
+                problem = "matches several" if matches else "is not in this store"
+                raise ValueError(f"source {wanted!r} {problem}; this store holds: {', '.join(matches or known) or 'no source'}")
+            resolved.append(matches[0])
+        return resolved
+
     def _allowed(self, i: int, sources: set[str] | None, min_level: int) -> bool:
         if self._levels[i] < min_level:
             return False
@@ -499,7 +521,7 @@ class BlockStore:
             raise ValueError(f"unknown search mode {mode!r}: 'hybrid', 'vector' or 'lexical'")
         if not query.strip() and vector is None:
             raise ValueError("empty query")
-        source_set = set(sources) if sources else None
+        source_set = set(self.resolve_sources(sources)) if sources else None
         min_level = stage_index(min_stage) if min_stage else 0
         filtered = source_set is not None or min_level > 0
         depth = min(len(self), max(50, 5 * k) * (8 if filtered else 1))

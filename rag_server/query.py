@@ -50,8 +50,9 @@ def _keep(hit: Any, sources: list[str], min_stage: str) -> bool:
 
 def search_blocks(store: Any, query: str, k: int = 10, sources: list[str] | None = None, min_stage: str = "", mode: str = "auto") -> list[Any]:
     """Ranked hits. ``mode``: auto (symbol lookup when the query is one identifier, else
-    hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical."""
-    sources = list(sources or [])
+    hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical. ``sources``: specs or bare
+    package names (``BlockStore.resolve_sources``; ValueError for one the store does not hold)."""
+    sources = store.resolve_sources(sources)  # a ValueError naming an unknown source, not an empty answer
     query = query.strip()
     use_symbol = mode == "symbol" or (mode == "auto" and bool(_IDENT.match(query)))
     hits: list[Any] = []

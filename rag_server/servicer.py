@@ -268,7 +268,12 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         mode = SEARCH_MODES.get(request.mode)
         if mode is None:
             raise BadRequest("mode", f"unknown search mode {request.mode}")
-        hits = query.search_blocks(self.backend.need_store(), text, k=k, sources=list(request.sources), min_stage=request.min_stage, mode=mode)
+        store = self.backend.need_store()
+        try:
+            sources = store.resolve_sources(request.sources)
+        except ValueError as exc:
+            raise BadRequest("sources", str(exc)) from None
+        hits = query.search_blocks(store, text, k=k, sources=sources, min_stage=request.min_stage, mode=mode)
         response = blocks_pb2.SearchResponse(versions=self._versions())
         for hit in hits:
             response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code), score=float(hit.score), match=hit.match)

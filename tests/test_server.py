@@ -189,7 +189,11 @@ def test_meaning_search_ranks_and_filters(client):
     assert scores == sorted(scores, reverse=True)
     assert all(h.block.code == "" for h in result.hits)
     assert {h.block.name for h in result.hits} & {"BasicBlock", "Bottleneck"}
-    assert client.search("residual block", k=4, sources=["pkg:timm"]).hits == []
+    bare = SOURCE.split(":", 1)[-1]  # a bare package name resolves to the store's one spec for it
+    assert {h.block.provenance.source for h in client.search("residual block", k=4, sources=[bare]).hits} == {SOURCE}
+    with pytest.raises(InvalidArgument, match="source 'pkg:timmm' is not in this store") as info:
+        client.search("residual block", k=4, sources=["pkg:timmm"])
+    assert info.value.details.startswith("sources:") and SOURCE in info.value.details  # names what the store holds
     validated = client.search("residual block", k=10, min_stage="forward").hits
     assert all(h.block.passed("forward") for h in validated)
 

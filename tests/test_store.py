@@ -94,6 +94,9 @@ def test_search_by_identifier_words_and_filters(store):
     assert hits[0].block.name == "BasicBlock" and hits[0].match in ("hybrid", "lexical")
     only_tv = store.search("attention", k=20, sources=["pkg:torchvision"])
     assert only_tv and all("pkg:torchvision" in {p.source for p in h.block.provenances} for h in only_tv)
+    assert [h.block.qualified_name for h in store.search("attention", k=20, sources=["torchvision"])] == [h.block.qualified_name for h in only_tv]
+    with pytest.raises(ValueError, match="source 'tiimm' is not in this store; this store holds: .*pkg:torchvision"):
+        store.search("attention", sources=["tiimm"])
     forward_only = store.search("multi layer perceptron", k=20, min_stage="forward")
     assert "other.layers.Mlp" not in {h.block.qualified_name for h in forward_only}
     with pytest.raises(ValueError, match="unknown stage"):
