@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from corpus.lemur_stats import Run
-from predictor.code_features import static_features
+from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
@@ -65,6 +65,9 @@ class ReportedRun:
     def validate(self) -> None:
         if not isinstance(self.code, str) or not self.code.strip():
             raise ValueError("reported run: code is empty")
+        problem = parse_problem(self.code)
+        if problem:
+            raise ValueError(f"reported run: code does not parse as Python ({problem})")
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
         if not self.accuracy:
@@ -203,9 +206,12 @@ class Predictor:
     def code_features(self, code: str) -> dict[str, float]:
         """Static features, plus params/FLOPs: from the LEMUR audit table, else from an earlier measurement
         (this directory's report store), else measured in the sandbox when the predictor has a pool (then
-        saved), else absent (NaN for the estimators)."""
+        saved), else absent (NaN for the estimators). ValueError for code that does not parse."""
         key = content_hash(code)
-        return {**_static_for(key, code), **(self._dynamic_for(key, code) or {})}
+        static = _static_for(key, code)
+        if not static["parse_ok"]:  # before any sandbox measurement: nothing to measure
+            raise ValueError(f"code does not parse as Python ({parse_problem(code)}); send the model file's source")
+        return {**static, **(self._dynamic_for(key, code) or {})}
 
     def knows_dynamic(self, code: str) -> bool:
         """Whether params/FLOPs of ``code`` are known without a sandbox (LEMUR table or an earlier measurement)."""

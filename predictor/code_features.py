@@ -179,6 +179,22 @@ def _stats(values: list[int], prefix: str) -> dict[str, float]:
     }
 
 
+def parse_problem(code: str) -> str | None:
+    """Why ``code`` is not a Python module ("line 3: invalid syntax"), or None when it parses.
+
+    Why it matters: every LEMUR model the predictor learned from parses, so a prediction for code that does not
+    (raw LLM text with prose around it, a truncated file) would rest on features no training run had; the caller
+    gets this message instead of a number.
+    """
+    try:
+        pyparse.parse(code)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}"
+    except (RecursionError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def static_features(code: str) -> dict[str, float]:
     """Numeric features of one model file; a file that does not parse gets ``parse_ok = 0`` and NaNs elsewhere."""
     try:

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from corpus.records import Provenance
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
+from predictor.code_features import parse_problem
 from rag_server import convert, query
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
@@ -124,6 +125,16 @@ def _require_code(code: str, field: str = "code") -> str:
         raise BadRequest(field, "is empty")
     if len(code) > MAX_CODE_CHARS:
         raise BadRequest(field, f"{len(code):,} characters, at most {MAX_CODE_CHARS:,}")
+    return code
+
+
+def _require_model_code(code: str, field: str = "code") -> str:
+    """A model file for the predictor: non-empty, within the size limit, and Python that parses (Check and Patch take
+    any text; a prediction for code that does not parse would rest on nothing the predictor learned from)."""
+    _require_code(code, field)
+    problem = parse_problem(code)
+    if problem:
+        raise BadRequest(field, f"does not parse as Python ({problem}); send the model file's source")
     return code
 
 
@@ -465,7 +476,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             raise BadRequest(field, str(exc)) from None
 
     def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run") -> dict[str, Any]:
-        _require_code(run.code, f"{field}.code")
+        _require_model_code(run.code, f"{field}.code")
         curve, durations = self._curve(run.curve, f"{field}.curve")
         if epochs < 0:
             raise BadRequest(f"{field}.max_epochs", "must be >= 0")
@@ -480,7 +491,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     @unary
     def Predict(self, request: predictor_pb2.PredictRequest, context: grpc.ServicerContext) -> predictor_pb2.PredictResponse:
-        code = _require_code(request.code)
+        code = _require_model_code(request.code)
         hparams = _json_object(request.hparams_json, "hparams_json")
         dataset = self._dataset(request.dataset, "dataset")
         curve, durations = self._curve(request.curve, "curve")
@@ -513,6 +524,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
                 raise BadRequest(f"{field}.curve", "is empty: an earlier run needs at least one finished epoch")
             run: dict[str, Any] = {"curve": curve, "epochs": r.max_epochs or None}
             if r.code:
+                _require_model_code(r.code, f"{field}.code")
                 run.update(code=r.code, hparams=_json_object(r.hparams_json, f"{field}.hparams_json"), durations=durations,
                            dataset=self._dataset(r.dataset, f"{field}.dataset") if r.dataset else dataset)
             out.append(run)

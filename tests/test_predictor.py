@@ -679,6 +679,10 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     assert wrong.exit_code == 2 and "--target must be final or best" in wrong.output
     bad = runner.invoke(app, ["predict", str(model), "--hparams", "{not json", "--dir", str(tiny_predictor_dir)])
     assert bad.exit_code == 2
+    prose = tmp_path / "answer.md"
+    prose.write_text("Sure! Here is a CNN:\n" + code)
+    refused = runner.invoke(app, ["predict", str(prose), "--dir", str(tiny_predictor_dir)])
+    assert refused.exit_code == 2 and "does not parse as Python (line 1:" in refused.output, refused.output
     missing = runner.invoke(app, ["predict", str(model), "--dir", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "train-predictor" in missing.output
 

@@ -538,6 +538,23 @@ def test_should_stop_learns_from_the_studys_earlier_runs_of_the_same_code(client
     assert info.value.details.startswith("earlier_runs[0].dataset:"), info.value.details
 
 
+def test_predictor_rpcs_refuse_code_that_does_not_parse(client):
+    """Every LEMUR model the predictor learned from parses: an answer for prose or a truncated file would rest on
+    nothing it knows, and a report of one would poison the next training."""
+    prose = "Here is the model:\nclass Net(nn.Module):\n    def forward(self, x)\n        return x\n"
+    run = {"code": prose, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 5}
+    calls = [
+        (lambda: client.predict(prose, {"lr": 0.01}, "cifar-10", [0.3], epochs=5), "code"),
+        (lambda: client.should_stop(run, finished_accuracies=[0.9] * 10), "run.code"),
+        (lambda: client.should_stop({**run, "code": GOOD_MODEL}, earlier_runs=[run]), "earlier_runs[0].code"),
+        (lambda: client.report_result(run, 0.4), "run.code"),
+    ]
+    for call, field in calls:
+        with pytest.raises(InvalidArgument) as info:
+            call()
+        assert info.value.details.startswith(f"{field}: does not parse as Python (line 1:"), info.value.details
+
+
 def test_report_result_is_stored(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
     first = client.report_result(run, 0.5, stopped_early=True)
