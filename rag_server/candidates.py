@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -223,6 +223,7 @@ class Candidate:
     reason: str = ""
     block: Any = None  # indexer.records.Block, None for an import
     import_line: str | None = None
+    keyword_renames: dict[str, str] = field(default_factory=dict)  # call-site keyword -> the definition's name for it
 
     @property
     def qualified_name(self) -> str:
@@ -361,6 +362,61 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
     return True
 
 
+# Keyword names that mean the same argument, with the same value, in different code bases (timm's ``in_chs`` is
+# torchvision's ``in_channels``; GhostNet's ``relu=True`` is timm's ``use_act=True``). Only pure renames: timm's
+# ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16``, so those are not in one group.
+KEYWORD_SYNONYMS = (
+    frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels"}),
+    frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels"}),
+    frozenset({"kernel_size", "ksize", "kernel", "k_size"}),
+    frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction"}),
+    frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act"}),
+    frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob"}),
+    frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob"}),
+    frozenset({"num_heads", "heads", "n_heads", "nhead", "n_head"}),
+    frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"}),
+    frozenset({"eps", "epsilon", "norm_eps", "layer_norm_eps"}),
+    frozenset({"expand_ratio", "expansion", "exp_ratio", "expansion_ratio", "expand_factor", "expansion_factor"}),
+    frozenset({"bias", "use_bias", "with_bias"}),
+)
+_SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
+
+
+def keyword_renames(sig: Signature | None, usage: NameUsage) -> dict[str, str]:
+    """Renames of call-site keywords that let every call site call ``sig`` (``{"relu": "use_act"}``); empty when the
+    calls fit as written, or when some keyword has no single synonym among the parameters or the renamed calls still
+    do not fit (arity, required arguments).
+
+    Why: LLM-written models call a block with the argument names of the repository they remember (``in_channels=``,
+    ``relu=True``); the indexed block takes the same argument under another name. Renaming the keyword at the call
+    site (shown in the diff) is the smallest change that lets the model use the block.
+    """
+    if sig is None or sig.varkw or not usage.calls or calls_fit(sig, usage):
+        return {}
+    params = sig.params + sig.kwonly
+    renames: dict[str, str] = {}
+    for call in usage.calls:
+        for keyword in call.keywords:
+            if keyword in params or keyword in renames:
+                continue
+            targets = [p for p in params if p in _SYNONYMS_OF.get(keyword, ())]
+            if len(targets) != 1:
+                return {}
+            renames[keyword] = targets[0]
+    renamed = renamed_usage(usage, renames)
+    for call in renamed.calls:
+        if len(set(call.keywords)) != len(call.keywords):  # two keywords of one call became the same parameter
+            return {}
+    return renames if renames and calls_fit(sig, renamed) else {}
+
+
+def renamed_usage(usage: NameUsage, renames: dict[str, str]) -> NameUsage:
+    """``usage`` as its call sites read once ``renames`` is applied to their keywords."""
+    if not renames:
+        return usage
+    return replace(usage, calls=[replace(c, keywords=[renames.get(k, k) for k in c.keywords]) for c in usage.calls])
+
+
 def signature_of(obj: Any) -> Signature | None:
     """The call signature of an installed class or function (a class's ``__init__`` without ``self``); None when
     Python cannot tell (builtins written in C)."""
@@ -489,6 +545,9 @@ def _validated_bonus(block: Any) -> float:
     return -0.5 if failed else 0.0
 
 
+# A definition that fits only once call-site keywords are renamed ranks below one that fits as written, but an
+# exact name with renames stays above a fitting alias (3.0 - 0.4 > 2.2).
+RENAME_PENALTY = 0.4
 MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "helper-alias": 2.0, "semantic": 1.0}
 
 
@@ -503,6 +562,8 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
         return None
+    renames = keyword_renames(sig, usage)
+    usage = renamed_usage(usage, renames)  # scored as the call sites will read after the renames
     compat = call_compatibility(sig, usage) if sig is not None else 0.5
     overlap = keyword_overlap(sig, usage)
     shared = identifiers(code)
@@ -510,12 +571,15 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     validated = _validated_bonus(block)
     unresolved_penalty = 0.5 if getattr(block, "unresolved", None) else 0.0
     size_penalty = min(len(code) / 40000.0, 0.5)
-    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty
+    rename_penalty = RENAME_PENALTY if renames else 0.0
+    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty - rename_penalty
+    renamed = ", ".join(f"{old}= -> {new}=" for old, new in renames.items())
     reason = (
-        f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}, "
+        f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}"
+        f"{f' with keywords renamed at the call sites ({renamed})' if renames else ''}, "
         f"argument-name overlap {overlap:.2f}, validated={'yes' if validated > 0 else 'no'}"
     )
-    return Candidate(name, symbol, code, match, score, compat, reason, block)
+    return Candidate(name, symbol, code, match, score, compat, reason, block, keyword_renames=renames)
 
 
 def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:

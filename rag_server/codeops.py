@@ -185,6 +185,27 @@ def rename_names(code: str, mapping: dict[str, str]) -> str:
     return parsed(code).visit(_Renamer(mapping)).code
 
 
+class _KeywordRenamer(cst.CSTTransformer):
+    """Rename keyword arguments in calls of bare names: ``renames[callee][old] = new``."""
+
+    def __init__(self, renames: dict[str, dict[str, str]]) -> None:
+        self.renames = renames
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        mapping = self.renames.get(updated.func.value) if isinstance(updated.func, cst.Name) else None
+        if not mapping:
+            return updated
+        args = [a.with_changes(keyword=cst.Name(mapping[a.keyword.value])) if a.keyword is not None and a.keyword.value in mapping else a
+                for a in updated.args]
+        return updated.with_changes(args=args)
+
+
+def rename_call_keywords(module: cst.Module, renames: dict[str, dict[str, str]]) -> cst.Module:
+    """``module`` with the keyword arguments of calls to each name in ``renames`` renamed (``GhostModule(..., relu=True)``
+    -> ``GhostModule(..., use_act=True)``)."""
+    return module.visit(_KeywordRenamer(renames)) if renames else module
+
+
 def import_lines(code: str) -> list[tuple[str, str]]:
     """(bound name, dotted target) for every top-level import of ``code``."""
     module = parsed(code)

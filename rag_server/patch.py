@@ -20,12 +20,23 @@ from typing import Any
 import libcst as cst
 
 from rag_server.blame import blamed_names
-from rag_server.candidates import STORE_FIRST, Candidate, rank_by_coherence, standard_import, store_candidates, torch_refuses
+from rag_server.candidates import (
+    STORE_FIRST,
+    Candidate,
+    call_compatibility,
+    definition_signature,
+    rank_by_coherence,
+    renamed_usage,
+    standard_import,
+    store_candidates,
+    torch_refuses,
+)
 from rag_server.codeops import (
     import_insert_index,
     import_lines,
     is_import,
     parse_once,
+    rename_call_keywords,
     rename_names,
     split_block,
     statement_bound_names,
@@ -107,8 +118,9 @@ def _parse_import(line: str) -> cst.SimpleStatementLine:
 
 
 def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: list[Candidate]) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """Splice ``imports`` and ``chosen`` blocks into ``code``. Returns (code, inserted, added import lines)."""
-    module = report.module
+    """Splice ``imports`` and ``chosen`` blocks into ``code``, renaming call-site keywords where a chosen block takes
+    them under another name (``Candidate.keyword_renames``). Returns (code, inserted, added import lines)."""
+    module = rename_call_keywords(report.module, {c.name: c.keyword_renames for c in chosen if c.keyword_renames})
     body = list(module.body)
     taken: dict[str, str | None] = {}  # bound name -> import target (None for definitions)
     definitions: dict[str, str] = {}  # bound name -> code of its statement (to reuse identical helpers)
@@ -140,6 +152,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
         if name not in taken:
             add_import(imports[name])
 
+    wanted = {c.name: c for c in chosen}
     for cand in sorted(chosen, key=lambda c: report.free[c.name].first_statement if c.name in report.free else 0):
         if cand.name in taken:  # an earlier block brought it along
             continue
@@ -153,6 +166,12 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
         reuse: set[str] = set()
         for stmt in rest:
             for bound in statement_bound_names(stmt):
+                other = wanted.get(bound)
+                if bound not in taken and other is not None and other is not cand and _serves_worse(cand.code, bound, other, report):
+                    # this block's own helper has the name of another free name of the model, and the definition chosen
+                    # for that name serves the model's calls better (timm's GhostBottleneck brings a GhostModule without
+                    # ``relu=``): the helper is renamed inside the block so the model's name gets the chosen definition
+                    mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()) | set(wanted))
                 if bound not in taken:
                     continue
                 if definitions.get(bound) == bmod.code_for_node(stmt).strip():
@@ -191,6 +210,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 "match": cand.match,
                 "content_hash": getattr(cand.block, "content_hash", ""),
                 "renamed": mapping,
+                "keyword_renames": cand.keyword_renames,
             }
         )
 
@@ -212,6 +232,16 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     # imports placed first in an import-less module need a blank line before the code
     new_code = module.with_changes(body=new_body).code
     return new_code, inserted, new_imports
+
+
+def _serves_worse(block_code: str, name: str, chosen: Candidate, report: ScopeReport) -> bool:
+    """Whether ``block_code``'s own definition of ``name`` serves the model's uses of ``name`` less well than the
+    candidate chosen for it (its call-site compatibility is lower)."""
+    usage = report.free.get(name)
+    if usage is None:
+        return False
+    usage = renamed_usage(usage, chosen.keyword_renames)  # the calls as they will read: the renames apply to the model
+    return call_compatibility(definition_signature(block_code, name), usage) < chosen.compat
 
 
 def unified_diff(before: str, after: str) -> str:

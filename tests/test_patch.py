@@ -113,6 +113,27 @@ def test_an_acronym_finds_the_block_its_initials_spell(store, pool):
     assert result.check is not None and result.check.ok, (result.check, result.code)
 
 
+def test_a_keyword_the_block_takes_under_another_name_is_renamed_at_the_call(store, pool):
+    """timm's Mlp takes the dropout rate as ``drop=``; an LLM writes ``dropout=``. The call site is renamed (shown in the
+    diff) and the model runs, instead of a TypeError or a worse block that happens to accept ``dropout``."""
+    code = (
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.mlp = Mlp(3, hidden_features=32, out_features=10, dropout=0.1)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.mlp(x.mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    [item] = result.inserted
+    assert item["qualified_name"] == "timm.layers.mlp.Mlp" and item["keyword_renames"] == {"dropout": "drop"}
+    assert "dropout= -> drop=" in item["reason"]
+    assert "-        self.mlp = Mlp(3, hidden_features=32, out_features=10, dropout=0.1)" in result.diff
+    assert "+        self.mlp = Mlp(3, hidden_features=32, out_features=10, drop=0.1)" in result.diff
+
+
 def test_shape_bug_is_diagnosed_not_patched(store, pool):
     code = (EXAMPLES / "shape_mismatch.py").read_text()
     result = patch(code, CheckSpec(), store, pool)

@@ -144,3 +144,57 @@ def test_a_torch_class_the_calls_do_not_fit_is_not_imported_blindly():
     plain = "class Net:\n    def __init__(self):\n        self.n = LayerNorm(64, eps=1e-6)\n"
     assert torch_refuses(_usage(convnext, "LayerNorm"))
     assert not torch_refuses(_usage(plain, "LayerNorm"))
+
+
+GHOST = "import torch.nn as nn\nclass GhostModule(nn.Module):\n    def __init__(self, in_chs, out_chs, kernel_size=1, ratio=2, use_act=True):\n        super().__init__()\n"
+
+
+def test_call_keywords_another_code_base_names_differently_are_renamed():
+    from rag_server.candidates import keyword_renames
+
+    sig = definition_signature(GHOST, "GhostModule")
+    call = "class Net:\n    def __init__(self):\n        self.m = GhostModule({args})\n"
+    assert keyword_renames(sig, _usage(call.format(args="960, 1280, kernel=1, relu=True"), "GhostModule")) == {"kernel": "kernel_size", "relu": "use_act"}
+    assert keyword_renames(sig, _usage(call.format(args="in_channels=3, out_channels=8"), "GhostModule")) == {"in_channels": "in_chs", "out_channels": "out_chs"}
+    assert keyword_renames(sig, _usage(call.format(args="3, 8, use_act=False"), "GhostModule")) == {}  # fits as written
+    assert keyword_renames(sig, _usage(call.format(args="3, 8, padding=1"), "GhostModule")) == {}  # no synonym
+    assert keyword_renames(sig, _usage(call.format(args="3, relu=True"), "GhostModule")) == {}  # out_chs still missing
+    assert keyword_renames(sig, _usage(call.format(args="3, 8, relu=True, use_relu=True"), "GhostModule")) == {}  # both -> use_act
+    se = "class SE:\n    def __init__(self, channels, rd_ratio=0.0625):\n        pass\n"
+    # rd_ratio=1/16 is not reduction=16: a different value, so not a synonym
+    assert keyword_renames(definition_signature(se, "SE"), _usage(call.format(args="8").replace("GhostModule", "SE") + "        self.s = SE(8, reduction=16)\n", "SE")) == {}
+
+
+def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_name_steps_aside():
+    from rag_server.candidates import call_compatibility, keyword_renames
+    from rag_server.patch import apply_plan
+
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stage = GhostBottleneck(8, 16, 8)
+                self.head = GhostModule(8, 32, kernel_size=1, relu=True)
+        ''')
+    report = analyze(model)
+    bottleneck = ("import torch.nn as nn\n\n\nclass GhostModule(nn.Module):\n    def __init__(self, in_chs, out_chs, kernel_size=1, act_layer=nn.ReLU):\n"
+                  "        super().__init__()\n\n\nclass GhostBottleneck(nn.Module):\n    def __init__(self, in_chs, mid_chs, out_chs):\n"
+                  "        super().__init__()\n        self.ghost = GhostModule(in_chs, mid_chs)\n")
+    renames = keyword_renames(definition_signature(GHOST, "GhostModule"), report.free["GhostModule"])
+    ghost = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, keyword_renames=renames)
+    outer = Candidate("GhostBottleneck", "GhostBottleneck", bottleneck, "exact", 6.0, 1.0, "", None)
+    assert call_compatibility(definition_signature(bottleneck, "GhostModule"), report.free["GhostModule"]) == 0.0
+    code, inserted, _ = apply_plan(model, report, {}, [outer, ghost])
+    assert "GhostModule(8, 32, kernel_size=1, use_act=True)" in code and "relu" not in code
+    assert "class GhostModule_2(nn.Module)" in code and "self.ghost = GhostModule_2(in_chs, mid_chs)" in code  # the helper stepped aside
+    assert "use_act=True):" in code  # the model's name got the chosen definition
+    assert [i["keyword_renames"] for i in inserted] == [{}, {"relu": "use_act"}]
+    # a helper that serves the model's calls as well as the chosen definition is shared, not duplicated
+    same = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, keyword_renames=renames)
+    outer_with_same = Candidate("GhostBottleneck", "GhostBottleneck", GHOST + bottleneck.split("\n\n\nclass GhostModule")[0].replace("import torch.nn as nn", "") +
+                                "\n\nclass GhostBottleneck(nn.Module):\n    def __init__(self, a, b, c):\n        super().__init__()\n", "exact", 6.0, 1.0, "", None)
+    code, _, _ = apply_plan(model, analyze(model), {}, [outer_with_same, same])
+    assert code.count("class GhostModule") == 1 and "use_act=True)" in code
