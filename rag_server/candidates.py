@@ -368,6 +368,7 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
 KEYWORD_SYNONYMS = (
     frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels"}),
     frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels"}),
+    frozenset({"channels", "channel", "num_channels", "n_channels"}),
     frozenset({"kernel_size", "ksize", "kernel", "k_size"}),
     frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction"}),
     frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act"}),
