@@ -98,6 +98,7 @@ class InsertedBlock:
     symbol: str = ""  # the block's own class name
     renamed: dict[str, str] = field(default_factory=dict)
     provenance: Provenance | None = None
+    keyword_renames: dict[str, str] = field(default_factory=dict)  # keywords renamed at the model's calls: old -> new
 
 
 @dataclass
@@ -205,7 +206,7 @@ def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
         patched_code=resp.patched_code, diff=resp.diff, changed=resp.changed,
         inserted=[
             InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source, i.symbol, dict(i.renamed),
-                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None)
+                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None, dict(i.keyword_renames))
             for i in resp.inserted
         ],
         fixes=list(resp.fixes),

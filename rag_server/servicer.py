@@ -427,6 +427,7 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
             reason=str(item.get("reason", "")), qualified_name=str(item.get("qualified_name", "")),
             match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
             renamed={str(k): str(v) for k, v in (item.get("renamed") or {}).items()},
+            keyword_renames={str(k): str(v) for k, v in (item.get("keyword_renames") or {}).items()},
             provenance=convert.provenance_to_proto(Provenance(**prov)) if prov else None,
         )
     if result.check is not None:

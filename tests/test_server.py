@@ -447,6 +447,15 @@ def test_patch_inserts_the_missing_block_and_checks(client):
     assert outcome.versions["index_version"]
 
 
+def test_patch_reports_keywords_it_renamed_at_the_call(client):
+    code = MISSING_BLOCK.replace("BasicBlock(16, 16)", "BasicBlock(in_planes=16, planes=16)")
+    outcome = client.patch(code)
+    [block] = [i for i in outcome.inserted if i.name == "BasicBlock"]
+    assert block.keyword_renames == {"in_planes": "inplanes"}, block
+    assert "BasicBlock(inplanes=16, planes=16)" in outcome.patched_code
+    assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
+
+
 def test_suggest_offers_the_undefined_block_before_its_user(client):
     cursor = MISSING_BLOCK.splitlines().index("        self.block = BasicBlock(16, 16)") + 1
     result = client.suggest(MISSING_BLOCK, cursor_line=cursor, k=3)

@@ -117,7 +117,8 @@ def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_trie
         o = client.patch(text, spec, no_check=not check, max_tries=max_tries)
     inserted = [
         {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
-         "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed}
+         "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed,
+         "keyword_renames": i.keyword_renames}
         for i in o.inserted
     ]
     return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports,

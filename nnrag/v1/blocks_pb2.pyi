@@ -90,8 +90,15 @@ class PatchRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames")
     class RenamedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class KeywordRenamesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +113,7 @@ class InsertedBlock(_message.Message):
     MATCH_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     RENAMED_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_RENAMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
@@ -114,7 +122,8 @@ class InsertedBlock(_message.Message):
     match: str
     symbol: str
     renamed: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    keyword_renames: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
     __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "versions")
