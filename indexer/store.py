@@ -345,6 +345,8 @@ class BlockStore:
         self._hashes = [r[3] for r in rows]
         self._levels = np.array([r[4] for r in rows], dtype=np.int8)
         self._sources = [tuple(json.loads(r[5])) for r in rows]
+        specs = {spec for specs in self._sources for spec in specs} | {r[0] for r in db.execute("SELECT spec FROM sources")}
+        self._source_specs = sorted(specs)
         self._code_len = [r[6] for r in rows]
         rank = lambda i: (-self._levels[i], self._code_len[i], self._qualified[i])  # noqa: E731 - best validated first
         by_name: dict[str, list[int]] = {}
@@ -484,8 +486,8 @@ class BlockStore:
         return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
 
     def source_specs(self) -> list[str]:
-        """Every source spec a block of this store comes from, sorted."""
-        return sorted({spec for specs in self._sources for spec in specs} | set(self.source_fingerprints()))
+        """Every source spec indexed into this store, sorted (read once when the store opens: a version never changes)."""
+        return list(self._source_specs)
 
     def resolve_sources(self, sources: Iterable[str] | None) -> list[str]:
         """The store's specs for ``sources``: each an exact spec (``pkg:timm``) or what follows a spec's kind
@@ -494,9 +496,11 @@ class BlockStore:
         Why: a source filter that names nothing in the store used to return no hits at all, so a typo or a bare
         package name looked like "no block matches"; now it is a ValueError that names it and the store's specs.
         """
-        known = self.source_specs()
+        if not sources:
+            return []
+        known = self._source_specs
         resolved = []
-        for wanted in sources or []:
+        for wanted in sources:
             wanted = wanted.strip()
             matches = [wanted] if wanted in known else [spec for spec in known if spec.split(":", 1)[-1] == wanted]
             if len(matches) != 1:
