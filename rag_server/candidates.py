@@ -452,6 +452,15 @@ def torch_refuses(usage: NameUsage) -> bool:
     return sig is not None and bool(usage.calls) and not calls_fit(sig, usage)
 
 
+def import_first(usage: NameUsage, line: str | None) -> bool:
+    """Whether ``line`` (``standard_import(usage)``) is the answer for the name without asking the store: a well-known
+    alias or ``torch.nn`` class, unless the name is one the store should answer first (``STORE_FIRST``) or a
+    ``torch.nn`` class the calls cannot construct (``torch_refuses``). Patch and Suggest decide alike."""
+    if line is None or usage.name in STORE_FIRST:
+        return False
+    return not (line.startswith("from torch.nn import") and torch_refuses(usage))
+
+
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments)."""

@@ -137,6 +137,7 @@ class SuggestResult:
     suggestions: list[Suggestion]
     undefined_names: list[str]
     versions: dict[str, str]
+    imports: list[str] = field(default_factory=list)  # import lines for undefined names a standard import binds
 
 
 @dataclass
@@ -259,7 +260,7 @@ def _refused(error: str) -> CheckResult:
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
     return SuggestResult(
         suggestions=[Suggestion(_hit(s.hit), s.insert_line, s.reason) for s in resp.suggestions],
-        undefined_names=list(resp.undefined_names), versions=_versions(resp),
+        undefined_names=list(resp.undefined_names), versions=_versions(resp), imports=list(resp.imports),
     )
 
 

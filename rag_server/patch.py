@@ -21,15 +21,14 @@ import libcst as cst
 
 from rag_server.blame import blamed_names
 from rag_server.candidates import (
-    STORE_FIRST,
     Candidate,
     call_compatibility,
     definition_signature,
+    import_first,
     rank_by_coherence,
     renamed_usage,
     standard_import,
     store_candidates,
-    torch_refuses,
 )
 from rag_server.codeops import (
     import_insert_index,
@@ -89,8 +88,7 @@ def plan(code: str, store: Any) -> Plan:
     unresolved: list[str] = []
     for name, usage in report.free.items():
         line = standard_import(usage)
-        store_first = name in STORE_FIRST or (line is not None and line.startswith("from torch.nn import") and torch_refuses(usage))
-        if line is not None and not store_first:
+        if import_first(usage, line):
             imports[name] = line
             continue
         found = store_candidates(usage, store, code) if store is not None else []

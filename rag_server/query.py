@@ -19,7 +19,7 @@ import libcst as cst
 
 from indexer.store import SearchHit
 from nnrag import pyparse
-from rag_server.candidates import store_candidates
+from rag_server.candidates import import_first, standard_import, store_candidates
 from rag_server.scope import analyze
 from sandbox.spec import STAGES
 
@@ -33,6 +33,15 @@ class Suggestion:
     hit: Any  # SearchHit (block, score, match)
     insert_line: int  # 1-based; insert the block before this line
     reason: str
+
+
+@dataclass
+class Suggestions:
+    """What ``suggest`` found around a cursor."""
+
+    suggestions: list[Suggestion]  # blocks, best first
+    undefined_names: list[str]  # names used near the cursor and defined nowhere
+    imports: list[str]  # import lines for the undefined names a standard import binds (``F``, ``nn.Conv2d``), as Patch adds them
 
 
 def _stage_reached(block: Any, min_stage: str) -> bool:
@@ -151,8 +160,9 @@ def _blocks_for(store: Any, name: str, usage: Any, code: str) -> list[tuple[Any,
     return [(hit, "") for hit in store.lookup_symbol(name, k=1) if hit.block.name == name]
 
 
-def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lines: int = 20) -> tuple[list[Suggestion], list[str]]:
-    """Blocks to insert for code around a cursor, and the undefined names seen there."""
+def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lines: int = 20) -> Suggestions:
+    """Blocks to insert for code around a cursor, the undefined names seen there, and the imports that bind those
+    of them a standard import answers (no block is suggested for those: Patch would import them too)."""
     n_lines = max(1, len(code.splitlines()))
     cursor = cursor_line or n_lines
     lo, hi = max(1, cursor - context_lines), cursor + context_lines
@@ -160,14 +170,22 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
     suggestions: list[Suggestion] = []
     seen: set[str] = set()
     usages = _usages(code) if tree is not None else {}
+    names = [n for n, _ in undefined]
+    imports: list[str] = []
     for name, used_at in undefined:
-        for hit, why in _blocks_for(store, name, usages.get(name), code):
+        usage = usages.get(name)
+        line = standard_import(usage) if usage is not None else None
+        if usage is not None and import_first(usage, line):
+            if line not in imports:
+                imports.append(line)
+            continue
+        for hit, why in _blocks_for(store, name, usage, code):
             key = hit.block.content_hash or hit.block.qualified_name
             if key not in seen:
                 seen.add(key)
                 suggestions.append(Suggestion(hit, _insert_line(tree, code, used_at), f"undefined name {name}{why}"))
         if len(suggestions) >= k:
-            return suggestions[:k], [n for n, _ in undefined]
+            return Suggestions(suggestions[:k], names, imports)
     window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()
     if window:
         for hit in store.search(window[:MAX_QUERY_CHARS], k=k):
@@ -177,4 +195,4 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
                 suggestions.append(Suggestion(hit, _insert_line(tree, code, cursor), "similar to the code at the cursor"))
             if len(suggestions) >= k:
                 break
-    return suggestions[:k], [n for n, _ in undefined]
+    return Suggestions(suggestions[:k], names, imports)

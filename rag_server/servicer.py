@@ -354,9 +354,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             raise BadRequest("cursor_line", f"{request.cursor_line} is outside the code's lines [1, {n_lines}]")
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
-        suggestions, undefined = query.suggest(self.backend.need_store(), code, request.cursor_line, k, request.context_lines or 20)
-        response = blocks_pb2.SuggestResponse(undefined_names=undefined, versions=self._versions())
-        for s in suggestions:
+        found = query.suggest(self.backend.need_store(), code, request.cursor_line, k, request.context_lines or 20)
+        response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, versions=self._versions())
+        for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)
             response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
         return response

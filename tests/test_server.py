@@ -467,6 +467,16 @@ def test_suggest_offers_the_undefined_block_before_its_user(client):
     assert len(result.suggestions) <= 3
 
 
+def test_suggest_gives_the_imports_patch_would_add_instead_of_blocks(client):
+    code = MISSING_BLOCK.replace("return self.fc(self.block(self.stem(x)).mean((2, 3)))",
+                                 "x = F.relu(self.block(self.stem(x))) * math.sqrt(2.0)\n        return self.fc(x.mean((2, 3)))")
+    result = client.suggest(code, k=3)
+    assert set(result.undefined_names) == {"BasicBlock", "F", "math"}
+    assert result.imports == ["import torch.nn.functional as F", "import math"]
+    assert [s.hit.block.name for s in result.suggestions][:1] == ["BasicBlock"]  # blocks only for what no import binds
+    assert not any("undefined name F" in s.reason or "undefined name math" in s.reason for s in result.suggestions)
+
+
 def test_suggest_finds_a_block_under_another_spelling_as_patch_does(client):
     code = MISSING_BLOCK.replace("BasicBlock(16, 16)", "ResNetBasicBlock(16, 16)")
     result = client.suggest(code, k=1)
