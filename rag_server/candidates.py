@@ -411,6 +411,11 @@ def keyword_renames(sig: Signature | None, usage: NameUsage) -> dict[str, str]:
     return renames if renames and calls_fit(sig, renamed) else {}
 
 
+def describe_renames(renames: dict[str, str]) -> str:
+    """``dropout= -> drop=, relu= -> use_act=``: keyword renames as Patch's reasons, the CLI and the demo show them."""
+    return ", ".join(f"{old}= -> {new}=" for old, new in renames.items())
+
+
 def renamed_usage(usage: NameUsage, renames: dict[str, str]) -> NameUsage:
     """``usage`` as its call sites read once ``renames`` is applied to their keywords."""
     if not renames:
@@ -583,7 +588,7 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     size_penalty = min(len(code) / 40000.0, 0.5)
     rename_penalty = RENAME_PENALTY if renames else 0.0
     score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty - rename_penalty
-    renamed = ", ".join(f"{old}= -> {new}=" for old, new in renames.items())
+    renamed = describe_renames(renames)
     reason = (
         f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}"
         f"{f' with keywords renamed at the call sites ({renamed})' if renames else ''}, "

@@ -124,10 +124,15 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
 
 
 def _inserted(item: object) -> str:
-    """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it."""
+    """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, and any keyword renamed at
+    the model's calls (``Mlp <- timm (dropout= -> drop=)``)."""
     source = item.source.split(":", 1)[-1].split(".")[0] if item.source else "?"  # type: ignore[attr-defined]
     block = item.qualified_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
-    return f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
+    text = f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
+    from rag_server.candidates import describe_renames
+
+    renames = describe_renames(item.keyword_renames)  # type: ignore[attr-defined]
+    return f"{text} ({renames})" if renames else text
 
 
 def main() -> int:

@@ -198,3 +198,13 @@ def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_n
                                 "\n\nclass GhostBottleneck(nn.Module):\n    def __init__(self, a, b, c):\n        super().__init__()\n", "exact", 6.0, 1.0, "", None)
     code, _, _ = apply_plan(model, analyze(model), {}, [outer_with_same, same])
     assert code.count("class GhostModule") == 1 and "use_act=True)" in code
+
+
+def test_the_demo_and_cli_show_the_keywords_renamed_at_the_calls():
+    from rag_server.candidates import describe_renames
+    from rag_server.demo import _inserted
+
+    assert describe_renames({"dropout": "drop", "relu": "use_act"}) == "dropout= -> drop=, relu= -> use_act="
+    item = SimpleNamespace(name="Mlp", source="pkg:timm", qualified_name="timm.layers.mlp.Mlp", keyword_renames={"dropout": "drop"})
+    assert _inserted(item) == "Mlp <- timm (dropout= -> drop=)"
+    assert _inserted(SimpleNamespace(**{**item.__dict__, "keyword_renames": {}})) == "Mlp <- timm"

@@ -93,8 +93,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
             typer.echo(result.code, nl=not result.code.endswith("\n"))
+            from rag_server.candidates import describe_renames
+
             for item in result.inserted:
-                typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})", err=True)
+                renames = describe_renames(item.get("keyword_renames") or {})
+                typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})"
+                           f"{f'; keywords renamed at its calls: {renames}' if renames else ''}", err=True)
             for line in result.added_imports:
                 typer.echo(f"# added import: {line}", err=True)
             if result.unresolved:
