@@ -171,21 +171,24 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
     seen: set[str] = set()
     usages = _usages(code) if tree is not None else {}
     names = [n for n, _ in undefined]
-    imports: list[str] = []
+    imports: dict[str, None] = {}  # ordered, each line once
+    for_blocks: list[tuple[str, int]] = []
     for name, used_at in undefined:
         usage = usages.get(name)
         line = standard_import(usage) if usage is not None else None
         if usage is not None and import_first(usage, line):
-            if line not in imports:
-                imports.append(line)
-            continue
+            imports[line] = None
+        else:
+            for_blocks.append((name, used_at))
+    for name, used_at in for_blocks:
+        usage = usages.get(name)
         for hit, why in _blocks_for(store, name, usage, code):
             key = hit.block.content_hash or hit.block.qualified_name
             if key not in seen:
                 seen.add(key)
                 suggestions.append(Suggestion(hit, _insert_line(tree, code, used_at), f"undefined name {name}{why}"))
         if len(suggestions) >= k:
-            return Suggestions(suggestions[:k], names, imports)
+            return Suggestions(suggestions[:k], names, list(imports))
     window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()
     if window:
         for hit in store.search(window[:MAX_QUERY_CHARS], k=k):
@@ -195,4 +198,4 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
                 suggestions.append(Suggestion(hit, _insert_line(tree, code, cursor), "similar to the code at the cursor"))
             if len(suggestions) >= k:
                 break
-    return Suggestions(suggestions[:k], names, imports)
+    return Suggestions(suggestions[:k], names, list(imports))
