@@ -180,7 +180,8 @@ def _torch_nn_names() -> frozenset[str]:
     return frozenset(n for n in dir(nn) if not n.startswith("_") and isinstance(getattr(nn, n), type))
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (the sandbox runs in the same environment)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -190,17 +191,17 @@ def _installed(module: str) -> bool:
 def standard_import(usage: NameUsage) -> str | None:
     """The import line that binds ``usage.name`` when it is a well-known alias, else None."""
     name = usage.name
-    if name in {"repeat", "reduce"} and _installed("einops") and any(
+    if name in {"repeat", "reduce"} and installed("einops") and any(
         re.search(r"['\"][^'\"]*->", c.text) for c in usage.calls
     ):
         return f"from einops import {name}"
-    if name in EINOPS_IMPORTS and name not in {"einops_repeat"} and _installed("einops"):
+    if name in EINOPS_IMPORTS and name not in {"einops_repeat"} and installed("einops"):
         return EINOPS_IMPORTS[name]
     if name in STANDARD_IMPORTS:
         return STANDARD_IMPORTS[name]
     if name in TYPING_NAMES:
         return f"from typing import {name}"
-    if usage.only_attributes and name in ATTRIBUTE_MODULES and _installed(name):
+    if usage.only_attributes and name in ATTRIBUTE_MODULES and installed(name):
         return f"import {name}"
     if name in _torch_nn_names():
         return f"from torch.nn import {name}"
@@ -754,7 +755,7 @@ def _import_of(code: str, name: str) -> str | None:
 
 def _importable(line: str) -> bool:
     top = line.split()[1].split(".")[0]
-    return _installed(top)
+    return installed(top)
 
 
 def _same_kind(name: str, symbol: str) -> bool:

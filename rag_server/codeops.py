@@ -1,15 +1,16 @@
 """Source surgery for patching: cut a definition with its dependencies out of a block,
 rename top-level names, and splice blocks and imports into a module.
 
-Everything works on libcst trees so the user's code keeps its formatting and comments:
-we only ever add statements, never rewrite one the user wrote.
+Everything works on libcst trees so the user's code keeps its formatting and comments. The user's statements are
+kept, with two exceptions that show in the diff: a keyword renamed at a call (``rename_call_keywords``) and an
+import from a module that does not exist (``drop_missing_imports``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -204,6 +205,44 @@ def rename_call_keywords(module: cst.Module, renames: dict[str, dict[str, str]])
     """``module`` with the keyword arguments of calls to each name in ``renames`` renamed (``GhostModule(..., relu=True)``
     -> ``GhostModule(..., use_act=True)``)."""
     return module.visit(_KeywordRenamer(renames)) if renames else module
+
+
+def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], bool]) -> str | None:
+    """The module of a ``from M import names`` that cannot be imported from a single file: relative (a lone file has
+    no package) or not installed; None otherwise (``import M`` and ``from M import *`` are left as they are)."""
+    if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar):
+        return None
+    module = ("." * len(stmt.relative)) + (cst.Module([]).code_for_node(stmt.module) if stmt.module is not None else "")
+    if stmt.relative:
+        return module
+    return None if module == "__future__" or installed(module.split(".")[0]) else module
+
+
+def drop_missing_imports(code: str, installed: Callable[[str], bool]) -> tuple[str, list[str]]:
+    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, and a note for
+    each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
+    ``from .blocks import SEBlock``); without the import those names are free, and Patch resolves them like any
+    other missing name. Imports inside ``try`` or functions are left alone (the code already handles their failure)."""
+    module = parsed(code)
+    body: list[cst.CSTNode] = []
+    notes: list[str] = []
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            body.append(stmt)
+            continue
+        kept = []
+        for small in stmt.body:
+            missing = _missing_module(small, installed)
+            if missing is None:
+                kept.append(small)
+            else:
+                names = ", ".join(bound for bound, _ in import_bindings(small))  # type: ignore[arg-type]
+                notes.append(f"removed the import of {names} from {missing!r}, a module that does not exist here")
+        if len(kept) == len(stmt.body):
+            body.append(stmt)
+        elif kept:
+            body.append(stmt.with_changes(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in kept]))
+    return (module.with_changes(body=body).code, notes) if notes else (code, [])
 
 
 def import_lines(code: str) -> list[tuple[str, str]]:

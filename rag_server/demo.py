@@ -105,6 +105,7 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
             fixes = [_inserted(i) for i in outcome.inserted]
             if outcome.added_imports:
                 fixes.append(f"+{len(outcome.added_imports)} import{'s' if len(outcome.added_imports) > 1 else ''}")
+            fixes += list(outcome.fixes)
             if outcome.unresolved:
                 fixes.append(f"[yellow]unresolved: {', '.join(outcome.unresolved)}[/]")
             if final is not None and not final.ok and final.diagnosis.problem:

@@ -25,12 +25,14 @@ from rag_server.candidates import (
     call_compatibility,
     definition_signature,
     import_first,
+    installed,
     rank_by_coherence,
     renamed_usage,
     standard_import,
     store_candidates,
 )
 from rag_server.codeops import (
+    drop_missing_imports,
     import_insert_index,
     import_lines,
     is_import,
@@ -62,6 +64,7 @@ class PatchResult:
     free_names: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     attempts: list[str] = field(default_factory=list)  # one line per sandbox check, in order
+    fixes: list[str] = field(default_factory=list)  # other changes, in words (an import from a missing module removed)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -279,7 +282,8 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
 def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int) -> PatchResult:
     started = time.monotonic()
     extracted = extract_code(code)
-    source = extracted.code
+    # names imported from modules that do not exist become free names, resolved like the others
+    source, fixes = drop_missing_imports(extracted.code, installed)
     spec = spec if spec is not None else CheckSpec()
     the_plan = plan(source, store)
     free = list(the_plan.report.free)
@@ -287,7 +291,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list) -> PatchResult:
         return PatchResult(
             code=new_code,
-            diff=unified_diff(source, new_code),
+            diff=unified_diff(extracted.code, new_code),
             inserted=inserted,
             unresolved=unresolved,
             added_imports=added,
@@ -297,6 +301,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             tries=tries,
             free_names=free,
             elapsed_s=time.monotonic() - started,
+            fixes=fixes,
         )
 
     if not free:

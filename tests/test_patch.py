@@ -134,6 +134,19 @@ def test_a_keyword_the_block_takes_under_another_name_is_renamed_at_the_call(sto
     assert "+        self.mlp = Mlp(3, hidden_features=32, out_features=10, drop=0.1)" in result.diff
 
 
+def test_blocks_imported_from_a_module_that_does_not_exist_are_inserted(store, pool):
+    """An LLM imports its blocks from the project it imagines; the import goes (named in fixes and the diff) and the
+    names are resolved from the store."""
+    code = (EXAMPLES / "missing_se_droppath.py").read_text()
+    code = code.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom models.layers import SqueezeExcite, DropPath\n", 1)
+    assert "from models.layers import" in code
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert {"SqueezeExcite", "DropPath"} <= {item["name"] for item in result.inserted}
+    assert result.fixes == ["removed the import of SqueezeExcite, DropPath from 'models.layers', a module that does not exist here"]
+    assert "-from models.layers import SqueezeExcite, DropPath" in result.diff
+
+
 def test_shape_bug_is_diagnosed_not_patched(store, pool):
     code = (EXAMPLES / "shape_mismatch.py").read_text()
     result = patch(code, CheckSpec(), store, pool)

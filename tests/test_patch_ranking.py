@@ -208,3 +208,27 @@ def test_the_demo_and_cli_show_the_keywords_renamed_at_the_calls():
     item = SimpleNamespace(name="Mlp", source="pkg:timm", qualified_name="timm.layers.mlp.Mlp", keyword_renames={"dropout": "drop"})
     assert _inserted(item) == "Mlp <- timm (dropout= -> drop=)"
     assert _inserted(SimpleNamespace(**{**item.__dict__, "keyword_renames": {}})) == "Mlp <- timm"
+
+
+def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():
+    from rag_server.codeops import drop_missing_imports
+
+    present = {"torch", "timm"}.__contains__
+    code = textwrap.dedent('''\
+        from __future__ import annotations
+        import torch; from .blocks import SEBlock; import os
+        from models.common import Conv, C3 as CSP
+        from timm.layers import DropPath
+        from nowhere import *
+        try:
+            from fast_ops import fused
+        except ImportError:
+            fused = None
+        ''')
+    new, notes = drop_missing_imports(code, present)
+    assert "import torch; import os\n" in new and "SEBlock" not in new and "models.common" not in new
+    assert "from timm.layers import DropPath" in new and "from __future__ import annotations" in new
+    assert "from nowhere import *" in new and "from fast_ops import fused" in new  # a star or guarded import stays
+    assert notes == ["removed the import of SEBlock from '.blocks', a module that does not exist here",
+                     "removed the import of Conv, CSP from 'models.common', a module that does not exist here"]
+    assert drop_missing_imports("import torch\n", present) == ("import torch\n", [])

@@ -447,6 +447,14 @@ def test_patch_inserts_the_missing_block_and_checks(client):
     assert outcome.versions["index_version"]
 
 
+def test_patch_reports_an_import_of_a_missing_module_it_removed(client):
+    code = MISSING_BLOCK.replace("from torch import nn\n", "from torch import nn\nfrom models.resnet import BasicBlock\n")
+    outcome = client.patch(code)
+    assert outcome.fixes == ["removed the import of BasicBlock from 'models.resnet', a module that does not exist here"]
+    assert any(i.name == "BasicBlock" for i in outcome.inserted) and "from models.resnet" not in outcome.patched_code
+    assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
+
+
 def test_patch_reports_keywords_it_renamed_at_the_call(client):
     code = MISSING_BLOCK.replace("BasicBlock(16, 16)", "BasicBlock(in_planes=16, planes=16)")
     outcome = client.patch(code)

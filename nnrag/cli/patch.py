@@ -101,6 +101,8 @@ def register(app: typer.Typer) -> None:
                            f"{f'; keywords renamed at its calls: {renames}' if renames else ''}", err=True)
             for line in result.added_imports:
                 typer.echo(f"# added import: {line}", err=True)
+            for fix in result.fixes:
+                typer.echo(f"# {fix}", err=True)
             if result.unresolved:
                 typer.echo(f"# unresolved: {', '.join(result.unresolved)}", err=True)
             if result.check is not None:
@@ -125,5 +127,5 @@ def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_trie
          "keyword_renames": i.keyword_renames}
         for i in o.inserted
     ]
-    return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports,
+    return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports, fixes=o.fixes,
                        check=o.after, changed=o.changed, stripped_text=o.stripped_text, tries=o.tries, elapsed_s=o.took_ms / 1000.0)
