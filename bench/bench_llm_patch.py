@@ -1,6 +1,6 @@
 """Patch benchmark on LLM-style models: blocks used by their common names, never defined.
 
-    python bench/bench_llm_patch.py [--store DIR] [--sets dev heldout] [--max-tries 5]
+    python bench/bench_llm_patch.py [--store DIR] [--sets dev heldout] [--max-tries 5] [--import-from models.blocks]
 
 Each file of ``bench/llm_models/<set>/`` is a CIFAR-10 model written the way an LLM writes one in a NAS loop: it
 calls one to three well-known blocks or helpers (``PatchEmbed``, ``ConvBnAct``, ``ChannelAttention``, ``GRN``,
@@ -36,9 +36,25 @@ MODELS = REPO / "bench" / "llm_models"
 console = Console(width=170)
 
 
-def run_case(path: Path, store: Any, pool: Any, max_tries: int) -> dict[str, Any]:
+def importing_from(code: str, module: str) -> str:
+    """``code`` importing its missing blocks from ``module`` (an LLM's imagined project module), after its own imports:
+    ``from models.blocks import GhostModule, SqueezeExcite``. Names a standard import binds (``F``) stay unimported."""
+    from rag_server.candidates import standard_import
+    from rag_server.scope import analyze
+
+    names = [n for n, usage in analyze(code).free.items() if standard_import(usage) is None]
+    if not names:
+        return code
+    lines = code.splitlines(keepends=True)
+    last_import = max((i for i, line in enumerate(lines) if line.startswith(("import ", "from "))), default=-1)
+    lines.insert(last_import + 1, f"from {module} import {', '.join(names)}\n")
+    return "".join(lines)
+
+
+def run_case(path: Path, store: Any, pool: Any, max_tries: int, import_from: str = "") -> dict[str, Any]:
     started = time.perf_counter()
-    result = patch(path.read_text(), None, store, pool, max_tries=max_tries)
+    code = path.read_text()
+    result = patch(importing_from(code, import_from) if import_from else code, None, store, pool, max_tries=max_tries)
     patched = [a for a in result.attempts if not a.startswith("as given:")]
     ok = bool(result.check and result.check.ok)
     return {
@@ -69,8 +85,11 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=sorted(p.name for p in MODELS.iterdir() if p.is_dir()))
     ap.add_argument("--max-tries", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "llm_patch.json")
+    ap.add_argument("--import-from", default="", help="each model imports its missing blocks from this module, which does "
+                    "not exist (e.g. models.blocks): the LLM's imagined project layout")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/llm_patch.json (llm_patch_imported.json with --import-from)")
     args = ap.parse_args()
+    args.out = args.out or REPO / "bench" / "results" / ("llm_patch_imported.json" if args.import_from else "llm_patch.json")
 
     store, pool, _ = open_resources(args.store, workers=args.workers)
     summaries, runs = [], {}
@@ -78,7 +97,7 @@ def main() -> None:
         for name in args.sets:
             cases = []
             for path in sorted((MODELS / name).glob("*.py")):
-                cases.append(run_case(path, store, pool, args.max_tries))
+                cases.append(run_case(path, store, pool, args.max_tries, args.import_from))
                 c = cases[-1]
                 console.print(f"{'ok ' if c['restored'] else 'BAD'} {name}/{c['case']} {c['checks']} checks {c['inserted']} {c['failure']}")
             runs[name] = cases
