@@ -188,6 +188,64 @@ def installed(module: str) -> bool:
         return False
 
 
+# Packages whose submodules Patch may look up by name: the server imports them anyway (finding a submodule's spec
+# imports its parent package, so an arbitrary package named by untrusted code is never looked into).
+LIBRARY_PACKAGES = ("torch", "torchvision", "timm")
+
+
+@lru_cache(maxsize=256)
+def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
+    """Names bound at the top level of an installed library module's source (inside ``if`` / ``try`` too), read
+    statically, and whether it is a package; None when that cannot tell (not a library package, no source, a star
+    import, a module ``__getattr__``)."""
+    if module.split(".")[0] not in LIBRARY_PACKAGES:
+        return None
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = _parsed(open(spec.origin, encoding="utf-8").read())
+    if tree is None:
+        return None
+    names: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.If, ast.Try, ast.With)):
+            stack.extend(ast.iter_child_nodes(node))
+        elif isinstance(node, (ast.ExceptHandler,)):
+            stack.extend(node.body)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return frozenset(names), spec.submodule_search_locations is not None
+
+
+def module_lacks(module: str, name: str) -> bool:
+    """Whether installed library ``module`` certainly does not offer ``name`` (``from torchvision.ops import
+    ConvBNActivation``): not bound at its top level and not a submodule. False whenever that cannot be told."""
+    found = _module_top_names(module)
+    if found is None or name in found[0]:
+        return False
+    names, is_package = found
+    if not is_package:
+        return True  # a plain module has no submodules
+    try:
+        return importlib.util.find_spec(f"{module}.{name}") is None
+    except (ImportError, ValueError):
+        return False
+
+
 def standard_import(usage: NameUsage) -> str | None:
     """The import line that binds ``usage.name`` when it is a well-known alias, else None."""
     name = usage.name

@@ -218,11 +218,30 @@ def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], boo
     return None if module == "__future__" or installed(module.split(".")[0]) else module
 
 
-def drop_missing_imports(code: str, installed: Callable[[str], bool]) -> tuple[str, list[str]]:
-    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, and a note for
-    each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
-    ``from .blocks import SEBlock``); without the import those names are free, and Patch resolves them like any
-    other missing name. Imports inside ``try`` or functions are left alone (the code already handles their failure)."""
+def _without_lacking(stmt: cst.BaseSmallStatement, lacks: Callable[[str, str], bool]) -> tuple[cst.BaseSmallStatement | None, list[str]]:
+    """``from M import a, b`` without the names installed module M certainly does not offer (``lacks``): the statement
+    left (None when nothing is), and the bound names removed."""
+    if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar) or stmt.relative or stmt.module is None:
+        return stmt, []
+    module = cst.Module([]).code_for_node(stmt.module)
+    keep = [a for a in stmt.names if not lacks(module, cst.Module([]).code_for_node(a.name))]
+    if len(keep) == len(stmt.names):
+        return stmt, []
+    gone = [cst.Module([]).code_for_node(a.asname.name if a.asname else a.name) for a in stmt.names if a not in keep]
+    if not keep:
+        return None, gone
+    keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return stmt.with_changes(names=keep), gone
+
+
+def drop_missing_imports(code: str, installed: Callable[[str], bool],
+                         lacks: Callable[[str, str], bool] = lambda module, name: False) -> tuple[str, list[str]]:
+    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, and without
+    the names an installed M certainly lacks (``lacks``: ``from torchvision.ops import ConvBNActivation``), with a note
+    for each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
+    ``from .blocks import SEBlock``) or from the wrong library module; without the import those names are free, and
+    Patch resolves them like any other missing name. Imports inside ``try`` or functions are left alone (the code
+    already handles their failure)."""
     module = parsed(code)
     body: list[cst.CSTNode] = []
     notes: list[str] = []
@@ -233,12 +252,17 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool]) -> tuple[s
         kept = []
         for small in stmt.body:
             missing = _missing_module(small, installed)
-            if missing is None:
-                kept.append(small)
-            else:
+            if missing is not None:
                 names = ", ".join(bound for bound, _ in import_bindings(small))  # type: ignore[arg-type]
                 notes.append(f"removed the import of {names} from {missing!r}, a module that does not exist here")
-        if len(kept) == len(stmt.body):
+                continue
+            left, gone = _without_lacking(small, lacks)
+            if gone:
+                source = cst.Module([]).code_for_node(small.module)  # type: ignore[attr-defined]
+                notes.append(f"removed {', '.join(gone)} from the import from {source!r}, which does not define {'it' if len(gone) == 1 else 'them'}")
+            if left is not None:
+                kept.append(left)
+        if kept == list(stmt.body):
             body.append(stmt)
         elif kept:
             body.append(stmt.with_changes(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in kept]))

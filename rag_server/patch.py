@@ -26,6 +26,7 @@ from rag_server.candidates import (
     definition_signature,
     import_first,
     installed,
+    module_lacks,
     rank_by_coherence,
     renamed_usage,
     standard_import,
@@ -283,7 +284,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     started = time.monotonic()
     extracted = extract_code(code)
     # names imported from modules that do not exist become free names, resolved like the others
-    source, fixes = drop_missing_imports(extracted.code, installed)
+    source, fixes = drop_missing_imports(extracted.code, installed, module_lacks)
     spec = spec if spec is not None else CheckSpec()
     the_plan = plan(source, store)
     free = list(the_plan.report.free)

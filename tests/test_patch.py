@@ -147,6 +147,15 @@ def test_blocks_imported_from_a_module_that_does_not_exist_are_inserted(store, p
     assert "-from models.layers import SqueezeExcite, DropPath" in result.diff
 
 
+def test_a_block_imported_from_a_library_module_that_lacks_it_is_inserted(store, pool):
+    code = (EXAMPLES / "missing_se_droppath.py").read_text()
+    code = code.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom torchvision.ops import SqueezeExcite, StochasticDepth\n", 1)
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert result.fixes == ["removed SqueezeExcite from the import from 'torchvision.ops', which does not define it"]
+    assert "from torchvision.ops import StochasticDepth\n" in result.code and "SqueezeExcite" in {i["name"] for i in result.inserted}
+
+
 def test_shape_bug_is_diagnosed_not_patched(store, pool):
     code = (EXAMPLES / "shape_mismatch.py").read_text()
     result = patch(code, CheckSpec(), store, pool)

@@ -232,3 +232,18 @@ def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():
     assert notes == ["removed the import of SEBlock from '.blocks', a module that does not exist here",
                      "removed the import of Conv, CSP from 'models.common', a module that does not exist here"]
     assert drop_missing_imports("import torch\n", present) == ("import torch\n", [])
+
+
+def test_names_a_library_module_does_not_define_are_dropped_from_its_import():
+    from rag_server.candidates import installed, module_lacks
+    from rag_server.codeops import drop_missing_imports
+
+    assert module_lacks("torchvision.ops", "ConvBNActivation") and module_lacks("torchvision.models.resnet", "BasicBlok")
+    assert not module_lacks("torchvision.ops", "SqueezeExcitation") and not module_lacks("torchvision", "models")  # a submodule
+    assert not module_lacks("torch.nn", "Anything")  # star imports: cannot tell, so never dropped
+    assert not module_lacks("antigravity", "x")  # not a library package: never looked into (finding it would import it)
+    code = "from torchvision.ops import ConvBNActivation, SqueezeExcitation as SE\nfrom torchvision.models.resnet import BasicBlok\n"
+    new, notes = drop_missing_imports(code, installed, module_lacks)
+    assert new == "from torchvision.ops import SqueezeExcitation as SE\n"
+    assert notes == ["removed ConvBNActivation from the import from 'torchvision.ops', which does not define it",
+                     "removed BasicBlok from the import from 'torchvision.models.resnet', which does not define it"]
