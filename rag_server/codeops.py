@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from rag_server.scope import _statement_bindings, import_bindings
+from rag_server.scope import _dotted, _statement_bindings, import_bindings
 
 
 _TREES: ContextVar[dict[str, cst.Module] | None] = ContextVar("parsed_trees", default=None)
@@ -212,7 +212,7 @@ def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], boo
     no package) or not installed; None otherwise (``import M`` and ``from M import *`` are left as they are)."""
     if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar):
         return None
-    module = ("." * len(stmt.relative)) + (cst.Module([]).code_for_node(stmt.module) if stmt.module is not None else "")
+    module = ("." * len(stmt.relative)) + (_dotted(stmt.module) if stmt.module is not None else "")
     if stmt.relative:
         return module
     return None if module == "__future__" or installed(module.split(".")[0]) else module
@@ -223,11 +223,11 @@ def _without_lacking(stmt: cst.BaseSmallStatement, lacks: Callable[[str, str], b
     left (None when nothing is), and the bound names removed."""
     if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar) or stmt.relative or stmt.module is None:
         return stmt, []
-    module = cst.Module([]).code_for_node(stmt.module)
-    keep = [a for a in stmt.names if not lacks(module, cst.Module([]).code_for_node(a.name))]
+    module = _dotted(stmt.module)
+    keep = [a for a in stmt.names if not lacks(module, _dotted(a.name))]
     if len(keep) == len(stmt.names):
         return stmt, []
-    gone = [cst.Module([]).code_for_node(a.asname.name if a.asname else a.name) for a in stmt.names if a not in keep]
+    gone = [_dotted(a.asname.name if a.asname else a.name) for a in stmt.names if a not in keep]  # type: ignore[arg-type]
     if not keep:
         return None, gone
     keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
@@ -258,7 +258,7 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
                 continue
             left, gone = _without_lacking(small, lacks)
             if gone:
-                source = cst.Module([]).code_for_node(small.module)  # type: ignore[attr-defined]
+                source = _dotted(small.module)  # type: ignore[attr-defined]
                 notes.append(f"removed {', '.join(gone)} from the import from {source!r}, which does not define {'it' if len(gone) == 1 else 'them'}")
             if left is not None:
                 kept.append(left)
