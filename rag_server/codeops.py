@@ -234,15 +234,57 @@ def _without_lacking(stmt: cst.BaseSmallStatement, lacks: Callable[[str, str], b
     return stmt.with_changes(names=keep), gone
 
 
+class _PrefixStripper(cst.CSTTransformer):
+    """``mb.SEBlock`` -> ``SEBlock`` for each dotted prefix in ``prefixes`` (a module that is not there)."""
+
+    def __init__(self, prefixes: set[str]) -> None:
+        self.prefixes = prefixes
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        return cst.Name(updated.attr.value) if _dotted(updated.value) in self.prefixes else updated
+
+
+def _attributes_of(module: cst.Module, prefix: str) -> set[str]:
+    """The names read as ``prefix.name`` in ``module``."""
+    found: set[str] = set()
+
+    class _Reader(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if _dotted(node.value) == prefix:
+                found.add(node.attr.value)
+
+    module.visit(_Reader())
+    return found
+
+
+def _missing_module_aliases(module: cst.Module, installed: Callable[[str], bool]) -> dict[int, tuple[str, str]]:
+    """For each top-level ``import M [as a]`` of a module that is not installed, keyed by ``id`` of its alias node: (the
+    prefix the code reads it through, ``a`` or ``M``; the statement as written). Skipped when a name read through it
+    is also bound at the top level (stripping the prefix would change which object it means)."""
+    top = {name for stmt in module.body for name in statement_bound_names(stmt)}
+    out: dict[int, tuple[str, str]] = {}
+    for stmt in module.body:
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
+            if not isinstance(small, cst.Import):
+                continue
+            for alias in small.names:
+                full = _dotted(alias.name)
+                prefix = _dotted(alias.asname.name) if alias.asname else full  # type: ignore[arg-type]
+                if not installed(full.split(".")[0]) and not (_attributes_of(module, prefix) & top):
+                    out[id(alias)] = (prefix, f"import {full}" + (f" as {prefix}" if alias.asname else ""))
+    return out
+
+
 def drop_missing_imports(code: str, installed: Callable[[str], bool],
                          lacks: Callable[[str, str], bool] = lambda module, name: False) -> tuple[str, list[str]]:
-    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, and without
-    the names an installed M certainly lacks (``lacks``: ``from torchvision.ops import ConvBNActivation``), with a note
-    for each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
+    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, without its
+    ``import M [as a]`` of such modules (``a.SEBlock`` then reads ``SEBlock``), and without the names an installed M
+    certainly lacks (``lacks``: ``from torchvision.ops import ConvBNActivation``), with a note for each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
     ``from .blocks import SEBlock``) or from the wrong library module; without the import those names are free, and
     Patch resolves them like any other missing name. Imports inside ``try`` or functions are left alone (the code
     already handles their failure)."""
     module = parsed(code)
+    aliases = _missing_module_aliases(module, installed)
     body: list[cst.CSTNode] = []
     notes: list[str] = []
     for stmt in module.body:
@@ -251,6 +293,16 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
             continue
         kept = []
         for small in stmt.body:
+            if isinstance(small, cst.Import) and any(id(a) in aliases for a in small.names):
+                for a in small.names:
+                    if id(a) in aliases:
+                        prefix, written = aliases[id(a)]
+                        notes.append(f"removed `{written}`, a module that does not exist here, and read {prefix}.X as X")
+                left = [a for a in small.names if id(a) not in aliases]
+                if left:
+                    left[-1] = left[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                    kept.append(small.with_changes(names=left))
+                continue
             missing = _missing_module(small, installed)
             if missing is not None:
                 names = ", ".join(bound for bound, _ in import_bindings(small))  # type: ignore[arg-type]
@@ -266,7 +318,12 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
             body.append(stmt)
         elif kept:
             body.append(stmt.with_changes(body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in kept]))
-    return (module.with_changes(body=body).code, notes) if notes else (code, [])
+    if not notes:
+        return code, []
+    new = module.with_changes(body=body)
+    if aliases:
+        new = new.visit(_PrefixStripper({prefix for prefix, _ in aliases.values()}))
+    return new.code, notes
 
 
 def import_lines(code: str) -> list[tuple[str, str]]:

@@ -147,6 +147,16 @@ def test_blocks_imported_from_a_module_that_does_not_exist_are_inserted(store, p
     assert "-from models.layers import SqueezeExcite, DropPath" in result.diff
 
 
+def test_blocks_read_through_a_module_that_does_not_exist_are_inserted(store, pool):
+    code = (EXAMPLES / "missing_se_droppath.py").read_text()
+    code = code.replace("import torch.nn as nn\n", "import torch.nn as nn\nimport models.layers as L\n", 1)
+    code = code.replace("SqueezeExcite(", "L.SqueezeExcite(").replace("DropPath(", "L.DropPath(")
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert result.fixes == ["removed `import models.layers as L`, a module that does not exist here, and read L.X as X"]
+    assert "L." not in result.code and {"SqueezeExcite", "DropPath"} <= {i["name"] for i in result.inserted}
+
+
 def test_a_block_imported_from_a_library_module_that_lacks_it_is_inserted(store, pool):
     code = (EXAMPLES / "missing_se_droppath.py").read_text()
     code = code.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom torchvision.ops import SqueezeExcite, StochasticDepth\n", 1)

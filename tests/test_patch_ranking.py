@@ -213,7 +213,7 @@ def test_the_demo_and_cli_show_the_keywords_renamed_at_the_calls():
 def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():
     from rag_server.codeops import drop_missing_imports
 
-    present = {"torch", "timm"}.__contains__
+    present = {"torch", "timm", "os"}.__contains__
     code = textwrap.dedent('''\
         from __future__ import annotations
         import torch; from .blocks import SEBlock; import os
@@ -247,3 +247,29 @@ def test_names_a_library_module_does_not_define_are_dropped_from_its_import():
     assert new == "from torchvision.ops import SqueezeExcitation as SE\n"
     assert notes == ["removed ConvBNActivation from the import from 'torchvision.ops', which does not define it",
                      "removed BasicBlok from the import from 'torchvision.models.resnet', which does not define it"]
+
+
+def test_a_module_import_of_a_module_that_does_not_exist_is_read_through():
+    from rag_server.codeops import drop_missing_imports
+
+    present = {"torch", "os"}.__contains__
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+        import models.blocks as mb, os
+        import utils.layers
+        import helpers as h
+
+
+        class Conv:
+            pass
+
+
+        def build():
+            return mb.SEBlock(8), utils.layers.ConvBNAct(3, 8), os.sep, h.Conv(), h.other
+        ''')
+    new, notes = drop_missing_imports(code, present)
+    assert "import os\n" in new and "models" not in new and "utils" not in new
+    assert "return SEBlock(8), ConvBNAct(3, 8), os.sep, h.Conv(), h.other" in new
+    assert "import helpers as h" in new  # h.Conv would become the model's own Conv: left as written
+    assert notes == ["removed `import models.blocks as mb`, a module that does not exist here, and read mb.X as X",
+                     "removed `import utils.layers`, a module that does not exist here, and read utils.layers.X as X"]
