@@ -346,7 +346,7 @@ class BlockStore:
         self._levels = np.array([r[4] for r in rows], dtype=np.int8)
         self._sources = [tuple(json.loads(r[5])) for r in rows]
         specs = {spec for specs in self._sources for spec in specs} | {r[0] for r in db.execute("SELECT spec FROM sources")}
-        self._source_specs = sorted(specs)
+        self._source_specs = sorted(specs)  # read once: a store version never changes
         self._code_len = [r[6] for r in rows]
         rank = lambda i: (-self._levels[i], self._code_len[i], self._qualified[i])  # noqa: E731 - best validated first
         by_name: dict[str, list[int]] = {}
@@ -484,10 +484,6 @@ class BlockStore:
         hits = self.lookup_ids(name, k)
         blocks = self._blocks([i for i, _, _ in hits])
         return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
-
-    def source_specs(self) -> list[str]:
-        """Every source spec indexed into this store, sorted (read once when the store opens: a version never changes)."""
-        return list(self._source_specs)
 
     def resolve_sources(self, sources: Iterable[str] | None) -> list[str]:
         """The store's specs for ``sources``: each an exact spec (``pkg:timm``) or what follows a spec's kind

@@ -209,7 +209,8 @@ def rename_call_keywords(module: cst.Module, renames: dict[str, dict[str, str]])
 
 def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], bool]) -> str | None:
     """The module of a ``from M import names`` that cannot be imported from a single file: relative (a lone file has
-    no package) or not installed; None otherwise (``import M`` and ``from M import *`` are left as they are)."""
+    no package) or not installed; None otherwise, and for ``from M import *`` (``import M`` is
+    ``_missing_module_aliases``'s)."""
     if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar):
         return None
     module = ("." * len(stmt.relative)) + (_dotted(stmt.module) if stmt.module is not None else "")

@@ -172,16 +172,15 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
     usages = _usages(code) if tree is not None else {}
     names = [n for n, _ in undefined]
     imports: dict[str, None] = {}  # ordered, each line once
-    for_blocks: list[tuple[str, int]] = []
+    for_blocks: list[tuple[str, int, Any]] = []
     for name, used_at in undefined:
         usage = usages.get(name)
         line = standard_import(usage) if usage is not None else None
         if usage is not None and import_first(usage, line):
             imports[line] = None
         else:
-            for_blocks.append((name, used_at))
-    for name, used_at in for_blocks:
-        usage = usages.get(name)
+            for_blocks.append((name, used_at, usage))
+    for name, used_at, usage in for_blocks:
         for hit, why in _blocks_for(store, name, usage, code):
             key = hit.block.content_hash or hit.block.qualified_name
             if key not in seen:
