@@ -3,7 +3,8 @@
     p = Predictor.load(dir)                     # or load_or_train_default(dir)
     p.predict(code, {"lr": 0.01, "batch": 64}, "cifar-10", curve=[0.31, 0.42])  -> Prediction
     p.should_stop(run, incumbent=[0.81, 0.79, ...], budget=50)                 -> StopDecision
-    p.report(ReportedRun(...))                  # stored in <dir>/reports.sqlite, used by the next train-predictor
+    p.report(ReportedRun(...))                  # stored in <dir>/reports.sqlite: corrects the next predictions for
+                                                # the same code at once, and the next train-predictor learns from it
     p.reload_if_changed()                       # picks up a retrained model without a restart
 
 Every prediction carries a point estimate, an 80% interval and the name of the estimator that answered.
@@ -12,6 +13,7 @@ Every prediction carries a point estimate, an 80% interval and the name of the e
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -27,6 +29,7 @@ from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, d
 from predictor.families import content_hash
 from predictor.features import DATASETS, RunView
 from predictor.evaluate import at_least_seen, check_target
+from predictor.models import code_corrected, code_shrink_of
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
@@ -42,6 +45,7 @@ class Prediction:
     dataset: str
     epochs: int
     target: str = "final"  # what point / lo / hi predict: the metric after the last epoch, or the best over epochs
+    reported_runs: int = 0  # finished reported runs of the same code that corrected it (Predictor.predict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +137,7 @@ class ReportStore:
                 "code TEXT, hparams TEXT, dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, "
                 "duration_s TEXT, epochs_planned INTEGER, finished INTEGER)"
             )
+            db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
             db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
 
     def _connect(self) -> sqlite3.Connection:
@@ -151,9 +156,16 @@ class ReportStore:
             return int(cur.lastrowid)
 
     def all(self) -> list[ReportedRun]:
+        return self._select("", ())
+
+    def finished_of(self, code_hash: str, dataset: str) -> list[ReportedRun]:
+        """The finished runs reported for one code (``content_hash``) on one dataset, oldest first."""
+        return self._select("WHERE code_hash = ? AND dataset = ? AND finished = 1", (code_hash, dataset))
+
+    def _select(self, where: str, args: tuple) -> list[ReportedRun]:
         with self._connect() as db:
             rows = db.execute("SELECT code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished "
-                              "FROM reports ORDER BY id").fetchall()
+                              f"FROM reports {where} ORDER BY id", args).fetchall()
         return [ReportedRun(code=c, hparams=json.loads(h), dataset=d, transform=t, task=ta, metric=m, accuracy=json.loads(a),
                             duration_s=json.loads(du), epochs_planned=e, finished=bool(f))
                 for c, h, d, t, ta, m, a, du, e, f in rows]
@@ -278,15 +290,47 @@ class Predictor:
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
                 model: str | None = None, target: str = "final") -> Prediction:
-        """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``."""
+        """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``. The finished runs
+        of the same code reported on ``dataset`` correct the answer (``corrected_by_reports``)."""
         if epochs is not None and curve and epochs < len(curve):
             raise ValueError(f"epochs {epochs} is below the {len(curve)} epochs already in the curve")
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
-        return self.predict_view(view, model, target)
+        return self.corrected_by_reports(view, self.predict_view(view, model, target), model)
 
-    def predict_view(self, view: RunView, model: str | None = None, target: str = "final") -> Prediction:
-        """``target``: "final" (the metric after the last epoch) or "best" (the best over epochs, from the estimators
-        trained for it: ``<name>@best``)."""
+    def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
+        """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code
+        reported on this dataset: their mean error times n / (n + lambda), lambda being what the estimator learned of
+        how much error runs of one code share (``models.code_shrink_ratio``), the interval narrowed to the error left
+        (``models.code_corrected``). Why: in a hyperparameter study one code trains many
+        times, and an unseen family's error repeats in every run; the reports reveal it before any retraining
+        (held-out LEMUR families, each code's runs in turn: ``bench/bench_reported.py``)."""
+        if pred.model == "observed" or not view.code:
+            return pred
+        past = [r for r in self.reports.finished_of(_code_key(view.code), view.dataset) if len(r.accuracy) > view.k]
+        if not past:
+            return pred
+        est = self._estimator(model, pred.target)
+        shrink = float(code_shrink_of(est, [view])[0])
+        if not math.isfinite(shrink):
+            return pred
+        siblings = [_first_epochs(self._reported_view(r, view), view.k) for r in past]
+        at_k = at_least_seen(est.predict(siblings), siblings, pred.target).point
+        outcomes = [r.accuracy[-1] if pred.target == "final" else max(r.accuracy) for r in past]
+        point, lo, hi = code_corrected(pred.point, pred.lo, pred.hi, [o - p for o, p in zip(outcomes, at_k)], shrink)
+        if pred.target == "best" and view.k:  # never below the best epoch already seen
+            point, lo, hi = (max(v, max(view.accuracy)) for v in (point, lo, hi))
+        return replace(pred, point=point, lo=lo, hi=hi, reported_runs=len(past),
+                       model=f"{pred.model}, corrected by {len(past)} reported runs of this code")
+
+    @staticmethod
+    def _reported_view(run: ReportedRun, like: RunView) -> RunView:
+        """A reported run of ``like``'s code as the estimators read it (same code: the same features)."""
+        hp, planned, tf = _split_hparams(run.hparams, run.epochs_planned, run.transform or None)
+        return RunView(dataset=run.dataset, hparams=hp, transform=tf, epochs=max(planned, len(run.accuracy)),
+                       accuracy=list(run.accuracy), duration_s=list(run.duration_s), code_features=like.code_features, code=like.code)
+
+    def _estimator(self, model: str | None, target: str):
+        """The estimator answering ``model`` (None: the default) for ``target``."""
         check_target(target)
         name = model or self.default_model
         key = name if target == "final" else best_target_name(name)
@@ -296,6 +340,13 @@ class Predictor:
             raise ValueError(f"this predictor has no best-over-epochs estimator for {name!r}: retrain it (nnrag train-predictor)")
         if est is None:
             raise ValueError(f"unknown model {name!r}; trained: {', '.join(n for n in self.estimators if '@' not in n)}")
+        return est
+
+    def predict_view(self, view: RunView, model: str | None = None, target: str = "final") -> Prediction:
+        """``target``: "final" (the metric after the last epoch) or "best" (the best over epochs, from the estimators
+        trained for it: ``<name>@best``). The estimator alone: ``predict`` adds the reported runs' correction."""
+        est = self._estimator(model, target)
+        name = model or self.default_model
         if view.k >= view.epochs:
             seen = float(view.accuracy[-1] if target == "final" else max(view.accuracy))
             return Prediction(seen, seen, seen, "observed", view.k, view.dataset, view.epochs, target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from predictor.features import RunView
-from predictor.models import Estimate
+from predictor.models import Estimate, code_shrink_of
 
 
 class Ensemble:
@@ -18,10 +18,14 @@ class Ensemble:
         total = sum((weights or {m: 1.0 for m in members}).values())
         self.weights = {m: (weights or {}).get(m, 1.0) / total if weights else 1.0 / len(members) for m in members}
 
-    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str]) -> "Ensemble":
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], codes: list[str] | None = None) -> "Ensemble":
         for est in self.members.values():
-            est.fit(views, targets, groups)
+            est.fit(views, targets, groups, codes=codes)
         return self
+
+    def code_shrink(self, views: list[RunView]) -> np.ndarray:
+        """The members' largest lambda: a member that learned no code-level correction keeps the average from one."""
+        return np.max([code_shrink_of(est, views) for est in self.members.values()], axis=0)
 
     def predict(self, views: list[RunView]) -> Estimate:
         parts = {m: est.predict(views) for m, est in self.members.items()}

@@ -76,6 +76,11 @@ def training_views(runs: list[Run], corpus: Corpus, grouping: str = "stem",
     return views, np.asarray(targets, dtype=float), groups
 
 
+def training_codes(runs: list[Run]) -> list[str]:
+    """Each training view's code (its LEMUR model name: one per content hash), in ``training_views``' order."""
+    return [run.model for run in runs for _ in train_ks(run.epochs)]
+
+
 def split_weights(corpus: Corpus) -> dict[str, float]:
     """Per model: its CIFAR-10 runs with >= 3 epochs (what the split balances); 0 for other used models."""
     weights: Counter[str] = Counter()

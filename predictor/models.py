@@ -1,6 +1,6 @@
 """Estimators of a run's final metric from what is known at epoch k, each with an 80% interval.
 
-All share one interface: ``fit(views, targets, groups)`` and ``predict(views) -> Estimate``.
+All share one interface: ``fit(views, targets, groups, codes=None)`` and ``predict(views) -> Estimate``.
 - ``LastValue``: the last observed value (k = 0: the training median of the dataset).
 - ``CurveFit``: parametric learning-curve extrapolation (pow3 ``a - b t^-c`` for k >= 3, log fit for k = 2).
 - ``GBM``: LightGBM per k-bucket, point (L2) + quantiles 10/90, with or without code features;
@@ -112,6 +112,66 @@ def _buckets(views: list[RunView]) -> dict[int, np.ndarray]:
     return {b: np.array(idx) for b, idx in _indices_by([bucket_of(v.k) for v in views]).items()}
 
 
+MIN_SHRINK_CODES = 20  # codes with >= 2 runs needed at a k to estimate how much of the error a code shares
+
+
+def code_shrink_ratio(residuals: np.ndarray, codes: np.ndarray) -> float:
+    """lambda = within-code / between-code variance of prediction errors (one-way random effects, ANOVA estimator).
+
+    Why: runs of the same code share part of the predictor's error (an unseen family it under-forecasts). Given n
+    earlier runs of a code with mean error m, the best shift for the next run of that code is m * n / (n + lambda)
+    (the random-effects posterior mean). With no curve the code decides much of the error (LEMUR CIFAR-10, lambda
+    about 5); two epochs in, the run's own curve has said most of it (lambda 30-40). inf when the errors show no
+    shared part or too few codes repeat.
+    """
+    residuals, codes = np.asarray(residuals, dtype=float), np.asarray(codes)
+    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    n, groups = len(residuals), len(counts)
+    if groups < 2 or int(np.sum(counts >= 2)) < MIN_SHRINK_CODES:
+        return math.inf
+    means = np.bincount(inverse, weights=residuals) / counts
+    within = float(np.sum((residuals - means[inverse]) ** 2)) / (n - groups)
+    between = float(np.sum(counts * (means - residuals.mean()) ** 2)) / (groups - 1)
+    n0 = (n - float(np.sum(counts**2)) / n) / (groups - 1)
+    tau2 = (between - within) / n0
+    return within / tau2 if tau2 > 0 else math.inf
+
+
+def code_corrected(point: float, lo: float, hi: float, residuals: list[float], shrink: float) -> tuple[float, float, float]:
+    """A prediction (point, 10% and 90% quantiles) corrected by the errors ``residuals`` that the estimator made, at
+    the same epoch, on n earlier runs of the same code: shifted by their mean times n / (n + lambda) and the interval
+    narrowed to what is left of the error, clipped to [0, 1].
+
+    Why the narrowing: under the random-effects model behind ``code_shrink_ratio`` the error's variance is
+    within + between = (lambda + 1) * between; after n runs of the code the between part left is lambda / (n + lambda)
+    of it, so each half-width scales by sqrt(lambda (n + lambda + 1) / ((n + lambda)(lambda + 1))). Shifted but not
+    narrowed, the CIFAR-10 intervals covered 0.86-0.88 instead of 0.80 (``bench/bench_reported.py``).
+    """
+    n = len(residuals)
+    if n == 0 or not math.isfinite(shrink):
+        return point, lo, hi
+    shifted = point + float(np.mean(residuals)) * n / (n + shrink)
+    scale = math.sqrt(shrink * (n + shrink + 1) / ((n + shrink) * (shrink + 1)))
+    lo, hi = shifted - (point - lo) * scale, shifted + (hi - point) * scale
+    return tuple(float(min(max(v, 0.0), 1.0)) for v in (shifted, lo, hi))
+
+
+def code_shrink_by_k(residuals: np.ndarray, codes: np.ndarray, ks: np.ndarray) -> dict[int, float]:
+    """``code_shrink_ratio`` at each epoch count k (the errors of one run at different k are not independent runs)."""
+    return {int(k): code_shrink_ratio(residuals[ks == k], codes[ks == k]) for k in np.unique(ks)}
+
+
+def code_shrink_of(estimator, views: list[RunView]) -> np.ndarray:
+    """Each view's lambda from ``estimator`` (inf: no code-level correction, e.g. the LoRA regressor)."""
+    method = getattr(estimator, "code_shrink", None)
+    return method(views) if method is not None else np.full(len(views), math.inf)
+
+
+def nearest_k(table: dict[int, float], k: int) -> float:
+    """The value at the nearest k of ``table`` (inf when empty: no correction)."""
+    return table[min(table, key=lambda key: (abs(key - k), key))] if table else math.inf
+
+
 class _Symmetric:
     """Shared fit for baselines: per-bucket conformal half-widths of |residual| and dataset medians for k = 0."""
 
@@ -121,6 +181,7 @@ class _Symmetric:
         self.halfwidth: dict[int, float] = {}
         self.median_by_dataset: dict[str, float] = {}
         self.median_all = 0.5
+        self.shrink_by_bucket: dict[int, dict[int, float]] = {}  # bucket -> k -> lambda (code_shrink_ratio)
 
     def _raw(self, view: RunView) -> float:
         raise NotImplementedError
@@ -128,7 +189,10 @@ class _Symmetric:
     def _prior(self, view: RunView) -> float:
         return self.median_by_dataset.get(view.dataset, self.median_all)
 
-    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str] | None = None) -> "_Symmetric":
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str] | None = None,
+            codes: list[str] | None = None) -> "_Symmetric":
+        """``codes``: each view's code; with them each bucket also learns how much of its error runs of one code
+        share (``code_shrink_ratio``; a baseline fits nothing per code, so its own residuals serve)."""
         zero = [(v.dataset, t) for v, t in zip(views, targets) if v.k == 0]
         self.median_all = float(np.median([t for _, t in zero])) if zero else float(np.median(targets))
         by_ds: dict[str, list[float]] = {}
@@ -140,7 +204,14 @@ class _Symmetric:
             idx = idx if len(idx) <= 4000 else rng.choice(idx, 4000, replace=False)  # residual quantiles need no more
             preds = np.array([self._raw(views[i]) for i in idx])
             self.halfwidth[b] = conformal_quantile(np.abs(targets[idx] - preds))
+            if codes is not None:
+                ks = np.array([views[i].k for i in idx])
+                self.shrink_by_bucket[b] = code_shrink_by_k(targets[idx] - preds, np.asarray(codes)[idx], ks)
         return self
+
+    def code_shrink(self, views: list[RunView]) -> np.ndarray:
+        tables = getattr(self, "shrink_by_bucket", {})  # baselines pickled before it have none
+        return np.array([nearest_k(tables.get(bucket_of(v.k), {}), v.k) for v in views])
 
     def predict(self, views: list[RunView]) -> Estimate:
         point = np.array([self._raw(v) for v in views])
@@ -235,6 +306,7 @@ class _Bucket:
     stratum_correction: dict[int, float] = field(default_factory=dict)  # per horizon stratum, where calibrated
     stack_space: FeatureSpace | None = None  # gbm_stack: the forecast's columns and model
     stack_model: object = None
+    code_shrink: dict[int, float] = field(default_factory=dict)  # k -> lambda (code_shrink_ratio); empty: none
 
 
 def family_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -339,13 +411,16 @@ class GBM:
         if not isinstance(shared, GBM) or (shared.use_code, shared.params) != (self.use_code, self.params):
             raise ValueError(f"{self.name} can share buckets only with a GBM of the same features and params")
 
-    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], shared: "GBM | None" = None) -> "GBM":
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], shared: "GBM | None" = None,
+            codes: list[str] | None = None) -> "GBM":
         """Fit one bucket per k. ``shared``: a GBM of the same features and params already fitted on the same views;
         each bucket that neither stacks is taken from it as it is (gbm_code and gbm_stack differ only at k = 0, so
-        an evaluation of both fits k >= 1 once)."""
+        an evaluation of both fits k >= 1 once). ``codes``: each view's code (LEMUR model name); with them each bucket
+        also learns how much of its out-of-fold error runs of one code share (``code_shrink_ratio``)."""
         if shared is not None:
             self._check_shared(shared)
         groups_arr = np.asarray(groups)
+        codes_arr = np.asarray(codes) if codes is not None else None
         for b, idx in sorted(_buckets(views).items()):
             if shared is not None and b in shared.buckets and not (self._stacks_at(b) or shared._stacks_at(b)):
                 self.buckets[b] = shared.buckets[b]
@@ -361,9 +436,12 @@ class GBM:
                 stack_space, stack_model, forecast = self._fit_stack(sub, y, g)
                 x = np.column_stack([x, forecast])
             strata = np.array([calibration_stratum(v) for v in sub])
-            scores, rows_used = self._calibration_scores(x, y, g)
+            scores, rows_used, oof_point = self._out_of_fold(x, y, g, b)
             point, q_lo, q_hi = self._fit_three(x, y, b)
             bucket = _Bucket(space, point, q_lo, q_hi, stack_space=stack_space, stack_model=stack_model)
+            if codes_arr is not None and len(rows_used):
+                ks = np.array([v.k for v in sub])[rows_used]
+                bucket.code_shrink = code_shrink_by_k(y[rows_used] - oof_point, codes_arr[idx][rows_used], ks)
             if len(scores):
                 g_cal, s_cal = g[rows_used], strata[rows_used]
                 weighting = self.params.calibration_weighting
@@ -375,26 +453,36 @@ class GBM:
             self.buckets[b] = bucket
         return self
 
-    def _calibration_scores(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """CQR conformity scores max(lo - y, y - hi) on predictions for families the models did not see,
-        and the row indices they belong to."""
+    def _out_of_fold(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """On predictions for families the models did not see: CQR conformity scores max(lo - y, y - hi), the row
+        indices they belong to, and the point model's predictions for those rows."""
+        empty = np.array([]), np.array([], dtype=int), np.array([])
         if len(np.unique(groups)) < 3:
-            return np.array([]), np.array([], dtype=int)
+            return empty
         folds = self.params.cv_folds or 5
         fold = family_folds(groups, folds, self.params.seed)
-        scores, rows = [], []
+        scores, rows, points = [], [], []
         for f in range(folds if self.params.cv_folds else 1):
             test = fold == f
             if test.sum() == 0 or (~test).sum() == 0:
                 continue
-            q_lo, q_hi = self._fit_quantiles(x[~test], y[~test])
+            point, q_lo, q_hi = self._fit_three(x[~test], y[~test], bucket)
             lo, hi = q_lo.predict(x[test]), q_hi.predict(x[test])
             lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
             scores.append(np.maximum(lo - y[test], y[test] - hi))
             rows.append(np.flatnonzero(test))
+            points.append(point.predict(x[test]))
         if not scores:
-            return np.array([]), np.array([], dtype=int)
-        return np.concatenate(scores), np.concatenate(rows)
+            return empty
+        return np.concatenate(scores), np.concatenate(rows), np.concatenate(points)
+
+    def code_shrink(self, views: list[RunView]) -> np.ndarray:
+        """Each view's lambda (``code_shrink_ratio``) at its k: inf where none was learned."""
+        out = np.full(len(views), math.inf)
+        for i, v in enumerate(views):
+            bucket = self.buckets.get(bucket_of(v.k)) or self.buckets[max(self.buckets)]
+            out[i] = nearest_k(getattr(bucket, "code_shrink", {}), v.k)  # predictors pickled before it have none
+        return out
 
     def predict(self, views: list[RunView]) -> Estimate:
         point = np.zeros(len(views))
@@ -431,8 +519,10 @@ class PerDataset:
         self.by_dataset: dict[str, object] = {}
         self.fallback = ""
 
-    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], shared: "PerDataset | None" = None) -> "PerDataset":
-        """``shared``: a PerDataset of GBMs fitted on the same views; each dataset's GBM shares its buckets (``GBM.fit``)."""
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], shared: "PerDataset | None" = None,
+            codes: list[str] | None = None) -> "PerDataset":
+        """``shared``: a PerDataset of GBMs fitted on the same views; each dataset's GBM shares its buckets (``GBM.fit``).
+        ``codes``: each view's code, for each estimator's code-level correction."""
         index = _indices_by([v.dataset for v in views])
         if not index:
             raise ValueError("no training views")
@@ -443,9 +533,10 @@ class PerDataset:
             idx = index[ds]
             estimator = make_estimator(self.name, self.params)
             data = ([views[i] for i in idx], targets[idx], [groups[i] for i in idx])
+            own_codes = [codes[i] for i in idx] if codes is not None else None
             if shared is not None and ds in shared.by_dataset:
-                return estimator.fit(*data, shared=shared.by_dataset[ds])
-            return estimator.fit(*data)
+                return estimator.fit(*data, shared=shared.by_dataset[ds], codes=own_codes)
+            return estimator.fit(*data, codes=own_codes)
 
         workers = (self.params or GBMParams()).fit_workers
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(own)))) as pool:
@@ -455,6 +546,12 @@ class PerDataset:
     def answering(self, dataset: str) -> str:
         """The dataset whose estimator answers for ``dataset``."""
         return dataset if dataset in self.by_dataset else self.fallback
+
+    def code_shrink(self, views: list[RunView]) -> np.ndarray:
+        out = np.full(len(views), math.inf)
+        for ds, idx in _indices_by([self.answering(v.dataset) for v in views]).items():
+            out[idx] = self.by_dataset[ds].code_shrink([views[i] for i in idx])
+        return out
 
     def predict(self, views: list[RunView]) -> Estimate:
         point, lo, hi = np.zeros(len(views)), np.zeros(len(views)), np.zeros(len(views))

@@ -17,7 +17,7 @@ import numpy as np
 
 from corpus.lemur_stats import Run
 from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
-from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_views, usable
+from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_codes, training_views, usable
 from predictor.families import GROUPINGS, read_split
 from predictor.models import GBMParams, PerDataset, make_estimator
 
@@ -75,17 +75,21 @@ def fit_estimators(names: list[str], runs: list[Run], c: Corpus, params: GBMPara
     ``earlier``: estimators already fitted on the same runs, target, params and per-dataset choice; gbm_code and
     gbm_stack take the buckets they share from each other instead of fitting them twice."""
     views, targets, groups = training_views(runs, c, grouping, target)
+    codes = training_codes(runs)
     fitted, timings = {}, {}
     for name in names:
         t0 = time.time()
         estimator = PerDataset(name, params) if per_dataset else make_estimator(name, params)
         shared = {**(earlier or {}), **fitted}.get(SHARES_BUCKETS_WITH.get(name, ""))
-        fitted[name] = estimator.fit(views, targets, groups, shared=shared) if shared is not None else estimator.fit(views, targets, groups)
+        if shared is not None:
+            fitted[name] = estimator.fit(views, targets, groups, shared=shared, codes=codes)
+        else:
+            fitted[name] = estimator.fit(views, targets, groups, codes=codes)
         timings[name] = round(time.time() - t0, 1)
     return fitted, timings
 
 
-FIT_CACHE_VERSION = "fit-v2"  # v2: one estimator per dataset (models.PerDataset), the datasets in the key
+FIT_CACHE_VERSION = "fit-v3"  # v2: one estimator per dataset (models.PerDataset), the datasets in the key; v3: code_shrink
 
 
 def _source_digest() -> str:
@@ -151,7 +155,7 @@ ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitte
 # trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers. "3": optimiser-aware learning
 # rate columns, parameter counts of models that failed forward. "4": gbm_stack@best (the best-over-epochs target).
 # "5": Huber loss for the k = 0 point models (GBMParams.k0_huber_delta).
-PREDICTOR_VERSION = "5"
+PREDICTOR_VERSION = "6"  # 6: estimators learn code_shrink (corrections by reported runs of the same code)
 
 
 def default_estimator(fitted: dict) -> str:

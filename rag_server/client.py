@@ -151,6 +151,7 @@ class Prediction:
     epochs: int = 0  # the epoch the prediction is for
     versions: dict[str, str] = field(default_factory=dict)
     target: str = "final"  # what accuracy / lower / upper predict: "final" or "best" (over epochs)
+    reported_runs: int = 0  # finished runs of the same code reported on this dataset that corrected the answer
 
 
 @dataclass
@@ -287,7 +288,7 @@ def _run(run: dict[str, Any]) -> predictor_pb2.Run:
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
     return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, resp.observed_epochs, resp.epochs, _versions(resp),
-                      resp.target or "final")
+                      resp.target or "final", resp.reported_runs)
 
 
 def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:

@@ -22,7 +22,8 @@ from predictor.code_features import static_features
 from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
 from predictor.features import RunView
-from predictor.models import GBM, CurveFit, GBMParams, LastValue, calibration_weights, conformal_quantile, weighted_conformal_quantile
+from predictor.models import (GBM, CurveFit, GBMParams, LastValue, calibration_weights, code_corrected, code_shrink_by_k, code_shrink_ratio,
+                              conformal_quantile, nearest_k, weighted_conformal_quantile)
 from predictor.replay import replay_optuna, replay_predictor
 
 SMALL_NET = '''
@@ -884,3 +885,94 @@ def test_only_a_demo_default_of_another_predictor_version_is_stale():
     assert not stale_demo_default({"demo_default": True, "predictor_version": PREDICTOR_VERSION})
     assert not stale_demo_default({"fast": True, "n_reported": 3}), "a fast retrain on reported runs is the user's"
     assert not stale_demo_default({"default": "gbm_code"})
+
+
+# ---- corrections by the reported runs of the same code ---------------------------------------
+
+def test_code_shrink_ratio_recovers_how_much_error_a_code_shares():
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(300), 4)
+    shared = rng.normal(0, 0.1, 300)[codes]
+    residuals = shared + rng.normal(0, 0.05, len(codes))
+    assert code_shrink_ratio(residuals, codes) == pytest.approx(0.05**2 / 0.1**2, rel=0.3)
+    assert code_shrink_ratio(rng.normal(0, 0.05, len(codes)), codes) > 20, "no shared part: next to no shift"
+    assert code_shrink_ratio(residuals[:40], codes[:40]) == math.inf, "10 codes repeat: too few to tell"
+    by_k = code_shrink_by_k(np.concatenate([residuals, residuals]), np.concatenate([codes, codes]),
+                            np.repeat([0, 5], len(codes)))
+    assert set(by_k) == {0, 5} and nearest_k(by_k, 7) == by_k[5] and nearest_k({}, 3) == math.inf
+
+
+def test_code_corrected_shifts_by_the_shrunk_mean_error_and_narrows_to_what_is_left():
+    point, lo, hi = code_corrected(0.5, 0.4, 0.7, [0.1, 0.1], shrink=2.0)
+    assert point == pytest.approx(0.55), "mean error 0.1 times n / (n + lambda) = 2 / 4"
+    scale = math.sqrt(2 * 5 / (4 * 3))
+    assert (point - lo, hi - point) == pytest.approx((0.1 * scale, 0.2 * scale)), "both half-widths narrowed alike"
+    assert code_corrected(0.5, 0.4, 0.7, [], 2.0) == (0.5, 0.4, 0.7)
+    assert code_corrected(0.5, 0.4, 0.7, [0.3], math.inf) == (0.5, 0.4, 0.7), "no shared error learned: no correction"
+    assert code_corrected(0.95, 0.9, 0.99, [0.3] * 50, 1.0)[0] == 1.0, "an accuracy stays in [0, 1]"
+
+
+def _coded_runs(n_codes: int, runs_per_code: int, seed: int, epochs: int = 6):
+    """Like _synthetic_runs, plus a per-code offset of the asymptote that no feature shows (an unseen family's
+    quirk): each code its own family, runs differing in learning rate."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for c in range(n_codes):
+        width, offset = int(rng.choice([8, 16, 32, 64, 128])), float(rng.normal(0, 0.08))
+        for _ in range(runs_per_code):
+            lr = float(10 ** rng.uniform(-3, -0.5))
+            a = 0.45 + 0.06 * math.log2(width / 8) - 0.1 * abs(math.log10(lr) + 2) + offset + rng.normal(0, 0.01)
+            curve = [float(np.clip(a - 0.25 * t ** -0.8 + rng.normal(0, 0.005), 0, 1)) for t in range(1, epochs + 1)]
+            runs.append((width, lr, curve, f"code{c}"))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def coded_gbm():
+    runs = _coded_runs(80, 4, 3)
+    views, ys, groups = [], [], []
+    for k in (0, 2):
+        v, y, g = _views(runs, k)
+        views, groups = views + v, groups + g
+        ys.append(y)
+    params = GBMParams(n_estimators=60, learning_rate=0.1, num_threads=1, cv_folds=3, min_child_samples=10)
+    return GBM(use_code=True, params=params).fit(views, np.concatenate(ys), groups, codes=groups)
+
+
+def test_gbm_learns_that_a_code_shares_its_error_until_the_curve_shows_it(coded_gbm):
+    at_0, at_2 = (_views(_coded_runs(1, 1, 9), k)[0] for k in (0, 2))
+    shrink_0, shrink_2 = coded_gbm.code_shrink(at_0)[0], coded_gbm.code_shrink(at_2)[0]
+    assert shrink_0 < 2, "with no curve the hidden offset is most of the error: a few runs of the code tell it"
+    assert shrink_2 > 3 * shrink_0, "two epochs in, the run's own curve shows the offset"
+    assert np.all(np.isinf(GBM(use_code=True, params=GBMParams(n_estimators=5, cv_folds=3)).fit(
+        *_views(_coded_runs(30, 2, 4), 0)).code_shrink(at_0))), "fitted without codes: no correction"
+
+
+def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gbm, tmp_path):
+    from predictor.api import Predictor, ReportedRun
+    from predictor.train import save_predictor
+
+    save_predictor(tmp_path, {"gbm_code": coded_gbm}, {"default": "gbm_code"})
+    p = Predictor.load(tmp_path)
+    code, other = net(32, 64) + "\nVARIANT = 1\n", net(32, 64) + "\nVARIANT = 2\n"  # same features, two codes
+    hp = {"lr": 0.01, "batch": 32}
+    before = p.predict(code, hp, "cifar-10", epochs=6)
+    assert before.reported_runs == 0 and before.model == "gbm_code"
+    above = min(before.point + 0.2, 0.99)
+    for _ in range(3):  # the same hyperparameters: each was predicted exactly as `before`, and ended 0.2 above it
+        p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.2, 0.3, 0.4, 0.5, 0.6, above], epochs_planned=6))
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.1, 0.1], epochs_planned=6, finished=False))
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-100", accuracy=[0.9] * 6, epochs_planned=6))
+    after = p.predict(code, hp, "cifar-10", epochs=6)
+    shrink = coded_gbm.code_shrink([p.view(code, hp, "cifar-10", epochs=6)])[0]
+    assert after.reported_runs == 3 and after.model == "gbm_code, corrected by 3 reported runs of this code"
+    assert after.point == pytest.approx(before.point + (above - before.point) * 3 / (3 + shrink))
+    assert after.point > before.point + 0.05 and after.lo <= after.point <= after.hi
+    unrelated = p.predict(other, hp, "cifar-10", epochs=6)
+    assert unrelated.reported_runs == 0 and unrelated.point == pytest.approx(before.point)
+    assert Predictor.load(tmp_path).predict(code, hp, "cifar-10", epochs=6).point == pytest.approx(after.point), "reports persist"
+    seen = p.predict(code, hp, "cifar-10", curve=[0.2, 0.3], epochs=6)
+    assert math.isinf(coded_gbm.code_shrink([p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)])[0])
+    assert seen.reported_runs == 0 and seen.point == p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, \
+        "two epochs in, this estimator learned no shared error: the curve speaks for itself"
+    assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]).reported_runs == 0, "observed: nothing to correct"

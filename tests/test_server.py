@@ -105,7 +105,8 @@ def store_dir(tmp_path_factory, pool) -> Path:
 @pytest.fixture(scope="module")
 def predictor_dir(tmp_path_factory) -> Path:
     """A real (small) predictor: the last-value estimator with conformal intervals, fit on a few runs, for the final
-    metric and for the best over epochs."""
+    metric and for the best over epochs. 20 codes of 10 runs each, the final mostly set by the code: the estimator
+    learns that reported runs of a code should correct its answer for that code."""
     import numpy as np
 
     from predictor.features import RunView
@@ -113,14 +114,17 @@ def predictor_dir(tmp_path_factory) -> Path:
     from predictor.train import best_target_name, save_predictor
 
     rng = np.random.default_rng(0)
-    views, targets = [], []
-    for i in range(60):
-        final = float(rng.uniform(0.3, 0.9))
+    level = rng.uniform(0.3, 0.9, 20)
+    views, targets, codes = [], [], []
+    for i in range(200):
+        code = (i // 5) % 20
+        final = float(np.clip(level[code] + rng.normal(0, 0.02), 0, 1))
         curve = [final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]
         views.append(RunView(dataset="cifar-10", hparams={"lr": 0.01}, epochs=5, accuracy=curve))
         targets.append(final)
-    estimator = LastValue().fit(views, np.array(targets))
-    best = LastValue().fit(views, np.array(targets) + 0.02)
+        codes.append(f"code{code}")
+    estimator = LastValue().fit(views, np.array(targets), codes=codes)
+    best = LastValue().fit(views, np.array(targets) + 0.02, codes=codes)
     path = tmp_path_factory.mktemp("predictor")
     save_predictor(path, {"last_value": estimator, best_target_name("last_value"): best},
                    {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
@@ -580,6 +584,23 @@ def test_predictor_rpcs_refuse_code_that_does_not_parse(client):
         with pytest.raises(InvalidArgument) as info:
             call()
         assert info.value.details.startswith(f"{field}: does not parse as Python (line 1:"), info.value.details
+
+
+def test_predict_learns_at_once_from_reported_runs_of_the_same_code(client):
+    """ReportResult's finished runs of a code correct the next Predict for that code (and only that code and
+    dataset), before any retraining; the answer says by how many runs."""
+    code, other = GOOD_MODEL + "\nVARIANT = 7\n", GOOD_MODEL + "\nVARIANT = 8\n"
+    before = client.predict(code, {"lr": 0.01}, "cifar-10")
+    assert before.reported_runs == 0 and before.method == "last_value"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.9, 0.95, 0.97], "max_epochs": 3}
+    client.report_result(run, 0.97)
+    client.report_result(run, 0.97)
+    client.report_result({**run, "curve": [0.1]}, 0.1, stopped_early=True)  # stopped: its final is unknown
+    client.report_result({**run, "dataset": "cifar-100"}, 0.97)
+    after = client.predict(code, {"lr": 0.01}, "cifar-10")
+    assert after.reported_runs == 2 and after.method == "last_value, corrected by 2 reported runs of this code"
+    assert after.accuracy > before.accuracy + 0.1 and after.lower <= after.accuracy <= after.upper
+    assert client.predict(other, {"lr": 0.01}, "cifar-10").reported_runs == 0
 
 
 def test_report_result_is_stored(client):

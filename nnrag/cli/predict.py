@@ -133,7 +133,7 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
 
     with remote_client(server) as client:
         p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "", target=target)
-    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target)
+    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target, p.reported_runs)
 
 
 def _check_target(target: str) -> None:
