@@ -74,6 +74,8 @@ class ReportedRun:
             raise ValueError(f"reported run: code does not parse as Python ({problem})")
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"reported run: unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
         if not self.accuracy:
             raise ValueError("reported run: accuracy curve is empty")
         for a in self.accuracy:
@@ -81,6 +83,8 @@ class ReportedRun:
                 raise ValueError(f"reported run: accuracy values must be numbers in [0, 1], got {a!r}")
         if self.duration_s and len(self.duration_s) != len(self.accuracy):
             raise ValueError("reported run: duration_s must have one value per epoch")
+        if self.epochs_planned is not None and self.epochs_planned < len(self.accuracy):
+            raise ValueError(f"reported run: epochs_planned {self.epochs_planned} is below the {len(self.accuracy)} epochs reported")
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
@@ -289,13 +293,15 @@ class Predictor:
 
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
-                model: str | None = None, target: str = "final") -> Prediction:
+                model: str | None = None, target: str = "final", use_reports: bool = True) -> Prediction:
         """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``. The finished runs
-        of the same code reported on ``dataset`` correct the answer (``corrected_by_reports``)."""
+        of the same code reported on ``dataset`` correct the answer (``corrected_by_reports``) unless ``use_reports`` is
+        False (a caller that corrects by the study's own runs, such as ``optuna_pruner``, must not correct twice)."""
         if epochs is not None and curve and epochs < len(curve):
             raise ValueError(f"epochs {epochs} is below the {len(curve)} epochs already in the curve")
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
-        return self.corrected_by_reports(view, self.predict_view(view, model, target), model)
+        prediction = self.predict_view(view, model, target)
+        return self.corrected_by_reports(view, prediction, model) if use_reports else prediction
 
     def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code

@@ -117,7 +117,7 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code
         hp = {**(hparams or {}), **trial.params, "epoch": planned_epochs}
-        answer = predictor.predict(text, hp, dataset, curve)
+        answer = predictor.predict(text, hp, dataset, curve, use_reports=False)  # the study's own trials correct it
         return answer.point, answer.lo, answer.hi
 
     return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code)

@@ -557,6 +557,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
     @unary
     def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
         run = self._run(request.run, request.run.max_epochs)
+        if run["epochs"] and run["epochs"] < len(run["curve"]):
+            raise BadRequest("run.max_epochs", f"{run['epochs']} is below the {len(run['curve'])} epochs in run.curve")
         final = _fraction(request.final_accuracy, "final_accuracy")
         if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
             raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "

@@ -970,9 +970,49 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
     assert after.point > before.point + 0.05 and after.lo <= after.point <= after.hi
     unrelated = p.predict(other, hp, "cifar-10", epochs=6)
     assert unrelated.reported_runs == 0 and unrelated.point == pytest.approx(before.point)
+    assert p.predict(code, hp, "cifar-10", epochs=6, use_reports=False).point == pytest.approx(before.point)
+    import optuna
+
+    from predictor.optuna_pruner import predictor_pruner
+
+    pruner = predictor_pruner(p, code, "cifar-10", 6, hparams=hp)  # corrects by the study's own trials: never twice
+    assert pruner.predict(optuna.trial.create_trial(params={}, distributions={}, value=0.5), [])[0] == pytest.approx(before.point)
     assert Predictor.load(tmp_path).predict(code, hp, "cifar-10", epochs=6).point == pytest.approx(after.point), "reports persist"
     seen = p.predict(code, hp, "cifar-10", curve=[0.2, 0.3], epochs=6)
     assert math.isinf(coded_gbm.code_shrink([p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)])[0])
     assert seen.reported_runs == 0 and seen.point == p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, \
         "two epochs in, this estimator learned no shared error: the curve speaks for itself"
     assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]).reported_runs == 0, "observed: nothing to correct"
+
+
+def test_cli_report_then_predict_shows_the_correction(coded_gbm, tmp_path):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from predictor.train import save_predictor
+
+    directory = tmp_path / "p"
+    save_predictor(directory, {"gbm_code": coded_gbm}, {"default": "gbm_code"})
+    model = tmp_path / "net.py"
+    model.write_text(net(32, 64) + "\nVARIANT = 3\n")
+    runner = CliRunner()
+    ask = ["predict", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--epochs", "6", "--dir", str(directory), "--json"]
+    before = json.loads(runner.invoke(app, ask).stdout)
+    assert before["reported_runs"] == 0
+    tell = ["report", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--epochs", "6", "--dir", str(directory)]
+    for _ in range(2):
+        done = runner.invoke(app, [*tell, "--curve", f"0.3,0.4,0.5,0.6,0.7,{min(before['point'] + 0.2, 0.99):.3f}"])
+        assert done.exit_code == 0 and "reported run" in done.output and "finished at" in done.output, done.output
+    stopped = runner.invoke(app, [*tell, "--curve", "0.1,0.1", "--stopped"])
+    assert stopped.exit_code == 0 and "stopped early" in stopped.output
+    after = json.loads(runner.invoke(app, ask).stdout)
+    assert after["reported_runs"] == 2 and after["point"] > before["point"] + 0.05
+    assert "corrected by 2 reported runs" in after["model"]
+    for bad, message in ((["--curve", "0.3,0.4,0.5", "--epochs", "2"], "--epochs 2 is below the 3 epochs"),
+                         (["--curve", "0.3,1.4"], "accuracy values must be numbers in [0, 1]"),
+                         (["--curve", "0.3", "--dataset", "imagenet-22k"], "unknown dataset 'imagenet-22k'"),
+                         (["--curve", "0.3,x"], "--curve must be comma-separated numbers")):
+        refused = runner.invoke(app, ["report", str(model), "--dir", str(directory), *bad])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+    untrained = runner.invoke(app, ["report", str(model), "--curve", "0.3", "--dir", str(tmp_path / "none")])
+    assert untrained.exit_code == 2 and "train-predictor" in untrained.output

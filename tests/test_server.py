@@ -622,6 +622,8 @@ def test_report_result_is_stored(client):
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, -0.1), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3]}, float("nan")), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5]}, 0.7), "final_accuracy"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5, 0.6], "max_epochs": 2}, 0.6),
+         "run.max_epochs"),
     ],
 )
 def test_predictor_bad_input_names_the_field(client, call, field):

@@ -1,4 +1,4 @@
-"""CLI of the predictor: ``train-predictor``, ``predict``, ``eval-predictor``.
+"""CLI of the predictor: ``train-predictor``, ``predict``, ``report``, ``eval-predictor``.
 
 They call the plain functions of ``predictor.api`` / ``predictor.train`` in-process; the gRPC
 client path (``--server``) is wired by the service.
@@ -87,18 +87,7 @@ def predict_cmd(
     if not file.is_file():
         _fail(f"{file} is not a file")
     _check_target(target)
-    try:
-        hp = json.loads(hparams)
-    except json.JSONDecodeError as exc:
-        _fail(f"--hparams is not JSON: {exc}")
-    if not isinstance(hp, dict):
-        _fail("--hparams must be a JSON object")
-    values: list[float] = []
-    if curve:
-        try:
-            values = [float(v) for v in curve.split(",") if v.strip()]
-        except ValueError:
-            _fail(f"--curve must be comma-separated numbers, got {curve!r}")
+    hp, values = _hparams(hparams), _curve(curve)
     if server:
         answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model, target)
     else:
@@ -114,16 +103,76 @@ def predict_cmd(
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
 
 
-def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], **ask):
-    """In-process prediction (``ask``: epochs, model, target); code whose params/FLOPs are not known yet is measured
-    in a one-worker sandbox (the model code never runs in this process)."""
+def _hparams(text: str) -> dict:
+    """``--hparams``: a JSON object."""
+    try:
+        hp = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"--hparams is not JSON: {exc}")
+    if not isinstance(hp, dict):
+        _fail("--hparams must be a JSON object")
+    return hp
+
+
+def _curve(text: Optional[str]) -> list[float]:
+    """``--curve``: comma-separated accuracies, one per epoch (none: empty)."""
+    try:
+        return [float(v) for v in (text or "").split(",") if v.strip()]
+    except ValueError:
+        _fail(f"--curve must be comma-separated numbers, got {text!r}")
+
+
+def _measuring(predictor, code: str, call):
+    """``call()`` with a one-worker sandbox at hand when the params/FLOPs of ``code`` are not known yet (the model
+    code never runs in this process)."""
     from sandbox.pool import CheckerPool
 
     if predictor.knows_dynamic(code):
-        return predictor.predict(code, hp, dataset, curve, **ask)
+        return call()
     with CheckerPool(size=1, preload=("torch",)) as pool:
         predictor.pool = pool
-        return predictor.predict(code, hp, dataset, curve, **ask)
+        return call()
+
+
+def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], **ask):
+    """In-process prediction (``ask``: epochs, model, target)."""
+    return _measuring(predictor, code, lambda: predictor.predict(code, hp, dataset, curve, **ask))
+
+
+def report_cmd(
+    file: Path = typer.Argument(..., help="model source file the run trained"),
+    curve: str = typer.Option(..., "--curve", help="accuracy after each epoch, e.g. 0.31,0.42,0.47 (the last one is the final)"),
+    hparams: str = typer.Option("{}", "--hparams", help="JSON object of the run's hyperparameters"),
+    dataset: str = typer.Option("cifar-10", "--dataset"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: the curve's length)"),
+    stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
+    server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report there instead"),
+) -> None:
+    """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
+    the next train-predictor learns from it."""
+    from predictor.api import Predictor, ReportedRun
+
+    if not file.is_file():
+        _fail(f"{file} is not a file")
+    code, hp, values = file.read_text(errors="replace"), _hparams(hparams), _curve(curve)
+    if not values:
+        _fail("--curve needs at least one accuracy")
+    if epochs is not None and epochs < len(values):
+        _fail(f"--epochs {epochs} is below the {len(values)} epochs in --curve")
+    if server:
+        run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values, "max_epochs": epochs or 0}
+        with remote_client(server) as client:
+            run_id = client.report_result(run, values[-1], stopped_early=stopped)
+    else:
+        try:
+            predictor = Predictor.load(_predictor_dir(directory))
+            report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped)
+            run_id = _measuring(predictor, code, lambda: predictor.report(report))
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+    state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
+    typer.echo(f"reported run {run_id} ({state}, {len(values)} epochs on {dataset})")
 
 
 def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str],
@@ -210,4 +259,5 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
     app.command("train-predictor")(train_predictor_cmd)
     app.command("predict")(predict_cmd)
+    app.command("report")(report_cmd)
     app.command("eval-predictor")(eval_predictor_cmd)
