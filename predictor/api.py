@@ -307,9 +307,9 @@ class Predictor:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code
         reported on this dataset: their mean error times n / (n + lambda), lambda being what the estimator learned of
         how much error runs of one code share (``models.code_shrink_ratio``), the interval narrowed to the error left
-        (``models.code_corrected``). Why: in a hyperparameter study one code trains many
-        times, and an unseen family's error repeats in every run; the reports reveal it before any retraining
-        (held-out LEMUR families, each code's runs in turn: ``bench/bench_reported.py``)."""
+        (``models.code_corrected``). Why: in a hyperparameter study one code trains many times, and an unseen family's
+        error repeats in every run; the reports reveal it before any retraining (held-out LEMUR families, each code's
+        runs in turn: ``bench/bench_reported.py``)."""
         if pred.model == "observed" or not view.code:
             return pred
         past = [r for r in self.reports.finished_of(_code_key(view.code), view.dataset) if len(r.accuracy) > view.k]
@@ -372,11 +372,12 @@ class Predictor:
         or stopped, as its curve so far (or as dicts like ``run``); it enables the policy's rungs (see
         ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. Given as
         dicts, the earlier runs with the same code and dataset also correct the prediction (the policy's
-        ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished."""
+        ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished. When no
+        earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve."""
         view = self._view_of(run, budget)
         policy = policy or self.policy
         earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
-        siblings = self._same_code(view, earlier_views or []) if policy.sibling_shrink > 0 else []
+        siblings = self._siblings(view, earlier_views) if policy.sibling_shrink > 0 else []
         outcomes = self._points(siblings)  # each sibling's final, or its prediction where it stopped: once per call
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
@@ -435,6 +436,14 @@ class Predictor:
             else:
                 curves.append(_curve_of(r.get("curve"), f"earlier[{i}].curve"))
         return curves, views
+
+    def _siblings(self, view: RunView, earlier: list[RunView] | None) -> list[RunView]:
+        """The study's earlier runs of the run's code; none given, its finished runs reported on the dataset. Never both:
+        a study that reports each finished run and also sends it as an earlier run would count it twice."""
+        given = self._same_code(view, earlier or [])
+        if given or not view.code:
+            return given
+        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)]
 
     @staticmethod
     def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:

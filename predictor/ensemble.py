@@ -24,7 +24,7 @@ class Ensemble:
         return self
 
     def code_shrink(self, views: list[RunView]) -> np.ndarray:
-        """The members' largest lambda: a member that learned no code-level correction keeps the average from one."""
+        """The members' largest lambda, the most cautious shift (inf, no correction, when a member learned none)."""
         return np.max([code_shrink_of(est, views) for est in self.members.values()], axis=0)
 
     def predict(self, views: list[RunView]) -> Estimate:

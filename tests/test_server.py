@@ -603,6 +603,21 @@ def test_predict_learns_at_once_from_reported_runs_of_the_same_code(client):
     assert client.predict(other, {"lr": 0.01}, "cifar-10").reported_runs == 0
 
 
+def test_should_stop_learns_from_reported_runs_of_the_same_code(client):
+    """Without earlier_runs in the request, the finished runs of the code reported through ReportResult correct the
+    forecast as a study's earlier runs would: a run stopped before is kept once three runs of its code jumped late."""
+    code = GOOD_MODEL + "\nVARIANT = 9\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11, 0.11, 0.12], "max_epochs": 6}
+    finished = [0.5] * 10
+    assert client.should_stop(run, finished_accuracies=finished).stop
+    for _ in range(3):
+        client.report_result({**run, "curve": [0.10, 0.11, 0.11, 0.12, 0.9, 0.95]}, 0.95)
+    kept = client.should_stop(run, finished_accuracies=finished)
+    assert not kept.stop and kept.predicted_accuracy > 0.5, kept
+    other = {**run, "code": GOOD_MODEL + "\nVARIANT = 10\n"}
+    assert client.should_stop(other, finished_accuracies=finished).stop, "reports of another code say nothing about it"
+
+
 def test_report_result_is_stored(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
     first = client.report_result(run, 0.5, stopped_early=True)
