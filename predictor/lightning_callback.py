@@ -4,7 +4,9 @@
                             incumbent=[0.81, 0.80, ...])
     Trainer(callbacks=[cb], max_epochs=50)
 
-The decision logic lives in ``EpochStopper`` (no Lightning needed), so it can drive any loop.
+The decision logic lives in ``EpochStopper`` (no Lightning needed), so it can drive any loop. When the fit ends the
+callback reports the run to the predictor (``EpochStopper.finish``; ``report=False`` to keep it out): the next
+predictions for the same code are corrected by it at once, and the next ``train-predictor`` learns from it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ class EpochStopper:
         self.decisions.append(decision)
         return decision
 
+    def finish(self) -> int | None:
+        """Report the run to the predictor (``Predictor.report``): finished when it trained every planned epoch and was
+        not stopped, else partial (its final is unknown). The report's id; None when no epoch was seen."""
+        from predictor.api import ReportedRun
+
+        if not self.curve:
+            return None
+        stopped = bool(self.decisions) and self.decisions[-1].stop
+        finished = not stopped and len(self.curve) >= self.epochs
+        return self.predictor.report(ReportedRun(code=self.code, hparams=self.hparams, dataset=self.dataset, accuracy=list(self.curve),
+                                                 epochs_planned=max(self.epochs, len(self.curve)), finished=finished))
+
 
 def _lightning():
     try:
@@ -56,8 +70,10 @@ def _lightning():
 
 
 def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs: int, monitor: str = "val_acc",
-                       incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None):
-    """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so."""
+                       incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None,
+                       report: bool = True):
+    """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so and, with ``report``, reports
+    the run to the predictor when the fit ends."""
     pl = _lightning()
     if pl is None:
         raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
@@ -83,5 +99,9 @@ def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs
                 return
             if self.stopper.update(float(value)).stop:
                 trainer.should_stop = True
+
+        def on_fit_end(self, trainer, pl_module) -> None:
+            if report:
+                self.stopper.finish()
 
     return PredictorEarlyStop()

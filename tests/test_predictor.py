@@ -716,8 +716,31 @@ def test_epoch_stopper_and_lightning_guard(tiny_predictor_dir):
             predictor_callback(p, net(), {}, "cifar-10", 6)
 
 
-def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir):
+def test_epoch_stopper_reports_the_run_it_saw(tiny_predictor_dir, tmp_path):
+    import shutil
+
+    from predictor.api import Predictor
+    from predictor.lightning_callback import EpochStopper
+
+    shutil.copytree(tiny_predictor_dir, tmp_path / "p")
+    p = Predictor.load(tmp_path / "p")
+    full = EpochStopper(p, net(32, 64), {"lr": 0.01}, "cifar-10", epochs=3)
+    assert full.finish() is None, "no epoch seen: nothing to report"
+    for value in (0.3, 0.4, 0.45):
+        full.update(value)
+    full.finish()
+    stopped = EpochStopper(p, net(8, 16), {"lr": 0.01}, "cifar-10", epochs=6, incumbent=[0.95] * 10)
+    while not stopped.update(0.05).stop:
+        pass
+    stopped.finish()
+    runs = p.reports.all()
+    assert [(r.accuracy, r.finished, r.epochs_planned) for r in runs] == [([0.3, 0.4, 0.45], True, 3), (stopped.curve, False, 6)]
+
+
+def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir, tmp_path):
     """Lightning validates a few batches before training (the sanity check): that is not an epoch of the curve."""
+    import shutil
+
     import lightning.pytorch as pl
     import torch
     from torch import nn
@@ -744,7 +767,8 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir):
 
     g = torch.Generator().manual_seed(0)
     data = DataLoader(TensorDataset(torch.randn(64, 8, generator=g), torch.randint(0, 2, (64,), generator=g)), batch_size=16)
-    predictor = Predictor.load(tiny_predictor_dir)
+    shutil.copytree(tiny_predictor_dir, tmp_path / "p")  # the fits report their runs: keep them out of the shared one
+    predictor = Predictor.load(tmp_path / "p")
 
     def fit(**trainer_args):
         callback = predictor_callback(predictor, net(8, 16), {"lr": 0.01}, "cifar-10", epochs=10, incumbent=[0.95] * 10)
@@ -753,10 +777,14 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir):
         trainer.fit(Tiny(), data, data)
         return trainer, callback.stopper
 
+    curves = []
     for args in (dict(num_sanity_val_steps=2), dict(val_check_interval=0.5)):  # validations that are not an epoch's
         trainer, stopper = fit(**args)
         assert stopper.decisions[-1].stop and trainer.current_epoch < 10, "a run far below 0.95 is stopped early"
         assert len(stopper.curve) == trainer.current_epoch, f"{args}: one value per trained epoch"
+        curves.append(stopper.curve)
+    assert [(r.accuracy, r.finished) for r in predictor.reports.all()] == [(c, False) for c in curves], \
+        "each fit reported its run when it ended, as stopped"
     with pytest.raises(ValueError, match="check_val_every_n_epoch=1"):
         fit(check_val_every_n_epoch=2)
 
