@@ -163,8 +163,10 @@ class ReportStore:
         return self._select("", ())
 
     def finished_of(self, code_hash: str, dataset: str) -> list[ReportedRun]:
-        """The finished runs reported for one code (``content_hash``) on one dataset, oldest first."""
-        return self._select("WHERE code_hash = ? AND dataset = ? AND finished = 1", (code_hash, dataset))
+        """The finished image-classification accuracy runs reported for one code (``content_hash``) on one dataset,
+        oldest first: what the predictor forecasts (``evaluate.usable``), so what can tell how far off it was."""
+        return self._select("WHERE code_hash = ? AND dataset = ? AND finished = 1 AND task = 'img-classification' AND metric = 'acc'",
+                            (code_hash, dataset))
 
     def _select(self, where: str, args: tuple) -> list[ReportedRun]:
         with self._connect() as db:

@@ -991,6 +991,7 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
         p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.2, 0.3, 0.4, 0.5, 0.6, above], epochs_planned=6))
     p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.1, 0.1], epochs_planned=6, finished=False))
     p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-100", accuracy=[0.9] * 6, epochs_planned=6))
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.9] * 6, epochs_planned=6, metric="top5"))
     after = p.predict(code, hp, "cifar-10", epochs=6)
     shrink = coded_gbm.code_shrink([p.view(code, hp, "cifar-10", epochs=6)])[0]
     assert after.reported_runs == 3 and after.model == "gbm_code, corrected by 3 reported runs of this code"
