@@ -1,14 +1,14 @@
 """How much the reported runs of a code improve the next prediction for it (``Predictor.corrected_by_reports``).
 
 A hyperparameter study trains one code many times. Replayed on the held-out families of a split: each held-out
-code's CIFAR-10 runs arrive in a random order, every run finished and reported before the next; each run is
+code's runs on a dataset arrive in a random order, every run finished and reported before the next; each run is
 predicted at epoch k by the estimator alone ("alone") and corrected by the earlier reported runs of its code
-("corrected": their mean error at k times n / (n + lambda), lambda learned in training, and the interval narrowed
-to the error left; ``models.code_corrected``), as ``Predictor.predict`` does. Runs whose code had no earlier run are the same in both.
+("corrected": their mean error at k times n / (n + lambda), lambda learned in training, the calibrated interval
+stretched to hold the point; ``models.code_corrected``), as ``Predictor.predict`` does. Runs whose code had no earlier run are the same in both.
 
-    .venv/bin/python bench/bench_reported.py [--seeds 0,1] [--orders 5] [--model gbm_stack]
+    .venv/bin/python bench/bench_reported.py [--seeds 0,1] [--orders 5] [--model gbm_stack] [--datasets cifar-10 | --datasets all]
 
-Writes bench/results/predictor_reported.json and prints a table (RMSE / Pearson / 80% coverage, all runs and the
+Writes bench/results/predictor_reported.json (``--datasets all``: predictor_reported_all.json) and prints a table (RMSE / Pearson / 80% coverage, all runs and the
 runs that had at least one earlier run of their code).
 """
 
@@ -29,12 +29,12 @@ from rich.table import Table
 
 from predictor.evaluate import metrics, usable, view_of
 from predictor.models import code_corrected, code_shrink_of
-from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
+from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (0, 1, 2, 3, 4)
 LONG_KS = (5, 10, 20)  # the 50-epoch runs only
-DATASET = "cifar-10"
+MIN_RUNS = 30  # fewer held-out runs than this at a k: no row
 
 
 def corrected(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, codes: list[str], shrink: np.ndarray,
@@ -56,15 +56,23 @@ def corrected(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, 
     return *out, earlier
 
 
-def rows_for(seed: int, model: str, orders: int) -> list[dict]:
+def rows_for(seed: int, model: str, orders: int, wanted: tuple[str, ...]) -> list[dict]:
+    """Every evaluated dataset of the seed's stem split (``wanted``; empty: each with enough held-out runs)."""
     split_path, train, test = load_or_build_split(None, seed, "stem")
-    est = fitted_for_split(split_path, train, [model], (DATASET,))[model]
     c = corpus()
-    runs = [r for r in runs_of(test, c, (DATASET,)) if usable(r) and r.epochs >= 3]
+    datasets = eval_datasets(runs_of(test, c), wanted)
+    est = fitted_for_split(split_path, train, [model], datasets)[model]
+    return [row for dataset in datasets for row in dataset_rows(est, c, test, dataset, seed, orders)]
+
+
+def dataset_rows(est, c, test: list[str], dataset: str, seed: int, orders: int) -> list[dict]:
+    runs = [r for r in runs_of(test, c, (dataset,)) if usable(r) and r.epochs >= 3]
     rows = []
     for subset, ks, chosen in (("runs>=3ep", KS, runs), ("runs==50ep", (0, 2, *LONG_KS), [r for r in runs if r.epochs == 50])):
         for k in ks:
             at_k = [r for r in chosen if r.epochs > k]
+            if len(at_k) < MIN_RUNS:  # e.g. a dataset with few 50-epoch runs
+                continue
             views = [view_of(r, k, c.features.get(r.model)) for r in at_k]
             e = est.predict(views)
             y = np.array([r.final for r in at_k])
@@ -72,12 +80,12 @@ def rows_for(seed: int, model: str, orders: int) -> list[dict]:
             found = [corrected(e.point, e.lo, e.hi, y, [r.model for r in at_k], shrink, np.random.default_rng(order))
                      for order in range(orders)]
             for runs_name, pick in (("all", lambda n: n >= 0), ("had earlier runs", lambda n: n > 0)):
-                alone = [metrics("alone", DATASET, k, y[m], e.point[m], e.lo[m], e.hi[m], subset)
+                alone = [metrics("alone", dataset, k, y[m], e.point[m], e.lo[m], e.hi[m], subset)
                          for *_, earlier in found for m in [pick(earlier)]]
-                fixed = [metrics("corrected", DATASET, k, y[m], point[m], lo[m], hi[m], subset)
+                fixed = [metrics("corrected", dataset, k, y[m], point[m], lo[m], hi[m], subset)
                          for point, lo, hi, earlier in found for m in [pick(earlier)]]
                 for cells in (alone, fixed):
-                    rows.append({"seed": seed, "subset": subset, "k": k, "runs": runs_name, "estimate": cells[0].model,
+                    rows.append({"seed": seed, "dataset": dataset, "subset": subset, "k": k, "runs": runs_name, "estimate": cells[0].model,
                                  "lambda": float(np.median(shrink)),
                                  **{key: float(np.mean([getattr(m, key) for m in cells])) for key in ("rmse", "pearson", "coverage80", "n")}})
     return rows
@@ -88,25 +96,28 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1", help="stem split seeds")
     ap.add_argument("--orders", type=int, default=5, help="random orders of each code's runs")
     ap.add_argument("--model", default="gbm_stack")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "predictor_reported.json")
+    ap.add_argument("--datasets", default="cifar-10", help="comma-separated, or 'all': every dataset with enough held-out runs")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
-    rows = [row for seed in (int(s) for s in args.seeds.split(",")) for row in rows_for(seed, args.model, args.orders)]
-    table = Table(title=f"{args.model}: alone vs corrected by the earlier reported runs of the same code (CIFAR-10, stem splits)")
-    for col in ("seed", "subset", "k", "lambda", "runs", "n", "alone rmse / pearson / cov", "corrected", "ratio"):
+    wanted = () if args.datasets == "all" else tuple(ds for ds in args.datasets.split(",") if ds)
+    out = args.out or ROOT / "bench" / "results" / ("predictor_reported_all.json" if args.datasets == "all" else "predictor_reported.json")
+    rows = [row for seed in (int(s) for s in args.seeds.split(",")) for row in rows_for(seed, args.model, args.orders, wanted)]
+    table = Table(title=f"{args.model}: alone vs corrected by the earlier reported runs of the same code (stem splits)")
+    for col in ("seed", "dataset", "subset", "k", "lambda", "runs", "n", "alone rmse / pearson / cov", "corrected", "ratio"):
         table.add_column(col)
     cells = defaultdict(dict)
     for r in rows:
-        cells[(r["seed"], r["subset"], r["k"], r["runs"])][r["estimate"]] = r
-    for (seed, subset, k, runs), pair in cells.items():
+        cells[(r["seed"], r["dataset"], r["subset"], r["k"], r["runs"])][r["estimate"]] = r
+    for (seed, dataset, subset, k, runs), pair in cells.items():
         a, b = pair["alone"], pair["corrected"]
-        table.add_row(str(seed), subset, str(k), f"{a['lambda']:.1f}", runs, f"{a['n']:.0f}",
+        table.add_row(str(seed), dataset, subset, str(k), f"{a['lambda']:.1f}", runs, f"{a['n']:.0f}",
                       f"{a['rmse']:.4f} / {a['pearson']:.3f} / {a['coverage80']:.2f}",
                       f"{b['rmse']:.4f} / {b['pearson']:.3f} / {b['coverage80']:.2f}", f"{b['rmse'] / a['rmse']:.2f}")
     Console().print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model, "orders": args.orders, "seconds": round(time.time() - t0, 1), "rows": rows}, indent=1))
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": args.model, "orders": args.orders, "seconds": round(time.time() - t0, 1), "rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

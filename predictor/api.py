@@ -308,7 +308,7 @@ class Predictor:
     def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code
         reported on this dataset: their mean error times n / (n + lambda), lambda being what the estimator learned of
-        how much error runs of one code share (``models.code_shrink_ratio``), the interval narrowed to the error left
+        how much error runs of one code share (``models.code_shrink_ratio``), inside the calibrated interval
         (``models.code_corrected``). Why: in a hyperparameter study one code trains many times, and an unseen family's
         error repeats in every run; the reports reveal it before any retraining (held-out LEMUR families, each code's
         runs in turn: ``bench/bench_reported.py``)."""

@@ -930,11 +930,11 @@ def test_code_shrink_ratio_recovers_how_much_error_a_code_shares():
     assert set(by_k) == {0, 5} and nearest_k(by_k, 7) == by_k[5] and nearest_k({}, 3) == math.inf
 
 
-def test_code_corrected_shifts_by_the_shrunk_mean_error_and_narrows_to_what_is_left():
+def test_code_corrected_shifts_the_point_by_the_shrunk_mean_error_inside_the_calibrated_interval():
     point, lo, hi = code_corrected(0.5, 0.4, 0.7, [0.1, 0.1], shrink=2.0)
-    assert point == pytest.approx(0.55), "mean error 0.1 times n / (n + lambda) = 2 / 4"
-    scale = math.sqrt(2 * 5 / (4 * 3))
-    assert (point - lo, hi - point) == pytest.approx((0.1 * scale, 0.2 * scale)), "both half-widths narrowed alike"
+    assert point == pytest.approx(0.55) and (lo, hi) == (0.4, 0.7), "mean error 0.1 times n / (n + lambda) = 2 / 4"
+    assert code_corrected(0.5, 0.45, 0.6, [0.4] * 4, shrink=1.0) == pytest.approx((0.82, 0.45, 0.82)), \
+        "the interval stretches only as far as the point"
     assert code_corrected(0.5, 0.4, 0.7, [], 2.0) == (0.5, 0.4, 0.7)
     assert code_corrected(0.5, 0.4, 0.7, [0.3], math.inf) == (0.5, 0.4, 0.7), "no shared error learned: no correction"
     assert code_corrected(0.95, 0.9, 0.99, [0.3] * 50, 1.0)[0] == 1.0, "an accuracy stays in [0, 1]"
