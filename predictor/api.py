@@ -314,21 +314,27 @@ class Predictor:
         runs in turn: ``bench/bench_reported.py``)."""
         if pred.model == "observed" or not view.code:
             return pred
-        past = [r for r in self.reports.finished_of(_code_key(view.code), view.dataset) if len(r.accuracy) > view.k]
-        if not past:
-            return pred
         est = self._estimator(model, pred.target)
         shrink = float(code_shrink_of(est, [view])[0])
-        if not math.isfinite(shrink):
+        if not math.isfinite(shrink):  # nothing learned to correct with: no need to read the reports
             return pred
-        siblings = [_first_epochs(self._reported_view(r, view), view.k) for r in past]
+        past = [s for s in self._reported(view) if s.k > view.k]
+        if not past:
+            return pred
+        siblings = [_first_epochs(s, view.k) for s in past]
         at_k = at_least_seen(est.predict(siblings), siblings, pred.target).point
-        outcomes = [r.accuracy[-1] if pred.target == "final" else max(r.accuracy) for r in past]
+        outcomes = [s.accuracy[-1] if pred.target == "final" else max(s.accuracy) for s in past]
         point, lo, hi = code_corrected(pred.point, pred.lo, pred.hi, [o - p for o, p in zip(outcomes, at_k)], shrink)
         if pred.target == "best" and view.k:  # never below the best epoch already seen
             point, lo, hi = (max(v, max(view.accuracy)) for v in (point, lo, hi))
         return replace(pred, point=point, lo=lo, hi=hi, reported_runs=len(past),
                        model=f"{pred.model}, corrected by {len(past)} reported runs of this code")
+
+    def _reported(self, view: RunView) -> list[RunView]:
+        """The finished runs of ``view``'s code reported on its dataset, as the estimators read them."""
+        if not view.code:
+            return []
+        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)]
 
     @staticmethod
     def _reported_view(run: ReportedRun, like: RunView) -> RunView:
@@ -442,10 +448,7 @@ class Predictor:
     def _siblings(self, view: RunView, earlier: list[RunView] | None) -> list[RunView]:
         """The study's earlier runs of the run's code; none given, its finished runs reported on the dataset. Never both:
         a study that reports each finished run and also sends it as an earlier run would count it twice."""
-        given = self._same_code(view, earlier or [])
-        if given or not view.code:
-            return given
-        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)]
+        return self._same_code(view, earlier or []) or self._reported(view)
 
     @staticmethod
     def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:

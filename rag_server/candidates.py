@@ -19,6 +19,7 @@ import inspect
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -206,7 +207,7 @@ def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
         return None
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
-    tree = _parsed(open(spec.origin, encoding="utf-8").read())
+    tree = _parsed(Path(spec.origin).read_text(encoding="utf-8"))
     if tree is None:
         return None
     names: set[str] = set()
