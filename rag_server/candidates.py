@@ -25,7 +25,7 @@ from typing import Any
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.codeops import extract_definition
+from rag_server.codeops import KeywordEdits, extract_definition, import_lines
 from rag_server.scope import InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
@@ -283,7 +283,8 @@ class Candidate:
     reason: str = ""
     block: Any = None  # indexer.records.Block, None for an import
     import_line: str | None = None
-    keyword_renames: dict[str, str] = field(default_factory=dict)  # call-site keyword -> the definition's name for it
+    edits: KeywordEdits = field(default_factory=KeywordEdits)  # of the model's call-site keywords, to call this definition
+    defaults: dict[str, str] = field(default_factory=dict)  # parameter -> default set in the block where None cannot work
 
     @property
     def qualified_name(self) -> str:
@@ -320,6 +321,26 @@ class Signature:
     is_class: bool = False
     forward: "Signature | None" = None  # a class's ``forward`` (None: not defined in the block, e.g. inherited)
     returns_tuple: bool | None = None  # every ``return`` of the function is a tuple (True), none is (False), else None
+    number_defaults: dict[str, float] = field(default_factory=dict)  # parameters whose default is a number (``1. / 16``)
+    init_owner: str = ""  # the class whose ``__init__`` this is (the class itself or a base defined beside it)
+    none_defaults: set[str] = field(default_factory=set)  # parameters whose default is None
+    # of those, the ones ``__init__`` calls unguarded (timm's res2net ``Bottle2neck`` and its ``norm_layer``)
+    unset_callables: list[str] = field(default_factory=list)
+
+
+def _number(node: ast.expr) -> float | None:
+    """The value of a numeric literal default: ``16``, ``-1``, ``0.25``, ``1. / 16``, ``1 / 8``; else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Mult)):
+        left, right = _number(node.left), _number(node.right)
+        if left is None or right is None or (isinstance(node.op, ast.Div) and right == 0):
+            return None
+        return left / right if isinstance(node.op, ast.Div) else left * right
+    return None
 
 
 def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
@@ -333,7 +354,31 @@ def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
     sig.kwonly_required = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
     sig.varargs = args.vararg is not None
     sig.varkw = args.kwarg is not None
+    defaulted = list(zip(positional[len(positional) - n_defaults:], args.defaults)) if n_defaults else []
+    defaulted += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    sig.number_defaults = {a.arg: v for a, d in defaulted if (v := _number(d)) is not None}
+    sig.none_defaults = {a.arg for a, d in defaulted if isinstance(d, ast.Constant) and d.value is None}
     return sig
+
+
+def _unset_callables(init: ast.FunctionDef, none_defaults: set[str]) -> list[str]:
+    """Parameters defaulting to None that ``init`` calls (``norm_layer(width)``) where no test reads them (``if``,
+    ``x if norm_layer else y``, ``norm_layer or nn.BatchNorm2d``) and that it never rebinds: a call that leaves them
+    out fails with "'NoneType' object is not callable"."""
+    rebound: set[str] = set()
+    tested: set[str] = set()
+    called: set[str] = set()
+    for node in ast.walk(init):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            rebound.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.IfExp, ast.While)):
+            tested.update(n.id for n in ast.walk(node.test) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.BoolOp):
+            tested.update(n.id for v in node.values for n in ast.walk(v) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+    return sorted((none_defaults & called) - rebound - tested)
 
 
 PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}  # bases whose __init__ takes no arguments
@@ -353,6 +398,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     attributes: set[str] = set()
     current: ast.AST | None = node
     init: ast.FunctionDef | None = None
+    owner = ""
     forward: ast.FunctionDef | None = None
     inherited = False
     for _ in range(8):  # follow single inheritance inside the block
@@ -363,6 +409,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
                 attributes.add(stmt.name)
                 if stmt.name == "__init__" and init is None:
                     init = stmt  # type: ignore[assignment]
+                    owner = current.name
                 if stmt.name == "forward" and forward is None:
                     forward = stmt  # type: ignore[assignment]
             elif isinstance(stmt, ast.Assign):
@@ -375,6 +422,9 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
             inherited = True  # __init__ may come from a class outside the block (nn.Conv2d, nn.Sequential)
     # the drop_first shift keeps defaults aligned: defaults belong to the last params
     sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
+    if init is not None:
+        sig.unset_callables = _unset_callables(init, sig.none_defaults)
+        sig.init_owner = owner
     sig.attributes = attributes
     sig.is_class = True
     if forward is not None:
@@ -408,9 +458,12 @@ def _serves(forward: Signature, call: InstanceCall) -> bool:
 
 
 def calls_fit(sig: Signature, usage: NameUsage) -> bool:
-    """Whether every call site can call ``sig``: positional count, keyword names, required arguments covered."""
+    """Whether every call site can call ``sig``: positional count, keyword names (none given twice: ``CoordAttn(c, c,
+    rd_ratio=...)`` fills ``rd_ratio`` positionally), required arguments covered."""
     names = set(sig.params) | set(sig.kwonly)
     for call in usage.calls:
+        if set(sig.params[: call.n_positional]) & set(call.keywords):
+            return False  # "got multiple values for argument"
         ok_kw = sig.varkw or all(k in names for k in call.keywords)
         ok_pos = sig.varargs or call.n_positional <= len(sig.params)
         covered = set(sig.params[: call.n_positional]) | set(call.keywords)
@@ -424,13 +477,20 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
 
 # Keyword names that mean the same argument, with the same value, in different code bases (timm's ``in_chs`` is
 # torchvision's ``in_channels``; GhostNet's ``relu=True`` is timm's ``use_act=True``). Only pure renames: timm's
-# ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16``, so those are not in one group.
+# ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16`` (that one is inverted: ``REDUCTION_DIVISORS``).
+IN_CHANNELS = frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels", "c1"})
+CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats"})
+# A channel reduction given as a divisor (CBAM's ``reduction_ratio=16``) where the block takes a fraction (timm's
+# ``rd_ratio=1. / 16``, a default between 0 and 1): the value is inverted at the call site.
+REDUCTION_DIVISORS = frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction", "reduction_factor"})
+REDUCTION_FRACTIONS = frozenset({"rd_ratio", "se_ratio", "squeeze_ratio", "se_rd_ratio"})
 KEYWORD_SYNONYMS = (
-    frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels"}),
-    frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels"}),
-    frozenset({"channels", "channel", "num_channels", "n_channels"}),
+    IN_CHANNELS,
+    frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2"}),
+    CHANNELS,
     frozenset({"kernel_size", "ksize", "kernel", "k_size"}),
-    frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction"}),
+    REDUCTION_DIVISORS,
+    REDUCTION_FRACTIONS,
     frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act"}),
     frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob"}),
     frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob"}),
@@ -441,46 +501,104 @@ KEYWORD_SYNONYMS = (
     frozenset({"bias", "use_bias", "with_bias"}),
 )
 _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
+# A block that keeps its channel count takes ``channels`` where an LLM passes ``in_planes=`` (CBAM's
+# ``ChannelAttention(in_planes=64)`` is timm's ``ChannelAttn(channels=64)``): tried when the keyword's own group has none.
+_RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS}
+# At most this many distinct keywords are dropped for one definition; each costs DROP_PENALTY in the ranking.
+MAX_DROPPED_KEYWORDS = 2
 
 
-def keyword_renames(sig: Signature | None, usage: NameUsage) -> dict[str, str]:
-    """Renames of call-site keywords that let every call site call ``sig`` (``{"relu": "use_act"}``); empty when the
-    calls fit as written, or when some keyword has no single synonym among the parameters or the renamed calls still
-    do not fit (arity, required arguments).
+def _synonyms_among(keyword: str, params: list[str]) -> list[str]:
+    """The parameters that take ``keyword``'s value under another name: its synonym group first, then a related one."""
+    group = _SYNONYMS_OF.get(keyword, frozenset())
+    found = [p for p in params if p in group]
+    if not found and group in _RELATED_GROUP:
+        found = [p for p in params if p in _RELATED_GROUP[group]]
+    return found
+
+
+def _fraction_for(keyword: str, sig: Signature, params: list[str]) -> list[str]:
+    """The parameters that take ``keyword``'s divisor as a fraction (``reduction_ratio`` -> ``rd_ratio``)."""
+    if keyword not in REDUCTION_DIVISORS:
+        return []
+    return [p for p in params if p in REDUCTION_FRACTIONS and 0.0 < sig.number_defaults.get(p, -1.0) < 1.0]
+
+
+def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = True) -> KeywordEdits:
+    """Edits of call-site keywords that let every call site call ``sig``: renamed to a synonym among its parameters
+    (``{"relu": "use_act"}``), inverted (a reduction divisor where the definition takes a fraction) or, with
+    ``allow_drops``, dropped when it has no parameter for them (at most ``MAX_DROPPED_KEYWORDS``). Empty when the calls
+    fit as written, when a keyword has two candidate parameters, or when the edited calls still do not fit (arity,
+    required arguments).
 
     Why: LLM-written models call a block with the argument names of the repository they remember (``in_channels=``,
-    ``relu=True``); the indexed block takes the same argument under another name. Renaming the keyword at the call
-    site (shown in the diff) is the smallest change that lets the model use the block.
+    ``relu=True``, ``reduction_ratio=16``, ``padding=1``); the indexed block takes the same argument under another name,
+    as a fraction, or not at all. Editing the call site (shown in the diff) is the smallest change that lets the model
+    use the block; the sandbox check then tells whether it runs.
     """
     if sig is None or sig.varkw or not usage.calls or calls_fit(sig, usage):
-        return {}
+        return KeywordEdits()
     params = sig.params + sig.kwonly
-    renames: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    inverted: dict[str, str] = {}
+    dropped: list[str] = []
     for call in usage.calls:
         for keyword in call.keywords:
-            if keyword in params or keyword in renames:
+            if keyword in params or keyword in renamed or keyword in inverted or keyword in dropped:
                 continue
-            targets = [p for p in params if p in _SYNONYMS_OF.get(keyword, ())]
-            if len(targets) != 1:
-                return {}
-            renames[keyword] = targets[0]
-    renamed = renamed_usage(usage, renames)
-    for call in renamed.calls:
-        if len(set(call.keywords)) != len(call.keywords):  # two keywords of one call became the same parameter
-            return {}
-    return renames if renames and calls_fit(sig, renamed) else {}
+            synonyms = _synonyms_among(keyword, params)
+            fractions = [] if synonyms else _fraction_for(keyword, sig, params)
+            if len(synonyms) == 1:
+                renamed[keyword] = synonyms[0]
+            elif len(fractions) == 1:
+                inverted[keyword] = fractions[0]
+            elif synonyms or fractions or not allow_drops:
+                return KeywordEdits()  # two parameters could take it, or dropping is not allowed
+            else:
+                dropped.append(keyword)
+    if len(dropped) > MAX_DROPPED_KEYWORDS:
+        return KeywordEdits()
+    edits = KeywordEdits(renamed, inverted, tuple(dropped))
+    edited = edited_usage(usage, edits)
+    if any(len(set(call.keywords)) != len(call.keywords) for call in edited.calls):
+        return KeywordEdits()  # two keywords of one call became the same parameter
+    return edits if edits and calls_fit(sig, edited) else KeywordEdits()
 
 
-def describe_renames(renames: dict[str, str]) -> str:
-    """``dropout= -> drop=, relu= -> use_act=``: keyword renames as Patch's reasons, the CLI and the demo show them."""
-    return ", ".join(f"{old}= -> {new}=" for old, new in renames.items())
+# The layer a None-default layer parameter conventionally takes in timm / torchvision code, by a word in its name,
+# when the block's validated example does not say.
+CONVENTIONAL_LAYERS = (("norm", "nn.BatchNorm2d"), ("act", "nn.ReLU"), ("conv", "nn.Conv2d"))
+_LAYER_REFERENCE = re.compile(r"nn\.[A-Za-z_][A-Za-z0-9_]*")
 
 
-def renamed_usage(usage: NameUsage, renames: dict[str, str]) -> NameUsage:
-    """``usage`` as its call sites read once ``renames`` is applied to their keywords."""
-    if not renames:
+def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, Any] | None = None) -> dict[str, str]:
+    """Defaults for the parameters ``sig`` defaults to None yet calls unguarded: the ``torch.nn`` layer the block's
+    validated example passed (``norm_layer=nn.BatchNorm2d``), else the conventional one for a word of its name
+    (``CONVENTIONAL_LAYERS``); a parameter neither tells about is left as it is, and so is every one when ``code`` does
+    not bind ``nn``.
+
+    Why: timm's building blocks leave such layers to the model that builds them (res2net's ``Bottle2neck`` takes
+    ``norm_layer=None`` and calls it); an LLM's ``Bottle2neck(64, 32, stride=2)``, or a ``_make_layer(Bottle2neck, ...)``
+    that calls it through a variable, then fails with "'NoneType' object is not callable" although the block is the
+    right one. Setting the default in the inserted block serves every way the model calls it."""
+    if sig is None or not sig.unset_callables or ("nn", "torch.nn") not in import_lines(code):
+        return {}
+    defaults: dict[str, str] = {}
+    for param in sig.unset_callables:
+        example = (example_kwargs or {}).get(param)
+        value = example.get("__expr__") if isinstance(example, dict) else None
+        if not (isinstance(value, str) and _LAYER_REFERENCE.fullmatch(value)):
+            value = next((layer for word, layer in CONVENTIONAL_LAYERS if word in param.split("_")), None)
+        if value is not None:
+            defaults[param] = value
+    return defaults
+
+
+def edited_usage(usage: NameUsage, edits: KeywordEdits) -> NameUsage:
+    """``usage`` as its call sites read once ``edits`` apply to their keywords."""
+    if not edits:
         return usage
-    return replace(usage, calls=[replace(c, keywords=[renames.get(k, k) for k in c.keywords]) for c in usage.calls])
+    return replace(usage, calls=[replace(c, keywords=edits.keywords(c.keywords)) for c in usage.calls])
 
 
 def signature_of(obj: Any) -> Signature | None:
@@ -504,6 +622,8 @@ def signature_of(obj: Any) -> Signature | None:
             sig.varargs = True
         else:
             sig.varkw = True
+        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+            sig.number_defaults[p.name] = float(p.default)
     return sig
 
 
@@ -621,8 +741,10 @@ def _validated_bonus(block: Any) -> float:
 
 
 # A definition that fits only once call-site keywords are renamed ranks below one that fits as written, but an
-# exact name with renames stays above a fitting alias (3.0 - 0.4 > 2.2).
+# exact name with renames stays above a fitting alias (3.0 - 0.4 > 2.2). Each keyword dropped costs more: an exact name
+# that fits once one keyword is dropped ties with a fitting alias (3.0 - 0.8 = 2.2), and keyword overlap decides.
 RENAME_PENALTY = 0.4
+DROP_PENALTY = 0.8
 MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "helper-alias": 2.0, "semantic": 1.0}
 
 
@@ -637,8 +759,9 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
         return None
-    renames = keyword_renames(sig, usage)
-    usage = renamed_usage(usage, renames)  # scored as the call sites will read after the renames
+    # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
+    edits = keyword_edits(sig, usage, allow_drops=match != "semantic")
+    usage = edited_usage(usage, edits)  # scored as the call sites will read after the edits
     compat = call_compatibility(sig, usage) if sig is not None else 0.5
     overlap = keyword_overlap(sig, usage)
     shared = identifiers(code)
@@ -646,15 +769,17 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     validated = _validated_bonus(block)
     unresolved_penalty = 0.5 if getattr(block, "unresolved", None) else 0.0
     size_penalty = min(len(code) / 40000.0, 0.5)
-    rename_penalty = RENAME_PENALTY if renames else 0.0
-    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty - rename_penalty
-    renamed = describe_renames(renames)
+    edit_penalty = (RENAME_PENALTY if edits.renamed or edits.inverted else 0.0) + DROP_PENALTY * len(edits.dropped)
+    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty - edit_penalty
     reason = (
         f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}"
-        f"{f' with keywords renamed at the call sites ({renamed})' if renames else ''}, "
+        f"{f' with keywords edited at the call sites ({edits.describe()})' if edits else ''}, "
         f"argument-name overlap {overlap:.2f}, validated={'yes' if validated > 0 else 'no'}"
     )
-    return Candidate(name, symbol, code, match, score, compat, reason, block, keyword_renames=renames)
+    defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None))
+    if defaults:
+        reason += f"; defaults set in the block: {', '.join(f'{k}={v}' for k, v in defaults.items())}"
+    return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults)
 
 
 def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:
@@ -690,8 +815,10 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             add(block, block.name, "normalized")
         elif bkey in wanted:
             add(block, block.name, "alias")
-    # a helper defined inside a stored block (functions like drop_path, constants, helper classes)
-    if not any(c.match in {"exact", "normalized"} for c in found.values()):
+    # a helper defined inside a stored block (functions like drop_path, constants, helper classes), unless a block of the
+    # name itself can be called as the code calls it: torch's ``ChannelShuffle(groups)`` class must not hide
+    # torchvision's ``channel_shuffle(x, groups)`` function from a model that calls ``channel_shuffle(x, 2)``
+    if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
         pool = [h.block for h in hits] + [h.block for h in _safe(store.search, usage_query(usage), k=20)]
         pool += [h.block for h in _safe(store.search, name, k=20)]
         seen: set[str] = set()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -29,6 +29,9 @@ from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_g
 from rag_server import convert
 from rag_server.convert import SearchHit
 from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+
+if TYPE_CHECKING:
+    from rag_server.codeops import KeywordEdits
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _MODES = {
@@ -99,6 +102,16 @@ class InsertedBlock:
     renamed: dict[str, str] = field(default_factory=dict)
     provenance: Provenance | None = None
     keyword_renames: dict[str, str] = field(default_factory=dict)  # keywords renamed at the model's calls: old -> new
+    keyword_inverted: dict[str, str] = field(default_factory=dict)  # keywords whose value v became 1 / v: old -> new
+    keyword_dropped: list[str] = field(default_factory=list)  # keywords removed from the model's calls
+    defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work)
+
+    @property
+    def keyword_edits(self) -> "KeywordEdits":
+        """The edits made at the model's calls of ``name``, as one record (``.describe()`` says them in words)."""
+        from rag_server.codeops import KeywordEdits  # libcst: loaded only by callers that ask
+
+        return KeywordEdits(self.keyword_renames, self.keyword_inverted, tuple(self.keyword_dropped))
 
 
 @dataclass
@@ -208,7 +221,8 @@ def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
         patched_code=resp.patched_code, diff=resp.diff, changed=resp.changed,
         inserted=[
             InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source, i.symbol, dict(i.renamed),
-                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None, dict(i.keyword_renames))
+                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None, dict(i.keyword_renames),
+                          dict(i.keyword_inverted), list(i.keyword_dropped), dict(i.defaults_set))
             for i in resp.inserted
         ],
         fixes=list(resp.fixes),

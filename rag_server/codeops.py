@@ -2,14 +2,15 @@
 rename top-level names, and splice blocks and imports into a module.
 
 Everything works on libcst trees so the user's code keeps its formatting and comments. The user's statements are
-kept, with two exceptions that show in the diff: a keyword renamed at a call (``rename_call_keywords``) and an
-import from a module that does not exist (``drop_missing_imports``).
+kept, with two exceptions that show in the diff: a keyword argument edited at a call (``edit_call_keywords``: renamed,
+its value inverted, or dropped) and an import from a module that does not exist (``drop_missing_imports``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import libcst as cst
@@ -186,25 +187,107 @@ def rename_names(code: str, mapping: dict[str, str]) -> str:
     return parsed(code).visit(_Renamer(mapping)).code
 
 
-class _KeywordRenamer(cst.CSTTransformer):
-    """Rename keyword arguments in calls of bare names: ``renames[callee][old] = new``."""
+@dataclass
+class KeywordEdits:
+    """Edits of the keyword arguments at a model's calls of one name, so that they call the block chosen for it.
 
-    def __init__(self, renames: dict[str, dict[str, str]]) -> None:
-        self.renames = renames
+    ``renamed``: old -> the block's name for the same value (``relu=True`` -> ``use_act=True``). ``inverted``: old ->
+    the block's name for the reciprocal value (CBAM's ``reduction_ratio=16`` -> timm's ``rd_ratio=1 / 16``).
+    ``dropped``: keywords the block has no parameter for (``padding=1`` for a RepVGG block that pads itself).
+    """
+
+    renamed: dict[str, str] = field(default_factory=dict)
+    inverted: dict[str, str] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.renamed or self.inverted or self.dropped)
+
+    def keywords(self, keywords: list[str]) -> list[str]:
+        """A call's keyword names as they read once edited."""
+        return [self.renamed.get(k, self.inverted.get(k, k)) for k in keywords if k not in self.dropped]
+
+    def describe(self) -> str:
+        """``relu= -> use_act=, reduction_ratio=v -> rd_ratio=1 / v, padding= dropped``: as reasons, the CLI and the demo
+        show them."""
+        parts = [f"{old}= -> {new}=" for old, new in self.renamed.items()]
+        parts += [f"{old}=v -> {new}=1 / v" for old, new in self.inverted.items()]
+        parts += [f"{old}= dropped" for old in self.dropped]
+        return ", ".join(parts)
+
+
+def _reciprocal(value: cst.BaseExpression) -> cst.BaseExpression:
+    simple = isinstance(value, (cst.Integer, cst.Float, cst.Name, cst.Attribute, cst.Subscript, cst.Call))
+    right = value if simple or value.lpar else value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return cst.BinaryOperation(left=cst.Integer("1"), operator=cst.Divide(), right=right)
+
+
+class _KeywordEditor(cst.CSTTransformer):
+    """Apply ``edits[callee]`` to the keyword arguments of calls of bare names."""
+
+    def __init__(self, edits: dict[str, KeywordEdits]) -> None:
+        self.edits = edits
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        mapping = self.renames.get(updated.func.value) if isinstance(updated.func, cst.Name) else None
-        if not mapping:
+        edits = self.edits.get(updated.func.value) if isinstance(updated.func, cst.Name) else None
+        if not edits:
             return updated
-        args = [a.with_changes(keyword=cst.Name(mapping[a.keyword.value])) if a.keyword is not None and a.keyword.value in mapping else a
-                for a in updated.args]
+        args: list[cst.Arg] = []
+        for arg in updated.args:
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword in edits.dropped:
+                continue
+            if keyword in edits.inverted:
+                arg = arg.with_changes(keyword=cst.Name(edits.inverted[keyword]), value=_reciprocal(arg.value))
+            elif keyword in edits.renamed:
+                arg = arg.with_changes(keyword=cst.Name(edits.renamed[keyword]))
+            args.append(arg)
+        if args and len(args) < len(updated.args):  # a dropped last argument leaves no dangling comma behind
+            args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
         return updated.with_changes(args=args)
 
 
-def rename_call_keywords(module: cst.Module, renames: dict[str, dict[str, str]]) -> cst.Module:
-    """``module`` with the keyword arguments of calls to each name in ``renames`` renamed (``GhostModule(..., relu=True)``
-    -> ``GhostModule(..., use_act=True)``)."""
-    return module.visit(_KeywordRenamer(renames)) if renames else module
+def edit_call_keywords(module: cst.Module, edits: dict[str, KeywordEdits]) -> cst.Module:
+    """``module`` with the keyword arguments of calls to each name in ``edits`` edited (``GhostModule(..., relu=True)``
+    -> ``GhostModule(..., use_act=True)``; ``CbamModule(c, reduction_ratio=16)`` -> ``CbamModule(c, rd_ratio=1 / 16)``)."""
+    edits = {name: e for name, e in edits.items() if e}
+    return module.visit(_KeywordEditor(edits)) if edits else module
+
+
+class _DefaultSetter(cst.CSTTransformer):
+    """Give the ``__init__`` parameters of the classes in ``classes`` the defaults in ``defaults`` where they default to None."""
+
+    def __init__(self, classes: set[str], defaults: dict[str, str]) -> None:
+        self.classes = classes
+        self.defaults = defaults
+        self.stack: list[str] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(node.name.value)
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        self.stack.pop()
+        return updated
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        value = self.defaults.get(updated.name.value)
+        none = isinstance(updated.default, cst.Name) and updated.default.value == "None"
+        if value is None or not none or not self.stack or self.stack[-1] not in self.classes:
+            return updated
+        return updated.with_changes(default=cst.parse_expression(value))
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        if original.name.value == "__init__" or not self.stack:
+            return updated
+        return updated.with_changes(params=original.params)  # only __init__'s parameters change
+
+
+def set_parameter_defaults(code: str, classes: set[str], defaults: dict[str, str]) -> str:
+    """``code`` with the ``__init__`` parameters of ``classes`` that default to None defaulting to ``defaults`` instead
+    (timm's res2net ``Bottle2neck(..., norm_layer=None)`` -> ``norm_layer=nn.BatchNorm2d``)."""
+    if not defaults:
+        return code
+    return parsed(code).visit(_DefaultSetter(classes, defaults)).code
 
 
 def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], bool]) -> str | None:

@@ -125,15 +125,14 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
 
 
 def _inserted(item: object) -> str:
-    """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, and any keyword renamed at
-    the model's calls (``Mlp <- timm (dropout= -> drop=)``)."""
+    """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, any keyword edited at the
+    model's calls (``Mlp <- timm (dropout= -> drop=)``) and any default set in the block."""
     source = item.source.split(":", 1)[-1].split(".")[0] if item.source else "?"  # type: ignore[attr-defined]
     block = item.qualified_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     text = f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
-    from rag_server.candidates import describe_renames
-
-    renames = describe_renames(item.keyword_renames)  # type: ignore[attr-defined]
-    return f"{text} ({renames})" if renames else text
+    notes = [item.keyword_edits.describe()] + [f"{k}={v} by default" for k, v in item.defaults_set.items()]  # type: ignore[attr-defined]
+    notes = [n for n in notes if n]
+    return f"{text} ({', '.join(notes)})" if notes else text
 
 
 def main() -> int:

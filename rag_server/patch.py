@@ -28,7 +28,7 @@ from rag_server.candidates import (
     installed,
     module_lacks,
     rank_by_coherence,
-    renamed_usage,
+    edited_usage,
     standard_import,
     store_candidates,
 )
@@ -38,8 +38,9 @@ from rag_server.codeops import (
     import_lines,
     is_import,
     parse_once,
-    rename_call_keywords,
+    edit_call_keywords,
     rename_names,
+    set_parameter_defaults,
     split_block,
     statement_bound_names,
     with_blank_lines,
@@ -120,9 +121,9 @@ def _parse_import(line: str) -> cst.SimpleStatementLine:
 
 
 def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: list[Candidate]) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """Splice ``imports`` and ``chosen`` blocks into ``code``, renaming call-site keywords where a chosen block takes
-    them under another name (``Candidate.keyword_renames``). Returns (code, inserted, added import lines)."""
-    module = rename_call_keywords(report.module, {c.name: c.keyword_renames for c in chosen if c.keyword_renames})
+    """Splice ``imports`` and ``chosen`` blocks into ``code``, editing call-site keywords where a chosen block takes
+    them under another name, inverted, or not at all (``Candidate.edits``). Returns (code, inserted, added import lines)."""
+    module = edit_call_keywords(report.module, {c.name: c.edits for c in chosen})
     body = list(module.body)
     taken: dict[str, str | None] = {}  # bound name -> import target (None for definitions)
     definitions: dict[str, str] = {}  # bound name -> code of its statement (to reuse identical helpers)
@@ -158,8 +159,12 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     for cand in sorted(chosen, key=lambda c: report.free[c.name].first_statement if c.name in report.free else 0):
         if cand.name in taken:  # an earlier block brought it along
             continue
-        block_imports = import_lines(cand.code)
-        _, rest, bmod = split_block(cand.code)
+        cand_code = cand.code
+        if cand.defaults:  # layers the block defaults to None yet calls (``Candidate.defaults``)
+            owner = getattr(definition_signature(cand.code, cand.symbol), "init_owner", "")
+            cand_code = set_parameter_defaults(cand.code, {owner}, cand.defaults)
+        block_imports = import_lines(cand_code)
+        _, rest, bmod = split_block(cand_code)
         mapping: dict[str, str] = {}
         all_taken = set(taken)
         for bound, target in block_imports:
@@ -180,7 +185,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                     reuse.add(bound)
                 else:
                     mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()))
-        block_code = rename_names(cand.code, mapping) if mapping else cand.code
+        block_code = rename_names(cand_code, mapping) if mapping else cand_code
         symbol = mapping.get(cand.symbol, cand.symbol)
         imp_stmts, rest, bmod = split_block(block_code)
         for stmt in imp_stmts:
@@ -212,7 +217,10 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 "match": cand.match,
                 "content_hash": getattr(cand.block, "content_hash", ""),
                 "renamed": mapping,
-                "keyword_renames": cand.keyword_renames,
+                "keyword_renames": cand.edits.renamed,
+                "keyword_inverted": cand.edits.inverted,
+                "keyword_dropped": list(cand.edits.dropped),
+                "defaults_set": cand.defaults,
             }
         )
 
@@ -242,7 +250,7 @@ def _serves_worse(block_code: str, name: str, chosen: Candidate, report: ScopeRe
     usage = report.free.get(name)
     if usage is None:
         return False
-    usage = renamed_usage(usage, chosen.keyword_renames)  # the calls as they will read: the renames apply to the model
+    usage = edited_usage(usage, chosen.edits)  # the calls as they will read: the edits apply to the model
     return call_compatibility(definition_signature(block_code, name), usage) < chosen.compat
 
 

@@ -428,6 +428,9 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
             match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
             renamed={str(k): str(v) for k, v in (item.get("renamed") or {}).items()},
             keyword_renames={str(k): str(v) for k, v in (item.get("keyword_renames") or {}).items()},
+            keyword_inverted={str(k): str(v) for k, v in (item.get("keyword_inverted") or {}).items()},
+            keyword_dropped=[str(k) for k in item.get("keyword_dropped") or ()],
+            defaults_set={str(k): str(v) for k, v in (item.get("defaults_set") or {}).items()},
             provenance=convert.provenance_to_proto(Provenance(**prov)) if prov else None,
         )
     if result.check is not None:

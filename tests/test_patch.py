@@ -14,7 +14,8 @@ from sandbox.spec import CheckSpec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc", "pkg:timm.layers.grn"]
+SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc", "pkg:timm.layers.grn",
+           "pkg:timm.layers.cbam", "pkg:timm.models.res2net"]
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +112,53 @@ def test_an_acronym_finds_the_block_its_initials_spell(store, pool):
     result = patch(code, CheckSpec(), store, pool)
     assert [(i["name"], i["qualified_name"]) for i in result.inserted] == [("GRN", "timm.layers.grn.GlobalResponseNorm")]
     assert result.check is not None and result.check.ok, (result.check, result.code)
+
+
+def test_a_reduction_divisor_is_inverted_and_an_unknown_keyword_dropped_at_the_call(store, pool):
+    """An LLM's CBAM takes ``reduction_ratio=16`` and ``kernel_size=7``; timm's ``CbamModule`` takes the reduction as
+    ``rd_ratio=1/16`` and names its spatial kernel otherwise. The call is edited (shown in the diff) and the model runs."""
+    code = (
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Conv2d(3, 32, 3, padding=1)\n"
+        "        self.att = CBAM(32, reduction_ratio=8, kernel_size=7)\n"
+        "        self.head = nn.Linear(32, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.att(self.stem(x)).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    [item] = result.inserted
+    assert item["qualified_name"] == "timm.layers.cbam.CbamModule", item
+    assert item["keyword_inverted"] == {"reduction_ratio": "rd_ratio"} and item["keyword_dropped"] == ["kernel_size"], item
+    assert "+        self.att = CBAM(32, rd_ratio=1 / 8)" in result.diff
+
+
+def test_a_layer_the_block_leaves_to_its_caller_is_passed_at_the_call(store, pool):
+    """timm's res2net ``Bottle2neck`` defaults ``norm_layer`` to None and calls it; its validated example passed
+    ``nn.BatchNorm2d``, which becomes the inserted block's default, so the model runs instead of "'NoneType' is not
+    callable", also where it calls the block through a variable (``_make_layer(Bottle2neck, ...)``)."""
+    code = (
+        "import torch\n\n\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = torch.nn.Conv2d(3, 64, 3, padding=1)\n"
+        "        self.block = self._make_layer(Bottle2neck, 64, 16)\n"
+        "        self.head = torch.nn.Linear(64, 10)\n\n"
+        "    def _make_layer(self, block, inplanes, planes):\n"
+        "        return block(inplanes, planes)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.block(self.stem(x)).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    [item] = [i for i in result.inserted if i["name"] == "Bottle2neck"]
+    assert item["defaults_set"] == {"norm_layer": "nn.BatchNorm2d"}, item
+    assert "norm_layer: Optional[Type[nn.Module]] = nn.BatchNorm2d," in result.code
+    assert "self.block = self._make_layer(Bottle2neck, 64, 16)" in result.code  # the model's own lines are untouched
 
 
 def test_a_keyword_the_block_takes_under_another_name_is_renamed_at_the_call(store, pool):

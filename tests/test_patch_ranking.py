@@ -150,23 +150,73 @@ GHOST = "import torch.nn as nn\nclass GhostModule(nn.Module):\n    def __init__(
 
 
 def test_call_keywords_another_code_base_names_differently_are_renamed():
-    from rag_server.candidates import keyword_renames
+    from rag_server.candidates import keyword_edits
 
     sig = definition_signature(GHOST, "GhostModule")
     call = "class Net:\n    def __init__(self):\n        self.m = GhostModule({args})\n"
-    assert keyword_renames(sig, _usage(call.format(args="960, 1280, kernel=1, relu=True"), "GhostModule")) == {"kernel": "kernel_size", "relu": "use_act"}
-    assert keyword_renames(sig, _usage(call.format(args="in_channels=3, out_channels=8"), "GhostModule")) == {"in_channels": "in_chs", "out_channels": "out_chs"}
-    assert keyword_renames(sig, _usage(call.format(args="3, 8, use_act=False"), "GhostModule")) == {}  # fits as written
-    assert keyword_renames(sig, _usage(call.format(args="3, 8, padding=1"), "GhostModule")) == {}  # no synonym
-    assert keyword_renames(sig, _usage(call.format(args="3, relu=True"), "GhostModule")) == {}  # out_chs still missing
-    assert keyword_renames(sig, _usage(call.format(args="3, 8, relu=True, use_relu=True"), "GhostModule")) == {}  # both -> use_act
-    se = "class SE:\n    def __init__(self, channels, rd_ratio=0.0625):\n        pass\n"
-    # rd_ratio=1/16 is not reduction=16: a different value, so not a synonym
-    assert keyword_renames(definition_signature(se, "SE"), _usage(call.format(args="8").replace("GhostModule", "SE") + "        self.s = SE(8, reduction=16)\n", "SE")) == {}
+
+    def renamed(args: str, **kw) -> dict:
+        edits = keyword_edits(sig, _usage(call.format(args=args), "GhostModule"), **kw)
+        assert not edits.dropped and not edits.inverted
+        return edits.renamed
+
+    assert renamed("960, 1280, kernel=1, relu=True") == {"kernel": "kernel_size", "relu": "use_act"}
+    assert renamed("in_channels=3, out_channels=8") == {"in_channels": "in_chs", "out_channels": "out_chs"}
+    assert renamed("c1=3, c2=8") == {"c1": "in_chs", "c2": "out_chs"}  # YOLOv5's names
+    assert renamed("3, 8, use_act=False") == {}  # fits as written
+    assert renamed("3, 8, padding=1", allow_drops=False) == {}  # no synonym, and dropping not allowed
+    assert renamed("3, relu=True") == {}  # out_chs still missing
+    assert renamed("3, 8, relu=True, use_relu=True") == {}  # both -> use_act
+    assert renamed("3, 8, 1, kernel=3") == {}  # kernel_size is given positionally already
+    # a block that keeps its channels takes them as ``channels`` where the call says ``in_planes``
+    cam = "class CA:\n    def __init__(self, channels, rd_ratio=1. / 16):\n        pass\n"
+    assert keyword_edits(definition_signature(cam, "CA"), _usage(call.replace("GhostModule({args})", "CA(in_planes=64)"), "CA")).renamed == {"in_planes": "channels"}
+
+
+def test_a_reduction_divisor_is_inverted_where_the_block_takes_a_fraction():
+    from rag_server.candidates import keyword_edits
+
+    call = "class Net:\n    def __init__(self):\n        self.s = SE(8, {kw}=16)\n"
+    fraction = definition_signature("class SE:\n    def __init__(self, channels, rd_ratio=1. / 16):\n        pass\n", "SE")
+    for kw in ("reduction", "reduction_ratio", "ratio"):
+        edits = keyword_edits(fraction, _usage(call.format(kw=kw), "SE"))
+        assert edits.inverted == {kw: "rd_ratio"} and not edits.renamed and not edits.dropped, edits
+    # a divisor parameter is a plain rename; a "ratio" parameter whose default is not a fraction is not inverted into
+    divisor = definition_signature("class SE:\n    def __init__(self, channels, reduction=16):\n        pass\n", "SE")
+    assert keyword_edits(divisor, _usage(call.format(kw="reduction_ratio"), "SE")).renamed == {"reduction_ratio": "reduction"}
+    whole = definition_signature("class SE:\n    def __init__(self, channels, rd_ratio=4):\n        pass\n", "SE")
+    edits = keyword_edits(whole, _usage(call.format(kw="reduction"), "SE"))
+    assert not edits.inverted and edits.dropped == ("reduction",)
+
+
+def test_keywords_a_block_has_no_parameter_for_are_dropped_within_limits():
+    from rag_server.candidates import MAX_DROPPED_KEYWORDS, keyword_edits
+
+    sig = definition_signature(GHOST, "GhostModule")
+    call = "class Net:\n    def __init__(self):\n        self.m = GhostModule({args})\n"
+    edits = keyword_edits(sig, _usage(call.format(args="3, 8, padding=1, relu=True"), "GhostModule"))
+    assert edits.dropped == ("padding",) and edits.renamed == {"relu": "use_act"}
+    assert not keyword_edits(sig, _usage(call.format(args="3, 8, padding=1"), "GhostModule"), allow_drops=False)
+    too_many = ", ".join(f"x{i}=1" for i in range(MAX_DROPPED_KEYWORDS + 1))
+    assert not keyword_edits(sig, _usage(call.format(args=f"3, 8, {too_many}"), "GhostModule"))
+    assert not keyword_edits(sig, _usage(call.format(args="3, padding=1"), "GhostModule"))  # out_chs still missing
+
+
+def test_edited_keywords_reach_the_call_sites_as_the_diff_shows():
+    from rag_server.codeops import KeywordEdits, edit_call_keywords, parsed
+
+    code = "m = CBAM(64, reduction_ratio=r + 1, padding=1)\nn = CBAM(\n    32,\n    reduction_ratio=8,\n    relu=True,\n    padding=2,\n)\nk = Other(padding=1)\n"
+    edits = KeywordEdits(renamed={"relu": "use_act"}, inverted={"reduction_ratio": "rd_ratio"}, dropped=("padding",))
+    out = edit_call_keywords(parsed(code), {"CBAM": edits}).code
+    assert out == "m = CBAM(64, rd_ratio=1 / (r + 1))\nn = CBAM(\n    32,\n    rd_ratio=1 / 8,\n    use_act=True,\n)\nk = Other(padding=1)\n", out
+    ns: dict = {}
+    exec(compile(out, "<edited>", "exec"), {"r": 3, "CBAM": lambda *a, **k: k, "Other": lambda **k: k}, ns)  # still valid Python
+    assert ns["m"] == {"rd_ratio": 0.25} and ns["n"] == {"rd_ratio": 0.125, "use_act": True}
+    assert edits.describe() == "relu= -> use_act=, reduction_ratio=v -> rd_ratio=1 / v, padding= dropped"
 
 
 def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_name_steps_aside():
-    from rag_server.candidates import call_compatibility, keyword_renames
+    from rag_server.candidates import call_compatibility, keyword_edits
     from rag_server.patch import apply_plan
 
     model = textwrap.dedent('''\
@@ -183,8 +233,8 @@ def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_n
     bottleneck = ("import torch.nn as nn\n\n\nclass GhostModule(nn.Module):\n    def __init__(self, in_chs, out_chs, kernel_size=1, act_layer=nn.ReLU):\n"
                   "        super().__init__()\n\n\nclass GhostBottleneck(nn.Module):\n    def __init__(self, in_chs, mid_chs, out_chs):\n"
                   "        super().__init__()\n        self.ghost = GhostModule(in_chs, mid_chs)\n")
-    renames = keyword_renames(definition_signature(GHOST, "GhostModule"), report.free["GhostModule"])
-    ghost = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, keyword_renames=renames)
+    edits = keyword_edits(definition_signature(GHOST, "GhostModule"), report.free["GhostModule"])
+    ghost = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, edits=edits)
     outer = Candidate("GhostBottleneck", "GhostBottleneck", bottleneck, "exact", 6.0, 1.0, "", None)
     assert call_compatibility(definition_signature(bottleneck, "GhostModule"), report.free["GhostModule"]) == 0.0
     code, inserted, _ = apply_plan(model, report, {}, [outer, ghost])
@@ -193,21 +243,64 @@ def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_n
     assert "use_act=True):" in code  # the model's name got the chosen definition
     assert [i["keyword_renames"] for i in inserted] == [{}, {"relu": "use_act"}]
     # a helper that serves the model's calls as well as the chosen definition is shared, not duplicated
-    same = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, keyword_renames=renames)
+    same = Candidate("GhostModule", "GhostModule", GHOST, "exact", 6.0, 1.0, "", None, edits=edits)
     outer_with_same = Candidate("GhostBottleneck", "GhostBottleneck", GHOST + bottleneck.split("\n\n\nclass GhostModule")[0].replace("import torch.nn as nn", "") +
                                 "\n\nclass GhostBottleneck(nn.Module):\n    def __init__(self, a, b, c):\n        super().__init__()\n", "exact", 6.0, 1.0, "", None)
     code, _, _ = apply_plan(model, analyze(model), {}, [outer_with_same, same])
     assert code.count("class GhostModule") == 1 and "use_act=True)" in code
 
 
-def test_the_demo_and_cli_show_the_keywords_renamed_at_the_calls():
-    from rag_server.candidates import describe_renames
+def test_the_demo_and_cli_show_the_keywords_edited_at_the_calls():
+    from rag_server.client import InsertedBlock
     from rag_server.demo import _inserted
 
-    assert describe_renames({"dropout": "drop", "relu": "use_act"}) == "dropout= -> drop=, relu= -> use_act="
-    item = SimpleNamespace(name="Mlp", source="pkg:timm", qualified_name="timm.layers.mlp.Mlp", keyword_renames={"dropout": "drop"})
-    assert _inserted(item) == "Mlp <- timm (dropout= -> drop=)"
-    assert _inserted(SimpleNamespace(**{**item.__dict__, "keyword_renames": {}})) == "Mlp <- timm"
+    mlp = InsertedBlock("Mlp", "timm.layers.mlp.Mlp", "h", "", "exact", "pkg:timm", keyword_renames={"dropout": "drop"})
+    assert _inserted(mlp) == "Mlp <- timm (dropout= -> drop=)"
+    assert _inserted(InsertedBlock("Mlp", "timm.layers.mlp.Mlp", "h", "", "exact", "pkg:timm")) == "Mlp <- timm"
+    cbam = InsertedBlock("CBAM", "timm.layers.cbam.CbamModule", "h", "", "alias", "pkg:timm", keyword_inverted={"reduction_ratio": "rd_ratio"},
+                         keyword_dropped=["padding"], defaults_set={"norm_layer": "nn.BatchNorm2d"})
+    assert _inserted(cbam) == "CBAM <- timm CbamModule (reduction_ratio=v -> rd_ratio=1 / v, padding= dropped, norm_layer=nn.BatchNorm2d by default)"
+
+
+BOTTLE = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Bottle(nn.Module):
+        def __init__(self, inplanes, planes, stride=1, downsample=None, act_layer=nn.ReLU, norm_layer=None, attn_layer=None, extra=None):
+            super().__init__()
+            self.bn1 = norm_layer(planes)
+            self.act = act_layer(inplace=True)
+            self.se = attn_layer(planes) if attn_layer is not None else nn.Identity()
+            self.downsample = downsample
+            extra = extra or nn.Identity
+            self.extra = extra()
+    ''')
+
+
+def test_a_none_default_layer_the_block_calls_unguarded_gets_a_default():
+    from rag_server.candidates import layer_defaults
+    from rag_server.codeops import set_parameter_defaults
+
+    sig = definition_signature(BOTTLE, "Bottle")
+    assert sig.unset_callables == ["norm_layer"] and sig.init_owner == "Bottle"  # attn_layer is tested, extra rebound, downsample never called
+    assert layer_defaults(sig, BOTTLE) == {"norm_layer": "nn.BatchNorm2d"}
+    example = {"norm_layer": {"__expr__": "nn.GroupNorm"}}  # the block's validated example says which layer it took
+    assert layer_defaults(sig, BOTTLE, example) == {"norm_layer": "nn.GroupNorm"}
+    assert layer_defaults(sig, BOTTLE, {"norm_layer": {"__expr__": "partial(nn.GroupNorm, 8)"}}) == {"norm_layer": "nn.BatchNorm2d"}
+    odd = BOTTLE.replace("norm_layer", "block_fn")
+    assert layer_defaults(definition_signature(odd, "Bottle"), odd) == {}  # no convention for that name
+    no_nn = BOTTLE.replace("import torch.nn as nn", "from torch import nn as tnn")
+    assert layer_defaults(definition_signature(no_nn, "Bottle"), no_nn) == {}  # the default would name an unbound nn
+
+    child = BOTTLE + "\n\nclass Child(Bottle):\n    def forward(self, x, norm_layer=None):\n        return x\n"
+    child_sig = definition_signature(child, "Child")
+    assert child_sig.init_owner == "Bottle" and child_sig.unset_callables == ["norm_layer"]
+    out = set_parameter_defaults(child, {child_sig.init_owner}, {"norm_layer": "nn.BatchNorm2d"})
+    assert "norm_layer=nn.BatchNorm2d, attn_layer=None" in out and "def forward(self, x, norm_layer=None)" in out
+    ns: dict = {}
+    exec(compile(out, "<block>", "exec"), ns)
+    assert isinstance(ns["Child"](8, 8).bn1, ns["nn"].BatchNorm2d)  # runs as the model calls it, without the layer
 
 
 def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():

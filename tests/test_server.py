@@ -468,6 +468,15 @@ def test_patch_reports_keywords_it_renamed_at_the_call(client):
     assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
 
 
+def test_patch_reports_keywords_it_dropped_at_the_call(client):
+    code = MISSING_BLOCK.replace("BasicBlock(16, 16)", "BasicBlock(16, 16, padding=1)")
+    outcome = client.patch(code)
+    [block] = [i for i in outcome.inserted if i.name == "BasicBlock"]
+    assert block.keyword_dropped == ["padding"] and block.keyword_edits.describe() == "padding= dropped", block
+    assert "BasicBlock(16, 16)" in outcome.patched_code
+    assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
+
+
 def test_suggest_offers_the_undefined_block_before_its_user(client):
     cursor = MISSING_BLOCK.splitlines().index("        self.block = BasicBlock(16, 16)") + 1
     result = client.suggest(MISSING_BLOCK, cursor_line=cursor, k=3)

@@ -93,12 +93,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
             typer.echo(result.code, nl=not result.code.endswith("\n"))
-            from rag_server.candidates import describe_renames
+            from rag_server.codeops import KeywordEdits
 
             for item in result.inserted:
-                renames = describe_renames(item.get("keyword_renames") or {})
+                edits = KeywordEdits(item.get("keyword_renames") or {}, item.get("keyword_inverted") or {}, tuple(item.get("keyword_dropped") or ())).describe()
+                defaults = ", ".join(f"{k}={v}" for k, v in (item.get("defaults_set") or {}).items())
                 typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})"
-                           f"{f'; keywords renamed at its calls: {renames}' if renames else ''}", err=True)
+                           f"{f'; keywords edited at its calls: {edits}' if edits else ''}"
+                           f"{f'; defaults set in the block: {defaults}' if defaults else ''}", err=True)
             for line in result.added_imports:
                 typer.echo(f"# added import: {line}", err=True)
             for fix in result.fixes:
@@ -124,7 +126,8 @@ def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_trie
     inserted = [
         {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
          "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed,
-         "keyword_renames": i.keyword_renames}
+         "keyword_renames": i.keyword_renames, "keyword_inverted": i.keyword_inverted, "keyword_dropped": i.keyword_dropped,
+         "defaults_set": i.defaults_set}
         for i in o.inserted
     ]
     return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports, fixes=o.fixes,

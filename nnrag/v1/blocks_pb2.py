@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from nnrag.v1 import common_pb2 as nnrag_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15nnrag/v1/blocks.proto\x12\x08nnrag.v1\x1a\x15nnrag/v1/common.proto\"\x87\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07sources\x18\x03 \x03(\t\x12\x11\n\tmin_stage\x18\x04 \x01(\t\x12\"\n\x04mode\x18\x05 \x01(\x0e\x32\x14.nnrag.v1.SearchMode\x12\x14\n\x0cinclude_code\x18\x06 \x01(\x08\"I\n\tSearchHit\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.nnrag.v1.Block\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05match\x18\x03 \x01(\t\"j\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.nnrag.v1.SearchHit\x12\x0f\n\x07took_ms\x18\x02 \x01(\x01\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\'\n\x0fGetBlockRequest\x12\x14\n\x0cname_or_hash\x18\x01 \x01(\t\"\x84\x01\n\x10GetBlockResponse\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.nnrag.v1.Block\x12\x14\n\x0cother_hashes\x18\x02 \x03(\t\x12\x14\n\x0c\x61lternatives\x18\x03 \x03(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"z\n\x0cPatchRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12!\n\x04spec\x18\x02 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\x12\x14\n\x0c\x63heck_before\x18\x03 \x01(\x08\x12\x10\n\x08no_check\x18\x04 \x01(\x08\x12\x11\n\tmax_tries\x18\x05 \x01(\x05\"\x88\x03\n\rInsertedBlock\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\nprovenance\x18\x04 \x01(\x0b\x32\x14.nnrag.v1.Provenance\x12\x16\n\x0equalified_name\x18\x05 \x01(\t\x12\r\n\x05match\x18\x06 \x01(\t\x12\x0e\n\x06symbol\x18\x07 \x01(\t\x12\x35\n\x07renamed\x18\x08 \x03(\x0b\x32$.nnrag.v1.InsertedBlock.RenamedEntry\x12\x44\n\x0fkeyword_renames\x18\t \x03(\x0b\x32+.nnrag.v1.InsertedBlock.KeywordRenamesEntry\x1a.\n\x0cRenamedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x35\n\x13KeywordRenamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd3\x02\n\rPatchResponse\x12\x14\n\x0cpatched_code\x18\x01 \x01(\t\x12\x0c\n\x04\x64iff\x18\x02 \x01(\t\x12)\n\x08inserted\x18\x03 \x03(\x0b\x32\x17.nnrag.v1.InsertedBlock\x12\r\n\x05\x66ixes\x18\x04 \x03(\t\x12%\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12$\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12\x0f\n\x07\x63hanged\x18\x07 \x01(\x08\x12\x0f\n\x07took_ms\x18\x08 \x01(\x01\x12\x12\n\nunresolved\x18\t \x03(\t\x12\x15\n\radded_imports\x18\n \x03(\t\x12\r\n\x05tries\x18\x0b \x01(\x05\x12\x15\n\rstripped_text\x18\x0c \x01(\x08\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"?\n\x0c\x43heckRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12!\n\x04spec\x18\x02 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\"\\\n\rCheckResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"K\n\x0c\x41uditRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12!\n\x04spec\x18\x03 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\"w\n\rAuditResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x06result\x18\x02 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"U\n\x0eSuggestRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x63ursor_line\x18\x02 \x01(\x05\x12\x15\n\rcontext_lines\x18\x03 \x01(\x05\x12\t\n\x01k\x18\x04 \x01(\x05\"S\n\nSuggestion\x12 \n\x03hit\x18\x01 \x01(\x0b\x32\x13.nnrag.v1.SearchHit\x12\x13\n\x0binsert_line\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8c\x01\n\x0fSuggestResponse\x12)\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x14.nnrag.v1.Suggestion\x12\x17\n\x0fundefined_names\x18\x02 \x03(\t\x12\x0f\n\x07imports\x18\x03 \x03(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\x0e\n\x0cStatsRequest\"I\n\rStatsResponse\x12\x12\n\nstats_json\x18\x01 \x01(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions*\x84\x01\n\nSearchMode\x12\x14\n\x10SEARCH_MODE_AUTO\x10\x00\x12\x17\n\x13SEARCH_MODE_MEANING\x10\x01\x12\x16\n\x12SEARCH_MODE_SYMBOL\x10\x02\x12\x16\n\x12SEARCH_MODE_VECTOR\x10\x03\x12\x17\n\x13SEARCH_MODE_LEXICAL\x10\x04\x32\xba\x03\n\x0c\x42lockService\x12;\n\x06Search\x12\x17.nnrag.v1.SearchRequest\x1a\x18.nnrag.v1.SearchResponse\x12\x41\n\x08GetBlock\x12\x19.nnrag.v1.GetBlockRequest\x1a\x1a.nnrag.v1.GetBlockResponse\x12\x38\n\x05Patch\x12\x16.nnrag.v1.PatchRequest\x1a\x17.nnrag.v1.PatchResponse\x12\x38\n\x05\x43heck\x12\x16.nnrag.v1.CheckRequest\x1a\x17.nnrag.v1.CheckResponse\x12<\n\x05\x41udit\x12\x16.nnrag.v1.AuditRequest\x1a\x17.nnrag.v1.AuditResponse(\x01\x30\x01\x12>\n\x07Suggest\x12\x18.nnrag.v1.SuggestRequest\x1a\x19.nnrag.v1.SuggestResponse\x12\x38\n\x05Stats\x12\x16.nnrag.v1.StatsRequest\x1a\x17.nnrag.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15nnrag/v1/blocks.proto\x12\x08nnrag.v1\x1a\x15nnrag/v1/common.proto\"\x87\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07sources\x18\x03 \x03(\t\x12\x11\n\tmin_stage\x18\x04 \x01(\t\x12\"\n\x04mode\x18\x05 \x01(\x0e\x32\x14.nnrag.v1.SearchMode\x12\x14\n\x0cinclude_code\x18\x06 \x01(\x08\"I\n\tSearchHit\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.nnrag.v1.Block\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05match\x18\x03 \x01(\t\"j\n\x0eSearchResponse\x12!\n\x04hits\x18\x01 \x03(\x0b\x32\x13.nnrag.v1.SearchHit\x12\x0f\n\x07took_ms\x18\x02 \x01(\x01\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\'\n\x0fGetBlockRequest\x12\x14\n\x0cname_or_hash\x18\x01 \x01(\t\"\x84\x01\n\x10GetBlockResponse\x12\x1e\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x0f.nnrag.v1.Block\x12\x14\n\x0cother_hashes\x18\x02 \x03(\t\x12\x14\n\x0c\x61lternatives\x18\x03 \x03(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"z\n\x0cPatchRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12!\n\x04spec\x18\x02 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\x12\x14\n\x0c\x63heck_before\x18\x03 \x01(\x08\x12\x10\n\x08no_check\x18\x04 \x01(\x08\x12\x11\n\tmax_tries\x18\x05 \x01(\x05\"\x95\x05\n\rInsertedBlock\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\nprovenance\x18\x04 \x01(\x0b\x32\x14.nnrag.v1.Provenance\x12\x16\n\x0equalified_name\x18\x05 \x01(\t\x12\r\n\x05match\x18\x06 \x01(\t\x12\x0e\n\x06symbol\x18\x07 \x01(\t\x12\x35\n\x07renamed\x18\x08 \x03(\x0b\x32$.nnrag.v1.InsertedBlock.RenamedEntry\x12\x44\n\x0fkeyword_renames\x18\t \x03(\x0b\x32+.nnrag.v1.InsertedBlock.KeywordRenamesEntry\x12\x46\n\x10keyword_inverted\x18\n \x03(\x0b\x32,.nnrag.v1.InsertedBlock.KeywordInvertedEntry\x12\x17\n\x0fkeyword_dropped\x18\x0b \x03(\t\x12>\n\x0c\x64\x65\x66\x61ults_set\x18\x0c \x03(\x0b\x32(.nnrag.v1.InsertedBlock.DefaultsSetEntry\x1a.\n\x0cRenamedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x35\n\x13KeywordRenamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x36\n\x14KeywordInvertedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10\x44\x65\x66\x61ultsSetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd3\x02\n\rPatchResponse\x12\x14\n\x0cpatched_code\x18\x01 \x01(\t\x12\x0c\n\x04\x64iff\x18\x02 \x01(\t\x12)\n\x08inserted\x18\x03 \x03(\x0b\x32\x17.nnrag.v1.InsertedBlock\x12\r\n\x05\x66ixes\x18\x04 \x03(\t\x12%\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12$\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12\x0f\n\x07\x63hanged\x18\x07 \x01(\x08\x12\x0f\n\x07took_ms\x18\x08 \x01(\x01\x12\x12\n\nunresolved\x18\t \x03(\t\x12\x15\n\radded_imports\x18\n \x03(\t\x12\r\n\x05tries\x18\x0b \x01(\x05\x12\x15\n\rstripped_text\x18\x0c \x01(\x08\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"?\n\x0c\x43heckRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12!\n\x04spec\x18\x02 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\"\\\n\rCheckResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"K\n\x0c\x41uditRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12!\n\x04spec\x18\x03 \x01(\x0b\x32\x13.nnrag.v1.CheckSpec\"w\n\rAuditResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x06result\x18\x02 \x01(\x0b\x32\x15.nnrag.v1.CheckResult\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"U\n\x0eSuggestRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x63ursor_line\x18\x02 \x01(\x05\x12\x15\n\rcontext_lines\x18\x03 \x01(\x05\x12\t\n\x01k\x18\x04 \x01(\x05\"S\n\nSuggestion\x12 \n\x03hit\x18\x01 \x01(\x0b\x32\x13.nnrag.v1.SearchHit\x12\x13\n\x0binsert_line\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8c\x01\n\x0fSuggestResponse\x12)\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x14.nnrag.v1.Suggestion\x12\x17\n\x0fundefined_names\x18\x02 \x03(\t\x12\x0f\n\x07imports\x18\x03 \x03(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions\"\x0e\n\x0cStatsRequest\"I\n\rStatsResponse\x12\x12\n\nstats_json\x18\x01 \x01(\t\x12$\n\x08versions\x18\x0f \x01(\x0b\x32\x12.nnrag.v1.Versions*\x84\x01\n\nSearchMode\x12\x14\n\x10SEARCH_MODE_AUTO\x10\x00\x12\x17\n\x13SEARCH_MODE_MEANING\x10\x01\x12\x16\n\x12SEARCH_MODE_SYMBOL\x10\x02\x12\x16\n\x12SEARCH_MODE_VECTOR\x10\x03\x12\x17\n\x13SEARCH_MODE_LEXICAL\x10\x04\x32\xba\x03\n\x0c\x42lockService\x12;\n\x06Search\x12\x17.nnrag.v1.SearchRequest\x1a\x18.nnrag.v1.SearchResponse\x12\x41\n\x08GetBlock\x12\x19.nnrag.v1.GetBlockRequest\x1a\x1a.nnrag.v1.GetBlockResponse\x12\x38\n\x05Patch\x12\x16.nnrag.v1.PatchRequest\x1a\x17.nnrag.v1.PatchResponse\x12\x38\n\x05\x43heck\x12\x16.nnrag.v1.CheckRequest\x1a\x17.nnrag.v1.CheckResponse\x12<\n\x05\x41udit\x12\x16.nnrag.v1.AuditRequest\x1a\x17.nnrag.v1.AuditResponse(\x01\x30\x01\x12>\n\x07Suggest\x12\x18.nnrag.v1.SuggestRequest\x1a\x19.nnrag.v1.SuggestResponse\x12\x38\n\x05Stats\x12\x16.nnrag.v1.StatsRequest\x1a\x17.nnrag.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INSERTEDBLOCK_RENAMEDENTRY']._serialized_options = b'8\001'
   _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._loaded_options = None
   _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._serialized_options = b'8\001'
-  _globals['_SEARCHMODE']._serialized_start=2180
-  _globals['_SEARCHMODE']._serialized_end=2312
+  _globals['_INSERTEDBLOCK_KEYWORDINVERTEDENTRY']._loaded_options = None
+  _globals['_INSERTEDBLOCK_KEYWORDINVERTEDENTRY']._serialized_options = b'8\001'
+  _globals['_INSERTEDBLOCK_DEFAULTSSETENTRY']._loaded_options = None
+  _globals['_INSERTEDBLOCK_DEFAULTSSETENTRY']._serialized_options = b'8\001'
+  _globals['_SEARCHMODE']._serialized_start=2449
+  _globals['_SEARCHMODE']._serialized_end=2581
   _globals['_SEARCHREQUEST']._serialized_start=59
   _globals['_SEARCHREQUEST']._serialized_end=194
   _globals['_SEARCHHIT']._serialized_start=196
@@ -51,31 +55,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PATCHREQUEST']._serialized_start=555
   _globals['_PATCHREQUEST']._serialized_end=677
   _globals['_INSERTEDBLOCK']._serialized_start=680
-  _globals['_INSERTEDBLOCK']._serialized_end=1072
-  _globals['_INSERTEDBLOCK_RENAMEDENTRY']._serialized_start=971
-  _globals['_INSERTEDBLOCK_RENAMEDENTRY']._serialized_end=1017
-  _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._serialized_start=1019
-  _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._serialized_end=1072
-  _globals['_PATCHRESPONSE']._serialized_start=1075
-  _globals['_PATCHRESPONSE']._serialized_end=1414
-  _globals['_CHECKREQUEST']._serialized_start=1416
-  _globals['_CHECKREQUEST']._serialized_end=1479
-  _globals['_CHECKRESPONSE']._serialized_start=1481
-  _globals['_CHECKRESPONSE']._serialized_end=1573
-  _globals['_AUDITREQUEST']._serialized_start=1575
-  _globals['_AUDITREQUEST']._serialized_end=1650
-  _globals['_AUDITRESPONSE']._serialized_start=1652
-  _globals['_AUDITRESPONSE']._serialized_end=1771
-  _globals['_SUGGESTREQUEST']._serialized_start=1773
-  _globals['_SUGGESTREQUEST']._serialized_end=1858
-  _globals['_SUGGESTION']._serialized_start=1860
-  _globals['_SUGGESTION']._serialized_end=1943
-  _globals['_SUGGESTRESPONSE']._serialized_start=1946
-  _globals['_SUGGESTRESPONSE']._serialized_end=2086
-  _globals['_STATSREQUEST']._serialized_start=2088
-  _globals['_STATSREQUEST']._serialized_end=2102
-  _globals['_STATSRESPONSE']._serialized_start=2104
-  _globals['_STATSRESPONSE']._serialized_end=2177
-  _globals['_BLOCKSERVICE']._serialized_start=2315
-  _globals['_BLOCKSERVICE']._serialized_end=2757
+  _globals['_INSERTEDBLOCK']._serialized_end=1341
+  _globals['_INSERTEDBLOCK_RENAMEDENTRY']._serialized_start=1132
+  _globals['_INSERTEDBLOCK_RENAMEDENTRY']._serialized_end=1178
+  _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._serialized_start=1180
+  _globals['_INSERTEDBLOCK_KEYWORDRENAMESENTRY']._serialized_end=1233
+  _globals['_INSERTEDBLOCK_KEYWORDINVERTEDENTRY']._serialized_start=1235
+  _globals['_INSERTEDBLOCK_KEYWORDINVERTEDENTRY']._serialized_end=1289
+  _globals['_INSERTEDBLOCK_DEFAULTSSETENTRY']._serialized_start=1291
+  _globals['_INSERTEDBLOCK_DEFAULTSSETENTRY']._serialized_end=1341
+  _globals['_PATCHRESPONSE']._serialized_start=1344
+  _globals['_PATCHRESPONSE']._serialized_end=1683
+  _globals['_CHECKREQUEST']._serialized_start=1685
+  _globals['_CHECKREQUEST']._serialized_end=1748
+  _globals['_CHECKRESPONSE']._serialized_start=1750
+  _globals['_CHECKRESPONSE']._serialized_end=1842
+  _globals['_AUDITREQUEST']._serialized_start=1844
+  _globals['_AUDITREQUEST']._serialized_end=1919
+  _globals['_AUDITRESPONSE']._serialized_start=1921
+  _globals['_AUDITRESPONSE']._serialized_end=2040
+  _globals['_SUGGESTREQUEST']._serialized_start=2042
+  _globals['_SUGGESTREQUEST']._serialized_end=2127
+  _globals['_SUGGESTION']._serialized_start=2129
+  _globals['_SUGGESTION']._serialized_end=2212
+  _globals['_SUGGESTRESPONSE']._serialized_start=2215
+  _globals['_SUGGESTRESPONSE']._serialized_end=2355
+  _globals['_STATSREQUEST']._serialized_start=2357
+  _globals['_STATSREQUEST']._serialized_end=2371
+  _globals['_STATSRESPONSE']._serialized_start=2373
+  _globals['_STATSRESPONSE']._serialized_end=2446
+  _globals['_BLOCKSERVICE']._serialized_start=2584
+  _globals['_BLOCKSERVICE']._serialized_end=3026
 # @@protoc_insertion_point(module_scope)

@@ -90,7 +90,7 @@ class PatchRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set")
     class RenamedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,20 @@ class InsertedBlock(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class KeywordRenamesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class KeywordInvertedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class DefaultsSetEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +128,9 @@ class InsertedBlock(_message.Message):
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     RENAMED_FIELD_NUMBER: _ClassVar[int]
     KEYWORD_RENAMES_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_INVERTED_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_SET_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
@@ -123,7 +140,10 @@ class InsertedBlock(_message.Message):
     symbol: str
     renamed: _containers.ScalarMap[str, str]
     keyword_renames: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    keyword_inverted: _containers.ScalarMap[str, str]
+    keyword_dropped: _containers.RepeatedScalarFieldContainer[str]
+    defaults_set: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
     __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "versions")

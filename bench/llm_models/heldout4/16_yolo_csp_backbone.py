@@ -1,0 +1,37 @@
+# undefined: Conv, C3, SPPF
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape=(1, 3, 32, 32), out_shape=(10,), prm=None, device="cpu"):
+        super().__init__()
+        prm = prm or {}
+        self.device = device
+        in_channels = in_shape[1]
+        num_classes = out_shape[0]
+        dropout = prm.get("dropout", 0.2)
+
+        # YOLOv5-style CSP backbone, scaled down for 32x32 inputs
+        self.backbone = nn.Sequential(
+            Conv(in_channels, 32, 3, 1),   # 32x32
+            Conv(32, 64, 3, 2),            # 16x16
+            C3(64, 64, n=1),
+            Conv(64, 128, 3, 2),           # 8x8
+            C3(128, 128, n=2),
+            Conv(128, 256, 3, 2),          # 4x4
+            C3(256, 256, n=1),
+            SPPF(256, 256, k=5),
+        )
+
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(256, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.backbone(x)
+        x = self.pool(x)
+        return self.classifier(x)
