@@ -108,6 +108,9 @@ ALIAS_GROUPS: list[set[str]] = [
     {"attention", "selfattention", "multiheadselfattention", "mhsa"},
     {"gem", "generalizedmeanpooling", "gempool"},
     {"channelshuffle"},
+    {"splatconv2d", "splitattn", "splitattention", "splitattentionconv2d", "splat"},  # ResNeSt's block / timm's
+    {"skconv", "selectivekernel", "selectivekernelconv", "skconv2d", "sklayer"},  # SKNet's block / timm's
+    {"roundfilters", "roundchannels"},  # EfficientNet-PyTorch's helper / timm's
 ]
 
 
@@ -506,6 +509,9 @@ _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
 _RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS}
 # At most this many distinct keywords are dropped for one definition; each costs DROP_PENALTY in the ranking.
 MAX_DROPPED_KEYWORDS = 2
+# Keywords never dropped: without them a block may still run, silently computing something else (a stride the model
+# asked for, ConvNeXt's ``data_format="channels_first"`` on a LayerNorm over the last axis when width == channels).
+NEVER_DROPPED = frozenset({"stride", "data_format", "batch_first", "channels_last", "dilation", "groups"})
 
 
 def _synonyms_among(keyword: str, params: list[str]) -> list[str]:
@@ -552,8 +558,8 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
                 renamed[keyword] = synonyms[0]
             elif len(fractions) == 1:
                 inverted[keyword] = fractions[0]
-            elif synonyms or fractions or not allow_drops:
-                return KeywordEdits()  # two parameters could take it, or dropping is not allowed
+            elif synonyms or fractions or not allow_drops or keyword in NEVER_DROPPED:
+                return KeywordEdits()  # two parameters could take it, or it may not be dropped
             else:
                 dropped.append(keyword)
     if len(dropped) > MAX_DROPPED_KEYWORDS:

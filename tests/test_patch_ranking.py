@@ -86,6 +86,7 @@ def test_abbreviated_spellings_are_aliases():
     assert "residualblock" in aliases("ResBlock")
     assert "convnormact" in aliases("ConvBnAct")  # alias groups still apply
     assert "channelattention" not in aliases("SpatialAttention")
+    assert "splitattn" in aliases("SplAtConv2d") and "selectivekernel" in aliases("SKConv")  # paper repos' names / timm's
     assert word_overlap("ResidualBlock", "EdgeResidual") == 0.5
     assert word_overlap("ResBlk", "ResidualBlock") == 1.0
 
@@ -200,6 +201,7 @@ def test_keywords_a_block_has_no_parameter_for_are_dropped_within_limits():
     too_many = ", ".join(f"x{i}=1" for i in range(MAX_DROPPED_KEYWORDS + 1))
     assert not keyword_edits(sig, _usage(call.format(args=f"3, 8, {too_many}"), "GhostModule"))
     assert not keyword_edits(sig, _usage(call.format(args="3, padding=1"), "GhostModule"))  # out_chs still missing
+    assert not keyword_edits(sig, _usage(call.format(args="3, 8, stride=2"), "GhostModule"))  # would run, silently unstrided
 
 
 def test_edited_keywords_reach_the_call_sites_as_the_diff_shows():
