@@ -482,11 +482,12 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
 # torchvision's ``in_channels``; GhostNet's ``relu=True`` is timm's ``use_act=True``). Only pure renames: timm's
 # ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16`` (that one is inverted: ``REDUCTION_DIVISORS``).
 IN_CHANNELS = frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels", "c1"})
-CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats"})
+CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats", "normalized_shape"})
 # A channel reduction given as a divisor (CBAM's ``reduction_ratio=16``) where the block takes a fraction (timm's
 # ``rd_ratio=1. / 16``, a default between 0 and 1): the value is inverted at the call site.
 REDUCTION_DIVISORS = frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction", "reduction_factor"})
 REDUCTION_FRACTIONS = frozenset({"rd_ratio", "se_ratio", "squeeze_ratio", "se_rd_ratio"})
+DIM = frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"})
 KEYWORD_SYNONYMS = (
     IN_CHANNELS,
     frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2"}),
@@ -498,15 +499,17 @@ KEYWORD_SYNONYMS = (
     frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob"}),
     frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob"}),
     frozenset({"num_heads", "heads", "n_heads", "nhead", "n_head"}),
-    frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"}),
+    DIM,
     frozenset({"eps", "epsilon", "norm_eps", "layer_norm_eps"}),
     frozenset({"expand_ratio", "expansion", "exp_ratio", "expansion_ratio", "expand_factor", "expansion_factor"}),
     frozenset({"bias", "use_bias", "with_bias"}),
+    frozenset({"layer_scale_init_value", "ls_init_value", "init_values", "layer_scale_init", "layerscale_init_value"}),
 )
 _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
 # A block that keeps its channel count takes ``channels`` where an LLM passes ``in_planes=`` (CBAM's
-# ``ChannelAttention(in_planes=64)`` is timm's ``ChannelAttn(channels=64)``): tried when the keyword's own group has none.
-_RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS}
+# ``ChannelAttention(in_planes=64)`` is timm's ``ChannelAttn(channels=64)``), and a convolutional block's width is
+# ConvNeXt's ``dim`` (timm's ``ConvNeXtBlock(in_chs)``): tried when the keyword's own group has none.
+_RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS, DIM: IN_CHANNELS | CHANNELS}
 # At most this many distinct keywords are dropped for one definition; each costs DROP_PENALTY in the ranking.
 MAX_DROPPED_KEYWORDS = 2
 # Keywords never dropped: without them a block may still run, silently computing something else (a stride the model
@@ -821,6 +824,9 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             add(block, block.name, "normalized")
         elif bkey in wanted:
             add(block, block.name, "alias")
+    for cand in layout_variants(usage, store, user_ids):  # ConvNeXt's LayerNorm(..., data_format="channels_first")
+        if cand.identity not in found or found[cand.identity].score < cand.score:
+            found[cand.identity] = cand
     # a helper defined inside a stored block (functions like drop_path, constants, helper classes), unless a block of the
     # name itself can be called as the code calls it: torch's ``ChannelShuffle(groups)`` class must not hide
     # torchvision's ``channel_shuffle(x, groups)`` function from a model that calls ``channel_shuffle(x, 2)``
@@ -858,13 +864,50 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         for hit, similarity in semantic_hits(store, usage_query(usage)):
             if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
+            shared = word_overlap(name, hit.block.name)
+            if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
+                continue  # nothing of the name, and only generic model context in common
             cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
             if cand is not None and cand.compat >= 0.5:
-                shared = word_overlap(name, hit.block.name)
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
     return sorted(found.values(), key=_rank_key)[:limit]
+
+
+_DATA_FORMAT = re.compile(r"""data_format\s*=\s*["'](channels_first|channels_last)["']""")
+
+
+def data_format(usage: NameUsage) -> str | None:
+    """``channels_first`` / ``channels_last`` when every call of the name passes that ``data_format`` literal, else None."""
+    formats = {m.group(1) if (m := _DATA_FORMAT.search(call.text)) else None for call in usage.calls}
+    return formats.pop() if len(formats) == 1 else None
+
+
+def layout_variants(usage: NameUsage, store: Any, user_ids: set[str]) -> list[Candidate]:
+    """Blocks whose layout is what the calls' ``data_format`` asks for, with that keyword dropped at the calls:
+    ConvNeXt's ``LayerNorm(dim, eps=1e-6, data_format="channels_first")`` is a ``LayerNorm2d``, its ``channels_last``
+    form a plain ``LayerNorm``. Scored as the calls read without the keyword (it costs no meaning), and only blocks
+    that take no ``data_format`` themselves (those that do are ordinary candidates).
+
+    Why: ConvNeXt-style models written by LLMs carry the reference implementation's one LayerNorm with a layout
+    switch; the libraries split it into two classes, and keeping ``data_format`` is what makes a block run right."""
+    layout = data_format(usage)
+    if layout is None:
+        return []
+    plain = replace(usage, calls=[replace(c, keywords=[k for k in c.keywords if k != "data_format"]) for c in usage.calls])
+    variant, match = (usage.name + "2d", "alias") if layout == "channels_first" else (usage.name, "exact")
+    out: list[Candidate] = []
+    for block in _safe(store.blocks_named, variant):
+        sig = definition_signature(block.code, block.name)
+        if sig is None or "data_format" in sig.params + sig.kwonly:
+            continue
+        cand = _make_candidate(usage.name, block, block.name, match, plain, user_ids)
+        if cand is not None and cand.compat > 0:
+            cand.edits = replace(cand.edits, dropped=(*cand.edits.dropped, "data_format"))
+            cand.reason += f"; data_format='{layout}' is the layout of this block"
+            out.append(cand)
+    return out
 
 
 def _rank_key(cand: Candidate) -> tuple[float, int, str]:
@@ -903,6 +946,9 @@ def rank_by_coherence(candidates: dict[str, list[Candidate]]) -> dict[str, list[
 
 
 SEMANTIC_MIN_SIMILARITY = 0.3
+# A block found by meaning that shares no word of the name must be this close: the query's call-site context alone
+# (``self.x = Qwzxv_Frobnicator_9(3)``) reaches 0.3 with a LayerNorm.
+SEMANTIC_UNNAMED_MIN_SIMILARITY = 0.4
 
 
 def semantic_hits(store: Any, query: str, k: int = 10) -> list[tuple[Any, float]]:

@@ -15,7 +15,7 @@ from sandbox.spec import CheckSpec
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc", "pkg:timm.layers.grn",
-           "pkg:timm.layers.cbam", "pkg:timm.models.res2net"]
+           "pkg:timm.layers.cbam", "pkg:timm.models.res2net", "pkg:timm.layers.norm"]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +159,27 @@ def test_a_layer_the_block_leaves_to_its_caller_is_passed_at_the_call(store, poo
     assert item["defaults_set"] == {"norm_layer": "nn.BatchNorm2d"}, item
     assert "norm_layer: Optional[Type[nn.Module]] = nn.BatchNorm2d," in result.code
     assert "self.block = self._make_layer(Bottle2neck, 64, 16)" in result.code  # the model's own lines are untouched
+
+
+def test_a_channels_first_layernorm_becomes_the_libraries_layernorm2d(store, pool):
+    """ConvNeXt's reference LayerNorm switches layout with ``data_format``; timm splits it into ``LayerNorm`` and
+    ``LayerNorm2d``. The channels-first calls get ``LayerNorm2d`` with the keyword dropped, and the model runs (timm's
+    channels-last LayerNorm would normalise over the width)."""
+    code = (
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = nn.Sequential(nn.Conv2d(3, 48, 4, stride=4), LayerNorm(48, eps=1e-6, data_format='channels_first'))\n"
+        "        self.head = nn.Linear(48, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.stem(x).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    [item] = result.inserted
+    assert item["qualified_name"] == "timm.layers.norm.LayerNorm2d" and item["keyword_dropped"] == ["data_format"], item
+    assert "LayerNorm(48, eps=1e-6))" in result.code and "LayerNorm = LayerNorm2d" in result.code
 
 
 def test_a_keyword_the_block_takes_under_another_name_is_renamed_at_the_call(store, pool):

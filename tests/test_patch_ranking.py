@@ -172,6 +172,23 @@ def test_call_keywords_another_code_base_names_differently_are_renamed():
     # a block that keeps its channels takes them as ``channels`` where the call says ``in_planes``
     cam = "class CA:\n    def __init__(self, channels, rd_ratio=1. / 16):\n        pass\n"
     assert keyword_edits(definition_signature(cam, "CA"), _usage(call.replace("GhostModule({args})", "CA(in_planes=64)"), "CA")).renamed == {"in_planes": "channels"}
+    # ConvNeXt's ``dim`` is a convolutional block's width
+    block = "class Block:\n    def __init__(self, in_chs, ls_init_value=1e-6):\n        pass\n"
+    usage = _usage(call.replace("GhostModule({args})", "Block(dim=96, layer_scale_init_value=1e-6)"), "Block")
+    assert keyword_edits(definition_signature(block, "Block"), usage).renamed == {"dim": "in_chs", "layer_scale_init_value": "ls_init_value"}
+
+
+def test_the_layout_a_call_asks_for_is_read_from_its_data_format():
+    from rag_server.candidates import data_format
+
+    call = "class Net:\n    def __init__(self):\n{calls}"
+    first = "        self.a = LayerNorm(8, data_format='channels_first')\n"
+    last = '        self.b = LayerNorm(8, eps=1e-6, data_format="channels_last")\n'
+    plain = "        self.c = LayerNorm(8)\n"
+    assert data_format(_usage(call.format(calls=first + first), "LayerNorm")) == "channels_first"
+    assert data_format(_usage(call.format(calls=last), "LayerNorm")) == "channels_last"
+    assert data_format(_usage(call.format(calls=first + plain), "LayerNorm")) is None  # one name, two layouts
+    assert data_format(_usage(call.format(calls=plain), "LayerNorm")) is None
 
 
 def test_a_reduction_divisor_is_inverted_where_the_block_takes_a_fraction():
