@@ -6,9 +6,10 @@ Each file of ``bench/llm_models/<set>/`` is a CIFAR-10 model written the way an 
 calls one to three well-known blocks or helpers (``PatchEmbed``, ``ConvBnAct``, ``ChannelAttention``, ``GRN``,
 ``conv3x3``, ...) with the arguments it believes they take, and defines none of them. ``dev`` was written while the
 candidate ranking was developed; ``heldout`` was written by a separate agent that saw neither the ranking code nor
-the dev set, and was measured once before and once after the ranking changes it was not used to tune; ``heldout2``,
-``heldout3`` and ``heldout4`` were written the same way by three more agents and measured blind the first time
-(``heldout4``, 20 models: on the code before the call-site keyword edits and after them, then looked at).
+the dev set, and was measured once before and once after the ranking changes it was not used to tune; ``heldout2``
+to ``heldout5`` were written the same way by four more agents and measured blind the first time (``heldout4``: on the
+code before the call-site keyword edits and after them, then looked at; ``heldout5``, asked for common and less common
+blocks alike: on the code before and after session 11's changes, not looked at before).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
