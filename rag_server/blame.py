@@ -17,6 +17,45 @@ from rag_server.scope import is_self_attr
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
+def _inserted_spans(tree: ast.Module, inserted: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(first line, last line, free name) of each top-level definition an inserted block brought."""
+    owner: dict[str, str] = {}
+    for item in inserted:
+        owner[item["symbol"]] = item["name"]
+        owner[item["name"]] = item["name"]
+    spans: list[tuple[int, int, str]] = []
+    for node in tree.body:
+        name = getattr(node, "name", None)
+        if name in owner:
+            spans.append((node.lineno, node.end_lineno or node.lineno, owner[name]))
+    return spans
+
+
+MIN_FAILING_LINE = 20  # shorter lines (``return x``) say nothing about where two blocks differ
+
+
+def failing_lines(code: str, traceback: str, inserted: list[dict[str, Any]]) -> dict[str, str]:
+    """Free name -> the source line, stripped, of the innermost traceback frame inside the block inserted for it.
+
+    Why: a library copies its blocks between files and packages (timm's ConViT ``Block`` and a paper collection's);
+    a candidate that holds the very line that failed would fail the same way, so Patch skips it."""
+    try:
+        tree = pyparse.parse(code)
+    except SyntaxError:
+        return {}
+    lines = code.splitlines()
+    spans = _inserted_spans(tree, inserted)
+    out: dict[str, str] = {}
+    for path, line in reversed(_FRAME_RE.findall(traceback)):
+        if "site-packages" in path or path.startswith("/usr/lib") or not 0 < int(line) <= len(lines):
+            continue
+        text = lines[int(line) - 1].strip()
+        for start, end, name in spans:
+            if start <= int(line) <= end and name not in out and len(text) >= MIN_FAILING_LINE:
+                out[name] = text
+    return out
+
+
 def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
     """Free names the traceback blames, innermost frame first.
 
@@ -31,11 +70,7 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
     for item in inserted:
         owner[item["symbol"]] = item["name"]
         owner[item["name"]] = item["name"]
-    spans: list[tuple[int, int, str]] = []
-    for node in tree.body:
-        name = getattr(node, "name", None)
-        if name in owner:
-            spans.append((node.lineno, node.end_lineno or node.lineno, owner[name]))
+    spans = _inserted_spans(tree, inserted)
     found: list[str] = []
     for path, line in reversed(_FRAME_RE.findall(traceback)):
         if "site-packages" in path or path.startswith("/usr/lib"):

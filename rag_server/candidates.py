@@ -26,7 +26,7 @@ import libcst as cst
 
 from nnrag import pyparse
 from rag_server.codeops import KeywordEdits, extract_definition, import_lines
-from rag_server.scope import InstanceCall, NameUsage
+from rag_server.scope import CallSite, InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
 STANDARD_IMPORTS: dict[str, str] = {
@@ -99,7 +99,7 @@ ALIAS_GROUPS: list[set[str]] = [
     {"layernorm2d", "layernormchannels", "channellayernorm", "layernormchannelsfirst"},
     {"eca", "ecamodule", "ecalayer", "efficientchannelattention", "ecablock"},
     {"cbam", "cbammodule", "cbamblock"},
-    {"mbconv", "invertedresidual", "mbconvblock", "invertedresidualblock", "mobilebottleneck"},
+    {"mbconv", "invertedresidual", "mbconvblock", "invertedresidualblock", "mobilebottleneck", "mv2block"},
     {"bottleneck", "bottleneckblock", "resnetbottleneck"},
     {"basicblock", "basicresblock", "resnetbasicblock"},
     {"patchembed", "patchembedding", "patchembeddings"},
@@ -111,6 +111,10 @@ ALIAS_GROUPS: list[set[str]] = [
     {"splatconv2d", "splitattn", "splitattention", "splitattentionconv2d", "splat"},  # ResNeSt's block / timm's
     {"skconv", "selectivekernel", "selectivekernelconv", "skconv2d", "sklayer"},  # SKNet's block / timm's
     {"roundfilters", "roundchannels"},  # EfficientNet-PyTorch's helper / timm's
+    {"nonlocal", "nonlocalblock", "nonlocalblock2d", "nonlocalattn", "nonlocalattention", "nlblock", "nonlocalmodule"},
+    {"contextblock", "globalcontext", "gcblock", "gcmodule", "globalcontextblock"},  # GCNet's block / timm's
+    {"preactblock", "preactbasic", "preactbasicblock", "preactresblock"},  # pre-activation ResNet / timm's
+    {"simam", "simamodule"},
 ]
 
 
@@ -168,11 +172,16 @@ def is_acronym(name: str) -> bool:
     return 3 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
 
 
+GENERIC_SUFFIXES = ("module", "block", "layer", "unit")  # ``simam_module`` is SimAM, ``eca_layer`` is ECA
+
+
 def aliases(name: str) -> set[str]:
     """Normalised names that mean the same block as ``name`` (itself included): its other spellings
-    (``spellings``) and the alias groups of each."""
+    (``spellings``), each without a generic last word (``GENERIC_SUFFIXES``), and the alias groups of each."""
+    keys = spellings(name)
+    keys |= {k[: -len(suffix)] for k in keys for suffix in GENERIC_SUFFIXES if k.endswith(suffix) and len(k) - len(suffix) >= 3}
     out: set[str] = set()
-    for key in spellings(name):
+    for key in keys:
         out |= _alias_index().get(key, {key}) | {key}
     return out
 
@@ -288,6 +297,8 @@ class Candidate:
     import_line: str | None = None
     edits: KeywordEdits = field(default_factory=KeywordEdits)  # of the model's call-site keywords, to call this definition
     defaults: dict[str, str] = field(default_factory=dict)  # parameter -> default set in the block where None cannot work
+    shortcut: str = ""  # statements put first in the block's ``__init__``: a projection shortcut (``projection_shortcut``)
+    adapter: str = ""  # a function that defines ``name`` by calling ``symbol`` (``kernel_variants``); "" for an alias
 
     @property
     def qualified_name(self) -> str:
@@ -329,6 +340,10 @@ class Signature:
     none_defaults: set[str] = field(default_factory=set)  # parameters whose default is None
     # of those, the ones ``__init__`` calls unguarded (timm's res2net ``Bottle2neck`` and its ``norm_layer``)
     unset_callables: list[str] = field(default_factory=list)
+    # required layer parameters that end the required ones (torchvision's RegNet ``ResBottleneckBlock(width_in,
+    # width_out, stride, norm_layer, activation_layer, group_width=1, ...)``): they can take a default
+    required_layers: list[str] = field(default_factory=list)
+    external_base: bool = False  # a base class outside the block (its attributes are unknown here)
 
 
 def _number(node: ast.expr) -> float | None:
@@ -384,6 +399,26 @@ def _unset_callables(init: ast.FunctionDef, none_defaults: set[str]) -> list[str
     return sorted((none_defaults & called) - rebound - tested)
 
 
+LAYER_PARAMETER_SUFFIXES = ("_layer", "_fn", "_cls")
+
+
+def _is_layer_parameter(param: str) -> bool:
+    """``norm_layer``, ``activation_layer``, ``act_fn``, ``conv_cls``: a parameter that takes a layer class."""
+    words = param.split("_")
+    return param.endswith(LAYER_PARAMETER_SUFFIXES) and any(w in words for w, _ in CONVENTIONAL_LAYERS)
+
+
+def _required_layers(sig: Signature) -> list[str]:
+    """The layer parameters among the last required ones of ``sig``, when every required parameter after the first of
+    them is one: giving those defaults keeps the signature valid (no default before a required parameter)."""
+    tail: list[str] = []
+    for param in reversed(sig.params[: sig.required]):
+        if not _is_layer_parameter(param):
+            break
+        tail.insert(0, param)
+    return tail
+
+
 PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}  # bases whose __init__ takes no arguments
 
 
@@ -427,9 +462,11 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
     if init is not None:
         sig.unset_callables = _unset_callables(init, sig.none_defaults)
+        sig.required_layers = _required_layers(sig)
         sig.init_owner = owner
     sig.attributes = attributes
     sig.is_class = True
+    sig.external_base = inherited
     if forward is not None:
         sig.forward = _signature_of_args(forward.args, drop_first=True)
         sig.forward.returns_tuple = returns_tuple(forward)
@@ -482,6 +519,7 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
 # torchvision's ``in_channels``; GhostNet's ``relu=True`` is timm's ``use_act=True``). Only pure renames: timm's
 # ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16`` (that one is inverted: ``REDUCTION_DIVISORS``).
 IN_CHANNELS = frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels", "c1"})
+OUT_CHANNELS = frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2"})
 CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats", "normalized_shape"})
 # A channel reduction given as a divisor (CBAM's ``reduction_ratio=16``) where the block takes a fraction (timm's
 # ``rd_ratio=1. / 16``, a default between 0 and 1): the value is inverted at the call site.
@@ -490,7 +528,7 @@ REDUCTION_FRACTIONS = frozenset({"rd_ratio", "se_ratio", "squeeze_ratio", "se_rd
 DIM = frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"})
 KEYWORD_SYNONYMS = (
     IN_CHANNELS,
-    frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2"}),
+    OUT_CHANNELS,
     CHANNELS,
     frozenset({"kernel_size", "ksize", "kernel", "k_size"}),
     REDUCTION_DIVISORS,
@@ -504,6 +542,7 @@ KEYWORD_SYNONYMS = (
     frozenset({"expand_ratio", "expansion", "exp_ratio", "expansion_ratio", "expand_factor", "expansion_factor"}),
     frozenset({"bias", "use_bias", "with_bias"}),
     frozenset({"layer_scale_init_value", "ls_init_value", "init_values", "layer_scale_init", "layerscale_init_value"}),
+    frozenset({"seq_len", "num_patch", "num_patches", "num_tokens", "n_patches", "n_tokens", "seq_length"}),
 )
 _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
 # A block that keeps its channel count takes ``channels`` where an LLM passes ``in_planes=`` (CBAM's
@@ -576,7 +615,7 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
 
 # The layer a None-default layer parameter conventionally takes in timm / torchvision code, by a word in its name,
 # when the block's validated example does not say.
-CONVENTIONAL_LAYERS = (("norm", "nn.BatchNorm2d"), ("act", "nn.ReLU"), ("conv", "nn.Conv2d"))
+CONVENTIONAL_LAYERS = (("norm", "nn.BatchNorm2d"), ("act", "nn.ReLU"), ("activation", "nn.ReLU"), ("conv", "nn.Conv2d"))
 _LAYER_REFERENCE = re.compile(r"nn\.[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -586,21 +625,62 @@ def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, A
     (``CONVENTIONAL_LAYERS``); a parameter neither tells about is left as it is, and so is every one when ``code`` does
     not bind ``nn``.
 
+    Also for the layer parameters a block requires last (``Signature.required_layers``: torchvision's RegNet
+    ``ResBottleneckBlock(..., norm_layer, activation_layer, group_width=1)``), all of them or none.
+
     Why: timm's building blocks leave such layers to the model that builds them (res2net's ``Bottle2neck`` takes
     ``norm_layer=None`` and calls it); an LLM's ``Bottle2neck(64, 32, stride=2)``, or a ``_make_layer(Bottle2neck, ...)``
     that calls it through a variable, then fails with "'NoneType' object is not callable" although the block is the
     right one. Setting the default in the inserted block serves every way the model calls it."""
-    if sig is None or not sig.unset_callables or ("nn", "torch.nn") not in import_lines(code):
+    if sig is None or not (sig.unset_callables or sig.required_layers) or ("nn", "torch.nn") not in import_lines(code):
         return {}
     defaults: dict[str, str] = {}
-    for param in sig.unset_callables:
+    for param in sig.unset_callables + sig.required_layers:
         example = (example_kwargs or {}).get(param)
         value = example.get("__expr__") if isinstance(example, dict) else None
         if not (isinstance(value, str) and _LAYER_REFERENCE.fullmatch(value)):
             value = next((layer for word, layer in CONVENTIONAL_LAYERS if word in param.split("_")), None)
         if value is not None:
             defaults[param] = value
+    if not all(p in defaults for p in sig.required_layers):
+        defaults = {p: v for p, v in defaults.items() if p not in sig.required_layers}
     return defaults
+
+
+def with_defaults(sig: Signature | None, defaults: dict[str, str]) -> Signature | None:
+    """``sig`` once ``defaults`` are set in the block: its required layer parameters are no longer required."""
+    if sig is None or not sig.required_layers or not all(p in defaults for p in sig.required_layers):
+        return sig
+    return replace(sig, required=sig.required - len(sig.required_layers), required_layers=[])
+
+
+SHORTCUT_DESCRIPTION = "1x1 conv + BatchNorm2d when the stride or the width changes"
+
+
+def projection_shortcut(sig: Signature | None, code: str) -> str:
+    """Statements that give a ResNet-style block its projection shortcut when the caller passes none and the shape
+    changes: ``downsample = nn.Sequential(nn.Conv2d(inplanes, planes * self.expansion, 1, stride), nn.BatchNorm2d(...))``,
+    as torchvision's and timm's ``_make_layer`` build it; "" when ``sig`` is not such a block (``downsample=None``, a
+    ``stride``, in- and out-width first, ``self.downsample`` tested against None) or the block does not bind ``nn``.
+
+    Why: torchvision's and timm's ``BasicBlock`` / ``Bottleneck`` leave the shortcut to the network; LLM code calls
+    them the way CIFAR ResNets define them, ``Bottleneck(in_planes, planes, stride)``, which builds its own, and the
+    residual sum then fails on the first block whose stride or width changes. Where the shapes match, or the model
+    passes ``downsample``, nothing changes."""
+    if sig is None or not sig.is_class or "downsample" not in sig.none_defaults or "stride" not in sig.params:
+        return ""
+    if len(sig.params) < 2 or sig.params[0] not in IN_CHANNELS or sig.params[1] not in OUT_CHANNELS | {"planes"}:
+        return ""
+    if "self.downsample is not None" not in code or ("nn", "torch.nn") not in import_lines(code):
+        return ""
+    inp, out = sig.params[:2]
+    width = f"{out} * self.expansion" if "expansion" in sig.attributes else out
+    return (
+        f"if downsample is None and (stride != 1 or {inp} != {width}):  # nnrag: the projection shortcut _make_layer builds\n"
+        f"    downsample = nn.Sequential(\n"
+        f"        nn.Conv2d({inp}, {width}, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d({width})\n"
+        f"    )\n"
+    )
 
 
 def edited_usage(usage: NameUsage, edits: KeywordEdits) -> NameUsage:
@@ -655,6 +735,26 @@ def import_first(usage: NameUsage, line: str | None) -> bool:
     return not (line.startswith("from torch.nn import") and torch_refuses(usage))
 
 
+def misplaced_arguments(sig: Signature, call: CallSite) -> list[str]:
+    """Positional arguments of ``call`` named like a parameter of ``sig`` at another position: ``block(in_planes,
+    planes, stride)`` into torchvision's video ``BasicBlock(inplanes, planes, conv_builder, stride=1)`` hands the
+    stride to ``conv_builder``; also a width (``channel_dim``) where a layer class goes (timm's ``MixerBlock(dim,
+    seq_len, mlp_ratio, mlp_layer)``). Such a call reaches the definition, but with its arguments in the wrong slots."""
+    return [name for i, name in enumerate(call.positional_names)
+            if name and i < len(sig.params) and sig.params[i] != name
+            and (name in sig.params or (_takes_layer(sig.params[i]) and not _names_layer(name)))]
+
+
+def _takes_layer(param: str) -> bool:
+    """``mlp_layer``, ``block_fn``, ``norm_cls``: a parameter that takes a class or a function, not a number."""
+    return param.endswith(LAYER_PARAMETER_SUFFIXES)
+
+
+def _names_layer(name: str) -> bool:
+    """Whether a variable's name says it holds a layer or a function (``norm_layer``, ``act``, ``block``)."""
+    return _takes_layer(name) or bool({"layer", "act", "norm", "block", "fn", "cls", "module"} & set(name.lower().split("_")))
+
+
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments)."""
@@ -662,7 +762,7 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
         return 0.0
     if not calls_fit(sig, usage):
         return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
-    checks: list[float] = [1.0] * len(usage.calls)
+    checks: list[float] = [0.0 if misplaced_arguments(sig, call) else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
@@ -670,6 +770,15 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     if usage.as_base:
         checks.append(1.0 if sig.is_class else 0.0)
     return sum(checks) / len(checks) if checks else 1.0
+
+
+def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
+    """Whether the model reads a class attribute (``Block.expansion``) that the candidate's class, and every base
+    defined beside it, lacks: the first read raises AttributeError. A base from outside the block may have it."""
+    if not usage.attributes or not cand.code:
+        return False
+    sig = definition_signature(cand.code, cand.symbol)
+    return sig is not None and sig.is_class and not sig.external_base and bool(usage.attributes - sig.attributes)
 
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -691,6 +800,15 @@ def keyword_overlap(sig: Signature | None, usage: NameUsage) -> float:
     if not used or not params:
         return 0.0
     return len(used & params) / (len(used) * len(params)) ** 0.5
+
+
+def absorbed_keywords(sig: Signature | None, usage: NameUsage) -> set[str]:
+    """Call-site keywords that no parameter of ``sig`` names, taken only by its ``**kwargs``: a block that swallows
+    ``num_patch=`` and ``token_dim=`` ignores them as surely as one that has them dropped."""
+    if sig is None or not sig.varkw:
+        return set()
+    named = set(sig.params) | set(sig.kwonly)
+    return {k for call in usage.calls for k in call.keywords if k not in named}
 
 
 def split_words(name: str) -> str:
@@ -749,11 +867,28 @@ def _validated_bonus(block: Any) -> float:
     return -0.5 if failed else 0.0
 
 
+# A block of an installed library (a ``pkg:`` source: torch, torchvision, timm) over one read from an archive or LEMUR
+INSTALLED_SOURCE_BONUS = 0.5
+
+
+def _installed_bonus(block: Any) -> float:
+    """``INSTALLED_SOURCE_BONUS`` for a block an installed library defines.
+
+    Why: that library is what the user's environment already runs and its maintainers keep; archives read in place
+    (``pypi:``, ``wheel:``) and LEMUR fill the gaps. timm's ``PatchEmbed`` should come before a paper collection's
+    copy that fits the call as well, while a block only the collection has (``BAMBlock``) still ranks on its own."""
+    provenance = getattr(block, "provenance", None)
+    return INSTALLED_SOURCE_BONUS if str(getattr(provenance, "source", "")).startswith("pkg:") else 0.0
+
+
 # A definition that fits only once call-site keywords are renamed ranks below one that fits as written, but an
 # exact name with renames stays above a fitting alias (3.0 - 0.4 > 2.2). Each keyword dropped costs more: an exact name
 # that fits once one keyword is dropped ties with a fitting alias (3.0 - 0.8 = 2.2), and keyword overlap decides.
 RENAME_PENALTY = 0.4
 DROP_PENALTY = 0.8
+# A keyword only ``**kwargs`` takes costs half a drop: the block may forward it somewhere that uses it (timm's blocks
+# pass ``**kwargs`` on to their layers), or ignore it (timm's ``MetaFormerBlock`` taking an MLP-Mixer's ``num_patch=``).
+ABSORB_PENALTY = 0.4
 MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "helper-alias": 2.0, "semantic": 1.0}
 
 
@@ -768,6 +903,8 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
         return None
+    defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None))
+    sig = with_defaults(sig, defaults)
     # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
     edits = keyword_edits(sig, usage, allow_drops=match != "semantic")
     usage = edited_usage(usage, edits)  # scored as the call sites will read after the edits
@@ -779,16 +916,20 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     unresolved_penalty = 0.5 if getattr(block, "unresolved", None) else 0.0
     size_penalty = min(len(code) / 40000.0, 0.5)
     edit_penalty = (RENAME_PENALTY if edits.renamed or edits.inverted else 0.0) + DROP_PENALTY * len(edits.dropped)
-    score = MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated - unresolved_penalty - size_penalty - edit_penalty
+    edit_penalty += ABSORB_PENALTY * len(absorbed_keywords(sig, usage))
+    score = (MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated + _installed_bonus(block)
+             - unresolved_penalty - size_penalty - edit_penalty)
     reason = (
         f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}"
         f"{f' with keywords edited at the call sites ({edits.describe()})' if edits else ''}, "
         f"argument-name overlap {overlap:.2f}, validated={'yes' if validated > 0 else 'no'}"
     )
-    defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None))
     if defaults:
         reason += f"; defaults set in the block: {', '.join(f'{k}={v}' for k, v in defaults.items())}"
-    return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults)
+    shortcut = projection_shortcut(sig, code)
+    if shortcut:
+        reason += f"; downsample: {SHORTCUT_DESCRIPTION}"
+    return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults, shortcut=shortcut)
 
 
 def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:
@@ -857,22 +998,56 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                     if symbol != block.name and normalize(symbol).lstrip("_") in {w.lstrip("_") for w in wanted}:
                         add(block, symbol, "helper-alias")
                         break
+    if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
+        for cand in kernel_variants(usage, store, user_code):  # conv_1x1_bn -> ConvBN(..., kernel_size=1)
+            found.setdefault(cand.identity, cand)
     if len(found) < limit or not any(c.compat >= 1.0 for c in found.values()):
         # few name matches, or none can serve the call sites as written (an LLM's ``ResidualBlock(32, 64, stride=2)``
         # against blocks of that name that need other arguments): blocks that mean the same and take these
         # arguments, ranked by their score, so a failed check has somewhere to go next
-        for hit, similarity in semantic_hits(store, usage_query(usage)):
+        # a class attribute the model reads (``Block.expansion``) narrows the blocks that can serve: look further
+        for hit, similarity in semantic_hits(store, usage_query(usage), k=30 if usage.attributes else 10):
             if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
             shared = word_overlap(name, hit.block.name)
             if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
                 continue  # nothing of the name, and only generic model context in common
             cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
-            if cand is not None and cand.compat >= 0.5:
+            if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage):
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
     return sorted(found.values(), key=_rank_key)[:limit]
+
+
+KERNEL_IN_NAME = re.compile(r"^(?P<pre>[A-Za-z_]*?)_?(?P<k>[1-9])x(?P=k)_?(?P<post>[A-Za-z_]*)$")
+KERNEL_PARAMETERS = frozenset({"kernel_size", "ksize", "kernel", "k_size", "k"})
+
+
+def kernel_variants(usage: NameUsage, store: Any, user_code: str) -> list[Candidate]:
+    """For a helper whose name states its kernel size (``conv_1x1_bn(inp, oup)``, ``conv_3x3_bn(inp, oup, stride)``,
+    MobileNetV2's and MobileViT's reference code): the candidates of the name without it (``conv_bn`` -> timm's
+    ``ConvBN``) whose third parameter is the kernel size, each defined through a function that passes the size there.
+
+    Why: the libraries keep one block with a ``kernel_size`` argument where reference code spells a helper per size."""
+    m = KERNEL_IN_NAME.match(usage.name)
+    if m is None or not (m.group("pre") or m.group("post")):
+        return []
+    base = "_".join(p for p in (m.group("pre"), m.group("post")) if p)
+    widened = replace(usage, name=base, calls=[
+        replace(c, n_positional=c.n_positional + 1) if c.n_positional >= 2 else c for c in usage.calls])
+    if not usage.calls or any(c.n_positional < 2 for c in usage.calls):
+        return []  # the size goes third: both widths must come first
+    out: list[Candidate] = []
+    for cand in store_candidates(widened, store, user_code):
+        sig = definition_signature(cand.code, cand.symbol) if cand.code else None
+        if sig is None or len(sig.params) < 3 or sig.params[2] not in KERNEL_PARAMETERS or cand.compat <= 0:
+            continue
+        adapter = (f"def {usage.name}(in_channels, out_channels, *args, **kwargs):\n"
+                   f"    return {cand.symbol}(in_channels, out_channels, {m.group('k')}, *args, **kwargs)\n")
+        out.append(replace(cand, name=usage.name, match="alias", score=cand.score - RENAME_PENALTY, adapter=adapter,
+                           reason=cand.reason + f"; '{usage.name}' is it with {sig.params[2]}={m.group('k')}"))
+    return out
 
 
 _DATA_FORMAT = re.compile(r"""data_format\s*=\s*["'](channels_first|channels_last)["']""")

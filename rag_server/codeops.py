@@ -254,13 +254,15 @@ def edit_call_keywords(module: cst.Module, edits: dict[str, KeywordEdits]) -> cs
     return module.visit(_KeywordEditor(edits)) if edits else module
 
 
-class _DefaultSetter(cst.CSTTransformer):
-    """Give the ``__init__`` parameters of the classes in ``classes`` the defaults in ``defaults`` where they default to None."""
+class _ClassScoped(cst.CSTTransformer):
+    """A transformer that knows the class it is in (``self.stack``) and edits only the classes in ``classes``."""
 
-    def __init__(self, classes: set[str], defaults: dict[str, str]) -> None:
+    def __init__(self, classes: set[str]) -> None:
         self.classes = classes
-        self.defaults = defaults
         self.stack: list[str] = []
+
+    def in_target_class(self) -> bool:
+        return bool(self.stack) and self.stack[-1] in self.classes
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.stack.append(node.name.value)
@@ -269,11 +271,23 @@ class _DefaultSetter(cst.CSTTransformer):
         self.stack.pop()
         return updated
 
+
+class _DefaultSetter(_ClassScoped):
+    """Give the ``__init__`` parameters of the classes in ``classes`` the defaults in ``defaults`` where they default to
+    None or have none (the caller only names parameters that may take one)."""
+
+    def __init__(self, classes: set[str], defaults: dict[str, str]) -> None:
+        super().__init__(classes)
+        self.defaults = defaults
+
     def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
         value = self.defaults.get(updated.name.value)
-        none = isinstance(updated.default, cst.Name) and updated.default.value == "None"
-        if value is None or not none or not self.stack or self.stack[-1] not in self.classes:
+        unset = updated.default is None or (isinstance(updated.default, cst.Name) and updated.default.value == "None")
+        if value is None or not unset or not self.in_target_class():
             return updated
+        if updated.default is None and updated.annotation is None:  # ``norm_layer`` -> ``norm_layer=nn.BatchNorm2d``
+            tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+            return updated.with_changes(default=cst.parse_expression(value), equal=tight)
         return updated.with_changes(default=cst.parse_expression(value))
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
@@ -288,6 +302,28 @@ def set_parameter_defaults(code: str, classes: set[str], defaults: dict[str, str
     if not defaults:
         return code
     return parsed(code).visit(_DefaultSetter(classes, defaults)).code
+
+
+class _InitPrepender(_ClassScoped):
+    """Put ``statements`` first in the ``__init__`` of the classes in ``classes`` (after its docstring)."""
+
+    def __init__(self, classes: set[str], statements: list[cst.BaseStatement]) -> None:
+        super().__init__(classes)
+        self.statements = statements
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        if original.name.value != "__init__" or not self.in_target_class() or not isinstance(updated.body, cst.IndentedBlock):
+            return updated
+        body = list(updated.body.body)
+        at = 1 if body and is_docstring(body[0]) else 0
+        return updated.with_changes(body=updated.body.with_changes(body=body[:at] + self.statements + body[at:]))
+
+
+def prepend_to_init(code: str, classes: set[str], statements: str) -> str:
+    """``code`` with ``statements`` run first in the ``__init__`` of ``classes`` (``Candidate.shortcut``)."""
+    if not statements:
+        return code
+    return parsed(code).visit(_InitPrepender(classes, list(cst.parse_module(statements).body))).code
 
 
 def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], bool]) -> str | None:

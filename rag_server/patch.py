@@ -19,26 +19,28 @@ from typing import Any
 
 import libcst as cst
 
-from rag_server.blame import blamed_names
+from rag_server.blame import blamed_names, failing_lines
 from rag_server.candidates import (
+    SHORTCUT_DESCRIPTION,
     Candidate,
     call_compatibility,
     definition_signature,
+    edited_usage,
     import_first,
     installed,
     module_lacks,
     rank_by_coherence,
-    edited_usage,
     standard_import,
     store_candidates,
 )
 from rag_server.codeops import (
     drop_missing_imports,
+    edit_call_keywords,
     import_insert_index,
     import_lines,
     is_import,
     parse_once,
-    edit_call_keywords,
+    prepend_to_init,
     rename_names,
     set_parameter_defaults,
     split_block,
@@ -160,9 +162,10 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
         if cand.name in taken:  # an earlier block brought it along
             continue
         cand_code = cand.code
-        if cand.defaults:  # layers the block defaults to None yet calls (``Candidate.defaults``)
+        if cand.defaults or cand.shortcut:  # layers the block defaults to None yet calls; a projection shortcut
             owner = getattr(definition_signature(cand.code, cand.symbol), "init_owner", "")
-            cand_code = set_parameter_defaults(cand.code, {owner}, cand.defaults)
+            cand_code = set_parameter_defaults(cand_code, {owner}, cand.defaults)
+            cand_code = prepend_to_init(cand_code, {owner}, cand.shortcut)
         block_imports = import_lines(cand_code)
         _, rest, bmod = split_block(cand_code)
         mapping: dict[str, str] = {}
@@ -203,7 +206,8 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 taken[b] = None
                 definitions.setdefault(b, bmod.code_for_node(stmt).strip())
         if symbol != cand.name:
-            statements.append(with_blank_lines(cst.parse_statement(f"{cand.name} = {symbol}\n"), 1))
+            definition = rename_names(cand.adapter, {cand.symbol: symbol}) if cand.adapter else f"{cand.name} = {symbol}\n"
+            statements.append(with_blank_lines(cst.parse_statement(definition), 2 if cand.adapter else 1))
             taken[cand.name] = None
         index = report.free[cand.name].first_statement if cand.name in report.free else len(body)
         before.setdefault(index, []).extend(statements)
@@ -220,7 +224,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 "keyword_renames": cand.edits.renamed,
                 "keyword_inverted": cand.edits.inverted,
                 "keyword_dropped": list(cand.edits.dropped),
-                "defaults_set": cand.defaults,
+                "defaults_set": {**cand.defaults, **({"downsample": SHORTCUT_DESCRIPTION} if cand.shortcut else {})},
             }
         )
 
@@ -331,6 +335,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     choice = {name: 0 for name in the_plan.candidates}
     best: tuple[int, int, PatchResult] | None = None
     attempted: set[tuple[tuple[str, int], ...]] = set()
+    failed_at: dict[str, set[str]] = {}
     while True:
         picked = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
         chosen = [c for c in picked if c.import_line is None]
@@ -355,7 +360,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             best = (rank[0], rank[1], current)
         if check is None or check.ok or tries >= max_tries:
             break
-        nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted)
+        nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
         if nxt is None:
             break
         choice = nxt
@@ -368,9 +373,11 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
 
 
 def _next_choice(
-    choice: dict[str, int], the_plan: Plan, code: str, check: CheckResult, inserted: list, attempted: set
+    choice: dict[str, int], the_plan: Plan, code: str, check: CheckResult, inserted: list, attempted: set,
+    failed_at: dict[str, set[str]],
 ) -> dict[str, int] | None:
-    """Swap the candidate the traceback blames, else the one whose runner-up is closest in score."""
+    """Swap the candidate the traceback blames, else the one whose runner-up is closest in score; skip candidates that
+    hold a line where one of the name's earlier candidates failed (``failed_at``, updated here)."""
     order = blamed_names(code, check.traceback or "", inserted)
     missing = re.findall(r"name '(\w+)' is not defined", check.message or "")
     order += [n for n in missing if n in choice and n not in order]
@@ -382,12 +389,25 @@ def _next_choice(
         return cands[i].score - cands[i + 1].score
 
     order += sorted((n for n in choice if n not in order), key=margin)
+    for name, line in failing_lines(code, check.traceback or "", inserted).items():
+        failed_at.setdefault(name, set()).add(line)
     for name in order:
         if choice[name] + 1 <= len(the_plan.candidates[name]) - 1 or (
             choice[name] + 1 == len(the_plan.candidates[name]) and name in the_plan.fallback_imports
         ):
             nxt = dict(choice)
-            nxt[name] += 1
+            nxt[name] = _next_without(the_plan.candidates[name], choice[name] + 1, failed_at.get(name, set()))
             if tuple(sorted(nxt.items())) not in attempted:
                 return nxt
     return None
+
+
+def _next_without(cands: list[Candidate], start: int, failed_lines: set[str]) -> int:
+    """The first candidate from ``start`` whose code holds none of ``failed_lines``, the lines where this name's
+    earlier candidates failed (a copy of such a block would fail the same way); ``start`` when every later one does."""
+    if not failed_lines:
+        return start
+    for i in range(start, len(cands)):
+        if not any(line.strip() in failed_lines for line in cands[i].code.splitlines()):
+            return i
+    return start

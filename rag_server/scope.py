@@ -43,6 +43,8 @@ class CallSite:
     star_args: bool  # *args or **kwargs at the call: counts are lower bounds
     text: str
     line: int
+    # each positional argument's name when it is a plain name or ``self.name`` (``stride``), else ""
+    positional_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -248,6 +250,9 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         _record_use(usage, node, parents, module, positions)
     for name, calls in instance_calls(module.code, set(free)).items():
         free[name].instance_calls = calls
+    for name, (calls, attributes) in parameter_calls(module.code, set(free)).items():
+        free[name].calls += calls
+        free[name].attributes |= attributes
     return ScopeReport(module=module, free=free, top_level=bound, import_targets=targets)
 
 
@@ -278,8 +283,9 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         positional = [a for a in parent.args if a.keyword is None and a.star == ""]
         keywords = [a.keyword.value for a in parent.args if a.keyword is not None]
         star = any(a.star for a in parent.args)
+        names = [_cst_argument_name(a.value) for a in positional]
         usage.calls.append(
-            CallSite(len(positional), keywords, star, module.code_for_node(parent)[:300], positions[parent].start.line)
+            CallSite(len(positional), keywords, star, module.code_for_node(parent)[:300], positions[parent].start.line, names)
         )
     elif isinstance(parent, cst.Attribute) and parent.value is node:
         usage.attributes.add(parent.attr.value)
@@ -289,6 +295,22 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         isinstance(parent, cst.Call) and isinstance(parents.get(parent), cst.Decorator)
     ):
         usage.as_decorator = True
+
+
+def _cst_argument_name(value: cst.BaseExpression) -> str:
+    """``stride`` for ``stride`` or ``self.stride``; "" for any other expression."""
+    if isinstance(value, cst.Name):
+        return value.value
+    if isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self":
+        return value.attr.value
+    return ""
+
+
+def _ast_argument_name(value: ast.expr) -> str:
+    """``stride`` for ``stride`` or ``self.stride``; "" for any other expression."""
+    if isinstance(value, ast.Name):
+        return value.id
+    return value.attr if is_self_attr(value) else ""  # type: ignore[attr-defined]
 
 
 def _constructed(expr: ast.AST, names: set[str]) -> list[str]:
@@ -351,7 +373,110 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
             if not any(isinstance(a, ast.Starred) for a in node.args):
                 for name in holds[node.func.attr]:  # type: ignore[attr-defined]
                     out.setdefault(name, []).append(InstanceCall(len(node.args), _unpacked(node, parents)))
+        for name, call in _loop_calls(cls, names, parents):
+            out.setdefault(name, []).append(call)
     return out
+
+
+def _container_elements(cls: ast.ClassDef, names: set[str]) -> dict[str, list[str]]:
+    """``self.attr`` -> the names built as its elements (``self.blocks = nn.ModuleList([Block(...) for ...])``)."""
+    out: dict[str, list[str]] = {}
+    for node in ast.walk(cls):
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
+            continue
+        func = node.value.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if called not in {"ModuleList", "Sequential"}:
+            continue
+        built = [n for arg in node.value.args for n in _constructed(arg, names)]
+        for target in node.targets:
+            if is_self_attr(target) and built:
+                out.setdefault(target.attr, []).extend(built)  # type: ignore[attr-defined]
+    return out
+
+
+def _loop_calls(cls: ast.ClassDef, names: set[str], parents: dict[ast.AST, ast.AST]) -> list[tuple[str, InstanceCall]]:
+    """Instance calls through a loop over a container of them: ``for blk in self.blocks: x = blk(x)`` (also
+    ``for i, blk in enumerate(self.blocks)``)."""
+    elements = _container_elements(cls, names)
+    out: list[tuple[str, InstanceCall]] = []
+    for loop in (n for n in ast.walk(cls) if isinstance(n, ast.For)):
+        iterated, target = loop.iter, loop.target
+        if isinstance(iterated, ast.Call) and isinstance(iterated.func, ast.Name) and iterated.func.id == "enumerate" and iterated.args:
+            iterated = iterated.args[0]
+            target = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else target
+        if not (is_self_attr(iterated) and iterated.attr in elements and isinstance(target, ast.Name)):  # type: ignore[attr-defined]
+            continue
+        for node in ast.walk(loop):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == target.id:
+                if not any(isinstance(a, ast.Starred) for a in node.args):
+                    out += [(name, InstanceCall(len(node.args), _unpacked(node, parents))) for name in elements[iterated.attr]]  # type: ignore[attr-defined]
+    return out
+
+
+def _functions(tree: ast.Module) -> dict[str, list[tuple[ast.FunctionDef, bool]]]:
+    """Functions and methods of ``tree`` by name, each with whether it is a method (its first parameter is bound)."""
+    out: dict[str, list[tuple[ast.FunctionDef, bool]]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            out.setdefault(node.name, []).append((node, False))
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in item.decorator_list)
+                    out.setdefault(item.name, []).append((item, not static))
+    return out
+
+
+def _bound_parameters(call: ast.Call, func: ast.FunctionDef, method: bool, names: set[str]) -> dict[str, str]:
+    """Parameter of ``func`` -> free name passed to it by ``call`` (``self._make_layer(BasicBlock, 64, 2)`` binds
+    ``block`` to ``BasicBlock``)."""
+    params = [a.arg for a in func.args.posonlyargs + func.args.args][1 if method else 0:]
+    bound: dict[str, str] = {}
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        if isinstance(arg, ast.Name) and arg.id in names and i < len(params):
+            bound[params[i]] = arg.id
+    for kw in call.keywords:
+        if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in names:
+            bound[kw.arg] = kw.value.id
+    return bound
+
+
+def parameter_calls(code: str, names: set[str]) -> dict[str, tuple[list[CallSite], set[str]]]:
+    """For each of ``names`` passed as an argument to a function of ``code``: how that function calls the parameter
+    and which of its attributes it reads (``_make_layer(self, block, planes, n, stride)`` with ``block(self.in_planes,
+    planes, stride)`` and ``block.expansion``): the class's call sites, though its name never appears in them.
+
+    Why: the ResNet pattern ``self._make_layer(BasicBlock, 64, 2, stride=1)`` is how LLMs build most residual
+    networks; without these calls the block's arguments are unknown and its name looks like a module alias."""
+    try:
+        tree = pyparse.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+    functions = _functions(tree)
+    out: dict[str, tuple[list[CallSite], set[str]]] = {}
+    done: set[tuple[int, str, str]] = set()
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if is_self_attr(call.func) else ""
+        for func, method in functions.get(callee, []):  # type: ignore[arg-type]
+            for param, name in _bound_parameters(call, func, method and callee != getattr(call.func, "id", ""), names).items():
+                if (id(func), param, name) in done:
+                    continue
+                done.add((id(func), param, name))
+                calls, attributes = out.setdefault(name, ([], set()))
+                for node in ast.walk(func):
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == param:
+                        star = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
+                        keywords = [k.arg for k in node.keywords if k.arg]
+                        positional = [a for a in node.args if not isinstance(a, ast.Starred)]
+                        text = (ast.get_source_segment(code, node) or "")[:300]
+                        arg_names = [_ast_argument_name(a) for a in positional]
+                        calls.append(CallSite(len(positional), keywords, star, text, node.lineno, arg_names))
+                    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == param:
+                        attributes.add(node.attr)
+    return {name: v for name, v in out.items() if v[0] or v[1]}
 
 
 def free_names(code: str) -> list[str]:

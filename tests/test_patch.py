@@ -15,7 +15,7 @@ from sandbox.spec import CheckSpec
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 SOURCES = ["pkg:timm.layers.drop", "pkg:timm.layers.squeeze_excite", "pkg:timm.layers.mlp", "pkg:torchvision.ops.misc", "pkg:timm.layers.grn",
-           "pkg:timm.layers.cbam", "pkg:timm.models.res2net", "pkg:timm.layers.norm"]
+           "pkg:timm.layers.cbam", "pkg:timm.models.res2net", "pkg:timm.layers.norm", "pkg:torchvision.models.resnet"]
 
 
 @pytest.fixture(scope="module")
@@ -156,9 +156,67 @@ def test_a_layer_the_block_leaves_to_its_caller_is_passed_at_the_call(store, poo
     result = patch(code, CheckSpec(), store, pool)
     assert result.check is not None and result.check.ok, (result.check, result.code)
     [item] = [i for i in result.inserted if i["name"] == "Bottle2neck"]
-    assert item["defaults_set"] == {"norm_layer": "nn.BatchNorm2d"}, item
+    assert item["defaults_set"] == {"norm_layer": "nn.BatchNorm2d",  # and the shortcut it leaves to ResNet too
+                                    "downsample": "1x1 conv + BatchNorm2d when the stride or the width changes"}, item
     assert "norm_layer: Optional[Type[nn.Module]] = nn.BatchNorm2d," in result.code
     assert "self.block = self._make_layer(Bottle2neck, 64, 16)" in result.code  # the model's own lines are untouched
+
+
+def test_a_library_bottleneck_called_like_a_cifar_resnet_block_gets_its_projection_shortcut(store, pool):
+    """torchvision's ``Bottleneck`` leaves the shortcut to ``ResNet._make_layer``; an LLM's CIFAR ResNet passes the
+    class to its own ``_make_layer`` and calls it ``block(in_planes, planes, stride)``, which only a block that builds
+    its own shortcut survives. The inserted block builds one where the shape changes, and the model runs."""
+    code = (
+        "import torch\n\n\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.in_planes = 16\n"
+        "        self.stem = torch.nn.Conv2d(3, 16, 3, padding=1)\n"
+        "        self.layer1 = self._make_layer(Bottleneck, 16, 2, stride=1)\n"
+        "        self.layer2 = self._make_layer(Bottleneck, 32, 2, stride=2)\n"
+        "        self.head = torch.nn.Linear(32 * Bottleneck.expansion, 10)\n\n"
+        "    def _make_layer(self, block, planes, num_blocks, stride):\n"
+        "        layers = []\n"
+        "        for s in [stride] + [1] * (num_blocks - 1):\n"
+        "            layers.append(block(self.in_planes, planes, s))\n"
+        "            self.in_planes = planes * block.expansion\n"
+        "        return torch.nn.Sequential(*layers)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.layer2(self.layer1(self.stem(x))).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.attempts)
+    [item] = [i for i in result.inserted if i["name"] == "Bottleneck"]
+    assert item["qualified_name"] == "torchvision.models.resnet.Bottleneck", item
+    assert item["defaults_set"] == {"downsample": "1x1 conv + BatchNorm2d when the stride or the width changes"}
+    assert "if downsample is None and (stride != 1 or inplanes != planes * self.expansion):" in result.code
+    assert result.tries == 2  # as given, then the first combination
+
+
+def test_a_helper_that_names_its_kernel_size_calls_the_library_block_with_it(store, pool):
+    """MobileNetV2's reference ``conv_1x1_bn(inp, oup)`` / ``conv_3x3_bn(inp, oup, stride)`` are one library block
+    with a kernel size: torchvision's ``Conv2dNormActivation(in, out, kernel_size, stride)``."""
+    code = (
+        "import torch\n\n\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.stem = conv_3x3_bn_relu(3, 16, 2)\n"
+        "        self.mix = conv_1x1_bn_relu(16, 32)\n"
+        "        self.head = torch.nn.Linear(32, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.mix(self.stem(x)).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.attempts)
+    names = {i["name"]: i["qualified_name"] for i in result.inserted}
+    assert names == {"conv_3x3_bn_relu": "torchvision.ops.misc.Conv2dNormActivation",
+                     "conv_1x1_bn_relu": "torchvision.ops.misc.Conv2dNormActivation"}, result.inserted
+    assert "def conv_3x3_bn_relu(in_channels, out_channels, *args, **kwargs):\n" \
+           "    return Conv2dNormActivation(in_channels, out_channels, 3, *args, **kwargs)" in result.code
+    assert "return Conv2dNormActivation(in_channels, out_channels, 1, *args, **kwargs)" in result.code
+    assert "self.stem = conv_3x3_bn_relu(3, 16, 2)" in result.code  # the model's lines are untouched
 
 
 def test_a_channels_first_layernorm_becomes_the_libraries_layernorm2d(store, pool):

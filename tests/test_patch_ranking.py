@@ -43,6 +43,12 @@ def test_instance_calls_are_read_from_attributes_and_sequential():
     two_inputs = "class Net:\n    def __init__(self):\n        self.att = Attn(8)\n    def forward(self, x, y):\n        out, w = self.att(x, y)\n        return self.att(x, y)[0]\n"
     assert instance_calls(two_inputs, {"Attn"}) == {"Attn": [InstanceCall(2, True), InstanceCall(2, None)]}
     assert analyze(VIT).free["Block"].instance_calls == [InstanceCall(1, False)]
+    looped = VIT.replace("self.blocks = nn.Sequential(*[Block(dim, 4) for _ in range(2)])",
+                         "self.blocks = nn.ModuleList([Block(dim, 4) for _ in range(2)])\n        self.heads = [Head(dim)]")
+    looped = looped.replace("x = self.blocks(torch.cat((cls, x), dim=1))",
+                            "x = torch.cat((cls, x), dim=1)\n        for i, blk in enumerate(self.blocks):\n            x = blk(x, i)\n"
+                            "        for h in self.heads:\n            x = h(x, x)")
+    assert instance_calls(looped, {"PatchEmbed", "Block", "Head"}) == {"Block": [InstanceCall(2, False)], "PatchEmbed": [InstanceCall(1, False)]}
 
 
 def test_a_forward_returning_a_tuple_where_the_model_uses_one_tensor_lowers_compatibility():
@@ -322,6 +328,139 @@ def test_a_none_default_layer_the_block_calls_unguarded_gets_a_default():
     assert isinstance(ns["Child"](8, 8).bn1, ns["nn"].BatchNorm2d)  # runs as the model calls it, without the layer
 
 
+REGNET_BLOCK = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class ResBlock(nn.Module):
+        def __init__(self, width_in, width_out, stride, norm_layer, activation_layer, group_width=1):
+            super().__init__()
+            self.conv = nn.Conv2d(width_in, width_out, 3, stride, 1, groups=width_out // group_width)
+            self.norm = norm_layer(width_out)
+            self.act = activation_layer()
+
+        def forward(self, x):
+            return self.act(self.norm(self.conv(x)))
+    ''')
+
+
+def test_required_layer_parameters_at_the_end_of_the_required_ones_get_defaults():
+    from rag_server.candidates import layer_defaults, with_defaults
+    from rag_server.codeops import set_parameter_defaults
+    from rag_server.scope import analyze
+
+    sig = definition_signature(REGNET_BLOCK, "ResBlock")
+    assert sig.required == 5 and sig.required_layers == ["norm_layer", "activation_layer"]
+    defaults = layer_defaults(sig, REGNET_BLOCK)
+    assert defaults == {"norm_layer": "nn.BatchNorm2d", "activation_layer": "nn.ReLU"}
+    usage = analyze("y = ResBlock(8, 16, stride=2, group_width=4)\n").free["ResBlock"]
+    assert call_compatibility(sig, usage) == 0.0  # as the library defines it: two arguments missing
+    assert call_compatibility(with_defaults(sig, defaults), usage) == 1.0
+    out = set_parameter_defaults(REGNET_BLOCK, {"ResBlock"}, defaults)
+    assert "stride, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU, group_width=1)" in out
+    ns: dict = {}
+    exec(compile(out, "<block>", "exec"), ns)
+    assert isinstance(ns["ResBlock"](8, 16, stride=2, group_width=4).norm, ns["nn"].BatchNorm2d)
+
+    middle = REGNET_BLOCK.replace("stride, norm_layer, activation_layer,", "norm_layer, activation_layer, stride,")
+    assert definition_signature(middle, "ResBlock").required_layers == []  # a required parameter follows: no default possible
+    odd = REGNET_BLOCK.replace("activation_layer", "block_fn")
+    assert layer_defaults(definition_signature(odd, "ResBlock"), odd) == {}  # all of them or none
+
+
+TV_BOTTLENECK = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Bottleneck(nn.Module):
+        """A block that leaves its shortcut to the network."""
+
+        expansion = 4
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+            self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x
+            out = self.conv3(self.conv2(self.conv1(x)))
+            if self.downsample is not None:
+                identity = self.downsample(x)
+            return out + identity
+    ''')
+
+
+def test_a_block_that_leaves_its_shortcut_to_the_network_gets_a_projection_when_the_shape_changes():
+    import torch
+
+    from rag_server.candidates import projection_shortcut
+    from rag_server.codeops import prepend_to_init
+
+    statements = projection_shortcut(definition_signature(TV_BOTTLENECK, "Bottleneck"), TV_BOTTLENECK)
+    assert "stride != 1 or inplanes != planes * self.expansion" in statements
+    out = prepend_to_init(TV_BOTTLENECK, {"Bottleneck"}, statements)
+    ns: dict = {}
+    exec(compile(out, "<block>", "exec"), ns)
+    block = ns["Bottleneck"]
+    assert block(16, 8, 2)(torch.randn(1, 16, 8, 8)).shape == (1, 32, 4, 4)  # projected: stride 2, width 16 -> 32
+    assert block(32, 8).downsample is None  # shapes match: the identity shortcut, as before
+    given = torch.nn.Identity()
+    assert block(16, 8, 2, given).downsample is given  # the model's own shortcut is kept
+    exec(compile(TV_BOTTLENECK, "<block>", "exec"), ns)
+    try:
+        ns["Bottleneck"](16, 8, 2)(torch.randn(1, 16, 8, 8))
+        raise AssertionError("the library block itself cannot change the shape without a downsample")
+    except RuntimeError:
+        pass
+
+    no_test = TV_BOTTLENECK.replace("if self.downsample is not None:", "if True:")
+    assert projection_shortcut(definition_signature(no_test, "Bottleneck"), no_test) == ""  # downsample used as given
+    no_stride = TV_BOTTLENECK.replace("stride=1, ", "").replace("3, stride, 1", "3, 1, 1")
+    assert projection_shortcut(definition_signature(no_stride, "Bottleneck"), no_stride) == ""
+    basic = TV_BOTTLENECK.replace("    expansion = 4\n", "").replace(" * self.expansion", "")
+    assert "inplanes != planes)" in projection_shortcut(definition_signature(basic, "Bottleneck"), basic)
+
+
+def test_blocks_passed_to_a_builder_function_get_its_calls_and_attributes():
+    from rag_server.scope import parameter_calls
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        def stage(block_fn, n, width):
+            return nn.Sequential(*[block_fn(width, width) for _ in range(n)])
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.in_planes = 16
+                self.layer1 = self._make_layer(PreActBlock, 32, 2, stride=1)
+                self.layer2 = self._make_layer(planes=64, block=PreActBlock, num_blocks=2, stride=2)
+                self.tail = stage(Tail, 2, 64)
+                self.fc = nn.Linear(64 * PreActBlock.expansion, 10)
+
+            def _make_layer(self, block, planes, num_blocks, stride):
+                layers = []
+                for s in [stride] + [1] * (num_blocks - 1):
+                    layers.append(block(self.in_planes, planes, s))
+                    self.in_planes = planes * block.expansion
+                return nn.Sequential(*layers)
+        ''')
+    found = parameter_calls(code, {"PreActBlock", "Tail", "nn"})
+    calls, attributes = found["PreActBlock"]
+    assert [c.n_positional for c in calls] == [3] and calls[0].text == "block(self.in_planes, planes, s)"
+    assert attributes == {"expansion"}  # read from the parameter inside the builder
+    assert [(c.n_positional, c.keywords) for c in found["Tail"][0]] == [(2, [])]
+    assert "nn" not in found
+    usage = analyze(code).free["PreActBlock"]
+    assert len(usage.calls) == 1 and not usage.only_attributes  # not mistaken for a module alias any more
+
+
 def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():
     from rag_server.codeops import drop_missing_imports
 
@@ -385,3 +524,34 @@ def test_a_module_import_of_a_module_that_does_not_exist_is_read_through():
     assert "import helpers as h" in new  # h.Conv would become the model's own Conv: left as written
     assert notes == ["removed `import models.blocks as mb`, a module that does not exist here, and read mb.X as X",
                      "removed `import utils.layers`, a module that does not exist here, and read utils.layers.X as X"]
+
+
+def test_a_call_that_hands_a_named_argument_to_another_parameter_does_not_fit():
+    from rag_server.candidates import misplaced_arguments
+
+    code = "class Net:\n    def __init__(self, stride):\n        self.b = Block(self.in_planes, planes, stride)\n        self.c = Block(64, 64, 2)\n"
+    usage = analyze(code).free["Block"]
+    assert [c.positional_names for c in usage.calls] == [["in_planes", "planes", "stride"], ["", "", ""]]
+    video = "class Block:\n    def __init__(self, inplanes, planes, conv_builder, stride=1):\n        pass\n"
+    plain = "class Block:\n    def __init__(self, inplanes, planes, stride=1, downsample=None):\n        pass\n"
+    assert misplaced_arguments(definition_signature(video, "Block"), usage.calls[0]) == ["stride"]
+    assert misplaced_arguments(definition_signature(plain, "Block"), usage.calls[0]) == []
+    assert call_compatibility(definition_signature(plain, "Block"), usage) == 1.0
+    assert call_compatibility(definition_signature(video, "Block"), usage) == 0.5  # one of the two calls misplaces
+    mixer = "class Block:\n    def __init__(self, dim, seq_len, mlp_ratio=4.0, mlp_layer=None, norm_layer=None):\n        pass\n"
+    call = analyze("y = Block(dim, n, token_dim, channel_dim, my_norm_layer)\n").free["Block"].calls[0]
+    assert misplaced_arguments(definition_signature(mixer, "Block"), call) == ["channel_dim"]  # a width into mlp_layer
+
+
+def test_a_class_attribute_the_model_reads_must_exist_on_the_candidate():
+    from rag_server.candidates import lacks_attributes
+
+    usage = analyze("class Net:\n    def __init__(self):\n        self.w = 64 * Block.expansion\n        self.b = Block(3, 64)\n").free["Block"]
+    with_it = "import torch.nn as nn\nclass Block(nn.Module):\n    expansion = 4\n    def __init__(self, a, b):\n        super().__init__()\n"
+    without = with_it.replace("    expansion = 4\n", "")
+    subclass = "import torch.nn as nn\nclass Base(nn.Module):\n    expansion = 1\nclass Block(Base):\n    def __init__(self, a, b):\n        super().__init__()\n"
+    outside = without.replace("class Block(nn.Module)", "class Block(nn.Conv2d)")
+    assert not lacks_attributes(Candidate("Block", "Block", with_it, "semantic"), usage)
+    assert lacks_attributes(Candidate("Block", "Block", without, "semantic"), usage)
+    assert not lacks_attributes(Candidate("Block", "Block", subclass, "semantic"), usage)  # found on a base beside it
+    assert not lacks_attributes(Candidate("Block", "Block", outside, "semantic"), usage)  # a torch base: cannot tell
