@@ -37,8 +37,27 @@ import numpy as np
 from indexer.dedup import assign_near_dup_groups, hash_block, merge_duplicates
 from indexer.records import Block
 from indexer.store import VALIDATION_STAGES, BlockStore, StoreError, StoreWriter, build_lock, read_current, stage_level
+from nnrag.settings import DEFAULT_INDEX_SOURCES as DEFAULT_SOURCES  # re-exported: the corpus built when none is given
 
-DEFAULT_SOURCES: tuple[str, ...] = ("pkg:torch.nn", "pkg:torchvision", "pkg:timm")
+def default_sources(cache_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """The settings' ``index_sources`` that can be opened here, and a warning for each ``pypi:`` one that cannot be
+    fetched (no network, no such release): the default index is then built without it instead of not at all."""
+    from corpus.sources import SourceError, pypi_archive
+    from nnrag.settings import get_settings
+
+    settings = get_settings()
+    cache = Path(cache_dir or settings.cache_path)
+    usable: list[str] = []
+    warnings: list[str] = []
+    for spec in settings.index_sources:
+        if spec.startswith("pypi:"):
+            try:
+                pypi_archive(spec.removeprefix("pypi:"), cache)
+            except SourceError as exc:
+                warnings.append(f"{spec} left out of the default index: {exc}")
+                continue
+        usable.append(spec)
+    return usable, warnings
 
 
 @dataclass

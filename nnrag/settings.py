@@ -17,6 +17,19 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
+# The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then two archives
+# read in place from PyPI (never installed): a collection of paper blocks (attention modules, involution, MobileViT,
+# RepVGG, ...) and the YOLO blocks (``Conv``, ``C3``, ``SPPF``, ``C2f``), which LLM-written models call by name and
+# no installed library defines. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
+    "pkg:torch.nn",
+    "pkg:torchvision",
+    "pkg:timm",
+    "pypi:fightingcv-attention==1.0.0",
+    "pypi:ultralytics==8.4.190",
+)
+
+
 def default_home() -> Path:
     """``$NNRAG_HOME`` or ``~/.cache/nnrag``: caches, downloaded wheels, the default store."""
     return Path(os.environ.get("NNRAG_HOME") or Path.home() / ".cache" / "nnrag")
@@ -44,6 +57,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Server log level (logs are JSON lines on stderr).")
     metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
     predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")
+    index_sources: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INDEX_SOURCES), description="Source specs indexed when none is given."
+    )
 
     @classmethod
     def settings_customise_sources(

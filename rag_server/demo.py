@@ -39,11 +39,14 @@ def free_port() -> int:
 
 def ensure_index(store_dir: Path, console: Console) -> None:
     """Build the default index once; later runs find it up to date in about a second."""
-    from indexer.build import DEFAULT_SOURCES, build_index
+    from indexer.build import build_index, default_sources
 
     started = time.perf_counter()
-    console.print(f"[bold]index[/] {', '.join(DEFAULT_SOURCES)} -> {store_dir}")
-    report = build_index(list(DEFAULT_SOURCES), store_dir, progress=True)
+    sources, warnings = default_sources()
+    for warning in warnings:
+        console.print(f"[yellow]{warning}[/]")
+    console.print(f"[bold]index[/] {', '.join(sources)} -> {store_dir}")
+    report = build_index(sources, store_dir, progress=True)
     state = "up to date" if report.up_to_date else f"built version {report.version}"
     console.print(f"index {state} in {time.perf_counter() - started:.1f} s")
 

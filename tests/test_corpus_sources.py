@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -149,6 +150,24 @@ def test_pypi_reads_the_cache_without_installing(tmp_path):
     src = open_source("pypi:my-pkg==2.0", tmp_path)  # normalised name, found in the cache: no download
     (f,) = list(src.files())
     assert (f.module, f.provenance.version, f.provenance.source) == ("my_pkg", "2.0", "pypi:my-pkg==2.0")
+
+
+def test_default_sources_leave_out_an_archive_that_cannot_be_fetched(tmp_path, monkeypatch):
+    from indexer.build import default_sources
+    from nnrag.settings import get_settings
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels / "my_pkg-2.0-py3-none-any.whl", {"my_pkg/__init__.py": UTIL}, "Metadata-Version: 2.1\nName: my-pkg\nVersion: 2.0\n\n")
+    specs = ["pkg:timm", "pypi:my-pkg==2.0", "pypi:nnrag-no-such-package-xyz==0.0.1"]
+    monkeypatch.setenv("NNRAG_INDEX_SOURCES", json.dumps(specs))
+    get_settings.cache_clear()
+    try:
+        usable, warnings = default_sources(tmp_path)
+    finally:
+        get_settings.cache_clear()
+    assert usable == ["pkg:timm", "pypi:my-pkg==2.0"]  # the cached archive is kept, the unknown one left out
+    assert len(warnings) == 1 and warnings[0].startswith("pypi:nnrag-no-such-package-xyz==0.0.1 left out of the default index: ")
 
 
 def test_lemur_model_files(tmp_path):

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("index")
     def index_command(
-        source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="SPEC to index (repeatable): pkg:timm, pkg:torch.nn, dir:PATH, wheel:PATH, pypi:NAME==VER, lemur. Default: pkg:torch.nn pkg:torchvision pkg:timm."),
+        source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="SPEC to index (repeatable): pkg:timm, pkg:torch.nn, dir:PATH, wheel:PATH, pypi:NAME==VER, lemur. Default: the settings' index_sources (torch.nn, torchvision, timm, fightingcv-attention, ultralytics)."),
         store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
         add: bool = typer.Option(False, "--add", help="Keep the sources already indexed and add these."),
         force: bool = typer.Option(False, "--force", help="Rebuild everything: no reuse of earlier results."),
@@ -145,10 +145,14 @@ def register(app: typer.Typer) -> None:
         """Mine, deduplicate, validate and embed blocks into the store; publish atomically."""
         from rich.console import Console
 
-        from indexer.build import DEFAULT_SOURCES, build_index
+        from indexer.build import build_index, default_sources
         from indexer.store import StoreError
 
-        specs = list(source) if source else list(DEFAULT_SOURCES)
+        specs = list(source) if source else None
+        if specs is None:
+            specs, warnings = default_sources()
+            for warning in warnings:
+                typer.echo(f"warning: {warning}", err=True)
         try:
             report = build_index(specs, _store_path(store_dir), force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
         except (ValueError, StoreError, FileNotFoundError) as exc:
