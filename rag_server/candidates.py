@@ -518,12 +518,12 @@ def calls_fit(sig: Signature, usage: NameUsage) -> bool:
 # Keyword names that mean the same argument, with the same value, in different code bases (timm's ``in_chs`` is
 # torchvision's ``in_channels``; GhostNet's ``relu=True`` is timm's ``use_act=True``). Only pure renames: timm's
 # ``rd_ratio=1/16`` is not CBAM's ``reduction_ratio=16`` (that one is inverted: ``REDUCTION_DIVISORS``).
-IN_CHANNELS = frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels", "c1"})
-OUT_CHANNELS = frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2"})
-CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats", "normalized_shape"})
+IN_CHANNELS = frozenset({"in_channels", "in_chs", "in_ch", "inp", "inplanes", "in_planes", "in_dim", "dim_in", "c_in", "input_channels", "c1", "num_input_features"})
+OUT_CHANNELS = frozenset({"out_channels", "out_chs", "out_ch", "oup", "outplanes", "out_planes", "out_dim", "dim_out", "c_out", "output_channels", "c2", "num_output_features"})
+CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_features", "n_feats", "normalized_shape", "features"})
 # A channel reduction given as a divisor (CBAM's ``reduction_ratio=16``) where the block takes a fraction (timm's
 # ``rd_ratio=1. / 16``, a default between 0 and 1): the value is inverted at the call site.
-REDUCTION_DIVISORS = frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction", "reduction_factor"})
+REDUCTION_DIVISORS = frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction", "reduction_factor", "r"})
 REDUCTION_FRACTIONS = frozenset({"rd_ratio", "se_ratio", "squeeze_ratio", "se_rd_ratio"})
 DIM = frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"})
 KEYWORD_SYNONYMS = (
@@ -542,6 +542,7 @@ KEYWORD_SYNONYMS = (
     frozenset({"expand_ratio", "expansion", "exp_ratio", "expansion_ratio", "expand_factor", "expansion_factor"}),
     frozenset({"bias", "use_bias", "with_bias"}),
     frozenset({"layer_scale_init_value", "ls_init_value", "init_values", "layer_scale_init", "layerscale_init_value"}),
+    frozenset({"groups", "G", "num_groups", "group"}),  # SKNet's and ShuffleAttention's ``G=``
     frozenset({"seq_len", "num_patch", "num_patches", "num_tokens", "n_patches", "n_tokens", "seq_length"}),
 )
 _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
@@ -577,14 +578,16 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
     (``{"relu": "use_act"}``), inverted (a reduction divisor where the definition takes a fraction) or, with
     ``allow_drops``, dropped when it has no parameter for them (at most ``MAX_DROPPED_KEYWORDS``). Empty when the calls
     fit as written, when a keyword has two candidate parameters, or when the edited calls still do not fit (arity,
-    required arguments).
+    required arguments). A definition with ``**kwargs`` gets renames and inversions only: ResNeSt's
+    ``reduction_factor=4`` would reach timm's ``SplitAttn(..., rd_ratio=0.25, **kwargs)`` through its ``**kwargs``
+    and go on to ``nn.Conv2d``, which refuses it; ``rd_ratio=1 / 4`` is what the block means.
 
     Why: LLM-written models call a block with the argument names of the repository they remember (``in_channels=``,
     ``relu=True``, ``reduction_ratio=16``, ``padding=1``); the indexed block takes the same argument under another name,
     as a fraction, or not at all. Editing the call site (shown in the diff) is the smallest change that lets the model
     use the block; the sandbox check then tells whether it runs.
     """
-    if sig is None or sig.varkw or not usage.calls or calls_fit(sig, usage):
+    if sig is None or not usage.calls or (not sig.varkw and calls_fit(sig, usage)):
         return KeywordEdits()
     params = sig.params + sig.kwonly
     renamed: dict[str, str] = {}
@@ -600,6 +603,8 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
                 renamed[keyword] = synonyms[0]
             elif len(fractions) == 1:
                 inverted[keyword] = fractions[0]
+            elif sig.varkw:
+                continue  # ``**kwargs`` takes it as written (``absorbed_keywords``); never dropped
             elif synonyms or fractions or not allow_drops or keyword in NEVER_DROPPED:
                 return KeywordEdits()  # two parameters could take it, or it may not be dropped
             else:
@@ -770,6 +775,19 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     if usage.as_base:
         checks.append(1.0 if sig.is_class else 0.0)
     return sum(checks) / len(checks) if checks else 1.0
+
+
+NETWORK_PARAMETERS = frozenset({"num_classes", "n_classes", "nb_classes", "class_num"})
+
+
+def is_whole_network(cand: Candidate, usage: NameUsage) -> bool:
+    """Whether the candidate is a classifier (its ``__init__`` takes ``num_classes``) where the model does not pass one:
+    a meaning match for a building block must not be a whole network (fightingcv's ``ShuffleTransformer`` for an LLM's
+    ``ShuffleV2Block``: 457M parameters, refused by the sandbox's budget after costing a check)."""
+    if any(k in NETWORK_PARAMETERS for call in usage.calls for k in call.keywords) or not cand.code:
+        return False
+    sig = definition_signature(cand.code, cand.symbol)
+    return sig is not None and bool(NETWORK_PARAMETERS & set(sig.params + sig.kwonly))
 
 
 def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
@@ -1013,7 +1031,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
                 continue  # nothing of the name, and only generic model context in common
             cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
-            if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage):
+            if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage) and not is_whole_network(cand, usage):
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)

@@ -555,3 +555,29 @@ def test_a_class_attribute_the_model_reads_must_exist_on_the_candidate():
     assert lacks_attributes(Candidate("Block", "Block", without, "semantic"), usage)
     assert not lacks_attributes(Candidate("Block", "Block", subclass, "semantic"), usage)  # found on a base beside it
     assert not lacks_attributes(Candidate("Block", "Block", outside, "semantic"), usage)  # a torch base: cannot tell
+
+
+def test_a_meaning_match_for_a_block_is_never_a_whole_classifier():
+    from rag_server.candidates import is_whole_network
+
+    usage = analyze("y = ShuffleV2Block(24, 48, mid_channels=24, ksize=3, stride=2)\n").free["ShuffleV2Block"]
+    network = "class ShuffleTransformer:\n    def __init__(self, img_size=224, embed_dim=96, num_classes=1000):\n        pass\n"
+    block = "class ShuffleBlock:\n    def __init__(self, inp, oup, mid_channels, ksize, stride):\n        pass\n"
+    assert is_whole_network(Candidate("ShuffleV2Block", "ShuffleTransformer", network, "semantic"), usage)
+    assert not is_whole_network(Candidate("ShuffleV2Block", "ShuffleBlock", block, "semantic"), usage)
+    asked = analyze("y = Backbone(3, num_classes=10)\n").free["Backbone"]  # the model asks for a classifier itself
+    assert not is_whole_network(Candidate("Backbone", "ShuffleTransformer", network, "semantic"), asked)
+
+
+def test_a_block_with_kwargs_still_gets_its_own_parameter_for_a_synonym_but_nothing_dropped():
+    from rag_server.candidates import keyword_edits
+
+    split_attn = "class SplitAttn:\n    def __init__(self, in_channels, out_channels=None, radix=2, rd_ratio=0.25, groups=1, **kwargs):\n        pass\n"
+    usage = analyze("y = SplAtConv2d(64, 64, radix=2, reduction_factor=4, G=2, norm_layer=None)\n").free["SplAtConv2d"]
+    edits = keyword_edits(definition_signature(split_attn, "SplitAttn"), usage)
+    assert edits.inverted == {"reduction_factor": "rd_ratio"} and edits.renamed == {"G": "groups"}
+    assert edits.dropped == ()  # norm_layer stays: **kwargs takes it
+    sknet = analyze("y = SKConv(features=64, M=2, G=8, r=16, L=32)\n").free["SKConv"]
+    selective = "class SelectiveKernel:\n    def __init__(self, in_channels, out_channels=None, stride=1, groups=1, rd_ratio=1. / 16):\n        pass\n"
+    edits = keyword_edits(definition_signature(selective, "SelectiveKernel"), sknet)
+    assert (edits.renamed, edits.inverted, set(edits.dropped)) == ({"features": "in_channels", "G": "groups"}, {"r": "rd_ratio"}, {"M", "L"})
