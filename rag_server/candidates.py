@@ -747,7 +747,7 @@ def misplaced_arguments(sig: Signature, call: CallSite) -> list[str]:
     seq_len, mlp_ratio, mlp_layer)``). Such a call reaches the definition, but with its arguments in the wrong slots."""
     return [name for i, name in enumerate(call.positional_names)
             if name and i < len(sig.params) and sig.params[i] != name
-            and (name in sig.params or (_takes_layer(sig.params[i]) and not _names_layer(name)))]
+            and (name in sig.params or (_takes_layer(sig.params[i]) and _names_number(name)))]
 
 
 def _takes_layer(param: str) -> bool:
@@ -755,9 +755,13 @@ def _takes_layer(param: str) -> bool:
     return param.endswith(LAYER_PARAMETER_SUFFIXES)
 
 
-def _names_layer(name: str) -> bool:
-    """Whether a variable's name says it holds a layer or a function (``norm_layer``, ``act``, ``block``)."""
-    return _takes_layer(name) or bool({"layer", "act", "norm", "block", "fn", "cls", "module"} & set(name.lower().split("_")))
+NUMBER_WORDS = frozenset({"dim", "dims", "channel", "channels", "ch", "chs", "planes", "width", "size", "ratio", "num",
+                          "depth", "heads", "stride", "kernel", "features", "hidden", "expansion", "factor", "rate", "groups"})
+
+
+def _names_number(name: str) -> bool:
+    """Whether a variable's name says it holds a number (``channel_dim``, ``num_heads``, ``mlp_ratio``)."""
+    return bool(NUMBER_WORDS & set(name.lower().split("_")))
 
 
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:

@@ -104,7 +104,7 @@ class InsertedBlock:
     keyword_renames: dict[str, str] = field(default_factory=dict)  # keywords renamed at the model's calls: old -> new
     keyword_inverted: dict[str, str] = field(default_factory=dict)  # keywords whose value v became 1 / v: old -> new
     keyword_dropped: list[str] = field(default_factory=list)  # keywords removed from the model's calls
-    defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work)
+    defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work; downsample: described)
 
     @property
     def keyword_edits(self) -> "KeywordEdits":

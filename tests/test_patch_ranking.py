@@ -541,6 +541,9 @@ def test_a_call_that_hands_a_named_argument_to_another_parameter_does_not_fit():
     mixer = "class Block:\n    def __init__(self, dim, seq_len, mlp_ratio=4.0, mlp_layer=None, norm_layer=None):\n        pass\n"
     call = analyze("y = Block(dim, n, token_dim, channel_dim, my_norm_layer)\n").free["Block"].calls[0]
     assert misplaced_arguments(definition_signature(mixer, "Block"), call) == ["channel_dim"]  # a width into mlp_layer
+    stem = "class Stem:\n    def __init__(self, width_in, width_out, norm_layer, activation_layer):\n        pass\n"
+    call = analyze("y = Stem(3, 32, norm_layer, activation)\n").free["Stem"].calls[0]
+    assert misplaced_arguments(definition_signature(stem, "Stem"), call) == []  # a layer by any name is fine there
 
 
 def test_a_class_attribute_the_model_reads_must_exist_on_the_candidate():
