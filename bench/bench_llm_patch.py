@@ -9,11 +9,14 @@ candidate ranking was developed; ``heldout`` was written by a separate agent tha
 the dev set, and was measured once before and once after the ranking changes it was not used to tune; ``heldout2``
 to ``heldout5`` were written the same way by four more agents and measured blind the first time (``heldout4``: on the
 code before the call-site keyword edits and after them, then looked at; ``heldout5``, asked for common and less common
-blocks alike: on the code before and after session 11's changes, not looked at before).
+blocks alike: on the code before and after session 11's changes, not looked at before); ``heldout6`` and
+``heldout7`` by two more (``heldout6`` measured blind on the code before session 12, then looked at; ``heldout7``
+measured blind before and after session 12's changes: ``bench/results/llm_patch_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
-Store: the default one (``nnrag index``: torch.nn, torchvision, timm). Writes ``bench/results/llm_patch.json``.
+Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics). Writes
+``bench/results/llm_patch.json``.
 """
 
 from __future__ import annotations

@@ -17,12 +17,18 @@ from rag_server.scope import is_self_attr
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
-def _inserted_spans(tree: ast.Module, inserted: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
-    """(first line, last line, free name) of each top-level definition an inserted block brought."""
+def _owners(inserted: list[dict[str, Any]]) -> dict[str, str]:
+    """Defined name (the block's symbol, or the free name itself) -> the free name it was inserted for."""
     owner: dict[str, str] = {}
     for item in inserted:
         owner[item["symbol"]] = item["name"]
         owner[item["name"]] = item["name"]
+    return owner
+
+
+def _inserted_spans(tree: ast.Module, inserted: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(first line, last line, free name) of each top-level definition an inserted block brought."""
+    owner = _owners(inserted)
     spans: list[tuple[int, int, str]] = []
     for node in tree.body:
         name = getattr(node, "name", None)
@@ -66,10 +72,7 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
         tree = pyparse.parse(code)
     except SyntaxError:
         return []
-    owner: dict[str, str] = {}
-    for item in inserted:
-        owner[item["symbol"]] = item["name"]
-        owner[item["name"]] = item["name"]
+    owner = _owners(inserted)
     spans = _inserted_spans(tree, inserted)
     found: list[str] = []
     for path, line in reversed(_FRAME_RE.findall(traceback)):
