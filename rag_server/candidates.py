@@ -18,7 +18,7 @@ import importlib.util
 import inspect
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,11 @@ class Candidate:
     defaults: dict[str, str] = field(default_factory=dict)  # parameter -> default set in the block where None cannot work
     shortcut: str = ""  # statements put first in the block's ``__init__``: a projection shortcut (``projection_shortcut``)
     adapter: str = ""  # a function that defines ``name`` by calling ``symbol`` (``kernel_variants``); "" for an alias
+
+    @cached_property
+    def signature(self) -> "Signature | None":
+        """The call signature of ``symbol`` as ``code`` defines it (None for an import)."""
+        return definition_signature(self.code, self.symbol) if self.code else None
 
     @property
     def qualified_name(self) -> str:
@@ -788,18 +793,18 @@ def is_whole_network(cand: Candidate, usage: NameUsage) -> bool:
     """Whether the candidate is a classifier (its ``__init__`` takes ``num_classes``) where the model does not pass one:
     a meaning match for a building block must not be a whole network (fightingcv's ``ShuffleTransformer`` for an LLM's
     ``ShuffleV2Block``: 457M parameters, refused by the sandbox's budget after costing a check)."""
-    if any(k in NETWORK_PARAMETERS for call in usage.calls for k in call.keywords) or not cand.code:
+    if any(k in NETWORK_PARAMETERS for call in usage.calls for k in call.keywords):
         return False
-    sig = definition_signature(cand.code, cand.symbol)
+    sig = cand.signature
     return sig is not None and bool(NETWORK_PARAMETERS & set(sig.params + sig.kwonly))
 
 
 def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
     """Whether the model reads a class attribute (``Block.expansion``) that the candidate's class, and every base
     defined beside it, lacks: the first read raises AttributeError. A base from outside the block may have it."""
-    if not usage.attributes or not cand.code:
+    if not usage.attributes:
         return False
-    sig = definition_signature(cand.code, cand.symbol)
+    sig = cand.signature
     return sig is not None and sig.is_class and not sig.external_base and bool(usage.attributes - sig.attributes)
 
 
@@ -1062,7 +1067,7 @@ def kernel_variants(usage: NameUsage, store: Any, user_code: str) -> list[Candid
         return []  # the size goes third: both widths must come first
     out: list[Candidate] = []
     for cand in store_candidates(widened, store, user_code):
-        sig = definition_signature(cand.code, cand.symbol) if cand.code else None
+        sig = cand.signature
         if sig is None or len(sig.params) < 3 or sig.params[2] not in KERNEL_PARAMETERS or cand.compat <= 0:
             continue
         adapter = (f"def {usage.name}(in_channels, out_channels, *args, **kwargs):\n"

@@ -163,7 +163,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
             continue
         cand_code = cand.code
         if cand.defaults or cand.shortcut:  # layers the block defaults to None yet calls; a projection shortcut
-            owner = getattr(definition_signature(cand.code, cand.symbol), "init_owner", "")
+            owner = getattr(cand.signature, "init_owner", "")
             cand_code = set_parameter_defaults(cand_code, {owner}, cand.defaults)
             cand_code = prepend_to_init(cand_code, {owner}, cand.shortcut)
         block_imports = import_lines(cand_code)
