@@ -8,6 +8,7 @@ its value inverted, or dropped) and an import from a module that does not exist 
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -214,6 +215,12 @@ class KeywordEdits:
         parts += [f"{old}=v -> {new}=1 / v" for old, new in self.inverted.items()]
         parts += [f"{old}= dropped" for old in self.dropped]
         return ", ".join(parts)
+
+
+def describe_defaults(defaults: dict[str, str]) -> str:
+    """``norm_layer=nn.BatchNorm2d, downsample: 1x1 conv + BatchNorm2d when ...``: a default set in an inserted block,
+    as code where it is a name, in words where it is the projection shortcut (``InsertedBlock.defaults_set``)."""
+    return ", ".join(f"{k}={v}" if re.fullmatch(r"[\w.]+", v) else f"{k}: {v}" for k, v in defaults.items())
 
 
 def _reciprocal(value: cst.BaseExpression) -> cst.BaseExpression:

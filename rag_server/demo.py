@@ -28,6 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from rag_server.codeops import describe_defaults  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -130,10 +132,11 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
 def _inserted(item: object) -> str:
     """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, any keyword edited at the
     model's calls (``Mlp <- timm (dropout= -> drop=)``) and any default set in the block."""
-    source = item.source.split(":", 1)[-1].split(".")[0] if item.source else "?"  # type: ignore[attr-defined]
+    source = item.source.split(":", 1)[-1].split("==")[0].split(".")[0] if item.source else "?"  # type: ignore[attr-defined]
     block = item.qualified_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     text = f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
-    notes = [item.keyword_edits.describe()] + [f"{k}={v} by default" for k, v in item.defaults_set.items()]  # type: ignore[attr-defined]
+    defaults = describe_defaults(item.defaults_set)  # type: ignore[attr-defined]
+    notes = [item.keyword_edits.describe(), f"set in the block: {defaults}" if defaults else ""]  # type: ignore[attr-defined]
     notes = [n for n in notes if n]
     return f"{text} ({', '.join(notes)})" if notes else text
 

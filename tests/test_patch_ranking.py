@@ -284,7 +284,10 @@ def test_the_demo_and_cli_show_the_keywords_edited_at_the_calls():
     assert _inserted(InsertedBlock("Mlp", "timm.layers.mlp.Mlp", "h", "", "exact", "pkg:timm")) == "Mlp <- timm"
     cbam = InsertedBlock("CBAM", "timm.layers.cbam.CbamModule", "h", "", "alias", "pkg:timm", keyword_inverted={"reduction_ratio": "rd_ratio"},
                          keyword_dropped=["padding"], defaults_set={"norm_layer": "nn.BatchNorm2d"})
-    assert _inserted(cbam) == "CBAM <- timm CbamModule (reduction_ratio=v -> rd_ratio=1 / v, padding= dropped, norm_layer=nn.BatchNorm2d by default)"
+    assert _inserted(cbam) == "CBAM <- timm CbamModule (reduction_ratio=v -> rd_ratio=1 / v, padding= dropped, set in the block: norm_layer=nn.BatchNorm2d)"
+    block = InsertedBlock("Bottleneck", "ultralytics.nn.modules.block.Bottleneck", "h", "", "exact", "pypi:ultralytics==8.4.190",
+                          defaults_set={"downsample": "1x1 conv + BatchNorm2d when the stride or the width changes"})
+    assert _inserted(block) == "Bottleneck <- ultralytics (set in the block: downsample: 1x1 conv + BatchNorm2d when the stride or the width changes)"
 
 
 BOTTLE = textwrap.dedent('''\

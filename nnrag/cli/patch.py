@@ -93,11 +93,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
             typer.echo(result.code, nl=not result.code.endswith("\n"))
-            from rag_server.codeops import KeywordEdits
+            from rag_server.codeops import KeywordEdits, describe_defaults
 
             for item in result.inserted:
                 edits = KeywordEdits(item.get("keyword_renames") or {}, item.get("keyword_inverted") or {}, tuple(item.get("keyword_dropped") or ())).describe()
-                defaults = ", ".join(f"{k}={v}" for k, v in (item.get("defaults_set") or {}).items())
+                defaults = describe_defaults(item.get("defaults_set") or {})
                 typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})"
                            f"{f'; keywords edited at its calls: {edits}' if edits else ''}"
                            f"{f'; defaults set in the block: {defaults}' if defaults else ''}", err=True)
