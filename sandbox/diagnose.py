@@ -53,6 +53,14 @@ def _is_network_error(exc: BaseException, msg: str) -> bool:
                                                                  "Temporary failure in name resolution", "urlopen error"))
 
 
+def _needs_gpu(msg: str) -> bool:
+    """The messages torch raises when code asks for CUDA where there is none: "Torch not compiled with CUDA enabled"
+    (a CPU build), "Found no NVIDIA driver on your system" (a CUDA build on a machine without a GPU, as here), "No CUDA
+    GPUs are available"."""
+    lower = msg.lower()
+    return "nvidia driver" in lower or ("cuda" in lower and any(p in lower for p in ("not compiled", "driver", "no cuda gpus")))
+
+
 def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in str(exc) for p in _OOM_PATTERNS))
 
@@ -161,8 +169,12 @@ def diagnose_exception(
             hint = f"did you mean {match.group(1)}.{close}?" if close else f"{match.group(1)} has no {match.group(2)} in the installed version: use another API or define it"
             return Diagnosis(f"{match.group(1)}.{match.group(2)} does not exist{_at(lineno)}", hint, "attribute_error", match.group(2), lineno)
         return Diagnosis(f"attribute error at {stage}{_at(lineno)}: {first}", "an attribute is used before it is set (check __init__ assigns it) or on the wrong object", "attribute_error", "", lineno)
-    if "cuda" in msg.lower() and ("not compiled" in msg or "driver" in msg or "CUDA" in msg):
-        return Diagnosis(f"the code requires CUDA at {stage}{_at(lineno)}: {first}", "checks run on the CPU: use the `device` argument or x.device instead of hard-coded 'cuda'", "device", "", lineno)
+    if _needs_gpu(msg):
+        return Diagnosis(
+            f"the code requires CUDA at {stage}{_at(lineno)}: {first}",
+            "checks run on the CPU with no GPU: do not call .cuda() or hard-code device='cuda'; use the `device` argument or x.device",
+            "device", "", lineno,
+        )
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
         return Diagnosis(problem[:400], _layer_hint(layer), "shape_mismatch", layer["name"], lineno)

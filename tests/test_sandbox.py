@@ -331,3 +331,17 @@ def test_network_use_is_diagnosed_as_blocked(pool):
     assert result.status == "failed" and result.failed_stage == "instantiate"
     assert result.diagnosis.kind in ("sandbox_blocked", "network")
     assert "pretrained=False" in result.diagnosis.hint
+
+
+@pytest.mark.parametrize("message", [
+    "Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver from "
+    "http://www.nvidia.com/Download/index.aspx",  # torch's CUDA build on a machine without a GPU (this one)
+    "Torch not compiled with CUDA enabled",  # torch's CPU build
+    "No CUDA GPUs are available",
+])
+def test_code_that_asks_for_a_gpu_is_told_the_checks_run_on_the_cpu(message):
+    from sandbox.diagnose import diagnose_exception
+
+    diagnosis = diagnose_exception(RuntimeError(message), "instantiate", lineno=12)
+    assert diagnosis.kind == "device" and diagnosis.line == 12
+    assert diagnosis.problem.startswith("the code requires CUDA at instantiate (line 12)") and ".cuda()" in diagnosis.hint
