@@ -35,6 +35,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.bench_patch import open_resources  # noqa: E402
+from rag_server.block_filter import LICENSE_POLICIES, restrict  # noqa: E402
 from rag_server.patch import patch  # noqa: E402
 
 MODELS = REPO / "bench" / "llm_models"
@@ -92,11 +93,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--import-from", default="", help="each model imports its missing blocks from this module, which does "
                     "not exist (e.g. models.blocks): the LLM's imagined project layout")
-    ap.add_argument("--out", type=Path, default=None, help="default bench/results/llm_patch.json (llm_patch_imported.json with --import-from)")
+    ap.add_argument("--license-policy", choices=LICENSE_POLICIES, default="any",
+                    help="blocks Patch may insert (rag_server.block_filter): what a no-copyleft user gets")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/llm_patch.json (llm_patch_imported.json with --import-from, "
+                    "llm_patch_<policy>.json with a license policy)")
     args = ap.parse_args()
-    args.out = args.out or REPO / "bench" / "results" / ("llm_patch_imported.json" if args.import_from else "llm_patch.json")
+    default_name = "llm_patch_imported" if args.import_from else "llm_patch"
+    if args.license_policy != "any":
+        default_name = f"llm_patch_{args.license_policy.replace('-', '_')}"
+    args.out = args.out or REPO / "bench" / "results" / f"{default_name}.json"
 
-    store, pool, _ = open_resources(args.store, workers=args.workers)
+    whole, pool, _ = open_resources(args.store, workers=args.workers)
+    store = restrict(whole, None, args.license_policy)
     summaries, runs = [], {}
     with pool:
         for name in args.sets:
@@ -108,7 +116,8 @@ def main() -> None:
             runs[name] = cases
             summaries.append(summarize(name, cases))
 
-    table = Table(title=f"patch LLM-style models (store {store.version}, {len(store)} blocks, max {args.max_tries} checks)")
+    table = Table(title=f"patch LLM-style models (store {store.version}, {len(store)} blocks, license policy {args.license_policy}, "
+                        f"max {args.max_tries} checks)")
     for col in ("set", "n", "restored %", "first combination % (baseline)", "checks / patch", "median s"):
         table.add_column(col, justify="right")
     for s in summaries:
@@ -117,7 +126,8 @@ def main() -> None:
     console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "store": {"path": str(store.store_dir), "version": store.version, "blocks": len(store)}, "machine": platform.node(),
+        "store": {"path": str(store.store_dir), "version": store.version, "blocks": len(store),
+                  "sources": sorted(store.restriction) if store.restriction is not None else "all"}, "machine": platform.node(),
         "args": {k: str(v) for k, v in vars(args).items()}, "summary": summaries, "runs": runs,
     }, indent=1))
     console.print(f"wrote {args.out}")

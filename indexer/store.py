@@ -21,6 +21,7 @@ symbol lookup a dict access, FAISS holds the vectors, SQLite gives blocks by id
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import os
 import shutil
@@ -315,6 +316,8 @@ class BlockStore:
         self._local = threading.local()
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
+        self._parent: BlockStore | None = None  # set on a view (restricted_to): the store it reads through
+        self._only: frozenset[str] | None = None  # a view's source specs; None: every block
         db = self._db()
         self.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if self.meta.get("schema") != SCHEMA_VERSION:
@@ -369,6 +372,8 @@ class BlockStore:
 
     @property
     def embedder(self) -> Any:
+        if self._parent is not None:
+            return self._parent.embedder  # one embedder per store, however many views
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
@@ -397,7 +402,8 @@ class BlockStore:
         rows = {r[0]: r for r in db.execute(f"SELECT * FROM blocks WHERE id IN ({marks})", ids)}
         provs: dict[int, list[Provenance]] = {}
         for r in db.execute(f"SELECT * FROM provenance WHERE block_id IN ({marks}) ORDER BY block_id, ord", ids):
-            provs.setdefault(r[0], []).append(Provenance(*r[2:]))
+            if self._only is None or r[2] in self._only:  # a view says where its blocks come from within it
+                provs.setdefault(r[0], []).append(Provenance(*r[2:]))
         return [_row_to_block(rows[i], provs.get(i, [])) for i in ids]
 
     def block_by_id(self, block_id: int) -> Block:
@@ -405,26 +411,55 @@ class BlockStore:
 
     # --- contract API ------------------------------------------------------------------
     def all_names(self) -> list[str]:
-        return sorted(self._by_name)
+        if self._only is None:
+            return sorted(self._by_name)
+        return sorted(name for name, ids in self._by_name.items() if any(map(self._visible, ids)))
 
     def blocks_named(self, name: str) -> list[Block]:
         """Every block whose class name (or qualified name) is ``name``, best validated first."""
         ids = list(self._by_name.get(name, []))
         if not ids and name in self._by_qual:
             ids = [self._by_qual[name]]
-        return self._blocks(ids)
+        return self._blocks([i for i in ids if self._visible(i)])
 
     def alternatives(self, block: Block) -> list[str]:
         """Qualified names of the other blocks with the same class name."""
-        return [self._qualified[i] for i in self._by_name.get(block.name, []) if self._hashes[i] != block.content_hash]
+        return [self._qualified[i] for i in self._by_name.get(block.name, []) if self._hashes[i] != block.content_hash and self._visible(i)]
+
+    # --- views --------------------------------------------------------------------------
+    def restricted_to(self, sources: Iterable[str]) -> "BlockStore":
+        """This store seen through ``sources`` (specs as ``resolve_sources`` reads them): lookups, searches and
+        ``get`` find only blocks with a provenance in one of them, and a block's provenances outside them are left
+        out. Why a view: Patch and Suggest read the store through a dozen lookups, and each must honour a request's
+        source and license filter; the view shares the loaded maps, FAISS index and embedder (no copy of the data)."""
+        view = copy.copy(self)
+        view._parent = self._parent or self
+        view._only = frozenset(self.resolve_sources(sources)) if self._only is None else self._only & set(self.resolve_sources(sources))
+        return view
+
+    @property
+    def restriction(self) -> frozenset[str] | None:
+        """The source specs this view is restricted to; None for the whole store."""
+        return self._only
+
+    def source_licenses(self) -> dict[str, list[str]]:
+        """Each source spec's licenses as its provenances declare them (most one per source; "" when none is)."""
+        out: dict[str, list[str]] = {}
+        for spec, lic in self._db().execute("SELECT DISTINCT source, license FROM provenance ORDER BY source, license"):
+            out.setdefault(spec, []).append(lic)
+        return out
+
+    def _visible(self, i: int) -> bool:
+        return self._only is None or any(s in self._only for s in self._sources[i])
 
     def get(self, name_or_hash: str) -> Block | None:
         """By qualified name, class name (best validated), or content hash (prefix of >= 8 hex digits)."""
         key = name_or_hash.strip()
-        if key in self._by_qual:
+        if key in self._by_qual and self._visible(self._by_qual[key]):
             return self._blocks([self._by_qual[key]])[0]
-        if key in self._by_name:
-            return self._blocks([self._by_name[key][0]])[0]
+        named = [i for i in self._by_name.get(key, []) if self._visible(i)]
+        if named:
+            return self._blocks(named[:1])[0]
         if len(key) >= 8 and all(c in "0123456789abcdef" for c in key.lower()):
             i = self._by_hash.get(key.lower())
             if i is None:
@@ -432,7 +467,7 @@ class BlockStore:
                 hs = self._sorted_hashes()
                 if pos < len(hs) and hs[pos].startswith(key.lower()):
                     i = self._by_hash[hs[pos]]
-            if i is not None:
+            if i is not None and self._visible(i):
                 return self._blocks([i])[0]
         return None
 
@@ -452,7 +487,7 @@ class BlockStore:
             for i in ids:
                 if len(out) >= k:
                     return
-                if i not in seen:
+                if i not in seen and self._visible(i):
                     seen.add(i)
                     out.append((i, score, match))
 
@@ -477,7 +512,7 @@ class BlockStore:
 
     def lookup_initials(self, acronym: str, k: int = 10) -> list[SearchHit]:
         """Blocks whose name's initials spell ``acronym`` (``GRN`` -> ``GlobalResponseNorm``), best validated first."""
-        ids = self._by_initials.get(acronym.replace("_", "").lower(), [])[:k]
+        ids = [i for i in self._by_initials.get(acronym.replace("_", "").lower(), []) if self._visible(i)][:k]
         return [SearchHit(b, 0.8, "initials") for b in self._blocks(ids)]
 
     def lookup_symbol(self, name: str, k: int = 10) -> list[SearchHit]:
@@ -487,7 +522,8 @@ class BlockStore:
 
     def resolve_sources(self, sources: Iterable[str] | None) -> list[str]:
         """The store's specs for ``sources``: each an exact spec (``pkg:timm``) or what follows a spec's kind
-        (``timm`` for ``pkg:timm``) when only one spec ends so.
+        (``timm`` for ``pkg:timm``; ``ultralytics`` or ``ultralytics==8.4.190`` for ``pypi:ultralytics==8.4.190``)
+        when only one spec ends so.
 
         Why: a source filter that names nothing in the store used to return no hits at all, so a typo or a bare
         package name looked like "no block matches"; now it is a ValueError that names it and the store's specs.
@@ -498,7 +534,7 @@ class BlockStore:
         resolved = []
         for wanted in sources:
             wanted = wanted.strip()
-            matches = [wanted] if wanted in known else [spec for spec in known if spec.split(":", 1)[-1] == wanted]
+            matches = [wanted] if wanted in known else [spec for spec in known if wanted in _short_names(spec)]
             if len(matches) != 1:
                 problem = "matches several" if matches else "is not in this store"
                 raise ValueError(f"source {wanted!r} {problem}; this store holds: {', '.join(matches or known) or 'no source'}")
@@ -506,7 +542,7 @@ class BlockStore:
         return resolved
 
     def _allowed(self, i: int, sources: set[str] | None, min_level: int) -> bool:
-        if self._levels[i] < min_level:
+        if self._levels[i] < min_level or not self._visible(i):
             return False
         return sources is None or any(s in sources for s in self._sources[i])
 
@@ -523,7 +559,7 @@ class BlockStore:
             raise ValueError("empty query")
         source_set = set(self.resolve_sources(sources)) if sources else None
         min_level = stage_index(min_stage) if min_stage else 0
-        filtered = source_set is not None or min_level > 0
+        filtered = source_set is not None or min_level > 0 or self._only is not None
         depth = min(len(self), max(50, 5 * k) * (8 if filtered else 1))
         if depth == 0:
             return []
@@ -610,6 +646,13 @@ class BlockStore:
             "by_stage": by_stage,
             "by_source": by_source,
         }
+
+
+def _short_names(spec: str) -> set[str]:
+    """What a user may call a source spec without its kind: the part after the colon, the package without its
+    version (``pypi:ultralytics==8.4.190`` -> ``ultralytics``) and a directory's own name (``dir:/src/yolo`` -> ``yolo``)."""
+    rest = spec.split(":", 1)[-1]
+    return {rest, rest.split("==", 1)[0], rest.rstrip("/").rsplit("/", 1)[-1]}
 
 
 def _row_to_block(row: tuple, provenances: list[Provenance]) -> Block:

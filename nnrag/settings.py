@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Server log level (logs are JSON lines on stderr).")
     metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
     predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")
+    license_policy: Literal["any", "no-copyleft", "permissive"] = Field(
+        default="any", description="Licenses a block's source may carry to be searched, suggested or inserted, when a "
+        "request does not say (rag_server.block_filter): any, no-copyleft or permissive.",
+    )
     index_sources: list[str] = Field(
         default_factory=lambda: list(DEFAULT_INDEX_SOURCES), description="Source specs indexed when none is given."
     )

@@ -107,6 +107,11 @@ class InsertedBlock:
     defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work; downsample: described)
 
     @property
+    def license(self) -> str:
+        """The license its source declares ("" when none): the inserted code is under it."""
+        return self.provenance.license if self.provenance is not None else ""
+
+    @property
     def keyword_edits(self) -> "KeywordEdits":
         """The edits made at the model's calls of ``name``, as one record (``.describe()`` says them in words)."""
         from rag_server.codeops import KeywordEdits  # libcst: loaded only by callers that ask
@@ -192,10 +197,23 @@ def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
     return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
 
 
-def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool) -> blocks_pb2.SearchRequest:
+_LICENSE_POLICIES = {None: blocks_pb2.LICENSE_POLICY_UNSPECIFIED, "any": blocks_pb2.LICENSE_POLICY_ANY,
+                     "no-copyleft": blocks_pb2.LICENSE_POLICY_NO_COPYLEFT, "permissive": blocks_pb2.LICENSE_POLICY_PERMISSIVE}
+
+
+def _license_policy(policy: str | None) -> int:
+    """``rag_server.block_filter``'s policy name as the wire enum; None: the server's default."""
+    if policy not in _LICENSE_POLICIES:
+        raise ValueError(f"license_policy must be one of {', '.join(str(p) for p in _LICENSE_POLICIES)}, got {policy!r}")
+    return _LICENSE_POLICIES[policy]
+
+
+def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool,
+                    license_policy: str | None = None) -> blocks_pb2.SearchRequest:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
-    return blocks_pb2.SearchRequest(query=query, k=k, sources=list(sources or []), min_stage=min_stage or "", mode=_MODES[mode], include_code=include_code)
+    return blocks_pb2.SearchRequest(query=query, k=k, sources=list(sources or []), min_stage=min_stage or "", mode=_MODES[mode],
+                                    include_code=include_code, license_policy=_license_policy(license_policy))
 
 
 def _search_result(resp: blocks_pb2.SearchResponse) -> SearchResult:
@@ -209,8 +227,10 @@ def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest
     return req
 
 
-def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int) -> blocks_pb2.PatchRequest:
-    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries)
+def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
+                   sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
+    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries,
+                                  sources=list(sources or []), license_policy=_license_policy(license_policy))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
@@ -270,6 +290,12 @@ def _refused(error: str) -> CheckResult:
     """The CheckResult of an audit item the server refused (``AuditResponse.error``, "field: problem")."""
     return CheckResult(status="rejected", failed_stage="parse", error_type="InvalidArgument", message=error,
                        diagnosis=Diagnosis(error, "fix the request", "rejected"))
+
+
+def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int, sources: Iterable[str] | None,
+                     license_policy: str | None) -> blocks_pb2.SuggestRequest:
+    return blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines,
+                                     sources=list(sources or []), license_policy=_license_policy(license_policy))
 
 
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
@@ -382,10 +408,13 @@ class Client(_Base):
             raise _api_error(exc) from None
 
     def search(self, query: str, k: int = 10, *, sources: Iterable[str] | None = None, min_stage: str | None = None,
-               mode: str = "auto", include_code: bool = True, timeout: float | None = None) -> SearchResult:
+               mode: str = "auto", include_code: bool = True, license_policy: str | None = None,
+               timeout: float | None = None) -> SearchResult:
         """Ranked blocks. ``mode``: auto (symbol lookup for one identifier, else hybrid),
-        meaning (= hybrid), symbol, vector or lexical."""
-        return _search_result(self._call(self._blocks.Search, _search_request(query, k, sources, min_stage, mode, include_code), timeout))
+        meaning (= hybrid), symbol, vector or lexical. ``license_policy``: any, no-copyleft or permissive
+        (``rag_server.block_filter``); None: the server's default."""
+        req = _search_request(query, k, sources, min_stage, mode, include_code, license_policy)
+        return _search_result(self._call(self._blocks.Search, req, timeout))
 
     def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
         return self.get_block_with_alternatives(name_or_hash, timeout=timeout)[0]
@@ -406,9 +435,11 @@ class Client(_Base):
         return convert.result_from_proto(resp.result)
 
     def patch(self, code: str, spec: CheckSpec | None = None, *, check_before: bool = False, no_check: bool = False,
-              max_tries: int = 0, timeout: float | None = 300.0) -> PatchOutcome:
-        """Insert the blocks and imports ``code`` forgot; check the result unless ``no_check``."""
-        req = _patch_request(code, spec, check_before, no_check, max_tries)
+              max_tries: int = 0, sources: Iterable[str] | None = None, license_policy: str | None = None,
+              timeout: float | None = 300.0) -> PatchOutcome:
+        """Insert the blocks and imports ``code`` forgot; check the result unless ``no_check``. ``sources`` and
+        ``license_policy`` (any, no-copyleft, permissive; None: the server's default) limit which blocks it may insert."""
+        req = _patch_request(code, spec, check_before, no_check, max_tries, sources, license_policy)
         return _patch_outcome(self._call(self._blocks.Patch, req, timeout))
 
     def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> Iterator[AuditItem]:
@@ -441,8 +472,9 @@ class Client(_Base):
         finally:
             call.cancel()  # no-op once the stream has ended
 
-    def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
-        req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
+    def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, sources: Iterable[str] | None = None,
+                license_policy: str | None = None, timeout: float | None = None) -> SuggestResult:
+        req = _suggest_request(code, cursor_line, k, context_lines, sources, license_policy)
         return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
 
     def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,
@@ -502,8 +534,10 @@ class AsyncClient(_Base):
             raise _api_error(exc) from None
 
     async def search(self, query: str, k: int = 10, *, sources: Iterable[str] | None = None, min_stage: str | None = None,
-                     mode: str = "auto", include_code: bool = True, timeout: float | None = None) -> SearchResult:
-        return _search_result(await self._call(self._blocks.Search, _search_request(query, k, sources, min_stage, mode, include_code), timeout))
+                     mode: str = "auto", include_code: bool = True, license_policy: str | None = None,
+                     timeout: float | None = None) -> SearchResult:
+        req = _search_request(query, k, sources, min_stage, mode, include_code, license_policy)
+        return _search_result(await self._call(self._blocks.Search, req, timeout))
 
     async def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
         resp = await self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
@@ -517,8 +551,9 @@ class AsyncClient(_Base):
         return convert.result_from_proto(resp.result)
 
     async def patch(self, code: str, spec: CheckSpec | None = None, *, check_before: bool = False, no_check: bool = False,
-                    max_tries: int = 0, timeout: float | None = 300.0) -> PatchOutcome:
-        req = _patch_request(code, spec, check_before, no_check, max_tries)
+                    max_tries: int = 0, sources: Iterable[str] | None = None, license_policy: str | None = None,
+                    timeout: float | None = 300.0) -> PatchOutcome:
+        req = _patch_request(code, spec, check_before, no_check, max_tries, sources, license_policy)
         return _patch_outcome(await self._call(self._blocks.Patch, req, timeout))
 
     async def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> AsyncIterator[AuditItem]:
@@ -542,8 +577,9 @@ class AsyncClient(_Base):
         finally:
             call.cancel()
 
-    async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, timeout: float | None = None) -> SuggestResult:
-        req = blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines)
+    async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, sources: Iterable[str] | None = None,
+                      license_policy: str | None = None, timeout: float | None = None) -> SuggestResult:
+        req = _suggest_request(code, cursor_line, k, context_lines, sources, license_policy)
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))
 
     async def predict(self, code: str, hparams: dict[str, Any] | None = None, dataset: str = "cifar-10", curve: Iterable[Any] | None = None,

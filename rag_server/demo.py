@@ -28,6 +28,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from corpus.licenses import COPYLEFT, PERMISSIVE, license_kind  # noqa: E402
 from rag_server.codeops import describe_defaults  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,6 +109,9 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
                 continue
             final = outcome.after if outcome.after is not None else outcome.before
             fixes = [_inserted(i) for i in outcome.inserted]
+            copyleft = sorted({f"{i.name} ({i.license})" for i in outcome.inserted if license_kind(i.license) == COPYLEFT})
+            if copyleft:
+                notes.append(f"{path.name}: {', '.join(copyleft)} came from a copyleft source; {_without_copyleft(client, code)}")
             if outcome.added_imports:
                 fixes.append(f"+{len(outcome.added_imports)} import{'s' if len(outcome.added_imports) > 1 else ''}")
             fixes += list(outcome.fixes)
@@ -129,6 +133,23 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
     return table, notes
 
 
+def _without_copyleft(client: object, code: str) -> str:
+    """What the same patch gives under ``license_policy="no-copyleft"``: the user's other choice, shown."""
+    outcome = client.patch(code, license_policy="no-copyleft", timeout=600)  # type: ignore[attr-defined]
+    blocks = "; ".join(_inserted(i) for i in outcome.inserted) or "nothing inserted"
+    return f"with license_policy='no-copyleft' (nnrag patch --license-policy no-copyleft): {blocks} -> {_status(outcome.after)}"
+
+
+def _license_flag(item: object) -> str:
+    """Words only for a block whose source's license is not a known permissive one: the inserted code comes under its
+    terms. Nothing when the answer carries no provenance (nothing is known either way)."""
+    if item.provenance is None:  # type: ignore[attr-defined]
+        return ""
+    license = item.license  # type: ignore[attr-defined]
+    kind = license_kind(license)
+    return "" if kind == PERMISSIVE else f"{kind} license: {license}" if license else "no license declared"
+
+
 def _inserted(item: object) -> str:
     """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, any keyword edited at the
     model's calls (``Mlp <- timm (dropout= -> drop=)``) and any default set in the block."""
@@ -136,7 +157,7 @@ def _inserted(item: object) -> str:
     block = item.qualified_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     text = f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
     defaults = describe_defaults(item.defaults_set)  # type: ignore[attr-defined]
-    notes = [item.keyword_edits.describe(), f"set in the block: {defaults}" if defaults else ""]  # type: ignore[attr-defined]
+    notes = [item.keyword_edits.describe(), f"set in the block: {defaults}" if defaults else "", _license_flag(item)]  # type: ignore[attr-defined]
     notes = [n for n in notes if n]
     return f"{text} ({', '.join(notes)})" if notes else text
 

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from corpus.records import Provenance
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.code_features import parse_problem
-from rag_server import convert, query
+from rag_server import block_filter, convert, query
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
 from sandbox.spec import STAGES, CheckResult, CheckSpec
@@ -45,6 +45,10 @@ MAX_CODE_CHARS = 2_000_000
 SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
     blocks_pb2.SEARCH_MODE_VECTOR: "vector", blocks_pb2.SEARCH_MODE_LEXICAL: "lexical",
+}
+LICENSE_POLICIES = {
+    blocks_pb2.LICENSE_POLICY_ANY: "any", blocks_pb2.LICENSE_POLICY_NO_COPYLEFT: "no-copyleft",
+    blocks_pb2.LICENSE_POLICY_PERMISSIVE: "permissive",
 }
 MAX_SEARCH_K = query.MAX_K
 MAX_SUGGEST_K = 50
@@ -265,6 +269,24 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
     def _versions(self) -> common_pb2.Versions:
         return common_pb2.Versions(**self.backend.versions())
 
+    def _filtered_store(self, request: Any) -> Any:
+        """The store as the request may see it: its ``sources`` and ``license_policy`` (unset: the server's default)."""
+        store = self.backend.need_store()
+        if request.license_policy == blocks_pb2.LICENSE_POLICY_UNSPECIFIED:
+            policy = self.backend.settings.license_policy
+        elif request.license_policy in LICENSE_POLICIES:
+            policy = LICENSE_POLICIES[request.license_policy]
+        else:
+            raise BadRequest("license_policy", f"unknown license policy {request.license_policy}")
+        try:
+            sources = store.resolve_sources(request.sources)
+        except ValueError as exc:
+            raise BadRequest("sources", str(exc)) from None
+        try:
+            return block_filter.restrict(store, sources, policy)
+        except ValueError as exc:
+            raise BadRequest("license_policy", str(exc)) from None
+
     @unary
     def Search(self, request: blocks_pb2.SearchRequest, context: grpc.ServicerContext) -> blocks_pb2.SearchResponse:
         start = time.perf_counter()
@@ -279,12 +301,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         mode = SEARCH_MODES.get(request.mode)
         if mode is None:
             raise BadRequest("mode", f"unknown search mode {request.mode}")
-        store = self.backend.need_store()
-        try:
-            sources = store.resolve_sources(request.sources)
-        except ValueError as exc:
-            raise BadRequest("sources", str(exc)) from None
-        hits = query.search_blocks(store, text, k=k, sources=sources, min_stage=request.min_stage, mode=mode)
+        store = self._filtered_store(request)
+        hits = query.search_blocks(store, text, k=k, min_stage=request.min_stage, mode=mode)
         response = blocks_pb2.SearchResponse(versions=self._versions())
         for hit in hits:
             response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code), score=float(hit.score), match=hit.match)
@@ -326,7 +344,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         code = _require_code(request.code)
         spec = self.checker.spec(request.spec if request.HasField("spec") else None)
         max_tries = _check_k(request.max_tries, 5, 50, "max_tries")
-        store = self.backend.need_store()
+        store = self._filtered_store(request)
         cancel = cancel_event(context)
         pool = None if request.no_check else _CallPool(self.backend.need_pool(), context, cancel)
         before = self.checker.check(code, spec, context, cancel) if request.check_before and pool is not None else None
@@ -354,7 +372,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             raise BadRequest("cursor_line", f"{request.cursor_line} is outside the code's lines [1, {n_lines}]")
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
-        found = query.suggest(self.backend.need_store(), code, request.cursor_line, k, request.context_lines or 20)
+        found = query.suggest(self._filtered_store(request), code, request.cursor_line, k, request.context_lines or 20)
         response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, versions=self._versions())
         for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)

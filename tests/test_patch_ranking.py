@@ -276,6 +276,7 @@ def test_renamed_keywords_reach_the_call_sites_and_a_blocks_helper_of_the_same_n
 
 
 def test_the_demo_and_cli_show_the_keywords_edited_at_the_calls():
+    from corpus.records import Provenance
     from rag_server.client import InsertedBlock
     from rag_server.demo import _inserted
 
@@ -288,6 +289,11 @@ def test_the_demo_and_cli_show_the_keywords_edited_at_the_calls():
     block = InsertedBlock("Bottleneck", "ultralytics.nn.modules.block.Bottleneck", "h", "", "exact", "pypi:ultralytics==8.4.190",
                           defaults_set={"downsample": "1x1 conv + BatchNorm2d when the stride or the width changes"})
     assert _inserted(block) == "Bottleneck <- ultralytics (set in the block: downsample: 1x1 conv + BatchNorm2d when the stride or the width changes)"
+    # a license that is not a known permissive one is named: the inserted code comes under it
+    for license, note in (("AGPL-3.0", " (copyleft license: AGPL-3.0)"), ("", " (no license declared)"), ("BSD", "")):
+        prov = Provenance("pypi:ultralytics==8.4.190", "ultralytics", "8.4.190", "ultralytics/nn/modules/conv.py", "ultralytics.nn.modules.conv", license=license)
+        conv = InsertedBlock("Conv", "ultralytics.nn.modules.conv.Conv", "h", "", "exact", prov.source, provenance=prov)
+        assert _inserted(conv) == f"Conv <- ultralytics{note}" and conv.license == license
 
 
 BOTTLE = textwrap.dedent('''\

@@ -77,6 +77,28 @@ class Net(nn.Module):
 
 SLEEPER = "import time\ntime.sleep({seconds})\n"
 
+# A second, copyleft source (a vendored directory under the AGPL, as ultralytics' YOLO blocks are): Patch inserts its
+# block by default and leaves it out under the no-copyleft or permissive license policy.
+COPYLEFT_LICENSE = "                    GNU AFFERO GENERAL PUBLIC LICENSE\n                       Version 3, 19 November 2007\n"
+COPYLEFT_MODULE = """
+import torch
+from torch import nn
+
+
+class ConvBNSiLU(nn.Module):
+    \"\"\"Convolution, batch norm and SiLU: the YOLO stem and downsampling unit.\"\"\"
+
+    def __init__(self, c1, c2, k=3, s=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+"""
+USES_COPYLEFT_BLOCK = MISSING_BLOCK.replace("BasicBlock(16, 16)", "ConvBNSiLU(16, 16)")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -97,8 +119,12 @@ def store_dir(tmp_path_factory, pool) -> Path:
     from indexer.build import build_index
 
     path = tmp_path_factory.mktemp("store")
-    report = build_index([SOURCE], path, pool=pool)
-    assert report.unique >= 3, report
+    vendored = tmp_path_factory.mktemp("vendored") / "yolo_layers"
+    vendored.mkdir()
+    (vendored / "LICENSE").write_text(COPYLEFT_LICENSE)
+    (vendored / "layers.py").write_text(COPYLEFT_MODULE)
+    report = build_index([SOURCE, f"dir:{vendored}"], path, pool=pool)
+    assert report.unique >= 4, report
     return path
 
 
@@ -475,6 +501,28 @@ def test_patch_reports_keywords_it_dropped_at_the_call(client):
     assert block.keyword_dropped == ["padding"] and block.keyword_edits.describe() == "padding= dropped", block
     assert "BasicBlock(16, 16)" in outcome.patched_code
     assert outcome.after is not None and outcome.after.status == "ok", outcome.after.message
+
+
+def test_patch_and_search_honour_the_license_policy(client):
+    default = client.patch(USES_COPYLEFT_BLOCK, no_check=True)  # the server's default policy: any license
+    [block] = [i for i in default.inserted if i.name == "ConvBNSiLU"]
+    assert block.license.startswith("GNU AFFERO") and block.source.startswith("dir:")
+    for policy in ("no-copyleft", "permissive"):
+        outcome = client.patch(USES_COPYLEFT_BLOCK, no_check=True, license_policy=policy)
+        assert "class ConvBNSiLU" not in outcome.patched_code, policy
+        assert all(i.source == SOURCE and i.license == "BSD" for i in outcome.inserted), outcome.inserted
+    kept = client.patch(MISSING_BLOCK, license_policy="permissive")  # a BSD block passes every policy
+    assert [i.license for i in kept.inserted if i.name == "BasicBlock"] == ["BSD"] and kept.after.status == "ok"
+    assert {h.block.name for h in client.search("convolution batch norm silu", k=10).hits} >= {"ConvBNSiLU"}
+    hits = client.search("convolution batch norm silu", k=10, license_policy="no-copyleft").hits
+    assert hits and all(h.block.provenance.source == SOURCE for h in hits)
+    with pytest.raises(InvalidArgument) as info:  # a filter that leaves nothing is an error, not an empty answer
+        client.patch(USES_COPYLEFT_BLOCK, sources=["yolo_layers"], license_policy="no-copyleft")
+    assert info.value.details.startswith("license_policy:") and "GNU AFFERO" in info.value.details
+    with pytest.raises(InvalidArgument, match="sources: source 'nosuch' is not in this store"):
+        client.suggest(USES_COPYLEFT_BLOCK, sources=["nosuch"])
+    with pytest.raises(ValueError, match="license_policy must be one of"):
+        client.search("conv", license_policy="gpl-ok")
 
 
 def test_suggest_offers_the_undefined_block_before_its_user(client):

@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import typer
 
+from rag_server.block_filter import LicensePolicy
+
 from nnrag.cli.remote import remote_client
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
@@ -188,19 +190,26 @@ def register(app: typer.Typer) -> None:
         min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
         mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), vector or lexical."),
         code: bool = typer.Option(False, "--code", help="Include each block's code in --json output."),
+        license_policy: Optional[LicensePolicy] = typer.Option(
+            None, "--license-policy", help="Licenses a block's source may carry (default from settings).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
         store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Rank blocks by meaning and identifiers (hybrid FAISS + BM25, fused by rank)."""
+        from nnrag.settings import get_settings
+        from rag_server.block_filter import restrict
+
         if not query.strip():
             raise typer.BadParameter("query is empty", param_hint="QUERY")
+        policy = license_policy.value if license_policy is not None else None
         if server:
-            rows = _remote_search(server, query, k, source, min_stage, code, mode)
+            rows = _remote_search(server, query, k, source, min_stage, code, mode, policy)
         else:
-            store = _open_store(store_dir)
             try:
-                hits = store.search(query, k=k, sources=source, min_stage=min_stage, mode=mode)
+                store = restrict(_open_store(store_dir), source, policy or get_settings().license_policy)
+                hits = store.search(query, k=k, min_stage=min_stage, mode=mode)
             except ValueError as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from None
@@ -212,10 +221,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(title=f"search: {query}")
-        for col in ("#", "score", "match", "name", "qualified name", "stage", "source"):
+        for col in ("#", "score", "match", "name", "qualified name", "stage", "source", "license"):
             table.add_column(col)
         for r in rows:
-            table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"])
+            lic = (r["provenance"] or {}).get("license") or "-"
+            table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"], lic)
         Console().print(table)
 
     @app.command("block")
@@ -281,9 +291,10 @@ def register(app: typer.Typer) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool, mode: str = "hybrid") -> list[dict[str, Any]]:
+def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]], min_stage: Optional[str], with_code: bool,
+                   mode: str = "hybrid", license_policy: Optional[str] = None) -> list[dict[str, Any]]:
     with remote_client(server) as client:
-        result = client.search(query, k=k, sources=sources, min_stage=min_stage, mode=mode, include_code=with_code)
+        result = client.search(query, k=k, sources=sources, min_stage=min_stage, mode=mode, include_code=with_code, license_policy=license_policy)
     return [hit_json(i + 1, h, with_code=with_code) for i, h in enumerate(result.hits)]
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from rag_server.block_filter import LicensePolicy
+
 from nnrag.cli.remote import remote_client
 
 if TYPE_CHECKING:
@@ -50,22 +52,29 @@ def register(app: typer.Typer) -> None:
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net or the last nn.Module)."),
         max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
+        block_source: Optional[list[str]] = typer.Option(None, "--source", help="Insert only blocks from these source specs (repeat)."),
+        license_policy: Optional[LicensePolicy] = typer.Option(
+            None, "--license-policy", help="Licenses an inserted block's source may carry "
+            "(default from settings).",
+        ),
         store_dir: Optional[Path] = typer.Option(None, "--store", help="Block store directory (default from settings)."),
         server: Optional[str] = typer.Option(None, "--server", help="Patch on a running nnrag server at host:port instead of in-process."),
     ) -> None:
         """Patch FILE: add missing imports and the blocks it uses but never defines."""
         from indexer.store import BlockStore
         from nnrag.settings import get_settings
+        from rag_server.block_filter import restrict
         from rag_server.patch import PatchInputError, patch
         from sandbox.spec import CheckSpec, Example
 
+        policy = license_policy.value if license_policy is not None else None
         text = _read(source)
         settings = get_settings()
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
         if input_shape:
             spec.example = Example(inputs=[parse_shape(s) for s in input_shape])
         if server:
-            result = _remote_patch(server, text, spec, check, max_tries)
+            result = _remote_patch(server, text, spec, check, max_tries, block_source, policy)
         else:
             store_path = store_dir or settings.store_path
             if not Path(store_path).exists():
@@ -79,8 +88,9 @@ def register(app: typer.Typer) -> None:
 
                     pool = CheckerPool(size=1)
                 try:
-                    result = patch(text, spec, store, pool, max_tries=max_tries)
-                except PatchInputError as exc:
+                    allowed = restrict(store, block_source, policy or settings.license_policy)
+                    result = patch(text, spec, allowed, pool, max_tries=max_tries)
+                except (PatchInputError, ValueError) as exc:
                     typer.echo(f"error: {exc}", err=True)
                     raise typer.Exit(2) from None
             finally:
@@ -98,7 +108,7 @@ def register(app: typer.Typer) -> None:
             for item in result.inserted:
                 edits = KeywordEdits(item.get("keyword_renames") or {}, item.get("keyword_inverted") or {}, tuple(item.get("keyword_dropped") or ())).describe()
                 defaults = describe_defaults(item.get("defaults_set") or {})
-                typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']})"
+                typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']}{_license_note(item)})"
                            f"{f'; keywords edited at its calls: {edits}' if edits else ''}"
                            f"{f'; defaults set in the block: {defaults}' if defaults else ''}", err=True)
             for line in result.added_imports:
@@ -117,12 +127,20 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_tries: int) -> PatchResult:
+def _license_note(item: dict) -> str:
+    """``; license AGPL-3.0`` for an inserted block whose source declares one: the pasted code is under it."""
+    prov = item.get("provenance")
+    lic = (prov.get("license") if isinstance(prov, dict) else getattr(prov, "license", "")) or ""
+    return f"; license {lic}" if lic else ""
+
+
+def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_tries: int, sources: list[str] | None = None,
+                  license_policy: str | None = None) -> PatchResult:
     """``--server``: the same PatchResult, computed by the server (its sandbox does the checks)."""
     from rag_server.patch import PatchResult
 
     with remote_client(server) as client:
-        o = client.patch(text, spec, no_check=not check, max_tries=max_tries)
+        o = client.patch(text, spec, no_check=not check, max_tries=max_tries, sources=sources, license_policy=license_policy)
     inserted = [
         {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
          "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed,

@@ -15,27 +15,40 @@ class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEARCH_MODE_SYMBOL: _ClassVar[SearchMode]
     SEARCH_MODE_VECTOR: _ClassVar[SearchMode]
     SEARCH_MODE_LEXICAL: _ClassVar[SearchMode]
+
+class LicensePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LICENSE_POLICY_UNSPECIFIED: _ClassVar[LicensePolicy]
+    LICENSE_POLICY_ANY: _ClassVar[LicensePolicy]
+    LICENSE_POLICY_NO_COPYLEFT: _ClassVar[LicensePolicy]
+    LICENSE_POLICY_PERMISSIVE: _ClassVar[LicensePolicy]
 SEARCH_MODE_AUTO: SearchMode
 SEARCH_MODE_MEANING: SearchMode
 SEARCH_MODE_SYMBOL: SearchMode
 SEARCH_MODE_VECTOR: SearchMode
 SEARCH_MODE_LEXICAL: SearchMode
+LICENSE_POLICY_UNSPECIFIED: LicensePolicy
+LICENSE_POLICY_ANY: LicensePolicy
+LICENSE_POLICY_NO_COPYLEFT: LicensePolicy
+LICENSE_POLICY_PERMISSIVE: LicensePolicy
 
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "k", "sources", "min_stage", "mode", "include_code")
+    __slots__ = ("query", "k", "sources", "min_stage", "mode", "include_code", "license_policy")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     MIN_STAGE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_POLICY_FIELD_NUMBER: _ClassVar[int]
     query: str
     k: int
     sources: _containers.RepeatedScalarFieldContainer[str]
     min_stage: str
     mode: SearchMode
     include_code: bool
-    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., min_stage: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., include_code: _Optional[bool] = ...) -> None: ...
+    license_policy: LicensePolicy
+    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., min_stage: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., include_code: _Optional[bool] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class SearchHit(_message.Message):
     __slots__ = ("block", "score", "match")
@@ -76,18 +89,22 @@ class GetBlockResponse(_message.Message):
     def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., other_hashes: _Optional[_Iterable[str]] = ..., alternatives: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
-    __slots__ = ("code", "spec", "check_before", "no_check", "max_tries")
+    __slots__ = ("code", "spec", "check_before", "no_check", "max_tries", "sources", "license_policy")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     CHECK_BEFORE_FIELD_NUMBER: _ClassVar[int]
     NO_CHECK_FIELD_NUMBER: _ClassVar[int]
     MAX_TRIES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_POLICY_FIELD_NUMBER: _ClassVar[int]
     code: str
     spec: _common_pb2.CheckSpec
     check_before: bool
     no_check: bool
     max_tries: int
-    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ...) -> None: ...
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    license_policy: LicensePolicy
+    def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
     __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set")
@@ -214,16 +231,20 @@ class AuditResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., result: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., error: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
-    __slots__ = ("code", "cursor_line", "context_lines", "k")
+    __slots__ = ("code", "cursor_line", "context_lines", "k", "sources", "license_policy")
     CODE_FIELD_NUMBER: _ClassVar[int]
     CURSOR_LINE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_LINES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_POLICY_FIELD_NUMBER: _ClassVar[int]
     code: str
     cursor_line: int
     context_lines: int
     k: int
-    def __init__(self, code: _Optional[str] = ..., cursor_line: _Optional[int] = ..., context_lines: _Optional[int] = ..., k: _Optional[int] = ...) -> None: ...
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    license_policy: LicensePolicy
+    def __init__(self, code: _Optional[str] = ..., cursor_line: _Optional[int] = ..., context_lines: _Optional[int] = ..., k: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class Suggestion(_message.Message):
     __slots__ = ("hit", "insert_line", "reason")

@@ -1,0 +1,109 @@
+"""Source and license filters: license kinds read from real-world license strings, and a store view that hides
+blocks the filter excludes from every lookup Patch and Suggest make (real SQLite + FAISS store)."""
+
+import pytest
+
+from corpus.licenses import COPYLEFT, PERMISSIVE, UNKNOWN, license_kind
+from helpers_index import ok_validation, real_block
+from indexer.build import store_blocks
+from indexer.embed import Embedder
+from indexer.store import BlockStore
+from rag_server.block_filter import restrict, source_allowed
+from rag_server.patch import patch
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Apache-2.0 AND Apache-2.0 WITH LLVM-exception AND BSD-2-Clause AND BSD-3-Clause AND BSL-1.0 AND MIT", PERMISSIVE),  # torch
+    ("BSD", PERMISSIVE), ("Apache", PERMISSIVE), ("MIT License", PERMISSIVE), ("Python Software Foundation License", PERMISSIVE),
+    ("AGPL-3.0", COPYLEFT), ("GNU AFFERO GENERAL PUBLIC LICENSE", COPYLEFT), ("GPLv3", COPYLEFT), ("LGPL-2.1-or-later", COPYLEFT),
+    ("MPL-2.0", COPYLEFT), ("Apache-2.0 AND GPL-2.0", COPYLEFT),  # every part of a conjunction binds
+    ("MIT OR GPL-3.0", PERMISSIVE), ("MIT/Apache-2.0", PERMISSIVE),  # a choice: the permissive one may be taken
+    ("", UNKNOWN), ("Proprietary", UNKNOWN), ("CC-BY-NC-4.0", UNKNOWN),
+])
+def test_license_kind(text, kind):
+    assert license_kind(text) == kind
+
+
+def test_a_source_passes_a_policy_only_if_every_license_it_declares_does():
+    assert source_allowed(["MIT", ""], "no-copyleft") and not source_allowed(["MIT", ""], "permissive")
+    assert not source_allowed(["MIT", "GPL-3.0"], "no-copyleft") and source_allowed(["GPL-3.0"], "any")
+    with pytest.raises(ValueError, match="unknown license policy 'gpl'"):
+        restrict(None, None, "gpl")
+
+
+COPYLEFT_SPEC = "pypi:yolo-blocks==1.0"
+
+
+def _licensed(block, license, source=None):
+    for p in block.provenances:
+        p.license = license
+        p.source = source or p.source
+    return block
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    se = _licensed(real_block("timm.layers.squeeze_excite", "SEModule", validation=ok_validation()), "Apache-2.0")
+    mlp = _licensed(real_block("timm.layers.mlp", "Mlp", validation=ok_validation()), "AGPL-3.0", COPYLEFT_SPEC)
+    drop = _licensed(real_block("timm.layers.drop", "DropPath", validation=ok_validation()), "AGPL-3.0", COPYLEFT_SPEC)
+    drop.provenances += _licensed(real_block("timm.layers.drop", "DropPath"), "Apache-2.0").provenances  # also in timm
+    lstm = _licensed(real_block("torch.nn.modules.rnn", "LSTM", source="dir:/src/vendored", validation=ok_validation()), "")
+    embedder = Embedder()
+    path = tmp_path_factory.mktemp("store")
+    store_blocks([se, mlp, drop, lstm], path, embedder=embedder)
+    return BlockStore(path, embedder=embedder)
+
+
+def test_no_copyleft_hides_blocks_only_a_copyleft_source_holds(store):
+    assert restrict(store, None, "any") is store
+    view = restrict(store, None, "no-copyleft")
+    assert view.restriction == {"pkg:timm", "dir:/src/vendored"}
+    assert view.blocks_named("Mlp") == [] and view.get("Mlp") is None and view.get(store.get("Mlp").content_hash) is None
+    assert "Mlp" not in {h.block.name for h in view.lookup_symbol("Mlp")} | {h.block.name for h in view.lookup_initials("M")}
+    assert "Mlp" not in {h.block.name for h in view.search("multi layer perceptron", k=10)}
+    assert "Mlp" in {h.block.name for h in store.search("multi layer perceptron", k=10)}  # the store itself is unchanged
+    assert "Mlp" not in view.all_names() and "Mlp" in store.all_names()
+    [drop] = view.blocks_named("DropPath")  # held by timm too: kept, and reported from timm only
+    assert [(p.source, p.license) for p in drop.provenances] == [("pkg:timm", "Apache-2.0")]
+    assert len(store.get("DropPath").provenances) == 2
+    assert view.get("LSTM") is not None  # no license declared is not copyleft
+
+
+def test_permissive_keeps_only_known_permissive_sources(store):
+    view = restrict(store, None, "permissive")
+    assert view.restriction == {"pkg:timm"}
+    assert view.get("LSTM") is None and view.get("SEModule") is not None
+    narrowed = restrict(view, ["timm"], "permissive")  # a view of a view narrows further
+    assert narrowed.restriction == {"pkg:timm"}
+
+
+def test_a_filter_that_leaves_no_source_says_so(store):
+    assert restrict(store, ["yolo-blocks"], "any").restriction == {COPYLEFT_SPEC}  # a PyPI spec by its package name
+    assert restrict(store, ["vendored"], "no-copyleft").restriction == {"dir:/src/vendored"}  # a directory by its name
+    with pytest.raises(ValueError, match=r"license policy 'no-copyleft' leaves no source .*yolo-blocks==1.0 \(AGPL-3.0\)"):
+        restrict(store, [COPYLEFT_SPEC], "no-copyleft")
+    with pytest.raises(ValueError, match="source 'nosuch' is not in this store"):
+        restrict(store, ["nosuch"], "any")
+
+
+MODEL = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mlp = Mlp(16, 32, 10)
+
+    def forward(self, x):
+        return self.mlp(x)
+"""
+
+
+def test_patch_through_a_view_inserts_no_excluded_block(store):
+    anything = patch(MODEL, None, store, None)
+    [block] = [i for i in anything.inserted if i["name"] == "Mlp"]
+    assert block["provenance"]["source"] == COPYLEFT_SPEC
+    filtered = patch(MODEL, None, restrict(store, None, "no-copyleft"), None)
+    assert "class Mlp" not in filtered.code
+    assert all(i["provenance"]["source"] != COPYLEFT_SPEC for i in filtered.inserted), filtered.inserted
