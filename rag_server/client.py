@@ -197,23 +197,12 @@ def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
     return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
 
 
-_LICENSE_POLICIES = {None: blocks_pb2.LICENSE_POLICY_UNSPECIFIED, "any": blocks_pb2.LICENSE_POLICY_ANY,
-                     "no-copyleft": blocks_pb2.LICENSE_POLICY_NO_COPYLEFT, "permissive": blocks_pb2.LICENSE_POLICY_PERMISSIVE}
-
-
-def _license_policy(policy: str | None) -> int:
-    """``rag_server.block_filter``'s policy name as the wire enum; None: the server's default."""
-    if policy not in _LICENSE_POLICIES:
-        raise ValueError(f"license_policy must be one of {', '.join(str(p) for p in _LICENSE_POLICIES)}, got {policy!r}")
-    return _LICENSE_POLICIES[policy]
-
-
 def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool,
                     license_policy: str | None = None) -> blocks_pb2.SearchRequest:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
     return blocks_pb2.SearchRequest(query=query, k=k, sources=list(sources or []), min_stage=min_stage or "", mode=_MODES[mode],
-                                    include_code=include_code, license_policy=_license_policy(license_policy))
+                                    include_code=include_code, license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _search_result(resp: blocks_pb2.SearchResponse) -> SearchResult:
@@ -230,7 +219,7 @@ def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest
 def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
                    sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
     req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries,
-                                  sources=list(sources or []), license_policy=_license_policy(license_policy))
+                                  sources=list(sources or []), license_policy=convert.license_policy_to_proto(license_policy))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
@@ -295,7 +284,7 @@ def _refused(error: str) -> CheckResult:
 def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int, sources: Iterable[str] | None,
                      license_policy: str | None) -> blocks_pb2.SuggestRequest:
     return blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines,
-                                     sources=list(sources or []), license_policy=_license_policy(license_policy))
+                                     sources=list(sources or []), license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:

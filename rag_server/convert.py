@@ -15,7 +15,9 @@ from typing import Any
 
 from corpus.records import Provenance
 from indexer.records import Block
+from nnrag.v1 import blocks_pb2
 from nnrag.v1 import common_pb2 as pb
+from rag_server.block_filter import LICENSE_POLICIES
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 # Limits on what a request may ask for. Past them the request is refused with
@@ -48,6 +50,30 @@ class SearchHit:
 
 
 # ---------------------------------------------------------------- Example
+
+
+def _policy_enum(policy: str) -> int:
+    return blocks_pb2.LicensePolicy.Value("LICENSE_POLICY_" + policy.upper().replace("-", "_"))
+
+
+def license_policy_to_proto(policy: str | None) -> int:
+    """A ``block_filter`` policy name as the wire enum; None: unspecified (the server's default). ValueError naming the
+    choices for any other name."""
+    if policy is None:
+        return blocks_pb2.LICENSE_POLICY_UNSPECIFIED
+    if policy not in LICENSE_POLICIES:
+        raise ValueError(f"license_policy must be one of {', '.join(LICENSE_POLICIES)} or None, got {policy!r}")
+    return _policy_enum(policy)
+
+
+def license_policy_from_proto(value: int, default: str) -> str:
+    """The policy name a request asks for (``default`` when unspecified); BadRequest for a value no policy has."""
+    if value == blocks_pb2.LICENSE_POLICY_UNSPECIFIED:
+        return default
+    for policy in LICENSE_POLICIES:
+        if _policy_enum(policy) == value:
+            return policy
+    raise BadRequest("license_policy", f"unknown license policy {value}")
 
 
 def example_to_proto(example: Example | None) -> pb.Example | None:

@@ -46,10 +46,6 @@ SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
     blocks_pb2.SEARCH_MODE_VECTOR: "vector", blocks_pb2.SEARCH_MODE_LEXICAL: "lexical",
 }
-LICENSE_POLICIES = {
-    blocks_pb2.LICENSE_POLICY_ANY: "any", blocks_pb2.LICENSE_POLICY_NO_COPYLEFT: "no-copyleft",
-    blocks_pb2.LICENSE_POLICY_PERMISSIVE: "permissive",
-}
 MAX_SEARCH_K = query.MAX_K
 MAX_SUGGEST_K = 50
 
@@ -272,12 +268,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
     def _filtered_store(self, request: Any) -> Any:
         """The store as the request may see it: its ``sources`` and ``license_policy`` (unset: the server's default)."""
         store = self.backend.need_store()
-        if request.license_policy == blocks_pb2.LICENSE_POLICY_UNSPECIFIED:
-            policy = self.backend.settings.license_policy
-        elif request.license_policy in LICENSE_POLICIES:
-            policy = LICENSE_POLICIES[request.license_policy]
-        else:
-            raise BadRequest("license_policy", f"unknown license policy {request.license_policy}")
+        policy = convert.license_policy_from_proto(request.license_policy, self.backend.settings.license_policy)
         try:
             sources = store.resolve_sources(request.sources)
         except ValueError as exc:

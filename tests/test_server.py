@@ -254,6 +254,8 @@ def test_get_block_by_name_and_hash(client):
         (lambda c: c.suggest(GOOD_MODEL, cursor_line=500), "cursor_line"),
         (lambda c: c.suggest(GOOD_MODEL, k=51), "k"),
         (lambda c: c.patch("  \n"), "code"),
+        # a value no LicensePolicy has, as a client built from another version of the .proto could send
+        (lambda c: c._call(c._blocks.Patch, blocks_pb2.PatchRequest(code=GOOD_MODEL, license_policy=99), None), "license_policy"),
         (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[], input_specs=[{"kind": "fly"}]))), "spec.example.input_specs_json[0]"),
     ],
 )
