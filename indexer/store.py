@@ -432,9 +432,10 @@ class BlockStore:
         ``get`` find only blocks with a provenance in one of them, and a block's provenances outside them are left
         out. Why a view: Patch and Suggest read the store through a dozen lookups, and each must honour a request's
         source and license filter; the view shares the loaded maps, FAISS index and embedder (no copy of the data)."""
+        specs = frozenset(self.resolve_sources(sources))
         view = copy.copy(self)
         view._parent = self._parent or self
-        view._only = frozenset(self.resolve_sources(sources)) if self._only is None else self._only & set(self.resolve_sources(sources))
+        view._only = specs if self._only is None else self._only & specs  # a view of a view narrows it
         return view
 
     @property

@@ -107,3 +107,26 @@ def test_patch_through_a_view_inserts_no_excluded_block(store):
     filtered = patch(MODEL, None, restrict(store, None, "no-copyleft"), None)
     assert "class Mlp" not in filtered.code
     assert all(i["provenance"]["source"] != COPYLEFT_SPEC for i in filtered.inserted), filtered.inserted
+
+
+def test_cli_search_and_patch_take_the_license_policy(store, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    args = ["search", "multi layer perceptron", "--store", str(store.store_dir), "--json"]
+    everything = json.loads(runner.invoke(app, args).stdout)
+    assert "Mlp" in {r["name"] for r in everything}
+    out = runner.invoke(app, args + ["--license-policy", "no-copyleft"])
+    assert out.exit_code == 0, out.output
+    assert "Mlp" not in {r["name"] for r in json.loads(out.stdout)}
+    assert runner.invoke(app, args + ["--license-policy", "gpl-ok"]).exit_code == 2  # not a policy: typer names the choices
+    model = tmp_path / "model.py"
+    model.write_text(MODEL)
+    out = runner.invoke(app, ["patch", str(model), "--store", str(store.store_dir), "--source", "yolo-blocks", "--license-policy", "permissive"])
+    assert out.exit_code == 2 and "license policy 'permissive' leaves no source" in out.output
+    out = runner.invoke(app, ["patch", str(model), "--store", str(store.store_dir)])
+    assert out.exit_code == 0 and "# inserted Mlp <- timm.layers.mlp.Mlp (exact; license AGPL-3.0)" in out.output, out.output

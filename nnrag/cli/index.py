@@ -13,9 +13,8 @@ from typing import Any, Optional
 
 import typer
 
-from rag_server.block_filter import LicensePolicy
-
 from nnrag.cli.remote import remote_client
+from rag_server.block_filter import LicensePolicy
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."

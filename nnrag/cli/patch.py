@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from rag_server.block_filter import LicensePolicy
-
 from nnrag.cli.remote import remote_client
+from rag_server.block_filter import LicensePolicy
 
 if TYPE_CHECKING:
     from rag_server.patch import PatchResult
