@@ -135,9 +135,15 @@ def run_examples(address: str, files: list[Path], console: Console) -> tuple[Tab
 
 def _without_copyleft(client: object, code: str) -> str:
     """What the same patch gives under ``license_policy="no-copyleft"``: the user's other choice, shown."""
-    outcome = client.patch(code, license_policy="no-copyleft", timeout=600)  # type: ignore[attr-defined]
+    from rag_server.client import ApiError
+
+    how = "with license_policy='no-copyleft' (nnrag patch --license-policy no-copyleft)"
+    try:
+        outcome = client.patch(code, license_policy="no-copyleft", timeout=600)  # type: ignore[attr-defined]
+    except ApiError as exc:  # e.g. a store whose every source is copyleft: the server says so
+        return f"{how}: {exc}"
     blocks = "; ".join(_inserted(i) for i in outcome.inserted) or "nothing inserted"
-    return f"with license_policy='no-copyleft' (nnrag patch --license-policy no-copyleft): {blocks} -> {_status(outcome.after)}"
+    return f"{how}: {blocks} -> {_status(outcome.after)}"
 
 
 def _license_flag(item: object) -> str:
@@ -145,9 +151,9 @@ def _license_flag(item: object) -> str:
     terms. Nothing when the answer carries no provenance (nothing is known either way)."""
     if item.provenance is None:  # type: ignore[attr-defined]
         return ""
-    license = item.license  # type: ignore[attr-defined]
-    kind = license_kind(license)
-    return "" if kind == PERMISSIVE else f"{kind} license: {license}" if license else "no license declared"
+    declared = item.license  # type: ignore[attr-defined]
+    kind = license_kind(declared)
+    return "" if kind == PERMISSIVE else f"{kind} license: {declared}" if declared else "no license declared"
 
 
 def _inserted(item: object) -> str:
