@@ -502,13 +502,20 @@ def _serves(forward: Signature, call: InstanceCall) -> bool:
     return takes and (not shape_known or forward.returns_tuple == call.unpacked)
 
 
+# Parameters a caller's positional arguments never mean: timm 1.0's layers end their signatures with ``device=None,
+# dtype=None``, so the sixth of ``MobileViTBlock(dim, depth, channel, kernel_size, patch_size, mlp_dim)`` would land in
+# mvitv2 ``PatchEmbed``'s ``device`` (``torch.device(128)``: "Found no NVIDIA driver") after costing a check.
+PLACEMENT_PARAMETERS = frozenset({"device", "dtype"})
+
+
 def calls_fit(sig: Signature, usage: NameUsage) -> bool:
     """Whether every call site can call ``sig``: positional count, keyword names (none given twice: ``CoordAttn(c, c,
-    rd_ratio=...)`` fills ``rd_ratio`` positionally), required arguments covered."""
+    rd_ratio=...)`` fills ``rd_ratio`` positionally), required arguments covered, no positional argument in
+    ``PLACEMENT_PARAMETERS``."""
     names = set(sig.params) | set(sig.kwonly)
     for call in usage.calls:
-        if set(sig.params[: call.n_positional]) & set(call.keywords):
-            return False  # "got multiple values for argument"
+        if set(sig.params[: call.n_positional]) & (set(call.keywords) | PLACEMENT_PARAMETERS):
+            return False  # "got multiple values for argument", or a width passed as a device
         ok_kw = sig.varkw or all(k in names for k in call.keywords)
         ok_pos = sig.varargs or call.n_positional <= len(sig.params)
         covered = set(sig.params[: call.n_positional]) | set(call.keywords)

@@ -79,6 +79,17 @@ def test_a_definition_the_call_cannot_construct_scores_zero():
     assert call_compatibility(definition_signature(needs_norm, "ResidualBlock"), _usage(code, "ResidualBlock")) == 0.0
 
 
+def test_a_positional_argument_never_lands_in_device_or_dtype():
+    patch_embed = ("import torch.nn as nn\nclass PatchEmbed(nn.Module):\n    def __init__(self, dim_in=3, dim_out=768, kernel=(7, 7), "
+                   "stride=(4, 4), padding=(3, 3), device=None, dtype=None):\n        super().__init__()\n")
+    six = "class Net:\n    def __init__(self):\n        self.b = PatchEmbed(64, 2, 96, 3, 2, 128)\n"  # MobileViTBlock's order
+    five = six.replace(", 128)", ")")
+    sig = definition_signature(patch_embed, "PatchEmbed")
+    assert call_compatibility(sig, _usage(six, "PatchEmbed")) == 0.0
+    assert call_compatibility(sig, _usage(five, "PatchEmbed")) == 1.0
+    assert call_compatibility(sig, _usage(six.replace(", 128)", ", device='cpu')"), "PatchEmbed")) == 1.0  # by keyword: fine
+
+
 def test_a_class_inheriting_init_from_outside_the_block_takes_any_arguments():
     conv = "import torch.nn as nn\nclass Conv2dSame(nn.Conv2d):\n    def forward(self, x):\n        return x\n"
     plain = "import torch.nn as nn\nclass Gate(nn.Module):\n    def forward(self, x):\n        return x\n"
