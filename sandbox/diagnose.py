@@ -55,10 +55,11 @@ def _is_network_error(exc: BaseException, msg: str) -> bool:
 
 def _needs_gpu(msg: str) -> bool:
     """The messages torch raises when code asks for CUDA where there is none: "Torch not compiled with CUDA enabled"
-    (a CPU build), "Found no NVIDIA driver on your system" (a CUDA build on a machine without a GPU, as here), "No CUDA
-    GPUs are available"."""
+    (a CPU build), "Found no NVIDIA driver on your system" (a CUDA build on a machine without a GPU, as here), and any
+    other that names CUDA in capitals ("No CUDA GPUs are available", "... on a CUDA device but torch.cuda.is_available()
+    is False")."""
     lower = msg.lower()
-    return "nvidia driver" in lower or ("cuda" in lower and any(p in lower for p in ("not compiled", "driver", "no cuda gpus")))
+    return "nvidia driver" in lower or ("cuda" in lower and ("not compiled" in lower or "driver" in lower or "CUDA" in msg))
 
 
 def is_oom(exc: BaseException) -> bool:

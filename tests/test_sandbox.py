@@ -345,3 +345,11 @@ def test_code_that_asks_for_a_gpu_is_told_the_checks_run_on_the_cpu(message):
     diagnosis = diagnose_exception(RuntimeError(message), "instantiate", lineno=12)
     assert diagnosis.kind == "device" and diagnosis.line == 12
     assert diagnosis.problem.startswith("the code requires CUDA at instantiate (line 12)") and ".cuda()" in diagnosis.hint
+
+
+def test_a_checkpoint_saved_on_a_gpu_is_still_diagnosed_as_needing_cuda():
+    from sandbox.diagnose import diagnose_exception
+
+    message = ("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False. If you are running "
+               "on a CPU-only machine, please use torch.load with map_location=torch.device('cpu') to map your storages to the CPU.")
+    assert diagnose_exception(RuntimeError(message), "instantiate").kind == "device"
