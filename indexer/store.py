@@ -350,6 +350,9 @@ class BlockStore:
         self._sources = [tuple(json.loads(r[5])) for r in rows]
         specs = {spec for specs in self._sources for spec in specs} | {r[0] for r in db.execute("SELECT spec FROM sources")}
         self._source_specs = sorted(specs)  # read once: a store version never changes
+        self._source_licenses: dict[str, list[str]] = {}
+        for spec, lic in db.execute("SELECT DISTINCT source, license FROM provenance ORDER BY source, license"):
+            self._source_licenses.setdefault(spec, []).append(lic)
         self._code_len = [r[6] for r in rows]
         rank = lambda i: (-self._levels[i], self._code_len[i], self._qualified[i])  # noqa: E731 - best validated first
         by_name: dict[str, list[int]] = {}
@@ -445,10 +448,7 @@ class BlockStore:
 
     def source_licenses(self) -> dict[str, list[str]]:
         """Each source spec's licenses as its provenances declare them (most one per source; "" when none is)."""
-        out: dict[str, list[str]] = {}
-        for spec, lic in self._db().execute("SELECT DISTINCT source, license FROM provenance ORDER BY source, license"):
-            out.setdefault(spec, []).append(lic)
-        return out
+        return {spec: list(lics) for spec, lics in self._source_licenses.items()}
 
     def _visible(self, i: int) -> bool:
         return self._only is None or any(s in self._only for s in self._sources[i])

@@ -50,28 +50,20 @@ def _stage_reached(block: Any, min_stage: str) -> bool:
     return all(block.passed(stage) for stage in STAGES[: STAGES.index(min_stage) + 1])
 
 
-def _keep(hit: Any, sources: list[str], min_stage: str) -> bool:
-    block = hit.block
-    if sources and not any(p.source in sources for p in block.provenances):
-        return False
-    return _stage_reached(block, min_stage)
-
-
-def search_blocks(store: Any, query: str, k: int = 10, sources: list[str] | None = None, min_stage: str = "", mode: str = "auto") -> list[Any]:
+def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode: str = "auto") -> list[Any]:
     """Ranked hits. ``mode``: auto (symbol lookup when the query is one identifier, else
-    hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical. ``sources``: specs or bare
-    package names (``BlockStore.resolve_sources``; ValueError for one the store does not hold)."""
-    sources = store.resolve_sources(sources)  # a ValueError naming an unknown source, not an empty answer
+    hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical. Sources and licenses are filtered by
+    the store given (``block_filter.restrict``: a view holding only the blocks the request may see)."""
     query = query.strip()
     use_symbol = mode == "symbol" or (mode == "auto" and bool(_IDENT.match(query)))
     hits: list[Any] = []
     if use_symbol:
-        hits = [h for h in store.lookup_symbol(query.rsplit(".", 1)[-1], k=max(k * 3, 10)) if _keep(h, sources, min_stage)][:k]
+        hits = [h for h in store.lookup_symbol(query.rsplit(".", 1)[-1], k=max(k * 3, 10)) if _stage_reached(h.block, min_stage)][:k]
         if hits or mode == "symbol":
             return hits
     store_mode = mode if mode in ("vector", "lexical") else "hybrid"
-    hits = store.search(query, k=k, sources=sources or None, min_stage=min_stage or None, mode=store_mode)
-    return [h for h in hits if _keep(h, sources, min_stage)][:k]
+    hits = store.search(query, k=k, min_stage=min_stage or None, mode=store_mode)
+    return [h for h in hits if _stage_reached(h.block, min_stage)][:k]
 
 
 # ------------------------------------------------------------------ suggestions
