@@ -216,6 +216,11 @@ def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest
     return req
 
 
+def _get_block_request(name_or_hash: str, sources: Iterable[str] | None, license_policy: str | None) -> blocks_pb2.GetBlockRequest:
+    return blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash, sources=list(sources or []),
+                                      license_policy=convert.license_policy_to_proto(license_policy))
+
+
 def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
                    sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
     req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries,
@@ -405,12 +410,16 @@ class Client(_Base):
         req = _search_request(query, k, sources, min_stage, mode, include_code, license_policy)
         return _search_result(self._call(self._blocks.Search, req, timeout))
 
-    def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
-        return self.get_block_with_alternatives(name_or_hash, timeout=timeout)[0]
+    def get_block(self, name_or_hash: str, *, sources: Iterable[str] | None = None, license_policy: str | None = None,
+                  timeout: float | None = None) -> Block:
+        """By qualified name, class name (the best validated block) or content hash, among the blocks ``sources`` and
+        ``license_policy`` allow (None: the server's default policy)."""
+        return self.get_block_with_alternatives(name_or_hash, sources=sources, license_policy=license_policy, timeout=timeout)[0]
 
-    def get_block_with_alternatives(self, name_or_hash: str, *, timeout: float | None = None) -> tuple[Block, list[str]]:
-        """The block and the qualified names of the other blocks sharing its class name."""
-        resp = self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
+    def get_block_with_alternatives(self, name_or_hash: str, *, sources: Iterable[str] | None = None,
+                                    license_policy: str | None = None, timeout: float | None = None) -> tuple[Block, list[str]]:
+        """The block and the qualified names of the other allowed blocks sharing its class name."""
+        resp = self._call(self._blocks.GetBlock, _get_block_request(name_or_hash, sources, license_policy), timeout)
         return convert.block_from_proto(resp.block), list(resp.alternatives)
 
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
@@ -528,8 +537,9 @@ class AsyncClient(_Base):
         req = _search_request(query, k, sources, min_stage, mode, include_code, license_policy)
         return _search_result(await self._call(self._blocks.Search, req, timeout))
 
-    async def get_block(self, name_or_hash: str, *, timeout: float | None = None) -> Block:
-        resp = await self._call(self._blocks.GetBlock, blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash), timeout)
+    async def get_block(self, name_or_hash: str, *, sources: Iterable[str] | None = None, license_policy: str | None = None,
+                        timeout: float | None = None) -> Block:
+        resp = await self._call(self._blocks.GetBlock, _get_block_request(name_or_hash, sources, license_policy), timeout)
         return convert.block_from_proto(resp.block)
 
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:

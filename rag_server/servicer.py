@@ -305,10 +305,11 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         key = request.name_or_hash.strip()
         if not key:
             raise BadRequest("name_or_hash", "is empty")
-        store = self.backend.need_store()
+        store = self._filtered_store(request)
         block = store.get(key)
         if block is None:
-            raise NotFound(f"name_or_hash: no block named or hashed {key!r}")
+            within = f" in the sources the request allows ({', '.join(sorted(store.restriction))})" if store.restriction else ""
+            raise NotFound(f"name_or_hash: no block named or hashed {key!r}{within}")
         others = [b for b in store.blocks_named(block.name) if b.content_hash != block.content_hash]
         return blocks_pb2.GetBlockResponse(
             block=convert.block_to_proto(block), other_hashes=[b.content_hash for b in others],

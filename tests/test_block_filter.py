@@ -130,3 +130,21 @@ def test_cli_search_and_patch_take_the_license_policy(store, tmp_path):
     assert out.exit_code == 2 and "license policy 'permissive' leaves no source" in out.output
     out = runner.invoke(app, ["patch", str(model), "--store", str(store.store_dir)])
     assert out.exit_code == 0 and "# inserted Mlp <- timm.layers.mlp.Mlp (exact; license AGPL-3.0)" in out.output, out.output
+
+
+def test_cli_block_takes_the_license_policy(store):
+    import json
+
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    args = ["block", "Mlp", "--store", str(store.store_dir), "--json"]
+    [found] = json.loads(runner.invoke(app, args).stdout)
+    assert found["provenance"][0]["license"] == "AGPL-3.0"
+    out = runner.invoke(app, args + ["--license-policy", "no-copyleft"])
+    assert out.exit_code == 1 and "in the allowed sources (dir:/src/vendored, pkg:timm)" in json.loads(out.stdout)[0]["error"]
+    [kept] = json.loads(runner.invoke(app, ["block", "DropPath", "--store", str(store.store_dir), "--json", "--license-policy", "permissive"]).stdout)
+    assert [p["source"] for p in kept["provenance"]] == ["pkg:timm"], "reported from the allowed source only"
+    assert runner.invoke(app, args + ["--source", "yolo-blocks", "--license-policy", "permissive"]).exit_code == 2

@@ -518,6 +518,10 @@ def test_patch_and_search_honour_the_license_policy(client):
     assert {h.block.name for h in client.search("convolution batch norm silu", k=10).hits} >= {"ConvBNSiLU"}
     hits = client.search("convolution batch norm silu", k=10, license_policy="no-copyleft").hits
     assert hits and all(h.block.provenance.source == SOURCE for h in hits)
+    assert client.get_block("ConvBNSiLU").provenance.source.startswith("dir:")  # fetched by name as Search named it
+    with pytest.raises(NotFound, match=r"no block named or hashed 'ConvBNSiLU' in the sources the request allows \(pkg:"):
+        client.get_block("ConvBNSiLU", license_policy="no-copyleft")
+    assert client.get_block("BasicBlock", license_policy="permissive").provenance.source == SOURCE
     with pytest.raises(InvalidArgument) as info:  # a filter that leaves nothing is an error, not an empty answer
         client.patch(USES_COPYLEFT_BLOCK, sources=["yolo_layers"], license_policy="no-copyleft")
     assert info.value.details.startswith("license_policy:") and "GNU AFFERO" in info.value.details

@@ -65,7 +65,8 @@ def lookup_blocks(store: Any, names: list[str]) -> list[dict[str, Any]]:
         if block is None:
             near = [h.block.qualified_name for h in store.lookup_symbol(name, k=5)]
             hint = f"; did you mean {', '.join(near)}?" if near else ""
-            out.append({"name": name, "error": f"no block named {name!r} in the index (version {store.version}){hint}"})
+            within = f" in the allowed sources ({', '.join(sorted(store.restriction))})" if store.restriction else ""
+            out.append({"name": name, "error": f"no block named {name!r} in the index (version {store.version}){within}{hint}"})
             continue
         out.append(block_json(block, store.alternatives(block)))
     return out
@@ -230,15 +231,28 @@ def register(app: typer.Typer) -> None:
     @app.command("block")
     def block_command(
         names: list[str] = typer.Argument(..., help="Block names (class name, qualified name or content hash)."),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
+        license_policy: Optional[LicensePolicy] = typer.Option(
+            None, "--license-policy", help="Licenses a block's source may carry (default from settings).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per name."),
         store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Print the scope-closed code of blocks (the best-validated one for a shared name)."""
+        from nnrag.settings import get_settings
+        from rag_server.block_filter import restrict
+
+        policy = license_policy.value if license_policy is not None else None
         if server:
-            items = _remote_block(server, names)
+            items = _remote_block(server, names, source, policy)
         else:
-            items = lookup_blocks(_open_store(store_dir), names)
+            try:
+                store = restrict(_open_store(store_dir), source, policy or get_settings().license_policy)
+            except ValueError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            items = lookup_blocks(store, names)
         if as_json:
             _print_json(items)
         else:
@@ -297,14 +311,15 @@ def _remote_search(server: str, query: str, k: int, sources: Optional[list[str]]
     return [hit_json(i + 1, h, with_code=with_code) for i, h in enumerate(result.hits)]
 
 
-def _remote_block(server: str, names: list[str]) -> list[dict[str, Any]]:
+def _remote_block(server: str, names: list[str], sources: Optional[list[str]] = None,
+                  license_policy: Optional[str] = None) -> list[dict[str, Any]]:
     from rag_server.client import NotFound
 
     out = []
     with remote_client(server) as client:
         for name in names:
             try:
-                block, alternatives = client.get_block_with_alternatives(name)
+                block, alternatives = client.get_block_with_alternatives(name, sources=sources, license_policy=license_policy)
             except NotFound as exc:
                 out.append({"name": name, "error": exc.details})
                 continue

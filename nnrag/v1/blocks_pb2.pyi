@@ -71,10 +71,14 @@ class SearchResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., took_ms: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class GetBlockRequest(_message.Message):
-    __slots__ = ("name_or_hash",)
+    __slots__ = ("name_or_hash", "sources", "license_policy")
     NAME_OR_HASH_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_POLICY_FIELD_NUMBER: _ClassVar[int]
     name_or_hash: str
-    def __init__(self, name_or_hash: _Optional[str] = ...) -> None: ...
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    license_policy: LicensePolicy
+    def __init__(self, name_or_hash: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class GetBlockResponse(_message.Message):
     __slots__ = ("block", "other_hashes", "alternatives", "versions")
