@@ -148,3 +148,13 @@ def test_cli_block_takes_the_license_policy(store):
     [kept] = json.loads(runner.invoke(app, ["block", "DropPath", "--store", str(store.store_dir), "--json", "--license-policy", "permissive"]).stdout)
     assert [p["source"] for p in kept["provenance"]] == ["pkg:timm"], "reported from the allowed source only"
     assert runner.invoke(app, args + ["--source", "yolo-blocks", "--license-policy", "permissive"]).exit_code == 2
+
+
+def test_the_settings_accept_exactly_the_license_policies():
+    """nnrag.settings may not import rag_server (imports flow one way), so it spells the policies out: keep them equal."""
+    from typing import get_args
+
+    from nnrag.settings import Settings
+    from rag_server.block_filter import LICENSE_POLICIES
+
+    assert get_args(Settings.model_fields["license_policy"].annotation) == LICENSE_POLICIES
