@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from _env import REPO as ROOT  # noqa: E402  (offline hub, one thread, this checkout first on sys.path)
 
 import numpy as np
 import optuna
@@ -43,7 +42,6 @@ from predictor.models import GBM, GBMParams
 from predictor.replay import replay_optuna, replay_predictor
 from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
 
-ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 50
 DATASET = "cifar-10"  # the replayed studies: LEMUR's 50-epoch CIFAR-10 runs
 

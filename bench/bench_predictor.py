@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from _env import REPO as ROOT  # noqa: E402  (offline hub, one thread, this checkout first on sys.path)
 
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +22,6 @@ from rich.table import Table
 from predictor.evaluate import TARGETS
 from predictor.train import evaluate_split, load_or_build_split
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def cell(row: dict) -> tuple:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from _env import REPO as ROOT  # noqa: E402  (offline hub, one thread, this checkout first on sys.path)
 
 import numpy as np
 from rich.console import Console
@@ -31,7 +30,6 @@ from predictor.evaluate import metrics, usable, view_of
 from predictor.models import code_corrected, code_shrink_of
 from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of
 
-ROOT = Path(__file__).resolve().parents[1]
 KS = (0, 1, 2, 3, 4)
 LONG_KS = (5, 10, 20)  # the 50-epoch runs only
 MIN_RUNS = 30  # fewer held-out runs than this at a k: no row
