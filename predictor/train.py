@@ -155,7 +155,8 @@ ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitte
 # trained again (see predictor.api.load_or_train_default). "2": gbm_stack answers. "3": optimiser-aware learning
 # rate columns, parameter counts of models that failed forward. "4": gbm_stack@best (the best-over-epochs target).
 # "5": Huber loss for the k = 0 point models (GBMParams.k0_huber_delta).
-PREDICTOR_VERSION = "6"  # 6: estimators learn code_shrink (corrections by reported runs of the same code)
+# "6": estimators learn code_shrink (corrections by reported runs of the same code).
+PREDICTOR_VERSION = "7"  # 7: from k = 1 the point also averages a share-of-headroom model (GBMParams.headroom_point)
 
 
 def default_estimator(fitted: dict) -> str:

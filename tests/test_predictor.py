@@ -21,7 +21,7 @@ from corpus.lemur_stats import parse_runs, split_config_folder
 from predictor.code_features import static_features
 from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, decide, p_exceeds, tracks_top
 from predictor.families import assign_families, family_split, name_stem, read_split, struct_hash, write_split
-from predictor.features import RunView
+from predictor.features import RunView, row
 from predictor.models import (GBM, CurveFit, GBMParams, LastValue, calibration_weights, code_corrected, code_shrink_by_k, code_shrink_ratio,
                               conformal_quantile, nearest_k, weighted_conformal_quantile)
 from predictor.replay import replay_optuna, replay_predictor
@@ -303,6 +303,44 @@ def test_k0_point_model_resists_runs_that_collapse_to_chance():
     def rmse(e):
         return float(np.sqrt(np.mean((e.point - test_y) ** 2)))
     assert rmse(huber.predict(test_v)) < 0.9 * rmse(squared.predict(test_v)), (rmse(huber.predict(test_v)), rmse(squared.predict(test_v)))
+
+
+def test_point_from_k1_averages_the_gain_model_and_the_headroom_share_model():
+    from predictor.models import headroom
+
+    train = _synthetic_runs(240, 0)
+    views, ys, groups = [], [], []
+    for k in (0, 2):
+        v, y, g = _views(train, k)
+        views, ys, groups = views + v, ys + [y], groups + g
+    params = GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)
+    est = GBM(use_code=True, params=params).fit(views, np.concatenate(ys), groups)
+    plain = GBM(use_code=True, params=replace(params, headroom_point=False)).fit(views, np.concatenate(ys), groups)
+    assert est.buckets[0].headroom_point is None, "k = 0 has no last value: its headroom is 1 and the share is the gain"
+    assert est.buckets[2].headroom_point is not None and plain.buckets[2].headroom_point is None
+    test_v, _, _ = _views(_synthetic_runs(50, 1), 2)
+    bucket = est.buckets[2]
+    x = bucket.space.matrix([row(v, use_code=True, use_curve=True) for v in test_v])
+    last = np.array([v.accuracy[-1] for v in test_v])
+    expected = last + (bucket.point.predict(x) + headroom(last) * bucket.headroom_point.predict(x)) / 2
+    assert np.allclose(est.predict(test_v).point, np.clip(expected, 0, 1))
+    assert np.allclose(plain.predict(test_v).point, np.clip(last + plain.buckets[2].point.predict(x), 0, 1))
+
+
+def test_headroom_share_is_scale_free():
+    """Runs that all close half of their remaining gap, from last values spread over 0.2-0.9: one share, many gains."""
+    rng = np.random.default_rng(3)
+    views, finals = [], []
+    for i in range(400):
+        last = float(rng.uniform(0.2, 0.9))
+        views.append(RunView("cifar-10", {"lr": 0.01, "batch": 32}, "norm_32", 10, [last - 0.05, last]))
+        finals.append(last + 0.5 * (1 - last))
+    params = GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=0, min_child_samples=10)
+    est = GBM(use_code=False, params=params).fit(views, np.array(finals), [f"fam{i % 40}" for i in range(400)])
+    bucket = est.buckets[2]
+    share = bucket.headroom_point.predict(bucket.space.matrix([row(v, use_code=False, use_curve=True) for v in views]))
+    assert np.allclose(share, 0.5, atol=1e-6), "a constant share is one leaf"
+    assert np.sqrt(np.mean((est.predict(views).point - np.array(finals)) ** 2)) < 0.01
 
 
 def test_per_dataset_estimators_route_by_dataset():
@@ -1008,9 +1046,10 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
     assert pruner.predict(optuna.trial.create_trial(params={}, distributions={}, value=0.5), [])[0] == pytest.approx(before.point)
     assert Predictor.load(tmp_path).predict(code, hp, "cifar-10", epochs=6).point == pytest.approx(after.point), "reports persist"
     seen = p.predict(code, hp, "cifar-10", curve=[0.2, 0.3], epochs=6)
-    assert math.isinf(coded_gbm.code_shrink([p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)])[0])
-    assert seen.reported_runs == 0 and seen.point == p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, \
-        "two epochs in, this estimator learned no shared error: the curve speaks for itself"
+    assert coded_gbm.code_shrink([p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)])[0] > 100, \
+        "two epochs in, the curve shows the code's offset: next to none of the error is shared"
+    assert seen.point == pytest.approx(p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, abs=0.01), \
+        "three reports shift a prediction by at most 3 / (3 + lambda) of their error: the curve speaks for itself"
     assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]).reported_runs == 0, "observed: nothing to correct"
 
 
