@@ -299,10 +299,10 @@ class GBMParams:
     # different leaves - a gain is in accuracy points, a share is scale-free, so a run at 0.85 and one at 0.45 that
     # each close a third of their gap share a leaf - and their errors are far from the same. Six stem splits,
     # CIFAR-10, mean RMSE of three LightGBM seeds (gain alone -> averaged): k = 1 0.0576 -> 0.0565, k = 2 0.0468 ->
-    # 0.0460, k = 3 0.0394 -> 0.0390, 50-epoch runs at k = 10 0.0563 -> 0.0558; better on 6, 6, 5 and 4 of the six
-    # splits, where two gain models of different seeds averaged gained 0.5% at k = 2. The share alone, or the gain in
-    # logit space, was better at k = 1 and 2 but worse on three of the six splits at k = 3 or 10. Costs one more point
-    # model per bucket and fold (k >= 1: 4 fits instead of 3).
+    # 0.0460, k = 3 0.0394 -> 0.0390, 50-epoch runs at k = 10 0.0563 -> 0.0558; better on 6, 6, 5 and 5 of the six
+    # splits, where two gain models of different seeds averaged gained 0.5% at k = 2. The share alone was worse than
+    # the gain on four of the six splits at k = 10, the gain in logit space alone on some split at every k. Costs one
+    # more point model per bucket and fold (k >= 1: 4 fits instead of 3).
     headroom_point: bool = True
 
 
