@@ -23,7 +23,6 @@ from predictor.evaluate import TARGETS
 from predictor.train import evaluate_split, load_or_build_split
 
 
-
 def cell(row: dict) -> tuple:
     """A metrics row's (dataset, k, subset): rows of one cell are comparable."""
     return row["dataset"], row["k"], row["subset"]

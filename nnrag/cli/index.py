@@ -115,6 +115,20 @@ def _open_store(store_dir: Optional[Path]) -> Any:
         raise typer.Exit(2) from None
 
 
+def _open_filtered_store(store_dir: Optional[Path], sources: Optional[list[str]], policy: Optional[str]) -> Any:
+    """The local store seen through ``sources`` and ``policy`` (None: the settings' ``license_policy``), as the server
+    filters a request; exit 2 naming the problem when a source is unknown or the filter leaves none."""
+    from nnrag.settings import get_settings
+    from rag_server.block_filter import restrict
+
+    store = _open_store(store_dir)
+    try:
+        return restrict(store, sources, policy or get_settings().license_policy)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
@@ -198,17 +212,14 @@ def register(app: typer.Typer) -> None:
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Rank blocks by meaning and identifiers (hybrid FAISS + BM25, fused by rank)."""
-        from nnrag.settings import get_settings
-        from rag_server.block_filter import restrict
-
         if not query.strip():
             raise typer.BadParameter("query is empty", param_hint="QUERY")
         policy = license_policy.value if license_policy is not None else None
         if server:
             rows = _remote_search(server, query, k, source, min_stage, code, mode, policy)
         else:
+            store = _open_filtered_store(store_dir, source, policy)
             try:
-                store = restrict(_open_store(store_dir), source, policy or get_settings().license_policy)
                 hits = store.search(query, k=k, min_stage=min_stage, mode=mode)
             except ValueError as exc:
                 typer.echo(f"error: {exc}", err=True)
@@ -240,19 +251,11 @@ def register(app: typer.Typer) -> None:
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Print the scope-closed code of blocks (the best-validated one for a shared name)."""
-        from nnrag.settings import get_settings
-        from rag_server.block_filter import restrict
-
         policy = license_policy.value if license_policy is not None else None
         if server:
             items = _remote_block(server, names, source, policy)
         else:
-            try:
-                store = restrict(_open_store(store_dir), source, policy or get_settings().license_policy)
-            except ValueError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                raise typer.Exit(2) from None
-            items = lookup_blocks(store, names)
+            items = lookup_blocks(_open_filtered_store(store_dir, source, policy), names)
         if as_json:
             _print_json(items)
         else:
