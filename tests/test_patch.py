@@ -350,3 +350,16 @@ def test_cli_json(store_dir):
     assert {"name", "qualified_name", "provenance"} <= set(data["inserted"][0])
     bad = runner.invoke(app, ["patch", "-", "--store", str(store_dir)], input="def f(:\n  pass\n")
     assert bad.exit_code == 2 and "line 1" in bad.output
+
+
+def test_cli_store_without_an_index_is_a_clear_error(tmp_path):
+    """A --store directory that holds no index (or none at all) exits 2 naming it, before any sandbox starts."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    for store in (tmp_path, tmp_path / "missing"):
+        out = runner.invoke(app, ["patch", str(EXAMPLES / "missing_se_droppath.py"), "--check", "--store", str(store)])
+        assert out.exit_code == 2, out.output
+        assert f"no index at {store}" in out.output and "Traceback" not in out.output

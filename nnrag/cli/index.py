@@ -14,6 +14,7 @@ from typing import Any, Optional
 import typer
 
 from nnrag.cli.remote import remote_client
+from nnrag.cli.stores import open_filtered_store, open_store, store_path
 from rag_server.block_filter import LicensePolicy
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
@@ -98,37 +99,6 @@ def hit_json(rank: int, hit: Any, with_code: bool = False) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def _store_path(store_dir: Optional[Path]) -> Path:
-    from nnrag.settings import get_settings
-
-    return Path(store_dir or get_settings().store_path)
-
-
-def _open_store(store_dir: Optional[Path]) -> Any:
-    from indexer.store import BlockStore, StoreError
-
-    path = _store_path(store_dir)
-    try:
-        return BlockStore(path)
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _open_filtered_store(store_dir: Optional[Path], sources: Optional[list[str]], policy: Optional[str]) -> Any:
-    """The local store seen through ``sources`` and ``policy`` (None: the settings' ``license_policy``), as the server
-    filters a request; exit 2 naming the problem when a source is unknown or the filter leaves none."""
-    from nnrag.settings import get_settings
-    from rag_server.block_filter import restrict
-
-    store = _open_store(store_dir)
-    try:
-        return restrict(store, sources, policy or get_settings().license_policy)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
@@ -170,7 +140,7 @@ def register(app: typer.Typer) -> None:
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
         try:
-            report = build_index(specs, _store_path(store_dir), force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
+            report = build_index(specs, store_path(store_dir), force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
         except (ValueError, StoreError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -218,7 +188,7 @@ def register(app: typer.Typer) -> None:
         if server:
             rows = _remote_search(server, query, k, source, min_stage, code, mode, policy)
         else:
-            store = _open_filtered_store(store_dir, source, policy)
+            store = open_filtered_store(store_dir, source, policy)
             try:
                 hits = store.search(query, k=k, min_stage=min_stage, mode=mode)
             except ValueError as exc:
@@ -255,7 +225,7 @@ def register(app: typer.Typer) -> None:
         if server:
             items = _remote_block(server, names, source, policy)
         else:
-            items = lookup_blocks(_open_filtered_store(store_dir, source, policy), names)
+            items = lookup_blocks(open_filtered_store(store_dir, source, policy), names)
         if as_json:
             _print_json(items)
         else:
@@ -278,7 +248,7 @@ def register(app: typer.Typer) -> None:
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Counts of blocks by source and by validation stage."""
-        stats = _remote_stats(server) if server else _open_store(store_dir).stats()
+        stats = _remote_stats(server) if server else open_store(store_dir).stats()
         if as_json:
             _print_json(stats)
             return

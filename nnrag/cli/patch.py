@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from nnrag.cli.remote import remote_client
+from nnrag.cli.stores import open_filtered_store
 from rag_server.block_filter import LicensePolicy
 
 if TYPE_CHECKING:
@@ -60,9 +61,7 @@ def register(app: typer.Typer) -> None:
         server: Optional[str] = typer.Option(None, "--server", help="Patch on a running nnrag server at host:port instead of in-process."),
     ) -> None:
         """Patch FILE: add missing imports and the blocks it uses but never defines."""
-        from indexer.store import BlockStore
         from nnrag.settings import get_settings
-        from rag_server.block_filter import restrict
         from rag_server.patch import PatchInputError, patch
         from sandbox.spec import CheckSpec, Example
 
@@ -75,11 +74,7 @@ def register(app: typer.Typer) -> None:
         if server:
             result = _remote_patch(server, text, spec, check, max_tries, block_source, policy)
         else:
-            store_path = store_dir or settings.store_path
-            if not Path(store_path).exists():
-                typer.echo(f"no block store at {store_path}: build one with `nnrag index` first", err=True)
-                raise typer.Exit(2)
-            store = BlockStore(Path(store_path))
+            allowed = open_filtered_store(store_dir, block_source, policy)
             pool = None
             try:
                 if check:
@@ -87,9 +82,8 @@ def register(app: typer.Typer) -> None:
 
                     pool = CheckerPool(size=1)
                 try:
-                    allowed = restrict(store, block_source, policy or settings.license_policy)
                     result = patch(text, spec, allowed, pool, max_tries=max_tries)
-                except (PatchInputError, ValueError) as exc:
+                except PatchInputError as exc:
                     typer.echo(f"error: {exc}", err=True)
                     raise typer.Exit(2) from None
             finally:

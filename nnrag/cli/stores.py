@@ -1,0 +1,41 @@
+"""Opening the local block store for a CLI command: the path from ``--store`` or the settings, and a clear error
+(exit 2, the problem named) instead of a traceback when it is missing, unreadable or filtered down to nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+def store_path(store_dir: Optional[Path]) -> Path:
+    from nnrag.settings import get_settings
+
+    return Path(store_dir or get_settings().store_path)
+
+
+def open_store(store_dir: Optional[Path]) -> Any:
+    """The published version of the store; exit 2 naming the problem (no index there, a broken CURRENT, a schema
+    or embedder this code does not read)."""
+    from indexer.store import BlockStore, StoreError
+
+    try:
+        return BlockStore(store_path(store_dir))
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def open_filtered_store(store_dir: Optional[Path], sources: Optional[list[str]], policy: Optional[str]) -> Any:
+    """The local store seen through ``sources`` and ``policy`` (None: the settings' ``license_policy``), as the server
+    filters a request; exit 2 naming the problem when a source is unknown or the filter leaves none."""
+    from nnrag.settings import get_settings
+    from rag_server.block_filter import restrict
+
+    store = open_store(store_dir)
+    try:
+        return restrict(store, sources, policy or get_settings().license_policy)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
