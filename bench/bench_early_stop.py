@@ -111,6 +111,13 @@ def optuna_pruners() -> dict:
     }
 
 
+def _thresholds(policy: StopPolicy) -> str:
+    """The policy's stop probability as the rows name it: "p<0.06" or "p<0.04 before epoch 10, then p<0.06"."""
+    if policy.p_min_early is None:
+        return f"p<{policy.p_min}"
+    return f"p<{policy.p_min_early} before epoch {policy.early_until}, then p<{policy.p_min}"
+
+
 def summarize(scores: list) -> dict:
     return {
         "epochs_saved": float(np.mean([s.epochs_saved for s in scores])),
@@ -192,16 +199,18 @@ def main() -> None:
             f"patience {rungs_policy.patience}; recommended before the study's correction)")
     results[name] = replays(rungs_policy, name)
     policy = StopPolicy(**RECOMMENDED_POLICY)
-    name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience})"
+    name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, {_thresholds(policy)}, patience {policy.patience})"
     results[name] = replays(replace(policy, sibling_shrink=0.0), name)
-    variants = ((policy.sibling_shrink, 0.07, policy.min_finished), (policy.sibling_shrink, 0.1, policy.min_finished),
-                (3.0, policy.p_min, policy.min_finished), (policy.sibling_shrink, policy.p_min, 10))
-    for shrink, p_min, min_finished in variants:
-        name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {shrink}, p<{p_min}, "
-                f"bar from {min_finished} finished runs on)")
-        results[name] = replays(replace(policy, sibling_shrink=shrink, p_min=p_min, min_finished=min_finished), name)
+    one = dict(p_min_early=None)  # one threshold at every epoch (the rule up to session 14 had p < 0.05)
+    variants = (dict(one, p_min=0.05), dict(one, p_min=0.06), dict(one, p_min=0.07), dict(one, p_min=0.1),
+                dict(p_min_early=0.03, p_min=0.1), dict(sibling_shrink=3.0), dict(min_finished=10))
+    for change in variants:
+        variant = replace(policy, **change)
+        name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {variant.sibling_shrink}, "
+                f"{_thresholds(variant)}, bar from {variant.min_finished} finished runs on)")
+        results[name] = replays(variant, name)
     name = (f"nnrag predictor, recommended ({args.model}, corrected by earlier runs of the same code, shrink "
-            f"{policy.sibling_shrink}, {policy.bar} bar, p<{policy.p_min}, patience {policy.patience}, "
+            f"{policy.sibling_shrink}, {policy.bar} bar, {_thresholds(policy)}, patience {policy.patience}, "
             f"bar from {policy.min_finished} finished runs on)")
     results[name] = replays(policy, name)
     for name, make in optuna_pruners().items():

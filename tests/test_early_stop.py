@@ -150,6 +150,24 @@ def test_sibling_corrected_shifts_by_the_shrunk_mean_and_widens_to_the_spread():
     assert sibling_corrected(0.9, 0.85, 0.95, [0.5, 0.7], 1.0) == (1.0, 1.0, 1.0), "an accuracy stays in [0, 1]"
 
 
+def test_early_epochs_need_stronger_evidence_to_stop():
+    """With ``p_min_early`` a run seen for fewer than ``early_until`` epochs stops only below that probability; from
+    ``early_until`` on, below ``p_min``. The same forecast (P about 0.05 of beating the bar) stops late, not early."""
+    from predictor.early_stop import RECOMMENDED_POLICY, decide, p_exceeds
+
+    policy = StopPolicy(top_k=3, p_min=0.06, p_min_early=0.04, early_until=10)
+    assert (policy.p_min_at(1), policy.p_min_at(9), policy.p_min_at(10), policy.p_min_at(40)) == (0.04, 0.04, 0.06, 0.06)
+    assert StopPolicy(p_min=0.06).p_min_at(1) == 0.06, "no p_min_early: one threshold"
+    finished = [0.9, 0.85, 0.8]
+    point, lo, hi = 0.72, 0.66, 0.782  # P(final > 0.8) about 0.05
+    assert 0.04 < p_exceeds(0.8, point, lo, hi) < 0.06
+    early = decide(5, 50, point, lo, hi, finished, policy)
+    late = decide(20, 50, point, lo, hi, finished, policy)
+    assert not early.stop and late.stop and "< 0.06" in late.reason
+    recommended = StopPolicy(**RECOMMENDED_POLICY)
+    assert recommended.p_min_at(2) < recommended.p_min_at(recommended.early_until)
+
+
 def _late_jump_study(n: int = 90, epochs: int = 12, seed: int = 7) -> tuple[list[list[float]], list, list[str]]:
     """Three codes; code "late" gains +0.25 at its last epochs (a learning-rate drop the predictor cannot know), so
     its runs end on top while the predictor forecasts every run at its value before the jump (+-0.03)."""

@@ -649,7 +649,7 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
 
     run = {"code": net(8, 16), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": [0.05, 0.06]}
     stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)
-    assert stop.stop and stop.p_beat_incumbent < p.policy.p_min and stop.predicted_final < 0.9
+    assert stop.stop and stop.p_beat_incumbent < p.policy.p_min_at(2) and stop.predicted_final < 0.9
     assert p.policy.patience == 2 and not p.should_stop({**run, "curve": [0.05]}, incumbent=[0.9] * 10, budget=6).stop, \
         "one epoch seen: patience 2 cannot stop yet"
     assert not p.should_stop(run, incumbent=None, budget=6).stop
