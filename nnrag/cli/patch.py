@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
                     pool = CheckerPool(size=1)
                 try:
                     result = patch(text, spec, allowed, pool, max_tries=max_tries)
-                except PatchInputError as exc:
+                except (PatchInputError, ValueError) as exc:
                     typer.echo(f"error: {exc}", err=True)
                     raise typer.Exit(2) from None
             finally:
