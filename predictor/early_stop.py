@@ -104,8 +104,8 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
 # epochs are the ones such a run beats, the later ones are tight and calibrated. On the train replays, 0.04 before
 # epoch 10 and 0.06 from it kept 96% / 98% (whole pools of seeds 0 / 1) and 97% (200-run studies), saving 76.3% /
 # 70.9% / 65.9% (one p_min 0.05: 76.7% / 71.0% / 66.0%); 0.03 / 0.1 saved more but kept 94% of the 200-run studies,
-# 0.03 / 0.05 kept 100% / 98% / 97% but saved 1.4 points less on seed 0; switching at epoch 6 or 15 instead of 10 was
-# worse on one side or the other.
+# 0.03 / 0.05 kept 100% / 98% / 97% but saved 0.8-1.0 points less; 0.03 / 0.1 switching at epoch 6 kept 92% (seed 0,
+# 200-run studies), at epoch 15 saved 0.8-1.1 points less than at 10.
 # The rungs, the envelope guard and the predicted bar were built to protect slow starters the predictor
 # under-forecasts; with the study's correction they cost epochs without keeping more.
 RECOMMENDED_POLICY = dict(top_k=10, p_min=0.06, p_min_early=0.04, early_until=10, patience=2, bar="final", min_finished=3,
