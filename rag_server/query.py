@@ -66,6 +66,16 @@ def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode
     return [h for h in hits if _stage_reached(h.block, min_stage)][:k]
 
 
+def missing_block_message(store: Any, key: str) -> str:
+    """Why ``store.get(key)`` found nothing, worded the same for gRPC ``GetBlock`` and ``nnrag block``: the store's
+    version, the sources the request was limited to, and the nearest names the symbol index knows (a typo or a
+    case slip is the usual cause)."""
+    near = [h.block.qualified_name for h in store.lookup_symbol(key.rsplit(".", 1)[-1], k=5)]
+    within = f" in the allowed sources ({', '.join(sorted(store.restriction))})" if store.restriction else ""
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return f"no block named or hashed {key!r} in the index (version {store.version}){within}{hint}"
+
+
 # ------------------------------------------------------------------ suggestions
 
 

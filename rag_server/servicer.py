@@ -308,8 +308,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         store = self._filtered_store(request)
         block = store.get(key)
         if block is None:
-            within = f" in the sources the request allows ({', '.join(sorted(store.restriction))})" if store.restriction else ""
-            raise NotFound(f"name_or_hash: no block named or hashed {key!r}{within}")
+            raise NotFound(f"name_or_hash: {query.missing_block_message(store, key)}")
         others = [b for b in store.blocks_named(block.name) if b.content_hash != block.content_hash]
         return blocks_pb2.GetBlockResponse(
             block=convert.block_to_proto(block), other_hashes=[b.content_hash for b in others],

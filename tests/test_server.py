@@ -519,7 +519,7 @@ def test_patch_and_search_honour_the_license_policy(client):
     hits = client.search("convolution batch norm silu", k=10, license_policy="no-copyleft").hits
     assert hits and all(h.block.provenance.source == SOURCE for h in hits)
     assert client.get_block("ConvBNSiLU").provenance.source.startswith("dir:")  # fetched by name as Search named it
-    with pytest.raises(NotFound, match=r"no block named or hashed 'ConvBNSiLU' in the sources the request allows \(pkg:"):
+    with pytest.raises(NotFound, match=r"no block named or hashed 'ConvBNSiLU' in the index \(version .+\) in the allowed sources \(pkg:"):
         client.get_block("ConvBNSiLU", license_policy="no-copyleft")
     assert client.get_block("BasicBlock", license_policy="permissive").provenance.source == SOURCE
     with pytest.raises(InvalidArgument) as info:  # a filter that leaves nothing is an error, not an empty answer
@@ -850,7 +850,7 @@ def test_doctor_over_the_wire_reports_the_servers_sandbox(server, pool):
     assert pool.isolation.filesystem in text and ("NOT contained" in text) == bool(pool.isolation.not_contained())
 
 
-def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
+def test_cli_commands_with_server_go_over_the_wire(server, store_dir, tmp_path):
     from typer.testing import CliRunner
 
     from nnrag.cli import app
@@ -867,6 +867,10 @@ def test_cli_commands_with_server_go_over_the_wire(server, tmp_path):
     assert out.exit_code == 1  # one name was unknown
     assert items[0]["qualified_name"].endswith("resnet.Bottleneck") and "class Bottleneck" in items[0]["source"]
     assert "NoSuchBlock" in items[1]["error"]
+    local = runner.invoke(app, ["block", "NoSuchBlock", "bottleneck", "--store", str(store_dir), "--json"])  # the same words as over gRPC
+    remote = runner.invoke(app, ["block", "NoSuchBlock", "bottleneck", "--server", server.address, "--json"], env=env)
+    assert [i["error"] for i in json.loads(local.stdout)] == [i["error"] for i in json.loads(remote.stdout)]
+    assert "did you mean" in json.loads(remote.stdout)[1]["error"] and "Bottleneck" in json.loads(remote.stdout)[1]["error"]
 
     out = runner.invoke(app, ["stats", "--server", server.address, "--json"], env=env)
     assert out.exit_code == 0 and json.loads(out.stdout)["blocks"] >= 3

@@ -16,6 +16,7 @@ import typer
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store, open_store, store_path
 from rag_server.block_filter import LicensePolicy
+from rag_server.query import missing_block_message
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
@@ -64,10 +65,7 @@ def lookup_blocks(store: Any, names: list[str]) -> list[dict[str, Any]]:
     for name in names:
         block = store.get(name)
         if block is None:
-            near = [h.block.qualified_name for h in store.lookup_symbol(name, k=5)]
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            within = f" in the allowed sources ({', '.join(sorted(store.restriction))})" if store.restriction else ""
-            out.append({"name": name, "error": f"no block named {name!r} in the index (version {store.version}){within}{hint}"})
+            out.append({"name": name, "error": missing_block_message(store, name)})
             continue
         out.append(block_json(block, store.alternatives(block)))
     return out
@@ -294,7 +292,7 @@ def _remote_block(server: str, names: list[str], sources: Optional[list[str]] = 
             try:
                 block, alternatives = client.get_block_with_alternatives(name, sources=sources, license_policy=license_policy)
             except NotFound as exc:
-                out.append({"name": name, "error": exc.details})
+                out.append({"name": name, "error": exc.details.removeprefix("name_or_hash: ")})  # the CLI's words have no field
                 continue
             out.append(block_json(block, alternatives))
     return out
