@@ -27,7 +27,7 @@ from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
-from predictor.features import DATASETS, RunView
+from predictor.features import DATASETS, NUMERIC_HPARAMS, RunView
 from predictor.evaluate import at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
@@ -74,6 +74,7 @@ class ReportedRun:
             raise ValueError(f"reported run: code does not parse as Python ({problem})")
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
+        check_hparams(self.hparams, "reported run: hparams.")
         if self.dataset not in DATASETS:
             raise ValueError(f"reported run: unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
         if not self.accuracy:
@@ -85,6 +86,33 @@ class ReportedRun:
             raise ValueError("reported run: duration_s must have one value per epoch")
         if self.epochs_planned is not None and self.epochs_planned < len(self.accuracy):
             raise ValueError(f"reported run: epochs_planned {self.epochs_planned} is below the {len(self.accuracy)} epochs reported")
+
+
+NUMBER_HPARAMS = (*NUMERIC_HPARAMS, "batch", "batch_size", "epoch", "epochs")  # read as numbers (features.hparam_features)
+POSITIVE_HPARAMS = ("lr", "batch", "batch_size")
+
+
+def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
+    """A ValueError naming the first hyperparameter the estimators would misread. Why: a value that is not a number
+    (``"lr": "fast"``) became NaN and a non-positive learning rate was clamped to 1e-12, so either was answered as if
+    it were a plausible run; LEMUR itself holds only numbers there, and lr and batch above 0 (some batches are
+    fractions). Names the predictor does not read may hold anything."""
+    for name in NUMBER_HPARAMS:
+        if name not in hparams:
+            continue
+        value = hparams[name]
+        number = None if isinstance(value, bool) else _as_number(value)
+        if number is None or not math.isfinite(number):
+            raise ValueError(f"{prefix}{name} must be a finite number, got {value!r}")
+        if name in POSITIVE_HPARAMS and number <= 0:
+            raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
+
+
+def _as_number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
@@ -282,6 +310,9 @@ class Predictor:
             raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
         if not isinstance(code, str):
             raise ValueError("code must be a string")
+        if hparams is not None and not isinstance(hparams, dict):
+            raise ValueError("hparams must be a JSON object")
+        check_hparams(hparams or {})
         hp, planned, tf = _split_hparams(hparams, epochs, transform)
         curve = [float(a) for a in (curve or [])]
         for a in curve:
@@ -389,7 +420,7 @@ class Predictor:
         outcomes = self._points(siblings)  # each sibling's final, or its prediction where it stopped: once per call
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
-            runs = [self._view_of(r, None, measure=False) for r in incumbent]
+            runs = [self._incumbent_view(r, i) for i, r in enumerate(incumbent)]
             runs = [r for r in runs if r.k]
             finals = [r.accuracy[-1] for r in runs]
             top_views = sorted(runs, key=lambda r: -r.accuracy[-1])[: policy.top_k]
@@ -427,6 +458,12 @@ class Predictor:
                 return replace(decision, stop=False)
         return decision
 
+    def _incumbent_view(self, run: dict, i: int) -> RunView:
+        try:
+            return self._view_of(run, None, measure=False)
+        except ValueError as exc:
+            raise ValueError(f"incumbent[{i}]: {exc}") from None
+
     def _earlier(self, earlier: list[list[float]] | list[dict] | None, epochs: int) -> tuple[list[list[float]], list[RunView] | None]:
         """The study's earlier runs as curves, and as views where they were given as run dicts with code (planned
         for ``epochs`` when a dict does not say)."""
@@ -439,7 +476,10 @@ class Predictor:
             if not isinstance(r, dict):
                 raise ValueError(f"earlier[{i}] must be a run dict like the others, got {type(r).__name__}")
             if r.get("code"):
-                views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None, measure=False))
+                try:
+                    views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None, measure=False))
+                except ValueError as exc:
+                    raise ValueError(f"earlier[{i}]: {exc}") from None
                 curves.append(views[-1].accuracy)
             else:
                 curves.append(_curve_of(r.get("curve"), f"earlier[{i}].curve"))

@@ -158,6 +158,19 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
     return value
 
 
+def _hparams(text: str, field: str) -> dict[str, Any]:
+    """A run's hyperparameters: a JSON object whose values the predictor reads as numbers are numbers
+    (``predictor.api.check_hparams``)."""
+    from predictor.api import check_hparams
+
+    hparams = _json_object(text, field)
+    try:
+        check_hparams(hparams, prefix="")
+    except ValueError as exc:
+        raise BadRequest(field, str(exc)) from None
+    return hparams
+
+
 def _fraction(value: float, field: str) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise BadRequest(field, f"{value} is not in [0, 1]")
@@ -495,7 +508,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             raise BadRequest(f"{field}.max_epochs", "must be >= 0")
         return {
             "code": run.code,
-            "hparams": _json_object(run.hparams_json, f"{field}.hparams_json"),
+            "hparams": _hparams(run.hparams_json, f"{field}.hparams_json"),
             "dataset": self._dataset(run.dataset, f"{field}.dataset"),
             "curve": curve,
             "durations": durations,
@@ -505,7 +518,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
     @unary
     def Predict(self, request: predictor_pb2.PredictRequest, context: grpc.ServicerContext) -> predictor_pb2.PredictResponse:
         code = _require_model_code(request.code)
-        hparams = _json_object(request.hparams_json, "hparams_json")
+        hparams = _hparams(request.hparams_json, "hparams_json")
         dataset = self._dataset(request.dataset, "dataset")
         curve, durations = self._curve(request.curve, "curve")
         if request.target_epoch < 0:
@@ -538,7 +551,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             run: dict[str, Any] = {"curve": curve, "epochs": r.max_epochs or None}
             if r.code:
                 _require_model_code(r.code, f"{field}.code")
-                run.update(code=r.code, hparams=_json_object(r.hparams_json, f"{field}.hparams_json"), durations=durations,
+                run.update(code=r.code, hparams=_hparams(r.hparams_json, f"{field}.hparams_json"), durations=durations,
                            dataset=self._dataset(r.dataset, f"{field}.dataset") if r.dataset else dataset)
             out.append(run)
         return out

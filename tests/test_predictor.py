@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -646,6 +647,15 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
             p.predict(**kwargs)
     with pytest.raises(ValueError, match="epochs 2 is below the 3 epochs already in the curve"):
         p.predict(net(), {}, "cifar-10", curve=[0.2, 0.3, 0.4], epochs=2)
+    # Hyperparameters read as numbers must be numbers (a word used to become NaN, lr <= 0 was clamped to 1e-12).
+    for hparams, message in (({"lr": "fast"}, "hparams.lr must be a finite number, got 'fast'"),
+                             ({"lr": 0.01, "momentum": float("nan")}, "hparams.momentum must be a finite number"),
+                             ({"lr": True}, "hparams.lr must be a finite number, got True"),
+                             ({"lr": -0.1}, "hparams.lr must be > 0, got -0.1"), ({"batch": 0}, "hparams.batch must be > 0")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            p.predict(net(), hparams, "cifar-10")
+    lemur_like = p.predict(net(), {"lr": "0.01", "batch_size": 0.5, "optimizer": "adam"}, "cifar-10")  # LEMUR has fractions
+    assert lemur_like.lo <= lemur_like.point <= lemur_like.hi
 
     run = {"code": net(8, 16), "hparams": {"lr": 0.01, "batch": 32}, "dataset": "cifar-10", "curve": [0.05, 0.06]}
     stop = p.should_stop(run, incumbent=[0.9] * 10, budget=6)
@@ -665,6 +675,10 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
     assert predicted.incumbent == pytest.approx(expected_bar)
     with pytest.raises(ValueError, match="curve"):
         p.should_stop({"code": net(), "dataset": "cifar-10"}, None, 6)
+    with pytest.raises(ValueError, match=re.escape("earlier[1]: hparams.lr must be > 0")):
+        p.should_stop(run, [0.9] * 10, 6, earlier=[run, {**run, "hparams": {"lr": 0}}])
+    with pytest.raises(ValueError, match=re.escape("incumbent[0]: hparams.batch must be a finite number")):
+        p.should_stop(run, [{**run, "hparams": {"batch": "big"}}], 6)
 
     rid = p.report(ReportedRun(code=net(), hparams={"lr": 0.01}, dataset="cifar-10", accuracy=[0.2, 0.3, 0.35]))
     p.report({"code": net(), "hparams": {}, "dataset": "cifar-10", "accuracy": [0.1], "finished": False})
@@ -673,6 +687,8 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
         p.report({"code": net(), "hparams": {}, "dataset": "cifar-10", "accuracy": [2.0]})
     with pytest.raises(ValueError):
         p.report({"code": "", "hparams": {}, "dataset": "cifar-10", "accuracy": [0.2]})
+    with pytest.raises(ValueError, match="reported run: hparams.lr must be a finite number, got None"):
+        p.report({"code": net(), "hparams": {"lr": None}, "dataset": "cifar-10", "accuracy": [0.2]})
     reloaded = Predictor.load(directory)
     pairs = reported_training_runs(reloaded.reports.all())
     assert len(pairs) == 1 and pairs[0][0].final == 0.35 and pairs[0][1] == net()
@@ -718,6 +734,10 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     assert wrong.exit_code == 2 and "--target must be final or best" in wrong.output
     bad = runner.invoke(app, ["predict", str(model), "--hparams", "{not json", "--dir", str(tiny_predictor_dir)])
     assert bad.exit_code == 2
+    word = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": "fast"}', "--dir", str(tiny_predictor_dir)])
+    assert word.exit_code == 2 and "hparams.lr must be a finite number, got 'fast'" in word.output, word.output
+    gap = runner.invoke(app, ["predict", str(model), "--curve", "0.3,,0.4", "--dir", str(tiny_predictor_dir)])
+    assert gap.exit_code == 2 and "--curve must be comma-separated numbers" in gap.output, "an empty item must not drop an epoch"
     prose = tmp_path / "answer.md"
     prose.write_text("Sure! Here is a CNN:\n" + code)
     refused = runner.invoke(app, ["predict", str(prose), "--dir", str(tiny_predictor_dir)])

@@ -693,6 +693,10 @@ def test_report_result_is_stored(client):
     [
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 1.7)]), "curve[0].accuracy"),
         (lambda c: c.predict(GOOD_MODEL, {}, "imagenet-22k"), "dataset"),
+        (lambda c: c.predict(GOOD_MODEL, {"lr": "fast"}, "cifar-10"), "hparams_json"),
+        (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5], "hparams": {"batch": 0}}), "run.hparams_json"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"lr": None}}, 0.3),
+         "run.hparams_json"),
         (lambda c: c.predict("", {}, "cifar-10"), "code"),
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [0.3, 0.4, 0.5], epochs=2), "target_epoch"),
         (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": []}), "run.curve"),

@@ -116,8 +116,10 @@ def _hparams(text: str) -> dict:
 
 def _curve(text: Optional[str]) -> list[float]:
     """``--curve``: comma-separated accuracies, one per epoch (none: empty)."""
-    try:
-        return [float(v) for v in (text or "").split(",") if v.strip()]
+    if not text:
+        return []
+    try:  # an empty item ("0.3,,0.4") is an error, not a dropped epoch that would shift the rest of the curve
+        return [float(v) for v in text.split(",")]
     except ValueError:
         _fail(f"--curve must be comma-separated numbers, got {text!r}")
 
