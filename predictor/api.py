@@ -108,6 +108,16 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
             raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
 
 
+def _check_model_code(code: str) -> None:
+    """Code the estimators can read: non-empty Python that parses, as every LEMUR model they learned from is (the
+    gRPC servicer refuses the same before it gets here)."""
+    if not code.strip():
+        raise ValueError("code is empty: send the model file's source")
+    problem = parse_problem(code)
+    if problem:
+        raise ValueError(f"code does not parse as Python ({problem}); send the model file's source")
+
+
 def _as_number(value) -> float | None:
     try:
         return float(value)
@@ -310,6 +320,8 @@ class Predictor:
             raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
         if not isinstance(code, str):
             raise ValueError("code must be a string")
+        if measure:  # the run asked about (a study's earlier runs only lend their curves and their code's identity)
+            _check_model_code(code)
         if hparams is not None and not isinstance(hparams, dict):
             raise ValueError("hparams must be a JSON object")
         check_hparams(hparams or {})

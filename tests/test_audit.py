@@ -97,5 +97,11 @@ def test_cli_check_json_and_exit_code(tmp_path):
     data = json.loads(result.output)
     assert data["status"] == "failed" and data["diagnosis"]["problem"].startswith("Missing is not defined")
     assert data["example"]["inputs"] == [[2, 3, 8, 8]]
-    assert CliRunner().invoke(app, ["check", str(bad), "--input-shape", "2,x"]).exit_code != 0
+    for shape in ("2,x", "2,,3", "2,3,8,8,", "2,-3"):  # a bad part is an error (exit 2), never a shorter shape checked instead
+        refused = CliRunner().invoke(app, ["check", str(bad), "--input-shape", shape])
+        assert refused.exit_code == 2 and "input shape must be" in refused.output, (shape, refused.output)
+        refused = CliRunner().invoke(app, ["patch", str(bad), "--input-shape", shape])
+        assert refused.exit_code == 2 and "input shape must be" in refused.output, (shape, refused.output)
+    by_x = json.loads(CliRunner().invoke(app, ["check", str(bad), "--json", "--input-shape", "2x3x8x8"]).output)
+    assert by_x["example"]["inputs"] == [[2, 3, 8, 8]]
     assert CliRunner().invoke(app, ["check", str(tmp_path / "absent.py")]).exit_code != 0

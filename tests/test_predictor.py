@@ -654,6 +654,9 @@ def test_api_predict_should_stop_report_reload(tiny_predictor_dir, tmp_path):
                              ({"lr": -0.1}, "hparams.lr must be > 0, got -0.1"), ({"batch": 0}, "hparams.batch must be > 0")):
         with pytest.raises(ValueError, match=re.escape(message)):
             p.predict(net(), hparams, "cifar-10")
+    for code, message in (("  \n", "code is empty"), ("class Net(nn.Module:\n", "code does not parse as Python (line 1")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            p.predict(code, {}, "cifar-10")
     lemur_like = p.predict(net(), {"lr": "0.01", "batch_size": 0.5, "optimizer": "adam"}, "cifar-10")  # LEMUR has fractions
     assert lemur_like.lo <= lemur_like.point <= lemur_like.hi
 
@@ -736,6 +739,10 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     assert bad.exit_code == 2
     word = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": "fast"}', "--dir", str(tiny_predictor_dir)])
     assert word.exit_code == 2 and "hparams.lr must be a finite number, got 'fast'" in word.output, word.output
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    nothing = runner.invoke(app, ["predict", str(empty), "--dir", str(tiny_predictor_dir)])
+    assert nothing.exit_code == 2 and "code is empty" in nothing.output, nothing.output
     gap = runner.invoke(app, ["predict", str(model), "--curve", "0.3,,0.4", "--dir", str(tiny_predictor_dir)])
     assert gap.exit_code == 2 and "--curve must be comma-separated numbers" in gap.output, "an empty item must not drop an epoch"
     prose = tmp_path / "answer.md"

@@ -22,12 +22,15 @@ from nnrag.cli.remote import remote_client
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Example
 
 
-def _parse_shape(text: str) -> list[int]:
+def parse_shape(text: str) -> list[int]:
+    """``2,3,32,32`` or ``2x3x32x32`` -> [2, 3, 32, 32]. Every part must be a positive integer: an empty or other part
+    ("2,x", "2,,3") is an error, not skipped, since a shorter shape would be checked in its place."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
     try:
-        shape = [int(part) for part in text.replace("x", ",").split(",") if part.strip()]
-    except ValueError as exc:
-        raise typer.BadParameter(f"input shape must be comma-separated integers like 2,3,32,32, not {text!r}") from exc
-    if not shape or any(d <= 0 for d in shape):
+        shape = [int(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"input shape must be comma-separated integers like 2,3,32,32, not {text!r}") from None
+    if any(d <= 0 for d in shape):
         raise typer.BadParameter(f"input shape must be positive integers, not {text!r}")
     return shape
 
@@ -141,7 +144,7 @@ def register(app: typer.Typer) -> None:
         code = _read_code(file)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
         if input_shape:
-            example.inputs = [_parse_shape(s) for s in input_shape]
+            example.inputs = [parse_shape(s) for s in input_shape]
         if init_kwargs:
             try:
                 example.init_kwargs = dict(json.loads(init_kwargs))

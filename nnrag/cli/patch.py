@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from nnrag.cli.check import parse_shape
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store
 from rag_server.block_filter import LicensePolicy
@@ -16,18 +17,6 @@ from rag_server.block_filter import LicensePolicy
 if TYPE_CHECKING:
     from rag_server.patch import PatchResult
     from sandbox.spec import CheckSpec
-
-
-def parse_shape(text: str) -> list[int]:
-    """``2,3,32,32`` or ``2x3x32x32`` -> [2, 3, 32, 32]."""
-    parts = [p for p in text.replace("x", ",").replace(" ", "").split(",") if p]
-    try:
-        shape = [int(p) for p in parts]
-    except ValueError:
-        raise typer.BadParameter(f"input shape {text!r} is not a list of integers like 2,3,32,32") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise typer.BadParameter(f"input shape {text!r} needs positive dimensions")
-    return shape
 
 
 def _read(source: str) -> str:
