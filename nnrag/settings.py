@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -45,18 +45,20 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="Root for caches and the default store.")
     store_dir: Path | None = Field(default=None, description="Block store directory; default <home>/store.")
-    address: str = Field(default="127.0.0.1:50051", description="gRPC listen address.")
+    address: str = Field(default="127.0.0.1:50051", description="gRPC listen address, host:port (port 0: any free one).")
     token: str | None = Field(default=None, description="Optional bearer token required by the server.")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, description="Sandbox pool size.")
-    max_concurrent_rpcs: int = Field(default=64, description="In-flight RPCs before RESOURCE_EXHAUSTED.")
-    max_message_mb: int = Field(default=8, description="Largest gRPC message accepted, in MiB.")
-    check_timeout_s: float = Field(default=30.0, description="Default wall-clock budget for one check.")
-    check_memory_mb: int = Field(default=4096, description="Default address-space limit for one check.")
-    max_pending_checks: int = Field(default=16, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
-    drain_s: float = Field(default=30.0, description="On SIGTERM, seconds in-flight calls get to finish.")
-    embed_threads: int = Field(default=1, description="ONNX Runtime threads for query embeddings in the server.")
-    log_level: str = Field(default="INFO", description="Server log level (logs are JSON lines on stderr).")
-    metrics_port: int | None = Field(default=None, description="Prometheus metrics port; None disables.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Sandbox pool size.")
+    max_concurrent_rpcs: int = Field(default=64, ge=1, description="In-flight RPCs before RESOURCE_EXHAUSTED.")
+    max_message_mb: int = Field(default=8, ge=1, description="Largest gRPC message accepted, in MiB.")
+    check_timeout_s: float = Field(default=30.0, gt=0, description="Default wall-clock budget for one check.")
+    check_memory_mb: int = Field(default=4096, gt=0, description="Default address-space limit for one check.")
+    max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
+    drain_s: float = Field(default=30.0, ge=0, description="On SIGTERM, seconds in-flight calls get to finish.")
+    embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads for query embeddings in the server.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Server log level (logs are JSON lines on stderr)."
+    )
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, description="Prometheus metrics port; None disables.")
     predictor_dir: Path | None = Field(default=None, description="Trained predictor directory; default <home>/predictor.")
     license_policy: Literal["any", "no-copyleft", "permissive"] = Field(
         default="any", description="Licenses a block's source may carry to be searched, suggested or inserted, when a "
@@ -65,6 +67,21 @@ class Settings(BaseSettings):
     index_sources: list[str] = Field(
         default_factory=lambda: list(DEFAULT_INDEX_SOURCES), description="Source specs indexed when none is given."
     )
+
+    @field_validator("address")
+    @classmethod
+    def _host_and_port(cls, address: str) -> str:
+        """host:port with a port in 0..65535 ("[::1]:50051" for IPv6). Why here: gRPC reports a malformed address
+        only when the server binds, as a RuntimeError after the sandbox workers have started."""
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"expected host:port with a port in 0..65535, got {address!r}")
+        return address
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
 
     @classmethod
     def settings_customise_sources(
@@ -90,6 +107,24 @@ class Settings(BaseSettings):
         return self.home / "cache"
 
 
+class SettingsError(ValueError):
+    """The environment (``NNRAG_*``), the TOML file or an override holds a value the settings refuse."""
+
+
+def settings_error(exc: ValidationError, options: dict[str, str] | None = None) -> SettingsError:
+    """One line per refused value, naming the setting where it came from: a command-line option (``options``: field ->
+    the option that set it), else ``NNRAG_<FIELD>`` or the TOML file."""
+    lines = []
+    for e in exc.errors():
+        field = ".".join(map(str, e["loc"]))
+        where = (options or {}).get(field) or f"NNRAG_{field.upper()} / {field} in {_config_file()}"
+        lines.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+    return SettingsError("invalid settings:\n  " + "\n  ".join(lines))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None

@@ -141,7 +141,10 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.address)
+    try:
+        port = server.add_insecure_port(settings.address)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address ..."
+        raise OSError(f"cannot listen on {settings.address}: {exc}") from None
     if port == 0:
         raise OSError(f"cannot listen on {settings.address}")
     server.start()
@@ -177,7 +180,11 @@ def serve(settings: Settings | None = None) -> None:
         start_http_server(settings.metrics_port, addr=settings.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0")
     started = time.perf_counter()
     backend = Backend.open(settings)
-    running = build_server(settings, backend)
+    try:
+        running = build_server(settings, backend)
+    except OSError:
+        backend.close()  # the sandbox workers were started: do not leave them behind
+        raise
     log.info("serving", extra={"fields": {
         "address": running.address, "workers": settings.workers, "store": str(settings.store_path),
         "store_loaded": backend.store is not None, "predictor_loaded": backend.predictor is not None,

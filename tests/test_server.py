@@ -826,6 +826,31 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
             proc.wait()
 
 
+def test_serve_names_a_bad_setting_or_a_taken_port_without_a_traceback(tmp_path):
+    """A malformed address, a bad NNRAG_* value or a port another process holds: exit 2 and one line naming it
+    (gRPC itself reports a malformed address only at bind time, as a RuntimeError)."""
+    import socket
+
+    def serve(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from nnrag.cli import main; main()", "serve", *args], cwd=REPO,
+                              env={**os.environ, "NNRAG_HOME": str(tmp_path), "NNRAG_WORKERS": "1", **env},
+                              capture_output=True, text=True, timeout=120)
+
+    for args, env, message in ((["--address", "localhost"], {}, "--address: expected host:port"),
+                               (["--address", "127.0.0.1:70000"], {}, "--address: expected host:port with a port in 0..65535"),
+                               ([], {"NNRAG_ADDRESS": "127.0.0.1:x"}, "NNRAG_ADDRESS / address in"),
+                               ([], {"NNRAG_MAX_MESSAGE_MB": "0"}, "NNRAG_MAX_MESSAGE_MB / max_message_mb in"),
+                               ([], {"NNRAG_LOG_LEVEL": "loud"}, "NNRAG_LOG_LEVEL / log_level in")):
+        out = serve(*args, **env)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = serve("--address", f"127.0.0.1:{taken.getsockname()[1]}")
+    assert out.returncode == 2 and "cannot listen on 127.0.0.1:" in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert Settings(address="[::1]:0").address == "[::1]:0" and Settings(log_level="debug").log_level == "DEBUG"
+
+
 # ------------------------------------------------------------------ CLI over the wire
 
 

@@ -17,7 +17,13 @@ for area in (index, check, patch, predict, serve):
 
 
 def main() -> None:
-    app()
+    from nnrag.settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:  # a bad NNRAG_* variable or nnrag.toml value: name it, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

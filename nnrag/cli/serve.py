@@ -20,10 +20,22 @@ def register(app: typer.Typer) -> None:
         metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port."),
     ) -> None:
         """Serve search, patch, check, audit, suggest and prediction over gRPC until SIGTERM."""
-        from nnrag.settings import Settings, get_settings
+        from pydantic import ValidationError
+
+        from nnrag.settings import Settings, get_settings, settings_error
         from rag_server.server import serve
 
         overrides = {"address": address, "store_dir": store, "workers": workers, "token": token, "metrics_port": metrics_port}
+        given = {k: v for k, v in overrides.items() if v is not None}
         base = get_settings()
-        settings = Settings(**{**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
-        serve(settings)
+        try:
+            settings = Settings(**{**base.model_dump(), **given})
+        except ValidationError as exc:
+            options = {"address": "--address", "store_dir": "--store", "workers": "--workers", "token": "--token",
+                       "metrics_port": "--metrics-port"}
+            raise settings_error(exc, {k: options[k] for k in given}) from None
+        try:
+            serve(settings)
+        except OSError as exc:  # the address is taken or not ours to bind
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
