@@ -3,8 +3,10 @@
 A hyperparameter study trains one code many times. Replayed on the held-out families of a split: each held-out
 code's runs on a dataset arrive in a random order, every run finished and reported before the next; each run is
 predicted at epoch k by the estimator alone ("alone") and corrected by the earlier reported runs of its code
-("corrected": their mean error at k times n / (n + lambda), lambda learned in training, the calibrated interval
-stretched to hold the point; ``models.code_corrected``), as ``Predictor.predict`` does. Runs whose code had no earlier run are the same in both.
+("corrected": their mean error at k, weighted by how close each run's hyperparameters are (``models.hparam_similarity``),
+times n / (n + lambda), lambda learned in training, the calibrated interval stretched to hold the point;
+``models.code_corrected``), as ``Predictor.predict`` does; "corrected, plain mean" weighs every earlier run the same (the
+rule up to session 16), on the same orders. Runs whose code had no earlier run are the same in all three.
 
     .venv/bin/python bench/bench_reported.py [--seeds 0,1] [--orders 5] [--model gbm_stack] [--datasets cifar-10 | --datasets all]
 
@@ -27,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from predictor.evaluate import metrics, usable, view_of
-from predictor.models import code_corrected, code_shrink_of
+from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of
 
 KS = (0, 1, 2, 3, 4)
@@ -36,8 +38,10 @@ MIN_RUNS = 30  # fewer held-out runs than this at a k: no row
 
 
 def corrected(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, codes: list[str], shrink: np.ndarray,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each run corrected by the runs of its code that came before it in a random order; and each run's count of them."""
+              rng: np.random.Generator, hparams: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each run corrected by the runs of its code that came before it in a random order (their errors weighted by
+    ``hparam_similarity`` when ``hparams`` are given, as ``Predictor.corrected_by_reports`` does); and each run's count
+    of them."""
     out = [point.copy(), lo.copy(), hi.copy()]
     earlier = np.zeros(len(y), dtype=int)
     by_code: dict[str, list[int]] = defaultdict(list)
@@ -50,7 +54,8 @@ def corrected(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray, 
             earlier[i] = len(before)
             if len(before) and np.isfinite(shrink[i]):
                 residuals = (y[before] - point[before]).tolist()
-                out[0][i], out[1][i], out[2][i] = code_corrected(point[i], lo[i], hi[i], residuals, float(shrink[i]))
+                weights = [hparam_similarity(hparams[i], hparams[j]) for j in before] if hparams is not None else None
+                out[0][i], out[1][i], out[2][i] = code_corrected(point[i], lo[i], hi[i], residuals, float(shrink[i]), weights)
     return *out, earlier
 
 
@@ -75,14 +80,16 @@ def dataset_rows(est, c, test: list[str], dataset: str, seed: int, orders: int) 
             e = est.predict(views)
             y = np.array([r.final for r in at_k])
             shrink = code_shrink_of(est, views)
-            found = [corrected(e.point, e.lo, e.hi, y, [r.model for r in at_k], shrink, np.random.default_rng(order))
-                     for order in range(orders)]
+            codes, hparams = [r.model for r in at_k], [r.hparams for r in at_k]
+            found = {name: [corrected(e.point, e.lo, e.hi, y, codes, shrink, np.random.default_rng(order), hp)
+                            for order in range(orders)]
+                     for name, hp in (("corrected", hparams), ("corrected, plain mean", None))}  # the same orders
             for runs_name, pick in (("all", lambda n: n >= 0), ("had earlier runs", lambda n: n > 0)):
                 alone = [metrics("alone", dataset, k, y[m], e.point[m], e.lo[m], e.hi[m], subset)
-                         for *_, earlier in found for m in [pick(earlier)]]
-                fixed = [metrics("corrected", dataset, k, y[m], point[m], lo[m], hi[m], subset)
-                         for point, lo, hi, earlier in found for m in [pick(earlier)]]
-                for cells in (alone, fixed):
+                         for *_, earlier in found["corrected"] for m in [pick(earlier)]]
+                fixed = [[metrics(name, dataset, k, y[m], point[m], lo[m], hi[m], subset)
+                          for point, lo, hi, earlier in runs for m in [pick(earlier)]] for name, runs in found.items()]
+                for cells in (alone, *fixed):
                     rows.append({"seed": seed, "dataset": dataset, "subset": subset, "k": k, "runs": runs_name, "estimate": cells[0].model,
                                  "lambda": float(np.median(shrink)),
                                  **{key: float(np.mean([getattr(m, key) for m in cells])) for key in ("rmse", "pearson", "coverage80", "n")}})
@@ -102,16 +109,17 @@ def main() -> None:
     out = args.out or ROOT / "bench" / "results" / ("predictor_reported_all.json" if args.datasets == "all" else "predictor_reported.json")
     rows = [row for seed in (int(s) for s in args.seeds.split(",")) for row in rows_for(seed, args.model, args.orders, wanted)]
     table = Table(title=f"{args.model}: alone vs corrected by the earlier reported runs of the same code (stem splits)")
-    for col in ("seed", "dataset", "subset", "k", "lambda", "runs", "n", "alone rmse / pearson / cov", "corrected", "ratio"):
+    for col in ("seed", "dataset", "subset", "k", "lambda", "runs", "n", "alone rmse / pearson / cov", "corrected (plain mean)",
+                "corrected", "ratio"):
         table.add_column(col)
     cells = defaultdict(dict)
     for r in rows:
         cells[(r["seed"], r["dataset"], r["subset"], r["k"], r["runs"])][r["estimate"]] = r
     for (seed, dataset, subset, k, runs), pair in cells.items():
-        a, b = pair["alone"], pair["corrected"]
+        a, plain, b = pair["alone"], pair["corrected, plain mean"], pair["corrected"]
         table.add_row(str(seed), dataset, subset, str(k), f"{a['lambda']:.1f}", runs, f"{a['n']:.0f}",
-                      f"{a['rmse']:.4f} / {a['pearson']:.3f} / {a['coverage80']:.2f}",
-                      f"{b['rmse']:.4f} / {b['pearson']:.3f} / {b['coverage80']:.2f}", f"{b['rmse'] / a['rmse']:.2f}")
+                      *(f"{m['rmse']:.4f} / {m['pearson']:.3f} / {m['coverage80']:.2f}" for m in (a, plain, b)),
+                      f"{b['rmse'] / a['rmse']:.2f}")
     Console().print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "orders": args.orders, "seconds": round(time.time() - t0, 1), "rows": rows}, indent=1))

@@ -27,9 +27,9 @@ from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
 from predictor.families import content_hash
-from predictor.features import DATASETS, NUMERIC_HPARAMS, RunView
+from predictor.features import DATASETS, NUMERIC_HPARAMS, RunView, as_float
 from predictor.evaluate import at_least_seen, check_target
-from predictor.models import code_corrected, code_shrink_of
+from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
@@ -101,8 +101,8 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
         if name not in hparams:
             continue
         value = hparams[name]
-        number = None if isinstance(value, bool) else _as_number(value)
-        if number is None or not math.isfinite(number):
+        number = float("nan") if isinstance(value, bool) else as_float(value)
+        if not math.isfinite(number):
             raise ValueError(f"{prefix}{name} must be a finite number, got {value!r}")
         if name in POSITIVE_HPARAMS and number <= 0:
             raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
@@ -116,13 +116,6 @@ def _check_model_code(code: str) -> None:
     problem = parse_problem(code)
     if problem:
         raise ValueError(f"code does not parse as Python ({problem}); send the model file's source")
-
-
-def _as_number(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
@@ -350,7 +343,8 @@ class Predictor:
 
     def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code
-        reported on this dataset: their mean error times n / (n + lambda), lambda being what the estimator learned of
+        reported on this dataset: their mean error (weighted by how close their hyperparameters are to this run's,
+        ``models.hparam_similarity``) times n / (n + lambda), lambda being what the estimator learned of
         how much error runs of one code share (``models.code_shrink_ratio``), inside the calibrated interval
         (``models.code_corrected``). Why: in a hyperparameter study one code trains many times, and an unseen family's
         error repeats in every run; the reports reveal it before any retraining (held-out LEMUR families, each code's
@@ -367,7 +361,8 @@ class Predictor:
         siblings = [_first_epochs(s, view.k) for s in past]
         at_k = at_least_seen(est.predict(siblings), siblings, pred.target).point
         outcomes = [s.accuracy[-1] if pred.target == "final" else max(s.accuracy) for s in past]
-        point, lo, hi = code_corrected(pred.point, pred.lo, pred.hi, [o - p for o, p in zip(outcomes, at_k)], shrink)
+        weights = [hparam_similarity(view.hparams, s.hparams) for s in past]  # the nearest runs say the most
+        point, lo, hi = code_corrected(pred.point, pred.lo, pred.hi, [o - p for o, p in zip(outcomes, at_k)], shrink, weights)
         if pred.target == "best" and view.k:  # never below the best epoch already seen
             point, lo, hi = (max(v, max(view.accuracy)) for v in (point, lo, hi))
         return replace(pred, point=point, lo=lo, hi=hi, reported_runs=len(past),

@@ -41,7 +41,8 @@ class RunView:
         return len(self.accuracy)
 
 
-def _num(value) -> float:
+def as_float(value) -> float:
+    """``value`` as a finite float, else NaN (LightGBM reads NaN as missing)."""
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -53,13 +54,13 @@ def hparam_features(view: RunView) -> dict[str, float]:
     hp = view.hparams or {}
     feats: dict[str, float] = {}
     for name in NUMERIC_HPARAMS:
-        value = _num(hp.get(name))
+        value = as_float(hp.get(name))
         if name in LOG_HPARAMS and value == value:
             value = math.log10(max(value, 1e-12))
         feats[f"hp_{name}"] = value
-    batch = _num(hp.get("batch", hp.get("batch_size")))
+    batch = as_float(hp.get("batch", hp.get("batch_size")))
     feats["hp_log2_batch"] = math.log2(batch) if batch == batch and batch > 0 else float("nan")
-    lr = _num(hp.get("lr"))
+    lr = as_float(hp.get("lr"))
     feats["hp_lr_over_batch"] = math.log10(lr / batch) if lr == lr and batch == batch and lr > 0 and batch > 0 else float("nan")
     schedule = hp.get("lr_schedule")
     feats["hp_has_schedule"] = float(schedule is not None)

@@ -1003,6 +1003,22 @@ def test_code_corrected_shifts_the_point_by_the_shrunk_mean_error_inside_the_cal
     assert code_corrected(0.5, 0.4, 0.7, [], 2.0) == (0.5, 0.4, 0.7)
     assert code_corrected(0.5, 0.4, 0.7, [0.3], math.inf) == (0.5, 0.4, 0.7), "no shared error learned: no correction"
     assert code_corrected(0.95, 0.9, 0.99, [0.3] * 50, 1.0)[0] == 1.0, "an accuracy stays in [0, 1]"
+    # Weighted: the mean leans to the runs with the nearer hyperparameters; n / (n + lambda) still counts every run.
+    assert code_corrected(0.5, 0.4, 0.7, [0.2, -0.1], 2.0, weights=[1.0, 0.0])[0] == pytest.approx(0.5 + 0.2 * 2 / 4)
+    assert code_corrected(0.5, 0.4, 0.7, [0.2, -0.1], 2.0, weights=[0.5, 0.5]) == code_corrected(0.5, 0.4, 0.7, [0.2, -0.1], 2.0)
+
+
+def test_hparam_similarity_reads_lr_and_batch_on_log_scales_and_skips_what_one_run_lacks():
+    from predictor.models import hparam_similarity
+
+    run = {"lr": 0.01, "batch": 64, "momentum": 0.9, "dropout": 0.2}
+    assert hparam_similarity(run, dict(run)) == 1.0
+    assert hparam_similarity(run, {**run, "lr": 0.1}) == pytest.approx(math.exp(-0.5))  # one decade = one unit
+    assert hparam_similarity(run, {**run, "lr": 0.001}) == hparam_similarity(run, {**run, "lr": 0.1}), "symmetric in log lr"
+    assert hparam_similarity(run, {**run, "batch": 256}) > hparam_similarity(run, {**run, "momentum": 0.0}), \
+        "4x the batch is nearer than momentum 0.9 -> 0"
+    assert hparam_similarity(run, {"lr": 0.01}) == 1.0, "only what both runs set counts"
+    assert hparam_similarity(run, {"lr": "fast", "batch": 0, "momentum": True}) == 1.0, "unreadable values are skipped"
 
 
 def _coded_runs(n_codes: int, runs_per_code: int, seed: int, epochs: int = 6):
@@ -1078,6 +1094,24 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
     assert seen.point == pytest.approx(p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, abs=0.01), \
         "three reports shift a prediction by at most 3 / (3 + lambda) of their error: the curve speaks for itself"
     assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]).reported_runs == 0, "observed: nothing to correct"
+
+
+def test_reported_runs_with_nearer_hyperparameters_correct_a_prediction_more(coded_gbm, tmp_path):
+    from predictor.api import Predictor
+    from predictor.train import save_predictor
+
+    directory = tmp_path / "p"
+    save_predictor(directory, {"gbm_code": coded_gbm}, {"default": "gbm_code"})
+    p = Predictor.load(directory)
+    code = net(32, 64) + "\nVARIANT = 4\n"
+    fast, slow = {"lr": 0.1, "batch": 32}, {"lr": 0.0001, "batch": 32}
+    alone = {name: p.predict(code, hp, "cifar-10", epochs=6).point for name, hp in (("fast", fast), ("slow", slow))}
+    p.report({"code": code, "hparams": fast, "dataset": "cifar-10", "accuracy": [0.5] * 5 + [min(alone["fast"] + 0.3, 0.99)]})
+    p.report({"code": code, "hparams": slow, "dataset": "cifar-10", "accuracy": [0.05] * 5 + [max(alone["slow"] - 0.3, 0.01)]})
+    after = {name: p.predict(code, hp, "cifar-10", epochs=6) for name, hp in (("fast", fast), ("slow", slow))}
+    assert all(a.reported_runs == 2 for a in after.values())
+    assert after["fast"].point > alone["fast"] + 0.02 and after["slow"].point < alone["slow"] - 0.02, \
+        "each run leans to the report with its own learning rate (a plain mean of +0.3 and -0.3 would barely move either)"
 
 
 def test_cli_report_then_predict_shows_the_correction(coded_gbm, tmp_path):
