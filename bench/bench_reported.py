@@ -3,8 +3,8 @@
 A hyperparameter study trains one code many times. Replayed on the held-out families of a split: each held-out
 code's runs on a dataset arrive in a random order, every run finished and reported before the next; each run is
 predicted at epoch k by the estimator alone ("alone") and corrected by the earlier reported runs of its code
-("corrected": their mean error at k, weighted by how close each run's hyperparameters are (``models.hparam_similarity``),
-times n / (n + lambda), lambda learned in training, the calibrated interval stretched to hold the point;
+("corrected": their mean error at k, at k = 0 weighted by how close each run's hyperparameters are
+(``models.hparam_similarity``, ``api.HPARAM_WEIGHTS_UNTIL``), times n / (n + lambda), lambda learned in training, the calibrated interval stretched to hold the point;
 ``models.code_corrected``), as ``Predictor.predict`` does; "corrected, plain mean" weighs every earlier run the same (the
 rule up to session 16), on the same orders. Runs whose code had no earlier run are the same in all three.
 
@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from predictor.evaluate import metrics, usable, view_of
+from predictor.api import HPARAM_WEIGHTS_UNTIL
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of
 
@@ -80,7 +81,7 @@ def dataset_rows(est, c, test: list[str], dataset: str, seed: int, orders: int) 
             e = est.predict(views)
             y = np.array([r.final for r in at_k])
             shrink = code_shrink_of(est, views)
-            codes, hparams = [r.model for r in at_k], [r.hparams for r in at_k]
+            codes, hparams = [r.model for r in at_k], [r.hparams for r in at_k] if k < HPARAM_WEIGHTS_UNTIL else None
             found = {name: [corrected(e.point, e.lo, e.hi, y, codes, shrink, np.random.default_rng(order), hp)
                             for order in range(orders)]
                      for name, hp in (("corrected", hparams), ("corrected, plain mean", None))}  # the same orders
