@@ -67,11 +67,9 @@ class ReportedRun:
     metric: str = "acc"
 
     def validate(self) -> None:
-        if not isinstance(self.code, str) or not self.code.strip():
-            raise ValueError("reported run: code is empty")
-        problem = parse_problem(self.code)
-        if problem:
-            raise ValueError(f"reported run: code does not parse as Python ({problem})")
+        if not isinstance(self.code, str):
+            raise ValueError("reported run: code must be a string")
+        check_model_code(self.code, "reported run: ")
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
         check_hparams(self.hparams, "reported run: hparams.")
@@ -115,14 +113,14 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
             raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
 
 
-def _check_model_code(code: str) -> None:
+def check_model_code(code: str, prefix: str = "") -> None:
     """Code the estimators can read: non-empty Python that parses, as every LEMUR model they learned from is (the
-    gRPC servicer refuses the same before it gets here)."""
+    gRPC servicer refuses the same before it gets here). ``prefix`` names where the code came from."""
     if not code.strip():
-        raise ValueError("code is empty: send the model file's source")
+        raise ValueError(f"{prefix}code is empty: send the model file's source")
     problem = parse_problem(code)
     if problem:
-        raise ValueError(f"code does not parse as Python ({problem}); send the model file's source")
+        raise ValueError(f"{prefix}code does not parse as Python ({problem}); send the model file's source")
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
@@ -321,7 +319,7 @@ class Predictor:
         if not isinstance(code, str):
             raise ValueError("code must be a string")
         if measure:  # the run asked about (a study's earlier runs only lend their curves and their code's identity)
-            _check_model_code(code)
+            check_model_code(code)
         if hparams is not None and not isinstance(hparams, dict):
             raise ValueError("hparams must be a JSON object")
         check_hparams(hparams or {})
