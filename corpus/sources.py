@@ -24,6 +24,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import stat
 import subprocess
 import sys
 import tarfile
@@ -34,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from corpus import lemur
+from nnrag import pyparse
 from corpus.records import Provenance, SourceFile
 
 SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv", "node_modules", "build", "dist", "site-packages", ".eggs"})
@@ -52,10 +54,7 @@ def _sha(parts: list[str]) -> str:
 
 
 def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return pyparse.decode_source(data)
 
 
 def module_name_for(relpath: str) -> tuple[str, bool]:
@@ -128,25 +127,53 @@ class Source:
 # ---------------------------------------------------------------- directories / installed packages
 
 
+def python_files(root: Path) -> tuple[list[Path], dict[str, str]]:
+    """The regular ``.py`` files under ``root`` (tool and VCS dirs and dot-dirs left out), and the ``.py`` names
+    that are not regular files, each with why it was skipped. Why: a checkout holds editor lock links
+    (``.#model.py``, dangling), symlink loops and even FIFOs; reading one stops or hangs a whole index."""
+    found: list[Path] = []
+    skipped: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in filenames:
+            if not name.endswith(".py"):
+                continue
+            path = Path(dirpath) / name
+            reason = _not_a_file(path)
+            if reason:
+                skipped[path.relative_to(root).as_posix()] = reason
+            else:
+                found.append(path)
+    return found, skipped
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a source file ("" when it can)."""
+    try:
+        mode = path.stat().st_mode  # follows symlinks
+    except OSError as exc:
+        return "broken symlink" if path.is_symlink() else (exc.strerror or type(exc).__name__)
+    return "" if stat.S_ISREG(mode) else "not a regular file"
+
+
 class _TreeSource(Source):
     """Files under ``root`` (a package dir or a checkout); module names relative to ``base``."""
 
     def __init__(self, spec: str, root: Path, base: Path, info: PackageInfo, single_file: Path | None = None):
         self.spec, self.root, self.base, self.info = spec, root, base, info
         self.single_file = single_file
+        self.skipped: dict[str, str] = {}  # relative path -> why it was not read (see ``python_files``)
 
     def _paths(self) -> list[Path]:
         if self.single_file is not None:
             return [self.single_file]
-        found: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-            found.extend(Path(dirpath) / f for f in filenames if f.endswith(".py"))
+        found, self.skipped = python_files(self.root)
         return sorted(found, key=lambda p: p.relative_to(self.base).as_posix())
 
     def _module_for(self, path: Path) -> tuple[str, bool]:
         rel = path.relative_to(self.base).as_posix()
-        if rel.startswith("src/") and not (self.base / "src" / "__init__.py").exists():
+        # a src layout's modules import as if src/ were not there, unless that would take another file's name
+        if rel.startswith("src/") and not (self.base / "src" / "__init__.py").exists() and not (self.base / rel[4:]).exists():
             rel = rel[4:]
         return module_name_for(rel)
 
@@ -155,13 +182,20 @@ class _TreeSource(Source):
             module, is_package = self._module_for(path)
             if not module:
                 continue
-            text = _decode(path.read_bytes())
-            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, text)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # unreadable (permissions, removed since the walk): reported, not fatal
+                self.skipped[path.relative_to(self.base).as_posix()] = exc.strerror or type(exc).__name__
+                continue
+            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, _decode(data))
 
     def fingerprint(self) -> str:
         parts = [self.spec, self.info.version]
         for path in self._paths():
-            st = path.stat()
+            try:
+                st = path.stat()
+            except OSError:  # gone since the walk: the next build sees it missing
+                continue
             parts.append(f"{path.relative_to(self.base).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
         return _sha(parts)
 
@@ -422,6 +456,17 @@ class LemurSource(Source):
 
 
 # ---------------------------------------------------------------- entry point
+
+
+def canonical_spec(spec: str) -> str:
+    """``spec`` as a store keeps it: ``dir:`` and ``wheel:`` paths absolute and resolved. Why: a store is used from
+    any directory, so ``dir:proj`` typed in one place must not name another ``proj`` (or nothing) in the next
+    ``--add``, and ``dir:proj/`` and ``dir:/abs/proj`` must be one source, not two copies of every block."""
+    spec = spec.strip()
+    kind, _, arg = spec.partition(":")
+    if kind in ("dir", "wheel") and arg:
+        return f"{kind}:{Path(arg).expanduser().resolve()}"
+    return spec
 
 
 def open_source(spec: str, cache_dir: Path) -> Source:

@@ -68,7 +68,8 @@ class SourceReport:
     blocks: int = 0  # mined from this source (before dedup)
     reused: bool = False  # unchanged since the last build: carried over
     seconds: float = 0.0
-    error: str = ""
+    error: str = ""  # why an earlier source was kept as it was instead of read again
+    skipped: dict[str, str] = field(default_factory=dict)  # file path -> why no block came from it (parse error, not a file)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class BuildReport:
     version: str = ""
     up_to_date: bool = False  # nothing changed: no new version written
     sources: list[SourceReport] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # sources of the previous version left out (no --add) -> its blocks
     mined: int = 0
     unique: int = 0  # after merging identical blocks
     duplicates_merged: int = 0
@@ -173,17 +175,26 @@ def build_index(
     settings = get_settings()
     store_dir = Path(store_dir or settings.store_path)
     cache_dir = Path(cache_dir or settings.cache_path)
+    from corpus.sources import SourceError, canonical_spec, open_source
+
     specs = list(dict.fromkeys(s.strip() for s in specs))
     if not specs or any(not s for s in specs):
         raise ValueError("build_index needs at least one non-empty source spec (e.g. pkg:timm, dir:PATH)")
+    specs = list(dict.fromkeys(canonical_spec(s) for s in specs))
+    requested = set(specs)
     t_start = time.perf_counter()
     cpu_start = os.times()
     report = BuildReport(store_dir=str(store_dir))
     timer = _Timer(report)
     with build_lock(store_dir):
-        previous = _open_previous(store_dir) if not force else None
-        if add and previous is not None:
-            specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
+        previous = _open_previous(store_dir)
+        if previous is not None:
+            if add:
+                specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
+            report.dropped = {spec: len(previous.blocks_of_source(spec)) for spec in previous.source_fingerprints() if spec not in specs}
+        if force and previous is not None:  # --force redoes everything, but --add --force still keeps every source
+            previous.close()
+            previous = None
         from indexer.embed import embedder_version
         from indexer.validate import VALIDATOR_VERSION
 
@@ -197,13 +208,20 @@ def build_index(
         validator_version = VALIDATOR_VERSION if validate else old_validator  # what the stored verdicts came from
         old_fps = previous.source_fingerprints() if previous is not None else {}
 
-        from corpus.sources import open_source
-
         sources = {}
         with timer.stage("open"):
             for spec in specs:
                 t0 = time.perf_counter()
-                src = open_source(spec, cache_dir)
+                try:
+                    src = open_source(spec, cache_dir)
+                except SourceError as exc:
+                    if previous is None or spec in requested or spec not in old_fps:
+                        raise
+                    # an earlier source that cannot be opened now (a checkout since removed, no network): --add
+                    # keeps its blocks as they were rather than failing, or dropping them
+                    report.sources.append(SourceReport(spec=spec, fingerprint=old_fps[spec], reused=True,
+                                                       seconds=time.perf_counter() - t0, error=f"kept as it was: {exc}"))
+                    continue
                 fp = src.fingerprint()
                 sources[spec] = src
                 report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0))
@@ -222,7 +240,7 @@ def build_index(
             files_by_source: dict[str, list] = {}
             file_hashes: dict[str, dict[str, str]] = {}
             submitted: dict[str, Block] = {}  # content hash -> the block whose check is queued
-            from indexer.mine import mine_files
+            from indexer.mine import MineReport, mine_files
 
             def needs_check(block: Block) -> bool:
                 if not validate or block.content_hash in submitted:
@@ -252,7 +270,9 @@ def build_index(
                 if validate:
                     validation.start()  # the workers import torch while this source is mined
                 with timer.stage("mine"):
-                    mined = mine_files(files)
+                    mine_report = MineReport()
+                    mined = mine_files(files, mine_report)
+                sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **mine_report.parse_errors}
                 with timer.stage("dedup"):
                     for b in mined:
                         hash_block(b)

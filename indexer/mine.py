@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class MineReport:
     """What happened besides the blocks: files that did not parse, blocks that did not compile."""
 
-    parse_errors: dict[str, str] = field(default_factory=dict)  # module -> error
+    parse_errors: dict[str, str] = field(default_factory=dict)  # file path -> why it was not mined (parse error, name taken)
     compile_errors: dict[str, str] = field(default_factory=dict)  # qualified name -> error
 
 
@@ -34,7 +34,7 @@ def _group_by_source(files: list[SourceFile]) -> dict[str, list[SourceFile]]:
     groups: dict[str, list[SourceFile]] = {}
     for f in files:
         groups.setdefault(f.provenance.source, []).append(f)
-    return {k: sorted(v, key=lambda f: (f.module, f.provenance.path)) for k, v in sorted(groups.items())}
+    return {k: sorted(v, key=lambda f: (f.module, not f.is_package, f.provenance.path)) for k, v in sorted(groups.items())}
 
 
 def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tuple[ModuleGraph, dict[str, SourceFile]]:
@@ -42,12 +42,17 @@ def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tu
     modules: dict[str, ModuleInfo] = {}
     by_module: dict[str, SourceFile] = {}
     for f in files:
+        taken = by_module.get(f.module)
+        if taken is not None:  # foo.py beside foo/__init__.py: Python imports the package, so does the graph
+            if report is not None:
+                report.parse_errors[f.provenance.path] = f"module {f.module} is already {taken.provenance.path}"
+            continue
         try:
             modules[f.module] = ModuleInfo(f.module, f.text, f.is_package)
             by_module[f.module] = f
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             if report is not None:
-                report.parse_errors[f.module] = f"{type(exc).__name__}: {exc}"
+                report.parse_errors[f.provenance.path] = f"{type(exc).__name__}: {exc}"
     spec = files[0].provenance.source if files else ""
     return ModuleGraph(modules, installed=spec.startswith("pkg:")), by_module
 

@@ -9,12 +9,18 @@ error of a Patch in CI. Parsing is pure, so the call is simply repeated.
 from __future__ import annotations
 
 import ast
+import codecs
+import io
+import tokenize
 
 RETRIES = 5
+BOM = "\ufeff"  # U+FEFF as the first character of a text: a UTF-8 byte-order mark decoded as text
 
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse(source, filename)``; a spurious depth-mismatch SystemError is retried, anything else raised."""
+    """``ast.parse(source, filename)``; a spurious depth-mismatch SystemError is retried, anything else raised. A
+    leading BOM is dropped, as Python drops it from a file."""
+    source = source.removeprefix(BOM)
     for attempt in range(RETRIES):
         try:
             return ast.parse(source, filename=filename)
@@ -22,3 +28,14 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
             if "recursion depth mismatch" not in str(exc) or attempt == RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def decode_source(data: bytes) -> str:
+    """The text of a Python file's bytes, read as Python reads it: a UTF-8 BOM or a ``coding`` cookie picks the
+    encoding and the BOM is dropped (editors on Windows write one; left in, ``ast.parse`` fails on U+FEFF). Bytes
+    that are not valid in that encoding fall back to latin-1, so one bad byte never loses a file."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return data.removeprefix(codecs.BOM_UTF8).decode("latin-1")

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from nnrag import pyparse
 
 FENCE_RE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
-CODE_START_RE = re.compile(r"^(import |from \S+ import |class |def |async def |@|[A-Za-z_][\w.]*\s*(=|:|\())")
+# a compound statement's header (``if __name__ == "__main__":``, ``for ...:``, ``try:``) is code too: read as prose,
+# a syntax error below it cut the rest of the file off without a word
+COMPOUND_HEADER = r"(if|elif|while|for|async for|with|async with|try|else|except|finally)\b[^\n]*:[ \t\r]*(#[^\n]*)?$"
+CODE_START_RE = re.compile(rf"^(import |from \S+ import |class |def |async def |@|[A-Za-z_][\w.]*\s*(=|:|\()|{COMPOUND_HEADER})")
 PYTHON_TAGS = {"", "python", "py", "python3", "py3", "pytorch", "torch"}
 
 
@@ -100,6 +103,7 @@ def syntax_error(code: str) -> PatchInputError | None:
 
 def extract_code(text: str) -> ExtractedCode:
     """The Python module inside ``text``; raises PatchInputError (with a line) when there is none."""
+    text = text.removeprefix(pyparse.BOM)  # a file saved with a byte-order mark, read as text
     if not text or not text.strip():
         raise PatchInputError("empty input: no Python code")
     if _parses(text):

@@ -352,6 +352,38 @@ def test_cli_json(store_dir):
     assert bad.exit_code == 2 and "line 1" in bad.output
 
 
+def test_cli_reads_files_as_python_does_and_keeps_their_line_ends(store_dir, tmp_path):
+    """A BOM (the user's first import was cut as prose and a corpus block pasted in its place), a coding cookie (a
+    traceback) and CRLF line ends (every line changed) are how editors save files; each came back wrong."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    runner = CliRunner()
+    working = (EXAMPLES / "working_resnet.py").read_text()
+    crlf = tmp_path / "crlf.py"
+    crlf.write_bytes(working.replace("\n", "\r\n").encode())
+    out = runner.invoke(app, ["patch", str(crlf), "--store", str(store_dir)])
+    assert out.exit_code == 0, out.output
+    assert out.stdout_bytes == crlf.read_bytes()
+
+    missing = (EXAMPLES / "missing_se_droppath.py").read_text()
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbf" + ("from torchvision.ops import SqueezeExcitation as SEBlock\n" + missing).encode())
+    out = runner.invoke(app, ["patch", str(bom), "--json", "--store", str(store_dir)])
+    data = json.loads(out.stdout)
+    assert data["code"].startswith("from torchvision.ops import SqueezeExcitation as SEBlock\n")
+    assert "SEBlock" not in [i["name"] for i in data["inserted"]] and not data["stripped_text"]
+
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# -*- coding: latin-1 -*-\n# auteur: Ren\xe9\n" + working.encode())
+    out = runner.invoke(app, ["patch", str(latin), "--store", str(store_dir)])
+    assert out.exit_code == 0 and "auteur: Ren\u00e9" in out.stdout, out.output
+
+    prose = runner.invoke(app, ["patch", "-", "--store", str(store_dir)], input="Here is the model:\n\n" + working + "\nIt trains fast.\n")
+    assert prose.exit_code == 0 and "prose or markdown fences around it were removed" in prose.stderr
+
+
 def test_cli_store_without_an_index_is_a_clear_error(tmp_path):
     """A --store directory that holds no index (or none at all) exits 2 naming it, before any sandbox starts."""
     from typer.testing import CliRunner

@@ -63,6 +63,24 @@ def test_syntax_error_inside_a_fence_reports_its_line():
     assert info.value.line is not None
 
 
+def test_a_syntax_error_under_a_compound_statement_is_reported_not_cut_off():
+    """``if __name__ == "__main__":`` read as prose made the patcher drop the rest of the file without a word."""
+    broken = MODEL + '\nif __name__ == "__main__":\n    net = Net()\n    print "params:", net\n'
+    with pytest.raises(PatchInputError) as info:
+        extract_code(broken)
+    assert info.value.line == MODEL.count("\n") + 4
+    for header in ("try:", "else:  # fallback", "for i in range(3):", "with torch.no_grad():"):
+        with pytest.raises(PatchInputError):
+            extract_code(f"{MODEL}\n{header}\n    x = (\n")
+    prose = extract_code(MODEL + "\nIf you want more layers, add them:\n")  # prose is still cut
+    assert prose.stripped and prose.code.strip() == MODEL.strip()
+
+
+def test_a_byte_order_mark_is_not_code():
+    out = extract_code("\ufeff" + MODEL)
+    assert out.code == MODEL and not out.stripped
+
+
 def test_empty_input_is_an_error():
     with pytest.raises(PatchInputError):
         extract_code("   \n")

@@ -16,7 +16,7 @@ import typer
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store, open_store, store_path
 from rag_server.block_filter import LicensePolicy
-from rag_server.query import missing_block_message
+from rag_server.query import MAX_K, missing_block_message
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
@@ -113,6 +113,21 @@ def _stage_table(title: str, counts: dict[str, int], total: int) -> Any:
     return table
 
 
+def _warn_about_sources(report: Any) -> None:
+    """Say on stderr what a build left out: sources the previous version had (no ``--add``), earlier sources kept
+    unread, and files that gave no block. Why: each one is blocks a user expects and will not find."""
+    for spec, blocks in report.dropped.items():
+        typer.echo(f"warning: {spec} ({blocks} blocks) is no longer indexed: only the sources given are kept "
+                   "(--add keeps the others)", err=True)
+    for sr in report.sources:
+        if sr.error:
+            typer.echo(f"warning: {sr.spec}: {sr.error}", err=True)
+        if sr.skipped:
+            shown = "; ".join(f"{path}: {why}" for path, why in list(sr.skipped.items())[:3])
+            more = f"; and {len(sr.skipped) - 3} more (--json lists them)" if len(sr.skipped) > 3 else ""
+            typer.echo(f"warning: {sr.spec}: {len(sr.skipped)} file(s) gave no block: {shown}{more}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
 
@@ -142,6 +157,7 @@ def register(app: typer.Typer) -> None:
         except (ValueError, StoreError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        _warn_about_sources(report)
         if as_json:
             _print_json(report.to_dict())
             return
@@ -167,7 +183,7 @@ def register(app: typer.Typer) -> None:
     @app.command("search")
     def search_command(
         query: str = typer.Argument(..., help="What you need, in words or code (e.g. 'squeeze excitation channel attention')."),
-        k: int = typer.Option(10, "-k", "--k", min=1, max=200, help="Number of results."),
+        k: int = typer.Option(10, "-k", "--k", min=1, max=MAX_K, help="Number of results (the server allows the same)."),
         source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
         min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
         mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), vector or lexical."),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from nnrag import pyparse
 from nnrag.cli.check import parse_shape
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store
@@ -20,12 +21,21 @@ if TYPE_CHECKING:
 
 
 def _read(source: str) -> str:
+    """The file's text as Python would read it (BOM dropped, coding cookie honoured), newlines as they are."""
     if source == "-":
-        return sys.stdin.read()
+        return pyparse.decode_source(sys.stdin.buffer.read())
     path = Path(source)
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {source}")
-    return path.read_text(encoding="utf-8")
+    return pyparse.decode_source(path.read_bytes())
+
+
+def _with_newlines_of(original: str, code: str) -> str:
+    """``code`` with Windows line ends when ``original`` used them. Why: the patcher writes "\n"; a CRLF file came
+    back with every line end changed, though nothing else was."""
+    if "\r\n" not in original:
+        return code
+    return code.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +65,8 @@ def register(app: typer.Typer) -> None:
         from sandbox.spec import CheckSpec, Example
 
         policy = license_policy.value if license_policy is not None else None
-        text = _read(source)
+        original = _read(source)
+        text = original.replace("\r\n", "\n")  # patched as "\n" text; its line ends are given back on output
         settings = get_settings()
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
         if input_shape:
@@ -84,7 +95,11 @@ def register(app: typer.Typer) -> None:
                 data["check"] = None
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
-            typer.echo(result.code, nl=not result.code.endswith("\n"))
+            code = _with_newlines_of(original, result.code)
+            sys.stdout.write(code if code.endswith("\n") else code + "\n")
+            sys.stdout.flush()
+            if result.stripped_text:
+                typer.echo("# kept only the Python code: prose or markdown fences around it were removed (--json has stripped_text)", err=True)
             from rag_server.codeops import KeywordEdits, describe_defaults
 
             for item in result.inserted:

@@ -1,0 +1,128 @@
+"""What a build does with the sources a user really has: files that are not files (editor lock links, symlink
+loops, FIFOs), files that do not parse, a BOM, two files taking one module name, paths typed relative, a source
+that has gone since the last build, and ``--add --force``. Each used to lose blocks, stop the whole index, or hang.
+Real miner, embedder and store; validation is off (these tests are about which blocks are kept)."""
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from corpus.sources import canonical_spec, open_dir
+from indexer.build import build_index
+from indexer.store import BlockStore
+
+BLOCK = textwrap.dedent('''
+    import torch.nn as nn
+
+
+    class {name}(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x)
+''')
+
+
+def _block_file(path: Path, name: str, prefix: bytes = b"") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(prefix + BLOCK.format(name=name).encode())
+
+
+def _names(store_dir: Path) -> set[str]:
+    store = BlockStore(store_dir)
+    try:
+        return {store.block_by_id(i).name for i in range(len(store))}
+    finally:
+        store.close()
+
+
+def _build(specs: list[str], store: Path, cache: Path, **kw):
+    return build_index(specs, store, cache_dir=cache, validate=False, **kw)
+
+
+@pytest.fixture()
+def checkout(tmp_path):
+    root = tmp_path / "checkout"
+    _block_file(root / "good.py", "GoodBlock")
+    _block_file(root / "bom.py", "BomBlock", prefix=b"\xef\xbb\xbf")
+    _block_file(root / "bar.py", "TopBar")
+    _block_file(root / "src" / "bar.py", "SrcBar")  # src layout, but bar.py is taken at the top
+    (root / "broken.py").write_text("class Broken(:\n")
+    os.symlink("root@host.1234", root / ".#good.py")  # an Emacs lock: a dangling link
+    os.symlink("loop_b.py", root / "loop_a.py")
+    os.symlink("loop_a.py", root / "loop_b.py")
+    os.mkfifo(root / "pipe.py")  # reading it would block forever
+    return root
+
+
+def test_odd_files_are_skipped_and_reported_and_every_block_is_kept(checkout, tmp_path):
+    report = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
+    assert _names(tmp_path / "store") == {"GoodBlock", "BomBlock", "TopBar", "SrcBar"}
+    skipped = report.sources[0].skipped
+    assert set(skipped) == {"broken.py", ".#good.py", "loop_a.py", "loop_b.py", "pipe.py"}
+    assert "SyntaxError" in skipped["broken.py"] and skipped[".#good.py"] == "broken symlink"
+    assert skipped["pipe.py"] == "not a regular file"
+
+
+def test_a_module_name_two_files_claim_goes_to_the_package_as_in_python(tmp_path):
+    root = tmp_path / "pkgs"
+    _block_file(root / "foo.py", "ShadowedFoo")
+    _block_file(root / "foo" / "__init__.py", "PackageFoo")
+    report = _build([f"dir:{root}"], tmp_path / "store", tmp_path / "cache")
+    assert _names(tmp_path / "store") == {"PackageFoo"}
+    assert report.sources[0].skipped == {"foo.py": "module foo is already foo/__init__.py"}
+
+
+def test_directory_specs_are_stored_absolute_whatever_the_spelling(checkout, tmp_path, monkeypatch):
+    monkeypatch.chdir(checkout.parent)
+    assert canonical_spec("dir:checkout/") == canonical_spec(f" dir:{checkout} ") == f"dir:{checkout.resolve()}"
+    assert canonical_spec("pkg:timm") == "pkg:timm"
+    report = _build(["dir:checkout", f"dir:{checkout}/"], tmp_path / "store", tmp_path / "cache")
+    assert [s.spec for s in report.sources] == [f"dir:{checkout.resolve()}"]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)  # a later --add from another directory still finds the first source
+    _block_file(tmp_path / "second" / "more.py", "MoreBlock")
+    again = _build([f"dir:{tmp_path / 'second'}"], tmp_path / "store", tmp_path / "cache", add=True)
+    assert {s.spec for s in again.sources} == {f"dir:{checkout.resolve()}", f"dir:{(tmp_path / 'second').resolve()}"}
+    assert "MoreBlock" in _names(tmp_path / "store") and "GoodBlock" in _names(tmp_path / "store")
+
+
+def test_add_force_keeps_the_other_sources_and_a_plain_build_says_what_it_drops(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _block_file(first / "a.py", "FirstBlock")
+    _block_file(second / "b.py", "SecondBlock")
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    _build([f"dir:{first}"], store, cache)
+    forced = _build([f"dir:{second}"], store, cache, add=True, force=True)
+    assert _names(store) == {"FirstBlock", "SecondBlock"} and not forced.dropped
+    replaced = _build([f"dir:{second}"], store, cache)
+    assert _names(store) == {"SecondBlock"}
+    assert replaced.dropped == {f"dir:{first.resolve()}": 1}
+
+
+def test_add_keeps_an_earlier_source_that_is_gone_instead_of_failing(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _block_file(first / "a.py", "FirstBlock")
+    _block_file(second / "b.py", "SecondBlock")
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    _build([f"dir:{first}"], store, cache)
+    first.rename(tmp_path / "moved")
+    report = _build([f"dir:{second}"], store, cache, add=True)
+    assert _names(store) == {"FirstBlock", "SecondBlock"}
+    kept = next(s for s in report.sources if s.spec == f"dir:{first.resolve()}")
+    assert kept.reused and "kept as it was" in kept.error and "not a directory" in kept.error
+    with pytest.raises(ValueError, match="not a directory"):  # asked for by name, it is still an error
+        _build([f"dir:{first}"], store, cache, add=True)
+
+
+def test_a_bom_or_a_coding_cookie_is_read_as_python_reads_it(tmp_path):
+    root = tmp_path / "enc"
+    _block_file(root / "bom.py", "BomBlock", prefix=b"\xef\xbb\xbf")
+    (root / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\n# auteur: Ren\xe9\n" + BLOCK.format(name="LatinBlock").encode())
+    texts = {f.provenance.path: f.text for f in open_dir(root).files()}
+    assert not texts["bom.py"].startswith("\ufeff") and "Ren\u00e9" in texts["latin.py"]
