@@ -48,7 +48,7 @@ from rag_server.codeops import (
     with_blank_lines,
 )
 from rag_server.llm_text import PatchInputError, extract_code
-from rag_server.scope import ScopeReport, analyze, import_bindings
+from rag_server.scope import ScopeReport, alias_binding, analyze, import_bindings
 from sandbox.spec import STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
@@ -129,11 +129,14 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     body = list(module.body)
     taken: dict[str, str | None] = {}  # bound name -> import target (None for definitions)
     definitions: dict[str, str] = {}  # bound name -> code of its statement (to reuse identical helpers)
-    for stmt in body:
+    first_insert = min((free.first_statement for free in report.free.values()), default=len(body))
+    for i, stmt in enumerate(body):
         if is_import(stmt):
             for small in stmt.body:  # type: ignore[attr-defined]
                 for bound, target in import_bindings(small):
                     taken.setdefault(bound, target)
+        elif i < first_insert and (alias := alias_binding(stmt, taken)) is not None:  # bound before any block goes in
+            taken.setdefault(*alias)
         else:
             for bound in statement_bound_names(stmt):
                 taken.setdefault(bound, None)
@@ -172,7 +175,10 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
         all_taken = set(taken)
         for bound, target in block_imports:
             if bound in taken and taken[bound] != target:
-                mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()))
+                # a name the model binds to something else: the block's import goes under another name, the same
+                # one for every block that imports the same thing (one ``nn_2``, not ``nn_2``, ``nn_3``, ``nn_4``)
+                shared = next((name for name, t in taken.items() if t == target and name.startswith(f"{bound}_")), None)
+                mapping[bound] = shared or _unique_name(bound, all_taken | set(mapping.values()))
         reuse: set[str] = set()
         for stmt in rest:
             for bound in statement_bound_names(stmt):

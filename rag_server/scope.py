@@ -126,6 +126,25 @@ def import_bindings(stmt: cst.Import | cst.ImportFrom) -> list[tuple[str, str]]:
     return out
 
 
+def alias_binding(stmt: cst.CSTNode, imported: dict[str, str | None]) -> tuple[str, str] | None:
+    """(bound name, dotted target) for a module-level ``nn = torch.nn`` whose value is an attribute path of an imported
+    name (``imported``: bound name -> import target, None for definitions); None for any other statement. Why: such a
+    line binds ``nn`` as surely as ``from torch import nn``, and a block that imports ``nn`` can share it."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Assign):
+        return None
+    assign = stmt.body[0]
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+        return None
+    if not isinstance(assign.value, (cst.Attribute, cst.Name)):
+        return None
+    path = _dotted(assign.value)
+    root, _, rest = path.partition(".")
+    target = imported.get(root)
+    if target is None:
+        return None
+    return assign.targets[0].target.value, f"{target}.{rest}" if rest else target
+
+
 def _assigned_names(target: cst.BaseExpression) -> list[str]:
     if isinstance(target, cst.Name):
         return [target.value]

@@ -197,6 +197,26 @@ def test_apply_plan_adds_imports_and_never_touches_user_definitions():
     assert analyze(code).free == {}
 
 
+def test_apply_plan_shares_the_models_nn_alias_and_one_renamed_import_across_blocks():
+    """``nn = torch.nn`` binds nn as an import does; where the model binds nn to something else, every block shares
+    one ``nn_2`` (it used to get ``nn_2``, ``nn_3``, ``nn_4``, one import per block)."""
+    from rag_server.candidates import Candidate
+
+    blocks = [Candidate(name=n, symbol=n, code=f"from torch import nn\n\nclass {n}(nn.Module):\n    pass\n", match="exact")
+              for n in ("SE", "CBAM", "DropPath")]
+    uses = "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.a, self.b, self.c = SE(), CBAM(), DropPath()\n"
+    aliased = "import torch\nnn = torch.nn\n\n\n" + uses
+    code, _, added = apply_plan(aliased, analyze(aliased), {}, blocks)
+    assert added == [] and "nn_2" not in code and analyze(code).free == {}
+    late = "import torch\nregistry = [SE]\nnn = torch.nn\n\n\n" + uses  # SE goes in above the alias: not shared
+    code, _, added = apply_plan(late, analyze(late), {}, blocks)
+    assert added == ["from torch import nn as nn_2"] and code.index("class SE(nn_2.Module)") < code.index("nn = torch.nn")
+    own = "import torch\n\n\nclass nn:\n    Module = torch.nn.Module\n\n\n" + uses
+    code, inserted, added = apply_plan(own, analyze(own), {}, blocks)
+    assert added == ["from torch import nn as nn_2"] and code.count("nn_2.Module") == 3
+    assert [i["renamed"] for i in inserted] == [{"nn": "nn_2"}] * 3
+
+
 def test_import_of_reads_how_a_block_binds_a_name():
     from rag_server.candidates import _import_of
 
