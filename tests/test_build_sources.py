@@ -92,12 +92,19 @@ def test_directory_specs_are_stored_absolute_whatever_the_spelling(checkout, tmp
     assert "MoreBlock" in _names(tmp_path / "store") and "GoodBlock" in _names(tmp_path / "store")
 
 
-def test_add_force_keeps_the_other_sources_and_a_plain_build_says_what_it_drops(tmp_path):
+@pytest.fixture()
+def two_sources(tmp_path) -> tuple[Path, Path, Path, Path]:
+    """(first, second, store, cache): a store built from ``first``; ``second`` not indexed yet."""
     first, second = tmp_path / "first", tmp_path / "second"
     _block_file(first / "a.py", "FirstBlock")
     _block_file(second / "b.py", "SecondBlock")
     store, cache = tmp_path / "store", tmp_path / "cache"
     _build([f"dir:{first}"], store, cache)
+    return first, second, store, cache
+
+
+def test_add_force_keeps_the_other_sources_and_a_plain_build_says_what_it_drops(two_sources):
+    first, second, store, cache = two_sources
     forced = _build([f"dir:{second}"], store, cache, add=True, force=True)
     assert _names(store) == {"FirstBlock", "SecondBlock"} and not forced.dropped
     replaced = _build([f"dir:{second}"], store, cache)
@@ -105,12 +112,8 @@ def test_add_force_keeps_the_other_sources_and_a_plain_build_says_what_it_drops(
     assert replaced.dropped == {f"dir:{first.resolve()}": 1}
 
 
-def test_add_keeps_an_earlier_source_that_is_gone_instead_of_failing(tmp_path):
-    first, second = tmp_path / "first", tmp_path / "second"
-    _block_file(first / "a.py", "FirstBlock")
-    _block_file(second / "b.py", "SecondBlock")
-    store, cache = tmp_path / "store", tmp_path / "cache"
-    _build([f"dir:{first}"], store, cache)
+def test_add_keeps_an_earlier_source_that_is_gone_instead_of_failing(two_sources, tmp_path):
+    first, second, store, cache = two_sources
     first.rename(tmp_path / "moved")
     report = _build([f"dir:{second}"], store, cache, add=True)
     assert _names(store) == {"FirstBlock", "SecondBlock"}
