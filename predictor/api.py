@@ -13,6 +13,7 @@ Every prediction carries a point estimate, an 80% interval and the name of the e
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -25,14 +26,22 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
-from predictor.early_stop import RECOMMENDED_POLICY, StopDecision, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
+from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, sibling_corrected,
+                                  tracks_top)
 from predictor.families import content_hash
-from predictor.features import DATASETS, NUMERIC_HPARAMS, RunView, as_float
+from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float
 from predictor.evaluate import at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
 
 DEFAULT_EPOCHS = 5
+# After a measurement of new code's params/FLOPs that said nothing about the model (a timeout, a sandbox that crashed
+# or ran out of memory, no free worker), the code is answered without them for this long before it is measured again.
+# Why not forever: a busy sandbox is no property of the model; why not at once: a model that hangs would cost every
+# call the whole measurement budget.
+REMEASURE_AFTER_S = 300.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,11 +74,21 @@ class ReportedRun:
     transform: str = ""
     task: str = "img-classification"
     metric: str = "acc"
+    run_id: str = ""  # the client's name for the run: a later report with the same id replaces this one (ReportStore.add)
 
     def validate(self) -> None:
+        """Everything a report must hold before it is stored."""
         if not isinstance(self.code, str):
             raise ValueError("reported run: code must be a string")
         check_model_code(self.code, "reported run: ")
+        self.check_result()
+
+    def check_result(self) -> None:
+        """Everything but the code: also what a stored row must pass to be read back (``ReportStore``). Why: a row
+        stored before a check existed (``"epochs": 0`` in its hyperparameters) made every prediction of its code, and
+        every retraining, fail."""
+        if not isinstance(self.run_id, str):
+            raise ValueError(f"reported run: run_id must be a string, got {self.run_id!r}")
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
         check_hparams(self.hparams, "reported run: hparams.")
@@ -82,8 +101,28 @@ class ReportedRun:
                 raise ValueError(f"reported run: accuracy values must be numbers in [0, 1], got {a!r}")
         if self.duration_s and len(self.duration_s) != len(self.accuracy):
             raise ValueError("reported run: duration_s must have one value per epoch")
-        if self.epochs_planned is not None and self.epochs_planned < len(self.accuracy):
-            raise ValueError(f"reported run: epochs_planned {self.epochs_planned} is below the {len(self.accuracy)} epochs reported")
+        planned, source = self._planned()
+        n = len(self.accuracy)
+        if planned is not None and planned < n:
+            raise ValueError(f"reported run: {source} {planned} is below the {n} epochs reported")
+        if self.finished and planned is not None and planned > n:
+            raise ValueError(f"reported run: reported finished after {n} epochs, but {source} plans {planned}: send all {planned} "
+                             "epochs, or report it as stopped early (finished=False; nnrag report --stopped; ReportResult stopped_early)")
+
+    def planned_epochs(self) -> int | None:
+        """The epochs the run was planned for, by the one rule used wherever a report is stored or read back:
+        ``epochs_planned`` when given, else the hyperparameters' epochs (or epoch), else the curve's length for a
+        finished run; None for a partial run that says nothing of its plan."""
+        return self._planned()[0]
+
+    def _planned(self) -> tuple[int | None, str]:
+        """(planned epochs, where they came from) - see ``planned_epochs``."""
+        if self.epochs_planned is not None:
+            return whole_epochs(self.epochs_planned, "reported run: epochs_planned"), "epochs_planned"
+        name = "epochs" if "epochs" in self.hparams else "epoch"
+        if name in self.hparams:
+            return whole_epochs(self.hparams[name], f"reported run: hparams.{name}"), f"hparams.{name}"
+        return (len(self.accuracy), "the curve") if self.finished else (None, "")
 
 
 # Reported runs are weighted by ``hparam_similarity`` only for a run with fewer epochs seen than this. Why: with no
@@ -95,6 +134,18 @@ HPARAM_WEIGHTS_UNTIL = 1
 
 NUMBER_HPARAMS = (*NUMERIC_HPARAMS, "batch", "batch_size", "epoch", "epochs")  # read as numbers (features.hparam_features)
 POSITIVE_HPARAMS = ("lr", "batch", "batch_size")
+EPOCH_HPARAMS = ("epochs", "epoch")  # the planned epochs when no explicit value is given (``_split_hparams``)
+
+
+def whole_epochs(value, name: str = "epochs") -> int:
+    """``value`` as a number of epochs: a whole number >= 1 (LEMUR writes some as 5.0), else a ValueError naming
+    ``name``. Why: 2.7 was truncated to 2, and 0 was stored with a report and then failed every prediction of its code."""
+    number = float("nan") if isinstance(value, bool) else as_float(value)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{name} must be a whole number of epochs, got {value!r}")
+    if number < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(number)
 
 
 def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
@@ -111,6 +162,8 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
             raise ValueError(f"{prefix}{name} must be a finite number, got {value!r}")
         if name in POSITIVE_HPARAMS and number <= 0:
             raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
+        if name in EPOCH_HPARAMS:
+            whole_epochs(value, f"{prefix}{name}")
 
 
 def check_model_code(code: str, prefix: str = "") -> None:
@@ -127,13 +180,7 @@ def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | No
     hp = dict(hparams or {})
     tf = transform if transform is not None else str(hp.pop("transform", "") or "")
     planned = epochs if epochs is not None else hp.get("epochs", hp.get("epoch"))
-    try:
-        planned = int(planned) if planned is not None else DEFAULT_EPOCHS
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"epochs must be an integer, got {planned!r}") from exc
-    if planned < 1:
-        raise ValueError(f"epochs must be >= 1, got {planned}")
-    return hp, planned, tf
+    return hp, DEFAULT_EPOCHS if planned is None else whole_epochs(planned), tf
 
 
 def _curve_of(values, field: str) -> list[float]:
@@ -164,6 +211,11 @@ def _static_for(code_hash: str, code: str) -> dict[str, float]:
     return static_features(code)
 
 
+REPORT_COLUMNS = ("received_at", "code_hash", "code", "hparams", "dataset", "transform", "task", "metric", "accuracy", "duration_s",
+                  "epochs_planned", "finished", "run_id")
+_SKIPPED_ROWS: set[tuple[str, int]] = set()  # (store, row id) of stored rows already logged as unreadable
+
+
 class ReportStore:
     """SQLite table of reported runs; one writer at a time, safe across threads and processes."""
 
@@ -175,25 +227,62 @@ class ReportStore:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS reports (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL, code_hash TEXT, "
                 "code TEXT, hparams TEXT, dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, "
-                "duration_s TEXT, epochs_planned INTEGER, finished INTEGER)"
+                "duration_s TEXT, epochs_planned INTEGER, finished INTEGER, run_id TEXT NOT NULL DEFAULT '')"
             )
+            self._add_run_id_column(db)
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
+            db.execute("CREATE INDEX IF NOT EXISTS reports_by_run_id ON reports (run_id)")
             db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
+
+    @staticmethod
+    def _add_run_id_column(db: sqlite3.Connection) -> None:
+        """Stores written before reports had a run_id get the column (empty for their rows)."""
+        if "run_id" in {row[1] for row in db.execute("PRAGMA table_info(reports)")}:
+            return
+        try:
+            db.execute("ALTER TABLE reports ADD COLUMN run_id TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
 
     def add(self, run: ReportedRun) -> int:
+        """Store ``run`` and return its id. A report with a ``run_id`` stored before replaces that row, keeping its id (a
+        partial run later reported finished updates it); without one, a report identical to a stored one is not stored
+        again and the stored one's id comes back. Why: a client that retries after a deadline sent the same run twice,
+        and every correction counted it twice."""
         run.validate()
+        values = (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
+                  run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
+                  run.planned_epochs(), int(run.finished), run.run_id)
         with self._lock, self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO reports (received_at, code_hash, code, hparams, dataset, transform, task, metric, accuracy, "
-                "duration_s, epochs_planned, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
-                 run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
-                 run.epochs_planned, int(run.finished)),
-            )
+            db.execute("BEGIN IMMEDIATE")  # one writer across processes: the lookup and the write are one step
+            existing = self._same_run(db, run, values[1])
+            if existing is not None:
+                if run.run_id:
+                    db.execute(f"UPDATE reports SET {', '.join(f'{c} = ?' for c in REPORT_COLUMNS)} WHERE id = ?", (*values, existing))
+                return existing
+            cur = db.execute(f"INSERT INTO reports ({', '.join(REPORT_COLUMNS)}) VALUES ({','.join('?' * len(REPORT_COLUMNS))})", values)
             return int(cur.lastrowid)
+
+    def _same_run(self, db: sqlite3.Connection, run: ReportedRun, code_hash: str) -> int | None:
+        """The id of the stored row ``run`` stands for: the one with its run_id, else (no run_id) an identical report."""
+        if run.run_id:
+            row = db.execute("SELECT id, code_hash, dataset FROM reports WHERE run_id = ?", (run.run_id,)).fetchone()
+            if row is not None and (row[1], row[2]) != (code_hash, run.dataset):
+                raise ValueError(f"reported run: run_id {run.run_id!r} was reported before for other code or another dataset; "
+                                 "a run id names one run (use a new id for a new run)")
+            return None if row is None else int(row[0])
+        rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished, "
+                          "run_id FROM reports WHERE code_hash = ? AND dataset = ?", (code_hash, run.dataset)).fetchall()
+        mine = replace(run, epochs_planned=run.planned_epochs())
+        for row_id, *fields in rows:
+            stored = self._readable(row_id, fields)
+            if stored is not None and replace(stored, code=run.code, run_id="", epochs_planned=stored.planned_epochs()) == mine:
+                return int(row_id)
+        return None
 
     def all(self) -> list[ReportedRun]:
         return self._select("", ())
@@ -205,12 +294,29 @@ class ReportStore:
                             (code_hash, dataset))
 
     def _select(self, where: str, args: tuple) -> list[ReportedRun]:
+        """The stored runs that can be read back, oldest first; a row that cannot is skipped (``_readable``)."""
         with self._connect() as db:
-            rows = db.execute("SELECT code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished "
-                              f"FROM reports {where} ORDER BY id", args).fetchall()
-        return [ReportedRun(code=c, hparams=json.loads(h), dataset=d, transform=t, task=ta, metric=m, accuracy=json.loads(a),
-                            duration_s=json.loads(du), epochs_planned=e, finished=bool(f))
-                for c, h, d, t, ta, m, a, du, e, f in rows]
+            rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, "
+                              f"finished, run_id FROM reports {where} ORDER BY id", args).fetchall()
+        runs = [self._readable(row_id, fields) for row_id, *fields in rows]
+        return [r for r in runs if r is not None]
+
+    def _readable(self, row_id: int, fields: list) -> ReportedRun | None:
+        """A stored row as a ReportedRun, or None (logged once per row) when it fails today's checks
+        (``ReportedRun.check_result``). Why: one bad row of a code, stored before a check existed, made every
+        prediction of that code and every retraining fail, for every client."""
+        code, hparams, dataset, transform, task, metric, accuracy, durations, epochs, finished, run_id = fields
+        try:
+            run = ReportedRun(code=code, hparams=json.loads(hparams), dataset=dataset, transform=transform, task=task, metric=metric,
+                              accuracy=json.loads(accuracy), duration_s=json.loads(durations), epochs_planned=epochs,
+                              finished=bool(finished), run_id=run_id or "")
+            run.check_result()
+        except (TypeError, ValueError) as exc:
+            if (str(self.path), row_id) not in _SKIPPED_ROWS:
+                _SKIPPED_ROWS.add((str(self.path), row_id))
+                log.warning("reported run %d in %s is skipped: %s", row_id, self.path, exc)
+            return None
+        return run
 
     def count(self) -> int:
         with self._connect() as db:
@@ -240,7 +346,7 @@ def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
         if not r.finished:
             continue
         model = f"reported-{content_hash(r.code)}"
-        hp, _, tf = _split_hparams(r.hparams, r.epochs_planned, r.transform or None)
+        hp, _, tf = _split_hparams(r.hparams, r.planned_epochs(), r.transform or None)
         out.append((Run(model, r.task, r.dataset, r.metric, f"report-{i}", 0, hp, tf, list(r.accuracy), list(r.duration_s)), r.code))
     return out
 
@@ -256,6 +362,7 @@ class Predictor:
         self._lock = threading.Lock()
         self.pool = None  # a sandbox pool (sandbox.pool.CheckerPool): measures params/FLOPs of new code
         self._dynamic: dict[str, dict[str, float]] = {}  # content hash -> measured dynamic features
+        self._unmeasured: dict[str, float] = {}  # content hash -> when a measurement last said nothing (REMEASURE_AFTER_S)
 
     def code_features(self, code: str) -> dict[str, float]:
         """Static features, plus params/FLOPs: from the LEMUR audit table, else from an earlier measurement
@@ -274,9 +381,12 @@ class Predictor:
     def _dynamic_for(self, key: str, code: str) -> dict[str, float] | None:
         if key not in self._dynamic:
             dyn = lemur_features(code) or self.reports.load_dynamic(key)
-            if dyn is None and self.pool is not None:
+            if dyn is None and self.pool is not None and time.monotonic() - self._unmeasured.get(key, -math.inf) > REMEASURE_AFTER_S:
                 dyn = measure_in_sandbox(code, self.pool)
-                self.reports.save_dynamic(key, dyn)
+                if dyn is None:  # no verdict on the model (timeout, crash, no free worker): nothing to keep
+                    self._unmeasured[key] = time.monotonic()
+                else:
+                    self.reports.save_dynamic(key, dyn)
             if dyn is None:
                 return None
             self._dynamic[key] = dyn
@@ -383,7 +493,7 @@ class Predictor:
     @staticmethod
     def _reported_view(run: ReportedRun, like: RunView) -> RunView:
         """A reported run of ``like``'s code as the estimators read it (same code: the same features)."""
-        hp, planned, tf = _split_hparams(run.hparams, run.epochs_planned, run.transform or None)
+        hp, planned, tf = _split_hparams(run.hparams, run.planned_epochs(), run.transform or None)
         return RunView(dataset=run.dataset, hparams=hp, transform=tf, epochs=max(planned, len(run.accuracy)),
                        accuracy=list(run.accuracy), duration_s=list(run.duration_s), code_features=like.code_features, code=like.code)
 
@@ -391,6 +501,9 @@ class Predictor:
         """The estimator answering ``model`` (None: the default) for ``target``."""
         check_target(target)
         name = model or self.default_model
+        base = name.partition("@")[0]
+        if name == best_target_name(base):  # how the directory files it, not a name to ask for: target says which
+            raise ValueError(f"model {name!r} is {base!r} fitted to the best over epochs: ask for model {base!r} with target 'best'")
         key = name if target == "final" else best_target_name(name)
         with self._lock:
             est = self.estimators.get(key)
@@ -408,9 +521,28 @@ class Predictor:
         if view.k >= view.epochs:
             seen = float(view.accuracy[-1] if target == "final" else max(view.accuracy))
             return Prediction(seen, seen, seen, "observed", view.k, view.dataset, view.epochs, target)
+        method = self._method(est, name, view.dataset)
         view = self._measured(view)
         e = at_least_seen(est.predict([view]), [view], target)
-        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), name, view.k, view.dataset, view.epochs, target)
+        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), method, view.k, view.dataset, view.epochs, target)
+
+    def _method(self, est, name: str, dataset: str) -> str:
+        """``name``, saying so when another dataset's estimator answers for ``dataset`` (``models.PerDataset``; a
+        single estimator trained on ``meta["datasets"]`` only). A dataset of no LEMUR image-classification run (coco,
+        wikitext) is refused instead: the predictor forecasts image-classification accuracy, and another dataset's
+        estimator says nothing about those tasks."""
+        borrowed = getattr(est, "borrowed", None)
+        if borrowed is not None:
+            note = borrowed(dataset)
+        else:
+            trained = self.meta.get("datasets")
+            note = f"{', '.join(trained)}'s estimator: no training runs of {dataset}" if trained and dataset not in trained else ""
+        if not note:
+            return name
+        if dataset not in CLASSIFICATION_DATASETS:
+            raise ValueError(f"cannot predict {dataset}: the predictor forecasts image-classification accuracy and has no estimator of "
+                             f"{dataset} (LEMUR's {dataset} runs are other tasks); it answers for {', '.join(CLASSIFICATION_DATASETS)}")
+        return f"{name} ({note})"
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,
@@ -426,6 +558,7 @@ class Predictor:
         dicts, the earlier runs with the same code and dataset also correct the prediction (the policy's
         ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished. When no
         earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve."""
+        incumbent = checked_incumbent(incumbent)
         view = self._view_of(run, budget)
         policy = policy or self.policy
         earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
@@ -548,7 +681,7 @@ class Predictor:
     def _view_of(self, run: dict | RunView, budget: int | None, measure: bool = True) -> RunView:
         if not isinstance(run, dict):
             if budget is not None:
-                run.epochs = max(int(budget), run.k)
+                run.epochs = max(whole_epochs(budget, "budget"), run.k)
             return run
         missing = [k for k in ("code", "dataset", "curve") if k not in run]
         if missing:

@@ -100,8 +100,18 @@ def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) ->
     return n
 
 
-def measure_in_sandbox(code: str, pool) -> dict[str, float]:
-    """Params/FLOPs of ``code`` built under the LEMUR contract in ``pool``'s sandbox."""
+# Check statuses that are a verdict on the model itself, the same on every try: it ran forward ("ok"), it raised while
+# building or running ("failed"), or the parameter budget refused it ("rejected"). The others - "timeout" (also: no
+# free worker before the deadline, a cancelled check), "oom" and "crashed" (the sandbox's limits or its worker) - can
+# change with the machine's load, so they are no measurement.
+VERDICT_STATUSES = ("ok", "failed", "rejected")
+
+
+def measure_in_sandbox(code: str, pool) -> dict[str, float] | None:
+    """Params/FLOPs of ``code`` built under the LEMUR contract in ``pool``'s sandbox; None when the check gave no
+    verdict on the model (``VERDICT_STATUSES``). Why: the features are kept by content hash, and a timeout on a busy
+    sandbox had been kept for good as "the model failed to build"."""
     # The spec's budget is CPU time (the sandbox caps wall time at 4x it): a model that sleeps at import would hold
     # the call for a minute. The deadline makes the budget wall-clock.
-    return features_from_result(pool.check(code, _spec(), deadline=time.monotonic() + MEASURE_TIMEOUT_S))
+    result = pool.check(code, _spec(), deadline=time.monotonic() + MEASURE_TIMEOUT_S)
+    return features_from_result(result) if result.status in VERDICT_STATUSES else None

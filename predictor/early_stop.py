@@ -19,8 +19,9 @@ pool (``calibrate_rungs``), like successive halving with rungs but judged agains
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from scipy.stats import beta
 
@@ -110,6 +111,50 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
 # under-forecasts; with the study's correction they cost epochs without keeping more.
 RECOMMENDED_POLICY = dict(top_k=10, p_min=0.06, p_min_early=0.04, early_until=10, patience=2, bar="final", min_finished=3,
                           sibling_shrink=1.0)
+
+
+def check_accuracy(value: Any, field: str) -> float:
+    """``value`` as an accuracy in [0, 1], else a ValueError naming ``field`` (and suggesting a division by 100 for a
+    value that looks like a percentage). Why: an incumbent of 1.5 or 90 is a bar no run clears (every run stopped),
+    NaN one every run clears (none stopped), and "0.9" failed deep inside the rule with a message about floats."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0.0 <= value <= 1.0:
+        return float(value)
+    hint = ": it looks like a percentage, divide it by 100" if number and 1.0 < value <= 100.0 else ""
+    raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
+
+
+def checked_incumbent(incumbent: Any, field: str = "incumbent") -> float | list[float] | list[list[float]] | list[dict] | None:
+    """``incumbent`` as ``Predictor.should_stop`` reads it (None, the best final, the finals of finished runs, their
+    curves, or the runs as dicts), every accuracy checked by ``check_accuracy`` and made a plain float. Run dicts pass
+    as they are: their curves are checked as runs. One kind per list: the first item says which the rule reads."""
+    if incumbent is None:
+        return None
+    if isinstance(incumbent, numbers.Real) and not isinstance(incumbent, bool):
+        return check_accuracy(incumbent, field)
+    if isinstance(incumbent, (str, bytes, dict)) or not isinstance(incumbent, Iterable):
+        raise ValueError(f"{field} must be the best final accuracy or a list of finals, curves or run dicts, got {incumbent!r:.80}")
+    out, kinds = [], []
+    for i, item in enumerate(incumbent):
+        kind = _incumbent_kind(item)
+        if kinds and kind != kinds[0]:
+            raise ValueError(f"{field}[{i}] is a {kind} but {field}[0] is a {kinds[0]}: give finals, curves or run dicts, not a mix")
+        kinds.append(kind)
+        if kind == "run dict":
+            out.append(item)
+        elif kind == "curve":
+            out.append([check_accuracy(v, f"{field}[{i}][{j}]") for j, v in enumerate(item)])
+        else:
+            out.append(check_accuracy(item, f"{field}[{i}]"))
+    return out
+
+
+def _incumbent_kind(item: Any) -> str:
+    if isinstance(item, dict):
+        return "run dict"
+    if isinstance(item, Iterable) and not isinstance(item, (str, bytes)):
+        return "curve"
+    return "final"
 
 
 def _phi(z: float) -> float:

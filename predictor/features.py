@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DATASETS = ("cifar-10", "cifar-100", "mnist", "svhn", "celeba-gender", "imagenette", "places365", "coco", "wikitext")
+# The datasets of LEMUR's image-classification accuracy runs, which is all the predictor learns from (evaluate.usable);
+# LEMUR's coco and wikitext runs are other tasks (captioning, segmentation, detection, text generation).
+CLASSIFICATION_DATASETS = ("cifar-10", "cifar-100", "mnist", "svhn", "celeba-gender", "imagenette", "places365")
 NUMERIC_HPARAMS = ("lr", "momentum", "dropout", "weight_decay", "mixup_alpha", "warmup_epochs", "attention_dropout",
                    "stochastic_depth_prob", "norm_eps", "patch_size", "dropout_aux", "norm_std", "norm_momentum", "kernel_size")
 LOG_HPARAMS = ("lr", "weight_decay", "norm_eps")

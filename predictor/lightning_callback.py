@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from predictor.early_stop import StopDecision
+from predictor.early_stop import StopDecision, checked_incumbent
 
 
 class EpochStopper:
@@ -22,9 +22,10 @@ class EpochStopper:
     def __init__(self, predictor, code: str, hparams: dict, dataset: str, epochs: int,
                  incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None) -> None:
         """``earlier``: the curves of the study's earlier runs (finished or stopped); they enable the
-        recommended policy's rungs (see ``Predictor.should_stop``)."""
+        recommended policy's rungs (see ``Predictor.should_stop``). A bad ``incumbent`` (90 for 90%, NaN, "0.9") is a
+        ValueError here, before any epoch is trained."""
         self.predictor, self.code, self.hparams, self.dataset, self.epochs = predictor, code, hparams, dataset, epochs
-        self.incumbent = incumbent
+        self.incumbent = checked_incumbent(incumbent)
         self.earlier = earlier
         self.curve: list[float] = []
         self.decisions: list[StopDecision] = []

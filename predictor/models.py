@@ -592,6 +592,7 @@ class PerDataset:
         self.min_views = min_views
         self.by_dataset: dict[str, object] = {}
         self.fallback = ""
+        self.views_by_dataset: dict[str, int] | None = None  # training views per dataset (``borrowed``)
 
     def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str], shared: "PerDataset | None" = None,
             codes: list[str] | None = None) -> "PerDataset":
@@ -601,6 +602,7 @@ class PerDataset:
         if not index:
             raise ValueError("no training views")
         self.fallback = max(index, key=lambda ds: len(index[ds]))
+        self.views_by_dataset = {ds: len(idx) for ds, idx in index.items()}
         own = [ds for ds, idx in index.items() if len(idx) >= self.min_views or ds == self.fallback]
 
         def fit_one(ds: str):
@@ -620,6 +622,16 @@ class PerDataset:
     def answering(self, dataset: str) -> str:
         """The dataset whose estimator answers for ``dataset``."""
         return dataset if dataset in self.by_dataset else self.fallback
+
+    def borrowed(self, dataset: str) -> str:
+        """"" when ``dataset`` has an estimator of its own, else whose estimator answers for it and why. Why: the
+        answer is then another dataset's, and the method string of a prediction must say so."""
+        if dataset in self.by_dataset:
+            return ""
+        views = getattr(self, "views_by_dataset", None)  # None: fitted before the counts were kept
+        why = f"no estimator of {dataset}" if views is None else f"too few training runs of {dataset}" if views.get(dataset) else \
+            f"no training runs of {dataset}"
+        return f"{self.fallback}'s estimator: {why}"
 
     def code_shrink(self, views: list[RunView]) -> np.ndarray:
         out = np.full(len(views), math.inf)

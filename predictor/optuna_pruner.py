@@ -19,7 +19,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
+from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy, decide, guarded_rung, sibling_corrected, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -51,8 +51,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
             return True
         if not curve:
             return False
-        completed = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None),
-                           key=lambda t: -t.value)
+        completed = sorted(self._completed(study), key=lambda t: -t.value)
         done = completed[: self.policy.top_k]
         top_curves = [_curve_of(t) for t in done]
         if self.policy.rungs:  # the rung rule: against every earlier trial, completed or pruned
@@ -85,6 +84,15 @@ class PredictorPruner(optuna.pruners.BasePruner):
                 return False
         return True
 
+    @staticmethod
+    def _completed(study: optuna.study.Study) -> list[FrozenTrial]:
+        """The completed trials, whose values are the finals the rule compares with: each must be an accuracy in [0, 1]
+        (``check_accuracy``). Why: an objective returning percentages made every trial look hopeless (or, NaN, none)."""
+        completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        for t in completed:
+            check_accuracy(t.value, f"trial {t.number}'s value")
+        return completed
+
     def _siblings(self, study: optuna.study.Study, trial: FrozenTrial) -> list[tuple[FrozenTrial, list[float]]]:
         """Earlier trials (completed or pruned) of the trial's code, with their curves."""
         if self.code is None or self.policy.sibling_shrink <= 0:
@@ -116,8 +124,10 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
 
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code
-        hp = {**(hparams or {}), **trial.params, "epoch": planned_epochs}
-        answer = predictor.predict(text, hp, dataset, curve, use_reports=False)  # the study's own trials correct it
+        hp = {**(hparams or {}), **trial.params}
+        # planned_epochs wins over any epochs / epoch in the hyperparameters: it is the horizon the pruner decides for
+        answer = predictor.predict(text, hp, dataset, curve, epochs=max(planned_epochs, len(curve)),
+                                   use_reports=False)  # the study's own trials correct it
         return answer.point, answer.lo, answer.hi
 
     return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code)

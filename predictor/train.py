@@ -50,6 +50,15 @@ def runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = Non
     return [r for r in c.runs if r.model in wanted and usable(r) and (datasets is None or r.dataset in datasets)]
 
 
+def train_runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None = None) -> list[Run]:
+    """The usable runs of the train models (on ``datasets``; None: any), else a ValueError saying so. Why: fitting on
+    none failed deep inside the fit ("no training views") with a traceback."""
+    runs = runs_of(models, c, datasets)
+    if not runs:
+        raise ValueError(f"the {len(models)} train models have no usable runs{' of ' + ', '.join(datasets) if datasets else ''} to train on")
+    return runs
+
+
 def eval_datasets(test_runs: list[Run], wanted: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The datasets a split is evaluated on: ``wanted`` (each must have held-out runs of >= 3 epochs: a named dataset
     must not vanish from the table unnoticed), or every dataset with at least ``EVAL_MIN_RUNS`` such runs, most runs
@@ -194,9 +203,7 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     datasets = eval_datasets(test_runs, datasets)
     if not datasets:
         raise ValueError(f"the {len(test)} test models have no dataset with {EVAL_MIN_RUNS} or more usable runs of >= 3 epochs to evaluate on")
-    train_runs = runs_of(train, c, datasets)
-    if not train_runs:
-        raise ValueError(f"the {len(train)} train models have no usable runs of {', '.join(datasets)} to train on")
+    train_runs = train_runs_of(train, c, datasets)
     if split_path is not None:
         fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params, target=target)
     else:
@@ -262,7 +269,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     ``dynamic``: params/FLOPs measured for reported code (content hash -> features, ``ReportStore.dynamic``)."""
     t0 = time.time()
     c = corpus(cache_dir)
-    runs = runs_of(models, c) if models is not None else [r for r in c.runs if usable(r)]
+    runs = train_runs_of(models, c, ("cifar-10",) if fast else None) if models is not None else [r for r in c.runs if usable(r)]
     if fast:
         runs = [r for r in runs if r.dataset == "cifar-10"]
     extra = []
@@ -319,7 +326,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     params = GBMParams(n_estimators=150, learning_rate=0.08, cv_folds=0)
     fitted, timings = fit_with_best(["last_value", "gbm_stack"], runs, small, params, per_dataset=False)
     meta = {"trained_at": time.time(), "n_runs": len(runs), "n_reported": 0, "estimators": list(fitted), "default": default_estimator(fitted),
-            "fit_seconds": timings, "fast": True, "models": len(chosen), "seconds": round(time.time() - t0, 1),
+            "fit_seconds": timings, "fast": True, "models": len(chosen), "datasets": ["cifar-10"], "seconds": round(time.time() - t0, 1),
             "demo_default": True, "predictor_version": PREDICTOR_VERSION}
     save_predictor(out_dir, fitted, meta)
     return meta

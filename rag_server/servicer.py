@@ -171,6 +171,15 @@ def _hparams(text: str, field: str) -> dict[str, Any]:
     return hparams
 
 
+def _epoch_problem(epoch: int, expected: int) -> str:
+    """Why a curve point's epoch is not ``expected``, the epoch its place in the sorted curve needs (1..n, once each)."""
+    if epoch < 1:
+        return f"{epoch} is not an epoch: epochs are 1-based (1 = after the first epoch), one point per epoch"
+    if epoch < expected:
+        return f"epoch {epoch} appears twice: send one point per epoch, epochs 1 to n"
+    return f"epoch {epoch}, but no point for epoch {expected}: send one point per epoch, epochs 1 to n"
+
+
 def _fraction(value: float, field: str) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise BadRequest(field, f"{value} is not in [0, 1]")
@@ -476,12 +485,17 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     @staticmethod
     def _curve(points: Any, field: str) -> tuple[list[float], list[float] | None]:
-        """(accuracies by epoch, cumulative seconds or None when any is unknown)."""
+        """(accuracies by epoch, cumulative seconds or None when any is unknown). The points, in any order, must be
+        epochs 1..n once each. Why: the epochs were only a sort key, so points at epochs 1 and 10 were read as epochs
+        1 and 2, a duplicate counted twice, and a lone point at epoch 10 read as one epoch seen."""
         ordered = sorted(enumerate(points), key=lambda ip: (ip[1].epoch, ip[0]))
         for i, p in ordered:
             _fraction(p.accuracy, f"{field}[{i}].accuracy")
-            if p.epoch < 0 or not math.isfinite(p.elapsed_ms) or p.elapsed_ms < 0:
-                raise BadRequest(f"{field}[{i}]", "epoch and elapsed_ms must be >= 0")
+            if not math.isfinite(p.elapsed_ms) or p.elapsed_ms < 0:
+                raise BadRequest(f"{field}[{i}].elapsed_ms", f"{p.elapsed_ms} is not >= 0")
+        for expected, (i, p) in enumerate(ordered, start=1):
+            if p.epoch != expected:
+                raise BadRequest(f"{field}[{i}].epoch", _epoch_problem(p.epoch, expected))
         accuracies = [p.accuracy for _, p in ordered]
         durations = [p.elapsed_ms / 1000.0 for _, p in ordered]
         return accuracies, (durations if durations and all(d > 0 for d in durations) else None)
@@ -585,6 +599,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         if run["epochs"] and run["epochs"] < len(run["curve"]):
             raise BadRequest("run.max_epochs", f"{run['epochs']} is below the {len(run['curve'])} epochs in run.curve")
         final = _fraction(request.final_accuracy, "final_accuracy")
+        if not run["curve"] and not final:  # 0 is proto3's "not set": a run that really ended at 0 sends its curve
+            raise BadRequest("run.curve", "is empty and final_accuracy is not set (0): no result given; send the accuracy per "
+                                          "epoch in run.curve, or a final_accuracy above 0")
         if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
             raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "
                                                "send the curve alone, or a final equal to its last point")
@@ -592,7 +609,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         report = {
             "code": run["code"], "hparams": run["hparams"], "dataset": run["dataset"], "accuracy": accuracy,
             "duration_s": run["durations"] or [], "epochs_planned": run["epochs"], "finished": not request.stopped_early,
-            "task": request.run.task or "img-classification",
+            "task": request.run.task or "img-classification", "run_id": request.run.run_id,
         }
         predictor = self._predictor()
         row = self._call(lambda: predictor.report(report), "run")

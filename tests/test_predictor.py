@@ -854,6 +854,279 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir, tmp_path):
         fit(check_val_every_n_epoch=2)
 
 
+def _copy_of(directory: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(directory, tmp_path / "p")
+    return tmp_path / "p"
+
+
+def _coded_predictor(coded_gbm, directory: Path):
+    """A predictor whose estimator learned how much error a code shares: reported runs of a code correct it."""
+    from predictor.api import Predictor
+    from predictor.train import save_predictor
+
+    save_predictor(directory, {"gbm_code": coded_gbm}, {"default": "gbm_code"})
+    return Predictor.load(directory)
+
+
+def test_a_bad_report_is_refused_and_a_bad_stored_one_never_breaks_predictions(coded_gbm, tmp_path, caplog):
+    """A report with "epochs": 0 in its hyperparameters was stored; then every prediction of its code on that dataset,
+    and train-predictor, failed with "epochs must be >= 1". The planned epochs are checked at report time, and a stored
+    row that fails the checks (an older version wrote it) is skipped, logged once."""
+    import sqlite3
+
+    from predictor.api import ReportedRun, reported_training_runs
+    from predictor.families import content_hash
+
+    p = _coded_predictor(coded_gbm, tmp_path / "p")
+    code = net(32, 64) + "\nVARIANT = 11\n"
+    for hparams, message in (({"lr": 0.01, "epochs": 0}, "hparams.epochs must be >= 1, got 0"),
+                             ({"lr": 0.01, "epochs": 2.7}, "hparams.epochs must be a whole number of epochs, got 2.7"),
+                             ({"lr": 0.01, "epoch": -3}, "hparams.epoch must be >= 1, got -3")):
+        with pytest.raises(ValueError, match=re.escape(f"reported run: {message}")):
+            p.report(ReportedRun(code=code, hparams=hparams, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5], finished=False))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            p.predict(code, hparams, "cifar-10")
+    assert p.reports.count() == 0
+    p.report(ReportedRun(code=code, hparams={"lr": 0.01, "epochs": 3.0}, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5]))  # LEMUR writes 3.0
+    assert p.reports.all()[0].epochs_planned == 3
+    with sqlite3.connect(p.reports.path) as db:  # as an older version stored it
+        db.execute("INSERT INTO reports (received_at, code_hash, code, hparams, dataset, transform, task, metric, accuracy, duration_s, "
+                   "epochs_planned, finished) VALUES (0, ?, ?, ?, 'cifar-10', '', 'img-classification', 'acc', '[0.3, 0.4, 0.6]', '[]', "
+                   "NULL, 1)", (content_hash(code), code, json.dumps({"lr": 0.01, "epochs": 0})))
+    with caplog.at_level("WARNING", logger="predictor.api"):
+        answers = [p.predict(code, {"lr": lr}, "cifar-10", epochs=3) for lr in (0.01, 0.02)]
+        decision = p.should_stop({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3]}, [0.9] * 10, budget=3)
+    assert [a.reported_runs for a in answers] == [1, 1] and decision.predicted_final > 0
+    skipped = [r.getMessage() for r in caplog.records if "is skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "hparams.epochs must be >= 1, got 0" in skipped[0], skipped
+    assert [run.accuracy for run, _ in reported_training_runs(p.reports.all())] == [[0.3, 0.4, 0.5]], "retraining skips it too"
+
+
+def test_a_reported_runs_planned_epochs_follow_one_rule_when_stored_and_read(tiny_predictor_dir, tmp_path):
+    """Planned epochs = the explicit value, else hparams epochs, else the curve's length of a finished run; a run
+    reported finished must have all of them. Before, None was stored and read back as hparams epochs or 5: a 3-epoch
+    finished run was read as an unfinished 5-epoch one, a 10-epoch curve with hparams epochs 50 as a 50-epoch final."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from predictor.api import Predictor, ReportedRun
+
+    directory = _copy_of(tiny_predictor_dir, tmp_path)
+    p = Predictor.load(directory)
+    code = net(32, 64) + "\nVARIANT = 12\n"
+    hp = {"lr": 0.01}
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5]))
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.1], finished=False))  # plan unknown
+    p.report(ReportedRun(code=code, hparams={**hp, "epochs": 4}, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5, 0.6]))
+    p.report(ReportedRun(code=code, hparams={**hp, "epochs": 50}, dataset="cifar-10", accuracy=[0.5] * 10, finished=False))
+    assert [r.epochs_planned for r in p.reports.all()] == [3, None, 4, 50]
+    view = p.view(code, hp, "cifar-10", epochs=3)
+    assert [(v.k, v.epochs) for v in p._reported(view)] == [(3, 3), (4, 4)], "finished runs are read back as finished"
+    for run, message in (
+            (ReportedRun(code=code, hparams={**hp, "epochs": 50}, dataset="cifar-10", accuracy=[0.5] * 10),
+             "reported finished after 10 epochs, but hparams.epochs plans 50: send all 50 epochs, or report it as stopped early"),
+            (ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.5] * 3, epochs_planned=6),
+             "reported finished after 3 epochs, but epochs_planned plans 6"),
+            (ReportedRun(code=code, hparams={**hp, "epochs": 2}, dataset="cifar-10", accuracy=[0.5] * 3, finished=False),
+             "hparams.epochs 2 is below the 3 epochs reported"),
+            (ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.5] * 3, epochs_planned=4.5),
+             "epochs_planned must be a whole number of epochs, got 4.5")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            p.report(run)
+    model = tmp_path / "net.py"
+    model.write_text(code)
+    runner = CliRunner()
+    told = runner.invoke(app, ["report", str(model), "--curve", "0.2,0.35", "--dir", str(directory)])
+    assert told.exit_code == 0, told.output
+    assert p.reports.all()[-1].epochs_planned == 2, "the --epochs default is the curve's length, as its help says"
+    refused = runner.invoke(app, ["report", str(model), "--curve", "0.3,0.4", "--hparams", '{"epochs": 50}', "--dir", str(directory)])
+    assert refused.exit_code == 2 and "report it as stopped early" in refused.output and "--stopped" in refused.output, refused.output
+
+
+class _StatusPool:
+    """A stand-in for the sandbox pool that answers each check with the next of ``statuses``, as CheckerPool.check
+    reports them, and counts the checks."""
+
+    def __init__(self, *statuses: str) -> None:
+        self.statuses, self.calls = list(statuses), 0
+
+    def check(self, code, spec, deadline=None):
+        from sandbox.spec import CheckResult
+
+        self.calls += 1
+        status = self.statuses.pop(0)
+        return CheckResult(status=status, params=1000 if status in ("ok", "failed") else None, flops=10**6 if status == "ok" else None)
+
+
+def test_only_a_verdict_on_the_model_is_kept_as_its_params_and_flops(tiny_predictor_dir, tmp_path, monkeypatch):
+    """A measurement that timed out, crashed or ran out of memory (a busy sandbox, no free worker) was kept for good as
+    "the model failed to build". Now the code is answered without params/FLOPs and measured again later; a model that
+    failed to build or run is a verdict, kept."""
+    import predictor.api as api
+    from predictor.families import content_hash
+
+    p = api.Predictor.load(_copy_of(tiny_predictor_dir, tmp_path))
+    for status in ("timeout", "crashed", "oom"):
+        code = net(32, 64) + f"\nVARIANT = {status!r}\n"
+        p.pool = _StatusPool(status, "ok")
+        assert "dyn_ok" not in p.code_features(code), f"{status}: no verdict on the model, answered without params/FLOPs"
+        assert p.reports.load_dynamic(content_hash(code)) is None and not p.knows_dynamic(code)
+        assert "dyn_ok" not in p.code_features(code) and p.pool.calls == 1, "not measured again on every call"
+        monkeypatch.setattr(api, "REMEASURE_AFTER_S", 0.0)
+        assert p.code_features(code)["dyn_ok"] == 1.0 and p.pool.calls == 2, "measured again later"
+        assert p.reports.load_dynamic(content_hash(code))["dyn_ok"] == 1.0
+        monkeypatch.setattr(api, "REMEASURE_AFTER_S", 300.0)
+    broken = net(32, 64) + "\nVARIANT = 'failed'\n"
+    p.pool = _StatusPool("failed")
+    assert p.code_features(broken)["dyn_ok"] == 0.0 and p.reports.load_dynamic(content_hash(broken))["dyn_ok"] == 0.0
+
+
+def test_incumbents_must_be_accuracies_in_the_api_the_stopper_and_the_pruner(tiny_predictor_dir):
+    """Incumbents of 1.5 or [90, 91, 92] (percentages) stopped every run, NaN none, and "0.9" failed deep inside."""
+    import optuna
+
+    from predictor.api import Predictor
+    from predictor.lightning_callback import EpochStopper
+    from predictor.optuna_pruner import predictor_pruner
+
+    p = Predictor.load(tiny_predictor_dir)
+    hp = {"lr": 0.01, "batch": 32}
+    run = {"code": net(8, 16), "hparams": hp, "dataset": "cifar-10", "curve": [0.05, 0.06]}
+    for incumbent, message in (
+            (1.5, "incumbent must be an accuracy in [0, 1], got 1.5"),
+            ([90, 91, 92], "incumbent[0] must be an accuracy in [0, 1], got 90: it looks like a percentage, divide it by 100"),
+            (float("nan"), "incumbent must be an accuracy in [0, 1], got nan"),
+            ("0.9", "incumbent must be the best final accuracy or a list of finals, curves or run dicts, got '0.9'"),
+            ([[0.5, 95.0]], "incumbent[0][1] must be an accuracy in [0, 1], got 95.0: it looks like a percentage"),
+            ([0.9, [0.8]], "incumbent[1] is a curve but incumbent[0] is a final")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            p.should_stop(run, incumbent, budget=6)
+        with pytest.raises(ValueError, match=re.escape(message)):  # at construction, before an epoch is trained
+            EpochStopper(p, net(8, 16), hp, "cifar-10", epochs=6, incumbent=incumbent)
+    assert p.should_stop(run, np.array([0.9] * 10), budget=6).stop, "finals as an array are still read"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=predictor_pruner(p, net(8, 16), "cifar-10", planned_epochs=6, hparams=hp))
+    done = study.ask()
+    done.report(0.9, 0)
+    study.tell(done, 90.0)  # an objective that returns percentages
+    trial = study.ask()
+    trial.report(0.1, 0)
+    with pytest.raises(ValueError, match=re.escape("trial 0's value must be an accuracy in [0, 1], got 90.0: it looks like a percentage")):
+        trial.should_prune()
+
+
+def test_the_pruners_planned_epochs_win_over_the_hyperparameters(tiny_predictor_dir):
+    """predictor_pruner set hparams "epoch" to planned_epochs, but "epochs" in the hyperparameters is read first: a
+    2-epoch curve with {"epochs": 2} was answered as a finished run, not forecast to the pruner's 6 epochs."""
+    import optuna
+
+    from predictor.api import Predictor
+    from predictor.optuna_pruner import predictor_pruner
+
+    p = Predictor.load(tiny_predictor_dir)
+    hp = {"lr": 0.01, "batch": 32, "epochs": 2}
+    pruner = predictor_pruner(p, net(32, 64), "cifar-10", planned_epochs=6, hparams=hp)
+    point, lo, hi = pruner.predict(optuna.trial.create_trial(params={}, distributions={}, value=0.5), [0.2, 0.3])
+    want = p.predict(net(32, 64), hp, "cifar-10", [0.2, 0.3], epochs=6, use_reports=False)
+    assert (point, lo, hi) == (want.point, want.lo, want.hi) and lo < hi, "a 6-epoch forecast, not the curve read as finished"
+
+
+def test_a_dataset_without_an_estimator_of_its_own_is_labelled_or_refused(tmp_path):
+    """Datasets with no estimator of their own got the CIFAR-10 estimator's answer labelled just with its name."""
+    from predictor.api import Predictor
+    from predictor.models import PerDataset
+    from predictor.train import save_predictor
+
+    cifar, y_cifar, g_cifar = _views(_synthetic_runs(120, 3), 0)
+    mnist, y_mnist, g_mnist = _views(_synthetic_runs(60, 4), 0)
+    mnist = [replace(v, dataset="mnist") for v in mnist]
+    svhn = [replace(v, dataset="svhn") for v in mnist[:5]]  # too few views for an estimator of its own
+    params = GBMParams(n_estimators=20, learning_rate=0.1, cv_folds=0, min_child_samples=5)
+    est = PerDataset("gbm_code", params, min_views=50).fit(cifar + mnist + svhn, np.concatenate([y_cifar, y_mnist, y_mnist[:5]]),
+                                                            g_cifar + g_mnist + g_mnist[:5])
+    save_predictor(tmp_path / "per", {"gbm_code": est}, {"default": "gbm_code"})
+    p = Predictor.load(tmp_path / "per")
+    hp = {"lr": 0.01, "batch": 32}
+    assert p.predict(net(), hp, "mnist", epochs=6).model == "gbm_code"
+    assert p.predict(net(), hp, "svhn", epochs=6).model == "gbm_code (cifar-10's estimator: too few training runs of svhn)"
+    assert p.predict(net(), hp, "imagenette", epochs=6).model == "gbm_code (cifar-10's estimator: no training runs of imagenette)"
+    refusal = "cannot predict coco: the predictor forecasts image-classification accuracy and has no estimator of coco"
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        p.predict(net(), hp, "coco", epochs=6)
+    with pytest.raises(ValueError, match="cannot predict wikitext"):
+        p.should_stop({"code": net(), "hparams": hp, "dataset": "wikitext", "curve": [0.1, 0.2]}, [0.9] * 10, budget=6)
+    assert p.predict(net(), hp, "coco", curve=[0.3, 0.4], epochs=2).model == "observed", "a finished curve needs no estimator"
+    # A single estimator trained on some datasets only (the demo default): its meta names them.
+    save_predictor(tmp_path / "one", {"gbm_code": est.by_dataset["cifar-10"]}, {"default": "gbm_code", "datasets": ["cifar-10"]})
+    one = Predictor.load(tmp_path / "one")
+    assert one.predict(net(), hp, "cifar-10", epochs=6).model == "gbm_code"
+    assert one.predict(net(), hp, "svhn", epochs=6).model == "gbm_code (cifar-10's estimator: no training runs of svhn)"
+
+
+def test_a_report_is_stored_once_per_run(coded_gbm, tmp_path):
+    """Reports had no key: a client retrying after a deadline doubled a run's weight in every correction."""
+    import sqlite3
+
+    from predictor.api import ReportedRun, ReportStore
+
+    p = _coded_predictor(coded_gbm, tmp_path / "p")
+    code = net(32, 64) + "\nVARIANT = 13\n"
+    run = ReportedRun(code=code, hparams={"lr": 0.01}, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5])
+    first = p.report(run)
+    assert p.report(replace(run, hparams={"lr": 0.01})) == first and p.reports.count() == 1, "a retry: stored once, its id back"
+    assert p.report(replace(run, hparams={"lr": 0.02})) == first + 1, "another run"
+    partial = p.report(replace(run, accuracy=[0.2], finished=False, epochs_planned=3, run_id="trial-7"))
+    done = p.report(replace(run, accuracy=[0.2, 0.3, 0.45], run_id="trial-7"))
+    assert done == partial and p.reports.count() == 3, "the stopped run reported again when finished: updated in place"
+    assert [(r.accuracy, r.finished) for r in p.reports.all() if r.run_id == "trial-7"] == [([0.2, 0.3, 0.45], True)]
+    assert p.predict(code, {"lr": 0.01}, "cifar-10", epochs=3).reported_runs == 3
+    with pytest.raises(ValueError, match=re.escape("run_id 'trial-7' was reported before for other code or another dataset")):
+        p.report(replace(run, dataset="cifar-100", run_id="trial-7"))
+    # A store written before reports had a run_id: the column is added, its rows kept.
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE reports (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL, code_hash TEXT, code TEXT, hparams TEXT, "
+                   "dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, duration_s TEXT, epochs_planned INTEGER, "
+                   "finished INTEGER)")
+        db.execute("INSERT INTO reports VALUES (1, 0, 'h', ?, '{}', 'cifar-10', '', 'img-classification', 'acc', '[0.5]', '[]', 1, 1)", (code,))
+    store = ReportStore(old)
+    assert [(r.accuracy, r.run_id) for r in store.all()] == [([0.5], "")]
+    assert store.add(replace(run, run_id="x")) == 2
+
+
+def test_a_target_specific_estimator_name_is_refused(tiny_predictor_dir):
+    """model="gbm_code@best" with target final answered the best-over-epochs estimator labelled target final."""
+    from predictor.api import Predictor
+
+    p = Predictor.load(tiny_predictor_dir)
+    for target in ("final", "best"):
+        with pytest.raises(ValueError, match=re.escape("model 'gbm_code@best' is 'gbm_code' fitted to the best over epochs: "
+                                                       "ask for model 'gbm_code' with target 'best'")):
+            p.predict(net(), {}, "cifar-10", model="gbm_code@best", target=target)
+    assert p.predict(net(), {}, "cifar-10", model="gbm_code", target="best").target == "best"
+
+
+def test_cli_train_predictor_refuses_a_split_with_nothing_to_train_on(tmp_path, monkeypatch):
+    """train_models empty or all unknown gave a traceback ("no training views") from deep inside the fit."""
+    from typer.testing import CliRunner
+
+    import predictor.train as train_module
+    from nnrag.cli import app
+
+    c = _synthetic_corpus()
+    monkeypatch.setattr(train_module, "corpus", lambda cache_dir=None: c)
+    runner = CliRunner()
+    for train, message in (([], "train_models is empty: there is nothing to train on"),
+                           (["no-such-model", "nor-this"], "the 2 train models have no usable runs to train on")):
+        split = tmp_path / "split.json"
+        split.write_text(json.dumps({"train_models": train, "test_models": ["m1"]}))
+        result = runner.invoke(app, ["train-predictor", "--split-file", str(split), "--out", str(tmp_path / "p")])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "p" / "estimators.pkl").exists()
+
+
 def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
     from predictor.api import Predictor
     from predictor.dynamic import measure_in_sandbox
@@ -1068,8 +1341,9 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
     before = p.predict(code, hp, "cifar-10", epochs=6)
     assert before.reported_runs == 0 and before.model == "gbm_code"
     above = min(before.point + 0.2, 0.99)
-    for _ in range(3):  # the same hyperparameters: each was predicted exactly as `before`, and ended 0.2 above it
-        p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.2, 0.3, 0.4, 0.5, 0.6, above], epochs_planned=6))
+    for i in range(3):  # the same hyperparameters: each was predicted exactly as `before`, and ended 0.2 above it
+        # (three runs: their first epochs differ; an identical report would be a retry of one run, stored once)
+        p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.2 + 0.01 * i, 0.3, 0.4, 0.5, 0.6, above], epochs_planned=6))
     p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.1, 0.1], epochs_planned=6, finished=False))
     p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-100", accuracy=[0.9] * 6, epochs_planned=6))
     p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.9] * 6, epochs_planned=6, metric="top5"))
@@ -1129,8 +1403,8 @@ def test_cli_report_then_predict_shows_the_correction(coded_gbm, tmp_path):
     before = json.loads(runner.invoke(app, ask).stdout)
     assert before["reported_runs"] == 0
     tell = ["report", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--epochs", "6", "--dir", str(directory)]
-    for _ in range(2):
-        done = runner.invoke(app, [*tell, "--curve", f"0.3,0.4,0.5,0.6,0.7,{min(before['point'] + 0.2, 0.99):.3f}"])
+    for first in (0.3, 0.31):  # two runs (an identical report would be a retry of one, stored once)
+        done = runner.invoke(app, [*tell, "--curve", f"{first},0.4,0.5,0.6,0.7,{min(before['point'] + 0.2, 0.99):.3f}"])
         assert done.exit_code == 0 and "reported run" in done.output and "finished at" in done.output, done.output
     stopped = runner.invoke(app, [*tell, "--curve", "0.1,0.1", "--stopped"])
     assert stopped.exit_code == 0 and "stopped early" in stopped.output

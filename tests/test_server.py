@@ -579,18 +579,27 @@ def test_predict_the_best_over_epochs(client):
     with pytest.raises(InvalidArgument) as info:
         client.predict(GOOD_MODEL, {}, "cifar-10", target="mean")
     assert info.value.details.startswith("target:"), info.value.details
+    for target in ("final", "best"):  # the directory's name of the best-over-epochs estimator is no model to ask for
+        with pytest.raises(InvalidArgument) as info:
+            client.predict(GOOD_MODEL, {}, "cifar-10", [0.3], epochs=5, model="last_value@best", target=target)
+        assert "ask for model 'last_value' with target 'best'" in info.value.details, info.value.details
 
 
-def test_predict_on_code_that_hangs_answers_inside_the_default_deadline(client):
+def test_predict_on_code_that_hangs_answers_inside_the_default_deadline(client, predictor_dir):
     """Params/FLOPs of new code are measured in the sandbox under a budget shorter than the clients' 30 s default
-    deadline: a model that hangs at import gets an answer, without its dynamic features, not DEADLINE_EXCEEDED."""
+    deadline: a model that hangs at import gets an answer, without its dynamic features, not DEADLINE_EXCEEDED. The
+    timeout is no verdict on the model (a busy sandbox times out too): it is not kept as "failed to build"."""
     sleeps = "import time\nimport torch.nn as nn\ntime.sleep(1000)\n"  # no CPU used: the wall clock must end it
     start = time.monotonic()
     p = client.predict(sleeps, {"lr": 0.01, "batch": 64}, "cifar-10", [0.3], epochs=5)
     assert time.monotonic() - start < 25 and 0.0 <= p.lower <= p.accuracy <= p.upper <= 1.0
     start = time.monotonic()
     client.predict(sleeps, {"lr": 0.02}, "cifar-10", [0.3], epochs=5)
-    assert time.monotonic() - start < 5, "the failed measurement is kept by content hash, not repeated"
+    assert time.monotonic() - start < 5, "the timed-out measurement is not repeated at once"
+    from predictor.api import ReportStore
+    from predictor.families import content_hash
+
+    assert ReportStore(predictor_dir / "reports.sqlite").load_dynamic(content_hash(sleeps)) is None, "nor kept for good"
 
 
 def test_should_stop_measures_only_the_code_it_predicts(client):
@@ -657,7 +666,7 @@ def test_predict_learns_at_once_from_reported_runs_of_the_same_code(client):
     assert before.reported_runs == 0 and before.method == "last_value"
     run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.9, 0.95, 0.97], "max_epochs": 3}
     client.report_result(run, 0.97)
-    client.report_result(run, 0.97)
+    client.report_result({**run, "curve": [0.91, 0.95, 0.97]}, 0.97)  # another run (the same report again would be a retry)
     client.report_result({**run, "curve": [0.1]}, 0.1, stopped_early=True)  # stopped: its final is unknown
     client.report_result({**run, "dataset": "cifar-100"}, 0.97)
     after = client.predict(code, {"lr": 0.01}, "cifar-10")
@@ -673,8 +682,8 @@ def test_should_stop_learns_from_reported_runs_of_the_same_code(client):
     run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11, 0.11, 0.12], "max_epochs": 6}
     finished = [0.5] * 10
     assert client.should_stop(run, finished_accuracies=finished).stop
-    for _ in range(3):
-        client.report_result({**run, "curve": [0.10, 0.11, 0.11, 0.12, 0.9, 0.95]}, 0.95)
+    for i in range(3):  # three runs (an identical report would be a retry of one, stored once)
+        client.report_result({**run, "curve": [0.10, 0.11, 0.11, 0.12, 0.9 + 0.01 * i, 0.95]}, 0.95)
     kept = client.should_stop(run, finished_accuracies=finished)
     assert not kept.stop and kept.predicted_accuracy > 0.5, kept
     other = {**run, "code": GOOD_MODEL + "\nVARIANT = 10\n"}
@@ -684,8 +693,117 @@ def test_should_stop_learns_from_reported_runs_of_the_same_code(client):
 def test_report_result_is_stored(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
     first = client.report_result(run, 0.5, stopped_early=True)
-    second = client.report_result({**run, "curve": []}, 0.61)
+    second = client.report_result({**run, "curve": [], "max_epochs": 0}, 0.61)  # a final alone: a one-epoch run
     assert second == first + 1
+
+
+def test_curve_points_must_be_epochs_1_to_n(client):
+    """CurvePoint.epoch was only a sort key: points at epochs 1 and 10 were read as epochs 1 and 2, a repeated epoch
+    counted twice, and one point at epoch 10 was read as one epoch seen."""
+    for curve, message in (([(1, 0.3), (10, 0.4)], "curve[1].epoch: epoch 10, but no point for epoch 2"),
+                           ([(1, 0.3), (1, 0.4)], "curve[1].epoch: epoch 1 appears twice"),
+                           ([(10, 0.7)], "curve[0].epoch: epoch 10, but no point for epoch 1"),
+                           ([(0, 0.3), (1, 0.4)], "curve[0].epoch: 0 is not an epoch: epochs are 1-based")):
+        with pytest.raises(InvalidArgument) as info:
+            client.predict(GOOD_MODEL, {}, "cifar-10", curve, epochs=20)
+        assert info.value.details.startswith(message), info.value.details
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [(2, 0.5), (3, 0.6)], "max_epochs": 10}
+    calls = ((lambda: client.should_stop(run, finished_accuracies=[0.9] * 10), "run.curve[0].epoch"),
+             (lambda: client.report_result(run, 0.6, stopped_early=True), "run.curve[0].epoch"),
+             (lambda: client.should_stop({**run, "curve": [0.5]}, earlier_runs=[run]), "earlier_runs[0].curve[0].epoch"))
+    for call, field in calls:
+        with pytest.raises(InvalidArgument) as info:
+            call()
+        assert info.value.details.startswith(f"{field}: epoch 2, but no point for epoch 1"), info.value.details
+    assert client.predict(GOOD_MODEL, {}, "cifar-10", [(2, 0.6), (1, 0.5)], epochs=5).observed_epochs == 2, "any order"
+
+
+def test_report_result_without_a_curve_or_a_final_is_refused(client):
+    """With neither a curve nor a final (0: proto3's unset), a finished run with accuracy [0.0] was stored, and three
+    such reports dragged the next Predict of the code towards 0."""
+    code = GOOD_MODEL + "\nVARIANT = 20\n"
+    before = client.predict(code, {"lr": 0.01}, "cifar-10", [0.5], epochs=5)
+    for _ in range(3):
+        with pytest.raises(InvalidArgument) as info:
+            client.report_result({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10"}, 0.0)
+        assert info.value.details.startswith("run.curve: is empty and final_accuracy is not set (0): no result given"), info.value.details
+    after = client.predict(code, {"lr": 0.01}, "cifar-10", [0.5], epochs=5)
+    assert after.reported_runs == 0 and after.accuracy == pytest.approx(before.accuracy)
+
+
+def test_a_bad_report_never_breaks_the_predictions_of_its_code(client, predictor_dir):
+    """A report with "epochs": 0 was stored, and then every Predict / ShouldStop of its code on that dataset failed
+    (INVALID_ARGUMENT "epochs must be >= 1") for every client, as did train-predictor."""
+    import sqlite3
+
+    from predictor.families import content_hash
+
+    code = GOOD_MODEL + "\nVARIANT = 21\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5]}
+    for hparams, message in (({"lr": 0.01, "epochs": 0}, "run.hparams_json: epochs must be >= 1, got 0"),
+                             ({"lr": 0.01, "epochs": 2.7}, "run.hparams_json: epochs must be a whole number of epochs, got 2.7")):
+        with pytest.raises(InvalidArgument) as info:
+            client.report_result({**run, "hparams": hparams}, 0.5)
+        assert info.value.details == message
+    with sqlite3.connect(predictor_dir / "reports.sqlite") as db:  # a row an older server stored without the check
+        db.execute("INSERT INTO reports (received_at, code_hash, code, hparams, dataset, transform, task, metric, accuracy, duration_s, "
+                   "epochs_planned, finished) VALUES (0, ?, ?, ?, 'cifar-10', '', 'img-classification', 'acc', '[0.3, 0.4, 0.5]', '[]', "
+                   "NULL, 1)", (content_hash(code), code, json.dumps({"lr": 0.01, "epochs": 0})))
+    assert client.predict(code, {"lr": 0.01}, "cifar-10", epochs=3).reported_runs == 0, "the bad row is skipped"
+    assert client.should_stop({**run, "curve": [0.3], "max_epochs": 3}, finished_accuracies=[0.5] * 10).predicted_accuracy > 0
+
+
+def test_report_result_stores_the_planned_epochs_by_one_rule(client, predictor_dir):
+    """max_epochs 0 stored None, read back as hparams epochs or else 5: a finished 3-epoch run became an unfinished
+    5-epoch one, and a 10-epoch curve with hparams epochs 50 a 50-epoch final."""
+    from predictor.api import ReportStore
+    from predictor.families import content_hash
+
+    code = GOOD_MODEL + "\nVARIANT = 22\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5]}
+    client.report_result(run, 0.5)  # max_epochs 0: the curve's length
+    for bad, message in (({"hparams": {"lr": 0.01, "epochs": 50}, "curve": [0.5] * 10},
+                          "run: reported run: reported finished after 10 epochs, but hparams.epochs plans 50: send all 50 epochs, or "
+                          "report it as stopped early"),
+                         ({"max_epochs": 5}, "run: reported run: reported finished after 3 epochs, but epochs_planned plans 5")):
+        with pytest.raises(InvalidArgument) as info:
+            client.report_result({**run, **bad}, 0.5)
+        assert info.value.details.startswith(message), info.value.details
+    client.report_result({**run, "hparams": {"lr": 0.01, "epochs": 50}, "curve": [0.5] * 10}, 0.5, stopped_early=True)
+    stored = ReportStore(predictor_dir / "reports.sqlite")._select("WHERE code_hash = ?", (content_hash(code),))
+    assert [(len(r.accuracy), r.epochs_planned, r.finished) for r in stored] == [(3, 3, True), (10, 50, False)]
+
+
+def test_a_retried_or_updated_report_is_stored_once(client):
+    """Reports had no key: a retry after a deadline counted the run twice. Now the same report is stored once, and a
+    report with the run_id of an earlier one replaces it."""
+    code = GOOD_MODEL + "\nVARIANT = 23\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.9, 0.95, 0.97], "max_epochs": 3}
+    first = client.report_result(run, 0.97)
+    assert client.report_result(run, 0.97) == first, "the same report again: the stored one's id"
+    assert client.predict(code, {"lr": 0.01}, "cifar-10").reported_runs == 1
+    mine = {**run, "run_id": "study-1/trial-4", "curve": [0.2, 0.3]}
+    stopped = client.report_result(mine, 0.3, stopped_early=True)
+    finished = client.report_result({**mine, "curve": [0.2, 0.3, 0.5]}, 0.5)
+    assert finished == stopped and client.predict(code, {"lr": 0.01}, "cifar-10").reported_runs == 2, "updated, counted once"
+    with pytest.raises(InvalidArgument) as info:
+        client.report_result({**mine, "code": GOOD_MODEL + "\nVARIANT = 24\n"}, 0.3, stopped_early=True)
+    assert info.value.details.startswith("run: reported run: run_id 'study-1/trial-4' was reported before for other code"), info.value.details
+
+
+def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, predictor_dir, tmp_path):
+    """--epochs 0 over the wire became "not given" and the default 5 epochs, while the local path refused it."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    good = tmp_path / "good.py"
+    good.write_text(GOOD_MODEL)
+    runner = CliRunner()
+    remote = runner.invoke(app, ["predict", str(good), "--curve", "0.3", "--epochs", "0", "--server", server.address])
+    local = runner.invoke(app, ["predict", str(good), "--curve", "0.3", "--epochs", "0", "--dir", str(predictor_dir)])
+    assert remote.exit_code == local.exit_code == 2
+    assert remote.output == local.output == "error: epochs must be >= 1, got 0\n", (remote.output, local.output)
 
 
 @pytest.mark.parametrize(
@@ -706,6 +824,10 @@ def test_report_result_is_stored(client):
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5]}, 0.7), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5, 0.6], "max_epochs": 2}, 0.6),
          "run.max_epochs"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, 0.0), "run.curve"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"epochs": 0}}, 0.3),
+         "run.hparams_json"),
+        (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.3), (3, 0.4)]), "curve[1].epoch"),
     ],
 )
 def test_predictor_bad_input_names_the_field(client, call, field):

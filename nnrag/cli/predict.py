@@ -63,8 +63,15 @@ def train_predictor_cmd(
             models, _ = read_split(split_file)
         except ValueError as exc:
             _fail(str(exc))
+        if not models:
+            _fail(f"split file {split_file}: train_models is empty: there is nothing to train on")
     store = ReportStore(directory / "reports.sqlite")
-    meta = train_predictor(directory, extra_runs=reported_training_runs(store.all()), models=models, fast=fast, dynamic=store.dynamic())
+    try:
+        if models is not None:
+            _warn_unknown_models(models)
+        meta = train_predictor(directory, extra_runs=reported_training_runs(store.all()), models=models, fast=fast, dynamic=store.dynamic())
+    except ValueError as exc:  # e.g. no train model with runs to learn from (train.train_runs_of), before any fitting
+        _fail(str(exc))
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
                f"in {meta['seconds']} s -> {directory}")
 
@@ -82,12 +89,17 @@ def predict_cmd(
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: predict there instead of in-process"),
 ) -> None:
     """Predict the final (or best-over-epochs) accuracy of a model with an 80% interval (and which estimator answered)."""
-    from predictor.api import Predictor
+    from predictor.api import Predictor, whole_epochs
 
     if not file.is_file():
         _fail(f"{file} is not a file")
     _check_target(target)
     hp, values = _hparams(hparams), _curve(curve)
+    if epochs is not None:  # here, not by each path: over the wire 0 means "not given" and became the default 5
+        try:
+            whole_epochs(epochs)
+        except ValueError as exc:
+            _fail(str(exc))
     if server:
         answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model, target)
     else:
@@ -146,8 +158,11 @@ def report_cmd(
     curve: str = typer.Option(..., "--curve", help="accuracy after each epoch, e.g. 0.31,0.42,0.47 (the last one is the final)"),
     hparams: str = typer.Option("{}", "--hparams", help="JSON object of the run's hyperparameters"),
     dataset: str = typer.Option("cifar-10", "--dataset"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: the curve's length)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epochs, else the curve's length; "
+                                                                "a finished run must report all of them)"),
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
+    run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
+                                                    "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report there instead"),
 ) -> None:
@@ -163,18 +178,19 @@ def report_cmd(
     if epochs is not None and epochs < len(values):
         _fail(f"--epochs {epochs} is below the {len(values)} epochs in --curve")
     if server:
-        run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values, "max_epochs": epochs or 0}
+        run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values, "max_epochs": epochs or 0, "run_id": run_id}
         with remote_client(server) as client:
-            run_id = client.report_result(run, values[-1], stopped_early=stopped)
+            stored_id = client.report_result(run, values[-1], stopped_early=stopped)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
-            report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped)
-            run_id = _measuring(predictor, code, lambda: predictor.report(report))
+            report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
+                                 run_id=run_id)
+            stored_id = _measuring(predictor, code, lambda: predictor.report(report))
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
-    typer.echo(f"reported run {run_id} ({state}, {len(values)} epochs on {dataset})")
+    typer.echo(f"reported run {stored_id} ({state}, {len(values)} epochs on {dataset})")
 
 
 def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str],
