@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Sandbox pool size.")
     max_concurrent_rpcs: int = Field(default=64, ge=1, description="In-flight RPCs before RESOURCE_EXHAUSTED.")
     max_message_mb: int = Field(default=8, ge=1, description="Largest gRPC message accepted, in MiB.")
-    check_timeout_s: float = Field(default=30.0, gt=0, description="Default wall-clock budget for one check.")
-    check_memory_mb: int = Field(default=4096, gt=0, description="Default address-space limit for one check.")
+    # the bounds are what the sandbox can enforce (sandbox.pool.MAX_TIMEOUT_S, MIN_MEMORY_MB, MAX_MEMORY_MB): a default
+    # beyond them would make every check the server runs a ValueError
+    check_timeout_s: float = Field(default=30.0, gt=0, le=86_400, description="Default CPU-time budget for one check, in seconds (its wall clock is capped at 4x).")
+    check_memory_mb: int = Field(default=4096, ge=64, le=1 << 20, description="Default address-space limit for one check, in MiB.")
     max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
     drain_s: float = Field(default=30.0, ge=0, description="On SIGTERM, seconds in-flight calls get to finish.")
     embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads for query embeddings in the server.")

@@ -282,7 +282,7 @@ def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
 
 def _refused(error: str) -> CheckResult:
     """The CheckResult of an audit item the server refused (``AuditResponse.error``, "field: problem")."""
-    return CheckResult(status="rejected", failed_stage="parse", error_type="InvalidArgument", message=error,
+    return CheckResult(status="rejected", failed_stage=None, error_type="InvalidArgument", message=error,
                        diagnosis=Diagnosis(error, "fix the request", "rejected"))
 
 

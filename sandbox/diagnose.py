@@ -46,6 +46,11 @@ _SHAPE_PATTERNS = (
     "input.size", "normalized_shape", "invalid for input of size", "input size", "Output size is too small", "Kernel size can't be greater",
 )
 _OOM_PATTERNS = ("can't allocate memory", "not enough memory", "out of memory", "DefaultCPUAllocator")
+# What a thread pool prints or raises when the check's process/thread limit (or its memory budget,
+# which every thread's stack counts against) refuses one more thread: libgomp exits with code 1 on it.
+_THREAD_LIMIT_PATTERNS = ("Thread creation failed", "can't start new thread", "Resource temporarily unavailable")
+THREAD_LIMIT_HINT = ("use fewer threads (torch.set_num_threads(n), thread pools): a check may run at most {limit} processes "
+                     "and threads, and each thread's stack counts against the memory budget")
 
 
 def _is_network_error(exc: BaseException, msg: str) -> bool:
@@ -176,6 +181,11 @@ def diagnose_exception(
             "checks run on the CPU with no GPU: do not call .cuda() or hard-code device='cuda'; use the `device` argument or x.device",
             "device", "", lineno,
         )
+    if _is_dtype_error(exc, msg):  # before the shape rules: "... 'indices' to have one of the following scalar types" is a dtype error
+        return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", _dtype_hint(msg), "dtype", "", lineno)
+    if any(p in msg for p in _THREAD_LIMIT_PATTERNS):
+        return Diagnosis(f"the code could not start another thread or process at {stage}{_at(lineno)}: {first}",
+                         THREAD_LIMIT_HINT.format(limit=_nproc_limit()), "thread_limit", "", lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
         return Diagnosis(problem[:400], _layer_hint(layer), "shape_mismatch", layer["name"], lineno)
@@ -191,11 +201,30 @@ def diagnose_exception(
         return Diagnosis(f"forward call failed: {first}", "forward takes a different number of inputs: pass one input shape per tensor argument", "forward_args", "", lineno)
     if isinstance(exc, SystemExit):
         return Diagnosis(f"the code called sys.exit({exc.code!r}) at {stage}{_at(lineno)}", "remove exit calls from library/model code", "exit", "", lineno)
-    if "expected scalar type" in msg or "dtype" in msg:
-        return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", "cast tensors to the same dtype (x.float(), x.long()) before combining them", "dtype", "", lineno)
+    if "dtype" in msg:
+        return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", _dtype_hint(msg), "dtype", "", lineno)
     if getattr(exc, "error_type", None):  # our own StageError
         return Diagnosis(f"{exc.error_type} at {stage}: {first}", _stage_error_hint(exc.error_type), exc.error_type, "", lineno)
     return Diagnosis(f"{etype} at {stage}{_at(lineno)}: {first}", f"see the traceback{_at(lineno)}; the error is raised in the model code" if lineno else "see the traceback", "exception", "", lineno)
+
+
+def _is_dtype_error(exc: BaseException, msg: str) -> bool:
+    """torch's dtype errors ("expected scalar type Long but found Float", "... to have one of the following scalar
+    types", "... must have the same dtype"); a TypeError naming a ``dtype`` argument is a call error, decided later."""
+    return "scalar type" in msg or ("dtype" in msg and not isinstance(exc, TypeError))
+
+
+def _dtype_hint(msg: str) -> str:
+    if "indices" in msg:  # an embedding given float inputs
+        return ("the model takes integer ids (an embedding): give it int64 inputs (Example.input_dtypes=['int64'], "
+                "`nnrag check --input-dtype int64`), or cast with x.long()")
+    return "cast tensors to the same dtype (x.float(), x.long()) before combining them"
+
+
+def _nproc_limit() -> int:
+    from sandbox.guard import NPROC_LIMIT
+
+    return NPROC_LIMIT
 
 
 def _stage_error_hint(error_type: str) -> str:
@@ -212,8 +241,10 @@ def _stage_error_hint(error_type: str) -> str:
 
 
 def diagnose_status(status: str, stage: str | None, timeout_s: float | None = None, signal_number: int | None = None,
-                    exit_code: int | None = None, memory_mb: int | None = None, params: int | None = None) -> Diagnosis:
-    """Diagnosis for a child that died without reporting an exception (runs in the worker)."""
+                    exit_code: int | None = None, memory_mb: int | None = None, params: int | None = None,
+                    output: str = "") -> Diagnosis:
+    """Diagnosis for a child that died without reporting an exception (runs in the worker).
+    ``output`` is what the check printed: a native library that exits on a refused thread says so there."""
     stage = stage or "unknown stage"
     if status == "timeout":
         return Diagnosis(
@@ -232,6 +263,11 @@ def diagnose_status(status: str, stage: str | None, timeout_s: float | None = No
             f"the process was killed by {sig_name} during {stage}",
             "a native crash (ctypes, an extension, an invalid op) or the code killed itself: remove low-level calls",
             "crash", sig_name,
+        )
+    if any(p in output for p in _THREAD_LIMIT_PATTERNS):
+        return Diagnosis(
+            f"the process exited (code {exit_code}) during {stage}: a thread pool could not start its threads",
+            THREAD_LIMIT_HINT.format(limit=_nproc_limit()), "thread_limit",
         )
     return Diagnosis(
         f"the process exited (code {exit_code}) during {stage} without reporting a result",

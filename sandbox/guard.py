@@ -19,7 +19,11 @@ from sandbox.isolation import _libc, no_new_privs
 PR_SET_PDEATHSIG = 1
 RESULT_FD = 3
 REQUEST_FD = 4
-NPROC_LIMIT = 32  # threads count too; torch with one thread needs a handful
+# Processes and threads of the check's throwaway uid. Threads count too, so it must leave room for
+# ordinary thread pools (torch.set_num_threads(64) needs 64 OpenMP threads) while still stopping a
+# fork bomb early: each forked copy of a process holding torch takes ~20 ms of CPU to tear down, so
+# on 2 cores a fork bomb's copies are gone ~4 s after the check at 256, ~12 s at 512.
+NPROC_LIMIT = 256
 FILE_SIZE_LIMIT = 64 << 20
 OPEN_FILES_LIMIT = 512
 

@@ -10,7 +10,10 @@ inherits the namespaces:
   private tmpfs (the per-check temp dirs live there and vanish with the worker);
 - processes: each check child is pid 1 of its own pid namespace (when it dies the kernel
   kills whatever it left behind) and runs under a throwaway uid, so RLIMIT_NPROC counts
-  only its own processes and it cannot signal or read ``/proc/<pid>/environ`` of others.
+  only its own processes and it cannot signal or read ``/proc/<pid>/environ`` of others;
+- per check: its own mount namespace with a fresh ``/proc`` of its pid namespace (no other
+  process, nor its command line, is visible) and a fresh tmpfs ``/tmp`` that is freed when
+  the check's last process dies (nothing one check leaves there reaches the next).
 
 Python 3.11 has no ``os.unshare``/``mount``, so we call libc through ctypes. Everything
 degrades gracefully: ``IsolationInfo`` says what is actually active.
@@ -34,6 +37,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
@@ -47,6 +51,13 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 
 TMPFS_SIZE = "size=1024m,mode=1777"
+# What no isolation mode contains. The checked code runs in the process that reports its result, so
+# it can write a result line of its own on the result pipe (a descriptor it holds, reachable through
+# /proc/self/fd however it is renumbered) and then fail: a verdict is evidence about honest code only.
+NEVER_CONTAINED: tuple[str, ...] = (
+    "verdicts: the checked code runs in the process that reports its result, so it can forge its own result "
+    "(status, stages, params) before failing; a check measures whether honest code runs, it proves nothing about adversarial code",
+)
 
 
 @dataclass
@@ -59,6 +70,7 @@ class IsolationInfo:
     processes: str = "none"  # "pidns+uid" | "pidns" | "none"
     uid_drop: bool = False  # checks run under a throwaway uid
     pid_namespace: bool = False  # each check is pid 1 of its own pid namespace
+    check_mounts: bool = False  # each check gets its own /proc (its processes only) and an empty /tmp
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +102,10 @@ class IsolationInfo:
                         "timeout's process-group kill")
         elif not self.pid_namespace:
             gaps.append("processes: no pid namespace; a throwaway uid with RLIMIT_NPROC stands in for it")
+        if not self.check_mounts:
+            gaps.append("processes: checks can list every process on the machine and read its command line (/proc/<pid>/cmdline)")
+            if self.filesystem != "none":
+                gaps.append("filesystem: files a check leaves in the worker's private /tmp are visible to its later checks")
         return gaps
 
 
@@ -227,6 +243,49 @@ def _mount_private_tmp() -> list[str]:
     return keep
 
 
+def private_check_mounts() -> None:
+    """Called in a forked check child, still privileged, when it is pid 1 of its own pid namespace:
+    a mount namespace of its own with a fresh /tmp (the worker's kept paths bound back in) and a
+    fresh procfs for its pid namespace. Why: the worker's /proc is the host's, where any check
+    could read every process's command line, and the worker's /tmp outlives checks, so files one
+    check leaves there (written through ctypes, past the audit hook) would reach the next. Both
+    mounts die with the check's last process."""
+    unshare(CLONE_NEWNS)
+    _mount_private_tmp()
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+
+
+def _probe_check_mounts() -> str:
+    """Fork once the way checks are forked (pid 1 of a new pid namespace) and set up
+    ``private_check_mounts`` there: "" when it works and /proc shows only that process, else why not."""
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    read_end, write_end = os.pipe()
+    try:
+        unshare(CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                private_check_mounts()
+                visible = sorted(e for e in os.listdir("/proc") if e.isdigit())
+                os.write(write_end, b"ok" if visible == ["1"] else f"/proc still shows pids {visible[:5]}".encode())
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised in a fork
+                os.write(write_end, (str(exc) or type(exc).__name__).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        write_end = -1
+        answer = os.read(read_end, 4096).decode("utf-8", "replace")
+        os.waitpid(pid, 0)
+        return "" if answer == "ok" else answer or "the probe process died"
+    except OSError as exc:
+        return str(exc)
+    finally:
+        setns(own_pidns, CLONE_NEWPID)  # the next fork is back in our own pid namespace
+        for fd in (own_pidns, read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as fh:
         fh.write(text)
@@ -292,6 +351,11 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     info.uid_drop = is_root
     info.processes = "pidns+uid" if is_root else "pidns"
     info.details.append("processes: each check is pid 1 of its own pid namespace" + (", under a throwaway uid with RLIMIT_NPROC" if is_root else ""))
+    if info.filesystem != "none":
+        problem = _probe_check_mounts()
+        info.check_mounts = not problem
+        info.details.append("per check: a fresh /proc (only its own processes) and a fresh /tmp" if not problem
+                            else f"per-check /proc and /tmp unavailable: {problem}")
     return info
 
 

@@ -10,6 +10,7 @@ killed and replaced.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import random
@@ -40,6 +41,9 @@ WALL_FACTOR = 4.0
 CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
 UID_SPAN = 1 << 16
+MAX_TIMEOUT_S = 86_400.0  # a day of CPU time: far beyond any real check, far below what select() and RLIMIT_CPU overflow on
+MIN_MEMORY_MB = 64
+MAX_MEMORY_MB = 1 << 20  # 1 TiB: beyond it RLIMIT_AS overflows in the check's process
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -86,6 +90,7 @@ class _WorkerProcess:
         self.handshake: dict | None = None
         self.started = time.monotonic()
         self.checks = 0
+        self.unanswered = False  # a request was sent and its answer not read: the protocol is out of step
         self._handshake_lock = threading.Lock()
 
     def alive(self) -> bool:
@@ -140,14 +145,20 @@ class _WorkerProcess:
             pass  # the worker is gone: reading its answer fails next and it is replaced
 
     def request(self, payload: dict, deadline: float, cancel: threading.Event | None = None) -> dict:
+        """Send one request and read its answer. Until the answer is read, ``unanswered`` stays set:
+        whatever interrupts the wait (a timeout, Ctrl-C, a bug), the answer is still on its way and
+        would be taken for the next request's, so the pool replaces such a worker (``CheckerPool.check``)."""
         self.ensure_ready()
+        self.unanswered = True
         try:
             self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise WorkerError(f"worker {self.index} is gone: {exc}") from exc
         self.checks += 1
-        return json.loads(self._readline(deadline, cancel))
+        line = self._readline(deadline, cancel)
+        self.unanswered = False
+        return json.loads(line)
 
     def kill(self) -> None:
         try:
@@ -281,6 +292,8 @@ class CheckerPool:
         cancel: set it (from any thread) when the answer is no longer wanted, e.g. the RPC's
         client went away: the check's process is killed at once and a "timeout" result with
         error_type "Cancelled" comes back; the worker stays warm.
+        Raises ValueError for a spec the sandbox cannot enforce (``validate_spec``). Whatever
+        interrupts the wait (KeyboardInterrupt included) costs the worker, which is replaced.
         """
         if self._closed:
             raise RuntimeError("CheckerPool is closed")
@@ -288,9 +301,7 @@ class CheckerPool:
         started = time.monotonic()
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}")
-        problem = _invalid_spec(spec)
-        if problem:
-            return self._finish(rejected_result(problem, spec, "fix the CheckSpec"), started, hint_provider)
+        validate_spec(spec)
         problem = oversize_problem(code)
         if problem:
             return self._finish(rejected_result(problem, spec), started, hint_provider)
@@ -323,7 +334,11 @@ class CheckerPool:
                 return self._finish(_worker_failure(response["error"]), started, hint_provider)
             return self._finish(CheckResult.from_dict(response["result"]), started, hint_provider)
         finally:
-            self._idle.put(worker)
+            try:
+                if worker.unanswered:  # interrupted (KeyboardInterrupt, any error) before its answer came: never reuse it
+                    worker = self._replace(worker)
+            finally:  # even a second interrupt must not lose the slot (later checks would wait forever); a dead worker is replaced on use
+                self._idle.put(worker)
 
     def _take_worker(self, deadline: float | None, cancel: threading.Event | None) -> _WorkerProcess | None:
         """An idle worker, or None when the deadline passes or ``cancel`` fires first."""
@@ -356,29 +371,41 @@ class CheckerPool:
                 yield pending.popleft().result()
 
 
-def _invalid_spec(spec: CheckSpec) -> str | None:
+def validate_spec(spec: CheckSpec) -> None:
+    """Raise ValueError naming what is wrong with ``spec``, before anything is sent to a worker.
+
+    Why up front: a number the worker cannot use (NaN, inf, 1e20 s, a memory budget that overflows
+    RLIMIT_AS) would otherwise fail deep in the worker or the check's process and read as the
+    checked code's fault; and a bad spec is the caller's mistake for every code it checks, so an
+    audit must stop at once rather than record thousands of refusals as done.
+    """
     unknown = [s for s in spec.stages if s not in STAGES]
     if unknown or not spec.stages:
-        return f"unknown stages {unknown or '(none given)'}; use names from {list(STAGES)}"
-    if not spec.timeout_s or spec.timeout_s <= 0:
-        return f"timeout_s must be positive, not {spec.timeout_s!r}"
-    if not spec.memory_mb or spec.memory_mb < 64:
-        return f"memory_mb must be at least 64, not {spec.memory_mb!r}"
-    if spec.max_params is not None and spec.max_params <= 0:
-        return f"max_params must be positive, not {spec.max_params!r}"
-    return None
+        raise ValueError(f"unknown stages {unknown or '(none given)'}; use names from {list(STAGES)}")
+    if not _number_within(spec.timeout_s, 0.0, MAX_TIMEOUT_S) or spec.timeout_s <= 0:
+        raise ValueError(f"timeout_s must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], not {spec.timeout_s!r}")
+    if not _number_within(spec.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB):
+        raise ValueError(f"memory_mb must be a number of MiB in [{MIN_MEMORY_MB}, {MAX_MEMORY_MB}], not {spec.memory_mb!r}")
+    if spec.max_params is not None and (not _number_within(spec.max_params, 0, float("inf")) or spec.max_params <= 0):
+        raise ValueError(f"max_params must be positive, not {spec.max_params!r}")
+
+
+def _number_within(value: object, low: float, high: float) -> bool:
+    """A real number (not a bool, not NaN) in [low, high]."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value) and low <= value <= high
 
 
 def oversize_problem(code: str) -> str | None:
     """Why ``code`` is too big to check (over MAX_CODE_BYTES), or None."""
-    if len(code.encode("utf-8", "replace")) > MAX_CODE_BYTES:
-        return f"code is {len(code):,} characters; the limit is {MAX_CODE_BYTES:,} bytes"
+    size = len(code.encode("utf-8", "replace"))
+    if size > MAX_CODE_BYTES:
+        return f"code is {size:,} bytes (UTF-8); the limit is {MAX_CODE_BYTES:,} bytes"
     return None
 
 
 def rejected_result(message: str, spec: CheckSpec, hint: str = "send smaller code") -> CheckResult:
-    """The result of a check refused before any sandbox ran (bad spec, oversized code)."""
-    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages if s in STAGES}, failed_stage="parse", error_type="Rejected",
+    """The result of code refused before any sandbox ran (empty, oversized): no stage ran, so none failed."""
+    return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages if s in STAGES}, failed_stage=None, error_type="Rejected",
                        message=message, diagnosis=Diagnosis(message, hint, "rejected"))
 
 

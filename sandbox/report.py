@@ -20,7 +20,9 @@ ACTIVE_GAP_S = 300.0  # gaps longer than this between results are pauses, not wo
 
 
 def _normalise_message(text: str) -> str:
-    """Collapse numbers, quoted names and shapes so that similar failures group together."""
+    """Collapse whitespace (a multi-line message is one table cell), numbers, quoted names and shapes
+    so that similar failures group together."""
+    text = " ".join(text.split())
     text = re.sub(r"'[^']*'", "'X'", text)
     text = re.sub(r"\[[0-9, ]+\]|\([0-9x, ]+\)", "[..]", text)
     text = re.sub(r"\d+", "N", text)
@@ -118,8 +120,14 @@ def _plots(summary: dict[str, Any], out_dir: Path) -> dict[str, str]:
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    """One markdown table cell: on one line (a newline would end the table and start whatever the checked
+    code wrote, e.g. a heading) with its pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _pct(value: float | None) -> str:
@@ -169,7 +177,7 @@ def _markdown_to_html(text: str) -> str:
     def flush() -> None:
         if table:
             rows = [r for r in table if not re.fullmatch(r"\|(---\|)+", r)]
-            cells = [[html.escape(c.strip()) for c in r.strip("|").split(" | ")] for r in rows]
+            cells = [[html.escape(c.strip().replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", r.strip()[1:-1])] for r in rows]
             out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cells[0]) + "</tr>"
                        + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells[1:]) + "</table>")
             table.clear()

@@ -28,9 +28,10 @@ import torch.nn as nn
 from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
-from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
+from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 MODEL_FILE = "model.py"
+BOM = "\ufeff"
 MODULE_NAME = "nnrag_checked_model"
 DEFAULT_INPUT = [[2, 3, 32, 32]]
 DYNAMIC_STAGES = ("instantiate", "forward", "backward", "train_step")
@@ -165,8 +166,7 @@ def _flatten_tensors(value: Any, depth: int = 0) -> list[torch.Tensor]:
     return [t for v in list(fields.values()) for t in _flatten_tensors(v, depth + 1)]
 
 
-_DTYPES = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-           "float64": torch.float64, "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "bool": torch.bool}
+_DTYPES = {name: getattr(torch, name) for name in INPUT_DTYPES}
 
 
 def make_inputs(shapes: list[list[int]], dtypes: list[str] | None) -> list[torch.Tensor]:
@@ -300,7 +300,9 @@ class CheckRun:
     """One check: static stages once, then dynamic stages per example until one works."""
 
     def __init__(self, code: str, spec: CheckSpec, report: Callable[[dict], None]):
-        self.code = code
+        # Python drops a UTF-8 BOM from a file, but code sent as text (the gRPC Check, a JSONL
+        # audit) may still start with one, and ast.parse fails on U+FEFF.
+        self.code = code.removeprefix(BOM)
         self.spec = spec
         self.report = report
         last = max((STAGES.index(s) for s in spec.stages if s in STAGES), default=STAGES.index("forward"))
@@ -467,7 +469,7 @@ class CheckRun:
             model, example = self._build(cls, example)
             result.example = example
             result.params = _param_count(model)
-            if result.params > self.spec.max_params:
+            if self.spec.max_params is not None and result.params > self.spec.max_params:  # None: no budget
                 raise StageError("ParamBudget", f"{result.params:,} parameters exceed the budget of {self.spec.max_params:,}", status="rejected")
             result.stages[stage] = "ok"
             if "forward" not in self.wanted:
@@ -567,10 +569,10 @@ class CheckRun:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             return "skipped"
-        tensors = [t for t in _flatten_tensors(output) if t.is_floating_point() and t.requires_grad]
+        tensors = [t for t in _flatten_tensors(output) if (t.is_floating_point() or t.is_complex()) and t.requires_grad]
         if not tensors:
             raise StageError("NoGradient", "the output does not depend on any trainable parameter (detached, or computed under no_grad)")
-        loss = sum(t.float().pow(2).mean() for t in tensors)
+        loss = sum((t.abs() if t.is_complex() else t).float().pow(2).mean() for t in tensors)
         loss.backward()
         if all(p.grad is None for p in trainable):
             raise StageError("NoGradient", "backward produced no gradient for any parameter")
@@ -595,6 +597,7 @@ class CheckRun:
             else:
                 fresh = make_inputs(example.inputs, example.input_dtypes)
             out = _flatten_tensors(model(*fresh))[0]
+            out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
                 loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
             else:

@@ -12,6 +12,8 @@ from typing import Any
 
 STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
 STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "oom", "crashed", "rejected")
+# Names ``Example.input_dtypes`` may use (torch attribute names; "float" and "long" are aliases).
+INPUT_DTYPES: tuple[str, ...] = ("float32", "float", "float16", "bfloat16", "float64", "int64", "long", "int32", "bool")
 
 
 @dataclass

@@ -69,6 +69,7 @@ class Worker:
         self.dying: list[dict] = []
         self.sweep_until = 0.0  # without a pid namespace: look for a finished check's escaped descendants until then
         self.cancel_pending = False  # a cancel line arrived in the same read as its request
+        self.control_buffer = b""  # bytes read from the pool not yet handled (see _control_input)
 
     def start(self) -> None:
         self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
@@ -135,7 +136,7 @@ class Worker:
             try:
                 for fd in (req_w, r_res, r_out):
                     os.close(fd)
-                _child(req_r, w_res, w_out, workdir, uid)
+                _child(req_r, w_res, w_out, workdir, uid, self.isolation.check_mounts)
             finally:
                 os._exit(70)
         for fd in (req_r, w_res, w_out):
@@ -238,6 +239,16 @@ class Worker:
         child["reaped"] = outcome["wait_status"] is not None
         return _assemble(outcome, request)
 
+    def _control_input(self, chunk: bytes) -> bool:
+        """Bytes the pool sent while a check runs: True when they hold a cancel line. Anything else
+        (the start of a next request) is kept for ``_request_lines``: dropping it would leave the
+        pool waiting for an answer to a request the worker never saw."""
+        self.control_buffer += chunk
+        *lines, tail = self.control_buffer.split(b"\n")
+        kept = [line for line in lines if line.strip() != CANCEL_LINE]
+        self.control_buffer = b"".join(line + b"\n" for line in kept) + tail
+        return len(kept) < len(lines)
+
     def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int,
                  cpu_budget: float | None = None) -> dict[str, Any]:
         res_buf, out_buf = bytearray(), bytearray()
@@ -271,7 +282,7 @@ class Worker:
                 chunk = os.read(fd, 1 << 16)
                 if fd == CONTROL_FD:  # a cancel line from the pool (its caller went away), or EOF (pool closed)
                     watch_control = bool(chunk)
-                    cancelled = not chunk or b"cancel" in chunk
+                    cancelled = not chunk or self._control_input(chunk)
                     continue
                 if not chunk:
                     open_fds.discard(fd)
@@ -408,7 +419,8 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
             else:
                 result.error_type = "Exit"
                 result.message = f"the process exited with code {code} during {stage} without reporting a result"
-            result.diagnosis = diagnose_status("crashed", stage, signal_number=sig, exit_code=code, memory_mb=spec.memory_mb, params=result.params)
+            result.diagnosis = diagnose_status("crashed", stage, signal_number=sig, exit_code=code, memory_mb=spec.memory_mb, params=result.params,
+                                               output=outcome["stdout"])
         for name in spec.stages:
             result.stages.setdefault(name, "skipped")
     result.stdout = outcome["stdout"]
@@ -417,8 +429,12 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     return data
 
 
-def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -> None:
-    """Runs in the forked child: wait for the request, harden, run the staged check, report."""
+def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, check_mounts: bool = False) -> None:
+    """Runs in the forked child: wait for the request, harden, run the staged check, report.
+
+    check_mounts: give the check its own /proc and /tmp (``isolation.private_check_mounts``), done
+    before the request arrives so it costs the check nothing; its work dir is then made afresh
+    in that /tmp. When that fails, the check is not run (fail closed): an internal error is reported."""
     from sandbox import guard
     from sandbox.runner import run_check
     from sandbox.spec import CheckSpec
@@ -426,7 +442,8 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     guard.redirect_fds(w_res, w_out, req_fd)
     os.setsid()
-    os.chdir(workdir)
+    mount_error = _check_mounts(workdir, uid) if check_mounts else ""
+    os.chdir("/" if mount_error else workdir)
     guard.scrub_environment(workdir)
     chunks = []
     while chunk := os.read(guard.REQUEST_FD, 1 << 20):
@@ -435,6 +452,9 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -
         os._exit(0)
     os.close(guard.REQUEST_FD)
     request = json.loads(b"".join(chunks))
+    if mount_error:
+        _write_all(guard.RESULT_FD, b"R " + json.dumps(_internal_error(f"the check's private /proc and /tmp could not be set up: {mount_error}")).encode() + b"\n")
+        os._exit(0)
     spec = CheckSpec.from_dict(request.get("spec") or {})
     guard.apply_limits(float(request["timeout_s"]), int(spec.memory_mb), uid)
     if request.get("audit_hook", True):
@@ -448,20 +468,37 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None) -
     except BaseException as exc:  # noqa: BLE001 - a bug of ours (or a hostile BaseException escaping the runner)
         import traceback
 
-        result = {"status": "crashed", "error_type": "SandboxInternalError", "message": f"{type(exc).__name__}: {exc}"[:2000],
-                  "traceback": traceback.format_exc()[-4000:],
-                  "diagnosis": {"problem": "the checker failed on this code", "hint": "report this code to the nnrag maintainers", "kind": "internal"}}
+        result = _internal_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     sys.stdout.flush()
     sys.stderr.flush()
     send(b"R ", result)
     os._exit(0)
 
 
+def _check_mounts(workdir: str, uid: int | None) -> str:
+    """Set up the check's own /proc and /tmp and its work dir in there: "" or what went wrong."""
+    from sandbox.isolation import private_check_mounts
+
+    try:
+        private_check_mounts()
+        os.makedirs(workdir, mode=0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+    except OSError as exc:
+        return str(exc)
+    return ""
+
+
+def _internal_error(message: str, traceback_text: str = "") -> dict[str, Any]:
+    return {"status": "crashed", "error_type": "SandboxInternalError", "message": message[:2000], "traceback": traceback_text[-4000:],
+            "diagnosis": {"problem": "the checker failed on this code", "hint": "report this code to the nnrag maintainers", "kind": "internal"}}
+
+
 def _request_lines(worker: Worker):
-    """Request lines from stdin; while waiting, finished children are reaped and cleaned up."""
-    buffer = b""
+    """Request lines from stdin (after any already read during a check, ``worker.control_buffer``);
+    while waiting, finished children are reaped and cleaned up."""
     while True:
-        while b"\n" not in buffer:
+        while b"\n" not in worker.control_buffer:
             ready, _, _ = select.select([0], [], [], 0.1 if worker.dying or worker.sweep_until > time.monotonic() else None)
             if not ready:
                 worker.reap()
@@ -469,11 +506,11 @@ def _request_lines(worker: Worker):
             chunk = os.read(0, 1 << 20)
             if not chunk:
                 return
-            buffer += chunk
-        line, _, buffer = buffer.partition(b"\n")
-        rest = [part.strip() for part in buffer.split(b"\n") if part.strip()]
+            worker.control_buffer += chunk
+        line, _, worker.control_buffer = worker.control_buffer.partition(b"\n")
+        rest = [part.strip() for part in worker.control_buffer.split(b"\n") if part.strip()]
         if rest and all(part == CANCEL_LINE for part in rest):  # sent right behind its request: nothing else can follow one
-            worker.cancel_pending, buffer = True, b""
+            worker.cancel_pending, worker.control_buffer = True, b""
         yield line
 
 

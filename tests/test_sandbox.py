@@ -316,11 +316,16 @@ def test_stdlib_and_site_packages_not_preloaded_still_import(pool):
     assert result.status == "ok", result.message
 
 
-def test_bad_specs_and_oversized_code_are_rejected_without_running(pool):
-    assert pool.check(SMALL, CheckSpec(stages=("parse", "fly"))).status == "rejected"
-    assert pool.check(SMALL, CheckSpec(memory_mb=0)).status == "rejected"
+def test_bad_specs_raise_and_oversized_code_is_rejected_without_running(pool):
+    for bad in (CheckSpec(stages=("parse", "fly")), CheckSpec(memory_mb=0), CheckSpec(memory_mb=99999999999999),
+                CheckSpec(timeout_s=float("inf")), CheckSpec(timeout_s=float("nan")), CheckSpec(timeout_s=1e20),
+                CheckSpec(timeout_s=-1), CheckSpec(timeout_s="30"), CheckSpec(max_params=0)):  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="stages|timeout_s|memory_mb|max_params"):
+            pool.check(SMALL, bad)
     big = pool.check("x = 1\n" * 600_000)
-    assert big.status == "rejected" and "limit" in big.message
+    assert big.status == "rejected" and "3,600,000 bytes (UTF-8); the limit is" in big.message
+    assert big.failed_stage is None and set(big.stages.values()) == {"skipped"}  # nothing ran, so nothing failed
+    assert pool.check(SMALL).status == "ok"
     with pytest.raises(TypeError):
         pool.check(b"bytes are not code")  # type: ignore[arg-type]
 
@@ -353,3 +358,73 @@ def test_a_checkpoint_saved_on_a_gpu_is_still_diagnosed_as_needing_cuda():
     message = ("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False. If you are running "
                "on a CPU-only machine, please use torch.load with map_location=torch.device('cpu') to map your storages to the CPU.")
     assert diagnose_exception(RuntimeError(message), "instantiate").kind == "device"
+
+
+def test_an_interrupted_check_never_hands_its_answer_to_the_next(pool):
+    """Ctrl-C while waiting: that check's answer is still on its way, so its worker must not serve the next check."""
+    import signal
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    pool.wait_ready()  # interrupted while a check runs, not while a worker still imports torch
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            pool.check("print('the slow one')\nimport time\ntime.sleep(3)\nraise RuntimeError('slow model is broken')\n", CheckSpec(timeout_s=10))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    for n in range(pool.size + 1):  # every worker in turn, the interrupted one's slot included
+        result = pool.check(f"print('check {n}')\n" + SMALL)
+        assert result.status == "ok" and result.stdout.strip() == f"check {n}", (result.status, result.message, result.stdout)
+
+
+def test_a_request_sent_while_a_check_runs_is_answered_not_dropped(pool):
+    """The worker keeps what the pool writes during a check (a cancel line stops it, anything else waits its turn)."""
+    worker = pool._take_worker(None, None)
+    try:
+        worker.ensure_ready()
+        for code in ("import time\ntime.sleep(1)\nraise ValueError('first')\n", SMALL):
+            payload = {"code": code, "spec": CheckSpec().to_dict(), "timeout_s": 10, "wall_s": 40, "audit_hook": True, "output_limit": 1000}
+            worker.proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            worker.proc.stdin.flush()
+            time.sleep(0.3)  # the second arrives while the first runs
+        first, second = (json.loads(worker._readline(time.monotonic() + 15)) for _ in range(2))
+    finally:
+        pool._idle.put(worker)
+    assert first["result"]["message"] == "first" and second["result"]["status"] == "ok", (first, second)
+
+
+def test_text_code_starting_with_a_bom_parses(pool):
+    result = pool.check("\ufeff" + SMALL)
+    assert result.status == "ok", result.message
+
+
+def test_a_complex_output_that_depends_on_parameters_has_a_gradient(pool):
+    code = SMALL.replace("return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))",
+                         "y = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))\n        return torch.view_as_complex(torch.stack([y, y], -1))")
+    result = pool.check(code, CheckSpec(stages=ALL))
+    assert result.status == "ok", result.message
+    assert result.stages["backward"] == "ok" and result.stages["train_step"] == "ok"
+
+
+def test_a_token_id_model_given_floats_is_a_dtype_problem_and_runs_on_int64(pool):
+    code = ("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.emb = nn.Embedding(100, 16)\n        self.fc = nn.Linear(16, 10)\n\n"
+            "    def forward(self, x):\n        return self.fc(self.emb(x).mean(1))\n")
+    floats = pool.check(code, CheckSpec(example=Example(inputs=[[2, 16]])))
+    assert floats.status == "failed" and floats.diagnosis.kind == "dtype", floats.diagnosis
+    assert "int64" in floats.diagnosis.hint
+    ids = pool.check(code, CheckSpec(example=Example(inputs=[[2, 16]], input_dtypes=["int64"])))
+    assert ids.status == "ok", ids.message
+
+
+def test_a_crash_that_printed_a_refused_thread_is_a_thread_limit():
+    from sandbox.diagnose import diagnose_status
+
+    output = "libgomp: Thread creation failed: Resource temporarily unavailable\n"
+    diagnosis = diagnose_status("crashed", "forward", exit_code=1, output=output)
+    assert diagnosis.kind == "thread_limit" and "os._exit" not in diagnosis.hint
+    assert diagnose_status("crashed", "forward", exit_code=1, output="bye\n").kind == "exit"

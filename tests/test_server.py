@@ -971,6 +971,13 @@ def test_serve_names_a_bad_setting_or_a_taken_port_without_a_traceback(tmp_path)
         out = serve("--address", f"127.0.0.1:{taken.getsockname()[1]}")
     assert out.returncode == 2 and "cannot listen on 127.0.0.1:" in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
     assert Settings(address="[::1]:0").address == "[::1]:0" and Settings(log_level="debug").log_level == "DEBUG"
+    from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB
+
+    # the check defaults stop where the sandbox stops: beyond, every check of the server would be a ValueError
+    assert Settings(check_timeout_s=MAX_TIMEOUT_S, check_memory_mb=MAX_MEMORY_MB).check_memory_mb == MAX_MEMORY_MB
+    for bad in ({"check_timeout_s": MAX_TIMEOUT_S * 2}, {"check_memory_mb": MIN_MEMORY_MB - 1}, {"check_memory_mb": MAX_MEMORY_MB + 1}):
+        with pytest.raises(ValueError):
+            Settings(**bad)
 
 
 # ------------------------------------------------------------------ CLI over the wire

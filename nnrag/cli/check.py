@@ -10,21 +10,30 @@ RPC (``_remote_checker``) while the source, the resumable JSONL and the report s
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NoReturn, Optional
 
 import typer
 
 from nnrag.cli.remote import remote_client
-from sandbox.spec import STAGES, CheckResult, CheckSpec, Example
+from nnrag.pyparse import decode_source
+from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, WALL_FACTOR
+from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Example
+
+# The server's limits on an input shape (rag_server.convert): a bigger one would fail in the
+# sandbox and read as the model's fault.
+MAX_SHAPE_DIMS = 8
+MAX_SHAPE_ELEMENTS = 1 << 26
 
 
 def parse_shape(text: str) -> list[int]:
     """``2,3,32,32`` or ``2x3x32x32`` -> [2, 3, 32, 32]. Every part must be a positive integer: an empty or other part
-    ("2,x", "2,,3") is an error, not skipped, since a shorter shape would be checked in its place."""
+    ("2,x", "2,,3") is an error, not skipped, since a shorter shape would be checked in its place. At most
+    MAX_SHAPE_DIMS dimensions and MAX_SHAPE_ELEMENTS elements."""
     parts = [p.strip() for p in text.replace("x", ",").split(",")]
     try:
         shape = [int(p) for p in parts]
@@ -32,7 +41,38 @@ def parse_shape(text: str) -> list[int]:
         raise typer.BadParameter(f"input shape must be comma-separated integers like 2,3,32,32, not {text!r}") from None
     if any(d <= 0 for d in shape):
         raise typer.BadParameter(f"input shape must be positive integers, not {text!r}")
+    if len(shape) > MAX_SHAPE_DIMS or math.prod(shape) > MAX_SHAPE_ELEMENTS:
+        raise typer.BadParameter(f"input shape must have at most {MAX_SHAPE_DIMS} dimensions and {MAX_SHAPE_ELEMENTS:,} elements, not {text!r}")
     return shape
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_budget(timeout: float, memory_mb: int) -> None:
+    """--timeout and --memory-mb within what the sandbox can enforce (NaN and inf included)."""
+    if not 0 < timeout <= MAX_TIMEOUT_S:
+        _fail(f"--timeout must be in (0, {MAX_TIMEOUT_S:g}] seconds, not {timeout:g}")
+    if not 0 < memory_mb <= MAX_MEMORY_MB:
+        _fail(f"--memory-mb must be at most {MAX_MEMORY_MB:,} MiB, not {memory_mb:,}")
+
+
+def _input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> list[str] | None:
+    """--input-dtype values: one per --input-shape, each a name the sandbox knows."""
+    if not dtypes:
+        return None
+    if len(dtypes) != len(shapes or []):
+        _fail(f"give one --input-dtype per --input-shape ({len(dtypes)} dtypes for {len(shapes or [])} shapes)")
+    unknown = [d for d in dtypes if d not in INPUT_DTYPES]
+    if unknown:
+        _fail(f"unknown --input-dtype {unknown[0]!r}; one of {', '.join(INPUT_DTYPES)}")
+    return list(dtypes)
+
+
+TIMEOUT_HELP = (f"CPU-time budget of the check's process in seconds (so a busy machine does not turn a pass into a timeout); "
+                f"its wall clock is capped at {WALL_FACTOR:g}x this.")
 
 
 def _stages_up_to(last: str) -> tuple[str, ...]:
@@ -42,12 +82,16 @@ def _stages_up_to(last: str) -> tuple[str, ...]:
 
 
 def _read_code(path: str) -> str:
+    """The code of a file, or of stdin for "-", decoded as Python decodes source (BOM, coding cookie)."""
     if path == "-":
-        return sys.stdin.read()
+        return decode_source(sys.stdin.buffer.read())
     file = Path(path)
     if not file.is_file():
         raise typer.BadParameter(f"{path} is not a file")
-    return file.read_text(encoding="utf-8", errors="replace")
+    try:
+        return decode_source(file.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _check_remote(server: str, code: str, spec: CheckSpec) -> CheckResult:
@@ -68,26 +112,29 @@ def _remote_checker(server: str):
 
 
 def _print_result(result: CheckResult) -> None:
+    """Every string of a result comes from the checked code (messages, names, even the verdict can be
+    forged): it is printed as plain Text, never parsed as rich markup ("[/foo]" would crash, "[red]" vanish)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     colour = "green" if result.ok else "red"
-    console.print(f"[bold {colour}]{result.status}[/]" + (f" at {result.failed_stage}" if result.failed_stage else "")
-                  + (f"  entry={result.entry}" if result.entry else ""))
+    console.print(Text.assemble((str(result.status), f"bold {colour}"), f" at {result.failed_stage}" if result.failed_stage else "",
+                                f"  entry={result.entry}" if result.entry else ""))
     table = Table(show_header=False, box=None)
     for stage, state in result.stages.items():
-        table.add_row(stage, {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(state, f"[dim]{state}[/]"))
+        table.add_row(Text(str(stage)), Text(str(state), style={"ok": "green", "failed": "red"}.get(state, "dim")))
     console.print(table)
     if result.params is not None:
         console.print(f"params {result.params:,}  flops/sample {result.flops or 0:,}  outputs {result.output_shapes}  "
-                      f"forward {result.forward_ms} ms  peak RSS {result.peak_rss_mb} MB  wall {result.wall_ms} ms")
+                      f"forward {result.forward_ms} ms  peak RSS {result.peak_rss_mb} MB  wall {result.wall_ms} ms", markup=False)
     if not result.ok:
-        console.print(f"[bold]{result.error_type}[/]: {result.message}")
+        console.print(Text.assemble((str(result.error_type), "bold"), ": ", str(result.message)))
         if result.traceback:
             console.print(result.traceback, markup=False, highlight=False)
-        console.print(f"[bold]problem[/]: {result.diagnosis.problem}")
-        console.print(f"[bold]hint[/]: {result.diagnosis.hint}")
+        console.print(Text.assemble(("problem", "bold"), ": ", str(result.diagnosis.problem)))
+        console.print(Text.assemble(("hint", "bold"), ": ", str(result.diagnosis.hint)))
     if result.stdout:
         console.print("[dim]--- captured output ---[/]")
         console.print(result.stdout[:2000], markup=False, highlight=False)
@@ -104,25 +151,43 @@ def _items_from_source(source: str) -> Iterator[tuple[str, str]]:
 
         with zipfile.ZipFile(wheel) as zf:
             for name in model_names(wheel):
-                yield name, zf.read(f"ab/nn/nn/{name}.py").decode("utf-8", "replace")
+                yield name, decode_source(zf.read(f"ab/nn/nn/{name}.py"))
         return
     path = Path(source)
     if path.is_dir():
-        for file in sorted(path.rglob("*.py")):
-            yield str(file.relative_to(path)), file.read_text(encoding="utf-8", errors="replace")
+        yield from _items_from_directory(path)
         return
     if path.is_file() and path.suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as fh:
+        with path.open("rb") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
                     yield str(record["name"]), str(record["code"])
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
                     raise typer.BadParameter(f"{source}:{number}: expected a JSON object with 'name' and 'code' ({exc})") from exc
         return
     raise typer.BadParameter(f"SOURCE must be a directory of .py files, a .jsonl file of {{name, code}}, or 'lemur', not {source!r}")
+
+
+def _items_from_directory(root: Path) -> Iterator[tuple[str, str]]:
+    """(relative path, code) of the .py files under ``root``. An entry that cannot be read (a broken
+    symlink, a directory or FIFO named x.py, no permission) is reported on stderr and skipped: one bad
+    entry must not abort an audit of thousands of files."""
+    from corpus.sources import python_files
+
+    files, skipped = python_files(root)
+    for name, reason in sorted(skipped.items()):
+        typer.echo(f"warning: skipped {name}: {reason}", err=True)
+    for file in sorted(files):
+        name = file.relative_to(root).as_posix()
+        try:
+            data = file.read_bytes()
+        except OSError as exc:  # unreadable, or removed since the walk
+            typer.echo(f"warning: skipped {name}: {exc.strerror or exc}", err=True)
+            continue
+        yield name, decode_source(data)
 
 
 def register(app: typer.Typer) -> None:
@@ -132,19 +197,23 @@ def register(app: typer.Typer) -> None:
     def check_command(
         file: str = typer.Argument(..., help="Python file with the model code, or - for stdin."),
         input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
+        input_dtype: Optional[list[str]] = typer.Option(None, "--input-dtype", help=f"dtype of each input, one per --input-shape: {', '.join(INPUT_DTYPES)} (default float32; int64 inputs are token ids in [0, 10))."),
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net, else the last nn.Module)."),
         stage: str = typer.Option("backward", "--stage", help=f"Last stage to run: {', '.join(STAGES)}."),
-        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Wall-clock budget in seconds."),
+        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         memory_mb: int = typer.Option(4096, "--memory-mb", min=64, help="Memory budget in MiB."),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         as_json: bool = typer.Option(False, "--json", help="Print the CheckResult as JSON."),
         server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: check there instead of locally."),
     ) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
+        _check_budget(timeout, memory_mb)
+        dtypes = _input_dtypes(input_dtype, input_shape)
         code = _read_code(file)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
         if input_shape:
             example.inputs = [parse_shape(s) for s in input_shape]
+            example.input_dtypes = dtypes
         if init_kwargs:
             try:
                 example.init_kwargs = dict(json.loads(init_kwargs))
@@ -170,7 +239,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
-        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Per-check budget in seconds."),
+        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         memory_mb: int = typer.Option(4096, "--memory-mb", min=64),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many new unique codes in this run."),
         report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from existing results."),
@@ -179,18 +248,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check every model of a source once (dedup by code hash), resumably; write a report."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from sandbox.audit import run_audit
         from sandbox.report import write_report
 
         console = Console(stderr=True)
+        _check_budget(timeout, memory_mb)
         spec = CheckSpec(stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
         if not report_only:
             from sandbox.pool import CheckerPool
 
             items = list(_items_from_source(source))
-            console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""))
+            console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""), markup=False)
             modules = tuple(m.strip() for m in preload.split(",") if m.strip())
             checker = _remote_checker(server) if server else CheckerPool(size=workers, preload=modules)
             with checker as pool, Progress(
@@ -204,12 +275,12 @@ def register(app: typer.Typer) -> None:
                         todo = state.unique - state.already_done
                         progress.update(task, total=min(todo, limit) if limit else todo)
                     counts = " ".join(f"{k}={v}" for k, v in sorted(state.statuses.items()))
-                    progress.update(task, advance=1, counts=counts)
+                    progress.update(task, advance=1, counts=escape(counts))  # statuses come from results: no markup
 
                 state = run_audit(items, out, pool, spec, on_result=on_result, limit=limit)
             console.print(f"checked {state.checked:,} new unique codes ({state.already_done:,} already done, {state.unique:,} unique of {state.total_names:,} names)")
         summary = write_report(out, title=f"nnrag audit of {source}")
-        console.print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+        console.print(f"report: {out / 'report.md'} and {out / 'report.html'}", markup=False)
         for name, rate in summary["stage_rates"].items():
             if rate["attempted"]:
                 console.print(f"  {name:12s} {100 * (rate['rate_of_all'] or 0):5.1f}% of checked pass")
@@ -224,8 +295,9 @@ def register(app: typer.Typer) -> None:
         """Report the sandbox isolation in force on this machine, what it does not contain, and a sample check timing."""
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        from sandbox.isolation import IsolationInfo, detect_isolation
+        from sandbox.isolation import NEVER_CONTAINED, IsolationInfo, detect_isolation
 
         if isolation not in ("auto", "strict", "uid", "none"):
             raise typer.BadParameter(f"--isolation must be auto, strict, uid or none, not {isolation!r}")
@@ -237,7 +309,7 @@ def register(app: typer.Typer) -> None:
             info, sample = IsolationInfo.from_dict(sandbox["isolation"]), False
         else:
             info = detect_isolation(mode=isolation)
-        findings: dict = {"isolation": info.to_dict(), "not_contained": info.not_contained()}
+        findings: dict = {"isolation": info.to_dict(), "not_contained": info.not_contained(), "never_contained": list(NEVER_CONTAINED)}
         if server:
             findings.update(server=server, workers=sandbox["workers"])
         else:
@@ -258,19 +330,20 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(findings, indent=2))
             return
         console = Console()
-        table = Table(title=f"nnrag sandbox of {server}" if server else "nnrag sandbox")
+        table = Table(title=Text(f"nnrag sandbox of {server}" if server else "nnrag sandbox"))
         table.add_column("what")
         table.add_column("state")
-        table.add_row("network", info.network)
-        table.add_row("filesystem", info.filesystem)
-        table.add_row("processes", info.processes)
-        table.add_row("cores" if not server else "workers", str(os.cpu_count() if not server else findings["workers"]))
+        rows = [("network", info.network), ("filesystem", info.filesystem), ("processes", info.processes),
+                ("per-check /proc and /tmp", "yes" if info.check_mounts else "no"),
+                ("cores" if not server else "workers", str(os.cpu_count() if not server else findings["workers"]))]
         if sample:
-            table.add_row("worker start", f"{findings['worker_start_s']} s")
-            table.add_row("sample check", f"{findings['sample_check']['status']}, median {findings['sample_check']['wall_ms']:.0f} ms")
+            rows += [("worker start", f"{findings['worker_start_s']} s"),
+                     ("sample check", f"{findings['sample_check']['status']}, median {findings['sample_check']['wall_ms']:.0f} ms")]
+        for what, state in rows:  # what a server or probe reports is text, never markup
+            table.add_row(what, Text(str(state)))
         console.print(table)
         for line in info.details:
-            console.print(f"  - {line}")
+            console.print(f"  - {line}", markup=False)
         console.print("[bold]always contained[/]: wall timeout (kills the process group), RLIMIT_AS/CPU/FSIZE/NOFILE, a private work dir "
                       "removed afterwards, a scrubbed environment, closed descriptors, escaped descendants killed")
         if findings["not_contained"]:
@@ -279,3 +352,6 @@ def register(app: typer.Typer) -> None:
                 console.print(f"  - {line}", markup=False)
         else:
             console.print("[bold green]every isolation layer is active[/]")
+        console.print("[bold]not contained by any isolation[/]:")
+        for line in NEVER_CONTAINED:
+            console.print(f"  - {line}", markup=False)
