@@ -535,7 +535,8 @@ class Predictor:
         if borrowed is not None:
             note = borrowed(dataset)
         else:
-            trained = self.meta.get("datasets")
+            # the demo default (train_default_fast) is fitted to CIFAR-10 alone; one saved before meta said so still is
+            trained = self.meta.get("datasets") or (["cifar-10"] if self.meta.get("demo_default") else None)
             note = f"{', '.join(trained)}'s estimator: no training runs of {dataset}" if trained and dataset not in trained else ""
         if not note:
             return name

@@ -1063,6 +1063,12 @@ def test_a_dataset_without_an_estimator_of_its_own_is_labelled_or_refused(tmp_pa
     one = Predictor.load(tmp_path / "one")
     assert one.predict(net(), hp, "cifar-10", epochs=6).model == "gbm_code"
     assert one.predict(net(), hp, "svhn", epochs=6).model == "gbm_code (cifar-10's estimator: no training runs of svhn)"
+    # a demo default saved before its meta named the datasets is still CIFAR-10's alone
+    save_predictor(tmp_path / "old", {"gbm_code": est.by_dataset["cifar-10"]}, {"default": "gbm_code", "demo_default": True, "fast": True})
+    old = Predictor.load(tmp_path / "old")
+    assert old.predict(net(), hp, "svhn", epochs=6).model == "gbm_code (cifar-10's estimator: no training runs of svhn)"
+    with pytest.raises(ValueError, match="cannot predict coco"):
+        old.predict(net(), hp, "coco", epochs=6)
 
 
 def test_a_report_is_stored_once_per_run(coded_gbm, tmp_path):
