@@ -21,13 +21,10 @@ import typer
 
 from nnrag.cli.remote import remote_client
 from nnrag.pyparse import decode_source
+from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits on an input shape: beyond them a check
+from rag_server.convert import MAX_INPUT_ELEMENTS as MAX_SHAPE_ELEMENTS  # would fail in the sandbox as the model's fault
 from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, WALL_FACTOR
 from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Example
-
-# The server's limits on an input shape (rag_server.convert): a bigger one would fail in the
-# sandbox and read as the model's fault.
-MAX_SHAPE_DIMS = 8
-MAX_SHAPE_ELEMENTS = 1 << 26
 
 
 def parse_shape(text: str) -> list[int]:
