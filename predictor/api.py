@@ -29,7 +29,7 @@ from predictor.dynamic import lemur_features, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, sibling_corrected,
                                   tracks_top)
 from predictor.families import content_hash
-from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float
+from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
@@ -55,6 +55,7 @@ class Prediction:
     epochs: int
     target: str = "final"  # what point / lo / hi predict: the metric after the last epoch, or the best over epochs
     reported_runs: int = 0  # finished reported runs of the same code that corrected it (Predictor.predict)
+    ignored_hparams: list[str] = field(default_factory=list)  # names given that the predictor does not read
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -119,9 +120,10 @@ class ReportedRun:
         """(planned epochs, where they came from) - see ``planned_epochs``."""
         if self.epochs_planned is not None:
             return whole_epochs(self.epochs_planned, "reported run: epochs_planned"), "epochs_planned"
-        name = "epochs" if "epochs" in self.hparams else "epoch"
-        if name in self.hparams:
-            return whole_epochs(self.hparams[name], f"reported run: hparams.{name}"), f"hparams.{name}"
+        hparams = canonical_hparams(self.hparams)
+        name = "epochs" if "epochs" in hparams else "epoch"
+        if name in hparams:
+            return whole_epochs(hparams[name], f"reported run: hparams.{name}"), f"hparams.{name}"
         return (len(self.accuracy), "the curve") if self.finished else (None, "")
 
 
@@ -153,6 +155,7 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
     (``"lr": "fast"``) became NaN and a non-positive learning rate was clamped to 1e-12, so either was answered as if
     it were a plausible run; LEMUR itself holds only numbers there, and lr and batch above 0 (some batches are
     fractions). Names the predictor does not read may hold anything."""
+    hparams = canonical_hparams(hparams)  # "learning_rate" is checked as lr
     for name in NUMBER_HPARAMS:
         if name not in hparams:
             continue
@@ -177,7 +180,7 @@ def check_model_code(code: str, prefix: str = "") -> None:
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
-    hp = dict(hparams or {})
+    hp = canonical_hparams(dict(hparams or {}))
     tf = transform if transform is not None else str(hp.pop("transform", "") or "")
     planned = epochs if epochs is not None else hp.get("epochs", hp.get("epoch"))
     return hp, DEFAULT_EPOCHS if planned is None else whole_epochs(planned), tf
@@ -454,7 +457,8 @@ class Predictor:
             raise ValueError(f"epochs {epochs} is below the {len(curve)} epochs already in the curve")
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
         prediction = self.predict_view(view, model, target)
-        return self.corrected_by_reports(view, prediction, model) if use_reports else prediction
+        prediction = self.corrected_by_reports(view, prediction, model) if use_reports else prediction
+        return replace(prediction, ignored_hparams=unread_hparams(hparams or {}))
 
     def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code

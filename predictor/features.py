@@ -20,6 +20,38 @@ CLASSIFICATION_DATASETS = ("cifar-10", "cifar-100", "mnist", "svhn", "celeba-gen
 NUMERIC_HPARAMS = ("lr", "momentum", "dropout", "weight_decay", "mixup_alpha", "warmup_epochs", "attention_dropout",
                    "stochastic_depth_prob", "norm_eps", "patch_size", "dropout_aux", "norm_std", "norm_momentum", "kernel_size")
 LOG_HPARAMS = ("lr", "weight_decay", "norm_eps")
+# Every hyperparameter the predictor reads (``hparam_features``, ``api._split_hparams``); a study may send others
+# (LEMUR's own runs hold detection thresholds, optimiser betas, ...): they are ignored, and the answer says which.
+READ_HPARAMS = frozenset((*NUMERIC_HPARAMS, "batch", "batch_size", "lr_schedule", "epochs", "epoch", "transform"))
+# Other spellings of read names that studies use (case and "-" are ignored too: "LR", "weight-decay").
+HPARAM_ALIASES = {"learning_rate": "lr", "wd": "weight_decay", "drop_rate": "dropout", "dropout_rate": "dropout",
+                  "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs"}
+
+
+def canonical_hparams(hparams: dict) -> dict:
+    """``hparams`` under the names the predictor reads: "learning_rate" or "LR" becomes "lr". Why: LEMUR's names are
+    the predictor's, and {"learning_rate": 0.1} was answered as if no learning rate had been given. Two names for one
+    hyperparameter with different values are a ValueError; names nothing reads are kept as they are."""
+    out: dict = {}
+    given_as: dict = {}  # read name -> the key it came from
+    for key, value in hparams.items():
+        name = _read_name(key)
+        if name in out and out[name] != value:
+            raise ValueError(f"hparams give {name} twice: {given_as[name]!r} is {out[name]!r} and {key!r} is {value!r}")
+        out[name], given_as[name] = value, key
+    return out
+
+
+def _read_name(key: object) -> object:
+    if not isinstance(key, str) or key in READ_HPARAMS:
+        return key
+    folded = key.strip().lower().replace("-", "_")
+    return folded if folded in READ_HPARAMS else HPARAM_ALIASES.get(folded, key)
+
+
+def unread_hparams(hparams: dict) -> list[str]:
+    """The names in ``hparams`` (after ``canonical_hparams``) that no part of the predictor reads."""
+    return sorted(str(k) for k in canonical_hparams(hparams) if k not in READ_HPARAMS)
 CURVE_POINTS = 5  # the first epochs kept as individual columns
 # LEMUR transforms resize as "<norm|echo|complex>_<size>[_flip]"; the number ending an augmentation pipeline
 # ("bf-v1-RandomRotation_46", "bf-v1-RandomPerspective_103") is the op's setting, not an image size.

@@ -731,6 +731,9 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     assert best.exit_code == 0, best.output
     answer = json.loads(best.stdout)
     assert answer["target"] == "best" and answer["model"] == "gbm_code" and answer["lo"] >= 0.52 - 1e-9
+    unread = runner.invoke(app, ["predict", str(model), "--hparams", '{"learning_rate": 0.01, "optimiser": "adam"}', "--curve", "0.31",
+                                 "--epochs", "6", "--dir", str(tiny_predictor_dir)])
+    assert unread.exit_code == 0 and "note: the predictor does not read optimiser (it reads lr, batch" in unread.stderr, unread.output
     no_best = runner.invoke(app, ["predict", str(model), "--model", "last_value", "--target", "best", "--dir", str(tiny_predictor_dir)])
     assert no_best.exit_code == 2 and "no best-over-epochs estimator for 'last_value'" in no_best.output
     wrong = runner.invoke(app, ["predict", str(model), "--target", "mean", "--dir", str(tiny_predictor_dir)])
@@ -1425,3 +1428,19 @@ def test_cli_report_then_predict_shows_the_correction(coded_gbm, tmp_path):
         assert refused.exit_code == 2 and message in refused.output, refused.output
     untrained = runner.invoke(app, ["report", str(model), "--curve", "0.3", "--dir", str(tmp_path / "none")])
     assert untrained.exit_code == 2 and "train-predictor" in untrained.output
+
+
+def test_other_spellings_of_a_hyperparameter_are_read_and_unread_names_are_named(coded_gbm, tmp_path):
+    """{"learning_rate": 0.1} was answered as if no learning rate had been given, and nothing said so."""
+    from predictor.features import canonical_hparams
+
+    p = _coded_predictor(coded_gbm, tmp_path / "p")
+    lemur = p.predict(net(), {"lr": 0.003, "batch": 64, "epochs": 8}, "cifar-10", [0.3])
+    spelt = p.predict(net(), {"learning_rate": 0.003, "Batch": 64, "num_epochs": 8, "pretrained": True, "beta1": 0.9}, "cifar-10", [0.3])
+    assert (spelt.point, spelt.lo, spelt.hi, spelt.epochs) == (lemur.point, lemur.lo, lemur.hi, lemur.epochs) == (lemur.point, lemur.lo, lemur.hi, 8)
+    assert spelt.ignored_hparams == ["beta1", "pretrained"] and lemur.ignored_hparams == []
+    with pytest.raises(ValueError, match="lr must be a finite number"):  # an alias is checked as the name it stands for
+        p.predict(net(), {"learning_rate": "fast"}, "cifar-10")
+    with pytest.raises(ValueError, match="hparams give lr twice"):
+        p.predict(net(), {"lr": 0.1, "LR": 0.01}, "cifar-10")
+    assert canonical_hparams({"lr": 0.1, "LR": 0.1, "weight-decay": 5e-4}) == {"lr": 0.1, "weight_decay": 5e-4}

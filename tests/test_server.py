@@ -566,6 +566,9 @@ def test_predict_with_a_curve_and_from_a_finished_curve(client):
     assert 0.0 <= p.lower <= p.accuracy <= p.upper <= 1.0 and p.lower < p.upper
     assert abs(p.accuracy - 0.5) < 1e-9  # last value of the curve
     assert p.versions["predictor_version"].startswith("last_value@")
+    assert p.ignored_hparams == []
+    spelt = client.predict(GOOD_MODEL, {"learning_rate": 0.01, "optimiser": "adam"}, "cifar-10", [0.3, 0.4, 0.5], epochs=5)
+    assert spelt.ignored_hparams == ["optimiser"]  # learning_rate is read as lr; a name nothing reads is named
     done = client.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.5), (3, 0.7), (2, 0.6)], epochs=3)  # sorted by epoch
     assert done.method == "observed" and done.accuracy == pytest.approx(0.7) and done.target == "final"
 

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from nnrag.cli.remote import remote_client
+from nnrag.pyparse import decode_source
 
 DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack"
 
@@ -101,11 +102,11 @@ def predict_cmd(
         except ValueError as exc:
             _fail(str(exc))
     if server:
-        answer = _predict_remote(server, file.read_text(errors="replace"), hp, dataset, values, epochs, model, target)
+        answer = _predict_remote(server, decode_source(file.read_bytes()), hp, dataset, values, epochs, model, target)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
-            answer = _predict_local(predictor, file.read_text(errors="replace"), hp, dataset, values, epochs=epochs, model=model, target=target)
+            answer = _predict_local(predictor, decode_source(file.read_bytes()), hp, dataset, values, epochs=epochs, model=model, target=target)
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     if as_json:
@@ -113,6 +114,9 @@ def predict_cmd(
     else:
         typer.echo(f"{'final' if target == 'final' else 'best'} {dataset} accuracy over {answer.epochs} epochs: {answer.point:.4f} "
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
+    if answer.ignored_hparams:
+        typer.echo(f"note: the predictor does not read {', '.join(answer.ignored_hparams)} (it reads lr, batch, momentum, dropout, "
+                   "weight_decay, epochs, transform, ...: LEMUR's names)", err=True)
 
 
 def _hparams(text: str) -> dict:
@@ -172,7 +176,7 @@ def report_cmd(
 
     if not file.is_file():
         _fail(f"{file} is not a file")
-    code, hp, values = file.read_text(errors="replace"), _hparams(hparams), _curve(curve)
+    code, hp, values = decode_source(file.read_bytes()), _hparams(hparams), _curve(curve)
     if not values:
         _fail("--curve needs at least one accuracy")
     if epochs is not None and epochs < len(values):
@@ -200,7 +204,7 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
 
     with remote_client(server) as client:
         p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "", target=target)
-    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target, p.reported_runs)
+    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target, p.reported_runs, p.ignored_hparams)
 
 
 def _check_target(target: str) -> None:
