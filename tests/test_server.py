@@ -828,6 +828,7 @@ def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, pred
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5, 0.6], "max_epochs": 2}, 0.6),
          "run.max_epochs"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, 0.0), "run.curve"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "max_epochs": 50}, 0.9), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"epochs": 0}}, 0.3),
          "run.hparams_json"),
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.3), (3, 0.4)]), "curve[1].epoch"),
