@@ -606,9 +606,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
             raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "
                                                "send the curve alone, or a final equal to its last point")
-        if not run["curve"] and run["epochs"] > 1 and not request.stopped_early:
-            raise BadRequest("final_accuracy", f"alone it stands for a one-epoch curve, but run.max_epochs is {run['epochs']}: send "
-                                               f"run.curve with all {run['epochs']} epochs (reports correct and train the predictor "
+        if not run["curve"] and request.run.max_epochs > 1 and not request.stopped_early:
+            raise BadRequest("final_accuracy", f"alone it stands for a one-epoch curve, but run.max_epochs is {request.run.max_epochs}: send "
+                                               f"run.curve with all {request.run.max_epochs} epochs (reports correct and train the predictor "
                                                "by the curve)")
         accuracy = run["curve"] or [final]
         report = {
