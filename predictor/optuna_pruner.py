@@ -42,6 +42,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         self.planned_epochs = planned_epochs
         self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose
         self.code = code
+        self._finished_points: dict[tuple[int, int], float] = {}  # (trial id, epochs seen) -> point, of trials that ended
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
@@ -73,12 +74,12 @@ class PredictorPruner(optuna.pruners.BasePruner):
             if k < 1:
                 return False
             point, lo, hi = self.predict(trial, curve[:k])
-            residuals = [self._outcome(t, c) - self.predict(t, c[:k])[0] for t, c in siblings if len(c) > k]
+            residuals = [self._outcome(t, c) - self._point(t, c[:k]) for t, c in siblings if len(c) > k]
             point, lo, hi = sibling_corrected(point, lo, hi, residuals, self.policy.sibling_shrink)
             tracking = tracks_top(curve[:k], top) if top else None
             top_preds = None
             if self.policy.bar == "predicted":  # what the predictor said about the top-k trials at this step
-                top_preds = [self.predict(t, c[:k])[0] for t, c in zip(done, top_curves) if len(c) >= k]
+                top_preds = [self._point(t, c[:k]) for t, c in zip(done, top_curves) if len(c) >= k]
             if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking,
                           top_predictions=top_preds).stop:
                 return False
@@ -103,7 +104,18 @@ class PredictorPruner(optuna.pruners.BasePruner):
 
     def _outcome(self, trial: FrozenTrial, curve: list[float]) -> float:
         """A completed trial's value, else the point prediction where it was pruned."""
-        return float(trial.value) if trial.state == TrialState.COMPLETE else self.predict(trial, curve)[0]
+        return float(trial.value) if trial.state == TrialState.COMPLETE else self._point(trial, curve)
+
+    def _point(self, trial: FrozenTrial, curve: list[float]) -> float:
+        """The point prediction for an ended trial (completed or pruned) seen up to ``len(curve)`` epochs, kept: it
+        cannot change. Why: every prune call asked the predictor again for every earlier trial of the code at each of
+        the last ``patience`` epochs, so a call cost grew with the study (about 1 s with 80 earlier trials)."""
+        key = (getattr(trial, "_trial_id", None), len(curve))
+        if key[0] is None or trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            return self.predict(trial, curve)[0]
+        if key not in self._finished_points:
+            self._finished_points[key] = self.predict(trial, curve)[0]
+        return self._finished_points[key]
 
     def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float],
               top_curves: list[list[float]]) -> tuple[bool, str] | None:
@@ -114,7 +126,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         point, points = None, None
         if self.policy.rank_by == "best_or_predicted":  # each earlier trial's prediction at this step, or where it stopped
             point = self.predict(trial, curve)[0]
-            points = [self.predict(t, c[:k])[0] for t, c in zip(others, earlier)]
+            points = [self._point(t, c[:k]) for t, c in zip(others, earlier)]
         return guarded_rung(k, curve, earlier, self.policy, top_curves, point, points)
 
 
