@@ -53,10 +53,6 @@ def _sha(parts: list[str]) -> str:
     return h.hexdigest()[:32]
 
 
-def _decode(data: bytes) -> str:
-    return pyparse.decode_source(data)
-
-
 def module_name_for(relpath: str) -> tuple[str, bool]:
     """Dotted module name and is-package flag for a posix path like ``a/b/__init__.py``."""
     parts = list(PurePosixPath(relpath).with_suffix("").parts)
@@ -187,7 +183,7 @@ class _TreeSource(Source):
             except OSError as exc:  # unreadable (permissions, removed since the walk): reported, not fatal
                 self.skipped[path.relative_to(self.base).as_posix()] = exc.strerror or type(exc).__name__
                 continue
-            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, _decode(data))
+            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, pyparse.decode_source(data))
 
     def fingerprint(self) -> str:
         parts = [self.spec, self.info.version]
@@ -386,7 +382,7 @@ class ArchiveSource(Source):
         data = self._read([n for n, _ in members])
         for n, rel in members:
             module, is_package = module_name_for(rel)
-            yield self._make(rel, module, is_package, _decode(data[n]))
+            yield self._make(rel, module, is_package, pyparse.decode_source(data[n]))
 
     def fingerprint(self) -> str:
         st = self.path.stat()
