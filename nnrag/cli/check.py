@@ -78,7 +78,7 @@ def _stages_up_to(last: str) -> tuple[str, ...]:
     return STAGES[: STAGES.index(last) + 1]
 
 
-def _read_code(path: str) -> str:
+def read_code(path: str) -> str:
     """The code of a file, or of stdin for "-", decoded as Python decodes source (BOM, coding cookie)."""
     if path == "-":
         return decode_source(sys.stdin.buffer.read())
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
         _check_budget(timeout, memory_mb)
         dtypes = _input_dtypes(input_dtype, input_shape)
-        code = _read_code(file)
+        code = read_code(file)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
         if input_shape:
             example.inputs = [parse_shape(s) for s in input_shape]

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from nnrag import pyparse
-from nnrag.cli.check import parse_shape
+from nnrag.cli.check import parse_shape, read_code
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store
 from rag_server.block_filter import LicensePolicy
@@ -18,16 +17,6 @@ from rag_server.block_filter import LicensePolicy
 if TYPE_CHECKING:
     from rag_server.patch import PatchResult
     from sandbox.spec import CheckSpec
-
-
-def _read(source: str) -> str:
-    """The file's text as Python would read it (BOM dropped, coding cookie honoured), newlines as they are."""
-    if source == "-":
-        return pyparse.decode_source(sys.stdin.buffer.read())
-    path = Path(source)
-    if not path.is_file():
-        raise typer.BadParameter(f"no such file: {source}")
-    return pyparse.decode_source(path.read_bytes())
 
 
 def _with_newlines_of(original: str, code: str) -> str:
@@ -65,7 +54,7 @@ def register(app: typer.Typer) -> None:
         from sandbox.spec import CheckSpec, Example
 
         policy = license_policy.value if license_policy is not None else None
-        original = _read(source)
+        original = read_code(source)  # as Python reads it (BOM, coding cookie), newlines as they are
         text = original.replace("\r\n", "\n")  # patched as "\n" text; its line ends are given back on output
         settings = get_settings()
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
