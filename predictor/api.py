@@ -76,6 +76,10 @@ class ReportedRun:
     task: str = "img-classification"
     metric: str = "acc"
     run_id: str = ""  # the client's name for the run: a later report with the same id replaces this one (ReportStore.add)
+    # False: a finished run known by its final alone, ``accuracy == [final]`` (a study that keeps no curve). It corrects
+    # a prediction made before any epoch is seen, the one thing a final alone can tell; it is no curve for anything else
+    # (later epochs, ShouldStop's sibling residuals, retraining).
+    curve_known: bool = True
 
     def validate(self) -> None:
         """Everything a report must hold before it is stored."""
@@ -106,7 +110,9 @@ class ReportedRun:
         n = len(self.accuracy)
         if planned is not None and planned < n:
             raise ValueError(f"reported run: {source} {planned} is below the {n} epochs reported")
-        if self.finished and planned is not None and planned > n:
+        if not self.curve_known and not (self.finished and n == 1):
+            raise ValueError("reported run: a run known by its final alone is a finished run with one accuracy value, its final")
+        if self.finished and self.curve_known and planned is not None and planned > n:
             raise ValueError(f"reported run: reported finished after {n} epochs, but {source} plans {planned}: send all {planned} "
                              "epochs, or report it as stopped early (finished=False; nnrag report --stopped; ReportResult stopped_early)")
 
@@ -215,7 +221,8 @@ def _static_for(code_hash: str, code: str) -> dict[str, float]:
 
 
 REPORT_COLUMNS = ("received_at", "code_hash", "code", "hparams", "dataset", "transform", "task", "metric", "accuracy", "duration_s",
-                  "epochs_planned", "finished", "run_id")
+                  "epochs_planned", "finished", "run_id",
+                  "curve_known")
 _SKIPPED_ROWS: set[tuple[str, int]] = set()  # (store, row id) of stored rows already logged as unreadable
 
 
@@ -230,23 +237,26 @@ class ReportStore:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS reports (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL, code_hash TEXT, "
                 "code TEXT, hparams TEXT, dataset TEXT, transform TEXT, task TEXT, metric TEXT, accuracy TEXT, "
-                "duration_s TEXT, epochs_planned INTEGER, finished INTEGER, run_id TEXT NOT NULL DEFAULT '')"
+                "duration_s TEXT, epochs_planned INTEGER, finished INTEGER, run_id TEXT NOT NULL DEFAULT '', "
+                "curve_known INTEGER NOT NULL DEFAULT 1)"
             )
-            self._add_run_id_column(db)
+            self._add_columns(db)
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_run_id ON reports (run_id)")
             db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
 
     @staticmethod
-    def _add_run_id_column(db: sqlite3.Connection) -> None:
-        """Stores written before reports had a run_id get the column (empty for their rows)."""
-        if "run_id" in {row[1] for row in db.execute("PRAGMA table_info(reports)")}:
-            return
-        try:
-            db.execute("ALTER TABLE reports ADD COLUMN run_id TEXT NOT NULL DEFAULT ''")
-        except sqlite3.OperationalError as exc:  # another process added it first
-            if "duplicate column" not in str(exc):
-                raise
+    def _add_columns(db: sqlite3.Connection) -> None:
+        """Stores written before reports had a run_id or curve_known get the columns (their rows: no id, a curve)."""
+        have = {row[1] for row in db.execute("PRAGMA table_info(reports)")}
+        for column, definition in (("run_id", "TEXT NOT NULL DEFAULT ''"), ("curve_known", "INTEGER NOT NULL DEFAULT 1")):
+            if column in have:
+                continue
+            try:
+                db.execute(f"ALTER TABLE reports ADD COLUMN {column} {definition}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -259,7 +269,7 @@ class ReportStore:
         run.validate()
         values = (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
                   run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
-                  run.planned_epochs(), int(run.finished), run.run_id)
+                  run.planned_epochs(), int(run.finished), run.run_id, int(run.curve_known))
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # one writer across processes: the lookup and the write are one step
             existing = self._same_run(db, run, values[1])
@@ -279,7 +289,7 @@ class ReportStore:
                                  "a run id names one run (use a new id for a new run)")
             return None if row is None else int(row[0])
         rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished, "
-                          "run_id FROM reports WHERE code_hash = ? AND dataset = ?", (code_hash, run.dataset)).fetchall()
+                          "run_id, curve_known FROM reports WHERE code_hash = ? AND dataset = ?", (code_hash, run.dataset)).fetchall()
         mine = replace(run, epochs_planned=run.planned_epochs())
         for row_id, *fields in rows:
             stored = self._readable(row_id, fields)
@@ -300,7 +310,7 @@ class ReportStore:
         """The stored runs that can be read back, oldest first; a row that cannot is skipped (``_readable``)."""
         with self._connect() as db:
             rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, "
-                              f"finished, run_id FROM reports {where} ORDER BY id", args).fetchall()
+                              f"finished, run_id, curve_known FROM reports {where} ORDER BY id", args).fetchall()
         runs = [self._readable(row_id, fields) for row_id, *fields in rows]
         return [r for r in runs if r is not None]
 
@@ -308,11 +318,11 @@ class ReportStore:
         """A stored row as a ReportedRun, or None (logged once per row) when it fails today's checks
         (``ReportedRun.check_result``). Why: one bad row of a code, stored before a check existed, made every
         prediction of that code and every retraining fail, for every client."""
-        code, hparams, dataset, transform, task, metric, accuracy, durations, epochs, finished, run_id = fields
+        code, hparams, dataset, transform, task, metric, accuracy, durations, epochs, finished, run_id, curve_known = fields
         try:
             run = ReportedRun(code=code, hparams=json.loads(hparams), dataset=dataset, transform=transform, task=task, metric=metric,
                               accuracy=json.loads(accuracy), duration_s=json.loads(durations), epochs_planned=epochs,
-                              finished=bool(finished), run_id=run_id or "")
+                              finished=bool(finished), run_id=run_id or "", curve_known=curve_known is None or bool(curve_known))
             run.check_result()
         except (TypeError, ValueError) as exc:
             if (str(self.path), row_id) not in _SKIPPED_ROWS:
@@ -346,7 +356,7 @@ def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
     """Finished reported runs as (Run, code) pairs for retraining; partial runs have no known final and are skipped."""
     out = []
     for i, r in enumerate(reports):
-        if not r.finished:
+        if not r.finished or not r.curve_known:  # a final alone is no curve to learn epochs from
             continue
         model = f"reported-{content_hash(r.code)}"
         hp, _, tf = _split_hparams(r.hparams, r.planned_epochs(), r.transform or None)
@@ -474,7 +484,8 @@ class Predictor:
         shrink = float(code_shrink_of(est, [view])[0])
         if not math.isfinite(shrink):  # nothing learned to correct with: no need to read the reports
             return pred
-        past = [s for s in self._reported(view) if s.k > view.k]
+        # a run known by its final alone (one value) corrects only a run with no epoch seen, and says nothing of a best
+        past = [s for s in self._reported(view, curves_only=pred.target == "best") if s.k > view.k]
         if not past:
             return pred
         siblings = [_first_epochs(s, view.k) for s in past]
@@ -488,11 +499,13 @@ class Predictor:
         return replace(pred, point=point, lo=lo, hi=hi, reported_runs=len(past),
                        model=f"{pred.model}, corrected by {len(past)} reported runs of this code")
 
-    def _reported(self, view: RunView) -> list[RunView]:
-        """The finished runs of ``view``'s code reported on its dataset, as the estimators read them."""
+    def _reported(self, view: RunView, curves_only: bool = False) -> list[RunView]:
+        """The finished runs of ``view``'s code reported on its dataset, as the estimators read them; ``curves_only``
+        leaves out the runs known by their final alone (``ReportedRun.curve_known``)."""
         if not view.code:
             return []
-        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)]
+        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)
+                if r.curve_known or not curves_only]
 
     @staticmethod
     def _reported_view(run: ReportedRun, like: RunView) -> RunView:
@@ -639,7 +652,7 @@ class Predictor:
     def _siblings(self, view: RunView, earlier: list[RunView] | None) -> list[RunView]:
         """The study's earlier runs of the run's code; none given, its finished runs reported on the dataset. Never both:
         a study that reports each finished run and also sends it as an earlier run would count it twice."""
-        return self._same_code(view, earlier or []) or self._reported(view)
+        return self._same_code(view, earlier or []) or self._reported(view, curves_only=True)  # residuals need curves
 
     @staticmethod
     def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:

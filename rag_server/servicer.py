@@ -606,15 +606,14 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
             raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "
                                                "send the curve alone, or a final equal to its last point")
-        if not run["curve"] and request.run.max_epochs > 1 and not request.stopped_early:
-            raise BadRequest("final_accuracy", f"alone it stands for a one-epoch curve, but run.max_epochs is {request.run.max_epochs}: send "
-                                               f"run.curve with all {request.run.max_epochs} epochs (reports correct and train the predictor "
-                                               "by the curve)")
+        if not run["curve"] and request.stopped_early:
+            raise BadRequest("final_accuracy", "a run stopped early has no final: send its curve in run.curve")
         accuracy = run["curve"] or [final]
         report = {
             "code": run["code"], "hparams": run["hparams"], "dataset": run["dataset"], "accuracy": accuracy,
             "duration_s": run["durations"] or [], "epochs_planned": run["epochs"], "finished": not request.stopped_early,
             "task": request.run.task or "img-classification", "run_id": request.run.run_id,
+            "curve_known": bool(run["curve"]),  # a final alone: it corrects predictions made before any epoch is seen
         }
         predictor = self._predictor()
         row = self._call(lambda: predictor.report(report), "run")

@@ -1479,3 +1479,40 @@ def test_other_spellings_of_a_hyperparameter_are_read_and_unread_names_are_named
     with pytest.raises(ValueError, match="hparams give lr twice"):
         p.predict(net(), {"lr": 0.1, "LR": 0.01}, "cifar-10")
     assert canonical_hparams({"lr": 0.1, "LR": 0.1, "weight-decay": 5e-4}) == {"lr": 0.1, "weight_decay": 5e-4}
+
+
+def test_a_run_known_by_its_final_alone_corrects_only_a_prediction_before_any_epoch(coded_gbm, tmp_path):
+    """A study that keeps only finals could not report a 50-epoch run; stored as a one-epoch curve, its final was read
+    as epoch 1 by every later-epoch correction, ShouldStop's sibling residuals and retraining."""
+    from predictor.api import ReportedRun, reported_training_runs
+
+    p = _coded_predictor(coded_gbm, tmp_path / "p")
+    code, hp = net(32, 64) + "\nVARIANT = 21\n", {"lr": 0.01, "batch": 32}
+    run = {"code": code, "hparams": hp, "dataset": "cifar-10", "curve": [0.3, 0.4]}
+    before = [p.predict(code, hp, "cifar-10", epochs=50), p.predict(code, hp, "cifar-10", [0.3, 0.4], epochs=50)]
+    stop_before = p.should_stop(run, [0.9] * 10, budget=50)
+    p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.95], epochs_planned=50, curve_known=False))
+    at_0, at_2 = p.predict(code, hp, "cifar-10", epochs=50), p.predict(code, hp, "cifar-10", [0.3, 0.4], epochs=50)
+    assert at_0.reported_runs == 1 and at_0.point > before[0].point
+    assert at_2.reported_runs == 0 and (at_2.point, at_2.lo, at_2.hi) == (before[1].point, before[1].lo, before[1].hi)
+    assert p.should_stop(run, [0.9] * 10, budget=50) == stop_before
+    assert reported_training_runs(p.reports.all()) == []
+    assert p.reports.all()[0].curve_known is False  # read back as it was stored
+    with pytest.raises(ValueError, match="known by its final alone is a finished run with one accuracy value"):
+        p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.3, 0.4], epochs_planned=50, curve_known=False))
+    with pytest.raises(ValueError, match="send all 50 epochs"):  # a one-value curve of a finished 50-epoch run is still no run
+        p.report(ReportedRun(code=code, hparams=hp, dataset="cifar-10", accuracy=[0.95], epochs_planned=50))
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    model = tmp_path / "model.py"
+    model.write_text(code)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["report", str(model), "--final", "0.93", "--epochs", "50", "--hparams", '{"lr": 0.02}', "--dir", str(tmp_path / "p")])
+    assert ok.exit_code == 0 and "final only" in ok.stdout, ok.output
+    assert [r.curve_known for r in p.reports.all()] == [False, False]
+    for args, message in ((["--final", "0.9", "--curve", "0.3"], "give --curve"), ([], "give --curve"),
+                          (["--final", "0.9", "--stopped"], "a run stopped early reports its --curve")):
+        bad = runner.invoke(app, ["report", str(model), *args, "--dir", str(tmp_path / "p")])
+        assert bad.exit_code == 2 and message in bad.output, bad.output

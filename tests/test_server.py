@@ -700,6 +700,15 @@ def test_report_result_is_stored(client):
     assert second == first + 1
 
 
+def test_a_final_alone_reports_a_run_known_by_its_final(client):
+    """A study that keeps only finals reports a 50-epoch run with final_accuracy alone: it corrects Predict for that
+    code before any epoch is seen, and nothing that needs a curve."""
+    code = GOOD_MODEL + "\nVARIANT = 31\n"
+    client.report_result({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "max_epochs": 50}, 0.9)
+    assert client.predict(code, {"lr": 0.01}, "cifar-10", epochs=50).reported_runs == 1
+    assert client.predict(code, {"lr": 0.01}, "cifar-10", [0.3, 0.4], epochs=50).reported_runs == 0
+
+
 def test_curve_points_must_be_epochs_1_to_n(client):
     """CurvePoint.epoch was only a sort key: points at epochs 1 and 10 were read as epochs 1 and 2, a repeated epoch
     counted twice, and one point at epoch 10 was read as one epoch seen."""
@@ -828,7 +837,7 @@ def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, pred
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5, 0.6], "max_epochs": 2}, 0.6),
          "run.max_epochs"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, 0.0), "run.curve"),
-        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "max_epochs": 50}, 0.9), "final_accuracy"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "max_epochs": 50}, 0.9, stopped_early=True), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"epochs": 0}}, 0.3),
          "run.hparams_json"),
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.3), (3, 0.4)]), "curve[1].epoch"),

@@ -159,7 +159,9 @@ def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[flo
 
 def report_cmd(
     file: Path = typer.Argument(..., help="model source file the run trained"),
-    curve: str = typer.Option(..., "--curve", help="accuracy after each epoch, e.g. 0.31,0.42,0.47 (the last one is the final)"),
+    curve: Optional[str] = typer.Option(None, "--curve", help="accuracy after each epoch, e.g. 0.31,0.42,0.47 (the last one is the final)"),
+    final: Optional[float] = typer.Option(None, "--final", help="instead of --curve, a finished run's final accuracy alone (a "
+                                                                "study that kept no curve): it corrects predictions made before any epoch is seen"),
     hparams: str = typer.Option("{}", "--hparams", help="JSON object of the run's hyperparameters"),
     dataset: str = typer.Option("cifar-10", "--dataset"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epochs, else the curve's length; "
@@ -176,25 +178,31 @@ def report_cmd(
 
     if not file.is_file():
         _fail(f"{file} is not a file")
-    code, hp, values = decode_source(file.read_bytes()), _hparams(hparams), _curve(curve)
+    if (curve is None) == (final is None):
+        _fail("give --curve (the accuracy after each epoch) or --final (a finished run's final alone)")
+    if final is not None and stopped:
+        _fail("--final is a finished run's final: a run stopped early reports its --curve")
+    code, hp, values = decode_source(file.read_bytes()), _hparams(hparams), _curve(curve) if curve is not None else [final]
     if not values:
         _fail("--curve needs at least one accuracy")
     if epochs is not None and epochs < len(values):
         _fail(f"--epochs {epochs} is below the {len(values)} epochs in --curve")
     if server:
-        run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values, "max_epochs": epochs or 0, "run_id": run_id}
+        run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values if final is None else [], "max_epochs": epochs or 0,
+               "run_id": run_id}
         with remote_client(server) as client:
             stored_id = client.report_result(run, values[-1], stopped_early=stopped)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
             report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
-                                 run_id=run_id)
+                                 run_id=run_id, curve_known=final is None)
             stored_id = _measuring(predictor, code, lambda: predictor.report(report))
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
-    typer.echo(f"reported run {stored_id} ({state}, {len(values)} epochs on {dataset})")
+    seen = f"{len(values)} epochs" if final is None else "final only"
+    typer.echo(f"reported run {stored_id} ({state}, {seen} on {dataset})")
 
 
 def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[float], epochs: Optional[int], model: Optional[str],
