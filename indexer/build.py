@@ -191,7 +191,7 @@ def build_index(
         if previous is not None:
             if add:
                 specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
-            report.dropped = {spec: len(previous.blocks_of_source(spec)) for spec in previous.source_fingerprints() if spec not in specs}
+            report.dropped = {spec: previous.count_of_source(spec) for spec in previous.source_fingerprints() if spec not in specs}
         if force and previous is not None:  # --force redoes everything, but --add --force still keeps every source
             previous.close()
             previous = None

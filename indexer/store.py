@@ -608,7 +608,14 @@ class BlockStore:
 
     def blocks_of_source(self, spec: str) -> list[Block]:
         """Every block with at least one provenance in ``spec``."""
-        return self._blocks([i for i in range(len(self)) if spec in self._sources[i]])
+        return self._blocks(self._ids_of_source(spec))
+
+    def count_of_source(self, spec: str) -> int:
+        """How many blocks ``blocks_of_source`` would return, without reading them."""
+        return len(self._ids_of_source(spec))
+
+    def _ids_of_source(self, spec: str) -> list[int]:
+        return [i for i in range(len(self)) if spec in self._sources[i]]
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         if not ids:
