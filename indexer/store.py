@@ -32,7 +32,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -560,17 +560,23 @@ class BlockStore:
             raise ValueError("empty query")
         source_set = set(self.resolve_sources(sources)) if sources else None
         min_level = stage_index(min_stage) if min_stage else 0
-        filtered = source_set is not None or min_level > 0 or self._only is not None
-        depth = min(len(self), max(50, 5 * k) * (8 if filtered else 1))
-        if depth == 0:
+        if len(self) == 0:
             return []
+        want = max(50, 5 * k)  # allowed candidates per ranked list, filtered or not
+
+        def allowed(i: int) -> bool:
+            return self._allowed(i, source_set, min_level)
+
         ranked: list[list[int]] = []
         if mode in ("hybrid", "vector"):
             vec = self.embedder.encode([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
-            _, idx = self._index.search(vec.reshape(1, -1), depth)
-            ranked.append([int(i) for i in idx[0] if i >= 0 and self._allowed(int(i), source_set, min_level)])
+
+            def nearest(depth: int) -> list[int]:
+                return [int(i) for i in self._index.search(vec.reshape(1, -1), depth)[1][0] if i >= 0]
+
+            ranked.append(self._allowed_prefix(nearest, want, allowed))
         if mode in ("hybrid", "lexical"):
-            ranked.append([i for i in self._lexical_ids(query, depth) if self._allowed(i, source_set, min_level)])
+            ranked.append(self._allowed_prefix(lambda depth: self._lexical_ids(query, depth), want, allowed))
             exact = [i for i, _, m in self.lookup_ids(query, 3) if m != "prefix" and self._allowed(i, source_set, min_level)] if " " not in query.strip() else []
             if exact:
                 ranked.append(exact)
@@ -583,6 +589,18 @@ class BlockStore:
         labels = {frozenset({0}): "vector" if mode != "lexical" else "lexical", frozenset({1}): "lexical", frozenset({0, 1}): "hybrid"}
         best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         return [(i, scores[i], labels[frozenset(seen_in[i])]) for i in best]
+
+    def _allowed_prefix(self, ranking: Callable[[int], list[int]], want: int, allowed: Callable[[int], bool]) -> list[int]:
+        """The first ``want`` allowed ids of ``ranking(depth)``, asking deeper until it has them or the store ends.
+        Why: a fixed depth left a filtered search (a small source, a stage, a license policy) with fewer than k hits,
+        and how many came back depended on k."""
+        depth = min(len(self), want)
+        while True:
+            ids = ranking(depth)
+            kept = [i for i in ids if allowed(i)]
+            if len(kept) >= want or len(ids) < depth or depth >= len(self):
+                return kept[:want]
+            depth = min(len(self), depth * 4)
 
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)

@@ -17,11 +17,10 @@ from typing import Any
 
 import libcst as cst
 
-from indexer.store import SearchHit
+from indexer.store import SearchHit, stage_index, stage_level
 from nnrag import pyparse
 from rag_server.candidates import import_first, standard_import, store_candidates
 from rag_server.scope import analyze
-from sandbox.spec import STAGES
 
 MAX_K = 100
 MAX_QUERY_CHARS = 20_000
@@ -45,9 +44,10 @@ class Suggestions:
 
 
 def _stage_reached(block: Any, min_stage: str) -> bool:
-    if not min_stage:
-        return True
-    return all(block.passed(stage) for stage in STAGES[: STAGES.index(min_stage) + 1])
+    """Whether ``block`` passed every validation stage up to ``min_stage``, read as the store reads it (``stage_index``:
+    "compile" is part of parse). Why not the sandbox's stage list: it has compile and train_step, which a block's
+    validation record never holds, so every stage but parse used to filter out every block."""
+    return not min_stage or stage_level(block.validation) >= stage_index(min_stage)
 
 
 def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode: str = "auto") -> list[Any]:
@@ -129,7 +129,9 @@ def _insert_line(tree: ast.Module | None, code: str, use_line: int) -> int:
     if tree is None:
         lines = code.splitlines()
         for i in range(min(use_line, len(lines)) - 1, -1, -1):
-            if re.match(r"(class|def|async def|@)\b", lines[i]) or lines[i].startswith("@"):
+            if re.match(r"(class|def|async def)\b", lines[i]):
+                while i > 0 and lines[i - 1].startswith("@"):  # above the definition's decorators, not between them and it
+                    i -= 1
                 return i + 1
         return 1
     after_imports = 1

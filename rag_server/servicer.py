@@ -25,12 +25,13 @@ import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 from corpus.records import Provenance
+from indexer.store import stage_index
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
-from sandbox.spec import STAGES, CheckResult, CheckSpec
+from sandbox.spec import CheckResult, CheckSpec
 
 log = logging.getLogger("nnrag.server")
 
@@ -309,8 +310,11 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         if len(text) > query.MAX_QUERY_CHARS:
             raise BadRequest("query", f"{len(text):,} characters, at most {query.MAX_QUERY_CHARS:,}")
         k = _check_k(request.k, 10, MAX_SEARCH_K)
-        if request.min_stage and request.min_stage not in STAGES:
-            raise BadRequest("min_stage", f"unknown stage {request.min_stage!r}; known: {', '.join(STAGES)}")
+        if request.min_stage:
+            try:
+                stage_index(request.min_stage)  # the stages a block's validation holds; train_step is not one
+            except ValueError as exc:
+                raise BadRequest("min_stage", str(exc)) from None
         mode = SEARCH_MODES.get(request.mode)
         if mode is None:
             raise BadRequest("mode", f"unknown search mode {request.mode}")

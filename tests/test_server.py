@@ -225,7 +225,9 @@ def test_meaning_search_ranks_and_filters(client):
         client.search("residual block", k=4, sources=["pkg:timmm"])
     assert info.value.details.startswith("sources:") and SOURCE in info.value.details  # names what the store holds
     validated = client.search("residual block", k=10, min_stage="forward").hits
-    assert all(h.block.passed("forward") for h in validated)
+    assert validated and all(h.block.passed("forward") for h in validated)  # every stage but parse used to match nothing
+    assert client.search("residual block", k=3, min_stage="compile").hits  # compiling is part of the parse stage
+    assert [h.block.name for h in client.search("BasicBlock", k=3, min_stage="backward").hits][:1] == ["BasicBlock"]
 
 
 def test_get_block_by_name_and_hash(client):
@@ -245,6 +247,7 @@ def test_get_block_by_name_and_hash(client):
         (lambda c: c.search("conv", k=101), "k"),
         (lambda c: c.search("conv", k=-2), "k"),
         (lambda c: c.search("conv", min_stage="fly"), "min_stage"),
+        (lambda c: c.search("conv", min_stage="train_step"), "min_stage"),  # a sandbox stage no block validation holds
         (lambda c: c.get_block(""), "name_or_hash"),
         (lambda c: c.check(""), "code"),
         (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[[2, -3, 32, 32]]))), "spec.example.inputs[0]"),
@@ -540,6 +543,12 @@ def test_suggest_offers_the_undefined_block_before_its_user(client):
     class_line = MISSING_BLOCK.splitlines().index("class Net(nn.Module):") + 1
     assert first.insert_line == class_line
     assert len(result.suggestions) <= 3
+
+
+def test_suggest_on_code_that_does_not_parse_inserts_above_the_decorators(client):
+    code = "import torch.nn as nn\n\n@some_decorator\n@another(1)\nclass Net(nn.Module):\n    def __init__(self):\n        self.se = BasicBlock(16\n"
+    result = client.suggest(code, cursor_line=7, k=2)
+    assert result.suggestions and {s.insert_line for s in result.suggestions} == {3}  # not between a decorator and its class
 
 
 def test_suggest_gives_the_imports_patch_would_add_instead_of_blocks(client):

@@ -11,7 +11,9 @@ import pytest
 
 from helpers_index import ok_validation, real_block, real_blocks
 from indexer.build import store_blocks
+from corpus.records import Provenance
 from indexer.embed import Embedder
+from indexer.records import Block
 from indexer.store import BlockStore, StoreError, read_current
 
 
@@ -172,3 +174,27 @@ def test_code_words_put_the_block_class_first_and_respect_the_limit():
     short = code_words(code, limit=6, name="Squeeze").split()
     assert len(short) == 6 and {"excite", "gate"} <= set(short) and not {"alpha", "beta"} & set(short)  # the class's own words survive the cut
     assert code_words("def broken(:\n  pass", name="X")  # unparsable code still gives words, no crash
+
+
+def _synthetic_block(name: str, source: str, doc: str, validation: dict) -> Block:
+    code = f'import torch\nfrom torch import nn\n\n\nclass {name}(nn.Module):\n    """{doc}"""\n\n    def forward(self, x):\n        return x\n'
+    prov = Provenance(source=source, package=source.split(":")[1], version="test", path=f"{name}.py", module=name.lower(),
+                      line_start=5, line_end=9, qualified_name=f"{name.lower()}.{name}")
+    return Block(name=name, qualified_name=f"{name.lower()}.{name}", code=code, provenances=[prov], docstring=doc, validation=validation)
+
+
+def test_filtered_search_fills_k_from_a_small_source_and_ranks_the_same_for_any_k(tmp_path, embedder):
+    # 450 convolution blocks of a big source, 15 recurrent ones of a small source: a convolution query filtered to the
+    # small source finds its blocks only at the bottom of the nearest-neighbour ranking (it used to stop at depth 400)
+    blocks = [_synthetic_block(f"ConvUnit{i}", "pkg:big", f"convolution block {i} with batch norm and relu", ok_validation())
+              for i in range(450)]
+    blocks += [_synthetic_block(f"RecurrentCell{i}", "pkg:small", f"recurrent gated cell {i} over a sequence",
+                                ok_validation("forward" if i % 2 else "backward")) for i in range(15)]
+    store_blocks(blocks, tmp_path, embedder=embedder)
+    store = BlockStore(tmp_path, embedder=embedder)
+    hits = store.search("convolution block with batch norm", k=10, sources=["pkg:small"])
+    assert len(hits) == 10 and all(h.block.name.startswith("RecurrentCell") for h in hits)
+    top5 = store.search("convolution block with batch norm", k=5, sources=["pkg:small"])
+    assert [h.block.name for h in top5] == [h.block.name for h in hits[:5]]
+    backward = store.search("convolution block with batch norm", k=10, sources=["pkg:small"], min_stage="backward")
+    assert len(backward) == 8 and all(h.block.passed("backward") for h in backward)
