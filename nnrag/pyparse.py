@@ -19,7 +19,8 @@ BOM = "\ufeff"  # U+FEFF as the first character of a text: a UTF-8 byte-order ma
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     """``ast.parse(source, filename)``; a spurious depth-mismatch SystemError is retried, anything else raised. A
-    leading BOM is dropped, as Python drops it from a file."""
+    leading BOM is dropped, as Python drops it from a file. The parser's MemoryError on deeply nested code is a
+    RecursionError, which every caller already reads as "this code does not parse"."""
     source = source.removeprefix(BOM)
     for attempt in range(RETRIES):
         try:
@@ -27,6 +28,8 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
         except SystemError as exc:
             if "recursion depth mismatch" not in str(exc) or attempt == RETRIES - 1:
                 raise
+        except MemoryError:  # the parser's own stack ran out ("x = " + "-" * 100_000 + "1"): code, not the machine
+            raise RecursionError("the code nests too deeply for Python's parser") from None
     raise AssertionError("unreachable")
 
 

@@ -189,7 +189,7 @@ def parse_problem(code: str) -> str | None:
     try:
         pyparse.parse(code)
     except SyntaxError as exc:
-        return f"line {exc.lineno}: {exc.msg}"
+        return f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg  # a NUL byte has no line
     except (RecursionError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from rag_server.scope import _dotted, _statement_bindings, import_bindings
+from rag_server.scope import _dotted, _statement_bindings, import_bindings, parse_cst
 
 
 _TREES: ContextVar[dict[str, cst.Module] | None] = ContextVar("parsed_trees", default=None)
@@ -39,10 +39,10 @@ def parsed(code: str) -> cst.Module:
     """``code``'s tree: from this ``parse_once`` block's trees when inside one, else freshly parsed."""
     trees = _TREES.get()
     if trees is None:
-        return cst.parse_module(code)
+        return parse_cst(code)
     tree = trees.get(code)
     if tree is None:
-        tree = trees[code] = cst.parse_module(code)
+        tree = trees[code] = parse_cst(code)
     return tree
 
 

@@ -91,22 +91,32 @@ def example_to_proto(example: Example | None) -> pb.Example | None:
     return msg
 
 
-def _json_field(text: str, field: str, kind: type, empty: Any) -> Any:
+JSON_KINDS = {dict: "object", list: "array"}
+
+
+def json_field(text: str, field: str, kind: type, empty: Any) -> Any:
+    """A request's JSON text field as a ``kind`` (dict or list); ``empty`` when blank. Every way JSON can fail is a
+    BadRequest: a syntax error, and also nesting past the recursion limit or an integer of over 4,300 digits, which
+    ``json.loads`` raises as RecursionError / ValueError (they were INTERNAL, and ended an Audit stream)."""
     if not text:
         return empty
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(field, f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except RecursionError:
+        raise BadRequest(field, "not valid JSON (nested too deeply)") from None
+    except ValueError as exc:
+        raise BadRequest(field, f"not valid JSON ({exc})") from None
     if not isinstance(value, kind):
-        raise BadRequest(field, f"must be a JSON {kind.__name__}, got {type(value).__name__}")
+        raise BadRequest(field, f"must be a JSON {JSON_KINDS[kind]}, got {type(value).__name__}")
     return value
 
 
 def example_from_proto(msg: pb.Example, field: str = "example") -> Example:
     """Validated: shapes must be positive and of sane size, dtypes known."""
-    init_args = _json_field(msg.init_args_json, f"{field}.init_args_json", list, [])
-    init_kwargs = _json_field(msg.init_kwargs_json, f"{field}.init_kwargs_json", dict, {})
+    init_args = json_field(msg.init_args_json, f"{field}.init_args_json", list, [])
+    init_kwargs = json_field(msg.init_kwargs_json, f"{field}.init_kwargs_json", dict, {})
     inputs: list[list[int]] | None = None
     if not msg.infer_inputs:
         if len(msg.inputs) > MAX_INPUTS:
@@ -137,7 +147,7 @@ def _input_specs(text: str, field: str) -> list[dict[str, Any]] | None:
     """Structure only (a list of at most MAX_INPUTS objects with a known kind); sizes are the sandbox's to bound."""
     if not text:
         return None
-    specs = _json_field(text, field, list, None)
+    specs = json_field(text, field, list, None)
     if len(specs) > MAX_INPUTS:
         raise BadRequest(field, f"{len(specs)} input specs, at most {MAX_INPUTS}")
     for i, spec in enumerate(specs):

@@ -228,9 +228,20 @@ def _has_future_annotations(module: cst.Module) -> bool:
     return False
 
 
+def parse_cst(code: str) -> cst.Module:
+    """libcst's tree of ``code``, once CPython's parser has vouched for its nesting. Why: libcst's native parser has
+    no depth limit and overflows the thread's stack on code such as ``"x = " + "-" * 10_000 + "1"`` (a segfault that
+    takes the server down), where CPython's parser stops with a RecursionError, which is raised here."""
+    try:
+        pyparse.parse(code)
+    except (SyntaxError, ValueError):
+        pass  # mid-edit code, NUL bytes: libcst gives its own error, as before
+    return cst.parse_module(code)
+
+
 def analyze(code: str | cst.Module) -> ScopeReport:
     """Free names of ``code`` with their usage, plus the module's top-level bindings."""
-    module = code if isinstance(code, cst.Module) else cst.parse_module(code)
+    module = code if isinstance(code, cst.Module) else parse_cst(code)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     scopes = wrapper.resolve(ScopeProvider)
     parents = wrapper.resolve(ParentNodeProvider)

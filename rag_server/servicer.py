@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import math
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from corpus.records import Provenance
 from indexer.store import stage_index
+from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query
@@ -43,6 +45,7 @@ RPC_SECONDS = Histogram(
 CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
 
 MAX_CODE_CHARS = 2_000_000
+MAX_NAME_CHARS = 1_000  # the longest qualified name in the default store has 90
 SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
     blocks_pb2.SEARCH_MODE_VECTOR: "vector", blocks_pb2.SEARCH_MODE_LEXICAL: "lexical",
@@ -93,12 +96,23 @@ def _finish(method: str, context: grpc.ServicerContext, start: float, code: grpc
     log.info("rpc", extra={"fields": fields})
 
 
+MAX_DETAIL_CHARS = 2_000  # gRPC drops a status message over its 16 KB metadata limit and says RESOURCE_EXHAUSTED
+
+
+def status_detail(message: str) -> str:
+    """``message`` cut to ``MAX_DETAIL_CHARS``. Why: messages echo what the client sent (a 20,000-character name or
+    source), and one that long never arrived: the client saw RESOURCE_EXHAUSTED instead of the real error."""
+    if len(message) <= MAX_DETAIL_CHARS:
+        return message
+    return f"{message[:MAX_DETAIL_CHARS]}... ({len(message) - MAX_DETAIL_CHARS:,} more characters)"
+
+
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> grpc.StatusCode:
     code = _status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.exception("internal error", extra={"fields": {"error": repr(exc)}})
         context.abort(code, f"internal error: {type(exc).__name__}")
-    context.abort(code, str(exc))
+    context.abort(code, status_detail(str(exc)))
     return code  # not reached: abort raises
 
 
@@ -129,6 +143,19 @@ def _require_code(code: str, field: str = "code") -> str:
     return code
 
 
+def _require_editable_code(code: str, field: str = "code") -> str:
+    """Code for Patch and Suggest, which read it with libcst in this process: any text (mid-edit code that does not
+    parse is fine) but not code nested past CPython's parser, on which libcst's own parser overflows the stack."""
+    _require_code(code, field)
+    try:
+        pyparse.parse(code)
+    except RecursionError as exc:
+        raise BadRequest(field, str(exc)) from None
+    except (SyntaxError, ValueError):
+        pass
+    return code
+
+
 def _require_model_code(code: str, field: str = "code") -> str:
     """A model file for the predictor: non-empty, within the size limit, and Python that parses (Check and Patch take
     any text; a prediction for code that does not parse would rest on nothing the predictor learned from)."""
@@ -147,24 +174,12 @@ def _check_k(k: int, default: int, upper: int, field: str = "k") -> int:
     return k
 
 
-def _json_object(text: str, field: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(field, f"not valid JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise BadRequest(field, "must be a JSON object")
-    return value
-
-
 def _hparams(text: str, field: str) -> dict[str, Any]:
     """A run's hyperparameters: a JSON object whose values the predictor reads as numbers are numbers
     (``predictor.api.check_hparams``)."""
     from predictor.api import check_hparams
 
-    hparams = _json_object(text, field)
+    hparams = convert.json_field(text, field, dict, {})
     try:
         check_hparams(hparams, prefix="")
     except ValueError as exc:
@@ -331,6 +346,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         key = request.name_or_hash.strip()
         if not key:
             raise BadRequest("name_or_hash", "is empty")
+        if len(key) > MAX_NAME_CHARS:
+            raise BadRequest("name_or_hash", f"{len(key):,} characters, at most {MAX_NAME_CHARS:,} (a qualified name or a hash)")
         store = self._filtered_store(request)
         block = store.get(key)
         if block is None:
@@ -358,7 +375,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         from rag_server.patch import PatchInputError, patch
 
         start = time.perf_counter()
-        code = _require_code(request.code)
+        code = _require_editable_code(request.code)
         spec = self.checker.spec(request.spec if request.HasField("spec") else None)
         max_tries = _check_k(request.max_tries, 5, 50, "max_tries")
         store = self._filtered_store(request)
@@ -382,11 +399,11 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
 
     @unary
     def Suggest(self, request: blocks_pb2.SuggestRequest, context: grpc.ServicerContext) -> blocks_pb2.SuggestResponse:
-        code = _require_code(request.code)
+        code = _require_editable_code(request.code)
         k = _check_k(request.k, 5, MAX_SUGGEST_K)
         n_lines = len(code.splitlines())
         if not 0 <= request.cursor_line <= n_lines + 1:
-            raise BadRequest("cursor_line", f"{request.cursor_line} is outside the code's lines [1, {n_lines}]")
+            raise BadRequest("cursor_line", f"{request.cursor_line} is outside 1 to {n_lines + 1} (the line after the code's last; 0: its end)")
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
         found = query.suggest(self._filtered_store(request), code, request.cursor_line, k, request.context_lines or 20)
@@ -397,34 +414,64 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         return response
 
     def Audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext) -> Iterator[blocks_pb2.AuditResponse]:
-        """Checks stream through a window of ``workers`` concurrent checks; answers keep request order. An item
-        waits for a free sandbox place when other calls hold them all (see ``_Checker.slot``)."""
+        """Checks stream through a window of ``workers`` concurrent checks; answers keep request order and each is sent
+        as soon as it and every earlier one are done, whether or not the client has sent more (a thread reads the
+        requests, so a client that sends one item and waits for its answer gets it). An item waits for a free sandbox
+        place when other calls hold them all (see ``_Checker.slot``)."""
         start = time.perf_counter()
         code_name = grpc.StatusCode.OK
         versions = self._versions()
         cancel = cancel_event(context)  # a client that goes away stops every check of its stream
-        pending: list[tuple[str, Future | str]] = []
+        answers: queue.Queue = queue.Queue()  # (id, Future | error text) in request order; then None, or the reader's exception
+        window = threading.Semaphore(self.audit_window)  # items read but not yet answered
         try:
             with ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit") as executor:
-                for index, item in enumerate(_requests_until_gone(request_iterator)):
-                    if cancel.is_set() or not context.is_active():
-                        raise ClientGone("the client went away; the rest of the stream was not checked")
-                    item_id = item.id or str(index)
-                    try:
-                        code = _require_code(item.code)
-                        spec = self.checker.spec(item.spec if item.HasField("spec") else None)
-                        pending.append((item_id, executor.submit(self.checker.check, code, spec, context, cancel, True)))
-                    except BadRequest as exc:
-                        pending.append((item_id, str(exc)))
-                    while len(pending) > self.audit_window or (pending and _ready(pending[0][1])):
-                        yield _audit_answer(*pending.pop(0), versions)
-                while pending:
-                    yield _audit_answer(*pending.pop(0), versions)
+                reader = threading.Thread(target=self._read_audit, args=(request_iterator, executor, answers, window, context, cancel),
+                                          name="audit-reader", daemon=True)
+                reader.start()
+                while (entry := _next_answer(answers, cancel)) is not None:
+                    if isinstance(entry, BaseException):
+                        raise entry
+                    yield _audit_answer(*entry, versions)
+                    window.release()
         except Exception as exc:
             code_name = _status_for(exc)
             _finish("Audit", context, start, code_name, str(exc))
             _abort(context, exc)
+        finally:
+            cancel.set()  # the reader stops with the stream, whatever ended it
         _finish("Audit", context, start, code_name)
+
+    def _read_audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], executor: ThreadPoolExecutor, answers: queue.Queue,
+                    window: threading.Semaphore, context: grpc.ServicerContext, cancel: threading.Event) -> None:
+        """Audit's reader: submits each item's check (or queues its error) once the window has room; then None."""
+        try:
+            for index, item in enumerate(_requests_until_gone(request_iterator)):
+                while not window.acquire(timeout=0.2):
+                    if cancel.is_set():
+                        return
+                if cancel.is_set() or not context.is_active():
+                    raise ClientGone("the client went away; the rest of the stream was not checked")
+                item_id = item.id or str(index)
+                try:
+                    code = _require_code(item.code)
+                    spec = self.checker.spec(item.spec if item.HasField("spec") else None)
+                    answers.put((item_id, executor.submit(self.checker.check, code, spec, context, cancel, True)))
+                except BadRequest as exc:
+                    answers.put((item_id, str(exc)))
+            answers.put(None)
+        except Exception as exc:  # handed to the stream, which ends with its status
+            answers.put(exc)
+
+
+def _next_answer(answers: queue.Queue, cancel: threading.Event) -> Any:
+    """The next entry of Audit's answer queue; a ClientGone once the call has ended (nothing will come)."""
+    while True:
+        try:
+            return answers.get(timeout=0.2)
+        except queue.Empty:
+            if cancel.is_set():
+                raise ClientGone("the client went away; the rest of the stream was not checked") from None
 
 
 def _requests_until_gone(request_iterator: Iterator[blocks_pb2.AuditRequest]) -> Iterator[blocks_pb2.AuditRequest]:
@@ -434,10 +481,6 @@ def _requests_until_gone(request_iterator: Iterator[blocks_pb2.AuditRequest]) ->
         yield from request_iterator
     except grpc.RpcError:
         raise ClientGone("the client cancelled the stream; the rest of it was not checked") from None
-
-
-def _ready(item: Future | str) -> bool:
-    return isinstance(item, str) or item.done()
 
 
 def _audit_answer(item_id: str, item: Future | str, versions: common_pb2.Versions) -> blocks_pb2.AuditResponse:

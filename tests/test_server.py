@@ -24,7 +24,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from nnrag.settings import Settings
-from nnrag.v1 import blocks_pb2
+from nnrag.v1 import blocks_pb2, common_pb2, predictor_pb2
 from rag_server.backend import Backend
 from rag_server.client import (
     AsyncClient,
@@ -460,6 +460,47 @@ def test_audit_streams_results_in_order(client):
         list(client.check_many([(b"bytes", None)]))
 
 
+def test_audit_answers_an_item_before_the_client_sends_the_next(client):
+    """A client that sends one item and waits for its answer gets it (the answer used to wait for the next request)."""
+    import queue
+
+    requests: queue.Queue = queue.Queue()
+    call = client._blocks.Audit(iter(requests.get, None), timeout=60)
+    answers = iter(call)
+    started = time.monotonic()
+    requests.put(blocks_pb2.AuditRequest(id="a", code=GOOD_MODEL))
+    assert next(answers).id == "a"
+    requests.put(blocks_pb2.AuditRequest(id="b", code=SHAPE_BUG))
+    assert next(answers).result.failed_stage == "forward"
+    assert time.monotonic() - started < 30
+    requests.put(None)
+    assert list(answers) == []
+
+
+def test_audit_answers_bad_json_per_item_and_goes_on(client):
+    deep = "[" * 3000 + "]" * 3000  # json.loads raises RecursionError, a long integer ValueError: both were INTERNAL
+    items = [blocks_pb2.AuditRequest(id="a", code=GOOD_MODEL),
+             blocks_pb2.AuditRequest(id="deep", code=GOOD_MODEL, spec=common_pb2.CheckSpec(example=common_pb2.Example(init_args_json=deep))),
+             blocks_pb2.AuditRequest(id="long", code=GOOD_MODEL, spec=common_pb2.CheckSpec(example=common_pb2.Example(init_args_json="[" + "9" * 5000 + "]"))),
+             blocks_pb2.AuditRequest(id="c", code=GOOD_MODEL)]
+    answers = list(client._blocks.Audit(iter(items), timeout=60))
+    assert [a.id for a in answers] == ["a", "deep", "long", "c"]
+    assert answers[0].result.status == answers[3].result.status == "ok"
+    assert answers[1].error == "spec.example.init_args_json: not valid JSON (nested too deeply)"
+    assert answers[2].error.startswith("spec.example.init_args_json: not valid JSON (Exceeds the limit")
+    request = predictor_pb2.PredictRequest(code=GOOD_MODEL, dataset="cifar-10", hparams_json='{"lr": ' + "9" * 5000 + "}")
+    with pytest.raises(InvalidArgument, match="hparams_json: not valid JSON"):
+        client._call(client._predictor.Predict, request, 60)
+
+
+def test_long_echoed_input_comes_back_as_its_own_error_cut_short(client):
+    with pytest.raises(InvalidArgument, match="at most 1,000") as info:
+        client.get_block("A" * 20_000)
+    with pytest.raises(InvalidArgument, match="sources: source 'AAAA") as info:
+        client.search("conv", sources=["A" * 20_000])
+    assert len(info.value.details) < 2_100 and "more characters)" in info.value.details
+
+
 def test_a_stream_the_client_cancels_is_not_an_internal_error(client, caplog):
     with caplog.at_level(logging.INFO, logger="nnrag.server"):
         with pytest.raises(TypeError):
@@ -549,6 +590,18 @@ def test_suggest_on_code_that_does_not_parse_inserts_above_the_decorators(client
     code = "import torch.nn as nn\n\n@some_decorator\n@another(1)\nclass Net(nn.Module):\n    def __init__(self):\n        self.se = BasicBlock(16\n"
     result = client.suggest(code, cursor_line=7, k=2)
     assert result.suggestions and {s.insert_line for s in result.suggestions} == {3}  # not between a decorator and its class
+
+
+def test_code_nested_past_pythons_parser_is_invalid_argument_and_the_server_lives(client):
+    deep = "x = " + "-" * 20_000 + "1\n"  # CPython's parser runs out of stack (MemoryError); libcst's would segfault
+    for call in (lambda: client.patch(deep, no_check=True), lambda: client.suggest(deep),
+                 lambda: client.predict(deep, {}, "cifar-10", [0.3])):
+        with pytest.raises(InvalidArgument, match="nests too deeply"):
+            call()
+    with pytest.raises(InvalidArgument, match="null bytes") as info:
+        client.predict("x = 1\0\n", {}, "cifar-10", [0.3])
+    assert "line None" not in str(info.value)
+    assert client.search("BasicBlock", k=1).hits  # still serving
 
 
 def test_suggest_gives_the_imports_patch_would_add_instead_of_blocks(client):
