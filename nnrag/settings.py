@@ -9,13 +9,23 @@ receives its limits as plain arguments, so it stays importable on its own.
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 
 # The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then two archives
@@ -36,12 +46,19 @@ def default_home() -> Path:
     return Path(os.environ.get("NNRAG_HOME") or Path.home() / ".cache" / "nnrag")
 
 
+DEFAULT_CONFIG_FILE = Path("nnrag.toml")
+
+
 def _config_file() -> Path:
-    return Path(os.environ.get("NNRAG_CONFIG", "nnrag.toml"))
+    """``$NNRAG_CONFIG`` (an empty value counts as unset), else ``./nnrag.toml``."""
+    return Path(os.environ.get("NNRAG_CONFIG") or DEFAULT_CONFIG_FILE)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NNRAG_", extra="ignore")
+    # extra="ignore": NNRAG_* variables that are no setting (NNRAG_CONFIG, NNRAG_TARGETS of the Makefile) are not
+    # errors; the TOML file's keys are checked by _TomlFile instead. env_ignore_empty: ``NNRAG_STORE_DIR=`` means
+    # unset, not Path(".") (a store in the working directory).
+    model_config = SettingsConfigDict(env_prefix="NNRAG_", extra="ignore", env_ignore_empty=True)
 
     home: Path = Field(default_factory=default_home, description="Root for caches and the default store.")
     store_dir: Path | None = Field(default=None, description="Block store directory; default <home>/store.")
@@ -94,7 +111,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+        return (init_settings, _EnvVars(settings_cls), _TomlFile(settings_cls, toml_file=_config_file()))
 
     @property
     def store_path(self) -> Path:
@@ -113,6 +130,62 @@ class SettingsError(ValueError):
     """The environment (``NNRAG_*``), the TOML file or an override holds a value the settings refuse."""
 
 
+class _EnvVars(EnvSettingsSource):
+    """``NNRAG_*`` variables, with the variable named when a list setting is not JSON. Why: pydantic-settings says
+    only 'error parsing value for field "index_sources"', which names neither the variable nor the problem."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError as exc:
+            raise SettingsError(f"invalid settings: {self.env_prefix.upper()}{field_name.upper()}: {value!r} is not "
+                                f"JSON ({exc}); a list is written like '[\"pkg:timm\", \"dir:models\"]'") from None
+
+
+def _path_fields(fields: dict[str, FieldInfo]) -> set[str]:
+    """The settings that hold a path (``Path`` or ``Path | None``)."""
+    return {name for name, f in fields.items() if f.annotation is Path or Path in get_args(f.annotation)}
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML file, read strictly. Why: pydantic-settings ignores a missing file and keys that are no setting, so a
+    typo (``store-dir``), a ``[table]`` around the keys or a wrong ``$NNRAG_CONFIG`` left the defaults in force
+    without a word. Relative paths in the file are read from the file's folder, not the working directory, so
+    the file means the same wherever a command runs."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        if os.environ.get("NNRAG_CONFIG") and not toml_file.expanduser().is_file():
+            why = "is not a file" if toml_file.expanduser().exists() else "does not exist"
+            raise SettingsError(f"invalid settings: NNRAG_CONFIG={toml_file}: {why}")
+        self._fields = settings_cls.model_fields  # the base class reads the file before it keeps settings_cls
+        super().__init__(settings_cls, toml_file=toml_file)
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:  # type: ignore[override]  # pydantic-settings: Path | Traversable
+        try:
+            with file_path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:  # its message ends "(at line 3, column 12)"
+            raise SettingsError(f"invalid settings: {file_path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise SettingsError(f"invalid settings: cannot read {file_path}: {exc.strerror or exc}") from None
+        self._refuse_unknown_keys(file_path, data)
+        folder = file_path.absolute().parent
+        paths = _path_fields(self._fields)
+        return {key: folder / Path(value).expanduser() if key.lower() in paths and isinstance(value, str) else value
+                for key, value in data.items()}
+
+    def _refuse_unknown_keys(self, file_path: Path, data: dict[str, Any]) -> None:
+        """An error naming the first key that is no setting, and the closest setting when one is near."""
+        known = list(self._fields)
+        for key, value in data.items():
+            if key.lower() in known:
+                continue
+            what = f"[{key}] is a table, and settings are top-level keys" if isinstance(value, dict) else f"unknown setting {key!r}"
+            close = difflib.get_close_matches(key.lower().replace("-", "_"), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; settings: {', '.join(known)}"
+            raise SettingsError(f"invalid settings: {file_path}: {what}{hint}")
+
+
 def settings_error(exc: ValidationError, options: dict[str, str] | None = None) -> SettingsError:
     """One line per refused value, naming the setting where it came from: a command-line option (``options``: field ->
     the option that set it), else ``NNRAG_<FIELD>`` or the TOML file."""
@@ -126,7 +199,13 @@ def settings_error(exc: ValidationError, options: dict[str, str] | None = None) 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings from the environment and the TOML file; ``SettingsError`` (one line per problem, the variable or
+    file named) when they hold something refused, which the CLI prints without a traceback."""
     try:
         return Settings()
     except ValidationError as exc:
         raise settings_error(exc) from None
+    except PydanticSettingsError as exc:  # an NNRAG_* value that could not be decoded (_EnvVars names it)
+        if isinstance(exc.__cause__, SettingsError):
+            raise exc.__cause__ from None
+        raise SettingsError(f"invalid settings: {exc}: {exc.__cause__}") from None

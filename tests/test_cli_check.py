@@ -105,3 +105,11 @@ def test_audit_of_a_directory_skips_bad_entries_and_reports_multiline_messages_s
     page = (out_dir / "report.html").read_text()
     assert "<script>alert" not in page and "<h1>Injected" not in page
     assert "&lt;script&gt;" in page and "| a | b |" in page
+
+
+def test_init_kwargs_must_be_a_json_object(tmp_path):
+    model = tmp_path / "m.py"
+    model.write_text(GOOD)
+    for text in ('[["num_classes", 10]]', '"x"', "{bad"):
+        out = _invoke("check", str(model), "--init-kwargs", text)
+        assert out.exit_code == 2 and "--init-kwargs must be a JSON object" in out.output, (text, out.output)

@@ -1,6 +1,7 @@
 """CLI shapes: `nnrag block/search/stats --json` over a real small store."""
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -81,3 +82,43 @@ def test_stats_json(store_dir):
 def test_missing_store_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["stats", "--store", str(tmp_path / "none")])
     assert result.exit_code == 2 and "no index" in result.output
+
+
+def test_user_text_is_printed_not_read_as_markup(store_dir, tmp_path):
+    for query in ("x[/foo]", "[bold]attention[/bold] list[int]"):
+        result = runner.invoke(app, ["search", query, "-k", "1", "--store", str(store_dir)])
+        assert result.exit_code == 0 and f"search: {query}" in result.output, result.output
+    odd = tmp_path / "a[/foo]" / "store"
+    shutil.copytree(store_dir, odd)
+    result = runner.invoke(app, ["stats", "--store", str(odd)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "a[/foo]" in result.output, result.output
+
+
+def test_index_summary_prints_a_bracketed_store_path(tmp_path, monkeypatch):
+    import indexer.build
+    from indexer.build import BuildReport, SourceReport
+
+    odd = tmp_path / "[red]s[/foo]"
+    report = BuildReport(store_dir=str(odd), version="v1", sources=[SourceReport(spec="dir:[b]x[/b]")])
+    monkeypatch.setattr(indexer.build, "build_index", lambda *args, **kwargs: report)
+    result = runner.invoke(app, ["index", "-s", "dir:x", "--store", str(odd), "--no-validate"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and f"{odd}: published version v1" in result.output and "dir:[b]x[/b]" in result.output, result.output
+
+
+def test_a_store_path_that_is_a_file_is_a_clear_error(tmp_path):
+    afile = tmp_path / "afile"
+    afile.touch()
+    for store, named in ((afile, f"store path {afile} is not a directory"), (afile / "sub", f"{afile}, above store path")):
+        result = runner.invoke(app, ["index", "-s", f"dir:{tmp_path}", "--store", str(store), "--no-validate"])
+        assert result.exit_code == 2 and named in result.output, result.output
+
+
+def test_search_modes_are_the_clients_in_process_too(store_dir):
+    from rag_server.client import _MODES
+
+    help_text = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "400"}).output
+    for mode in _MODES:
+        assert mode in help_text
+        result, data = _json(["search", "DropPath", "-k", "2", "--json", "--mode", mode, "--store", str(store_dir)])
+        assert result.exit_code == 0 and data, (mode, result.output)
+        assert (data[0]["match"] not in ("hybrid", "vector", "lexical")) == (mode in ("auto", "symbol")), (mode, data[0])

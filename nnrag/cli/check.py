@@ -72,6 +72,18 @@ TIMEOUT_HELP = (f"CPU-time budget of the check's process in seconds (so a busy m
                 f"its wall clock is capped at {WALL_FACTOR:g}x this.")
 
 
+def parse_init_kwargs(text: str) -> dict:
+    """``--init-kwargs``: a JSON object of constructor keywords. Why not ``dict(json.loads(text))``: it took a list
+    of pairs (``[["num_classes", 10]]``) too, so a malformed value ran as some other set of keywords."""
+    try:
+        kwargs = json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--init-kwargs must be a JSON object: {exc}") from None
+    if not isinstance(kwargs, dict):
+        raise typer.BadParameter(f"--init-kwargs must be a JSON object like '{{\"num_classes\": 10}}', not {type(kwargs).__name__} {text!r}")
+    return kwargs
+
+
 def _stages_up_to(last: str) -> tuple[str, ...]:
     if last not in STAGES:
         raise typer.BadParameter(f"unknown stage {last!r}; one of {', '.join(STAGES)}")
@@ -212,10 +224,7 @@ def register(app: typer.Typer) -> None:
             example.inputs = [parse_shape(s) for s in input_shape]
             example.input_dtypes = dtypes
         if init_kwargs:
-            try:
-                example.init_kwargs = dict(json.loads(init_kwargs))
-            except (ValueError, TypeError) as exc:
-                raise typer.BadParameter(f"--init-kwargs must be a JSON object: {exc}") from exc
+            example.init_kwargs = parse_init_kwargs(init_kwargs)
         spec = CheckSpec(entry=entry, example=example, stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
         if server:
             result = _check_remote(server, code, spec)

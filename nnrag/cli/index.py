@@ -8,18 +8,27 @@ of this file are that path (wired by the gRPC side; they return the same JSON sh
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from nnrag.cli.remote import remote_client
-from nnrag.cli.stores import open_filtered_store, open_store, store_path
+from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store
 from rag_server.block_filter import LicensePolicy
-from rag_server.query import MAX_K, missing_block_message
+from rag_server.client import _MODES as CLIENT_SEARCH_MODES
+from rag_server.query import MAX_K, missing_block_message, search_blocks
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
+
+# The modes the gRPC client maps to the Search RPC: the same names mean the same search in-process (search_blocks is
+# what the server runs), so `--mode` never depends on whether --server is given.
+SearchMode = StrEnum("SearchMode", list(CLIENT_SEARCH_MODES))
+MODE_HELP = ("auto: a symbol lookup when the query is one identifier, else hybrid; hybrid or meaning: vectors and BM25 "
+             "fused by rank; symbol: the name lookup alone; vector: embeddings alone; lexical: BM25 alone.")
 
 
 # --------------------------------------------------------------------------------------
@@ -147,13 +156,14 @@ def register(app: typer.Typer) -> None:
         from indexer.build import build_index, default_sources
         from indexer.store import StoreError
 
+        path = buildable_store_path(store_dir)
         specs = list(source) if source else None
         if specs is None:
             specs, warnings = default_sources()
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
         try:
-            report = build_index(specs, store_path(store_dir), force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
+            report = build_index(specs, path, force=force, add=add, workers=workers, validate=not no_validate, progress=not as_json)
         except (ValueError, StoreError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -165,12 +175,12 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         state = "up to date (nothing changed)" if report.up_to_date else f"published version {report.version}"
-        console.print(f"[bold]{report.store_dir}[/]: {state} in {report.total_seconds:.1f} s")
+        console.print(f"[bold]{escape(str(report.store_dir))}[/]: {state} in {report.total_seconds:.1f} s")
         table = Table(title="sources")
         for col in ("source", "files", "blocks", "reused", "seconds"):
             table.add_column(col, justify="right" if col not in ("source",) else "left")
         for s in report.sources:
-            table.add_row(s.spec, str(s.files), str(s.blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
+            table.add_row(escape(s.spec), str(s.files), str(s.blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
         console.print(table)
         console.print(
             f"mined {report.mined}, unique {report.unique} ({report.duplicates_merged} duplicates merged, {report.near_dup_groups} near-dup groups); "
@@ -186,7 +196,7 @@ def register(app: typer.Typer) -> None:
         k: int = typer.Option(10, "-k", "--k", min=1, max=MAX_K, help="Number of results (the server allows the same)."),
         source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
         min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
-        mode: str = typer.Option("hybrid", "--mode", help="hybrid (default), vector or lexical."),
+        mode: SearchMode = typer.Option(SearchMode.hybrid, "--mode", help=MODE_HELP),
         code: bool = typer.Option(False, "--code", help="Include each block's code in --json output."),
         license_policy: Optional[LicensePolicy] = typer.Option(
             None, "--license-policy", help="Licenses a block's source may carry (default from settings).",
@@ -200,11 +210,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("query is empty", param_hint="QUERY")
         policy = license_policy.value if license_policy is not None else None
         if server:
-            rows = _remote_search(server, query, k, source, min_stage, code, mode, policy)
+            rows = _remote_search(server, query, k, source, min_stage, code, mode.value, policy)
         else:
             store = open_filtered_store(store_dir, source, policy)
             try:
-                hits = store.search(query, k=k, min_stage=min_stage, mode=mode)
+                hits = search_blocks(store, query, k=k, min_stage=min_stage or "", mode=mode.value)
             except ValueError as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(2) from None
@@ -215,12 +225,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"search: {query}")
+        table = Table(title=f"search: {escape(query)}")
         for col in ("#", "score", "match", "name", "qualified name", "stage", "source", "license"):
             table.add_column(col)
         for r in rows:
             lic = (r["provenance"] or {}).get("license") or "-"
-            table.add_row(str(r["rank"]), f"{r['score']:.4f}", r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"], lic)
+            cells = (r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"], lic)
+            table.add_row(str(r["rank"]), f"{r['score']:.4f}", *map(escape, cells))  # store or server text: no markup
         Console().print(table)
 
     @app.command("block")
@@ -273,7 +284,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         console.print(f"index {stats['version']} at {stats['path']}: {stats['blocks']} blocks, {stats['names']} names, "
-                      f"{stats['near_dup_groups']} near-dup groups, embedder {stats['embedder_version']}")
+                      f"{stats['near_dup_groups']} near-dup groups, embedder {stats['embedder_version']}", markup=False)
         table = Table(title="blocks by source and stage passed")
         table.add_column("source")
         table.add_column("files", justify="right")
@@ -281,7 +292,7 @@ def register(app: typer.Typer) -> None:
         for s in VALIDATION_STAGES:
             table.add_column(s, justify="right")
         for spec, row in stats["by_source"].items():
-            table.add_row(spec, str(row["files"]), str(row["blocks"]), *(str(row[s]) for s in VALIDATION_STAGES))
+            table.add_row(escape(spec), str(row["files"]), str(row["blocks"]), *(str(row[s]) for s in VALIDATION_STAGES))
         table.add_row("all", "", str(stats["blocks"]), *(str(stats["by_stage"][s]) for s in VALIDATION_STAGES), style="bold")
         console.print(table)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 
@@ -38,7 +38,7 @@ def _json_safe(value):
     return value
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
 
@@ -95,18 +95,18 @@ def predict_cmd(
     if not file.is_file():
         _fail(f"{file} is not a file")
     _check_target(target)
-    hp, values = _hparams(hparams), _curve(curve)
+    code, hp, values = _model_code(file), _hparams(hparams), _curve(curve)
     if epochs is not None:  # here, not by each path: over the wire 0 means "not given" and became the default 5
         try:
             whole_epochs(epochs)
         except ValueError as exc:
             _fail(str(exc))
     if server:
-        answer = _predict_remote(server, decode_source(file.read_bytes()), hp, dataset, values, epochs, model, target)
+        answer = _predict_remote(server, code, hp, dataset, values, epochs, model, target)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
-            answer = _predict_local(predictor, decode_source(file.read_bytes()), hp, dataset, values, epochs=epochs, model=model, target=target)
+            answer = _predict_local(predictor, code, hp, dataset, values, epochs=epochs, model=model, target=target)
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     if as_json:
@@ -117,6 +117,18 @@ def predict_cmd(
     if answer.ignored_hparams:
         typer.echo(f"note: the predictor does not read {', '.join(answer.ignored_hparams)} (it reads lr, batch, momentum, dropout, "
                    "weight_decay, epochs, transform, ...: LEMUR's names)", err=True)
+
+
+def _model_code(file: Path) -> str:
+    """The model file's code, as Python reads it. Why the NUL check here: Python refuses a NUL byte before it reads
+    any line, so the predictor's parse message said "line None"."""
+    try:
+        code = decode_source(file.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}")
+    if "\0" in code:
+        _fail(f"{file} does not parse as Python: source code string cannot contain null bytes")
+    return code
 
 
 def _hparams(text: str) -> dict:
@@ -182,7 +194,7 @@ def report_cmd(
         _fail("give --curve (the accuracy after each epoch) or --final (a finished run's final alone)")
     if final is not None and stopped:
         _fail("--final is a finished run's final: a run stopped early reports its --curve")
-    code, hp, values = decode_source(file.read_bytes()), _hparams(hparams), _curve(curve) if curve is not None else [final]
+    code, hp, values = _model_code(file), _hparams(hparams), _curve(curve) if curve is not None else [final]
     if not values:
         _fail("--curve needs at least one accuracy")
     if epochs is not None and epochs < len(values):
@@ -274,13 +286,14 @@ def eval_predictor_cmd(
         typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows})))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"predictor ({target} metric) on {path.name}")
+    table = Table(title=f"predictor ({target} metric) on {escape(path.name)}")
     for col in ("subset", "model", "dataset", "k", "n", "rmse", "mae", "pearson", "spearman", "kendall", "coverage80"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["subset"], r["model"], r["dataset"], str(r["k"]), str(r["n"]),
+        table.add_row(*map(escape, (r["subset"], r["model"], r["dataset"])), str(r["k"]), str(r["n"]),
                       *(f"{r[c]:.4f}" for c in ("rmse", "mae", "pearson", "spearman", "kendall", "coverage80")))
     Console().print(table)
 

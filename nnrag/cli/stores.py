@@ -15,6 +15,19 @@ def store_path(store_dir: Optional[Path]) -> Path:
     return Path(store_dir or get_settings().store_path)
 
 
+def buildable_store_path(store_dir: Optional[Path]) -> Path:
+    """The store path ``nnrag index`` builds at; exit 2 when it, or the nearest folder above it that exists, is not
+    a directory. Why before the build: the build's lock would fail on it with a FileExistsError traceback, after
+    the sources were read."""
+    path = store_path(store_dir)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        named = f"store path {path}" if existing == path else f"{existing}, above store path {path},"
+        typer.echo(f"error: {named} is not a directory", err=True)
+        raise typer.Exit(2)
+    return path
+
+
 def open_store(store_dir: Optional[Path]) -> Any:
     """The published version of the store; exit 2 naming the problem (no index there, a broken CURRENT, a schema
     or embedder this code does not read)."""
