@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import fcntl
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,10 +282,32 @@ class StoreWriter:
         shutil.rmtree(self.partial_dir, ignore_errors=True)
 
     def _prune_old(self) -> None:
+        """Remove versions beyond ``keep_versions``, except those a reader holds (``hold_version``)."""
         versions = sorted(p for p in (self.store_dir / VERSIONS_DIR).iterdir() if p.is_dir() and not p.name.endswith(".partial"))
         for old in versions[: -self.keep_versions] if self.keep_versions > 0 else []:
             if old.name != self.version:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove_unless_held(old)
+
+
+def hold_version(version_dir: Path) -> int:
+    """A shared lock on a version directory, held by an open reader (``BlockStore``) until it is garbage collected.
+    Why: a server serves the version it opened, and its threads open their SQLite connection lazily; two publishes
+    later the writer's pruning deleted that version, and every thread that had not yet read failed (INTERNAL)."""
+    fd = os.open(version_dir, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _remove_unless_held(version_dir: Path) -> None:
+    fd = os.open(version_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # a reader still serves it: the next build prunes it
+    else:
+        shutil.rmtree(version_dir, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -313,6 +337,7 @@ class BlockStore:
         if version_dir is None:
             raise StoreError(f"no index at {self.store_dir}: build one with `nnrag index --store {self.store_dir}`")
         self.version_dir = version_dir
+        weakref.finalize(self, os.close, hold_version(version_dir))  # views (copies) share it; the store closes it
         self._local = threading.local()
         self._embedder = embedder
         self._embedder_lock = threading.Lock()

@@ -198,3 +198,25 @@ def test_filtered_search_fills_k_from_a_small_source_and_ranks_the_same_for_any_
     assert [h.block.name for h in top5] == [h.block.name for h in hits[:5]]
     backward = store.search("convolution block with batch norm", k=10, sources=["pkg:small"], min_stage="backward")
     assert len(backward) == 8 and all(h.block.passed("backward") for h in backward)
+
+
+def test_a_version_an_open_reader_serves_outlives_later_publishes(tmp_path, embedder):
+    import gc
+    import threading
+
+    store_blocks([real_block("timm.layers.drop", "DropPath", validation=ok_validation())], tmp_path, embedder=embedder)
+    reader = BlockStore(tmp_path, embedder=embedder)
+    for name in ("Mlp", "DropBlock2d"):  # two more versions: the first is past keep_versions=2
+        module = "timm.layers.mlp" if name == "Mlp" else "timm.layers.drop"
+        store_blocks([real_block(module, name, validation=ok_validation())], tmp_path, embedder=embedder)
+    assert reader.version_dir.is_dir()
+    found: list = []
+    thread = threading.Thread(target=lambda: found.append(reader.get("DropPath")))  # a thread with no connection yet
+    thread.start()
+    thread.join()
+    assert found[0] is not None and found[0].name == "DropPath"
+    held = reader.version_dir
+    del reader, found
+    gc.collect()
+    store_blocks([real_block("timm.layers.mlp", "Mlp", validation=ok_validation())], tmp_path, embedder=embedder)
+    assert not held.exists()  # once no reader holds it, the next publish prunes it
