@@ -200,9 +200,18 @@ def test_filtered_search_fills_k_from_a_small_source_and_ranks_the_same_for_any_
     assert len(backward) == 8 and all(h.block.passed("backward") for h in backward)
 
 
+def _get_in_a_new_thread(store: BlockStore, name: str) -> Block | None:
+    import threading
+
+    found: list = []
+    thread = threading.Thread(target=lambda: found.append(store.get(name)))
+    thread.start()
+    thread.join()
+    return found[0]
+
+
 def test_a_version_an_open_reader_serves_outlives_later_publishes(tmp_path, embedder):
     import gc
-    import threading
 
     store_blocks([real_block("timm.layers.drop", "DropPath", validation=ok_validation())], tmp_path, embedder=embedder)
     reader = BlockStore(tmp_path, embedder=embedder)
@@ -210,13 +219,10 @@ def test_a_version_an_open_reader_serves_outlives_later_publishes(tmp_path, embe
         module = "timm.layers.mlp" if name == "Mlp" else "timm.layers.drop"
         store_blocks([real_block(module, name, validation=ok_validation())], tmp_path, embedder=embedder)
     assert reader.version_dir.is_dir()
-    found: list = []
-    thread = threading.Thread(target=lambda: found.append(reader.get("DropPath")))  # a thread with no connection yet
-    thread.start()
-    thread.join()
-    assert found[0] is not None and found[0].name == "DropPath"
+    found = _get_in_a_new_thread(reader, "DropPath")  # a thread with no SQLite connection yet
+    assert found is not None and found.name == "DropPath"
     held = reader.version_dir
-    del reader, found
+    del reader
     gc.collect()
     store_blocks([real_block("timm.layers.mlp", "Mlp", validation=ok_validation())], tmp_path, embedder=embedder)
     assert not held.exists()  # once no reader holds it, the next publish prunes it
