@@ -1000,6 +1000,8 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
             assert c.check(GOOD_MODEL, timeout=90).status == "ok"  # worker warm
             with pytest.raises(FailedPrecondition, match="no block store"):
                 c.search("conv")
+            stats = c.stats()  # the sandbox part still answers (`nnrag doctor --server` reads it)
+            assert "no block store" in stats["store_error"] and stats["sandbox"]
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
             assert 'nnrag_rpc_total{code="OK",method="Check"} 1.0' in metrics
             assert 'nnrag_rpc_total{code="FAILED_PRECONDITION",method="Search"} 1.0' in metrics

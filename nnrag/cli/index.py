@@ -326,5 +326,10 @@ def _remote_block(server: str, names: list[str], sources: Optional[list[str]] = 
 
 
 def _remote_stats(server: str) -> dict[str, Any]:
+    """The server's store counts; exit 2 when it serves no store (it answers Stats with the sandbox alone)."""
     with remote_client(server) as client:
-        return client.stats()
+        stats = client.stats()
+    if "store_error" in stats:
+        typer.echo(f"error: {server}: {stats['store_error']}", err=True)
+        raise typer.Exit(2)
+    return stats
