@@ -32,7 +32,7 @@ from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
-from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, train_predictor
+from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp, train_predictor
 
 DEFAULT_EPOCHS = 5
 # After a measurement of new code's params/FLOPs that said nothing about the model (a timeout, a sandbox that crashed
@@ -145,14 +145,23 @@ POSITIVE_HPARAMS = ("lr", "batch", "batch_size")
 EPOCH_HPARAMS = ("epochs", "epoch")  # the planned epochs when no explicit value is given (``_split_hparams``)
 
 
+# The most epochs a run may plan. Why a bound: 1e12 epochs passed every check and then failed building the int32
+# PredictResponse.epochs (INTERNAL), was taken silently by ShouldStop and asked ReportResult for "all 1000000000000
+# epochs". LEMUR's longest runs have hundreds of epochs; no real plan comes near this.
+MAX_EPOCHS = 100_000
+
+
 def whole_epochs(value, name: str = "epochs") -> int:
-    """``value`` as a number of epochs: a whole number >= 1 (LEMUR writes some as 5.0), else a ValueError naming
-    ``name``. Why: 2.7 was truncated to 2, and 0 was stored with a report and then failed every prediction of its code."""
+    """``value`` as a number of epochs: a whole number from 1 to ``MAX_EPOCHS`` (LEMUR writes some as 5.0), else a
+    ValueError naming ``name``. Why: 2.7 was truncated to 2, and 0 was stored with a report and then failed every
+    prediction of its code."""
     number = float("nan") if isinstance(value, bool) else as_float(value)
     if not math.isfinite(number) or number != int(number):
         raise ValueError(f"{name} must be a whole number of epochs, got {value!r}")
     if number < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
+    if number > MAX_EPOCHS:
+        raise ValueError(f"{name} must be <= {MAX_EPOCHS}, got {value!r}")
     return int(number)
 
 
@@ -226,6 +235,10 @@ REPORT_COLUMNS = ("received_at", "code_hash", "code", "hparams", "dataset", "tra
 _SKIPPED_ROWS: set[tuple[str, int]] = set()  # (store, row id) of stored rows already logged as unreadable
 
 
+class ReportsUnavailable(OSError):
+    """The report store cannot be opened (the predictor directory was moved away or removed while serving)."""
+
+
 class ReportStore:
     """SQLite table of reported runs; one writer at a time, safe across threads and processes."""
 
@@ -259,7 +272,10 @@ class ReportStore:
                     raise
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        try:
+            return sqlite3.connect(self.path, timeout=30)
+        except sqlite3.OperationalError as exc:  # "unable to open database file": its directory moved away or removed
+            raise ReportsUnavailable(f"the report store {self.path} cannot be opened ({exc})") from None
 
     def add(self, run: ReportedRun) -> int:
         """Store ``run`` and return its id. A report with a ``run_id`` stored before replaces that row, keeping its id (a
@@ -364,15 +380,22 @@ def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
     return out
 
 
+def _stop_policy(meta: dict) -> StopPolicy:
+    """The recommended stop policy with what a predictor directory's meta.json overrides."""
+    return StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
+
+
 class Predictor:
-    def __init__(self, directory: Path, estimators: dict, meta: dict) -> None:
+    def __init__(self, directory: Path, estimators: dict, meta: dict, stamp: tuple | None = None) -> None:
+        """``stamp``: ``saved_stamp`` of the directory taken before ``estimators`` and ``meta`` were read (None: now)."""
         self.directory = Path(directory)
         self.estimators = estimators
         self.meta = meta
-        self.policy = StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
+        self.policy = _stop_policy(meta)
         self.reports = ReportStore(self.directory / "reports.sqlite")
-        self._mtime = self._model_mtime()
+        self._stamp = saved_stamp(self.directory) if stamp is None else stamp
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one reload at a time: concurrent calls do not each unpickle the model
         self.pool = None  # a sandbox pool (sandbox.pool.CheckerPool): measures params/FLOPs of new code
         self._dynamic: dict[str, dict[str, float]] = {}  # content hash -> measured dynamic features
         self._unmeasured: dict[str, float] = {}  # content hash -> when a measurement last said nothing (REMEASURE_AFTER_S)
@@ -393,43 +416,70 @@ class Predictor:
 
     def _dynamic_for(self, key: str, code: str) -> dict[str, float] | None:
         if key not in self._dynamic:
-            dyn = lemur_features(code) or self.reports.load_dynamic(key)
+            dyn = lemur_features(code) or self._stored_dynamic(key)
             if dyn is None and self.pool is not None and time.monotonic() - self._unmeasured.get(key, -math.inf) > REMEASURE_AFTER_S:
                 dyn = measure_in_sandbox(code, self.pool)
                 if dyn is None:  # no verdict on the model (timeout, crash, no free worker): nothing to keep
                     self._unmeasured[key] = time.monotonic()
                 else:
-                    self.reports.save_dynamic(key, dyn)
+                    self._store_dynamic(key, dyn)
             if dyn is None:
                 return None
             self._dynamic[key] = dyn
         return self._dynamic[key]
+
+    def _stored_dynamic(self, key: str) -> dict[str, float] | None:
+        """An earlier measurement of the code from the report store; None, logged, when the store cannot be opened."""
+        try:
+            return self.reports.load_dynamic(key)
+        except ReportsUnavailable as exc:
+            log.warning("%s: the code's params/FLOPs are measured again", exc)
+            return None
+
+    def _store_dynamic(self, key: str, features: dict[str, float]) -> None:
+        """Keep a measurement in the report store; logged and kept in memory only when the store cannot be opened."""
+        try:
+            self.reports.save_dynamic(key, features)
+        except ReportsUnavailable as exc:
+            log.warning("%s: a measurement is kept in memory only", exc)
 
     @classmethod
     def load(cls, directory: Path) -> "Predictor":
         directory = Path(directory)
         if not (directory / "estimators.pkl").exists():
             raise FileNotFoundError(f"no trained predictor in {directory} (run `nnrag train-predictor --out {directory}`)")
+        stamp = saved_stamp(directory)  # before reading: a save landing during the read changes it, and is loaded next
         estimators, meta = load_estimators(directory)
-        return cls(directory, estimators, meta)
+        return cls(directory, estimators, meta, stamp)
 
     @property
     def default_model(self) -> str:
         return self.meta.get("default") or next(iter(self.estimators))
 
-    def _model_mtime(self) -> float:
-        path = self.directory / "estimators.pkl"
-        return path.stat().st_mtime_ns if path.exists() else 0
-
     def reload_if_changed(self) -> bool:
-        """Load a retrained model written to the same directory since the last load; True when reloaded."""
-        mtime = self._model_mtime()
-        if mtime == self._mtime:
+        """Load a model saved to the same directory since the last load; True when reloaded.
+
+        A save that cannot be read (estimators.pkl missing, truncated or corrupt, the directory moved away, a save
+        half done) is logged and the loaded model keeps answering: a broken retrain is not the caller's problem.
+        Each change of the files is tried once, so a broken file costs one attempt, not one per call; the next
+        change (a finished save, the file put back) is tried again."""
+        stamp = saved_stamp(self.directory)
+        if stamp == self._stamp:
             return False
-        estimators, meta = load_estimators(self.directory)
-        with self._lock:
-            self.estimators, self.meta, self._mtime = estimators, meta, mtime
-            self.policy = StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
+        with self._reload_lock:
+            if stamp == self._stamp:  # another call loaded this save while we waited
+                return False
+            self._stamp = stamp
+            try:
+                estimators, meta = load_estimators(self.directory)
+                policy = _stop_policy(meta)
+            except Exception as exc:  # noqa: BLE001 - any unreadable save: keep serving the loaded model
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("predictor not reloaded from %s (%s): the loaded model keeps answering", self.directory, error,
+                            extra={"fields": {"directory": str(self.directory), "error": error}})
+                return False
+            with self._lock:
+                self.estimators, self.meta, self.policy = estimators, meta, policy
         return True
 
     def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
@@ -504,8 +554,12 @@ class Predictor:
         leaves out the runs known by their final alone (``ReportedRun.curve_known``)."""
         if not view.code:
             return []
-        return [self._reported_view(r, view) for r in self.reports.finished_of(_code_key(view.code), view.dataset)
-                if r.curve_known or not curves_only]
+        try:
+            reported = self.reports.finished_of(_code_key(view.code), view.dataset)
+        except ReportsUnavailable as exc:  # the directory moved away while serving: the loaded model still answers
+            log.warning("%s: answered without the reported runs", exc)
+            return []
+        return [self._reported_view(r, view) for r in reported if r.curve_known or not curves_only]
 
     @staticmethod
     def _reported_view(run: ReportedRun, like: RunView) -> RunView:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import time
 from collections import Counter
@@ -226,26 +227,71 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     return [r.as_dict() for r in rows], timings
 
 
+ESTIMATORS_FILE = "estimators.pkl"
+META_FILE = "meta.json"
+META_DIGEST = "estimators_sha256"  # meta.json's record of the estimators.pkl it belongs to (save_predictor)
+
+
+class MismatchedSave(RuntimeError):
+    """meta.json and estimators.pkl belong to different saves: a save is half done (load again when it ends)."""
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` at ``path`` all at once: a reader sees the old file or the new one, never a half-written one. The
+    temporary name carries the pid so that two processes saving at once do not write into one temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def save_predictor(out_dir: Path, estimators: dict, meta: dict) -> None:
+    """Write a predictor directory: meta.json first, then estimators.pkl, each replaced atomically.
+
+    Why this order and the digest: a server reloads the directory while it serves (``Predictor.reload_if_changed``).
+    meta.json records the sha256 of the estimators it belongs to, so a reload landing between the two replaces sees
+    a pair that does not match (``load_estimators`` raises ``MismatchedSave``) and keeps the model it has, instead of
+    serving new estimators under the old meta (default model, version, stop policy) until the next retrain."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "estimators.pkl.tmp"
-    with open(tmp, "wb") as fh:
-        pickle.dump(estimators, fh)
-    tmp.replace(out_dir / "estimators.pkl")
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    data = pickle.dumps(estimators)
+    full_meta = {**meta, META_DIGEST: _digest(data)}
+    _write_atomic(out_dir / META_FILE, json.dumps(full_meta, indent=1).encode())
+    _write_atomic(out_dir / ESTIMATORS_FILE, data)
 
 
 def read_meta(out_dir: Path) -> dict:
     """A predictor directory's meta.json (what it was trained on, its default estimator and version)."""
-    return json.loads((Path(out_dir) / "meta.json").read_text())
+    return json.loads((Path(out_dir) / META_FILE).read_text())
 
 
 def load_estimators(out_dir: Path) -> tuple[dict, dict]:
+    """(estimators, meta) of one save; ``MismatchedSave`` while a save is half done. A meta.json without a digest
+    (saved before digests were written) is taken as it is."""
     out_dir = Path(out_dir)
-    with open(out_dir / "estimators.pkl", "rb") as fh:
-        estimators = pickle.load(fh)
-    return estimators, read_meta(out_dir)
+    data = (out_dir / ESTIMATORS_FILE).read_bytes()  # before meta: a save writes meta first (save_predictor)
+    meta = read_meta(out_dir)
+    expected = meta.get(META_DIGEST)
+    if expected and expected != _digest(data):
+        raise MismatchedSave(f"{out_dir / META_FILE} does not belong to {out_dir / ESTIMATORS_FILE}: a save is in progress")
+    return pickle.loads(data), meta
+
+
+def saved_stamp(out_dir: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(mtime in ns, size) of estimators.pkl and of meta.json, None for a file that is missing. Why both files: a
+    change to either is a new save to load; and only two stat calls, so a server can ask on every request."""
+    return tuple(_file_stamp(Path(out_dir) / name) for name in (ESTIMATORS_FILE, META_FILE))
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def add_reported_model(c: Corpus, model: str, code: str, dynamic: dict[str, dict[str, float]]) -> None:

@@ -8,7 +8,9 @@ backend without any gRPC.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ class Backend:
     batcher: BatchingEmbedder | None = None
     owns_pool: bool = True  # False when the caller lent its pool: closing is then the caller's job
     opened_at: float = field(default_factory=time.time)
+    wants_predictor: bool = False  # opened with_predictor: a predictor trained later is opened on a later call
+    # Called (no arguments) when a predictor is opened after the backend was: the server marks PredictorService SERVING.
+    predictor_listeners: list[Callable[[], None]] = field(default_factory=list)
+    _predictor_stamp: Any = None  # the predictor files (predictor.train.saved_stamp) at the last failed open
+    _predictor_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, with_pool: bool = True, with_predictor: bool = True, pool: Any = None) -> "Backend":
@@ -47,6 +54,7 @@ class Backend:
 
             backend.pool = CheckerPool(size=settings.workers)
         if with_predictor:
+            backend.wants_predictor = True
             backend._open_predictor(settings.predictor_path)
         return backend
 
@@ -72,12 +80,39 @@ class Backend:
     def _open_predictor(self, path: Path) -> None:
         try:
             from predictor.api import Predictor
+            from predictor.train import saved_stamp
 
+            self._predictor_stamp = saved_stamp(Path(path))  # before the load: a save during it is tried next time
             self.predictor = Predictor.load(Path(path))
             self.predictor.pool = self.pool  # params/FLOPs of new code are measured in the sandbox, never here
         except Exception as exc:
             self.predictor_error = f"{type(exc).__name__}: {exc}"
             log.info("predictor not loaded", extra={"fields": {"path": str(path), "error": self.predictor_error}})
+
+    def refresh_predictor(self) -> bool:
+        """Open the predictor if none is loaded and its files changed since the last try; True when one is loaded.
+
+        Why: a predictor trained after the server started (``nnrag train-predictor --out DIR``) is served without a
+        restart. Why only on a change: two stat calls per request are cheap, a failed unpickling per request is not.
+        The listeners hear of a predictor opened here (the server's health turns SERVING)."""
+        if self.predictor is not None or not self.wants_predictor:
+            return self.predictor is not None
+        with self._predictor_lock:
+            if self.predictor is None and self._predictor_files_changed():
+                self._open_predictor(self.settings.predictor_path)
+                if self.predictor is not None:
+                    self.predictor_error = ""
+                    log.info("predictor loaded", extra={"fields": {"path": str(self.settings.predictor_path)}})
+                    for listener in self.predictor_listeners:
+                        listener()
+        return self.predictor is not None
+
+    def _predictor_files_changed(self) -> bool:
+        try:
+            from predictor.train import saved_stamp
+        except Exception:  # noqa: BLE001 - predictor.api not importable here: nothing to open, ever
+            return False
+        return saved_stamp(self.settings.predictor_path) != self._predictor_stamp
 
     # ------------------------------------------------------------------ accessors
 
@@ -92,7 +127,8 @@ class Backend:
         return self.pool
 
     def need_predictor(self) -> Any:
-        if self.predictor is None:
+        """The loaded predictor, opened now if it was trained since the last try (``refresh_predictor``)."""
+        if not self.refresh_predictor():
             raise Unavailable(f"no predictor loaded ({self.predictor_error or 'predictor.api not available'})")
         return self.predictor
 

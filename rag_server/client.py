@@ -15,6 +15,7 @@ gRPC status code and the server's message.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,12 @@ def _api_error(exc: grpc.RpcError) -> ApiError:
     code = exc.code() if callable(getattr(exc, "code", None)) else grpc.StatusCode.UNKNOWN
     details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
     return _ERRORS.get(code, ApiError)(code, details or "")
+
+
+def _unknown_service(service: str, exc: NotFound) -> NotFound:
+    """The health service's NOT_FOUND, which comes with no message, as one that names the service asked about."""
+    return NotFound(exc.code, f"the server reports no health for service {service!r} (it knows \"\" for the whole server, "
+                              "nnrag.v1.BlockService and nnrag.v1.PredictorService)")
 
 
 # ------------------------------------------------------------------ results
@@ -198,11 +205,17 @@ def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
     return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
 
 
+def _listed(values: Iterable[Any] | None) -> list[Any]:
+    """A caller's sequence as a list, [] for None. Why not ``values or []``: a numpy array has no truth value
+    ("The truth value of an array is ambiguous"), so a curve passed as an array was refused."""
+    return [] if values is None else list(values)
+
+
 def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool,
                     license_policy: str | None = None) -> blocks_pb2.SearchRequest:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
-    return blocks_pb2.SearchRequest(query=query, k=k, sources=list(sources or []), min_stage=min_stage or "", mode=_MODES[mode],
+    return blocks_pb2.SearchRequest(query=query, k=k, sources=_listed(sources), min_stage=min_stage or "", mode=_MODES[mode],
                                     include_code=include_code, license_policy=convert.license_policy_to_proto(license_policy))
 
 
@@ -218,14 +231,14 @@ def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest
 
 
 def _get_block_request(name_or_hash: str, sources: Iterable[str] | None, license_policy: str | None) -> blocks_pb2.GetBlockRequest:
-    return blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash, sources=list(sources or []),
+    return blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash, sources=_listed(sources),
                                       license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
                    sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
     req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries,
-                                  sources=list(sources or []), license_policy=convert.license_policy_to_proto(license_policy))
+                                  sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
@@ -290,7 +303,7 @@ def _refused(error: str) -> CheckResult:
 def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int, sources: Iterable[str] | None,
                      license_policy: str | None) -> blocks_pb2.SuggestRequest:
     return blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines,
-                                     sources=list(sources or []), license_policy=convert.license_policy_to_proto(license_policy))
+                                     sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
@@ -304,8 +317,8 @@ def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
     """Curve points as accuracies per epoch (floats, epoch 1, 2, ...), (epoch, accuracy[, elapsed_ms])
     tuples, or dicts with those keys."""
     points = []
-    for i, p in enumerate(curve or []):
-        if isinstance(p, (int, float)):
+    for i, p in enumerate(_listed(curve)):
+        if isinstance(p, numbers.Real):  # numpy's float32 too, which is no float
             points.append(predictor_pb2.CurvePoint(epoch=i + 1, accuracy=float(p)))
         elif isinstance(p, dict):
             points.append(predictor_pb2.CurvePoint(epoch=int(p["epoch"]), accuracy=float(p["accuracy"]), elapsed_ms=float(p.get("elapsed_ms", 0.0))))
@@ -340,8 +353,8 @@ def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, cu
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
                          max_epochs: int, earlier_runs: Iterable[dict[str, Any]] | None = None) -> predictor_pb2.ShouldStopRequest:
     return predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
-                                           finished_accuracies=list(finished_accuracies or []), budget=predictor_pb2.Budget(max_epochs=max_epochs),
-                                           earlier_runs=[_run(r) for r in earlier_runs or []])
+                                           finished_accuracies=_listed(finished_accuracies), budget=predictor_pb2.Budget(max_epochs=max_epochs),
+                                           earlier_runs=[_run(r) for r in _listed(earlier_runs)])
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
@@ -495,8 +508,12 @@ class Client(_Base):
         return self._call(self._predictor.ReportResult, req, timeout).runs_recorded
 
     def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
-        """SERVING / NOT_SERVING / SERVICE_UNKNOWN for ``service`` ("" = the whole server)."""
-        resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        """SERVING or NOT_SERVING for ``service`` ("" = the whole server, else e.g. "nnrag.v1.PredictorService");
+        ``NotFound`` naming it for a service the server does not know."""
+        try:
+            resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        except NotFound as exc:
+            raise _unknown_service(service, exc) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -597,7 +614,11 @@ class AsyncClient(_Base):
         return (await self._call(self._predictor.ReportResult, req, timeout)).runs_recorded
 
     async def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
-        resp = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        """``Client.health``: SERVING or NOT_SERVING; ``NotFound`` naming the service for one the server does not know."""
+        try:
+            resp = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        except NotFound as exc:
+            raise _unknown_service(service, exc) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
     async def close(self) -> None:

@@ -113,6 +113,21 @@ class RunningServer:
         self.backend.close()
 
 
+class PredictorAwareHealth(health.HealthServicer):
+    """gRPC health that, asked about PredictorService while no predictor is loaded, first looks whether one was
+    trained since the server started (``Backend.refresh_predictor``). Why: a probe that only asks health would
+    otherwise see NOT_SERVING until some Predict call happened to open it."""
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(experimental_non_blocking=True)
+        self._backend = backend
+
+    def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
+        if request.service == SERVICE_NAMES[1]:
+            self._backend.refresh_predictor()
+        return super().Check(request, context)
+
+
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
     max_bytes = settings.max_message_mb * 1024 * 1024
     return [
@@ -138,7 +153,7 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
     )
     blocks_pb2_grpc.add_BlockServiceServicer_to_server(BlockServicer(backend, max_pending_checks=settings.max_pending_checks), server)
     predictor_pb2_grpc.add_PredictorServiceServicer_to_server(PredictorServicer(backend), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer = PredictorAwareHealth(backend)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
@@ -152,6 +167,7 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
     health_servicer.set(SERVICE_NAMES[0], health_pb2.HealthCheckResponse.SERVING)
     predictor_state = health_pb2.HealthCheckResponse.SERVING if backend.predictor is not None else health_pb2.HealthCheckResponse.NOT_SERVING
     health_servicer.set(SERVICE_NAMES[1], predictor_state)
+    backend.predictor_listeners.append(lambda: health_servicer.set(SERVICE_NAMES[1], health_pb2.HealthCheckResponse.SERVING))
     host = settings.address.rsplit(":", 1)[0]
     return RunningServer(server=server, port=port, backend=backend, health=health_servicer, address=f"{host}:{port}")
 

@@ -29,6 +29,7 @@ from corpus.records import Provenance
 from indexer.store import stage_index
 from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
+from predictor.api import ReportsUnavailable
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query
 from rag_server.backend import Backend, Unavailable
@@ -81,7 +82,7 @@ def _status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(exc, ClientGone):
         return grpc.StatusCode.CANCELLED
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, (Unavailable, ReportsUnavailable)):
         return grpc.StatusCode.FAILED_PRECONDITION
     return grpc.StatusCode.INTERNAL
 

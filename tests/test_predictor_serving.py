@@ -1,0 +1,246 @@
+"""The predictor as a running server serves it: trained after the start, retrained or broken while serving, and the
+inputs at its edges (huge planned epochs, code too deep to parse, numpy curves, an unknown health service).
+
+Real servers on loopback ports, a real (small) predictor saved by ``save_predictor`` and read back by the server;
+no store and no sandbox pool (the predictor answers without them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnrag.settings import Settings
+from rag_server.backend import Backend
+from rag_server.client import ApiError, Client, FailedPrecondition, InvalidArgument, NotFound
+from rag_server.server import RunningServer, build_server
+
+CODE = "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n"
+RUN = {"code": CODE, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4]}
+
+
+def _estimators(offset: float = 0.0) -> dict:
+    """A real last-value estimator (with conformal intervals), fit on a few synthetic runs; ``offset`` shifts its
+    targets, so two saves answer differently."""
+    from predictor.features import RunView
+    from predictor.models import LastValue
+
+    rng = np.random.default_rng(0)
+    views, targets, codes = [], [], []
+    for i in range(60):
+        final = float(np.clip(rng.uniform(0.3, 0.9) + offset, 0, 1))
+        curve = [final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]
+        views.append(RunView(dataset="cifar-10", hparams={"lr": 0.01}, epochs=5, accuracy=curve))
+        targets.append(final)
+        codes.append(f"code{i % 6}")
+    return {"last_value": LastValue().fit(views, np.array(targets), codes=codes)}
+
+
+def _save(directory: Path, offset: float = 0.0, **meta) -> None:
+    from predictor.train import save_predictor
+
+    save_predictor(directory, _estimators(offset), {"trained_at": 1.0, "default": "last_value", "n_reported": 0, **meta})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A saved predictor directory; tests copy it before changing anything."""
+    path = tmp_path_factory.mktemp("trained")
+    _save(path)
+    return path
+
+
+@pytest.fixture
+def predictor_dir(trained, tmp_path) -> Path:
+    path = tmp_path / "predictor"
+    shutil.copytree(trained, path)
+    return path
+
+
+@contextmanager
+def serving(predictor_dir: Path, tmp_path: Path) -> Iterator[tuple[RunningServer, Client]]:
+    settings = Settings(store_dir=tmp_path / "no-store", address="127.0.0.1:0", predictor_dir=predictor_dir)
+    backend = Backend.open(settings, with_pool=False)
+    running = build_server(settings, backend)
+    try:
+        with Client(running.address) as client:
+            yield running, client
+    finally:
+        running.stop(grace=0)
+
+
+# ------------------------------------------------------------------ bug 1: trained after the start
+
+
+def test_predictor_trained_after_start_is_served(tmp_path):
+    directory = tmp_path / "later"
+    directory.mkdir()
+    with serving(directory, tmp_path) as (running, client):
+        loaded = []
+        running.backend.predictor_listeners.append(lambda: loaded.append(True))
+        with pytest.raises(FailedPrecondition, match="train-predictor"):
+            client.predict(CODE, {}, "cifar-10", [0.3])
+        _save(directory)
+        p = client.predict(CODE, {}, "cifar-10", [0.3])
+        assert p.method.startswith("last_value") and 0 <= p.lower <= p.accuracy <= p.upper <= 1
+        assert p.versions["predictor_version"].startswith("last_value@")
+        assert client.should_stop(RUN).predicted_accuracy > 0
+        assert loaded == [True]  # the server's health hears of it once
+
+
+def test_health_turns_serving_once_a_predictor_is_trained(tmp_path):
+    directory = tmp_path / "later"
+    directory.mkdir()
+    with serving(directory, tmp_path) as (_, client):
+        assert client.health("nnrag.v1.PredictorService") == "NOT_SERVING"
+        _save(directory)
+        assert client.health("nnrag.v1.PredictorService") == "SERVING"  # a probe alone finds it, no Predict needed
+
+
+def test_failed_open_is_retried_only_when_the_files_change(tmp_path):
+    directory = tmp_path / "broken"
+    directory.mkdir()
+    (directory / "estimators.pkl").write_bytes(b"not a pickle")
+    (directory / "meta.json").write_text("{}")
+    settings = Settings(store_dir=tmp_path / "no-store", predictor_dir=directory)
+    backend = Backend.open(settings, with_pool=False)
+    try:
+        assert backend.predictor is None and "Unpickling" in backend.predictor_error
+        backend.predictor_error = "first try"
+        assert not backend.refresh_predictor()
+        assert backend.predictor_error == "first try"  # unchanged files: not opened again
+        _save(directory)
+        assert backend.refresh_predictor() and backend.predictor_error == ""
+    finally:
+        backend.close()
+
+
+# ------------------------------------------------------------------ bug 2a: a save broken while serving
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "directory moved"])
+def test_broken_save_keeps_the_loaded_model(predictor_dir, tmp_path, damage, caplog):
+    with serving(predictor_dir, tmp_path) as (_, client):
+        before = client.predict(CODE, {}, "cifar-10", [0.3])
+        if damage == "truncated":
+            data = (predictor_dir / "estimators.pkl").read_bytes()
+            (predictor_dir / "estimators.pkl").write_bytes(data[: len(data) // 2])
+        elif damage == "missing":
+            (predictor_dir / "estimators.pkl").unlink()
+        else:
+            predictor_dir.rename(tmp_path / "moved")
+        with caplog.at_level(logging.WARNING, logger="predictor.api"):
+            assert client.predict(CODE, {}, "cifar-10", [0.3]).upper == before.upper
+            assert client.should_stop(RUN).predicted_accuracy > 0
+            assert client.predict(CODE, {}, "cifar-10", [0.3]).upper == before.upper
+        warnings = [r for r in caplog.records if "not reloaded" in r.getMessage()]
+        assert len(warnings) == 1, warnings  # one try per change of the files, not one per call
+        if damage == "directory moved":
+            with pytest.raises(ApiError, match="ReportsUnavailable|report store"):  # nowhere to store the run: the error names why
+                client.report_result({**RUN, "max_epochs": 2}, 0.4)
+            return
+        _save(predictor_dir, offset=0.05)  # the next save is read again
+        assert client.predict(CODE, {}, "cifar-10", [0.3]).upper != before.upper
+
+
+def test_report_result_survives_a_truncated_save(predictor_dir, tmp_path):
+    with serving(predictor_dir, tmp_path) as (_, client):
+        (predictor_dir / "estimators.pkl").write_bytes(b"\x80")
+        assert client.report_result({**RUN, "max_epochs": 2}, 0.4) >= 1
+
+
+# ------------------------------------------------------------------ bug 2b: meta.json and estimators.pkl as one pair
+
+
+def test_save_writes_meta_first_and_atomically(tmp_path):
+    _save(tmp_path)
+    meta, estimators = tmp_path / "meta.json", tmp_path / "estimators.pkl"
+    assert meta.stat().st_mtime_ns <= estimators.stat().st_mtime_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["estimators.pkl", "meta.json"]  # no temporary file left
+    assert json.loads(meta.read_text())["estimators_sha256"]
+
+
+@pytest.mark.parametrize("first", ["meta.json", "estimators.pkl"])
+def test_reload_never_pairs_new_meta_with_old_estimators(predictor_dir, tmp_path, first):
+    """A reload landing between a save's two replaces (one file of the new save in place, the other still the old
+    one) keeps the loaded pair, and the finished save is then loaded whole, whichever file came first."""
+    from predictor.api import Predictor
+
+    p = Predictor.load(predictor_dir)
+    new = tmp_path / "new"
+    _save(new, offset=0.05, default="last_value", stop_policy={"min_epochs": 3}, trained_at=2.0)
+    second = "estimators.pkl" if first == "meta.json" else "meta.json"
+    shutil.copy2(new / first, predictor_dir / first)
+    assert not p.reload_if_changed()
+    assert p.meta["trained_at"] == 1.0 and p.policy.min_epochs == 1
+    shutil.copy2(new / second, predictor_dir / second)
+    assert p.reload_if_changed()
+    assert p.meta["trained_at"] == 2.0 and p.policy.min_epochs == 3
+
+
+def test_reload_sees_a_change_of_meta_alone(predictor_dir):
+    from predictor.api import Predictor
+
+    p = Predictor.load(predictor_dir)
+    meta = json.loads((predictor_dir / "meta.json").read_text())
+    (predictor_dir / "meta.json").write_text(json.dumps({**meta, "stop_policy": {"min_epochs": 4}}))
+    assert p.reload_if_changed() and p.policy.min_epochs == 4
+
+
+# ------------------------------------------------------------------ bug 3: planned epochs beyond any real run
+
+
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory) -> Iterator[Client]:
+    with serving(trained, tmp_path_factory.mktemp("served")) as (_, client):
+        yield client
+
+
+def test_huge_planned_epochs_are_invalid_argument(served):
+    hparams = {"epochs": 1e12}
+    with pytest.raises(InvalidArgument, match=r"hparams_json: epochs must be <= 100000, got 1000000000000"):
+        served.predict(CODE, hparams, "cifar-10", [0.3])
+    with pytest.raises(InvalidArgument, match="must be <= 100000"):
+        served.should_stop({**RUN, "hparams": hparams})
+    with pytest.raises(InvalidArgument, match="must be <= 100000"):
+        served.report_result({**RUN, "hparams": hparams}, 0.4)
+    with pytest.raises(InvalidArgument, match="must be <= 100000"):
+        served.predict(CODE, {}, "cifar-10", [0.3], epochs=2_000_000_000)
+    assert served.predict(CODE, {"epochs": 100_000}, "cifar-10", [0.3]).epochs == 100_000
+
+
+# ------------------------------------------------------------------ bug 4: code too deep for Python's parser
+
+
+def test_code_too_deep_to_parse_is_invalid_argument(served):
+    with pytest.raises(InvalidArgument, match="nests too deeply"):
+        served.predict("x = " + "-" * 100_000 + "1\n", {}, "cifar-10")
+
+
+# ------------------------------------------------------------------ bug 5: numpy sequences in the SDK
+
+
+def test_sdk_takes_numpy_curves(served):
+    as_list = served.predict(CODE, {}, "cifar-10", [0.3, 0.4])
+    for curve in (np.array([0.3, 0.4]), np.array([0.3, 0.4], dtype=np.float32), (0.3, 0.4)):
+        assert served.predict(CODE, {}, "cifar-10", curve).accuracy == pytest.approx(as_list.accuracy, abs=1e-6)
+    assert served.predict(CODE, {}, "cifar-10", np.array([[1, 0.3], [2, 0.4]])).observed_epochs == 2
+    decision = served.should_stop({**RUN, "curve": np.array([0.3, 0.4])}, finished_accuracies=np.array([0.9, 0.8]),
+                                  earlier_runs=[{"curve": np.array([0.5, 0.6]), "max_epochs": 2}])
+    assert 0 <= decision.probability_beats_incumbent <= 1
+
+
+# ------------------------------------------------------------------ bug 6: health of an unknown service
+
+
+def test_health_of_unknown_service_names_it(served):
+    assert served.health("nnrag.v1.PredictorService") == "SERVING"
+    with pytest.raises(NotFound, match="nnrag.v1.NoSuchService"):
+        served.health("nnrag.v1.NoSuchService")
