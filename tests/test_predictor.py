@@ -873,7 +873,8 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir, tmp_path):
     shutil.copytree(tiny_predictor_dir, tmp_path / "p")  # the fits report their runs: keep them out of the shared one
     predictor = Predictor.load(tmp_path / "p")
 
-    def fit(**trainer_args):
+    def fit(seed: int = 0, **trainer_args):
+        torch.manual_seed(seed)  # Tiny's weights: unseeded, the two fits' curves were sometimes identical (one report kept)
         callback = predictor_callback(predictor, net(8, 16), {"lr": 0.01}, "cifar-10", epochs=10, incumbent=[0.95] * 10)
         trainer = pl.Trainer(max_epochs=10, callbacks=[callback], logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, accelerator="cpu", **trainer_args)
@@ -881,11 +882,12 @@ def test_lightning_callback_in_a_real_trainer(tiny_predictor_dir, tmp_path):
         return trainer, callback.stopper
 
     curves = []
-    for args in (dict(num_sanity_val_steps=2), dict(val_check_interval=0.5)):  # validations that are not an epoch's
-        trainer, stopper = fit(**args)
+    for seed, args in enumerate((dict(num_sanity_val_steps=2), dict(val_check_interval=0.5))):  # validations that are not an epoch's
+        trainer, stopper = fit(seed, **args)
         assert stopper.decisions[-1].stop and trainer.current_epoch < 10, "a run far below 0.95 is stopped early"
         assert len(stopper.curve) == trainer.current_epoch, f"{args}: one value per trained epoch"
         curves.append(stopper.curve)
+    assert curves[0] != curves[1]  # else the store keeps one report of two identical runs, as it should
     assert [(r.accuracy, r.finished) for r in predictor.reports.all()] == [(c, False) for c in curves], \
         "each fit reported its run when it ended, as stopped"
     with pytest.raises(ValueError, match="check_val_every_n_epoch=1"):
