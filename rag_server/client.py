@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rag_server.codeops import KeywordEdits
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-_MODES = {
+SEARCH_MODES = {  # the SDK's and CLI's mode names -> the proto's SearchMode
     "auto": blocks_pb2.SEARCH_MODE_AUTO, "meaning": blocks_pb2.SEARCH_MODE_MEANING, "hybrid": blocks_pb2.SEARCH_MODE_MEANING,
     "symbol": blocks_pb2.SEARCH_MODE_SYMBOL, "vector": blocks_pb2.SEARCH_MODE_VECTOR, "lexical": blocks_pb2.SEARCH_MODE_LEXICAL,
 }
@@ -213,9 +213,9 @@ def _listed(values: Iterable[Any] | None) -> list[Any]:
 
 def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool,
                     license_policy: str | None = None) -> blocks_pb2.SearchRequest:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
-    return blocks_pb2.SearchRequest(query=query, k=k, sources=_listed(sources), min_stage=min_stage or "", mode=_MODES[mode],
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"mode must be one of {sorted(SEARCH_MODES)}, got {mode!r}")
+    return blocks_pb2.SearchRequest(query=query, k=k, sources=_listed(sources), min_stage=min_stage or "", mode=SEARCH_MODES[mode],
                                     include_code=include_code, license_policy=convert.license_policy_to_proto(license_policy))
 
 

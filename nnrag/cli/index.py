@@ -18,7 +18,7 @@ from rich.markup import escape
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store
 from rag_server.block_filter import LicensePolicy
-from rag_server.client import _MODES as CLIENT_SEARCH_MODES
+from rag_server.client import SEARCH_MODES
 from rag_server.query import MAX_K, missing_block_message, search_blocks
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
@@ -26,7 +26,7 @@ SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the st
 
 # The modes the gRPC client maps to the Search RPC: the same names mean the same search in-process (search_blocks is
 # what the server runs), so `--mode` never depends on whether --server is given.
-SearchMode = StrEnum("SearchMode", list(CLIENT_SEARCH_MODES))
+SearchMode = StrEnum("SearchMode", list(SEARCH_MODES))
 MODE_HELP = ("auto: a symbol lookup when the query is one identifier, else hybrid; hybrid or meaning: vectors and BM25 "
              "fused by rank; symbol: the name lookup alone; vector: embeddings alone; lexical: BM25 alone.")
 
