@@ -33,6 +33,7 @@ import uuid
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -172,7 +173,9 @@ def build_lock(store_dir: Path) -> Iterator[None]:
 
 
 def _new_version_name() -> str:
-    return time.strftime("v%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    """``v<UTC time to the microsecond>-<random>``: names sort in the order the versions were made, which pruning
+    relies on (to the second, builds within one second sorted by their random part, and the wrong one was pruned)."""
+    return datetime.now(timezone.utc).strftime("v%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
 
 
 class StoreWriter:

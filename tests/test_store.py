@@ -226,3 +226,12 @@ def test_a_version_an_open_reader_serves_outlives_later_publishes(tmp_path, embe
     gc.collect()
     store_blocks([real_block("timm.layers.mlp", "Mlp", validation=ok_validation())], tmp_path, embedder=embedder)
     assert not held.exists()  # once no reader holds it, the next publish prunes it
+
+
+def test_pruning_keeps_the_two_newest_versions_even_within_one_second(tmp_path, embedder):
+    made = []
+    for name in ("DropPath", "DropBlock2d", "DropPath", "DropBlock2d"):  # four builds, well within a few seconds
+        store_blocks([real_block("timm.layers.drop", name, validation=ok_validation())], tmp_path, embedder=embedder)
+        made.append(read_current(tmp_path).name)
+    left = sorted(p.name for p in (tmp_path / "versions").iterdir())
+    assert left == made[-2:]  # names sort in the order the versions were made
