@@ -37,8 +37,8 @@ _NAME_HOMES: tuple[tuple[str, str], ...] = (
 _MODULE_ALIASES = {
     "nn": "import torch.nn as nn", "F": "import torch.nn.functional as F", "torch": "import torch",
     "np": "import numpy as np", "numpy": "import numpy as np", "math": "import math", "timm": "import timm",
-    "torchvision": "import torchvision", "init": "from torch.nn import init", "einops": "einops is not installed: use tensor.reshape/permute",
-    "rearrange": "einops is not installed: use tensor.reshape/permute", "repeat": "einops is not installed: use tensor.expand/repeat",
+    "torchvision": "import torchvision", "init": "from torch.nn import init", "einops": "import einops",  # installed beside torch
+    "rearrange": "from einops import rearrange", "repeat": "from einops import repeat", "Rearrange": "from einops.layers.torch import Rearrange",
 }
 _SHAPE_PATTERNS = (
     "shapes cannot be multiplied", "size mismatch", "must match the size", "to have", "channels", "expected input",

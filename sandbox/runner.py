@@ -596,7 +596,7 @@ class CheckRun:
                 fresh = [build_input(spec, self.namespace) for spec in example.input_specs]
             else:
                 fresh = make_inputs(example.inputs, example.input_dtypes)
-            out = _flatten_tensors(model(*fresh))[0]
+            out = _trained_output(model(*fresh))
             out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
                 loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
@@ -605,6 +605,14 @@ class CheckRun:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+def _trained_output(output: Any) -> torch.Tensor:
+    """The output a train step's loss reads: the first that depends on a trainable parameter (as backward's), else
+    the first. Why: ``return logits.argmax(1), logits`` or ``{"pred": ..., "logits": ...}`` trains fine, but the loss
+    on the first output, integer predictions, failed with "element 0 of tensors does not require grad"."""
+    tensors = _flatten_tensors(output)
+    return next((t for t in tensors if (t.is_floating_point() or t.is_complex()) and t.requires_grad), tensors[0])
 
 
 def _has_lazy(model: nn.Module) -> bool:

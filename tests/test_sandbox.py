@@ -397,6 +397,23 @@ def test_a_request_sent_while_a_check_runs_is_answered_not_dropped(pool):
     assert first["result"]["message"] == "first" and second["result"]["status"] == "ok", (first, second)
 
 
+@pytest.mark.parametrize("returned", ["logits.argmax(1), logits", '{"pred": logits.argmax(1), "logits": logits}'])
+def test_train_step_trains_on_the_output_that_has_a_gradient(pool, returned):
+    code = SMALL.replace("return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))",
+                         f"logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))\n        return {returned}")
+    result = pool.check(code, CheckSpec(stages=ALL))
+    assert result.status == "ok", result.message  # the loss on the integer predictions failed: no gradient
+    assert result.stages["train_step"] == "ok"
+
+
+def test_an_undefined_einops_name_is_told_to_import_it(pool):
+    code = SMALL.replace("return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))",
+                         'return self.fc(rearrange(F.adaptive_avg_pool2d(x, 1), "b c h w -> b (c h w)"))')
+    result = pool.check(code)
+    assert result.diagnosis.kind == "undefined_name" and result.diagnosis.symbol == "rearrange"
+    assert "from einops import rearrange" in result.diagnosis.hint and "not installed" not in result.diagnosis.hint
+
+
 def test_text_code_starting_with_a_bom_parses(pool):
     result = pool.check("\ufeff" + SMALL)
     assert result.status == "ok", result.message
