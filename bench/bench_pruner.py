@@ -34,7 +34,7 @@ LR = {"lr": FloatDistribution(0.001, 0.1)}
 class AskingEveryTime(PredictorPruner):
     """The baseline: every call asks the predictor again about every ended trial."""
 
-    def _point(self, trial: FrozenTrial, curve: list[float]) -> float:
+    def _point(self, points: dict, trial: FrozenTrial, curve: list[float]) -> float:
         return self.predict(trial, curve)[0]
 
 

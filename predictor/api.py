@@ -239,6 +239,35 @@ class ReportsUnavailable(OSError):
     """The report store cannot be opened (the predictor directory was moved away or removed while serving)."""
 
 
+def json_hparams(hparams: dict | None, field: str = "hparams") -> dict:
+    """``hparams`` as plain JSON values: None is {}, numpy and torch scalars (``np.float32(1e-3)``, a 0-d tensor)
+    become ints and floats, lists and nested objects are read the same way; anything else is a ValueError naming
+    it. Why: a grid of numpy floats passed every epoch's prediction and then failed storing the report, after
+    the whole training ("float32 is not JSON serializable"), and so did None ("hparams must be a JSON object")."""
+    if hparams is None:
+        return {}
+    if not isinstance(hparams, dict):
+        raise ValueError(f"{field} must be a JSON object (a dict), got {type(hparams).__name__}")
+    return _plain_json(hparams, field)
+
+
+def _plain_json(value, name: str):
+    """``value`` with numpy / torch scalars as Python numbers (``json_hparams``)."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar or 0-d array, a 0-d tensor
+        value = value.item()
+    for kind in (type(None), bool, int, float, str):  # bool before int (a bool is an int); np.float64 is a float
+        if isinstance(value, kind):
+            return value if value is None else kind(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        bad = next((k for k in value if not isinstance(k, str)), None)
+        if bad is not None:
+            raise ValueError(f"{name} must have string keys, got {bad!r}")
+        return {k: _plain_json(v, f"{name}.{k}") for k, v in value.items()}
+    raise ValueError(f"{name} must be a number, string, bool, None, list or object, got {type(value).__name__} {value!r:.60}")
+
+
 class ReportStore:
     """SQLite table of reported runs; one writer at a time, safe across threads and processes."""
 
@@ -758,8 +787,10 @@ class Predictor:
         missing = [k for k in ("code", "dataset", "curve") if k not in run]
         if missing:
             raise ValueError(f"run is missing {', '.join(missing)}")
+        # only None means "no budget": budget=0 was read as none (5 epochs, or the run's own)
+        epochs = run.get("epochs") if budget is None else whole_epochs(budget, "budget")
         return self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
-                         budget or run.get("epochs"), run.get("transform"), measure)
+                         epochs, run.get("transform"), measure)
 
     def report(self, run: ReportedRun | dict) -> int:
         """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""
@@ -768,6 +799,7 @@ class Predictor:
                 run = ReportedRun(**run)
             except TypeError as exc:
                 raise ValueError(f"reported run: {exc}") from exc
+        run = replace(run, hparams=json_hparams(run.hparams, "reported run: hparams"))
         run_id = self.reports.add(run)  # validates; stored before any measurement can fail
         self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
         return run_id

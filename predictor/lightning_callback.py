@@ -7,53 +7,98 @@
 The decision logic lives in ``EpochStopper`` (no Lightning needed), so it can drive any loop. When the fit ends the
 callback reports the run to the predictor (``EpochStopper.finish``; ``report=False`` to keep it out): the next
 predictions for the same code are corrected by it at once, and the next ``train-predictor`` learns from it.
+
+Each fit is one run: a fit resumed from a checkpoint (``ckpt_path``) continues the run the checkpoint saved (Lightning
+keeps the callback's state in it) and its report replaces the partial one; a new fit with the same callback starts a
+new run, as Lightning's own callbacks do.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
+from typing import Any
 
+from predictor.api import ReportedRun, json_hparams, whole_epochs
 from predictor.early_stop import StopDecision, checked_incumbent
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` with 0-d tensors, 0-d arrays and numpy scalars made Python numbers, inside lists too. Why: an
+    incumbent of ``[torch.tensor(0.8), ...]`` (metrics as Lightning logs them) failed with "iteration over a 0-d
+    tensor", read as a curve."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [plain_numbers(v) for v in value]
+    return value
 
 
 class EpochStopper:
     """Feed one metric value per epoch; returns the predictor's decision after each."""
 
-    def __init__(self, predictor, code: str, hparams: dict, dataset: str, epochs: int,
+    def __init__(self, predictor, code: str, hparams: dict | None, dataset: str, epochs: int,
                  incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None) -> None:
         """``earlier``: the curves of the study's earlier runs (finished or stopped); they enable the
-        recommended policy's rungs (see ``Predictor.should_stop``). A bad ``incumbent`` (90 for 90%, NaN, "0.9") is a
-        ValueError here, before any epoch is trained."""
-        self.predictor, self.code, self.hparams, self.dataset, self.epochs = predictor, code, hparams, dataset, epochs
-        self.incumbent = checked_incumbent(incumbent)
+        recommended policy's rungs (see ``Predictor.should_stop``). Everything the report at the end needs is checked
+        here, before any epoch is trained: a bad ``incumbent`` (90 for 90%, NaN, "0.9"), ``epochs`` that are not a
+        whole number >= 1 (None was predicted as 5 epochs, then failed the report), and ``hparams`` that cannot be
+        stored (numpy and torch scalars become plain numbers, None is {}; ``predictor.api.json_hparams``)."""
+        self.predictor, self.code, self.dataset = predictor, code, dataset
+        self.hparams = json_hparams(hparams)
+        self.epochs = whole_epochs(epochs, "epochs")
+        self.incumbent = checked_incumbent(plain_numbers(incumbent))
         self.earlier = earlier
+        self.run_id = uuid.uuid4().hex  # the report's run_id: a resumed run's report replaces its partial one
         self.curve: list[float] = []
         self.decisions: list[StopDecision] = []
+        self.stopped = False  # the last decision said stop
+        self.diverged = False  # a NaN or infinite value was seen: the curve ends there
+        self.reported = False
 
     def update(self, value: float) -> StopDecision:
         """``value``: this epoch's metric. A NaN or infinite one stops the run (it diverged), as Lightning's own
-        EarlyStopping and Optuna's pruners do, and is kept out of the curve."""
-        if not math.isfinite(float(value)):
-            decision = StopDecision(True, 0.0, float("nan"), reason=f"the metric is {float(value)}: the run diverged")
-            self.decisions.append(decision)
-            return decision
-        self.curve.append(float(value))
+        EarlyStopping and Optuna's pruners do, and is kept out of the curve; values after it are not read either (the
+        decision stays "stop"): read, they landed one epoch early in the curve. After ``finish`` a RuntimeError: the
+        run was reported, and a second report would store a second run."""
+        if self.reported:
+            raise RuntimeError("this run was reported (finish()); start a new EpochStopper for a new run")
+        value = float(value)
+        if self.diverged or not math.isfinite(value):
+            reason = f"the metric was {value}: the run diverged" if not self.diverged else \
+                f"the run diverged after epoch {len(self.curve)}; later values are not read"
+            return self._decided(StopDecision(True, 0.0, float("nan"), reason=reason), diverged=True)
+        self.curve.append(value)
         run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
-        decision = self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier)
+        return self._decided(self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier))
+
+    def _decided(self, decision: StopDecision, diverged: bool = False) -> StopDecision:
         self.decisions.append(decision)
+        self.stopped = decision.stop
+        self.diverged = self.diverged or diverged
         return decision
 
     def finish(self) -> int | None:
         """Report the run to the predictor (``Predictor.report``): finished when it trained every planned epoch and was
-        not stopped, else partial (its final is unknown). The report's id; None when no epoch was seen."""
-        from predictor.api import ReportedRun
-
+        not stopped, else partial (its final is unknown). The report's id; None when no epoch was seen. The report
+        carries ``run_id``: reported again (a resumed fit), it replaces the earlier report of this run."""
         if not self.curve:
             return None
-        stopped = bool(self.decisions) and self.decisions[-1].stop
-        finished = not stopped and len(self.curve) >= self.epochs
+        finished = not self.stopped and len(self.curve) >= self.epochs
+        self.reported = True
         return self.predictor.report(ReportedRun(code=self.code, hparams=self.hparams, dataset=self.dataset, accuracy=list(self.curve),
-                                                 epochs_planned=max(self.epochs, len(self.curve)), finished=finished))
+                                                 epochs_planned=max(self.epochs, len(self.curve)), finished=finished,
+                                                 run_id=self.run_id))
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the run (plain values: a checkpoint loads with ``weights_only``)."""
+        return {"run_id": self.run_id, "curve": list(self.curve), "stopped": self.stopped, "diverged": self.diverged}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the run ``state_dict`` saved (not yet reported here: the resumed run reports when it ends)."""
+        self.run_id, self.curve = state["run_id"], [float(v) for v in state["curve"]]
+        self.stopped, self.diverged = bool(state["stopped"]), bool(state["diverged"])
+        self.decisions, self.reported = [], False
 
 
 def _lightning():
@@ -70,39 +115,89 @@ def _lightning():
             return None
 
 
-def predictor_callback(predictor, code: str, hparams: dict, dataset: str, epochs: int, monitor: str = "val_acc",
+def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str, epochs: int, monitor: str = "val_acc",
                        incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None,
                        report: bool = True):
     """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so and, with ``report``, reports
-    the run to the predictor when the fit ends."""
+    the run to the predictor when the fit ends. Bad arguments are a ValueError here (``EpochStopper``)."""
     pl = _lightning()
     if pl is None:
         raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
-    stopper = EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier)
+
+    def new_run() -> EpochStopper:
+        return EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier)
 
     class PredictorEarlyStop(pl.Callback):
         """Reads ``monitor`` once per training epoch, after that epoch's validation: the predictor's curve has one
         value per epoch. Not at every validation end: Lightning also validates before training (the sanity check)
-        and, with ``val_check_interval`` < 1, several times an epoch."""
+        and, with ``val_check_interval`` < 1, several times an epoch; the last validation of the epoch counts."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.stopper = stopper
+            self.stopper = new_run()
+            self._validated: tuple[int, float | None] | None = None  # (epoch, monitor) of the latest validation
+
+        @property
+        def state_key(self) -> str:
+            """The key of this callback's state in a checkpoint (as Lightning's EarlyStopping names its monitor)."""
+            return self._generate_state_key(monitor=monitor, dataset=dataset)
+
+        def setup(self, trainer, pl_module, stage: str) -> None:
+            """A new fit is a new run (before a checkpoint, if any, restores the run it continues). Why: one callback
+            used for two fits glued them into one run, and the second was judged by the first's epochs."""
+            if stage == "fit":
+                self.stopper, self._validated = new_run(), None
 
         def on_fit_start(self, trainer, pl_module) -> None:
             every = getattr(trainer, "check_val_every_n_epoch", 1)
-            if every not in (1, None):
+            if every is None:
+                raise ValueError(f"the predictor needs {monitor!r} after every epoch: validation every n steps "
+                                 "(check_val_every_n_epoch=None) is not per epoch; set check_val_every_n_epoch=1")
+            if every != 1:
                 raise ValueError(f"the predictor needs {monitor!r} after every epoch: set check_val_every_n_epoch=1, not {every}")
 
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            value = trainer.callback_metrics.get(monitor)
-            if value is None:
+        def on_train_start(self, trainer, pl_module) -> None:
+            """The run must be where the trainer is. Why: a fit resumed from a checkpoint judged epochs 4-6 as 1-3."""
+            seen = len(self.stopper.curve)
+            pending = self._validated
+            if trainer.current_epoch == seen + 1 and pending is not None and pending[0] == seen and pending[1] is not None:
+                self._update(trainer, pending[1])  # saved after the epoch's validation, before its end (ModelCheckpoint)
+                seen += 1
+            if trainer.current_epoch != seen and not self.stopper.diverged:
+                raise ValueError(f"the fit starts at epoch {trainer.current_epoch + 1} but this callback saw {seen} epochs of the run: "
+                                 "resume from a checkpoint saved with this callback (it keeps the run), or start a new fit")
+
+        def on_validation_end(self, trainer, pl_module) -> None:
+            if trainer.sanity_checking:
                 return
-            if self.stopper.update(float(value)).stop:
+            value = trainer.callback_metrics.get(monitor)
+            self._validated = (trainer.current_epoch, None if value is None else float(value))
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            epoch = trainer.current_epoch
+            if self._validated is None or self._validated[0] != epoch:
+                raise ValueError(f"no validation ran in epoch {epoch + 1}: the predictor needs {monitor!r} after every epoch's "
+                                 "validation (pass val_dataloaders, and keep limit_val_batches above 0)")
+            if self._validated[1] is None:
+                raise ValueError(f"the monitored metric {monitor!r} was not logged by validation in epoch {epoch + 1}; "
+                                 f"logged: {', '.join(sorted(trainer.callback_metrics)) or 'nothing'}")
+            self._update(trainer, self._validated[1])
+
+        def _update(self, trainer, value: float) -> None:
+            if self.stopper.update(value).stop:
                 trainer.should_stop = True
 
         def on_fit_end(self, trainer, pl_module) -> None:
             if report:
                 self.stopper.finish()
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"stopper": self.stopper.state_dict(), "validated": self._validated}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.stopper = new_run()
+            self.stopper.load_state_dict(state_dict["stopper"])
+            validated = state_dict.get("validated")
+            self._validated = None if validated is None else (int(validated[0]), validated[1])
 
     return PredictorEarlyStop()

@@ -14,11 +14,13 @@ i-th report as epoch i. A NaN or infinite report prunes the trial. Only ``direct
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from predictor.api import whole_epochs
 from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy, decide, guarded_rung, sibling_corrected, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
@@ -38,15 +40,21 @@ def _curve_of(trial: FrozenTrial) -> list[float]:
 class PredictorPruner(optuna.pruners.BasePruner):
     def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None,
                  code: Callable[[FrozenTrial], str] | None = None) -> None:
+        """``planned_epochs``: the horizon every trial is forecast to, a whole number >= 1 (a ValueError here, not at
+        the first prune call that predicts: 0 never pruned, None or "8" failed only at the study's fourth trial)."""
         self.predict = predict
-        self.planned_epochs = planned_epochs
+        self.planned_epochs = whole_epochs(planned_epochs, "planned_epochs")
         self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose
         self.code = code
-        self._finished_points: dict[tuple[int, int], float] = {}  # (trial id, epochs seen) -> point, of trials that ended
+        # Per study storage: (trial id, epochs seen) -> point, of trials that ended. Why per storage: a pruner reused for
+        # a second in-memory study read the first study's trials as the new one's (every new storage counts trial ids
+        # from 0). Weak keys: a storage gone with its study takes its points along.
+        self._finished_points: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
             raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")
+        points = self._study_points(study)
         curve = _curve_of(trial)
         if len(curve) < len(trial.intermediate_values):  # a NaN or infinite report: diverged (Optuna's pruners prune it too)
             return True
@@ -74,12 +82,12 @@ class PredictorPruner(optuna.pruners.BasePruner):
             if k < 1:
                 return False
             point, lo, hi = self.predict(trial, curve[:k])
-            residuals = [self._outcome(t, c) - self._point(t, c[:k]) for t, c in siblings if len(c) > k]
+            residuals = [self._outcome(points, t, c) - self._point(points, t, c[:k]) for t, c in siblings if len(c) > k]
             point, lo, hi = sibling_corrected(point, lo, hi, residuals, self.policy.sibling_shrink)
             tracking = tracks_top(curve[:k], top) if top else None
             top_preds = None
             if self.policy.bar == "predicted":  # what the predictor said about the top-k trials at this step
-                top_preds = [self._point(t, c[:k]) for t, c in zip(done, top_curves) if len(c) >= k]
+                top_preds = [self._point(points, t, c[:k]) for t, c in zip(done, top_curves) if len(c) >= k]
             if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking,
                           top_predictions=top_preds).stop:
                 return False
@@ -102,20 +110,27 @@ class PredictorPruner(optuna.pruners.BasePruner):
         return [(t, _curve_of(t)) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                 if t.number != trial.number and t.intermediate_values and self.code(t) == mine]
 
-    def _outcome(self, trial: FrozenTrial, curve: list[float]) -> float:
+    def _outcome(self, points: dict, trial: FrozenTrial, curve: list[float]) -> float:
         """A completed trial's value, else the point prediction where it was pruned."""
-        return float(trial.value) if trial.state == TrialState.COMPLETE else self._point(trial, curve)
+        return float(trial.value) if trial.state == TrialState.COMPLETE else self._point(points, trial, curve)
 
-    def _point(self, trial: FrozenTrial, curve: list[float]) -> float:
+    def _point(self, points: dict, trial: FrozenTrial, curve: list[float]) -> float:
         """The point prediction for an ended trial (completed or pruned) seen up to ``len(curve)`` epochs, kept: it
         cannot change. Why: every prune call asked the predictor again for every earlier trial of the code at each of
-        the last ``patience`` epochs, so a call cost grew with the study (about 1 s with 80 earlier trials)."""
-        key = (getattr(trial, "_trial_id", None), len(curve))
-        if key[0] is None or trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        the last ``patience`` epochs, so a call cost grew with the study (about 1 s with 80 earlier trials).
+        Kept per study storage (``_study_points``), as trial ids are unique within one storage only."""
+        trial_id = getattr(trial, "_trial_id", None)
+        if trial_id is None or trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
             return self.predict(trial, curve)[0]
-        if key not in self._finished_points:
-            self._finished_points[key] = self.predict(trial, curve)[0]
-        return self._finished_points[key]
+        key = (trial_id, len(curve))
+        if key not in points:
+            points[key] = self.predict(trial, curve)[0]
+        return points[key]
+
+    def _study_points(self, study: optuna.study.Study) -> dict[tuple[int, int], float]:
+        """The kept points of the ended trials of ``study``'s storage, (trial id, epochs seen) -> point."""
+        storage = getattr(study, "_storage", study)
+        return self._finished_points.setdefault(storage, {})
 
     def _rung(self, study: optuna.study.Study, trial: FrozenTrial, curve: list[float],
               top_curves: list[list[float]]) -> tuple[bool, str] | None:
@@ -126,13 +141,15 @@ class PredictorPruner(optuna.pruners.BasePruner):
         point, points = None, None
         if self.policy.rank_by == "best_or_predicted":  # each earlier trial's prediction at this step, or where it stopped
             point = self.predict(trial, curve)[0]
-            points = [self._point(t, c[:k]) for t, c in zip(others, earlier)]
+            kept = self._study_points(study)
+            points = [self._point(kept, t, c[:k]) for t, c in zip(others, earlier)]
         return guarded_rung(k, curve, earlier, self.policy, top_curves, point, points)
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,
                      hparams: dict | None = None, policy: StopPolicy | None = None) -> PredictorPruner:
     """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial)."""
+    planned_epochs = whole_epochs(planned_epochs, "planned_epochs")  # before ``predict`` reads it
 
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code
