@@ -303,6 +303,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     extracted = extract_code(code)
     # names imported from modules that do not exist become free names, resolved like the others
     source, fixes = drop_missing_imports(extracted.code, installed, module_lacks)
+    fixes = extracted.notes + fixes  # what taking the code out of LLM text dropped or combined, in words
     spec = spec if spec is not None else CheckSpec()
     the_plan = plan(source, store)
     free = list(the_plan.report.free)

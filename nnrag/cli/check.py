@@ -56,7 +56,7 @@ def _check_budget(timeout: float, memory_mb: int) -> None:
         _fail(f"--memory-mb must be at most {MAX_MEMORY_MB:,} MiB, not {memory_mb:,}")
 
 
-def _input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> list[str] | None:
+def parse_input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> list[str] | None:
     """--input-dtype values: one per --input-shape, each a name the sandbox knows."""
     if not dtypes:
         return None
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
         _check_budget(timeout, memory_mb)
-        dtypes = _input_dtypes(input_dtype, input_shape)
+        dtypes = parse_input_dtypes(input_dtype, input_shape)
         code = read_code(file)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
         if input_shape:

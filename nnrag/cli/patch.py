@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
+import re
 import sys
+import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from nnrag.cli.check import parse_shape, read_code
+from nnrag.cli.check import parse_input_dtypes, parse_init_kwargs, parse_shape, read_code
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store
 from rag_server.block_filter import LicensePolicy
+from sandbox.spec import INPUT_DTYPES
 
 if TYPE_CHECKING:
     from rag_server.patch import PatchResult
@@ -27,6 +32,34 @@ def _with_newlines_of(original: str, code: str) -> str:
     return code.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
+COOKIE_RE = re.compile(r"^([ \t\f]*#.*?coding[:=][ \t]*)([-\w.]+)", re.MULTILINE)
+
+
+def _encoded(code: str) -> tuple[bytes, str | None]:
+    """The bytes to write for ``code``, and a note when its coding cookie had to change. Why: a latin-1 file (read
+    through its ``# -*- coding: latin-1 -*-``) came back as UTF-8 under the same cookie, so Python read mojibake. The
+    output is in the encoding its cookie names; where a character does not encode (an inserted block's), the cookie
+    is rewritten to utf-8."""
+    utf8 = code.encode("utf-8", "surrogateescape")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(utf8).readline)  # the cookie Python honours (lines 1-2)
+    except SyntaxError:  # a cookie naming no known codec: Python cannot run the file either way; left as it is
+        return utf8, None
+    if codecs.lookup(encoding).name == "utf-8":
+        return utf8, None
+    try:
+        return code.encode(encoding), None
+    except UnicodeEncodeError as exc:
+        lines = code.split("\n", 2)
+        for i, line in enumerate(lines[:2]):
+            if COOKIE_RE.match(line):
+                lines[i] = COOKIE_RE.sub(r"\g<1>utf-8", line, count=1)
+                break
+        bad = exc.object[exc.start:exc.end]
+        return "\n".join(lines).encode("utf-8", "surrogateescape"), (
+            f"written as UTF-8 with its coding cookie changed to utf-8: {bad!r} cannot be written in {encoding}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
 
@@ -37,6 +70,11 @@ def register(app: typer.Typer) -> None:
         input_shape: Optional[list[str]] = typer.Option(
             None, "--input-shape", help="Input shape like 2,3,32,32 (repeat for several inputs)."
         ),
+        input_dtype: Optional[list[str]] = typer.Option(
+            None, "--input-dtype", help=f"dtype of each input, one per --input-shape: {', '.join(INPUT_DTYPES)} "
+            "(default float32; int64 inputs are token ids in [0, 10))."
+        ),
+        init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net or the last nn.Module)."),
         max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
@@ -54,12 +92,19 @@ def register(app: typer.Typer) -> None:
         from sandbox.spec import CheckSpec, Example
 
         policy = license_policy.value if license_policy is not None else None
+        dtypes = parse_input_dtypes(input_dtype, input_shape)  # as ``nnrag check`` reads them, checked before any work
+        kwargs = parse_init_kwargs(init_kwargs) if init_kwargs else None
         original = read_code(source)  # as Python reads it (BOM, coding cookie), newlines as they are
         text = original.replace("\r\n", "\n")  # patched as "\n" text; its line ends are given back on output
         settings = get_settings()
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
-        if input_shape:
-            spec.example = Example(inputs=[parse_shape(s) for s in input_shape])
+        if input_shape or kwargs:
+            spec.example = Example()
+            if input_shape:
+                spec.example.inputs = [parse_shape(s) for s in input_shape]
+                spec.example.input_dtypes = dtypes
+            if kwargs:
+                spec.example.init_kwargs = kwargs
         if server:
             result = _remote_patch(server, text, spec, check, max_tries, block_source, policy)
         else:
@@ -85,8 +130,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
             code = _with_newlines_of(original, result.code)
-            sys.stdout.write(code if code.endswith("\n") else code + "\n")
+            data, encoding_note = _encoded(code if code.endswith("\n") else code + "\n")
             sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            if encoding_note:
+                typer.echo(f"# {encoding_note}", err=True)
             if result.stripped_text:
                 typer.echo("# kept only the Python code: prose or markdown fences around it were removed (--json has stripped_text)", err=True)
             from rag_server.codeops import KeywordEdits, describe_defaults
