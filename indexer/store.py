@@ -596,6 +596,7 @@ class BlockStore:
             return self._allowed(i, source_set, min_level)
 
         ranked: list[list[int]] = []
+        kinds: list[str] = []  # what each ranked list is: "vector" or "lexical" (exact-name matches count as lexical)
         if mode in ("hybrid", "vector"):
             vec = self.embedder.encode([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
 
@@ -603,20 +604,22 @@ class BlockStore:
                 return [int(i) for i in self._index.search(vec.reshape(1, -1), depth)[1][0] if i >= 0]
 
             ranked.append(self._allowed_prefix(nearest, want, allowed))
+            kinds.append("vector")
         if mode in ("hybrid", "lexical"):
             ranked.append(self._allowed_prefix(lambda depth: self._lexical_ids(query, depth), want, allowed))
+            kinds.append("lexical")
             exact = [i for i, _, m in self.lookup_ids(query, 3) if m != "prefix" and self._allowed(i, source_set, min_level)] if " " not in query.strip() else []
             if exact:
                 ranked.append(exact)
+                kinds.append("lexical")
         scores: dict[int, float] = {}
-        seen_in: dict[int, set[int]] = {}
-        for li, lst in enumerate(ranked):
+        seen_in: dict[int, set[str]] = {}
+        for kind, lst in zip(kinds, ranked):
             for rank, i in enumerate(lst):
                 scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
-                seen_in.setdefault(i, set()).add(min(li, 1))
-        labels = {frozenset({0}): "vector" if mode != "lexical" else "lexical", frozenset({1}): "lexical", frozenset({0, 1}): "hybrid"}
+                seen_in.setdefault(i, set()).add(kind)
         best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
-        return [(i, scores[i], labels[frozenset(seen_in[i])]) for i in best]
+        return [(i, scores[i], "hybrid" if len(seen_in[i]) > 1 else next(iter(seen_in[i]))) for i in best]
 
     def _allowed_prefix(self, ranking: Callable[[int], list[int]], want: int, allowed: Callable[[int], bool]) -> list[int]:
         """The first ``want`` allowed ids of ``ranking(depth)``, asking deeper until it has them or the store ends.

@@ -187,14 +187,22 @@ class _TomlFile(TomlConfigSettingsSource):
 
 
 def settings_error(exc: ValidationError, options: dict[str, str] | None = None) -> SettingsError:
-    """One line per refused value, naming the setting where it came from: a command-line option (``options``: field ->
-    the option that set it), else ``NNRAG_<FIELD>`` or the TOML file."""
-    lines = []
-    for e in exc.errors():
-        field = ".".join(map(str, e["loc"]))
-        where = (options or {}).get(field) or f"NNRAG_{field.upper()} / {field} in {_config_file()}"
-        lines.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
-    return SettingsError("invalid settings:\n  " + "\n  ".join(lines))
+    """One line naming each refused value where it came from, in the settings' own order of precedence: the
+    command-line option (``options``: field -> the option that set it), else ``NNRAG_<FIELD>`` when it is set, else the
+    TOML file."""
+    problems = [f"{_source_of(str(e['loc'][0]) if e['loc'] else '', options)}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()]
+    return SettingsError("invalid settings: " + "; ".join(problems))
+
+
+def _source_of(field: str, options: dict[str, str] | None) -> str:
+    """Where the value of ``field`` came from (see ``settings_error``). Why: the message named the variable and a
+    ``nnrag.toml`` that might not exist side by side, and the user had to guess which one to fix."""
+    if options and field in options:
+        return options[field]
+    if os.environ.get(f"NNRAG_{field.upper()}"):
+        return f"NNRAG_{field.upper()}"
+    return f"{field} in {_config_file()}"
 
 
 @lru_cache(maxsize=1)

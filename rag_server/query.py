@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,10 @@ def missing_block_message(store: Any, key: str) -> str:
     """Why ``store.get(key)`` found nothing, worded the same for gRPC ``GetBlock`` and ``nnrag block``: the store's
     version, the sources the request was limited to, and the nearest names the symbol index knows (a typo or a
     case slip is the usual cause)."""
-    near = [h.block.qualified_name for h in store.lookup_symbol(key.rsplit(".", 1)[-1], k=5)]
+    name = key.rsplit(".", 1)[-1]
+    near = [h.block.qualified_name for h in store.lookup_symbol(name, k=5)]
+    if not near:  # a typo (SqueezExcite): the closest names, since the symbol lookup matches case and prefixes only
+        near = difflib.get_close_matches(name, store.all_names(), n=5, cutoff=0.75)
     within = f" in the allowed sources ({', '.join(sorted(store.restriction))})" if store.restriction else ""
     hint = f"; did you mean {', '.join(near)}?" if near else ""
     return f"no block named or hashed {key!r} in the index (version {store.version}){within}{hint}"

@@ -114,10 +114,10 @@ def test_a_store_path_that_is_a_file_is_a_clear_error(tmp_path):
 
 
 def test_search_modes_are_the_clients_in_process_too(store_dir):
-    from rag_server.client import _MODES
+    from rag_server.client import SEARCH_MODES
 
     help_text = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "400"}).output
-    for mode in _MODES:
+    for mode in SEARCH_MODES:
         assert mode in help_text
         result, data = _json(["search", "DropPath", "-k", "2", "--json", "--mode", mode, "--store", str(store_dir)])
         assert result.exit_code == 0 and data, (mode, result.output)

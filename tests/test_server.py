@@ -238,6 +238,8 @@ def test_get_block_by_name_and_hash(client):
     assert same.qualified_name == block.qualified_name
     with pytest.raises(NotFound, match="NoSuchBlockAnywhere"):
         client.get_block("NoSuchBlockAnywhere")
+    with pytest.raises(NotFound, match="did you mean BasicBlock"):  # a typo, not a prefix: the closest names
+        client.get_block("BasicBlok")
 
 
 @pytest.mark.parametrize(
@@ -1037,9 +1039,9 @@ def test_serve_names_a_bad_setting_or_a_taken_port_without_a_traceback(tmp_path)
 
     for args, env, message in ((["--address", "localhost"], {}, "--address: expected host:port"),
                                (["--address", "127.0.0.1:70000"], {}, "--address: expected host:port with a port in 0..65535"),
-                               ([], {"NNRAG_ADDRESS": "127.0.0.1:x"}, "NNRAG_ADDRESS / address in"),
-                               ([], {"NNRAG_MAX_MESSAGE_MB": "0"}, "NNRAG_MAX_MESSAGE_MB / max_message_mb in"),
-                               ([], {"NNRAG_LOG_LEVEL": "loud"}, "NNRAG_LOG_LEVEL / log_level in")):
+                               ([], {"NNRAG_ADDRESS": "127.0.0.1:x"}, "invalid settings: NNRAG_ADDRESS: "),
+                               ([], {"NNRAG_MAX_MESSAGE_MB": "0"}, "invalid settings: NNRAG_MAX_MESSAGE_MB: "),
+                               ([], {"NNRAG_LOG_LEVEL": "loud"}, "invalid settings: NNRAG_LOG_LEVEL: ")):
         out = serve(*args, **env)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
     with socket.socket() as taken:

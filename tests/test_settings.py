@@ -93,3 +93,13 @@ def test_an_empty_env_value_means_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("NNRAG_STORE_DIR", "")
     monkeypatch.setenv("NNRAG_CONFIG", "")
     assert get_settings().store_path == tmp_path / "home" / "store"
+
+
+def test_a_refused_value_is_named_where_it_came_from_on_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("NNRAG_WORKERS", raising=False)
+    config = _config(monkeypatch, tmp_path / "conf" / "nnrag.toml", "workers = 0\n")
+    err = _refusal(capsys, monkeypatch, "stats")
+    assert f"invalid settings: workers in {config}: " in err and "NNRAG_WORKERS" not in err, err  # not the variable too
+    monkeypatch.setenv("NNRAG_WORKERS", "0")
+    err = _refusal(capsys, monkeypatch, "stats")
+    assert "invalid settings: NNRAG_WORKERS: " in err and str(config) not in err, err

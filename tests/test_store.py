@@ -94,6 +94,8 @@ def test_hybrid_search_finds_block_by_meaning(store, query, expected):
 def test_search_by_identifier_words_and_filters(store):
     hits = store.search("BasicBlock", k=2)
     assert hits[0].block.name == "BasicBlock" and hits[0].match in ("hybrid", "lexical")
+    lexical = store.search("BasicBlock", k=2, mode="lexical")  # BM25 and the exact name: both lexical, not "hybrid"
+    assert lexical[0].block.name == "BasicBlock" and {h.match for h in lexical} == {"lexical"}
     only_tv = store.search("attention", k=20, sources=["pkg:torchvision"])
     assert only_tv and all("pkg:torchvision" in {p.source for p in h.block.provenances} for h in only_tv)
     assert [h.block.qualified_name for h in store.search("attention", k=20, sources=["torchvision"])] == [h.block.qualified_name for h in only_tv]

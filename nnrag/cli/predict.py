@@ -45,7 +45,7 @@ def _fail(message: str) -> NoReturn:
 
 def train_predictor_cmd(
     data: str = typer.Option("lemur", "--data", help="training data: 'lemur' (LEMUR plus runs reported to --out)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="predictor directory (default: settings.predictor_path)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="train on this split's train_models only"),
     fast: bool = typer.Option(False, "--fast", help="CIFAR-10 only, fewer trees, holdout calibration (~1 min)"),
 ) -> None:
@@ -85,7 +85,7 @@ def predict_cmd(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epoch(s) or 5)"),
     model: Optional[str] = typer.Option(None, "--model", help="estimator to ask (default: the trained default)"),
     target: str = typer.Option("final", "--target", help="final (the metric after the last epoch) or best (the best over epochs)"),
-    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     as_json: bool = typer.Option(False, "--json"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: predict there instead of in-process"),
 ) -> None:
@@ -181,7 +181,7 @@ def report_cmd(
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
     run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
-    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: settings.predictor_path)"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report there instead"),
 ) -> None:
     """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
