@@ -17,8 +17,8 @@ import heapq
 import re
 from dataclasses import dataclass, field
 
-from indexer.imports import BUILTIN_NAMES, DefTarget, ExtTarget, ModTarget, ModuleGraph, installed_module_exists, top_level_installed
-from indexer.scope import Ref, Unit, absolute_module
+from indexer.imports import BUILTIN_NAMES, DefTarget, ExtTarget, ModTarget, ModuleGraph, installed_graph, installed_module_exists, top_level_installed
+from indexer.scope import Ref, Unit, _bound_at_module_level, absolute_module
 
 UnitKey = tuple[str, int]  # (module, unit index)
 ExtKey = tuple[ExtTarget, str]  # (target, local name)
@@ -42,7 +42,9 @@ class UnitLinks:
     optional_external: set[str] = field(default_factory=set)  # ... only under try/except ImportError or in function bodies
     unresolved: set[str] = field(default_factory=set)
     edits: list[tuple[int, int, int, int, str]] = field(default_factory=list)  # fixed edits (relative imports)
-    local_imports: list[tuple[ast.AST, list[tuple[str, DefTarget]]]] = field(default_factory=list)  # function-local imports of inlined definitions
+    # function-local imports of internal definitions or modules: (node, [(local name, inlined
+    # definition or None, alias text kept as imported or None)]), rewritten at render time
+    local_imports: list[tuple[ast.AST, list[tuple[str, DefTarget | None, str | None]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +58,28 @@ class Assembled:
 
 
 _IDENT_RE = re.compile(r"[^0-9A-Za-z_]")
+
+
+@dataclass(frozen=True)
+class _Reserved:
+    """A name some unit reads as a builtin or through a star import: never renamed, never taken."""
+
+    name: str
+
+
+def _star_provider(ext_stars: list[str], name: str) -> str | None:
+    """The external module whose ``from m import *`` gives ``name``: the only one, or the
+    last one that defines it as read statically from its installed source; None if unknown."""
+    if len(ext_stars) == 1:
+        return ext_stars[0]
+    graph = installed_graph()
+    for star in reversed(ext_stars):
+        smi = graph.modules.get(star)
+        if smi is None or (smi.all_names is not None and name not in smi.all_names) or (smi.all_names is None and name.startswith("_")):
+            continue
+        if graph.resolve(star, name) is not None:
+            return star
+    return None
 
 
 class BlockAssembler:
@@ -93,6 +117,15 @@ class BlockAssembler:
                     out.links.append(Link(ref, None))
                     continue
                 ext_stars = [s for s in mi.star_imports if s not in g.modules]
+                star = _star_provider(ext_stars, ref.name)
+                if star is not None:
+                    # ``from torch import *`` then ``sigmoid``: an explicit import of the name,
+                    # so the star never shadows builtins or names of the block's other units
+                    sub = f"{star}.{ref.name}"
+                    ext_key = (ExtTarget(sub, None) if installed_module_exists(sub) else ExtTarget(star, ref.name), ref.name)
+                    out.ext.add(ext_key)
+                    out.links.append(Link(ref, ext_key))
+                    continue
                 if ext_stars:
                     out.star.update(ext_stars)
                 else:
@@ -108,6 +141,14 @@ class BlockAssembler:
                     if (target.module, i) != (module, index):
                         dep = (target.module, i)
                         out.deps[dep] = out.deps.get(dep, False) or ref.load_time
+                # ``_ACTS["relu"] = nn.ReLU``, ``_ORDER.append(...)``: mutations join with the name;
+                # one mutation of a name is ordered after the others by _toposort, not by this ref
+                mutations = tmi.mutations.get(target.name, [])
+                for i in mutations:
+                    if (target.module, i) != (module, index):
+                        dep = (target.module, i)
+                        late = own_name or (target.module == module and index in mutations)
+                        out.deps[dep] = out.deps.get(dep, False) or (ref.load_time and not late)
                 out.links.append(Link(ref, target, consumed))
                 continue
             local = ref.name if consumed == 0 else ref.attrs[consumed - 1][0]
@@ -128,6 +169,12 @@ class BlockAssembler:
         if not nodes:
             return
         guarded = _guarded_imports(unit.node)
+        enclosing: dict[int, ast.AST] = {}  # import node -> innermost function holding it
+        for fn in ast.walk(unit.node):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for n in ast.walk(fn):
+                    if isinstance(n, (ast.Import, ast.ImportFrom)):
+                        enclosing[id(n)] = fn
         required: set[str] = set()
         for node in nodes:
             tops: set[str] = set()
@@ -144,27 +191,94 @@ class BlockAssembler:
                     names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
                     out.edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, f"from {mod} import {names}"))
             module_level = any(node is m for m in unit.module_imports)
-            if not module_level and isinstance(node, ast.ImportFrom) and mod is not None and mod in self.graph.modules and id(node) not in guarded:
-                self._local_import(mod, node, out)
+            if not module_level and id(node) not in guarded and id(node) in enclosing:
+                if isinstance(node, ast.ImportFrom) and mod is not None and mod in self.graph.modules:
+                    self._local_import(mod, node, out, enclosing[id(node)])
+                elif isinstance(node, ast.Import) and any(a.name.split(".")[0] in self.graph.modules for a in node.names):
+                    self._local_import(None, node, out, enclosing[id(node)])
             out.nested_external |= tops
             if id(node) not in guarded and module_level:
                 required |= tops  # runs when the block is imported (function-local imports run only when called)
         out.optional_external = out.nested_external - required
 
-    def _local_import(self, mod: str, node: ast.ImportFrom, out: UnitLinks) -> None:
-        """``from <internal module> import name`` inside a function (a cycle breaker): the
-        definitions join the closure; the statement is dropped at render time when every
-        name keeps its own name in the block."""
-        targets: list[tuple[str, DefTarget]] = []
+    def _local_import(self, mod: str | None, node: ast.Import | ast.ImportFrom, out: UnitLinks, fn: ast.AST) -> None:
+        """An import of an internal module or definition inside a function (a cycle breaker,
+        a lazy import): definitions join the closure and the statement is rewritten at render
+        time (dropped, or ``local = <emitted name>``); a module bound by it is inlined when
+        every use in the function is ``module.attr`` resolving to a definition (``utils.f``
+        -> ``f``), else it stays and is recorded as unresolved (the source's package is not
+        importable where the block runs)."""
+        g = self.graph
+        entries: list[tuple[str, DefTarget | None, str | None]] = []
+        changed = False
         for a in node.names:
-            t = self.graph.resolve(mod, a.name) if a.name != "*" else None
-            if not isinstance(t, DefTarget):
+            if a.name == "*":
                 return
-            targets.append((a.asname or a.name, t))
-        for _, t in targets:
-            for i in self.graph.modules[t.module].defs[t.name]:
-                out.deps.setdefault((t.module, i), False)
-        out.local_imports.append((node, targets))
+            text = a.name + (f" as {a.asname}" if a.asname else "")
+            if isinstance(node, ast.ImportFrom):
+                local = a.asname or a.name
+                t = g.resolve(mod, a.name)
+            else:
+                local = a.asname or a.name.split(".")[0]
+                top = a.name if a.asname else a.name.split(".")[0]
+                t = g._modtarget(top) if top in g.modules else None
+            if isinstance(t, DefTarget):
+                for i in g.modules[t.module].defs[t.name]:
+                    out.deps.setdefault((t.module, i), False)
+                entries.append((local, t, None))
+                changed = True
+            elif isinstance(t, ModTarget):
+                links = self._module_uses(fn, local, t)
+                if links == []:  # never used (imported for its side effects): left as it is
+                    entries.append((local, None, text))
+                    continue
+                if links is None:
+                    out.unresolved.add(t.module)
+                    entries.append((local, None, text))
+                    continue
+                for ln in links:
+                    if isinstance(ln.target, DefTarget):
+                        for i in g.modules[ln.target.module].defs[ln.target.name]:
+                            out.deps.setdefault((ln.target.module, i), False)
+                    else:
+                        out.ext.add(ln.target)
+                    out.links.append(ln)
+                entries.append((local, None, None))
+                changed = True
+            else:
+                entries.append((local, None, text))
+        if changed:
+            out.local_imports.append((node, entries))
+
+    def _module_uses(self, fn: ast.AST, local: str, target: ModTarget) -> list[Link] | None:
+        """Links for every ``local.attr...`` in ``fn`` through module ``target``; None when
+        one use is not an attribute chain reaching a definition or an external name."""
+        inner: set[int] = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+        roots: set[int] = set()
+        links: list[Link] = []
+        for n in ast.walk(fn):
+            if not isinstance(n, ast.Attribute) or id(n) in inner:
+                continue
+            chain: list[ast.Attribute] = []
+            cur: ast.AST = n
+            while isinstance(cur, ast.Attribute):
+                chain.append(cur)
+                cur = cur.value
+            if not (isinstance(cur, ast.Name) and cur.id == local):
+                continue
+            roots.add(id(cur))
+            attrs = tuple((c.attr, c.end_lineno, c.end_col_offset) for c in reversed(chain))
+            hit, consumed = self.graph.resolve_attrs(target, attrs)
+            if isinstance(hit, ExtTarget):
+                hit = (hit, attrs[consumed - 1][0])
+            elif not isinstance(hit, DefTarget):
+                return None
+            ref = Ref(local, cur.lineno, cur.col_offset, cur.end_lineno, cur.end_col_offset, attrs, False, False)
+            links.append(Link(ref, hit, consumed))
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Name) and n.id == local and id(n) not in roots:
+                return None  # the module object itself is used (passed, stored, rebound)
+        return links
 
     # ---------------------------------------------------------------- assembly
 
@@ -236,6 +350,12 @@ class BlockAssembler:
         for key in units:
             for ek in self.links(key).ext:
                 identities[ek] = ek[1]
+        # names some unit reads as a builtin, through a star import or unresolved: whatever
+        # else wants the name is renamed, or that unit would read it instead
+        for key in units:
+            for ln in self.links(key).links:
+                if ln.target is None and not ln.ref.store:
+                    identities.setdefault(_Reserved(ln.ref.name), ln.ref.name)
         groups: dict[str, list[object]] = {}
         for ident, want in identities.items():
             groups.setdefault(want, []).append(ident)
@@ -243,6 +363,8 @@ class BlockAssembler:
         def rank(ident: object) -> tuple:
             if ident == root:
                 return (0, "", "")
+            if isinstance(ident, _Reserved):
+                return (0, "~", ident.name)
             if isinstance(ident, tuple):
                 return (1, ident[0].qualname, ident[1])
             return (2 if ident.module == root.module else 3, ident.module, ident.name)
@@ -252,6 +374,8 @@ class BlockAssembler:
         for want in sorted(groups):
             members = sorted(groups[want], key=rank)
             for ident in members[1:]:
+                if isinstance(ident, _Reserved):
+                    continue
                 module = ident[0].module if isinstance(ident, tuple) else ident.module
                 candidates = [f"{want}_{_IDENT_RE.sub('_', module.rsplit('.', 1)[-1])}", f"{want}_{_IDENT_RE.sub('_', module)}"]
                 new = next((c for c in candidates if c not in taken), None)
@@ -281,6 +405,12 @@ class BlockAssembler:
             same.sort(key=lambda k: k[1])
             for earlier, later in zip(same, same[1:]):
                 hard[later].add(earlier)
+        # mutations of one name (``_ACTS["a"] = ...``, ``_ACTS.update(...)``) keep their source order
+        for module in {k[0] for k in units}:
+            for idx in self.graph.modules[module].mutations.values():
+                same = [(module, i) for i in idx if (module, i) in present]
+                for earlier, later in zip(same, same[1:]):
+                    hard[later].add(earlier)
         users: dict[UnitKey, list[UnitKey]] = {k: [] for k in units}
         for k, deps in hard.items():
             for d in deps:
@@ -364,7 +494,7 @@ class BlockAssembler:
         own = {n: names[DefTarget(key[0], n)] for n in unit.names if DefTarget(key[0], n) in names} if names else {}
         if names:
             renamed = own or any(ln.target is not None and (self._identity(ln.target, canonical) if isinstance(ln.target, DefTarget) else ln.target) in names for ln in ul.links)
-            renamed = renamed or any(self._identity(t, canonical) in names for _, targets in ul.local_imports for _, t in targets)
+            renamed = renamed or any(t is not None and self._identity(t, canonical) in names for _, entries in ul.local_imports for _, t, _ in entries)
         else:
             renamed = False
         if not renamed and key in self._default_text:
@@ -372,10 +502,19 @@ class BlockAssembler:
         edits = list(ul.edits)
         if own:
             edits = self._rename_nested_imports(mi, unit, own, edits)
-        for node, targets in ul.local_imports:
-            if all((names.get(self._identity(t, canonical)) or t.name) == local for local, t in targets):
-                edits = [e for e in edits if (e[0], e[1]) != (node.lineno, node.col_offset)]
-                edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, "pass"))
+        for node, entries in ul.local_imports:
+            kept = [text for _, t, text in entries if text is not None]
+            parts = []
+            if kept and isinstance(node, ast.Import):
+                parts.append("import " + ", ".join(kept))
+            elif kept:
+                parts.append(f"from {absolute_module(mi.name, mi.is_package, node.level, node.module)} import " + ", ".join(kept))
+            for local, t, _ in entries:
+                new = (names.get(self._identity(t, canonical)) or t.name) if t is not None else local
+                if new != local:
+                    parts.append(f"{local} = {new}")  # ``from .utils import helper as h2``: h2 stays local
+            edits = [e for e in edits if (e[0], e[1]) != (node.lineno, node.col_offset)]
+            edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, "; ".join(parts) or "pass"))
         for link in ul.links:
             if link.target is None:
                 continue
@@ -445,7 +584,35 @@ def _guarded_imports(node: ast.AST) -> set[int]:
                 caught.add(e.id if isinstance(e, ast.Name) else getattr(e, "attr", ""))
         if caught & _IMPORT_ERRORS:
             guarded.update(id(n) for stmt in t.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    # ``if find_spec("apex"): from apex... import X`` / ``else: X = ...``: an import in a branch
+    # whose alternative binds the same names is optional too (version or availability switches)
+    for t in ast.walk(node):
+        if not isinstance(t, ast.If) or not t.orelse:
+            continue
+        for branch, other in ((t.body, t.orelse), (t.orelse, t.body)):
+            alternative = _branch_binds(other)
+            for stmt in branch:
+                for n in ast.walk(stmt):
+                    if isinstance(n, (ast.Import, ast.ImportFrom)) and _import_binds(n) <= alternative:
+                        guarded.add(id(n))
     return guarded
+
+
+def _import_binds(node: ast.Import | ast.ImportFrom) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {a.asname or a.name.split(".")[0] for a in node.names}
+    return {a.asname or a.name for a in node.names}
+
+
+def _branch_binds(stmts: list[ast.stmt]) -> set[str]:
+    """Names the statements of one branch bind (imports included)."""
+    out: set[str] = set()
+    for stmt in stmts:
+        names, imports = _bound_at_module_level(stmt)
+        out.update(names)
+        for n in imports:
+            out |= _import_binds(n)
+    return out
 
 
 def _apply_edits(lines_b: list[bytes], start: int, end: int, edits: list[tuple[int, int, int, int, str]]) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpus.records import SourceFile
+from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph
 from indexer.records import Block
 from sandbox.spec import Example
 
@@ -263,7 +264,7 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
         except SyntaxError:
             return [Example(inputs=None)]
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    info = _class_info(block.name, classes)
+    info = _class_info(block.name, classes, imports=_import_map(tree))
     if info is None:
         return [Example(inputs=None)]
     scope = _module_scope(tree)
@@ -283,6 +284,10 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
         # a config from the source that supplies required values beats a blind guess
         candidates.append({**base, **sites[0]})
     candidates.append(base)
+    if not required:
+        # the defaults as the source has them: the base's readings of them (a scalar the body
+        # indexes taken as a list) can be wrong where the source works as it is
+        candidates.append({})
     candidates += [{**base, **s} for s in sites[: MAX_CALL_SITES]]
     candidates += guesser.alternatives(base)
     examples = []
@@ -301,24 +306,34 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
 # --- reading the class ---------------------------------------------------------------------
 
 
-def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0) -> _ClassInfo | None:
+def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0,
+                imports: dict[str, str] | None = None) -> _ClassInfo | None:
     """The ``__init__`` parameters of ``name``, following bases defined in the code when the
-    class has no ``__init__`` (or only forwards ``*args, **kwargs``)."""
+    class has no ``__init__`` (or only forwards ``*args, **kwargs``), then bases imported from
+    an installed package (``class MyConv(nn.Conv2d): pass`` takes Conv2d's parameters, read
+    from torch's source). ``imports``: ``_import_map`` of the block's code."""
     node = classes.get(name)
     if node is None or depth > 8:
         return None
     init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is None and _is_record_class(node):
         return _record_fields(node)
-    if init is None or (_only_varargs(init) and _base_names(node)):
+    if init is None or (_only_varargs(init) and node.bases):
         for base in _base_names(node):
-            inherited = _class_info(base, classes, depth + 1)
+            inherited = _class_info(base, classes, depth + 1, imports)
             if inherited is not None:
                 inherited.node = node
                 return inherited
+        for base in node.bases:
+            args = _installed_init_args(_dotted(base, imports or {}))
+            if args is not None:
+                return _info_from_args(node, args)
         if init is None:
             return _ClassInfo(node=node)
-    args = init.args
+    return _info_from_args(node, init.args)
+
+
+def _info_from_args(node: ast.ClassDef, args: ast.arguments) -> _ClassInfo:
     positional = list(args.posonlyargs) + list(args.args)
     params = positional[1:] + list(args.kwonlyargs)
     defaults: dict[str, ast.expr] = {}
@@ -328,6 +343,65 @@ def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0) -> 
         if default is not None:
             defaults[arg.arg] = default
     return _ClassInfo(node=node, params=params, defaults=defaults, takes_kwargs=args.kwarg is not None)
+
+
+def _import_map(tree: ast.Module) -> dict[str, str]:
+    """Local name -> dotted path for the block's absolute module-level imports
+    (``import torch.nn as nn`` -> ``nn: torch.nn``, ``from timm.layers import Mlp`` -> ``Mlp: timm.layers.Mlp``)."""
+    out: dict[str, str] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                if a.asname:
+                    out[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    out[top] = top
+        elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
+            for a in stmt.names:
+                if a.name != "*":
+                    out[a.asname or a.name] = f"{stmt.module}.{a.name}"
+    return out
+
+
+def _dotted(expr: ast.expr, imports: dict[str, str]) -> str | None:
+    """The installed dotted path of a base expression (``nn.Conv2d`` -> ``torch.nn.Conv2d``), None if not imported."""
+    attrs: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        attrs.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name) or expr.id not in imports:
+        return None
+    return ".".join([imports[expr.id]] + attrs[::-1])
+
+
+@functools.lru_cache(maxsize=512)
+def _installed_init_args(qualname: str | None, depth: int = 0) -> ast.arguments | None:
+    """The ``__init__`` arguments of an installed class, read from its source (never imported),
+    through its own bases when it has no ``__init__``; None when unknown. Shared: never changed."""
+    if qualname is None or depth > 8:
+        return None
+    target = installed_class(qualname)
+    if target is None:
+        return None
+    graph = installed_graph()
+    mi = graph.modules[target.module]
+    nodes = [mi.units[i].node for i in mi.defs.get(target.name, []) if mi.units[i].kind == "class"]
+    if not nodes:
+        return None
+    inits = [n for n in nodes[-1].body if isinstance(n, ast.FunctionDef) and n.name == "__init__"]
+    if inits and not _only_varargs(inits[-1]):
+        return inits[-1].args  # the last one: the implementation after any ``@overload``
+    for base, _text in graph.base_targets(target):
+        if isinstance(base, DefTarget):
+            found = _installed_init_args(f"{base.module}.{base.name}", depth + 1)
+        elif isinstance(base, ExtTarget) and base.attr:
+            found = _installed_init_args(base.qualname, depth + 1)
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def _is_record_class(node: ast.ClassDef) -> bool:
@@ -354,6 +428,19 @@ def _only_varargs(init: ast.FunctionDef) -> bool:
 
 def _base_names(node: ast.ClassDef) -> list[str]:
     return [b.id for b in node.bases if isinstance(b, ast.Name)]
+
+
+def _bound_names(targets: list[ast.expr]) -> list[str]:
+    """Names an assignment rebinds: ``a = ...``, ``a, (b, *c) = ...``; never ``a[0] = ...`` or ``a.x = ...``."""
+    out: list[str] = []
+    for target in targets:
+        if isinstance(target, ast.Starred):
+            target = target.value
+        if isinstance(target, ast.Name):
+            out.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            out += _bound_names(target.elts)
+    return out
 
 
 def _callee_name(func: ast.expr) -> str | None:
@@ -507,11 +594,19 @@ class _Guesser:
 
     @functools.cached_property
     def _subscripted_names(self) -> set[str]:
-        """Names indexed (``name[...]``) in ``__init__``; one walk for all parameters."""
+        """Names indexed (``name[...]``) in ``__init__``; one walk for all parameters. A name
+        that a plain statement of ``__init__`` rebinds first (Swin's ``patch_size =
+        to_2tuple(patch_size)``) is not: the later ``patch_size[0]`` indexes the new value."""
         init = next((n for n in self.info.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
         if init is None:
             return set()
-        return {n.value.id for n in ast.walk(init) if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)}
+        rebound: dict[str, int] = {}  # name -> last line of its first unconditional rebinding
+        for stmt in init.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value else []
+            for name in _bound_names(targets):
+                rebound.setdefault(name, stmt.end_lineno or stmt.lineno)
+        return {n.value.id for n in ast.walk(init) if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)
+                and n.lineno <= rebound.get(n.value.id, n.lineno)}
 
     def _guess_scalar(self, p: ast.arg) -> Any:
         name = p.arg

@@ -16,6 +16,7 @@ Nothing is ever looked up by bare name across unrelated modules.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib
 import importlib.util
@@ -176,6 +177,30 @@ def external_is_module_class(qualname: str, _depth: int = 0) -> bool | None:
     return None
 
 
+def installed_class(qualname: str, _depth: int = 0) -> DefTarget | None:
+    """Where ``pkg.mod.Class`` of an installed package is defined (``torch.nn.Conv2d`` ->
+    ``torch.nn.modules.conv.Conv2d``), in ``installed_graph()``, read statically like
+    ``external_is_module_class``; None when unknown or not a definition (nn.Module itself)."""
+    if _depth > 8 or qualname == "torch.nn.Module" or qualname in ANCHORS:
+        return None
+    graph = installed_graph()
+    parts = qualname.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:cut])
+        if module in graph.modules:
+            break
+    else:
+        return None
+    target = graph.resolve(module, parts[cut])
+    rest = parts[cut + 1 :]
+    if isinstance(target, DefTarget):
+        return target if not rest else None
+    if isinstance(target, ExtTarget):
+        q = ".".join([target.qualname] + rest)
+        return None if q == qualname else installed_class(q, _depth + 1)
+    return None
+
+
 class ModuleGraph:
     """The modules of one source and resolution of names between them (memoised)."""
 
@@ -296,24 +321,28 @@ class ModuleGraph:
                 continue
             for base in node.bases:
                 expr = base.value if hasattr(base, "slice") and hasattr(base, "value") else base
-                chain: list[str] = []
-                while hasattr(expr, "attr") and hasattr(expr, "value"):
-                    chain.append(expr.attr)
-                    expr = expr.value
-                if not hasattr(expr, "id"):
-                    out.append((None, ""))
-                    continue
-                chain.reverse()
-                t = self.resolve(target.module, expr.id)
-                attrs = tuple((a, 0, 0) for a in chain)
-                t, used = self.resolve_attrs(t, attrs)
-                rest = chain[used:]
-                if rest and isinstance(t, ExtTarget):
-                    t = ExtTarget(".".join([t.qualname] + rest[:-1]), rest[-1])
-                elif rest:
-                    t = None
-                out.append((t, ".".join([expr.id] + chain)))
+                out.append(self._resolve_expr(target.module, expr))
         return out
+
+    def _resolve_expr(self, module: str, expr) -> tuple[Target | None, str]:
+        """What a dotted name expression (``nn.Conv2d``, ``Base``) means at module level in
+        ``module``, and its text; (None, "") for any other expression."""
+        chain: list[str] = []
+        while hasattr(expr, "attr") and hasattr(expr, "value"):
+            chain.append(expr.attr)
+            expr = expr.value
+        if not hasattr(expr, "id"):
+            return None, ""
+        chain.reverse()
+        t = self.resolve(module, expr.id)
+        attrs = tuple((a, 0, 0) for a in chain)
+        t, used = self.resolve_attrs(t, attrs)
+        rest = chain[used:]
+        if rest and isinstance(t, ExtTarget):
+            t = ExtTarget(".".join([t.qualname] + rest[:-1]), rest[-1])
+        elif rest:
+            t = None
+        return t, ".".join([expr.id] + chain)
 
     def is_module_class(self, target: DefTarget, _seen: frozenset[DefTarget] = frozenset()) -> bool:
         """Whether a class of the source subclasses nn.Module, directly or through
@@ -327,9 +356,10 @@ class ModuleGraph:
             return False
         result = False
         unknown_external = False
-        for t, _text in self.base_targets(target):
+        external_stars = [m for m in mi.star_imports if m not in self.modules]
+        for t, text in self.base_targets(target):
             if isinstance(t, DefTarget):
-                if self.is_module_class(t, _seen | {target}):
+                if self.is_module_class(t, _seen | {target}) or self._is_module_alias(t, _seen | {target}):
                     result = True
             elif isinstance(t, ExtTarget) and t.attr:
                 known = external_is_module_class(t.qualname)
@@ -339,10 +369,34 @@ class ModuleGraph:
                     unknown_external = True
             elif isinstance(t, ExtTarget):
                 unknown_external = True
+            elif text and external_stars and self.resolve(target.module, text.split(".")[0]) is None:
+                # a name that only ``from torch.nn import *`` can bind (``class M(Module)``)
+                if any(external_is_module_class(f"{star}.{text}") for star in external_stars):
+                    result = True
+                else:
+                    unknown_external = True
         if not result and unknown_external:
             result = self._defines_forward(target)
         self._module_class[target] = result
         return result
+
+    def _is_module_alias(self, target: DefTarget, seen: frozenset[DefTarget]) -> bool:
+        """A base named through ``Base = nn.Module`` (the name's only definition, a plain alias
+        of a module class). Bases only: the alias itself is no class to mine."""
+        mi = self.modules[target.module]
+        units = [mi.units[i] for i in mi.defs.get(target.name, [])]
+        if len(units) != 1 or units[0].kind != "assign":
+            return False
+        node = units[0].node
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, (ast.Name, ast.Attribute))):
+            return False
+        t, _text = self._resolve_expr(target.module, node.value)
+        if isinstance(t, DefTarget) and t != target:
+            return self.is_module_class(t, seen)
+        if isinstance(t, ExtTarget) and t.attr:
+            return bool(external_is_module_class(t.qualname))
+        return False
 
     def is_enum_class(self, target: DefTarget, _seen: frozenset[DefTarget] = frozenset()) -> bool:
         """Whether a class of the source subclasses ``enum.Enum`` (directly or through classes

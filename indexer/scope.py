@@ -91,6 +91,7 @@ class ModuleInfo:
         self.star_imports: list[str] = []  # absolute modules of ``from x import *``, in order
         self.import_fulls: dict[str, list[str]] = {}  # "torch" -> ["torch.nn.functional"] for ``import torch.nn.functional``
         self.all_names: list[str] | None = None
+        self.mutations: dict[str, list[int]] = {}  # name -> top-level statements that mutate it in place
         self._build_units()
 
     # ---------------------------------------------------------------- units
@@ -138,6 +139,9 @@ class ModuleInfo:
                 unit = Unit(i, stmt, kind, names, start, stmt.end_lineno or stmt.lineno, imports=binds, module_imports=list(nested))
                 for n in names:
                     self.defs.setdefault(n, []).append(i)
+                mutated = _mutated_name(stmt)
+                if mutated is not None and mutated not in names:
+                    self.mutations.setdefault(mutated, []).append(i)
                 if "__all__" in names:
                     self._read_all(stmt)
             self.units.append(unit)
@@ -172,6 +176,27 @@ class ModuleInfo:
 
 def _is_trystar(stmt: ast.stmt) -> bool:
     return type(stmt).__name__ == "TryStar"
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """``X`` of ``X[k]``, ``X.a.b``, ``X[k].a``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _mutated_name(stmt: ast.stmt) -> str | None:
+    """The name a top-level statement mutates in place: ``X[k] = v``, ``X.a = v``,
+    ``X[k] += v``, ``del X[k]``, ``X.update(...)`` / ``X.append(...)``; None otherwise."""
+    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+        targets = stmt.targets if isinstance(stmt, (ast.Assign, ast.Delete)) else [stmt.target]
+        roots = {_root_name(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))}
+        if len(roots) == 1 and len(targets) == 1:
+            return roots.pop()
+        return None
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
+        return _root_name(stmt.value.func.value)
+    return None
 
 
 def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:
@@ -226,6 +251,13 @@ def _arg_names(args: ast.arguments) -> list[str]:
     if args.kwarg:
         out.append(args.kwarg.arg)
     return out
+
+
+def _is_dataclass_marker(annotation: ast.AST) -> bool:
+    """``ClassVar[...]``, ``typing.ClassVar``, ``InitVar[...]``, ``dataclasses.InitVar``."""
+    root = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    name = root.id if isinstance(root, ast.Name) else root.attr if isinstance(root, ast.Attribute) else ""
+    return name in ("ClassVar", "InitVar")
 
 
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
@@ -350,7 +382,9 @@ class _RefCollector:
             else:
                 self.scopes[i].bound.add(target.id)
         elif t is ast.AnnAssign:
-            if not (self.lazy or not self._load_time()):
+            if self._load_time() and (not self.lazy or (self.scopes[-1].kind == "class" and _is_dataclass_marker(node.annotation))):
+                # lazy annotations are strings, except for dataclasses, which look up
+                # ``ClassVar`` / ``InitVar`` in the module when the class is created
                 self.visit(node.annotation)
             self.visit(node.target)
             if node.value is not None:
