@@ -152,36 +152,13 @@ def installed_graph() -> "ModuleGraph":
     return _INSTALLED_GRAPH
 
 
-def external_is_module_class(qualname: str, _depth: int = 0) -> bool | None:
-    """Whether ``pkg.mod.Class`` of an installed package is an nn.Module, read statically
-    from its source; None when unknown (not installed, compiled, or not a class)."""
+def _resolve_installed(qualname: str, _depth: int = 0) -> DefTarget | str | None:
+    """The definition behind ``pkg.mod.Class`` of an installed package, read statically from its source (through
+    re-exports: ``torch.nn.Conv2d`` -> ``torch.nn.modules.conv.Conv2d``); the anchor's own name when it is or
+    re-exports ``torch.nn.Module`` or another anchor; None when unknown (not installed, compiled, not a class)."""
     if qualname == "torch.nn.Module" or qualname in ANCHORS:
-        return True
+        return qualname
     if _depth > 8:
-        return None
-    graph = installed_graph()
-    parts = qualname.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module = ".".join(parts[:cut])
-        if module in graph.modules:
-            break
-    else:
-        return None
-    target = graph.resolve(module, parts[cut])
-    rest = parts[cut + 1 :]
-    if isinstance(target, DefTarget):
-        return graph.is_module_class(target) if not rest else None
-    if isinstance(target, ExtTarget):
-        q = ".".join([target.qualname] + rest)
-        return None if q == qualname else external_is_module_class(q, _depth + 1)
-    return None
-
-
-def installed_class(qualname: str, _depth: int = 0) -> DefTarget | None:
-    """Where ``pkg.mod.Class`` of an installed package is defined (``torch.nn.Conv2d`` ->
-    ``torch.nn.modules.conv.Conv2d``), in ``installed_graph()``, read statically like
-    ``external_is_module_class``; None when unknown or not a definition (nn.Module itself)."""
-    if _depth > 8 or qualname == "torch.nn.Module" or qualname in ANCHORS:
         return None
     graph = installed_graph()
     parts = qualname.split(".")
@@ -197,8 +174,24 @@ def installed_class(qualname: str, _depth: int = 0) -> DefTarget | None:
         return target if not rest else None
     if isinstance(target, ExtTarget):
         q = ".".join([target.qualname] + rest)
-        return None if q == qualname else installed_class(q, _depth + 1)
+        return None if q == qualname else _resolve_installed(q, _depth + 1)
     return None
+
+
+def external_is_module_class(qualname: str) -> bool | None:
+    """Whether ``pkg.mod.Class`` of an installed package is an nn.Module, read statically from its source; None when
+    unknown (not installed, compiled, or not a class)."""
+    target = _resolve_installed(qualname)
+    if isinstance(target, str):
+        return True
+    return installed_graph().is_module_class(target) if target is not None else None
+
+
+def installed_class(qualname: str) -> DefTarget | None:
+    """Where ``pkg.mod.Class`` of an installed package is defined (``torch.nn.Conv2d`` -> ``torch.nn.modules.conv.Conv2d``),
+    in ``installed_graph()``; None when unknown or not a definition (nn.Module itself, an anchor)."""
+    target = _resolve_installed(qualname)
+    return target if isinstance(target, DefTarget) else None
 
 
 class ModuleGraph:
