@@ -124,12 +124,24 @@ def check_accuracy(value: Any, field: str) -> float:
     raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
 
 
+def plain_numbers(value: Any) -> Any:
+    """``value`` with 0-d tensors, 0-d arrays and numpy scalars made Python numbers, inside lists too. Why: an
+    incumbent of ``[torch.tensor(0.8), ...]`` (metrics as Lightning logs them) failed with "iteration over a 0-d
+    tensor", read as a curve."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [plain_numbers(v) for v in value]
+    return value
+
+
 def checked_incumbent(incumbent: Any, field: str = "incumbent") -> float | list[float] | list[list[float]] | list[dict] | None:
     """``incumbent`` as ``Predictor.should_stop`` reads it (None, the best final, the finals of finished runs, their
     curves, or the runs as dicts), every accuracy checked by ``check_accuracy`` and made a plain float. Run dicts pass
     as they are: their curves are checked as runs. One kind per list: the first item says which the rule reads."""
     if incumbent is None:
         return None
+    incumbent = plain_numbers(incumbent)
     if isinstance(incumbent, numbers.Real) and not isinstance(incumbent, bool):
         return check_accuracy(incumbent, field)
     if isinstance(incumbent, (str, bytes, dict)) or not isinstance(incumbent, Iterable):

@@ -23,17 +23,6 @@ from predictor.api import ReportedRun, json_hparams, whole_epochs
 from predictor.early_stop import StopDecision, checked_incumbent
 
 
-def plain_numbers(value: Any) -> Any:
-    """``value`` with 0-d tensors, 0-d arrays and numpy scalars made Python numbers, inside lists too. Why: an
-    incumbent of ``[torch.tensor(0.8), ...]`` (metrics as Lightning logs them) failed with "iteration over a 0-d
-    tensor", read as a curve."""
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [plain_numbers(v) for v in value]
-    return value
-
-
 class EpochStopper:
     """Feed one metric value per epoch; returns the predictor's decision after each."""
 
@@ -47,7 +36,7 @@ class EpochStopper:
         self.predictor, self.code, self.dataset = predictor, code, dataset
         self.hparams = json_hparams(hparams)
         self.epochs = whole_epochs(epochs, "epochs")
-        self.incumbent = checked_incumbent(plain_numbers(incumbent))
+        self.incumbent = checked_incumbent(incumbent)  # 0-d tensors and numpy scalars read as numbers
         self.earlier = earlier
         self.run_id = uuid.uuid4().hex  # the report's run_id: a resumed run's report replaces its partial one
         self.curve: list[float] = []

@@ -205,6 +205,9 @@ def test_tensor_and_numpy_incumbents_are_read_as_numbers(predictor):
     assert single.incumbent == pytest.approx(0.9)
     with pytest.raises(ValueError, match="looks like a percentage"):
         EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=6, incumbent=[torch.tensor(90.0)])
+    run = {"code": net(8, 16), "hparams": HP, "dataset": "cifar-10", "curve": [0.3]}
+    direct = predictor.should_stop(run, [torch.tensor(0.8), np.float32(0.9)], budget=6)  # Predictor.should_stop itself too
+    assert (direct.stop, direct.incumbent) == (want.stop, want.incumbent)
 
 
 # ---- Lightning callback in real Trainers ------------------------------------------------------
