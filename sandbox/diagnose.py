@@ -194,11 +194,14 @@ def diagnose_exception(
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg):
         return Diagnosis(
             f"constructor call failed: {first}",
-            "give the missing constructor arguments defaults, or pass them in CheckSpec.example.init_args / init_kwargs",
+            "give the missing constructor arguments defaults, or pass them in CheckSpec.example.init_args / init_kwargs "
+            "(`nnrag check --init-kwargs '{\"num_classes\": 10}'`); if this class is not the model, name the model with "
+            "CheckSpec.entry (`--entry`)",
             "constructor_args", "", lineno,
         )
     if isinstance(exc, TypeError) and stage == "forward" and "forward()" in msg:
-        return Diagnosis(f"forward call failed: {first}", "forward takes a different number of inputs: pass one input shape per tensor argument", "forward_args", "", lineno)
+        return Diagnosis(f"forward call failed: {first}", "forward takes a different number of inputs: pass one input shape per tensor argument (`--input-shape` once per "
+                         "input); if this class is not the model, name the model with CheckSpec.entry (`--entry`)", "forward_args", "", lineno)
     if isinstance(exc, SystemExit):
         return Diagnosis(f"the code called sys.exit({exc.code!r}) at {stage}{_at(lineno)}", "remove exit calls from library/model code", "exit", "", lineno)
     if "dtype" in msg:

@@ -414,6 +414,15 @@ def test_an_undefined_einops_name_is_told_to_import_it(pool):
     assert "from einops import rearrange" in result.diagnosis.hint and "not installed" not in result.diagnosis.hint
 
 
+def test_a_file_whose_last_module_is_not_the_model_is_told_about_entry(pool):
+    code = SMALL.replace("class Net(", "class Model(") + "\n\nclass PairLoss(nn.Module):\n    def forward(self, a, b):\n        return (a - b).pow(2).mean()\n"
+    entry = "Model"
+    result = pool.check(code)  # no Net: builds PairLoss, the last nn.Module, and calls it with one input
+    assert result.status == "failed" and result.diagnosis.kind == "forward_args"
+    assert "--entry" in result.diagnosis.hint
+    assert pool.check(code, CheckSpec(entry=entry)).status == "ok"
+
+
 def test_text_code_starting_with_a_bom_parses(pool):
     result = pool.check("\ufeff" + SMALL)
     assert result.status == "ok", result.message
