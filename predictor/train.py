@@ -320,7 +320,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
         runs = [r for r in runs if r.dataset == "cifar-10"]
     extra = []
     for run, code in extra_runs or []:
-        if not usable(run):
+        if not usable(run) or (fast and run.dataset != "cifar-10"):  # fast trains CIFAR-10 alone: others would be counted, not learned
             continue
         add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)

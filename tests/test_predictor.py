@@ -1518,3 +1518,46 @@ def test_a_run_known_by_its_final_alone_corrects_only_a_prediction_before_any_ep
                           (["--final", "0.9", "--stopped"], "a run stopped early reports its --curve")):
         bad = runner.invoke(app, ["report", str(model), *args, "--dir", str(tmp_path / "p")])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+def test_fast_training_counts_only_the_reported_runs_it_learns_from(tmp_path, monkeypatch):
+    """--fast trains CIFAR-10 alone: a reported MNIST run was counted in n_reported (and the version) but not learned."""
+    from corpus.lemur_stats import Run
+    from predictor import train as train_module
+
+    c = _synthetic_corpus()
+    monkeypatch.setattr(train_module, "corpus", lambda cache_dir=None: c)
+    reported = [(Run("rep-a", "img-classification", dataset, "acc", f"r-{dataset}", 0, {"lr": 0.01, "batch": 32}, "norm_32",
+                     [0.3, 0.4, 0.5, 0.55, 0.6]), net(8, 16)) for dataset in ("cifar-10", "mnist")]
+    meta = train_module.train_predictor(tmp_path / "p", extra_runs=reported, names=("last_value",), fast=True)
+    assert meta["n_reported"] == 1
+
+
+def test_predict_refuses_planned_epochs_in_hparams_below_the_curve(tiny_predictor_dir):
+    from predictor.api import Predictor
+
+    p = Predictor.load(tiny_predictor_dir)
+    with pytest.raises(ValueError, match="hparams epochs 2 is below the 3 epochs already in the curve"):
+        p.predict(net(), {"epochs": 2}, "cifar-10", [0.3, 0.4, 0.5])
+    assert p.predict(net(), {"num_epochs": 5}, "cifar-10", [0.3, 0.4, 0.5]).epochs == 5
+    assert p.predict(net(), {}, "cifar-10", [0.3, 0.4, 0.5, 0.6, 0.65, 0.7]).epochs == 6  # no plan given: the curve's length
+
+
+def test_cli_eval_predictor_refuses_models_that_name_no_estimator():
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    result = CliRunner().invoke(app, ["eval-predictor", "--models", ",", "--datasets", "cifar-10", "--json"])
+    assert result.exit_code == 2 and "names no estimator" in result.output, result.output
+
+
+def test_a_lemur_wheel_that_cannot_be_downloaded_is_a_clear_error(tmp_path, monkeypatch):
+    """pip download failing (offline) was a CalledProcessError traceback out of train-predictor."""
+    from corpus.lemur import lemur_wheel
+
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    with pytest.raises(FileNotFoundError, match=r"could not download nn-dataset==2\.1\.2 into .*wheels"):
+        lemur_wheel(tmp_path)

@@ -71,7 +71,7 @@ def train_predictor_cmd(
         if models is not None:
             _warn_unknown_models(models)
         meta = train_predictor(directory, extra_runs=reported_training_runs(store.all()), models=models, fast=fast, dynamic=store.dynamic())
-    except ValueError as exc:  # e.g. no train model with runs to learn from (train.train_runs_of), before any fitting
+    except (ValueError, FileNotFoundError) as exc:  # no train model with runs to learn from; LEMUR cannot be fetched
         _fail(str(exc))
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
                f"in {meta['seconds']} s -> {directory}")
@@ -276,11 +276,14 @@ def eval_predictor_cmd(
         _fail(f"split file {split_file} does not exist")
     wanted = _known_datasets(datasets)
     _check_target(target)
+    names = _names(models)
+    if not names:
+        _fail(f"--models {models!r} names no estimator; e.g. {DEFAULT_MODELS}")
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
         _warn_unknown_models(train + test)
-        rows, _ = evaluate_split(train, test, _names(models), split_path=path, datasets=wanted, target=target)
-    except ValueError as exc:
+        rows, _ = evaluate_split(train, test, names, split_path=path, datasets=wanted, target=target)
+    except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows})))
