@@ -33,6 +33,16 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     raise AssertionError("unreachable")
 
 
+def refuse_too_deep(source: str) -> None:
+    """RecursionError when ``source`` nests past CPython's parser; any other parse problem (mid-edit code, a NUL byte)
+    is left to the caller. Why: libcst's parser has no such limit and overflows the thread's stack on that code, so
+    whatever hands text to libcst in the server process asks this first."""
+    try:
+        parse(source)
+    except (SyntaxError, ValueError):
+        pass
+
+
 def decode_source(data: bytes) -> str:
     """The text of a Python file's bytes, read as Python reads it: a UTF-8 BOM or a ``coding`` cookie picks the
     encoding and the BOM is dropped (editors on Windows write one; left in, ``ast.parse`` fails on U+FEFF). Bytes

@@ -232,10 +232,7 @@ def parse_cst(code: str) -> cst.Module:
     """libcst's tree of ``code``, once CPython's parser has vouched for its nesting. Why: libcst's native parser has
     no depth limit and overflows the thread's stack on code such as ``"x = " + "-" * 10_000 + "1"`` (a segfault that
     takes the server down), where CPython's parser stops with a RecursionError, which is raised here."""
-    try:
-        pyparse.parse(code)
-    except (SyntaxError, ValueError):
-        pass  # mid-edit code, NUL bytes: libcst gives its own error, as before
+    pyparse.refuse_too_deep(code)  # mid-edit code and NUL bytes go on: libcst gives its own error, as before
     return cst.parse_module(code)
 
 

@@ -149,11 +149,9 @@ def _require_editable_code(code: str, field: str = "code") -> str:
     parse is fine) but not code nested past CPython's parser, on which libcst's own parser overflows the stack."""
     _require_code(code, field)
     try:
-        pyparse.parse(code)
+        pyparse.refuse_too_deep(code)
     except RecursionError as exc:
         raise BadRequest(field, str(exc)) from None
-    except (SyntaxError, ValueError):
-        pass
     return code
 
 
