@@ -215,12 +215,11 @@ class BlockAssembler:
             if a.name == "*":
                 return
             text = a.name + (f" as {a.asname}" if a.asname else "")
+            local = _bound_name(node, a)
             if isinstance(node, ast.ImportFrom):
-                local = a.asname or a.name
                 t = g.resolve(mod, a.name)
             else:
-                local = a.asname or a.name.split(".")[0]
-                top = a.name if a.asname else a.name.split(".")[0]
+                top = a.name if a.asname else local
                 t = g._modtarget(top) if top in g.modules else None
             if isinstance(t, DefTarget):
                 for i in g.modules[t.module].defs[t.name]:
@@ -536,7 +535,7 @@ class BlockAssembler:
         """Rename names bound by imports inside a compound unit (``try: from x import y``):
         the statement is regenerated with ``as <new name>``."""
         for node in unit.module_imports:
-            bound = [(a, a.asname or (a.name.split(".")[0] if isinstance(node, ast.Import) else a.name)) for a in node.names]
+            bound = [(a, _bound_name(node, a)) for a in node.names]
             if not any(b in own for _, b in bound):
                 continue
             parts = []
@@ -598,10 +597,15 @@ def _guarded_imports(node: ast.AST) -> set[int]:
     return guarded
 
 
+def _bound_name(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
+    """The name one alias of an import binds: ``import a.b`` binds ``a``, ``from m import x as y`` binds ``y``."""
+    if alias.asname:
+        return alias.asname
+    return alias.name.split(".")[0] if isinstance(node, ast.Import) else alias.name
+
+
 def _import_binds(node: ast.Import | ast.ImportFrom) -> set[str]:
-    if isinstance(node, ast.Import):
-        return {a.asname or a.name.split(".")[0] for a in node.names}
-    return {a.asname or a.name for a in node.names}
+    return {_bound_name(node, a) for a in node.names}
 
 
 def _branch_binds(stmts: list[ast.stmt]) -> set[str]:
