@@ -19,8 +19,17 @@ from predictor.code_features import FeatureCache, static_features_cached
 from predictor.dynamic import merge_lemur
 from predictor.families import assign_families, code_hashes
 
-DEFAULT_CACHE = Path.home() / ".cache" / "nnrag" / "cache"
 MODEL_TABLE_VERSION = "families-v2"  # bump when the table or the family grouping changes
+
+
+def cache_dir_or_default(cache_dir: Path | None) -> Path:
+    """``cache_dir``, or the settings' cache (``$NNRAG_HOME/cache``) read now. Why at call time: a path fixed at
+    import ignored ``$NNRAG_HOME``, so the LEMUR wheel, parsed runs and fitted estimators went to ~/.cache."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    from nnrag.settings import get_settings
+
+    return get_settings().cache_path
 
 
 @dataclass
@@ -87,9 +96,9 @@ def dedup_runs(runs: list[Run], models: dict[str, ModelInfo]) -> list[Run]:
     return out
 
 
-def load_corpus(cache_dir: Path = DEFAULT_CACHE, with_features: bool = True) -> Corpus:
+def load_corpus(cache_dir: Path | None = None, with_features: bool = True) -> Corpus:
     """LEMUR runs, model hashes and families, and (optionally) static code features; all cached."""
-    cache_dir = Path(cache_dir)
+    cache_dir = cache_dir_or_default(cache_dir)
     wheel = lemur_wheel(cache_dir)
     codes = read_codes(wheel)
     models = _model_table(codes, cache_dir / f"lemur_models-{LEMUR_VERSION}-{MODEL_TABLE_VERSION}.sqlite")

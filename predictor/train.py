@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.lemur_stats import Run
-from predictor.data import DEFAULT_CACHE, Corpus, load_corpus
+from predictor.data import Corpus, cache_dir_or_default, load_corpus
 from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_codes, training_views, usable
 from predictor.families import GROUPINGS, read_split
 from predictor.models import GBMParams, PerDataset, make_estimator
@@ -27,7 +27,8 @@ LONG_EVAL_KS = (0, 1, 2, 5, 10, 20, 30, 40)
 _CORPUS: dict[str, Corpus] = {}
 
 
-def corpus(cache_dir: Path = DEFAULT_CACHE) -> Corpus:
+def corpus(cache_dir: Path | None = None) -> Corpus:
+    cache_dir = cache_dir_or_default(cache_dir)
     key = str(cache_dir)
     if key not in _CORPUS:
         _CORPUS[key] = load_corpus(cache_dir)
@@ -131,7 +132,7 @@ def split_grouping(path: Path) -> str:
 
 
 def fitted_for_split(split_path: Path, train: list[str], names: list[str], datasets: tuple[str, ...],
-                     params: GBMParams | None = None, cache_dir: Path = DEFAULT_CACHE) -> dict:
+                     params: GBMParams | None = None, cache_dir: Path | None = None) -> dict:
     """Estimators fitted on a split's train models' runs of ``datasets`` (one per dataset, as served), cached on
     disk per (split, names, datasets, params, code version)."""
     fitted, _ = fitted_for_split_timed(split_path, train, names, datasets, params, cache_dir)
@@ -139,10 +140,11 @@ def fitted_for_split(split_path: Path, train: list[str], names: list[str], datas
 
 
 def fitted_for_split_timed(split_path: Path, train: list[str], names: list[str], datasets: tuple[str, ...],
-                           params: GBMParams | None = None, cache_dir: Path = DEFAULT_CACHE,
+                           params: GBMParams | None = None, cache_dir: Path | None = None,
                            target: str = "final") -> tuple[dict, dict]:
     out: dict = {}
     timings: dict = {}
+    cache_dir = cache_dir_or_default(cache_dir)
     c = corpus(cache_dir)
     for name in names:
         path = Path(cache_dir) / "fitted" / f"{name}-{_fit_cache_key(split_path, [name], params, datasets, target)}.pkl"
@@ -309,7 +311,7 @@ def add_reported_model(c: Corpus, model: str, code: str, dynamic: dict[str, dict
 
 def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = None, models: list[str] | None = None,
                     names: tuple[str, ...] = ("last_value", "curve_fit", "gbm_stack"), fast: bool = False,
-                    cache_dir: Path = DEFAULT_CACHE, dynamic: dict[str, dict[str, float]] | None = None) -> dict:
+                    cache_dir: Path | None = None, dynamic: dict[str, dict[str, float]] | None = None) -> dict:
     """Fit on LEMUR (all models, or ``models``) plus reported (run, code) pairs and save to ``out_dir``; returns meta.
 
     ``dynamic``: params/FLOPs measured for reported code (content hash -> features, ``ReportStore.dynamic``)."""
@@ -343,7 +345,7 @@ def mean_or_nan(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_models: int = 1200, seed: int = 0) -> dict:
+def train_default_fast(out_dir: Path, cache_dir: Path | None = None, max_models: int = 1200, seed: int = 0) -> dict:
     """A small CIFAR-10 predictor in about a minute from a cold cache (no family table, a model subsample).
 
     Families are approximated by name stems here; the evaluated predictors use the full grouping.
@@ -358,6 +360,7 @@ def train_default_fast(out_dir: Path, cache_dir: Path = DEFAULT_CACHE, max_model
     from predictor.families import name_stem
 
     t0 = time.time()
+    cache_dir = cache_dir_or_default(cache_dir)
     wheel = lemur_wheel(cache_dir)
     runs = [r for r in lemur_runs(cache_dir, wheel) if usable(r) and r.dataset == "cifar-10"]
     names = sorted({r.model for r in runs})

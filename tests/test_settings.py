@@ -103,3 +103,14 @@ def test_a_refused_value_is_named_where_it_came_from_on_one_line(capsys, monkeyp
     monkeypatch.setenv("NNRAG_WORKERS", "0")
     err = _refusal(capsys, monkeypatch, "stats")
     assert "invalid settings: NNRAG_WORKERS: " in err and str(config) not in err, err
+
+
+def test_predictor_cache_follows_nnrag_home_set_after_import(tmp_path, monkeypatch):
+    """The LEMUR wheel, parsed runs and fitted estimators live under ``$NNRAG_HOME/cache``, read when used: the
+    predictor's cache path was fixed at import to ~/.cache/nnrag/cache whatever NNRAG_HOME said."""
+    from predictor.data import cache_dir_or_default
+
+    monkeypatch.setenv("NNRAG_HOME", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    assert cache_dir_or_default(None) == tmp_path / "elsewhere" / "cache"
+    assert cache_dir_or_default(tmp_path / "given") == tmp_path / "given"
