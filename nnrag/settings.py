@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     token: str | None = Field(default=None, description="Optional bearer token required by the server.")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Sandbox pool size.")
     max_concurrent_rpcs: int = Field(default=64, ge=1, description="In-flight RPCs before RESOURCE_EXHAUSTED.")
+    max_audit_streams: int | None = Field(
+        default=None, ge=1, description="Open Audit streams before RESOURCE_EXHAUSTED; default a quarter of "
+        "max_concurrent_rpcs (at least 1). Must be below max_concurrent_rpcs: each open stream holds a server thread.",
+    )
     max_message_mb: int = Field(default=8, ge=1, description="Largest gRPC message accepted, in MiB.")
     # the bounds are what the sandbox can enforce (sandbox.pool.MAX_TIMEOUT_S, MIN_MEMORY_MB, MAX_MEMORY_MB): a default
     # beyond them would make every check the server runs a ValueError
@@ -97,6 +101,17 @@ class Settings(BaseSettings):
             raise ValueError(f"expected host:port with a port in 0..65535, got {address!r}")
         return address
 
+    @field_validator("max_audit_streams")
+    @classmethod
+    def _below_rpc_limit(cls, streams: int | None, info: ValidationInfo) -> int | None:
+        """Why: every open Audit stream holds one of the server's ``max_concurrent_rpcs`` threads, idle or not; as many
+        streams as threads leave none for health checks and searches, which then get RESOURCE_EXHAUSTED."""
+        rpcs = info.data.get("max_concurrent_rpcs")
+        if streams is not None and rpcs is not None and streams >= rpcs:
+            raise ValueError(f"{streams} must be below max_concurrent_rpcs ({rpcs}): each open Audit stream holds a "
+                             "server thread, and health checks and searches need one too")
+        return streams
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, level: object) -> object:
@@ -120,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def predictor_path(self) -> Path:
         return self.predictor_dir or self.home / "predictor"
+
+    @property
+    def audit_stream_limit(self) -> int:
+        return self.max_audit_streams or max(1, self.max_concurrent_rpcs // 4)
 
     @property
     def cache_path(self) -> Path:

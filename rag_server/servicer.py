@@ -298,6 +298,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         self.backend = backend
         self.checker = _Checker(backend, max_pending_checks)
         self.audit_window = max(1, backend.settings.workers)
+        self.audit_streams = backend.settings.audit_stream_limit
+        self._audit_slots = threading.BoundedSemaphore(self.audit_streams)
 
     def _versions(self) -> common_pb2.Versions:
         return common_pb2.Versions(**self.backend.versions())
@@ -422,6 +424,17 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         requests, so a client that sends one item and waits for its answer gets it). An item waits for a free sandbox
         place when other calls hold them all (see ``_Checker.slot``)."""
         start = time.perf_counter()
+        if not self._audit_slots.acquire(blocking=False):  # each open stream holds a server thread, idle or not
+            message = f"{self.audit_streams} Audit streams already open (the max_audit_streams setting); retry when one ends"
+            _finish("Audit", context, start, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+        try:
+            yield from self._audit_stream(request_iterator, context, start)
+        finally:
+            self._audit_slots.release()
+
+    def _audit_stream(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext,
+                      start: float) -> Iterator[blocks_pb2.AuditResponse]:
         code_name = grpc.StatusCode.OK
         versions = self._versions()
         cancel = cancel_event(context)  # a client that goes away stops every check of its stream

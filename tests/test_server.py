@@ -431,6 +431,49 @@ def test_concurrency_limit_answers_resource_exhausted(client):
     assert errors == []
 
 
+def test_idle_audit_streams_are_capped_and_leave_threads_for_health_and_search(settings, pool):
+    """Each open Audit stream holds a server thread, idle or not: with as many idle streams as threads, health
+    checks and searches got RESOURCE_EXHAUSTED. Streams beyond ``max_audit_streams`` are refused instead, at once."""
+    import queue
+
+    capped = settings.model_copy(update={"max_concurrent_rpcs": 4, "max_audit_streams": 2})
+    running = build_server(capped, Backend.open(capped, pool=pool))
+    feeds: list[queue.Queue] = []
+    try:
+        with Client(running.address) as c:
+            idle = []
+            for _ in range(2):
+                feeds.append(queue.Queue())
+                call = c._blocks.Audit(iter(feeds[-1].get, None), timeout=60)
+                idle.append((call, threading.Thread(target=list, args=(call,), daemon=True)))
+                idle[-1][1].start()
+            assert _wait_for(lambda: c.health() == "SERVING", 5)
+            started = time.monotonic()
+            with pytest.raises(ResourceExhausted, match="2 Audit streams already open"):
+                list(c.audit([("a", GOOD_MODEL, None)], timeout=30))
+            assert time.monotonic() - started < 5.0, "the refusal must be immediate"
+            for _ in range(3):  # with the cap at 2 of 4 threads, unary calls still get through
+                assert c.health() == "SERVING"
+                assert c.search("residual block", k=1)
+            feeds[0].put(None)  # one stream ends: its place is free again
+            idle[0][1].join(10)
+            answers = list(c.audit([("a", GOOD_MODEL, None)], timeout=60))
+            assert [a.result.status for a in answers] == ["ok"]
+            feeds[1].put(None)
+            idle[1][1].join(10)
+    finally:
+        for feed in feeds:
+            feed.put(None)
+        running.stop(grace=1)
+
+
+def test_max_audit_streams_must_leave_a_thread_for_other_calls():
+    with pytest.raises(ValueError, match="must be below max_concurrent_rpcs"):
+        Settings(max_concurrent_rpcs=8, max_audit_streams=8)
+    assert Settings(max_concurrent_rpcs=64).audit_stream_limit == 16
+    assert Settings(max_concurrent_rpcs=2).audit_stream_limit == 1
+
+
 def test_audit_waits_for_a_sandbox_place_instead_of_ending_the_stream(client):
     """Other calls hold every place: the audit's items wait for one and all come back checked."""
     hold = CheckSpec(timeout_s=10, stages=("parse", "compile", "import"))
