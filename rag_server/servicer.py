@@ -46,6 +46,9 @@ RPC_SECONDS = Histogram(
 CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
 
 MAX_CODE_CHARS = 2_000_000
+# Patch and Suggest read code with libcst in the server process, about 20 s per 100,000 characters on one core here
+# (scope metadata), and a thread cannot be stopped when the call's deadline passes. timm's largest file is 234,000.
+MAX_EDITABLE_CHARS = 250_000
 MAX_NAME_CHARS = 1_000  # the longest qualified name in the default store has 90
 SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
@@ -148,6 +151,9 @@ def _require_editable_code(code: str, field: str = "code") -> str:
     """Code for Patch and Suggest, which read it with libcst in this process: any text (mid-edit code that does not
     parse is fine) but not code nested past CPython's parser, on which libcst's own parser overflows the stack."""
     _require_code(code, field)
+    if len(code) > MAX_EDITABLE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters; Patch and Suggest take at most {MAX_EDITABLE_CHARS:,} (they read "
+                         "the code in the server, about 20 s per 100,000 characters): send the model's own file")
     try:
         pyparse.refuse_too_deep(code)
     except RecursionError as exc:

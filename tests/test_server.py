@@ -649,6 +649,19 @@ def test_code_nested_past_pythons_parser_is_invalid_argument_and_the_server_live
     assert client.search("BasicBlock", k=1).hits  # still serving
 
 
+def test_code_too_long_to_edit_in_the_server_is_refused_at_once(client):
+    """Patch and Suggest read code with libcst in the server process (a 400,000-character file took 86 s, past any
+    deadline, and the thread cannot be stopped): over 250,000 characters they refuse at once; Check takes it."""
+    big = MISSING_BLOCK + "".join(f"\nclass Pad{i}(nn.Module):\n    def forward(self, x):\n        return x + {i}\n" for i in range(4_000))
+    assert len(big) > 250_000
+    for call in (lambda: client.patch(big, no_check=True), lambda: client.suggest(big)):
+        started = time.monotonic()
+        with pytest.raises(InvalidArgument, match="at most 250,000"):
+            call()
+        assert time.monotonic() - started < 5
+    assert client.check(big, CheckSpec(stages=("parse", "compile"))).status == "ok"
+
+
 def test_suggest_gives_the_imports_patch_would_add_instead_of_blocks(client):
     code = MISSING_BLOCK.replace("return self.fc(self.block(self.stem(x)).mean((2, 3)))",
                                  "x = F.relu(self.block(self.stem(x))) * math.sqrt(2.0)\n        return self.fc(x.mean((2, 3)))")
