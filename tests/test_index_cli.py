@@ -122,3 +122,25 @@ def test_search_modes_are_the_clients_in_process_too(store_dir):
         result, data = _json(["search", "DropPath", "-k", "2", "--json", "--mode", mode, "--store", str(store_dir)])
         assert result.exit_code == 0 and data, (mode, result.output)
         assert (data[0]["match"] not in ("hybrid", "vector", "lexical")) == (mode in ("auto", "symbol")), (mode, data[0])
+
+
+def test_a_relative_dir_source_names_the_source_index_stored(tmp_path, monkeypatch):
+    """``nnrag index -s dir:proj`` stores ``dir:/abs/proj``; ``--source dir:proj`` (or ``dir:proj/``) on block,
+    search and patch was "not in this store"."""
+    (tmp_path / "proj").mkdir()
+    block = real_block("timm.layers.mlp", "Mlp", source=f"dir:{tmp_path / 'proj'}", validation=ok_validation("instantiate"))
+    store_blocks([block], tmp_path / "store")
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "model.py"
+    model.write_text("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                     "        super().__init__()\n        self.mlp = Mlp(8)\n\n    def forward(self, x):\n        return self.mlp(x)\n")
+    for spec in ("dir:proj", "dir:proj/", f"dir:{tmp_path / 'proj'}"):
+        store = ["--store", str(tmp_path / "store"), "--source", spec]
+        result = runner.invoke(app, ["block", "Mlp", *store])
+        assert result.exit_code == 0 and "class Mlp" in result.stdout, result.output
+        result, data = _json(["search", "mlp", "--json", *store])
+        assert result.exit_code == 0 and data[0]["name"] == "Mlp", result.output
+        result = runner.invoke(app, ["patch", str(model), *store])
+        assert result.exit_code == 0 and "class Mlp" in result.stdout, result.output
+    result = runner.invoke(app, ["block", "Mlp", "--store", str(tmp_path / "store"), "--source", "dir:elsewhere"])
+    assert result.exit_code == 2 and "not in this store" in result.output

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from nnrag.cli.remote import remote_client
-from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store
+from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store, stored_source_specs
 from rag_server.block_filter import LicensePolicy
 from rag_server.client import SEARCH_MODES
 from rag_server.query import MAX_K, missing_block_message, search_blocks
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
     def search_command(
         query: str = typer.Argument(..., help="What you need, in words or code (e.g. 'squeeze excitation channel attention')."),
         k: int = typer.Option(10, "-k", "--k", min=1, max=MAX_K, help="Number of results (the server allows the same)."),
-        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs.", callback=stored_source_specs),
         min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
         mode: SearchMode = typer.Option(SearchMode.hybrid, "--mode", help=MODE_HELP),
         code: bool = typer.Option(False, "--code", help="Include each block's code in --json output."),
@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
     @app.command("block")
     def block_command(
         names: list[str] = typer.Argument(..., help="Block names (class name, qualified name or content hash)."),
-        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs."),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs.", callback=stored_source_specs),
         license_policy: Optional[LicensePolicy] = typer.Option(
             None, "--license-policy", help="Licenses a block's source may carry (default from settings).",
         ),

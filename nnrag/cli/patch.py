@@ -15,7 +15,7 @@ import typer
 
 from nnrag.cli.check import parse_input_dtypes, parse_init_kwargs, parse_shape, read_code
 from nnrag.cli.remote import remote_client
-from nnrag.cli.stores import open_filtered_store
+from nnrag.cli.stores import open_filtered_store, stored_source_specs
 from rag_server.block_filter import LicensePolicy
 from sandbox.spec import INPUT_DTYPES
 
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net or the last nn.Module)."),
         max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
-        block_source: Optional[list[str]] = typer.Option(None, "--source", help="Insert only blocks from these source specs (repeat)."),
+        block_source: Optional[list[str]] = typer.Option(None, "--source", help="Insert only blocks from these source specs (repeat).", callback=stored_source_specs),
         license_policy: Optional[LicensePolicy] = typer.Option(
             None, "--license-policy", help="Licenses an inserted block's source may carry "
             "(default from settings).",

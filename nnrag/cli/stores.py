@@ -28,6 +28,17 @@ def buildable_store_path(store_dir: Optional[Path]) -> Path:
     return path
 
 
+def stored_source_specs(sources: Optional[list[str]]) -> Optional[list[str]]:
+    """``--source`` values as the store keeps them: ``dir:`` and ``wheel:`` paths made absolute here, in the user's
+    working directory. Why: ``nnrag index -s dir:proj`` stores ``dir:/abs/proj``, and ``--source dir:proj`` (or a
+    trailing slash) on search, block and patch was "not in this store"; a server cannot resolve the client's paths."""
+    if not sources:
+        return sources
+    from corpus.sources import canonical_spec
+
+    return [canonical_spec(s) for s in sources]
+
+
 def open_store(store_dir: Optional[Path]) -> Any:
     """The published version of the store; exit 2 naming the problem (no index there, a broken CURRENT, a schema
     or embedder this code does not read)."""
