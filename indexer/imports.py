@@ -20,7 +20,7 @@ import ast
 import builtins
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -194,6 +194,33 @@ def installed_class(qualname: str) -> DefTarget | None:
     return target if isinstance(target, DefTarget) else None
 
 
+def script_sibling(modules: dict[str, ModuleInfo], importer: str, module: str) -> str | None:
+    """The sibling module that ``import module`` means in ``importer`` when it lives in a plain directory (no
+    ``__init__.py``) and the source root has no ``module``: what ``python code/train.py`` finds, since Python puts
+    the script's directory first on sys.path. None otherwise (a package's absolute imports start at the root)."""
+    parent = importer.rpartition(".")[0]
+    if not parent or parent in modules or module.split(".")[0] in modules:
+        return None
+    candidate = f"{parent}.{module}"
+    top = f"{parent}.{module.split('.')[0]}"
+    return candidate if candidate in modules or top in modules else None
+
+
+def bind_script_siblings(modules: dict[str, ModuleInfo]) -> None:
+    """Rewrite script-style imports of sibling files (``from layers import ConvX`` in ``code/model.py`` beside
+    ``code/layers.py``) to the sibling's module name, as relative imports are made absolute. Why: they were read as
+    a pip package named ``layers``, so the block kept the import and failed in the sandbox with missing_deps."""
+    for name, mi in modules.items():
+        for local, binding in list(mi.imports.items()):
+            sibling = script_sibling(modules, name, binding.module)
+            if sibling is not None:
+                full = binding.full and sibling + binding.full[len(binding.module):]
+                mi.imports[local] = replace(binding, module=sibling, full=full)
+                if full and full != local:
+                    mi.import_fulls[local] = [full if f == binding.full else f for f in mi.import_fulls.get(local, [])]
+        mi.star_imports = [script_sibling(modules, name, star) or star for star in mi.star_imports]
+
+
 class ModuleGraph:
     """The modules of one source and resolution of names between them (memoised)."""
 
@@ -205,6 +232,8 @@ class ModuleGraph:
         self.framework = framework  # torch itself: its non-Module classes keep their identity
         self._resolved: dict[tuple[str, str], Target | None] = {}
         self._module_class: dict[DefTarget, bool | None] = {}
+        if not installed:
+            bind_script_siblings(modules)
 
     # ---------------------------------------------------------------- resolution
 

@@ -416,3 +416,39 @@ def test_installed_enum_classes_are_imported_not_copied(tmp_path):
     rotation = got["torchvision.transforms.transforms.RandomRotation"]
     assert "class InterpolationMode" not in rotation.code
     assert "from torchvision.transforms.functional import InterpolationMode" in rotation.code or "InterpolationMode," in rotation.code
+
+
+def test_script_style_imports_of_sibling_files_are_inlined(tmp_path):
+    """``python code/train.py`` puts code/ first on sys.path, so ``from layers import ConvX`` in code/model.py is
+    code/layers.py; it was read as a pip package named ``layers`` (missing_deps, and the block failed at import)."""
+    code = tmp_path / "repo" / "code"
+    (code / "utils").mkdir(parents=True)
+    (code / "layers.py").write_text("from torch import nn\n\nclass ConvX(nn.Module):\n    def __init__(self, c=4):\n"
+                                    "        super().__init__()\n        self.l = nn.Linear(c, c)\n\n    def forward(self, x):\n"
+                                    "        return self.l(x)\n")
+    (code / "utils" / "misc.py").write_text("def width(c):\n    return 2 * c\n")
+    (code / "model.py").write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        import layers
+        from layers import ConvX
+        from utils.misc import width
+
+
+        class ScriptNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = ConvX(4)
+                self.b = layers.ConvX(width(2))
+
+            def forward(self, x):
+                return self.b(self.a(x))
+        """))
+    blocks = {b.qualified_name: b for b in mine_files(list(open_source(f"dir:{tmp_path / 'repo'}", tmp_path / "cache").files()))}
+    net = blocks["code.model.ScriptNet"]
+    assert net.missing_deps == [] and net.unresolved == [], (net.missing_deps, net.unresolved)
+    namespace: dict = {}
+    exec(compile(net.code, "block", "exec"), namespace)  # noqa: S102 - our own fixture code
+    import torch
+
+    assert namespace["ScriptNet"]()(torch.zeros(2, 4)).shape == (2, 4)
