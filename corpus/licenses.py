@@ -50,3 +50,73 @@ def license_kind(text: str) -> str:
         if kind in kinds:
             return kind
     return UNKNOWN
+
+
+# Recognisable titles and phrases of the standard license texts -> (SPDX stem, takes a version).
+# Why: LICENSE files often begin with a copyright line, not the title, so their first line names no
+# license ("Copyright (C) 2021 Jane Researcher") and a GPL checkout would pass a no-copyleft policy.
+_TEXT_MARKERS: tuple[tuple[str, str, bool], ...] = (
+    (r"GNU\s+AFFERO\s+GENERAL\s+PUBLIC\s+LICENSE", "AGPL", True),
+    (r"GNU\s+(?:LESSER|LIBRARY)\s+GENERAL\s+PUBLIC\s+LICENSE", "LGPL", True),
+    (r"GNU\s+GENERAL\s+PUBLIC\s+LICENSE", "GPL", True),
+    (r"GNU\s+FREE\s+DOCUMENTATION\s+LICENSE", "GFDL", True),
+    (r"Mozilla\s+Public\s+License", "MPL", True),
+    (r"Eclipse\s+Public\s+License", "EPL", True),
+    (r"European\s+Union\s+Public\s+Licen[cs]e", "EUPL", True),
+    (r"Apache\s+License", "Apache", True),
+    (r"Boost\s+Software\s+License", "BSL-1.0", False),
+    (r"\bMIT\s+License\b|Permission\s+is\s+hereby\s+granted,\s+free\s+of\s+charge", "MIT", False),
+    (r"\bBSD\b|Redistribution\s+and\s+use\s+in\s+source\s+and\s+binary\s+forms", "BSD", False),
+    (r"Permission\s+to\s+use,\s+copy,\s+modify,\s+and(?:/or)?\s+distribute\s+this\s+software\s+for\s+any\s+purpose", "ISC", False),
+    (r"free\s+and\s+unencumbered\s+software\s+released\s+into\s+the\s+public\s+domain", "Unlicense", False),
+    (r"\bCC0\s+1\.0", "CC0-1.0", False),
+    (r"Python\s+Software\s+Foundation\s+License", "PSF-2.0", False),
+)
+_VERSION = re.compile(r"\bv(?:ersion|\.)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_SPDX_LINE = re.compile(r"SPDX-License-Identifier:\s*([^\n*#]+)", re.IGNORECASE)
+
+
+def _versioned(stem: str, tail: str) -> str:
+    """``stem`` with the version stated just after its title ("GPL" + "Version 3, 29 June 2007" -> "GPL-3.0")."""
+    m = _VERSION.search(tail[:200])
+    if m is None:
+        return stem
+    number = m.group(1) if "." in m.group(1) else f"{m.group(1)}.0"
+    later = stem.endswith("GPL") and re.search(r"any\s+later\s+version", tail[:600], re.IGNORECASE)
+    return f"{stem}-{number}" + ("-or-later" if later else "")
+
+
+def _bsd_clauses(text: str) -> str:
+    """BSD-4/3/2-Clause by the clauses that are there: an advertising clause is the 4th, a no-endorsement one the 3rd."""
+    m = re.search(r"\bBSD[\s-]*(\d)[\s-]*Clause", text, re.IGNORECASE)
+    if m:
+        return f"BSD-{m.group(1)}-Clause"
+    if re.search(r"advertising\s+materials", text, re.IGNORECASE):
+        return "BSD-4-Clause"
+    if re.search(r"endorse\s+or\s+promote", text, re.IGNORECASE):
+        return "BSD-3-Clause"
+    if re.search(r"Redistribution\s+and\s+use", text, re.IGNORECASE):
+        return "BSD-2-Clause"
+    return "BSD"
+
+
+def license_from_text(text: str) -> str:
+    """A short license name (SPDX-like: "GPL-3.0", "MIT", "BSD-3-Clause", "Apache-2.0") for a LICENSE file's text.
+
+    The marker that comes first in the text wins: a GPL-3.0 text mentions the AGPL in section 13, and an Apache
+    LICENSE often appends third-party MIT notices, but the title comes before either. Falls back to the first
+    non-empty line (cut to 80 characters) when no marker is there, and "" for an empty text."""
+    spdx = _SPDX_LINE.search(text)
+    if spdx:
+        return spdx.group(1).strip()[:80]
+    found = [(m.start(), m.end(), stem, versioned) for pattern, stem, versioned in _TEXT_MARKERS
+             for m in [re.search(pattern, text, re.IGNORECASE)] if m]
+    if found:
+        start, end, stem, versioned = min(found)
+        if stem == "BSD":
+            return _bsd_clauses(text)
+        return _versioned(stem, text[end:]) if versioned else stem
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip().strip("#= ")[:80]
+    return ""

@@ -4,7 +4,8 @@ One SPEC string names a source (``docs/contracts.md``):
 
 - ``pkg:NAME``        an installed package or subpackage by import name (``pkg:torch.nn``),
                       located without importing it;
-- ``dir:PATH``        a directory or git checkout (version = git HEAD when it is one);
+- ``dir:PATH``        a directory or git checkout (version = git HEAD, ``<sha>-dirty`` when its code differs;
+                      paths relative to the checkout root; license read from LICENSE texts);
 - ``wheel:PATH``      a wheel (zip) or an sdist (``.tar.gz``), read in place;
 - ``pypi:NAME==VER``  fetched with ``pip download --no-deps`` into ``cache_dir/wheels``,
                       then read in place like ``wheel:`` (never installed);
@@ -21,6 +22,7 @@ from __future__ import annotations
 import email
 import hashlib
 import importlib.metadata
+import configparser
 import importlib.util
 import os
 import re
@@ -28,13 +30,14 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from corpus import lemur
+from corpus import lemur, licenses
 from nnrag import pyparse
 from corpus.records import Provenance, SourceFile
 
@@ -103,6 +106,11 @@ class Source:
     def fingerprint(self) -> str:
         raise NotImplementedError
 
+    def holds_python(self) -> bool:
+        """Whether there is any Python file to read. Why: a typo'd or empty directory must be reported, not indexed
+        as nothing."""
+        return True
+
     def _make(self, relpath: str, module: str, is_package: bool, text: str) -> SourceFile:
         prov = Provenance(
             source=self.spec,
@@ -124,13 +132,20 @@ class Source:
 
 
 def python_files(root: Path) -> tuple[list[Path], dict[str, str]]:
-    """The regular ``.py`` files under ``root`` (tool and VCS dirs and dot-dirs left out), and the ``.py`` names
-    that are not regular files, each with why it was skipped. Why: a checkout holds editor lock links
-    (``.#model.py``, dangling), symlink loops and even FIFOs; reading one stops or hangs a whole index."""
+    """The regular ``.py`` files under ``root`` (tool and VCS dirs and dot-dirs left out), and what was skipped, each
+    with why: ``.py`` names that are not regular files, unreadable directories and directory links to a directory read
+    already (keys ending in "/"). Why: a checkout holds editor lock links (``.#model.py``, dangling), symlink loops and
+    even FIFOs; reading one stops or hangs a whole index. Directory links are followed like file links (a shared
+    ``models -> ../shared_models``), each real directory once, so a loop ends."""
     found: list[Path] = []
     skipped: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+    seen: dict[str, str] = {os.path.realpath(root): "."}  # real directory -> where it was read
+
+    def unreadable(exc: OSError) -> None:
+        skipped[_dir_key(Path(exc.filename), root)] = f"unreadable directory: {exc.strerror or type(exc).__name__}"
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        dirnames[:] = _dirs_to_walk(Path(dirpath), dirnames, root, seen, skipped)
         for name in filenames:
             if not name.endswith(".py"):
                 continue
@@ -143,6 +158,36 @@ def python_files(root: Path) -> tuple[list[Path], dict[str, str]]:
     return found, skipped
 
 
+def _dir_key(path: Path, root: Path) -> str:
+    """A directory's key in the skipped map: its path under ``root`` with a trailing "/"."""
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return f"{rel}/" if rel != "." else "./"
+
+
+def _dirs_to_walk(parent: Path, names: list[str], root: Path, seen: dict[str, str], skipped: dict[str, str]) -> list[str]:
+    """The sub-directories of ``parent`` to descend into, sorted (real directories before links, so a link to a
+    sibling is the one left out); one whose real path was read already, or that cannot be looked at, is reported."""
+    links: dict[str, bool] = {}
+    for name in names:
+        if name in SKIP_DIRS or name.startswith("."):
+            continue
+        try:
+            links[name] = stat.S_ISLNK(os.lstat(parent / name).st_mode)
+        except OSError as exc:  # a path past PATH_MAX, removed since the listing
+            skipped[_dir_key(parent / name, root)] = f"unreadable directory: {exc.strerror or type(exc).__name__}"
+    keep: list[str] = []
+    for name in sorted(links, key=lambda d: (links[d], d)):
+        real = os.path.realpath(parent / name)
+        if real in seen:
+            here = os.path.realpath(parent)
+            loop = here == real or here.startswith(real.rstrip(os.sep) + os.sep)
+            skipped[_dir_key(parent / name, root)] = "symlink loop" if loop else f"same directory as {seen[real]}/, read there"
+            continue
+        seen[real] = (parent / name).relative_to(root).as_posix()
+        keep.append(name)
+    return sorted(keep)
+
+
 def _not_a_file(path: Path) -> str:
     """Why ``path`` cannot be read as a source file ("" when it can)."""
     try:
@@ -153,18 +198,31 @@ def _not_a_file(path: Path) -> str:
 
 
 class _TreeSource(Source):
-    """Files under ``root`` (a package dir or a checkout); module names relative to ``base``."""
+    """Files under ``root`` (a package dir or a checkout); module names relative to ``base``, provenance paths
+    relative to ``path_base`` (the git checkout's root when there is one, so that commit + path finds the file)."""
 
-    def __init__(self, spec: str, root: Path, base: Path, info: PackageInfo, single_file: Path | None = None):
+    def __init__(self, spec: str, root: Path, base: Path, info: PackageInfo, single_file: Path | None = None,
+                 path_base: Path | None = None):
         self.spec, self.root, self.base, self.info = spec, root, base, info
         self.single_file = single_file
-        self.skipped: dict[str, str] = {}  # relative path -> why it was not read (see ``python_files``)
+        self.path_base = path_base or base
+        self._found: int | None = None  # .py files the last walk found
+        self.skipped: dict[str, str] = {}  # provenance-style path -> why it was not read (see ``python_files``)
 
     def _paths(self) -> list[Path]:
         if self.single_file is not None:
             return [self.single_file]
-        found, self.skipped = python_files(self.root)
+        found, skipped = python_files(self.root)
+        self._found = len(found)
+        prefix = self.root.relative_to(self.path_base).as_posix()
+        self.skipped = {k if prefix == "." else f"{prefix}/{k.removeprefix('./')}": why for k, why in skipped.items()}
         return sorted(found, key=lambda p: p.relative_to(self.base).as_posix())
+
+    def holds_python(self) -> bool:
+        return bool(self._found if self._found is not None else self._paths())
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.path_base).as_posix()
 
     def _module_for(self, path: Path) -> tuple[str, bool]:
         rel = path.relative_to(self.base).as_posix()
@@ -181,18 +239,18 @@ class _TreeSource(Source):
             try:
                 data = path.read_bytes()
             except OSError as exc:  # unreadable (permissions, removed since the walk): reported, not fatal
-                self.skipped[path.relative_to(self.base).as_posix()] = exc.strerror or type(exc).__name__
+                self.skipped[self._rel(path)] = exc.strerror or type(exc).__name__
                 continue
-            yield self._make(path.relative_to(self.base).as_posix(), module, is_package, pyparse.decode_source(data))
+            yield self._make(self._rel(path), module, is_package, pyparse.decode_source(data))
 
     def fingerprint(self) -> str:
-        parts = [self.spec, self.info.version]
+        parts = [self.spec, self.info.version, self.info.license]
         for path in self._paths():
             try:
                 st = path.stat()
             except OSError:  # gone since the walk: the next build sees it missing
                 continue
-            parts.append(f"{path.relative_to(self.base).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+            parts.append(f"{self._rel(path)}:{st.st_size}:{st.st_mtime_ns}")
         return _sha(parts)
 
 
@@ -245,37 +303,162 @@ def open_package(name: str, spec: str | None = None) -> Source:
     return _TreeSource(spec or f"pkg:{name}", target, base, info, single_file=single)
 
 
-def git_head(path: Path) -> str:
-    """Commit hash of a git checkout's HEAD read from .git, or "" when not a checkout."""
+def git_checkout(path: Path) -> tuple[Path, Path] | None:
+    """(work tree root, git dir) of the git checkout holding ``path``, or None. A ``.git`` file (worktree,
+    submodule) points at its git dir."""
     for d in [path, *path.parents]:
         git = d / ".git"
-        if git.is_file():  # worktree / submodule: "gitdir: ..."
-            m = re.match(r"gitdir:\s*(.+)", git.read_text().strip())
+        if git.is_file():
+            m = re.match(r"gitdir:\s*(.+)", git.read_text(errors="replace").strip())
             git = (d / m.group(1)).resolve() if m else git
         if git.is_dir():
-            try:
-                out = subprocess.run(["git", "-C", str(d), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-                if out.returncode == 0:
-                    return out.stdout.strip()
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-            head = (git / "HEAD").read_text().strip()
-            if head.startswith("ref: "):
-                ref = git / head[5:]
-                return ref.read_text().strip() if ref.exists() else ""
-            return head
+            return d, git
+    return None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """stdout of ``git -C root ARGS``, or None when git is missing, refuses (another owner's checkout) or fails."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "--no-optional-locks", *args], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _head_from_files(git: Path) -> str:
+    """HEAD's commit read from the git dir's files (no git binary): a detached HEAD, a loose ref, or ``packed-refs``
+    (where ``git gc`` and fresh clones keep branch refs); a worktree's refs live in its ``commondir``."""
+    try:
+        head = (git / "HEAD").read_text().strip()
+    except OSError:
+        return ""
+    if not head.startswith("ref: "):
+        return head
+    ref = head[5:].strip()
+    common = git / "commondir"
+    dirs = [git, (git / common.read_text().strip()).resolve()] if common.is_file() else [git]
+    for d in dirs:
+        if (d / ref).is_file():
+            return (d / ref).read_text().strip()
+    for d in dirs:
+        packed = d / "packed-refs"
+        lines = packed.read_text(errors="replace").splitlines() if packed.is_file() else []
+        for line in lines:
+            sha, _, name = line.partition(" ")
+            if name.strip() == ref and not line.startswith(("#", "^")):
+                return sha
     return ""
 
 
-def license_file_title(path: Path) -> str:
-    """First line of a LICENSE/COPYING file in ``path`` or its checkout root ("MIT License")."""
-    for d in [path, *path.parents][:3]:
-        for name in ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING", "LICENCE"):
-            f = d / name
-            if f.is_file():
-                for line in f.read_text(errors="replace").splitlines():
-                    if line.strip():
-                        return line.strip().strip("#= ")[:80]
+def _python_pathspecs(path: Path, root: Path) -> list[str]:
+    """Git pathspecs for the ``.py`` files under ``path`` that an index reads: tool, VCS and dot dirs excluded as
+    ``python_files`` leaves them out (glob characters in the path escaped)."""
+    rel = re.sub(r"([*?\[\]\\])", r"\\\1", path.relative_to(root).as_posix())
+    prefix = "" if rel == "." else f"{rel}/"
+    skipped = [f":(exclude,glob){prefix}**/{d}/**" for d in (*sorted(SKIP_DIRS), ".*")]
+    return [f":(glob){prefix}**/*.py", *skipped]
+
+
+def git_head(path: Path) -> str:
+    """Commit of the checkout's HEAD, ``<sha>-dirty`` when a ``.py`` file under ``path`` differs from it (changed,
+    staged, deleted or untracked), "" when ``path`` is in no checkout. Why: a block's version must name a commit that
+    holds its code. Without a usable git binary HEAD is read from the files, and dirtiness cannot be told."""
+    found = git_checkout(path)
+    if found is None:
+        return ""
+    root, git = found
+    out = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    if out is None:
+        return _head_from_files(git)
+    status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *_python_pathspecs(path, root))
+    return f"{out.strip()}-dirty" if status else out.strip()
+
+
+# A license file's name: LICENSE, LICENCE, COPYING, UNLICENSE, any case, with .txt/.md/.rst, and the tag of a
+# dual license (LICENSE-MIT, LICENSE-APACHE) or of the LGPL's COPYING.LESSER.
+_LICENSE_FILE = re.compile(
+    r"^(?:(?:un)?licen[cs]e|copying)(?:[-_.](?P<tag>mit|apache(?:-?2(?:\.0)?)?|bsd|isc|zlib|[al]?gpl|lesser|library|lib))?"
+    r"(?:\.(?:txt|md|rst))?$",
+    re.IGNORECASE,
+)
+
+
+def _read_license(path: Path) -> str:
+    try:
+        with path.open("r", errors="replace") as fh:
+            return licenses.license_from_text(fh.read(65536))
+    except OSError:
+        return ""
+
+
+def license_of_files(d: Path) -> str:
+    """The license the license files in ``d`` state: one file's, "A OR B" for tagged dual-license files
+    (LICENSE-MIT + LICENSE-APACHE), "A AND B" when two untagged files differ; an LGPL text wins over the GPL text
+    that LGPL projects ship beside it (COPYING + COPYING.LESSER)."""
+    try:
+        entries = sorted(d.iterdir())
+    except OSError:
+        return ""
+    plain: list[str] = []
+    tagged: list[str] = []
+    for f in entries:
+        m = _LICENSE_FILE.match(f.name)
+        name = _read_license(f) if m and f.is_file() else ""
+        if name:
+            (tagged if m.group("tag") else plain).append(name)
+    names = list(dict.fromkeys(plain + tagged))
+    lesser = [n for n in names if n.upper().startswith("LGPL")]
+    if lesser:
+        return lesser[0]
+    if plain:
+        return " AND ".join(dict.fromkeys(plain))
+    return " OR ".join(dict.fromkeys(tagged))
+
+
+def _license_name(value: object, d: Path) -> str:
+    """A declared ``license`` value: a short string as written, a long one (a whole text) read like a file."""
+    if isinstance(value, dict):
+        if value.get("file") and (d / str(value["file"])).is_file():
+            return _read_license(d / str(value["file"]))
+        value = value.get("text", "")
+    text = str(value or "").strip()
+    if "\n" not in text and len(text) <= 80:
+        return text
+    return licenses.license_from_text(text)
+
+
+def declared_license(d: Path) -> str:
+    """``license`` of ``d``'s pyproject.toml (``[project]`` or ``[tool.poetry]``) or setup.cfg ``[metadata]``."""
+    pyproject = d / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(errors="replace"))
+        except (tomllib.TOMLDecodeError, OSError):
+            data = {}
+        for table in (data.get("project"), data.get("tool", {}).get("poetry")):
+            if isinstance(table, dict) and table.get("license"):
+                return _license_name(table["license"], d)
+    setup_cfg = d / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(setup_cfg, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            return ""
+        return _license_name(parser.get("metadata", "license", fallback=""), d)
+    return ""
+
+
+def directory_license(path: Path, top: Path | None = None) -> str:
+    """The license of a directory: license files, else a declared license, in ``path`` and then each parent up to
+    ``top`` (the checkout root), or two parents when not in a checkout. Why: a package dir rarely has its own
+    LICENSE; the checkout's root has it."""
+    chain = [path, *path.parents]
+    dirs = chain[: chain.index(top) + 1] if top in chain else chain[:3]
+    for d in dirs:
+        name = license_of_files(d) or declared_license(d)
+        if name:
+            return name
     return ""
 
 
@@ -285,8 +468,10 @@ def open_dir(path: Path, spec: str | None = None) -> Source:
     if not path.is_dir():
         raise SourceError(f"not a directory: {path}")
     base = path.parent if (path / "__init__.py").exists() else path
-    info = PackageInfo(package=path.name, version=git_head(path), license=license_file_title(path))
-    return _TreeSource(spec or f"dir:{path}", path, base, info)
+    checkout = git_checkout(path)
+    top = checkout[0] if checkout else None
+    info = PackageInfo(package=path.name, version=git_head(path), license=directory_license(path, top))
+    return _TreeSource(spec or f"dir:{path}", path, base, info, path_base=top or base)
 
 
 # ---------------------------------------------------------------- archives
@@ -376,6 +561,9 @@ class ArchiveSource(Source):
                 pairs = [(n, rel) for n, rel in pairs if rel.split("/")[0] in pkgs or ("/" not in rel and rel not in ("setup.py", "conftest.py"))]
             self._members = sorted(pairs, key=lambda p: p[1])
         return self._members
+
+    def holds_python(self) -> bool:
+        return bool(self.members())
 
     def files(self) -> Iterator[SourceFile]:
         members = self.members()

@@ -25,6 +25,7 @@ The new version is written next to the old one and published atomically (see
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from contextlib import nullcontext
@@ -68,7 +69,7 @@ class SourceReport:
     blocks: int = 0  # mined from this source (before dedup)
     reused: bool = False  # unchanged since the last build: carried over
     seconds: float = 0.0
-    error: str = ""  # why an earlier source was kept as it was instead of read again
+    error: str = ""  # what is wrong with it: kept as it was instead of read again, or no Python file in it
     skipped: dict[str, str] = field(default_factory=dict)  # file path -> why no block came from it (parse error, not a file)
 
 
@@ -224,7 +225,13 @@ def build_index(
                     continue
                 fp = src.fingerprint()
                 sources[spec] = src
-                report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0))
+                report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0,
+                                                   error="" if src.holds_python() else NO_PYTHON))
+            _refuse_sources_without_python(report, requested, previous)
+        old_parse_errors = _stored_parse_errors(previous)
+        for sr in report.sources:  # a reused source still says which files gave no block
+            if sr.reused and sr.spec in sources:
+                sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **old_parse_errors.get(sr.spec, {})}
 
         if previous is not None and reuse_vectors and not revalidate and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
             report.up_to_date = True
@@ -233,6 +240,7 @@ def build_index(
             report.total_seconds = time.perf_counter() - t_start
             return report
 
+        parse_errors = {spec: old_parse_errors[spec] for spec in specs if spec in old_parse_errors}
         # the new version is written under <store>/versions/<v>.partial from here on;
         # only publish() makes it visible, so an exception or a kill leaves the old one
         with _progress(progress) as prog, StoreWriter(store_dir, report.embedder_version) as writer, _Validation(pool, workers, prog) as validation:
@@ -263,6 +271,7 @@ def build_index(
                 sr.files = len(files)
                 if previous is not None and sr.spec in old_fps and previous.file_hashes(sr.spec) == file_hashes[sr.spec]:
                     sr.reused = True
+                    sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **old_parse_errors.get(sr.spec, {})}
                     sr.seconds += time.perf_counter() - t0
                     advance(1)
                     continue
@@ -273,6 +282,7 @@ def build_index(
                     mine_report = MineReport()
                     mined = mine_files(files, mine_report)
                 sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **mine_report.parse_errors}
+                parse_errors[sr.spec] = dict(mine_report.parse_errors)
                 with timer.stage("dedup"):
                     for b in mined:
                         hash_block(b)
@@ -292,6 +302,7 @@ def build_index(
                 carried = list({b.content_hash: b for spec in sorted(kept_sources) for b in previous.blocks_of_source(spec)}.values())
                 for block in carried:  # provenances of re-mined sources come back with the re-mine
                     block.provenances = [p for p in block.provenances if p.source in kept_sources]
+                _refresh_provenances(carried, sources)
                 for sr in report.sources:
                     if sr.reused:
                         sr.blocks = sum(1 for b in carried if b.provenances and b.provenances[0].source == sr.spec)
@@ -353,7 +364,7 @@ def build_index(
                 writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
                 for sr in report.sources:
                     writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
-                writer.publish({"sources": specs, "validator_version": validator_version})
+                writer.publish({"sources": specs, "validator_version": validator_version, PARSE_ERRORS_META: parse_errors})
                 report.version = writer.version
         if previous is not None:
             previous.close()
@@ -371,6 +382,45 @@ def build_index(
         "sandbox": cpu_end.children_user + cpu_end.children_system - cpu_start.children_user - cpu_start.children_system,
     }
     return report
+
+
+NO_PYTHON = "holds no Python files"
+PARSE_ERRORS_META = "parse_errors"  # store meta: source spec -> {file path: why it gave no block} of its last mining
+
+
+def _refuse_sources_without_python(report: BuildReport, requested: set[str], previous: BlockStore | None) -> None:
+    """Raise SourceError when no source the user named holds a Python file. Why: a typo'd or data-only directory
+    would otherwise build an index of nothing and exit 0; a build that also reads other sources goes on, and each
+    empty source keeps ``NO_PYTHON`` in its report's ``error`` (a warning)."""
+    from corpus.sources import SourceError
+
+    named = [sr for sr in report.sources if sr.spec in requested]
+    if named and all(sr.error == NO_PYTHON for sr in named):
+        if previous is not None:
+            previous.close()
+        raise SourceError("; ".join(f"{sr.spec} {NO_PYTHON}" for sr in named))
+
+
+def _stored_parse_errors(previous: BlockStore | None) -> dict[str, dict[str, str]]:
+    """The files of each source that gave no block when it was last mined, as the previous version recorded them
+    ({} for a store written before they were recorded)."""
+    if previous is None:
+        return {}
+    try:
+        stored = json.loads(previous.meta.get(PARSE_ERRORS_META, "{}"))
+    except ValueError:
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _refresh_provenances(blocks: list[Block], sources: dict[str, Any]) -> None:
+    """Give carried blocks their source's current version and license. Why: a new commit that leaves every file as it
+    was reuses the source, and its blocks must not keep naming the old commit (the code is not re-validated)."""
+    for block in blocks:
+        for prov in block.provenances:
+            src = sources.get(prov.source)
+            if src is not None:
+                prov.version, prov.license = src.info.version, src.info.license
 
 
 def store_blocks(blocks: list[Block], store_dir: Path, embedder: Any = None, sources: dict[str, str] | None = None) -> str:

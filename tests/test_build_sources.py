@@ -129,3 +129,64 @@ def test_a_bom_or_a_coding_cookie_is_read_as_python_reads_it(tmp_path):
     (root / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\n# auteur: Ren\xe9\n" + BLOCK.format(name="LatinBlock").encode())
     texts = {f.provenance.path: f.text for f in open_dir(root).files()}
     assert not texts["bom.py"].startswith("\ufeff") and "Ren\u00e9" in texts["latin.py"]
+
+
+def test_a_source_without_python_files_is_an_error_alone_and_a_warning_beside_others(tmp_path):
+    empty, data = tmp_path / "empty", tmp_path / "data"
+    empty.mkdir()
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "table.csv").write_text("a,b\n1,2\n")
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    with pytest.raises(ValueError, match=f"dir:{empty} holds no Python files; dir:{data} holds no Python files"):
+        _build([f"dir:{empty}", f"dir:{data}"], store, cache)
+    assert not store.exists() or not _names_or_empty(store)
+    _block_file(tmp_path / "code" / "net.py", "CodeBlock")
+    report = _build([f"dir:{empty}", f"dir:{tmp_path / 'code'}"], store, cache)
+    assert _names(store) == {"CodeBlock"}
+    assert {s.spec: s.error for s in report.sources} == {f"dir:{empty}": "holds no Python files", f"dir:{tmp_path / 'code'}": ""}
+
+
+def _names_or_empty(store_dir: Path) -> set[str]:
+    try:
+        return _names(store_dir)
+    except Exception:  # no version was ever published
+        return set()
+
+
+def test_the_cli_exits_2_naming_a_source_without_python_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["index", "-s", f"dir:{tmp_path / 'empty'}", "--store", str(tmp_path / "store"), "--no-validate"])
+    assert result.exit_code == 2
+    assert f"dir:{tmp_path / 'empty'} holds no Python files" in result.output
+
+
+def test_a_reused_source_still_reports_the_files_that_gave_no_block(checkout, tmp_path):
+    first = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
+    again = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
+    assert again.up_to_date and again.sources[0].reused
+    assert again.sources[0].skipped == first.sources[0].skipped and "broken.py" in again.sources[0].skipped
+    os.utime(checkout / "good.py")  # the fingerprint changes, the files do not: reused after reading
+    touched = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
+    assert touched.sources[0].reused and not touched.up_to_date
+    assert touched.sources[0].skipped == first.sources[0].skipped
+
+
+def test_a_gpl_checkout_whose_license_starts_with_a_copyright_line_is_copyleft(tmp_path):
+    from corpus.licenses import license_kind
+
+    repo = tmp_path / "gplrepo"
+    _block_file(repo / "head.py", "GplHead")
+    (repo / "LICENSE").write_text("    Copyright (C) 2021  Jane Researcher\n\n    This program is free software: you can "
+                                  "redistribute it and/or modify\n    it under the terms of the GNU General Public License "
+                                  "as published by\n    the Free Software Foundation, either version 3 of the License.\n")
+    _build([f"dir:{repo}"], tmp_path / "store", tmp_path / "cache")
+    store = BlockStore(tmp_path / "store")
+    try:
+        (block,) = [store.block_by_id(i) for i in range(len(store))]
+    finally:
+        store.close()
+    assert block.provenance.license == "GPL-3.0" and license_kind(block.provenance.license) == "copyleft"

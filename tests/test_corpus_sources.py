@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -90,7 +92,7 @@ def test_directory_git_checkout(tmp_path):
     files = list(src.files())
     assert [f.module for f in files] == ["mypkg", "mypkg.layers", "mypkg.util"]
     assert {f.provenance.version for f in files} == {head}
-    assert {f.provenance.license for f in files} == {"MIT License"}
+    assert {f.provenance.license for f in files} == {"MIT"}
     before = src.fingerprint()
     assert before == open_source(f"dir:{repo}", tmp_path).fingerprint()
     time.sleep(0.01)
@@ -187,3 +189,120 @@ def test_lemur_model_files(tmp_path):
     blocks = mine_files(files)
     assert [b.qualified_name for b in blocks] == ["ab.nn.nn.AlexNet.Net", "ab.nn.nn.ga-7.Net"]
     assert all(b.unresolved == [] for b in blocks)
+
+
+GPL_NOTICE = """    Copyright (C) 2021  Jane Researcher
+
+    This program is free software: you can redistribute it and/or modify
+    it under the terms of the GNU General Public License as published by
+    the Free Software Foundation, either version 3 of the License, or
+    (at your option) any later version.
+"""
+MIT_TEXT = """Copyright (c) 2019 Some One
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+"""
+BSD3_TEXT = """Copyright (c) 2018, Some One
+All rights reserved.
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are met:
+
+1. Redistributions of source code must retain the above copyright notice.
+2. Redistributions in binary form must reproduce the above copyright notice.
+3. Neither the name of the copyright holder nor the names of its contributors may be used
+   to endorse or promote products derived from this software without specific prior written permission.
+"""
+BSD2_TEXT = BSD3_TEXT.split("3. Neither")[0]
+APACHE_TEXT = """
+                                 Apache License
+                           Version 2.0, January 2004
+                        http://www.apache.org/licenses/
+"""
+GPL3_TEXT = """                    GNU GENERAL PUBLIC LICENSE
+                       Version 3, 29 June 2007
+
+ Copyright (C) 2007 Free Software Foundation, Inc. <https://fsf.org/>
+  13. Use with the GNU Affero General Public License.
+"""
+LGPL3_TEXT = """                   GNU LESSER GENERAL PUBLIC LICENSE
+                       Version 3, 29 June 2007
+
+  This version of the GNU Lesser General Public License incorporates
+the terms and conditions of version 3 of the GNU General Public License
+"""
+MPL_TEXT = "Mozilla Public License Version 2.0\n==================================\n"
+
+
+@pytest.mark.parametrize("files, expected, kind", [
+    ({"LICENSE": GPL_NOTICE}, "GPL-3.0-or-later", "copyleft"),
+    ({"LICENSE": MIT_TEXT}, "MIT", "permissive"),
+    ({"LICENSE.md": BSD3_TEXT}, "BSD-3-Clause", "permissive"),
+    ({"license.txt": BSD2_TEXT}, "BSD-2-Clause", "permissive"),
+    ({"LICENSE.rst": APACHE_TEXT}, "Apache-2.0", "permissive"),
+    ({"COPYING": GPL3_TEXT}, "GPL-3.0", "copyleft"),
+    ({"COPYING": GPL3_TEXT, "COPYING.LESSER": LGPL3_TEXT}, "LGPL-3.0", "copyleft"),
+    ({"COPYING.txt": MPL_TEXT}, "MPL-2.0", "copyleft"),
+    ({"LICENSE-MIT": MIT_TEXT, "LICENSE-APACHE": APACHE_TEXT}, "Apache-2.0 OR MIT", "permissive"),
+    ({"LICENSE": "Copyright 2020 Acme Corp. All rights reserved.\n"}, "Copyright 2020 Acme Corp. All rights reserved.", "unknown"),
+    ({"pyproject.toml": '[project]\nname = "x"\nlicense = "AGPL-3.0-only"\n'}, "AGPL-3.0-only", "copyleft"),
+    ({"pyproject.toml": '[project]\nname = "x"\nlicense = {text = "BSD-3-Clause"}\n'}, "BSD-3-Clause", "permissive"),
+    ({"pyproject.toml": '[project]\nname = "x"\nlicense = {file = "LEGAL.txt"}\n', "LEGAL.txt": GPL3_TEXT}, "GPL-3.0", "copyleft"),
+    ({"setup.cfg": "[metadata]\nname = x\nlicense = MIT\n"}, "MIT", "permissive"),
+])
+def test_directory_license_is_read_from_the_license_text(tmp_path, files, expected, kind):
+    from corpus.licenses import license_kind
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)  # the checkout's root is where LICENSE is looked for
+    for spec in (f"dir:{repo}", f"dir:{repo / 'pkg'}"):
+        (f,) = open_source(spec, tmp_path).files()
+        assert f.provenance.license == expected
+        assert license_kind(f.provenance.license) == kind
+
+
+def test_directory_symlinks_are_followed_once_and_loops_end(tmp_path):
+    shared = tmp_path / "shared_models"
+    shared.mkdir()
+    (shared / "__init__.py").write_text("")
+    (shared / "blk.py").write_text(LAYERS.replace("from . import util\n", "").replace("util.double(x)", "x"))
+    proj = tmp_path / "proj"
+    (proj / "sub").mkdir(parents=True)
+    (proj / "models").symlink_to("../shared_models")  # a shared package linked into the project
+    (proj / "sub" / "up").symlink_to("..")  # a loop: would be walked forever
+    (proj / "sub" / "again").symlink_to("../models")  # the same directory a second time, deeper: read once
+    (proj / "net.py").write_text("from models.blk import Block\n")
+    src = open_source(f"dir:{proj}", tmp_path)
+    files = list(src.files())
+    assert [f.module for f in files] == ["models", "models.blk", "net"]
+    assert src.skipped == {"sub/up/": "symlink loop", "sub/again/": "same directory as models/, read there"}
+    assert [b.qualified_name for b in mine_files(files)] == ["models.blk.Block"]
+
+
+def test_an_unreadable_directory_is_reported_not_dropped(tmp_path):
+    from corpus.sources import python_files
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "ok.py").write_text("x = 1\n")
+    # a directory no one can list, whatever the user (root reads a chmod 000 one): its path is past PATH_MAX
+    fd = os.open(root, os.O_RDONLY)
+    depth = 0
+    try:
+        while depth * 201 < 4200:
+            os.mkdir("d" * 200, dir_fd=fd)
+            new = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd, depth = new, depth + 1
+    finally:
+        os.close(fd)
+    found, skipped = python_files(root)
+    assert [p.name for p in found] == ["ok.py"]
+    ((where, why),) = skipped.items()
+    assert where.endswith("/") and where.startswith("d" * 200) and why.startswith("unreadable directory: ")
+    shutil.rmtree(root)
