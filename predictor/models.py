@@ -348,6 +348,30 @@ def headroom(offset: np.ndarray) -> np.ndarray:
     return np.maximum(1.0 - np.asarray(offset, dtype=float), HEADROOM_FLOOR)
 
 
+# Where the gain model's gain passes this share of the run's headroom it is extrapolating (LightGBM's gain is flat above
+# the accuracies its training runs had), and the answer moves to the share model over the next EXTRAPOLATION_SPAN.
+EXTRAPOLATION_START = 1.0
+EXTRAPOLATION_SPAN = 0.5
+
+
+def within_headroom(gain: np.ndarray, share: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, corr: np.ndarray,
+                    offset: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, lo, hi) gains over the last epoch: the mean of the gain and share models with the quantile models'
+    interval widened by ``corr``, as long as the gain model's gain stays within the run's headroom 1 - last.
+
+    Why: the gain models learn absolute gains from runs that were mostly far from 1. A run already at 0.9 after one
+    CIFAR-10 epoch (a pretrained backbone, an easy dataset answered by CIFAR-10's estimator) got the gain of a run at
+    0.7, +0.22, for the point and both quantiles: final 1.0 with the interval [1.0, 1.0]. Past the headroom the point
+    moves to the share model (scale-free: a share of what is left), and the interval keeps the quantile models' width
+    around it; below it nothing changes."""
+    room = headroom(offset)
+    mean = (gain + room * share) / 2
+    w = np.clip((gain / room - EXTRAPOLATION_START) / EXTRAPOLATION_SPAN, 0.0, 1.0)
+    point = (1 - w) * mean + w * room * share
+    half = (q_hi - q_lo) / 2 + corr
+    return point, (1 - w) * (q_lo - corr) + w * (point - half), (1 - w) * (q_hi + corr) + w * (point + half)
+
+
 def predicted_gain(point, headroom_model, x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """The point estimate of final - last: the gain model's, averaged with the headroom model's share times the
     run's headroom where the bucket has one (``GBMParams.headroom_point``)."""
@@ -567,13 +591,17 @@ class GBM:
             sub = [views[i] for i in idx]
             x = self._matrix(bucket, sub)
             off = self._offset(sub)
-            p = predicted_gain(bucket.point, getattr(bucket, "headroom_point", None), x, off)
             ql, qh = bucket.q_lo.predict(x), bucket.q_hi.predict(x)
             ql, qh = np.minimum(ql, qh), np.maximum(ql, qh)
             corr = np.array([getattr(bucket, "stratum_correction", {}).get(calibration_stratum(v), bucket.correction) for v in sub])
+            share_model = getattr(bucket, "headroom_point", None)
+            if share_model is None:
+                p, p_lo, p_hi = predicted_gain(bucket.point, None, x, off), ql - corr, qh + corr
+            else:
+                p, p_lo, p_hi = within_headroom(bucket.point.predict(x), share_model.predict(x), ql, qh, corr, off)
             point[idx] = off + p
-            lo[idx] = off + ql - corr
-            hi[idx] = off + qh + corr
+            lo[idx] = off + p_lo
+            hi[idx] = off + p_hi
         return Estimate(point, lo, hi).clip()
 
 
