@@ -13,6 +13,20 @@ import textwrap
 from corpus.records import Provenance
 from indexer.records import Block
 
+# a minimal block module, ``BLOCK.format(name=...)``: for tests about which files and blocks a build keeps
+BLOCK = textwrap.dedent('''
+    import torch.nn as nn
+
+
+    class {name}(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x)
+''')
+
 # (module, class) pairs spanning different kinds of blocks
 REAL_CLASSES: list[tuple[str, str]] = [
     ("torchvision.ops.misc", "SqueezeExcitation"),

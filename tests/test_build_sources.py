@@ -4,27 +4,14 @@ that has gone since the last build, and ``--add --force``. Each used to lose blo
 Real miner, embedder and store; validation is off (these tests are about which blocks are kept)."""
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from corpus.sources import canonical_spec, open_dir
 from indexer.build import build_index
+from helpers_index import BLOCK
 from indexer.store import BlockStore
-
-BLOCK = textwrap.dedent('''
-    import torch.nn as nn
-
-
-    class {name}(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.fc(x)
-''')
 
 
 def _block_file(path: Path, name: str, prefix: bytes = b"") -> None:

@@ -4,27 +4,14 @@ must find the file. Real git repositories made with ``git init``; real miner, em
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from corpus.sources import git_head, open_dir
 from indexer.build import build_index
+from helpers_index import BLOCK
 from indexer.store import BlockStore
-
-BLOCK = textwrap.dedent('''
-    import torch.nn as nn
-
-
-    class {name}(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.fc(x)
-''')
 
 
 def _git(repo: Path, *args: str) -> str:
