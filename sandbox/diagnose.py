@@ -10,6 +10,7 @@ sandbox must not import the indexer.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import signal
@@ -71,6 +72,51 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in str(exc) for p in _OOM_PATTERNS))
 
 
+INPLACE_HINT = ("a tensor autograd saved for backward is changed in place later (x += ..., x[...] = ..., x.add_(), "
+                "nn.ReLU(inplace=True) on it): use the out-of-place form (x = x + ...) or drop inplace=True")
+
+
+def is_inplace_error(exc: BaseException) -> bool:
+    """Backward failed because an in-place op changed a tensor autograd had saved."""
+    return isinstance(exc, RuntimeError) and "modified by an inplace operation" in str(exc)
+
+
+def inplace_diagnosis(msg: str, stage: str, line: int, code: str) -> Diagnosis:
+    """The in-place failure located by anomaly mode: ``line`` made the tensor that a later in-place op changed."""
+    made = re.search(r"which is output \d+ of (\w+)", msg)
+    what = f"the output of {made.group(1)}" if made else "a tensor"
+    text = _source_line(code, line)
+    changed = _inplace_op_line(code, line)
+    later = f"at line {changed} (`{_source_line(code, changed)}`)" if changed else "later in forward"
+    problem = f"{stage} failed: {what} made at line {line} is modified in-place {later}"
+    hint = f"{what} made at line {line}{f' (`{text}`)' if text else ''} is changed in-place {later}: {INPLACE_HINT}"
+    return Diagnosis(problem, hint, "inplace", "", line)
+
+
+def _inplace_op_line(code: str, made: int) -> int | None:
+    """The first augmented assignment (``x += 1``, ``x[...] = ...`` counts too) to the name assigned at line ``made``,
+    later in the same function: the usual in-place culprit, found statically."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if not func.lineno <= made <= (func.end_lineno or func.lineno):
+            continue
+        names = {t.id for n in ast.walk(func) if isinstance(n, ast.Assign) and n.lineno == made for t in n.targets if isinstance(t, ast.Name)}
+        for node in sorted(ast.walk(func), key=lambda n: getattr(n, "lineno", 0)):
+            target = node.target if isinstance(node, ast.AugAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+            base = target.value if isinstance(target, ast.Subscript) else (target if isinstance(node, ast.AugAssign) else None)
+            if getattr(node, "lineno", 0) > made and isinstance(base, ast.Name) and base.id in names:
+                return node.lineno
+    return None
+
+
+def _source_line(code: str, line: int | None) -> str:
+    lines = code.splitlines()
+    return lines[line - 1].strip()[:120] if line and 0 < line <= len(lines) else ""
+
+
 def _first_line(text: str, limit: int = 240) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line[:limit]
@@ -98,6 +144,60 @@ def _did_you_mean(name: str, candidates: list[str]) -> str | None:
     return close[0] if close else None
 
 
+LEMUR_IN_SHAPE_HINT = "; in_shape is (batch, channels, height, width), so the input channels are in_shape[1], not in_shape[0]"
+
+
+def _built_hint(code: str, name: str, entry: str | None) -> str:
+    """Where ``__init__`` builds the failing layer: the error's traceback points at the forward call, but the
+    fix (in_features, in_channels) goes where the layer is constructed. Adds the LEMUR layout hint when the
+    channels come from in_shape[0]."""
+    line = built_at(code, name, entry)
+    text = _source_line(code, line)
+    hint = f"; `{name}` is built at line {line}: `{text}`" if line else ""
+    if "in_shape[0]" in (text if line else code):
+        hint += LEMUR_IN_SHAPE_HINT
+    return hint
+
+
+def built_at(code: str, name: str, entry: str | None = None) -> int | None:
+    """The line of the entry class's ``__init__`` that builds submodule ``name`` (``conv1``, ``classifier.1``), by a
+    static scan: ``self.<attr> = ...``, then positional items of nn.Sequential/ModuleList for numeric parts."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    chosen = [c for c in classes if c.name == entry] or ([c for c in classes if c.name == "Net"] or classes[-1:])
+    parts = name.split(".")
+    for cls in chosen:
+        node = _self_assignment(cls, parts[0])
+        if node is None:
+            continue
+        for part in parts[1:]:
+            items = node.args if isinstance(node, ast.Call) and _call_name(node).endswith(("Sequential", "ModuleList")) else []
+            if not part.isdigit() or int(part) >= len(items) or any(isinstance(a, ast.Starred) for a in items[: int(part) + 1]):
+                break
+            node = items[int(part)]
+        return node.lineno
+    return None
+
+
+def _self_assignment(cls: ast.ClassDef, attr: str) -> ast.expr | None:
+    """The value of ``self.<attr> = <value>`` in the class's ``__init__``."""
+    for func in cls.body:
+        if isinstance(func, ast.FunctionDef) and func.name == "__init__":
+            for node in ast.walk(func):
+                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == attr
+                                                        and isinstance(t.value, ast.Name) and t.value.id == "self" for t in node.targets):
+                    return node.value
+    return None
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
+
+
 def _layer_hint(layer: dict) -> str:
     kind, shapes, rep = layer["type"], layer["input_shapes"], layer["repr"]
     got = shapes[0] if shapes else None
@@ -122,6 +222,7 @@ def diagnose_exception(
     code: str = "",
     params: int | None = None,
     memory_mb: int | None = None,
+    entry: str | None = None,
 ) -> Diagnosis:
     """Diagnosis of an exception raised by user code at ``stage`` (runs in the child)."""
     namespace = namespace or {}
@@ -138,6 +239,8 @@ def diagnose_exception(
         )
     if isinstance(exc, SyntaxError):
         line = getattr(exc, "lineno", None)
+        if line is None:
+            return Diagnosis(f"the code is not Python source: {exc.msg}", _unparseable_hint(exc.msg or msg), "syntax_error", "", None)
         return Diagnosis(f"syntax error{_at(line)}: {exc.msg}", f"fix the syntax at line {line}: {(exc.text or '').strip()[:120]}", "syntax_error", "", line)
     if is_oom(exc):
         return Diagnosis(
@@ -175,6 +278,8 @@ def diagnose_exception(
             hint = f"did you mean {match.group(1)}.{close}?" if close else f"{match.group(1)} has no {match.group(2)} in the installed version: use another API or define it"
             return Diagnosis(f"{match.group(1)}.{match.group(2)} does not exist{_at(lineno)}", hint, "attribute_error", match.group(2), lineno)
         return Diagnosis(f"attribute error at {stage}{_at(lineno)}: {first}", "an attribute is used before it is set (check __init__ assigns it) or on the wrong object", "attribute_error", "", lineno)
+    if is_inplace_error(exc):
+        return Diagnosis(f"backward failed at {stage}{_at(lineno)}: a tensor needed for the gradient was modified in place", INPLACE_HINT, "inplace", "", lineno)
     if _needs_gpu(msg):
         return Diagnosis(
             f"the code requires CUDA at {stage}{_at(lineno)}: {first}",
@@ -188,7 +293,7 @@ def diagnose_exception(
                          THREAD_LIMIT_HINT.format(limit=_nproc_limit()), "thread_limit", "", lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
-        return Diagnosis(problem[:400], _layer_hint(layer), "shape_mismatch", layer["name"], lineno)
+        return Diagnosis(problem[:400], _layer_hint(layer) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
     if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
         return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg):
@@ -207,8 +312,16 @@ def diagnose_exception(
     if "dtype" in msg:
         return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", _dtype_hint(msg), "dtype", "", lineno)
     if getattr(exc, "error_type", None):  # our own StageError
-        return Diagnosis(f"{exc.error_type} at {stage}: {first}", _stage_error_hint(exc.error_type), exc.error_type, "", lineno)
+        return Diagnosis(f"{exc.error_type} at {stage}: {first}", _stage_error_hint(exc.error_type, msg), exc.error_type, "", lineno)
     return Diagnosis(f"{etype} at {stage}{_at(lineno)}: {first}", f"see the traceback{_at(lineno)}; the error is raised in the model code" if lineno else "see the traceback", "exception", "", lineno)
+
+
+def _unparseable_hint(msg: str) -> str:
+    """A syntax error with no line: Python refused the text as a whole (null bytes, a bad encoding), so there is
+    no line to fix and "line None" only misled."""
+    if "null bytes" in msg:
+        return "the text contains null bytes, so it is a binary file (or was read with the wrong encoding), not Python source: send the model's .py text"
+    return f"the text as a whole cannot be read as Python source ({msg}): send the model's .py text, UTF-8 encoded"
 
 
 def _is_dtype_error(exc: BaseException, msg: str) -> bool:
@@ -230,10 +343,13 @@ def _nproc_limit() -> int:
     return NPROC_LIMIT
 
 
-def _stage_error_hint(error_type: str) -> str:
+def _stage_error_hint(error_type: str, msg: str = "") -> str:
+    if error_type == "OutputShapeMismatch" and msg.startswith("LEMUR contract"):
+        return ("pool and flatten to (batch, features), then end with nn.Linear(features, out_shape[0]): LEMUR's trainer "
+                "reads (batch, num_classes) logits, with num_classes = out_shape[0]")
     return {
         "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
-        "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module",
+        "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module, or a function that returns an nn.Module",
         "NoModule": "define a class that subclasses torch.nn.Module (a `Net` is picked first)",
         "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
         "OutputShapeMismatch": "make the final layer produce the expected shape (e.g. Linear(..., num_classes))",

@@ -1,7 +1,8 @@
 """The staged check of one piece of code. Runs only inside a sandboxed child process.
 
 Stages, in order: parse, compile, import (exec the module), instantiate (build the entry
-class), forward, backward, train_step. Static stages run once; dynamic stages run per
+class), forward, backward, train_step (with the default stages, also for a whole LEMUR model: its own
+``train_setup`` + ``learn``; its forward must give (batch, *out_shape)). Static stages run once; dynamic stages run per
 example (``CheckSpec.example`` then ``CheckSpec.candidates``) until one passes, or until
 two in a row fail the same way (stage, exception and message), so the indexer finds a
 working constructor in one round trip without paying for every guess of a block that cannot run.
@@ -17,6 +18,7 @@ import copy
 import inspect
 import linecache
 import random
+import re
 import sys
 import time
 import traceback
@@ -28,7 +30,7 @@ import torch.nn as nn
 from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
-from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
+from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 MODEL_FILE = "model.py"
 BOM = "\ufeff"
@@ -273,9 +275,11 @@ def _propose_inputs(model: nn.Module, size_hint: tuple[int, int] | None = None) 
     return structured + proposals
 
 
-def is_lemur_class(cls: type) -> bool:
+def is_lemur_class(cls: type | Callable[..., Any]) -> bool:
+    """Whether the entry takes LEMUR's ``(in_shape, out_shape, prm, device)``; a factory function's own
+    parameters count, a class's ``__init__`` after self."""
     try:
-        params = list(inspect.signature(cls.__init__).parameters)[1:]
+        params = list(inspect.signature(cls).parameters) if inspect.isfunction(cls) else list(inspect.signature(cls.__init__).parameters)[1:]
     except (TypeError, ValueError):
         return False
     return {"in_shape", "out_shape", "prm"} <= set(params)
@@ -336,7 +340,7 @@ class CheckRun:
             result.traceback, lineno = _user_traceback(exc)
         result.diagnosis = diagnose.diagnose_exception(
             exc, stage=stage, namespace=self.namespace, layer=layer, lineno=lineno, code=self.code,
-            params=result.params, memory_mb=self.spec.memory_mb,
+            params=result.params, memory_mb=self.spec.memory_mb, entry=result.entry,
         )
 
     def _skip_rest(self, result: CheckResult) -> None:
@@ -379,17 +383,20 @@ class CheckRun:
         return True
 
     # --- dynamic stages ------------------------------------------------------------------
-    def _entry_class(self) -> type:
+    def _entry_class(self) -> type | Callable[..., nn.Module]:
+        """The class to build, or a function that returns the model (``def Net(dim=256): return nn.Sequential(...)``,
+        as ConvMixer-style code writes it): named by the spec, else ``Net``, else the last nn.Module subclass.
+        A function's result is checked to be an nn.Module when it is built (``_built_module``)."""
         ns = self.namespace
         is_module = lambda obj: isinstance(obj, type) and issubclass(obj, nn.Module)  # noqa: E731
         if self.spec.entry:
             obj = ns.get(self.spec.entry)
             if obj is None:
                 raise StageError("EntryNotFound", f"entry class {self.spec.entry!r} is not defined in the code")
-            if not is_module(obj):
-                raise StageError("EntryNotModule", f"entry {self.spec.entry!r} is not an nn.Module subclass")
+            if not is_module(obj) and not inspect.isfunction(obj):
+                raise StageError("EntryNotModule", f"entry {self.spec.entry!r} is not an nn.Module subclass (nor a function that returns one)")
             return obj
-        if is_module(ns.get("Net")):
+        if is_module(ns.get("Net")) or inspect.isfunction(ns.get("Net")):
             return ns["Net"]
         defined = [ns[n] for n in self.class_order if is_module(ns.get(n))]
         if not defined:
@@ -462,11 +469,15 @@ class CheckRun:
         self.tracker.reset(None)
         _seed_everything(ATTEMPT_SEED)
         stage = "instantiate"
+        model: nn.Module | None = None
+        inputs: list[Any] = []
         try:
             self._enter(stage, result)
             cls = self._entry_class()
             result.entry = cls.__name__
             model, example = self._build(cls, example)
+            if self.lemur is not None and self._trains_lemur(model):
+                self.wanted = STAGES[: STAGES.index("train_step") + 1]
             result.example = example
             result.params = _param_count(model)
             if self.spec.max_params is not None and result.params > self.spec.max_params:  # None: no budget
@@ -485,16 +496,38 @@ class CheckRun:
                 stage = "backward"
                 self._enter(stage, result)
                 result.stages[stage] = self._backward(model, output)
+            keyed_output = isinstance(output, dict)
             del output
             if "train_step" in self.wanted:
                 stage = "train_step"
                 self._enter(stage, result)
+                if self.lemur is not None and self.spec.expected_output_shape is None and not keyed_output:
+                    # at train_step, not forward: forward's verdict (params, FLOPs) stays what the LEMUR table measured
+                    _check_lemur_output(result.output_shapes, self.lemur)
                 self.tracker.reset(model)
                 with self.tracker:
                     self._train_step(model, inputs, example)
                 result.stages[stage] = "ok"
         except BaseException as exc:  # noqa: BLE001
             self._fail(result, stage, exc)
+            if stage == "backward" and model is not None and diagnose.is_inplace_error(exc):
+                self._locate_inplace(result, model, inputs)
+
+    def _locate_inplace(self, result: CheckResult, model: nn.Module, inputs: list[Any]) -> None:
+        """Rerun a backward that an in-place op broke under anomaly detection, which records where forward made
+        each tensor: the error alone names no line of the model (only the op, "output 0 of Sigmoid"). Run only
+        after the failure, since anomaly mode slows every op."""
+        line = _anomaly_forward_line(model, inputs)
+        if line is not None:
+            result.diagnosis = diagnose.inplace_diagnosis(result.message, result.failed_stage or "backward", line, self.code)
+
+    def _trains_lemur(self, model: nn.Module) -> bool:
+        """Whether a LEMUR-contract entry also runs train_step: LEMUR's trainer calls the model's own
+        ``train_setup`` and ``learn``, so a check that stops at backward passed models whose ``learn`` cannot
+        run. Only with the default stages (a caller's own stages are run as given), and only for a model that
+        has both methods: a block with just the constructor's signature is not a whole LEMUR model."""
+        has_contract = all(callable(getattr(model, name, None)) for name in ("train_setup", "learn"))
+        return has_contract and self.spec.train_lemur and tuple(self.spec.stages) == DEFAULT_STAGES
 
     def _build(self, cls: type, example: Example | None) -> tuple[nn.Module, Example]:
         use_lemur = self.spec.lemur if self.spec.lemur is not None else is_lemur_class(cls)
@@ -507,14 +540,14 @@ class CheckRun:
             if example is not None and isinstance(example.init_kwargs.get("prm"), dict):
                 prm.update(example.init_kwargs["prm"])
             self.lemur = (in_shape, out_shape, prm)
-            model = cls(in_shape, out_shape, prm, torch.device("cpu"))
+            model = _built_module(cls, cls(in_shape, out_shape, prm, torch.device("cpu")))
             used = Example(init_args=[list(in_shape), list(out_shape), dict(prm), "cpu"], inputs=[list(in_shape)], input_dtypes=None)
             return model, used
         self.lemur = None
         example = copy.deepcopy(example) if example is not None else Example()
         args = _resolve(example.init_args, self.namespace)
         kwargs = _resolve(example.init_kwargs, self.namespace)
-        return cls(*args, **kwargs), example
+        return _built_module(cls, cls(*args, **kwargs)), example
 
     def _forward(self, model: nn.Module, example: Example, result: CheckResult,
                  rebuild: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, list[torch.Tensor], Any]:
@@ -569,10 +602,9 @@ class CheckRun:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             return "skipped"
-        tensors = [t for t in _flatten_tensors(output) if (t.is_floating_point() or t.is_complex()) and t.requires_grad]
-        if not tensors:
+        loss = _backward_loss(output)
+        if loss is None:
             raise StageError("NoGradient", "the output does not depend on any trainable parameter (detached, or computed under no_grad)")
-        loss = sum((t.abs() if t.is_complex() else t).float().pow(2).mean() for t in tensors)
         loss.backward()
         if all(p.grad is None for p in trainable):
             raise StageError("NoGradient", "backward produced no gradient for any parameter")
@@ -605,6 +637,52 @@ class CheckRun:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+def _built_module(entry: Callable[..., Any], built: Any) -> nn.Module:
+    """What the entry built, once known to be a module: a factory function may return anything."""
+    if not isinstance(built, nn.Module):
+        raise StageError("EntryNotModule", f"entry {getattr(entry, '__name__', entry)!r} returned {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def _backward_loss(output: Any) -> torch.Tensor | None:
+    """The backward stage's loss: every differentiable output tensor squared; None when none needs a gradient."""
+    tensors = [t for t in _flatten_tensors(output) if (t.is_floating_point() or t.is_complex()) and t.requires_grad]
+    if not tensors:
+        return None
+    return sum((t.abs() if t.is_complex() else t).float().pow(2).mean() for t in tensors)
+
+
+def _anomaly_forward_line(model: nn.Module, inputs: list[Any]) -> int | None:
+    """The line of the checked file where forward made the tensor whose backward failed: anomaly mode warns
+    with that forward call's traceback ("Traceback of forward call that caused the error")."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, torch.autograd.set_detect_anomaly(True, check_nan=False):
+        warnings.simplefilter("always")
+        try:
+            loss = _backward_loss(model(*inputs))
+            if loss is not None:
+                loss.backward()
+        except Exception:  # noqa: BLE001 - the failure is expected; only its recorded traceback is wanted
+            pass
+    lines = [int(n) for w in caught for n in re.findall(rf'File "{re.escape(MODEL_FILE)}", line (\d+)', str(w.message))]
+    return lines[-1] if lines else None
+
+
+def _check_lemur_output(shapes: list[list[int]], lemur: tuple) -> None:
+    """A LEMUR model's output must be (batch, *out_shape): its trainer computes the loss and the accuracy on it,
+    and a (2, 100, 1, 1) output for out_shape (10,) trains without error but learns nothing LEMUR can score.
+    Any one tensor of a tuple may be the logits (``return logits, aux``); a dense per-pixel map with the
+    classes in dimension 1 (segmentation) passes too."""
+    in_shape, out_shape, _ = lemur
+    want = [int(in_shape[0]), *(int(d) for d in out_shape)]
+    dense = lambda s: len(s) == len(want) + 2 and s[:len(want)] == want and s[-1] * s[-2] > 1  # noqa: E731 - (B, C, H, W)
+    if any(s == want or dense(s) for s in shapes):
+        return
+    raise StageError("OutputShapeMismatch", f"LEMUR contract: the output must be (batch, *out_shape) = {want} for in_shape "
+                     f"{list(in_shape)} and out_shape {list(out_shape)}, got {shapes[0]}")
 
 
 def _trained_output(output: Any) -> torch.Tensor:

@@ -13,6 +13,9 @@ from typing import Any
 STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
 STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "oom", "crashed", "rejected")
 # Names ``Example.input_dtypes`` may use (torch attribute names; "float" and "long" are aliases).
+# What a check runs unless the caller names its stages; an entry with the LEMUR contract also runs train_step
+# (``CheckSpec.train_lemur``), since its own ``train_setup``/``learn`` are what LEMUR's trainer calls.
+DEFAULT_STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
 INPUT_DTYPES: tuple[str, ...] = ("float32", "float", "float16", "bfloat16", "float64", "int64", "long", "int32", "bool")
 
 
@@ -57,6 +60,10 @@ class CheckSpec:
         the first fails at instantiate/forward/backward (the indexer uses this to find a
         working example in one round trip); the result's ``example`` says which worked.
     stages: run up to and including the last stage named here.
+    train_lemur: with the default stages (DEFAULT_STAGES), an entry built with the LEMUR contract
+        also runs train_step (``train_setup`` + ``learn`` on a tiny batch), so a broken ``learn``
+        is caught by every caller that keeps the defaults; False stops at the default stages.
+        Stages other than the default are always run exactly as given.
     origin, factories: where ``entry`` is defined in an installed package (``timm.models.vgg``)
         and functions of that package that construct it (``timm.models.vgg:vgg11``). When every
         example fails, the sandbox calls these factories, records the arguments the real class
@@ -68,13 +75,14 @@ class CheckSpec:
     example: Example | None = None
     candidates: list[Example] = field(default_factory=list)
     expected_output_shape: list[int] | None = None
-    stages: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
+    stages: tuple[str, ...] = DEFAULT_STAGES
     max_params: int = 200_000_000
     timeout_s: float = 30.0
     memory_mb: int = 4096
     count_flops: bool = True
     origin: str | None = None
     factories: list[str] = field(default_factory=list)
+    train_lemur: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -113,3 +113,36 @@ def test_init_kwargs_must_be_a_json_object(tmp_path):
     for text in ('[["num_classes", 10]]', '"x"', "{bad"):
         out = _invoke("check", str(model), "--init-kwargs", text)
         assert out.exit_code == 2 and "--init-kwargs must be a JSON object" in out.output, (text, out.output)
+
+
+BROKEN_LEARN = '''import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.fc = nn.Linear(in_shape[1], out_shape[0])
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+
+    def train_setup(self, prm):
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"])
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            loss = self.criterion(self(inputs), labels)
+'''
+
+
+def test_check_runs_a_lemur_models_learn_by_default_and_honours_an_explicit_stage(tmp_path):
+    model = tmp_path / "lemur.py"
+    model.write_text(BROKEN_LEARN)
+    default = _invoke("check", str(model), "--json")
+    assert default.exit_code == 1, default.output
+    result = json.loads(default.output)
+    assert result["failed_stage"] == "train_step" and "criterion" in result["message"]
+    explicit = _invoke("check", str(model), "--json", "--stage", "backward")
+    assert explicit.exit_code == 0, explicit.output
+    assert "train_step" not in json.loads(explicit.output)["stages"]

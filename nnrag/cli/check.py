@@ -208,7 +208,8 @@ def register(app: typer.Typer) -> None:
         input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
         input_dtype: Optional[list[str]] = typer.Option(None, "--input-dtype", help=f"dtype of each input, one per --input-shape: {', '.join(INPUT_DTYPES)} (default float32; int64 inputs are token ids in [0, 10))."),
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net, else the last nn.Module)."),
-        stage: str = typer.Option("backward", "--stage", help=f"Last stage to run: {', '.join(STAGES)}."),
+        stage: Optional[str] = typer.Option(None, "--stage", help=f"Last stage to run: {', '.join(STAGES)} (default: backward, "
+                                            "and train_step for a LEMUR Net, which runs its train_setup and learn)."),
         timeout: float = typer.Option(30.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         memory_mb: int = typer.Option(4096, "--memory-mb", min=64, help="Memory budget in MiB."),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
@@ -225,7 +226,9 @@ def register(app: typer.Typer) -> None:
             example.input_dtypes = dtypes
         if init_kwargs:
             example.init_kwargs = parse_init_kwargs(init_kwargs)
-        spec = CheckSpec(entry=entry, example=example, stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
+        spec = CheckSpec(entry=entry, example=example, timeout_s=timeout, memory_mb=memory_mb)
+        if stage is not None:  # the stages asked for, exactly (no train_step added for LEMUR)
+            spec.stages, spec.train_lemur = _stages_up_to(stage), False
         if server:
             result = _check_remote(server, code, spec)
         else:
