@@ -13,6 +13,13 @@ in the order they are tried:
    argument expressions are kept when every name they use exists in the block's code;
 3. alternatives for the ambiguous guesses (a LayerNorm instead of a BatchNorm2d, other widths).
 
+A parameter the block only reads attributes of (nanoGPT's ``config.n_embd``, also where it is
+passed on whole to another class of the block) gets a config: the block's own config dataclass
+when one fits, else a ``types.SimpleNamespace`` of values guessed from the attribute names.
+Parameters that would load weights (``pretrained``, ``weights="DEFAULT"``) are turned off in
+every candidate: the sandbox has no network. LEMUR's ``Net(in_shape, out_shape, prm, device)``
+is recognised (``lemur_contract``) so the sandbox builds it with the contract's values.
+
 Whole networks (a ``num_classes`` parameter) get ``num_classes=10`` and their smallest
 config first, so validation stays fast. Inputs are left to the sandbox
 (``Example.inputs = None`` -> ``sandbox.infer_input``). Parsing uses the stdlib ``ast``
@@ -77,6 +84,13 @@ _WIDTH_TOKENS = {
 # Parameters that take a built module: something small that accepts any tensor.
 _MODULE_PARAMS = {"fn", "m", "module", "layer", "body", "inner", "wrapped", "pool", "op", "block_module"}
 _MODEL_PARAMS = {"model", "backbone", "base", "net", "network", "base_model", "encoder", "features"}
+# Parameters that make a constructor load weights (see ``_Guesser.weights_off``): flags get False,
+# weight sources (paths, URLs, torchvision ``weights=`` enum names) None. ``weights`` alone only
+# when its default names something to load: a required ``weights`` may be a loss's class weights.
+_PRETRAINED_FLAG = re.compile(r"^(use_|load_)?pretrain(ed)?(_backbone|_weights|_model|_encoder)?$|^load_(weights|checkpoint)$")
+_WEIGHTS_SOURCE = re.compile(r"^(weights|weights_backbone|backbone_weights|encoder_weights)$|"
+                             r"^(pretrained|init)_(path|checkpoint|ckpt|file|url|cfg)$|^(checkpoint|ckpt)(_path|_file|_url)?$|"
+                             r"^(weights|model)_(path|file|url)$")
 _EITHER_OR = {"scale_factor": 2, "output_ratio": 0.5, "output_size": 4, "size": 16, "feat_size": [16, 16]}
 _LAYER_EXPRS = {  # parameter-name token -> torch.nn class, by role
     "act": "ReLU", "activation": "ReLU", "nonlinearity": "ReLU",
@@ -292,15 +306,34 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
     candidates += guesser.alternatives(base)
     examples = []
     seen: set[str] = set()
+    offline = guesser.weights_off()
     for kwargs in candidates:
         if is_network and "num_classes" in guesser.param_names:
             kwargs = {**kwargs, "num_classes": 10}
+        kwargs = {**kwargs, **offline}
         key = json.dumps(kwargs, sort_keys=True, default=str)
         if key in seen:
             continue
         seen.add(key)
         examples.append(Example(init_args=[], init_kwargs=kwargs, inputs=None))
     return examples[:MAX_CANDIDATES]
+
+
+LEMUR_PARAMS = frozenset({"in_shape", "out_shape", "prm"})
+
+
+def lemur_contract(block: Block, tree: ast.Module | None = None) -> bool:
+    """Whether ``block.name`` is built as LEMUR's ``Net(in_shape, out_shape, prm, device)``.
+    Why: the sandbox builds such a class with the contract's values (``sandbox.runner.is_lemur_class``,
+    what ``nnrag check`` does); name guesses (``prm=32``, ``device=32``) fail or pass for the wrong reason."""
+    if tree is None:
+        try:
+            tree = ast.parse(block.code)
+        except SyntaxError:
+            return False
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    info = _class_info(block.name, classes, imports=_import_map(tree))
+    return info is not None and LEMUR_PARAMS <= {p.arg for p in info.params}
 
 
 # --- reading the class ---------------------------------------------------------------------
@@ -505,6 +538,7 @@ class _Guesser:
         self.param_names = [p.arg for p in info.params]
         self.nn = "nn" if "nn" in scope else ("torch.nn" if "torch" in scope else "__import__('torch').nn")
         self.channels_last = self._mentions_layernorm()
+        self.config_defaults: dict[str, Any] = {}  # param -> its config class built with plain defaults
 
     def _mentions_layernorm(self) -> bool:
         text = ast.dump(self.info.node)
@@ -529,6 +563,29 @@ class _Guesser:
             if key in kwargs and heads and isinstance(kwargs[key], int) and kwargs[key] % heads:
                 kwargs[key] = heads * 8
         return kwargs
+
+    def weights_off(self) -> dict[str, Any]:
+        """``pretrained=False`` / ``weights=None`` for parameters that would download weights.
+        Why: the sandbox refuses the network, so a backbone wrapper (``resnet18(weights="DEFAULT"
+        if pretrained else None)``, ``timm.create_model(name, pretrained=pretrained)``) only
+        validates its architecture with the weights off. Set in every candidate, call sites too."""
+        out: dict[str, Any] = {}
+        for p in self.info.params:
+            lower = p.arg.lower()
+            default = _literal(self.info.defaults.get(p.arg))
+            if _PRETRAINED_FLAG.search(lower):
+                out[p.arg] = False if default is _MISSING or isinstance(default, bool) else None
+            elif _WEIGHTS_SOURCE.search(lower) and self._names_weights(p.arg, default):
+                out[p.arg] = None
+        return out
+
+    def _names_weights(self, name: str, default: Any) -> bool:
+        """Whether the default of a weights-sounding parameter names weights to load: a path or enum
+        name (a str), an expression (``ResNet18_Weights.DEFAULT``); a required one unless it is a plain
+        ``weights`` (a loss's class weights)."""
+        if name not in self.info.defaults:
+            return name.lower() != "weights"
+        return isinstance(default, str) or default is _MISSING
 
     def _layers_needed_but_none(self) -> dict[str, Any]:
         """Layer factories the body calls although nothing supplies them: a parameter that
@@ -619,6 +676,9 @@ class _Guesser:
             return {"__expr__": f"{self.nn}.Transformer{kind}Layer({WIDTH}, 4, {WIDTH * 2}, batch_first=True)"}
         if lower in _MODEL_PARAMS:
             return {"__expr__": f"{self.nn}.Sequential({self.nn}.Conv2d(3, {WIDTH}, 3, padding=1), {self.nn}.ReLU())"}
+        bag = self._config_bag(name, annotation)
+        if bag is not _MISSING:
+            return bag
         from_annotation = self._from_annotation(annotation, lower)
         if from_annotation is not _MISSING:
             return from_annotation
@@ -649,18 +709,67 @@ class _Guesser:
             return False
         return WIDTH
 
-    def _construct(self, cls: str, depth: int = 0) -> Any:
+    def _construct(self, cls: str, depth: int = 0, given: dict[str, Any] | None = None) -> Any:
         """``Cls(required=guess, ...)`` for a class defined in the code (config dataclasses,
-        an encoder layer passed to its stack), or None when it cannot be guessed."""
+        an encoder layer passed to its stack), or None when it cannot be guessed. ``given``:
+        values for some of its parameters (a config's fields the block reads)."""
         info = _class_info(cls, self.classes)
         if info is None or depth > 2:
             return None
         sub = _Guesser(cls, self.classes, self.scope, info)
-        args = []
-        for p in sub.required():
-            value = sub.guess(p)
-            args.append(f"{p.arg}={_render(value)}")
+        given = given or {}
+        args = [f"{p.arg}={_render(sub.guess(p))}" for p in sub.required() if p.arg not in given]
+        args += [f"{k}={_render(v)}" for k, v in given.items()]
         return {"__expr__": f"{cls}({', '.join(args)})"}
+
+    # --- config objects read through attributes ----------------------------------------------
+
+    def _config_bag(self, name: str, annotation: str) -> Any:
+        """A config object for a parameter the block only reads attributes of (nanoGPT's
+        ``config.n_embd``, LLaMA's ``params.dim``), or _MISSING. Why: a name guess (an int) fails
+        with "'int' object has no attribute 'n_embd'". Built as the block's own config class when
+        one has every field read (``GPTConfig``), else as a ``types.SimpleNamespace``."""
+        if annotation and not _class_like(annotation):
+            return _MISSING
+        if annotation in self.classes and not _is_record_class(self.classes[annotation]):
+            return _MISSING  # a module or plain class of the code: ``_from_annotation`` builds it
+        init = _init_of(self.info.node, self.classes)
+        reads = _config_reads(init, name, self.classes, self.info.node) if init is not None else None
+        if not reads or any(_private(path) for path in _paths(reads)):
+            return _MISSING  # private attributes (``graph._tracer_cls``): an object of a library, not a config
+        values = {attr: _bag_value(attr, sub) for attr, sub in reads.items()}
+        config_class = self._config_class(annotation, reads)
+        if config_class is not None:
+            return self._config_from_class(name, config_class, values)
+        return _namespace(values)
+
+    def _config_from_class(self, param: str, cls: str, values: dict[str, Any]) -> Any:
+        """``cls(...)`` with the guessed values for the fields read whose defaults are numbers (a
+        4096-wide, 32-layer default is slow or over budget; LLaMA's ``vocab_size=-1`` fails), other
+        defaults kept (a tuple of block configs). The plain defaults become an alternative."""
+        info = _class_info(cls, self.classes)
+        numbers = {k for k, node in (info.defaults if info else {}).items()
+                   if isinstance(_literal(node), (int, float)) and not isinstance(_literal(node), bool)}
+        given = {k: v for k, v in values.items() if k in numbers and isinstance(v, (int, float))}
+        built = self._construct(cls, given=given)
+        if given and built is not None:
+            self.config_defaults[param] = self._construct(cls)
+        return built if built is not None else _MISSING
+
+    def _config_class(self, annotation: str, reads: dict[str, Any]) -> str | None:
+        """The block's class to build a config from: the annotated one, else a dataclass or
+        NamedTuple of the code whose fields include every attribute read (the fewest fields first)."""
+        if annotation in self.classes:
+            return annotation
+        if any(sub for sub in reads.values()):
+            return None  # nested reads (``cfg.model.dim``): a namespace of namespaces
+        fits = []
+        for cls, node in self.classes.items():
+            if cls != self.name and _is_record_class(node):
+                fields = {p.arg for p in _record_fields(node).params}
+                if set(reads) <= fields:
+                    fits.append((len(fields), cls))
+        return min(fits)[1] if fits else None
 
     def _layer_for(self, lower: str) -> Any:
         if lower in ("block", "block_fn", "block_cls", "block_type", "block_constructor", "block_layer"):
@@ -787,6 +896,8 @@ class _Guesser:
             out.append({**base, first: unset[first]})
         if self.info.takes_kwargs and "Conv" in ast.unparse(self.info.node) and "kernel_size" not in self.param_names:
             out.append({**base, "kernel_size": 3})
+        if self.config_defaults:
+            out.append({**base, **self.config_defaults})
         wider = {k: 64 for k, v in base.items() if v == WIDTH and not isinstance(v, bool)}
         if wider:
             out.append({**base, **wider})
@@ -862,6 +973,186 @@ class _Guesser:
         if free and all(n in self.scope or hasattr(builtins, n) for n in free) and not _has_lambda(node):
             return {"__expr__": ast.unparse(node)}
         return _MISSING
+
+
+# Values for a config's attributes by name, first match wins; then ``_EXACT``, then widths.
+# Sizes are WIDTH (32) with 4 heads of 8, so ``n_embd % n_head == 0``; sequence limits exceed
+# the 16 tokens the sandbox feeds; token ids (< 10) fit the vocabulary.
+_BAG_RULES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p), v) for p, v in [
+    (r"^(block_size|max_seq_len|max_seq_length|seq_length|max_position_embeddings|n_positions|n_ctx|context_length|max_len|max_length)$", 64),
+    (r"^(vocab_size|n_vocab|vocab)$", 100),
+    (r"heads?$|^nhead$", 4),
+    (r"(^|_)(eps|epsilon)$", 1e-5),
+    (r"drop", 0.0),
+    (r"bias$", True),
+    (r"^(head_dim|dim_head|head_size|d_head|kv_channels)$", 8),
+    (r"multiple_of", 8),
+    (r"multiplier$", 1.0),
+    (r"theta$", 10000.0),
+    (r"initializer_range|init_std", 0.02),
+    (r"experts_per_tok|top_?k$", 2),
+    (r"experts$", 4),
+    (r"token_id$|_idx$", 0),
+    (r"^(use|is|tie|enable|add)_|flash|causal", False),
+    (r"^(n_?layers?|num_\w*layers|n_blocks|num_blocks|depth)$", 2),
+    (r"intermediate|ffn|ff_dim|d_ff|n_inner|mlp_dim|dim_feedforward", 2 * WIDTH),
+]]
+_BAG_WIDTH = re.compile(r"dim|embd|embed|hidden|width|d_model|channels|features|n_state|size$")
+_INDEXED = "[]"  # key of an attribute tree: the attribute is indexed (``cfg.depths[i]``)
+
+
+def _bag_value(attr: str, sub: dict[str, Any]) -> Any:
+    """A value for ``config.<attr>``; ``sub`` is what the block reads from it in turn."""
+    if _INDEXED in sub:
+        return [_bag_value(attr, {k: v for k, v in sub.items() if k != _INDEXED})] * 4
+    if sub:
+        return _namespace({a: _bag_value(a, s) for a, s in sub.items()})
+    lower = attr.lower()
+    value = next((v for pattern, v in _BAG_RULES if pattern.search(lower)), _MISSING)
+    if value is _MISSING and lower in _EXACT:
+        value = copy.deepcopy(_EXACT[lower])
+    if value is _MISSING:  # a size unless the name counts something (``n_experts``)
+        value = 2 if lower.startswith(("n_", "num_")) and not _BAG_WIDTH.search(lower) else WIDTH
+    return value
+
+
+def _namespace(values: dict[str, Any]) -> dict[str, str]:
+    """An attribute bag as an ``__expr__`` (no import needed in the block's namespace)."""
+    fields = ", ".join(f"{k}={_render(v)}" for k, v in values.items())
+    return {"__expr__": f"__import__('types').SimpleNamespace({fields})"}
+
+
+def _class_like(annotation: str) -> bool:
+    """An annotation naming a class (``GPTConfig``, ``cfg.ModelArgs``), not a scalar, container or module."""
+    return (re.fullmatch(r"[A-Za-z_][\w.]*", annotation) is not None and annotation not in _SCALAR_ANNOTATIONS
+            and not re.search(r"Module|Tensor|Callable|dict|Dict|list|List|tuple|Tuple|Any", annotation))
+
+
+def _init_of(node: ast.ClassDef, classes: dict[str, ast.ClassDef], depth: int = 0) -> ast.FunctionDef | None:
+    """The ``__init__`` a class runs: its own, else the first one among its bases in the code."""
+    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is not None or depth > 8:
+        return init
+    for base in _base_names(node):
+        if base in classes:
+            found = _init_of(classes[base], classes, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _config_reads(fn: ast.FunctionDef, param: str, classes: dict[str, ast.ClassDef],
+                  owner: ast.ClassDef | None = None, depth: int = 0) -> dict[str, Any] | None:
+    """The attributes read from ``param`` in ``fn`` as a tree (``{"n_embd": {}, "model": {"dim": {}}}``),
+    following it where it is passed whole to a class of the block (``Block(config)`` ->
+    ``CausalSelfAttention(config)``) and where ``owner`` keeps it (``self.config = config``).
+    None when it is used any other way (called, indexed, passed to code not in the block,
+    rebound): then it is not an attribute bag."""
+    if depth > 4:
+        return None
+    parents = _parents(fn)
+    tree: dict[str, Any] = {}
+    kept: list[str] = []
+    for node in ast.walk(fn):
+        if not (isinstance(node, ast.Name) and node.id == param):
+            continue
+        parent = parents.get(node)
+        if not isinstance(node.ctx, ast.Load):
+            return None
+        if isinstance(parent, ast.Attribute):
+            path = _attribute_path(node, parents)
+            if path is None:
+                return None
+            _merge(tree, path)
+        elif (isinstance(parent, ast.Call) and parent.func is not node) or isinstance(parent, ast.keyword):
+            call = parents.get(parent) if isinstance(parent, ast.keyword) else parent
+            passed = _passed_reads(call, node, classes, depth) if isinstance(call, ast.Call) else None
+            if passed is None:
+                return None
+            _merge_trees(tree, passed)
+        elif (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Attribute)
+              and isinstance(parent.targets[0].value, ast.Name) and parent.targets[0].value.id == "self"):
+            kept.append(parent.targets[0].attr)
+        elif not isinstance(parent, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.If, ast.IfExp, ast.Assert)):
+            return None
+    if owner is not None and kept:
+        owner_parents = _parents(owner)
+        for node in ast.walk(owner):  # ``self.config.n_embd`` anywhere in the class
+            if (isinstance(node, ast.Attribute) and node.attr in kept and isinstance(node.value, ast.Name)
+                    and node.value.id == "self" and isinstance(owner_parents.get(node), ast.Attribute)):
+                path = _attribute_path(node, owner_parents)
+                if path:
+                    _merge(tree, path)
+    return tree
+
+
+def _parents(node: ast.AST) -> dict[ast.AST, ast.AST]:
+    """Child -> parent for every node under ``node``."""
+    return {child: parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
+
+
+def _attribute_path(node: ast.expr, parents: dict[ast.AST, ast.AST]) -> list[str] | None:
+    """``config.a.b`` from its ``config`` Name: ["a", "b"] (+ ``_INDEXED`` when indexed); None for a
+    method call (``config.get(...)``), which an attribute bag cannot answer."""
+    path: list[str] = []
+    while isinstance(parents.get(node), ast.Attribute) and parents[node].value is node:  # type: ignore[attr-defined]
+        node = parents[node]
+        path.append(node.attr)  # type: ignore[attr-defined]
+    outer = parents.get(node)
+    if isinstance(outer, ast.Call) and outer.func is node:
+        return None
+    if isinstance(outer, ast.Subscript) and outer.value is node:
+        path.append(_INDEXED)
+    return path
+
+
+def _passed_reads(call: ast.Call, node: ast.Name, classes: dict[str, ast.ClassDef], depth: int) -> dict[str, Any] | None:
+    """What the callee reads from an argument passed whole: ``getattr(cfg, "x")`` reads x (with a
+    default: nothing needed), a class of the block reads what its ``__init__`` does; None otherwise."""
+    callee = call.func.id if isinstance(call.func, ast.Name) else None
+    if callee in ("hasattr", "isinstance", "print", "repr", "str"):
+        return {}
+    if callee == "getattr" and call.args[:1] == [node] and len(call.args) >= 2:
+        key = call.args[1]
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            return None
+        return {} if len(call.args) > 2 else {key.value: {}}
+    if callee not in classes:
+        return None
+    init = _init_of(classes[callee], classes)
+    if init is None:
+        return None
+    params = [a.arg for a in list(init.args.posonlyargs) + list(init.args.args)][1:]
+    if node in call.args:
+        position = call.args.index(node)
+        target = params[position] if position < len(params) and not any(isinstance(a, ast.Starred) for a in call.args) else None
+    else:
+        target = next(k.arg for k in call.keywords if k.value is node)
+    if target is None:
+        return None
+    return _config_reads(init, target, classes, classes[callee], depth + 1)
+
+
+def _paths(tree: dict[str, Any]) -> Iterator[list[str]]:
+    """Every attribute path of a tree of reads."""
+    for key, sub in tree.items():
+        yield [key]
+        for rest in _paths(sub):
+            yield [key, *rest]
+
+
+def _private(path: list[str]) -> bool:
+    return any(key.startswith("_") for key in path if key != _INDEXED)
+
+
+def _merge(tree: dict[str, Any], path: list[str]) -> None:
+    for key in path:
+        tree = tree.setdefault(key, {})
+
+
+def _merge_trees(tree: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, sub in other.items():
+        _merge_trees(tree.setdefault(key, {}), sub)
 
 
 class _InlineConsts(ast.NodeTransformer):

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from corpus.records import SourceFile
-from indexer.examples import CallSiteIndex, constructor_candidates
+from indexer.examples import CallSiteIndex, constructor_candidates, lemur_contract
 from indexer.records import Block
 from sandbox.spec import CheckResult, CheckSpec
 
@@ -29,7 +29,8 @@ STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backwar
 # Bump when a change to validation (input inference, argument guessing, the sandbox's stages) can turn a
 # verdict: a store validated by another version sends every block to the sandbox again on its next index
 # (vectors and unchanged sources are still reused). "2": graph inputs (sandbox/infer_input.py).
-VALIDATOR_VERSION = "2"
+# "3": the LEMUR contract detected, config attribute bags, pretrained weights off (indexer/examples.py).
+VALIDATOR_VERSION = "3"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072
@@ -144,12 +145,14 @@ class BackgroundValidator:
 def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S, tree: ast.Module | None = None) -> CheckSpec:
     """The sandbox check of ``block``; ``tree`` is its parsed code when the caller has it
     (a timm block is ~35 KB: parsing it twice cost ~15 CPU-s per cold index)."""
-    candidates = constructor_candidates(block, [], index=index, tree=tree)
+    # LEMUR's ``Net(in_shape, out_shape, prm, device)``: no example, so the sandbox supplies the
+    # contract's arguments (and retries larger images) exactly as ``nnrag check`` does
+    candidates = [] if lemur_contract(block, tree) else constructor_candidates(block, [], index=index, tree=tree)
     origin, factories = _factories(block, index)
     return CheckSpec(
         entry=block.name,
-        lemur=False,
-        example=candidates[0],
+        lemur=None,  # detected in the sandbox from the built class's signature, like ``nnrag check``
+        example=candidates[0] if candidates else None,
         candidates=candidates[1:],
         stages=("parse", "compile", "import", "instantiate", "forward", "backward"),
         max_params=MAX_PARAMS,

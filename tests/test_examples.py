@@ -467,3 +467,76 @@ def test_module_scope_reads_imports_nested_in_statements_but_not_local_assignmen
     scope = _module_scope(tree)
     assert {"nn", "FusedNorm", "math", "CONST", "helper", "Block", "F", "einops"} <= scope
     assert "local_only" not in scope and "forward" not in scope
+
+
+def test_a_config_read_only_through_attributes_becomes_an_attribute_bag():
+    block = _block("Mixer", """
+        class Inner(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                self.proj = nn.Linear(cfg.dim, cfg.dim * cfg.mlp.ratio)
+                self.heads = cfg.n_heads
+
+        class Mixer(nn.Module):
+            def __init__(self, cfg, scale=1.0):
+                super().__init__()
+                self.inner = Inner(cfg=cfg)
+                self.drop = nn.Dropout(getattr(cfg, "attn_drop"))
+                self.use = getattr(cfg, "optional_flag", False)
+                self.depths = [nn.Identity() for _ in range(cfg.depths[0])]
+    """)
+    namespace: dict = {}
+    for example in constructor_candidates(block, []):
+        bag = eval(example.init_kwargs["cfg"]["__expr__"], namespace)  # an expression of our own guesser: trusted
+        assert bag.dim % bag.n_heads == 0 and bag.attn_drop == 0.0 and bag.mlp.ratio > 0
+        assert isinstance(bag.depths, list) and not hasattr(bag, "optional_flag")
+
+
+def test_a_parameter_used_other_than_through_attributes_is_no_attribute_bag():
+    for use in ("self.a = cfg[0]", "self.a = cfg.get('dim')", "self.a = helper(cfg)", "cfg = cfg.dim"):
+        block = _block("Odd", f"""
+            class Odd(nn.Module):
+                def __init__(self, cfg):
+                    super().__init__()
+                    self.b = cfg.width
+                    {use}
+        """)
+        value = constructor_candidates(block, [])[0].init_kwargs["cfg"]
+        assert "SimpleNamespace" not in str(value), use
+
+
+def test_pretrained_weights_are_off_in_every_candidate():
+    block = _block("Wrapper", """
+        class Wrapper(nn.Module):
+            def __init__(self, backbone_name, pretrained=True, weights="DEFAULT", checkpoint_path="w.pth", num_classes=1000):
+                super().__init__()
+    """)
+    calls = _file("""
+        from fixture.m import Wrapper
+        m = Wrapper("resnet18", pretrained=True, weights="IMAGENET1K_V2")
+    """)
+    candidates = constructor_candidates(block, [calls])
+    assert len(candidates) > 1
+    for example in candidates:
+        kw = example.init_kwargs
+        assert kw["pretrained"] is False and kw["weights"] is None and kw["checkpoint_path"] is None
+
+
+def test_weights_that_are_not_pretrained_weights_stay_as_they_are():
+    block = _block("WeightedLoss", """
+        class WeightedLoss(nn.Module):
+            def __init__(self, weights, load_pretrained=False, smoothing=None):
+                super().__init__()
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert kw["weights"] is not None and kw["load_pretrained"] is False
+
+
+def test_the_lemur_contract_is_read_from_the_signature():
+    from indexer.examples import lemur_contract
+
+    lemur = _block("Net", "class Net(nn.Module):\n    def __init__(self, in_shape, out_shape, prm, device):\n        super().__init__()\n")
+    inherited = _block("Net", "class Base(nn.Module):\n    def __init__(self, in_shape, out_shape, prm, device):\n        pass\n\n"
+                              "class Net(Base):\n    pass\n")
+    other = _block("Net", "class Net(nn.Module):\n    def __init__(self, in_shape, num_classes):\n        super().__init__()\n")
+    assert lemur_contract(lemur) and lemur_contract(inherited) and not lemur_contract(other)
