@@ -140,3 +140,24 @@ def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list
     for at in sorted(by_line, reverse=True):
         out += [n for n in by_line[at] if n not in out]
     return out
+
+
+
+def fails_in_user_code(code: str, traceback: str, user_names: set[str]) -> bool:
+    """Whether the innermost traceback frame in the patched code lies in the user's own lines: module-level code or a
+    top-level definition named in ``user_names`` (what the user's file binds; an inserted block and the helpers it
+    brings along bind other names). Why: then swapping blocks rarely helps (a Linear sized for another input fails
+    whatever SE block precedes it); Patch stops once a second block fails there the same way."""
+    try:
+        tree = pyparse.parse(code)
+    except SyntaxError:
+        return False
+    lines = len(code.splitlines())
+    frames = [int(line) for path, line in _FRAME_RE.findall(traceback)
+              if "site-packages" not in path and not path.startswith("/usr/lib") and 0 < int(line) <= lines]
+    if not frames:
+        return False
+    for node in tree.body:
+        if node.lineno <= frames[-1] <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return node.name in user_names
+    return True

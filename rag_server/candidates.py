@@ -193,6 +193,24 @@ def _torch_nn_names() -> frozenset[str]:
     return frozenset(n for n in dir(nn) if not n.startswith("_") and isinstance(getattr(nn, n), type))
 
 
+@lru_cache(maxsize=1)
+def _torch_nn_attributes() -> frozenset[str]:
+    import torch.nn as nn  # the caller's own process: reading torch's public names only
+
+    return frozenset(dir(nn))
+
+
+def torch_nn_replacement(attr: str) -> str | None:
+    """What ``nn.<attr>`` should read when the installed torch.nn has no ``attr``: None when it has it; the torch.nn
+    class it means when ``attr`` is that class up to case and underscores (``nn.Relu``) or one of its names in the
+    alias table (``nn.Swish`` -> ``SiLU``, ``nn.HSwish`` -> ``Hardswish``); "" when it means no torch.nn class (the
+    block is missing: ``nn.DropPath``, ``nn.LayerNorm2d``). Why: LLMs write ``nn.X`` for blocks torch never had."""
+    if attr in _torch_nn_attributes() or attr.startswith("_"):
+        return None
+    keys = _alias_index().get(normalize(attr), set()) | {normalize(attr)}
+    return next((n for n in sorted(_torch_nn_names()) if normalize(n) in keys), "")
+
+
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported here (the sandbox runs in the same environment)."""
     try:
@@ -1035,7 +1053,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
         for cand in kernel_variants(usage, store, user_code):  # conv_1x1_bn -> ConvBN(..., kernel_size=1)
             found.setdefault(cand.identity, cand)
-    if len(found) < limit or not any(c.compat >= 1.0 for c in found.values()):
+    if len(callable_first(list(found.values()))) < limit or not any(c.compat >= 1.0 for c in found.values()):
         # few name matches, or none can serve the call sites as written (an LLM's ``ResidualBlock(32, 64, stride=2)``
         # against blocks of that name that need other arguments): blocks that mean the same and take these
         # arguments, ranked by their score, so a failed check has somewhere to go next
@@ -1051,7 +1069,15 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
-    return sorted(found.values(), key=_rank_key)[:limit]
+    return sorted(callable_first(list(found.values())), key=_rank_key)[:limit]
+
+
+def callable_first(cands: list[Candidate]) -> list[Candidate]:
+    """``cands`` without those the model's call sites cannot call (compatibility 0: ``mlp_ratio=`` to a block that takes
+    no such argument) when any other can be called. Why: each of them costs a sandbox try that fails at instantiate,
+    and takes a place in the ``limit`` a block that fits would have had."""
+    fitting = [c for c in cands if c.compat > 0]
+    return fitting if fitting else cands
 
 
 KERNEL_IN_NAME = re.compile(r"^(?P<pre>[A-Za-z_]*?)_?(?P<k>[1-9])x(?P=k)_?(?P<post>[A-Za-z_]*)$")

@@ -453,6 +453,64 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
     return new.code, notes
 
 
+def _torch_nn_prefixes(module: cst.Module) -> set[str]:
+    """The dotted prefixes through which ``module`` reads torch.nn: ``nn`` for ``import torch.nn as nn`` or ``from
+    torch import nn``, ``torch.nn`` for ``import torch``."""
+    prefixes: set[str] = set()
+    for stmt in module.body:
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+                for bound, target in import_bindings(small):
+                    if target == "torch.nn":
+                        prefixes.add(bound)
+                    elif target == "torch" and bound == "torch":
+                        prefixes.add("torch.nn")
+    return prefixes
+
+
+class _TorchNnFixer(cst.CSTTransformer):
+    """``nn.X`` -> ``nn.Real`` or ``X`` as ``replacement(X)`` says (None: leave it), recording each change once."""
+
+    def __init__(self, prefixes: set[str], replacement: Callable[[str], str | None]) -> None:
+        self.prefixes = prefixes
+        self.replacement = replacement
+        self.changed: dict[str, str] = {}  # written -> now
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        prefix = _dotted(updated.value)
+        if prefix not in self.prefixes:
+            return updated
+        real = self.replacement(updated.attr.value)
+        if real is None:
+            return updated
+        written = f"{prefix}.{updated.attr.value}"
+        if real:
+            self.changed[written] = f"{prefix}.{real}"
+            return updated.with_changes(attr=cst.Name(real))
+        self.changed[written] = updated.attr.value
+        return cst.Name(updated.attr.value)
+
+
+def fix_torch_nn_attributes(code: str, replacement: Callable[[str], str | None]) -> tuple[str, list[str]]:
+    """``code`` with each ``nn.X`` that torch.nn lacks rewritten as ``replacement`` says (``nn.Swish`` ->
+    ``nn.SiLU``; ``nn.DropPath`` -> ``DropPath``, then a free name Patch resolves like any other), with a note each.
+    Why: an ``nn.X`` is never a free name, so without this nothing is inserted for it and the model fails at once."""
+    module = parsed(code)
+    prefixes = _torch_nn_prefixes(module)
+    if not prefixes:
+        return code, []
+    fixer = _TorchNnFixer(prefixes, replacement)
+    new = module.visit(fixer)
+    if not fixer.changed:
+        return code, []
+    notes = [
+        f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1]}"
+        + ("" if "." in now else ", so it is resolved as a missing block")
+        for written, now in fixer.changed.items()
+    ]
+    return new.code, notes
+
+
 def import_lines(code: str) -> list[tuple[str, str]]:
     """(bound name, dotted target) for every top-level import of ``code``."""
     module = parsed(code)

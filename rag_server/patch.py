@@ -19,7 +19,7 @@ from typing import Any
 
 import libcst as cst
 
-from rag_server.blame import blamed_names, failing_lines
+from rag_server.blame import blamed_names, failing_lines, fails_in_user_code
 from rag_server.candidates import (
     SHORTCUT_DESCRIPTION,
     Candidate,
@@ -29,13 +29,16 @@ from rag_server.candidates import (
     import_first,
     installed,
     module_lacks,
+    normalize,
     rank_by_coherence,
     standard_import,
     store_candidates,
+    torch_nn_replacement,
 )
 from rag_server.codeops import (
     drop_missing_imports,
     edit_call_keywords,
+    fix_torch_nn_attributes,
     import_insert_index,
     import_lines,
     is_import,
@@ -48,7 +51,7 @@ from rag_server.codeops import (
     with_blank_lines,
 )
 from rag_server.llm_text import PatchInputError, extract_code
-from rag_server.scope import ScopeReport, alias_binding, analyze, import_bindings
+from rag_server.scope import NameUsage, ScopeReport, alias_binding, analyze, import_bindings
 from sandbox.spec import STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
@@ -69,6 +72,7 @@ class PatchResult:
     elapsed_s: float = 0.0
     attempts: list[str] = field(default_factory=list)  # one line per sandbox check, in order
     fixes: list[str] = field(default_factory=list)  # other changes, in words (an import from a missing module removed)
+    stop_reason: str = ""  # why Patch stopped trying other blocks before ``max_tries`` (the fault is the user's, time ran out)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,10 +89,65 @@ class Plan:
     candidates: dict[str, list[Candidate]]  # free name -> ranked store candidates
     fallback_imports: dict[str, str]  # used when the store has nothing for the name
     unresolved: list[str]
+    notes: list[str] = field(default_factory=list)  # changes made before planning (own definitions bound), in words
+
+
+MIN_TYPO_LENGTH = 6  # shorter names one edit apart are often different things (``Block`` / ``Blocks``)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by exactly one inserted, deleted or replaced character."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def own_spelling(usage: NameUsage, report: ScopeReport) -> str | None:
+    """The class or function the module itself defines that free name ``usage.name`` misspells: the same up to case
+    and underscores (``SeBlock`` / ``SEBlock``), or one edit apart in a longer name when its signature serves the
+    calls; never across the class / function naming styles (``drop_path`` is not a misspelt ``DropPath``, it is
+    the function such a class calls). Why: retrieving a library block for a typo leaves the user's own definition
+    unused."""
+    body = report.module.body
+    style = usage.name.lstrip("_")[:1].isupper()
+    defined = [n for n, i in report.top_level.items() if isinstance(body[i], (cst.ClassDef, cst.FunctionDef))
+               and body[i].name.value == n and n.lstrip("_")[:1].isupper() == style]
+    key = normalize(usage.name)
+    same = [n for n in defined if normalize(n) == key]
+    if same:
+        return same[0]
+    if len(key) < MIN_TYPO_LENGTH:
+        return None
+    code = report.module.code
+    near = [n for n in defined if _one_edit_apart(normalize(n), key) and call_compatibility(definition_signature(code, n), usage) > 0]
+    return near[0] if len(near) == 1 else None
+
+
+def bind_own_spellings(report: ScopeReport) -> tuple[ScopeReport, list[str]]:
+    """``report`` re-analysed after ``Typo = Own`` lines are placed right after each own definition a free name
+    misspells (``own_spelling``), with a note each; ``report`` itself when none is."""
+    after: dict[int, list[str]] = {}
+    notes: list[str] = []
+    for name, usage in report.free.items():
+        own = own_spelling(usage, report)
+        if own is not None:
+            after.setdefault(report.top_level[own], []).append(f"{name} = {own}\n")
+            notes.append(f"bound `{name}` to this file's own `{own}` (`{name} = {own}`), which it misspells")
+    if not after:
+        return report, []
+    body: list[cst.CSTNode] = []
+    for i, stmt in enumerate(report.module.body):
+        body.append(stmt)
+        body += [with_blank_lines(cst.parse_statement(line), 1) for line in after.get(i, [])]
+    return analyze(report.module.with_changes(body=body).code), notes
 
 
 def plan(code: str, store: Any) -> Plan:
-    report = analyze(code)
+    report, notes = bind_own_spellings(analyze(code))
+    code = report.module.code
     imports: dict[str, str] = {}
     fallbacks: dict[str, str] = {}
     candidates: dict[str, list[Candidate]] = {}
@@ -107,7 +166,7 @@ def plan(code: str, store: Any) -> Plan:
             unresolved.append(name)
         if line is not None:
             fallbacks[name] = line
-    return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved)
+    return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved, notes)
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -284,28 +343,67 @@ def _describe(check: CheckResult) -> str:
     return f"{check.status} at {check.failed_stage}: {check.error_type}: {(check.message or '')[:160]}"
 
 
-def _run_check(pool: Any, code: str, spec: CheckSpec) -> CheckResult:
-    return pool.check(code, spec)
+def _run_check(pool: Any, code: str, spec: CheckSpec, deadline: float | None = None) -> CheckResult:
+    return pool.check(code, spec) if deadline is None else pool.check(code, spec, deadline=deadline)
 
 
-def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int = 5) -> PatchResult:
+# the whole patch's wall-clock budget, in per-check timeouts: enough for several ordinary checks (seconds each), while
+# models that hang no longer cost ``max_tries`` full timeouts
+PATCH_BUDGET_CHECKS = 3.0
+MIN_CHECK_SHARE = 0.25  # a try that would get less than this share of the check's timeout is not started
+
+
+def _same_failure(a: CheckResult | None, b: CheckResult) -> bool:
+    """Two failed checks that failed alike: same status, stage, exception and message."""
+    return a is not None and not a.ok and (a.status, a.failed_stage, a.error_type, a.message) == (b.status, b.failed_stage, b.error_type, b.message)
+
+
+def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, user_names: set[str]) -> str:
+    """Why further swaps are pointless, or "": two different block choices failed alike, in the user's own lines (the
+    innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not depend on
+    the block; its message differs when the budget shortened the second check)."""
+    if previous is not None and check.status == previous.status == "timeout" and check.failed_stage == previous.failed_stage:
+        return f"two different blocks both timed out at {check.failed_stage}: the hang is most likely in the model's own code"
+    if not _same_failure(previous, check):
+        return ""
+    if fails_in_user_code(code, check.traceback or "", user_names):
+        return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
+                f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
+    return ""
+
+
+# The most characters Patch (and the server's Suggest) reads: libcst's scope analysis takes time and memory in
+# proportion (a 400,000-character file took 86 s, a 21 MB one 10 GB and minutes), and a server thread cannot be stopped
+# when the call's deadline passes. timm's largest file is 234,000.
+MAX_EDITABLE_CHARS = 250_000
+
+
+def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int = 5, budget_s: float | None = None) -> PatchResult:
     """Make ``code`` executable by importing and inserting what it forgot. See the module docstring.
 
     ``pool`` None: no sandbox check, the top-ranked candidates are used. ``spec`` None: the
-    default CheckSpec (an LLM-written CIFAR-10 classifier, LEMUR contract detected).
+    default CheckSpec (an LLM-written CIFAR-10 classifier, LEMUR contract detected). Code over
+    ``MAX_EDITABLE_CHARS`` is a PatchInputError. ``budget_s``: wall-clock seconds for all its checks together (None:
+    ``PATCH_BUDGET_CHECKS`` times the check's timeout); the last check is cut short at it.
     """
+    if len(code) > MAX_EDITABLE_CHARS:
+        raise PatchInputError(f"{len(code):,} characters; patch takes at most {MAX_EDITABLE_CHARS:,}")
     with parse_once():  # every try splices the same blocks: parse each once
-        return _patch(code, spec, store, pool, max_tries)
+        return _patch(code, spec, store, pool, max_tries, budget_s)
 
 
-def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int) -> PatchResult:
+def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int, budget_s: float | None) -> PatchResult:
     started = time.monotonic()
+    spec = spec if spec is not None else CheckSpec()
+    deadline = started + (budget_s if budget_s is not None else PATCH_BUDGET_CHECKS * spec.timeout_s)
     extracted = extract_code(code)
     # names imported from modules that do not exist become free names, resolved like the others
     source, fixes = drop_missing_imports(extracted.code, installed, module_lacks)
-    fixes = extracted.notes + fixes  # what taking the code out of LLM text dropped or combined, in words
-    spec = spec if spec is not None else CheckSpec()
+    source, nn_fixes = fix_torch_nn_attributes(source, torch_nn_replacement)  # ``nn.Swish``, ``nn.DropPath``
+    fixes = extracted.notes + fixes + nn_fixes  # what taking the code out of LLM text dropped or combined, in words
     the_plan = plan(source, store)
+    source = the_plan.report.module.code  # with its own misspelt definitions bound
+    fixes += the_plan.notes
     free = list(the_plan.report.free)
 
     def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list) -> PatchResult:
@@ -325,13 +423,13 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         )
 
     if not free:
-        check = _run_check(pool, source, spec) if pool is not None else None
+        check = _run_check(pool, source, spec, deadline) if pool is not None else None
         return result(source, [], [], check, int(check is not None), [])
     tries = 0
     attempts: list[str] = []
     if pool is not None and not any(u.at_import for u in the_plan.report.free.values()):
         # free names only inside functions: the model may run anyway (dead code); then leave it alone
-        first = _run_check(pool, source, spec)
+        first = _run_check(pool, source, spec, deadline)
         tries += 1
         attempts.append(f"as given: {_describe(first)}")
         if first.ok:
@@ -343,6 +441,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     best: tuple[int, int, PatchResult] | None = None
     attempted: set[tuple[tuple[str, int], ...]] = set()
     failed_at: dict[str, set[str]] = {}
+    previous: CheckResult | None = None  # the last try's check (a different choice of blocks)
+    stop_reason = ""
     while True:
         picked = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
         chosen = [c for c in picked if c.import_line is None]
@@ -356,7 +456,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         ]
         new_code, inserted, added = apply_plan(source, the_plan.report, imports, chosen)
         attempted.add(tuple(sorted(choice.items())))
-        check = _run_check(pool, new_code, spec) if pool is not None else None
+        check = _run_check(pool, new_code, spec, deadline) if pool is not None else None
         tries += int(check is not None)
         if check is not None:
             label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
@@ -367,6 +467,12 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             best = (rank[0], rank[1], current)
         if check is None or check.ok or tries >= max_tries:
             break
+        stop_reason = _users_fault(previous, check, new_code, set(the_plan.report.top_level))
+        if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check
+            stop_reason = f"the patch's time budget ({deadline - started:.0f} s) is spent"
+        if stop_reason:
+            break
+        previous = check
         nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
         if nxt is None:
             break
@@ -374,6 +480,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     assert best is not None
     final = best[2]
     final.attempts = attempts
+    final.stop_reason = stop_reason
     final.tries = tries
     final.elapsed_s = time.monotonic() - started
     return final

@@ -34,6 +34,7 @@ from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
+from rag_server.patch import MAX_EDITABLE_CHARS
 from sandbox.spec import CheckResult, CheckSpec
 
 log = logging.getLogger("nnrag.server")
@@ -46,9 +47,6 @@ RPC_SECONDS = Histogram(
 CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
 
 MAX_CODE_CHARS = 2_000_000
-# Patch and Suggest read code with libcst in the server process, about 20 s per 100,000 characters on one core here
-# (scope metadata), and a thread cannot be stopped when the call's deadline passes. timm's largest file is 234,000.
-MAX_EDITABLE_CHARS = 250_000
 MAX_NAME_CHARS = 1_000  # the longest qualified name in the default store has 90
 SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
@@ -571,11 +569,13 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     @staticmethod
     def _dataset(dataset: str, field: str) -> str:
-        from predictor.features import DATASETS
+        """The predictor's name for ``dataset`` ("CIFAR-10" is "cifar-10", as the CLI and the Python API read it)."""
+        from predictor.api import canonical_dataset
 
-        if dataset not in DATASETS:
-            raise BadRequest(field, f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-        return dataset
+        try:
+            return canonical_dataset(dataset)
+        except ValueError as exc:
+            raise BadRequest(field, str(exc)) from None
 
     @staticmethod
     def _call(fn: Callable[[], Any], field: str) -> Any:

@@ -395,3 +395,129 @@ def test_cli_store_without_an_index_is_a_clear_error(tmp_path):
         out = runner.invoke(app, ["patch", str(EXAMPLES / "missing_se_droppath.py"), "--check", "--store", str(store)])
         assert out.exit_code == 2, out.output
         assert f"no index at {store}" in out.output and "Traceback" not in out.output
+
+
+NN_ATTRIBUTES_TORCH_LACKS = (
+    "import torch\nimport torch.nn as nn\n\n\n"
+    "class Net(nn.Module):\n"
+    "    def __init__(self):\n        super().__init__()\n"
+    "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
+    "        self.act = nn.Swish()\n"
+    "        self.norm = nn.LayerNorm2d(16)\n"
+    "        self.dp = torch.nn.DropPath(0.1)\n"
+    "        self.fc = nn.Linear(16, 10)\n\n"
+    "    def forward(self, x):\n"
+    "        x = self.dp(self.norm(self.act(self.conv(x))))\n"
+    "        return self.fc(x.mean((2, 3)))\n"
+)
+
+
+def test_nn_attributes_torch_lacks_become_their_torch_alias_or_a_missing_block(store, pool):
+    """``nn.Swish`` is torch's SiLU; ``nn.LayerNorm2d`` and ``torch.nn.DropPath`` are blocks torch never had: they are
+    read as free names and inserted, each rewrite reported."""
+    result = patch(NN_ATTRIBUTES_TORCH_LACKS, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert "self.act = nn.SiLU()" in result.code and "nn.Swish" not in result.code
+    assert "self.norm = LayerNorm2d(16)" in result.code and "self.dp = DropPath(0.1)" in result.code
+    assert {"LayerNorm2d", "DropPath"} <= {item["name"] for item in result.inserted}
+    assert result.unresolved == []
+    assert sum("torch.nn has no" in note for note in result.fixes) == 3, result.fixes
+
+
+def test_a_misspelt_reference_to_the_files_own_class_is_bound_to_it(store, pool):
+    """``SeBlock(64)`` where the file defines ``SEBlock``: the user's class, not a library SE block."""
+    code = (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class SEBlock(nn.Module):\n"
+        "    def __init__(self, ch, r=16):\n        super().__init__()\n        self.fc = nn.Linear(ch, ch)\n\n"
+        "    def forward(self, x):\n        return x * torch.sigmoid(self.fc(x.mean((2, 3))))[:, :, None, None]\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
+        "        self.se = SeBlock(16, r=8)\n        self.se2 = SE_Blok(16)\n"
+        "        self.fc = nn.Linear(16, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(self.se2(self.se(self.conv(x))).mean((2, 3)))\n"
+    )
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert result.inserted == [] and result.unresolved == []
+    assert "SeBlock = SEBlock\n" in result.code and "SE_Blok = SEBlock\n" in result.code
+    assert result.code.index("SeBlock = SEBlock") > result.code.index("class SEBlock")
+    assert sum("misspells" in note for note in result.fixes) == 2, result.fixes
+    assert added_lines_only(code, result.diff)
+    from rag_server.patch import own_spelling
+
+    calls_function = code.replace("self.se2 = SE_Blok(16)", "self.se2 = se_block(16)")
+    assert own_spelling(analyze(calls_function).free["se_block"], analyze(calls_function)) is None  # another style
+
+
+def test_code_over_the_size_limit_is_refused_at_once(store, store_dir, tmp_path):
+    """A huge file took 10 GB and minutes; patch refuses it as the server does, and the CLI says so (exit 2)."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from rag_server.patch import MAX_EDITABLE_CHARS
+
+    huge = "import torch\n" + "x = Missing(1)\n" * (MAX_EDITABLE_CHARS // 15 + 1)
+    with pytest.raises(PatchInputError, match="at most"):
+        patch(huge, None, store, None)
+    path = tmp_path / "huge.py"
+    path.write_text(huge)
+    out = CliRunner().invoke(app, ["patch", str(path), "--store", str(store_dir)])
+    assert out.exit_code == 2 and "error:" in out.output and "at most" in out.output, out.output
+
+
+def _norm_model(forward_tail: str, fc_in: int) -> str:
+    """A model missing its LayerNorm2d (the store has six) whose own code then fails (``fc_in`` wrong) or hangs
+    (``forward_tail``)."""
+    return (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
+        "        self.se = LayerNorm2d(16)\n"
+        f"        self.fc = nn.Linear({fc_in}, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        x = self.se(self.conv(x))\n"
+        f"{forward_tail}"
+        "        return self.fc(x.mean((2, 3)))\n"
+    )
+
+
+def test_a_failure_in_the_users_own_code_stops_the_swaps(store, pool):
+    """The user's Linear is sized wrong: once two norm blocks fail there alike, no third is tried."""
+    result = patch(_norm_model("", 17), CheckSpec(), store, pool)
+    assert not result.check.ok and result.check.failed_stage == "forward"
+    assert "model's own code" in result.stop_reason, (result.stop_reason, result.attempts)
+    assert result.tries == 3, result.attempts  # as given (NameError), then two blocks
+    assert [i["name"] for i in result.inserted] == ["LayerNorm2d"]
+
+
+def test_a_model_that_hangs_in_its_own_forward_stops_after_two_timeouts_and_within_the_budget(store, pool):
+    hang = "        while x.sum() == x.sum():\n            x = x + 0\n"
+    result = patch(_norm_model(hang, 16), CheckSpec(timeout_s=2.0), store, pool, budget_s=120)
+    assert result.check.status == "timeout" and result.tries == 3, result.attempts
+    assert "timed out" in result.stop_reason
+    short = patch(_norm_model(hang, 16), CheckSpec(timeout_s=2.0), store, pool, budget_s=1.5)
+    assert "budget" in short.stop_reason and short.tries == 2, (short.stop_reason, short.attempts)
+    assert short.elapsed_s < 2.0 * 4, short.elapsed_s
+
+
+def test_candidates_the_calls_cannot_construct_are_not_tried_when_others_can_be(store):
+    """``SqueezeExcitation(16)``: torchvision's class of that name needs ``squeeze_channels`` (compatibility 0), timm's
+    SE modules take the call as written; only they are tried. A name whose every candidate is 0 keeps them."""
+    from rag_server.candidates import callable_first
+    from rag_server.patch import plan
+
+    code = (
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.se = SqueezeExcitation(16)\n\n"
+        "    def forward(self, x):\n        return self.se(x)\n"
+    )
+    cands = plan(code, store).candidates["SqueezeExcitation"]
+    assert cands and all(c.compat > 0 for c in cands), [(c.qualified_name, c.compat) for c in cands]
+    unfit = [c for c in plan(code, store).candidates["SqueezeExcitation"] if c.compat > 0]
+    for c in unfit:
+        c.compat = 0.0
+    assert callable_first(unfit) == unfit

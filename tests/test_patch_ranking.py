@@ -604,3 +604,36 @@ def test_a_block_with_kwargs_still_gets_its_own_parameter_for_a_synonym_but_noth
     selective = "class SelectiveKernel:\n    def __init__(self, in_channels, out_channels=None, stride=1, groups=1, rd_ratio=1. / 16):\n        pass\n"
     edits = keyword_edits(definition_signature(selective, "SelectiveKernel"), sknet)
     assert (edits.renamed, edits.inverted, set(edits.dropped)) == ({"features": "in_channels", "G": "groups"}, {"r": "rd_ratio"}, {"M", "L"})
+
+
+def test_a_failure_is_the_users_only_in_code_the_users_file_defines():
+    """A block's helper (an ``Attention`` brought along with ``Block``) is not the user's code, though no inserted
+    record names it: a failure there must not stop Patch from trying other blocks."""
+    from rag_server.blame import fails_in_user_code
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Attention(nn.Module):
+            def forward(self, x):
+                B, H, W, C = x.shape
+                return x
+
+
+        class Block(nn.Module):
+            def forward(self, x):
+                return Attention()(x)
+
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return self.fc(Block()(x))
+        ''')
+    frame = 'File "model.py", line {}, in forward\n'
+    in_helper = frame.format(17) + frame.format(12) + frame.format(6) + "ValueError: not enough values to unpack\n"
+    in_user = frame.format(17) + "RuntimeError: mat1 and mat2 shapes cannot be multiplied\n"
+    user_names = {"nn", "Net"}
+    assert not fails_in_user_code(code, in_helper, user_names)
+    assert fails_in_user_code(code, in_user, user_names)
+    assert not fails_in_user_code(code, 'File "/x/site-packages/torch/nn/functional.py", line 3\n', user_names)
