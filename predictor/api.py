@@ -26,13 +26,14 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import lemur_features, measure_in_sandbox
-from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, sibling_corrected,
-                                  tracks_top)
+from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, plain_numbers,
+                                  sibling_corrected, tracks_top)
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
-from predictor.train import PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp, train_predictor
+from predictor.train import (BEST_TARGET_ESTIMATORS, PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp,
+                             train_predictor)
 
 DEFAULT_EPOCHS = 5
 # After a measurement of new code's params/FLOPs that said nothing about the model (a timeout, a sandbox that crashed
@@ -201,22 +202,71 @@ def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | No
     return hp, DEFAULT_EPOCHS if planned is None else whole_epochs(planned), tf
 
 
-def _hparams_epochs(hparams: dict | None):
+def hparams_epochs(hparams: dict | None):
     """The planned epochs ``hparams`` give (``epochs``, ``num_epochs``, ``epoch``: as ``_split_hparams`` reads them), or None."""
     hp = canonical_hparams(dict(hparams or {})) if isinstance(hparams, dict) else {}
     return hp.get("epochs", hp.get("epoch"))
 
 
-def _curve_of(values, field: str) -> list[float]:
-    """A curve given as a plain list: numbers in [0, 1], else a ValueError naming the field."""
+def planned_epochs(epochs, hparams: dict | None, seen: int, name: str = "epochs") -> tuple[int, bool]:
+    """(the run's planned epochs, whether they were assumed) from ``epochs`` (named ``name`` to the caller: "epochs",
+    "budget"), else the hyperparameters' epochs, else ``DEFAULT_EPOCHS`` while the curve (``seen`` epochs) is shorter.
+    A plan below the epochs seen is a ValueError, and so is no plan once the curve has reached the default. Why: a
+    curve of 6 epochs with no plan was read as a finished run ("observed", the last value), and ShouldStop never
+    stopped it; a budget of 5 for a 10-epoch curve quietly said "run finished"."""
+    given, source = (epochs, name) if epochs is not None else (hparams_epochs(hparams), "hparams epochs")
+    if given is None:
+        if seen >= DEFAULT_EPOCHS:
+            raise ValueError(f"the run's planned epochs are unknown and its curve already has {seen} epochs: give {name} (the planned "
+                             f"epochs) or hparams epochs (without them {DEFAULT_EPOCHS} epochs are assumed, which the curve has reached)")
+        return DEFAULT_EPOCHS, True
+    planned = whole_epochs(given, source)
+    if planned < seen:
+        raise ValueError(f"{source} {planned} is below the {seen} epochs already in the curve")
+    return planned, False
+
+
+def _numbers(values, field: str, kind: str = "values must be numbers", sequence: str = "a sequence of numbers") -> list[float]:
+    """Any sequence of real numbers (a list, a tuple, a numpy array, a torch tensor, numpy scalars inside) as plain
+    floats, else a ValueError naming ``field`` (``kind``: what each value must be; ``sequence``: what the whole must be).
+    Why: a numpy curve crashed with "the truth value of an array is ambiguous"."""
+    if hasattr(values, "tolist") and not isinstance(values, (str, bytes)):
+        values = values.tolist()  # numpy arrays and torch tensors, of any dtype
+    values = plain_numbers(values)
     if not isinstance(values, (list, tuple)):
-        raise ValueError(f"{field} must be a list of accuracies (or a run dict), got {type(values).__name__}")
-    out = []
+        raise ValueError(f"{field} must be {sequence}, got {type(values).__name__}")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-            raise ValueError(f"{field}: accuracy values must be numbers in [0, 1], got {v!r}")
-        out.append(float(v))
-    return out
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{field}: {kind}, got {v!r}")
+    return [float(v) for v in values]
+
+
+def _curve_of(values, field: str) -> list[float]:
+    """A curve given as any sequence of numbers (``_numbers``), each in [0, 1], else a ValueError naming the field."""
+    kind = "accuracy values must be numbers in [0, 1]"
+    curve = _numbers(values, field, kind, "a list of accuracies (or a run dict)")
+    bad = next((v for v in curve if not 0.0 <= v <= 1.0), None)
+    if bad is not None:
+        raise ValueError(f"{field}: {kind}, got {bad!r}")
+    return curve
+
+
+def _dataset_key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def canonical_dataset(dataset, field: str = "dataset") -> str:
+    """``dataset`` under the predictor's name for it: ``CIFAR-10``, ``cifar10`` and ``cifar_10`` are ``cifar-10`` (only
+    names equal once lowercased without '-' and '_'). Why: "CIFAR-10" killed an Optuna study at its fourth trial.
+    Anything else is a ValueError listing the known names."""
+    if isinstance(dataset, str):
+        if dataset in DATASETS:
+            return dataset
+        match = [known for known in DATASETS if _dataset_key(known) == _dataset_key(dataset)]
+        if match:
+            return match[0]
+    prefix = "" if field == "dataset" else f"{field}: "
+    raise ValueError(f"{prefix}unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
 
 
 @lru_cache(maxsize=4096)
@@ -341,10 +391,10 @@ class ReportStore:
             return None if row is None else int(row[0])
         rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished, "
                           "run_id, curve_known FROM reports WHERE code_hash = ? AND dataset = ?", (code_hash, run.dataset)).fetchall()
-        mine = replace(run, epochs_planned=run.planned_epochs())
+        mine = _dedup_form(run)
         for row_id, *fields in rows:
             stored = self._readable(row_id, fields)
-            if stored is not None and replace(stored, code=run.code, run_id="", epochs_planned=stored.planned_epochs()) == mine:
+            if stored is not None and _dedup_form(stored) == mine:
                 return int(row_id)
         return None
 
@@ -403,6 +453,15 @@ class ReportStore:
             return {h: json.loads(f) for h, f in db.execute("SELECT code_hash, features FROM dynamic")}
 
 
+def _dedup_form(run: ReportedRun) -> ReportedRun:
+    """What makes two reports without a run_id the same run: everything but the code's text, with the hyperparameters
+    under the names the predictor reads and the planned epochs as ``planned_epochs`` reads them (so out of the
+    hyperparameters). Why: one run reported with "epochs" and again with "num_epochs", or once without them, was
+    stored twice and corrected later predictions twice."""
+    hparams = {k: v for k, v in canonical_hparams(run.hparams).items() if k not in EPOCH_HPARAMS}
+    return replace(run, code="", run_id="", hparams=hparams, epochs_planned=run.planned_epochs())
+
+
 def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
     """Finished reported runs as (Run, code) pairs for retraining; partial runs have no known final and are skipped."""
     out = []
@@ -450,8 +509,14 @@ class Predictor:
         return self._dynamic_for(content_hash(code), code) is not None
 
     def _dynamic_for(self, key: str, code: str) -> dict[str, float] | None:
+        """The exact text's LEMUR audit entry first, else the measurement of its content hash (kept, else measured
+        now). Why the table first: content hashes ignore comments, so a measurement of a commented copy answered for
+        the audited file itself, and the answer depended on which of the two was asked about first."""
+        audited = lemur_features(code)
+        if audited is not None:
+            return audited
         if key not in self._dynamic:
-            dyn = lemur_features(code) or self._stored_dynamic(key)
+            dyn = self._stored_dynamic(key)
             if dyn is None and self.pool is not None and time.monotonic() - self._unmeasured.get(key, -math.inf) > REMEASURE_AFTER_S:
                 dyn = measure_in_sandbox(code, self.pool)
                 if dyn is None:  # no verdict on the model (timeout, crash, no free worker): nothing to keep
@@ -517,26 +582,39 @@ class Predictor:
                 self.estimators, self.meta, self.policy = estimators, meta, policy
         return True
 
-    def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
-             durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
-             measure: bool = True) -> RunView:
-        """The run as the estimators read it. ``measure=False`` leaves ``code_features`` to the first prediction that
-        needs them (``_measured``): a study's earlier runs and finished runs are mostly only curves to the rules."""
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    def check_inputs(self, code: str | None, hparams: dict | None, dataset: str) -> str:
+        """``dataset`` under its canonical name (``canonical_dataset``) once ``code`` parses (None: not known yet),
+        ``hparams`` pass ``check_hparams`` and the estimators can answer ``dataset``; else the ValueError a prediction
+        would raise. A dry run: nothing is measured or predicted. Why: an early stopper or pruner built with bad inputs
+        failed only at its first update, after an epoch (or, in an Optuna study, three whole trials) had been trained."""
+        dataset = self._checked("" if code is None else code, hparams, dataset, parse=code is not None)
+        self._method(self._estimator(None, "final"), self.default_model, dataset)  # coco, wikitext: refused
+        return dataset
+
+    @staticmethod
+    def _checked(code: str, hparams: dict | None, dataset: str, parse: bool) -> str:
+        """The canonical dataset, once the inputs every view reads pass their checks (``parse``: the code too)."""
+        dataset = canonical_dataset(dataset)
         if not isinstance(code, str):
             raise ValueError("code must be a string")
-        if measure:  # the run asked about (a study's earlier runs only lend their curves and their code's identity)
+        if parse:
             check_model_code(code)
         if hparams is not None and not isinstance(hparams, dict):
             raise ValueError("hparams must be a JSON object")
         check_hparams(hparams or {})
+        return dataset
+
+    def view(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
+             durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
+             measure: bool = True) -> RunView:
+        """The run as the estimators read it. ``measure=False`` leaves ``code_features`` to the first prediction that
+        needs them (``_measured``): a study's earlier runs and finished runs are mostly only curves to the rules.
+        ``curve`` and ``durations``: any sequences of numbers (lists, numpy arrays, tensors)."""
+        # only the run asked about is parsed (a study's earlier runs only lend their curves and their code's identity)
+        dataset = self._checked(code, hparams, dataset, parse=measure)
         hp, planned, tf = _split_hparams(hparams, epochs, transform)
-        curve = [float(a) for a in (curve or [])]
-        for a in curve:
-            if not 0.0 <= a <= 1.0:
-                raise ValueError(f"curve values must lie in [0, 1], got {a}")
-        durations = [float(d) for d in (durations or [])]
+        curve = _curve_of(curve, "curve") if curve is not None else []
+        durations = _numbers(durations, "durations") if durations is not None else []
         if durations and len(durations) != len(curve):
             raise ValueError("durations must have one value (cumulative seconds) per curve epoch")
         return RunView(dataset=dataset, hparams=hp, transform=tf, epochs=max(planned, len(curve)), accuracy=curve,
@@ -545,13 +623,15 @@ class Predictor:
     def predict(self, code: str, hparams: dict | None, dataset: str, curve: list[float] | None = None,
                 durations: list[float] | None = None, epochs: int | None = None, transform: str | None = None,
                 model: str | None = None, target: str = "final", use_reports: bool = True) -> Prediction:
-        """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``. The finished runs
-        of the same code reported on ``dataset`` correct the answer (``corrected_by_reports``) unless ``use_reports`` is
-        False (a caller that corrects by the study's own runs, such as ``optuna_pruner``, must not correct twice)."""
-        planned, given_as = (epochs, "epochs") if epochs is not None else (_hparams_epochs(hparams), "hparams epochs")
-        if planned is not None and curve and whole_epochs(planned, given_as) < len(curve):  # an explicit plan, not a default
-            raise ValueError(f"{given_as} {planned} is below the {len(curve)} epochs already in the curve")
-        view = self.view(code, hparams, dataset, curve, durations, epochs, transform)
+        """``epochs``: the planned epochs, the run's last; never below the epochs already in ``curve``; none given (nor in
+        ``hparams``), ``DEFAULT_EPOCHS`` are assumed while the curve is shorter (the answer's ``epochs`` says so), else
+        a ValueError (``planned_epochs``). The finished runs of the same code reported on ``dataset`` correct the answer
+        (``corrected_by_reports``) unless ``use_reports`` is False (a caller that corrects by the study's own runs, such
+        as ``optuna_pruner``, must not correct twice)."""
+        self._checked(code, hparams, dataset, parse=True)  # before the curve's epochs are weighed against a plan
+        curve = _curve_of(curve, "curve") if curve is not None else []
+        planned, _ = planned_epochs(epochs, hparams, len(curve))
+        view = self.view(code, hparams, dataset, curve, durations, planned, transform)
         prediction = self.predict_view(view, model, target)
         prediction = self.corrected_by_reports(view, prediction, model) if use_reports else prediction
         return replace(prediction, ignored_hparams=unread_hparams(hparams or {}))
@@ -615,10 +695,20 @@ class Predictor:
         with self._lock:
             est = self.estimators.get(key)
         if est is None and target == "best" and name in self.estimators:
-            raise ValueError(f"this predictor has no best-over-epochs estimator for {name!r}: retrain it (nnrag train-predictor)")
+            raise ValueError(self._no_best_estimator(name))
         if est is None:
             raise ValueError(f"unknown model {name!r}; trained: {', '.join(n for n in self.estimators if '@' not in n)}")
         return est
+
+    def _no_best_estimator(self, name: str) -> str:
+        """Why ``name`` cannot answer target "best", and which estimators can. Why: "retrain it" was the advice for
+        last_value too, which no training fits to the best over epochs (only ``BEST_TARGET_ESTIMATORS``)."""
+        fitted = [n.partition("@")[0] for n in self.estimators if n == best_target_name(n.partition("@")[0])]
+        if fitted:
+            return (f"this predictor has no best-over-epochs estimator for {name!r}: ask {' or '.join(map(repr, fitted))} for "
+                    "target 'best' (only those are fitted to the best over epochs)")
+        return (f"this predictor has no best-over-epochs estimator for {name!r} nor any other: train-predictor fits "
+                f"{', '.join(BEST_TARGET_ESTIMATORS)} to the best over epochs; retrain it (nnrag train-predictor)")
 
     def predict_view(self, view: RunView, model: str | None = None, target: str = "final") -> Prediction:
         """``target``: "final" (the metric after the last epoch) or "best" (the best over epochs, from the estimators
@@ -667,7 +757,14 @@ class Predictor:
         ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished. When no
         earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve."""
         incumbent = checked_incumbent(incumbent)
-        view = self._view_of(run, budget)
+        view, assumed = self._run_view(run, budget)
+        decision = self._decision(view, incumbent, policy, earlier)
+        if assumed:  # said in the answer: the horizon the decision is for was not given
+            decision = replace(decision, reason=f"{decision.reason} (planned epochs not given: {view.epochs} assumed)")
+        return decision
+
+    def _decision(self, view: RunView, incumbent, policy: StopPolicy | None, earlier) -> StopDecision:
+        """``should_stop`` for the run as the estimators read it (``incumbent`` already checked)."""
         policy = policy or self.policy
         earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
         siblings = self._siblings(view, earlier_views) if policy.sibling_shrink > 0 else []
@@ -786,6 +883,22 @@ class Predictor:
             return None
         return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)
 
+    def _run_view(self, run: dict | RunView, budget: int | None) -> tuple[RunView, bool]:
+        """The run ``should_stop`` decides for, and whether its planned epochs were assumed: from ``budget``, else the
+        run dict's ``epochs``, else its hyperparameters' (``planned_epochs``: none is a ValueError once the curve has
+        ``DEFAULT_EPOCHS``, a plan below the curve always is)."""
+        if not isinstance(run, dict):
+            if budget is not None:
+                run.epochs = planned_epochs(budget, None, run.k, "budget")[0]
+            return run, False
+        if "curve" in run:
+            named = "budget" if budget is not None or run.get("epochs") is None else "run epochs"
+            given = budget if budget is not None else run.get("epochs")
+            planned, assumed = planned_epochs(given, run.get("hparams") if isinstance(run.get("hparams"), dict) else None,
+                                              len(_curve_of(run["curve"], "run curve")), named)
+            return self._view_of({**run, "epochs": planned}, None), assumed
+        return self._view_of(run, budget), False
+
     def _view_of(self, run: dict | RunView, budget: int | None, measure: bool = True) -> RunView:
         if not isinstance(run, dict):
             if budget is not None:
@@ -806,7 +919,7 @@ class Predictor:
                 run = ReportedRun(**run)
             except TypeError as exc:
                 raise ValueError(f"reported run: {exc}") from exc
-        run = replace(run, hparams=json_hparams(run.hparams, "reported run: hparams"))
+        run = replace(run, hparams=json_hparams(run.hparams, "reported run: hparams"), dataset=canonical_dataset(run.dataset, "reported run"))
         run_id = self.reports.add(run)  # validates; stored before any measurement can fail
         self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
         return run_id

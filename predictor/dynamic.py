@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 
 LEMUR_TABLE = Path(__file__).parent / "lemur_dynamic.json.gz"
-LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward")
+# The stages of the LEMUR audit (``nnrag audit``'s default ``--stage train_step``), which built the table. Why all of
+# them, though params/FLOPs need forward only: a model that breaks at 32 px is retried at LEMUR's larger sizes, and
+# the retry counts only when every stage passes there, so stopping at forward gave some models FLOPs the table lacks.
+LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
 # Wall-clock budget of one measurement. A Predict or ShouldStop call waits on it, so it must end well inside the
 # clients' default 30 s deadline (the sandbox's default budget is 30 s of CPU, up to 120 s of wall time: a model
 # that hangs at import made the call time out). The LEMUR audit's checks took 2.2 s at the median and 7.4 s at the
@@ -27,12 +30,14 @@ MEASURE_TIMEOUT_S = 15.0
 
 
 def _spec():
-    from sandbox.spec import CheckSpec, Example
+    """The check ``nnrag audit lemur`` ran to build ``lemur_dynamic.json.gz`` (``nnrag.cli.check.audit_command``: the
+    default CheckSpec, so no entry, no example, the LEMUR contract detected from ``Net``'s signature, ``prm`` from the
+    model's ``supported_hyperparameters``), within the measurement budget. Why the same: the estimators learned
+    params/FLOPs as the audit measured them; an explicit 32 px example turned off the sandbox's retry at LEMUR's larger
+    input sizes, so AlexNet plus a comment had no FLOPs while AlexNet itself had 10^8.3."""
+    from sandbox.spec import CheckSpec
 
-    # LEMUR contract: Net(in_shape, out_shape, prm, device) on a CIFAR-10 batch.
-    prm = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2}
-    example = Example(init_args=[[2, 3, 32, 32], [10], prm, "cpu"], inputs=[[2, 3, 32, 32]])
-    return CheckSpec(entry="Net", lemur=True, example=example, stages=LEMUR_SPEC_STAGES, timeout_s=MEASURE_TIMEOUT_S)
+    return CheckSpec(stages=LEMUR_SPEC_STAGES, timeout_s=MEASURE_TIMEOUT_S)
 
 
 def _features(ok: bool, params: int | None, flops: int | None) -> dict[str, float]:
@@ -47,8 +52,15 @@ def _features(ok: bool, params: int | None, flops: int | None) -> dict[str, floa
     }
 
 
+def _forward_ok(stages: dict) -> bool:
+    """The table's "ok": the model instantiated and ran forward (what params and FLOPs need), whatever later stages did."""
+    return stages.get("forward") == "ok"
+
+
 def features_from_result(result) -> dict[str, float]:
-    return _features(getattr(result, "status", "") == "ok", getattr(result, "params", None), getattr(result, "flops", None))
+    """A check's params/FLOPs features, read as ``write_lemur_table`` reads the audit's results."""
+    ran = getattr(result, "status", "") == "ok" or _forward_ok(getattr(result, "stages", {}) or {})
+    return _features(ran, getattr(result, "params", None), getattr(result, "flops", None))
 
 
 def code_sha256(code: str) -> str:
@@ -65,8 +77,7 @@ def write_lemur_table(audit_results: Path, out: Path = LEMUR_TABLE) -> int:
         for line in fh:
             record = json.loads(line)
             result = record["result"]
-            forward_ok = result.get("stages", {}).get("forward") == "ok"
-            table[record["hash"]] = [int(forward_ok), result.get("params"), result.get("flops")]
+            table[record["hash"]] = [int(_forward_ok(result.get("stages", {}))), result.get("params"), result.get("flops")]
     with gzip.open(out, "wt") as fh:
         json.dump(table, fh, separators=(",", ":"), sort_keys=True)
     return len(table)
@@ -114,4 +125,5 @@ def measure_in_sandbox(code: str, pool) -> dict[str, float] | None:
     # The spec's budget is CPU time (the sandbox caps wall time at 4x it): a model that sleeps at import would hold
     # the call for a minute. The deadline makes the budget wall-clock.
     result = pool.check(code, _spec(), deadline=time.monotonic() + MEASURE_TIMEOUT_S)
-    return features_from_result(result) if result.status in VERDICT_STATUSES else None
+    measured = result.status in VERDICT_STATUSES or _forward_ok(result.stages)  # forward ran: a later timeout takes nothing away
+    return features_from_result(result) if measured else None

@@ -32,9 +32,12 @@ class EpochStopper:
         recommended policy's rungs (see ``Predictor.should_stop``). Everything the report at the end needs is checked
         here, before any epoch is trained: a bad ``incumbent`` (90 for 90%, NaN, "0.9"), ``epochs`` that are not a
         whole number >= 1 (None was predicted as 5 epochs, then failed the report), and ``hparams`` that cannot be
-        stored (numpy and torch scalars become plain numbers, None is {}; ``predictor.api.json_hparams``)."""
-        self.predictor, self.code, self.dataset = predictor, code, dataset
+        stored (numpy and torch scalars become plain numbers, None is {}; ``predictor.api.json_hparams``), and what every
+        update asks: code that parses, known hyperparameter values and a dataset the predictor answers ("CIFAR-10" reads
+        as "cifar-10"; ``Predictor.check_inputs``, a dry run: nothing is measured)."""
+        self.predictor, self.code = predictor, code
         self.hparams = json_hparams(hparams)
+        self.dataset = predictor.check_inputs(code, self.hparams, dataset)
         self.epochs = whole_epochs(epochs, "epochs")
         self.incumbent = checked_incumbent(incumbent)  # 0-d tensors and numpy scalars read as numbers
         self.earlier = earlier

@@ -20,7 +20,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.api import whole_epochs
+from predictor.api import json_hparams, whole_epochs
 from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy, decide, guarded_rung, sibling_corrected, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
@@ -148,8 +148,12 @@ class PredictorPruner(optuna.pruners.BasePruner):
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,
                      hparams: dict | None = None, policy: StopPolicy | None = None) -> PredictorPruner:
-    """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial)."""
+    """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial). The inputs are
+    checked here (``Predictor.check_inputs``: the code when fixed, ``hparams``, the dataset, under its canonical name).
+    Why: a dataset of "CIFAR-10" or "coco" failed at the first prediction, the study's fourth trial."""
     planned_epochs = whole_epochs(planned_epochs, "planned_epochs")  # before ``predict`` reads it
+    hparams = json_hparams(hparams)
+    dataset = predictor.check_inputs(None if callable(code) else code, hparams, dataset)
 
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code

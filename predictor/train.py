@@ -61,6 +61,22 @@ def train_runs_of(models: list[str], c: Corpus, datasets: tuple[str, ...] | None
     return runs
 
 
+# The fewest training runs of the dataset whose LightGBM estimators every other dataset borrows (models.PerDataset's
+# largest). Why: on fewer, the out-of-fold stacking and calibration folds are left with a single row and LightGBM
+# failed after half a minute ("Found array with 1 sample(s)"); 3 CIFAR-10 runs were a split file's whole train side.
+MIN_TRAIN_RUNS = 20
+
+
+def check_enough_runs(runs: list[Run], names: list[str] | tuple[str, ...]) -> None:
+    """A ValueError, before any fitting, when the LightGBM estimators among ``names`` would have too few runs."""
+    if not any(name.startswith("gbm") for name in names):
+        return  # last_value and curve_fit fit on any number of runs
+    counts = Counter(r.dataset for r in runs)
+    dataset, n = max(counts.items(), key=lambda item: item[1]) if counts else ("any dataset", 0)
+    if n < MIN_TRAIN_RUNS:
+        raise ValueError(f"too few training runs for {dataset}: {n}; need at least {MIN_TRAIN_RUNS} (add train models to the split)")
+
+
 def eval_datasets(test_runs: list[Run], wanted: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The datasets a split is evaluated on: ``wanted`` (each must have held-out runs of >= 3 epochs: a named dataset
     must not vanish from the table unnoticed), or every dataset with at least ``EVAL_MIN_RUNS`` such runs, most runs
@@ -207,6 +223,7 @@ def evaluate_split(train: list[str], test: list[str], names: list[str], lora_dir
     if not datasets:
         raise ValueError(f"the {len(test)} test models have no dataset with {EVAL_MIN_RUNS} or more usable runs of >= 3 epochs to evaluate on")
     train_runs = train_runs_of(train, c, datasets)
+    check_enough_runs(train_runs, names)
     if split_path is not None:
         fitted, timings = fitted_for_split_timed(split_path, train, names, datasets, params, target=target)
     else:
@@ -326,6 +343,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
             continue
         add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)
+    check_enough_runs(runs + extra, names)
     params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
     fitted, timings = fit_with_best(list(names), runs + extra, c, params, per_dataset=True)
     meta = {

@@ -1413,7 +1413,7 @@ def test_predict_is_corrected_at_once_by_reported_runs_of_the_same_code(coded_gb
         "two epochs in, the curve shows the code's offset: next to none of the error is shared"
     assert seen.point == pytest.approx(p.predict_view(p.view(code, hp, "cifar-10", [0.2, 0.3], epochs=6)).point, abs=0.01), \
         "three reports shift a prediction by at most 3 / (3 + lambda) of their error: the curve speaks for itself"
-    assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]).reported_runs == 0, "observed: nothing to correct"
+    assert p.predict(code, hp, "cifar-10", curve=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7], epochs=6).reported_runs == 0, "observed: nothing to correct"
 
 
 def test_reported_runs_with_nearer_hyperparameters_correct_a_prediction_more(coded_gbm, tmp_path):
@@ -1540,7 +1540,8 @@ def test_predict_refuses_planned_epochs_in_hparams_below_the_curve(tiny_predicto
     with pytest.raises(ValueError, match="hparams epochs 2 is below the 3 epochs already in the curve"):
         p.predict(net(), {"epochs": 2}, "cifar-10", [0.3, 0.4, 0.5])
     assert p.predict(net(), {"num_epochs": 5}, "cifar-10", [0.3, 0.4, 0.5]).epochs == 5
-    assert p.predict(net(), {}, "cifar-10", [0.3, 0.4, 0.5, 0.6, 0.65, 0.7]).epochs == 6  # no plan given: the curve's length
+    with pytest.raises(ValueError, match="planned epochs are unknown and its curve already has 6 epochs"):  # not "finished"
+        p.predict(net(), {}, "cifar-10", [0.3, 0.4, 0.5, 0.6, 0.65, 0.7])
 
 
 def test_cli_eval_predictor_refuses_models_that_name_no_estimator():

@@ -244,3 +244,26 @@ def test_health_of_unknown_service_names_it(served):
     assert served.health("nnrag.v1.PredictorService") == "SERVING"
     with pytest.raises(NotFound, match="nnrag.v1.NoSuchService"):
         served.health("nnrag.v1.NoSuchService")
+
+
+# ------------------------------------------------------------------ planned epochs unknown, dataset spellings
+
+
+def test_grpc_refuses_a_long_curve_without_planned_epochs_as_the_api_does(served):
+    """No planned epochs (max_epochs, target_epoch, hparams epochs) and a curve of DEFAULT_EPOCHS or more: the run
+    was read as finished ("observed", never stopped); now INVALID_ARGUMENT, as ``Predictor`` and the CLI answer."""
+    long = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    with pytest.raises(InvalidArgument, match="planned epochs are unknown"):
+        served.should_stop({**RUN, "curve": long}, finished_accuracies=[0.9])
+    with pytest.raises(InvalidArgument, match="planned epochs are unknown"):
+        served.predict(CODE, {}, "cifar-10", long)
+    with pytest.raises(InvalidArgument, match="budget 5 is below the 6 epochs"):
+        served.should_stop({**RUN, "curve": long}, finished_accuracies=[0.9], max_epochs=5)
+    assert served.predict(CODE, {}, "cifar-10", long, epochs=10).method != "observed"
+    assert "5 assumed" in served.should_stop(RUN, finished_accuracies=[0.9]).reason
+
+
+def test_grpc_reads_dataset_spellings(served):
+    assert served.predict(CODE, {}, "CIFAR-10", [0.3]).accuracy == served.predict(CODE, {}, "cifar-10", [0.3]).accuracy
+    with pytest.raises(InvalidArgument, match="unknown dataset 'cifar 10'"):
+        served.predict(CODE, {}, "cifar 10", [0.3])

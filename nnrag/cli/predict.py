@@ -64,6 +64,7 @@ def train_predictor_cmd(
             models, _ = read_split(split_file)
         except ValueError as exc:
             _fail(str(exc))
+        models = _model_names(models, split_file, "train_models")
         if not models:
             _fail(f"split file {split_file}: train_models is empty: there is nothing to train on")
     store = ReportStore(directory / "reports.sqlite")
@@ -90,7 +91,7 @@ def predict_cmd(
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: predict there instead of in-process"),
 ) -> None:
     """Predict the final (or best-over-epochs) accuracy of a model with an 80% interval (and which estimator answered)."""
-    from predictor.api import Predictor, whole_epochs
+    from predictor.api import Predictor, hparams_epochs, whole_epochs
 
     if not file.is_file():
         _fail(f"{file} is not a file")
@@ -114,6 +115,8 @@ def predict_cmd(
     else:
         typer.echo(f"{'final' if target == 'final' else 'best'} {dataset} accuracy over {answer.epochs} epochs: {answer.point:.4f} "
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
+    if epochs is None and hparams_epochs(hp) is None:
+        typer.echo(f"note: no planned epochs given (--epochs, hparams epochs): {answer.epochs} assumed", err=True)
     if answer.ignored_hparams:
         typer.echo(f"note: the predictor does not read {', '.join(answer.ignored_hparams)} (it reads lr, batch, momentum, dropout, "
                    "weight_decay, epochs, transform, ...: LEMUR's names)", err=True)
@@ -152,21 +155,40 @@ def _curve(text: Optional[str]) -> list[float]:
         _fail(f"--curve must be comma-separated numbers, got {text!r}")
 
 
-def _measuring(predictor, code: str, call):
-    """``call()`` with a one-worker sandbox at hand when the params/FLOPs of ``code`` are not known yet (the model
-    code never runs in this process)."""
-    from sandbox.pool import CheckerPool
+class _SandboxOnDemand:
+    """A one-worker sandbox started at the first check it is asked for (``Predictor.pool``). Why: the sandbox took
+    5-6 s to start before the predictor had checked its inputs, so code that does not parse, an unknown dataset or a
+    rejected report waited for it; now only a measurement of new code starts it."""
 
-    if predictor.knows_dynamic(code):
+    def __init__(self) -> None:
+        self._pool = None
+
+    def check(self, *args, **kwargs):
+        if self._pool is None:
+            from sandbox.pool import CheckerPool
+
+            self._pool = CheckerPool(size=1, preload=("torch",))  # the model code never runs in this process
+        return self._pool.check(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+def _measuring(predictor, call):
+    """``call()`` with a sandbox at hand for params/FLOPs of new code, started only when they are measured."""
+    sandbox = _SandboxOnDemand()
+    predictor.pool = sandbox
+    try:
         return call()
-    with CheckerPool(size=1, preload=("torch",)) as pool:
-        predictor.pool = pool
-        return call()
+    finally:
+        predictor.pool = None
+        sandbox.close()
 
 
 def _predict_local(predictor, code: str, hp: dict, dataset: str, curve: list[float], **ask):
     """In-process prediction (``ask``: epochs, model, target)."""
-    return _measuring(predictor, code, lambda: predictor.predict(code, hp, dataset, curve, **ask))
+    return _measuring(predictor, lambda: predictor.predict(code, hp, dataset, curve, **ask))
 
 
 def report_cmd(
@@ -209,7 +231,7 @@ def report_cmd(
             predictor = Predictor.load(_predictor_dir(directory))
             report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
                                  run_id=run_id, curve_known=final is None)
-            stored_id = _measuring(predictor, code, lambda: predictor.report(report))
+            stored_id = _measuring(predictor, lambda: predictor.report(report))
         except (FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
@@ -239,14 +261,23 @@ def _names(text: str) -> list[str]:
 
 
 def _known_datasets(text: str) -> tuple[str, ...]:
-    """``--datasets``: each must be one the predictor knows."""
-    from predictor.features import DATASETS
+    """``--datasets``: each must be one the predictor knows, under its canonical name."""
+    from predictor.api import canonical_dataset
 
-    chosen = tuple(_names(text))
-    unknown = [ds for ds in chosen if ds not in DATASETS]
-    if unknown:
-        _fail(f"unknown dataset {unknown[0]!r}; known: {', '.join(DATASETS)}")
-    return chosen
+    try:
+        return tuple(canonical_dataset(name) for name in _names(text))  # CIFAR-10, cifar10: cifar-10
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _model_names(names: list[str], split_file: Path, key: str) -> list[str]:
+    """A split's model names as LEMUR names them: a ``.py`` suffix (a model file's name) is dropped, with a note. Why:
+    such names matched no LEMUR model, so every one was skipped as unknown."""
+    suffixed = [n for n in names if n.endswith(".py")]
+    if suffixed:
+        typer.echo(f"note: split file {split_file}: {len(suffixed)} {key} end in '.py' (e.g. {suffixed[0]!r}): read without "
+                   "the suffix, as LEMUR names its models", err=True)
+    return [n[: -len(".py")] if n.endswith(".py") else n for n in names]
 
 
 def _warn_unknown_models(names: list[str]) -> None:
@@ -281,6 +312,9 @@ def eval_predictor_cmd(
         _fail(f"--models {models!r} names no estimator; e.g. {DEFAULT_MODELS}")
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
+        train, test = _model_names(train, path, "train_models"), _model_names(test, path, "test_models")
+        if not test:
+            _fail(f"split file {path}: test_models is empty: there is nothing to evaluate on")
         _warn_unknown_models(train + test)
         rows, _ = evaluate_split(train, test, names, split_path=path, datasets=wanted, target=target)
     except (ValueError, FileNotFoundError) as exc:
