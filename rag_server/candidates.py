@@ -13,6 +13,7 @@ with the user's code, and across the missing names by module coherence (``rank_b
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -753,12 +754,19 @@ def signature_of(obj: Any) -> Signature | None:
 
 def torch_refuses(usage: NameUsage) -> bool:
     """``usage.name`` is a ``torch.nn`` class that cannot take the calls the code makes: an LLM's
-    ``LayerNorm(dim, eps=1e-6, data_format="channels_first")`` means ConvNeXt's own LayerNorm, not torch's."""
+    ``LayerNorm(dim, eps=1e-6, data_format="channels_first")`` means ConvNeXt's own LayerNorm, not torch's; nor the
+    calls its instances get: lucidrains' ``Transformer(dim, depth, heads, dim_head, mlp_dim, dropout)`` fits
+    ``nn.Transformer``'s six positional parameters, but ``self.transformer(x)`` cannot call its ``forward(src, tgt)``."""
     import torch.nn as nn  # reading an installed class's signature; nothing of the user's is run
 
     cls = getattr(nn, usage.name, None)
-    sig = signature_of(cls) if isinstance(cls, type) else None
-    return sig is not None and bool(usage.calls) and not calls_fit(sig, usage)
+    if not isinstance(cls, type):
+        return False
+    sig = signature_of(cls)
+    if sig is not None and usage.calls and not calls_fit(sig, usage):
+        return True
+    forward = signature_of(functools.partial(cls.forward, None)) if usage.instance_calls else None  # without ``self``
+    return forward is not None and not all(_serves(forward, call) for call in usage.instance_calls)
 
 
 def import_first(usage: NameUsage, line: str | None) -> bool:

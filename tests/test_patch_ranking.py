@@ -162,6 +162,13 @@ def test_a_torch_class_the_calls_do_not_fit_is_not_imported_blindly():
     plain = "class Net:\n    def __init__(self):\n        self.n = LayerNorm(64, eps=1e-6)\n"
     assert torch_refuses(_usage(convnext, "LayerNorm"))
     assert not torch_refuses(_usage(plain, "LayerNorm"))
+    # the constructor fits nn.Transformer's six positional parameters; its forward(src, tgt) does not take one input
+    vit = ("class Net:\n    def __init__(self):\n        self.t = Transformer(64, 2, 4, 16, 128, 0.1)\n"
+           "    def forward(self, x):\n        return self.t(x)\n")
+    assert torch_refuses(_usage(vit, "Transformer"))
+    assert not torch_refuses(_usage(vit.replace("self.t(x)", "self.t(x, x)"), "Transformer"))
+    one_input = "class Net:\n    def __init__(self):\n        self.n = LayerNorm(64)\n    def forward(self, x):\n        return self.n(x)\n"
+    assert not torch_refuses(_usage(one_input, "LayerNorm"))
 
 
 GHOST = "import torch.nn as nn\nclass GhostModule(nn.Module):\n    def __init__(self, in_chs, out_chs, kernel_size=1, ratio=2, use_act=True):\n        super().__init__()\n"
