@@ -57,6 +57,9 @@ class Prediction:
     target: str = "final"  # what point / lo / hi predict: the metric after the last epoch, or the best over epochs
     reported_runs: int = 0  # finished reported runs of the same code that corrected it (Predictor.predict)
     ignored_hparams: list[str] = field(default_factory=list)  # names given that the predictor does not read
+    # whether the code's model ran forward in the sandbox (None: not measured, e.g. no sandbox); False means the answer
+    # rests on static code features and hyperparameters alone, about a model the training loop will not be able to run
+    model_ran: bool | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -453,6 +456,12 @@ class ReportStore:
             return {h: json.loads(f) for h, f in db.execute("SELECT code_hash, features FROM dynamic")}
 
 
+def model_ran(code_features: dict[str, float] | None) -> bool | None:
+    """Whether the sandbox ran the code's model forward (its ``dyn_ok`` feature), None when it was not measured."""
+    value = (code_features or {}).get("dyn_ok")
+    return None if value is None or value != value else bool(value)
+
+
 def _dedup_form(run: ReportedRun) -> ReportedRun:
     """What makes two reports without a run_id the same run: everything but the code's text, with the hyperparameters
     under the names the predictor reads and the planned epochs as ``planned_epochs`` reads them (so out of the
@@ -721,7 +730,8 @@ class Predictor:
         method = self._method(est, name, view.dataset)
         view = self._measured(view)
         e = at_least_seen(est.predict([view]), [view], target)
-        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), method, view.k, view.dataset, view.epochs, target)
+        return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), method, view.k, view.dataset, view.epochs, target,
+                          model_ran=model_ran(view.code_features))
 
     def _method(self, est, name: str, dataset: str) -> str:
         """``name``, saying so when another dataset's estimator answers for ``dataset`` (``models.PerDataset``; a

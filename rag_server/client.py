@@ -178,6 +178,7 @@ class Prediction:
     target: str = "final"  # what accuracy / lower / upper predict: "final" or "best" (over epochs)
     reported_runs: int = 0  # finished runs of the same code reported on this dataset that corrected the answer
     ignored_hparams: list[str] = field(default_factory=list)  # names in hparams the predictor does not read
+    model_ran: bool | None = None  # whether the model ran forward in the server's sandbox (None: not measured)
 
 
 @dataclass
@@ -336,7 +337,8 @@ def _run(run: dict[str, Any]) -> predictor_pb2.Run:
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
     return Prediction(resp.accuracy, resp.lower, resp.upper, resp.interval_level, resp.method, resp.observed_epochs, resp.epochs, _versions(resp),
-                      resp.target or "final", resp.reported_runs, list(resp.ignored_hparams))
+                      resp.target or "final", resp.reported_runs, list(resp.ignored_hparams),
+                      resp.model_ran if resp.HasField("model_ran") else None)
 
 
 def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:

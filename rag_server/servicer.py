@@ -619,7 +619,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         return predictor_pb2.PredictResponse(
             accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
             observed_epochs=p.k, epochs=p.epochs, target=p.target, reported_runs=p.reported_runs, ignored_hparams=p.ignored_hparams,
-            versions=self._versions(),
+            model_ran=p.model_ran, versions=self._versions(),
         )
 
     def _earlier_runs(self, runs, dataset: str) -> list[dict[str, Any]]:

@@ -761,6 +761,11 @@ def test_cli_predict_json_and_errors(tiny_predictor_dir, tmp_path):
     # New code: its params/FLOPs were measured in a sandbox (not in this process) and kept for the next call.
     measured = ReportStore(tiny_predictor_dir / "reports.sqlite").load_dynamic(content_hash(code))
     assert measured is not None and measured["dyn_ok"] == 1.0 and measured["dyn_params_log10"] > 4
+    assert body["model_ran"] is True and "did not run forward" not in result.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text(code.replace("super().__init__()", "super().__init__()\n        raise RuntimeError('no')"))
+    failed = runner.invoke(app, ["predict", str(broken), "--curve", "0.31", "--epochs", "6", "--dir", str(tiny_predictor_dir)])
+    assert failed.exit_code == 0 and "warning: the model did not run forward in the sandbox" in failed.stderr, failed.output
     best = runner.invoke(app, ["predict", str(model), "--hparams", '{"lr": 0.01, "batch": 32}', "--curve", "0.31,0.52,0.42",
                                "--epochs", "6", "--dir", str(tiny_predictor_dir), "--target", "best", "--json"])
     assert best.exit_code == 0, best.output

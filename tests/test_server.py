@@ -693,6 +693,16 @@ def test_predict_with_a_curve_and_from_a_finished_curve(client):
     assert done.method == "observed" and done.accuracy == pytest.approx(0.7) and done.target == "final"
 
 
+def test_predict_says_whether_the_model_ran_in_the_sandbox(client):
+    """A model that cannot be built still gets an estimate (static features, hyperparameters), but the answer says the
+    sandbox could not run it: it was as confident as any other."""
+    ran = client.predict(GOOD_MODEL, {"lr": 0.01}, "cifar-10", [0.3], epochs=5)
+    broken = GOOD_MODEL.replace("super().__init__()", "super().__init__()\n        raise RuntimeError('no')")
+    failed = client.predict(broken, {"lr": 0.01}, "cifar-10", [0.3], epochs=5)
+    assert ran.model_ran is True and failed.model_ran is False
+    assert client.predict(GOOD_MODEL, {}, "cifar-10", [0.5], epochs=1).model_ran is None  # finished: nothing measured
+
+
 def test_predict_the_best_over_epochs(client):
     p = client.predict(GOOD_MODEL, {"lr": 0.01}, "cifar-10", [0.3, 0.6, 0.5], epochs=5, target="best")
     assert p.target == "best" and p.method == "last_value"

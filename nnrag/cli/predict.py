@@ -117,6 +117,9 @@ def predict_cmd(
                    f"(80% interval {answer.lo:.4f} - {answer.hi:.4f}; model {answer.model}, seen {answer.k} epochs)")
     if epochs is None and hparams_epochs(hp) is None:
         typer.echo(f"note: no planned epochs given (--epochs, hparams epochs): {answer.epochs} assumed", err=True)
+    if answer.model_ran is False:
+        typer.echo(f"warning: the model did not run forward in the sandbox (`nnrag check {file}` says why): this estimate rests on "
+                   "its static code features and hyperparameters, for a model training cannot run", err=True)
     if answer.ignored_hparams:
         typer.echo(f"note: the predictor does not read {', '.join(answer.ignored_hparams)} (it reads lr, batch, momentum, dropout, "
                    "weight_decay, epochs, transform, ...: LEMUR's names)", err=True)
@@ -246,7 +249,8 @@ def _predict_remote(server: str, code: str, hp: dict, dataset: str, curve: list[
 
     with remote_client(server) as client:
         p = client.predict(code, hp, dataset, curve, epochs=epochs or 0, model=model or "", target=target)
-    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target, p.reported_runs, p.ignored_hparams)
+    return Prediction(p.accuracy, p.lower, p.upper, p.method, p.observed_epochs, dataset, p.epochs, p.target, p.reported_runs, p.ignored_hparams,
+                      p.model_ran)
 
 
 def _check_target(target: str) -> None:

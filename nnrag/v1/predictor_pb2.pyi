@@ -54,7 +54,7 @@ class PredictRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., hparams_json: _Optional[str] = ..., dataset: _Optional[str] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., target_epoch: _Optional[int] = ..., model: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "target", "reported_runs", "ignored_hparams", "versions")
+    __slots__ = ("accuracy", "lower", "upper", "interval_level", "method", "observed_epochs", "epochs", "target", "reported_runs", "ignored_hparams", "model_ran", "versions")
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
     UPPER_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class PredictResponse(_message.Message):
     TARGET_FIELD_NUMBER: _ClassVar[int]
     REPORTED_RUNS_FIELD_NUMBER: _ClassVar[int]
     IGNORED_HPARAMS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_RAN_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     accuracy: float
     lower: float
@@ -76,8 +77,9 @@ class PredictResponse(_message.Message):
     target: str
     reported_runs: int
     ignored_hparams: _containers.RepeatedScalarFieldContainer[str]
+    model_ran: bool
     versions: _common_pb2.Versions
-    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., observed_epochs: _Optional[int] = ..., epochs: _Optional[int] = ..., target: _Optional[str] = ..., reported_runs: _Optional[int] = ..., ignored_hparams: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, accuracy: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., interval_level: _Optional[float] = ..., method: _Optional[str] = ..., observed_epochs: _Optional[int] = ..., epochs: _Optional[int] = ..., target: _Optional[str] = ..., reported_runs: _Optional[int] = ..., ignored_hparams: _Optional[_Iterable[str]] = ..., model_ran: _Optional[bool] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class Budget(_message.Message):
     __slots__ = ("max_epochs",)
