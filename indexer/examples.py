@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpus.records import SourceFile
-from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph
+from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph, module_level_statements
 from indexer.records import Block
 from sandbox.spec import Example
 
@@ -277,7 +277,7 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
             tree = ast.parse(block.code)
         except SyntaxError:
             return [Example(inputs=None)]
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    classes = module_classes_of(tree)
     info = _class_info(block.name, classes, imports=_import_map(tree))
     if info is None:
         return [Example(inputs=None)]
@@ -331,12 +331,22 @@ def lemur_contract(block: Block, tree: ast.Module | None = None) -> bool:
             tree = ast.parse(block.code)
         except SyntaxError:
             return False
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    classes = module_classes_of(tree)
     info = _class_info(block.name, classes, imports=_import_map(tree))
     return info is not None and LEMUR_PARAMS <= {p.arg for p in info.params}
 
 
 # --- reading the class ---------------------------------------------------------------------
+
+
+def module_classes_of(tree: ast.Module) -> dict[str, ast.ClassDef]:
+    """The module-level classes of a block's code by name: top-level ones and those inside a top-level ``if`` / ``try``
+    (an ``except ImportError:`` fallback class), the last definition of a name winning as when the module runs."""
+    out: dict[str, ast.ClassDef] = {}
+    for stmt in tree.body:
+        nested = [stmt] if isinstance(stmt, ast.ClassDef) else module_level_statements(stmt) if isinstance(stmt, (ast.If, ast.Try)) else []
+        out.update({n.name: n for n in nested if isinstance(n, ast.ClassDef)})
+    return out
 
 
 def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0,

@@ -194,6 +194,19 @@ def installed_class(qualname: str) -> DefTarget | None:
     return target if isinstance(target, DefTarget) else None
 
 
+def module_level_statements(stmt: ast.stmt) -> list[ast.stmt]:
+    """The statements a compound top-level statement runs at module level (the bodies of ``if`` / ``else``, ``try`` /
+    ``except`` / ``else`` / ``finally``, ``with``, loops, nested ones too; not function or class bodies)."""
+    out: list[ast.stmt] = []
+    bodies = [getattr(stmt, f, []) for f in ("body", "orelse", "finalbody")] + [h.body for h in getattr(stmt, "handlers", [])]
+    for body in bodies:
+        for child in body:
+            out.append(child)
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out += module_level_statements(child)
+    return out
+
+
 def script_sibling(modules: dict[str, ModuleInfo], importer: str, module: str) -> str | None:
     """The sibling module that ``import module`` means in ``importer`` when it lives in a plain directory (no
     ``__init__.py``) and the source root has no ``module``: what ``python code/train.py`` finds, since Python puts
@@ -333,14 +346,24 @@ class ModuleGraph:
 
     # ---------------------------------------------------------------- class hierarchy
 
+    def class_nodes(self, target: DefTarget) -> list[ast.ClassDef]:
+        """The ``class`` statements that bind ``target`` at module level: top-level ones, and those inside a top-level
+        ``if`` / ``try`` (``try: from apex... import FusedLayerNorm as LayerNorm`` / ``except ImportError: class
+        LayerNorm(nn.Module)``), in source order."""
+        mi = self.modules[target.module]
+        out: list[ast.ClassDef] = []
+        for i in mi.defs.get(target.name, []):
+            unit = mi.units[i]
+            if unit.kind == "class":
+                out.append(unit.node)
+            elif unit.kind == "compound":
+                out += [n for n in module_level_statements(unit.node) if isinstance(n, ast.ClassDef) and n.name == target.name]
+        return out
+
     def base_targets(self, target: DefTarget) -> list[tuple[Target | None, str]]:
         """Resolved base classes of a class definition (target, dotted text)."""
-        mi = self.modules[target.module]
         out: list[tuple[Target | None, str]] = []
-        for i in mi.defs.get(target.name, []):
-            node = mi.units[i].node
-            if not hasattr(node, "bases"):
-                continue
+        for node in self.class_nodes(target):
             for base in node.bases:
                 expr = base.value if hasattr(base, "slice") and hasattr(base, "value") else base
                 out.append(self._resolve_expr(target.module, expr))
@@ -373,9 +396,9 @@ class ModuleGraph:
             return bool(self._module_class[target])
         if target in _seen:
             return False
-        mi = self.modules[target.module]
-        if not any(mi.units[i].kind == "class" for i in mi.defs.get(target.name, [])):
+        if not self.class_nodes(target):
             return False
+        mi = self.modules[target.module]
         result = False
         unknown_external = False
         external_stars = [m for m in mi.star_imports if m not in self.modules]
@@ -433,9 +456,4 @@ class ModuleGraph:
         return False
 
     def _defines_forward(self, target: DefTarget) -> bool:
-        mi = self.modules[target.module]
-        for i in mi.defs.get(target.name, []):
-            for stmt in getattr(mi.units[i].node, "body", []):
-                if getattr(stmt, "name", None) == "forward":
-                    return True
-        return False
+        return any(getattr(stmt, "name", None) == "forward" for node in self.class_nodes(target) for stmt in node.body)

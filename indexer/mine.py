@@ -63,10 +63,8 @@ def _init_signature(graph: ModuleGraph, target: DefTarget, seen: set[DefTarget] 
     if target in seen:
         return ""
     seen.add(target)
-    mi = graph.modules[target.module]
-    for i in mi.defs.get(target.name, []):
-        node = mi.units[i].node
-        for stmt in getattr(node, "body", []):
+    for node in graph.class_nodes(target):
+        for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
                 return f"({ast.unparse(stmt.args)})"
     for base, _ in graph.base_targets(target):
@@ -102,8 +100,7 @@ def config_companions(graph: ModuleGraph, cls: DefTarget) -> list[DefTarget]:
     keys are all constructor parameters. Those definitions join the block, so the call-site
     guesses of ``indexer.examples`` can be used."""
     mi = graph.modules[cls.module]
-    node = mi.units[mi.defs[cls.name][-1]].node
-    params = _required_init_params(node)
+    params = _required_init_params(graph.class_nodes(cls)[-1])
     if params is None or not params[1]:
         return []
     names: set[str] = set()
@@ -135,14 +132,16 @@ def module_classes(graph: ModuleGraph) -> list[tuple[DefTarget, DefTarget]]:
     for module in sorted(graph.modules):
         mi = graph.modules[module]
         for unit in mi.units:
-            if unit.kind == "class":
-                target = DefTarget(module, unit.node.name)
-                if mi.defs[target.name][-1] != unit.index:
-                    continue  # redefined later in the module: the last definition wins
-                if graph.resolve(module, target.name) != target:
-                    continue  # kept as an import by policy (torch's own Module)
-                if graph.is_module_class(target):
-                    out.append((target, target))
+            if unit.kind in ("class", "compound"):
+                names = [unit.node.name] if unit.kind == "class" else unit.names
+                for name in names:
+                    target = DefTarget(module, name)
+                    if mi.defs[name][-1] != unit.index:
+                        continue  # redefined later in the module: the last definition wins
+                    if graph.resolve(module, name) != target:
+                        continue  # kept as an import by policy (torch's own Module)
+                    if graph.class_nodes(target) and graph.is_module_class(target):
+                        out.append((target, target))
             elif _is_alias(unit.node) and mi.defs[unit.node.targets[0].id] == [unit.index]:
                 alias = DefTarget(module, unit.node.targets[0].id)
                 value = unit.node.value
@@ -164,8 +163,7 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
     for target, cls in module_classes(graph):
         mi = graph.modules[target.module]
         unit = mi.units[mi.defs[target.name][-1]]
-        cls_mi = graph.modules[cls.module]
-        cls_node = cls_mi.units[cls_mi.defs[cls.name][-1]].node
+        cls_node = graph.class_nodes(cls)[-1]
         assembled = assembler.assemble(target)
         companions = config_companions(graph, cls) if target == cls else []
         if companions:

@@ -452,3 +452,47 @@ def test_script_style_imports_of_sibling_files_are_inlined(tmp_path):
     import torch
 
     assert namespace["ScriptNet"]()(torch.zeros(2, 4)).shape == (2, 4)
+
+
+def test_classes_defined_under_a_module_level_try_or_if_are_blocks(tmp_path):
+    """``try: from apex... import FusedLayerNorm as LayerNorm`` / ``except ImportError: class LayerNorm(nn.Module)``
+    (BERT-style code) and ``if``/``else`` definitions: blocks of their own, the whole statement as their code. They were
+    inlined into their users only, so ``nnrag block LayerNorm`` found nothing."""
+    from indexer.examples import constructor_candidates
+
+    pkg = tmp_path / "bert"
+    pkg.mkdir()
+    (pkg / "norm.py").write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+
+        try:
+            from apex.normalization import FusedLayerNorm as BertLayerNorm
+        except ImportError:
+            class BertLayerNorm(nn.Module):
+                def __init__(self, hidden_size, eps=1e-12):
+                    super().__init__()
+                    self.weight = nn.Parameter(torch.ones(hidden_size))
+                    self.eps = eps
+
+                def forward(self, x):
+                    return self.weight * (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True) + self.eps).sqrt()
+
+        if hasattr(nn, "NoSuchActivation"):
+            Act = nn.NoSuchActivation
+        else:
+            class Act(nn.Module):
+                def forward(self, x):
+                    return x * torch.sigmoid(x)
+        """))
+    blocks = {b.qualified_name: b for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files()))}
+    assert set(blocks) == {"norm.BertLayerNorm", "norm.Act"}
+    norm = blocks["norm.BertLayerNorm"]
+    assert norm.signature == "(self, hidden_size, eps=1e-12)" and "except ImportError:" in norm.code
+    assert constructor_candidates(norm, [])[0].init_kwargs == {"hidden_size": 32}  # the guesser reads the class inside the try
+    import torch
+
+    for block, args in ((norm, (8,)), (blocks["norm.Act"], ())):
+        namespace: dict = {}
+        exec(compile(block.code, "block", "exec"), namespace)  # noqa: S102 - our own fixture code
+        assert namespace[block.name](*args)(torch.ones(2, 8)).shape == (2, 8)
