@@ -142,7 +142,6 @@ def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list
     return out
 
 
-
 def fails_in_user_code(code: str, traceback: str, user_names: set[str]) -> bool:
     """Whether the innermost traceback frame in the patched code lies in the user's own lines: module-level code or a
     top-level definition named in ``user_names`` (what the user's file binds; an inserted block and the helpers it
