@@ -169,6 +169,7 @@ def spec_to_proto(spec: CheckSpec | None) -> pb.CheckSpec | None:
         timeout_ms=spec.timeout_s * 1000.0,
         memory_mb=spec.memory_mb,
         count_flops=spec.count_flops,
+        train_lemur=spec.train_lemur,
     )
     if spec.entry is not None:
         msg.entry = spec.entry
@@ -227,6 +228,8 @@ def spec_from_proto(
         spec.memory_mb = int(msg.memory_mb)
     if msg.HasField("count_flops"):
         spec.count_flops = msg.count_flops
+    if msg.HasField("train_lemur"):
+        spec.train_lemur = msg.train_lemur
     return spec
 
 

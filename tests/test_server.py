@@ -474,6 +474,36 @@ def test_max_audit_streams_must_leave_a_thread_for_other_calls():
     assert Settings(max_concurrent_rpcs=2).audit_stream_limit == 1
 
 
+LEMUR_BROKEN_LEARN = """import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.fc = nn.Linear(in_shape[1], out_shape[0])
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+
+    def train_setup(self, prm):
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"])
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.criterion(self(inputs), labels).backward()
+"""
+
+
+def test_check_over_the_wire_runs_a_lemur_learn_by_default_and_not_when_told(client):
+    """``CheckSpec.train_lemur`` crosses the wire (field 11): ``nnrag check --server --stage backward`` ran the LEMUR
+    train step on the server anyway."""
+    default = client.check(LEMUR_BROKEN_LEARN)
+    assert default.failed_stage == "train_step" and "criterion" in default.message
+    told = client.check(LEMUR_BROKEN_LEARN, CheckSpec(train_lemur=False))
+    assert told.status == "ok" and "train_step" not in told.stages
+
+
 def test_audit_waits_for_a_sandbox_place_instead_of_ending_the_stream(client):
     """Other calls hold every place: the audit's items wait for one and all come back checked."""
     hold = CheckSpec(timeout_s=10, stages=("parse", "compile", "import"))

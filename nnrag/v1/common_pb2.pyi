@@ -41,7 +41,7 @@ class Example(_message.Message):
     def __init__(self, init_args_json: _Optional[str] = ..., init_kwargs_json: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., input_dtypes: _Optional[_Iterable[str]] = ..., infer_inputs: _Optional[bool] = ..., input_specs_json: _Optional[str] = ...) -> None: ...
 
 class CheckSpec(_message.Message):
-    __slots__ = ("entry", "lemur", "example", "candidates", "expected_output_shape", "stages", "max_params", "timeout_ms", "memory_mb", "count_flops")
+    __slots__ = ("entry", "lemur", "example", "candidates", "expected_output_shape", "stages", "max_params", "timeout_ms", "memory_mb", "count_flops", "train_lemur")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     LEMUR_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class CheckSpec(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     COUNT_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LEMUR_FIELD_NUMBER: _ClassVar[int]
     entry: str
     lemur: bool
     example: Example
@@ -62,7 +63,8 @@ class CheckSpec(_message.Message):
     timeout_ms: float
     memory_mb: int
     count_flops: bool
-    def __init__(self, entry: _Optional[str] = ..., lemur: _Optional[bool] = ..., example: _Optional[_Union[Example, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Example, _Mapping]]] = ..., expected_output_shape: _Optional[_Iterable[int]] = ..., stages: _Optional[_Iterable[str]] = ..., max_params: _Optional[int] = ..., timeout_ms: _Optional[float] = ..., memory_mb: _Optional[int] = ..., count_flops: _Optional[bool] = ...) -> None: ...
+    train_lemur: bool
+    def __init__(self, entry: _Optional[str] = ..., lemur: _Optional[bool] = ..., example: _Optional[_Union[Example, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Example, _Mapping]]] = ..., expected_output_shape: _Optional[_Iterable[int]] = ..., stages: _Optional[_Iterable[str]] = ..., max_params: _Optional[int] = ..., timeout_ms: _Optional[float] = ..., memory_mb: _Optional[int] = ..., count_flops: _Optional[bool] = ..., train_lemur: _Optional[bool] = ...) -> None: ...
 
 class Diagnosis(_message.Message):
     __slots__ = ("problem", "hint", "kind", "symbol", "line")
