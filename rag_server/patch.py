@@ -181,6 +181,21 @@ def _parse_import(line: str) -> cst.SimpleStatementLine:
     return cst.parse_statement(line + "\n")  # type: ignore[return-value]
 
 
+def from_import_names(stmt: cst.SimpleStatementLine) -> tuple[str, list[str]] | None:
+    """(module, the import's names as written: ``Optional``, ``Tensor as T``) of a single absolute ``from module import
+    a, b`` statement, else None (plain imports, relative or star imports, several statements on one line). Why:
+    added imports are merged per module, so a patch no longer adds ``from typing import Type`` and then
+    ``from typing import Optional, Type``."""
+    if len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.ImportFrom):
+        return None
+    small = stmt.body[0]
+    if small.relative or small.module is None or isinstance(small.names, cst.ImportStar):
+        return None
+    code = cst.Module([]).code_for_node
+    aliases = [code(a.name) + (f" as {code(a.asname.name)}" if a.asname is not None else "") for a in small.names]
+    return code(small.module), aliases
+
+
 def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: list[Candidate]) -> tuple[str, list[dict[str, Any]], list[str]]:
     """Splice ``imports`` and ``chosen`` blocks into ``code``, editing call-site keywords where a chosen block takes
     them under another name, inverted, or not at all (``Candidate.edits``). Returns (code, inserted, added import lines)."""
@@ -205,12 +220,26 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     before: dict[int, list[cst.CSTNode]] = {}  # original statement index -> statements to insert before it
     inserted: list[dict[str, Any]] = []
 
+    from_lines: dict[str, int] = {}  # module -> index in new_imports of its ``from module import ...`` line
+
     def add_import(line: str) -> bool:
         stmt = _parse_import(line)
         bindings = [b for small in stmt.body for b in import_bindings(small)]  # type: ignore[arg-type]
         if all(taken.get(b) == t for b, t in bindings):
             return False
-        new_imports.append(line)
+        names = from_import_names(stmt)
+        if names is None:
+            new_imports.append(line)
+        else:  # only the names not bound yet, joined to this module's line if one was added already
+            module, aliases = names
+            fresh = [a for a, (b, t) in zip(aliases, bindings) if taken.get(b) != t]
+            if module in from_lines:
+                kept = new_imports[from_lines[module]].split(" import ", 1)[1].split(", ")
+                fresh = kept + [a for a in fresh if a not in kept]
+                new_imports[from_lines[module]] = f"from {module} import {', '.join(fresh)}"
+            else:
+                from_lines[module] = len(new_imports)
+                new_imports.append(f"from {module} import {', '.join(fresh)}")
         for b, t in bindings:
             taken[b] = t
         return True

@@ -521,3 +521,36 @@ def test_candidates_the_calls_cannot_construct_are_not_tried_when_others_can_be(
     for c in unfit:
         c.compat = 0.0
     assert callable_first(unfit) == unfit
+
+
+COMBO = """import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = Conv2dNormActivation(3, 16, kernel_size=3)
+        self.se = SqueezeExcite(16)
+        self.drop = DropPath(0.1)
+        self.grn = GlobalResponseNorm(16)
+        self.mlp = Mlp(16, 32, 10)
+
+    def forward(self, x):
+        x = self.drop(self.se(self.stem(x)))
+        return self.mlp(x.mean((2, 3)))
+"""
+
+
+def test_added_imports_name_each_module_and_each_name_once(store):
+    """Blocks from one package import from the same modules: torchvision's Conv2dNormActivation and timm's blocks
+    added ``from typing import Any, Callable, Optional, Union`` and then ``from typing import Callable, Optional,
+    Type, Union``. Added ``from`` imports are merged per module, each name once."""
+    for code in [COMBO] + [(EXAMPLES / name).read_text() for name in ("missing_se_droppath.py", "fenced_reply.md", "missing_convbnact.py")]:
+        result = patch(code, CheckSpec(), store, None)
+        froms = [line.split(" import ", 1) for line in result.added_imports if line.startswith("from ")]
+        modules = [module for module, _ in froms]
+        assert len(modules) == len(set(modules)), result.added_imports
+        names = [(module, name) for module, names in froms for name in names.split(", ")]
+        assert len(names) == len(set(names)), result.added_imports
+        assert analyze(result.code).free == {}, result.code
