@@ -20,7 +20,7 @@ import libcst as cst
 
 from indexer.store import SearchHit, stage_index, stage_level
 from nnrag import pyparse
-from rag_server.candidates import import_first, standard_import, store_candidates
+from rag_server.candidates import import_first, module_lacks, standard_import, store_candidates
 from rag_server.scope import analyze
 
 MAX_K = 100
@@ -113,19 +113,56 @@ def _undefined_near(code: str, lo: int, hi: int) -> tuple[list[tuple[str, int]],
         tree = None
     found: dict[str, int] = {}
     if tree is not None:
-        defined = _defined_names(tree)
+        defined, stars = _defined_names(tree), _star_modules(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in defined and lo <= node.lineno <= hi:
-                found.setdefault(node.id, node.lineno)
-    else:  # mid-edit code: fall back to calls of capitalised names not defined by class/def/import
-        defined = set(re.findall(r"^\s*(?:class|def)\s+(\w+)", code, flags=re.M))
-        defined |= set(re.findall(r"\bimport\s+(\w+)", code)) | set(re.findall(r"\bas\s+(\w+)", code))
+                if not _star_may_bind(stars, node.id):
+                    found.setdefault(node.id, node.lineno)
+    else:  # mid-edit code: fall back to calls of capitalised bare names (``nn.Conv2d(`` is an attribute) bound nowhere
+        defined, stars = _bound_in_text(code)
         for lineno, line in enumerate(code.splitlines(), start=1):
             if lo <= lineno <= hi:
-                for name in re.findall(r"\b([A-Z]\w*)\s*\(", line):
-                    if name not in defined and not hasattr(builtins, name):
+                for name in re.findall(r"(?<![\w.])([A-Z]\w*)\s*\(", line):
+                    if name not in defined and not hasattr(builtins, name) and not _star_may_bind(stars, name):
                         found.setdefault(name, lineno)
     return sorted(found.items(), key=lambda kv: kv[1]), tree
+
+
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+[^\n]+", re.M)
+_PARENTHESISED_IMPORT = re.compile(r"\bfrom\s+[\w.]+\s+import\s*\(([^)]*)\)?", re.S)
+
+
+def _bound_in_text(code: str) -> tuple[set[str], list[str | None]]:
+    """Names that class/def/import lines of code that does not parse yet bind, and the modules star-imported. Each
+    import line is parsed alone. Why: a regex kept only the first name of ``from timm.layers import DropPath, Mlp``,
+    and the editor was told to insert a store copy of the ``Mlp`` it had imported."""
+    defined = set(re.findall(r"^\s*(?:class|def)\s+(\w+)", code, flags=re.M)) | set(re.findall(r"\bas\s+(\w+)", code))
+    stars: list[str | None] = []
+    for line in _IMPORT_LINE.findall(code):
+        try:
+            node = ast.parse(line.strip()).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        for alias in getattr(node, "names", []):
+            if alias.name == "*":
+                stars.append(node.module if not getattr(node, "level", 0) else None)
+            else:
+                defined.add((alias.asname or alias.name).split(".")[0])
+    for inside in _PARENTHESISED_IMPORT.findall(code):  # ``from m import (a,\n b)``, maybe still open
+        defined |= {part.split(" as ")[-1].strip() for part in inside.split(",") if part.strip()}
+    return defined, stars
+
+
+def _star_modules(tree: ast.Module) -> list[str | None]:
+    """Modules of ``from m import *`` statements (None for a relative one)."""
+    return [(node.module if not node.level else None) for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)]
+
+
+def _star_may_bind(stars: list[str | None], name: str) -> bool:
+    """Whether a star import may bind ``name``: a relative or unknown module may; an installed library binds it unless
+    it certainly lacks it (``from torch.nn import *`` binds ``Linear``, which was suggested as timm's ``Linear``)."""
+    return any(module is None or not module_lacks(module, name) for module in stars)
 
 
 def _insert_line(tree: ast.Module | None, code: str, use_line: int) -> int:
@@ -198,10 +235,14 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
             return Suggestions(suggestions[:k], names, list(imports))
     window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()
     if window:
-        for hit in store.search(window[:MAX_QUERY_CHARS], k=k):
+        # not a block whose name the code binds already (an imported DropPath), nor a second block of one name
+        bound = set(_defined_names(tree)) if tree is not None else _bound_in_text(code)[0]
+        named = bound | {s.hit.block.name for s in suggestions}
+        for hit in store.search(window[:MAX_QUERY_CHARS], k=3 * k):
             key = hit.block.content_hash or hit.block.qualified_name
-            if key not in seen:
+            if key not in seen and hit.block.name not in named:
                 seen.add(key)
+                named.add(hit.block.name)
                 suggestions.append(Suggestion(hit, _insert_line(tree, code, cursor), "similar to the code at the cursor"))
             if len(suggestions) >= k:
                 break

@@ -692,6 +692,22 @@ def test_code_too_long_to_edit_in_the_server_is_refused_at_once(client):
     assert client.check(big, CheckSpec(stages=("parse", "compile"))).status == "ok"
 
 
+def test_suggest_on_code_being_typed_reads_its_imports_and_attribute_calls(client):
+    """Mid-edit code (an empty ``forward`` body does not parse): ``nn.Conv2d(`` is an attribute call and ``from m import
+    A, B`` binds both names. Both were 'undefined', and the editor was told to insert torch's Conv2d and a store copy
+    of the Mlp it imports; a block already imported is not offered as 'similar' either."""
+    typing = ("import torch.nn as nn\nfrom torchvision.ops.misc import SqueezeExcitation, Conv2dNormActivation\n\n\n"
+              "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 16, 3)\n"
+              "        self.se = SqueezeExcitation(16, 4)\n        self.block = BasicBlock(16, 16)\n\n    def forward(self, x):\n        \n")
+    result = client.suggest(typing, cursor_line=13, k=5)
+    assert result.undefined_names == ["BasicBlock"], result.undefined_names
+    names = [s.hit.block.name for s in result.suggestions]
+    assert names[0] == "BasicBlock" and "SqueezeExcitation" not in names and "Conv2d" not in names, names
+    star = "from torch.nn import *\n\n\nclass Net(Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = Linear(4, 4)\n"
+    for code in (star, star + "    def forward(self, x):\n"):  # parsed, and mid-edit
+        assert client.suggest(code, k=1).undefined_names == [], code
+
+
 def test_suggest_gives_the_imports_patch_would_add_instead_of_blocks(client):
     code = MISSING_BLOCK.replace("return self.fc(self.block(self.stem(x)).mean((2, 3)))",
                                  "x = F.relu(self.block(self.stem(x))) * math.sqrt(2.0)\n        return self.fc(x.mean((2, 3)))")
