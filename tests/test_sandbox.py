@@ -302,6 +302,20 @@ def test_check_many_keeps_input_order(pool):
     assert [r.output_shapes[0][1] for r in results] == list(range(3, 9))
 
 
+def test_check_many_stopped_early_kills_the_running_checks(pool):
+    """``nnrag audit`` interrupted (the generator closed, or Ctrl-C while waiting) waited for every running and queued
+    check to end: sleeping models held it for two wall-clock caps. Now they are killed and dropped at once."""
+    sleeper = "import time\ntime.sleep(60)\n" + SMALL
+    items = [(SMALL, None)] + [(sleeper, CheckSpec(timeout_s=20)) for _ in range(4)]
+    results = pool.check_many(items)
+    assert next(results).status == "ok"
+    time.sleep(0.5)  # the sleepers are running
+    started = time.monotonic()
+    results.close()
+    assert time.monotonic() - started < 5
+    assert pool.check(SMALL).status == "ok"  # the workers stay usable
+
+
 def test_stdout_is_captured_and_truncated(pool):
     result = pool.check("print('hello from the model')\nprint('x' * 100000)\n" + SMALL)
     assert result.status == "ok"
