@@ -3,7 +3,11 @@
 Identical code is checked once (keyed by the SHA-256 of the code). Results are appended
 to ``results.jsonl`` as they arrive (one line per unique code) and names to
 ``names.jsonl``; on restart every hash already in ``results.jsonl`` is skipped, so an
-interrupted audit of 10,000 models resumes where it stopped. The sources of items
+interrupted audit of 10,000 models resumes where it stopped. ``current.jsonl`` is rewritten by
+every run with the source as it is now (one line per item: its key and code hash), so the report
+covers today's codes, not versions the user has since fixed, while ``results.jsonl`` keeps every
+record. An item's key is its name; a name repeated within one source gets ``#2``, ``#3``... on its
+later occurrences (``a``, ``a#2``), so every item counts once. The sources of items
 (directories, JSONL, LEMUR) live in the CLI; this module only needs something that checks
 many codes in order: a local ``CheckerPool`` or, over the wire, ``rag_server.client.Client``
 (its ``check_many`` streams through the server's Audit RPC). Both give the same files.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,7 @@ from sandbox.spec import CheckResult, CheckSpec
 RESULTS_FILE = "results.jsonl"
 NAMES_FILE = "names.jsonl"
 RUNS_FILE = "runs.jsonl"
+CURRENT_FILE = "current.jsonl"
 
 
 class Checker(Protocol):
@@ -67,6 +73,36 @@ def load_names(out_dir: Path) -> dict[str, str]:
     return {record["name"]: record["hash"] for record in _read_jsonl(out_dir / NAMES_FILE)}
 
 
+def load_current(out_dir: Path) -> dict[str, str]:
+    """key -> hash of the source as the latest run saw it (current.jsonl); for an output folder from
+    before that file existed, the latest hash of every name in names.jsonl."""
+    path = out_dir / CURRENT_FILE
+    if not path.exists():
+        return load_names(out_dir)
+    return {record["name"]: record["hash"] for record in _read_jsonl(path)}
+
+
+def item_keys(names: Iterable[str]) -> Iterator[str]:
+    """A distinct key per item: the name, or ``name#k`` for its k-th occurrence (k >= 2) in one source."""
+    used: set[str] = set()
+    for name in names:
+        key, k = name, 1
+        while key in used:
+            k += 1
+            key = f"{name}#{k}"
+        used.add(key)
+        yield key
+
+
+def _write_current(out_dir: Path, current: dict[str, str]) -> None:
+    """Replace current.jsonl in one step (a kill leaves the old or the new snapshot, never half)."""
+    tmp = out_dir / (CURRENT_FILE + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for key, digest in current.items():
+            fh.write(json.dumps({"name": key, "hash": digest}) + "\n")
+    os.replace(tmp, out_dir / CURRENT_FILE)
+
+
 def run_audit(
     items: Iterable[tuple[str, str]],
     out_dir: Path,
@@ -89,17 +125,22 @@ def run_audit(
     known_names = load_names(out_dir)
     progress = AuditProgress()
     todo: dict[str, tuple[str, str]] = {}
+    current: dict[str, str] = {}
+    items = list(items)
     with (out_dir / NAMES_FILE).open("a", encoding="utf-8") as names_fh:
-        for name, code in items:
+        for key, (_, code) in zip(item_keys(name for name, _ in items), items):
             progress.total_names += 1
             digest = code_hash(code)
-            if known_names.get(name) != digest:
-                names_fh.write(json.dumps({"name": name, "hash": digest}) + "\n")
-                known_names[name] = digest
+            current[key] = digest
+            if known_names.get(key) != digest:
+                names_fh.write(json.dumps({"name": key, "hash": digest}) + "\n")
+                known_names[key] = digest
             if digest not in done and digest not in todo:
-                todo[digest] = (name, code)
-    progress.unique = len(set(known_names.values()))
-    progress.already_done = len(done)
+                todo[digest] = (key, code)
+    _write_current(out_dir, current)
+    unique = set(current.values())
+    progress.unique = len(unique)
+    progress.already_done = len(unique & done.keys())
     # Hash order is a fixed pseudo-random order: a partial audit (limit, interruption) is an
     # unbiased sample of the source instead of its alphabetical head.
     pending = sorted(todo.items())

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sandbox.audit import load_done, load_names
+from sandbox.audit import load_current, load_done
 from sandbox.spec import STAGES
 
 ACTIVE_GAP_S = 300.0  # gaps longer than this between results are pauses, not work
@@ -35,9 +35,12 @@ def _family(name: str) -> str:
 
 
 def summarise(out_dir: Path) -> dict[str, Any]:
+    """Figures over the codes the source holds now (current.jsonl): results of versions since changed
+    or removed stay in results.jsonl for resume but are left out. Without any names, every result."""
     done = load_done(out_dir)
-    names = load_names(out_dir)
-    records = list(done.values())
+    names = load_current(out_dir)
+    unique = list(dict.fromkeys(names.values()))
+    records = [done[h] for h in unique if h in done] if names else list(done.values())
     results = [r["result"] for r in records]
     n = len(results)
     stage_rates = {}
@@ -64,7 +67,7 @@ def summarise(out_dir: Path) -> dict[str, Any]:
     walls = sorted((r["result"].get("wall_ms") or 0.0) for r in records)
     slowest = sorted(records, key=lambda r: -(r["result"].get("wall_ms") or 0.0))[:15]
     return {
-        "names": len(names), "unique_codes": len(set(names.values())) or n, "checked": n,
+        "names": len(names), "unique_codes": len(unique) or n, "checked": n,
         "statuses": dict(statuses), "stage_rates": stage_rates,
         "failed_stage": dict(by_stage.most_common()), "error_types": dict(error_types.most_common(15)),
         "diagnosis_kinds": dict(kinds.most_common(15)), "top_messages": messages.most_common(15),

@@ -51,6 +51,25 @@ def test_dedup_resume_and_report(pool, tmp_path):
     assert (tmp_path / "stage_rates.png").stat().st_size > 1000
 
 
+def test_rerun_after_a_fix_reports_current_codes_and_duplicate_names_count(pool, tmp_path):
+    spec = CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward"), timeout_s=10)
+    run_audit([("m", BAD), ("g", GOOD.format(n=10))], tmp_path, pool, spec)
+    fixed = run_audit([("m", GOOD.format(n=4)), ("g", GOOD.format(n=10))], tmp_path, pool, spec)
+    assert (fixed.total_names, fixed.unique, fixed.already_done, fixed.checked) == (2, 2, 1, 1)
+    assert len((tmp_path / RESULTS_FILE).read_text().splitlines()) == 3  # the old result stays for resume
+    summary = write_report(tmp_path)
+    assert (summary["names"], summary["unique_codes"], summary["checked"]) == (2, 2, 2)
+    assert summary["statuses"] == {"ok": 2}
+    assert "undefined_name" not in (tmp_path / "report.md").read_text()
+    # one name with two codes in one source: both items count ("a" and "a#2"), and both codes
+    dup = tmp_path / "dup"
+    state = run_audit([("a", GOOD.format(n=10)), ("a", GOOD.format(n=4)), ("b", BAD)], dup, pool, spec)
+    assert (state.total_names, state.unique, state.already_done, state.checked) == (3, 3, 0, 3)
+    summary = write_report(dup)
+    assert (summary["names"], summary["unique_codes"], summary["checked"]) == (3, 3, 3)
+    assert summary["statuses"] == {"ok": 2, "failed": 1}
+
+
 def test_torn_last_line_is_ignored_on_resume(pool, tmp_path):
     run_audit(_items()[:1], tmp_path, pool, CheckSpec(timeout_s=10))
     with (tmp_path / RESULTS_FILE).open("a") as fh:
