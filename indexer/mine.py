@@ -155,6 +155,17 @@ def _is_alias(node: ast.stmt) -> bool:
     return isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Name)
 
 
+def class_docstring(node: ast.ClassDef) -> str:
+    """The class's docstring, else its ``__init__``'s. Why: timm often documents a block in ``__init__`` ("Coordinate
+    Attention module" of ``CoordAttn``, EfficientNet, MobileNetV3), and the text search and the embedding read the
+    docstring: "coordinate attention" did not find CoordAttn in the top 100."""
+    own = ast.get_docstring(node)
+    if own:
+        return own
+    init = next((s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "__init__"), None)
+    return (ast.get_docstring(init) or "") if init is not None else ""
+
+
 def mine_source(files: list[SourceFile], report: MineReport | None = None) -> list[Block]:
     """Blocks of the files of one source."""
     graph, by_module = build_graph(files, report)
@@ -189,7 +200,7 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
                 code=assembled.code,
                 provenances=[prov],
                 signature=_init_signature(graph, cls),
-                docstring=ast.get_docstring(cls_node) or "",
+                docstring=class_docstring(cls_node),
                 external_imports=assembled.external_imports,
                 missing_deps=missing_dependencies(assembled.required_external),
                 unresolved=assembled.unresolved,

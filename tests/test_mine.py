@@ -496,3 +496,34 @@ def test_classes_defined_under_a_module_level_try_or_if_are_blocks(tmp_path):
         namespace: dict = {}
         exec(compile(block.code, "block", "exec"), namespace)  # noqa: S102 - our own fixture code
         assert namespace[block.name](*args)(torch.ones(2, 8)).shape == (2, 8)
+
+
+def test_a_docstring_written_in_init_is_the_blocks_docstring(tmp_path):
+    """timm documents blocks in ``__init__`` (``CoordAttn``: "Coordinate Attention module"); search and the embedding
+    read the block's docstring, which was empty for them."""
+    pkg = tmp_path / "p"
+    pkg.mkdir()
+    (pkg / "att.py").write_text(textwrap.dedent('''\
+        from torch import nn
+
+
+        class CoordAttn(nn.Module):
+            def __init__(self, channels):
+                """Coordinate Attention module for mobile networks."""
+                super().__init__()
+                self.fc = nn.Linear(channels, channels)
+
+            def forward(self, x):
+                return self.fc(x)
+
+
+        class Own(nn.Module):
+            """Its own docstring wins."""
+
+            def __init__(self):
+                """Not this one."""
+                super().__init__()
+        '''))
+    blocks = {b.name: b for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files()))}
+    assert blocks["CoordAttn"].docstring == "Coordinate Attention module for mobile networks."
+    assert blocks["Own"].docstring == "Its own docstring wins."
