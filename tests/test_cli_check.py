@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -115,25 +116,7 @@ def test_init_kwargs_must_be_a_json_object(tmp_path):
         assert out.exit_code == 2 and "--init-kwargs must be a JSON object" in out.output, (text, out.output)
 
 
-BROKEN_LEARN = '''import torch
-import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self, in_shape, out_shape, prm, device):
-        super().__init__()
-        self.fc = nn.Linear(in_shape[1], out_shape[0])
-
-    def forward(self, x):
-        return self.fc(x.mean((2, 3)))
-
-    def train_setup(self, prm):
-        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"])
-
-    def learn(self, train_data):
-        for inputs, labels in train_data:
-            loss = self.criterion(self(inputs), labels)
-'''
+BROKEN_LEARN = (Path(__file__).parent / "fixtures" / "lemur_broken_learn.py").read_text()
 
 
 def test_check_runs_a_lemur_models_learn_by_default_and_honours_an_explicit_stage(tmp_path):

@@ -474,25 +474,7 @@ def test_max_audit_streams_must_leave_a_thread_for_other_calls():
     assert Settings(max_concurrent_rpcs=2).audit_stream_limit == 1
 
 
-LEMUR_BROKEN_LEARN = """import torch
-import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self, in_shape, out_shape, prm, device):
-        super().__init__()
-        self.fc = nn.Linear(in_shape[1], out_shape[0])
-
-    def forward(self, x):
-        return self.fc(x.mean((2, 3)))
-
-    def train_setup(self, prm):
-        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm["lr"])
-
-    def learn(self, train_data):
-        for inputs, labels in train_data:
-            self.criterion(self(inputs), labels).backward()
-"""
+LEMUR_BROKEN_LEARN = (Path(__file__).parent / "fixtures" / "lemur_broken_learn.py").read_text()
 
 
 def test_check_over_the_wire_runs_a_lemur_learn_by_default_and_not_when_told(client):
