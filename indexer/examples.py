@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpus.records import SourceFile
-from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph, module_level_statements
+from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph
+from indexer.scope import module_level_classes
 from indexer.records import Block
 from sandbox.spec import Example
 
@@ -342,11 +343,7 @@ def lemur_contract(block: Block, tree: ast.Module | None = None) -> bool:
 def module_classes_of(tree: ast.Module) -> dict[str, ast.ClassDef]:
     """The module-level classes of a block's code by name: top-level ones and those inside a top-level ``if`` / ``try``
     (an ``except ImportError:`` fallback class), the last definition of a name winning as when the module runs."""
-    out: dict[str, ast.ClassDef] = {}
-    for stmt in tree.body:
-        nested = [stmt] if isinstance(stmt, ast.ClassDef) else module_level_statements(stmt) if isinstance(stmt, (ast.If, ast.Try)) else []
-        out.update({n.name: n for n in nested if isinstance(n, ast.ClassDef)})
-    return out
+    return {node.name: node for stmt in tree.body for node in module_level_classes(stmt)}
 
 
 def _class_info(name: str, classes: dict[str, ast.ClassDef], depth: int = 0,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from indexer.scope import ImportBinding, ModuleInfo
+from indexer.scope import ImportBinding, ModuleInfo, module_level_classes
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__", "__loader__", "__builtins__", "__path__", "__qualname__", "__module__", "__class__", "__annotations__", "__dict__"}
 
@@ -194,19 +194,6 @@ def installed_class(qualname: str) -> DefTarget | None:
     return target if isinstance(target, DefTarget) else None
 
 
-def module_level_statements(stmt: ast.stmt) -> list[ast.stmt]:
-    """The statements a compound top-level statement runs at module level (the bodies of ``if`` / ``else``, ``try`` /
-    ``except`` / ``else`` / ``finally``, ``with``, loops, nested ones too; not function or class bodies)."""
-    out: list[ast.stmt] = []
-    bodies = [getattr(stmt, f, []) for f in ("body", "orelse", "finalbody")] + [h.body for h in getattr(stmt, "handlers", [])]
-    for body in bodies:
-        for child in body:
-            out.append(child)
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                out += module_level_statements(child)
-    return out
-
-
 def script_sibling(modules: dict[str, ModuleInfo], importer: str, module: str) -> str | None:
     """The sibling module that ``import module`` means in ``importer`` when it lives in a plain directory (no
     ``__init__.py``) and the source root has no ``module``: what ``python code/train.py`` finds, since Python puts
@@ -357,7 +344,7 @@ class ModuleGraph:
             if unit.kind == "class":
                 out.append(unit.node)
             elif unit.kind == "compound":
-                out += [n for n in module_level_statements(unit.node) if isinstance(n, ast.ClassDef) and n.name == target.name]
+                out += [n for n in module_level_classes(unit.node) if n.name == target.name]
         return out
 
     def base_targets(self, target: DefTarget) -> list[tuple[Target | None, str]]:

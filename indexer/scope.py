@@ -201,12 +201,26 @@ def _mutated_name(stmt: ast.stmt) -> str | None:
 
 def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:
     """Names a top-level statement binds at module scope, and import statements nested in it."""
+    names, imports, _ = _module_level_bindings(stmt)
+    return names, imports
+
+
+def module_level_classes(stmt: ast.stmt) -> list[ast.ClassDef]:
+    """The ``class`` statements a top-level statement runs at module level: itself, or those inside its ``if`` /
+    ``try`` / ``with`` bodies (``except ImportError: class LayerNorm(nn.Module)``)."""
+    return [node for node in _module_level_bindings(stmt)[2] if isinstance(node, ast.ClassDef)]
+
+
+def _module_level_bindings(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt], list[ast.stmt]]:
+    """(names bound at module scope, nested import statements, def/class statements) of a top-level statement."""
     names: list[str] = []
     imports: list[ast.stmt] = []
+    definitions: list[ast.stmt] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
+            definitions.append(node)
             return
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             imports.append(node)
@@ -223,7 +237,7 @@ def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:
             visit(child)
 
     visit(stmt)
-    return list(dict.fromkeys(names)), imports
+    return list(dict.fromkeys(names)), imports, definitions
 
 
 # ---------------------------------------------------------------- scope-aware reference collection
