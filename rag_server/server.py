@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from nnrag.settings import Settings, get_settings
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
 from rag_server.backend import Backend
+from rag_server.convert import BadRequest
 from rag_server.servicer import BlockServicer, PredictorServicer
 
 log = logging.getLogger("nnrag.server")
@@ -96,6 +97,77 @@ def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler
     return grpc.stream_stream_rpc_method_handler(abort, **kwargs)
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """Stands in for a request whose bytes did not decode; the wrapped behavior answers INVALID_ARGUMENT with it."""
+
+    problem: str
+
+    @property
+    def message(self) -> str:
+        return f"request: {self.problem}"
+
+
+class UndecodableRequestInterceptor(grpc.ServerInterceptor):
+    """Answers a request that does not decode as its message type with INVALID_ARGUMENT naming the problem. Why:
+    gRPC's own deserializer answers INTERNAL "Exception deserializing request!" and logs a traceback, e.g. for a
+    string field holding invalid UTF-8, which a client in another language can send."""
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        decode = handler.request_deserializer
+
+        def tolerant_decode(data: bytes) -> Any:
+            try:
+                return decode(data)
+            except Exception as exc:  # noqa: BLE001 - the client's bytes, whatever the parser says about them
+                return _Undecodable(f"{exc} (string fields must be valid UTF-8)")
+
+        kind = _handler_kind(handler)
+        behavior = getattr(handler, kind)
+        checked = _checking_stream(behavior) if handler.request_streaming else _checking_request(behavior)
+        return handler._replace(request_deserializer=tolerant_decode, **{kind: checked})
+
+
+def _handler_kind(handler: grpc.RpcMethodHandler) -> str:
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        if getattr(handler, kind) is not None:
+            return kind
+    raise ValueError("an RPC method handler without a behavior")
+
+
+def _abort_undecodable(request: _Undecodable, context: grpc.ServicerContext) -> None:
+    log.info("rpc", extra={"fields": {"code": "INVALID_ARGUMENT", "peer": context.peer(), "detail": request.message}})
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+
+def _checking_request(behavior: Any) -> Any:
+    def checked(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Undecodable):
+            _abort_undecodable(request, context)
+        return behavior(request, context)
+
+    return checked
+
+
+def _checking_stream(behavior: Any) -> Any:
+    """A request stream is often read on another thread than the handler's (Audit's reader), where
+    ``context.abort`` is an anonymous exception: the status is set first and a BadRequest raised, which Audit answers as
+    INVALID_ARGUMENT and gRPC, for any other servicer, ends the call with the status set."""
+
+    def requests(request_iterator: Any, context: grpc.ServicerContext) -> Any:
+        for request in request_iterator:
+            if isinstance(request, _Undecodable):
+                context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+                context.set_details(request.message)
+                raise BadRequest("request", request.problem)
+            yield request
+
+    return lambda request_iterator, context: behavior(requests(request_iterator, context), context)
+
+
 @dataclass
 class RunningServer:
     """A started server and what it owns; ``stop`` drains and closes the backend."""
@@ -141,7 +213,9 @@ def server_options(settings: Settings) -> list[tuple[str, Any]]:
 
 def build_server(settings: Settings, backend: Backend) -> RunningServer:
     """Start a server for ``backend`` on ``settings.address`` (port 0 picks a free one)."""
+    # The token check comes first: a caller without the token learns nothing, not even that its bytes were malformed.
     interceptors = [BearerTokenInterceptor(settings.token)] if settings.token else []
+    interceptors.append(UndecodableRequestInterceptor())
     # Threads beyond max_concurrent_rpcs would never be used: gRPC refuses the extra
     # calls with RESOURCE_EXHAUSTED before they reach a thread.
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_rpcs, thread_name_prefix="rpc")

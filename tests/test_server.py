@@ -246,6 +246,7 @@ def test_get_block_by_name_and_hash(client):
     ("call", "field"),
     [
         (lambda c: c.search("   ", k=3), "query"),
+        (lambda c: c.search("\x00", k=3), "query"),
         (lambda c: c.search("conv", k=101), "k"),
         (lambda c: c.search("conv", k=-2), "k"),
         (lambda c: c.search("conv", min_stage="fly"), "min_stage"),
@@ -268,6 +269,26 @@ def test_bad_input_is_invalid_argument_naming_the_field(client, call, field):
     with pytest.raises(InvalidArgument) as info:
         call(client)
     assert info.value.details.startswith(f"{field}:"), info.value.details
+
+
+def test_a_request_that_is_not_valid_protobuf_is_invalid_argument(server):
+    """Raw bytes a client in another language could send: a string field holding invalid UTF-8 (field 1, query /
+    code / file name). gRPC's own deserializer answered INTERNAL "Exception deserializing request!"."""
+    bad_utf8 = b"\x0a\x02\xff\xfe"
+    with grpc.insecure_channel(server.address) as channel:
+        search = channel.unary_unary("/nnrag.v1.BlockService/Search")
+        with pytest.raises(grpc.RpcError) as info:
+            search(bad_utf8, timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+        assert "SearchRequest" in info.value.details() and "UTF-8" in info.value.details(), info.value.details()
+        audit = channel.stream_stream("/nnrag.v1.BlockService/Audit")
+        with pytest.raises(grpc.RpcError) as info:
+            list(audit(iter([bad_utf8]), timeout=10))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+        assert "AuditRequest" in info.value.details(), info.value.details()
+        # the server still answers well-formed calls
+        reply = search(blocks_pb2.SearchRequest(query="conv", k=1).SerializeToString(), timeout=10)
+        assert blocks_pb2.SearchResponse.FromString(reply).hits
 
 
 def test_message_past_the_size_limit_gets_a_clear_error(client):
