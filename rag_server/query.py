@@ -51,6 +51,20 @@ def _stage_reached(block: Any, min_stage: str) -> bool:
     return not min_stage or stage_level(block.validation) >= stage_index(min_stage)
 
 
+def query_problem(text: str) -> str | None:
+    """What makes ``text`` no search query, worded for "query: <problem>", or None. Why: a query of only control or
+    punctuation characters ("\\x00", "()") is not empty after ``strip`` yet names nothing, and used to come back with
+    whatever blocks the embedding put nearest."""
+    text = text.strip()
+    if not text:
+        return "is empty"
+    if not any(ch.isalnum() for ch in text):
+        return f"{text[:40]!r} has no letter or digit to search for"
+    if len(text) > MAX_QUERY_CHARS:
+        return f"{len(text):,} characters, at most {MAX_QUERY_CHARS:,}"
+    return None
+
+
 def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode: str = "auto") -> list[Any]:
     """Ranked hits. ``mode``: auto (symbol lookup when the query is one identifier, else
     hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical. Sources and licenses are filtered by

@@ -325,10 +325,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
     def Search(self, request: blocks_pb2.SearchRequest, context: grpc.ServicerContext) -> blocks_pb2.SearchResponse:
         start = time.perf_counter()
         text = request.query.strip()
-        if not text:
-            raise BadRequest("query", "is empty")
-        if len(text) > query.MAX_QUERY_CHARS:
-            raise BadRequest("query", f"{len(text):,} characters, at most {query.MAX_QUERY_CHARS:,}")
+        problem = query.query_problem(text)
+        if problem:
+            raise BadRequest("query", problem)
         k = _check_k(request.k, 10, MAX_SEARCH_K)
         if request.min_stage:
             try:

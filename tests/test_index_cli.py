@@ -68,6 +68,9 @@ def test_search_json(store_dir):
     assert "other.layers.Mlp" not in {d["qualified_name"] for d in data}
     bad = runner.invoke(app, ["search", "x", "--min-stage", "fly", "--store", str(store_dir)])
     assert bad.exit_code == 2 and "unknown stage" in bad.output
+    for nothing in ("\x00", " ()  "):  # not empty after strip, yet names nothing: used to return the embedding's nearest
+        bad = runner.invoke(app, ["search", nothing, "--store", str(store_dir)])
+        assert bad.exit_code == 2 and "no letter or digit" in bad.output, bad.output
 
 
 def test_stats_json(store_dir):

@@ -19,7 +19,7 @@ from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store, stored_source_specs
 from rag_server.block_filter import LicensePolicy
 from rag_server.client import SEARCH_MODES
-from rag_server.query import MAX_K, missing_block_message, search_blocks
+from rag_server.query import MAX_K, missing_block_message, query_problem, search_blocks
 
 STORE_HELP = "Block store directory (default: $NNRAG_HOME/store or ~/.cache/nnrag/store)."
 SERVER_HELP = "Ask a running nnrag server at host:port instead of reading the store in-process."
@@ -206,8 +206,9 @@ def register(app: typer.Typer) -> None:
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
         """Rank blocks by meaning and identifiers (hybrid FAISS + BM25, fused by rank)."""
-        if not query.strip():
-            raise typer.BadParameter("query is empty", param_hint="QUERY")
+        problem = query_problem(query)
+        if problem:
+            raise typer.BadParameter(f"query {problem}", param_hint="QUERY")
         policy = license_policy.value if license_policy is not None else None
         if server:
             rows = _remote_search(server, query, k, source, min_stage, code, mode.value, policy)
