@@ -1175,7 +1175,7 @@ def test_cli_train_predictor_refuses_a_split_with_nothing_to_train_on(tmp_path, 
         split.write_text(json.dumps({"train_models": train, "test_models": ["m1"]}))
         result = runner.invoke(app, ["train-predictor", "--split-file", str(split), "--out", str(tmp_path / "p")])
         assert result.exit_code == 2 and message in result.output, result.output
-    assert not (tmp_path / "p" / "estimators.pkl").exists()
+    assert not (tmp_path / "p").exists()  # a failed training left an empty reports.sqlite there
 
 
 def test_dynamic_features_from_real_sandbox(tiny_predictor_dir):
@@ -1549,13 +1549,22 @@ def test_predict_refuses_planned_epochs_in_hparams_below_the_curve(tiny_predicto
         p.predict(net(), {}, "cifar-10", [0.3, 0.4, 0.5, 0.6, 0.65, 0.7])
 
 
-def test_cli_eval_predictor_refuses_models_that_name_no_estimator():
+def test_cli_eval_predictor_refuses_models_that_name_no_estimator(monkeypatch):
     from typer.testing import CliRunner
 
     from nnrag.cli import app
 
     result = CliRunner().invoke(app, ["eval-predictor", "--models", ",", "--datasets", "cifar-10", "--json"])
     assert result.exit_code == 2 and "names no estimator" in result.output, result.output
+    # an unknown name is refused before the split and LEMUR are read (it was refused when its turn to fit came, minutes in)
+    import predictor.train as train_module
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("the split was read before the estimator names were checked")
+
+    monkeypatch.setattr(train_module, "load_or_build_split", not_yet)
+    result = CliRunner().invoke(app, ["eval-predictor", "--models", "last_value,gbm_stak", "--datasets", "cifar-10", "--json"])
+    assert result.exit_code == 2 and "unknown estimator 'gbm_stak'" in result.output, result.output
 
 
 def test_a_lemur_wheel_that_cannot_be_downloaded_is_a_clear_error(tmp_path, monkeypatch):

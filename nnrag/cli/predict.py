@@ -67,11 +67,14 @@ def train_predictor_cmd(
         models = _model_names(models, split_file, "train_models")
         if not models:
             _fail(f"split file {split_file}: train_models is empty: there is nothing to train on")
-    store = ReportStore(directory / "reports.sqlite")
+    # Opened only when runs were reported: opening creates the file, and a failed training left an empty one behind.
+    reports = directory / "reports.sqlite"
+    store = ReportStore(reports) if reports.exists() else None
     try:
         if models is not None:
             _warn_unknown_models(models)
-        meta = train_predictor(directory, extra_runs=reported_training_runs(store.all()), models=models, fast=fast, dynamic=store.dynamic())
+        extra_runs = reported_training_runs(store.all()) if store else []
+        meta = train_predictor(directory, extra_runs=extra_runs, models=models, fast=fast, dynamic=store.dynamic() if store else {})
     except (ValueError, FileNotFoundError) as exc:  # no train model with runs to learn from; LEMUR cannot be fetched
         _fail(str(exc))
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
@@ -305,6 +308,7 @@ def eval_predictor_cmd(
 ) -> None:
     """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from predictor.models import ESTIMATORS
     from predictor.train import evaluate_split, load_or_build_split
 
     if split_file is not None and not split_file.is_file():
@@ -314,6 +318,9 @@ def eval_predictor_cmd(
     names = _names(models)
     if not names:
         _fail(f"--models {models!r} names no estimator; e.g. {DEFAULT_MODELS}")
+    unknown = [name for name in names if name not in ESTIMATORS]
+    if unknown:  # here, not when its turn to fit comes (minutes into a cold run)
+        _fail(f"--models: unknown estimator {', '.join(map(repr, unknown))}; known: {', '.join(ESTIMATORS)}")
     try:
         path, train, test = load_or_build_split(split_file, seed, grouping)
         train, test = _model_names(train, path, "train_models"), _model_names(test, path, "test_models")
