@@ -30,6 +30,7 @@ import torch.nn as nn
 from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
+from sandbox.flops import RecurrentFlops
 from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 MODEL_FILE = "model.py"
@@ -734,11 +735,11 @@ def _counted_forward(model: nn.Module, inputs: list[torch.Tensor]) -> tuple[Any,
 
     counter = FlopCounterMode(display=False)
     try:
-        with counter:
+        with counter, RecurrentFlops(model, counter) as recurrent:
             output = model(*inputs)
     except Exception:  # noqa: BLE001 - maybe the counter's fault: the plain run below decides
         return model(*inputs), None
-    return output, _flops_per_sample(counter.get_total_flops(), inputs)
+    return output, _flops_per_sample(counter.get_total_flops() + recurrent.extra, inputs)
 
 
 def _flops_per_sample(total: int, inputs: list[Any]) -> int:
@@ -754,9 +755,9 @@ def _count_flops(model: nn.Module, inputs: list[torch.Tensor]) -> int | None:
 
     try:
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
+        with torch.no_grad(), counter, RecurrentFlops(model, counter) as recurrent:
             model(*inputs)
-        return _flops_per_sample(counter.get_total_flops(), inputs)
+        return _flops_per_sample(counter.get_total_flops() + recurrent.extra, inputs)
     except Exception:  # noqa: BLE001 - FLOPs are best effort; the forward already passed
         return None
 

@@ -70,3 +70,31 @@ def test_no_flops_when_not_asked(pool):
     result = pool.check(ONE_FORWARD, CheckSpec(stages=STAGES, example=Example(inputs=[[2, 8]]), count_flops=False))
     assert result.status == "ok", (result.message, result.traceback)
     assert result.flops is None
+
+
+# nn.LSTM runs as one fused op FlopCounterMode has no formula for: only the head was counted
+LSTM_MODEL = '''
+import torch.nn as nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.{cls}(16, 32, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(64, 5)
+
+    def forward(self, x):
+        out = self.rnn(x)[0]
+        return self.head(out)
+'''
+
+
+@pytest.mark.parametrize("cls, gates", [("LSTM", 4), ("GRU", 3)])
+def test_recurrent_layers_are_counted_once(pool, cls, gates):
+    """Per sample of (2, 10, 16): 10 tokens; per token, layer and direction 2 * gates * 32 * (in + 32); GRU is
+    counted by torch itself (decomposed into mm/addmm) and must not be counted a second time."""
+    result = pool.check(LSTM_MODEL.replace("{cls}", cls), CheckSpec(stages=STAGES, example=Example(inputs=[[2, 10, 16]])))
+    assert result.status == "ok", (result.message, result.traceback)
+    recurrent = 10 * 2 * (2 * gates * 32 * (16 + 32) + 2 * gates * 32 * (64 + 32))
+    head = 10 * 2 * 64 * 5
+    assert result.flops == recurrent + head
