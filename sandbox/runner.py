@@ -172,7 +172,17 @@ def _flatten_tensors(value: Any, depth: int = 0) -> list[torch.Tensor]:
 _DTYPES = {name: getattr(torch, name) for name in INPUT_DTYPES}
 
 
-def make_inputs(shapes: list[list[int]], dtypes: list[str] | None) -> list[torch.Tensor]:
+TOKEN_IDS = 10  # integer inputs are ids in [0, TOKEN_IDS), fewer when the model's smallest embedding table is smaller
+
+
+def token_bound(model: nn.Module | None) -> int:
+    """The exclusive upper bound of the integer ids fed to ``model``. Why: ids up to 9 made a model whose vocabulary
+    is under 10 (an nn.Embedding(5, d) over class labels) fail forward with "index out of range in self"."""
+    sizes = [m.num_embeddings for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))] if model is not None else []
+    return max(1, min([TOKEN_IDS, *sizes]))
+
+
+def make_inputs(shapes: list[list[int]], dtypes: list[str] | None, token_ids: int = TOKEN_IDS) -> list[torch.Tensor]:
     out = []
     for i, shape in enumerate(shapes):
         name = (dtypes[i] if dtypes and i < len(dtypes) else "float32") or "float32"
@@ -184,7 +194,7 @@ def make_inputs(shapes: list[list[int]], dtypes: list[str] | None) -> list[torch
         elif dtype == torch.bool:
             out.append(torch.rand(*shape) > 0.5)
         else:
-            out.append(torch.randint(0, 10, tuple(shape), dtype=dtype))
+            out.append(torch.randint(0, token_ids, tuple(shape), dtype=dtype))
     return out
 
 
@@ -570,7 +580,7 @@ class CheckRun:
             try:
                 if lazy and tried:
                     model = rebuild().train()
-                inputs = [build_input(s, self.namespace) for s in specs] if specs is not None else make_inputs(shapes, dtypes)
+                inputs = [build_input(s, self.namespace) for s in specs] if specs is not None else make_inputs(shapes, dtypes, token_bound(model))
                 self.tracker.reset(model)
                 start = time.perf_counter()
                 if count:
@@ -628,7 +638,7 @@ class CheckRun:
             if example.input_specs is not None:
                 fresh = [build_input(spec, self.namespace) for spec in example.input_specs]
             else:
-                fresh = make_inputs(example.inputs, example.input_dtypes)
+                fresh = make_inputs(example.inputs, example.input_dtypes, token_bound(model))
             out = _trained_output(model(*fresh))
             out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:

@@ -459,6 +459,10 @@ def test_a_token_id_model_given_floats_is_a_dtype_problem_and_runs_on_int64(pool
     assert "int64" in floats.diagnosis.hint
     ids = pool.check(code, CheckSpec(example=Example(inputs=[[2, 16]], input_dtypes=["int64"])))
     assert ids.status == "ok", ids.message
+    # a vocabulary under 10 (an embedding of 4 class labels) got ids up to 9: "index out of range in self"
+    small = pool.check(code.replace("nn.Embedding(100, 16)", "nn.Embedding(4, 16)"),
+                       CheckSpec(stages=ALL, example=Example(inputs=[[2, 16]], input_dtypes=["int64"])))
+    assert small.status == "ok", small.message
 
 
 def test_a_crash_that_printed_a_refused_thread_is_a_thread_limit():
