@@ -161,8 +161,12 @@ def _require_editable_code(code: str, field: str = "code") -> str:
 
 def _require_model_code(code: str, field: str = "code") -> str:
     """A model file for the predictor: non-empty, within the size limit, and Python that parses (Check and Patch take
-    any text; a prediction for code that does not parse would rest on nothing the predictor learned from)."""
+    any text; a prediction for code that does not parse would rest on nothing the predictor learned from). At most
+    MAX_EDITABLE_CHARS: its features are read with libcst in this process (a 1.9M-character file took 15-27 s, past
+    any deadline; LEMUR's longest model file has 178,375 characters)."""
     _require_code(code, field)
+    if len(code) > MAX_EDITABLE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
     problem = parse_problem(code)
     if problem:
         raise BadRequest(field, f"does not parse as Python ({problem}); send the model file's source")

@@ -216,6 +216,19 @@ def test_huge_planned_epochs_are_invalid_argument(served):
     assert served.predict(CODE, {"epochs": 100_000}, "cifar-10", [0.3]).epochs == 100_000
 
 
+def test_model_code_too_long_to_read_in_the_server_is_refused_at_once(served):
+    """Predict reads the code's features with libcst in the server process: a 1.9M-character file took 15-27 s. LEMUR's
+    longest model file has 178,375 characters; over 250,000 Predict, ShouldStop and ReportResult refuse at once."""
+    big = CODE + "".join(f"\nclass Pad{i}(nn.Module):\n    def forward(self, x):\n        return x + {i}\n" for i in range(4_000))
+    assert len(big) > 250_000
+    with pytest.raises(InvalidArgument, match=r"code: .*at most 250,000"):
+        served.predict(big, {}, "cifar-10", [0.3])
+    with pytest.raises(InvalidArgument, match=r"run\.code: .*at most 250,000"):
+        served.should_stop({**RUN, "code": big})
+    with pytest.raises(InvalidArgument, match="at most 250,000"):
+        served.report_result({**RUN, "code": big}, 0.4)
+
+
 # ------------------------------------------------------------------ bug 4: code too deep for Python's parser
 
 
