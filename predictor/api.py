@@ -456,6 +456,13 @@ class ReportStore:
             return {h: json.loads(f) for h, f in db.execute("SELECT code_hash, features FROM dynamic")}
 
 
+def at_least_final(best: Prediction, final: Prediction) -> Prediction:
+    """``best`` floored by ``final``, quantile by quantile. Why: the two targets have separate estimators, and the best
+    over epochs was sometimes forecast below the last epoch for the same run; since best >= final run by run, each
+    quantile of the best is at least the same quantile of the final."""
+    return replace(best, point=max(best.point, final.point), lo=max(best.lo, final.lo), hi=max(best.hi, final.hi))
+
+
 def model_ran(code_features: dict[str, float] | None) -> bool | None:
     """Whether the sandbox ran the code's model forward (its ``dyn_ok`` feature), None when it was not measured."""
     value = (code_features or {}).get("dyn_ok")
@@ -641,9 +648,14 @@ class Predictor:
         curve = _curve_of(curve, "curve") if curve is not None else []
         planned, _ = planned_epochs(epochs, hparams, len(curve))
         view = self.view(code, hparams, dataset, curve, durations, planned, transform)
-        prediction = self.predict_view(view, model, target)
-        prediction = self.corrected_by_reports(view, prediction, model) if use_reports else prediction
+        prediction = self._predicted(view, model, target, use_reports)
+        if target == "best":
+            prediction = at_least_final(prediction, self._predicted(view, model, "final", use_reports))
         return replace(prediction, ignored_hparams=unread_hparams(hparams or {}))
+
+    def _predicted(self, view: RunView, model: str | None, target: str, use_reports: bool) -> Prediction:
+        prediction = self.predict_view(view, model, target)
+        return self.corrected_by_reports(view, prediction, model) if use_reports else prediction
 
     def corrected_by_reports(self, view: RunView, pred: Prediction, model: str | None = None) -> Prediction:
         """``pred`` shifted by how far the estimator was off, at the same epoch, for the finished runs of this code

@@ -188,6 +188,29 @@ def test_the_best_target_advice_names_the_estimators_that_answer_it(predictor):
         predictor.predict(net(), HP, "cifar-10", [0.3], epochs=10, model="last_value", target="best")
 
 
+def test_the_best_over_epochs_is_never_forecast_below_the_final(predictor):
+    """Two estimators answer the two targets; one fitted to the best forecast it below the other's final for the same
+    run. Each quantile of the best is floored by the same quantile of the final."""
+    from dataclasses import replace as with_fields
+
+    fitted_to_best = predictor.estimators["gbm_code@best"]
+
+    class Pessimist:  # the estimator fitted to the best, answering 0.2 lower (as a badly fitted one can)
+        def __getattr__(self, name):
+            return getattr(fitted_to_best, name)
+
+        def predict(self, views):
+            e = fitted_to_best.predict(views)
+            return with_fields(e, point=e.point - 0.2, lo=e.lo - 0.2, hi=e.hi - 0.2)
+
+    predictor.estimators["gbm_code@best"] = Pessimist()
+    final = predictor.predict(net(), HP, "cifar-10", [0.3], epochs=10, model="gbm_code")
+    best = predictor.predict(net(), HP, "cifar-10", [0.3], epochs=10, model="gbm_code", target="best")
+    assert best.target == "best" and best.model == final.model
+    assert best.point >= final.point and best.lo >= final.lo and best.hi >= final.hi
+    assert best.point == final.point  # the floor, not the pessimist's forecast
+
+
 # ---- checks when a stopper or pruner is built --------------------------------------------------------
 
 @pytest.mark.parametrize("bad, message", [({"dataset": "coco"}, "cannot predict coco"),
