@@ -41,7 +41,7 @@ import numpy as np
 
 from corpus.records import Provenance
 from indexer.embed import split_identifier
-from indexer.lexical import code_words, fts_query, name_words, words
+from indexer.lexical import LEXICAL_VERSION, clean_query, code_words, fts_query, name_words, with_synonyms, words
 from indexer.records import Block
 from sandbox.spec import Example
 
@@ -52,6 +52,19 @@ VERSIONS_DIR = "versions"
 DB_FILE = "blocks.sqlite"
 VECTORS_FILE = "vectors.faiss"
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+# How deep each ranked list (vector, lexical) is read before fusing, whatever k is (k up to this): a depth that grew
+# with k (max(50, 5k)) fused different lists for k=5 and k=20, and the first page changed with the page size.
+RANK_DEPTH = 200
+# Added to a block's fused score per validation stage it passed: about a third of one rank step near the top (1/61 -
+# 1/62 = 0.00026), so of two equally relevant blocks the better validated comes first, while relevance still decides.
+LEVEL_BONUS = 0.00002
+FTS_TOKENIZER = "porter unicode61"  # porter: stemmed words ("convolutional" meets "convolution")
+# Which of a class name's blocks comes first (symbol lookup, ``get``): weighed as Patch weighs them
+# (rag_server.candidates: INSTALLED_SOURCE_BONUS and the validation bonus), so an installed library's validated
+# block (timm's Mlp) comes before a paper collection's copy, and a fully validated copy before an installed block that
+# fails to instantiate. Indexed by stage level (0-5).
+INSTALLED_WEIGHT = 0.5
+LEVEL_WEIGHTS: tuple[float, ...] = (-0.5, -0.5, -0.5, 0.3, 0.7, 1.0)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -91,7 +104,7 @@ CREATE TABLE sources (
     blocks INTEGER NOT NULL, indexed_at REAL NOT NULL, seconds REAL NOT NULL
 );
 CREATE TABLE files (source TEXT NOT NULL, path TEXT NOT NULL, content_hash TEXT NOT NULL, PRIMARY KEY (source, path));
-CREATE VIRTUAL TABLE blocks_fts USING fts5(names, idents, doc, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE blocks_fts USING fts5(names, idents, doc, tokenize = 'porter unicode61');  -- FTS_TOKENIZER
 """
 
 
@@ -237,7 +250,8 @@ class StoreWriter:
             )
             for ord_, p in enumerate(block.provenances):
                 prov_rows.append((bid, ord_, p.source, p.package, p.version, p.path, p.module, p.line_start, p.line_end, p.qualified_name, p.license))
-            fts_rows.append((bid, name_words(block.name, block.qualified_name), code_words(block.code, name=block.name), " ".join(words(block.docstring))))
+            texts = (name_words(block.name, block.qualified_name), code_words(block.code, name=block.name), " ".join(words(block.docstring)))
+            fts_rows.append((bid, *map(with_synonyms, texts)))
             self._vectors.append(vec)
         with self.db:
             self.db.executemany(f"INSERT INTO blocks VALUES ({','.join('?' * 18)})", rows)
@@ -258,7 +272,8 @@ class StoreWriter:
         if self._vectors:
             index.add(np.ascontiguousarray(np.stack(self._vectors), dtype=np.float32))
         faiss.write_index(index, str(self.partial_dir / VECTORS_FILE))
-        info = {"schema": SCHEMA_VERSION, "version": self.version, "embedder_version": self.embedder_version, "created_at": str(time.time()), "dim": str(self.dim)}
+        info = {"schema": SCHEMA_VERSION, "version": self.version, "embedder_version": self.embedder_version, "created_at": str(time.time()), "dim": str(self.dim),
+                "lexical": LEXICAL_VERSION}
         info.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (meta or {}).items()})
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(info.items()))
@@ -353,6 +368,9 @@ class BlockStore:
         self.version: str = self.meta["version"]
         self.embedder_version: str = self.meta["embedder_version"]
         self._load_names(db)
+        self._fts_current = self.meta.get("lexical") == LEXICAL_VERSION  # else words search reads _stemmed_fts
+        self._fts_copy: sqlite3.Connection | None = None
+        self._fts_lock = threading.Lock()
         import faiss
 
         self._index = faiss.read_index(str(version_dir / VECTORS_FILE))
@@ -382,7 +400,15 @@ class BlockStore:
         for spec, lic in db.execute("SELECT DISTINCT source, license FROM provenance ORDER BY source, license"):
             self._source_licenses.setdefault(spec, []).append(lic)
         self._code_len = [r[6] for r in rows]
-        rank = lambda i: (-self._levels[i], self._code_len[i], self._qualified[i])  # noqa: E731 - best validated first
+        self._other_quals: dict[int, set[str]] = {}  # qualified names a block's other provenances give it
+        for bid, qual in db.execute("SELECT block_id, qualified_name FROM provenance"):
+            if qual != self._qualified[bid]:
+                self._other_quals.setdefault(bid, set()).add(qual)
+        preference = [self._preference(i) for i in range(n)]
+        in_models = [".models." in f".{q}." for q in self._qualified]  # a model file's own copy, not the library's layer
+
+        def rank(i: int) -> tuple:
+            return (-preference[i], in_models[i], self._code_len[i], self._qualified[i])
         by_name: dict[str, list[int]] = {}
         by_norm: dict[str, list[int]] = {}
         by_qual: dict[str, int] = {}
@@ -400,6 +426,12 @@ class BlockStore:
         self._norm_sorted = sorted(by_norm)
         self._by_hash = {h: i for i, h in enumerate(self._hashes)}
         self._rank = rank
+
+    def _preference(self, i: int) -> float:
+        """How much a block is wanted among blocks of one name: installed library first, then validation (see
+        LEVEL_WEIGHTS)."""
+        installed = any(s.startswith("pkg:") for s in self._sources[i])
+        return INSTALLED_WEIGHT * installed + LEVEL_WEIGHTS[min(int(self._levels[i]), len(LEVEL_WEIGHTS) - 1)]
 
     @property
     def embedder(self) -> Any:
@@ -506,9 +538,10 @@ class BlockStore:
             hs = self._hash_sorted = sorted(self._hashes)
         return hs
 
-    def lookup_ids(self, name: str, k: int = 10) -> list[tuple[int, float, str]]:
-        """(block id, score, match) for a symbol: exact class name, qualified name,
-        normalised name (case, underscores), then normalised prefix. No SQLite touched."""
+    def lookup_ids(self, name: str, k: int = 10, initials: bool = False) -> list[tuple[int, float, str]]:
+        """(block id, score, match) for a symbol: qualified name (a dotted ``name`` whose qualifier fits, see
+        ``_qualified_ids``), exact class name, normalised name (case, underscores), with ``initials`` the names whose
+        initials spell it (``FPN`` -> ``FeaturePyramidNetwork``), then normalised prefix. No SQLite touched."""
         out: list[tuple[int, float, str]] = []
         seen: set[int] = set()
 
@@ -523,11 +556,16 @@ class BlockStore:
         name = name.strip()
         if not name:
             return out
-        take(self._by_name.get(name, []), 1.0, "exact")
+        qualifier, _, short = name.rpartition(".")
         if name in self._by_qual:
             take([self._by_qual[name]], 1.0, "qualified")
-        norm = normalize_name(name.rsplit(".", 1)[-1])
+        if qualifier:
+            take(self._qualified_ids(qualifier, short), 1.0, "qualified")
+        take(self._by_name.get(short, []), 1.0, "exact")
+        norm = normalize_name(short)
         take(self._by_norm.get(norm, []), 0.9, "normalized")
+        if initials:
+            take(self._by_initials.get(norm, []), 0.8, "initials")
         if len(out) < k and norm:
             pos = bisect.bisect_left(self._norm_sorted, norm)
             prefixed: list[int] = []
@@ -539,13 +577,34 @@ class BlockStore:
             take(prefixed, 0.5, "prefix")
         return out
 
+    def _qualified_ids(self, qualifier: str, short: str) -> list[int]:
+        """Blocks named ``short`` (case and underscores aside) whose qualified name fits ``qualifier.short``: equal to
+        it, ending with it (``squeeze_excite.SEModule``), or with the qualifier's parts in order among its module's
+        (``timm.layers.Mlp`` -> ``timm.layers.mlp.Mlp``, ``nn.Linear`` -> ``torch.nn.modules.linear.Linear``), in
+        that order, each best first. Why: the lookup used to drop the qualifier, and ``timm.layers.Mlp`` gave a
+        paper collection's Mlp."""
+        dotted, parts = f"{qualifier}.{short}", qualifier.split(".")
+
+        def fit(i: int) -> int | None:
+            quals = {self._qualified[i], *self._other_quals.get(i, ())}
+            if dotted in quals:
+                return 0
+            if any(q.endswith("." + dotted) for q in quals):
+                return 1
+            if any(_in_order(parts, q.split(".")[:-1]) for q in quals):
+                return 2
+            return None
+
+        fits = [(tier, i) for i in self._by_norm.get(normalize_name(short), []) if (tier := fit(i)) is not None]
+        return [i for _, i in sorted(fits, key=lambda t: t[0])]  # stable: best first within a tier
+
     def lookup_initials(self, acronym: str, k: int = 10) -> list[SearchHit]:
         """Blocks whose name's initials spell ``acronym`` (``GRN`` -> ``GlobalResponseNorm``), best validated first."""
         ids = [i for i in self._by_initials.get(acronym.replace("_", "").lower(), []) if self._visible(i)][:k]
         return [SearchHit(b, 0.8, "initials") for b in self._blocks(ids)]
 
-    def lookup_symbol(self, name: str, k: int = 10) -> list[SearchHit]:
-        hits = self.lookup_ids(name, k)
+    def lookup_symbol(self, name: str, k: int = 10, initials: bool = False) -> list[SearchHit]:
+        hits = self.lookup_ids(name, k, initials)
         blocks = self._blocks([i for i, _, _ in hits])
         return [SearchHit(b, s, m) for b, (_, s, m) in zip(blocks, hits)]
 
@@ -584,13 +643,14 @@ class BlockStore:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if mode not in ("hybrid", "vector", "lexical"):
             raise ValueError(f"unknown search mode {mode!r}: 'hybrid', 'vector' or 'lexical'")
-        if not query.strip() and vector is None:
+        query = clean_query(query)
+        if not query and vector is None:
             raise ValueError("empty query")
         source_set = set(self.resolve_sources(sources)) if sources else None
         min_level = stage_index(min_stage) if min_stage else 0
         if len(self) == 0:
             return []
-        want = max(50, 5 * k)  # allowed candidates per ranked list, filtered or not
+        want = max(RANK_DEPTH, k)  # allowed candidates per ranked list, filtered or not; the same for every k <= RANK_DEPTH
 
         def allowed(i: int) -> bool:
             return self._allowed(i, source_set, min_level)
@@ -608,7 +668,7 @@ class BlockStore:
         if mode in ("hybrid", "lexical"):
             ranked.append(self._allowed_prefix(lambda depth: self._lexical_ids(query, depth), want, allowed))
             kinds.append("lexical")
-            exact = [i for i, _, m in self.lookup_ids(query, 3) if m != "prefix" and self._allowed(i, source_set, min_level)] if " " not in query.strip() else []
+            exact = self._exact_ids(query, lambda i: self._allowed(i, source_set, min_level))
             if exact:
                 ranked.append(exact)
                 kinds.append("lexical")
@@ -618,6 +678,8 @@ class BlockStore:
             for rank, i in enumerate(lst):
                 scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
                 seen_in.setdefault(i, set()).add(kind)
+        for i in scores:  # of equally relevant blocks, the better validated first
+            scores[i] += LEVEL_BONUS * int(self._levels[i])
         best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         return [(i, scores[i], "hybrid" if len(seen_in[i]) > 1 else next(iter(seen_in[i]))) for i in best]
 
@@ -633,13 +695,39 @@ class BlockStore:
                 return kept[:want]
             depth = min(len(self), depth * 4)
 
+    def _exact_ids(self, query: str, allowed: Callable[[int], bool], depth: int = 10) -> list[int]:
+        """The blocks a one-word query names (qualified, exact or normalised name; no prefix), best first: a ranked
+        list of their own in the fusion. Up to ``depth`` of them, not 3: with a dozen copies of ``Mlp`` in a store,
+        the first three used to be paper copies and the library's own was left out."""
+        if " " in query:
+            return []
+        return [i for i, _, m in self.lookup_ids(query, depth) if m != "prefix" and allowed(i)]
+
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)
         if expr is None:
             return []
         # bm25 weights per column: names count most, then docstring words, then code identifiers
-        rows = self._db().execute("SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ? ORDER BY bm25(blocks_fts, 10.0, 1.0, 3.0) LIMIT ?", (expr, depth)).fetchall()
-        return [r[0] for r in rows]
+        sql = "SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ? ORDER BY bm25(blocks_fts, 10.0, 1.0, 3.0) LIMIT ?"
+        if self._fts_current:
+            return [r[0] for r in self._db().execute(sql, (expr, depth)).fetchall()]
+        owner = self._parent or self
+        with owner._fts_lock:
+            return [r[0] for r in owner._stemmed_fts().execute(sql, (expr, depth)).fetchall()]
+
+    def _stemmed_fts(self) -> sqlite3.Connection:
+        """An in-memory copy of the word index of a store built before LEXICAL_VERSION (no stemming, no synonym
+        words), as a new build writes it: made once per store on the first word search, from the words the store
+        holds (no re-parsing: about 0.1 s per thousand blocks). Why not demand a re-index: an old store keeps working
+        and searches the same as a new one; a re-index makes the copy unneeded. Call with ``_fts_lock`` held."""
+        if self._fts_copy is None:
+            copy_db = sqlite3.connect(":memory:", check_same_thread=False)
+            copy_db.execute(f"CREATE VIRTUAL TABLE blocks_fts USING fts5(names, idents, doc, tokenize = '{FTS_TOKENIZER}')")
+            rows = ((bid, *map(with_synonyms, texts)) for bid, *texts in self._db().execute("SELECT rowid, names, idents, doc FROM blocks_fts"))
+            with copy_db:
+                copy_db.executemany("INSERT INTO blocks_fts(rowid, names, idents, doc) VALUES (?, ?, ?, ?)", rows)
+            self._fts_copy = copy_db
+        return self._fts_copy
 
     def search(self, query: str, k: int = 10, sources: Iterable[str] | None = None, min_stage: str | None = None,
                vector: np.ndarray | None = None, mode: str = "hybrid") -> list[SearchHit]:
@@ -703,6 +791,12 @@ class BlockStore:
             "by_stage": by_stage,
             "by_source": by_source,
         }
+
+
+def _in_order(wanted: list[str], parts: list[str]) -> bool:
+    """Whether every one of ``wanted`` appears in ``parts`` in the same order (gaps allowed)."""
+    it = iter(parts)
+    return all(w in it for w in wanted)
 
 
 def _short_names(spec: str) -> set[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import libcst as cst
 
+from indexer.lexical import clean_query, is_identifier
 from indexer.store import SearchHit, stage_index, stage_level
 from nnrag import pyparse
 from rag_server.candidates import import_first, module_lacks, standard_import, store_candidates
@@ -25,7 +26,6 @@ from rag_server.scope import analyze
 
 MAX_K = 100
 MAX_QUERY_CHARS = 20_000
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 @dataclass
@@ -69,16 +69,32 @@ def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode
     """Ranked hits. ``mode``: auto (symbol lookup when the query is one identifier, else
     hybrid), meaning (hybrid: vectors + BM25 fused), symbol, vector or lexical. Sources and licenses are filtered by
     the store given (``block_filter.restrict``: a view holding only the blocks the request may see)."""
-    query = query.strip()
-    use_symbol = mode == "symbol" or (mode == "auto" and bool(_IDENT.match(query)))
+    query = clean_query(query)
+    use_symbol = mode == "symbol" or (mode == "auto" and is_identifier(query))
     hits: list[Any] = []
     if use_symbol:
-        hits = [h for h in store.lookup_symbol(query.rsplit(".", 1)[-1], k=max(k * 3, 10)) if _stage_reached(h.block, min_stage)][:k]
-        if hits or mode == "symbol":
+        hits = [h for h in store.lookup_symbol(query, k=max(k * 3, 10), initials=True) if _stage_reached(h.block, min_stage)][:k]
+        if len(hits) >= k or mode == "symbol":
             return hits
     store_mode = mode if mode in ("vector", "lexical") else "hybrid"
-    hits = store.search(query, k=k, min_stage=min_stage or None, mode=store_mode)
-    return [h for h in hits if _stage_reached(h.block, min_stage)][:k]
+    more = store.search(query, k=k, min_stage=min_stage or None, mode=store_mode)
+    return _fill_up(hits, [h for h in more if _stage_reached(h.block, min_stage)], k)
+
+
+def _fill_up(first: list[Any], more: list[Any], k: int) -> list[Any]:
+    """``first`` (the symbol hits), then ``more`` (the meaning search's) up to ``k`` hits, each block once. Why: auto
+    mode returned the symbol hits alone as soon as there was one, so ``SPPF`` or ``downsampling`` gave 1-3 hits for
+    k=5 although the meaning search had more."""
+    seen = {h.block.content_hash or h.block.qualified_name for h in first}
+    out = list(first)
+    for hit in more:
+        key = hit.block.content_hash or hit.block.qualified_name
+        if len(out) >= k:
+            break
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
 
 
 def missing_block_message(store: Any, key: str) -> str:

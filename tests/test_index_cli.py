@@ -125,6 +125,8 @@ def test_search_modes_are_the_clients_in_process_too(store_dir):
         result, data = _json(["search", "DropPath", "-k", "2", "--json", "--mode", mode, "--store", str(store_dir)])
         assert result.exit_code == 0 and data, (mode, result.output)
         assert (data[0]["match"] not in ("hybrid", "vector", "lexical")) == (mode in ("auto", "symbol")), (mode, data[0])
+    result, data = _json(["search", "DropPath", "-k", "2", "--json", "--store", str(store_dir)])  # no --mode: auto, as the SDK
+    assert result.exit_code == 0 and data[0]["match"] == "exact", result.output
 
 
 def test_a_relative_dir_source_names_the_source_index_stored(tmp_path, monkeypatch):

@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         k: int = typer.Option(10, "-k", "--k", min=1, max=MAX_K, help="Number of results (the server allows the same)."),
         source: Optional[list[str]] = typer.Option(None, "--source", help="Only blocks from these source specs.", callback=stored_source_specs),
         min_stage: Optional[str] = typer.Option(None, "--min-stage", help="Only blocks that passed this stage (e.g. forward)."),
-        mode: SearchMode = typer.Option(SearchMode.hybrid, "--mode", help=MODE_HELP),
+        mode: SearchMode = typer.Option(SearchMode.auto, "--mode", help=MODE_HELP),
         code: bool = typer.Option(False, "--code", help="Include each block's code in --json output."),
         license_policy: Optional[LicensePolicy] = typer.Option(
             None, "--license-policy", help="Licenses a block's source may carry (default from settings).",
@@ -205,7 +205,9 @@ def register(app: typer.Typer) -> None:
         store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
         server: Optional[str] = typer.Option(None, "--server", help=SERVER_HELP),
     ) -> None:
-        """Rank blocks by meaning and identifiers (hybrid FAISS + BM25, fused by rank)."""
+        """Rank blocks by name or meaning: a one-identifier query finds the blocks of that name first, then hybrid
+        FAISS + BM25 (fused by rank) fills up to k; any other query is hybrid (see --mode). The SDK and server default
+        to the same auto mode."""
         problem = query_problem(query)
         if problem:
             raise typer.BadParameter(f"query {problem}", param_hint="QUERY")

@@ -1,0 +1,287 @@
+"""Search ranking: which block comes first for a name, a dotted name, an acronym, a pasted name, words spelled
+another way; a first page that does not change with k; validation as a tie-break; stores built before stemming.
+
+Real stores (SQLite, FAISS, the real embedder, or vectors written by hand where the test needs exact ranks).
+``RANKING_SET`` at the end is the hand-judged query set the ranking was measured on against a full store
+(torch, torchvision, timm, fightingcv-attention, ultralytics): ``python tests/test_search_ranking.py --store DIR``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from corpus.records import Provenance
+from helpers_index import ok_validation, real_block
+from indexer.build import store_blocks
+from indexer.dedup import hash_block
+from indexer.embed import Embedder
+from indexer.lexical import canonical_terms, clean_query, code_words, fts_query, name_words, with_synonyms, words
+from indexer.records import Block
+from indexer.store import BlockStore, StoreWriter, read_current
+from rag_server.query import search_blocks
+
+DIM = 384
+
+
+def _paper_mlp(i: int) -> Block:
+    """A short Mlp of a paper collection (an archive source, not an installed library)."""
+    code = f"import torch\nfrom torch import nn\n\n\nclass Mlp(nn.Module):\n    def __init__(self, d):\n        super().__init__()\n        self.fc{i} = nn.Linear(d, d)\n\n    def forward(self, x):\n        return self.fc{i}(x)\n"
+    qual = f"papers.model{i}.Mlp"
+    prov = Provenance(source="pypi:papers==1.0", package="papers", version="1.0", path=f"papers/model{i}.py", module=f"papers.model{i}",
+                      line_start=5, line_end=11, qualified_name=qual)
+    return Block(name="Mlp", qualified_name=qual, code=code, provenances=[prov], validation=ok_validation())
+
+
+def _model_copy_of_se_module() -> Block:
+    """timm.models.senet's SEModule: installed too, and shorter than the timm.layers one."""
+    block = real_block("timm.layers.squeeze_excite", "SEModule", validation=ok_validation())
+    block.qualified_name = block.provenances[0].qualified_name = "timm.models.senet.SEModule"
+    block.provenances[0].module = "timm.models.senet"
+    block.code = block.code.split("class SEModule")[0] + "class SEModule(nn.Module):\n    def forward(self, x):\n        return x\n"
+    return block
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, embedder):
+    blocks = [_paper_mlp(i) for i in range(4)] + [_model_copy_of_se_module()]
+    for module, name in [("timm.layers.mlp", "Mlp"), ("timm.layers.squeeze_excite", "SEModule"), ("torchvision.ops.misc", "SqueezeExcitation"),
+                         ("torchvision.ops.feature_pyramid_network", "FeaturePyramidNetwork"), ("torchvision.ops.deform_conv", "DeformConv2d"),
+                         ("torch.nn.modules.batchnorm", "BatchNorm2d"), ("timm.layers.drop", "DropPath"), ("torch.nn.modules.linear", "Linear"),
+                         ("torchvision.models.resnet", "BasicBlock"), ("torch.nn.modules.rnn", "LSTM")]:
+        blocks.append(real_block(module, name, validation=ok_validation()))
+    path = tmp_path_factory.mktemp("ranking")
+    store_blocks(blocks, path, embedder=embedder)
+    return BlockStore(path, embedder=embedder)
+
+
+def _quals(hits) -> list[str]:
+    return [h.block.qualified_name for h in hits]
+
+
+def test_the_installed_librarys_block_comes_before_paper_copies_of_its_name(store):
+    assert _quals(store.lookup_symbol("Mlp", k=1)) == ["timm.layers.mlp.Mlp"]
+    assert store.get("Mlp").qualified_name == "timm.layers.mlp.Mlp"
+    assert _quals(search_blocks(store, "mlp", k=1)) == ["timm.layers.mlp.Mlp"]
+    assert "timm.layers.mlp.Mlp" in _quals(store.search("Mlp", k=3))  # the hybrid search's own exact-name list too
+    # a model file's own copy comes after the library layer of the same name and validation
+    assert _quals(store.lookup_symbol("SEModule")) == ["timm.layers.squeeze_excite.SEModule", "timm.models.senet.SEModule"]
+
+
+@pytest.mark.parametrize("query, first", [
+    ("timm.layers.Mlp", "timm.layers.mlp.Mlp"),
+    ("timm.models.senet.SEModule", "timm.models.senet.SEModule"),
+    ("senet.SEModule", "timm.models.senet.SEModule"),
+    ("nn.Linear", "torch.nn.modules.linear.Linear"),
+])
+def test_a_dotted_query_keeps_its_qualifier(store, query, first):
+    hits = search_blocks(store, query, k=5)
+    assert hits[0].block.qualified_name == first and hits[0].match == "qualified", _quals(hits)
+
+
+def test_auto_mode_fills_k_after_the_symbol_hits(store):
+    hits = search_blocks(store, "SEModule", k=5)
+    assert len(hits) == 5 and len({h.block.content_hash for h in hits}) == 5
+    assert [h.block.name for h in hits[:2]] == ["SEModule", "SEModule"] and hits[0].match == "exact"
+    assert len(search_blocks(store, "SEModule", k=5, mode="symbol")) == 2  # the symbol mode is the lookup alone
+
+
+def test_an_acronym_finds_the_block_its_initials_spell(store):
+    hits = search_blocks(store, "FPN", k=3)
+    assert (hits[0].block.name, hits[0].match) == ("FeaturePyramidNetwork", "initials")
+    assert len(hits) == 3
+
+
+@pytest.mark.parametrize("pasted", ["Mlp()", "Mlp(", "\u200bMlp", "`Mlp`", "\uff2d\uff4c\uff50", " Mlp\ufeff "])
+def test_a_name_pasted_with_punctuation_or_odd_characters_is_still_a_name(store, pasted):
+    assert clean_query(pasted) == "Mlp"
+    hits = search_blocks(store, pasted, k=2)
+    assert hits[0].block.qualified_name == "timm.layers.mlp.Mlp" and hits[0].match == "exact"
+    assert clean_query("conv(x) + y") == "conv(x) + y"  # code stays code
+
+
+def test_synonyms_count_once_and_meet_their_abbreviations():
+    assert canonical_terms(words("convolution batch normalization activation")) == ["conv", "bn", "act"]
+    assert canonical_terms(words("ConvBnAct")) == ["convbnact", "conv", "bn", "act"]
+    assert with_synonyms("batchnorm2d batch norm 2d") == "batchnorm2d batch norm 2d bn"
+    assert fts_query("squeeze and excitation") == '"se"'
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("deformable convolution", "DeformConv2d"),  # docstring says deform_conv2d: stemmed "deform", "conv" <-> "convolution"
+    ("batch norm", "BatchNorm2d"),
+    ("squeeze excitation", "SqueezeExcitation"),
+])
+def test_lexical_search_stems_and_knows_abbreviations(store, query, expected):
+    hits = store.search(query, k=3, mode="lexical")
+    assert expected in {h.block.name for h in hits}, [h.block.name for h in hits]
+
+
+def _make_old(store_dir) -> None:
+    """Turn a store's published version into one built before LEXICAL_VERSION: unstemmed FTS words, no synonyms."""
+    db = sqlite3.connect(read_current(store_dir) / "blocks.sqlite")
+    rows = db.execute("SELECT id, name, qualified_name, code, docstring FROM blocks").fetchall()
+    with db:
+        db.execute("DELETE FROM meta WHERE key = 'lexical'")
+        db.execute("DROP TABLE blocks_fts")
+        db.execute("CREATE VIRTUAL TABLE blocks_fts USING fts5(names, idents, doc, tokenize = 'unicode61')")
+        db.executemany("INSERT INTO blocks_fts(rowid, names, idents, doc) VALUES (?, ?, ?, ?)",
+                       [(i, name_words(n, q), code_words(c, name=n), " ".join(words(d))) for i, n, q, c, d in rows])
+    db.close()
+
+
+def test_a_store_built_before_stemming_searches_like_a_new_one(tmp_path, embedder):
+    blocks = [real_block(m, n, validation=ok_validation()) for m, n in [
+        ("torchvision.ops.deform_conv", "DeformConv2d"), ("torch.nn.modules.batchnorm", "BatchNorm2d"), ("timm.layers.drop", "DropPath"),
+        ("torch.nn.modules.rnn", "LSTM"), ("torchvision.ops.misc", "SqueezeExcitation")]]
+    store_blocks(blocks, tmp_path, embedder=embedder)
+    new = BlockStore(tmp_path, embedder=embedder)
+    want = {q: [h.block.name for h in new.search(q, k=3, mode="lexical")] for q in ("deformable convolution", "batch norm", "drop path")}
+    _make_old(tmp_path)
+    old = BlockStore(tmp_path, embedder=embedder)
+    assert old.meta.get("lexical") is None
+    assert {q: [h.block.name for h in old.search(q, k=3, mode="lexical")] for q in want} == want
+    assert old.restricted_to(["pkg:torchvision"]).search("deformable convolution", k=1, mode="lexical")[0].block.name == "DeformConv2d"
+
+
+def _unit(cos: float) -> np.ndarray:
+    vec = np.zeros(DIM, np.float32)
+    vec[0], vec[1] = cos, np.sqrt(1 - cos * cos)
+    return vec
+
+
+def _doc_block(name: str, doc: str, validation: dict) -> Block:
+    code = f'import torch\nfrom torch import nn\n\n\nclass {name}(nn.Module):\n    """{doc}"""\n\n    def forward(self, x):\n        return x\n'
+    prov = Provenance(source="pkg:synthetic", package="synthetic", version="1", path=f"{name}.py", module=f"synthetic.{name.lower()}",
+                      line_start=5, line_end=9, qualified_name=f"synthetic.{name.lower()}.{name}")
+    return hash_block(Block(name=name, qualified_name=prov.qualified_name, code=code, provenances=[prov], docstring=doc, validation=validation))
+
+
+def _hand_made_store(path, entries: list[tuple[str, str, float, dict]]) -> BlockStore:
+    """A store whose vectors are given (name, docstring, cosine to the query vector, validation): exact ranks."""
+    blocks = [_doc_block(name, doc, validation) for name, doc, _, validation in entries]
+    with StoreWriter(path, "hand-made") as writer:
+        writer.add(blocks, np.stack([_unit(cos) for _, _, cos, _ in entries]))
+        writer.set_source("pkg:synthetic", "", 0, len(blocks), 0.0)
+        writer.publish()
+    return BlockStore(path)
+
+
+def _zebra(times: int) -> str:
+    return " ".join(["zebra"] * times + ["filler"] * (100 - times))
+
+
+def test_the_first_page_is_the_same_for_any_k(tmp_path):
+    # "Both" is 55th in the vector ranking and 55th in the word ranking: fused, it beats every block first in one
+    # ranking alone, but only when each ranking is read 55 deep. A depth that grew with k found it for k=20, not k=5.
+    ok = ok_validation()
+    entries = [(f"Near{j}", "plain", 0.99 - 0.005 * j, ok) for j in range(54)]
+    entries += [(f"Wordy{j}", _zebra(100 - j), -0.9, ok) for j in range(54)]  # last of all by vector
+    entries.append(("Both", _zebra(46), 0.99 - 0.005 * 54 - 0.0025, ok))
+    entries += [(f"Far{j}", "plain", -0.5, ok) for j in range(150)]  # more blocks than any ranking is read deep
+    store = _hand_made_store(tmp_path, entries)
+    query = _unit(1.0)
+    pages = {k: [store._names[i] for i, _, _ in store.search_ids("zebra", k=k, vector=query)][:5] for k in (1, 5, 20, 100)}
+    assert pages[5][0] == "Both"
+    assert pages[20] == pages[5] == pages[100] and pages[1] == pages[5][:1]
+
+
+def test_of_equally_relevant_blocks_the_better_validated_comes_first(tmp_path):
+    # one first by vector, the other by words: a tie in the fusion, which the block id used to break
+    entries = [("ParseOnly", _zebra(50), 0.9, ok_validation("parse")), ("Validated", _zebra(51), 0.85, ok_validation("backward"))]
+    entries += [(f"Other{j}", _zebra(10 + j), 0.5 - 0.01 * j, ok_validation()) for j in range(8)]
+    entries += [(f"Far{j}", "plain", -0.5, ok_validation()) for j in range(12)]
+    store = _hand_made_store(tmp_path, entries)
+    names = [store._names[i] for i, _, _ in store.search_ids("zebra", k=3, vector=_unit(0.9))]
+    assert names[:2] == ["Validated", "ParseOnly"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The hand-judged query set (query -> the blocks that answer it: class or qualified names) the ranking changes
+# were measured on. A hit: one of the first 5 of search_blocks(auto, k=5) is in the set.
+# ---------------------------------------------------------------------------------------------------------------
+RANKING_SET: list[tuple[str, set[str]]] = [
+    ("mlp", {"timm.layers.mlp.Mlp"}),
+    ("Mlp", {"timm.layers.mlp.Mlp"}),
+    ("MLP", {"torchvision.ops.misc.MLP"}),
+    ("attention", {"timm.layers.attention.Attention"}),
+    ("Mlp()", {"timm.layers.mlp.Mlp"}),
+    ("\uff2d\uff2c\uff30", {"torchvision.ops.misc.MLP"}),
+    ("timm.layers.Mlp", {"timm.layers.mlp.Mlp"}),
+    ("timm.layers.squeeze_excite.SEModule", {"timm.layers.squeeze_excite.SEModule"}),
+    ("nn.Linear", {"torch.nn.modules.linear.Linear"}),
+    ("FPN", {"FeaturePyramidNetwork"}),
+    ("GRN", {"GlobalResponseNorm"}),
+    ("CBAM", {"CBAM", "CbamModule", "CBAMBlock", "LightCbamModule"}),
+    ("SPPF", {"SPPF"}),
+    ("swiglu", {"SwiGLU"}),
+    ("squeezeexcitation", {"SqueezeExcitation"}),
+    ("SEModule", {"SEModule"}),
+    ("downsampling", {"Downsample", "Downsampling", "Downsample2d", "DownsampleAvg", "DownsampleConv"}),
+    ("deformable convolution", {"DeformConv2d"}),
+    ("batchnorm", {"BatchNorm2d", "BatchNorm1d", "BatchNorm3d", "BatchNormAct2d"}),
+    ("depthwise separable convolution", {"DepthwiseSeparableConv", "SeparableConv2d", "DepthwiseSeparableConvolution", "SeparableConvNormAct", "SeparableConvBnAct"}),
+    ("squeeze excitation", {"SqueezeExcitation", "SEModule", "SqueezeExcite", "SEAttention"}),
+    ("conv bn act", {"ConvBnAct", "ConvNormAct", "ConvBNAct", "Conv2dNormActivation"}),
+    ("convolution batch normalization activation", {"ConvBnAct", "ConvNormAct", "ConvBNAct", "Conv2dNormActivation", "ConvNormActivation"}),
+    ("layer norm for channels first 2d tensors", {"LayerNorm2d", "LayerNorm2dNoBias", "LayerNormAct2d"}),
+    ("stochastic depth", {"StochasticDepth", "DropPath"}),
+    ("window attention with relative position bias", {"WindowAttention", "ShiftedWindowAttention", "ShiftedWindowAttentionV2"}),
+    ("multi head self attention", {"MultiheadAttention", "MHSA", "Attention", "SelfAttention"}),
+    ("global response normalization", {"GlobalResponseNorm"}),
+    ("efficient channel attention", {"EcaModule", "ECAAttention", "EfficientChannelAttn"}),
+    ("coordinate attention", {"CoordAtt", "CoordAttn"}),
+    ("spatial pyramid pooling", {"SPP", "SPPF", "SPPELAN", "ASPP"}),
+    ("feature pyramid network", {"FeaturePyramidNetwork"}),
+    ("mobile inverted bottleneck", {"MBConv", "InvertedResidual", "MbConvBlock"}),
+    ("ghost module", {"GhostModule", "GhostConv"}),
+    ("selective kernel attention", {"SelectiveKernel", "SKAttention", "SelectiveKernelAttn"}),
+    ("non local block", {"NonLocalAttn"}),
+    ("pixel shuffle upsample", {"PixelShuffle"}),
+    ("global average pooling", {"AdaptiveAvgPool2d", "SelectAdaptivePool2d", "FastAdaptiveAvgPool"}),
+    ("rotary position embedding", {"RotaryEmbedding", "RotaryEmbeddingCat"}),
+    ("patch embedding", {"PatchEmbed"}),
+    ("attn pool", {"AttentionPool2d", "AttentionPoolLatent", "RotAttentionPool2d"}),
+    ("bn act", {"BatchNormAct2d", "BnAct"}),
+    ("relative position bias", {"RelPosBias", "RelativePositionBias"}),
+    ("group normalization", {"GroupNorm", "GroupNormAct", "GroupNorm1"}),
+    ("focal modulation", {"FocalModulation"}),
+    ("layer scale", {"LayerScale", "LayerScale2d"}),
+    ("gated mlp", {"GatedMlp", "GluMlp", "SwiGLU"}),
+    ("shuffle channels between groups", {"ChannelShuffle"}),
+    ("dw conv", {"DWConv", "DepthwiseSeparableConv"}),
+    ("randomly drop whole residual paths during training", {"DropPath", "StochasticDepth"}),
+    ("atrous spatial pyramid pooling for semantic segmentation", {"ASPP", "ASPPConv", "ASPPPooling"}),
+    ("convolutional block attention module", {"CBAM", "CbamModule", "CBAMBlock"}),
+    ("normalization layer", {"LayerNorm", "BatchNorm2d", "GroupNorm"}),
+    ("transformer encoder layer", {"TransformerEncoderLayer"}),
+    ("hard swish activation", {"HardSwish", "Hardswish", "HardSwishMe"}),
+]
+
+
+def measure(store: BlockStore, k: int = 5, mode: str = "auto") -> dict[str, int]:
+    """hit@1 and hit@k of ``search_blocks`` on RANKING_SET."""
+    hit1 = hitk = 0
+    for query, expected in RANKING_SET:
+        found = [h.block.name in expected or h.block.qualified_name in expected for h in search_blocks(store, query, k=k, mode=mode)]
+        hit1 += bool(found[:1] and found[0])
+        hitk += any(found)
+    return {"queries": len(RANKING_SET), "hit@1": hit1, f"hit@{k}": hitk}
+
+
+if __name__ == "__main__":
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="hit@1/hit@5 of search_blocks on the hand-judged RANKING_SET")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--mode", default="auto")
+    args = parser.parse_args()
+    print(measure(BlockStore(args.store), mode=args.mode))
