@@ -26,7 +26,14 @@ from typing import Any
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.codeops import KeywordEdits, extract_definition, import_lines
+from rag_server.codeops import (
+    KeywordEdits,
+    drop_missing_imports,
+    extract_definition,
+    import_lines,
+    rewrite_torch_nn_attributes,
+    torch_nn_note,
+)
 from rag_server.scope import CallSite, InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
@@ -276,6 +283,17 @@ def module_lacks(module: str, name: str) -> bool:
         return importlib.util.find_spec(f"{module}.{name}") is None
     except (ImportError, ValueError):
         return False
+
+
+def free_what_is_missing(code: str) -> tuple[str, list[str], dict[str, str]]:
+    """``code`` as Patch resolves it: without its imports of modules that do not exist here or of names an installed
+    module lacks (``from models.common import Conv``, ``from .blocks import SEBlock``), those names then free, and with
+    each ``nn.X`` torch.nn lacks rewritten (``nn.Swish`` -> ``nn.SiLU``, ``nn.DropPath`` -> a free ``DropPath``); a
+    note each, and the ``nn.X`` rewrites (written -> now). Why one function: Patch and Suggest must agree on which
+    names bind nothing real. Raises ``libcst.ParserSyntaxError`` for code libcst cannot parse."""
+    source, notes = drop_missing_imports(code, installed, module_lacks)
+    source, rewrites = rewrite_torch_nn_attributes(source, torch_nn_replacement)
+    return source, notes + [torch_nn_note(written, now) for written, now in rewrites.items()], rewrites
 
 
 def standard_import(usage: NameUsage) -> str | None:

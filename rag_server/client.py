@@ -301,7 +301,7 @@ def _refused(error: str) -> CheckResult:
                        diagnosis=Diagnosis(error, "fix the request", "rejected"))
 
 
-def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int, sources: Iterable[str] | None,
+def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int | None, sources: Iterable[str] | None,
                      license_policy: str | None) -> blocks_pb2.SuggestRequest:
     return blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines,
                                      sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
@@ -486,7 +486,7 @@ class Client(_Base):
         finally:
             call.cancel()  # no-op once the stream has ended
 
-    def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, sources: Iterable[str] | None = None,
+    def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int | None = None, sources: Iterable[str] | None = None,
                 license_policy: str | None = None, timeout: float | None = None) -> SuggestResult:
         req = _suggest_request(code, cursor_line, k, context_lines, sources, license_policy)
         return _suggest_result(self._call(self._blocks.Suggest, req, timeout))
@@ -596,7 +596,7 @@ class AsyncClient(_Base):
         finally:
             call.cancel()
 
-    async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int = 0, sources: Iterable[str] | None = None,
+    async def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int | None = None, sources: Iterable[str] | None = None,
                       license_policy: str | None = None, timeout: float | None = None) -> SuggestResult:
         req = _suggest_request(code, cursor_line, k, context_lines, sources, license_policy)
         return _suggest_result(await self._call(self._blocks.Suggest, req, timeout))

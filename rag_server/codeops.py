@@ -491,24 +491,25 @@ class _TorchNnFixer(cst.CSTTransformer):
         return cst.Name(updated.attr.value)
 
 
-def fix_torch_nn_attributes(code: str, replacement: Callable[[str], str | None]) -> tuple[str, list[str]]:
+def rewrite_torch_nn_attributes(code: str, replacement: Callable[[str], str | None]) -> tuple[str, dict[str, str]]:
     """``code`` with each ``nn.X`` that torch.nn lacks rewritten as ``replacement`` says (``nn.Swish`` ->
-    ``nn.SiLU``; ``nn.DropPath`` -> ``DropPath``, then a free name Patch resolves like any other), with a note each.
-    Why: an ``nn.X`` is never a free name, so without this nothing is inserted for it and the model fails at once."""
+    ``nn.SiLU``; ``nn.DropPath`` -> ``DropPath``, then a free name resolved like any other), and each rewrite
+    (written -> now). Why: an ``nn.X`` is never a free name, so without this nothing is found for it."""
     module = parsed(code)
     prefixes = _torch_nn_prefixes(module)
     if not prefixes:
-        return code, []
+        return code, {}
     fixer = _TorchNnFixer(prefixes, replacement)
     new = module.visit(fixer)
     if not fixer.changed:
-        return code, []
-    notes = [
-        f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1]}"
-        + ("" if "." in now else ", so it is resolved as a missing block")
-        for written, now in fixer.changed.items()
-    ]
-    return new.code, notes
+        return code, {}
+    return new.code, fixer.changed
+
+
+def torch_nn_note(written: str, now: str) -> str:
+    """Patch's note on one ``nn.X`` rewrite."""
+    return (f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1]}"
+            + ("" if "." in now else ", so it is resolved as a missing block"))
 
 
 def import_lines(code: str) -> list[tuple[str, str]]:

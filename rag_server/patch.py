@@ -26,19 +26,15 @@ from rag_server.candidates import (
     call_compatibility,
     definition_signature,
     edited_usage,
+    free_what_is_missing,
     import_first,
-    installed,
-    module_lacks,
     normalize,
     rank_by_coherence,
     standard_import,
     store_candidates,
-    torch_nn_replacement,
 )
 from rag_server.codeops import (
-    drop_missing_imports,
     edit_call_keywords,
-    fix_torch_nn_attributes,
     import_insert_index,
     import_lines,
     is_import,
@@ -427,9 +423,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     deadline = started + (budget_s if budget_s is not None else PATCH_BUDGET_CHECKS * spec.timeout_s)
     extracted = extract_code(code)
     # names imported from modules that do not exist become free names, resolved like the others
-    source, fixes = drop_missing_imports(extracted.code, installed, module_lacks)
-    source, nn_fixes = fix_torch_nn_attributes(source, torch_nn_replacement)  # ``nn.Swish``, ``nn.DropPath``
-    fixes = extracted.notes + fixes + nn_fixes  # what taking the code out of LLM text dropped or combined, in words
+    source, fixes, _ = free_what_is_missing(extracted.code)  # also ``nn.Swish``, ``nn.DropPath``
+    fixes = extracted.notes + fixes  # what taking the code out of LLM text dropped or combined, in words
     the_plan = plan(source, store)
     source = the_plan.report.module.code  # with its own misspelt definitions bound
     fixes += the_plan.notes

@@ -31,7 +31,7 @@ from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.api import ReportsUnavailable
 from predictor.code_features import parse_problem
-from rag_server import block_filter, convert, query
+from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
 from rag_server.patch import MAX_EDITABLE_CHARS
@@ -418,7 +418,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             raise BadRequest("cursor_line", f"{request.cursor_line} is outside 1 to {n_lines + 1} (the line after the code's last; 0: its end)")
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
-        found = query.suggest(self._filtered_store(request), code, request.cursor_line, k, request.context_lines or 20)
+        context_lines = request.context_lines if request.HasField("context_lines") else 20  # ``optional``: 0 means 0
+        found = suggest.suggest(self._filtered_store(request), code, request.cursor_line, k, context_lines)
         response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, versions=self._versions())
         for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)

@@ -1,0 +1,218 @@
+"""Suggest on code as an editor holds it: broken mid-edit, importing blocks from modules an LLM imagined, calling
+helpers of stored blocks, feeding a block channels-last. A small real store (the indexer's own mining of installed
+modules, unvalidated for speed: real SQLite + FAISS), no mocks of our parts."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from rag_server.call_layout import fed_channels_last, needs_channels_first
+from rag_server.mend import mended
+from rag_server.suggest import suggest
+
+SOURCES = ["pkg:timm.layers.mlp", "pkg:timm.models.swiftformer", "pkg:timm.layers.drop", "pkg:torchvision.models.shufflenetv2",
+           "pkg:torchvision.models.mobilenetv2", "pkg:torchvision.ops.misc", "pkg:torch.nn.modules.activation"]
+
+MODEL = '''import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = ConvBNReLU(3, 32, stride=2)
+        self.layer1 = InvertedResidual(32, 16, stride=1, expand_ratio=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        x = self.layer1(self.stem(x))
+        x = channel_shuffle(x, 2)
+        return self.fc(self.pool(x).flatten(1))
+'''
+
+# (what is broken, the line it replaces, what it reads instead): the states code passes through while typed
+BREAKAGES = [
+    ("unclosed bracket", "        self.fc = nn.Linear(16, num_classes)", "        self.fc = nn.Linear(16, num_classes"),
+    ("unclosed call over lines", "        self.fc = nn.Linear(16, num_classes)", "        self.fc = nn.Sequential(\n            nn.Linear(16, num_classes),"),
+    ("half-typed line", "        return self.fc(self.pool(x).flatten(1))", "        x = self.\n        return self.fc(self.pool(x).flatten(1))"),
+    ("unterminated string", "        self.pool = nn.AdaptiveAvgPool2d(1)", '        self.pool = nn.AdaptiveAvgPool2d(1)\n        self.tag = "pool'),
+    ("wrong indent", "        self.pool = nn.AdaptiveAvgPool2d(1)", "       self.pool = nn.AdaptiveAvgPool2d(1)"),
+    ("body not typed yet", "    def forward(self, x):", "    def extra(self):\n\n    def forward(self, x):"),
+]
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    from indexer.build import build_index
+
+    path = tmp_path_factory.mktemp("suggest_store")
+    build_index(SOURCES, path, validate=False, cache_dir=tmp_path_factory.mktemp("cache"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(store_dir):
+    from indexer.store import BlockStore
+
+    return BlockStore(store_dir)
+
+
+def _line_of(code: str, text: str) -> int:
+    return code.splitlines().index(text) + 1
+
+
+def _blocks(result) -> dict[str, tuple[str, int]]:
+    """undefined name -> (qualified name of the block offered for it, insert line)."""
+    out = {}
+    for s in result.suggestions:
+        if s.reason.startswith("undefined name "):
+            out[s.reason.split()[2].rstrip(":")] = (s.hit.block.qualified_name, s.insert_line)
+    return out
+
+
+@pytest.mark.parametrize("kind, line, broken", BREAKAGES, ids=[b[0] for b in BREAKAGES])
+def test_code_that_does_not_parse_gets_the_blocks_parseable_code_gets(store, kind, line, broken):
+    code = MODEL.replace(line, broken)
+    assert code != MODEL and mended(MODEL) == MODEL
+    with pytest.raises(SyntaxError):
+        ast.parse(code)
+    expected = _blocks(suggest(store, MODEL, k=5, context_lines=100))
+    assert expected["InvertedResidual"][0] == "torchvision.models.mobilenetv2.InvertedResidual"  # takes expand_ratio=
+    assert {"ConvBNReLU", "channel_shuffle"} <= set(expected)
+    broken_line = _line_of(code, broken.splitlines()[-1])
+    class_line = _line_of(code, "class Net(nn.Module):")
+    for cursor in (broken_line, _line_of(code, "    def forward(self, x):"), 0):
+        result = suggest(store, code, cursor_line=cursor, k=5, context_lines=100)
+        assert {"ConvBNReLU", "InvertedResidual", "channel_shuffle"} <= set(result.undefined_names), (kind, cursor, result.undefined_names)
+        got = _blocks(result)
+        assert {name: qualified for name, (qualified, _) in got.items()} == {name: q for name, (q, _) in expected.items()}, (kind, cursor)
+        assert {at for _, at in got.values()} == {class_line}, (kind, cursor)
+
+
+def test_mending_keeps_every_line_and_the_call_sites():
+    for _, line, broken in BREAKAGES:
+        code = MODEL.replace(line, broken)
+        fixed = mended(code)
+        assert fixed is not None and len(fixed.split("\n")) == len(code.split("\n"))
+        ast.parse(fixed)
+        assert "InvertedResidual(32, 16, stride=1, expand_ratio=1)" in fixed and "channel_shuffle(x, 2)" in fixed
+    assert "nn.Sequential(\n            nn.Linear(16, num_classes),)" in mended(MODEL.replace(BREAKAGES[1][1], BREAKAGES[1][2]))
+    assert mended("x = (" * 5 + "\n") is not None
+
+
+def test_imports_of_what_does_not_exist_and_nn_names_torch_lacks_get_blocks(store):
+    code = ("import torch.nn as nn\nfrom models.common import InvertedResidual\nfrom .layers import DropPath\n"
+            "from torchvision.ops import ConvBNActivation\nfrom timm.layers import Mlp\n\n\nclass Net(nn.Module):\n"
+            "    def __init__(self):\n        super().__init__()\n        self.a = InvertedResidual(16, 16, stride=1, expand_ratio=6)\n"
+            "        self.b = ConvBNActivation(16, 16)\n        self.drop = DropPath(0.1)\n        self.act = nn.Swish()\n"
+            "        self.drop2 = nn.DropPath(0.1)\n        self.mlp = Mlp(16)\n")
+    result = suggest(store, code, k=10)
+    assert {"InvertedResidual", "DropPath", "ConvBNActivation", "nn.Swish"} <= set(result.undefined_names)
+    assert "Mlp" not in result.undefined_names  # timm.layers has it: the import binds
+    got = _blocks(result)
+    class_line = _line_of(code, "class Net(nn.Module):")
+    assert got["InvertedResidual"] == ("torchvision.models.mobilenetv2.InvertedResidual", class_line)
+    assert got["DropPath"] == ("timm.layers.drop.DropPath", class_line)
+    assert "ConvBNActivation" in got
+    [swish] = [s for s in result.suggestions if s.reason.startswith("undefined name nn.Swish")]
+    assert swish.hit.block.name == "SiLU" and "nn.SiLU" in swish.reason
+    assert swish.insert_line == _line_of(code, "        self.act = nn.Swish()")
+    [dropped] = [s for s in result.suggestions if s.reason.startswith("undefined name InvertedResidual")]
+    assert "'models.common', a module that does not exist here" in dropped.reason
+
+
+def test_a_helper_function_is_offered_alone_not_its_hosting_network(store):
+    code = ("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n"
+            "        x = drop_path(x, 0.1, self.training)\n        return channel_shuffle(x, 2)\n")
+    result = suggest(store, code, k=2)
+    offered = {s.hit.block.name: s.hit.block for s in result.suggestions}
+    assert set(offered) == {"drop_path", "channel_shuffle"}, offered
+    shuffle = offered["channel_shuffle"]
+    assert shuffle.qualified_name == "torchvision.models.shufflenetv2.channel_shuffle"
+    assert "def channel_shuffle(" in shuffle.code and "class " not in shuffle.code
+    assert shuffle.signature.startswith("(x") and shuffle.provenance.module == "torchvision.models.shufflenetv2"
+    assert "def drop_path(" in offered["drop_path"].code and "class DropPath" not in offered["drop_path"].code
+
+
+CHANNELS_LAST = '''import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.mlp = Mlp(dim, hidden_features=4 * dim)
+
+    def forward(self, x):
+        x = self.dwconv(x)
+        x = x.permute(0, 2, 3, 1)
+        x = self.mlp(x)
+        return x.permute(0, 3, 1, 2)
+'''
+
+
+def test_a_block_fed_channels_last_gets_one_that_works_on_the_last_dimension(store):
+    [mlp] = [s.hit.block for s in suggest(store, CHANNELS_LAST, k=1).suggestions]
+    assert mlp.name == "Mlp" and not needs_channels_first(mlp.code, "Mlp"), mlp.qualified_name
+    assert needs_channels_first(store.get("timm.models.swiftformer.Mlp").code, "Mlp")  # the one it must not be
+    plain = CHANNELS_LAST.replace("        x = x.permute(0, 2, 3, 1)\n", "").replace("return x.permute(0, 3, 1, 2)", "return x")
+    [conv_mlp] = [s.hit.block for s in suggest(store, plain, k=1).suggestions]  # fed [B, C, H, W]: a 1x1-conv Mlp stays
+    assert conv_mlp.qualified_name == "timm.models.swiftformer.Mlp"
+
+
+@pytest.mark.parametrize("forward, last", [
+    ("x = x.permute(0, 2, 3, 1)\n        return self.mlp(x)", True),
+    ("return self.mlp(x.flatten(2).transpose(1, 2))", True),
+    ("x = rearrange(x, 'b c h w -> b h w c')\n        y = self.mlp(x)\n        return y", True),
+    ("y = x.permute(0, 2, 3, 1)\n        return self.mlp(x)", False),  # another variable
+    ("x = self.mlp(x)\n        x = x.permute(0, 2, 3, 1)\n        return x", False),  # permuted after the call
+    ("return self.mlp(x.permute(0, 3, 1, 2))", False),  # back to channels-first
+])
+def test_channels_last_input_is_read_from_the_call_site(forward, last):
+    code = f"class B:\n    def __init__(self):\n        self.mlp = Mlp(8)\n\n    def forward(self, x):\n        {forward}\n"
+    assert fed_channels_last(ast.parse(code), "Mlp") is last
+    assert fed_channels_last(ast.parse(code), "Other") is False
+
+
+def test_cursor_window_and_lines_point_into_the_editor_file(store):
+    code = MODEL.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom models.common import (\n    Helper,\n)\n")
+    layer_line = _line_of(code, "        self.layer1 = InvertedResidual(32, 16, stride=1, expand_ratio=1)")
+    result = suggest(store, code, cursor_line=layer_line, k=1, context_lines=0)
+    assert result.undefined_names == ["InvertedResidual"]
+    assert [s.insert_line for s in result.suggestions] == [_line_of(code, "class Net(nn.Module):")]
+
+
+def test_store_fixture_mined_the_blocks_the_tests_name(store):
+    names = set(store.all_names())
+    assert {"InvertedResidual", "Mlp", "DropPath", "ShuffleNetV2", "SiLU", "Conv2dNormActivation"} <= names
+
+
+def test_context_lines_zero_reads_the_cursor_line_only_over_grpc(store_dir, tmp_path):
+    """``context_lines`` is proto3 ``optional``: 0 is asked for, unset is the default 20 (0 used to mean 20)."""
+    from nnrag.settings import Settings
+    from rag_server.backend import Backend
+    from rag_server.client import Client
+    from rag_server.server import build_server
+
+    settings = Settings(store_dir=store_dir, address="127.0.0.1:0", workers=1, predictor_dir=tmp_path / "none")
+    running = build_server(settings, Backend.open(settings, pool=None))
+    try:
+        with Client(running.address) as client:
+            layer_line = _line_of(MODEL, "        self.layer1 = InvertedResidual(32, 16, stride=1, expand_ratio=1)")
+            assert client.suggest(MODEL, cursor_line=layer_line, k=1, context_lines=0).undefined_names == ["InvertedResidual"]
+            assert {"ConvBNReLU", "InvertedResidual", "channel_shuffle"} <= set(client.suggest(MODEL, cursor_line=layer_line, k=1).undefined_names)
+    finally:
+        running.stop(grace=1)
+
+
+def test_a_block_imported_under_another_name_is_not_offered_as_similar(store):
+    code = ("import torch.nn as nn\nfrom timm.layers.mlp import Mlp as TimmMlp\n\n\nclass Net(nn.Module):\n"
+            "    def __init__(self, dim):\n        super().__init__()\n        self.mlp = TimmMlp(dim, hidden_features=4 * dim)\n")
+    plain = code.replace("Mlp as TimmMlp", "GluMlp as TimmMlp")
+    assert "timm.layers.mlp.Mlp" in {s.hit.block.qualified_name for s in suggest(store, plain, k=10).suggestions}  # offered otherwise
+    result = suggest(store, code, k=10)
+    assert result.undefined_names == [] and "timm.layers.mlp.Mlp" not in {s.hit.block.qualified_name for s in result.suggestions}
