@@ -331,8 +331,21 @@ def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
 def _run(run: dict[str, Any]) -> predictor_pb2.Run:
     return predictor_pb2.Run(
         run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=json.dumps(run.get("hparams") or {}),
-        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve")), max_epochs=int(run.get("max_epochs", 0)),
+        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve")), max_epochs=run_planned_epochs(run),
     )
+
+
+def run_planned_epochs(run: dict[str, Any]) -> int:
+    """A run dict's planned epochs, 0 when not given: ``max_epochs`` (the wire's name) or ``epochs`` (the in-process
+    predictor's, ``Predictor.should_stop``). Why: each side read only its own key and silently dropped the other's, so
+    the same dict planned 50 epochs in process and "unknown" over the wire."""
+    given = {key: run[key] for key in ("max_epochs", "epochs") if run.get(key) is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"run gives max_epochs={given['max_epochs']!r} and epochs={given['epochs']!r}: give one")
+    value = next(iter(given.values()), 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"run planned epochs must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:

@@ -588,11 +588,15 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         except ValueError as exc:  # the predictor's own input checks
             raise BadRequest(field, str(exc)) from None
 
-    def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run") -> dict[str, Any]:
+    def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run", epochs_field: str = "") -> dict[str, Any]:
+        """``run`` as the predictor's run dict; ``epochs`` its planned epochs, from ``epochs_field`` (default
+        ``<field>.max_epochs``; ShouldStop's ``budget.max_epochs`` when that was given)."""
         _require_model_code(run.code, f"{field}.code")
         curve, durations = self._curve(run.curve, f"{field}.curve")
-        if epochs < 0:
-            raise BadRequest(f"{field}.max_epochs", "must be >= 0")
+        if epochs:
+            from predictor.api import whole_epochs
+
+            self._call(lambda: whole_epochs(epochs, "value"), epochs_field or f"{field}.max_epochs")
         return {
             "code": run.code,
             "hparams": _hparams(run.hparams_json, f"{field}.hparams_json"),
@@ -608,8 +612,10 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         hparams = _hparams(request.hparams_json, "hparams_json")
         dataset = self._dataset(request.dataset, "dataset")
         curve, durations = self._curve(request.curve, "curve")
-        if request.target_epoch < 0:
-            raise BadRequest("target_epoch", "must be >= 0")
+        if request.target_epoch:
+            from predictor.api import whole_epochs
+
+            self._call(lambda: whole_epochs(request.target_epoch, "value"), "target_epoch")
         if 0 < request.target_epoch < len(curve):
             raise BadRequest("target_epoch", f"{request.target_epoch} is below the {len(curve)} epochs already in curve")
         from predictor.evaluate import TARGETS
@@ -646,7 +652,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
-        run = self._run(request.run, request.budget.max_epochs or request.run.max_epochs)
+        budget = request.budget.max_epochs
+        run = self._run(request.run, budget or request.run.max_epochs, epochs_field="budget.max_epochs" if budget else "")
         if not run["curve"]:
             raise BadRequest("run.curve", "is empty: a stop decision needs at least one finished epoch")
         finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]

@@ -802,6 +802,12 @@ def test_should_stop_a_hopeless_run_and_keep_a_promising_one(client):
     assert hopeless.stop and hopeless.probability_beats_incumbent < 0.05 and hopeless.reason
     promising = client.should_stop({**run, "curve": [0.80, 0.91]}, finished_accuracies=finished)
     assert not promising.stop and promising.predicted_accuracy == pytest.approx(0.91)
+    # the in-process predictor's key for the planned epochs, "epochs", was dropped by the SDK ("5 assumed", or refused
+    # as unknown once the curve was longer)
+    in_process = {k: v for k, v in run.items() if k != "max_epochs"} | {"epochs": 50, "curve": [0.1 + 0.005 * i for i in range(10)]}
+    assert "assumed" not in client.should_stop(in_process, finished_accuracies=finished).reason
+    with pytest.raises(ValueError, match="give one"):
+        client.should_stop({**in_process, "max_epochs": 40}, finished_accuracies=finished)
 
 
 def test_should_stop_learns_from_the_studys_earlier_runs_of_the_same_code(client):
@@ -1020,6 +1026,10 @@ def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, pred
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"epochs": 0}}, 0.3),
          "run.hparams_json"),
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.3), (3, 0.4)]), "curve[1].epoch"),
+        # the field that holds the bad value, not "request" or the run's when the budget's was bad
+        (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [0.3], epochs=1_000_000), "target_epoch"),
+        (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5]}, 0.9, max_epochs=-4), "budget.max_epochs"),
+        (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5], "max_epochs": 10**6}, 0.9), "run.max_epochs"),
     ],
 )
 def test_predictor_bad_input_names_the_field(client, call, field):
