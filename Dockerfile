@@ -25,6 +25,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# lightgbm's lib_lightgbm.so links the system OpenMP runtime (libgomp.so.1), which the slim image lacks: without it
+# importing lightgbm fails, and with it every predictor RPC. Unpinned: Debian replaces a point release's package on
+# its mirrors, and a pinned version that left them breaks the build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN python -m venv /opt/venv \
     && pip install --no-cache-dir pip==26.3 \
     && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.14.1 torchvision==0.29.1
@@ -48,10 +56,18 @@ RUN pip install --no-cache-dir --no-deps . && pip check
 # (a later `nnrag index` in a container only redoes sources that changed).
 RUN nnrag index && nnrag stats
 
+# The small default predictor, trained as `make demo` trains it (CIFAR-10, a LEMUR subsample, about a minute; the
+# LEMUR wheel it reads stays in $NNRAG_HOME/cache for a later `nnrag train-predictor`). Without it Predict, ShouldStop
+# and ReportResult answer FAILED_PRECONDITION.
+RUN python -c "from nnrag.settings import get_settings; from predictor.api import load_or_train_default; \
+load_or_train_default(get_settings().predictor_path)"
+
 # Root inside the container: the sandbox needs it to create namespaces and then
 # drops every check to its own unprivileged uid (see sandbox/isolation.py).
 EXPOSE 50051
-HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
-    CMD ["python", "-m", "rag_server.healthcheck", "127.0.0.1:50051"]
+# Healthy: the server answers gRPC health SERVING (BlockService: search, patch, check) and so does PredictorService
+# (a predictor is loaded: Predict, ShouldStop, ReportResult).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
+    CMD ["sh", "-c", "python -m rag_server.healthcheck 127.0.0.1:50051 && python -m rag_server.healthcheck 127.0.0.1:50051 --service nnrag.v1.PredictorService"]
 STOPSIGNAL SIGTERM
 CMD ["nnrag", "serve", "--address", "0.0.0.0:50051"]

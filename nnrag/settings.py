@@ -181,8 +181,10 @@ class _TomlFile(TomlConfigSettingsSource):
 
     def _read_file(self, file_path: Path) -> dict[str, Any]:  # type: ignore[override]  # pydantic-settings: Path | Traversable
         try:
-            with file_path.open("rb") as fh:
-                data = tomllib.load(fh)
+            raw = file_path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:  # TOML is UTF-8; a Latin-1 comment crashed with a traceback
+            raise SettingsError(f"invalid settings: {file_path}: not valid TOML: {_not_utf8(raw, exc)}") from None
         except tomllib.TOMLDecodeError as exc:  # its message ends "(at line 3, column 12)"
             raise SettingsError(f"invalid settings: {file_path}: not valid TOML: {exc}") from None
         except OSError as exc:
@@ -203,6 +205,12 @@ class _TomlFile(TomlConfigSettingsSource):
             close = difflib.get_close_matches(key.lower().replace("-", "_"), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; settings: {', '.join(known)}"
             raise SettingsError(f"invalid settings: {file_path}: {what}{hint}")
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Where a TOML file stops being UTF-8, as tomllib says where its syntax breaks (line and column, from 1)."""
+    before = raw[:exc.start].split(b"\n")
+    return f"not UTF-8 (byte 0x{raw[exc.start]:02x} at line {len(before)}, column {len(before[-1]) + 1}); save it as UTF-8"
 
 
 def settings_error(exc: ValidationError, options: dict[str, str] | None = None) -> SettingsError:

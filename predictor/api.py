@@ -25,7 +25,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
-from predictor.dynamic import lemur_features, measure_in_sandbox
+from predictor.dynamic import MEASUREMENT_VERSION, lemur_features, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, plain_numbers,
                                   sibling_corrected, tracks_top)
 from predictor.families import content_hash
@@ -341,20 +341,23 @@ class ReportStore:
                 "duration_s TEXT, epochs_planned INTEGER, finished INTEGER, run_id TEXT NOT NULL DEFAULT '', "
                 "curve_known INTEGER NOT NULL DEFAULT 1)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT, "
+                       "measurement_version INTEGER NOT NULL DEFAULT 0)")
             self._add_columns(db)
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_run_id ON reports (run_id)")
-            db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
 
     @staticmethod
     def _add_columns(db: sqlite3.Connection) -> None:
-        """Stores written before reports had a run_id or curve_known get the columns (their rows: no id, a curve)."""
-        have = {row[1] for row in db.execute("PRAGMA table_info(reports)")}
-        for column, definition in (("run_id", "TEXT NOT NULL DEFAULT ''"), ("curve_known", "INTEGER NOT NULL DEFAULT 1")):
-            if column in have:
+        """Stores written before reports had a run_id or curve_known get the columns (their rows: no id, a curve), and
+        before measurements had a version, that column (their rows: version 0, older than any ``MEASUREMENT_VERSION``)."""
+        added = (("reports", "run_id", "TEXT NOT NULL DEFAULT ''"), ("reports", "curve_known", "INTEGER NOT NULL DEFAULT 1"),
+                 ("dynamic", "measurement_version", "INTEGER NOT NULL DEFAULT 0"))
+        for table, column, definition in added:
+            if column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
                 continue
             try:
-                db.execute(f"ALTER TABLE reports ADD COLUMN {column} {definition}")
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
@@ -439,21 +442,30 @@ class ReportStore:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
 
-    def save_dynamic(self, code_hash: str, features: dict[str, float]) -> None:
+    def save_dynamic(self, code_hash: str, features: dict[str, float], version: int = MEASUREMENT_VERSION) -> None:
         """Params/FLOPs the sandbox measured for new code, kept so that retraining on reported runs sees the
-        same features the predictions saw (without them the trees would route reported code as "unknown")."""
+        same features the predictions saw (without them the trees would route reported code as "unknown").
+        ``version``: the measuring code's ``MEASUREMENT_VERSION``; a new measurement replaces an older one."""
         with self._lock, self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO dynamic (code_hash, features) VALUES (?, ?)", (code_hash, json.dumps(features)))
+            db.execute("INSERT OR REPLACE INTO dynamic (code_hash, features, measurement_version) VALUES (?, ?, ?)",
+                       (code_hash, json.dumps(features), version))
 
     def load_dynamic(self, code_hash: str) -> dict[str, float] | None:
+        """The code's measurement made by today's measuring code, else None: the caller measures again when it has a
+        sandbox, else answers without params/FLOPs. Why an older row counts for nothing, params included: the older
+        spec built the model at 32 px only (the audit's spec, used since, retries larger sizes, so a model that failed
+        there gets other parameters), and FLOPs counting changed (LSTM layers); its "did not run forward" was wrong."""
         with self._connect() as db:
-            row = db.execute("SELECT features FROM dynamic WHERE code_hash = ?", (code_hash,)).fetchone()
+            row = db.execute("SELECT features FROM dynamic WHERE code_hash = ? AND measurement_version = ?",
+                             (code_hash, MEASUREMENT_VERSION)).fetchone()
         return json.loads(row[0]) if row else None
 
     def dynamic(self) -> dict[str, dict[str, float]]:
-        """Every saved measurement: content hash -> features."""
+        """Every saved measurement made by today's measuring code (content hash -> features), as ``load_dynamic``
+        reads them: retraining sees what predictions see."""
         with self._connect() as db:
-            return {h: json.loads(f) for h, f in db.execute("SELECT code_hash, features FROM dynamic")}
+            rows = db.execute("SELECT code_hash, features FROM dynamic WHERE measurement_version = ?", (MEASUREMENT_VERSION,))
+            return {h: json.loads(f) for h, f in rows}
 
 
 def at_least_final(best: Prediction, final: Prediction) -> Prediction:
@@ -512,7 +524,7 @@ class Predictor:
 
     def code_features(self, code: str) -> dict[str, float]:
         """Static features, plus params/FLOPs: from the LEMUR audit table, else from an earlier measurement
-        (this directory's report store), else measured in the sandbox when the predictor has a pool (then
+        (this directory's report store, by today's ``MEASUREMENT_VERSION``), else measured in the sandbox when the predictor has a pool (then
         saved), else absent (NaN for the estimators). ValueError for code that does not parse."""
         key = content_hash(code)
         static = _static_for(key, code)
@@ -545,7 +557,8 @@ class Predictor:
         return self._dynamic[key]
 
     def _stored_dynamic(self, key: str) -> dict[str, float] | None:
-        """An earlier measurement of the code from the report store; None, logged, when the store cannot be opened."""
+        """An earlier measurement of the code from the report store, made by today's measuring code (an older one is
+        measured again: ``ReportStore.load_dynamic``); None, logged, when the store cannot be opened."""
         try:
             return self.reports.load_dynamic(key)
         except ReportsUnavailable as exc:

@@ -4,8 +4,9 @@ For LEMUR they come from the full sandbox audit of nn-dataset 2.1.2 (``nnrag aud
 built and run forward on a CIFAR-10 batch), shipped as ``lemur_dynamic.json.gz`` keyed by the SHA-256 of
 the model file, so training needs no sandbox. For new code the predictor measures them in the sandbox
 when it has a pool (the server passes its own; ``nnrag predict`` starts one) and keeps them in its
-directory's report store by content hash; without a pool the ``code_dyn_*`` columns are NaN and the
-static features carry the model (LightGBM reads NaN as missing).
+directory's report store by content hash, with the ``MEASUREMENT_VERSION`` that made them; without a pool
+the ``code_dyn_*`` columns are NaN and the static features carry the model (LightGBM reads NaN as missing).
+The LEMUR table is the audit's own snapshot (what the estimators learned from), so it is read as shipped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ LEMUR_SPEC_STAGES = ("parse", "compile", "import", "instantiate", "forward", "ba
 # that hangs at import made the call time out). The LEMUR audit's checks took 2.2 s at the median and 7.4 s at the
 # 95th percentile.
 MEASURE_TIMEOUT_S = 15.0
+# Version of the way new code is measured: this module's spec and reading of a check, and the sandbox's counting of
+# parameters and FLOPs. Bump it whenever either changes. Why: measurements are kept by content hash in a predictor's
+# report store (``ReportStore.save_dynamic``), and one made by older measuring code was served for good (a model the
+# pre-audit spec failed at 32 px kept "did not run forward" after the spec was fixed). A kept measurement of another
+# version is measured again when a sandbox is at hand, and is no measurement without one (``ReportStore.load_dynamic``).
+# 0: rows kept before versions existed. 1: the LEMUR audit's spec (6374dd9), LSTM FLOPs counted (8975db2), integer
+# inputs below the smallest embedding table (cac64c1).
+MEASUREMENT_VERSION = 1
 
 
 def _spec():

@@ -266,10 +266,18 @@ def _optional(msg: Any, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
+def stages_in_order(stages: Any) -> dict[str, str]:
+    """A result's stage -> status map in the order the sandbox runs the stages (``STAGES``), any stage this side does
+    not know after them by name. Why: a protobuf map has no order, so ``nnrag check --server`` printed the stages
+    shuffled, unlike the same check run in-process."""
+    rank = {name: i for i, name in enumerate(STAGES)}
+    return {name: stages[name] for name in sorted(stages, key=lambda name: (rank.get(name, len(rank)), name))}
+
+
 def result_from_proto(msg: pb.CheckResult) -> CheckResult:
     return CheckResult(
         status=msg.status,
-        stages=dict(msg.stages),
+        stages=stages_in_order(msg.stages),
         failed_stage=msg.failed_stage or None,
         error_type=msg.error_type,
         message=msg.message,

@@ -260,14 +260,25 @@ def _log_sandbox_when_ready(backend: Backend) -> None:
     log.log(level, "sandbox ready", extra={"fields": info})
 
 
+def _serve_metrics(settings: Settings) -> None:
+    """Prometheus metrics on ``metrics_port``, on the gRPC address's host. Why the OSError names the port: a taken
+    metrics port ended ``nnrag serve`` with a bare "[Errno 98] Address already in use", read as the gRPC port."""
+    from prometheus_client import start_http_server
+
+    host = settings.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+    try:
+        start_http_server(settings.metrics_port, addr=host)
+    except OSError as exc:
+        raise OSError(f"cannot listen on the metrics port {host}:{settings.metrics_port} (--metrics-port, "
+                      f"NNRAG_METRICS_PORT): {exc.strerror or exc}") from None
+
+
 def serve(settings: Settings | None = None) -> None:
     """Open the backend, serve until SIGTERM/SIGINT, drain, exit."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0")
+        _serve_metrics(settings)
     started = time.perf_counter()
     backend = Backend.open(settings)
     try:

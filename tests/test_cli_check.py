@@ -1,5 +1,5 @@
 """``nnrag check`` and ``nnrag audit`` at the command line: bad options are clear errors (exit 2, no
-traceback), files are read as Python reads them, and text from the checked code is printed as text."""
+traceback), files are decoded as Python decodes them (Latin-1 where Python would refuse a file), and text from the checked code is printed as text."""
 
 from __future__ import annotations
 
@@ -129,3 +129,80 @@ def test_check_runs_a_lemur_models_learn_by_default_and_honours_an_explicit_stag
     explicit = _invoke("check", str(model), "--json", "--stage", "backward")
     assert explicit.exit_code == 0, explicit.output
     assert "train_step" not in json.loads(explicit.output)["stages"]
+
+
+# Burns about 2 s of CPU in forward: under a 0.5 s budget it times out, under 20 s it passes.
+SLOW = '''import time
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        start = time.process_time()
+        while time.process_time() - start < 2.0:
+            pass
+        return self.fc(x)
+'''
+
+
+def test_check_and_audit_budgets_default_to_the_settings(tmp_path, monkeypatch):
+    """``nnrag patch`` and the server read check_timeout_s / check_memory_mb; check and audit had 30 s / 4096 MiB
+    written in, so NNRAG_CHECK_TIMEOUT_S=1 still passed a model that needs seconds of CPU. An option still wins."""
+    from nnrag.settings import get_settings
+
+    model = tmp_path / "slow.py"
+    model.write_text(SLOW)
+    monkeypatch.setenv("NNRAG_CHECK_TIMEOUT_S", "0.5")
+    get_settings.cache_clear()
+    try:
+        by_setting = _invoke("check", str(model), "--input-shape", "2,4", "--json")
+        by_option = _invoke("check", str(model), "--input-shape", "2,4", "--json", "--timeout", "20")
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "slow.py").write_text(SLOW)
+        audit = _invoke("audit", str(tmp_path / "src"), "--out", str(tmp_path / "audit"), "--preload", "torch", "--stage", "forward")
+    finally:
+        get_settings.cache_clear()
+    assert by_setting.exit_code == 1 and json.loads(by_setting.output)["status"] == "timeout", by_setting.output
+    assert by_option.exit_code == 0 and json.loads(by_option.output)["status"] == "ok", by_option.output
+    assert audit.exit_code == 0, audit.output
+    results = [json.loads(line) for line in (tmp_path / "audit" / "results.jsonl").read_text().splitlines()]
+    assert [r["result"]["status"] for r in results] == ["timeout"], results
+
+
+def test_a_failed_check_prints_only_what_it_measured(tmp_path):
+    """A model that fails at forward has parameters but no forward time: it printed "forward None ms"."""
+    model = tmp_path / "raises.py"
+    model.write_text(RAISES)
+    result = _invoke("check", str(model), "--input-shape", "2,3")
+    assert result.exit_code == 1, result.output
+    assert "None" not in result.output and "params 40" in result.output and "forward" not in result.output.split("params")[1].splitlines()[0]
+
+
+def test_check_over_the_server_prints_the_stages_in_the_sandboxs_order(tmp_path):
+    """The stages cross the wire as a protobuf map, which has no order: ``--server`` printed them shuffled."""
+    from nnrag.settings import Settings
+    from rag_server.backend import Backend
+    from rag_server.server import build_server
+    from sandbox.pool import CheckerPool
+    from sandbox.spec import STAGES
+
+    model = tmp_path / "good.py"
+    model.write_text(GOOD)
+    settings = Settings(store_dir=tmp_path / "no-store", predictor_dir=tmp_path / "no-predictor", address="127.0.0.1:0", workers=1)
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        running = build_server(settings, Backend.open(settings, pool=pool, with_predictor=False))
+        try:
+            remote = _invoke("check", str(model), "--json", "--server", running.address)
+            table = _invoke("check", str(model), "--server", running.address)
+        finally:
+            running.stop(grace=1)
+    local = _invoke("check", str(model), "--json")
+    assert remote.exit_code == local.exit_code == table.exit_code == 0, (remote.output, local.output, table.output)
+    stages = list(json.loads(remote.output)["stages"])
+    assert stages == list(json.loads(local.output)["stages"]) == [s for s in STAGES if s in stages] and len(stages) >= 5
+    printed = [line.split()[0] for line in table.output.splitlines() if line.strip() and line.split()[0] in STAGES]
+    assert printed == stages, table.output

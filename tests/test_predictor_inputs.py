@@ -108,6 +108,36 @@ def test_an_audited_file_keeps_its_table_features_whatever_was_asked_first(predi
         assert answers[copy]["dyn_ok"] == 0.0, order  # the copy's own measurement
 
 
+def test_a_measurement_kept_by_older_measuring_code_is_measured_again(tiny_predictor_dir, tmp_path):  # noqa: F811
+    """A store written before measurements had a version kept "did not run forward" for a model today's measurement
+    runs (the spec changed), and served it for good. Its old rows count for nothing now: measured again with a
+    sandbox (and kept with today's version), absent without one, and left out of what retraining reads."""
+    import sqlite3
+
+    from predictor.api import Predictor
+    from predictor.dynamic import MEASUREMENT_VERSION
+    from predictor.families import content_hash
+    from sandbox.pool import CheckerPool
+
+    shutil.copytree(tiny_predictor_dir, tmp_path / "p")
+    code, key = NEEDS_64PX, content_hash(NEEDS_64PX)  # the pre-audit spec measured it at 32 px only: "did not run"
+    stale = {"dyn_ok": 0.0, "dyn_params_log10": float("nan"), "dyn_flops_log10": float("nan")}
+    with sqlite3.connect(tmp_path / "p" / "reports.sqlite") as db:  # the table as stores before versions had it
+        db.execute("CREATE TABLE dynamic (code_hash TEXT PRIMARY KEY, features TEXT)")
+        db.execute("INSERT INTO dynamic VALUES (?, ?)", (key, json.dumps(stale)))
+    p = Predictor.load(tmp_path / "p")
+    assert "dyn_ok" not in p.code_features(code) and not p.knows_dynamic(code), "an old row answered without a sandbox"
+    assert p.reports.dynamic() == {}, "retraining read an old row"
+    fresh = Predictor.load(tmp_path / "p")
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        fresh.pool = pool
+        features = fresh.code_features(code)
+    assert features["dyn_ok"] == 1.0 and math.isfinite(features["dyn_flops_log10"]), features
+    assert p.reports.load_dynamic(key) == p.reports.dynamic()[key] == {k: features[k] for k in stale}
+    with sqlite3.connect(tmp_path / "p" / "reports.sqlite") as db:
+        assert db.execute("SELECT measurement_version FROM dynamic").fetchall() == [(MEASUREMENT_VERSION,)]
+
+
 # ---- planned epochs --------------------------------------------------------------------------------
 
 def test_a_run_without_planned_epochs_is_assumed_short_then_refused(predictor):

@@ -47,6 +47,15 @@ def test_a_file_that_is_not_toml_names_the_file_and_line(capsys, monkeypatch, tm
     assert str(config) in err and "not valid TOML" in err and "line 2" in err, err
 
 
+def test_a_file_that_is_not_utf8_names_the_file_and_line(capsys, monkeypatch, tmp_path):
+    """TOML is UTF-8: a Latin-1 comment crashed every command with a UnicodeDecodeError traceback."""
+    config = tmp_path / "latin1.toml"
+    config.write_bytes("workers = 2\n# café\n".encode("latin-1"))
+    monkeypatch.setenv("NNRAG_CONFIG", str(config))
+    err = _refusal(capsys, monkeypatch, "stats")
+    assert str(config) in err and "not UTF-8" in err and "line 2" in err and "0xe9" in err, err
+
+
 def test_an_env_value_that_cannot_be_decoded_names_the_variable(capsys, monkeypatch):
     monkeypatch.setenv("NNRAG_INDEX_SOURCES", "pkg:timm")
     err = _refusal(capsys, monkeypatch, "stats")

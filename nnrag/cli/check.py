@@ -48,12 +48,21 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _check_budget(timeout: float, memory_mb: int) -> None:
-    """--timeout and --memory-mb within what the sandbox can enforce (NaN and inf included)."""
+def _check_budget(timeout: float | None, memory_mb: int | None) -> tuple[float, int]:
+    """--timeout and --memory-mb, else the check_timeout_s and check_memory_mb settings (as ``nnrag patch`` and the
+    server read them; a hard-coded 30 s here let NNRAG_CHECK_TIMEOUT_S=1 pass a 4 s model), within what the sandbox
+    can enforce (NaN and inf included)."""
+    if timeout is None or memory_mb is None:
+        from nnrag.settings import get_settings
+
+        settings = get_settings()
+        timeout = settings.check_timeout_s if timeout is None else timeout
+        memory_mb = settings.check_memory_mb if memory_mb is None else memory_mb
     if not 0 < timeout <= MAX_TIMEOUT_S:
         _fail(f"--timeout must be in (0, {MAX_TIMEOUT_S:g}] seconds, not {timeout:g}")
     if not 0 < memory_mb <= MAX_MEMORY_MB:
         _fail(f"--memory-mb must be at most {MAX_MEMORY_MB:,} MiB, not {memory_mb:,}")
+    return timeout, memory_mb
 
 
 def parse_input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> list[str] | None:
@@ -69,7 +78,8 @@ def parse_input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> li
 
 
 TIMEOUT_HELP = (f"CPU-time budget of the check's process in seconds (so a busy machine does not turn a pass into a timeout); "
-                f"its wall clock is capped at {WALL_FACTOR:g}x this.")
+                f"its wall clock is capped at {WALL_FACTOR:g}x this. Default: the check_timeout_s setting (30).")
+MEMORY_HELP = "Memory budget in MiB. Default: the check_memory_mb setting (4096)."
 
 
 def parse_init_kwargs(text: str) -> dict:
@@ -91,7 +101,8 @@ def _stages_up_to(last: str) -> tuple[str, ...]:
 
 
 def read_code(path: str) -> str:
-    """The code of a file, or of stdin for "-", decoded as Python decodes source (BOM, coding cookie)."""
+    """The code of a file, or of stdin for "-", decoded as Python decodes source (BOM, coding cookie), bytes invalid in
+    that encoding read as Latin-1 where Python would refuse the file (``decode_source``)."""
     if path == "-":
         return decode_source(sys.stdin.buffer.read())
     file = Path(path)
@@ -135,9 +146,9 @@ def _print_result(result: CheckResult) -> None:
     for stage, state in result.stages.items():
         table.add_row(Text(str(stage)), Text(str(state), style={"ok": "green", "failed": "red"}.get(state, "dim")))
     console.print(table)
-    if result.params is not None:
-        console.print(f"params {result.params:,}  flops/sample {result.flops or 0:,}  outputs {result.output_shapes}  "
-                      f"forward {result.forward_ms} ms  peak RSS {result.peak_rss_mb} MB  wall {result.wall_ms} ms", markup=False)
+    figures = _measured_figures(result)
+    if figures:
+        console.print("  ".join(figures), markup=False)
     if not result.ok:
         console.print(Text.assemble((str(result.error_type), "bold"), ": ", str(result.message)))
         if result.traceback:
@@ -147,6 +158,15 @@ def _print_result(result: CheckResult) -> None:
     if result.stdout:
         console.print("[dim]--- captured output ---[/]")
         console.print(result.stdout[:2000], markup=False, highlight=False)
+
+
+def _measured_figures(result: CheckResult) -> list[str]:
+    """The figures a check measured, each only when known. Why: a check that failed before forward printed
+    "forward None ms", and one that failed at forward "flops/sample 0"."""
+    known = [("params", result.params, "{:,}"), ("flops/sample", result.flops, "{:,}"),
+             ("outputs", result.output_shapes or None, "{}"), ("forward", result.forward_ms, "{} ms"),
+             ("peak RSS", result.peak_rss_mb, "{} MB"), ("wall", result.wall_ms, "{} ms")]
+    return [f"{name} {form.format(value)}" for name, value, form in known if value is not None]
 
 
 def _items_from_source(source: str) -> Iterator[tuple[str, str]]:
@@ -210,14 +230,14 @@ def register(app: typer.Typer) -> None:
         entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net, else the last nn.Module)."),
         stage: Optional[str] = typer.Option(None, "--stage", help=f"Last stage to run: {', '.join(STAGES)} (default: backward, "
                                             "and train_step for a LEMUR Net, which runs its train_setup and learn)."),
-        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-        memory_mb: int = typer.Option(4096, "--memory-mb", min=64, help="Memory budget in MiB."),
+        timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         as_json: bool = typer.Option(False, "--json", help="Print the CheckResult as JSON."),
         server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: check there instead of locally."),
     ) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
-        _check_budget(timeout, memory_mb)
+        timeout, memory_mb = _check_budget(timeout, memory_mb)
         dtypes = parse_input_dtypes(input_dtype, input_shape)
         code = read_code(file)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
@@ -248,8 +268,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
-        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-        memory_mb: int = typer.Option(4096, "--memory-mb", min=64),
+        timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many new unique codes in this run."),
         report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from existing results."),
         preload: str = typer.Option("torch,torchvision,timm", "--preload", help="Modules each worker imports once (comma-separated; local only)."),
@@ -264,7 +284,7 @@ def register(app: typer.Typer) -> None:
         from sandbox.report import write_report
 
         console = Console(stderr=True)
-        _check_budget(timeout, memory_mb)
+        timeout, memory_mb = _check_budget(timeout, memory_mb)
         spec = CheckSpec(stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
         if not report_only:
             from sandbox.pool import CheckerPool
