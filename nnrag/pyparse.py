@@ -44,9 +44,10 @@ def refuse_too_deep(source: str) -> None:
 
 
 def decode_source(data: bytes) -> str:
-    """The text of a Python file's bytes, read as Python reads it: a UTF-8 BOM or a ``coding`` cookie picks the
-    encoding and the BOM is dropped (editors on Windows write one; left in, ``ast.parse`` fails on U+FEFF). Bytes
-    that are not valid in that encoding fall back to latin-1, so one bad byte never loses a file."""
+    """The text of a Python file's bytes, decoded as Python decodes it (a UTF-8 BOM or a ``coding`` cookie picks the
+    encoding, and the BOM is dropped: editors on Windows write one; left in, ``ast.parse`` fails on U+FEFF), except
+    that bytes not valid in that encoding, which Python refuses, fall back to latin-1, so one bad byte never loses a
+    file."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         return data.decode(encoding)

@@ -718,6 +718,11 @@ class Predictor:
         return RunView(dataset=run.dataset, hparams=hp, transform=tf, epochs=max(planned, len(run.accuracy)),
                        accuracy=list(run.accuracy), duration_s=list(run.duration_s), code_features=like.code_features, code=like.code)
 
+    def check_model(self, model: str | None, target: str = "final") -> None:
+        """A ValueError when no estimator answers ``model`` (None: the default) for ``target``; what ``predict`` would
+        raise, for a caller that must name the field it came from before anything is measured (the server)."""
+        self._estimator(model, target)
+
     def _estimator(self, model: str | None, target: str):
         """The estimator answering ``model`` (None: the default) for ``target``."""
         check_target(target)

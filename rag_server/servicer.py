@@ -624,6 +624,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         if target not in TARGETS:
             raise BadRequest("target", f"must be one of {', '.join(TARGETS)}, got {request.target!r}")
         predictor = self._predictor()
+        self._call(lambda: predictor.check_model(request.model or None, target), "model")
         p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
                                                  model=request.model or None, target=target), "request")
         return predictor_pb2.PredictResponse(

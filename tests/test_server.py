@@ -1028,6 +1028,7 @@ def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, pred
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [(1, 0.3), (3, 0.4)]), "curve[1].epoch"),
         # the field that holds the bad value, not "request" or the run's when the budget's was bad
         (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [0.3], epochs=1_000_000), "target_epoch"),
+        (lambda c: c.predict(GOOD_MODEL, {}, "cifar-10", [0.3], model="bogus"), "model"),
         (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5]}, 0.9, max_epochs=-4), "budget.max_epochs"),
         (lambda c: c.should_stop({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.5], "max_epochs": 10**6}, 0.9), "run.max_epochs"),
     ],
