@@ -197,7 +197,7 @@ def build_index(
             previous.close()
             previous = None
         from indexer.embed import embedder_version
-        from indexer.validate import VALIDATOR_VERSION
+        from indexer.validate import VALIDATOR_VERSION, is_undecided
 
         report.embedder_version = embedder.version if embedder is not None else embedder_version()
         # vectors of another model (or token window) cannot be mixed in: every block is
@@ -233,7 +233,9 @@ def build_index(
             if sr.reused and sr.spec in sources:
                 sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **old_parse_errors.get(sr.spec, {})}
 
-        if previous is not None and reuse_vectors and not revalidate and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
+        # blocks the sandbox could not decide (meta "undecided_blocks") are checked again even when nothing else changed
+        undecided_before = validate and previous is not None and int(previous.meta.get(UNDECIDED_META, "0") or 0) > 0
+        if previous is not None and reuse_vectors and not revalidate and not undecided_before and set(old_fps) == set(specs) and all(s.reused for s in report.sources):
             report.up_to_date = True
             report.version = previous.version
             _fill_counts_from_store(report, previous)
@@ -254,8 +256,12 @@ def build_index(
                 if not validate or block.content_hash in submitted:
                     return False
                 old_id = previous.id_of_hash(block.content_hash) if previous is not None else None
-                # an unvalidated old block, or one judged by another validator version, is validated now
-                return old_id is None or revalidate or not previous.block_by_id(old_id).validation
+                # an unvalidated old block, one judged by another validator version, or one the sandbox could not
+                # decide (its worker died, the machine was too busy) is validated now
+                if old_id is None or revalidate:
+                    return True
+                old_validation = previous.block_by_id(old_id).validation
+                return not old_validation or is_undecided(old_validation)
 
             # sources whose fingerprint changed: read them; identical file contents (a
             # reinstall, a touched file) count as unchanged; the rest are mined again, and
@@ -364,7 +370,8 @@ def build_index(
                 writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
                 for sr in report.sources:
                     writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
-                writer.publish({"sources": specs, "validator_version": validator_version, PARSE_ERRORS_META: parse_errors})
+                writer.publish({"sources": specs, "validator_version": validator_version, PARSE_ERRORS_META: parse_errors,
+                                UNDECIDED_META: sum(is_undecided(b.validation) for b in merged)})
                 report.version = writer.version
         if previous is not None:
             previous.close()
@@ -385,6 +392,7 @@ def build_index(
 
 
 NO_PYTHON = "holds no Python files"
+UNDECIDED_META = "undecided_blocks"  # store meta: blocks whose validation the sandbox could not decide (indexer.validate.is_undecided)
 PARSE_ERRORS_META = "parse_errors"  # store meta: source spec -> {file path: why it gave no block} of its last mining
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from corpus.records import SourceFile
 from indexer.examples import CallSiteIndex, constructor_candidates, lemur_contract
 from indexer.records import Block
-from sandbox.spec import CheckResult, CheckSpec
+from sandbox.spec import CheckResult, CheckSpec, is_verdict, verdict_error
 
 STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backward")
 # Bump when a change to validation (input inference, argument guessing, the sandbox's stages) can turn a
@@ -34,6 +34,9 @@ VALIDATOR_VERSION = "3"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072
+# The error of a stage the sandbox could not decide (its worker died, the machine was too busy): such a block is
+# validated again by the next build (``is_undecided``) instead of being kept as failing.
+UNDECIDED = "not decided: "
 
 
 def validate_blocks(
@@ -109,7 +112,7 @@ class BackgroundValidator:
                 future.set_result(reason)
             else:
                 spec = build_spec(block, index, self.timeout_s, tree=tree)
-                future = self._executor.submit(self.pool.check, block.code, spec)
+                future = self._executor.submit(check_decided, self.pool, block.code, spec)
                 self._queued += 1
                 future.add_done_callback(self._one_done)
             self._checks[key] = future
@@ -140,6 +143,14 @@ class BackgroundValidator:
                     apply_result(block, outcome)
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def check_decided(pool: Any, code: str, spec: CheckSpec) -> CheckResult:
+    """``pool.check``, once more when the first outcome is no verdict on the code (``sandbox.spec.is_verdict``: a
+    worker killed from outside, a wall-clock cap passed on a busy machine). Why: those were stored as the block's
+    failure at its first unpassed stage and never checked again."""
+    result = pool.check(code, spec)
+    return result if is_verdict(result) else pool.check(code, spec)
 
 
 def build_spec(block: Block, index: CallSiteIndex, timeout_s: float = TIMEOUT_S, tree: ast.Module | None = None) -> CheckSpec:
@@ -197,7 +208,12 @@ def static_failure(block: Block, tree: ast.Module | SyntaxError | None = None) -
 
 
 def apply_result(block: Block, result: CheckResult) -> None:
-    """Map the sandbox's stages onto the block's five validation stages."""
+    """Map the sandbox's stages onto the block's five validation stages. An outcome that is no verdict on the
+    code leaves the stages it did not pass "not decided" (``undecided_validation``), never failed."""
+    if not is_verdict(result):
+        block.validation = undecided_validation(result)
+        block.example, block.params, block.flops = None, None, None
+        return
     validation: dict[str, dict[str, Any]] = {}
     error = f"{result.error_type}: {result.message}".strip(": ") if result.failed_stage else ""
     failed = result.failed_stage
@@ -229,6 +245,28 @@ def apply_result(block: Block, result: CheckResult) -> None:
     block.example = result.example if works else None
     block.params = result.params
     block.flops = result.flops if works else None
+
+
+def undecided_validation(result: CheckResult) -> dict[str, dict[str, Any]]:
+    """Stages the check passed stay passed; the rest are marked not decided, with what ended the check."""
+    why = f"{UNDECIDED}{result.error_type}: {result.message}"[:2000]
+    passed = {stage for stage in STAGES if result.stages.get(stage) == "ok"}
+    if result.stages.get("compile") == "ok":
+        passed.add("parse")
+    return {stage: {"ok": True, "error": ""} if stage in passed else {"ok": False, "error": why, "undecided": True} for stage in STAGES}
+
+
+def is_undecided(validation: dict[str, dict[str, Any]]) -> bool:
+    """Whether a stored validation holds a stage the sandbox did not decide, so the block must be checked again.
+    Also true of verdicts stored before this was told apart ("WorkerError: ...", a wall-clock cap as "Timeout")."""
+    for entry in validation.values():
+        error = str(entry.get("error") or "")
+        if entry.get("ok") or not error:
+            continue
+        error_type, _, message = error.partition(": ")
+        if entry.get("undecided") or error.startswith(UNDECIDED) or not verdict_error(error_type, message):
+            return True
+    return False
 
 
 def _failed_from(stage: str, error: str) -> dict[str, dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Identical code is checked once (keyed by the SHA-256 of the code). Results are appended
 to ``results.jsonl`` as they arrive (one line per unique code) and names to
-``names.jsonl``; on restart every hash already in ``results.jsonl`` is skipped, so an
-interrupted audit of 10,000 models resumes where it stopped. ``current.jsonl`` is rewritten by
+``names.jsonl``; on restart every hash already in ``results.jsonl`` with a verdict is skipped, so an
+interrupted audit of 10,000 models resumes where it stopped (an outcome that is no verdict on the code, such as a
+worker killed from outside, is checked again: ``sandbox.spec.is_verdict``). ``current.jsonl`` is rewritten by
 every run with the source as it is now (one line per item: its key and code hash), so the report
 covers today's codes, not versions the user has since fixed, while ``results.jsonl`` keeps every
 record. An item's key is its name; a name repeated within one source gets ``#2``, ``#3``... on its
@@ -19,12 +20,13 @@ import hashlib
 import json
 import os
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 
 from sandbox.pool import oversize_problem, rejected_result
-from sandbox.spec import CheckResult, CheckSpec
+from sandbox.spec import CheckResult, CheckSpec, is_verdict, verdict_error
 
 RESULTS_FILE = "results.jsonl"
 NAMES_FILE = "names.jsonl"
@@ -49,6 +51,7 @@ class AuditProgress:
     already_done: int = 0
     checked: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    undecided: int = 0  # checked twice and neither time decided (see ``sandbox.spec.is_verdict``): the next run checks them again
 
 
 def _read_jsonl(path: Path) -> Iterator[dict]:
@@ -63,9 +66,21 @@ def _read_jsonl(path: Path) -> Iterator[dict]:
                 continue
 
 
-def load_done(out_dir: Path) -> dict[str, dict]:
-    """hash -> stored record, from results.jsonl."""
+def load_records(out_dir: Path) -> dict[str, dict]:
+    """hash -> latest stored record, from results.jsonl, verdicts or not."""
     return {record["hash"]: record for record in _read_jsonl(out_dir / RESULTS_FILE)}
+
+
+def load_done(out_dir: Path) -> dict[str, dict]:
+    """hash -> stored record of the codes that have a verdict (``sandbox.spec.is_verdict``). A record that is not
+    one (a worker killed from outside, a timeout on a busy machine, a cancel) is left out, so the next run checks
+    that code again. Why: such records were counted as done and never checked again."""
+    return {digest: record for digest, record in load_records(out_dir).items() if _is_verdict_record(record)}
+
+
+def _is_verdict_record(record: dict) -> bool:
+    result = record.get("result") or {}
+    return verdict_error(str(result.get("error_type") or ""), str(result.get("message") or ""))
 
 
 def load_names(out_dir: Path) -> dict[str, str]:
@@ -147,24 +162,46 @@ def run_audit(
     pending = pending[:limit] if limit is not None else pending
     started = time.time()
     with (out_dir / RESULTS_FILE).open("a", encoding="utf-8") as results_fh:
-        refusals = {digest: _refusal(code, spec) for digest, (_, code) in pending}
-        checked = pool.check_many((code, spec) for digest, (_, code) in pending if refusals[digest] is None)
-        try:
-            for digest, (name, _) in pending:
-                result = refusals[digest] or next(checked)
-                results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
-                results_fh.flush()
-                progress.checked += 1
-                progress.statuses[result.status] = progress.statuses.get(result.status, 0) + 1
-                if on_result is not None:
-                    on_result(name, result, progress)
-        finally:
-            getattr(checked, "close", lambda: None)()  # an interrupted remote audit cancels its stream (the server stops its checks)
+
+        def record(digest: str, name: str, result: CheckResult) -> None:
+            results_fh.write(json.dumps({"hash": digest, "name": name, "result": result.to_dict(), "ts": time.time()}) + "\n")
+            results_fh.flush()
+            progress.checked += 1
+            progress.undecided += not is_verdict(result)
+            progress.statuses[result.status] = progress.statuses.get(result.status, 0) + 1
+            if on_result is not None:
+                on_result(name, result, progress)
+
+        # An outcome that is no verdict on the code (a worker killed from outside, a busy machine) is checked once
+        # more after the others; if it persists it is stored as it is, and ``load_done`` leaves it for the next run.
+        retry: list[tuple[str, tuple[str, str]]] = []
+        with closing(_check_all(pool, pending, spec)) as results:
+            for digest, name, result in results:
+                if is_verdict(result):
+                    record(digest, name, result)
+                else:
+                    retry.append((digest, todo[digest]))
+        with closing(_check_all(pool, retry, spec)) as results:
+            for digest, name, result in results:
+                record(digest, name, result)
     with (out_dir / RUNS_FILE).open("a", encoding="utf-8") as runs_fh:
         runs_fh.write(json.dumps({"started": started, "finished": time.time(), "checked": progress.checked,
                                   "workers": getattr(pool, "size", None), "server": getattr(pool, "address", None),
                                   "statuses": progress.statuses}) + "\n")
     return progress
+
+
+def _check_all(pool: Checker, pending: list[tuple[str, tuple[str, str]]], spec: CheckSpec) -> Iterator[tuple[str, str, CheckResult]]:
+    """(hash, name, result) of every pending item in order; refused codes are never sent."""
+    if not pending:
+        return
+    refusals = {digest: _refusal(code, spec) for digest, (_, code) in pending}
+    checked = pool.check_many((code, spec) for digest, (_, code) in pending if refusals[digest] is None)
+    try:
+        for digest, (name, _) in pending:
+            yield digest, name, refusals[digest] or next(checked)
+    finally:
+        getattr(checked, "close", lambda: None)()  # an interrupted remote audit cancels its stream (the server stops its checks)
 
 
 def _refusal(code: str, spec: CheckSpec) -> CheckResult | None:

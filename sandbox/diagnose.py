@@ -68,8 +68,27 @@ def _needs_gpu(msg: str) -> bool:
     return "nvidia driver" in lower or ("cuda" in lower and ("not compiled" in lower or "driver" in lower or "CUDA" in msg))
 
 
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or what went wrong making it. Why: checked code defines its own exceptions, and a typo in their
+    ``__str__`` (``f"bad shape {self.shap}"``) raised inside the checker, which then blamed itself for the failure."""
+    try:
+        text = str(exc)
+        if isinstance(text, str):
+            return text
+    except BaseException as inner:  # noqa: BLE001 - anything the checked code's __str__ raises
+        return f"<{type(exc).__name__} instance; its __str__ raised {type(inner).__name__}: {_inner_text(inner)}>"
+    return f"<{type(exc).__name__} instance; its __str__ returned {type(text).__name__}, not str>"
+
+
+def _inner_text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:500]
+    except BaseException:  # noqa: BLE001 - an exception of the checked code's again
+        return "?"
+
+
 def is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in str(exc) for p in _OOM_PATTERNS))
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(p in exception_text(exc) for p in _OOM_PATTERNS))
 
 
 INPLACE_HINT = ("a tensor autograd saved for backward is changed in place later (x += ..., x[...] = ..., x.add_(), "
@@ -78,7 +97,7 @@ INPLACE_HINT = ("a tensor autograd saved for backward is changed in place later 
 
 def is_inplace_error(exc: BaseException) -> bool:
     """Backward failed because an in-place op changed a tensor autograd had saved."""
-    return isinstance(exc, RuntimeError) and "modified by an inplace operation" in str(exc)
+    return isinstance(exc, RuntimeError) and "modified by an inplace operation" in exception_text(exc)
 
 
 def inplace_diagnosis(msg: str, stage: str, line: int, code: str) -> Diagnosis:
@@ -227,7 +246,7 @@ def diagnose_exception(
     """Diagnosis of an exception raised by user code at ``stage`` (runs in the child)."""
     namespace = namespace or {}
     etype = type(exc).__name__
-    msg = str(exc)
+    msg = exception_text(exc)
     first = _first_line(msg)
 
     if msg.startswith("sandbox: ") or _is_network_error(exc, msg):
@@ -393,6 +412,29 @@ def diagnose_status(status: str, stage: str | None, timeout_s: float | None = No
         "the code called os._exit() or exit() at module level or in the model: remove it",
         "exit",
     )
+
+
+def diagnose_wall(cause: str, stage: str, cpu_s: float | None, budget_s: float, wall_s: float) -> Diagnosis:
+    """A check that reached its wall-clock cap before its CPU budget; ``cause`` is ``sandbox.worker.wall_cause``'s.
+    Only "idle" blames the code: the others say the machine (or something unknown) held it up."""
+    used = "an unknown amount" if cpu_s is None else f"{cpu_s:.2f} s"
+    if cause == "idle":
+        return Diagnosis(f"waited in {stage} for the whole wall-clock cap of {wall_s:g} s using {used} of CPU (stuck in {stage})",
+                         "the code sleeps or blocks (time.sleep, reading a pipe or socket, a lock, input()): remove the wait", "timeout")
+    if cause == "busy":
+        return Diagnosis(f"the machine was busy: {used} of CPU used of the {budget_s:g} s budget when the wall-clock cap of {wall_s:g} s passed in {stage}",
+                         "not the code's fault: re-check it on a less loaded machine or with fewer workers", "machine_busy")
+    return Diagnosis(f"{used} of CPU used of the {budget_s:g} s budget when the wall-clock cap of {wall_s:g} s passed in {stage}: the machine was busy or the code waits",
+                     "re-check it; if it ends the same way on an idle machine, look for a sleep or a blocking read in the code", "machine_busy")
+
+
+def diagnose_deadline(kind: str, stage: str, cpu_s: float | None, budget_s: float) -> Diagnosis:
+    """The caller ended the check: its deadline passed ("deadline") or it cancelled ("cancelled"); not the code's fault."""
+    used = "an unknown amount" if cpu_s is None else f"{cpu_s:.2f} s"
+    if kind == "cancelled":
+        return Diagnosis(f"the caller cancelled the check during {stage}", "not the code's fault: check it again when the answer is wanted", "cancelled")
+    return Diagnosis(f"the caller's deadline passed during {stage}, {used} of CPU used of the {budget_s:g} s budget",
+                     "not the code's fault: give the check a later deadline", "deadline")
 
 
 def enrich(diagnosis: Diagnosis, hint_provider: HintProvider | None) -> Diagnosis:

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sandbox.diagnose import HintProvider, diagnose_status, enrich
+from sandbox.diagnose import HintProvider, diagnose_deadline, enrich
 from sandbox.isolation import IsolationInfo
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis
 from sandbox.worker import CANCEL_LINE, worker_command
@@ -307,12 +307,12 @@ class CheckerPool:
             return self._finish(rejected_result(problem, spec), started, hint_provider)
         worker = self._take_worker(deadline, cancel)
         if worker is None:
-            why = "cancelled while waiting for a free worker" if cancel is not None and cancel.is_set() else "waiting for a free worker"
-            return self._finish(_timeout_result(spec, 0.0, why), started, hint_provider)
+            kind = "cancelled" if cancel is not None and cancel.is_set() else "deadline"
+            return self._finish(_caller_ended(spec, kind), started, hint_provider)
         try:
             timeout_s = spec.timeout_s if deadline is None else min(spec.timeout_s, deadline - time.monotonic())
             if timeout_s <= 0:
-                return self._finish(_timeout_result(spec, spec.timeout_s, "waiting for a free worker"), started, hint_provider)
+                return self._finish(_caller_ended(spec, "deadline"), started, hint_provider)
             if not worker.alive():
                 worker = self._replace(worker)
             try:
@@ -321,14 +321,17 @@ class CheckerPool:
                 worker = self._replace(worker)
             started = time.monotonic()
             wall_s = timeout_s * WALL_FACTOR if deadline is None else max(min(timeout_s * WALL_FACTOR, deadline - started), timeout_s)
-            payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s, "wall_s": wall_s,
+            # budget_s and deadline_bound let the worker say whether the code, the machine or the caller's deadline ended it
+            payload = {"code": code, "spec": spec.to_dict(), "timeout_s": timeout_s, "wall_s": wall_s, "budget_s": spec.timeout_s,
+                       "deadline_bound": deadline is not None and wall_s < spec.timeout_s * WALL_FACTOR,
                        "audit_hook": self.audit_hook, "output_limit": self.output_limit}
             try:
                 worker.ensure_ready()
                 response = worker.request(payload, time.monotonic() + wall_s + WORKER_GRACE_S, cancel)
             except (TimeoutError, WorkerError, ValueError) as exc:
                 worker = self._replace(worker)
-                result = _timeout_result(spec, timeout_s, "worker stopped answering") if isinstance(exc, TimeoutError) else _worker_failure(str(exc))
+                stuck = f"worker {worker.index} did not answer within {wall_s + WORKER_GRACE_S:g} s; it was replaced"
+                result = _worker_failure(stuck if isinstance(exc, TimeoutError) else str(exc))
                 return self._finish(result, started, hint_provider)
             if "error" in response:
                 return self._finish(_worker_failure(response["error"]), started, hint_provider)
@@ -417,9 +420,14 @@ def rejected_result(message: str, spec: CheckSpec, hint: str = "send smaller cod
                        message=message, diagnosis=Diagnosis(message, hint, "rejected"))
 
 
-def _timeout_result(spec: CheckSpec, timeout_s: float, why: str) -> CheckResult:
-    return CheckResult(status="timeout", stages={s: "skipped" for s in spec.stages}, error_type="Timeout",
-                       message=f"no result within {timeout_s:g} s ({why})", diagnosis=diagnose_status("timeout", why, timeout_s=timeout_s))
+def _caller_ended(spec: CheckSpec, kind: str) -> CheckResult:
+    """The result of a check the caller ended before it started: cancelled ("cancelled") or its deadline passed
+    ("deadline") while waiting for a free worker. Labelled like a cancel or deadline during a run (not "Timeout",
+    which blames the code): ``sandbox.spec.is_verdict`` is False for both."""
+    error_type = "Cancelled" if kind == "cancelled" else "DeadlineExceeded"
+    what = "the caller cancelled the check" if kind == "cancelled" else "the caller's deadline passed"
+    return CheckResult(status="timeout", stages={s: "skipped" for s in spec.stages}, error_type=error_type,
+                       message=f"{what} while it waited for a free worker; nothing ran", diagnosis=diagnose_deadline(kind, "the wait for a worker", 0.0, spec.timeout_s))
 
 
 def _worker_failure(message: str) -> CheckResult:

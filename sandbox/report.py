@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sandbox.audit import load_current, load_done
+from sandbox.audit import load_current, load_done, load_records
 from sandbox.spec import STAGES
 
 ACTIVE_GAP_S = 300.0  # gaps longer than this between results are pauses, not work
@@ -40,6 +40,9 @@ def summarise(out_dir: Path) -> dict[str, Any]:
     done = load_done(out_dir)
     names = load_current(out_dir)
     unique = list(dict.fromkeys(names.values()))
+    # checked but not decided (a worker killed, a busy machine): left out of the figures, counted here
+    stored = load_records(out_dir)
+    undecided = len(set(unique or stored) & (stored.keys() - done.keys()))
     records = [done[h] for h in unique if h in done] if names else list(done.values())
     results = [r["result"] for r in records]
     n = len(results)
@@ -67,7 +70,7 @@ def summarise(out_dir: Path) -> dict[str, Any]:
     walls = sorted((r["result"].get("wall_ms") or 0.0) for r in records)
     slowest = sorted(records, key=lambda r: -(r["result"].get("wall_ms") or 0.0))[:15]
     return {
-        "names": len(names), "unique_codes": len(unique) or n, "checked": n,
+        "names": len(names), "unique_codes": len(unique) or n, "checked": n, "undecided": undecided,
         "statuses": dict(statuses), "stage_rates": stage_rates,
         "failed_stage": dict(by_stage.most_common()), "error_types": dict(error_types.most_common(15)),
         "diagnosis_kinds": dict(kinds.most_common(15)), "top_messages": messages.most_common(15),
@@ -143,7 +146,8 @@ def write_report(out_dir: Path, title: str = "nnrag audit") -> dict[str, Any]:
     images = _plots(summary, out_dir) if summary["checked"] else {}
     s = summary
     md = [f"# {title}", "",
-          f"Names: {s['names']:,}; unique codes: {s['unique_codes']:,}; checked: {s['checked']:,}.",
+          f"Names: {s['names']:,}; unique codes: {s['unique_codes']:,}; checked: {s['checked']:,}"
+          + (f"; not decided (the sandbox or the machine ended the check; the next audit checks them again): {s['undecided']:,}." if s["undecided"] else "."),
           f"Throughput: {s['checks_per_minute']:.1f} checks/min over {s['active_seconds'] / 60:.1f} active minutes; "
           f"p50 {s['wall_ms_p50']:.0f} ms, p95 {s['wall_ms_p95']:.0f} ms per check." if s["checks_per_minute"] else "Throughput: -", "",
           "## Status", "", _table(["status", "count"], [[k, v] for k, v in sorted(s["statuses"].items(), key=lambda kv: -kv[1])]), "",

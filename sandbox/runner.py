@@ -31,7 +31,7 @@ from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
 from sandbox.flops import RecurrentFlops
-from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
+from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, MAX_OUTPUT_SHAPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 MODEL_FILE = "model.py"
 BOM = "\ufeff"
@@ -147,7 +147,7 @@ def _user_traceback(exc: BaseException) -> tuple[str, int | None]:
     if isinstance(exc, SyntaxError) and exc.filename == MODEL_FILE:
         lineno = exc.lineno
         lines.append(f'  File "{MODEL_FILE}", line {exc.lineno}\n    {(exc.text or "").strip()}')
-    text = "\n".join(["Traceback (user code only):", *lines, f"{type(exc).__name__}: {exc}"])
+    text = "\n".join(["Traceback (user code only):", *lines, f"{type(exc).__name__}: {diagnose.exception_text(exc)}"])
     return text[-TRACEBACK_LIMIT:], lineno
 
 
@@ -347,12 +347,15 @@ class CheckRun:
         else:
             result.status = "oom" if diagnose.is_oom(exc) else "failed"
             result.error_type = type(exc).__name__
-            result.message = str(exc)[:MESSAGE_LIMIT] or type(exc).__name__
+            result.message = diagnose.exception_text(exc)[:MESSAGE_LIMIT] or type(exc).__name__
             result.traceback, lineno = _user_traceback(exc)
-        result.diagnosis = diagnose.diagnose_exception(
-            exc, stage=stage, namespace=self.namespace, layer=layer, lineno=lineno, code=self.code,
-            params=result.params, memory_mb=self.spec.memory_mb, entry=result.entry,
-        )
+        try:
+            result.diagnosis = diagnose.diagnose_exception(
+                exc, stage=stage, namespace=self.namespace, layer=layer, lineno=lineno, code=self.code,
+                params=result.params, memory_mb=self.spec.memory_mb, entry=result.entry,
+            )
+        except Exception:  # noqa: BLE001 - the checked code's exception broke a lookup (a property that raises): the failure stands
+            result.diagnosis = Diagnosis(f"{result.error_type} at {stage}: {result.message[:240]}", "see the traceback", "exception", "", lineno)
 
     def _skip_rest(self, result: CheckResult) -> None:
         for stage in self.wanted:
@@ -601,7 +604,10 @@ class CheckRun:
         tensors = _flatten_tensors(output)
         if not tensors:
             raise StageError("NoTensorOutput", f"forward returned {type(output).__name__}, not a tensor (or a tuple/dict of tensors)")
-        result.output_shapes = [list(t.shape) for t in tensors]
+        # at most MAX_OUTPUT_SHAPES: a forward returning 700,000 tensors made a result line over the worker's
+        # RESULT_LIMIT, which was cut and read as the code calling os._exit()
+        result.output_shapes = [list(t.shape) for t in tensors[:MAX_OUTPUT_SHAPES]]
+        result.output_count = len(tensors)
         expected = self.spec.expected_output_shape
         if expected is not None and not _shape_matches(result.output_shapes[0], expected):
             raise StageError("OutputShapeMismatch", f"output shape {result.output_shapes[0]} != expected {list(expected)}")

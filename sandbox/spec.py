@@ -17,6 +17,12 @@ STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "oom", "crashed", "rejec
 # (``CheckSpec.train_lemur``), since its own ``train_setup``/``learn`` are what LEMUR's trainer calls.
 DEFAULT_STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward")
 INPUT_DTYPES: tuple[str, ...] = ("float32", "float", "float16", "bfloat16", "float64", "int64", "long", "int32", "bool")
+# error_type of outcomes that say nothing about the checked code: the sandbox, the machine or the caller ended the
+# check (see ``is_verdict``). "WallTimeout": the wall-clock cap passed while the machine was busy; "DeadlineExceeded":
+# the caller's deadline; "WorkerError": the worker process died or stopped answering; "SandboxInternalError": a bug
+# of the checker (or a result it could not read back).
+SANDBOX_SIDE_ERRORS: frozenset[str] = frozenset({"WallTimeout", "DeadlineExceeded", "Cancelled", "WorkerError", "SandboxInternalError"})
+MAX_OUTPUT_SHAPES = 64  # output shapes a result carries; ``CheckResult.output_count`` has the full count
 
 
 @dataclass
@@ -132,6 +138,8 @@ class CheckResult:
     entry: str | None = None  # the class that was built
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     stdout: str = ""  # captured and truncated
+    cpu_s: float | None = None  # CPU seconds the check's process had used when a time limit ended it
+    output_count: int | None = None  # tensors in the forward output; ``output_shapes`` lists at most MAX_OUTPUT_SHAPES
 
     @property
     def ok(self) -> bool:
@@ -150,3 +158,18 @@ class CheckResult:
             data["example"] = Example.from_dict(data["example"])
         data["diagnosis"] = Diagnosis(**(data.get("diagnosis") or {}))
         return cls(**data)
+
+
+def is_verdict(result: CheckResult) -> bool:
+    """Whether ``result`` judges the checked code (it passed, or failed by its own doing), rather than reporting
+    that the sandbox, the machine or the caller ended the check. Why: stores and audits keep verdicts for good and
+    must check again whatever is not one (a worker killed from outside, a timeout on an overloaded machine)."""
+    return verdict_error(result.error_type, result.message)
+
+
+def verdict_error(error_type: str, message: str = "") -> bool:
+    """``is_verdict`` from an error type and message alone (a stored "Type: message" string). Records written
+    before "WallTimeout" existed said "Timeout" with "the check exceeded its wall-clock cap": not verdicts either."""
+    if error_type in SANDBOX_SIDE_ERRORS:
+        return False
+    return not (error_type == "Timeout" and message.startswith(("the check exceeded its wall-clock cap", "no result within")))

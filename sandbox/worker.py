@@ -256,7 +256,7 @@ class Worker:
         final: dict | None = None
         partial: dict | None = None
         open_fds = {r_res, r_out}
-        timed_out = False
+        timed_out = overflow = False
         limit = "wall"
         cancelled, self.cancel_pending = self.cancel_pending, False
         watch_control = True
@@ -292,6 +292,8 @@ class Worker:
                     out_dropped += max(len(chunk) - max(room, 0), 0)
                 elif len(res_buf) < RESULT_LIMIT:
                     res_buf += chunk
+                else:
+                    overflow = True
             if cancelled:
                 break
             if final is None and b"\nR " in b"\n" + bytes(res_buf):
@@ -301,6 +303,7 @@ class Worker:
         partial, final2 = _parse_lines(res_buf)
         final = final or final2
         timed_out = timed_out or (cancelled and final is None)
+        usage = _usage(pid) if timed_out else {}  # read before the kill: what the check had used when a limit ended it
         if final is None or timed_out:
             _kill_group(pid)
             if wait_status is None:
@@ -308,7 +311,7 @@ class Worker:
         _drain(r_out, out_buf, output_limit)
         return {
             "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
-            "limit": limit,
+            "limit": limit, **usage, "result_unreadable": final is None and (overflow or _has_result_line(res_buf)),
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
 
@@ -325,6 +328,24 @@ def _cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _run_queue_seconds(pid: int) -> float | None:
+    """Seconds the child's threads spent runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), None where
+    the kernel does not tell. Why: it tells a machine too busy to run the check from code that sleeps or blocks."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        total = 0
+        for task in tasks:
+            with open(f"/proc/{pid}/task/{task}/schedstat", "rb") as fh:
+                total += int(fh.read().split()[1])
+        return total / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _usage(pid: int) -> dict[str, float | None]:
+    return {"cpu_s": _cpu_seconds(pid), "wait_s": _run_queue_seconds(pid)}
 
 
 def _children_of(parent: int) -> list[int]:
@@ -383,10 +404,15 @@ def _parse_lines(buf: bytearray) -> tuple[dict | None, dict | None]:
     return partial, final
 
 
+def _has_result_line(buf: bytearray) -> bool:
+    """The child began its final "R " line (which then did not parse: cut at RESULT_LIMIT, or garbled)."""
+    return bytes(buf).startswith(b"R ") or b"\nR " in buf
+
+
 def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The CheckResult dict: the child's own report, or one built from how it died."""
     from sandbox.diagnose import diagnose_status
-    from sandbox.spec import CheckResult, CheckSpec
+    from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
     final = outcome["final"]
     if final is not None and not outcome["timed_out"]:
@@ -402,15 +428,12 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
         code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
         spec = CheckSpec.from_dict(request.get("spec") or {})
         if outcome["timed_out"] or sig == signal.SIGXCPU:
-            result.status, result.error_type = "timeout", "Timeout"
-            if outcome.get("limit") == "wall" and sig != signal.SIGXCPU and request.get("wall_s"):
-                result.message = f"the check exceeded its wall-clock cap of {float(request['wall_s']):g} s during {stage}"
-            else:
-                result.message = f"the check exceeded its {request['timeout_s']:g} s CPU budget during {stage}"
-            result.diagnosis = diagnose_status("timeout", stage, timeout_s=float(request["timeout_s"]))
-            if outcome.get("cancelled"):
-                result.error_type = "Cancelled"
-                result.message = f"the caller cancelled the check during {stage}; its process was killed"
+            result.status, result.cpu_s = "timeout", outcome.get("cpu_s")
+            result.error_type, result.message, result.diagnosis = _time_limit(outcome, request, stage, sig == signal.SIGXCPU)
+        elif outcome.get("result_unreadable"):
+            result.error_type = "SandboxInternalError"
+            result.message = f"the check's result could not be read back (over the {RESULT_LIMIT >> 20} MiB limit, or garbled) after {stage}"
+            result.diagnosis = Diagnosis("the checker could not read its own result for this code", "report this code to the nnrag maintainers", "internal")
         else:
             result.status = "crashed"
             if sig is not None:
@@ -427,6 +450,49 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     data = result.to_dict()
     data["worker_ms"] = outcome.get("worker_ms")
     return data
+
+
+def _time_limit(outcome: dict[str, Any], request: dict[str, Any], stage: str, sigxcpu: bool) -> tuple[str, str, Any]:
+    """error_type, message and diagnosis of a check a time limit ended. Only the CPU budget, or a wall-clock cap
+    passed while the code sat idle (sleeping, blocked), blame the code; a wall-clock cap passed while the machine
+    was busy, the caller's deadline and a cancel are "WallTimeout", "DeadlineExceeded" and "Cancelled", which
+    ``sandbox.spec.is_verdict`` tells apart from verdicts."""
+    from sandbox.diagnose import diagnose_deadline, diagnose_status, diagnose_wall
+
+    timeout_s, cpu_s = float(request["timeout_s"]), outcome.get("cpu_s")
+    budget_s = float(request.get("budget_s") or timeout_s)
+    wall_s = float(request.get("wall_s") or timeout_s)
+    if outcome.get("cancelled"):
+        return "Cancelled", f"the caller cancelled the check during {stage}; its process was killed", diagnose_deadline("cancelled", stage, cpu_s, budget_s)
+    on_cpu = sigxcpu or outcome.get("limit") == "cpu"
+    if request.get("deadline_bound") and (not on_cpu or timeout_s < budget_s):
+        message = f"the caller's deadline ended the check during {stage}, {_cpu_text(cpu_s)} of its {budget_s:g} s CPU budget used"
+        return "DeadlineExceeded", message, diagnose_deadline("deadline", stage, cpu_s, budget_s)
+    if on_cpu:
+        return "Timeout", f"the check exceeded its {timeout_s:g} s CPU budget during {stage}", diagnose_status("timeout", stage, timeout_s=timeout_s)
+    cause = wall_cause(cpu_s, outcome.get("wait_s"), float(outcome.get("worker_ms") or wall_s * 1000) / 1000)
+    message = f"the check passed its wall-clock cap of {wall_s:g} s during {stage} with {_cpu_text(cpu_s)} of its {budget_s:g} s CPU budget used"
+    return ("Timeout" if cause == "idle" else "WallTimeout"), message, diagnose_wall(cause, stage, cpu_s, budget_s, wall_s)
+
+
+IDLE_SHARE = 0.5  # of the wall time neither on a CPU nor waiting for one: the code itself waited (sleep, I/O, a lock)
+BUSY_CPU_SHARE = 0.1  # without run-queue figures: at least this share of the wall time on a CPU reads as a busy machine
+
+
+def wall_cause(cpu_s: float | None, wait_s: float | None, elapsed_s: float) -> str:
+    """Why a check reached its wall-clock cap before its CPU budget: "idle" (the code slept or blocked most of the
+    time: its own hang), "busy" (it was runnable but the machine gave it too little CPU), or "unknown" (it used
+    little CPU and the kernel gives no run-queue figures: either). Why: a timeout on an overloaded machine was stored
+    as the model's failure and never checked again."""
+    if cpu_s is None or elapsed_s <= 0:
+        return "unknown"
+    if wait_s is None:
+        return "busy" if cpu_s >= BUSY_CPU_SHARE * elapsed_s else "unknown"
+    return "idle" if elapsed_s - cpu_s - wait_s >= IDLE_SHARE * elapsed_s else "busy"
+
+
+def _cpu_text(cpu_s: float | None) -> str:
+    return "an unknown amount of CPU" if cpu_s is None else f"{cpu_s:.2f} s of CPU"
 
 
 def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, check_mounts: bool = False) -> None:
@@ -461,14 +527,21 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, c
         guard.install_audit_hook(workdir)
 
     def send(tag: bytes, data: dict) -> None:
-        _write_all(guard.RESULT_FD, tag + json.dumps(data, default=repr).encode() + b"\n")
+        line = tag + json.dumps(data, default=repr).encode() + b"\n"
+        if len(line) > RESULT_LIMIT // 4:  # the worker would cut it and read the check as having died without a word
+            if tag != b"R ":
+                return  # a progress report: the final result says the same
+            line = tag + json.dumps(_internal_error(f"the check's result was {len(line):,} bytes, over the limit")).encode() + b"\n"
+        _write_all(guard.RESULT_FD, line)
 
     try:
         result = run_check(request["code"], spec, lambda partial: send(b"U ", partial))
     except BaseException as exc:  # noqa: BLE001 - a bug of ours (or a hostile BaseException escaping the runner)
         import traceback
 
-        result = _internal_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        from sandbox.diagnose import exception_text
+
+        result = _internal_error(f"{type(exc).__name__}: {exception_text(exc)}", traceback.format_exc())
     sys.stdout.flush()
     sys.stderr.flush()
     send(b"R ", result)

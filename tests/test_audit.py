@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnrag.cli import app
-from sandbox.audit import RESULTS_FILE, load_done, run_audit
+from sandbox.audit import RESULTS_FILE, code_hash, load_done, run_audit
 from sandbox.pool import CheckerPool
 from sandbox.report import write_report
 from sandbox.spec import CheckSpec
@@ -124,3 +124,62 @@ def test_cli_check_json_and_exit_code(tmp_path):
     by_x = json.loads(CliRunner().invoke(app, ["check", str(bad), "--json", "--input-shape", "2x3x8x8"]).output)
     assert by_x["example"]["inputs"] == [[2, 3, 8, 8]]
     assert CliRunner().invoke(app, ["check", str(tmp_path / "absent.py")]).exit_code != 0
+
+
+SLEEPY = "import time\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(3, {n})\n    def forward(self, x):\n        time.sleep(2.5)\n        return self.fc(x.mean((2, 3)))\n"
+
+
+def test_a_worker_killed_mid_audit_is_checked_again_not_stored_as_the_codes_crash(tmp_path):
+    """``kill -9`` of a sandbox worker was stored as the code's crash (WorkerError) and never checked again."""
+    import os
+    import signal
+    import threading
+
+    spec = CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward"), timeout_s=10)
+    items = [(f"m{n}", SLEEPY.format(n=n)) for n in range(2, 6)]
+    with CheckerPool(size=2, preload=("torch",)) as pool:
+        pool.wait_ready()
+        killed: list[int] = []
+
+        def kill_the_workers() -> None:  # the first two checks sleep in forward now: their workers die under them
+            killed.extend(pool.worker_pids())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+        timer = threading.Timer(1.0, kill_the_workers)
+        timer.start()
+        state = run_audit(items, tmp_path, pool, spec)
+        timer.join()
+        assert killed and pool.restarts >= 1
+        assert (state.checked, state.statuses, state.undecided) == (4, {"ok": 4}, 0)
+        lines = [json.loads(line) for line in (tmp_path / RESULTS_FILE).read_text().splitlines()]
+        assert [line["result"]["status"] for line in lines] == ["ok"] * 4  # nothing stored as the code's crash
+        in_hash_order = [name for name, code in sorted(items, key=lambda item: code_hash(item[1]))]
+        assert [line["name"] for line in lines] != in_hash_order  # a killed check was checked again, after the others
+        assert run_audit(items, tmp_path, pool, spec).checked == 0
+
+
+def test_outcomes_the_sandbox_could_not_decide_are_checked_by_the_next_audit(tmp_path):
+    """A pool whose workers never start answers WorkerError for every code, twice: stored, but not as done."""
+    spec = CheckSpec(stages=("parse", "compile", "import"), timeout_s=10)
+    items = [("good", GOOD.format(n=3)), ("bad", BAD)]
+    with CheckerPool(size=1, preload=("torch",), start_timeout_s=0.001) as broken:
+        state = run_audit(items, tmp_path, broken, spec)
+    assert state.checked == 2 and state.undecided == 2
+    assert load_done(tmp_path) == {}
+    assert write_report(tmp_path)["undecided"] == 2
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        again = run_audit(items, tmp_path, pool, spec)
+    assert (again.already_done, again.checked, again.undecided) == (0, 2, 0)
+    assert len(load_done(tmp_path)) == 2
+
+
+def test_stored_records_from_before_are_read_as_verdicts_or_not(tmp_path):
+    """Records written before WallTimeout existed: a wall-clock cap stored as "Timeout" is no verdict; a CPU-budget one is."""
+    records = [("wall", "Timeout", "the check exceeded its wall-clock cap of 40 s during forward"),
+               ("cpu", "Timeout", "the check exceeded its 10 s CPU budget during forward"),
+               ("died", "WorkerError", "worker 0 exited (code -9): "), ("bad", "NameError", "name 'Missing' is not defined")]
+    with (tmp_path / RESULTS_FILE).open("w") as fh:
+        for digest, error_type, message in records:
+            fh.write(json.dumps({"hash": digest, "name": digest, "result": {"status": "failed", "error_type": error_type, "message": message}}) + "\n")
+    assert set(load_done(tmp_path)) == {"cpu", "bad"}

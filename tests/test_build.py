@@ -198,3 +198,24 @@ def test_bad_spec_is_a_clear_error(env, tmp_path):
     with pytest.raises(Exception, match="nope"):
         build_index(["pkg:nope_not_installed_pkg"], tmp_path / "s", cache_dir=env["cache"])
     assert read_current(tmp_path / "s") is None
+
+
+def test_blocks_the_sandbox_could_not_decide_are_checked_by_the_next_build(env, tmp_path):
+    """A build whose sandbox could not decide (here: workers that never start) stores its blocks as not decided; the
+    next build checks them again even though no source changed (they were kept as failures for good)."""
+    from indexer.validate import is_undecided
+
+    src = tmp_path / "src" / "onepkg"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "blocks.py").write_text("import torch\nfrom torch import nn\n" + NEW_CLASS)
+    specs, store_dir = [f"dir:{tmp_path / 'src'}"], tmp_path / "store"
+    with CheckerPool(size=1, preload=("torch",), start_timeout_s=0.001) as broken:
+        first = build_index(specs, store_dir, cache_dir=env["cache"], pool=broken, embedder=env["embedder"])
+    assert first.validated == 1
+    assert is_undecided(BlockStore(store_dir, embedder=env["embedder"]).get("ChannelShuffle").validation)
+    second = build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"])
+    assert not second.up_to_date and second.validated == 1 and second.validation_reused == 0
+    block = BlockStore(store_dir, embedder=env["embedder"]).get("ChannelShuffle")
+    assert block.passed("forward") and not is_undecided(block.validation)
+    assert build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"]).up_to_date

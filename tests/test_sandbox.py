@@ -472,3 +472,48 @@ def test_a_crash_that_printed_a_refused_thread_is_a_thread_limit():
     diagnosis = diagnose_status("crashed", "forward", exit_code=1, output=output)
     assert diagnosis.kind == "thread_limit" and "os._exit" not in diagnosis.hint
     assert diagnose_status("crashed", "forward", exit_code=1, output="bye\n").kind == "exit"
+
+
+BAD_STR_EXCEPTION = '''
+import torch.nn as nn
+
+
+class ShapeError(Exception):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __str__(self):
+        return f"bad shape {self.shap}"
+'''
+
+
+def test_an_exception_whose_str_raises_fails_the_code_not_the_checker(pool):
+    """A typo in the checked code's own ``__str__`` made the checker report itself (SandboxInternalError)."""
+    at_forward = BAD_STR_EXCEPTION + "\n\nclass Net(nn.Module):\n    def forward(self, x):\n        raise ShapeError(x.shape)\n"
+    at_import = BAD_STR_EXCEPTION + "\n\nraise ShapeError(3)\n"
+    for code, stage in ((at_forward, "forward"), (at_import, "import")):
+        result = pool.check(code, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward")))
+        assert (result.status, result.failed_stage, result.error_type) == ("failed", stage, "ShapeError"), result.message
+        assert "its __str__ raised AttributeError" in result.message and "shap" in result.message
+        assert result.diagnosis.kind != "internal" and "ShapeError" in result.traceback
+
+
+def test_a_forward_returning_very_many_tensors_passes_with_its_count(pool):
+    """700,000 output shapes made a result line over the worker's limit, read as "the code called os._exit()"."""
+    from sandbox.spec import MAX_OUTPUT_SHAPES
+
+    code = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return [x[:1, :1, 0, 0]] * 700_000\n"
+    result = pool.check(code, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward")))
+    assert result.status == "ok", (result.error_type, result.message)
+    assert result.output_count == 700_000 and len(result.output_shapes) == MAX_OUTPUT_SHAPES
+
+
+def test_a_result_line_the_worker_cannot_read_is_the_checkers_error(pool):
+    """A result cut at the worker's limit (here: the code floods the result pipe) is no os._exit() of the code."""
+    from sandbox.guard import RESULT_FD
+    from sandbox.spec import is_verdict
+
+    code = f"import os\nos.write({RESULT_FD}, b'R ' + b'x' * (9 << 20))\n"
+    result = pool.check(code, CheckSpec(stages=("parse", "compile", "import")))
+    assert (result.status, result.error_type) == ("crashed", "SandboxInternalError"), (result.error_type, result.message)
+    assert result.diagnosis.kind != "exit" and not is_verdict(result)

@@ -138,7 +138,7 @@ def test_a_timeout_without_stage_information_is_blamed_on_the_first_unpassed_sta
 
     block = _block("SqueezeExcite", SE)
     skipped = {s: "skipped" for s in ("parse", "compile", "import", "instantiate", "forward", "backward")}
-    apply_result(block, CheckResult(status="timeout", stages=skipped, error_type="Timeout", message="no result within 20 s"))
+    apply_result(block, CheckResult(status="timeout", stages=skipped, error_type="Timeout", message="the check exceeded its 20 s CPU budget"))
     assert block.passed("parse") and not block.passed("import")
     assert "Timeout" in block.validation["import"]["error"]
     assert block.validation["forward"]["error"].startswith("not reached")
@@ -248,3 +248,41 @@ def test_a_block_is_parsed_once_for_the_static_check_and_the_constructor_guesses
     failed = static_failure(broken, parse_block(broken))
     assert failed["parse"]["ok"] is False and "SyntaxError" in failed["parse"]["error"]
     assert failed["import"]["error"] == "not reached: parse failed"
+
+
+def test_outcomes_of_the_sandbox_are_not_decided_and_checked_again():
+    """A worker killed from outside or a wall-clock cap on a busy machine was stored as the block's failure at its
+    first unpassed stage (and never checked again); now the stages it did not pass are "not decided"."""
+    from indexer.validate import apply_result, is_undecided
+    from sandbox.spec import CheckResult
+
+    block = _block("SqueezeExcite", SE)
+    died = CheckResult(status="crashed", error_type="WorkerError", message="worker 0 exited (code -9): ")
+    apply_result(block, died)
+    assert is_undecided(block.validation) and not block.passed("parse") and block.example is None
+    assert all(v["error"].startswith("not decided: WorkerError") for v in block.validation.values())
+    stages = {"parse": "ok", "compile": "ok", "import": "ok", "instantiate": "ok", "forward": "failed", "backward": "skipped"}
+    busy = CheckResult(status="timeout", stages=stages, failed_stage="forward", error_type="WallTimeout", message="the check passed its wall-clock cap")
+    apply_result(block, busy)
+    assert block.passed("instantiate") and not block.passed("forward") and is_undecided(block.validation)
+    real = CheckResult(status="timeout", stages=stages, failed_stage="forward", error_type="Timeout", message="the check exceeded its 20 s CPU budget")
+    apply_result(block, real)
+    assert not is_undecided(block.validation) and block.validation["forward"]["error"].startswith("Timeout")
+    # stored by an earlier version: the same outcomes as failures
+    legacy = {"parse": {"ok": True, "error": ""}, "import": {"ok": False, "error": "WorkerError: worker 0 exited (code -9): "}}
+    assert is_undecided(legacy)
+    legacy["import"]["error"] = "Timeout: the check exceeded its wall-clock cap of 80 s during forward"
+    assert is_undecided(legacy)
+    legacy["import"]["error"] = "unresolved names: Missing"
+    assert not is_undecided(legacy)
+
+
+def test_validation_checks_an_undecided_outcome_once_more():
+    """A pool whose workers never start answers WorkerError twice: the block ends up not decided, never failed."""
+    from indexer.validate import is_undecided
+
+    block = _block("SqueezeExcite", SE)
+    with CheckerPool(size=1, preload=("torch",), start_timeout_s=0.001) as broken:
+        validate_blocks([block], broken, [])
+        assert broken.restarts >= 3  # checked twice (each check of a pool that never starts replaces its worker twice)
+    assert is_undecided(block.validation) and "WorkerError" in block.validation["forward"]["error"]
