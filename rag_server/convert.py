@@ -249,10 +249,10 @@ def result_to_proto(result: CheckResult) -> pb.CheckResult:
                                symbol=result.diagnosis.symbol, line=result.diagnosis.line),
         stdout=result.stdout,
     )
-    for name in ("params", "flops"):
+    for name in ("params", "flops", "output_count"):
         if getattr(result, name) is not None:
             setattr(msg, name, int(getattr(result, name)))
-    for name in ("forward_ms", "peak_rss_mb", "wall_ms"):
+    for name in ("forward_ms", "peak_rss_mb", "wall_ms", "cpu_s"):
         if getattr(result, name) is not None:
             setattr(msg, name, float(getattr(result, name)))
     for shape in result.output_shapes:
@@ -293,6 +293,8 @@ def result_from_proto(msg: pb.CheckResult) -> CheckResult:
         diagnosis=Diagnosis(problem=msg.diagnosis.problem, hint=msg.diagnosis.hint, kind=msg.diagnosis.kind,
                             symbol=msg.diagnosis.symbol, line=_optional(msg.diagnosis, "line")),
         stdout=msg.stdout,
+        cpu_s=_optional(msg, "cpu_s"),
+        output_count=_optional(msg, "output_count"),
     )
 
 

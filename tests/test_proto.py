@@ -27,3 +27,23 @@ def test_every_response_carries_versions() -> None:
             for method in service.methods:
                 fields = method.output_type.fields_by_name
                 assert "versions" in fields, f"{service.name}.{method.name} response lacks versions"
+
+
+def test_a_check_result_crosses_the_wire_whole() -> None:
+    """Every CheckResult field survives result_to_proto -> bytes -> result_from_proto; cpu_s (which limit ended a
+    check) and output_count were left behind when they were added to the record."""
+    import dataclasses
+
+    from nnrag.v1 import common_pb2
+    from rag_server.convert import result_from_proto, result_to_proto
+    from sandbox.spec import CheckResult, Diagnosis, Example
+
+    sent = CheckResult(status="timeout", stages={"parse": "ok", "compile": "ok", "import": "ok", "instantiate": "ok", "forward": "failed"},
+                       failed_stage="forward", error_type="WallTimeout", message="m", traceback="t", params=12, flops=34,
+                       output_shapes=[[2, 10]], forward_ms=1.5, peak_rss_mb=100.0, wall_ms=9.0,
+                       example=Example(inputs=[[2, 3, 32, 32]]), entry="Net", diagnosis=Diagnosis("p", "h", "timeout"),
+                       stdout="out", cpu_s=0.25, output_count=70_000)
+    wire = common_pb2.CheckResult.FromString(result_to_proto(sent).SerializeToString())
+    got = result_from_proto(wire)
+    for field in dataclasses.fields(CheckResult):
+        assert getattr(got, field.name) == getattr(sent, field.name), field.name
