@@ -1095,7 +1095,29 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
-    return sorted(callable_first(list(found.values())), key=_rank_key)[:limit]
+    return package_diverse(sorted(callable_first(list(found.values())), key=_rank_key), limit)
+
+
+def _package(cand: Candidate) -> str:
+    provenance = getattr(cand.block, "provenance", None)
+    return str(getattr(provenance, "package", "") or "")
+
+
+def package_diverse(ranked: list[Candidate], limit: int) -> list[Candidate]:
+    """The first ``limit`` of ``ranked``, where each package's best candidate takes the place of the lowest-ranked
+    of another package's second and later ones. Why: a library copies a helper into many model files (timm's five
+    ``window_partition``, all taking a (height, width) tuple), the copies filled every place, and a model that
+    passes an int had no candidate left to fall back to when the first copy failed."""
+    top = ranked[:limit]
+    for extra in ranked[limit:]:
+        packages = [_package(c) for c in top]
+        if _package(extra) in packages:
+            continue
+        repeated = [i for i, p in enumerate(packages) if packages.count(p) > 1]
+        if not repeated:
+            break
+        top[repeated[-1]] = extra
+    return sorted(top, key=_rank_key)
 
 
 def callable_first(cands: list[Candidate]) -> list[Candidate]:

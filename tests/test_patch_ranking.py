@@ -644,3 +644,20 @@ def test_a_failure_is_the_users_only_in_code_the_users_file_defines():
     assert not fails_in_user_code(code, in_helper, user_names)
     assert fails_in_user_code(code, in_user, user_names)
     assert not fails_in_user_code(code, 'File "/x/site-packages/torch/nn/functional.py", line 3\n', user_names)
+
+
+def test_a_package_with_many_copies_leaves_room_for_another_packages_candidate():
+    """timm copies window_partition into five model files, all taking a (height, width) tuple; they filled every
+    place of the candidate list, and a model passing an int had nothing to fall back to when the first failed."""
+    from rag_server.candidates import Candidate, package_diverse
+
+    def cand(package: str, score: float) -> Candidate:
+        block = SimpleNamespace(provenance=SimpleNamespace(package=package))
+        return Candidate("window_partition", "window_partition", f"# {package} {score}", "helper", score, 1.0, block=block)
+
+    ranked = [cand("timm", 6.8), cand("timm", 6.6), cand("timm", 6.4), cand("timm", 6.3), cand("fightingcv", 6.2),
+              cand("ultralytics", 5.9), cand("timm", 5.8)]
+    top = package_diverse(ranked, 4)
+    assert [c.block.provenance.package for c in top] == ["timm", "timm", "fightingcv", "ultralytics"]
+    assert [c.score for c in top] == [6.8, 6.6, 6.2, 5.9]  # the best of each, in score order
+    assert package_diverse(ranked[:4], 4) == ranked[:4]  # one package only: nothing to make room for
