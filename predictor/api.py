@@ -211,6 +211,17 @@ def hparams_epochs(hparams: dict | None):
     return hp.get("epochs", hp.get("epoch"))
 
 
+def stated_plan(epochs, hparams: dict | None, name: str = "epochs") -> int | None:
+    """The planned epochs a run states: ``epochs`` when given, else its hyperparameters' (``hparams_epochs``); None when
+    neither says. Why one rule: ShouldStop read an earlier run's plan from max_epochs alone and the in-process API
+    replaced an earlier run's own hparams epochs by the current run's plan, so a study that kept its plan in the
+    hyperparameters had no finished runs and no sibling outcomes."""
+    if epochs is not None:
+        return whole_epochs(epochs, name)
+    given = hparams_epochs(hparams)
+    return None if given is None else whole_epochs(given, "hparams epochs")
+
+
 def planned_epochs(epochs, hparams: dict | None, seen: int, name: str = "epochs") -> tuple[int, bool]:
     """(the run's planned epochs, whether they were assumed) from ``epochs`` (named ``name`` to the caller: "epochs",
     "budget"), else the hyperparameters' epochs, else ``DEFAULT_EPOCHS`` while the curve (``seen`` epochs) is shorter.
@@ -227,6 +238,13 @@ def planned_epochs(epochs, hparams: dict | None, seen: int, name: str = "epochs"
     if planned < seen:
         raise ValueError(f"{source} {planned} is below the {seen} epochs already in the curve")
     return planned, False
+
+
+def use_pool(predictor, pool) -> None:
+    """``predictor.pool = pool`` when a pool is given. Why: a Predictor without a pool never measures new code's
+    params/FLOPs, so the stopper, callback and pruner answered otherwise than the SDK and the CLI for the same run."""
+    if pool is not None:
+        predictor.pool = pool
 
 
 def _numbers(values, field: str, kind: str = "values must be numbers", sequence: str = "a sequence of numbers") -> list[float]:
@@ -791,10 +809,11 @@ class Predictor:
         runs themselves as dicts like ``run`` (which also enables the predicted bar: what the predictor said
         about the top-k runs at the same epoch; with finals or curves only, the bar is the k-th best final);
         ``budget`` the run's planned epochs. ``earlier`` (optional): every earlier run of the same study, finished
-        or stopped, as its curve so far (or as dicts like ``run``); it enables the policy's rungs (see
-        ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. Given as
-        dicts, the earlier runs with the same code and dataset also correct the prediction (the policy's
-        ``sibling_shrink``, see ``early_stop.sibling_corrected``); a dict's ``epochs`` says whether it finished. When no
+        or stopped, as its curve so far (or as dicts like ``run``). Given as dicts with code, the earlier runs with the same
+        code and dataset correct the prediction (the policy's ``sibling_shrink``, see ``early_stop.sibling_corrected``:
+        what the recommended policy uses); a dict's plan (its ``epochs``, else its hparams epochs) says whether it
+        finished. Curves, and dicts too, also feed a policy with rungs (``RUNGS_POLICY``; the recommended one has none; see
+        ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. When no
         earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve."""
         incumbent = checked_incumbent(incumbent)
         view, assumed = self._run_view(run, budget)
@@ -856,10 +875,13 @@ class Predictor:
             raise ValueError(f"incumbent[{i}]: {exc}") from None
 
     def _earlier(self, earlier: list[list[float]] | list[dict] | None, epochs: int) -> tuple[list[list[float]], list[RunView] | None]:
-        """The study's earlier runs as curves, and as views where they were given as run dicts with code (planned
-        for ``epochs`` when a dict does not say)."""
-        if not earlier:
+        """The study's earlier runs as curves, and as views where they were given as run dicts with code, each planned
+        for its own epochs (``stated_plan``: its ``epochs``, else its hyperparameters'), ``epochs`` when it states none."""
+        earlier = plain_numbers(earlier)  # a 2-d array or tensor of curves has no truth value
+        if earlier is None or (isinstance(earlier, (list, tuple)) and not earlier):
             return [], None
+        if not isinstance(earlier, (list, tuple)):
+            raise ValueError(f"earlier must be a list of curves or run dicts, got {type(earlier).__name__}")
         if not isinstance(earlier[0], dict):
             return [_curve_of(c, f"earlier[{i}]") for i, c in enumerate(earlier)], None
         curves, views = [], []
@@ -868,7 +890,8 @@ class Predictor:
                 raise ValueError(f"earlier[{i}] must be a run dict like the others, got {type(r).__name__}")
             if r.get("code"):
                 try:
-                    views.append(self._view_of({**r, "epochs": r.get("epochs") or epochs}, None, measure=False))
+                    plan = stated_plan(r.get("epochs"), r.get("hparams") if isinstance(r.get("hparams"), dict) else None)
+                    views.append(self._view_of({**r, "epochs": epochs if plan is None else plan}, None, measure=False))
                 except ValueError as exc:
                     raise ValueError(f"earlier[{i}]: {exc}") from None
                 curves.append(views[-1].accuracy)

@@ -125,11 +125,15 @@ def check_accuracy(value: Any, field: str) -> float:
 
 
 def plain_numbers(value: Any) -> Any:
-    """``value`` with 0-d tensors, 0-d arrays and numpy scalars made Python numbers, inside lists too. Why: an
+    """``value`` with tensors, numpy arrays and numpy scalars made Python numbers and lists (a 1-d array of finals, a 2-d
+    one of curves), inside lists too; duck-typed (``ndim`` and ``tolist``), so torch is never imported here. Why: an
     incumbent of ``[torch.tensor(0.8), ...]`` (metrics as Lightning logs them) failed with "iteration over a 0-d
-    tensor", read as a curve."""
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+    tensor", read as a curve, and a 2-d tensor of curves failed as "a mix" of kinds."""
+    ndim = getattr(value, "ndim", None)
+    if ndim == 0 and hasattr(value, "item"):
         return value.item()
+    if isinstance(ndim, int) and ndim > 0 and hasattr(value, "tolist"):
+        return value.tolist()  # plain Python numbers at every depth
     if isinstance(value, (list, tuple)):
         return [plain_numbers(v) for v in value]
     return value

@@ -19,7 +19,7 @@ import math
 import uuid
 from typing import Any
 
-from predictor.api import ReportedRun, json_hparams, whole_epochs
+from predictor.api import ReportedRun, json_hparams, use_pool, whole_epochs
 from predictor.early_stop import StopDecision, checked_incumbent
 
 
@@ -27,14 +27,19 @@ class EpochStopper:
     """Feed one metric value per epoch; returns the predictor's decision after each."""
 
     def __init__(self, predictor, code: str, hparams: dict | None, dataset: str, epochs: int,
-                 incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None) -> None:
-        """``earlier``: the curves of the study's earlier runs (finished or stopped); they enable the
-        recommended policy's rungs (see ``Predictor.should_stop``). Everything the report at the end needs is checked
+                 incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None, pool=None) -> None:
+        """``earlier``: the study's earlier runs (finished or stopped). What helps the recommended policy is
+        run dicts with code (like ``run``, each planned for its ``epochs`` or hparams epochs): the earlier runs of the
+        same code correct the prediction (``sibling_corrected``); plain curves only feed a policy with rungs
+        (``RUNGS_POLICY``; the recommended one has none). See ``Predictor.should_stop``. Everything the report at the end needs is checked
         here, before any epoch is trained: a bad ``incumbent`` (90 for 90%, NaN, "0.9"), ``epochs`` that are not a
         whole number >= 1 (None was predicted as 5 epochs, then failed the report), and ``hparams`` that cannot be
         stored (numpy and torch scalars become plain numbers, None is {}; ``predictor.api.json_hparams``), and what every
         update asks: code that parses, known hyperparameter values and a dataset the predictor answers ("CIFAR-10" reads
-        as "cifar-10"; ``Predictor.check_inputs``, a dry run: nothing is measured)."""
+        as "cifar-10"; ``Predictor.check_inputs``, a dry run: nothing is measured). ``pool`` (a
+        ``sandbox.pool.CheckerPool``, optional): set as ``predictor.pool``, so params/FLOPs of new code are measured as
+        the server and the CLI measure them (``use_pool``)."""
+        use_pool(predictor, pool)
         self.predictor, self.code = predictor, code
         self.hparams = json_hparams(hparams)
         self.dataset = predictor.check_inputs(code, self.hparams, dataset)
@@ -52,10 +57,15 @@ class EpochStopper:
         """``value``: this epoch's metric. A NaN or infinite one stops the run (it diverged), as Lightning's own
         EarlyStopping and Optuna's pruners do, and is kept out of the curve; values after it are not read either (the
         decision stays "stop"): read, they landed one epoch early in the curve. After ``finish`` a RuntimeError: the
-        run was reported, and a second report would store a second run."""
+        run was reported, and a second report would store a second run. A value past the planned ``epochs`` is a
+        ValueError that leaves the curve as it was (it was appended first, and ``finish`` stored a run planned for more
+        epochs than the stopper was told)."""
         if self.reported:
             raise RuntimeError("this run was reported (finish()); start a new EpochStopper for a new run")
         value = float(value)
+        if not self.diverged and len(self.curve) >= self.epochs:  # checked before the curve changes: finish() stays right
+            raise ValueError(f"epoch {len(self.curve) + 1} is past the run's planned epochs={self.epochs}: build the stopper with "
+                             f"the epochs the loop trains (the curve keeps its first {self.epochs} values)")
         if self.diverged or not math.isfinite(value):
             reason = f"the metric was {value}: the run diverged" if not self.diverged else \
                 f"the run diverged after epoch {len(self.curve)}; later values are not read"
@@ -109,15 +119,17 @@ def _lightning():
 
 def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str, epochs: int, monitor: str = "val_acc",
                        incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None,
-                       report: bool = True):
+                       report: bool = True, pool=None):
     """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so and, with ``report``, reports
-    the run to the predictor when the fit ends. Bad arguments are a ValueError here (``EpochStopper``)."""
+    the run to the predictor when the fit ends. Bad arguments are a ValueError here (``EpochStopper``; ``earlier`` as
+    there: run dicts with code correct the prediction, curves only feed a policy with rungs), a Trainer whose
+    max_epochs exceeds ``epochs`` one when the fit starts."""
     pl = _lightning()
     if pl is None:
         raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
 
     def new_run() -> EpochStopper:
-        return EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier)
+        return EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier, pool)
 
     class PredictorEarlyStop(pl.Callback):
         """Reads ``monitor`` once per training epoch, after that epoch's validation: the predictor's curve has one
@@ -128,6 +140,8 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
             super().__init__()
             self.stopper = new_run()
             self._validated: tuple[int, float | None] | None = None  # (epoch, monitor) of the latest validation
+            self._before: Any = None  # the monitor's value when the latest validation started
+            self._stale = False  # the latest validation did not log the monitor, an earlier one did
 
         @property
         def state_key(self) -> str:
@@ -141,6 +155,12 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
                 self.stopper, self._validated = new_run(), None
 
         def on_fit_start(self, trainer, pl_module) -> None:
+            """Refuses a fit the run cannot follow, before any epoch. Why max_epochs: a Trainer planned for more epochs
+            than the callback's failed after the callback's last epoch, with a message about the budget."""
+            max_epochs = getattr(trainer, "max_epochs", None)
+            if isinstance(max_epochs, int) and max_epochs > self.stopper.epochs:
+                raise ValueError(f"Trainer(max_epochs={max_epochs}) trains more epochs than the callback's epochs={self.stopper.epochs}: "
+                                 "give the callback the epochs the Trainer trains (its planned epochs)")
             every = getattr(trainer, "check_val_every_n_epoch", 1)
             if every is None:
                 raise ValueError(f"the predictor needs {monitor!r} after every epoch: validation every n steps "
@@ -159,11 +179,18 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
                 raise ValueError(f"the fit starts at epoch {trainer.current_epoch + 1} but this callback saw {seen} epochs of the run: "
                                  "resume from a checkpoint saved with this callback (it keeps the run), or start a new fit")
 
+        def on_validation_start(self, trainer, pl_module) -> None:
+            self._before = trainer.callback_metrics.get(monitor)
+
         def on_validation_end(self, trainer, pl_module) -> None:
+            """Reads the value this validation logged. Why the check: ``callback_metrics`` keeps the value of an earlier
+            epoch when validation did not log ``monitor`` this time, and that stale value was read as this epoch's. A
+            value logged again is a new object (Lightning computes it from this validation's results)."""
             if trainer.sanity_checking:
                 return
             value = trainer.callback_metrics.get(monitor)
-            self._validated = (trainer.current_epoch, None if value is None else float(value))
+            self._stale = value is not None and value is self._before
+            self._validated = (trainer.current_epoch, None if value is None or self._stale else float(value))
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             epoch = trainer.current_epoch
@@ -171,8 +198,10 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
                 raise ValueError(f"no validation ran in epoch {epoch + 1}: the predictor needs {monitor!r} after every epoch's "
                                  "validation (pass val_dataloaders, and keep limit_val_batches above 0)")
             if self._validated[1] is None:
+                names = sorted(set(trainer.callback_metrics) - ({monitor} if self._stale else set()))
+                stale = f" (the value of {monitor!r} there is an earlier epoch's)" if self._stale else ""
                 raise ValueError(f"the monitored metric {monitor!r} was not logged by validation in epoch {epoch + 1}; "
-                                 f"logged: {', '.join(sorted(trainer.callback_metrics)) or 'nothing'}")
+                                 f"logged: {', '.join(names) or 'nothing'}{stale}")
             self._update(trainer, self._validated[1])
 
         def _update(self, trainer, value: float) -> None:

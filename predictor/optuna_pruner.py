@@ -5,8 +5,10 @@
     study = optuna.create_study(direction="maximize", pruner=pruner)
 
 ``predict(trial, curve)`` returns (point, lo, hi) of the final value; values reported with
-``trial.report(value, step)`` form the curve (ordered by step), so report once per epoch: the predictor reads the
-i-th report as epoch i. A NaN or infinite report prunes the trial. Only ``direction="maximize"`` is supported.
+``trial.report(value, step)`` form the curve, so report once per epoch, at consecutive steps from 0 or 1 (the epoch
+index or number): steps with gaps (every 2nd epoch) are a ValueError, never read as consecutive epochs. Each report
+must be an accuracy in [0, 1]; a NaN or infinite one prunes the trial. Only ``direction="maximize"`` is supported.
+``check(trial)`` (optional) checks a trial's own inputs on every prune call (``predictor_pruner``: its params and code).
 ``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
 (the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
 """
@@ -20,10 +22,28 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.api import json_hparams, whole_epochs
+from predictor.api import json_hparams, use_pool, whole_epochs
 from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy, decide, guarded_rung, sibling_corrected, tracks_top
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
+
+
+def checked_reports(trial: FrozenTrial) -> None:
+    """A ValueError naming the trial and step of the first report the predictor would misread: a value out of [0, 1] (a
+    percentage, a loss), or steps that are not consecutive epochs from 0 or 1. Why on every call: the rule predicts only
+    once ``min_finished`` trials completed, so these failed at the study's 4th trial, or (steps 2, 4, 6 read as epochs
+    1, 2, 3) never."""
+    steps = sorted(trial.intermediate_values)
+    for step in steps:
+        value = float(trial.intermediate_values[step])
+        if not math.isfinite(value):
+            break  # diverged: the curve ends here (pruned)
+        check_accuracy(value, f"trial {trial.number}'s report at step {step}")
+    first = steps[0] if steps else 0
+    if first not in (0, 1) or steps != list(range(first, first + len(steps))):
+        raise ValueError(f"trial {trial.number} reported at steps {', '.join(map(str, steps[:8]))}{' ...' if len(steps) > 8 else ''}: "
+                         "the predictor reads one report per epoch, at consecutive steps from 0 or 1 (the epoch index or "
+                         "number); report every epoch's value, or number the reports 0, 1, 2, ...")
 
 
 def _curve_of(trial: FrozenTrial) -> list[float]:
@@ -39,13 +59,14 @@ def _curve_of(trial: FrozenTrial) -> list[float]:
 
 class PredictorPruner(optuna.pruners.BasePruner):
     def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None,
-                 code: Callable[[FrozenTrial], str] | None = None) -> None:
+                 code: Callable[[FrozenTrial], str] | None = None, check: Callable[[FrozenTrial], None] | None = None) -> None:
         """``planned_epochs``: the horizon every trial is forecast to, a whole number >= 1 (a ValueError here, not at
         the first prune call that predicts: 0 never pruned, None or "8" failed only at the study's fourth trial)."""
         self.predict = predict
         self.planned_epochs = whole_epochs(planned_epochs, "planned_epochs")
         self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose
         self.code = code
+        self.check = check
         # Per study storage: (trial id, epochs seen) -> point, of trials that ended. Why per storage: a pruner reused for
         # a second in-memory study read the first study's trials as the new one's (every new storage counts trial ids
         # from 0). Weak keys: a storage gone with its study takes its points along.
@@ -54,6 +75,27 @@ class PredictorPruner(optuna.pruners.BasePruner):
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
             raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")
+        self._check_trial(trial)
+        try:
+            return self._prune(study, trial)
+        except ValueError as exc:
+            if str(exc).startswith(f"trial {trial.number}"):
+                raise
+            raise ValueError(f"trial {trial.number}, step {trial.last_step}: {exc}") from None
+
+    def _check_trial(self, trial: FrozenTrial) -> None:
+        """The trial's reports (``checked_reports``) and inputs (``check``: a dry run, no prediction), the error naming
+        the trial and step. Why every call: they were checked only by the first prediction, after ``min_finished``
+        trials had completed."""
+        checked_reports(trial)
+        if self.check is None:
+            return
+        try:
+            self.check(trial)
+        except ValueError as exc:
+            raise ValueError(f"trial {trial.number}, step {trial.last_step}: {exc}") from None
+
+    def _prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         points = self._study_points(study)
         curve = _curve_of(trial)
         if len(curve) < len(trial.intermediate_values):  # a NaN or infinite report: diverged (Optuna's pruners prune it too)
@@ -147,13 +189,19 @@ class PredictorPruner(optuna.pruners.BasePruner):
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,
-                     hparams: dict | None = None, policy: StopPolicy | None = None) -> PredictorPruner:
+                     hparams: dict | None = None, policy: StopPolicy | None = None, pool=None) -> PredictorPruner:
     """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial). The inputs are
     checked here (``Predictor.check_inputs``: the code when fixed, ``hparams``, the dataset, under its canonical name).
-    Why: a dataset of "CIFAR-10" or "coco" failed at the first prediction, the study's fourth trial."""
+    Why: a dataset of "CIFAR-10" or "coco" failed at the first prediction, the study's fourth trial. ``pool`` (a
+    ``sandbox.pool.CheckerPool``, optional): set as ``predictor.pool``, so new code's params/FLOPs are measured as the
+    server and the CLI measure them; without one (and none set) the code is answered without them."""
+    use_pool(predictor, pool)
     planned_epochs = whole_epochs(planned_epochs, "planned_epochs")  # before ``predict`` reads it
     hparams = json_hparams(hparams)
     dataset = predictor.check_inputs(None if callable(code) else code, hparams, dataset)
+
+    def check(trial: FrozenTrial) -> None:  # what predict reads, checked before any trial completed
+        predictor.check_inputs(code(trial) if callable(code) else None, {**(hparams or {}), **trial.params}, dataset)
 
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code
@@ -163,4 +211,4 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
                                    use_reports=False)  # the study's own trials correct it
         return answer.point, answer.lo, answer.hi
 
-    return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code)
+    return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code, check=check)

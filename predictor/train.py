@@ -267,19 +267,43 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def _pending(out_dir: Path, digest: str) -> Path:
+    """Where a save keeps the estimators its meta.json names (by digest) until estimators.pkl is replaced."""
+    return Path(out_dir) / f".{ESTIMATORS_FILE}.{digest}.pending"
+
+
 def save_predictor(out_dir: Path, estimators: dict, meta: dict) -> None:
-    """Write a predictor directory: meta.json first, then estimators.pkl, each replaced atomically.
+    """Write a predictor directory: the estimators to a pending file, then meta.json, then the pending file renamed to
+    estimators.pkl, each step atomic.
 
     Why this order and the digest: a server reloads the directory while it serves (``Predictor.reload_if_changed``).
-    meta.json records the sha256 of the estimators it belongs to, so a reload landing between the two replaces sees
-    a pair that does not match (``load_estimators`` raises ``MismatchedSave``) and keeps the model it has, instead of
-    serving new estimators under the old meta (default model, version, stop policy) until the next retrain."""
+    meta.json records the sha256 of the estimators it belongs to, so a reload never serves new estimators under the old
+    meta (default model, version, stop policy). Why the pending file: a save killed between the meta and the
+    estimators (SIGKILL, a full disk) left a directory that failed every load ("a save is in progress") for good; now
+    the estimators meta.json names are on disk before it names them, and ``load_estimators`` reads them there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = pickle.dumps(estimators)
-    full_meta = {**meta, META_DIGEST: _digest(data)}
-    _write_atomic(out_dir / META_FILE, json.dumps(full_meta, indent=1).encode())
-    _write_atomic(out_dir / ESTIMATORS_FILE, data)
+    digest = _digest(data)
+    pending = _pending(out_dir, digest)
+    _write_atomic(pending, data)
+    _write_atomic(out_dir / META_FILE, json.dumps({**meta, META_DIGEST: digest}, indent=1).encode())
+    pending.replace(out_dir / ESTIMATORS_FILE)
+    _remove_stale_pending(out_dir)
+
+
+STALE_PENDING_S = 3600.0  # a pending file this old belongs to no save still running
+
+
+def _remove_stale_pending(out_dir: Path) -> None:
+    """Delete the pending files of killed saves (their estimators are no longer named: this save's meta.json replaced
+    theirs). Only old ones: a younger one may be a concurrent save's, about to be renamed."""
+    for stale in out_dir.glob(f".{ESTIMATORS_FILE}.*.pending"):
+        try:
+            if time.time() - stale.stat().st_mtime > STALE_PENDING_S:
+                stale.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def read_meta(out_dir: Path) -> dict:
@@ -289,14 +313,28 @@ def read_meta(out_dir: Path) -> dict:
 
 def load_estimators(out_dir: Path) -> tuple[dict, dict]:
     """(estimators, meta) of one save; ``MismatchedSave`` while a save is half done. A meta.json without a digest
-    (saved before digests were written) is taken as it is."""
+    (saved before digests were written) is taken as it is. When estimators.pkl is not the one meta.json names, its
+    pending file is (``save_predictor``: a save between its last two steps, or killed there)."""
     out_dir = Path(out_dir)
-    data = (out_dir / ESTIMATORS_FILE).read_bytes()  # before meta: a save writes meta first (save_predictor)
+    data = (out_dir / ESTIMATORS_FILE).read_bytes()  # before meta: a save writes meta before estimators.pkl
     meta = read_meta(out_dir)
     expected = meta.get(META_DIGEST)
     if expected and expected != _digest(data):
-        raise MismatchedSave(f"{out_dir / META_FILE} does not belong to {out_dir / ESTIMATORS_FILE}: a save is in progress")
+        data = _named_estimators(out_dir, expected)
     return pickle.loads(data), meta
+
+
+def _named_estimators(out_dir: Path, digest: str) -> bytes:
+    """The estimators with ``digest``: the save's pending file, or estimators.pkl once the save renamed it there."""
+    for path in (_pending(out_dir, digest), out_dir / ESTIMATORS_FILE):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        if _digest(data) == digest:
+            return data
+    raise MismatchedSave(f"{out_dir / META_FILE} does not belong to {out_dir / ESTIMATORS_FILE}: a save is in progress, or one "
+                         f"made by an older version was interrupted (then retrain: nnrag train-predictor --out {out_dir})")
 
 
 def saved_stamp(out_dir: Path) -> tuple[tuple[int, int] | None, ...]:

@@ -314,9 +314,10 @@ def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
     )
 
 
-def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
+def _curve(curve: Iterable[Any] | None, durations: Iterable[Any] | None = None) -> list[predictor_pb2.CurvePoint]:
     """Curve points as accuracies per epoch (floats, epoch 1, 2, ...), (epoch, accuracy[, elapsed_ms])
-    tuples, or dicts with those keys."""
+    tuples, or dicts with those keys. ``durations`` (a run dict's, as ``Predictor.should_stop`` reads it): the
+    cumulative seconds at each epoch, sent as the points' elapsed_ms."""
     points = []
     for i, p in enumerate(_listed(curve)):
         if isinstance(p, numbers.Real):  # numpy's float32 too, which is no float
@@ -325,14 +326,48 @@ def _curve(curve: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
             points.append(predictor_pb2.CurvePoint(epoch=int(p["epoch"]), accuracy=float(p["accuracy"]), elapsed_ms=float(p.get("elapsed_ms", 0.0))))
         else:
             points.append(predictor_pb2.CurvePoint(epoch=int(p[0]), accuracy=float(p[1]), elapsed_ms=float(p[2]) if len(p) > 2 else 0.0))
+    return _with_durations(points, durations)
+
+
+def _with_durations(points: list[predictor_pb2.CurvePoint], durations: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
+    """``points`` with ``durations`` (cumulative seconds, one per point) as their elapsed_ms. Why: the SDK dropped a run
+    dict's ``durations``, so the same dict got saved_ms 0 (and another prediction) over the wire than in process."""
+    if durations is None:
+        return points
+    try:
+        seconds = [float(d) for d in _listed(durations)] if not isinstance(durations, (str, bytes)) else None
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or (seconds and len(seconds) != len(points)):
+        raise ValueError(f"run durations must be one cumulative time in seconds per curve point ({len(points)}), got {durations!r:.80}")
+    if any(p.elapsed_ms for p in points):
+        raise ValueError("run gives both durations and elapsed_ms in its curve points: give one")
+    for p, d in zip(points, seconds):
+        p.elapsed_ms = d * 1000.0
     return points
 
 
 def _run(run: dict[str, Any]) -> predictor_pb2.Run:
     return predictor_pb2.Run(
-        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=json.dumps(run.get("hparams") or {}),
-        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve")), max_epochs=run_planned_epochs(run),
+        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=json.dumps(_wire_hparams(run)),
+        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve"), run.get("durations")),
+        max_epochs=run_planned_epochs(run),
     )
+
+
+def _wire_hparams(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's hyperparameters with its top-level ``transform`` among them, where the predictor reads it when no
+    transform is given apart (the wire's Run has no transform field). Why: the SDK dropped it, so the same run dict
+    was predicted without its transform over the wire and with it in process."""
+    hparams = dict(run.get("hparams") or {})
+    transform = run.get("transform")
+    if transform in (None, ""):
+        return hparams
+    if not isinstance(transform, str):
+        raise ValueError(f"run transform must be a string, got {transform!r:.80}")
+    if hparams.get("transform", transform) != transform:
+        raise ValueError(f"run gives transform={transform!r} and hparams transform={hparams['transform']!r}: give one")
+    return {**hparams, "transform": transform}
 
 
 def run_planned_epochs(run: dict[str, Any]) -> int:
@@ -513,8 +548,11 @@ class Client(_Base):
     def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
                     max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
                     timeout: float | None = None) -> StopDecision:
-        """``run``: {code, hparams, dataset, curve, max_epochs}; stop it now? ``earlier_runs``: the study's earlier
-        runs ({curve, max_epochs}, finished or stopped), which enable the recommended policy's rungs."""
+        """``run``: {code, hparams, dataset, curve, max_epochs (or hparams epochs), durations, transform}; stop it now?
+        ``earlier_runs``: the study's earlier runs, finished or stopped, as run dicts: those with code correct the
+        prediction for the same code (the recommended policy's correction); a run that trained its planned epochs
+        (max_epochs, else hparams epochs) is a finished run when no incumbent is given. The recommended policy has no
+        rungs: curves without code only feed a server whose policy has them."""
         req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 

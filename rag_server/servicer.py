@@ -643,13 +643,21 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             curve, durations = self._curve(r.curve, f"{field}.curve")
             if not curve:
                 raise BadRequest(f"{field}.curve", "is empty: an earlier run needs at least one finished epoch")
-            run: dict[str, Any] = {"curve": curve, "epochs": r.max_epochs or None}
+            hparams = _hparams(r.hparams_json, f"{field}.hparams_json")
+            run: dict[str, Any] = {"curve": curve, "epochs": self._plan(r.max_epochs, hparams, field)}
             if r.code:
                 _require_model_code(r.code, f"{field}.code")
-                run.update(code=r.code, hparams=_hparams(r.hparams_json, f"{field}.hparams_json"), durations=durations,
+                run.update(code=r.code, hparams=hparams, durations=durations,
                            dataset=self._dataset(r.dataset, f"{field}.dataset") if r.dataset else dataset)
             out.append(run)
         return out
+
+    def _plan(self, max_epochs: int, hparams: dict[str, Any], field: str) -> int | None:
+        """A run's planned epochs as the proto defines them: ``max_epochs``, 0 meaning its hparams epochs (None when
+        neither says). Why: an earlier run planned in its hparams was never read as finished, and saved_ms was 0."""
+        from predictor.api import stated_plan
+
+        return self._call(lambda: stated_plan(max_epochs or None, hparams, "max_epochs"), f"{field}.hparams_json")
 
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
@@ -665,10 +673,10 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             incumbent = done or None
         predictor = self._predictor()
         d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")
-        saved_ms = 0.0
-        if d.stop and run["durations"] and run["epochs"]:
+        saved_ms, plan = 0.0, run["epochs"] or self._plan(0, run["hparams"], "run")
+        if d.stop and run["durations"] and plan:
             per_epoch_s = run["durations"][-1] / len(run["durations"])
-            saved_ms = max(0, run["epochs"] - len(run["curve"])) * per_epoch_s * 1000.0
+            saved_ms = max(0, plan - len(run["curve"])) * per_epoch_s * 1000.0
         return predictor_pb2.ShouldStopResponse(
             stop=bool(d.stop), reason=d.reason, predicted_accuracy=float(d.predicted_final),
             probability_beats_incumbent=float(d.p_beat_incumbent), saved_ms=saved_ms,

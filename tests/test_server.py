@@ -829,6 +829,42 @@ def test_should_stop_learns_from_the_studys_earlier_runs_of_the_same_code(client
     assert info.value.details.startswith("earlier_runs[0].dataset:"), info.value.details
 
 
+def test_should_stop_reads_a_plan_given_as_hparams_epochs(client):
+    """Run.max_epochs = 0 means the hparams' epochs (the proto): earlier runs planned there that trained every epoch
+    are the finished runs when no incumbent is given, and saved_ms counts the epochs the run's hparams plan. Both read
+    max_epochs alone: no incumbent (nothing stopped) and saved_ms 0."""
+    hp = {"lr": 0.01, "epochs": 6}
+    curve = [(i + 1, v, 1000.0 * (i + 1)) for i, v in enumerate([0.10, 0.11, 0.11, 0.12])]
+    run = {"code": GOOD_MODEL, "hparams": hp, "dataset": "cifar-10", "curve": curve}
+    stopped = client.should_stop(run, finished_accuracies=[0.9] * 10)
+    assert stopped.stop and stopped.saved_ms == pytest.approx(2 * 1000.0), stopped
+    done = [{"code": "", "hparams": hp, "dataset": "cifar-10", "curve": [0.5] * 5 + [0.9]} for _ in range(10)]
+    by_hparams = client.should_stop(run, earlier_runs=done)
+    by_max_epochs = client.should_stop(run, earlier_runs=[{**r, "hparams": {}, "max_epochs": 6} for r in done])
+    assert by_hparams.stop and by_max_epochs.stop and by_hparams.reason == by_max_epochs.reason, by_hparams
+
+
+def test_the_sdk_sends_a_run_dicts_durations_and_transform(client):
+    """The keys the in-process predictor reads were dropped by the SDK: durations (saved_ms was 0) and a top-level
+    transform (predicted without it). Durations travel as the points' elapsed_ms, the transform among the hparams,
+    where the predictor reads it when none is given apart; two values for one of them are refused, not merged."""
+    import json
+
+    from rag_server.client import _should_stop_request
+
+    run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.10, 0.11, 0.11, 0.12],
+           "durations": [1.0, 2.0, 3.0, 4.0], "epochs": 6, "transform": "norm_299_flip"}
+    d = client.should_stop(run, finished_accuracies=[0.9] * 10)
+    assert d.stop and d.saved_ms == pytest.approx(2 * 1000.0), d
+    wire = _should_stop_request(run, 0.0, None, 0).run
+    assert json.loads(wire.hparams_json)["transform"] == "norm_299_flip" and [p.elapsed_ms for p in wire.curve] == [1000.0, 2000.0, 3000.0, 4000.0]
+    for bad, message in (({"durations": [1.0]}, "one cumulative time in seconds per curve point"),
+                         ({"curve": [(1, 0.1, 5.0)], "durations": [1.0]}, "both durations and elapsed_ms"),
+                         ({"hparams": {"transform": "other"}}, "give one")):
+        with pytest.raises(ValueError, match=message):
+            client.should_stop({**run, **bad}, finished_accuracies=[0.9] * 10)
+
+
 def test_predictor_rpcs_refuse_code_that_does_not_parse(client):
     """Every LEMUR model the predictor learned from parses: an answer for prose or a truncated file would rest on
     nothing it knows, and a report of one would poison the next training."""

@@ -95,6 +95,7 @@ def predict_cmd(
 ) -> None:
     """Predict the final (or best-over-epochs) accuracy of a model with an 80% interval (and which estimator answered)."""
     from predictor.api import Predictor, hparams_epochs, whole_epochs
+    from predictor.train import MismatchedSave
 
     if not file.is_file():
         _fail(f"{file} is not a file")
@@ -111,7 +112,7 @@ def predict_cmd(
         try:
             predictor = Predictor.load(_predictor_dir(directory))
             answer = _predict_local(predictor, code, hp, dataset, values, epochs=epochs, model=model, target=target)
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, MismatchedSave) as exc:  # MismatchedSave: one line, not a traceback
             _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(answer.as_dict()))
@@ -215,6 +216,7 @@ def report_cmd(
     """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
     the next train-predictor learns from it."""
     from predictor.api import Predictor, ReportedRun
+    from predictor.train import MismatchedSave
 
     if not file.is_file():
         _fail(f"{file} is not a file")
@@ -238,7 +240,7 @@ def report_cmd(
             report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
                                  run_id=run_id, curve_known=final is None)
             stored_id = _measuring(predictor, lambda: predictor.report(report))
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, MismatchedSave) as exc:  # MismatchedSave: one line, not a traceback
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
     seen = f"{len(values)} epochs" if final is None else "final only"
