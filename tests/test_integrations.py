@@ -212,8 +212,9 @@ def test_tensor_and_numpy_incumbents_are_read_as_numbers(predictor):
 
 # ---- Lightning callback in real Trainers ------------------------------------------------------
 
-def _module(name: str = "val_acc"):
-    """A LightningModule whose validation logs ``name`` = 0.2 + 0.05 * epoch: a known curve."""
+def _module(name: str = "val_acc", log_epochs=None, extra: tuple[str, ...] = ()):
+    """A LightningModule whose validation logs ``name`` = 0.2 + 0.05 * epoch (a known curve) in the epochs of
+    ``log_epochs`` (every epoch when None), and each name of ``extra`` = 0.5 in every epoch."""
     import lightning.pytorch as pl
 
     class Fixed(pl.LightningModule):
@@ -226,7 +227,10 @@ def _module(name: str = "val_acc"):
             return torch.nn.functional.cross_entropy(self.layer(x), y)
 
         def validation_step(self, batch, _):
-            self.log(name, 0.2 + 0.05 * self.current_epoch)
+            if log_epochs is None or self.current_epoch in log_epochs:
+                self.log(name, 0.2 + 0.05 * self.current_epoch)
+            for other in extra:
+                self.log(other, 0.5)
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from test_integrations import _data, _module, _trainer
 from test_predictor import _synthetic_corpus, net, tiny_predictor_dir  # noqa: F401  (the fixture: a tiny predictor)
 
 HP = {"lr": 0.01, "batch": 32}
@@ -103,53 +104,13 @@ def test_reports_from_step_0_or_1_are_epochs(predictor):
 
 # ---- 3, 4. the Lightning callback ----------------------------------------------------------------
 
-def _module(log_from_epoch: int = 0, log_until: int = 10**6):
-    """A LightningModule that logs val_acc in validation only for epochs in [log_from_epoch, log_until)."""
-    import lightning.pytorch as pl
-    import torch
-
-    class Module(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.layer = torch.nn.Linear(4, 2)
-
-        def training_step(self, batch, _):
-            x, y = batch
-            return torch.nn.functional.cross_entropy(self.layer(x), y)
-
-        def validation_step(self, batch, _):
-            if log_from_epoch <= self.current_epoch < log_until:
-                self.log("val_acc", 0.2 + 0.05 * self.current_epoch)
-            self.log("other", 0.5)
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    return Module()
-
-
-def _data():
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
-    g = torch.Generator().manual_seed(0)
-    return DataLoader(TensorDataset(torch.randn(16, 4, generator=g), torch.randint(0, 2, (16,), generator=g)), batch_size=8)
-
-
-def _trainer(callbacks: list, **args):
-    import lightning.pytorch as pl
-
-    return pl.Trainer(callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      enable_checkpointing=False, accelerator="cpu", **args)
-
-
 def test_a_monitor_not_logged_this_epoch_is_no_stale_reading(predictor):
     """callback_metrics keeps epoch 1's val_acc when epoch 2's validation does not log it; it was read as epoch 2's."""
     from predictor.lightning_callback import predictor_callback
 
     callback = predictor_callback(predictor, net(8, 16), HP, "cifar-10", epochs=4, report=False)
     with pytest.raises(ValueError, match="'val_acc' was not logged by validation in epoch 2; logged: other .*earlier epoch"):
-        _trainer([callback], max_epochs=4).fit(_module(log_until=1), _data(), _data())
+        _trainer([callback], max_epochs=4).fit(_module(log_epochs=range(1), extra=("other",)), _data(), _data())
     assert callback.stopper.curve == [pytest.approx(0.2)]
     logged = predictor_callback(predictor, net(8, 16), HP, "cifar-10", epochs=3, report=False)
     _trainer([logged], max_epochs=3).fit(_module(), _data(), _data())
