@@ -219,3 +219,24 @@ def test_blocks_the_sandbox_could_not_decide_are_checked_by_the_next_build(env, 
     block = BlockStore(store_dir, embedder=env["embedder"]).get("ChannelShuffle")
     assert block.passed("forward") and not is_undecided(block.validation)
     assert build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"]).up_to_date
+
+
+def test_a_revalidation_reads_the_call_sites_a_cold_build_reads(env, tmp_path, monkeypatch):
+    """Blocks of an unchanged source re-validated by a new validator version were checked without the source's files,
+    so without its call sites: the constructor arguments were guessed blind (123 of 1,779 verdicts worse)."""
+    import indexer.validate
+
+    src = tmp_path / "src" / "sitepkg"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "blocks.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Mixer(nn.Module):\n    def __init__(self, channels):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(channels[0], channels[5])\n\n    def forward(self, x):\n        return self.fc(x)\n")
+    (src / "models.py").write_text("from .blocks import Mixer\n\n\ndef mixer_small():\n    return Mixer(channels=[8, 8, 8, 8, 8, 4])\n")
+    specs, store_dir = [f"dir:{tmp_path / 'src'}"], tmp_path / "store"
+    build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"])
+    assert BlockStore(store_dir, embedder=env["embedder"]).get("Mixer").passed("forward")  # from the call site
+    monkeypatch.setattr(indexer.validate, "VALIDATOR_VERSION", "next")
+    again = build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"])
+    assert again.validated >= 1 and again.validation_reused == 0
+    assert BlockStore(store_dir, embedder=env["embedder"]).get("Mixer").passed("forward")
