@@ -268,6 +268,21 @@ def call_site_index(files: list[SourceFile]) -> CallSiteIndex:
     return index
 
 
+def _aliased_class(tree: ast.Module, name: str, classes: Any, hops: int = 3) -> str:
+    """The class ``name`` stands for: itself, or for a module-level alias ``name = Other`` (timm's ``ConvBnAct =
+    ConvNormAct``) the class it names, followed up to ``hops`` times. Why: an alias has no class of its own name, so it
+    was built with no arguments and failed at instantiate, and ``min_stage`` filters hid the library's own names."""
+    for _ in range(hops):
+        if name in classes:
+            return name
+        target = next((node.value.id for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
+                       and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)), None)
+        if target is None:
+            return name
+        name = target
+    return name
+
+
 def constructor_candidates(block: Block, files: list[SourceFile], index: CallSiteIndex | None = None,
                            tree: ast.Module | None = None) -> list[Example]:
     """Candidate constructor arguments for ``block.name``, best first, inputs left to the sandbox.
@@ -279,11 +294,12 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
         except SyntaxError:
             return [Example(inputs=None)]
     classes = module_classes_of(tree)
-    info = _class_info(block.name, classes, imports=_import_map(tree))
+    name = _aliased_class(tree, block.name, classes)
+    info = _class_info(name, classes, imports=_import_map(tree))
     if info is None:
         return [Example(inputs=None)]
     scope = _module_scope(tree)
-    guesser = _Guesser(block.name, classes, scope, info)
+    guesser = _Guesser(name, classes, scope, info)
     index = index if index is not None else call_site_index(files)
 
     base = guesser.base()

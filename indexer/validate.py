@@ -30,7 +30,9 @@ STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backwar
 # verdict: a store validated by another version sends every block to the sandbox again on its next index
 # (vectors and unchanged sources are still reused). "2": graph inputs (sandbox/infer_input.py).
 # "3": the LEMUR contract detected, config attribute bags, pretrained weights off (indexer/examples.py).
-VALIDATOR_VERSION = "3"
+# "4": an alias (``ConvBnAct = ConvNormAct``) gets its class's arguments; a check the machine, the caller or the
+# sandbox ended is no verdict (``sandbox.spec.is_verdict``); integer inputs below the smallest embedding table.
+VALIDATOR_VERSION = "4"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072

@@ -540,3 +540,18 @@ def test_the_lemur_contract_is_read_from_the_signature():
                               "class Net(Base):\n    pass\n")
     other = _block("Net", "class Net(nn.Module):\n    def __init__(self, in_shape, num_classes):\n        super().__init__()\n")
     assert lemur_contract(lemur) and lemur_contract(inherited) and not lemur_contract(other)
+
+
+def test_an_alias_of_a_class_gets_that_class_s_arguments():
+    """timm's ``ConvBnAct = ConvNormAct`` (and EffectiveSqueezeExcite, SeparableConvBnAct): the alias had no class of
+    its name, so it was built with no arguments, failed at instantiate, and min_stage filters hid the canonical names."""
+    block = _block("ConvBnAct", """
+        class ConvNormAct(nn.Module):
+            def __init__(self, in_channels, out_channels, kernel_size=1):
+                super().__init__()
+
+
+        ConvBnAct = ConvNormAct  # alias
+    """)
+    kw = constructor_candidates(block, [])[0].init_kwargs
+    assert isinstance(kw["in_channels"], int) and isinstance(kw["out_channels"], int)
