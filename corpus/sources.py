@@ -24,6 +24,7 @@ import hashlib
 import importlib.metadata
 import configparser
 import importlib.util
+import json
 import os
 import re
 import stat
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import tarfile
 import tomllib
+import urllib.parse
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -613,8 +616,49 @@ def pypi_archive(requirement: str, cache_dir: Path) -> Path:
     found = cached()
     if proc.returncode != 0 or found is None:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise SourceError(f"pip download {name}=={version} failed: {' | '.join(tail)}")
+        try:  # an sdist pip could not prepare: take the file itself, nnrag only reads it
+            direct = download_release_file(name, version, wheel_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            raise SourceError(f"pip download {name}=={version} failed: {' | '.join(tail)}; nor could its file be fetched "
+                              f"from the index: {exc}") from None
+        return direct
     return found
+
+
+SIMPLE_INDEX = "https://pypi.org/simple"
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691: the index's file list as JSON (pip reads it too)
+
+
+def download_release_file(name: str, version: str, into: Path, index: str | None = None) -> Path:
+    """The release's pure-Python wheel, else its sdist, fetched from the package index's simple API (``index``, else
+    ``$PIP_INDEX_URL``, else PyPI) into ``into`` and checked against the sha256 the index lists. Why: ``pip download``
+    of an sdist runs the package's build backend to read its metadata, and mmcv 2.2.0 (an sdist only) fails there
+    (``No module named 'pkg_resources'``), though nnrag only reads its files."""
+    base = (index or os.environ.get("PIP_INDEX_URL") or SIMPLE_INDEX).rstrip("/")
+    project = f"{base}/{re.sub(r'[-_.]+', '-', name).lower()}/"  # PEP 503's name in the URL
+    request = urllib.request.Request(project, headers={"Accept": SIMPLE_JSON})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        files = [f for f in json.load(reply).get("files", []) if not f.get("yanked") and _is_release(f["filename"], name, version)]
+    pure = [f for f in files if f["filename"].endswith("-none-any.whl")]
+    sdists = [f for f in files if not f["filename"].endswith(".whl")]
+    if not pure and not sdists:
+        raise ValueError(f"{name} {version} has no pure-Python wheel nor sdist on {base}")
+    chosen = (pure or sdists)[0]
+    url = urllib.parse.urljoin(project, chosen["url"])
+    with urllib.request.urlopen(url, timeout=600) as reply:
+        data = reply.read()
+    if hashlib.sha256(data).hexdigest() != chosen["hashes"]["sha256"]:
+        raise ValueError(f"{chosen['filename']}: sha256 differs from the index's")
+    target = Path(into) / chosen["filename"]
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
+def _is_release(filename: str, name: str, version: str) -> bool:
+    m = (_WHEEL_RE if filename.endswith(".whl") else _SDIST_RE).match(filename)
+    return bool(m) and _normalize(m.group("name")) == _normalize(name) and m.group("version") == version
 
 
 # ---------------------------------------------------------------- LEMUR

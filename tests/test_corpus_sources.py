@@ -306,3 +306,50 @@ def test_an_unreadable_directory_is_reported_not_dropped(tmp_path):
     ((where, why),) = skipped.items()
     assert where.endswith("/") and where.startswith("d" * 200) and why.startswith("unreadable directory: ")
     shutil.rmtree(root)
+
+
+def test_a_release_file_pip_cannot_prepare_is_fetched_from_the_index_and_checked(tmp_path):
+    """pip download of an sdist runs its build backend for metadata (mmcv 2.2.0's setup.py fails there): the file is
+    then fetched from the index's simple API (PEP 691 JSON), a pure-Python wheel before the sdist, its sha256 checked."""
+    import hashlib
+    import http.server
+    import json
+    import threading
+
+    from corpus.sources import download_release_file
+
+    files = {"my-pkg-1.0.tar.gz": b"sdist bytes", "my_pkg-1.0-py3-none-any.whl": b"wheel bytes",
+             "my_pkg-1.0-cp311-cp311-linux_x86_64.whl": b"binary", "my_pkg-0.9-py3-none-any.whl": b"older"}
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            index, _, rest = self.path.strip("/").partition("/")
+            if rest.startswith("files/"):
+                body = files[rest.removeprefix("files/")]
+            else:
+                assert rest == "my-pkg" and self.headers["Accept"] == "application/vnd.pypi.simple.v1+json", self.path
+                listed = {f: b for f, b in files.items() if index != "sdist-only" or not f.endswith(".whl")}
+                body = json.dumps({"files": [{"filename": f, "url": f"../files/{f}",  # relative, as indexes write them
+                                              "hashes": {"sha256": hashlib.sha256(b if index != "bad" else b"x").hexdigest()}}
+                                             for f, b in listed.items()]}).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = download_release_file("My_Pkg", "1.0", tmp_path, f"{base}/any")
+        assert got.name == "my_pkg-1.0-py3-none-any.whl" and got.read_bytes() == b"wheel bytes"  # the pure wheel first
+        got = download_release_file("my.pkg", "1.0", tmp_path, f"{base}/sdist-only")
+        assert got.name == "my-pkg-1.0.tar.gz" and got.read_bytes() == b"sdist bytes"
+        (tmp_path / "x").mkdir()
+        with pytest.raises(ValueError, match="sha256"):
+            download_release_file("my-pkg", "1.0", tmp_path / "x", f"{base}/bad")
+        assert not any((tmp_path / "x").iterdir())
+    finally:
+        server.shutdown()
