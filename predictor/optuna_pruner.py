@@ -211,4 +211,7 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
                                    use_reports=False)  # the study's own trials correct it
         return answer.point, answer.lo, answer.hi
 
-    return PredictorPruner(predict, planned_epochs, policy, code=code if callable(code) else lambda trial: code, check=check)
+    # the predictor's own policy (its directory's meta.json ``stop_policy``, else RECOMMENDED_POLICY), as should_stop,
+    # EpochStopper and the server use it
+    return PredictorPruner(predict, planned_epochs, policy or predictor.policy, code=code if callable(code) else lambda trial: code,
+                           check=check)

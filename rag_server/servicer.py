@@ -551,7 +551,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     def _predictor(self) -> Any:
         predictor = self.backend.need_predictor()
-        predictor.reload_if_changed()  # a retrained model in the same directory is picked up live
+        if predictor.reload_if_changed():  # a retrained model in the same directory is picked up live, and said so
+            log.info("predictor reloaded", extra={"fields": {"path": str(predictor.directory), "version": self._versions().predictor_version}})
         return predictor
 
     @staticmethod

@@ -187,11 +187,34 @@ def test_reload_never_pairs_new_meta_with_old_estimators(predictor_dir, tmp_path
 
 def test_reload_sees_a_change_of_meta_alone(predictor_dir):
     from predictor.api import Predictor
+    from predictor.optuna_pruner import predictor_pruner
 
     p = Predictor.load(predictor_dir)
     meta = json.loads((predictor_dir / "meta.json").read_text())
     (predictor_dir / "meta.json").write_text(json.dumps({**meta, "stop_policy": {"min_epochs": 4}}))
     assert p.reload_if_changed() and p.policy.min_epochs == 4
+    # the pruner answers with the directory's policy too, as should_stop does (it always took RECOMMENDED_POLICY)
+    assert predictor_pruner(p, CODE, "cifar-10", 6).policy.min_epochs == 4
+
+
+def test_the_server_says_when_it_reloads_a_retrained_predictor(predictor_dir, tmp_path, caplog):
+    """A retrain under a running server was taken up silently: the operator could not tell from the logs."""
+    server_log = logging.getLogger("nnrag.server")
+    server_log.addHandler(caplog.handler)
+    level = server_log.level
+    server_log.setLevel(logging.INFO)
+    try:
+        with serving(predictor_dir, tmp_path) as (_, client):
+            client.predict(CODE, {}, "cifar-10", [0.3])
+            assert not [r for r in caplog.records if r.getMessage() == "predictor reloaded"]
+            _save(predictor_dir, offset=0.05, trained_at=2.0)
+            client.predict(CODE, {}, "cifar-10", [0.3])
+        # one record (caplog's handler sits on the root too: a record that propagates there is listed twice)
+        reloaded = list({id(r): r for r in caplog.records if r.getMessage() == "predictor reloaded"}.values())
+        assert len(reloaded) == 1 and reloaded[0].fields["path"] == str(predictor_dir)
+    finally:
+        server_log.removeHandler(caplog.handler)
+        server_log.setLevel(level)
 
 
 # ------------------------------------------------------------------ bug 3: planned epochs beyond any real run
