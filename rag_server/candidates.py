@@ -25,6 +25,7 @@ from typing import Any
 
 import libcst as cst
 
+from indexer.store import INSTALLED_WEIGHT, LEVEL_WEIGHTS, stage_index
 from nnrag import pyparse
 from rag_server.codeops import (
     KeywordEdits,
@@ -932,21 +933,27 @@ def _extract(code: str, symbol: str) -> str | None:
 
 
 def _validated_bonus(block: Any) -> float:
+    """The store's weight of the last validation stage ``block`` passed (``indexer.store.LEVEL_WEIGHTS``: the same
+    weights order same-name blocks there), 0 for a block never validated or with no stage failed."""
     validation = getattr(block, "validation", {}) or {}
     if not validation:
         return 0.0
-    if block.passed("backward"):
-        return 1.0
-    if block.passed("forward"):
-        return 0.7
-    if block.passed("instantiate"):
-        return 0.3
+    for stage in ("backward", "forward", "instantiate"):
+        if block.passed(stage):
+            return LEVEL_WEIGHTS[stage_index(stage)]
     failed = any(not v.get("ok") for v in validation.values())
-    return -0.5 if failed else 0.0
+    return LEVEL_WEIGHTS[0] if failed else 0.0
 
 
-# A block of an installed library (a ``pkg:`` source: torch, torchvision, timm) over one read from an archive or LEMUR
-INSTALLED_SOURCE_BONUS = 0.5
+# A block of an installed library (a ``pkg:`` source: torch, torchvision, timm) over one read from an archive or LEMUR;
+# the store's same-name order weighs it the same (``indexer.store.INSTALLED_WEIGHT``)
+INSTALLED_SOURCE_BONUS = INSTALLED_WEIGHT
+
+
+def from_installed_library(block: Any) -> bool:
+    """Whether ``block`` comes from an installed library (a ``pkg:`` source)."""
+    provenance = getattr(block, "provenance", None)
+    return str(getattr(provenance, "source", "")).startswith("pkg:")
 
 
 def _installed_bonus(block: Any) -> float:
@@ -955,8 +962,7 @@ def _installed_bonus(block: Any) -> float:
     Why: that library is what the user's environment already runs and its maintainers keep; archives read in place
     (``pypi:``, ``wheel:``) and LEMUR fill the gaps. timm's ``PatchEmbed`` should come before a paper collection's
     copy that fits the call as well, while a block only the collection has (``BAMBlock``) still ranks on its own."""
-    provenance = getattr(block, "provenance", None)
-    return INSTALLED_SOURCE_BONUS if str(getattr(provenance, "source", "")).startswith("pkg:") else 0.0
+    return INSTALLED_SOURCE_BONUS if from_installed_library(block) else 0.0
 
 
 # A definition that fits only once call-site keywords are renamed ranks below one that fits as written, but an

@@ -22,6 +22,7 @@ from rag_server.call_layout import fed_channels_last, needs_channels_first
 from rag_server.candidates import (
     Candidate,
     free_what_is_missing,
+    from_installed_library,
     import_first,
     installed,
     module_lacks,
@@ -290,9 +291,7 @@ NEAR_TIE = 0.25  # score gap under which a canonical library block is preferred 
 def _canonical(cand: Candidate) -> bool:
     """A block of an installed library outside its model zoo (``timm.layers``, ``torchvision.ops``, ``torch.nn``):
     the copy the library exports and keeps, not one private to a model file (``timm.models.swiftformer.Mlp``)."""
-    block = cand.block
-    source = str(getattr(getattr(block, "provenance", None), "source", "")) if block is not None else ""
-    return source.startswith("pkg:") and ".models." not in f".{cand.qualified_name}"
+    return cand.block is not None and from_installed_library(cand.block) and ".models." not in f".{cand.qualified_name}"
 
 
 def _preferred(cands: list[Candidate], tree: ast.Module | None, name: str) -> Candidate | None:
