@@ -589,15 +589,20 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         except ValueError as exc:  # the predictor's own input checks
             raise BadRequest(field, str(exc)) from None
 
+    def _check_epochs(self, epochs: int, field: str) -> None:
+        """A planned-epochs field as the predictor reads epochs (``whole_epochs``: 1 to MAX_EPOCHS), INVALID_ARGUMENT
+        naming ``field``."""
+        from predictor.api import whole_epochs
+
+        self._call(lambda: whole_epochs(epochs, "value"), field)
+
     def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run", epochs_field: str = "") -> dict[str, Any]:
         """``run`` as the predictor's run dict; ``epochs`` its planned epochs, from ``epochs_field`` (default
         ``<field>.max_epochs``; ShouldStop's ``budget.max_epochs`` when that was given)."""
         _require_model_code(run.code, f"{field}.code")
         curve, durations = self._curve(run.curve, f"{field}.curve")
         if epochs:
-            from predictor.api import whole_epochs
-
-            self._call(lambda: whole_epochs(epochs, "value"), epochs_field or f"{field}.max_epochs")
+            self._check_epochs(epochs, epochs_field or f"{field}.max_epochs")
         return {
             "code": run.code,
             "hparams": _hparams(run.hparams_json, f"{field}.hparams_json"),
@@ -614,9 +619,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         dataset = self._dataset(request.dataset, "dataset")
         curve, durations = self._curve(request.curve, "curve")
         if request.target_epoch:
-            from predictor.api import whole_epochs
-
-            self._call(lambda: whole_epochs(request.target_epoch, "value"), "target_epoch")
+            self._check_epochs(request.target_epoch, "target_epoch")
         if 0 < request.target_epoch < len(curve):
             raise BadRequest("target_epoch", f"{request.target_epoch} is below the {len(curve)} epochs already in curve")
         from predictor.evaluate import TARGETS
