@@ -156,8 +156,11 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
 
         def on_fit_start(self, trainer, pl_module) -> None:
             """Refuses a fit the run cannot follow, before any epoch. Why max_epochs: a Trainer planned for more epochs
-            than the callback's failed after the callback's last epoch, with a message about the budget."""
+            than the callback's failed after the callback's last epoch, with a message about the budget; max_epochs=-1 (no end) too."""
             max_epochs = getattr(trainer, "max_epochs", None)
+            if isinstance(max_epochs, int) and max_epochs < 0:
+                raise ValueError(f"Trainer(max_epochs={max_epochs}) trains without an end: the predictor judges a run against its "
+                                 f"planned epochs (the callback's epochs={self.stopper.epochs}); give the Trainer max_epochs={self.stopper.epochs}")
             if isinstance(max_epochs, int) and max_epochs > self.stopper.epochs:
                 raise ValueError(f"Trainer(max_epochs={max_epochs}) trains more epochs than the callback's epochs={self.stopper.epochs}: "
                                  "give the callback the epochs the Trainer trains (its planned epochs)")

@@ -124,6 +124,10 @@ def test_a_trainer_planned_past_the_callbacks_epochs_is_refused_before_training(
     with pytest.raises(ValueError, match=r"Trainer\(max_epochs=4\) trains more epochs than the callback's epochs=3"):
         _trainer([callback], max_epochs=4).fit(_module(), _data(), _data())
     assert callback.stopper.curve == [] and predictor.reports.all() == []
+    endless = predictor_callback(predictor, net(8, 16), HP, "cifar-10", epochs=3)
+    with pytest.raises(ValueError, match=r"Trainer\(max_epochs=-1\) trains without an end: .*give the Trainer max_epochs=3"):
+        _trainer([endless], max_epochs=-1).fit(_module(), _data(), _data())
+    assert endless.stopper.curve == [] and predictor.reports.all() == []
 
 
 def test_a_value_past_the_stoppers_epochs_leaves_the_run_as_planned(predictor):
