@@ -9,10 +9,12 @@ NOT_SERVING, stops taking new calls, lets in-flight calls finish (up to
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -211,6 +213,24 @@ def server_options(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
+def why_bind_fails(address: str) -> str | None:
+    """The operating system's reason a plain socket cannot bind ``address`` (in use, not a local address, ...), or None.
+
+    Why: grpc's bind error names no cause ("Failed to bind ...; set GRPC_VERBOSITY=debug"); the usual one, a port
+    another server holds, deserves to be said."""
+    host, _, port = address.rpartition(":")
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(sockaddr)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"{reason.lower()} (another server on this port?)" if exc.errno == errno.EADDRINUSE else reason.lower()
+    except ValueError:
+        return None
+    return None
+
+
 def build_server(settings: Settings, backend: Backend) -> RunningServer:
     """Start a server for ``backend`` on ``settings.address`` (port 0 picks a free one)."""
     # The token check comes first: a caller without the token learns nothing, not even that its bytes were malformed.
@@ -232,10 +252,10 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
         port = server.add_insecure_port(settings.address)
-    except RuntimeError as exc:  # grpc's "Failed to bind to address ..."
-        raise OSError(f"cannot listen on {settings.address}: {exc}") from None
+    except RuntimeError as exc:  # grpc's "Failed to bind to address ...; set GRPC_VERBOSITY=debug ..."
+        raise OSError(f"cannot listen on {settings.address}: {why_bind_fails(settings.address) or exc}") from None
     if port == 0:
-        raise OSError(f"cannot listen on {settings.address}")
+        raise OSError(f"cannot listen on {settings.address}: {why_bind_fails(settings.address) or 'grpc bound no port'}")
     server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(SERVICE_NAMES[0], health_pb2.HealthCheckResponse.SERVING)

@@ -1211,6 +1211,7 @@ def test_serve_names_a_bad_setting_or_a_taken_port_without_a_traceback(tmp_path)
         taken.listen()
         out = serve("--address", f"127.0.0.1:{taken.getsockname()[1]}")
     assert out.returncode == 2 and "cannot listen on 127.0.0.1:" in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert "address already in use (another server on this port?)" in out.stderr, out.stderr[-1500:]
     assert Settings(address="[::1]:0").address == "[::1]:0" and Settings(log_level="debug").log_level == "DEBUG"
     from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB
 
