@@ -233,12 +233,29 @@ def installed(module: str) -> bool:
 LIBRARY_PACKAGES = ("torch", "torchvision", "timm")
 
 
+MAX_STAR_DEPTH = 4  # star imports followed from one module (timm.models.layers -> timm.layers.activations)
+# a module with more star imports is not judged: timm.models star-imports its 100 model files (3 s to read them)
+MAX_STAR_IMPORTS = 4
+
+
+def _star_source(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The absolute name of the module a ``from M import *`` in ``module`` reads (relative ones resolved)."""
+    if not node.level:
+        return node.module or ""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    base = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 @lru_cache(maxsize=256)
-def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
+def _module_top_names(module: str, depth: int = 0) -> tuple[frozenset[str], bool] | None:
     """Names bound at the top level of an installed library module's source (inside ``if`` / ``try`` too), read
-    statically, and whether it is a package; None when that cannot tell (not a library package, no source, a star
-    import, a module ``__getattr__``)."""
-    if module.split(".")[0] not in LIBRARY_PACKAGES:
+    statically, and whether it is a package; None when that cannot tell (not a library package, no source, a module
+    ``__getattr__``, a star import from a module that cannot be told either). A star import from another library module
+    adds every name that module binds (a superset of what it exports). Why: timm's deprecated ``timm.models.layers``,
+    the path LLMs write most, is such a shim over ``timm.layers``; without following it an imagined
+    ``from timm.models.layers import SqueezeExciteBlock`` stopped the model at import."""
+    if module.split(".")[0] not in LIBRARY_PACKAGES or depth > MAX_STAR_DEPTH:
         return None
     try:
         spec = importlib.util.find_spec(module)
@@ -249,8 +266,10 @@ def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
     tree = _parsed(Path(spec.origin).read_text(encoding="utf-8"))
     if tree is None:
         return None
+    is_package = spec.submodule_search_locations is not None
     names: set[str] = set()
     stack: list[ast.AST] = list(tree.body)
+    stars = 0
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.If, ast.Try, ast.With)):
@@ -259,7 +278,15 @@ def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
             stack.extend(node.body)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             if any(alias.name == "*" for alias in node.names):
-                return None
+                stars += 1
+                if stars > MAX_STAR_IMPORTS:
+                    return None
+                source = _star_source(module, is_package, node) if isinstance(node, ast.ImportFrom) else ""
+                found = _module_top_names(source, depth + 1) if source and source != module else None
+                if found is None:
+                    return None
+                names.update(found[0])
+                continue
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name == "__getattr__":
@@ -268,12 +295,15 @@ def _module_top_names(module: str) -> tuple[frozenset[str], bool] | None:
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
-    return frozenset(names), spec.submodule_search_locations is not None
+    return frozenset(names), is_package
 
 
 def module_lacks(module: str, name: str) -> bool:
     """Whether installed library ``module`` certainly does not offer ``name`` (``from torchvision.ops import
-    ConvBNActivation``): not bound at its top level and not a submodule. False whenever that cannot be told."""
+    ConvBNActivation``): not bound at its top level and not a submodule. False whenever that cannot be told, and for
+    dunder names (``__version__``: set by the import system or at run time)."""
+    if name.startswith("__"):
+        return False
     found = _module_top_names(module)
     if found is None or name in found[0]:
         return False
@@ -361,9 +391,25 @@ class Candidate:
 
     @property
     def identity(self) -> str:
-        """What makes two candidates the same: the import, or the code inserted (a helper such as ``conv3x3`` is
-        the same text whether it was cut from ``BasicBlock``'s block or ``Bottleneck``'s)."""
-        return self.import_line or f"{hashlib.sha1(self.code.encode()).hexdigest()}:{self.symbol}"
+        """What makes two candidates the same: the import, or the definitions inserted (``definitions_key``): a helper
+        such as ``conv3x3`` cut from ``BasicBlock``'s block or ``Bottleneck``'s, or torchvision's mvit
+        ``PositionalEncoding`` stored alone and cut out of ``MViT``'s block (whose cut keeps ``MViT``'s unused imports),
+        is one candidate."""
+        return self.import_line or f"{definitions_key(self.code)}:{self.symbol}"
+
+
+@lru_cache(maxsize=4096)
+def definitions_key(code: str) -> str:
+    """A hash of ``code``'s top-level statements other than imports, normalised (``ast.dump``: no comments, layout or
+    quoting). Why: the same class cut out of two stored blocks carries each block's imports, used or not, and was
+    offered, checked and counted as two different blocks (the second try of torchvision's ``PositionalEncoding`` failed
+    as the first had, and Patch stopped, blaming the model)."""
+    tree = _parsed(code)
+    if tree is None:
+        text = code
+    else:
+        text = "\n".join(ast.dump(s) for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom)))
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 @dataclass
@@ -384,7 +430,8 @@ class Signature:
     # of those, the ones ``__init__`` calls unguarded (timm's res2net ``Bottle2neck`` and its ``norm_layer``)
     unset_callables: list[str] = field(default_factory=list)
     # required layer parameters that end the required ones (torchvision's RegNet ``ResBottleneckBlock(width_in,
-    # width_out, stride, norm_layer, activation_layer, group_width=1, ...)``): they can take a default
+    # width_out, stride, norm_layer, activation_layer, group_width=1, ...)``), and required keyword-only ones (RAFT's
+    # ``ResidualBlock(in_channels, out_channels, *, norm_layer, stride=1)``): they can take a default
     required_layers: list[str] = field(default_factory=list)
     external_base: bool = False  # a base class outside the block (its attributes are unknown here)
 
@@ -453,13 +500,15 @@ def _is_layer_parameter(param: str) -> bool:
 
 def _required_layers(sig: Signature) -> list[str]:
     """The layer parameters among the last required ones of ``sig``, when every required parameter after the first of
-    them is one: giving those defaults keeps the signature valid (no default before a required parameter)."""
+    them is one: giving those defaults keeps the signature valid (no default before a required parameter); and its
+    required keyword-only layer parameters, which may take a default wherever they stand (torchvision's RAFT
+    ``ResidualBlock(in_channels, out_channels, *, norm_layer, stride=1)``)."""
     tail: list[str] = []
     for param in reversed(sig.params[: sig.required]):
         if not _is_layer_parameter(param):
             break
         tail.insert(0, param)
-    return tail
+    return tail + [p for p in sig.kwonly_required if _is_layer_parameter(p)]
 
 
 PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}  # bases whose __init__ takes no arguments
@@ -681,7 +730,8 @@ def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, A
     not bind ``nn``.
 
     Also for the layer parameters a block requires last (``Signature.required_layers``: torchvision's RegNet
-    ``ResBottleneckBlock(..., norm_layer, activation_layer, group_width=1)``), all of them or none.
+    ``ResBottleneckBlock(..., norm_layer, activation_layer, group_width=1)``), all of them or none, and for those it
+    requires by keyword (torchvision's RAFT ``ResidualBlock(in_channels, out_channels, *, norm_layer, stride=1)``).
 
     Why: timm's building blocks leave such layers to the model that builds them (res2net's ``Bottle2neck`` takes
     ``norm_layer=None`` and calls it); an LLM's ``Bottle2neck(64, 32, stride=2)``, or a ``_make_layer(Bottle2neck, ...)``
@@ -697,16 +747,23 @@ def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, A
             value = next((layer for word, layer in CONVENTIONAL_LAYERS if word in param.split("_")), None)
         if value is not None:
             defaults[param] = value
-    if not all(p in defaults for p in sig.required_layers):
-        defaults = {p: v for p, v in defaults.items() if p not in sig.required_layers}
+    positional = [p for p in sig.required_layers if p not in sig.kwonly_required]
+    if not all(p in defaults for p in positional):  # a default before a required parameter is a syntax error
+        defaults = {p: v for p, v in defaults.items() if p not in positional}
     return defaults
 
 
 def with_defaults(sig: Signature | None, defaults: dict[str, str]) -> Signature | None:
-    """``sig`` once ``defaults`` are set in the block: its required layer parameters are no longer required."""
-    if sig is None or not sig.required_layers or not all(p in defaults for p in sig.required_layers):
+    """``sig`` once ``defaults`` are set in the block: the required layer parameters they name are no longer required
+    (the positional ones all of them or none, as ``layer_defaults`` gives them)."""
+    if sig is None or not any(p in defaults for p in sig.required_layers):
         return sig
-    return replace(sig, required=sig.required - len(sig.required_layers), required_layers=[])
+    positional = [p for p in sig.required_layers if p not in sig.kwonly_required]
+    set_positional = positional if positional and all(p in defaults for p in positional) else []
+    set_kwonly = [p for p in sig.required_layers if p in sig.kwonly_required and p in defaults]
+    return replace(sig, required=sig.required - len(set_positional),
+                   required_layers=[p for p in sig.required_layers if p not in set_positional + set_kwonly],
+                   kwonly_required=[p for p in sig.kwonly_required if p not in set_kwonly])
 
 
 SHORTCUT_DESCRIPTION = "1x1 conv + BatchNorm2d when the stride or the width changes"

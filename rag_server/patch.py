@@ -85,7 +85,8 @@ class Plan:
     candidates: dict[str, list[Candidate]]  # free name -> ranked store candidates
     fallback_imports: dict[str, str]  # used when the store has nothing for the name
     unresolved: list[str]
-    notes: list[str] = field(default_factory=list)  # changes made before planning (own definitions bound), in words
+    # changes made before planning (own definitions bound) and names left alone (a misspelt local), in words
+    notes: list[str] = field(default_factory=list)
 
 
 MIN_TYPO_LENGTH = 6  # shorter names one edit apart are often different things (``Block`` / ``Blocks``)
@@ -99,6 +100,47 @@ def _one_edit_apart(a: str, b: str) -> bool:
         return sum(x != y for x, y in zip(a, b)) == 1
     short, long_ = sorted((a, b), key=len)
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, replacements and swaps of two neighbours that turn ``a`` into ``b``."""
+    previous, current = list(range(len(b) + 1)), [0] * (len(b) + 1)
+    before: list[int] = []
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[len(b)]
+
+
+def local_typo(usage: NameUsage) -> list[str]:
+    """The names bound in the function around ``usage`` (its parameters too) that free name ``usage.name`` most
+    likely misspells, nearest first; [] when it is not read like a misspelt local. It must be read only as a value
+    (never called, no ``.attr``, no base class or decorator: those are blocks, helpers and modules) and only inside
+    functions, in the local's case style, and within one edit of it (two for names of five or more characters), fewer
+    edits than it has characters. Why: an LLM's ``self.conv2(feature)`` beside ``features = ...`` got a library block
+    by meaning search (a class object passed to conv2d), and the check blamed conv2d, not the typo."""
+    name = usage.name
+    if usage.calls or usage.attributes or usage.as_base or usage.as_decorator or usage.instance_calls:
+        return []
+    if usage.at_import or not usage.value_uses:
+        return []
+    limit = min(1 if len(name) < 5 else 2, len(name) - 1)
+    style = name.lstrip("_")[:1].isupper()
+    near = [(edit_distance(name, local), local) for local in usage.local_names
+            if local != name and local.lstrip("_")[:1].isupper() == style and local not in {"self", "cls"}]
+    near = sorted(n for n in near if n[0] <= limit)
+    return [local for distance, local in near if distance == near[0][0]] if near else []
+
+
+def typo_note(usage: NameUsage, meant: list[str]) -> str:
+    """What Patch says about a free name that misspells a local (``local_typo``)."""
+    options = " or ".join(f"`{m}`" for m in meant)
+    return (f"left `{usage.name}` unresolved: line {usage.value_uses[0]} reads `{usage.name}`, which nothing binds; it is "
+            f"most likely a typo of {options}, bound in the same function (did you mean {options}?)")
 
 
 def own_spelling(usage: NameUsage, report: ScopeReport) -> str | None:
@@ -152,6 +194,11 @@ def plan(code: str, store: Any) -> Plan:
         line = standard_import(usage)
         if import_first(usage, line):
             imports[name] = line
+            continue
+        meant = local_typo(usage) if line is None else []
+        if meant:  # a misspelt local variable: nothing in the store can stand for it
+            unresolved.append(name)
+            notes.append(typo_note(usage, meant))
             continue
         found = store_candidates(usage, store, code) if store is not None else []
         if found:
@@ -383,10 +430,17 @@ def _same_failure(a: CheckResult | None, b: CheckResult) -> bool:
     return a is not None and not a.ok and (a.status, a.failed_stage, a.error_type, a.message) == (b.status, b.failed_stage, b.error_type, b.message)
 
 
-def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, user_names: set[str]) -> str:
-    """Why further swaps are pointless, or "": two different block choices failed alike, in the user's own lines (the
-    innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not depend on
-    the block; its message differs when the budget shortened the second check)."""
+def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, user_names: set[str],
+                 previous_blocks: list[Candidate] | None = None, blocks: list[Candidate] | None = None) -> str:
+    """Why further swaps are pointless, or "": two different block choices (``previous_blocks`` and ``blocks``, the
+    candidates of the two checks, differ in what they insert: ``Candidate.identity``) failed alike, in the user's own
+    lines (the innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not
+    depend on the block; its message differs when the budget shortened the second check). The same class offered
+    twice (stored alone, and cut out of a bigger block) is one choice: its second failure says nothing new."""
+    if previous_blocks is not None and blocks is not None and (
+        {(c.name, c.identity) for c in previous_blocks} == {(c.name, c.identity) for c in blocks}
+    ):
+        return ""
     if previous is not None and check.status == previous.status == "timeout" and check.failed_stage == previous.failed_stage:
         return f"two different blocks both timed out at {check.failed_stage}: the hang is most likely in the model's own code"
     if not _same_failure(previous, check):
@@ -456,8 +510,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         first = _run_check(pool, source, spec, deadline)
         tries += 1
         attempts.append(f"as given: {_describe(first)}")
-        if first.ok:
-            done = result(source, [], [], first, tries, list(free))
+        if first.ok or not (the_plan.candidates or the_plan.imports):  # nothing to add: a second check would repeat it
+            done = result(source, [], [], first, tries, list(free) if first.ok else list(the_plan.unresolved))
             done.attempts = attempts
             return done
 
@@ -466,6 +520,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     attempted: set[tuple[tuple[str, int], ...]] = set()
     failed_at: dict[str, set[str]] = {}
     previous: CheckResult | None = None  # the last try's check (a different choice of blocks)
+    previous_picked: list[Candidate] | None = None  # and the candidates it used
     stop_reason = ""
     while True:
         picked = [the_plan.candidates[n][i] for n, i in choice.items() if i < len(the_plan.candidates[n])]
@@ -491,12 +546,12 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             best = (rank[0], rank[1], current)
         if check is None or check.ok or tries >= max_tries:
             break
-        stop_reason = _users_fault(previous, check, new_code, set(the_plan.report.top_level))
+        stop_reason = _users_fault(previous, check, new_code, set(the_plan.report.top_level), previous_picked, picked)
         if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check
             stop_reason = f"the patch's time budget ({deadline - started:.0f} s) is spent"
         if stop_reason:
             break
-        previous = check
+        previous, previous_picked = check, picked
         nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
         if nxt is None:
             break

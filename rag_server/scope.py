@@ -69,6 +69,10 @@ class NameUsage:
     # how its instances are called (``self.attr(x)`` where ``self.attr = Name(...)``; an element of ``nn.Sequential``
     # gets one input): what the block's ``forward`` must accept and return
     instance_calls: list[InstanceCall] = field(default_factory=list)
+    value_uses: list[int] = field(default_factory=list)  # lines where it is read as a plain value (not called, no ``.attr``)
+    # names bound in the functions (and comprehensions) around its uses, their parameters included: what a misspelt
+    # local (``self.conv2(feature)`` beside ``features = ...``) most likely meant
+    local_names: set[str] = field(default_factory=set)
 
     @property
     def only_attributes(self) -> bool:
@@ -264,12 +268,14 @@ def analyze(code: str | cst.Module) -> ScopeReport:
             if _not_evaluated(access, scope, parents, future):
                 continue
             at_import = not isinstance(scope, (FunctionScope, ComprehensionScope)) or _in_signature(node, parents)
-            accesses.append((positions[node].start.line, positions[node].start.column, name, node, at_import))
+            accesses.append((positions[node].start.line, positions[node].start.column, name, node, at_import, scope))
     if star_import:  # ``from x import *`` may bind anything: trust it
         accesses = []
-    for line, _col, name, node, at_import in sorted(accesses, key=lambda a: (a[0], a[1])):
+    for line, _col, name, node, at_import, scope in sorted(accesses, key=lambda a: (a[0], a[1])):
         usage = free.setdefault(name, NameUsage(name=name, first_statement=_statement_index(node, parents, module)))
         usage.at_import = usage.at_import or at_import
+        if not at_import:
+            usage.local_names |= _enclosing_locals(scope)
         usage.first_statement = min(usage.first_statement, _statement_index(node, parents, module))
         usage.lines.append(line)
         if 0 < line <= len(lines) and len(usage.context_lines) < 6:
@@ -281,6 +287,16 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         free[name].calls += calls
         free[name].attributes |= attributes
     return ScopeReport(module=module, free=free, top_level=bound, import_targets=targets)
+
+
+def _enclosing_locals(scope) -> set[str]:
+    """Names bound in ``scope`` and the function and comprehension scopes around it (parameters included), up to
+    the first class or module scope."""
+    out: set[str] = set()
+    while isinstance(scope, (FunctionScope, ComprehensionScope)):
+        out.update(assignment.name for assignment in scope.assignments)
+        scope = scope.parent
+    return out
 
 
 def _in_signature(node: cst.CSTNode, parents) -> bool:
@@ -318,6 +334,8 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         usage.attributes.add(parent.attr.value)
     elif isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.ClassDef):
         usage.as_base = True
+    elif not isinstance(parent, cst.Decorator):
+        usage.value_uses.append(positions[node].start.line)
     if isinstance(parent, cst.Decorator) or (
         isinstance(parent, cst.Call) and isinstance(parents.get(parent), cst.Decorator)
     ):

@@ -293,6 +293,32 @@ def test_a_block_imported_from_a_library_module_that_lacks_it_is_inserted(store,
     assert "from torchvision.ops import StochasticDepth\n" in result.code and "SqueezeExcite" in {i["name"] for i in result.inserted}
 
 
+def test_a_wrong_name_imported_through_timms_deprecated_layers_path_is_inserted(store, pool):
+    """``timm.models.layers`` only star-imports ``timm.layers``: a name neither offers is resolved from the store, the
+    names it does offer stay imported (the sandbox runs the patched file, so they must be real)."""
+    code = (EXAMPLES / "missing_se_droppath.py").read_text()
+    code = code.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom timm.models.layers import DropPath, SqueezeExciteBlock\n", 1)
+    code = code.replace("SqueezeExcite(channels", "SqueezeExciteBlock(channels")
+    result = patch(code, CheckSpec(), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.attempts)
+    assert result.fixes == ["removed SqueezeExciteBlock from the import from 'timm.models.layers', which does not define it"]
+    assert "from timm.models.layers import DropPath\n" in result.code
+    assert [i["name"] for i in result.inserted] == ["SqueezeExciteBlock"]
+
+
+def test_a_misspelt_local_variable_is_named_not_filled_with_a_block(store, pool):
+    """``self.conv2(feature)`` beside ``features = ...``: the model's own typo. No store block stands for it; Patch says
+    which name it misspells and where, and checks the model once (its real NameError)."""
+    code = (EXAMPLES / "missing_se_droppath.py").read_text().replace(
+        "        out = self.se(self.bn2(self.conv2(out)))\n", "        out = self.se(self.bn2(self.conv2(outt)))\n")
+    result = patch(code, CheckSpec(), store, pool)
+    assert "outt" in result.unresolved and "outt" not in {i["name"] for i in result.inserted}
+    line = code.splitlines().index("        out = self.se(self.bn2(self.conv2(outt)))") + 1
+    assert any("`outt`" in f and "`out`" in f and f"line {line}" in f for f in result.fixes), result.fixes
+    assert {i["name"] for i in result.inserted} == {"SqueezeExcite", "DropPath"}  # the real missing blocks still come
+    assert result.check is not None and result.check.error_type == "NameError" and "outt" in result.check.message
+
+
 def test_shape_bug_is_diagnosed_not_patched(store, pool):
     code = (EXAMPLES / "shape_mismatch.py").read_text()
     result = patch(code, CheckSpec(), store, pool)

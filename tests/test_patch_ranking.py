@@ -518,7 +518,7 @@ def test_names_a_library_module_does_not_define_are_dropped_from_its_import():
 
     assert module_lacks("torchvision.ops", "ConvBNActivation") and module_lacks("torchvision.models.resnet", "BasicBlok")
     assert not module_lacks("torchvision.ops", "SqueezeExcitation") and not module_lacks("torchvision", "models")  # a submodule
-    assert not module_lacks("torch.nn", "Anything")  # star imports: cannot tell, so never dropped
+    assert not module_lacks("torch", "Anything")  # a module __getattr__ (and a star import of an extension): cannot tell
     assert not module_lacks("antigravity", "x")  # not a library package: never looked into (finding it would import it)
     code = "from torchvision.ops import ConvBNActivation, SqueezeExcitation as SE\nfrom torchvision.models.resnet import BasicBlok\n"
     new, notes = drop_missing_imports(code, installed, module_lacks)
@@ -661,3 +661,106 @@ def test_a_package_with_many_copies_leaves_room_for_another_packages_candidate()
     assert [c.block.provenance.package for c in top] == ["timm", "timm", "fightingcv", "ultralytics"]
     assert [c.score for c in top] == [6.8, 6.6, 6.2, 5.9]  # the best of each, in score order
     assert package_diverse(ranked[:4], 4) == ranked[:4]  # one package only: nothing to make room for
+
+
+def test_the_same_class_cut_out_of_a_bigger_block_is_one_candidate_and_one_choice():
+    """A class stored alone and the same class cut out of a bigger block (which keeps that block's unused imports) is
+    one candidate; two checks of it that fail alike are one choice, not two blocks failing in the model's code."""
+    from rag_server.patch import _users_fault
+    from sandbox.spec import CheckResult
+
+    alone = "import torch\nfrom torch import nn\n\n\nclass Gate(nn.Module):\n    def forward(self, x):\n        return x * 2\n"
+    cut = "import torch\nfrom torch import Tensor, nn  # the bigger block's imports\nfrom typing import Any\n\n" + alone.split("\n\n\n", 1)[1]
+    other = alone.replace("x * 2", "x * torch.sigmoid(x)")
+    a, b, c = (_candidate("Gate", "m", 5.0, code=code) for code in (alone, cut, other))
+    assert a.identity == b.identity and a.identity != c.identity
+
+    user = "class Net:\n    def forward(self, x):\n        return self.gate(x) @ x\n"
+    failed = CheckResult(status="error", failed_stage="forward", error_type="RuntimeError", message="shapes",
+                         traceback='File "model.py", line 3, in forward\nRuntimeError: shapes\n')
+    assert _users_fault(failed, failed, user, {"Net"}, [a], [b]) == ""  # one class, offered twice
+    assert "model's own code" in _users_fault(failed, failed, user, {"Net"}, [a], [c])
+
+
+def test_a_misspelt_local_variable_is_reported_not_fetched():
+    from rag_server.patch import local_typo, plan
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        def pool(x):
+            return x
+
+
+        class Net(nn.Module):
+            def forward(self, x, scale=2):
+                hidden = self.conv(x)
+                out = self.head(hiden) * scal
+                y = drop_pth(out) + Blok
+                return out + [v for v in hidden if v is not valu][0] + y
+
+
+        LIMIT = limt
+        ''')
+    report = analyze(code)
+    assert local_typo(report.free["hiden"]) == ["hidden"]
+    assert local_typo(report.free["scal"]) == ["scale"]  # a parameter
+    assert local_typo(report.free["valu"]) == []  # four letters: one edit at most, ``v`` is three away
+    assert local_typo(report.free["drop_pth"]) == []  # called: a helper, fetched as before
+    assert local_typo(report.free["Blok"]) == []  # no local in that case style
+    assert local_typo(report.free["limt"]) == []  # read at module level
+    found = plan(code, None)
+    assert {"hiden", "scal"} <= set(found.unresolved)
+    line = code.splitlines().index("        out = self.head(hiden) * scal") + 1
+    note = next(n for n in found.notes if "`hiden`" in n)
+    assert "`hidden`" in note and f"line {line}" in note, found.notes
+
+
+def test_a_required_keyword_only_layer_parameter_gets_a_default():
+    """torchvision's RAFT ``ResidualBlock(in_channels, out_channels, *, norm_layer, stride=1)`` called as an LLM calls
+    a residual block, ``ResidualBlock(32, 64, stride=2)``."""
+    from rag_server.candidates import layer_defaults, with_defaults
+    from rag_server.codeops import set_parameter_defaults
+
+    block = textwrap.dedent('''\
+        from torch import nn
+
+
+        class ResBlock(nn.Module):
+            def __init__(self, in_channels, out_channels, *, norm_layer, act_fn, stride=1, extra_fn):
+                super().__init__()
+                self.conv = nn.Conv2d(in_channels, out_channels, 3, stride, 1)
+                self.norm = norm_layer(out_channels)
+                self.act = act_fn()
+
+            def forward(self, x):
+                return self.act(self.norm(self.conv(x)))
+        ''')
+    sig = definition_signature(block, "ResBlock")
+    usage = analyze("y = ResBlock(32, 64, stride=2, extra_fn=None)\n").free["ResBlock"]
+    assert call_compatibility(sig, usage) == 0.0
+    defaults = layer_defaults(sig, block)
+    assert defaults == {"norm_layer": "nn.BatchNorm2d", "act_fn": "nn.ReLU"}  # extra_fn: no convention, left required
+    assert call_compatibility(with_defaults(sig, defaults), usage) == 1.0
+    assert with_defaults(sig, defaults).kwonly_required == ["extra_fn"]
+    out = set_parameter_defaults(block, {"ResBlock"}, defaults)
+    ns: dict = {}
+    exec(compile(out, "<block>", "exec"), ns)
+    built = ns["ResBlock"](32, 64, stride=2, extra_fn=None)
+    assert isinstance(built.norm, ns["nn"].BatchNorm2d) and isinstance(built.act, ns["nn"].ReLU)
+
+
+def test_names_a_star_import_shim_does_not_offer_are_dropped_from_its_import():
+    """``torch.nn`` reads its layers through ``from .modules import *`` (as timm's deprecated ``timm.models.layers``
+    does through ``timm.layers``): the star import is followed, so an imagined name there is treated like one from any
+    other library module."""
+    from rag_server.candidates import installed, module_lacks
+    from rag_server.codeops import drop_missing_imports
+
+    assert module_lacks("torch.nn", "Swish") and module_lacks("torch.nn.modules", "DropPath")
+    assert not module_lacks("torch.nn", "Conv2d") and not module_lacks("torch.nn", "functional")
+    assert not module_lacks("torch.nn", "__version__")  # dunders are never judged
+    new, notes = drop_missing_imports("from torch.nn import Conv2d, Swish\n", installed, module_lacks)
+    assert new == "from torch.nn import Conv2d\n"
+    assert notes == ["removed Swish from the import from 'torch.nn', which does not define it"]
