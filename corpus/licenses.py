@@ -100,22 +100,32 @@ def _bsd_clauses(text: str) -> str:
     return "BSD"
 
 
+def known_license_in_text(text: str) -> str:
+    """The license a text states by an SPDX line or a standard license's title or phrase ("" when it has neither).
+    Why apart from ``license_from_text``: a file that is only maybe a license (an archive's ``NOTICE`` or
+    ``AUTHORS`` listed as License-File) must name no license rather than its first line."""
+    spdx = _SPDX_LINE.search(text)
+    if spdx:
+        return spdx.group(1).strip()[:80]
+    found = [(m.start(), m.end(), stem, versioned) for pattern, stem, versioned in _TEXT_MARKERS
+             for m in [re.search(pattern, text, re.IGNORECASE)] if m]
+    if not found:
+        return ""
+    start, end, stem, versioned = min(found)
+    if stem == "BSD":
+        return _bsd_clauses(text)
+    return _versioned(stem, text[end:]) if versioned else stem
+
+
 def license_from_text(text: str) -> str:
     """A short license name (SPDX-like: "GPL-3.0", "MIT", "BSD-3-Clause", "Apache-2.0") for a LICENSE file's text.
 
     The marker that comes first in the text wins: a GPL-3.0 text mentions the AGPL in section 13, and an Apache
     LICENSE often appends third-party MIT notices, but the title comes before either. Falls back to the first
     non-empty line (cut to 80 characters) when no marker is there, and "" for an empty text."""
-    spdx = _SPDX_LINE.search(text)
-    if spdx:
-        return spdx.group(1).strip()[:80]
-    found = [(m.start(), m.end(), stem, versioned) for pattern, stem, versioned in _TEXT_MARKERS
-             for m in [re.search(pattern, text, re.IGNORECASE)] if m]
-    if found:
-        start, end, stem, versioned = min(found)
-        if stem == "BSD":
-            return _bsd_clauses(text)
-        return _versioned(stem, text[end:]) if versioned else stem
+    known = known_license_in_text(text)
+    if known:
+        return known
     for line in text.splitlines():
         if line.strip():
             return line.strip().strip("#= ")[:80]

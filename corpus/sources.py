@@ -95,6 +95,9 @@ class PackageInfo:
     package: str
     version: str
     license: str
+    # where ``license`` was read: "metadata" (License-Expression / License / classifier), the license files it was
+    # read from ("pytorch_tabnet-4.1.0.dist-info/LICENSE"), a declaring file ("pyproject.toml"); "" when none
+    license_from: str = ""
 
 
 class Source:
@@ -298,10 +301,12 @@ def open_package(name: str, spec: str | None = None) -> Source:
         single = Path(top_spec.origin)
         target, base = single.parent, single.parent
     dist = _distribution_for(parts[0])
+    license, license_from = installed_license(dist) if dist else ("", "")
     info = PackageInfo(
         package=dist.metadata["Name"] if dist else parts[0],
         version=dist.version if dist else "",
-        license=license_from_metadata(dist.metadata) if dist else "",
+        license=license,
+        license_from=license_from,
     )
     return _TreeSource(spec or f"pkg:{name}", target, base, info, single_file=single)
 
@@ -395,20 +400,31 @@ def _read_license(path: Path) -> str:
 
 
 def license_of_files(d: Path) -> str:
-    """The license the license files in ``d`` state: one file's, "A OR B" for tagged dual-license files
-    (LICENSE-MIT + LICENSE-APACHE), "A AND B" when two untagged files differ; an LGPL text wins over the GPL text
-    that LGPL projects ship beside it (COPYING + COPYING.LESSER)."""
+    """The license the license files in ``d`` state (``combine_license_files``)."""
+    return _license_files_in(d)[0]
+
+
+def _license_files_in(d: Path) -> tuple[str, list[Path]]:
+    """``license_of_files`` and the files that stated it."""
     try:
         entries = sorted(d.iterdir())
     except OSError:
-        return ""
+        return "", []
+    found = [(f, _read_license(f)) for f in entries if _LICENSE_FILE.match(f.name) and f.is_file()]
+    found = [(f, name) for f, name in found if name]
+    return combine_license_files([(f.name, name) for f, name in found]), [f for f, _ in found]
+
+
+def combine_license_files(found: list[tuple[str, str]]) -> str:
+    """The license that license files state together, from (file name, license read from its text) pairs: one
+    file's, "A OR B" for tagged dual-license files (LICENSE-MIT + LICENSE-APACHE), "A AND B" when two untagged files
+    differ; an LGPL text wins over the GPL text that LGPL projects ship beside it (COPYING + COPYING.LESSER)."""
     plain: list[str] = []
     tagged: list[str] = []
-    for f in entries:
-        m = _LICENSE_FILE.match(f.name)
-        name = _read_license(f) if m and f.is_file() else ""
+    for filename, name in found:
+        m = _LICENSE_FILE.match(filename)
         if name:
-            (tagged if m.group("tag") else plain).append(name)
+            (tagged if m and m.group("tag") else plain).append(name)
     names = list(dict.fromkeys(plain + tagged))
     lesser = [n for n in names if n.upper().startswith("LGPL")]
     if lesser:
@@ -456,13 +472,73 @@ def directory_license(path: Path, top: Path | None = None) -> str:
     """The license of a directory: license files, else a declared license, in ``path`` and then each parent up to
     ``top`` (the checkout root), or two parents when not in a checkout. Why: a package dir rarely has its own
     LICENSE; the checkout's root has it."""
+    return directory_license_from(path, top)[0]
+
+
+def directory_license_from(path: Path, top: Path | None = None) -> tuple[str, str]:
+    """``directory_license`` and where it was read (the license files, or the pyproject.toml / setup.cfg)."""
     chain = [path, *path.parents]
     dirs = chain[: chain.index(top) + 1] if top in chain else chain[:3]
     for d in dirs:
-        name = license_of_files(d) or declared_license(d)
+        name, files = _license_files_in(d)
         if name:
-            return name
-    return ""
+            return name, ", ".join(str(f) for f in files)
+        name = declared_license(d)
+        if name:
+            declaring = d / "pyproject.toml" if (d / "pyproject.toml").is_file() else d / "setup.cfg"
+            return name, str(declaring)
+    return "", ""
+
+
+def license_file_members(names: list[str], roots: list[str], declared: list[str]) -> list[str]:
+    """The license files among an archive's (or a distribution's) member ``names``: the metadata's License-File
+    entries (``declared``, relative to one of ``roots``) where they are there, the package's own ones first (a
+    wheel's ``licenses/third_party/*/LICENSE`` only when nothing else is declared); else the LICENSE*/COPYING*
+    files directly in a root. ``roots`` end in "/" ("" is the archive's top)."""
+    present = set(names)
+    own = [d for d in declared if "/" not in d] or declared
+    picked = [next(r + d for r in roots if r + d in present) for d in own if any(r + d in present for r in roots)]
+    if picked:
+        return list(dict.fromkeys(picked))
+    return sorted(n for n in present for r in roots
+                  if n.startswith(r) and "/" not in n[len(r):] and _LICENSE_FILE.match(n[len(r):]))
+
+
+def license_of_members(texts: dict[str, bytes]) -> str:
+    """The license stated by license files read from an archive (member -> bytes): a file named like a license is
+    read like a checkout's LICENSE; another declared one (NOTICE, AUTHORS) counts only when it names a license."""
+    found = []
+    for member, data in texts.items():
+        base = PurePosixPath(member).name
+        text = data[:65536].decode("utf-8", "replace")
+        name = licenses.license_from_text(text) if _LICENSE_FILE.match(base) else licenses.known_license_in_text(text)
+        found.append((base, name))
+    return combine_license_files(found)
+
+
+def _declared_license_files(meta: email.message.Message | importlib.metadata.PackageMetadata | None) -> list[str]:
+    if meta is None:
+        return []
+    return [str(v).strip() for v in (meta.get_all("License-File") or []) if str(v).strip()]
+
+
+def installed_license(dist: importlib.metadata.Distribution) -> tuple[str, str]:
+    """(license, where it was read) of an installed distribution: its metadata, else its license files."""
+    declared = license_from_metadata(dist.metadata)
+    if declared:
+        return declared, "metadata"
+    names = [PurePosixPath(str(f)).as_posix() for f in (dist.files or [])]
+    info_dirs = sorted({n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")})
+    roots = [r for d in info_dirs for r in (f"{d}/licenses/", f"{d}/")]
+    members = license_file_members(names, roots, _declared_license_files(dist.metadata)) if roots else []
+    texts: dict[str, bytes] = {}
+    for m in members:
+        try:
+            texts[m] = Path(str(dist.locate_file(m))).read_bytes()
+        except OSError:
+            continue
+    name = license_of_members(texts)
+    return (name, ", ".join(texts)) if name else ("", "")
 
 
 def open_dir(path: Path, spec: str | None = None) -> Source:
@@ -473,7 +549,8 @@ def open_dir(path: Path, spec: str | None = None) -> Source:
     base = path.parent if (path / "__init__.py").exists() else path
     checkout = git_checkout(path)
     top = checkout[0] if checkout else None
-    info = PackageInfo(package=path.name, version=git_head(path), license=directory_license(path, top))
+    license, license_from = directory_license_from(path, top)
+    info = PackageInfo(package=path.name, version=git_head(path), license=license, license_from=license_from)
     return _TreeSource(spec or f"dir:{path}", path, base, info, path_base=top or base)
 
 
@@ -498,10 +575,14 @@ class ArchiveSource(Source):
         self.is_wheel = name.endswith(".whl")
         self._members: list[tuple[str, str]] | None = None  # (archive member, relpath)
         meta = self._metadata()
+        license, license_from = license_from_metadata(meta), "metadata"
+        if not license:
+            license, license_from = self._license_from_files(meta)
         self.info = PackageInfo(
             package=(meta.get("Name") if meta else None) or m.group("name"),
             version=(meta.get("Version") if meta else None) or m.group("version"),
-            license=license_from_metadata(meta),
+            license=license,
+            license_from=license_from,
         )
 
     def _names(self) -> list[str]:
@@ -538,6 +619,29 @@ class ArchiveSource(Source):
         if not cands:
             return None
         return email.message_from_bytes(self._read(cands[:1])[cands[0]])
+
+    def _license_from_files(self, meta: email.message.Message | None) -> tuple[str, str]:
+        """(license, members read) from the archive's license files, for metadata that declares none. Why:
+        pytorch-tabnet's wheel ships an MIT ``dist-info/LICENSE`` but no License field, and a no-license block is
+        refused by every license policy. A wheel's are in ``*.dist-info/`` (``licenses/`` since Metadata 2.4) or at
+        its top; an sdist's at the top of its project directory."""
+        names = self._names()
+        if self.is_wheel:
+            info_dirs = sorted({n.split("/")[0] for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")})
+            roots = [r for d in info_dirs for r in (f"{d}/licenses/", f"{d}/")] + [""]
+        else:
+            pkg_info = sorted((n for n in names if n.endswith("PKG-INFO")), key=lambda n: n.count("/"))[:1]
+            top = pkg_info[0].rpartition("/")[0] if pkg_info else (names[0].split("/")[0] if names and "/" in names[0] else "")
+            roots = [f"{top}/" if top else ""]
+        members = license_file_members(names, roots, _declared_license_files(meta))
+        if not members:
+            return "", ""
+        try:
+            texts = self._read(members)
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, KeyError):
+            return "", ""
+        name = license_of_members(texts)
+        return (name, ", ".join(members)) if name else ("", "")
 
     def members(self) -> list[tuple[str, str]]:
         """(archive member, path relative to the import root), sorted by relpath."""
@@ -577,7 +681,10 @@ class ArchiveSource(Source):
 
     def fingerprint(self) -> str:
         st = self.path.stat()
-        return _sha([self.spec, str(self.path.resolve()), str(st.st_size), str(st.st_mtime_ns)])
+        parts = [self.spec, str(self.path.resolve()), str(st.st_size), str(st.st_mtime_ns)]
+        if self.info.license_from not in ("", "metadata"):  # read from its files: a store built before that re-reads it
+            parts.append(self.info.license)
+        return _sha(parts)
 
 
 _REQ_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!_-]+)$")

@@ -5,15 +5,23 @@ we send one CheckSpec whose ``example`` and ``candidates`` are the static constr
 guesses of ``indexer.examples`` (best first) with ``inputs=None``, so the sandboxed child
 tries them in order and infers inputs from the built module (``sandbox.infer_input``):
 one round trip per block. The result fills ``block.validation`` (stage -> {"ok", "error"}),
-``block.example`` (the working example, with concrete input shapes), ``params``, ``flops``.
+``block.example`` (the working example, with concrete input shapes; when forward failed, the
+constructor example that built the module, so the failure can be reproduced), ``params``, ``flops``.
+A stage that failed in the block's own code says where: its error ends with
+`` [at line N in FUNC: SOURCE LINE]`` and its entry holds ``"line": N`` (a line of ``block.code``).
 
-Blocks with unresolved names or missing external dependencies fail at ``import`` with
-that reason and are not run: the miner already knows they cannot work alone.
+Blocks with unresolved names that the module or a class body reads when the code is imported
+fail at ``import`` with that reason and are not run: the miner already knows they cannot work
+alone. Unresolved names read only inside function bodies (an inlined function-local import's
+helpers) are no reason to fail unrun: the block goes to the sandbox, and its ``import`` entry
+keeps them as a ``"warning"``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +40,9 @@ STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backwar
 # "3": the LEMUR contract detected, config attribute bags, pretrained weights off (indexer/examples.py).
 # "4": an alias (``ConvBnAct = ConvNormAct``) gets its class's arguments; a check the machine, the caller or the
 # sandbox ended is no verdict (``sandbox.spec.is_verdict``); integer inputs below the smallest embedding table.
-VALIDATOR_VERSION = "4"
+# "5": unresolved names read only inside functions no longer fail a block unrun; a block that instantiated but
+# failed forward keeps its constructor example; a failure names its line in the block.
+VALIDATOR_VERSION = "5"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072
@@ -201,11 +211,100 @@ def static_failure(block: Block, tree: ast.Module | SyntaxError | None = None) -
     tree = parse_block(block) if tree is None else tree
     if isinstance(tree, SyntaxError):
         return _failed_from("parse", f"SyntaxError: {tree.msg} (line {tree.lineno})")
-    if block.unresolved:
-        return _failed_from("import", "unresolved names: " + ", ".join(sorted(block.unresolved)))
+    at_import = unresolved_at_import(block, tree)
+    if at_import:
+        return _failed_from("import", "unresolved names: " + ", ".join(at_import))
     # Missing external dependencies are not decided here: many sit behind a
     # ``try/except ImportError`` fallback (timm and apex, inplace_abn), so the import stage
     # in the sandbox says whether the block really needs them.
+    return None
+
+
+def unresolved_at_import(block: Block, tree: ast.Module) -> list[str]:
+    """The block's unresolved names that importing its code would read (sorted): at module level, in a class
+    body, a decorator, a default argument or an eagerly evaluated annotation, or not seen read at all. Why: an
+    inlined function-local import (kornia's ``RANSAC``) brings helpers whose bodies name modules the closure
+    could not carry; the block itself imports and runs, so only the sandbox can say whether it works."""
+    if not block.unresolved:
+        return []
+    eager, anywhere = names_read(tree)
+    return sorted(n for n in set(block.unresolved) if n in eager or n not in anywhere)
+
+
+def names_read(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names read when the module is executed, names read anywhere) of a parsed module, imported modules by their
+    dotted names (``from p import m`` reads "p" and "p.m"). A function's body runs only when called; its decorators, defaults and (unless ``from __future__ import annotations``, or
+    Python 3.14's deferred annotations) its annotations run where it is defined."""
+    lazy_annotations = sys.version_info >= (3, 14) or any(
+        isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+        for n in tree.body)
+    eager: set[str] = set()
+    anywhere: set[str] = set()
+
+    def read(name: str, now: bool) -> None:
+        anywhere.add(name)
+        if now:
+            eager.add(name)
+
+    def visit(node: ast.AST, now: bool) -> None:
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Store):
+                read(node.id, now)
+            return
+        if isinstance(node, ast.Import):  # a module the closure could not carry is unresolved by its dotted name
+            for alias in node.names:
+                read(alias.name, now)
+            return
+        if isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            read(module, now)
+            for alias in node.names:
+                read(f"{module}.{alias.name}" if node.module else f"{module}{alias.name}", now)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+                visit(default, now)
+            if not isinstance(node, ast.Lambda):
+                for decorator in node.decorator_list:
+                    visit(decorator, now)
+                every = [*args.posonlyargs, *args.args, *args.kwonlyargs, *(a for a in (args.vararg, args.kwarg) if a)]
+                for annotation in [*(a.annotation for a in every), node.returns]:
+                    if annotation is not None:
+                        visit(annotation, now and not lazy_annotations)
+            for child in (node.body if isinstance(node.body, list) else [node.body]):
+                visit(child, False)
+            return
+        if isinstance(node, ast.AnnAssign):
+            visit(node.target, now)
+            if node.value is not None:
+                visit(node.value, now)
+            visit(node.annotation, now and not lazy_annotations)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, now)
+
+    visit(tree, True)
+    return eager, anywhere
+
+
+_USER_FRAME = re.compile(r'File "[^"]*", line (\d+), in ([^\n]+)\n[ \t]+([^\n]*)')
+
+
+def failure_location(result: CheckResult) -> tuple[int, str] | None:
+    """(line in the block, " [at line N in FUNC: SOURCE]") of the innermost frame of the checked code in the
+    result's traceback, else of its diagnosis; None when the failure has no line in the code (a budget refused
+    the module, or the sandbox's own input inference raised). Why: the stored error alone ("KeyError: 2") named
+    no place, and the block's failure could not be found without re-running it by hand."""
+    frames = _USER_FRAME.findall(result.traceback or "")
+    if frames:
+        line, func, source = frames[-1]
+        source = source.strip()
+        source = source if len(source) <= 100 else source[:97] + "..."
+        return int(line), f" [at line {line} in {func.strip()}: {source}]"
+    line = getattr(result.diagnosis, "line", None)
+    if isinstance(line, int) and line > 0:
+        return line, f" [at line {line}]"
     return None
 
 
@@ -214,6 +313,7 @@ def apply_result(block: Block, result: CheckResult) -> None:
     code leaves the stages it did not pass "not decided" (``undecided_validation``), never failed."""
     if not is_verdict(result):
         block.validation = undecided_validation(result)
+        _warn_unresolved(block, block.validation)
         block.example, block.params, block.flops = None, None, None
         return
     validation: dict[str, dict[str, Any]] = {}
@@ -239,14 +339,27 @@ def apply_result(block: Block, result: CheckResult) -> None:
             validation[stage] = {"ok": True, "error": "", "note": "no trainable parameters"}
         elif stage == failed:
             validation[stage] = {"ok": False, "error": error or result.status}
+            where = failure_location(result) if result.failed_stage else None
+            if where is not None:
+                validation[stage] = {"ok": False, "error": (error or result.status) + where[1], "line": where[0]}
         else:
             reason = f"not reached: {failed} failed" if failed else f"not run ({result.status})"
             validation[stage] = {"ok": False, "error": reason}
+    _warn_unresolved(block, validation)
     block.validation = validation
     works = validation["forward"]["ok"]
-    block.example = result.example if works else None
+    # a module that was built keeps the example that built it, also when forward then failed: the failure can be
+    # reproduced from the record (``inputs`` None: the sandbox inferred them from the built module)
+    block.example = result.example if validation["instantiate"]["ok"] else None
     block.params = result.params
     block.flops = result.flops if works else None
+
+
+def _warn_unresolved(block: Block, validation: dict[str, dict[str, Any]]) -> None:
+    """Names the closure could not resolve but that only functions read (``unresolved_at_import``): the block was
+    run anyway; its ``import`` entry says they would fail if those functions are called."""
+    if block.unresolved and "import" in validation:
+        validation["import"]["warning"] = "unresolved names, read only inside functions: " + ", ".join(sorted(block.unresolved))
 
 
 def undecided_validation(result: CheckResult) -> dict[str, dict[str, Any]]:

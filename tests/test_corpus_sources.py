@@ -266,6 +266,71 @@ def test_directory_license_is_read_from_the_license_text(tmp_path, files, expect
         assert license_kind(f.provenance.license) == kind
 
 
+D = "tpkg-1.0.dist-info"  # the dist-info directory of the wheels below
+
+
+@pytest.mark.parametrize("members, declared, expected, kind", [
+    ({f"{D}/LICENSE": MIT_TEXT}, "", "MIT", "permissive"),  # pytorch-tabnet 4.1.0: no License field, an MIT file
+    ({f"{D}/licenses/COPYING": GPL3_TEXT}, "License-File: COPYING\n", "GPL-3.0", "copyleft"),  # Metadata 2.4
+    ({f"{D}/LICENSE.txt": BSD3_TEXT, f"{D}/NOTICE": "Acme models\n"}, "License-File: LICENSE.txt\nLicense-File: NOTICE\n",
+     "BSD-3-Clause", "permissive"),
+    ({f"{D}/licenses/LICENSE": APACHE_TEXT, f"{D}/licenses/third_party/k/LICENSE": GPL3_TEXT},
+     "License-File: LICENSE\nLicense-File: third_party/k/LICENSE\n", "Apache-2.0", "permissive"),
+    ({f"{D}/LICENSE-MIT": MIT_TEXT, f"{D}/LICENSE-APACHE": APACHE_TEXT}, "", "Apache-2.0 OR MIT", "permissive"),
+    ({f"{D}/COPYING": GPL3_TEXT, f"{D}/COPYING.LESSER": LGPL3_TEXT}, "", "LGPL-3.0", "copyleft"),
+    ({"LICENSE": MPL_TEXT}, "", "MPL-2.0", "copyleft"),  # at the wheel's top
+    ({f"{D}/LICENSE": BSD2_TEXT, "tpkg/LICENSE": GPL3_TEXT}, "", "BSD-2-Clause", "permissive"),  # a data file, not the wheel's
+])
+def test_wheel_license_is_read_from_its_license_files_when_the_metadata_declares_none(tmp_path, members, declared, expected, kind):
+    from corpus.licenses import license_kind
+
+    whl = _wheel(tmp_path / "tpkg-1.0-py3-none-any.whl", {"tpkg/__init__.py": "", **members},
+                 f"Metadata-Version: 2.1\nName: tpkg\nVersion: 1.0\nClassifier: Programming Language :: Python :: 3\n{declared}\n")
+    src = open_source(f"wheel:{whl}", tmp_path)
+    (f,) = src.files()
+    assert f.provenance.license == expected and license_kind(f.provenance.license) == kind
+    read = src.info.license_from.split(", ")
+    assert read and all(m in members for m in read)  # where it came from: the archive members read
+
+
+def test_archive_metadata_license_wins_over_its_files_and_an_sdist_reads_its_top(tmp_path):
+    whl = _wheel(tmp_path / "tpkg-1.0-py3-none-any.whl", {"tpkg/__init__.py": "", f"{D}/LICENSE": MIT_TEXT},
+                 "Metadata-Version: 2.1\nName: tpkg\nVersion: 1.0\nLicense: BSD-3-Clause\n\n")
+    src = open_source(f"wheel:{whl}", tmp_path)
+    assert (src.info.license, src.info.license_from) == ("BSD-3-Clause", "metadata")
+    sdist = _sdist(tmp_path / "tpkg-0.3.tar.gz", {
+        "tpkg-0.3/PKG-INFO": "Metadata-Version: 2.1\nName: tpkg\nVersion: 0.3\n\n",
+        "tpkg-0.3/LICENSE.md": BSD2_TEXT,
+        "tpkg-0.3/tpkg/__init__.py": "",
+    })
+    src = open_source(f"wheel:{sdist}", tmp_path)
+    (f,) = src.files()
+    assert f.provenance.license == "BSD-2-Clause" and src.info.license_from == "tpkg-0.3/LICENSE.md"
+    bare = _wheel(tmp_path / "bare-1.0-py3-none-any.whl", {"bare/__init__.py": ""}, "Metadata-Version: 2.1\nName: bare\nVersion: 1.0\n\n")
+    assert (open_source(f"wheel:{bare}", tmp_path).info.license, open_source(f"wheel:{bare}", tmp_path).info.license_from) == ("", "")
+
+
+def test_installed_distribution_without_license_metadata_reads_its_license_file(tmp_path):
+    from corpus.sources import installed_license
+
+    info = tmp_path / "tpkg-1.0.dist-info"
+    (info / "licenses").mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.4\nName: tpkg\nVersion: 1.0\nLicense-File: LICENSE\n\n")
+    (info / "licenses" / "LICENSE").write_text(APACHE_TEXT)
+    (info / "RECORD").write_text("tpkg/__init__.py,,\ntpkg-1.0.dist-info/METADATA,,\ntpkg-1.0.dist-info/licenses/LICENSE,,\n")
+    dist = importlib.metadata.PathDistribution(info)
+    assert installed_license(dist) == ("Apache-2.0", "tpkg-1.0.dist-info/licenses/LICENSE")
+
+
+def test_directory_license_records_the_file_it_was_read_from(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "COPYING").write_text(GPL3_TEXT)
+    src = open_source(f"dir:{repo / 'pkg'}", tmp_path)
+    assert (src.info.license, src.info.license_from) == ("GPL-3.0", str(repo / "COPYING"))
+
+
 def test_directory_symlinks_are_followed_once_and_loops_end(tmp_path):
     shared = tmp_path / "shared_models"
     shared.mkdir()

@@ -113,12 +113,87 @@ def test_failures_name_their_stage_and_reason(pool):
 
     assert broken.passed("instantiate") and not broken.passed("forward")
     assert "undefined_helper" in broken.validation["forward"]["error"]
-    assert not broken.passed("backward") and broken.example is None
+    assert not broken.passed("backward") and broken.example is not None  # it was built: the example says how
 
     assert not unresolved.passed("import") and "make_divisible" in unresolved.validation["import"]["error"]
     assert unresolved.passed("parse") and not unresolved.passed("forward")
 
     assert not syntax.passed("parse") and "SyntaxError" in syntax.validation["parse"]["error"]
+
+
+LOOKUP = """
+class Lookup(nn.Module):
+    def __init__(self, dim, table_size=1):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.table = {i: 1.0 for i in range(table_size)}
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y * self.table[2]
+"""
+
+
+def test_a_forward_failure_keeps_the_example_that_built_the_module_and_names_its_line(pool):
+    """Instantiate passed, forward failed: the constructor example is stored so the failure can be reproduced from
+    the record, and the error says which line of the block raised (the message alone, "KeyError: 2", did not)."""
+    from sandbox.spec import CheckSpec
+
+    block = _block("Lookup", LOOKUP)
+    validate_blocks([block], pool, [])
+    assert block.passed("instantiate") and not block.passed("forward")
+    assert block.example is not None and isinstance(block.example.init_kwargs.get("dim"), int)
+    forward = block.validation["forward"]
+    line = forward["line"]
+    assert block.code.splitlines()[line - 1].strip() == "return y * self.table[2]"
+    assert forward["error"].startswith("KeyError: 2") and f"[at line {line} in forward: return y * self.table[2]]" in forward["error"]
+    assert block.flops is None and block.params and block.params > 0
+    again = pool.check(block.code, CheckSpec(entry=block.name, lemur=False, example=block.example))
+    assert again.failed_stage == "forward" and again.error_type == "KeyError"
+
+
+FITTER = """
+class Fitter(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def solve(self, points):
+        from kit import _solvers  # an inlined function-local import whose module the closure could not carry
+        return _solvers.fit(points, _metrics)
+"""
+
+
+def test_unresolved_names_read_only_inside_functions_do_not_fail_the_block_unrun(pool):
+    """kornia's RANSAC: names only a method reads cannot break the import; the sandbox decides, the names stay on
+    the record as a warning. Names the import itself reads (class body, decorator, default) still fail unrun."""
+    lazy = _block("Fitter", FITTER, unresolved=["_metrics", "kit._solvers"])
+    at_class = _block("Fitter", FITTER.replace("    def __init__", "    scale = _metrics.SCALE\n\n    def __init__"),
+                      unresolved=["_metrics"])
+    at_decorator = _block("Fitter", FITTER.replace("    def solve", "    @_metrics.register\n    def solve"), unresolved=["_metrics"])
+    at_default = _block("Fitter", FITTER.replace("def solve(self, points)", "def solve(self, points, m=_metrics)"),
+                        unresolved=["_metrics"])
+    validate_blocks([lazy, at_class, at_decorator, at_default], pool, [])
+    assert all(lazy.passed(s) for s in STAGES), lazy.validation
+    assert "_metrics" in lazy.validation["import"]["warning"] and "kit._solvers" in lazy.validation["import"]["warning"]
+    for eager in (at_class, at_decorator, at_default):
+        assert eager.validation["import"] == {"ok": False, "error": "unresolved names: _metrics"}, eager.validation
+        assert eager.example is None
+
+
+def test_only_annotations_that_run_at_import_count_as_read_there():
+    import ast
+
+    from indexer.validate import names_read
+
+    code = "def f(x: Hint = dflt) -> Ret:\n    return body\n"
+    eager, anywhere = names_read(ast.parse(code))
+    assert {"Hint", "dflt", "Ret"} <= eager and "body" not in eager and "body" in anywhere
+    eager, _ = names_read(ast.parse("from __future__ import annotations\n" + code))
+    assert "dflt" in eager and not {"Hint", "Ret", "body"} & eager
 
 
 def test_parameterless_blocks_pass_backward_with_a_note(pool):
