@@ -20,6 +20,7 @@ import ast
 import builtins
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -178,13 +179,44 @@ def _resolve_installed(qualname: str, _depth: int = 0) -> DefTarget | str | None
     return None
 
 
+def _compiled_module(qualname: str) -> bool:
+    """Whether some prefix of ``pkg.mod.Class`` is an installed compiled extension module (``torch._C``): its
+    classes cannot subclass nn.Module, a Python class. Found by path (``_C.*.so`` beside no ``_C.py`` or
+    ``_C/__init__.py``; a bare ``_C/`` directory of stubs loses to the extension, as in Python's import system)."""
+    parts = qualname.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return False
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    if not spec.submodule_search_locations:
+        return Path(spec.origin or "").suffix in (".so", ".pyd")
+    for cut in range(len(parts) - 1, 1, -1):
+        for loc in spec.submodule_search_locations:
+            base = Path(loc).joinpath(*parts[1:cut])
+            if (base / "__init__.py").is_file() or base.with_suffix(".py").is_file():
+                return False
+            if any(base.parent.glob(base.name + ".*.so")) or any(base.parent.glob(base.name + ".*.pyd")):
+                return True
+    return False
+
+
 def external_is_module_class(qualname: str) -> bool | None:
     """Whether ``pkg.mod.Class`` of an installed package is an nn.Module, read statically from its source; None when
-    unknown (not installed, compiled, or not a class)."""
+    unknown (not installed, or not readable as a class). A class of the standard library (``abc.ABC``, frozen in
+    CPython) or of a compiled extension module (``torch._C._FunctionBase``) is known not to be one: why: with
+    "unknown", ``torch.autograd.Function`` subclasses and ABCs that define ``forward`` were mined as blocks."""
+    if qualname.split(".")[0] in sys.stdlib_module_names:
+        return False
     target = _resolve_installed(qualname)
     if isinstance(target, str):
         return True
-    return installed_graph().is_module_class(target) if target is not None else None
+    if target is None:
+        return False if _compiled_module(qualname) else None
+    return installed_graph().is_module_class(target)
 
 
 def installed_class(qualname: str) -> DefTarget | None:
@@ -232,6 +264,7 @@ class ModuleGraph:
         self.framework = framework  # torch itself: its non-Module classes keep their identity
         self._resolved: dict[tuple[str, str], Target | None] = {}
         self._module_class: dict[DefTarget, bool | None] = {}
+        self._namespaces: set[str] | None = None  # packages without ``__init__.py`` (computed on first use)
         if not installed:
             bind_script_siblings(modules)
 
@@ -251,7 +284,8 @@ class ModuleGraph:
         seen.add((module, name))
         mi = self.modules.get(module)
         if mi is None:
-            return None
+            sub = f"{module}.{name}"
+            return self._modtarget(sub) if self.is_namespace(module) and (sub in self.modules or self.is_namespace(sub)) else None
         if name in mi.defs:
             return self._policy(DefTarget(module, name))
         if name in mi.imports:
@@ -273,12 +307,35 @@ class ModuleGraph:
             return self._modtarget(sub)
         return None
 
+    def is_namespace(self, module: str) -> bool:
+        """A package of the source without ``__init__.py`` (PEP 420 namespace package): not a module of the graph,
+        but the parent of some. Why: ``from pkg import submodule`` there was read as an import of an external ``pkg``."""
+        if not module or self.installed or module in self.modules:
+            return False  # an installed source's parents are real packages (``torch`` of ``pkg:torch.nn``)
+        if self._namespaces is None:
+            found: set[str] = set()
+            for name in dict.keys(self.modules):
+                parts = name.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts)))
+            self._namespaces = found
+        return module in self._namespaces
+
+    def is_internal(self, module: str) -> bool:
+        """A module of the source, or a namespace package of it."""
+        return module in self.modules or self.is_namespace(module)
+
     def _binding(self, b: ImportBinding, seen: set[tuple[str, str]]) -> Target | None:
         if b.attr is None:  # import a.b [as x]
             target = b.module
-            if target in self.modules or self._inside(target):
-                return self._modtarget(target) if target in self.modules else None
+            if target in self.modules or self.is_namespace(target) or self._inside(target):
+                return self._modtarget(target) if target in self.modules or self.is_namespace(target) else None
             return ExtTarget(target, None)
+        if self.is_namespace(b.module):
+            # ``from pkg import helpers`` where ``pkg`` has no ``__init__.py``: only its submodules can be imported
+            sub = f"{b.module}.{b.attr}"
+            if sub in self.modules or self.is_namespace(sub):
+                return self._modtarget(sub)
+            return None
         if b.module in self.modules:
             # the package's own binding wins over a submodule of the same name, as in Python
             # (timm.layers.create_conv2d is the function that __init__ imports, not the module)
@@ -297,7 +354,7 @@ class ModuleGraph:
     def _inside(self, module: str) -> bool:
         """A module under a package of this source that the source does not have."""
         parts = module.split(".")
-        return any(".".join(parts[:i]) in self.modules and self.modules[".".join(parts[:i])].is_package for i in range(1, len(parts))) and not self.installed
+        return any(self.is_namespace(".".join(parts[:i])) or (".".join(parts[:i]) in self.modules and self.modules[".".join(parts[:i])].is_package) for i in range(1, len(parts))) and not self.installed
 
     def _modtarget(self, module: str) -> Target:
         """An internal module used as a namespace: imported when the package is installed."""

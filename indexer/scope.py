@@ -34,6 +34,7 @@ class Ref:
     attrs: tuple[tuple[str, int, int], ...] = ()
     load_time: bool = True  # evaluated when the top-level statement runs (not inside a def body)
     store: bool = False  # a binding site (assignment target or def/class name)
+    annotation: bool = False  # inside an annotation that ``from __future__ import annotations`` leaves unevaluated
 
 
 @dataclass
@@ -284,6 +285,7 @@ class _RefCollector:
         self.refs: list[Ref] = []
         self.imports: list[ast.Import | ast.ImportFrom] = []  # every import statement, at any depth
         self.scopes: list[_Scope] = [_Scope("module")]
+        self._in_annotation = 0  # > 0 while visiting a lazy (string) annotation
 
     # -- scope bookkeeping
     def _load_time(self) -> bool:
@@ -326,7 +328,20 @@ class _RefCollector:
         store = not isinstance(node.ctx, ast.Load)
         if store:
             self._bind(node.id)
-        self._occur(Ref(node.id, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, attrs, self._load_time(), store))
+        lazy = self._in_annotation > 0
+        self._occur(Ref(node.id, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, attrs, self._load_time() and not lazy, store, lazy))
+
+    def _annotation(self, node: ast.AST) -> None:
+        """An annotation: evaluated at definition time, or with lazy annotations collected as ``annotation`` refs
+        (never needed to define the block, but ``dataclasses`` / ``typing.get_type_hints`` users evaluate them)."""
+        if not self.lazy:
+            self.visit(node)
+            return
+        self._in_annotation += 1
+        try:
+            self.visit(node)
+        finally:
+            self._in_annotation -= 1
 
     def _def_site(self, node: ast.AST, name: str) -> None:
         if len(self.scopes) != 1:
@@ -361,8 +376,8 @@ class _RefCollector:
             for d in node.decorator_list:
                 self.visit(d)
             self._args_outer(node.args, annotations=True)
-            if node.returns is not None and not self.lazy:
-                self.visit(node.returns)
+            if node.returns is not None:
+                self._annotation(node.returns)
             self._def_site(node, node.name)
             self._push(_Scope("function"), node.body, _arg_names(node.args))
         elif t is ast.Lambda:
@@ -400,6 +415,8 @@ class _RefCollector:
                 # lazy annotations are strings, except for dataclasses, which look up
                 # ``ClassVar`` / ``InitVar`` in the module when the class is created
                 self.visit(node.annotation)
+            elif self._load_time():
+                self._annotation(node.annotation)
             self.visit(node.target)
             if node.value is not None:
                 self.visit(node.value)
@@ -433,7 +450,7 @@ class _RefCollector:
         for d in args.kw_defaults:
             if d is not None:
                 self.visit(d)
-        if annotations and not self.lazy:
+        if annotations:
             for a in args.posonlyargs + args.args + args.kwonlyargs + [x for x in (args.vararg, args.kwarg) if x]:
                 if a.annotation is not None:
-                    self.visit(a.annotation)
+                    self._annotation(a.annotation)

@@ -5,6 +5,7 @@ builds and behaves as the source does."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -270,7 +271,8 @@ def test_import_in_an_if_branch_with_an_alternative_is_optional(tmp_path):
     assert b.missing_deps == [] and b.unresolved == []
     out = run_alone(tmp_path, b.code, "print(type(Block().norm).__name__)\n")
     assert out.strip() == "LayerNorm"
-    assert got["Needs"].missing_deps == ["only_here_no_alternative"]
+    # only under an ``if``: optional (the block imports without it), still listed among its imports
+    assert got["Needs"].missing_deps == [] and "only_here_no_alternative" in got["Needs"].external_imports
 
 
 # ---------------------------------------------------------------- 5. dataclass fields under lazy annotations
@@ -314,3 +316,253 @@ def test_dataclass_classvar_and_initvar_imports_kept_under_lazy_annotations(tmp_
     snippet = "import dataclasses as _d\nprint(Net().fc.in_features, [f.name for f in _d.fields(Cfg)])\n"
     out = run_alone(tmp_path, b.code, snippet)
     assert out.strip() == "17 ['width']"
+
+
+# ---------------------------------------------------------------- 6. guarded internal imports, optional packages, lazy annotations
+
+
+def test_internal_imports_under_a_module_level_try_or_if_are_inlined(tmp_path):
+    """``try: from .other import exists`` became ``from p13.other import exists``: the block imported the package it
+    was mined from, or silently ran its fallback. Now it is inlined like a top-level import (in a function too); a name
+    re-exported from outside becomes a direct import, and a guarded import of a module the source lacks runs its
+    fallback."""
+    files = {
+        "p13/__init__.py": "",
+        "p13/other.py": """
+            import math as _math
+
+            def exists(v):
+                return bool(v)
+
+            LIMIT = 3
+            ROOT = _math
+            """,
+        "p13/guarded.py": """
+            import torch.nn as nn
+
+            try:
+                from p13.other import LIMIT
+                HAVE_OTHER = True
+            except ImportError:
+                LIMIT = 0
+                HAVE_OTHER = False
+
+            try:
+                from .other import exists as _exists, ROOT
+            except Exception:
+                _exists = None
+
+            if LIMIT > 1:
+                from . import other as _other_mod  # a module bound at module level: left, and said so
+            else:
+                _other_mod = None
+
+            try:
+                from ._compiled_ext import fast_op
+            except ImportError:
+                fast_op = None
+
+
+            class Guarded(nn.Module):
+                def __init__(self, dim=8):
+                    super().__init__()
+                    assert HAVE_OTHER and _exists is not None, "internal import was not carried"
+                    self.fc = nn.Linear(dim, dim * LIMIT + int(ROOT.sqrt(4)))
+                    self.fast = fast_op
+                    try:
+                        from .other import LIMIT as lim
+                    except ImportError:
+                        lim = -1
+                    self.lim = lim
+
+                def forward(self, x):
+                    return self.fc(x)
+
+
+            class UsesModule(nn.Module):
+                def forward(self, x):
+                    return x * _other_mod.LIMIT
+            """,
+    }
+    got = mine(tmp_path, files)
+    b = got["Guarded"]
+    assert b.missing_deps == [] and b.unresolved == [], (b.missing_deps, b.unresolved)
+    assert not re.search(r"^\s*(from|import) p13\b", b.code, re.M), b.code
+    assert "raise ImportError(" in b.code and "fast_op = None" in b.code
+    out = run_alone(tmp_path, b.code, "m = Guarded(); print(m.fc.out_features, m.fast, m.lim)\n")
+    assert out.split() == ["26", "None", "3"]
+    assert got["UsesModule"].unresolved == ["p13.other"]
+
+
+def test_import_of_an_optional_package_under_an_if_is_not_a_missing_dependency(tmp_path):
+    """``if _AVAILABLE: import x`` (torchmetrics' ``scienceplots``) made the block missing_deps, so patch dropped it,
+    though it imports and runs without the package. It stays listed among the block's imports."""
+    files = {
+        "p14/__init__.py": "",
+        "p14/fancy.py": """
+            import contextlib
+            import importlib.util
+
+            import torch.nn as nn
+
+            _HAS_FANCY = importlib.util.find_spec("fancylib_not_here_xyz") is not None
+            if _HAS_FANCY:
+                import fancylib_not_here_xyz
+            with contextlib.suppress(ImportError):
+                import other_lib_not_here_xyz
+
+
+            class Fancy(nn.Module):
+                def __init__(self, dim=8):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, dim)
+
+                def forward(self, x):
+                    if _HAS_FANCY:
+                        return fancylib_not_here_xyz.op(self.fc(x)) + other_lib_not_here_xyz.op(x)
+                    return self.fc(x)
+            """,
+    }
+    b = mine(tmp_path, files)["Fancy"]
+    assert b.missing_deps == [], b.missing_deps
+    assert {"fancylib_not_here_xyz", "other_lib_not_here_xyz"} <= set(b.external_imports)
+    out = run_alone(tmp_path, b.code, "import torch\nprint(tuple(Fancy()(torch.zeros(2, 8)).shape))\n")
+    assert out.strip() == "(2, 8)"
+
+
+def test_names_used_only_in_lazy_annotations_are_carried_when_cheap(tmp_path):
+    """Under ``from __future__ import annotations`` the config dataclass of ``__init__(self, cfg: Cfg)``, the field
+    types of a dataclass and ``torch`` of ``-> torch.Tensor`` were dropped: ``typing.get_type_hints`` failed and the
+    example guesser could not build the block (kornia's SigLip2 blocks). A package imported only for an annotation
+    (numpy here) and an nn.Module class named only in an annotation are not pulled in."""
+    files = {
+        "p15/__init__.py": "",
+        "p15/cfg.py": """
+            from __future__ import annotations
+
+            from dataclasses import dataclass, field
+            from typing import Optional
+
+
+            @dataclass
+            class Inner:
+                scale: float = 1.0
+
+
+            @dataclass
+            class Cfg:
+                dim: int = 8
+                inner: Inner = field(default_factory=Inner)
+                tag: Optional[str] = None
+            """,
+        "p15/late.py": """
+            from __future__ import annotations
+
+            import numpy
+            import torch
+            import torch.nn as nn
+
+            from .cfg import Cfg
+
+
+            class Other(nn.Module):
+                def forward(self, x):
+                    return x
+
+
+            def to_numpy(x: torch.Tensor) -> numpy.ndarray:
+                return x
+
+
+            class CfgBlock(nn.Module):
+                def __init__(self, cfg: Cfg):
+                    super().__init__()
+                    self.fc = nn.Linear(cfg.dim, cfg.dim)
+                    self.scale = cfg.inner.scale
+
+                def forward(self, x: torch.Tensor) -> torch.Tensor:
+                    return self.fc(x) * self.scale
+
+                def merge(self, other: Other) -> CfgBlock:
+                    return self
+            """,
+    }
+    b = mine(tmp_path, files)["CfgBlock"]
+    assert b.missing_deps == [] and b.unresolved == []
+    assert "class Cfg" in b.code and "class Inner" in b.code and "class Other" not in b.code
+    assert "numpy" not in b.external_imports
+    out = run_alone(tmp_path, b.code, """
+        import typing
+        import torch
+        hints = typing.get_type_hints(CfgBlock.__init__)
+        fields = typing.get_type_hints(Cfg)
+        print(hints["cfg"].__name__, fields["inner"].__name__, typing.get_type_hints(CfgBlock.forward)["return"].__name__)
+        print(tuple(CfgBlock(Cfg())(torch.zeros(2, 8)).shape))
+        """)
+    assert out.split("\n")[:2] == ["Cfg Inner Tensor", "(2, 8)"]
+
+
+def test_registry_filled_by_a_decorator_in_another_module_is_carried(tmp_path):
+    """``util.REGISTRY["Scaled"]`` read the empty ``REGISTRY = {}``: ``@register class Scaled`` (another module) fills
+    it when decorated, so the block needs that definition too; only the keys it reads, not the whole registry."""
+    files = {
+        "p16/__init__.py": "",
+        "p16/util.py": """
+            REGISTRY = {}
+            NAMED = {}
+
+            def register(cls):
+                REGISTRY[cls.__name__] = cls
+                return cls
+
+            def register_as(name):
+                def deco(fn):
+                    NAMED.update({name: fn})
+                    return fn
+                return deco
+            """,
+        "p16/layers.py": """
+            import torch.nn as nn
+            from .util import register, register_as
+
+
+            @register
+            class Scaled(nn.Module):
+                def __init__(self, dim=8):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, dim)
+
+                def forward(self, x):
+                    return self.fc(x) * 2
+
+
+            @register
+            class Unused(nn.Module):
+                pass
+
+
+            @register_as("double")
+            def twice(x):
+                return x * 2
+            """,
+        "p16/blocks.py": """
+            import torch.nn as nn
+            from . import util
+            from .util import NAMED
+
+
+            class Tagged(nn.Module):
+                kind = util.REGISTRY.get("Scaled").__name__
+
+                def __init__(self, dim=8):
+                    super().__init__()
+                    self.inner = util.REGISTRY["Scaled"](dim)
+
+                def forward(self, x):
+                    return NAMED["double"](self.inner(x))
+            """,
+    }
+    b = mine(tmp_path, files)["Tagged"]
+    assert b.unresolved == [] and "class Unused" not in b.code
+    out = run_alone(tmp_path, b.code, "import torch\nprint(Tagged.kind, tuple(Tagged()(torch.zeros(2, 8)).shape))\n")
+    assert out.split() == ["Scaled", "(2,", "8)"]

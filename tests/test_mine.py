@@ -527,3 +527,109 @@ def test_a_docstring_written_in_init_is_the_blocks_docstring(tmp_path):
     blocks = {b.name: b for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files()))}
     assert blocks["CoordAttn"].docstring == "Coordinate Attention module for mobile networks."
     assert blocks["Own"].docstring == "Its own docstring wins."
+
+
+def test_autograd_functions_and_abcs_that_define_forward_are_not_blocks(tmp_path):
+    """``torch.autograd.Function`` (its base ``torch._C._FunctionBase`` is compiled) and ``abc.ABC`` (frozen in
+    CPython) could not be read, so "defines forward" made their subclasses blocks that failed with EntryNotModule.
+    A base that really is unknown (a package not installed here) keeps that fallback."""
+    from indexer.imports import external_is_module_class
+
+    files = {
+        "fnpkg/__init__.py": "",
+        "fnpkg/fns.py": """
+            from abc import ABC, abstractmethod
+
+            import torch
+            import torch.nn as nn
+            from torch.autograd import Function
+            import not_installed_pkg_xyz
+
+
+            class Double(torch.autograd.Function):
+                @staticmethod
+                def forward(ctx, x):
+                    return x * 2
+
+                @staticmethod
+                def backward(ctx, g):
+                    return g * 2
+
+
+            class Triple(Function):
+                @staticmethod
+                def forward(ctx, x):
+                    return x * 3
+
+
+            class Backend(ABC):
+                @abstractmethod
+                def forward(self, x):
+                    ...
+
+
+            class Onnx(Backend):
+                def forward(self, x):
+                    return x
+
+
+            class Mystery(not_installed_pkg_xyz.Base):
+                def forward(self, x):
+                    return x
+
+
+            class UsesFn(nn.Module):
+                def forward(self, x):
+                    return Double.apply(x) + Triple.apply(x)
+            """,
+    }
+    pkg = write_package(tmp_path, files)
+    names = sorted(b.name for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files())))
+    assert names == ["Mystery", "UsesFn"]
+    assert external_is_module_class("torch.autograd.Function") is False
+    assert external_is_module_class("abc.ABC") is False
+    assert external_is_module_class("torch.nn.Conv2d") is True
+
+
+def test_submodule_imported_from_a_namespace_package_is_inlined(tmp_path):
+    """In a package without ``__init__.py``, ``from nspkg import helpers`` is the file nspkg/helpers.py; it was kept as
+    an import of a pip package ``nspkg`` (missing_deps, the block failed at import: pytorch-tabnet's TabNet)."""
+    files = {
+        "nspkg/helpers.py": """
+            import torch.nn as nn
+
+            class Gate(nn.Module):
+                def forward(self, x):
+                    return x.sigmoid() * x
+
+            def width(c):
+                return 2 * c
+            """,
+        "nspkg/sub/act.py": "def act(x):\n    return x.relu()\n",
+        "nspkg/net.py": """
+            import torch.nn as nn
+            from nspkg import helpers
+            import nspkg.sub.act
+            from nspkg.sub import act as act_mod
+
+
+            class Net(nn.Module):
+                def __init__(self, dim=4):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, helpers.width(dim))
+                    self.gate = helpers.Gate()
+
+                def forward(self, x):
+                    return act_mod.act(nspkg.sub.act.act(self.gate(self.fc(x))))
+            """,
+    }
+    write_package(tmp_path / "src", files)
+    blocks = {b.name: b for b in mine_files(list(open_source(f"dir:{tmp_path / 'src'}", tmp_path / "cache").files()))}
+    net = blocks["Net"]
+    assert net.missing_deps == [] and net.unresolved == [] and "nspkg" not in net.external_imports, (net.missing_deps, net.unresolved)
+    assert "import nspkg" not in net.code and "from nspkg" not in net.code
+    namespace: dict = {}
+    exec(compile(net.code, "block", "exec"), namespace)  # noqa: S102 - our own fixture code
+    import torch
+
+    assert namespace["Net"]()(torch.zeros(2, 4)).shape == (2, 8)
