@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     # beyond them would make every check the server runs a ValueError
     check_timeout_s: float = Field(default=30.0, gt=0, le=86_400, description="Default CPU-time budget for one check, in seconds (its wall clock is capped at 4x).")
     check_memory_mb: int = Field(default=4096, ge=64, le=1 << 20, description="Default address-space limit for one check, in MiB.")
-    max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED.")
+    max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED "
+                                    "(at most three quarters of max_concurrent_rpcs count).")
     drain_s: float = Field(default=30.0, ge=0, description="On SIGTERM, seconds in-flight calls get to finish.")
     embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads for query embeddings in the server.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -139,6 +140,13 @@ class Settings(BaseSettings):
     @property
     def audit_stream_limit(self) -> int:
         return self.max_audit_streams or max(1, self.max_concurrent_rpcs // 4)
+
+    @property
+    def pending_check_limit(self) -> int:
+        """``max_pending_checks``, capped at three quarters of ``max_concurrent_rpcs``. Why: a check (or a predictor's
+        measurement of new code) holds its RPC thread for up to its whole budget; with as many places as threads, six
+        Predicts of new code on a server of 6 threads left none for health checks and searches (RESOURCE_EXHAUSTED)."""
+        return min(self.max_pending_checks, max(1, self.max_concurrent_rpcs * 3 // 4))
 
     @property
     def cache_path(self) -> Path:

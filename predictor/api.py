@@ -25,7 +25,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
-from predictor.dynamic import MEASUREMENT_VERSION, lemur_features, measure_in_sandbox
+from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, plain_numbers,
                                   sibling_corrected, tracks_top)
 from predictor.families import content_hash
@@ -564,7 +564,10 @@ class Predictor:
         if key not in self._dynamic:
             dyn = self._stored_dynamic(key)
             if dyn is None and self.pool is not None and time.monotonic() - self._unmeasured.get(key, -math.inf) > REMEASURE_AFTER_S:
-                dyn = measure_in_sandbox(code, self.pool)
+                try:
+                    dyn = measure_in_sandbox(code, self.pool)
+                except MeasurementSkipped:  # no place in the sandbox now: answered without, measured by a later call
+                    return None
                 if dyn is None:  # no verdict on the model (timeout, crash, no free worker): nothing to keep
                     self._unmeasured[key] = time.monotonic()
                 else:

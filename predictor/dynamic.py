@@ -127,10 +127,20 @@ def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) ->
 VERDICT_STATUSES = ("ok", "failed", "rejected")
 
 
+class MeasurementSkipped(RuntimeError):
+    """Raised by a pool's ``check`` when it will not run the measurement now (the server: every place for sandbox work
+    is taken). The code is answered without params/FLOPs and measured by a later call, with no ``REMEASURE_AFTER_S``
+    wait: a busy sandbox says nothing about the model, and the skip cost nothing."""
+
+
 def measure_in_sandbox(code: str, pool) -> dict[str, float] | None:
     """Params/FLOPs of ``code`` built under the LEMUR contract in ``pool``'s sandbox; None when the check gave no
     verdict on the model (``VERDICT_STATUSES``). Why: the features are kept by content hash, and a timeout on a busy
-    sandbox had been kept for good as "the model failed to build"."""
+    sandbox had been kept for good as "the model failed to build".
+
+    ``pool`` is anything with ``check(code, spec, deadline=)``: a ``CheckerPool``, or a server's per-call view that
+    also ends the check with its caller's deadline or cancellation (raising its own error then, which passes through)
+    and may raise ``MeasurementSkipped``."""
     # The spec's budget is CPU time (the sandbox caps wall time at 4x it): a model that sleeps at import would hold
     # the call for a minute. The deadline makes the budget wall-clock.
     result = pool.check(code, _spec(), deadline=time.monotonic() + MEASURE_TIMEOUT_S)

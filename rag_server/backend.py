@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,42 @@ log = logging.getLogger("nnrag.server")
 
 class Unavailable(RuntimeError):
     """A part the request needs is not loaded (no store built, no predictor trained)."""
+
+
+# The sandbox view of the RPC running in this thread (``Backend.measuring_for``), which the predictor's measurements of
+# new code go through; None outside an RPC.
+_CALL_POOL: ContextVar[Any] = ContextVar("nnrag_call_pool", default=None)
+
+
+class CallScopedPool:
+    """The pool the server hands its predictor: each measurement of new code's params/FLOPs goes through the calling
+    RPC's own view of the sandbox (set by ``Backend.measuring_for``: the call's deadline and cancellation, and one of
+    the ``max_pending_checks`` places), so it ends when its caller goes and counts like a Check.
+
+    Why a context variable: one Predictor serves every call, and it only knows ``pool.check``. A measurement that
+    ran on the raw pool kept both workers busy for its whole 15 s budget after the caller's 2 s deadline, and held
+    RPC threads beyond any pending-checks limit. Outside an RPC (in-process use of a Backend) it is the pool itself."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def check(self, code: str, spec: Any = None, deadline: float | None = None, cancel: threading.Event | None = None) -> Any:
+        call_pool = _CALL_POOL.get()
+        if call_pool is None:
+            return self.pool.check(code, spec, deadline=deadline, cancel=cancel)
+        return call_pool.check(code, spec, deadline=deadline)
+
+
+def published_stamp(path: Path) -> tuple[int, int] | None:
+    """The store's published version pointer (``indexer.store.CURRENT_FILE``) as (mtime, size); None while none is
+    published. One stat: cheap enough for every call of a server that has no store yet."""
+    from indexer.store import CURRENT_FILE
+
+    try:
+        stat = (Path(path) / CURRENT_FILE).stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 @dataclass
@@ -43,6 +81,13 @@ class Backend:
     predictor_listeners: list[Callable[[], None]] = field(default_factory=list)
     _predictor_stamp: Any = None  # the predictor files (predictor.train.saved_stamp) at the last failed open
     _predictor_lock: threading.Lock = field(default_factory=threading.Lock)
+    _store_stamp: Any = None  # the store's CURRENT pointer (published_stamp) at the last open
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Places for sandbox work, shared by every servicer (``check_slots``): Check, Patch, Audit items and the
+    # predictor's measurements count against one max_pending_checks.
+    _check_slots: threading.BoundedSemaphore | None = None
+    _check_slots_limit: int = 0
+    _slots_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, with_pool: bool = True, with_predictor: bool = True, pool: Any = None) -> "Backend":
@@ -59,12 +104,13 @@ class Backend:
         return backend
 
     def _open_store(self, path: Path) -> None:
+        self._store_stamp = published_stamp(path)  # before the open: a build publishing during it is tried next time
         try:
             from indexer.embed import Embedder
             from indexer.store import BlockStore
 
             if not Path(path).exists():
-                raise FileNotFoundError(f"no block store at {path}: build one with `nnrag index`")
+                raise FileNotFoundError(f"no block store at {path}: build one with `nnrag index` (this server opens it once built)")
             store = BlockStore(Path(path))
             # One shared embedder behind the batcher: concurrent searches share forward passes.
             batcher = BatchingEmbedder(Embedder(threads=max(1, self.settings.embed_threads)))
@@ -84,7 +130,8 @@ class Backend:
 
             self._predictor_stamp = saved_stamp(Path(path))  # before the load: a save during it is tried next time
             self.predictor = Predictor.load(Path(path))
-            self.predictor.pool = self.pool  # params/FLOPs of new code are measured in the sandbox, never here
+            # Params/FLOPs of new code are measured in the sandbox, never here, within the calling RPC's limits.
+            self.predictor.pool = CallScopedPool(self.pool) if self.pool is not None else None
         except Exception as exc:
             self.predictor_error = f"{type(exc).__name__}: {exc}"
             log.info("predictor not loaded", extra={"fields": {"path": str(path), "error": self.predictor_error}})
@@ -114,12 +161,51 @@ class Backend:
             return False
         return saved_stamp(self.settings.predictor_path) != self._predictor_stamp
 
+    def refresh_store(self) -> bool:
+        """Open the store if none is loaded and one was published since the last try; True when one is loaded.
+
+        Why: a server started before ``nnrag index`` built its store kept answering "build one with nnrag index"
+        after it was built. Why only on a change of the store's CURRENT pointer: one stat per call is cheap, loading
+        the embedder per call is not."""
+        if self.store is not None:
+            return True
+        path = self.settings.store_path
+        if published_stamp(path) == self._store_stamp:
+            return False
+        with self._store_lock:
+            if self.store is None and published_stamp(path) != self._store_stamp:
+                self._open_store(path)
+                if self.store is not None:
+                    self.store_error = ""
+                    log.info("store loaded", extra={"fields": {"path": str(path), "version": str(getattr(self.store, "version", ""))}})
+        return self.store is not None
+
     # ------------------------------------------------------------------ accessors
 
     def need_store(self) -> Any:
-        if self.store is None:
+        """The loaded store, opened now if one was built since the last try (``refresh_store``)."""
+        if not self.refresh_store():
             raise Unavailable(f"no block store loaded ({self.store_error})")
         return self.store
+
+    def check_slots(self, limit: int) -> tuple[threading.BoundedSemaphore, int]:
+        """The server's one semaphore of places for sandbox work and its size, made with ``limit`` places by the first
+        caller. Why one: the predictor's measurements of new code held workers and RPC threads beyond the
+        ``max_pending_checks`` that bounds Check, Patch and Audit."""
+        with self._slots_lock:
+            if self._check_slots is None:
+                self._check_slots, self._check_slots_limit = threading.BoundedSemaphore(limit), limit
+            return self._check_slots, self._check_slots_limit
+
+    @contextmanager
+    def measuring_for(self, call_pool: Any) -> Iterator[None]:
+        """Within the block, the predictor's measurements of new code in this thread go through ``call_pool`` (an
+        object with ``check(code, spec, deadline=)``: the RPC's view of the sandbox; see ``CallScopedPool``)."""
+        token = _CALL_POOL.set(call_pool)
+        try:
+            yield
+        finally:
+            _CALL_POOL.reset(token)
 
     def need_pool(self) -> Any:
         if self.pool is None:

@@ -1,10 +1,11 @@
 """Python SDK for the nnrag gRPC API: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
 
 Both speak records, not protobufs: they take ``CheckSpec``/strings and return
-``Block``, ``CheckResult`` and small result dataclasses. Calls that fail with
+``Block``, ``CheckResult`` and small result dataclasses. Unary calls that fail with
 UNAVAILABLE (server restarting, connection refused) are retried with exponential
-backoff by gRPC's own retry policy; every call has a deadline (``timeout`` seconds,
-per call or the client default). Failures raise ``ApiError`` subclasses carrying the
+backoff by gRPC's own retry policy (streams are not: see ``channel_options``); every
+call has a deadline (``timeout`` seconds, per call or the client default; ``check_many``
+a progress deadline, ``_StallGuard``). Failures raise ``ApiError`` subclasses carrying the
 gRPC status code and the server's message.
 
     with Client("127.0.0.1:50051") as client:
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import json
 import numbers
+import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -282,12 +286,20 @@ def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[
 def _audit_requests(items: Iterable[Any], to_item, raised: list[Exception]) -> Iterator[blocks_pb2.AuditRequest]:
     """Requests for a stream. gRPC reads them in its own thread and reports an exception there only as "Exception
     iterating requests!"; ``raised`` keeps it so that the caller re-raises the real one (which item, what is wrong)."""
-    for i, item in enumerate(items):
-        try:
-            yield _audit_request(i, to_item(i, item))
+    iterator: Iterator[Any] | None = None
+    index = 0
+    while True:
+        try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
+            iterator = iter(items) if iterator is None else iterator
+            item = next(iterator)
+            request = _audit_request(index, to_item(index, item))
+        except StopIteration:
+            return
         except Exception as exc:
             raised.append(exc)
             raise
+        yield request
+        index += 1
 
 
 def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
@@ -411,21 +423,109 @@ def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
     return timeout if timeout is not None else (spec.timeout_s if spec else 30.0) + CHECK_SLACK_S
 
 
+class _StallGuard:
+    """``Client.check_many``'s default deadline for a stream of unknown length: cancels the stream when no answer came
+    for longer than the checks sent and not yet answered could take one after another (each its spec's timeout plus
+    ``slack_s``). Why: without any deadline a server that stopped answering, but kept its connection, held the caller
+    forever; a fixed deadline cannot fit a stream whose length is unknown when it starts. The time the caller spends
+    on a result (between ``answered`` and ``resumed``) does not count."""
+
+    def __init__(self, slack_s: float) -> None:
+        self._slack_s = slack_s
+        self._budgets: deque[float] = deque()
+        self._total = 0.0
+        self._paused = False
+        self._last_answer = time.monotonic()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.fired = False
+        self.message = ""
+
+    def sent(self, spec: CheckSpec | None) -> None:
+        with self._cond:
+            if not self._budgets:  # nothing was pending: the time the caller's items took to come does not count
+                self._last_answer = time.monotonic()
+            self._budgets.append((spec.timeout_s if spec is not None else 30.0) + self._slack_s)
+            self._total += self._budgets[-1]
+            self._cond.notify()
+
+    def answered(self) -> None:
+        """A result came and goes to the caller: the clock stops until ``resumed``."""
+        with self._cond:
+            if self._budgets:
+                self._total -= self._budgets.popleft()
+            self._paused = True
+
+    def resumed(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._last_answer = time.monotonic()
+            self._cond.notify()
+
+    def start(self, cancel: Any) -> None:
+        threading.Thread(target=self._watch, args=(cancel,), name="check-many-guard", daemon=True).start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _watch(self, cancel: Any) -> None:
+        with self._cond:
+            while not self._stopped:
+                budget = self._total
+                waited = time.monotonic() - self._last_answer
+                if self._paused or not self._budgets:
+                    self._cond.wait()
+                    continue
+                if waited >= budget:
+                    self.fired = True
+                    self.message = (f"check_many: no result for {waited:.0f} s, longer than the {len(self._budgets)} checks "
+                                    f"in flight could take ({budget:.0f} s); the stream was cancelled")
+                    break
+                self._cond.wait(budget - waited)
+        if self.fired:
+            cancel()
+
+
 # ------------------------------------------------------------------ channel set-up
 
 
+_SERVICES = (
+    blocks_pb2.DESCRIPTOR.services_by_name["BlockService"],
+    predictor_pb2.DESCRIPTOR.services_by_name["PredictorService"],
+    health_pb2.DESCRIPTOR.services_by_name["Health"],
+)
+
+
+def _streaming_methods() -> list[dict[str, str]]:
+    """Service-config names of every streaming method (Audit, Health/Watch), read from the protos so a new one is
+    covered too."""
+    return [{"service": service.full_name, "method": method.name}
+            for service in _SERVICES for method in service.methods if method.client_streaming or method.server_streaming]
+
+
 def channel_options(max_message_mb: int, retries: int) -> list[tuple[str, Any]]:
+    """Channel options: message limits and gRPC's retry of UNAVAILABLE for the unary methods only.
+
+    Why not the streams: a stream whose server went away before its first answer was retried by gRPC's retry
+    machinery and never ended (past its own deadline: ``Client.audit`` and ``nnrag audit --server`` hung for good when
+    the server was stopped mid-stream). A streaming method's more specific methodConfig has no retryPolicy, so such a
+    stream ends at once with UNAVAILABLE."""
     service_config = {
-        "methodConfig": [{
-            "name": [{"service": "nnrag.v1.BlockService"}, {"service": "nnrag.v1.PredictorService"}, {"service": "grpc.health.v1.Health"}],
-            "retryPolicy": {
-                "maxAttempts": max(2, retries + 1),
-                "initialBackoff": "0.1s",
-                "maxBackoff": "2s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
+        "methodConfig": [
+            {
+                "name": [{"service": service.full_name} for service in _SERVICES],
+                "retryPolicy": {
+                    "maxAttempts": max(2, retries + 1),
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
             },
-        }]
+            {"name": _streaming_methods(), "waitForReady": False},
+        ]
     }
     max_bytes = max_message_mb * 1024 * 1024
     return [
@@ -517,22 +617,45 @@ class Client(_Base):
     def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> Iterator[CheckResult]:
         """``CheckerPool.check_many`` on the server's pool: one Audit stream, results in input order.
 
-        Items are sent as they are consumed (the server reads a few ahead of its workers). No
-        overall deadline by default: every check has its own budget, and closing the iterator
-        (or interrupting it) cancels the stream, which stops the server's checks. An item the
-        server refuses (e.g. code over its size limit) comes back as a "rejected" result.
+        Items are sent as they are consumed (the server reads a few ahead of its workers), so a stream of unknown
+        length has no fixed overall deadline by default; instead the stream ends with ``DeadlineExceeded`` when no
+        result comes for longer than the checks sent and not yet answered could take one after another: per check its
+        spec's ``timeout_s`` (30 s without a spec) plus the client's ``timeout`` for queueing and start-up
+        (``_StallGuard``). ``timeout`` given: one deadline for the whole stream instead. A server that stops or dies
+        ends the stream with ``Unavailable``; closing the iterator (or interrupting it) cancels the stream, which
+        stops the server's checks. An item the server refuses (e.g. code over its size limit) comes back as a
+        "rejected" result.
         """
         raised: list[Exception] = []
-        requests = _audit_requests(items, lambda i, item: (str(i), *item), raised)
+        guard = _StallGuard(slack_s=self.timeout) if timeout is None else None
+
+        def to_item(i: int, item: tuple[str, CheckSpec | None]) -> tuple[str, str, CheckSpec | None]:
+            if guard is not None and isinstance(item, (tuple, list)) and len(item) == 2:
+                guard.sent(item[1])
+            return (str(i), *item)
+
+        requests = _audit_requests(items, to_item, raised)
         call = self._blocks.Audit(requests, timeout=timeout, metadata=self._metadata)
+        if guard is not None:
+            guard.start(call.cancel)
         try:
             for resp in call:
+                if guard is not None:
+                    guard.answered()
                 item = _audit_item(resp)
                 yield item.result if item.result is not None else _refused(item.error)
+                if guard is not None:
+                    guard.resumed()
         except grpc.RpcError as exc:
-            raise (raised[0] if raised else _api_error(exc)) from None
+            if raised:
+                raise raised[0] from None
+            if guard is not None and guard.fired:
+                raise DeadlineExceeded(grpc.StatusCode.DEADLINE_EXCEEDED, guard.message) from None
+            raise _api_error(exc) from None
         finally:
             call.cancel()  # no-op once the stream has ended
+            if guard is not None:
+                guard.stop()
 
     def suggest(self, code: str, cursor_line: int = 0, k: int = 5, *, context_lines: int | None = None, sources: Iterable[str] | None = None,
                 license_policy: str | None = None, timeout: float | None = None) -> SuggestResult:
@@ -635,8 +758,13 @@ class AsyncClient(_Base):
             raise _api_error(exc) from None
 
     async def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> AsyncIterator[CheckResult]:
-        """``Client.check_many`` for asyncio: one Audit stream, results in input order, no overall deadline by default."""
-        requests = [_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(items)]
+        """``Client.check_many`` for asyncio: one Audit stream, results in input order. The items are read at once, so
+        the default deadline is what they could take one after another: per item its spec's ``timeout_s`` (30 s
+        without a spec) plus the client's ``timeout``."""
+        pairs = list(items)
+        requests = [_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(pairs)]
+        if timeout is None:
+            timeout = sum((spec.timeout_s if spec is not None else 30.0) + self.timeout for _, spec in pairs) or self.timeout
         call = self._blocks.Audit(iter(requests), timeout=timeout, metadata=self._metadata)
         try:
             async for resp in call:

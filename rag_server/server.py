@@ -3,8 +3,9 @@
 ``build_server`` wires a Backend into a ``grpc.Server`` (not started) so tests and the
 demo can run it on a free loopback port; ``serve`` is what ``nnrag serve`` runs: it
 opens the backend from settings, starts, and on SIGTERM/SIGINT marks itself
-NOT_SERVING, stops taking new calls, lets in-flight calls finish (up to
-``drain_s``), then exits.
+NOT_SERVING, ends health Watch streams, stops taking new calls, lets in-flight calls
+finish (up to ``drain_s``), then exits; a second signal during the drain cancels them
+and exits at once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import errno
 import hmac
 import json
 import logging
+import os
+import queue
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -177,14 +181,21 @@ class RunningServer:
     server: grpc.Server
     port: int
     backend: Backend
-    health: health.HealthServicer
+    health: "PredictorAwareHealth"
     address: str
 
     def stop(self, grace: float | None = 5.0) -> None:
-        for name in ("", *SERVICE_NAMES):
-            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        """NOT_SERVING for every service (for good: a predictor trained meanwhile does not turn it back), the health
+        Watch streams ended, then up to ``grace`` seconds for the calls in flight. Why end the Watches: a load
+        balancer's or probe's open Watch counted as a call in flight and made every shutdown wait the whole grace."""
+        self.health.enter_graceful_shutdown()
+        self.health.end_watches()
         self.server.stop(grace).wait()
         self.backend.close()
+
+    def force_stop(self) -> None:
+        """Cancel the calls still in flight now (a second SIGTERM/SIGINT during the drain); ``stop`` then returns."""
+        self.server.stop(0)
 
 
 class PredictorAwareHealth(health.HealthServicer):
@@ -195,11 +206,49 @@ class PredictorAwareHealth(health.HealthServicer):
     def __init__(self, backend: Backend) -> None:
         super().__init__(experimental_non_blocking=True)
         self._backend = backend
+        self._watch_lock = threading.Lock()
+        self._watches: set[queue.SimpleQueue[Any]] = set()
+        self._watches_ended = False
 
     def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
         if request.service == SERVICE_NAMES[1]:
             self._backend.refresh_predictor()
         return super().Check(request, context)
+
+    def Watch(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext,
+              send_response_callback: Any = None) -> Any:
+        """grpc_health's Watch, with a stream that ``end_watches`` can end (its own ends only when the client goes)."""
+        if send_response_callback is not None:
+            return super().Watch(request, context, send_response_callback)
+        answers: queue.SimpleQueue[health_pb2.HealthCheckResponse | None] = queue.SimpleQueue()
+        with self._watch_lock:
+            ended = self._watches_ended
+            if not ended:
+                self._watches.add(answers)
+                context.add_callback(lambda: self._forget(answers))
+        if ended:  # the server is draining: say so and end the stream
+            answers.put(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING))
+            answers.put(None)
+        else:
+            super().Watch(request, context, answers.put)  # sends the status now and on every change; None when the client goes
+        return _answers_until_none(answers)
+
+    def _forget(self, answers: "queue.SimpleQueue[Any]") -> None:
+        with self._watch_lock:
+            self._watches.discard(answers)
+
+    def end_watches(self) -> None:
+        """End every open Watch stream (OK, after the statuses already sent) and any opened later."""
+        with self._watch_lock:
+            self._watches_ended = True
+            watches, self._watches = self._watches, set()
+        for answers in watches:
+            answers.put(None)
+
+
+def _answers_until_none(answers: "queue.SimpleQueue[Any]") -> Iterator[Any]:
+    while (answer := answers.get()) is not None:
+        yield answer
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -213,6 +262,64 @@ def server_options(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
+def _listen_addresses(host: str, port: int) -> list[tuple[int, tuple[Any, ...]]]:
+    """(family, sockaddr) of every address gRPC may bind for ``host``: what the system resolves, and for ``localhost``
+    both loopbacks (gRPC's resolver gives [::1] and 127.0.0.1 even where the system gives one)."""
+    found: list[tuple[int, tuple[Any, ...]]] = []
+    names = [host or None] + (["127.0.0.1", "::1"] if host.lower() == "localhost" else [])
+    for name in names:
+        try:
+            infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except (OSError, UnicodeError):
+            continue
+        for family, _, _, _, sockaddr in infos:
+            if (family, sockaddr[:2]) not in [(f, a[:2]) for f, a in found]:
+                found.append((family, sockaddr))
+    return found
+
+
+def _bind_error(family: int, sockaddr: tuple[Any, ...]) -> OSError | None:
+    """The error binding a plain socket to ``sockaddr`` gives, or None. SO_REUSEADDR as gRPC sets it: a port whose
+    last server's connections linger in TIME_WAIT is free, one a listening socket holds is not."""
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    reason = (exc.strerror or str(exc)).lower()
+    return f"{reason} (another server on this port?)" if exc.errno == errno.EADDRINUSE else reason
+
+
+def _format_address(family: int, sockaddr: tuple[Any, ...]) -> str:
+    return f"[{sockaddr[0]}]:{sockaddr[1]}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{sockaddr[1]}"
+
+
+def address_in_use(address: str) -> str | None:
+    """Why ``address`` cannot be served when one of the addresses it resolves to is held by another socket, else None.
+
+    Why before gRPC binds: gRPC binds what it can and only warns ("Only 1 addresses added out of total 2 resolved"),
+    so ``localhost:P`` with 127.0.0.1:P taken served on [::1] alone, and clients of ``localhost:P`` and
+    ``127.0.0.1:P`` reached different servers. Port 0 is never in use."""
+    host, _, port_text = address.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        return None
+    if port == 0:
+        return None
+    for family, sockaddr in _listen_addresses(host.strip("[]"), port):
+        exc = _bind_error(family, sockaddr)
+        if exc is not None and exc.errno == errno.EADDRINUSE:
+            where = _format_address(family, sockaddr)
+            return _reason(exc) if where == address else f"{where} is in use: {_reason(exc)}"
+    return None
+
+
 def why_bind_fails(address: str) -> str | None:
     """The operating system's reason a plain socket cannot bind ``address`` (in use, not a local address, ...), or None.
 
@@ -224,8 +331,7 @@ def why_bind_fails(address: str) -> str | None:
         with socket.socket(family, kind, proto) as probe:
             probe.bind(sockaddr)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return f"{reason.lower()} (another server on this port?)" if exc.errno == errno.EADDRINUSE else reason.lower()
+        return _reason(exc)
     except ValueError:
         return None
     return None
@@ -245,11 +351,14 @@ def build_server(settings: Settings, backend: Backend) -> RunningServer:
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    blocks_pb2_grpc.add_BlockServiceServicer_to_server(BlockServicer(backend, max_pending_checks=settings.max_pending_checks), server)
+    blocks_pb2_grpc.add_BlockServiceServicer_to_server(BlockServicer(backend, max_pending_checks=settings.pending_check_limit), server)
     predictor_pb2_grpc.add_PredictorServiceServicer_to_server(PredictorServicer(backend), server)
     health_servicer = PredictorAwareHealth(backend)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    in_use = address_in_use(settings.address)
+    if in_use:
+        raise OSError(f"cannot listen on {settings.address}: {in_use}")
     try:
         port = server.add_insecure_port(settings.address)
     except RuntimeError as exc:  # grpc's "Failed to bind to address ...; set GRPC_VERBOSITY=debug ..."
@@ -314,8 +423,15 @@ def serve(settings: Settings | None = None) -> None:
     }})
     threading.Thread(target=_log_sandbox_when_ready, args=(backend,), name="sandbox-ready", daemon=True).start()
     stop = threading.Event()
+    forced = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C or SIGTERM during the drain: do not wait for the calls still in flight
+            log.warning("forced stop", extra={"fields": {"signal": signal.Signals(signum).name,
+                                                         "detail": "second signal during the drain: calls in flight cancelled"}})
+            forced.set()
+            running.force_stop()
+            return
         log.info("draining", extra={"fields": {"signal": signal.Signals(signum).name, "grace_s": settings.drain_s}})
         stop.set()
 
@@ -324,6 +440,11 @@ def serve(settings: Settings | None = None) -> None:
     stop.wait()
     running.stop(grace=settings.drain_s)
     log.info("stopped", extra={"fields": {}})
+    if forced.is_set():
+        # A cancelled call's thread may still sit in a check (one waiting for a worker that was starting): the
+        # interpreter would wait for it at exit, and a forced stop is not to wait for anything.
+        logging.shutdown()
+        os._exit(0)
 
 
 if __name__ == "__main__":

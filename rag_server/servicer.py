@@ -30,6 +30,7 @@ from indexer.store import stage_index
 from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.api import ReportsUnavailable
+from predictor.dynamic import MeasurementSkipped
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
@@ -53,6 +54,7 @@ SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_VECTOR: "vector", blocks_pb2.SEARCH_MODE_LEXICAL: "lexical",
 }
 MAX_SEARCH_K = query.MAX_K
+AUDIT_SLOT_WAIT_S = 0.5  # how long a new Audit stream waits for a max_audit_streams slot that is being freed
 MAX_SUGGEST_K = 50
 
 
@@ -131,10 +133,26 @@ def unary(method: Callable) -> Callable:
             code = _status_for(exc)
             _finish(name, context, start, code, str(exc))
             _abort(context, exc)
+        ended = _ended_status(context)
+        if ended is not None:  # the answer goes nowhere: log and count what the client saw, not OK
+            _finish(name, context, start, ended, "the call ended before the answer was ready; the answer was dropped")
+            return response
         _finish(name, context, start, grpc.StatusCode.OK)
         return response
 
     return wrapper
+
+
+def _ended_status(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """DEADLINE_EXCEEDED or CANCELLED when the call ended before its handler returned (the client's deadline passed,
+    it cancelled or disconnected); None while the call is live. Why: such calls were logged and counted as OK at their
+    full running time, though their clients had long seen an error."""
+    if context.is_active():
+        return None
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
 
 
 def _require_code(code: str, field: str = "code") -> str:
@@ -245,12 +263,12 @@ class _CallPool:
 
 
 class _Checker:
-    """Runs sandbox checks with a bounded queue and the caller's deadline."""
+    """Runs sandbox checks with a bounded queue and the caller's deadline. The queue's places are the backend's
+    (``Backend.check_slots``), shared by every servicer: a measurement behind Predict counts like a Check."""
 
     def __init__(self, backend: Backend, max_pending: int) -> None:
         self.backend = backend
-        self.max_pending = max_pending
-        self._slots = threading.BoundedSemaphore(max_pending)
+        self._slots, self.max_pending = backend.check_slots(max_pending)
 
     def spec(self, msg: common_pb2.CheckSpec | None, field: str = "spec") -> CheckSpec:
         s = self.backend.settings
@@ -265,7 +283,7 @@ class _Checker:
         every place would end the whole stream and lose the items after it.
         """
         if not self._acquire(wait, deadline, cancel):
-            raise Busy(f"{self.max_pending} checks already running or queued; retry later")
+            raise Busy(f"{self.max_pending} sandbox checks already running or queued (the max_pending_checks setting); retry later")
         CHECKS_IN_FLIGHT.inc()
         try:
             yield
@@ -286,19 +304,41 @@ class _Checker:
         return False
 
     def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None, cancel: threading.Event | None = None,
-              wait_for_slot: bool = False) -> CheckResult:
-        """One sandbox check within the call's deadline; ``cancel`` (see ``cancel_event``) kills it early."""
+              wait_for_slot: bool = False, budget_deadline: float | None = None) -> CheckResult:
+        """One sandbox check within the call's deadline; ``cancel`` (see ``cancel_event``) kills it early.
+        ``budget_deadline``: an earlier end of the check's own (a measurement's wall-clock budget), which answers
+        with the check's result (status timeout), not DEADLINE_EXCEEDED."""
         pool = self.backend.need_pool()
         deadline = _call_deadline(context)
         if cancel is not None and cancel.is_set():
             raise ClientGone("the client went away before the check started")
+        check_deadline = deadline if budget_deadline is None else min(budget_deadline, deadline or math.inf)
         with self.slot(wait_for_slot, deadline, cancel):
-            result = pool.check(code, spec, deadline=deadline, cancel=cancel)
+            result = pool.check(code, spec, deadline=check_deadline, cancel=cancel)
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlinePassed(f"deadline passed during the check; sandbox stopped (status {result.status})")
         if cancel is not None and cancel.is_set():
             raise ClientGone(f"the client went away during the check; sandbox stopped (status {result.status})")
         return result
+
+
+class _MeasurePool:
+    """The sandbox as the predictor's measurement of new code's params/FLOPs sees it during one Predict, ShouldStop
+    or ReportResult (``Backend.measuring_for``): a Check's limits. The call's deadline and cancellation stop it
+    (DEADLINE_EXCEEDED / CANCELLED, as Check), and it takes one of the ``max_pending_checks`` places without waiting:
+    with none free it is skipped (``MeasurementSkipped``), so the answer comes at once without params/FLOPs (its
+    ``model_ran`` unset) and a later call measures the code. Why skipped rather than RESOURCE_EXHAUSTED: a prediction
+    without them is still a prediction (the estimators read them as missing), and a NAS loop asking for many at once
+    should not fail because the sandbox is busy."""
+
+    def __init__(self, checker: _Checker, context: grpc.ServicerContext, cancel: threading.Event) -> None:
+        self.checker, self.context, self.cancel = checker, context, cancel
+
+    def check(self, code: str, spec: CheckSpec | None = None, deadline: float | None = None) -> CheckResult:
+        try:
+            return self.checker.check(code, spec, self.context, self.cancel, budget_deadline=deadline)
+        except Busy as exc:
+            raise MeasurementSkipped(str(exc)) from None
 
 
 class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
@@ -432,7 +472,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         requests, so a client that sends one item and waits for its answer gets it). An item waits for a free sandbox
         place when other calls hold them all (see ``_Checker.slot``)."""
         start = time.perf_counter()
-        if not self._audit_slots.acquire(blocking=False):  # each open stream holds a server thread, idle or not
+        # Each open stream holds a server thread, idle or not. The short wait: a client whose stream just hit its
+        # deadline may open the next one a moment before the server has seen that deadline and freed the slot.
+        if not self._audit_slots.acquire(timeout=AUDIT_SLOT_WAIT_S):
             message = f"{self.audit_streams} Audit streams already open (the max_audit_streams setting); retry when one ends"
             _finish("Audit", context, start, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
@@ -447,23 +489,28 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         versions = self._versions()
         cancel = cancel_event(context)  # a client that goes away stops every check of its stream
         answers: queue.Queue = queue.Queue()  # (id, Future | error text) in request order; then None, or the reader's exception
+        if not context.add_callback(lambda: answers.put(_STREAM_ENDED)):  # wakes the stream at once when the call ends
+            answers.put(_STREAM_ENDED)
         window = threading.Semaphore(self.audit_window)  # items read but not yet answered
+        executor = ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit")
         try:
-            with ThreadPoolExecutor(max_workers=self.audit_window, thread_name_prefix="audit") as executor:
-                reader = threading.Thread(target=self._read_audit, args=(request_iterator, executor, answers, window, context, cancel),
-                                          name="audit-reader", daemon=True)
-                reader.start()
-                while (entry := _next_answer(answers, cancel)) is not None:
-                    if isinstance(entry, BaseException):
-                        raise entry
-                    yield _audit_answer(*entry, versions)
-                    window.release()
+            reader = threading.Thread(target=self._read_audit, args=(request_iterator, executor, answers, window, context, cancel),
+                                      name="audit-reader", daemon=True)
+            reader.start()
+            while (entry := _next_answer(answers, cancel)) is not None:
+                if isinstance(entry, BaseException):
+                    raise entry
+                yield _audit_answer(*entry, versions)
+                window.release()
         except Exception as exc:
             code_name = _status_for(exc)
             _finish("Audit", context, start, code_name, str(exc))
             _abort(context, exc)
         finally:
-            cancel.set()  # the reader stops with the stream, whatever ended it
+            cancel.set()  # the reader stops with the stream, whatever ended it, and its running checks are killed
+            # Not waiting for those checks: they end on their own within moments, and a stream that waited for its
+            # killed sandboxes kept its max_audit_streams slot (0.3-0.5 s on a busy machine) after the client had gone.
+            executor.shutdown(wait=False, cancel_futures=True)
         _finish("Audit", context, start, code_name)
 
     def _read_audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], executor: ThreadPoolExecutor, answers: queue.Queue,
@@ -488,14 +535,17 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             answers.put(exc)
 
 
+_STREAM_ENDED = object()  # put in Audit's answer queue when the call ends (cancelled, deadline, disconnected)
+
+
 def _next_answer(answers: queue.Queue, cancel: threading.Event) -> Any:
-    """The next entry of Audit's answer queue; a ClientGone once the call has ended (nothing will come)."""
-    while True:
-        try:
-            return answers.get(timeout=0.2)
-        except queue.Empty:
-            if cancel.is_set():
-                raise ClientGone("the client went away; the rest of the stream was not checked") from None
+    """The next entry of Audit's answer queue; a ClientGone once the call has ended (nothing will come). Why the
+    ``_STREAM_ENDED`` entry rather than polling ``cancel``: an ended stream kept its max_audit_streams slot until the
+    next poll, and a client opening its next stream at once was refused."""
+    entry = answers.get()
+    if entry is _STREAM_ENDED:
+        raise ClientGone("the client went away; the rest of the stream was not checked")
+    return entry
 
 
 def _requests_until_gone(request_iterator: Iterator[blocks_pb2.AuditRequest]) -> Iterator[blocks_pb2.AuditRequest]:
@@ -545,9 +595,16 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.checker = _Checker(backend, backend.settings.pending_check_limit)  # the same places as BlockService's
 
     def _versions(self) -> common_pb2.Versions:
         return common_pb2.Versions(**self.backend.versions())
+
+    @contextmanager
+    def _measuring(self, context: grpc.ServicerContext) -> Iterator[None]:
+        """Within the block, the predictor measures new code's params/FLOPs under this call's limits (``_MeasurePool``)."""
+        with self.backend.measuring_for(_MeasurePool(self.checker, context, cancel_event(context))):
+            yield
 
     def _predictor(self) -> Any:
         predictor = self.backend.need_predictor()
@@ -629,8 +686,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             raise BadRequest("target", f"must be one of {', '.join(TARGETS)}, got {request.target!r}")
         predictor = self._predictor()
         self._call(lambda: predictor.check_model(request.model or None, target), "model")
-        p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
-                                                 model=request.model or None, target=target), "request")
+        with self._measuring(context):
+            p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
+                                                     model=request.model or None, target=target), "request")
         return predictor_pb2.PredictResponse(
             accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
             observed_epochs=p.k, epochs=p.epochs, target=p.target, reported_runs=p.reported_runs, ignored_hparams=p.ignored_hparams,
@@ -676,7 +734,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             done = [r["curve"] for r in earlier if r["epochs"] and len(r["curve"]) >= r["epochs"]]
             incumbent = done or None
         predictor = self._predictor()
-        d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")
+        with self._measuring(context):
+            d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")
         saved_ms, plan = 0.0, run["epochs"] or self._plan(0, run["hparams"], "run")
         if d.stop and run["durations"] and plan:
             per_epoch_s = run["durations"][-1] / len(run["durations"])
@@ -709,5 +768,6 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             "curve_known": bool(run["curve"]),  # a final alone: it corrects predictions made before any epoch is seen
         }
         predictor = self._predictor()
-        row = self._call(lambda: predictor.report(report), "run")
+        with self._measuring(context):
+            row = self._call(lambda: predictor.report(report), "run")
         return predictor_pb2.ReportResultResponse(accepted=True, runs_recorded=int(row), versions=self._versions())

@@ -493,6 +493,8 @@ def test_max_audit_streams_must_leave_a_thread_for_other_calls():
         Settings(max_concurrent_rpcs=8, max_audit_streams=8)
     assert Settings(max_concurrent_rpcs=64).audit_stream_limit == 16
     assert Settings(max_concurrent_rpcs=2).audit_stream_limit == 1
+    assert Settings().pending_check_limit == 16 and Settings(max_concurrent_rpcs=6).pending_check_limit == 4
+    assert Settings(max_concurrent_rpcs=1).pending_check_limit == 1
 
 
 LEMUR_BROKEN_LEARN = (Path(__file__).parent / "fixtures" / "lemur_broken_learn.py").read_text()
@@ -1366,3 +1368,145 @@ def test_healthcheck_entry_point_exit_codes(server):
     dead = subprocess.run([sys.executable, "-m", "rag_server.healthcheck", f"127.0.0.1:{free_port()}", "--timeout", "1"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert dead.returncode == 1 and "UNAVAILABLE" in dead.stderr
+
+
+# ------------------------------------------------------------------ lifecycle: streams and shutdown
+
+
+def test_an_audit_stream_whose_server_stops_ends_at_once_with_unavailable(settings, pool):
+    """The server stops (drain over) before the stream's first answer: the SDK's retry policy for UNAVAILABLE covered
+    the Audit stream too, and the stream then never ended, past its own deadline."""
+    from rag_server.client import Unavailable
+
+    running = build_server(settings, Backend.open(settings, pool=pool))
+    outcome: dict = {}
+    hold = CheckSpec(timeout_s=20, stages=("parse", "compile", "import"))
+    items = [(f"s{i}", SLEEPER.format(seconds=3), hold) for i in range(3)]
+    with Client(running.address, timeout=30) as c:
+
+        def audit() -> None:
+            try:
+                outcome["items"] = list(c.audit(items, timeout=30))
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                outcome["error"] = exc
+            outcome["at"] = time.monotonic()
+
+        reader = threading.Thread(target=audit, daemon=True)
+        reader.start()
+        time.sleep(1.0)
+        stopped = time.monotonic()
+        running.stop(grace=0.3)
+        reader.join(timeout=15)
+        assert not reader.is_alive(), "the audit stream did not end after its server stopped"
+    assert isinstance(outcome.get("error"), Unavailable), outcome
+    assert outcome["at"] - stopped < 8
+
+
+def test_check_many_without_a_timeout_ends_when_no_result_comes_for_longer_than_its_checks_take(server, pool):
+    """check_many had no deadline at all by default: a stream nobody answered held its caller forever. Here every
+    sandbox worker is held by 4 s calls; the 1 s check plus the client's 1 s slack cannot wait that long."""
+    from rag_server.client import DeadlineExceeded as StreamDeadline
+
+    hold = CheckSpec(timeout_s=10, stages=("parse", "compile", "import"))
+    with Client(server.address, timeout=1) as quick, Client(server.address, timeout=30) as holder:
+        threads = [threading.Thread(target=holder.check, args=(SLEEPER.format(seconds=4), hold)) for _ in range(pool.size)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        with pytest.raises(StreamDeadline, match="no result for 2 s"):
+            list(quick.check_many([(GOOD_MODEL, CheckSpec(timeout_s=1))]))
+        assert time.monotonic() - started < 3.5
+        for t in threads:
+            t.join()
+
+
+def test_an_item_generator_that_raises_gives_its_own_error(client):
+    """The generator's own exception, not gRPC's ApiError UNKNOWN "Exception iterating requests!"."""
+
+    class Broken(Exception):
+        pass
+
+    def items():
+        yield GOOD_MODEL
+        raise Broken("the caller's generator failed")
+
+    with pytest.raises(Broken, match="generator failed"):
+        list(client.audit(items(), timeout=60))
+    with pytest.raises(Broken, match="generator failed"):
+        list(client.check_many((code, None) for code in items()))
+
+
+def test_an_open_health_watch_does_not_hold_up_the_shutdown(settings, pool):
+    """A probe's or load balancer's open Watch counted as a call in flight: every shutdown waited the whole grace."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    running = build_server(settings, Backend.open(settings, pool=pool))
+    seen: list[str] = []
+    with grpc.insecure_channel(running.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
+
+        def read() -> None:
+            for answer in watch:
+                seen.append(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert _wait_for(lambda: seen == ["SERVING"], 10)
+        started = time.monotonic()
+        running.stop(grace=10)
+        assert time.monotonic() - started < 3, "shutdown waited for the Watch stream"
+        reader.join(timeout=5)
+        assert not reader.is_alive() and seen == ["SERVING", "NOT_SERVING"]
+
+
+def test_a_second_signal_during_the_drain_forces_the_exit(tmp_path):
+    """Ctrl-C twice: the second one cancels the calls still in flight instead of waiting the whole drain."""
+    port = free_port()
+    env = {**os.environ, "NNRAG_HOME": str(tmp_path), "NNRAG_WORKERS": "1", "NNRAG_DRAIN_S": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", "from nnrag.cli import main; main()", "serve", "--address", f"127.0.0.1:{port}"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with Client(f"127.0.0.1:{port}", retries=1) as c:
+            c.wait_ready(timeout=60)
+            spec = CheckSpec(timeout_s=25, stages=("parse", "compile", "import"))
+            errors: list[Exception] = []
+
+            def check() -> None:
+                try:
+                    c.check(SLEEPER.format(seconds=20), spec)
+                except Exception as exc:  # noqa: BLE001 - the forced stop cancels it
+                    errors.append(exc)
+
+            call = threading.Thread(target=check, daemon=True)
+            call.start()
+            time.sleep(1.5)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=15)
+            assert time.monotonic() - started < 8, "the second signal did not end the drain"
+            call.join(timeout=10)
+            assert errors, "the call in flight was not cancelled"
+        assert '"msg": "forced stop"' in stderr and '"msg": "stopped"' in stderr, stderr[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_port_taken_on_one_of_the_hosts_addresses_is_refused(settings, pool):
+    """``localhost:P`` with 127.0.0.1:P taken: gRPC bound [::1] alone and served, so clients of ``localhost:P`` and of
+    ``127.0.0.1:P`` reached different servers. Refused like a taken port, naming the address in use."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        local = settings.model_copy(update={"address": f"localhost:{port}"})
+        backend = Backend.open(local, pool=pool, with_predictor=False)
+        try:
+            with pytest.raises(OSError, match=rf"cannot listen on localhost:{port}: 127.0.0.1:{port} is in use: address already in use"):
+                build_server(local, backend)
+        finally:
+            backend.close()
