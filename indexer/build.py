@@ -208,6 +208,11 @@ def build_index(
         revalidate = validate and previous is not None and old_validator != VALIDATOR_VERSION
         validator_version = VALIDATOR_VERSION if validate else old_validator  # what the stored verdicts came from
         old_fps = previous.source_fingerprints() if previous is not None else {}
+        from indexer.mine import MINER_VERSION
+
+        # blocks mined by another miner version are not carried over: every source is mined again (unchanged code
+        # keeps its verdicts and vectors by content hash)
+        remine = previous is not None and previous.meta.get("miner_version", "") != MINER_VERSION
 
         sources = {}
         with timer.stage("open"):
@@ -225,7 +230,7 @@ def build_index(
                     continue
                 fp = src.fingerprint()
                 sources[spec] = src
-                report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp, seconds=time.perf_counter() - t0,
+                report.sources.append(SourceReport(spec=spec, fingerprint=fp, reused=old_fps.get(spec) == fp and not remine, seconds=time.perf_counter() - t0,
                                                    error="" if src.holds_python() else NO_PYTHON))
             _refuse_sources_without_python(report, requested, previous)
         old_parse_errors = _stored_parse_errors(previous)
@@ -275,7 +280,7 @@ def build_index(
                     files = list(sources[sr.spec].files())
                 file_hashes[sr.spec] = {f.provenance.path: _file_hash(f.text) for f in files}
                 sr.files = len(files)
-                if previous is not None and sr.spec in old_fps and previous.file_hashes(sr.spec) == file_hashes[sr.spec]:
+                if previous is not None and not remine and sr.spec in old_fps and previous.file_hashes(sr.spec) == file_hashes[sr.spec]:
                     sr.reused = True
                     sr.skipped = {**getattr(sources[sr.spec], "skipped", {}), **old_parse_errors.get(sr.spec, {})}
                     sr.seconds += time.perf_counter() - t0
@@ -378,7 +383,7 @@ def build_index(
                 writer.add(merged, np.stack([vectors[b.content_hash] for b in merged]) if merged else np.zeros((0, 384), np.float32))
                 for sr in report.sources:
                     writer.set_source(sr.spec, sr.fingerprint, sr.files, sr.blocks, sr.seconds, file_hashes.get(sr.spec))
-                writer.publish({"sources": specs, "validator_version": validator_version, PARSE_ERRORS_META: parse_errors,
+                writer.publish({"sources": specs, "validator_version": validator_version, "miner_version": MINER_VERSION, PARSE_ERRORS_META: parse_errors,
                                 UNDECIDED_META: sum(is_undecided(b.validation) for b in merged)})
                 report.version = writer.version
         if previous is not None:

@@ -91,3 +91,21 @@ def test_new_validator_version_revalidates_without_reembedding(env, monkeypatch)
     assert again.passed["backward"] == 2
     assert BlockStore(env["store"]).meta["validator_version"].endswith("-next")
     assert build().up_to_date  # judged by this version now: nothing to do
+
+
+def test_new_miner_version_mines_every_source_again_and_keeps_unchanged_blocks(env, monkeypatch):
+    """A closure fix reaches an existing store: its sources are mined again though their files did not change; blocks
+    whose code comes out the same keep their verdicts and vectors."""
+    import indexer.mine
+
+    build = lambda: build_index(env["specs"], env["store"], cache_dir=env["cache"], pool=env["pool"])  # noqa: E731
+    build()
+    assert build().up_to_date
+    assert BlockStore(env["store"]).meta["miner_version"] == indexer.mine.MINER_VERSION
+    monkeypatch.setattr(indexer.mine, "MINER_VERSION", indexer.mine.MINER_VERSION + "-next")
+    again = build()
+    assert not again.up_to_date and not any(s.reused for s in again.sources)
+    assert again.mined == 2 and again.validated == 0 and again.validation_reused == 2
+    assert again.embedded == 0 and again.embeddings_reused == 2 and again.passed["backward"] == 2
+    assert BlockStore(env["store"]).meta["miner_version"].endswith("-next")
+    assert build().up_to_date
