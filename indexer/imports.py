@@ -85,15 +85,21 @@ def installed_module_exists(dotted: str) -> bool:
     return False
 
 
-def installed_module_file(dotted: str) -> tuple[Path, bool] | None:
-    """(file, is_package) of an installed pure-Python module, found by path without importing."""
-    parts = dotted.split(".")
+def _top_spec(parts: list[str]):
+    """The import spec of an installed top-level package ``parts[0]`` (None when absent or the name is no identifier
+    path), found without importing it."""
     if not all(p.isidentifier() for p in parts):
         return None
     try:
-        spec = importlib.util.find_spec(parts[0])
+        return importlib.util.find_spec(parts[0])
     except (ImportError, ValueError):
         return None
+
+
+def installed_module_file(dotted: str) -> tuple[Path, bool] | None:
+    """(file, is_package) of an installed pure-Python module, found by path without importing."""
+    parts = dotted.split(".")
+    spec = _top_spec(parts)
     if spec is None:
         return None
     if len(parts) == 1 and not spec.submodule_search_locations:
@@ -184,12 +190,7 @@ def _compiled_module(qualname: str) -> bool:
     classes cannot subclass nn.Module, a Python class. Found by path (``_C.*.so`` beside no ``_C.py`` or
     ``_C/__init__.py``; a bare ``_C/`` directory of stubs loses to the extension, as in Python's import system)."""
     parts = qualname.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return False
-    try:
-        spec = importlib.util.find_spec(parts[0])
-    except (ImportError, ValueError):
-        return False
+    spec = _top_spec(parts)
     if spec is None:
         return False
     if not spec.submodule_search_locations:
