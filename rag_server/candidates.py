@@ -35,6 +35,7 @@ from rag_server.codeops import (
     rewrite_torch_nn_attributes,
     torch_nn_note,
 )
+from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout
 from rag_server.scope import CallSite, InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
@@ -220,6 +221,26 @@ def torch_nn_replacement(attr: str) -> str | None:
     return next((n for n in sorted(_torch_nn_names()) if normalize(n) in keys), "")
 
 
+# Layers LLMs call from ``nn`` that torch.nn spells with an argument (Keras' and MXNet's global pooling), by normalised
+# name: the torch.nn call that computes the same thing. Global pooling keeps torch's [B, C, 1, 1] (MXNet's
+# ``GlobalAvgPool2D``), which ``flatten(1)`` / ``view(B, -1)`` read as [B, C]. Why a table: no stored block has these
+# names, and the nearest by name (timm's ``AdaptiveAvgMaxPool2d``) returns the mean of average and max pooling.
+TORCH_NN_EQUIVALENTS = {
+    **dict.fromkeys(("globalavgpool2d", "globalaveragepool2d", "globalaveragepooling2d", "globalavgpooling2d"), "AdaptiveAvgPool2d(1)"),
+    **dict.fromkeys(("globalmaxpool2d", "globalmaxpooling2d"), "AdaptiveMaxPool2d(1)"),
+    **dict.fromkeys(("globalavgpool1d", "globalaveragepool1d", "globalaveragepooling1d", "globalavgpooling1d"), "AdaptiveAvgPool1d(1)"),
+    **dict.fromkeys(("globalmaxpool1d", "globalmaxpooling1d"), "AdaptiveMaxPool1d(1)"),
+}
+
+
+def torch_nn_equivalent(attr: str) -> str | None:
+    """The torch.nn call (``AdaptiveAvgPool2d(1)``) that an argument-less ``nn.<attr>()`` torch.nn lacks means, from
+    ``TORCH_NN_EQUIVALENTS``; None for any other name."""
+    if attr in _torch_nn_attributes():
+        return None
+    return TORCH_NN_EQUIVALENTS.get(normalize(attr))
+
+
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported here (the sandbox runs in the same environment)."""
     try:
@@ -323,7 +344,7 @@ def free_what_is_missing(code: str) -> tuple[str, list[str], dict[str, str]]:
     note each, and the ``nn.X`` rewrites (written -> now). Why one function: Patch and Suggest must agree on which
     names bind nothing real. Raises ``libcst.ParserSyntaxError`` for code libcst cannot parse."""
     source, notes = drop_missing_imports(code, installed, module_lacks)
-    source, rewrites = rewrite_torch_nn_attributes(source, torch_nn_replacement)
+    source, rewrites = rewrite_torch_nn_attributes(source, torch_nn_replacement, torch_nn_equivalent)
     return source, notes + [torch_nn_note(written, now) for written, now in rewrites.items()], rewrites
 
 
@@ -367,6 +388,7 @@ class Candidate:
     defaults: dict[str, str] = field(default_factory=dict)  # parameter -> default set in the block where None cannot work
     shortcut: str = ""  # statements put first in the block's ``__init__``: a projection shortcut (``projection_shortcut``)
     adapter: str = ""  # a function that defines ``name`` by calling ``symbol`` (``kernel_variants``); "" for an alias
+    weighed: bool = False  # ``weigh_layout_and_family`` has scored it (a ``kernel_variants`` copy is not scored twice)
 
     @cached_property
     def signature(self) -> "Signature | None":
@@ -672,6 +694,42 @@ def _fraction_for(keyword: str, sig: Signature, params: list[str]) -> list[str]:
     return [p for p in params if p in REDUCTION_FRACTIONS and 0.0 < sig.number_defaults.get(p, -1.0) < 1.0]
 
 
+# Boolean switches of a block's activation (``GhostModule(..., relu=False)``), and the parameters that take the
+# activation layer itself in another code base (timm's ``GhostModule(..., act_layer=nn.ReLU)``)
+ACTIVATION_FLAGS = frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act", "use_activation", "act", "activation"})
+ACTIVATION_LAYER_PARAMETERS = frozenset({"act_layer", "activation_layer", "act_fn", "act_cls", "activation_fn", "act_layer_cls"})
+
+
+def keyword_values(call: CallSite, keyword: str) -> list[ast.expr]:
+    """The values ``call`` passes as ``keyword=`` (read from its text; empty when the text does not parse)."""
+    try:
+        node = ast.parse(call.text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    return [k.value for k in node.keywords if k.arg == keyword] if isinstance(node, ast.Call) else []
+
+
+def _literal_flag(value: ast.expr) -> bool:
+    return isinstance(value, ast.Constant) and (value.value is True or value.value is False or value.value in (0, 1))
+
+
+def _activation_layer_for(keyword: str, sig: Signature, params: list[str], usage: NameUsage) -> str | None:
+    """The block's activation layer parameter that a boolean activation flag the block lacks stands for (``relu=``
+    -> ``act_layer``), when every call passes the flag as a literal and none passes the layer itself.
+
+    Why: dropping ``relu=False`` for timm's ``GhostModule(..., act_layer=nn.ReLU)`` switched on the ReLU the model turned
+    off; ``act_layer=nn.Identity`` keeps the model's meaning (``relu=True``: the block's default)."""
+    if keyword not in ACTIVATION_FLAGS:
+        return None
+    layers = [p for p in params if p in ACTIVATION_LAYER_PARAMETERS]
+    if len(layers) != 1 or any(layers[0] in call.keywords for call in usage.calls):
+        return None
+    values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+    if not values or not all(_literal_flag(v) for v in values):
+        return None
+    return layers[0]
+
+
 def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = True) -> KeywordEdits:
     """Edits of call-site keywords that let every call site call ``sig``: renamed to a synonym among its parameters
     (``{"relu": "use_act"}``), inverted (a reduction divisor where the definition takes a fraction) or, with
@@ -691,10 +749,11 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
     params = sig.params + sig.kwonly
     renamed: dict[str, str] = {}
     inverted: dict[str, str] = {}
+    flags: dict[str, str] = {}
     dropped: list[str] = []
     for call in usage.calls:
         for keyword in call.keywords:
-            if keyword in params or keyword in renamed or keyword in inverted or keyword in dropped:
+            if keyword in params or keyword in renamed or keyword in inverted or keyword in flags or keyword in dropped:
                 continue
             synonyms = _synonyms_among(keyword, params)
             fractions = [] if synonyms else _fraction_for(keyword, sig, params)
@@ -702,6 +761,8 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
                 renamed[keyword] = synonyms[0]
             elif len(fractions) == 1:
                 inverted[keyword] = fractions[0]
+            elif (layer := _activation_layer_for(keyword, sig, params, usage)) is not None:
+                flags[keyword] = layer
             elif sig.varkw:
                 continue  # ``**kwargs`` takes it as written (``absorbed_keywords``); never dropped
             elif synonyms or fractions or not allow_drops or keyword in NEVER_DROPPED:
@@ -710,7 +771,7 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
                 dropped.append(keyword)
     if len(dropped) > MAX_DROPPED_KEYWORDS:
         return KeywordEdits()
-    edits = KeywordEdits(renamed, inverted, tuple(dropped))
+    edits = KeywordEdits(renamed, inverted, tuple(dropped), flags)
     edited = edited_usage(usage, edits)
     if any(len(set(call.keywords)) != len(call.keywords) for call in edited.calls):
         return KeywordEdits()  # two keywords of one call became the same parameter
@@ -1056,7 +1117,7 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     validated = _validated_bonus(block)
     unresolved_penalty = 0.5 if getattr(block, "unresolved", None) else 0.0
     size_penalty = min(len(code) / 40000.0, 0.5)
-    edit_penalty = (RENAME_PENALTY if edits.renamed or edits.inverted else 0.0) + DROP_PENALTY * len(edits.dropped)
+    edit_penalty = (RENAME_PENALTY if edits.renamed or edits.inverted or edits.flag_layers else 0.0) + DROP_PENALTY * len(edits.dropped)
     edit_penalty += ABSORB_PENALTY * len(absorbed_keywords(sig, usage))
     score = (MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated + _installed_bonus(block)
              - unresolved_penalty - size_penalty - edit_penalty)
@@ -1158,7 +1219,73 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
-    return package_diverse(sorted(callable_first(list(found.values())), key=_rank_key), limit)
+    cands = [c for c in found.values() if c.match in NAME_MATCHES or not is_whole_network(c, usage)]
+    weigh_layout_and_family(cands, fed_layout(_parsed(user_code), name))
+    return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
+
+
+# ``ConvNeXt`` is ``ConvNeXtBlock`` less a generic word, but a whole network is never the block a model builds
+NAME_MATCHES = frozenset({"exact", "normalized"})
+# Below what separates an exact name from an alias: it orders blocks of one name that fit the call site alike
+FAMILY_BONUS = 0.3
+LAYOUT_PENALTY = 1.0  # a block validated on inputs of another rank than the model feeds it fails its forward
+
+
+def example_rank(cand: Candidate) -> int | None:
+    """The number of dimensions of the first input ``cand``'s block ran forward on in validation (None when unknown,
+    or when ``cand`` is a helper cut from a block whose example is the block's own)."""
+    block = cand.block
+    example = getattr(block, "example", None)
+    if block is None or cand.symbol != block.name or not example or not example.inputs:
+        return None
+    if not getattr(block, "validation", None) or not block.passed("forward"):
+        return None
+    first = example.inputs[0]
+    return len(first) if isinstance(first, (list, tuple)) else None
+
+
+def _module_parts(cand: Candidate) -> tuple[str, str]:
+    module = _module_of(cand)
+    parent, _, last = module.rpartition(".")
+    return parent, last
+
+
+def family_module(cand: Candidate, cands: list[Candidate]) -> bool:
+    """Whether ``cand`` comes from the module its family is named after: the module is named after the class
+    in a model zoo (``timm.models.convnext.ConvNeXtBlock``, not maxxvit's copy), or other candidates of the
+    same name come from modules named as its variants (``vision_transformer`` beside ``vision_transformer_sam``).
+
+    Why: blocks of one name that fit the call alike were ordered by size and word overlap; the canonical definition,
+    the one its library keeps and the others copy or vary, lost to a copy or a variant (SAM's windowed ``Block``)."""
+    if cand.match not in NAME_MATCHES:
+        return False  # it orders the blocks of the name asked for; a meaning match's own name says nothing of that
+    parent, last = _module_parts(cand)
+    family = normalize(last)
+    if len(family) >= 3 and normalize(cand.symbol).startswith(family) and ".models." in f".{parent}.":
+        return True  # a model family's file (a library's layer modules are named by kind: ``timm.layers.mlp``)
+    variants = (_module_parts(c) for c in cands if c is not cand and c.symbol == cand.symbol and c.match in NAME_MATCHES)
+    return bool(last) and any(p == parent and m.startswith(last + "_") for p, m in variants)
+
+
+# The rank of input a block validated on that a layout cannot take: tokens [B, N, C] are no 4-D map, and a block
+# validated on tokens (``nn.Linear`` on the last dimension) fails on [B, C, H, W]; a channels-last map fits either.
+WRONG_RANK = {TOKENS: 4, CHANNELS_FIRST: 3}
+
+
+def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
+    """Add ``FAMILY_BONUS`` to candidates from their family's module (``family_module``) and take ``LAYOUT_PENALTY``
+    from those validated on inputs of a rank the model's layout rules out (``fed_layout``: tokens [B, N, C] after
+    ``x.flatten(2).transpose(1, 2)``, where visformer's ``Block`` takes [B, C, H, W] and SAM's [B, H, W, C])."""
+    fresh = [c for c in cands if not c.weighed]
+    for cand in [c for c in fresh if family_module(c, cands)]:
+        cand.score += FAMILY_BONUS
+        cand.reason += f", from the module its family is named after ({_module_of(cand)})"
+    for cand in fresh:
+        cand.weighed = True
+        rank = example_rank(cand) if layout in WRONG_RANK else None
+        if rank is not None and rank == WRONG_RANK[layout]:
+            cand.score -= LAYOUT_PENALTY
+            cand.reason += f", validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"
 
 
 def _package(cand: Candidate) -> str:

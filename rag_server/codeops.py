@@ -195,18 +195,21 @@ class KeywordEdits:
     ``renamed``: old -> the block's name for the same value (``relu=True`` -> ``use_act=True``). ``inverted``: old ->
     the block's name for the reciprocal value (CBAM's ``reduction_ratio=16`` -> timm's ``rd_ratio=1 / 16``).
     ``dropped``: keywords the block has no parameter for (``padding=1`` for a RepVGG block that pads itself).
+    ``flag_layers``: a boolean activation flag -> the block's activation layer parameter: ``relu=False`` becomes
+    ``act_layer=nn.Identity``, ``relu=True`` is removed (the block's default activation applies).
     """
 
     renamed: dict[str, str] = field(default_factory=dict)
     inverted: dict[str, str] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
+    flag_layers: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.renamed or self.inverted or self.dropped)
+        return bool(self.renamed or self.inverted or self.dropped or self.flag_layers)
 
     def keywords(self, keywords: list[str]) -> list[str]:
-        """A call's keyword names as they read once edited."""
-        return [self.renamed.get(k, self.inverted.get(k, k)) for k in keywords if k not in self.dropped]
+        """A call's keyword names as they read once edited (a flag as the layer parameter it may become)."""
+        return [self.renamed.get(k, self.inverted.get(k, self.flag_layers.get(k, k))) for k in keywords if k not in self.dropped]
 
     def describe(self) -> str:
         """``relu= -> use_act=, reduction_ratio=v -> rd_ratio=1 / v, padding= dropped``: as reasons, the CLI and the demo
@@ -214,7 +217,21 @@ class KeywordEdits:
         parts = [f"{old}= -> {new}=" for old, new in self.renamed.items()]
         parts += [f"{old}=v -> {new}=1 / v" for old, new in self.inverted.items()]
         parts += [f"{old}= dropped" for old in self.dropped]
+        parts += [f"{old}=False -> {new}={NO_ACTIVATION}, {old}=True -> the block's default {new}"
+                  for old, new in self.flag_layers.items()]
         return ", ".join(parts)
+
+
+NO_ACTIVATION = "nn.Identity"  # what an activation layer parameter takes for "no activation"
+
+
+def flag_value(value: cst.BaseExpression) -> bool | None:
+    """The truth of a literal flag value (``True``, ``False``, ``0``, ``1``), None for anything else."""
+    if isinstance(value, cst.Name) and value.value in ("True", "False"):
+        return value.value == "True"
+    if isinstance(value, cst.Integer):
+        return value.value not in ("0", "0x0")
+    return None
 
 
 def describe_defaults(defaults: dict[str, str]) -> str:
@@ -244,6 +261,10 @@ class _KeywordEditor(cst.CSTTransformer):
             keyword = arg.keyword.value if arg.keyword is not None else None
             if keyword in edits.dropped:
                 continue
+            if keyword in edits.flag_layers:
+                if flag_value(arg.value):  # on: the block's own default activation
+                    continue
+                arg = arg.with_changes(keyword=cst.Name(edits.flag_layers[keyword]), value=cst.parse_expression(NO_ACTIVATION))
             if keyword in edits.inverted:
                 arg = arg.with_changes(keyword=cst.Name(edits.inverted[keyword]), value=_reciprocal(arg.value))
             elif keyword in edits.renamed:
@@ -469,17 +490,38 @@ def _torch_nn_prefixes(module: cst.Module) -> set[str]:
 
 
 class _TorchNnFixer(cst.CSTTransformer):
-    """``nn.X`` -> ``nn.Real`` or ``X`` as ``replacement(X)`` says (None: leave it), recording each change once."""
+    """``nn.X`` -> ``nn.Real`` or ``X`` as ``replacement(X)`` says (None: leave it), recording each change once; a
+    call ``nn.X()`` without arguments -> ``nn.<equivalent(X)>`` where ``equivalent`` names one (``nn.GlobalAvgPool2d()``
+    -> ``nn.AdaptiveAvgPool2d(1)``)."""
 
-    def __init__(self, prefixes: set[str], replacement: Callable[[str], str | None]) -> None:
+    def __init__(self, prefixes: set[str], replacement: Callable[[str], str | None],
+                 equivalent: Callable[[str], str | None] | None = None) -> None:
         self.prefixes = prefixes
         self.replacement = replacement
+        self.equivalent = equivalent
         self.changed: dict[str, str] = {}  # written -> now
+
+    def _equivalent_of(self, node: cst.BaseExpression) -> tuple[str, str] | None:
+        """(prefix, the torch.nn call text) for an ``nn.X`` whose call ``equivalent`` rewrites."""
+        if self.equivalent is None or not isinstance(node, cst.Attribute) or _dotted(node.value) not in self.prefixes:
+            return None
+        call = self.equivalent(node.attr.value)
+        return (_dotted(node.value), call) if call else None
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        found = self._equivalent_of(original.func)
+        if found is None or original.args:
+            return updated
+        prefix, call = found
+        self.changed[f"{prefix}.{original.func.attr.value}()"] = f"{prefix}.{call}"  # type: ignore[attr-defined]
+        return cst.parse_expression(f"{prefix}.{call}")
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
         prefix = _dotted(updated.value)
         if prefix not in self.prefixes:
             return updated
+        if self._equivalent_of(original) is not None:
+            return updated  # its call becomes the equivalent (``leave_Call``); any other use is left to a second pass
         real = self.replacement(updated.attr.value)
         if real is None:
             return updated
@@ -491,24 +533,27 @@ class _TorchNnFixer(cst.CSTTransformer):
         return cst.Name(updated.attr.value)
 
 
-def rewrite_torch_nn_attributes(code: str, replacement: Callable[[str], str | None]) -> tuple[str, dict[str, str]]:
+def rewrite_torch_nn_attributes(code: str, replacement: Callable[[str], str | None],
+                                equivalent: Callable[[str], str | None] | None = None) -> tuple[str, dict[str, str]]:
     """``code`` with each ``nn.X`` that torch.nn lacks rewritten as ``replacement`` says (``nn.Swish`` ->
-    ``nn.SiLU``; ``nn.DropPath`` -> ``DropPath``, then a free name resolved like any other), and each rewrite
-    (written -> now). Why: an ``nn.X`` is never a free name, so without this nothing is found for it."""
+    ``nn.SiLU``; ``nn.DropPath`` -> ``DropPath``, then a free name resolved like any other), each argument-less call
+    ``nn.X()`` that ``equivalent`` names a torch.nn expression for rewritten to it (``nn.GlobalAvgPool2d()`` ->
+    ``nn.AdaptiveAvgPool2d(1)``), and each rewrite (written -> now). Why: an ``nn.X`` is never a free name, so without
+    this nothing is found for it."""
     module = parsed(code)
     prefixes = _torch_nn_prefixes(module)
     if not prefixes:
         return code, {}
-    fixer = _TorchNnFixer(prefixes, replacement)
-    new = module.visit(fixer)
-    if not fixer.changed:
-        return code, {}
-    return new.code, fixer.changed
+    changed: dict[str, str] = {}
+    for fixer in ([_TorchNnFixer(prefixes, replacement, equivalent)] if equivalent else []) + [_TorchNnFixer(prefixes, replacement)]:
+        module = module.visit(fixer)
+        changed.update(fixer.changed)
+    return (module.code, changed) if changed else (code, {})
 
 
 def torch_nn_note(written: str, now: str) -> str:
     """Patch's note on one ``nn.X`` rewrite."""
-    return (f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1]}"
+    return (f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1].rstrip('()')}"
             + ("" if "." in now else ", so it is resolved as a missing block"))
 
 

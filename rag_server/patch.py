@@ -15,12 +15,13 @@ import difflib
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import libcst as cst
 
 from rag_server.blame import blamed_names, failing_lines, fails_in_user_code
 from rag_server.candidates import (
+    ACTIVATION_FLAGS,
     SHORTCUT_DESCRIPTION,
     Candidate,
     call_compatibility,
@@ -34,6 +35,7 @@ from rag_server.candidates import (
     store_candidates,
 )
 from rag_server.codeops import (
+    NO_ACTIVATION,
     edit_call_keywords,
     import_insert_index,
     import_lines,
@@ -361,6 +363,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 "keyword_renames": cand.edits.renamed,
                 "keyword_inverted": cand.edits.inverted,
                 "keyword_dropped": list(cand.edits.dropped),
+                "keyword_flag_layers": dict(cand.edits.flag_layers),
                 "defaults_set": {**cand.defaults, **({"downsample": SHORTCUT_DESCRIPTION} if cand.shortcut else {})},
             }
         )
@@ -383,6 +386,19 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     # imports placed first in an import-less module need a blank line before the code
     new_code = module.with_changes(body=new_body).code
     return new_code, inserted, new_imports
+
+
+def activation_note(cand: Candidate) -> str:
+    """In words, what the edits at the calls of ``cand.name`` do to an activation the model switched with a flag:
+    turned off through the block's activation layer (``relu=False`` -> ``act_layer=nn.Identity``), or dropped, so that
+    the block applies its own whatever the flag said. "" when no activation flag was edited."""
+    notes = [f"`{cand.name}(..., {flag}=False)` became `{layer}={NO_ACTIVATION}` and `{flag}=True` the block's default "
+             f"`{layer}` ({cand.qualified_name} has no `{flag}=`)" for flag, layer in cand.edits.flag_layers.items()]
+    dropped = [k for k in cand.edits.dropped if k in ACTIVATION_FLAGS]
+    if dropped:
+        notes.append(f"`{', '.join(f'{k}=' for k in dropped)}` dropped at the calls of `{cand.name}`: {cand.qualified_name} "
+                     "has no such switch and applies its own activation whatever the flag said")
+    return "; ".join(notes)
 
 
 def _serves_worse(block_code: str, name: str, chosen: Candidate, report: ScopeReport) -> bool:
@@ -484,7 +500,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     fixes += the_plan.notes
     free = list(the_plan.report.free)
 
-    def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list) -> PatchResult:
+    def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list,
+               chosen: Sequence[Candidate] = ()) -> PatchResult:
         return PatchResult(
             code=new_code,
             diff=unified_diff(extracted.code, new_code),
@@ -497,7 +514,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             tries=tries,
             free_names=free,
             elapsed_s=time.monotonic() - started,
-            fixes=fixes,
+            fixes=fixes + [note for c in chosen if (note := activation_note(c))],
         )
 
     if not free:
@@ -540,7 +557,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         if check is not None:
             label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
             attempts.append(f"{label}: {_describe(check)}")
-        current = result(new_code, inserted, added, check, tries, unresolved)
+        current = result(new_code, inserted, added, check, tries, unresolved, chosen)
         rank = (_progress(check), -len(unresolved))
         if best is None or rank > best[:2]:
             best = (rank[0], rank[1], current)

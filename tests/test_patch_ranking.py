@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
+from dataclasses import replace
 from types import SimpleNamespace
 
 from rag_server.candidates import (
@@ -764,3 +766,174 @@ def test_names_a_star_import_shim_does_not_offer_are_dropped_from_its_import():
     new, notes = drop_missing_imports("from torch.nn import Conv2d, Swish\n", installed, module_lacks)
     assert new == "from torch.nn import Conv2d\n"
     assert notes == ["removed Swish from the import from 'torch.nn', which does not define it"]
+
+
+class _NamedBlocksStore:
+    """A store that knows blocks by exact name only (lookups by spelling and meaning find nothing)."""
+
+    def __init__(self, blocks: list) -> None:
+        self.blocks = blocks
+
+    def blocks_named(self, name: str) -> list:
+        return [b for b in self.blocks if b.name == name]
+
+    def lookup_symbol(self, name: str, k: int = 10) -> list:
+        from rag_server.candidates import normalize
+
+        return [SimpleNamespace(block=b) for b in self.blocks if normalize(b.name) == normalize(name)][:k]
+
+    def lookup_initials(self, name: str, k: int = 10) -> list:
+        return []
+
+    def search(self, query: str, k: int = 10, **kw) -> list:
+        return []
+
+
+def _stored(name: str, module: str, init: str, body: str, example_input: list[int], padding: int = 0):
+    """A validated block of an installed library whose class ``name`` takes ``init`` and whose validation ran forward on
+    a tensor of shape ``example_input``; ``padding`` characters of comment make its code that much longer."""
+    code = (f"import torch.nn as nn\n\n\nclass {name}(nn.Module):\n    def __init__(self, {init}):\n        super().__init__()\n"
+            f"        {body}\n        self.source = {module!r}\n\n    def forward(self, x):\n        return x\n" + "#" * padding + "\n")
+    stages = {s: {"ok": True} for s in ("parse", "import", "instantiate", "forward", "backward")}
+    return SimpleNamespace(
+        name=name, code=code, qualified_name=f"{module}.{name}", missing_deps=[], unresolved=[], content_hash=module + name,
+        validation=stages, passed=lambda stage: True,
+        example=SimpleNamespace(init_kwargs={}, inputs=[example_input]),
+        provenance=SimpleNamespace(source="pkg:timm", module=module, package="timm"))
+
+
+TOKENS_MODEL = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, dim=96):
+            super().__init__()
+            self.patch = nn.Conv2d(3, dim, 4, 4)
+            self.blocks = nn.Sequential(*[Block(dim, num_heads=4, mlp_ratio=2.0) for _ in range(2)])
+            self.head = nn.Linear(dim, 10)
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2)
+            x = self.blocks(x)
+            return self.head(x.mean(1))
+    ''')
+
+
+def test_blocks_of_one_name_rank_by_the_input_the_model_feeds_and_their_family_module():
+    """p36 of sweep P: ``Block(dim, num_heads, mlp_ratio)`` on tokens tried visformer's [B, C, H, W] block and SAM's
+    [B, H, W, C] one first; timm's ``vision_transformer.Block`` (the family's own, longer code) was never tried."""
+    from rag_server.candidates import store_candidates
+
+    init, body = "dim, num_heads=8, mlp_ratio=4.0", "self.norm = nn.LayerNorm(dim)"
+    store = _NamedBlocksStore([
+        _stored("Block", "timm.models.visformer", init, body, [2, 32, 8, 8]),
+        _stored("Block", "timm.models.vision_transformer_sam", init, body, [2, 8, 8, 32], padding=300),
+        _stored("Block", "timm.models.vision_transformer", init, body, [2, 16, 32], padding=9000),
+        _stored("Block", "timm.models.convit", init, body, [2, 16, 32], padding=2000),
+    ])
+    ranked = store_candidates(analyze(TOKENS_MODEL).free["Block"], store, TOKENS_MODEL)
+    assert [c.qualified_name for c in ranked[:2]] == ["timm.models.vision_transformer.Block", "timm.models.convit.Block"]
+    assert {c.qualified_name for c in ranked[2:]} == {"timm.models.visformer.Block", "timm.models.vision_transformer_sam.Block"}
+    from rag_server.call_layout import fed_layout
+
+    assert fed_layout(ast.parse(TOKENS_MODEL), "Block") == "tokens"
+    # nothing said about the input: no layout penalty, and the family's module still comes first
+    unsaid = TOKENS_MODEL.replace("x = self.patch(x).flatten(2).transpose(1, 2)", "x = x * 2")
+    assert fed_layout(ast.parse(unsaid), "Block") is None
+    assert store_candidates(analyze(unsaid).free["Block"], store, unsaid)[0].qualified_name == "timm.models.vision_transformer.Block"
+
+
+def test_a_block_comes_from_the_module_named_after_it_and_a_whole_network_is_never_its_alias():
+    """p26 of sweep P: maxxvit's copy of ``ConvNeXtBlock`` (a longer file; the size penalty saturates) ranked above
+    convnext's own, and the whole ``ConvNeXt`` network was offered as an alias of ``ConvNeXtBlock``."""
+    from rag_server.candidates import store_candidates
+
+    init, body = "in_chs, drop_path=0.0", "self.conv = nn.Conv2d(in_chs, in_chs, 7, padding=3, groups=in_chs)"
+    store = _NamedBlocksStore([
+        _stored("ConvNeXtBlock", "timm.models.maxxvit", init, body, [2, 32, 8, 8], padding=30000),
+        _stored("ConvNeXtBlock", "timm.models.convnext", init, body, [2, 32, 8, 8], padding=40000),
+        _stored("ConvNeXt", "timm.models.convnext", "in_chans=3, num_classes=1000, drop_path_rate=0.0", body, [2, 3, 32, 32]),
+    ])
+    model = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.b = ConvNeXtBlock(64, drop_path=0.1)\n"
+    ranked = store_candidates(analyze(model).free["ConvNeXtBlock"], store, model)
+    assert [c.qualified_name for c in ranked] == ["timm.models.convnext.ConvNeXtBlock", "timm.models.maxxvit.ConvNeXtBlock"]
+    # only blocks of the name asked for: torchvision's ``InceptionB`` found by meaning for a ``NonLocalBlock`` is not
+    # the canonical anything (p34 of sweep P tried it first once it was)
+    from rag_server.candidates import family_module
+
+    inception = _candidate("InceptionB", "torchvision.models.inception", 5.0)
+    assert family_module(replace(inception, match="exact"), []) and not family_module(replace(inception, match="semantic"), [])
+
+
+def test_a_boolean_activation_flag_becomes_the_blocks_activation_layer():
+    """p09 of sweep P: ``GhostModule(..., relu=False)`` against timm's ``GhostModule(..., act_layer=nn.ReLU)``: the flag
+    was dropped and the block applied the ReLU the model had turned off."""
+    import libcst as cst
+
+    from rag_server.candidates import keyword_edits
+    from rag_server.codeops import edit_call_keywords
+
+    timm_ghost = GHOST.replace("use_act=True", "act_layer=nn.ReLU")
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = GhostModule(16, 32, ratio=2, relu=True)
+                self.b = GhostModule(32, 64, ratio=2, relu=False)
+        ''')
+    usage = _usage(model, "GhostModule")
+    edits = keyword_edits(definition_signature(timm_ghost, "GhostModule"), usage)
+    assert edits.flag_layers == {"relu": "act_layer"} and not edits.dropped
+    edited = edit_call_keywords(cst.parse_module(model), {"GhostModule": edits}).code
+    assert "GhostModule(16, 32, ratio=2)" in edited and "GhostModule(32, 64, ratio=2, act_layer=nn.Identity)" in edited
+    # a block with its own switch gets the flag renamed, as before
+    assert keyword_edits(definition_signature(GHOST, "GhostModule"), usage).renamed == {"relu": "use_act"}
+    # a flag whose value the code computes cannot be mapped: dropped, as before (and Patch says so in its fixes)
+    computed = _usage(model.replace("relu=False", "relu=self.training"), "GhostModule")
+    assert keyword_edits(definition_signature(timm_ghost, "GhostModule"), computed).dropped == ("relu",)
+    from rag_server.codeops import KeywordEdits
+    from rag_server.patch import activation_note
+
+    mapped = Candidate("GhostModule", "GhostModule", timm_ghost, "exact", edits=edits)
+    assert "act_layer=nn.Identity" in activation_note(mapped)
+    dropped = Candidate("GhostModule", "GhostModule", timm_ghost, "exact", edits=KeywordEdits(dropped=("relu",)))
+    assert "relu=" in activation_note(dropped) and activation_note(Candidate("X", "X", "", "exact")) == ""
+
+
+def test_global_pooling_torch_nn_lacks_becomes_torch_adaptive_pooling():
+    """p21 of sweep P: ``nn.GlobalAvgPool2d()`` was read as a missing block and got timm's ``AdaptiveAvgMaxPool2d``,
+    the mean of average and max pooling; torch.nn computes it as ``nn.AdaptiveAvgPool2d(1)``."""
+    import torch
+
+    from rag_server.candidates import free_what_is_missing
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.pool = nn.GlobalAvgPool2d()
+                self.peak = nn.GlobalMaxPool2d()
+                self.fc = nn.Linear(8, 2)
+
+            def forward(self, x):
+                return self.fc(self.pool(x).flatten(1) + self.peak(x).flatten(1))
+        ''')
+    source, notes, rewrites = free_what_is_missing(code)
+    assert "self.pool = nn.AdaptiveAvgPool2d(1)" in source and "self.peak = nn.AdaptiveMaxPool2d(1)" in source
+    assert rewrites == {"nn.GlobalAvgPool2d()": "nn.AdaptiveAvgPool2d(1)", "nn.GlobalMaxPool2d()": "nn.AdaptiveMaxPool2d(1)"}
+    assert any("GlobalAvgPool2d" in n and "AdaptiveAvgPool2d(1)" in n for n in notes)
+    ns: dict = {}
+    exec(compile(source, "<patched>", "exec"), ns)
+    x = torch.arange(2 * 8 * 4 * 4, dtype=torch.float32).reshape(2, 8, 4, 4)
+    net = ns["Net"]()
+    assert torch.equal(net.pool(x).flatten(1), x.mean((2, 3))) and net(x).shape == (2, 2)
+    # a use that is not an argument-less call is still read as a missing block, as before
+    other = "import torch.nn as nn\npool = nn.GlobalAvgPool2d(flatten=True)\n"
+    assert free_what_is_missing(other)[0] == "import torch.nn as nn\npool = GlobalAvgPool2d(flatten=True)\n"
