@@ -167,6 +167,7 @@ class SuggestResult:
     undefined_names: list[str]
     versions: dict[str, str]
     imports: list[str] = field(default_factory=list)  # import lines for undefined names a standard import binds
+    notes: list[str] = field(default_factory=list)  # undefined names that misspell a local, with the name meant
 
 
 @dataclass
@@ -322,7 +323,7 @@ def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int | N
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
     return SuggestResult(
         suggestions=[Suggestion(_hit(s.hit), s.insert_line, s.reason) for s in resp.suggestions],
-        undefined_names=list(resp.undefined_names), versions=_versions(resp), imports=list(resp.imports),
+        undefined_names=list(resp.undefined_names), versions=_versions(resp), imports=list(resp.imports), notes=list(resp.notes),
     )
 
 

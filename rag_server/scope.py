@@ -526,3 +526,37 @@ def parameter_calls(code: str, names: set[str]) -> dict[str, tuple[list[CallSite
 
 def free_names(code: str) -> list[str]:
     return list(analyze(code).free)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, replacements and swaps of two neighbours that turn ``a`` into ``b``."""
+    previous, current = list(range(len(b) + 1)), [0] * (len(b) + 1)
+    before: list[int] = []
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[len(b)]
+
+
+def local_typo(usage: NameUsage) -> list[str]:
+    """The names bound in the function around ``usage`` (its parameters too) that free name ``usage.name`` most
+    likely misspells, nearest first; [] when it is not read like a misspelt local. It must be read only as a value
+    (never called, no ``.attr``, no base class or decorator: those are blocks, helpers and modules) and only inside
+    functions, in the local's case style, and within one edit of it (two for names of five or more characters), fewer
+    edits than it has characters. Why: an LLM's ``self.conv2(feature)`` beside ``features = ...`` got a library block
+    by meaning search (a class object passed to conv2d), and the check blamed conv2d, not the typo."""
+    name = usage.name
+    if usage.calls or usage.attributes or usage.as_base or usage.as_decorator or usage.instance_calls:
+        return []
+    if usage.at_import or not usage.value_uses:
+        return []
+    limit = min(1 if len(name) < 5 else 2, len(name) - 1)
+    style = name.lstrip("_")[:1].isupper()
+    near = [(edit_distance(name, local), local) for local in usage.local_names
+            if local != name and local.lstrip("_")[:1].isupper() == style and local not in {"self", "cls"}]
+    near = sorted(n for n in near if n[0] <= limit)
+    return [local for distance, local in near if distance == near[0][0]] if near else []

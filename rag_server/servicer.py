@@ -460,7 +460,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
         context_lines = request.context_lines if request.HasField("context_lines") else 20  # ``optional``: 0 means 0
         found = suggest.suggest(self._filtered_store(request), code, request.cursor_line, k, context_lines)
-        response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, versions=self._versions())
+        response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, notes=found.notes,
+                                              versions=self._versions())
         for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)
             response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)

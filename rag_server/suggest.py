@@ -33,7 +33,7 @@ from rag_server.candidates import (
 from rag_server.codeops import torch_nn_note
 from rag_server.mend import mended
 from rag_server.query import MAX_QUERY_CHARS
-from rag_server.scope import analyze
+from rag_server.scope import analyze, local_typo
 
 
 @dataclass
@@ -50,6 +50,8 @@ class Suggestions:
     suggestions: list[Suggestion]  # blocks, best first
     undefined_names: list[str]  # names used near the cursor and defined nowhere
     imports: list[str]  # import lines for the undefined names a standard import binds (``F``, ``nn.Conv2d``), as Patch adds them
+    # undefined names that misspell a local variable (``scope.local_typo``), with the name meant; no block is offered
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def _defined_names(tree: ast.Module) -> set[str]:
@@ -368,11 +370,15 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
             seen.add(offered.hit.block.content_hash or offered.hit.block.qualified_name)
             suggestions.append(offered)
     for_blocks: list[tuple[str, int, Any]] = []
+    notes: list[str] = []
     for name, used_at in undefined:
         usage = usages.get(name)
         line = standard_import(usage) if usage is not None else None
+        meant = local_typo(usage) if usage is not None and line is None else []
         if usage is not None and import_first(usage, line):
             imports[line] = None
+        elif meant:  # a misspelt local: no block stands for it (Patch leaves it too)
+            notes.append(f"{name}: most likely a typo of {' or '.join(meant)} (line {reading.editor_line(used_at)})")
         else:
             for_blocks.append((name, used_at, usage))
     for name, used_at, usage in for_blocks:
@@ -386,7 +392,7 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
                 line = reading.editor_line(_insert_line(tree, reading.code, used_at))
                 suggestions.append(Suggestion(hit, line, f"undefined name {name}{_why_free(name, reading.notes)}{why}"))
         if len(suggestions) >= k:
-            return Suggestions(suggestions[:k], names, list(imports))
+            return Suggestions(suggestions[:k], names, list(imports), notes)
     window = "\n".join(code.splitlines()[lo - 1 : hi]).strip()
     if window:
         # not a block whose name the code binds already (an imported DropPath), nor a second block of one name
@@ -401,4 +407,4 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
                 suggestions.append(Suggestion(hit, at, "similar to the code at the cursor"))
             if len(suggestions) >= k:
                 break
-    return Suggestions(suggestions[:k], names, list(imports))
+    return Suggestions(suggestions[:k], names, list(imports), notes)

@@ -205,6 +205,8 @@ def test_context_lines_zero_reads_the_cursor_line_only_over_grpc(store_dir, tmp_
             layer_line = _line_of(MODEL, "        self.layer1 = InvertedResidual(32, 16, stride=1, expand_ratio=1)")
             assert client.suggest(MODEL, cursor_line=layer_line, k=1, context_lines=0).undefined_names == ["InvertedResidual"]
             assert {"ConvBNReLU", "InvertedResidual", "channel_shuffle"} <= set(client.suggest(MODEL, cursor_line=layer_line, k=1).undefined_names)
+            typo = client.suggest(MISSPELT_LOCAL, cursor_line=_line_of(MISSPELT_LOCAL, "        return self.conv2(feature)"), k=3)
+            assert typo.notes == [f"feature: most likely a typo of features (line {_line_of(MISSPELT_LOCAL, '        return self.conv2(feature)')})"]
     finally:
         running.stop(grace=1)
 
@@ -216,3 +218,28 @@ def test_a_block_imported_under_another_name_is_not_offered_as_similar(store):
     assert "timm.layers.mlp.Mlp" in {s.hit.block.qualified_name for s in suggest(store, plain, k=10).suggestions}  # offered otherwise
     result = suggest(store, code, k=10)
     assert result.undefined_names == [] and "timm.layers.mlp.Mlp" not in {s.hit.block.qualified_name for s in result.suggestions}
+
+
+MISSPELT_LOCAL = """import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3)
+        self.conv2 = nn.Conv2d(16, 16, 3)
+
+    def forward(self, x):
+        features = self.conv1(x)
+        return self.conv2(feature)
+"""
+
+
+def test_a_misspelt_local_variable_gets_a_note_not_a_block(store):
+    """``self.conv2(feature)`` beside ``features = ...`` was offered a library block found by meaning for ``feature``
+    (fightingcv's ``conv_head_pooling``); Patch leaves such a name alone and says it is a typo, and so does Suggest."""
+    result = suggest(store, MISSPELT_LOCAL, cursor_line=_line_of(MISSPELT_LOCAL, "        return self.conv2(feature)"), k=3)
+    assert result.undefined_names == ["feature"]
+    assert result.notes == [f"feature: most likely a typo of features (line {_line_of(MISSPELT_LOCAL, '        return self.conv2(feature)')})"]
+    assert not any(s.reason.startswith("undefined name feature") for s in result.suggestions)

@@ -261,16 +261,18 @@ class Suggestion(_message.Message):
     def __init__(self, hit: _Optional[_Union[SearchHit, _Mapping]] = ..., insert_line: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SuggestResponse(_message.Message):
-    __slots__ = ("suggestions", "undefined_names", "imports", "versions")
+    __slots__ = ("suggestions", "undefined_names", "imports", "notes", "versions")
     SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     UNDEFINED_NAMES_FIELD_NUMBER: _ClassVar[int]
     IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
     undefined_names: _containers.RepeatedScalarFieldContainer[str]
     imports: _containers.RepeatedScalarFieldContainer[str]
+    notes: _containers.RepeatedScalarFieldContainer[str]
     versions: _common_pb2.Versions
-    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., undefined_names: _Optional[_Iterable[str]] = ..., imports: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., undefined_names: _Optional[_Iterable[str]] = ..., imports: _Optional[_Iterable[str]] = ..., notes: _Optional[_Iterable[str]] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ()
