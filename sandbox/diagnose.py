@@ -315,6 +315,15 @@ def diagnose_exception(
         return Diagnosis(problem[:400], _layer_hint(layer) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
     if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
         return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
+    if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg) and lineno:
+        # raised in the model's own code: a call inside a constructor (a block built with arguments its class does not
+        # take), not the model's constructor called without its arguments. Why: the hint sent users to --init-kwargs.
+        return Diagnosis(
+            f"constructor call failed{_at(lineno)}: {first}",
+            f"the call at line {lineno}, made while the model is built, passes arguments its class or function does not "
+            "take (or misses required ones): fix that call to fit the signature the message names",
+            "constructor_args", "", lineno,
+        )
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg):
         return Diagnosis(
             f"constructor call failed: {first}",

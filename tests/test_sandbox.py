@@ -108,6 +108,42 @@ def test_lemur_learn_failure_is_reported_at_train_step(pool):
     assert result.diagnosis.kind == "undefined_name" and result.diagnosis.symbol == "undefined_counter"
 
 
+NESTED_CALL = """import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c_in, c_out, *, norm_layer):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm = norm_layer(c_out)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.block = Block(3, 8, stride=2)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.block(x).mean((2, 3)))
+"""
+
+
+def test_a_nested_constructor_call_that_does_not_fit_names_its_line_not_init_kwargs(pool):
+    """A block built inside Net.__init__ with arguments its class does not take was diagnosed as the model's own
+    constructor missing arguments, with a hint to pass --init-kwargs."""
+    result = pool.check(NESTED_CALL, CheckSpec(entry="Net"))
+    line = NESTED_CALL.splitlines().index("        self.block = Block(3, 8, stride=2)") + 1
+    assert result.failed_stage == "instantiate" and result.diagnosis.kind == "constructor_args"
+    assert result.diagnosis.line == line and f"(line {line})" in result.diagnosis.problem
+    assert f"the call at line {line}" in result.diagnosis.hint and "--init-kwargs" not in result.diagnosis.hint
+    missing = pool.check(NESTED_CALL.replace("num_classes=10", "num_classes"), CheckSpec(entry="Net"))
+    assert missing.diagnosis.kind == "constructor_args" and "--init-kwargs" in missing.diagnosis.hint
+
+
 def test_syntax_error_fails_at_parse_with_line(pool):
     result = pool.check("import torch\nclass Net(:\n    pass\n")
     assert result.status == "failed" and result.failed_stage == "parse"
