@@ -31,6 +31,7 @@ from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.api import ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
+from sandbox.pool import PoolClosed
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
@@ -87,6 +88,8 @@ def _status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.CANCELLED
     if isinstance(exc, (Unavailable, ReportsUnavailable)):
         return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, PoolClosed):  # the server is shutting down: try another one, or again later
+        return grpc.StatusCode.UNAVAILABLE
     return grpc.StatusCode.INTERNAL
 
 

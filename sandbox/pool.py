@@ -236,6 +236,8 @@ class CheckerPool:
 
     def _replace(self, worker: _WorkerProcess) -> _WorkerProcess:
         worker.kill()
+        if self._closed:  # a check that waited on a worker the close stopped: no fresh worker (and its imports) for it
+            raise PoolClosed("the sandbox is shutting down (CheckerPool closed)")
         fresh = self._spawn(worker.index)
         with self._lock:
             self._workers[worker.index] = fresh
@@ -296,7 +298,7 @@ class CheckerPool:
         interrupts the wait (KeyboardInterrupt included) costs the worker, which is replaced.
         """
         if self._closed:
-            raise RuntimeError("CheckerPool is closed")
+            raise PoolClosed("CheckerPool is closed")
         spec = spec or CheckSpec()
         started = time.monotonic()
         if not isinstance(code, str):
@@ -428,6 +430,12 @@ def _caller_ended(spec: CheckSpec, kind: str) -> CheckResult:
     what = "the caller cancelled the check" if kind == "cancelled" else "the caller's deadline passed"
     return CheckResult(status="timeout", stages={s: "skipped" for s in spec.stages}, error_type=error_type,
                        message=f"{what} while it waited for a free worker; nothing ran", diagnosis=diagnose_deadline(kind, "the wait for a worker", 0.0, spec.timeout_s))
+
+
+class PoolClosed(RuntimeError):
+    """A check asked of, or still waiting on, a closed pool. Why its own class: a server shutting down answers such a
+    call UNAVAILABLE; a check waiting on a worker the close stopped used to spawn a fresh worker after the close (a
+    shutdown waited 16 s on such a thread) and answer "the sandbox worker failed"."""
 
 
 def _worker_failure(message: str) -> CheckResult:

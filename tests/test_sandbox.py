@@ -144,6 +144,34 @@ def test_a_nested_constructor_call_that_does_not_fit_names_its_line_not_init_kwa
     assert missing.diagnosis.kind == "constructor_args" and "--init-kwargs" in missing.diagnosis.hint
 
 
+def test_a_check_waiting_on_a_starting_worker_ends_when_the_pool_closes():
+    """The check waited for the worker's imports; the close stopped that worker, and the check spawned a fresh one
+    after the close (a server's shutdown waited on such a thread 16 s after "stopped"), then answered "the sandbox
+    worker failed: write to closed file", as if the sandbox were broken."""
+    import threading
+
+    from sandbox.pool import PoolClosed
+
+    pool = CheckerPool(size=1, preload=("torch", "torchvision"))
+    outcome: list[object] = []
+    waiting = threading.Thread(target=lambda: outcome.append(_raised(lambda: pool.check(SMALL))))
+    waiting.start()
+    time.sleep(0.3)  # the check is waiting for the worker's imports
+    pool.close()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive() and len(outcome) == 1
+    assert isinstance(outcome[0], PoolClosed), outcome[0]
+    with pytest.raises(PoolClosed, match="closed"):
+        pool.check(SMALL)
+
+
+def _raised(call) -> object:
+    try:
+        return call()
+    except Exception as exc:  # the outcome under test is the exception itself
+        return exc
+
+
 def test_syntax_error_fails_at_parse_with_line(pool):
     result = pool.check("import torch\nclass Net(:\n    pass\n")
     assert result.status == "failed" and result.failed_stage == "parse"
