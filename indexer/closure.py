@@ -358,7 +358,13 @@ class BlockAssembler:
             else:
                 top = a.name if a.asname else local
                 t = g._modtarget(top) if g.is_internal(top) else None
-            if isinstance(t, DefTarget):
+            failing = self._import_fails(t.module) if isinstance(t, DefTarget) and try_guarded and module_level and not g.installed else []
+            if failing:
+                # importing that module raises ImportError where the block runs (``import fancylib`` at its top, not
+                # installed): the original's fallback runs, so the block keeps it rather than inlining the definition
+                missing.append(f"{mod}.{a.name} (its module needs {', '.join(failing)})")
+                entries.append((local, None, text))
+            elif isinstance(t, DefTarget):
                 tmi = g.modules[t.module]
                 for i in tmi.defs[t.name] + tmi.mutations.get(t.name, []):
                     key = (t.module, i)
@@ -400,6 +406,15 @@ class BlockAssembler:
         if changed:
             out.local_imports.append(InternalImport(node, entries, module_level))
         return tops
+
+    def _import_fails(self, module: str) -> list[str]:
+        """The external packages that ``module``'s own top-level import statements need and that are not installed:
+        importing it raises ImportError. Why: ``try: from .other import exists / except ImportError: exists = None``
+        was inlined with ``other``'s ``import fancylib`` at the top of the block, unguarded, so the fallback that ran in
+        the package could never run. (One level: a module that imports a sibling needing a missing package is not
+        followed.)"""
+        tops = {b.module.split(".")[0] for u in self.graph.modules[module].units if u.kind == "import" for b in u.imports}
+        return missing_dependencies(sorted(t for t in tops if not self.graph.is_internal(t) and t != "__future__"))
 
     def _module_uses(self, fn: ast.AST, local: str, target: ModTarget) -> list[Link] | None:
         """Links for every ``local.attr...`` in ``fn`` through module ``target``; None when
@@ -478,6 +493,7 @@ class BlockAssembler:
         a NamedTuple, a type alias), never a trainer or a predictor class that drags half a package in."""
         out: list[UnitKey] = []
         pending = list(order)
+        packages = self._external_packages(order) | set(sys.stdlib_module_names)
         while pending:
             key = pending.pop(0)
             for dep in sorted(self.links(key).ann_deps):
@@ -486,17 +502,24 @@ class BlockAssembler:
                 trial = set(seen)
                 extra = self._closure([dep], trial)
                 lines = sum(self.graph.modules[m].units[i].line_end - self.graph.modules[m].units[i].line_start + 1 for m, i in extra)
-                if len(extra) <= MAX_ANNOTATION_UNITS and lines <= MAX_ANNOTATION_LINES:
+                # and no package the block does not import already: a config class whose default reads a package
+                # (``scale: float = fancylib.DEFAULT``) made the block import it for an annotation that never runs
+                if len(extra) <= MAX_ANNOTATION_UNITS and lines <= MAX_ANNOTATION_LINES and self._external_packages(extra) <= packages:
                     seen |= trial
                     out += extra
                     pending += extra
         return out
 
+    def _external_packages(self, units: list[UnitKey]) -> set[str]:
+        """Top-level external packages the units read (their links and star imports)."""
+        return ({t.module.split(".")[0] for k in units for t, _ in self.links(k).ext}
+                | {s.split(".")[0] for k in units for s in self.links(k).star})
+
     def _annotation_imports(self, units: list[UnitKey]) -> set[ExtKey]:
         """External names read only in lazy annotations that the block imports: those of the standard library and
         of packages the block imports anyway (``torch`` of ``-> torch.Tensor``), never a package for its annotations."""
         ext = {ek for k in units for ek in self.links(k).ext}
-        tops = {t.module.split(".")[0] for t, _ in ext} | {s.split(".")[0] for k in units for s in self.links(k).star}
+        tops = self._external_packages(units)
         out: set[ExtKey] = set()
         for k in units:
             for ek in self.links(k).ann_ext:

@@ -566,3 +566,81 @@ def test_registry_filled_by_a_decorator_in_another_module_is_carried(tmp_path):
     assert b.unresolved == [] and "class Unused" not in b.code
     out = run_alone(tmp_path, b.code, "import torch\nprint(Tagged.kind, tuple(Tagged()(torch.zeros(2, 8)).shape))\n")
     assert out.split() == ["Scaled", "(2,", "8)"]
+
+
+def test_a_guarded_own_import_whose_module_needs_a_missing_package_keeps_its_fallback(tmp_path):
+    """``try: from .other import exists / except ImportError: exists = None``, where ``other`` imports a package that is
+    not installed, was inlined with ``import fancylib`` unguarded at the top of the block: the block failed at import
+    where the package ran its fallback."""
+    files = {
+        "p17/__init__.py": "",
+        "p17/other.py": """
+            import fancylib_not_here_xyz
+
+
+            def exists(x):
+                return fancylib_not_here_xyz.f(x)
+            """,
+        "p17/net.py": """
+            import torch.nn as nn
+
+            try:
+                from .other import exists
+            except ImportError:
+                exists = None
+
+
+            class GuardedMissing(nn.Module):
+                def __init__(self, dim=8):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, dim)
+
+                def forward(self, x):
+                    y = self.fc(x)
+                    return y if exists is None else exists(y)
+            """,
+    }
+    b = mine(tmp_path, files)["GuardedMissing"]
+    assert b.missing_deps == [] and not re.search(r"^\s*import fancylib_not_here_xyz", b.code, re.M), b.code
+    assert "raise ImportError(" in b.code and not re.search(r"^\s*(from|import) p17\b", b.code, re.M), b.code
+    out = run_alone(tmp_path, b.code, "import torch\nprint(tuple(GuardedMissing()(torch.zeros(2, 8)).shape))\n")
+    assert out.strip() == "(2, 8)"
+
+
+def test_an_annotation_only_class_that_needs_another_package_is_not_carried(tmp_path):
+    """Under lazy annotations, ``cfg: Cfg | None`` carried ``Cfg``, whose default reads a package the block does not
+    otherwise import (and that is not installed): the block failed at import for an annotation that never runs."""
+    files = {
+        "p18/__init__.py": "",
+        "p18/heavy.py": """
+            from dataclasses import dataclass
+
+            import fancylib_not_here_xyz
+
+
+            @dataclass
+            class Cfg:
+                dim: int = 8
+                scale: float = fancylib_not_here_xyz.DEFAULT_SCALE
+            """,
+        "p18/lazy.py": """
+            from __future__ import annotations
+
+            import torch.nn as nn
+
+            from .heavy import Cfg
+
+
+            class LazyCfg(nn.Module):
+                def __init__(self, cfg: Cfg | None = None, dim: int = 8):
+                    super().__init__()
+                    self.fc = nn.Linear(dim, dim)
+
+                def forward(self, x):
+                    return self.fc(x)
+            """,
+    }
+    b = mine(tmp_path, files)["LazyCfg"]
+    assert "class Cfg" not in b.code and "fancylib_not_here_xyz" not in b.code and b.missing_deps == [], b.code
+    out = run_alone(tmp_path, b.code, "import torch\nprint(tuple(LazyCfg()(torch.zeros(2, 8)).shape))\n")
+    assert out.strip() == "(2, 8)"
