@@ -287,20 +287,12 @@ def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[
 def _audit_requests(items: Iterable[Any], to_item, raised: list[Exception]) -> Iterator[blocks_pb2.AuditRequest]:
     """Requests for a stream. gRPC reads them in its own thread and reports an exception there only as "Exception
     iterating requests!"; ``raised`` keeps it so that the caller re-raises the real one (which item, what is wrong)."""
-    iterator: Iterator[Any] | None = None
-    index = 0
-    while True:
-        try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
-            iterator = iter(items) if iterator is None else iterator
-            item = next(iterator)
-            request = _audit_request(index, to_item(index, item))
-        except StopIteration:
-            return
-        except Exception as exc:
-            raised.append(exc)
-            raise
-        yield request
-        index += 1
+    try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
+        for i, item in enumerate(items):
+            yield _audit_request(i, to_item(i, item))
+    except Exception as exc:  # closing the stream raises GeneratorExit at the yield, which is no Exception
+        raised.append(exc)
+        raise
 
 
 def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:

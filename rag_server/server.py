@@ -264,17 +264,22 @@ def server_options(settings: Settings) -> list[tuple[str, Any]]:
 
 def _listen_addresses(host: str, port: int) -> list[tuple[int, tuple[Any, ...]]]:
     """(family, sockaddr) of every address gRPC may bind for ``host``: what the system resolves, and for ``localhost``
-    both loopbacks (gRPC's resolver gives [::1] and 127.0.0.1 even where the system gives one)."""
+    both loopbacks (gRPC's resolver gives [::1] and 127.0.0.1 even where the system gives one). Raises the resolver's
+    error when nothing resolves."""
     found: list[tuple[int, tuple[Any, ...]]] = []
     names = [host or None] + (["127.0.0.1", "::1"] if host.lower() == "localhost" else [])
+    errors: list[OSError] = []
     for name in names:
         try:
             infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        except (OSError, UnicodeError):
+        except (OSError, UnicodeError) as exc:
+            errors.append(exc if isinstance(exc, OSError) else OSError(str(exc)))
             continue
         for family, _, _, _, sockaddr in infos:
             if (family, sockaddr[:2]) not in [(f, a[:2]) for f, a in found]:
                 found.append((family, sockaddr))
+    if not found and errors:
+        raise errors[0]
     return found
 
 
@@ -299,42 +304,43 @@ def _format_address(family: int, sockaddr: tuple[Any, ...]) -> str:
     return f"[{sockaddr[0]}]:{sockaddr[1]}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{sockaddr[1]}"
 
 
+def _bind_failures(address: str) -> list[tuple[str, OSError]]:
+    """(address, error) for each address ``host:port`` resolves to that a plain socket cannot bind; a host that does
+    not resolve is one failure, with the resolver's error."""
+    host, _, port_text = address.rpartition(":")
+    try:
+        addresses = _listen_addresses(host.strip("[]"), int(port_text))
+    except ValueError:
+        return []
+    except OSError as exc:
+        return [(address, exc)]
+    return [(_format_address(f, a), exc) for f, a in addresses if (exc := _bind_error(f, a)) is not None]
+
+
+def _in_use(failures: list[tuple[str, OSError]], address: str) -> str | None:
+    for where, exc in failures:
+        if exc.errno == errno.EADDRINUSE:
+            return _reason(exc) if where == address else f"{where} is in use: {_reason(exc)}"
+    return None
+
+
 def address_in_use(address: str) -> str | None:
     """Why ``address`` cannot be served when one of the addresses it resolves to is held by another socket, else None.
 
     Why before gRPC binds: gRPC binds what it can and only warns ("Only 1 addresses added out of total 2 resolved"),
     so ``localhost:P`` with 127.0.0.1:P taken served on [::1] alone, and clients of ``localhost:P`` and
     ``127.0.0.1:P`` reached different servers. Port 0 is never in use."""
-    host, _, port_text = address.rpartition(":")
-    try:
-        port = int(port_text)
-    except ValueError:
-        return None
-    if port == 0:
-        return None
-    for family, sockaddr in _listen_addresses(host.strip("[]"), port):
-        exc = _bind_error(family, sockaddr)
-        if exc is not None and exc.errno == errno.EADDRINUSE:
-            where = _format_address(family, sockaddr)
-            return _reason(exc) if where == address else f"{where} is in use: {_reason(exc)}"
-    return None
+    return _in_use(_bind_failures(address), address)
 
 
 def why_bind_fails(address: str) -> str | None:
-    """The operating system's reason a plain socket cannot bind ``address`` (in use, not a local address, ...), or None.
+    """The operating system's reason a plain socket cannot bind ``address`` (in use first, then not a local address,
+    a host that does not resolve, ...), or None.
 
     Why: grpc's bind error names no cause ("Failed to bind ...; set GRPC_VERBOSITY=debug"); the usual one, a port
     another server holds, deserves to be said."""
-    host, _, port = address.rpartition(":")
-    try:
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.bind(sockaddr)
-    except OSError as exc:
-        return _reason(exc)
-    except ValueError:
-        return None
-    return None
+    failures = _bind_failures(address)
+    return _in_use(failures, address) or (_reason(failures[0][1]) if failures else None)
 
 
 def build_server(settings: Settings, backend: Backend) -> RunningServer:
