@@ -344,16 +344,17 @@ def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_pat
     code = (
         "import threading, time, ctypes, os\n"
         "def spin():\n    while True:\n        time.sleep(0.01)\n"
-        "threading.Thread(target=spin, daemon=False).start()\n"
         "libc = ctypes.CDLL(None)\nready_r, ready_w = os.pipe()\n"
-        # fork through PyDLL, which keeps the GIL across the call: through CDLL the spinning thread may hold the
-        # GIL at the fork, and the child (where that thread does not exist) then waits for it forever
+        # fork (through ctypes: the audit hook refuses os.fork) before the thread starts. A ctypes fork skips Python's
+        # after-fork reset of the GIL, so a second thread taking or waiting for the GIL at the fork could leave its
+        # lock held in the child, which then waits for it forever at its first blocking call (seen once in CI)
         "if ctypes.PyDLL(None).fork() == 0:\n"
         f"    libc.prctl(15, b'{marker}', 0, 0, 0)\n"
         "    libc.setsid()\n"
         "    os.write(ready_w, b'x')\n"
         "    while True:\n        time.sleep(0.05)\n"
         "os.read(ready_r, 1)\n"  # the child is named before the check goes on: the leak check cannot pass vacuously
+        "threading.Thread(target=spin, daemon=False).start()\n"
         + MODEL
     )
     result = pool.check(code, FAST)
