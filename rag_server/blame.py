@@ -8,7 +8,9 @@ line after the block that misbehaved (``x = self.patch_embed(x)`` hands a tuple 
 from __future__ import annotations
 
 import ast
+import difflib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from nnrag import pyparse
@@ -160,3 +162,62 @@ def fails_in_user_code(code: str, traceback: str, user_names: set[str]) -> bool:
         if node.lineno <= frames[-1] <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             return node.name in user_names
     return True
+
+
+def user_line_map(user_code: str, patched: str) -> dict[int, int]:
+    """Line in ``patched`` -> the line of ``user_code`` it came from, for the lines Patch kept (or edited in place,
+    e.g. a keyword renamed at a call); lines it inserted have no entry."""
+    matcher = difflib.SequenceMatcher(None, user_code.splitlines(), patched.splitlines(), autojunk=False)
+    out: dict[int, int] = {}
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op in ("equal", "replace"):
+            for k in range(min(i2 - i1, j2 - j1)):
+                out[j1 + k + 1] = i1 + k + 1
+    return out
+
+
+@dataclass
+class FailureSite:
+    """Where in patched code a failed check raised: its innermost frame there."""
+
+    line: int  # in the patched code
+    block: str | None  # the free name whose inserted block (or a helper it brought) holds the line; None: the user's code
+    qualified_name: str = ""  # of that block
+    helper: str = ""  # the top-level definition holding the line, when it is a helper the block brought, not the block
+
+
+def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user_names: set[str]) -> FailureSite | None:
+    """The innermost traceback frame in ``code`` (patched), and whether it lies in an inserted block or in the user's
+    own lines (module-level code or a top-level definition named in ``user_names``, as ``fails_in_user_code``). Why:
+    the sandbox's hint said "the error is raised in the model code" for a line inside a block Patch inserted; the
+    user was sent to the wrong code. None when no frame lies in ``code``."""
+    try:
+        tree = pyparse.parse(code)
+    except SyntaxError:
+        return None
+    n_lines = len(code.splitlines())
+    frames = [int(line) for path, line in _FRAME_RE.findall(traceback)
+              if "site-packages" not in path and not path.startswith("/usr/lib") and 0 < int(line) <= n_lines]
+    if not frames:
+        return None
+    line = frames[-1]
+    owner = _owners(inserted)
+    qualified = {item["name"]: str(item.get("qualified_name", "")) for item in inserted}
+    body = tree.body
+    for index, node in enumerate(body):
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        name = getattr(node, "name", None)
+        if name is None or name in user_names:
+            return FailureSite(line, None)
+        if name in owner:
+            return FailureSite(line, owner[name], qualified.get(owner[name], ""))
+        # a helper brought along: its block is the next inserted definition before the user's code resumes
+        for later in body[index + 1:]:
+            later_name = getattr(later, "name", None)
+            if later_name in owner:
+                return FailureSite(line, owner[later_name], qualified.get(owner[later_name], ""), helper=name)
+            if later_name in user_names:
+                break
+        return FailureSite(line, "", "", helper=name)
+    return FailureSite(line, None)

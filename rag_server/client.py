@@ -145,6 +145,9 @@ class PatchOutcome:
     versions: dict[str, str]
     took_ms: float
     stripped_text: bool = False  # prose or markdown fences were removed from the input
+    attempts: list[str] = field(default_factory=list)  # one line per sandbox check, in order
+    stop_reason: str = ""  # why swapping blocks stopped before max_tries ("" when it did not stop early)
+    free_names: list[str] = field(default_factory=list)  # names the code uses but never binds
 
 
 @dataclass
@@ -263,8 +266,8 @@ def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
         before=convert.result_from_proto(resp.before) if resp.HasField("before") else None,
         after=convert.result_from_proto(resp.after) if resp.HasField("after") else None,
         unresolved=list(resp.unresolved), added_imports=list(resp.added_imports), tries=resp.tries,
-        stripped_text=resp.stripped_text,
-        versions=_versions(resp), took_ms=resp.took_ms,
+        stripped_text=resp.stripped_text, attempts=list(resp.attempts), stop_reason=resp.stop_reason,
+        free_names=list(resp.free_names), versions=_versions(resp), took_ms=resp.took_ms,
     )
 
 

@@ -6,20 +6,24 @@ candidates from the block store -> the best combination is spliced in (block
 imports merged, the block's helpers renamed on clashes, nothing the user wrote is
 changed) -> the sandbox checks it; on failure the candidate the traceback blames (or
 the least certain one) is swapped for the next, up to ``max_tries`` checks, and the
-best attempt is returned. Deterministic: no LLM, no randomness.
+attempt that got furthest is returned (latest stage reached; then one that failed in the user's own code over one that
+failed inside an inserted block; ties: the earlier), its hint saying which of the two the error is in.
+Deterministic: no LLM, no randomness.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 import libcst as cst
 
-from rag_server.blame import blamed_names, failing_lines, fails_in_user_code
+from nnrag import pyparse
+from rag_server.blame import FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, user_line_map
 from rag_server.candidates import (
     ACTIVATION_FLAGS,
     SHORTCUT_DESCRIPTION,
@@ -50,6 +54,7 @@ from rag_server.codeops import (
 )
 from rag_server.llm_text import PatchInputError, extract_code
 from rag_server.scope import NameUsage, ScopeReport, alias_binding, analyze, import_bindings, local_typo
+from sandbox.diagnose import MAIN_GUARD_ONLY, main_guard_classes
 from sandbox.spec import STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
@@ -391,6 +396,68 @@ def _progress(check: CheckResult | None) -> int:
     return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
 
 
+def _model_under_main_guard(report: ScopeReport, spec: CheckSpec) -> str:
+    """The model class the code defines only under ``if __name__ == "__main__":`` (``Net``, else the last class
+    there), when no entry is given and the code defines no class at module level; else "". Why: a check imports the
+    code as a module, so it would build a block Patch inserted as the model, fail, and swap blocks in vain."""
+    if spec.entry:
+        return ""
+    try:
+        tree = pyparse.parse(report.module.code)
+    except (SyntaxError, RecursionError):
+        return ""
+    if any(isinstance(node, ast.ClassDef) or (isinstance(node, ast.FunctionDef) and node.name == "Net") for node in tree.body):
+        return ""
+    guarded = main_guard_classes(tree)
+    return "Net" if "Net" in guarded else (guarded[-1] if guarded else "")
+
+
+def _past_the_blocks(check: CheckResult | None, code: str, inserted: list[dict[str, Any]], user_names: set[str]) -> int:
+    """1 when a failed check raised in the user's own code rather than inside an inserted block: the blocks on its way
+    ran, so among checks that failed at the same stage this one got further. Why: a block called with arguments it
+    cannot take (``'int' object is not callable``) was returned instead of the block that ran and left only the
+    user's own wrong-sized Linear to fix."""
+    if check is None or check.ok:
+        return 0
+    site = failure_site(code, check.traceback or "", inserted, user_names)
+    return int(site is not None and site.block is None)
+
+
+def where_it_fails(site: FailureSite, user_code: str, patched: str) -> str:
+    """In words, where a patched model's check raised: inside an inserted block (named) or in the user's own code (at
+    the line of the user's file, and of the patched code)."""
+    if site.block is None:
+        line = user_line_map(user_code, patched).get(site.line)
+        mine = f"line {line} of your code, " if line is not None else ""
+        text = patched.splitlines()[site.line - 1].strip()
+        return f"the error is raised in your own code ({mine}line {site.line} of the patched code: `{text[:120]}`), not in an inserted block"
+    if site.block:
+        what = f"`{site.helper}`, a helper inserted with block `{site.block}`" if site.helper else f"the inserted block `{site.block}`"
+        source = f" ({site.qualified_name})" if site.qualified_name else ""
+        return (f"the error is raised inside {what}{source}, line {site.line} of the patched code, not in your code: the "
+                f"block does not fit how your code calls or uses `{site.block}`")
+    return f"the error is raised inside `{site.helper}`, code the patch inserted (line {site.line} of the patched code), not in your code"
+
+
+MODEL_CODE_HINT = "the error is raised in the model code"  # the sandbox's words, which cannot tell inserted blocks apart
+
+
+def _say_where_it_fails(result: PatchResult, user_code: str, user_names: set[str]) -> None:
+    """Make a failed check's hint say whether the error is in an inserted block or in the user's code (``where_it_fails``)."""
+    check = result.check
+    if check is None or check.ok or not result.inserted:
+        return
+    site = failure_site(result.code, check.traceback or "", result.inserted, user_names)
+    if site is None:
+        return
+    where = where_it_fails(site, user_code, result.code)
+    hint = check.diagnosis.hint or ""
+    if MODEL_CODE_HINT in hint:
+        check.diagnosis.hint = hint.replace(MODEL_CODE_HINT, where)
+    else:
+        check.diagnosis.hint = f"{hint}; {where}" if hint else where
+
+
 def _describe(check: CheckResult) -> str:
     if check.ok:
         return "ok"
@@ -465,6 +532,11 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     source = the_plan.report.module.code  # with its own misspelt definitions bound
     fixes += the_plan.notes
     free = list(the_plan.report.free)
+    guarded = _model_under_main_guard(the_plan.report, spec)
+    if guarded:  # checked by that name, so the check says why it cannot be built instead of building an inserted block
+        spec = replace(spec, entry=guarded)
+    guard_reason = (f"the model class `{guarded}` {MAIN_GUARD_ONLY}: no block can fix that; move the class out of the guard"
+                    if guarded else "")
 
     def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list,
                chosen: Sequence[Candidate] = ()) -> PatchResult:
@@ -488,7 +560,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         return result(source, [], [], check, int(check is not None), [])
     tries = 0
     attempts: list[str] = []
-    if pool is not None and not any(u.at_import for u in the_plan.report.free.values()):
+    if pool is not None and not guarded and not any(u.at_import for u in the_plan.report.free.values()):
         # free names only inside functions: the model may run anyway (dead code); then leave it alone
         first = _run_check(pool, source, spec, deadline)
         tries += 1
@@ -499,7 +571,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             return done
 
     choice = {name: 0 for name in the_plan.candidates}
-    best: tuple[int, int, PatchResult] | None = None
+    user_names = set(the_plan.report.top_level)
+    best: tuple[tuple[int, int, int], PatchResult] | None = None
     attempted: set[tuple[tuple[str, int], ...]] = set()
     failed_at: dict[str, set[str]] = {}
     previous: CheckResult | None = None  # the last try's check (a different choice of blocks)
@@ -524,12 +597,12 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
             attempts.append(f"{label}: {_describe(check)}")
         current = result(new_code, inserted, added, check, tries, unresolved, chosen)
-        rank = (_progress(check), -len(unresolved))
-        if best is None or rank > best[:2]:
-            best = (rank[0], rank[1], current)
+        rank = (_progress(check), -len(unresolved), _past_the_blocks(check, new_code, inserted, user_names))
+        if best is None or rank > best[0]:  # ties: the earlier attempt
+            best = (rank, current)
         if check is None or check.ok or tries >= max_tries:
             break
-        stop_reason = _users_fault(previous, check, new_code, set(the_plan.report.top_level), previous_picked, picked)
+        stop_reason = guard_reason or _users_fault(previous, check, new_code, user_names, previous_picked, picked)
         if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check
             stop_reason = f"the patch's time budget ({deadline - started:.0f} s) is spent"
         if stop_reason:
@@ -540,7 +613,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             break
         choice = nxt
     assert best is not None
-    final = best[2]
+    final = best[1]
+    _say_where_it_fails(final, extracted.code, user_names)
     final.attempts = attempts
     final.stop_reason = stop_reason
     final.tries = tries

@@ -573,6 +573,7 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
         patched_code=result.code, diff=result.diff, changed=result.changed,
         unresolved=list(result.unresolved), added_imports=list(result.added_imports),
         tries=int(result.tries), stripped_text=bool(result.stripped_text), fixes=list(result.fixes),
+        attempts=list(result.attempts), stop_reason=result.stop_reason, free_names=list(result.free_names),
     )
     for item in result.inserted:
         prov = item.get("provenance")

@@ -68,6 +68,25 @@ def _needs_gpu(msg: str) -> bool:
     return "nvidia driver" in lower or ("cuda" in lower and ("not compiled" in lower or "driver" in lower or "CUDA" in msg))
 
 
+MAIN_GUARD_ONLY = ('is defined only under `if __name__ == "__main__":`; checks import the code as a module, so that block '
+                   "never runs and the class does not exist")
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":`` (either side of the ``==``)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    return isinstance(node.test.ops[0], ast.Eq) and any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+
+
+def main_guard_classes(tree: ast.Module) -> list[str]:
+    """Classes defined directly in a top-level ``if __name__ == "__main__":`` block, in order. Why: an LLM that wraps
+    its whole script in the guard leaves a check nothing to build; "the code defines no nn.Module subclass" hid why."""
+    return [n.name for node in tree.body if _is_main_guard(node) for n in node.body if isinstance(n, ast.ClassDef)]
+
+
 def exception_text(exc: BaseException) -> str:
     """``str(exc)``, or what went wrong making it. Why: checked code defines its own exceptions, and a typo in their
     ``__str__`` (``f"bad shape {self.shap}"``) raised inside the checker, which then blamed itself for the failure."""
@@ -379,6 +398,7 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
         "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
         "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module, or a function that returns an nn.Module",
         "NoModule": "define a class that subclasses torch.nn.Module (a `Net` is picked first)",
+        "MainGuardOnly": 'move the model\'s classes out of the `if __name__ == "__main__":` block to module level; keep only the demo run under it',
         "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
         "OutputShapeMismatch": "make the final layer produce the expected shape (e.g. Linear(..., num_classes))",
         "NoTensorOutput": "forward must return a tensor, or a tuple/list/dict of tensors",

@@ -325,6 +325,7 @@ class CheckRun:
         self.result = CheckResult(status="ok")
         self.namespace: dict[str, Any] = {}
         self.class_order: list[str] = []
+        self.guarded_classes: list[str] = []  # classes defined only under ``if __name__ == "__main__":``
         self.tracker = LayerTracker()
         self.current = "parse"
         self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
@@ -378,6 +379,7 @@ class CheckRun:
         self._enter("parse", result)
         tree = ast.parse(self.code, filename=MODEL_FILE)
         self.class_order = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+        self.guarded_classes = diagnose.main_guard_classes(tree)
         result.stages["parse"] = "ok"
         if "compile" not in self.wanted:
             return False
@@ -405,6 +407,8 @@ class CheckRun:
         is_module = lambda obj: isinstance(obj, type) and issubclass(obj, nn.Module)  # noqa: E731
         if self.spec.entry:
             obj = ns.get(self.spec.entry)
+            if obj is None and self.spec.entry in self.guarded_classes:
+                raise StageError("MainGuardOnly", f"entry class {self.spec.entry!r} {diagnose.MAIN_GUARD_ONLY}")
             if obj is None:
                 raise StageError("EntryNotFound", f"entry class {self.spec.entry!r} is not defined in the code")
             if not is_module(obj) and not inspect.isfunction(obj):
@@ -413,6 +417,11 @@ class CheckRun:
         if is_module(ns.get("Net")) or inspect.isfunction(ns.get("Net")):
             return ns["Net"]
         defined = [ns[n] for n in self.class_order if is_module(ns.get(n))]
+        if not defined and self.guarded_classes:
+            names = ", ".join(repr(n) for n in self.guarded_classes)
+            where = diagnose.MAIN_GUARD_ONLY if len(self.guarded_classes) == 1 else diagnose.MAIN_GUARD_ONLY.replace("is", "are", 1)
+            raise StageError("MainGuardOnly", f"the code defines no nn.Module subclass at module level: "
+                             f"{'class' if len(self.guarded_classes) == 1 else 'classes'} {names} {where}")
         if not defined:
             raise StageError("NoModule", "the code defines no nn.Module subclass (and no entry was given)")
         return defined[-1]

@@ -580,3 +580,89 @@ def test_added_imports_name_each_module_and_each_name_once(store):
         names = [(module, name) for module, names in froms for name in names.split(", ")]
         assert len(names) == len(set(names)), result.added_imports
         assert analyze(result.code).free == {}, result.code
+
+
+def _block_model(call: str, fc_in: int) -> str:
+    """A model missing the block ``call`` builds, whose own Linear expects ``fc_in`` features (16 fits)."""
+    return (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
+        f"        self.block = {call}\n"
+        f"        self.fc = nn.Linear({fc_in}, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        x = self.block(self.conv(x))\n"
+        "        return self.fc(x.mean((2, 3)))\n"
+    )
+
+
+def test_when_every_block_fails_the_one_that_ran_is_returned_and_the_hint_points_at_the_users_line(store, pool):
+    """``Mlp(16, 16)`` on a feature map: timm's Mlp (tried first) fails inside itself, a later candidate runs and
+    leaves only the user's wrong-sized Linear to fail. That later one is returned (both failed at forward: the one
+    that got past the blocks got further), and the hint names the user's own line, not "the model code"."""
+    code = _block_model("Mlp(16, 16)", 17)
+    result = patch(code, CheckSpec(), store, pool)
+    assert not result.check.ok and result.check.failed_stage == "forward", result.attempts
+    [block] = result.inserted
+    first_tried = result.attempts[1]  # [0] is the code as given (NameError)
+    assert block["qualified_name"] not in first_tried.split(":")[0], result.attempts
+    user_line = code.splitlines().index("        return self.fc(x.mean((2, 3)))") + 1
+    hint = result.check.diagnosis.hint
+    assert f"your own code (line {user_line} of your code" in hint, hint
+    assert "inserted block `" not in hint, hint
+
+
+def test_a_failure_inside_an_inserted_block_is_named_in_the_hint(store, pool):
+    """The check fails inside the block Patch inserted: the hint names that block and its source, and says the
+    user's code is not where the error is (the sandbox alone said "the error is raised in the model code")."""
+    result = patch(_block_model("GlobalResponseNorm(16)", 16), CheckSpec(), store, pool, max_tries=2)
+    assert not result.check.ok, result.attempts
+    [block] = result.inserted
+    hint = result.check.diagnosis.hint
+    assert f"inside the inserted block `GlobalResponseNorm` ({block['qualified_name']})" in hint, (hint, result.attempts)
+    assert "the model code" not in hint and "your own code" not in hint, hint
+
+
+GUARDED = (
+    "import torch\nimport torch.nn as nn\n\n"
+    'if __name__ == "__main__":\n'
+    "    class Net(nn.Module):\n"
+    "        def __init__(self):\n            super().__init__()\n"
+    "            self.body = nn.Sequential(BasicBlock(3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n"
+    "            self.fc = nn.Linear(3, 10)\n\n"
+    "        def forward(self, x):\n            return self.fc(self.body(x))\n\n"
+    "    print(Net()(torch.randn(2, 3, 32, 32)).shape)\n"
+)
+
+
+def test_a_model_defined_only_under_the_main_guard_is_diagnosed_in_check_and_patch(store, pool):
+    """Checks import the code as a module, so a class under ``if __name__ == "__main__":`` never exists: Check said
+    "the code defines no nn.Module subclass", and Patch checked the BasicBlock it inserted as the model, swapping
+    blocks five times in vain."""
+    checked = pool.check(GUARDED, CheckSpec())
+    assert checked.error_type == "MainGuardOnly" and "'Net'" in checked.message and "__main__" in checked.message, checked
+    assert "out of the `if __name__" in checked.diagnosis.hint, checked.diagnosis
+
+    result = patch(GUARDED, CheckSpec(), store, pool)
+    assert [i["name"] for i in result.inserted] == ["BasicBlock"]  # still patched: it runs as a script
+    assert result.check.error_type == "MainGuardOnly" and result.check.entry != "BasicBlock", result.check
+    assert result.tries == 1 and "`Net`" in result.stop_reason and "__main__" in result.stop_reason, result.attempts
+
+
+def test_cli_json_keeps_a_crlf_files_line_ends_in_code_and_diff(store_dir, tmp_path):
+    """``--json`` gave a CRLF file LF-only ``code`` and ``diff`` while the plain output and the SDK kept CRLF."""
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+
+    crlf = tmp_path / "crlf.py"
+    crlf.write_bytes((EXAMPLES / "missing_se_droppath.py").read_text().replace("\n", "\r\n").encode())
+    out = CliRunner().invoke(app, ["patch", str(crlf), "--json", "--store", str(store_dir)])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    plain = CliRunner().invoke(app, ["patch", str(crlf), "--store", str(store_dir)])
+    assert data["code"].encode() == plain.stdout_bytes and data["code"].count("\r\n") == data["code"].count("\n")
+    content = [line for line in data["diff"].split("\n")[2:] if line and not line.startswith("@@")]
+    assert content and all(line.endswith("\r") for line in content), content[:3]
+    assert any(line.startswith("+class ") for line in content)

@@ -47,3 +47,23 @@ def test_a_check_result_crosses_the_wire_whole() -> None:
     got = result_from_proto(wire)
     for field in dataclasses.fields(CheckResult):
         assert getattr(got, field.name) == getattr(sent, field.name), field.name
+
+
+def test_a_patch_result_crosses_the_wire_whole() -> None:
+    """Why swapping stopped (``stop_reason``), each check tried (``attempts``) and the free names survive
+    patch_result_to_proto -> bytes -> the SDK's PatchOutcome: an IDE on the server saw ``attempts=[]``."""
+    from nnrag.v1 import blocks_pb2
+    from rag_server.client import _patch_outcome
+    from rag_server.patch import PatchResult
+    from rag_server.servicer import patch_result_to_proto
+    from sandbox.spec import CheckResult
+
+    sent = PatchResult(code="x = Block()\n", diff="d", inserted=[], unresolved=["Other"], added_imports=["import torch"],
+                       check=CheckResult(status="failed", failed_stage="forward"), changed=True, stripped_text=True, tries=3,
+                       free_names=["Block", "Other"], attempts=["as given: failed", "Block<-a.Block: failed"], fixes=["f"],
+                       stop_reason="two different blocks both failed in the model's own code")
+    wire = blocks_pb2.PatchResponse.FromString(patch_result_to_proto(sent).SerializeToString())
+    got = _patch_outcome(wire)
+    assert (got.attempts, got.stop_reason, got.free_names) == (sent.attempts, sent.stop_reason, sent.free_names)
+    assert (got.patched_code, got.unresolved, got.added_imports, got.tries, got.fixes, got.stripped_text) == (
+        sent.code, sent.unresolved, sent.added_imports, sent.tries, sent.fixes, sent.stripped_text)

@@ -603,6 +603,30 @@ def test_patch_inserts_the_missing_block_and_checks(client):
     assert outcome.versions["index_version"]
 
 
+def test_patch_over_the_wire_says_what_it_tried_and_why_it_stopped_as_in_process(client, server, store_dir, pool, tmp_path):
+    """The model class is defined only under ``if __name__ == "__main__":``, so Patch stops after one check: the SDK
+    and ``nnrag patch --server --json`` give the attempts, the stop reason and the free names that the in-process
+    patch gives (the server's answer had none of them)."""
+    from typer.testing import CliRunner
+
+    from indexer.store import BlockStore
+    from nnrag.cli import app
+    from rag_server.patch import patch
+
+    code = "import torch\nfrom torch import nn\n\nif __name__ == '__main__':\n" + "".join(
+        f"    {line}\n" for line in MISSING_BLOCK.strip().splitlines()[3:])
+    local = patch(code, CheckSpec(timeout_s=20.0), BlockStore(store_dir), pool)
+    assert len(local.attempts) == 1 and local.free_names == ["BasicBlock"] and local.stop_reason, local.attempts
+    remote = client.patch(code, CheckSpec(timeout_s=20.0))
+    assert (remote.attempts, remote.stop_reason, remote.free_names) == (local.attempts, local.stop_reason, local.free_names)
+    source = tmp_path / "model.py"
+    source.write_text(code)
+    out = CliRunner().invoke(app, ["patch", str(source), "--server", server.address, "--check", "--json"])
+    assert out.exit_code == 1, out.output  # the patched model still fails its check
+    data = json.loads(out.stdout)
+    assert (data["attempts"], data["stop_reason"], data["free_names"]) == (local.attempts, local.stop_reason, local.free_names)
+
+
 def test_patch_reports_an_import_of_a_missing_module_it_removed(client):
     code = MISSING_BLOCK.replace("from torch import nn\n", "from torch import nn\nfrom models.resnet import BasicBlock\n")
     outcome = client.patch(code)

@@ -32,6 +32,20 @@ def _with_newlines_of(original: str, code: str) -> str:
     return code.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
+def _diff_with_newlines_of(original: str, diff: str) -> str:
+    """``diff`` (of "\n" texts) with Windows line ends on its content lines when ``original`` used them, as the diff
+    of the CRLF texts reads (its ``---``/``+++``/``@@`` lines end in "\n"). Why: ``--json`` gave CRLF files an LF-only
+    diff, unlike the SDK and the server."""
+    if "\r\n" not in original:
+        return diff
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", diff)  # split at "\n" only: a form feed in a line is no line end
+
+    def keeps_lf(i: int, line: str) -> bool:
+        return (i < 2 and line.startswith(("--- ", "+++ "))) or line.startswith("@@") or not line.endswith("\n")
+
+    return "".join(line if keeps_lf(i, line) else line[:-1] + "\r\n" for i, line in enumerate(lines))
+
+
 COOKIE_RE = re.compile(r"^([ \t\f]*#.*?coding[:=][ \t]*)([-\w.]+)", re.MULTILINE)
 
 
@@ -125,6 +139,8 @@ def register(app: typer.Typer) -> None:
                     pool.close()
         if as_json:
             data = result.to_dict()
+            data["code"] = _with_newlines_of(original, result.code)  # as the plain output and the SDK give it
+            data["diff"] = _diff_with_newlines_of(original, result.diff)
             if not check:
                 data["check"] = None
             typer.echo(json.dumps(data, indent=2, default=str))
@@ -158,6 +174,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"# check: {verdict}", err=True)
                 if not c.ok and c.diagnosis.hint:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
+            if result.stop_reason:
+                typer.echo(f"# stopped trying other blocks: {result.stop_reason}", err=True)
         if result.check is not None and not result.check.ok:
             raise typer.Exit(1)
 
@@ -184,4 +202,5 @@ def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_trie
         for i in o.inserted
     ]
     return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports, fixes=o.fixes,
-                       check=o.after, changed=o.changed, stripped_text=o.stripped_text, tries=o.tries, elapsed_s=o.took_ms / 1000.0)
+                       check=o.after, changed=o.changed, stripped_text=o.stripped_text, tries=o.tries, elapsed_s=o.took_ms / 1000.0,
+                       attempts=o.attempts, stop_reason=o.stop_reason, free_names=o.free_names)

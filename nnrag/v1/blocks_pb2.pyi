@@ -167,7 +167,7 @@ class InsertedBlock(_message.Message):
     def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
-    __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "versions")
+    __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "attempts", "stop_reason", "versions", "free_names")
     PATCHED_CODE_FIELD_NUMBER: _ClassVar[int]
     DIFF_FIELD_NUMBER: _ClassVar[int]
     INSERTED_FIELD_NUMBER: _ClassVar[int]
@@ -180,7 +180,10 @@ class PatchResponse(_message.Message):
     ADDED_IMPORTS_FIELD_NUMBER: _ClassVar[int]
     TRIES_FIELD_NUMBER: _ClassVar[int]
     STRIPPED_TEXT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FREE_NAMES_FIELD_NUMBER: _ClassVar[int]
     patched_code: str
     diff: str
     inserted: _containers.RepeatedCompositeFieldContainer[InsertedBlock]
@@ -193,8 +196,11 @@ class PatchResponse(_message.Message):
     added_imports: _containers.RepeatedScalarFieldContainer[str]
     tries: int
     stripped_text: bool
+    attempts: _containers.RepeatedScalarFieldContainer[str]
+    stop_reason: str
     versions: _common_pb2.Versions
-    def __init__(self, patched_code: _Optional[str] = ..., diff: _Optional[str] = ..., inserted: _Optional[_Iterable[_Union[InsertedBlock, _Mapping]]] = ..., fixes: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., after: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., changed: _Optional[bool] = ..., took_ms: _Optional[float] = ..., unresolved: _Optional[_Iterable[str]] = ..., added_imports: _Optional[_Iterable[str]] = ..., tries: _Optional[int] = ..., stripped_text: _Optional[bool] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
+    free_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, patched_code: _Optional[str] = ..., diff: _Optional[str] = ..., inserted: _Optional[_Iterable[_Union[InsertedBlock, _Mapping]]] = ..., fixes: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., after: _Optional[_Union[_common_pb2.CheckResult, _Mapping]] = ..., changed: _Optional[bool] = ..., took_ms: _Optional[float] = ..., unresolved: _Optional[_Iterable[str]] = ..., added_imports: _Optional[_Iterable[str]] = ..., tries: _Optional[int] = ..., stripped_text: _Optional[bool] = ..., attempts: _Optional[_Iterable[str]] = ..., stop_reason: _Optional[str] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ..., free_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
     __slots__ = ("code", "spec")
