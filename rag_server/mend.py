@@ -18,6 +18,8 @@ MAX_EDITS = 60  # broken statements mended per file at most
 BUDGET_S = 2.0  # seconds of parsing at most (a 230,000-character file parses in 0.09 s): an editor waits for the answer
 _BRACKETS = {"(": ")", "[": "]", "{": "}"}
 _HEADER_LINE = re.compile(r"on line (\d+)")
+# code ending where a value must follow: an operator, ``=`` of a keyword argument, ``:`` of a dict entry or slice
+_OPEN_OPERAND = re.compile(r"([-+*/%&|^<>=@~:]|\b(and|or|not|in|is|if|else|lambda|return|yield|await))$")
 
 
 def syntax_error(code: str) -> SyntaxError | None:
@@ -82,8 +84,62 @@ def _continuation_end(lines: list[str], at: int) -> int:
     return last
 
 
+def _comment_start(line: str) -> int:
+    """Index of the ``#`` that starts ``line``'s comment (strings skipped), or its length when it has none."""
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif line.startswith(quote, i):
+                i += len(quote) - 1
+                quote = ""
+        elif ch == "#":
+            return i
+        elif ch in "'\"":
+            quote = ch * 3 if line.startswith(ch * 3, i) else ch
+            i += len(quote) - 1
+        i += 1
+    return len(line)
+
+
+def _statement_start(lines: list[str], at: int) -> int:
+    """Index of the first line of the top-level statement around index ``at``."""
+    return next((i for i in range(at, -1, -1) if lines[i].strip() and not lines[i][0].isspace()), 0)
+
+
+def _closed(lines: list[str], first: int, index: int, tail: str = "") -> str:
+    """Line ``index`` ended with ``tail`` and every bracket still open in lines ``first`` to ``index`` closed, innermost
+    first, before the line's comment (closing after it would close nothing)."""
+    line = lines[index]
+    cut = _comment_start(line)
+    code, comment = line[:cut].rstrip(), line[cut:]
+    if tail == ".":  # ``x = self.`` half typed: read without the dot
+        code, tail = code.removesuffix("."), ""
+    code += tail
+    closing = code + _unclosed("\n".join(lines[first:index] + [code]))
+    return closing + ("  " + comment if comment else "")
+
+
+def _tails(line: str) -> list[str]:
+    """What to end the code of ``line`` with before closing its brackets: nothing, a value after an operator or a
+    keyword argument not typed yet (``foo(x=``, ``a +``), no dot after ``self.``, or the quote of a string left open."""
+    code = line[: _comment_start(line)].rstrip()
+    tails = [""]
+    if _OPEN_OPERAND.search(code):
+        tails.append(" None")
+    if code.endswith(".") and not code.endswith(".."):
+        tails.append(".")
+    return tails + ['"', "'", '"""', "'''"]
+
+
 def _line_fixes(lines: list[str], at: int, error: SyntaxError) -> list[tuple[int, str]]:
-    """(line index, new text) edits to try for the error at line index ``at``, the ones that keep most first."""
+    """(line index, new text) edits to try for the error at line index ``at``, the ones that keep most first. Brackets
+    are closed at the end of the line, then after the more-indented lines that follow it (the arguments of a call
+    opened there), and for each also every bracket still open since its statement began (the line is the last
+    argument of ``nn.Sequential(``, itself not closed yet)."""
     line = lines[at]
     fixes: list[tuple[int, str]] = []
     header = _HEADER_LINE.search(error.msg or "")
@@ -91,18 +147,17 @@ def _line_fixes(lines: list[str], at: int, error: SyntaxError) -> list[tuple[int
         index = int(header.group(1)) - 1
         if 0 <= index < len(lines):
             fixes.append((index, lines[index].rstrip() + " pass"))
-    body = line.rstrip()
     last = _continuation_end(lines, at)
-    if last > at:  # ``foo(a,`` then more-indented argument lines: close after the last of them
-        fixes.append((last, lines[last].rstrip() + _unclosed("\n".join(lines[at : last + 1]))))
-    fixes.append((at, body + _unclosed(body)))
-    for quote in ('"', "'", '"""', "'''"):  # a string still open
-        fixes.append((at, body + quote + _unclosed(body + quote)))
+    start = _statement_start(lines, at)
+    for tail in _tails(lines[last]) if last > at else []:  # ``foo(a,`` then more-indented argument lines: close after them
+        fixes += [(last, _closed(lines, at, last, tail)), (last, _closed(lines, start, last, tail))]
+    for tail in _tails(line):
+        fixes += [(at, _closed(lines, at, at, tail)), (at, _closed(lines, start, at, tail))]
     previous = _previous_code_line(lines, at)
     deeper = _indent(previous) + ("    " if previous.rstrip().endswith(":") else "")
     fixes += [(at, deeper + line.strip()), (at, _indent(previous) + line.strip())]
     fixes += [(at, _indent(line) + "pass"), (at, deeper + "pass"), (at, "")]
-    return [(i, text) for i, text in fixes if text != lines[i]]
+    return list(dict.fromkeys((i, text) for i, text in fixes if text != lines[i]))  # each edit once, in order
 
 
 def _error_line(error: SyntaxError, n_lines: int) -> int:

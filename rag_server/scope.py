@@ -233,11 +233,11 @@ def _has_future_annotations(module: cst.Module) -> bool:
 
 
 def parse_cst(code: str) -> cst.Module:
-    """libcst's tree of ``code``, once CPython's parser has vouched for its nesting. Why: libcst's native parser has
-    no depth limit and overflows the thread's stack on code such as ``"x = " + "-" * 10_000 + "1"`` (a segfault that
-    takes the server down), where CPython's parser stops with a RecursionError, which is raised here."""
-    pyparse.refuse_too_deep(code)  # mid-edit code and NUL bytes go on: libcst gives its own error, as before
-    return cst.parse_module(code)
+    """libcst's tree of ``code``, once its nesting is known to be readable (``pyparse.parse_cst``). Why: libcst's native
+    parser overflows the thread's stack on code such as ``"x = " + "-" * 10_000 + "1"`` (a segfault that takes the
+    server down), and its visitors raise RecursionError on code CPython reads (``[[...]]`` 137 deep); such code is a
+    ``pyparse.TooDeep`` (a RecursionError and a ValueError) here."""
+    return pyparse.parse_cst(code)  # mid-edit code and NUL bytes go on: libcst gives its own error, as before
 
 
 def analyze(code: str | cst.Module) -> ScopeReport:

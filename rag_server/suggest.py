@@ -50,7 +50,8 @@ class Suggestions:
     suggestions: list[Suggestion]  # blocks, best first
     undefined_names: list[str]  # names used near the cursor and defined nowhere
     imports: list[str]  # import lines for the undefined names a standard import binds (``F``, ``nn.Conv2d``), as Patch adds them
-    # undefined names that misspell a local variable (``scope.local_typo``), with the name meant; no block is offered
+    # undefined names that misspell a local variable (``scope.local_typo``), with the name meant; no block is offered;
+    # an ``nn.X`` read as the torch.nn class it means when the store has no block of that class to offer
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -333,20 +334,32 @@ def _why_free(name: str, notes: list[str]) -> str:
     return f" ({note})" if note else ""
 
 
-def _real_nn_classes(store: Any, reading: _Reading, code: str, lo: int, hi: int) -> list[tuple[str, Suggestion | None]]:
-    """(``nn.Swish``, the store's block of the class it means as a suggestion, or None) for each ``nn.X`` torch.nn
-    lacks but means a class it has, used in editor lines [lo, hi]. Why: ``nn.Swish()`` is no free name, and Patch
-    rewrites it to ``nn.SiLU``: the editor should be told the same."""
+def _written_pattern(written: str) -> re.Pattern[str]:
+    """Where an editor line uses ``written`` (``nn.Swish``, or the argument-less call ``nn.GlobalAvgPool2d()``)."""
+    attribute = re.escape(written.removesuffix("()")).replace(r"\.", r"\s*\.\s*")
+    call = r"\s*\(\s*\)" if written.endswith("()") else ""
+    return re.compile(rf"(?<![\w.]){attribute}{call}(?!\w)")
+
+
+def _real_nn_classes(store: Any, reading: _Reading, code: str, lo: int, hi: int) -> list[tuple[str, Suggestion | None, str]]:
+    """(``nn.Swish``, the store's block of the class it means as a suggestion or None, Patch's note) for each ``nn.X``
+    torch.nn lacks but means a class it has, used in editor lines [lo, hi]: the rewrites ``free_what_is_missing`` makes
+    for Patch, so Suggest reads ``nn.Swish`` (``nn.SiLU``) and ``nn.GlobalAvgPool2d()`` (``nn.AdaptiveAvgPool2d(1)``)
+    from the same tables. Why: such a name is no free name, and Patch rewrites it: the editor should be told the
+    same."""
     lines = code.split("\n")
-    out: list[tuple[str, Suggestion | None]] = []
+    out: list[tuple[str, Suggestion | None, str]] = []
     for written, now in reading.rewrites.items():
-        used = next((i for i in range(lo, min(hi, len(lines)) + 1) if re.search(rf"(?<![\w.]){re.escape(written)}\b", lines[i - 1])), None)
+        pattern = _written_pattern(written)
+        used = next((i for i in range(lo, min(hi, len(lines)) + 1) if pattern.search(lines[i - 1])), None)
         if used is None or "." not in now:
             continue  # ``nn.DropPath`` -> a free ``DropPath``: found as any other undefined name
-        real = now.rsplit(".", 1)[1]
+        real = now.rsplit(".", 1)[1].split("(", 1)[0]  # ``AdaptiveAvgPool2d(1)``: the class is AdaptiveAvgPool2d
         hit = next((h for h in store.lookup_symbol(real, k=5) if h.block.name == real and h.block.qualified_name.startswith("torch.nn.")), None)
-        why = f"undefined name {written}: {torch_nn_note(written, now)}; write {now}, nothing to insert"
-        out.append((written, Suggestion(hit, used, why) if hit is not None else None))
+        note = torch_nn_note(written, now)
+        why = f"undefined name {written.removesuffix('()')}: {note}; write {now}, nothing to insert"
+        out.append((written.removesuffix("()"), Suggestion(hit, used, why) if hit is not None else None,
+                    f"{note} (line {used})"))
     return out
 
 
@@ -364,13 +377,15 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
     usages = _usages(reading.code) if tree is not None else {}
     names = [n for n, _ in undefined]
     imports: dict[str, None] = {}  # ordered, each line once
-    for written, offered in _real_nn_classes(store, reading, code, lo, hi):
+    notes: list[str] = []
+    for written, offered, note in _real_nn_classes(store, reading, code, lo, hi):
         names.append(written)
         if offered is not None:
             seen.add(offered.hit.block.content_hash or offered.hit.block.qualified_name)
             suggestions.append(offered)
+        else:  # the store holds no torch.nn block to show: the reading itself still reaches the editor
+            notes.append(note)
     for_blocks: list[tuple[str, int, Any]] = []
-    notes: list[str] = []
     for name, used_at in undefined:
         usage = usages.get(name)
         line = standard_import(usage) if usage is not None else None

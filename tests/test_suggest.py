@@ -34,6 +34,7 @@ class Net(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 '''
 
+FC = "        self.fc = nn.Linear(16, num_classes)"
 # (what is broken, the line it replaces, what it reads instead): the states code passes through while typed
 BREAKAGES = [
     ("unclosed bracket", "        self.fc = nn.Linear(16, num_classes)", "        self.fc = nn.Linear(16, num_classes"),
@@ -42,6 +43,13 @@ BREAKAGES = [
     ("unterminated string", "        self.pool = nn.AdaptiveAvgPool2d(1)", '        self.pool = nn.AdaptiveAvgPool2d(1)\n        self.tag = "pool'),
     ("wrong indent", "        self.pool = nn.AdaptiveAvgPool2d(1)", "       self.pool = nn.AdaptiveAvgPool2d(1)"),
     ("body not typed yet", "    def forward(self, x):", "    def extra(self):\n\n    def forward(self, x):"),
+    # typing the last argument of a call that is itself an argument of an open call: every open bracket is closed
+    ("inner call open in an open call", FC, "        self.fc = nn.Sequential(\n            nn.Dropout(0.1),\n            nn.Linear(16, num_classes"),
+    ("trailing comma in open calls", FC, "        self.fc = nn.Sequential(\n            nn.Linear(16, num_classes,"),
+    ("keyword argument not typed yet", FC, "        self.fc = nn.Sequential(\n            nn.Linear(16, num_classes, bias="),
+    ("string open in open calls", FC, '        self.fc = nn.Sequential(\n            nn.Linear(16, num_classes), Tagged("fc'),
+    ("comment after open calls", FC, "        self.fc = nn.Sequential(\n            nn.Linear(16, num_classes  # wip: (more"),
+    ("list in dict in call", FC, "        self.fc = nn.ModuleDict({'head': nn.Sequential(nn.Linear(16, num_classes), [nn.ReLU(),"),
 ]
 
 
@@ -243,3 +251,19 @@ def test_a_misspelt_local_variable_gets_a_note_not_a_block(store):
     assert result.undefined_names == ["feature"]
     assert result.notes == [f"feature: most likely a typo of features (line {_line_of(MISSPELT_LOCAL, '        return self.conv2(feature)')})"]
     assert not any(s.reason.startswith("undefined name feature") for s in result.suggestions)
+
+
+def test_an_nn_call_torch_spells_with_an_argument_is_read_as_patch_reads_it(store):
+    """``nn.GlobalAvgPool2d()`` is no free name; Patch reads it as ``nn.AdaptiveAvgPool2d(1)`` with a note, and
+    Suggest must say the same, from the same table, with or without a torch.nn block in the store to show."""
+    from rag_server.candidates import free_what_is_missing
+
+    code = ("import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.pool = nn.GlobalAvgPool2d( )\n        self.act = nn.Swish()\n")
+    _, patch_notes, rewrites = free_what_is_missing(code)
+    assert rewrites["nn.GlobalAvgPool2d()"] == "nn.AdaptiveAvgPool2d(1)"
+    result = suggest(store, code, k=5)
+    assert {"nn.GlobalAvgPool2d", "nn.Swish"} <= set(result.undefined_names)
+    gap_note = next(n for n in patch_notes if "GlobalAvgPool2d" in n)
+    said = result.notes + [s.reason for s in result.suggestions]
+    assert any(gap_note in text and f"line {_line_of(code, '        self.pool = nn.GlobalAvgPool2d( )')}" in text for text in said), said
