@@ -88,20 +88,114 @@ def input_layout(expr: ast.AST) -> str | None:
     return None
 
 
-def _last_assigned(func: ast.AST, arg: ast.Name, line: int) -> ast.AST | None:
-    """The value ``arg`` was last assigned in ``func`` before ``line``."""
+def _last_assignment(func: ast.AST, arg: ast.Name, line: int) -> tuple[int, ast.AST] | None:
+    """The line and value of ``arg``'s last assignment in ``func`` before ``line``."""
     last: tuple[int, ast.AST] | None = None
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and node.lineno < line and any(getattr(t, "id", "") == arg.id for t in node.targets):
             if last is None or node.lineno > last[0]:
                 last = (node.lineno, node.value)
-    return last[1] if last is not None else None
+    return last
+
+
+# Layers whose output is a [B, C, H, W] map whatever feeds them: they need one (a 2-D conv, batch norm or pooling)
+MAP_LAYERS = CHANNELS_FIRST_LAYERS | frozenset({
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d", "PixelShuffle", "PixelUnshuffle",
+    "LazyConv2d", "LazyBatchNorm2d", "Conv2dSame", "ConvNormAct", "BatchNormAct2d", "LayerNorm2d"})
+MAP_FUNCTIONS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+                           "adaptive_max_pool2d", "pixel_shuffle", "pixel_unshuffle"})
+# Layers that keep their input's shape (norms, activations, dropout): ``self.se(F.relu(self.bn(self.conv(x))))`` feeds
+# ``self.se`` what ``self.conv`` made
+SHAPE_KEEPING_LAYERS = frozenset({
+    "ReLU", "ReLU6", "GELU", "SiLU", "Swish", "Mish", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "HardSwish",
+    "HardSigmoid", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "GLU", "QuickGELU",
+    "Dropout", "Dropout2d", "AlphaDropout", "DropPath", "DropBlock2d", "Identity", "GroupNorm", "LayerNorm", "RMSNorm",
+    "LocalResponseNorm", "SyncBatchNorm"})
+SHAPE_KEEPING_FUNCTIONS = frozenset({
+    "relu", "relu_", "relu6", "gelu", "silu", "swish", "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+    "leaky_relu", "elu", "selu", "celu", "softplus", "hardtanh", "dropout", "dropout2d", "drop_path", "layer_norm", "group_norm",
+    "batch_norm", "instance_norm", "contiguous", "clone", "float", "half", "to", "abs", "neg"})
+# Where functions that take the tensor first live (``F.relu(x)``); other ``a.relu()`` are methods of the tensor ``a``
+FUNCTION_NAMESPACES = frozenset({"F", "torch", "nn.functional", "torch.nn.functional", "functional"})
+# Parameters of a block's ``__init__`` that hold an activation, norm or dropout layer class (``act_layer``)
+SHAPE_KEEPING_PARAMETER = re.compile(r"^(act|activation|norm|drop|dropout)(_layer|_fn|_cls)?$")
+MAX_HOPS = 16  # assignments followed back from a call: ``x = self.conv(x); x = self.bn(x); x = F.relu(x)``
+
+
+def _class_name(value: ast.AST) -> str:
+    """The class a layer is built from: ``nn.ReLU(inplace=True)`` -> ``ReLU``, ``act_layer()`` -> ``act_layer``."""
+    return _method(value) if isinstance(value, ast.Call) else ""
+
+
+def _attribute_layers(tree: ast.Module, attr: str) -> set[str]:
+    """The classes every ``self.<attr> = ...`` in ``tree`` builds (both branches of ``a if c else b``)."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(is_self_attr(t) and t.attr == attr for t in node.targets):  # type: ignore[attr-defined]
+            values = [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
+            out.update(_class_name(v) or "?" for v in values)
+    return out
+
+
+def _keeps_shape(name: str) -> bool:
+    """Whether a layer built from ``name`` keeps its input's shape: a known norm, activation or dropout class, or the
+    block's own ``act_layer`` / ``norm_layer`` parameter."""
+    return name in SHAPE_KEEPING_LAYERS or bool(SHAPE_KEEPING_PARAMETER.match(name))
+
+
+def _wrapped_input(tree: ast.Module, call: ast.Call) -> ast.AST | None:
+    """What ``call`` passes through unchanged in shape: the argument of ``self.act(...)`` (an attribute holding a
+    norm, activation or dropout layer), of ``F.relu(...)`` / ``torch.sigmoid(...)``, or the tensor of ``x.relu()``."""
+    method = _method(call)
+    if is_self_attr(call.func):
+        layers = _attribute_layers(tree, method)
+        return call.args[0] if call.args and layers and all(_keeps_shape(n) for n in layers) else None
+    if method not in SHAPE_KEEPING_FUNCTIONS:
+        return None
+    if isinstance(call.func, ast.Attribute) and ast.unparse(call.func.value) not in FUNCTION_NAMESPACES:
+        return call.func.value  # ``x.relu()``, ``x.contiguous()``, ``x.to(dtype)``
+    return call.args[0] if call.args else None  # ``F.relu(x)``, ``torch.sigmoid(x)``, ``drop_path(x, p)``
+
+
+def _makes_map(tree: ast.Module, call: ast.Call) -> bool:
+    """Whether ``call`` outputs a [B, C, H, W] map: ``self.conv(x)`` (an attribute holding ``nn.Conv2d``, batch norm or
+    2-D pooling), ``F.conv2d(x, w)``, ``F.max_pool2d(x, 2)``."""
+    if is_self_attr(call.func):
+        layers = _attribute_layers(tree, _method(call))
+        return bool(layers) and layers <= MAP_LAYERS
+    return isinstance(call.func, ast.Attribute) and _method(call) in MAP_FUNCTIONS and bool(call.args)
+
+
+def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: int = 0) -> str | None:
+    """The layout of ``value`` (an expression in ``func`` at ``line``), followed back through what keeps a layout:
+    norm, activation and dropout layers and functions (``F.relu(self.bn(self.conv(x)))``), residual adds
+    (``x + self.conv(x)``) and variables (``x = self.act(self.bn1(self.conv1(x)))``); None when nothing says.
+
+    Why: blocks of one name take maps (timm's ``SEModule``) or tokens (TnT's ``SE``, a ``LayerNorm`` on the last axis);
+    models rarely feed a block a bare ``self.conv(x)``, nearly always a normalised and activated one."""
+    if hops > MAX_HOPS:
+        return None
+    if isinstance(value, ast.Name):
+        last = _last_assignment(func, value, line)
+        return layout_of(tree, func, last[1], last[0], hops + 1) if last is not None else None
+    if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        sides = {layout_of(tree, func, v, line, hops + 1) for v in (value.left, value.right)} - {None}
+        return sides.pop() if len(sides) == 1 else None  # a residual add keeps the layout of the known side
+    if not isinstance(value, ast.Call):
+        return None
+    said = input_layout(value)
+    if said is not None:
+        return said
+    if _makes_map(tree, value):
+        return CHANNELS_FIRST
+    inner = _wrapped_input(tree, value)
+    return layout_of(tree, func, inner, line, hops + 1) if inner is not None else None
 
 
 def fed_layout(tree: ast.Module | None, name: str) -> str | None:
     """The layout of what the code feeds ``name``'s instances (``self.<attr>(x)``, ``attr`` holding a ``name(...)`` or
-    a Sequential of them) when every such call says the same (``input_layout``, or an ``nn.Conv2d``'s output:
-    channels-first); else None.
+    a Sequential of them) when every such call that says one says the same (``layout_of``: ``input_layout``, or an ``nn.Conv2d``'s
+    output, channels-first, through norms, activations and residual adds); else None.
 
     Why: blocks of one name take tokens [B, N, C] (ViT's ``Block``) or maps [B, C, H, W] (visformer's); a model that
     runs ``x.flatten(2).transpose(1, 2)`` before ``self.blocks(x)`` says which one it means."""
@@ -110,25 +204,9 @@ def fed_layout(tree: ast.Module | None, name: str) -> str | None:
     for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))) if attrs else ():
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
             if is_self_attr(call.func) and call.func.attr in attrs and call.args:  # type: ignore[attr-defined]
-                arg = call.args[0]
-                value = _last_assigned(func, arg, call.lineno) if isinstance(arg, ast.Name) else arg
-                rank = input_layout(value) if value is not None else None
-                if rank is None and value is not None and _made_by_layer(tree, value, CHANNELS_FIRST_LAYERS):
-                    rank = CHANNELS_FIRST  # the output of ``self.conv(x)``, an ``nn.Conv2d``
-                ranks.add(rank)
-    return ranks.pop() if len(ranks) == 1 else None
-
-
-def _made_by_layer(tree: ast.Module, value: ast.AST, layers: frozenset[str]) -> bool:
-    """Whether ``value`` is ``self.<attr>(...)`` with ``attr`` holding one of ``layers`` (``nn.Conv2d(...)``)."""
-    if not (isinstance(value, ast.Call) and is_self_attr(value.func)):
-        return False
-    attr = value.func.attr  # type: ignore[attr-defined]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _method(node.value) in layers:
-            if any(is_self_attr(t) and t.attr == attr for t in node.targets):  # type: ignore[attr-defined]
-                return True
-    return False
+                ranks.add(layout_of(tree, func, call.args[0], call.lineno))  # type: ignore[arg-type]
+    known = ranks - {None}  # a call whose input says nothing leaves the others to say what the instances take
+    return known.pop() if len(known) == 1 else None
 
 
 def _input_made_channels_last(func: ast.AST, call: ast.Call) -> bool:
@@ -139,13 +217,7 @@ def _input_made_channels_last(func: ast.AST, call: ast.Call) -> bool:
     arg = call.args[0]
     if makes_channels_last(arg):
         return True
-    if not isinstance(arg, ast.Name):
-        return False
-    last: tuple[int, ast.AST] | None = None
-    for node in ast.walk(func):
-        if isinstance(node, ast.Assign) and node.lineno < call.lineno and any(getattr(t, "id", "") == arg.id for t in node.targets):
-            if last is None or node.lineno > last[0]:
-                last = (node.lineno, node.value)
+    last = _last_assignment(func, arg, call.lineno) if isinstance(arg, ast.Name) else None
     return last is not None and makes_channels_last(last[1])
 
 

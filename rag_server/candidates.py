@@ -456,6 +456,9 @@ class Signature:
     # ``ResidualBlock(in_channels, out_channels, *, norm_layer, stride=1)``): they can take a default
     required_layers: list[str] = field(default_factory=list)
     external_base: bool = False  # a base class outside the block (its attributes are unknown here)
+    # parameters that take a module, layer class, callable or tensor, never a number (``numbers_into_non_numbers``)
+    not_numbers: set[str] = field(default_factory=set)
+    tensors: set[str] = field(default_factory=set)  # of those, the ones annotated as a tensor (``x: torch.Tensor``)
 
 
 def _number(node: ast.expr) -> float | None:
@@ -488,7 +491,83 @@ def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
     defaulted += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
     sig.number_defaults = {a.arg: v for a, d in defaulted if (v := _number(d)) is not None}
     sig.none_defaults = {a.arg for a, d in defaulted if isinstance(d, ast.Constant) and d.value is None}
+    annotated = {a.arg: _type_names(a.annotation) - TYPE_WRAPPERS for a in positional + list(args.kwonlyargs) if a.annotation}
+    sig.not_numbers = {name for name, types in annotated.items() if types and types <= NOT_NUMBER_TYPES}
+    sig.tensors = {name for name, types in annotated.items() if types and types <= TENSOR_TYPES}
+    sig.not_numbers |= {a.arg for a, d in defaulted if _names_a_class(d)}
     return sig
+
+
+# Types an argument annotated with takes no number: a module, a layer class or factory, a tensor. Not ``str``: timm
+# annotates ``padding: str = ''`` where ``padding=1`` works.
+TENSOR_TYPES = frozenset({"Tensor", "Parameter"})
+NOT_NUMBER_TYPES = TENSOR_TYPES | frozenset({"Module", "Sequential", "ModuleList", "ModuleDict", "Callable", "LayerType",
+                                             "ModuleType", "Type", "type"})
+# Names inside an annotation that say nothing of the type by themselves (``Optional[nn.Module]``)
+TYPE_WRAPPERS = frozenset({"Optional", "Union", "None"})
+
+
+def _type_names(annotation: ast.expr) -> set[str]:
+    """The type names an annotation mentions: ``Optional[nn.Module]`` -> {Optional, Module}, ``"torch.Tensor"`` ->
+    {Tensor}; ``nn``, ``torch`` and ``typing`` before a dot are dropped (only the last name says the type).
+
+    Why: an annotation whose every type is a module, callable or tensor rules a number out: timm's efficientvit
+    ``ResidualBlock(main: nn.Module, shortcut: nn.Module)`` scored 1.00 against an LLM's ``ResidualBlock(64, 64)``,
+    and the check it cost failed calling ``64(x)``."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except (SyntaxError, ValueError, RecursionError):
+            return {"?"}
+    qualifiers = {id(n.value) for n in ast.walk(annotation) if isinstance(n, ast.Attribute)}
+    names: set[str] = set()
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and id(node) not in qualifiers:
+            names.add(node.id)
+        elif isinstance(node, ast.Constant) and node.value is not None and node.value is not Ellipsis:
+            names.add("?")  # a literal type (``Literal[1]``) or a quoted name: unknown
+    return names
+
+
+# Modules whose attributes a default names are classes or functions (``nn.ReLU``, ``F.gelu``), never a number
+CALLABLE_NAMESPACES = frozenset({"nn", "torch.nn", "F", "torch.nn.functional", "nn.functional"})
+
+
+def _names_a_class(default: ast.expr) -> bool:
+    """Whether a default is a layer class or function: ``nn.ReLU``, ``F.gelu``, ``BasicBlock`` (a CamelCase name; an
+    UPPER_CASE one is a constant), ``partial(nn.LayerNorm, eps=1e-6)``, ``lambda x: x``."""
+    if isinstance(default, ast.Attribute):
+        return ast.unparse(default.value) in CALLABLE_NAMESPACES
+    if isinstance(default, ast.Name):
+        return default.id[:1].isupper() and any(c.islower() for c in default.id)
+    if isinstance(default, ast.Call):
+        return getattr(default.func, "id", "") == "partial"
+    return isinstance(default, ast.Lambda)
+
+
+def _called_parameters(init: ast.AST, block: ast.Module, params: set[str]) -> set[str]:
+    """Parameters the code calls: ``norm_layer(dim)`` in ``init`` (an ``__init__`` or a function), or kept as
+    ``self.main = main`` (or as a branch of ``main if main is not None else nn.Identity()``) and called as
+    ``self.main(x)`` anywhere in ``block``.
+
+    Why: a parameter the block calls holds a module or a function whatever its default (None, or none at all: timm's
+    cpubone ``ResidualBlock(main, shortcut=None)``), so a number passed to it fails."""
+    called = {n.func.id for n in ast.walk(init) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)} & params
+    kept: dict[str, set[str]] = {}  # self attribute -> the parameters it may hold
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign):
+            values = [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
+            held = {v.id for v in values if isinstance(v, ast.Name) and v.id in params}
+            for target in node.targets:
+                if held and isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self":
+                    kept.setdefault(target.attr, set()).update(held)
+    for node in ast.walk(block) if kept else ():
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "self" and func.attr in kept:
+            called |= kept[func.attr]
+    return called
 
 
 def _unset_callables(init: ast.FunctionDef, none_defaults: set[str]) -> list[str]:
@@ -546,7 +625,9 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     if node is None:
         return None
     if not isinstance(node, ast.ClassDef):
-        return _signature_of_args(node.args, drop_first=False)
+        sig = _signature_of_args(node.args, drop_first=False)
+        sig.not_numbers |= _called_parameters(node, tree, set(sig.params + sig.kwonly))
+        return sig
     attributes: set[str] = set()
     current: ast.AST | None = node
     init: ast.FunctionDef | None = None
@@ -576,6 +657,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
     if init is not None:
         sig.unset_callables = _unset_callables(init, sig.none_defaults)
+        sig.not_numbers |= _called_parameters(init, tree, set(sig.params + sig.kwonly))
         sig.required_layers = _required_layers(sig)
         sig.init_owner = owner
     sig.attributes = attributes
@@ -919,10 +1001,44 @@ def misplaced_arguments(sig: Signature, call: CallSite) -> list[str]:
     """Positional arguments of ``call`` named like a parameter of ``sig`` at another position: ``block(in_planes,
     planes, stride)`` into torchvision's video ``BasicBlock(inplanes, planes, conv_builder, stride=1)`` hands the
     stride to ``conv_builder``; also a width (``channel_dim``) where a layer class goes (timm's ``MixerBlock(dim,
-    seq_len, mlp_ratio, mlp_layer)``). Such a call reaches the definition, but with its arguments in the wrong slots."""
+    seq_len, mlp_ratio, mlp_layer)``) or a module (``ResidualBlock(main: nn.Module, ...)``). Such a call reaches the
+    definition, but with its arguments in the wrong slots."""
     return [name for i, name in enumerate(call.positional_names)
             if name and i < len(sig.params) and sig.params[i] != name
-            and (name in sig.params or (_takes_layer(sig.params[i]) and _names_number(name)))]
+            and (name in sig.params or (_takes_module(sig, sig.params[i]) and _names_number(name)))]
+
+
+def _takes_module(sig: Signature, param: str) -> bool:
+    """Whether ``param`` takes a layer, module or function: named so (``mlp_layer``) or known so (``Signature.not_numbers``),
+    a tensor aside (``features``, ``hidden`` name numbers and tensors alike)."""
+    return _takes_layer(param) or param in sig.not_numbers - sig.tensors
+
+
+def call_arguments(call: CallSite) -> tuple[list[ast.expr], dict[str, ast.expr]] | None:
+    """The positional and keyword argument expressions of ``call`` (read from its text; None when it does not parse)."""
+    try:
+        node = ast.parse(call.text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    return list(node.args), {k.arg: k.value for k in node.keywords if k.arg is not None}
+
+
+def numbers_into_non_numbers(sig: Signature, call: CallSite) -> list[str]:
+    """The parameters of ``sig`` that take no number (``Signature.not_numbers``: a module, a layer class, a callable,
+    a tensor) where ``call`` passes a number literal (``ResidualBlock(64, 64)`` into ``ResidualBlock(main: nn.Module,
+    shortcut: nn.Module)``). Such a call constructs the block, and the first forward fails calling ``64(x)``."""
+    if not sig.not_numbers:
+        return []
+    arguments = call_arguments(call)
+    if arguments is None:
+        return []
+    positional, keywords = arguments
+    given = list(zip(sig.params, positional))  # ``*args`` stops the pairing where it stands
+    given = given[: next((i for i, a in enumerate(positional) if isinstance(a, ast.Starred)), len(given))]
+    given += [(k, v) for k, v in keywords.items()]
+    return [param for param, value in given if param in sig.not_numbers and _number(value) is not None]
 
 
 def _takes_layer(param: str) -> bool:
@@ -941,11 +1057,14 @@ def _names_number(name: str) -> bool:
 
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
-    attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments)."""
+    attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
+    number where it takes a module or a function (``numbers_into_non_numbers``)."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
         return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
+    if any(numbers_into_non_numbers(sig, call) for call in usage.calls):
+        return 0.0  # a number where the block takes a module or a function: its forward fails
     checks: list[float] = [0.0 if misplaced_arguments(sig, call) else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))

@@ -937,3 +937,155 @@ def test_global_pooling_torch_nn_lacks_becomes_torch_adaptive_pooling():
     # a use that is not an argument-less call is still read as a missing block, as before
     other = "import torch.nn as nn\npool = nn.GlobalAvgPool2d(flatten=True)\n"
     assert free_what_is_missing(other)[0] == "import torch.nn as nn\npool = GlobalAvgPool2d(flatten=True)\n"
+
+
+SE_ON_A_MAP = textwrap.dedent('''\
+    import torch
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, dim=32, num_classes=10):
+            super().__init__()
+            self.conv = nn.Conv2d(3, dim, 3, padding=1)
+            self.bn = nn.BatchNorm2d(dim)
+            self.se = SEModule(dim)
+            self.fc = nn.Linear(dim, num_classes)
+
+        def forward(self, x):
+            x = self.se(torch.relu(self.bn(self.conv(x))))
+            return self.fc(x.mean((2, 3)))
+    ''')
+
+
+def _fed(forward: str, init: str = "") -> str | None:
+    """``fed_layout`` of ``SEModule`` in a model whose ``__init__`` adds ``init`` and whose forward is ``forward``."""
+    from rag_server.call_layout import fed_layout
+
+    code = SE_ON_A_MAP.replace("        self.fc = nn.Linear(dim, num_classes)\n",
+                               "        self.fc = nn.Linear(dim, num_classes)\n" + textwrap.indent(textwrap.dedent(init), " " * 8))
+    code = code.replace("        x = self.se(torch.relu(self.bn(self.conv(x))))\n", textwrap.indent(textwrap.dedent(forward), " " * 8))
+    return fed_layout(ast.parse(code), "SEModule")
+
+
+def test_a_conv_output_stays_a_map_through_norms_activations_dropout_and_residual_adds():
+    """s22 (2): ``self.se(torch.relu(self.bn(self.conv(x))))`` said nothing of its layout (only a bare ``self.conv(x)``
+    did), and Patch inserted fightingcv TnT's token ``SE`` (a ``LayerNorm`` on the last axis) over timm's ``SEModule``."""
+    act = "self.act = nn.ReLU(inplace=True)\nself.drop = nn.Dropout(0.1) if dim > 8 else nn.Identity()\n"
+    assert _fed("x = self.se(torch.relu(self.bn(self.conv(x))))\n") == "channels_first"
+    assert _fed("x = self.se(F.relu(self.bn(self.conv(x)), inplace=True))\n") == "channels_first"
+    assert _fed("x = self.se(self.drop(self.act(self.bn(self.conv(x)))))\n", act) == "channels_first"
+    assert _fed("y = self.conv(x)\ny = self.bn(y)\ny = self.act(y)\nx = self.se(y)\n", act) == "channels_first"
+    assert _fed("x = self.act(self.conv(x))\nx = self.se(x + self.drop(x))\n", act) == "channels_first"
+    assert _fed("x = self.se(self.conv(x).relu().contiguous())\n") == "channels_first"
+    assert _fed("x = self.se(F.max_pool2d(x, 2))\n") == "channels_first"
+    # the model's own layer parameters: ``self.act = act_layer()``
+    assert _fed("x = self.se(self.act(self.conv(x)))\n", "self.act = act_layer()\n") == "channels_first"
+    # one call says it, another says nothing: one instance takes one layout
+    assert _fed("x = self.se(self.conv(x))\nx = self.se(x * 2)\n") == "channels_first"
+    # tokens stay tokens through a LayerNorm
+    assert _fed("x = self.se(self.act(x.flatten(2).transpose(1, 2)))\n", act) == "tokens"
+    # what changes the layout, or is unknown, says nothing
+    assert _fed("x = self.se(self.fc(self.conv(x)))\n") is None
+    assert _fed("x = self.se(self.head(self.conv(x)))\n", "self.head = Mystery(dim)\n") is None
+    assert _fed("x = self.se(x)\n") is None
+    assert _fed("x = self.se(torch.relu(x))\n") is None
+    # a tensor method's argument is not its input: ``x.to(y)`` is ``x`` moved
+    assert _fed("y = self.conv(x)\nx = self.se(x.flatten(1).to(y))\n") is None
+
+
+def test_an_exact_name_block_of_the_models_layout_beats_a_token_alias_with_a_closer_signature():
+    """s22 (2): TnT's ``SE(dim)`` (its parameter named like the model's variable, shorter code) outranked timm's
+    ``SEModule(channels)``: the model's map reached it through a BatchNorm and a ReLU, so no layout was read."""
+    from rag_server.candidates import store_candidates
+
+    token_se = _stored("SE", "fightingcv_attention.backbone.TnT", "dim, hidden_ratio=None",
+                       "self.norm = nn.LayerNorm(dim)", [2, 16, 32])
+    token_se.provenance = SimpleNamespace(source="pypi:fightingcv-attention==1.0.0", module="fightingcv_attention.backbone.TnT",
+                                          package="fightingcv-attention")
+    timm_se = _stored("SEModule", "timm.layers.squeeze_excite",
+                      "channels, rd_ratio=1. / 16, rd_channels=None, rd_divisor=8, bias=True, act_layer=nn.ReLU",
+                      "self.fc1 = nn.Conv2d(channels, channels // 16, 1)", [2, 32, 8, 8], padding=13000)
+    timm_se.code += "# " + " ".join(f"helper_{i}" for i in range(120)) + "\n"  # a library file's many other names
+    store = _NamedBlocksStore([token_se, timm_se])
+    ranked = store_candidates(analyze(SE_ON_A_MAP).free["SEModule"], store, SE_ON_A_MAP)
+    assert [c.qualified_name for c in ranked] == ["timm.layers.squeeze_excite.SEModule", "fightingcv_attention.backbone.TnT.SE"]
+    assert "channels-first" in ranked[1].reason
+
+
+RESIDUAL_WRAPPER = textwrap.dedent('''\
+    from typing import Optional
+
+    import torch.nn as nn
+
+
+    class ResidualBlock(nn.Module):
+        def __init__(self, main: Optional[nn.Module], shortcut: Optional[nn.Module] = None):
+            super().__init__()
+            self.main = main
+            self.shortcut = shortcut
+
+        def forward(self, x):
+            return self.main(x) + self.shortcut(x)
+    ''')
+
+
+def test_a_number_passed_where_the_block_takes_a_module_or_a_function_does_not_fit():
+    """s22 (6): ``ResidualBlock(64, 64)`` scored 1.00 against timm's efficientvit ``ResidualBlock(main: nn.Module,
+    shortcut: nn.Module)``; Suggest offered it first and Patch spent three of five checks on such wrappers."""
+    model = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.res = ResidualBlock(64, 64)\n"
+    usage = _usage(model, "ResidualBlock")
+
+    def compat(code: str, name: str = "ResidualBlock", on=usage) -> float:
+        return call_compatibility(definition_signature(code, name), on)
+
+    assert compat(RESIDUAL_WRAPPER) == 0.0
+    annotated = RESIDUAL_WRAPPER.replace("return self.main(x) + self.shortcut(x)", "return x")  # only the annotation says
+    assert compat(annotated) == 0.0
+    assert compat(annotated.replace("Optional[nn.Module]", "'nn.Module'")) == 0.0  # a quoted annotation
+    assert compat(annotated.replace("Optional[nn.Module]", "Callable[..., torch.Tensor]")) == 0.0
+    # no annotation: the block keeps the argument and calls it (LeViT's ``Residual(m, drop)``)
+    assert compat(RESIDUAL_WRAPPER.replace(": Optional[nn.Module]", "")) == 0.0
+    # a default that is a layer class, or None where the block calls it (guarded or not)
+    layered = "import torch.nn as nn\nclass ResidualBlock(nn.Module):\n    def __init__(self, dim, act_layer=nn.GELU):\n        super().__init__()\n"
+    assert compat(layered) == 0.0
+    guarded = ("import torch.nn as nn\nclass ResidualBlock(nn.Module):\n    def __init__(self, dim, norm_layer=None):\n"
+               "        super().__init__()\n        self.norm = norm_layer(dim) if norm_layer else nn.Identity()\n")
+    assert compat(guarded) == 0.0
+    # numbers where numbers go fit; modules where modules go fit
+    plain = RESIDUAL_WRAPPER.replace("main: Optional[nn.Module], shortcut: Optional[nn.Module] = None", "in_channels: int, out_channels: int")
+    assert compat(plain) == 1.0
+    assert compat(annotated.replace("Optional[nn.Module]", "Union[int, nn.Module]")) == 1.0
+    assert compat(layered.replace("act_layer=nn.GELU", "eps=EPS")) == 1.0  # an UPPER_CASE default is a constant
+    wrapping = model.replace("ResidualBlock(64, 64)", "ResidualBlock(nn.Conv2d(64, 64, 3, padding=1), nn.Identity())")
+    assert compat(RESIDUAL_WRAPPER, on=_usage(wrapping, "ResidualBlock")) == 1.0
+    # a variable named like a number where the block takes a module is an argument in the wrong slot
+    named = model.replace("ResidualBlock(64, 64)", "ResidualBlock(channels, channels)")
+    assert compat(RESIDUAL_WRAPPER, on=_usage(named, "ResidualBlock")) < 1.0
+
+
+def test_blocks_that_take_modules_are_not_offered_for_a_call_that_passes_widths():
+    """s22 (6), through the store: the wrapper (shorter, closer in context) ranked above RAFT's ``ResidualBlock(in_channels,
+    out_channels)``; a block the call cannot construct right is no candidate while another fits."""
+    from rag_server.candidates import store_candidates
+
+    wrapper = _stored("ResidualBlock", "timm.models.efficientvit_mit", "main: nn.Module, shortcut: nn.Module = None",
+                      "self.main = main", [2, 32, 8, 8])
+    wrapper.code = wrapper.code.replace("return x\n", "return self.main(x)\n")
+    raft = _stored("ResidualBlock", "torchvision.models.optical_flow.raft", "in_channels, out_channels, stride=1",
+                   "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)", [2, 32, 8, 8], padding=8000)
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Conv2d(3, 64, 3, padding=1)
+                self.res = ResidualBlock(64, 64)
+
+            def forward(self, x):
+                return self.res(self.stem(x))
+        ''')
+    ranked = store_candidates(analyze(model).free["ResidualBlock"], _NamedBlocksStore([wrapper, raft]), model)
+    assert [c.qualified_name for c in ranked] == ["torchvision.models.optical_flow.raft.ResidualBlock"]
