@@ -130,3 +130,16 @@ def license_from_text(text: str) -> str:
         if line.strip():
             return line.strip().strip("#= ")[:80]
     return ""
+
+
+_SOURCE_SPDX = re.compile(r"^\s*(?:#|//|/?\*+|\"\"\"|''')?\s*SPDX-License-Identifier:\s*(.+?)\s*(?:\*/|\"\"\"|''')?\s*$",
+                          re.IGNORECASE | re.MULTILINE)
+
+
+def spdx_in_source(text: str, head_lines: int = 40) -> str:
+    """The ``SPDX-License-Identifier`` a source file declares in its header (its first ``head_lines`` lines), "" when
+    none. Why only the header: the tag is a comment at the top by convention, and a license scanner's code mentions it
+    further down as a string."""
+    head = "\n".join(text.splitlines()[:head_lines])
+    m = _SOURCE_SPDX.search(head)
+    return m.group(1).strip()[:80] if m else ""

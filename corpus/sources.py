@@ -4,8 +4,11 @@ One SPEC string names a source (``docs/contracts.md``):
 
 - ``pkg:NAME``        an installed package or subpackage by import name (``pkg:torch.nn``),
                       located without importing it;
-- ``dir:PATH``        a directory or git checkout (version = git HEAD, ``<sha>-dirty`` when its code differs;
-                      paths relative to the checkout root; license read from LICENSE texts);
+- ``dir:PATH``        a directory or git checkout (version = git HEAD, ``<sha>-dirty`` when its code differs
+                      or holds a file git does not track; paths relative to the checkout root; a submodule's
+                      files have its own commit and paths; each file's license is its SPDX line's, else that
+                      of the nearest LICENSE/COPYING or declared license at or above its folder; see
+                      ``DirectoryFacts``);
 - ``wheel:PATH``      a wheel (zip) or an sdist (``.tar.gz``), read in place;
 - ``pypi:NAME==VER``  fetched with ``pip download --no-deps`` into ``cache_dir/wheels``,
                       then read in place like ``wheel:`` (never installed);
@@ -19,6 +22,7 @@ re-index of an unchanged source is skipped in milliseconds.
 
 from __future__ import annotations
 
+import ast
 import email
 import hashlib
 import importlib.metadata
@@ -117,18 +121,25 @@ class Source:
         as nothing."""
         return True
 
-    def _make(self, relpath: str, module: str, is_package: bool, text: str) -> SourceFile:
+    def _make(self, relpath: str, module: str, is_package: bool, text: str, facts: FileFacts | None = None) -> SourceFile:
+        """A SourceFile with the source's version and license, or the file's own ``facts`` (path, version, license)."""
         prov = Provenance(
             source=self.spec,
             package=self.info.package,
-            version=self.info.version,
-            path=relpath,
+            version=facts.version if facts else self.info.version,
+            path=facts.path if facts else relpath,
             module=module,
             line_start=1,
             line_end=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
-            license=self.info.license,
+            license=facts.license if facts else self.info.license,
         )
-        return SourceFile(module=module, text=text, provenance=prov, is_package=is_package)
+        extra = {"tree_path": relpath} if facts and facts.path != relpath else {}
+        return SourceFile(module=module, text=text, provenance=prov, is_package=is_package, extra=extra)
+
+    def refresh(self, prov: Provenance) -> None:
+        """Give a provenance carried over from an earlier build (its file unchanged) the version and license that
+        ``files()`` would give its file now. Why: a new commit that leaves the files as they were reuses them."""
+        prov.version, prov.license = self.info.version, self.info.license
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
@@ -208,10 +219,11 @@ class _TreeSource(Source):
     relative to ``path_base`` (the git checkout's root when there is one, so that commit + path finds the file)."""
 
     def __init__(self, spec: str, root: Path, base: Path, info: PackageInfo, single_file: Path | None = None,
-                 path_base: Path | None = None):
+                 path_base: Path | None = None, facts: DirectoryFacts | None = None):
         self.spec, self.root, self.base, self.info = spec, root, base, info
         self.single_file = single_file
         self.path_base = path_base or base
+        self.facts = facts  # per-file version, path and license (a directory source); None: the source's for every file
         self._found: int | None = None  # .py files the last walk found
         self.skipped: dict[str, str] = {}  # provenance-style path -> why it was not read (see ``python_files``)
 
@@ -222,7 +234,10 @@ class _TreeSource(Source):
         self._found = len(found)
         prefix = self.root.relative_to(self.path_base).as_posix()
         self.skipped = {k if prefix == "." else f"{prefix}/{k.removeprefix('./')}": why for k, why in skipped.items()}
-        return sorted(found, key=lambda p: p.relative_to(self.base).as_posix())
+        found = sorted(found, key=lambda p: p.relative_to(self.base).as_posix())
+        if self.facts is not None:
+            self.facts.prepare(found)
+        return found
 
     def holds_python(self) -> bool:
         return bool(self._found if self._found is not None else self._paths())
@@ -247,16 +262,42 @@ class _TreeSource(Source):
             except OSError as exc:  # unreadable (permissions, removed since the walk): reported, not fatal
                 self.skipped[self._rel(path)] = exc.strerror or type(exc).__name__
                 continue
-            yield self._make(self._rel(path), module, is_package, pyparse.decode_source(data))
+            text = pyparse.decode_source(data)
+            facts = self.facts.of(path, self._rel(path), text) if self.facts is not None else None
+            yield self._make(self._rel(path), module, is_package, text, facts)
+
+    def refresh(self, prov: Provenance) -> None:
+        if self.facts is None:
+            return super().refresh(prov)
+        by_module: dict[str, Path] = {}
+        for path in self._paths():  # a package's __init__.py wins over a same-named module, as in mining
+            module, is_package = self._module_for(path)
+            if module and (is_package or module not in by_module):
+                by_module[module] = path
+        path = by_module.get(prov.module)
+        if path is None:
+            return super().refresh(prov)
+        try:
+            with path.open("rb") as fh:
+                head = pyparse.decode_source(fh.read(8192))
+        except OSError:
+            head = ""
+        facts = self.facts.of(path, self._rel(path), head)
+        prov.path, prov.version, prov.license = facts.path, facts.version, facts.license
 
     def fingerprint(self) -> str:
+        paths = self._paths()  # first: the walk can mark the version -dirty (a file git does not track)
         parts = [self.spec, self.info.version, self.info.license]
-        for path in self._paths():
+        for path in paths:
             try:
                 st = path.stat()
             except OSError:  # gone since the walk: the next build sees it missing
                 continue
-            parts.append(f"{self._rel(path)}:{st.st_size}:{st.st_mtime_ns}")
+            entry = f"{self._rel(path)}:{st.st_size}:{st.st_mtime_ns}"
+            if self.facts is not None:  # the file's own commit and license (a sub-folder's LICENSE, a submodule)
+                facts = self.facts.of(path, self._rel(path))
+                entry += f":{facts.path}:{facts.version}:{facts.license}"
+            parts.append(entry)
         return _sha(parts)
 
 
@@ -447,24 +488,61 @@ def _license_name(value: object, d: Path) -> str:
 
 
 def declared_license(d: Path) -> str:
-    """``license`` of ``d``'s pyproject.toml (``[project]`` or ``[tool.poetry]``) or setup.cfg ``[metadata]``."""
+    """``license`` of ``d``'s pyproject.toml (``[project]`` or ``[tool.poetry]``), setup.cfg ``[metadata]`` or
+    setup.py ``setup(license=...)``, the first that declares one."""
+    return declared_license_from(d)[0]
+
+
+def declared_license_from(d: Path) -> tuple[str, str]:
+    """``declared_license`` and the file that declared it ("" when none)."""
     pyproject = d / "pyproject.toml"
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(errors="replace"))
         except (tomllib.TOMLDecodeError, OSError):
             data = {}
-        for table in (data.get("project"), data.get("tool", {}).get("poetry")):
+        tool = data.get("tool")
+        for table in (data.get("project"), tool.get("poetry") if isinstance(tool, dict) else None):
             if isinstance(table, dict) and table.get("license"):
-                return _license_name(table["license"], d)
+                name = _license_name(table["license"], d)
+                if name:
+                    return name, str(pyproject)
     setup_cfg = d / "setup.cfg"
     if setup_cfg.is_file():
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read(setup_cfg, encoding="utf-8")
+            name = _license_name(parser.get("metadata", "license", fallback=""), d)
         except (configparser.Error, OSError, UnicodeDecodeError):
-            return ""
-        return _license_name(parser.get("metadata", "license", fallback=""), d)
+            name = ""
+        if name:
+            return name, str(setup_cfg)
+    setup_py = d / "setup.py"
+    if setup_py.is_file():
+        name = _license_name(setup_py_license(setup_py), d)
+        if name:
+            return name, str(setup_py)
+    return "", ""
+
+
+def setup_py_license(path: Path) -> str:
+    """``license_expression=`` (else ``license=``) of the ``setup(...)`` call in a setup.py, when written as a string
+    literal. Read with ``ast``: a setup.py is never run (it is untrusted code)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
+        return ""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else "") != "setup":
+            continue
+        given = {kw.arg: kw.value.value for kw in node.keywords
+                 if kw.arg in ("license", "license_expression") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)}
+        found = (given.get("license_expression") or given.get("license") or "").strip()
+        if found and found.upper() != "UNKNOWN":
+            return found
     return ""
 
 
@@ -483,10 +561,9 @@ def directory_license_from(path: Path, top: Path | None = None) -> tuple[str, st
         name, files = _license_files_in(d)
         if name:
             return name, ", ".join(str(f) for f in files)
-        name = declared_license(d)
+        name, declaring = declared_license_from(d)
         if name:
-            declaring = d / "pyproject.toml" if (d / "pyproject.toml").is_file() else d / "setup.cfg"
-            return name, str(declaring)
+            return name, declaring
     return "", ""
 
 
@@ -551,7 +628,130 @@ def open_dir(path: Path, spec: str | None = None) -> Source:
     top = checkout[0] if checkout else None
     license, license_from = directory_license_from(path, top)
     info = PackageInfo(package=path.name, version=git_head(path), license=license, license_from=license_from)
-    return _TreeSource(spec or f"dir:{path}", path, base, info, path_base=top or base)
+    path_base = top or base
+    facts = DirectoryFacts(path, top, info, path_base)
+    return _TreeSource(spec or f"dir:{path}", path, base, info, path_base=path_base, facts=facts)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """A file's own provenance in a directory source: ``path`` relative to the checkout whose commit ``version``
+    names (a submodule's own root for a file in a submodule), and the license that covers it."""
+
+    path: str
+    version: str
+    license: str
+
+
+@dataclass
+class _Checkout:
+    """A git work tree holding files of a directory source: its version (``git_head``) and the paths git tracks
+    (None when git cannot tell)."""
+
+    root: Path
+    version: str
+    tracked: frozenset[str] | None
+
+
+def _tracked_files(root: Path) -> frozenset[str] | None:
+    """The paths (relative to ``root``, posix) that git tracks in the checkout at ``root``; None when git fails. Read
+    as bytes: a file name need not be UTF-8."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "--no-optional-locks", "ls-files", "-z"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return frozenset(os.fsdecode(p) for p in out.stdout.split(b"\0") if p)
+
+
+class DirectoryFacts:
+    """Per-file version, path and license of a ``dir:`` source.
+
+    Why per file: a checkout vendors code under other terms (``third_party/x/LICENSE`` is GPL in an MIT repo), holds
+    submodules (their own commits: the parent's commit does not hold their files), and files git ignores (no commit
+    holds them). A file's license is its header's SPDX-License-Identifier, else that of the nearest folder from its own
+    up to (not including) the source's root with license files or a declared license, else the source's. Its commit is
+    that of the innermost checkout holding it (a submodule or a nested clone), with ``-dirty`` when a ``.py`` file of
+    that checkout differs from it or is not tracked. Each folder is looked at once."""
+
+    def __init__(self, root: Path, top: Path | None, info: PackageInfo, path_base: Path):
+        self.root, self.top, self.info, self.path_base = root, top, info, path_base
+        self._folder_license: dict[Path, str] = {}
+        self._checkout_at: dict[Path, _Checkout | None] = {}  # folder -> the innermost checkout holding it
+        self._checkouts: dict[Path, _Checkout] = {}
+        self._dirty: set[Path] = set()  # roots of checkouts with an indexed file git does not track
+        self._top_version = info.version
+
+    # ------------------------------------------------------------ git
+
+    def _checkout(self, root: Path) -> _Checkout:
+        if root not in self._checkouts:
+            version = self._top_version if root == self.top else git_head(root)
+            self._checkouts[root] = _Checkout(root, version, _tracked_files(root))
+        return self._checkouts[root]
+
+    def _is_own_checkout(self, d: Path) -> bool:
+        """Whether ``d`` is the root of a git work tree of its own (a submodule, a nested clone). Asked of git, so
+        that a stray empty ``.git`` folder (which git looks past) does not count."""
+        if d == self.top or not (d / ".git").exists():
+            return False
+        toplevel = _git(d, "rev-parse", "--show-toplevel")
+        return toplevel is None or Path(toplevel.strip()).resolve() == d.resolve()
+
+    def checkout_of(self, folder: Path) -> _Checkout | None:
+        """The innermost checkout holding ``folder`` (a folder of the source): one at or below the source's root, else
+        the source's own (None when it is in none)."""
+        if folder not in self._checkout_at:
+            if self._is_own_checkout(folder):
+                found = self._checkout(folder)
+            elif folder == self.root or not folder.is_relative_to(self.root):
+                found = self._checkout(self.top) if self.top is not None else None
+            else:
+                found = self.checkout_of(folder.parent)
+            self._checkout_at[folder] = found
+        return self._checkout_at[folder]
+
+    def prepare(self, paths: list[Path]) -> None:
+        """Note the checkouts holding an indexed file that git does not track (ignored or untracked): none of their
+        commits holds it, so their version is ``-dirty``. The source's version (``info.version``) follows its own."""
+        self._dirty = set()
+        for path in paths:
+            checkout = self.checkout_of(path.parent)
+            if checkout is not None and checkout.tracked is not None and checkout.version:
+                if path.relative_to(checkout.root).as_posix() not in checkout.tracked:
+                    self._dirty.add(checkout.root)
+        if self.top is not None:
+            self.info.version = self._version(self._checkout(self.top))
+
+    def _version(self, checkout: _Checkout) -> str:
+        if checkout.root in self._dirty and checkout.version and not checkout.version.endswith("-dirty"):
+            return f"{checkout.version}-dirty"
+        return checkout.version
+
+    # ------------------------------------------------------------ licenses
+
+    def license_at(self, folder: Path) -> str:
+        """The license covering the files of ``folder``: its own license files or declared license, else its
+        parent's, up to the source's root, whose license is the source's."""
+        if folder not in self._folder_license:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                name = self.info.license
+            else:
+                name = _license_files_in(folder)[0] or declared_license(folder) or self.license_at(folder.parent)
+            self._folder_license[folder] = name
+        return self._folder_license[folder]
+
+    # ------------------------------------------------------------ per file
+
+    def of(self, path: Path, relpath: str, text: str = "") -> FileFacts:
+        """``path``'s facts; ``relpath`` is its path under the source's path base, ``text`` its code (or its head) for
+        an SPDX-License-Identifier line ("" to leave that out, as a fingerprint does: the file's mtime covers it)."""
+        license = (licenses.spdx_in_source(text) if text else "") or self.license_at(path.parent)
+        checkout = self.checkout_of(path.parent)
+        if checkout is None or checkout.root == self.top:
+            return FileFacts(relpath, self.info.version, license)
+        return FileFacts(path.relative_to(checkout.root).as_posix(), self._version(checkout), license)
 
 
 # ---------------------------------------------------------------- archives

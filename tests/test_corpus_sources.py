@@ -418,3 +418,93 @@ def test_a_release_file_pip_cannot_prepare_is_fetched_from_the_index_and_checked
         assert not any((tmp_path / "x").iterdir())
     finally:
         server.shutdown()
+
+
+PLAIN_BLOCK = "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x + 1\n"
+
+
+@pytest.mark.parametrize("files, expected, declaring", [
+    ({"setup.py": 'from setuptools import setup\nsetup(name="x", license="MIT")\n'}, "MIT", "setup.py"),
+    ({"setup.py": 'import setuptools\nsetuptools.setup(name="x", license_expression="GPL-2.0-only", license="GPL")\n'},
+     "GPL-2.0-only", "setup.py"),
+    ({"setup.cfg": "[metadata]\nname = x\n", "setup.py": 'from setuptools import setup\nsetup(license="BSD-3-Clause")\n'},
+     "BSD-3-Clause", "setup.py"),
+    ({"pyproject.toml": '[project]\nname = "x"\n', "setup.cfg": "[metadata]\nlicense = MIT\n"}, "MIT", "setup.cfg"),
+])
+def test_a_declared_license_is_read_from_setup_py_when_there_is_no_license_file(tmp_path, files, expected, declaring):
+    from corpus.sources import directory_license_from
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "good.py").write_text(PLAIN_BLOCK)
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    assert directory_license_from(repo) == (expected, str(repo / declaring))
+    assert {f.provenance.license for f in open_source(f"dir:{repo}", tmp_path).files()} == {expected}
+
+
+def test_setup_py_is_read_never_run(tmp_path):
+    from corpus.sources import directory_license_from
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(PLAIN_BLOCK)
+    ran = tmp_path / "setup_py_ran"
+    (repo / "setup.py").write_text(f"open({str(ran)!r}, 'w').write('x')\nfrom setuptools import setup\nsetup(license='Apache-2.0')\n")
+    assert directory_license_from(repo) == ("Apache-2.0", str(repo / "setup.py"))
+    assert not ran.exists()
+    (repo / "setup.py").write_text("setup(license=LICENSE_NAME)\n")  # not a literal: nothing to read without running it
+    assert directory_license_from(repo) == ("", "")
+
+
+def _licensed_tree(root: Path) -> Path:
+    """An MIT project vendoring GPL code (its own COPYING), a nested folder of it, and a folder with its own pyproject."""
+    (root / "mine").mkdir(parents=True)
+    (root / "LICENSE").write_text(MIT_TEXT)
+    (root / "mine" / "net.py").write_text(PLAIN_BLOCK)
+    (root / "third_party" / "gplcode" / "deep").mkdir(parents=True)
+    (root / "third_party" / "gplcode" / "COPYING").write_text(GPL3_TEXT)
+    (root / "third_party" / "gplcode" / "gplblock.py").write_text(PLAIN_BLOCK)
+    (root / "third_party" / "gplcode" / "deep" / "inner.py").write_text(PLAIN_BLOCK)
+    (root / "third_party" / "apache_pkg").mkdir()
+    (root / "third_party" / "apache_pkg" / "pyproject.toml").write_text('[project]\nname = "a"\nlicense = "Apache-2.0"\n')
+    (root / "third_party" / "apache_pkg" / "layer.py").write_text(PLAIN_BLOCK)
+    (root / "third_party" / "tagged.py").write_text("# SPDX-License-Identifier: BSD-3-Clause\n" + PLAIN_BLOCK)
+    return root
+
+
+def test_each_file_takes_the_license_of_its_nearest_license_file(tmp_path):
+    from corpus.licenses import license_kind
+
+    root = _licensed_tree(tmp_path / "repo")
+    src = open_source(f"dir:{root}", tmp_path)
+    got = {f.provenance.path: f.provenance.license for f in src.files()}
+    assert got == {
+        "mine/net.py": "MIT",
+        "third_party/gplcode/gplblock.py": "GPL-3.0",
+        "third_party/gplcode/deep/inner.py": "GPL-3.0",
+        "third_party/apache_pkg/layer.py": "Apache-2.0",
+        "third_party/tagged.py": "BSD-3-Clause",  # the file's own SPDX line wins over the folder's
+    }
+    assert src.info.license == "MIT" and license_kind(got["third_party/gplcode/gplblock.py"]) == "copyleft"
+    # mined blocks carry their file's license
+    licenses = {b.provenance.path: b.provenance.license for b in mine_files(list(src.files()))}
+    assert licenses["third_party/gplcode/gplblock.py"] == "GPL-3.0" and licenses["mine/net.py"] == "MIT"
+
+
+def test_a_license_file_added_to_a_sub_folder_changes_the_fingerprint(tmp_path):
+    root = _licensed_tree(tmp_path / "repo")
+    before = open_source(f"dir:{root}", tmp_path).fingerprint()
+    (root / "mine" / "LICENSE").write_text(GPL3_TEXT)
+    src = open_source(f"dir:{root}", tmp_path)
+    assert src.fingerprint() != before
+    assert {f.provenance.path: f.provenance.license for f in src.files()}["mine/net.py"] == "GPL-3.0"
+
+
+def test_a_carried_provenance_is_refreshed_with_its_own_files_license(tmp_path):
+    root = _licensed_tree(tmp_path / "repo")
+    src = open_source(f"dir:{root}", tmp_path)
+    (vendored,) = [f.provenance for f in src.files() if f.module == "third_party.gplcode.gplblock"]
+    vendored.license = "stale"
+    src.refresh(vendored)
+    assert vendored.license == "GPL-3.0" and vendored.path == "third_party/gplcode/gplblock.py"

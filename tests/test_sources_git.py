@@ -101,3 +101,76 @@ def test_a_new_commit_with_the_same_files_refreshes_the_stored_version(repo, tmp
     report = build_index([f"dir:{repo}"], store, cache_dir=cache, validate=False)
     assert report.sources[0].reused and not report.up_to_date
     assert _stored_versions(store) == {second}
+
+
+def test_a_gitignored_file_claims_no_commit(repo):
+    (repo / ".gitignore").write_text("outputs/\n")
+    _git(repo, "add", ".gitignore")
+    _git(repo, "commit", "-q", "-m", "ignore outputs")
+    head = _git(repo, "rev-parse", "HEAD")
+    (repo / "outputs" / "run1").mkdir(parents=True)
+    (repo / "outputs" / "run1" / "snap.py").write_text(BLOCK.format(name="SnapshotBlock"))
+    assert git_head(repo) == head  # git status leaves ignored files out
+    src = open_dir(repo)
+    files = {f.provenance.path: f.provenance.version for f in src.files()}
+    assert files["outputs/run1/snap.py"] == f"{head}-dirty"  # no commit holds it
+    assert src.info.version == f"{head}-dirty" and set(files.values()) == {f"{head}-dirty"}
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{head}:outputs/run1/snap.py"], capture_output=True)
+    assert shown.returncode != 0
+    assert open_dir(repo / "sub").info.version == head  # the ignored file is not in that part of the checkout
+
+
+@pytest.fixture()
+def parent_with_submodule(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """``repo`` with a submodule at ``third_party/sub_lib`` (its own commit, a block in ``layers/subblock.py``)."""
+    lib = tmp_path / "sub_lib"
+    (lib / "layers").mkdir(parents=True)
+    (lib / "layers" / "subblock.py").write_text(BLOCK.format(name="SubmoduleBlock"))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(lib)], check=True)
+    _git(lib, "add", ".")
+    _git(lib, "commit", "-q", "-m", "lib")
+    _git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "third_party/sub_lib")
+    _git(repo, "commit", "-q", "-m", "add submodule")
+    return repo, repo / "third_party" / "sub_lib"
+
+
+def test_a_file_in_a_submodule_records_the_submodules_commit_and_path(parent_with_submodule):
+    parent, sub = parent_with_submodule
+    sub_head = _git(sub, "rev-parse", "HEAD")
+    src = open_dir(parent)
+    files = {f.module: f for f in src.files()}
+    inner = files["third_party.sub_lib.layers.subblock"].provenance
+    assert (inner.version, inner.path) == (sub_head, "layers/subblock.py")
+    assert _git(sub, "show", f"{inner.version}:{inner.path}") == files["third_party.sub_lib.layers.subblock"].text.strip()
+    own = files["sub.pkg.net"].provenance  # the parent's own files keep the parent's commit and paths
+    assert (own.version, own.path) == (_git(parent, "rev-parse", "HEAD"), "sub/pkg/net.py")
+    assert _git(parent, "show", f"{own.version}:{own.path}") == files["sub.pkg.net"].text.strip()
+    (sub / "layers" / "extra.py").write_text(BLOCK.format(name="Untracked"))  # untracked in the submodule
+    dirty = {f.module: f.provenance.version for f in open_dir(parent).files()}
+    assert dirty["third_party.sub_lib.layers.subblock"] == f"{sub_head}-dirty"
+    assert dirty["sub.pkg.net"] == own.version
+
+
+def test_a_carried_submodule_provenance_is_refreshed_to_the_submodules_commit(parent_with_submodule):
+    parent, sub = parent_with_submodule
+    (inner,) = [f.provenance for f in open_dir(parent).files() if f.module == "third_party.sub_lib.layers.subblock"]
+    (sub / "NOTES.md").write_text("a new commit in the submodule that leaves the code as it was\n")
+    _git(sub, "add", "NOTES.md")
+    _git(sub, "commit", "-q", "-m", "notes")
+    src = open_dir(parent)
+    src.fingerprint()
+    src.refresh(inner)
+    assert (inner.version, inner.path) == (_git(sub, "rev-parse", "HEAD"), "layers/subblock.py")
+
+
+def test_a_store_keeps_the_submodules_commit(parent_with_submodule, tmp_path):
+    parent, sub = parent_with_submodule
+    store = tmp_path / "store"
+    build_index([f"dir:{parent}"], store, cache_dir=tmp_path / "cache", validate=False)
+    opened = BlockStore(store)
+    try:
+        provs = {p.qualified_name: p for i in range(len(opened)) for p in opened.block_by_id(i).provenances}
+    finally:
+        opened.close()
+    inner = provs["third_party.sub_lib.layers.subblock.SubmoduleBlock"]
+    assert (inner.version, inner.path) == (_git(sub, "rev-parse", "HEAD"), "layers/subblock.py")
