@@ -255,7 +255,7 @@ def build_index(
             files_by_source: dict[str, list] = {}
             file_hashes: dict[str, dict[str, str]] = {}
             submitted: dict[str, Block] = {}  # content hash -> the block whose check is queued
-            from indexer.mine import MineReport, mine_files
+            from indexer.mine import MineReport, mine_files, safe_text
 
             def needs_check(block: Block) -> bool:
                 if not validate or block.content_hash in submitted:
@@ -278,7 +278,8 @@ def build_index(
                 t0 = time.perf_counter()
                 with timer.stage("read"):
                     files = list(sources[sr.spec].files())
-                file_hashes[sr.spec] = {f.provenance.path: _file_hash(f.text) for f in files}
+                # a file name that is not UTF-8 is kept escaped (SQLite takes only valid text); the miner skips its file
+                file_hashes[sr.spec] = {safe_text(f.extra.get("tree_path", f.provenance.path)): _file_hash(f.text) for f in files}
                 sr.files = len(files)
                 if previous is not None and not remine and sr.spec in old_fps and previous.file_hashes(sr.spec) == file_hashes[sr.spec]:
                     sr.reused = True
@@ -435,13 +436,13 @@ def _stored_parse_errors(previous: BlockStore | None) -> dict[str, dict[str, str
 
 
 def _refresh_provenances(blocks: list[Block], sources: dict[str, Any]) -> None:
-    """Give carried blocks their source's current version and license. Why: a new commit that leaves every file as it
+    """Give carried blocks their file's current version and license (``Source.refresh``). Why: a new commit that leaves every file as it
     was reuses the source, and its blocks must not keep naming the old commit (the code is not re-validated)."""
     for block in blocks:
         for prov in block.provenances:
             src = sources.get(prov.source)
             if src is not None:
-                prov.version, prov.license = src.info.version, src.info.license
+                src.refresh(prov)  # a dir: source's files have their own commit and license (``corpus.sources.DirectoryFacts``)
 
 
 def store_blocks(blocks: list[Block], store_dir: Path, embedder: Any = None, sources: dict[str, str] | None = None) -> str:

@@ -154,6 +154,8 @@ class BlockAssembler:
                     out.star.update(ext_stars)
                 else:
                     out.unresolved.add(ref.name)
+                    if ref.name in mi.unresolved_imports:  # ``from ..config import X`` above the source's top package
+                        out.unresolved.add(mi.unresolved_imports[ref.name])
                 out.links.append(Link(ref, None))
                 continue
             if isinstance(target, DefTarget):
@@ -261,11 +263,11 @@ class BlockAssembler:
                 return
             if all(_is_type_checking(g.modules[target.module].units[i].node) for i in g.modules[target.module].defs[target.name]):
                 return  # bound under ``if TYPE_CHECKING:`` only: nothing to carry
-            if consumed:
-                return  # ``cfgmod.Cfg``: the block would need the module too
+            # ``cfgmod.Cfg`` is written ``Cfg`` (the block carries the definition, not its module), as evaluated
+            # references are
             tmi = g.modules[target.module]
             out.ann_deps.update((target.module, i) for i in tmi.defs[target.name] + tmi.mutations.get(target.name, []))
-            out.links.append(Link(ref, target))
+            out.links.append(Link(ref, target, consumed))
         elif isinstance(target, ExtTarget) and consumed == 0:
             key = (target, ref.name)
             out.ann_ext.add(key)

@@ -210,6 +210,7 @@ class Embedder:
             raise TypeError("encode takes a list of texts, not a single string")
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
+        texts = [valid_text(t) for t in texts]
         if self.backend == "torch":
             return np.ascontiguousarray(self._encode_torch(list(texts)), dtype=np.float32)
         encs = self._tokenizer.encode_batch(list(texts))
@@ -226,6 +227,16 @@ class Embedder:
 
     def encode_blocks(self, blocks: list["Block"], batch_size: int = 32) -> np.ndarray:
         return self.encode([block_text(b) for b in blocks], batch_size=batch_size)
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udce9`` escapes. Why: a file name that is not UTF-8 reaches Python
+    as surrogate escapes, and the tokenizer refused such a text with a TypeError that stopped the whole index."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _token_batches(lengths: list[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:

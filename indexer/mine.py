@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 # ABCs are no blocks, namespace packages, the package's own guarded imports inlined, imports under a module-level if
 # optional, cheap annotation-only definitions and constant-key registry entries carried. "3": a guarded own import
 # whose module needs a missing package keeps its fallback; an annotation-only class that needs another package is not
-# carried (the default sources mine the same blocks as with "2").
-MINER_VERSION = "3"
+# carried (the default sources mine the same blocks as with "2"). "4": quoted annotations carry their names like lazy
+# ones, and ``mod.Cfg`` in a lazy annotation is written ``Cfg``; a relative import above the source's top package is
+# unresolved (was a top-level module, a missing package); files nested too deeply or not named in UTF-8 are skipped
+# with a reason (of the default sources only ultralytics' YOLO changes: ``-> yolo.depth.DepthValidator``).
+MINER_VERSION = "4"
 
 
 @dataclass
@@ -52,6 +55,11 @@ def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tu
     modules: dict[str, ModuleInfo] = {}
     by_module: dict[str, SourceFile] = {}
     for f in files:
+        if not _utf8(f.provenance.path) or not _utf8(f.module):
+            if report is not None:
+                report.parse_errors[safe_text(f.provenance.path)] = (
+                    f"the file name is not valid UTF-8 ({safe_text(f.provenance.path)}): no module can be named after it; rename the file")
+            continue
         taken = by_module.get(f.module)
         if taken is not None:  # foo.py beside foo/__init__.py: Python imports the package, so does the graph
             if report is not None:
@@ -65,6 +73,20 @@ def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tu
                 report.parse_errors[f.provenance.path] = f"{type(exc).__name__}: {exc}"
     spec = files[0].provenance.source if files else ""
     return ModuleGraph(modules, installed=spec.startswith("pkg:")), by_module
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a lone surrogate: a byte of a file name that is not UTF-8 (``caf\xe9.py``)
+        return False
+
+
+def safe_text(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (surrogate escapes) written as ``\xe9``: SQLite, JSON and
+    the tokenizer take only valid Unicode."""
+    return text if _utf8(text) else text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _init_signature(graph: ModuleGraph, target: DefTarget, seen: set[DefTarget] | None = None) -> str:
@@ -185,13 +207,16 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
         mi = graph.modules[target.module]
         unit = mi.units[mi.defs[target.name][-1]]
         cls_node = graph.class_nodes(cls)[-1]
-        assembled = assembler.assemble(target)
-        companions = config_companions(graph, cls) if target == cls else []
-        if companions:
-            with_companions = assembler.assemble(target, extra=companions)
-            if set(with_companions.unresolved) <= set(assembled.unresolved):
-                assembled = with_companions
         qualified = f"{target.module}.{target.name}"
+        try:
+            assembled = _assemble(graph, assembler, target, cls)
+        except RecursionError as exc:  # code nested past what the walkers read: the block is skipped, the rest mined
+            if report is not None:
+                path = by_module[target.module].provenance.path
+                why = f"{target.name}: {type(exc).__name__}: {exc or 'nested too deeply to read'}"
+                report.parse_errors[path] = f"{report.parse_errors[path]}; {why}" if path in report.parse_errors else why
+            log.debug("block %s not assembled: %s", qualified, exc)
+            continue
         error = assembler.compile_error(assembled.parts, qualified)
         if error:
             if report is not None:
@@ -217,6 +242,17 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
             )
         )
     return blocks
+
+
+def _assemble(graph: ModuleGraph, assembler: BlockAssembler, target: DefTarget, cls: DefTarget):
+    """The block of ``target``, with its config companions when they resolve no worse."""
+    assembled = assembler.assemble(target)
+    companions = config_companions(graph, cls) if target == cls else []
+    if companions:
+        with_companions = assembler.assemble(target, extra=companions)
+        if set(with_companions.unresolved) <= set(assembled.unresolved):
+            assembled = with_companions
+    return assembled
 
 
 def mine_files(files: list[SourceFile], report: MineReport | None = None) -> list[Block]:

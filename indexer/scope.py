@@ -18,6 +18,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from nnrag.pyparse import MAX_DEPTH, TooDeep, ast_depth, parse
+
 _DEF_NAME_RE = re.compile(rb"(?:async\s+def|def|class)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -65,11 +67,15 @@ class Unit:
 
 
 def absolute_module(current: str, is_package: bool, level: int, module: str | None) -> str | None:
-    """Absolute module name of ``from <level dots><module> import ...`` inside ``current``."""
+    """Absolute module name of ``from <level dots><module> import ...`` inside ``current``; None when it climbs above
+    the source's top package (Python: "attempted relative import beyond top-level package"). Why: ``from ..config
+    import X`` in ``layers.conv`` of an indexed ``layers/`` folder names ``mynet.config``, a module outside the
+    source, not a top-level ``config`` (which read as a missing pip package). A top-level module's ``from .util
+    import f`` still reads as its sibling ``util``: a folder without ``__init__.py`` is a namespace package."""
     if level == 0:
         return module or None
     parts = current.split(".") if is_package else current.split(".")[:-1]
-    if level - 1 > len(parts) or (level - 1 == len(parts) and not module):
+    if level - 1 > len(parts) or (level - 1 == len(parts) and (parts or not module)):
         return None
     base = parts[: len(parts) - (level - 1)]
     return ".".join(base + ([module] if module else [])) or None
@@ -80,7 +86,8 @@ class ModuleInfo:
 
     def __init__(self, name: str, text: str, is_package: bool = False):
         self.name, self.text, self.is_package = name, text, is_package
-        self.tree = ast.parse(text, filename=name)
+        self.tree = parse(text, filename=name)
+        _refuse_deep(self.tree)
         self.lines_b = text.encode("utf-8").splitlines(keepends=True)
         self.future_annotations = any(
             isinstance(s, ast.ImportFrom) and s.module == "__future__" and any(a.name == "annotations" for a in s.names)
@@ -93,6 +100,7 @@ class ModuleInfo:
         self.import_fulls: dict[str, list[str]] = {}  # "torch" -> ["torch.nn.functional"] for ``import torch.nn.functional``
         self.all_names: list[str] | None = None
         self.mutations: dict[str, list[int]] = {}  # name -> top-level statements that mutate it in place
+        self.unresolved_imports: dict[str, str] = {}  # name -> ``..config`` of a relative import above the source's top
         self._build_units()
 
     # ---------------------------------------------------------------- units
@@ -108,6 +116,8 @@ class ModuleInfo:
                     out.append(ImportBinding(top, top, None, full=a.name, line=stmt.lineno))
         elif isinstance(stmt, ast.ImportFrom):
             mod = absolute_module(self.name, self.is_package, stmt.level, stmt.module)
+            if mod is None and stmt.level:
+                self.unresolved_imports.update((a.asname or a.name, "." * stmt.level + (stmt.module or "")) for a in stmt.names)
             if mod is None or mod == "__future__":
                 return out
             for a in stmt.names:
@@ -175,6 +185,18 @@ class ModuleInfo:
         return b"".join(self.lines_b[unit.line_start - 1 : unit.line_end])
 
 
+def _refuse_deep(tree: ast.Module) -> None:
+    """``TooDeep`` (a RecursionError, which every reader of modules takes as "does not parse") when the module nests
+    past ``nnrag.pyparse.MAX_DEPTH`` levels of ``ast``. Why: the miner's walkers and ``ast.unparse`` (dedup) recurse
+    about once per level; a 400-term ``x + x + ...`` raised RecursionError mid-index and nothing was published. Such
+    code is refused by the server's readers anyway (libcst levels >= ``ast`` levels); timm's deepest file is 29
+    levels, torch's 100."""
+    depth, line = ast_depth(tree)
+    if depth > MAX_DEPTH:
+        raise TooDeep(f"the code nests too deeply to read (line {line}): {depth} levels of syntax, at most {MAX_DEPTH}; "
+                      f"flatten it (name the inner parts)")
+
+
 def _is_trystar(stmt: ast.stmt) -> bool:
     return type(stmt).__name__ == "TryStar"
 
@@ -218,26 +240,25 @@ def _module_level_bindings(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt], l
     imports: list[ast.stmt] = []
     definitions: list[ast.stmt] = []
 
-    def visit(node: ast.AST) -> None:
+    stack: list[ast.AST] = [stmt]  # depth-first in source order, without recursion
+    while stack:
+        node = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
             definitions.append(node)
-            return
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             imports.append(node)
-            return
+            continue
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            return
+            continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.append(node.id)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.append(node.name)
         elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(stmt)
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
     return list(dict.fromkeys(names)), imports, definitions
 
 
@@ -276,6 +297,47 @@ def _is_dataclass_marker(annotation: ast.AST) -> bool:
 
 
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_QUOTES = (b'"""', b"'''", b'"', b"'")
+MAX_QUOTED_DEPTH = 40  # levels of a quoted annotation read; deeper ones (never seen in real code) are left as text
+
+
+def typing_name(node: ast.AST) -> str:
+    """``Literal`` of ``Literal``, ``typing.Literal``, ``t.Literal``; "" otherwise."""
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
+def parse_quoted_annotation(node: ast.Constant, lines_b: list[bytes] | None = None) -> ast.expr | None:
+    """The expression a string annotation holds (``"ModelCfg"``, ``"cfgmod.ModelCfg"``, ``"Optional[Cfg]"``), parsed
+    as ``typing`` evaluates it; None when it is no expression. With ``lines_b`` (the module's lines) the positions
+    are the source's, so a reference inside the string can be renamed in place; a string whose text differs from
+    its value (escapes, prefixes, several lines, implicit concatenation) then gives None."""
+    if not isinstance(node.value, str) or not node.value.strip():
+        return None
+    try:
+        expr = ast.parse(node.value.strip() if lines_b is None else node.value, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if ast_depth(expr)[0] > MAX_QUOTED_DEPTH:
+        return None
+    if lines_b is None:
+        return expr
+    if node.lineno != node.end_lineno or node.lineno > len(lines_b):
+        return None
+    try:
+        value_b = node.value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate written as an escape
+        return None
+    segment = lines_b[node.lineno - 1][node.col_offset : node.end_col_offset]
+    quote = next((q for q in _QUOTES if segment == q + value_b + q), None)
+    if quote is None:
+        return None
+    offset = node.col_offset + len(quote)
+    for sub in ast.walk(expr):
+        if hasattr(sub, "lineno"):
+            sub.lineno = sub.end_lineno = node.lineno
+            sub.col_offset += offset
+            sub.end_col_offset += offset
+    return expr
 
 
 class _RefCollector:
@@ -286,6 +348,7 @@ class _RefCollector:
         self.imports: list[ast.Import | ast.ImportFrom] = []  # every import statement, at any depth
         self.scopes: list[_Scope] = [_Scope("module")]
         self._in_annotation = 0  # > 0 while visiting a lazy (string) annotation
+        self._annotating = 0  # > 0 while visiting any annotation (lazy or evaluated): its strings are quoted ones
 
     # -- scope bookkeeping
     def _load_time(self) -> bool:
@@ -331,17 +394,26 @@ class _RefCollector:
         lazy = self._in_annotation > 0
         self._occur(Ref(node.id, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, attrs, self._load_time() and not lazy, store, lazy))
 
-    def _annotation(self, node: ast.AST) -> None:
+    def _annotation(self, node: ast.AST, lazy: bool | None = None) -> None:
         """An annotation: evaluated at definition time, or with lazy annotations collected as ``annotation`` refs
-        (never needed to define the block, but ``dataclasses`` / ``typing.get_type_hints`` users evaluate them)."""
-        if not self.lazy:
-            self.visit(node)
-            return
-        self._in_annotation += 1
+        (never needed to define the block, but ``dataclasses`` / ``typing.get_type_hints`` users evaluate them).
+        Quoted parts (``cfg: "ModelCfg"``, ``Optional["Cfg"]``) are lazy either way (``_quoted_annotation``)."""
+        lazy = self.lazy if lazy is None else lazy
+        self._annotating += 1
+        self._in_annotation += lazy
         try:
             self.visit(node)
         finally:
-            self._in_annotation -= 1
+            self._annotating -= 1
+            self._in_annotation -= lazy
+
+    def _quoted_annotation(self, node: ast.Constant) -> None:
+        """A string in an annotation: a forward reference that ``typing.get_type_hints`` evaluates as Python, so its
+        names are collected as lazy ``annotation`` refs, like those of ``from __future__ import annotations``. Why:
+        ``cfg: "ModelCfg"`` did not carry ``ModelCfg``, and the example guesser passed an int for ``cfg``."""
+        expr = parse_quoted_annotation(node, self.lines_b)
+        if expr is not None:
+            self._annotation(expr, lazy=True)
 
     def _def_site(self, node: ast.AST, name: str) -> None:
         if len(self.scopes) != 1:
@@ -371,7 +443,14 @@ class _RefCollector:
             else:
                 self.visit(cur)
         elif t is ast.Constant:
-            return
+            if self._annotating and isinstance(node.value, str):
+                self._quoted_annotation(node)
+        elif t is ast.Subscript and self._annotating and typing_name(node.value) in ("Literal", "Annotated"):
+            # ``Literal["relu"]`` holds values, ``Annotated[T, "meta"]`` metadata: neither is a forward reference
+            self._annotation(node.value, lazy=self._in_annotation > 0)
+            if typing_name(node.value) == "Annotated":
+                first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts else node.slice
+                self.visit(first)
         elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
             for d in node.decorator_list:
                 self.visit(d)
@@ -414,7 +493,7 @@ class _RefCollector:
             if self._load_time() and (not self.lazy or (self.scopes[-1].kind == "class" and _is_dataclass_marker(node.annotation))):
                 # lazy annotations are strings, except for dataclasses, which look up
                 # ``ClassVar`` / ``InitVar`` in the module when the class is created
-                self.visit(node.annotation)
+                self._annotation(node.annotation, lazy=False)
             elif self._load_time():
                 self._annotation(node.annotation)
             self.visit(node.target)

@@ -63,7 +63,7 @@ def parse_cst(source: str) -> cst.Module:
     module = cst.parse_module(source)
     depth = _cst_depth(module)
     if depth > MAX_DEPTH:  # the line only for the message: measuring ``ast`` costs a walk more
-        _refuse(depth, _ast_depth(tree)[1] if tree is not None else 0)
+        _refuse(depth, ast_depth(tree)[1] if tree is not None else 0)
     return module
 
 
@@ -78,7 +78,7 @@ def refuse_too_deep(source: str) -> None:
     except cst.ParserSyntaxError:  # CPython reads it, libcst does not: only ``ast`` walkers will see it
         tree = _cpython_tree(source)
         if tree is not None:
-            _refuse(*_ast_depth(tree))
+            _refuse(*ast_depth(tree))
 
 
 def _cpython_tree(source: str) -> ast.Module | None:
@@ -128,7 +128,7 @@ def _cst_depth(module: Any) -> int:
     return deepest
 
 
-def _ast_depth(tree: ast.Module) -> tuple[int, int]:
+def ast_depth(tree: ast.Module) -> tuple[int, int]:
     """(levels of ``tree``, the line of its deepest node), walked without recursion."""
     deepest, line = 0, 0
     stack: list[tuple[ast.AST, int, int]] = [(tree, 1, 0)]

@@ -644,3 +644,117 @@ def test_an_annotation_only_class_that_needs_another_package_is_not_carried(tmp_
     assert "class Cfg" not in b.code and "fancylib_not_here_xyz" not in b.code and b.missing_deps == [], b.code
     out = run_alone(tmp_path, b.code, "import torch\nprint(tuple(LazyCfg()(torch.zeros(2, 8)).shape))\n")
     assert out.strip() == "(2, 8)"
+
+
+def test_quoted_annotations_carry_their_names_like_unquoted_ones(tmp_path):
+    """``cfg: "ModelCfg"`` and ``cfg: "cfgmod.ModelCfg"`` (no ``__future__`` import) did not carry ``ModelCfg``: the
+    string was never read, so the example guesser passed an int for ``cfg``. A quoted annotation is a forward
+    reference ``typing`` evaluates: its names follow the rule of lazy annotations (cheap definitions carried,
+    ``cfgmod.ModelCfg`` written ``ModelCfg``, an nn.Module class not pulled in), a name that clashes is renamed inside
+    the string too, and ``Literal["Other"]`` values are no references."""
+    files = {
+        "q1/__init__.py": "",
+        "q1/cfgmod.py": """
+            from dataclasses import dataclass
+
+
+            @dataclass
+            class ModelCfg:
+                dim: int = 8
+
+
+            @dataclass
+            class Extra:
+                scale: float = 2.0
+            """,
+        "q1/other.py": """
+            import torch.nn as nn
+
+
+            class Other(nn.Module):
+                def forward(self, x):
+                    return x
+            """,
+        "q1/blocks.py": """
+            from typing import Literal, Optional
+
+            import torch
+            import torch.nn as nn
+
+            from . import cfgmod
+            from .cfgmod import ModelCfg
+            from .other import Other
+
+
+            class Extra:  # clashes with cfgmod.Extra: one of the two is renamed in the block
+                pass
+
+
+            class ByName(nn.Module):
+                def __init__(self, cfg: "ModelCfg", extra: 'Optional["cfgmod.Extra"]' = None, mode: Literal["Other"] = "Other"):
+                    super().__init__()
+                    self.fc = nn.Linear(cfg.dim, cfg.dim)
+                    self.local = Extra()
+
+                def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+                    return self.fc(x)
+
+                def merge(self, other: "Other") -> "ByName":
+                    return self
+
+
+            class ByModule(nn.Module):
+                def __init__(self, cfg: "cfgmod.ModelCfg"):
+                    super().__init__()
+                    self.fc = nn.Linear(cfg.dim, cfg.dim)
+
+                def forward(self, x):
+                    return self.fc(x)
+            """,
+    }
+    blocks = mine(tmp_path, files)
+    by_name, by_module = blocks["ByName"], blocks["ByModule"]
+    for b in (by_name, by_module):
+        assert "class ModelCfg" in b.code and "class Other" not in b.code and b.unresolved == [] and b.missing_deps == []
+    assert 'cfg: "ModelCfg"' in by_module.code
+    assert by_name.code.count("class Extra") == 2
+    out = run_alone(tmp_path, by_name.code, """
+        import typing
+        import torch
+        hints = typing.get_type_hints(ByName.__init__)
+        print(hints["cfg"].__name__, typing.get_args(hints["extra"])[0]().scale, typing.get_args(hints["mode"]))
+        print(tuple(ByName(ModelCfg())(torch.zeros(2, 8)).shape))
+        """)
+    assert out.split("\n")[:2] == ["ModelCfg 2.0 ('Other',)", "(2, 8)"]
+
+
+def test_relative_import_above_the_indexed_package_is_unresolved_not_a_missing_package(tmp_path):
+    """Indexing ``mynet/layers`` alone: ``from ..config import BN_EPS`` in ``layers/conv.py`` climbs above the
+    source's top package (Python: "attempted relative import beyond top-level package"). It became ``from config
+    import BN_EPS`` and ``config`` a missing pip package; now the names and the import are unresolved."""
+    files = {
+        "layers/__init__.py": "from .conv import ConvAct\n",
+        "layers/conv.py": """
+            import torch.nn as nn
+
+            from ..config import BN_EPS
+            from .util import double
+
+
+            class ConvAct(nn.Module):
+                def __init__(self, chs):
+                    super().__init__()
+                    self.bn = nn.BatchNorm2d(double(chs), eps=BN_EPS)
+
+                def forward(self, x):
+                    return self.bn(x)
+            """,
+        "layers/util.py": """
+            def double(x):
+                return 2 * x
+            """,
+    }
+    b = mine(tmp_path, files)["ConvAct"]
+    assert "config" not in b.missing_deps and "config" not in b.external_imports
+    assert "from config" not in b.code and "def double" in b.code
+    assert set(b.unresolved) == {"BN_EPS", "..config"}

@@ -55,3 +55,14 @@ def test_split_identifier():
     assert split_identifier("conv_bn_act") == ["conv", "bn", "act"]
     assert split_identifier("MLPBlock") == ["mlp", "block"]
     assert split_identifier("ResNet50V2") == ["res", "net50", "v2"]
+
+
+def test_texts_with_lone_surrogates_are_embedded_not_refused(onnx_embedder):
+    """A file name that is not UTF-8 reaches Python as surrogate escapes (``caf\\udce9``); the tokenizer refused such
+    a text with a TypeError that stopped the whole index. It is embedded with the surrogate written as an escape."""
+    from indexer.embed import valid_text
+
+    assert valid_text("caf\udce9.Cafe") == "caf\\udce9.Cafe" and valid_text("café") == "café"
+    out = onnx_embedder.encode(["caf\udce9.Cafe", "ok"])
+    assert out.shape == (2, DIM) and np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert float(out[0] @ onnx_embedder.encode_one("caf\\udce9.Cafe")) > 1 - 1e-5

@@ -1,6 +1,7 @@
 """indexer.examples and indexer.imports: guesses for rebound parameters and external bases,
 module classes behind an alias or an external star import."""
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -194,3 +195,59 @@ def test_module_classes_through_an_alias_and_an_external_star_import(tmp_path):
     pkg = write_package(tmp_path, files)
     names = {b.name for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files()))}
     assert names == {"ViaAlias", "UsesTorchLinear"}
+
+
+# --- quoted annotations and float defaults of config classes ------------------------------------
+
+CFG_HEADER = HEADER + "from dataclasses import dataclass\nfrom typing import Optional\n\n"
+
+MODEL_CFG = """
+@dataclass
+class ModelCfg:
+    dim: int = 16
+    depth: int = 2
+    width_mult: float = 1.0
+    drop_rate: float = 0.1
+
+
+class {name}(nn.Module):
+    def __init__(self, cfg: {annotation}):
+        super().__init__()
+        dim = int(cfg.dim * cfg.width_mult)
+        self.layers = nn.Sequential(*[nn.Linear(dim, dim) for _ in range(cfg.depth)], nn.Dropout(cfg.drop_rate))
+
+    def forward(self, x):
+        return self.layers(x)
+"""
+
+
+@pytest.mark.parametrize("annotation", ['"ModelCfg"', "'Optional[ModelCfg]'", 'Optional["ModelCfg"]', "ModelCfg"])
+def test_a_quoted_config_annotation_builds_the_config_class(annotation):
+    """``cfg: "ModelCfg"`` read as the text ``'ModelCfg'``: no class of the block, so ``cfg`` got an int and
+    instantiation failed. Quoted parts are read as ``typing`` reads them."""
+    first = _kwargs(_block("Quoted", MODEL_CFG.format(name="Quoted", annotation=annotation), CFG_HEADER))[0]
+    assert first["cfg"]["__expr__"].startswith("ModelCfg("), first
+
+
+def test_a_float_config_default_is_not_replaced_by_a_width():
+    """``width_mult: float = 1.0`` got the channel-like guess 32 (a 25k-parameter net became 23.6M parameters and
+    4.9 GFLOPs): a guess replaces a config default of its own type only."""
+    expr = _kwargs(_block("Mult", MODEL_CFG.format(name="Mult", annotation="ModelCfg"), CFG_HEADER))[0]["cfg"]["__expr__"]
+    kwargs = dict(re.findall(r"(\w+)=([^,)]+)", expr))
+    assert "width_mult" not in kwargs or float(kwargs["width_mult"]) == 1.0, expr
+    assert all("." in v for k, v in kwargs.items() if k in ("width_mult", "drop_rate")), expr
+
+
+def test_a_quoted_tuple_annotation_gives_a_tuple():
+    """``window: "Tuple[int, int]"`` read as the text ``'Tuple[int, int]'``: a list was guessed, and the block's
+    ``assert isinstance(window, tuple)`` failed."""
+    body = """
+        class Windowed(nn.Module):
+            def __init__(self, dim: "int", window: "Tuple[int, int]"):
+                super().__init__()
+                assert isinstance(window, tuple)
+                self.fc = nn.Linear(dim, window[0] * window[1])
+        """
+    first = _kwargs(_block("Windowed", body, "from typing import Tuple\n" + HEADER))[0]
+    assert isinstance(first["window"], dict) and re.fullmatch(r"\(\d+, \d+\)", first["window"]["__expr__"]), first
+    assert isinstance(first["dim"], int), first

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -633,3 +634,66 @@ def test_submodule_imported_from_a_namespace_package_is_inlined(tmp_path):
     import torch
 
     assert namespace["Net"]()(torch.zeros(2, 4)).shape == (2, 8)
+
+
+GOOD_BLOCK = """
+import torch.nn as nn
+
+
+class Good(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_a_file_nested_too_deeply_is_skipped_with_a_reason_and_the_rest_mined(tmp_path):
+    """A 400-term ``x + x + ...`` (valid Python that runs) raised RecursionError in the index (the miner's walkers,
+    ``ast.unparse`` of dedup): nothing was published, the good file's block lost too. Its file is now refused up
+    front like a file that does not parse, with the line and the depth."""
+    from indexer.dedup import hash_block
+    from nnrag.pyparse import MAX_DEPTH
+
+    pkg = tmp_path / "deep"
+    pkg.mkdir()
+    (pkg / "good.py").write_text(GOOD_BLOCK)
+    terms = MAX_DEPTH + 220  # 400
+    text = GOOD_BLOCK.replace("Good", "LongExpr").replace("return self.fc(x)", "x = self.fc(x)\n        return " + " + ".join(["x"] * terms))
+    (pkg / "long_expr.py").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "x + x" in t)
+    report = MineReport()
+    blocks = mine_files(list(open_source(f"dir:{pkg}", tmp_path / "cache").files()), report)
+    assert [b.qualified_name for b in blocks] == ["good.Good"]
+    for b in blocks:
+        hash_block(b)
+    why = report.parse_errors["long_expr.py"]
+    depth = int(re.search(r"(\d+) levels", why).group(1))
+    assert "nests too deeply" in why and f"line {line}" in why and depth > terms, why
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_reason_and_the_store_published(tmp_path):
+    """``caf\\xe9.py`` (a Latin-1 file name) gave the module ``caf\\udce9`` (a surrogate escape): the tokenizer refused
+    the block's text with a TypeError and SQLite the file's path, so the index published nothing. No import statement
+    can name that module: the file is skipped, its name escaped in the report and the store."""
+    from indexer.build import build_index
+    from indexer.store import BlockStore
+
+    if sys.platform == "darwin":  # pragma: no cover - APFS refuses such names
+        pytest.skip("the file system refuses names that are not UTF-8")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.py").write_text(GOOD_BLOCK)
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.py"), "wb") as f:
+        f.write(GOOD_BLOCK.replace("Good", "Cafe").encode())
+    report = MineReport()
+    files = list(open_source(f"dir:{src}", tmp_path / "cache").files())
+    assert [b.name for b in mine_files(files, report)] == ["Good"]
+    assert "not valid UTF-8" in report.parse_errors["caf\\xe9.py"]
+    built = build_index([f"dir:{src}"], tmp_path / "store", cache_dir=tmp_path / "cache", validate=False)
+    skipped = built.sources[0].skipped
+    assert built.version and "caf\\xe9.py" in skipped, skipped
+    store = BlockStore(tmp_path / "store")
+    assert [b.name for b in store.blocks_of_source(f"dir:{src}")] == ["Good"]
