@@ -326,6 +326,9 @@ def build_index(
                 merged = merge_duplicates([*carried, *fresh])
                 report.unique = len(merged)
                 report.duplicates_merged = len(carried) + len(fresh) - len(merged)
+            if not merged:  # as a folder without Python files: an error, and the published version stays as it was
+                raise SourceError("; ".join(f"{sr.spec}: no block (no nn.Module class) in its {sr.files} Python file(s)" for sr in report.sources)
+                                  + "; nothing was published")
 
             vectors: dict[str, np.ndarray] = {}
             recheck: dict[str, list[Block]] = {}  # source -> carried blocks to validate (never, or by another version)

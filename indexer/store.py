@@ -165,6 +165,40 @@ def read_current(store_dir: Path) -> Path | None:
     return path
 
 
+def damaged_version_error(store_dir: Path, broken_file: Path, why: object, specs: Iterable[str] = ()) -> StoreError:
+    """The error for a published version whose files cannot be read (a truncated SQLite file, a missing FAISS index):
+    it names the store, the broken file and the way out (``specs``: the sources it held, when they could be read).
+    Why: these used to be a DatabaseError or a FAISS RuntimeError traceback from every command, and the user deleted
+    the store by hand; a new build does not read such a version."""
+    sources = " ".join(f"-s {spec}" for spec in specs) or "-s SPEC... (the sources it held)"
+    return StoreError(f"store {store_dir} is damaged: {broken_file} cannot be read ({why}); rebuild it with "
+                      f"`nnrag index --force --store {store_dir} {sources}`")
+
+
+def _check_db_size(db: sqlite3.Connection, db_file: Path) -> None:
+    """Raise sqlite3.DatabaseError when ``db_file`` is shorter than the pages its header counts (cut short by a copy
+    or a full disk). Why here: SQLite opens a truncated file and fails only on the query that reaches a lost page,
+    which could be a search long after the store opened; comparing sizes costs one stat."""
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    page_count = db.execute("PRAGMA page_count").fetchone()[0]
+    size = db_file.stat().st_size
+    if size < page_size * page_count:
+        raise sqlite3.DatabaseError(f"{size} bytes where its header counts {page_count} pages of {page_size}: truncated")
+
+
+def _read_vectors(store_dir: Path, vectors_file: Path, specs: Iterable[str] = ()) -> Any:
+    """The version's FAISS index; a StoreError naming the file when it is missing or does not read."""
+    import faiss
+
+    if not vectors_file.is_file():
+        raise damaged_version_error(store_dir, vectors_file, "the file is missing", specs)
+    try:
+        return faiss.read_index(str(vectors_file))
+    except RuntimeError as exc:  # FAISS's message is its C++ assertion; its last part says what failed
+        why = " ".join(str(exc).split()).rsplit("failed: ", 1)[-1]
+        raise damaged_version_error(store_dir, vectors_file, f"not a complete FAISS index: {why}", specs) from None
+
+
 # ---------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------
@@ -363,21 +397,27 @@ class BlockStore:
         self._embedder_lock = threading.Lock()
         self._parent: BlockStore | None = None  # set on a view (restricted_to): the store it reads through
         self._only: frozenset[str] | None = None  # a view's source specs; None: every block
-        db = self._db()
-        self.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if self.meta.get("schema") != SCHEMA_VERSION:
-            raise StoreError(f"store {version_dir} has schema {self.meta.get('schema')!r}, this code reads {SCHEMA_VERSION!r}: re-index")
-        self.version: str = self.meta["version"]
-        self.embedder_version: str = self.meta["embedder_version"]
-        self._load_names(db)
+        try:
+            db = self._db()
+            _check_db_size(db, version_dir / DB_FILE)
+            self.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if self.meta.get("schema") != SCHEMA_VERSION:
+                raise StoreError(f"store {version_dir} has schema {self.meta.get('schema')!r}, this code reads {SCHEMA_VERSION!r}: re-index")
+            if "version" not in self.meta or "embedder_version" not in self.meta:
+                raise sqlite3.DatabaseError("its meta table lacks the version or embedder_version")
+            self.version: str = self.meta["version"]
+            self.embedder_version: str = self.meta["embedder_version"]
+            self._load_names(db)
+        except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: a JSON column that does not parse
+            self.close()
+            raise damaged_version_error(self.store_dir, version_dir / DB_FILE, exc) from None
         self._fts_current = self.meta.get("lexical") == LEXICAL_VERSION  # else words search reads _stemmed_fts
         self._fts_copy: sqlite3.Connection | None = None
         self._fts_lock = threading.Lock()
-        import faiss
-
-        self._index = faiss.read_index(str(version_dir / VECTORS_FILE))
+        self._index = _read_vectors(self.store_dir, version_dir / VECTORS_FILE, self._source_specs)
         if self._index.ntotal != len(self._names):
-            raise StoreError(f"store {version_dir}: {self._index.ntotal} vectors for {len(self._names)} blocks")
+            raise damaged_version_error(self.store_dir, version_dir / VECTORS_FILE, f"{self._index.ntotal} vectors for {len(self._names)} blocks",
+                                        self._source_specs)
 
     # --- plumbing ----------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -516,7 +556,9 @@ class BlockStore:
         return self._only is None or any(s in self._only for s in self._sources[i])
 
     def get(self, name_or_hash: str) -> Block | None:
-        """By qualified name, class name (best validated), or content hash (prefix of >= 8 hex digits)."""
+        """By qualified name, class name (best validated), content hash (prefix of >= 8 hex digits), or else as the
+        symbol lookup reads a name (``_resolved_name``: ``timm.layers.SqueezeExcite``, ``squeezeexcite``) when that
+        names one class."""
         key = name_or_hash.strip()
         if key in self._by_qual and self._visible(self._by_qual[key]):
             return self._blocks([self._by_qual[key]])[0]
@@ -532,7 +574,36 @@ class BlockStore:
                     i = self._by_hash[hs[pos]]
             if i is not None and self._visible(i):
                 return self._blocks([i])[0]
-        return None
+        found = self._resolved_name(key)
+        return self._blocks([found])[0] if found is not None else None
+
+    def _resolved_name(self, key: str) -> int | None:
+        """The block ``key`` names as Search's symbol lookup reads it, when that is one class: a qualified name whose
+        qualifier fits (``_qualified_ids``: ``timm.layers.SqueezeExcite`` -> ``timm.layers.squeeze_excite.SqueezeExcite``,
+        the best-fitting tier) or a class name up to case (``squeezeexcite``); of several blocks of that one class the
+        best validated. None when nothing or several classes match (the caller lists them). Why: Search found these
+        while GetBlock said NOT_FOUND, so search-then-open failed."""
+        qualifier, _, short = key.rpartition(".")
+        if not short.isidentifier():
+            return None
+        if qualifier:
+            ids = self._best_tier(qualifier, short)
+        else:
+            ids = [i for i in self._by_norm.get(normalize_name(short), []) if self._names[i].lower() == short.lower()]
+        ids = [i for i in ids if self._visible(i)]
+        return ids[0] if ids and len({self._names[i] for i in ids}) == 1 else None
+
+    def _best_tier(self, qualifier: str, short: str) -> list[int]:
+        """Of the blocks ``_qualified_ids`` fits to ``qualifier.short`` and visible here, those of its best tier."""
+        dotted = f"{qualifier}.{short}"
+        tiers: dict[int, list[int]] = {}
+        for i in self._qualified_ids(qualifier, short):
+            if not self._visible(i):
+                continue
+            quals = {self._qualified[i], *self._other_quals.get(i, ())}
+            tier = 0 if dotted in quals else 1 if any(q.endswith("." + dotted) for q in quals) else 2
+            tiers.setdefault(tier, []).append(i)
+        return tiers[min(tiers)] if tiers else []
 
     def _sorted_hashes(self) -> list[str]:
         hs = getattr(self, "_hash_sorted", None)

@@ -405,14 +405,63 @@ def _attributes_of(module: cst.Module, prefix: str) -> set[str]:
     return found
 
 
+def _only_read_as_module(module: cst.Module, name: str) -> bool:
+    """Whether ``name`` is read in ``module`` (outside imports) only as ``name.X``, at least once, and never on its own
+    (called, subclassed, assigned, passed). Why: ``from pkg import layers`` binds a submodule or a class alike; only
+    its uses tell them apart, and a class is nearly always used on its own somewhere."""
+    through: set[int] = set()  # Name nodes that are an attribute's object or its attribute, or a keyword
+    seen = {"as_prefix": False, "alone": False}
+
+    class _Reader(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> bool:
+            return False
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+            return False
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            through.add(id(node.attr))
+            if isinstance(node.value, cst.Name) and node.value.value == name:
+                through.add(id(node.value))
+                seen["as_prefix"] = True
+
+        def visit_Arg(self, node: cst.Arg) -> None:
+            if node.keyword is not None:
+                through.add(id(node.keyword))
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name and id(node) not in through:
+                seen["alone"] = True
+
+    module.visit(_Reader())
+    return seen["as_prefix"] and not seen["alone"]
+
+
+def _module_like(name: str) -> bool:
+    """A name spelled as modules are (``layers``, ``_ops``), not as classes or constants (``Attention``, ``CFG``); the
+    name a ``from`` import takes, not its alias (``from mynet import layers as L`` is a module)."""
+    return name[:1].islower() or (name[:1] == "_" and name[1:2].islower())
+
+
 def _missing_module_aliases(module: cst.Module, installed: Callable[[str], bool]) -> dict[int, tuple[str, str]]:
-    """For each top-level ``import M [as a]`` of a module that is not installed, keyed by ``id`` of its alias node: (the
-    prefix the code reads it through, ``a`` or ``M``; the statement as written). Skipped when a name read through it
-    is also bound at the top level (stripping the prefix would change which object it means)."""
+    """For each top-level ``import M [as a]`` of a module that is not installed, and each ``from M import m [as a]``
+    of a module M that cannot be imported (``_missing_module``) where ``m`` reads as a submodule (``m`` spelled in
+    lower case, its name ``a`` used only as ``a.X``: ``_only_read_as_module``), keyed by ``id`` of its alias node:
+    (the prefix the code reads it through, ``a``, ``m`` or ``M``; the import as written). Skipped when a name read
+    through it is also bound at the top level (stripping the prefix would change which object it means). Why the
+    ``from`` form: ``from mynet import layers`` was removed as an import of the name ``layers``, and
+    ``layers.Attention(...)`` was left unresolved, while ``import mynet.layers as layers`` was read through."""
     top = {name for stmt in module.body for name in statement_bound_names(stmt)}
     out: dict[int, tuple[str, str]] = {}
     for stmt in module.body:
         for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
+            if isinstance(small, cst.ImportFrom) and (source := _missing_module(small, installed)) is not None:
+                for alias in small.names:  # type: ignore[union-attr]  (_missing_module is None for a star import)
+                    name = _dotted(alias.name)
+                    bound = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
+                    if (_module_like(name) and _only_read_as_module(module, bound)
+                            and not (_attributes_of(module, bound) & top)):
+                        out[id(alias)] = (bound, f"from {source} import {name}" + (f" as {bound}" if alias.asname else ""))
             if not isinstance(small, cst.Import):
                 continue
             for alias in small.names:
@@ -441,16 +490,20 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
             continue
         kept = []
         for small in stmt.body:
-            if isinstance(small, cst.Import) and any(id(a) in aliases for a in small.names):
-                for a in small.names:
+            imported = small.names if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar) else []
+            if any(id(a) in aliases for a in imported):
+                for a in imported:
                     if id(a) in aliases:
                         prefix, written = aliases[id(a)]
                         notes.append(f"removed `{written}`, a module that does not exist here, and read {prefix}.X as X")
-                left = [a for a in small.names if id(a) not in aliases]
-                if left:
-                    left[-1] = left[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                    kept.append(small.with_changes(names=left))
-                continue
+                left = [a for a in imported if id(a) not in aliases]
+                if not left:
+                    continue
+                left[-1] = left[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                small = small.with_changes(names=left)
+                if isinstance(small, cst.Import):
+                    kept.append(small)
+                    continue
             missing = _missing_module(small, installed)
             if missing is not None:
                 names = ", ".join(bound for bound, _ in import_bindings(small))  # type: ignore[arg-type]

@@ -149,3 +149,66 @@ def test_a_relative_dir_source_names_the_source_index_stored(tmp_path, monkeypat
         assert result.exit_code == 0 and "class Mlp" in result.stdout, result.output
     result = runner.invoke(app, ["block", "Mlp", "--store", str(tmp_path / "store"), "--source", "dir:elsewhere"])
     assert result.exit_code == 2 and "not in this store" in result.output
+
+
+MODULE_FILE = "import torch.nn as nn\n\n\nclass TinyBlock(nn.Module):\n    def __init__(self, dim=8):\n        super().__init__()\n" \
+              "        self.fc = nn.Linear(dim, dim)\n\n    def forward(self, x):\n        return self.fc(x)\n"
+
+
+def test_a_damaged_store_is_a_clear_error_and_a_build_replaces_it(store_dir, tmp_path):
+    """A missing vectors.faiss or a truncated blocks.sqlite made every command a traceback, index --force included,
+    and the store had to be deleted by hand: reads now exit 2 naming the broken file, --add refuses (it would drop the
+    sources it cannot read), and a build publishes a new version without reading the damaged one."""
+    from indexer.store import read_current
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "tiny.py").write_text(MODULE_FILE)
+    for broken in ("vectors.faiss", "blocks.sqlite"):
+        store = tmp_path / f"store_{broken}"
+        shutil.copytree(store_dir, store)
+        damaged = read_current(store) / broken
+        if broken == "vectors.faiss":
+            damaged.unlink()
+        else:
+            damaged.write_bytes(damaged.read_bytes()[:8192])
+        for args in (["stats"], ["search", "mlp"], ["block", "Mlp"]):
+            result = runner.invoke(app, [*args, "--store", str(store)])
+            assert result.exit_code == 2 and f"{damaged} cannot be read" in result.output and "--force" in result.output, (args, result.output)
+        result = runner.invoke(app, ["index", "-s", f"dir:{proj}", "--store", str(store), "--add", "--no-validate"])
+        assert result.exit_code == 2 and "cannot --add" in result.output and f"{damaged} cannot be read" in result.output, result.output
+        assert read_current(store) == damaged.parent  # nothing published
+        result = runner.invoke(app, ["index", "-s", f"dir:{proj}", "--store", str(store), "--force", "--no-validate"])
+        assert result.exit_code == 0, result.output
+        result, data = _json(["stats", "--json", "--store", str(store)])
+        assert result.exit_code == 0 and data["blocks"] == 1 and list(data["by_source"]) == [f"dir:{proj}"], result.output
+
+
+def test_a_source_that_gives_no_block_is_named_in_a_warning(tmp_path):
+    """A folder of Python files without an nn.Module class indexed silently, as if it held blocks."""
+    with_block, without = tmp_path / "with_block", tmp_path / "no_module"
+    with_block.mkdir()
+    without.mkdir()
+    (with_block / "tiny.py").write_text(MODULE_FILE)
+    (without / "util.py").write_text("def add(a, b):\n    return a + b\n")
+    result = runner.invoke(app, ["index", "-s", f"dir:{with_block}", "-s", f"dir:{without}", "--store", str(tmp_path / "store"), "--no-validate"],
+                           env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert f"warning: dir:{without}: no block (no nn.Module class) in its 1 Python file(s)" in result.output
+    assert f"dir:{with_block}: no block" not in result.output
+
+
+def test_sources_that_give_no_block_publish_nothing(store_dir, tmp_path):
+    """Python files without an nn.Module class indexed silently into an empty store (an empty folder was an error),
+    replacing the store's blocks: now exit 2 naming the source, and the published version stays."""
+    from indexer.store import read_current
+
+    without = tmp_path / "no_module"
+    without.mkdir()
+    (without / "util.py").write_text("def add(a, b):\n    return a + b\n")
+    store = tmp_path / "store"
+    shutil.copytree(store_dir, store)
+    before = read_current(store)
+    result = runner.invoke(app, ["index", "-s", f"dir:{without}", "--store", str(store), "--no-validate"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and f"dir:{without}: no block (no nn.Module class) in its 1 Python file(s)" in result.output, result.output
+    assert read_current(store) == before

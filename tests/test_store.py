@@ -57,6 +57,19 @@ def test_get_by_name_qualified_name_and_hash(store):
     assert store.alternatives(by_name) == ["other.layers.Mlp"]
 
 
+def test_get_reads_a_qualified_or_case_insensitive_name_as_the_symbol_lookup_does(store):
+    """Search's symbol lookup resolves ``timm.layers.SEModule`` and ``semodule``: GetBlock (``get``) must open the same
+    block, the best validated of a shared name, and still find nothing where several classes match."""
+    for key in ("timm.layers.SEModule", "semodule", "SEMODULE", "timm.layers.squeeze_excite.semodule"):
+        assert [h.block.name for h in store.lookup_symbol(key, k=1)] == ["SEModule"], key
+        got = store.get(key)
+        assert got is not None and got.qualified_name == "timm.layers.squeeze_excite.SEModule", key
+    assert store.get("mlp").qualified_name == "timm.layers.mlp.Mlp"  # two blocks of one class: the best validated
+    assert store.get("timm.layers.Mlp").qualified_name == "timm.layers.mlp.Mlp"
+    assert store.get("nn.Linear") is None and store.get("torchvision.layers.SEModule") is None  # qualifier does not fit
+    assert store.get("drop") is None and store.get("se_module") is None  # a prefix, a normalised spelling: not one name
+
+
 def test_symbol_lookup_exact_normalized_prefix(store):
     exact = store.lookup_symbol("DropPath")
     assert (exact[0].block.name, exact[0].match) == ("DropPath", "exact")
@@ -237,3 +250,30 @@ def test_pruning_keeps_the_two_newest_versions_even_within_one_second(tmp_path, 
         made.append(read_current(tmp_path).name)
     left = sorted(p.name for p in (tmp_path / "versions").iterdir())
     assert left == made[-2:]  # names sort in the order the versions were made
+
+
+def _damage(version_dir, how: str) -> str:
+    """Break one file of a published version as a bad copy, a full disk or a stray delete would; returns its name."""
+    db, vectors = version_dir / "blocks.sqlite", version_dir / "vectors.faiss"
+    if how == "no vectors":
+        vectors.unlink()
+        return vectors.name
+    if how == "short vectors":
+        vectors.write_bytes(vectors.read_bytes()[:100])
+        return vectors.name
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2] if how == "half db" else data[:-4096])  # "last page": the header still reads
+    return db.name
+
+
+@pytest.mark.parametrize("how", ["no vectors", "short vectors", "half db", "last page"])
+def test_a_damaged_version_is_a_clear_error_naming_the_file(tmp_path, embedder, how):
+    """A truncated blocks.sqlite or a missing vectors.faiss was a DatabaseError or FAISS RuntimeError traceback from
+    every command (search, stats, even index --force): now a StoreError names the store, the file and the rebuild."""
+    store_blocks(real_blocks()[:3], tmp_path, embedder=embedder)
+    broken = _damage(read_current(tmp_path), how)
+    with pytest.raises(StoreError) as err:
+        BlockStore(tmp_path, embedder=embedder)
+    message = str(err.value)
+    assert f"store {tmp_path} is damaged" in message and f"{read_current(tmp_path) / broken} cannot be read" in message, message
+    assert f"nnrag index --force --store {tmp_path}" in message and "\n" not in message

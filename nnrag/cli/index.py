@@ -131,10 +131,26 @@ def _warn_about_sources(report: Any) -> None:
     for sr in report.sources:
         if sr.error:
             typer.echo(f"warning: {sr.spec}: {sr.error}", err=True)
+        if not sr.error and sr.files and not sr.blocks:
+            typer.echo(f"warning: {sr.spec}: no block (no nn.Module class) in its {sr.files} Python file(s)", err=True)
         if sr.skipped:
             shown = "; ".join(f"{path}: {why}" for path, why in list(sr.skipped.items())[:3])
             more = f"; and {len(sr.skipped) - 3} more (--json lists them)" if len(sr.skipped) > 3 else ""
             typer.echo(f"warning: {sr.spec}: {len(sr.skipped)} file(s) gave no block: {shown}{more}", err=True)
+
+
+def _refuse_to_add_to_unreadable(path: Path) -> None:
+    """Exit 2 when ``--add`` names a store whose published version does not open (damaged, an older schema, a CURRENT
+    naming a missing version). Why: the build rebuilds such a store from the sources given alone, so ``--add``
+    silently dropped every source the store held; the error names what is broken and how to rebuild."""
+    from indexer.store import BlockStore, StoreError, read_current
+
+    try:
+        if read_current(path) is not None:
+            BlockStore(path).close()
+    except StoreError as exc:
+        typer.echo(f"error: cannot --add to a store that does not open: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -157,6 +173,8 @@ def register(app: typer.Typer) -> None:
         from indexer.store import StoreError
 
         path = buildable_store_path(store_dir)
+        if add:
+            _refuse_to_add_to_unreadable(path)
         specs = list(source) if source else None
         if specs is None:
             specs, warnings = default_sources()
