@@ -189,7 +189,26 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
     if _makes_map(tree, value):
         return CHANNELS_FIRST
     inner = _wrapped_input(tree, value)
-    return layout_of(tree, func, inner, line, hops + 1) if inner is not None else None
+    found = layout_of(tree, func, inner, line, hops + 1) if inner is not None else None
+    if found is not None or not _works_on_last_dim(tree, value):
+        return found
+    given = layout_of(tree, func, value.args[0], line, hops + 1) if value.args else None
+    return TOKENS if given is None else given if given != CHANNELS_FIRST else None
+
+
+# Layers and functions that work on the last dimension (``nn.Linear``, ``nn.LayerNorm``): what they make is token or
+# channels-last input, never a [B, C, H, W] map; given nothing else, tokens [B, N, C] (an ``nn.Linear(48, dim)`` patch
+# embedding). A map fed to one (a classifier's ``self.fc(self.conv(x))``) has no layout worth reading.
+LAST_DIM_FUNCTIONS = frozenset({"linear", "layer_norm", "rms_norm"})
+
+
+def _works_on_last_dim(tree: ast.Module, call: ast.Call) -> bool:
+    """Whether ``call`` is ``self.<attr>(x)`` of an attribute holding only ``nn.Linear`` / ``nn.LayerNorm`` /
+    ``nn.RMSNorm`` layers, or ``F.linear(x, w)`` / ``F.layer_norm(x, shape)``."""
+    if is_self_attr(call.func):
+        layers = _attribute_layers(tree, _method(call))
+        return bool(layers) and layers <= LAST_DIM_LAYERS - {"MultiheadAttention"} | {"LazyLinear"}
+    return isinstance(call.func, ast.Attribute) and _method(call) in LAST_DIM_FUNCTIONS and bool(call.args)
 
 
 def fed_layout(tree: ast.Module | None, name: str) -> str | None:

@@ -613,10 +613,131 @@ def _required_layers(sig: Signature) -> list[str]:
 
 
 PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}  # bases whose __init__ takes no arguments
+NAMED_TUPLE_BASES = {"NamedTuple", "typing.NamedTuple"}
+DATACLASS_FIELD_CALLS = {"field", "dataclasses.field"}
+CLASS_VARIABLE_TYPES = {"ClassVar", "typing.ClassVar"}
+KEYWORD_ONLY_MARKERS = {"KW_ONLY", "dataclasses.KW_ONLY"}
+
+
+def _decorator_name(decorator: ast.expr) -> str:
+    """``@dataclass(frozen=True)`` -> ``dataclass``, ``@dataclasses.dataclass`` -> ``dataclasses.dataclass``."""
+    return ast.unparse(decorator.func if isinstance(decorator, ast.Call) else decorator)
+
+
+def _dataclass_options(node: ast.ClassDef) -> dict[str, ast.expr] | None:
+    """The keywords of ``node``'s ``@dataclass`` decorator (any spelling: ``dataclass``, ``dataclasses.dataclass``,
+    ``pydantic.dataclasses.dataclass``, with or without a call), None when it is not a dataclass."""
+    for decorator in node.decorator_list:
+        name = _decorator_name(decorator)
+        if name == "dataclass" or name.endswith(".dataclass"):
+            return {k.arg: k.value for k in decorator.keywords if k.arg} if isinstance(decorator, ast.Call) else {}
+    return None
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _is_false(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+def _generated_fields(node: ast.ClassDef, all_kw_only: bool) -> list[tuple[str, ast.expr | None, bool]] | None:
+    """``(name, default or None, keyword-only)`` for each field the generated ``__init__`` of ``node`` takes, in
+    order: annotated class attributes less ``ClassVar`` ones and ``field(init=False)``; a default, ``field(default=)``
+    or ``field(default_factory=)`` makes one optional. None when a field's options cannot be read (``field(**opts)``)."""
+    fields: list[tuple[str, ast.expr | None, bool]] = []
+    kw_only = all_kw_only
+    for stmt in node.body:
+        if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+            continue
+        annotation = stmt.annotation.value if isinstance(stmt.annotation, ast.Subscript) else stmt.annotation
+        type_name = ast.unparse(annotation).strip("'\"")
+        if type_name in CLASS_VARIABLE_TYPES or type_name.startswith("ClassVar["):
+            continue
+        if type_name in KEYWORD_ONLY_MARKERS:
+            kw_only = True  # ``_: KW_ONLY``: every field after it is keyword-only
+            continue
+        default, field_kw_only = stmt.value, kw_only
+        value = stmt.value
+        if isinstance(value, ast.Call) and ast.unparse(value.func) in DATACLASS_FIELD_CALLS:
+            if any(k.arg is None for k in value.keywords) or value.args:
+                return None
+            options = {k.arg: k.value for k in value.keywords}
+            if _is_false(options.get("init")):
+                continue
+            default = options.get("default", options.get("default_factory"))
+            if "kw_only" in options:
+                field_kw_only = _is_true(options["kw_only"])
+        fields = [f for f in fields if f[0] != stmt.target.id]  # a redefined field keeps its place in CPython; rare
+        fields.append((stmt.target.id, default, field_kw_only))
+    return fields
+
+
+def _fields_signature(chain: list[ast.ClassDef]) -> Signature | None:
+    """The signature ``@dataclass`` or ``NamedTuple`` generates for ``chain[0]``, whose bases (in the block) follow it
+    in ``chain``: the fields of its dataclass bases first. None when it cannot be read for sure."""
+    if not chain:
+        return None
+    fields: list[tuple[str, ast.expr | None, bool]] = []
+    for cls in reversed(chain):
+        options = _dataclass_options(cls)
+        named_tuple = bool(cls.bases) and ast.unparse(cls.bases[0]) in NAMED_TUPLE_BASES
+        if options is None and not named_tuple:
+            continue  # a plain base's annotations are no fields
+        own = _generated_fields(cls, _is_true((options or {}).get("kw_only")))
+        if own is None:
+            return None
+        names = {f[0] for f in own}
+        fields = [f for f in fields if f[0] not in names] + own
+    sig = Signature()
+    for name, default, kw_only in fields:
+        if kw_only:
+            sig.kwonly.append(name)
+            if default is None:
+                sig.kwonly_required.append(name)
+        else:
+            sig.params.append(name)
+    positional = [f for f in fields if not f[2]]
+    sig.required = next((i for i, f in enumerate(positional) if f[1] is not None), len(positional))
+    sig.number_defaults = {n: v for n, d, _ in fields if d is not None and (v := _number(d)) is not None}
+    sig.none_defaults = {n for n, d, _ in fields if isinstance(d, ast.Constant) and d.value is None}
+    return sig
+
+
+def unknown_signature() -> Signature:
+    """A signature that cannot be read for sure (an attrs class, a pydantic model, an ``__init__`` from a base outside
+    the block): it accepts any call, so no keyword the model passes is ever renamed away or dropped."""
+    return Signature(varargs=True, varkw=True)
+
+
+# Decorators (by their last name, or their module's) that give a class an ``__init__`` built from its fields: attrs's
+# ``@define``/``@frozen``/``@attr.s``/``@attrs``, ``@attr.dataclass``, and any from the attrs, pydantic or msgspec modules
+INIT_GENERATING_DECORATORS = frozenset({"s", "attrs", "define", "frozen", "mutable", "dataclass_transform"})
+INIT_GENERATING_MODULES = frozenset({"attr", "attrs", "pydantic", "msgspec"})
+
+
+def _generates_init(cls: ast.ClassDef) -> bool:
+    """Whether ``cls`` gets an ``__init__`` not written in its body: an attrs-style decorator, or a metaclass."""
+    for decorator in cls.decorator_list:
+        parts = _decorator_name(decorator).split(".")
+        if parts[-1] in INIT_GENERATING_DECORATORS or parts[0] in INIT_GENERATING_MODULES:
+            return True
+    return any(k.arg == "metaclass" for k in cls.keywords)
+
+
+def _may_replace_init(cls: ast.ClassDef) -> bool:
+    """Whether a class without an ``__init__`` anywhere in the block may still take arguments: any decorator (it may
+    return another class or a wrapper), a class keyword, a ``__new__``."""
+    names = {s.name for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return bool(cls.decorator_list) or bool(cls.keywords) or "__new__" in names
 
 
 def definition_signature(code: str, symbol: str) -> Signature | None:
-    """Call signature of a top-level class (its ``__init__``, following bases in the same code) or function."""
+    """Call signature of a top-level class (its ``__init__``, following bases in the same code, or the one ``@dataclass``
+    or ``NamedTuple`` generates from its fields) or function. A class whose ``__init__`` cannot be read for sure gets
+    ``unknown_signature``: a keyword dropped at its calls would silently change the model (``NetConfig(num_classes=100)``
+    made ``NetConfig()``: 10 classes)."""
     tree = _parsed(code)
     if tree is None:
         return None
@@ -631,16 +752,20 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     attributes: set[str] = set()
     current: ast.AST | None = node
     init: ast.FunctionDef | None = None
+    generated: Signature | None = None
+    unknown = False
     owner = ""
     forward: ast.FunctionDef | None = None
     inherited = False
+    chain: list[ast.ClassDef] = []
     for _ in range(8):  # follow single inheritance inside the block
         if not isinstance(current, ast.ClassDef):
             break
+        chain.append(current)
         for stmt in current.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 attributes.add(stmt.name)
-                if stmt.name == "__init__" and init is None:
+                if stmt.name == "__init__" and init is None and generated is None and not unknown:
                     init = stmt  # type: ignore[assignment]
                     owner = current.name
                 if stmt.name == "forward" and forward is None:
@@ -649,17 +774,34 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
                 attributes.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 attributes.add(stmt.target.id)
+        if init is None and generated is None and not unknown:
+            options = _dataclass_options(current)
+            named_tuple = bool(current.bases) and ast.unparse(current.bases[0]) in NAMED_TUPLE_BASES
+            if (options is not None and not _is_false(options.get("init"))) or named_tuple:
+                rest = _dataclass_chain(current, defs)
+                generated = _fields_signature(rest)
+                unknown = generated is None
+                owner = current.name
+            elif _generates_init(current):
+                unknown = True
         base = current.bases[0] if current.bases else None
         current = defs.get(base.id) if isinstance(base, ast.Name) else None
-        if current is None and base is not None and ast.unparse(base) not in PLAIN_BASES:
+        if current is None and base is not None and ast.unparse(base) not in PLAIN_BASES | NAMED_TUPLE_BASES:
             inherited = True  # __init__ may come from a class outside the block (nn.Conv2d, nn.Sequential)
-    # the drop_first shift keeps defaults aligned: defaults belong to the last params
-    sig = _signature_of_args(init.args, drop_first=True) if init else Signature(varargs=inherited, varkw=inherited)
     if init is not None:
+        # the drop_first shift keeps defaults aligned: defaults belong to the last params
+        sig = _signature_of_args(init.args, drop_first=True)
         sig.unset_callables = _unset_callables(init, sig.none_defaults)
         sig.not_numbers |= _called_parameters(init, tree, set(sig.params + sig.kwonly))
         sig.required_layers = _required_layers(sig)
         sig.init_owner = owner
+    elif generated is not None:
+        sig = generated
+        sig.init_owner = owner
+    elif unknown or inherited or any(_may_replace_init(c) for c in chain):
+        sig = unknown_signature()
+    else:
+        sig = Signature()  # ``object.__init__``: no arguments
     sig.attributes = attributes
     sig.is_class = True
     sig.external_base = inherited
@@ -667,6 +809,24 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         sig.forward = _signature_of_args(forward.args, drop_first=True)
         sig.forward.returns_tuple = returns_tuple(forward)
     return sig
+
+
+def _dataclass_chain(cls: ast.ClassDef, defs: dict[str, ast.AST]) -> list[ast.ClassDef]:
+    """``cls`` and the bases it inherits fields from, nearest first; [] when a base outside the block may hold fields
+    (a dataclass defined elsewhere) or more than one base does."""
+    chain: list[ast.ClassDef] = []
+    current: ast.AST | None = cls
+    for _ in range(8):
+        if not isinstance(current, ast.ClassDef):
+            break
+        chain.append(current)
+        bases = [ast.unparse(b) for b in current.bases]
+        if len(bases) > 1:
+            return []
+        if not bases or bases[0] in PLAIN_BASES | NAMED_TUPLE_BASES:
+            return chain
+        current = defs.get(bases[0])
+    return []
 
 
 def returns_tuple(func: ast.FunctionDef) -> bool | None:

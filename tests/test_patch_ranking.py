@@ -1089,3 +1089,47 @@ def test_blocks_that_take_modules_are_not_offered_for_a_call_that_passes_widths(
         ''')
     ranked = store_candidates(analyze(model).free["ResidualBlock"], _NamedBlocksStore([wrapper, raft]), model)
     assert [c.qualified_name for c in ranked] == ["torchvision.models.optical_flow.raft.ResidualBlock"]
+
+
+LINEAR_EMBED_MODEL = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, num_classes=10, dim=64):
+            super().__init__()
+            self.embed = nn.Linear(48, dim)
+            self.attn = Attention(dim, num_heads=8, qkv_bias=True)
+            self.head = nn.Linear(dim, num_classes)
+
+        def forward(self, x):
+            x = self.embed(x)
+            x = x + self.attn(x)
+            return self.head(x.mean(1))
+    ''')
+
+
+def test_a_linear_or_layernorm_output_is_token_input_and_blocks_validated_on_maps_rank_below():
+    """s22 C (10): ``self.attn(self.embed(x))`` with ``self.embed = nn.Linear(48, dim)`` said nothing of its layout, and
+    Patch spent all five tries on nest/volo/metaformer ``Attention`` (validated on 4-D maps) before timm's token one."""
+    from rag_server.call_layout import fed_layout
+    from rag_server.candidates import store_candidates
+
+    assert fed_layout(ast.parse(LINEAR_EMBED_MODEL), "Attention") == "tokens"
+    normed = LINEAR_EMBED_MODEL.replace("self.embed = nn.Linear(48, dim)", "self.embed = nn.LayerNorm(48)")
+    assert fed_layout(ast.parse(normed), "Attention") == "tokens"
+    functional = LINEAR_EMBED_MODEL.replace("x = self.embed(x)", "x = F.linear(x, self.w)")
+    assert fed_layout(ast.parse(functional), "Attention") == "tokens"
+    assert _fed("x = self.se(self.fc(x))\n") == "tokens"
+    assert _fed("x = self.se(self.fc(x.permute(0, 2, 3, 1)))\n") == "channels_last"  # a Linear keeps what it is given
+    assert _fed("x = self.se(self.fc(self.conv(x)))\n") is None  # a map fed to a Linear: no layout worth reading
+
+    init = "dim, num_heads=8, qkv_bias=False"
+    store = _NamedBlocksStore([
+        _stored("Attention", "timm.models.metaformer", init, "self.qkv = nn.Linear(dim, dim * 3)", [2, 32, 8, 8]),
+        _stored("Attention", "timm.models.nest", init, "self.qkv = nn.Linear(dim, dim * 3)", [2, 4, 16, 32], padding=200),
+        _stored("Attention", "timm.layers.attention", init, "self.qkv = nn.Linear(dim, dim * 3)", [2, 16, 32], padding=4000),
+    ])
+    ranked = store_candidates(analyze(LINEAR_EMBED_MODEL).free["Attention"], store, LINEAR_EMBED_MODEL)
+    assert ranked[0].qualified_name == "timm.layers.attention.Attention", [c.qualified_name for c in ranked]
+    assert all("validated on 4-D input" in c.reason for c in ranked[1:])
