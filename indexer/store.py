@@ -397,6 +397,7 @@ class BlockStore:
         self._embedder_lock = threading.Lock()
         self._parent: BlockStore | None = None  # set on a view (restricted_to): the store it reads through
         self._only: frozenset[str] | None = None  # a view's source specs; None: every block
+        self._license_ok: Callable[[str], bool] | None = None  # a view's test of a provenance's license; None: any
         try:
             db = self._db()
             _check_db_size(db, version_dir / DB_FILE)
@@ -441,6 +442,10 @@ class BlockStore:
         self._source_licenses: dict[str, list[str]] = {}
         for spec, lic in db.execute("SELECT DISTINCT source, license FROM provenance ORDER BY source, license"):
             self._source_licenses.setdefault(spec, []).append(lic)
+        licensed: list[set[tuple[str, str]]] = [set() for _ in range(n)]
+        for bid, spec, lic in db.execute("SELECT block_id, source, license FROM provenance"):
+            licensed[bid].add((spec, lic))
+        self._licensed = [tuple(sorted(pairs)) for pairs in licensed]  # each block's (source, license) of its files
         self._code_len = [r[6] for r in rows]
         self._other_quals: dict[int, set[str]] = {}  # qualified names a block's other provenances give it
         for bid, qual in db.execute("SELECT block_id, qualified_name FROM provenance"):
@@ -507,7 +512,7 @@ class BlockStore:
         rows = {r[0]: r for r in db.execute(f"SELECT * FROM blocks WHERE id IN ({marks})", ids)}
         provs: dict[int, list[Provenance]] = {}
         for r in db.execute(f"SELECT * FROM provenance WHERE block_id IN ({marks}) ORDER BY block_id, ord", ids):
-            if self._only is None or r[2] in self._only:  # a view says where its blocks come from within it
+            if self._shows(r[2], r[10]):  # a view says where its blocks come from within it
                 provs.setdefault(r[0], []).append(Provenance(*r[2:]))
         return [_row_to_block(rows[i], provs.get(i, [])) for i in ids]
 
@@ -532,15 +537,20 @@ class BlockStore:
         return [self._qualified[i] for i in self._by_name.get(block.name, []) if self._hashes[i] != block.content_hash and self._visible(i)]
 
     # --- views --------------------------------------------------------------------------
-    def restricted_to(self, sources: Iterable[str]) -> "BlockStore":
-        """This store seen through ``sources`` (specs as ``resolve_sources`` reads them): lookups, searches and
-        ``get`` find only blocks with a provenance in one of them, and a block's provenances outside them are left
-        out. Why a view: Patch and Suggest read the store through a dozen lookups, and each must honour a request's
-        source and license filter; the view shares the loaded maps, FAISS index and embedder (no copy of the data)."""
+    def restricted_to(self, sources: Iterable[str], license_ok: Callable[[str], bool] | None = None) -> "BlockStore":
+        """This store seen through ``sources`` (specs as ``resolve_sources`` reads them) and, when given, the licenses
+        ``license_ok`` accepts: lookups, searches and ``get`` find only blocks with a provenance that passes both, and
+        a block's other provenances are left out. Why a view: Patch and Suggest read the store through a dozen lookups,
+        and each must honour a request's source and license filter; the view shares the loaded maps, FAISS index and
+        embedder (no copy of the data). Why per provenance: a checkout vendors code under other terms (a GPL folder
+        in an MIT repo), so one source's blocks may differ in license."""
         specs = frozenset(self.resolve_sources(sources))
         view = copy.copy(self)
         view._parent = self._parent or self
         view._only = specs if self._only is None else self._only & specs  # a view of a view narrows it
+        if license_ok is not None:
+            outer = self._license_ok
+            view._license_ok = license_ok if outer is None else (lambda lic: outer(lic) and license_ok(lic))
         return view
 
     @property
@@ -552,8 +562,14 @@ class BlockStore:
         """Each source spec's licenses as its provenances declare them (most one per source; "" when none is)."""
         return {spec: list(lics) for spec, lics in self._source_licenses.items()}
 
+    def _shows(self, spec: str, license: str) -> bool:
+        """Whether this view shows a provenance from ``spec`` under ``license``."""
+        return (self._only is None or spec in self._only) and (self._license_ok is None or self._license_ok(license))
+
     def _visible(self, i: int) -> bool:
-        return self._only is None or any(s in self._only for s in self._sources[i])
+        if self._license_ok is None:
+            return self._only is None or any(s in self._only for s in self._sources[i])
+        return any(self._shows(spec, lic) for spec, lic in self._licensed[i])
 
     def get(self, name_or_hash: str) -> Block | None:
         """By qualified name, class name (best validated), content hash (prefix of >= 8 hex digits), or else as the

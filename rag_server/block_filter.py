@@ -4,15 +4,17 @@ Search, Suggest and Patch take the same two filters. ``sources`` names source sp
 ``timm``); ``license_policy`` says which licenses a block's source may carry:
 
 - ``any``: every block.
-- ``no-copyleft``: no block whose sources are all copyleft (GPL, LGPL, AGPL, MPL, ...). Patch pastes a block's
+- ``no-copyleft``: no block whose files are all copyleft (GPL, LGPL, AGPL, MPL, ...). Patch pastes a block's
   code into the user's model, and a copyleft block's terms come with it: the default corpus holds ultralytics'
   YOLO blocks under AGPL-3.0.
-- ``permissive``: only blocks from a source with a recognised permissive license (MIT, BSD, Apache, ...); a
-  source that declares none, or one this does not know, is left out.
+- ``permissive``: only blocks from files under a recognised permissive license (MIT, BSD, Apache, ...); a file
+  whose source declares none, or one this does not know, is left out.
 
-A block found in several sources counts as allowed when one allowed source holds it, and is then reported
-with that source's provenance only. ``restrict`` returns the store itself when nothing is filtered, else a view
-(``BlockStore.restricted_to``): the callers need not know.
+Licenses are read per provenance (a block's file), not per source: a checkout may vendor GPL code in an MIT repo
+(``corpus.sources.DirectoryFacts``), and then only that folder's blocks are left out. A block found in several
+places counts as allowed when one allowed provenance holds it, and is then reported with the allowed provenances
+only. ``restrict`` returns the store itself when nothing is filtered, else a view (``BlockStore.restricted_to``):
+the callers need not know.
 """
 
 from __future__ import annotations
@@ -40,13 +42,13 @@ def check_policy(policy: str) -> str:
     return policy
 
 
-def source_allowed(licenses: Iterable[str], policy: str) -> bool:
-    """Whether a source with these declared licenses passes ``policy`` (every license it declares must)."""
-    kinds = {license_kind(lic) for lic in licenses} or {license_kind("")}
+def license_allowed(license: str, policy: str) -> bool:
+    """Whether a file under ``license`` ("" when none is declared) passes ``policy``."""
+    kind = license_kind(license)
     if policy == "no-copyleft":
-        return COPYLEFT not in kinds
+        return kind != COPYLEFT
     if policy == "permissive":
-        return kinds == {PERMISSIVE}
+        return kind == PERMISSIVE
     return True
 
 
@@ -63,8 +65,10 @@ def restrict(store: Any, sources: Iterable[str] | None = None, policy: str = "an
         return store
     licenses = store.source_licenses()
     candidates = wanted if wanted is not None else sorted(licenses)
-    allowed = [spec for spec in candidates if source_allowed(licenses.get(spec, []), policy)]
+    allowed = [spec for spec in candidates if any(license_allowed(lic, policy) for lic in licenses.get(spec) or [""])]
     if not allowed:
         held = "; ".join(_describe(spec, licenses.get(spec, [])) for spec in candidates) or "no source"
         raise ValueError(f"license policy {policy!r} leaves no source to take blocks from: {held}")
-    return store.restricted_to(allowed)
+    if policy == "any":
+        return store.restricted_to(allowed)
+    return store.restricted_to(allowed, license_ok=lambda lic: license_allowed(lic, policy))

@@ -8,7 +8,7 @@ from helpers_index import ok_validation, real_block
 from indexer.build import store_blocks
 from indexer.embed import Embedder
 from indexer.store import BlockStore
-from rag_server.block_filter import restrict, source_allowed
+from rag_server.block_filter import license_allowed, restrict
 from rag_server.patch import patch
 
 
@@ -24,9 +24,9 @@ def test_license_kind(text, kind):
     assert license_kind(text) == kind
 
 
-def test_a_source_passes_a_policy_only_if_every_license_it_declares_does():
-    assert source_allowed(["MIT", ""], "no-copyleft") and not source_allowed(["MIT", ""], "permissive")
-    assert not source_allowed(["MIT", "GPL-3.0"], "no-copyleft") and source_allowed(["GPL-3.0"], "any")
+def test_a_license_passes_a_policy_by_its_kind():
+    assert license_allowed("MIT", "no-copyleft") and license_allowed("", "no-copyleft") and not license_allowed("", "permissive")
+    assert not license_allowed("GPL-3.0", "no-copyleft") and license_allowed("GPL-3.0", "any") and license_allowed("BSD", "permissive")
     with pytest.raises(ValueError, match="unknown license policy 'gpl'"):
         restrict(None, None, "gpl")
 
@@ -158,3 +158,29 @@ def test_the_settings_accept_exactly_the_license_policies():
     from rag_server.block_filter import LICENSE_POLICIES
 
     assert get_args(Settings.model_fields["license_policy"].annotation) == LICENSE_POLICIES
+
+
+def test_a_source_with_vendored_copyleft_code_keeps_its_other_blocks(tmp_path):
+    """Licenses are per file: a checkout under MIT that vendors a GPL folder loses only that folder's blocks under
+    no-copyleft (the whole source was dropped, MIT blocks included), and a block held under both is shown from its
+    MIT file only."""
+    mixed = "dir:/src/mixed"
+    se = _licensed(real_block("timm.layers.squeeze_excite", "SEModule", validation=ok_validation()), "MIT", mixed)
+    mlp = _licensed(real_block("timm.layers.mlp", "Mlp", validation=ok_validation()), "GPL-3.0", mixed)
+    drop = _licensed(real_block("timm.layers.drop", "DropPath", validation=ok_validation()), "GPL-3.0", mixed)
+    drop.provenances += _licensed(real_block("timm.layers.drop", "DropPath"), "MIT", mixed).provenances
+    embedder = Embedder()
+    store_blocks([se, mlp, drop], tmp_path, embedder=embedder)
+    store = BlockStore(tmp_path, embedder=embedder)
+    for view in (restrict(store, None, "no-copyleft"), restrict(store, ["mixed"], "permissive"),
+                 restrict(restrict(store, ["mixed"], "any"), None, "no-copyleft")):  # a view of a view keeps the test
+        assert view.restriction == {mixed}
+        assert view.get("SEModule") is not None and view.get("Mlp") is None and view.blocks_named("Mlp") == []
+        assert "Mlp" not in view.all_names() and "Mlp" not in {h.block.name for h in view.search("multi layer perceptron", k=10)}
+        [kept] = view.blocks_named("DropPath")
+        assert [p.license for p in kept.provenances] == ["MIT"]
+    assert store.get("Mlp") is not None and len(store.get("DropPath").provenances) == 2  # the store itself is unchanged
+    gpl_only = tmp_path.parent / "gpl_only"
+    store_blocks([_licensed(real_block("timm.layers.mlp", "Mlp", validation=ok_validation()), "GPL-3.0", mixed)], gpl_only, embedder=embedder)
+    with pytest.raises(ValueError, match=r"leaves no source .*dir:/src/mixed \(GPL-3.0\)"):
+        restrict(BlockStore(gpl_only, embedder=embedder), None, "no-copyleft")
