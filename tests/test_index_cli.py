@@ -82,6 +82,15 @@ def test_stats_json(store_dir):
     assert set(data["by_source"]) == {"pkg:torch", "pkg:torchvision", "pkg:timm", "pkg:other"}
 
 
+def test_tables_piped_to_a_file_keep_whole_names(store_dir):
+    """Not a terminal (CliRunner, like a pipe or a CI log): rich would fit 80 columns and cut names with an ellipsis."""
+    result = runner.invoke(app, ["search", "squeeze excitation", "-k", "2", "--store", str(store_dir)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "torchvision.ops.misc.SqueezeExcitation" in result.output and "…" not in result.output, result.output
+    result = runner.invoke(app, ["stats", "--store", str(store_dir)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0 and str(store_dir) in result.output and "…" not in result.output, result.output
+
+
 def test_missing_store_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["stats", "--store", str(tmp_path / "none")])
     assert result.exit_code == 2 and "no index" in result.output

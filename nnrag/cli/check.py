@@ -19,6 +19,7 @@ from typing import Iterator, NoReturn, Optional
 
 import typer
 
+from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
 from nnrag.pyparse import decode_source
 from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits on an input shape: beyond them a check
@@ -370,7 +371,7 @@ def register(app: typer.Typer) -> None:
                      ("sample check", f"{findings['sample_check']['status']}, median {findings['sample_check']['wall_ms']:.0f} ms")]
         for what, state in rows:  # what a server or probe reports is text, never markup
             table.add_row(what, Text(str(state)))
-        console.print(table)
+        print_table(table, console)
         for line in info.details:
             console.print(f"  - {line}", markup=False)
         console.print("[bold]always contained[/]: wall timeout (kills the process group), RLIMIT_AS/CPU/FSIZE/NOFILE, a private work dir "

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
+from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import buildable_store_path, open_filtered_store, open_store, stored_source_specs
 from rag_server.block_filter import LicensePolicy
@@ -199,12 +200,12 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, justify="right" if col not in ("source",) else "left")
         for s in report.sources:
             table.add_row(escape(s.spec), str(s.files), str(s.blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
-        console.print(table)
+        print_table(table, console)
         console.print(
             f"mined {report.mined}, unique {report.unique} ({report.duplicates_merged} duplicates merged, {report.near_dup_groups} near-dup groups); "
             f"validated {report.validated} (reused {report.validation_reused}), embedded {report.embedded} (reused {report.embeddings_reused})"
         )
-        console.print(_stage_table("blocks passing each stage", report.passed, report.unique))
+        print_table(_stage_table("blocks passing each stage", report.passed, report.unique), console)
         if report.stage_seconds:
             console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.stage_seconds.items()))
 
@@ -243,7 +244,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _print_json(rows)
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(title=f"search: {escape(query)}")
@@ -253,7 +253,7 @@ def register(app: typer.Typer) -> None:
             lic = (r["provenance"] or {}).get("license") or "-"
             cells = (r["match"], r["name"], r["qualified_name"], r["stage"] or "-", r["source_spec"], lic)
             table.add_row(str(r["rank"]), f"{r['score']:.4f}", *map(escape, cells))  # store or server text: no markup
-        Console().print(table)
+        print_table(table)
 
     @app.command("block")
     def block_command(
@@ -305,7 +305,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         console.print(f"index {stats['version']} at {stats['path']}: {stats['blocks']} blocks, {stats['names']} names, "
-                      f"{stats['near_dup_groups']} near-dup groups, embedder {stats['embedder_version']}", markup=False)
+                      f"{stats['near_dup_groups']} near-dup groups, embedder {stats['embedder_version']}", markup=False, soft_wrap=True)
         table = Table(title="blocks by source and stage passed")
         table.add_column("source")
         table.add_column("files", justify="right")
@@ -315,7 +315,7 @@ def register(app: typer.Typer) -> None:
         for spec, row in stats["by_source"].items():
             table.add_row(escape(spec), str(row["files"]), str(row["blocks"]), *(str(row[s]) for s in VALIDATION_STAGES))
         table.add_row("all", "", str(stats["blocks"]), *(str(stats["by_stage"][s]) for s in VALIDATION_STAGES), style="bold")
-        console.print(table)
+        print_table(table, console)
 
 
 # --------------------------------------------------------------------------------------
