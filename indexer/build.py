@@ -188,7 +188,7 @@ def build_index(
     report = BuildReport(store_dir=str(store_dir))
     timer = _Timer(report)
     with build_lock(store_dir):
-        previous = _open_previous(store_dir)
+        previous = _open_previous(store_dir, add)
         if previous is not None:
             if add:
                 specs = list(dict.fromkeys([*previous.source_fingerprints(), *specs]))
@@ -471,13 +471,18 @@ def store_blocks(blocks: list[Block], store_dir: Path, embedder: Any = None, sou
         return writer.version
 
 
-def _open_previous(store_dir: Path) -> BlockStore | None:
+def _open_previous(store_dir: Path, add: bool) -> BlockStore | None:
+    """The published version to reuse, or None to build from scratch. A version that does not open (damaged, an older
+    schema, CURRENT naming a missing folder) is rebuilt from the given sources, except under ``add``: that would drop
+    every source the store held without a word, so it is a StoreError naming what is broken."""
     try:
         if read_current(store_dir) is None:
             return None
         return BlockStore(store_dir)
-    except StoreError:
-        return None  # unreadable or from an older schema: rebuild from scratch
+    except StoreError as exc:
+        if add:
+            raise StoreError(f"cannot --add to a store that does not open: {exc}") from None
+        return None
 
 
 class _Validation:

@@ -200,6 +200,22 @@ def test_bad_spec_is_a_clear_error(env, tmp_path):
     assert read_current(tmp_path / "s") is None
 
 
+def test_adding_to_a_damaged_store_is_refused_and_publishes_nothing(env, tmp_path):
+    """build_index(add=True) on a version that does not open rebuilt from the given sources alone: every source the
+    store held was dropped without a word (the CLI refused, the API did not)."""
+    from indexer.store import StoreError
+
+    store_dir = tmp_path / "store"
+    build_index([env["specs"][0]], store_dir, cache_dir=env["cache"], validate=False, embedder=env["embedder"])
+    published = read_current(store_dir)
+    (published / "vectors.faiss").unlink()
+    with pytest.raises(StoreError, match="cannot --add to a store that does not open.*vectors.faiss"):
+        build_index([env["specs"][1]], store_dir, cache_dir=env["cache"], validate=False, embedder=env["embedder"], add=True)
+    assert read_current(store_dir) == published
+    rebuilt = build_index([env["specs"][1]], store_dir, cache_dir=env["cache"], validate=False, embedder=env["embedder"])
+    assert read_current(store_dir) != published and [s.spec for s in rebuilt.sources] == [env["specs"][1]]
+
+
 def test_blocks_the_sandbox_could_not_decide_are_checked_by_the_next_build(env, tmp_path):
     """A build whose sandbox could not decide (here: workers that never start) stores its blocks as not decided; the
     next build checks them again even though no source changed (they were kept as failures for good)."""

@@ -140,20 +140,6 @@ def _warn_about_sources(report: Any) -> None:
             typer.echo(f"warning: {sr.spec}: {len(sr.skipped)} file(s) gave no block: {shown}{more}", err=True)
 
 
-def _refuse_to_add_to_unreadable(path: Path) -> None:
-    """Exit 2 when ``--add`` names a store whose published version does not open (damaged, an older schema, a CURRENT
-    naming a missing version). Why: the build rebuilds such a store from the sources given alone, so ``--add``
-    silently dropped every source the store held; the error names what is broken and how to rebuild."""
-    from indexer.store import BlockStore, StoreError, read_current
-
-    try:
-        if read_current(path) is not None:
-            BlockStore(path).close()
-    except StoreError as exc:
-        typer.echo(f"error: cannot --add to a store that does not open: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
 
@@ -174,8 +160,6 @@ def register(app: typer.Typer) -> None:
         from indexer.store import StoreError
 
         path = buildable_store_path(store_dir)
-        if add:
-            _refuse_to_add_to_unreadable(path)
         specs = list(source) if source else None
         if specs is None:
             specs, warnings = default_sources()
