@@ -169,11 +169,58 @@ def whole_epochs(value, name: str = "epochs") -> int:
     return int(number)
 
 
+# The largest learning rate a run may give. Why a bound: 1e308 passed every check and was read as a plausible run
+# (log10 of it is a finite feature); no optimiser trains at a rate above 10 (LEMUR's largest is 0.9993).
+MAX_LR = 10.0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a hyperparameter may take, ``lo`` and ``hi`` included unless open."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, x: float) -> bool:
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        """"in [0, 1)", "in (0, 10]"; ">= 0" when there is no upper bound."""
+        if math.isinf(self.hi):
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+
+# Ranges of the hyperparameters the estimators read as rates and probabilities. Why: a dropout of 50 (a percentage), a
+# momentum of 90 or a negative weight decay was answered as if it were a plausible run, far outside anything learned.
+# Every LEMUR run lies inside them (nn-dataset 2.1.2: dropouts and probabilities up to 0.9993, momenta up to 0.99999).
+HPARAM_BOUNDS = {
+    "lr": Bounds(0.0, MAX_LR, lo_open=True),
+    "dropout": Bounds(0.0, 1.0, hi_open=True),  # 1 drops every activation
+    "attention_dropout": Bounds(0.0, 1.0, hi_open=True),
+    "dropout_aux": Bounds(0.0, 1.0, hi_open=True),
+    "stochastic_depth_prob": Bounds(0.0, 1.0, hi_open=True),
+    "momentum": Bounds(0.0, 1.0),
+    "norm_momentum": Bounds(0.0, 1.0),
+    "weight_decay": Bounds(0.0, math.inf, hi_open=True),
+}
+# Names the predictor reads as one feature (``features.hparam_features``, ``_split_hparams``): both given, they must agree.
+SAME_HPARAM = (("batch", "batch_size"), ("epochs", "epoch"))
+
+
 def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
     """A ValueError naming the first hyperparameter the estimators would misread. Why: a value that is not a number
     (``"lr": "fast"``) became NaN and a non-positive learning rate was clamped to 1e-12, so either was answered as if
     it were a plausible run; LEMUR itself holds only numbers there, and lr and batch above 0 (some batches are
-    fractions). Names the predictor does not read may hold anything."""
+    fractions). Rates and probabilities must lie in ``HPARAM_BOUNDS``, and two names read as one (``SAME_HPARAM``:
+    batch and batch_size, epochs and epoch, or their aliases) must give one value. Names the predictor does not read
+    may hold anything."""
+    hparams = dict(hparams)
+    given_as = {_read_name(key): key for key in hparams}  # read name -> the key as given ("Batch-Size", "num_epochs")
     hparams = canonical_hparams(hparams)  # "learning_rate" is checked as lr
     for name in NUMBER_HPARAMS:
         if name not in hparams:
@@ -182,10 +229,32 @@ def check_hparams(hparams: dict, prefix: str = "hparams.") -> None:
         number = float("nan") if isinstance(value, bool) else as_float(value)
         if not math.isfinite(number):
             raise ValueError(f"{prefix}{name} must be a finite number, got {value!r}")
+        bounds = HPARAM_BOUNDS.get(name)
         if name in POSITIVE_HPARAMS and number <= 0:
-            raise ValueError(f"{prefix}{name} must be > 0, got {value!r}")
+            raise ValueError(f"{prefix}{name} must be > 0, got {value!r}{f' (allowed: {bounds})' if bounds else ''}")
+        if bounds is not None and not bounds.holds(number):
+            raise ValueError(f"{prefix}{name} must be {bounds}, got {value!r}{_bounds_hint(name, number)}")
         if name in EPOCH_HPARAMS:
             whole_epochs(value, f"{prefix}{name}")
+    for first, second in SAME_HPARAM:
+        if first in hparams and second in hparams and as_float(hparams[first]) != as_float(hparams[second]):
+            a, b = given_as[first], given_as[second]
+            raise ValueError(f"{prefix.rstrip('.') or 'hparams'} give {first} twice: {a!r} is {hparams[first]!r} and {b!r} is "
+                             f"{hparams[second]!r} (the predictor reads both as {first}); give one of them, or the same value")
+
+
+def _read_name(key) -> object:
+    """The name the predictor reads ``key`` as (``canonical_hparams`` of it alone)."""
+    return next(iter(canonical_hparams({key: None})))
+
+
+def _bounds_hint(name: str, number: float) -> str:
+    """Why a value is out of ``HPARAM_BOUNDS``, where a likely cause is known: a probability given as a percentage."""
+    if name == "lr" and number > MAX_LR:
+        return f" (no run trains at a learning rate above {MAX_LR:g})"
+    if HPARAM_BOUNDS[name].hi == 1.0 and 1.0 < number <= 100.0:
+        return f" (a percentage? {number:g}% is {number / 100:g})"
+    return ""
 
 
 def check_model_code(code: str, prefix: str = "") -> None:

@@ -267,7 +267,7 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
     if epochs_seen < policy.min_epochs:
         return StopDecision(False, p, point, lo, hi, bar, f"fewer than {policy.min_epochs} epochs seen", model)
     if bar is None:
-        return StopDecision(False, p, point, lo, hi, bar, "no incumbent yet", model)
+        return StopDecision(False, p, point, lo, hi, bar, _no_bar_reason(incumbent, min_finished), model)
     if tracking is None and current is not None and envelope is not None:
         tracking = current >= envelope
     if policy.envelope_guard and tracking:
@@ -276,6 +276,17 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
     if p < p_min:
         return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {p_min}", model)
     return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)
+
+
+def _no_bar_reason(incumbent: float | Sequence[float] | None, min_finished: int) -> str:
+    """Why there is no bar to clear: no incumbent at all, or fewer finished runs than the rule needs (``min_finished``).
+    Why say which: with two finished runs given, "no incumbent yet" read as if the finals had been lost."""
+    if incumbent is None or isinstance(incumbent, (int, float)):
+        return "no incumbent yet"
+    n, needed = len(incumbent), max(min_finished, 1)
+    if n >= needed:  # enough finished runs, but nothing to predict the bar from (bar="predicted")
+        return "no incumbent yet"
+    return (f"{n} finished run{'' if n == 1 else 's'}, the rule needs {needed} (min_finished) before it stops anything")
 
 
 RANK_BY = ("best", "trend", "best_or_predicted")

@@ -17,11 +17,13 @@ and the AST mutations of a named model together. Both are reported (bench/bench_
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 
 from nnrag import pyparse
@@ -179,12 +181,31 @@ def write_split(path: Path, train: list[str], test: list[str], meta: dict | None
     path.write_text(json.dumps(body, indent=0) + "\n")
 
 
+SPLIT_KEYS = ("train_models", "test_models")  # what a split file holds
+SPLIT_OPTIONAL_KEYS = ("meta",)  # what ``write_split`` may add: how the split was built
+
+
 def read_split(path: Path) -> tuple[list[str], list[str]]:
+    """(train models, test models) of a split file; a ValueError naming any other top-level key. Why: a typo such as
+    "test_model" next to the real key was ignored silently, and in its place failed with a bare KeyError."""
     try:
         body = json.loads(Path(path).read_text())
-        train, test = body["train_models"], body["test_models"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ValueError(f"split file {path}: expected JSON {{'train_models': [...], 'test_models': [...]}} ({exc})") from exc
+    if not isinstance(body, dict):
+        raise ValueError(f"split file {path}: expected a JSON object {{'train_models': [...], 'test_models': [...]}}, got "
+                         f"{type(body).__name__}")
+    allowed = (*SPLIT_KEYS, *SPLIT_OPTIONAL_KEYS)
+    unknown = [key for key in body if key not in allowed]
+    if unknown:
+        hints = "".join(f"; did you mean {near[0]!r} for {key!r}?" for key in unknown
+                        for near in [difflib.get_close_matches(str(key).lower(), allowed, n=1, cutoff=0.6)] if near)
+        raise ValueError(f"split file {path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{hints} "
+                         f"(allowed keys: {', '.join(SPLIT_KEYS)}, and optionally {', '.join(SPLIT_OPTIONAL_KEYS)})")
+    missing = [key for key in SPLIT_KEYS if key not in body]
+    if missing:
+        raise ValueError(f"split file {path}: missing {', '.join(missing)}: expected JSON {{'train_models': [...], 'test_models': [...]}}")
+    train, test = body["train_models"], body["test_models"]
     for key, names in (("train_models", train), ("test_models", test)):
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError(f"split file {path}: {key} must be a list of LEMUR model names (strings), got {names!r:.80}")
@@ -192,3 +213,25 @@ def read_split(path: Path) -> tuple[list[str], list[str]]:
     if overlap:
         raise ValueError(f"split file {path}: {len(overlap)} models in both train and test, e.g. {sorted(overlap)[:3]}")
     return list(train), list(test)
+
+
+# Unknown names given a did-you-mean from difflib (slow on thousands of LEMUR names); the rest by case alone.
+NEAR_NAME_LOOKUPS = 20
+
+
+def unknown_model_reasons(names: list[str], known: Collection[str], version: str) -> dict[str, str]:
+    """For each of ``names`` that is no model of ``known`` (LEMUR's model names in ``version``): why, with a did-you-mean
+    when a known name differs only in case ("alexnet": "AlexNet") or is close (difflib). Why: such names were skipped
+    with a count and three examples, and a split of lowercase names failed only after LEMUR's runs had loaded."""
+    known = set(known)
+    by_case = {n.casefold(): n for n in sorted(known)}
+    ordered = sorted(known)
+    reasons: dict[str, str] = {}
+    for name in dict.fromkeys(n for n in names if n not in known):
+        near = by_case.get(name.casefold())
+        if near is None and len(reasons) < NEAR_NAME_LOOKUPS:
+            close = difflib.get_close_matches(name, ordered, n=1, cutoff=0.8)
+            near = close[0] if close else None
+        hint = f"; did you mean {near!r}?" if near else ""
+        reasons[name] = f"not a LEMUR model name in {version} (names are case-sensitive){hint}"
+    return reasons

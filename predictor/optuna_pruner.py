@@ -7,7 +7,9 @@
 ``predict(trial, curve)`` returns (point, lo, hi) of the final value; values reported with
 ``trial.report(value, step)`` form the curve, so report once per epoch, at consecutive steps from 0 or 1 (the epoch
 index or number): steps with gaps (every 2nd epoch) are a ValueError, never read as consecutive epochs. Each report
-must be an accuracy in [0, 1]; a NaN or infinite one prunes the trial. Only ``direction="maximize"`` is supported.
+must be an accuracy in [0, 1]; a NaN or infinite one prunes the trial. A trial reports at most ``planned_epochs``
+epochs (the horizon every trial is forecast to): a report past them is a ValueError naming its step, never a forecast
+quietly stretched to the trial's own length. Only ``direction="maximize"`` is supported.
 ``check(trial)`` (optional) checks a trial's own inputs on every prune call (``predictor_pruner``: its params and code).
 ``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
 (the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
@@ -28,11 +30,12 @@ from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy,
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
 
-def checked_reports(trial: FrozenTrial) -> None:
+def checked_reports(trial: FrozenTrial, planned_epochs: int | None = None) -> None:
     """A ValueError naming the trial and step of the first report the predictor would misread: a value out of [0, 1] (a
-    percentage, a loss), or steps that are not consecutive epochs from 0 or 1. Why on every call: the rule predicts only
-    once ``min_finished`` trials completed, so these failed at the study's 4th trial, or (steps 2, 4, 6 read as epochs
-    1, 2, 3) never."""
+    percentage, a loss), steps that are not consecutive epochs from 0 or 1, or more reports than ``planned_epochs``
+    (None: not checked). Why on every call: the rule predicts only once ``min_finished`` trials completed, so these
+    failed at the study's 4th trial, or (steps 2, 4, 6 read as epochs 1, 2, 3) never; and a trial past the planned
+    epochs was forecast to its own length, another target than the one the pruner compares with the study's finals."""
     steps = sorted(trial.intermediate_values)
     for step in steps:
         value = float(trial.intermediate_values[step])
@@ -44,6 +47,19 @@ def checked_reports(trial: FrozenTrial) -> None:
         raise ValueError(f"trial {trial.number} reported at steps {', '.join(map(str, steps[:8]))}{' ...' if len(steps) > 8 else ''}: "
                          "the predictor reads one report per epoch, at consecutive steps from 0 or 1 (the epoch index or "
                          "number); report every epoch's value, or number the reports 0, 1, 2, ...")
+    if planned_epochs is not None:
+        checked_horizon(trial, planned_epochs)
+
+
+def checked_horizon(trial: FrozenTrial, planned_epochs: int) -> None:
+    """A ValueError naming the trial's first report past ``planned_epochs`` (its step, and the epoch it stands for)."""
+    steps = sorted(trial.intermediate_values)
+    if len(steps) > planned_epochs:
+        step = steps[planned_epochs]  # the first report past the plan: epoch planned_epochs + 1
+        raise ValueError(f"trial {trial.number} reported step {step}, its epoch {planned_epochs + 1}, but the pruner's planned_epochs "
+                         f"is {planned_epochs}: it forecasts every trial's value after {planned_epochs} epochs (the horizon it "
+                         "compares with the finished trials' values); build the pruner with planned_epochs = the epochs each trial "
+                         "trains, or report at most that many epochs")
 
 
 def _curve_of(trial: FrozenTrial) -> list[float]:
@@ -87,7 +103,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         """The trial's reports (``checked_reports``) and inputs (``check``: a dry run, no prediction), the error naming
         the trial and step. Why every call: they were checked only by the first prediction, after ``min_finished``
         trials had completed."""
-        checked_reports(trial)
+        checked_reports(trial, self.planned_epochs)
         if self.check is None:
             return
         try:
@@ -96,6 +112,8 @@ class PredictorPruner(optuna.pruners.BasePruner):
             raise ValueError(f"trial {trial.number}, step {trial.last_step}: {exc}") from None
 
     def _prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
+        for ended in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            checked_horizon(ended, self.planned_epochs)  # their curves are forecast to the same horizon
         points = self._study_points(study)
         curve = _curve_of(trial)
         if len(curve) < len(trial.intermediate_values):  # a NaN or infinite report: diverged (Optuna's pruners prune it too)
@@ -206,8 +224,9 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code
         hp = {**(hparams or {}), **trial.params}
-        # planned_epochs wins over any epochs / epoch in the hyperparameters: it is the horizon the pruner decides for
-        answer = predictor.predict(text, hp, dataset, curve, epochs=max(planned_epochs, len(curve)),
+        # planned_epochs wins over any epochs / epoch in the hyperparameters: it is the horizon the pruner decides for (a
+        # curve past it is refused before, by ``checked_reports``)
+        answer = predictor.predict(text, hp, dataset, curve, epochs=planned_epochs,
                                    use_reports=False)  # the study's own trials correct it
         return answer.point, answer.lo, answer.hi
 

@@ -16,6 +16,7 @@ gRPC status code and the server's message.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import threading
 import time
@@ -214,17 +215,90 @@ def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
     return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
 
 
-def _listed(values: Iterable[Any] | None) -> list[Any]:
-    """A caller's sequence as a list, [] for None. Why not ``values or []``: a numpy array has no truth value
-    ("The truth value of an array is ambiguous"), so a curve passed as an array was refused."""
-    return [] if values is None else list(values)
+def _listed(values: Iterable[Any] | None, name: str = "values") -> list[Any]:
+    """A caller's sequence as a list, [] for None; a tensor or array as the list it holds (``_plain``). Why not
+    ``values or []``: a numpy array has no truth value ("The truth value of an array is ambiguous"), so a curve passed
+    as an array was refused; why ``_plain``: ``list`` of a tensor gives 0-d tensors, which protobuf and json refuse."""
+    if values is None:
+        return []
+    plain = _plain(values)
+    if not isinstance(plain, Iterable):
+        raise TypeError(f"{name} must be a sequence, got {type(values).__name__} {values!r:.80}")
+    return list(plain)
+
+
+def _plain(value: Any) -> Any:
+    """A torch tensor, numpy array or numpy scalar as the Python number or (nested) list it holds, anything else as it
+    is. Duck-typed on ``tolist`` (which also reads a tensor that requires grad), so the SDK imports neither library."""
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else value
+
+
+def _one(value: Any, name: str) -> Any:
+    """``value`` as one plain value: a tensor or array must hold exactly one element (``.item()``'s rule)."""
+    plain = _plain(value)
+    if plain is value:
+        return value
+    while isinstance(plain, list) and len(plain) == 1:
+        plain = plain[0]
+    if isinstance(plain, list):
+        raise ValueError(f"{name} must be one number, got a {type(value).__name__} of {len(plain)} values: {value!r:.80}")
+    return plain
+
+
+def _number(value: Any, name: str) -> float:
+    """``value`` (a number, numpy scalar or one-element tensor/array) as a float; NaN and inf pass, for the server to
+    refuse naming the field. A bool or a string is no number here."""
+    plain = _one(value, name)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r:.80}")
+    return float(plain)
+
+
+def _numbers(values: Iterable[Any] | None, name: str) -> list[float]:
+    """A sequence (list, tensor, array) of numbers as floats; ``name[i]`` names a bad one."""
+    return [_number(v, f"{name}[{i}]") for i, v in enumerate(_listed(values, name))]
+
+
+def _whole(value: Any, name: str) -> int:
+    """A count (epochs, k, ...): an int, or a number, numpy scalar or one-element tensor/array holding a whole value."""
+    plain = _one(value, name)
+    if isinstance(plain, numbers.Integral) and not isinstance(plain, bool):
+        return int(plain)  # exact, where a float would round a huge one
+    number = _number(plain, name)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{name} must be a whole number, got {value!r:.80}")
+    return int(number)
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A bool, numpy bool or one-element bool tensor as a bool; 0 and 1 too."""
+    plain = _one(value, name)
+    if not (isinstance(plain, bool) or (isinstance(plain, numbers.Integral) and plain in (0, 1))):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r:.80}")
+    return bool(plain)
+
+
+def _json(value: Any, name: str) -> str:
+    """``value`` (hparams) as JSON, tensors and numpy values inside it as plain numbers and lists."""
+    try:
+        return json.dumps(value, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} cannot be sent: {exc} (send numbers, strings, lists and dicts with string keys)") from None
+
+
+def _json_default(value: Any) -> Any:
+    plain = _plain(value)
+    if plain is value:
+        raise TypeError(f"{type(value).__name__} {value!r:.60} is neither a number, a string, a list nor a dict")
+    return plain
 
 
 def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage: str | None, mode: str, include_code: bool,
                     license_policy: str | None = None) -> blocks_pb2.SearchRequest:
     if mode not in SEARCH_MODES:
         raise ValueError(f"mode must be one of {sorted(SEARCH_MODES)}, got {mode!r}")
-    return blocks_pb2.SearchRequest(query=query, k=k, sources=_listed(sources), min_stage=min_stage or "", mode=SEARCH_MODES[mode],
+    return blocks_pb2.SearchRequest(query=query, k=_whole(k, "k"), sources=_listed(sources), min_stage=min_stage or "", mode=SEARCH_MODES[mode],
                                     include_code=include_code, license_policy=convert.license_policy_to_proto(license_policy))
 
 
@@ -246,7 +320,7 @@ def _get_block_request(name_or_hash: str, sources: Iterable[str] | None, license
 
 def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
                    sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
-    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=max_tries,
+    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=_whole(max_tries, "max_tries"),
                                   sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
@@ -311,7 +385,8 @@ def _refused(error: str) -> CheckResult:
 
 def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int | None, sources: Iterable[str] | None,
                      license_policy: str | None) -> blocks_pb2.SuggestRequest:
-    return blocks_pb2.SuggestRequest(code=code, cursor_line=cursor_line, k=k, context_lines=context_lines,
+    context_lines = None if context_lines is None else _whole(context_lines, "context_lines")
+    return blocks_pb2.SuggestRequest(code=code, cursor_line=_whole(cursor_line, "cursor_line"), k=_whole(k, "k"), context_lines=context_lines,
                                      sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
 
 
@@ -322,32 +397,35 @@ def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
     )
 
 
-def _curve(curve: Iterable[Any] | None, durations: Iterable[Any] | None = None) -> list[predictor_pb2.CurvePoint]:
-    """Curve points as accuracies per epoch (floats, epoch 1, 2, ...), (epoch, accuracy[, elapsed_ms])
-    tuples, or dicts with those keys. ``durations`` (a run dict's, as ``Predictor.should_stop`` reads it): the
-    cumulative seconds at each epoch, sent as the points' elapsed_ms."""
-    points = []
-    for i, p in enumerate(_listed(curve)):
-        if isinstance(p, numbers.Real):  # numpy's float32 too, which is no float
-            points.append(predictor_pb2.CurvePoint(epoch=i + 1, accuracy=float(p)))
-        elif isinstance(p, dict):
-            points.append(predictor_pb2.CurvePoint(epoch=int(p["epoch"]), accuracy=float(p["accuracy"]), elapsed_ms=float(p.get("elapsed_ms", 0.0))))
-        else:
-            points.append(predictor_pb2.CurvePoint(epoch=int(p[0]), accuracy=float(p[1]), elapsed_ms=float(p[2]) if len(p) > 2 else 0.0))
-    return _with_durations(points, durations)
+def _curve(curve: Iterable[Any] | None, name: str = "curve") -> list[predictor_pb2.CurvePoint]:
+    """Curve points as accuracies per epoch (numbers, epoch 1, 2, ...), (epoch, accuracy[, elapsed_ms]) tuples, or
+    dicts with those keys; a tensor or array of either shape too."""
+    return [_point(i, _plain(p), f"{name}[{i}]") for i, p in enumerate(_listed(curve, name))]
 
 
-def _with_durations(points: list[predictor_pb2.CurvePoint], durations: Iterable[Any] | None) -> list[predictor_pb2.CurvePoint]:
+def _point(i: int, p: Any, name: str) -> predictor_pb2.CurvePoint:
+    if isinstance(p, dict):
+        if "epoch" not in p or "accuracy" not in p:
+            raise ValueError(f"{name} must have the keys epoch and accuracy, got {sorted(map(str, p))}")
+        p = (p["epoch"], p["accuracy"], p.get("elapsed_ms", 0.0))
+    if isinstance(p, (list, tuple)):
+        if len(p) not in (2, 3):
+            raise ValueError(f"{name} must be an accuracy or (epoch, accuracy[, elapsed_ms]), got {len(p)} values")
+        elapsed = _number(p[2], f"{name} elapsed_ms") if len(p) == 3 else 0.0
+        return predictor_pb2.CurvePoint(epoch=_whole(p[0], f"{name} epoch"), accuracy=_number(p[1], f"{name} accuracy"), elapsed_ms=elapsed)
+    return predictor_pb2.CurvePoint(epoch=i + 1, accuracy=_number(p, name))
+
+
+def _with_durations(points: list[predictor_pb2.CurvePoint], durations: Iterable[Any] | None, name: str = "run durations") -> list[predictor_pb2.CurvePoint]:
     """``points`` with ``durations`` (cumulative seconds, one per point) as their elapsed_ms. Why: the SDK dropped a run
     dict's ``durations``, so the same dict got saved_ms 0 (and another prediction) over the wire than in process."""
     if durations is None:
         return points
-    try:
-        seconds = [float(d) for d in _listed(durations)] if not isinstance(durations, (str, bytes)) else None
-    except (TypeError, ValueError):
-        seconds = None
-    if seconds is None or (seconds and len(seconds) != len(points)):
-        raise ValueError(f"run durations must be one cumulative time in seconds per curve point ({len(points)}), got {durations!r:.80}")
+    if isinstance(durations, (str, bytes)):
+        raise ValueError(f"{name} must be one cumulative time in seconds per curve point ({len(points)}), got {durations!r:.80}")
+    seconds = _numbers(durations, name)
+    if seconds and len(seconds) != len(points):
+        raise ValueError(f"{name} must be one cumulative time in seconds per curve point ({len(points)}), got {durations!r:.80}")
     if any(p.elapsed_ms for p in points):
         raise ValueError("run gives both durations and elapsed_ms in its curve points: give one")
     for p, d in zip(points, seconds):
@@ -355,12 +433,23 @@ def _with_durations(points: list[predictor_pb2.CurvePoint], durations: Iterable[
     return points
 
 
-def _run(run: dict[str, Any]) -> predictor_pb2.Run:
+def _run(run: dict[str, Any], name: str = "run") -> predictor_pb2.Run:
+    if not isinstance(run, dict):
+        raise TypeError(f"{name} must be a dict (code, hparams, dataset, curve, ...), got {type(run).__name__}")
     return predictor_pb2.Run(
-        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=json.dumps(_wire_hparams(run)),
-        dataset=run.get("dataset", ""), task=run.get("task", ""), curve=_curve(run.get("curve"), run.get("durations")),
-        max_epochs=run_planned_epochs(run),
+        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=_json(_wire_hparams(run), f"{name} hparams"),
+        dataset=run.get("dataset", ""), task=run.get("task", ""),
+        curve=_with_durations(_curve(run.get("curve"), f"{name} curve"), run.get("durations"), f"{name} durations"),
+        max_epochs=run_planned_epochs(run, name),
     )
+
+
+def _report_request(run: dict[str, Any], final_accuracy: float | None, stopped_early: bool) -> predictor_pb2.ReportResultRequest:
+    """ReportResult's request; a final given is set explicitly (presence), so a final of 0.0 reaches the server as 0."""
+    req = predictor_pb2.ReportResultRequest(run=_run(run), stopped_early=_flag(stopped_early, "stopped_early"))
+    if final_accuracy is not None:
+        req.final_accuracy = _number(final_accuracy, "final_accuracy")
+    return req
 
 
 def _wire_hparams(run: dict[str, Any]) -> dict[str, Any]:
@@ -378,17 +467,14 @@ def _wire_hparams(run: dict[str, Any]) -> dict[str, Any]:
     return {**hparams, "transform": transform}
 
 
-def run_planned_epochs(run: dict[str, Any]) -> int:
+def run_planned_epochs(run: dict[str, Any], name: str = "run") -> int:
     """A run dict's planned epochs, 0 when not given: ``max_epochs`` (the wire's name) or ``epochs`` (the in-process
     predictor's, ``Predictor.should_stop``). Why: each side read only its own key and silently dropped the other's, so
     the same dict planned 50 epochs in process and "unknown" over the wire."""
-    given = {key: run[key] for key in ("max_epochs", "epochs") if run.get(key) is not None}
+    given = {key: _whole(run[key], f"{name} planned epochs ({key})") for key in ("max_epochs", "epochs") if run.get(key) is not None}
     if len(set(given.values())) > 1:
-        raise ValueError(f"run gives max_epochs={given['max_epochs']!r} and epochs={given['epochs']!r}: give one")
-    value = next(iter(given.values()), 0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"run planned epochs must be a whole number, got {value!r}")
-    return int(value)
+        raise ValueError(f"{name} gives max_epochs={given['max_epochs']!r} and epochs={given['epochs']!r}: give one")
+    return next(iter(given.values()), 0)
 
 
 def _prediction(resp: predictor_pb2.PredictResponse) -> Prediction:
@@ -404,15 +490,16 @@ def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
 
 def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int,
                      model: str, target: str = "") -> predictor_pb2.PredictRequest:
-    return predictor_pb2.PredictRequest(code=code, hparams_json=json.dumps(hparams or {}), dataset=dataset, curve=_curve(curve),
-                                        target_epoch=epochs, model=model, target=target)
+    return predictor_pb2.PredictRequest(code=code, hparams_json=_json({} if hparams is None else hparams, "hparams"), dataset=dataset,
+                                        curve=_curve(curve), target_epoch=_whole(epochs, "epochs"), model=model, target=target)
 
 
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
                          max_epochs: int, earlier_runs: Iterable[dict[str, Any]] | None = None) -> predictor_pb2.ShouldStopRequest:
-    return predictor_pb2.ShouldStopRequest(run=_run(run), incumbent_accuracy=incumbent_accuracy,
-                                           finished_accuracies=_listed(finished_accuracies), budget=predictor_pb2.Budget(max_epochs=max_epochs),
-                                           earlier_runs=[_run(r) for r in _listed(earlier_runs)])
+    return predictor_pb2.ShouldStopRequest(
+        run=_run(run), incumbent_accuracy=_number(incumbent_accuracy, "incumbent_accuracy"),
+        finished_accuracies=_numbers(finished_accuracies, "finished_accuracies"), budget=predictor_pb2.Budget(max_epochs=_whole(max_epochs, "max_epochs")),
+        earlier_runs=[_run(r, f"earlier_runs[{i}]") for i, r in enumerate(_listed(earlier_runs, "earlier_runs"))])
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
@@ -675,8 +762,12 @@ class Client(_Base):
         req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 
-    def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
-        req = predictor_pb2.ReportResultRequest(run=_run(run), final_accuracy=final_accuracy, stopped_early=stopped_early)
+    def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,
+                      timeout: float | None = None) -> int:
+        """Report how ``run`` ended: its curve (``run["curve"]``), or ``final_accuracy`` alone for a finished run known by
+        its final only (with its planned epochs: ``max_epochs`` or hparams epochs). A final given is sent as set, 0.0
+        too (a run that diverged); None sends none."""
+        req = _report_request(run, final_accuracy, stopped_early)
         return self._call(self._predictor.ReportResult, req, timeout).runs_recorded
 
     def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
@@ -786,8 +877,9 @@ class AsyncClient(_Base):
         req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
         return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
 
-    async def report_result(self, run: dict[str, Any], final_accuracy: float, stopped_early: bool = False, *, timeout: float | None = None) -> int:
-        req = predictor_pb2.ReportResultRequest(run=_run(run), final_accuracy=final_accuracy, stopped_early=stopped_early)
+    async def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,
+                            timeout: float | None = None) -> int:
+        req = _report_request(run, final_accuracy, stopped_early)
         return (await self._call(self._predictor.ReportResult, req, timeout)).runs_recorded
 
     async def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:

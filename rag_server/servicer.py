@@ -224,6 +224,20 @@ def _epoch_problem(epoch: int, expected: int) -> str:
     return f"epoch {epoch}, but no point for epoch {expected}: send one point per epoch, epochs 1 to n"
 
 
+def _check_elapsed(ordered: list[tuple[int, Any]], field: str) -> None:
+    """Cumulative training time never goes down from one epoch to the next (0 = unknown, skipped): INVALID_ARGUMENT
+    naming the point. Why: a decreasing elapsed_ms gave a negative time per epoch, and ShouldStop's saved_ms from it."""
+    last: tuple[int, Any] | None = None
+    for i, p in ordered:
+        if p.elapsed_ms <= 0:
+            continue
+        if last is not None and p.elapsed_ms < last[1].elapsed_ms:
+            raise BadRequest(f"{field}[{i}].elapsed_ms", f"{p.elapsed_ms:g} ms at epoch {p.epoch} is below the {last[1].elapsed_ms:g} ms "
+                                                         f"of epoch {last[1].epoch} ({field}[{last[0]}]): elapsed_ms is the cumulative "
+                                                         "training time, which never goes down")
+        last = (i, p)
+
+
 def _fraction(value: float, field: str) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise BadRequest(field, f"{value} is not in [0, 1]")
@@ -630,6 +644,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         for expected, (i, p) in enumerate(ordered, start=1):
             if p.epoch != expected:
                 raise BadRequest(f"{field}[{i}].epoch", _epoch_problem(p.epoch, expected))
+        _check_elapsed(ordered, field)
         accuracies = [p.accuracy for _, p in ordered]
         durations = [p.elapsed_ms / 1000.0 for _, p in ordered]
         return accuracies, (durations if durations and all(d > 0 for d in durations) else None)
@@ -684,6 +699,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             self._check_epochs(request.target_epoch, "target_epoch")
         if 0 < request.target_epoch < len(curve):
             raise BadRequest("target_epoch", f"{request.target_epoch} is below the {len(curve)} epochs already in curve")
+        if not request.target_epoch:
+            self._plan_covers_curve(hparams, len(curve), "hparams_json", "curve")
         from predictor.evaluate import TARGETS
 
         target = request.target or "final"
@@ -711,6 +728,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             if not curve:
                 raise BadRequest(f"{field}.curve", "is empty: an earlier run needs at least one finished epoch")
             hparams = _hparams(r.hparams_json, f"{field}.hparams_json")
+            if r.max_epochs:  # here, not in _plan, whose errors are the hyperparameters'
+                self._check_epochs(r.max_epochs, f"{field}.max_epochs")
             run: dict[str, Any] = {"curve": curve, "epochs": self._plan(r.max_epochs, hparams, field)}
             if r.code:
                 _require_model_code(r.code, f"{field}.code")
@@ -718,6 +737,16 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
                            dataset=self._dataset(r.dataset, f"{field}.dataset") if r.dataset else dataset)
             out.append(run)
         return out
+
+    @staticmethod
+    def _plan_covers_curve(hparams: dict[str, Any], seen: int, hparams_field: str, curve_field: str) -> None:
+        """A plan read from the hyperparameters (no planned-epochs field given) below the curve's ``seen`` epochs:
+        INVALID_ARGUMENT naming ``hparams_field``. Why: the predictor's message reached the caller as "request" / "run"."""
+        from predictor.api import hparams_epochs
+
+        given = hparams_epochs(hparams)
+        if given is not None and float(given) < seen:
+            raise BadRequest(hparams_field, f"epochs {given} is below the {seen} epochs in {curve_field}")
 
     def _plan(self, max_epochs: int, hparams: dict[str, Any], field: str) -> int | None:
         """A run's planned epochs as the proto defines them: ``max_epochs``, 0 meaning its hparams epochs (None when
@@ -728,10 +757,22 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
-        budget = request.budget.max_epochs
-        run = self._run(request.run, budget or request.run.max_epochs, epochs_field="budget.max_epochs" if budget else "")
+        budget, planned = request.budget.max_epochs, request.run.max_epochs
+        if budget and planned:  # each valid on its own first, so that a bad one is named as itself
+            self._check_epochs(planned, "run.max_epochs")
+        run = self._run(request.run, budget or planned, epochs_field="budget.max_epochs" if budget else "")
         if not run["curve"]:
             raise BadRequest("run.curve", "is empty: a stop decision needs at least one finished epoch")
+        seen = len(run["curve"])
+        if budget and planned and budget != planned:
+            raise BadRequest("budget.max_epochs", f"{budget} differs from run.max_epochs {planned}: give the planned epochs in one "
+                                                  "of them (0 in the other), or the same value in both")
+        if budget and budget < seen:
+            raise BadRequest("budget.max_epochs", f"budget {budget} is below the {seen} epochs in run.curve")
+        if planned and planned < seen:
+            raise BadRequest("run.max_epochs", f"{planned} is below the {seen} epochs in run.curve")
+        if not (budget or planned):
+            self._plan_covers_curve(run["hparams"], seen, "run.hparams_json", "run.curve")
         finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]
         incumbent: float | list[float] | list[list[float]] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
         earlier = self._earlier_runs(request.earlier_runs, run["dataset"])
@@ -751,20 +792,33 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             lower=float(d.lo), upper=float(d.hi), versions=self._versions(),
         )
 
+    @staticmethod
+    def _final(request: predictor_pb2.ReportResultRequest, curve: list[float]) -> float | None:
+        """The report's final accuracy, None when not given. A client built from the current predictor.proto sets the field
+        (presence): its 0 is a real final (a run that diverged). An older client cannot say "set", so its 0 is "not set";
+        so is a 0 sent beside a curve (the curve's last point is the final)."""
+        if not request.HasField("final_accuracy"):
+            return None
+        final = _fraction(request.final_accuracy, "final_accuracy")
+        return None if (final == 0.0 and curve) else final
+
     @unary
     def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
+        from predictor.report_inputs import GRPC_REPORT, InputProblem, check_report
+
         run = self._run(request.run, request.run.max_epochs)
-        if run["epochs"] and run["epochs"] < len(run["curve"]):
-            raise BadRequest("run.max_epochs", f"{run['epochs']} is below the {len(run['curve'])} epochs in run.curve")
-        final = _fraction(request.final_accuracy, "final_accuracy")
-        if not run["curve"] and not final:  # 0 is proto3's "not set": a run that really ended at 0 sends its curve
+        final = self._final(request, run["curve"])
+        if not run["curve"] and final is None:
             raise BadRequest("run.curve", "is empty and final_accuracy is not set (0): no result given; send the accuracy per "
-                                          "epoch in run.curve, or a final_accuracy above 0")
-        if run["curve"] and final and abs(final - run["curve"][-1]) > 1e-6:  # 0 is proto3's "not set"
+                                          "epoch in run.curve, or final_accuracy (a client built from the current "
+                                          "predictor.proto sends a final of 0 too)")
+        if run["curve"] and final is not None and abs(final - run["curve"][-1]) > 1e-6:
             raise BadRequest("final_accuracy", f"{final} differs from the curve's last epoch ({run['curve'][-1]}): "
                                                "send the curve alone, or a final equal to its last point")
-        if not run["curve"] and request.stopped_early:
-            raise BadRequest("final_accuracy", "a run stopped early has no final: send its curve in run.curve")
+        try:  # the rules `nnrag report` follows in process too
+            check_report(run["curve"], final, run["epochs"], run["hparams"], request.stopped_early, GRPC_REPORT)
+        except InputProblem as exc:
+            raise BadRequest(exc.field, exc.problem) from None
         accuracy = run["curve"] or [final]
         report = {
             "code": run["code"], "hparams": run["hparams"], "dataset": run["dataset"], "accuracy": accuracy,

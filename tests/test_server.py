@@ -943,7 +943,7 @@ def test_should_stop_learns_from_reported_runs_of_the_same_code(client):
 def test_report_result_is_stored(client):
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 5}
     first = client.report_result(run, 0.5, stopped_early=True)
-    second = client.report_result({**run, "curve": [], "max_epochs": 0}, 0.61)  # a final alone: a one-epoch run
+    second = client.report_result({**run, "curve": [], "max_epochs": 5}, 0.61)  # a final alone states its planned epochs
     assert second == first + 1
 
 
@@ -978,13 +978,13 @@ def test_curve_points_must_be_epochs_1_to_n(client):
 
 
 def test_report_result_without_a_curve_or_a_final_is_refused(client):
-    """With neither a curve nor a final (0: proto3's unset), a finished run with accuracy [0.0] was stored, and three
+    """With neither a curve nor a final (none given; an older client's 0), a finished run with accuracy [0.0] was stored, and three
     such reports dragged the next Predict of the code towards 0."""
     code = GOOD_MODEL + "\nVARIANT = 20\n"
     before = client.predict(code, {"lr": 0.01}, "cifar-10", [0.5], epochs=5)
     for _ in range(3):
         with pytest.raises(InvalidArgument) as info:
-            client.report_result({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10"}, 0.0)
+            client.report_result({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10"})  # no final given
         assert info.value.details.startswith("run.curve: is empty and final_accuracy is not set (0): no result given"), info.value.details
     after = client.predict(code, {"lr": 0.01}, "cifar-10", [0.5], epochs=5)
     assert after.reported_runs == 0 and after.accuracy == pytest.approx(before.accuracy)
@@ -1083,7 +1083,7 @@ def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, pred
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5]}, 0.7), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3, 0.5, 0.6], "max_epochs": 2}, 0.6),
          "run.max_epochs"),
-        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}, 0.0), "run.curve"),
+        (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10"}), "run.curve"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "max_epochs": 50}, 0.9, stopped_early=True), "final_accuracy"),
         (lambda c: c.report_result({"code": GOOD_MODEL, "dataset": "cifar-10", "curve": [0.3], "hparams": {"epochs": 0}}, 0.3),
          "run.hparams_json"),
@@ -1293,8 +1293,8 @@ def test_cli_commands_with_server_go_over_the_wire(server, store_dir, tmp_path):
     assert out.exit_code == 1  # one name was unknown
     assert items[0]["qualified_name"].endswith("resnet.Bottleneck") and "class Bottleneck" in items[0]["source"]
     assert "NoSuchBlock" in items[1]["error"]
-    local = runner.invoke(app, ["block", "NoSuchBlock", "bottleneck", "--store", str(store_dir), "--json"])  # the same words as over gRPC
-    remote = runner.invoke(app, ["block", "NoSuchBlock", "bottleneck", "--server", server.address, "--json"], env=env)
+    local = runner.invoke(app, ["block", "NoSuchBlock", "Botleneck", "--store", str(store_dir), "--json"])  # the same words as over gRPC (a misspelling: "bottleneck" now resolves, up to case)
+    remote = runner.invoke(app, ["block", "NoSuchBlock", "Botleneck", "--server", server.address, "--json"], env=env)
     assert [i["error"] for i in json.loads(local.stdout)] == [i["error"] for i in json.loads(remote.stdout)]
     assert "did you mean" in json.loads(remote.stdout)[1]["error"] and "Bottleneck" in json.loads(remote.stdout)[1]["error"]
 

@@ -13,6 +13,7 @@ from typing import NoReturn, Optional
 
 import typer
 
+from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
 from nnrag.pyparse import decode_source
 
@@ -206,7 +207,8 @@ def report_cmd(
     hparams: str = typer.Option("{}", "--hparams", help="JSON object of the run's hyperparameters"),
     dataset: str = typer.Option("cifar-10", "--dataset"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epochs, else the curve's length; "
-                                                                "a finished run must report all of them)"),
+                                                                "a finished run must report all of them; --final needs them here "
+                                                                "or in hparams epochs)"),
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
     run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
@@ -216,24 +218,30 @@ def report_cmd(
     """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
     the next train-predictor learns from it."""
     from predictor.api import Predictor, ReportedRun
+    from predictor.report_inputs import CLI_REPORT, InputProblem, check_report
     from predictor.train import MismatchedSave
 
     if not file.is_file():
         _fail(f"{file} is not a file")
-    if (curve is None) == (final is None):
+    if curve is not None and final is not None:
+        _fail("give --curve or --final, not both: they are alternatives. Use --curve (the accuracy after each epoch; its last "
+              "value is the final) when the run kept its curve, or --final alone for a finished run known by its final only")
+    if curve is None and final is None:
         _fail("give --curve (the accuracy after each epoch) or --final (a finished run's final alone)")
-    if final is not None and stopped:
-        _fail("--final is a finished run's final: a run stopped early reports its --curve")
     code, hp, values = _model_code(file), _hparams(hparams), _curve(curve) if curve is not None else [final]
     if not values:
         _fail("--curve needs at least one accuracy")
-    if epochs is not None and epochs < len(values):
-        _fail(f"--epochs {epochs} is below the {len(values)} epochs in --curve")
+    try:  # the rules ReportResult follows too, here for both paths: the same report gets the same answer either way
+        check_report(values if final is None else [], final, epochs, hp, stopped, CLI_REPORT)
+    except InputProblem as exc:
+        _fail(f"{exc.field} {exc.problem}")
+    except ValueError as exc:  # hparams epochs that are no number of epochs
+        _fail(str(exc))
     if server:
         run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values if final is None else [], "max_epochs": epochs or 0,
                "run_id": run_id}
         with remote_client(server) as client:
-            stored_id = client.report_result(run, values[-1], stopped_early=stopped)
+            stored_id = client.report_result(run, final, stopped_early=stopped)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
@@ -299,6 +307,71 @@ def _warn_unknown_models(names: list[str]) -> None:
         typer.echo(f"warning: {len(unknown)} split models are not in {LEMUR_REQUIREMENT} and are skipped, e.g. {unknown[:3]}", err=True)
 
 
+def _lemur_model_names() -> set[str]:
+    """LEMUR's model names, from the wheel's zip listing: a second, not the ~25 s of loading its runs."""
+    from corpus.lemur import lemur_wheel, model_names
+    from predictor.data import cache_dir_or_default
+
+    return set(model_names(lemur_wheel(cache_dir_or_default(None))))
+
+
+def _skipped_unknown(path: Path, train: list[str], test: list[str]) -> list[dict]:
+    """The split's names LEMUR lacks, each with its side and why (a did-you-mean where one is near); a split side that
+    names no LEMUR model at all fails here, before LEMUR's runs are loaded."""
+    from corpus.lemur import LEMUR_REQUIREMENT
+    from predictor.families import unknown_model_reasons
+
+    known = _lemur_model_names()
+    skipped = []
+    for key, names in (("test_models", test), ("train_models", train)):
+        reasons = unknown_model_reasons(names, known, LEMUR_REQUIREMENT)
+        if names and len(reasons) == len(set(names)):
+            listed = "; ".join(f"{name!r}: {why}" for name, why in list(reasons.items())[:10])
+            _fail(f"split file {path}: none of the {len(set(names))} {key} is a LEMUR model name in {LEMUR_REQUIREMENT}: {listed}"
+                  f"{' ...' if len(reasons) > 10 else ''}")
+        skipped += [{"name": name, "side": key, "reason": why} for name, why in reasons.items()]
+    return skipped
+
+
+def _skipped_without_runs(train: list[str], test: list[str], rows: list[dict]) -> list[dict]:
+    """The split's LEMUR models that added nothing: train models with no usable run of the evaluated datasets, test
+    models with none of >= 3 epochs there (what ``evaluate_split`` reads)."""
+    from predictor.train import corpus, runs_of
+
+    datasets = tuple(dict.fromkeys(r["dataset"] for r in rows))
+    if not datasets:
+        return []
+    runs = runs_of(train + test, corpus(), datasets)
+    trained, tested = {r.model for r in runs}, {r.model for r in runs if r.epochs >= 3}
+    on = ", ".join(datasets)
+    return ([{"name": n, "side": "train_models", "reason": f"no usable runs of {on} to train on"} for n in train if n not in trained]
+            + [{"name": n, "side": "test_models", "reason": f"no usable runs of >= 3 epochs of {on} to evaluate"} for n in test
+               if n not in tested])
+
+
+def _say_skipped(skipped: list[dict]) -> None:
+    """The skipped models on stderr, the first ten with their reasons."""
+    if not skipped:
+        return
+    listed = "; ".join(f"{s['name']!r} ({s['side']}): {s['reason']}" for s in skipped[:10])
+    typer.echo(f"warning: {len(skipped)} split models are skipped: {listed}{' ...' if len(skipped) > 10 else ''}", err=True)
+
+
+def _print_metrics(rows: list[dict], target: str, path: Path) -> None:
+    """The metrics as a rich table, whole even when stdout is no terminal (piped, redirected: rich's default is 80
+    columns, which cut every number to an ellipsis)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"predictor ({target} metric) on {escape(path.name)}")
+    for col in ("subset", "model", "dataset", "k", "n", "rmse", "mae", "pearson", "spearman", "kendall", "coverage80"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*map(escape, (r["subset"], r["model"], r["dataset"])), str(r["k"]), str(r["n"]),
+                      *(f"{r[c]:.4f}" for c in ("rmse", "mae", "pearson", "spearman", "kendall", "coverage80")))
+    print_table(table)
+
+
 def eval_predictor_cmd(
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="JSON {train_models, test_models}; default the built (seed, grouping) split in predictor/splits/"),
     seed: int = typer.Option(0, "--seed", help="build a family-grouped split with this seed when no split file is given"),
@@ -328,24 +401,18 @@ def eval_predictor_cmd(
         train, test = _model_names(train, path, "train_models"), _model_names(test, path, "test_models")
         if not test:
             _fail(f"split file {path}: test_models is empty: there is nothing to evaluate on")
-        _warn_unknown_models(train + test)
+        skipped = _skipped_unknown(path, train, test)  # before LEMUR's runs load: a split of unknown names fails at once
+        unknown = {s["name"] for s in skipped}
+        train, test = [n for n in train if n not in unknown], [n for n in test if n not in unknown]
         rows, _ = evaluate_split(train, test, names, split_path=path, datasets=wanted, target=target)
+        skipped += _skipped_without_runs(train, test, rows)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
+    _say_skipped(skipped)
     if as_json:
-        typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows})))
+        typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows, "skipped_models": skipped})))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"predictor ({target} metric) on {escape(path.name)}")
-    for col in ("subset", "model", "dataset", "k", "n", "rmse", "mae", "pearson", "spearman", "kendall", "coverage80"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*map(escape, (r["subset"], r["model"], r["dataset"])), str(r["k"]), str(r["n"]),
-                      *(f"{r[c]:.4f}" for c in ("rmse", "mae", "pearson", "spearman", "kendall", "coverage80")))
-    Console().print(table)
+    _print_metrics(rows, target, path)
 
 
 def register(app: typer.Typer) -> None:

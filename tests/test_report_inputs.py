@@ -1,0 +1,241 @@
+"""What a caller reports about a run, and the plan it sends with a stop request: a final of 0 is a real final, a final
+alone says how many epochs the run trained, contradictory inputs are INVALID_ARGUMENT naming the field, and the CLI
+answers the same in process and over --server.
+
+A real server on a loopback port with a real (small) predictor saved by ``save_predictor``; no store and no sandbox pool.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nnrag.cli import app
+from nnrag.settings import Settings
+from nnrag.v1 import predictor_pb2, predictor_pb2_grpc
+from rag_server.backend import Backend
+from rag_server.client import Client, InvalidArgument
+from rag_server.server import RunningServer, build_server
+
+CODE = "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n"
+HPARAMS = {"lr": 0.01}
+
+
+def _save(directory: Path) -> None:
+    """A real last-value estimator (with conformal intervals), fit on a few synthetic runs."""
+    from predictor.features import RunView
+    from predictor.models import LastValue
+    from predictor.train import save_predictor
+
+    rng = np.random.default_rng(0)
+    views, targets, codes = [], [], []
+    for i in range(60):
+        final = float(rng.uniform(0.3, 0.9))
+        views.append(RunView(dataset="cifar-10", hparams=HPARAMS, epochs=5, accuracy=[final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]))
+        targets.append(final)
+        codes.append(f"code{i % 6}")
+    estimators = {"last_value": LastValue().fit(views, np.array(targets), codes=codes)}
+    save_predictor(directory, estimators, {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("trained")
+    _save(path)
+    return path
+
+
+@pytest.fixture
+def predictor_dir(trained, tmp_path) -> Path:
+    path = tmp_path / "predictor"
+    shutil.copytree(trained, path)
+    return path
+
+
+@pytest.fixture
+def server(predictor_dir, tmp_path) -> Iterator[RunningServer]:
+    settings = Settings(store_dir=tmp_path / "no-store", address="127.0.0.1:0", predictor_dir=predictor_dir)
+    running = build_server(settings, Backend.open(settings, with_pool=False))
+    try:
+        yield running
+    finally:
+        running.stop(grace=0)
+
+
+@pytest.fixture
+def client(server) -> Iterator[Client]:
+    with Client(server.address) as c:
+        yield c
+
+
+@pytest.fixture
+def stub(server) -> Iterator[predictor_pb2_grpc.PredictorServiceStub]:
+    """The generated stub, for requests the SDK would not build (an older client's unset final, raw curve points)."""
+    with grpc.insecure_channel(server.address) as channel:
+        yield predictor_pb2_grpc.PredictorServiceStub(channel)
+
+
+def _stored(predictor_dir: Path) -> list:
+    from predictor.api import ReportStore
+
+    return ReportStore(predictor_dir / "reports.sqlite").all()
+
+
+def _refused(call, field: str) -> str:
+    with pytest.raises(InvalidArgument) as info:
+        call()
+    assert info.value.details.startswith(f"{field}:"), info.value.details
+    return info.value.details
+
+
+def _raw_refused(call, field: str) -> str:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+    assert info.value.details().startswith(f"{field}:"), info.value.details()
+    return info.value.details()
+
+
+# ------------------------------------------------------------------ 1. a final of 0 is a real final
+
+
+def test_sdk_reports_a_final_of_zero_as_a_diverged_run(client, predictor_dir):
+    run_id = client.report_result({"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "max_epochs": 20}, 0.0)
+    stored = _stored(predictor_dir)
+    assert [(r.accuracy, r.curve_known, r.epochs_planned, r.finished) for r in stored] == [([0.0], False, 20, True)]
+    assert run_id >= 1
+
+
+def test_an_older_clients_unset_final_still_reads_as_no_result(stub, predictor_dir):
+    run = predictor_pb2.Run(code=CODE, hparams_json='{"lr": 0.01}', dataset="cifar-10", max_epochs=20)
+    details = _raw_refused(lambda: stub.ReportResult(predictor_pb2.ReportResultRequest(run=run)), "run.curve")
+    assert "final_accuracy is not set" in details
+    assert _stored(predictor_dir) == []
+
+
+def test_a_zero_final_beside_a_curve_still_means_the_curve_alone(client, predictor_dir):
+    client.report_result({"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.5], "max_epochs": 2}, 0.0)
+    assert [r.accuracy for r in _stored(predictor_dir)] == [[0.3, 0.5]]
+
+
+def test_cli_reports_a_final_of_zero_in_process_and_over_the_server(server, predictor_dir, tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(CODE)
+    runner = CliRunner()
+    remote = runner.invoke(app, ["report", str(model), "--final", "0", "--epochs", "20", "--server", server.address])
+    assert remote.exit_code == 0 and "finished at 0.0000" in remote.output and "final only" in remote.output, remote.output
+    local = runner.invoke(app, ["report", str(model), "--final", "0", "--epochs", "20", "--hparams", '{"lr": 0.02}',
+                                "--dir", str(predictor_dir)])
+    assert local.exit_code == 0 and "finished at 0.0000" in local.output, local.output
+    assert [(r.accuracy, r.curve_known, r.epochs_planned) for r in _stored(predictor_dir)] == [([0.0], False, 20)] * 2
+
+
+# ------------------------------------------------------------------ 2. a final alone says how many epochs
+
+
+def test_a_final_alone_without_planned_epochs_is_refused(client, predictor_dir):
+    details = _refused(lambda: client.report_result({"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10"}, 0.6), "run.max_epochs")
+    assert "a final alone must say how many epochs the run trained" in details and "epochs" in details
+    assert _stored(predictor_dir) == []
+    client.report_result({"code": CODE, "hparams": {**HPARAMS, "epochs": 30}, "dataset": "cifar-10"}, 0.6)  # hparams epochs say it
+    assert [(r.accuracy, r.epochs_planned) for r in _stored(predictor_dir)] == [([0.6], 30)]
+
+
+def test_cli_refuses_a_final_alone_without_epochs_the_same_way_on_both_paths(server, predictor_dir, tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(CODE)
+    runner = CliRunner()
+    remote = runner.invoke(app, ["report", str(model), "--final", "0.6", "--server", server.address])
+    local = runner.invoke(app, ["report", str(model), "--final", "0.6", "--dir", str(predictor_dir)])
+    assert remote.exit_code == local.exit_code == 2
+    assert remote.output == local.output and "--epochs" in local.output and "how many epochs" in local.output, (remote.output, local.output)
+    assert _stored(predictor_dir) == []
+
+
+# ------------------------------------------------------------------ 3. ShouldStop says why there is no bar yet
+
+
+def test_should_stop_says_how_many_finished_runs_the_rule_needs(client, predictor_dir):
+    from predictor.api import Predictor
+
+    needed = Predictor.load(predictor_dir).policy.min_finished
+    assert needed == 3
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 10}
+    d = client.should_stop(run, finished_accuracies=[0.8, 0.82])
+    assert not d.stop and d.probability_beats_incumbent == 1.0  # the decision is unchanged: nothing to beat yet
+    assert d.reason.startswith(f"2 finished runs, the rule needs {needed}"), d.reason
+    one = client.should_stop(run, finished_accuracies=[0.8])
+    assert one.reason.startswith(f"1 finished run, the rule needs {needed}"), one.reason
+    assert client.should_stop(run).reason.startswith("no incumbent yet")
+    enough = client.should_stop(run, finished_accuracies=[0.8, 0.82, 0.85])
+    assert "finished run" not in enough.reason and enough.reason.startswith("P(final >"), enough.reason
+
+
+# ------------------------------------------------------------------ 4. contradictions name the field
+
+
+def test_a_stopped_run_whose_curve_covers_every_planned_epoch_is_refused(client, predictor_dir):
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5]}
+    details = _refused(lambda: client.report_result({**run, "max_epochs": 3}, 0.5, stopped_early=True), "stopped_early")
+    assert "all 3 planned epochs" in details
+    _refused(lambda: client.report_result({**run, "hparams": {**HPARAMS, "epochs": 3}}, 0.5, stopped_early=True), "stopped_early")
+    assert _stored(predictor_dir) == []
+    client.report_result({**run, "max_epochs": 4}, 0.5, stopped_early=True)  # stopped before its planned 4 epochs: fine
+    assert [r.finished for r in _stored(predictor_dir)] == [False]
+
+
+def test_budget_and_run_max_epochs_must_agree_and_cover_the_curve(client):
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5, 0.55, 0.6], "max_epochs": 8}
+    details = _refused(lambda: client.should_stop(run, 0.9, max_epochs=10), "budget.max_epochs")
+    assert "run.max_epochs" in details
+    assert client.should_stop(run, 0.9, max_epochs=8).predicted_accuracy > 0  # the same value twice is no contradiction
+    below = _refused(lambda: client.should_stop({**run, "max_epochs": 0}, 0.9, max_epochs=3), "budget.max_epochs")
+    assert "below the 5 epochs" in below
+    _refused(lambda: client.should_stop({**run, "max_epochs": 3}, 0.9), "run.max_epochs")
+    _refused(lambda: client.should_stop({**run, "max_epochs": 0, "hparams": {**HPARAMS, "epochs": 3}}, 0.9), "run.hparams_json")
+    _refused(lambda: client.predict(CODE, {**HPARAMS, "epochs": 2}, "cifar-10", [0.3, 0.4, 0.5]), "hparams_json")
+
+
+def test_elapsed_ms_going_down_names_the_point(stub):
+    points = [predictor_pb2.CurvePoint(epoch=1, accuracy=0.3, elapsed_ms=1000.0),
+              predictor_pb2.CurvePoint(epoch=3, accuracy=0.5, elapsed_ms=2500.0),
+              predictor_pb2.CurvePoint(epoch=2, accuracy=0.4, elapsed_ms=3000.0)]  # any order: epoch 3 is below epoch 2
+    details = _raw_refused(lambda: stub.Predict(predictor_pb2.PredictRequest(code=CODE, dataset="cifar-10", curve=points, target_epoch=10)),
+                           "curve[1].elapsed_ms")
+    assert "epoch 3" in details and "epoch 2" in details and "curve[2]" in details
+    run = predictor_pb2.Run(code=CODE, hparams_json='{"lr": 0.01}', dataset="cifar-10", curve=points, max_epochs=10)
+    _raw_refused(lambda: stub.ShouldStop(predictor_pb2.ShouldStopRequest(run=run, incumbent_accuracy=0.9)), "run.curve[1].elapsed_ms")
+    _raw_refused(lambda: stub.ReportResult(predictor_pb2.ReportResultRequest(run=run, stopped_early=True)), "run.curve[1].elapsed_ms")
+    unknown = [predictor_pb2.CurvePoint(epoch=1, accuracy=0.3, elapsed_ms=1000.0), predictor_pb2.CurvePoint(epoch=2, accuracy=0.4)]
+    assert stub.Predict(predictor_pb2.PredictRequest(code=CODE, dataset="cifar-10", curve=unknown, target_epoch=10)).observed_epochs == 2
+
+
+def test_an_earlier_runs_bad_max_epochs_is_named_as_itself(client):
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 10}
+    earlier = {**run, "curve": [0.2, 0.3], "max_epochs": 10 ** 6}
+    details = _refused(lambda: client.should_stop(run, earlier_runs=[earlier]), "earlier_runs[0].max_epochs")
+    assert "100000" in details
+
+
+# ------------------------------------------------------------------ 5. CLI: --curve and --final are alternatives
+
+
+def test_cli_says_curve_and_final_are_alternatives(server, predictor_dir, tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(CODE)
+    runner = CliRunner()
+    outputs = []
+    for where in (["--server", server.address], ["--dir", str(predictor_dir)]):
+        both = runner.invoke(app, ["report", str(model), "--curve", "0.3,0.4", "--final", "0.4", *where])
+        assert both.exit_code == 2 and "not both" in both.output and "alternatives" in both.output, both.output
+        stopped = runner.invoke(app, ["report", str(model), "--curve", "0.3,0.4", "--epochs", "2", "--stopped", *where])
+        assert stopped.exit_code == 2 and stopped.output.startswith("error: --stopped "), stopped.output
+        outputs.append((both.output, stopped.output))
+    assert outputs[0] == outputs[1]
+    assert _stored(predictor_dir) == []
