@@ -918,6 +918,10 @@ MAX_DROPPED_KEYWORDS = 2
 # Keywords never dropped: without them a block may still run, silently computing something else (a stride the model
 # asked for, ConvNeXt's ``data_format="channels_first"`` on a LayerNorm over the last axis when width == channels).
 NEVER_DROPPED = frozenset({"stride", "data_format", "batch_first", "channels_last", "dilation", "groups"})
+# Keyword values that ask for what every convolution does by default: a block with no parameter for the keyword
+# computes the same without it, so such a keyword is dropped even when NEVER_DROPPED and is not counted against
+# MAX_DROPPED_KEYWORDS (RepVGG's ``RepVGGBlock(..., groups=1, deploy=...)`` for timm's ``RepVggBlock(in_chs, ...)``).
+NEUTRAL_KEYWORD_VALUES = {"groups": 1, "dilation": 1, "stride": 1, "deploy": False, "inference_mode": False}
 
 
 def _synonyms_among(keyword: str, params: list[str]) -> list[str]:
@@ -949,6 +953,15 @@ def keyword_values(call: CallSite, keyword: str) -> list[ast.expr]:
     except (SyntaxError, ValueError, RecursionError):
         return []
     return [k.value for k in node.keywords if k.arg == keyword] if isinstance(node, ast.Call) else []
+
+
+def _always_neutral(keyword: str, usage: NameUsage) -> bool:
+    """Whether every call that passes ``keyword`` passes its neutral value (``NEUTRAL_KEYWORD_VALUES``) as a literal."""
+    if keyword not in NEUTRAL_KEYWORD_VALUES:
+        return False
+    neutral = NEUTRAL_KEYWORD_VALUES[keyword]
+    values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+    return bool(values) and all(isinstance(v, ast.Constant) and type(v.value) is type(neutral) and v.value == neutral for v in values)
 
 
 def _literal_flag(value: ast.expr) -> bool:
@@ -993,9 +1006,10 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
     inverted: dict[str, str] = {}
     flags: dict[str, str] = {}
     dropped: list[str] = []
+    neutral: list[str] = []
     for call in usage.calls:
         for keyword in call.keywords:
-            if keyword in params or keyword in renamed or keyword in inverted or keyword in flags or keyword in dropped:
+            if keyword in params or keyword in renamed or keyword in inverted or keyword in flags or keyword in dropped + neutral:
                 continue
             synonyms = _synonyms_among(keyword, params)
             fractions = [] if synonyms else _fraction_for(keyword, sig, params)
@@ -1007,13 +1021,15 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
                 flags[keyword] = layer
             elif sig.varkw:
                 continue  # ``**kwargs`` takes it as written (``absorbed_keywords``); never dropped
+            elif not synonyms and not fractions and allow_drops and _always_neutral(keyword, usage):
+                neutral.append(keyword)
             elif synonyms or fractions or not allow_drops or keyword in NEVER_DROPPED:
                 return KeywordEdits()  # two parameters could take it, or it may not be dropped
             else:
                 dropped.append(keyword)
     if len(dropped) > MAX_DROPPED_KEYWORDS:
         return KeywordEdits()
-    edits = KeywordEdits(renamed, inverted, tuple(dropped), flags)
+    edits = KeywordEdits(renamed, inverted, tuple(dropped + neutral), flags)
     edited = edited_usage(usage, edits)
     if any(len(set(call.keywords)) != len(call.keywords) for call in edited.calls):
         return KeywordEdits()  # two keywords of one call became the same parameter

@@ -473,54 +473,88 @@ def _functions(tree: ast.Module) -> dict[str, list[tuple[ast.FunctionDef, bool]]
     return out
 
 
-def _bound_parameters(call: ast.Call, func: ast.FunctionDef, method: bool, names: set[str]) -> dict[str, str]:
+def _bound_parameters(call: ast.Call, func: ast.FunctionDef, method: bool, known: dict[str, str]) -> dict[str, str]:
     """Parameter of ``func`` -> free name passed to it by ``call`` (``self._make_layer(BasicBlock, 64, 2)`` binds
-    ``block`` to ``BasicBlock``)."""
+    ``block`` to ``BasicBlock``). ``known``: the names that stand for a free name at the call (itself, or a local
+    alias of it) -> that free name."""
     params = [a.arg for a in func.args.posonlyargs + func.args.args][1 if method else 0:]
     bound: dict[str, str] = {}
     for i, arg in enumerate(call.args):
         if isinstance(arg, ast.Starred):
             break
-        if isinstance(arg, ast.Name) and arg.id in names and i < len(params):
-            bound[params[i]] = arg.id
+        if isinstance(arg, ast.Name) and arg.id in known and i < len(params):
+            bound[params[i]] = known[arg.id]
     for kw in call.keywords:
-        if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in names:
-            bound[kw.arg] = kw.value.id
+        if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in known:
+            bound[kw.arg] = known[kw.value.id]
     return bound
 
 
+def _local_aliases(func: ast.FunctionDef, names: set[str]) -> dict[str, str]:
+    """Locals of ``func`` assigned one of ``names`` as it is (``block = PreActBlock``) -> that name."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(func):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Name) and node.value.id in names and node.targets[0].id not in names):
+            aliases[node.targets[0].id] = node.value.id
+    return aliases
+
+
+def _names_at_calls(tree: ast.Module, names: set[str]) -> tuple[dict[int, dict[str, str]], list[tuple[ast.FunctionDef, str, str]]]:
+    """For each call of ``tree`` (by id), the names that stand for a free name there (the names themselves and the local
+    aliases of the function around it); and every (function, alias, free name) binding."""
+    plain = {n: n for n in names}
+    at_call = {id(n): plain for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    bindings: list[tuple[ast.FunctionDef, str, str]] = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):  # outer functions first: inner ones win
+        aliases = _local_aliases(func, names)
+        if aliases:
+            bindings += [(func, alias, name) for alias, name in aliases.items()]
+            at_call.update({id(n): {**plain, **aliases} for n in ast.walk(func) if isinstance(n, ast.Call)})
+    return at_call, bindings
+
+
+def _uses_in(func: ast.FunctionDef, local: str, code: str, calls: list[CallSite], attributes: set[str]) -> None:
+    """Add how ``func`` calls ``local`` and which of its attributes it reads to ``calls`` and ``attributes``."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == local:
+            star = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
+            keywords = [k.arg for k in node.keywords if k.arg]
+            positional = [a for a in node.args if not isinstance(a, ast.Starred)]
+            text = (ast.get_source_segment(code, node) or "")[:300]
+            arg_names = [_ast_argument_name(a) for a in positional]
+            calls.append(CallSite(len(positional), keywords, star, text, node.lineno, arg_names))
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == local:
+            attributes.add(node.attr)
+
+
 def parameter_calls(code: str, names: set[str]) -> dict[str, tuple[list[CallSite], set[str]]]:
-    """For each of ``names`` passed as an argument to a function of ``code``: how that function calls the parameter
-    and which of its attributes it reads (``_make_layer(self, block, planes, n, stride)`` with ``block(self.in_planes,
-    planes, stride)`` and ``block.expansion``): the class's call sites, though its name never appears in them.
+    """For each of ``names`` passed as an argument to a function of ``code``, or assigned to a local as it is: how that
+    function calls the parameter (or the local) and which of its attributes it reads (``_make_layer(self, block, planes,
+    n, stride)`` with ``block(self.in_planes, planes, stride)`` and ``block.expansion``): the class's call sites, though
+    its name never appears in them. A local alias passed on (``block = PreActBlock`` then ``self._make_layer(block,
+    ...)``) binds the parameter as the name itself would.
 
     Why: the ResNet pattern ``self._make_layer(BasicBlock, 64, 2, stride=1)`` is how LLMs build most residual
-    networks; without these calls the block's arguments are unknown and its name looks like a module alias."""
+    networks; without these calls the block's arguments are unknown and its name looks like a module alias. Through an
+    alias, a class lacking ``expansion`` was inserted and failed with AttributeError."""
     try:
         tree = pyparse.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return {}
     functions = _functions(tree)
-    out: dict[str, tuple[list[CallSite], set[str]]] = {}
-    done: set[tuple[int, str, str]] = set()
+    at_call, bindings = _names_at_calls(tree, names)
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if is_self_attr(call.func) else ""
         for func, method in functions.get(callee, []):  # type: ignore[arg-type]
-            for param, name in _bound_parameters(call, func, method and callee != getattr(call.func, "id", ""), names).items():
-                if (id(func), param, name) in done:
-                    continue
-                done.add((id(func), param, name))
-                calls, attributes = out.setdefault(name, ([], set()))
-                for node in ast.walk(func):
-                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == param:
-                        star = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
-                        keywords = [k.arg for k in node.keywords if k.arg]
-                        positional = [a for a in node.args if not isinstance(a, ast.Starred)]
-                        text = (ast.get_source_segment(code, node) or "")[:300]
-                        arg_names = [_ast_argument_name(a) for a in positional]
-                        calls.append(CallSite(len(positional), keywords, star, text, node.lineno, arg_names))
-                    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == param:
-                        attributes.add(node.attr)
+            bound = _bound_parameters(call, func, method and callee != getattr(call.func, "id", ""), at_call[id(call)])
+            bindings += [(func, param, name) for param, name in bound.items()]
+    out: dict[str, tuple[list[CallSite], set[str]]] = {}
+    done: set[tuple[int, str, str]] = set()
+    for func, local, name in bindings:
+        if (id(func), local, name) not in done:
+            done.add((id(func), local, name))
+            _uses_in(func, local, code, *out.setdefault(name, ([], set())))
     return {name: v for name, v in out.items() if v[0] or v[1]}
 
 

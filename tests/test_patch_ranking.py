@@ -490,6 +490,40 @@ def test_blocks_passed_to_a_builder_function_get_its_calls_and_attributes():
     assert len(usage.calls) == 1 and not usage.only_attributes  # not mistaken for a module alias any more
 
 
+def test_a_block_bound_to_a_local_alias_is_read_through_it():
+    """``block = PreActBlock`` then ``block.expansion`` and ``self._make_layer(block, ...)``: neither the call nor the
+    attribute was seen, so a block without ``expansion`` was inserted and failed with AttributeError."""
+    from rag_server.scope import parameter_calls
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                block = PreActBlock
+                head = Head
+                self.in_planes = 16
+                self.layer1 = self._make_layer(block, 32, 2, stride=1)
+                self.fc = nn.Linear(64 * block.expansion, 10)
+                self.head = head(64, classes=10)
+
+            def _make_layer(self, block, planes, num_blocks, stride):
+                return nn.Sequential(*[block(self.in_planes, planes, s) for s in [stride] + [1] * (num_blocks - 1)])
+
+            def forward(self, x):
+                block = 3  # another function's local of the same name is no alias
+                return block.real
+        ''')
+    found = parameter_calls(code, {"PreActBlock", "Head"})
+    calls, attributes = found["PreActBlock"]
+    assert [c.text for c in calls] == ["block(self.in_planes, planes, s)"] and attributes == {"expansion"}
+    assert [(c.n_positional, c.keywords) for c in found["Head"][0]] == [(1, ["classes"])]
+    usage = analyze(code).free["PreActBlock"]
+    assert usage.attributes == {"expansion"} and len(usage.calls) == 1
+
+
 def test_imports_from_modules_that_do_not_exist_are_dropped_and_named():
     from rag_server.codeops import drop_missing_imports
 

@@ -106,3 +106,24 @@ def test_a_plain_class_with_no_init_still_takes_no_arguments():
     assert call_compatibility(sig, _call("Cfg", "dim=16")) == 0.0
     subclass = "class Base:\n    def __init__(self, dim, depth=2):\n        pass\n\n@register\nclass Cfg(Base):\n    pass\n"
     assert definition_signature(subclass, "Cfg").params == ["dim", "depth"]  # the base's __init__, in the block
+
+
+REPVGG = textwrap.dedent('''
+    class RepVggBlock(nn.Module):
+        def __init__(self, in_chs, out_chs, kernel_size=3, stride=1, group_size=None, inference_mode=False):
+            super().__init__()
+    ''')
+
+
+def test_keywords_at_their_neutral_value_are_dropped_without_counting_against_the_limit():
+    """RepVGG's RepVGGBlock(in_channels=, out_channels=, padding=1, groups=1, deploy=flag) for timm's RepVggBlock:
+    groups is never dropped in general (groups=4 computes something else), so no edit was made and the call failed on
+    in_channels=; groups=1 is what every convolution does without it."""
+    sig = definition_signature(REPVGG, "RepVggBlock")
+    usage = _call("RepVggBlock", "in_channels=3, out_channels=8, kernel_size=3, stride=1, padding=1, groups=1, deploy=self.deploy")
+    edits = keyword_edits(sig, usage)
+    assert edits.renamed == {"in_channels": "in_chs", "out_channels": "out_chs"}
+    assert set(edits.dropped) == {"padding", "groups", "deploy"}
+    for meaningful in ("groups=4", "groups=g", "dilation=2", "groups=True"):  # another value: still never dropped
+        usage = _call("RepVggBlock", f"in_channels=3, out_channels=8, padding=1, {meaningful}")
+        assert "groups" not in keyword_edits(sig, usage).dropped and "dilation" not in keyword_edits(sig, usage).dropped, meaningful
