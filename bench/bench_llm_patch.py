@@ -11,7 +11,9 @@ to ``heldout5`` were written the same way by four more agents and measured blind
 code before the call-site keyword edits and after them, then looked at; ``heldout5``, asked for common and less common
 blocks alike: on the code before and after session 11's changes, not looked at before); ``heldout6`` and
 ``heldout7`` by two more (``heldout6`` measured blind on the code before session 12, then looked at; ``heldout7``
-measured blind before and after session 12's changes: ``bench/results/llm_patch_blind.json``).
+measured blind before and after session 12's changes: ``bench/results/llm_patch_blind.json``); ``heldout8`` by an agent
+that read none of the tool's code, each model checked to run with the author's own definitions of its missing blocks,
+measured blind once (session 23: 14 / 20 restored, first combination 13) and then looked at.
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
