@@ -317,7 +317,9 @@ def build_index(
                 _refresh_provenances(carried, sources)
                 for sr in report.sources:
                     if sr.reused:
-                        sr.blocks = sum(1 for b in carried if b.provenances and b.provenances[0].source == sr.spec)
+                        # every block it holds, also one whose first provenance is another source (a duplicate merged into
+                        # it): counting only first provenances recorded 0 blocks and the next build warned "no block"
+                        sr.blocks = sum(1 for b in carried if any(p.source == sr.spec for p in b.provenances))
                         file_hashes.setdefault(sr.spec, previous.file_hashes(sr.spec))
                         sr.files = len(file_hashes[sr.spec])
 
@@ -465,7 +467,7 @@ def store_blocks(blocks: list[Block], store_dir: Path, embedder: Any = None, sou
     with build_lock(Path(store_dir)), StoreWriter(Path(store_dir), embedder.version) as writer:
         writer.add(merged, vectors)
         for spec in sorted({p.source for b in merged for p in b.provenances}):
-            n = sum(1 for b in merged if b.provenance.source == spec)
+            n = sum(1 for b in merged if any(p.source == spec for p in b.provenances))  # as BlockStore.count_of_source
             writer.set_source(spec, (sources or {}).get(spec, ""), 0, n, 0.0)
         writer.publish({"sources": sorted((sources or {}).keys())})
         return writer.version

@@ -25,6 +25,7 @@ import copy
 import fcntl
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -154,15 +155,33 @@ class StoreError(RuntimeError):
 
 
 def read_current(store_dir: Path) -> Path | None:
-    """The published version directory, or None when nothing was published yet."""
-    pointer = Path(store_dir) / CURRENT_FILE
-    if not pointer.exists():
+    """The published version directory, or None when nothing was published yet. A CURRENT that does not read (empty,
+    not a version name, not a file) or names a version whose folder or blocks.sqlite is missing is a StoreError naming
+    that exact file and the rebuild command (``damaged_version_error``)."""
+    store_dir = Path(store_dir)
+    pointer = store_dir / CURRENT_FILE
+    if not pointer.exists() and not pointer.is_symlink():
         return None
-    name = pointer.read_text().strip()
-    path = Path(store_dir) / VERSIONS_DIR / name
-    if not name or not (path / DB_FILE).exists():
-        raise StoreError(f"store {store_dir}: CURRENT names version {name!r}, which is missing")
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
+        raise damaged_version_error(store_dir, pointer, why) from None
+    if not name:
+        raise damaged_version_error(store_dir, pointer, "it is empty: it should name the published version")
+    if not _VERSION_NAME.fullmatch(name):
+        raise damaged_version_error(store_dir, pointer, f"it holds {name[:60]!r}, not a version name")
+    path = store_dir / VERSIONS_DIR / name
+    if not path.is_dir():
+        raise damaged_version_error(store_dir, path, "CURRENT names this version, but its folder is missing")
+    db_file = path / DB_FILE
+    if not db_file.is_file():
+        raise damaged_version_error(store_dir, db_file, "the file is missing" if not db_file.exists() else "it is not a file")
     return path
+
+
+# what CURRENT may name: one folder under versions/ (publish writes v<time>-<hex>); no path, no control characters
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def damaged_version_error(store_dir: Path, broken_file: Path, why: object, specs: Iterable[str] = ()) -> StoreError:

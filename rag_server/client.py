@@ -117,6 +117,7 @@ class InsertedBlock:
     keyword_inverted: dict[str, str] = field(default_factory=dict)  # keywords whose value v became 1 / v: old -> new
     keyword_dropped: list[str] = field(default_factory=list)  # keywords removed from the model's calls
     defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work; downsample: described)
+    keyword_flag_layers: dict[str, str] = field(default_factory=dict)  # boolean activation flags -> the layer parameter (relu=False: nn.Identity)
 
     @property
     def license(self) -> str:
@@ -128,7 +129,7 @@ class InsertedBlock:
         """The edits made at the model's calls of ``name``, as one record (``.describe()`` says them in words)."""
         from rag_server.codeops import KeywordEdits  # libcst: loaded only by callers that ask
 
-        return KeywordEdits(self.keyword_renames, self.keyword_inverted, tuple(self.keyword_dropped))
+        return KeywordEdits(self.keyword_renames, self.keyword_inverted, tuple(self.keyword_dropped), self.keyword_flag_layers)
 
 
 @dataclass
@@ -331,10 +332,7 @@ def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
     return PatchOutcome(
         patched_code=resp.patched_code, diff=resp.diff, changed=resp.changed,
         inserted=[
-            InsertedBlock(i.name, i.qualified_name, i.content_hash, i.reason, i.match, i.provenance.source, i.symbol, dict(i.renamed),
-                          convert.provenance_from_proto(i.provenance) if i.HasField("provenance") else None, dict(i.keyword_renames),
-                          dict(i.keyword_inverted), list(i.keyword_dropped), dict(i.defaults_set))
-            for i in resp.inserted
+            InsertedBlock(**convert.inserted_from_proto(i)) for i in resp.inserted
         ],
         fixes=list(resp.fixes),
         before=convert.result_from_proto(resp.before) if resp.HasField("before") else None,

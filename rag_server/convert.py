@@ -360,3 +360,39 @@ def block_from_proto(msg: pb.Block) -> Block:
         params=_optional(msg, "params"),
         flops=_optional(msg, "flops"),
     )
+
+
+# ---------------------------------------------------------------- Patch: inserted blocks
+
+# The string -> string maps of an inserted block, as rag_server.patch names them and InsertedBlock carries them
+INSERTED_MAPS = ("renamed", "keyword_renames", "keyword_inverted", "keyword_flag_layers", "defaults_set")
+
+
+def inserted_to_proto(item: dict[str, Any]) -> blocks_pb2.InsertedBlock:
+    """One ``PatchResult.inserted`` entry (rag_server.patch) -> InsertedBlock. Why one function with its inverse next
+    to it: a field added to the patch's entry and not to both directions (``keyword_flag_layers``) vanished over the
+    wire, and ``nnrag patch --json --server`` differed from the in-process answer."""
+    prov = item.get("provenance") or None  # a Provenance, or its dict
+    if prov is not None and not isinstance(prov, Provenance):
+        prov = Provenance(**(prov if isinstance(prov, dict) else prov.to_dict()))
+    msg = blocks_pb2.InsertedBlock(
+        name=str(item.get("name", "")), content_hash=str(item.get("content_hash", "")), reason=str(item.get("reason", "")),
+        qualified_name=str(item.get("qualified_name", "")), match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
+        keyword_dropped=[str(k) for k in item.get("keyword_dropped") or ()],
+        provenance=provenance_to_proto(prov) if prov is not None else None,
+    )
+    for name in INSERTED_MAPS:
+        getattr(msg, name).update({str(k): str(v) for k, v in (item.get(name) or {}).items()})
+    return msg
+
+
+def inserted_from_proto(msg: blocks_pb2.InsertedBlock) -> dict[str, Any]:
+    """InsertedBlock -> the keyword arguments of the SDK's ``rag_server.client.InsertedBlock`` (the fields of the
+    patch's entry, plus ``source``: the provenance's source spec)."""
+    return {
+        "name": msg.name, "qualified_name": msg.qualified_name, "content_hash": msg.content_hash, "reason": msg.reason,
+        "match": msg.match, "source": msg.provenance.source, "symbol": msg.symbol,
+        "provenance": provenance_from_proto(msg.provenance) if msg.HasField("provenance") else None,
+        "keyword_dropped": list(msg.keyword_dropped),
+        **{name: dict(getattr(msg, name)) for name in INSERTED_MAPS},
+    }

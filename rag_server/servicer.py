@@ -25,7 +25,6 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
-from corpus.records import Provenance
 from indexer.store import stage_index
 from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
@@ -176,7 +175,7 @@ def _require_editable_code(code: str, field: str = "code") -> str:
     try:
         pyparse.refuse_too_deep(code)
     except RecursionError as exc:
-        raise BadRequest(field, str(exc)) from None
+        raise BadRequest(field, str(pyparse.too_deep_error(code, exc))) from None
     return code
 
 
@@ -188,6 +187,10 @@ def _require_model_code(code: str, field: str = "code") -> str:
     _require_code(code, field)
     if len(code) > MAX_EDITABLE_CHARS:
         raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
+    try:  # the predictor's readers recurse: 1,000 nested lambdas parsed, then "does not parse as Python (None)"
+        pyparse.refuse_too_deep(code)
+    except RecursionError as exc:
+        raise BadRequest(field, str(pyparse.too_deep_error(code, exc))) from None
     problem = parse_problem(code)
     if problem:
         raise BadRequest(field, f"does not parse as Python ({problem}); send the model file's source")
@@ -456,6 +459,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                 result = patch(code, spec, store, pool, max_tries=max_tries)
             except PatchInputError as exc:
                 raise BadRequest("code", str(exc)) from None
+            except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
+                raise BadRequest("code", str(pyparse.too_deep_error(code, exc))) from None
         if cancel.is_set():
             _call_deadline(context)  # DEADLINE_EXCEEDED when that is why the call ended
             raise ClientGone("the client went away during the patch; its checks were stopped")
@@ -476,7 +481,10 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
         context_lines = request.context_lines if request.HasField("context_lines") else 20  # ``optional``: 0 means 0
-        found = suggest.suggest(self._filtered_store(request), code, request.cursor_line, k, context_lines)
+        try:
+            found = suggest.suggest(self._filtered_store(request), code, request.cursor_line, k, context_lines)
+        except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
+            raise BadRequest("code", str(pyparse.too_deep_error(code, exc))) from None
         response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, notes=found.notes,
                                               versions=self._versions())
         for s in found.suggestions:
@@ -589,21 +597,7 @@ def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
         tries=int(result.tries), stripped_text=bool(result.stripped_text), fixes=list(result.fixes),
         attempts=list(result.attempts), stop_reason=result.stop_reason, free_names=list(result.free_names),
     )
-    for item in result.inserted:
-        prov = item.get("provenance")
-        if prov is not None and not isinstance(prov, dict):
-            prov = prov.to_dict()
-        response.inserted.add(
-            name=str(item.get("name", "")), content_hash=str(item.get("content_hash", "")),
-            reason=str(item.get("reason", "")), qualified_name=str(item.get("qualified_name", "")),
-            match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
-            renamed={str(k): str(v) for k, v in (item.get("renamed") or {}).items()},
-            keyword_renames={str(k): str(v) for k, v in (item.get("keyword_renames") or {}).items()},
-            keyword_inverted={str(k): str(v) for k, v in (item.get("keyword_inverted") or {}).items()},
-            keyword_dropped=[str(k) for k in item.get("keyword_dropped") or ()],
-            defaults_set={str(k): str(v) for k, v in (item.get("defaults_set") or {}).items()},
-            provenance=convert.provenance_to_proto(Provenance(**prov)) if prov else None,
-        )
+    response.inserted.extend(convert.inserted_to_proto(item) for item in result.inserted)
     if result.check is not None:
         response.after.CopyFrom(convert.result_to_proto(result.check))
     return response

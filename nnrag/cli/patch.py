@@ -16,6 +16,7 @@ import typer
 from nnrag.cli.check import parse_input_dtypes, parse_init_kwargs, parse_shape, read_code
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store, stored_source_specs
+from nnrag.pyparse import MAX_TOKEN_DEPTH, TooDeep, refuse_past, too_deep_error
 from rag_server.block_filter import LicensePolicy
 from sandbox.spec import INPUT_DTYPES
 
@@ -110,6 +111,7 @@ def register(app: typer.Typer) -> None:
         kwargs = parse_init_kwargs(init_kwargs) if init_kwargs else None
         original = read_code(source)  # as Python reads it (BOM, coding cookie), newlines as they are
         text = original.replace("\r\n", "\n")  # patched as "\n" text; its line ends are given back on output
+        _refuse_long_chains(text)
         settings = get_settings()
         spec = CheckSpec(entry=entry, timeout_s=settings.check_timeout_s, memory_mb=settings.check_memory_mb)
         if input_shape or kwargs:
@@ -134,6 +136,9 @@ def register(app: typer.Typer) -> None:
                 except (PatchInputError, ValueError) as exc:
                     typer.echo(f"error: {exc}", err=True)
                     raise typer.Exit(2) from None
+                except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
+                    typer.echo(f"error: {too_deep_error(text, exc)}", err=True)
+                    raise typer.Exit(2) from None
             finally:
                 if pool is not None:
                     pool.close()
@@ -157,7 +162,8 @@ def register(app: typer.Typer) -> None:
             from rag_server.codeops import KeywordEdits, describe_defaults
 
             for item in result.inserted:
-                edits = KeywordEdits(item.get("keyword_renames") or {}, item.get("keyword_inverted") or {}, tuple(item.get("keyword_dropped") or ())).describe()
+                edits = KeywordEdits(item.get("keyword_renames") or {}, item.get("keyword_inverted") or {}, tuple(item.get("keyword_dropped") or ()),
+                                     item.get("keyword_flag_layers") or {}).describe()
                 defaults = describe_defaults(item.get("defaults_set") or {})
                 typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']}{_license_note(item)})"
                            f"{f'; keywords edited at its calls: {edits}' if edits else ''}"
@@ -180,6 +186,17 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
+def _refuse_long_chains(text: str) -> None:
+    """Exit 2 naming the line when ``text`` chains or nests past what a parser takes, before the store is opened or
+    any parser runs. Why: a 3,000-term ``x + x + ...`` ended in a RecursionError traceback (exit 1); 1,000 chained
+    ``.clone()`` calls took libcst seconds. What nests less deeply but still too deep is refused inside the patch."""
+    try:
+        refuse_past(text, MAX_TOKEN_DEPTH)
+    except TooDeep as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _license_note(item: dict) -> str:
     """``; license AGPL-3.0`` for an inserted block whose source declares one: the pasted code is under it."""
     prov = item.get("provenance")
@@ -198,7 +215,7 @@ def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_trie
         {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
          "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed,
          "keyword_renames": i.keyword_renames, "keyword_inverted": i.keyword_inverted, "keyword_dropped": i.keyword_dropped,
-         "defaults_set": i.defaults_set}
+         "keyword_flag_layers": i.keyword_flag_layers, "defaults_set": i.defaults_set}
         for i in o.inserted
     ]
     return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports, fixes=o.fixes,

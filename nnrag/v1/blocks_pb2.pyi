@@ -111,7 +111,7 @@ class PatchRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set", "keyword_flag_layers")
     class RenamedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,13 @@ class InsertedBlock(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class KeywordFlagLayersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +159,7 @@ class InsertedBlock(_message.Message):
     KEYWORD_INVERTED_FIELD_NUMBER: _ClassVar[int]
     KEYWORD_DROPPED_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_SET_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_FLAG_LAYERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
@@ -164,7 +172,8 @@ class InsertedBlock(_message.Message):
     keyword_inverted: _containers.ScalarMap[str, str]
     keyword_dropped: _containers.RepeatedScalarFieldContainer[str]
     defaults_set: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    keyword_flag_layers: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ..., keyword_flag_layers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
     __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "attempts", "stop_reason", "versions", "free_names")
