@@ -54,7 +54,7 @@ from rag_server.codeops import (
 )
 from rag_server.llm_text import PatchInputError, extract_code
 from rag_server.scope import NameUsage, ScopeReport, alias_binding, analyze, import_bindings, local_typo
-from sandbox.diagnose import MAIN_GUARD_ONLY, main_guard_classes
+from sandbox.diagnose import HiddenClass, may_be_module, unreachable_model
 from sandbox.spec import STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
@@ -396,20 +396,17 @@ def _progress(check: CheckResult | None) -> int:
     return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
 
 
-def _model_under_main_guard(report: ScopeReport, spec: CheckSpec) -> str:
-    """The model class the code defines only under ``if __name__ == "__main__":`` (``Net``, else the last class
-    there), when no entry is given and the code defines no class at module level; else "". Why: a check imports the
-    code as a module, so it would build a block Patch inserted as the model, fail, and swap blocks in vain."""
-    if spec.entry:
-        return ""
+def _unreachable_model(report: ScopeReport, spec: CheckSpec) -> HiddenClass | None:
+    """The model class a check cannot build because the code defines it under ``if __name__ == "__main__":`` or inside
+    a function (``sandbox.diagnose.unreachable_model``): the entry named, else ``Net`` or the class no other uses,
+    module-level helper modules notwithstanding. Why: a check imports the code as a module, so it built a helper or a
+    block Patch inserted as the model, failed, and swapped blocks in vain."""
     try:
         tree = pyparse.parse(report.module.code)
     except (SyntaxError, RecursionError):
-        return ""
-    if any(isinstance(node, ast.ClassDef) or (isinstance(node, ast.FunctionDef) and node.name == "Net") for node in tree.body):
-        return ""
-    guarded = main_guard_classes(tree)
-    return "Net" if "Net" in guarded else (guarded[-1] if guarded else "")
+        return None
+    module_models = [node.name for node in tree.body if isinstance(node, ast.ClassDef) and may_be_module(node)]
+    return unreachable_model(tree, spec.entry or "", module_models)
 
 
 def _past_the_blocks(check: CheckResult | None, code: str, inserted: list[dict[str, Any]], user_names: set[str]) -> int:
@@ -511,13 +508,17 @@ def patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_t
 
     ``pool`` None: no sandbox check, the top-ranked candidates are used. ``spec`` None: the
     default CheckSpec (an LLM-written CIFAR-10 classifier, LEMUR contract detected). Code over
-    ``MAX_EDITABLE_CHARS`` is a PatchInputError. ``budget_s``: wall-clock seconds for all its checks together (None:
+    ``MAX_EDITABLE_CHARS`` is a PatchInputError, code nesting too deeply to read a ``pyparse.TooDeep``. ``budget_s``: wall-clock seconds for all its checks together (None:
     ``PATCH_BUDGET_CHECKS`` times the check's timeout); the last check is cut short at it.
     """
     if len(code) > MAX_EDITABLE_CHARS:
         raise PatchInputError(f"{len(code):,} characters; patch takes at most {MAX_EDITABLE_CHARS:,}")
+    pyparse.refuse_past(code, pyparse.MAX_TOKEN_DEPTH)  # a TooDeep for 3,000 ``+ x``s, before any parser fails on them
     with parse_once():  # every try splices the same blocks: parse each once
-        return _patch(code, spec, store, pool, max_tries, budget_s)
+        try:
+            return _patch(code, spec, store, pool, max_tries, budget_s)
+        except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
+            raise pyparse.too_deep_error(code, exc) from None
 
 
 def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_tries: int, budget_s: float | None) -> PatchResult:
@@ -532,11 +533,11 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     source = the_plan.report.module.code  # with its own misspelt definitions bound
     fixes += the_plan.notes
     free = list(the_plan.report.free)
-    guarded = _model_under_main_guard(the_plan.report, spec)
-    if guarded:  # checked by that name, so the check says why it cannot be built instead of building an inserted block
-        spec = replace(spec, entry=guarded)
-    guard_reason = (f"the model class `{guarded}` {MAIN_GUARD_ONLY}: no block can fix that; move the class out of the guard"
-                    if guarded else "")
+    hidden = _unreachable_model(the_plan.report, spec)
+    if hidden is not None:  # checked by that name, so the check says why it cannot be built instead of building a helper
+        spec = replace(spec, entry=hidden.name)
+    # a check that fails for it fails whatever blocks go in: Patch stops after it
+    hidden_reason = f"the model class `{hidden.name}` {hidden.why()}: no block can fix that; {hidden.fix()}" if hidden else ""
 
     def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list,
                chosen: Sequence[Candidate] = ()) -> PatchResult:
@@ -557,10 +558,13 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
 
     if not free:
         check = _run_check(pool, source, spec, deadline) if pool is not None else None
-        return result(source, [], [], check, int(check is not None), [])
+        done = result(source, [], [], check, int(check is not None), [])
+        done.attempts = [f"as given: {_describe(check)}"] if check is not None else []
+        done.stop_reason = hidden_reason if check is not None and not check.ok else ""
+        return done
     tries = 0
     attempts: list[str] = []
-    if pool is not None and not guarded and not any(u.at_import for u in the_plan.report.free.values()):
+    if pool is not None and hidden is None and not any(u.at_import for u in the_plan.report.free.values()):
         # free names only inside functions: the model may run anyway (dead code); then leave it alone
         first = _run_check(pool, source, spec, deadline)
         tries += 1
@@ -600,9 +604,12 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         rank = (_progress(check), -len(unresolved), _past_the_blocks(check, new_code, inserted, user_names))
         if best is None or rank > best[0]:  # ties: the earlier attempt
             best = (rank, current)
+        if check is not None and not check.ok and hidden_reason:
+            stop_reason = hidden_reason
+            break
         if check is None or check.ok or tries >= max_tries:
             break
-        stop_reason = guard_reason or _users_fault(previous, check, new_code, user_names, previous_picked, picked)
+        stop_reason = _users_fault(previous, check, new_code, user_names, previous_picked, picked)
         if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check
             stop_reason = f"the patch's time budget ({deadline - started:.0f} s) is spent"
         if stop_reason:

@@ -15,6 +15,7 @@ import difflib
 import re
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from sandbox.spec import Diagnosis
@@ -72,19 +73,155 @@ MAIN_GUARD_ONLY = ('is defined only under `if __name__ == "__main__":`; checks i
                    "never runs and the class does not exist")
 
 
-def _is_main_guard(node: ast.stmt) -> bool:
-    """``if __name__ == "__main__":`` (either side of the ``==``)."""
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
-        return False
-    sides = [node.test.left, *node.test.comparators]
-    return isinstance(node.test.ops[0], ast.Eq) and any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
-        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+CLASS_IN_FUNCTION = ("is defined inside function `{function}`, so it exists only while that function runs and a check, "
+                     "which imports the code as a module, cannot build it")
+
+
+@dataclass(frozen=True)
+class HiddenClass:
+    """A class a check cannot reach: defined only in the branch of a ``__name__`` test that runs as a script, or
+    inside a function (``function``, the outermost one)."""
+
+    name: str
+    function: str = ""  # "" for a class under the main guard
+
+    @property
+    def error_type(self) -> str:
+        return "ClassInFunction" if self.function else "MainGuardOnly"
+
+    def why(self) -> str:
+        """Why the class does not exist when the code is imported, to follow its name."""
+        return CLASS_IN_FUNCTION.format(function=self.function) if self.function else MAIN_GUARD_ONLY
+
+    def fix(self) -> str:
+        return ("define the class at module level, outside the function" if self.function
+                else "move the class out of the guard to module level")
+
+
+def _main_branch(node: ast.If) -> str:
+    """Which branch of ``node`` runs only as a script: "body" for ``__name__ == "__main__"`` (either side, also ``is``
+    and ``in ("__main__",)``, or and-ed with other tests), "orelse" for ``!=`` / ``is not`` / ``not in`` / ``not (...)``;
+    "" when ``node`` tests no such thing."""
+    return _script_only(node.test)
+
+
+def _script_only(test: ast.expr) -> str:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return {"body": "orelse", "orelse": "body"}.get(_script_only(test.operand), "")
+    if isinstance(test, ast.BoolOp):  # the body needs every and-ed test; the else branch needs one or-ed test false
+        wanted = "body" if isinstance(test.op, ast.And) else "orelse"
+        return wanted if any(_script_only(v) == wanted for v in test.values) else ""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        return ""
+    left, right, op = test.left, test.comparators[0], test.ops[0]
+    is_name = lambda s: isinstance(s, ast.Name) and s.id == "__name__"  # noqa: E731
+    is_main = lambda s: isinstance(s, ast.Constant) and s.value == "__main__"  # noqa: E731
+    if isinstance(op, (ast.In, ast.NotIn)):
+        holds = is_name(left) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) and any(is_main(e) for e in right.elts)
+        return ("body" if isinstance(op, ast.In) else "orelse") if holds else ""
+    if not ((is_name(left) and is_main(right)) or (is_main(left) and is_name(right))):
+        return ""
+    if isinstance(op, (ast.Eq, ast.Is)):
+        return "body"
+    return "orelse" if isinstance(op, (ast.NotEq, ast.IsNot)) else ""
+
+
+_NOT_MODULE_BASES = {"object", "Enum", "IntEnum", "Flag", "NamedTuple", "TypedDict", "Protocol", "ABC", "Generic", "dict",
+                     "list", "tuple", "set", "str", "int", "float", "type"}
+
+
+def _base_name(base: ast.expr) -> str:
+    base = base.value if isinstance(base, ast.Subscript) else base
+    return base.attr if isinstance(base, ast.Attribute) else base.id if isinstance(base, ast.Name) else ""
+
+
+def may_be_module(node: ast.ClassDef) -> bool:
+    """Whether a class could be an nn.Module subclass, read from its bases alone (it is never run): any base but the
+    plain ones (``object``, ``Enum``, ``dict``, exceptions)."""
+    names = [_base_name(b) for b in node.bases]
+    return any(n not in _NOT_MODULE_BASES and not n.endswith(("Error", "Exception")) for n in names)
+
+
+def _hidden(stmts: list[ast.stmt], guarded: bool, function: str) -> list[tuple[ast.ClassDef, bool, str]]:
+    """(class, under the main guard, enclosing function) for each class in ``stmts``, classes bodies not entered."""
+    found: list[tuple[ast.ClassDef, bool, str]] = []
+    for node in stmts:
+        if isinstance(node, ast.ClassDef):
+            found.append((node, guarded, function))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += _hidden(node.body, guarded, function or node.name)
+        elif isinstance(node, ast.If):
+            branch = _main_branch(node)
+            found += _hidden(node.body, guarded or branch == "body", function)
+            found += _hidden(node.orelse, guarded or branch == "orelse", function)
+        else:  # for, while, with, try, match: their blocks run at import like the module's own
+            blocks = [getattr(node, f, []) for f in ("body", "orelse", "finalbody")]
+            blocks += [part.body for part in getattr(node, "handlers", []) + getattr(node, "cases", [])]
+            for block in blocks:
+                found += _hidden(block, guarded, function)
+    return found
+
+
+def hidden_classes(tree: ast.Module) -> list[HiddenClass]:
+    """The classes that may be nn.Modules yet do not exist once the code is imported as a module, in order: defined
+    under ``if __name__ == "__main__":`` (any form of the test, nested in other statements) or inside a function."""
+    return [HiddenClass(node.name, function) for node, guarded, function in _hidden(tree.body, False, "")
+            if (guarded or function) and may_be_module(node)]
 
 
 def main_guard_classes(tree: ast.Module) -> list[str]:
-    """Classes defined directly in a top-level ``if __name__ == "__main__":`` block, in order. Why: an LLM that wraps
-    its whole script in the guard leaves a check nothing to build; "the code defines no nn.Module subclass" hid why."""
-    return [n.name for node in tree.body if _is_main_guard(node) for n in node.body if isinstance(n, ast.ClassDef)]
+    """Classes defined only under ``if __name__ == "__main__":``, in order. Why: an LLM that wraps its whole script in
+    the guard leaves a check nothing to build; "the code defines no nn.Module subclass" hid why."""
+    return [h.name for h in hidden_classes(tree) if not h.function]
+
+
+def _used_by_other_classes(tree: ast.Module) -> set[str]:
+    """Names read inside some class's definition (bases, body) other than their own: the classes a model uses."""
+    used: set[str] = set()
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef):
+            used |= {n.id for n in ast.walk(cls) if isinstance(n, ast.Name) and n.id != cls.name}
+    return used
+
+
+def _module_level_names(tree: ast.Module) -> set[str]:
+    """Names the module binds when imported: top-level definitions and assignments, also inside top-level ``if`` /
+    ``try`` that are no main guard."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def unreachable_model(tree: ast.Module, entry: str = "", module_models: list[str] | None = None) -> HiddenClass | None:
+    """The model class a check cannot build because the script hides it (``hidden_classes``), else None.
+
+    With ``entry``: that class, when the module does not bind it. Without: ``Net`` when the module does not bind it
+    but hides it; else, when every module-level model class (``module_models``, the nn.Module subclasses the module
+    defines) is used by another class (a helper such as ``ConvBN``), the last hidden class no other class uses (the
+    model the user most likely means). Why: the check built a helper or a block Patch inserted as the model."""
+    hidden = hidden_classes(tree)
+    if not hidden:
+        return None
+    reached = {node.name for node, guarded, function in _hidden(tree.body, False, "") if not guarded and not function}
+    bound = _module_level_names(tree) | reached
+    wanted = entry or "Net"
+    if wanted in bound:
+        return None
+    named = [h for h in hidden if h.name == wanted]
+    if named or entry:
+        return named[0] if named else None
+    used = _used_by_other_classes(tree)
+    if any(name not in used for name in module_models or []):
+        return None
+    roots = [h for h in hidden if h.name not in used]
+    return roots[-1] if roots else None
 
 
 def exception_text(exc: BaseException) -> str:
@@ -398,6 +535,7 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
         "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
         "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module, or a function that returns an nn.Module",
         "NoModule": "define a class that subclasses torch.nn.Module (a `Net` is picked first)",
+        "ClassInFunction": "define the model's classes at module level, not inside a function; keep only the demo run in the function",
         "MainGuardOnly": 'move the model\'s classes out of the `if __name__ == "__main__":` block to module level; keep only the demo run under it',
         "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
         "OutputShapeMismatch": "make the final layer produce the expected shape (e.g. Linear(..., num_classes))",

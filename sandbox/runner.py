@@ -325,7 +325,7 @@ class CheckRun:
         self.result = CheckResult(status="ok")
         self.namespace: dict[str, Any] = {}
         self.class_order: list[str] = []
-        self.guarded_classes: list[str] = []  # classes defined only under ``if __name__ == "__main__":``
+        self.tree: ast.Module | None = None  # the parsed code: where a class the check cannot find is defined
         self.tracker = LayerTracker()
         self.current = "parse"
         self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
@@ -379,7 +379,7 @@ class CheckRun:
         self._enter("parse", result)
         tree = ast.parse(self.code, filename=MODEL_FILE)
         self.class_order = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
-        self.guarded_classes = diagnose.main_guard_classes(tree)
+        self.tree = tree
         result.stages["parse"] = "ok"
         if "compile" not in self.wanted:
             return False
@@ -407,24 +407,30 @@ class CheckRun:
         is_module = lambda obj: isinstance(obj, type) and issubclass(obj, nn.Module)  # noqa: E731
         if self.spec.entry:
             obj = ns.get(self.spec.entry)
-            if obj is None and self.spec.entry in self.guarded_classes:
-                raise StageError("MainGuardOnly", f"entry class {self.spec.entry!r} {diagnose.MAIN_GUARD_ONLY}")
             if obj is None:
+                self._raise_if_hidden(self.spec.entry, [])
                 raise StageError("EntryNotFound", f"entry class {self.spec.entry!r} is not defined in the code")
             if not is_module(obj) and not inspect.isfunction(obj):
                 raise StageError("EntryNotModule", f"entry {self.spec.entry!r} is not an nn.Module subclass (nor a function that returns one)")
             return obj
         if is_module(ns.get("Net")) or inspect.isfunction(ns.get("Net")):
             return ns["Net"]
-        defined = [ns[n] for n in self.class_order if is_module(ns.get(n))]
-        if not defined and self.guarded_classes:
-            names = ", ".join(repr(n) for n in self.guarded_classes)
-            where = diagnose.MAIN_GUARD_ONLY if len(self.guarded_classes) == 1 else diagnose.MAIN_GUARD_ONLY.replace("is", "are", 1)
-            raise StageError("MainGuardOnly", f"the code defines no nn.Module subclass at module level: "
-                             f"{'class' if len(self.guarded_classes) == 1 else 'classes'} {names} {where}")
+        defined = [n for n in self.class_order if is_module(ns.get(n))]
+        self._raise_if_hidden("", defined)
         if not defined:
             raise StageError("NoModule", "the code defines no nn.Module subclass (and no entry was given)")
-        return defined[-1]
+        return ns[defined[-1]]
+
+    def _raise_if_hidden(self, entry: str, module_models: list[str]) -> None:
+        """Fail with MainGuardOnly / ClassInFunction when the model the user means (``entry``, else ``Net`` or the class no
+        other uses: ``diagnose.unreachable_model``) is defined where an import never makes it (under the main guard,
+        inside a function), even beside module-level helpers (``module_models``) that would be built instead."""
+        hidden = diagnose.unreachable_model(self.tree, entry, module_models) if self.tree is not None else None
+        if hidden is None:
+            return
+        helpers = (f"; the module-level {', '.join(repr(m) for m in module_models)} only "
+                   f"{'helps' if len(module_models) == 1 else 'help'} build it") if module_models else ""
+        raise StageError(hidden.error_type, f"the model class {hidden.name!r} {hidden.why()}{helpers}")
 
     def _dynamic(self, result: CheckResult) -> CheckResult:
         examples = [self.spec.example] if self.spec.example is not None else [None]
