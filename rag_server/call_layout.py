@@ -188,6 +188,8 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
         return said
     if _makes_map(tree, value):
         return CHANNELS_FIRST
+    if _embeds_tokens(tree, value):
+        return TOKENS
     inner = _wrapped_input(tree, value)
     found = layout_of(tree, func, inner, line, hops + 1) if inner is not None else None
     if found is not None or not _works_on_last_dim(tree, value):
@@ -200,6 +202,21 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
 # channels-last input, never a [B, C, H, W] map; given nothing else, tokens [B, N, C] (an ``nn.Linear(48, dim)`` patch
 # embedding). A map fed to one (a classifier's ``self.fc(self.conv(x))``) has no layout worth reading.
 LAST_DIM_FUNCTIONS = frozenset({"linear", "layer_norm", "rms_norm"})
+
+
+# Layers and functions that look token ids up: ``nn.Embedding(vocab, dim)(idx)`` is tokens [B, N, C] whatever ``idx``
+# is called (a GPT's ``self.tok(idx)``); ``EmbeddingBag`` pools them into [B, C] and is none of them
+EMBEDDING_LAYERS = frozenset({"Embedding"})
+EMBEDDING_FUNCTIONS = frozenset({"embedding"})
+
+
+def _embeds_tokens(tree: ast.Module, call: ast.Call) -> bool:
+    """Whether ``call`` is ``self.<attr>(idx)`` of an attribute holding only ``nn.Embedding`` layers, or
+    ``F.embedding(idx, weight)``."""
+    if is_self_attr(call.func):
+        layers = _attribute_layers(tree, _method(call))
+        return bool(layers) and layers <= EMBEDDING_LAYERS
+    return isinstance(call.func, ast.Attribute) and _method(call) in EMBEDDING_FUNCTIONS and bool(call.args)
 
 
 def _works_on_last_dim(tree: ast.Module, call: ast.Call) -> bool:

@@ -35,7 +35,7 @@ from rag_server.codeops import (
     rewrite_torch_nn_attributes,
     torch_nn_note,
 )
-from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout
+from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, TOKENS, fed_layout
 from rag_server.scope import CallSite, InstanceCall, NameUsage
 
 # name -> import statement, for names LLMs use without importing
@@ -459,6 +459,10 @@ class Signature:
     # parameters that take a module, layer class, callable or tensor, never a number (``numbers_into_non_numbers``)
     not_numbers: set[str] = field(default_factory=set)
     tensors: set[str] = field(default_factory=set)  # of those, the ones annotated as a tensor (``x: torch.Tensor``)
+    callables: set[str] = field(default_factory=set)  # of those, the ones the block calls (``self.downsample(x)``)
+    # a record whose ``__init__`` ``@dataclass`` or ``NamedTuple`` generates from its fields (timm's ``RegNetCfg``): the
+    # model reads its fields back, so no keyword of its calls is ever dropped (``keyword_edits``)
+    is_record: bool = False
 
 
 def _number(node: ast.expr) -> float | None:
@@ -747,7 +751,8 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         return None
     if not isinstance(node, ast.ClassDef):
         sig = _signature_of_args(node.args, drop_first=False)
-        sig.not_numbers |= _called_parameters(node, tree, set(sig.params + sig.kwonly))
+        sig.callables = _called_parameters(node, tree, set(sig.params + sig.kwonly))
+        sig.not_numbers |= sig.callables
         return sig
     attributes: set[str] = set()
     current: ast.AST | None = node
@@ -792,12 +797,14 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         # the drop_first shift keeps defaults aligned: defaults belong to the last params
         sig = _signature_of_args(init.args, drop_first=True)
         sig.unset_callables = _unset_callables(init, sig.none_defaults)
-        sig.not_numbers |= _called_parameters(init, tree, set(sig.params + sig.kwonly))
+        sig.callables = _called_parameters(init, tree, set(sig.params + sig.kwonly))
+        sig.not_numbers |= sig.callables
         sig.required_layers = _required_layers(sig)
         sig.init_owner = owner
     elif generated is not None:
         sig = generated
         sig.init_owner = owner
+        sig.is_record = True
     elif unknown or inherited or any(_may_replace_init(c) for c in chain):
         sig = unknown_signature()
     else:
@@ -900,6 +907,7 @@ KEYWORD_SYNONYMS = (
     frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob"}),
     frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob"}),
     frozenset({"num_heads", "heads", "n_heads", "nhead", "n_head"}),
+    frozenset({"head_dim", "dim_head", "d_head", "dim_per_head", "head_dims"}),  # timm's MaxxVit cfg takes dim_head
     DIM,
     frozenset({"eps", "epsilon", "norm_eps", "layer_norm_eps"}),
     frozenset({"expand_ratio", "expansion", "exp_ratio", "expansion_ratio", "expand_factor", "expansion_factor"}),
@@ -985,7 +993,31 @@ def _activation_layer_for(keyword: str, sig: Signature, params: list[str], usage
     return layers[0]
 
 
-def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = True) -> KeywordEdits:
+# The parameter ``projection_shortcut`` builds a default for when the caller passes None
+SHORTCUT_PARAMETER = "downsample"
+
+
+def _bools_for_modules(sig: Signature, usage: NameUsage, shortcut: bool) -> list[str]:
+    """Keywords every call passes as a bool literal where the block takes a module (``_takes_module``) that the block
+    does without when given None: ``downsample=False`` (a None default), ``downsample=True`` where the block builds its
+    projection shortcut for None (``shortcut``: ``projection_shortcut``). Dropped, the block's own default serves.
+
+    Why: ``BasicBlock(32, 64, stride=2, downsample=True)`` (a CIFAR ResNet's switch) reached torchvision's and timm's
+    ``BasicBlock`` as ``self.downsample = True`` and failed with "'bool' object is not callable"."""
+    out: list[str] = []
+    params = set(sig.params + sig.kwonly)
+    for keyword in dict.fromkeys(k for call in usage.calls for k in call.keywords):
+        if keyword not in params or keyword not in sig.none_defaults or not _takes_module(sig, keyword):
+            continue
+        values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+        if not values or not all(_bool_literal(v) for v in values):
+            continue
+        if all(v.value is False or (shortcut and keyword == SHORTCUT_PARAMETER) for v in values):  # type: ignore[attr-defined]
+            out.append(keyword)
+    return out
+
+
+def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = True, shortcut: bool = False) -> KeywordEdits:
     """Edits of call-site keywords that let every call site call ``sig``: renamed to a synonym among its parameters
     (``{"relu": "use_act"}``), inverted (a reduction divisor where the definition takes a fraction) or, with
     ``allow_drops``, dropped when it has no parameter for them (at most ``MAX_DROPPED_KEYWORDS``). Empty when the calls
@@ -998,15 +1030,23 @@ def keyword_edits(sig: Signature | None, usage: NameUsage, allow_drops: bool = T
     ``relu=True``, ``reduction_ratio=16``, ``padding=1``); the indexed block takes the same argument under another name,
     as a fraction, or not at all. Editing the call site (shown in the diff) is the smallest change that lets the model
     use the block; the sandbox check then tells whether it runs.
+
+    A bool literal where the block takes a module it can do without is dropped (``_bools_for_modules``; ``shortcut``:
+    the block gets ``projection_shortcut``). A record's keywords (``Signature.is_record``: a ``@dataclass`` or
+    ``NamedTuple``) are renamed at most, never dropped: the model reads its fields back (timm's ``RegNetCfg(depth=6,
+    width_init=16)`` ran with the default ``w0``; ``ConvStemConfig(..., padding=1)`` then failed on ``s.padding``).
     """
-    if sig is None or not usage.calls or (not sig.varkw and calls_fit(sig, usage)):
+    if sig is None or not usage.calls:
         return KeywordEdits()
+    neutral: list[str] = _bools_for_modules(sig, usage, shortcut)
+    if not neutral and not sig.varkw and calls_fit(sig, usage):
+        return KeywordEdits()
+    allow_drops = allow_drops and not sig.is_record
     params = sig.params + sig.kwonly
     renamed: dict[str, str] = {}
     inverted: dict[str, str] = {}
     flags: dict[str, str] = {}
     dropped: list[str] = []
-    neutral: list[str] = []
     for call in usage.calls:
         for keyword in call.keywords:
             if keyword in params or keyword in renamed or keyword in inverted or keyword in flags or keyword in dropped + neutral:
@@ -1042,7 +1082,20 @@ CONVENTIONAL_LAYERS = (("norm", "nn.BatchNorm2d"), ("act", "nn.ReLU"), ("activat
 _LAYER_REFERENCE = re.compile(r"nn\.[A-Za-z_][A-Za-z0-9_]*")
 
 
-def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, Any] | None = None) -> dict[str, str]:
+# A norm layer for tokens [B, N, C] or channels-last input: normalises the last axis, as timm's ViT passes it
+TOKEN_NORM = "nn.LayerNorm"
+# Norm layers that need [B, C, ...] input: no norm for tokens (a ``BatchNorm2d(head_dim)`` on [B, heads, N, head_dim]
+# normalises the heads axis)
+CHANNELS_FIRST_NORMS = frozenset({"nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d", "nn.InstanceNorm1d",
+                                  "nn.InstanceNorm2d", "nn.InstanceNorm3d", "nn.SyncBatchNorm", "nn.LazyBatchNorm2d"})
+
+
+def _is_norm_parameter(param: str) -> bool:
+    return "norm" in param.split("_")
+
+
+def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, Any] | None = None,
+                   layout: str | None = None) -> dict[str, str]:
     """Defaults for the parameters ``sig`` defaults to None yet calls unguarded: the ``torch.nn`` layer the block's
     validated example passed (``norm_layer=nn.BatchNorm2d``), else the conventional one for a word of its name
     (``CONVENTIONAL_LAYERS``); a parameter neither tells about is left as it is, and so is every one when ``code`` does
@@ -1055,7 +1108,12 @@ def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, A
     Why: timm's building blocks leave such layers to the model that builds them (res2net's ``Bottle2neck`` takes
     ``norm_layer=None`` and calls it); an LLM's ``Bottle2neck(64, 32, stride=2)``, or a ``_make_layer(Bottle2neck, ...)``
     that calls it through a variable, then fails with "'NoneType' object is not callable" although the block is the
-    right one. Setting the default in the inserted block serves every way the model calls it."""
+    right one. Setting the default in the inserted block serves every way the model calls it.
+
+    ``layout`` is what the model feeds the block (``call_layout.fed_layout``): for tokens or channels-last input a
+    norm parameter gets ``nn.LayerNorm`` where the convention, or the example, says a channels-first norm (timm's
+    ``Attention(64, num_heads=4, qk_norm=True)`` after an ``nn.Linear`` failed with ``nn.BatchNorm2d``: "running_mean
+    should contain 4 elements not 16")."""
     if sig is None or not (sig.unset_callables or sig.required_layers) or ("nn", "torch.nn") not in import_lines(code):
         return {}
     defaults: dict[str, str] = {}
@@ -1064,6 +1122,8 @@ def layer_defaults(sig: Signature | None, code: str, example_kwargs: dict[str, A
         value = example.get("__expr__") if isinstance(example, dict) else None
         if not (isinstance(value, str) and _LAYER_REFERENCE.fullmatch(value)):
             value = next((layer for word, layer in CONVENTIONAL_LAYERS if word in param.split("_")), None)
+        if layout in (TOKENS, CHANNELS_LAST) and _is_norm_parameter(param) and value in CHANNELS_FIRST_NORMS:
+            value = TOKEN_NORM
         if value is not None:
             defaults[param] = value
     positional = [p for p in sig.required_layers if p not in sig.kwonly_required]
@@ -1204,7 +1264,9 @@ def call_arguments(call: CallSite) -> tuple[list[ast.expr], dict[str, ast.expr]]
 def numbers_into_non_numbers(sig: Signature, call: CallSite) -> list[str]:
     """The parameters of ``sig`` that take no number (``Signature.not_numbers``: a module, a layer class, a callable,
     a tensor) where ``call`` passes a number literal (``ResidualBlock(64, 64)`` into ``ResidualBlock(main: nn.Module,
-    shortcut: nn.Module)``). Such a call constructs the block, and the first forward fails calling ``64(x)``."""
+    shortcut: nn.Module)``), or a bool literal to one the block calls (``BasicBlock(32, 64, 2, True)`` into a block
+    that calls ``self.downsample(x)``). Such a call constructs the block, and the first forward fails calling ``64(x)``
+    or ``True(x)``."""
     if not sig.not_numbers:
         return []
     arguments = call_arguments(call)
@@ -1213,8 +1275,13 @@ def numbers_into_non_numbers(sig: Signature, call: CallSite) -> list[str]:
     positional, keywords = arguments
     given = list(zip(sig.params, positional))  # ``*args`` stops the pairing where it stands
     given = given[: next((i for i, a in enumerate(positional) if isinstance(a, ast.Starred)), len(given))]
-    given += [(k, v) for k, v in keywords.items()]
-    return [param for param, value in given if param in sig.not_numbers and _number(value) is not None]
+    given += [(k, v) for k, v in keywords.items() if k in call.keywords]  # not one ``keyword_edits`` dropped
+    return [param for param, value in given if param in sig.not_numbers
+            and (_number(value) is not None or (_bool_literal(value) and param in sig.callables))]
+
+
+def _bool_literal(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, bool)
 
 
 def _takes_layer(param: str) -> bool:
@@ -1389,7 +1456,9 @@ ABSORB_PENALTY = 0.4
 MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "helper-alias": 2.0, "semantic": 1.0}
 
 
-def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameUsage, user_ids: set[str]) -> Candidate | None:
+def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameUsage, user_ids: set[str],
+                    layout: str | None = None) -> Candidate | None:
+    """``layout``: what the model feeds the name's instances (``fed_layout``), for the layers set in the block."""
     if getattr(block, "missing_deps", None):
         return None
     code = block.code
@@ -1400,10 +1469,11 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
         return None
-    defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None))
+    defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None), layout)
     sig = with_defaults(sig, defaults)
+    shortcut = projection_shortcut(sig, code)
     # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
-    edits = keyword_edits(sig, usage, allow_drops=match != "semantic")
+    edits = keyword_edits(sig, usage, allow_drops=match != "semantic", shortcut=bool(shortcut))
     usage = edited_usage(usage, edits)  # scored as the call sites will read after the edits
     compat = call_compatibility(sig, usage) if sig is not None else 0.5
     overlap = keyword_overlap(sig, usage)
@@ -1423,7 +1493,6 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     )
     if defaults:
         reason += f"; defaults set in the block: {', '.join(f'{k}={v}' for k, v in defaults.items())}"
-    shortcut = projection_shortcut(sig, code)
     if shortcut:
         reason += f"; downsample: {SHORTCUT_DESCRIPTION}"
     return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults, shortcut=shortcut)
@@ -1435,10 +1504,11 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     wanted = aliases(name)
     key = normalize(name)
     user_ids = identifiers(user_code)
+    layout = fed_layout(_parsed(user_code), name)
     found: dict[str, Candidate] = {}
 
     def add(block: Any, symbol: str, match: str) -> None:
-        cand = _make_candidate(name, block, symbol, match, usage, user_ids)
+        cand = _make_candidate(name, block, symbol, match, usage, user_ids, layout)
         if cand is None:
             return
         ident = cand.identity
@@ -1462,7 +1532,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             add(block, block.name, "normalized")
         elif bkey in wanted:
             add(block, block.name, "alias")
-    for cand in layout_variants(usage, store, user_ids):  # ConvNeXt's LayerNorm(..., data_format="channels_first")
+    for cand in layout_variants(usage, store, user_ids, layout):  # ConvNeXt's LayerNorm(..., data_format="channels_first")
         if cand.identity not in found or found[cand.identity].score < cand.score:
             found[cand.identity] = cand
     # a helper defined inside a stored block (functions like drop_path, constants, helper classes), unless a block of the
@@ -1509,13 +1579,13 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             shared = word_overlap(name, hit.block.name)
             if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
                 continue  # nothing of the name, and only generic model context in common
-            cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids)
+            cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids, layout)
             if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage) and not is_whole_network(cand, usage):
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
     cands = [c for c in found.values() if c.match in NAME_MATCHES or not is_whole_network(c, usage)]
-    weigh_layout_and_family(cands, fed_layout(_parsed(user_code), name))
+    weigh_layout_and_family(cands, layout)
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
 
 
@@ -1652,14 +1722,15 @@ def data_format(usage: NameUsage) -> str | None:
     return formats.pop() if len(formats) == 1 else None
 
 
-def layout_variants(usage: NameUsage, store: Any, user_ids: set[str]) -> list[Candidate]:
+def layout_variants(usage: NameUsage, store: Any, user_ids: set[str], fed: str | None = None) -> list[Candidate]:
     """Blocks whose layout is what the calls' ``data_format`` asks for, with that keyword dropped at the calls:
     ConvNeXt's ``LayerNorm(dim, eps=1e-6, data_format="channels_first")`` is a ``LayerNorm2d``, its ``channels_last``
     form a plain ``LayerNorm``. Scored as the calls read without the keyword (it costs no meaning), and only blocks
     that take no ``data_format`` themselves (those that do are ordinary candidates).
 
     Why: ConvNeXt-style models written by LLMs carry the reference implementation's one LayerNorm with a layout
-    switch; the libraries split it into two classes, and keeping ``data_format`` is what makes a block run right."""
+    switch; the libraries split it into two classes, and keeping ``data_format`` is what makes a block run right.
+    ``fed``: what the model feeds the name's instances (``fed_layout``), for the layers set in the block."""
     layout = data_format(usage)
     if layout is None:
         return []
@@ -1670,7 +1741,7 @@ def layout_variants(usage: NameUsage, store: Any, user_ids: set[str]) -> list[Ca
         sig = definition_signature(block.code, block.name)
         if sig is None or "data_format" in sig.params + sig.kwonly:
             continue
-        cand = _make_candidate(usage.name, block, block.name, match, plain, user_ids)
+        cand = _make_candidate(usage.name, block, block.name, match, plain, user_ids, fed)
         if cand is not None and cand.compat > 0:
             cand.edits = replace(cand.edits, dropped=(*cand.edits.dropped, "data_format"))
             cand.reason += f"; data_format='{layout}' is the layout of this block"

@@ -1167,3 +1167,101 @@ def test_a_linear_or_layernorm_output_is_token_input_and_blocks_validated_on_map
     ranked = store_candidates(analyze(LINEAR_EMBED_MODEL).free["Attention"], store, LINEAR_EMBED_MODEL)
     assert ranked[0].qualified_name == "timm.layers.attention.Attention", [c.qualified_name for c in ranked]
     assert all("validated on 4-D input" in c.reason for c in ranked[1:])
+
+
+QK_NORM_ATTENTION = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Attention(nn.Module):
+        def __init__(self, dim, num_heads=8, qk_norm=False, norm_layer=None):
+            super().__init__()
+            self.head_dim = dim // num_heads
+            self.qkv = nn.Linear(dim, dim * 3)
+            self.q_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+
+        def forward(self, x):
+            return x
+    ''')
+
+
+def test_a_norm_layer_default_follows_the_layout_the_model_feeds_the_block():
+    """s23 V (2): ``Attention(64, num_heads=4, qk_norm=True)`` after an ``nn.Linear`` (tokens) got ``norm_layer =
+    nn.BatchNorm2d`` written in: "running_mean should contain 4 elements not 16", or with 8 heads of 8 a batch norm over
+    the heads axis that passed the check."""
+    from rag_server.candidates import layer_defaults, store_candidates
+
+    sig = definition_signature(QK_NORM_ATTENTION, "Attention")
+    assert sig.unset_callables == ["norm_layer"]
+    assert layer_defaults(sig, QK_NORM_ATTENTION) == {"norm_layer": "nn.BatchNorm2d"}  # nothing said: as before
+    assert layer_defaults(sig, QK_NORM_ATTENTION, layout="channels_first") == {"norm_layer": "nn.BatchNorm2d"}
+    for layout in ("tokens", "channels_last"):
+        assert layer_defaults(sig, QK_NORM_ATTENTION, layout=layout) == {"norm_layer": "nn.LayerNorm"}, layout
+        # a 2-D norm from a validated example is no norm for tokens either; another layer it names is kept
+        assert layer_defaults(sig, QK_NORM_ATTENTION, {"norm_layer": {"__expr__": "nn.BatchNorm2d"}}, layout) == {"norm_layer": "nn.LayerNorm"}
+        assert layer_defaults(sig, QK_NORM_ATTENTION, {"norm_layer": {"__expr__": "nn.RMSNorm"}}, layout) == {"norm_layer": "nn.RMSNorm"}
+    # the activation convention does not depend on the layout
+    act = QK_NORM_ATTENTION.replace("norm_layer", "act_layer")
+    assert layer_defaults(definition_signature(act, "Attention"), act, layout="tokens") == {"act_layer": "nn.ReLU"}
+
+    model = LINEAR_EMBED_MODEL.replace("Attention(dim, num_heads=8, qkv_bias=True)", "Attention(dim, num_heads=4, qk_norm=True)")
+    store = _NamedBlocksStore([_stored("Attention", "timm.layers.attention", "dim, num_heads=8, qk_norm=False, norm_layer=None",
+                                       "self.q_norm = norm_layer(dim // num_heads) if qk_norm else nn.Identity()", [2, 16, 32])])
+    ranked = store_candidates(analyze(model).free["Attention"], store, model)
+    assert ranked[0].defaults == {"norm_layer": "nn.LayerNorm"}, ranked[0].reason
+    on_a_map = model.replace("self.embed = nn.Linear(48, dim)", "self.embed = nn.Conv2d(3, dim, 3)")
+    assert store_candidates(analyze(on_a_map).free["Attention"], store, on_a_map)[0].defaults == {"norm_layer": "nn.BatchNorm2d"}
+
+
+def test_an_embedding_output_is_token_input():
+    """s23 V (4): ``self.blocks(self.tok(idx))`` with ``self.tok = nn.Embedding(vocab, 64)`` said nothing of its
+    layout, and three 4-D conv blocks were checked before ViT's token ``Block``."""
+    from rag_server.call_layout import fed_layout
+    from rag_server.candidates import store_candidates
+
+    model = LINEAR_EMBED_MODEL.replace("self.embed = nn.Linear(48, dim)", "self.embed = nn.Embedding(100, dim)")
+    assert fed_layout(ast.parse(model), "Attention") == "tokens"
+    positions = model.replace("self.embed = nn.Embedding(100, dim)",
+                              "self.embed = nn.Embedding(100, dim)\n        self.pos = nn.Embedding(16, dim)")
+    positions = positions.replace("x = self.embed(x)", "x = self.embed(x) + self.pos(torch.arange(x.shape[1]))")
+    assert fed_layout(ast.parse(positions), "Attention") == "tokens"
+    functional = model.replace("x = self.embed(x)", "x = F.embedding(x, self.table)")
+    assert fed_layout(ast.parse(functional), "Attention") == "tokens"
+
+    init = "dim, num_heads=8, qkv_bias=False"
+    store = _NamedBlocksStore([
+        _stored("Attention", "timm.models.metaformer", init, "self.qkv = nn.Linear(dim, dim * 3)", [2, 32, 8, 8]),
+        _stored("Attention", "timm.layers.attention", init, "self.qkv = nn.Linear(dim, dim * 3)", [2, 16, 32], padding=4000),
+    ])
+    ranked = store_candidates(analyze(model).free["Attention"], store, model)
+    assert ranked[0].qualified_name == "timm.layers.attention.Attention", [c.qualified_name for c in ranked]
+
+
+def test_a_bool_downsample_is_dropped_where_the_block_builds_its_projection_shortcut():
+    """s23 V (3), through the store: ``BasicBlock(32, 64, stride=2, downsample=True)`` kept ``downsample=True`` and
+    failed with "'bool' object is not callable"; dropped, the inserted projection shortcut serves it."""
+    from rag_server.candidates import store_candidates
+
+    block = _stored("BasicBlock", "torchvision.models.resnet", "inplanes, planes, stride=1, downsample=None",
+                    "self.downsample = downsample", [2, 32, 8, 8])
+    block.code = block.code.replace("return x\n", "if self.downsample is not None:\n            x = self.downsample(x)\n        return x\n")
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Conv2d(3, 32, 3, padding=1)
+                self.layer1 = BasicBlock(32, 64, stride=2, downsample=True)
+
+            def forward(self, x):
+                return self.layer1(self.stem(x))
+        ''')
+    ranked = store_candidates(analyze(model).free["BasicBlock"], _NamedBlocksStore([block]), model)
+    assert ranked and ranked[0].edits.dropped == ("downsample",) and ranked[0].shortcut and ranked[0].compat == 1.0, ranked
+    mixed = model.replace("self.layer1 = BasicBlock(32, 64, stride=2, downsample=True)",
+                          "self.layer1 = BasicBlock(32, 64, stride=2, downsample=True)\n"
+                          "        self.layer2 = BasicBlock(64, 64, downsample=nn.Identity())")
+    ranked = store_candidates(analyze(mixed).free["BasicBlock"], _NamedBlocksStore([block]), mixed)
+    assert all(c.compat == 0.0 and not c.edits for c in ranked), ranked  # one call's module may not be dropped

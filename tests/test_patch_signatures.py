@@ -127,3 +127,109 @@ def test_keywords_at_their_neutral_value_are_dropped_without_counting_against_th
     for meaningful in ("groups=4", "groups=g", "dilation=2", "groups=True"):  # another value: still never dropped
         usage = _call("RepVggBlock", f"in_channels=3, out_channels=8, padding=1, {meaningful}")
         assert "groups" not in keyword_edits(sig, usage).dropped and "dilation" not in keyword_edits(sig, usage).dropped, meaningful
+
+
+RECORDS = textwrap.dedent('''\
+    from dataclasses import dataclass
+    from typing import NamedTuple, Tuple
+
+
+    @dataclass
+    class RegCfg:
+        depth: int = 21
+        w0: int = 80
+        stem_width: int = 32
+        downsample: str = 'conv1x1'
+
+
+    class StemConfig(NamedTuple):
+        out_channels: int
+        kernel_size: int
+        stride: int
+
+
+    @dataclass
+    class AttnCfg:
+        dim_head: int = 32
+        window_size: Tuple[int, int] = (7, 7)
+
+
+    class PlainCfg:
+        def __init__(self, depth=21, w0=80, stem_width=32, downsample='conv1x1'):
+            self.depth = depth
+    ''')
+
+
+def test_a_config_records_keywords_are_never_dropped_only_renamed_to_a_field():
+    """s23 V (1): RegNetCfg(depth=6, width_init=16, ...) lost width_init (the model ran with the default w0),
+    ConvStemConfig(..., padding=1) lost padding (then s.padding raised AttributeError): a record's fields are what the
+    model reads back, so a keyword it has no field for makes it no fit."""
+    reg = definition_signature(RECORDS, "RegCfg")
+    assert reg.is_record
+    for args in ("depth=6, width_init=16, stem_width=16", "depth=6, groups=1"):  # a neutral value is kept too
+        usage = _call("RegCfg", args)
+        assert not keyword_edits(reg, usage), args
+        assert call_compatibility(reg, usage) == 0.0, args
+    stem = definition_signature(RECORDS, "StemConfig")
+    assert stem.is_record
+    usage = _call("StemConfig", "out_channels=16, kernel_size=3, stride=2, padding=1")
+    assert not keyword_edits(stem, usage) and call_compatibility(stem, usage) == 0.0
+    # a synonym field takes the value under its own name
+    attn = definition_signature(RECORDS, "AttnCfg")
+    edits = keyword_edits(attn, _call("AttnCfg", "head_dim=8, window_size=(4, 4)"))
+    assert edits.renamed == {"head_dim": "dim_head"} and not edits.dropped
+    # a class with a written __init__ is a block, not a record: its extra keyword may still be dropped
+    plain = definition_signature(RECORDS, "PlainCfg")
+    assert not plain.is_record
+    assert keyword_edits(plain, _call("PlainCfg", "depth=6, width_init=16")).dropped == ("width_init",)
+
+
+BASIC_BLOCK = textwrap.dedent('''\
+    from typing import Optional
+
+    import torch.nn as nn
+
+
+    class BasicBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, inplanes, planes, stride=1, downsample: Optional[nn.Module] = None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.downsample = downsample
+
+        def forward(self, x):
+            shortcut = x
+            out = self.conv1(x)
+            if self.downsample is not None:
+                shortcut = self.downsample(x)
+            return out + shortcut
+    ''')
+
+
+def test_a_bool_passed_where_the_block_takes_a_module_is_dropped_for_its_default_shortcut_or_does_not_fit():
+    """s23 V (3): BasicBlock(32, 64, stride=2, downsample=True) failed on every candidate with "'bool' object is not
+    callable" while the reason claimed the 1x1 conv + BN shortcut."""
+    from rag_server.candidates import edited_usage
+
+    sig = definition_signature(BASIC_BLOCK, "BasicBlock")
+    for flag in ("True", "False"):
+        usage = _call("BasicBlock", f"32, 64, stride=2, downsample={flag}")
+        edits = keyword_edits(sig, usage, shortcut=True)
+        assert edits.dropped == ("downsample",), flag
+        assert call_compatibility(sig, edited_usage(usage, edits)) == 1.0, flag
+    # no shortcut built by default: True cannot be dropped, and a bool into a module parameter does not fit
+    usage = _call("BasicBlock", "32, 64, stride=2, downsample=True")
+    assert not keyword_edits(sig, usage, shortcut=False)
+    assert call_compatibility(sig, usage) == 0.0
+    assert call_compatibility(sig, _call("BasicBlock", "32, 64, 2, True")) == 0.0  # positional: no edit can reach it
+    # False into a module parameter that defaults to None is that None
+    edits = keyword_edits(sig, usage := _call("BasicBlock", "32, 64, stride=2, downsample=False"), shortcut=False)
+    assert edits.dropped == ("downsample",) and call_compatibility(sig, edited_usage(usage, edits)) == 1.0
+    # the model's own module stays; a flag that is no literal is not read as one
+    assert not keyword_edits(sig, _call("BasicBlock", "32, 64, stride=2, downsample=nn.Identity()"), shortcut=True)
+    assert not keyword_edits(sig, _call("BasicBlock", "32, 64, stride=2, downsample=flag"), shortcut=True)
+    # a bool where the block takes a bool is a bool
+    flagged = BASIC_BLOCK.replace("downsample: Optional[nn.Module] = None", "downsample: bool = False")
+    flagged = flagged.replace("shortcut = self.downsample(x)", "shortcut = x")
+    assert call_compatibility(definition_signature(flagged, "BasicBlock"), usage) == 1.0
