@@ -523,7 +523,11 @@ class BlockStore:
             self._local.db = None
 
     # --- blocks by id ------------------------------------------------------------------
-    def _blocks(self, ids: list[int]) -> list[Block]:
+    def _blocks(self, ids: list[int], named_as: str = "") -> list[Block]:
+        """The blocks ``ids``, each with the provenances this view shows and the qualified name of the first of them.
+        ``named_as``: a qualified name the caller asked for, whose provenance goes first. Why: one code held in two
+        files (a GPL and an MIT copy) was shown under the hidden copy's name with the shown copy's path and license,
+        and asking for the MIT copy's name answered with the GPL copy's."""
         if not ids:
             return []
         db = self._db()
@@ -533,7 +537,14 @@ class BlockStore:
         for r in db.execute(f"SELECT * FROM provenance WHERE block_id IN ({marks}) ORDER BY block_id, ord", ids):
             if self._shows(r[2], r[10]):  # a view says where its blocks come from within it
                 provs.setdefault(r[0], []).append(Provenance(*r[2:]))
-        return [_row_to_block(rows[i], provs.get(i, [])) for i in ids]
+        blocks = []
+        for i in ids:
+            shown = sorted(provs.get(i, []), key=lambda p: p.qualified_name != named_as) if named_as else provs.get(i, [])
+            block = _row_to_block(rows[i], shown)
+            if shown and shown[0].qualified_name:
+                block.qualified_name = shown[0].qualified_name
+            blocks.append(block)
+        return blocks
 
     def block_by_id(self, block_id: int) -> Block:
         return self._blocks([block_id])[0]
@@ -610,7 +621,7 @@ class BlockStore:
             if i is not None and self._visible(i):
                 return self._blocks([i])[0]
         found = self._resolved_name(key)
-        return self._blocks([found])[0] if found is not None else None
+        return self._blocks([found], named_as=key)[0] if found is not None else None
 
     def _resolved_name(self, key: str) -> int | None:
         """The block ``key`` names as Search's symbol lookup reads it, when that is one class: a qualified name whose

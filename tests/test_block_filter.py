@@ -168,7 +168,10 @@ def test_a_source_with_vendored_copyleft_code_keeps_its_other_blocks(tmp_path):
     se = _licensed(real_block("timm.layers.squeeze_excite", "SEModule", validation=ok_validation()), "MIT", mixed)
     mlp = _licensed(real_block("timm.layers.mlp", "Mlp", validation=ok_validation()), "GPL-3.0", mixed)
     drop = _licensed(real_block("timm.layers.drop", "DropPath", validation=ok_validation()), "GPL-3.0", mixed)
-    drop.provenances += _licensed(real_block("timm.layers.drop", "DropPath"), "MIT", mixed).provenances
+    mit_copy = _licensed(real_block("timm.layers.drop", "DropPath"), "MIT", mixed).provenances
+    for prov in mit_copy:  # the same code in another file of the checkout
+        prov.module, prov.path, prov.qualified_name = "mit.drop", "mit/drop.py", "mit.drop.DropPath"
+    drop.provenances += mit_copy
     embedder = Embedder()
     store_blocks([se, mlp, drop], tmp_path, embedder=embedder)
     store = BlockStore(tmp_path, embedder=embedder)
@@ -179,7 +182,11 @@ def test_a_source_with_vendored_copyleft_code_keeps_its_other_blocks(tmp_path):
         assert "Mlp" not in view.all_names() and "Mlp" not in {h.block.name for h in view.search("multi layer perceptron", k=10)}
         [kept] = view.blocks_named("DropPath")
         assert [p.license for p in kept.provenances] == ["MIT"]
+        assert kept.qualified_name == "mit.drop.DropPath"  # the shown copy's name, not the hidden GPL copy's
     assert store.get("Mlp") is not None and len(store.get("DropPath").provenances) == 2  # the store itself is unchanged
+    assert store.get("DropPath").qualified_name == "timm.layers.drop.DropPath"
+    asked = store.get("mit.drop.DropPath")  # asked for by the MIT copy's name: that copy, first
+    assert asked.qualified_name == "mit.drop.DropPath" and asked.provenances[0].license == "MIT"
     gpl_only = tmp_path.parent / "gpl_only"
     store_blocks([_licensed(real_block("timm.layers.mlp", "Mlp", validation=ok_validation()), "GPL-3.0", mixed)], gpl_only, embedder=embedder)
     with pytest.raises(ValueError, match=r"leaves no source .*dir:/src/mixed \(GPL-3.0\)"):
