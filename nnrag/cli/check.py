@@ -21,7 +21,7 @@ import typer
 
 from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
-from nnrag.pyparse import decode_source
+from nnrag.pyparse import MAX_COMPILE_DEPTH, MAX_DEPTH, Nesting, TooDeep, decode_source, refuse_past, too_deep_message
 from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits on an input shape: beyond them a check
 from rag_server.convert import MAX_INPUT_ELEMENTS as MAX_SHAPE_ELEMENTS  # would fail in the sandbox as the model's fault
 from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, WALL_FACTOR
@@ -130,6 +130,21 @@ def _server_sandbox(server: str) -> dict:
 def _remote_checker(server: str):
     """A Client (its ``check_many`` streams through the Audit RPC) that fails with a clear message."""
     return remote_client(server, hint="results so far are saved; rerun the same command to resume")
+
+
+def _refuse_what_python_cannot_compile(code: str) -> Nesting:
+    """How ``code`` nests; exit 2 naming the line when it chains past what CPython's compiler takes (a 2,900-term
+    ``x + x + ...`` failed in the sandbox with "hint: see the traceback"): no sandbox is started for it."""
+    try:
+        return refuse_past(code, MAX_COMPILE_DEPTH)
+    except TooDeep as exc:
+        _fail(str(exc))
+
+
+def _explain_recursion(result: CheckResult, nesting: Nesting) -> None:
+    """A RecursionError of deeply nesting code gets the hint that says where and what to do, for "see the traceback"."""
+    if not result.ok and result.error_type == "RecursionError" and nesting.depth > MAX_DEPTH:
+        result.diagnosis.hint = too_deep_message(nesting)
 
 
 def _print_result(result: CheckResult) -> None:
@@ -241,6 +256,7 @@ def register(app: typer.Typer) -> None:
         timeout, memory_mb = _check_budget(timeout, memory_mb)
         dtypes = parse_input_dtypes(input_dtype, input_shape)
         code = read_code(file)
+        nesting = _refuse_what_python_cannot_compile(code)
         example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
         if input_shape:
             example.inputs = [parse_shape(s) for s in input_shape]
@@ -257,6 +273,7 @@ def register(app: typer.Typer) -> None:
 
             with CheckerPool(size=1, preload=("torch",)) as pool:  # one check: the child imports what else it needs
                 result = pool.check(code, spec)
+        _explain_recursion(result, nesting)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:

@@ -15,7 +15,7 @@ import typer
 
 from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
-from nnrag.pyparse import decode_source
+from nnrag.pyparse import decode_source, refuse_too_deep, too_deep_error
 
 DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack"
 
@@ -139,6 +139,10 @@ def _model_code(file: Path) -> str:
         _fail(f"cannot read {file}: {exc.strerror or exc}")
     if "\0" in code:
         _fail(f"{file} does not parse as Python: source code string cannot contain null bytes")
+    try:  # the predictor's readers recurse: 1,000 nested lambdas parsed, then said "does not parse as Python (None)"
+        refuse_too_deep(code)
+    except RecursionError as exc:
+        _fail(f"{file}: {too_deep_error(code, exc)}")
     return code
 
 
