@@ -534,14 +534,16 @@ class BlockStore:
         marks = ",".join("?" * len(ids))
         rows = {r[0]: r for r in db.execute(f"SELECT * FROM blocks WHERE id IN ({marks})", ids)}
         provs: dict[int, list[Provenance]] = {}
+        first: dict[int, Provenance] = {}
         for r in db.execute(f"SELECT * FROM provenance WHERE block_id IN ({marks}) ORDER BY block_id, ord", ids):
+            first.setdefault(r[0], Provenance(*r[2:]))
             if self._shows(r[2], r[10]):  # a view says where its blocks come from within it
                 provs.setdefault(r[0], []).append(Provenance(*r[2:]))
         blocks = []
         for i in ids:
             shown = sorted(provs.get(i, []), key=lambda p: p.qualified_name != named_as) if named_as else provs.get(i, [])
             block = _row_to_block(rows[i], shown)
-            if shown and shown[0].qualified_name:
+            if shown and shown[0] != first[i] and shown[0].qualified_name:  # another copy than the block's own comes first
                 block.qualified_name = shown[0].qualified_name
             blocks.append(block)
         return blocks
