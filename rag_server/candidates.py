@@ -28,6 +28,7 @@ import libcst as cst
 from indexer.store import INSTALLED_WEIGHT, LEVEL_WEIGHTS, stage_index
 from nnrag import pyparse
 from rag_server.codeops import (
+    LAYOUT_PARAMETERS,
     KeywordEdits,
     drop_missing_imports,
     extract_definition,
@@ -463,6 +464,8 @@ class Signature:
     # a record whose ``__init__`` ``@dataclass`` or ``NamedTuple`` generates from its fields (timm's ``RegNetCfg``): the
     # model reads its fields back, so no keyword of its calls is ever dropped (``keyword_edits``)
     is_record: bool = False
+    # parameters that pick the input layout (``LAYOUT_PARAMETERS``) -> the layout their default picks
+    layout_defaults: dict[str, str] = field(default_factory=dict)
 
 
 def _number(node: ast.expr) -> float | None:
@@ -499,7 +502,35 @@ def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
     sig.not_numbers = {name for name, types in annotated.items() if types and types <= NOT_NUMBER_TYPES}
     sig.tensors = {name for name, types in annotated.items() if types and types <= TENSOR_TYPES}
     sig.not_numbers |= {a.arg for a, d in defaulted if _names_a_class(d)}
+    sig.layout_defaults = {a.arg: layout for a, d in defaulted if (layout := _layout_of_default(a.arg, d)) is not None}
     return sig
+
+
+def _layout_of_default(param: str, default: ast.expr) -> str | None:
+    """The layout a layout parameter's literal default picks: ``channels_last=True``, ``data_format="channels_first"``."""
+    if param not in LAYOUT_PARAMETERS or not isinstance(default, ast.Constant):
+        return None
+    if param == "channels_last" and isinstance(default.value, bool):
+        return CHANNELS_LAST if default.value else CHANNELS_FIRST
+    return default.value if default.value in (CHANNELS_LAST, CHANNELS_FIRST) else None
+
+
+def layout_switches(sig: Signature | None, layout: str | None, usage: NameUsage) -> dict[str, str]:
+    """New defaults for the layout parameters of ``sig`` whose default picks another layout than the map the model
+    feeds the block (``layout``: channels-first after an ``nn.Conv2d``, channels-last after a permute), when no call
+    passes them: ``channels_last=False``, ``data_format="channels_first"``.
+
+    Why: timm's ``GlobalResponseNorm(dim, channels_last=True)`` after a ``Conv2d`` normalised over the width as if it
+    were the channels, and the check passed whenever the width equalled the channels (32 x 32 CIFAR, 32 channels)."""
+    if sig is None or layout not in (CHANNELS_FIRST, CHANNELS_LAST) or not sig.layout_defaults:
+        return {}
+    passed = {k for call in usage.calls for k in call.keywords}
+    passed |= {p for call in usage.calls for p in sig.params[:call.n_positional]}
+    switches = {}
+    for param, picked in sig.layout_defaults.items():
+        if picked != layout and param not in passed:
+            switches[param] = str(layout == CHANNELS_LAST) if param == "channels_last" else repr(layout)
+    return switches
 
 
 # Types an argument annotated with takes no number: a module, a layer class or factory, a tensor. Not ``str``: timm
@@ -1470,6 +1501,7 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     if sig is None and symbol == block.name:
         return None
     defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None), layout)
+    defaults.update(layout_switches(sig, layout, usage))
     sig = with_defaults(sig, defaults)
     shortcut = projection_shortcut(sig, code)
     # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
@@ -1637,10 +1669,34 @@ def family_module(cand: Candidate, cands: list[Candidate]) -> bool:
 WRONG_RANK = {TOKENS: 4, CHANNELS_FIRST: 3}
 
 
+# A class name that states the layout it takes: timm's ``PartitionAttentionCl`` / ``...2d`` pairs, ``LayerNorm2d``
+_CHANNELS_LAST_NAME = re.compile(r"(?:Cl|_cl|NHWC|Nhwc|ChannelsLast|_channels_last)$")
+_CHANNELS_FIRST_NAME = re.compile(r"(?:2d|2D|NCHW|Nchw)$")
+
+
+def name_layout(name: str) -> str | None:
+    """The layout a class name states (``PartitionAttentionCl``: channels-last; ``LayerNorm2d``: channels-first)."""
+    if _CHANNELS_LAST_NAME.search(name):
+        return CHANNELS_LAST
+    return CHANNELS_FIRST if _CHANNELS_FIRST_NAME.search(name) else None
+
+
+def _layout_conflict(cand: Candidate, layout: str | None) -> bool:
+    """Whether ``cand``'s name states a layout the model does not feed it: a channels-last block for a map fed
+    channels-first (or named ``...2d`` by the model), a ``...2d`` block for tokens or a channels-last map."""
+    stated = name_layout(cand.symbol)
+    wanted = layout or name_layout(cand.name)
+    if stated is None or wanted is None or stated == wanted:
+        return False
+    return stated == CHANNELS_LAST and wanted == CHANNELS_FIRST or stated == CHANNELS_FIRST and wanted in (TOKENS, CHANNELS_LAST)
+
+
 def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
     """Add ``FAMILY_BONUS`` to candidates from their family's module (``family_module``) and take ``LAYOUT_PENALTY``
     from those validated on inputs of a rank the model's layout rules out (``fed_layout``: tokens [B, N, C] after
-    ``x.flatten(2).transpose(1, 2)``, where visformer's ``Block`` takes [B, C, H, W] and SAM's [B, H, W, C])."""
+    ``x.flatten(2).transpose(1, 2)``, where visformer's ``Block`` takes [B, C, H, W] and SAM's [B, H, W, C]), and from
+    those whose name states another layout (``_layout_conflict``: timm's ``PartitionAttentionCl`` took
+    ``PartitionAttention2d``'s place on a conv feature map, and passed the check computing over the wrong axis)."""
     fresh = [c for c in cands if not c.weighed]
     for cand in [c for c in fresh if family_module(c, cands)]:
         cand.score += FAMILY_BONUS
@@ -1651,6 +1707,9 @@ def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
         if rank is not None and rank == WRONG_RANK[layout]:
             cand.score -= LAYOUT_PENALTY
             cand.reason += f", validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"
+        elif _layout_conflict(cand, layout):
+            cand.score -= LAYOUT_PENALTY
+            cand.reason += f", named for {name_layout(cand.symbol).replace('_', '-')} input"  # type: ignore[union-attr]
 
 
 def _package(cand: Candidate) -> str:

@@ -615,8 +615,9 @@ def test_when_every_block_fails_the_one_that_ran_is_returned_and_the_hint_points
 
 def test_a_failure_inside_an_inserted_block_is_named_in_the_hint(store, pool):
     """The check fails inside the block Patch inserted: the hint names that block and its source, and says the
-    user's code is not where the error is (the sandbox alone said "the error is raised in the model code")."""
-    result = patch(_block_model("GlobalResponseNorm(16)", 16), CheckSpec(), store, pool, max_tries=2)
+    user's code is not where the error is (the sandbox alone said "the error is raised in the model code"). A block
+    built for 8 channels fed 16 fails inside its forward (GRN's gamma of 8 against 16 channels)."""
+    result = patch(_block_model("GlobalResponseNorm(8)", 16), CheckSpec(), store, pool, max_tries=2)
     assert not result.check.ok, result.attempts
     [block] = result.inserted
     hint = result.check.diagnosis.hint

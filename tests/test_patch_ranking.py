@@ -1265,3 +1265,52 @@ def test_a_bool_downsample_is_dropped_where_the_block_builds_its_projection_shor
                           "        self.layer2 = BasicBlock(64, 64, downsample=nn.Identity())")
     ranked = store_candidates(analyze(mixed).free["BasicBlock"], _NamedBlocksStore([block]), mixed)
     assert all(c.compat == 0.0 and not c.edits for c in ranked), ranked  # one call's module may not be dropped
+
+
+GRN = textwrap.dedent('''\
+    import torch
+    from torch import nn
+
+
+    class GlobalResponseNorm(nn.Module):
+        def __init__(self, dim, eps=1e-6, channels_last=True):
+            super().__init__()
+            self.spatial_dim, self.channel_dim = ((1, 2), -1) if channels_last else ((2, 3), 1)
+    ''')
+
+
+def test_a_layout_flag_default_follows_the_map_the_model_feeds():
+    """timm's GlobalResponseNorm(dim, channels_last=True) after an nn.Conv2d normalised over the width as if it were
+    the channels, and passed the check whenever width == channels: its default is switched in the inserted block."""
+    from rag_server.candidates import layout_switches
+    from rag_server.codeops import set_parameter_defaults
+
+    sig = definition_signature(GRN, "GlobalResponseNorm")
+    fed_map = analyze("class Net:\n    def __init__(self):\n        self.grn = GlobalResponseNorm(32)\n").free["GlobalResponseNorm"]
+    assert layout_switches(sig, "channels_first", fed_map) == {"channels_last": "False"}
+    assert layout_switches(sig, "channels_last", fed_map) == {}  # the default already fits
+    assert layout_switches(sig, None, fed_map) == {} and layout_switches(sig, "tokens", fed_map) == {}
+    said = analyze("class Net:\n    def __init__(self):\n        self.grn = GlobalResponseNorm(32, channels_last=True)\n").free["GlobalResponseNorm"]
+    assert layout_switches(sig, "channels_first", said) == {}  # the model's own keyword is kept
+    switched = set_parameter_defaults(GRN, {"GlobalResponseNorm"}, {"channels_last": "False"})
+    assert "channels_last=False" in switched and "channels_last=True" not in switched
+    convnext_ln = "class LayerNorm(nn.Module):\n    def __init__(self, normalized_shape, eps=1e-6, data_format='channels_last'):\n        pass\n"
+    assert layout_switches(definition_signature(convnext_ln, "LayerNorm"), "channels_first", fed_map) == {"data_format": "'channels_first'"}
+
+
+def test_a_block_named_for_another_layout_ranks_below_the_one_named_for_the_map():
+    """PartitionAttentionCl (channels-last) took PartitionAttention2d's place on a conv feature map by meaning and
+    validation, and passed the check computing over the wrong axis: a name that states another layout costs it."""
+    from rag_server.candidates import Candidate, name_layout, weigh_layout_and_family
+
+    assert (name_layout("PartitionAttentionCl"), name_layout("LayerNorm2d"), name_layout("Mlp")) == ("channels_last", "channels_first", None)
+    cl = Candidate(name="PartitionAttention2d", symbol="PartitionAttentionCl", code="", match="semantic", score=5.0)
+    first = Candidate(name="PartitionAttention2d", symbol="PartitionAttention2d", code="", match="exact", score=4.5)
+    weigh_layout_and_family([cl, first], "channels_first")
+    assert first.score > cl.score and "named for channels-last input" in cl.reason
+    unknown = Candidate(name="PartitionAttention2d", symbol="PartitionAttentionCl", code="", match="semantic", score=5.0)
+    weigh_layout_and_family([unknown], None)  # no layout read: the model's own name says 2d
+    assert unknown.score == 4.0
+    tokens = Candidate(name="Block", symbol="LayerNorm2d", code="", match="semantic", score=5.0)
+    weigh_layout_and_family([tokens], "tokens")
+    assert tokens.score == 4.0
