@@ -448,11 +448,26 @@ def _say_where_it_fails(result: PatchResult, user_code: str, user_names: set[str
     if site is None:
         return
     where = where_it_fails(site, user_code, result.code)
-    hint = check.diagnosis.hint or ""
+    hint = _label_built_at(check.diagnosis.hint or "", user_code, result.code)
     if MODEL_CODE_HINT in hint:
         check.diagnosis.hint = hint.replace(MODEL_CODE_HINT, where)
     else:
         check.diagnosis.hint = f"{hint}; {where}" if hint else where
+
+
+_BUILT_AT = re.compile(r"(is built at line )(\d+)(:)")
+
+
+def _label_built_at(hint: str, user_code: str, patched: str) -> str:
+    """The sandbox's "`head` is built at line 69:" counts lines of the patched code it checked: say so, and give the
+    line of the user's file. Why: beside "line 15 of your code" an unlabelled 69 read as a line of the user's file."""
+    lines = user_line_map(user_code, patched)
+
+    def labelled(m: re.Match) -> str:
+        mine = lines.get(int(m.group(2)))
+        where = f"line {mine} of your code (line {m.group(2)} of the patched code)" if mine else f"line {m.group(2)} of the patched code"
+        return f"is built at {where}{m.group(3)}"
+    return _BUILT_AT.sub(labelled, hint)
 
 
 def _describe(check: CheckResult) -> str:
@@ -621,7 +636,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         choice = nxt
     assert best is not None
     final = best[1]
-    _say_where_it_fails(final, extracted.code, user_names)
+    _say_where_it_fails(final, code, user_names)  # lines of the text the user gave, prose and fences included
     final.attempts = attempts
     final.stop_reason = stop_reason
     final.tries = tries

@@ -667,3 +667,17 @@ def test_cli_json_keeps_a_crlf_files_line_ends_in_code_and_diff(store_dir, tmp_p
     content = [line for line in data["diff"].split("\n")[2:] if line and not line.startswith("@@")]
     assert content and all(line.endswith("\r") for line in content), content[:3]
     assert any(line.startswith("+class ") for line in content)
+
+
+def test_hint_lines_are_lines_of_the_text_the_user_gave(store, pool):
+    """LLM text (prose and a fence around the code): "line N of your code" counted lines of the extracted code, and
+    "`fc` is built at line M" was a line of the patched code with no label; both now count lines of the submitted text."""
+    code = _block_model("GlobalResponseNorm(16)", 999)
+    text = f"Sure! Here is the model.\n\nIt uses GRN.\n\n```python\n{code}```\n\nThis should train well.\n"
+    result = patch(text, CheckSpec(), store, pool, max_tries=2)
+    assert not result.check.ok and result.stripped_text, result.attempts
+    lines = text.splitlines()
+    fc_line = next(i for i, line in enumerate(lines, 1) if "self.fc = nn.Linear" in line)
+    call_line = next(i for i, line in enumerate(lines, 1) if "return self.fc(" in line)
+    hint = result.check.diagnosis.hint
+    assert f"is built at line {fc_line} of your code (line " in hint and f"line {call_line} of your code" in hint, hint
