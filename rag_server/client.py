@@ -69,6 +69,12 @@ class Unavailable(ApiError): ...
 class FailedPrecondition(ApiError): ...
 
 
+class CodeRefused(InvalidArgument, ValueError):
+    """Code the SDK refuses before sending it: over the size limit the server and the sandbox share
+    (``sandbox.pool.MAX_CODE_BYTES``), or holding a lone surrogate, which UTF-8 cannot carry. The INVALID_ARGUMENT
+    "code: problem" the server answers for such code, and a ValueError naming the argument."""
+
+
 _ERRORS = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -307,8 +313,38 @@ def _search_result(resp: blocks_pb2.SearchResponse) -> SearchResult:
     return SearchResult(hits=[_hit(h) for h in resp.hits], versions=_versions(resp), took_ms=resp.took_ms)
 
 
+def _code_arg(code: Any, name: str = "code") -> str:
+    """``code`` as the server will take it, checked before sending: a string (TypeError otherwise) within the size limit
+    and free of lone surrogates (``CodeRefused`` naming ``name``, ``convert.code_problem``). Why: code over the gRPC
+    message limit failed with "Sent message larger than max", and a surrogate with a raw UnicodeEncodeError."""
+    if not isinstance(code, str):
+        raise TypeError(f"{name} must be a string of Python source, got {type(code).__name__}")
+    problem = convert.code_problem(code)
+    if problem:
+        raise CodeRefused(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: {problem}")
+    return code
+
+
+def _spec_arg(spec: Any, name: str = "spec") -> CheckSpec | None:
+    """``spec`` as a CheckSpec: a CheckSpec, None, or a dict of CheckSpec's fields (``CheckSpec.to_dict``'s form);
+    anything else a TypeError naming ``name``. Why: a string or dict failed deep inside with
+    "AttributeError: ... 'expected_output_shape'"."""
+    if spec is None or isinstance(spec, CheckSpec):
+        return spec
+    if isinstance(spec, dict):
+        known = CheckSpec.__dataclass_fields__
+        unknown = sorted(str(k) for k in spec if k not in known)
+        if unknown:
+            raise TypeError(f"{name}: unknown field(s) {', '.join(map(repr, unknown))}; a CheckSpec has {', '.join(known)}")
+        try:
+            return CheckSpec.from_dict(spec)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TypeError(f"{name}: not a valid CheckSpec ({exc})") from None
+    raise TypeError(f"{name} must be a CheckSpec, a dict of its fields or None, got {type(spec).__name__} {spec!r:.80}")
+
+
 def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest:
-    req = blocks_pb2.CheckRequest(code=code)
+    req = blocks_pb2.CheckRequest(code=_code_arg(code))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
@@ -343,8 +379,8 @@ def _patch_outcome(resp: blocks_pb2.PatchResponse) -> PatchOutcome:
     )
 
 
-def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[str, str, CheckSpec | None]) -> blocks_pb2.AuditRequest:
-    """An item is code, (code, spec) or (id, code, spec)."""
+def _audit_parts(index: int, item: Any) -> tuple[str, str, CheckSpec | None]:
+    """An item is code, (code, spec) or (id, code, spec); TypeError naming the item otherwise."""
     if isinstance(item, str):
         item_id, code, spec = str(index), item, None
     elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
@@ -353,21 +389,71 @@ def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[
         raise TypeError(f"audit item {index}: expected code, (code, spec) or (id, code, spec), got {type(item).__name__}")
     if not isinstance(code, str):
         raise TypeError(f"audit item {index}: code must be a string, got {type(code).__name__}")
-    req = blocks_pb2.AuditRequest(id=str(item_id), code=code)
+    return str(item_id), code, _spec_arg(spec, f"audit item {index}: spec")
+
+
+def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[str, str, CheckSpec | None]) -> blocks_pb2.AuditRequest:
+    """An item is code, (code, spec) or (id, code, spec)."""
+    item_id, code, spec = _audit_parts(index, item)
+    req = blocks_pb2.AuditRequest(id=item_id, code=_code_arg(code, f"audit item {index}: code"))
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
 
 
-def _audit_requests(items: Iterable[Any], to_item, raised: list[Exception]) -> Iterator[blocks_pb2.AuditRequest]:
-    """Requests for a stream. gRPC reads them in its own thread and reports an exception there only as "Exception
-    iterating requests!"; ``raised`` keeps it so that the caller re-raises the real one (which item, what is wrong)."""
-    try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
-        for i, item in enumerate(items):
-            yield _audit_request(i, to_item(i, item))
-    except Exception as exc:  # closing the stream raises GeneratorExit at the yield, which is no Exception
-        raised.append(exc)
-        raise
+class _AuditFeed:
+    """One Audit stream's requests, read lazily from the caller's items, and the answers the SDK gives itself.
+
+    An item whose code the server would refuse anyway (``convert.code_problem``: over the size limit, a lone
+    surrogate) is not sent: it is answered here, in its place, with the server's "code: problem" error. Why: sent, it
+    ended the whole stream (a message over the gRPC limit; a UnicodeEncodeError in gRPC's thread).
+
+    A bad item (TypeError naming it) or the caller's iterator raising ends the requests there, but not the stream:
+    the items sent before it are still answered, and ``error`` is raised after their answers (``answered``). Why: the
+    exception raised in gRPC's request thread cancelled the stream, and results of earlier good items were lost.
+    """
+
+    def __init__(self, items: Iterable[Any], to_item: Any = None, on_send: Any = None) -> None:
+        self._items, self._to_item, self._on_send = items, to_item, on_send
+        self._order: deque[AuditItem | None] = deque()  # per item read, in order: None (sent) or its answer given here
+        self._lock = threading.Lock()
+        self.error: Exception | None = None
+
+    def requests(self) -> Iterator[blocks_pb2.AuditRequest]:
+        try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
+            for i, item in enumerate(self._items):
+                item_id, code, spec = _audit_parts(i, self._to_item(i, item) if self._to_item else item)
+                problem = convert.code_problem(code)
+                if problem:
+                    with self._lock:
+                        self._order.append(AuditItem(id=item_id, result=None, error=f"code: {problem}"))
+                    continue
+                request = blocks_pb2.AuditRequest(id=item_id, code=code)
+                if spec is not None:
+                    request.spec.CopyFrom(convert.spec_to_proto(spec))
+                with self._lock:
+                    self._order.append(None)
+                if self._on_send is not None:
+                    self._on_send(spec)
+                yield request
+        except Exception as exc:  # closing the stream raises GeneratorExit at the yield, which is no Exception
+            self.error = exc
+
+    def answered_here(self) -> list[AuditItem]:
+        """The answers given here that come next in order (before the next item sent)."""
+        out = []
+        with self._lock:
+            while self._order and self._order[0] is not None:
+                out.append(self._order.popleft())
+        return out
+
+    def answered(self, resp: blocks_pb2.AuditResponse) -> list[AuditItem]:
+        """The server's answer ``resp``, after the answers given here for the items before it."""
+        out = self.answered_here()
+        with self._lock:
+            if self._order:
+                self._order.popleft()
+        return [*out, _audit_item(resp)]
 
 
 def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
@@ -672,8 +758,11 @@ class Client(_Base):
         isolation they measured (None while starting) and what it does not contain."""
         return json.loads(self._call(self._blocks.Stats, blocks_pb2.StatsRequest(), timeout).stats_json)
 
-    def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
-        """Sandboxed staged check. Default deadline: the spec's timeout plus slack."""
+    def check(self, code: str, spec: CheckSpec | dict[str, Any] | None = None, *, timeout: float | None = None) -> CheckResult:
+        """Sandboxed staged check. Default deadline: the spec's timeout plus slack. ``spec``: a CheckSpec or a dict of
+        its fields (TypeError otherwise). Code over ``sandbox.pool.MAX_CODE_BYTES`` or holding a lone surrogate is
+        refused before sending: ``CodeRefused`` (an InvalidArgument and a ValueError) naming ``code``."""
+        spec = _spec_arg(spec)
         resp = self._call(self._blocks.Check, _check_request(code, spec), _check_timeout(spec, timeout))
         return convert.result_from_proto(resp.result)
 
@@ -686,14 +775,23 @@ class Client(_Base):
         return _patch_outcome(self._call(self._blocks.Patch, req, timeout))
 
     def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> Iterator[AuditItem]:
-        """Stream checks; items are code, (code, spec) or (id, code, spec). Results keep input order."""
-        raised: list[Exception] = []
-        requests = _audit_requests(items, lambda i, item: item, raised)
+        """Stream checks; items are code, (code, spec) or (id, code, spec), a spec a CheckSpec or a dict of its fields.
+        Results keep input order, one per item, each yielded as soon as it and every earlier one are done.
+
+        An item the server refuses (bad spec values, empty code, code over ``sandbox.pool.MAX_CODE_BYTES`` or holding
+        a lone surrogate: the last two answered by the SDK without sending them) is an ``AuditItem`` with ``error``
+        set, and the stream goes on. An item that is not an item at all (TypeError naming it), or ``items`` raising,
+        stops reading items there: the results of every item before it are still yielded, then that exception is
+        raised. A failure of the stream itself raises an ``ApiError`` after the results already received."""
+        feed = _AuditFeed(items)
         try:
-            for resp in self._blocks.Audit(requests, timeout=self._t(timeout), metadata=self._metadata):
-                yield _audit_item(resp)
+            for resp in self._blocks.Audit(feed.requests(), timeout=self._t(timeout), metadata=self._metadata):
+                yield from feed.answered(resp)
         except grpc.RpcError as exc:
-            raise (raised[0] if raised else _api_error(exc)) from None
+            raise (feed.error or _api_error(exc)) from None
+        yield from feed.answered_here()
+        if feed.error is not None:
+            raise feed.error
 
     def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> Iterator[CheckResult]:
         """``CheckerPool.check_many`` on the server's pool: one Audit stream, results in input order.
@@ -704,32 +802,37 @@ class Client(_Base):
         spec's ``timeout_s`` (30 s without a spec) plus the client's ``timeout`` for queueing and start-up
         (``_StallGuard``). ``timeout`` given: one deadline for the whole stream instead. A server that stops or dies
         ends the stream with ``Unavailable``; closing the iterator (or interrupting it) cancels the stream, which
-        stops the server's checks. An item the server refuses (e.g. code over its size limit) comes back as a
-        "rejected" result.
+        stops the server's checks. An item the server refuses (e.g. code over its size limit, or holding a lone
+        surrogate: those two are answered without sending them) comes back as a "rejected" result in its place. An
+        item that is no (code, spec) pair, or ``items`` raising, stops reading there: the results before it are
+        yielded, then that exception is raised.
         """
-        raised: list[Exception] = []
         guard = _StallGuard(slack_s=self.timeout) if timeout is None else None
 
         def to_item(i: int, item: tuple[str, CheckSpec | None]) -> tuple[str, str, CheckSpec | None]:
-            if guard is not None and isinstance(item, (tuple, list)) and len(item) == 2:
-                guard.sent(item[1])
+            if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                raise TypeError(f"check_many item {i}: expected (code, spec), got {type(item).__name__}")
             return (str(i), *item)
 
-        requests = _audit_requests(items, to_item, raised)
-        call = self._blocks.Audit(requests, timeout=timeout, metadata=self._metadata)
+        feed = _AuditFeed(items, to_item, guard.sent if guard is not None else None)
+        call = self._blocks.Audit(feed.requests(), timeout=timeout, metadata=self._metadata)
         if guard is not None:
             guard.start(call.cancel)
         try:
             for resp in call:
                 if guard is not None:
                     guard.answered()
-                item = _audit_item(resp)
-                yield item.result if item.result is not None else _refused(item.error)
+                for item in feed.answered(resp):
+                    yield item.result if item.result is not None else _refused(item.error)
                 if guard is not None:
                     guard.resumed()
+            for item in feed.answered_here():
+                yield _refused(item.error)
+            if feed.error is not None:
+                raise feed.error
         except grpc.RpcError as exc:
-            if raised:
-                raise raised[0] from None
+            if feed.error is not None:
+                raise feed.error from None
             if guard is not None and guard.fired:
                 raise DeadlineExceeded(grpc.StatusCode.DEADLINE_EXCEEDED, guard.message) from None
             raise _api_error(exc) from None
@@ -824,7 +927,9 @@ class AsyncClient(_Base):
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return json.loads((await self._call(self._blocks.Stats, blocks_pb2.StatsRequest(), timeout)).stats_json)
 
-    async def check(self, code: str, spec: CheckSpec | None = None, *, timeout: float | None = None) -> CheckResult:
+    async def check(self, code: str, spec: CheckSpec | dict[str, Any] | None = None, *, timeout: float | None = None) -> CheckResult:
+        """``Client.check``: ``spec`` a CheckSpec or a dict of its fields; bad code ``CodeRefused`` before sending."""
+        spec = _spec_arg(spec)
         resp = await self._call(self._blocks.Check, _check_request(code, spec), _check_timeout(spec, timeout))
         return convert.result_from_proto(resp.result)
 
@@ -835,28 +940,42 @@ class AsyncClient(_Base):
         return _patch_outcome(await self._call(self._blocks.Patch, req, timeout))
 
     async def audit(self, items: Iterable[Any], *, timeout: float | None = 3600.0) -> AsyncIterator[AuditItem]:
-        requests = [_audit_request(i, item) for i, item in enumerate(items)]
+        """``Client.audit`` for asyncio: the same items, answers and errors (results before a bad item, then its error)."""
+        feed = _AuditFeed(items)
         try:
-            async for resp in self._blocks.Audit(iter(requests), timeout=self._t(timeout), metadata=self._metadata):
-                yield _audit_item(resp)
+            async for resp in self._blocks.Audit(feed.requests(), timeout=self._t(timeout), metadata=self._metadata):
+                for item in feed.answered(resp):
+                    yield item
         except grpc.RpcError as exc:
-            raise _api_error(exc) from None
+            raise (feed.error or _api_error(exc)) from None
+        for item in feed.answered_here():
+            yield item
+        if feed.error is not None:
+            raise feed.error
 
     async def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> AsyncIterator[CheckResult]:
         """``Client.check_many`` for asyncio: one Audit stream, results in input order. The items are read at once, so
         the default deadline is what they could take one after another: per item its spec's ``timeout_s`` (30 s
         without a spec) plus the client's ``timeout``."""
         pairs = list(items)
-        requests = [_audit_request(i, (str(i), code, spec)) for i, (code, spec) in enumerate(pairs)]
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(f"check_many item {i}: expected (code, spec), got {type(pair).__name__}")
+        pairs = [(code, _spec_arg(spec, f"check_many item {i}: spec")) for i, (code, spec) in enumerate(pairs)]
         if timeout is None:
             timeout = sum((spec.timeout_s if spec is not None else 30.0) + self.timeout for _, spec in pairs) or self.timeout
-        call = self._blocks.Audit(iter(requests), timeout=timeout, metadata=self._metadata)
+        feed = _AuditFeed([(str(i), code, spec) for i, (code, spec) in enumerate(pairs)])
+        call = self._blocks.Audit(feed.requests(), timeout=timeout, metadata=self._metadata)
         try:
             async for resp in call:
-                item = _audit_item(resp)
-                yield item.result if item.result is not None else _refused(item.error)
+                for item in feed.answered(resp):
+                    yield item.result if item.result is not None else _refused(item.error)
+            for item in feed.answered_here():
+                yield _refused(item.error)
+            if feed.error is not None:
+                raise feed.error
         except grpc.RpcError as exc:
-            raise _api_error(exc) from None
+            raise (feed.error or _api_error(exc)) from None
         finally:
             call.cancel()
 

@@ -8,6 +8,8 @@ Imports stay light (no torch, no faiss) so the SDK is cheap to import.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from indexer.records import Block
 from nnrag.v1 import blocks_pb2
 from nnrag.v1 import common_pb2 as pb
 from rag_server.block_filter import LICENSE_POLICIES
+from sandbox.pool import MAX_CODE_BYTES
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 # Limits on what a request may ask for. Past them the request is refused with
@@ -38,6 +41,56 @@ class BadRequest(ValueError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+# ---------------------------------------------------------------- text on the wire
+
+
+def wire_text(text: str) -> str:
+    """``text`` as a protobuf string field can hold it: a lone surrogate (what Python makes of undecodable bytes:
+    ``b"caf\\xe9".decode("utf-8", "surrogateescape")``, ``os.fsdecode``) becomes its escape ``\\udce9``; any other text
+    is returned as it is. Why: protobuf refuses such a string (UnicodeEncodeError), so a model whose error message,
+    printed output or traceback held one made Check answer INTERNAL and ended an Audit stream."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def wire_safe(value: Any) -> Any:
+    """``value`` with every string inside it ``wire_text``: strings, lists, tuples, dict keys and values, and the fields of
+    dataclasses (a copy; ``value`` is not changed). Every record produced by untrusted code (a CheckResult, a
+    PatchResult) goes through this once before it becomes a message, so no field can be forgotten."""
+    if isinstance(value, str):
+        return wire_text(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(wire_safe(v) for v in value)
+    if isinstance(value, dict):
+        return {wire_safe(k): wire_safe(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        safe = copy.copy(value)  # not ``dataclasses.replace``: no __init__ / __post_init__ runs again
+        for f in dataclasses.fields(value):
+            object.__setattr__(safe, f.name, wire_safe(getattr(value, f.name)))
+        return safe
+    return value
+
+
+def code_problem(code: str) -> str | None:
+    """Why ``code`` cannot be checked as sent (over ``MAX_CODE_BYTES``, the sandbox's own limit, so a check in process
+    and one over the wire refuse the same files; or holding a lone surrogate, which UTF-8 cannot carry), or None.
+    The server and the SDK both ask this, the SDK before sending: a file over the gRPC message limit failed with
+    "Sent message larger than max", and one with a surrogate with a raw UnicodeEncodeError."""
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        line = code.count("\n", 0, exc.start) + 1
+        column = exc.start - (code.rfind("\n", 0, exc.start) + 1) + 1
+        return (f"holds a lone surrogate {code[exc.start]!r} (line {line}, column {column}), which UTF-8 cannot encode: "
+                "decode the file's bytes with an encoding (or errors='replace') instead of errors='surrogateescape'")
+    if size > MAX_CODE_BYTES:
+        return f"{size:,} bytes (UTF-8), at most {MAX_CODE_BYTES:,}"
+    return None
 
 
 @dataclass
@@ -237,6 +290,8 @@ def spec_from_proto(
 
 
 def result_to_proto(result: CheckResult) -> pb.CheckResult:
+    """Every string of the result (written by untrusted code: message, traceback, stdout, diagnosis...) ``wire_safe``."""
+    result = wire_safe(result)
     msg = pb.CheckResult(
         status=result.status,
         stages=dict(result.stages),

@@ -47,7 +47,6 @@ RPC_SECONDS = Histogram(
 )
 CHECKS_IN_FLIGHT = Gauge("nnrag_checks_in_flight", "Sandbox checks running or queued for a worker")
 
-MAX_CODE_CHARS = 2_000_000
 MAX_NAME_CHARS = 1_000  # the longest qualified name in the default store has 90
 SEARCH_MODES = {
     blocks_pb2.SEARCH_MODE_AUTO: "auto", blocks_pb2.SEARCH_MODE_MEANING: "meaning", blocks_pb2.SEARCH_MODE_SYMBOL: "symbol",
@@ -106,8 +105,10 @@ MAX_DETAIL_CHARS = 2_000  # gRPC drops a status message over its 16 KB metadata 
 
 
 def status_detail(message: str) -> str:
-    """``message`` cut to ``MAX_DETAIL_CHARS``. Why: messages echo what the client sent (a 20,000-character name or
-    source), and one that long never arrived: the client saw RESOURCE_EXHAUSTED instead of the real error."""
+    """``message`` cut to ``MAX_DETAIL_CHARS``, lone surrogates escaped (``convert.wire_text``). Why: messages echo what
+    the client sent (a 20,000-character name or source), and one that long never arrived: the client saw
+    RESOURCE_EXHAUSTED instead of the real error; a message quoting a sandbox's output can hold a surrogate."""
+    message = convert.wire_text(message)
     if len(message) <= MAX_DETAIL_CHARS:
         return message
     return f"{message[:MAX_DETAIL_CHARS]}... ({len(message) - MAX_DETAIL_CHARS:,} more characters)"
@@ -158,10 +159,12 @@ def _ended_status(context: grpc.ServicerContext) -> grpc.StatusCode | None:
 
 
 def _require_code(code: str, field: str = "code") -> str:
+    """Non-empty and within the sandbox's own size limit (``convert.code_problem``: the limit a check in process has)."""
     if not code.strip():
         raise BadRequest(field, "is empty")
-    if len(code) > MAX_CODE_CHARS:
-        raise BadRequest(field, f"{len(code):,} characters, at most {MAX_CODE_CHARS:,}")
+    problem = convert.code_problem(code)
+    if problem:
+        raise BadRequest(field, problem)
     return code
 
 
@@ -585,12 +588,20 @@ def _requests_until_gone(request_iterator: Iterator[blocks_pb2.AuditRequest]) ->
 
 def _audit_answer(item_id: str, item: Future | str, versions: common_pb2.Versions) -> blocks_pb2.AuditResponse:
     if isinstance(item, str):
-        return blocks_pb2.AuditResponse(id=item_id, error=item, versions=versions)
-    return blocks_pb2.AuditResponse(id=item_id, result=convert.result_to_proto(item.result()), versions=versions)
+        return blocks_pb2.AuditResponse(id=item_id, error=convert.wire_text(item), versions=versions)
+    result = item.result()  # a DeadlinePassed / ClientGone here ends the stream, as it should
+    try:
+        return blocks_pb2.AuditResponse(id=item_id, result=convert.result_to_proto(result), versions=versions)
+    except Exception as exc:  # one result that cannot be sent is that item's error, not the end of every later item
+        log.exception("audit result not convertible", extra={"fields": {"id": item_id, "error": repr(exc)}})
+        return blocks_pb2.AuditResponse(id=item_id, error=f"result: could not be sent ({type(exc).__name__}: {exc})"[:MAX_DETAIL_CHARS],
+                                        versions=versions)
 
 
 def patch_result_to_proto(result: Any) -> blocks_pb2.PatchResponse:
-    """rag_server.patch.PatchResult -> PatchResponse (``before`` is filled by the caller)."""
+    """rag_server.patch.PatchResult -> PatchResponse (``before`` is filled by the caller). Its strings quote the sandbox
+    (attempts, stop_reason, the check): ``convert.wire_safe`` first."""
+    result = convert.wire_safe(result)
     response = blocks_pb2.PatchResponse(
         patched_code=result.code, diff=result.diff, changed=result.changed,
         unresolved=list(result.unresolved), added_imports=list(result.added_imports),
@@ -706,8 +717,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             p = self._call(lambda: predictor.predict(code, hparams, dataset, curve, durations, request.target_epoch or None,
                                                      model=request.model or None, target=target), "request")
         return predictor_pb2.PredictResponse(
-            accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=p.model,
-            observed_epochs=p.k, epochs=p.epochs, target=p.target, reported_runs=p.reported_runs, ignored_hparams=p.ignored_hparams,
+            accuracy=p.point, lower=p.lo, upper=p.hi, interval_level=0.8, method=convert.wire_text(p.model),
+            observed_epochs=p.k, epochs=p.epochs, target=p.target, reported_runs=p.reported_runs,
+            ignored_hparams=convert.wire_safe(list(p.ignored_hparams)),
             model_ran=p.model_ran, versions=self._versions(),
         )
 
@@ -781,7 +793,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             per_epoch_s = run["durations"][-1] / len(run["durations"])
             saved_ms = max(0, plan - len(run["curve"])) * per_epoch_s * 1000.0
         return predictor_pb2.ShouldStopResponse(
-            stop=bool(d.stop), reason=d.reason, predicted_accuracy=float(d.predicted_final),
+            stop=bool(d.stop), reason=convert.wire_text(d.reason), predicted_accuracy=float(d.predicted_final),
             probability_beats_incumbent=float(d.p_beat_incumbent), saved_ms=saved_ms,
             lower=float(d.lo), upper=float(d.hi), versions=self._versions(),
         )
