@@ -388,6 +388,64 @@ def _layer_hint(layer: dict) -> str:
     return f"`{layer['name']}` ({rep}) fails on input shapes {shapes}: check the sizes produced by the layer before it"
 
 
+_SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def _layer_dims(layer: dict) -> int | None:
+    """Spatial dimensions of a layer that takes (batch, channels, *spatial): 1, 2 or 3 for ConvNd, ConvTransposeNd,
+    BatchNormNd, InstanceNormNd and the NNd pools; None for other layers."""
+    match = re.fullmatch(r"(?:Lazy)?(?:Conv|ConvTranspose|BatchNorm|InstanceNorm|MaxPool|AvgPool|AdaptiveAvgPool|AdaptiveMaxPool)([123])d",
+                         layer["type"])
+    return int(match.group(1)) if match else None
+
+
+def _rank_problem(layer: dict, inputs: list[list[int]] | None) -> tuple[int, list[int], list[int]] | None:
+    """(spatial dims, the layer's input shape, the model input it comes from) when the failing layer got an input of a
+    rank it does not take: neither (batch, channels, *spatial) nor one unbatched sample; or one unbatched sample that
+    is the model input itself (a model input has a batch dimension, so a dimension is missing). Why: a Conv2d fed a
+    (2, 3, 32) input read it as one sample of 2 channels, and the hint said to make in_channels match."""
+    dims, shapes = _layer_dims(layer), layer["input_shapes"]
+    if dims is None or not shapes or not inputs:
+        return None
+    got = shapes[0]
+    model_input = next((s for s in inputs if s == got), None) or next((s for s in inputs if len(s) <= len(got)), inputs[0])
+    if len(got) == dims + 2 or (len(got) == dims + 1 and got != model_input):
+        return None
+    return dims, got, model_input
+
+
+def _rank_diagnosis(layer: dict, dims: int, got: list[int], model_input: list[int], first: str, lineno: int | None) -> Diagnosis:
+    """The input rank the failing layer wants, and a model input shape that gives it that rank (``--input-shape``)."""
+    wanted = dims + 2
+    axes = ", ".join(("batch", "channels", *_SPATIAL_NAMES[dims]))
+    added = len(got) - len(model_input)  # dimensions the model adds (unsqueeze) before the layer
+    channels = _layer_channels(layer) or (model_input[1] if len(model_input) > 1 else 3)
+    kernel = max([int(k) for k in re.findall(r"kernel_size=\(?(\d+)", layer["repr"])] or [1])
+    side = max(32, 4 * kernel)
+    spatial = [d for d in model_input[1:] if d != channels and d >= side][-dims:]
+    layer_shape = [model_input[0] if model_input else 2, channels, *([side] * (dims - len(spatial)) + spatial)]
+    rank = wanted - added
+    if rank < 1:
+        suggestion = ""
+    else:
+        shape = layer_shape if rank == wanted else (layer_shape[:1] + layer_shape[len(layer_shape) - rank + 1:] if rank < wanted
+                                                    else layer_shape[:1] + [1] * (rank - wanted) + layer_shape[1:])
+        text = ",".join(str(d) for d in shape)
+        suggestion = f"; give the model a {rank}-D input, e.g. `--input-shape {text}` (Example.inputs=[{shape}])"
+    source = (f"the model input {got} itself" if got == model_input else
+              f"{len(got)}-D input {got}, made from the {len(model_input)}-D model input {model_input}")
+    unbatched = f" (read as one unbatched sample of {got[0]} channels)" if len(got) == dims + 1 else ""
+    problem = f"input rank mismatch in layer `{layer['name']}` ({layer['type']}): it takes {wanted}-D input, got {list(got)}: {first}"
+    hint = f"`{layer['name']}` is {layer['repr']} and takes {wanted}-D input ({axes}), but receives {source}{unbatched}{suggestion}"
+    return Diagnosis(problem[:400], hint, "input_rank", layer["name"], lineno)
+
+
+def _layer_channels(layer: dict) -> int | None:
+    """The input channels a layer's repr names first: Conv2d(3, 8, ...), BatchNorm2d(16, ...)."""
+    match = re.match(r"\w+\((\d+)", layer["repr"])
+    return int(match.group(1)) if match else None
+
+
 def diagnose_exception(
     exc: BaseException,
     stage: str,
@@ -398,9 +456,21 @@ def diagnose_exception(
     params: int | None = None,
     memory_mb: int | None = None,
     entry: str | None = None,
+    inputs: list[list[int]] | None = None,
+    inputs_inferred: bool = False,
 ) -> Diagnosis:
-    """Diagnosis of an exception raised by user code at ``stage`` (runs in the child)."""
-    namespace = namespace or {}
+    """Diagnosis of an exception raised by user code at ``stage`` (runs in the child). ``inputs``: the shapes of the
+    model inputs forward was fed; ``inputs_inferred``: the checker proposed them (``Example.inputs`` was None), which
+    the problem then says, since the caller never saw them."""
+    diagnosis = _diagnose_exception(exc, stage, namespace or {}, layer, lineno, code, params, memory_mb, entry, inputs)
+    if inputs_inferred and inputs:
+        diagnosis.problem += f" (model inputs inferred by the checker: {inputs})"
+    return diagnosis
+
+
+def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any], layer: dict | None, lineno: int | None,
+                        code: str, params: int | None, memory_mb: int | None, entry: str | None,
+                        inputs: list[list[int]] | None) -> Diagnosis:
     etype = type(exc).__name__
     msg = exception_text(exc)
     first = _first_line(msg)
@@ -466,6 +536,9 @@ def diagnose_exception(
     if any(p in msg for p in _THREAD_LIMIT_PATTERNS):
         return Diagnosis(f"the code could not start another thread or process at {stage}{_at(lineno)}: {first}",
                          THREAD_LIMIT_HINT.format(limit=_nproc_limit()), "thread_limit", "", lineno)
+    rank = _rank_problem(layer, inputs) if stage == "forward" and layer is not None else None
+    if rank is not None:
+        return _rank_diagnosis(layer, *rank, first, lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
         return Diagnosis(problem[:400], _layer_hint(layer) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
@@ -540,6 +613,8 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
         "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
         "OutputShapeMismatch": "make the final layer produce the expected shape (e.g. Linear(..., num_classes))",
         "NoTensorOutput": "forward must return a tensor, or a tuple/list/dict of tensors",
+        "NoTrainableParameter": ("give the model layers with weights (nn.Linear, nn.Conv2d) and leave some of their parameters "
+                                 "requires_grad=True; to check a fixed (frozen) model, run only up to forward (`--stage forward`)"),
         "NoGradient": "do not detach the output or wrap forward in torch.no_grad(); make sure parameters are used",
         "BadExample": "fix the example's inputs/dtypes",
     }.get(error_type, "see the message")

@@ -1,9 +1,14 @@
-"""FLOPs that torch's ``FlopCounterMode`` misses: recurrent layers run as one fused op.
+"""FLOPs that torch's ``FlopCounterMode`` misses: recurrent layers run as one fused op, attention on the CPU.
 
 ``nn.LSTM`` dispatches to a fused ``aten::lstm`` kernel for which the counter has no formula, so an LSTM model
 counted only its linear head (GRU and RNN decompose into ``mm``/``addmm`` and are counted; the cells are counted).
 ``RecurrentFlops`` hooks every ``nn.RNNBase`` layer during a counted forward and adds the layer's gate matmuls
 where the counter saw less than half of them, so a layer torch does count is never counted twice.
+
+``F.scaled_dot_product_attention`` runs on the CPU as ``aten._scaled_dot_product_flash_attention_for_cpu``, an op the
+counter has no formula for (it has them for the CUDA flash/efficient/cuDNN kernels), so attention counted 0 and a
+model using it read ~9x cheaper than the same maths through ``nn.MultiheadAttention``. ``flop_counter`` gives the
+counter torch's own sdpa formulas for the CPU ops (``CPU_SDPA_FORMULAS``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,35 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import PackedSequence
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+_aten = torch.ops.aten
+
+
+def _sdpa_forward(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
+    """torch's ``sdpa_flop`` (causal masks not discounted), for shapes as ``custom_mapping`` passes them."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_backward(grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# The CPU kernels of scaled dot-product attention and torch's formulas for the same maths on its CUDA kernels
+# (4 * B * H * L * S * E forward: two matmuls, 2 per multiply-add). Ops this torch build lacks are left out.
+CPU_SDPA_FORMULAS: dict[Any, Any] = {
+    getattr(_aten, name): formula
+    for name, formula in (("_scaled_dot_product_flash_attention_for_cpu", _sdpa_forward),
+                          ("_scaled_dot_product_flash_attention_for_cpu_backward", _sdpa_backward),
+                          ("_scaled_dot_product_fused_attention_overrideable", _sdpa_forward),
+                          ("_scaled_dot_product_fused_attention_overrideable_backward", _sdpa_backward))
+    if hasattr(_aten, name)
+}
+
+
+def flop_counter() -> FlopCounterMode:
+    """A silent ``FlopCounterMode`` that also counts attention's CPU kernels."""
+    return FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FORMULAS)
 
 GATES = {"LSTM": 4, "GRU": 3}  # gate blocks per recurrent matmul; RNN_TANH / RNN_RELU have one
 

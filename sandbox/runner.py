@@ -30,7 +30,8 @@ import torch.nn as nn
 from torch.nn.parameter import is_lazy
 
 from sandbox import diagnose
-from sandbox.flops import RecurrentFlops
+from sandbox.entry import EntryFinder, is_module_class
+from sandbox.flops import RecurrentFlops, flop_counter
 from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, MAX_OUTPUT_SHAPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 MODEL_FILE = "model.py"
@@ -329,6 +330,7 @@ class CheckRun:
         self.tracker = LayerTracker()
         self.current = "parse"
         self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
+        self.inputs_inferred = False  # the failing forward's inputs were proposed by the checker, not given
         self.started = time.process_time()  # budgets inside a check are CPU time, like its timeout
 
     # --- bookkeeping -------------------------------------------------------------------
@@ -342,6 +344,9 @@ class CheckRun:
         result.stages[stage] = "failed"
         result.failed_stage = stage
         layer = self.tracker.failing_layer() if stage in ("forward", "backward", "train_step") else None
+        example = result.example
+        dynamic = stage in ("forward", "backward", "train_step")
+        fed = example.inputs if dynamic and example is not None and example.input_specs is None else None
         if isinstance(exc, StageError):
             result.status, result.error_type, result.message = exc.status, exc.error_type, str(exc)[:MESSAGE_LIMIT]
             result.traceback, lineno = "", None
@@ -354,6 +359,7 @@ class CheckRun:
             result.diagnosis = diagnose.diagnose_exception(
                 exc, stage=stage, namespace=self.namespace, layer=layer, lineno=lineno, code=self.code,
                 params=result.params, memory_mb=self.spec.memory_mb, entry=result.entry,
+                inputs=fed, inputs_inferred=self.inputs_inferred,
             )
         except Exception:  # noqa: BLE001 - the checked code's exception broke a lookup (a property that raises): the failure stands
             result.diagnosis = Diagnosis(f"{result.error_type} at {stage}: {result.message[:240]}", "see the traceback", "exception", "", lineno)
@@ -399,27 +405,36 @@ class CheckRun:
         return True
 
     # --- dynamic stages ------------------------------------------------------------------
-    def _entry_class(self) -> type | Callable[..., nn.Module]:
+    def _entry_class(self, example: Example | None = None) -> type | Callable[..., nn.Module]:
         """The class to build, or a function that returns the model (``def Net(dim=256): return nn.Sequential(...)``,
-        as ConvMixer-style code writes it): named by the spec, else ``Net``, else the last nn.Module subclass.
+        as ConvMixer-style code writes it, a factory, or a builder of a module-level instance): named by the spec, else
+        chosen as ``sandbox.entry`` documents (``Net``; the model the file builds itself; the top-level model class).
         A function's result is checked to be an nn.Module when it is built (``_built_module``)."""
         ns = self.namespace
-        is_module = lambda obj: isinstance(obj, type) and issubclass(obj, nn.Module)  # noqa: E731
+        finder = EntryFinder(self.tree or ast.Module(body=[], type_ignores=[]), ns, self.class_order, MODULE_NAME)
         if self.spec.entry:
             obj = ns.get(self.spec.entry)
             if obj is None:
                 self._raise_if_hidden(self.spec.entry, [])
                 raise StageError("EntryNotFound", f"entry class {self.spec.entry!r} is not defined in the code")
-            if not is_module(obj) and not inspect.isfunction(obj):
+            if isinstance(obj, nn.Module):  # a module-level instance: the file's own model
+                return finder.instance_builder(self.spec.entry)
+            if not is_module_class(obj) and not inspect.isfunction(obj):
                 raise StageError("EntryNotModule", f"entry {self.spec.entry!r} is not an nn.Module subclass (nor a function that returns one)")
             return obj
-        if is_module(ns.get("Net")) or inspect.isfunction(ns.get("Net")):
+        if is_module_class(ns.get("Net")) or inspect.isfunction(ns.get("Net")):
             return ns["Net"]
-        defined = [n for n in self.class_order if is_module(ns.get(n))]
+        example = example or Example()
+        if not example.init_args and not example.init_kwargs:
+            built = finder.built_model()
+            if built is not None:
+                return built
+        defined = [n for n in self.class_order if is_module_class(ns.get(n))]
         self._raise_if_hidden("", defined)
         if not defined:
             raise StageError("NoModule", "the code defines no nn.Module subclass (and no entry was given)")
-        return ns[defined[-1]]
+        lemur = (lambda cls: self.spec.lemur is not False and is_lemur_class(cls))  # noqa: E731
+        return ns[finder.model_class(defined, list(example.init_args), dict(example.init_kwargs), lemur)]
 
     def _raise_if_hidden(self, entry: str, module_models: list[str]) -> None:
         """Fail with MainGuardOnly / ClassInFunction when the model the user means (``entry``, else ``Net`` or the class no
@@ -496,13 +511,14 @@ class CheckRun:
 
     def _attempt(self, result: CheckResult, example: Example | None) -> None:
         self.tracker.reset(None)
+        self.inputs_inferred = False
         _seed_everything(ATTEMPT_SEED)
         stage = "instantiate"
         model: nn.Module | None = None
         inputs: list[Any] = []
         try:
             self._enter(stage, result)
-            cls = self._entry_class()
+            cls = self._entry_class(example)
             result.entry = cls.__name__
             model, example = self._build(cls, example)
             if self.lemur is not None and self._trains_lemur(model):
@@ -588,7 +604,9 @@ class CheckRun:
             proposals = [(example.inputs, example.input_dtypes, None)]
         else:
             proposals = _propose_inputs(model, _size_hint(example))
+        inferred = example.input_specs is None and example.inputs is None
         first_error: BaseException | None = None
+        first_failure: tuple[list, list[list[int]], list[str] | None, list[dict] | None] | None = None
         count = self.spec.count_flops  # in the first forward tried (see _counted_forward); later ones run plain
         counted, flops = False, None
         # a lazy layer takes its shapes from the first input it sees, even when that forward then
@@ -609,12 +627,19 @@ class CheckRun:
                     output = model(*inputs)
                 result.forward_ms = round((time.perf_counter() - start) * 1000, 3)
             except Exception as exc:  # noqa: BLE001
-                first_error = first_error or exc
+                if first_error is None:
+                    first_error, first_failure = exc, (list(self.tracker.stack), shapes, dtypes, specs)
                 continue
             example.inputs, example.input_dtypes = [list(s) for s in shapes], dtypes
             example.input_specs = specs
             break
         else:
+            # the error reported is the first proposal's: the example and the failing layer must be that one's too, not
+            # the last proposal's (the diagnosis named the (2, 3, 32, 32) fallback for a model fed two (2, 8) inputs)
+            stack, shapes, dtypes, specs = first_failure  # type: ignore[misc]
+            self.tracker.stack = stack
+            example.inputs, example.input_dtypes, example.input_specs = [list(s) for s in shapes], dtypes, specs
+            self.inputs_inferred = inferred
             raise first_error  # type: ignore[misc]
         tensors = _flatten_tensors(output)
         if not tensors:
@@ -633,6 +658,9 @@ class CheckRun:
     def _backward(self, model: nn.Module, output: Any) -> str:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
+            required = self.spec.require_trainable
+            if required or (required is None and not self.spec.entry):
+                raise _no_trainable_parameter(model)
             return "skipped"
         loss = _backward_loss(output)
         if loss is None:
@@ -652,7 +680,7 @@ class CheckRun:
             return
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
-            return
+            raise _no_trainable_parameter(model)
         optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
         model.train()
         for _ in range(2):
@@ -669,6 +697,15 @@ class CheckRun:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+def _no_trainable_parameter(model: nn.Module) -> StageError:
+    """Why: a model with every parameter frozen (or none at all) passed with backward "skipped" and a train step that
+    trained nothing, while one whose output was detached failed with NoGradient."""
+    count = sum(1 for _ in model.parameters())
+    why = (f"all {count} of its parameter tensors have requires_grad=False" if count
+           else "it has no parameters: no layer with weights")
+    return StageError("NoTrainableParameter", f"the model has no trainable parameter: an optimizer cannot be built ({why})")
 
 
 def _built_module(entry: Callable[..., Any], built: Any) -> nn.Module:
@@ -762,9 +799,7 @@ def _counted_forward(model: nn.Module, inputs: list[torch.Tensor]) -> tuple[Any,
     a passing check). ``forward_ms`` then includes the counter's per-op overhead. A forward that
     raises under the counter runs once more without it, so only the model's own error fails the
     stage (FLOPs None when the counter was what broke)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     try:
         with counter, RecurrentFlops(model, counter) as recurrent:
             output = model(*inputs)
@@ -782,10 +817,8 @@ def _flops_per_sample(total: int, inputs: list[Any]) -> int:
 def _count_flops(model: nn.Module, inputs: list[torch.Tensor]) -> int | None:
     """Forward FLOPs per sample (2 per multiply-add), from FlopCounterMode on an extra no-grad
     forward: for a forward that passed only after the counted one failed."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     try:
-        counter = FlopCounterMode(display=False)
+        counter = flop_counter()
         with torch.no_grad(), counter, RecurrentFlops(model, counter) as recurrent:
             model(*inputs)
         return _flops_per_sample(counter.get_total_flops() + recurrent.extra, inputs)

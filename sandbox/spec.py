@@ -58,7 +58,10 @@ class Example:
 class CheckSpec:
     """What to check. Defaults fit an LLM-written CIFAR-10 classifier.
 
-    entry: class to build; None -> ``Net`` if defined, else the last nn.Module subclass.
+    entry: what to build: a class, a function returning the model, or a module-level model instance (rebuilt from its
+        assignment); None -> ``Net``; else the model the file builds itself (``model = Classifier()``, a zero-argument
+        factory ``def resnet10(): return ResNet(...)``); else the last top-level nn.Module class (used by no other)
+        that builds with the example's arguments; else the last top-level one; else the last (``sandbox.entry``).
     lemur: construct with the LEMUR contract ``Net(in_shape, out_shape, prm, device)``;
         None -> detect automatically.
     example: constructor args and inputs; None -> no args, input (2, 3, 32, 32).
@@ -70,6 +73,10 @@ class CheckSpec:
         also runs train_step (``train_setup`` + ``learn`` on a tiny batch), so a broken ``learn``
         is caught by every caller that keeps the defaults; False stops at the default stages.
         Stages other than the default are always run exactly as given.
+    require_trainable: whether a model without a trainable parameter fails at backward (NoTrainableParameter):
+        None -> when the check chose the entry (a whole file is checked as a model, which must have something to
+        train), not when the caller named it (the indexer checks parameter-free blocks, activations and pools, by
+        name; their backward is "skipped"). train_step always needs one: an optimizer cannot be built without.
     origin, factories: where ``entry`` is defined in an installed package (``timm.models.vgg``)
         and functions of that package that construct it (``timm.models.vgg:vgg11``). When every
         example fails, the sandbox calls these factories, records the arguments the real class
@@ -89,6 +96,7 @@ class CheckSpec:
     origin: str | None = None
     factories: list[str] = field(default_factory=list)
     train_lemur: bool = True
+    require_trainable: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -135,7 +143,7 @@ class CheckResult:
     peak_rss_mb: float | None = None
     wall_ms: float | None = None
     example: Example | None = None  # the example that worked (or the last tried)
-    entry: str | None = None  # the class that was built
+    entry: str | None = None  # what was built: a class, a factory function, or a module-level model instance
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     stdout: str = ""  # captured and truncated
     cpu_s: float | None = None  # CPU seconds the check's process had used when a time limit ended it

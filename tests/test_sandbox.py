@@ -315,7 +315,11 @@ def test_entry_selection(pool):
     code = SMALL + "\n\nclass Head(nn.Module):\n    def forward(self, x):\n        return x * 2\n"
     assert pool.check(code).entry == "Net"
     result = pool.check(code.replace("class Net(", "class Body("))
-    assert result.entry == "Head" and result.stages["backward"] == "skipped"
+    # both classes are top-level and build without arguments: the last one; a model chosen by the checker must have
+    # something to train, a block named by the caller (the indexer's) need not
+    assert result.entry == "Head" and result.error_type == "NoTrainableParameter" and result.failed_stage == "backward"
+    named = pool.check(code.replace("class Net(", "class Body("), CheckSpec(entry="Head"))
+    assert named.status == "ok" and named.stages["backward"] == "skipped"
     missing = pool.check(code, CheckSpec(entry="Nope"))
     assert missing.status == "failed" and missing.error_type == "EntryNotFound"
 

@@ -98,3 +98,50 @@ def test_recurrent_layers_are_counted_once(pool, cls, gates):
     recurrent = 10 * 2 * (2 * gates * 32 * (16 + 32) + 2 * gates * 32 * (64 + 32))
     head = 10 * 2 * 64 * 5
     assert result.flops == recurrent + head
+
+
+# F.scaled_dot_product_attention on CPU runs aten._scaled_dot_product_flash_attention_for_cpu, which FlopCounterMode has
+# no formula for: only the two projections were counted (33.5M where nn.MultiheadAttention's same maths gave 302M)
+SDPA_MODEL = '''
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, d=16, h=2):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.h = h
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+'''
+
+MHA_MODEL = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, d=16, h=2):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, h, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x)[0]
+'''
+
+
+def test_scaled_dot_product_attention_is_counted_like_multihead_attention(pool):
+    """Per sample of (2, 12, 16), 2 heads of 8: projections 2 * 12 * 16 * (48 + 16); attention 2 * 2 * 12 * 12 * 8 for
+    q @ k^T and as much for weights @ v (2 per multiply-add)."""
+    spec = CheckSpec(stages=STAGES, example=Example(inputs=[[2, 12, 16]]))
+    sdpa, mha = pool.check(SDPA_MODEL, spec), pool.check(MHA_MODEL, spec)
+    assert sdpa.status == "ok" and mha.status == "ok", (sdpa.message, mha.message)
+    projections = 2 * 12 * 16 * (3 * 16 + 16)
+    attention = 2 * (2 * 2 * 12 * 12 * 8)
+    assert sdpa.flops == projections + attention
+    assert mha.flops == sdpa.flops

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
             "(default float32; int64 inputs are token ids in [0, 10))."
         ),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
-        entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net or the last nn.Module)."),
+        entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build (default as in nnrag check)."),
         max_tries: int = typer.Option(5, "--max-tries", min=1, max=50, help="Most sandbox checks per patch."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of the code."),
         block_source: Optional[list[str]] = typer.Option(None, "--source", help="Insert only blocks from these source specs (repeat).", callback=stored_source_specs),
