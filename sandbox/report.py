@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sandbox.audit import load_current, load_done, load_records
+from sandbox.audit import load_current, load_done, load_records, skip_reason
 from sandbox.spec import STAGES
 
 ACTIVE_GAP_S = 300.0  # gaps longer than this between results are pauses, not work
@@ -35,15 +35,40 @@ def _family(name: str) -> str:
 
 
 def summarise(out_dir: Path) -> dict[str, Any]:
-    """Figures over the codes the source holds now (current.jsonl): results of versions since changed
-    or removed stay in results.jsonl for resume but are left out. Without any names, every result."""
+    """Figures over the codes the source holds now (current.jsonl), each with the settings the latest run checked it
+    with: results of versions since changed or removed, or made with other settings, stay in results.jsonl for resume
+    but are left out. Items that are no model (``sandbox.audit.skip_reason``: helper files, files that need their
+    package) are listed under "skipped" and left out of every rate. Without any names, every result."""
     done = load_done(out_dir)
     names = load_current(out_dir)
-    unique = list(dict.fromkeys(names.values()))
-    # checked but not decided (a worker killed, a busy machine): left out of the figures, counted here
+    latest_by_hash = {digest: record for (digest, _), record in done.items()}  # for a current.jsonl without settings
     stored = load_records(out_dir)
-    undecided = len(set(unique or stored) & (stored.keys() - done.keys()))
-    records = [done[h] for h in unique if h in done] if names else list(done.values())
+    stored_hashes = {digest for digest, _ in stored}
+    skipped: dict[str, list[str]] = {}
+    unique: set = set()  # the checks the source needs now (hash, settings), decided or not
+    wanted: dict = {}  # of those, the decided ones: their records
+    undecided_keys: set = set()
+    for name, entry in names.items():
+        if entry.get("skipped"):
+            skipped.setdefault(entry["skipped"], []).append(name)
+            continue
+        key = (entry["hash"], entry["settings"]) if "settings" in entry else entry["hash"]
+        record = done.get(key) if "settings" in entry else latest_by_hash.get(key)
+        reason = skip_reason(record["result"]) if record else None
+        if reason:
+            skipped.setdefault(reason, []).append(name)
+            continue
+        unique.add(key)
+        if record is not None:
+            wanted.setdefault(key, record)
+        elif key in stored or key in stored_hashes:
+            undecided_keys.add(key)
+    if names:
+        records = list(wanted.values())
+    else:
+        records = [r for r in done.values() if not skip_reason(r["result"])]
+        undecided_keys = stored.keys() - done.keys()
+    undecided = len(undecided_keys)
     results = [r["result"] for r in records]
     n = len(results)
     stage_rates = {}
@@ -71,6 +96,7 @@ def summarise(out_dir: Path) -> dict[str, Any]:
     slowest = sorted(records, key=lambda r: -(r["result"].get("wall_ms") or 0.0))[:15]
     return {
         "names": len(names), "unique_codes": len(unique) or n, "checked": n, "undecided": undecided,
+        "skipped": {reason: sorted(keys) for reason, keys in sorted(skipped.items())},
         "statuses": dict(statuses), "stage_rates": stage_rates,
         "failed_stage": dict(by_stage.most_common()), "error_types": dict(error_types.most_common(15)),
         "diagnosis_kinds": dict(kinds.most_common(15)), "top_messages": messages.most_common(15),
@@ -147,7 +173,8 @@ def write_report(out_dir: Path, title: str = "nnrag audit") -> dict[str, Any]:
     s = summary
     md = [f"# {title}", "",
           f"Names: {s['names']:,}; unique codes: {s['unique_codes']:,}; checked: {s['checked']:,}"
-          + (f"; not decided (the sandbox or the machine ended the check; the next audit checks them again): {s['undecided']:,}." if s["undecided"] else "."),
+          + (f"; not decided (the sandbox or the machine ended the check; the next audit checks them again): {s['undecided']:,}" if s["undecided"] else "")
+          + (f"; skipped, not models (left out of every rate): {sum(len(v) for v in s['skipped'].values()):,}." if s["skipped"] else "."),
           f"Throughput: {s['checks_per_minute']:.1f} checks/min over {s['active_seconds'] / 60:.1f} active minutes; "
           f"p50 {s['wall_ms_p50']:.0f} ms, p95 {s['wall_ms_p95']:.0f} ms per check." if s["checks_per_minute"] else "Throughput: -", "",
           "## Status", "", _table(["status", "count"], [[k, v] for k, v in sorted(s["statuses"].items(), key=lambda kv: -kv[1])]), "",
@@ -162,6 +189,9 @@ def write_report(out_dir: Path, title: str = "nnrag audit") -> dict[str, Any]:
           "## By family (name prefix)", "",
           _table(["family", "ok", "failed", "timeout", "oom", "crashed", "rejected"],
                  [[f] + [c.get(k, 0) for k in ("ok", "failed", "timeout", "oom", "crashed", "rejected")] for f, c in s["families"].items()]), "",
+          "## Skipped (not models; not in any rate)", "",
+          _table(["reason", "count", "examples"], [[k, len(v), ", ".join(v[:5]) + (" ..." if len(v) > 5 else "")] for k, v in s["skipped"].items()])
+          if s["skipped"] else "None.", "",
           "## Slowest checks", "", _table(["name", "wall ms", "status", "params"], [[r["name"], f"{r['wall_ms'] or 0:.0f}", r["status"], r["params"]] for r in s["slowest"]]), "",
           "## Plots", ""] + [f"![{name}]({name}.png)" for name in images]
     text = "\n".join(md) + "\n"

@@ -90,7 +90,7 @@ def test_audit_of_a_directory_skips_bad_entries_and_reports_multiline_messages_s
     source = tmp_path / "models"
     source.mkdir()
     (source / "good.py").write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
-    (source / "multi.py").write_text("raise ValueError('line one\\n# Injected heading\\n| a | b |\\n<script>alert(1)</script>')\n")
+    (source / "multi.py").write_text("class Net:\n    pass\nraise ValueError('line one\\n# Injected heading\\n| a | b |\\n<script>alert(1)</script>')\n")
     os.symlink(source / "absent.py", source / "broken.py")
     (source / "pkg.py").mkdir()
     out_dir = tmp_path / "out"

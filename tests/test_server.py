@@ -1338,11 +1338,11 @@ def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
     first = runner.invoke(app, args + ["--limit", "2"])  # an "interrupted" first run
     assert first.exit_code == 0, first.output
     assert len(load_done(remote)) == 2
-    second = runner.invoke(app, args)  # resumes: only the 3 codes not yet done are checked
+    second = runner.invoke(app, args)  # resumes: only the 3 codes not yet done are checked (the empty one is no model: skipped)
     assert second.exit_code == 0, second.output
-    assert "checked 4 new unique codes (2 already done, 6 unique of 7 names)" in second.output.replace("\n", " ")
+    assert "checked 3 new unique codes (2 already done, 5 unique of 7 names); 1 skipped (no model class)" in second.output.replace("\n", " ")
     lines = (remote / RESULTS_FILE).read_text().splitlines()
-    assert len(lines) == 6  # identical code checked once, nothing checked twice
+    assert len(lines) == 5  # identical code checked once, nothing checked twice
     run_audit(items, local, pool, CheckSpec(stages=("parse", "compile", "import", "instantiate", "forward"), timeout_s=20))
     remote_done, local_done = load_done(remote), load_done(local)
     assert remote_done.keys() == local_done.keys()
@@ -1355,7 +1355,8 @@ def test_cli_audit_over_the_wire_matches_in_process(server, pool, tmp_path):
     local_summary = write_report(local, title="local")
     for key in ("names", "unique_codes", "checked", "statuses", "stage_rates", "failed_stage", "error_types", "diagnosis_kinds"):
         assert remote_summary[key] == local_summary[key], key
-    assert remote_summary["statuses"] == {"ok": 2, "failed": 2, "rejected": 2}  # empty, and over the size limit
+    assert remote_summary["statuses"] == {"ok": 2, "failed": 2, "rejected": 1}  # over the size limit
+    assert remote_summary["skipped"] == {"no model class": ["empty"]}
     assert (remote / "report.md").exists() and (remote / "report.html").exists()
     runs = [json.loads(line) for line in (remote / "runs.jsonl").read_text().splitlines()]
     assert [r["server"] for r in runs] == [server.address] * 2

@@ -24,6 +24,7 @@ from nnrag.cli.remote import remote_client
 from nnrag.pyparse import MAX_COMPILE_DEPTH, MAX_DEPTH, Nesting, TooDeep, decode_source, refuse_past, too_deep_message
 from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits on an input shape: beyond them a check
 from rag_server.convert import MAX_INPUT_ELEMENTS as MAX_SHAPE_ELEMENTS  # would fail in the sandbox as the model's fault
+from sandbox.audit import SourceItem
 from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, WALL_FACTOR
 from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Example
 
@@ -185,8 +186,24 @@ def _measured_figures(result: CheckResult) -> list[str]:
     return [f"{name} {form.format(value)}" for name, value, form in known if value is not None]
 
 
-def _items_from_source(source: str) -> Iterator[tuple[str, str]]:
-    """(name, code) pairs from a directory of .py files, a JSONL file, or 'lemur'."""
+def _example_from_options(input_shape: list[str] | None, input_dtype: list[str] | None, init_kwargs: str | None) -> Example | None:
+    """The Example that --input-shape, --input-dtype and --init-kwargs describe (parsed and bounded as ``check`` does),
+    or None when none is given: the sandbox's defaults (and LEMUR's size retries)."""
+    dtypes = parse_input_dtypes(input_dtype, input_shape)
+    if not (input_shape or init_kwargs):
+        return None
+    example = Example()
+    if input_shape:
+        example.inputs = [parse_shape(s) for s in input_shape]
+        example.input_dtypes = dtypes
+    if init_kwargs:
+        example.init_kwargs = parse_init_kwargs(init_kwargs)
+    return example
+
+
+def _items_from_source(source: str, spec: CheckSpec | None = None) -> Iterator[SourceItem]:
+    """The items of a directory of .py files, a JSONL file, or 'lemur'. ``spec``: the audit's, which a JSONL
+    item's own "spec" object overrides field by field."""
     if source == "lemur":
         from corpus.lemur import lemur_wheel, model_names
         from nnrag.settings import get_settings
@@ -196,28 +213,101 @@ def _items_from_source(source: str) -> Iterator[tuple[str, str]]:
 
         with zipfile.ZipFile(wheel) as zf:
             for name in model_names(wheel):
-                yield name, decode_source(zf.read(f"ab/nn/nn/{name}.py"))
+                yield SourceItem(name, decode_source(zf.read(f"ab/nn/nn/{name}.py")))
         return
     path = Path(source)
     if path.is_dir():
         yield from _items_from_directory(path)
         return
     if path.is_file() and path.suffix in (".jsonl", ".json"):
-        with path.open("rb") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-                    yield str(record["name"]), str(record["code"])
-                except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
-                    raise typer.BadParameter(f"{source}:{number}: expected a JSON object with 'name' and 'code' ({exc})") from exc
+        yield from _items_from_jsonl(path, spec or CheckSpec())
         return
     raise typer.BadParameter(f"SOURCE must be a directory of .py files, a .jsonl file of {{name, code}}, or 'lemur', not {source!r}")
 
 
-def _items_from_directory(root: Path) -> Iterator[tuple[str, str]]:
-    """(relative path, code) of the .py files under ``root``. An entry that cannot be read (a broken
+class _BadLine(ValueError):
+    """Why one JSONL line is no item."""
+
+
+def _items_from_jsonl(path: Path, spec: CheckSpec) -> Iterator[SourceItem]:
+    """One item per non-blank line: {"name": str, "code": str, "spec": {CheckSpec fields}?}. A line that is none (not
+    JSON, "code" not a string, a bad "spec") is warned about on stderr naming the line and recorded as a rejected item,
+    and the audit goes on: one bad line of 10,000 must neither abort the batch nor vanish from the report."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            name = f"{path.name}:{number}"
+            try:
+                try:
+                    record = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+                except ValueError as exc:  # UnicodeDecodeError is a ValueError
+                    raise _BadLine(f"not a JSON object ({exc})") from None
+                if not isinstance(record, dict):
+                    raise _BadLine(f"expected a JSON object with 'name' and 'code', not {type(record).__name__}")
+                if isinstance(record.get("name"), (str, int)) and not isinstance(record.get("name"), bool):
+                    name = str(record["name"])
+                missing = [k for k in ("name", "code") if k not in record]
+                if missing:
+                    raise _BadLine(f"expected a JSON object with 'name' and 'code'; {' and '.join(repr(k) for k in missing)} missing")
+                if not isinstance(record["code"], str):
+                    raise _BadLine(f"'code' must be a string (the model's source), not {type(record['code']).__name__}")
+                item_spec = _item_spec(record["spec"], spec) if record.get("spec") is not None else None
+                yield SourceItem(name, record["code"], item_spec)
+            except _BadLine as exc:
+                problem = f"line {number} of {path.name}: {exc}"
+                typer.echo(f"warning: {path}:{number}: {exc}; recorded as a rejected item", err=True)
+                yield SourceItem(name, raw.decode("utf-8", "replace"), None, problem)
+
+
+def _item_spec(data: object, base: CheckSpec) -> CheckSpec:
+    """``base`` with the fields a JSONL item's "spec" object sets, checked as the options are (a bad value is the
+    line's problem, not a model failure in the sandbox)."""
+    if not isinstance(data, dict):
+        raise _BadLine(f"'spec' must be a JSON object of check settings, not {type(data).__name__}")
+    unknown = sorted(set(data) - set(CheckSpec.__dataclass_fields__))
+    if unknown:
+        raise _BadLine(f"'spec' has unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(CheckSpec.__dataclass_fields__)}")
+    if data.get("example") is not None:
+        _check_item_example(data["example"])
+    stages = data.get("stages")
+    if stages is not None and (not isinstance(stages, list) or not stages or any(s not in STAGES for s in stages)):
+        raise _BadLine(f"'spec.stages' must be a list of stage names from {', '.join(STAGES)}, not {stages!r}")
+    for key, most in (("timeout_s", MAX_TIMEOUT_S), ("memory_mb", MAX_MEMORY_MB)):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= most):
+            raise _BadLine(f"'spec.{key}' must be a number in (0, {most:g}], not {value!r}")
+    if data.get("entry") is not None and not isinstance(data["entry"], str):
+        raise _BadLine(f"'spec.entry' must be a class name, not {data['entry']!r}")
+    try:
+        return CheckSpec.from_dict({**base.to_dict(), **data})
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise _BadLine(f"'spec' is not a valid check spec ({exc})") from None
+
+
+def _check_item_example(example: object) -> None:
+    """An item's "spec.example": known fields, shapes of positive integers within the server's limits, known dtypes."""
+    if not isinstance(example, dict):
+        raise _BadLine(f"'spec.example' must be a JSON object, not {type(example).__name__}")
+    unknown = sorted(set(example) - set(Example.__dataclass_fields__))
+    if unknown:
+        raise _BadLine(f"'spec.example' has unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(Example.__dataclass_fields__)}")
+    inputs, dtypes = example.get("inputs"), example.get("input_dtypes")
+    if inputs is not None:
+        if not isinstance(inputs, list) or not all(isinstance(shape, list) for shape in inputs):
+            raise _BadLine(f"'spec.example.inputs' must be a list of shapes like [[2, 3, 32, 32]], not {inputs!r}")
+        for shape in inputs:
+            try:
+                parse_shape(",".join(str(d) if isinstance(d, int) and not isinstance(d, bool) else "?" for d in shape))
+            except typer.BadParameter as exc:
+                raise _BadLine(f"'spec.example.inputs': {exc.message}") from None
+    if dtypes is not None:
+        if not isinstance(dtypes, list) or len(dtypes) != len(inputs or []) or any(d not in INPUT_DTYPES for d in dtypes):
+            raise _BadLine(f"'spec.example.input_dtypes' must list one of {', '.join(INPUT_DTYPES)} per input, not {dtypes!r}")
+
+
+def _items_from_directory(root: Path) -> Iterator[SourceItem]:
+    """Items (relative path, code) of the .py files under ``root``. An entry that cannot be read (a broken
     symlink, a directory or FIFO named x.py, no permission) is reported on stderr and skipped: one bad
     entry must not abort an audit of thousands of files."""
     from corpus.sources import python_files
@@ -232,7 +322,45 @@ def _items_from_directory(root: Path) -> Iterator[tuple[str, str]]:
         except OSError as exc:  # unreadable, or removed since the walk
             typer.echo(f"warning: skipped {name}: {exc.strerror or exc}", err=True)
             continue
-        yield name, decode_source(data)
+        yield SourceItem(name, decode_source(data))
+
+
+def _run_audit(console, source: str, out: Path, spec: CheckSpec, workers: int | None, limit: int | None, preload: str,
+               server: str | None) -> None:
+    """Check the source's items into ``out`` with a progress bar, then say what was checked and why."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from sandbox.audit import run_audit
+    from sandbox.pool import CheckerPool
+
+    items = list(_items_from_source(source, spec))
+    console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""), markup=False)
+    modules = tuple(m.strip() for m in preload.split(",") if m.strip())
+    checker = _remote_checker(server) if server else CheckerPool(size=workers, preload=modules)
+    with checker as pool, Progress(
+        TextColumn("[bold]audit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    ) as progress:
+        task = progress.add_task("audit", total=None, counts="")
+
+        def on_result(name: str, result: CheckResult, state) -> None:
+            if progress.tasks[task].total is None:
+                todo = state.unique - state.already_done
+                progress.update(task, total=min(todo, limit) if limit else todo)
+            counts = " ".join(f"{k}={v}" for k, v in sorted(state.statuses.items()))
+            progress.update(task, advance=1, counts=escape(counts))  # statuses come from results: no markup
+
+        state = run_audit(items, out, pool, spec, on_result=on_result, limit=limit)
+    notes = [f"checked {state.checked:,} new unique codes ({state.already_done:,} already done, {state.unique:,} unique of {state.total_names:,} names)"]
+    if state.settings_changed:
+        notes.append(f"{state.settings_changed:,} re-checked because the check settings changed")
+    if state.settings_unknown:
+        notes.append(f"{state.settings_unknown:,} re-checked: their results were made before check settings were recorded")
+    if state.rejected_items:
+        notes.append(f"{state.rejected_items:,} source line{'' if state.rejected_items == 1 else 's'} rejected (see the warnings)")
+    notes += [f"{count:,} skipped ({reason})" for reason, count in sorted(state.skipped.items())]
+    console.print("; ".join(notes), markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -243,7 +371,7 @@ def register(app: typer.Typer) -> None:
         file: str = typer.Argument(..., help="Python file with the model code, or - for stdin."),
         input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
         input_dtype: Optional[list[str]] = typer.Option(None, "--input-dtype", help=f"dtype of each input, one per --input-shape: {', '.join(INPUT_DTYPES)} (default float32; int64 inputs are token ids in [0, 10))."),
-        entry: Optional[str] = typer.Option(None, "--entry", help="Class to build (default: Net, else the last nn.Module)."),
+        entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build (default: Net, else the last module-level model instance or zero-argument factory, else the last top-level nn.Module that builds)."),
         stage: Optional[str] = typer.Option(None, "--stage", help=f"Last stage to run: {', '.join(STAGES)} (default: backward, "
                                             "and train_step for a LEMUR Net, which runs its train_setup and learn)."),
         timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
@@ -254,15 +382,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
         timeout, memory_mb = _check_budget(timeout, memory_mb)
-        dtypes = parse_input_dtypes(input_dtype, input_shape)
+        example = _example_from_options(input_shape, input_dtype, init_kwargs)  # None: defaults (and LEMUR's size retries)
         code = read_code(file)
         nesting = _refuse_what_python_cannot_compile(code)
-        example = Example() if (input_shape or init_kwargs) else None  # None: defaults (and LEMUR's size retries)
-        if input_shape:
-            example.inputs = [parse_shape(s) for s in input_shape]
-            example.input_dtypes = dtypes
-        if init_kwargs:
-            example.init_kwargs = parse_init_kwargs(init_kwargs)
         spec = CheckSpec(entry=entry, example=example, timeout_s=timeout, memory_mb=memory_mb)
         if stage is not None:  # the stages asked for, exactly (no train_step added for LEMUR)
             spec.stages, spec.train_lemur = _stages_up_to(stage), False
@@ -282,55 +404,49 @@ def register(app: typer.Typer) -> None:
 
     @app.command("audit")
     def audit_command(
-        source: str = typer.Argument(..., help="Directory of .py files, JSONL of {name, code}, or 'lemur'."),
+        source: str = typer.Argument(..., help="Directory of .py files, JSONL of {name, code, spec?}, or 'lemur'."),
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
         timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
         memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
+        entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build in every model (default as in check)."),
+        input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
+        input_dtype: Optional[list[str]] = typer.Option(None, "--input-dtype", help=f"dtype of each input, one per --input-shape: {', '.join(INPUT_DTYPES)}."),
+        init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check at most this many new unique codes in this run."),
         report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from existing results."),
         preload: str = typer.Option("torch,torchvision,timm", "--preload", help="Modules each worker imports once (comma-separated; local only)."),
         server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: check there (Audit stream); results and report stay local."),
     ) -> None:
-        """Check every model of a source once (dedup by code hash), resumably; write a report."""
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        """Check every model of a source once per code and settings, resumably; write a report.
 
-        from sandbox.audit import run_audit
+        A JSONL item may carry its own "spec" (CheckSpec fields, e.g. {"example": {"inputs": [[2, 16]], "input_dtypes":
+        ["int64"]}}), which overrides the options for that item. Files that define no model class are reported as
+        skipped, outside the pass rates. A result is reused only when it was made with the same settings."""
+        from rich.console import Console
+
+        from sandbox.audit import AuditLocked, audit_lock
         from sandbox.report import write_report
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         timeout, memory_mb = _check_budget(timeout, memory_mb)
-        spec = CheckSpec(stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
+        example = _example_from_options(input_shape, input_dtype, init_kwargs)
+        spec = CheckSpec(entry=entry, example=example, stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
         if not report_only:
-            from sandbox.pool import CheckerPool
-
-            items = list(_items_from_source(source))
-            console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""), markup=False)
-            modules = tuple(m.strip() for m in preload.split(",") if m.strip())
-            checker = _remote_checker(server) if server else CheckerPool(size=workers, preload=modules)
-            with checker as pool, Progress(
-                TextColumn("[bold]audit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-            ) as progress:
-                task = progress.add_task("audit", total=None, counts="")
-
-                def on_result(name: str, result: CheckResult, state) -> None:
-                    if progress.tasks[task].total is None:
-                        todo = state.unique - state.already_done
-                        progress.update(task, total=min(todo, limit) if limit else todo)
-                    counts = " ".join(f"{k}={v}" for k, v in sorted(state.statuses.items()))
-                    progress.update(task, advance=1, counts=escape(counts))  # statuses come from results: no markup
-
-                state = run_audit(items, out, pool, spec, on_result=on_result, limit=limit)
-            console.print(f"checked {state.checked:,} new unique codes ({state.already_done:,} already done, {state.unique:,} unique of {state.total_names:,} names)")
+            try:
+                with audit_lock(out):  # refuse at once, before reading the source and starting workers
+                    pass
+                _run_audit(console, source, out, spec, workers, limit, preload, server)
+            except AuditLocked as exc:
+                _fail(str(exc))
         summary = write_report(out, title=f"nnrag audit of {source}")
         console.print(f"report: {out / 'report.md'} and {out / 'report.html'}", markup=False)
         for name, rate in summary["stage_rates"].items():
             if rate["attempted"]:
                 console.print(f"  {name:12s} {100 * (rate['rate_of_all'] or 0):5.1f}% of checked pass")
+        for reason, names in summary["skipped"].items():
+            console.print(f"  skipped, not in the rates ({reason}): {len(names):,}", markup=False)
 
     @app.command("doctor")
     def doctor_command(
