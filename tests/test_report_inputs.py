@@ -7,12 +7,10 @@ A real server on a loopback port with a real (small) predictor saved by ``save_p
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -22,40 +20,11 @@ from nnrag.v1 import predictor_pb2, predictor_pb2_grpc
 from rag_server.backend import Backend
 from rag_server.client import Client, InvalidArgument
 from rag_server.server import RunningServer, build_server
+import test_predictor_serving as serving
+from test_predictor_serving import CODE
 
-CODE = "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n"
 HPARAMS = {"lr": 0.01}
-
-
-def _save(directory: Path) -> None:
-    """A real last-value estimator (with conformal intervals), fit on a few synthetic runs."""
-    from predictor.features import RunView
-    from predictor.models import LastValue
-    from predictor.train import save_predictor
-
-    rng = np.random.default_rng(0)
-    views, targets, codes = [], [], []
-    for i in range(60):
-        final = float(rng.uniform(0.3, 0.9))
-        views.append(RunView(dataset="cifar-10", hparams=HPARAMS, epochs=5, accuracy=[final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]))
-        targets.append(final)
-        codes.append(f"code{i % 6}")
-    estimators = {"last_value": LastValue().fit(views, np.array(targets), codes=codes)}
-    save_predictor(directory, estimators, {"trained_at": 1.0, "default": "last_value", "n_reported": 0})
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("trained")
-    _save(path)
-    return path
-
-
-@pytest.fixture
-def predictor_dir(trained, tmp_path) -> Path:
-    path = tmp_path / "predictor"
-    shutil.copytree(trained, path)
-    return path
+trained, predictor_dir = serving.trained, serving.predictor_dir  # fixtures: a saved real predictor, copied per test
 
 
 @pytest.fixture
