@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from predictor.api import MAX_LR, Predictor, check_hparams
+from test_predictor_serving import _estimators  # a real last-value estimator fit on synthetic runs
 
 CODE = "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n"
 
@@ -73,21 +73,6 @@ def test_an_alias_out_of_range_is_refused_under_the_name_it_stands_for():
 @pytest.mark.parametrize("hparams", IN_RANGE)
 def test_hyperparameters_in_range_and_equal_duplicates_pass(hparams):
     check_hparams(hparams)
-
-
-def _estimators() -> dict:
-    """A real last-value estimator fit on a few synthetic runs (as tests/test_predictor_serving.py builds one)."""
-    from predictor.features import RunView
-    from predictor.models import LastValue
-
-    rng = np.random.default_rng(0)
-    views, targets, codes = [], [], []
-    for i in range(60):
-        final = float(rng.uniform(0.3, 0.9))
-        views.append(RunView(dataset="cifar-10", hparams={"lr": 0.01}, epochs=5, accuracy=[final * (1 - 0.5 ** (e + 1)) for e in range(i % 5)]))
-        targets.append(final)
-        codes.append(f"code{i % 6}")
-    return {"last_value": LastValue().fit(views, np.array(targets), codes=codes)}
 
 
 @pytest.fixture(scope="module")
