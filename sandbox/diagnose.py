@@ -446,6 +446,19 @@ def _layer_channels(layer: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _recursion_diagnosis(stage: str, first: str, lineno: int | None) -> Diagnosis:
+    """A RecursionError while Python reads the code (an expression of thousands of chained operations, calls or
+    subscripts) or while the model runs (a module that calls itself). Why: both said "see the traceback", and a
+    compile-time one has no traceback in the model's code."""
+    if stage in ("parse", "compile"):
+        return Diagnosis(f"the code nests too deeply for Python's compiler: {first}",
+                         "split long expressions (chains of operators, calls, attributes or subscripts) into shorter "
+                         "statements that name their intermediate results", "too_deep", "", lineno)
+    return Diagnosis(f"RecursionError at {stage}{_at(lineno)}: {first}",
+                     f"the model recurses past Python's limit{_at(lineno)}: a module or function that calls itself "
+                     "without end (a forward that calls self(...) or a submodule that holds its parent)", "recursion", "", lineno)
+
+
 def diagnose_exception(
     exc: BaseException,
     stage: str,
@@ -566,6 +579,8 @@ def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any
                          "input); if this class is not the model, name the model with CheckSpec.entry (`--entry`)", "forward_args", "", lineno)
     if isinstance(exc, SystemExit):
         return Diagnosis(f"the code called sys.exit({exc.code!r}) at {stage}{_at(lineno)}", "remove exit calls from library/model code", "exit", "", lineno)
+    if isinstance(exc, RecursionError):
+        return _recursion_diagnosis(stage, first, lineno)
     if "dtype" in msg:
         return Diagnosis(f"dtype mismatch at {stage}{_at(lineno)}: {first}", _dtype_hint(msg), "dtype", "", lineno)
     if getattr(exc, "error_type", None):  # our own StageError

@@ -140,3 +140,18 @@ def test_a_model_fed_the_default_image_gets_the_rank_its_first_layer_wants(pool)
     assert len(shape) == 2  # the model adds the channel dimension itself
     fixed = pool.check(AUDIO, CheckSpec(example=Example(inputs=[shape])))
     assert fixed.status == "ok", fixed.message
+
+
+def test_recursion_while_compiling_or_running_is_named_not_left_to_the_traceback(pool):
+    """A 2,900-term sum overflows Python's compiler, and a forward that calls itself overflows at run time: both said
+    only "see the traceback" (a compile-time one has no traceback in the model's code)."""
+    terms = " + ".join(["x.sum()"] * 2900)
+    deep = ("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n"
+            f"        return x.mean((2, 3))[:, :1].repeat(1, 10) + {terms}\n")
+    result = pool.check(deep, CheckSpec())
+    assert (result.failed_stage, result.diagnosis.kind) == ("compile", "too_deep"), result.diagnosis
+    assert "split long expressions" in result.diagnosis.hint
+    looping = "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return self(x)\n"
+    result = pool.check(looping, CheckSpec())
+    assert (result.error_type, result.diagnosis.kind, result.diagnosis.line) == ("RecursionError", "recursion", 6), result.diagnosis
+    assert "calls itself" in result.diagnosis.hint
