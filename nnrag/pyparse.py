@@ -107,7 +107,8 @@ def refuse_too_deep(source: str) -> None:
     """``TooDeep`` (a RecursionError) when ``source`` nests past what any of our readers takes: CPython's parser,
     libcst's parser and visitors, our own recursive walkers. Long chains are refused from their tokens, before any
     parser runs. Code that does not parse (mid-edit, a NUL byte) is measured by its brackets; any other problem is
-    left to the caller."""
+    left to the caller. A RecursionError from a reader the measures did not foresee comes out as ``TooDeep`` too
+    (``too_deep_error``), so callers need not translate it."""
     import libcst as cst
 
     try:
@@ -116,6 +117,8 @@ def refuse_too_deep(source: str) -> None:
         tree = _cpython_tree(source)
         if tree is not None:
             _refuse(*ast_depth(tree))
+    except RecursionError as exc:
+        raise too_deep_error(source, exc) from None
 
 
 def _cpython_tree(source: str) -> ast.Module | None:

@@ -168,32 +168,33 @@ def _require_code(code: str, field: str = "code") -> str:
     return code
 
 
+def _require_readable_code(code: str, field: str, too_long: str) -> str:
+    """Code this process reads with libcst: ``_require_code``, at most MAX_EDITABLE_CHARS (``too_long`` says why, to
+    whom), and not nested past what our readers take (``pyparse.refuse_too_deep``)."""
+    _require_code(code, field)
+    if len(code) > MAX_EDITABLE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters; {too_long}")
+    try:
+        pyparse.refuse_too_deep(code)
+    except RecursionError as exc:  # pyparse.TooDeep, with the line and what to do
+        raise BadRequest(field, str(exc)) from None
+    return code
+
+
 def _require_editable_code(code: str, field: str = "code") -> str:
     """Code for Patch and Suggest, which read it with libcst in this process: any text (mid-edit code that does not
     parse is fine) but not code nested past CPython's parser, on which libcst's own parser overflows the stack."""
-    _require_code(code, field)
-    if len(code) > MAX_EDITABLE_CHARS:
-        raise BadRequest(field, f"{len(code):,} characters; Patch and Suggest take at most {MAX_EDITABLE_CHARS:,} (they read "
-                         "the code in the server, about 20 s per 100,000 characters): send the model's own file")
-    try:
-        pyparse.refuse_too_deep(code)
-    except RecursionError as exc:
-        raise BadRequest(field, str(pyparse.too_deep_error(code, exc))) from None
-    return code
+    return _require_readable_code(code, field, f"Patch and Suggest take at most {MAX_EDITABLE_CHARS:,} (they read the code in "
+                                               "the server, about 20 s per 100,000 characters): send the model's own file")
 
 
 def _require_model_code(code: str, field: str = "code") -> str:
     """A model file for the predictor: non-empty, within the size limit, and Python that parses (Check and Patch take
     any text; a prediction for code that does not parse would rest on nothing the predictor learned from). At most
     MAX_EDITABLE_CHARS: its features are read with libcst in this process (a 1.9M-character file took 15-27 s, past
-    any deadline; LEMUR's longest model file has 178,375 characters)."""
-    _require_code(code, field)
-    if len(code) > MAX_EDITABLE_CHARS:
-        raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
-    try:  # the predictor's readers recurse: 1,000 nested lambdas parsed, then "does not parse as Python (None)"
-        pyparse.refuse_too_deep(code)
-    except RecursionError as exc:
-        raise BadRequest(field, str(pyparse.too_deep_error(code, exc))) from None
+    any deadline; LEMUR's longest model file has 178,375 characters); not nested past what its readers take (1,000
+    nested lambdas parsed, then said "does not parse as Python (None)")."""
+    _require_readable_code(code, field, f"a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
     problem = parse_problem(code)
     if problem:
         raise BadRequest(field, f"does not parse as Python ({problem}); send the model file's source")

@@ -15,7 +15,7 @@ import typer
 
 from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
-from nnrag.pyparse import decode_source, refuse_too_deep, too_deep_error
+from nnrag.pyparse import decode_source, refuse_too_deep
 
 DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack"
 
@@ -141,8 +141,8 @@ def _model_code(file: Path) -> str:
         _fail(f"{file} does not parse as Python: source code string cannot contain null bytes")
     try:  # the predictor's readers recurse: 1,000 nested lambdas parsed, then said "does not parse as Python (None)"
         refuse_too_deep(code)
-    except RecursionError as exc:
-        _fail(f"{file}: {too_deep_error(code, exc)}")
+    except RecursionError as exc:  # pyparse.TooDeep, with the line and what to do
+        _fail(f"{file}: {exc}")
     return code
 
 
@@ -302,13 +302,13 @@ def _model_names(names: list[str], split_file: Path, key: str) -> list[str]:
 
 
 def _warn_unknown_models(names: list[str]) -> None:
-    """A split may name models this LEMUR snapshot lacks (another nn-dataset version): they have no runs to use."""
+    """A split may name models this LEMUR snapshot lacks (another nn-dataset version): they have no runs to use. Said as
+    eval-predictor says it (``_skipped_unknown``), with a did-you-mean."""
     from corpus.lemur import LEMUR_REQUIREMENT
-    from predictor.train import corpus
+    from predictor.families import unknown_model_reasons
 
-    unknown = sorted(set(names) - set(corpus().models))
-    if unknown:
-        typer.echo(f"warning: {len(unknown)} split models are not in {LEMUR_REQUIREMENT} and are skipped, e.g. {unknown[:3]}", err=True)
+    reasons = unknown_model_reasons(names, _lemur_model_names(), LEMUR_REQUIREMENT)
+    _say_skipped([{"name": name, "side": "train_models", "reason": why} for name, why in reasons.items()])
 
 
 def _lemur_model_names() -> set[str]:
