@@ -994,12 +994,17 @@ def keyword_values(call: CallSite, keyword: str) -> list[ast.expr]:
     return [k.value for k in node.keywords if k.arg == keyword] if isinstance(node, ast.Call) else []
 
 
+def passed_values(usage: NameUsage, keyword: str) -> list[ast.expr]:
+    """The values every call of ``usage`` passes as ``keyword=`` (``keyword_values``), in call order."""
+    return [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+
+
 def _always_neutral(keyword: str, usage: NameUsage) -> bool:
     """Whether every call that passes ``keyword`` passes its neutral value (``NEUTRAL_KEYWORD_VALUES``) as a literal."""
     if keyword not in NEUTRAL_KEYWORD_VALUES:
         return False
     neutral = NEUTRAL_KEYWORD_VALUES[keyword]
-    values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+    values = passed_values(usage, keyword)
     return bool(values) and all(isinstance(v, ast.Constant) and type(v.value) is type(neutral) and v.value == neutral for v in values)
 
 
@@ -1018,7 +1023,7 @@ def _activation_layer_for(keyword: str, sig: Signature, params: list[str], usage
     layers = [p for p in params if p in ACTIVATION_LAYER_PARAMETERS]
     if len(layers) != 1 or any(layers[0] in call.keywords for call in usage.calls):
         return None
-    values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+    values = passed_values(usage, keyword)
     if not values or not all(_literal_flag(v) for v in values):
         return None
     return layers[0]
@@ -1040,7 +1045,7 @@ def _bools_for_modules(sig: Signature, usage: NameUsage, shortcut: bool) -> list
     for keyword in dict.fromkeys(k for call in usage.calls for k in call.keywords):
         if keyword not in params or keyword not in sig.none_defaults or not _takes_module(sig, keyword):
             continue
-        values = [v for call in usage.calls if keyword in call.keywords for v in keyword_values(call, keyword)]
+        values = passed_values(usage, keyword)
         if not values or not all(_bool_literal(v) for v in values):
             continue
         if all(v.value is False or (shortcut and keyword == SHORTCUT_PARAMETER) for v in values):  # type: ignore[attr-defined]

@@ -392,15 +392,6 @@ def _audit_parts(index: int, item: Any) -> tuple[str, str, CheckSpec | None]:
     return str(item_id), code, _spec_arg(spec, f"audit item {index}: spec")
 
 
-def _audit_request(index: int, item: str | tuple[str, CheckSpec | None] | tuple[str, str, CheckSpec | None]) -> blocks_pb2.AuditRequest:
-    """An item is code, (code, spec) or (id, code, spec)."""
-    item_id, code, spec = _audit_parts(index, item)
-    req = blocks_pb2.AuditRequest(id=item_id, code=_code_arg(code, f"audit item {index}: code"))
-    if spec is not None:
-        req.spec.CopyFrom(convert.spec_to_proto(spec))
-    return req
-
-
 class _AuditFeed:
     """One Audit stream's requests, read lazily from the caller's items, and the answers the SDK gives itself.
 
