@@ -15,7 +15,10 @@ measured blind before and after session 12's changes: ``bench/results/llm_patch_
 that read none of the tool's code, each model checked to run with the author's own definitions of its missing blocks,
 measured blind once (session 23: 14 / 20 restored, first combination 13) and then looked at; ``heldout9`` the same way by
 another agent told to avoid every block name of the earlier sets, measured blind after session 23's fixes (13 / 20,
-first combination 12: ``bench/results/llm_patch_heldout9_blind.json``), not looked at for changes.
+first combination 12: ``bench/results/llm_patch_heldout9_blind.json``), not looked at for changes; ``heldout10`` the
+same way by a further agent (each file checked to fail with exactly the names it lists, and to run with its author's
+definitions), measured blind in session 24 on the code of 6757ccd (17 / 20 restored, first combination 14:
+``bench/results/llm_patch_heldout10_blind.json``), not looked at for changes.
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
