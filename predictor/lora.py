@@ -293,8 +293,8 @@ def lemur_training_set(split: Path, max_runs: int, dataset: str = "cifar-10") ->
     runs = [r for r in runs_of(train, c) if r.dataset == dataset and usable(r)]
     random.Random(0).shuffle(runs)
     runs = runs[: max_runs or None]
-    views, targets, groups = training_views(runs, c)
-    models = training_codes(runs)
+    views, targets, groups = training_views(runs, c, cuts=False)  # measured without horizon cuts (README)
+    models = training_codes(runs, cuts=False)
     return TrainingSet(views, models, {m: code_text(c.codes[m]) for m in set(models)}, targets, groups)
 
 

@@ -226,7 +226,12 @@ class _Symmetric:
     def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str] | None = None,
             codes: list[str] | None = None) -> "_Symmetric":
         """``codes``: each view's code; with them each bucket also learns how much of its error runs of one code
-        share (``code_shrink_ratio``; a baseline fits nothing per code, so its own residuals serve)."""
+        share (``code_shrink_ratio``; a baseline fits nothing per code, so its own residuals serve). Horizon cuts
+        (``RunView.horizon_cut``) are left out: a baseline learns nothing from them, and its intervals are for whole runs."""
+        whole = [i for i, v in enumerate(views) if not v.horizon_cut]
+        if len(whole) < len(views):
+            views, targets = [views[i] for i in whole], np.asarray(targets)[whole]
+            codes = [codes[i] for i in whole] if codes is not None else None
         zero = [(v.dataset, t) for v, t in zip(views, targets) if v.k == 0]
         self.median_all = float(np.median([t for _, t in zero])) if zero else float(np.median(targets))
         by_ds: dict[str, list[float]] = {}
@@ -495,9 +500,12 @@ class GBM:
         room = headroom(offset)
         return self._lgbm("regression", seed_offset=3).fit(x, y / room, sample_weight=room**2)
 
-    def _fit_models(self, x: np.ndarray, y: np.ndarray, offset: np.ndarray, bucket: int):
-        """(gain point, headroom point or None, 10% quantile, 90% quantile) for one bucket's rows."""
-        return (self._point(bucket).fit(x, y), self._fit_headroom(x, y, offset, bucket), *self._fit_quantiles(x, y))
+    def _fit_models(self, x: np.ndarray, y: np.ndarray, offset: np.ndarray, bucket: int, whole: np.ndarray):
+        """(gain point, headroom point or None, 10% quantile, 90% quantile) for one bucket's rows. The point models
+        learn from every row, the quantile models from the ``whole`` runs' rows only: a horizon cut says how far a run
+        climbs, but its rows repeat a run several times over, and the interval is asked for a run."""
+        quantiles = self._fit_quantiles(x[whole], y[whole])
+        return (self._point(bucket).fit(x, y), self._fit_headroom(x, y, offset, bucket), *quantiles)
 
     def _stacks_at(self, bucket: int) -> bool:
         return self.stack and bucket == 0
@@ -532,8 +540,9 @@ class GBM:
                 stack_space, stack_model, forecast = self._fit_stack(sub, y, g)
                 x = np.column_stack([x, forecast])
             strata = np.array([calibration_stratum(v) for v in sub])
-            scores, rows_used, oof_point = self._out_of_fold(x, y, offset, g, b)
-            point, headroom_model, q_lo, q_hi = self._fit_models(x, y, offset, b)
+            whole = np.array([not v.horizon_cut for v in sub], dtype=bool)
+            scores, rows_used, oof_point = self._out_of_fold(x, y, offset, g, b, whole)
+            point, headroom_model, q_lo, q_hi = self._fit_models(x, y, offset, b, whole)
             bucket = _Bucket(space, point, q_lo, q_hi, stack_space=stack_space, stack_model=stack_model,
                              headroom_point=headroom_model)
             if codes_arr is not None and len(rows_used):
@@ -551,9 +560,10 @@ class GBM:
         return self
 
     def _out_of_fold(self, x: np.ndarray, y: np.ndarray, offset: np.ndarray, groups: np.ndarray,
-                     bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     bucket: int, whole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """On predictions for families the models did not see: CQR conformity scores max(lo - y, y - hi), the row
-        indices they belong to, and the point model's predictions for those rows."""
+        indices they belong to, and the point model's predictions for those rows; scored on the ``whole`` runs' rows
+        only (the calibration and the code-level error sharing are for runs, not for their horizon cuts)."""
         empty = np.array([]), np.array([], dtype=int), np.array([])
         if len(np.unique(groups)) < 3:
             return empty
@@ -561,10 +571,10 @@ class GBM:
         fold = family_folds(groups, folds, self.params.seed)
         scores, rows, points = [], [], []
         for f in range(folds if self.params.cv_folds else 1):
-            test = fold == f
-            if test.sum() == 0 or (~test).sum() == 0:
+            fit_on, test = fold != f, (fold == f) & whole
+            if test.sum() == 0 or fit_on.sum() == 0:
                 continue
-            point, headroom_model, q_lo, q_hi = self._fit_models(x[~test], y[~test], offset[~test], bucket)
+            point, headroom_model, q_lo, q_hi = self._fit_models(x[fit_on], y[fit_on], offset[fit_on], bucket, whole[fit_on])
             lo, hi = q_lo.predict(x[test]), q_hi.predict(x[test])
             lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
             scores.append(np.maximum(lo - y[test], y[test] - hi))

@@ -184,7 +184,8 @@ ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitte
 # rate columns, parameter counts of models that failed forward. "4": gbm_stack@best (the best-over-epochs target).
 # "5": Huber loss for the k = 0 point models (GBMParams.k0_huber_delta).
 # "6": estimators learn code_shrink (corrections by reported runs of the same code).
-PREDICTOR_VERSION = "7"  # 7: from k = 1 the point also averages a share-of-headroom model (GBMParams.headroom_point)
+# "7": from k = 1 the point also averages a share-of-headroom model (GBMParams.headroom_point).
+PREDICTOR_VERSION = "8"  # 8: the point models also learn from horizon cuts of long runs (evaluate.horizon_cuts)
 
 
 def default_estimator(fitted: dict) -> str:

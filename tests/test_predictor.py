@@ -385,6 +385,60 @@ def _synthetic_corpus():
     return Corpus(runs=runs, models=models, codes={}, features=features)
 
 
+def test_training_views_add_horizon_cuts_of_long_runs_where_they_teach_the_buckets():
+    """A 50-epoch run is also its own 5-, 10-, 20-, 30- and 40-epoch runs: the 5-epoch cut is seen at k = 1-4, the
+    longer cuts at k >= 5 only, none at k = 0; each cut's target is the accuracy after its own last epoch."""
+    from corpus.lemur_stats import Run
+    from predictor.data import Corpus, ModelInfo
+    from predictor.evaluate import training_codes, training_views, train_ks
+
+    curve = [0.3 + 0.6 * (1 - 0.9**e) for e in range(1, 51)]
+    long = Run("m0", "img-classification", "cifar-10", "acc", "u0", 0, {"lr": 0.01, "batch": 32}, "norm_32", curve,
+               [10.0 * e for e in range(1, 51)])
+    short = replace(long, model="m1", uid="u1", accuracy=curve[:5], duration_s=long.duration_s[:5])
+    c = Corpus(runs=[long, short], models={m: ModelInfo(m, m, m, f"fam-{m}") for m in ("m0", "m1")}, codes={},
+               features={})
+    views, targets, groups = training_views([long, short], c)
+    whole = [(v.epochs, v.k, t) for v, t in zip(views, targets) if not v.horizon_cut]
+    cuts = [(v.epochs, v.k, t) for v, t in zip(views, targets) if v.horizon_cut]
+    assert whole == [(50, k, curve[-1]) for k in train_ks(50)] + [(5, k, curve[4]) for k in train_ks(5)], "runs as before"
+    assert [(e, k) for e, k, _ in cuts if e == 5] == [(5, k) for k in (1, 2, 3, 4)]
+    assert {e for e, _, _ in cuts} == {5, 10, 20, 30, 40} and all(k >= 5 for e, k, _ in cuts if e > 5)
+    assert all(t == curve[e - 1] and k < e for e, k, t in cuts), "a cut's target is its own last epoch"
+    cut_view = next(v for v in views if v.horizon_cut and v.epochs == 20 and v.k == 10)
+    assert cut_view.accuracy == curve[:10] and cut_view.duration_s == long.duration_s[:10]
+    assert training_codes([long, short]) == [r for r in ("m0",) for _ in range(len(views) - 5)] + ["m1"] * 5
+    assert groups.count("fam-m0") == len(views) - 5, "a cut stays in its run's family (never across a split)"
+
+
+def test_horizon_cuts_teach_the_point_models_but_not_the_intervals():
+    """Cut views move the point models; the quantile models and the calibration are learned from whole runs only, as
+    if the cuts were not there. A baseline ignores the cuts."""
+    runs = _synthetic_runs(160, 3, epochs=12)
+    views, y, groups = [], [], []
+    for k in (1, 2, 6):
+        v, t, g = _views(runs, k)
+        views, y, groups = views + v, np.concatenate([y, t]), groups + g
+    codes = [f"code{i % 80}" for i in range(len(views))]
+    cuts = [replace(v, epochs=8, horizon_cut=True) for v in views if v.k == 6]
+    cut_y = np.array([t - 0.2 for v, t in zip(views, y) if v.k == 6])  # far off: a point model that reads them moves
+    params = GBMParams(n_estimators=30, learning_rate=0.1, cv_folds=3, min_child_samples=5)
+    plain = GBM(True, params).fit(views, y, groups, codes=codes)
+    with_cuts = GBM(True, params).fit(views + cuts, np.concatenate([y, cut_y]), groups + groups[-len(cuts):],
+                                      codes=codes + codes[-len(cuts):])
+    probe = [v for v in views if v.k == 6][:20]
+    a, b = plain.buckets[5], with_cuts.buckets[5]
+    x = a.space.matrix([row(v, use_code=True, use_curve=True) for v in probe])
+    assert np.allclose(a.q_lo.predict(x), b.q_lo.predict(x)) and np.allclose(a.q_hi.predict(x), b.q_hi.predict(x))
+    assert (a.correction, a.stratum_correction) == (b.correction, b.stratum_correction)
+    assert set(b.code_shrink) == {6}, "the error sharing is read off the whole runs (of the point that reads the cuts)"
+    assert not np.allclose(plain.predict(probe).point, with_cuts.predict(probe).point), "the point models read the cuts"
+    base = LastValue().fit(views, y, groups, codes=codes)
+    base_cut = LastValue().fit(views + cuts, np.concatenate([y, cut_y]), groups + groups[-len(cuts):],
+                               codes=codes + codes[-len(cuts):])
+    assert base.halfwidth == base_cut.halfwidth and base.shrink_by_bucket == base_cut.shrink_by_bucket
+
+
 def test_evaluation_reports_every_dataset_with_enough_held_out_runs(monkeypatch):
     import predictor.train as train_module
 
