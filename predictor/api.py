@@ -30,7 +30,7 @@ from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, 
                                   sibling_corrected, tracks_top)
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
-from predictor.evaluate import at_least_seen, check_target
+from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_target
 from predictor.models import code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import (BEST_TARGET_ESTIMATORS, PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp,
                              train_predictor)
@@ -583,7 +583,7 @@ def reported_training_runs(reports: list[ReportedRun]) -> list[tuple[Run, str]]:
     for i, r in enumerate(reports):
         if not r.finished or not r.curve_known:  # a final alone is no curve to learn epochs from
             continue
-        model = f"reported-{content_hash(r.code)}"
+        model = f"{REPORTED_MODEL_PREFIX}{content_hash(r.code)}"
         hp, _, tf = _split_hparams(r.hparams, r.planned_epochs(), r.transform or None)
         out.append((Run(model, r.task, r.dataset, r.metric, f"report-{i}", 0, hp, tf, list(r.accuracy), list(r.duration_s)), r.code))
     return out

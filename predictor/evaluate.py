@@ -65,6 +65,7 @@ def at_least_seen(estimate: Estimate, views: list[RunView], target: str) -> Esti
 # longer ones, seen by the shared k >= 5 bucket (``horizon_cuts``).
 SHORT_CUT = 5
 LONG_CUTS = (10, 20, 30, 40)
+REPORTED_MODEL_PREFIX = "reported-"  # the model name of a run reported through the service (api.reported_training_runs)
 
 
 def horizon_cuts(run: Run) -> list[Run]:
@@ -83,7 +84,11 @@ def horizon_cuts(run: Run) -> list[Run]:
     splits (0.0758 -> 0.0774): with no curve, the copies only weigh the long-run families more. Only the GBMs' point
     models read the cuts (``RunView.horizon_cut``; ``models.GBM._fit_models``): quantile models and calibration fitted
     on them too narrowed the 50-epoch intervals, and the recommended early-stop rule kept 85% of the top-10 on strict
-    seed 0's whole train pool instead of 98% (93% without cuts)."""
+    seed 0's whole train pool instead of 98% (93% without cuts). A run reported through the service is not cut: its
+    schedule may read the planned epochs (a cosine down to the last one), and then its first 20 epochs are no
+    20-epoch run."""
+    if run.model.startswith(REPORTED_MODEL_PREFIX):
+        return []
     return [replace(run, accuracy=list(run.accuracy[:h]), duration_s=list(run.duration_s[:h]))
             for h in (SHORT_CUT, *LONG_CUTS) if h < run.epochs]
 

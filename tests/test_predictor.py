@@ -409,6 +409,9 @@ def test_training_views_add_horizon_cuts_of_long_runs_where_they_teach_the_bucke
     assert cut_view.accuracy == curve[:10] and cut_view.duration_s == long.duration_s[:10]
     assert training_codes([long, short]) == [r for r in ("m0",) for _ in range(len(views) - 5)] + ["m1"] * 5
     assert groups.count("fam-m0") == len(views) - 5, "a cut stays in its run's family (never across a split)"
+    reported = replace(long, model="reported-abc")  # its schedule may read the planned epochs: not cut
+    c.models["reported-abc"] = ModelInfo("reported-abc", "reported-abc", "reported-abc", "fam-r")
+    assert not any(v.horizon_cut for v in training_views([reported], c)[0])
 
 
 def test_horizon_cuts_teach_the_point_models_but_not_the_intervals():
