@@ -70,8 +70,9 @@ class RunView:
     duration_s: list[float] = field(default_factory=list)
     code_features: dict[str, float] | None = None
     code: str | None = field(default=None, repr=False)  # only the text-reading estimator (LoRA) needs it
-    # A training view of a run cut short at a shorter horizon (``evaluate.horizon_cuts``): it teaches the trees, but it
-    # is not a run of its own, so the code-level error sharing (``models.code_shrink_ratio``) leaves it out.
+    # A training view of a run cut short at a shorter horizon (``evaluate.horizon_cuts``): it teaches the GBMs' point
+    # models, but it is not a run of its own, so the quantile models, the calibration, the code-level error sharing
+    # (``models.code_shrink_ratio``) and the baselines leave it out.
     horizon_cut: bool = field(default=False, repr=False)
 
     @property
