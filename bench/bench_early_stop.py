@@ -35,7 +35,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from predictor.early_stop import PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, calibrate_rungs
+from predictor.early_stop import LATE_THRESHOLD, PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, calibrate_rungs
 from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
@@ -113,9 +113,10 @@ def optuna_pruners() -> dict:
 
 def _thresholds(policy: StopPolicy) -> str:
     """The policy's stop probability as the rows name it: "p<0.06" or "p<0.04 before epoch 10, then p<0.06"."""
+    late = f", p<{policy.p_min_late} from {policy.late_share:.0%} of the epochs" if policy.p_min_late is not None else ""
     if policy.p_min_early is None:
-        return f"p<{policy.p_min}"
-    return f"p<{policy.p_min_early} before epoch {policy.early_until}, then p<{policy.p_min}"
+        return f"p<{policy.p_min}{late}"
+    return f"p<{policy.p_min_early} before epoch {policy.early_until}, then p<{policy.p_min}{late}"
 
 
 def summarize(scores: list) -> dict:
@@ -203,7 +204,7 @@ def main() -> None:
     results[name] = replays(replace(policy, sibling_shrink=0.0), name)
     one = dict(p_min_early=None)  # one threshold at every epoch (the rule up to session 14 had p < 0.05)
     variants = (dict(one, p_min=0.05), dict(one, p_min=0.06), dict(one, p_min=0.07), dict(one, p_min=0.1),
-                dict(p_min_early=0.03, p_min=0.1), dict(sibling_shrink=3.0), dict(min_finished=10))
+                dict(p_min_early=0.03, p_min=0.1), LATE_THRESHOLD, dict(sibling_shrink=3.0), dict(min_finished=10))
     for change in variants:
         variant = replace(policy, **change)
         name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {variant.sibling_shrink}, "

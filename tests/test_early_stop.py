@@ -168,6 +168,27 @@ def test_early_epochs_need_stronger_evidence_to_stop():
     assert recommended.p_min_at(2) < recommended.p_min_at(recommended.early_until)
 
 
+def test_last_epochs_stop_on_weaker_evidence_as_a_share_of_the_planned_epochs():
+    """With ``p_min_late`` a run past ``late_share`` of its planned epochs stops below that (higher) probability: a
+    forecast with P about 0.2 of beating the bar stops at epoch 36 of 50, not at epoch 20 of 50 nor at epoch 36 of 100."""
+    from predictor.early_stop import RECOMMENDED_POLICY, decide, p_exceeds
+
+    policy = StopPolicy(top_k=3, p_min=0.06, p_min_early=0.04, early_until=10, p_min_late=0.3, late_share=0.7)
+    assert (policy.p_min_at(5, 50), policy.p_min_at(34, 50), policy.p_min_at(35, 50), policy.p_min_at(35, 100)) == \
+        (0.04, 0.06, 0.3, 0.06)
+    assert policy.p_min_at(40) == 0.06, "no planned epochs known: no late threshold"
+    finished = [0.9, 0.85, 0.8]
+    point, lo, hi = 0.78, 0.75, 0.806  # P(final > 0.8) about 0.2
+    assert 0.1 < p_exceeds(0.8, point, lo, hi) < 0.3
+    assert not decide(20, 50, point, lo, hi, finished, policy).stop
+    assert not decide(36, 100, point, lo, hi, finished, policy).stop
+    late = decide(36, 50, point, lo, hi, finished, policy)
+    assert late.stop and "< 0.3" in late.reason
+    recommended = StopPolicy(**RECOMMENDED_POLICY)
+    assert recommended.p_min_late is None and recommended.p_min_at(49, 50) == recommended.p_min_at(20, 50), \
+        "an option: on the test replays it cost top-10 runs of 200-run studies"
+
+
 def _late_jump_study(n: int = 90, epochs: int = 12, seed: int = 7) -> tuple[list[list[float]], list, list[str]]:
     """Three codes; code "late" gains +0.25 at its last epochs (a learning-rate drop the predictor cannot know), so
     its runs end on top while the predictor forecasts every run at its value before the jump (+-0.03)."""
