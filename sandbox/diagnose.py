@@ -98,14 +98,10 @@ class HiddenClass:
                 else "move the class out of the guard to module level")
 
 
-def _main_branch(node: ast.If) -> str:
-    """Which branch of ``node`` runs only as a script: "body" for ``__name__ == "__main__"`` (either side, also ``is``
-    and ``in ("__main__",)``, or and-ed with other tests), "orelse" for ``!=`` / ``is not`` / ``not in`` / ``not (...)``;
-    "" when ``node`` tests no such thing."""
-    return _script_only(node.test)
-
-
 def _script_only(test: ast.expr) -> str:
+    """Which branch of an ``if test:`` runs only as a script: "body" for ``__name__ == "__main__"`` (either side, also
+    ``is`` and ``in ("__main__",)``, or and-ed with other tests), "orelse" for ``!=`` / ``is not`` / ``not in`` /
+    ``not (...)``; "" when ``test`` tests no such thing."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return {"body": "orelse", "orelse": "body"}.get(_script_only(test.operand), "")
     if isinstance(test, ast.BoolOp):  # the body needs every and-ed test; the else branch needs one or-ed test false
@@ -151,7 +147,7 @@ def _hidden(stmts: list[ast.stmt], guarded: bool, function: str) -> list[tuple[a
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             found += _hidden(node.body, guarded, function or node.name)
         elif isinstance(node, ast.If):
-            branch = _main_branch(node)
+            branch = _script_only(node.test)
             found += _hidden(node.body, guarded or branch == "body", function)
             found += _hidden(node.orelse, guarded or branch == "orelse", function)
         else:  # for, while, with, try, match: their blocks run at import like the module's own
@@ -165,8 +161,17 @@ def _hidden(stmts: list[ast.stmt], guarded: bool, function: str) -> list[tuple[a
 def hidden_classes(tree: ast.Module) -> list[HiddenClass]:
     """The classes that may be nn.Modules yet do not exist once the code is imported as a module, in order: defined
     under ``if __name__ == "__main__":`` (any form of the test, nested in other statements) or inside a function."""
-    return [HiddenClass(node.name, function) for node, guarded, function in _hidden(tree.body, False, "")
-            if (guarded or function) and may_be_module(node)]
+    return _hidden_of(_hidden(tree.body, False, ""))
+
+
+def _hidden_of(found: list[tuple[ast.ClassDef, bool, str]]) -> list[HiddenClass]:
+    """Of ``_hidden``'s classes, those that may be nn.Modules and are under the main guard or inside a function."""
+    return [HiddenClass(node.name, function) for node, guarded, function in found if (guarded or function) and may_be_module(node)]
+
+
+def assignment_targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    """What ``node`` assigns to: ``a = b = ...``'s targets, or an annotated assignment's one."""
+    return node.targets if isinstance(node, ast.Assign) else [node.target]
 
 
 def main_guard_classes(tree: ast.Module) -> list[str]:
@@ -192,8 +197,7 @@ def _module_level_names(tree: ast.Module) -> set[str]:
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            names |= {n.id for t in assignment_targets(node) for n in ast.walk(t) if isinstance(n, ast.Name)}
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return names
@@ -206,10 +210,11 @@ def unreachable_model(tree: ast.Module, entry: str = "", module_models: list[str
     but hides it; else, when every module-level model class (``module_models``, the nn.Module subclasses the module
     defines) is used by another class (a helper such as ``ConvBN``), the last hidden class no other class uses (the
     model the user most likely means). Why: the check built a helper or a block Patch inserted as the model."""
-    hidden = hidden_classes(tree)
+    found = _hidden(tree.body, False, "")
+    hidden = _hidden_of(found)
     if not hidden:
         return None
-    reached = {node.name for node, guarded, function in _hidden(tree.body, False, "") if not guarded and not function}
+    reached = {node.name for node, guarded, function in found if not guarded and not function}
     bound = _module_level_names(tree) | reached
     wanted = entry or "Net"
     if wanted in bound:

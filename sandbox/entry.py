@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from sandbox.diagnose import _used_by_other_classes
+from sandbox.diagnose import _used_by_other_classes, assignment_targets
 
 FACTORY_DEPTH = 3  # factories returning factories' results, followed this deep
 
@@ -48,12 +48,6 @@ def used_names(tree: ast.Module) -> set[str]:
         used |= reads
         pending += [r for r in reads if r in functions]
     return used
-
-
-def top_level_classes(tree: ast.Module, namespace: dict[str, Any], class_order: list[str]) -> list[str]:
-    """The nn.Module classes the module defines that nothing else in it uses, in source order."""
-    used = used_names(tree)
-    return [n for n in class_order if is_module_class(namespace.get(n)) and n not in used]
 
 
 def builds_with(cls: Any, args: list[Any], kwargs: dict[str, Any], lemur: Callable[[Any], bool]) -> bool:
@@ -93,7 +87,8 @@ class EntryFinder:
         self.class_order = class_order
         self.module_name = module_name
         self.used = used_names(tree)
-        self.roots = set(top_level_classes(tree, namespace, class_order))
+        # the top-level models: the nn.Module classes the module defines that nothing else in it uses
+        self.roots = {n for n in class_order if is_module_class(namespace.get(n)) and n not in self.used}
         self.functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
     # --- step 2 ----------------------------------------------------------------------------
@@ -102,7 +97,7 @@ class EntryFinder:
         found: list[tuple[int, Callable[[], nn.Module]]] = []
         for node in self.tree.body:
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                targets = assignment_targets(node)
                 if len(targets) == 1 and isinstance(targets[0], ast.Name) and self._is_model_instance(targets[0].id):
                     found.append((node.lineno, self.instance_builder(targets[0].id)))
             elif isinstance(node, ast.FunctionDef) and self._is_model_factory(node.name, FACTORY_DEPTH):
@@ -159,7 +154,7 @@ class EntryFinder:
         """Builds the module-level instance ``name`` again by evaluating the expression last assigned to it (a fresh
         model per attempt, built as the file builds it); a deep copy when no plain assignment made it."""
         value = next((n.value for n in reversed(self.tree.body) if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None
-                      and any(isinstance(t, ast.Name) and t.id == name for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))),
+                      and any(isinstance(t, ast.Name) and t.id == name for t in assignment_targets(n))),
                      None)
         namespace, instance = self.namespace, self.namespace.get(name)
         if value is None:
