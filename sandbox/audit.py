@@ -233,16 +233,6 @@ def _write_current(out_dir: Path, current: dict[str, dict]) -> None:
     os.replace(tmp, out_dir / CURRENT_FILE)
 
 
-@dataclass
-class _Pending:
-    """A check to run: the item's key, its code, the spec to check it with, and a problem that rejects it unchecked."""
-
-    name: str
-    code: str
-    spec: CheckSpec
-    problem: str | None = None
-
-
 def run_audit(
     items: Iterable[Item],
     out_dir: Path,
@@ -273,7 +263,7 @@ def _run_locked(items: list[SourceItem], out_dir: Path, pool: Checker, spec: Che
         settings_done.setdefault(digest, set()).add(settings)
     known_names = load_names(out_dir)
     progress = AuditProgress()
-    todo: dict[ResultKey, _Pending] = {}
+    todo: dict[ResultKey, SourceItem] = {}  # the checks to run: each item under its key, with the spec it is checked with
     current: dict[str, dict] = {}
     wanted: set[ResultKey] = set()
     with (out_dir / NAMES_FILE).open("a", encoding="utf-8") as names_fh:
@@ -293,7 +283,7 @@ def _run_locked(items: list[SourceItem], out_dir: Path, pool: Checker, spec: Che
             progress.rejected_items += item.problem is not None
             wanted.add((digest, settings))
             if (digest, settings) not in done and (digest, settings) not in todo:
-                todo[(digest, settings)] = _Pending(key, item.code, item_spec, item.problem)
+                todo[(digest, settings)] = SourceItem(key, item.code, item_spec, item.problem)
                 earlier = settings_done.get(digest, set())
                 progress.settings_unknown += bool(earlier) and earlier <= {UNKNOWN_SETTINGS}
                 progress.settings_changed += bool(earlier - {UNKNOWN_SETTINGS})
@@ -322,7 +312,7 @@ def _run_locked(items: list[SourceItem], out_dir: Path, pool: Checker, spec: Che
 
         # An outcome that is no verdict on the code (a worker killed from outside, a busy machine) is checked once
         # more after the others; if it persists it is stored as it is, and ``load_done`` leaves it for the next run.
-        retry: list[tuple[ResultKey, _Pending]] = []
+        retry: list[tuple[ResultKey, SourceItem]] = []
         with closing(_check_all(pool, pending)) as results:
             for key, name, result in results:
                 if is_verdict(result):
@@ -340,7 +330,7 @@ def _run_locked(items: list[SourceItem], out_dir: Path, pool: Checker, spec: Che
     return progress
 
 
-def _check_all(pool: Checker, pending: list[tuple[ResultKey, _Pending]]) -> Iterator[tuple[ResultKey, str, CheckResult]]:
+def _check_all(pool: Checker, pending: list[tuple[ResultKey, SourceItem]]) -> Iterator[tuple[ResultKey, str, CheckResult]]:
     """(key, name, result) of every pending item in order; refused codes are never sent."""
     if not pending:
         return
@@ -353,12 +343,10 @@ def _check_all(pool: Checker, pending: list[tuple[ResultKey, _Pending]]) -> Iter
         getattr(checked, "close", lambda: None)()  # an interrupted remote audit cancels its stream (the server stops its checks)
 
 
-def _refusal(item: _Pending) -> CheckResult | None:
-    """The "rejected" result of an item no checker takes (a problem of its source line, empty, or over the pool's size
-    limit), else None."""
+def _refusal(item: SourceItem) -> CheckResult | None:
+    """The "rejected" result of an item no checker takes (a problem of its source line, or over the pool's size limit),
+    else None. Empty code never gets here: it defines no model, and ``run_audit`` skips it."""
     if item.problem is not None:
         return rejected_result(item.problem, item.spec, "fix that item of the source")
-    if not item.code.strip():
-        return rejected_result("the code is empty", item.spec, "send the model's source code")
     problem = oversize_problem(item.code)
     return rejected_result(problem, item.spec) if problem else None
