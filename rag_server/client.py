@@ -446,6 +446,20 @@ class _AuditFeed:
                 self._order.popleft()
         return [*out, _audit_item(resp)]
 
+    def rest(self) -> Iterator[AuditItem]:
+        """After the stream's last answer: the answers given here for the items after it, then ``error`` raised, if an
+        item or the caller's iterator ended the requests."""
+        yield from self.answered_here()
+        if self.error is not None:
+            raise self.error
+
+
+def _check_many_pair(index: int, item: Any) -> tuple[str, Any]:
+    """A ``check_many`` item: a (code, spec) pair, else a TypeError naming it."""
+    if not (isinstance(item, (tuple, list)) and len(item) == 2):
+        raise TypeError(f"check_many item {index}: expected (code, spec), got {type(item).__name__}")
+    return item[0], item[1]
+
 
 def _audit_item(resp: blocks_pb2.AuditResponse) -> AuditItem:
     result = convert.result_from_proto(resp.result) if resp.HasField("result") else None
@@ -780,9 +794,7 @@ class Client(_Base):
                 yield from feed.answered(resp)
         except grpc.RpcError as exc:
             raise (feed.error or _api_error(exc)) from None
-        yield from feed.answered_here()
-        if feed.error is not None:
-            raise feed.error
+        yield from feed.rest()
 
     def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> Iterator[CheckResult]:
         """``CheckerPool.check_many`` on the server's pool: one Audit stream, results in input order.
@@ -801,9 +813,7 @@ class Client(_Base):
         guard = _StallGuard(slack_s=self.timeout) if timeout is None else None
 
         def to_item(i: int, item: tuple[str, CheckSpec | None]) -> tuple[str, str, CheckSpec | None]:
-            if not (isinstance(item, (tuple, list)) and len(item) == 2):
-                raise TypeError(f"check_many item {i}: expected (code, spec), got {type(item).__name__}")
-            return (str(i), *item)
+            return (str(i), *_check_many_pair(i, item))
 
         feed = _AuditFeed(items, to_item, guard.sent if guard is not None else None)
         call = self._blocks.Audit(feed.requests(), timeout=timeout, metadata=self._metadata)
@@ -817,10 +827,8 @@ class Client(_Base):
                     yield item.result if item.result is not None else _refused(item.error)
                 if guard is not None:
                     guard.resumed()
-            for item in feed.answered_here():
+            for item in feed.rest():
                 yield _refused(item.error)
-            if feed.error is not None:
-                raise feed.error
         except grpc.RpcError as exc:
             if feed.error is not None:
                 raise feed.error from None
@@ -939,19 +947,14 @@ class AsyncClient(_Base):
                     yield item
         except grpc.RpcError as exc:
             raise (feed.error or _api_error(exc)) from None
-        for item in feed.answered_here():
+        for item in feed.rest():
             yield item
-        if feed.error is not None:
-            raise feed.error
 
     async def check_many(self, items: Iterable[tuple[str, CheckSpec | None]], *, timeout: float | None = None) -> AsyncIterator[CheckResult]:
         """``Client.check_many`` for asyncio: one Audit stream, results in input order. The items are read at once, so
         the default deadline is what they could take one after another: per item its spec's ``timeout_s`` (30 s
         without a spec) plus the client's ``timeout``."""
-        pairs = list(items)
-        for i, pair in enumerate(pairs):
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise TypeError(f"check_many item {i}: expected (code, spec), got {type(pair).__name__}")
+        pairs = [_check_many_pair(i, item) for i, item in enumerate(items)]
         pairs = [(code, _spec_arg(spec, f"check_many item {i}: spec")) for i, (code, spec) in enumerate(pairs)]
         if timeout is None:
             timeout = sum((spec.timeout_s if spec is not None else 30.0) + self.timeout for _, spec in pairs) or self.timeout
@@ -961,10 +964,8 @@ class AsyncClient(_Base):
             async for resp in call:
                 for item in feed.answered(resp):
                     yield item.result if item.result is not None else _refused(item.error)
-            for item in feed.answered_here():
+            for item in feed.rest():
                 yield _refused(item.error)
-            if feed.error is not None:
-                raise feed.error
         except grpc.RpcError as exc:
             raise (feed.error or _api_error(exc)) from None
         finally:
