@@ -207,17 +207,15 @@ def _license_note(item: dict) -> str:
 def _remote_patch(server: str, text: str, spec: CheckSpec, check: bool, max_tries: int, sources: list[str] | None = None,
                   license_policy: str | None = None) -> PatchResult:
     """``--server``: the same PatchResult, computed by the server (its sandbox does the checks)."""
+    from dataclasses import fields
+
     from rag_server.patch import PatchResult
 
     with remote_client(server) as client:
         o = client.patch(text, spec, no_check=not check, max_tries=max_tries, sources=sources, license_policy=license_policy)
-    inserted = [
-        {"name": i.name, "symbol": i.symbol, "qualified_name": i.qualified_name, "provenance": i.provenance,
-         "reason": i.reason, "match": i.match, "content_hash": i.content_hash, "renamed": i.renamed,
-         "keyword_renames": i.keyword_renames, "keyword_inverted": i.keyword_inverted, "keyword_dropped": i.keyword_dropped,
-         "keyword_flag_layers": i.keyword_flag_layers, "defaults_set": i.defaults_set}
-        for i in o.inserted
-    ]
+    # the patch's entries: every field the SDK's InsertedBlock carries (so none added later is left out here, as
+    # keyword_flag_layers was), but ``source``, which the SDK reads off the provenance
+    inserted = [{f.name: getattr(i, f.name) for f in fields(i) if f.name != "source"} for i in o.inserted]
     return PatchResult(code=o.patched_code, diff=o.diff, inserted=inserted, unresolved=o.unresolved, added_imports=o.added_imports, fixes=o.fixes,
                        check=o.after, changed=o.changed, stripped_text=o.stripped_text, tries=o.tries, elapsed_s=o.took_ms / 1000.0,
                        attempts=o.attempts, stop_reason=o.stop_reason, free_names=o.free_names)
