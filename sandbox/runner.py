@@ -343,9 +343,9 @@ class CheckRun:
     def _fail(self, result: CheckResult, stage: str, exc: BaseException) -> None:
         result.stages[stage] = "failed"
         result.failed_stage = stage
-        layer = self.tracker.failing_layer() if stage in ("forward", "backward", "train_step") else None
-        example = result.example
         dynamic = stage in ("forward", "backward", "train_step")
+        layer = self.tracker.failing_layer() if dynamic else None
+        example = result.example
         fed = example.inputs if dynamic and example is not None and example.input_specs is None else None
         if isinstance(exc, StageError):
             result.status, result.error_type, result.message = exc.status, exc.error_type, str(exc)[:MESSAGE_LIMIT]
