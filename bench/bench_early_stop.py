@@ -114,6 +114,9 @@ def optuna_pruners() -> dict:
 def _thresholds(policy: StopPolicy) -> str:
     """The policy's stop probability as the rows name it: "p<0.06" or "p<0.04 before epoch 10, then p<0.06"."""
     late = f", p<{policy.p_min_late} from {policy.late_share:.0%} of the epochs" if policy.p_min_late is not None else ""
+    if policy.bar_risk is not None and policy.p_min_sized is not None:  # the replays know the study's size
+        early, later = policy.p_min_sized
+        return f"study size known: bar at risk {policy.bar_risk}, p<{early} before epoch {policy.early_until}, then p<{later}{late}"
     if policy.p_min_early is None:
         return f"p<{policy.p_min}{late}"
     return f"p<{policy.p_min_early} before epoch {policy.early_until}, then p<{policy.p_min}{late}"
@@ -202,11 +205,12 @@ def main() -> None:
     policy = StopPolicy(**RECOMMENDED_POLICY)
     name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, {_thresholds(policy)}, patience {policy.patience})"
     results[name] = replays(replace(policy, sibling_shrink=0.0), name)
+    unsized = replace(policy, bar_risk=None)  # the rule when the study's size is not given
     one = dict(p_min_early=None)  # one threshold at every epoch (the rule up to session 14 had p < 0.05)
     variants = (dict(one, p_min=0.05), dict(one, p_min=0.06), dict(one, p_min=0.07), dict(one, p_min=0.1),
-                dict(p_min_early=0.03, p_min=0.1), LATE_THRESHOLD, dict(sibling_shrink=3.0), dict(min_finished=10))
+                dict(p_min_early=0.03, p_min=0.1), LATE_THRESHOLD, dict(sibling_shrink=3.0), dict(min_finished=10), {})
     for change in variants:
-        variant = replace(policy, **change)
+        variant = replace(unsized, **change)
         name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {variant.sibling_shrink}, "
                 f"{_thresholds(variant)}, bar from {variant.min_finished} finished runs on)")
         results[name] = replays(variant, name)

@@ -26,8 +26,8 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, measure_in_sandbox
-from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, checked_incumbent, decide, guarded_rung, plain_numbers,
-                                  sibling_corrected, tracks_top)
+from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study_runs,
+                                  decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_target
@@ -874,7 +874,7 @@ class Predictor:
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,
-                    earlier: list[list[float]] | list[dict] | None = None) -> StopDecision:
+                    earlier: list[list[float]] | list[dict] | None = None, study_runs: int | None = None) -> StopDecision:
         """Stop ``run`` now? ``run`` is a RunView or a dict with code, hparams, dataset, curve (and durations);
         ``incumbent`` the best final so far, the finals of finished runs, their whole curves (which also
         enables the guard: a run doing as well as some top-k run did at this epoch is kept), or the finished
@@ -886,16 +886,22 @@ class Predictor:
         what the recommended policy uses); a dict's plan (its ``epochs``, else its hparams epochs) says whether it
         finished. Curves, and dicts too, also feed a policy with rungs (``RUNGS_POLICY``; the recommended one has none; see
         ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. When no
-        earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve."""
+        earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve.
+        ``study_runs`` (optional): how many runs the study will train in all; with ``earlier`` (which counts the runs
+        already started) a policy with ``bar_risk`` (the recommended one) raises the bar while the study is young
+        (``early_stop.bar_rank``)."""
         incumbent = checked_incumbent(incumbent)
+        study_runs = checked_study_runs(study_runs)
+        if study_runs is not None and earlier is None:
+            raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
         view, assumed = self._run_view(run, budget)
-        decision = self._decision(view, incumbent, policy, earlier)
+        decision = self._decision(view, incumbent, policy, earlier, study_runs)
         if assumed:  # said in the answer: the horizon the decision is for was not given
             decision = replace(decision, reason=f"{decision.reason} (planned epochs not given: {view.epochs} assumed)")
         return decision
 
-    def _decision(self, view: RunView, incumbent, policy: StopPolicy | None, earlier) -> StopDecision:
-        """``should_stop`` for the run as the estimators read it (``incumbent`` already checked)."""
+    def _decision(self, view: RunView, incumbent, policy: StopPolicy | None, earlier, study_runs: int | None = None) -> StopDecision:
+        """``should_stop`` for the run as the estimators read it (``incumbent`` and ``study_runs`` already checked)."""
         policy = policy or self.policy
         earlier_curves, earlier_views = self._earlier(earlier, view.epochs)
         siblings = self._siblings(view, earlier_views) if policy.sibling_shrink > 0 else []
@@ -911,6 +917,9 @@ class Predictor:
             curves = [[float(v) for v in c] for c in incumbent if len(c)]
             finals = [c[-1] for c in curves]
             top = sorted(curves, key=lambda c: -c[-1])[: policy.top_k]
+        progress = None
+        if study_runs is not None:  # every finished run is an earlier one, listed or not
+            progress = StudyProgress(max(len(earlier_curves), len(finals) if isinstance(finals, list) else 0), study_runs)
         if policy.rungs and earlier_curves and view.k < view.epochs:
             rung = self._rung(view, earlier_curves, earlier_views, policy, top)
             if rung is not None and (rung.stop or not policy.probability_rule):
@@ -934,7 +943,8 @@ class Predictor:
             top_preds = None
             if policy.bar == "predicted":
                 top_preds = [self.predict_view(_first_epochs(t, k)).point for t in top_views if t.k >= k]
-            step = decide(k, view.epochs, point, lo, hi, finals, policy, model, tracking=tracking, top_predictions=top_preds)
+            step = decide(k, view.epochs, point, lo, hi, finals, policy, model, tracking=tracking, top_predictions=top_preds,
+                          progress=progress)
             decision = decision or step
             if not step.stop:
                 return replace(decision, stop=False)

@@ -23,7 +23,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from scipy.stats import beta
+from scipy.stats import beta, hypergeom
 
 Z90 = 1.2815515655446004  # standard normal 90% quantile: the 80% interval spans +-Z90 sigma
 
@@ -69,9 +69,19 @@ class StopPolicy:
     probability_rule: bool = True  # also stop by P(final > bar) between rungs (needs finished runs)
     rung_guard: bool = False  # a rung never stops a run whose best-so-far reached some top-k finished run's at this epoch
     sibling_shrink: float = 0.0  # > 0: correct the prediction by earlier runs of the same code (sibling_corrected); prior weight
+    # With the study's size known (``StudyProgress``): the bar is the j-th best finished final for the smallest j whose
+    # chance of standing above the study's final k-th best is at most this (``bar_rank``). None: the k-th best always.
+    bar_risk: float | None = None
+    # With ``bar_risk`` and the study's size known, the (before ``early_until``, from it) thresholds for the whole study;
+    # None: the usual ones. Why others: a higher bar also reaches the slow starters the predictor under-forecasts, and
+    # fewer finished runs teach the correction by runs of the same code less (``RECOMMENDED_POLICY``).
+    p_min_sized: tuple[float, float] | None = None
 
-    def p_min_at(self, epochs_seen: int, planned_epochs: int | None = None) -> float:
-        """The probability below which a run seen for ``epochs_seen`` of its ``planned_epochs`` epochs stops."""
+    def p_min_at(self, epochs_seen: int, planned_epochs: int | None = None, sized: bool = False) -> float:
+        """The probability below which a run seen for ``epochs_seen`` of its ``planned_epochs`` epochs stops; ``sized``:
+        the study's size is known and ``bar_risk`` sets the bar, so ``p_min_sized`` applies when set."""
+        if sized and self.p_min_sized is not None:
+            return self.p_min_sized[0 if epochs_seen < self.early_until else 1]
         if self.p_min_late is not None and planned_epochs and epochs_seen >= self.late_share * planned_epochs:
             return self.p_min_late
         early = self.p_min_early is not None and epochs_seen < self.early_until
@@ -116,8 +126,20 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
 # 200-run studies), at epoch 15 saved 0.8-1.1 points less than at 10.
 # The rungs, the envelope guard and the predicted bar were built to protect slow starters the predictor
 # under-forecasts; with the study's correction they cost epochs without keeping more.
+# Session 25: when the caller gives the study's size (``StudyProgress``: ``study_runs`` in the API and the server,
+# ``n_trials`` in the Optuna pruner; the replays always know it), the bar is the j-th best finished final with risk 0.02
+# of passing the study's final 10th best (``bar_rank``), and the thresholds are 0.02 before epoch 10 and 0.04 from it.
+# Why: until the study is well along, the 10th best (or the worst) finished final is far below where the study's top-10
+# ends, and the first tenth of a replayed study spent a quarter of the epochs it trained. Chosen on the train replays of
+# strict seeds 0 / 1 (10 orders of each whole pool and of 200-run studies; bench/results/early_stop_train_study_size.json):
+# whole pools / 200-run studies saved 77.4% / 71.0% (seed 0) and 73.7% / 68.4% (seed 1) keeping 99 / 96 / 97 / 100% of the
+# top-10, where the rule without the size saved 75.3 / 67.7 / 71.4 / 65.0% keeping 98 / 96 / 97 / 99%: of the 23 points
+# (risk 0.01-0.2, thresholds 0.005-0.04 / 0.02-0.06) the one that keeps at least as many as that rule everywhere and
+# saves the most. The size's bar with the old 0.04 / 0.06 kept 84% of seed 0's whole pool: a higher bar also reaches the
+# slow starters; and 0.02 / 0.04 only while the bar is raised (0.04 / 0.06 after) kept 91%: the runs it stops early no
+# longer finish, and the correction by runs of the same code learns less from them.
 RECOMMENDED_POLICY = dict(top_k=10, p_min=0.06, p_min_early=0.04, early_until=10, patience=2, bar="final", min_finished=3,
-                          sibling_shrink=1.0)
+                          sibling_shrink=1.0, bar_risk=0.02, p_min_sized=(0.02, 0.04))
 # Session 24, on the train replays re-made with the horizon cuts' predictions (10 orders of each whole train pool and of
 # 200-run studies, strict seeds 0 / 1; bench/results/early_stop_train_late_grid.json): from 70% of the planned epochs on
 # (epoch 35 of 50), P < 0.3 saved 0.8-1.1 points more keeping 97% / 97% / 96% / 99% of the top-10 (P < 0.2 from epoch 30
@@ -136,6 +158,20 @@ def check_accuracy(value: Any, field: str) -> float:
         return float(value)
     hint = ": it looks like a percentage, divide it by 100" if number and 1.0 < value <= 100.0 else ""
     raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
+
+
+MAX_STUDY_RUNS = 10_000_000
+
+
+def checked_study_runs(value: Any, field: str = "study_runs") -> int | None:
+    """``value`` as a study's planned number of runs: None (not known), else a whole number from 1, else a ValueError
+    naming ``field``. Why checked: 0 or -5 would be read as a study already over, 2.5 as a size no study has."""
+    if value is None:
+        return None
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value != int(value) or not 1 <= value <= MAX_STUDY_RUNS:
+        raise ValueError(f"{field} must be the study's planned number of runs, a whole number from 1 to {MAX_STUDY_RUNS}, got {value!r}")
+    return int(value)
 
 
 def plain_numbers(value: Any) -> Any:
@@ -223,8 +259,37 @@ def sibling_corrected(point: float, lo: float, hi: float, residuals: Sequence[fl
     return tuple(min(max(v, 0.0), 1.0) for v in (point, lo, hi))  # an accuracy: the shift must not leave [0, 1]
 
 
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where a study stands when a run is decided: the runs it started before this one (finished or stopped, every one)
+    and the runs it will train in all (its trial budget)."""
+
+    runs_seen: int
+    runs_planned: int
+
+
+def bar_rank(top_k: int, progress: StudyProgress | None, risk: float | None) -> int:
+    """Which finished final is the bar: the j-th best, for the smallest j such that P(at least j of the runs seen so
+    far end in the study's final top-k) <= ``risk``; ``top_k`` when the study's size or the risk is not known.
+
+    Why: a run is worth keeping if it could end in the top-k of the whole study, and until k runs have finished the
+    k-th best (or the worst) finished final is far below where that top-k will end: the first tenth of a replayed study
+    spent a quarter of all the epochs it trained. In a study drawn in random order the number of its final top-k among
+    the first n runs is hypergeometric (N runs, k of them the top, n drawn); while fewer than j of them can have been
+    seen, the j-th best final so far is at most the study's final k-th best, so the bar stays one a top-k run clears.
+    Late in the study j reaches k: the same bar as without the study's size."""
+    if progress is None or risk is None or progress.runs_planned <= 0:
+        return top_k
+    drawn = min(max(progress.runs_seen, 0), progress.runs_planned)
+    for rank in range(1, top_k):
+        if hypergeom.sf(rank - 1, progress.runs_planned, min(top_k, progress.runs_planned), drawn) <= risk:
+            return rank
+    return top_k
+
+
 def bar_to_clear(incumbent: float | Sequence[float] | None, top_k: int, min_finished: int) -> float | None:
-    """The k-th best finished final (or the incumbent itself when a single number is given)."""
+    """The k-th best finished final (or the incumbent itself when a single number is given); ``top_k`` may be the lower
+    rank ``bar_rank`` allows."""
     if incumbent is None:
         return None
     if isinstance(incumbent, (int, float)):
@@ -264,15 +329,16 @@ def tracks_top(curve: Sequence[float], top_curves: Sequence[Sequence[float]]) ->
 def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: float,
            incumbent: float | Sequence[float] | None, policy: StopPolicy, model: str = "",
            current: float | None = None, envelope: float | None = None, tracking: bool | None = None,
-           top_predictions: Sequence[float] | None = None) -> StopDecision:
-    """With ``policy.envelope_guard`` a run that tracks a top-k run is kept whatever the prediction says:
+           top_predictions: Sequence[float] | None = None, progress: StudyProgress | None = None) -> StopDecision:
+    """``progress``: how far the study is, for a policy with ``bar_risk`` (``bar_rank``). With ``policy.envelope_guard`` a run that tracks a top-k run is kept whatever the prediction says:
     ``tracking`` (from ``tracks_top``) or else ``current >= envelope`` (the lowest value any top-k finished
     run had at this epoch). With ``policy.bar == "predicted"`` the bar is ``predicted_bar(top_predictions)``
     (the top-k finished runs' point predictions at this epoch) once ``min_finished`` runs have finished."""
     if policy.bar not in BARS:
         raise ValueError(f"stop policy bar {policy.bar!r}: expected one of {BARS}")
     min_finished = policy.top_k if policy.min_finished is None else policy.min_finished
-    bar = bar_to_clear(incumbent, policy.top_k, min_finished)
+    sized = progress is not None and policy.bar_risk is not None
+    bar = bar_to_clear(incumbent, bar_rank(policy.top_k, progress, policy.bar_risk) if sized else policy.top_k, min_finished)
     if policy.bar == "predicted" and bar is not None:
         bar = predicted_bar(top_predictions or [])
     p = 1.0 if bar is None else p_exceeds(bar, point, lo, hi, policy.margin)
@@ -286,7 +352,7 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
         tracking = current >= envelope
     if policy.envelope_guard and tracking:
         return StopDecision(False, p, point, lo, hi, bar, f"at least as good as a top-{policy.top_k} run at this epoch", model)
-    p_min = policy.p_min_at(epochs_seen, planned_epochs)
+    p_min = policy.p_min_at(epochs_seen, planned_epochs, sized=sized)
     if p < p_min:
         return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {p_min}", model)
     return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)

@@ -20,14 +20,15 @@ import uuid
 from typing import Any
 
 from predictor.api import ReportedRun, json_hparams, use_pool, whole_epochs
-from predictor.early_stop import StopDecision, checked_incumbent
+from predictor.early_stop import StopDecision, checked_incumbent, checked_study_runs
 
 
 class EpochStopper:
     """Feed one metric value per epoch; returns the predictor's decision after each."""
 
     def __init__(self, predictor, code: str, hparams: dict | None, dataset: str, epochs: int,
-                 incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None, pool=None) -> None:
+                 incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None, pool=None,
+                 study_runs: int | None = None) -> None:
         """``earlier``: the study's earlier runs (finished or stopped). What helps the recommended policy is
         run dicts with code (like ``run``, each planned for its ``epochs`` or hparams epochs): the earlier runs of the
         same code correct the prediction (``sibling_corrected``); plain curves only feed a policy with rungs
@@ -38,7 +39,8 @@ class EpochStopper:
         update asks: code that parses, known hyperparameter values and a dataset the predictor answers ("CIFAR-10" reads
         as "cifar-10"; ``Predictor.check_inputs``, a dry run: nothing is measured). ``pool`` (a
         ``sandbox.pool.CheckerPool``, optional): set as ``predictor.pool``, so params/FLOPs of new code are measured as
-        the server and the CLI measure them (``use_pool``)."""
+        the server and the CLI measure them (``use_pool``). ``study_runs`` (optional, with ``earlier``): how many runs
+        the study will train in all; the recommended policy then raises the bar while the study is young (``bar_rank``)."""
         use_pool(predictor, pool)
         self.predictor, self.code = predictor, code
         self.hparams = json_hparams(hparams)
@@ -46,6 +48,9 @@ class EpochStopper:
         self.epochs = whole_epochs(epochs, "epochs")
         self.incumbent = checked_incumbent(incumbent)  # 0-d tensors and numpy scalars read as numbers
         self.earlier = earlier
+        self.study_runs = checked_study_runs(study_runs)
+        if self.study_runs is not None and earlier is None:
+            raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
         self.run_id = uuid.uuid4().hex  # the report's run_id: a resumed run's report replaces its partial one
         self.curve: list[float] = []
         self.decisions: list[StopDecision] = []
@@ -72,7 +77,8 @@ class EpochStopper:
             return self._decided(StopDecision(True, 0.0, float("nan"), reason=reason), diverged=True)
         self.curve.append(value)
         run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
-        return self._decided(self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier))
+        return self._decided(self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier,
+                                                                 study_runs=self.study_runs))
 
     def _decided(self, decision: StopDecision, diverged: bool = False) -> StopDecision:
         self.decisions.append(decision)
@@ -119,7 +125,7 @@ def _lightning():
 
 def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str, epochs: int, monitor: str = "val_acc",
                        incumbent: float | list[float] | None = None, earlier: list[list[float]] | None = None,
-                       report: bool = True, pool=None):
+                       report: bool = True, pool=None, study_runs: int | None = None):
     """A Lightning Callback that sets ``trainer.should_stop`` when the predictor says so and, with ``report``, reports
     the run to the predictor when the fit ends. Bad arguments are a ValueError here (``EpochStopper``; ``earlier`` as
     there: run dicts with code correct the prediction, curves only feed a policy with rungs), a Trainer whose
@@ -129,7 +135,7 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
         raise ImportError("PyTorch Lightning is not installed (pip install lightning); use predictor.lightning_callback.EpochStopper in a plain loop")
 
     def new_run() -> EpochStopper:
-        return EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier, pool)
+        return EpochStopper(predictor, code, hparams, dataset, epochs, incumbent, earlier, pool, study_runs)
 
     class PredictorEarlyStop(pl.Callback):
         """Reads ``monitor`` once per training epoch, after that epoch's validation: the predictor's curve has one

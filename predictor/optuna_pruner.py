@@ -13,6 +13,8 @@ quietly stretched to the trial's own length. Only ``direction="maximize"`` is su
 ``check(trial)`` (optional) checks a trial's own inputs on every prune call (``predictor_pruner``: its params and code).
 ``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
 (the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
+``n_trials`` (optional): the study's trial budget, as given to ``study.optimize``; with it a policy with ``bar_risk`` (the
+recommended one) raises the bar while the study is young (``early_stop.bar_rank``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from predictor.api import json_hparams, use_pool, whole_epochs
-from predictor.early_stop import RECOMMENDED_POLICY, StopPolicy, check_accuracy, decide, guarded_rung, sibling_corrected, tracks_top
+from predictor.early_stop import (RECOMMENDED_POLICY, StopPolicy, StudyProgress, check_accuracy, checked_study_runs, decide, guarded_rung,
+                                  sibling_corrected, tracks_top)
 
 TrialPredictFn = Callable[[FrozenTrial, list[float]], tuple[float, float, float]]
 
@@ -75,7 +78,8 @@ def _curve_of(trial: FrozenTrial) -> list[float]:
 
 class PredictorPruner(optuna.pruners.BasePruner):
     def __init__(self, predict: TrialPredictFn, planned_epochs: int, policy: StopPolicy | None = None,
-                 code: Callable[[FrozenTrial], str] | None = None, check: Callable[[FrozenTrial], None] | None = None) -> None:
+                 code: Callable[[FrozenTrial], str] | None = None, check: Callable[[FrozenTrial], None] | None = None,
+                 n_trials: int | None = None) -> None:
         """``planned_epochs``: the horizon every trial is forecast to, a whole number >= 1 (a ValueError here, not at
         the first prune call that predicts: 0 never pruned, None or "8" failed only at the study's fourth trial)."""
         self.predict = predict
@@ -83,6 +87,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         self.policy = policy or StopPolicy(**RECOMMENDED_POLICY)  # the rule the replays chose
         self.code = code
         self.check = check
+        self.n_trials = checked_study_runs(n_trials, "n_trials")
         # Per study storage: (trial id, epochs seen) -> point, of trials that ended. Why per storage: a pruner reused for
         # a second in-memory study read the first study's trials as the new one's (every new storage counts trial ids
         # from 0). Weak keys: a storage gone with its study takes its points along.
@@ -137,6 +142,7 @@ class PredictorPruner(optuna.pruners.BasePruner):
         if self.policy.envelope_guard:  # the completed trials' reported curves are the top-k envelope
             top = top_curves
         siblings = self._siblings(study, trial)
+        progress = self._progress(study)
         # As in the replay: the rule must say "stop" on each of the last ``patience`` epochs.
         for k in range(len(curve), len(curve) - max(self.policy.patience, 1), -1):
             if k < 1:
@@ -149,9 +155,16 @@ class PredictorPruner(optuna.pruners.BasePruner):
             if self.policy.bar == "predicted":  # what the predictor said about the top-k trials at this step
                 top_preds = [self._point(points, t, c[:k]) for t, c in zip(done, top_curves) if len(c) >= k]
             if not decide(k, self.planned_epochs, point, lo, hi, finished, self.policy, tracking=tracking,
-                          top_predictions=top_preds).stop:
+                          top_predictions=top_preds, progress=progress).stop:
                 return False
         return True
+
+    def _progress(self, study: optuna.study.Study) -> StudyProgress | None:
+        """How far the study is (None without ``n_trials``): every other trial counts as seen, whatever its state (a
+        trial running beside this one, or failed, too: counting more runs seen only lowers the bar)."""
+        if self.n_trials is None:
+            return None
+        return StudyProgress(len(study.get_trials(deepcopy=False)) - 1, self.n_trials)
 
     @staticmethod
     def _completed(study: optuna.study.Study) -> list[FrozenTrial]:
@@ -207,7 +220,8 @@ class PredictorPruner(optuna.pruners.BasePruner):
 
 
 def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], dataset: str, planned_epochs: int,
-                     hparams: dict | None = None, policy: StopPolicy | None = None, pool=None) -> PredictorPruner:
+                     hparams: dict | None = None, policy: StopPolicy | None = None, pool=None,
+                     n_trials: int | None = None) -> PredictorPruner:
     """A PredictorPruner that asks a ``predictor.api.Predictor`` (code fixed or taken from the trial). The inputs are
     checked here (``Predictor.check_inputs``: the code when fixed, ``hparams``, the dataset, under its canonical name).
     Why: a dataset of "CIFAR-10" or "coco" failed at the first prediction, the study's fourth trial. ``pool`` (a
@@ -233,4 +247,4 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
     # the predictor's own policy (its directory's meta.json ``stop_policy``, else RECOMMENDED_POLICY), as should_stop,
     # EpochStopper and the server use it
     return PredictorPruner(predict, planned_epochs, policy or predictor.policy, code=code if callable(code) else lambda trial: code,
-                           check=check)
+                           check=check, n_trials=n_trials)

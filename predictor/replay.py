@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import optuna
 
-from predictor.early_stop import StopPolicy, decide, guarded_rung, sibling_corrected, tracks_top
+from predictor.early_stop import StopPolicy, StudyProgress, decide, guarded_rung, sibling_corrected, tracks_top
 
 # predictions[i][k - 1] = (point, lo, hi) for run i seen up to epoch k
 Predictions = Sequence[Sequence[tuple[float, float, float]]]
@@ -50,7 +50,8 @@ def score(policy: str, curves: Sequence[Sequence[float]], epochs_given: dict[int
 def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions, order: Sequence[int],
                      policy: StopPolicy, name: str = "predictor", groups: Sequence[str] | None = None) -> ReplayScore:
     """``groups[i]``: run i's code (LEMUR model name); with ``policy.sibling_shrink`` the earlier runs of the same
-    code correct the prediction (early_stop.sibling_corrected)."""
+    code correct the prediction (early_stop.sibling_corrected). The study's size is the order's length (what a policy
+    with ``bar_risk`` reads)."""
     finished_values: list[float] = []
     finished: set[int] = set()
     given: dict[int, int] = {}
@@ -82,7 +83,8 @@ def replay_predictor(curves: Sequence[Sequence[float]], predictions: Predictions
                 point, lo, hi = sibling_corrected(point, lo, hi, residuals, policy.sibling_shrink)
             tracking = tracks_top(curve[:k], top) if policy.envelope_guard else None
             top_preds = [predictions[j][k - 1][0] for j in top_ids if len(predictions[j]) >= k] if policy.bar == "predicted" else None
-            stop = decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking, top_predictions=top_preds).stop
+            stop = decide(k, n, point, lo, hi, finished_values, policy, tracking=tracking, top_predictions=top_preds,
+                          progress=StudyProgress(len(history), len(order))).stop
             streak = streak + 1 if stop else 0
             if streak >= policy.patience:
                 given[i] = k

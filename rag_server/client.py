@@ -584,11 +584,13 @@ def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, cu
 
 
 def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finished_accuracies: Iterable[float] | None,
-                         max_epochs: int, earlier_runs: Iterable[dict[str, Any]] | None = None) -> predictor_pb2.ShouldStopRequest:
+                         max_epochs: int, earlier_runs: Iterable[dict[str, Any]] | None = None,
+                         study_runs: int = 0) -> predictor_pb2.ShouldStopRequest:
     return predictor_pb2.ShouldStopRequest(
         run=_run(run), incumbent_accuracy=_number(incumbent_accuracy, "incumbent_accuracy"),
         finished_accuracies=_numbers(finished_accuracies, "finished_accuracies"), budget=predictor_pb2.Budget(max_epochs=_whole(max_epochs, "max_epochs")),
-        earlier_runs=[_run(r, f"earlier_runs[{i}]") for i, r in enumerate(_listed(earlier_runs, "earlier_runs"))])
+        earlier_runs=[_run(r, f"earlier_runs[{i}]") for i, r in enumerate(_listed(earlier_runs, "earlier_runs"))],
+        study_runs=_whole(study_runs, "study_runs"))
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:
@@ -852,14 +854,16 @@ class Client(_Base):
         return _prediction(self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model, target), timeout))
 
     def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
-                    max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
+                    max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None, study_runs: int = 0,
                     timeout: float | None = None) -> StopDecision:
         """``run``: {code, hparams, dataset, curve, max_epochs (or hparams epochs), durations, transform}; stop it now?
         ``earlier_runs``: the study's earlier runs, finished or stopped, as run dicts: those with code correct the
         prediction for the same code (the recommended policy's correction); a run that trained its planned epochs
         (max_epochs, else hparams epochs) is a finished run when no incumbent is given. The recommended policy has no
-        rungs: curves without code only feed a server whose policy has them."""
-        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
+        rungs: curves without code only feed a server whose policy has them. ``study_runs``: how many runs the study
+        will train in all (0: not known); with it ``earlier_runs`` must hold every earlier run of the study, and the bar
+        is raised while the study is young (``predictor.early_stop.bar_rank``)."""
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs, study_runs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 
     def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,
@@ -981,9 +985,9 @@ class AsyncClient(_Base):
         return _prediction(await self._call(self._predictor.Predict, _predict_request(code, hparams, dataset, curve, epochs, model, target), timeout))
 
     async def should_stop(self, run: dict[str, Any], incumbent_accuracy: float = 0.0, *, finished_accuracies: Iterable[float] | None = None,
-                          max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None,
+                          max_epochs: int = 0, earlier_runs: Iterable[dict[str, Any]] | None = None, study_runs: int = 0,
                           timeout: float | None = None) -> StopDecision:
-        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs)
+        req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs, study_runs)
         return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
 
     async def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,

@@ -762,6 +762,20 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
         return self._call(lambda: stated_plan(max_epochs or None, hparams, "max_epochs"), f"{field}.hparams_json")
 
+    @staticmethod
+    def _study_runs(request: predictor_pb2.ShouldStopRequest, earlier: list[dict[str, Any]]) -> int | None:
+        """The study's planned runs (None: 0, not known). Why refused with finished runs but no earlier ones: the earlier
+        runs count how far the study is, and a client that sends none would have its study read as just begun (the
+        highest bar)."""
+        if request.study_runs < 0:
+            raise BadRequest("study_runs", f"must be the study's planned number of runs (0: not known), got {request.study_runs}")
+        if not request.study_runs:
+            return None
+        if not earlier and (request.finished_accuracies or request.incumbent_accuracy):
+            raise BadRequest("earlier_runs", "is empty, but study_runs is given and runs have finished: list every earlier run of "
+                                             "the study (finished or stopped, curves may be partial); they count how far it is")
+        return request.study_runs
+
     @unary
     def ShouldStop(self, request: predictor_pb2.ShouldStopRequest, context: grpc.ServicerContext) -> predictor_pb2.ShouldStopResponse:
         budget, planned = request.budget.max_epochs, request.run.max_epochs
@@ -783,12 +797,14 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         finished = [_fraction(a, f"finished_accuracies[{i}]") for i, a in enumerate(request.finished_accuracies)]
         incumbent: float | list[float] | list[list[float]] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
         earlier = self._earlier_runs(request.earlier_runs, run["dataset"])
+        study_runs = self._study_runs(request, earlier)
         if incumbent is None:
             done = [r["curve"] for r in earlier if r["epochs"] and len(r["curve"]) >= r["epochs"]]
             incumbent = done or None
         predictor = self._predictor()
         with self._measuring(context):
-            d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or None), "run")
+            d = self._call(lambda: predictor.should_stop(run, incumbent, run["epochs"], earlier=earlier or ([] if study_runs else None),
+                                                         study_runs=study_runs), "run")
         saved_ms, plan = 0.0, run["epochs"] or self._plan(0, run["hparams"], "run")
         if d.stop and run["durations"] and plan:
             per_epoch_s = run["durations"][-1] / len(run["durations"])

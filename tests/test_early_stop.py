@@ -245,3 +245,88 @@ def test_api_should_stop_learns_from_earlier_runs_of_the_same_code(tmp_path):
     assert not p.should_stop(run, bar, 6, policy=policy, earlier=[stopped] * 3).stop
     with pytest.raises(ValueError, match=r"earlier\[1\]"):
         p.should_stop(run, bar, 6, policy=policy, earlier=[jumped, [0.1, 0.2]])
+
+
+def test_bar_rank_stays_below_the_studys_final_top_k_within_the_risk():
+    """The bar of a young study of known size is a better finished final than the top-k's last: the j-th best for the
+    smallest j whose chance of passing the study's final k-th best is at most the risk. Checked against random orders
+    of a study, not only against the formula."""
+    from scipy.stats import hypergeom
+
+    from predictor.early_stop import StudyProgress, bar_rank
+
+    assert bar_rank(10, None, 0.02) == 10 and bar_rank(10, StudyProgress(5, 200), None) == 10, "size or risk unknown: the k-th best"
+    ranks = [bar_rank(10, StudyProgress(n, 200), 0.02) for n in range(0, 201, 10)]
+    assert ranks[0] == 1 and ranks[-1] == 10 and ranks == sorted(ranks) and ranks[5] < 10, ranks
+    assert bar_rank(10, StudyProgress(250, 200), 0.02) == 10, "a study past its plan: the top-k's last"
+    assert bar_rank(10, StudyProgress(3, 5), 0.02) > 3, "a study smaller than k: every run is in its top, the bar the worst"
+    rng = np.random.default_rng(0)
+    finals = np.arange(200)
+    tenth = np.sort(finals)[-10]
+    for seen in (10, 40, 100):
+        rank = bar_rank(10, StudyProgress(seen, 200), 0.05)
+        assert rank == 1 or hypergeom.sf(rank - 2, 200, 10, seen) > 0.05, "the smallest rank within the risk"
+        over = np.mean([np.sort(rng.permutation(finals)[:seen])[-rank] > tenth for _ in range(3000)])
+        assert over <= 0.05 + 0.01, (seen, rank, over)
+
+
+def test_replay_with_the_studys_size_saves_more_and_matches_optuna():
+    from predictor.early_stop import StudyProgress, decide
+    from predictor.optuna_pruner import PredictorPruner
+
+    curves = _curves()
+    order = list(np.random.default_rng(1).permutation(len(curves)))
+    preds = [[(c[-1], c[-1] - 0.05, c[-1] + 0.05)] * (len(c) - 1) for c in curves]
+    policy = StopPolicy(top_k=10, p_min=0.05, patience=2, min_finished=3)
+    plain = replay_predictor(curves, preds, order, policy)
+    sized = replay_predictor(curves, preds, order, replace(policy, bar_risk=0.02))
+    assert sized.epochs_saved > plain.epochs_saved + 0.02 and sized.best_found and sized.top10_killed == 0.0, (plain, sized)
+    def pruner():
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=12,
+                               policy=replace(policy, bar_risk=0.02), n_trials=len(order))
+    assert replay_optuna(curves, order, pruner, "predictor") == sized
+    # the bar a young study's decision reads: the 2nd best of three finished instead of the worst
+    young = decide(2, 12, 0.5, 0.45, 0.55, [0.3, 0.6, 0.9], replace(policy, bar_risk=0.02), progress=StudyProgress(3, 1000))
+    assert young.incumbent == 0.6 and young.stop
+    assert decide(2, 12, 0.5, 0.45, 0.55, [0.3, 0.6, 0.9], policy, progress=StudyProgress(3, 1000)).incumbent == 0.3
+    with pytest.raises(ValueError, match="n_trials"):
+        PredictorPruner(lambda trial, curve: (0.5, 0.4, 0.6), planned_epochs=12, n_trials=0)
+
+
+def test_api_should_stop_raises_the_bar_of_a_young_study(tmp_path):
+    p = _last_value_predictor(tmp_path)
+    code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
+    policy = StopPolicy(top_k=10, p_min=0.05, patience=1, min_finished=3, bar_risk=0.02)
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.45]}
+    finals = [0.3, 0.35, 0.4, 0.7, 0.8, 0.9]
+    earlier = [[0.1, f] for f in finals] + [[0.05]] * 4  # six finished (2 epochs planned), four stopped after one epoch
+    plain = p.should_stop(run, finals, 6, policy=policy, earlier=earlier)
+    assert not plain.stop and plain.incumbent == 0.3, "size unknown: the worst of fewer than ten finished"
+    young = p.should_stop(run, finals, 6, policy=policy, earlier=earlier, study_runs=200)
+    assert young.stop and young.incumbent > 0.45, young
+    assert p.should_stop(run, finals, 6, policy=policy, earlier=earlier, study_runs=11).incumbent == 0.3, "a study almost over"
+    counted = p.should_stop(run, finals, 6, policy=policy, earlier=[], study_runs=12)
+    assert counted.incumbent == 0.3, "every finished run counts as seen, listed in earlier or not"
+    for bad in (0, -3, 2.5, True, "200", float("nan")):
+        with pytest.raises(ValueError, match="study_runs must be"):
+            p.should_stop(run, finals, 6, policy=policy, earlier=earlier, study_runs=bad)
+    with pytest.raises(ValueError, match="study_runs needs earlier"):
+        p.should_stop(run, finals, 6, policy=policy, study_runs=200)
+
+
+def test_a_study_of_known_size_has_its_own_thresholds():
+    from predictor.early_stop import StudyProgress, decide, p_exceeds
+
+    policy = StopPolicy(top_k=3, p_min=0.06, p_min_early=0.04, bar_risk=0.02, p_min_sized=(0.02, 0.03), min_finished=3)
+    assert (policy.p_min_at(5, 50, sized=True), policy.p_min_at(10, 50, sized=True)) == (0.02, 0.03)
+    assert (policy.p_min_at(5, 50), policy.p_min_at(10, 50)) == (0.04, 0.06)
+    point, lo, hi = 0.6, 0.53, 0.671
+    p = p_exceeds(0.7, point, lo, hi)
+    assert 0.03 < p < 0.04, p  # below the usual early threshold, above the sized one
+    finished = [0.5, 0.7, 0.7]
+    assert decide(5, 50, point, lo, hi, 0.7, policy).stop, "a bar of 0.7 given: the usual threshold stops it"
+    young = decide(5, 50, point, lo, hi, finished, policy, progress=StudyProgress(3, 1000))
+    assert young.incumbent == 0.7 and not young.stop, "raised to 0.7 by the study's size, read with its threshold"
+    late = decide(5, 50, point, lo, hi, [0.7, 0.7, 0.7], policy, progress=StudyProgress(99, 100))
+    assert late.incumbent == 0.7 and not late.stop, "the study's end: its top-k's last, still the sized threshold"
+    assert decide(5, 50, point, lo, hi, [0.7, 0.7, 0.7], policy).stop, "size unknown: the usual threshold"

@@ -88,18 +88,20 @@ class Budget(_message.Message):
     def __init__(self, max_epochs: _Optional[int] = ...) -> None: ...
 
 class ShouldStopRequest(_message.Message):
-    __slots__ = ("run", "incumbent_accuracy", "finished_accuracies", "budget", "earlier_runs")
+    __slots__ = ("run", "incumbent_accuracy", "finished_accuracies", "budget", "earlier_runs", "study_runs")
     RUN_FIELD_NUMBER: _ClassVar[int]
     INCUMBENT_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     FINISHED_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     EARLIER_RUNS_FIELD_NUMBER: _ClassVar[int]
+    STUDY_RUNS_FIELD_NUMBER: _ClassVar[int]
     run: Run
     incumbent_accuracy: float
     finished_accuracies: _containers.RepeatedScalarFieldContainer[float]
     budget: Budget
     earlier_runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., incumbent_accuracy: _Optional[float] = ..., finished_accuracies: _Optional[_Iterable[float]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., earlier_runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    study_runs: int
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., incumbent_accuracy: _Optional[float] = ..., finished_accuracies: _Optional[_Iterable[float]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., earlier_runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., study_runs: _Optional[int] = ...) -> None: ...
 
 class ShouldStopResponse(_message.Message):
     __slots__ = ("stop", "reason", "predicted_accuracy", "probability_beats_incumbent", "saved_ms", "lower", "upper", "versions")
