@@ -154,6 +154,21 @@ def test_the_stoppers_arguments_are_checked_before_any_epoch(predictor):
         EpochStopper(predictor, code, {"opt": object()}, "cifar-10", epochs=3)
     with pytest.raises(ValueError, match="hparams must be a JSON object"):
         EpochStopper(predictor, code, "lr=0.1", "cifar-10", epochs=3)
+    with pytest.raises(ValueError, match="study_runs needs earlier"):
+        EpochStopper(predictor, code, HP, "cifar-10", epochs=3, study_runs=100)
+    for bad in (0, 2.5, "100"):
+        with pytest.raises(ValueError, match="study_runs must be the study's planned number of runs"):
+            predictor_callback(predictor, code, HP, "cifar-10", epochs=3, earlier=[], study_runs=bad)
+
+
+def test_a_stopper_in_a_young_study_of_known_size_clears_a_higher_bar(predictor):
+    from predictor.lightning_callback import EpochStopper
+
+    finals = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9]
+    earlier = [[0.2, f] for f in finals]
+    plain = EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=2, incumbent=finals, earlier=earlier).update(0.4)
+    young = EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=2, incumbent=finals, earlier=earlier, study_runs=500).update(0.4)
+    assert plain.incumbent == 0.3 and young.incumbent > 0.3, (plain, young)
 
 
 def test_a_stopper_with_numpy_hyperparameters_or_none_reports_its_run(predictor):
