@@ -3,6 +3,7 @@
     p = Predictor.load(dir)                     # or load_or_train_default(dir)
     p.predict(code, {"lr": 0.01, "batch": 64}, "cifar-10", curve=[0.31, 0.42])  -> Prediction
     p.should_stop(run, incumbent=[0.81, 0.79, ...], budget=50)                 -> StopDecision
+    p.should_stop(run, finals, budget=50, earlier=study_runs_so_far, study_runs=200)  # a study of known size
     p.report(ReportedRun(...))                  # stored in <dir>/reports.sqlite: corrects the next predictions for
                                                 # the same code at once, and the next train-predictor learns from it
     p.reload_if_changed()                       # picks up a retrained model without a restart
