@@ -330,15 +330,17 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
            incumbent: float | Sequence[float] | None, policy: StopPolicy, model: str = "",
            current: float | None = None, envelope: float | None = None, tracking: bool | None = None,
            top_predictions: Sequence[float] | None = None, progress: StudyProgress | None = None) -> StopDecision:
-    """``progress``: how far the study is, for a policy with ``bar_risk`` (``bar_rank``). With ``policy.envelope_guard`` a run that tracks a top-k run is kept whatever the prediction says:
-    ``tracking`` (from ``tracks_top``) or else ``current >= envelope`` (the lowest value any top-k finished
+    """``progress``: how far the study is, for a policy with ``bar_risk`` (``bar_rank``; the reason then says which
+    finished final is the bar). With ``policy.envelope_guard`` a run that tracks a top-k run is kept whatever the
+    prediction says: ``tracking`` (from ``tracks_top``) or else ``current >= envelope`` (the lowest value any top-k finished
     run had at this epoch). With ``policy.bar == "predicted"`` the bar is ``predicted_bar(top_predictions)``
     (the top-k finished runs' point predictions at this epoch) once ``min_finished`` runs have finished."""
     if policy.bar not in BARS:
         raise ValueError(f"stop policy bar {policy.bar!r}: expected one of {BARS}")
     min_finished = policy.top_k if policy.min_finished is None else policy.min_finished
     sized = progress is not None and policy.bar_risk is not None
-    bar = bar_to_clear(incumbent, bar_rank(policy.top_k, progress, policy.bar_risk) if sized else policy.top_k, min_finished)
+    rank = bar_rank(policy.top_k, progress, policy.bar_risk) if sized else policy.top_k
+    bar = bar_to_clear(incumbent, rank, min_finished)
     if policy.bar == "predicted" and bar is not None:
         bar = predicted_bar(top_predictions or [])
     p = 1.0 if bar is None else p_exceeds(bar, point, lo, hi, policy.margin)
@@ -353,9 +355,11 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
     if policy.envelope_guard and tracking:
         return StopDecision(False, p, point, lo, hi, bar, f"at least as good as a top-{policy.top_k} run at this epoch", model)
     p_min = policy.p_min_at(epochs_seen, planned_epochs, sized=sized)
+    which = f" (bar: finished final no. {rank} from the top, or the worst of fewer; run {progress.runs_seen + 1} of {progress.runs_planned})" \
+        if sized else ""
     if p < p_min:
-        return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {p_min}", model)
-    return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}", model)
+        return StopDecision(True, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f} < {p_min}{which}", model)
+    return StopDecision(False, p, point, lo, hi, bar, f"P(final > {bar:.4f}) = {p:.3f}{which}", model)
 
 
 def _no_bar_reason(incumbent: float | Sequence[float] | None, min_finished: int) -> str:
