@@ -865,6 +865,7 @@ def test_should_stop_raises_the_bar_of_a_young_study_of_known_size(client):
     assert "P(final > 0.5000)" in plain.reason, plain.reason
     young = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=1000)
     assert "P(final > 0.5000)" not in young.reason and young.probability_beats_incumbent < plain.probability_beats_incumbent, young
+    assert "run 11 of 1000" in young.reason and "run 11" not in plain.reason, young.reason
     assert client.should_stop(run, earlier_runs=earlier, study_runs=1000).reason == young.reason, "finished earlier runs are the finals"
     assert "P(final > 0.5000)" in client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=11).reason
     with pytest.raises(InvalidArgument) as info:
