@@ -35,7 +35,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from predictor.early_stop import LATE_THRESHOLD, PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, StopPolicy, calibrate_rungs
+from predictor.early_stop import LATE_THRESHOLD, PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, STUDY_SIZE_POLICY, StopPolicy, calibrate_rungs
 from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
@@ -205,12 +205,11 @@ def main() -> None:
     policy = StopPolicy(**RECOMMENDED_POLICY)
     name = f"nnrag predictor, without the study's correction ({args.model}, {policy.bar} bar, {_thresholds(policy)}, patience {policy.patience})"
     results[name] = replays(replace(policy, sibling_shrink=0.0), name)
-    unsized = replace(policy, bar_risk=None)  # the rule when the study's size is not given
     one = dict(p_min_early=None)  # one threshold at every epoch (the rule up to session 14 had p < 0.05)
     variants = (dict(one, p_min=0.05), dict(one, p_min=0.06), dict(one, p_min=0.07), dict(one, p_min=0.1),
-                dict(p_min_early=0.03, p_min=0.1), LATE_THRESHOLD, dict(sibling_shrink=3.0), dict(min_finished=10), {})
+                dict(p_min_early=0.03, p_min=0.1), LATE_THRESHOLD, STUDY_SIZE_POLICY, dict(sibling_shrink=3.0), dict(min_finished=10))
     for change in variants:
-        variant = replace(unsized, **change)
+        variant = replace(policy, **change)
         name = (f"nnrag predictor, corrected by earlier runs of the same code ({args.model}, shrink {variant.sibling_shrink}, "
                 f"{_thresholds(variant)}, bar from {variant.min_finished} finished runs on)")
         results[name] = replays(variant, name)

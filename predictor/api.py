@@ -889,7 +889,7 @@ class Predictor:
         ``early_stop.rung_decision``): at a rung epoch the run stops when it ranks outside the rung's top share. When no
         earlier run of the run's code is given, the finished runs of that code reported here (``report``) serve.
         ``study_runs`` (optional): how many runs the study will train in all; with ``earlier`` (which counts the runs
-        already started) a policy with ``bar_risk`` (the recommended one) raises the bar while the study is young
+        already started) a policy with ``bar_risk`` (``STUDY_SIZE_POLICY``, an option) raises the bar while the study is young
         (``early_stop.bar_rank``)."""
         incumbent = checked_incumbent(incumbent)
         study_runs = checked_study_runs(study_runs)

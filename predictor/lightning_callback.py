@@ -40,7 +40,8 @@ class EpochStopper:
         as "cifar-10"; ``Predictor.check_inputs``, a dry run: nothing is measured). ``pool`` (a
         ``sandbox.pool.CheckerPool``, optional): set as ``predictor.pool``, so params/FLOPs of new code are measured as
         the server and the CLI measure them (``use_pool``). ``study_runs`` (optional, with ``earlier``): how many runs
-        the study will train in all; the recommended policy then raises the bar while the study is young (``bar_rank``)."""
+        the study will train in all; a policy with ``bar_risk`` (``STUDY_SIZE_POLICY``) then raises the bar while the study
+        is young (``bar_rank``)."""
         use_pool(predictor, pool)
         self.predictor, self.code = predictor, code
         self.hparams = json_hparams(hparams)

@@ -14,7 +14,7 @@ quietly stretched to the trial's own length. Only ``direction="maximize"`` is su
 ``code(trial)`` (optional) names the trial's code: earlier trials of the same code correct the prediction
 (the policy's ``sibling_shrink``); in a study over one model's hyperparameters every trial shares it.
 ``n_trials`` (optional): the study's trial budget, as given to ``study.optimize``; with it a policy with ``bar_risk`` (the
-recommended one) raises the bar while the study is young (``early_stop.bar_rank``).
+option ``STUDY_SIZE_POLICY``) raises the bar while the study is young (``early_stop.bar_rank``).
 """
 
 from __future__ import annotations

@@ -861,8 +861,8 @@ class Client(_Base):
         prediction for the same code (the recommended policy's correction); a run that trained its planned epochs
         (max_epochs, else hparams epochs) is a finished run when no incumbent is given. The recommended policy has no
         rungs: curves without code only feed a server whose policy has them. ``study_runs``: how many runs the study
-        will train in all (0: not known); with it ``earlier_runs`` must hold every earlier run of the study, and the bar
-        is raised while the study is young (``predictor.early_stop.bar_rank``)."""
+        will train in all (0: not known); with it ``earlier_runs`` must hold every earlier run of the study, and a server
+        policy with ``bar_risk`` raises the bar while the study is young (``predictor.early_stop.bar_rank``)."""
         req = _should_stop_request(run, incumbent_accuracy, finished_accuracies, max_epochs, earlier_runs, study_runs)
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 

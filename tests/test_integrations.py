@@ -161,8 +161,11 @@ def test_the_stoppers_arguments_are_checked_before_any_epoch(predictor):
             predictor_callback(predictor, code, HP, "cifar-10", epochs=3, earlier=[], study_runs=bad)
 
 
-def test_a_stopper_in_a_young_study_of_known_size_clears_a_higher_bar(predictor):
+def test_a_stopper_in_a_young_study_of_known_size_clears_a_higher_bar(predictor, monkeypatch):
+    from predictor.early_stop import STUDY_SIZE_POLICY, StopPolicy
     from predictor.lightning_callback import EpochStopper
+
+    monkeypatch.setattr(predictor, "policy", StopPolicy(**STUDY_SIZE_POLICY))  # the option that reads the study's size
 
     finals = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9]
     earlier = [[0.2, f] for f in finals]

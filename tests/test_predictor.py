@@ -592,17 +592,12 @@ def test_optuna_replay_and_predictor_pruner_agree():
     assert replay_optuna(curves, order, pruner, "guarded via optuna") == expected
     median = replay_optuna(curves, order, lambda: optuna.pruners.MedianPruner(), "median")
     assert 0.0 < median.epochs_saved < 1.0
-    # no policy given: the pruner runs the recommended one, as the replay does (which knows the study's size: n_trials)
+    # no policy given: the pruner runs the recommended one, as the replay does
     recommended = StopPolicy(**RECOMMENDED_POLICY)
     def default():
-        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20,
-                               n_trials=len(order))
+        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
     want = replace(replay_predictor(curves, preds, order, recommended), policy="default via optuna")
     assert replay_optuna(curves, order, default, "default via optuna") == want
-    def unsized():
-        return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20)
-    want = replace(replay_predictor(curves, preds, order, replace(recommended, bar_risk=None)), policy="unsized via optuna")
-    assert replay_optuna(curves, order, unsized, "unsized via optuna") == want
     predicted = StopPolicy(top_k=5, p_min=0.2, patience=2, bar="predicted")
     def pruner():
         return PredictorPruner(lambda trial, curve: preds[trial.user_attrs["run"]][len(curve) - 1], planned_epochs=20, policy=predicted)

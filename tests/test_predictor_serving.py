@@ -303,3 +303,23 @@ def test_grpc_reads_dataset_spellings(served):
     assert served.predict(CODE, {}, "CIFAR-10", [0.3]).accuracy == served.predict(CODE, {}, "cifar-10", [0.3]).accuracy
     with pytest.raises(InvalidArgument, match="unknown dataset 'cifar 10'"):
         served.predict(CODE, {}, "cifar 10", [0.3])
+
+
+def test_a_server_policy_with_bar_risk_raises_the_bar_of_a_young_study(predictor_dir, tmp_path):
+    """ShouldStopRequest.study_runs reaches the rule: with the option STUDY_SIZE_POLICY as the directory's stop policy,
+    ten runs into a study of 1,000 the bar is a better finished final than the worst of ten, and the reason says how
+    far the study is; with study_runs = 11 (the study's end) the bar is the recommended rule's."""
+    from predictor.early_stop import STUDY_SIZE_POLICY
+
+    _save(predictor_dir, stop_policy={k: STUDY_SIZE_POLICY[k] for k in ("bar_risk", "p_min_sized")}, trained_at=2.0)
+    run = {**RUN, "max_epochs": 6}
+    finals = [0.5 + 0.04 * i for i in range(10)]  # 0.50 .. 0.86
+    earlier = [{**run, "curve": [0.3, 0.4, 0.45, 0.5, 0.55, f]} for f in finals]
+    with serving(predictor_dir, tmp_path) as (_, client):
+        plain = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier)
+        young = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=1000)
+        late = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=11)
+    assert "P(final > 0.5000)" in plain.reason and "run 11" not in plain.reason, plain.reason
+    assert "P(final > 0.5000)" not in young.reason and "run 11 of 1000" in young.reason, young.reason
+    assert young.probability_beats_incumbent < plain.probability_beats_incumbent
+    assert "P(final > 0.5000)" in late.reason and "run 11 of 11" in late.reason, late.reason

@@ -855,27 +855,21 @@ def test_should_stop_learns_from_the_studys_earlier_runs_of_the_same_code(client
     assert info.value.details.startswith("earlier_runs[0].dataset:"), info.value.details
 
 
-def test_should_stop_raises_the_bar_of_a_young_study_of_known_size(client):
-    """study_runs with every earlier run: ten runs into a study of 1,000 the bar is a better finished final than the
-    worst of ten (the recommended policy's bar_risk); refused when negative, or with finished runs but no earlier ones."""
+def test_should_stop_checks_the_studys_size(client):
+    """study_runs: negative, or with finished runs but no earlier ones (which count how far the study is), is refused;
+    the recommended policy reads no size, so a valid one leaves its decision as it is."""
     run = {"code": GOOD_MODEL, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 6}
-    finals = [0.5 + 0.04 * i for i in range(10)]  # 0.50 .. 0.86
+    finals = [0.5 + 0.04 * i for i in range(10)]
     earlier = [{**run, "curve": [0.3, 0.4, 0.45, 0.5, 0.55, f]} for f in finals]
     plain = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier)
-    assert "P(final > 0.5000)" in plain.reason, plain.reason
-    young = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=1000)
-    assert "P(final > 0.5000)" not in young.reason and young.probability_beats_incumbent < plain.probability_beats_incumbent, young
-    assert "run 11 of 1000" in young.reason and "run 11" not in plain.reason, young.reason
-    assert client.should_stop(run, earlier_runs=earlier, study_runs=1000).reason == young.reason, "finished earlier runs are the finals"
-    assert "P(final > 0.5000)" in client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=11).reason
+    assert client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=1000).reason == plain.reason
     with pytest.raises(InvalidArgument) as info:
         client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=-1)
     assert info.value.details.startswith("study_runs:"), info.value.details
     with pytest.raises(InvalidArgument) as info:
         client.should_stop(run, finished_accuracies=finals, study_runs=1000)
     assert info.value.details.startswith("earlier_runs:") and "study_runs" in info.value.details, info.value.details
-    first = client.should_stop(run, study_runs=1000)  # the study's first run: nothing earlier, nothing to clear
-    assert not first.stop
+    assert not client.should_stop(run, study_runs=1000).stop, "the study's first run: nothing earlier, nothing to clear"
 
 
 def test_should_stop_reads_a_plan_given_as_hparams_epochs(client):
