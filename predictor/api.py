@@ -27,7 +27,7 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, measure_in_sandbox
-from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study_runs,
+from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study,
                                   decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
@@ -892,9 +892,7 @@ class Predictor:
         already started) a policy with ``bar_risk`` (``STUDY_SIZE_POLICY``, an option) raises the bar while the study is young
         (``early_stop.bar_rank``)."""
         incumbent = checked_incumbent(incumbent)
-        study_runs = checked_study_runs(study_runs)
-        if study_runs is not None and earlier is None:
-            raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
+        study_runs = checked_study(study_runs, earlier)
         view, assumed = self._run_view(run, budget)
         decision = self._decision(view, incumbent, policy, earlier, study_runs)
         if assumed:  # said in the answer: the horizon the decision is for was not given

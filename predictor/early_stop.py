@@ -181,6 +181,15 @@ def checked_study_runs(value: Any, field: str = "study_runs") -> int | None:
     return int(value)
 
 
+def checked_study(study_runs: Any, earlier: Any) -> int | None:
+    """``checked_study_runs``, and a ValueError when it is given without ``earlier`` (the study's earlier runs, which
+    count how far it is: without them the study would read as just begun, the highest bar)."""
+    study_runs = checked_study_runs(study_runs)
+    if study_runs is not None and earlier is None:
+        raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
+    return study_runs
+
+
 def plain_numbers(value: Any) -> Any:
     """``value`` with tensors, numpy arrays and numpy scalars made Python numbers and lists (a 1-d array of finals, a 2-d
     one of curves), inside lists too; duck-typed (``ndim`` and ``tolist``), so torch is never imported here. Why: an

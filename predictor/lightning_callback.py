@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from predictor.api import ReportedRun, json_hparams, use_pool, whole_epochs
-from predictor.early_stop import StopDecision, checked_incumbent, checked_study_runs
+from predictor.early_stop import StopDecision, checked_incumbent, checked_study
 
 
 class EpochStopper:
@@ -49,9 +49,7 @@ class EpochStopper:
         self.epochs = whole_epochs(epochs, "epochs")
         self.incumbent = checked_incumbent(incumbent)  # 0-d tensors and numpy scalars read as numbers
         self.earlier = earlier
-        self.study_runs = checked_study_runs(study_runs)
-        if self.study_runs is not None and earlier is None:
-            raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
+        self.study_runs = checked_study(study_runs, earlier)
         self.run_id = uuid.uuid4().hex  # the report's run_id: a resumed run's report replaces its partial one
         self.curve: list[float] = []
         self.decisions: list[StopDecision] = []

@@ -767,10 +767,14 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         """The study's planned runs (None: 0, not known). Why refused with finished runs but no earlier ones: the earlier
         runs count how far the study is, and a client that sends none would have its study read as just begun (the
         highest bar)."""
-        if request.study_runs < 0:
-            raise BadRequest("study_runs", f"must be the study's planned number of runs (0: not known), got {request.study_runs}")
+        from predictor.early_stop import checked_study_runs
+
         if not request.study_runs:
             return None
+        try:
+            checked_study_runs(request.study_runs)
+        except ValueError as exc:
+            raise BadRequest("study_runs", f"{exc} (0: not known)") from None
         if not earlier and (request.finished_accuracies or request.incumbent_accuracy):
             raise BadRequest("earlier_runs", "is empty, but study_runs is given and runs have finished: list every earlier run of "
                                              "the study (finished or stopped, curves may be partial); they count how far it is")

@@ -863,9 +863,10 @@ def test_should_stop_checks_the_studys_size(client):
     earlier = [{**run, "curve": [0.3, 0.4, 0.45, 0.5, 0.55, f]} for f in finals]
     plain = client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier)
     assert client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=1000).reason == plain.reason
-    with pytest.raises(InvalidArgument) as info:
-        client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=-1)
-    assert info.value.details.startswith("study_runs:"), info.value.details
+    for bad in (-1, 10**9):
+        with pytest.raises(InvalidArgument) as info:
+            client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=bad)
+        assert info.value.details.startswith("study_runs:") and "planned number of runs" in info.value.details, info.value.details
     with pytest.raises(InvalidArgument) as info:
         client.should_stop(run, finished_accuracies=finals, study_runs=1000)
     assert info.value.details.startswith("earlier_runs:") and "study_runs" in info.value.details, info.value.details
