@@ -87,11 +87,18 @@ class ReportedRun:
     curve_known: bool = True
 
     def validate(self) -> None:
-        """Everything a report must hold before it is stored."""
+        """Everything a report must hold before it is stored: ``check_result``, and no run said to have stopped early
+        whose curve covers every planned epoch. Why here: ReportResult and ``nnrag report`` refuse that one
+        (``report_inputs.check_report``), but ``Predictor.report`` stored it as a partial run, which retraining skips;
+        not in ``check_result``, so that such a row stored before stays readable."""
         if not isinstance(self.code, str):
             raise ValueError("reported run: code must be a string")
         check_model_code(self.code, "reported run: ")
         self.check_result()
+        planned, source = self._planned()
+        if not self.finished and planned is not None and len(self.accuracy) >= planned:
+            raise ValueError(f"reported run: finished=False says the run stopped early, but its {len(self.accuracy)} epochs cover all "
+                             f"{planned} planned ({source}): report it finished (finished=True)")
 
     def check_result(self) -> None:
         """Everything but the code: also what a stored row must pass to be read back (``ReportStore``). Why: a row

@@ -174,6 +174,21 @@ def test_a_stopper_in_a_young_study_of_known_size_clears_a_higher_bar(predictor,
     assert plain.incumbent == 0.3 and young.incumbent > 0.3, (plain, young)
 
 
+def test_the_python_api_refuses_a_stopped_run_that_covers_its_plan(predictor):
+    """ReportResult and nnrag report refused it; Predictor.report stored it as a partial run, which retraining skips."""
+    from predictor.api import ReportedRun
+
+    run = dict(code=net(8, 16), dataset="cifar-10", accuracy=[0.3, 0.4, 0.5], finished=False)
+    with pytest.raises(ValueError, match=re.escape("its 3 epochs cover all 3 planned (epochs_planned): report it finished")):
+        predictor.report(ReportedRun(hparams=HP, epochs_planned=3, **run))
+    with pytest.raises(ValueError, match=re.escape("cover all 3 planned (hparams.epochs)")):
+        predictor.report(ReportedRun(hparams={**HP, "epochs": 3}, **run))
+    assert predictor.reports.count() == 0
+    predictor.report(ReportedRun(hparams=HP, epochs_planned=4, **run))  # stopped before its planned 4: fine
+    predictor.report(ReportedRun(hparams=HP, **run))  # no plan given: a partial run
+    assert [r.finished for r in predictor.reports.all()] == [False, False]
+
+
 def test_a_stopper_with_numpy_hyperparameters_or_none_reports_its_run(predictor):
     from predictor.lightning_callback import EpochStopper
 
