@@ -87,10 +87,11 @@ class ReportedRun:
     curve_known: bool = True
 
     def validate(self) -> None:
-        """Everything a report must hold before it is stored: ``check_result``, and no run said to have stopped early
-        whose curve covers every planned epoch. Why here: ReportResult and ``nnrag report`` refuse that one
-        (``report_inputs.check_report``), but ``Predictor.report`` stored it as a partial run, which retraining skips;
-        not in ``check_result``, so that such a row stored before stays readable."""
+        """Everything a report must hold before it is stored: ``check_result``, no run said to have stopped early whose
+        curve covers every planned epoch, and no final alone without its planned epochs. Why here: ReportResult and
+        ``nnrag report`` refuse both (``report_inputs.check_report``), but ``Predictor.report`` stored the first as a
+        partial run, which retraining skips, and the second as a one-epoch run, which corrected the wrong predictions;
+        not in ``check_result``, so that such rows stored before stay readable."""
         if not isinstance(self.code, str):
             raise ValueError("reported run: code must be a string")
         check_model_code(self.code, "reported run: ")
@@ -99,6 +100,9 @@ class ReportedRun:
         if not self.finished and planned is not None and len(self.accuracy) >= planned:
             raise ValueError(f"reported run: finished=False says the run stopped early, but its {len(self.accuracy)} epochs cover all "
                              f"{planned} planned ({source}): report it finished (finished=True)")
+        if not self.curve_known and source == "the curve":
+            raise ValueError("reported run: a final alone (curve_known=False) must say how many epochs the run trained: give "
+                             "epochs_planned (or \"epochs\" in hparams); read from its one value it would be a one-epoch run")
 
     def check_result(self) -> None:
         """Everything but the code: also what a stored row must pass to be read back (``ReportStore``). Why: a row

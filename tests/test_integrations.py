@@ -174,8 +174,9 @@ def test_a_stopper_in_a_young_study_of_known_size_clears_a_higher_bar(predictor,
     assert plain.incumbent == 0.3 and young.incumbent > 0.3, (plain, young)
 
 
-def test_the_python_api_refuses_a_stopped_run_that_covers_its_plan(predictor):
-    """ReportResult and nnrag report refused it; Predictor.report stored it as a partial run, which retraining skips."""
+def test_the_python_api_refuses_a_stopped_run_that_covers_its_plan_and_a_final_without_epochs(predictor):
+    """ReportResult and nnrag report refused both; Predictor.report stored the first as a partial run, which retraining
+    skips, and the second as a one-epoch run."""
     from predictor.api import ReportedRun
 
     run = dict(code=net(8, 16), dataset="cifar-10", accuracy=[0.3, 0.4, 0.5], finished=False)
@@ -187,6 +188,11 @@ def test_the_python_api_refuses_a_stopped_run_that_covers_its_plan(predictor):
     predictor.report(ReportedRun(hparams=HP, epochs_planned=4, **run))  # stopped before its planned 4: fine
     predictor.report(ReportedRun(hparams=HP, **run))  # no plan given: a partial run
     assert [r.finished for r in predictor.reports.all()] == [False, False]
+    final_alone = dict(code=net(8, 16), dataset="cifar-10", accuracy=[0.8], curve_known=False)
+    with pytest.raises(ValueError, match="a final alone .* must say how many epochs the run trained"):
+        predictor.report(ReportedRun(hparams=HP, **final_alone))
+    predictor.report(ReportedRun(hparams=HP, epochs_planned=50, **final_alone))
+    assert predictor.reports.all()[-1].planned_epochs() == 50
 
 
 def test_a_stopper_with_numpy_hyperparameters_or_none_reports_its_run(predictor):
