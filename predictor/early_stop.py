@@ -355,7 +355,7 @@ def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: f
         raise ValueError(f"stop policy bar {policy.bar!r}: expected one of {BARS}")
     min_finished = policy.top_k if policy.min_finished is None else policy.min_finished
     sized = progress is not None and policy.bar_risk is not None
-    rank = bar_rank(policy.top_k, progress, policy.bar_risk) if sized else policy.top_k
+    rank = bar_rank(policy.top_k, progress, policy.bar_risk)  # top_k unless sized
     bar = bar_to_clear(incumbent, rank, min_finished)
     if policy.bar == "predicted" and bar is not None:
         bar = predicted_bar(top_predictions or [])
