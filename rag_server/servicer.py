@@ -181,6 +181,16 @@ def _require_readable_code(code: str, field: str, too_long: str) -> str:
     return code
 
 
+@contextmanager
+def _too_deep_is_bad_request(code: str) -> Iterator[None]:
+    """The last resort for Patch and Suggest: a reader that recursed past what ``pyparse.refuse_too_deep`` measured
+    is an INVALID_ARGUMENT naming ``code`` with the line and what to do, not an INTERNAL error."""
+    try:
+        yield
+    except RecursionError as exc:
+        raise BadRequest("code", str(pyparse.too_deep_error(code, exc))) from None
+
+
 def _require_editable_code(code: str, field: str = "code") -> str:
     """Code for Patch and Suggest, which read it with libcst in this process: any text (mid-edit code that does not
     parse is fine) but not code nested past CPython's parser, on which libcst's own parser overflows the stack."""
@@ -460,11 +470,10 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         before = self.checker.check(code, spec, context, cancel) if request.check_before and pool is not None else None
         with self.checker.slot():
             try:
-                result = patch(code, spec, store, pool, max_tries=max_tries)
+                with _too_deep_is_bad_request(code):
+                    result = patch(code, spec, store, pool, max_tries=max_tries)
             except PatchInputError as exc:
                 raise BadRequest("code", str(exc)) from None
-            except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
-                raise BadRequest("code", str(pyparse.too_deep_error(code, exc))) from None
         if cancel.is_set():
             _call_deadline(context)  # DEADLINE_EXCEEDED when that is why the call ended
             raise ClientGone("the client went away during the patch; its checks were stopped")
@@ -485,10 +494,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         if not 0 <= request.context_lines <= 10_000:
             raise BadRequest("context_lines", f"{request.context_lines} is out of range [0, 10000]")
         context_lines = request.context_lines if request.HasField("context_lines") else 20  # ``optional``: 0 means 0
-        try:
+        with _too_deep_is_bad_request(code):
             found = suggest.suggest(self._filtered_store(request), code, request.cursor_line, k, context_lines)
-        except RecursionError as exc:  # the last resort: a reader recursed past what the checks measured
-            raise BadRequest("code", str(pyparse.too_deep_error(code, exc))) from None
         response = blocks_pb2.SuggestResponse(undefined_names=found.undefined_names, imports=found.imports, notes=found.notes,
                                               versions=self._versions())
         for s in found.suggestions:

@@ -122,3 +122,16 @@ def test_the_last_resort_message_names_the_nesting_or_says_what_recursed():
     assert isinstance(shallow, pyparse.TooDeep) and "recursed too deeply" in str(shallow) and "nests" not in str(shallow)
     already = pyparse.TooDeep("the code nests too deeply to read (line 2): ...")
     assert pyparse.too_deep_error("x = 1\n", already) is already
+
+
+def test_a_reader_recursing_past_the_checks_is_a_bad_request_naming_code():
+    from rag_server.convert import BadRequest
+    from rag_server.servicer import _too_deep_is_bad_request
+
+    code = model(CHAINS["subscripts"](300))
+    with pytest.raises(BadRequest) as info, _too_deep_is_bad_request(code):
+        raise RecursionError("maximum recursion depth exceeded")
+    assert info.value.field == "code"
+    assert_clear_refusal(info.value.problem)
+    with pytest.raises(ValueError, match="not a recursion"), _too_deep_is_bad_request(code):
+        raise ValueError("not a recursion")  # other errors pass through untouched
