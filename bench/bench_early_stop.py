@@ -1,6 +1,11 @@
 """Early stop on replayed LEMUR 50-epoch CIFAR-10 runs: the predictor's rule vs Optuna's pruners, same runs, same orders.
 
     .venv/bin/python bench/bench_early_stop.py [--seeds 0,1,2] [--orders 10] [--p-min 0.02]
+    .venv/bin/python bench/bench_early_stop.py --split-file SPLIT.json [--split-file ...] --pool-size 0
+
+Without ``--split-file`` the splits are the built family-grouped ones of ``--seeds`` (``--grouping``, strict by
+default: ``predictor/splits/cifar10_seed<seed>.json``); with it, each given split file (the JSON
+``{"train_models": [...], "test_models": [...]}`` that ``nnrag eval-predictor --split-file`` reads).
 
 The replay pool is the 50-epoch CIFAR-10 runs of each split's *test* models (predictions come from
 the estimator trained on that split's train models); with several seeds the pools are merged
@@ -40,6 +45,7 @@ from predictor.evaluate import training_views, usable, view_of
 from predictor.families import family_split
 from predictor.models import GBM, GBMParams
 from predictor.replay import replay_optuna, replay_predictor
+from predictor.families import read_split
 from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
 
 EPOCHS = 50
@@ -57,13 +63,28 @@ SAVINGS_MATCHED_RUNGS = {
 
 
 Pool = tuple[list[list[float]], list[list[tuple[float, float, float]]], list[str], list[str]]  # curves, predictions, run ids, models
+Split = tuple[Path, list[str], list[str]]  # split file, train models, test models
 
 
-def pool_with_predictions(seeds: list[int], model: str) -> Pool:
+def load_splits(seeds: list[int], split_files: list[Path], grouping: str) -> list[Split]:
+    """The given split files (a ``.py`` suffix on a model name dropped, as eval-predictor reads them), else the built
+    split of each seed and grouping; a ValueError for a missing or malformed file."""
+    if not split_files:
+        return [load_or_build_split(None, seed, grouping) for seed in seeds]
+    splits = []
+    for path in split_files:
+        if not path.is_file():
+            raise ValueError(f"split file {path} does not exist")
+        train, test = read_split(path)
+        train, test = ([n.removesuffix(".py") for n in names] for names in (train, test))
+        splits.append((path, train, test))
+    return splits
+
+
+def pool_with_predictions(splits: list[Split], model: str) -> Pool:
     c = corpus()
     curves, preds, ids, models, seen = [], [], [], [], set()
-    for seed in seeds:
-        path, train, test = load_or_build_split(None, seed)
+    for path, train, test in splits:
         est = fitted_for_split(path, train, [model], (DATASET,))[model]
         runs = [r for r in runs_of(test, c) if usable(r) and r.dataset == DATASET and r.epochs == EPOCHS and r.run_id not in seen]
         for r in runs:
@@ -77,12 +98,13 @@ def pool_with_predictions(seeds: list[int], model: str) -> Pool:
     return curves, preds, ids, models
 
 
-def train_pool_out_of_fold(seeds: list[int], model: str) -> Pool:
-    """50-epoch runs of each split's train models, each predicted by a GBM fitted on the other half of the train families."""
+def train_pool_out_of_fold(splits: list[Split], model: str, seeds: list[int]) -> Pool:
+    """50-epoch runs of each split's train models, each predicted by a GBM fitted on the other half of the train families
+    (halved with seed 100 + the split's seed; with split files, 100 + its position)."""
     c = corpus()
     curves, preds, ids, models = [], [], [], []
-    for seed in seeds:
-        _, train, _ = load_or_build_split(None, seed)
+    for i, (_, train, _) in enumerate(splits):
+        seed = seeds[i] if i < len(seeds) else i
         runs = runs_of(train, c, (DATASET,))
         weights: dict[str, float] = {}
         for r in runs:  # both halves should hold long runs: a 50-epoch run weighs 6, another >= 3-epoch run 1
@@ -136,7 +158,10 @@ def summarize(scores: list) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--seeds", default="0", help="build (or reuse) the family-grouped split of each seed")
+    ap.add_argument("--grouping", default="strict", choices=("strict", "stem"), help="family grouping of the seeds' splits")
+    ap.add_argument("--split-file", type=Path, action="append", default=[],
+                    help="replay this split file's test models instead of the seeds' splits (repeatable; pools merged)")
     ap.add_argument("--orders", type=int, default=10)
     ap.add_argument("--pool-size", type=int, default=200, help="runs per replay (a random subset in random order); 0 = all")
     ap.add_argument("--model", default="gbm_code")
@@ -147,9 +172,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.time()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    pool = train_pool_out_of_fold if args.train_replays else pool_with_predictions
-    curves, preds, ids, models = pool(seeds, args.model)
+    seeds = [] if args.split_file else [int(s) for s in args.seeds.split(",")]
+    try:
+        splits = load_splits(seeds, args.split_file, args.grouping)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if args.train_replays:
+        curves, preds, ids, models = train_pool_out_of_fold(splits, args.model, seeds)
+    else:
+        curves, preds, ids, models = pool_with_predictions(splits, args.model)
+    if len(curves) < 2:
+        raise SystemExit(f"error: the splits' {'train' if args.train_replays else 'test'} models have {len(curves)} "
+                         f"{EPOCHS}-epoch {DATASET} runs: nothing to replay")
     out = args.out or ROOT / "bench" / "results" / ("early_stop_train_replays.json" if args.train_replays else "early_stop.json")
     print(f"replay pool: {len(curves)} runs of {EPOCHS} epochs ({time.time() - t0:.0f} s to fit/predict)")
     rng = np.random.default_rng(12345)
@@ -233,6 +267,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"pool": "train models, out of fold" if args.train_replays else "test models",
                                "pool_runs": len(curves), "runs_per_replay": size, "orders": args.orders, "seeds": args.seeds,
+                               "splits": [str(path) for path, _, _ in splits],
                                "recommended_policy": {k: v for k, v in RECOMMENDED_POLICY.items()}, "calibrated_rungs": calibrated,
                                "results": results, "seconds": round(time.time() - t0, 1)}, indent=1))
     print(f"wrote {out}")
