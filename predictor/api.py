@@ -119,7 +119,9 @@ class ReportedRun:
             raise ValueError("reported run: accuracy curve is empty")
         for a in self.accuracy:
             if not isinstance(a, (int, float)) or not 0.0 <= float(a) <= 1.0:
-                raise ValueError(f"reported run: accuracy values must be numbers in [0, 1], got {a!r}")
+                numbers_only = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.accuracy)
+                hint = percentage_hint([float(v) for v in self.accuracy]) if numbers_only else ""
+                raise ValueError(f"reported run: accuracy values must be numbers in [0, 1], got {a!r}{hint}")
         if self.duration_s and len(self.duration_s) != len(self.accuracy):
             raise ValueError("reported run: duration_s must have one value per epoch")
         planned, source = self._planned()
@@ -349,8 +351,15 @@ def _curve_of(values, field: str) -> list[float]:
     curve = _numbers(values, field, kind, "a list of accuracies (or a run dict)")
     bad = next((v for v in curve if not 0.0 <= v <= 1.0), None)
     if bad is not None:
-        raise ValueError(f"{field}: {kind}, got {bad!r}")
+        raise ValueError(f"{field}: {kind}, got {bad!r}{percentage_hint(curve)}")
     return curve
+
+
+def percentage_hint(curve: list[float]) -> str:
+    """": they look like percentages ..." when every value of a curve lies in [0, 100] and one above 1 (a curve logged
+    in percent, 31 for 0.31), else ""."""
+    finite = all(math.isfinite(v) and 0.0 <= v <= 100.0 for v in curve)
+    return ": they look like percentages, divide them by 100" if finite and max(curve, default=0.0) > 1.0 else ""
 
 
 def _dataset_key(name: str) -> str:
