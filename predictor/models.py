@@ -325,6 +325,12 @@ class GBMParams:
     # "family" with 5 folds: the CIFAR-10 hold-outs of split seeds 0 and 1 then cover 0.75-0.82 at k = 0-4
     # (per row with one 20% holdout: 0.61-0.78 on seed 0, 0.72-0.94 on seed 1).
     calibration_weighting: str = "family"
+    # The level of the conformal correction (the quantile models stay at 10% / 90%). Why below the 80% the interval
+    # claims: the conformity scores come from fold models fitted on 80% of the train families, which miss more than
+    # the model fitted on all of them, so at 0.80 the CIFAR-10 hold-outs covered 0.79-0.85 at k = 0-4 (stem seeds
+    # 2-5, mean 0.82; seed 1's k = 0 0.848, seed 7's k = 2 0.852, over the 0.85 the issue allows). At 0.78 the same
+    # fits covered 0.77-0.83 (seeds 4 / 5; 0.77: 0.76-0.81, 0.75: 0.74-0.80), centred on 0.80.
+    conformal_level: float = 0.78
     cv_folds: int = 5  # 0: calibrate on one 20% family-grouped holdout instead of out-of-fold predictions
     seed: int = 0
     # The k = 0 point models (and gbm_stack's forecast) minimise Huber loss with this delta (0: squared loss). Why:
@@ -551,11 +557,13 @@ class GBM:
             if len(scores):
                 g_cal, s_cal = g[rows_used], strata[rows_used]
                 weighting = self.params.calibration_weighting
-                bucket.correction = weighted_conformal_quantile(scores, calibration_weights(g_cal, weighting))
+                level = self.params.conformal_level
+                bucket.correction = weighted_conformal_quantile(scores, calibration_weights(g_cal, weighting), level)
                 for s in np.unique(s_cal):
                     mask = s_cal == s
                     if len(np.unique(g_cal[mask])) >= MIN_STRATUM_FAMILIES:
-                        bucket.stratum_correction[int(s)] = weighted_conformal_quantile(scores[mask], calibration_weights(g_cal[mask], weighting))
+                        weights = calibration_weights(g_cal[mask], weighting)
+                        bucket.stratum_correction[int(s)] = weighted_conformal_quantile(scores[mask], weights, level)
             self.buckets[b] = bucket
         return self
 

@@ -185,7 +185,8 @@ ANSWERING_ORDER = ("gbm_stack", "gbm_code", "gbm_nocode")  # the first one fitte
 # "5": Huber loss for the k = 0 point models (GBMParams.k0_huber_delta).
 # "6": estimators learn code_shrink (corrections by reported runs of the same code).
 # "7": from k = 1 the point also averages a share-of-headroom model (GBMParams.headroom_point).
-PREDICTOR_VERSION = "8"  # 8: the point models also learn from horizon cuts of long runs (evaluate.horizon_cuts)
+# "8": the point models also learn from horizon cuts of long runs (evaluate.horizon_cuts).
+PREDICTOR_VERSION = "9"  # 9: intervals conformalised at 0.78 (GBMParams.conformal_level), centred on 80% coverage
 
 
 def default_estimator(fitted: dict) -> str:

@@ -288,6 +288,19 @@ def test_baselines_and_gbm_learn_on_synthetic_curves():
         assert 0.6 <= coverage <= 0.97, (est.name, coverage)
 
 
+def test_the_conformal_level_sets_the_interval_width_and_nothing_else():
+    train = _synthetic_runs(240, 0)
+    v, y, g = _views(train, 2)
+    test_v, _, _ = _views(_synthetic_runs(80, 1), 2)
+    params = GBMParams(n_estimators=40, learning_rate=0.1, num_threads=1, cv_folds=3, min_child_samples=10)
+    narrow, wide = (GBM(use_code=True, params=replace(params, conformal_level=level)).fit(v, y, g).predict(test_v)
+                    for level in (0.6, 0.95))
+    assert np.array_equal(narrow.point, wide.point)  # the point models are the same fits
+    assert np.all(wide.hi - wide.lo >= narrow.hi - narrow.lo - 1e-12)
+    assert np.mean(wide.hi - wide.lo) > np.mean(narrow.hi - narrow.lo)
+    assert GBMParams().conformal_level == 0.78
+
+
 def test_k0_point_model_resists_runs_that_collapse_to_chance():
     """A few runs that end at chance (diverged) must not drag the k = 0 forecast of every other run with them."""
     train = _synthetic_runs(300, 4)
