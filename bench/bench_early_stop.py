@@ -42,10 +42,9 @@ from rich.table import Table
 
 from predictor.early_stop import LATE_THRESHOLD, PREVIOUS_POLICY, RECOMMENDED_POLICY, RUNGS_POLICY, STUDY_SIZE_POLICY, StopPolicy, calibrate_rungs
 from predictor.evaluate import training_views, usable, view_of
-from predictor.families import family_split
+from predictor.families import family_split, read_split
 from predictor.models import GBM, GBMParams
 from predictor.replay import replay_optuna, replay_predictor
-from predictor.families import read_split
 from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
 
 EPOCHS = 50

@@ -106,9 +106,9 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
                     rank_by="best", rung_guard=True, rank_confidence=0.8)
 
 # The recommended rule: stop when, two epochs in a row, P(final > the 10th best finished final) < 0.05 (< 0.035 before
-# epoch 10; until session 26, with wider intervals, 0.06 / 0.04), the prediction corrected by the study's earlier runs of the same code (sibling_corrected, prior weight 1); from the 3rd
-# finished run on (until 10 have finished the bar is the worst finished final: a run sure to end below every finished
-# run cannot reach the top-10). Chosen on the TRAIN replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of
+# epoch 10; until session 26, with wider intervals, 0.06 / 0.04), the prediction corrected by the study's earlier runs
+# of the same code (sibling_corrected, prior weight 1); from the 3rd finished run on (until 10 have finished the bar is
+# the worst finished final: a run sure to end below every finished run cannot reach the top-10). Chosen on the TRAIN replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of
 # the train models; bench/results/early_stop_train_replays.json): there it kept 96-100% of the top-10 and found the
 # best in every replay. Not kept there: p_min 0.07-0.1 (2-4 points more saved, 78-88% kept on seed 0's whole pool),
 # shrinkage 2-3 (88-90% kept there), patience 1 even at p_min 0.01 (lost the best in 1 of 5 whole-pool orders),
