@@ -108,14 +108,15 @@ RUNGS_POLICY = dict(PREVIOUS_POLICY, rungs=((2, 0.69), (4, 0.646), (6, 0.605), (
 # The recommended rule: stop when, two epochs in a row, P(final > the 10th best finished final) < 0.05 (< 0.035 before
 # epoch 10; until session 26, with wider intervals, 0.06 / 0.04), the prediction corrected by the study's earlier runs
 # of the same code (sibling_corrected, prior weight 1); from the 3rd finished run on (until 10 have finished the bar is
-# the worst finished final: a run sure to end below every finished run cannot reach the top-10). Chosen on the TRAIN replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of
-# the train models; bench/results/early_stop_train_replays.json): there it kept 96-100% of the top-10 and found the
-# best in every replay. Not kept there: p_min 0.07-0.1 (2-4 points more saved, 78-88% kept on seed 0's whole pool),
-# shrinkage 2-3 (88-90% kept there), patience 1 even at p_min 0.01 (lost the best in 1 of 5 whole-pool orders),
-# stopping from the first finished run (94%), a lower p_min for a code's first run (exploration), stopping at once
-# below P = 0.005 and a floor of 0.015-0.02 under the interval's half-widths (same top-10 kept, fewer epochs saved),
-# and letting the siblings' spread also narrow the interval (half-widths blended with it, prior weight 5-20 runs:
-# 1-3 points more saved, 84-92% kept on seed 0's train pools).
+# the worst finished final: a run sure to end below every finished run cannot reach the top-10). Chosen on the TRAIN
+# replays (`--train-replays --seeds 0,1`: out-of-fold 50-epoch runs of the train models;
+# bench/results/early_stop_train_replays.json): there it kept 96-100% of the top-10 and found the best in every replay.
+# Not kept there: p_min 0.07-0.1 (2-4 points more saved, 78-88% kept on seed 0's whole pool), shrinkage 2-3 (88-90% kept
+# there), patience 1 even at p_min 0.01 (lost the best in 1 of 5 whole-pool orders), stopping from the first finished
+# run (94%), a lower p_min for a code's first run (exploration), stopping at once below P = 0.005 and a floor of
+# 0.015-0.02 under the interval's half-widths (same top-10 kept, fewer epochs saved), and letting the siblings' spread
+# also narrow the interval (half-widths blended with it, prior weight 5-20 runs: 1-3 points more saved, 84-92% kept on
+# seed 0's train pools).
 # Re-run with the headroom-point predictor (session 15), one p_min of 0.05 kept 96% on the 200-run train studies and 98%
 # on seed 1's whole train pool, but 88% on seed 0's: a MoEv7 slow starter (0.518 at epoch 6, 0.917 at the end) beats
 # even its siblings' correction by 0.13 and was killed at epoch 6. Hence two thresholds: the forecasts of the first
