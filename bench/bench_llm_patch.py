@@ -18,7 +18,10 @@ another agent told to avoid every block name of the earlier sets, measured blind
 first combination 12: ``bench/results/llm_patch_heldout9_blind.json``), not looked at for changes; ``heldout10`` the
 same way by a further agent (each file checked to fail with exactly the names it lists, and to run with its author's
 definitions), measured blind in session 24 on the code of 6757ccd (17 / 20 restored, first combination 14:
-``bench/results/llm_patch_heldout10_blind.json``), not looked at for changes.
+``bench/results/llm_patch_heldout10_blind.json``), not looked at for changes; ``heldout11`` the same way by a further
+agent (asked for blocks of timm, torchvision, ultralytics and fightingcv under their own names, and as many from paper
+repositories and lucidrains' code), measured blind in session 27 on the code of 10ac3cd (12 / 20 restored, first
+combination 12: ``bench/results/llm_patch_heldout11_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
