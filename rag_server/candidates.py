@@ -1305,15 +1305,39 @@ def numbers_into_non_numbers(sig: Signature, call: CallSite) -> list[str]:
     or ``True(x)``."""
     if not sig.not_numbers:
         return []
+    return [param for param, value in _given_arguments(sig, call) if param in sig.not_numbers
+            and (_number(value) is not None or (_bool_literal(value) and param in sig.callables))]
+
+
+def _given_arguments(sig: Signature, call: CallSite) -> list[tuple[str, ast.expr]]:
+    """(parameter of ``sig``, argument expression of ``call``) for every argument the call passes by position or
+    keyword; [] when the call's text does not parse."""
     arguments = call_arguments(call)
     if arguments is None:
         return []
     positional, keywords = arguments
     given = list(zip(sig.params, positional))  # ``*args`` stops the pairing where it stands
     given = given[: next((i for i, a in enumerate(positional) if isinstance(a, ast.Starred)), len(given))]
-    given += [(k, v) for k, v in keywords.items() if k in call.keywords]  # not one ``keyword_edits`` dropped
-    return [param for param, value in given if param in sig.not_numbers
-            and (_number(value) is not None or (_bool_literal(value) and param in sig.callables))]
+    return given + [(k, v) for k, v in keywords.items() if k in call.keywords]  # not one ``keyword_edits`` dropped
+
+
+def counts_into_fractions(sig: Signature, call: CallSite) -> list[str]:
+    """The parameters of ``sig`` whose default is a fraction strictly between 0 and 1 (a ratio or a rate:
+    ``shrinkage_rate=0.25``, ``rd_ratio=1. / 16``) where ``call`` passes a count: a whole number above 1 or a floor
+    division (``channels // 4``, never a fraction). ``SqueezeExcitation(64, 16)`` means 16 squeeze channels;
+    into vit-pytorch's ``SqueezeExcitation(dim, shrinkage_rate=0.25)`` it builds a 1,024-wide hidden layer, and the
+    model passes its check with the wrong block."""
+    fractions = {p for p, v in sig.number_defaults.items() if 0.0 < v < 1.0}
+    if not fractions:
+        return []
+    return [param for param, value in _given_arguments(sig, call) if param in fractions and _is_count(value)]
+
+
+def _is_count(node: ast.expr) -> bool:
+    """A whole-number literal above 1, or a floor division (``c // 4``): an argument that is never a fraction."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv):
+        return True
+    return isinstance(node, ast.Constant) and type(node.value) is int and node.value > 1
 
 
 def _bool_literal(node: ast.expr) -> bool:
@@ -1337,14 +1361,15 @@ def _names_number(name: str) -> bool:
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
-    number where it takes a module or a function (``numbers_into_non_numbers``)."""
+    number where it takes a module or a function (``numbers_into_non_numbers``); a call that puts arguments in the
+    wrong slots (``misplaced_arguments``, ``counts_into_fractions``) serves none of its uses."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
         return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
     if any(numbers_into_non_numbers(sig, call) for call in usage.calls):
         return 0.0  # a number where the block takes a module or a function: its forward fails
-    checks: list[float] = [0.0 if misplaced_arguments(sig, call) else 1.0 for call in usage.calls]
+    checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
@@ -1900,8 +1925,11 @@ def _importable(line: str) -> bool:
 
 
 def _same_kind(name: str, symbol: str) -> bool:
-    """CamelCase names are classes, snake_case ones functions: a semantic match keeps the kind."""
-    return name.lstrip("_")[:1].isupper() == symbol.lstrip("_")[:1].isupper()
+    """CamelCase names are classes, snake_case ones functions, and a loss (``...Loss``) stands only for a loss: a
+    semantic match keeps the kind. Why the loss: torch's ``TripletMarginLoss`` was the meaning match for an LLM's
+    ``TripletAttention`` and cost a check, failing in ``forward``."""
+    same_case = name.lstrip("_")[:1].isupper() == symbol.lstrip("_")[:1].isupper()
+    return same_case and name.lower().endswith("loss") == symbol.lower().endswith("loss")
 
 
 def _safe(fn, *args, **kwargs) -> list:

@@ -609,6 +609,33 @@ def test_a_call_that_hands_a_named_argument_to_another_parameter_does_not_fit():
     assert misplaced_arguments(definition_signature(stem, "Stem"), call) == []  # a layer by any name is fine there
 
 
+def test_a_count_passed_where_a_block_takes_a_fraction_does_not_fit():
+    from rag_server.candidates import counts_into_fractions
+
+    ratio = "class SqueezeExcitation:\n    def __init__(self, dim, shrinkage_rate=0.25, drop=0.1, mlp_ratio=4.0):\n        pass\n"
+    count = "class SqueezeExcitation:\n    def __init__(self, input_channels, squeeze_channels, scale=0.5):\n        pass\n"
+    sig, other = definition_signature(ratio, "SqueezeExcitation"), definition_signature(count, "SqueezeExcitation")
+
+    def calls(line: str):
+        return analyze(f"y = {line}\n").free["SqueezeExcitation"].calls[0]
+
+    assert counts_into_fractions(sig, calls("SqueezeExcitation(64, 16)")) == ["shrinkage_rate"]
+    assert counts_into_fractions(sig, calls("SqueezeExcitation(c, c // 4)")) == ["shrinkage_rate"]
+    assert counts_into_fractions(sig, calls("SqueezeExcitation(c, drop=2)")) == ["drop"]  # by keyword too
+    assert counts_into_fractions(sig, calls("SqueezeExcitation(64, 0.25, 1, 8)")) == []  # 1 is no count; 4.0 no fraction
+    assert counts_into_fractions(sig, calls("SqueezeExcitation(64, rate)")) == []  # a name may hold a fraction
+    assert counts_into_fractions(other, calls("SqueezeExcitation(64, 16)")) == []
+    usage = analyze("class Net:\n    def __init__(self):\n        self.se = SqueezeExcitation(64, 16)\n").free["SqueezeExcitation"]
+    assert call_compatibility(sig, usage) == 0.0 and call_compatibility(other, usage) == 1.0
+
+
+def test_a_meaning_match_keeps_the_kind_of_the_name():
+    from rag_server.candidates import _same_kind
+
+    assert _same_kind("TripletAttention", "Attention2d")
+    assert not _same_kind("TripletAttention", "TripletMarginLoss")  # a loss stands only for a loss
+    assert _same_kind("FocalLoss", "SigmoidFocalLoss")
+    assert not _same_kind("conv_bn", "ConvBN")  # a function for a class
 def test_a_class_attribute_the_model_reads_must_exist_on_the_candidate():
     from rag_server.candidates import lacks_attributes
 
