@@ -25,7 +25,7 @@ combination 12: ``bench/results/llm_patch_heldout11_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
-Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics). Writes
+Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch). Writes
 ``bench/results/llm_patch.json``.
 """
 

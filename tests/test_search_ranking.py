@@ -3,7 +3,8 @@ another way; a first page that does not change with k; validation as a tie-break
 
 Real stores (SQLite, FAISS, the real embedder, or vectors written by hand where the test needs exact ranks).
 ``RANKING_SET`` at the end is the hand-judged query set the ranking was measured on against a full store
-(torch, torchvision, timm, fightingcv-attention, ultralytics): ``python tests/test_search_ranking.py --store DIR``.
+(torch, torchvision, timm, fightingcv-attention, ultralytics; vit-pytorch's rotary embeddings judged when it joined):
+``python tests/test_search_ranking.py --store DIR``.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ RANKING_SET: list[tuple[str, set[str]]] = [
     ("non local block", {"NonLocalAttn"}),
     ("pixel shuffle upsample", {"PixelShuffle"}),
     ("global average pooling", {"AdaptiveAvgPool2d", "SelectAdaptivePool2d", "FastAdaptiveAvgPool"}),
-    ("rotary position embedding", {"RotaryEmbedding", "RotaryEmbeddingCat"}),
+    ("rotary position embedding", {"RotaryEmbedding", "RotaryEmbeddingCat", "AxialRotaryEmbedding", "NDRotaryEmbedding"}),
     ("patch embedding", {"PatchEmbed"}),
     ("attn pool", {"AttentionPool2d", "AttentionPoolLatent", "RotAttentionPool2d"}),
     ("bn act", {"BatchNormAct2d", "BnAct"}),
