@@ -636,6 +636,8 @@ def test_a_meaning_match_keeps_the_kind_of_the_name():
     assert not _same_kind("TripletAttention", "TripletMarginLoss")  # a loss stands only for a loss
     assert _same_kind("FocalLoss", "SigmoidFocalLoss")
     assert not _same_kind("conv_bn", "ConvBN")  # a function for a class
+
+
 def test_a_class_attribute_the_model_reads_must_exist_on_the_candidate():
     from rag_server.candidates import lacks_attributes
 
