@@ -1,0 +1,110 @@
+"""What the predictor could say about a dataset it has no run of: why Predict refuses an unknown dataset name.
+
+    python bench/bench_unseen_dataset.py [--seed 0] [--pooled] [--runs-per-dataset 1000]
+
+Each LEMUR dataset but CIFAR-10 plays the unseen dataset in turn. Its held-out runs (stem split, runs of >= 3 epochs
+and 50-epoch runs) are answered four ways, measured on the same runs:
+- ``own``: its own estimator (``gbm_stack``, fitted on its train runs): what the served predictor does;
+- ``cifar-10 as unseen``: CIFAR-10's estimator, the dataset name hidden (what answering a new name with the estimator
+  of the dataset with the most runs would give);
+- ``pooled, left out`` (``--pooled``): ``gbm_code`` fitted on the other datasets' train runs together, with no
+  dataset column (up to ``--runs-per-dataset`` runs each), so that nothing of the left-out dataset is known; CIFAR-10
+  is left out too;
+- the baselines ``curve_fit`` and ``last_value`` (at k = 0 the dataset's median, which a new dataset has no runs for).
+Writes ``bench/results/unseen_dataset.json`` and prints RMSE / Pearson / 80%-interval coverage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import numpy as np
+from _env import REPO  # noqa: E402  (offline hub, one thread, repo on sys.path)
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from predictor.evaluate import metrics, training_codes, training_views, usable, view_of  # noqa: E402
+from predictor.features import CLASSIFICATION_DATASETS  # noqa: E402
+from predictor.models import GBMParams, make_estimator  # noqa: E402
+from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of  # noqa: E402
+
+KS = (0, 1, 2, 3, 5, 10)
+HIDDEN = "unseen-dataset"  # no LEMUR name: the dataset column is missing, as for a name the predictor never saw
+SUBSETS = {"runs>=3ep": lambda run: run.epochs >= 3, "runs==50ep": lambda run: run.epochs == 50}
+
+
+def pooled_without(left_out: str, train_runs: list, per_dataset: int, seed: int = 0):
+    """``gbm_code`` fitted on every other classification dataset's train runs, the dataset hidden."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for ds in CLASSIFICATION_DATASETS:
+        runs = [r for r in train_runs if r.dataset == ds] if ds != left_out else []
+        if len(runs) > per_dataset:
+            runs = [runs[i] for i in rng.choice(len(runs), per_dataset, replace=False)]
+        chosen += [replace(r, dataset=HIDDEN) for r in runs]
+    c = corpus()
+    views, targets, groups = training_views(chosen, c, "stem")
+    return make_estimator("gbm_code", GBMParams()).fit(views, targets, groups, codes=training_codes(chosen))
+
+
+def rows_for(dataset: str, test_runs: list, answerers: dict) -> list[dict]:
+    """Metric rows of each answerer on ``dataset``'s held-out runs; an answerer is (estimator, hide the name)."""
+    c = corpus()
+    rows = []
+    for subset, wanted in SUBSETS.items():
+        chosen = [r for r in test_runs if usable(r) and r.dataset == dataset and wanted(r)]
+        for k in KS:
+            at_k = [r for r in chosen if r.epochs > k]
+            if len(at_k) < 30:
+                continue
+            views = [view_of(r, k, c.features.get(r.model)) for r in at_k]
+            y = np.array([r.final for r in at_k])
+            for label, (estimator, hide) in answerers.items():
+                e = estimator.predict([replace(v, dataset=HIDDEN) for v in views] if hide else views)
+                rows.append(metrics(label, dataset, k, y, e.point, e.lo, e.hi, subset).as_dict())
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=0, help="stem split seed")
+    ap.add_argument("--pooled", action="store_true", help="also fit a pooled estimator per left-out dataset (about 2 min each)")
+    ap.add_argument("--runs-per-dataset", type=int, default=1000)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "unseen_dataset.json"))
+    args = ap.parse_args()
+    t0 = time.time()
+    split_path, train, test = load_or_build_split(None, args.seed, "stem")
+    c = corpus()
+    test_runs = runs_of(test, c)
+    datasets = eval_datasets(test_runs, None)
+    fitted = fitted_for_split(split_path, train, ["last_value", "curve_fit", "gbm_stack"], datasets)
+    cifar = fitted["gbm_stack"].by_dataset["cifar-10"]
+    train_runs = runs_of(train, c) if args.pooled else []
+    rows = []
+    for dataset in datasets:
+        answerers = {} if dataset == "cifar-10" else {"own gbm_stack": (fitted["gbm_stack"], False),
+                                                      "cifar-10 gbm_stack as unseen": (cifar, True)}
+        if args.pooled:
+            answerers["pooled gbm_code, left out"] = (pooled_without(dataset, train_runs, args.runs_per_dataset), True)
+        if answerers:
+            answerers.update({"curve_fit": (fitted["curve_fit"], False), "last_value": (fitted["last_value"], False)})
+            rows += rows_for(dataset, test_runs, answerers)
+    table = Table(title=f"a dataset the predictor never saw ({split_path.name})")
+    for col in ("dataset", "subset", "k", "n", "answered by", "rmse", "pearson", "cov80"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["dataset"], r["subset"], str(r["k"]), str(r["n"]), r["model"], f"{r['rmse']:.4f}", f"{r['pearson']:.3f}",
+                      f"{r['coverage80']:.2f}")
+    Console(width=140).print(table)
+    with open(args.out, "w") as fh:
+        json.dump({"split": split_path.name, "pooled_runs_per_dataset": args.runs_per_dataset if args.pooled else None,
+                   "seconds": round(time.time() - t0, 1), "metrics": rows}, fh, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
