@@ -21,7 +21,10 @@ definitions), measured blind in session 24 on the code of 6757ccd (17 / 20 resto
 ``bench/results/llm_patch_heldout10_blind.json``), not looked at for changes; ``heldout11`` the same way by a further
 agent (asked for blocks of timm, torchvision, ultralytics and fightingcv under their own names, and as many from paper
 repositories and lucidrains' code), measured blind in session 27 on the code of 10ac3cd (12 / 20 restored, first
-combination 12: ``bench/results/llm_patch_heldout11_blind.json``).
+combination 12: ``bench/results/llm_patch_heldout11_blind.json``); ``heldout12`` the same way by a further agent (asked
+for 12 models of blocks from widely used packages and 8 from paper repositories, 13 of them in LEMUR's ``Net(in_shape,
+out_shape, prm, device)`` contract with ``train_setup`` / ``learn``, helper functions missing in 8), measured blind in
+session 28 on the code of c90ece5 (16 / 20 restored, first combination 14: ``bench/results/llm_patch_heldout12_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
