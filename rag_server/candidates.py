@@ -183,6 +183,14 @@ def is_acronym(name: str) -> bool:
     return 3 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
 
 
+def names_a_function(name: str) -> bool:
+    """No capital letter: the way PEP 8 names functions (``adaptive_avgmax_pool2d``, ``channel_shuffle``); classes
+    take CapWords. Why it matters: a class whose name differs only in case (segmentation_models_pytorch's
+    ``AdaptiveAvgMaxPool2d``) is another object than the function of that exact name (timm's
+    ``adaptive_avgmax_pool2d(x, 1)``), so it must not keep the function from being looked for (``store_candidates``)."""
+    return name == name.lower() and any(ch.isalpha() for ch in name)
+
+
 GENERIC_SUFFIXES = ("module", "block", "layer", "unit")  # ``simam_module`` is SimAM, ``eca_layer`` is ECA
 
 
@@ -1599,8 +1607,10 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             found[cand.identity] = cand
     # a helper defined inside a stored block (functions like drop_path, constants, helper classes), unless a block of the
     # name itself can be called as the code calls it: torch's ``ChannelShuffle(groups)`` class must not hide
-    # torchvision's ``channel_shuffle(x, groups)`` function from a model that calls ``channel_shuffle(x, 2)``
-    if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
+    # torchvision's ``channel_shuffle(x, groups)`` function from a model that calls ``channel_shuffle(x, 2)``; for a
+    # function's name only a block of that exact name does (``names_a_function``)
+    hiding = {"exact"} if names_a_function(name) else {"exact", "normalized"}
+    if not any(c.match in hiding and c.compat > 0 for c in found.values()):
         pool = [h.block for h in hits] + [h.block for h in _safe(store.search, usage_query(usage), k=20)]
         pool += [h.block for h in _safe(store.search, name, k=20)]
         seen: set[str] = set()

@@ -1343,3 +1343,43 @@ def test_a_block_named_for_another_layout_ranks_below_the_one_named_for_the_map(
     tokens = Candidate(name="Block", symbol="LayerNorm2d", code="", match="semantic", score=5.0)
     weigh_layout_and_family([tokens], "tokens")
     assert tokens.score == 4.0
+
+
+def test_a_function_name_is_looked_for_even_when_a_class_of_its_letters_fits():
+    """heldout10/16 with segmentation_models_pytorch indexed: ``adaptive_avgmax_pool2d(x, 1).flatten(1)`` got smp's
+    ``AdaptiveAvgMaxPool2d`` class (the same letters in CapWords, a module built from ``x``), and timm's function of that
+    exact name, defined beside timm's class, was never looked for: a class match hid every helper."""
+    from rag_server.candidates import names_a_function, store_candidates
+
+    assert names_a_function("adaptive_avgmax_pool2d") and names_a_function("conv3x3") and names_a_function("h_swish")
+    assert not names_a_function("AdaptiveAvgMaxPool2d") and not names_a_function("SE_Block") and not names_a_function("__")
+    smp_class = _stored("AdaptiveAvgMaxPool2d", "segmentation_models_pytorch.encoders._dpn", "output_size=1, pool_type='avg'",
+                        "self.k = output_size",
+                        [2, 8, 4, 4])
+    timm_block = _stored("AdaptiveAvgMaxPool2d", "timm.layers.adaptive_avgmax_pool", "output_size=1", "self.k = output_size",
+                         [2, 8, 4, 4])
+    function = ("import torch.nn.functional as F\n\n\ndef adaptive_avgmax_pool2d(x, output_size=1):\n"
+                "    return 0.5 * (F.adaptive_avg_pool2d(x, output_size) + F.adaptive_max_pool2d(x, output_size))\n\n\n")
+    timm_block.code = function + timm_block.code
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.fc = nn.Linear(8, 10)
+
+            def forward(self, x):
+                return self.fc(adaptive_avgmax_pool2d(self.conv(x), 1).flatten(1))
+        ''')
+    usage = analyze(model).free["adaptive_avgmax_pool2d"]
+    ranked = store_candidates(usage, _NamedBlocksStore([smp_class, timm_block]), model)
+    helpers = [c for c in ranked if c.match == "helper"]
+    assert helpers and helpers[0].qualified_name == "timm.layers.adaptive_avgmax_pool.adaptive_avgmax_pool2d", ranked
+    assert "def adaptive_avgmax_pool2d(" in helpers[0].code
+    # a CapWords name keeps the old rule: a class of its letters that fits the call hides the helpers
+    camel = model.replace("adaptive_avgmax_pool2d(self.conv(x), 1)", "AdaptiveAvgmaxPool2d(1)(self.conv(x))")
+    ranked = store_candidates(analyze(camel).free["AdaptiveAvgmaxPool2d"], _NamedBlocksStore([smp_class, timm_block]), camel)
+    assert ranked and not [c for c in ranked if c.match == "helper"], ranked
