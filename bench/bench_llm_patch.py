@@ -28,7 +28,8 @@ session 28 on the code of c90ece5 (16 / 20 restored, first combination 14: ``ben
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
-Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch). Writes
+Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch,
+segmentation-models-pytorch). Writes
 ``bench/results/llm_patch.json``.
 """
 

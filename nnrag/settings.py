@@ -28,11 +28,12 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 
-# The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then three archives
+# The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then four archives
 # read in place from PyPI (never installed): a collection of paper blocks (attention modules, involution, MobileViT,
-# RepVGG, ...), the YOLO blocks (``Conv``, ``C3``, ``SPPF``, ``C2f``) and lucidrains' vit-pytorch (the ViT variants'
+# RepVGG, ...), the YOLO blocks (``Conv``, ``C3``, ``SPPF``, ``C2f``), lucidrains' vit-pytorch (the ViT variants'
 # ``Transformer``, ``PreNorm``, ``MobileViTBlock``, helpers like ``posemb_sincos_2d`` and ``default``; MIT, needs only
-# torch and einops), which LLM-written models call by name and no installed library defines. Patch prefers an
+# torch and einops) and segmentation_models_pytorch (MIT: ``Conv2dReLU``, ``SCSEModule``, the U-Net / FPN / PSP /
+# DeepLab decoder blocks), which LLM-written models call by name and no installed library defines. Patch prefers an
 # installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
@@ -41,6 +42,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pypi:fightingcv-attention==1.0.0",
     "pypi:ultralytics==8.4.190",
     "pypi:vit-pytorch==1.26.14",
+    "pypi:segmentation-models-pytorch==0.6.0",
 )
 
 

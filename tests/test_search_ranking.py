@@ -3,7 +3,8 @@ another way; a first page that does not change with k; validation as a tie-break
 
 Real stores (SQLite, FAISS, the real embedder, or vectors written by hand where the test needs exact ranks).
 ``RANKING_SET`` at the end is the hand-judged query set the ranking was measured on against a full store
-(torch, torchvision, timm, fightingcv-attention, ultralytics; vit-pytorch's rotary embeddings judged when it joined):
+(torch, torchvision, timm, fightingcv-attention, ultralytics; vit-pytorch's rotary embeddings judged when it joined,
+segmentation_models_pytorch's ``SEBlock`` when it did):
 ``python tests/test_search_ranking.py --store DIR``.
 """
 
@@ -230,7 +231,7 @@ RANKING_SET: list[tuple[str, set[str]]] = [
     ("deformable convolution", {"DeformConv2d"}),
     ("batchnorm", {"BatchNorm2d", "BatchNorm1d", "BatchNorm3d", "BatchNormAct2d"}),
     ("depthwise separable convolution", {"DepthwiseSeparableConv", "SeparableConv2d", "DepthwiseSeparableConvolution", "SeparableConvNormAct", "SeparableConvBnAct"}),
-    ("squeeze excitation", {"SqueezeExcitation", "SEModule", "SqueezeExcite", "SEAttention"}),
+    ("squeeze excitation", {"SqueezeExcitation", "SEModule", "SqueezeExcite", "SEAttention", "SEBlock"}),
     ("conv bn act", {"ConvBnAct", "ConvNormAct", "ConvBNAct", "Conv2dNormActivation"}),
     ("convolution batch normalization activation", {"ConvBnAct", "ConvNormAct", "ConvBNAct", "Conv2dNormActivation", "ConvNormActivation"}),
     ("layer norm for channels first 2d tensors", {"LayerNorm2d", "LayerNorm2dNoBias", "LayerNormAct2d"}),
