@@ -1354,8 +1354,7 @@ def test_a_function_name_is_looked_for_even_when_a_class_of_its_letters_fits():
     assert names_a_function("adaptive_avgmax_pool2d") and names_a_function("conv3x3") and names_a_function("h_swish")
     assert not names_a_function("AdaptiveAvgMaxPool2d") and not names_a_function("SE_Block") and not names_a_function("__")
     smp_class = _stored("AdaptiveAvgMaxPool2d", "segmentation_models_pytorch.encoders._dpn", "output_size=1, pool_type='avg'",
-                        "self.k = output_size",
-                        [2, 8, 4, 4])
+                        "self.k = output_size", [2, 8, 4, 4])
     timm_block = _stored("AdaptiveAvgMaxPool2d", "timm.layers.adaptive_avgmax_pool", "output_size=1", "self.k = output_size",
                          [2, 8, 4, 4])
     function = ("import torch.nn.functional as F\n\n\ndef adaptive_avgmax_pool2d(x, output_size=1):\n"
