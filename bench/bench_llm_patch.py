@@ -24,7 +24,12 @@ repositories and lucidrains' code), measured blind in session 27 on the code of 
 combination 12: ``bench/results/llm_patch_heldout11_blind.json``); ``heldout12`` the same way by a further agent (asked
 for 12 models of blocks from widely used packages and 8 from paper repositories, 13 of them in LEMUR's ``Net(in_shape,
 out_shape, prm, device)`` contract with ``train_setup`` / ``learn``, helper functions missing in 8), measured blind in
-session 28 on the code of c90ece5 (16 / 20 restored, first combination 14: ``bench/results/llm_patch_heldout12_blind.json``).
+session 28 on the code of c90ece5 (16 / 20 restored, first combination 14: ``bench/results/llm_patch_heldout12_blind.json``);
+``heldout13`` the same way by a further agent asked for the blocks such LLMs write most (residual, SE / CBAM / ECA,
+inverted residuals, transformer pieces, helpers) in the conventions of one real source each, tutorials and paper
+repositories included (akamaster, kuangliu's pytorch-cifar, d2l, the Annotated Transformer, official CBAM / ECANet /
+MobileNetV3 code), measured blind in session 28 on the code of b128b39 (8 / 20 restored, first combination 5:
+``bench/results/llm_patch_heldout13_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.

@@ -1656,7 +1656,9 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
                 found.setdefault(cand.identity, cand)
-    cands = [c for c in found.values() if c.match in NAME_MATCHES or not is_whole_network(c, usage)]
+    # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
+    # helper such as timm's ``create_classifier(num_features, num_classes)`` too, is what the model calls
+    cands = [c for c in found.values() if c.match in NAME_MATCHES or c.symbol == name or not is_whole_network(c, usage)]
     weigh_layout_and_family(cands, layout)
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
 

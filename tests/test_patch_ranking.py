@@ -1382,3 +1382,39 @@ def test_a_function_name_is_looked_for_even_when_a_class_of_its_letters_fits():
     camel = model.replace("adaptive_avgmax_pool2d(self.conv(x), 1)", "AdaptiveAvgmaxPool2d(1)(self.conv(x))")
     ranked = store_candidates(analyze(camel).free["AdaptiveAvgmaxPool2d"], _NamedBlocksStore([smp_class, timm_block]), camel)
     assert ranked and not [c for c in ranked if c.match == "helper"], ranked
+
+
+class _SearchingStore(_NamedBlocksStore):
+    """``_NamedBlocksStore`` whose search by meaning returns every block whose code holds a word of the query."""
+
+    def search(self, query: str, k: int = 10, **kw) -> list:
+        return [SimpleNamespace(block=b) for b in self.blocks if any(w in b.code for w in query.split())][:k]
+
+
+def test_a_helper_of_the_exact_name_is_kept_even_when_it_builds_a_classifier():
+    """heldout13/14: ``global_pool, fc = create_classifier(nf, self.num_classes, pool_type='avg')`` stayed undefined.
+    timm's function, found inside the ``ClassifierHead`` block, was dropped as a whole network: it takes
+    ``num_classes``, which the model passes by position. That filter is for blocks found by meaning."""
+    from rag_server.candidates import store_candidates
+
+    head = _stored("ClassifierHead", "timm.layers.classifier", "in_features, num_classes, pool_type='avg'",
+                   "self.global_pool, self.fc = create_classifier(in_features, num_classes, pool_type)", [2, 8, 4, 4])
+    head.code = ("import torch.nn as nn\n\n\ndef create_classifier(num_features, num_classes, pool_type='avg'):\n"
+                 "    return nn.AdaptiveAvgPool2d(1), nn.Linear(num_features, num_classes)\n\n\n") + head.code
+    model = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self, num_classes=10):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.global_pool, self.fc = create_classifier(8, num_classes, pool_type='avg')
+
+            def forward(self, x):
+                return self.fc(self.global_pool(self.conv(x)).flatten(1))
+        ''')
+    usage = analyze(model).free["create_classifier"]
+    ranked = store_candidates(usage, _SearchingStore([head]), model)
+    assert [(c.symbol, c.match) for c in ranked] == [("create_classifier", "helper")], ranked
+    assert ranked[0].code.count("def create_classifier(") == 1 and "class ClassifierHead" not in ranked[0].code
