@@ -27,14 +27,13 @@ from _env import REPO  # noqa: E402  (offline hub, one thread, repo on sys.path)
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from predictor.evaluate import metrics, training_codes, training_views, usable, view_of  # noqa: E402
+from predictor.evaluate import evaluate, training_codes, training_views  # noqa: E402
 from predictor.features import CLASSIFICATION_DATASETS  # noqa: E402
 from predictor.models import GBMParams, make_estimator  # noqa: E402
-from predictor.train import corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of  # noqa: E402
+from predictor.train import EVAL_MIN_RUNS, corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of  # noqa: E402
 
 KS = (0, 1, 2, 3, 5, 10)
 HIDDEN = "unseen-dataset"  # no LEMUR name: the dataset column is missing, as for a name the predictor never saw
-SUBSETS = {"runs>=3ep": lambda run: run.epochs >= 3, "runs==50ep": lambda run: run.epochs == 50}
 
 
 def pooled_without(left_out: str, train_runs: list, per_dataset: int, seed: int = 0):
@@ -51,22 +50,23 @@ def pooled_without(left_out: str, train_runs: list, per_dataset: int, seed: int 
     return make_estimator("gbm_code", GBMParams()).fit(views, targets, groups, codes=training_codes(chosen))
 
 
+class NameHidden:
+    """An estimator asked with the dataset's name hidden: what it answers for a dataset it never saw."""
+
+    def __init__(self, estimator) -> None:
+        self.estimator = estimator
+
+    def predict(self, views: list):
+        return self.estimator.predict([replace(v, dataset=HIDDEN) for v in views])
+
+
 def rows_for(dataset: str, test_runs: list, answerers: dict) -> list[dict]:
-    """Metric rows of each answerer on ``dataset``'s held-out runs; an answerer is (estimator, hide the name)."""
+    """Metric rows of each answerer on ``dataset``'s held-out runs of >= 3 epochs and of 50 epochs (as
+    ``nnrag eval-predictor`` scores them)."""
     c = corpus()
-    rows = []
-    for subset, wanted in SUBSETS.items():
-        chosen = [r for r in test_runs if usable(r) and r.dataset == dataset and wanted(r)]
-        for k in KS:
-            at_k = [r for r in chosen if r.epochs > k]
-            if len(at_k) < 30:
-                continue
-            views = [view_of(r, k, c.features.get(r.model)) for r in at_k]
-            y = np.array([r.final for r in at_k])
-            for label, (estimator, hide) in answerers.items():
-                e = estimator.predict([replace(v, dataset=HIDDEN) for v in views] if hide else views)
-                rows.append(metrics(label, dataset, k, y, e.point, e.lo, e.hi, subset).as_dict())
-    return rows
+    rows = evaluate(answerers, test_runs, c, KS, dataset, min_epochs=3)
+    rows += evaluate(answerers, test_runs, c, KS, dataset, exact_epochs=50, min_runs=EVAL_MIN_RUNS)
+    return [r.as_dict() for r in rows]
 
 
 def main() -> None:
@@ -86,12 +86,11 @@ def main() -> None:
     train_runs = runs_of(train, c) if args.pooled else []
     rows = []
     for dataset in datasets:
-        answerers = {} if dataset == "cifar-10" else {"own gbm_stack": (fitted["gbm_stack"], False),
-                                                      "cifar-10 gbm_stack as unseen": (cifar, True)}
+        answerers = {} if dataset == "cifar-10" else {"own gbm_stack": fitted["gbm_stack"], "cifar-10 gbm_stack as unseen": NameHidden(cifar)}
         if args.pooled:
-            answerers["pooled gbm_code, left out"] = (pooled_without(dataset, train_runs, args.runs_per_dataset), True)
+            answerers["pooled gbm_code, left out"] = NameHidden(pooled_without(dataset, train_runs, args.runs_per_dataset))
         if answerers:
-            answerers.update({"curve_fit": (fitted["curve_fit"], False), "last_value": (fitted["last_value"], False)})
+            answerers.update({"curve_fit": fitted["curve_fit"], "last_value": fitted["last_value"]})
             rows += rows_for(dataset, test_runs, answerers)
     table = Table(title=f"a dataset the predictor never saw ({split_path.name})")
     for col in ("dataset", "subset", "k", "n", "answered by", "rmse", "pearson", "cov80"):
