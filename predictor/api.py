@@ -29,6 +29,7 @@ from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study,
                                   decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
+from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_target
@@ -113,8 +114,9 @@ class ReportedRun:
         if not isinstance(self.hparams, dict):
             raise ValueError("reported run: hparams must be a JSON object")
         check_hparams(self.hparams, "reported run: hparams.")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"reported run: unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
+        if self.dataset not in DATASETS:  # a new dataset's name as it is stored (which one is known: Predictor.report)
+            if not isinstance(self.dataset, str) or new_dataset_name(self.dataset, "reported run: dataset") != self.dataset:
+                raise ValueError(f"reported run: unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
         if not self.accuracy:
             raise ValueError("reported run: accuracy curve is empty")
         for a in self.accuracy:
@@ -362,24 +364,6 @@ def percentage_hint(curve: list[float]) -> str:
     return ": they look like percentages, divide them by 100" if finite and max(curve, default=0.0) > 1.0 else ""
 
 
-def _dataset_key(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
-
-
-def canonical_dataset(dataset, field: str = "dataset") -> str:
-    """``dataset`` under the predictor's name for it: ``CIFAR-10``, ``cifar10`` and ``cifar_10`` are ``cifar-10`` (only
-    names equal once lowercased without '-' and '_'). Why: "CIFAR-10" killed an Optuna study at its fourth trial.
-    Anything else is a ValueError listing the known names."""
-    if isinstance(dataset, str):
-        if dataset in DATASETS:
-            return dataset
-        match = [known for known in DATASETS if _dataset_key(known) == _dataset_key(dataset)]
-        if match:
-            return match[0]
-    prefix = "" if field == "dataset" else f"{field}: "
-    raise ValueError(f"{prefix}unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-
-
 @lru_cache(maxsize=4096)
 def _code_key(code: str) -> str:
     """content_hash, cached: a study sends the same code with every earlier run on every call."""
@@ -549,6 +533,14 @@ class ReportStore:
     def count(self) -> int:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+
+    def new_datasets(self) -> dict[str, int]:
+        """The datasets outside LEMUR that runs were reported on, each with its finished image-classification accuracy
+        runs known by their curves: what ``train-predictor`` learns a new dataset from (``NEW_DATASET_MIN_RUNS``)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT dataset, SUM(finished = 1 AND curve_known = 1 AND task = 'img-classification' AND "
+                              "metric = 'acc') FROM reports GROUP BY dataset").fetchall()
+        return {name: int(n or 0) for name, n in rows if name not in DATASETS}
 
     def save_dynamic(self, code_hash: str, features: dict[str, float], version: int = MEASUREMENT_VERSION) -> None:
         """Params/FLOPs the sandbox measured for new code, kept so that retraining on reported runs sees the
@@ -731,10 +723,28 @@ class Predictor:
         self._method(self._estimator(None, "final"), self.default_model, dataset)  # coco, wikitext: refused
         return dataset
 
-    @staticmethod
-    def _checked(code: str, hparams: dict | None, dataset: str, parse: bool) -> str:
+    def dataset_name(self, dataset, field: str = "dataset") -> str:
+        """``dataset`` under its canonical name among LEMUR's and the new datasets reported to this predictor
+        (``predictor.datasets``), else a ValueError listing them. LEMUR's names are matched without reading the reports."""
+        try:
+            return canonical_dataset(dataset, field)
+        except ValueError:
+            return canonical_dataset(dataset, field, self._new_datasets())
+
+    def _new_datasets(self) -> dict[str, int]:
+        """New datasets (outside LEMUR) this predictor knows: those reported (with their finished runs) and those its
+        estimators were trained on."""
+        est = self.estimators.get(self.default_model)
+        trained = {ds: 0 for ds in getattr(est, "by_dataset", {}) if ds not in DATASETS}
+        try:
+            return {**trained, **self.reports.new_datasets()}
+        except ReportsUnavailable as exc:
+            log.warning("%s: only the trained datasets are known", exc)
+            return trained
+
+    def _checked(self, code: str, hparams: dict | None, dataset: str, parse: bool) -> str:
         """The canonical dataset, once the inputs every view reads pass their checks (``parse``: the code too)."""
-        dataset = canonical_dataset(dataset)
+        dataset = self.dataset_name(dataset)
         if not isinstance(code, str):
             raise ValueError("code must be a string")
         if parse:
@@ -886,12 +896,24 @@ class Predictor:
             # the demo default (train_default_fast) is fitted to CIFAR-10 alone; one saved before meta said so still is
             trained = self.meta.get("datasets") or (["cifar-10"] if self.meta.get("demo_default") else None)
             note = f"{', '.join(trained)}'s estimator: no training runs of {dataset}" if trained and dataset not in trained else ""
+        if dataset not in DATASETS and (note or borrowed is None):  # only an estimator fitted on its runs answers it
+            raise ValueError(self._no_estimator_yet(dataset))
         if not note:
             return name
         if dataset not in CLASSIFICATION_DATASETS:
             raise ValueError(f"cannot predict {dataset}: the predictor forecasts image-classification accuracy and has no estimator of "
                              f"{dataset} (LEMUR's {dataset} runs are other tasks); it answers for {', '.join(CLASSIFICATION_DATASETS)}")
         return f"{name} ({note})"
+
+    def _no_estimator_yet(self, dataset: str) -> str:
+        """Why a new dataset reported to this predictor is not answered yet, and what answers it."""
+        runs = self._new_datasets().get(dataset, 0)
+        if runs < NEW_DATASET_MIN_RUNS:
+            todo = f"train-predictor fits its own estimator once {NEW_DATASET_MIN_RUNS} are reported"
+        else:
+            todo = "retrain (nnrag train-predictor) to fit its own estimator"
+        return (f"no estimator of {dataset} yet: {runs} finished runs of it reported with their curves; {todo} (another "
+                "dataset's estimator would answer it with that dataset's accuracy level)")
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,
@@ -1076,17 +1098,31 @@ class Predictor:
         return self.view(run["code"], run.get("hparams"), run["dataset"], run["curve"], run.get("durations"),
                          epochs, run.get("transform"), measure)
 
-    def report(self, run: ReportedRun | dict) -> int:
-        """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it."""
+    def report(self, run: ReportedRun | dict, new_dataset: bool = False) -> int:
+        """Store a finished or partial run (ReportResult); the next ``train-predictor`` learns from it. ``new_dataset``:
+        the run's dataset may be one the predictor does not know yet (``predictor.datasets``); without it an unknown
+        name is refused, so that a typo of a known one does not start a dataset of its own."""
         if isinstance(run, dict):
             try:
                 run = ReportedRun(**run)
             except TypeError as exc:
                 raise ValueError(f"reported run: {exc}") from exc
-        run = replace(run, hparams=json_hparams(run.hparams, "reported run: hparams"), dataset=canonical_dataset(run.dataset, "reported run"))
+        run = replace(run, hparams=json_hparams(run.hparams, "reported run: hparams"), dataset=self.reported_dataset(run.dataset, new_dataset))
         run_id = self.reports.add(run)  # validates; stored before any measurement can fail
         self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
         return run_id
+
+
+    def reported_dataset(self, dataset, new_dataset: bool, field: str = "reported run") -> str:
+        """A report's dataset under its stored name: a known one's canonical name, else (``new_dataset``) a new name;
+        else a ValueError (prefixed by ``field`` unless it is "dataset") that says how to report a new dataset."""
+        try:
+            return self.dataset_name(dataset, field)
+        except ValueError as exc:
+            if not new_dataset:
+                raise ValueError(f"{exc}; a dataset the predictor has not seen is reported as new (new_dataset; nnrag report "
+                                 f"--new-dataset), and gets its own estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
+        return new_dataset_name(dataset, field if field == "dataset" else f"{field}: dataset")
 
 
 def retrain(directory: Path, fast: bool = False) -> dict:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from predictor.features import FeatureSpace, RunView, as_float, row
+from predictor.features import DATASETS, FeatureSpace, RunView, as_float, row
 
 K_BUCKETS = (0, 1, 2, 3, 4)  # one model each; k >= 5 shares the "long" bucket
 COVERAGE = 0.8
@@ -624,8 +624,9 @@ class GBM:
 
 
 class PerDataset:
-    """One estimator per dataset with at least ``min_views`` training views; the rest answered by the estimator of
-    the dataset with the most views.
+    """One estimator per dataset with at least ``min_views`` training views, and per new dataset (outside LEMUR,
+    reported: ``train.learnable_reported`` keeps those with enough runs); the rest answered by the estimator of the
+    dataset with the most views.
 
     Why: one LightGBM over every LEMUR dataset (dataset as a column) is worse on each dataset than its own model:
     on the stem seed 0 hold-out, CIFAR-10 k = 0 / 2 RMSE 0.084 / 0.050 pooled vs 0.077 / 0.047 alone (six splits'
@@ -649,7 +650,8 @@ class PerDataset:
             raise ValueError("no training views")
         self.fallback = max(index, key=lambda ds: len(index[ds]))
         self.views_by_dataset = {ds: len(idx) for ds, idx in index.items()}
-        own = [ds for ds, idx in index.items() if len(idx) >= self.min_views or ds == self.fallback]
+        # a dataset outside LEMUR (reported as new: predictor.datasets) never borrows: another dataset's level misleads
+        own = [ds for ds, idx in index.items() if len(idx) >= self.min_views or ds == self.fallback or ds not in DATASETS]
 
         def fit_one(ds: str):
             idx = index[ds]

@@ -18,8 +18,10 @@ import numpy as np
 
 from corpus.lemur_stats import Run
 from predictor.data import Corpus, cache_dir_or_default, load_corpus
+from predictor.datasets import NEW_DATASET_MIN_RUNS
 from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_codes, training_views, usable
 from predictor.families import GROUPINGS, read_split
+from predictor.features import DATASETS
 from predictor.models import GBMParams, PerDataset, make_estimator
 
 EVAL_KS = (0, 1, 2, 3, 4)
@@ -378,21 +380,36 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     if fast:
         runs = [r for r in runs if r.dataset == "cifar-10"]
     extra = []
-    for run, code in extra_runs or []:
-        if not usable(run) or (fast and run.dataset != "cifar-10"):  # fast trains CIFAR-10 alone: others would be counted, not learned
-            continue
+    for run, code in learnable_reported(extra_runs or [], fast):
         add_reported_model(c, run.model, code, dynamic or {})
         extra.append(run)
+    new_datasets = Counter(run.dataset for run in extra if run.dataset not in DATASETS)
     check_enough_runs(runs + extra, names)
     params = GBMParams(n_estimators=150, cv_folds=0, learning_rate=0.08) if fast else GBMParams()
     fitted, timings = fit_with_best(list(names), runs + extra, c, params, per_dataset=True)
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
+        "new_datasets": dict(sorted(new_datasets.items())),  # reported datasets outside LEMUR, each with its runs
         "default": default_estimator(fitted), "fit_seconds": timings,
         "fast": fast, "seconds": round(time.time() - t0, 1), "predictor_version": PREDICTOR_VERSION,
     }
     save_predictor(out_dir, fitted, meta)
     return meta
+
+
+def learnable_reported(extra_runs: list[tuple[Run, str]], fast: bool = False) -> list[tuple[Run, str]]:
+    """The reported (run, code) pairs an estimator learns from: usable runs of LEMUR's datasets (with ``fast``,
+    CIFAR-10's alone: others would be counted, not learned), and of each new dataset once it has
+    ``NEW_DATASET_MIN_RUNS`` of them (``models.PerDataset`` fits it its own estimator; fewer would only be counted)."""
+    usable_runs = [(run, code) for run, code in extra_runs if usable(run)]
+    new_counts = Counter(run.dataset for run, _ in usable_runs if run.dataset not in DATASETS)
+
+    def learned(dataset: str) -> bool:
+        if dataset in DATASETS:
+            return dataset == "cifar-10" or not fast
+        return new_counts[dataset] >= NEW_DATASET_MIN_RUNS
+
+    return [(run, code) for run, code in usable_runs if learned(run.dataset)]
 
 
 def training_summary(rows: list[dict]) -> dict[str, float]:

@@ -533,9 +533,11 @@ def _run(run: dict[str, Any], name: str = "run") -> predictor_pb2.Run:
     )
 
 
-def _report_request(run: dict[str, Any], final_accuracy: float | None, stopped_early: bool) -> predictor_pb2.ReportResultRequest:
+def _report_request(run: dict[str, Any], final_accuracy: float | None, stopped_early: bool,
+                    new_dataset: bool = False) -> predictor_pb2.ReportResultRequest:
     """ReportResult's request; a final given is set explicitly (presence), so a final of 0.0 reaches the server as 0."""
-    req = predictor_pb2.ReportResultRequest(run=_run(run), stopped_early=_flag(stopped_early, "stopped_early"))
+    req = predictor_pb2.ReportResultRequest(run=_run(run), stopped_early=_flag(stopped_early, "stopped_early"),
+                                            new_dataset=_flag(new_dataset, "new_dataset"))
     if final_accuracy is not None:
         req.final_accuracy = _number(final_accuracy, "final_accuracy")
     return req
@@ -867,11 +869,12 @@ class Client(_Base):
         return _stop_decision(self._call(self._predictor.ShouldStop, req, timeout))
 
     def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,
-                      timeout: float | None = None) -> int:
+                      new_dataset: bool = False, timeout: float | None = None) -> int:
         """Report how ``run`` ended: its curve (``run["curve"]``), or ``final_accuracy`` alone for a finished run known by
         its final only (with its planned epochs: ``max_epochs`` or hparams epochs). A final given is sent as set, 0.0
-        too (a run that diverged); None sends none."""
-        req = _report_request(run, final_accuracy, stopped_early)
+        too (a run that diverged); None sends none. ``new_dataset``: ``run["dataset"]`` may be one the predictor has not
+        seen (its own estimator is fitted by train-predictor once 50 finished runs of it are reported)."""
+        req = _report_request(run, final_accuracy, stopped_early, new_dataset)
         return self._call(self._predictor.ReportResult, req, timeout).runs_recorded
 
     def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:
@@ -991,8 +994,8 @@ class AsyncClient(_Base):
         return _stop_decision(await self._call(self._predictor.ShouldStop, req, timeout))
 
     async def report_result(self, run: dict[str, Any], final_accuracy: float | None = None, stopped_early: bool = False, *,
-                            timeout: float | None = None) -> int:
-        req = _report_request(run, final_accuracy, stopped_early)
+                            new_dataset: bool = False, timeout: float | None = None) -> int:
+        req = _report_request(run, final_accuracy, stopped_early, new_dataset)
         return (await self._call(self._predictor.ReportResult, req, timeout)).runs_recorded
 
     async def health(self, service: str = "", *, timeout: float | None = 5.0) -> str:

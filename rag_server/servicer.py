@@ -662,15 +662,16 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         durations = [p.elapsed_ms / 1000.0 for _, p in ordered]
         return accuracies, (durations if durations and all(d > 0 for d in durations) else None)
 
-    @staticmethod
-    def _dataset(dataset: str, field: str) -> str:
-        """The predictor's name for ``dataset`` ("CIFAR-10" is "cifar-10", as the CLI and the Python API read it)."""
+    def _dataset(self, dataset: str, field: str, new_dataset: bool = False) -> str:
+        """The predictor's name for ``dataset`` ("CIFAR-10" is "cifar-10", as the CLI and the Python API read it). LEMUR's
+        names need no predictor; others are those reported to it, or (``new_dataset``: ReportResult) a new one."""
         from predictor.api import canonical_dataset
 
         try:
             return canonical_dataset(dataset)
-        except ValueError as exc:
-            raise BadRequest(field, str(exc)) from None
+        except ValueError:
+            predictor = self._predictor()
+        return self._call(lambda: predictor.reported_dataset(dataset, new_dataset, "dataset"), field)
 
     @staticmethod
     def _call(fn: Callable[[], Any], field: str) -> Any:
@@ -686,7 +687,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
 
         self._call(lambda: whole_epochs(epochs, "value"), field)
 
-    def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run", epochs_field: str = "") -> dict[str, Any]:
+    def _run(self, run: predictor_pb2.Run, epochs: int, field: str = "run", epochs_field: str = "",
+             new_dataset: bool = False) -> dict[str, Any]:
         """``run`` as the predictor's run dict; ``epochs`` its planned epochs, from ``epochs_field`` (default
         ``<field>.max_epochs``; ShouldStop's ``budget.max_epochs`` when that was given)."""
         _require_model_code(run.code, f"{field}.code")
@@ -696,7 +698,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         return {
             "code": run.code,
             "hparams": _hparams(run.hparams_json, f"{field}.hparams_json"),
-            "dataset": self._dataset(run.dataset, f"{field}.dataset"),
+            "dataset": self._dataset(run.dataset, f"{field}.dataset", new_dataset),
             "curve": curve,
             "durations": durations,
             "epochs": epochs or None,
@@ -840,7 +842,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
     def ReportResult(self, request: predictor_pb2.ReportResultRequest, context: grpc.ServicerContext) -> predictor_pb2.ReportResultResponse:
         from predictor.report_inputs import GRPC_REPORT, InputProblem, check_report
 
-        run = self._run(request.run, request.run.max_epochs)
+        run = self._run(request.run, request.run.max_epochs, new_dataset=request.new_dataset)
         final = self._final(request, run["curve"])
         if not run["curve"] and final is None:
             raise BadRequest("run.curve", "is empty and final_accuracy is not set (0): no result given; send the accuracy per "
@@ -862,5 +864,5 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         }
         predictor = self._predictor()
         with self._measuring(context):
-            row = self._call(lambda: predictor.report(report), "run")
+            row = self._call(lambda: predictor.report(report, request.new_dataset), "run")
         return predictor_pb2.ReportResultResponse(accepted=True, runs_recorded=int(row), versions=self._versions())

@@ -231,3 +231,52 @@ def test_a_dataset_the_predictor_has_no_runs_of_is_refused_everywhere(stub, pred
         assert "unknown dataset 'fashion-mnist'" in info.value.details() and "cifar-10" in info.value.details(), (name, info.value.details())
     assert _stored(predictor_dir) == []
     assert stub.Predict(predictor_pb2.PredictRequest(code=CODE, dataset="CIFAR-10", curve=curve, target_epoch=10)).observed_epochs == 2
+
+
+def test_a_new_dataset_is_reported_as_new_then_known_but_not_answered_before_it_has_an_estimator(stub, predictor_dir):
+    """ReportResult with new_dataset stores a run of a dataset the predictor has not seen, under its lowercased name.
+    From then on the name is known: a later report needs no flag, and Predict / ShouldStop refuse it with how many runs
+    are in and how many its estimator needs, where an unknown name is refused as unknown. A name that is no name is
+    refused with the flag too, naming run.dataset."""
+    curve = [predictor_pb2.CurvePoint(epoch=e, accuracy=a) for e, a in ((1, 0.6), (2, 0.7), (3, 0.75))]
+    run = predictor_pb2.Run(code=CODE, hparams_json='{"lr": 0.01}', dataset="Fashion-MNIST", curve=curve, max_epochs=3)
+    refused = _details_of(lambda: stub.ReportResult(predictor_pb2.ReportResultRequest(run=run)))
+    assert refused.startswith("run.dataset: unknown dataset 'Fashion-MNIST'") and "reported as new (new_dataset" in refused, refused
+    assert _stored(predictor_dir) == []
+    first = stub.ReportResult(predictor_pb2.ReportResultRequest(run=run, new_dataset=True))
+    assert first.accepted and [r.dataset for r in _stored(predictor_dir)] == ["fashion-mnist"]
+    run.dataset, run.hparams_json = "fashion_mnist", '{"lr": 0.02}'  # another spelling of the same name, no flag needed now
+    stub.ReportResult(predictor_pb2.ReportResultRequest(run=run))
+    assert [r.dataset for r in _stored(predictor_dir)] == ["fashion-mnist"] * 2
+    not_yet = _details_of(lambda: stub.Predict(predictor_pb2.PredictRequest(code=CODE, dataset="fashion-mnist", curve=curve[:2],
+                                                                            target_epoch=10)))
+    assert "no estimator of fashion-mnist yet: 2 finished runs" in not_yet and "once 50 are reported" in not_yet, not_yet
+    run.curve.pop()
+    run.max_epochs = 10
+    stop = _details_of(lambda: stub.ShouldStop(predictor_pb2.ShouldStopRequest(run=run, incumbent_accuracy=0.9)))
+    assert "no estimator of fashion-mnist yet" in stop, stop
+    run.dataset = "my dataset!"
+    bad = _details_of(lambda: stub.ReportResult(predictor_pb2.ReportResultRequest(run=run, stopped_early=True, new_dataset=True)))
+    assert bad.startswith("run.dataset: 'my dataset!' is not a dataset name"), bad
+    assert len(_stored(predictor_dir)) == 2
+
+
+def _details_of(call) -> str:
+    """The details of the INVALID_ARGUMENT ``call`` must raise."""
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+    return info.value.details()
+
+
+def test_cli_reports_a_new_dataset_with_new_dataset_in_process_and_over_the_server(server, predictor_dir, tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(CODE)
+    runner = CliRunner()
+    for where, dataset in ((["--server", server.address], "derm-a"), (["--dir", str(predictor_dir)], "derm-b")):
+        args = ["report", str(model), "--curve", "0.5,0.6", "--dataset", dataset, *where]
+        unknown = runner.invoke(app, args)
+        assert unknown.exit_code == 2 and f"unknown dataset '{dataset}'" in unknown.output and "--new-dataset" in unknown.output, unknown.output
+        new = runner.invoke(app, [*args, "--new-dataset"])
+        assert new.exit_code == 0 and f"on {dataset}" in new.output, new.output
+    assert sorted(r.dataset for r in _stored(predictor_dir)) == ["derm-a", "derm-b"]

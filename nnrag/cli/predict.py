@@ -80,6 +80,19 @@ def train_predictor_cmd(
         _fail(str(exc))
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
                f"in {meta['seconds']} s -> {directory}")
+    _echo_new_datasets(meta["new_datasets"], store.new_datasets() if store else {})
+
+
+def _echo_new_datasets(learned: dict[str, int], reported: dict[str, int]) -> None:
+    """Which datasets outside LEMUR got an estimator of their own, and which still wait for runs (and how many)."""
+    from predictor.datasets import NEW_DATASET_MIN_RUNS
+
+    if learned:
+        typer.echo("own estimators of new datasets: " + ", ".join(f"{ds} ({n} runs)" for ds, n in learned.items()))
+    waiting = {ds: n for ds, n in reported.items() if ds not in learned}
+    if waiting:
+        typer.echo(f"new datasets still below {NEW_DATASET_MIN_RUNS} finished runs (not answered yet): "
+                   + ", ".join(f"{ds} ({n})" for ds, n in sorted(waiting.items())))
 
 
 def predict_cmd(
@@ -214,6 +227,8 @@ def report_cmd(
                                                                 "a finished run must report all of them; --final needs them here "
                                                                 "or in hparams epochs)"),
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
+    new_dataset: bool = typer.Option(False, "--new-dataset", help="--dataset may be one the predictor has not seen: train-predictor "
+                                                                  "fits its own estimator once 50 finished runs of it are reported"),
     run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
@@ -245,13 +260,13 @@ def report_cmd(
         run = {"code": code, "hparams": hp, "dataset": dataset, "curve": values if final is None else [], "max_epochs": epochs or 0,
                "run_id": run_id}
         with remote_client(server) as client:
-            stored_id = client.report_result(run, final, stopped_early=stopped)
+            stored_id = client.report_result(run, final, stopped_early=stopped, new_dataset=new_dataset)
     else:
         try:
             predictor = Predictor.load(_predictor_dir(directory))
             report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
                                  run_id=run_id, curve_known=final is None)
-            stored_id = _measuring(predictor, lambda: predictor.report(report))
+            stored_id = _measuring(predictor, lambda: predictor.report(report, new_dataset))
         except (FileNotFoundError, ValueError, MismatchedSave) as exc:  # MismatchedSave: one line, not a traceback
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"

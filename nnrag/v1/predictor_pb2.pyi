@@ -124,14 +124,16 @@ class ShouldStopResponse(_message.Message):
     def __init__(self, stop: _Optional[bool] = ..., reason: _Optional[str] = ..., predicted_accuracy: _Optional[float] = ..., probability_beats_incumbent: _Optional[float] = ..., saved_ms: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., versions: _Optional[_Union[_common_pb2.Versions, _Mapping]] = ...) -> None: ...
 
 class ReportResultRequest(_message.Message):
-    __slots__ = ("run", "final_accuracy", "stopped_early")
+    __slots__ = ("run", "final_accuracy", "stopped_early", "new_dataset")
     RUN_FIELD_NUMBER: _ClassVar[int]
     FINAL_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     STOPPED_EARLY_FIELD_NUMBER: _ClassVar[int]
+    NEW_DATASET_FIELD_NUMBER: _ClassVar[int]
     run: Run
     final_accuracy: float
     stopped_early: bool
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., final_accuracy: _Optional[float] = ..., stopped_early: _Optional[bool] = ...) -> None: ...
+    new_dataset: bool
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., final_accuracy: _Optional[float] = ..., stopped_early: _Optional[bool] = ..., new_dataset: _Optional[bool] = ...) -> None: ...
 
 class ReportResultResponse(_message.Message):
     __slots__ = ("accepted", "runs_recorded", "versions")
