@@ -1,6 +1,7 @@
-"""What the predictor could say about a dataset it has no run of: why Predict refuses an unknown dataset name.
+"""What the predictor could say about a dataset it has no run of: why Predict refuses an unknown dataset name, and how
+many reported runs a new dataset needs before its own estimator answers it (``predictor.datasets``).
 
-    python bench/bench_unseen_dataset.py [--seed 0] [--pooled] [--runs-per-dataset 1000]
+    python bench/bench_unseen_dataset.py [--seed 0] [--pooled] [--runs-per-dataset 1000] [--reported-runs 50,150,400]
 
 Each LEMUR dataset but CIFAR-10 plays the unseen dataset in turn. Its held-out runs (stem split, runs of >= 3 epochs
 and 50-epoch runs) are answered four ways, measured on the same runs:
@@ -10,6 +11,8 @@ and 50-epoch runs) are answered four ways, measured on the same runs:
 - ``pooled, left out`` (``--pooled``): ``gbm_code`` fitted on the other datasets' train runs together, with no
   dataset column (up to ``--runs-per-dataset`` runs each), so that nothing of the left-out dataset is known; CIFAR-10
   is left out too;
+- ``own from n reported runs`` (``--reported-runs``): ``gbm_stack`` fitted on n of the dataset's train runs drawn at
+  random, the name hidden: what ``train-predictor`` fits for a new dataset once n runs of it are reported;
 - the baselines ``curve_fit`` and ``last_value`` (at k = 0 the dataset's median, which a new dataset has no runs for).
 Writes ``bench/results/unseen_dataset.json`` and prints RMSE / Pearson / 80%-interval coverage.
 """
@@ -29,7 +32,7 @@ from rich.table import Table  # noqa: E402
 
 from predictor.evaluate import evaluate, training_codes, training_views  # noqa: E402
 from predictor.features import CLASSIFICATION_DATASETS  # noqa: E402
-from predictor.models import GBMParams, make_estimator  # noqa: E402
+from predictor.models import GBMParams, PerDataset, make_estimator  # noqa: E402
 from predictor.train import EVAL_MIN_RUNS, corpus, eval_datasets, fitted_for_split, load_or_build_split, runs_of  # noqa: E402
 
 KS = (0, 1, 2, 3, 5, 10)
@@ -48,6 +51,15 @@ def pooled_without(left_out: str, train_runs: list, per_dataset: int, seed: int 
     c = corpus()
     views, targets, groups = training_views(chosen, c, "stem")
     return make_estimator("gbm_code", GBMParams()).fit(views, targets, groups, codes=training_codes(chosen))
+
+
+def own_from(dataset: str, train_runs: list, n: int, seed: int = 0):
+    """``gbm_stack`` fitted on ``n`` of ``dataset``'s train runs drawn at random, the name hidden, as ``train-predictor``
+    fits a new dataset's (``models.PerDataset``: its own estimator, its own conformal level while it has few views)."""
+    runs = [r for r in train_runs if r.dataset == dataset]
+    chosen = [replace(runs[i], dataset=HIDDEN) for i in np.random.default_rng(seed).choice(len(runs), min(n, len(runs)), replace=False)]
+    views, targets, groups = training_views(chosen, corpus(), "stem")
+    return PerDataset("gbm_stack", GBMParams()).fit(views, targets, groups, codes=training_codes(chosen))
 
 
 class NameHidden:
@@ -74,6 +86,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="stem split seed")
     ap.add_argument("--pooled", action="store_true", help="also fit a pooled estimator per left-out dataset (about 2 min each)")
     ap.add_argument("--runs-per-dataset", type=int, default=1000)
+    ap.add_argument("--reported-runs", default="", help="comma-separated n: also the estimator fitted on n of the dataset's runs")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "unseen_dataset.json"))
     args = ap.parse_args()
     t0 = time.time()
@@ -83,12 +96,15 @@ def main() -> None:
     datasets = eval_datasets(test_runs, None)
     fitted = fitted_for_split(split_path, train, ["last_value", "curve_fit", "gbm_stack"], datasets)
     cifar = fitted["gbm_stack"].by_dataset["cifar-10"]
-    train_runs = runs_of(train, c) if args.pooled else []
+    reported = [int(n) for n in args.reported_runs.split(",") if n.strip()]
+    train_runs = runs_of(train, c) if args.pooled or reported else []
     rows = []
     for dataset in datasets:
         answerers = {} if dataset == "cifar-10" else {"own gbm_stack": fitted["gbm_stack"], "cifar-10 gbm_stack as unseen": NameHidden(cifar)}
         if args.pooled:
             answerers["pooled gbm_code, left out"] = NameHidden(pooled_without(dataset, train_runs, args.runs_per_dataset))
+        for n in reported if answerers else []:
+            answerers[f"own from {n} reported runs"] = NameHidden(own_from(dataset, train_runs, n, args.seed))
         if answerers:
             answerers.update({"curve_fit": fitted["curve_fit"], "last_value": fitted["last_value"]})
             rows += rows_for(dataset, test_runs, answerers)
@@ -101,6 +117,7 @@ def main() -> None:
     Console(width=140).print(table)
     with open(args.out, "w") as fh:
         json.dump({"split": split_path.name, "pooled_runs_per_dataset": args.runs_per_dataset if args.pooled else None,
+                   "reported_runs": reported,
                    "seconds": round(time.time() - t0, 1), "metrics": rows}, fh, indent=1)
     print(f"wrote {args.out}")
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL
 from predictor.features import DATASETS, FeatureSpace, RunView, as_float, row
 
 K_BUCKETS = (0, 1, 2, 3, 4)  # one model each; k >= 5 shares the "long" bucket
@@ -655,7 +656,7 @@ class PerDataset:
 
         def fit_one(ds: str):
             idx = index[ds]
-            estimator = make_estimator(self.name, self.params)
+            estimator = make_estimator(self.name, self.params_for(ds, len(idx)))
             data = ([views[i] for i in idx], targets[idx], [groups[i] for i in idx])
             own_codes = [codes[i] for i in idx] if codes is not None else None
             if shared is not None and ds in shared.by_dataset:
@@ -666,6 +667,13 @@ class PerDataset:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(own)))) as pool:
             self.by_dataset = dict(zip(own, pool.map(fit_one, own)))
         return self
+
+    def params_for(self, dataset: str, views: int) -> GBMParams | None:
+        """The parameters ``dataset``'s estimator is fitted with: a new dataset with fewer than ``min_views`` views
+        calibrates its intervals at ``NEW_DATASET_CONFORMAL_LEVEL`` (its few runs make them erratic)."""
+        if dataset in DATASETS or views >= self.min_views:
+            return self.params
+        return replace(self.params or GBMParams(), conformal_level=NEW_DATASET_CONFORMAL_LEVEL)
 
     def answering(self, dataset: str) -> str:
         """The dataset whose estimator answers for ``dataset``."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from corpus.lemur_stats import Run
-from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
+from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
+from predictor.models import GBMParams, PerDataset
 from test_predictor import _synthetic_corpus, _synthetic_runs, net
 
 HP = {"lr": 0.01, "batch": 32}
@@ -74,6 +75,9 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     assert f"+ {NEW_DATASET_MIN_RUNS} reported" in output and f"own estimators of new datasets: fashion-mnist ({NEW_DATASET_MIN_RUNS} runs)" in output
     assert "still below" not in output
     assert p.reload_if_changed()
+    own = p.estimators["gbm_stack"].by_dataset["fashion-mnist"]
+    assert own.params.conformal_level == NEW_DATASET_CONFORMAL_LEVEL, "few runs: its intervals are calibrated wider"
+    assert p.estimators["gbm_stack"].by_dataset["cifar-10"].params.conformal_level == GBMParams().conformal_level
     new = p.predict(net(32, 64), HP, "fashion-mnist", epochs=5)
     cifar = p.predict(net(32, 64), HP, "cifar-10", epochs=5)
     assert new.model == "gbm_stack" and cifar.model == "gbm_stack", (new.model, cifar.model)
@@ -107,3 +111,12 @@ def test_training_learns_a_new_dataset_only_from_enough_finished_runs():
     other_task = runs("speech", NEW_DATASET_MIN_RUNS, task="audio-classification")
     assert learnable_reported(few + enough + cifar + other_task) == enough + cifar
     assert learnable_reported(few + enough + cifar + runs("mnist", 2), fast=True) == enough + cifar, "fast: CIFAR-10 and new datasets"
+
+
+def test_only_a_new_dataset_with_few_views_gets_the_wider_conformal_level():
+    params = GBMParams(n_estimators=20)
+    per_dataset = PerDataset("gbm_stack", params, min_views=2000)
+    assert per_dataset.params_for("derm", 400).conformal_level == NEW_DATASET_CONFORMAL_LEVEL
+    assert per_dataset.params_for("derm", 400).n_estimators == 20, "only the level changes"
+    assert per_dataset.params_for("derm", 2000) is params and per_dataset.params_for("places365", 400) is params
+    assert PerDataset("gbm_stack").params_for("derm", 10).conformal_level == NEW_DATASET_CONFORMAL_LEVEL
