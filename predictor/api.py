@@ -912,8 +912,8 @@ class Predictor:
             todo = f"train-predictor fits its own estimator once {NEW_DATASET_MIN_RUNS} are reported"
         else:
             todo = "retrain (nnrag train-predictor) to fit its own estimator"
-        return (f"no estimator of {dataset} yet: {runs} finished runs of it reported with their curves; {todo} (another "
-                "dataset's estimator would answer it with that dataset's accuracy level)")
+        return (f"no estimator of {dataset} yet: {runs} finished image-classification runs of it reported with their curves; "
+                f"{todo} (another dataset's estimator would answer it with that dataset's accuracy level)")
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,

@@ -59,7 +59,7 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     assert [r.dataset for r in p.reports.all()] == ["fashion-mnist"]
     for run in runs[1:-1]:
         p.report(run)  # known by name now: no flag needed
-    with pytest.raises(ValueError, match=f"no estimator of fashion-mnist yet: {NEW_DATASET_MIN_RUNS - 1} finished runs of it "
+    with pytest.raises(ValueError, match=f"no estimator of fashion-mnist yet: {NEW_DATASET_MIN_RUNS - 1} finished image-classification runs of it "
                                          f"reported with their curves; train-predictor fits its own estimator once {NEW_DATASET_MIN_RUNS}"):
         p.predict(net(), HP, "FASHION_MNIST")
     output = _retrain(trained_dir)
@@ -69,7 +69,7 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     with pytest.raises(ValueError, match="no estimator of fashion-mnist yet"):
         p.should_stop({"code": net(), "hparams": HP, "dataset": "fashion-mnist", "curve": [0.7, 0.8]}, 0.9, budget=5)
     p.report(runs[-1])
-    with pytest.raises(ValueError, match=f"{NEW_DATASET_MIN_RUNS} finished runs .* retrain \\(nnrag train-predictor\\)"):
+    with pytest.raises(ValueError, match=f"{NEW_DATASET_MIN_RUNS} finished image-classification runs .* retrain \\(nnrag train-predictor\\)"):
         p.predict(net(), HP, "fashion-mnist")
     output = _retrain(trained_dir)
     assert f"+ {NEW_DATASET_MIN_RUNS} reported" in output and f"own estimators of new datasets: fashion-mnist ({NEW_DATASET_MIN_RUNS} runs)" in output
