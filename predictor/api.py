@@ -725,11 +725,17 @@ class Predictor:
 
     def dataset_name(self, dataset, field: str = "dataset") -> str:
         """``dataset`` under its canonical name among LEMUR's and the new datasets reported to this predictor
-        (``predictor.datasets``), else a ValueError listing them. LEMUR's names are matched without reading the reports."""
+        (``predictor.datasets``), else a ValueError listing them and saying how a new one is reported. LEMUR's names
+        are matched without reading the reports."""
         try:
             return canonical_dataset(dataset, field)
         except ValueError:
+            pass
+        try:
             return canonical_dataset(dataset, field, self._new_datasets())
+        except ValueError as exc:
+            raise ValueError(f"{exc}; a dataset the predictor has not seen is reported as new (new_dataset; nnrag report "
+                             f"--new-dataset), and gets its own estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
 
     def _new_datasets(self) -> dict[str, int]:
         """New datasets (outside LEMUR) this predictor knows: those reported (with their finished runs) and those its
@@ -1112,16 +1118,14 @@ class Predictor:
         self.code_features(run.code)  # measures (and saves) params/FLOPs of new code while a sandbox is at hand
         return run_id
 
-
     def reported_dataset(self, dataset, new_dataset: bool, field: str = "reported run") -> str:
         """A report's dataset under its stored name: a known one's canonical name, else (``new_dataset``) a new name;
-        else a ValueError (prefixed by ``field`` unless it is "dataset") that says how to report a new dataset."""
+        else ``dataset_name``'s ValueError (prefixed by ``field`` unless it is "dataset")."""
         try:
             return self.dataset_name(dataset, field)
-        except ValueError as exc:
+        except ValueError:
             if not new_dataset:
-                raise ValueError(f"{exc}; a dataset the predictor has not seen is reported as new (new_dataset; nnrag report "
-                                 f"--new-dataset), and gets its own estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
+                raise
         return new_dataset_name(dataset, field if field == "dataset" else f"{field}: dataset")
 
 

@@ -52,7 +52,7 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     runs = _reported(NEW_DATASET_MIN_RUNS, shift=0.35)
     with pytest.raises(ValueError, match=r"unknown dataset 'Fashion-MNIST'.*reported as new \(new_dataset; nnrag report --new-dataset\)"):
         p.report({**runs[0], "dataset": "Fashion-MNIST"})
-    with pytest.raises(ValueError, match="unknown dataset 'fashion-mnist'"):
+    with pytest.raises(ValueError, match="unknown dataset 'fashion-mnist'.*reported as new"):
         p.predict(net(), HP, "fashion-mnist")
     assert p.reports.count() == 0
     p.report({**runs[0], "dataset": "Fashion-MNIST"}, new_dataset=True)
