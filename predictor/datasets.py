@@ -35,6 +35,11 @@ def dataset_key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
+def _prefix(field: str) -> str:
+    """How a message names the input it is about: not at all when it is the call's own ``dataset`` argument."""
+    return "" if field == "dataset" else f"{field}: "
+
+
 def canonical_dataset(dataset, field: str = "dataset", known: Iterable[str] = DATASETS) -> str:
     """``dataset`` under the predictor's name for it among ``known`` (LEMUR's, and those reported as new): ``CIFAR-10``,
     ``cifar10`` and ``cifar_10`` are ``cifar-10`` (only names equal once lowercased without '-' and '_'). Why:
@@ -46,8 +51,7 @@ def canonical_dataset(dataset, field: str = "dataset", known: Iterable[str] = DA
         match = [name for name in known if dataset_key(name) == dataset_key(dataset)]
         if match:
             return match[0]
-    prefix = "" if field == "dataset" else f"{field}: "
-    raise ValueError(f"{prefix}unknown dataset {dataset!r}; known: {', '.join(known)}")
+    raise ValueError(f"{_prefix(field)}unknown dataset {dataset!r}; known: {', '.join(known)}")
 
 
 def new_dataset_name(dataset, field: str = "dataset") -> str:
@@ -55,7 +59,6 @@ def new_dataset_name(dataset, field: str = "dataset") -> str:
     or digit (it is shown in every answer and error message about the dataset); else a ValueError naming ``field``."""
     name = dataset.strip().lower() if isinstance(dataset, str) else None
     if name is None or not NEW_DATASET_NAME.fullmatch(name):
-        prefix = "" if field == "dataset" else f"{field}: "
-        raise ValueError(f"{prefix}{dataset!r} is not a dataset name: use 1-64 letters, digits, '.', '-' or '_', starting with a "
+        raise ValueError(f"{_prefix(field)}{dataset!r} is not a dataset name: use 1-64 letters, digits, '.', '-' or '_', starting with a "
                          "letter or digit")
     return name
