@@ -17,7 +17,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.embed import Embedder
-from indexer.store import BlockStore, read_current
+from indexer.store import BlockStore, StoreError, read_current
 from sandbox.pool import CheckerPool
 from sandbox.spec import CheckSpec
 
@@ -186,10 +186,29 @@ def test_killed_build_leaves_previous_index_usable(env):
     assert store.version == old.version and store.all_names() == old.all_names()
     assert store.search("shuffle channels between groups", k=1)[0].block.name == "ChannelShuffle"
     # the lock died with the process: the next build runs, cleans the partial version, publishes
-    report = _build(env)
+    try:
+        report = _build(env)
+    except StoreError as exc:  # seen once in CI (session 29): say which process still had the lock file open
+        raise AssertionError(f"{exc}; processes with the lock file open: {_lock_holders(env['store'])}") from exc
     assert report.version != old.version and report.validated == 1
     assert not list((env["store"] / "versions").glob("*.partial"))
     assert BlockStore(env["store"], embedder=env["embedder"]).get("ChannelShuffle2") is not None
+
+
+def _lock_holders(store: Path) -> list[str]:
+    """Each process that has ``store``'s build lock file open: its pid, state and command line."""
+    target = str((store / ".lock").resolve())
+    holders = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) != target:
+                continue
+            proc = fd.parent.parent
+            state = next((line for line in (proc / "status").read_text().splitlines() if line.startswith("State:")), "")
+            holders.append(f"{proc.name} ({state}): {(proc / 'cmdline').read_bytes().replace(bytes(1), b' ').decode()[:200]}")
+        except OSError:
+            continue
+    return holders
 
 
 def test_bad_spec_is_a_clear_error(env, tmp_path):
