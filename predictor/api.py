@@ -725,23 +725,29 @@ class Predictor:
 
     def dataset_name(self, dataset, field: str = "dataset") -> str:
         """``dataset`` under its canonical name among LEMUR's and the new datasets reported to this predictor
-        (``predictor.datasets``), else a ValueError listing them and saying how a new one is reported. LEMUR's names
-        are matched without reading the reports."""
-        try:
-            return canonical_dataset(dataset, field)
-        except ValueError:
-            pass
+        (``predictor.datasets``), else a ValueError listing them and saying how a new one is reported. LEMUR's names and
+        those the estimators were trained on are matched without reading the reports: ShouldStop reads the name of
+        every earlier run of a study, and only a dataset with an estimator is answered."""
+        for known in ((), self._trained_new_datasets()):
+            try:
+                return canonical_dataset(dataset, field, known)
+            except ValueError:
+                pass
         try:
             return canonical_dataset(dataset, field, self._new_datasets())
         except ValueError as exc:
             raise ValueError(f"{exc}; a dataset the predictor has not seen is reported as new (new_dataset; nnrag report "
                              f"--new-dataset), and gets its own estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
 
+    def _trained_new_datasets(self) -> dict[str, int]:
+        """New datasets (outside LEMUR) the default estimator was trained on."""
+        est = self.estimators.get(self.default_model)
+        return {ds: 0 for ds in getattr(est, "by_dataset", {}) if ds not in DATASETS}
+
     def _new_datasets(self) -> dict[str, int]:
         """New datasets (outside LEMUR) this predictor knows: those reported (with their finished runs) and those its
         estimators were trained on."""
-        est = self.estimators.get(self.default_model)
-        trained = {ds: 0 for ds in getattr(est, "by_dataset", {}) if ds not in DATASETS}
+        trained = self._trained_new_datasets()
         try:
             return {**trained, **self.reports.new_datasets()}
         except ReportsUnavailable as exc:

@@ -86,6 +86,14 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     decision = p.should_stop({"code": net(), "hparams": HP, "dataset": "fashion-mnist", "curve": [0.7, 0.8]}, 0.99, budget=5)
     assert 0.0 <= decision.p_beat_incumbent <= 1.0
 
+    def no_reads():
+        raise AssertionError("a dataset with an estimator was looked up in the report store")
+
+    p.reports.new_datasets = no_reads  # a study's every earlier run names the dataset: no store read for each
+    earlier = [{"code": net(16, 32), "hparams": HP, "dataset": "Fashion_MNIST", "curve": [0.7, 0.8, 0.85, 0.86, 0.87]}] * 3
+    assert p.should_stop({"code": net(), "hparams": HP, "dataset": "fashion-mnist", "curve": [0.7, 0.8]}, 0.99, budget=5,
+                         earlier=earlier).p_beat_incumbent <= 1.0
+
 
 def test_a_new_dataset_name_must_be_a_name_and_a_known_one_is_never_new(trained_dir):
     from predictor.api import Predictor
