@@ -737,7 +737,7 @@ class Predictor:
             return canonical_dataset(dataset, field, self._new_datasets())
         except ValueError as exc:
             raise ValueError(f"{exc}; a dataset the predictor has not seen is reported as new (new_dataset; nnrag report "
-                             f"--new-dataset), and gets its own estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
+                             f"--new-dataset), and gets an estimator from {NEW_DATASET_MIN_RUNS} finished runs") from None
 
     def _trained_new_datasets(self) -> dict[str, int]:
         """New datasets (outside LEMUR) the default estimator was trained on."""
@@ -911,7 +911,8 @@ class Predictor:
         if dataset not in DATASETS and (note or borrowed is None):  # only an estimator fitted on its runs answers it
             raise ValueError(self._no_estimator_yet(dataset))
         if not note:
-            return name
+            adapted = getattr(est, "adapted", lambda _: "")(dataset)
+            return f"{name} ({adapted})" if adapted else name
         if dataset not in CLASSIFICATION_DATASETS:
             raise ValueError(f"cannot predict {dataset}: the predictor forecasts image-classification accuracy and has no estimator of "
                              f"{dataset} (LEMUR's {dataset} runs are other tasks); it answers for {', '.join(CLASSIFICATION_DATASETS)}")
@@ -921,11 +922,11 @@ class Predictor:
         """Why a new dataset reported to this predictor is not answered yet, and what answers it."""
         runs = self._new_datasets().get(dataset, 0)
         if runs < NEW_DATASET_MIN_RUNS:
-            todo = f"train-predictor fits its own estimator once {NEW_DATASET_MIN_RUNS} are reported"
+            todo = f"train-predictor fits it an estimator once {NEW_DATASET_MIN_RUNS} are reported"
         else:
-            todo = "retrain (nnrag train-predictor) to fit its own estimator"
+            todo = "retrain (nnrag train-predictor) to fit it an estimator"
         return (f"no estimator of {dataset} yet: {runs} finished image-classification runs of it reported with their curves; "
-                f"{todo} (another dataset's estimator would answer it with that dataset's accuracy level)")
+                f"{todo} (another dataset's estimator, not recalibrated on its runs, would answer it at that dataset's accuracy level)")
 
     def should_stop(self, run: dict | RunView, incumbent: float | list[float] | list[list[float]] | list[dict] | None,
                     budget: int | None = None, policy: StopPolicy | None = None,

@@ -3,8 +3,9 @@
 A dataset the predictor has no run of is refused (``bench/bench_unseen_dataset.py``: another dataset's estimator misses
 its level by 0.35-0.48 at k = 0, with 2-4% coverage). Reporting runs is how a user's own dataset gets an estimator: the
 first report names it as new (``new_dataset``; a typo of a known name must not start a dataset of its own), later
-reports and predictions find it by name, and ``train-predictor`` fits its own estimator once ``NEW_DATASET_MIN_RUNS``
-finished runs with their curves are reported.
+reports and predictions find it by name, and ``train-predictor`` fits it an estimator once ``NEW_DATASET_MIN_RUNS``
+finished runs with their curves are reported: the largest dataset's, recalibrated on them, and its own from
+``NEW_DATASET_OWN_RUNS``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections.abc import Iterable
 
 from predictor.features import DATASETS
 
-# Finished runs (with curves) of a new dataset before train-predictor fits its estimator. Measured with each LEMUR
-# dataset in turn playing the new one (``bench/bench_unseen_dataset.py --reported-runs 50,150,400``, stem seed 0, its
-# held-out runs): the estimator fitted on 50 of its runs covers them at 0.79-0.99 at k = 0-3, answers k = 0 with
-# RMSE 0.13-0.30 (CIFAR-10's estimator: 0.17-0.48, covering 0.02-0.49), and k = 1-3 within -47% / +32% of CIFAR-10's,
-# whose intervals cover 0.18-0.92 there. From 400 runs it is better than CIFAR-10's at k = 2 on all six datasets.
-NEW_DATASET_MIN_RUNS = 50
+# Finished runs (with curves) of a new dataset before train-predictor fits it an estimator: the largest LEMUR dataset's
+# estimator recalibrated on them (``models.Recalibrated``). Measured with each LEMUR dataset in turn playing the new one
+# (``bench/bench_unseen_dataset.py --recalibrated-runs``, stem seed 0, its held-out runs): from 10 runs k = 0 is
+# answered at RMSE 0.08-0.27 (CIFAR-10's estimator unchanged: 0.17-0.48, covering 0.02-0.49), and k = 1-3 as well as
+# from 50 runs or nearly so; an estimator of its own needed 50 runs to reach 0.13-0.30 at k = 0.
+NEW_DATASET_MIN_RUNS = 10
+# Runs of a new dataset from which it gets an estimator of its own instead (``models.PerDataset``): from 400 runs the
+# own estimator is better at k = 1-3 on four of the six LEMUR datasets playing the new one, from 150 on two.
+NEW_DATASET_OWN_RUNS = 400
 # The conformal level of a new dataset's estimator while it has fewer training views than LEMUR's smallest dataset
 # (``models.PerDataset.min_views``). Why above LEMUR's 0.78 (``GBMParams.conformal_level``): fitted on 50-150 runs,
 # the 80% intervals at 0.78 covered 0.52-0.96 of held-out runs (five datasets x k = 0-3 x two draws; 17 of 40 cells

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL
+from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_OWN_RUNS
 from predictor.features import DATASETS, FeatureSpace, RunView, as_float, row
 
 K_BUCKETS = (0, 1, 2, 3, 4)  # one model each; k >= 5 shares the "long" bucket
@@ -624,6 +624,111 @@ class GBM:
         return Estimate(point, lo, hi).clip()
 
 
+MIN_WIDTH = 0.02  # the narrowest base interval a residual is scaled by (a clipped interval at 1.0 has width 0)
+MIN_CELL_VIEWS = 5  # views of a new dataset a recalibration cell needs; with fewer the base's gain is kept as is
+
+
+def _line_with_loo(x: np.ndarray, y: np.ndarray, max_slope: float = 2.0) -> tuple[float, float, np.ndarray]:
+    """Least squares ``y ~ a + b x`` with b in [0, ``max_slope``], and each point's leave-one-out residual (the
+    conformity score of a point the fit did not see). A clamped or degenerate slope leaves only the intercept fitted."""
+    n = len(x)
+    if n >= 3 and np.ptp(x) > 1e-9:
+        xc = x - x.mean()
+        b = float(xc @ (y - y.mean()) / (xc @ xc))
+        if 0.0 <= b <= max_slope:
+            a = float(y.mean() - b * x.mean())
+            leverage = 1.0 / n + xc**2 / (xc @ xc)
+            return a, b, (y - a - b * x) / np.maximum(1.0 - leverage, 1e-3)
+        b = min(max(b, 0.0), max_slope)
+    else:
+        b = 1.0
+    a = float(np.mean(y - b * x))
+    return a, b, (y - a - b * x) * (n / max(n - 1, 1))
+
+
+@dataclass
+class _Recalibration:
+    """The line a new dataset's forecast gain is mapped by: ``intercept + slope * (p - last)``."""
+    intercept: float
+    slope: float
+
+
+class Recalibrated:
+    """Another dataset's estimator (``base``, fitted on ``base_dataset``) recalibrated on a new dataset's few runs.
+
+    The base answers each view as if it were ``base_dataset``'s; then, with ``last`` the accuracy seen (0 at k = 0),
+    the forecast gain ``p - last`` is mapped to ``intercept + slope * (p - last)``, one line for k = 0 (the new
+    dataset's accuracy level against the base dataset's) and one for k >= 1 (how far its curves still climb). The
+    interval is split-conformal on leave-one-out residuals scaled by the base's own interval width, so that it is wide
+    where the base is unsure (a long run seen early) and narrow where it is not; one quantile each for k = 0, k = 1 and
+    k >= 2, at ``level``.
+
+    Why: an estimator of its own fitted on few runs knows little of how code and curves map to the final; the base
+    knows that from thousands of runs and misses only the new dataset's level and pace. With each LEMUR dataset playing
+    the new one (``bench/bench_unseen_dataset.py --recalibrated-runs``), from 10-150 runs this answers k = 0 and the
+    50-epoch runs better than the dataset's own estimator fitted on the same runs, and k = 1-3 as well or better;
+    only from about 400 runs is the own estimator better at k = 1-3 (``predictor.datasets.NEW_DATASET_OWN_RUNS``).
+    """
+
+    def __init__(self, base, base_dataset: str, level: float = NEW_DATASET_CONFORMAL_LEVEL) -> None:
+        self.base = base
+        self.base_dataset = base_dataset
+        self.level = level
+        self.runs = 0
+        self.lines: dict[str, _Recalibration] = {}
+        self.quantiles: dict[int, float] = {}
+
+    @staticmethod
+    def _cell(view: RunView) -> str:
+        return "level" if view.k == 0 else "pace"
+
+    def _base(self, views: list[RunView]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The base's point and interval width for each view asked as ``base_dataset``'s, and the accuracy seen."""
+        e = self.base.predict([replace(v, dataset=self.base_dataset) for v in views])
+        last = np.array([v.accuracy[-1] if v.k else 0.0 for v in views])
+        return e.point, np.maximum(e.hi - e.lo, MIN_WIDTH), last
+
+    def fit(self, views: list[RunView], targets: np.ndarray, groups: list[str] | None = None,
+            codes: list[str] | None = None) -> "Recalibrated":
+        point, width, last = self._base(views)
+        targets = np.asarray(targets, dtype=float)
+        self.runs = sum(v.k == 0 for v in views)
+        scores = np.full(len(views), np.nan)
+        for cell, idx in _indices_by([self._cell(v) for v in views]).items():
+            idx = np.array(idx)
+            if len(idx) < MIN_CELL_VIEWS:
+                continue
+            a, b, loo = _line_with_loo(point[idx] - last[idx], targets[idx] - last[idx])
+            self.lines[cell] = _Recalibration(a, b)
+            scores[idx] = np.abs(loo) / width[idx]
+        ks = np.array([min(v.k, 2) for v in views])
+        for k in (0, 1, 2):
+            cell = scores[(ks == k) & ~np.isnan(scores)]
+            if len(cell):
+                self.quantiles[k] = conformal_quantile(cell, self.level)
+        if "level" not in self.lines or not self.quantiles:
+            raise ValueError(f"too few runs to recalibrate {self.base_dataset}'s estimator: {self.runs}")
+        return self
+
+    def _quantile(self, k: int) -> float:
+        """The scaled-residual quantile of k's cell, else of the nearest cell measured (a new dataset of 1-epoch runs
+        has no k >= 1 views)."""
+        return self.quantiles.get(min(k, 2)) or self.quantiles[min(self.quantiles, key=lambda c: abs(c - min(k, 2)))]
+
+    def predict(self, views: list[RunView]) -> Estimate:
+        point, width, last = self._base(views)
+        identity = _Recalibration(0.0, 1.0)
+        out, half = np.zeros(len(views)), np.zeros(len(views))
+        for i, v in enumerate(views):
+            line = self.lines.get(self._cell(v), identity)
+            out[i] = last[i] + line.intercept + line.slope * (point[i] - last[i])
+            half[i] = self._quantile(v.k) * width[i]
+        return Estimate(out, out - half, out + half).clip()
+
+    def code_shrink(self, views: list[RunView]) -> np.ndarray:
+        return self.base.code_shrink([replace(v, dataset=self.base_dataset) for v in views])
+
+
 class PerDataset:
     """One estimator per dataset with at least ``min_views`` training views, and per new dataset (outside LEMUR,
     reported: ``train.learnable_reported`` keeps those with enough runs); the rest answered by the estimator of the
@@ -651,8 +756,11 @@ class PerDataset:
             raise ValueError("no training views")
         self.fallback = max(index, key=lambda ds: len(index[ds]))
         self.views_by_dataset = {ds: len(idx) for ds, idx in index.items()}
-        # a dataset outside LEMUR (reported as new: predictor.datasets) never borrows: another dataset's level misleads
-        own = [ds for ds, idx in index.items() if len(idx) >= self.min_views or ds == self.fallback or ds not in DATASETS]
+        # a dataset outside LEMUR (reported as new: predictor.datasets) never borrows: another dataset's level misleads;
+        # with fewer than NEW_DATASET_OWN_RUNS runs it gets the fallback's GBM recalibrated on its runs (Recalibrated)
+        recalibrated = [ds for ds in index if self._recalibrates(ds, views, index[ds])]
+        own = [ds for ds, idx in index.items() if ds not in recalibrated and
+               (len(idx) >= self.min_views or ds == self.fallback or ds not in DATASETS)]
 
         def fit_one(ds: str):
             idx = index[ds]
@@ -666,7 +774,19 @@ class PerDataset:
         workers = (self.params or GBMParams()).fit_workers
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(own)))) as pool:
             self.by_dataset = dict(zip(own, pool.map(fit_one, own)))
+        base = self.by_dataset[self.fallback]
+        for ds in recalibrated:
+            idx = index[ds]
+            self.by_dataset[ds] = Recalibrated(base, self.fallback).fit([views[i] for i in idx], targets[idx])
         return self
+
+    def _recalibrates(self, dataset: str, views: list[RunView], idx: list[int]) -> bool:
+        """Whether ``dataset`` gets the fallback's estimator recalibrated (``Recalibrated``) instead of its own: a new
+        dataset (outside LEMUR) with fewer than ``NEW_DATASET_OWN_RUNS`` runs, when a LEMUR dataset's GBM is the
+        fallback (the runs are counted by their k = 0 views: one per run, horizon cuts have none)."""
+        if dataset in DATASETS or self.fallback not in DATASETS or not self.name.startswith("gbm"):
+            return False
+        return sum(views[i].k == 0 for i in idx) < NEW_DATASET_OWN_RUNS
 
     def params_for(self, dataset: str, views: int) -> GBMParams | None:
         """The parameters ``dataset``'s estimator is fitted with: a new dataset with fewer than ``min_views`` views
@@ -688,6 +808,14 @@ class PerDataset:
         why = f"no estimator of {dataset}" if views is None else f"too few training runs of {dataset}" if views.get(dataset) else \
             f"no training runs of {dataset}"
         return f"{self.fallback}'s estimator: {why}"
+
+    def adapted(self, dataset: str) -> str:
+        """How ``dataset``'s own estimator was made when it is another's recalibrated, else "". Why: the method string of
+        a prediction says which model answered."""
+        est = self.by_dataset.get(dataset)
+        if isinstance(est, Recalibrated):
+            return f"{est.base_dataset}'s estimator recalibrated on {est.runs} runs of {dataset}"
+        return ""
 
     def code_shrink(self, views: list[RunView]) -> np.ndarray:
         out = np.full(len(views), math.inf)

@@ -400,7 +400,7 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
 def learnable_reported(extra_runs: list[tuple[Run, str]], fast: bool = False) -> list[tuple[Run, str]]:
     """The reported (run, code) pairs an estimator learns from: usable runs of LEMUR's datasets (with ``fast``,
     CIFAR-10's alone: others would be counted, not learned), and of each new dataset once it has
-    ``NEW_DATASET_MIN_RUNS`` of them (``models.PerDataset`` fits it its own estimator; fewer would only be counted)."""
+    ``NEW_DATASET_MIN_RUNS`` of them (``models.PerDataset`` fits it an estimator; fewer would only be counted)."""
     usable_runs = [(run, code) for run, code in extra_runs if usable(run)]
     new_counts = Counter(run.dataset for run, _ in usable_runs if run.dataset not in DATASETS)
 

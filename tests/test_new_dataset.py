@@ -1,6 +1,7 @@
 """A dataset the predictor has not seen, taught by reported runs (``predictor.datasets``): reported as new, known by
-name from then on, refused by predictions until ``train-predictor`` has fitted its own estimator from
-``NEW_DATASET_MIN_RUNS`` finished runs, then answered by that estimator at its own level.
+name from then on, refused by predictions until ``train-predictor`` has fitted it an estimator from
+``NEW_DATASET_MIN_RUNS`` finished runs (the largest dataset's, recalibrated on them: ``models.Recalibrated``; its own
+from ``NEW_DATASET_OWN_RUNS``), then answered at its own level.
 
 Real report store (SQLite), real LightGBM training on a small synthetic LEMUR corpus (``test_predictor``'s)."""
 
@@ -10,7 +11,7 @@ import pytest
 
 from corpus.lemur_stats import Run
 from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
-from predictor.models import GBMParams, PerDataset
+from predictor.models import GBMParams, PerDataset, Recalibrated
 from test_predictor import _synthetic_corpus, _synthetic_runs, net
 
 HP = {"lr": 0.01, "batch": 32}
@@ -60,7 +61,7 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     for run in runs[1:-1]:
         p.report(run)  # known by name now: no flag needed
     with pytest.raises(ValueError, match=f"no estimator of fashion-mnist yet: {NEW_DATASET_MIN_RUNS - 1} finished image-classification runs of it "
-                                         f"reported with their curves; train-predictor fits its own estimator once {NEW_DATASET_MIN_RUNS}"):
+                                         f"reported with their curves; train-predictor fits it an estimator once {NEW_DATASET_MIN_RUNS}"):
         p.predict(net(), HP, "FASHION_MNIST")
     output = _retrain(trained_dir)
     assert "+ 0 reported" in output, f"{NEW_DATASET_MIN_RUNS - 1} runs are stored, not learned"
@@ -72,16 +73,18 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     with pytest.raises(ValueError, match=f"{NEW_DATASET_MIN_RUNS} finished image-classification runs .* retrain \\(nnrag train-predictor\\)"):
         p.predict(net(), HP, "fashion-mnist")
     output = _retrain(trained_dir)
-    assert f"+ {NEW_DATASET_MIN_RUNS} reported" in output and f"own estimators of new datasets: fashion-mnist ({NEW_DATASET_MIN_RUNS} runs)" in output
+    assert f"+ {NEW_DATASET_MIN_RUNS} reported" in output
+    assert f"estimators of new datasets: fashion-mnist ({NEW_DATASET_MIN_RUNS} runs: the largest dataset's, recalibrated)" in output
     assert "still below" not in output
     assert p.reload_if_changed()
-    own = p.estimators["gbm_stack"].by_dataset["fashion-mnist"]
-    assert own.params.conformal_level == NEW_DATASET_CONFORMAL_LEVEL, "few runs: its intervals are calibrated wider"
-    assert p.estimators["gbm_stack"].by_dataset["cifar-10"].params.conformal_level == GBMParams().conformal_level
+    recalibrated = p.estimators["gbm_stack"].by_dataset["fashion-mnist"]
+    assert isinstance(recalibrated, Recalibrated) and recalibrated.level == NEW_DATASET_CONFORMAL_LEVEL
+    assert recalibrated.base is p.estimators["gbm_stack"].by_dataset["cifar-10"], "recalibrates the estimator that is served"
     new = p.predict(net(32, 64), HP, "fashion-mnist", epochs=5)
     cifar = p.predict(net(32, 64), HP, "cifar-10", epochs=5)
-    assert new.model == "gbm_stack" and cifar.model == "gbm_stack", (new.model, cifar.model)
-    assert new.point > cifar.point + 0.2, "the new dataset's own estimator answers at its level, 0.35 above CIFAR-10's"
+    assert new.model == f"gbm_stack (cifar-10's estimator recalibrated on {NEW_DATASET_MIN_RUNS} runs of fashion-mnist)", new.model
+    assert cifar.model == "gbm_stack", cifar.model
+    assert new.point > cifar.point + 0.2, "the new dataset is answered at its level, 0.35 above CIFAR-10's"
     assert new.lo <= new.point <= new.hi
     decision = p.should_stop({"code": net(), "hparams": HP, "dataset": "fashion-mnist", "curve": [0.7, 0.8]}, 0.99, budget=5)
     assert 0.0 <= decision.p_beat_incumbent <= 1.0
@@ -128,3 +131,104 @@ def test_only_a_new_dataset_with_few_views_gets_the_wider_conformal_level():
     assert per_dataset.params_for("derm", 400).n_estimators == 20, "only the level changes"
     assert per_dataset.params_for("derm", 2000) is params and per_dataset.params_for("places365", 400) is params
     assert PerDataset("gbm_stack").params_for("derm", 10).conformal_level == NEW_DATASET_CONFORMAL_LEVEL
+
+
+def _new_dataset(views: list, targets, dataset: str = "derm"):
+    """``views`` and ``targets`` moved to a new dataset whose accuracies are 0.5 x CIFAR-10's + 0.45: a higher level and
+    half the spread (as MNIST's against CIFAR-10's), so a recalibration must learn both."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    move = lambda a: 0.5 * np.asarray(a) + 0.45  # noqa: E731
+    return [replace(v, dataset=dataset, accuracy=list(move(v.accuracy))) for v in views], move(targets)
+
+
+def _cifar_and_new(runs_new: int, seed: int = 7):
+    """Synthetic CIFAR-10 views (120 runs at k = 0-3) and a new dataset's (``runs_new`` other runs at k = 0-3)."""
+    import numpy as np
+    from test_predictor import _views
+
+    def at_ks(runs):
+        parts = [_views(runs, k) for k in (0, 1, 2, 3)]
+        return [v for p in parts for v in p[0]], np.concatenate([p[1] for p in parts]), [g for p in parts for g in p[2]]
+
+    cifar = at_ks(_synthetic_runs(120, 3))
+    new_views, new_y, new_groups = at_ks(_synthetic_runs(runs_new, seed))
+    return cifar, (*_new_dataset(new_views, new_y), new_groups)
+
+
+SMALL = GBMParams(n_estimators=30, learning_rate=0.1, cv_folds=0, min_child_samples=5)
+
+
+def test_a_new_dataset_with_few_runs_gets_the_largest_datasets_gbm_recalibrated_and_its_own_from_enough(monkeypatch):
+    import numpy as np
+
+    import predictor.models as models
+
+    (cv, cy, cg), (nv, ny, ng) = _cifar_and_new(15)
+    views, y, groups = cv + nv, np.concatenate([cy, ny]), cg + ng
+    est = PerDataset("gbm_stack", SMALL, min_views=50).fit(views, y, groups)
+    recalibrated = est.by_dataset["derm"]
+    assert isinstance(recalibrated, Recalibrated) and recalibrated.runs == 15 and recalibrated.base is est.by_dataset["cifar-10"]
+    assert est.borrowed("derm") == "" and est.adapted("derm") == "cifar-10's estimator recalibrated on 15 runs of derm"
+    assert est.adapted("cifar-10") == "", "a LEMUR dataset's own estimator is not recalibrated"
+    assert np.allclose(est.predict(nv[:4]).point, recalibrated.predict(nv[:4]).point)
+    assert not isinstance(PerDataset("last_value").fit(views, y, groups).by_dataset["derm"], Recalibrated), "only GBMs recalibrate"
+    monkeypatch.setattr(models, "NEW_DATASET_OWN_RUNS", 15)
+    own = PerDataset("gbm_stack", SMALL, min_views=50).fit(views, y, groups).by_dataset["derm"]
+    assert isinstance(own, models.GBM), "from NEW_DATASET_OWN_RUNS runs a new dataset gets its own estimator"
+
+
+def test_recalibration_learns_a_new_datasets_level_and_spread_from_few_runs_with_honest_intervals():
+    """Fitted on 20 runs of the new dataset, tested on 200 others: far closer than CIFAR-10's estimator asked as is,
+    at k = 0 (the level) and k = 2 (the pace), with intervals that cover most of the held-out runs."""
+    import numpy as np
+
+    (cv, cy, cg), (nv, ny, _) = _cifar_and_new(20)
+    base = PerDataset("gbm_stack", SMALL, min_views=50).fit(cv, cy, cg).by_dataset["cifar-10"]
+    recalibrated = Recalibrated(base, "cifar-10").fit(nv, ny)
+    test_views, test_y = _cifar_and_new(200, seed=8)[1][:2]
+    for k in (0, 2):
+        at_k = [i for i, v in enumerate(test_views) if v.k == k]
+        views, y = [test_views[i] for i in at_k], test_y[at_k]
+        e = recalibrated.predict(views)
+        raw = base.predict(views).point  # CIFAR-10's estimator as is
+        rmse, rmse_raw = np.sqrt(np.mean((e.point - y) ** 2)), np.sqrt(np.mean((raw - y) ** 2))
+        assert rmse < 0.5 * rmse_raw, (k, rmse, rmse_raw)
+        assert np.mean((y >= e.lo) & (y <= e.hi)) >= 0.75, k
+        assert np.all((e.lo <= e.point) & (e.point <= e.hi))
+
+
+def test_recalibration_lines_use_exact_leave_one_out_residuals_and_bounded_slopes():
+    import numpy as np
+
+    from predictor.models import _line_with_loo
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 12)
+    y = 0.3 + 0.7 * x + rng.normal(0, 0.05, 12)
+    a, b, loo = _line_with_loo(x, y)
+    for i in range(12):
+        keep = np.arange(12) != i
+        slope, intercept = np.polyfit(x[keep], y[keep], 1)
+        assert np.isclose(loo[i], y[i] - intercept - slope * x[i]), "each residual is of a fit that did not see the point"
+    assert np.isclose(b, np.polyfit(x, y, 1)[0]) and np.isclose(a, np.polyfit(x, y, 1)[1])
+    a, b, loo = _line_with_loo(x, 1.0 - x)  # a falling line: the slope stops at 0, the level is the mean
+    assert b == 0.0 and np.isclose(a, np.mean(1.0 - x))
+    assert np.allclose(loo, [(1.0 - x[i]) - np.mean(np.delete(1.0 - x, i)) for i in range(12)])
+    assert _line_with_loo(x, 5 * x)[1] == 2.0, "the slope is bounded above too"
+
+
+def test_recalibration_of_one_epoch_runs_keeps_the_base_pace_and_too_few_runs_are_refused():
+    import numpy as np
+
+    (cv, cy, cg), (nv, ny, _) = _cifar_and_new(12)
+    base = PerDataset("gbm_stack", SMALL, min_views=50).fit(cv, cy, cg).by_dataset["cifar-10"]
+    level_only = [i for i, v in enumerate(nv) if v.k == 0]
+    recalibrated = Recalibrated(base, "cifar-10").fit([nv[i] for i in level_only], ny[level_only])
+    later = [v for v in nv if v.k == 2]
+    e = recalibrated.predict(later)
+    assert np.all(np.isfinite(e.point)) and np.all((e.lo <= e.point) & (e.point <= e.hi)) and np.all(e.hi > e.lo)
+    with pytest.raises(ValueError, match="too few runs to recalibrate cifar-10's estimator: 3"):
+        Recalibrated(base, "cifar-10").fit([nv[i] for i in level_only[:3]], ny[level_only[:3]])

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from nnrag.cli import app
 from nnrag.settings import Settings
 from nnrag.v1 import predictor_pb2, predictor_pb2_grpc
+from predictor.datasets import NEW_DATASET_MIN_RUNS
 from rag_server.backend import Backend
 from rag_server.client import Client, InvalidArgument
 from rag_server.server import RunningServer, build_server
@@ -250,7 +251,7 @@ def test_a_new_dataset_is_reported_as_new_then_known_but_not_answered_before_it_
     assert [r.dataset for r in _stored(predictor_dir)] == ["fashion-mnist"] * 2
     not_yet = _details_of(lambda: stub.Predict(predictor_pb2.PredictRequest(code=CODE, dataset="fashion-mnist", curve=curve[:2],
                                                                             target_epoch=10)))
-    assert "no estimator of fashion-mnist yet: 2 finished image-classification runs" in not_yet and "once 50 are reported" in not_yet, not_yet
+    assert "no estimator of fashion-mnist yet: 2 finished image-classification runs" in not_yet and f"once {NEW_DATASET_MIN_RUNS} are reported" in not_yet, not_yet
     run.curve.pop()
     run.max_epochs = 10
     stop = _details_of(lambda: stub.ShouldStop(predictor_pb2.ShouldStopRequest(run=run, incumbent_accuracy=0.9)))

@@ -84,11 +84,15 @@ def train_predictor_cmd(
 
 
 def _echo_new_datasets(learned: dict[str, int], reported: dict[str, int]) -> None:
-    """Which datasets outside LEMUR got an estimator of their own, and which still wait for runs (and how many)."""
-    from predictor.datasets import NEW_DATASET_MIN_RUNS
+    """Which datasets outside LEMUR got an estimator and which kind (``models.PerDataset``), and which still wait for
+    runs (and how many)."""
+    from predictor.datasets import NEW_DATASET_MIN_RUNS, NEW_DATASET_OWN_RUNS
+
+    def kind(runs: int) -> str:
+        return "its own" if runs >= NEW_DATASET_OWN_RUNS else "the largest dataset's, recalibrated"
 
     if learned:
-        typer.echo("own estimators of new datasets: " + ", ".join(f"{ds} ({n} runs)" for ds, n in learned.items()))
+        typer.echo("estimators of new datasets: " + ", ".join(f"{ds} ({n} runs: {kind(n)})" for ds, n in learned.items()))
     waiting = {ds: n for ds, n in reported.items() if ds not in learned}
     if waiting:
         typer.echo(f"new datasets still below {NEW_DATASET_MIN_RUNS} finished runs (not answered yet): "
@@ -228,7 +232,7 @@ def report_cmd(
                                                                 "or in hparams epochs)"),
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
     new_dataset: bool = typer.Option(False, "--new-dataset", help="--dataset may be one the predictor has not seen: train-predictor "
-                                                                  "fits its own estimator once 50 finished runs of it are reported"),
+                                                                  "fits it an estimator once 10 finished runs of it are reported"),
     run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
