@@ -873,7 +873,7 @@ class Client(_Base):
         """Report how ``run`` ended: its curve (``run["curve"]``), or ``final_accuracy`` alone for a finished run known by
         its final only (with its planned epochs: ``max_epochs`` or hparams epochs). A final given is sent as set, 0.0
         too (a run that diverged); None sends none. ``new_dataset``: ``run["dataset"]`` may be one the predictor has not
-        seen (train-predictor fits it an estimator once 10 finished runs of it are reported)."""
+        seen (train-predictor fits it an estimator once 20 finished runs of it are reported)."""
         req = _report_request(run, final_accuracy, stopped_early, new_dataset)
         return self._call(self._predictor.ReportResult, req, timeout).runs_recorded
 

@@ -232,7 +232,7 @@ def report_cmd(
                                                                 "or in hparams epochs)"),
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
     new_dataset: bool = typer.Option(False, "--new-dataset", help="--dataset may be one the predictor has not seen: train-predictor "
-                                                                  "fits it an estimator once 10 finished runs of it are reported"),
+                                                                  "fits it an estimator once 20 finished runs of it are reported"),
     run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
