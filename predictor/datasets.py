@@ -28,8 +28,9 @@ NEW_DATASET_MIN_RUNS = 20
 # estimator's two lines learn all they can from about 50 runs (k = 2 RMSE from 400 runs within 0.005 of 50's on all
 # six); an own estimator fitted on 1,000 runs is better at k = 0-2 on every dataset's runs of >= 3 epochs (k = 2:
 # 0.025-0.122 against 0.053-0.151; ``bench/results/unseen_dataset_own_1000.json``); one fitted on 400 runs was better
-# on all six at k = 1, on four at k = 2-3 and on three at k = 0. On the 50-epoch runs the recalibrated one stays better at k = 2 on
-# four of five even then (random runs hold few long ones; CIFAR-10's estimator learned the horizon from 860).
+# on all six at k = 1, on four at k = 2-3 and on three at k = 0. On the 50-epoch runs the recalibrated one stays
+# better at k = 2 on four of five even then (random runs hold few long ones; CIFAR-10's estimator learned the horizon
+# from 860).
 NEW_DATASET_OWN_RUNS = 1000
 # The conformal level of a new dataset's estimator while it has fewer training views than LEMUR's smallest dataset
 # (``models.PerDataset.min_views``). Why above LEMUR's 0.78 (``GBMParams.conformal_level``): fitted on 50-150 runs,
