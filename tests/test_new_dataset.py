@@ -232,3 +232,31 @@ def test_recalibration_of_one_epoch_runs_keeps_the_base_pace_and_too_few_runs_ar
     assert np.all(np.isfinite(e.point)) and np.all((e.lo <= e.point) & (e.point <= e.hi)) and np.all(e.hi > e.lo)
     with pytest.raises(ValueError, match="too few runs to recalibrate cifar-10's estimator: 3"):
         Recalibrated(base, "cifar-10").fit([nv[i] for i in level_only[:3]], ny[level_only[:3]])
+
+
+def test_a_new_dataset_taught_over_grpc_is_answered_by_the_recalibrated_estimator_after_retraining(trained_dir, tmp_path):
+    """Through a real server on loopback: ReportResult with new_dataset, then later reports by name, train-predictor,
+    and Predict / ShouldStop answer the new dataset at its own level, the method naming the recalibration; the server
+    reloads the retrained directory without a restart."""
+    from nnrag.settings import Settings
+    from rag_server.backend import Backend
+    from rag_server.client import Client
+    from rag_server.server import build_server
+
+    settings = Settings(store_dir=tmp_path / "no-store", address="127.0.0.1:0", predictor_dir=trained_dir)
+    running = build_server(settings, Backend.open(settings, with_pool=False))
+    try:
+        with Client(running.address) as client:
+            for i, run in enumerate(_reported(NEW_DATASET_MIN_RUNS, shift=0.35)):
+                client.report_result({**run, "curve": run.pop("accuracy"), "max_epochs": 5}, new_dataset=i == 0)
+            _retrain(trained_dir)
+            new = client.predict(net(32, 64), HP, "Fashion-MNIST", [0.7], epochs=5)
+            cifar = client.predict(net(32, 64), HP, "cifar-10", [0.7 - 0.35], epochs=5)
+            assert new.method == f"gbm_stack (cifar-10's estimator recalibrated on {NEW_DATASET_MIN_RUNS} runs of fashion-mnist)", new.method
+            assert new.accuracy > cifar.accuracy + 0.2 and new.lower <= new.accuracy <= new.upper
+            decision = client.should_stop({"code": net(), "hparams": HP, "dataset": "fashion-mnist", "curve": [0.7, 0.8],
+                                           "max_epochs": 5}, 0.99)
+            assert 0.0 <= decision.probability_beats_incumbent <= 1.0, decision
+            assert decision.lower <= decision.predicted_accuracy <= decision.upper and decision.predicted_accuracy > 0.75, decision
+    finally:
+        running.stop(grace=0)
