@@ -776,11 +776,19 @@ class PerDataset:
         workers = (self.params or GBMParams()).fit_workers
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(own)))) as pool:
             self.by_dataset = dict(zip(own, pool.map(fit_one, own)))
-        base = self.by_dataset[self.fallback]
         for ds in recalibrated:
             idx = index[ds]
-            self.by_dataset[ds] = Recalibrated(base, self.fallback).fit([views[i] for i in idx], targets[idx])
+            self.by_dataset[ds] = self.fit_new_dataset(ds, [views[i] for i in idx], targets[idx], [groups[i] for i in idx])
         return self
+
+    def fit_new_dataset(self, dataset: str, views: list[RunView], targets: np.ndarray, groups: list[str],
+                        codes: list[str] | None = None):
+        """The estimator ``fit`` gives a new dataset (outside LEMUR) from its views alone, the fallback's estimator
+        fitted: the fallback's recalibrated (``_recalibrates``), else one of its own. Why a method: cross-validation on a
+        new dataset's reported runs (``predictor.cross_validate``) refits exactly this per fold."""
+        if self._recalibrates(dataset, views, list(range(len(views)))):
+            return Recalibrated(self.by_dataset[self.fallback], self.fallback).fit(views, targets)
+        return make_estimator(self.name, self.params_for(dataset, len(views))).fit(views, targets, groups, codes=codes)
 
     def _recalibrates(self, dataset: str, views: list[RunView], idx: list[int]) -> bool:
         """Whether ``dataset`` gets the fallback's estimator recalibrated (``Recalibrated``) instead of its own: a new

@@ -260,3 +260,39 @@ def test_a_new_dataset_taught_over_grpc_is_answered_by_the_recalibrated_estimato
             assert decision.lower <= decision.predicted_accuracy <= decision.upper and decision.predicted_accuracy > 0.75, decision
     finally:
         running.stop(grace=0)
+
+
+def test_eval_predictor_cross_validates_a_new_datasets_estimator_on_its_reported_runs(trained_dir):
+    """``nnrag eval-predictor --new-dataset``: the estimator train-predictor would fit, refitted per fold of the reported
+    runs (one code per fold at most) and scored on the runs it did not see; refused, with the reason, for a LEMUR
+    dataset, for too few runs, and for a name never reported."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from predictor.api import Predictor
+
+    p = Predictor.load(trained_dir)
+    runs = _reported(NEW_DATASET_MIN_RUNS + 10, shift=0.35)
+    for i, run in enumerate(runs):
+        p.report(run, new_dataset=i == 0)
+    cli = CliRunner()
+    result = cli.invoke(app, ["eval-predictor", "--new-dataset", "Fashion-MNIST", "--dir", str(trained_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    rows = {r["k"]: r for r in out["metrics"]}
+    assert out["new_dataset"] == "fashion-mnist" and sorted(rows) == [0, 1, 2], rows
+    for k, r in rows.items():
+        assert r["model"] == f"gbm_stack (5-fold cross-validated on {len(runs)} reported runs)" and r["n"] == len(runs)
+        assert r["rmse"] < 0.1 and r["coverage80"] >= 0.6, (k, r)
+    assert rows[2]["rmse"] < rows[0]["rmse"], "the curve helps"
+    table = cli.invoke(app, ["eval-predictor", "--new-dataset", "fashion-mnist", "--dir", str(trained_dir), "--folds", "3"])
+    assert table.exit_code == 0 and "3-fold cross-validated" in table.output, table.output
+    for dataset, why in (("cifar-10", "cifar-10 is LEMUR's: eval-predictor scores it on a held-out split"),
+                         ("derm", "unknown dataset 'derm'")):
+        refused = cli.invoke(app, ["eval-predictor", "--new-dataset", dataset, "--dir", str(trained_dir)])
+        assert refused.exit_code == 2 and why in refused.output, refused.output
+    p.report({**runs[0], "dataset": "few", "run_id": "few-0"}, new_dataset=True)
+    few = cli.invoke(app, ["eval-predictor", "--new-dataset", "few", "--dir", str(trained_dir)])
+    assert few.exit_code == 2 and f"1 finished image-classification runs of few reported with their curves; cross-validation needs the {NEW_DATASET_MIN_RUNS}" in few.output, few.output

@@ -402,10 +402,17 @@ def eval_predictor_cmd(
     models: str = typer.Option(DEFAULT_MODELS, "--models"),
     datasets: str = typer.Option("", "--datasets", help="comma-separated; default every dataset with >= 30 held-out runs of >= 3 epochs (LEMUR's seven image-classification datasets: ~10 min cold on 2 cores; cifar-10 alone ~4 min)"),
     target: str = typer.Option("final", "--target", help="what is predicted: final (the metric after the last epoch) or best (the best over epochs)"),
+    new_dataset: str = typer.Option("", "--new-dataset", help="instead: cross-validate what train-predictor fits for this dataset "
+                                                              "you reported as new, on its reported runs"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="with --new-dataset: predictor directory (default: the predictor_dir setting)"),
+    folds: int = typer.Option(5, "--folds", help="with --new-dataset: cross-validation folds (runs of one code stay in one)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if new_dataset:
+        _eval_new_dataset(new_dataset, _predictor_dir(directory), folds, as_json)
+        return
     from predictor.models import ESTIMATORS
     from predictor.train import evaluate_split, load_or_build_split
 
@@ -436,6 +443,25 @@ def eval_predictor_cmd(
         typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows, "skipped_models": skipped})))
         return
     _print_metrics(rows, target, path)
+
+
+def _eval_new_dataset(dataset: str, directory: Path, folds: int, as_json: bool) -> None:
+    """``eval-predictor --new-dataset``: the metric rows of ``predictor.cross_validate`` on the directory's reports."""
+    from predictor.api import Predictor, reported_training_runs
+    from predictor.cross_validate import cross_validate_new_dataset
+    from predictor.train import MismatchedSave
+
+    try:
+        p = Predictor.load(directory)
+        name = p.dataset_name(dataset)
+        rows = [r.as_dict() for r in cross_validate_new_dataset(p.estimators[p.default_model], reported_training_runs(p.reports.all()),
+                                                                name, p.reports.dynamic(), folds)]
+    except (ValueError, FileNotFoundError, MismatchedSave) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(_json_safe({"new_dataset": name, "folds": folds, "metrics": rows})))
+        return
+    _print_metrics(rows, "final", directory / "reports.sqlite")
 
 
 def register(app: typer.Typer) -> None:
