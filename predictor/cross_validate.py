@@ -50,7 +50,7 @@ def cross_validate_new_dataset(estimator: PerDataset, reported: list[tuple[Run, 
         if not held_out or not fitted_on:
             continue
         views, targets, groups = training_views(fitted_on, corpus)
-        fitted = estimator.fit_new_dataset(dataset, views, targets, groups, training_codes(fitted_on))
+        fitted = estimator.fit_new_dataset(dataset, views, targets, groups, training_codes(fitted_on), runs=len(runs))
         for k in LONG_EVAL_KS:
             at_k = [run for run in held_out if run.epochs > k]
             if at_k:

@@ -111,6 +111,11 @@ def _indices_by(keys: list) -> dict:
     return index
 
 
+def _runs_in(views: list[RunView]) -> int:
+    """Runs among training views, counted by their k = 0 views: one per run, horizon cuts have none."""
+    return sum(v.k == 0 for v in views)
+
+
 def _buckets(views: list[RunView]) -> dict[int, np.ndarray]:
     return {b: np.array(idx) for b, idx in _indices_by([bucket_of(v.k) for v in views]).items()}
 
@@ -694,7 +699,7 @@ class Recalibrated:
             codes: list[str] | None = None) -> "Recalibrated":
         point, width, last = self._base(views)
         targets = np.asarray(targets, dtype=float)
-        self.runs = sum(v.k == 0 for v in views)
+        self.runs = _runs_in(views)
         scores = np.full(len(views), np.nan)
         for cell, idx in _indices_by([self._cell(v) for v in views]).items():
             idx = np.array(idx)
@@ -760,7 +765,7 @@ class PerDataset:
         self.views_by_dataset = {ds: len(idx) for ds, idx in index.items()}
         # a dataset outside LEMUR (reported as new: predictor.datasets) never borrows: another dataset's level misleads;
         # with fewer than NEW_DATASET_OWN_RUNS runs it gets the fallback's GBM recalibrated on its runs (Recalibrated)
-        recalibrated = [ds for ds in index if self._recalibrates(ds, views, index[ds])]
+        recalibrated = [ds for ds in index if self._recalibrates(ds, _runs_in([views[i] for i in index[ds]]))]
         own = [ds for ds, idx in index.items() if ds not in recalibrated and
                (len(idx) >= self.min_views or ds == self.fallback or ds not in DATASETS)]
 
@@ -782,21 +787,22 @@ class PerDataset:
         return self
 
     def fit_new_dataset(self, dataset: str, views: list[RunView], targets: np.ndarray, groups: list[str],
-                        codes: list[str] | None = None):
+                        codes: list[str] | None = None, runs: int | None = None):
         """The estimator ``fit`` gives a new dataset (outside LEMUR) from its views alone, the fallback's estimator
-        fitted: the fallback's recalibrated (``_recalibrates``), else one of its own. Why a method: cross-validation on a
-        new dataset's reported runs (``predictor.cross_validate``) refits exactly this per fold."""
-        if self._recalibrates(dataset, views, list(range(len(views)))):
+        fitted: the fallback's recalibrated (``_recalibrates``), else one of its own. ``runs``: the run count the choice
+        is made on (default: the runs in ``views``). Why a method: cross-validation on a new dataset's reported runs
+        (``predictor.cross_validate``) refits exactly this per fold, choosing as for all its runs."""
+        if self._recalibrates(dataset, _runs_in(views) if runs is None else runs):
             return Recalibrated(self.by_dataset[self.fallback], self.fallback).fit(views, targets)
         return make_estimator(self.name, self.params_for(dataset, len(views))).fit(views, targets, groups, codes=codes)
 
-    def _recalibrates(self, dataset: str, views: list[RunView], idx: list[int]) -> bool:
+    def _recalibrates(self, dataset: str, runs: int) -> bool:
         """Whether ``dataset`` gets the fallback's estimator recalibrated (``Recalibrated``) instead of its own: a new
         dataset (outside LEMUR) with fewer than ``NEW_DATASET_OWN_RUNS`` runs, when a LEMUR dataset's GBM is the
-        fallback (the runs are counted by their k = 0 views: one per run, horizon cuts have none)."""
+        fallback."""
         if dataset in DATASETS or self.fallback not in DATASETS or not self.name.startswith("gbm"):
             return False
-        return sum(views[i].k == 0 for i in idx) < NEW_DATASET_OWN_RUNS
+        return runs < NEW_DATASET_OWN_RUNS
 
     def params_for(self, dataset: str, views: int) -> GBMParams | None:
         """The parameters ``dataset``'s estimator is fitted with: a new dataset with fewer than ``min_views`` views

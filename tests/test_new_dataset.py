@@ -178,6 +178,10 @@ def test_a_new_dataset_with_few_runs_gets_the_largest_datasets_gbm_recalibrated_
     monkeypatch.setattr(models, "NEW_DATASET_OWN_RUNS", 15)
     own = PerDataset("gbm_stack", SMALL, min_views=50).fit(views, y, groups).by_dataset["derm"]
     assert isinstance(own, models.GBM), "from NEW_DATASET_OWN_RUNS runs a new dataset gets its own estimator"
+    fold = [i for i, v in enumerate(nv) if i % 15 < 12]  # a cross-validation fold: 12 of the 15 runs
+    fold_views, fold_y, fold_groups = [nv[i] for i in fold], ny[fold], [ng[i] for i in fold]
+    assert isinstance(est.fit_new_dataset("derm", fold_views, fold_y, fold_groups), Recalibrated), "12 runs alone: recalibrated"
+    assert isinstance(est.fit_new_dataset("derm", fold_views, fold_y, fold_groups, runs=15), models.GBM), "chosen as for all 15"
 
 
 def test_recalibration_learns_a_new_datasets_level_and_spread_from_few_runs_with_honest_intervals():
