@@ -52,7 +52,7 @@ from predictor.families import family_split, read_split
 from predictor.models import GBM, GBMParams, Recalibrated
 from predictor.replay import replay_optuna, replay_predictor
 from predictor.train import corpus, fitted_for_split, load_or_build_split, runs_of
-from bench_unseen_dataset import drawn  # noqa: E402  (the same draw of a new dataset's reported runs)
+from bench_unseen_dataset import recalibrated_from  # noqa: E402  (the same draw and fit of a new dataset's reported runs)
 
 EPOCHS = 50
 DATASET = "cifar-10"  # the replayed studies: LEMUR's 50-epoch CIFAR-10 runs
@@ -91,8 +91,7 @@ def as_new_dataset(path: Path, train: list[str], model: str, dataset: str, runs:
     """What answers ``dataset`` once ``runs`` of its runs are reported as a new dataset's: CIFAR-10's estimator
     recalibrated on that many of its train runs (drawn with ``seed``, whole curves, as reported runs are)."""
     base = fitted_for_split(path, train, [model], (DATASET,))[model].by_dataset[DATASET]
-    views, targets, _ = training_views(drawn(dataset, runs_of(train, corpus()), runs, seed), corpus(), cuts=False)
-    return Recalibrated(base, DATASET).fit(views, targets)
+    return recalibrated_from(dataset, runs_of(train, corpus()), runs, base, seed)
 
 
 def pool_with_predictions(splits: list[Split], model: str, dataset: str = DATASET, new_dataset_runs: int = 0) -> Pool:

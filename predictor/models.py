@@ -771,12 +771,9 @@ class PerDataset:
 
         def fit_one(ds: str):
             idx = index[ds]
-            estimator = make_estimator(self.name, self.params_for(ds, len(idx)))
-            data = ([views[i] for i in idx], targets[idx], [groups[i] for i in idx])
             own_codes = [codes[i] for i in idx] if codes is not None else None
-            if shared is not None and ds in shared.by_dataset:
-                return estimator.fit(*data, shared=shared.by_dataset[ds], codes=own_codes)
-            return estimator.fit(*data, codes=own_codes)
+            return self._fit_own(ds, [views[i] for i in idx], targets[idx], [groups[i] for i in idx], own_codes,
+                                 shared.by_dataset.get(ds) if shared is not None else None)
 
         workers = (self.params or GBMParams()).fit_workers
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(own)))) as pool:
@@ -794,7 +791,15 @@ class PerDataset:
         (``predictor.cross_validate``) refits exactly this per fold, choosing as for all its runs."""
         if self._recalibrates(dataset, _runs_in(views) if runs is None else runs):
             return Recalibrated(self.by_dataset[self.fallback], self.fallback).fit(views, targets)
-        return make_estimator(self.name, self.params_for(dataset, len(views))).fit(views, targets, groups, codes=codes)
+        return self._fit_own(dataset, views, targets, groups, codes)
+
+    def _fit_own(self, dataset: str, views: list[RunView], targets: np.ndarray, groups: list[str],
+                 codes: list[str] | None = None, shared=None):
+        """``dataset``'s own estimator, fitted on its views (``shared``: a GBM of the same views whose buckets it shares)."""
+        estimator = make_estimator(self.name, self.params_for(dataset, len(views)))
+        if shared is not None:
+            return estimator.fit(views, targets, groups, shared=shared, codes=codes)
+        return estimator.fit(views, targets, groups, codes=codes)
 
     def _recalibrates(self, dataset: str, runs: int) -> bool:
         """Whether ``dataset`` gets the fallback's estimator recalibrated (``Recalibrated``) instead of its own: a new
