@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -163,6 +164,28 @@ def test_a_check_waiting_on_a_starting_worker_ends_when_the_pool_closes():
     assert isinstance(outcome[0], PoolClosed), outcome[0]
     with pytest.raises(PoolClosed, match="closed"):
         pool.check(SMALL)
+
+
+def test_a_pool_never_closed_leaves_no_work_dir_behind(tmp_path):
+    """A script that checks code and exits without closing its pool (no ``with``, no close()) left an empty
+    nnrag-sandbox-* dir in /tmp per worker, every run."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import pathlib, tempfile\n"
+        "from sandbox.pool import CheckerPool\n"
+        "pool = CheckerPool(size=1)\n"
+        f"assert pool.check({SMALL!r}).ok\n"
+        "print(sorted(p.name for p in pathlib.Path(tempfile.gettempdir()).glob('nnrag-sandbox-*')))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "nnrag-sandbox-" in done.stdout, "the worker's dir existed while the pool ran"
+    assert not list(tmp_path.glob("nnrag-sandbox-*"))
 
 
 def _raised(call) -> object:
