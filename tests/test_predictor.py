@@ -582,6 +582,20 @@ def test_replay_oracle_saves_epochs_and_keeps_top10():
     assert bad.top10_killed > 0.0 and bad.epochs_saved > s.epochs_saved
 
 
+def test_optuna_hyperband_replay_is_the_same_every_time():
+    """HyperbandPruner assigns trials to brackets by a hash of the study's name: a replay through a study with a
+    random name scored the same runs differently from one run to the next (the bench's Hyperband rows moved)."""
+    import optuna
+
+    curves = _replay_curves(60, seed=11)
+    order = list(np.random.default_rng(2).permutation(len(curves)))
+    def hyperband():
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=20, reduction_factor=3)
+    scores = [replay_optuna(curves, order, hyperband, "hyperband") for _ in range(4)]
+    assert 0.0 < scores[0].epochs_saved < 1.0, "Hyperband stops some runs and not all"
+    assert all(s == scores[0] for s in scores[1:])
+
+
 def test_optuna_replay_and_predictor_pruner_agree():
     import optuna
 
