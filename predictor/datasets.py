@@ -39,35 +39,7 @@ NEW_DATASET_OWN_RUNS = 1000
 # runs (over 2,000 views) 0.78 covers 0.74-0.83. An interval too narrow lets ShouldStop kill runs that would have won;
 # one too wide only trains them longer.
 NEW_DATASET_CONFORMAL_LEVEL = 0.9
-# The conformal level of the recalibrated estimator (``models.Recalibrated``), from the runs in a k cell
-# (``recalibration_level``): the lowest at which its 80% intervals would cover at least RECALIBRATION_FLOOR_COVERAGE of
-# a new run with probability RECALIBRATION_FLOOR_CONFIDENCE over the draw of the reported runs, were their residuals
-# exchangeable with a new family's (the r-th smallest of n scores covers Beta(r, n + 1 - r)): 0.90 at 20 runs, 0.87 at
-# 30, 0.84 at 50, the floor from 80. Never under RECALIBRATION_MIN_LEVEL, because they are not quite exchangeable: a user's runs are
-# families the new dataset's held-out runs are not. Measured with each LEMUR dataset playing the new one (stem seed 0,
-# four draws, six datasets, cells k = 0-3 of held-out runs of >= 3 epochs): at a flat 0.8, 18% of the cells covered
-# under 0.75 from 150 runs and 12% from 400, where exchangeable scores would leave 6% and 0.2%; at 0.825 5% and none,
-# with 58% and 71% of the cells in the issue's 0.75-0.85 band; the flat 0.9 used before put 5% and 2% of them in the
-# band (median coverage 0.90 however many runs were reported) and 0.90 is what 20 runs still get.
-RECALIBRATION_FLOOR_COVERAGE = 0.75
-RECALIBRATION_FLOOR_CONFIDENCE = 0.9
-RECALIBRATION_MIN_LEVEL = 0.825
 NEW_DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-
-
-def recalibration_level(runs: int) -> float:
-    """The conformal level of a recalibration cell fitted on ``runs`` runs (see RECALIBRATION_MIN_LEVEL): the smallest
-    r / n whose r-th smallest of n exchangeable scores covers RECALIBRATION_FLOOR_COVERAGE with probability
-    RECALIBRATION_FLOOR_CONFIDENCE, P(Beta(r, n + 1 - r) < f) = P(Binomial(n, f) >= r), and at least the floor level.
-    1.0 (the largest score) with 10 runs or fewer."""
-    from scipy.stats import binom
-
-    n = max(int(runs), 1)
-    risk = 1.0 - RECALIBRATION_FLOOR_CONFIDENCE
-    for r in range(1, n + 1):
-        if binom.sf(r - 1, n, RECALIBRATION_FLOOR_COVERAGE) <= risk:
-            return max(r / n, RECALIBRATION_MIN_LEVEL)
-    return 1.0
 
 
 def dataset_key(name: str) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_OWN_RUNS, recalibration_level
+from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_OWN_RUNS
 from predictor.features import DATASETS, FeatureSpace, RunView, as_float, row
 
 K_BUCKETS = (0, 1, 2, 3, 4)  # one model each; k >= 5 shares the "long" bucket
@@ -666,8 +666,7 @@ class Recalibrated:
     dataset's accuracy level against the base dataset's) and one for k >= 1 (how far its curves still climb). The
     interval is split-conformal on leave-one-out residuals scaled by the base's own interval width, so that it is wide
     where the base is unsure (a long run seen early) and narrow where it is not; one quantile each for k = 0, k = 1 and
-    k >= 2, at ``level``, by default at the level the runs in that cell call for (``datasets.recalibration_level``:
-    0.9 from 20 runs, 0.825 from 80).
+    k >= 2, at ``level``.
 
     Why: an estimator of its own fitted on few runs knows little of how code and curves map to the final; the base
     knows that from thousands of runs and misses only the new dataset's level and pace. With each LEMUR dataset playing
@@ -678,14 +677,13 @@ class Recalibrated:
     (``predictor.datasets.NEW_DATASET_OWN_RUNS``).
     """
 
-    def __init__(self, base, base_dataset: str, level: float | None = None) -> None:
+    def __init__(self, base, base_dataset: str, level: float = NEW_DATASET_CONFORMAL_LEVEL) -> None:
         self.base = base
         self.base_dataset = base_dataset
-        self.level = level  # None: each cell's from its runs (recalibration_level)
+        self.level = level
         self.runs = 0
         self.lines: dict[str, _Recalibration] = {}
         self.quantiles: dict[int, float] = {}
-        self.levels: dict[int, float] = {}  # the level each cell's quantile was taken at
 
     @staticmethod
     def _cell(view: RunView) -> str:
@@ -711,13 +709,10 @@ class Recalibrated:
             self.lines[cell] = _Recalibration(a, b)
             scores[idx] = np.abs(loo) / width[idx]
         ks = np.array([min(v.k, 2) for v in views])
-        first_of_cell = np.array([v.k <= 2 for v in views])  # a run's one view at k = 0, 1 or 2 counts it in its cell
         for k in (0, 1, 2):
-            in_cell = (ks == k) & ~np.isnan(scores)
-            if in_cell.any():
-                runs = int(np.sum(in_cell & first_of_cell))
-                self.levels[k] = self.level if self.level is not None else recalibration_level(runs)
-                self.quantiles[k] = conformal_quantile(scores[in_cell], self.levels[k])
+            cell = scores[(ks == k) & ~np.isnan(scores)]
+            if len(cell):
+                self.quantiles[k] = conformal_quantile(cell, self.level)
         if "level" not in self.lines or not self.quantiles:
             raise ValueError(f"too few runs to recalibrate {self.base_dataset}'s estimator: {self.runs}")
         return self

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from corpus.lemur_stats import Run
-from predictor.datasets import (NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_MIN_RUNS, RECALIBRATION_MIN_LEVEL, canonical_dataset,
-                                new_dataset_name, recalibration_level)
+from predictor.datasets import NEW_DATASET_CONFORMAL_LEVEL, NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
 from predictor.models import GBMParams, PerDataset, Recalibrated
 from test_predictor import _synthetic_corpus, _synthetic_runs, net
 
@@ -79,7 +78,7 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
     assert "still below" not in output
     assert p.reload_if_changed()
     recalibrated = p.estimators["gbm_stack"].by_dataset["fashion-mnist"]
-    assert isinstance(recalibrated, Recalibrated) and recalibrated.levels == dict.fromkeys((0, 1, 2), recalibration_level(NEW_DATASET_MIN_RUNS))
+    assert isinstance(recalibrated, Recalibrated) and recalibrated.level == NEW_DATASET_CONFORMAL_LEVEL
     assert recalibrated.base is p.estimators["gbm_stack"].by_dataset["cifar-10"], "recalibrates the estimator that is served"
     new = p.predict(net(32, 64), HP, "fashion-mnist", epochs=5)
     cifar = p.predict(net(32, 64), HP, "cifar-10", epochs=5)
@@ -203,40 +202,6 @@ def test_recalibration_learns_a_new_datasets_level_and_spread_from_few_runs_with
         assert rmse < 0.5 * rmse_raw, (k, rmse, rmse_raw)
         assert np.mean((y >= e.lo) & (y <= e.hi)) >= 0.75, k
         assert np.all((e.lo <= e.point) & (e.point <= e.hi))
-
-
-def test_recalibration_level_keeps_the_floor_in_nine_draws_of_ten_and_falls_to_its_minimum_with_runs():
-    """The level a cell of n runs gets is the lowest whose quantile of n exchangeable scores covers at least 0.75 of a
-    new score in 90% of the draws of the n; a flat 0.8 under-covers far more draws of 20 runs."""
-    import numpy as np
-
-    from predictor.models import conformal_quantile
-
-    assert recalibration_level(20) == 0.9 and recalibration_level(50) == 0.84 and recalibration_level(8) == 1.0
-    assert all(recalibration_level(n) == RECALIBRATION_MIN_LEVEL for n in (80, 150, 400, 999))
-    rng = np.random.default_rng(0)
-    for n in (20, 30, 50, 80):  # uniform scores: a quantile q covers a new score with probability q
-        covered = np.array([conformal_quantile(rng.uniform(size=n), recalibration_level(n)) for _ in range(4000)])
-        assert np.mean(covered < 0.75) <= 0.1 + 0.015, n
-    flat = np.array([conformal_quantile(rng.uniform(size=20), 0.8) for _ in range(4000)])
-    assert np.mean(flat < 0.75) > 0.2
-
-
-def test_recalibration_takes_each_cells_level_from_its_runs_and_covers_the_band_from_many():
-    import numpy as np
-
-    (cv, cy, cg), (nv, ny, _) = _cifar_and_new(200)
-    base = PerDataset("gbm_stack", SMALL, min_views=50).fit(cv, cy, cg).by_dataset["cifar-10"]
-    many = Recalibrated(base, "cifar-10").fit(nv, ny)
-    assert many.levels == {0: RECALIBRATION_MIN_LEVEL, 1: RECALIBRATION_MIN_LEVEL, 2: RECALIBRATION_MIN_LEVEL}
-    few_views = [i for i, v in enumerate(nv) if i % 200 < 20]  # 20 of the runs, at every k
-    few = Recalibrated(base, "cifar-10").fit([nv[i] for i in few_views], ny[few_views])
-    assert few.levels == {0: 0.9, 1: 0.9, 2: 0.9}
-    assert Recalibrated(base, "cifar-10", level=0.8).fit(nv, ny).levels == {0: 0.8, 1: 0.8, 2: 0.8}, "a given level is kept"
-    test_views, test_y = _cifar_and_new(200, seed=8)[1][:2]  # 200 other runs at k = 0-3
-    e, wide = many.predict(test_views), Recalibrated(base, "cifar-10", level=0.9).fit(nv, ny).predict(test_views)
-    assert 0.75 <= np.mean((test_y >= e.lo) & (test_y <= e.hi)) <= 0.85
-    assert np.mean(e.hi - e.lo) < 0.85 * np.mean(wide.hi - wide.lo), "narrower than the flat 0.9 level's"
 
 
 def test_recalibration_lines_use_exact_leave_one_out_residuals_and_bounded_slopes():
