@@ -33,7 +33,7 @@ from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_data
 from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_target
-from predictor.models import code_corrected, code_shrink_of, hparam_similarity
+from predictor.models import adapted_of, code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import (BEST_TARGET_ESTIMATORS, PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp,
                              train_predictor)
 
@@ -911,7 +911,7 @@ class Predictor:
         if dataset not in DATASETS and (note or borrowed is None):  # only an estimator fitted on its runs answers it
             raise ValueError(self._no_estimator_yet(dataset))
         if not note:
-            adapted = getattr(est, "adapted", lambda _: "")(dataset)
+            adapted = adapted_of(est, dataset)
             return f"{name} ({adapted})" if adapted else name
         if dataset not in CLASSIFICATION_DATASETS:
             raise ValueError(f"cannot predict {dataset}: the predictor forecasts image-classification accuracy and has no estimator of "

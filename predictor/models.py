@@ -207,6 +207,13 @@ def code_shrink_of(estimator, views: list[RunView]) -> np.ndarray:
     return method(views) if method is not None else np.full(len(views), math.inf)
 
 
+def adapted_of(estimator, dataset: str) -> str:
+    """How ``estimator`` answers ``dataset`` when by another dataset's estimator recalibrated (``PerDataset.adapted``),
+    else "" (every other estimator answers with its own)."""
+    method = getattr(estimator, "adapted", None)
+    return method(dataset) if method is not None else ""
+
+
 def nearest_k(table: dict[int, float], k: int) -> float:
     """The value at the nearest k of ``table`` (inf when empty: no correction)."""
     return table[min(table, key=lambda key: (abs(key - k), key))] if table else math.inf

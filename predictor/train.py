@@ -22,7 +22,7 @@ from predictor.datasets import NEW_DATASET_MIN_RUNS
 from predictor.evaluate import build_split, check_target, default_split_path, evaluate, training_codes, training_views, usable
 from predictor.families import GROUPINGS, read_split
 from predictor.features import DATASETS
-from predictor.models import GBMParams, PerDataset, make_estimator
+from predictor.models import GBMParams, PerDataset, adapted_of, make_estimator
 
 EVAL_KS = (0, 1, 2, 3, 4)
 LONG_EVAL_KS = (0, 1, 2, 5, 10, 20, 30, 40)
@@ -390,6 +390,8 @@ def train_predictor(out_dir: Path, extra_runs: list[tuple[Run, str]] | None = No
     meta = {
         "trained_at": time.time(), "n_runs": len(runs), "n_reported": len(extra), "estimators": list(fitted),
         "new_datasets": dict(sorted(new_datasets.items())),  # reported datasets outside LEMUR, each with its runs
+        # those the default estimator answers by another dataset's recalibrated (models.PerDataset.adapted), as fitted
+        "recalibrated_new_datasets": sorted(ds for ds in new_datasets if adapted_of(fitted[default_estimator(fitted)], ds)),
         "default": default_estimator(fitted), "fit_seconds": timings,
         "fast": fast, "seconds": round(time.time() - t0, 1), "predictor_version": PREDICTOR_VERSION,
     }

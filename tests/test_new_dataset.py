@@ -98,6 +98,24 @@ def test_a_new_dataset_is_refused_until_reported_as_new_and_answered_at_its_own_
                          earlier=earlier).p_beat_incumbent <= 1.0
 
 
+def test_train_predictor_says_which_kind_of_estimator_each_new_dataset_got_as_fitted(trained_dir, monkeypatch):
+    """The kind printed is read from the estimator fitted (meta ``recalibrated_new_datasets``), not from a copy of
+    the run-count rule: with the own-estimator threshold lowered, 20 runs get an estimator of their own."""
+    import json
+
+    import predictor.models as models
+    from predictor.api import Predictor
+
+    p = Predictor.load(trained_dir)
+    for i, run in enumerate(_reported(NEW_DATASET_MIN_RUNS, shift=0.3)):
+        p.report(run, new_dataset=i == 0)
+    monkeypatch.setattr(models, "NEW_DATASET_OWN_RUNS", NEW_DATASET_MIN_RUNS)
+    output = _retrain(trained_dir)
+    assert f"estimators of new datasets: fashion-mnist ({NEW_DATASET_MIN_RUNS} runs: its own)" in output
+    assert json.loads((trained_dir / "meta.json").read_text())["recalibrated_new_datasets"] == []
+    assert not isinstance(Predictor.load(trained_dir).estimators["gbm_stack"].by_dataset["fashion-mnist"], Recalibrated)
+
+
 def test_a_new_dataset_name_must_be_a_name_and_a_known_one_is_never_new(trained_dir):
     from predictor.api import Predictor
 

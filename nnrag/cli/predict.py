@@ -80,19 +80,19 @@ def train_predictor_cmd(
         _fail(str(exc))
     typer.echo(f"trained {', '.join(meta['estimators'])} on {meta['n_runs']} LEMUR runs + {meta['n_reported']} reported "
                f"in {meta['seconds']} s -> {directory}")
-    _echo_new_datasets(meta["new_datasets"], store.new_datasets() if store else {})
+    _echo_new_datasets(meta["new_datasets"], set(meta["recalibrated_new_datasets"]), store.new_datasets() if store else {})
 
 
-def _echo_new_datasets(learned: dict[str, int], reported: dict[str, int]) -> None:
-    """Which datasets outside LEMUR got an estimator and which kind (``models.PerDataset``), and which still wait for
-    runs (and how many)."""
-    from predictor.datasets import NEW_DATASET_MIN_RUNS, NEW_DATASET_OWN_RUNS
+def _echo_new_datasets(learned: dict[str, int], recalibrated: set[str], reported: dict[str, int]) -> None:
+    """Which datasets outside LEMUR got an estimator and which kind (as fitted: ``recalibrated`` names those answered by
+    the largest dataset's estimator recalibrated), and which still wait for runs (and how many)."""
+    from predictor.datasets import NEW_DATASET_MIN_RUNS
 
-    def kind(runs: int) -> str:
-        return "its own" if runs >= NEW_DATASET_OWN_RUNS else "the largest dataset's, recalibrated"
+    def kind(ds: str) -> str:
+        return "the largest dataset's, recalibrated" if ds in recalibrated else "its own"
 
     if learned:
-        typer.echo("estimators of new datasets: " + ", ".join(f"{ds} ({n} runs: {kind(n)})" for ds, n in learned.items()))
+        typer.echo("estimators of new datasets: " + ", ".join(f"{ds} ({n} runs: {kind(ds)})" for ds, n in learned.items()))
     waiting = {ds: n for ds, n in reported.items() if ds not in learned}
     if waiting:
         typer.echo(f"new datasets still below {NEW_DATASET_MIN_RUNS} finished runs (not answered yet): "
