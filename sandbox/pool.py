@@ -9,6 +9,7 @@ killed and replaced.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -72,6 +73,52 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+FALLBACK_PREFIX = "nnrag-sandbox-"
+OWNER_FILE = ".owner"  # in a fallback dir: flock-ed by the process that made it, for as long as it lives
+_swept = threading.Lock()  # held once the first worker of this process has swept /tmp
+
+
+def claim_fallback_dir(tmp_dir: str | None = None) -> tuple[str, int]:
+    """A new work dir for a worker without a mount namespace, and the descriptor of its owner lock (held until closed).
+
+    The lock file is locked before it gets its name, so a sweep never finds it unlocked while its owner lives."""
+    path = tempfile.mkdtemp(prefix=FALLBACK_PREFIX, dir=tmp_dir)
+    fd, unnamed = tempfile.mkstemp(dir=path, prefix=OWNER_FILE + "-")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(unnamed, os.path.join(path, OWNER_FILE))
+    return path, fd
+
+
+def release_fallback_dir(path: str, owner_fd: int) -> None:
+    """Remove the dir, then let go of its lock."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.close(owner_fd)
+
+
+def sweep_orphaned_fallback_dirs(tmp_dir: str | None = None) -> list[str]:
+    """Remove the fallback dirs whose owner died without cleaning up (SIGKILL, the OOM killer): their lock is free.
+
+    Why a lock and not a pid: pids are reused and several pid namespaces may share one /tmp, so a dead pid does not
+    prove a dir is orphaned, while the kernel releases a flock however its holder died. Dirs without an owner file
+    (an older version's, or one being made) and dirs of other users are left alone."""
+    removed = []
+    for path in Path(tmp_dir or tempfile.gettempdir()).glob(FALLBACK_PREFIX + "*"):
+        try:
+            if path.is_symlink() or not path.is_dir() or path.lstat().st_uid != os.getuid():
+                continue
+            fd = os.open(path / OWNER_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # gone meanwhile (another sweep), or no owner file
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # its owner is alive
+            continue
+        release_fallback_dir(str(path), fd)
+        removed.append(str(path))
+    return removed
+
+
 class _WorkerProcess:
     """The caller's handle on one worker process: start, handshake, request/response."""
 
@@ -81,10 +128,12 @@ class _WorkerProcess:
         self.log = tempfile.TemporaryFile()
         # Work dirs live in the worker's private /tmp when it has a mount namespace; without one
         # they go here, and the pool removes this even when the worker was killed.
-        self.fallback_dir = tempfile.mkdtemp(prefix="nnrag-sandbox-")
+        if _swept.acquire(blocking=False):  # once per process: what killed owners left (the lock stays held)
+            sweep_orphaned_fallback_dirs()
+        self.fallback_dir, owner_fd = claim_fallback_dir()
         # Removed when the handle is collected or the interpreter exits, too: a pool that was never closed (no ``with``,
         # no close()) left one empty dir in /tmp per worker per process (45 here in a day of tests and benches).
-        self._remove_fallback_dir = weakref.finalize(self, shutil.rmtree, self.fallback_dir, ignore_errors=True)
+        self._remove_fallback_dir = weakref.finalize(self, release_fallback_dir, self.fallback_dir, owner_fd)
         config = {**config, "fallback_dir": self.fallback_dir}
         self.proc = subprocess.Popen(
             worker_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,

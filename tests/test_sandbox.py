@@ -188,6 +188,40 @@ def test_a_pool_never_closed_leaves_no_work_dir_behind(tmp_path):
     assert not list(tmp_path.glob("nnrag-sandbox-*"))
 
 
+def test_a_killed_owners_work_dir_is_swept_by_the_next_pool_and_a_live_owners_is_not(tmp_path):
+    """Processes killed with SIGKILL cannot clean up: their worker's dir stayed in /tmp for good. The next process
+    that starts a worker removes the dirs whose owner lock is free, and only those."""
+    import os
+    import subprocess
+    import sys
+
+    from sandbox.pool import claim_fallback_dir, release_fallback_dir
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    repo = str(Path(__file__).resolve().parents[1])
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=repo)
+
+    pool_checks = f"from sandbox.pool import CheckerPool\npool = CheckerPool(size=1)\nassert pool.check({SMALL!r}).ok\n"
+    # The worker first (a worker that outlives its caller removes the dir itself when its pipe closes), as when the
+    # OOM killer or a cgroup kill takes both.
+    killed = run(pool_checks + "import os, signal\nfor pid in pool.worker_pids():\n    os.kill(pid, signal.SIGKILL)\n"
+                 "    os.waitpid(pid, 0)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    orphaned = list(tmp_path.glob("nnrag-sandbox-*"))
+    assert len(orphaned) == 1, "the killed process left its worker's dir"
+    live_dir, live_fd = claim_fallback_dir(str(tmp_path))  # a pool of another process, still running
+    try:
+        closed = run(pool_checks + "pool.close()\n")
+        assert closed.returncode == 0, closed.stderr[-2000:]
+        assert not orphaned[0].exists()
+        assert Path(live_dir).is_dir()
+    finally:
+        release_fallback_dir(live_dir, live_fd)
+    assert not list(tmp_path.glob("nnrag-sandbox-*"))
+
+
 def _raised(call) -> object:
     try:
         return call()
