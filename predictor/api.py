@@ -36,6 +36,7 @@ from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_targe
 from predictor.models import adapted_of, code_corrected, code_shrink_of, hparam_similarity
 from predictor.train import (BEST_TARGET_ESTIMATORS, PREDICTOR_VERSION, best_target_name, load_estimators, read_meta, saved_stamp,
                              train_predictor)
+from sandbox.pool import code_problem
 
 DEFAULT_EPOCHS = 5
 # After a measurement of new code's params/FLOPs that said nothing about the model (a timeout, a sandbox that crashed
@@ -274,13 +275,28 @@ def _bounds_hint(name: str, number: float) -> str:
 
 
 def check_model_code(code: str, prefix: str = "") -> None:
-    """Code the estimators can read: non-empty Python that parses, as every LEMUR model they learned from is (the
-    gRPC servicer refuses the same before it gets here). ``prefix`` names where the code came from."""
+    """Code the estimators can read: non-empty Python that parses, as every LEMUR model they learned from is, within
+    the sandbox's size limit and encodable as UTF-8 (``sandbox.pool.code_problem``: the gRPC servicer refuses the same
+    before it gets here, so a file is answered in process only when it would be over the wire). ``prefix`` names
+    where the code came from."""
     if not code.strip():
         raise ValueError(f"{prefix}code is empty: send the model file's source")
+    problem = code_problem(code)
+    if problem:
+        raise ValueError(f"{prefix}code: {problem}")
     problem = parse_problem(code)
     if problem:
         raise ValueError(f"{prefix}code does not parse as Python ({problem}); send the model file's source")
+
+
+def _kept_by_patience(latest: StopDecision, epoch: int, earlier_epoch: int, patience: int) -> str:
+    """The reason of a run kept because an earlier epoch of the ``patience`` window did not say stop. Why: the latest
+    epoch's reason alone ("P(final > 0.9) = 0.000 < 0.035") stated the stop condition on an answer that said keep."""
+    if not latest.stop:
+        return latest.reason
+    before = " (before training)" if earlier_epoch == 0 else ""
+    return (f"{latest.reason} at epoch {epoch}, but not at epoch {earlier_epoch}{before}: kept, the rule stops only after "
+            f"{patience} epochs in a row of this")
 
 
 def _split_hparams(hparams: dict | None, epochs: int | None, transform: str | None) -> tuple[dict, int, str]:
@@ -962,7 +978,7 @@ class Predictor:
         outcomes = self._points(siblings)  # each sibling's final, or its prediction where it stopped: once per call
         finals, top, top_views = incumbent, None, None
         if isinstance(incumbent, (list, tuple)) and incumbent and isinstance(incumbent[0], dict):
-            runs = [self._incumbent_view(r, i) for i, r in enumerate(incumbent)]
+            runs = [self._incumbent_view(r, i, view.dataset) for i, r in enumerate(incumbent)]
             runs = [r for r in runs if r.k]
             finals = [r.accuracy[-1] for r in runs]
             top_views = sorted(runs, key=lambda r: -r.accuracy[-1])[: policy.top_k]
@@ -1001,14 +1017,26 @@ class Predictor:
                           progress=progress)
             decision = decision or step
             if not step.stop:
-                return replace(decision, stop=False)
+                return replace(decision, stop=False, reason=_kept_by_patience(decision, view.k, k, policy.patience))
         return decision
 
-    def _incumbent_view(self, run: dict, i: int) -> RunView:
+    def _incumbent_view(self, run: dict, i: int, dataset: str) -> RunView:
+        """A finished run given as the incumbent, on the run's ``dataset`` (another dataset's final is no bar: MNIST's
+        0.99 stopped every CIFAR-10 run)."""
         try:
-            return self._view_of(run, None, measure=False)
+            view = self._view_of(run, None, measure=False)
         except ValueError as exc:
             raise ValueError(f"incumbent[{i}]: {exc}") from None
+        if view.dataset != dataset:
+            raise ValueError(f"incumbent[{i}] is a {view.dataset} run and the run is on {dataset}: give the finished runs of "
+                             "its own dataset")
+        return view
+
+    def check_earlier(self, earlier: list[list[float]] | list[dict] | None, epochs: int) -> None:
+        """The ValueError ``should_stop`` would raise on the study's ``earlier`` runs, for a run planned for ``epochs``;
+        nothing is measured or predicted. Why: an early stopper built with a bad earlier run (a curve in percent) failed
+        only at its first update, after an epoch had been trained."""
+        self._earlier(earlier, whole_epochs(epochs, "epochs"))
 
     def _earlier(self, earlier: list[list[float]] | list[dict] | None, epochs: int) -> tuple[list[list[float]], list[RunView] | None]:
         """The study's earlier runs as curves, and as views where they were given as run dicts with code, each planned

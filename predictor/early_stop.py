@@ -251,13 +251,23 @@ def _phi(z: float) -> float:
 
 
 def p_exceeds(threshold: float, point: float, lo: float, hi: float, margin: float = 0.0) -> float:
-    """P(final > threshold) under a two-piece normal with median ``point`` and 10/90% quantiles ``lo``/``hi``."""
-    hi = hi + margin
-    if threshold <= point:
-        sigma = max(point - lo, 1e-4) / Z90
-        return 1.0 - _phi((threshold - point) / sigma)
-    sigma = max(hi - point, 1e-4) / Z90
-    return 1.0 - _phi((threshold - point) / sigma)
+    """P(final > threshold) under a two-piece normal with median ``point`` and 10/90% quantiles ``lo``/``hi``, censored
+    at 1: the mass above 1 is a final of exactly 1, which no threshold of 1 or more is below.
+
+    Why censored: an accuracy cannot pass 1, and P(final > 1.0) was 0.1 for an interval clipped at 1, so an incumbent
+    of 1.0 stopped nothing. Censoring keeps P consistent with the interval the answer reports (a ``hi`` clipped to 1
+    still is the 90% quantile: at least 10% of runs like this reach the ceiling). Truncating at 1 instead (the mass
+    above 1 spread below it) made ``hi`` no quantile at all and, replayed on MNIST's runs with their own estimator,
+    stopped more of the top-10 (77% kept instead of 85%) where finals crowd under 1."""
+    if threshold >= 1.0:
+        return 0.0
+    return _survival(threshold, point, lo, hi + margin)
+
+
+def _survival(x: float, point: float, lo: float, hi: float) -> float:
+    """P(X > x) of the untruncated two-piece normal: the lower half's sigma from ``lo``, the upper half's from ``hi``."""
+    side = point - lo if x <= point else hi - point
+    return 1.0 - _phi((x - point) / (max(side, 1e-4) / Z90))
 
 
 def sibling_corrected(point: float, lo: float, hi: float, residuals: Sequence[float], shrink: float) -> tuple[float, float, float]:
@@ -345,8 +355,10 @@ def tracks_top(curve: Sequence[float], top_curves: Sequence[Sequence[float]]) ->
     dips from epoch to epoch; one dip below the envelope must not kill them.
     """
     k = len(curve)
+    if k == 0:  # no epoch seen yet: nothing to compare (max() of the empty prefixes raised)
+        return None
     at_k = [max(c[:k]) for c in top_curves if len(c) >= k]
-    return max(curve) >= min(at_k) if k and at_k else None
+    return max(curve) >= min(at_k) if at_k else None
 
 
 def decide(epochs_seen: int, planned_epochs: int, point: float, lo: float, hi: float,

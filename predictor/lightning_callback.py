@@ -33,7 +33,7 @@ class EpochStopper:
         run dicts with code (like ``run``, each planned for its ``epochs`` or hparams epochs): the earlier runs of the
         same code correct the prediction (``sibling_corrected``); plain curves only feed a policy with rungs
         (``RUNGS_POLICY``; the recommended one has none). See ``Predictor.should_stop``. Everything the report at the end needs is checked
-        here, before any epoch is trained: a bad ``incumbent`` (90 for 90%, NaN, "0.9"), ``epochs`` that are not a
+        here, before any epoch is trained: a bad ``incumbent`` (90 for 90%, NaN, "0.9") or ``earlier`` run, ``epochs`` that are not a
         whole number >= 1 (None was predicted as 5 epochs, then failed the report), and ``hparams`` that cannot be
         stored (numpy and torch scalars become plain numbers, None is {}; ``predictor.api.json_hparams``), and what every
         update asks: code that parses, known hyperparameter values and a dataset the predictor answers ("CIFAR-10" reads
@@ -48,6 +48,7 @@ class EpochStopper:
         self.dataset = predictor.check_inputs(code, self.hparams, dataset)
         self.epochs = whole_epochs(epochs, "epochs")
         self.incumbent = checked_incumbent(incumbent)  # 0-d tensors and numpy scalars read as numbers
+        predictor.check_earlier(earlier, self.epochs)
         self.earlier = earlier
         self.study_runs = checked_study(study_runs, earlier)
         self.run_id = uuid.uuid4().hex  # the report's run_id: a resumed run's report replaces its partial one
@@ -63,7 +64,8 @@ class EpochStopper:
         decision stays "stop"): read, they landed one epoch early in the curve. After ``finish`` a RuntimeError: the
         run was reported, and a second report would store a second run. A value past the planned ``epochs`` is a
         ValueError that leaves the curve as it was (it was appended first, and ``finish`` stored a run planned for more
-        epochs than the stopper was told)."""
+        epochs than the stopper was told); so is any value the predictor refuses (45 for 45%: it stayed in the curve,
+        and every later update and ``finish`` failed on it)."""
         if self.reported:
             raise RuntimeError("this run was reported (finish()); start a new EpochStopper for a new run")
         value = float(value)
@@ -74,10 +76,10 @@ class EpochStopper:
             reason = f"the metric was {value}: the run diverged" if not self.diverged else \
                 f"the run diverged after epoch {len(self.curve)}; later values are not read"
             return self._decided(StopDecision(True, 0.0, float("nan"), reason=reason), diverged=True)
-        self.curve.append(value)
-        run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": list(self.curve)}
-        return self._decided(self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier,
-                                                                 study_runs=self.study_runs))
+        run = {"code": self.code, "hparams": self.hparams, "dataset": self.dataset, "curve": [*self.curve, value]}
+        decision = self.predictor.should_stop(run, self.incumbent, self.epochs, earlier=self.earlier, study_runs=self.study_runs)
+        self.curve.append(value)  # only once the predictor took it: a refused value (45 for 45%) left the curve unusable
+        return self._decided(decision)
 
     def _decided(self, decision: StopDecision, diverged: bool = False) -> StopDecision:
         self.decisions.append(decision)

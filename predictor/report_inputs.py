@@ -50,7 +50,9 @@ def check_report(curve: list[float], final: float | None, epochs: int | None, hp
     - a final alone without planned epochs (``epochs``, else hparams ``epochs``): a 50-epoch run was stored as a
       one-epoch run, which corrected the wrong predictions;
     - planned epochs below the curve's length;
-    - a run said to have stopped early whose curve covers every planned epoch (it finished).
+    - a run said to have stopped early whose curve covers every planned epoch (it finished);
+    - a finished run (not stopped early) whose curve is shorter than its planned epochs (``ReportedRun.validate``
+      refused it too, naming its own fields: "epochs_planned plans 10" for ``run.max_epochs`` or ``--epochs``).
 
     ``curve``: accuracies by epoch (may be empty); ``final``: None when not given; ``epochs``: None when not given.
     Values themselves (accuracies in [0, 1], whole epochs) are checked where they are read."""
@@ -82,3 +84,6 @@ def check_report(curve: list[float], final: float | None, epochs: int | None, hp
     if stopped_early and n >= planned:
         raise InputProblem(names.stopped, f"says the run stopped early, but {names.curve} covers all {planned} planned epochs "
                                           f"({source}): report it finished ({names.as_finished})")
+    if not stopped_early and n < planned:
+        raise InputProblem(names.curve, f"has {n} epoch{'' if n == 1 else 's'}, but {source} plans {planned}: send all {planned}, "
+                                        f"or report it as stopped early ({names.stopped})")

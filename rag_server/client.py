@@ -34,6 +34,7 @@ from indexer.records import Block
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
 from rag_server import convert
 from rag_server.convert import SearchHit
+from sandbox.pool import code_problem
 from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
 if TYPE_CHECKING:
@@ -315,11 +316,11 @@ def _search_result(resp: blocks_pb2.SearchResponse) -> SearchResult:
 
 def _code_arg(code: Any, name: str = "code") -> str:
     """``code`` as the server will take it, checked before sending: a string (TypeError otherwise) within the size limit
-    and free of lone surrogates (``CodeRefused`` naming ``name``, ``convert.code_problem``). Why: code over the gRPC
+    and free of lone surrogates (``CodeRefused`` naming ``name``, ``code_problem``). Why: code over the gRPC
     message limit failed with "Sent message larger than max", and a surrogate with a raw UnicodeEncodeError."""
     if not isinstance(code, str):
         raise TypeError(f"{name} must be a string of Python source, got {type(code).__name__}")
-    problem = convert.code_problem(code)
+    problem = code_problem(code)
     if problem:
         raise CodeRefused(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: {problem}")
     return code
@@ -395,7 +396,7 @@ def _audit_parts(index: int, item: Any) -> tuple[str, str, CheckSpec | None]:
 class _AuditFeed:
     """One Audit stream's requests, read lazily from the caller's items, and the answers the SDK gives itself.
 
-    An item whose code the server would refuse anyway (``convert.code_problem``: over the size limit, a lone
+    An item whose code the server would refuse anyway (``code_problem``: over the size limit, a lone
     surrogate) is not sent: it is answered here, in its place, with the server's "code: problem" error. Why: sent, it
     ended the whole stream (a message over the gRPC limit; a UnicodeEncodeError in gRPC's thread).
 
@@ -414,7 +415,7 @@ class _AuditFeed:
         try:  # the caller's iterator itself may raise (a generator's bug): that is the error to report too
             for i, item in enumerate(self._items):
                 item_id, code, spec = _audit_parts(i, self._to_item(i, item) if self._to_item else item)
-                problem = convert.code_problem(code)
+                problem = code_problem(code)
                 if problem:
                     with self._lock:
                         self._order.append(AuditItem(id=item_id, result=None, error=f"code: {problem}"))
@@ -526,7 +527,7 @@ def _run(run: dict[str, Any], name: str = "run") -> predictor_pb2.Run:
     if not isinstance(run, dict):
         raise TypeError(f"{name} must be a dict (code, hparams, dataset, curve, ...), got {type(run).__name__}")
     return predictor_pb2.Run(
-        run_id=str(run.get("run_id", "")), code=run.get("code", ""), hparams_json=_json(_wire_hparams(run), f"{name} hparams"),
+        run_id=str(run.get("run_id", "")), code=_code_arg(run.get("code", ""), f"{name} code"), hparams_json=_json(_wire_hparams(run), f"{name} hparams"),
         dataset=run.get("dataset", ""), task=run.get("task", ""),
         curve=_with_durations(_curve(run.get("curve"), f"{name} curve"), run.get("durations"), f"{name} durations"),
         max_epochs=run_planned_epochs(run, name),
@@ -581,7 +582,7 @@ def _stop_decision(resp: predictor_pb2.ShouldStopResponse) -> StopDecision:
 
 def _predict_request(code: str, hparams: dict[str, Any] | None, dataset: str, curve: Iterable[Any] | None, epochs: int,
                      model: str, target: str = "") -> predictor_pb2.PredictRequest:
-    return predictor_pb2.PredictRequest(code=code, hparams_json=_json({} if hparams is None else hparams, "hparams"), dataset=dataset,
+    return predictor_pb2.PredictRequest(code=_code_arg(code), hparams_json=_json({} if hparams is None else hparams, "hparams"), dataset=dataset,
                                         curve=_curve(curve), target_epoch=_whole(epochs, "epochs"), model=model, target=target)
 
 
@@ -861,7 +862,7 @@ class Client(_Base):
         """``run``: {code, hparams, dataset, curve, max_epochs (or hparams epochs), durations, transform}; stop it now?
         ``earlier_runs``: the study's earlier runs, finished or stopped, as run dicts: those with code correct the
         prediction for the same code (the recommended policy's correction); a run that trained its planned epochs
-        (max_epochs, else hparams epochs) is a finished run when no incumbent is given. The recommended policy has no
+        (max_epochs, else hparams epochs) on the run's dataset is a finished run when no incumbent is given. The recommended policy has no
         rungs: curves without code only feed a server whose policy has them. ``study_runs``: how many runs the study
         will train in all (0: not known); with it ``earlier_runs`` must hold every earlier run of the study, and a server
         policy with ``bar_risk`` raises the bar while the study is young (``predictor.early_stop.bar_rank``)."""

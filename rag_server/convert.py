@@ -20,7 +20,6 @@ from indexer.records import Block
 from nnrag.v1 import blocks_pb2
 from nnrag.v1 import common_pb2 as pb
 from rag_server.block_filter import LICENSE_POLICIES
-from sandbox.pool import MAX_CODE_BYTES
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 # Limits on what a request may ask for. Past them the request is refused with
@@ -74,23 +73,6 @@ def wire_safe(value: Any) -> Any:
             object.__setattr__(safe, f.name, wire_safe(getattr(value, f.name)))
         return safe
     return value
-
-
-def code_problem(code: str) -> str | None:
-    """Why ``code`` cannot be checked as sent (over ``MAX_CODE_BYTES``, the sandbox's own limit, so a check in process
-    and one over the wire refuse the same files; or holding a lone surrogate, which UTF-8 cannot carry), or None.
-    The server and the SDK both ask this, the SDK before sending: a file over the gRPC message limit failed with
-    "Sent message larger than max", and one with a surrogate with a raw UnicodeEncodeError."""
-    try:
-        size = len(code.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        line = code.count("\n", 0, exc.start) + 1
-        column = exc.start - (code.rfind("\n", 0, exc.start) + 1) + 1
-        return (f"holds a lone surrogate {code[exc.start]!r} (line {line}, column {column}), which UTF-8 cannot encode: "
-                "decode the file's bytes with an encoding (or errors='replace') instead of errors='surrogateescape'")
-    if size > MAX_CODE_BYTES:
-        return f"{size:,} bytes (UTF-8), at most {MAX_CODE_BYTES:,}"
-    return None
 
 
 @dataclass

@@ -30,7 +30,7 @@ from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.api import ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
-from sandbox.pool import PoolClosed
+from sandbox.pool import PoolClosed, code_problem
 from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
@@ -159,10 +159,10 @@ def _ended_status(context: grpc.ServicerContext) -> grpc.StatusCode | None:
 
 
 def _require_code(code: str, field: str = "code") -> str:
-    """Non-empty and within the sandbox's own size limit (``convert.code_problem``: the limit a check in process has)."""
+    """Non-empty and within the sandbox's own size limit (``code_problem``: the limit a check in process has)."""
     if not code.strip():
         raise BadRequest(field, "is empty")
-    problem = convert.code_problem(code)
+    problem = code_problem(code)
     if problem:
         raise BadRequest(field, problem)
     return code
@@ -811,8 +811,9 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         incumbent: float | list[float] | list[list[float]] | None = finished or (_fraction(request.incumbent_accuracy, "incumbent_accuracy") or None)
         earlier = self._earlier_runs(request.earlier_runs, run["dataset"])
         study_runs = self._study_runs(request, earlier)
-        if incumbent is None:
-            done = [r["curve"] for r in earlier if r["epochs"] and len(r["curve"]) >= r["epochs"]]
+        if incumbent is None:  # the study's finished runs on this dataset: MNIST's 0.99 is no bar for a CIFAR-10 run
+            done = [r["curve"] for r in earlier if r["epochs"] and len(r["curve"]) >= r["epochs"]
+                    and r.get("dataset", run["dataset"]) == run["dataset"]]
             incumbent = done or None
         predictor = self._predictor()
         with self._measuring(context):

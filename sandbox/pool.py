@@ -469,6 +469,24 @@ def oversize_problem(code: str) -> str | None:
     return None
 
 
+def code_problem(code: str) -> str | None:
+    """Why ``code`` cannot be checked as sent (over ``MAX_CODE_BYTES``, the sandbox's own limit, so a check in process
+    and one over the wire refuse the same files; or holding a lone surrogate, which UTF-8 cannot carry), or None.
+    The server, the SDK (before sending) and the predictor ask this: a file over the gRPC message limit failed with
+    "Sent message larger than max", one with a surrogate with a raw UnicodeEncodeError, and the predictor in process
+    answered and stored code of any size that every call over the wire refused."""
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        line = code.count("\n", 0, exc.start) + 1
+        column = exc.start - (code.rfind("\n", 0, exc.start) + 1) + 1
+        return (f"holds a lone surrogate {code[exc.start]!r} (line {line}, column {column}), which UTF-8 cannot encode: "
+                "decode the file's bytes with an encoding (or errors='replace') instead of errors='surrogateescape'")
+    if size > MAX_CODE_BYTES:
+        return f"{size:,} bytes (UTF-8), at most {MAX_CODE_BYTES:,}"
+    return None
+
+
 def rejected_result(message: str, spec: CheckSpec, hint: str = "send smaller code") -> CheckResult:
     """The result of code refused before any sandbox ran (empty, oversized): no stage ran, so none failed."""
     return CheckResult(status="rejected", stages={s: "skipped" for s in spec.stages if s in STAGES}, failed_stage=None, error_type="Rejected",

@@ -168,6 +168,22 @@ def test_early_epochs_need_stronger_evidence_to_stop():
     assert recommended.p_min_at(2) < recommended.p_min_at(recommended.early_until)
 
 
+def test_no_final_is_forecast_above_one():
+    """P(final > 1.0) was 0.1 for an interval clipped at 1, so an incumbent of 1.0 (a task whose best run is perfect)
+    stopped nothing. The mass above 1 is a final of exactly 1 (censored): no bar of 1 or more is cleared, and below 1
+    P agrees with the interval the answer reports (its ``hi`` of 1 is still the 90% quantile)."""
+    from predictor.early_stop import RECOMMENDED_POLICY, decide, p_exceeds
+
+    point, lo, hi = 0.97, 0.95, 1.0
+    assert p_exceeds(1.0, point, lo, hi) == 0.0 and p_exceeds(1.2, point, lo, hi) == 0.0
+    assert p_exceeds(1.0, point, lo, hi, margin=0.05) == 0.0
+    assert p_exceeds(0.999, point, lo, hi) == pytest.approx(0.1, abs=0.02), "hi = 1 is the 90% quantile"
+    assert p_exceeds(0.97, point, lo, hi) == pytest.approx(0.5)
+    assert p_exceeds(0.8, 0.72, 0.66, 0.782) == pytest.approx(0.0500, abs=0.002)
+    stopped = decide(20, 50, point, lo, hi, [1.0] * 10, StopPolicy(**RECOMMENDED_POLICY))
+    assert stopped.stop and stopped.p_beat_incumbent == 0.0, stopped.reason
+
+
 def test_last_epochs_stop_on_weaker_evidence_as_a_share_of_the_planned_epochs():
     """With ``p_min_late`` a run past ``late_share`` of its planned epochs stops below that (higher) probability: a
     forecast with P about 0.2 of beating the bar stops at epoch 36 of 50, not at epoch 20 of 50 nor at epoch 36 of 100."""

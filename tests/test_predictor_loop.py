@@ -145,6 +145,66 @@ def test_a_value_past_the_stoppers_epochs_leaves_the_run_as_planned(predictor):
     assert (run.accuracy, run.epochs_planned) == ([0.2, 0.3, 0.35], 3)
 
 
+def test_a_refused_value_leaves_the_stoppers_curve_as_it_was(predictor):
+    """update(45) raised but kept 45 in the curve, so every later update and finish() failed on it."""
+    from predictor.lightning_callback import EpochStopper
+
+    stopper = EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=3)
+    stopper.update(0.3)
+    with pytest.raises(ValueError, match="divide them by 100"):
+        stopper.update(45)
+    assert stopper.curve == [0.3]
+    stopper.update(0.45)
+    stopper.update(0.5)
+    stopper.finish()
+    [run] = predictor.reports.all()
+    assert (run.accuracy, run.finished) == ([0.3, 0.45, 0.5], True)
+
+
+def test_a_bad_earlier_run_is_refused_when_the_stopper_is_built(predictor):
+    """Every other argument was checked before training; an earlier curve in percent failed only at the first update."""
+    from predictor.lightning_callback import EpochStopper
+
+    for earlier, field in (([[0.5, 90]], r"earlier\[0\]"), ([{"code": net(), "dataset": "cifar-10", "curve": [50.0]}], r"earlier\[0\]"),
+                           ([[0.5, float("nan")]], r"earlier\[0\]")):
+        with pytest.raises(ValueError, match=field):
+            EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=3, earlier=earlier)
+    assert EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=3, earlier=[[0.5, 0.6, 0.7]]).earlier == [[0.5, 0.6, 0.7]]
+
+
+def test_finished_curves_as_the_incumbent_decide_from_the_first_epoch(predictor):
+    """At epoch 1 the two-epochs-in-a-row window reaches epoch 0, where comparing with the top runs' curves took max()
+    of an empty prefix: ShouldStop with finished runs given as curves or run dicts failed at every run's first epoch."""
+    from predictor.lightning_callback import EpochStopper
+
+    curves = [[0.3, 0.5, 0.6, 0.9], [0.3, 0.5, 0.6, 0.91], [0.3, 0.5, 0.6, 0.92]]
+    runs = [{"code": net(), "hparams": HP, "dataset": "cifar-10", "curve": c} for c in curves]
+    for incumbent in (curves, runs):
+        stopper = EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=4, incumbent=incumbent)
+        first = stopper.update(0.05)
+        assert not first.stop, "one epoch cannot stop a run that needs two in a row"
+        assert first.incumbent == pytest.approx(0.9)
+        assert first.p_beat_incumbent < predictor.policy.p_min_at(1, 4), "0.05 after one epoch cannot reach 0.9"
+        assert "but not at epoch 0 (before training): kept" in first.reason, first.reason
+        assert stopper.update(0.05).stop
+
+
+def test_code_over_the_sandbox_limit_is_refused_in_process_as_over_the_wire(predictor):
+    """Every call over the wire refused code over 2 MiB; in process it was predicted and stored."""
+    from predictor.api import ReportedRun
+    from sandbox.pool import MAX_CODE_BYTES
+
+    big = net() + "#" * MAX_CODE_BYTES + "\n"
+    with pytest.raises(ValueError, match=f"^code: .* bytes \\(UTF-8\\), at most {MAX_CODE_BYTES:,}"):
+        predictor.predict(big, HP, "cifar-10")
+    with pytest.raises(ValueError, match="^reported run: code: .* at most"):
+        predictor.report(ReportedRun(code=big, hparams=HP, dataset="cifar-10", accuracy=[0.3]))
+    with pytest.raises(ValueError, match="lone surrogate"):
+        predictor.predict(net() + "# \udcff\n", HP, "cifar-10")
+    assert predictor.reports.all() == []
+    assert predictor.predict(net() + "#" * 1000 + "\n", HP, "cifar-10").point > 0
+
+
 # ---- 6. incumbents and earlier runs as arrays and tensors ----------------------------------------
 
 def test_array_and_tensor_incumbents_and_earlier_runs_read_as_lists(predictor):

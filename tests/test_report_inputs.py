@@ -193,6 +193,59 @@ def test_an_earlier_runs_bad_max_epochs_is_named_as_itself(client):
     assert "100000" in details
 
 
+def test_a_finished_run_shorter_than_its_plan_is_refused_naming_the_wire_fields(client, predictor_dir, server, tmp_path):
+    """The refusal came from the predictor's own record ("run: reported run: ... epochs_planned plans 10 ...
+    (finished=False; ...)"): fields no caller sends. Each interface now names its own."""
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 10}
+    details = _refused(lambda: client.report_result(run), "run.curve")
+    assert "has 2 epochs, but run.max_epochs plans 10" in details and "stopped_early" in details, details
+    assert "epochs_planned" not in details and "reported run" not in details, details
+    assert _stored(predictor_dir) == []
+    model = tmp_path / "net.py"
+    model.write_text(CODE)
+    for where in (["--server", server.address], ["--dir", str(predictor_dir)]):
+        cli = CliRunner().invoke(app, ["report", str(model), "--curve", "0.3,0.4", "--epochs", "10", *where])
+        assert cli.exit_code == 2 and "--curve has 2 epochs, but --epochs plans 10" in cli.output and "--stopped" in cli.output, cli.output
+    assert _stored(predictor_dir) == []
+
+
+def test_finished_earlier_runs_of_another_dataset_set_no_bar(client):
+    """Three MNIST runs at 0.99, sent as the study's earlier runs, were the bar of a CIFAR-10 run: P = 0, stopped."""
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.4, 0.5], "max_epochs": 10}
+    mnist = [{"code": CODE, "hparams": HPARAMS, "dataset": "mnist", "curve": [0.97] * 9 + [0.99], "max_epochs": 10}] * 3
+    d = client.should_stop(run, earlier_runs=mnist)
+    assert not d.stop and "no incumbent" in d.reason, d.reason
+    cifar = [{**r, "dataset": "cifar-10"} for r in mnist]
+    d = client.should_stop(run, earlier_runs=cifar)
+    assert "P(final > 0.9900)" in d.reason and d.probability_beats_incumbent < 0.05, "the same runs on the run's dataset are its bar"
+
+
+def test_the_first_epoch_is_answered_with_earlier_runs_as_the_bar(client):
+    """ShouldStop at epoch 1 with the bar from finished earlier runs failed: "run: max() arg is an empty sequence"."""
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.01], "max_epochs": 10}
+    earlier = [{**run, "curve": [0.9] * 9 + [f], "max_epochs": 10} for f in (0.97, 0.98, 0.99)]
+    d = client.should_stop(run, earlier_runs=earlier)
+    assert not d.stop and "but not at epoch 0 (before training): kept" in d.reason, d
+    assert client.should_stop({**run, "curve": [0.2, 0.2]}, earlier_runs=earlier, study_runs=50).predicted_accuracy > 0
+
+
+def test_the_sdk_refuses_code_the_server_would_before_sending_it(client):
+    """predict, should_stop and report_result raised a raw UnicodeEncodeError for a lone surrogate, and "Sent message
+    larger than max" for code over the limit, where check() said CodeRefused."""
+    from rag_server.client import CodeRefused
+
+    surrogate, huge = CODE + "# \udcff\n", CODE + "#" * (3 << 20) + "\n"
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.2], "max_epochs": 10}
+    for code in (surrogate, huge):
+        for call, field in ((lambda: client.predict(code, HPARAMS, "cifar-10"), "code"),
+                            (lambda: client.should_stop({**run, "code": code}, 0.9), "run code"),
+                            (lambda: client.should_stop(run, 0.9, earlier_runs=[{**run, "code": code}]), "earlier_runs[0] code"),
+                            (lambda: client.report_result({**run, "code": code}, stopped_early=True), "run code")):
+            with pytest.raises(CodeRefused) as info:
+                call()
+            assert info.value.details.startswith(f"{field}:"), info.value.details
+
+
 # ------------------------------------------------------------------ 5. CLI: --curve and --final are alternatives
 
 

@@ -1040,9 +1040,9 @@ def test_report_result_stores_the_planned_epochs_by_one_rule(client, predictor_d
     run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5]}
     client.report_result(run, 0.5)  # max_epochs 0: the curve's length
     for bad, message in (({"hparams": {"lr": 0.01, "epochs": 50}, "curve": [0.5] * 10},
-                          "run: reported run: reported finished after 10 epochs, but hparams.epochs plans 50: send all 50 epochs, or "
-                          "report it as stopped early"),
-                         ({"max_epochs": 5}, "run: reported run: reported finished after 3 epochs, but epochs_planned plans 5")):
+                          "run.curve: has 10 epochs, but run.hparams_json epochs plans 50: send all 50, or report it as stopped early "
+                          "(stopped_early)"),
+                         ({"max_epochs": 5}, "run.curve: has 3 epochs, but run.max_epochs plans 5")):
         with pytest.raises(InvalidArgument) as info:
             client.report_result({**run, **bad}, 0.5)
         assert info.value.details.startswith(message), info.value.details
