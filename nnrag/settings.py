@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     max_message_mb: int = Field(default=8, ge=1, description="Largest gRPC message accepted, in MiB.")
     # the bounds are what the sandbox can enforce (sandbox.pool.MAX_TIMEOUT_S, MIN_MEMORY_MB, MAX_MEMORY_MB): a default
     # beyond them would make every check the server runs a ValueError
-    check_timeout_s: float = Field(default=30.0, gt=0, le=86_400, description="Default CPU-time budget for one check, in seconds (its wall clock is capped at 4x).")
+    check_timeout_s: float = Field(default=30.0, ge=0.1, le=86_400, description="Default CPU-time budget for one check, in seconds (its wall clock is capped at 4x; at least 0.1, sandbox.pool.MIN_TIMEOUT_S).")
     check_memory_mb: int = Field(default=4096, ge=64, le=1 << 20, description="Default address-space limit for one check, in MiB.")
     max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED "
                                     "(at most three quarters of max_concurrent_rpcs count).")

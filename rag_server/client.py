@@ -268,15 +268,45 @@ def _numbers(values: Iterable[Any] | None, name: str) -> list[float]:
     return [_number(v, f"{name}[{i}]") for i, v in enumerate(_listed(values, name))]
 
 
-def _whole(value: Any, name: str) -> int:
-    """A count (epochs, k, ...): an int, or a number, numpy scalar or one-element tensor/array holding a whole value."""
+def _whole(value: Any, name: str, bits: int = 32) -> int:
+    """A count (epochs, k, ...): an int, or a number, numpy scalar or one-element tensor/array holding a whole value,
+    within the wire field's signed ``bits``. Why the range: protobuf refused k=2**40 with "Value out of range", naming
+    no argument."""
     plain = _one(value, name)
     if isinstance(plain, numbers.Integral) and not isinstance(plain, bool):
-        return int(plain)  # exact, where a float would round a huge one
-    number = _number(plain, name)
-    if not math.isfinite(number) or number != int(number):
-        raise ValueError(f"{name} must be a whole number, got {value!r:.80}")
-    return int(number)
+        whole = int(plain)  # exact, where a float would round a huge one
+    else:
+        number = _number(plain, name)
+        if not math.isfinite(number) or number != int(number):
+            raise ValueError(f"{name} must be a whole number, got {value!r:.80}")
+        whole = int(number)
+    if not -(1 << (bits - 1)) <= whole < 1 << (bits - 1):
+        raise ValueError(f"{name} must be below 2**{bits - 1}, got {whole}")
+    return whole
+
+
+def _text(value: Any, name: str) -> str:
+    """A query or block name as the server will take it: a string (TypeError naming ``name`` otherwise) that UTF-8 can
+    carry (InvalidArgument otherwise). Why: search(123) failed with protobuf's "bad argument type for built-in
+    operation", and a lone surrogate with a raw UnicodeEncodeError."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r:.80}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: holds a lone surrogate {value[exc.start]!r} at "
+                                                                f"character {exc.start}, which UTF-8 cannot encode") from None
+    return value
+
+
+def _sources(sources: Iterable[str] | str | None) -> list[str]:
+    """The sources to search: a list of names, or one name as a string. Why: ``sources="timm"`` was read as the
+    letters t, i, m, m ("source 't' is not in this store"), where the CLI's ``--source timm`` means the one source."""
+    names = [sources] if isinstance(sources, str) else _listed(sources, "sources")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"sources must be source names (strings), got {type(name).__name__} {name!r:.80}")
+    return names
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -306,7 +336,7 @@ def _search_request(query: str, k: int, sources: Iterable[str] | None, min_stage
                     license_policy: str | None = None) -> blocks_pb2.SearchRequest:
     if mode not in SEARCH_MODES:
         raise ValueError(f"mode must be one of {sorted(SEARCH_MODES)}, got {mode!r}")
-    return blocks_pb2.SearchRequest(query=query, k=_whole(k, "k"), sources=_listed(sources), min_stage=min_stage or "", mode=SEARCH_MODES[mode],
+    return blocks_pb2.SearchRequest(query=_text(query, "query"), k=_whole(k, "k"), sources=_sources(sources), min_stage=min_stage or "", mode=SEARCH_MODES[mode],
                                     include_code=include_code, license_policy=convert.license_policy_to_proto(license_policy))
 
 
@@ -352,14 +382,15 @@ def _check_request(code: str, spec: CheckSpec | None) -> blocks_pb2.CheckRequest
 
 
 def _get_block_request(name_or_hash: str, sources: Iterable[str] | None, license_policy: str | None) -> blocks_pb2.GetBlockRequest:
-    return blocks_pb2.GetBlockRequest(name_or_hash=name_or_hash, sources=_listed(sources),
+    return blocks_pb2.GetBlockRequest(name_or_hash=_text(name_or_hash, "name_or_hash"), sources=_sources(sources),
                                       license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _patch_request(code: str, spec: CheckSpec | None, check_before: bool, no_check: bool, max_tries: int,
                    sources: Iterable[str] | None = None, license_policy: str | None = None) -> blocks_pb2.PatchRequest:
-    req = blocks_pb2.PatchRequest(code=code, check_before=check_before, no_check=no_check, max_tries=_whole(max_tries, "max_tries"),
-                                  sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
+    req = blocks_pb2.PatchRequest(code=_code_arg(code), check_before=check_before, no_check=no_check, max_tries=_whole(max_tries, "max_tries"),
+                                  sources=_sources(sources), license_policy=convert.license_policy_to_proto(license_policy))
+    spec = _spec_arg(spec)  # a dict of CheckSpec's fields, as check() takes (it failed with an AttributeError)
     if spec is not None:
         req.spec.CopyFrom(convert.spec_to_proto(spec))
     return req
@@ -476,8 +507,8 @@ def _refused(error: str) -> CheckResult:
 def _suggest_request(code: str, cursor_line: int, k: int, context_lines: int | None, sources: Iterable[str] | None,
                      license_policy: str | None) -> blocks_pb2.SuggestRequest:
     context_lines = None if context_lines is None else _whole(context_lines, "context_lines")
-    return blocks_pb2.SuggestRequest(code=code, cursor_line=_whole(cursor_line, "cursor_line"), k=_whole(k, "k"), context_lines=context_lines,
-                                     sources=_listed(sources), license_policy=convert.license_policy_to_proto(license_policy))
+    return blocks_pb2.SuggestRequest(code=_code_arg(code), cursor_line=_whole(cursor_line, "cursor_line"), k=_whole(k, "k"),
+                                     context_lines=context_lines, sources=_sources(sources), license_policy=convert.license_policy_to_proto(license_policy))
 
 
 def _suggest_result(resp: blocks_pb2.SuggestResponse) -> SuggestResult:
@@ -593,7 +624,7 @@ def _should_stop_request(run: dict[str, Any], incumbent_accuracy: float, finishe
         run=_run(run), incumbent_accuracy=_number(incumbent_accuracy, "incumbent_accuracy"),
         finished_accuracies=_numbers(finished_accuracies, "finished_accuracies"), budget=predictor_pb2.Budget(max_epochs=_whole(max_epochs, "max_epochs")),
         earlier_runs=[_run(r, f"earlier_runs[{i}]") for i, r in enumerate(_listed(earlier_runs, "earlier_runs"))],
-        study_runs=_whole(study_runs, "study_runs"))
+        study_runs=_whole(study_runs, "study_runs", bits=64))
 
 
 def _check_timeout(spec: CheckSpec | None, timeout: float | None) -> float:

@@ -20,6 +20,7 @@ from indexer.records import Block
 from nnrag.v1 import blocks_pb2
 from nnrag.v1 import common_pb2 as pb
 from rag_server.block_filter import LICENSE_POLICIES
+from sandbox.pool import MIN_TIMEOUT_S
 from sandbox.spec import STAGES, CheckResult, CheckSpec, Diagnosis, Example
 
 # Limits on what a request may ask for. Past them the request is refused with
@@ -253,8 +254,10 @@ def spec_from_proto(
         raise BadRequest(f"{field}.max_params", "must be >= 0 (0 = default)")
     if msg.max_params:
         spec.max_params = int(msg.max_params)
-    if not math.isfinite(msg.timeout_ms) or msg.timeout_ms < 0 or msg.timeout_ms > MAX_TIMEOUT_MS:
-        raise BadRequest(f"{field}.timeout_ms", f"{msg.timeout_ms} is outside [0, {MAX_TIMEOUT_MS:.0f}] ms")
+    least_ms = MIN_TIMEOUT_S * 1000.0
+    if not math.isfinite(msg.timeout_ms) or msg.timeout_ms < 0 or msg.timeout_ms > MAX_TIMEOUT_MS or 0 < msg.timeout_ms < least_ms:
+        raise BadRequest(f"{field}.timeout_ms", f"{msg.timeout_ms} is outside [{least_ms:.0f}, {MAX_TIMEOUT_MS:.0f}] ms (0: the "
+                                                "server's default); below it a check times out whatever the code")
     if msg.timeout_ms:
         spec.timeout_s = msg.timeout_ms / 1000.0
     if msg.memory_mb:

@@ -487,6 +487,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
     @unary
     def Suggest(self, request: blocks_pb2.SuggestRequest, context: grpc.ServicerContext) -> blocks_pb2.SuggestResponse:
         code = _require_editable_code(request.code)
+        if "\x00" in code:  # Patch refuses it (the code cannot parse); Suggest answered blocks for nothing it could read
+            line = code.count("\n", 0, code.index("\x00")) + 1
+            raise BadRequest("code", f"holds a NUL byte (line {line}), which Python source cannot: send the file's text")
         k = _check_k(request.k, 5, MAX_SUGGEST_K)
         n_lines = len(code.splitlines())
         if not 0 <= request.cursor_line <= n_lines + 1:

@@ -44,6 +44,9 @@ CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presume
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
 UID_SPAN = 1 << 16
 MAX_TIMEOUT_S = 86_400.0  # a day of CPU time: far beyond any real check, far below what select() and RLIMIT_CPU overflow on
+# Below this a timeout judges the budget, not the code: at 1 ms every check, a correct model's too, "timed out in parse"
+# using no CPU, a result an audit stores as a verdict on the code. ``nnrag check --timeout`` had this floor alone.
+MIN_TIMEOUT_S = 0.1
 MIN_MEMORY_MB = 64
 MAX_MEMORY_MB = 1 << 20  # 1 TiB: beyond it RLIMIT_AS overflows in the check's process
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -448,8 +451,8 @@ def validate_spec(spec: CheckSpec) -> None:
     unknown = [s for s in spec.stages if s not in STAGES]
     if unknown or not spec.stages:
         raise ValueError(f"unknown stages {unknown or '(none given)'}; use names from {list(STAGES)}")
-    if not _number_within(spec.timeout_s, 0.0, MAX_TIMEOUT_S) or spec.timeout_s <= 0:
-        raise ValueError(f"timeout_s must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], not {spec.timeout_s!r}")
+    if not _number_within(spec.timeout_s, MIN_TIMEOUT_S, MAX_TIMEOUT_S):
+        raise ValueError(f"timeout_s must be a number of seconds in [{MIN_TIMEOUT_S:g}, {MAX_TIMEOUT_S:g}], not {spec.timeout_s!r}")
     if not _number_within(spec.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB):
         raise ValueError(f"memory_mb must be a number of MiB in [{MIN_MEMORY_MB}, {MAX_MEMORY_MB}], not {spec.memory_mb!r}")
     if spec.max_params is not None and (not _number_within(spec.max_params, 0, float("inf")) or spec.max_params <= 0):

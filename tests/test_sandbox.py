@@ -458,7 +458,7 @@ def test_stdlib_and_site_packages_not_preloaded_still_import(pool):
 def test_bad_specs_raise_and_oversized_code_is_rejected_without_running(pool):
     for bad in (CheckSpec(stages=("parse", "fly")), CheckSpec(memory_mb=0), CheckSpec(memory_mb=99999999999999),
                 CheckSpec(timeout_s=float("inf")), CheckSpec(timeout_s=float("nan")), CheckSpec(timeout_s=1e20),
-                CheckSpec(timeout_s=-1), CheckSpec(timeout_s="30"), CheckSpec(max_params=0)):  # type: ignore[arg-type]
+                CheckSpec(timeout_s=-1), CheckSpec(timeout_s=0.001), CheckSpec(timeout_s="30"), CheckSpec(max_params=0)):  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="stages|timeout_s|memory_mb|max_params"):
             pool.check(SMALL, bad)
     big = pool.check("x = 1\n" * 600_000)

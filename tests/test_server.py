@@ -212,6 +212,36 @@ def test_symbol_lookup_finds_the_named_block(client):
     assert result.versions["index_version"] and result.versions["embedder_version"] and result.versions["server_version"]
 
 
+def test_the_sdk_takes_one_source_as_a_string_and_names_arguments_it_refuses(client):
+    """sources="timm" was read as the sources 't', 'i', 'm', 'm'; patch() with a dict spec (as check() takes) failed with
+    an AttributeError; a query, name or code holding a lone surrogate with a raw UnicodeEncodeError; search(123) with
+    protobuf's "bad argument type"; k=2**40 with "Value out of range"."""
+    from rag_server.client import CodeRefused
+
+    bare = SOURCE.split(":", 1)[-1]
+    assert {h.block.provenance.source for h in client.search("residual block", k=4, sources=bare).hits} == {SOURCE}
+    assert client.get_block("Bottleneck", sources=bare).name == "Bottleneck"
+    with pytest.raises(InvalidArgument, match="source 'pkg:timmm' is not in this store"):
+        client.search("residual block", sources="pkg:timmm")
+    patched = client.patch(GOOD_MODEL, {"timeout_s": 20.0}, sources=bare)
+    assert patched.after is not None and patched.after.ok, patched
+    with pytest.raises(TypeError, match="spec: unknown field"):
+        client.patch(GOOD_MODEL, {"timeout": 20.0})
+    surrogate = "# \udcff\n"
+    for call, field in ((lambda: client.search("conv" + surrogate), "query"), (lambda: client.get_block("Conv" + surrogate), "name_or_hash"),
+                        (lambda: client.patch(GOOD_MODEL + surrogate), "code"), (lambda: client.suggest(GOOD_MODEL + surrogate), "code")):
+        with pytest.raises(InvalidArgument) as info:
+            call()
+        assert info.value.details.startswith(f"{field}:") and "surrogate" in info.value.details, info.value.details
+    with pytest.raises(CodeRefused):
+        client.patch(GOOD_MODEL + surrogate)
+    for call, message in ((lambda: client.search(123), "query must be a string"), (lambda: client.get_block(None), "name_or_hash must be a string"),
+                          (lambda: client.search("conv", sources=[1]), "sources must be source names"),
+                          (lambda: client.search("conv", k=2 ** 40), r"k must be below 2\*\*31")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            call()
+
+
 def test_meaning_search_ranks_and_filters(client):
     result = client.search("residual block with two 3x3 convolutions and batch norm", k=4, mode="meaning", include_code=False)
     assert 1 <= len(result.hits) <= 4
@@ -257,6 +287,8 @@ def test_get_block_by_name_and_hash(client):
         (lambda c: c.check(GOOD_MODEL, CheckSpec(example=Example(inputs=[[100000, 3, 1024, 1024]]))), "spec.example.inputs[0]"),
         (lambda c: c.check(GOOD_MODEL, CheckSpec(stages=("parse", "dance"))), "spec.stages"),
         (lambda c: c.check(GOOD_MODEL, CheckSpec(timeout_s=-1)), "spec.timeout_ms"),
+        (lambda c: c.check(GOOD_MODEL, CheckSpec(timeout_s=0.001)), "spec.timeout_ms"),  # timed out correct code in parse
+        (lambda c: c.suggest(GOOD_MODEL + "\x00\n"), "code"),  # answered with blocks for nothing it could read
         (lambda c: c.suggest(GOOD_MODEL, cursor_line=500), "cursor_line"),
         (lambda c: c.suggest(GOOD_MODEL, k=51), "k"),
         (lambda c: c.patch("  \n"), "code"),

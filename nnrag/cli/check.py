@@ -25,7 +25,7 @@ from nnrag.pyparse import MAX_COMPILE_DEPTH, MAX_DEPTH, Nesting, TooDeep, decode
 from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits on an input shape: beyond them a check
 from rag_server.convert import MAX_INPUT_ELEMENTS as MAX_SHAPE_ELEMENTS  # would fail in the sandbox as the model's fault
 from sandbox.audit import SourceItem
-from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, WALL_FACTOR
+from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_TIMEOUT_S, WALL_FACTOR
 from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Example
 
 
@@ -374,7 +374,7 @@ def register(app: typer.Typer) -> None:
         entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build (default: Net, else the last module-level model instance or zero-argument factory, else the last top-level nn.Module that builds)."),
         stage: Optional[str] = typer.Option(None, "--stage", help=f"Last stage to run: {', '.join(STAGES)} (default: backward, "
                                             "and train_step for a LEMUR Net, which runs its train_setup and learn)."),
-        timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        timeout: Optional[float] = typer.Option(None, "--timeout", min=MIN_TIMEOUT_S, help=TIMEOUT_HELP),
         memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         as_json: bool = typer.Option(False, "--json", help="Print the CheckResult as JSON."),
@@ -408,7 +408,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
-        timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        timeout: Optional[float] = typer.Option(None, "--timeout", min=MIN_TIMEOUT_S, help=TIMEOUT_HELP),
         memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build in every model (default as in check)."),
         input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
