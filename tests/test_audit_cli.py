@@ -77,6 +77,11 @@ def test_call_options_item_specs_and_bad_jsonl_lines(tmp_path):
     bad_lines = [r for n, r in by_name.items() if n not in ("tok", "img", "num")]
     assert len(bad_lines) == 2 and all(r["status"] == "rejected" for r in bad_lines)
     assert any("colour" in r["message"] for r in bad_lines)
+    # the three rejected lines were never checked: not in the rates nor the timings (2 of 5 read as 40% passing)
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["checked"], summary["rejected"], summary["statuses"]) == (2, 3, {"ok": 2, "rejected": 3}), summary
+    assert summary["stage_rates"]["forward"]["rate_of_all"] == 1.0
+    assert "100.0% of checked pass" in result.output and "rejected, never checked" in (out / "report.md").read_text()
     # --entry, --init-kwargs, --input-shape on audit, parsed as check parses them
     model = tmp_path / "src"
     model.mkdir()

@@ -55,6 +55,8 @@ def test_block_text_output(store_dir):
     result = runner.invoke(app, ["block", "DropPath", "--store", str(store_dir)])
     assert result.exit_code == 0
     assert "class DropPath" in result.stdout and "timm.layers.drop.DropPath" in result.stdout
+    empty = runner.invoke(app, ["block", "DropPath", " ", "--store", str(store_dir)])
+    assert empty.exit_code == 2 and "a block name is empty" in empty.output, "refused as GetBlock refuses it, not 'no block named'"
 
 
 def test_search_json(store_dir):

@@ -252,6 +252,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the scope-closed code of blocks (the best-validated one for a shared name)."""
         policy = license_policy.value if license_policy is not None else None
+        if any(not name.strip() for name in names):  # as GetBlock refuses it: "no block named ''" (exit 1) in process only
+            typer.echo("error: a block name is empty: give a class name, qualified name or content hash", err=True)
+            raise typer.Exit(2)
         if server:
             items = _remote_block(server, names, source, policy)
         else:
