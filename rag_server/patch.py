@@ -75,7 +75,7 @@ class PatchResult:
     elapsed_s: float = 0.0
     attempts: list[str] = field(default_factory=list)  # one line per sandbox check, in order
     fixes: list[str] = field(default_factory=list)  # other changes, in words (an import from a missing module removed)
-    stop_reason: str = ""  # why Patch stopped trying other blocks before ``max_tries`` (the fault is the user's, time ran out)
+    stop_reason: str = ""  # why Patch stopped trying other blocks before ``max_tries`` (the fault is the user's, time ran out, no candidate left)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -631,7 +631,9 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             break
         previous, previous_picked = check, picked
         nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
-        if nxt is None:
+        if nxt is None:  # said, not left '' (which reads "did not stop early") with tries to spare and the code failing
+            names = ", ".join(sorted(choice)) or "the missing names"
+            stop_reason = f"no other block to try: every candidate the store has for {names} was tried"
             break
         choice = nxt
     assert best is not None

@@ -520,6 +520,15 @@ def test_a_failure_in_the_users_own_code_stops_the_swaps(store, pool):
     assert [i["name"] for i in result.inserted] == ["LayerNorm2d"]
 
 
+def test_running_out_of_blocks_to_try_is_a_stop_reason(store, pool):
+    """A name whose only candidate cannot take the call: Patch stopped after 2 of 5 tries with stop_reason '', which
+    reads "did not stop early"."""
+    code = _norm_model("", 16).replace("LayerNorm2d(16)", "GlobalResponseNorm(16, channels_last=True)")  # NCHW input: fails
+    result = patch(code, CheckSpec(), store, pool)
+    assert not result.check.ok and result.tries < 5, result.attempts
+    assert result.stop_reason.startswith("no other block to try") and "GlobalResponseNorm" in result.stop_reason, (result.stop_reason, result.attempts)
+
+
 def test_a_model_that_hangs_in_its_own_forward_stops_after_two_timeouts_and_within_the_budget(store, pool):
     hang = "        while x.sum() == x.sum():\n            x = x + 0\n"
     result = patch(_norm_model(hang, 16), CheckSpec(timeout_s=2.0), store, pool, budget_s=120)
