@@ -274,8 +274,9 @@ def inplace_diagnosis(msg: str, stage: str, line: int, code: str) -> Diagnosis:
 
 
 def _inplace_op_line(code: str, made: int) -> int | None:
-    """The first augmented assignment (``x += 1``, ``x[...] = ...`` counts too) to the name assigned at line ``made``,
-    later in the same function: the usual in-place culprit, found statically."""
+    """The first in-place change of the name assigned at line ``made``, later in the same function: an augmented
+    assignment (``x += 1``; ``x[...] = ...`` counts too) or an in-place call (``x.add_(1)``, ``torch.relu_(x)``,
+    ``F.relu(x, inplace=True)``): the usual culprits, found statically."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
@@ -285,11 +286,31 @@ def _inplace_op_line(code: str, made: int) -> int | None:
             continue
         names = {t.id for n in ast.walk(func) if isinstance(n, ast.Assign) and n.lineno == made for t in n.targets if isinstance(t, ast.Name)}
         for node in sorted(ast.walk(func), key=lambda n: getattr(n, "lineno", 0)):
-            target = node.target if isinstance(node, ast.AugAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-            base = target.value if isinstance(target, ast.Subscript) else (target if isinstance(node, ast.AugAssign) else None)
-            if getattr(node, "lineno", 0) > made and isinstance(base, ast.Name) and base.id in names:
+            if getattr(node, "lineno", 0) > made and (_assigns_in_place(node, names) or _calls_in_place(node, names)):
                 return node.lineno
     return None
+
+
+def _assigns_in_place(node: ast.AST, names: set[str]) -> bool:
+    """``x += ...`` or ``x[...] = ...`` for a name in ``names``."""
+    target = node.target if isinstance(node, ast.AugAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+    base = target.value if isinstance(target, ast.Subscript) else (target if isinstance(node, ast.AugAssign) else None)
+    return isinstance(base, ast.Name) and base.id in names
+
+
+def _calls_in_place(node: ast.AST, names: set[str]) -> bool:
+    """``x.add_(...)``, ``torch.relu_(x)`` or ``f(x, inplace=True)`` for a name in ``names``. Why: only the assignment
+    forms were located, so ``y.mul_(2)`` got "modified in-place later in forward" where ``y += 1`` got its line."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    trailing = name.endswith("_") and not name.endswith("__")
+    if trailing and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in names:
+        return True  # x.add_(1)
+    first = node.args[0] if node.args else None
+    inplace_flag = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords)
+    return (trailing or inplace_flag) and isinstance(first, ast.Name) and first.id in names  # torch.relu_(x), F.relu(x, inplace=True)
 
 
 def _source_line(code: str, line: int | None) -> str:

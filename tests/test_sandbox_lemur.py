@@ -155,6 +155,11 @@ def test_inplace_backward_failure_names_the_forward_line(pool):
     assert result.diagnosis.line == made
     assert "in-place" in result.diagnosis.hint and f"line {made}" in result.diagnosis.hint
     assert f"line {line_of(INPLACE, 'x += 1.0')}" in result.diagnosis.hint  # the in-place op itself, found statically
+    for op in ("x.mul_(2.0)", "torch.relu_(x)", "x = F.relu(x, inplace=True)"):  # only the assignment forms were located
+        code = INPLACE.replace("x += 1.0", op).replace("import torch.nn as nn\n", "import torch.nn as nn\nimport torch.nn.functional as F\n")
+        found = pool.check(code)
+        assert found.diagnosis.kind == "inplace", (op, found.message)
+        assert f"line {line_of(code, op)} (`{op}`)" in found.diagnosis.problem, (op, found.diagnosis.problem)
 
 
 SHAPE = '''import torch
