@@ -55,6 +55,8 @@ def test_block_text_output(store_dir):
     result = runner.invoke(app, ["block", "DropPath", "--store", str(store_dir)])
     assert result.exit_code == 0
     assert "class DropPath" in result.stdout and "timm.layers.drop.DropPath" in result.stdout
+    typo = runner.invoke(app, ["search", "DropPth", "--mode", "symbol", "--store", str(store_dir)])
+    assert typo.exit_code == 0 and "did you mean" in typo.output and "DropPath" in typo.output, typo.output  # an empty table alone
     empty = runner.invoke(app, ["block", "DropPath", " ", "--store", str(store_dir)])
     assert empty.exit_code == 2 and "a block name is empty" in empty.output, "refused as GetBlock refuses it, not 'no block named'"
 

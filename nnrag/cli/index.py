@@ -228,6 +228,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _print_json(rows)
             return
+        if not rows and query.strip().isidentifier():  # a typo (DropPth): the names `nnrag block` would suggest
+            looked_up = _remote_block(server, [query.strip()], source, policy) if server else lookup_blocks(store, [query.strip()])
+            if "error" in looked_up[0]:
+                typer.echo(f"# {looked_up[0]['error']}", err=True)
         from rich.table import Table
 
         table = Table(title=f"search: {escape(query)}")
