@@ -366,7 +366,10 @@ def _real_nn_classes(store: Any, reading: _Reading, code: str, lo: int, hi: int)
 def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lines: int = 20) -> Suggestions:
     """Blocks to insert for code around a cursor, the undefined names seen there, and the imports that bind those
     of them a standard import answers (no block is suggested for those: Patch would import them too). Code that does
-    not parse is mended first (``_read``), and names imported from modules that do not exist count as undefined."""
+    not parse is mended first (``_read``), and names imported from modules that do not exist count as undefined.
+    Line endings are read as "\n" first (the same line numbers): with lone "\r" endings (an old Mac file) the names
+    at the cursor were missed and blocks were placed at line 1, where Patch and Check read the file right."""
+    code = code.replace("\r\n", "\n").replace("\r", "\n")
     n_lines = max(1, len(code.splitlines()))
     cursor = cursor_line or n_lines
     lo, hi = max(1, cursor - context_lines), cursor + context_lines

@@ -720,6 +720,9 @@ def test_suggest_offers_the_undefined_block_before_its_user(client):
     class_line = MISSING_BLOCK.splitlines().index("class Net(nn.Module):") + 1
     assert first.insert_line == class_line
     assert len(result.suggestions) <= 3
+    for ending in ("\r", "\r\n"):  # an old Mac file: the cursor's names were missed and blocks placed at line 1
+        other = client.suggest(MISSING_BLOCK.replace("\n", ending), cursor_line=cursor, k=3, context_lines=0)
+        assert "BasicBlock" in other.undefined_names and other.suggestions[0].insert_line == class_line, (ending, other)
 
 
 def test_suggest_on_code_that_does_not_parse_inserts_above_the_decorators(client):
