@@ -797,8 +797,11 @@ class BlockStore:
         best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         if len(best) < k:  # a page past RANK_DEPTH: the hits the deeper lists add, after the first RANK_DEPTH
             deeper, deeper_in = self._fused(ranked, kinds)
-            best += sorted((i for i in deeper if i not in scores), key=lambda i: (-deeper[i], i))[: k - len(best)]
-            scores, seen_in = {**deeper, **scores}, {**deeper_in, **seen_in}
+            added = sorted((i for i in deeper if i not in scores), key=lambda i: (-deeper[i], i))[: k - len(best)]
+            floor = min((scores[i] for i in best), default=0.0)
+            scale = min(1.0, 0.999 * floor / max((deeper[i] for i in added), default=1.0)) if floor else 1.0
+            best += added  # their scores scaled under the first part's last: "higher is better" holds down the page
+            scores, seen_in = {**{i: deeper[i] * scale for i in added}, **scores}, {**deeper_in, **seen_in}
         return [(i, scores[i], "hybrid" if len(seen_in[i]) > 1 else next(iter(seen_in[i]))) for i in best]
 
     def _fused(self, ranked: list[list[int]], kinds: list[str]) -> tuple[dict[int, float], dict[int, set[str]]]:

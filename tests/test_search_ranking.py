@@ -194,6 +194,12 @@ def test_the_first_page_is_the_same_for_any_k(tmp_path):
     pages = {k: [store._names[i] for i, _, _ in store.search_ids("zebra", k=k, vector=query)][:5] for k in (1, 5, 20, 100)}
     assert RANK_DEPTH < 55 and "Both" not in pages[5]
     assert pages[20] == pages[5] == pages[100] and pages[1] == pages[5][:1]
+    # a page longer than the first fusion holds (50 deep in each list) continues with what the deeper lists add, "Both"
+    # first among them: fused over the deeper lists its score (0.017) beat the hits above it (0.009)
+    scored = store.search_ids("zebra", k=110, vector=query)
+    names = [store._names[i] for i, _, _ in scored]
+    assert names.index("Both") == 2 * RANK_DEPTH, names[2 * RANK_DEPTH - 2:]
+    assert all(a[1] >= b[1] for a, b in zip(scored, scored[1:])), [round(x[1], 5) for x in scored]
 
 
 def test_of_equally_relevant_blocks_the_better_validated_comes_first(tmp_path):
