@@ -228,8 +228,13 @@ def build_lock(store_dir: Path) -> Iterator[None]:
     """One build per store at a time (an flock, released by the OS if the build dies)."""
     import fcntl
 
-    store_dir.mkdir(parents=True, exist_ok=True)
-    with open(store_dir / ".lock", "w") as fh:
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(store_dir / ".lock", "w")
+    except OSError as exc:  # a read-only file system or no write permission: a traceback ended `nnrag index`
+        raise StoreError(f"cannot write the store {store_dir}: {exc.strerror or exc}; build it where this user can write "
+                         "(--store)") from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -407,6 +412,8 @@ class BlockStore:
     def __init__(self, path: Path, embedder: Any = None):
         self.store_dir = Path(path)
         version_dir = read_current(self.store_dir)
+        if version_dir is None and self.store_dir.exists() and not self.store_dir.is_dir():  # `nnrag index` refuses it too
+            raise StoreError(f"store path {self.store_dir} is not a directory: give a store directory (--store)")
         if version_dir is None:
             raise StoreError(f"no index at {self.store_dir}: build one with `nnrag index --store {self.store_dir}`")
         self.version_dir = version_dir

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     # extra="ignore": NNRAG_* variables that are no setting (NNRAG_CONFIG, NNRAG_TARGETS of the Makefile) are not
     # errors; the TOML file's keys are checked by _TomlFile instead. env_ignore_empty: ``NNRAG_STORE_DIR=`` means
     # unset, not Path(".") (a store in the working directory).
-    model_config = SettingsConfigDict(env_prefix="NNRAG_", extra="ignore", env_ignore_empty=True)
+    # allow_inf_nan=False: NNRAG_DRAIN_S=inf passed ge=0, then grpc's shutdown thread died on it ("timestamp out of
+    # range"); NNRAG_CHECK_TIMEOUT_S=nan was refused as "should be less than or equal to 86400"
+    model_config = SettingsConfigDict(env_prefix="NNRAG_", extra="ignore", env_ignore_empty=True, allow_inf_nan=False)
 
     home: Path = Field(default_factory=default_home, description="Root for caches and the default store.")
     store_dir: Path | None = Field(default=None, description="Block store directory; default <home>/store.")
@@ -82,7 +84,7 @@ class Settings(BaseSettings):
     check_memory_mb: int = Field(default=4096, ge=64, le=1 << 20, description="Default address-space limit for one check, in MiB.")
     max_pending_checks: int = Field(default=16, ge=1, description="Sandbox checks running or queued before RESOURCE_EXHAUSTED "
                                     "(at most three quarters of max_concurrent_rpcs count).")
-    drain_s: float = Field(default=30.0, ge=0, description="On SIGTERM, seconds in-flight calls get to finish.")
+    drain_s: float = Field(default=30.0, ge=0, le=86_400, description="On SIGTERM, seconds in-flight calls get to finish.")
     embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads for query embeddings in the server.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Server log level (logs are JSON lines on stderr)."
@@ -240,8 +242,9 @@ def _source_of(field: str, options: dict[str, str] | None) -> str:
     ``nnrag.toml`` that might not exist side by side, and the user had to guess which one to fix."""
     if options and field in options:
         return options[field]
-    if os.environ.get(f"NNRAG_{field.upper()}"):
-        return f"NNRAG_{field.upper()}"
+    variable = next((name for name, value in os.environ.items() if name.upper() == f"NNRAG_{field.upper()}" and value), None)
+    if variable:  # read whatever its case (NNRAG_workers), and named as it is spelt
+        return variable
     return f"{field} in {_config_file()}"
 
 

@@ -485,15 +485,21 @@ class ReportStore:
         values = (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
                   run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
                   run.planned_epochs(), int(run.finished), run.run_id, int(run.curve_known))
-        with self._lock, self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # one writer across processes: the lookup and the write are one step
-            existing = self._same_run(db, run, values[1])
-            if existing is not None:
-                if run.run_id:
-                    db.execute(f"UPDATE reports SET {', '.join(f'{c} = ?' for c in REPORT_COLUMNS)} WHERE id = ?", (*values, existing))
-                return existing
-            cur = db.execute(f"INSERT INTO reports ({', '.join(REPORT_COLUMNS)}) VALUES ({','.join('?' * len(REPORT_COLUMNS))})", values)
-            return int(cur.lastrowid)
+        try:
+            with self._lock, self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")  # one writer across processes: the lookup and the write are one step
+                existing = self._same_run(db, run, values[1])
+                if existing is not None:
+                    if run.run_id:
+                        db.execute(f"UPDATE reports SET {', '.join(f'{c} = ?' for c in REPORT_COLUMNS)} WHERE id = ?", (*values, existing))
+                    return existing
+                cur = db.execute(f"INSERT INTO reports ({', '.join(REPORT_COLUMNS)}) VALUES ({','.join('?' * len(REPORT_COLUMNS))})", values)
+                return int(cur.lastrowid)
+        except sqlite3.OperationalError as exc:  # a read-only directory or file system: a traceback ended `nnrag report`
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+            raise ReportsUnavailable(f"the report store {self.path} cannot be written ({exc}): report into a predictor "
+                                     "directory this user can write") from None
 
     def _same_run(self, db: sqlite3.Connection, run: ReportedRun, code_hash: str) -> int | None:
         """The id of the stored row ``run`` stands for: the one with its run_id, else (no run_id) an identical report."""

@@ -275,3 +275,18 @@ def test_a_revalidation_reads_the_call_sites_a_cold_build_reads(env, tmp_path, m
     again = build_index(specs, store_dir, cache_dir=env["cache"], pool=env["pool"], embedder=env["embedder"])
     assert again.validated >= 1 and again.validation_reused == 0
     assert BlockStore(store_dir, embedder=env["embedder"]).get("Mixer").passed("forward")
+
+
+def test_a_store_that_cannot_be_written_is_a_store_error(tmp_path):
+    """The build lock's mkdir and open were unguarded: a read-only store ended `nnrag index` in a traceback."""
+    from indexer.store import StoreError, build_lock
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot write the store"):
+        with build_lock(blocker / "store"):
+            pass
+    from indexer.store import BlockStore
+
+    with pytest.raises(StoreError, match="is not a directory"):  # said "build one with nnrag index --store", which refuses it
+        BlockStore(blocker)

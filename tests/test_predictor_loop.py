@@ -296,3 +296,26 @@ def test_a_stopper_given_a_pool_measures_new_code_as_the_server_does(predictor):
         EpochStopper(predictor, code, HP, "cifar-10", epochs=4, pool=pool).update(0.3)
         assert predictor.pool is pool
     assert predictor.knows_dynamic(code) and "dyn_ok" in predictor.code_features(code), "measured (a verdict kept)"
+
+
+# ---- 8. a predictor directory or store this user cannot write --------------------------------------
+
+def test_a_report_into_a_read_only_store_is_one_error_naming_it(predictor, tmp_path, monkeypatch):
+    """`nnrag report` into a read-only predictor directory ended in sqlite's traceback ("attempt to write a readonly
+    database"). The store is opened read-only here, as a read-only mount or another user's directory opens it."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from nnrag.cli import app
+    from predictor.api import ReportedRun, ReportStore, ReportsUnavailable
+
+    path = predictor.reports.path
+    monkeypatch.setattr(ReportStore, "_connect", lambda self: sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    with pytest.raises(ReportsUnavailable, match=f"report store {path} cannot be written"):
+        predictor.report(ReportedRun(code=net(), hparams=HP, dataset="cifar-10", accuracy=[0.3]))
+    model = tmp_path / "net.py"
+    model.write_text(net())
+    cli = CliRunner().invoke(app, ["report", str(model), "--curve", "0.3", "--dir", str(path.parent)])
+    assert cli.exit_code == 2 and "cannot be written" in cli.output and "Traceback" not in cli.output, cli.output
+

@@ -114,6 +114,22 @@ def test_a_refused_value_is_named_where_it_came_from_on_one_line(capsys, monkeyp
     assert "invalid settings: NNRAG_WORKERS: " in err and str(config) not in err, err
 
 
+def test_infinite_and_nan_values_are_refused_and_a_variable_is_named_as_spelt(capsys, monkeypatch):
+    """NNRAG_DRAIN_S=inf passed (ge=0), then grpc's shutdown thread died on it; nan was refused as "should be less
+    than or equal to 86400"; NNRAG_workers=0 (read whatever its case) was blamed on a nnrag.toml that did not exist."""
+    for name, value in (("NNRAG_DRAIN_S", "inf"), ("NNRAG_CHECK_TIMEOUT_S", "nan"), ("NNRAG_DRAIN_S", "1e300")):
+        monkeypatch.setenv(name, value)
+        err = _refusal(capsys, monkeypatch, "stats")
+        assert f"invalid settings: {name}: " in err and ("finite number" in err or "less than or equal" in err), err
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("NNRAG_WORKERS", raising=False)
+    monkeypatch.setenv("NNRAG_workers", "0")
+    err = _refusal(capsys, monkeypatch, "stats")
+    assert "invalid settings: NNRAG_workers: " in err and "nnrag.toml" not in err, err
+    err = _refusal(capsys, monkeypatch, "stats", "--store", "somewhere")  # a command that needs no setting refuses it too
+    assert "invalid settings: NNRAG_workers: " in err, err
+
+
 def test_predictor_cache_follows_nnrag_home_set_after_import(tmp_path, monkeypatch):
     """The LEMUR wheel, parsed runs and fitted estimators live under ``$NNRAG_HOME/cache``, read when used: the
     predictor's cache path was fixed at import to ~/.cache/nnrag/cache whatever NNRAG_HOME said."""

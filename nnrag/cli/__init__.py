@@ -17,9 +17,10 @@ for area in (index, check, patch, predict, serve):
 
 
 def main() -> None:
-    from nnrag.settings import SettingsError
+    from nnrag.settings import SettingsError, get_settings
 
     try:
+        get_settings()  # for every command: one given --store read no settings, so a refused value passed unnoticed
         app()
     except SettingsError as exc:  # a bad NNRAG_* variable or nnrag.toml value: name it, no traceback
         typer.echo(f"error: {exc}", err=True)

@@ -240,7 +240,7 @@ def report_cmd(
 ) -> None:
     """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
     the next train-predictor learns from it."""
-    from predictor.api import Predictor, ReportedRun
+    from predictor.api import Predictor, ReportedRun, ReportsUnavailable
     from predictor.report_inputs import CLI_REPORT, InputProblem, check_report
     from predictor.train import MismatchedSave
 
@@ -271,7 +271,7 @@ def report_cmd(
             report = ReportedRun(code=code, hparams=hp, dataset=dataset, accuracy=values, epochs_planned=epochs, finished=not stopped,
                                  run_id=run_id, curve_known=final is None)
             stored_id = _measuring(predictor, lambda: predictor.report(report, new_dataset))
-        except (FileNotFoundError, ValueError, MismatchedSave) as exc:  # MismatchedSave: one line, not a traceback
+        except (FileNotFoundError, ValueError, MismatchedSave, ReportsUnavailable) as exc:  # one line, not a traceback
             _fail(str(exc))
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
     seen = f"{len(values)} epochs" if final is None else "final only"
