@@ -15,6 +15,7 @@ gRPC status code and the server's message.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import numbers
@@ -554,9 +555,17 @@ def _with_durations(points: list[predictor_pb2.CurvePoint], durations: Iterable[
     return points
 
 
+RUN_KEYS = ("code", "hparams", "dataset", "curve", "max_epochs", "epochs", "durations", "transform", "task", "run_id")
+
+
 def _run(run: dict[str, Any], name: str = "run") -> predictor_pb2.Run:
     if not isinstance(run, dict):
         raise TypeError(f"{name} must be a dict (code, hparams, dataset, curve, ...), got {type(run).__name__}")
+    unknown = [str(key) for key in run if key not in RUN_KEYS]
+    if unknown:  # a misspelt "max_epoch" was dropped, and the run answered as planned for 5 epochs
+        near = [m for key in unknown for m in difflib.get_close_matches(key, RUN_KEYS, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        raise ValueError(f"{name} has unknown key(s) {', '.join(map(repr, unknown))}{hint}; a run has {', '.join(RUN_KEYS)}")
     return predictor_pb2.Run(
         run_id=str(run.get("run_id", "")), code=_code_arg(run.get("code", ""), f"{name} code"), hparams_json=_json(_wire_hparams(run), f"{name} hparams"),
         dataset=run.get("dataset", ""), task=run.get("task", ""),
@@ -754,7 +763,13 @@ class _Base:
         self._options = channel_options(max_message_mb, retries)
 
     def _t(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else timeout
+        """A call's deadline in seconds: ``timeout``, else the client's. Why checked: ``timeout=-1`` was sent as a
+        deadline already past, and came back as DEADLINE_EXCEEDED from the server instead of naming the argument."""
+        if timeout is None:
+            return self.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or not math.isfinite(timeout):
+            raise ValueError(f"timeout must be a number of seconds > 0 (None: the client's {self.timeout:g} s), got {timeout!r}")
+        return float(timeout)
 
 
 class Client(_Base):

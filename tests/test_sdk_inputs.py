@@ -158,6 +158,20 @@ def test_non_finite_values_are_refused_naming_the_field(served):
         served.predict(CODE, {}, "cifar-10", CURVE, epochs=torch.tensor(math.inf))
 
 
+def test_a_misspelt_run_key_and_a_bad_timeout_are_refused_before_sending(served):
+    """{"max_epoch": 10} was dropped, and the run answered as planned for 5 epochs ("planned epochs not given");
+    timeout=-1 was sent as a deadline already past and came back DEADLINE_EXCEEDED."""
+    run = {"code": CODE, "dataset": "cifar-10", "curve": CURVE}
+    with pytest.raises(ValueError, match=r"run has unknown key\(s\) 'max_epoch' \(did you mean 'max_epochs'\?\)"):
+        served.should_stop({**run, "max_epoch": 10}, 0.9)
+    with pytest.raises(ValueError, match=r"earlier_runs\[0\] has unknown key\(s\) 'bogus'"):
+        served.should_stop({**run, "max_epochs": 10}, 0.9, earlier_runs=[{**run, "bogus": 1}])
+    for bad in (-1, 0, math.nan, "5"):
+        with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+            served.predict(CODE, {}, "cifar-10", CURVE, timeout=bad)
+    assert served.should_stop({**run, "max_epochs": 10}, 0.9, timeout=30).predicted_accuracy > 0
+
+
 def test_importing_the_sdk_imports_neither_torch_nor_numpy_for_it():
     probe = "import sys, rag_server.client; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
     before = "import sys, corpus.records, indexer.records, sandbox.spec, rag_server.convert, grpc; " + probe.split("; ", 1)[1]
