@@ -13,6 +13,7 @@ Every prediction carries a point estimate, an 80% interval and the name of the e
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -361,6 +362,19 @@ def _numbers(values, field: str, kind: str = "values must be numbers", sequence:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"{field}: {kind}, got {v!r}")
     return [float(v) for v in values]
+
+
+RUN_DICT_KEYS = ("code", "hparams", "dataset", "curve", "durations", "epochs", "transform")
+
+
+def check_run_keys(run: dict, field: str = "run") -> None:
+    """A ValueError naming the keys of a run dict that no run has, with the nearest known one. Why: a misspelt
+    ``epoch`` was dropped, and the run was decided as planned for 5 epochs."""
+    unknown = [str(key) for key in run if key not in RUN_DICT_KEYS]
+    if unknown:
+        near = [m for key in unknown for m in difflib.get_close_matches(key, RUN_DICT_KEYS, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        raise ValueError(f"{field} has unknown key(s) {', '.join(map(repr, unknown))}{hint}; a run has {', '.join(RUN_DICT_KEYS)}")
 
 
 def _curve_of(values, field: str) -> list[float]:
@@ -1058,6 +1072,10 @@ class Predictor:
         for i, r in enumerate(earlier):
             if not isinstance(r, dict):
                 raise ValueError(f"earlier[{i}] must be a run dict like the others, got {type(r).__name__}")
+            try:
+                check_run_keys(r)
+            except ValueError as exc:
+                raise ValueError(f"earlier[{i}]: {exc}") from None
             if r.get("code"):
                 try:
                     plan = stated_plan(r.get("epochs"), r.get("hparams") if isinstance(r.get("hparams"), dict) else None)
@@ -1124,6 +1142,7 @@ class Predictor:
             if budget is not None:
                 run.epochs = planned_epochs(budget, None, run.k, "budget")[0]
             return run, False
+        check_run_keys(run)
         if "curve" in run:
             named = "budget" if budget is not None or run.get("epochs") is None else "run epochs"
             given = budget if budget is not None else run.get("epochs")
@@ -1137,6 +1156,7 @@ class Predictor:
             if budget is not None:
                 run.epochs = max(whole_epochs(budget, "budget"), run.k)
             return run
+        check_run_keys(run)
         missing = [k for k in ("code", "dataset", "curve") if k not in run]
         if missing:
             raise ValueError(f"run is missing {', '.join(missing)}")

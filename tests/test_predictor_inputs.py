@@ -335,3 +335,17 @@ def test_split_files_with_py_names_or_no_test_models(tmp_path, monkeypatch):
     assert trained.exit_code == 2, trained.output
     assert "3 train_models end in '.py' (e.g. 'm0.py'): read without the suffix" in trained.output
     assert "too few training runs" in trained.output and "not in" not in trained.output
+
+
+def test_a_run_dict_with_a_key_no_run_has_is_refused_with_the_nearest(predictor):
+    """A misspelt ``max_epoch`` was dropped in process, and the run decided as planned for 5 epochs (the SDK refuses it)."""
+    run = {"code": net(), "hparams": HP, "dataset": "cifar-10", "curve": [0.3] * 3}
+    with pytest.raises(ValueError, match=r"run has unknown key\(s\) 'epoch' \(did you mean 'epochs'\?\)"):
+        predictor.should_stop({**run, "epoch": 50}, [0.8])
+    with pytest.raises(ValueError, match=r"incumbent\[1\]: run has unknown key\(s\) 'curv'"):
+        predictor.should_stop(run, [{**run, "curve": [0.5] * 5, "epochs": 5}, {**run, "curv": [0.6]}])
+    with pytest.raises(ValueError, match=r"earlier\[0\]: run has unknown key\(s\) 'hparam'"):
+        predictor.should_stop(run, [0.8], earlier=[{**run, "hparam": HP}])
+    with pytest.raises(ValueError, match=r"earlier\[0\]: run has unknown key\(s\) 'durations_s'"):
+        predictor.should_stop(run, [0.8], earlier=[{"curve": [0.5] * 5, "durations_s": [1.0] * 5}])
+    assert predictor.should_stop({**run, "epochs": 50, "durations": [1.0, 2.0, 3.0], "transform": None}, [0.8]).reason
