@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from corpus.records import Provenance
@@ -59,19 +60,25 @@ def wire_text(text: str) -> str:
 
 
 def wire_safe(value: Any) -> Any:
-    """``value`` with every string inside it ``wire_text``: strings, lists, tuples, dict keys and values, and the fields of
-    dataclasses (a copy; ``value`` is not changed). Every record produced by untrusted code (a CheckResult, a
-    PatchResult) goes through this once before it becomes a message, so no field can be forgotten."""
+    """``value`` with every string inside it ``wire_text`` (``strings_mapped``). Every record produced by untrusted
+    code (a CheckResult, a PatchResult) goes through this once before it becomes a message, so no field can be
+    forgotten."""
+    return strings_mapped(value, wire_text)
+
+
+def strings_mapped(value: Any, fn: Callable[[str], str]) -> Any:
+    """``value`` with ``fn`` applied to every string inside it: strings, lists, tuples, dict keys and values, and the
+    fields of dataclasses (a copy; ``value`` is not changed)."""
     if isinstance(value, str):
-        return wire_text(value)
+        return fn(value)
     if isinstance(value, (list, tuple)):
-        return type(value)(wire_safe(v) for v in value)
+        return type(value)(strings_mapped(v, fn) for v in value)
     if isinstance(value, dict):
-        return {wire_safe(k): wire_safe(v) for k, v in value.items()}
+        return {strings_mapped(k, fn): strings_mapped(v, fn) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         safe = copy.copy(value)  # not ``dataclasses.replace``: no __init__ / __post_init__ runs again
         for f in dataclasses.fields(value):
-            object.__setattr__(safe, f.name, wire_safe(getattr(value, f.name)))
+            object.__setattr__(safe, f.name, strings_mapped(getattr(value, f.name), fn))
         return safe
     return value
 

@@ -150,11 +150,16 @@ def _explain_recursion(result: CheckResult, nesting: Nesting) -> None:
 
 def _print_result(result: CheckResult) -> None:
     """Every string of a result comes from the checked code (messages, names, even the verdict can be
-    forged): it is printed as plain Text, never parsed as rich markup ("[/foo]" would crash, "[red]" vanish)."""
+    forged): it is printed as plain Text, never parsed as rich markup ("[/foo]" would crash, "[red]" vanish), and with
+    its control characters written out (``terminal_text``)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from nnrag.cli.output import terminal_text
+    from rag_server.convert import strings_mapped
+
+    result = strings_mapped(result, terminal_text)
     console = Console()
     colour = "green" if result.ok else "red"
     console.print(Text.assemble((str(result.status), f"bold {colour}"), f" at {result.failed_stage}" if result.failed_stage else "",

@@ -7,6 +7,7 @@ printed here is laid out at its natural width when the output is not a terminal;
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # rich loads when a table is printed: the CLI starts without it
@@ -23,3 +24,17 @@ def print_table(table: Table, console: Console | None = None) -> None:
         natural = console.measure(table, options=console.options.update_width(100_000)).maximum
         console = Console(width=max(console.width, natural), stderr=console.stderr)
     console.print(table)
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every control character but newline and tab (escape sequences, bell, carriage return, C1 codes)
+    and every bidirectional override written as its Python escape. Why: what a check prints, raises or names comes from
+    the checked code, and ``\\x1b[2J``, ``\\x1b]52;...`` or ``\\x1b[8m`` reached the user's terminal: a cleared screen,
+    a fake "ok", hidden text, a write to the clipboard."""
+    if text.isprintable():
+        return text
+    return "".join(c if c in "\n\t" or not (unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS)
+                   else repr(c)[1:-1] for c in text)

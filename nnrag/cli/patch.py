@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from nnrag.cli.check import parse_input_dtypes, parse_init_kwargs, parse_shape, read_code
+from nnrag.cli.output import terminal_text
 from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store, stored_source_specs
 from nnrag.pyparse import MAX_TOKEN_DEPTH, TooDeep, refuse_past, too_deep_error
@@ -175,13 +176,15 @@ def register(app: typer.Typer) -> None:
             if result.unresolved:
                 typer.echo(f"# unresolved: {', '.join(result.unresolved)}", err=True)
             if result.check is not None:
-                c = result.check
+                from rag_server.convert import strings_mapped
+
+                c = strings_mapped(result.check, terminal_text)  # the checked code's own text: no escape sequence reaches the terminal
                 verdict = "ok" if c.ok else f"{c.status} at {c.failed_stage}: {c.error_type}: {c.message}"
                 typer.echo(f"# check: {verdict}", err=True)
                 if not c.ok and c.diagnosis.hint:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
             if result.stop_reason:
-                typer.echo(f"# stopped trying other blocks: {result.stop_reason}", err=True)
+                typer.echo(f"# stopped trying other blocks: {terminal_text(result.stop_reason)}", err=True)
         if result.check is not None and not result.check.ok:
             raise typer.Exit(1)
 
