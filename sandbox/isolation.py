@@ -6,6 +6,7 @@ Why here and not in Python: an audit hook can be bypassed by any code that reach
 inherits the namespaces:
 
 - network: a fresh network namespace with no interface up (no loopback, no internet);
+- IPC: a fresh IPC namespace (SysV shared memory, semaphores, message queues of the host are out of reach);
 - filesystem: a private mount namespace where every mount is read-only and ``/tmp`` is a
   private tmpfs (the per-check temp dirs live there and vanish with the worker);
 - processes: each check child is pid 1 of its own pid namespace (when it dies the kernel
@@ -13,7 +14,8 @@ inherits the namespaces:
   only its own processes and it cannot signal or read ``/proc/<pid>/environ`` of others;
 - per check: its own mount namespace with a fresh ``/proc`` of its pid namespace (no other
   process, nor its command line, is visible) and a fresh tmpfs ``/tmp`` that is freed when
-  the check's last process dies (nothing one check leaves there reaches the next).
+  the check's last process dies (nothing one check leaves there reaches the next), and an IPC
+  namespace of its own, destroyed with its SysV objects when its last process dies.
 
 Python 3.11 has no ``os.unshare``/``mount``, so we call libc through ctypes. Everything
 degrades gracefully: ``IsolationInfo`` says what is actually active.
@@ -30,6 +32,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -57,6 +60,8 @@ TMPFS_SIZE = "size=1024m,mode=1777"
 NEVER_CONTAINED: tuple[str, ...] = (
     "verdicts: the checked code runs in the process that reports its result, so it can forge its own result "
     "(status, stages, params) before failing; a check measures whether honest code runs, it proves nothing about adversarial code",
+    "reading: checks can read the files any user may read (world-readable ones: the project's code, the Python "
+    "installation, /etc); the isolation makes the filesystem read-only and hides a private $HOME, it does not hide the rest",
 )
 
 
@@ -106,6 +111,8 @@ class IsolationInfo:
             gaps.append("processes: checks can list every process on the machine and read its command line (/proc/<pid>/cmdline)")
             if self.filesystem != "none":
                 gaps.append("filesystem: files a check leaves in the worker's private /tmp are visible to its later checks")
+            gaps.append("IPC: SysV shared memory, semaphores and message queues a check makes outlive it and reach later checks"
+                        + (" and the host's" if self.network == "none" else ""))
         return gaps
 
 
@@ -249,8 +256,9 @@ def private_check_mounts() -> None:
     fresh procfs for its pid namespace. Why: the worker's /proc is the host's, where any check
     could read every process's command line, and the worker's /tmp outlives checks, so files one
     check leaves there (written through ctypes, past the audit hook) would reach the next. Both
-    mounts die with the check's last process."""
-    unshare(CLONE_NEWNS)
+    mounts die with the check's last process. Also an IPC namespace of its own: SysV shared memory
+    is not a file, and a segment one check made outlived it (host memory held) and reached the next."""
+    unshare(CLONE_NEWNS | CLONE_NEWIPC)
     _mount_private_tmp()
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
 
@@ -259,6 +267,7 @@ def _probe_check_mounts() -> str:
     """Fork once the way checks are forked (pid 1 of a new pid namespace) and set up
     ``private_check_mounts`` there: "" when it works and /proc shows only that process, else why not."""
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    own_ipc = os.readlink("/proc/self/ns/ipc")
     read_end, write_end = os.pipe()
     try:
         unshare(CLONE_NEWPID)
@@ -267,7 +276,10 @@ def _probe_check_mounts() -> str:
             try:
                 private_check_mounts()
                 visible = sorted(e for e in os.listdir("/proc") if e.isdigit())
-                os.write(write_end, b"ok" if visible == ["1"] else f"/proc still shows pids {visible[:5]}".encode())
+                problem = f"/proc still shows pids {visible[:5]}" if visible != ["1"] else ""
+                if os.readlink("/proc/self/ns/ipc") == own_ipc:
+                    problem = "the IPC namespace is the worker's"
+                os.write(write_end, (problem or "ok").encode())
             except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised in a fork
                 os.write(write_end, (str(exc) or type(exc).__name__).encode())
             finally:
@@ -309,15 +321,15 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
         if mode == "uid":  # namespaces off on purpose: what an unprivileged container gets
             raise OSError(0, "namespaces skipped (isolation='uid')")
         if is_root:
-            unshare(CLONE_NEWNS | CLONE_NEWNET)
-            info.details.append("unshare(CLONE_NEWNS|CLONE_NEWNET) as root")
+            unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
+            info.details.append("unshare(CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWIPC) as root")
         else:
             uid, gid = os.geteuid(), os.getegid()
-            unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
+            unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"0 {uid} 1")
             _write("/proc/self/gid_map", f"0 {gid} 1")
-            info.details.append("unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET) in a user namespace")
+            info.details.append("unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWIPC) in a user namespace")
         info.network = "netns"
         info.details.append("network: private namespace, no interface up (no loopback, no internet)")
     except OSError as exc:
@@ -354,7 +366,7 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     if info.filesystem != "none":
         problem = _probe_check_mounts()
         info.check_mounts = not problem
-        info.details.append("per check: a fresh /proc (only its own processes) and a fresh /tmp" if not problem
+        info.details.append("per check: a fresh /proc (only its own processes) and a fresh /tmp and IPC namespace" if not problem
                             else f"per-check /proc and /tmp unavailable: {problem}")
     return info
 

@@ -181,3 +181,65 @@ def verdict_error(error_type: str, message: str = "") -> bool:
     if error_type in SANDBOX_SIDE_ERRORS:
         return False
     return not (error_type == "Timeout" and message.startswith(("the check exceeded its wall-clock cap", "no result within")))
+
+
+INT64_MAX = (1 << 63) - 1
+
+
+def _is_int(value: Any, low: int = -INT64_MAX - 1, high: int = INT64_MAX) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_int(d) for d in value)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+_RESULT_FIELD_CHECKS: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "stages": (lambda v: _strings(v) and all(s in ("ok", "failed", "skipped") for s in v.values()), "a map of stage names to ok/failed/skipped"),
+    "failed_stage": (lambda v: v is None or isinstance(v, str), "a stage name or null"),
+    "error_type": (lambda v: isinstance(v, str), "a string"), "message": (lambda v: isinstance(v, str), "a string"),
+    "traceback": (lambda v: isinstance(v, str), "a string"), "stdout": (lambda v: isinstance(v, str), "a string"),
+    "entry": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "params": (lambda v: v is None or _is_int(v, 0), "a count (int64) or null"),
+    "flops": (lambda v: v is None or _is_int(v, 0), "a count (int64) or null"),
+    "output_count": (lambda v: v is None or _is_int(v, 0), "a count (int64) or null"),
+    "output_shapes": (lambda v: isinstance(v, list) and all(_is_shape(s) for s in v), "a list of shapes (lists of int64)"),
+    **{name: (lambda v: v is None or _is_number(v), "a number or null") for name in ("forward_ms", "peak_rss_mb", "wall_ms", "cpu_s")},
+    "example": (lambda v: v is None or _example_problem(v) is None, "an example (init_args list, init_kwargs map, input shapes)"),
+    "diagnosis": (lambda v: isinstance(v, dict) and set(v) <= {"problem", "hint", "kind", "symbol", "line"}
+                  and all(isinstance(v.get(k, ""), str) for k in ("problem", "hint", "kind", "symbol"))
+                  and (v.get("line") is None or _is_int(v["line"], -(1 << 31), (1 << 31) - 1)), "a diagnosis (strings and a line number)"),
+}
+
+
+def _example_problem(data: Any) -> str | None:
+    checks = {"init_args": lambda v: isinstance(v, list), "init_kwargs": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+              "inputs": lambda v: v is None or (isinstance(v, list) and all(_is_shape(s) for s in v)),
+              "input_dtypes": lambda v: v is None or (isinstance(v, list) and all(isinstance(d, str) for d in v)),
+              "input_specs": lambda v: v is None or (isinstance(v, list) and all(isinstance(s, dict) for s in v))}
+    if not isinstance(data, dict):
+        return "not an object"
+    return next((name for name, ok in checks.items() if name in data and not ok(data[name])), None)
+
+
+def result_problem(data: Any) -> str | None:
+    """What makes ``data`` not a CheckResult dict (a field of the wrong type, a count past int64), or None. Why: the
+    result comes from the process that ran the checked code, which can write one of its own; a params of 2**70 or a
+    diagnosis line of "seven" passed through and failed the server's reply as an internal error."""
+    if not isinstance(data, dict):
+        return f"the result is a {type(data).__name__}, not an object"
+    if "status" not in data:
+        return "the result has no status"
+    for name, (ok, what) in _RESULT_FIELD_CHECKS.items():
+        if name in data and not ok(data[name]):
+            return f"{name} must be {what}, got {data[name]!r:.80}"
+    return None

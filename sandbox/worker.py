@@ -148,10 +148,15 @@ class Worker:
 
         A finished child exits by itself right after reporting; tearing down its copy of the
         address space takes tens of ms, so we do not wait for it here: ``reap`` collects it
-        later (and SIGKILLs its process group if it lingers), then removes its work dir.
+        later, then removes its work dir. It is SIGKILLed now, with its process group (and, as
+        pid 1 of its pid namespace, every process of it): its answer is in, and code that wrote
+        its result early and went on in processes of its own ran through the next check.
         """
         used, self.used = self.used, None
         if used is not None:
+            if not used.get("reaped"):
+                _kill_group(used["pid"])
+                _kill(used["pid"])
             used["kill_at"] = time.monotonic() + LINGER_S
             self.dying.append(used)
             if not self.isolation.pid_namespace:
@@ -234,7 +239,9 @@ class Worker:
                 self.recycle()
         self.used = child  # tracked before reaping: the stray sweep must not take it for an escaped process
         self.reap()
-        outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + wall_s, int(request.get("output_limit", 16384)), cpu_budget=timeout_s)
+        memory_mb = int((request.get("spec") or {}).get("memory_mb") or 0) or None
+        outcome = self._collect(child["pid"], child["r_res"], child["r_out"], start + wall_s, int(request.get("output_limit", 16384)),
+                                cpu_budget=timeout_s, memory_mb=memory_mb)
         outcome["worker_ms"] = round((time.monotonic() - start) * 1000, 3)
         child["reaped"] = outcome["wait_status"] is not None
         return _assemble(outcome, request)
@@ -250,7 +257,11 @@ class Worker:
         return len(kept) < len(lines)
 
     def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int,
-                 cpu_budget: float | None = None) -> dict[str, Any]:
+                 cpu_budget: float | None = None, memory_mb: int | None = None) -> dict[str, Any]:
+        """Read the check's output and result until it reports, dies, or passes a limit: its CPU budget (all its
+        processes), the wall deadline, a cancel, or ``memory_mb`` held by the processes it forked (each has its own
+        RLIMIT_AS, so six forks of 200 MiB each passed a 256 MiB budget): ``forked_mib`` says how much."""
+        forked_mib = None
         res_buf, out_buf = bytearray(), bytearray()
         out_dropped = 0
         final: dict | None = None
@@ -266,8 +277,12 @@ class Worker:
             if remaining <= 0:
                 timed_out = final is None
                 break
-            if cpu_budget is not None and final is None and (_cpu_seconds(pid) or 0.0) >= cpu_budget:
+            tree = _process_tree(pid)
+            if cpu_budget is not None and final is None and (_cpu_seconds(tree) or 0.0) >= cpu_budget:
                 timed_out, limit = True, "cpu"
+                break
+            if memory_mb is not None and final is None and len(tree) > 1 and (held := _private_mib(tree[1:])) > memory_mb:
+                forked_mib = round(held)
                 break
             ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
             if not ready:
@@ -304,14 +319,14 @@ class Worker:
         final = final or final2
         timed_out = timed_out or (cancelled and final is None)
         usage = _usage(pid) if timed_out else {}  # read before the kill: what the check had used when a limit ended it
-        if final is None or timed_out:
+        if final is None or timed_out or forked_mib is not None:
             _kill_group(pid)
             if wait_status is None:
                 _, wait_status = os.waitpid(pid, 0)
         _drain(r_out, out_buf, output_limit)
         return {
             "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
-            "limit": limit, **usage, "result_unreadable": final is None and (overflow or _has_result_line(res_buf)),
+            "limit": limit, "forked_mib": forked_mib, **usage, "result_unreadable": final is None and (overflow or _has_result_line(res_buf)),
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
 
@@ -319,29 +334,65 @@ class Worker:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds a live child has used so far (all its threads), None when
-    /proc cannot tell (the child's RLIMIT_CPU stays the backstop)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    except (OSError, IndexError, ValueError):
-        return None
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its live (or unreaped) descendants, from ``/proc/<pid>/task/<tid>/children``; just ``pid`` where the
+    kernel does not list children. In a pid namespace an orphan is re-parented to the check's pid 1, so the tree holds
+    every process of the check."""
+    tree, queue = [], [pid]
+    while queue and len(tree) < 4096:
+        current = queue.pop()
+        tree.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", "rb") as fh:
+                    queue.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return tree
+
+
+def _cpu_seconds(pid: int | list[int]) -> float | None:
+    """User + system CPU seconds the check has used so far: every thread of the child and of the processes it started
+    (and reaped), None when /proc cannot tell (the child's RLIMIT_CPU stays the backstop). Why the whole tree: a check
+    that forked (through ctypes, past the audit hook) spun both cores while its own process showed 0.13 s, and its end
+    at the wall cap read as a busy machine, not as the code's fault."""
+    total = None
+    for member in pid if isinstance(pid, list) else _process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            total = (total or 0.0) + sum(int(f) for f in fields[11:15]) / _CLOCK_TICKS  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _private_mib(pids: list[int]) -> float:
+    """MiB of memory only these processes hold (their private pages, ``smaps_rollup``): a forked copy shares the
+    worker's torch with it until it writes, so its RSS would count torch once per copy."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+                total += sum(int(line.split()[1]) for line in fh if line.startswith((b"Private_Clean:", b"Private_Dirty:")))
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1024
 
 
 def _run_queue_seconds(pid: int) -> float | None:
-    """Seconds the child's threads spent runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), None where
-    the kernel does not tell. Why: it tells a machine too busy to run the check from code that sleeps or blocks."""
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-        total = 0
-        for task in tasks:
-            with open(f"/proc/{pid}/task/{task}/schedstat", "rb") as fh:
-                total += int(fh.read().split()[1])
-        return total / 1e9
-    except (OSError, IndexError, ValueError):
-        return None
+    """Seconds the check's threads (of all its processes) spent runnable but waiting for a CPU
+    (``/proc/PID/task/*/schedstat``), None where the kernel does not tell. Why: it tells a machine too busy to run the
+    check from code that sleeps or blocks."""
+    total = None
+    for member in _process_tree(pid):
+        try:
+            for task in os.listdir(f"/proc/{member}/task"):
+                with open(f"/proc/{member}/task/{task}/schedstat", "rb") as fh:
+                    total = (total or 0.0) + int(fh.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def _usage(pid: int) -> dict[str, float | None]:
@@ -361,6 +412,13 @@ def _children_of(parent: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == parent:
             children.append(int(entry))
     return children
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_group(pid: int) -> None:
@@ -399,7 +457,7 @@ def _parse_lines(buf: bytearray) -> tuple[dict | None, dict | None]:
                 partial = json.loads(line[2:])
             elif line.startswith(b"R "):
                 final = json.loads(line[2:])
-        except ValueError:
+        except (ValueError, RecursionError):  # garbled, or nested past the parser's depth
             continue
     return partial, final
 
@@ -412,13 +470,19 @@ def _has_result_line(buf: bytearray) -> bool:
 def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The CheckResult dict: the child's own report, or one built from how it died."""
     from sandbox.diagnose import diagnose_status
-    from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+    from sandbox.spec import CheckResult, CheckSpec, Diagnosis, result_problem
 
-    final = outcome["final"]
+    final, partial = outcome["final"], outcome["partial"]
+    if outcome.get("forked_mib") is not None:
+        return _forked_over_memory(outcome, request)
+    if final is not None and not outcome["timed_out"] and (problem := result_problem(final)):
+        return _bad_result(problem, outcome)
     if final is not None and not outcome["timed_out"]:
         result = CheckResult.from_dict(final)
     else:
-        partial = outcome["partial"] or {"status": "crashed", "current_stage": "parse"}
+        if partial is not None and result_problem({**partial, "status": "crashed"}):
+            partial = None  # progress the checked code wrote itself: how it died is still told below
+        partial = partial or {"status": "crashed", "current_stage": "parse"}
         stage = partial.pop("current_stage", None) or "parse"
         result = CheckResult.from_dict({**partial, "status": "crashed"})
         result.failed_stage = stage
@@ -450,6 +514,34 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     data = result.to_dict()
     data["worker_ms"] = outcome.get("worker_ms")
     return data
+
+
+def _forked_over_memory(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The CheckResult dict of a check killed because the processes it started held more than its memory budget."""
+    from sandbox.spec import CheckResult, CheckSpec, Diagnosis
+
+    spec = CheckSpec.from_dict(request.get("spec") or {})
+    stage = (outcome["partial"] or {}).get("current_stage") if isinstance(outcome["partial"], dict) else None
+    stage = stage if isinstance(stage, str) else "parse"
+    done = (outcome["partial"] or {}).get("stages") if isinstance(outcome["partial"], dict) else None
+    done = done if isinstance(done, dict) and all(isinstance(k, str) and v in ("ok", "failed", "skipped") for k, v in done.items()) else {}
+    message = f"the processes the check started held {outcome['forked_mib']:,} MiB together during {stage}, over its {spec.memory_mb:,} MiB budget"
+    result = CheckResult("oom", stages={name: "skipped" for name in spec.stages} | done | {stage: "failed"}, failed_stage=stage, error_type="MemoryError",
+                         message=message, diagnosis=Diagnosis(f"exceeded the memory budget ({spec.memory_mb} MB) at {stage} in processes it started",
+                                                              "do not start processes in a model (a check runs the model in one)", "oom"),
+                         stdout=outcome["stdout"])
+    return {**result.to_dict(), "worker_ms": outcome.get("worker_ms")}
+
+
+def _bad_result(problem: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The CheckResult dict of a check whose final result line was not a result: only code that writes on the
+    checker's result descriptor itself makes one, so it is the code's crash, not the checker's."""
+    from sandbox.spec import CheckResult, Diagnosis
+
+    result = CheckResult("crashed", error_type="BadResult", message=f"the check's result line is malformed: {problem}",
+                         diagnosis=Diagnosis("the checked code wrote a malformed result on the checker's result descriptor",
+                                             "do not write to file descriptor 3", "bad_result"), stdout=outcome["stdout"])
+    return {**result.to_dict(), "worker_ms": outcome.get("worker_ms")}
 
 
 def _time_limit(outcome: dict[str, Any], request: dict[str, Any], stage: str, sigxcpu: bool) -> tuple[str, str, Any]:

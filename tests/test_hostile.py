@@ -177,6 +177,37 @@ def test_files_left_in_tmp_do_not_reach_the_next_check(pool, token):
     assert "SEES False" in seen.stdout and "left-" not in seen.stdout, seen.stdout
 
 
+SHM_SETUP = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+
+
+def _host_shm_exists(key: int) -> bool:
+    libc = __import__("ctypes").CDLL(None)
+    shmid = libc.shmget(key, 0, 0)
+    if shmid >= 0:
+        libc.shmctl(shmid, 0, None)  # IPC_RMID: never leave the test's segment behind, whatever the verdict
+    return shmid >= 0
+
+
+def test_sysv_shared_memory_neither_outlives_a_check_nor_reaches_the_next(pool):
+    """SysV IPC objects are not files: without an IPC namespace per check, a segment made through ctypes (past the
+    audit hook) outlived the check and the pool (host memory held) and the next check read what it held."""
+    key = 0x6E000000 + int(uuid.uuid4().hex[:5], 16)
+    writer = SHM_SETUP + (f"shmid = libc.shmget({key}, 1 << 20, 0o1666)\naddr = libc.shmat(shmid, None, 0)\n"
+                          "ctypes.memmove(addr, b'LEFT BY A', 9)\nprint('MADE', shmid >= 0)\n") + MODEL
+    reader = SHM_SETUP + f"print('SEES', libc.shmget({key}, 0, 0) >= 0)\n" + MODEL
+    try:
+        made = pool.check(writer, FAST)
+        assert made.status == "ok" and "MADE True" in made.stdout, (made.message, made.stdout)
+        seen = pool.check(reader, FAST)
+        assert seen.status == "ok", seen.message
+        if not pool.isolation.check_mounts:
+            assert any("IPC" in gap for gap in pool.isolation.not_contained())
+            return
+        assert "SEES False" in seen.stdout, seen.stdout
+    finally:
+        assert not _host_shm_exists(key), "the check's shared memory segment outlived it, on the host"
+
+
 def test_ordinary_thread_counts_run_and_too_many_threads_are_diagnosed(pool):
     code = ("import torch\nimport torch.nn as nn\ntorch.set_num_threads(THREADS)\n\n\nclass Net(nn.Module):\n"
             "    def __init__(self):\n        super().__init__()\n        self.c = nn.Conv2d(3, 64, 3)\n        self.f = nn.Linear(64, 10)\n\n"
@@ -195,11 +226,35 @@ def test_native_fork_bomb_bypassing_python_is_contained(pool, token):
     _assert_healthy(pool, marker=f"nf{token}")
 
 
+def test_cpu_spent_in_forked_processes_counts_against_the_budget(pool, token):
+    """A check whose own process sleeps while the processes it forked spin: its CPU budget counts them all. Only its own
+    process was counted, so it ran to the wall cap and read as a busy machine (WallTimeout), not as the code's fault."""
+    code = (f"import ctypes, time\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'cf{token}', 0, 0, 0)\n"
+            "if libc.fork() == 0:\n    while True:\n        pass\n"
+            "time.sleep(600)\n")
+    result = pool.check(code, CheckSpec(timeout_s=1.0))
+    assert result.status == "timeout" and result.error_type == "Timeout", (result.error_type, result.message)
+    assert result.cpu_s is not None and result.cpu_s >= 1.0, result.cpu_s
+    _assert_healthy(pool, marker=f"cf{token}")
+
+
 def test_memory_bomb_is_oom(pool):
     result = pool.check("blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n", CheckSpec(timeout_s=15, memory_mb=256))
     assert result.status == "oom"
     assert result.diagnosis.kind == "oom"
     _assert_healthy(pool)
+
+
+def test_memory_held_by_forked_processes_counts_against_the_budget(pool, token):
+    """Each process has its own RLIMIT_AS: six forks of 200 MiB each passed a 256 MiB budget (1.4 GiB used). The
+    processes a check starts are held to its budget together."""
+    code = (f"import ctypes, time\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'fm{token}', 0, 0, 0)\n"
+            "for _ in range(3):\n"
+            "    if libc.fork() == 0:\n        block = bytearray(200 * 2**20)\n        time.sleep(600)\n"
+            "time.sleep(600)\n")
+    result = pool.check(code, CheckSpec(timeout_s=5, memory_mb=256))
+    assert result.status == "oom" and "processes the check started held" in result.message, (result.status, result.error_type, result.message)
+    _assert_healthy(pool, marker=f"fm{token}")
 
 
 def test_ten_gigabyte_tensor_is_oom(pool):
@@ -360,6 +415,53 @@ def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_pat
     result = pool.check(code, FAST)
     assert result.status == "ok", result.message
     _assert_healthy(pool, marker=marker)
+
+
+def test_processes_a_check_leaves_after_its_result_are_killed_at_once(pool, token):
+    """Code that writes its result early and goes on spinning in processes of its own: they were left 2 s to exit and
+    killed only when the next check started, so they ran through it and slowed it. They are killed with the answer."""
+    marker = f"hg{token}"
+    forged = json.dumps({"status": "ok", "stages": {}, "message": ""})
+    code = (
+        "import ctypes, os\nlibc = ctypes.CDLL(None)\n"
+        f"libc.prctl(15, b'{marker}', 0, 0, 0)\n"
+        f"os.write(3, b'R ' + {forged!r}.encode() + b'\\n')\n"
+        "for _ in range(3):\n    libc.fork()\n"
+        "while True:\n    pass\n"
+    )
+    pool.check(code, FAST)
+    answered = time.monotonic()
+    while _leaked_processes(pool, marker) and time.monotonic() - answered < 1.0:
+        time.sleep(0.05)
+    assert not _leaked_processes(pool, marker), "a finished check's processes outlived its answer"
+    _assert_healthy(pool)
+
+
+@pytest.mark.parametrize("line", [
+    {"status": "ok", "params": 2 ** 70, "output_shapes": [["x"]], "diagnosis": {"line": "seven"}},
+    {"status": "ok", "diagnosis": {"nope": 1}},
+    {"status": "passed"},
+    ["ok"],
+])
+def test_a_result_line_the_code_wrote_with_wrong_types_is_its_crash(pool, line):
+    """The result line comes from the process that ran the code, which can write its own: one with a params of 2**70 or
+    a diagnosis line of "seven" passed through as ok and failed the server's reply (INTERNAL); one with an unknown
+    diagnosis field took the worker down (WorkerError). Both are the code's crash, and the reply converts."""
+    from rag_server.convert import result_to_proto
+
+    code = f"import os, json\nos.write(3, b'R ' + json.dumps({line!r}).encode() + b'\\n')\nos._exit(0)\n"
+    result = pool.check(code, FAST)
+    assert result.status == "crashed" and result.error_type == "BadResult", (result.status, result.error_type, result.message)
+    assert "malformed" in result.message
+    assert result_to_proto(result).status == "crashed"
+    _assert_healthy(pool)
+
+
+def test_a_result_line_nested_past_the_parser_is_not_a_worker_failure(pool):
+    code = "import os\nos.write(3, b'R ' + b'[' * 200000 + b']' * 200000 + b'\\n')\nos._exit(0)\n"
+    result = pool.check(code, FAST)
+    assert result.status == "crashed" and result.error_type != "WorkerError", (result.error_type, result.message)
+    _assert_healthy(pool)
 
 
 def test_mixed_run_leaves_pool_healthy(pool, token):
