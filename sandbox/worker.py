@@ -262,6 +262,7 @@ class Worker:
         processes), the wall deadline, a cancel, or ``memory_mb`` held by the processes it forked (each has its own
         RLIMIT_AS, so six forks of 200 MiB each passed a 256 MiB budget): ``forked_mib`` says how much."""
         forked_mib = None
+        forked = ForkedMemory()
         res_buf, out_buf = bytearray(), bytearray()
         out_dropped = 0
         final: dict | None = None
@@ -281,7 +282,7 @@ class Worker:
             if cpu_budget is not None and final is None and (_cpu_seconds(tree) or 0.0) >= cpu_budget:
                 timed_out, limit = True, "cpu"
                 break
-            if memory_mb is not None and final is None and len(tree) > 1 and (held := _private_mib(tree[1:])) > memory_mb:
+            if memory_mb is not None and final is None and len(tree) > 1 and (held := forked.mib(tree[1:])) > memory_mb:
                 forked_mib = round(held)
                 break
             ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
@@ -367,17 +368,34 @@ def _cpu_seconds(pid: int | list[int]) -> float | None:
     return total
 
 
-def _private_mib(pids: list[int]) -> float:
-    """MiB of memory only these processes hold (their private pages, ``smaps_rollup``): a forked copy shares the
-    worker's torch with it until it writes, so its RSS would count torch once per copy."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
-                total += sum(int(line.split()[1]) for line in fh if line.startswith((b"Private_Clean:", b"Private_Dirty:")))
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / 1024
+class ForkedMemory:
+    """MiB of memory the processes a check forked hold of their own (private pages, ``smaps_rollup``): a forked copy
+    shares the worker's torch with it until it writes, so its RSS would count torch once per copy. Reading one
+    process's ``smaps_rollup`` walks its whole address space (~14 ms for a torch process), so each call reads for at
+    most ``SCAN_S`` (processes not yet read first, then the longest unread) and sums the last figure of each live one:
+    a fork bomb of 256 copies cost 3.6 s per poll and stalled the worker past the pool's deadline."""
+
+    SCAN_S = 0.02
+
+    def __init__(self) -> None:
+        self.read_at: dict[int, float] = {}
+        self.private: dict[int, float] = {}
+
+    def mib(self, pids: list[int]) -> float:
+        until = time.monotonic() + self.SCAN_S
+        for pid in sorted(pids, key=lambda p: self.read_at.get(p, 0.0)):
+            if time.monotonic() > until:
+                break
+            self.private[pid], self.read_at[pid] = _private_kib(pid) / 1024, time.monotonic()
+        return sum(self.private.get(pid, 0.0) for pid in pids)
+
+
+def _private_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            return sum(int(line.split()[1]) for line in fh if line.startswith((b"Private_Clean:", b"Private_Dirty:")))
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _run_queue_seconds(pid: int) -> float | None:
