@@ -935,6 +935,9 @@ CHANNELS = frozenset({"channels", "channel", "num_channels", "n_channels", "num_
 REDUCTION_DIVISORS = frozenset({"reduction", "reduction_ratio", "ratio", "se_reduction", "reduction_factor", "r"})
 REDUCTION_FRACTIONS = frozenset({"rd_ratio", "se_ratio", "squeeze_ratio", "se_rd_ratio"})
 DIM = frozenset({"dim", "embed_dim", "d_model", "emb_dim", "embedding_dim"})
+# timm's DropPath and DropBlock take ``drop_prob``; a transformer block's dropout is its ``proj_drop``
+DROP_PATH_RATES = frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob", "drop_prob"})
+DROPOUT_RATES = frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob", "p", "prob", "proj_drop"})
 KEYWORD_SYNONYMS = (
     IN_CHANNELS,
     OUT_CHANNELS,
@@ -943,8 +946,8 @@ KEYWORD_SYNONYMS = (
     REDUCTION_DIVISORS,
     REDUCTION_FRACTIONS,
     frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act"}),
-    frozenset({"drop_path", "drop_path_rate", "drop_path_prob", "drop_path_ratio", "stochastic_depth_prob", "sd_prob"}),
-    frozenset({"dropout", "drop_rate", "dropout_rate", "drop", "dropout_prob"}),
+    DROP_PATH_RATES,
+    DROPOUT_RATES,
     frozenset({"num_heads", "heads", "n_heads", "nhead", "n_head"}),
     frozenset({"head_dim", "dim_head", "d_head", "dim_per_head", "head_dims"}),  # timm's MaxxVit cfg takes dim_head
     DIM,
@@ -959,7 +962,9 @@ _SYNONYMS_OF = {word: group for group in KEYWORD_SYNONYMS for word in group}
 # A block that keeps its channel count takes ``channels`` where an LLM passes ``in_planes=`` (CBAM's
 # ``ChannelAttention(in_planes=64)`` is timm's ``ChannelAttn(channels=64)``), and a convolutional block's width is
 # ConvNeXt's ``dim`` (timm's ``ConvNeXtBlock(in_chs)``): tried when the keyword's own group has none.
-_RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS, DIM: IN_CHANNELS | CHANNELS}
+# A drop rate under a dropout's name (``p``, ``dropout``) for a block whose only rate is a drop path's (timm's
+# ``DropPath(drop_prob=0.)``) is that rate: dropped, it ran with stochastic depth off and the check said ok.
+_RELATED_GROUP = {IN_CHANNELS: CHANNELS, CHANNELS: IN_CHANNELS, DIM: IN_CHANNELS | CHANNELS, DROPOUT_RATES: DROP_PATH_RATES}
 # At most this many distinct keywords are dropped for one definition; each costs DROP_PENALTY in the ranking.
 MAX_DROPPED_KEYWORDS = 2
 # Keywords never dropped: without them a block may still run, silently computing something else (a stride the model

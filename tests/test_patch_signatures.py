@@ -233,3 +233,34 @@ def test_a_bool_passed_where_the_block_takes_a_module_is_dropped_for_its_default
     flagged = BASIC_BLOCK.replace("downsample: Optional[nn.Module] = None", "downsample: bool = False")
     flagged = flagged.replace("shortcut = self.downsample(x)", "shortcut = x")
     assert call_compatibility(definition_signature(flagged, "BasicBlock"), usage) == 1.0
+
+
+DROP_PATH = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class DropPath(nn.Module):
+        def __init__(self, drop_prob: float = 0., scale_by_keep: bool = True):
+            super().__init__()
+            self.drop_prob = drop_prob
+
+
+    class Block(nn.Module):
+        def __init__(self, dim, num_heads, proj_drop=0., attn_drop=0., drop_path=0.):
+            super().__init__()
+    ''')
+
+
+@pytest.mark.parametrize("keyword", ["p", "prob", "dropout", "drop", "drop_rate", "drop_path_rate", "drop_path", "dropout_rate"])
+def test_a_drop_rate_under_a_guessed_name_reaches_drop_paths_drop_prob(keyword):
+    """timm's ``DropPath`` takes ``drop_prob`` (default 0): ``DropPath(p=0.2)`` lost its ``p=`` and ran with stochastic
+    depth off, and the check said ok. Any name of a drop rate now becomes ``drop_prob``."""
+    sig = definition_signature(DROP_PATH, "DropPath")
+    edits = keyword_edits(sig, _call("DropPath", f"{keyword}=0.2"))
+    assert edits.renamed == {keyword: "drop_prob"} and not edits.dropped, edits
+
+
+def test_a_blocks_dropout_is_its_projection_dropout_not_its_drop_path():
+    sig = definition_signature(DROP_PATH, "Block")
+    assert keyword_edits(sig, _call("Block", "64, 4, dropout=0.1")).renamed == {"dropout": "proj_drop"}
+    assert keyword_edits(sig, _call("Block", "64, 4, drop_path_rate=0.1")).renamed == {"drop_path_rate": "drop_path"}
