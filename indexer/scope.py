@@ -150,9 +150,9 @@ class ModuleInfo:
                 unit = Unit(i, stmt, kind, names, start, stmt.end_lineno or stmt.lineno, imports=binds, module_imports=list(nested))
                 for n in names:
                     self.defs.setdefault(n, []).append(i)
-                mutated = _mutated_name(stmt)
-                if mutated is not None and mutated not in names:
-                    self.mutations.setdefault(mutated, []).append(i)
+                for mutated in _mutated_names(stmt):
+                    if mutated not in names:
+                        self.mutations.setdefault(mutated, []).append(i)
                 if "__all__" in names:
                     self._read_all(stmt)
             self.units.append(unit)
@@ -209,7 +209,7 @@ def _root_name(node: ast.AST) -> str | None:
 
 
 def _mutated_name(stmt: ast.stmt) -> str | None:
-    """The name a top-level statement mutates in place: ``X[k] = v``, ``X.a = v``,
+    """The name a simple statement mutates in place: ``X[k] = v``, ``X.a = v``,
     ``X[k] += v``, ``del X[k]``, ``X.update(...)`` / ``X.append(...)``; None otherwise."""
     if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
         targets = stmt.targets if isinstance(stmt, (ast.Assign, ast.Delete)) else [stmt.target]
@@ -220,6 +220,23 @@ def _mutated_name(stmt: ast.stmt) -> str | None:
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
         return _root_name(stmt.value.func.value)
     return None
+
+
+def _mutated_names(stmt: ast.stmt) -> list[str]:
+    """The names a top-level statement mutates in place (``_mutated_name``), also from inside the bodies of a
+    compound one (``for name, cls in ...: ACTS[name] = cls``, ``if ...: ACTS["silu"] = nn.SiLU``, ``try:``), never
+    from inside a def or class. Why: only simple statements counted, so a block reading ``ACTS`` got ``ACTS = {}``
+    alone, passed every stage, and built ``nn.Identity`` where the source built ``nn.GELU``."""
+    found, stack = [], [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if (name := _mutated_name(node)) is not None:
+            found.append(name)
+        elif isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.ExceptHandler)) or _is_trystar(node):
+            stack.extend(reversed([child for child in ast.iter_child_nodes(node) if isinstance(child, (ast.stmt, ast.ExceptHandler))]))
+    return list(dict.fromkeys(found))
 
 
 def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:
@@ -252,8 +269,8 @@ def _module_level_bindings(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt], l
             continue
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.append(node.id)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):  # ``del X`` defines nothing: pulled in as
+            names.append(node.id)  # a definition of ``_tmp``, it ran before ``TOTAL = sum(_tmp)`` and the block failed
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.append(node.name)
         elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
@@ -363,6 +380,11 @@ class _RefCollector:
         scope = self.scopes[-1]
         if scope.kind == "module" or ref.name in scope.declared_global:
             self.refs.append(ref)
+        elif scope.kind == "class":
+            # a class body reads a name from its own namespace once bound there, else from the module's: its pending
+            # refs all escape. Why: ``eps = eps`` in a class body lost the module's ``eps`` (NameError at import)
+            if not ref.store and ref.name not in scope.bound:
+                scope.pending.append(ref)
         else:
             scope.pending.append(ref)
 
@@ -372,7 +394,7 @@ class _RefCollector:
         for n in nodes:
             self.visit(n)
         self.scopes.pop()
-        escaping = [r for r in scope.pending if r.name not in scope.bound]
+        escaping = scope.pending if scope.kind == "class" else [r for r in scope.pending if r.name not in scope.bound]
         if not escaping:
             return
         # class bodies are invisible to nested scopes: skip them when moving outwards
@@ -496,12 +518,17 @@ class _RefCollector:
                 self._annotation(node.annotation, lazy=False)
             elif self._load_time():
                 self._annotation(node.annotation)
-            self.visit(node.target)
-            if node.value is not None:
+            if node.value is not None:  # the value is evaluated before its target is bound
                 self.visit(node.value)
+            self.visit(node.target)
+        elif t is ast.Assign:
+            self.visit(node.value)
+            for target in node.targets:
+                self.visit(target)
         elif t is ast.Global:
             if len(self.scopes) > 1:
                 self.scopes[-1].declared_global.update(node.names)
+                self._global_declaration(node)
         elif t is ast.Nonlocal:
             self.scopes[-1].bound.update(node.names)
         elif t is ast.Import or t is ast.ImportFrom:
@@ -522,6 +549,20 @@ class _RefCollector:
         else:
             for child in ast.iter_child_nodes(node):
                 self.visit(child)
+
+    def _global_declaration(self, node: ast.Global) -> None:
+        """Each name of a one-line ``global`` statement as a binding reference, so that renaming a clashing global
+        renames its declaration with it: ``global _FUSED`` stayed as written beside ``_FUSED_a = True``, and the
+        function set a local while the block passed every stage."""
+        if node.lineno != node.end_lineno or node.lineno > len(self.lines_b):
+            return
+        line, pos = self.lines_b[node.lineno - 1], node.col_offset + len(b"global")
+        for name in node.names:
+            found = re.compile(rb"(?<![\w.])" + re.escape(name.encode()) + rb"(?!\w)").search(line, pos, node.end_col_offset)
+            if found is None:
+                return
+            self.refs.append(Ref(name, node.lineno, found.start(), node.lineno, found.end(), (), False, True))
+            pos = found.end()
 
     def _args_outer(self, args: ast.arguments, annotations: bool) -> None:
         for d in args.defaults:

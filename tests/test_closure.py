@@ -176,6 +176,104 @@ def test_module_level_mutations_join_the_block_in_source_order(tmp_path):
     assert out.strip() == "['ReLU', 'GELU'] GELU"
 
 
+def test_mutations_inside_module_level_for_if_and_try_join_the_block(tmp_path):
+    """Only simple statements counted as mutations: a block reading ``ACTS`` got ``ACTS = {}`` alone, passed every
+    stage, and built ``nn.Identity`` where the source built ``nn.GELU``."""
+    files = {
+        "fm/__init__.py": "",
+        "fm/acts.py": """
+            import torch.nn as nn
+
+            ACTS = {}
+            for _name, _cls in (("relu", nn.ReLU), ("gelu", nn.GELU)):
+                ACTS[_name] = _cls
+            if hasattr(nn, "SiLU"):
+                ACTS["silu"] = nn.SiLU
+            try:
+                ACTS.update(mish=nn.Mish)
+            except AttributeError:
+                pass
+
+
+            class Act(nn.Module):
+                def __init__(self, names=("gelu", "silu", "mish")):
+                    super().__init__()
+                    self.acts = nn.ModuleList([ACTS.get(n, nn.Identity)() for n in names])
+            """,
+    }
+    b = mine(tmp_path, files)["Act"]
+    out = run_alone(tmp_path, b.code, "print([type(a).__name__ for a in Act().acts])\n")
+    assert out.strip() == "['GELU', 'SiLU', 'Mish']"
+
+
+def test_a_renamed_global_is_renamed_in_its_global_statement(tmp_path):
+    """``global _FUSED`` stayed as written beside ``_FUSED_a = True``: the function set a local, and the block's output
+    was half the source's while it passed every stage."""
+    files = {
+        "gr/__init__.py": "",
+        "gr/a.py": """
+            import torch.nn as nn
+
+            _FUSED = False
+
+
+            def enable_fused():
+                global _FUSED
+                _FUSED = True
+
+
+            class Base(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    enable_fused()
+
+                def scale(self):
+                    return 2.0 if _FUSED else 1.0
+            """,
+        "gr/b.py": """
+            from .a import Base
+
+            _FUSED = "b-local flag"
+
+
+            class Child(Base):
+                def tag(self):
+                    return _FUSED
+            """,
+    }
+    b = mine(tmp_path, files)["Child"]
+    out = run_alone(tmp_path, b.code, "c = Child()\nprint(c.scale(), c.tag())\n")
+    assert out.strip() == "2.0 b-local flag"
+
+
+def test_a_class_attribute_named_like_a_module_constant_reads_the_constant(tmp_path):
+    """In a class body ``eps = eps`` reads the module's ``eps``: it was taken for the class's own, left out, and the
+    block failed at import. A module-level ``del`` is no definition: it was placed before the line that uses the name."""
+    files = {
+        "ca/__init__.py": "",
+        "ca/norm.py": """
+            import torch.nn as nn
+
+            eps = 1e-3
+            _tmp = [1, 2, 3]
+            TOTAL = sum(_tmp)
+            del _tmp
+
+
+            class Norm(nn.Module):
+                eps = eps
+                total = TOTAL
+
+                def __init__(self, dim=8):
+                    super().__init__()
+                    self.ln = nn.LayerNorm(dim, eps=self.eps)
+            """,
+    }
+    b = mine(tmp_path, files)["Norm"]
+    out = run_alone(tmp_path, b.code, "print(Norm().ln.eps, Norm.total)\n")
+    assert out.strip() == "0.001 6"
+
+
 # ---------------------------------------------------------------- 3. function-local imports of internal modules
 
 
