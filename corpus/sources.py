@@ -29,6 +29,7 @@ import importlib.metadata
 import configparser
 import importlib.util
 import json
+import lzma
 import os
 import re
 import stat
@@ -39,6 +40,7 @@ import tomllib
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -53,6 +55,11 @@ SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "v
 
 class SourceError(ValueError):
     """A source spec that cannot be opened (bad syntax, missing package or path, failed download)."""
+
+
+# What reading a damaged archive raises: a truncated .tar.gz ends in gzip's EOFError (it was "Aborted." and exit 1,
+# with no reason), corrupt deflate data in zlib.error, a bad .tar.xz in LZMAError
+ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 def _sha(parts: list[str]) -> str:
@@ -153,7 +160,8 @@ def python_files(root: Path) -> tuple[list[Path], dict[str, str]]:
     with why: ``.py`` names that are not regular files, unreadable directories and directory links to a directory read
     already (keys ending in "/"). Why: a checkout holds editor lock links (``.#model.py``, dangling), symlink loops and
     even FIFOs; reading one stops or hangs a whole index. Directory links are followed like file links (a shared
-    ``models -> ../shared_models``), each real directory once, so a loop ends."""
+    ``models -> ../shared_models``), each real directory once, so a loop ends; never a link to a directory that holds
+    ``root`` (``up -> ..`` walked into every sibling of the source)."""
     found: list[Path] = []
     skipped: dict[str, str] = {}
     seen: dict[str, str] = {os.path.realpath(root): "."}  # real directory -> where it was read
@@ -193,8 +201,12 @@ def _dirs_to_walk(parent: Path, names: list[str], root: Path, seen: dict[str, st
         except OSError as exc:  # a path past PATH_MAX, removed since the listing
             skipped[_dir_key(parent / name, root)] = f"unreadable directory: {exc.strerror or type(exc).__name__}"
     keep: list[str] = []
+    top = os.path.realpath(root)
     for name in sorted(links, key=lambda d: (links[d], d)):
         real = os.path.realpath(parent / name)
+        if top.startswith(real.rstrip(os.sep) + os.sep):  # ``up -> ..``: every sibling of the source, and more
+            skipped[_dir_key(parent / name, root)] = "symlink loop: a link to a directory above the source"
+            continue
         if real in seen:
             here = os.path.realpath(parent)
             loop = here == real or here.startswith(real.rstrip(os.sep) + os.sep)
@@ -792,22 +804,25 @@ class ArchiveSource(Source):
                     return [i.filename for i in zf.infolist() if not i.is_dir()]
             with tarfile.open(self.path) as tf:
                 return [m.name for m in tf.getmembers() if m.isfile()]
-        except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
-            raise SourceError(f"cannot read archive {self.path}: {exc}") from exc
+        except ARCHIVE_ERRORS as exc:
+            raise SourceError(f"cannot read archive {self.path}: {exc or type(exc).__name__}") from exc
 
     def _read(self, members: list[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
-        if zipfile.is_zipfile(self.path):
-            with zipfile.ZipFile(self.path) as zf:
-                for m in members:
-                    out[m] = zf.read(m)
-        else:
-            wanted = set(members)
-            with tarfile.open(self.path) as tf:
-                for m in tf.getmembers():
-                    if m.name in wanted and m.isfile():
-                        f = tf.extractfile(m)
-                        out[m.name] = f.read() if f else b""
+        try:
+            if zipfile.is_zipfile(self.path):
+                with zipfile.ZipFile(self.path) as zf:
+                    for m in members:
+                        out[m] = zf.read(m)
+            else:
+                wanted = set(members)
+                with tarfile.open(self.path) as tf:
+                    for m in tf.getmembers():
+                        if m.name in wanted and m.isfile():
+                            f = tf.extractfile(m)
+                            out[m.name] = f.read() if f else b""
+        except ARCHIVE_ERRORS as exc:
+            raise SourceError(f"cannot read archive {self.path}: {exc or type(exc).__name__}") from exc
         return out
 
     def _metadata(self) -> email.message.Message | None:
@@ -838,7 +853,7 @@ class ArchiveSource(Source):
             return "", ""
         try:
             texts = self._read(members)
-        except (zipfile.BadZipFile, tarfile.TarError, OSError, KeyError):
+        except (SourceError, KeyError):
             return "", ""
         name = license_of_members(texts)
         return (name, ", ".join(members)) if name else ("", "")

@@ -145,6 +145,18 @@ def test_sdist_with_src_layout(tmp_path):
     assert files[0].provenance.license == "BSD-3-Clause" and files[0].provenance.version == "0.3"
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.95])
+def test_a_truncated_sdist_is_a_source_error_naming_the_archive(tmp_path, keep):
+    """A cut download: gzip's EOFError went past the readers' handlers and ``nnrag index`` said only "Aborted."."""
+    files = {"mypkg-0.3/PKG-INFO": "Metadata-Version: 2.1\nName: mypkg\nVersion: 0.3\n\n",
+             "mypkg-0.3/mypkg/__init__.py": "", "mypkg-0.3/mypkg/layers.py": LAYERS * 40}
+    whole = _sdist(tmp_path / "whole-0.3.tar.gz", files).read_bytes()
+    cut = tmp_path / "mypkg-0.3.tar.gz"
+    cut.write_bytes(whole[: int(len(whole) * keep)])
+    with pytest.raises(SourceError, match="cannot read archive .*mypkg-0.3.tar.gz"):
+        list(open_source(f"wheel:{cut}", tmp_path).files())
+
+
 def test_pypi_reads_the_cache_without_installing(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -341,11 +353,13 @@ def test_directory_symlinks_are_followed_once_and_loops_end(tmp_path):
     (proj / "models").symlink_to("../shared_models")  # a shared package linked into the project
     (proj / "sub" / "up").symlink_to("..")  # a loop: would be walked forever
     (proj / "sub" / "again").symlink_to("../models")  # the same directory a second time, deeper: read once
+    (proj / "sub" / "out").symlink_to("../..")  # above the source: it walked every sibling of the project
     (proj / "net.py").write_text("from models.blk import Block\n")
     src = open_source(f"dir:{proj}", tmp_path)
     files = list(src.files())
     assert [f.module for f in files] == ["models", "models.blk", "net"]
-    assert src.skipped == {"sub/up/": "symlink loop", "sub/again/": "same directory as models/, read there"}
+    assert src.skipped == {"sub/up/": "symlink loop", "sub/again/": "same directory as models/, read there",
+                           "sub/out/": "symlink loop: a link to a directory above the source"}
     assert [b.qualified_name for b in mine_files(files)] == ["models.blk.Block"]
 
 
