@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 # carried (the default sources mine the same blocks as with "2"). "4": quoted annotations carry their names like lazy
 # ones, and ``mod.Cfg`` in a lazy annotation is written ``Cfg``; a relative import above the source's top package is
 # unresolved (was a top-level module, a missing package); files nested too deeply or not named in UTF-8 are skipped
-# with a reason (of the default sources only ultralytics' YOLO changes: ``-> yolo.depth.DepthValidator``).
-MINER_VERSION = "4"
+# with a reason (of the default sources only ultralytics' YOLO changes: ``-> yolo.depth.DepthValidator``). "5": a
+# renamed global is renamed in its ``global`` statements, mutations inside module-level for/if/try statements join the
+# block, a class body's load of a name it binds later reads the module's, a module-level ``del`` defines nothing (of
+# the default sources only timm's ``ByobNet`` changes: its ``model_cfgs`` gets the ``*_clip_gap`` entries a loop adds).
+MINER_VERSION = "5"
 
 
 @dataclass
