@@ -382,6 +382,14 @@ def _serves_worse(block_code: str, name: str, chosen: Candidate, report: ScopeRe
     return call_compatibility(definition_signature(block_code, name), usage) < chosen.compat
 
 
+def with_newlines_of(original: str, code: str) -> str:
+    """``code`` with Windows line ends when ``original`` used them. Why: the inserted blocks' own lines (their
+    docstrings' inner lines) came back with "\n" in a CRLF file: the SDK's ``patched_code`` mixed both."""
+    if "\r\n" not in original:
+        return code
+    return code.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
 def unified_diff(before: str, after: str) -> str:
     return "".join(
         difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), "a/model.py", "b/model.py")
@@ -556,6 +564,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
 
     def result(new_code: str, inserted: list, added: list, check: CheckResult | None, tries: int, unresolved: list,
                chosen: Sequence[Candidate] = ()) -> PatchResult:
+        new_code = with_newlines_of(extracted.code, new_code)
         return PatchResult(
             code=new_code,
             diff=unified_diff(extracted.code, new_code),
@@ -632,8 +641,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         previous, previous_picked = check, picked
         nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
         if nxt is None:  # said, not left '' (which reads "did not stop early") with tries to spare and the code failing
-            names = ", ".join(sorted(choice)) or "the missing names"
-            stop_reason = f"no other block to try: every candidate the store has for {names} was tried"
+            stop_reason = (f"no other block to try: every candidate the store has for {', '.join(sorted(choice))} was tried" if choice
+                           else "no block is missing: it fails with the imports it lacked added")
             break
         choice = nxt
     assert best is not None

@@ -507,6 +507,23 @@ def diagnose_exception(
     return diagnosis
 
 
+def _defined_after(code: str, name: str, lineno: int | None) -> int | None:
+    """The line of a top-level definition of ``name`` (def, class, assignment) below ``lineno``, where it failed as
+    not defined. Why: ``BLOCK = ResUnit`` above ``class ResUnit`` was told to define a class the file defines."""
+    if not name or lineno is None:
+        return None
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for stmt in tree.body:
+        bound = [stmt.name] if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else [
+            t.id for t in getattr(stmt, "targets", [getattr(stmt, "target", None)]) if isinstance(t, ast.Name)]
+        if name in bound and stmt.lineno > lineno:
+            return stmt.lineno
+    return None
+
+
 def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any], layer: dict | None, lineno: int | None,
                         code: str, params: int | None, memory_mb: int | None, entry: str | None,
                         inputs: list[list[int]] | None) -> Diagnosis:
@@ -534,7 +551,11 @@ def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any
     if isinstance(exc, NameError) and not isinstance(exc, UnboundLocalError):
         name = getattr(exc, "name", None) or (re.findall(r"name '([^']+)'", msg) or [""])[0]
         home = where_is(name)
-        if home:
+        later = _defined_after(code, name, lineno)
+        if later is not None:
+            hint = (f"{name} is defined at line {later}, after line {lineno}, which uses it while the module loads: move the "
+                    f"definition of {name} above line {lineno}")
+        elif home:
             hint = f"{name} exists in an installed library: use {home}"
         else:
             close = _did_you_mean(name, list(namespace))

@@ -529,6 +529,18 @@ def test_running_out_of_blocks_to_try_is_a_stop_reason(store, pool):
     assert result.stop_reason.startswith("no other block to try") and "GlobalResponseNorm" in result.stop_reason, (result.stop_reason, result.attempts)
 
 
+def test_a_model_missing_only_an_import_does_not_blame_running_out_of_blocks(store, pool):
+    """Only ``import torch.nn.functional as F`` was missing and the model's Linear is sized wrong: the stop reason said
+    "every candidate the store has for the missing names was tried" where no block was missing."""
+    code = ("import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.conv = nn.Conv2d(3, 8, 3, padding=1)\n        self.fc = nn.Linear(8 * 16 * 16, 10)\n\n"
+            "    def forward(self, x):\n        x = F.max_pool2d(F.relu(self.conv(x)), 4)\n        return self.fc(torch.flatten(x, 1))\n")
+    result = patch(code, CheckSpec(), store, pool)
+    assert not result.check.ok and result.check.failed_stage == "forward" and not result.inserted, result.attempts
+    assert result.added_imports and "candidate" not in result.stop_reason, result.stop_reason
+    assert result.stop_reason == "no block is missing: it fails with the imports it lacked added"
+
+
 def test_a_model_that_hangs_in_its_own_forward_stops_after_two_timeouts_and_within_the_budget(store, pool):
     hang = "        while x.sum() == x.sum():\n            x = x + 0\n"
     result = patch(_norm_model(hang, 16), CheckSpec(timeout_s=2.0), store, pool, budget_s=120)
@@ -676,6 +688,15 @@ def test_cli_json_keeps_a_crlf_files_line_ends_in_code_and_diff(store_dir, tmp_p
     content = [line for line in data["diff"].split("\n")[2:] if line and not line.startswith("@@")]
     assert content and all(line.endswith("\r") for line in content), content[:3]
     assert any(line.startswith("+class ") for line in content)
+
+
+def test_a_crlf_text_comes_back_with_crlf_line_ends_only(store):
+    """The inserted blocks' docstrings kept their inner "\n" in a CRLF file: the SDK's ``patched_code`` mixed both line
+    ends (the CLI mended it afterwards)."""
+    text = (EXAMPLES / "missing_se_droppath.py").read_text().replace("\n", "\r\n")
+    result = patch(text, CheckSpec(), store, None)
+    assert result.inserted and result.code.count("\n") == result.code.count("\r\n"), result.code.count("\n") - result.code.count("\r\n")
+    assert any('"""' in line for line in result.code.split("\r\n"))  # docstrings were inserted: the case that mixed
 
 
 def test_hint_lines_are_lines_of_the_text_the_user_gave(store, pool):

@@ -225,3 +225,15 @@ def test_import_of_reads_how_a_block_binds_a_name():
     assert _import_of(code, "F") == "import torch.nn.functional as F"
     assert _import_of(code, "math") == "import math"
     assert _import_of(code, "y") is None  # relative imports cannot be copied
+
+
+def test_patch_says_when_its_check_is_no_verdict_on_the_code():
+    """A worker that died read "# check: crashed at None: WorkerError: ..." as if the model had crashed."""
+    from nnrag.cli.patch import verdict_line
+    from sandbox.spec import CheckResult
+
+    died = verdict_line(CheckResult("crashed", error_type="WorkerError", message="worker 0 exited"))
+    assert died.startswith("crashed: WorkerError: worker 0 exited") and "not a verdict on the code" in died
+    failed = verdict_line(CheckResult("failed", failed_stage="forward", error_type="RuntimeError", message="shapes"))
+    assert failed == "failed at forward: RuntimeError: shapes"
+    assert verdict_line(CheckResult("ok")) == "ok"

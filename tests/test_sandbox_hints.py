@@ -155,3 +155,15 @@ def test_recursion_while_compiling_or_running_is_named_not_left_to_the_traceback
     result = pool.check(looping, CheckSpec())
     assert (result.error_type, result.diagnosis.kind, result.diagnosis.line) == ("RecursionError", "recursion", 6), result.diagnosis
     assert "calls itself" in result.diagnosis.hint
+
+
+def test_a_name_used_before_its_definition_is_told_to_move_not_to_be_defined(pool):
+    """``BLOCK = ResUnit`` above ``class ResUnit``: the hint said "define ResUnit in this file ... it is referenced but
+    never defined" of a class the file defines 6 lines below."""
+    code = ("import torch.nn as nn\n\nBLOCK = ResUnit\n\n\nclass ResUnit(nn.Module):\n    def forward(self, x):\n        return x\n\n\n"
+            "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(3, 10)\n\n"
+            "    def forward(self, x):\n        return self.fc(BLOCK()(x).mean((2, 3)))\n")
+    result = pool.check(code, CheckSpec())
+    assert result.failed_stage == "import" and result.diagnosis.kind == "undefined_name", result.message
+    assert result.diagnosis.hint == ("ResUnit is defined at line 6, after line 3, which uses it while the module loads: move the "
+                                     "definition of ResUnit above line 3"), result.diagnosis.hint

@@ -19,19 +19,11 @@ from nnrag.cli.remote import remote_client
 from nnrag.cli.stores import open_filtered_store, stored_source_specs
 from nnrag.pyparse import MAX_TOKEN_DEPTH, TooDeep, refuse_past, too_deep_error
 from rag_server.block_filter import LicensePolicy
-from sandbox.spec import INPUT_DTYPES
+from sandbox.spec import INPUT_DTYPES, is_verdict
 
 if TYPE_CHECKING:
     from rag_server.patch import PatchResult
-    from sandbox.spec import CheckSpec
-
-
-def _with_newlines_of(original: str, code: str) -> str:
-    """``code`` with Windows line ends when ``original`` used them. Why: the patcher writes "\n"; a CRLF file came
-    back with every line end changed, though nothing else was."""
-    if "\r\n" not in original:
-        return code
-    return code.replace("\r\n", "\n").replace("\n", "\r\n")
+    from sandbox.spec import CheckResult, CheckSpec
 
 
 def _diff_with_newlines_of(original: str, diff: str) -> str:
@@ -46,6 +38,17 @@ def _diff_with_newlines_of(original: str, diff: str) -> str:
         return (i < 2 and line.startswith(("--- ", "+++ "))) or line.startswith("@@") or not line.endswith("\n")
 
     return "".join(line if keeps_lf(i, line) else line[:-1] + "\r\n" for i, line in enumerate(lines))
+
+
+def verdict_line(check: CheckResult) -> str:
+    """What ``nnrag patch`` says of its check. Why: a worker that died read "crashed at None: WorkerError ...", as if the
+    model had crashed; an outcome that is no verdict on the code says so."""
+    if check.ok:
+        return "ok"
+    line = f"{check.status}{f' at {check.failed_stage}' if check.failed_stage else ''}: {check.error_type}: {check.message}"
+    if not is_verdict(check):
+        line += " (the checker, the machine or a deadline ended the check: not a verdict on the code; try again)"
+    return line
 
 
 COOKIE_RE = re.compile(r"^([ \t\f]*#.*?coding[:=][ \t]*)([-\w.]+)", re.MULTILINE)
@@ -143,15 +146,17 @@ def register(app: typer.Typer) -> None:
             finally:
                 if pool is not None:
                     pool.close()
+        from rag_server.patch import with_newlines_of
+
         if as_json:
             data = result.to_dict()
-            data["code"] = _with_newlines_of(original, result.code)  # as the plain output and the SDK give it
+            data["code"] = with_newlines_of(original, result.code)  # the code read from a file may have lost its CRs
             data["diff"] = _diff_with_newlines_of(original, result.diff)
             if not check:
                 data["check"] = None
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
-            code = _with_newlines_of(original, result.code)
+            code = with_newlines_of(original, result.code)
             data, encoding_note = _encoded(code if code.endswith("\n") else code + "\n")
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
@@ -179,8 +184,7 @@ def register(app: typer.Typer) -> None:
                 from rag_server.convert import strings_mapped
 
                 c = strings_mapped(result.check, terminal_text)  # the checked code's own text: no escape sequence reaches the terminal
-                verdict = "ok" if c.ok else f"{c.status} at {c.failed_stage}: {c.error_type}: {c.message}"
-                typer.echo(f"# check: {verdict}", err=True)
+                typer.echo(f"# check: {verdict_line(c)}", err=True)
                 if not c.ok and c.diagnosis.hint:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
             if result.stop_reason:
