@@ -396,15 +396,15 @@ class BlockAssembler:
                 entries.append((local, None, None))
                 changed = True
             else:
-                if (module_level or try_guarded) and not g.installed:
-                    # a module bound under a module-level guard, or a name the source does not have
+                if (module_level or try_guarded or t is None) and not g.installed:
+                    # a module bound under a module-level guard, or a name the source does not have (also in a
+                    # function: ``from .nothere import Thing`` became ``from pkg.nothere import Thing``, listed nowhere)
                     missing.append(t.module if isinstance(t, ModTarget) else f"{mod}.{a.name}" if mod else a.name)
                 entries.append((local, None, text))
         if missing and try_guarded:
             out.local_imports.append(InternalImport(node, entries, module_level, f"{', '.join(missing)}: not part of this block"))
             return tops
-        if module_level:
-            out.unresolved.update(missing)
+        out.unresolved.update(missing)
         if changed:
             out.local_imports.append(InternalImport(node, entries, module_level))
         return tops

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # unresolved (was a top-level module, a missing package); files nested too deeply or not named in UTF-8 are skipped
 # with a reason (of the default sources only ultralytics' YOLO changes: ``-> yolo.depth.DepthValidator``). "5": a
 # renamed global is renamed in its ``global`` statements, mutations inside module-level for/if/try statements join the
-# block, a class body's load of a name it binds later reads the module's, a module-level ``del`` defines nothing (of
+# block, a class body's load of a name it binds later reads the module's, a module-level ``del`` defines nothing, a
+# function-local import of a module the source lacks is unresolved (of
 # the default sources only timm's ``ByobNet`` changes: its ``model_cfgs`` gets the ``*_clip_gap`` entries a loop adds).
 MINER_VERSION = "5"
 

@@ -274,6 +274,25 @@ def test_a_class_attribute_named_like_a_module_constant_reads_the_constant(tmp_p
     assert out.strip() == "0.001 6"
 
 
+def test_a_function_local_import_of_a_module_the_source_lacks_is_unresolved(tmp_path):
+    """``from .nothere import Thing`` in ``__init__`` became ``from ms.nothere import Thing``, listed nowhere: the
+    block failed at instantiate with nothing saying why."""
+    files = {
+        "ms/__init__.py": "",
+        "ms/m.py": """
+            from torch import nn
+
+
+            class FromMissingSibling(nn.Module):
+                def __init__(self, dim=8):
+                    super().__init__()
+                    from .nothere import Thing
+                    self.t = Thing(dim)
+            """,
+    }
+    assert mine(tmp_path, files)["FromMissingSibling"].unresolved == ["ms.nothere.Thing"]
+
+
 # ---------------------------------------------------------------- 3. function-local imports of internal modules
 
 
