@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -130,12 +131,52 @@ class _Timer:
 
 
 def _progress(enabled: bool):
+    """rich's progress bars on a terminal; a plain line per task every ``PlainProgress.EVERY_S`` on a pipe or a CI log,
+    where rich draws nothing until the end (a 5 MB source sat silent for minutes)."""
     if not enabled:
         return nullcontext(None)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return PlainProgress()
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False)
+
+
+class PlainProgress:
+    """The part of rich's ``Progress`` the build uses (``add_task``, ``update``), written as plain lines on stderr:
+    each task's count at most every ``EVERY_S`` seconds, and once more at the end."""
+
+    EVERY_S = 30.0
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.tasks: list[dict] = []
+
+    def __enter__(self) -> "PlainProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for task in self.tasks:
+            if task["completed"] != task["said"]:
+                self._say(task)
+
+    def add_task(self, description: str, total: int | None = None) -> int:
+        self.tasks.append({"description": description, "total": total, "completed": 0, "said": 0, "at": time.monotonic()})
+        return len(self.tasks) - 1
+
+    def update(self, task_id: int, advance: int = 0, completed: int | None = None, total: int | None = None) -> None:
+        task = self.tasks[task_id]
+        task["completed"] = completed if completed is not None else task["completed"] + advance
+        task["total"] = total if total is not None else task["total"]
+        if time.monotonic() - task["at"] >= self.EVERY_S:
+            self._say(task)
+
+    def _say(self, task: dict) -> None:
+        total = f"/{task['total']:,}" if task["total"] else ""
+        print(f"{task['description']}: {task['completed']:,}{total} ({time.monotonic() - self.started:.0f} s)", file=sys.stderr, flush=True)
+        task["said"], task["at"] = task["completed"], time.monotonic()
 
 
 def _step(progress: Any, description: str, total: int | None = None) -> Callable[[int], None]:

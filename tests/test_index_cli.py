@@ -225,3 +225,18 @@ def test_sources_that_give_no_block_publish_nothing(store_dir, tmp_path):
     result = runner.invoke(app, ["index", "-s", f"dir:{without}", "--store", str(store), "--no-validate"], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and f"dir:{without}: no block (no nn.Module class) in its 1 Python file(s)" in result.output, result.output
     assert read_current(store) == before
+
+
+def test_a_build_on_a_pipe_prints_plain_progress_lines(monkeypatch, capsys):
+    """rich draws nothing on a pipe or a CI log until the end: a 5 MB source sat silent for minutes. Each task's count
+    is a plain line every EVERY_S seconds, and once more at the end."""
+    from indexer.build import PlainProgress
+
+    monkeypatch.setattr(PlainProgress, "EVERY_S", 0.0)
+    with PlainProgress() as progress:
+        task = progress.add_task("embedding", total=3)
+        progress.update(task, advance=2)
+        quiet = progress.add_task("validating in the sandbox")
+        progress.update(quiet, completed=5, total=9)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["embedding: 2/3", "validating in the sandbox: 5/9"], lines

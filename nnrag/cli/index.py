@@ -187,11 +187,12 @@ def register(app: typer.Typer) -> None:
         print_table(table, console)
         console.print(
             f"mined {report.mined}, unique {report.unique} ({report.duplicates_merged} duplicates merged, {report.near_dup_groups} near-dup groups); "
-            f"validated {report.validated} (reused {report.validation_reused}), embedded {report.embedded} (reused {report.embeddings_reused})"
+            f"validated {report.validated} (reused {report.validation_reused}), embedded {report.embedded} (reused {report.embeddings_reused})",
+            soft_wrap=not console.is_terminal,  # one line on a pipe: "(reused \n0)" broke a grep for the counts
         )
         print_table(_stage_table("blocks passing each stage", report.passed, report.unique), console)
         if report.stage_seconds:
-            console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.stage_seconds.items()))
+            console.print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.stage_seconds.items()), soft_wrap=not console.is_terminal)
 
     @app.command("search")
     def search_command(
