@@ -76,6 +76,7 @@ class IsolationInfo:
     uid_drop: bool = False  # checks run under a throwaway uid
     pid_namespace: bool = False  # each check is pid 1 of its own pid namespace
     check_mounts: bool = False  # each check gets its own /proc (its processes only) and an empty /tmp
+    syscall_filter: bool = False  # each check runs under ``sandbox.syscalls``' seccomp filter
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +108,10 @@ class IsolationInfo:
                         "timeout's process-group kill")
         elif not self.pid_namespace:
             gaps.append("processes: no pid namespace; a throwaway uid with RLIMIT_NPROC stands in for it")
+        if not self.syscall_filter:
+            gaps.append("system calls: no seccomp filter, so checks can fork through ctypes (their processes share one "
+                        "budget, but CPU of children reaped with SIGCHLD ignored is lost), exec, clear their parent-death "
+                        "signal and outlive a killed worker, add kernel keys that outlive them, and hold memory in memfds")
         if not self.check_mounts:
             gaps.append("processes: checks can list every process on the machine and read its command line (/proc/<pid>/cmdline)")
             if self.filesystem != "none":
@@ -316,6 +321,7 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
     if mode == "none":
         info.details.append("isolation disabled by configuration")
         return info
+    _add_syscall_filter(info)
     is_root = os.geteuid() == 0
     try:
         if mode == "uid":  # namespaces off on purpose: what an unprivileged container gets
@@ -369,6 +375,15 @@ def setup_worker_isolation(mode: str = "auto") -> IsolationInfo:
         info.details.append("per check: a fresh /proc (only its own processes) and a fresh /tmp and IPC namespace" if not problem
                             else f"per-check /proc and /tmp unavailable: {problem}")
     return info
+
+
+def _add_syscall_filter(info: IsolationInfo) -> None:
+    from sandbox.syscalls import syscall_filter_available
+
+    problem = syscall_filter_available()
+    info.syscall_filter = not problem
+    info.details.append("system calls: a seccomp filter refuses fork, exec, namespaces, mounts, kernel keys, memfd and io_uring "
+                        "to every check" if not problem else f"system calls: no seccomp filter ({problem})")
 
 
 def detect_isolation(timeout_s: float = 60.0, mode: str = "auto") -> IsolationInfo:

@@ -248,7 +248,8 @@ class CheckerPool:
     isolation: "auto" (best the machine allows), "strict" (fail without namespaces), "uid"
     (throwaway uid, no namespaces: what an unprivileged container gets), "none".
     audit_hook: add the Python audit hook inside checks (defence in depth; tests turn it off
-    to prove the OS isolation holds on its own). hint_provider: default enrichment of
+    to prove the OS isolation holds on its own). syscall_filter: load ``sandbox.syscalls``' seccomp filter in checks
+    where libseccomp is available (tests turn it off to prove the budgets hold for forking code without it). hint_provider: default enrichment of
     diagnoses (e.g. a block-store lookup of an undefined name), see ``sandbox.diagnose``.
     """
 
@@ -259,6 +260,7 @@ class CheckerPool:
         isolation: str = "auto",
         *,
         audit_hook: bool = True,
+        syscall_filter: bool = True,
         output_limit: int = 16384,
         hint_provider: HintProvider | None = None,
         start_timeout_s: float = 300.0,
@@ -269,6 +271,7 @@ class CheckerPool:
         self.preload = tuple(preload)
         self.isolation_mode = isolation
         self.audit_hook = audit_hook
+        self.syscall_filter = syscall_filter
         self.output_limit = output_limit
         self.hint_provider = hint_provider
         self.start_timeout_s = start_timeout_s
@@ -287,7 +290,7 @@ class CheckerPool:
     def _spawn(self, index: int) -> _WorkerProcess:
         span = UID_SPAN // self.size
         config = {"preload": list(self.preload), "isolation": self.isolation_mode,
-                  "uid_base": self.uid_base + index * span, "uid_span": span}
+                  "uid_base": self.uid_base + index * span, "uid_span": span, "syscall_filter": self.syscall_filter}
         return _WorkerProcess(index, config, self.start_timeout_s)
 
     def _replace(self, worker: _WorkerProcess) -> _WorkerProcess:

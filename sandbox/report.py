@@ -201,13 +201,14 @@ def write_report(out_dir: Path, title: str = "nnrag audit") -> dict[str, Any]:
           "## Slowest checks", "", _table(["name", "wall ms", "status", "params"], [[r["name"], f"{r['wall_ms'] or 0:.0f}", r["status"], r["params"]] for r in s["slowest"]]), "",
           "## Plots", ""] + [f"![{name}]({name}.png)" for name in images]
     text = "\n".join(md) + "\n"
-    (out_dir / "report.md").write_text(text, encoding="utf-8")
+    # the checked code's messages may hold lone surrogates: written as escapes, never a crash that every rerun repeats
+    (out_dir / "report.md").write_text(text, encoding="utf-8", errors="backslashreplace")
     body = "".join(f'<p><img alt="{name}" src="data:image/png;base64,{data}"></p>' for name, data in images.items())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>"
             f"{_markdown_to_html(text)}{body}</body></html>")
-    (out_dir / "report.html").write_text(page, encoding="utf-8")
+    (out_dir / "report.html").write_text(page, encoding="utf-8", errors="backslashreplace")
     compact = {k: v for k, v in summary.items() if k not in ("params", "flops", "forward_ms")}
     (out_dir / "summary.json").write_text(json.dumps(compact, indent=2), encoding="utf-8")
     return compact

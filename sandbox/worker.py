@@ -73,6 +73,9 @@ class Worker:
 
     def start(self) -> None:
         self.isolation = setup_worker_isolation(self.config.get("isolation", "auto"))
+        if self.isolation.syscall_filter and not self.config.get("syscall_filter", True):
+            self.isolation.syscall_filter = False
+            self.isolation.details.append("system calls: the seccomp filter is turned off by configuration")
         if self.isolation.filesystem == "none":
             self.base_dir = self.config.get("fallback_dir") or tempfile.mkdtemp(prefix="nnrag-sandbox-")
             os.makedirs(self.base_dir, exist_ok=True)
@@ -136,7 +139,7 @@ class Worker:
             try:
                 for fd in (req_w, r_res, r_out):
                     os.close(fd)
-                _child(req_r, w_res, w_out, workdir, uid, self.isolation.check_mounts)
+                _child(req_r, w_res, w_out, workdir, uid, self.isolation.check_mounts, self.isolation.syscall_filter)
             finally:
                 os._exit(70)
         for fd in (req_r, w_res, w_out):
@@ -263,6 +266,7 @@ class Worker:
         RLIMIT_AS, so six forks of 200 MiB each passed a 256 MiB budget): ``forked_mib`` says how much."""
         forked_mib = None
         forked = ForkedMemory()
+        line_start = 0  # where the first result line not read yet starts
         res_buf, out_buf = bytearray(), bytearray()
         out_dropped = 0
         final: dict | None = None
@@ -312,8 +316,8 @@ class Worker:
                     overflow = True
             if cancelled:
                 break
-            if final is None and b"\nR " in b"\n" + bytes(res_buf):
-                final = _parse_lines(res_buf)[1]
+            if final is None:
+                final, line_start = _final_line(res_buf, line_start)
                 if final is not None:  # the child flushed its output before the result: drain and go
                     break
         partial, final2 = _parse_lines(res_buf)
@@ -480,6 +484,20 @@ def _parse_lines(buf: bytearray) -> tuple[dict | None, dict | None]:
     return partial, final
 
 
+def _final_line(buf: bytearray, start: int) -> tuple[dict | None, int]:
+    """The first final ("R ") result among the complete lines of ``buf`` from ``start``, and where the next unread line
+    starts. Why each line once: after one garbled "R " line the whole buffer was parsed again at every read, and a
+    check that then wrote megabytes of progress and a byte of output every 20 ms kept the worker busy for 17 s."""
+    while (end := buf.find(b"\n", start)) >= 0:
+        line, start = bytes(buf[start:end]), end + 1
+        if line.startswith(b"R "):
+            try:
+                return json.loads(line[2:]), start
+            except (ValueError, RecursionError):
+                continue
+    return None, start
+
+
 def _has_result_line(buf: bytearray) -> bool:
     """The child began its final "R " line (which then did not parse: cut at RESULT_LIMIT, or garbled)."""
     return bytes(buf).startswith(b"R ") or b"\nR " in buf
@@ -498,7 +516,7 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     if final is not None and not outcome["timed_out"]:
         result = CheckResult.from_dict(final)
     else:
-        if partial is not None and result_problem({**partial, "status": "crashed"}):
+        if not _valid_partial(partial):
             partial = None  # progress the checked code wrote itself: how it died is still told below
         partial = partial or {"status": "crashed", "current_stage": "parse"}
         stage = partial.pop("current_stage", None) or "parse"
@@ -534,15 +552,22 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     return data
 
 
+def _valid_partial(partial: Any) -> bool:
+    """Whether a progress ("U ") report can stand for the check's state: an object of result fields and a known
+    ``current_stage``. Why: ``U []`` and ``U {"current_stage": [1]}`` raised in the worker and read as a WorkerError."""
+    from sandbox.spec import STAGES, result_problem
+
+    return (isinstance(partial, dict) and partial.get("current_stage", "parse") in STAGES
+            and result_problem({**partial, "status": "crashed"}) is None)
+
+
 def _forked_over_memory(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The CheckResult dict of a check killed because the processes it started held more than its memory budget."""
     from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
     spec = CheckSpec.from_dict(request.get("spec") or {})
-    stage = (outcome["partial"] or {}).get("current_stage") if isinstance(outcome["partial"], dict) else None
-    stage = stage if isinstance(stage, str) else "parse"
-    done = (outcome["partial"] or {}).get("stages") if isinstance(outcome["partial"], dict) else None
-    done = done if isinstance(done, dict) and all(isinstance(k, str) and v in ("ok", "failed", "skipped") for k, v in done.items()) else {}
+    partial = outcome["partial"] if _valid_partial(outcome["partial"]) else {}
+    stage, done = partial.get("current_stage", "parse"), partial.get("stages", {})
     message = f"the processes the check started held {outcome['forked_mib']:,} MiB together during {stage}, over its {spec.memory_mb:,} MiB budget"
     result = CheckResult("oom", stages={name: "skipped" for name in spec.stages} | done | {stage: "failed"}, failed_stage=stage, error_type="MemoryError",
                          message=message, diagnosis=Diagnosis(f"exceeded the memory budget ({spec.memory_mb} MB) at {stage} in processes it started",
@@ -605,8 +630,11 @@ def _cpu_text(cpu_s: float | None) -> str:
     return "an unknown amount of CPU" if cpu_s is None else f"{cpu_s:.2f} s of CPU"
 
 
-def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, check_mounts: bool = False) -> None:
+def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, check_mounts: bool = False,
+           syscall_filter: bool = False) -> None:
     """Runs in the forked child: wait for the request, harden, run the staged check, report.
+
+    syscall_filter: load ``sandbox.syscalls``' seccomp filter after the limits, before the checked code runs.
 
     check_mounts: give the check its own /proc and /tmp (``isolation.private_check_mounts``), done
     before the request arrives so it costs the check nothing; its work dir is then made afresh
@@ -633,6 +661,14 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, c
         os._exit(0)
     spec = CheckSpec.from_dict(request.get("spec") or {})
     guard.apply_limits(float(request["timeout_s"]), int(spec.memory_mb), uid)
+    if syscall_filter:  # fail closed, as the mounts do: a check the filter should hold does not run without it
+        try:
+            from sandbox.syscalls import install_syscall_filter
+
+            install_syscall_filter()
+        except Exception as exc:  # noqa: BLE001 - reported as the checker's failure, never raised in a fork
+            _write_all(guard.RESULT_FD, b"R " + json.dumps(_internal_error(f"the syscall filter could not be loaded: {exc}")).encode() + b"\n")
+            os._exit(0)
     if request.get("audit_hook", True):
         guard.install_audit_hook(workdir)
 

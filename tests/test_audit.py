@@ -183,3 +183,12 @@ def test_stored_records_from_before_are_read_as_verdicts_or_not(tmp_path):
         for digest, error_type, message in records:
             fh.write(json.dumps({"hash": digest, "name": digest, "result": {"status": "failed", "error_type": error_type, "message": message}}) + "\n")
     assert {digest for digest, _ in load_done(tmp_path)} == {"cpu", "bad"}
+
+
+def test_a_message_with_a_lone_surrogate_does_not_stop_the_report(pool, tmp_path):
+    """``raise RuntimeError("bad " + chr(0xD800))``: writing report.md raised UnicodeEncodeError, and every rerun (and
+    --report-only) raised it again from the stored result."""
+    code = GOOD.format(n=10).replace("return self.fc", "raise RuntimeError('bad ' + chr(0xD800))\n        return self.fc")
+    run_audit([("s" + chr(0xDC80), code)], tmp_path, pool, CheckSpec(timeout_s=10))
+    summary = write_report(tmp_path)
+    assert summary["checked"] == 1 and "\\udc80" in (tmp_path / "report.md").read_text()

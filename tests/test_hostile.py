@@ -44,7 +44,8 @@ def pools():
     """Both pools start at once (their workers import torch in parallel)."""
     os.environ[SECRET_NAME] = SECRET_VALUE  # set before the workers start: they must not inherit it
     created = {"audit-hook": CheckerPool(size=1, preload=("torch",), audit_hook=True),
-               "os-only": CheckerPool(size=1, preload=("torch",), audit_hook=False)}
+               "os-only": CheckerPool(size=1, preload=("torch",), audit_hook=False),
+               "unfiltered": CheckerPool(size=1, preload=("torch",), audit_hook=False, syscall_filter=False)}
     try:
         yield created
         for p in created.values():
@@ -58,6 +59,13 @@ def pools():
 @pytest.fixture(params=["audit-hook", "os-only"])
 def pool(request, pools):
     return pools[request.param].wait_ready()
+
+
+@pytest.fixture
+def forking_pool(pools):
+    """A pool without the seccomp filter, where a check can fork through ctypes (as on a machine without libseccomp):
+    the budgets and the clean-up must hold for its processes too."""
+    return pools["unfiltered"].wait_ready()
 
 
 @pytest.fixture
@@ -116,7 +124,35 @@ def test_isolation_is_active_here(pool):
     if os.geteuid() == 0:  # the dev VM and CI run as root, where every layer is available
         assert info.network == "netns"
         assert info.filesystem == "readonly-root+private-tmp"
-        assert info.uid_drop and info.pid_namespace and info.check_mounts
+        assert info.uid_drop and info.pid_namespace and info.check_mounts and info.syscall_filter
+
+
+REFUSED_CALLS = {  # each through ctypes, past the audit hook: the seccomp filter answers EPERM (clone3: ENOSYS)
+    "fork": "libc.fork()",
+    "exec": "libc.execv(b'/bin/true', (ctypes.c_char_p * 2)(b'true', None))",
+    "kernel key": "libc.syscall(248, b'user', b'k', b'z' * 8, 8, -4)",
+    "namespace": "libc.unshare(0x10000000 | 0x00020000)",
+    "memfd": "libc.memfd_create(b'm', 0)",
+    "parent-death signal": "libc.prctl(1, 0, 0, 0, 0)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(REFUSED_CALLS))
+def test_the_syscall_filter_refuses_what_escaped_the_budgets_and_threads_still_run(pool, call):
+    """What a second audit did past the namespaces: forked to spread CPU and memory (children reaped with SIGCHLD
+    ignored took their CPU out of every total), exec'd a fresh image under a limit sized for torch, cleared its
+    parent-death signal and outlived a killed worker, added kernel keys that outlived it (the keyring is not
+    namespaced), held 2 GiB in memfds under a 256 MiB budget, mounted a tmpfs in a user namespace of its own."""
+    if not pool.isolation.syscall_filter:
+        assert any("seccomp" in gap for gap in pool.isolation.not_contained())
+        return
+    code = ("import ctypes, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            f"ret = {REFUSED_CALLS[call]}\nprint('RET', ret, ctypes.get_errno())\n"
+            "t = threading.Thread(target=lambda: print('THREAD ran'))\nt.start()\nt.join()\n" + MODEL)
+    result = pool.check(code, FAST)
+    assert result.status == "ok", (result.message, result.stdout)
+    assert "RET -1 1\n" in result.stdout and "THREAD ran" in result.stdout, result.stdout
+    _assert_healthy(pool)
 
 
 def test_infinite_loop_times_out(pool):
@@ -228,16 +264,16 @@ def test_native_fork_bomb_bypassing_python_is_contained(pool, token):
     _assert_healthy(pool, marker=f"nf{token}")
 
 
-def test_cpu_spent_in_forked_processes_counts_against_the_budget(pool, token):
+def test_cpu_spent_in_forked_processes_counts_against_the_budget(forking_pool, token):
     """A check whose own process sleeps while the processes it forked spin: its CPU budget counts them all. Only its own
     process was counted, so it ran to the wall cap and read as a busy machine (WallTimeout), not as the code's fault."""
     code = (f"import ctypes, time\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'cf{token}', 0, 0, 0)\n"
             "if libc.fork() == 0:\n    while True:\n        pass\n"
             "time.sleep(600)\n")
-    result = pool.check(code, CheckSpec(timeout_s=1.0))
+    result = forking_pool.check(code, CheckSpec(timeout_s=1.0))
     assert result.status == "timeout" and result.error_type == "Timeout", (result.error_type, result.message)
     assert result.cpu_s is not None and result.cpu_s >= 1.0, result.cpu_s
-    _assert_healthy(pool, marker=f"cf{token}")
+    _assert_healthy(forking_pool, marker=f"cf{token}")
 
 
 def test_memory_bomb_is_oom(pool):
@@ -247,16 +283,16 @@ def test_memory_bomb_is_oom(pool):
     _assert_healthy(pool)
 
 
-def test_memory_held_by_forked_processes_counts_against_the_budget(pool, token):
+def test_memory_held_by_forked_processes_counts_against_the_budget(forking_pool, token):
     """Each process has its own RLIMIT_AS: six forks of 200 MiB each passed a 256 MiB budget (1.4 GiB used). The
     processes a check starts are held to its budget together."""
     code = (f"import ctypes, time\nlibc = ctypes.CDLL(None)\nlibc.prctl(15, b'fm{token}', 0, 0, 0)\n"
             "for _ in range(3):\n"
             "    if libc.fork() == 0:\n        block = bytearray(200 * 2**20)\n        time.sleep(600)\n"
             "time.sleep(600)\n")
-    result = pool.check(code, CheckSpec(timeout_s=5, memory_mb=256))
+    result = forking_pool.check(code, CheckSpec(timeout_s=5, memory_mb=256))
     assert result.status == "oom" and "processes the check started held" in result.message, (result.status, result.error_type, result.message)
-    _assert_healthy(pool, marker=f"fm{token}")
+    _assert_healthy(forking_pool, marker=f"fm{token}")
 
 
 def test_ten_gigabyte_tensor_is_oom(pool):
@@ -396,7 +432,7 @@ def test_huge_stdout_is_truncated(pool):
     _assert_healthy(pool)
 
 
-def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_path):
+def test_thread_and_child_that_outlive_the_check_are_killed(forking_pool, token, tmp_path):
     marker = f"lk{token}"
     code = (
         "import threading, time, ctypes, os\n"
@@ -414,12 +450,12 @@ def test_thread_and_child_that_outlive_the_check_are_killed(pool, token, tmp_pat
         "threading.Thread(target=spin, daemon=False).start()\n"
         + MODEL
     )
-    result = pool.check(code, FAST)
+    result = forking_pool.check(code, FAST)
     assert result.status == "ok", result.message
-    _assert_healthy(pool, marker=marker)
+    _assert_healthy(forking_pool, marker=marker)
 
 
-def test_processes_a_check_leaves_after_its_result_are_killed_at_once(pool, token):
+def test_processes_a_check_leaves_after_its_result_are_killed_at_once(forking_pool, token):
     """Code that writes its result early and goes on spinning in processes of its own: they were left 2 s to exit and
     killed only when the next check started, so they ran through it and slowed it. They are killed with the answer."""
     marker = f"hg{token}"
@@ -431,12 +467,12 @@ def test_processes_a_check_leaves_after_its_result_are_killed_at_once(pool, toke
         "for _ in range(3):\n    libc.fork()\n"
         "while True:\n    pass\n"
     )
-    pool.check(code, FAST)
+    forking_pool.check(code, FAST)
     answered = time.monotonic()
-    while _leaked_processes(pool, marker) and time.monotonic() - answered < 1.0:
+    while _leaked_processes(forking_pool, marker) and time.monotonic() - answered < 1.0:
         time.sleep(0.05)
-    assert not _leaked_processes(pool, marker), "a finished check's processes outlived its answer"
-    _assert_healthy(pool)
+    assert not _leaked_processes(forking_pool, marker), "a finished check's processes outlived its answer"
+    _assert_healthy(forking_pool)
 
 
 @pytest.mark.parametrize("line", [
@@ -456,6 +492,14 @@ def test_a_result_line_the_code_wrote_with_wrong_types_is_its_crash(pool, line):
     assert result.status == "crashed" and result.error_type == "BadResult", (result.status, result.error_type, result.message)
     assert "malformed" in result.message
     assert result_to_proto(result).status == "crashed"
+    _assert_healthy(pool)
+
+
+@pytest.mark.parametrize("line", [b"U []", b'U {"current_stage": [1]}', b'U {"current_stage": "parse", "stages": 7}'])
+def test_a_progress_line_the_code_wrote_is_not_a_worker_failure(pool, line):
+    """``U []`` raised in the worker ("'list' object is not a mapping"): a WorkerError, which no audit takes as a verdict."""
+    result = pool.check(f"import os\nos.write(3, {line!r} + b'\\n')\nos._exit(1)\n", FAST)
+    assert result.status == "crashed" and result.error_type == "Exit", (result.error_type, result.message)
     _assert_healthy(pool)
 
 

@@ -33,8 +33,9 @@ def terminal_text(text: str) -> str:
     """``text`` with every control character but newline and tab (escape sequences, bell, carriage return, C1 codes)
     and every bidirectional override written as its Python escape. Why: what a check prints, raises or names comes from
     the checked code, and ``\\x1b[2J``, ``\\x1b]52;...`` or ``\\x1b[8m`` reached the user's terminal: a cleared screen,
-    a fake "ok", hidden text, a write to the clipboard."""
+    a fake "ok", hidden text, a write to the clipboard. A lone surrogate is escaped too: rich could not encode it and
+    ``nnrag check`` ended in a traceback."""
     if text.isprintable():
         return text
-    return "".join(c if c in "\n\t" or not (unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS)
+    return "".join(c if c in "\n\t" or not (unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI_CONTROLS)
                    else repr(c)[1:-1] for c in text)
