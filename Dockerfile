@@ -27,10 +27,11 @@ WORKDIR /app
 
 # lightgbm's lib_lightgbm.so links the system OpenMP runtime (libgomp.so.1), which the slim image lacks: without it
 # importing lightgbm fails, and with it every predictor RPC. Unpinned: Debian replaces a point release's package on
-# its mirrors, and a pinned version that left them breaks the build.
+# its mirrors, and a pinned version that left them breaks the build. libseccomp2: the sandbox's syscall filter
+# (sandbox/syscalls.py; without it checks run unfiltered and `nnrag doctor` says so).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 libseccomp2 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv \
