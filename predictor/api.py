@@ -99,6 +99,7 @@ class ReportedRun:
             raise ValueError("reported run: code must be a string")
         check_model_code(self.code, "reported run: ")
         self.check_result()
+        self._check_sizes()
         planned, source = self._planned()
         if not self.finished and planned is not None and len(self.accuracy) >= planned:
             raise ValueError(f"reported run: finished=False says the run stopped early, but its {len(self.accuracy)} epochs cover all "
@@ -106,6 +107,18 @@ class ReportedRun:
         if not self.curve_known and source == "the curve":
             raise ValueError("reported run: a final alone (curve_known=False) must say how many epochs the run trained: give "
                              "epochs_planned (or \"epochs\" in hparams); read from its one value it would be a one-epoch run")
+
+    def _check_sizes(self) -> None:
+        """Every text a report stores within ``REPORT_TEXT_LIMITS`` and its hyperparameters within
+        ``MAX_HPARAMS_JSON_CHARS`` as JSON. Why: only the code had a limit, and five reports of 7 MB hyperparameters
+        (or a 1 MB run_id) were stored whole: 35 MB of reports.sqlite from five calls."""
+        for name, limit in REPORT_TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > limit:
+                raise ValueError(f"reported run: {name} has {len(value):,} characters, at most {limit:,}")
+        size = len(json.dumps(self.hparams))
+        if size > MAX_HPARAMS_JSON_CHARS:
+            raise ValueError(f"reported run: hparams take {size:,} characters as JSON, at most {MAX_HPARAMS_JSON_CHARS:,}")
 
     def check_result(self) -> None:
         """Everything but the code: also what a stored row must pass to be read back (``ReportStore``). Why: a row
@@ -363,6 +376,10 @@ def _numbers(values, field: str, kind: str = "values must be numbers", sequence:
             raise ValueError(f"{field}: {kind}, got {v!r}")
     return [float(v) for v in values]
 
+
+# The longest texts a reported run may store besides its code (``sandbox.pool.MAX_CODE_BYTES``): far past any real run's
+REPORT_TEXT_LIMITS = {"run_id": 1_000, "task": 200, "metric": 200, "transform": 2_000, "dataset": 200}
+MAX_HPARAMS_JSON_CHARS = 65_536
 
 RUN_DICT_KEYS = ("code", "hparams", "dataset", "curve", "durations", "epochs", "transform")
 

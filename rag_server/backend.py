@@ -76,6 +76,7 @@ class Backend:
     batcher: BatchingEmbedder | None = None
     owns_pool: bool = True  # False when the caller lent its pool: closing is then the caller's job
     opened_at: float = field(default_factory=time.time)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when the server starts draining
     wants_predictor: bool = False  # opened with_predictor: a predictor trained later is opened on a later call
     # Called (no arguments) when a predictor is opened after the backend was: the server marks PredictorService SERVING.
     predictor_listeners: list[Callable[[], None]] = field(default_factory=list)

@@ -129,12 +129,21 @@ class UndecodableRequestInterceptor(grpc.ServerInterceptor):
             try:
                 return decode(data)
             except Exception as exc:  # noqa: BLE001 - the client's bytes, whatever the parser says about them
-                return _Undecodable(f"{exc} (string fields must be valid UTF-8)")
+                return _Undecodable(_undecodable_message(exc))
 
         kind = _handler_kind(handler)
         behavior = getattr(handler, kind)
         checked = _checking_stream(behavior) if handler.request_streaming else _checking_request(behavior)
         return handler._replace(request_deserializer=tolerant_decode, **{kind: checked})
+
+
+def _undecodable_message(exc: Exception) -> str:
+    """The parser's words, with what to do: bad UTF-8 in a string field, or bytes that are no such message at all.
+    Why: "(string fields must be valid UTF-8)" was said of truncated and garbage bytes too."""
+    text = str(exc)
+    if "UTF-8" in text:
+        return f"{text} (string fields must be valid UTF-8)"
+    return f"{text} (the bytes are not a serialized message of this type: truncated, or another message)"
 
 
 def _handler_kind(handler: grpc.RpcMethodHandler) -> str:
@@ -188,6 +197,7 @@ class RunningServer:
         """NOT_SERVING for every service (for good: a predictor trained meanwhile does not turn it back), the health
         Watch streams ended, then up to ``grace`` seconds for the calls in flight. Why end the Watches: a load
         balancer's or probe's open Watch counted as a call in flight and made every shutdown wait the whole grace."""
+        self.backend.stopping.set()
         self.health.enter_graceful_shutdown()
         self.health.end_watches()
         self.server.stop(grace).wait()

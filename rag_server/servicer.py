@@ -222,8 +222,10 @@ def _check_k(k: int, default: int, upper: int, field: str = "k") -> int:
 def _hparams(text: str, field: str) -> dict[str, Any]:
     """A run's hyperparameters: a JSON object whose values the predictor reads as numbers are numbers
     (``predictor.api.check_hparams``)."""
-    from predictor.api import check_hparams
+    from predictor.api import MAX_HPARAMS_JSON_CHARS, check_hparams
 
+    if len(text) > MAX_HPARAMS_JSON_CHARS:  # parsed on every call, and a report stores it: a 7 MB object was taken whole
+        raise BadRequest(field, f"{len(text):,} characters, at most {MAX_HPARAMS_JSON_CHARS:,}")
     hparams = convert.json_field(text, field, dict, {})
     try:
         check_hparams(hparams, prefix="")
@@ -544,6 +546,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                 window.release()
         except Exception as exc:
             code_name = _status_for(exc)
+            if isinstance(exc, ClientGone) and self.backend.stopping.is_set():  # gRPC cancelled it, not the client
+                exc = ClientGone("the server stopped and its drain time (drain_s) ran out before the stream ended; the rest "
+                                 "of the stream was not checked")
             _finish("Audit", context, start, code_name, str(exc))
             _abort(context, exc)
         finally:

@@ -334,3 +334,23 @@ def test_cli_reports_a_new_dataset_with_new_dataset_in_process_and_over_the_serv
         new = runner.invoke(app, [*args, "--new-dataset"])
         assert new.exit_code == 0 and f"on {dataset}" in new.output, new.output
     assert sorted(r.dataset for r in _stored(predictor_dir)) == ["derm-a", "derm-b"]
+
+
+def test_a_report_stores_no_text_past_its_limit(client, stub, predictor_dir):
+    """Only the code had a limit: five reports with 7 MB hyperparameters (or a 1 MB run_id) were stored whole, 35 MB of
+    reports.sqlite from five calls. Over the wire and in process they are refused naming the field; nothing is stored."""
+    from predictor.api import MAX_HPARAMS_JSON_CHARS, Predictor
+
+    run = {"code": CODE, "hparams": HPARAMS, "dataset": "cifar-10", "curve": [0.3, 0.4], "max_epochs": 2}
+    details = _refused(lambda: client.report_result({**run, "hparams": {**HPARAMS, "note": "a" * MAX_HPARAMS_JSON_CHARS}}), "run.hparams_json")
+    assert f"at most {MAX_HPARAMS_JSON_CHARS:,}" in details
+    assert "run_id has 1,001 characters, at most 1,000" in _refused(lambda: client.report_result({**run, "run_id": "r" * 1001}), "run")
+    assert "task has 201 characters" in _refused(lambda: client.report_result({**run, "task": "t" * 201}), "run")
+    big = predictor_pb2.PredictRequest(code=CODE, hparams_json='{"lr": 0.1, "x": "' + "a" * MAX_HPARAMS_JSON_CHARS + '"}', dataset="cifar-10")
+    _raw_refused(lambda: stub.Predict(big), "hparams_json")
+    with pytest.raises(ValueError, match="reported run: hparams take .* characters as JSON"):
+        Predictor.load(predictor_dir).report({"code": CODE, "hparams": {**HPARAMS, "x": "a" * 70_000}, "dataset": "cifar-10",
+                                              "accuracy": [0.3, 0.4], "epochs_planned": 2})
+    assert _stored(predictor_dir) == []
+    client.report_result(run)
+    assert len(_stored(predictor_dir)) == 1

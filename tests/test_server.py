@@ -27,6 +27,7 @@ from nnrag.settings import Settings
 from nnrag.v1 import blocks_pb2, common_pb2, predictor_pb2
 from rag_server.backend import Backend
 from rag_server.client import (
+    ApiError,
     AsyncClient,
     Client,
     DeadlineExceeded,
@@ -318,6 +319,10 @@ def test_a_request_that_is_not_valid_protobuf_is_invalid_argument(server):
             list(audit(iter([bad_utf8]), timeout=10))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
         assert "AuditRequest" in info.value.details(), info.value.details()
+        with pytest.raises(grpc.RpcError) as info:  # garbage bytes: no UTF-8 advice, which was given for them too
+            search(b"\x0a\x50abc", timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "UTF-8" not in info.value.details(), info.value.details()
+        assert "not a serialized message of this type" in info.value.details()
         # the server still answers well-formed calls
         reply = search(blocks_pb2.SearchRequest(query="conv", k=1).SerializeToString(), timeout=10)
         assert blocks_pb2.SearchResponse.FromString(reply).hits
@@ -611,6 +616,28 @@ def test_long_echoed_input_comes_back_as_its_own_error_cut_short(client):
     with pytest.raises(InvalidArgument, match="sources: source 'AAAA") as info:
         client.search("conv", sources=["A" * 20_000])
     assert len(info.value.details) < 2_100 and "more characters)" in info.value.details
+
+
+def test_a_stream_cut_when_the_drain_runs_out_is_logged_as_the_servers_doing(settings, pool, caplog):
+    """An Audit stream whose client keeps sending past the drain: the log said "the client went away", though the
+    server had cancelled it."""
+    running = build_server(settings, Backend.open(settings, pool=pool))
+    feed_open = threading.Event()
+
+    def items():
+        yield GOOD_MODEL
+        feed_open.wait(30)  # the send side stays open: the stream never ends by itself
+
+    with caplog.at_level(logging.INFO, logger="nnrag.server"), Client(running.address) as c:
+        stream = c.audit(items(), timeout=60)
+        assert next(iter(stream)).result.status == "ok"
+        running.stop(grace=0.5)
+        feed_open.set()
+        with pytest.raises(ApiError):
+            list(stream)
+    audits = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("method") == "Audit"]
+    assert audits and "the server stopped and its drain time" in audits[-1]["detail"], audits
+    assert "client went away" not in audits[-1]["detail"]
 
 
 def test_a_stream_the_client_cancels_is_not_an_internal_error(client, caplog):
