@@ -34,6 +34,7 @@ from nnrag.settings import Settings, get_settings
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, predictor_pb2, predictor_pb2_grpc
 from rag_server.backend import Backend
 from rag_server.convert import BadRequest
+from rag_server.memory import limit_malloc_arenas
 from rag_server.servicer import BlockServicer, PredictorServicer
 
 log = logging.getLogger("nnrag.server")
@@ -355,6 +356,7 @@ def why_bind_fails(address: str) -> str | None:
 
 def build_server(settings: Settings, backend: Backend) -> RunningServer:
     """Start a server for ``backend`` on ``settings.address`` (port 0 picks a free one)."""
+    limit_malloc_arenas()
     # The token check comes first: a caller without the token learns nothing, not even that its bytes were malformed.
     interceptors = [BearerTokenInterceptor(settings.token)] if settings.token else []
     interceptors.append(UndecodableRequestInterceptor())

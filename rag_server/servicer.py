@@ -35,6 +35,7 @@ from predictor.code_features import parse_problem
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
+from rag_server.memory import release_free_memory
 from rag_server.patch import MAX_EDITABLE_CHARS
 from sandbox.spec import CheckResult, CheckSpec
 
@@ -476,6 +477,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                     result = patch(code, spec, store, pool, max_tries=max_tries)
             except PatchInputError as exc:
                 raise BadRequest("code", str(exc)) from None
+            finally:
+                release_free_memory()  # its parse trees of a large file are freed now: give the pages back
         if cancel.is_set():
             _call_deadline(context)  # DEADLINE_EXCEEDED when that is why the call ended
             raise ClientGone("the client went away during the patch; its checks were stopped")
