@@ -27,7 +27,7 @@ from pathlib import Path
 
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
-from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, measure_in_sandbox
+from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, lemur_features_of_same_code, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study,
                                   decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
@@ -690,10 +690,12 @@ class Predictor:
         return self._dynamic_for(content_hash(code), code) is not None
 
     def _dynamic_for(self, key: str, code: str) -> dict[str, float] | None:
-        """The exact text's LEMUR audit entry first, else the measurement of its content hash (kept, else measured
-        now). Why the table first: content hashes ignore comments, so a measurement of a commented copy answered for
+        """The exact text's LEMUR audit entry first, then that of a LEMUR file with the same AST, else the measurement of
+        its content hash (kept, else measured now). Why the table first: content hashes ignore comments, so a measurement of a commented copy answered for
         the audited file itself, and the answer depended on which of the two was asked about first."""
         audited = lemur_features(code)
+        if audited is None:  # a LEMUR file with other comments or layout: the same model, audited all the same
+            audited = lemur_features_of_same_code(key)
         if audited is not None:
             return audited
         if key not in self._dynamic:

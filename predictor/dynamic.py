@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 LEMUR_TABLE = Path(__file__).parent / "lemur_dynamic.json.gz"
+LEMUR_AST_INDEX = Path(__file__).parent / "lemur_ast_index.json.gz"  # the same entries by AST (``write_lemur_ast_index``)
 # The stages of the LEMUR audit (``nnrag audit``'s default ``--stage train_step``), which built the table. Why all of
 # them, though params/FLOPs need forward only: a model that breaks at 32 px is retried at LEMUR's larger sizes, and
 # the retry counts only when every stage passes there, so stopping at forward gave some models FLOPs the table lacks.
@@ -93,6 +94,7 @@ def write_lemur_table(audit_results: Path, out: Path = LEMUR_TABLE) -> int:
 
 
 _TABLE: dict[str, list] | None = None
+_AST_INDEX: dict[str, list] | None = None
 
 
 def lemur_table() -> dict[str, list]:
@@ -103,10 +105,48 @@ def lemur_table() -> dict[str, list]:
     return _TABLE
 
 
+def lemur_ast_index() -> dict[str, list]:
+    global _AST_INDEX
+    if _AST_INDEX is None:
+        with gzip.open(LEMUR_AST_INDEX, "rt") as fh:
+            _AST_INDEX = json.load(fh)
+    return _AST_INDEX
+
+
 def lemur_features(code: str) -> dict[str, float] | None:
     """The audited params/FLOPs features of a LEMUR model file's exact text, or None when it was not audited."""
     entry = lemur_table().get(code_sha256(code))
     return None if entry is None else _features(bool(entry[0]), entry[1], entry[2])
+
+
+def lemur_features_of_same_code(key: str) -> dict[str, float] | None:
+    """The audited features of the LEMUR file whose AST is ``key`` (``families.content_hash``): a copy with other
+    comments or layout is the same model. Why: a LEMUR model with one comment added lost its audited params/FLOPs in a
+    predictor without a sandbox, and its k = 0 forecast moved by up to 0.19 (VGG 0.736 -> 0.548). Serving only: the
+    training rows read the exact texts (``merge_lemur``), as the estimators learned them."""
+    entry = lemur_ast_index().get(key)
+    return None if entry is None else _features(bool(entry[0]), entry[1], entry[2])
+
+
+def write_lemur_ast_index(model_files: dict[str, str], out: Path = LEMUR_AST_INDEX) -> int:
+    """{content hash: the audit entry} for the LEMUR files in the audit table (``model_files``: name -> text); an AST
+    whose files have different entries is left out. Returns the entry count. Built from the wheel with
+    ``write_lemur_ast_index(dict(corpus.lemur.iter_models(wheel)))``: 9,897 ASTs of the table's 10,476 files."""
+    from predictor.families import content_hash
+
+    index: dict[str, list] = {}
+    clashes: set[str] = set()
+    for text in model_files.values():
+        entry = lemur_table().get(code_sha256(text))
+        if entry is None:
+            continue
+        key = content_hash(text)
+        if index.setdefault(key, entry) != entry:
+            clashes.add(key)
+    index = {k: v for k, v in index.items() if k not in clashes}
+    with gzip.open(out, "wt") as fh:
+        json.dump(index, fh, separators=(",", ":"), sort_keys=True)
+    return len(index)
 
 
 def merge_lemur(features: dict[str, dict[str, float]], codes: dict[str, str]) -> int:

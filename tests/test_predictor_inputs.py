@@ -349,3 +349,23 @@ def test_a_run_dict_with_a_key_no_run_has_is_refused_with_the_nearest(predictor)
     with pytest.raises(ValueError, match=r"earlier\[0\]: run has unknown key\(s\) 'durations_s'"):
         predictor.should_stop(run, [0.8], earlier=[{"curve": [0.5] * 5, "durations_s": [1.0] * 5}])
     assert predictor.should_stop({**run, "epochs": 50, "durations": [1.0, 2.0, 3.0], "transform": None}, [0.8]).reason
+
+
+def test_a_reformatted_lemur_file_keeps_its_audited_params_and_flops(predictor):
+    """A LEMUR model with one comment added lost its audited params/FLOPs in a predictor without a sandbox: its k = 0
+    forecast moved by up to 0.19 (VGG 0.736 -> 0.548). The same AST takes the same audit entry."""
+    import ast
+    import os
+    from pathlib import Path
+
+    from corpus.lemur import lemur_wheel, read_model
+
+    wheel = lemur_wheel(Path(os.environ.get("NNRAG_HOME", Path.home() / ".cache" / "nnrag")) / "cache")
+    code = read_model(wheel, "VGG")
+    variants = ["# my copy\n" + code, ast.unparse(ast.parse(code)), code.replace("    ", "  ")]
+    assert predictor.pool is None and predictor.knows_dynamic(code)
+    audited = {k: v for k, v in predictor.code_features(code).items() if k.startswith("dyn_")}
+    assert audited and not any(math.isnan(v) for v in audited.values())
+    for variant in variants:
+        assert ast.dump(ast.parse(variant)) == ast.dump(ast.parse(code))
+        assert {k: v for k, v in predictor.code_features(variant).items() if k.startswith("dyn_")} == audited
