@@ -626,17 +626,20 @@ def test_a_stream_cut_when_the_drain_runs_out_is_logged_as_the_servers_doing(set
 
     def items():
         yield GOOD_MODEL
+        yield SLEEPER.format(seconds=20), CheckSpec(timeout_s=30, stages=("parse", "compile", "import"))  # in flight at the stop
         feed_open.wait(30)  # the send side stays open: the stream never ends by itself
 
     with caplog.at_level(logging.INFO, logger="nnrag.server"), Client(running.address) as c:
-        stream = c.audit(items(), timeout=60)
-        assert next(iter(stream)).result.status == "ok"
+        stream = iter(c.audit(items(), timeout=60))
+        assert next(stream).result.status == "ok"
         running.stop(grace=0.5)
         feed_open.set()
         with pytest.raises(ApiError):
             list(stream)
-    audits = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("method") == "Audit"]
-    assert audits and "the server stopped and its drain time" in audits[-1]["detail"], audits
+        deadline = time.monotonic() + 20  # the handler logs once its killed check has come back
+        while not (audits := [r.fields for r in caplog.records if getattr(r, "fields", {}).get("method") == "Audit"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert audits and "the server stopped and its drain time" in audits[-1].get("detail", ""), audits
     assert "client went away" not in audits[-1]["detail"]
 
 
