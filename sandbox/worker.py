@@ -259,6 +259,20 @@ class Worker:
         self.control_buffer = b"".join(line + b"\n" for line in kept) + tail
         return len(kept) < len(lines)
 
+    def _held_beside(self, pid: int, tree: list[int], forked: "ForkedMemory") -> float:
+        """MiB the check holds outside its own address space (which RLIMIT_AS bounds): the private memory of the
+        processes it forked, and its files in its own ``/tmp``, a tmpfs, so RAM (read through ``/proc/<pid>/root``;
+        only with per-check mounts, else ``/tmp`` is the host's). Why the files: 896 MiB written under a 128 MiB
+        budget passed."""
+        held = forked.mib(tree[1:]) if len(tree) > 1 else 0.0
+        if self.isolation.check_mounts:
+            try:
+                tmp = os.statvfs(f"/proc/{pid}/root/tmp")
+                held += (tmp.f_blocks - tmp.f_bfree) * tmp.f_frsize / (1 << 20)
+            except OSError:
+                pass
+        return held
+
     def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int,
                  cpu_budget: float | None = None, memory_mb: int | None = None) -> dict[str, Any]:
         """Read the check's output and result until it reports, dies, or passes a limit: its CPU budget (all its
@@ -286,7 +300,7 @@ class Worker:
             if cpu_budget is not None and final is None and (_cpu_seconds(tree) or 0.0) >= cpu_budget:
                 timed_out, limit = True, "cpu"
                 break
-            if memory_mb is not None and final is None and len(tree) > 1 and (held := forked.mib(tree[1:])) > memory_mb:
+            if memory_mb is not None and final is None and (held := self._held_beside(pid, tree, forked)) > memory_mb:
                 forked_mib = round(held)
                 break
             ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
@@ -568,10 +582,12 @@ def _forked_over_memory(outcome: dict[str, Any], request: dict[str, Any]) -> dic
     spec = CheckSpec.from_dict(request.get("spec") or {})
     partial = outcome["partial"] if _valid_partial(outcome["partial"]) else {}
     stage, done = partial.get("current_stage", "parse"), partial.get("stages", {})
-    message = f"the processes the check started held {outcome['forked_mib']:,} MiB together during {stage}, over its {spec.memory_mb:,} MiB budget"
+    message = (f"the processes the check started and its files in /tmp held {outcome['forked_mib']:,} MiB together during {stage}, "
+               f"over its {spec.memory_mb:,} MiB budget")
     result = CheckResult("oom", stages={name: "skipped" for name in spec.stages} | done | {stage: "failed"}, failed_stage=stage, error_type="MemoryError",
-                         message=message, diagnosis=Diagnosis(f"exceeded the memory budget ({spec.memory_mb} MB) at {stage} in processes it started",
-                                                              "do not start processes in a model (a check runs the model in one)", "oom"),
+                         message=message, diagnosis=Diagnosis(f"exceeded the memory budget ({spec.memory_mb} MB) at {stage} in processes it started or files it wrote",
+                                                              "do not start processes or write large files in a model (a check runs the model in one "
+                                                              "process, and its /tmp is memory)", "oom"),
                          stdout=outcome["stdout"])
     return {**result.to_dict(), "worker_ms": outcome.get("worker_ms")}
 

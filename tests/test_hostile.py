@@ -291,8 +291,20 @@ def test_memory_held_by_forked_processes_counts_against_the_budget(forking_pool,
             "    if libc.fork() == 0:\n        block = bytearray(200 * 2**20)\n        time.sleep(600)\n"
             "time.sleep(600)\n")
     result = forking_pool.check(code, CheckSpec(timeout_s=5, memory_mb=256))
-    assert result.status == "oom" and "processes the check started held" in result.message, (result.status, result.error_type, result.message)
+    assert result.status == "oom" and "processes the check started and its files in /tmp held" in result.message, (result.status, result.error_type, result.message)
     _assert_healthy(forking_pool, marker=f"fm{token}")
+
+
+def test_files_written_to_the_checks_tmp_count_against_its_memory_budget(pool):
+    """The check's /tmp is a tmpfs, so RAM: 896 MiB of files under a 128 MiB budget passed."""
+    code = ("import os, tempfile, time\nblock = b'x' * (60 << 20)\n"
+            "for i in range(6):\n    with open(os.path.join(tempfile.gettempdir(), f'f{i}'), 'wb') as fh:\n        fh.write(block)\n"
+            "time.sleep(30)\n" + MODEL)
+    result = pool.check(code, CheckSpec(timeout_s=10, memory_mb=128))
+    if not pool.isolation.check_mounts:
+        return  # /tmp is the host's disk there, counted by no budget
+    assert result.status == "oom" and "files in /tmp" in result.message, (result.status, result.message)
+    _assert_healthy(pool)
 
 
 def test_ten_gigabyte_tensor_is_oom(pool):
