@@ -26,7 +26,7 @@ from typing import Any
 
 from sandbox.isolation import IsolationInfo, new_pid_namespace_for_next_fork, setup_worker_isolation
 
-LINGER_S = 2.0  # a child still alive this long after its check is SIGKILLed
+LINGER_S = 2.0  # without a pid namespace, how long after a check the worker sweeps for its escaped descendants
 CONTROL_FD = 0  # the pool's request pipe; while a check runs, the only thing it may send is a cancel line
 CANCEL_LINE = b'{"cancel": true}'
 RESULT_LIMIT = 8 << 20
@@ -160,7 +160,6 @@ class Worker:
             if not used.get("reaped"):
                 _kill_group(used["pid"])
                 _kill(used["pid"])
-            used["kill_at"] = time.monotonic() + LINGER_S
             self.dying.append(used)
             if not self.isolation.pid_namespace:
                 self.sweep_until = time.monotonic() + LINGER_S
@@ -196,9 +195,7 @@ class Worker:
                     os.close(fd)
                 shutil.rmtree(child["workdir"], ignore_errors=True)
                 continue
-            if time.monotonic() > child["kill_at"]:
-                _kill_group(child["pid"])
-            still.append(child)
+            still.append(child)  # SIGKILLed already (``recycle``, ``shutdown``): reaped by a later call
         self.dying = still
         self.kill_strays()
 
