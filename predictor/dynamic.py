@@ -99,18 +99,19 @@ _AST_INDEX: dict[str, list] | None = None
 
 def lemur_table() -> dict[str, list]:
     global _TABLE
-    if _TABLE is None:
-        with gzip.open(LEMUR_TABLE, "rt") as fh:
-            _TABLE = json.load(fh)
+    _TABLE = _TABLE if _TABLE is not None else _read_json_gz(LEMUR_TABLE)
     return _TABLE
 
 
 def lemur_ast_index() -> dict[str, list]:
     global _AST_INDEX
-    if _AST_INDEX is None:
-        with gzip.open(LEMUR_AST_INDEX, "rt") as fh:
-            _AST_INDEX = json.load(fh)
+    _AST_INDEX = _AST_INDEX if _AST_INDEX is not None else _read_json_gz(LEMUR_AST_INDEX)
     return _AST_INDEX
+
+
+def _read_json_gz(path: Path) -> dict[str, list]:
+    with gzip.open(path, "rt") as fh:
+        return json.load(fh)
 
 
 def lemur_features(code: str) -> dict[str, float] | None:

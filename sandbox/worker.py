@@ -273,9 +273,9 @@ class Worker:
     def _collect(self, pid: int, r_res: int, r_out: int, deadline: float, output_limit: int,
                  cpu_budget: float | None = None, memory_mb: int | None = None) -> dict[str, Any]:
         """Read the check's output and result until it reports, dies, or passes a limit: its CPU budget (all its
-        processes), the wall deadline, a cancel, or ``memory_mb`` held by the processes it forked (each has its own
-        RLIMIT_AS, so six forks of 200 MiB each passed a 256 MiB budget): ``forked_mib`` says how much."""
-        forked_mib = None
+        processes), the wall deadline, a cancel, or ``memory_mb`` held beside its own address space (``_held_beside``: the
+        processes it forked, each with its own RLIMIT_AS, and its files in /tmp): ``held_mib`` says how much."""
+        held_mib = None
         forked = ForkedMemory()
         line_start = 0  # where the first result line not read yet starts
         res_buf, out_buf = bytearray(), bytearray()
@@ -298,7 +298,7 @@ class Worker:
                 timed_out, limit = True, "cpu"
                 break
             if memory_mb is not None and final is None and (held := self._held_beside(pid, tree, forked)) > memory_mb:
-                forked_mib = round(held)
+                held_mib = round(held)
                 break
             ready, _, _ = select.select(list(open_fds) + ([CONTROL_FD] if watch_control else []), [], [], min(remaining, 0.25))
             if not ready:
@@ -335,14 +335,14 @@ class Worker:
         final = final or final2
         timed_out = timed_out or (cancelled and final is None)
         usage = _usage(pid) if timed_out else {}  # read before the kill: what the check had used when a limit ended it
-        if final is None or timed_out or forked_mib is not None:
+        if final is None or timed_out or held_mib is not None:
             _kill_group(pid)
             if wait_status is None:
                 _, wait_status = os.waitpid(pid, 0)
         _drain(r_out, out_buf, output_limit)
         return {
             "final": final, "partial": partial, "timed_out": timed_out, "cancelled": cancelled and final is None, "wait_status": wait_status,
-            "limit": limit, "forked_mib": forked_mib, **usage, "result_unreadable": final is None and (overflow or _has_result_line(res_buf)),
+            "limit": limit, "held_mib": held_mib, **usage, "result_unreadable": final is None and (overflow or _has_result_line(res_buf)),
             "stdout": out_buf.decode("utf-8", "replace") + (f"\n[... {out_dropped} more bytes of output dropped]" if out_dropped else ""),
         }
 
@@ -367,13 +367,13 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
-def _cpu_seconds(pid: int | list[int]) -> float | None:
+def _cpu_seconds(tree: list[int]) -> float | None:
     """User + system CPU seconds the check has used so far: every thread of the child and of the processes it started
     (and reaped), None when /proc cannot tell (the child's RLIMIT_CPU stays the backstop). Why the whole tree: a check
     that forked (through ctypes, past the audit hook) spun both cores while its own process showed 0.13 s, and its end
     at the wall cap read as a busy machine, not as the code's fault."""
     total = None
-    for member in pid if isinstance(pid, list) else _process_tree(pid):
+    for member in tree:
         try:
             with open(f"/proc/{member}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
@@ -413,12 +413,12 @@ def _private_kib(pid: int) -> int:
         return 0
 
 
-def _run_queue_seconds(pid: int) -> float | None:
+def _run_queue_seconds(tree: list[int]) -> float | None:
     """Seconds the check's threads (of all its processes) spent runnable but waiting for a CPU
     (``/proc/PID/task/*/schedstat``), None where the kernel does not tell. Why: it tells a machine too busy to run the
     check from code that sleeps or blocks."""
     total = None
-    for member in _process_tree(pid):
+    for member in tree:
         try:
             for task in os.listdir(f"/proc/{member}/task"):
                 with open(f"/proc/{member}/task/{task}/schedstat", "rb") as fh:
@@ -429,7 +429,8 @@ def _run_queue_seconds(pid: int) -> float | None:
 
 
 def _usage(pid: int) -> dict[str, float | None]:
-    return {"cpu_s": _cpu_seconds(pid), "wait_s": _run_queue_seconds(pid)}
+    tree = _process_tree(pid)
+    return {"cpu_s": _cpu_seconds(tree), "wait_s": _run_queue_seconds(tree)}
 
 
 def _children_of(parent: int) -> list[int]:
@@ -520,8 +521,8 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
     from sandbox.spec import CheckResult, CheckSpec, Diagnosis, result_problem
 
     final, partial = outcome["final"], outcome["partial"]
-    if outcome.get("forked_mib") is not None:
-        return _forked_over_memory(outcome, request)
+    if outcome.get("held_mib") is not None:
+        return _over_memory_budget(outcome, request)
     if final is not None and not outcome["timed_out"] and (problem := result_problem(final)):
         return _bad_result(problem, outcome)
     if final is not None and not outcome["timed_out"]:
@@ -572,14 +573,15 @@ def _valid_partial(partial: Any) -> bool:
             and result_problem({**partial, "status": "crashed"}) is None)
 
 
-def _forked_over_memory(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """The CheckResult dict of a check killed because the processes it started held more than its memory budget."""
+def _over_memory_budget(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The CheckResult dict of a check killed because the processes it started and its files in /tmp held more than its
+    memory budget (``_held_beside``)."""
     from sandbox.spec import CheckResult, CheckSpec, Diagnosis
 
     spec = CheckSpec.from_dict(request.get("spec") or {})
     partial = outcome["partial"] if _valid_partial(outcome["partial"]) else {}
     stage, done = partial.get("current_stage", "parse"), partial.get("stages", {})
-    message = (f"the processes the check started and its files in /tmp held {outcome['forked_mib']:,} MiB together during {stage}, "
+    message = (f"the processes the check started and its files in /tmp held {outcome['held_mib']:,} MiB together during {stage}, "
                f"over its {spec.memory_mb:,} MiB budget")
     result = CheckResult("oom", stages={name: "skipped" for name in spec.stages} | done | {stage: "failed"}, failed_stage=stage, error_type="MemoryError",
                          message=message, diagnosis=Diagnosis(f"exceeded the memory budget ({spec.memory_mb} MB) at {stage} in processes it started or files it wrote",
@@ -670,8 +672,7 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, c
     os.close(guard.REQUEST_FD)
     request = json.loads(b"".join(chunks))
     if mount_error:
-        _write_all(guard.RESULT_FD, b"R " + json.dumps(_internal_error(f"the check's private /proc and /tmp could not be set up: {mount_error}")).encode() + b"\n")
-        os._exit(0)
+        _fail_closed(f"the check's private /proc and /tmp could not be set up: {mount_error}")
     spec = CheckSpec.from_dict(request.get("spec") or {})
     guard.apply_limits(float(request["timeout_s"]), int(spec.memory_mb), uid)
     if syscall_filter:  # fail closed, as the mounts do: a check the filter should hold does not run without it
@@ -680,8 +681,7 @@ def _child(req_fd: int, w_res: int, w_out: int, workdir: str, uid: int | None, c
 
             install_syscall_filter()
         except Exception as exc:  # noqa: BLE001 - reported as the checker's failure, never raised in a fork
-            _write_all(guard.RESULT_FD, b"R " + json.dumps(_internal_error(f"the syscall filter could not be loaded: {exc}")).encode() + b"\n")
-            os._exit(0)
+            _fail_closed(f"the syscall filter could not be loaded: {exc}")
     if request.get("audit_hook", True):
         guard.install_audit_hook(workdir)
 
@@ -719,6 +719,15 @@ def _check_mounts(workdir: str, uid: int | None) -> str:
     except OSError as exc:
         return str(exc)
     return ""
+
+
+def _fail_closed(message: str) -> None:
+    """In the check child: report that the checker could not set up the check (``message``) and exit without running
+    the code."""
+    from sandbox.guard import RESULT_FD
+
+    _write_all(RESULT_FD, b"R " + json.dumps(_internal_error(message)).encode() + b"\n")
+    os._exit(0)
 
 
 def _internal_error(message: str, traceback_text: str = "") -> dict[str, Any]:
