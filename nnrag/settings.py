@@ -120,6 +120,15 @@ class Settings(BaseSettings):
                              "server thread, and health checks and searches need one too")
         return streams
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """Why: pydantic takes a bool as a number, so ``workers = true`` in the TOML file ran one worker and
+        ``drain_s = false`` gave in-flight calls no time at all, without a word. No setting is a bool."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected a {_kind_of(cls.model_fields[info.field_name or ''])}, got {str(value).lower()}")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, level: object) -> object:
@@ -158,6 +167,15 @@ class Settings(BaseSettings):
     @property
     def cache_path(self) -> Path:
         return self.home / "cache"
+
+
+def _kind_of(field: FieldInfo) -> str:
+    """A setting's type in words, for an error message."""
+    text = str(field.annotation)
+    for word, kind in (("int", "whole number"), ("float", "number"), ("list", "list of strings"), ("Path", "path")):
+        if word in text:
+            return kind
+    return "string"
 
 
 class SettingsError(ValueError):

@@ -139,3 +139,16 @@ def test_predictor_cache_follows_nnrag_home_set_after_import(tmp_path, monkeypat
     get_settings.cache_clear()
     assert cache_dir_or_default(None) == tmp_path / "elsewhere" / "cache"
     assert cache_dir_or_default(tmp_path / "given") == tmp_path / "given"
+
+
+def test_a_boolean_for_a_number_is_refused(capsys, monkeypatch, tmp_path):
+    """pydantic takes a bool as a number: ``workers = true`` ran one worker and ``drain_s = false`` left in-flight
+    calls no drain time, both without a word."""
+    config = _config(monkeypatch, tmp_path / "nnrag.toml", "workers = true\n")
+    err = _refusal(capsys, monkeypatch, "stats")
+    assert f"invalid settings: workers in {config}: expected a whole number, got true" in err, err
+    _config(monkeypatch, tmp_path / "nnrag.toml", "drain_s = false\n")
+    with pytest.raises(SettingsError, match="drain_s .*expected a number, got false"):
+        get_settings()
+    with pytest.raises(ValueError, match="got true"):
+        Settings(max_message_mb=True)
