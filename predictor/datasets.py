@@ -63,7 +63,29 @@ def canonical_dataset(dataset, field: str = "dataset", known: Iterable[str] = DA
         match = [name for name in known if dataset_key(name) == dataset_key(dataset)]
         if match:
             return match[0]
-    raise ValueError(f"{_prefix(field)}unknown dataset {dataset!r}; known: {', '.join(known)}")
+    raise ValueError(f"{_prefix(field)}unknown dataset {dataset!r}; known: {', '.join(known)}{_closest(dataset, known)}")
+
+
+def _closest(dataset, known: list[str]) -> str:
+    """" (did you mean 'cifar-10'?)" for a name one keystroke from a known one (``cifar10x``, ``mnsit``, ``cifar 10``),
+    else nothing. Why one keystroke: a looser match told ``imagenet-1k`` to use ``imagenette``, another dataset."""
+    if not isinstance(dataset, str):
+        return ""
+    typed = dataset_key(dataset).replace(" ", "")
+    near = [name for name in known if _one_keystroke_apart(typed, dataset_key(name))]
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _one_keystroke_apart(a: str, b: str) -> bool:
+    """One character inserted, deleted, replaced, or two neighbours swapped."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return a == b
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    if len(a) < len(b):
+        return a[i:] == b[i + 1:]
+    return a[i + 1:] == b[i + 1:] or (a[i + 1:i + 2] == b[i:i + 1] and a[i:i + 1] == b[i + 1:i + 2] and a[i + 2:] == b[i + 2:])
 
 
 def new_dataset_name(dataset, field: str = "dataset") -> str:

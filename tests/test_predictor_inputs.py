@@ -205,6 +205,13 @@ def test_dataset_spellings_are_read_as_the_known_names(predictor):
     for unknown in ("imagenet", "cifar-1", "cifar 10"):
         with pytest.raises(ValueError, match=f"unknown dataset '{unknown}'; known: cifar-10, cifar-100"):
             canonical_dataset(unknown)
+    for typo, meant in (("cifar10x", "cifar-10"), ("mnsit", "mnist"), ("svhm", "svhn"), ("cifar 10", "cifar-10")):
+        with pytest.raises(ValueError, match=f"\\(did you mean '{meant}'\\?\\)"):
+            canonical_dataset(typo)
+    for other in ("imagenet-1k", "imagenet", "fashion-mnist"):  # another dataset, not a typo: no hint
+        with pytest.raises(ValueError) as refused:
+            canonical_dataset(other)
+        assert "did you mean" not in str(refused.value), refused.value
     assert predictor.predict(net(), HP, "CIFAR10", [0.3], epochs=10).dataset == "cifar-10"
     predictor.report({"code": net(), "hparams": HP, "dataset": "CIFAR-10", "accuracy": [0.3, 0.5]})
     assert [r.dataset for r in predictor.reports.all()] == ["cifar-10"]
