@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import email
+import errno
 import hashlib
 import importlib.metadata
 import configparser
@@ -222,7 +223,9 @@ def _not_a_file(path: Path) -> str:
     try:
         mode = path.stat().st_mode  # follows symlinks
     except OSError as exc:
-        return "broken symlink" if path.is_symlink() else (exc.strerror or type(exc).__name__)
+        if path.is_symlink():  # ELOOP: links that point at each other (a.py -> b.py -> a.py)
+            return "symlink loop" if exc.errno == errno.ELOOP else "broken symlink"
+        return exc.strerror or type(exc).__name__
     return "" if stat.S_ISREG(mode) else "not a regular file"
 
 

@@ -52,6 +52,7 @@ def test_odd_files_are_skipped_and_reported_and_every_block_is_kept(checkout, tm
     skipped = report.sources[0].skipped
     assert set(skipped) == {"broken.py", ".#good.py", "loop_a.py", "loop_b.py", "pipe.py"}
     assert "SyntaxError" in skipped["broken.py"] and skipped[".#good.py"] == "broken symlink"
+    assert skipped["loop_a.py"] == skipped["loop_b.py"] == "symlink loop"  # was "broken symlink"
     assert skipped["pipe.py"] == "not a regular file"
 
 
