@@ -36,6 +36,9 @@ class Link:
 class UnitLinks:
     links: list[Link] = field(default_factory=list)
     deps: dict[UnitKey, bool] = field(default_factory=dict)  # unit -> needed at definition time
+    # units of this module that rebind or mutate a name this unit reads at definition time, below it in the source:
+    # emitted after it, so it reads the value it reads in the source (``W = 50.0`` under ``def f(k=W)``)
+    later: set[UnitKey] = field(default_factory=set)
     ext: set[ExtKey] = field(default_factory=set)
     ann_ext: set[ExtKey] = field(default_factory=set)  # external names read only in lazy annotations
     ann_deps: set[UnitKey] = field(default_factory=set)  # definitions read only in lazy annotations (carried when cheap)
@@ -161,20 +164,25 @@ class BlockAssembler:
             if isinstance(target, DefTarget):
                 tmi = g.modules[target.module]
                 own_name = target.module == module and target.name in unit.names
+                below = target.module == module and ref.load_time  # a definition-time read in the same module
                 for i in tmi.defs[target.name]:
                     if own_name:
                         continue  # its own name (recursion, a redefinition): order is kept by _toposort
                     if (target.module, i) != (module, index):
                         dep = (target.module, i)
-                        out.deps[dep] = out.deps.get(dep, False) or ref.load_time
+                        out.deps[dep] = out.deps.get(dep, False) or (ref.load_time and not (below and i > index))
+                        if below and i > index:
+                            out.later.add(dep)
                 # ``_ACTS["relu"] = nn.ReLU``, ``_ORDER.append(...)``: mutations join with the name;
                 # one mutation of a name is ordered after the others by _toposort, not by this ref
                 mutations = tmi.mutations.get(target.name, [])
                 for i in mutations:
                     if (target.module, i) != (module, index):
                         dep = (target.module, i)
-                        late = own_name or (target.module == module and index in mutations)
+                        late = own_name or (target.module == module and index in mutations) or (below and i > index)
                         out.deps[dep] = out.deps.get(dep, False) or (ref.load_time and not late)
+                        if below and i > index and not own_name:
+                            out.later.add(dep)
                 if target in self.registrations():
                     keyed = _constant_key_reads(unit.node) if keyed is None else keyed
                     for key in sorted(keyed.get((ref.line, ref.col, consumed), ())):
@@ -627,12 +635,20 @@ class BlockAssembler:
             same.sort(key=lambda k: k[1])
             for earlier, later in zip(same, same[1:]):
                 hard[later].add(earlier)
-        # mutations of one name (``_ACTS["a"] = ...``, ``_ACTS.update(...)``) keep their source order
+        # mutations of one name (``_ACTS["a"] = ...``, ``_ACTS.update(...)``, ``set_config(...)``) keep their source
+        # order among themselves and with the name's definitions
         for module in {k[0] for k in units}:
-            for idx in self.graph.modules[module].mutations.values():
-                same = [(module, i) for i in idx if (module, i) in present]
+            mi = self.graph.modules[module]
+            for name, idx in mi.mutations.items():
+                same = [(module, i) for i in sorted({*idx, *mi.defs.get(name, [])}) if (module, i) in present]
                 for earlier, later in zip(same, same[1:]):
                     hard[later].add(earlier)
+        # a rebinding or mutation below a definition-time read comes after the reader, as in the source
+        for k in units:
+            for d in self.links(k).later:
+                d = canonical.get(d, d)
+                if d in present and d != k:
+                    hard[d].add(k)
         users: dict[UnitKey, list[UnitKey]] = {k: [] for k in units}
         for k, deps in hard.items():
             for d in deps:

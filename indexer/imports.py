@@ -287,25 +287,40 @@ class ModuleGraph:
         if mi is None:
             sub = f"{module}.{name}"
             return self._modtarget(sub) if self.is_namespace(module) and (sub in self.modules or self.is_namespace(sub)) else None
+        # a star import below the module's own binding of the name rebinds it, as in Python: ``from .b import Block``
+        # then ``from .a import *`` is a's Block
+        bound_at = max([mi.units[i].line_start for i in mi.defs.get(name, [])] + [mi.imports[name].line if name in mi.imports else 0])
+        hit = self._from_stars(mi, name, seen, below=bound_at) if bound_at else None
+        if hit is not None:
+            return hit
         if name in mi.defs:
             return self._policy(DefTarget(module, name))
         if name in mi.imports:
             hit = self._binding(mi.imports[name], seen)
             if hit is not None:
                 return hit
-        for star in reversed(mi.star_imports):
-            if star in self.modules:
-                smi = self.modules[star]
-                if smi.all_names is not None and name not in smi.all_names:
-                    continue
-                if smi.all_names is None and name.startswith("_"):
-                    continue
-                hit = self._resolve(star, name, True, seen)
-                if hit is not None:
-                    return hit
+        hit = self._from_stars(mi, name, seen)
+        if hit is not None:
+            return hit
         sub = f"{module}.{name}"
         if mi.is_package and sub in self.modules:
             return self._modtarget(sub)
+        return None
+
+    def _from_stars(self, mi: ModuleInfo, name: str, seen: set[tuple[str, str]], below: int = 0) -> Target | None:
+        """What the last of ``mi``'s star imports of the source's own modules below line ``below`` that exports
+        ``name`` binds it to (None when none does)."""
+        for star, line in reversed(list(zip(mi.star_imports, mi.star_lines))):
+            if line <= below or star not in self.modules:
+                continue
+            smi = self.modules[star]
+            if smi.all_names is not None and name not in smi.all_names:
+                continue
+            if smi.all_names is None and name.startswith("_"):
+                continue
+            hit = self._resolve(star, name, True, seen)
+            if hit is not None:
+                return hit
         return None
 
     def is_namespace(self, module: str) -> bool:

@@ -36,7 +36,11 @@ log = logging.getLogger(__name__)
 # block, a class body's load of a name it binds later reads the module's, a module-level ``del`` defines nothing, a
 # function-local import of a module the source lacks is unresolved (of
 # the default sources only timm's ``ByobNet`` changes: its ``model_cfgs`` gets the ``*_clip_gap`` entries a loop adds).
-MINER_VERSION = "5"
+# "6": a name rebound or mutated below a definition-time read comes after the reader (``W = 50.0`` under
+# ``def f(k=W)``), a star import below an import of the same name wins, a module-level call of a function that sets
+# module-level names mutates them (of the default sources, 48 of ultralytics' blocks change: ``TORCH_VERSION`` moves
+# above ``torch.set_printoptions(...)``, where the source has it).
+MINER_VERSION = "6"
 
 
 @dataclass

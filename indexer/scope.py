@@ -97,6 +97,7 @@ class ModuleInfo:
         self.defs: dict[str, list[int]] = {}  # name -> unit indices that bind it (non-import units)
         self.imports: dict[str, ImportBinding] = {}  # top-level import statements, last wins
         self.star_imports: list[str] = []  # absolute modules of ``from x import *``, in order
+        self.star_lines: list[int] = []  # the line of each of them
         self.import_fulls: dict[str, list[str]] = {}  # "torch" -> ["torch.nn.functional"] for ``import torch.nn.functional``
         self.all_names: list[str] | None = None
         self.mutations: dict[str, list[int]] = {}  # name -> top-level statements that mutate it in place
@@ -136,6 +137,7 @@ class ModuleInfo:
                 for b in binds:
                     if b.name == "*":
                         self.star_imports.append(b.module)
+                        self.star_lines.append(b.line)
                     else:
                         self.imports[b.name] = b
                         if b.full and b.full != b.name:
@@ -156,6 +158,23 @@ class ModuleInfo:
                 if "__all__" in names:
                     self._read_all(stmt)
             self.units.append(unit)
+        self._add_calls_that_set_globals()
+
+    def _add_calls_that_set_globals(self) -> None:
+        """A module-level call of one of the module's functions that sets module-level names (``global _FUSED``,
+        ``_CFG["scale"] = s``) mutates them. Why: ``set_layer_config(fused=True)`` was dropped from the blocks
+        reading those names, which then computed with the defaults (1.0 where the source computes 40.0)."""
+        for unit in self.units:
+            if unit.kind in ("def", "class", "import"):
+                continue
+            for called in _module_level_calls(unit.node):
+                fn = [i for i in self.defs.get(called, []) if i < unit.index]
+                node = self.units[fn[-1]].node if fn else None
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for name in sorted(_globals_set_by(node) - set(unit.names)):
+                    if unit.index not in self.mutations.get(name, []):
+                        self.mutations.setdefault(name, []).append(unit.index)
 
     def _read_all(self, stmt: ast.stmt) -> None:
         value = getattr(stmt, "value", None)
@@ -237,6 +256,50 @@ def _mutated_names(stmt: ast.stmt) -> list[str]:
         elif isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.ExceptHandler)) or _is_trystar(node):
             stack.extend(reversed([child for child in ast.iter_child_nodes(node) if isinstance(child, (ast.stmt, ast.ExceptHandler))]))
     return list(dict.fromkeys(found))
+
+
+def _walk_here(node: ast.AST):
+    """``node`` and what it holds, not entering the bodies of defs, classes and lambdas (they run later, if ever)."""
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        yield here
+        if not isinstance(here, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(here))
+
+
+def _module_level_calls(stmt: ast.stmt) -> set[str]:
+    """Names called as plain functions when a top-level statement runs (``set_config(...)``, also inside its
+    ``if`` / ``try`` / ``for``)."""
+    return {n.func.id for n in _walk_here(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def _globals_set_by(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Module-level names a function sets when called: those it declares ``global`` and assigns, and those it
+    mutates in place (``_CFG[k] = v``, ``_ACTS.update(...)``) without a local of that name."""
+    body = [n for stmt in fn.body for n in _walk_here(stmt)]
+    declared = {name for n in body if isinstance(n, ast.Global) for name in n.names}
+    args = fn.args
+    local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs + [x for x in (args.vararg, args.kwarg) if x]}
+    local |= {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - declared
+    assigned = {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))} & declared
+    mutated = {name for n in body if isinstance(n, ast.stmt) and (name := _stored_in_place(n)) is not None}
+    return assigned | (mutated - local)
+
+
+# methods that change a dict, list or set in place. Why a list: any method call counted, so every function that
+# logs (``LOGGER.warning(...)``) was taken to change ``LOGGER``, and its module-level calls joined every block using it
+_MUTATING_METHODS = frozenset({"update", "setdefault", "append", "extend", "insert", "pop", "popitem", "remove",
+                               "clear", "add", "discard", "__setitem__", "sort", "reverse"})
+
+
+def _stored_in_place(stmt: ast.stmt) -> str | None:
+    """``_mutated_name`` for a statement inside a function: a store into ``X[k]`` / ``X.a``, or a call of one of
+    ``_MUTATING_METHODS`` on ``X``."""
+    call = stmt.value if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) else None
+    if call is not None and not (isinstance(call.func, ast.Attribute) and call.func.attr in _MUTATING_METHODS):
+        return None
+    return _mutated_name(stmt)
 
 
 def _bound_at_module_level(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt]]:

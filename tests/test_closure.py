@@ -875,3 +875,125 @@ def test_relative_import_above_the_indexed_package_is_unresolved_not_a_missing_p
     assert "config" not in b.missing_deps and "config" not in b.external_imports
     assert "from config" not in b.code and "def double" in b.code
     assert set(b.unresolved) == {"BN_EPS", "..config"}
+
+
+def test_a_name_reassigned_below_a_definition_keeps_its_value_at_definition_time(tmp_path):
+    """A later ``DEFAULT_ACT = "silu"`` (or ``W = 50.0``, ``Base = None``) was emitted before the class, so defaults,
+    class attributes and bases read the module's last value: ``ConvAct().act`` was SiLU where the source has ReLU,
+    and the block passed every stage. Methods reading the name when called still see the last value."""
+    files = {
+        "ra/__init__.py": "",
+        "ra/m.py": """
+            import torch.nn as nn
+
+            ACTS = {"relu": nn.ReLU, "silu": nn.SiLU}
+            DEFAULT_ACT = "relu"
+            W = 2.0
+
+
+            def helper(x, k=W):
+                return x * k
+
+
+            class Base(nn.Module):
+                pass
+
+
+            Alias = Base
+
+
+            class ConvAct(Alias):
+                w = W
+
+                def __init__(self, act=DEFAULT_ACT):
+                    super().__init__()
+                    self.act = ACTS[act]()
+
+                def late(self):
+                    return W
+
+                def forward(self, x):
+                    return helper(x) * self.w
+
+
+            DEFAULT_ACT = "silu"
+            W = 50.0
+            Base = None
+            """,
+    }
+    b = mine(tmp_path, files)["ConvAct"]
+    out = run_alone(tmp_path, b.code, "m = ConvAct()\nprint(type(m.act).__name__, m(1.0), m.late())\n")
+    assert out.split() == ["ReLU", "4.0", "50.0"], b.code
+
+
+def test_a_star_import_below_an_import_of_the_same_name_wins_as_in_python(tmp_path):
+    """``from .b import Block`` then ``from .a import *``: Python binds a's Block; the block took b's (its output
+    50 times the source's, every stage passed)."""
+    files = {
+        "st/__init__.py": "",
+        "st/a.py": """
+            import torch.nn as nn
+            __all__ = ["Block"]
+
+
+            class Block(nn.Module):
+                def forward(self, x):
+                    return x * 2
+            """,
+        "st/b.py": """
+            import torch.nn as nn
+
+
+            class Block(nn.Module):
+                def forward(self, x):
+                    return x * 100
+            """,
+        "st/user.py": """
+            import torch.nn as nn
+            from .b import Block
+            from .a import *
+
+
+            class Probe(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.blk = Block()
+
+                def forward(self, x):
+                    return self.blk(x)
+            """,
+    }
+    b = mine(tmp_path, files)["Probe"]
+    assert run_alone(tmp_path, b.code, "print(Probe()(1))\n").strip() == "2", b.code
+
+
+def test_a_module_level_call_that_sets_globals_joins_the_block(tmp_path):
+    """``set_layer_config(fused=True, scale=4.0)`` at module level (a function that sets ``_USE_FUSED`` through
+    ``global`` and ``_CFG["scale"]``) was dropped: the block computed 1.0 where the source computes 40.0."""
+    files = {
+        "gc/__init__.py": "",
+        "gc/m.py": """
+            import torch.nn as nn
+
+            _USE_FUSED = False
+            _CFG = {"scale": 1.0}
+
+
+            def set_layer_config(fused=None, scale=None):
+                global _USE_FUSED
+                if fused is not None:
+                    _USE_FUSED = fused
+                if scale is not None:
+                    _CFG["scale"] = scale
+
+
+            set_layer_config(fused=True, scale=4.0)
+
+
+            class Cfgd(nn.Module):
+                def forward(self, x):
+                    return x * _CFG["scale"] * (10 if _USE_FUSED else 1)
+            """,
+    }
+    b = mine(tmp_path, files)["Cfgd"]
+    assert run_alone(tmp_path, b.code, "print(Cfgd()(1.0))\n").strip() == "40.0", b.code
