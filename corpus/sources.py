@@ -304,11 +304,13 @@ class _TreeSource(Source):
         paths = self._paths()  # first: the walk can mark the version -dirty (a file git does not track)
         parts = [self.spec, self.info.version, self.info.license]
         for path in paths:
+            # the content, not size and mtime: an older copy restored with ``cp -p`` / ``rsync -a`` has both, and the
+            # store kept serving code that was no longer there (hashing timm's 304 files takes ~15 ms)
             try:
-                st = path.stat()
+                digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
             except OSError:  # gone since the walk: the next build sees it missing
                 continue
-            entry = f"{self._rel(path)}:{st.st_size}:{st.st_mtime_ns}"
+            entry = f"{self._rel(path)}:{digest}"
             if self.facts is not None:  # the file's own commit and license (a sub-folder's LICENSE, a submodule)
                 facts = self.facts.of(path, self._rel(path))
                 entry += f":{facts.path}:{facts.version}:{facts.license}"

@@ -157,7 +157,8 @@ def test_a_reused_source_still_reports_the_files_that_gave_no_block(checkout, tm
     again = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
     assert again.up_to_date and again.sources[0].reused
     assert again.sources[0].skipped == first.sources[0].skipped and "broken.py" in again.sources[0].skipped
-    os.utime(checkout / "good.py")  # the fingerprint changes, the files do not: reused after reading
+    (checkout / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person\n")
+    # the fingerprint changes (the license), the files do not: reused after reading
     touched = _build([f"dir:{checkout}"], tmp_path / "store", tmp_path / "cache")
     assert touched.sources[0].reused and not touched.up_to_date
     assert touched.sources[0].skipped == first.sources[0].skipped
@@ -178,3 +179,18 @@ def test_a_gpl_checkout_whose_license_starts_with_a_copyright_line_is_copyleft(t
     finally:
         store.close()
     assert block.provenance.license == "GPL-3.0" and license_kind(block.provenance.license) == "copyleft"
+
+
+def test_an_edit_that_keeps_size_and_modification_time_is_seen(tmp_path):
+    """The fingerprint read size and mtime only: an older copy restored with ``cp -p`` / ``rsync -a`` / ``tar x`` (same
+    size, the mtime it had) left the store serving the code that is no longer there, with 'up to date'."""
+    root = tmp_path / "src"
+    _block_file(root / "m.py", "ScaleA")
+    before = (root / "m.py").stat()
+    _build([f"dir:{root}"], tmp_path / "store", tmp_path / "cache")
+    assert _names(tmp_path / "store") == {"ScaleA"}
+    _block_file(root / "m.py", "ScaleB")  # same length of name, so the same size
+    os.utime(root / "m.py", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (root / "m.py").stat().st_size == before.st_size
+    _build([f"dir:{root}"], tmp_path / "store", tmp_path / "cache")
+    assert _names(tmp_path / "store") == {"ScaleB"}
