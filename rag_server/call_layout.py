@@ -25,23 +25,6 @@ def _method(call: ast.Call) -> str:
     return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
 
 
-def makes_channels_last(expr: ast.AST) -> bool:
-    """Whether ``expr`` turns [B, C, H, W] channels-last or into tokens: ``x.permute(0, 2, 3, 1)``,
-    ``x.flatten(2).transpose(1, 2)``, ``rearrange(x, "b c h w -> b h w c")``."""
-    for node in ast.walk(expr):
-        if not isinstance(node, ast.Call):
-            continue
-        method, ints = _method(node), _ints(node)
-        if method == "permute" and len(ints) == 4 and ints[1] != 1 and ints[-1] == 1:
-            return True
-        if method == "transpose" and sorted(ints) in ([1, 2], [-1, 1]) and "flatten" in ast.dump(node.func):
-            return True
-        pattern = next((a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)), "")
-        if method == "rearrange" and "->" in pattern and pattern.split("->")[1].split()[-1:] == ["c"]:
-            return True
-    return False
-
-
 def _builds(call: ast.Call, name: str) -> bool:
     """Whether ``call`` is ``name(...)``, or an ``nn.Sequential`` whose first layer is one (``nn.Sequential(*[name(...)
     for _ in range(n)])``: what the Sequential gets, its first ``name`` gets)."""
@@ -245,27 +228,16 @@ def fed_layout(tree: ast.Module | None, name: str) -> str | None:
     return known.pop() if len(known) == 1 else None
 
 
-def _input_made_channels_last(func: ast.AST, call: ast.Call) -> bool:
-    """Whether the first argument of ``call`` inside ``func`` is channels-last: built so in the call, or a variable
-    last assigned so before the call's line."""
-    if not call.args:
-        return False
-    arg = call.args[0]
-    if makes_channels_last(arg):
-        return True
-    last = _last_assignment(func, arg, call.lineno) if isinstance(arg, ast.Name) else None
-    return last is not None and makes_channels_last(last[1])
-
-
 def fed_channels_last(tree: ast.Module | None, name: str) -> bool:
-    """Whether some ``self.<attr>(x)`` whose ``attr`` holds a ``name(...)`` gets channels-last or token input."""
+    """Whether some ``self.<attr>(x)`` whose ``attr`` holds a ``name(...)`` gets channels-last or token input, read
+    back through norms, activations and variables (``layout_of``). Why: ``self.mlp(self.norm(x))`` after
+    ``x = x.permute(0, 2, 3, 1)`` was read as saying nothing, and a ConvNeXt block was offered a 1x1-conv ``Mlp``."""
     attrs = _attributes_built_by(tree, name) if tree is not None else set()
-    if not attrs:
-        return False
-    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))) if attrs else ():
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            if is_self_attr(call.func) and call.func.attr in attrs and _input_made_channels_last(func, call):  # type: ignore[attr-defined]
-                return True
+            if is_self_attr(call.func) and call.func.attr in attrs and call.args:  # type: ignore[attr-defined]
+                if layout_of(tree, func, call.args[0], call.lineno) in (CHANNELS_LAST, TOKENS):  # type: ignore[arg-type]
+                    return True
     return False
 
 

@@ -267,3 +267,14 @@ def test_an_nn_call_torch_spells_with_an_argument_is_read_as_patch_reads_it(stor
     gap_note = next(n for n in patch_notes if "GlobalAvgPool2d" in n)
     said = result.notes + [s.reason for s in result.suggestions]
     assert any(gap_note in text and f"line {_line_of(code, '        self.pool = nn.GlobalAvgPool2d( )')}" in text for text in said), said
+
+
+def test_channels_last_input_is_read_through_the_layers_that_keep_it(store):
+    """``self.mlp(self.norm(x))`` after ``x = x.permute(0, 2, 3, 1)`` (ConvNeXt) was read as saying nothing, and the
+    1x1-conv ``Mlp`` of swiftformer was offered; it fails on [B, H, W, C] input."""
+    code = CHANNELS_LAST.replace("        x = self.mlp(x)\n", "        x = self.mlp(self.norm(x))\n").replace(
+        "        super().__init__()\n", "        super().__init__()\n        self.norm = nn.LayerNorm(64)\n")
+    assert "self.mlp(self.norm(x))" in code and "self.norm = nn.LayerNorm(64)" in code
+    assert fed_channels_last(ast.parse(code), "Mlp")
+    [mlp] = [s.hit.block for s in suggest(store, code, k=1).suggestions]
+    assert mlp.name == "Mlp" and not needs_channels_first(mlp.code, "Mlp"), mlp.qualified_name
