@@ -32,7 +32,9 @@ from rag_server.codeops import (
     KeywordEdits,
     drop_missing_imports,
     extract_definition,
+    prepend_to_init,
     rewrite_torch_nn_attributes,
+    set_parameter_defaults,
     torch_nn_note,
 )
 from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, TOKENS, fed_layout
@@ -1206,6 +1208,17 @@ def binds_torch_nn(code: str) -> bool:
         or (isinstance(s, ast.ImportFrom) and s.module == "torch" and not s.level and any(a.name == "nn" and a.asname in (None, "nn") for a in s.names))
         for s in body
     )
+
+
+def with_block_edits(cand: Candidate) -> str:
+    """``cand.code`` as Patch inserts it: the defaults set where the block's None cannot work (``defaults``) and the
+    projection shortcut (``shortcut``) put first in its ``__init__``. Patch and Suggest insert the same code."""
+    code = cand.code
+    if cand.defaults or cand.shortcut:
+        owner = getattr(cand.signature, "init_owner", "")
+        code = set_parameter_defaults(code, {owner}, cand.defaults)
+        code = prepend_to_init(code, {owner}, cand.shortcut)
+    return code
 
 
 SHORTCUT_DESCRIPTION = "1x1 conv + BatchNorm2d when the stride or the width changes"

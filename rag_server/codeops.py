@@ -8,6 +8,7 @@ its value inverted, or dropped) and an import from a module that does not exist 
 
 from __future__ import annotations
 
+import ast
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
+from nnrag import pyparse
 from rag_server.scope import _dotted, _statement_bindings, import_bindings, parse_cst
 
 
@@ -614,6 +616,20 @@ def torch_nn_note(written: str, now: str) -> str:
     """Patch's note on one ``nn.X`` rewrite."""
     return (f"read `{written}` as `{now}`: torch.nn has no {written.rsplit('.', 1)[1].rstrip('()')}"
             + ("" if "." in now else ", so it is resolved as a missing block"))
+
+
+def without_future_imports(code: str) -> str:
+    """``code`` without its top-level ``from __future__ import ...`` lines. Why: Python takes them only at the top of a
+    file, and a block offered to an editor goes into the middle of one (Patch inserts blocks without them too);
+    365 stored blocks (ultralytics', vit-pytorch's, ...) start with one, and each made the editor's file a
+    SyntaxError."""
+    try:
+        body = pyparse.parse(code).body
+    except (SyntaxError, ValueError, RecursionError):
+        return code
+    drop = {line for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"
+            for line in range(s.lineno, (s.end_lineno or s.lineno) + 1)}
+    return "".join(line for i, line in enumerate(code.splitlines(keepends=True), 1) if i not in drop) if drop else code
 
 
 def import_lines(code: str) -> list[tuple[str, str]]:

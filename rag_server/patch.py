@@ -37,6 +37,7 @@ from rag_server.candidates import (
     rank_by_coherence,
     standard_import,
     store_candidates,
+    with_block_edits,
 )
 from rag_server.codeops import (
     NO_ACTIVATION,
@@ -45,9 +46,7 @@ from rag_server.codeops import (
     import_lines,
     is_import,
     parse_once,
-    prepend_to_init,
     rename_names,
-    set_parameter_defaults,
     split_block,
     statement_bound_names,
     with_blank_lines,
@@ -268,11 +267,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
     for cand in sorted(chosen, key=lambda c: report.free[c.name].first_statement if c.name in report.free else 0):
         if cand.name in taken:  # an earlier block brought it along
             continue
-        cand_code = cand.code
-        if cand.defaults or cand.shortcut:  # layers the block defaults to None yet calls; a projection shortcut
-            owner = getattr(cand.signature, "init_owner", "")
-            cand_code = set_parameter_defaults(cand_code, {owner}, cand.defaults)
-            cand_code = prepend_to_init(cand_code, {owner}, cand.shortcut)
+        cand_code = with_block_edits(cand)  # layers the block defaults to None yet calls; a projection shortcut
         block_imports = import_lines(cand_code)
         _, rest, bmod = split_block(cand_code)
         mapping: dict[str, str] = {}

@@ -29,8 +29,9 @@ from rag_server.candidates import (
     standard_import,
     store_candidates,
     torch_nn_replacement,
+    with_block_edits,
 )
-from rag_server.codeops import torch_nn_note
+from rag_server.codeops import torch_nn_note, without_future_imports
 from rag_server.mend import mended
 from rag_server.query import MAX_QUERY_CHARS
 from rag_server.scope import analyze, local_typo
@@ -261,17 +262,29 @@ def _usages(code: str) -> dict[str, Any]:
 
 
 def _offered_block(cand: Candidate) -> Any:
-    """The block to offer for ``cand``: the stored block, or for a helper cut from one (``channel_shuffle`` from
-    ShuffleNetV2's block, ``drop_path`` from DropPath's) a copy holding only the helper's scope-closed code, the code
-    Patch inserts. Why: the editor was offered a whole network for a one-line function."""
-    block = cand.block
+    """The block to offer for ``cand``, holding the code Patch inserts (``_offered_code``): the stored block, or for a
+    helper cut from one (``channel_shuffle`` from ShuffleNetV2's block, ``drop_path`` from DropPath's) a copy holding
+    only the helper's scope-closed code. Why: the editor was offered a whole network for a one-line function."""
+    block, code = cand.block, _offered_code(cand)
     if cand.symbol == block.name:
-        return block
+        return block if code == block.code else dataclasses.replace(block, code=code)
     return dataclasses.replace(
-        block, name=cand.symbol, qualified_name=cand.qualified_name, code=cand.code, content_hash="", struct_hash="",
+        block, name=cand.symbol, qualified_name=cand.qualified_name, code=code, content_hash="", struct_hash="",
         signature=_signature_text(cand.code, cand.symbol), docstring="", validation={}, example=None, near_dup_group="",
         params=None, flops=None,
     )
+
+
+def _offered_code(cand: Candidate) -> str:
+    """What Patch inserts for ``cand``, to go into the editor's file at the suggestion's line: the block with its
+    defaults and projection shortcut set (``with_block_edits``), without ``from __future__`` lines, and the line that
+    defines the model's name by the block's (``ChannelAttention = ChannelAttn``). Why: the reason said "defaults set
+    in the block: norm_layer=nn.BatchNorm2d" over the stored code, which still failed for want of it, and a block
+    starting with ``from __future__ import annotations`` made the file a SyntaxError."""
+    code = without_future_imports(with_block_edits(cand))
+    if cand.symbol != cand.name:
+        code = code.rstrip("\n") + "\n\n\n" + (cand.adapter or f"{cand.name} = {cand.symbol}\n")
+    return code
 
 
 def _signature_text(code: str, symbol: str) -> str:

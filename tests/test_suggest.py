@@ -278,3 +278,62 @@ def test_channels_last_input_is_read_through_the_layers_that_keep_it(store):
     assert fed_channels_last(ast.parse(code), "Mlp")
     [mlp] = [s.hit.block for s in suggest(store, code, k=1).suggestions]
     assert mlp.name == "Mlp" and not needs_channels_first(mlp.code, "Mlp"), mlp.qualified_name
+
+
+EDITED_BLOCKS_MODEL = '''import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.layer = BasicBlock(16, 32, 2)
+        self.gate = FutureGate(32)
+        self.res = ResidualBlock(32, 32)
+
+    def forward(self, x):
+        return self.res(self.gate(self.layer(self.stem(x))))
+'''
+
+FUTURE_GATE = '''from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+class FutureGate(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc(x))
+'''
+
+
+def test_offered_code_is_what_patch_inserts_and_runs_where_it_is_offered(tmp_path):
+    """The reason said "defaults set in the block: norm_layer=nn.BatchNorm2d" and "downsample: 1x1 conv +
+    BatchNorm2d ..." over the stored code, which lacked both (TypeError / a residual sum of mismatched shapes); a block
+    starting with ``from __future__ import annotations`` made the editor's file a SyntaxError where it was offered."""
+    import torch
+
+    from indexer.build import build_index
+    from indexer.store import BlockStore
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "gates.py").write_text(FUTURE_GATE)
+    sources = [f"dir:{tmp_path / 'mine'}", "pkg:torchvision.models.resnet", "pkg:torchvision.models.optical_flow.raft"]
+    build_index(sources, tmp_path / "store", validate=False, cache_dir=tmp_path / "cache")
+    result = suggest(BlockStore(tmp_path / "store"), EDITED_BLOCKS_MODEL, k=3)
+    offered = {s.hit.block.name: s for s in result.suggestions}
+    assert set(offered) == {"BasicBlock", "FutureGate", "ResidualBlock"}, offered
+    assert "# nnrag: the projection shortcut" in offered["BasicBlock"].hit.block.code
+    assert "norm_layer=nn.BatchNorm2d" in offered["ResidualBlock"].hit.block.code.replace(" ", "")
+    assert "__future__" not in offered["FutureGate"].hit.block.code
+    lines = EDITED_BLOCKS_MODEL.split("\n")
+    for s in sorted(result.suggestions, key=lambda s: -s.insert_line):  # bottom first: earlier lines keep their numbers
+        lines[s.insert_line - 1:s.insert_line - 1] = s.hit.block.code.split("\n")
+    namespace: dict = {}
+    exec(compile("\n".join(list(result.imports) + lines), "edited.py", "exec"), namespace)
+    assert namespace["Net"]()(torch.randn(1, 3, 8, 8)).shape == (1, 32, 4, 4)
