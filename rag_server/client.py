@@ -221,7 +221,7 @@ def _versions(msg: Any) -> dict[str, str]:
 
 
 def _hit(msg: blocks_pb2.SearchHit) -> SearchHit:
-    return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match)
+    return SearchHit(block=convert.block_from_proto(msg.block), score=msg.score, match=msg.match, code_omitted=msg.code_omitted)
 
 
 def _listed(values: Iterable[Any] | None, name: str = "values") -> list[Any]:

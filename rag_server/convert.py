@@ -90,6 +90,7 @@ class SearchHit:
     block: Block
     score: float
     match: str
+    code_omitted: bool = False  # the server left the code out to stay under its message limit: get_block has it
 
 
 # ---------------------------------------------------------------- Example

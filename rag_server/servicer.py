@@ -56,6 +56,7 @@ SEARCH_MODES = {
 MAX_SEARCH_K = query.MAX_K
 AUDIT_SLOT_WAIT_S = 0.5  # how long a new Audit stream waits for a max_audit_streams slot that is being freed
 MAX_SUGGEST_K = 50
+ANSWER_MARGIN_BYTES = 64 * 1024  # what a Search or Suggest answer holds besides its blocks' code, with room to spare
 
 
 class NotFound(LookupError):
@@ -421,10 +422,20 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         store = self._filtered_store(request)
         hits = query.search_blocks(store, text, k=k, min_stage=request.min_stage, mode=mode)
         response = blocks_pb2.SearchResponse(versions=self._versions())
+        room = self._answer_room()
         for hit in hits:
-            response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code), score=float(hit.score), match=hit.match)
+            added = response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code),
+                                      score=float(hit.score), match=hit.match)
+            if request.include_code and response.ByteSize() > room:
+                # ultralytics' YOLO alone is 2.4 MB of code: `search("YOLO")` with the SDK's default include_code failed
+                # RESOURCE_EXHAUSTED; the hit stays, its code is left for GetBlock
+                added.block.code, added.code_omitted = "", True
         response.took_ms = (time.perf_counter() - start) * 1000.0
         return response
+
+    def _answer_room(self) -> int:
+        """Bytes an answer's blocks may fill: the message limit less room for the rest of the answer."""
+        return self.backend.settings.max_message_mb * 1024 * 1024 - ANSWER_MARGIN_BYTES
 
     @unary
     def GetBlock(self, request: blocks_pb2.GetBlockRequest, context: grpc.ServicerContext) -> blocks_pb2.GetBlockResponse:
@@ -508,7 +519,9 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                                               versions=self._versions())
         for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)
-            response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
+            added = response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
+            if response.ByteSize() > self._answer_room():
+                added.hit.block.code, added.hit.code_omitted = "", True
         return response
 
     def Audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext) -> Iterator[blocks_pb2.AuditResponse]:

@@ -1618,3 +1618,28 @@ def test_a_port_taken_on_one_of_the_hosts_addresses_is_refused(settings, pool):
                 build_server(local, backend)
         finally:
             backend.close()
+
+
+def test_an_answer_past_the_message_limit_leaves_code_out_instead_of_failing(tmp_path, pool, predictor_dir):
+    """ultralytics' YOLO is 2.4 MB of code: ``search("YOLO")`` with the SDK's default ``include_code`` failed
+    RESOURCE_EXHAUSTED ("Sent message larger than max"). The hits past the limit come without their code, marked."""
+    from indexer.build import build_index
+
+    source = tmp_path / "huge"
+    source.mkdir()
+    for i in range(3):  # ~390 KB of code each, 1 MiB allowed
+        (source / f"huge{i}.py").write_text(f"import torch.nn as nn\n\nTABLE_{i} = {list(range(i, 60_000 + i))!r}\n\n\n"
+                                            f"class HugeTable{i}(nn.Module):\n    def forward(self, x):\n        return x * len(TABLE_{i})\n")
+    build_index([f"dir:{source}"], tmp_path / "store", validate=False, cache_dir=tmp_path / "cache")
+    settings = Settings(store_dir=tmp_path / "store", address="127.0.0.1:0", workers=1, max_message_mb=1, predictor_dir=predictor_dir)
+    running = build_server(settings, Backend.open(settings, pool=pool))
+    try:
+        with Client(running.address, max_message_mb=16) as c:
+            hits = c.search("HugeTable0", k=3).hits
+            suggested = c.suggest("x = HugeTable0()\ny = HugeTable1()\nz = HugeTable2()\n", k=3).suggestions
+            full = c.get_block(hits[-1].block.content_hash)
+    finally:
+        running.stop(grace=1)
+    assert len(hits) == 3 and hits[0].block.name == "HugeTable0" and not hits[0].code_omitted and "TABLE_0" in hits[0].block.code
+    assert hits[-1].code_omitted and hits[-1].block.code == "" and "class HugeTable" in full.code
+    assert len(suggested) == 3 and suggested[-1].hit.code_omitted and not suggested[0].hit.code_omitted

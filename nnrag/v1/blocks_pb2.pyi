@@ -51,14 +51,16 @@ class SearchRequest(_message.Message):
     def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., min_stage: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., include_code: _Optional[bool] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("block", "score", "match")
+    __slots__ = ("block", "score", "match", "code_omitted")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MATCH_FIELD_NUMBER: _ClassVar[int]
+    CODE_OMITTED_FIELD_NUMBER: _ClassVar[int]
     block: _common_pb2.Block
     score: float
     match: str
-    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., score: _Optional[float] = ..., match: _Optional[str] = ...) -> None: ...
+    code_omitted: bool
+    def __init__(self, block: _Optional[_Union[_common_pb2.Block, _Mapping]] = ..., score: _Optional[float] = ..., match: _Optional[str] = ..., code_omitted: _Optional[bool] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "took_ms", "versions")
