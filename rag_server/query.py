@@ -79,7 +79,19 @@ def missing_block_message(store: Any, key: str) -> str:
         near = difflib.get_close_matches(name, store.all_names(), n=5, cutoff=0.75)
     within = f" in the allowed sources ({', '.join(sorted(store.restriction))})" if store.restriction else ""
     hint = f"; did you mean {', '.join(near)}?" if near else ""
-    return f"no block named or hashed {key!r} in the index (version {store.version}){within}{hint}"
+    return f"no block named or hashed {key!r} in the index (version {store.version}){within}{_held_outside(store, key)}{hint}"
+
+
+def _held_outside(store: Any, key: str) -> str:
+    """"; the index holds it under GPL-3.0, from dir:/x, which the request's sources or license policy leave out"
+    when the whole store has ``key``. Why: a block left out by the license policy was reported as if it did not
+    exist, "in the allowed sources (dir:/x)" naming the very source it came from."""
+    whole = getattr(store, "_parent", None)
+    block = whole.get(key) if whole is not None and whole is not store else None
+    if block is None:
+        return ""
+    held = ", ".join(sorted({f"{p.source} ({p.license or 'no license declared'})" for p in block.provenances}))
+    return f"; the index holds it from {held}, which the request's sources or license policy leave out"
 
 
 # ------------------------------------------------------------------ suggestions

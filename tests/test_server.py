@@ -729,7 +729,8 @@ def test_patch_and_search_honour_the_license_policy(client):
     hits = client.search("convolution batch norm silu", k=10, license_policy="no-copyleft").hits
     assert hits and all(h.block.provenance.source == SOURCE for h in hits)
     assert client.get_block("ConvBNSiLU").provenance.source.startswith("dir:")  # fetched by name as Search named it
-    with pytest.raises(NotFound, match=r"no block named or hashed 'ConvBNSiLU' in the index \(version .+\) in the allowed sources \(pkg:"):
+    with pytest.raises(NotFound, match=r"no block named or hashed 'ConvBNSiLU' in the index \(version .+\) in the allowed sources \(pkg:"
+                       r".*; the index holds it from dir:.*yolo_layers \(AGPL-3.0\), which the request's sources or license policy leave out"):
         client.get_block("ConvBNSiLU", license_policy="no-copyleft")
     assert client.get_block("BasicBlock", license_policy="permissive").provenance.source == SOURCE
     with pytest.raises(InvalidArgument) as info:  # a filter that leaves nothing is an error, not an empty answer
