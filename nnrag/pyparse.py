@@ -97,7 +97,10 @@ def too_deep_error(source: str, exc: BaseException | None = None) -> TooDeep:
 def too_deep_message(nesting: Nesting, limit: int | None = None) -> str:
     """The refusal of code nesting as ``nesting`` says (the line, what nests, what to do), past ``limit`` if given."""
     where = f" (line {nesting.line})" if nesting.line else ""
-    most = f", at most {limit:,}" if limit is not None and nesting.depth > limit else ""
+    # the limit is in levels of syntax, not in brackets: "1,000 brackets open at once, at most 360" read as a bracket
+    # limit that disagreed with every other message ("at most 60 brackets")
+    most = (f", past what is read (about {MAX_DEPTH // LEVELS_PER_BRACKET} brackets or {MAX_DEPTH} levels of syntax)"
+            if limit is not None and nesting.depth > limit else "")
     advice = ("split it into shorter statements (name the intermediate results)" if nesting.chain * 2 >= nesting.depth
               else "flatten it (name the inner parts)")
     return f"the code nests too deeply to read{where}: {nesting.describe()}{most}; {advice}"
