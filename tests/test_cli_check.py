@@ -219,3 +219,20 @@ def test_check_over_the_server_prints_the_stages_in_the_sandboxs_order(tmp_path)
     assert stages == list(json.loads(local.output)["stages"]) == [s for s in STAGES if s in stages] and len(stages) >= 5
     printed = [line.split()[0] for line in table.output.splitlines() if line.strip() and line.split()[0] in STAGES]
     assert printed == stages, table.output
+
+
+def test_a_closed_output_pipe_exits_141_not_1_which_means_the_check_failed(tmp_path):
+    """``nnrag check good.py --json | true`` exited 1, silently, for a model that passes (both through typer's echo and
+    through rich's console, which raises SystemExit(1)); a closed pipe exits as a Unix tool does: 141, no traceback."""
+    import subprocess
+    import sys
+
+    model = tmp_path / "good.py"
+    model.write_text(GOOD)
+    cli = [sys.executable, "-c", "from nnrag.cli import main; main()"]
+    for args in (["check", str(model), "--json"], ["check", str(model)], ["--help"]):
+        proc = subprocess.Popen([*cli, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        proc.stdout.close()  # the reader is gone before anything is written, as in `| true`
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141, (args, proc.returncode, stderr)
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr, (args, stderr)
