@@ -130,3 +130,20 @@ def test_a_second_audit_of_the_same_out_is_refused(tmp_path):
     assert not (out / "results.jsonl").exists() or not _results(out)
     after = _audit(str(source), "--out", str(out), "--stage", "parse")
     assert after.exit_code == 0 and "checked 1 new" in after.output, after.output
+
+
+def test_an_out_that_cannot_hold_an_audit_is_one_line_and_exit_2(tmp_path):
+    """--out naming a file, and --report-only of a folder with no results, ended in a FileExistsError /
+    FileNotFoundError traceback, exit 1."""
+    source = _jsonl(tmp_path / "m.jsonl", [{"name": "g", "code": GOOD.format(n=2)}])
+    a_file = tmp_path / "outfile"
+    a_file.write_text("x\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [(["--out", str(a_file)], "is not a directory"), (["--out", str(empty), "--report-only"], "holds no audit results"),
+             (["--out", str(tmp_path / "missing"), "--report-only"], "holds no audit results")]
+    for args, says in cases:
+        refused = _audit(str(source), *args, "--stage", "parse")
+        assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (args, refused.output)
+        assert says in refused.output and "Traceback" not in refused.output, (args, refused.output)
+    assert a_file.read_text() == "x\n" and not (tmp_path / "missing").exists()

@@ -330,6 +330,26 @@ def _items_from_directory(root: Path) -> Iterator[SourceItem]:
         yield SourceItem(name, decode_source(data))
 
 
+def _usable_out(out: Path, report_only: bool) -> None:
+    """Exit 2 with one line when --out cannot hold an audit: a file in its place, a folder that cannot be made or
+    written, or (``--report-only``) no results to report on. Why: these ended in a FileExistsError or
+    FileNotFoundError traceback, exit 1, which reads as a failed audit."""
+    from sandbox.audit import RESULTS_FILE
+
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} exists and is not a directory: give a folder for the results")
+    if report_only:
+        if not (out / RESULTS_FILE).is_file():
+            _fail(f"--report-only: {out} holds no audit results ({RESULTS_FILE}); run the audit without --report-only first")
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create --out {out}: {exc.strerror or exc}")
+    if not os.access(out, os.W_OK | os.X_OK):
+        _fail(f"cannot write to --out {out}: permission denied")
+
+
 def _run_audit(console, source: str, out: Path, spec: CheckSpec, workers: int | None, limit: int | None, preload: str,
                server: str | None) -> None:
     """Check the source's items into ``out`` with a progress bar, then say what was checked and why."""
@@ -438,6 +458,7 @@ def register(app: typer.Typer) -> None:
         timeout, memory_mb = _check_budget(timeout, memory_mb)
         example = _example_from_options(input_shape, input_dtype, init_kwargs)
         spec = CheckSpec(entry=entry, example=example, stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
+        _usable_out(out, report_only)
         if not report_only:
             try:
                 with audit_lock(out):  # refuse at once, before reading the source and starting workers
