@@ -33,3 +33,41 @@ def test_serve_names_the_metrics_port_when_it_is_taken(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "metrics port" in lines[0] and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0], done.stderr
+
+
+def test_train_predictor_refuses_an_out_it_cannot_save_to_before_training(tmp_path, monkeypatch):
+    """``train-predictor --out FILE`` trained for about 4 minutes, then ended in a traceback."""
+    import time
+
+    import predictor.train
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("it trained before refusing")
+
+    monkeypatch.setattr(predictor.train, "train_predictor", no_training)
+    a_file = tmp_path / "notadir"
+    a_file.write_text("x\n")
+    cases = [(a_file, "is not a directory"), (a_file / "sub", "is not a directory")]
+    for out, says in cases:
+        start = time.monotonic()
+        refused = CliRunner().invoke(app, ["train-predictor", "--fast", "--out", str(out)])
+        assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (out, refused.output)
+        assert says in refused.output and str(out) in refused.output, refused.output
+        assert time.monotonic() - start < 10, "it trained before refusing"
+    assert a_file.read_text() == "x\n"
+
+
+def test_eval_predictor_refuses_a_bad_grouping_or_folds_before_loading_data(tmp_path, monkeypatch):
+    """--grouping bogus was refused only after 67-109 s of loading LEMUR; --folds 0 or -1 was never checked up front."""
+    import predictor.train
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data loaded before the options were checked")
+
+    monkeypatch.setattr(predictor.train, "load_or_build_split", no_loading)
+    cases = [(["--grouping", "bogus"], "--grouping"), (["--folds", "0"], "--folds"), (["--folds", "-1"], "--folds"),
+             (["--folds", "1", "--new-dataset", "x", "--dir", str(tmp_path / "none")], "--folds")]
+    for args, says in cases:
+        refused = CliRunner().invoke(app, ["eval-predictor", *args])
+        assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (args, refused.output, refused.exception)
+        assert says in refused.output, (args, refused.output)

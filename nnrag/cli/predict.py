@@ -44,6 +44,20 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+def _refuse_unwritable_dir(directory: Path) -> None:
+    """Exit 2 with one line when the predictor cannot be saved in ``directory``: a file in its place or in the place of
+    a parent, or a folder that cannot be written. Why: ``--out FILE`` trained for minutes, then ended in a traceback."""
+    if directory.exists() and not directory.is_dir():
+        _fail(f"predictor directory {directory} exists and is not a directory: give a folder for the predictor")
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        _fail(f"cannot create predictor directory {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        _fail(f"cannot write predictor directory {directory}: {existing} is not writable")
+
+
 def train_predictor_cmd(
     data: str = typer.Option("lemur", "--data", help="training data: 'lemur' (LEMUR plus runs reported to --out)"),
     out: Optional[Path] = typer.Option(None, "--out", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
@@ -59,6 +73,7 @@ def train_predictor_cmd(
     from predictor.train import train_predictor
 
     directory = _predictor_dir(out)
+    _refuse_unwritable_dir(directory)  # before training: minutes of work must not end in a failed save
     models = None
     if split_file is not None:
         try:
@@ -410,6 +425,7 @@ def eval_predictor_cmd(
 ) -> None:
     """Train on the split's train models, evaluate on its test models: every estimator, every dataset, every k."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _check_eval_options(grouping, folds)
     if new_dataset:
         _eval_new_dataset(new_dataset, _predictor_dir(directory), folds, as_json)
         return
@@ -443,6 +459,17 @@ def eval_predictor_cmd(
         typer.echo(json.dumps(_json_safe({"split": str(path), "target": target, "metrics": rows, "skipped_models": skipped})))
         return
     _print_metrics(rows, target, path)
+
+
+def _check_eval_options(grouping: str, folds: int) -> None:
+    """--grouping and --folds, checked before any data loads: a bad --grouping was refused only after a minute or two of
+    loading LEMUR, and --folds 0 only once the predictor had loaded (--folds -1 the same)."""
+    from predictor.families import GROUPINGS
+
+    if grouping not in GROUPINGS:
+        _fail(f"--grouping must be one of {', '.join(GROUPINGS)}, not {grouping!r}")
+    if folds < 2:
+        _fail(f"--folds must be at least 2 (cross-validation holds out one fold at a time), not {folds}")
 
 
 def _eval_new_dataset(dataset: str, directory: Path, folds: int, as_json: bool) -> None:
