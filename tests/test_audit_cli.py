@@ -147,3 +147,24 @@ def test_an_out_that_cannot_hold_an_audit_is_one_line_and_exit_2(tmp_path):
         assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (args, refused.output)
         assert says in refused.output and "Traceback" not in refused.output, (args, refused.output)
     assert a_file.read_text() == "x\n" and not (tmp_path / "missing").exists()
+
+
+def test_a_source_with_nothing_to_audit_is_refused_like_an_empty_index_source(tmp_path):
+    """An empty directory or JSONL passed with "0 items", exit 0, and a report, where ``nnrag index`` refuses the same
+    with exit 2. Files that define no model are still items: they pass, reported as skipped."""
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    (empty_dir / "notes.txt").write_text("not python\n")
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n")
+    for source, says in ((empty_dir, "no readable .py file"), (blank, "no line")):
+        out = tmp_path / f"out-{source.name}"
+        refused = _audit(str(source), "--out", str(out), "--stage", "parse")
+        assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (source, refused.output)
+        assert "nothing to audit" in refused.output and says in refused.output, refused.output
+        assert not (out / "report.md").exists()
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / "util.py").write_text("def double(x):\n    return 2 * x\n")
+    passed = _audit(str(helpers), "--out", str(tmp_path / "out-helpers"), "--stage", "parse")
+    assert passed.exit_code == 0 and (tmp_path / "out-helpers" / "report.md").exists(), passed.output

@@ -360,6 +360,9 @@ def _run_audit(console, source: str, out: Path, spec: CheckSpec, workers: int | 
     from sandbox.pool import CheckerPool
 
     items = list(_items_from_source(source, spec))
+    if not items:  # as `nnrag index` refuses a source with no Python file; a report of 0 items passed, exit 0
+        what = "no line" if Path(source).is_file() else "no readable .py file"
+        _fail(f"{source} holds nothing to audit ({what}): give a directory of .py files or a JSONL of {{name, code}}")
     console.print(f"{len(items):,} items from {source}; results in {out}" + (f"; checks on {server}" if server else ""), markup=False)
     modules = tuple(m.strip() for m in preload.split(",") if m.strip())
     checker = _remote_checker(server) if server else CheckerPool(size=workers, preload=modules)
