@@ -46,12 +46,14 @@ def _invoke(*args: str, **kwargs):
 def test_budgets_the_sandbox_cannot_enforce_are_refused_before_any_check(tmp_path):
     model = tmp_path / "m.py"
     model.write_text(GOOD)
-    for option, value in (("--timeout", "inf"), ("--timeout", "1e20"), ("--timeout", "nan"), ("--memory-mb", "99999999999999")):
+    for option, value in (("--timeout", "inf"), ("--timeout", "1e20"), ("--timeout", "nan"), ("--timeout", "0.05"),
+                          ("--memory-mb", "99999999999999")):
         for command in (["check", str(model)], ["audit", str(tmp_path), "--out", str(tmp_path / "o")]):
             out = _invoke(*command, option, value)
             assert out.exit_code == 2 and isinstance(out.exception, SystemExit), (command, option, value, out.output)
-            if value != "nan":  # typer's own range check refuses NaN
-                assert f"error: {option} must be" in out.output, (command, option, value, out.output)
+            assert f"error: {option} must be" in out.output, (command, option, value, out.output)
+            if value in ("nan", "inf"):  # NaN was "Input should be greater than or equal to 0.1"
+                assert "must be a finite number" in out.output, (command, value, out.output)
     huge = _invoke("check", str(model), "--input-shape", "99999999999999999999")
     assert huge.exit_code == 2 and "input shape must have at most 8 dimensions" in huge.output, huge.output
     assert "CPU-time budget" in _invoke("check", "--help").output

@@ -60,8 +60,10 @@ def _check_budget(timeout: float | None, memory_mb: int | None) -> tuple[float, 
         settings = get_settings()
         timeout = settings.check_timeout_s if timeout is None else timeout
         memory_mb = settings.check_memory_mb if memory_mb is None else memory_mb
-    if not 0 < timeout <= MAX_TIMEOUT_S:
-        _fail(f"--timeout must be in (0, {MAX_TIMEOUT_S:g}] seconds, not {timeout:g}")
+    if not math.isfinite(timeout):  # checked here, not by typer's min=: its range check called NaN "not >= 0.1"
+        _fail(f"--timeout must be a finite number of seconds, not {timeout:g}")
+    if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        _fail(f"--timeout must be in [{MIN_TIMEOUT_S:g}, {MAX_TIMEOUT_S:g}] seconds, not {timeout:g}")
     if not 0 < memory_mb <= MAX_MEMORY_MB:
         _fail(f"--memory-mb must be at most {MAX_MEMORY_MB:,} MiB, not {memory_mb:,}")
     return timeout, memory_mb
@@ -80,7 +82,7 @@ def parse_input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> li
 
 
 TIMEOUT_HELP = (f"CPU-time budget of the check's process in seconds (so a busy machine does not turn a pass into a timeout); "
-                f"its wall clock is capped at {WALL_FACTOR:g}x this. Default: the check_timeout_s setting (30).")
+                f"at least {MIN_TIMEOUT_S:g}; its wall clock is capped at {WALL_FACTOR:g}x this. Default: the check_timeout_s setting (30).")
 MEMORY_HELP = "Memory budget in MiB. Default: the check_memory_mb setting (4096)."
 
 
@@ -402,7 +404,7 @@ def register(app: typer.Typer) -> None:
         entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build (default: Net, else the last module-level model instance or zero-argument factory, else the last top-level nn.Module that builds)."),
         stage: Optional[str] = typer.Option(None, "--stage", help=f"Last stage to run: {', '.join(STAGES)} (default: backward, "
                                             "and train_step for a LEMUR Net, which runs its train_setup and learn)."),
-        timeout: Optional[float] = typer.Option(None, "--timeout", min=MIN_TIMEOUT_S, help=TIMEOUT_HELP),
+        timeout: Optional[float] = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
         memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         init_kwargs: Optional[str] = typer.Option(None, "--init-kwargs", help='Constructor kwargs as JSON, e.g. \'{"num_classes": 10}\'.'),
         as_json: bool = typer.Option(False, "--json", help="Print the CheckResult as JSON."),
@@ -436,7 +438,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("audit"), "--out", help="Output directory (results.jsonl, report.md/html); reruns resume."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Sandbox workers (default: CPU cores; local only)."),
         stage: str = typer.Option("train_step", "--stage", help="Last stage to run."),
-        timeout: Optional[float] = typer.Option(None, "--timeout", min=MIN_TIMEOUT_S, help=TIMEOUT_HELP),
+        timeout: Optional[float] = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
         memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=64, help=MEMORY_HELP),
         entry: Optional[str] = typer.Option(None, "--entry", help="Class, factory or instance to build in every model (default as in check)."),
         input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="Input shape like 2,3,32,32; repeat for several inputs."),
