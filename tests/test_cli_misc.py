@@ -71,3 +71,14 @@ def test_eval_predictor_refuses_a_bad_grouping_or_folds_before_loading_data(tmp_
         refused = CliRunner().invoke(app, ["eval-predictor", *args])
         assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), (args, refused.output, refused.exception)
         assert says in refused.output, (args, refused.output)
+
+
+def test_report_refuses_an_empty_run_id(tmp_path):
+    """``--run-id ""`` was accepted, yet an empty run_id means "no id" to ReportResult: the run named nothing."""
+    model = tmp_path / "m.py"
+    model.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    pass\n")
+    for run_id in ("", "  "):
+        out = CliRunner().invoke(app, ["report", str(model), "--final", "0.5", "--epochs", "3", "--run-id", run_id,
+                                       "--dir", str(tmp_path / "no-predictor")])
+        assert out.exit_code == 2 and isinstance(out.exception, SystemExit), (run_id, out.output)
+        assert "--run-id must name the run" in out.output, out.output

@@ -248,7 +248,7 @@ def report_cmd(
     stopped: bool = typer.Option(False, "--stopped", help="the run was stopped early: its final is unknown"),
     new_dataset: bool = typer.Option(False, "--new-dataset", help="--dataset may be one the predictor has not seen: train-predictor "
                                                                   "fits it an estimator once 20 finished runs of it are reported"),
-    run_id: str = typer.Option("", "--run-id", help="your name for the run: a later report with the same id replaces this one "
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="your name for the run: a later report with the same id replaces this one "
                                                     "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report there instead"),
@@ -261,6 +261,9 @@ def report_cmd(
 
     if not file.is_file():
         _fail(f"{file} is not a file")
+    if run_id is not None and not run_id.strip():  # an empty run_id means "no id" to ReportResult: "" named no run
+        _fail(f"--run-id must name the run, not {run_id!r}; leave it out for a run without an id")
+    run_id = run_id or ""
     if curve is not None and final is not None:
         _fail("give --curve or --final, not both: they are alternatives. Use --curve (the accuracy after each epoch; its last "
               "value is the final) when the run kept its curve, or --final alone for a finished run known by its final only")
