@@ -146,7 +146,7 @@ class CheckResult:
     entry: str | None = None  # what was built: a class, a factory function, or a module-level model instance
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     stdout: str = ""  # captured and truncated
-    cpu_s: float | None = None  # CPU seconds the check's process had used when a time limit ended it
+    cpu_s: float | None = None  # CPU seconds the check's processes had used when it finished or a time limit ended it
     output_count: int | None = None  # tensors in the forward output; ``output_shapes`` lists at most MAX_OUTPUT_SHAPES
 
     @property

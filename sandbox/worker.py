@@ -334,7 +334,7 @@ class Worker:
         partial, final2 = _parse_lines(res_buf)
         final = final or final2
         timed_out = timed_out or (cancelled and final is None)
-        usage = _usage(pid) if timed_out else {}  # read before the kill: what the check had used when a limit ended it
+        usage = _usage(pid)  # read before the kill: the CPU the check used, whether it finished or a limit ended it
         if final is None or timed_out or held_mib is not None:
             _kill_group(pid)
             if wait_status is None:
@@ -527,6 +527,7 @@ def _assemble(outcome: dict[str, Any], request: dict[str, Any]) -> dict[str, Any
         return _bad_result(problem, outcome)
     if final is not None and not outcome["timed_out"]:
         result = CheckResult.from_dict(final)
+        result.cpu_s = outcome.get("cpu_s")  # the worker's measure, never the child's own word (README: "cpu_s: the CPU it had used")
     else:
         if not _valid_partial(partial):
             partial = None  # progress the checked code wrote itself: how it died is still told below

@@ -141,3 +141,13 @@ def test_waiting_for_a_worker_ends_as_cancelled_or_deadline(pool):
         assert (cancelled.status, cancelled.error_type) == ("timeout", "Cancelled") and not is_verdict(cancelled), cancelled.message
     finally:
         busy.join()
+
+
+def test_a_completed_check_reports_the_cpu_it_used(pool):
+    """cpu_s was filled only when a time limit ended a check, null on every ok or failed one (``nnrag check --json``),
+    though the README calls it the CPU the check had used."""
+    ok = pool.check(SLOW_BUT_IDLE.replace("time.sleep(1.6)", "sum(range(10**6))"), CheckSpec(entry="Net", example=Example(inputs=[[2, 4]])))
+    failed = pool.check(SLOW_BUT_IDLE.replace("time.sleep(1.6)", "pass"), CheckSpec(entry="Net", example=Example(inputs=[[2, 5]])))
+    assert ok.status == "ok" and failed.status == "failed", (ok.message, failed.message)
+    assert ok.cpu_s is not None and 0 < ok.cpu_s < 60, ok.cpu_s  # it computed for tens of ms
+    assert failed.cpu_s is not None and 0 <= failed.cpu_s < 60, failed.cpu_s  # under a clock tick can read 0.0
