@@ -37,10 +37,13 @@ from rag_server.query import MAX_QUERY_CHARS
 from rag_server.scope import analyze, local_typo
 
 
+NOTHING_TO_INSERT = 0  # a suggestion's insert_line when it is a rewrite to make, not a block to insert
+
+
 @dataclass
 class Suggestion:
     hit: Any  # SearchHit (block, score, match)
-    insert_line: int  # 1-based; insert the block before this line
+    insert_line: int  # 1-based; insert the block before this line; NOTHING_TO_INSERT for a rewrite
     reason: str
 
 
@@ -371,7 +374,9 @@ def _real_nn_classes(store: Any, reading: _Reading, code: str, lo: int, hi: int)
         hit = next((h for h in store.lookup_symbol(real, k=5) if h.block.name == real and h.block.qualified_name.startswith("torch.nn.")), None)
         note = torch_nn_note(written, now)
         why = f"undefined name {written.removesuffix('()')}: {note}; write {now}, nothing to insert"
-        out.append((written.removesuffix("()"), Suggestion(hit, used, why) if hit is not None else None,
+        # insert_line 0: nothing to insert (the block is shown for what the code means); the editor's line is in the
+        # reason. Why: it said the ``nn.Swish`` line, and inserting SiLU's source there cut the model's class short
+        out.append((written.removesuffix("()"), Suggestion(hit, NOTHING_TO_INSERT, f"{why} (line {used})") if hit is not None else None,
                     f"{note} (line {used})"))
     return out
 

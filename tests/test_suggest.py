@@ -128,7 +128,7 @@ def test_imports_of_what_does_not_exist_and_nn_names_torch_lacks_get_blocks(stor
     assert "ConvBNActivation" in got
     [swish] = [s for s in result.suggestions if s.reason.startswith("undefined name nn.Swish")]
     assert swish.hit.block.name == "SiLU" and "nn.SiLU" in swish.reason
-    assert swish.insert_line == _line_of(code, "        self.act = nn.Swish()")
+    assert swish.insert_line == 0 and f'(line {_line_of(code, "        self.act = nn.Swish()")})' in swish.reason  # a rewrite
     [dropped] = [s for s in result.suggestions if s.reason.startswith("undefined name InvertedResidual")]
     assert "'models.common', a module that does not exist here" in dropped.reason
 
@@ -267,6 +267,9 @@ def test_an_nn_call_torch_spells_with_an_argument_is_read_as_patch_reads_it(stor
     gap_note = next(n for n in patch_notes if "GlobalAvgPool2d" in n)
     said = result.notes + [s.reason for s in result.suggestions]
     assert any(gap_note in text and f"line {_line_of(code, '        self.pool = nn.GlobalAvgPool2d( )')}" in text for text in said), said
+    # a rewrite, not an insertion: the nn.Swish line had been given as the place to insert SiLU's source
+    swish = [s for s in result.suggestions if "nn.Swish" in s.reason]
+    assert swish and all(s.insert_line == 0 and f"line {_line_of(code, '        self.act = nn.Swish()')}" in s.reason for s in swish), swish
 
 
 def test_channels_last_input_is_read_through_the_layers_that_keep_it(store):
