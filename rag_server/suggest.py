@@ -345,8 +345,11 @@ def _blocks_for(store: Any, name: str, usage: Any, reading: _Reading) -> tuple[l
 
 
 def _why_free(name: str, notes: list[str]) -> str:
-    """Patch's note on why ``name`` is free though the code imports it (``from models.common import Conv``)."""
+    """Patch's note on why ``name`` is free though the code imports it (``from models.common import Conv``), as what
+    the editor has to do: Patch removes such an import, Suggest cannot, and its reason said "removed the import ..."
+    over a file that still held it (and failed on it once every suggestion was inserted)."""
     note = next((n for n in notes if re.search(rf"(?<![\w.]){re.escape(name)}\b", n)), "")
+    note = re.sub(r"^removed ", "remove ", note).replace(", and read ", ", and write ")
     return f" ({note})" if note else ""
 
 

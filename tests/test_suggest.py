@@ -131,6 +131,7 @@ def test_imports_of_what_does_not_exist_and_nn_names_torch_lacks_get_blocks(stor
     assert swish.insert_line == 0 and f'(line {_line_of(code, "        self.act = nn.Swish()")})' in swish.reason  # a rewrite
     [dropped] = [s for s in result.suggestions if s.reason.startswith("undefined name InvertedResidual")]
     assert "'models.common', a module that does not exist here" in dropped.reason
+    assert "(remove the import of InvertedResidual from 'models.common'" in dropped.reason, dropped.reason  # not "removed": Suggest edits nothing
 
 
 def test_a_helper_function_is_offered_alone_not_its_hosting_network(store):
