@@ -279,7 +279,10 @@ class _TreeSource(Source):
                 continue
             text = pyparse.decode_source(data)
             facts = self.facts.of(path, self._rel(path), text) if self.facts is not None else None
-            yield self._make(self._rel(path), module, is_package, text, facts)
+            made = self._make(self._rel(path), module, is_package, text, facts)
+            if path.is_symlink():  # a link to another file of the tree: its blocks are named by that file (mine_source)
+                made.extra["symlink"] = True
+            yield made
 
     def refresh(self, prov: Provenance) -> None:
         if self.facts is None:

@@ -211,7 +211,11 @@ def mine_source(files: list[SourceFile], report: MineReport | None = None) -> li
     graph, by_module = build_graph(files, report)
     assembler = BlockAssembler(graph)
     blocks: list[Block] = []
-    for target, cls in module_classes(graph):
+    # modules read through a file link last: a block found in both is named by its real file (merge_duplicates keeps
+    # the first provenance first). Why: ``compat.py -> layers/conv.py`` made compat.py the block's file, whose git
+    # blob is the link's text, not the code
+    linked = {module for module, f in by_module.items() if f.extra.get("symlink")}
+    for target, cls in sorted(module_classes(graph), key=lambda pair: pair[0].module in linked):
         mi = graph.modules[target.module]
         unit = mi.units[mi.defs[target.name][-1]]
         cls_node = graph.class_nodes(cls)[-1]

@@ -194,3 +194,19 @@ def test_an_edit_that_keeps_size_and_modification_time_is_seen(tmp_path):
     assert (root / "m.py").stat().st_size == before.st_size
     _build([f"dir:{root}"], tmp_path / "store", tmp_path / "cache")
     assert _names(tmp_path / "store") == {"ScaleB"}
+
+
+def test_a_block_read_through_a_file_link_is_named_by_its_real_file(tmp_path):
+    """``compat.py -> layers/conv.py``: the block's first provenance was compat.py (sorted first), whose git blob is
+    the link's text, not the code."""
+    root = tmp_path / "src"
+    _block_file(root / "layers" / "conv.py", "ConvLinked")
+    os.symlink("layers/conv.py", root / "compat.py")
+    _build([f"dir:{root}"], tmp_path / "store", tmp_path / "cache")
+    store = BlockStore(tmp_path / "store")
+    try:
+        block = store.get("ConvLinked")
+    finally:
+        store.close()
+    assert block.provenance.path == "layers/conv.py", [p.path for p in block.provenances]
+    assert {p.path for p in block.provenances} == {"layers/conv.py", "compat.py"}
