@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 # "6": a name rebound or mutated below a definition-time read comes after the reader (``W = 50.0`` under
 # ``def f(k=W)``), a star import below an import of the same name wins, a module-level call of a function that sets
 # module-level names mutates them (of the default sources, 48 of ultralytics' blocks change: ``TORCH_VERSION`` moves
-# above ``torch.set_printoptions(...)``, where the source has it).
-MINER_VERSION = "6"
+# above ``torch.set_printoptions(...)``, where the source has it). "7": what ``if __name__ == "__main__":`` holds binds
+# and mutates nothing (vit-pytorch's ``MockMasker`` is no block; fightingcv's ``gnconv`` no longer carries the HorNet
+# its module's main guard builds; 23 ultralytics blocks read ``time`` as ``time``, not ``time_tqdm``).
+MINER_VERSION = "7"
 
 
 @dataclass

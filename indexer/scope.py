@@ -251,6 +251,9 @@ def _mutated_names(stmt: ast.stmt) -> list[str]:
         node = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
+        if is_main_guard(node):
+            stack.extend(reversed(node.orelse))  # type: ignore[attr-defined]
+            continue
         if (name := _mutated_name(node)) is not None:
             found.append(name)
         elif isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.ExceptHandler)) or _is_trystar(node):
@@ -264,7 +267,9 @@ def _walk_here(node: ast.AST):
     while stack:
         here = stack.pop()
         yield here
-        if not isinstance(here, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        if is_main_guard(here):
+            stack.extend(here.orelse)  # type: ignore[attr-defined]
+        elif not isinstance(here, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             stack.extend(ast.iter_child_nodes(here))
 
 
@@ -314,6 +319,15 @@ def module_level_classes(stmt: ast.stmt) -> list[ast.ClassDef]:
     return [node for node in _module_level_bindings(stmt)[2] if isinstance(node, ast.ClassDef)]
 
 
+def is_main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":``. Why: its body does not run when the module is imported, yet a class defined in
+    it (vit-pytorch's ``MockMasker``) was mined as a block whose code never defines it at module level."""
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__" and isinstance(test.ops[0], ast.Eq))
+
+
 def _module_level_bindings(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt], list[ast.stmt]]:
     """(names bound at module scope, nested import statements, def/class statements) of a top-level statement."""
     names: list[str] = []
@@ -323,6 +337,9 @@ def _module_level_bindings(stmt: ast.stmt) -> tuple[list[str], list[ast.stmt], l
     stack: list[ast.AST] = [stmt]  # depth-first in source order, without recursion
     while stack:
         node = stack.pop()
+        if is_main_guard(node):  # its body never runs on import: only its ``else`` binds names
+            stack.extend(reversed(node.orelse))  # type: ignore[attr-defined]
+            continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
             definitions.append(node)

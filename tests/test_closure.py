@@ -997,3 +997,32 @@ def test_a_module_level_call_that_sets_globals_joins_the_block(tmp_path):
     }
     b = mine(tmp_path, files)["Cfgd"]
     assert run_alone(tmp_path, b.code, "print(Cfgd()(1.0))\n").strip() == "40.0", b.code
+
+
+def test_a_class_defined_under_the_main_guard_is_no_block(tmp_path):
+    """vit-pytorch's ``MockMasker``, defined under ``if __name__ == "__main__":``, was mined as a block whose code never
+    defines it at module level (the guard's body does not run on import), and what the guard's body mutates is not
+    carried into blocks."""
+    files = {
+        "mg/__init__.py": "",
+        "mg/m.py": """
+            import torch.nn as nn
+
+            ACTS = {}
+
+
+            class Real(nn.Module):
+                def forward(self, x):
+                    return x * len(ACTS)
+
+
+            if __name__ == "__main__":
+                class MockMasker(nn.Module):
+                    pass
+
+                ACTS["mock"] = MockMasker
+            """,
+    }
+    blocks = mine(tmp_path, files)
+    assert "MockMasker" not in blocks and "__main__" not in blocks["Real"].code
+    assert run_alone(tmp_path, blocks["Real"].code, "print(Real()(2))\n").strip() == "0", blocks["Real"].code
