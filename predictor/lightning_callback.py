@@ -110,6 +110,18 @@ class EpochStopper:
         self.decisions, self.reported = [], False
 
 
+def _agreed_stop(trainer, stop: bool) -> bool:
+    """True on every rank when any rank decided to stop (``all=False``, as Lightning's EarlyStopping reduces it);
+    a single process gets its own decision back."""
+    return bool(trainer.strategy.reduce_boolean_decision(bool(stop), all=False))
+
+
+def _rank_zero_run_id(trainer, run_id: str) -> str:
+    """Global rank zero's run id on every rank (each process drew its own random one): one fit is one run wherever
+    its checkpoint is saved and resumed from."""
+    return str(trainer.strategy.broadcast(run_id, src=0))
+
+
 def _lightning():
     try:
         import lightning.pytorch as pl  # type: ignore
@@ -160,6 +172,7 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
             used for two fits glued them into one run, and the second was judged by the first's epochs."""
             if stage == "fit":
                 self.stopper, self._validated = new_run(), None
+                self.stopper.run_id = _rank_zero_run_id(trainer, self.stopper.run_id)
 
         def on_fit_start(self, trainer, pl_module) -> None:
             """Refuses a fit the run cannot follow, before any epoch. Why max_epochs: a Trainer planned for more epochs
@@ -215,11 +228,17 @@ def predictor_callback(predictor, code: str, hparams: dict | None, dataset: str,
             self._update(trainer, self._validated[1])
 
         def _update(self, trainer, value: float) -> None:
-            if self.stopper.update(value).stop:
+            """Every process of a distributed fit stops at the same epoch: each rank judges its own value, and one
+            rank saying stop stops them all (as Lightning's EarlyStopping agrees). Why: a rank stopping alone left
+            the others waiting on it in the next collective ("Connection closed by peer")."""
+            stop = _agreed_stop(trainer, self.stopper.update(value).stop)
+            self.stopper.stopped = stop  # the report says stopped when any rank stopped the fit
+            if stop:
                 trainer.should_stop = True
 
         def on_fit_end(self, trainer, pl_module) -> None:
-            if report:
+            """Only global rank zero reports: every rank reporting stored one run per process."""
+            if report and trainer.is_global_zero:
                 self.stopper.finish()
 
         def state_dict(self) -> dict[str, Any]:

@@ -389,3 +389,70 @@ def test_a_fit_with_numpy_hyperparameters_reports_its_run(predictor):
     _trainer([callback], max_epochs=3).fit(_module(), _data(), _data())
     assert [(r.hparams, r.finished) for r in predictor.reports.all()] == [({"lr": 0.5, "batch": 8}, True)]
 
+
+
+_DDP_SCRIPT = '''
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import torch
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, TensorDataset
+from predictor.api import Predictor
+from predictor.lightning_callback import predictor_callback
+
+torch.set_num_threads(1)
+directory, code_file, out = sys.argv[1:4]
+
+
+class Split(pl.LightningModule):
+    """Rank 0 logs a hopeless val_acc (the predictor stops it), rank 1 0.95 (it would go on)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 2)
+
+    def training_step(self, batch, _):
+        return torch.nn.functional.cross_entropy(self.layer(batch[0]), batch[1])
+
+    def validation_step(self, batch, _):
+        self.log("val_acc", 0.02 if self.global_rank == 0 else 0.95)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+if __name__ == "__main__":
+    callback = predictor_callback(Predictor.load(directory), open(code_file).read(), {"lr": 0.01, "batch": 32}, "cifar-10",
+                                  epochs=6, incumbent=[0.9] * 10)
+    data = DataLoader(TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,))), batch_size=8)
+    trainer = pl.Trainer(max_epochs=6, accelerator="cpu", devices=2, strategy="ddp", callbacks=[callback], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Split(), data, data)
+    with open(f"{out}.{trainer.global_rank}", "w") as f:
+        json.dump({"epoch": trainer.current_epoch, "run_id": callback.stopper.run_id}, f)
+'''
+
+
+def test_a_ddp_fit_stops_every_rank_together_and_reports_once(predictor, tmp_path):
+    """Under DDP each rank set should_stop from its own decision: rank 0 stopped, rank 1 trained on and crashed
+    ("Connection closed by peer"); each rank also drew its own run_id and reported the run. A real 2-process CPU fit."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script, code = tmp_path / "ddp_fit.py", tmp_path / "net.py"
+    script.write_text(_DDP_SCRIPT)
+    code.write_text(net(8, 16))
+    directory = Path(predictor.reports.path).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script), str(directory), str(code), str(tmp_path / "rank")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank.{rank}").read_text()) for rank in (0, 1)]
+    assert ranks[0]["epoch"] == ranks[1]["epoch"] < 6, "both ranks stopped at the same epoch, before the end"
+    assert ranks[0]["run_id"] == ranks[1]["run_id"], "one run id for the fit"
+    from predictor.api import Predictor
+
+    stored = [(r.run_id, r.finished) for r in Predictor.load(directory).reports.all()]
+    assert stored == [(ranks[0]["run_id"], False)], "the run is reported once, by rank zero, as stopped"
