@@ -535,10 +535,13 @@ class ReportStore:
     def _same_run(self, db: sqlite3.Connection, run: ReportedRun, code_hash: str) -> int | None:
         """The id of the stored row ``run`` stands for: the one with its run_id, else (no run_id) an identical report."""
         if run.run_id:
-            row = db.execute("SELECT id, code_hash, dataset FROM reports WHERE run_id = ?", (run.run_id,)).fetchone()
+            row = db.execute("SELECT id, code_hash, dataset, finished, epochs_planned FROM reports WHERE run_id = ?",
+                             (run.run_id,)).fetchone()
             if row is not None and (row[1], row[2]) != (code_hash, run.dataset):
                 raise ValueError(f"reported run: run_id {run.run_id!r} was reported before for other code or another dataset; "
                                  "a run id names one run (use a new id for a new run)")
+            if row is not None:
+                _check_not_downgraded(run, bool(row[3]), row[4])
             return None if row is None else int(row[0])
         rows = db.execute("SELECT id, code, hparams, dataset, transform, task, metric, accuracy, duration_s, epochs_planned, finished, "
                           "run_id, curve_known FROM reports WHERE code_hash = ? AND dataset = ?", (code_hash, run.dataset)).fetchall()
@@ -632,6 +635,16 @@ def model_ran(code_features: dict[str, float] | None) -> bool | None:
     """Whether the sandbox ran the code's model forward (its ``dyn_ok`` feature), None when it was not measured."""
     value = (code_features or {}).get("dyn_ok")
     return None if value is None or value != value else bool(value)
+
+
+def _check_not_downgraded(run: ReportedRun, stored_finished: bool, stored_epochs: int | None) -> None:
+    """A partial report never replaces a finished run of the same run_id. Why: a late retry of an earlier partial
+    report silently replaced the final result, and the correction the finished run gave its code was lost. A
+    finished report replacing a partial one (a stopped or resumed run reported when it ends) stays allowed."""
+    if stored_finished and not run.finished:
+        raise ValueError(f"reported run: run_id {run.run_id!r} is stored as a finished run of {stored_epochs} epochs; a partial "
+                         "(stopped or unfinished) report cannot replace it (a late retry of an earlier report?); "
+                         "use a new id for a new run")
 
 
 def _dedup_form(run: ReportedRun) -> ReportedRun:

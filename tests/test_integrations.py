@@ -136,6 +136,27 @@ def test_report_stores_numpy_and_torch_hyperparameters_and_none(predictor):
         predictor.report(ReportedRun(code=code, hparams=[("lr", 0.1)], dataset="cifar-10", accuracy=[0.3]))
 
 
+def test_a_partial_report_does_not_replace_a_finished_run_of_its_run_id(predictor):
+    """A late retry of an earlier partial report (same run_id) silently replaced the finished run: the final was lost
+    and the correction it gave its code disappeared. A finished report still replaces a partial one (a resumed fit)."""
+    from predictor.api import ReportedRun
+
+    code = net(8, 16)
+    run = ReportedRun(code=code, hparams=HP, dataset="cifar-10", accuracy=[0.3, 0.4, 0.5, 0.6], epochs_planned=4, run_id="RX")
+    partial = replace_run(run, accuracy=[0.3, 0.4], finished=False)
+    first = predictor.report(partial)
+    assert predictor.report(run) == first, "finished after partial: replaced in place"
+    with pytest.raises(ValueError, match=re.escape("run_id 'RX' is stored as a finished run of 4 epochs; a partial")):
+        predictor.report(partial)
+    assert _stored(predictor) == [([0.3, 0.4, 0.5, 0.6], 4, True)], "the finished run is kept"
+
+
+def replace_run(run, **changes):
+    from dataclasses import replace
+
+    return replace(run, **changes)
+
+
 # ---- EpochStopper ------------------------------------------------------------------------------
 
 def test_the_stoppers_arguments_are_checked_before_any_epoch(predictor):

@@ -1134,6 +1134,20 @@ def test_a_retried_or_updated_report_is_stored_once(client):
     assert info.value.details.startswith("run: reported run: run_id 'study-1/trial-4' was reported before for other code"), info.value.details
 
 
+def test_a_partial_report_over_the_wire_does_not_replace_a_finished_run(client):
+    """A late partial report with a finished run's run_id replaced it silently; now INVALID_ARGUMENT, as a run_id
+    reused for other code is, and the finished run stays."""
+    code = GOOD_MODEL + "\nVARIANT = 25\n"
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.3, 0.4, 0.5, 0.6], "max_epochs": 4,
+           "run_id": "stale-partial/RX"}
+    finished = client.report_result(run, 0.6)
+    with pytest.raises(InvalidArgument) as info:
+        client.report_result({**run, "curve": [0.3, 0.4]}, 0.4, stopped_early=True)
+    assert "run_id 'stale-partial/RX' is stored as a finished run of 4 epochs" in info.value.details, info.value.details
+    assert client.report_result(run, 0.6) == finished, "the finished run is still stored under its id"
+    assert client.predict(code, {"lr": 0.01}, "cifar-10", epochs=4).reported_runs == 1
+
+
 def test_cli_predict_refuses_zero_epochs_the_same_way_over_the_wire(server, predictor_dir, tmp_path):
     """--epochs 0 over the wire became "not given" and the default 5 epochs, while the local path refused it."""
     from typer.testing import CliRunner
