@@ -673,6 +673,25 @@ def _stop_policy(meta: dict) -> StopPolicy:
     return StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
 
 
+def check_usable(estimators: object, meta: dict, directory: Path) -> None:
+    """A ValueError naming the problem when a save that loads cannot answer: the estimators are not a dict of named
+    objects with a ``predict`` method (a valid pickle of something else), or meta.json's ``default`` names none of
+    them. Why: such a save was swapped in by a reload, then every Predict failed blaming a ``model`` field the
+    client never sent, and ShouldStop failed with a KeyError."""
+    where = f"the predictor saved in {directory}"
+    if not isinstance(estimators, dict) or not estimators:
+        raise ValueError(f"{where} has no estimators (estimators.pkl holds {type(estimators).__name__}, not a dict of "
+                         "named estimators): retrain it (nnrag train-predictor)")
+    for name, est in estimators.items():
+        if not isinstance(name, str) or not callable(getattr(est, "predict", None)):
+            raise ValueError(f"{where}: estimators.pkl entry {name!r} is a {type(est).__name__}, not an estimator with "
+                             "predict(): retrain it (nnrag train-predictor)")
+    default = meta.get("default")
+    if default and default not in estimators:
+        trained = ", ".join(n for n in estimators if "@" not in n)
+        raise ValueError(f"{where}: meta.json's default {default!r} is not among its trained estimators ({trained})")
+
+
 class Predictor:
     def __init__(self, directory: Path, estimators: dict, meta: dict, stamp: tuple | None = None) -> None:
         """``stamp``: ``saved_stamp`` of the directory taken before ``estimators`` and ``meta`` were read (None: now)."""
@@ -750,6 +769,7 @@ class Predictor:
             raise FileNotFoundError(f"no trained predictor in {directory} (run `nnrag train-predictor --out {directory}`)")
         stamp = saved_stamp(directory)  # before reading: a save landing during the read changes it, and is loaded next
         estimators, meta = load_estimators(directory)
+        check_usable(estimators, meta, directory)
         return cls(directory, estimators, meta, stamp)
 
     @property
@@ -772,6 +792,7 @@ class Predictor:
             self._stamp = stamp
             try:
                 estimators, meta = load_estimators(self.directory)
+                check_usable(estimators, meta, self.directory)
                 policy = _stop_policy(meta)
             except Exception as exc:  # noqa: BLE001 - any unreadable save: keep serving the loaded model
                 error = f"{type(exc).__name__}: {exc}"

@@ -150,6 +150,30 @@ def test_broken_save_keeps_the_loaded_model(predictor_dir, tmp_path, damage, cap
         assert client.predict(CODE, {}, "cifar-10", [0.3]).upper != before.upper
 
 
+@pytest.mark.parametrize("damage", ["default names no estimator", "a pickle of another object", "an entry that is no estimator"])
+def test_a_save_that_loads_but_cannot_answer_keeps_the_loaded_model(predictor_dir, tmp_path, damage, caplog):
+    """Such a save was swapped in: every Predict then failed INVALID_ARGUMENT blaming a ``model`` field the client never
+    sent, ShouldStop failed INTERNAL (KeyError), and health stayed SERVING. Now it is logged and the old one answers."""
+    import pickle
+
+    from predictor.train import save_predictor
+
+    with serving(predictor_dir, tmp_path) as (_, client):
+        before = client.predict(CODE, {}, "cifar-10", [0.3])
+        if damage == "default names no estimator":
+            meta = json.loads((predictor_dir / "meta.json").read_text())
+            (predictor_dir / "meta.json").write_text(json.dumps({**meta, "default": "gbm_stack_v2"}))
+        else:
+            wrong = ["last_value"] if damage == "a pickle of another object" else {"last_value": "not an estimator"}
+            save_predictor(predictor_dir, wrong, {"trained_at": 2.0, "default": "last_value"})
+            assert pickle.loads((predictor_dir / "estimators.pkl").read_bytes()) == wrong
+        with caplog.at_level(logging.WARNING, logger="predictor.api"):
+            assert client.predict(CODE, {}, "cifar-10", [0.3]).upper == before.upper
+            assert client.should_stop(RUN).predicted_accuracy > 0
+        warnings = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+        assert len(warnings) == 1 and ("gbm_stack_v2" in warnings[0] or "estimator" in warnings[0]), warnings
+
+
 def test_report_result_survives_a_truncated_save(predictor_dir, tmp_path):
     with serving(predictor_dir, tmp_path) as (_, client):
         (predictor_dir / "estimators.pkl").write_bytes(b"\x80")
