@@ -673,6 +673,15 @@ def _stop_policy(meta: dict) -> StopPolicy:
     return StopPolicy(**{**RECOMMENDED_POLICY, **meta.get("stop_policy", {})})
 
 
+def checked_code(code: object, field: str = "code") -> str:
+    """``code`` when it is the model's source text, else a ValueError naming ``field``. Why: ``check_inputs`` reads None
+    as code not known yet (a pruner whose code comes per trial), so a stopper or pruner built with code=None failed
+    only after the first epoch, or at the study's fourth trial."""
+    if not isinstance(code, str):
+        raise ValueError(f"{field} must be the model's source text (a string), got {type(code).__name__}")
+    return code
+
+
 def check_usable(estimators: object, meta: dict, directory: Path) -> None:
     """A ValueError naming the problem when a save that loads cannot answer: the estimators are not a dict of named
     objects with a ``predict`` method (a valid pickle of something else), or meta.json's ``default`` names none of

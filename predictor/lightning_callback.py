@@ -19,7 +19,7 @@ import math
 import uuid
 from typing import Any
 
-from predictor.api import ReportedRun, json_hparams, use_pool, whole_epochs
+from predictor.api import ReportedRun, checked_code, json_hparams, use_pool, whole_epochs
 from predictor.early_stop import StopDecision, checked_incumbent, checked_study
 
 
@@ -43,7 +43,7 @@ class EpochStopper:
         the study will train in all; a policy with ``bar_risk`` (``STUDY_SIZE_POLICY``) then raises the bar while the study
         is young (``bar_rank``)."""
         use_pool(predictor, pool)
-        self.predictor, self.code = predictor, code
+        self.predictor, self.code = predictor, checked_code(code)
         self.hparams = json_hparams(hparams)
         self.dataset = predictor.check_inputs(code, self.hparams, dataset)
         self.epochs = whole_epochs(epochs, "epochs")

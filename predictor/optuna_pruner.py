@@ -26,7 +26,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from predictor.api import json_hparams, use_pool, whole_epochs
+from predictor.api import checked_code, json_hparams, use_pool, whole_epochs
 from predictor.early_stop import (RECOMMENDED_POLICY, StopPolicy, StudyProgress, check_accuracy, checked_study_runs, decide, guarded_rung,
                                   sibling_corrected, tracks_top)
 
@@ -230,10 +230,13 @@ def predictor_pruner(predictor, code: str | Callable[[FrozenTrial], str], datase
     use_pool(predictor, pool)
     planned_epochs = whole_epochs(planned_epochs, "planned_epochs")  # before ``predict`` reads it
     hparams = json_hparams(hparams)
+    if not callable(code):
+        code = checked_code(code, "code (or a function of the trial returning it)")
     dataset = predictor.check_inputs(None if callable(code) else code, hparams, dataset)
 
     def check(trial: FrozenTrial) -> None:  # what predict reads, checked before any trial completed
-        predictor.check_inputs(code(trial) if callable(code) else None, {**(hparams or {}), **trial.params}, dataset)
+        text = checked_code(code(trial), "the code the code function returned") if callable(code) else None
+        predictor.check_inputs(text, {**(hparams or {}), **trial.params}, dataset)
 
     def predict(trial: FrozenTrial, curve: list[float]) -> tuple[float, float, float]:
         text = code(trial) if callable(code) else code

@@ -105,6 +105,26 @@ def test_the_pruners_planned_epochs_are_checked_when_it_is_built(predictor, plan
         PredictorPruner(lambda trial, curve: (0.5, 0.4, 0.6), planned_epochs=planned)
 
 
+def test_code_none_is_refused_when_the_stopper_callback_or_pruner_is_built(predictor):
+    """predictor_pruner(P, None, ...) and EpochStopper(P, None, ...) were built, and failed only at the study's fourth
+    trial / after the first epoch; a code function returning None fails at the trial's first report, naming it."""
+    import optuna
+
+    from predictor.lightning_callback import EpochStopper, predictor_callback
+    from predictor.optuna_pruner import predictor_pruner
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with pytest.raises(ValueError, match=re.escape("code (or a function of the trial returning it) must be the model's source text (a string), got NoneType")):
+        predictor_pruner(predictor, None, "cifar-10", planned_epochs=3)
+    for build in (lambda: EpochStopper(predictor, None, HP, "cifar-10", epochs=3),
+                  lambda: predictor_callback(predictor, None, HP, "cifar-10", epochs=3)):
+        with pytest.raises(ValueError, match=re.escape("code must be the model's source text (a string), got NoneType")):
+            build()
+    pruner = predictor_pruner(predictor, lambda trial: None, "cifar-10", planned_epochs=3)
+    with pytest.raises(ValueError, match=re.escape("trial 0, step 0: the code the code function returned must be the model's source")):
+        _study_results(optuna.create_study(direction="maximize", pruner=pruner), [[0.3, 0.4, 0.5]])
+
+
 # ---- Predictor.should_stop and report ---------------------------------------------------------
 
 def test_a_budget_of_zero_is_refused_not_read_as_no_budget(predictor):
