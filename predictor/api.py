@@ -405,10 +405,16 @@ def _curve_of(values, field: str) -> list[float]:
 
 
 def percentage_hint(curve: list[float]) -> str:
-    """": they look like percentages ..." when every value of a curve lies in [0, 100] and one above 1 (a curve logged
-    in percent, 31 for 0.31), else ""."""
-    finite = all(math.isfinite(v) and 0.0 <= v <= 100.0 for v in curve)
-    return ": they look like percentages, divide them by 100" if finite and max(curve, default=0.0) > 1.0 else ""
+    """What a curve with values above 1 may be: percentages (31 for 0.31; offered only when every value lies in
+    [0, 100]) or losses, else "". Why losses: 2.302 or 3.09 are typical losses (a monitor on val_loss), and dividing
+    them by 100 was the only advice."""
+    finite = all(math.isfinite(v) and v >= 0.0 for v in curve)
+    if not finite or max(curve, default=0.0) <= 1.0:
+        return ""
+    losses = "losses (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
+    if max(curve) <= 100.0:
+        return f": they look like percentages (divide them by 100) or {losses}"
+    return f": they may be {losses}"
 
 
 @lru_cache(maxsize=4096)

@@ -164,14 +164,23 @@ STUDY_SIZE_POLICY = dict(RECOMMENDED_POLICY, bar_risk=0.02, p_min_sized=(0.02, 0
 
 
 def check_accuracy(value: Any, field: str) -> float:
-    """``value`` as an accuracy in [0, 1], else a ValueError naming ``field`` (and suggesting a division by 100 for a
-    value that looks like a percentage). Why: an incumbent of 1.5 or 90 is a bar no run clears (every run stopped),
-    NaN one every run clears (none stopped), and "0.9" failed deep inside the rule with a message about floats."""
+    """``value`` as an accuracy in [0, 1], else a ValueError naming ``field`` (``_above_one_hint``: a percentage or a
+    loss). Why: an incumbent of 1.5 or 90 is a bar no run clears (every run stopped), NaN one every run clears (none
+    stopped), and "0.9" failed deep inside the rule with a message about floats."""
     number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if number and math.isfinite(value) and 0.0 <= value <= 1.0:
         return float(value)
-    hint = ": it looks like a percentage, divide it by 100" if number and 1.0 < value <= 100.0 else ""
+    hint = _above_one_hint(float(value)) if number and math.isfinite(value) and value > 1.0 else ""
     raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
+
+
+def _above_one_hint(value: float) -> str:
+    """What a value above 1 may be. Why both: 2.302 or 3.09 are typical losses (a monitor on val_loss), not the
+    percentages the only hint named; dividing by 100 is offered only where a percentage is plausible (up to 100)."""
+    loss = "a loss (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
+    if value <= 100.0:
+        return f": it looks like a percentage (divide it by 100) or {loss}"
+    return f": it may be {loss}"
 
 
 MAX_STUDY_RUNS = 10_000_000

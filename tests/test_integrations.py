@@ -125,6 +125,29 @@ def test_code_none_is_refused_when_the_stopper_callback_or_pruner_is_built(predi
         _study_results(optuna.create_study(direction="maximize", pruner=pruner), [[0.3, 0.4, 0.5]])
 
 
+def test_a_value_above_one_is_called_a_possible_loss_and_a_percentage_only_up_to_100(predictor):
+    """2.302 or 3.09, typical losses (a monitor on val_loss), were called "a percentage, divide it by 100"."""
+    import optuna
+
+    from predictor.lightning_callback import EpochStopper
+    from predictor.optuna_pruner import predictor_pruner
+
+    loss = "a loss (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
+    losses = "losses (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
+    stopper = EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=3)
+    with pytest.raises(ValueError, match=re.escape(f"got 2.302: they look like percentages (divide them by 100) or {losses}")):
+        stopper.update(2.302)
+    with pytest.raises(ValueError) as info:
+        stopper.update(250.0)
+    assert info.value.args[0].endswith(f"got 250.0: they may be {losses}") and "divide" not in info.value.args[0]
+    with pytest.raises(ValueError, match=re.escape(f"incumbent must be an accuracy in [0, 1], got 250.0: it may be {loss}")):
+        EpochStopper(predictor, net(8, 16), HP, "cifar-10", epochs=3, incumbent=250.0)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    pruner = predictor_pruner(predictor, net(8, 16), "cifar-10", planned_epochs=3)
+    with pytest.raises(ValueError, match=re.escape(f"trial 0's report at step 0 must be an accuracy in [0, 1], got 3.09: it looks like a percentage (divide it by 100) or {loss}")):
+        _study_results(optuna.create_study(direction="maximize", pruner=pruner), [[3.09]])
+
+
 # ---- Predictor.should_stop and report ---------------------------------------------------------
 
 def test_a_budget_of_zero_is_refused_not_read_as_no_budget(predictor):

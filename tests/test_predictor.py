@@ -1125,7 +1125,7 @@ def test_incumbents_must_be_accuracies_in_the_api_the_stopper_and_the_pruner(tin
     run = {"code": net(8, 16), "hparams": hp, "dataset": "cifar-10", "curve": [0.05, 0.06]}
     for incumbent, message in (
             (1.5, "incumbent must be an accuracy in [0, 1], got 1.5"),
-            ([90, 91, 92], "incumbent[0] must be an accuracy in [0, 1], got 90: it looks like a percentage, divide it by 100"),
+            ([90, 91, 92], "incumbent[0] must be an accuracy in [0, 1], got 90: it looks like a percentage (divide it by 100)"),
             (float("nan"), "incumbent must be an accuracy in [0, 1], got nan"),
             ("0.9", "incumbent must be the best final accuracy or a list of finals, curves or run dicts, got '0.9'"),
             ([[0.5, 95.0]], "incumbent[0][1] must be an accuracy in [0, 1], got 95.0: it looks like a percentage"),

@@ -189,11 +189,11 @@ def test_numpy_and_torch_curves_are_read_as_numbers(predictor):
 
 
 def test_a_curve_in_percent_is_refused_with_a_hint_to_divide_by_100(predictor):
-    with pytest.raises(ValueError, match=r"got 31.0: they look like percentages, divide them by 100"):
+    with pytest.raises(ValueError, match=r"got 31.0: they look like percentages \(divide them by 100\) or losses"):
         predictor.predict(net(), HP, "cifar-10", [31, 42], epochs=10)
     with pytest.raises(ValueError, match=r"got 1.5$"):  # not percentages: no hint
         predictor.predict(net(), HP, "cifar-10", [0.3, 1.5, -2.0], epochs=10)
-    with pytest.raises(ValueError, match=r"got 31: they look like percentages, divide them by 100"):
+    with pytest.raises(ValueError, match=r"got 31: they look like percentages \(divide them by 100\) or losses"):
         predictor.report({"code": net(), "hparams": HP, "dataset": "cifar-10", "accuracy": [31, 55], "finished": True})
 
 
