@@ -6,6 +6,7 @@ stage filters uniformly; ``query_problem`` says what makes a text no query.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import Any
 
@@ -46,11 +47,26 @@ def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode
     hits: list[Any] = []
     if use_symbol:
         hits = [h for h in store.lookup_symbol(query, k=max(k * 3, 10), initials=True) if _stage_reached(h.block, min_stage)][:k]
+        if not hits and mode == "auto":
+            hits = _respelt(store, query, k, min_stage)
         if len(hits) >= k or mode == "symbol":
             return hits
     store_mode = mode if mode in ("vector", "lexical") else "hybrid"
     more = store.search(query, k=k, min_stage=min_stage or None, mode=store_mode)
     return _fill_up(hits, [h for h in more if _stage_reached(h.block, min_stage)], k)
+
+
+SPELLING_CUTOFF = 0.85  # difflib ratio of a name read as a misspelling: Bottlneck / Bottleneck 0.95, DropPth 0.93
+
+
+def _respelt(store: Any, query: str, k: int, min_stage: str) -> list[Any]:
+    """The blocks of the names ``query`` most likely misspells (``Bottlneck`` -> ``Bottleneck``), as ``spelling``
+    matches, when it names no block. Why: a one-letter slip left the named block out of the first five (vector
+    matches GhostBottleneckV3, LinearBottleneck, ... came first) while GetBlock's "did you mean" named it."""
+    names = {name.lower(): name for name in store.all_names()}
+    close = difflib.get_close_matches(query.lower(), list(names), n=2, cutoff=SPELLING_CUTOFF)
+    hits = [h for name in close for h in store.lookup_symbol(names[name], k=k) if h.block.name == names[name]]
+    return [dataclasses.replace(h, match="spelling") for h in hits if _stage_reached(h.block, min_stage)][:k]
 
 
 def _fill_up(first: list[Any], more: list[Any], k: int) -> list[Any]:

@@ -294,3 +294,13 @@ if __name__ == "__main__":
     parser.add_argument("--mode", default="auto")
     args = parser.parse_args()
     print(measure(BlockStore(args.store), mode=args.mode))
+
+
+@pytest.mark.parametrize("typo, meant", [("DropPth", "DropPath"), ("FeaturePyramidNetwrok", "FeaturePyramidNetwork"),
+                                         ("basicblok", "BasicBlock")])
+def test_a_misspelt_name_finds_the_block_it_misspells_first(store, typo, meant):
+    """``Bottlneck`` left torchvision's Bottleneck out of the first five, ``DropPth`` put DropPath fifth (vector matches
+    came first), while GetBlock's "did you mean" named them. A name near no block's gets no spelling match."""
+    first = search_blocks(store, typo, k=5)[0]
+    assert first.block.name == meant and first.match == "spelling", first
+    assert all(h.match != "spelling" for h in search_blocks(store, "Qwertyuiop", k=5))
