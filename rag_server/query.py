@@ -51,9 +51,28 @@ def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode
             hits = _respelt(store, query, k, min_stage)
         if len(hits) >= k or mode == "symbol":
             return hits
+    elif mode == "auto":
+        hits = _named_by_initials(store, query, k, min_stage)
     store_mode = mode if mode in ("vector", "lexical") else "hybrid"
     more = store.search(query, k=k, min_stage=min_stage or None, mode=store_mode)
     return _fill_up(hits, [h for h in more if _stage_reached(h.block, min_stage)], k)
+
+
+MIN_INITIALS, MAX_INITIALS = 3, 6  # words of a description read as the name it abbreviates (ASPP, CBAM, ECA, FPN)
+
+
+def _named_by_initials(store: Any, query: str, k: int, min_stage: str) -> list[Any]:
+    """The blocks whose name is the initials of ``query``'s words ("atrous spatial pyramid pooling" -> ``ASPP``,
+    "convolutional block attention module" -> ``CBAM``), as ``initials`` matches. Why: a paper's name for a block is
+    how users describe it, and its class is named by the initials: the two stored ASPP blocks were not in the first
+    five of "atrous spatial pyramid pooling" (SPP, SPPF, ... were)."""
+    words = query.split()
+    if not MIN_INITIALS <= len(words) <= MAX_INITIALS or not all(w.isalpha() for w in words):
+        return []
+    initials = "".join(w[0] for w in words).lower()
+    names = [name for name in store.all_names() if name.lower() == initials]
+    hits = [h for name in names for h in store.lookup_symbol(name, k=k) if h.block.name == name]
+    return [dataclasses.replace(h, match="initials") for h in hits if _stage_reached(h.block, min_stage)][:k]
 
 
 SPELLING_CUTOFF = 0.85  # difflib ratio of a name read as a misspelling: Bottlneck / Bottleneck 0.95, DropPth 0.93

@@ -285,6 +285,30 @@ def measure(store: BlockStore, k: int = 5, mode: str = "auto") -> dict[str, int]
     return {"queries": len(RANKING_SET), "hit@1": hit1, f"hit@{k}": hitk}
 
 
+@pytest.mark.parametrize("typo, meant", [("DropPth", "DropPath"), ("FeaturePyramidNetwrok", "FeaturePyramidNetwork"),
+                                         ("basicblok", "BasicBlock")])
+def test_a_misspelt_name_finds_the_block_it_misspells_first(store, typo, meant):
+    """``Bottlneck`` left torchvision's Bottleneck out of the first five, ``DropPth`` put DropPath fifth (vector matches
+    came first), while GetBlock's "did you mean" named them. A name near no block's gets no spelling match."""
+    first = search_blocks(store, typo, k=5)[0]
+    assert first.block.name == meant and first.match == "spelling", first
+    assert all(h.match != "spelling" for h in search_blocks(store, "Qwertyuiop", k=5))
+
+
+def test_a_description_whose_initials_name_a_block_finds_it_first(tmp_path, embedder):
+    """"atrous spatial pyramid pooling" left both stored ASPP blocks out of the first five (SPP, SPPF, ... came first);
+    a paper's name for a block is how users describe it, and the class is named by its initials."""
+    blocks = [real_block("torchvision.models.segmentation.deeplabv3", "ASPP", validation=ok_validation())]
+    blocks += [real_block(module, name, validation=ok_validation()) for module, name in [
+        ("timm.layers.pool2d_same", "AvgPool2dSame"), ("torchvision.ops.feature_pyramid_network", "FeaturePyramidNetwork"),
+        ("timm.layers.drop", "DropPath"), ("torchvision.ops.misc", "SqueezeExcitation")]]
+    store_blocks(blocks, tmp_path / "store", embedder=embedder)
+    store = BlockStore(tmp_path / "store", embedder=embedder)
+    first = search_blocks(store, "atrous spatial pyramid pooling", k=3)[0]
+    assert (first.block.name, first.match) == ("ASPP", "initials"), first
+    assert all(h.match != "initials" for h in search_blocks(store, "drop path", k=3))  # two words: read as words
+
+
 if __name__ == "__main__":
     import argparse
     from pathlib import Path
@@ -294,13 +318,3 @@ if __name__ == "__main__":
     parser.add_argument("--mode", default="auto")
     args = parser.parse_args()
     print(measure(BlockStore(args.store), mode=args.mode))
-
-
-@pytest.mark.parametrize("typo, meant", [("DropPth", "DropPath"), ("FeaturePyramidNetwrok", "FeaturePyramidNetwork"),
-                                         ("basicblok", "BasicBlock")])
-def test_a_misspelt_name_finds_the_block_it_misspells_first(store, typo, meant):
-    """``Bottlneck`` left torchvision's Bottleneck out of the first five, ``DropPth`` put DropPath fifth (vector matches
-    came first), while GetBlock's "did you mean" named them. A name near no block's gets no spelling match."""
-    first = search_blocks(store, typo, k=5)[0]
-    assert first.block.name == meant and first.match == "spelling", first
-    assert all(h.match != "spelling" for h in search_blocks(store, "Qwertyuiop", k=5))
