@@ -93,6 +93,14 @@ class PredictorPruner(optuna.pruners.BasePruner):
         # from 0). Weak keys: a storage gone with its study takes its points along.
         self._finished_points: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+    def __reduce__(self):
+        """Refused with what to do instead. Why: it holds a predictor (estimators, a reports database, maybe sandbox
+        processes), and pickling it for a study sent to other processes failed with "Can't pickle local object
+        'predictor_pruner.<locals>.predict'", which says nothing of the way that works: one pruner per process."""
+        raise TypeError("a PredictorPruner cannot be pickled (it holds a predictor, its reports database and maybe "
+                        "sandbox processes): in several processes, build one per process with predictor_pruner(...) on "
+                        "shared storage (optuna.storages.RDBStorage, e.g. sqlite:///study.db)")
+
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != optuna.study.StudyDirection.MAXIMIZE:
             raise ValueError("PredictorPruner supports direction='maximize' only (the predictor forecasts accuracy)")

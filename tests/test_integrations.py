@@ -105,6 +105,17 @@ def test_the_pruners_planned_epochs_are_checked_when_it_is_built(predictor, plan
         PredictorPruner(lambda trial, curve: (0.5, 0.4, 0.6), planned_epochs=planned)
 
 
+def test_pickling_the_pruner_says_to_build_one_per_process(predictor):
+    """It failed with "Can't pickle local object 'predictor_pruner.<locals>.predict'", naming no way out."""
+    import pickle
+
+    from predictor.optuna_pruner import predictor_pruner
+
+    pruner = predictor_pruner(predictor, net(8, 16), "cifar-10", planned_epochs=5)
+    with pytest.raises(TypeError, match="cannot be pickled .* build one per process with predictor_pruner"):
+        pickle.dumps(pruner)
+
+
 def test_code_none_is_refused_when_the_stopper_callback_or_pruner_is_built(predictor):
     """predictor_pruner(P, None, ...) and EpochStopper(P, None, ...) were built, and failed only at the study's fourth
     trial / after the first epoch; a code function returning None fails at the trial's first report, naming it."""
