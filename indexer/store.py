@@ -844,6 +844,19 @@ class BlockStore:
             return []
         return [i for i, _, m in self.lookup_ids(query, depth) if m != "prefix" and allowed(i)]
 
+    def knows_word(self, word: str) -> bool:
+        """Whether some block's names, identifiers or docstring hold ``word`` (one token, stemmed as the index is). Why:
+        a word the corpus uses is no misspelling of a block's name ("convolution" is not ``Involution``)."""
+        term = word.lower().replace('"', "")
+        if not term:
+            return False
+        sql = "SELECT 1 FROM blocks_fts WHERE blocks_fts MATCH ? LIMIT 1"
+        if self._fts_current:
+            return self._db().execute(sql, (f'"{term}"',)).fetchone() is not None
+        owner = self._parent or self
+        with owner._fts_lock:
+            return owner._stemmed_fts().execute(sql, (f'"{term}"',)).fetchone() is not None
+
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)
         if expr is None:

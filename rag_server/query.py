@@ -59,6 +59,9 @@ def search_blocks(store: Any, query: str, k: int = 10, min_stage: str = "", mode
 
 
 MIN_INITIALS, MAX_INITIALS = 3, 6  # words of a description read as the name it abbreviates (ASPP, CBAM, ECA, FPN)
+# how deep in the hybrid ranking of the words a block named by their initials must be: on the full store, 10 of 12
+# such descriptions keep their block, 1 of 14 whose initials spell an unrelated block does ("fully connected network")
+INITIALS_CONFIRM_DEPTH = 20
 
 
 def _named_by_initials(store: Any, query: str, k: int, min_stage: str) -> list[Any]:
@@ -72,7 +75,13 @@ def _named_by_initials(store: Any, query: str, k: int, min_stage: str) -> list[A
     initials = "".join(w[0] for w in words).lower()
     names = [name for name in store.all_names() if name.lower() == initials]
     hits = [h for name in names for h in store.lookup_symbol(name, k=k) if h.block.name == name]
-    return [dataclasses.replace(h, match="initials") for h in hits if _stage_reached(h.block, min_stage)][:k]
+    if not hits:
+        return []
+    # the words must describe the block too (it is among the hybrid search's first INITIALS_CONFIRM_DEPTH): "spatial
+    # attention module" spells ultralytics' SAM (Segment Anything), "multi level pooling" MLP
+    described = {h.block.content_hash for h in store.search(query, k=INITIALS_CONFIRM_DEPTH, mode="hybrid")}
+    return [dataclasses.replace(h, match="initials") for h in hits
+            if h.block.content_hash in described and _stage_reached(h.block, min_stage)][:k]
 
 
 SPELLING_CUTOFF = 0.85  # difflib ratio of a name read as a misspelling: Bottlneck / Bottleneck 0.95, DropPth 0.93
@@ -80,8 +89,11 @@ SPELLING_CUTOFF = 0.85  # difflib ratio of a name read as a misspelling: Bottlne
 
 def _respelt(store: Any, query: str, k: int, min_stage: str) -> list[Any]:
     """The blocks of the names ``query`` most likely misspells (``Bottlneck`` -> ``Bottleneck``), as ``spelling``
-    matches, when it names no block. Why: a one-letter slip left the named block out of the first five (vector
-    matches GhostBottleneckV3, LinearBottleneck, ... came first) while GetBlock's "did you mean" named it."""
+    matches, when it names no block and is no word the corpus uses (``BlockStore.knows_word``: "convolution" was
+    read as ``Involution``, "attn" as ``AAttn``). Why: a one-letter slip left the named block out of the first five
+    (vector matches GhostBottleneckV3, LinearBottleneck, ... came first) while GetBlock's "did you mean" named it."""
+    if store.knows_word(query):
+        return []
     names = {name.lower(): name for name in store.all_names()}
     close = difflib.get_close_matches(query.lower(), list(names), n=2, cutoff=SPELLING_CUTOFF)
     hits = [h for name in close for h in store.lookup_symbol(names[name], k=k) if h.block.name == names[name]]

@@ -309,6 +309,39 @@ def test_a_description_whose_initials_name_a_block_finds_it_first(tmp_path, embe
     assert all(h.match != "initials" for h in search_blocks(store, "drop path", k=3))  # two words: read as words
 
 
+def _custom_block(name: str, doc: str) -> Block:
+    code = f'import torch\nfrom torch import nn\n\n\nclass {name}(nn.Module):\n    """{doc}"""\n\n    def forward(self, x):\n        return x\n'
+    prov = Provenance(source="pypi:papers==1.0", package="papers", version="1.0", path=f"papers/{name.lower()}.py",
+                      module=f"papers.{name.lower()}", line_start=5, line_end=9, qualified_name=f"papers.{name.lower()}.{name}")
+    return Block(name=name, qualified_name=prov.qualified_name, code=code, provenances=[prov], validation=ok_validation())
+
+
+def test_initials_and_spellings_that_describe_another_block_are_not_read_as_its_name(tmp_path, embedder, monkeypatch):
+    """"spatial attention module" listed ultralytics' SAM (Segment Anything) first at score 1.00, above the spatial
+    attention block; "convolution" was read as a misspelling of ``Involution``: words of the corpus are no typos, and
+    initials count only for a block the words also describe (in the hybrid ranking's first INITIALS_CONFIRM_DEPTH)."""
+    blocks = [_custom_block("SAM", "Segment anything: promptable image segmentation with a mask decoder."),
+              _custom_block("SpatialAttention", "Spatial attention module: a sigmoid map over pooled channels."),
+              _custom_block("Involution", "Involution: a kernel generated per pixel and shared over channels."),
+              _custom_block("ConvBlock", "A convolution, batch norm and ReLU.")]
+    blocks += [real_block(module, name, validation=ok_validation()) for module, name in [
+        ("torch.nn.modules.conv", "Conv1d"), ("torch.nn.modules.conv", "Conv2d"), ("torch.nn.modules.conv", "Conv3d"),
+        ("torch.nn.modules.conv", "ConvTranspose2d"), ("torch.nn.modules.pooling", "MaxPool2d"), ("torch.nn.modules.pooling", "AvgPool2d"),
+        ("torch.nn.modules.pooling", "AdaptiveAvgPool2d"), ("torch.nn.modules.activation", "ReLU"), ("torch.nn.modules.activation", "GELU"),
+        ("torch.nn.modules.activation", "Sigmoid"), ("torch.nn.modules.activation", "MultiheadAttention"), ("torch.nn.modules.normalization", "LayerNorm"),
+        ("torch.nn.modules.normalization", "GroupNorm"), ("torch.nn.modules.batchnorm", "BatchNorm2d"), ("torch.nn.modules.linear", "Linear"),
+        ("torch.nn.modules.dropout", "Dropout"), ("torch.nn.modules.rnn", "LSTM"), ("torch.nn.modules.rnn", "GRU"),
+        ("timm.layers.drop", "DropPath"), ("timm.layers.mlp", "Mlp"), ("torchvision.ops.misc", "SqueezeExcitation")]]
+    store_blocks(blocks, tmp_path / "store", embedder=embedder)
+    store = BlockStore(tmp_path / "store", embedder=embedder)
+    monkeypatch.setattr("rag_server.query.INITIALS_CONFIRM_DEPTH", 3)  # the full store's 20, scaled to 25 blocks
+    hits = search_blocks(store, "spatial attention module", k=3)
+    assert hits[0].block.name == "SpatialAttention" and all(h.match != "initials" for h in hits), [(h.block.name, h.match) for h in hits]
+    assert all(h.match != "spelling" for h in search_blocks(store, "convolution", k=3))
+    first = search_blocks(store, "Involutoin", k=3)[0]
+    assert (first.block.name, first.match) == ("Involution", "spelling"), first
+
+
 if __name__ == "__main__":
     import argparse
     from pathlib import Path
