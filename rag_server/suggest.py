@@ -278,6 +278,12 @@ def _offered_block(cand: Candidate) -> Any:
     )
 
 
+def _insertable(hit: Any) -> Any:
+    """``hit`` with its block's code fit to go into the middle of a file (no ``from __future__`` line)."""
+    code = without_future_imports(hit.block.code)
+    return hit if code == hit.block.code else dataclasses.replace(hit, block=dataclasses.replace(hit.block, code=code))
+
+
 def _offered_code(cand: Candidate) -> str:
     """What Patch inserts for ``cand``, to go into the editor's file at the suggestion's line: the block with its
     defaults and projection shortcut set (``with_block_edits``), without ``from __future__`` lines, and the line that
@@ -341,7 +347,14 @@ def _blocks_for(store: Any, name: str, usage: Any, reading: _Reading) -> tuple[l
         return [], None
     if cand.block is None:
         return [], cand.import_line
-    return [(SearchHit(_offered_block(cand), cand.score, cand.match), f": {cand.reason}")], None
+    return [(SearchHit(_offered_block(cand), cand.score, cand.match), f": {_as_editor_reason(cand.reason)}")], None
+
+
+def _as_editor_reason(reason: str) -> str:
+    """Patch's reason for a candidate, as what the editor has to do: Patch edits the model's calls, Suggest cannot.
+    Why: "with keywords edited at the call sites (reduction_ratio= -> reduction=)" read as done, and the call kept its
+    ``reduction_ratio=`` (TypeError)."""
+    return reason.replace(" with keywords edited at the call sites (", " once you edit the keywords of its calls (")
 
 
 def _why_free(name: str, notes: list[str]) -> str:
@@ -443,7 +456,7 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
             if key not in seen and hit.block.name not in named:
                 seen.add(key)
                 named.add(hit.block.name)
-                suggestions.append(Suggestion(hit, at, "similar to the code at the cursor"))
+                suggestions.append(Suggestion(_insertable(hit), at, "similar to the code at the cursor"))
             if len(suggestions) >= k:
                 break
     return Suggestions(suggestions[:k], names, list(imports), notes)

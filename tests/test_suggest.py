@@ -341,3 +341,18 @@ def test_offered_code_is_what_patch_inserts_and_runs_where_it_is_offered(tmp_pat
     namespace: dict = {}
     exec(compile("\n".join(list(result.imports) + lines), "edited.py", "exec"), namespace)
     assert namespace["Net"]()(torch.randn(1, 3, 8, 8)).shape == (1, 32, 4, 4)
+    # "similar" blocks go in mid-file too: they came with their from __future__ line (a SyntaxError where offered)
+    gated = "import torch\nimport torch.nn as nn\n\n\nclass Gate(nn.Module):\n    def forward(self, x):\n        return x * torch.sigmoid(x)\n"
+    similar = suggest(BlockStore(tmp_path / "store"), gated, k=5).suggestions
+    assert "FutureGate" in {s.hit.block.name for s in similar}, [s.hit.block.name for s in similar]
+    assert all("__future__" not in s.hit.block.code for s in similar)
+
+
+def test_a_reason_tells_the_editor_to_edit_the_calls_it_cannot_edit():
+    """Patch edits the model's call keywords; Suggest cannot, and "with keywords edited at the call sites" read as
+    done: the call kept its ``reduction_ratio=`` (TypeError)."""
+    from rag_server.suggest import _as_editor_reason
+
+    patch_reason = "call-site compatibility 1.00 with keywords edited at the call sites (reduction_ratio= -> reduction=), validated=backward"
+    assert _as_editor_reason(patch_reason) == ("call-site compatibility 1.00 once you edit the keywords of its calls "
+                                               "(reduction_ratio= -> reduction=), validated=backward")
