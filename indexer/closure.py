@@ -164,7 +164,10 @@ class BlockAssembler:
             if isinstance(target, DefTarget):
                 tmi = g.modules[target.module]
                 own_name = target.module == module and target.name in unit.names
-                below = target.module == module and ref.load_time  # a definition-time read in the same module
+                # a definition-time read in the same module, of a name some statement above it defines: later
+                # rebindings go after it. Without a definition above (``from .cfg import W`` then ``W = 11`` below), the
+                # block keeps the later one first: the import is no unit of its own, and dropping it left W undefined
+                below = target.module == module and ref.load_time and any(i < index for i in tmi.defs[target.name])
                 for i in tmi.defs[target.name]:
                     if own_name:
                         continue  # its own name (recursion, a redefinition): order is kept by _toposort

@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 # module-level names mutates them (of the default sources, 48 of ultralytics' blocks change: ``TORCH_VERSION`` moves
 # above ``torch.set_printoptions(...)``, where the source has it). "7": what ``if __name__ == "__main__":`` holds binds
 # and mutates nothing (vit-pytorch's ``MockMasker`` is no block; fightingcv's ``gnconv`` no longer carries the HorNet
-# its module's main guard builds; 23 ultralytics blocks read ``time`` as ``time``, not ``time_tqdm``).
+# its module's main guard builds; 23 ultralytics blocks read ``time`` as ``time``, not ``time_tqdm``); a setter called
+# through another of the module's functions, ``D.pop(...)`` with its result used and a tensor's ``mul_`` in a called
+# function set names too; an imported name rebound below its reader is kept (it had become a NameError). The last
+# three change no block of the default sources.
 MINER_VERSION = "7"
 
 

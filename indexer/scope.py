@@ -168,13 +168,23 @@ class ModuleInfo:
             if unit.kind in ("def", "class", "import"):
                 continue
             for called in _module_level_calls(unit.node):
-                fn = [i for i in self.defs.get(called, []) if i < unit.index]
-                node = self.units[fn[-1]].node if fn else None
-                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    continue
-                for name in sorted(_globals_set_by(node) - set(unit.names)):
+                for name in sorted(self._names_set_by_call(called, unit.index, set()) - set(unit.names)):
                     if unit.index not in self.mutations.get(name, []):
                         self.mutations.setdefault(name, []).append(unit.index)
+
+    def _names_set_by_call(self, called: str, before: int, seen: set[int]) -> set[str]:
+        """Module-level names a call of ``called`` sets, when it is one of the module's functions defined above unit
+        ``before``: its own (``_globals_set_by``) and those of the module's functions it calls in turn (``_outer()``
+        calling the setter had been missed)."""
+        fn = [i for i in self.defs.get(called, []) if i < before]
+        node = self.units[fn[-1]].node if fn else None
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or fn[-1] in seen:
+            return set()
+        seen.add(fn[-1])
+        out = _globals_set_by(node)
+        for inner in {n.func.id for stmt in node.body for n in _walk_here(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}:
+            out |= self._names_set_by_call(inner, before, seen)
+        return out
 
     def _read_all(self, stmt: ast.stmt) -> None:
         value = getattr(stmt, "value", None)
@@ -300,10 +310,15 @@ _MUTATING_METHODS = frozenset({"update", "setdefault", "append", "extend", "inse
 
 def _stored_in_place(stmt: ast.stmt) -> str | None:
     """``_mutated_name`` for a statement inside a function: a store into ``X[k]`` / ``X.a``, or a call of one of
-    ``_MUTATING_METHODS`` on ``X``."""
-    call = stmt.value if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) else None
-    if call is not None and not (isinstance(call.func, ast.Attribute) and call.func.attr in _MUTATING_METHODS):
-        return None
+    ``_MUTATING_METHODS`` or of a tensor's in-place method (``mul_``) on ``X``, its result used or not
+    (``old = D.pop("a")``)."""
+    value = getattr(stmt, "value", None)
+    if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        method = value.func.attr
+        if method in _MUTATING_METHODS or (method.endswith("_") and not method.startswith("_")):
+            return _root_name(value.func.value)
+        if isinstance(stmt, ast.Expr):
+            return None
     return _mutated_name(stmt)
 
 

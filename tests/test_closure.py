@@ -1026,3 +1026,68 @@ def test_a_class_defined_under_the_main_guard_is_no_block(tmp_path):
     blocks = mine(tmp_path, files)
     assert "MockMasker" not in blocks and "__main__" not in blocks["Real"].code
     assert run_alone(tmp_path, blocks["Real"].code, "print(Real()(2))\n").strip() == "0", blocks["Real"].code
+
+
+def test_an_imported_name_rebound_below_its_reader_still_defines_it(tmp_path):
+    """``from .cfg import W``, ``def __init__(self, k=W)``, then ``W = 11``: with the rebinding moved after the class
+    and the import not carried, the block raised NameError. It runs (the default reads the module's W)."""
+    files = {
+        "ir/__init__.py": "",
+        "ir/cfg.py": "W = 5\n",
+        "ir/m.py": """
+            import torch.nn as nn
+            from .cfg import W
+
+
+            class E(nn.Module):
+                def __init__(self, k=W):
+                    super().__init__()
+                    self.k = k
+
+                def forward(self, x):
+                    return W
+
+
+            W = 11
+            """,
+    }
+    b = mine(tmp_path, files)["E"]
+    assert run_alone(tmp_path, b.code, "print(E()(0))\n").strip() == "11", b.code
+
+
+def test_globals_set_through_another_function_or_a_used_result_join_the_block(tmp_path):
+    """A module-level ``_outer()`` calling the setter, ``old = D.pop("a")`` and ``T.mul_(4)`` inside the called
+    function were not read as setting module-level names: the block computed with the names as first defined."""
+    files = {
+        "gs/__init__.py": "",
+        "gs/m.py": """
+            import torch
+            import torch.nn as nn
+
+            X = 0
+            D = {"a": 1, "b": 2}
+            T = torch.ones(3)
+
+
+            def _set_x(v):
+                global X
+                X = v
+
+
+            def _outer():
+                _set_x(100)
+                old = D.pop("a")
+                T.mul_(4)
+                return old
+
+
+            _outer()
+
+
+            class Reader(nn.Module):
+                def forward(self, x):
+                    return X, sorted(D), T.tolist()
+            """,
+    }
+    b = mine(tmp_path, files)["Reader"]
+    assert run_alone(tmp_path, b.code, "print(Reader()(0))\n").strip() == "(100, ['b'], [4.0, 4.0, 4.0])", b.code
