@@ -264,6 +264,16 @@ def installed(module: str) -> bool:
 LIBRARY_PACKAGES = ("torch", "torchvision", "timm")
 
 
+def importable(module: str) -> bool:
+    """Whether ``from module import ...`` can work here: its top-level package is installed, and for a library package
+    (``LIBRARY_PACKAGES``) the submodule exists too. Why: ``from timm.blocks import DropPath`` and ``from torch.models
+    import ...`` were kept as imports of something real, so the names they bind got no block."""
+    top = module.split(".")[0]
+    if not installed(top):
+        return False
+    return top not in LIBRARY_PACKAGES or module == top or installed(module)
+
+
 MAX_STAR_DEPTH = 4  # star imports followed from one module (timm.models.layers -> timm.layers.activations)
 # a module with more star imports is not judged: timm.models star-imports its 100 model files (3 s to read them)
 MAX_STAR_IMPORTS = 4
@@ -353,7 +363,7 @@ def free_what_is_missing(code: str) -> tuple[str, list[str], dict[str, str]]:
     each ``nn.X`` torch.nn lacks rewritten (``nn.Swish`` -> ``nn.SiLU``, ``nn.DropPath`` -> a free ``DropPath``); a
     note each, and the ``nn.X`` rewrites (written -> now). Why one function: Patch and Suggest must agree on which
     names bind nothing real. Raises ``libcst.ParserSyntaxError`` for code libcst cannot parse."""
-    source, notes = drop_missing_imports(code, installed, module_lacks)
+    source, notes = drop_missing_imports(code, importable, module_lacks)
     source, rewrites = rewrite_torch_nn_attributes(source, torch_nn_replacement, torch_nn_equivalent)
     return source, notes + [torch_nn_note(written, now) for written, now in rewrites.items()], rewrites
 

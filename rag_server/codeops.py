@@ -371,7 +371,7 @@ def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], boo
     module = ("." * len(stmt.relative)) + (_dotted(stmt.module) if stmt.module is not None else "")
     if stmt.relative:
         return module
-    return None if module == "__future__" or installed(module.split(".")[0]) else module
+    return None if module == "__future__" or installed(module) else module
 
 
 def _without_lacking(stmt: cst.BaseSmallStatement, lacks: Callable[[str, str], bool]) -> tuple[cst.BaseSmallStatement | None, list[str]]:

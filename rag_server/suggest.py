@@ -24,6 +24,7 @@ from rag_server.candidates import (
     free_what_is_missing,
     from_installed_library,
     import_first,
+    importable,
     installed,
     module_lacks,
     standard_import,
@@ -122,7 +123,7 @@ def _may_bind_nothing(tree: ast.Module) -> bool:
     is not installed or relative, or of a name an installed library module lacks, or an ``nn.X`` torch.nn lacks. Why:
     that reading parses the code with libcst twice (3 s for 190,000 characters), and most code needs none of it."""
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (node.level or not installed((node.module or "").split(".")[0])
+        if isinstance(node, ast.ImportFrom) and (node.level or not importable(node.module or "")
                                                  or any(module_lacks(node.module or "", a.name) for a in node.names)):
             return True
         if isinstance(node, ast.Import) and not all(installed(a.name.split(".")[0]) for a in node.names):

@@ -356,3 +356,18 @@ def test_a_reason_tells_the_editor_to_edit_the_calls_it_cannot_edit():
     patch_reason = "call-site compatibility 1.00 with keywords edited at the call sites (reduction_ratio= -> reduction=), validated=backward"
     assert _as_editor_reason(patch_reason) == ("call-site compatibility 1.00 once you edit the keywords of its calls "
                                                "(reduction_ratio= -> reduction=), validated=backward")
+
+
+def test_an_import_from_a_library_submodule_that_does_not_exist_binds_nothing(store):
+    """``from timm.blocks import DropPath`` (timm has no ``blocks``) was kept as an import of something real: DropPath
+    got no block, and Patch left the import to fail."""
+    from rag_server.candidates import free_what_is_missing
+
+    code = ("import torch.nn as nn\nfrom timm.blocks import DropPath\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+            "        super().__init__()\n        self.drop = DropPath(0.1)\n")
+    source, notes, _ = free_what_is_missing(code)
+    assert "timm.blocks" not in source and any("'timm.blocks', a module that does not exist here" in n for n in notes), notes
+    result = suggest(store, code, k=3)
+    assert "DropPath" in result.undefined_names
+    assert any(s.hit.block.name == "DropPath" and "remove the import of DropPath from 'timm.blocks'" in s.reason
+               for s in result.suggestions), [s.reason for s in result.suggestions]
