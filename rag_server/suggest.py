@@ -304,6 +304,20 @@ def _signature_text(code: str, symbol: str) -> str:
     return f"({ast.unparse(func.args)})" if func is not None else ""
 
 
+def _top_level_names(tree: ast.Module | None) -> set[str]:
+    """Names a module's top-level classes, functions and assignments bind. Why: a "similar" block whose code defines a
+    name the editor's code uses (torchvision's ``ResNet`` brings its own ``BasicBlock``) replaced the block offered
+    for it, or the user's own, once inserted ("missing ... 'conv_builder'")."""
+    return {name for stmt in getattr(tree, "body", []) for name in _bound_at_top(stmt)}
+
+
+def _bound_at_top(stmt: ast.stmt) -> list[str]:
+    if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [stmt.name]
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+    return [t.id for t in targets if isinstance(t, ast.Name)]
+
+
 def _parsed_or_none(code: str) -> ast.Module | None:
     try:
         return pyparse.parse(code)
@@ -452,9 +466,10 @@ def suggest(store: Any, code: str, cursor_line: int = 0, k: int = 5, context_lin
         bound = set(_defined_names(tree)) | _imported_as_other_names(tree) if tree is not None else _bound_in_text(code)[0]
         named = bound | {s.hit.block.name for s in suggestions}
         at = reading.editor_line(_insert_line(tree, reading.code, reading.code_line(cursor)))
+        taken = set(names) | _top_level_names(tree)
         for hit in store.search(window[:MAX_QUERY_CHARS], k=3 * k):
             key = hit.block.content_hash or hit.block.qualified_name
-            if key not in seen and hit.block.name not in named:
+            if key not in seen and hit.block.name not in named and not _top_level_names(_parsed_or_none(hit.block.code)) & taken:
                 seen.add(key)
                 named.add(hit.block.name)
                 suggestions.append(Suggestion(_insertable(hit), at, "similar to the code at the cursor"))

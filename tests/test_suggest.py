@@ -346,6 +346,11 @@ def test_offered_code_is_what_patch_inserts_and_runs_where_it_is_offered(tmp_pat
     similar = suggest(BlockStore(tmp_path / "store"), gated, k=5).suggestions
     assert "FutureGate" in {s.hit.block.name for s in similar}, [s.hit.block.name for s in similar]
     assert all("__future__" not in s.hit.block.code for s in similar)
+    # nor a block whose code redefines a name the editor's code has (ResNet brings its own BasicBlock)
+    own = ("import torch.nn as nn\n\n\nclass BasicBlock(nn.Module):\n    expansion = 1\n\n\nclass Net(nn.Module):\n"
+           "    def __init__(self, layers):\n        super().__init__()\n        self.layer1 = self._make_layer(BasicBlock, 64, layers[0])\n")
+    offered = suggest(BlockStore(tmp_path / "store"), own, k=5).suggestions
+    assert offered and not any("\nclass BasicBlock(" in s.hit.block.code for s in offered), [s.hit.block.qualified_name for s in offered]
 
 
 def test_a_reason_tells_the_editor_to_edit_the_calls_it_cannot_edit():
