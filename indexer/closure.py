@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from indexer.imports import BUILTIN_NAMES, DefTarget, ExtTarget, ModTarget, ModuleGraph, installed_graph, installed_module_exists, top_level_installed
-from indexer.scope import ImportBinding, Ref, Unit, _bound_at_module_level, absolute_module
+from indexer.scope import ImportBinding, Ref, Unit, _bound_at_module_level, absolute_module, changes_in_place
 
 UnitKey = tuple[str, int]  # (module, unit index)
 ExtKey = tuple[ExtTarget, str]  # (target, local name)
@@ -186,6 +186,8 @@ class BlockAssembler:
                         out.deps[dep] = out.deps.get(dep, False) or (ref.load_time and not late)
                         if below and i > index and not own_name:
                             out.later.add(dep)
+                if target.module != module:
+                    self._link_local_mutations(mi, index, ref, out)
                 if target in self.registrations():
                     keyed = _constant_key_reads(unit.node) if keyed is None else keyed
                     for key in sorted(keyed.get((ref.line, ref.col, consumed), ())):
@@ -202,6 +204,19 @@ class BlockAssembler:
             out.links.append(Link(ref, ext_key, consumed))
         self._nested_imports(mi, unit, out)
         return out
+
+    @staticmethod
+    def _link_local_mutations(mi, index: int, ref: Ref, out: UnitLinks) -> None:
+        """This module's mutations of a name it imports (``from .cfg import CFG`` then ``CFG["k"] = 42``): they join
+        the units reading it, before a definition-time read below them and after one above them, as in the source.
+        Why: they were dropped, and the block read the imported dict as first defined (1 where the source has 42)."""
+        for i in mi.mutations.get(ref.name, []):
+            if i == index or not changes_in_place(mi.units[i].node, ref.name):  # not ``if WINDOWS: LOGGER.warning(...)``
+                continue
+            dep = (mi.name, i)
+            out.deps[dep] = out.deps.get(dep, False) or (ref.load_time and i < index)
+            if ref.load_time and i > index:
+                out.later.add(dep)
 
     def registrations(self) -> dict[DefTarget, dict[str, list[UnitKey]]]:
         """Registries that decorators of the source fill: registry -> key -> the decorated definitions. A definition

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 # and mutates nothing (vit-pytorch's ``MockMasker`` is no block; fightingcv's ``gnconv`` no longer carries the HorNet
 # its module's main guard builds; 23 ultralytics blocks read ``time`` as ``time``, not ``time_tqdm``); a setter called
 # through another of the module's functions, ``D.pop(...)`` with its result used and a tensor's ``mul_`` in a called
-# function set names too; an imported name rebound below its reader is kept (it had become a NameError). The last
-# three change no block of the default sources.
+# function set names too; an imported name rebound below its reader is kept (it had become a NameError); a module's
+# in-place changes of a name it imports (``CFG["k"] = 42`` after ``from .cfg import CFG``) join the blocks reading it.
+# The last four change no block of the default sources.
 MINER_VERSION = "7"
 
 

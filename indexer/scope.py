@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from nnrag.pyparse import MAX_DEPTH, TooDeep, ast_depth, parse
 
@@ -251,7 +252,14 @@ def _mutated_name(stmt: ast.stmt) -> str | None:
     return None
 
 
-def _mutated_names(stmt: ast.stmt) -> list[str]:
+def changes_in_place(stmt: ast.stmt, name: str) -> bool:
+    """Whether a top-level statement stores into ``name`` (``X[k] = v``, ``X.a = v``) or calls one of its mutating
+    methods (``.update``, ``.append``, ``mul_``), also inside its ``if`` / ``for`` / ``try``; a call of any other
+    method (``LOGGER.warning(...)``) is no change."""
+    return name in _mutated_names(stmt, _stored_in_place)
+
+
+def _mutated_names(stmt: ast.stmt, mutated: Callable[[ast.stmt], str | None] | None = None) -> list[str]:
     """The names a top-level statement mutates in place (``_mutated_name``), also from inside the bodies of a
     compound one (``for name, cls in ...: ACTS[name] = cls``, ``if ...: ACTS["silu"] = nn.SiLU``, ``try:``), never
     from inside a def or class. Why: only simple statements counted, so a block reading ``ACTS`` got ``ACTS = {}``
@@ -264,7 +272,7 @@ def _mutated_names(stmt: ast.stmt) -> list[str]:
         if is_main_guard(node):
             stack.extend(reversed(node.orelse))  # type: ignore[attr-defined]
             continue
-        if (name := _mutated_name(node)) is not None:
+        if (name := (mutated or _mutated_name)(node)) is not None:
             found.append(name)
         elif isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.ExceptHandler)) or _is_trystar(node):
             stack.extend(reversed([child for child in ast.iter_child_nodes(node) if isinstance(child, (ast.stmt, ast.ExceptHandler))]))

@@ -1091,3 +1091,30 @@ def test_globals_set_through_another_function_or_a_used_result_join_the_block(tm
     }
     b = mine(tmp_path, files)["Reader"]
     assert run_alone(tmp_path, b.code, "print(Reader()(0))\n").strip() == "(100, ['b'], [4.0, 4.0, 4.0])", b.code
+
+
+def test_a_module_mutating_a_name_it_imports_joins_the_blocks_reading_it(tmp_path):
+    """``from .cfg import CFG`` then ``CFG["k"] = 42`` in the block's own module was dropped: the block read the dict
+    as cfg defines it (1 where the source reads 42)."""
+    files = {
+        "mm/__init__.py": "",
+        "mm/cfg.py": "CFG = {'k': 1}\nORDER = []\n",
+        "mm/m.py": """
+            import torch.nn as nn
+            from .cfg import CFG, ORDER
+
+            ORDER.append("m")
+
+
+            class Reads(nn.Module):
+                table = dict(CFG)
+
+                def forward(self, x):
+                    return self.table["k"], CFG["k"], list(ORDER)
+
+
+            CFG["k"] = 42
+            """,
+    }
+    b = mine(tmp_path, files)["Reads"]
+    assert run_alone(tmp_path, b.code, "print(Reads()(0))\n").strip() == "(1, 42, ['m'])", b.code
