@@ -310,7 +310,7 @@ def build_index(
                 return not old_validation or is_undecided(old_validation)
 
             # sources whose fingerprint changed: read them; identical file contents (a
-            # reinstall, a touched file) count as unchanged; the rest are mined again, and
+            # reinstall, a new license or commit) count as unchanged; the rest are mined again, and
             # their new blocks go to the sandbox at once: validation of one source runs
             # while the next is mined
             changed = [sr for sr in report.sources if not sr.reused]

@@ -362,16 +362,16 @@ def prepend_to_init(code: str, classes: set[str], statements: str) -> str:
     return parsed(code).visit(_InitPrepender(classes, list(cst.parse_module(statements).body))).code
 
 
-def _missing_module(stmt: cst.BaseSmallStatement, installed: Callable[[str], bool]) -> str | None:
+def _missing_module(stmt: cst.BaseSmallStatement, importable: Callable[[str], bool]) -> str | None:
     """The module of a ``from M import names`` that cannot be imported from a single file: relative (a lone file has
-    no package) or not installed; None otherwise, and for ``from M import *`` (``import M`` is
+    no package) or not ``importable`` (the dotted module); None otherwise, and for ``from M import *`` (``import M`` is
     ``_missing_module_aliases``'s)."""
     if not isinstance(stmt, cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar):
         return None
     module = ("." * len(stmt.relative)) + (_dotted(stmt.module) if stmt.module is not None else "")
     if stmt.relative:
         return module
-    return None if module == "__future__" or installed(module) else module
+    return None if module == "__future__" or importable(module) else module
 
 
 def _without_lacking(stmt: cst.BaseSmallStatement, lacks: Callable[[str, str], bool]) -> tuple[cst.BaseSmallStatement | None, list[str]]:
@@ -451,7 +451,7 @@ def _module_like(name: str) -> bool:
     return name[:1].islower() or (name[:1] == "_" and name[1:2].islower())
 
 
-def _missing_module_aliases(module: cst.Module, installed: Callable[[str], bool]) -> dict[int, tuple[str, str]]:
+def _missing_module_aliases(module: cst.Module, importable: Callable[[str], bool]) -> dict[int, tuple[str, str]]:
     """For each top-level ``import M [as a]`` of a module that is not installed, and each ``from M import m [as a]``
     of a module M that cannot be imported (``_missing_module``) where ``m`` reads as a submodule (``m`` spelled in
     lower case, its name ``a`` used only as ``a.X``: ``_only_read_as_module``), keyed by ``id`` of its alias node:
@@ -463,7 +463,7 @@ def _missing_module_aliases(module: cst.Module, installed: Callable[[str], bool]
     out: dict[int, tuple[str, str]] = {}
     for stmt in module.body:
         for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
-            if isinstance(small, cst.ImportFrom) and (source := _missing_module(small, installed)) is not None:
+            if isinstance(small, cst.ImportFrom) and (source := _missing_module(small, importable)) is not None:
                 for alias in small.names:  # type: ignore[union-attr]  (_missing_module is None for a star import)
                     name = _dotted(alias.name)
                     bound = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
@@ -475,21 +475,22 @@ def _missing_module_aliases(module: cst.Module, installed: Callable[[str], bool]
             for alias in small.names:
                 full = _dotted(alias.name)
                 prefix = _dotted(alias.asname.name) if alias.asname else full  # type: ignore[arg-type]
-                if not installed(full.split(".")[0]) and not (_attributes_of(module, prefix) & top):
+                if not importable(full.split(".")[0]) and not (_attributes_of(module, prefix) & top):
                     out[id(alias)] = (prefix, f"import {full}" + (f" as {prefix}" if alias.asname else ""))
     return out
 
 
-def drop_missing_imports(code: str, installed: Callable[[str], bool],
+def drop_missing_imports(code: str, importable: Callable[[str], bool],
                          lacks: Callable[[str, str], bool] = lambda module, name: False) -> tuple[str, list[str]]:
-    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported, without its
+    """``code`` without its top-level ``from M import ...`` statements whose module M cannot be imported (``importable``
+    of the dotted name), without its
     ``import M [as a]`` of such modules (``a.SEBlock`` then reads ``SEBlock``), and without the names an installed M
     certainly lacks (``lacks``: ``from torchvision.ops import ConvBNActivation``), with a note for each. Why: an LLM often imports its blocks from the project it imagines (``from models.common import Conv``,
     ``from .blocks import SEBlock``) or from the wrong library module; without the import those names are free, and
     Patch resolves them like any other missing name. Imports inside ``try`` or functions are left alone (the code
     already handles their failure)."""
     module = parsed(code)
-    aliases = _missing_module_aliases(module, installed)
+    aliases = _missing_module_aliases(module, importable)
     body: list[cst.CSTNode] = []
     notes: list[str] = []
     for stmt in module.body:
@@ -512,7 +513,7 @@ def drop_missing_imports(code: str, installed: Callable[[str], bool],
                 if isinstance(small, cst.Import):
                     kept.append(small)
                     continue
-            missing = _missing_module(small, installed)
+            missing = _missing_module(small, importable)
             if missing is not None:
                 names = ", ".join(bound for bound, _ in import_bindings(small))  # type: ignore[arg-type]
                 notes.append(f"removed the import of {names} from {missing!r}, a module that does not exist here")
