@@ -107,6 +107,7 @@ class BlockAssembler:
     def __init__(self, graph: ModuleGraph):
         self.graph = graph
         self._links: dict[UnitKey, UnitLinks] = {}
+        self._linking: set[UnitKey] = set()  # units whose links are being computed (``_reads_of_load_time_calls``)
         self._sigs: dict[UnitKey, int] = {}
         self._sig_ids: dict[tuple, int] = {}
         self._default_text: dict[UnitKey, str] = {}
@@ -118,7 +119,11 @@ class BlockAssembler:
 
     def links(self, key: UnitKey) -> UnitLinks:
         if key not in self._links:
-            self._links[key] = self._link(*key)
+            self._linking.add(key)
+            try:
+                self._links[key] = self._link(*key)
+            finally:
+                self._linking.discard(key)
         return self._links[key]
 
     def _link(self, module: str, index: int) -> UnitLinks:
@@ -203,7 +208,31 @@ class BlockAssembler:
                 out.ext_fulls.update(mi.import_fulls.get(ref.name, []))
             out.links.append(Link(ref, ext_key, consumed))
         self._nested_imports(mi, unit, out)
+        self._reads_of_load_time_calls(module, index, out)
         return out
+
+    def _reads_of_load_time_calls(self, module: str, index: int, out: UnitLinks) -> None:
+        """The module-level names that the module's functions a unit calls at definition time read (a decorator, a
+        default ``act=get_act()``, and the functions they call in turn): read then, so their rebindings below the
+        unit come after it, as for a name the unit reads itself. Why: ``get_act()`` reading ``DEFAULT_ACT`` got the
+        ``DEFAULT_ACT = "silu"`` written at the end of the file (SiLU where the source builds ReLU)."""
+        mi = self.graph.modules[module]
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+        todo = [dep for dep, load_time in out.deps.items() if load_time and dep[0] == module and isinstance(mi.units[dep[1]].node, functions)]
+        seen: set[UnitKey] = set()
+        while todo:
+            key = todo.pop()
+            if key in seen or key in self._linking:  # a definition-time call cycle: the source fails on it anyway
+                continue
+            seen.add(key)
+            for ln in self.links(key).links:
+                target = ln.target
+                if not isinstance(target, DefTarget) or target.module != module:
+                    continue
+                defs = mi.defs[target.name]
+                if any(i < index for i in defs):
+                    out.later.update((module, i) for i in defs if i > index)
+                todo.extend((module, i) for i in defs if isinstance(mi.units[i].node, functions))
 
     @staticmethod
     def _link_local_mutations(mi, index: int, ref: Ref, out: UnitLinks) -> None:

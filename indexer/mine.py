@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 # its module's main guard builds; 23 ultralytics blocks read ``time`` as ``time``, not ``time_tqdm``); a setter called
 # through another of the module's functions, ``D.pop(...)`` with its result used and a tensor's ``mul_`` in a called
 # function set names too; an imported name rebound below its reader is kept (it had become a NameError); a module's
-# in-place changes of a name it imports (``CFG["k"] = 42`` after ``from .cfg import CFG``) join the blocks reading it.
-# The last four change no block of the default sources.
+# in-place changes of a name it imports (``CFG["k"] = 42`` after ``from .cfg import CFG``) join the blocks reading it;
+# the names a function called at definition time reads (a decorator, ``act=get_act()``) count as read then. The last
+# five change no block of the default sources.
 MINER_VERSION = "7"
 
 

@@ -1118,3 +1118,42 @@ def test_a_module_mutating_a_name_it_imports_joins_the_blocks_reading_it(tmp_pat
     }
     b = mine(tmp_path, files)["Reads"]
     assert run_alone(tmp_path, b.code, "print(Reads()(0))\n").strip() == "(1, 42, ['m'])", b.code
+
+
+def test_names_read_by_functions_called_at_definition_time_keep_their_value_then(tmp_path):
+    """``act=get_act()`` and a decorator reading ``DEFAULT_ACT``: the ``DEFAULT_ACT = "silu"`` written at the end of
+    the file was emitted before the class (the names are read inside the functions, at call time, which is the class's
+    definition time): SiLU where the source builds ReLU."""
+    files = {
+        "dt/__init__.py": "",
+        "dt/m.py": """
+            import torch.nn as nn
+
+            DEFAULT_ACT = "relu"
+            ACTS = {"relu": nn.ReLU, "silu": nn.SiLU}
+
+
+            def get_act():
+                return ACTS[DEFAULT_ACT]
+
+
+            def tag(cls):
+                cls.tagged = DEFAULT_ACT
+                return cls
+
+
+            @tag
+            class Conv(nn.Module):
+                def __init__(self, act=get_act()):
+                    super().__init__()
+                    self.act = act()
+
+                def forward(self, x):
+                    return type(self.act).__name__, self.tagged, get_act().__name__
+
+
+            DEFAULT_ACT = "silu"
+            """,
+    }
+    b = mine(tmp_path, files)["Conv"]
+    assert run_alone(tmp_path, b.code, "print(Conv()(0))\n").strip() == "('ReLU', 'relu', 'SiLU')", b.code
