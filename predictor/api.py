@@ -28,7 +28,7 @@ from pathlib import Path
 from corpus.lemur_stats import Run
 from predictor.code_features import parse_problem, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, lemur_features_of_same_code, measure_in_sandbox
-from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, checked_incumbent, checked_study,
+from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, above_one_hint, checked_incumbent, checked_study,
                                   decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
 from predictor.families import content_hash
@@ -405,16 +405,8 @@ def _curve_of(values, field: str) -> list[float]:
 
 
 def percentage_hint(curve: list[float]) -> str:
-    """What a curve with values above 1 may be: percentages (31 for 0.31; offered only when every value lies in
-    [0, 100]) or losses, else "". Why losses: 2.302 or 3.09 are typical losses (a monitor on val_loss), and dividing
-    them by 100 was the only advice."""
-    finite = all(math.isfinite(v) and v >= 0.0 for v in curve)
-    if not finite or max(curve, default=0.0) <= 1.0:
-        return ""
-    losses = "losses (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
-    if max(curve) <= 100.0:
-        return f": they look like percentages (divide them by 100) or {losses}"
-    return f": they may be {losses}"
+    """What a curve with values above 1 may be: percentages or losses (``early_stop.above_one_hint``), else ""."""
+    return above_one_hint(curve)
 
 
 @lru_cache(maxsize=4096)

@@ -170,17 +170,21 @@ def check_accuracy(value: Any, field: str) -> float:
     number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if number and math.isfinite(value) and 0.0 <= value <= 1.0:
         return float(value)
-    hint = _above_one_hint(float(value)) if number and math.isfinite(value) and value > 1.0 else ""
+    hint = above_one_hint([float(value)], curve=False) if number and math.isfinite(value) and value > 1.0 else ""
     raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
 
 
-def _above_one_hint(value: float) -> str:
-    """What a value above 1 may be. Why both: 2.302 or 3.09 are typical losses (a monitor on val_loss), not the
-    percentages the only hint named; dividing by 100 is offered only where a percentage is plausible (up to 100)."""
-    loss = "a loss (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
-    if value <= 100.0:
-        return f": it looks like a percentage (divide it by 100) or {loss}"
-    return f": it may be {loss}"
+def above_one_hint(values: list[float], curve: bool = True) -> str:
+    """What values above 1 may be (a curve's, else one value's): percentages (31 for 0.31; offered only when every value lies
+    in [0, 100]) or losses; "" when none is above 1 or one is negative or not finite. Why losses: 2.302 or 3.09 are
+    typical losses (a monitor on val_loss), and dividing them by 100 was the only advice."""
+    if not all(math.isfinite(v) and v >= 0.0 for v in values) or max(values, default=0.0) <= 1.0:
+        return ""
+    one = not curve
+    loss = f"{'a loss' if one else 'losses'} (the predictor forecasts accuracy in [0, 1]: monitor an accuracy metric)"
+    if max(values) <= 100.0:
+        return f": {'it looks' if one else 'they look'} like {'a percentage' if one else 'percentages'} (divide {'it' if one else 'them'} by 100) or {loss}"
+    return f": {'it' if one else 'they'} may be {loss}"
 
 
 MAX_STUDY_RUNS = 10_000_000
