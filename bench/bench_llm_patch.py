@@ -29,7 +29,10 @@ session 28 on the code of c90ece5 (16 / 20 restored, first combination 14: ``ben
 inverted residuals, transformer pieces, helpers) in the conventions of one real source each, tutorials and paper
 repositories included (akamaster, kuangliu's pytorch-cifar, d2l, the Annotated Transformer, official CBAM / ECANet /
 MobileNetV3 code), measured blind in session 28 on the code of b128b39 (8 / 20 restored, first combination 5:
-``bench/results/llm_patch_heldout13_blind.json``).
+``bench/results/llm_patch_heldout13_blind.json``); ``heldout14`` the same way by a further agent (asked for 8 library
+blocks, 6 paper blocks as their official repositories write them and 6 helpers, half of the models in LEMUR's contract,
+each checked to fail with exactly the names it lists and to run with its author's definitions), measured blind in
+session 34 on the code of ae2ead8 (19 / 20 restored, first combination 17: ``bench/results/llm_patch_heldout14_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
