@@ -82,3 +82,11 @@ def test_report_refuses_an_empty_run_id(tmp_path):
                                        "--dir", str(tmp_path / "no-predictor")])
         assert out.exit_code == 2 and isinstance(out.exception, SystemExit), (run_id, out.output)
         assert "--run-id must name the run" in out.output, out.output
+
+
+def test_version_prints_the_version_the_server_reports():
+    """There was no ``nnrag --version``: a script pinning the tool had only pip to ask."""
+    import nnrag
+
+    out = CliRunner().invoke(app, ["--version"])
+    assert out.exit_code == 0 and out.stdout.strip() == f"nnrag {nnrag.__version__} (API nnrag.v1)", out.output

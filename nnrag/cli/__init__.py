@@ -43,6 +43,20 @@ def _raise_output_closed(console) -> NoReturn:
 
 app = typer.Typer(cls=_Commands, help="nnrag: scope-closed PyTorch blocks, sandboxed checks, patching, prediction.", no_args_is_help=True)
 
+def _print_version(value: bool) -> None:
+    if value:
+        import nnrag
+
+        typer.echo(f"nnrag {nnrag.__version__} (API nnrag.v1)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print nnrag's version (the server_version the server reports) and exit.")) -> None:
+    """Options before the command. Why --version: a script pinning the tool had only pip to ask."""
+
+
 for area in (index, check, patch, predict, serve):
     area.register(app)
 
