@@ -7,6 +7,8 @@ A real server on a loopback port with a real (small) predictor saved by ``save_p
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +106,13 @@ def test_cli_reports_a_final_of_zero_in_process_and_over_the_server(server, pred
                                 "--dir", str(predictor_dir)])
     assert local.exit_code == 0 and "finished at 0.0000" in local.output, local.output
     assert [(r.accuracy, r.curve_known, r.epochs_planned) for r in _stored(predictor_dir)] == [([0.0], False, 20)] * 2
+    # --json, for scripts (the stored id was only in the sentence), the same over the server
+    for where in (["--server", server.address], ["--dir", str(predictor_dir)]):
+        out = runner.invoke(app, ["report", str(model), "--curve", "0.2,0.3", "--epochs", "20", "--stopped", "--run-id", f"r-{where[0]}", "--json", *where])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout) == {"id": json.loads(out.stdout)["id"], "run_id": f"r-{where[0]}", "dataset": "cifar-10",
+                                          "finished": False, "epochs_seen": 2, "final": None}
+        assert isinstance(json.loads(out.stdout)["id"], int)
 
 
 # ------------------------------------------------------------------ 2. a final alone says how many epochs

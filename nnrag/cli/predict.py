@@ -252,6 +252,7 @@ def report_cmd(
                                                     "(e.g. a stopped run reported again when finished)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     server: Optional[str] = typer.Option(None, "--server", help="host:port of an nnrag server: report there instead"),
+    as_json: bool = typer.Option(False, "--json", help="print the stored report as JSON: id, run_id, dataset, finished, epochs_seen, final"),
 ) -> None:
     """Report a finished (or stopped) training run: it corrects the next predictions for the same code at once, and
     the next train-predictor learns from it."""
@@ -291,6 +292,10 @@ def report_cmd(
             stored_id = _measuring(predictor, lambda: predictor.report(report, new_dataset))
         except (FileNotFoundError, ValueError, MismatchedSave, ReportsUnavailable) as exc:  # one line, not a traceback
             _fail(str(exc))
+    if as_json:  # for scripts: the stored id was only in the sentence below
+        typer.echo(json.dumps({"id": stored_id, "run_id": run_id, "dataset": dataset, "finished": not stopped,
+                               "epochs_seen": len(values) if final is None else 0, "final": None if stopped else values[-1]}))
+        return
     state = "stopped early" if stopped else f"finished at {values[-1]:.4f}"
     seen = f"{len(values)} epochs" if final is None else "final only"
     typer.echo(f"reported run {stored_id} ({state}, {seen} on {dataset})")
