@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -422,20 +422,25 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         store = self._filtered_store(request)
         hits = query.search_blocks(store, text, k=k, min_stage=request.min_stage, mode=mode)
         response = blocks_pb2.SearchResponse(versions=self._versions())
-        room = self._answer_room()
         for hit in hits:
-            added = response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code),
-                                      score=float(hit.score), match=hit.match)
-            if request.include_code and response.ByteSize() > room:
-                # ultralytics' YOLO alone is 2.4 MB of code: `search("YOLO")` with the SDK's default include_code failed
-                # RESOURCE_EXHAUSTED; the hit stays, its code is left for GetBlock
-                added.block.code, added.code_omitted = "", True
+            response.hits.add(block=convert.block_to_proto(hit.block, include_code=request.include_code),
+                              score=float(hit.score), match=hit.match)
+        self._fit_in_a_message(response.hits)
         response.took_ms = (time.perf_counter() - start) * 1000.0
         return response
 
-    def _answer_room(self) -> int:
-        """Bytes an answer's blocks may fill: the message limit less room for the rest of the answer."""
-        return self.backend.settings.max_message_mb * 1024 * 1024 - ANSWER_MARGIN_BYTES
+    def _fit_in_a_message(self, hits: Iterable[blocks_pb2.SearchHit]) -> None:
+        """The code of each hit that would take the answer past the message limit (``max_message_mb``, less room for
+        the rest of the answer) left out, ``code_omitted`` set; the hit stays, GetBlock has its code. Why: ultralytics'
+        YOLO alone is 2.4 MB of code, and ``search("YOLO")`` with the SDK's default include_code failed
+        RESOURCE_EXHAUSTED."""
+        room, used = self.backend.settings.max_message_mb * 1024 * 1024 - ANSWER_MARGIN_BYTES, 0
+        for hit in hits:
+            size = hit.ByteSize()
+            if used + size > room and hit.block.code:
+                hit.block.code, hit.code_omitted = "", True
+                size = hit.ByteSize()
+            used += size
 
     @unary
     def GetBlock(self, request: blocks_pb2.GetBlockRequest, context: grpc.ServicerContext) -> blocks_pb2.GetBlockResponse:
@@ -519,9 +524,8 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
                                               versions=self._versions())
         for s in found.suggestions:
             hit = blocks_pb2.SearchHit(block=convert.block_to_proto(s.hit.block), score=float(s.hit.score), match=s.hit.match)
-            added = response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
-            if response.ByteSize() > self._answer_room():
-                added.hit.block.code, added.hit.code_omitted = "", True
+            response.suggestions.add(hit=hit, insert_line=s.insert_line, reason=s.reason)
+        self._fit_in_a_message(s.hit for s in response.suggestions)
         return response
 
     def Audit(self, request_iterator: Iterator[blocks_pb2.AuditRequest], context: grpc.ServicerContext) -> Iterator[blocks_pb2.AuditResponse]:
