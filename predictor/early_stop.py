@@ -207,7 +207,19 @@ def checked_study(study_runs: Any, earlier: Any) -> int | None:
     study_runs = checked_study_runs(study_runs)
     if study_runs is not None and earlier is None:
         raise ValueError("study_runs needs earlier: every earlier run of the study, finished or stopped, counts how far it is")
+    problem = study_size_problem(study_runs, len(earlier)) if study_runs is not None and hasattr(earlier, "__len__") else ""
+    if problem:
+        raise ValueError(f"study_runs {problem}")
     return study_runs
+
+
+def study_size_problem(study_runs: int, n_earlier: int) -> str:
+    """Why ``study_runs`` cannot be the size of a study that has had ``n_earlier`` runs before this one ("" when it can).
+    Why: 2 with 5 earlier runs was taken, and read the study as over its size."""
+    if n_earlier + 1 <= study_runs:
+        return ""
+    return (f"is the number of runs the study trains in all, so at least {n_earlier + 1} ({n_earlier} earlier runs and "
+            f"this one), got {study_runs}")
 
 
 def plain_numbers(value: Any) -> Any:

@@ -804,7 +804,7 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
         """The study's planned runs (None: 0, not known). Why refused with finished runs but no earlier ones: the earlier
         runs count how far the study is, and a client that sends none would have its study read as just begun (the
         highest bar)."""
-        from predictor.early_stop import checked_study_runs
+        from predictor.early_stop import checked_study_runs, study_size_problem
 
         if not request.study_runs:
             return None
@@ -812,6 +812,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
             checked_study_runs(request.study_runs)
         except ValueError as exc:
             raise BadRequest("study_runs", f"{exc} (0: not known)") from None
+        if problem := study_size_problem(request.study_runs, len(earlier)):
+            raise BadRequest("study_runs", problem)
         if not earlier and (request.finished_accuracies or request.incumbent_accuracy):
             raise BadRequest("earlier_runs", "is empty, but study_runs is given and runs have finished: list every earlier run of "
                                              "the study (finished or stopped, curves may be partial); they count how far it is")

@@ -328,6 +328,9 @@ def test_api_should_stop_raises_the_bar_of_a_young_study(tmp_path):
             p.should_stop(run, finals, 6, policy=policy, earlier=earlier, study_runs=bad)
     with pytest.raises(ValueError, match="study_runs needs earlier"):
         p.should_stop(run, finals, 6, policy=policy, study_runs=200)
+    # smaller than the runs it has had: 2 with 5 earlier runs was taken (read as a study over its size)
+    with pytest.raises(ValueError, match=r"so at least 11 \(10 earlier runs and this one\), got 10"):
+        p.should_stop(run, finals, 6, policy=policy, earlier=earlier, study_runs=10)
 
 
 def test_a_study_of_known_size_has_its_own_thresholds():

@@ -937,6 +937,9 @@ def test_should_stop_checks_the_studys_size(client):
         client.should_stop(run, finished_accuracies=finals, study_runs=1000)
     assert info.value.details.startswith("earlier_runs:") and "study_runs" in info.value.details, info.value.details
     assert not client.should_stop(run, study_runs=1000).stop, "the study's first run: nothing earlier, nothing to clear"
+    with pytest.raises(InvalidArgument) as info:  # fewer than the runs it has had: 2 with 5 earlier was taken
+        client.should_stop(run, finished_accuracies=finals, earlier_runs=earlier, study_runs=5)
+    assert info.value.details.startswith("study_runs") and "at least 11" in info.value.details, info.value.details
 
 
 def test_should_stop_reads_a_plan_given_as_hparams_epochs(client):
