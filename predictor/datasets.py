@@ -72,11 +72,11 @@ def _closest(dataset, known: list[str]) -> str:
     if not isinstance(dataset, str):
         return ""
     typed = dataset_key(dataset).replace(" ", "")
-    near = [name for name in known if _one_keystroke_apart(typed, dataset_key(name))]
+    near = [name for name in known if one_keystroke_apart(typed, dataset_key(name))]
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
-def _one_keystroke_apart(a: str, b: str) -> bool:
+def one_keystroke_apart(a: str, b: str) -> bool:
     """One character inserted, deleted, replaced, or two neighbours swapped."""
     if abs(len(a) - len(b)) > 1 or a == b:
         return a == b

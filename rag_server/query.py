@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from typing import Any
 
 from indexer.lexical import clean_query, is_identifier
 from indexer.store import stage_index, stage_level
+from predictor.datasets import one_keystroke_apart
 
 MAX_K = 100
 MAX_QUERY_CHARS = 20_000
@@ -95,8 +97,14 @@ def _respelt(store: Any, query: str, k: int, min_stage: str) -> list[Any]:
     if store.knows_word(query):
         return []
     names = {name.lower(): name for name in store.all_names()}
-    close = difflib.get_close_matches(query.lower(), list(names), n=2, cutoff=SPELLING_CUTOFF)
-    hits = [h for name in close for h in store.lookup_symbol(names[name], k=k) if h.block.name == names[name]]
+    typed = query.lower()
+    # close by difflib's ratio, or one keystroke apart (a short name's slip: FPM for FPN, GLEU for GELU, under the
+    # ratio's cutoff); one keystroke first, then the longer shared start ("Mlpp": Mlp before MPP)
+    close = set(difflib.get_close_matches(typed, list(names), n=3, cutoff=SPELLING_CUTOFF))
+    close |= {name for name in names if one_keystroke_apart(typed, name)}
+    ranked = sorted(close, key=lambda n: (not one_keystroke_apart(typed, n), -len(os.path.commonprefix([typed, n])),
+                                          -difflib.SequenceMatcher(None, typed, n).ratio(), n))[:2]
+    hits = [h for name in ranked for h in store.lookup_symbol(names[name], k=k) if h.block.name == names[name]]
     return [dataclasses.replace(h, match="spelling") for h in hits if _stage_reached(h.block, min_stage)][:k]
 
 

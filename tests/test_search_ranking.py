@@ -323,7 +323,8 @@ def test_initials_and_spellings_that_describe_another_block_are_not_read_as_its_
     blocks = [_custom_block("SAM", "Segment anything: promptable image segmentation with a mask decoder."),
               _custom_block("SpatialAttention", "Spatial attention module: a sigmoid map over pooled channels."),
               _custom_block("Involution", "Involution: a kernel generated per pixel and shared over channels."),
-              _custom_block("ConvBlock", "A convolution, batch norm and ReLU.")]
+              _custom_block("ConvBlock", "A convolution, batch norm and ReLU."),
+              _custom_block("MPP", "Masked patch prediction for self-supervised pretraining.")]
     blocks += [real_block(module, name, validation=ok_validation()) for module, name in [
         ("torch.nn.modules.conv", "Conv1d"), ("torch.nn.modules.conv", "Conv2d"), ("torch.nn.modules.conv", "Conv3d"),
         ("torch.nn.modules.conv", "ConvTranspose2d"), ("torch.nn.modules.pooling", "MaxPool2d"), ("torch.nn.modules.pooling", "AvgPool2d"),
@@ -340,6 +341,10 @@ def test_initials_and_spellings_that_describe_another_block_are_not_read_as_its_
     assert all(h.match != "spelling" for h in search_blocks(store, "convolution", k=3))
     first = search_blocks(store, "Involutoin", k=3)[0]
     assert (first.block.name, first.match) == ("Involution", "spelling"), first
+    # a short name's slip, under difflib's cutoff, is one keystroke away; a longer shared start first ("Mlpp": MPP was first)
+    for typo, meant in (("GLEU", "GELU"), ("Mlpp", "Mlp")):
+        first = search_blocks(store, typo, k=3)[0]
+        assert (first.block.name, first.match) == (meant, "spelling"), (typo, first)
 
 
 if __name__ == "__main__":
