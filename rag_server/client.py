@@ -753,10 +753,15 @@ def channel_options(max_message_mb: int, retries: int) -> list[tuple[str, Any]]:
     ]
 
 
+def _seconds(value: Any) -> bool:
+    """Whether ``value`` is a finite number of seconds > 0 (not a bool, not a string)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+
+
 class _Base:
     def __init__(self, address: str, token: str | None, timeout: float, retries: int, max_message_mb: int) -> None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if not _seconds(timeout):  # Client(addr, timeout="30") failed later with "'<=' not supported ..."
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.address = address
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -767,7 +772,7 @@ class _Base:
         deadline already past, and came back as DEADLINE_EXCEEDED from the server instead of naming the argument."""
         if timeout is None:
             return self.timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or not math.isfinite(timeout):
+        if not _seconds(timeout):
             raise ValueError(f"timeout must be a number of seconds > 0 (None: the client's {self.timeout:g} s), got {timeout!r}")
         return float(timeout)
 

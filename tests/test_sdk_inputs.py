@@ -172,6 +172,16 @@ def test_a_misspelt_run_key_and_a_bad_timeout_are_refused_before_sending(served)
     assert served.should_stop({**run, "max_epochs": 10}, 0.9, timeout=30).predicted_accuracy > 0
 
 
+@pytest.mark.parametrize("bad", [-1, 0, math.nan, math.inf, "30", True])
+def test_a_client_built_with_a_bad_timeout_names_it(bad):
+    """``Client(addr, timeout="30")`` raised "'<=' not supported between instances of 'str' and 'int'"."""
+    from rag_server.client import AsyncClient, Client
+
+    for cls in (Client, AsyncClient):
+        with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+            cls("127.0.0.1:1", timeout=bad)
+
+
 def test_importing_the_sdk_imports_neither_torch_nor_numpy_for_it():
     probe = "import sys, rag_server.client; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
     before = "import sys, corpus.records, indexer.records, sandbox.spec, rag_server.convert, grpc; " + probe.split("; ", 1)[1]
