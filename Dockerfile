@@ -57,7 +57,7 @@ RUN pip install --no-cache-dir --no-deps . && pip check
 # (a later `nnrag index` in a container only redoes sources that changed).
 RUN nnrag index && nnrag stats
 
-# The small default predictor, trained as `make demo` trains it (CIFAR-10, a LEMUR subsample, about a minute; the
+# The small default predictor, trained as `make demo` trains it (CIFAR-10, a LEMUR subsample, 1-2 minutes; the
 # LEMUR wheel it reads stays in $NNRAG_HOME/cache for a later `nnrag train-predictor`). Without it Predict, ShouldStop
 # and ReportResult answer FAILED_PRECONDITION.
 RUN python -c "from nnrag.settings import get_settings; from predictor.api import load_or_train_default; \

@@ -1267,7 +1267,7 @@ def stale_demo_default(meta: dict) -> bool:
 
 def load_or_train_default(directory: Path) -> Predictor:
     """A small default predictor for demos: loaded when present (and not a stale demo default), else trained fast
-    (CIFAR-10 subsample, ~20 s)."""
+    (CIFAR-10 subsample, 1-2 min on 2 cores)."""
     directory = Path(directory)
     stale = (directory / "meta.json").exists() and stale_demo_default(read_meta(directory))
     if stale or not (directory / "estimators.pkl").exists():

@@ -81,7 +81,7 @@ def parse_input_dtypes(dtypes: list[str] | None, shapes: list[str] | None) -> li
     return list(dtypes)
 
 
-TIMEOUT_HELP = (f"CPU-time budget of the check's process in seconds (so a busy machine does not turn a pass into a timeout); "
+TIMEOUT_HELP = (f"CPU-time budget in seconds of all the check's processes, forked children too (CPU, so a busy machine does not turn a pass into a timeout); "
                 f"at least {MIN_TIMEOUT_S:g}; its wall clock is capped at {WALL_FACTOR:g}x this. Default: the check_timeout_s setting (30).")
 MEMORY_HELP = "Memory budget in MiB. Default: the check_memory_mb setting (4096)."
 

@@ -62,7 +62,7 @@ def train_predictor_cmd(
     data: str = typer.Option("lemur", "--data", help="training data: 'lemur' (LEMUR plus runs reported to --out)"),
     out: Optional[Path] = typer.Option(None, "--out", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="train on this split's train_models only"),
-    fast: bool = typer.Option(False, "--fast", help="CIFAR-10 only, fewer trees, holdout calibration (~1 min)"),
+    fast: bool = typer.Option(False, "--fast", help="CIFAR-10 only, fewer trees, holdout calibration (1-2 min)"),
 ) -> None:
     """Train the predictor from LEMUR plus reported runs and save it (a running server reloads it)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -119,7 +119,7 @@ def predict_cmd(
     hparams: str = typer.Option("{}", "--hparams", help="JSON object, e.g. '{\"lr\": 0.01, \"batch\": 64, \"momentum\": 0.9}'"),
     dataset: str = typer.Option("cifar-10", "--dataset"),
     curve: Optional[str] = typer.Option(None, "--curve", help="accuracy after each epoch so far, e.g. 0.31,0.42"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epoch(s) or 5)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="planned epochs (default: hparams epoch(s), else 5; a curve of 5 or more epochs needs them)"),
     model: Optional[str] = typer.Option(None, "--model", help="estimator to ask (default: the trained default)"),
     target: str = typer.Option("final", "--target", help="final (the metric after the last epoch) or best (the best over epochs)"),
     directory: Optional[Path] = typer.Option(None, "--dir", help="predictor directory (default: the predictor_dir setting, $NNRAG_PREDICTOR_DIR, else $NNRAG_HOME/predictor)"),
