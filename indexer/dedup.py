@@ -24,6 +24,7 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import Iterable, Iterator
 
+from nnrag import pyparse
 from indexer.records import Block
 
 _BUILTINS = frozenset(dir(builtins))
@@ -32,7 +33,7 @@ _KEEP = _BUILTINS | {"self", "cls", "super"}
 
 def _parse(code: str) -> ast.Module:
     try:
-        return ast.parse(code)
+        return pyparse.parse(code)
     except SyntaxError as exc:
         raise ValueError(f"cannot hash code that does not parse: {exc.msg} (line {exc.lineno})") from exc
 
@@ -62,7 +63,7 @@ def _piece(text: str) -> tuple[str, frozenset[str], frozenset[str]] | None:
     when ``text`` does not parse on its own. Cached: blocks of one package share most
     of their helper statements, so each is parsed and unparsed once per process."""
     try:
-        tree = ast.parse(text)
+        tree = pyparse.parse(text)
     except SyntaxError:
         return None
     imported: set[str] = set()
@@ -158,7 +159,7 @@ def _alpha_rename(tree: ast.AST, keep: frozenset[str]) -> ast.AST:
 
 @lru_cache(maxsize=65536)
 def _structural_statement(text: str, keep: frozenset[str]) -> str:
-    return ast.unparse(_alpha_rename(ast.parse(text), keep))
+    return ast.unparse(_alpha_rename(pyparse.parse(text), keep))
 
 
 def structural_code(code: str) -> str:
@@ -225,7 +226,7 @@ _SHINGLE_KEEP = _KEEP | {"nn", "torch", "F", "np", "math"}
 
 @lru_cache(maxsize=16384)
 def _shingles_of(text: str, n: int) -> frozenset[str]:
-    tree = _alpha_rename(ast.parse(text), _SHINGLE_KEEP)
+    tree = _alpha_rename(pyparse.parse(text), _SHINGLE_KEEP)
     tokens: list[str] = []
     for node in _preorder(tree):
         tokens.append(type(node).__name__)

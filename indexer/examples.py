@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnrag import pyparse
 from corpus.records import SourceFile
 from indexer.imports import DefTarget, ExtTarget, installed_class, installed_graph
 from indexer.scope import typing_name, module_level_classes, parse_quoted_annotation
@@ -129,7 +130,7 @@ class CallSiteIndex:
         index = cls()
         for f in files:
             try:
-                tree = ast.parse(f.text)
+                tree = pyparse.parse(f.text)
             except (SyntaxError, ValueError):
                 continue
             _CallCollector(index, _simple_assignments(tree.body)).visit(tree)
@@ -287,10 +288,10 @@ def constructor_candidates(block: Block, files: list[SourceFile], index: CallSit
                            tree: ast.Module | None = None) -> list[Example]:
     """Candidate constructor arguments for ``block.name``, best first, inputs left to the sandbox.
 
-    ``tree`` is ``ast.parse(block.code)`` when the caller already has it (read, never changed here)."""
+    ``tree`` is the parsed ``block.code`` when the caller already has it (read, never changed here)."""
     if tree is None:
         try:
-            tree = ast.parse(block.code)
+            tree = pyparse.parse(block.code)
         except SyntaxError:
             return [Example(inputs=None)]
     classes = module_classes_of(tree)
@@ -345,7 +346,7 @@ def lemur_contract(block: Block, tree: ast.Module | None = None) -> bool:
     what ``nnrag check`` does); name guesses (``prm=32``, ``device=32``) fail or pass for the wrong reason."""
     if tree is None:
         try:
-            tree = ast.parse(block.code)
+            tree = pyparse.parse(block.code)
         except SyntaxError:
             return False
     classes = module_classes_of(tree)

@@ -20,6 +20,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from nnrag import pyparse
 from indexer.embed import split_identifier
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -54,7 +55,7 @@ def _statement_words(statement: str) -> tuple[str, ...]:
     Cached: the blocks of one package share most of their helper statements, so each
     is parsed once per process instead of once per block that includes it."""
     try:
-        tree = ast.parse(statement)
+        tree = pyparse.parse(statement)
     except SyntaxError:
         return tuple(dict.fromkeys(words(statement)))
     names = [n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]

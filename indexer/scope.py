@@ -434,7 +434,7 @@ def parse_quoted_annotation(node: ast.Constant, lines_b: list[bytes] | None = No
     if not isinstance(node.value, str) or not node.value.strip():
         return None
     try:
-        expr = ast.parse(node.value.strip() if lines_b is None else node.value, mode="eval").body
+        expr = parse(node.value.strip() if lines_b is None else node.value, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if ast_depth(expr)[0] > MAX_QUOTED_DEPTH:

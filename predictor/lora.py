@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnrag import pyparse
 from predictor.features import FeatureSpace, RunView, row
 from predictor.models import Estimate, bucket_of, conformal_quantile
 
@@ -41,7 +42,7 @@ BOILERPLATE_FUNCS = {"supported_hyperparameters", "train_setup", "learn"}
 def code_text(code: str) -> str:
     """The architecture part of a model file: imports, docstrings and the training boilerplate removed."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return " ".join(code.split())[:4000]
     keep = []

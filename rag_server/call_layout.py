@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 
+from nnrag import pyparse
 from rag_server.scope import is_self_attr
 
 CHANNELS_FIRST_LAYERS = frozenset({"Conv2d", "BatchNorm2d", "ConvTranspose2d", "InstanceNorm2d"})
@@ -245,7 +246,7 @@ def needs_channels_first(code: str, symbol: str) -> bool:
     """Whether class ``symbol`` in ``code`` only has layers that need [B, C, H, W] (a 2-D conv or batch norm, no
     ``nn.Linear`` or ``LayerNorm`` working on the last dimension)."""
     try:
-        tree = ast.parse(code)
+        tree = pyparse.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return False
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == symbol), None)

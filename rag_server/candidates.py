@@ -570,7 +570,7 @@ def _type_names(annotation: ast.expr) -> set[str]:
     and the check it cost failed calling ``64(x)``."""
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         try:
-            annotation = ast.parse(annotation.value, mode="eval").body
+            annotation = pyparse.parse(annotation.value, mode="eval").body
         except (SyntaxError, ValueError, RecursionError):
             return {"?"}
     qualifiers = {id(n.value) for n in ast.walk(annotation) if isinstance(n, ast.Attribute)}
@@ -1012,7 +1012,7 @@ ACTIVATION_LAYER_PARAMETERS = frozenset({"act_layer", "activation_layer", "act_f
 def keyword_values(call: CallSite, keyword: str) -> list[ast.expr]:
     """The values ``call`` passes as ``keyword=`` (read from its text; empty when the text does not parse)."""
     try:
-        node = ast.parse(call.text.strip(), mode="eval").body
+        node = pyparse.parse(call.text.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError):
         return []
     return [k.value for k in node.keywords if k.arg == keyword] if isinstance(node, ast.Call) else []
@@ -1339,7 +1339,7 @@ def _takes_module(sig: Signature, param: str) -> bool:
 def call_arguments(call: CallSite) -> tuple[list[ast.expr], dict[str, ast.expr]] | None:
     """The positional and keyword argument expressions of ``call`` (read from its text; None when it does not parse)."""
     try:
-        node = ast.parse(call.text.strip(), mode="eval").body
+        node = pyparse.parse(call.text.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError):
         return None
     if not isinstance(node, ast.Call):

@@ -205,7 +205,7 @@ def _bound_in_text(code: str) -> tuple[set[str], list[str | None]]:
     stars: list[str | None] = []
     for line in _IMPORT_LINE.findall(code):
         try:
-            node = ast.parse(line.strip()).body[0]
+            node = pyparse.parse(line.strip()).body[0]
         except (SyntaxError, IndexError):
             continue
         for alias in getattr(node, "names", []):
