@@ -73,25 +73,33 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Rejects calls without ``authorization: Bearer <token>`` with UNAUTHENTICATED."""
+    """Rejects calls without ``authorization: Bearer <token>`` with UNAUTHENTICATED. The scheme is read
+    case-insensitively (``bearer``, RFC 7235); a value with no scheme is called malformed, not a wrong token."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         if handler is None or details.method.startswith(_OPEN_METHODS):
             return handler
-        given = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(str(given).encode(), self._expected):
+        given = str(dict(details.invocation_metadata or ()).get("authorization", ""))
+        scheme, _, token = given.strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._expected):
             return handler
-        problem = "wrong bearer token" if given else "missing bearer token"
-        return _deny(handler, f"{problem}: send metadata 'authorization: Bearer <token>'")
+        if not given:
+            problem = "missing bearer token"
+        elif scheme.lower() != "bearer" or not token.strip():
+            problem = "malformed authorization metadata (not 'Bearer <token>')"
+        else:
+            problem = "wrong bearer token"
+        return _deny(handler, f"{problem}: send metadata 'authorization: Bearer <token>'", details.method)
 
 
-def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _deny(handler: grpc.RpcMethodHandler, message: str, method: str) -> grpc.RpcMethodHandler:
     def abort(request: Any, context: grpc.ServicerContext) -> Any:
-        log.info("rpc", extra={"fields": {"code": "UNAUTHENTICATED", "peer": context.peer()}})
+        log.info("rpc", extra={"fields": {"method": method.rsplit("/", 1)[-1], "code": "UNAUTHENTICATED", "ms": 0.0,
+                                          "peer": context.peer()}})
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
@@ -441,13 +449,14 @@ def serve(settings: Settings | None = None) -> None:
     }})
     threading.Thread(target=_log_sandbox_when_ready, args=(backend,), name="sandbox-ready", daemon=True).start()
     stop = threading.Event()
-    forced = threading.Event()
+    forced_by = 0  # the signal that forced the stop (a second one during the drain); its number sets the exit status
 
     def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal forced_by
         if stop.is_set():  # a second Ctrl-C or SIGTERM during the drain: do not wait for the calls still in flight
             log.warning("forced stop", extra={"fields": {"signal": signal.Signals(signum).name,
                                                          "detail": "second signal during the drain: calls in flight cancelled"}})
-            forced.set()
+            forced_by = signum
             running.force_stop()
             return
         log.info("draining", extra={"fields": {"signal": signal.Signals(signum).name, "grace_s": settings.drain_s}})
@@ -458,11 +467,11 @@ def serve(settings: Settings | None = None) -> None:
     stop.wait()
     running.stop(grace=settings.drain_s)
     log.info("stopped", extra={"fields": {}})
-    if forced.is_set():
+    if forced_by:
         # A cancelled call's thread may still sit in a check (one waiting for a worker that was starting): the
         # interpreter would wait for it at exit, and a forced stop is not to wait for anything.
         logging.shutdown()
-        os._exit(0)
+        os._exit(128 + forced_by)  # as a process ended by that signal: a supervisor sees it was no clean drain
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from nnrag.settings import Settings
-from nnrag.v1 import blocks_pb2, common_pb2, predictor_pb2
+from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2
 from rag_server.backend import Backend
 from rag_server.client import (
     ApiError,
@@ -417,7 +417,6 @@ def _wait_for(predicate, seconds: float) -> bool:
 @pytest.mark.parametrize("rpc", ["Check", "Audit", "Patch"])
 def test_a_client_that_cancels_without_a_deadline_stops_its_sandbox(server, client, pool, rpc):
     """No deadline, a 60 s budget, an endless loop: cancelling the call must kill the check's process at once."""
-    from nnrag.v1 import blocks_pb2_grpc
     from rag_server.convert import spec_to_proto
 
     marker = f"cx{os.getpid() % 10000}{rpc[:2]}"
@@ -1249,6 +1248,17 @@ def test_bearer_token_and_open_health(settings, server):
                 list(wrong.audit([GOOD_MODEL]))
         with Client(running.address, token="s3cret") as good:
             assert good.search("Bottleneck").hits[0].block.name == "Bottleneck"
+        # the scheme is case-insensitive (RFC 7235); a value with no scheme is malformed, not a wrong token
+        channel = grpc.insecure_channel(running.address)
+        try:
+            stub = blocks_pb2_grpc.BlockServiceStub(channel)
+            request = blocks_pb2.GetBlockRequest(name_or_hash="Bottleneck")
+            assert stub.GetBlock(request, metadata=(("authorization", "bearer s3cret"),), timeout=30).block.name == "Bottleneck"
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetBlock(request, metadata=(("authorization", "s3cret"),), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED and "malformed" in refused.value.details()
+        finally:
+            channel.close()
     finally:
         running.server.stop(0).wait()
 
@@ -1616,6 +1626,7 @@ def test_a_second_signal_during_the_drain_forces_the_exit(tmp_path):
             call.join(timeout=10)
             assert errors, "the call in flight was not cancelled"
         assert '"msg": "forced stop"' in stderr and '"msg": "stopped"' in stderr, stderr[-2000:]
+        assert proc.returncode == 128 + signal.SIGINT, "a forced stop exited 0, as a clean drain does"
     finally:
         if proc.poll() is None:
             proc.kill()
