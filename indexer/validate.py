@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from nnrag import pyparse
 from corpus.records import SourceFile
 from indexer.examples import CallSiteIndex, constructor_candidates, lemur_contract
 from indexer.records import Block
@@ -44,7 +45,9 @@ STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backwar
 # failed forward keeps its constructor example; a failure names its line in the block.
 # "6": a parameter-free forward that draws random numbers runs again with other seeds (sandbox.runner:
 # _replay_with_other_seeds): 18 of torchvision's transforms had passed on the branch seed 0 took.
-VALIDATOR_VERSION = "6"
+# "7": forward's output and backward's gradients must be finite, forward must also run in eval mode, a train step must
+# change a parameter (sandbox.soundness); a model taken from a library (timm.create_model) is an entry.
+VALIDATOR_VERSION = "7"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072
@@ -201,7 +204,7 @@ def _factories(block: Block, index: CallSiteIndex) -> tuple[str | None, list[str
 def parse_block(block: Block) -> ast.Module | SyntaxError:
     """The block's code parsed, or the SyntaxError it raises."""
     try:
-        return ast.parse(block.code)
+        return pyparse.parse(block.code)
     except SyntaxError as exc:
         return exc
 

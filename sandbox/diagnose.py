@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
 import re
 import signal
 import sys
@@ -399,9 +400,21 @@ def _call_name(call: ast.Call) -> str:
     return func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
 
 
-def _layer_hint(layer: dict) -> str:
+_TOO_SMALL_PATTERNS = ("Kernel size can't be greater than actual input size", "Output size is too small")
+
+
+def _layer_hint(layer: dict, msg: str = "") -> str:
     kind, shapes, rep = layer["type"], layer["input_shapes"], layer["repr"]
     got = shapes[0] if shapes else None
+    if "more than 1 value per channel" in msg and got:
+        positions = math.prod(got[2:]) if len(got) > 2 else 1
+        return (f"`{layer['name']}` is {rep}: in train mode it needs more than one value per channel, but input {got} "
+                f"holds batch {got[0]} x {positions} position(s): use a batch of at least 2, or keep more than 1x1 "
+                "positions before it (fewer downsamplings, or a larger input)")
+    if any(p in msg for p in _TOO_SMALL_PATTERNS) and got and len(got) > 2:
+        return (f"`{layer['name']}` is {rep} but its input {got} is spatially smaller than its window: the layers before "
+                "it downsample too much for this input size; give the model a larger input (`--input-shape`) or "
+                "downsample less (fewer stride-2 layers or pools, padding)")
     if kind == "Linear" and got:
         return f"`{layer['name']}` is {rep} but receives features of size {got[-1]}: set in_features={got[-1]}, or pool/flatten to the expected size before it (e.g. nn.AdaptiveAvgPool2d(1) + torch.flatten(x, 1))"
     if kind.startswith("Conv") and got:
@@ -436,6 +449,8 @@ def _rank_problem(layer: dict, inputs: list[list[int]] | None) -> tuple[int, lis
     got = shapes[0]
     model_input = next((s for s in inputs if s == got), None) or next((s for s in inputs if len(s) <= len(got)), inputs[0])
     if len(got) == dims + 2 or (len(got) == dims + 1 and got != model_input):
+        return None
+    if len(got) == 2 and re.fullmatch(r"(?:Lazy)?BatchNorm1d", layer["type"]):  # (batch, features) is BatchNorm1d's too
         return None
     return dims, got, model_input
 
@@ -601,7 +616,7 @@ def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any
         return _rank_diagnosis(layer, *rank, first, lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
-        return Diagnosis(problem[:400], _layer_hint(layer) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
+        return Diagnosis(problem[:400], _layer_hint(layer, msg) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
     if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
         return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg) and lineno:
@@ -669,7 +684,8 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
     return {
         "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
         "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module, or a function that returns an nn.Module",
-        "NoModule": "define a class that subclasses torch.nn.Module (a `Net` is picked first)",
+        "NoModule": ("define a class that subclasses torch.nn.Module (a `Net` is picked first), or name the function that "
+                     "builds the model as the entry (`--entry build`, CheckSpec.entry)"),
         "ClassInFunction": "define the model's classes at module level, not inside a function; keep only the demo run in the function",
         "MainGuardOnly": 'move the model\'s classes out of the `if __name__ == "__main__":` block to module level; keep only the demo run under it',
         "ParamBudget": "make the model smaller (fewer channels/layers) or raise CheckSpec.max_params",
@@ -679,6 +695,18 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
                                  "requires_grad=True; to check a fixed (frozen) model, run only up to forward (`--stage forward`)"),
         "NoGradient": "do not detach the output or wrap forward in torch.no_grad(); make sure parameters are used",
         "BadExample": "fix the example's inputs/dtypes",
+        "NonFiniteOutput": ("find the op that makes them (the layer named, or the forward code around it): a division by "
+                            "zero, log or sqrt of values <= 0, exp of large values, a mask of -inf that a softmax reads "
+                            "in full; add an epsilon or clamp"),
+        "NonFiniteGradient": ("an op whose derivative is infinite where forward uses it: sqrt or x ** p (p < 1) of 0, "
+                              "log of 0, the norm of a zero vector, acos / asin at +-1; add an epsilon inside it "
+                              "(torch.sqrt(x + 1e-6))"),
+        "NonFiniteLoss": "make forward's output finite (see NonFiniteOutput); for a LEMUR model, its loss in learn()",
+        "NonFiniteParameter": ("the step made weights NaN or inf: lower the learning rate, clip the gradients "
+                               "(torch.nn.utils.clip_grad_norm_), or fix a loss that can be infinite"),
+        "NothingLearned": ("each batch must run forward, loss.backward() and optimizer.step() (for a LEMUR model in "
+                           "learn(), with the optimizer train_setup() builds from prm['lr'] > 0); a loss that does not "
+                           "depend on the parameters (output * 0, argmax, round) gives them no gradient"),
     }.get(error_type, "see the message")
 
 

@@ -9,7 +9,10 @@ Order, first that applies:
 3. the nn.Module classes no other class (or helper function a class calls) uses, the top-level models: the last one
    that can be built with the example's arguments (no arguments by default: every ``__init__`` parameter defaulted, or
    LEMUR's contract), else the last of them;
-4. the last nn.Module class.
+4. the last nn.Module class;
+5. in a file that defines no nn.Module class, the model it takes from a library: a module-level instance with
+   parameters (``model = timm.create_model("resnet18")``) or a zero-argument function returning another module's call
+   (``def build(): return torchvision.models.resnet18()``), whichever is defined last.
 Why: "``Net``, else the last nn.Module subclass" built a helper defined after the model (``Helper(dim)``), a head class
 below ``model = Classifier()``, or ``ResNet(block, layers)`` beside its ``resnet10()`` factory, and failed valid files.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import sys
 from typing import Any, Callable
 
 import torch.nn as nn
@@ -78,6 +82,23 @@ def _lookup(name: str, namespace: dict[str, Any]) -> Any:
     return obj
 
 
+def _library_function(callee: Callable[..., Any], module_name: str) -> bool:
+    """Whether ``callee`` comes from an installed package, not the checked file nor the standard library: a model
+    factory such as ``timm.create_model``, never ``sys.exit`` or ``print`` (a ``main()`` ending in one is no builder)."""
+    module = getattr(callee, "__module__", None) or ""
+    top = module.split(".")[0]
+    return bool(top) and module != module_name and top not in sys.stdlib_module_names and top != "builtins"
+
+
+def _required_parameters(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func()`` lacks an argument it needs (True also when its signature cannot be read)."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in parameters)
+
+
 class EntryFinder:
     """The static choices of steps 2 and 3 over one imported module."""
 
@@ -115,12 +136,9 @@ class EntryFinder:
         func, node = self.namespace.get(name), self.functions.get(name)
         if depth <= 0 or node is None or not inspect.isfunction(func) or name in self.used or func.__module__ != self.module_name:
             return False
-        try:
-            required = [p for p in inspect.signature(func).parameters.values()
-                        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        except (TypeError, ValueError):
+        if _required_parameters(func):
             return False
-        return not required and any(self._returns_model(value, node, depth) for value in self._returned(node))
+        return any(self._returns_model(value, node, depth) for value in self._returned(node))
 
     @staticmethod
     def _returned(func: ast.FunctionDef) -> list[ast.expr]:
@@ -167,6 +185,33 @@ class EntryFinder:
                 return eval(code, namespace)  # noqa: S307 - the checked file's own expression, inside the sandbox
         build.__name__ = build.__qualname__ = name
         return build
+
+    # --- step 5 ----------------------------------------------------------------------------
+    def library_model(self) -> Callable[[], nn.Module] | None:
+        """For a file that defines no nn.Module class: a builder of the model it takes from a library, the last of a
+        module-level instance with parameters (``model = timm.create_model("resnet18")``; a loss such as
+        ``nn.CrossEntropyLoss()`` has none) and a zero-argument function that returns another module's call
+        (``def build(): return torchvision.models.resnet18()``); the result is checked to be an nn.Module when built."""
+        found: list[tuple[int, Callable[[], nn.Module]]] = []
+        for node in self.tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = assignment_targets(node)
+                obj = self.namespace.get(targets[0].id) if len(targets) == 1 and isinstance(targets[0], ast.Name) else None
+                if isinstance(obj, nn.Module) and any(True for _ in obj.parameters()):
+                    found.append((node.lineno, self.instance_builder(targets[0].id)))
+            elif isinstance(node, ast.FunctionDef) and self._returns_library_call(node):
+                found.append((node.lineno, self.namespace[node.name]))
+        return found[-1][1] if found else None
+
+    def _returns_library_call(self, node: ast.FunctionDef) -> bool:
+        func = self.namespace.get(node.name)
+        if not inspect.isfunction(func) or func.__module__ != self.module_name or _required_parameters(func):
+            return False
+        for value in self._returned(node):
+            callee = _lookup(_dotted(value.func), self.namespace) if isinstance(value, ast.Call) and _dotted(value.func) else None
+            if is_module_class(callee) or (callable(callee) and _library_function(callee, self.module_name)):
+                return True
+        return False
 
     # --- step 3 ----------------------------------------------------------------------------
     def model_class(self, defined: list[str], args: list[Any], kwargs: dict[str, Any], lemur: Callable[[Any], bool]) -> str:

@@ -23,18 +23,20 @@ import sys
 import time
 import traceback
 import types
+from dataclasses import replace
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
+import torch.utils.data
 from torch.nn.parameter import is_lazy
 
-from sandbox import diagnose
+from sandbox import diagnose, soundness
 from sandbox.entry import EntryFinder, is_module_class
 from sandbox.flops import RecurrentFlops, flop_counter
-from sandbox.spec import DEFAULT_STAGES, INPUT_DTYPES, MAX_OUTPUT_SHAPES, STAGES, CheckResult, CheckSpec, Diagnosis, Example
+from sandbox.spec import (DEFAULT_STAGES, INPUT_DTYPES, MAX_OUTPUT_SHAPES, MODEL_FILE, STAGES, CheckResult, CheckSpec, Diagnosis,
+                          Example)
 
-MODEL_FILE = "model.py"
 BOM = "\ufeff"
 MODULE_NAME = "nnrag_checked_model"
 DEFAULT_INPUT = [[2, 3, 32, 32]]
@@ -347,13 +349,13 @@ class CheckRun:
         layer = self.tracker.failing_layer() if dynamic else None
         example = result.example
         fed = example.inputs if dynamic and example is not None and example.input_specs is None else None
-        if isinstance(exc, StageError):
-            result.status, result.error_type, result.message = exc.status, exc.error_type, str(exc)[:MESSAGE_LIMIT]
+        if isinstance(exc, (StageError, soundness.UnsoundStage)):
+            result.status, result.error_type, result.message = getattr(exc, "status", "failed"), exc.error_type, str(exc)[:MESSAGE_LIMIT]
             result.traceback, lineno = "", None
         else:
             result.status = "oom" if diagnose.is_oom(exc) else "failed"
             result.error_type = type(exc).__name__
-            result.message = diagnose.exception_text(exc)[:MESSAGE_LIMIT] or type(exc).__name__
+            result.message = _with_notes(diagnose.exception_text(exc), exc)[:MESSAGE_LIMIT] or type(exc).__name__
             result.traceback, lineno = _user_traceback(exc)
         try:
             result.diagnosis = diagnose.diagnose_exception(
@@ -363,6 +365,8 @@ class CheckRun:
             )
         except Exception:  # noqa: BLE001 - the checked code's exception broke a lookup (a property that raises): the failure stands
             result.diagnosis = Diagnosis(f"{result.error_type} at {stage}: {result.message[:240]}", "see the traceback", "exception", "", lineno)
+        if soundness.EVAL_MODE_NOTE in (getattr(exc, "__notes__", None) or []):
+            result.diagnosis = replace(result.diagnosis, problem=f"{result.diagnosis.problem} ({soundness.EVAL_MODE_NOTE})")
 
     def _skip_rest(self, result: CheckResult) -> None:
         for stage in self.wanted:
@@ -432,7 +436,11 @@ class CheckRun:
         defined = [n for n in self.class_order if is_module_class(ns.get(n))]
         self._raise_if_hidden("", defined)
         if not defined:
-            raise StageError("NoModule", "the code defines no nn.Module subclass (and no entry was given)")
+            library = finder.library_model() if not example.init_args and not example.init_kwargs else None
+            if library is not None:
+                return library
+            raise StageError("NoModule", "the code defines no nn.Module subclass, no module-level model and no "
+                                         "zero-argument function returning one (and no entry was given)")
         lemur = (lambda cls: self.spec.lemur is not False and is_lemur_class(cls))  # noqa: E731
         return ns[finder.model_class(defined, list(example.init_args), dict(example.init_kwargs), lemur)]
 
@@ -479,8 +487,42 @@ class CheckRun:
                 break
         # Report the attempt that got furthest (first one on ties).
         best = max(attempts, key=lambda a: (sum(v == "ok" for v in a.stages.values()), -attempts.index(a)))
+        self._hint_fitting_input(static, best)
         self._skip_rest(best)
         return best
+
+    def _hint_fitting_input(self, static: dict[str, str], failed: CheckResult) -> None:
+        """When forward failed on the default input the caller did not choose, try the inputs the checker infers from
+        the model (``sandbox.infer_input``: 224 px images, token ids, sequences); if one runs, the hint says which, with
+        the ``--input-shape`` that checks it. Why: a model built for 224 px or for (batch, length, features) failed with
+        hints to change its layers ("set in_features=32"), and nothing said its input was the problem. The verdict stays
+        the default input's; the probe runs under a CPU-time limit within the check's budget."""
+        if (self.spec.example is not None or self.spec.candidates or self.lemur is not None
+                or failed.failed_stage != "forward" or failed.error_type in OWN_FAILURES):
+            return
+        budget = min(PROBE_BUDGET_S, self.spec.timeout_s - (time.process_time() - self.started) - PROBE_RESERVE_S)
+        if budget < 1.0:
+            return
+        from sandbox.trace_init import OutOfTime, time_limit
+
+        try:
+            with time_limit(budget):
+                probe = self._try(static, Example(inputs=None))
+        except OutOfTime:
+            return
+        finally:
+            _seed_everything(ATTEMPT_SEED)
+        fitting = probe.example
+        if probe.status != "ok" or fitting is None or fitting.input_specs is not None or not fitting.inputs:
+            return
+        if failed.example is not None and fitting.inputs == failed.example.inputs:
+            return
+        shapes = " ".join(f"--input-shape {','.join(map(str, s))}" for s in fitting.inputs)
+        dtypes = [d for d in fitting.input_dtypes or []] if any(d != "float32" for d in fitting.input_dtypes or []) else []
+        option = " ".join([shapes, *(f"--input-dtype {d}" for d in dtypes)])
+        hint = (f"; or, if the model takes other inputs: it runs on {fitting.inputs}{f' {dtypes}' if dtypes else ''}, "
+                f"found by the checker, so check it with `{option}` (Example.inputs)")
+        failed.diagnosis = replace(failed.diagnosis, hint=failed.diagnosis.hint + hint)
 
     def _try(self, static: dict[str, str], example: Example | None) -> CheckResult:
         """One attempt from the static stages' results; a passing one has its remaining stages marked."""
@@ -656,6 +698,8 @@ class CheckRun:
             result.flops = flops if counted else _count_flops(model, inputs)
         if _rng_states() != drawn_before and not any(True for _ in model.parameters()):
             _replay_with_other_seeds(model, inputs)
+        soundness.check_output_finite(model, output, lambda: model(*inputs), _flatten_tensors)
+        soundness.check_eval_forward(model, inputs, _flatten_tensors)
         return model, inputs, output
 
     def _backward(self, model: nn.Module, output: Any) -> str:
@@ -671,6 +715,7 @@ class CheckRun:
         loss.backward()
         if all(p.grad is None for p in trainable):
             raise StageError("NoGradient", "backward produced no gradient for any parameter")
+        soundness.check_gradients_finite(model)
         model.zero_grad(set_to_none=True)
         return "ok"
 
@@ -678,15 +723,17 @@ class CheckRun:
         if self.lemur is not None:
             in_shape, out_shape, prm = self.lemur
             model.train_setup(prm)
-            batches = [(torch.randn(*in_shape), torch.randint(0, max(int(out_shape[0]), 1), (in_shape[0],))) for _ in range(2)]
-            model.learn(batches)
+            before = soundness.parameter_fingerprints(model)
+            model.learn(_lemur_batches(in_shape, out_shape))
+            soundness.check_trained(model, before, f"learn() on {TRAIN_STEPS} batches")
             return
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             raise _no_trainable_parameter(model)
         optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
         model.train()
-        for _ in range(2):
+        before = soundness.parameter_fingerprints(model)
+        for step in range(TRAIN_STEPS):
             if example.input_specs is not None:
                 fresh = [build_input(spec, self.namespace) for spec in example.input_specs]
             else:
@@ -695,11 +742,35 @@ class CheckRun:
             out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
                 loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
-            else:
-                loss = nn.functional.mse_loss(out.float(), torch.zeros_like(out, dtype=torch.float32))
+            else:  # a random target: a zero-initialised last layer (zero output) still gets a gradient
+                loss = nn.functional.mse_loss(out.float(), torch.randn(out.shape))
+            soundness.check_loss_finite(loss, step)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        soundness.check_trained(model, before, f"{TRAIN_STEPS} SGD steps (lr 0.01)")
+
+
+PROBE_BUDGET_S = 10.0  # CPU seconds for finding an input a model takes, after its forward failed on the default one
+PROBE_RESERVE_S = 4.0  # left of the check's budget after that probe
+# failures of the checker's own tests (not an exception of the model's): another input would not change them
+OWN_FAILURES = ("NoTensorOutput", "OutputShapeMismatch", "RandomForward", "NonFiniteOutput")
+TRAIN_STEPS = 2  # optimizer steps (LEMUR: batches given to learn()); the second catches state kept from the first
+
+
+def _lemur_batches(in_shape: tuple, out_shape: tuple) -> torch.utils.data.DataLoader:
+    """What LEMUR's trainer gives ``learn``: a DataLoader of (images, labels), ``TRAIN_STEPS`` batches of in_shape.
+    Why a DataLoader: models read ``train_data.dataset`` and ``train_data.batch_size``, which a list of batches lacks."""
+    count = TRAIN_STEPS * int(in_shape[0])
+    images = torch.randn(count, *in_shape[1:])
+    labels = torch.randint(0, max(int(out_shape[0]), 1), (count,))
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=int(in_shape[0]))
+
+
+def _with_notes(text: str, exc: BaseException) -> str:
+    """The exception's text and its notes (``add_note``: where the check ran it, e.g. in eval mode)."""
+    notes = [n for n in getattr(exc, "__notes__", None) or [] if isinstance(n, str)]
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def _no_trainable_parameter(model: nn.Module) -> StageError:

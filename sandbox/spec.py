@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MODEL_FILE = "model.py"  # the name checked code runs under in the sandbox, and its tracebacks name
+
 STAGES: tuple[str, ...] = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
 STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "oom", "crashed", "rejected")
 # Names ``Example.input_dtypes`` may use (torch attribute names; "float" and "long" are aliases).

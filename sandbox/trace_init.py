@@ -48,7 +48,7 @@ class _Recorded(Exception):
     """Raised by the hooked ``__init__`` once the arguments are recorded: stops the factory."""
 
 
-class _OutOfTime(Exception):
+class OutOfTime(Exception):
     pass
 
 
@@ -137,11 +137,11 @@ def _record_calls(real: type, factories: list[str], budget_s: float, calls: _Cal
             state["seen"] = 0
             try:
                 # the first factories get most of the time: a detection builder makes its backbone first
-                with _time_limit(min(left, max(PER_FACTORY_S, 0.6 * left))), _constructions(calls.constructions):
+                with time_limit(min(left, max(PER_FACTORY_S, 0.6 * left))), _constructions(calls.constructions):
                     factory(**_no_weights(factory))
             except _Recorded:
                 pass
-            except (Exception, _OutOfTime):  # noqa: BLE001 - a factory that fails tells us nothing
+            except (Exception, OutOfTime):  # noqa: BLE001 - a factory that fails tells us nothing
                 continue
     finally:
         if own is None:
@@ -176,9 +176,9 @@ def _resolve_factory(name: str) -> Callable[[], Any] | None:
 
 
 @contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
+def time_limit(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
-        raise _OutOfTime
+        raise OutOfTime
 
     # CPU seconds (a busy machine slows the factory down, not its budget), with a wall-clock
     # backstop for a factory that blocks without using the CPU

@@ -238,3 +238,14 @@ def test_a_closed_output_pipe_exits_141_not_1_which_means_the_check_failed(tmp_p
         stderr = proc.stderr.read().decode()
         assert proc.wait(timeout=120) == 141, (args, proc.returncode, stderr)
         assert "Traceback" not in stderr and "Exception ignored" not in stderr, (args, stderr)
+
+
+def test_the_traceback_names_the_checked_file_not_the_sandboxs_copy(tmp_path):
+    """Every traceback read `File "model.py"` whatever the file was called (the sandbox's name for the code)."""
+    model = tmp_path / "resnet_try3.py"
+    model.write_text(RAISES)
+    traceback = json.loads(_invoke("check", str(model), "--json").output)["traceback"]
+    assert f'File "{model}", line 10, in forward' in traceback and "model.py" not in traceback, traceback
+    piped = json.loads(_invoke("check", "-", "--json", input=RAISES).output)
+    assert 'File "<stdin>", line 10, in forward' in piped["traceback"], piped["traceback"]
+    assert "resnet_try3.py" in _invoke("check", str(model)).output.replace("\n", "")

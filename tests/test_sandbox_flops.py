@@ -1,4 +1,4 @@
-"""FLOPs come from the forward the check runs anyway (no second pass), and a forward that
+"""FLOPs come from the forward the check runs anyway (no second train-mode pass), and a forward that
 only breaks under the FLOP counter still passes (FLOPs then unknown)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import pytest
 from sandbox.pool import CheckerPool
 from sandbox.spec import CheckSpec, Example
 
-# forward works once only: a second (FLOP-counting) pass would raise
+# forward works once only in train mode: a second (FLOP-counting) pass would raise; the eval-mode forward (model.eval(),
+# no gradients) the check also runs is not counted
 ONE_FORWARD = '''
 import torch.nn as nn
 
@@ -20,7 +21,7 @@ class Once(nn.Module):
         self.calls = 0
 
     def forward(self, x):
-        self.calls += 1
+        self.calls += self.training
         if self.calls > 1:
             raise RuntimeError(f"forward call {self.calls}")
         return self.fc(x)

@@ -26,7 +26,7 @@ from rag_server.convert import MAX_DIMS as MAX_SHAPE_DIMS  # the server's limits
 from rag_server.convert import MAX_INPUT_ELEMENTS as MAX_SHAPE_ELEMENTS  # would fail in the sandbox as the model's fault
 from sandbox.audit import SourceItem
 from sandbox.pool import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_TIMEOUT_S, WALL_FACTOR
-from sandbox.spec import INPUT_DTYPES, STAGES, CheckResult, CheckSpec, Example
+from sandbox.spec import INPUT_DTYPES, MODEL_FILE, STAGES, CheckResult, CheckSpec, Example
 
 
 def parse_shape(text: str) -> list[int]:
@@ -148,6 +148,13 @@ def _explain_recursion(result: CheckResult, nesting: Nesting) -> None:
     """A RecursionError of deeply nesting code gets the hint that says where and what to do, for "see the traceback"."""
     if not result.ok and result.error_type == "RecursionError" and nesting.depth > MAX_DEPTH:
         result.diagnosis.hint = too_deep_message(nesting)
+
+
+def _name_the_file(result: CheckResult, file: str) -> None:
+    """The traceback names the checked file as the user calls it (``<stdin>`` for -), not the sandbox's ``model.py``."""
+    if result.traceback:
+        shown = "<stdin>" if file == "-" else file
+        result.traceback = result.traceback.replace(f'File "{MODEL_FILE}"', f'File "{shown}"')
 
 
 def _print_result(result: CheckResult) -> None:
@@ -426,6 +433,7 @@ def register(app: typer.Typer) -> None:
             with CheckerPool(size=1, preload=("torch",)) as pool:  # one check: the child imports what else it needs
                 result = pool.check(code, spec)
         _explain_recursion(result, nesting)
+        _name_the_file(result, file)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:

@@ -1,0 +1,158 @@
+"""Whether a stage that ran without an exception did what training needs: finite outputs and gradients, a forward that
+also runs in eval mode, and a train step that changed the parameters. Runs only inside a sandboxed child process.
+
+Why: "no exception" passed models whose forward returned NaN (``x / 0 * 0``), whose gradients were NaN (``sqrt`` of
+zeros), which raised only in eval mode (``model.eval()``, as every test loop calls it), or whose ``learn`` trained
+nothing (an empty ``learn``, ``lr=0``, a loss of ``output * 0``): each would waste a training run or give a useless
+model, and a check exists to say so before that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+LISTED_NAMES = 4  # parameter names a message lists before "and N more"
+
+
+class UnsoundStage(Exception):
+    """A stage ran but its result is unusable; ``error_type`` names how (the runner's StageError carries it on)."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """Where non-finite values are: which tensor, its shape, and how many NaN and inf values it holds."""
+
+    index: int
+    shape: list[int]
+    nans: int
+    infs: int
+    size: int
+
+    def describe(self, what: str) -> str:
+        kinds = " and ".join(f"{count:,} {kind}" for count, kind in ((self.nans, "NaN"), (self.infs, "inf")) if count)
+        return f"{what} {self.index} (shape {self.shape}) holds {kinds} of its {self.size:,} values"
+
+
+def first_non_finite(tensors: list[torch.Tensor]) -> NonFinite | None:
+    """The first floating (or complex) tensor holding NaN or inf, with its counts; None when all are finite."""
+    for index, tensor in enumerate(tensors):
+        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.numel() == 0:
+            continue
+        values = torch.view_as_real(tensor) if tensor.is_complex() else tensor
+        values = values.detach()
+        if bool(torch.isfinite(values).all()):
+            continue
+        nans = int(torch.isnan(values).sum())
+        return NonFinite(index, list(tensor.shape), nans, int((~torch.isfinite(values)).sum()) - nans, tensor.numel())
+    return None
+
+
+Flatten = Callable[[Any], list[torch.Tensor]]  # the tensors of a forward's output (the runner's _flatten_tensors)
+
+
+def non_finite_source(model: nn.Module, run: Callable[[], Any], flatten: Flatten) -> str:
+    """The first module (in call order) whose output is not finite though its tensor inputs were: ``run`` is called
+    once more with a forward hook on every module. "" when every module's output was finite (the model's own forward
+    code made the values: then the root is named) or the rerun raised."""
+    names = {id(m): (n or "<root>") for n, m in model.named_modules()}
+    found: list[str] = []
+
+    def hook(module: nn.Module, args: tuple, output: Any) -> None:
+        if found or id(module) not in names:
+            return
+        inputs = [a for a in args if isinstance(a, torch.Tensor)]
+        if first_non_finite(inputs) is None and first_non_finite(flatten(output)) is not None:
+            found.append(f"`{names[id(module)]}` ({type(module).__name__})")
+
+    from torch.nn.modules import module as module_mod
+
+    handle = module_mod.register_module_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            run()
+    except Exception:  # noqa: BLE001 - only where the values appear is wanted; the failure is already known
+        return ""
+    finally:
+        handle.remove()
+    return found[0] if found else ""
+
+
+def check_output_finite(model: nn.Module, output: Any, rerun: Callable[[], Any], flatten: Flatten, mode: str = "") -> None:
+    """UnsoundStage("NonFiniteOutput") when forward's output holds NaN or inf, naming the first layer that made them."""
+    bad = first_non_finite(flatten(output))
+    if bad is None:
+        return
+    source = non_finite_source(model, rerun, flatten)
+    where = f"; the first layer whose output is not finite is {source}" if source else ""
+    raise UnsoundStage("NonFiniteOutput", f"forward{mode} ran, but {bad.describe('its output')}{where}")
+
+
+def check_gradients_finite(model: nn.Module) -> None:
+    """UnsoundStage("NonFiniteGradient") when backward left NaN or inf in any parameter's gradient: the first optimizer
+    step would make those parameters NaN."""
+    bad = [name for name, p in model.named_parameters() if p.grad is not None and first_non_finite([p.grad]) is not None]
+    if bad:
+        raise UnsoundStage("NonFiniteGradient", f"backward gave NaN or inf gradients to {_listed(bad)}, though forward's "
+                                                "output was finite")
+
+
+def check_loss_finite(loss: torch.Tensor, step: int) -> None:
+    if first_non_finite([loss]) is not None:
+        raise UnsoundStage("NonFiniteLoss", f"the train step's loss is {loss.item()} at step {step + 1}")
+
+
+def parameter_fingerprints(model: nn.Module) -> dict[str, tuple[float, float]]:
+    """Per trainable parameter, its sum and sum of squares in float64: enough to tell that a step changed it without
+    a copy of every weight (a copy would double a large model's memory inside the check's limit)."""
+    with torch.no_grad():
+        return {name: (float(p.double().sum()), float(p.double().pow(2).sum()))
+                for name, p in model.named_parameters() if p.requires_grad and p.numel()}
+
+
+def check_trained(model: nn.Module, before: dict[str, tuple[float, float]], how: str) -> None:
+    """UnsoundStage when the train step left NaN or inf in a parameter ("NonFiniteParameter") or changed no trainable
+    parameter at all ("NothingLearned"). ``how`` says what trained, for the message."""
+    after = parameter_fingerprints(model)
+    broken = [name for name, (total, squares) in after.items() if not (_finite(total) and _finite(squares))]
+    if broken:
+        raise UnsoundStage("NonFiniteParameter", f"{how} made {_listed(broken)} NaN or inf")
+    if before and not any(after.get(name) != value for name, value in before.items()):
+        raise UnsoundStage("NothingLearned", f"{how} changed none of the model's {len(before)} trainable parameter tensors")
+
+
+def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) -> None:
+    """Forward once more in eval mode (``model.eval()``, no gradients), as a test loop runs it, then back to train
+    mode. An exception propagates with a note saying it came in eval mode; non-finite output is NonFiniteOutput."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            try:
+                output = model(*inputs)
+            except Exception as exc:
+                exc.add_note(EVAL_MODE_NOTE)
+                raise
+            check_output_finite(model, output, lambda: model(*inputs), flatten, mode=" in eval mode")
+    finally:
+        model.train()
+
+
+EVAL_MODE_NOTE = "raised in eval mode (model.eval(), as a test loop runs it); train mode passed"
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:LISTED_NAMES])
+    more = f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES else ""
+    noun = "parameter" if len(names) == 1 else "parameters"
+    return f"{len(names)} {noun} ({shown}{more})"

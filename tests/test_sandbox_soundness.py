@@ -1,0 +1,184 @@
+"""A stage that ran without an exception must also have done what training needs (``sandbox.soundness``): finite
+outputs and gradients, a forward that runs in eval mode, a train step that changes the parameters. And the checks
+around them: a model taken from a library, the input a model takes, the BatchNorm batch-1 hint. Through a real
+CheckerPool (real worker processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.pool import CheckerPool
+from sandbox.spec import CheckSpec, Example
+from tests.test_sandbox_lemur import lemur
+
+MODEL = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return {ret}
+'''
+
+TRAINING_STAGES = ("parse", "compile", "import", "instantiate", "forward", "backward", "train_step")
+
+
+def model(ret: str) -> str:
+    return MODEL.format(ret=ret)
+
+
+def check(pool: CheckerPool, code: str, inputs: list[list[int]] | None = None, **spec: object):
+    example = Example(inputs=inputs or [[2, 8]]) if inputs is not False else None
+    return pool.check(code, CheckSpec(example=example, **spec))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CheckerPool(size=1, preload=("torch",)) as p:
+        yield p
+
+
+def test_nan_output_fails_forward_naming_the_layer_that_made_it(pool):
+    """``x / 0 * 0`` (NaN) and ``log(0)`` (-inf) passed every stage: training would be NaN from the first step."""
+    result = check(pool, model("self.head(torch.sqrt(self.body(x) - 100.0))"))
+    assert (result.status, result.failed_stage, result.error_type) == ("failed", "forward", "NonFiniteOutput")
+    assert "NaN" in result.message and "`<root>` (Model)" in result.message, result.message
+    inf = check(pool, model("self.head(self.body(x)) + torch.log(torch.zeros(1))"))
+    assert inf.error_type == "NonFiniteOutput" and "inf" in inf.message, inf.message
+
+
+def test_nan_made_inside_a_layer_is_traced_to_that_layer(pool):
+    code = model("self.head(self.body(x))").replace("self.body = nn.Linear(8, 8)", "self.body = nn.Linear(8, 8)\n        "
+                                                    "nn.init.constant_(self.body.bias, float('nan'))")
+    result = check(pool, code)
+    assert result.error_type == "NonFiniteOutput" and "`body` (Linear)" in result.message, result.message
+
+
+def test_finite_output_with_nan_gradients_fails_backward_naming_the_parameters(pool):
+    """``y + sqrt(y * 0)``: the output is finite, the gradient of sqrt at 0 is not; the first optimizer step makes the
+    weights NaN."""
+    result = check(pool, model("self.head(self.body(x)) + torch.sqrt(self.head(self.body(x)) * 0)"))
+    assert (result.failed_stage, result.error_type) == ("backward", "NonFiniteGradient"), result.message
+    assert "`head.weight`" in result.message and "`body.weight`" in result.message
+    assert "epsilon" in result.diagnosis.hint
+
+
+def test_a_forward_that_breaks_in_eval_mode_fails_forward_and_says_so(pool):
+    code = model("self.head(self.body(x)) if self.training else x.view(-1, 3)")
+    result = check(pool, code)
+    assert (result.failed_stage, result.error_type) == ("forward", "RuntimeError"), result.message
+    assert "eval mode" in result.message and "eval mode" in result.diagnosis.problem, result.diagnosis
+
+
+def test_a_model_that_differs_in_eval_mode_but_runs_passes(pool):
+    """Dropout and BatchNorm behave differently in eval mode; only an exception or a non-finite output fails."""
+    code = model("self.head(torch.nn.functional.dropout(self.norm(self.body(x)), 0.5, self.training))").replace(
+        "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.norm = nn.BatchNorm1d(8)")
+    result = check(pool, code, stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+
+
+def test_a_train_step_that_changes_no_parameter_fails(pool):
+    """Output times zero gives every parameter a zero gradient: two SGD steps changed nothing, and it passed."""
+    result = check(pool, model("self.head(self.body(x)) * 0.0"), stages=TRAINING_STAGES)
+    assert (result.failed_stage, result.error_type) == ("train_step", "NothingLearned"), result.message
+    assert "2 SGD steps" in result.message
+
+
+def test_a_zero_initialised_last_layer_still_trains(pool):
+    """A zero output (a zero-initialised projection, as ControlNet's zero convolutions) has zero gradients under a loss
+    against zeros; the train step's target is random, so such a model is not called untrainable."""
+    code = model("self.head(self.body(x))").replace("self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n"
+                                                    "        nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)")
+    result = check(pool, code.replace("nn.Linear(8, 4)", "nn.Linear(8, 1)"), stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+
+
+@pytest.mark.parametrize("learn_body", [
+    "pass",  # an empty learn
+    "for inputs, labels in train_data:\n            loss = self.criteria[0](self(inputs), labels)",  # no backward, no step
+])
+def test_a_lemur_learn_that_trains_nothing_fails_train_step(pool, learn_body):
+    code = lemur()
+    start = code.index("        for inputs, labels in train_data:")
+    code = code[:start] + "        " + learn_body + "\n"
+    result = check(pool, code, inputs=False)
+    assert (result.failed_stage, result.error_type) == ("train_step", "NothingLearned"), (result.message, code)
+    assert "learn() on 2 batches" in result.message
+
+
+def test_a_lemur_learn_with_a_zero_learning_rate_fails_train_step(pool):
+    code = lemur().replace("lr=prm['lr']", "lr=0.0")
+    result = check(pool, code, inputs=False)
+    assert result.error_type == "NothingLearned", result.message
+
+
+def test_lemur_learn_gets_a_dataloader(pool):
+    """LEMUR's trainer passes a DataLoader: ``len(train_data.dataset)`` and ``train_data.batch_size`` failed on the list
+    the check passed, with a hint about attributes set in __init__."""
+    code = lemur().replace("        for inputs, labels in train_data:",
+                           "        assert len(train_data.dataset) == 2 * train_data.batch_size\n"
+                           "        for inputs, labels in train_data:")
+    result = check(pool, code, inputs=False)
+    assert result.status == "ok" and result.stages["train_step"] == "ok", (result.message, result.traceback)
+
+
+@pytest.mark.parametrize("code", [
+    "import timm\nmodel = timm.create_model('resnet10t', num_classes=10)\n",
+    "import torch.nn as nn\nimport timm\nloss = nn.CrossEntropyLoss()\n\ndef build():\n    return timm.create_model('resnet10t', num_classes=10)\n",
+])
+def test_a_model_taken_from_a_library_is_the_entry(pool, code):
+    """A file that defines no nn.Module class but builds one with a library (an instance, or a zero-argument function
+    returning the library's call) failed with "the code defines no nn.Module subclass"."""
+    result = check(pool, code, inputs=[[2, 3, 32, 32]])
+    assert result.status == "ok", (result.message, result.traceback)
+    assert result.output_shapes == [[2, 10]]
+
+
+def test_a_file_with_no_model_says_how_to_name_one(pool):
+    """``main()`` ending in ``sys.exit()`` is not mistaken for a model builder (it is not run)."""
+    code = "import sys\nimport torch.nn as nn\nloss = nn.CrossEntropyLoss()\n\ndef main():\n    return sys.exit(3)\n"
+    result = check(pool, code, inputs=[[2, 3, 32, 32]])
+    assert result.error_type == "NoModule", result.message
+    assert "--entry" in result.diagnosis.hint
+
+
+IMAGENET_SIZED = '''
+import torch
+import torch.nn as nn
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.fc = nn.Linear(8 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
+'''
+
+
+def test_a_model_for_another_input_size_gets_the_input_it_runs_on(pool):
+    """Built for 224 px, checked on the default 32 px: the hint said "set in_features=32" and nothing said the input
+    was the problem. The checker now finds an input the model runs on and names the option that checks it; the
+    verdict stays the default input's."""
+    result = check(pool, IMAGENET_SIZED, inputs=False)
+    assert (result.status, result.failed_stage) == ("failed", "forward")
+    assert "`--input-shape 2,3,224,224`" in result.diagnosis.hint, result.diagnosis.hint
+    chosen = check(pool, IMAGENET_SIZED, inputs=[[2, 3, 32, 32]])
+    assert "--input-shape 2,3,224,224" not in chosen.diagnosis.hint  # the caller chose that input: no second guess
+
+
+def test_batch_norm_given_one_value_per_channel_is_told_to_use_a_larger_batch(pool):
+    code = model("self.head(self.norm(self.body(x)))").replace(
+        "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.norm = nn.BatchNorm1d(8)")
+    result = check(pool, code, inputs=[[1, 8]])
+    assert result.failed_stage == "forward"
+    assert "batch of at least 2" in result.diagnosis.hint and "num_features=8" not in result.diagnosis.hint, result.diagnosis
