@@ -41,6 +41,7 @@ WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itsel
 # at the caller's deadline when it gives one.
 WALL_FACTOR = 4.0
 CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
+EXIT_WAIT_S = 2.0  # how long a worker whose output closed is waited for, to say how it ended
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
 UID_SPAN = 1 << 16
 MAX_TIMEOUT_S = 86_400.0  # a day of CPU time: far beyond any real check, far below what select() and RLIMIT_CPU overflow on
@@ -152,6 +153,20 @@ class _WorkerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def _how_it_ended(self) -> str:
+        """"was killed by SIGKILL" or "exited with code 1", once the process is reaped (its stdout closes just before;
+        "exited (code None)" was all a worker killed mid-check said)."""
+        try:
+            code = self.proc.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return "closed its output but is still running"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with code {code}"
+
     def _stderr_tail(self) -> str:
         try:
             self.log.seek(0)
@@ -177,7 +192,7 @@ class _WorkerProcess:
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    raise WorkerError(f"worker {self.index} exited (code {self.proc.poll()}): {self._stderr_tail()}")
+                    raise WorkerError(f"worker {self.index} {self._how_it_ended()}: {self._stderr_tail() or 'it wrote nothing to stderr'}")
                 self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line

@@ -681,3 +681,22 @@ def test_a_random_forward_without_parameters_must_pass_with_other_seeds_too(pool
     assert pool.check(SECOND_CALL_FAILS, plain).status == "ok"
     weighted = replace(spec, example=Example(init_kwargs={"weight": True}))
     assert pool.check(SECOND_CALL_FAILS, weighted).status == "ok"
+
+
+def test_a_worker_killed_during_a_check_says_how_it_ended():
+    """A worker killed mid-check answered "worker 0 exited (code None): " (not yet reaped, and nothing on stderr)."""
+    import os
+    import signal
+    import threading
+
+    sleeper = "import time\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+              "        time.sleep(30)\n"
+    with CheckerPool(size=1, preload=("torch",)) as pool:
+        pool.check(SMALL)  # started and warm
+        killer = threading.Timer(1.5, lambda: [os.kill(pid, signal.SIGKILL) for pid in pool.worker_pids()])
+        killer.start()
+        result = pool.check(sleeper, CheckSpec(timeout_s=20))
+        killer.join()
+        assert (result.status, result.error_type) == ("crashed", "WorkerError"), (result.status, result.message)
+        assert "worker 0 was killed by SIGKILL" in result.message and "code None" not in result.message, result.message
+        assert pool.check(SMALL).status == "ok"  # a fresh worker took its place
