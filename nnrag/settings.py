@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Open Audit streams before RESOURCE_EXHAUSTED; default a quarter of "
         "max_concurrent_rpcs (at least 1). Must be below max_concurrent_rpcs: each open stream holds a server thread.",
     )
+    audit_idle_s: float = Field(default=300.0, gt=0, le=86_400, description="An Audit stream that sends no item for this "
+                                "long, every earlier one answered, is ended (DEADLINE_EXCEEDED) to free its "
+                                "max_audit_streams place.")
     max_message_mb: int = Field(default=8, ge=1, description="Largest gRPC message accepted, in MiB.")
     # the bounds are what the sandbox can enforce (sandbox.pool.MAX_TIMEOUT_S, MIN_MEMORY_MB, MAX_MEMORY_MB): a default
     # beyond them would make every check the server runs a ValueError

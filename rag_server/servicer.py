@@ -385,6 +385,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
         self.checker = _Checker(backend, max_pending_checks)
         self.audit_window = max(1, backend.settings.workers)
         self.audit_streams = backend.settings.audit_stream_limit
+        self.audit_idle_s = backend.settings.audit_idle_s
         self._audit_slots = threading.BoundedSemaphore(self.audit_streams)
 
     def _versions(self) -> common_pb2.Versions:
@@ -559,7 +560,7 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
             reader = threading.Thread(target=self._read_audit, args=(request_iterator, executor, answers, window, context, cancel),
                                       name="audit-reader", daemon=True)
             reader.start()
-            while (entry := _next_answer(answers, cancel)) is not None:
+            while (entry := _next_answer(answers, self.audit_idle_s)) is not None:
                 if isinstance(entry, BaseException):
                     raise entry
                 yield _audit_answer(*entry, versions)
@@ -603,11 +604,18 @@ class BlockServicer(blocks_pb2_grpc.BlockServiceServicer):
 _STREAM_ENDED = object()  # put in Audit's answer queue when the call ends (cancelled, deadline, disconnected)
 
 
-def _next_answer(answers: queue.Queue, cancel: threading.Event) -> Any:
+def _next_answer(answers: queue.Queue, idle_s: float) -> Any:
     """The next entry of Audit's answer queue; a ClientGone once the call has ended (nothing will come). Why the
     ``_STREAM_ENDED`` entry rather than polling ``cancel``: an ended stream kept its max_audit_streams slot until the
-    next poll, and a client opening its next stream at once was refused."""
-    entry = answers.get()
+    next poll, and a client opening its next stream at once was refused. A DeadlinePassed when nothing comes for
+    ``idle_s`` (the ``audit_idle_s`` setting): an item is queued as soon as it is read, so that is a client that sent
+    nothing for that long with every earlier item answered. Why: 16 streams that never half-closed held every
+    max_audit_streams place for good, and every other client's Audit was refused."""
+    try:
+        entry = answers.get(timeout=idle_s)
+    except queue.Empty:
+        raise DeadlinePassed(f"the stream sent no item for {idle_s:g} s (the audit_idle_s setting), every earlier one "
+                             "answered; it was ended to free its place for other streams") from None
     if entry is _STREAM_ENDED:
         raise ClientGone("the client went away; the rest of the stream was not checked")
     return entry

@@ -220,6 +220,33 @@ def test_ended_audit_stream_frees_its_slot_at_once(pool, tmp_path, ending):
         assert [a.id for a in answers] == ["next"] and answers[0].result.status == "ok"
 
 
+def test_an_audit_stream_that_sends_nothing_is_ended_and_frees_its_place(pool, tmp_path):
+    """16 streams that sent one item and never half-closed held every max_audit_streams place for good: every other
+    client's Audit was RESOURCE_EXHAUSTED. After ``audit_idle_s`` with nothing sent and every item answered, the stream
+    ends with DEADLINE_EXCEEDED naming the setting, and the next stream gets the place."""
+    import queue
+
+    with serving(tmp_path, pool, max_audit_streams=1, audit_idle_s=1.5) as running, \
+            grpc.insecure_channel(running.address) as channel:
+        stub = blocks_pb2_grpc.BlockServiceStub(channel)
+        held: queue.Queue = queue.Queue()
+        held.put(blocks_pb2.AuditRequest(id="first", code=SMALL.format(name="First")))
+        call = stub.Audit(iter(held.get, None), timeout=60)  # never half-closed: the client keeps it open
+        started = time.monotonic()
+        answers, ended = [], None
+        try:
+            for answer in call:
+                answers.append(answer.id)
+        except grpc.RpcError as exc:
+            ended = exc
+        assert answers == ["first"], answers
+        assert ended is not None and ended.code() == grpc.StatusCode.DEADLINE_EXCEEDED, ended
+        assert "audit_idle_s" in ended.details() and time.monotonic() - started < 30
+        held.put(None)
+        answers = list(stub.Audit(iter([blocks_pb2.AuditRequest(id="next", code=SMALL.format(name="Next"))]), timeout=30))
+        assert [a.id for a in answers] == ["next"]
+
+
 def test_the_server_caps_malloc_arenas_and_returns_freed_pages():
     """Each RPC thread that ran a large Patch grew a glibc arena of its own and kept it: three concurrent 240 KB
     Patches left the server at 1.8 GB at rest. glibc accepts the cap (mallopt returns 1) and the trim runs."""
