@@ -76,7 +76,7 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
         return []
     owner = _owners(inserted)
     spans = _inserted_spans(tree, inserted)
-    found: list[str] = []
+    found: list[str] = [owner[name] for name in refused_calls(traceback) if name in owner]
     for path, line in reversed(_FRAME_RE.findall(traceback)):
         if "site-packages" in path or path.startswith("/usr/lib"):
             continue
@@ -85,6 +85,19 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
             if name not in found:
                 found.append(name)
     return found
+
+
+# "PositionalEncoding.__init__() got an unexpected keyword argument 'max_len'": the class that refused the call's arguments
+_REFUSED_CALL_RE = re.compile(r"(\w+)\.__init__\(\) (?:got an unexpected keyword argument|got multiple values for argument|"
+                              r"missing \d+ required|takes \d+ positional|takes from \d+ to \d+ positional)")
+
+
+def refused_calls(traceback: str) -> list[str]:
+    """The classes whose constructor the traceback says refused its arguments, last first. Why: such a TypeError is
+    raised at the caller's line, in the user's code, which blamed every block that line uses, nearest first; the
+    model's ``PositionalEncoding(dim, max_len=64)`` swapped its attention block instead, and Patch gave up saying
+    other blocks would not help."""
+    return list(dict.fromkeys(reversed(_REFUSED_CALL_RE.findall(traceback))))
 
 
 def _innermost_def(tree: ast.Module, line: int) -> tuple[ast.AST | None, ast.ClassDef | None]:

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.blame import FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, user_line_map
+from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, refused_calls,
+                              user_line_map)
 from rag_server.candidates import (
     ACTIVATION_FLAGS,
     SHORTCUT_DESCRIPTION,
@@ -509,10 +510,24 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
         return f"two different blocks both timed out at {check.failed_stage}: the hang is most likely in the model's own code"
     if not _same_failure(previous, check):
         return ""
+    refusing = _unswapped_refusing_block(check, previous_blocks or [], blocks or [])
+    if refusing is not None:
+        return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
+                f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
     if fails_in_user_code(code, check.traceback or "", user_names):
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
     return ""
+
+
+def _unswapped_refusing_block(check: CheckResult, previous: list[Candidate], current: list[Candidate]) -> Candidate | None:
+    """The inserted block whose constructor refused the model's call (``blame.refused_calls``) in both checks, the same
+    block both times: swapping was tried on the others because none of its name was left. Why: Patch said "two
+    different blocks both failed in the model's own code ... other blocks would not fix it" when the block at fault was
+    the one it could not swap (torchvision's video ``PositionalEncoding`` for ``PositionalEncoding(dim, max_len=64)``)."""
+    refused = set(refused_calls(check.message or "") + refused_calls(check.traceback or ""))
+    kept = {(c.name, c.identity) for c in previous}
+    return next((c for c in current if (c.symbol in refused or c.name in refused) and (c.name, c.identity) in kept), None)
 
 
 # The most characters Patch (and the server's Suggest) reads: libcst's scope analysis takes time and memory in

@@ -125,6 +125,23 @@ def test_traceback_in_the_users_code_blames_the_block_that_fed_the_failing_line(
     assert blamed_names(patched, traceback, inserted) == ["Block"]
 
 
+def test_a_constructor_that_refuses_the_calls_arguments_is_blamed_first():
+    """``PositionalEncoding(dim, max_len=64)`` failing with "PositionalEncoding.__init__() got an unexpected keyword
+    argument 'max_len'" is raised at the user's line, which blamed the attention block used nearest it: Patch swapped
+    that one, failed the same way, and stopped saying other blocks would not help."""
+    patched = ("class MHSA:\n    pass\n\n\nclass PositionalEncoding:\n    pass\n\n\n"
+               "class Net:\n    def __init__(self):\n        self.pos = PositionalEncoding(8, max_len=64)\n"
+               "        self.attn = MHSA(8)\n")
+    inserted = [{"name": "PositionalEncoding", "symbol": "PositionalEncoding"},
+                {"name": "MultiHeadSelfAttention", "symbol": "MHSA"}]
+    traceback = ('Traceback (user code only):\n  File "model.py", line 12, in __init__\n    self.attn = MHSA(8)\n'
+                 "TypeError: PositionalEncoding.__init__() got an unexpected keyword argument 'max_len'")
+    assert blamed_names(patched, traceback, inserted)[0] == "PositionalEncoding"
+    aliased = traceback.replace("PositionalEncoding.__init__() got an unexpected keyword argument 'max_len'",
+                                "MHSA.__init__() missing 1 required positional argument: 'heads'")
+    assert blamed_names(patched, aliased, inserted)[0] == "MultiHeadSelfAttention"  # the symbol names its free name
+
+
 def _candidate(name: str, module: str, score: float, code: str = "") -> Candidate:
     block = SimpleNamespace(provenance=SimpleNamespace(module=module), qualified_name=f"{module}.{name}", content_hash=module)
     return Candidate(name, name, code or f"def {name}(): pass  # {module}", "helper", score, 1.0, "", block)
@@ -745,6 +762,29 @@ def test_the_same_class_cut_out_of_a_bigger_block_is_one_candidate_and_one_choic
                          traceback='File "model.py", line 3, in forward\nRuntimeError: shapes\n')
     assert _users_fault(failed, failed, user, {"Net"}, [a], [b]) == ""  # one class, offered twice
     assert "model's own code" in _users_fault(failed, failed, user, {"Net"}, [a], [c])
+
+
+def test_a_block_that_refuses_the_call_and_could_not_be_swapped_is_named_as_the_reason_to_stop():
+    """``PositionalEncoding(dim, max_len=64)`` got torchvision's video PositionalEncoding, the store's only block of that
+    name, which has no ``max_len``; the attention block was swapped, failed the same way, and Patch said "two different
+    blocks both failed in the model's own code ... other blocks would not fix it"."""
+    from rag_server.patch import _users_fault
+    from sandbox.spec import CheckResult
+
+    user = "class Net:\n    def __init__(self):\n        self.pos = PositionalEncoding(8, max_len=64)\n"
+    message = "PositionalEncoding.__init__() got an unexpected keyword argument 'max_len'"
+    failed = CheckResult(status="failed", failed_stage="instantiate", error_type="TypeError", message=message,
+                         traceback=f'File "model.py", line 3, in __init__\nTypeError: {message}\n')
+    position = _candidate("PositionalEncoding", "torchvision.models.video.mvit", 5.0)
+    first = _candidate("MHSA", "timm.models.convit", 5.0, code="def MHSA():\n    return 1\n")
+    second = _candidate("MHSA", "timm.models.tnt", 4.0, code="def MHSA():\n    return 2\n")
+    swapped = _candidate("PositionalEncoding", "other", 4.0, code="def PositionalEncoding():\n    return 3\n")  # it was swapped
+    for cand in (position, first, second, swapped):
+        cand.block.name = cand.name
+    reason = _users_fault(failed, failed, user, {"Net"}, [position, first], [position, second])
+    assert reason.startswith("PositionalEncoding: torchvision.models.video.mvit.PositionalEncoding does not take the model's call")
+    assert "model's own code" not in reason
+    assert not _users_fault(failed, failed, user, {"Net"}, [position, first], [swapped, first]).startswith("PositionalEncoding")
 
 
 def test_a_misspelt_local_variable_is_reported_not_fetched():
