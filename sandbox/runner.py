@@ -367,6 +367,8 @@ class CheckRun:
             result.diagnosis = Diagnosis(f"{result.error_type} at {stage}: {result.message[:240]}", "see the traceback", "exception", "", lineno)
         if soundness.EVAL_MODE_NOTE in (getattr(exc, "__notes__", None) or []):
             result.diagnosis = replace(result.diagnosis, problem=f"{result.diagnosis.problem} ({soundness.EVAL_MODE_NOTE})")
+            if "does not require grad" in result.message:  # torch.autograd.grad in forward, under a test loop's no_grad
+                result.diagnosis = replace(result.diagnosis, hint=soundness.GRAD_IN_EVAL_HINT)
 
     def _skip_rest(self, result: CheckResult) -> None:
         for stage in self.wanted:
@@ -724,8 +726,13 @@ class CheckRun:
             in_shape, out_shape, prm = self.lemur
             model.train_setup(prm)
             before = soundness.parameter_fingerprints(model)
-            model.learn(_lemur_batches(in_shape, out_shape))
-            soundness.check_trained(model, before, f"learn() on {TRAIN_STEPS} batches")
+            model.learn(_lemur_batches(in_shape, out_shape, TRAIN_STEPS))
+            if soundness.parameter_fingerprints(model) == before:
+                # a second, longer epoch: a warm-up from lr 0 stepped per epoch, or gradients accumulated over more
+                # batches than the first epoch had, learn from the second on, as LEMUR's later epochs would
+                model.learn(_lemur_batches(in_shape, out_shape, LEMUR_SECOND_EPOCH_BATCHES))
+            soundness.check_trained(model, before, f"learn() over two epochs ({TRAIN_STEPS} and "
+                                                   f"{LEMUR_SECOND_EPOCH_BATCHES} batches)")
             return
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
@@ -741,7 +748,7 @@ class CheckRun:
             out = _trained_output(model(*fresh))
             out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
-                loss = nn.functional.cross_entropy(out, torch.randint(0, out.shape[1], (out.shape[0],)))
+                loss = nn.functional.cross_entropy(out, _random_classes(out))
             else:  # a random target: a zero-initialised last layer (zero output) still gets a gradient
                 loss = nn.functional.mse_loss(out.float(), torch.randn(out.shape))
             soundness.check_loss_finite(loss, step)
@@ -756,15 +763,36 @@ PROBE_RESERVE_S = 4.0  # left of the check's budget after that probe
 # failures of the checker's own tests (not an exception of the model's): another input would not change them
 OWN_FAILURES = ("NoTensorOutput", "OutputShapeMismatch", "RandomForward", "NonFiniteOutput")
 TRAIN_STEPS = 2  # optimizer steps (LEMUR: batches given to learn()); the second catches state kept from the first
+LEMUR_SECOND_EPOCH_BATCHES = 8  # a second learn() when the first changed nothing: accumulation over up to 8 batches
 
 
-def _lemur_batches(in_shape: tuple, out_shape: tuple) -> torch.utils.data.DataLoader:
-    """What LEMUR's trainer gives ``learn``: a DataLoader of (images, labels), ``TRAIN_STEPS`` batches of in_shape.
+class _LabelledImages(torch.utils.data.TensorDataset):
+    """(image, label) pairs with what torchvision's classification datasets also carry: ``targets`` and ``classes``
+    (``class_to_idx``). Why: models weigh their loss by class counts from ``train_data.dataset.targets``, and failed
+    on a plain TensorDataset with "object has no attribute 'targets'"."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: int) -> None:
+        super().__init__(images, labels)
+        self.targets = labels.tolist()
+        self.classes = [str(c) for c in range(classes)]
+        self.class_to_idx = {name: c for c, name in enumerate(self.classes)}
+
+
+def _lemur_batches(in_shape: tuple, out_shape: tuple, batches: int) -> torch.utils.data.DataLoader:
+    """What LEMUR's trainer gives ``learn``: a DataLoader of (images, labels), ``batches`` batches of in_shape.
     Why a DataLoader: models read ``train_data.dataset`` and ``train_data.batch_size``, which a list of batches lacks."""
-    count = TRAIN_STEPS * int(in_shape[0])
+    count, classes = batches * int(in_shape[0]), max(int(out_shape[0]), 1)
     images = torch.randn(count, *in_shape[1:])
-    labels = torch.randint(0, max(int(out_shape[0]), 1), (count,))
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=int(in_shape[0]))
+    labels = torch.randint(0, classes, (count,))
+    return torch.utils.data.DataLoader(_LabelledImages(images, labels, classes), batch_size=int(in_shape[0]))
+
+
+def _random_classes(logits: torch.Tensor) -> torch.Tensor:
+    """A random class per sample among those its logits leave possible (finite). Why: a model that masks classes with
+    -inf (unused or invalid ones) got a random target on a masked class, an infinite loss, and NonFiniteLoss."""
+    possible = torch.isfinite(logits.detach()).float()
+    possible[possible.sum(dim=1) == 0] = 1.0  # a sample with no finite logit: any class (its loss says the rest)
+    return torch.multinomial(possible, 1).squeeze(1)
 
 
 def _with_notes(text: str, exc: BaseException) -> str:

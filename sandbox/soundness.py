@@ -28,31 +28,46 @@ class UnsoundStage(Exception):
 
 @dataclass(frozen=True)
 class NonFinite:
-    """Where non-finite values are: which tensor, its shape, and how many NaN and inf values it holds."""
+    """Where non-finite values are: which tensor, its shape, and how many NaN, +inf and -inf values it holds."""
 
     index: int
     shape: list[int]
     nans: int
     infs: int
+    negative_infs: int
     size: int
 
     def describe(self, what: str) -> str:
-        kinds = " and ".join(f"{count:,} {kind}" for count, kind in ((self.nans, "NaN"), (self.infs, "inf")) if count)
+        counts = ((self.nans, "NaN"), (self.infs, "+inf"), (self.negative_infs, "-inf"))
+        kinds = " and ".join(f"{count:,} {kind}" for count, kind in counts if count)
         return f"{what} {self.index} (shape {self.shape}) holds {kinds} of its {self.size:,} values"
 
 
-def first_non_finite(tensors: list[torch.Tensor]) -> NonFinite | None:
-    """The first floating (or complex) tensor holding NaN or inf, with its counts; None when all are finite."""
+def first_non_finite(tensors: list[torch.Tensor], masked_allowed: bool = False) -> NonFinite | None:
+    """The first floating (or complex) tensor holding NaN or inf, with its counts; None when all are finite.
+    ``masked_allowed``: -inf is fine unless a sample (a row along the first dimension) is all -inf. Why: an output of
+    logits or log-probabilities with -inf for masked or impossible classes (``masked_fill(~allowed, -inf)``) is what
+    the model means, and its loss on an allowed class is finite; a sample with no finite value is not. A sparse tensor
+    (a sparse embedding's gradient) is read through its stored values."""
     for index, tensor in enumerate(tensors):
         if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.numel() == 0:
             continue
-        values = torch.view_as_real(tensor) if tensor.is_complex() else tensor
-        values = values.detach()
+        values = tensor.detach()
+        values = values.coalesce().values() if values.is_sparse else values
+        values = torch.view_as_real(values) if values.is_complex() else values
         if bool(torch.isfinite(values).all()):
             continue
-        nans = int(torch.isnan(values).sum())
-        return NonFinite(index, list(tensor.shape), nans, int((~torch.isfinite(values)).sum()) - nans, tensor.numel())
+        nans, infs = int(torch.isnan(values).sum()), int(torch.isposinf(values).sum())
+        negative_infs = int(torch.isneginf(values).sum())
+        if masked_allowed and not nans and not infs and not _a_sample_all_negative_inf(values):
+            continue
+        return NonFinite(index, list(tensor.shape), nans, infs, negative_infs, tensor.numel())
     return None
+
+
+def _a_sample_all_negative_inf(values: torch.Tensor) -> bool:
+    rows = values.reshape(values.shape[0], -1) if values.dim() > 0 else values.reshape(1, 1)
+    return bool(torch.isneginf(rows).all(dim=1).any())
 
 
 Flatten = Callable[[Any], list[torch.Tensor]]  # the tensors of a forward's output (the runner's _flatten_tensors)
@@ -69,7 +84,7 @@ def non_finite_source(model: nn.Module, run: Callable[[], Any], flatten: Flatten
         if found or id(module) not in names:
             return
         inputs = [a for a in args if isinstance(a, torch.Tensor)]
-        if first_non_finite(inputs) is None and first_non_finite(flatten(output)) is not None:
+        if first_non_finite(inputs, masked_allowed=True) is None and first_non_finite(flatten(output), masked_allowed=True) is not None:
             found.append(f"`{names[id(module)]}` ({type(module).__name__})")
 
     from torch.nn.modules import module as module_mod
@@ -86,8 +101,9 @@ def non_finite_source(model: nn.Module, run: Callable[[], Any], flatten: Flatten
 
 
 def check_output_finite(model: nn.Module, output: Any, rerun: Callable[[], Any], flatten: Flatten, mode: str = "") -> None:
-    """UnsoundStage("NonFiniteOutput") when forward's output holds NaN or inf, naming the first layer that made them."""
-    bad = first_non_finite(flatten(output))
+    """UnsoundStage("NonFiniteOutput") when forward's output holds NaN or +inf (or a sample that is all -inf; -inf for
+    masked classes is meant), naming the first layer that made them."""
+    bad = first_non_finite(flatten(output), masked_allowed=True)
     if bad is None:
         return
     source = non_finite_source(model, rerun, flatten)
@@ -145,6 +161,9 @@ def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) ->
 
 
 EVAL_MODE_NOTE = "raised in eval mode (model.eval(), as a test loop runs it); train mode passed"
+GRAD_IN_EVAL_HINT = ("forward takes gradients itself (torch.autograd.grad, .backward()), and a test loop runs it under "
+                     "torch.no_grad(), as the check's eval-mode forward does: wrap that part of forward in "
+                     "`with torch.enable_grad():` and make its input require grad there")
 
 
 def _finite(value: float) -> bool:

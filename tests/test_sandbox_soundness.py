@@ -69,6 +69,35 @@ def test_finite_output_with_nan_gradients_fails_backward_naming_the_parameters(p
     assert "epsilon" in result.diagnosis.hint
 
 
+def test_minus_inf_for_masked_classes_is_meant_and_trains(pool):
+    """Logits with -inf for a class the model rules out (``masked_fill(~allowed, -inf)``) failed NonFiniteOutput, and
+    the train step's random target could land on the masked class (an infinite loss). A sample that is -inf
+    everywhere still fails: no class is possible."""
+    code = model("self.head(self.body(x)).masked_fill(self.banned, float('-inf'))").replace(
+        "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.register_buffer('banned', torch.tensor([False, False, True, False]))")
+    result = check(pool, code, stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+    everywhere = check(pool, code.replace("torch.tensor([False, False, True, False])", "torch.ones(4, dtype=torch.bool)"))
+    assert everywhere.error_type == "NonFiniteOutput" and "8 -inf" in everywhere.message, everywhere.message
+
+
+def test_sparse_gradients_are_read_through_their_values(pool):
+    """An ``nn.EmbeddingBag(sparse=True)`` gradient is a sparse tensor: the finiteness check crashed on it ("Could not
+    run 'aten::ne.Scalar' with arguments from the 'SparseCPU' backend") and blamed CUDA."""
+    code = model("self.head(self.bag(x))").replace(
+        "self.body = nn.Linear(8, 8)", "self.bag = nn.EmbeddingBag(100, 8, mode='mean', sparse=True)")
+    result = pool.check(code, CheckSpec(stages=TRAINING_STAGES, example=Example(inputs=[[2, 6]], input_dtypes=["int64"])))
+    assert result.status == "ok", (result.message, result.traceback)
+
+
+def test_gradients_taken_in_forward_are_told_to_use_enable_grad(pool):
+    """``torch.autograd.grad`` inside forward fails under a test loop's no_grad, as in the eval-mode forward."""
+    code = model("torch.autograd.grad(self.head(self.body(x)).sum(), x, create_graph=True)[0].sum(1, keepdim=True) "
+                 "+ self.head(self.body(x))").replace("def forward(self, x):\n", "def forward(self, x):\n        x = x.requires_grad_(True)\n")
+    result = check(pool, code)
+    assert "eval mode" in result.message and "torch.enable_grad()" in result.diagnosis.hint, (result.message, result.diagnosis)
+
+
 def test_a_forward_that_breaks_in_eval_mode_fails_forward_and_says_so(pool):
     code = model("self.head(self.body(x)) if self.training else x.view(-1, 3)")
     result = check(pool, code)
@@ -110,7 +139,7 @@ def test_a_lemur_learn_that_trains_nothing_fails_train_step(pool, learn_body):
     code = code[:start] + "        " + learn_body + "\n"
     result = check(pool, code, inputs=False)
     assert (result.failed_stage, result.error_type) == ("train_step", "NothingLearned"), (result.message, code)
-    assert "learn() on 2 batches" in result.message
+    assert "learn() over two epochs (2 and 8 batches)" in result.message
 
 
 def test_a_lemur_learn_with_a_zero_learning_rate_fails_train_step(pool):
@@ -119,11 +148,31 @@ def test_a_lemur_learn_with_a_zero_learning_rate_fails_train_step(pool):
     assert result.error_type == "NothingLearned", result.message
 
 
+@pytest.mark.parametrize("change", [
+    # gradients accumulated over 4 batches: the first epoch's 2 batches never reach a step; the second epoch's 8 do
+    ("        for inputs, labels in train_data:\n            self.optimizer.zero_grad()\n",
+     "        for i, (inputs, labels) in enumerate(train_data):\n            if i % 4 == 0:\n"
+     "                self.optimizer.zero_grad()\n"),
+    # a warm-up from lr 0 stepped once per epoch (per learn() call): the first epoch cannot change anything
+    ("    def learn(self, train_data):\n",
+     "    def learn(self, train_data):\n        if not hasattr(self, 'epochs'):\n            self.epochs = 0\n"
+     "        for group in self.optimizer.param_groups:\n            group['lr'] = 0.01 * min(1, self.epochs / 5)\n"
+     "        self.epochs += 1\n"),
+])
+def test_a_lemur_learn_that_starts_learning_in_its_second_epoch_passes(pool, change):
+    code = lemur().replace(*change)
+    if "i % 4" in code:
+        code = code.replace("            self.optimizer.step()", "            if i % 4 == 3:\n                self.optimizer.step()")
+    result = check(pool, code, inputs=False)
+    assert result.status == "ok" and result.stages["train_step"] == "ok", (result.message, code)
+
+
 def test_lemur_learn_gets_a_dataloader(pool):
     """LEMUR's trainer passes a DataLoader: ``len(train_data.dataset)`` and ``train_data.batch_size`` failed on the list
     the check passed, with a hint about attributes set in __init__."""
     code = lemur().replace("        for inputs, labels in train_data:",
                            "        assert len(train_data.dataset) == 2 * train_data.batch_size\n"
+                           "        assert len(train_data.dataset.targets) == 4 and train_data.dataset.classes[9] == '9'\n"
                            "        for inputs, labels in train_data:")
     result = check(pool, code, inputs=False)
     assert result.status == "ok" and result.stages["train_step"] == "ok", (result.message, result.traceback)
