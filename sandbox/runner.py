@@ -818,11 +818,14 @@ def _built_module(entry: Callable[..., Any], built: Any) -> nn.Module:
 
 
 def _backward_loss(output: Any) -> torch.Tensor | None:
-    """The backward stage's loss: every differentiable output tensor squared; None when none needs a gradient."""
+    """The backward stage's loss: every differentiable output tensor squared, its -inf entries (masked classes, which
+    forward allows) left out; None when none needs a gradient. Why left out: -inf squared is inf, and
+    ``log_softmax`` of masked logits then back-propagated NaN to every parameter."""
     tensors = [t for t in _flatten_tensors(output) if (t.is_floating_point() or t.is_complex()) and t.requires_grad]
     if not tensors:
         return None
-    return sum((t.abs() if t.is_complex() else t).float().pow(2).mean() for t in tensors)
+    magnitudes = [(t.abs() if t.is_complex() else t).float() for t in tensors]
+    return sum(torch.where(torch.isneginf(m), torch.zeros_like(m), m).pow(2).mean() for m in magnitudes)
 
 
 def _anomaly_forward_line(model: nn.Module, inputs: list[Any]) -> int | None:

@@ -77,6 +77,8 @@ def test_minus_inf_for_masked_classes_is_meant_and_trains(pool):
         "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.register_buffer('banned', torch.tensor([False, False, True, False]))")
     result = check(pool, code, stages=TRAINING_STAGES)
     assert result.status == "ok", (result.message, result.traceback)
+    log_probabilities = check(pool, code.replace("float('-inf'))", "float('-inf')).log_softmax(-1)"), stages=TRAINING_STAGES)
+    assert log_probabilities.status == "ok", log_probabilities.message  # backward's squared loss had made them NaN
     everywhere = check(pool, code.replace("torch.tensor([False, False, True, False])", "torch.ones(4, dtype=torch.bool)"))
     assert everywhere.error_type == "NonFiniteOutput" and "8 -inf" in everywhere.message, everywhere.message
 
