@@ -300,6 +300,15 @@ class _CallPool:
         return self.pool.check(code, spec, deadline, hint_provider, cancel=self.cancel)
 
 
+def _wait_for(places: threading.BoundedSemaphore, deadline: float | None, cancel: threading.Event | None) -> None:
+    """Take one of ``places``, waiting until the call's deadline or the client going away."""
+    while not places.acquire(timeout=0.2):
+        if cancel is not None and cancel.is_set():
+            raise ClientGone("the client went away while the check waited for a sandbox")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlinePassed("deadline passed while the check waited for a sandbox")
+
+
 class _Checker:
     """Runs sandbox checks with a bounded queue and the caller's deadline. The queue's places are the backend's
     (``Backend.check_slots``), shared by every servicer: a measurement behind Predict counts like a Check."""
@@ -307,6 +316,7 @@ class _Checker:
     def __init__(self, backend: Backend, max_pending: int) -> None:
         self.backend = backend
         self._slots, self.max_pending = backend.check_slots(max_pending)
+        self._waiting = backend.waiting_slots(self.max_pending)
 
     def spec(self, msg: common_pb2.CheckSpec | None, field: str = "spec") -> CheckSpec:
         s = self.backend.settings
@@ -318,28 +328,28 @@ class _Checker:
 
         ``wait`` (Audit items): wait for a place until the call's deadline or the client goes away. Why: a
         streamed batch already bounds its own concurrency, and one item refused because other callers hold
-        every place would end the whole stream and lose the items after it.
+        every place would end the whole stream and lose the items after it. Waiting callers together hold at most
+        the backend's ``waiting_slots``, so a quarter of the places stays for the calls that do not wait.
         """
-        if not self._acquire(wait, deadline, cancel):
-            raise Busy(f"{self.max_pending} sandbox checks already running or queued (the max_pending_checks setting); retry later")
+        if not wait:
+            if not self._slots.acquire(blocking=False):
+                raise Busy(f"{self.max_pending} sandbox checks already running or queued (the max_pending_checks setting); retry later")
+            held = [self._slots]
+        else:
+            _wait_for(self._waiting, deadline, cancel)
+            try:
+                _wait_for(self._slots, deadline, cancel)
+            except BaseException:
+                self._waiting.release()
+                raise
+            held = [self._slots, self._waiting]
         CHECKS_IN_FLIGHT.inc()
         try:
             yield
         finally:
             CHECKS_IN_FLIGHT.dec()
-            self._slots.release()
-
-    def _acquire(self, wait: bool, deadline: float | None, cancel: threading.Event | None) -> bool:
-        if self._slots.acquire(blocking=False):
-            return True
-        while wait:
-            if cancel is not None and cancel.is_set():
-                raise ClientGone("the client went away while the check waited for a sandbox")
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DeadlinePassed("deadline passed while the check waited for a sandbox")
-            if self._slots.acquire(timeout=0.2):
-                return True
-        return False
+            for semaphore in held:
+                semaphore.release()
 
     def check(self, code: str, spec: CheckSpec, context: grpc.ServicerContext | None, cancel: threading.Event | None = None,
               wait_for_slot: bool = False, budget_deadline: float | None = None) -> CheckResult:
