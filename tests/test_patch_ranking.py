@@ -1458,3 +1458,18 @@ def test_a_helper_of_the_exact_name_is_kept_even_when_it_builds_a_classifier():
     ranked = store_candidates(usage, _SearchingStore([head]), model)
     assert [(c.symbol, c.match) for c in ranked] == [("create_classifier", "helper")], ranked
     assert ranked[0].code.count("def create_classifier(") == 1 and "class ClassifierHead" not in ranked[0].code
+
+
+def test_parsed_trees_are_cached_within_a_budget_of_code():
+    """A tree takes ~38x its code in memory: a count-bounded cache (4,096 trees) could hold 2.5 GB of the default blocks'.
+    The cache holds at most ``PARSED_CODE_BUDGET`` characters of code, and code over the budget is parsed, not kept."""
+    from rag_server import candidates
+
+    candidates._parsed_sized.cache.clear()
+    block = "import torch.nn as nn\n\n\nclass Block{i}(nn.Module):\n    pass\n" + "# padding\n" * 20_000
+    for i in range(2 * candidates.PARSED_CODE_BUDGET // len(block) + 2):
+        assert candidates._parsed(block.format(i=i)) is not None
+    assert candidates._parsed_sized.cache.currsize <= candidates.PARSED_CODE_BUDGET
+    huge = "x = 1\n" * (candidates.PARSED_CODE_BUDGET // 6 + 1)
+    before = candidates._parsed_sized.cache.currsize
+    assert candidates._parsed(huge) is not None and candidates._parsed_sized.cache.currsize == before
