@@ -9,6 +9,7 @@ model, and a check exists to say so before that.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -129,15 +130,20 @@ def parameter_fingerprints(model: nn.Module) -> dict[str, tuple[float, float]]:
     """Per trainable parameter, its sum and sum of squares in float64: enough to tell that a step changed it without
     a copy of every weight (a copy would double a large model's memory inside the check's limit)."""
     with torch.no_grad():
-        return {name: (float(p.double().sum()), float(p.double().pow(2).sum()))
+        return {name: _fingerprint(torch.view_as_real(p) if p.is_complex() else p)
                 for name, p in model.named_parameters() if p.requires_grad and p.numel()}
+
+
+def _fingerprint(values: torch.Tensor) -> tuple[float, float]:
+    wide = values.double()
+    return float(wide.sum()), float(wide.pow(2).sum())
 
 
 def check_trained(model: nn.Module, before: dict[str, tuple[float, float]], how: str) -> None:
     """UnsoundStage when the train step left NaN or inf in a parameter ("NonFiniteParameter") or changed no trainable
     parameter at all ("NothingLearned"). ``how`` says what trained, for the message."""
     after = parameter_fingerprints(model)
-    broken = [name for name, (total, squares) in after.items() if not (_finite(total) and _finite(squares))]
+    broken = [name for name, (total, squares) in after.items() if not (math.isfinite(total) and math.isfinite(squares))]
     if broken:
         raise UnsoundStage("NonFiniteParameter", f"{how} made {_listed(broken)} NaN or inf")
     if before and not any(after.get(name) != value for name, value in before.items()):
@@ -164,10 +170,6 @@ EVAL_MODE_NOTE = "raised in eval mode (model.eval(), as a test loop runs it); tr
 GRAD_IN_EVAL_HINT = ("forward takes gradients itself (torch.autograd.grad, .backward()), and a test loop runs it under "
                      "torch.no_grad(), as the check's eval-mode forward does: wrap that part of forward in "
                      "`with torch.enable_grad():` and make its input require grad there")
-
-
-def _finite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))
 
 
 def _listed(names: list[str]) -> str:

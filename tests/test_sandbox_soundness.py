@@ -122,6 +122,14 @@ def test_a_train_step_that_changes_no_parameter_fails(pool):
     assert "2 SGD steps" in result.message
 
 
+def test_a_complex_parameter_is_fingerprinted_and_trains(pool):
+    """A spectral filter's complex weight (FNO-style): the parameter fingerprint took ``.double()`` of it."""
+    code = model("self.head(torch.fft.ifft(torch.fft.fft(self.body(x)) * self.filter).real)").replace(
+        "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.filter = nn.Parameter(torch.randn(8, dtype=torch.cfloat))")
+    result = check(pool, code, stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+
+
 def test_a_zero_initialised_last_layer_still_trains(pool):
     """A zero output (a zero-initialised projection, as ControlNet's zero convolutions) has zero gradients under a loss
     against zeros; the train step's target is random, so such a model is not called untrainable."""
