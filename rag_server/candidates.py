@@ -1714,12 +1714,34 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
     # helper such as timm's ``create_classifier(num_features, num_classes)`` too, is what the model calls
     cands = [c for c in found.values() if c.match in NAME_MATCHES or c.symbol == name or not is_whole_network(c, usage)]
+    names_before_guesses(cands)
     weigh_layout_and_family(cands, layout)
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
 
 
 # ``ConvNeXt`` is ``ConvNeXtBlock`` less a generic word, but a whole network is never the block a model builds
 NAME_MATCHES = frozenset({"exact", "normalized"})
+GUESS_MARGIN = 0.01  # how far below the best fitting block of the very name a guess (alias, meaning) is put
+GUESSES = frozenset({"alias", "helper-alias", "semantic"})  # matches by another name than the model's
+
+
+def names_before_guesses(cands: list[Candidate]) -> None:
+    """No alias or meaning match above the best block of the very name that takes the model's calls as written
+    (compatibility 1, no keyword edit) and ran forward in validation. Why: the size penalty and the shared-identifier
+    term (together up to 1.5) outweighed the name (0.8): ``DepthwiseSeparableConv(32, 64, stride=2)`` got xception's
+    ``SeparableConv2d``, whose default kernel is 1x1, over timm's ``DepthwiseSeparableConv`` (3x3 depthwise, BN, act),
+    which scope closure makes 88 KB. Layout and family weighing come after, so a block of the name fed the wrong
+    layout still loses."""
+    own = {"exact"} if any(names_a_function(c.name) for c in cands) else NAME_MATCHES  # ``adaptive_avgmax_pool2d``: no class
+    fitting = [c.score for c in cands if c.match in own and c.compat >= 1.0 and not c.edits
+               and c.block is not None and c.block.passed("forward")]
+    if not fitting:
+        return
+    ceiling = max(fitting) - GUESS_MARGIN
+    for cand in cands:
+        if cand.match in GUESSES and cand.score > ceiling:
+            cand.score = ceiling
+            cand.reason += "; ranked below the block of the model's own name that takes its calls as written"
 # Below what separates an exact name from an alias: it orders blocks of one name that fit the call site alike
 FAMILY_BONUS = 0.3
 LAYOUT_PENALTY = 1.0  # a block validated on inputs of another rank than the model feeds it fails its forward

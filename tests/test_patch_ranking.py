@@ -1473,3 +1473,33 @@ def test_parsed_trees_are_cached_within_a_budget_of_code():
     huge = "x = 1\n" * (candidates.PARSED_CODE_BUDGET // 6 + 1)
     before = candidates._parsed_sized.cache.currsize
     assert candidates._parsed(huge) is not None and candidates._parsed_sized.cache.currsize == before
+
+
+def test_a_guess_never_outranks_a_fitting_block_of_the_models_own_name():
+    """``DepthwiseSeparableConv(32, 64, stride=2)`` got xception's ``SeparableConv2d`` (an alias, default kernel 1x1)
+    over timm's ``DepthwiseSeparableConv`` that takes the call as written: the size penalty and the shared-identifier
+    term outweighed the name. A fitting block of the name that ran forward now caps every alias and meaning match."""
+    from rag_server.candidates import names_before_guesses
+    from rag_server.codeops import KeywordEdits
+
+    def cand(name: str, symbol: str, match: str, score: float, compat: float = 1.0, ran: bool = True,
+             edits: KeywordEdits | None = None) -> Candidate:
+        block = SimpleNamespace(provenance=SimpleNamespace(module="m"), qualified_name=f"m.{symbol}", content_hash=symbol,
+                                name=symbol, passed=lambda stage: ran)
+        return Candidate(name, symbol, f"class {symbol}: pass", match, score, compat, "", block, edits=edits or KeywordEdits())
+
+    exact = cand("DepthwiseSeparableConv", "DepthwiseSeparableConv", "exact", 6.35)
+    alias = cand("DepthwiseSeparableConv", "SeparableConv2d", "alias", 6.61)
+    names_before_guesses([exact, alias])
+    assert alias.score < exact.score and "ranked below" in alias.reason
+    for unfit in (cand("X", "X", "exact", 6.35, compat=0.5), cand("X", "X", "exact", 6.35, ran=False),
+                  cand("X", "X", "exact", 6.35, edits=KeywordEdits(dropped=("k",)))):
+        guess = cand("X", "Y", "alias", 6.61)
+        names_before_guesses([unfit, guess])
+        assert guess.score == 6.61  # a block of the name that needs edits, fits partly or never ran does not cap it
+    # a function's name: a class whose name normalises to it is no block of that name, and the helper function cut out
+    # of a block (``adaptive_avgmax_pool2d``) is not a guess
+    helper = cand("adaptive_avgmax_pool2d", "adaptive_avgmax_pool2d", "helper", 6.6)
+    klass = cand("adaptive_avgmax_pool2d", "AdaptiveAvgMaxPool2d", "normalized", 6.5)
+    names_before_guesses([helper, klass])
+    assert (helper.score, klass.score) == (6.6, 6.5)
