@@ -403,7 +403,7 @@ def _call_name(call: ast.Call) -> str:
 _TOO_SMALL_PATTERNS = ("Kernel size can't be greater than actual input size", "Output size is too small")
 
 
-def _layer_hint(layer: dict, msg: str = "") -> str:
+def _layer_hint(layer: dict, msg: str = "", inputs: list[list[int]] | None = None) -> str:
     kind, shapes, rep = layer["type"], layer["input_shapes"], layer["repr"]
     got = shapes[0] if shapes else None
     if "more than 1 value per channel" in msg and got:
@@ -419,6 +419,9 @@ def _layer_hint(layer: dict, msg: str = "") -> str:
         return f"`{layer['name']}` is {rep} but receives features of size {got[-1]}: set in_features={got[-1]}, or pool/flatten to the expected size before it (e.g. nn.AdaptiveAvgPool2d(1) + torch.flatten(x, 1))"
     if kind.startswith("Conv") and got:
         channels = got[1] if len(got) > 1 else None
+        if inputs and got in inputs:  # the model's own input: there is no previous layer (a generator fed images)
+            return (f"`{layer['name']}` is {rep} but receives the model's input {got} ({channels} channels): make its "
+                    "in_channels match the input's channels, or give the model the input it takes (`--input-shape`)")
         return f"`{layer['name']}` is {rep} but receives input of shape {got} ({channels} channels): make in_channels match the previous layer's output channels"
     if "BatchNorm" in kind and got and len(got) > 1:
         return f"`{layer['name']}` is {rep} but receives {got[1]} channels (input {got}): set num_features={got[1]}"
@@ -616,7 +619,7 @@ def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any
         return _rank_diagnosis(layer, *rank, first, lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
-        return Diagnosis(problem[:400], _layer_hint(layer, msg) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
+        return Diagnosis(problem[:400], _layer_hint(layer, msg, inputs) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
     if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
         return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg) and lineno:

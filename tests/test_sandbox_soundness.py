@@ -241,3 +241,14 @@ def test_batch_norm_given_one_value_per_channel_is_told_to_use_a_larger_batch(po
     result = check(pool, code, inputs=[[1, 8]])
     assert result.failed_stage == "forward"
     assert "batch of at least 2" in result.diagnosis.hint and "num_features=8" not in result.diagnosis.hint, result.diagnosis
+
+
+def test_a_first_conv_given_the_wrong_channels_is_told_about_the_models_input(pool):
+    """A generator fed (2, 3, 32, 32) images was told "make in_channels match the previous layer's output channels": its
+    first layer has no previous layer; the input is what does not fit."""
+    code = "import torch.nn as nn\n\n\nclass Generator(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+           "        self.net = nn.Sequential(nn.ConvTranspose2d(64, 16, 4), nn.ReLU(), nn.ConvTranspose2d(16, 3, 4))\n\n" \
+           "    def forward(self, z):\n        return self.net(z)\n"
+    result = check(pool, code, inputs=[[2, 3, 32, 32]])
+    assert result.failed_stage == "forward"
+    assert "the model's input [2, 3, 32, 32]" in result.diagnosis.hint and "previous layer" not in result.diagnosis.hint, result.diagnosis
