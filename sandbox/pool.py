@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import queue
@@ -41,6 +42,7 @@ WORKER_GRACE_S = 10.0  # beyond the check's own timeout, before the worker itsel
 # at the caller's deadline when it gives one.
 WALL_FACTOR = 4.0
 CANCEL_GRACE_S = 5.0  # after a cancel line, before the worker itself is presumed stuck
+log = logging.getLogger("nnrag.sandbox")
 EXIT_WAIT_S = 2.0  # how long a worker whose output closed is waited for, to say how it ended
 CANCEL_POLL_S = 0.05  # how often a waiting check looks at its cancel event
 UID_SPAN = 1 << 16
@@ -308,7 +310,10 @@ class CheckerPool:
                   "uid_base": self.uid_base + index * span, "uid_span": span, "syscall_filter": self.syscall_filter}
         return _WorkerProcess(index, config, self.start_timeout_s)
 
-    def _replace(self, worker: _WorkerProcess) -> _WorkerProcess:
+    def _replace(self, worker: _WorkerProcess, why: str) -> _WorkerProcess:
+        """A fresh worker in ``worker``'s place, logged with ``why`` (a server's operators saw calls fail with
+        WorkerError and no line saying a worker had died and been replaced)."""
+        log.warning("sandbox worker replaced", extra={"fields": {"worker": worker.index, "why": why[:300]}})
         worker.kill()
         if self._closed:  # a check that waited on a worker the close stopped: no fresh worker (and its imports) for it
             raise PoolClosed("the sandbox is shutting down (CheckerPool closed)")
@@ -390,11 +395,11 @@ class CheckerPool:
             if timeout_s <= 0:
                 return self._finish(_caller_ended(spec, "deadline"), started, hint_provider)
             if not worker.alive():
-                worker = self._replace(worker)
+                worker = self._replace(worker, "it had exited while idle")
             try:
                 worker.ensure_ready()  # a worker still importing torch: its start-up is not the check's time
-            except WorkerError:
-                worker = self._replace(worker)
+            except WorkerError as exc:
+                worker = self._replace(worker, f"it did not start: {exc}")
             started = time.monotonic()
             wall_s = timeout_s * WALL_FACTOR if deadline is None else max(min(timeout_s * WALL_FACTOR, deadline - started), timeout_s)
             # budget_s and deadline_bound let the worker say whether the code, the machine or the caller's deadline ended it
@@ -405,7 +410,7 @@ class CheckerPool:
                 worker.ensure_ready()
                 response = worker.request(payload, time.monotonic() + wall_s + WORKER_GRACE_S, cancel)
             except (TimeoutError, WorkerError, ValueError) as exc:
-                worker = self._replace(worker)
+                worker = self._replace(worker, str(exc) or type(exc).__name__)
                 stuck = f"worker {worker.index} did not answer within {wall_s + WORKER_GRACE_S:g} s; it was replaced"
                 result = _worker_failure(stuck if isinstance(exc, TimeoutError) else str(exc))
                 return self._finish(result, started, hint_provider)
@@ -415,7 +420,7 @@ class CheckerPool:
         finally:
             try:
                 if worker.unanswered:  # interrupted (KeyboardInterrupt, any error) before its answer came: never reuse it
-                    worker = self._replace(worker)
+                    worker = self._replace(worker, "the check was interrupted before its answer came")
             finally:  # even a second interrupt must not lose the slot (later checks would wait forever); a dead worker is replaced on use
                 self._idle.put(worker)
 

@@ -683,8 +683,9 @@ def test_a_random_forward_without_parameters_must_pass_with_other_seeds_too(pool
     assert pool.check(SECOND_CALL_FAILS, weighted).status == "ok"
 
 
-def test_a_worker_killed_during_a_check_says_how_it_ended():
-    """A worker killed mid-check answered "worker 0 exited (code None): " (not yet reaped, and nothing on stderr)."""
+def test_a_worker_killed_during_a_check_says_how_it_ended(caplog):
+    """A worker killed mid-check answered "worker 0 exited (code None): " (not yet reaped, and nothing on stderr), and
+    the server's log had no line saying a worker had died and been replaced."""
     import os
     import signal
     import threading
@@ -699,4 +700,6 @@ def test_a_worker_killed_during_a_check_says_how_it_ended():
         killer.join()
         assert (result.status, result.error_type) == ("crashed", "WorkerError"), (result.status, result.message)
         assert "worker 0 was killed by SIGKILL" in result.message and "code None" not in result.message, result.message
+        replaced = [r for r in caplog.records if r.getMessage() == "sandbox worker replaced"]
+        assert replaced and "killed by SIGKILL" in replaced[0].fields["why"], [r.getMessage() for r in caplog.records]
         assert pool.check(SMALL).status == "ok"  # a fresh worker took its place
