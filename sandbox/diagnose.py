@@ -681,9 +681,13 @@ def _nproc_limit() -> int:
 
 
 def _stage_error_hint(error_type: str, msg: str = "") -> str:
+    if error_type == "OutputShapeMismatch" and msg.startswith("LEMUR contract: a per-pixel"):
+        return ("upsample the per-pixel logits to the input's size (F.interpolate(out, size=x.shape[-2:], "
+                "mode='bilinear')): LEMUR's segmentation masks are the image's size")
     if error_type == "OutputShapeMismatch" and msg.startswith("LEMUR contract"):
         return ("pool and flatten to (batch, features), then end with nn.Linear(features, out_shape[0]): LEMUR's trainer "
-                "reads (batch, num_classes) logits, with num_classes = out_shape[0]")
+                "reads (batch, num_classes) logits, with num_classes = out_shape[0] (a text model fed token ids: "
+                "check it with --input-dtype int64, and its per-token logits are read as text generation)")
     return {
         "EntryNotFound": "name an entry class that the code defines (CheckSpec.entry)",
         "EntryNotModule": "the entry must be a class that subclasses torch.nn.Module, or a function that returns an nn.Module",

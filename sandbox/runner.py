@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.utils.data
 from torch.nn.parameter import is_lazy
 
-from sandbox import diagnose, soundness
+from sandbox import diagnose, lemur, soundness
 from sandbox.entry import EntryFinder, is_module_class
 from sandbox.flops import RecurrentFlops, flop_counter
 from sandbox.spec import (DEFAULT_STAGES, INPUT_DTYPES, MAX_OUTPUT_SHAPES, MODEL_FILE, STAGES, CheckResult, CheckSpec, Diagnosis,
@@ -331,7 +331,7 @@ class CheckRun:
         self.tree: ast.Module | None = None  # the parsed code: where a class the check cannot find is defined
         self.tracker = LayerTracker()
         self.current = "parse"
-        self.lemur: tuple | None = None  # (in_shape, out_shape, prm) once built with the LEMUR contract
+        self.lemur: lemur.LemurContract | None = None  # once built with the LEMUR contract
         self.inputs_inferred = False  # the failing forward's inputs were proposed by the checker, not given
         self.started = time.process_time()  # budgets inside a check are CPU time, like its timeout
 
@@ -443,8 +443,8 @@ class CheckRun:
                 return library
             raise StageError("NoModule", "the code defines no nn.Module subclass, no module-level model and no "
                                          "zero-argument function returning one (and no entry was given)")
-        lemur = (lambda cls: self.spec.lemur is not False and is_lemur_class(cls))  # noqa: E731
-        return ns[finder.model_class(defined, list(example.init_args), dict(example.init_kwargs), lemur)]
+        takes_contract = (lambda cls: self.spec.lemur is not False and is_lemur_class(cls))  # noqa: E731
+        return ns[finder.model_class(defined, list(example.init_args), dict(example.init_kwargs), takes_contract)]
 
     def _raise_if_hidden(self, entry: str, module_models: list[str]) -> None:
         """Fail with MainGuardOnly / ClassInFunction when the model the user means (``entry``, else ``Net`` or the class no
@@ -592,7 +592,7 @@ class CheckRun:
                 self._enter(stage, result)
                 if self.lemur is not None and self.spec.expected_output_shape is None and not keyed_output:
                     # at train_step, not forward: forward's verdict (params, FLOPs) stays what the LEMUR table measured
-                    _check_lemur_output(result.output_shapes, self.lemur)
+                    self.lemur.labels = lemur.labels_for_output(result.output_shapes, self.lemur)
                 self.tracker.reset(model)
                 with self.tracker:
                     self._train_step(model, inputs, example)
@@ -628,9 +628,13 @@ class CheckRun:
                 prm["batch"] = int(in_shape[0])
             if example is not None and isinstance(example.init_kwargs.get("prm"), dict):
                 prm.update(example.init_kwargs["prm"])
-            self.lemur = (in_shape, out_shape, prm)
+            given = example is not None and bool(example.inputs)
+            dtypes = example.input_dtypes if given else None
+            self.lemur = lemur.LemurContract(in_shape, out_shape, prm, input_dtype=(dtypes or ["float32"])[0] or "float32")
             model = _built_module(cls, cls(in_shape, out_shape, prm, torch.device("cpu")))
-            used = Example(init_args=[list(in_shape), list(out_shape), dict(prm), "cpu"], inputs=[list(in_shape)], input_dtypes=None)
+            # every input and dtype given stays: token ids (--input-dtype int64) were fed as floats, a second input dropped
+            inputs = [list(s) for s in example.inputs] if given else [list(in_shape)]
+            used = Example(init_args=[list(in_shape), list(out_shape), dict(prm), "cpu"], inputs=inputs, input_dtypes=dtypes)
             return model, used
         self.lemur = None
         example = copy.deepcopy(example) if example is not None else Example()
@@ -723,14 +727,13 @@ class CheckRun:
 
     def _train_step(self, model: nn.Module, inputs: list[torch.Tensor], example: Example) -> None:
         if self.lemur is not None:
-            in_shape, out_shape, prm = self.lemur
-            model.train_setup(prm)
+            model.train_setup(self.lemur.prm)
             before = soundness.parameter_fingerprints(model)
-            model.learn(_lemur_batches(in_shape, out_shape, TRAIN_STEPS))
+            model.learn(lemur.trainer_batches(self.lemur, TRAIN_STEPS, token_bound(model)))
             if soundness.parameter_fingerprints(model) == before:
                 # a second, longer epoch: a warm-up from lr 0 stepped per epoch, or gradients accumulated over more
                 # batches than the first epoch had, learn from the second on, as LEMUR's later epochs would
-                model.learn(_lemur_batches(in_shape, out_shape, LEMUR_SECOND_EPOCH_BATCHES))
+                model.learn(lemur.trainer_batches(self.lemur, LEMUR_SECOND_EPOCH_BATCHES, token_bound(model)))
             soundness.check_trained(model, before, f"learn() over two epochs ({TRAIN_STEPS} and "
                                                    f"{LEMUR_SECOND_EPOCH_BATCHES} batches)")
             return
@@ -764,27 +767,6 @@ PROBE_RESERVE_S = 4.0  # left of the check's budget after that probe
 OWN_FAILURES = ("NoTensorOutput", "OutputShapeMismatch", "RandomForward", "NonFiniteOutput")
 TRAIN_STEPS = 2  # optimizer steps (LEMUR: batches given to learn()); the second catches state kept from the first
 LEMUR_SECOND_EPOCH_BATCHES = 8  # a second learn() when the first changed nothing: accumulation over up to 8 batches
-
-
-class _LabelledImages(torch.utils.data.TensorDataset):
-    """(image, label) pairs with what torchvision's classification datasets also carry: ``targets`` and ``classes``
-    (``class_to_idx``). Why: models weigh their loss by class counts from ``train_data.dataset.targets``, and failed
-    on a plain TensorDataset with "object has no attribute 'targets'"."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: int) -> None:
-        super().__init__(images, labels)
-        self.targets = labels.tolist()
-        self.classes = [str(c) for c in range(classes)]
-        self.class_to_idx = {name: c for c, name in enumerate(self.classes)}
-
-
-def _lemur_batches(in_shape: tuple, out_shape: tuple, batches: int) -> torch.utils.data.DataLoader:
-    """What LEMUR's trainer gives ``learn``: a DataLoader of (images, labels), ``batches`` batches of in_shape.
-    Why a DataLoader: models read ``train_data.dataset`` and ``train_data.batch_size``, which a list of batches lacks."""
-    count, classes = batches * int(in_shape[0]), max(int(out_shape[0]), 1)
-    images = torch.randn(count, *in_shape[1:])
-    labels = torch.randint(0, classes, (count,))
-    return torch.utils.data.DataLoader(_LabelledImages(images, labels, classes), batch_size=int(in_shape[0]))
 
 
 def _random_classes(logits: torch.Tensor) -> torch.Tensor:
@@ -843,20 +825,6 @@ def _anomaly_forward_line(model: nn.Module, inputs: list[Any]) -> int | None:
             pass
     lines = [int(n) for w in caught for n in re.findall(rf'File "{re.escape(MODEL_FILE)}", line (\d+)', str(w.message))]
     return lines[-1] if lines else None
-
-
-def _check_lemur_output(shapes: list[list[int]], lemur: tuple) -> None:
-    """A LEMUR model's output must be (batch, *out_shape): its trainer computes the loss and the accuracy on it,
-    and a (2, 100, 1, 1) output for out_shape (10,) trains without error but learns nothing LEMUR can score.
-    Any one tensor of a tuple may be the logits (``return logits, aux``); a dense per-pixel map with the
-    classes in dimension 1 (segmentation) passes too."""
-    in_shape, out_shape, _ = lemur
-    want = [int(in_shape[0]), *(int(d) for d in out_shape)]
-    dense = lambda s: len(s) == len(want) + 2 and s[:len(want)] == want and s[-1] * s[-2] > 1  # noqa: E731 - (B, C, H, W)
-    if any(s == want or dense(s) for s in shapes):
-        return
-    raise StageError("OutputShapeMismatch", f"LEMUR contract: the output must be (batch, *out_shape) = {want} for in_shape "
-                     f"{list(in_shape)} and out_shape {list(out_shape)}, got {shapes[0]}")
 
 
 def _trained_output(output: Any) -> torch.Tensor:

@@ -114,14 +114,91 @@ def test_lemur_output_must_be_batch_by_out_shape(pool):
     assert "out_shape" in result.diagnosis.hint
 
 
-def test_lemur_output_check_takes_logits_in_a_tuple_and_dense_maps():
-    from sandbox.runner import StageError, _check_lemur_output
+def test_lemur_output_check_takes_logits_in_a_tuple_dense_maps_and_per_token_logits():
+    from sandbox.lemur import CLASSES, MASKS, TOKENS, LemurContract, labels_for_output
+    from sandbox.soundness import UnsoundStage
 
-    contract = ([2, 3, 32, 32], [10], {})
-    _check_lemur_output([[2, 8, 4, 4], [2, 10]], contract)  # return features, logits
-    _check_lemur_output([[2, 10, 32, 32]], contract)  # per-pixel classes (segmentation)
-    with pytest.raises(StageError, match=r"\[2, 10\]"):
-        _check_lemur_output([[2, 100]], contract)
+    images = LemurContract((2, 3, 32, 32), (10,))
+    assert labels_for_output([[2, 8, 4, 4], [2, 10]], images) == CLASSES  # return features, logits
+    assert labels_for_output([[2, 10, 32, 32]], images) == MASKS  # per-pixel classes (segmentation)
+    with pytest.raises(UnsoundStage, match=r"\[2, 10\]"):
+        labels_for_output([[2, 100]], images)
+    with pytest.raises(UnsoundStage, match=r"height and width \[32, 32\]"):
+        labels_for_output([[2, 10, 8, 8]], images)  # a per-pixel map 4x smaller than LEMUR's masks
+    tokens = LemurContract((2, 16), (50,), input_dtype="int64")
+    assert labels_for_output([[2, 16, 50], [1, 2, 64]], tokens) == TOKENS  # per-token logits, hidden state
+    assert labels_for_output([[32, 50]], tokens) == TOKENS  # (batch * length, vocabulary)
+    assert labels_for_output([[2, 50]], tokens) == CLASSES  # a text classifier
+    with pytest.raises(UnsoundStage):
+        labels_for_output([[2, 16, 50]], LemurContract((2, 16), (50,)))  # float inputs: not token ids
+
+
+SEGMENTATION = lemur(head="nn.Conv2d(8, out_shape[0], 1)",
+                     ret="nn.functional.interpolate(self.head(x), size=(32, 32)){ret_scale}")
+SEGMENTATION = SEGMENTATION.replace("x = self.pool(torch.relu(self.conv1(x)))", "x = torch.relu(self.conv1(x))")
+
+
+def test_lemur_segmentation_model_learns_from_masks_of_the_image_size(pool):
+    """A per-pixel output gets (batch, height, width) masks, as LEMUR's segmentation loader gives: with class labels
+    every correct segmentation model failed "only batches of spatial targets supported"."""
+    result = pool.check(SEGMENTATION.replace("{ret_scale}", ""))
+    assert result.status == "ok", (result.error_type, result.message)
+    assert result.stages["train_step"] == "ok" and result.output_shapes == [[2, 10, 32, 32]]
+
+
+def test_lemur_segmentation_output_smaller_than_the_image_is_told_to_upsample(pool):
+    code = SEGMENTATION.replace("{ret_scale}", "[..., ::4, ::4]")
+    result = pool.check(code)
+    assert result.status == "failed" and result.failed_stage == "train_step"
+    assert result.error_type == "OutputShapeMismatch" and "height and width [32, 32]" in result.message
+    assert "interpolate" in result.diagnosis.hint
+
+
+TEXT_GENERATION = '''
+import torch
+import torch.nn as nn
+
+
+def supported_hyperparameters():
+    return {'lr', 'momentum'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.vocab = out_shape[0]
+        self.embed = nn.Embedding(self.vocab, 16)
+        self.rnn = nn.GRU(16, 16, batch_first=True)
+        self.out = nn.Linear(16, self.vocab)
+
+    def forward(self, ids):
+        hidden, _ = self.rnn(self.embed(ids))
+        return self.out(hidden){flat}
+
+    def train_setup(self, prm):
+        self.loss = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])
+
+    def learn(self, train_data):
+        for ids, targets in train_data:
+            assert ids.dtype == torch.int64 and targets.shape == ids.shape, (ids.dtype, targets.shape)
+            self.optimizer.zero_grad()
+            self.loss(self(ids).reshape(-1, self.vocab), targets.reshape(-1)).backward()
+            self.optimizer.step()
+'''
+
+
+@pytest.mark.parametrize("flat", ["", ".reshape(-1, self.vocab)"])
+def test_lemur_text_generation_model_gets_token_ids_and_next_token_labels(pool, flat):
+    """--input-dtype int64 reaches a LEMUR model (it was fed floats: "Expected tensor for argument #1 'indices'"),
+    and per-token logits over token ids learn from token labels of the input's shape."""
+    from sandbox.spec import Example
+
+    spec = CheckSpec(example=Example(inputs=[[2, 16]], input_dtypes=["int64"]), expected_output_shape=None)
+    result = pool.check(TEXT_GENERATION.replace("{flat}", flat), spec)
+    assert result.status == "ok", (result.error_type, result.message)
+    assert result.stages["train_step"] == "ok"
+    assert result.example.input_dtypes == ["int64"] and result.example.inputs == [[2, 16]]
 
 
 def test_binary_file_diagnosis_has_no_line_none(pool):
