@@ -47,7 +47,9 @@ STAGES: tuple[str, ...] = ("parse", "import", "instantiate", "forward", "backwar
 # _replay_with_other_seeds): 18 of torchvision's transforms had passed on the branch seed 0 took.
 # "7": forward's output and backward's gradients must be finite, forward must also run in eval mode, a train step must
 # change a parameter (sandbox.soundness); a model taken from a library (timm.create_model) is an entry.
-VALIDATOR_VERSION = "7"
+# "8": backward's gradients must not all be zero (sandbox.soundness.check_some_gradient: round, argmax, times zero);
+# a LEMUR model's learn() gets masks for a per-pixel output and next-token ids for per-token logits (sandbox.lemur).
+VALIDATOR_VERSION = "8"
 TIMEOUT_S = 20.0  # for all candidates of one block together
 MAX_PARAMS = 150_000_000  # whole networks try small configs first; VGG-16-sized ones still pass
 MEMORY_MB = 3072

@@ -701,6 +701,9 @@ def _stage_error_hint(error_type: str, msg: str = "") -> str:
         "NoTrainableParameter": ("give the model layers with weights (nn.Linear, nn.Conv2d) and leave some of their parameters "
                                  "requires_grad=True; to check a fixed (frozen) model, run only up to forward (`--stage forward`)"),
         "NoGradient": "do not detach the output or wrap forward in torch.no_grad(); make sure parameters are used",
+        "ZeroGradient": ("return what the loss should read before any rounding or selection (torch.round, argmax, sign, "
+                         "> 0): those have a zero gradient; round or pick in the test loop, or use a straight-through "
+                         "estimator (x + (x.round() - x).detach())"),
         "BadExample": "fix the example's inputs/dtypes",
         "NonFiniteOutput": ("find the op that makes them (the layer named, or the forward code around it): a division by "
                             "zero, log or sqrt of values <= 0, exp of large values, a mask of -inf that a softmax reads "

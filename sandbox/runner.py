@@ -584,7 +584,7 @@ class CheckRun:
             if "backward" in self.wanted:
                 stage = "backward"
                 self._enter(stage, result)
-                result.stages[stage] = self._backward(model, output)
+                result.stages[stage] = self._backward(model, output, inputs)
             keyed_output = isinstance(output, dict)
             del output
             if "train_step" in self.wanted:
@@ -708,7 +708,7 @@ class CheckRun:
         soundness.check_eval_forward(model, inputs, _flatten_tensors)
         return model, inputs, output
 
-    def _backward(self, model: nn.Module, output: Any) -> str:
+    def _backward(self, model: nn.Module, output: Any, inputs: list[Any]) -> str:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             required = self.spec.require_trainable
@@ -722,6 +722,7 @@ class CheckRun:
         if all(p.grad is None for p in trainable):
             raise StageError("NoGradient", "backward produced no gradient for any parameter")
         soundness.check_gradients_finite(model)
+        soundness.check_some_gradient(model, lambda: _backward_to_random_targets(model, inputs))
         model.zero_grad(set_to_none=True)
         return "ok"
 
@@ -808,6 +809,16 @@ def _backward_loss(output: Any) -> torch.Tensor | None:
         return None
     magnitudes = [(t.abs() if t.is_complex() else t).float() for t in tensors]
     return sum(torch.where(torch.isneginf(m), torch.zeros_like(m), m).pow(2).mean() for m in magnitudes)
+
+
+def _backward_to_random_targets(model: nn.Module, inputs: list[Any]) -> None:
+    """Forward again and back-propagate a squared error against random targets (as the train step's loss without
+    classes), the gradients of the first backward dropped."""
+    model.zero_grad(set_to_none=True)
+    out = _trained_output(model(*inputs))
+    out = out.abs() if out.is_complex() else out
+    if out.is_floating_point() and out.requires_grad:
+        nn.functional.mse_loss(out.float(), torch.randn(out.shape)).backward()
 
 
 def _anomaly_forward_line(model: nn.Module, inputs: list[Any]) -> int | None:

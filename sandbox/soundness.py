@@ -121,6 +121,26 @@ def check_gradients_finite(model: nn.Module) -> None:
                                                 "output was finite")
 
 
+def check_some_gradient(model: nn.Module, backward_to_random_targets: Callable[[], None]) -> None:
+    """UnsoundStage("ZeroGradient") when every trainable parameter's gradient is zero, also after a second backward
+    against random targets: the output does not change with any parameter (``torch.round``, argmax, sign,
+    comparisons, a factor of zero), so no optimizer step can train it. Why the second backward: a zero-initialised
+    last layer outputs zeros, whose squared-output loss has a zero gradient though the model trains."""
+    if _any_nonzero_gradient(model):
+        return
+    backward_to_random_targets()
+    if not _any_nonzero_gradient(model):
+        count = sum(1 for p in model.parameters() if p.requires_grad)
+        raise UnsoundStage("ZeroGradient", f"backward gave a zero gradient to every one of the model's {count} trainable "
+                                           "parameter tensors, also against random targets: the output does not "
+                                           "change with the parameters")
+
+
+def _any_nonzero_gradient(model: nn.Module) -> bool:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return any(bool((g.coalesce().values() if g.is_sparse else g).abs().gt(0).any()) for g in grads)
+
+
 def check_loss_finite(loss: torch.Tensor, step: int) -> None:
     if first_non_finite([loss]) is not None:
         raise UnsoundStage("NonFiniteLoss", f"the train step's loss is {loss.item()} at step {step + 1}")

@@ -115,11 +115,19 @@ def test_a_model_that_differs_in_eval_mode_but_runs_passes(pool):
     assert result.status == "ok", (result.message, result.traceback)
 
 
-def test_a_train_step_that_changes_no_parameter_fails(pool):
-    """Output times zero gives every parameter a zero gradient: two SGD steps changed nothing, and it passed."""
-    result = check(pool, model("self.head(self.body(x)) * 0.0"), stages=TRAINING_STAGES)
-    assert (result.failed_stage, result.error_type) == ("train_step", "NothingLearned"), result.message
-    assert "2 SGD steps" in result.message
+@pytest.mark.parametrize("ret", ["self.head(self.body(x)) * 0.0", "torch.round(torch.sigmoid(self.head(self.body(x))) * 4 + 1)"])
+def test_an_output_that_does_not_change_with_the_parameters_fails_backward(pool, ret):
+    """Output times zero, or rounded (a 1-5 star rating): every gradient is zero, so no step trains it. The times-zero
+    model passed until the train step (two SGD steps that changed nothing), the rounded one passed the default check,
+    which stops at backward."""
+    result = check(pool, model(ret))
+    assert (result.failed_stage, result.error_type) == ("backward", "ZeroGradient"), result.message
+    assert "also against random targets" in result.message and "round" in result.diagnosis.hint
+
+
+def test_a_straight_through_rounding_passes(pool):
+    result = check(pool, model("(lambda y: y + (y.round() - y).detach())(self.head(self.body(x)))"), stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
 
 
 def test_a_complex_parameter_is_fingerprinted_and_trains(pool):
@@ -137,6 +145,8 @@ def test_a_zero_initialised_last_layer_still_trains(pool):
                                                     "        nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)")
     result = check(pool, code.replace("nn.Linear(8, 4)", "nn.Linear(8, 1)"), stages=TRAINING_STAGES)
     assert result.status == "ok", (result.message, result.traceback)
+    no_bias = code.replace("; nn.init.zeros_(self.head.bias)", "").replace("nn.Linear(8, 4)", "nn.Linear(8, 4, bias=False)")
+    assert check(pool, no_bias).status == "ok"  # zero output, zero squared-output gradient: the random targets tell
 
 
 @pytest.mark.parametrize("learn_body", [
