@@ -296,6 +296,7 @@ def result_to_proto(result: CheckResult) -> pb.CheckResult:
         diagnosis=pb.Diagnosis(problem=result.diagnosis.problem, hint=result.diagnosis.hint, kind=result.diagnosis.kind,
                                symbol=result.diagnosis.symbol, line=result.diagnosis.line),
         stdout=result.stdout,
+        warnings=list(result.warnings),
     )
     for name in ("params", "flops", "output_count"):
         if getattr(result, name) is not None:
@@ -343,6 +344,7 @@ def result_from_proto(msg: pb.CheckResult) -> CheckResult:
         stdout=msg.stdout,
         cpu_s=_optional(msg, "cpu_s"),
         output_count=_optional(msg, "output_count"),
+        warnings=list(msg.warnings),
     )
 
 

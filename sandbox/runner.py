@@ -584,7 +584,7 @@ class CheckRun:
             if "backward" in self.wanted:
                 stage = "backward"
                 self._enter(stage, result)
-                result.stages[stage] = self._backward(model, output, inputs)
+                result.stages[stage] = self._backward(model, output, inputs, result)
             keyed_output = isinstance(output, dict)
             del output
             if "train_step" in self.wanted:
@@ -708,7 +708,7 @@ class CheckRun:
         soundness.check_eval_forward(model, inputs, _flatten_tensors)
         return model, inputs, output
 
-    def _backward(self, model: nn.Module, output: Any, inputs: list[Any]) -> str:
+    def _backward(self, model: nn.Module, output: Any, inputs: list[Any], result: CheckResult) -> str:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             required = self.spec.require_trainable
@@ -722,6 +722,9 @@ class CheckRun:
         if all(p.grad is None for p in trainable):
             raise StageError("NoGradient", "backward produced no gradient for any parameter")
         soundness.check_gradients_finite(model)
+        warning = soundness.ungraded_parameters_warning(model)
+        if warning:
+            result.warnings.append(warning)
         soundness.check_some_gradient(model, lambda: _backward_to_random_targets(model, inputs))
         model.zero_grad(set_to_none=True)
         return "ok"

@@ -136,6 +136,19 @@ def check_some_gradient(model: nn.Module, backward_to_random_targets: Callable[[
                                            "change with the parameters")
 
 
+def ungraded_parameters_warning(model: nn.Module) -> str:
+    """A warning naming the trainable parameters backward gave no gradient ("" when it reached all): a head defined but
+    never used (``return out, hidden`` of an LSTM before its ``fc``), a backbone run under ``torch.no_grad()`` or
+    detached. Not a failure: a frozen part may be meant, and the rest trains; but no optimizer step will change them."""
+    missed = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if not missed:
+        return ""
+    total = sum(1 for p in model.parameters() if p.requires_grad)
+    return (f"backward gave no gradient to {_listed(missed)} of the {total} trainable parameter tensors: "
+            "forward's output does not use them, or computes them under torch.no_grad() or .detach(); training will "
+            "never change them (set requires_grad=False if they are frozen on purpose)")
+
+
 def _any_nonzero_gradient(model: nn.Module) -> bool:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     return any(bool((g.coalesce().values() if g.is_sparse else g).abs().gt(0).any()) for g in grads)

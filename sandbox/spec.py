@@ -150,6 +150,7 @@ class CheckResult:
     stdout: str = ""  # captured and truncated
     cpu_s: float | None = None  # CPU seconds the check's processes had used when it finished or a time limit ended it
     output_count: int | None = None  # tensors in the forward output; ``output_shapes`` lists at most MAX_OUTPUT_SHAPES
+    warnings: list[str] = field(default_factory=list)  # passed, but likely to hurt training (see sandbox.soundness)
 
     @property
     def ok(self) -> bool:
@@ -215,6 +216,7 @@ _RESULT_FIELD_CHECKS: dict[str, tuple[Any, str]] = {
     "flops": (lambda v: v is None or _is_int(v, 0), "a count (int64) or null"),
     "output_count": (lambda v: v is None or _is_int(v, 0), "a count (int64) or null"),
     "output_shapes": (lambda v: isinstance(v, list) and all(_is_shape(s) for s in v), "a list of shapes (lists of int64)"),
+    "warnings": (lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v), "a list of strings"),
     **{name: (lambda v: v is None or _is_number(v), "a number or null") for name in ("forward_ms", "peak_rss_mb", "wall_ms", "cpu_s")},
     "example": (lambda v: v is None or _example_problem(v) is None, "an example (init_args list, init_kwargs map, input shapes)"),
     "diagnosis": (lambda v: isinstance(v, dict) and set(v) <= {"problem", "hint", "kind", "symbol", "line"}

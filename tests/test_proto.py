@@ -42,7 +42,7 @@ def test_a_check_result_crosses_the_wire_whole() -> None:
                        failed_stage="forward", error_type="WallTimeout", message="m", traceback="t", params=12, flops=34,
                        output_shapes=[[2, 10]], forward_ms=1.5, peak_rss_mb=100.0, wall_ms=9.0,
                        example=Example(inputs=[[2, 3, 32, 32]]), entry="Net", diagnosis=Diagnosis("p", "h", "timeout"),
-                       stdout="out", cpu_s=0.25, output_count=70_000)
+                       stdout="out", cpu_s=0.25, output_count=70_000, warnings=["w"])
     wire = common_pb2.CheckResult.FromString(result_to_proto(sent).SerializeToString())
     got = result_from_proto(wire)
     for field in dataclasses.fields(CheckResult):

@@ -125,6 +125,19 @@ def test_an_output_that_does_not_change_with_the_parameters_fails_backward(pool,
     assert "also against random targets" in result.message and "round" in result.diagnosis.hint
 
 
+def test_parameters_no_gradient_reaches_are_a_warning_not_a_failure(pool):
+    """An LSTM's raw (output, hidden) returned before its ``fc``, or a backbone run under no_grad: the check passed
+    with no word that those parameters will never train."""
+    unused = check(pool, model("self.body(x)"))
+    assert unused.status == "ok" and len(unused.warnings) == 1, unused.warnings
+    assert "`head.weight`, `head.bias`" in unused.warnings[0] and "of the 4 trainable" in unused.warnings[0]
+    frozen = check(pool, model("self.head(self.body(x))").replace("super().__init__()", "super().__init__()\n        "
+                                                                    "torch.manual_seed(0)").replace(
+        "return self.head(self.body(x))", "with torch.no_grad():\n            x = self.body(x)\n        return self.head(x)"))
+    assert frozen.status == "ok" and "`body.weight`" in frozen.warnings[0] and "head" not in frozen.warnings[0]
+    assert check(pool, model("self.head(self.body(x))")).warnings == []
+
+
 def test_a_straight_through_rounding_passes(pool):
     result = check(pool, model("(lambda y: y + (y.round() - y).detach())(self.head(self.body(x)))"), stages=TRAINING_STAGES)
     assert result.status == "ok", (result.message, result.traceback)

@@ -180,6 +180,8 @@ def _print_result(result: CheckResult) -> None:
     figures = _measured_figures(result)
     if figures:
         console.print("  ".join(figures), markup=False)
+    for warning in result.warnings:
+        console.print(Text.assemble(("warning", "bold yellow"), ": ", warning))
     if not result.ok:
         console.print(Text.assemble((str(result.error_type), "bold"), ": ", str(result.message)))
         if result.traceback:

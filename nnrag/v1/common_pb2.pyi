@@ -81,7 +81,7 @@ class Diagnosis(_message.Message):
     def __init__(self, problem: _Optional[str] = ..., hint: _Optional[str] = ..., kind: _Optional[str] = ..., symbol: _Optional[str] = ..., line: _Optional[int] = ...) -> None: ...
 
 class CheckResult(_message.Message):
-    __slots__ = ("status", "stages", "failed_stage", "error_type", "message", "traceback", "params", "flops", "output_shapes", "forward_ms", "peak_rss_mb", "wall_ms", "example", "entry", "diagnosis", "stdout", "cpu_s", "output_count")
+    __slots__ = ("status", "stages", "failed_stage", "error_type", "message", "traceback", "params", "flops", "output_shapes", "forward_ms", "peak_rss_mb", "wall_ms", "example", "entry", "diagnosis", "stdout", "cpu_s", "output_count", "warnings")
     class StagesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class CheckResult(_message.Message):
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     CPU_S_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     status: str
     stages: _containers.ScalarMap[str, str]
     failed_stage: str
@@ -125,7 +126,8 @@ class CheckResult(_message.Message):
     stdout: str
     cpu_s: float
     output_count: int
-    def __init__(self, status: _Optional[str] = ..., stages: _Optional[_Mapping[str, str]] = ..., failed_stage: _Optional[str] = ..., error_type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., params: _Optional[int] = ..., flops: _Optional[int] = ..., output_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., forward_ms: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., wall_ms: _Optional[float] = ..., example: _Optional[_Union[Example, _Mapping]] = ..., entry: _Optional[str] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., stdout: _Optional[str] = ..., cpu_s: _Optional[float] = ..., output_count: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, status: _Optional[str] = ..., stages: _Optional[_Mapping[str, str]] = ..., failed_stage: _Optional[str] = ..., error_type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., params: _Optional[int] = ..., flops: _Optional[int] = ..., output_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., forward_ms: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., wall_ms: _Optional[float] = ..., example: _Optional[_Union[Example, _Mapping]] = ..., entry: _Optional[str] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., stdout: _Optional[str] = ..., cpu_s: _Optional[float] = ..., output_count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("source", "package", "version", "path", "module", "line_start", "line_end", "qualified_name", "license")
