@@ -73,6 +73,9 @@ def propose_inputs(module: nn.Module, size_hint: tuple[int, int] | None = None) 
     if _is(first, "Conv1d", "ConvTranspose1d"):
         c = _conv_in(first, 1) or channels or 3
         proposals += [([[BATCH, c, 32]], ["float32"]), ([[BATCH, c, 64]], ["float32"])]
+        # (batch, time, features) sequences a forward transposes first (audio frames, time series): a hint of
+        # `--input-shape 2,40,32` for a (B, T, 40) model failed again
+        proposals.append(([[BATCH, TOKENS, c]], ["float32"]))
     if _is(first, "Conv3d", "ConvTranspose3d"):
         c = _conv_in(first, 3) or channels or 3
         proposals += [([[BATCH, c, 4, 32, 32]], ["float32"]), ([[BATCH, c, 8, 64, 64]], ["float32"])]

@@ -258,6 +258,29 @@ def test_a_model_for_another_input_size_gets_the_input_it_runs_on(pool):
     assert "--input-shape 2,3,224,224" not in chosen.diagnosis.hint  # the caller chose that input: no second guess
 
 
+FRAMES_FIRST = '''
+import torch
+import torch.nn as nn
+
+
+class Acoustic(nn.Module):
+    def __init__(self, n_mels=40):
+        super().__init__()
+        self.conv = nn.Conv1d(n_mels, 32, 3, padding=1)
+        self.fc = nn.Linear(32, 29)
+
+    def forward(self, frames):  # (batch, time, mels)
+        return self.fc(torch.relu(self.conv(frames.transpose(1, 2))).transpose(1, 2))
+'''
+
+
+def test_a_sequence_model_that_transposes_its_frames_gets_the_input_it_runs_on(pool):
+    """(batch, time, mels) into a Conv1d after a transpose: the only shape the hint gave, (2, 40, 32), failed again."""
+    result = check(pool, FRAMES_FIRST, inputs=False)
+    assert (result.status, result.failed_stage) == ("failed", "forward")
+    assert "`--input-shape 2,16,40`" in result.diagnosis.hint, result.diagnosis.hint
+
+
 def test_batch_norm_given_one_value_per_channel_is_told_to_use_a_larger_batch(pool):
     code = model("self.head(self.norm(self.body(x)))").replace(
         "self.head = nn.Linear(8, 4)", "self.head = nn.Linear(8, 4)\n        self.norm = nn.BatchNorm1d(8)")
