@@ -143,3 +143,59 @@ def spdx_in_source(text: str, head_lines: int = 40) -> str:
     head = "\n".join(text.splitlines()[:head_lines])
     m = _SOURCE_SPDX.search(head)
     return m.group(1).strip()[:80] if m else ""
+
+
+# A declared name (a License field, the last part of a classifier) as a whole -> its SPDX-like id; the version
+# group, when the name states one, goes after the stem. Why: package metadata names one license many ways ("MIT
+# License", "Apache Software License", "GNU General Public License v3 (GPLv3)"), and a search table listed two MIT
+# packages as "MIT" and "MIT License". Only whole names are matched, so an SPDX expression ("Apache-2.0 AND MIT") or a
+# name this does not know stays as written; a version is never added where the name states none ("Apache").
+_VER = r"(?:[\s,]*(?:version|ver\.?|v\.?|-)?\s*(?P<ver>\d+(?:\.\d+)?))?"
+_LATER = r"(?P<later>\s*(?:\+|or\s+(?:any\s+)?later(?:\s+version)?))?"
+_PAREN = r"(?:\s*\([^()]*\))?"  # the classifier's own abbreviation: "(GPLv3)", "(MPL 2.0)", "(ISCL)"
+_DECLARED_NAMES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), stem) for pattern, stem in (
+        (rf"(?:the\s+)?MIT(?:[\s-]+licen[cs]e)?{_PAREN}", "MIT"),
+        (rf"Apache(?:\s+software)?(?:[\s-]+licen[cs]e)?{_VER}(?:\s+licen[cs]e)?{_PAREN}", "Apache"),
+        (rf"(?:GNU\s+)?Affero\s+General\s+Public\s+Licen[cs]e{_VER}{_LATER}{_PAREN}", "AGPL"),
+        (rf"AGPL{_VER}{_LATER}", "AGPL"),
+        (rf"GNU\s+(?:Library\s+or\s+)?Lesser\s+General\s+Public\s+Licen[cs]e{_VER}{_LATER}{_PAREN}", "LGPL"),
+        (rf"LGPL{_VER}{_LATER}", "LGPL"),
+        (rf"(?:GNU\s+)?General\s+Public\s+Licen[cs]e{_VER}{_LATER}{_PAREN}", "GPL"),
+        (rf"(?:GNU\s+)?GPL{_VER}{_LATER}", "GPL"),
+        (rf"Mozilla\s+Public\s+Licen[cs]e{_VER}{_PAREN}", "MPL"),
+        (rf"MPL{_VER}", "MPL"),
+        (rf"(?:new|modified|revised)\s+BSD(?:\s+licen[cs]e)?{_PAREN}", "BSD-3-Clause"),
+        (rf"(?:BSD[\s-]*3[\s-]*clause|3[\s-]*clause\s+BSD)(?:\s+licen[cs]e)?{_PAREN}", "BSD-3-Clause"),
+        (rf"(?:simplified\s+|free)BSD(?:\s+licen[cs]e)?{_PAREN}", "BSD-2-Clause"),
+        (rf"(?:BSD[\s-]*2[\s-]*clause|2[\s-]*clause\s+BSD)(?:\s+licen[cs]e)?{_PAREN}", "BSD-2-Clause"),
+        (rf"BSD(?:\s+licen[cs]e)?{_PAREN}", "BSD"),
+        (rf"ISC(?:\s+licen[cs]e)?{_PAREN}", "ISC"),
+        (rf"(?:the\s+)?Unlicen[cs]e{_PAREN}", "Unlicense"),
+        (rf"CC0\s*1\.0(?:\s+Universal)?{_PAREN}(?:\s+Public\s+Domain\s+Dedication)?", "CC0-1.0"),
+        (rf"Boost\s+Software\s+Licen[cs]e\s*1\.0{_PAREN}", "BSL-1.0"),
+    )
+)
+_TAKES_VERSION = ("Apache", "AGPL", "LGPL", "GPL", "MPL")
+_TAKES_LATER = ("AGPL", "LGPL", "GPL")  # "or later" is part of the GNU licenses' ids only
+
+
+def spdx_like(name: str) -> str:
+    """``name`` (a declared license name) as an SPDX-like id: "MIT License" -> "MIT", "Apache License, Version 2.0"
+    -> "Apache-2.0", "Apache Software License" -> "Apache", "GNU General Public License v3 or later (GPLv3+)" ->
+    "GPL-3.0-or-later". A name that is not one license this knows by its whole name (an SPDX expression, an unknown
+    string) is returned as written: it is still what the package declared. ``license_kind`` reads both the same."""
+    text = (name or "").strip()
+    for pattern, stem in _DECLARED_NAMES:
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        if stem not in _TAKES_VERSION:
+            return stem
+        version = m.groupdict().get("ver")
+        if not version:
+            return stem
+        number = version if "." in version else f"{version}.0"
+        later = stem in _TAKES_LATER and m.groupdict().get("later")
+        return f"{stem}-{number}" + ("-or-later" if later else "")
+    return name

@@ -86,19 +86,20 @@ def _is_python_path(relpath: str) -> bool:
 
 
 def license_from_metadata(meta: email.message.Message | importlib.metadata.PackageMetadata | None) -> str:
-    """License-Expression, else a short License field, else the OSI classifier."""
+    """License-Expression, else a short License field, else the OSI classifier, as an SPDX-like name
+    (``licenses.spdx_like``: "MIT License" -> "MIT")."""
     if meta is None:
         return ""
     expr = meta.get("License-Expression")
     if expr:
-        return str(expr).strip()
+        return licenses.spdx_like(str(expr).strip())
     lic = (meta.get("License") or "").strip()
     if lic and lic != "UNKNOWN" and len(lic) <= 80 and "\n" not in lic:
-        return lic
+        return licenses.spdx_like(lic)
     classifiers = meta.get_all("Classifier") or []
     for c in classifiers:
         if c.startswith("License ::"):
-            return c.split("::")[-1].strip()
+            return licenses.spdx_like(c.split("::")[-1].strip())
     return lic.splitlines()[0][:80] if lic else ""
 
 
@@ -496,14 +497,15 @@ def combine_license_files(found: list[tuple[str, str]]) -> str:
 
 
 def _license_name(value: object, d: Path) -> str:
-    """A declared ``license`` value: a short string as written, a long one (a whole text) read like a file."""
+    """A declared ``license`` value: a short string as an SPDX-like name (``licenses.spdx_like``), a long one (a whole
+    text) read like a file."""
     if isinstance(value, dict):
         if value.get("file") and (d / str(value["file"])).is_file():
             return _read_license(d / str(value["file"]))
         value = value.get("text", "")
     text = str(value or "").strip()
     if "\n" not in text and len(text) <= 80:
-        return text
+        return licenses.spdx_like(text)
     return licenses.license_from_text(text)
 
 
@@ -904,9 +906,9 @@ class ArchiveSource(Source):
 
     def fingerprint(self) -> str:
         st = self.path.stat()
-        parts = [self.spec, str(self.path.resolve()), str(st.st_size), str(st.st_mtime_ns)]
-        if self.info.license_from not in ("", "metadata"):  # read from its files: a store built before that re-reads it
-            parts.append(self.info.license)
+        # the license as read now: a store built when it was read otherwise (raw metadata names, before license files
+        # were read) re-reads the archive once and its unchanged blocks get the new name (``Source.refresh``)
+        parts = [self.spec, str(self.path.resolve()), str(st.st_size), str(st.st_mtime_ns), self.info.license]
         return _sha(parts)
 
 
