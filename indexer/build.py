@@ -67,7 +67,10 @@ class SourceReport:
     spec: str
     fingerprint: str = ""
     files: int = 0
-    blocks: int = 0  # mined from this source (before dedup)
+    blocks: int = 0  # mined from this source (before dedup); a source carried over: as its last mining recorded it
+    # the distinct blocks the store holds from it, what ``nnrag stats`` counts: a block identical in two of its files
+    # (perceiver-pytorch's PreNorm) is mined twice and stored once, with both provenances
+    unique_blocks: int = 0
     reused: bool = False  # unchanged since the last build: carried over
     seconds: float = 0.0
     error: str = ""  # what is wrong with it: kept as it was instead of read again, or no Python file in it
@@ -358,9 +361,11 @@ def build_index(
                 _refresh_provenances(carried, sources)
                 for sr in report.sources:
                     if sr.reused:
-                        # every block it holds, also one whose first provenance is another source (a duplicate merged into
-                        # it): counting only first provenances recorded 0 blocks and the next build warned "no block"
-                        sr.blocks = sum(1 for b in carried if any(p.source == sr.spec for p in b.provenances))
+                        # at least every block it holds, also one whose first provenance is another source (a duplicate
+                        # merged into it): counting only first provenances recorded 0 blocks and the next build warned
+                        # "no block"
+                        held = sum(1 for b in carried if any(p.source == sr.spec for p in b.provenances))
+                        sr.blocks = max(previous.mined_of_source(sr.spec), held)
                         file_hashes.setdefault(sr.spec, previous.file_hashes(sr.spec))
                         sr.files = len(file_hashes[sr.spec])
 
@@ -369,6 +374,8 @@ def build_index(
                 merged = merge_duplicates([*carried, *fresh])
                 report.unique = len(merged)
                 report.duplicates_merged = len(carried) + len(fresh) - len(merged)
+                for sr in report.sources:
+                    sr.unique_blocks = sum(1 for b in merged if any(p.source == sr.spec for p in b.provenances))
             if not merged:  # as a folder without Python files: an error, and the published version stays as it was
                 raise SourceError("; ".join(f"{sr.spec}: no block (no nn.Module class) in its {sr.files} Python file(s)" for sr in report.sources)
                                   + "; nothing was published")
@@ -603,4 +610,4 @@ def _fill_counts_from_store(report: BuildReport, store: BlockStore) -> None:
     report.pass_rates = {s: c / n for s, c in report.passed.items()}
     for sr in report.sources:
         entry = stats["by_source"].get(sr.spec, {})
-        sr.files, sr.blocks = entry.get("files", 0), entry.get("blocks", 0)
+        sr.files, sr.blocks, sr.unique_blocks = entry.get("files", 0), entry.get("mined_blocks", 0), entry.get("blocks", 0)

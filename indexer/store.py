@@ -905,6 +905,11 @@ class BlockStore:
         """How many blocks ``blocks_of_source`` would return, without reading them."""
         return len(self._ids_of_source(spec))
 
+    def mined_of_source(self, spec: str) -> int:
+        """The blocks ``spec`` gave when it was last mined, before identical ones were merged (0 when not recorded)."""
+        row = self._db().execute("SELECT blocks FROM sources WHERE spec = ?", (spec,)).fetchone()
+        return int(row[0]) if row else 0
+
     def _ids_of_source(self, spec: str) -> list[int]:
         return [i for i in range(len(self)) if spec in self._sources[i]]
 
@@ -917,18 +922,22 @@ class BlockStore:
         return self._by_hash.get(content_hash)
 
     def stats(self) -> dict[str, Any]:
-        """Counts: blocks, names, by source, by stage passed, near-dup groups, missing deps."""
+        """Counts: blocks, names, by source, by stage passed, near-dup groups, missing deps. A source's ``blocks`` are
+        the distinct blocks holding one of its provenances; its ``mined_blocks`` what its mining gave before identical
+        blocks were merged (never fewer than ``blocks``)."""
         db = self._db()
         by_stage = {s: int((self._levels >= stage_index(s)).sum()) for s in VALIDATION_STAGES}
         by_source: dict[str, dict[str, int]] = {}
         for spec, n_files, n_blocks in db.execute("SELECT spec, files, blocks FROM sources ORDER BY spec"):
-            by_source[spec] = {"files": n_files, "blocks": 0, **{s: 0 for s in VALIDATION_STAGES}}
+            by_source[spec] = {"files": n_files, "blocks": 0, "mined_blocks": n_blocks, **{s: 0 for s in VALIDATION_STAGES}}
         for i, srcs in enumerate(self._sources):
             for s in srcs:
-                entry = by_source.setdefault(s, {"files": 0, "blocks": 0, **{st: 0 for st in VALIDATION_STAGES}})
+                entry = by_source.setdefault(s, {"files": 0, "blocks": 0, "mined_blocks": 0, **{st: 0 for st in VALIDATION_STAGES}})
                 entry["blocks"] += 1
                 for st in VALIDATION_STAGES:
                     entry[st] += int(self._levels[i] >= stage_index(st))
+        for entry in by_source.values():
+            entry["mined_blocks"] = max(entry["mined_blocks"], entry["blocks"])
         groups = db.execute("SELECT COUNT(DISTINCT near_dup_group) FROM blocks WHERE near_dup_group != ''").fetchone()[0]
         provs = db.execute("SELECT COUNT(*) FROM provenance").fetchone()[0]
         missing = db.execute("SELECT COUNT(*) FROM blocks WHERE missing_deps != '[]'").fetchone()[0]

@@ -57,3 +57,22 @@ def test_a_source_without_a_module_class_is_still_named(tmp_path):
     result = _index(tmp_path / "store", "-s", f"dir:{with_block}", "-s", f"dir:{without}")
     assert f"warning: dir:{without}: no block (no nn.Module class) in its 1 Python file(s)" in result.output
     assert f"dir:{with_block}: no block" not in result.output
+
+
+def test_index_and_stats_say_which_count_is_mined_and_which_unique(tmp_path):
+    """perceiver-pytorch's PreNorm is identical in two files: mined twice, stored once. ``index --json`` said 20 blocks
+    and ``stats`` 19, neither saying which count it was."""
+    proj = tmp_path / "twice"
+    proj.mkdir()
+    (proj / "a.py").write_text(BLOCK)
+    (proj / "b.py").write_text(BLOCK + "\n\n" + OTHER.split("\n\n\n", 1)[1])
+    store, spec = tmp_path / "store", f"dir:{proj}"
+    for step in range(2):  # built, then up to date (counts read back from the store)
+        (sr,) = _report(_index(store, "-s", spec))["sources"]
+        assert (sr["blocks"], sr["unique_blocks"]) == (3, 2), (step, sr)
+    entry = json.loads(runner.invoke(app, ["stats", "--json", "--store", str(store)]).stdout)["by_source"][spec]
+    assert (entry["mined_blocks"], entry["blocks"]) == (3, 2)
+    for args in (["index", "-s", spec], ["stats"]):
+        table = runner.invoke(app, [*args, "--store", str(store), *(["--no-validate"] if args[0] == "index" else [])],
+                              env={"COLUMNS": "400"}).stdout
+        assert "mined" in table and "unique" in table, table

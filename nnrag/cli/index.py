@@ -180,10 +180,10 @@ def register(app: typer.Typer) -> None:
         state = "up to date (nothing changed)" if report.up_to_date else f"published version {report.version}"
         console.print(f"[bold]{escape(str(report.store_dir))}[/]: {state} in {report.total_seconds:.1f} s")
         table = Table(title="sources")
-        for col in ("source", "files", "blocks", "reused", "seconds"):
+        for col in ("source", "files", "mined", "unique", "reused", "seconds"):
             table.add_column(col, justify="right" if col not in ("source",) else "left")
         for s in report.sources:
-            table.add_row(escape(s.spec), str(s.files), str(s.blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
+            table.add_row(escape(s.spec), str(s.files), str(s.blocks), str(s.unique_blocks), "yes" if s.reused else "no", f"{s.seconds:.1f}")
         print_table(table, console)
         console.print(
             f"mined {report.mined}, unique {report.unique} ({report.duplicates_merged} duplicates merged, {report.near_dup_groups} near-dup groups); "
@@ -301,12 +301,14 @@ def register(app: typer.Typer) -> None:
         table = Table(title="blocks by source and stage passed")
         table.add_column("source")
         table.add_column("files", justify="right")
-        table.add_column("blocks", justify="right")
+        table.add_column("mined", justify="right")  # before identical blocks were merged; a server before 'mined_blocks': -
+        table.add_column("unique", justify="right")
         for s in VALIDATION_STAGES:
             table.add_column(s, justify="right")
         for spec, row in stats["by_source"].items():
-            table.add_row(escape(spec), str(row["files"]), str(row["blocks"]), *(str(row[s]) for s in VALIDATION_STAGES))
-        table.add_row("all", "", str(stats["blocks"]), *(str(stats["by_stage"][s]) for s in VALIDATION_STAGES), style="bold")
+            table.add_row(escape(spec), str(row["files"]), str(row.get("mined_blocks", "-")), str(row["blocks"]),
+                          *(str(row[s]) for s in VALIDATION_STAGES))
+        table.add_row("all", "", "", str(stats["blocks"]), *(str(stats["by_stage"][s]) for s in VALIDATION_STAGES), style="bold")
         print_table(table, console)
 
 
