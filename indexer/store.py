@@ -910,6 +910,12 @@ class BlockStore:
         row = self._db().execute("SELECT blocks FROM sources WHERE spec = ?", (spec,)).fetchone()
         return int(row[0]) if row else 0
 
+    def stopped_by_missing(self) -> list[tuple[list[str], list[str]]]:
+        """(sources, missing modules) of each block that stopped at import and imports a module that was not installed
+        when it was mined: what ``indexer.build`` tells the user to install."""
+        rows = self._db().execute("SELECT sources, missing_deps FROM blocks WHERE stage_level = 1 AND missing_deps != '[]'")
+        return [(json.loads(sources), json.loads(missing)) for sources, missing in rows]
+
     def _ids_of_source(self, spec: str) -> list[int]:
         return [i for i in range(len(self)) if spec in self._sources[i]]
 
