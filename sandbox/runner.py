@@ -705,7 +705,9 @@ class CheckRun:
         if _rng_states() != drawn_before and not any(True for _ in model.parameters()):
             _replay_with_other_seeds(model, inputs)
         soundness.check_output_finite(model, output, lambda: model(*inputs), _flatten_tensors)
-        soundness.check_eval_forward(model, inputs, _flatten_tensors)
+        warning = soundness.check_eval_forward(model, inputs, _flatten_tensors)
+        if warning:
+            result.warnings.append(warning)
         return model, inputs, output
 
     def _backward(self, model: nn.Module, output: Any, inputs: list[Any], result: CheckResult) -> str:

@@ -183,20 +183,69 @@ def check_trained(model: nn.Module, before: dict[str, tuple[float, float]], how:
         raise UnsoundStage("NothingLearned", f"{how} changed none of the model's {len(before)} trainable parameter tensors")
 
 
-def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) -> None:
+def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) -> str:
     """Forward once more in eval mode (``model.eval()``, no gradients), as a test loop runs it, then back to train
-    mode. An exception propagates with a note saying it came in eval mode; non-finite output is NonFiniteOutput."""
+    mode. An exception propagates with a note saying it came in eval mode; non-finite output is NonFiniteOutput.
+    Returns the warning of ``batch_mixing_warning`` ("" when the samples stay apart)."""
     model.eval()
     try:
         with torch.no_grad():
             try:
-                output = model(*inputs)
+                output = _seeded_forward(model, inputs)
             except Exception as exc:
                 exc.add_note(EVAL_MODE_NOTE)
                 raise
             check_output_finite(model, output, lambda: model(*inputs), flatten, mode=" in eval mode")
+            return batch_mixing_warning(model, inputs, output, flatten)
     finally:
         model.train()
+
+
+def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatten: Flatten) -> str:
+    """A warning when, in eval mode, changing only the first sample of the batch changes another sample's output: the
+    model mixes samples across dimension 0. Why: ``nn.LSTM`` / ``nn.TransformerEncoder`` without ``batch_first=True``
+    given (batch, time, features) treat the batch as time (attention or recurrence across samples), and softmax over
+    dim 0 normalises across the batch; each passes every stage and trains on nonsense. A warning, not a failure: the
+    first dimension may be graph nodes or set elements on purpose, or time in a time-first model."""
+    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
+    if first is None or first.shape[0] < 2:
+        return ""
+    batch = first.shape[0]
+    changed = [_first_sample_redrawn(t) if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch else t
+               for t in inputs]
+    try:
+        again = _seeded_forward(model, changed)
+    except Exception:  # noqa: BLE001 - another sample the model refuses says nothing about mixing
+        return ""
+    pairs = [(a, b) for a, b in zip(flatten(output), flatten(again))
+             if a.shape == b.shape and a.dim() >= 1 and a.shape[0] == batch and (a.is_floating_point() or a.is_complex())]
+    reached = any(not torch.equal(a[:1], b[:1]) for a, b in pairs)
+    if not reached or all(torch.allclose(a[1:], b[1:], rtol=1e-4, atol=1e-6, equal_nan=True) for a, b in pairs):
+        return ""
+    return ("in eval mode, changing only the first sample of the batch changed the other samples' outputs: the model "
+            "mixes samples across dimension 0 (nn.LSTM / nn.GRU / nn.TransformerEncoder without batch_first=True given "
+            "(batch, time, features), or a softmax, mean or norm over dim 0); ignore this if dimension 0 is not the "
+            "batch (a time-first model, graph nodes, set elements)")
+
+
+def _seeded_forward(model: nn.Module, inputs: list[Any]) -> Any:
+    """Forward with the RNG seeded alike each time and left as it was: two forwards that draw noise draw the same."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return model(*inputs)
+
+
+def _first_sample_redrawn(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` with its first sample replaced by another draw of the same kind (ids within the ids it holds)."""
+    out = tensor.clone()
+    if tensor.is_floating_point() or tensor.is_complex():
+        out[0] = torch.randn_like(tensor[0])
+    elif tensor.dtype == torch.bool:
+        out[0] = ~tensor[0]
+    else:
+        low, high = int(tensor.min()), int(tensor.max())
+        out[0] = torch.randint(low, high + 1, tuple(tensor[0].shape), dtype=tensor.dtype)
+    return out
 
 
 EVAL_MODE_NOTE = "raised in eval mode (model.eval(), as a test loop runs it); train mode passed"

@@ -138,6 +138,40 @@ def test_parameters_no_gradient_reaches_are_a_warning_not_a_failure(pool):
     assert check(pool, model("self.head(self.body(x))")).warnings == []
 
 
+SEQUENCE = '''
+import torch
+import torch.nn as nn
+
+
+class Forecaster(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(8, 16{batch_first})
+        self.norm = nn.BatchNorm1d(16)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):  # (batch, time, features)
+        out, _ = self.rnn(x)
+        h = self.drop(self.norm(out[:, -1])) + 0.01 * torch.randn(x.shape[0], 16)
+        return {ret}
+'''
+
+
+@pytest.mark.parametrize("batch_first, ret, mixes", [
+    ("", "self.fc(h)", True),  # recurrence across the batch: (batch, time, features) read as (time, batch, features)
+    (", batch_first=True", "self.fc(h).softmax(dim=0)", True),  # probabilities normalised across the batch
+    (", batch_first=True", "self.fc(h)", False),  # BatchNorm (running statistics in eval), dropout and noise: apart
+])
+def test_samples_mixed_across_the_batch_are_a_warning(pool, batch_first, ret, mixes):
+    """An LSTM without batch_first given (batch, time, features), or softmax over dim 0, passed every stage with no
+    word: the model trains, on nonsense."""
+    result = check(pool, SEQUENCE.format(batch_first=batch_first, ret=ret), inputs=[[2, 5, 8]], stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+    warned = [w for w in result.warnings if "mixes samples across dimension 0" in w]
+    assert bool(warned) == mixes, result.warnings
+
+
 def test_a_straight_through_rounding_passes(pool):
     result = check(pool, model("(lambda y: y + (y.round() - y).detach())(self.head(self.body(x)))"), stages=TRAINING_STAGES)
     assert result.status == "ok", (result.message, result.traceback)
