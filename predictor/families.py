@@ -59,6 +59,12 @@ def _strip_docstrings(tree: ast.AST) -> None:
             node.body = body[1:] or [ast.Pass()]
 
 
+def text_digest(code: str) -> str:
+    """sha256 of the exact text (lone surrogates included): the key of caches of per-text results. Why not the text
+    itself: a cache keyed by the code holds every code it keeps (up to 2 MiB each); a digest is 64 characters."""
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def content_hash(code: str) -> str:
     """Hash of the code's AST (comments and formatting do not count); raw text when it does not parse."""
     try:

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from cachetools import LRUCache, cached
 from prometheus_client import Counter, Gauge, Histogram
 
 from indexer.store import stage_index
@@ -31,7 +32,8 @@ from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, pre
 from predictor.api import ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
 from sandbox.pool import PoolClosed, code_problem
-from predictor.code_features import parse_problem
+from predictor.code_features import PER_TEXT_CACHE, parse_problem
+from predictor.families import text_digest
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
@@ -206,11 +208,26 @@ def _require_model_code(code: str, field: str = "code") -> str:
     MAX_EDITABLE_CHARS: its features are read with libcst in this process (a 1.9M-character file took 15-27 s, past
     any deadline; LEMUR's longest model file has 178,375 characters); not nested past what its readers take (1,000
     nested lambdas parsed, then said "does not parse as Python (None)")."""
-    _require_readable_code(code, field, f"a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
-    problem = parse_problem(code)
+    _require_code(code, field)
+    if len(code) > MAX_EDITABLE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
+    problem = _model_code_problem(code)
     if problem:
-        raise BadRequest(field, f"does not parse as Python ({problem}); send the model file's source")
+        raise BadRequest(field, problem)
     return code
+
+
+@cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())
+def _model_code_problem(code: str) -> str | None:
+    """Why a model file of the right size cannot be read (nested too deeply, does not parse), or None; cached per text.
+    Why cached: the checks parse the code twice, and a training loop sends the same file every epoch (a 154 KB file:
+    0.9 s a call)."""
+    try:
+        pyparse.refuse_too_deep(code)
+    except RecursionError as exc:  # pyparse.TooDeep, with the line and what to do
+        return str(exc)
+    problem = parse_problem(code)
+    return f"does not parse as Python ({problem}); send the model file's source" if problem else None
 
 
 def _check_k(k: int, default: int, upper: int, field: str = "k") -> int:

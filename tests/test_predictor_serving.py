@@ -276,6 +276,27 @@ def test_model_code_too_long_to_read_in_the_server_is_refused_at_once(served):
         served.report_result({**RUN, "code": big}, 0.4)
 
 
+def test_a_repeated_call_on_the_same_code_parses_it_no_more(served, monkeypatch):
+    """A warm Predict or ShouldStop on one unchanged 154 KB file took 0.6-2.4 s a call: the server checked its depth
+    with libcst, parsed it four times and hashed its AST on every call. A training loop sends the same file every
+    epoch: once read, a text is not parsed again (the checks and features are cached per text)."""
+    import libcst
+
+    from nnrag import pyparse
+
+    code = CODE + "".join(f"\nclass Block{i}(nn.Module):\n    def forward(self, x):\n        return x * {i}\n" for i in range(50))
+    run = {**RUN, "code": code, "hparams": {"lr": 0.01, "epochs": 6}}
+    first = served.predict(code, {"lr": 0.01}, "cifar-10", [0.3], epochs=6)
+    served.should_stop(run)
+    calls: list[str] = []
+    real_parse, real_cst = pyparse.parse, libcst.parse_module
+    monkeypatch.setattr(pyparse, "parse", lambda *a, **k: calls.append("ast") or real_parse(*a, **k))
+    monkeypatch.setattr(libcst, "parse_module", lambda *a, **k: calls.append("libcst") or real_cst(*a, **k))
+    assert served.predict(code, {"lr": 0.01}, "cifar-10", [0.3], epochs=6).accuracy == first.accuracy
+    served.should_stop(run)
+    assert calls == []
+
+
 # ------------------------------------------------------------------ bug 4: code too deep for Python's parser
 
 
