@@ -203,14 +203,12 @@ def _require_editable_code(code: str, field: str = "code") -> str:
 
 
 def _require_model_code(code: str, field: str = "code") -> str:
-    """A model file for the predictor: non-empty, within the size limit, and Python that parses (Check and Patch take
-    any text; a prediction for code that does not parse would rest on nothing the predictor learned from). At most
-    MAX_EDITABLE_CHARS: its features are read with libcst in this process (a 1.9M-character file took 15-27 s, past
-    any deadline; LEMUR's longest model file has 178,375 characters); not nested past what its readers take (1,000
-    nested lambdas parsed, then said "does not parse as Python (None)")."""
+    """A model file for the predictor: non-empty, within the sandbox's size limit (2 MiB of UTF-8, what Check takes),
+    and Python that parses (Check and Patch take any text; a prediction for code that does not parse would rest on
+    nothing the predictor learned from), not nested past what its readers take (1,000 nested lambdas parsed, then said
+    "does not parse as Python (None)"). Why not Patch's 250,000 characters: the predictor reads code with ``ast`` alone
+    (a 2 MB file: about 5 s once, then cached per text), and Patch's output, which passes Check, can be longer."""
     _require_code(code, field)
-    if len(code) > MAX_EDITABLE_CHARS:
-        raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_EDITABLE_CHARS:,}")
     problem = _model_code_problem(code)
     if problem:
         raise BadRequest(field, problem)
@@ -223,7 +221,7 @@ def _model_code_problem(code: str) -> str | None:
     Why cached: the checks parse the code twice, and a training loop sends the same file every epoch (a 154 KB file:
     0.9 s a call)."""
     try:
-        pyparse.refuse_too_deep(code)
+        pyparse.refuse_too_deep_for_ast(code)
     except RecursionError as exc:  # pyparse.TooDeep, with the line and what to do
         return str(exc)
     problem = parse_problem(code)

@@ -15,7 +15,7 @@ import typer
 
 from nnrag.cli.output import print_table
 from nnrag.cli.remote import remote_client
-from nnrag.pyparse import decode_source, refuse_too_deep
+from nnrag.pyparse import decode_source, refuse_too_deep_for_ast
 
 DEFAULT_MODELS = "last_value,curve_fit,gbm_nocode,gbm_code,gbm_stack"
 
@@ -172,7 +172,7 @@ def _model_code(file: Path) -> str:
     if "\0" in code:
         _fail(f"{file} does not parse as Python: source code string cannot contain null bytes")
     try:  # the predictor's readers recurse: 1,000 nested lambdas parsed, then said "does not parse as Python (None)"
-        refuse_too_deep(code)
+        refuse_too_deep_for_ast(code)
     except RecursionError as exc:  # pyparse.TooDeep, with the line and what to do
         _fail(f"{file}: {exc}")
     return code
