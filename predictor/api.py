@@ -1153,8 +1153,12 @@ class Predictor:
 
     def _siblings(self, view: RunView, earlier: list[RunView] | None) -> list[RunView]:
         """The study's earlier runs of the run's code; none given, its finished runs reported on the dataset. Never both:
-        a study that reports each finished run and also sends it as an earlier run would count it twice."""
-        return self._same_code(view, earlier or []) or self._reported(view, curves_only=True)  # residuals need curves
+        a study that reports each finished run and also sends it as an earlier run would count it twice. Only those
+        planned for the run's epochs: a sibling's residual is the estimator's error on the final of its own plan (one
+        reported 4-epoch run corrected a 10-epoch plan, and a run stuck at 0.10 was forecast 0.010, then 0.149 / 0.010
+        / 0.118 at epochs 2-4). The replays' studies plan every run for 50 epochs: they are unchanged."""
+        siblings = self._same_code(view, earlier or []) or self._reported(view, curves_only=True)  # residuals need curves
+        return [s for s in siblings if s.epochs == view.epochs]
 
     @staticmethod
     def _same_code(view: RunView, earlier: list[RunView]) -> list[RunView]:

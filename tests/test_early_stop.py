@@ -263,6 +263,24 @@ def test_api_should_stop_learns_from_earlier_runs_of_the_same_code(tmp_path):
         p.should_stop(run, bar, 6, policy=policy, earlier=[jumped, [0.1, 0.2]])
 
 
+def test_only_earlier_runs_planned_for_the_same_epochs_correct_a_run(tmp_path):
+    """The audit: one reported 4-epoch run of a code corrected a 10-epoch plan of it, and a run stuck at 0.10 was
+    forecast a final of 0.010, then 0.149 / 0.010 / 0.118 at epochs 2-4. A sibling's residual is the estimator's error
+    on the final of the sibling's own plan: a run planned for other epochs says nothing of this plan's final."""
+    p = _last_value_predictor(tmp_path)
+    code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n"
+    policy = StopPolicy(top_k=3, p_min=0.05, patience=2, bar="final", sibling_shrink=1.0)
+    run = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2]}
+    jumped = {"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "curve": [0.1, 0.2, 0.3, 0.9, 0.95, 0.95], "epochs": 6}
+    bar = [0.5, 0.5, 0.5]
+    assert "corrected by 3 earlier runs" in p.should_stop(run, bar, 6, policy=policy, earlier=[jumped] * 3).model
+    longer = p.should_stop(run, bar, 10, policy=policy, earlier=[jumped] * 3)
+    assert longer.stop and "corrected" not in longer.model, "6-epoch runs do not correct a 10-epoch plan"
+    p.report({"code": code, "hparams": {"lr": 0.01}, "dataset": "cifar-10", "accuracy": jumped["curve"], "epochs_planned": 6})
+    assert "corrected by 1 earlier runs" in p.should_stop(run, bar, 6, policy=policy).model, "a reported run of the same plan"
+    assert "corrected" not in p.should_stop(run, bar, 10, policy=policy).model, "a reported run of another plan"
+
+
 def test_bar_rank_stays_below_the_studys_final_top_k_within_the_risk():
     """The bar of a young study of known size is a better finished final than the top-k's last: the j-th best for the
     smallest j whose chance of passing the study's final k-th best is at most the risk. Checked against random orders
