@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from indexer.store import stage_index
 from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
-from predictor.api import ReportsUnavailable
+from predictor.api import NotTrainedFor, ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
 from sandbox.pool import PoolClosed, code_problem
 from predictor.code_features import PER_TEXT_CACHE, parse_problem
@@ -738,6 +738,8 @@ class PredictorServicer(predictor_pb2_grpc.PredictorServiceServicer):
     def _call(fn: Callable[[], Any], field: str) -> Any:
         try:
             return fn()
+        except NotTrainedFor as exc:  # a valid request the loaded predictor was not trained for: FAILED_PRECONDITION
+            raise Unavailable(str(exc)) from None
         except ValueError as exc:  # the predictor's own input checks
             raise BadRequest(field, str(exc)) from None
 

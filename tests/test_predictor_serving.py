@@ -298,6 +298,22 @@ def test_a_repeated_call_on_the_same_code_parses_it_no_more(served, monkeypatch)
     assert calls == []
 
 
+def test_a_dataset_the_predictor_was_not_trained_for_is_failed_precondition(tmp_path):
+    """After `train-predictor --fast` (CIFAR-10 alone) MNIST and CIFAR-100 got CIFAR-10's estimator's answer, identical
+    numbers, only the method saying so. Predict and ShouldStop refuse them with FAILED_PRECONDITION naming the fix;
+    CIFAR-10 is answered, and ReportResult still stores an MNIST run (the full predictor learns from it)."""
+    directory = tmp_path / "fast"
+    _save(directory, datasets=["cifar-10"], fast=True)
+    with serving(directory, tmp_path) as (_, client):
+        assert client.predict(CODE, {}, "cifar-10", [0.3], epochs=5).accuracy > 0
+        for dataset in ("mnist", "cifar-100"):
+            with pytest.raises(FailedPrecondition, match=f"no estimator of {dataset}.*nnrag train-predictor` without --fast"):
+                client.predict(CODE, {}, dataset, [0.3], epochs=5)
+            with pytest.raises(FailedPrecondition, match=f"no estimator of {dataset}"):
+                client.should_stop({**RUN, "dataset": dataset, "hparams": {"epochs": 5}}, 0.9)
+        assert client.report_result({**RUN, "dataset": "mnist", "hparams": {"epochs": 2}}, 0.4) > 0
+
+
 # ------------------------------------------------------------------ bug 4: code too deep for Python's parser
 
 
