@@ -493,6 +493,9 @@ class ReportStore:
             db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT, "
                        "measurement_version INTEGER NOT NULL DEFAULT 0)")
             self._add_columns(db)
+            # one row counting the changes to the reports (``revision``); a store older than it starts at its row count
+            db.execute("CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 0), changes INTEGER NOT NULL)")
+            db.execute("INSERT OR IGNORE INTO revision VALUES (0, (SELECT COUNT(*) FROM reports))")
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_run_id ON reports (run_id)")
 
@@ -533,8 +536,10 @@ class ReportStore:
                 if existing is not None:
                     if run.run_id:
                         db.execute(f"UPDATE reports SET {', '.join(f'{c} = ?' for c in REPORT_COLUMNS)} WHERE id = ?", (*values, existing))
+                        db.execute("UPDATE revision SET changes = changes + 1")
                     return existing
                 cur = db.execute(f"INSERT INTO reports ({', '.join(REPORT_COLUMNS)}) VALUES ({','.join('?' * len(REPORT_COLUMNS))})", values)
+                db.execute("UPDATE revision SET changes = changes + 1")
                 return int(cur.lastrowid)
         except sqlite3.OperationalError as exc:  # a read-only directory or file system: a traceback ended `nnrag report`
             if "readonly" not in str(exc) and "unable to open" not in str(exc):
@@ -599,6 +604,16 @@ class ReportStore:
     def count(self) -> int:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+
+    def revision(self) -> int:
+        """How many times a report was stored or replaced (a retry of a stored one does not count), by any process: one
+        row read. Why: the answers change with every report, and ``versions.predictor_version`` said nothing of them
+        (it counted the reports of the last training), so a client caching on it kept stale answers."""
+        try:
+            with self._connect() as db:
+                return int(db.execute("SELECT changes FROM revision WHERE id = 0").fetchone()[0])
+        except sqlite3.OperationalError as exc:  # the file was replaced or removed while serving ("no such table")
+            raise ReportsUnavailable(f"the report store {self.path} cannot be read ({exc})") from None
 
     def new_datasets(self) -> dict[str, int]:
         """The datasets outside LEMUR that runs were reported on, each with its finished image-classification accuracy

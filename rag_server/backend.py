@@ -250,10 +250,18 @@ class Backend:
         }
 
     def _predictor_version(self) -> str:
+        """``<default estimator>@<trained at>+<reports it learned from>reported.r<report store revision>``: the revision
+        changes with every report stored since (``ReportStore.revision``), as the answers do at once."""
         if self.predictor is None:
             return ""
+        from predictor.api import ReportsUnavailable
+
         meta = self.predictor.meta
-        return f"{self.predictor.default_model}@{int(meta.get('trained_at', 0))}+{meta.get('n_reported', 0)}reported"
+        trained = f"{self.predictor.default_model}@{int(meta.get('trained_at', 0))}+{meta.get('n_reported', 0)}reported"
+        try:
+            return f"{trained}.r{self.predictor.reports.revision()}"
+        except ReportsUnavailable:  # the directory moved away while serving: the answers use no reports either
+            return trained
 
     def close(self) -> None:
         if self.pool is not None and self.owns_pool:

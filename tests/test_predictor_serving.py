@@ -314,6 +314,31 @@ def test_a_dataset_the_predictor_was_not_trained_for_is_failed_precondition(tmp_
         assert client.report_result({**RUN, "dataset": "mnist", "hparams": {"epochs": 2}}, 0.4) > 0
 
 
+def test_the_predictor_version_changes_with_every_report(predictor_dir, tmp_path):
+    """versions.predictor_version read `last_value@1+0reported` while reports were changing the answers at once: it
+    counted the reports of the last training only. It now carries the report store's revision: a stored or replaced
+    report (from this server or `nnrag report` in another process) changes it, a retry stored once does not."""
+    from predictor.api import ReportedRun, ReportStore
+
+    with serving(predictor_dir, tmp_path) as (_, client):
+        def revision() -> int:
+            version = client.predict(CODE, {}, "cifar-10", [0.3], epochs=5).versions["predictor_version"]
+            trained, _, changes = version.partition(".r")
+            assert trained == "last_value@1+0reported", version
+            return int(changes)
+
+        before = revision()  # the saved directory may hold other tests' reports
+        client.report_result(RUN)
+        client.report_result(RUN)  # a retry after a deadline: the same run, stored once, nothing changed
+        assert revision() == before + 1
+        stopped = {**RUN, "run_id": "a", "hparams": {"epochs": 5}}
+        client.report_result(stopped, stopped_early=True)
+        client.report_result({**stopped, "curve": [0.3, 0.4, 0.5, 0.5, 0.6]})  # the same run finished: replaced
+        assert revision() == before + 3
+        ReportStore(predictor_dir / "reports.sqlite").add(ReportedRun(CODE, {}, "cifar-10", [0.5, 0.6, 0.7]))  # another process
+        assert revision() == before + 4
+
+
 # ------------------------------------------------------------------ bug 4: code too deep for Python's parser
 
 
