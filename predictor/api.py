@@ -30,7 +30,7 @@ from corpus.lemur_stats import Run
 from predictor.code_features import PER_TEXT_CACHE, parse_problem, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, lemur_features_of_same_code, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, above_one_hint, checked_incumbent, checked_study,
-                                  decide, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
+                                  decide, diverged_hint, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
 from predictor.families import content_hash, text_digest
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
@@ -406,8 +406,9 @@ def _curve_of(values, field: str) -> list[float]:
 
 
 def percentage_hint(curve: list[float]) -> str:
-    """What a curve with values above 1 may be: percentages or losses (``early_stop.above_one_hint``), else ""."""
-    return above_one_hint(curve)
+    """What a refused curve may be: percentages or losses (``early_stop.above_one_hint``), a diverged run's NaN
+    (``early_stop.diverged_hint``: what to send instead), else ""."""
+    return above_one_hint(curve) or diverged_hint(curve)
 
 
 @cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())

@@ -163,14 +163,28 @@ LATE_THRESHOLD = dict(p_min_late=0.3, late_share=0.7)
 STUDY_SIZE_POLICY = dict(RECOMMENDED_POLICY, bar_risk=0.02, p_min_sized=(0.02, 0.04))
 
 
+# What a run that diverged sends, said wherever a NaN or infinite accuracy is refused. Why: a training loop that passed
+# a NaN accuracy straight on got "nan is not in [0, 1]" mid-training, with no word of what to send, while
+# ``predictor_pruner`` reads a NaN report as divergence (it prunes the trial). 0.0 is the final a diverged run reports
+# (``Client.report_result``); a NaN is refused rather than read as 0.0, since it is as often a bug in the metric.
+DIVERGED_HINT = ("a run that diverged (a NaN or infinite loss or accuracy) sends 0.0 for that epoch, the final a diverged "
+                 "run reports; predictor_pruner prunes a trial at a NaN report")
+
+
+def diverged_hint(values: list[float]) -> str:
+    """" (``DIVERGED_HINT``)" when a value is NaN or infinite, else ""."""
+    return f" ({DIVERGED_HINT})" if any(not math.isfinite(v) for v in values) else ""
+
+
 def check_accuracy(value: Any, field: str) -> float:
     """``value`` as an accuracy in [0, 1], else a ValueError naming ``field`` (``_above_one_hint``: a percentage or a
-    loss). Why: an incumbent of 1.5 or 90 is a bar no run clears (every run stopped), NaN one every run clears (none
-    stopped), and "0.9" failed deep inside the rule with a message about floats."""
+    loss; ``diverged_hint``: NaN). Why: an incumbent of 1.5 or 90 is a bar no run clears (every run stopped), NaN one
+    every run clears (none stopped), and "0.9" failed deep inside the rule with a message about floats."""
     number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if number and math.isfinite(value) and 0.0 <= value <= 1.0:
         return float(value)
     hint = above_one_hint([float(value)], curve=False) if number and math.isfinite(value) and value > 1.0 else ""
+    hint = hint or (diverged_hint([float(value)]) if number else "")
     raise ValueError(f"{field} must be an accuracy in [0, 1], got {value!r}{hint}")
 
 

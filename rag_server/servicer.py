@@ -31,6 +31,7 @@ from nnrag import pyparse
 from nnrag.v1 import blocks_pb2, blocks_pb2_grpc, common_pb2, predictor_pb2, predictor_pb2_grpc
 from predictor.api import NotTrainedFor, ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
+from predictor.early_stop import diverged_hint
 from sandbox.pool import PoolClosed, code_problem
 from predictor.code_features import PER_TEXT_CACHE, parse_problem
 from predictor.families import text_digest
@@ -275,8 +276,9 @@ def _check_elapsed(ordered: list[tuple[int, Any]], field: str) -> None:
 
 
 def _fraction(value: float, field: str) -> float:
+    """An accuracy in [0, 1], else INVALID_ARGUMENT naming ``field``; a NaN or infinite one says what a diverged run sends."""
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise BadRequest(field, f"{value} is not in [0, 1]")
+        raise BadRequest(field, f"{value} is not in [0, 1]{diverged_hint([value])}")
     return value
 
 

@@ -339,6 +339,29 @@ def test_the_predictor_version_changes_with_every_report(predictor_dir, tmp_path
         assert revision() == before + 4
 
 
+def test_a_nan_accuracy_is_refused_saying_what_a_diverged_run_sends(served, tmp_path):
+    """A NaN accuracy got "run.curve[1].accuracy: nan is not in [0, 1]" mid-training, with no word of what a diverged run
+    should send, while predictor_pruner reads a NaN as divergence. Still refused (a NaN is as often a metric bug), and
+    every refusal of one, over the wire and in process, says to send 0.0."""
+    from predictor.api import Predictor, ReportedRun
+
+    nan = float("nan")
+    with pytest.raises(InvalidArgument, match=r"curve\[1\]\.accuracy: nan is not in \[0, 1\] \(a run that diverged .* sends 0\.0"):
+        served.predict(CODE, {}, "cifar-10", [0.3, nan], epochs=5)
+    with pytest.raises(InvalidArgument, match=r"run\.curve\[1\]\.accuracy: nan .*sends 0\.0"):
+        served.should_stop({**RUN, "curve": [0.3, nan], "hparams": {"epochs": 5}})
+    with pytest.raises(InvalidArgument, match=r"incumbent_accuracy: inf .*sends 0\.0"):
+        served.should_stop({**RUN, "hparams": {"epochs": 5}}, float("inf"))
+    with pytest.raises(InvalidArgument, match=r"sends 0\.0"):
+        served.report_result({**RUN, "curve": [0.3, nan]})
+    _save(tmp_path / "p")
+    predictor = Predictor.load(tmp_path / "p")
+    with pytest.raises(ValueError, match=r"got nan \(a run that diverged .* sends 0\.0"):
+        predictor.should_stop({**RUN, "curve": [0.3, nan]}, [0.5], budget=5)
+    with pytest.raises(ValueError, match=r"sends 0\.0"):
+        ReportedRun(CODE, {}, "cifar-10", [0.3, nan]).check_result()
+
+
 # ------------------------------------------------------------------ bug 4: code too deep for Python's parser
 
 
