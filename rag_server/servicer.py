@@ -208,7 +208,7 @@ def _require_model_code(code: str, field: str = "code") -> str:
     and Python that parses (Check and Patch take any text; a prediction for code that does not parse would rest on
     nothing the predictor learned from), not nested past what its readers take (1,000 nested lambdas parsed, then said
     "does not parse as Python (None)"). Why not Patch's 250,000 characters: the predictor reads code with ``ast`` alone
-    (a 2 MB file: about 5 s once, then cached per text), and Patch's output, which passes Check, can be longer."""
+    (a 2 MB file: 8-16 s once on the 2 cores, then cached per text), and Patch's output, which passes Check, can be longer."""
     _require_code(code, field)
     problem = _model_code_problem(code)
     if problem:
