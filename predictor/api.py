@@ -494,9 +494,7 @@ class ReportStore:
             db.execute("CREATE TABLE IF NOT EXISTS dynamic (code_hash TEXT PRIMARY KEY, features TEXT, "
                        "measurement_version INTEGER NOT NULL DEFAULT 0)")
             self._add_columns(db)
-            # one row counting the changes to the reports (``revision``); a store older than it starts at its row count
-            db.execute("CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 0), changes INTEGER NOT NULL)")
-            db.execute("INSERT OR IGNORE INTO revision VALUES (0, (SELECT COUNT(*) FROM reports))")
+            self._add_revision(db)
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_code ON reports (code_hash, dataset)")
             db.execute("CREATE INDEX IF NOT EXISTS reports_by_run_id ON reports (run_id)")
 
@@ -514,6 +512,15 @@ class ReportStore:
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
+
+    @staticmethod
+    def _add_revision(db: sqlite3.Connection) -> None:
+        """The one row counting the changes to the reports (``revision``), made once; a store older than it starts at
+        its row count. Only when missing: a read-only store (a read-only mount) refuses even a write that changes nothing."""
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'revision'").fetchone():
+            return
+        db.execute("CREATE TABLE IF NOT EXISTS revision (id INTEGER PRIMARY KEY CHECK (id = 0), changes INTEGER NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO revision VALUES (0, (SELECT COUNT(*) FROM reports))")
 
     def _connect(self) -> sqlite3.Connection:
         try:
