@@ -10,6 +10,8 @@ model, and a check exists to say so before that.
 from __future__ import annotations
 
 import math
+import random
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -144,9 +146,10 @@ def ungraded_parameters_warning(model: nn.Module) -> str:
     if not missed:
         return ""
     total = sum(1 for p in model.parameters() if p.requires_grad)
-    return (f"backward gave no gradient to {_listed(missed)} of the {total} trainable parameter tensors: "
-            "forward's output does not use them, or computes them under torch.no_grad() or .detach(); training will "
-            "never change them (set requires_grad=False if they are frozen on purpose)")
+    return (f"backward of the checked batch gave no gradient to {_listed(missed)} of the {total} trainable parameter "
+            "tensors: forward's output did not use them, or computed them under torch.no_grad() or .detach(); unless "
+            "other batches use them (routing, layer drop) or another loss trains them, training will never change "
+            "them (set requires_grad=False if they are frozen on purpose)")
 
 
 def _any_nonzero_gradient(model: nn.Module) -> bool:
@@ -206,7 +209,10 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
     model mixes samples across dimension 0. Why: ``nn.LSTM`` / ``nn.TransformerEncoder`` without ``batch_first=True``
     given (batch, time, features) treat the batch as time (attention or recurrence across samples), and softmax over
     dim 0 normalises across the batch; each passes every stage and trains on nonsense. A warning, not a failure: the
-    first dimension may be graph nodes or set elements on purpose, or time in a time-first model."""
+    first dimension may be graph nodes or set elements on purpose, or time in a time-first model. The original batch
+    runs again after the changed one, and the two adjacent forwards are compared: a model that keeps state between
+    calls (a carried hidden state, a KV cache, MoCo's queue) changes every output from call to call, and says nothing.
+    A (batch, batch, ...) output (a similarity matrix) is compared without its first column, which sample 0 feeds."""
     first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
     if first is None or first.shape[0] < 2:
         return ""
@@ -214,13 +220,15 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
     changed = [_first_sample_redrawn(t) if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch else t
                for t in inputs]
     try:
-        again = _seeded_forward(model, changed)
+        again = flatten(_seeded_forward(model, changed))
+        original = flatten(_seeded_forward(model, inputs))
     except Exception:  # noqa: BLE001 - another sample the model refuses says nothing about mixing
         return ""
-    pairs = [(a, b) for a, b in zip(flatten(output), flatten(again))
-             if a.shape == b.shape and a.dim() >= 1 and a.shape[0] == batch and (a.is_floating_point() or a.is_complex())]
+    if not _same_others(flatten(output), original, batch, all_rows=True):
+        return ""  # the same batch twice gave other outputs: state kept between calls, not mixing
+    pairs = [(a, b) for a, b in zip(original, again) if _batched(a, b, batch)]
     reached = any(not torch.equal(a[:1], b[:1]) for a, b in pairs)
-    if not reached or all(torch.allclose(a[1:], b[1:], rtol=1e-4, atol=1e-6, equal_nan=True) for a, b in pairs):
+    if not reached or _same_others(original, again, batch):
         return ""
     return ("in eval mode, changing only the first sample of the batch changed the other samples' outputs: the model "
             "mixes samples across dimension 0 (nn.LSTM / nn.GRU / nn.TransformerEncoder without batch_first=True given "
@@ -228,23 +236,74 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
             "batch (a time-first model, graph nodes, set elements)")
 
 
+def _batched(a: torch.Tensor, b: torch.Tensor, batch: int) -> bool:
+    return a.shape == b.shape and a.dim() >= 1 and a.shape[0] == batch and (a.is_floating_point() or a.is_complex())
+
+
+def _same_others(first: list[torch.Tensor], second: list[torch.Tensor], batch: int, all_rows: bool = False) -> bool:
+    """Whether the batched outputs agree on samples 1.. (every sample with ``all_rows``), leaving out column 0 of a
+    (batch, batch, ...) output."""
+    for a, b in zip(first, second):
+        if not _batched(a, b, batch):
+            continue
+        rows = slice(None) if all_rows else slice(1, None)
+        a, b = a[rows], b[rows]
+        if a.dim() >= 2 and a.shape[1] == batch and not all_rows:
+            a, b = a[:, 1:], b[:, 1:]
+        if not torch.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True):
+            return False
+    return True
+
+
 def _seeded_forward(model: nn.Module, inputs: list[Any]) -> Any:
-    """Forward with the RNG seeded alike each time and left as it was: two forwards that draw noise draw the same."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return model(*inputs)
+    """Forward with every RNG the model may draw from (torch's, Python's, numpy's) seeded alike each time and left as it
+    was: two forwards that draw noise draw the same."""
+    numpy = sys.modules.get("numpy")
+    saved_random, saved_numpy = random.getstate(), numpy.random.get_state() if numpy is not None else None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            random.seed(0)
+            if numpy is not None:
+                numpy.random.seed(0)
+            return model(*inputs)
+    finally:
+        random.setstate(saved_random)
+        if numpy is not None:
+            numpy.random.set_state(saved_numpy)
+
+
+RETRY_BATCH = 256  # samples of the second backward's batch (``larger_batch``), fewer for large samples
+RETRY_ELEMENTS = 1 << 21  # values in each of its input tensors at most
+
+
+def larger_batch(inputs: list[Any]) -> list[Any]:
+    """``inputs`` with every tensor that has the batch's size in dimension 0 redrawn for a batch of up to RETRY_BATCH
+    samples (fewer when a sample is large), of the same kind (ids within the ids they hold); other values as given."""
+    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
+    if first is None:
+        return inputs
+    batch = first.shape[0]
+    per_sample = max(1, max(t[0].numel() for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch))
+    size = max(batch, min(RETRY_BATCH, RETRY_ELEMENTS // per_sample))
+    return [_redrawn(t, size) if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch else t for t in inputs]
+
+
+def _redrawn(tensor: torch.Tensor, size: int) -> torch.Tensor:
+    """A new draw of ``size`` samples like ``tensor``'s: normal values, random booleans, or ids within those it holds."""
+    shape = (size, *tensor.shape[1:])
+    if tensor.is_floating_point() or tensor.is_complex():
+        return torch.randn(shape, dtype=tensor.dtype)
+    if tensor.dtype == torch.bool:
+        return torch.rand(shape) > 0.5
+    low, high = int(tensor.min()), int(tensor.max())
+    return torch.randint(low, high + 1, shape, dtype=tensor.dtype)
 
 
 def _first_sample_redrawn(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` with its first sample replaced by another draw of the same kind (ids within the ids it holds)."""
     out = tensor.clone()
-    if tensor.is_floating_point() or tensor.is_complex():
-        out[0] = torch.randn_like(tensor[0])
-    elif tensor.dtype == torch.bool:
-        out[0] = ~tensor[0]
-    else:
-        low, high = int(tensor.min()), int(tensor.max())
-        out[0] = torch.randint(low, high + 1, tuple(tensor[0].shape), dtype=tensor.dtype)
+    out[0] = ~tensor[0] if tensor.dtype == torch.bool else _redrawn(tensor, 1)[0]
     return out
 
 

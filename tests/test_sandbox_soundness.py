@@ -172,6 +172,62 @@ def test_samples_mixed_across_the_batch_are_a_warning(pool, batch_first, ret, mi
     assert bool(warned) == mixes, result.warnings
 
 
+SAMPLES_APART = {
+    "state kept between calls": """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.register_buffer("memory", torch.zeros(4))
+
+    def forward(self, x):
+        out = self.fc(x) + self.memory
+        self.memory = out.detach().mean(0)
+        return out
+""",
+    "numpy noise in eval": """
+import numpy as np
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(x) + torch.from_numpy(np.random.randn(*x.shape[:1], 4)).float()
+""",
+    "a (batch, batch) similarity": """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        z = self.fc(x)
+        return z @ z.t()
+""",
+}
+
+
+@pytest.mark.parametrize("body", SAMPLES_APART.values(), ids=SAMPLES_APART.keys())
+def test_models_that_keep_samples_apart_get_no_mixing_warning(pool, body):
+    """A carried state changed every output between the check's forwards, numpy's noise was not seeded alike, and a
+    similarity matrix's column 0 is sample 0's: each got the batch-mixing warning (audit of the new rules)."""
+    result = check(pool, "import torch\nimport torch.nn as nn\n" + body, inputs=[[3, 8]])
+    assert result.status == "ok", (result.message, result.traceback)
+    assert not [w for w in result.warnings if "mixes samples" in w], result.warnings
+
+
+def test_a_gradient_few_inputs_pass_is_found_on_a_larger_batch(pool):
+    """An age regressor ending in ``.clamp(0, 1) * 100`` passes a gradient for about 1.5% of inputs: none of the two
+    checked samples, and it was called untrainable (ZeroGradient); the second backward draws a larger batch. Here the
+    outputs pass a gradient only above 1.0, which none of the checked samples' reach."""
+    code = model("self.head(self.body(x)).clamp(min=1.0) * 100")
+    result = check(pool, code)
+    assert result.status == "ok", (result.error_type, result.message)
+
+
 def test_a_straight_through_rounding_passes(pool):
     result = check(pool, model("(lambda y: y + (y.round() - y).detach())(self.head(self.body(x)))"), stages=TRAINING_STAGES)
     assert result.status == "ok", (result.message, result.traceback)
