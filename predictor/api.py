@@ -542,7 +542,7 @@ class ReportStore:
                 db.execute("BEGIN IMMEDIATE")  # one writer across processes: the lookup and the write are one step
                 existing = self._same_run(db, run, values[1])
                 if existing is not None:
-                    if run.run_id:
+                    if run.run_id and not self._stored_as(db, existing, values):
                         db.execute(f"UPDATE reports SET {', '.join(f'{c} = ?' for c in REPORT_COLUMNS)} WHERE id = ?", (*values, existing))
                         db.execute("UPDATE revision SET changes = changes + 1")
                     return existing
@@ -554,6 +554,13 @@ class ReportStore:
                 raise
             raise ReportsUnavailable(f"the report store {self.path} cannot be written ({exc}): report into a predictor "
                                      "directory this user can write") from None
+
+    @staticmethod
+    def _stored_as(db: sqlite3.Connection, row: int, values: tuple) -> bool:
+        """Whether row ``row`` already holds ``values`` (its receipt time aside). Why: a retry of a report with a
+        run_id rewrote its row and raised the revision, so a client caching on the version lost its cache for nothing."""
+        stored = db.execute(f"SELECT {', '.join(REPORT_COLUMNS[1:])} FROM reports WHERE id = ?", (row,)).fetchone()
+        return stored is not None and tuple(stored) == tuple(values[1:])
 
     def _same_run(self, db: sqlite3.Connection, run: ReportedRun, code_hash: str) -> int | None:
         """The id of the stored row ``run`` stands for: the one with its run_id, else (no run_id) an identical report."""
@@ -921,9 +928,11 @@ class Predictor:
         a ValueError (``planned_epochs``). The finished runs of the same code reported on ``dataset`` correct the answer
         (``corrected_by_reports``) unless ``use_reports`` is False (a caller that corrects by the study's own runs, such
         as ``optuna_pruner``, must not correct twice)."""
-        self._checked(code, hparams, dataset, parse=True)  # before the curve's epochs are weighed against a plan
+        canonical = self._checked(code, hparams, dataset, parse=True)  # before the curve's epochs are weighed against a plan
         curve = _curve_of(curve, "curve") if curve is not None else []
         planned, _ = planned_epochs(epochs, hparams, len(curve))
+        if len(curve) < planned:  # a finished curve is its own answer ("observed"), whatever the estimators
+            self._answerable(canonical, model, target)
         view = self.view(code, hparams, dataset, curve, durations, planned, transform)
         prediction = self._predicted(view, model, target, use_reports)
         if target == "best":
@@ -1027,6 +1036,11 @@ class Predictor:
         return Prediction(float(e.point[0]), float(e.lo[0]), float(e.hi[0]), method, view.k, view.dataset, view.epochs, target,
                           model_ran=model_ran(view.code_features))
 
+    def _answerable(self, dataset: str, model: str | None = None, target: str = "final") -> None:
+        """Refuse (``_method``'s errors) a dataset no estimator answers before anything is measured. Why first: a
+        refused MNIST Predict of new 2 MB code read it and ran its sandbox measurement (9.5 s) before saying no."""
+        self._method(self._estimator(model, target), model or self.default_model, dataset)
+
     def _method(self, est, name: str, dataset: str) -> str:
         """``name``, saying so when another dataset's estimator answers for ``dataset`` (``models.PerDataset``; a
         single estimator trained on ``meta["datasets"]`` only). A dataset of no LEMUR image-classification run (coco,
@@ -1049,7 +1063,8 @@ class Predictor:
                              f"{dataset} (LEMUR's {dataset} runs are other tasks); it answers for {', '.join(CLASSIFICATION_DATASETS)}")
         raise NotTrainedFor(f"this predictor has no estimator of {dataset} ({note}; `nnrag train-predictor --fast` and the demo "
                             f"default fit CIFAR-10's alone): another dataset's estimator answers at that dataset's accuracy level "
-                            f"(CIFAR-10's on MNIST at k = 0: RMSE 0.44, its 80% intervals covering 4% of the runs); train the full "
+                            f"(measured for CIFAR-10's on MNIST at k = 0: RMSE 0.44, its 80% intervals covering 4% of the runs); "
+                            f"train the full "
                             f"predictor, `nnrag train-predictor` without --fast, to predict {dataset}")
 
     def _no_estimator_yet(self, dataset: str) -> str:
@@ -1082,7 +1097,12 @@ class Predictor:
         (``early_stop.bar_rank``)."""
         incumbent = checked_incumbent(incumbent)
         study_runs = checked_study(study_runs, earlier)
-        view, assumed = self._run_view(run, budget)
+        view, assumed = self._run_view(run, budget, measure=False)
+        if isinstance(run, dict) and view.code:
+            check_model_code(view.code)  # what a measured view checks first
+        if view.k < view.epochs:  # before the code is measured
+            self._answerable(view.dataset)
+        view = self._measured(view)
         decision = self._decision(view, incumbent, policy, earlier, study_runs)
         if assumed:  # said in the answer: the horizon the decision is for was not given
             decision = replace(decision, reason=f"{decision.reason} (planned epochs not given: {view.epochs} assumed)")
@@ -1236,7 +1256,7 @@ class Predictor:
             return None
         return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)
 
-    def _run_view(self, run: dict | RunView, budget: int | None) -> tuple[RunView, bool]:
+    def _run_view(self, run: dict | RunView, budget: int | None, measure: bool = True) -> tuple[RunView, bool]:
         """The run ``should_stop`` decides for, and whether its planned epochs were assumed: from ``budget``, else the
         run dict's ``epochs``, else its hyperparameters' (``planned_epochs``: none is a ValueError once the curve has
         ``DEFAULT_EPOCHS``, a plan below the curve always is)."""
@@ -1250,8 +1270,8 @@ class Predictor:
             given = budget if budget is not None else run.get("epochs")
             planned, assumed = planned_epochs(given, run.get("hparams") if isinstance(run.get("hparams"), dict) else None,
                                               len(_curve_of(run["curve"], "run curve")), named)
-            return self._view_of({**run, "epochs": planned}, None), assumed
-        return self._view_of(run, budget), False
+            return self._view_of({**run, "epochs": planned}, None, measure), assumed
+        return self._view_of(run, budget, measure), False
 
     def _view_of(self, run: dict | RunView, budget: int | None, measure: bool = True) -> RunView:
         if not isinstance(run, dict):

@@ -203,13 +203,22 @@ def _require_editable_code(code: str, field: str = "code") -> str:
                                                "the server, about 20 s per 100,000 characters): send the model's own file")
 
 
+# The longest model file the predictor reads: twice Patch's input limit, so a patched model file (Patch adds blocks of
+# up to ~170 KB to at most 250,000 characters) is taken; LEMUR's longest model file has 178,375 characters. Why not
+# the sandbox's 2 MiB: a first read holds this process's CPU (2 MB: 8-16 s), and four parallel first calls on 2 MB
+# files ran past the default 30 s deadline while other clients' calls waited up to 7 s.
+MAX_MODEL_CODE_CHARS = 500_000
+
+
 def _require_model_code(code: str, field: str = "code") -> str:
-    """A model file for the predictor: non-empty, within the sandbox's size limit (2 MiB of UTF-8, what Check takes),
-    and Python that parses (Check and Patch take any text; a prediction for code that does not parse would rest on
-    nothing the predictor learned from), not nested past what its readers take (1,000 nested lambdas parsed, then said
-    "does not parse as Python (None)"). Why not Patch's 250,000 characters: the predictor reads code with ``ast`` alone
-    (a 2 MB file: 8-16 s once on the 2 cores, then cached per text), and Patch's output, which passes Check, can be longer."""
+    """A model file for the predictor: non-empty, at most MAX_MODEL_CODE_CHARS, and Python that parses (Check and
+    Patch take any text; a prediction for code that does not parse would rest on nothing the predictor learned from),
+    not nested past what its readers take (1,000 nested lambdas parsed, then said "does not parse as Python (None)").
+    Read with ``ast`` alone, cached per text."""
     _require_code(code, field)
+    if len(code) > MAX_MODEL_CODE_CHARS:
+        raise BadRequest(field, f"{len(code):,} characters; a model file for the predictor has at most {MAX_MODEL_CODE_CHARS:,} "
+                                "(LEMUR's longest has 178,375; a patched model file fits)")
     problem = _model_code_problem(code)
     if problem:
         raise BadRequest(field, problem)

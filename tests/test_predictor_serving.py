@@ -263,18 +263,20 @@ def test_huge_planned_epochs_are_invalid_argument(served):
     assert served.predict(CODE, {"epochs": 100_000}, "cifar-10", [0.3]).epochs == 100_000
 
 
-def test_model_code_takes_what_check_takes(served):
-    """Predict refused code over 250,000 characters (Patch's limit: libcst) though Check takes 2 MiB and Patch's own
-    output, which passes Check, can be longer (a 154 KB patched file). The predictor reads code with ast alone: Predict,
-    ShouldStop and ReportResult take up to the sandbox's 2 MiB, and refuse more at once naming the limit."""
+def test_model_code_takes_a_patched_model_file(served):
+    """Predict refused code over 250,000 characters (Patch's input limit) though Patch's own output, which passes
+    Check, can be longer (a 154 KB patched file of 40 lines of model). Predict, ShouldStop and ReportResult take up to
+    500,000 characters; not the sandbox's 2 MiB, whose first reads held the server (four parallel 2 MB calls ran past
+    the default 30 s deadline): more is refused at once naming the limit."""
     big = CODE + "".join(f"\nclass Pad{i}(nn.Module):\n    def forward(self, x):\n        return x + {i}\n" for i in range(4_000))
-    assert 250_000 < len(big) < 2 * 1024 * 1024
+    assert 250_000 < len(big) < 500_000
     assert served.predict(big, {}, "cifar-10", [0.3], epochs=5).observed_epochs == 1
     assert served.should_stop({**RUN, "code": big, "hparams": {"epochs": 5}}).predicted_accuracy >= 0
     assert served.report_result({**RUN, "code": big, "hparams": {"epochs": 2}}, 0.4) > 0
-    huge = big + "#" * (2 * 1024 * 1024)
-    with pytest.raises(InvalidArgument, match=r"at most 2,097,152"):
-        served.predict(huge, {}, "cifar-10", [0.3])
+    with pytest.raises(InvalidArgument, match=r"characters; a model file for the predictor has at most 500,000"):
+        served.predict(big + "#" * 300_000, {}, "cifar-10", [0.3])
+    with pytest.raises(InvalidArgument, match=r"at most 2,097,152"):  # the sandbox's own limit, checked first
+        served.predict(big + "#" * (2 * 1024 * 1024), {}, "cifar-10", [0.3])
 
 
 def test_a_repeated_call_on_the_same_code_parses_it_no_more(served, monkeypatch):
@@ -314,6 +316,23 @@ def test_a_dataset_the_predictor_was_not_trained_for_is_failed_precondition(tmp_
         assert client.report_result({**RUN, "dataset": "mnist", "hparams": {"epochs": 2}}, 0.4) > 0
 
 
+def test_a_dataset_without_an_estimator_is_refused_before_the_code_is_measured(tmp_path, monkeypatch):
+    """A refused MNIST Predict of new 2 MB code read it and ran its sandbox measurement (9.5 s) before saying no."""
+    from predictor.api import NotTrainedFor, Predictor
+
+    _save(tmp_path / "fast", datasets=["cifar-10"], fast=True)
+    predictor = Predictor.load(tmp_path / "fast")
+
+    def measured(code: str) -> dict:
+        raise AssertionError("measured before refusing")
+
+    monkeypatch.setattr(predictor, "code_features", measured)
+    with pytest.raises(NotTrainedFor):
+        predictor.predict(CODE, {}, "mnist", [0.3], epochs=5)
+    with pytest.raises(NotTrainedFor):
+        predictor.should_stop({**RUN, "dataset": "mnist", "hparams": {"epochs": 5}}, 0.9)
+
+
 def test_the_predictor_version_changes_with_every_report(predictor_dir, tmp_path):
     """versions.predictor_version read `last_value@1+0reported` while reports were changing the answers at once: it
     counted the reports of the last training only. It now carries the report store's revision: a stored or replaced
@@ -334,6 +353,8 @@ def test_the_predictor_version_changes_with_every_report(predictor_dir, tmp_path
         stopped = {**RUN, "run_id": "a", "hparams": {"epochs": 5}}
         client.report_result(stopped, stopped_early=True)
         client.report_result({**stopped, "curve": [0.3, 0.4, 0.5, 0.5, 0.6]})  # the same run finished: replaced
+        assert revision() == before + 3
+        client.report_result({**stopped, "curve": [0.3, 0.4, 0.5, 0.5, 0.6]})  # its retry: the row holds it already
         assert revision() == before + 3
         ReportStore(predictor_dir / "reports.sqlite").add(ReportedRun(CODE, {}, "cifar-10", [0.5, 0.6, 0.7]))  # another process
         assert revision() == before + 4
