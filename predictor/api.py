@@ -534,7 +534,7 @@ class ReportStore:
         again and the stored one's id comes back. Why: a client that retries after a deadline sent the same run twice,
         and every correction counted it twice."""
         run.validate()
-        values = (time.time(), content_hash(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
+        values = (time.time(), _code_key(run.code), run.code, json.dumps(run.hparams), run.dataset, run.transform, run.task,
                   run.metric, json.dumps([float(a) for a in run.accuracy]), json.dumps([float(d) for d in run.duration_s]),
                   run.planned_epochs(), int(run.finished), run.run_id, int(run.curve_known))
         try:

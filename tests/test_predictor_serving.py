@@ -280,7 +280,7 @@ def test_model_code_takes_a_patched_model_file(served):
 
 
 def test_a_repeated_call_on_the_same_code_parses_it_no_more(served, monkeypatch):
-    """A warm Predict or ShouldStop on one unchanged 154 KB file took 0.6-2.4 s a call: the server checked its depth
+    """A warm Predict, ShouldStop or ReportResult on one unchanged 154 KB file took 0.6-2.4 s a call: the server checked its depth
     with libcst, parsed it four times and hashed its AST on every call. A training loop sends the same file every
     epoch: once read, a text is not parsed again (the checks and features are cached per text)."""
     import libcst
@@ -291,12 +291,14 @@ def test_a_repeated_call_on_the_same_code_parses_it_no_more(served, monkeypatch)
     run = {**RUN, "code": code, "hparams": {"lr": 0.01, "epochs": 6}}
     first = served.predict(code, {"lr": 0.01}, "cifar-10", [0.3], epochs=6)
     served.should_stop(run)
+    served.report_result({**run, "run_id": "parsed-once"}, stopped_early=True)
     calls: list[str] = []
     real_parse, real_cst = pyparse.parse, libcst.parse_module
     monkeypatch.setattr(pyparse, "parse", lambda *a, **k: calls.append("ast") or real_parse(*a, **k))
     monkeypatch.setattr(libcst, "parse_module", lambda *a, **k: calls.append("libcst") or real_cst(*a, **k))
     assert served.predict(code, {"lr": 0.01}, "cifar-10", [0.3], epochs=6).accuracy == first.accuracy
     served.should_stop(run)
+    served.report_result({**run, "run_id": "parsed-once", "curve": [0.3, 0.4]}, stopped_early=True)  # ReportResult: 0.5-1.2 s on 1-2 MB
     assert calls == []
 
 
