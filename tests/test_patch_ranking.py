@@ -75,6 +75,20 @@ def test_a_forward_that_needs_more_inputs_than_the_model_gives_lowers_compatibil
     assert call_compatibility(definition_signature(block_needs_size, "Block"), usage) < 1.0
 
 
+def test_a_forward_given_more_inputs_than_it_takes_scores_zero():
+    """A UNet's ``up(x4, x3)`` into a block whose ``forward(x)`` takes one tensor scored 0.67-0.75 (the constructor
+    fit) and was tried first: the first forward raises TypeError, so it fits nothing."""
+    one_input = "import torch.nn as nn\nclass Up(nn.Module):\n    def __init__(self, cin, cout):\n        super().__init__()\n    def forward(self, x):\n        return x\n"
+    two_inputs = one_input.replace("def forward(self, x):", "def forward(self, x, skip):")
+    unet = ("import torch\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.up = Up(64, 32)\n    def forward(self, x4, x3):\n        return self.up(x4, x3)\n")
+    usage = _usage(unet, "Up")
+    assert call_compatibility(definition_signature(one_input, "Up"), usage) == 0.0
+    assert call_compatibility(definition_signature(two_inputs, "Up"), usage) == 1.0
+    with_mask = one_input.replace("def forward(self, x):", "def forward(self, x, mask=None):")
+    assert call_compatibility(definition_signature(with_mask, "Up"), usage) == 1.0
+
+
 def test_a_definition_the_call_cannot_construct_scores_zero():
     needs_norm = "class ResidualBlock:\n    def __init__(self, in_planes, planes, *, norm_layer, stride=1):\n        pass\n    def forward(self, x):\n        return x\n"
     code = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.f = nn.Sequential(ResidualBlock(32, 64, stride=2))\n"
