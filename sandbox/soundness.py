@@ -213,13 +213,11 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
     runs again after the changed one, and the two adjacent forwards are compared: a model that keeps state between
     calls (a carried hidden state, a KV cache, MoCo's queue) changes every output from call to call, and says nothing.
     A (batch, batch, ...) output (a similarity matrix) is compared without its first column, which sample 0 feeds."""
-    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
-    if first is None or first.shape[0] < 2:
+    batch = _batch_size(inputs)
+    if batch is None or batch < 2:
         return ""
-    batch = first.shape[0]
-    changed = [_first_sample_redrawn(t) if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch else t
-               for t in inputs]
     try:
+        changed = [_first_sample_redrawn(t) if _holds_batch(t, batch) else t for t in inputs]
         again = flatten(_seeded_forward(model, changed))
         original = flatten(_seeded_forward(model, inputs))
     except Exception:  # noqa: BLE001 - another sample the model refuses says nothing about mixing
@@ -236,8 +234,18 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
             "batch (a time-first model, graph nodes, set elements)")
 
 
+def _batch_size(inputs: list[Any]) -> int | None:
+    """The batch: the first dimension of the first tensor input of rank >= 1 (None without one)."""
+    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
+    return None if first is None else first.shape[0]
+
+
+def _holds_batch(value: Any, batch: int) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == batch
+
+
 def _batched(a: torch.Tensor, b: torch.Tensor, batch: int) -> bool:
-    return a.shape == b.shape and a.dim() >= 1 and a.shape[0] == batch and (a.is_floating_point() or a.is_complex())
+    return a.shape == b.shape and _holds_batch(a, batch) and (a.is_floating_point() or a.is_complex())
 
 
 def _same_others(first: list[torch.Tensor], second: list[torch.Tensor], batch: int, all_rows: bool = False) -> bool:
@@ -280,13 +288,12 @@ RETRY_ELEMENTS = 1 << 21  # values in each of its input tensors at most
 def larger_batch(inputs: list[Any]) -> list[Any]:
     """``inputs`` with every tensor that has the batch's size in dimension 0 redrawn for a batch of up to RETRY_BATCH
     samples (fewer when a sample is large), of the same kind (ids within the ids they hold); other values as given."""
-    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
-    if first is None:
+    batch = _batch_size(inputs)
+    if batch is None:
         return inputs
-    batch = first.shape[0]
-    per_sample = max(1, max(t[0].numel() for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch))
+    per_sample = max(1, max(t[0].numel() if t.shape[0] else 0 for t in inputs if _holds_batch(t, batch)))
     size = max(batch, min(RETRY_BATCH, RETRY_ELEMENTS // per_sample))
-    return [_redrawn(t, size) if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == batch else t for t in inputs]
+    return [_redrawn(t, size) if _holds_batch(t, batch) else t for t in inputs]
 
 
 def _redrawn(tensor: torch.Tensor, size: int) -> torch.Tensor:
