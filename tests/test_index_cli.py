@@ -162,6 +162,11 @@ def test_a_relative_dir_source_names_the_source_index_stored(tmp_path, monkeypat
         assert result.exit_code == 0 and "class Mlp" in result.stdout, result.output
     result = runner.invoke(app, ["block", "Mlp", "--store", str(tmp_path / "store"), "--source", "dir:elsewhere"])
     assert result.exit_code == 2 and "not in this store" in result.output
+    # a name no stored block answers: the file is written out, and the exit says it does not run (it said 0)
+    model.write_text(model.read_text().replace("Mlp(8)", "Qwzxv_Frobnicator_9(8)").replace("self.mlp(x)", "self.mlp(x) + Qwzxv_Frobnicator_9"))
+    result = runner.invoke(app, ["patch", str(model), "--store", str(tmp_path / "store")])
+    assert result.exit_code == 1 and "# unresolved: Qwzxv_Frobnicator_9" in result.output, result.output
+    assert "class Net" in result.stdout
 
 
 MODULE_FILE = "import torch.nn as nn\n\n\nclass TinyBlock(nn.Module):\n    def __init__(self, dim=8):\n        super().__init__()\n" \

@@ -105,7 +105,8 @@ def register(app: typer.Typer) -> None:
         store_dir: Optional[Path] = typer.Option(None, "--store", help="Block store directory (default from settings)."),
         server: Optional[str] = typer.Option(None, "--server", help="Patch on a running nnrag server at host:port instead of in-process."),
     ) -> None:
-        """Patch FILE: add missing imports and the blocks it uses but never defines."""
+        """Patch FILE: add missing imports and the blocks it uses but never defines. Exits 1 when the result does not
+        run: a name left unresolved, or the check (--check) failed."""
         from nnrag.settings import get_settings
         from rag_server.patch import PatchInputError, patch
         from sandbox.spec import CheckSpec, Example
@@ -179,7 +180,8 @@ def register(app: typer.Typer) -> None:
             for fix in result.fixes:
                 typer.echo(f"# {fix}", err=True)
             if result.unresolved:
-                typer.echo(f"# unresolved: {', '.join(result.unresolved)}", err=True)
+                typer.echo(f"# unresolved: {', '.join(result.unresolved)} (no stored block or import fits: the file "
+                           "still fails where it uses them; define them)", err=True)
             if result.check is not None:
                 from rag_server.convert import strings_mapped
 
@@ -189,8 +191,8 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
             if result.stop_reason:
                 typer.echo(f"# stopped trying other blocks: {terminal_text(result.stop_reason)}", err=True)
-        if result.check is not None and not result.check.ok:
-            raise typer.Exit(1)
+        if result.unresolved or (result.check is not None and not result.check.ok):
+            raise typer.Exit(1)  # the patched file does not run: a script must not train it (unresolved names raise NameError)
 
 
 def _refuse_long_chains(text: str) -> None:
