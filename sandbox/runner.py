@@ -755,7 +755,6 @@ class CheckRun:
             else:
                 fresh = make_inputs(example.inputs, example.input_dtypes, token_bound(model))
             out = _trained_output(model(*fresh))
-            out = out.abs() if out.is_complex() else out  # a complex output trains on its magnitude
             if out.dim() == 2 and out.is_floating_point() and out.shape[1] > 1:
                 loss = nn.functional.cross_entropy(out, _random_classes(out))
             else:  # a random target: a zero-initialised last layer (zero output) still gets a gradient
@@ -827,7 +826,6 @@ def _backward_to_random_targets(model: nn.Module, inputs: list[Any]) -> None:
     except Exception:  # noqa: BLE001 - a model built for one batch size: its own inputs again
         model.zero_grad(set_to_none=True)
         out = _trained_output(model(*inputs))
-    out = out.abs() if out.is_complex() else out
     if out.is_floating_point() and out.requires_grad:
         nn.functional.mse_loss(out.float(), torch.randn(out.shape)).backward()
 
@@ -852,9 +850,11 @@ def _anomaly_forward_line(model: nn.Module, inputs: list[Any]) -> int | None:
 def _trained_output(output: Any) -> torch.Tensor:
     """The output a train step's loss reads: the first that depends on a trainable parameter (as backward's), else
     the first. Why: ``return logits.argmax(1), logits`` or ``{"pred": ..., "logits": ...}`` trains fine, but the loss
-    on the first output, integer predictions, failed with "element 0 of tensors does not require grad"."""
+    on the first output, integer predictions, failed with "element 0 of tensors does not require grad". A complex
+    output trains on its magnitude."""
     tensors = _flatten_tensors(output)
-    return next((t for t in tensors if (t.is_floating_point() or t.is_complex()) and t.requires_grad), tensors[0])
+    out = next((t for t in tensors if (t.is_floating_point() or t.is_complex()) and t.requires_grad), tensors[0])
+    return out.abs() if out.is_complex() else out
 
 
 def _has_lazy(model: nn.Module) -> bool:
