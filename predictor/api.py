@@ -24,15 +24,13 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from cachetools import LRUCache, cached
-
 from corpus.lemur_stats import Run
-from predictor.code_features import PER_TEXT_CACHE, parse_problem, static_features
+from predictor.code_features import parse_problem, per_text_cached, static_features
 from predictor.dynamic import MEASUREMENT_VERSION, MeasurementSkipped, lemur_features, lemur_features_of_same_code, measure_in_sandbox
 from predictor.early_stop import (RECOMMENDED_POLICY, StopDecision, StopPolicy, StudyProgress, above_one_hint, checked_incumbent, checked_study,
                                   decide, diverged_hint, guarded_rung, plain_numbers, sibling_corrected, tracks_top)
 from predictor.datasets import NEW_DATASET_MIN_RUNS, canonical_dataset, new_dataset_name
-from predictor.families import content_hash, text_digest
+from predictor.families import content_hash
 from predictor.features import CLASSIFICATION_DATASETS, DATASETS, NUMERIC_HPARAMS, RunView, as_float, canonical_hparams, unread_hparams
 from predictor.evaluate import REPORTED_MODEL_PREFIX, at_least_seen, check_target
 from predictor.models import adapted_of, code_corrected, code_shrink_of, hparam_similarity
@@ -411,7 +409,7 @@ def percentage_hint(curve: list[float]) -> str:
     return above_one_hint(curve) or diverged_hint(curve)
 
 
-@cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())
+@per_text_cached
 def _code_key(code: str) -> str:
     """content_hash, cached per text (``code_features.PER_TEXT_CACHE``): a study sends the same code on every call,
     with every earlier run; hashing the AST of a 154 KB file took 0.24 s."""
@@ -423,7 +421,7 @@ def _first_epochs(view: RunView, k: int) -> RunView:
     return replace(view, accuracy=view.accuracy[:k], duration_s=view.duration_s[:k])
 
 
-@cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())
+@per_text_cached
 def _static_for(code: str) -> dict[str, float]:
     """``static_features``, cached per text (an entry holds no code: ``text_digest``). Not per content hash: the
     features count lines and characters, which comments change."""
@@ -1097,7 +1095,7 @@ class Predictor:
         (``early_stop.bar_rank``)."""
         incumbent = checked_incumbent(incumbent)
         study_runs = checked_study(study_runs, earlier)
-        view, assumed = self._run_view(run, budget, measure=False)
+        view, assumed = self._run_view(run, budget)
         if isinstance(run, dict) and view.code:
             check_model_code(view.code)  # what a measured view checks first
         if view.k < view.epochs:  # before the code is measured
@@ -1256,10 +1254,11 @@ class Predictor:
             return None
         return StopDecision(rung[0], float("nan"), pred.point, pred.lo, pred.hi, None, rung[1], pred.model)
 
-    def _run_view(self, run: dict | RunView, budget: int | None, measure: bool = True) -> tuple[RunView, bool]:
-        """The run ``should_stop`` decides for, and whether its planned epochs were assumed: from ``budget``, else the
-        run dict's ``epochs``, else its hyperparameters' (``planned_epochs``: none is a ValueError once the curve has
-        ``DEFAULT_EPOCHS``, a plan below the curve always is)."""
+    def _run_view(self, run: dict | RunView, budget: int | None) -> tuple[RunView, bool]:
+        """The run ``should_stop`` decides for, not yet measured (the caller refuses what it cannot answer first), and
+        whether its planned epochs were assumed: from ``budget``, else the run dict's ``epochs``, else its
+        hyperparameters' (``planned_epochs``: none is a ValueError once the curve has ``DEFAULT_EPOCHS``, a plan below
+        the curve always is)."""
         if not isinstance(run, dict):
             if budget is not None:
                 run.epochs = planned_epochs(budget, None, run.k, "budget")[0]
@@ -1270,8 +1269,8 @@ class Predictor:
             given = budget if budget is not None else run.get("epochs")
             planned, assumed = planned_epochs(given, run.get("hparams") if isinstance(run.get("hparams"), dict) else None,
                                               len(_curve_of(run["curve"], "run curve")), named)
-            return self._view_of({**run, "epochs": planned}, None, measure), assumed
-        return self._view_of(run, budget, measure), False
+            return self._view_of({**run, "epochs": planned}, None, measure=False), assumed
+        return self._view_of(run, budget, measure=False), False
 
     def _view_of(self, run: dict | RunView, budget: int | None, measure: bool = True) -> RunView:
         if not isinstance(run, dict):

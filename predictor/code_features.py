@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from cachetools import LRUCache, cached
 
@@ -186,9 +187,16 @@ def _stats(values: list[int], prefix: str) -> dict[str, float]:
 # holds no code). Why: a warm Predict of one unchanged 154 KB file parsed it again 5 times and hashed its AST once,
 # 0.8 s a call; a study sends the same file every epoch.
 PER_TEXT_CACHE = 4096
+T = TypeVar("T")
 
 
-@cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())
+def per_text_cached(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """``fn`` of one code text, cached for PER_TEXT_CACHE texts by the text's digest (``families.text_digest``),
+    thread-safe: the one cache shape of every per-text result the predictor and its servicer read."""
+    return cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())(fn)
+
+
+@per_text_cached
 def parse_problem(code: str) -> str | None:
     """Why ``code`` is not a Python module ("line 3: invalid syntax"), or None when it parses (cached per text).
 

@@ -23,7 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from cachetools import LRUCache, cached
 from prometheus_client import Counter, Gauge, Histogram
 
 from indexer.store import stage_index
@@ -33,8 +32,7 @@ from predictor.api import NotTrainedFor, ReportsUnavailable
 from predictor.dynamic import MeasurementSkipped
 from predictor.early_stop import diverged_hint
 from sandbox.pool import PoolClosed, code_problem
-from predictor.code_features import PER_TEXT_CACHE, parse_problem
-from predictor.families import text_digest
+from predictor.code_features import parse_problem, per_text_cached
 from rag_server import block_filter, convert, query, suggest
 from rag_server.backend import Backend, Unavailable
 from rag_server.convert import BadRequest
@@ -225,7 +223,7 @@ def _require_model_code(code: str, field: str = "code") -> str:
     return code
 
 
-@cached(LRUCache(maxsize=PER_TEXT_CACHE), key=text_digest, lock=threading.Lock())
+@per_text_cached
 def _model_code_problem(code: str) -> str | None:
     """Why a model file of the right size cannot be read (nested too deeply, does not parse), or None; cached per text.
     Why cached: the checks parse the code twice, and a training loop sends the same file every epoch (a 154 KB file:
