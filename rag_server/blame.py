@@ -157,19 +157,47 @@ def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list
     return out
 
 
-def fails_in_user_code(code: str, traceback: str, user_names: set[str]) -> bool:
+def _is_library(path: str) -> bool:
+    return "site-packages" in path or path.startswith("/usr/lib")
+
+
+def called_block_below(tree: ast.Module, traceback: str, line: int, owner: dict[str, str]) -> str | None:
+    """The inserted name whose instance the user's ``line`` calls (``self.aspp(x)``, ``self.aspp`` built from it) when
+    the traceback goes on below that line only in library code: the block raised inside a layer it inherits or holds
+    (torchvision's ``ASPPConv`` is an ``nn.Sequential`` with no ``forward`` of its own). None when the line calls no
+    inserted block, or the error was raised at the line itself.
+
+    Why: "two different blocks both failed in the model's own code ... other blocks would not fix it" stopped Patch
+    where two ``ASPPConv`` copies given an ``ASPP``'s list of rates failed inside their ``nn.Conv2d``."""
+    frames = _FRAME_RE.findall(traceback)
+    last_here = max((i for i, (path, at) in enumerate(frames) if not _is_library(path) and int(at) == line), default=None)
+    if last_here is None or last_here == len(frames) - 1 or not all(_is_library(p) for p, _ in frames[last_here + 1:]):
+        return None
+    _, cls = _innermost_def(tree, line)
+    attributes = _attribute_owners(cls, owner) if cls is not None else {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node, "lineno", None) == line and is_self_attr(node.func):
+            names = attributes.get(node.func.attr, [])  # type: ignore[attr-defined]
+            if names:
+                return names[0]
+    return None
+
+
+def fails_in_user_code(code: str, traceback: str, user_names: set[str], inserted: list[dict[str, Any]] | None = None) -> bool:
     """Whether the innermost traceback frame in the patched code lies in the user's own lines: module-level code or a
     top-level definition named in ``user_names`` (what the user's file binds; an inserted block and the helpers it
-    brings along bind other names). Why: then swapping blocks rarely helps (a Linear sized for another input fails
+    brings along bind other names), and the line does not call an ``inserted`` block that raised below it in library
+    code (``called_block_below``). Why: then swapping blocks rarely helps (a Linear sized for another input fails
     whatever SE block precedes it); Patch stops once a second block fails there the same way."""
     try:
         tree = pyparse.parse(code)
     except SyntaxError:
         return False
     lines = len(code.splitlines())
-    frames = [int(line) for path, line in _FRAME_RE.findall(traceback)
-              if "site-packages" not in path and not path.startswith("/usr/lib") and 0 < int(line) <= lines]
+    frames = [int(line) for path, line in _FRAME_RE.findall(traceback) if not _is_library(path) and 0 < int(line) <= lines]
     if not frames:
+        return False
+    if inserted and called_block_below(tree, traceback, frames[-1], _owners(inserted)) is not None:
         return False
     for node in tree.body:
         if node.lineno <= frames[-1] <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -197,6 +225,7 @@ class FailureSite:
     block: str | None  # the free name whose inserted block (or a helper it brought) holds the line; None: the user's code
     qualified_name: str = ""  # of that block
     helper: str = ""  # the top-level definition holding the line, when it is a helper the block brought, not the block
+    called: bool = False  # the line is the user's, calling ``block``, which raised below it in library code
 
 
 def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user_names: set[str]) -> FailureSite | None:
@@ -222,7 +251,8 @@ def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user
             continue
         name = getattr(node, "name", None)
         if name is None or name in user_names:
-            return FailureSite(line, None)
+            called = called_block_below(tree, traceback, line, owner)
+            return FailureSite(line, called, qualified.get(called, ""), called=True) if called else FailureSite(line, None)
         if name in owner:
             return FailureSite(line, owner[name], qualified.get(owner[name], ""))
         # a helper brought along: its block is the next inserted definition before the user's code resumes

@@ -12,7 +12,7 @@ import ast
 import re
 
 from nnrag import pyparse
-from rag_server.scope import is_self_attr
+from rag_server.scope import container_elements, element_calls, is_self_attr, loop_element
 
 CHANNELS_FIRST_LAYERS = frozenset({"Conv2d", "BatchNorm2d", "ConvTranspose2d", "InstanceNorm2d"})
 LAST_DIM_LAYERS = frozenset({"Linear", "LayerNorm", "MultiheadAttention", "RMSNorm"})
@@ -212,34 +212,45 @@ def _works_on_last_dim(tree: ast.Module, call: ast.Call) -> bool:
     return isinstance(call.func, ast.Attribute) and _method(call) in LAST_DIM_FUNCTIONS and bool(call.args)
 
 
+def _fed_calls(tree: ast.Module, name: str) -> list[tuple[ast.AST, ast.Call]]:
+    """``(function, call)`` for each call that feeds an instance of ``name``: ``self.<attr>(x)`` with ``attr`` holding a
+    ``name(...)`` (or a Sequential of them), ``self.<attr>[i](x)`` and ``for blk in self.<attr>: x = blk(x)`` with
+    ``attr`` a ModuleList / Sequential built of them (``nn.ModuleList([Block(...) for _ in range(depth)])``)."""
+    attrs = _attributes_built_by(tree, name)
+    held = set(container_elements(tree, {name}))
+    out: list[tuple[ast.AST, ast.Call]] = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))) if attrs | held else ():
+        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
+            called = call.func.value if isinstance(call.func, ast.Subscript) else call.func
+            if is_self_attr(called) and called.attr in (held if called is not call.func else attrs):  # type: ignore[attr-defined]
+                out.append((func, call))
+        for loop in (n for n in ast.walk(func) if isinstance(n, ast.For)):
+            element = loop_element(loop)
+            if element is not None and element[0] in held:
+                out += [(func, call) for call in element_calls(loop, element[1])]
+    return [(func, call) for func, call in out if call.args]
+
+
 def fed_layout(tree: ast.Module | None, name: str) -> str | None:
-    """The layout of what the code feeds ``name``'s instances (``self.<attr>(x)``, ``attr`` holding a ``name(...)`` or
-    a Sequential of them) when every such call that says one says the same (``layout_of``: ``input_layout``, or an ``nn.Conv2d``'s
-    output, channels-first, through norms, activations and residual adds); else None.
+    """The layout of what the code feeds ``name``'s instances (``_fed_calls``: ``self.<attr>(x)``, ``attr`` holding a
+    ``name(...)`` or a Sequential of them, or a loop over a ModuleList of them) when every such call that says one says
+    the same (``layout_of``: ``input_layout``, or an ``nn.Conv2d``'s output, channels-first, through norms, activations
+    and residual adds); else None.
 
     Why: blocks of one name take tokens [B, N, C] (ViT's ``Block``) or maps [B, C, H, W] (visformer's); a model that
     runs ``x.flatten(2).transpose(1, 2)`` before ``self.blocks(x)`` says which one it means."""
-    attrs = _attributes_built_by(tree, name) if tree is not None else set()
-    ranks: set[str | None] = set()
-    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))) if attrs else ():
-        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            if is_self_attr(call.func) and call.func.attr in attrs and call.args:  # type: ignore[attr-defined]
-                ranks.add(layout_of(tree, func, call.args[0], call.lineno))  # type: ignore[arg-type]
+    calls = _fed_calls(tree, name) if tree is not None else []
+    ranks = {layout_of(tree, func, call.args[0], call.lineno) for func, call in calls}  # type: ignore[arg-type]
     known = ranks - {None}  # a call whose input says nothing leaves the others to say what the instances take
     return known.pop() if len(known) == 1 else None
 
 
 def fed_channels_last(tree: ast.Module | None, name: str) -> bool:
-    """Whether some ``self.<attr>(x)`` whose ``attr`` holds a ``name(...)`` gets channels-last or token input, read
+    """Whether some call feeding an instance of ``name`` (``_fed_calls``) gets channels-last or token input, read
     back through norms, activations and variables (``layout_of``). Why: ``self.mlp(self.norm(x))`` after
     ``x = x.permute(0, 2, 3, 1)`` was read as saying nothing, and a ConvNeXt block was offered a 1x1-conv ``Mlp``."""
-    attrs = _attributes_built_by(tree, name) if tree is not None else set()
-    for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))) if attrs else ():
-        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            if is_self_attr(call.func) and call.func.attr in attrs and call.args:  # type: ignore[attr-defined]
-                if layout_of(tree, func, call.args[0], call.lineno) in (CHANNELS_LAST, TOKENS):  # type: ignore[arg-type]
-                    return True
-    return False
+    calls = _fed_calls(tree, name) if tree is not None else []
+    return any(layout_of(tree, func, call.args[0], call.lineno) in (CHANNELS_LAST, TOKENS) for func, call in calls)  # type: ignore[arg-type]
 
 
 def needs_channels_first(code: str, symbol: str) -> bool:

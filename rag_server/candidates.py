@@ -30,6 +30,7 @@ from cachetools import LRUCache, cached
 from indexer.store import INSTALLED_WEIGHT, LEVEL_WEIGHTS, stage_index
 from nnrag import pyparse
 from rag_server.codeops import (
+    ACTIVATION_LAYER_PARAMETERS,
     LAYOUT_PARAMETERS,
     KeywordEdits,
     drop_missing_imports,
@@ -41,6 +42,7 @@ from rag_server.codeops import (
 )
 from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, TOKENS, fed_layout
 from rag_server.scope import CallSite, InstanceCall, NameUsage
+from rag_server.stated_layers import StatedLayer, lacking_layers
 
 # name -> import statement, for names LLMs use without importing
 STANDARD_IMPORTS: dict[str, str] = {
@@ -411,6 +413,8 @@ class Candidate:
     shortcut: str = ""  # statements put first in the block's ``__init__``: a projection shortcut (``projection_shortcut``)
     adapter: str = ""  # a function that defines ``name`` by calling ``symbol`` (``kernel_variants``); "" for an alias
     weighed: bool = False  # ``weigh_layout_and_family`` has scored it (a ``kernel_variants`` copy is not scored twice)
+    lacking: tuple[str, ...] = ()  # layers its name states that the block lacks (``stated_layers``), in words
+    doubts: list[str] = field(default_factory=list)  # why it may not do what the model's name means, for the user
 
     @cached_property
     def signature(self) -> "Signature | None":
@@ -487,6 +491,9 @@ class Signature:
     is_record: bool = False
     # parameters that pick the input layout (``LAYOUT_PARAMETERS``) -> the layout their default picks
     layout_defaults: dict[str, str] = field(default_factory=dict)
+    # kernel-size parameters passed to a conv whose padding is a fixed number -> that padding (nextvit's ``ConvNormAct``
+    # builds ``nn.Conv2d(..., kernel_size=kernel_size, padding=1)``): only one kernel size keeps the map's size
+    fixed_paddings: dict[str, int] = field(default_factory=dict)
 
 
 def _number(node: ast.expr) -> float | None:
@@ -853,6 +860,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         sig.not_numbers |= sig.callables
         sig.required_layers = _required_layers(sig)
         sig.init_owner = owner
+        sig.fixed_paddings = _fixed_paddings(init, set(sig.params + sig.kwonly))
     elif generated is not None:
         sig = generated
         sig.init_owner = owner
@@ -868,6 +876,38 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         sig.forward = _signature_of_args(forward.args, drop_first=True)
         sig.forward.returns_tuple = returns_tuple(forward)
     return sig
+
+
+def _fixed_paddings(init: ast.FunctionDef, params: set[str]) -> dict[str, int]:
+    """``kernel_size`` parameter -> the fixed padding of a conv built in ``init`` with ``kernel_size=<parameter>`` and
+    ``padding=<positive int>`` (``Signature.fixed_paddings``)."""
+    out: dict[str, int] = {}
+    for call in (n for n in ast.walk(init) if isinstance(n, ast.Call) and "conv" in _called_name(n).lower()):
+        keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        kernel, padding = keywords.get("kernel_size"), keywords.get("padding")
+        # padding 0 is no claim on the size: the block may pad by itself (timm's ``CecaModule``, circular ``F.pad``)
+        if isinstance(kernel, ast.Name) and kernel.id in params and isinstance(padding, ast.Constant) and type(padding.value) is int and padding.value > 0:
+            out[kernel.id] = padding.value
+    return out
+
+
+def _called_name(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def pads_for_another_kernel(sig: Signature, call: CallSite) -> list[str]:
+    """The kernel sizes ``call`` passes (as int literals) that the block's fixed padding does not keep the map's size
+    for (``ConvBNSiLU(32, 16, 1, 1)`` into a conv padded by 1: the map grows by 2 at every such layer and the check
+    still passes)."""
+    if not sig.fixed_paddings:
+        return []
+    given = dict(_given_arguments(sig, call))
+    out: list[str] = []
+    for param, padding in sig.fixed_paddings.items():
+        value = given.get(param)
+        if isinstance(value, ast.Constant) and type(value.value) is int and value.value != 2 * padding + 1:
+            out.append(f"{param}={value.value} with padding {padding}")
+    return out
 
 
 def _dataclass_chain(cls: ast.ClassDef, defs: dict[str, ast.AST]) -> list[ast.ClassDef]:
@@ -1015,7 +1055,6 @@ def _fraction_for(keyword: str, sig: Signature, params: list[str]) -> list[str]:
 # Boolean switches of a block's activation (``GhostModule(..., relu=False)``), and the parameters that take the
 # activation layer itself in another code base (timm's ``GhostModule(..., act_layer=nn.ReLU)``)
 ACTIVATION_FLAGS = frozenset({"relu", "use_act", "use_relu", "apply_act", "with_act", "use_activation", "act", "activation"})
-ACTIVATION_LAYER_PARAMETERS = frozenset({"act_layer", "activation_layer", "act_fn", "act_cls", "activation_fn", "act_layer_cls"})
 
 
 def keyword_values(call: CallSite, keyword: str) -> list[ast.expr]:
@@ -1421,7 +1460,8 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
     number where it takes a module or a function (``numbers_into_non_numbers``); a call that puts arguments in the
-    wrong slots (``misplaced_arguments``, ``counts_into_fractions``) serves none of its uses."""
+    wrong slots (``misplaced_arguments``, ``counts_into_fractions``) or a kernel size into a conv whose fixed padding
+    does not fit it (``pads_for_another_kernel``) serves none of its uses."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
@@ -1430,7 +1470,8 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
         return 0.0  # a number where the block takes a module or a function: its forward fails
     if sig.forward is not None and any(_too_many_arguments(sig.forward, call) for call in usage.instance_calls):
         return 0.0  # ``Up(x4, x3)`` into a ``forward(x)``: a TypeError at the first forward
-    checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) else 1.0 for call in usage.calls]
+    checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) or pads_for_another_kernel(sig, call)
+                           else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
@@ -1440,17 +1481,60 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     return sum(checks) / len(checks) if checks else 1.0
 
 
-NETWORK_PARAMETERS = frozenset({"num_classes", "n_classes", "nb_classes", "class_num"})
+# ``classes``: segmentation_models_pytorch's networks (``Unet(encoder_name, ..., classes=1)``, ``DPT``)
+NETWORK_PARAMETERS = frozenset({"num_classes", "n_classes", "nb_classes", "class_num", "num_class", "classes", "num_labels"})
+
+
+# A class named as a network: ``CoAtNet``, ``GhostNet``, ``RegionProposalNetwork``, ``DistillableEfficientViT`` (every one
+# of the default corpus's 98 such names is a whole network)
+NETWORK_NAME = re.compile(r"[A-Za-z0-9](?:Net|Network|ViT)$")
 
 
 def is_whole_network(cand: Candidate, usage: NameUsage) -> bool:
-    """Whether the candidate is a classifier (its ``__init__`` takes ``num_classes``) where the model does not pass one:
-    a meaning match for a building block must not be a whole network (fightingcv's ``ShuffleTransformer`` for an LLM's
-    ``ShuffleV2Block``: 457M parameters, refused by the sandbox's budget after costing a check)."""
+    """Whether the candidate is a classifier (its ``__init__`` takes ``num_classes``, or hands ``*args`` / ``**kwargs``
+    on to a class that does) or is named as a network, where the model neither passes ``num_classes`` nor names a
+    network: a meaning match for a building block must not be a whole network (fightingcv's ``ShuffleTransformer`` for
+    an LLM's ``ShuffleV2Block``: 457M parameters, refused by the sandbox's budget after costing a check; fightingcv's
+    ``CoAtNet`` for a UNet's ``OutConv``, vit-pytorch's ``CCT``, whose ``**kwargs`` reach ``TransformerClassifier
+    (num_classes=...)``, for a ``FiLM``)."""
     if any(k in NETWORK_PARAMETERS for call in usage.calls for k in call.keywords):
         return False
     sig = cand.signature
-    return sig is not None and bool(NETWORK_PARAMETERS & set(sig.params + sig.kwonly))
+    if sig is None:
+        return False
+    if NETWORK_PARAMETERS & set(sig.params + sig.kwonly):
+        return True
+    if NETWORK_NAME.search(cand.symbol) and not NETWORK_NAME.search(cand.name):
+        return True
+    return (sig.varargs or sig.varkw) and passes_on_network_parameters(cand.code, cand.symbol)
+
+
+def passes_on_network_parameters(code: str, symbol: str, depth: int = 0) -> bool:
+    """Whether class ``symbol``'s ``__init__`` hands its ``*args`` / ``**kwargs`` to a class defined in ``code`` that
+    takes ``num_classes`` or hands them on again (``super().__init__(*args, **kwargs)`` reaches its bases)."""
+    tree = _parsed(code)
+    defs = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef)} if tree is not None else {}
+    cls = defs.get(symbol)
+    init = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None) if cls else None
+    if init is None or depth > 2:
+        return False
+    spread = {a.arg for a in (init.args.vararg, init.args.kwarg) if a is not None}
+    for call in (n for n in ast.walk(init) if isinstance(n, ast.Call)):
+        passed = [a.value for a in call.args if isinstance(a, ast.Starred)] + [k.value for k in call.keywords if k.arg is None]
+        if not any(isinstance(v, ast.Name) and v.id in spread for v in passed):
+            continue
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "__init__" and isinstance(func.value, ast.Call):
+            targets = [b.id for b in cls.bases if isinstance(b, ast.Name)]  # type: ignore[union-attr]
+        else:
+            targets = [func.id] if isinstance(func, ast.Name) else []
+        for target in (t for t in targets if t in defs):
+            sig = definition_signature(code, target)
+            if sig is not None and NETWORK_PARAMETERS & set(sig.params + sig.kwonly):
+                return True
+            if passes_on_network_parameters(code, target, depth + 1):
+                return True
+    return False
 
 
 def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
@@ -1604,6 +1688,9 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
         return None
     defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None), layout)
     defaults.update(layout_switches(sig, layout, usage))
+    lacking = lacking_layers(name, code, symbol, defaults) if match in GUESSES else []
+    defaults.update(stated_activation(sig, code, lacking))
+    lacking = [layer for layer in lacking if not (layer.layer and any(v.endswith(layer.layer) for v in defaults.values()))]
     sig = with_defaults(sig, defaults)
     shortcut = projection_shortcut(sig, code)
     # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
@@ -1618,8 +1705,9 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     size_penalty = min(len(code) / 40000.0, 0.5)
     edit_penalty = (RENAME_PENALTY if edits.renamed or edits.inverted or edits.flag_layers else 0.0) + DROP_PENALTY * len(edits.dropped)
     edit_penalty += ABSORB_PENALTY * len(absorbed_keywords(sig, usage))
+    lacking_penalty = LACKING_PENALTY if lacking else 0.0
     score = (MATCH_WEIGHT[match] + 2.0 * compat + 1.0 * overlap + 1.0 * context + validated + _installed_bonus(block)
-             - unresolved_penalty - size_penalty - edit_penalty)
+             - unresolved_penalty - size_penalty - edit_penalty - lacking_penalty)
     reason = (
         f"{match} match for '{name}' ({symbol} from {block.qualified_name}); call-site compatibility {compat:.2f}"
         f"{f' with keywords edited at the call sites ({edits.describe()})' if edits else ''}, "
@@ -1629,7 +1717,39 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
         reason += f"; defaults set in the block: {', '.join(f'{k}={v}' for k, v in defaults.items())}"
     if shortcut:
         reason += f"; downsample: {SHORTCUT_DESCRIPTION}"
-    return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults, shortcut=shortcut)
+    labels = tuple(layer.label for layer in lacking)
+    doubts = [f"its name states {' and '.join(labels)}, which {symbol} lacks"] if labels else []
+    if labels:
+        reason += f"; lacks the {' and '.join(labels)} its name states"
+    return Candidate(name, symbol, code, match, score, compat, reason, block, edits=edits, defaults=defaults, shortcut=shortcut,
+                     lacking=labels, doubts=doubts)
+
+
+# What a block found under another name loses for each layer its name states and it lacks (``stated_layers``): as much
+# as a layout misfit, more than what orders blocks of one name
+LACKING_PENALTY = 1.0
+
+
+def stated_activation(sig: Signature | None, code: str, lacking: list[StatedLayer]) -> dict[str, str]:
+    """``{act_layer: "nn.SiLU"}`` where the name states an activation the block lacks and the block takes its activation
+    as a parameter (torchvision's ``Conv2dNormActivation(activation_layer=nn.ReLU)`` for a ``ConvBNSiLU``)."""
+    wanted = next((layer.layer for layer in lacking if layer.layer), "")
+    params = [p for p in (sig.params + sig.kwonly if sig is not None else []) if p in ACTIVATION_LAYER_PARAMETERS]
+    if not wanted or not params:
+        return {}
+    if binds_torch_nn(code):
+        return {params[0]: wanted}
+    return {params[0]: f"torch.{wanted}"} if binds_torch(code) else {}  # torchvision's ``torch.nn.ReLU``
+
+
+@lru_cache(maxsize=512)
+def binds_torch(code: str) -> bool:
+    """Whether a block's top-level imports bind ``torch`` (``import torch``)."""
+    try:
+        body = pyparse.parse(code).body
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    return any(isinstance(s, ast.Import) and any(a.name == "torch" and a.asname in (None, "torch") for a in s.names) for s in body)
 
 
 def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:
@@ -1704,12 +1824,15 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
         for cand in kernel_variants(usage, store, user_code):  # conv_1x1_bn -> ConvBN(..., kernel_size=1)
             found.setdefault(cand.identity, cand)
-    if len(callable_first(list(found.values()))) < limit or not any(c.compat >= 1.0 for c in found.values()):
+    fitting = [c for c in found.values() if c.compat >= 1.0 and layout_misfit(c, layout) is None and not c.lacking]
+    if len(callable_first(list(found.values()))) < limit or not fitting:
         # few name matches, or none can serve the call sites as written (an LLM's ``ResidualBlock(32, 64, stride=2)``
-        # against blocks of that name that need other arguments): blocks that mean the same and take these
-        # arguments, ranked by their score, so a failed check has somewhere to go next
-        # a class attribute the model reads (``Block.expansion``) narrows the blocks that can serve: look further
-        for hit, similarity in semantic_hits(store, usage_query(usage), k=30 if usage.attributes else 10):
+        # against blocks of that name that need other arguments) or take the layout the model feeds them (a GPT's
+        # ``TransformerBlock`` fed tokens, where every block of the name works on 4-D maps): blocks that mean the same
+        # and take these arguments, ranked by their score, so a failed check has somewhere to go next
+        # a class attribute the model reads (``Block.expansion``) or a layout narrows the blocks that can serve: look further
+        narrowed = bool(usage.attributes) or not fitting and layout in WRONG_RANK
+        for hit, similarity in semantic_hits(store, usage_query(usage), k=30 if narrowed else 10):
             if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
             shared = word_overlap(name, hit.block.name)
@@ -1719,6 +1842,8 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage) and not is_whole_network(cand, usage):
                 cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
                 cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
+                cand.doubts.insert(0, f"found by meaning (cosine similarity {similarity:.2f}), not by its name: "
+                                      f"check that {cand.symbol} does what {name} should")
                 found.setdefault(cand.identity, cand)
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
     # helper such as timm's ``create_classifier(num_features, num_classes)`` too, is what the model calls
@@ -1831,13 +1956,21 @@ def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
         cand.reason += f", from the module its family is named after ({_module_of(cand)})"
     for cand in fresh:
         cand.weighed = True
-        rank = example_rank(cand) if layout in WRONG_RANK else None
-        if rank is not None and rank == WRONG_RANK[layout]:
+        misfit = layout_misfit(cand, layout)
+        if misfit:
             cand.score -= LAYOUT_PENALTY
-            cand.reason += f", validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"
-        elif _layout_conflict(cand, layout):
-            cand.score -= LAYOUT_PENALTY
-            cand.reason += f", named for {name_layout(cand.symbol).replace('_', '-')} input"  # type: ignore[union-attr]
+            cand.reason += f", {misfit}"
+
+
+def layout_misfit(cand: Candidate, layout: str | None) -> str | None:
+    """Why ``cand`` cannot take the ``layout`` the model feeds it (validated on inputs of a rank that layout rules out,
+    or named for another layout: ``_layout_conflict``); None when nothing says it cannot."""
+    rank = example_rank(cand) if layout in WRONG_RANK else None
+    if rank is not None and rank == WRONG_RANK[layout]:  # type: ignore[index]
+        return f"validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"  # type: ignore[union-attr]
+    if _layout_conflict(cand, layout):
+        return f"named for {name_layout(cand.symbol).replace('_', '-')} input"  # type: ignore[union-attr]
+    return None
 
 
 def _package(cand: Candidate) -> str:

@@ -126,6 +126,7 @@ class InsertedBlock:
     keyword_dropped: list[str] = field(default_factory=list)  # keywords removed from the model's calls
     defaults_set: dict[str, str] = field(default_factory=dict)  # block parameters given a default (None cannot work; downsample: described)
     keyword_flag_layers: dict[str, str] = field(default_factory=dict)  # boolean activation flags -> the layer parameter (relu=False: nn.Identity)
+    doubts: list[str] = field(default_factory=list)  # why it may not do what the name means (found by meaning; a stated layer it lacks)
 
     @property
     def license(self) -> str:

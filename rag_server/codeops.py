@@ -305,12 +305,18 @@ class _ClassScoped(cst.CSTTransformer):
 # Parameters that pick the input layout a block reads (timm's ``GlobalResponseNorm(channels_last=True)``, ConvNeXt's
 # ``LayerNorm(data_format="channels_last")``): their literal default may be replaced (``candidates.layout_switches``)
 LAYOUT_PARAMETERS = frozenset({"channels_last", "data_format"})
+# Parameters of a block's ``__init__`` that hold its activation layer class (``act_layer=nn.ReLU``)
+ACTIVATION_LAYER_PARAMETERS = frozenset({"act_layer", "activation_layer", "act_fn", "act_cls", "activation_fn", "act_layer_cls"})
+
+
+OVERRIDDEN_PARAMETERS = LAYOUT_PARAMETERS | ACTIVATION_LAYER_PARAMETERS
 
 
 class _DefaultSetter(_ClassScoped):
     """Give the ``__init__`` parameters of the classes in ``classes`` the defaults in ``defaults`` where they default to
-    None or have none, and layout parameters (``LAYOUT_PARAMETERS``) whatever their default (the caller only names
-    parameters that may take one)."""
+    None or have none, and layout and activation parameters (``LAYOUT_PARAMETERS``, ``ACTIVATION_LAYER_PARAMETERS``:
+    the SiLU a ``ConvBNSiLU``'s name states) whatever their default (the caller only names parameters that may take
+    one)."""
 
     def __init__(self, classes: set[str], defaults: dict[str, str]) -> None:
         super().__init__(classes)
@@ -319,7 +325,7 @@ class _DefaultSetter(_ClassScoped):
     def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
         value = self.defaults.get(updated.name.value)
         unset = updated.default is None or (isinstance(updated.default, cst.Name) and updated.default.value == "None")
-        if value is None or not (unset or updated.name.value in LAYOUT_PARAMETERS) or not self.in_target_class():
+        if value is None or not (unset or updated.name.value in OVERRIDDEN_PARAMETERS) or not self.in_target_class():
             return updated
         if updated.default is None and updated.annotation is None:  # ``norm_layer`` -> ``norm_layer=nn.BatchNorm2d``
             tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))

@@ -429,6 +429,7 @@ def inserted_to_proto(item: dict[str, Any]) -> blocks_pb2.InsertedBlock:
         name=str(item.get("name", "")), content_hash=str(item.get("content_hash", "")), reason=str(item.get("reason", "")),
         qualified_name=str(item.get("qualified_name", "")), match=str(item.get("match", "")), symbol=str(item.get("symbol", "")),
         keyword_dropped=[str(k) for k in item.get("keyword_dropped") or ()],
+        doubts=[str(d) for d in item.get("doubts") or ()],
         provenance=provenance_to_proto(prov) if prov is not None else None,
     )
     for name in INSERTED_MAPS:
@@ -443,6 +444,6 @@ def inserted_from_proto(msg: blocks_pb2.InsertedBlock) -> dict[str, Any]:
         "name": msg.name, "qualified_name": msg.qualified_name, "content_hash": msg.content_hash, "reason": msg.reason,
         "match": msg.match, "source": msg.provenance.source, "symbol": msg.symbol,
         "provenance": provenance_from_proto(msg.provenance) if msg.HasField("provenance") else None,
-        "keyword_dropped": list(msg.keyword_dropped),
+        "keyword_dropped": list(msg.keyword_dropped), "doubts": list(msg.doubts),
         **{name: dict(getattr(msg, name)) for name in INSERTED_MAPS},
     }

@@ -158,12 +158,13 @@ def _license_flag(item: object) -> str:
 
 def _inserted(item: object) -> str:
     """``SqueezeExcite <- timm SEModule``: the free name and the block that now defines it, any keyword edited at the
-    model's calls (``Mlp <- timm (dropout= -> drop=)``) and any default set in the block."""
+    model's calls (``Mlp <- timm (dropout= -> drop=)``), any default set in the block and any doubt about it."""
     source = item.source.split(":", 1)[-1].split("==")[0].split(".")[0] if item.source else "?"  # type: ignore[attr-defined]
     block = item.qualified_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     text = f"{item.name} <- {source} {block}" if block != item.name else f"{item.name} <- {source}"  # type: ignore[attr-defined]
     defaults = describe_defaults(item.defaults_set)  # type: ignore[attr-defined]
     notes = [item.keyword_edits.describe(), f"set in the block: {defaults}" if defaults else "", _license_flag(item)]  # type: ignore[attr-defined]
+    notes += [f"doubt: {d}" for d in item.doubts]  # type: ignore[attr-defined]
     notes = [n for n in notes if n]
     return f"{text} ({', '.join(notes)})" if notes else text
 

@@ -332,6 +332,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 "keyword_dropped": list(cand.edits.dropped),
                 "keyword_flag_layers": dict(cand.edits.flag_layers),
                 "defaults_set": {**cand.defaults, **({"downsample": SHORTCUT_DESCRIPTION} if cand.shortcut else {})},
+                "doubts": list(cand.doubts),
             }
         )
 
@@ -432,6 +433,12 @@ def where_it_fails(site: FailureSite, user_code: str, patched: str) -> str:
         mine = f"line {line} of your code, " if line is not None else ""
         text = patched.splitlines()[site.line - 1].strip()
         return f"the error is raised in your own code ({mine}line {site.line} of the patched code: `{text[:120]}`), not in an inserted block"
+    if site.block and site.called:
+        source = f" ({site.qualified_name})" if site.qualified_name else ""
+        text = patched.splitlines()[site.line - 1].strip()
+        return (f"the error is raised inside the inserted block `{site.block}`{source}, in library layers it runs, called at "
+                f"line {site.line} of the patched code (`{text[:120]}`): the block does not fit how your code calls or uses "
+                f"`{site.block}`")
     if site.block:
         what = f"`{site.helper}`, a helper inserted with block `{site.block}`" if site.helper else f"the inserted block `{site.block}`"
         source = f" ({site.qualified_name})" if site.qualified_name else ""
@@ -514,7 +521,8 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
     if refusing is not None:
         return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
                 f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
-    if fails_in_user_code(code, check.traceback or "", user_names):
+    called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
+    if fails_in_user_code(code, check.traceback or "", user_names, called):
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
     return ""

@@ -423,7 +423,7 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
     return out
 
 
-def _container_elements(cls: ast.ClassDef, names: set[str]) -> dict[str, list[str]]:
+def container_elements(cls: ast.AST, names: set[str]) -> dict[str, list[str]]:
     """``self.attr`` -> the names built as its elements (``self.blocks = nn.ModuleList([Block(...) for ...])``)."""
     out: dict[str, list[str]] = {}
     for node in ast.walk(cls):
@@ -443,20 +443,33 @@ def _container_elements(cls: ast.ClassDef, names: set[str]) -> dict[str, list[st
 def _loop_calls(cls: ast.ClassDef, names: set[str], parents: dict[ast.AST, ast.AST]) -> list[tuple[str, InstanceCall]]:
     """Instance calls through a loop over a container of them: ``for blk in self.blocks: x = blk(x)`` (also
     ``for i, blk in enumerate(self.blocks)``)."""
-    elements = _container_elements(cls, names)
+    elements = container_elements(cls, names)
     out: list[tuple[str, InstanceCall]] = []
     for loop in (n for n in ast.walk(cls) if isinstance(n, ast.For)):
-        iterated, target = loop.iter, loop.target
-        if isinstance(iterated, ast.Call) and isinstance(iterated.func, ast.Name) and iterated.func.id == "enumerate" and iterated.args:
-            iterated = iterated.args[0]
-            target = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else target
-        if not (is_self_attr(iterated) and iterated.attr in elements and isinstance(target, ast.Name)):  # type: ignore[attr-defined]
+        element = loop_element(loop)
+        if element is None or element[0] not in elements:
             continue
-        for node in ast.walk(loop):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == target.id:
-                if not any(isinstance(a, ast.Starred) for a in node.args):
-                    out += [(name, InstanceCall(len(node.args), _unpacked(node, parents))) for name in elements[iterated.attr]]  # type: ignore[attr-defined]
+        for node in element_calls(loop, element[1]):
+            if not any(isinstance(a, ast.Starred) for a in node.args):
+                out += [(name, InstanceCall(len(node.args), _unpacked(node, parents))) for name in elements[element[0]]]
     return out
+
+
+def loop_element(loop: ast.For) -> tuple[str, str] | None:
+    """``(attr, variable)`` of a loop over a container attribute: ``for blk in self.blocks`` or
+    ``for i, blk in enumerate(self.blocks)`` -> ``("blocks", "blk")``; None for any other loop."""
+    iterated, target = loop.iter, loop.target
+    if isinstance(iterated, ast.Call) and isinstance(iterated.func, ast.Name) and iterated.func.id == "enumerate" and iterated.args:
+        iterated = iterated.args[0]
+        target = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else target
+    if is_self_attr(iterated) and isinstance(target, ast.Name):
+        return iterated.attr, target.id  # type: ignore[attr-defined]
+    return None
+
+
+def element_calls(loop: ast.For, variable: str) -> list[ast.Call]:
+    """The calls of the loop variable ``variable`` in ``loop`` (``blk(x)``)."""
+    return [n for n in ast.walk(loop) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == variable]
 
 
 def _functions(tree: ast.Module) -> dict[str, list[tuple[ast.FunctionDef, bool]]]:

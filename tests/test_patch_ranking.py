@@ -742,6 +742,50 @@ def test_a_failure_is_the_users_only_in_code_the_users_file_defines():
     assert not fails_in_user_code(code, 'File "/x/site-packages/torch/nn/functional.py", line 3\n', user_names)
 
 
+def test_a_failure_inside_library_layers_an_inserted_block_runs_is_the_blocks():
+    """Audit of Patch outside classification (F6): torchvision's ``ASPPConv`` (an ``nn.Sequential`` without a forward of
+    its own) given an ``ASPP``'s list of rates failed inside its ``nn.Conv2d``; the last frame in the file was the
+    user's ``self.aspp(x)``, so Patch stopped saying the model's own code was at fault and other blocks would not help."""
+    from rag_server.blame import failure_site, fails_in_user_code
+    from rag_server.patch import where_it_fails
+
+    code = textwrap.dedent("""\
+        import torch.nn as nn
+
+
+        class ASPPConv(nn.Sequential):
+            def __init__(self, in_channels, out_channels, dilation):
+                super().__init__(nn.Conv2d(in_channels, out_channels, 3, padding=dilation))
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.aspp = ASPPConv(64, 64, [6, 12, 18])
+                self.fc = nn.Linear(64, 10)
+
+            def forward(self, x):
+                x = self.aspp(x)
+                return self.fc(x)
+        """)
+    inserted = [{"name": "ASPP", "symbol": "ASPPConv", "qualified_name": "torchvision.models.segmentation.deeplabv3.ASPPConv"}]
+    user_names = {"nn", "Net"}
+    library = 'File "/x/site-packages/torch/nn/modules/{}.py", line 9, in forward\n'
+    in_conv = ('File "model.py", line 16, in forward\n' + library.format("container") + library.format("conv")
+               + "RuntimeError: expected padding to be a single integer value\n")
+    assert not fails_in_user_code(code, in_conv, user_names, inserted)
+    site = failure_site(code, in_conv, inserted, user_names)
+    assert site is not None and site.block == "ASPP" and site.called
+    assert "raised inside the inserted block `ASPP` (torchvision.models.segmentation.deeplabv3.ASPPConv)" in where_it_fails(site, code, code)
+    # the user's own layer raising below the user's line is the user's
+    in_linear = 'File "model.py", line 17, in forward\n' + library.format("linear") + "RuntimeError: mat1 and mat2 shapes\n"
+    assert fails_in_user_code(code, in_linear, user_names, inserted)
+    assert failure_site(code, in_linear, inserted, user_names).block is None
+    # raised at the user's line itself (no library frame below it): the user's
+    at_line = 'File "model.py", line 16, in forward\n' + "TypeError: bad operand\n"
+    assert fails_in_user_code(code, at_line, user_names, inserted)
+
+
 def test_a_package_with_many_copies_leaves_room_for_another_packages_candidate():
     """timm copies window_partition into five model files, all taking a (height, width) tuple; they filled every
     place of the candidate list, and a model passing an int had nothing to fall back to when the first failed."""
@@ -1320,6 +1364,47 @@ def test_an_embedding_output_is_token_input():
     assert ranked[0].qualified_name == "timm.layers.attention.Attention", [c.qualified_name for c in ranked]
 
 
+GPT_WITH_A_BLOCK_LIST = textwrap.dedent('''\
+    import torch
+    import torch.nn as nn
+
+
+    class GPTLite(nn.Module):
+        def __init__(self, vocab_size=10, dim=32, depth=2, heads=4, max_len=32):
+            super().__init__()
+            self.tok = nn.Embedding(vocab_size, dim)
+            self.pos = nn.Parameter(torch.zeros(1, max_len, dim))
+            self.blocks = nn.ModuleList([TransformerBlock(dim, heads, mlp_ratio=4.0) for _ in range(depth)])
+            self.lm_head = nn.Linear(dim, vocab_size)
+
+        def forward(self, idx):
+            x = self.tok(idx) + self.pos[:, :idx.shape[1]]
+            for blk in self.blocks:
+                x = blk(x)
+            return self.lm_head(x)
+''')
+
+
+def test_blocks_held_in_a_module_list_are_fed_what_the_loop_over_it_passes():
+    """Audit of Patch outside classification (F4): ``for blk in self.blocks: x = blk(x)`` over a ModuleList of
+    ``TransformerBlock`` after ``nn.Embedding`` said nothing of its layout, and all four tries went to blocks validated on
+    4-D maps (volo's ``Transformer``, nest's ``TransformerLayer``) while ViT's token ``Block`` fits."""
+    from rag_server.call_layout import fed_channels_last, fed_layout
+
+    tree = ast.parse(GPT_WITH_A_BLOCK_LIST)
+    assert fed_layout(tree, "TransformerBlock") == "tokens"
+    assert fed_channels_last(tree, "TransformerBlock")
+    indexed = GPT_WITH_A_BLOCK_LIST.replace("for blk in self.blocks:\n            x = blk(x)", "x = self.blocks[0](x)")
+    assert fed_layout(ast.parse(indexed), "TransformerBlock") == "tokens"
+    enumerated = GPT_WITH_A_BLOCK_LIST.replace("for blk in self.blocks:", "for i, blk in enumerate(self.blocks):")
+    assert fed_layout(ast.parse(enumerated), "TransformerBlock") == "tokens"
+    on_a_map = GPT_WITH_A_BLOCK_LIST.replace("self.tok = nn.Embedding(vocab_size, dim)", "self.tok = nn.Conv2d(3, dim, 3)")
+    assert fed_layout(ast.parse(on_a_map.replace(" + self.pos[:, :idx.shape[1]]", "")), "TransformerBlock") == "channels_first"
+    # a loop over another container says nothing of these blocks
+    other = GPT_WITH_A_BLOCK_LIST.replace("for blk in self.blocks:", "for blk in self.others:")
+    assert fed_layout(ast.parse(other), "TransformerBlock") is None
+
+
 def test_a_bool_downsample_is_dropped_where_the_block_builds_its_projection_shortcut():
     """s23 V (3), through the store: ``BasicBlock(32, 64, stride=2, downsample=True)`` kept ``downsample=True`` and
     failed with "'bool' object is not callable"; dropped, the inserted projection shortcut serves it."""
@@ -1517,3 +1602,161 @@ def test_a_guess_never_outranks_a_fitting_block_of_the_models_own_name():
     klass = cand("adaptive_avgmax_pool2d", "AdaptiveAvgMaxPool2d", "normalized", 6.5)
     names_before_guesses([helper, klass])
     assert (helper.score, klass.score) == (6.6, 6.5)
+
+
+def test_the_layers_a_name_states():
+    """Audit of Patch outside classification (F1): the words of a name that state a layer the block must have."""
+    from rag_server.stated_layers import lacking_layers, stated_layers
+
+    def labels(name: str) -> list[str]:
+        return [layer.label for layer in stated_layers(name)]
+
+    assert labels("ConvBNSiLU") == ["SiLU", "batch norm"]
+    assert labels("conv_bn_gelu") == ["GELU", "batch norm"]
+    assert labels("ConvBnRelu") == ["ReLU", "batch norm"] and labels("LeakyReLU") == ["ReLU"]
+    assert labels("ResBlockUp") == labels("Up") == labels("UpsampleBlock") == labels("DeconvBlock") == ["upsampling"]
+    assert labels("SpectralNormConv") == labels("SNConv") == ["spectral norm"]
+    # words inside other words state nothing (``Group``, ``Setup``), nor do names of no layer
+    assert labels("GroupConv") == labels("Setup") == labels("DoubleConv") == labels("Bottleneck") == []
+
+    relu_block = "class ConvNormAct(nn.Module):\n    def __init__(self, c, act_layer=nn.ReLU):\n        self.bn = nn.BatchNorm2d(c)\n"
+    assert [layer.label for layer in lacking_layers("ConvBNSiLU", relu_block, "ConvNormAct")] == ["SiLU"]
+    assert lacking_layers("ConvBNSiLU", relu_block, "ConvNormAct", {"act_layer": "nn.SiLU"}) == []
+    # an activation in a helper beside the class is another block's: looked for in the class itself
+    helper = "def swish(x):\n    return x\n\n\n" + relu_block
+    assert [layer.label for layer in lacking_layers("ConvBNSiLU", helper, "ConvNormAct")] == ["SiLU"]
+    # upsampling through a helper class counts: looked for in every definition inserted
+    up = "class Interp(nn.Module):\n    def forward(self, x):\n        return F.interpolate(x, scale_factor=2)\n\n\nclass Block(nn.Module):\n    pass\n"
+    assert lacking_layers("ResBlockUp", up, "Block") == []
+    assert [layer.label for layer in lacking_layers("ResBlockUp", "class Block(nn.Module):\n    pass\n", "Block")] == ["upsampling"]
+
+
+CONV_BN_SILU_MODEL = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Neck(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = ConvBNSiLU(3, 16, 3, 1)
+            self.head = nn.Conv2d(16, 8, 1)
+
+        def forward(self, x):
+            return self.head(self.stem(x))
+    ''')
+
+
+def test_a_block_found_under_another_name_has_the_layers_its_name_states():
+    """Audit of Patch outside classification (F1): ``ConvBNSiLU`` got nextvit's ``ConvNormAct`` (ReLU) and passed the
+    check. Now a block that takes its activation as a parameter gets the stated one as its default, one that cannot
+    ranks below the blocks that have it, and the one inserted carries a doubt saying what it lacks."""
+    from rag_server.candidates import store_candidates
+
+    init = "in_chs, out_chs, kernel_size=3, stride=1"
+    store = _NamedBlocksStore([
+        _stored("ConvNormAct", "timm.models.nextvit", init + ", act_layer=nn.ReLU",
+                "self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride)\n        self.norm = nn.BatchNorm2d(out_chs)\n"
+                "        self.act = act_layer()", [2, 3, 8, 8]),
+        _stored("ConvBnAct", "timm.models.other", init, "self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride)\n"
+                "        self.bn = nn.BatchNorm2d(out_chs)\n        self.act = nn.ReLU()", [2, 3, 8, 8]),
+        _stored("ConvBnSwish", "timm.models.third", init, "self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride)\n"
+                "        self.bn = nn.BatchNorm2d(out_chs)\n        self.act = nn.SiLU()", [2, 3, 8, 8], padding=30000),
+    ])
+    ranked = store_candidates(analyze(CONV_BN_SILU_MODEL).free["ConvBNSiLU"], store, CONV_BN_SILU_MODEL)
+    by_name = {c.qualified_name: c for c in ranked}
+    settable = by_name["timm.models.nextvit.ConvNormAct"]
+    assert settable.defaults == {"act_layer": "nn.SiLU"} and not settable.lacking and not settable.doubts
+    from rag_server.candidates import with_block_edits
+
+    assert "act_layer=nn.SiLU" in with_block_edits(settable)
+    fixed = by_name["timm.models.other.ConvBnAct"]
+    assert fixed.lacking == ("SiLU",) and fixed.doubts == ["its name states SiLU, which ConvBnAct lacks"]
+    assert "lacks the SiLU its name states" in fixed.reason
+    assert ranked[-1] is fixed, [c.qualified_name for c in ranked]  # below a much longer block that has it
+    # torchvision's blocks bind ``torch``, not ``nn``: the default is spelled through it
+    from rag_server.candidates import definition_signature, stated_activation
+    from rag_server.stated_layers import SILU
+
+    torchvision_style = ("import torch\n\n\nclass ConvNormActivation(torch.nn.Sequential):\n"
+                         "    def __init__(self, in_channels, out_channels, activation_layer=torch.nn.ReLU):\n        pass\n")
+    sig = definition_signature(torchvision_style, "ConvNormActivation")
+    assert stated_activation(sig, torchvision_style, [SILU]) == {"activation_layer": "torch.nn.SiLU"}
+    # a block of the very name is what the model means: nothing is held against it
+    exact = _stored("ConvBNSiLU", "timm.models.other", init, "self.act = nn.ReLU()", [2, 3, 8, 8])
+    own = store_candidates(analyze(CONV_BN_SILU_MODEL).free["ConvBNSiLU"], _NamedBlocksStore([exact]), CONV_BN_SILU_MODEL)
+    assert own[0].lacking == () and own[0].doubts == []
+
+
+def test_a_network_hiding_num_classes_behind_kwargs_or_named_as_a_network_is_never_a_guess():
+    """Audit of Patch outside classification (F2): by meaning, vit-pytorch's ``CCT`` (its ``**kwargs`` reach
+    ``TransformerClassifier(num_classes=...)``) was inserted for a ``FiLM`` and fightingcv's ``CoAtNet`` for a UNet's
+    ``OutConv``."""
+    from rag_server.candidates import is_whole_network, passes_on_network_parameters
+
+    code = textwrap.dedent('''\
+        import torch.nn as nn
+
+
+        class Classifier(nn.Module):
+            def __init__(self, dim, num_classes=1000):
+                super().__init__()
+
+
+        class Wrapper(nn.Module):
+            def __init__(self, dim, *args, **kwargs):
+                super().__init__()
+                self.classifier = Classifier(dim, *args, **kwargs)
+
+
+        class Distilled(Classifier):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+
+
+        class Twice(nn.Module):
+            def __init__(self, **kw):
+                super().__init__()
+                self.inner = Wrapper(8, **kw)
+
+
+        class Film(nn.Module):
+            def __init__(self, dim, **kwargs):
+                super().__init__()
+                self.proj = nn.Linear(dim, dim, **kwargs)
+        ''')
+    assert passes_on_network_parameters(code, "Wrapper") and passes_on_network_parameters(code, "Distilled")
+    assert passes_on_network_parameters(code, "Twice") and not passes_on_network_parameters(code, "Film")
+    usage = analyze("class M(nn.Module):\n    def __init__(self):\n        self.f = FiLM(16)\n").free["FiLM"]
+    assert is_whole_network(Candidate("FiLM", "Wrapper", code, "semantic", block=SimpleNamespace()), usage)
+    assert not is_whole_network(Candidate("FiLM", "Film", code, "semantic", block=SimpleNamespace()), usage)
+    net = "import torch.nn as nn\n\n\nclass CoAtNet(nn.Module):\n    def __init__(self, in_ch, image_size):\n        super().__init__()\n"
+    assert is_whole_network(Candidate("FiLM", "CoAtNet", net, "semantic", block=SimpleNamespace()), usage)
+    # the model asks for a network by name: the name says nothing against it
+    asked = analyze("class M(nn.Module):\n    def __init__(self):\n        self.f = TinyNet(16)\n").free["TinyNet"]
+    assert not is_whole_network(Candidate("TinyNet", "CoAtNet", net, "semantic", block=SimpleNamespace()), asked)
+
+
+def test_a_conv_block_with_a_fixed_padding_does_not_fit_another_kernel_size():
+    """Audit of Patch outside classification (F1): ``ConvBNSiLU(32, 16, 1, 1)`` got nextvit's ``ConvNormAct``, which
+    builds ``nn.Conv2d(..., kernel_size=kernel_size, padding=1)``: every 1x1 layer grew the map by 2 (16x16 came out
+    20x20) and the check passed. Now a kernel size the fixed padding does not keep the size for makes the call not fit."""
+    from rag_server.candidates import call_compatibility, definition_signature, pads_for_another_kernel
+
+    block = ("import torch.nn as nn\n\n\nclass ConvNormAct(nn.Module):\n"
+             "    def __init__(self, in_chs, out_chs, kernel_size=3, stride=1):\n        super().__init__()\n"
+             "        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size=kernel_size, stride=stride, padding=1)\n")
+    sig = definition_signature(block, "ConvNormAct")
+    assert sig.fixed_paddings == {"kernel_size": 1}
+    pointwise = analyze("class M(nn.Module):\n    def __init__(self):\n        self.a = ConvBNSiLU(32, 16, 1, 1)\n").free["ConvBNSiLU"]
+    assert pads_for_another_kernel(sig, pointwise.calls[0]) == ["kernel_size=1 with padding 1"]
+    assert call_compatibility(sig, pointwise) == 0.0
+    by_keyword = analyze("class M(nn.Module):\n    def __init__(self):\n        self.a = ConvBNSiLU(32, 16, kernel_size=5)\n").free["ConvBNSiLU"]
+    assert call_compatibility(sig, by_keyword) == 0.0
+    for fits in ("ConvBNSiLU(32, 16, 3, 2)", "ConvBNSiLU(32, 16)", "ConvBNSiLU(32, 16, k, 1)"):  # 3x3, the default, unknown
+        usage = analyze(f"class M(nn.Module):\n    def __init__(self, k):\n        self.a = {fits}\n").free["ConvBNSiLU"]
+        assert call_compatibility(sig, usage) == 1.0, fits
+    # a padding that follows the kernel size is no fixed padding
+    same = block.replace("padding=1", "padding=kernel_size // 2")
+    assert definition_signature(same, "ConvNormAct").fixed_paddings == {}
+    # nor is padding 0: the block may pad by itself first (timm's ``CecaModule``, a circular ``F.pad``)
+    assert definition_signature(block.replace("padding=1", "padding=0"), "ConvNormAct").fixed_paddings == {}

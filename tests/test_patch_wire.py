@@ -1,6 +1,7 @@
 """``nnrag patch --json`` gives the same inserted blocks in-process and over ``--server``: the server's answer left out
 ``keyword_flag_layers`` (a model's ``relu=False`` rewritten to ``act_layer=nn.Identity``), so a client could not see
-that edit. Real store, real gRPC server on loopback."""
+that edit. The same holds for ``doubts`` (a layer the model's name states that the inserted block lacks). Real store,
+real gRPC server on loopback."""
 
 from __future__ import annotations
 
@@ -55,6 +56,34 @@ class Net(nn.Module):
         return self.head(self.g2(self.g1(self.stem(x))).mean((2, 3)))
 '''
 
+# A conv-norm-act block with a fixed ReLU, and a model that asks for a ``ConvBNSiLU``: the only fit lacks the SiLU
+CONV_NORM_ACT = '''import torch.nn as nn
+
+
+class ConvNormAct(nn.Module):
+    def __init__(self, in_chs, out_chs, kernel_size=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.BatchNorm2d(out_chs)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.norm(self.conv(x)))
+'''
+
+SILU_MODEL = '''import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvBNSiLU(3, 16, 3)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.stem(x).mean((2, 3)))
+'''
+
 
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory):
@@ -64,6 +93,7 @@ def store_dir(tmp_path_factory):
     src.mkdir()
     (src / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person obtaining a copy\n")
     (src / "ghost.py").write_text(GHOST)
+    (src / "conv.py").write_text(CONV_NORM_ACT)
     path = tmp_path_factory.mktemp("store")
     report = build_index([f"dir:{src}"], path, validate=False)
     assert report.unique >= 1, report
@@ -84,6 +114,20 @@ def _patch_json(args: list[str]) -> dict:
     result = runner.invoke(app, ["patch", *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def test_a_doubt_about_an_inserted_block_reaches_the_client_and_the_cli(store_dir, server, tmp_path):
+    """Audit of Patch outside classification (F1): a block that passes the check while lacking what the model's name
+    states (a ReLU conv for ``ConvBNSiLU``) was inserted without a word; now its doubt travels with it."""
+    model = tmp_path / "silu.py"
+    model.write_text(SILU_MODEL)
+    local = _patch_json([str(model), "--store", str(store_dir)])
+    remote = _patch_json([str(model), "--server", server.address])
+    [block] = local["inserted"]
+    assert block["qualified_name"].endswith("ConvNormAct") and block["doubts"] == ["its name states SiLU, which ConvNormAct lacks"]
+    assert remote["inserted"] == local["inserted"]
+    plain = runner.invoke(app, ["patch", str(model), "--store", str(store_dir)])
+    assert "doubt about ConvBNSiLU: its name states SiLU, which ConvNormAct lacks" in plain.stderr, plain.stderr
 
 
 def test_patch_json_gives_the_same_inserted_blocks_in_process_and_over_the_server(store_dir, server, tmp_path):

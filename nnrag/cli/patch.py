@@ -175,6 +175,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"# inserted {item['name']} <- {item['qualified_name']} ({item['match']}{_license_note(item)})"
                            f"{f'; keywords edited at its calls: {edits}' if edits else ''}"
                            f"{f'; defaults set in the block: {defaults}' if defaults else ''}", err=True)
+                for doubt in item.get("doubts") or ():
+                    typer.echo(f"#   doubt about {item['name']}: {doubt}", err=True)
             for line in result.added_imports:
                 typer.echo(f"# added import: {line}", err=True)
             for fix in result.fixes:

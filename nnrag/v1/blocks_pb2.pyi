@@ -113,7 +113,7 @@ class PatchRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.CheckSpec, _Mapping]] = ..., check_before: _Optional[bool] = ..., no_check: _Optional[bool] = ..., max_tries: _Optional[int] = ..., sources: _Optional[_Iterable[str]] = ..., license_policy: _Optional[_Union[LicensePolicy, str]] = ...) -> None: ...
 
 class InsertedBlock(_message.Message):
-    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set", "keyword_flag_layers")
+    __slots__ = ("name", "content_hash", "reason", "provenance", "qualified_name", "match", "symbol", "renamed", "keyword_renames", "keyword_inverted", "keyword_dropped", "defaults_set", "keyword_flag_layers", "doubts")
     class RenamedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +162,7 @@ class InsertedBlock(_message.Message):
     KEYWORD_DROPPED_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_SET_FIELD_NUMBER: _ClassVar[int]
     KEYWORD_FLAG_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    DOUBTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_hash: str
     reason: str
@@ -175,7 +176,8 @@ class InsertedBlock(_message.Message):
     keyword_dropped: _containers.RepeatedScalarFieldContainer[str]
     defaults_set: _containers.ScalarMap[str, str]
     keyword_flag_layers: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ..., keyword_flag_layers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    doubts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., qualified_name: _Optional[str] = ..., match: _Optional[str] = ..., symbol: _Optional[str] = ..., renamed: _Optional[_Mapping[str, str]] = ..., keyword_renames: _Optional[_Mapping[str, str]] = ..., keyword_inverted: _Optional[_Mapping[str, str]] = ..., keyword_dropped: _Optional[_Iterable[str]] = ..., defaults_set: _Optional[_Mapping[str, str]] = ..., keyword_flag_layers: _Optional[_Mapping[str, str]] = ..., doubts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PatchResponse(_message.Message):
     __slots__ = ("patched_code", "diff", "inserted", "fixes", "before", "after", "changed", "took_ms", "unresolved", "added_imports", "tries", "stripped_text", "attempts", "stop_reason", "versions", "free_names")
