@@ -19,6 +19,11 @@ from rag_server.scope import is_self_attr
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
+def _is_library(path: str) -> bool:
+    """Whether a traceback frame's file is an installed library's, not the checked code."""
+    return "site-packages" in path or path.startswith("/usr/lib")
+
+
 def _owners(inserted: list[dict[str, Any]]) -> dict[str, str]:
     """Defined name (the block's symbol, or the free name itself) -> the free name it was inserted for."""
     owner: dict[str, str] = {}
@@ -55,7 +60,7 @@ def failing_lines(code: str, traceback: str, inserted: list[dict[str, Any]]) -> 
     spans = _inserted_spans(tree, inserted)
     out: dict[str, str] = {}
     for path, line in reversed(_FRAME_RE.findall(traceback)):
-        if "site-packages" in path or path.startswith("/usr/lib") or not 0 < int(line) <= len(lines):
+        if _is_library(path) or not 0 < int(line) <= len(lines):
             continue
         text = lines[int(line) - 1].strip()
         for start, end, name in spans:
@@ -78,7 +83,7 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
     spans = _inserted_spans(tree, inserted)
     found: list[str] = [owner[name] for name in refused_calls(traceback) if name in owner]
     for path, line in reversed(_FRAME_RE.findall(traceback)):
-        if "site-packages" in path or path.startswith("/usr/lib"):
+        if _is_library(path):
             continue
         in_block = [name for start, end, name in spans if start <= int(line) <= end]
         for name in in_block or user_frame_names(tree, int(line), owner):
@@ -157,38 +162,35 @@ def user_frame_names(tree: ast.Module, line: int, owner: dict[str, str]) -> list
     return out
 
 
-def _is_library(path: str) -> bool:
-    return "site-packages" in path or path.startswith("/usr/lib")
-
-
-def called_block_below(tree: ast.Module, traceback: str, line: int, owner: dict[str, str]) -> str | None:
+def called_block(tree: ast.Module, line: int, owner: dict[str, str], failing_layer: str) -> str | None:
     """The inserted name whose instance the user's ``line`` calls (``self.aspp(x)``, ``self.aspp`` built from it) when
-    the traceback goes on below that line only in library code: the block raised inside a layer it inherits or holds
-    (torchvision's ``ASPPConv`` is an ``nn.Sequential`` with no ``forward`` of its own). None when the line calls no
-    inserted block, or the error was raised at the line itself.
+    the layer that raised (``failing_layer``, the sandbox's module path: ``aspp.0``) lies inside that instance: the
+    block raised in a layer it inherits or holds (torchvision's ``ASPPConv`` is an ``nn.Sequential`` with no
+    ``forward`` of its own, so no frame of the traceback lies in its code). None when the line calls no inserted block
+    the failing layer belongs to.
 
     Why: "two different blocks both failed in the model's own code ... other blocks would not fix it" stopped Patch
-    where two ``ASPPConv`` copies given an ``ASPP``'s list of rates failed inside their ``nn.Conv2d``."""
-    frames = _FRAME_RE.findall(traceback)
-    last_here = max((i for i, (path, at) in enumerate(frames) if not _is_library(path) and int(at) == line), default=None)
-    if last_here is None or last_here == len(frames) - 1 or not all(_is_library(p) for p, _ in frames[last_here + 1:]):
+    where two ``ASPPConv`` copies given an ``ASPP``'s list of rates failed inside their ``nn.Conv2d`` (``aspp.0``)."""
+    path = set(failing_layer.split(".")) if failing_layer else set()
+    if not path:
         return None
     _, cls = _innermost_def(tree, line)
     attributes = _attribute_owners(cls, owner) if cls is not None else {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node, "lineno", None) == line and is_self_attr(node.func):
-            names = attributes.get(node.func.attr, [])  # type: ignore[attr-defined]
-            if names:
-                return names[0]
+            attr = node.func.attr  # type: ignore[attr-defined]
+            if attr in path and attributes.get(attr):
+                return attributes[attr][0]
     return None
 
 
-def fails_in_user_code(code: str, traceback: str, user_names: set[str], inserted: list[dict[str, Any]] | None = None) -> bool:
+def fails_in_user_code(code: str, traceback: str, user_names: set[str], inserted: list[dict[str, Any]] | None = None,
+                       failing_layer: str = "") -> bool:
     """Whether the innermost traceback frame in the patched code lies in the user's own lines: module-level code or a
     top-level definition named in ``user_names`` (what the user's file binds; an inserted block and the helpers it
-    brings along bind other names), and the line does not call an ``inserted`` block that raised below it in library
-    code (``called_block_below``). Why: then swapping blocks rarely helps (a Linear sized for another input fails
-    whatever SE block precedes it); Patch stops once a second block fails there the same way."""
+    brings along bind other names), and the line does not call an ``inserted`` block the ``failing_layer`` belongs to
+    (``called_block``). Why: then swapping blocks rarely helps (a Linear sized for another input fails whatever SE
+    block precedes it); Patch stops once a second block fails there the same way."""
     try:
         tree = pyparse.parse(code)
     except SyntaxError:
@@ -197,7 +199,7 @@ def fails_in_user_code(code: str, traceback: str, user_names: set[str], inserted
     frames = [int(line) for path, line in _FRAME_RE.findall(traceback) if not _is_library(path) and 0 < int(line) <= lines]
     if not frames:
         return False
-    if inserted and called_block_below(tree, traceback, frames[-1], _owners(inserted)) is not None:
+    if inserted and called_block(tree, frames[-1], _owners(inserted), failing_layer) is not None:
         return False
     for node in tree.body:
         if node.lineno <= frames[-1] <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -225,10 +227,11 @@ class FailureSite:
     block: str | None  # the free name whose inserted block (or a helper it brought) holds the line; None: the user's code
     qualified_name: str = ""  # of that block
     helper: str = ""  # the top-level definition holding the line, when it is a helper the block brought, not the block
-    called: bool = False  # the line is the user's, calling ``block``, which raised below it in library code
+    called: bool = False  # the line is the user's, calling ``block``, which raised in a layer it holds (``called_block``)
 
 
-def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user_names: set[str]) -> FailureSite | None:
+def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user_names: set[str],
+                 failing_layer: str = "") -> FailureSite | None:
     """The innermost traceback frame in ``code`` (patched), and whether it lies in an inserted block or in the user's
     own lines (module-level code or a top-level definition named in ``user_names``, as ``fails_in_user_code``). Why:
     the sandbox's hint said "the error is raised in the model code" for a line inside a block Patch inserted; the
@@ -238,8 +241,7 @@ def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user
     except SyntaxError:
         return None
     n_lines = len(code.splitlines())
-    frames = [int(line) for path, line in _FRAME_RE.findall(traceback)
-              if "site-packages" not in path and not path.startswith("/usr/lib") and 0 < int(line) <= n_lines]
+    frames = [int(line) for path, line in _FRAME_RE.findall(traceback) if not _is_library(path) and 0 < int(line) <= n_lines]
     if not frames:
         return None
     line = frames[-1]
@@ -251,7 +253,7 @@ def failure_site(code: str, traceback: str, inserted: list[dict[str, Any]], user
             continue
         name = getattr(node, "name", None)
         if name is None or name in user_names:
-            called = called_block_below(tree, traceback, line, owner)
+            called = called_block(tree, line, owner, failing_layer)
             return FailureSite(line, called, qualified.get(called, ""), called=True) if called else FailureSite(line, None)
         if name in owner:
             return FailureSite(line, owner[name], qualified.get(owner[name], ""))

@@ -421,8 +421,17 @@ def _past_the_blocks(check: CheckResult | None, code: str, inserted: list[dict[s
     user's own wrong-sized Linear to fix."""
     if check is None or check.ok:
         return 0
-    site = failure_site(code, check.traceback or "", inserted, user_names)
+    site = failure_site(code, check.traceback or "", inserted, user_names, failing_layer(check))
     return int(site is not None and site.block is None)
+
+
+LAYER_KINDS = frozenset({"shape_mismatch", "input_rank"})  # diagnoses whose ``symbol`` is the module path that raised
+
+
+def failing_layer(check: CheckResult) -> str:
+    """The module path of the layer a failed check raised in (``aspp.0``), as the sandbox's diagnosis names it; ""."""
+    diagnosis = check.diagnosis
+    return diagnosis.symbol if diagnosis is not None and diagnosis.kind in LAYER_KINDS else ""
 
 
 def where_it_fails(site: FailureSite, user_code: str, patched: str) -> str:
@@ -436,7 +445,7 @@ def where_it_fails(site: FailureSite, user_code: str, patched: str) -> str:
     if site.block and site.called:
         source = f" ({site.qualified_name})" if site.qualified_name else ""
         text = patched.splitlines()[site.line - 1].strip()
-        return (f"the error is raised inside the inserted block `{site.block}`{source}, in library layers it runs, called at "
+        return (f"the error is raised inside the inserted block `{site.block}`{source}, in a layer it holds, called at "
                 f"line {site.line} of the patched code (`{text[:120]}`): the block does not fit how your code calls or uses "
                 f"`{site.block}`")
     if site.block:
@@ -455,7 +464,7 @@ def _say_where_it_fails(result: PatchResult, user_code: str, user_names: set[str
     check = result.check
     if check is None or check.ok or not result.inserted:
         return
-    site = failure_site(result.code, check.traceback or "", result.inserted, user_names)
+    site = failure_site(result.code, check.traceback or "", result.inserted, user_names, failing_layer(check))
     if site is None:
         return
     where = where_it_fails(site, user_code, result.code)
@@ -522,7 +531,7 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
         return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
                 f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
     called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
-    if fails_in_user_code(code, check.traceback or "", user_names, called):
+    if fails_in_user_code(code, check.traceback or "", user_names, called, failing_layer(check)):
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
     return ""

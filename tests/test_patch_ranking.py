@@ -122,6 +122,10 @@ def test_abbreviated_spellings_are_aliases():
     assert "splitattn" in aliases("SplAtConv2d") and "selectivekernel" in aliases("SKConv")  # paper repos' names / timm's
     assert word_overlap("ResidualBlock", "EdgeResidual") == 0.5
     assert word_overlap("ResBlk", "ResidualBlock") == 1.0
+    # a plural word in the singular too (audit of Patch outside classification: denoising-diffusion-pytorch's
+    # ``SinusoidalPosEmb`` was never found for a ``SinusoidalPositionEmbeddings``)
+    assert "sinusoidalposemb" in aliases("SinusoidalPositionEmbeddings") and "sinusoidalpositionembeddings" in aliases("SinusoidalPositionEmbeddings")
+    assert "positionalencoding" in aliases("PositionalEncodings")
 
 
 def test_traceback_in_the_users_code_blames_the_block_that_fed_the_failing_line():
@@ -742,10 +746,11 @@ def test_a_failure_is_the_users_only_in_code_the_users_file_defines():
     assert not fails_in_user_code(code, 'File "/x/site-packages/torch/nn/functional.py", line 3\n', user_names)
 
 
-def test_a_failure_inside_library_layers_an_inserted_block_runs_is_the_blocks():
+def test_a_failure_in_a_layer_an_inserted_block_holds_is_the_blocks():
     """Audit of Patch outside classification (F6): torchvision's ``ASPPConv`` (an ``nn.Sequential`` without a forward of
-    its own) given an ``ASPP``'s list of rates failed inside its ``nn.Conv2d``; the last frame in the file was the
-    user's ``self.aspp(x)``, so Patch stopped saying the model's own code was at fault and other blocks would not help."""
+    its own) given an ``ASPP``'s list of rates failed inside its ``nn.Conv2d``; the sandbox's traceback (user code only)
+    ended at the user's ``self.aspp(x)``, so Patch stopped saying the model's own code was at fault and other blocks
+    would not help. The diagnosis names the layer that raised (``aspp.0``): inside the inserted block."""
     from rag_server.blame import failure_site, fails_in_user_code
     from rag_server.patch import where_it_fails
 
@@ -770,20 +775,18 @@ def test_a_failure_inside_library_layers_an_inserted_block_runs_is_the_blocks():
         """)
     inserted = [{"name": "ASPP", "symbol": "ASPPConv", "qualified_name": "torchvision.models.segmentation.deeplabv3.ASPPConv"}]
     user_names = {"nn", "Net"}
-    library = 'File "/x/site-packages/torch/nn/modules/{}.py", line 9, in forward\n'
-    in_conv = ('File "model.py", line 16, in forward\n' + library.format("container") + library.format("conv")
-               + "RuntimeError: expected padding to be a single integer value\n")
-    assert not fails_in_user_code(code, in_conv, user_names, inserted)
-    site = failure_site(code, in_conv, inserted, user_names)
+    at_aspp = 'Traceback (user code only):\n  File "model.py", line 16, in forward\n    x = self.aspp(x)\nRuntimeError: expected padding\n'
+    assert fails_in_user_code(code, at_aspp, user_names, inserted)  # nothing says where below the line it raised
+    assert not fails_in_user_code(code, at_aspp, user_names, inserted, failing_layer="aspp.0")
+    site = failure_site(code, at_aspp, inserted, user_names, failing_layer="aspp.0")
     assert site is not None and site.block == "ASPP" and site.called
     assert "raised inside the inserted block `ASPP` (torchvision.models.segmentation.deeplabv3.ASPPConv)" in where_it_fails(site, code, code)
-    # the user's own layer raising below the user's line is the user's
-    in_linear = 'File "model.py", line 17, in forward\n' + library.format("linear") + "RuntimeError: mat1 and mat2 shapes\n"
-    assert fails_in_user_code(code, in_linear, user_names, inserted)
-    assert failure_site(code, in_linear, inserted, user_names).block is None
-    # raised at the user's line itself (no library frame below it): the user's
-    at_line = 'File "model.py", line 16, in forward\n' + "TypeError: bad operand\n"
-    assert fails_in_user_code(code, at_line, user_names, inserted)
+    # the user's own layer raising at the user's line is the user's
+    at_fc = 'Traceback (user code only):\n  File "model.py", line 17, in forward\n    return self.fc(x)\nRuntimeError: mat1 and mat2\n'
+    assert fails_in_user_code(code, at_fc, user_names, inserted, failing_layer="fc")
+    assert failure_site(code, at_fc, inserted, user_names, failing_layer="fc").block is None
+    # a layer path naming no attribute the line calls says nothing
+    assert fails_in_user_code(code, at_aspp, user_names, inserted, failing_layer="fc")
 
 
 def test_a_package_with_many_copies_leaves_room_for_another_packages_candidate():
@@ -1760,3 +1763,16 @@ def test_a_conv_block_with_a_fixed_padding_does_not_fit_another_kernel_size():
     assert definition_signature(same, "ConvNormAct").fixed_paddings == {}
     # nor is padding 0: the block may pad by itself first (timm's ``CecaModule``, a circular ``F.pad``)
     assert definition_signature(block.replace("padding=1", "padding=0"), "ConvNormAct").fixed_paddings == {}
+
+
+def test_an_abstract_class_is_no_candidate():
+    """By meaning, pytorch-forecasting's abstract ``RNN`` (validation: "Can't instantiate abstract class RNN with
+    abstract methods ...") was tried for a ``PositionalEncoding``: no call can build it."""
+    from rag_server.candidates import store_candidates
+
+    model = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.r = RNN(8, 16)\n"
+    abstract = _stored("RNN", "pytorch_forecasting.models.nn.rnn", "input_size, hidden_size", "pass", [2, 8, 4])
+    abstract.validation = {**abstract.validation, "instantiate": {"ok": False, "error": "TypeError: Can't instantiate abstract class RNN with abstract methods init_hidden_state"}}
+    concrete = _stored("RNN", "torch.nn.modules.rnn", "input_size, hidden_size", "pass", [2, 8, 4])
+    ranked = store_candidates(analyze(model).free["RNN"], _NamedBlocksStore([abstract, concrete]), model)
+    assert [c.qualified_name for c in ranked] == ["torch.nn.modules.rnn.RNN"]
