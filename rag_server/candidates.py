@@ -161,10 +161,12 @@ _SPELLED_OUT = {word: max(group, key=len) for group in WORD_ABBREVIATIONS for wo
 
 def spellings(name: str) -> set[str]:
     """Normalised spellings of ``name`` with each word spelled out or abbreviated (``ChannelAttention`` ->
-    ``channelattn``, ...), at most ``MAX_SPELLINGS``."""
+    ``channelattn``, ...), a plural one in the singular too (``SinusoidalPositionEmbeddings`` ->
+    ``sinusoidalposemb``), at most ``MAX_SPELLINGS``."""
     out = {""}
     for word in split_words(name).lower().split():
-        out = {prefix + alt for prefix in out for alt in sorted(_WORD_GROUP.get(word, {word}))}
+        group = _WORD_GROUP.get(word) or (_WORD_GROUP.get(word[:-1]) if word.endswith("s") else None) or {word}
+        out = {prefix + alt for prefix in out for alt in sorted(group)}
         if len(out) > MAX_SPELLINGS:
             return {normalize(name)}
     return out | {normalize(name)}
@@ -1642,6 +1644,16 @@ def _validated_bonus(block: Any) -> float:
     return LEVEL_WEIGHTS[0] if failed else 0.0
 
 
+ABSTRACT_CLASS_ERROR = "Can't instantiate abstract class"
+
+
+def is_abstract(block: Any) -> bool:
+    """Whether validation found ``block`` an abstract class (its ``abstractmethod``s unimplemented): no call builds it.
+    Why: by meaning, pytorch-forecasting's abstract ``RNN`` was tried for a ``PositionalEncoding`` and cost a check."""
+    stage = (getattr(block, "validation", {}) or {}).get("instantiate") or {}
+    return ABSTRACT_CLASS_ERROR in str(stage.get("error", ""))
+
+
 # A block of an installed library (a ``pkg:`` source: torch, torchvision, timm) over one read from an archive or LEMUR;
 # the store's same-name order weighs it the same (``indexer.store.INSTALLED_WEIGHT``)
 INSTALLED_SOURCE_BONUS = INSTALLED_WEIGHT
@@ -1676,7 +1688,7 @@ MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "h
 def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameUsage, user_ids: set[str],
                     layout: str | None = None) -> Candidate | None:
     """``layout``: what the model feeds the name's instances (``fed_layout``), for the layers set in the block."""
-    if getattr(block, "missing_deps", None):
+    if getattr(block, "missing_deps", None) or (symbol == block.name and is_abstract(block)):
         return None
     code = block.code
     if symbol != block.name:
