@@ -81,9 +81,21 @@ def _named_by_initials(store: Any, query: str, k: int, min_stage: str) -> list[A
         return []
     # the words must describe the block too (it is among the hybrid search's first INITIALS_CONFIRM_DEPTH): "spatial
     # attention module" spells ultralytics' SAM (Segment Anything), "multi level pooling" MLP
-    described = {h.block.content_hash for h in store.search(query, k=INITIALS_CONFIRM_DEPTH, mode="hybrid")}
+    ranked = store.search(query, k=INITIALS_CONFIRM_DEPTH, mode="hybrid")
+    if any(_spelled_out(h.block.name) == _spelled_out(query) for h in ranked):
+        return []  # a block named by the very words ("global response normalization": ``GlobalResponseNorm``, not
+        # neuralforecast's ``GRN``, a gated residual network)
+    described = {h.block.content_hash for h in ranked}
     return [dataclasses.replace(h, match="initials") for h in hits
             if h.block.content_hash in described and _stage_reached(h.block, min_stage)][:k]
+
+
+def _spelled_out(text: str) -> set[str]:
+    """The words of a name or description, abbreviations spelled out (``GlobalResponseNorm`` and "global response
+    normalization" alike)."""
+    from rag_server.candidates import spelled_out_words
+
+    return spelled_out_words(text.replace(" ", "_"))
 
 
 SPELLING_CUTOFF = 0.85  # difflib ratio of a name read as a misspelling: Bottlneck / Bottleneck 0.95, DropPth 0.93

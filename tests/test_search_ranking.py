@@ -347,6 +347,25 @@ def test_initials_and_spellings_that_describe_another_block_are_not_read_as_its_
         assert (first.block.name, first.match) == (meant, "spelling"), (typo, first)
 
 
+def test_a_description_that_names_a_block_word_for_word_finds_it_before_a_block_named_by_its_initials(tmp_path, embedder):
+    """neuralforecast's ``GRN`` (a gated residual network) joined the default corpus and came first for "global
+    response normalization", as an ``initials`` match, above ConvNeXt-V2's ``GlobalResponseNorm``: a block named by the
+    very words is what the description names."""
+    blocks = [_custom_block("GRN", "Gated residual network of the temporal fusion transformer."),
+              _custom_block("GlobalResponseNorm", "Global response normalization: divisive normalization over channels."),
+              _custom_block("ASPP", "Atrous spatial pyramid pooling.")]
+    blocks += [real_block(module, name, validation=ok_validation()) for module, name in [
+        ("torch.nn.modules.normalization", "LayerNorm"), ("torch.nn.modules.normalization", "GroupNorm"),
+        ("torch.nn.modules.batchnorm", "BatchNorm2d"), ("timm.layers.drop", "DropPath")]]
+    store_blocks(blocks, tmp_path / "store", embedder=embedder)
+    store = BlockStore(tmp_path / "store", embedder=embedder)
+    hits = search_blocks(store, "global response normalization", k=3)
+    assert hits[0].block.name == "GlobalResponseNorm" and all(h.match != "initials" for h in hits), [(h.block.name, h.match) for h in hits]
+    # a description no block is named by word for word still finds the block named by its initials
+    first = search_blocks(store, "atrous spatial pyramid pooling", k=3)[0]
+    assert (first.block.name, first.match) == ("ASPP", "initials"), first
+
+
 if __name__ == "__main__":
     import argparse
     from pathlib import Path
