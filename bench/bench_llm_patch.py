@@ -37,7 +37,8 @@ session 34 on the code of ae2ead8 (19 / 20 restored, first combination 17: ``ben
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
 Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch,
-segmentation-models-pytorch). Writes
+segmentation-models-pytorch, pytorch-tcn, pytorch-forecasting, lightning-bolts, denoising-diffusion-pytorch,
+neuralforecast). Writes
 ``bench/results/llm_patch.json``.
 """
 

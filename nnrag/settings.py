@@ -28,13 +28,17 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 
-# The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then four archives
+# The corpus ``nnrag index`` and ``make demo`` build when given no source: the installed libraries, then archives
 # read in place from PyPI (never installed): a collection of paper blocks (attention modules, involution, MobileViT,
 # RepVGG, ...), the YOLO blocks (``Conv``, ``C3``, ``SPPF``, ``C2f``), lucidrains' vit-pytorch (the ViT variants'
 # ``Transformer``, ``PreNorm``, ``MobileViTBlock``, helpers like ``posemb_sincos_2d`` and ``default``; MIT, needs only
 # torch and einops) and segmentation_models_pytorch (MIT: ``Conv2dReLU``, ``SCSEModule``, the U-Net / FPN / PSP /
-# DeepLab decoder blocks), which LLM-written models call by name and no installed library defines. Patch prefers an
-# installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+# DeepLab decoder blocks), which LLM-written models call by name and no installed library defines. Then, for models
+# outside image classification (a blind audit found their blocks missing): pytorch-tcn (MIT: ``TCN``),
+# pytorch-forecasting (MIT: the TFT's ``GatedResidualNetwork``, ``GateAddNorm``, N-BEATS blocks), lightning-bolts
+# (Apache-2.0: the U-Net's ``DoubleConv`` / ``Down`` / ``Up``, DCGAN and SRGAN blocks), denoising-diffusion-pytorch
+# (MIT: ``ResnetBlock(dim, dim_out, time_emb_dim=)``, ``SinusoidalPosEmb``) and neuralforecast (Apache-2.0: the TCN's
+# ``Chomp1d``, ``CausalConv1d``). Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -43,6 +47,11 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pypi:ultralytics==8.4.190",
     "pypi:vit-pytorch==1.26.14",
     "pypi:segmentation-models-pytorch==0.6.0",
+    "pypi:pytorch-tcn==1.2.3",
+    "pypi:pytorch-forecasting==1.8.0",
+    "pypi:lightning-bolts==0.7.0",
+    "pypi:denoising-diffusion-pytorch==2.3.4",
+    "pypi:neuralforecast==3.3.0",
 )
 
 
