@@ -58,8 +58,10 @@ def input_layout(expr: ast.AST) -> str | None:
     if not isinstance(expr, ast.Call):
         return None
     method, ints = _method(expr), _ints(expr)
-    if method == "permute" and len(ints) in (3, 4):
-        return TOKENS if len(ints) == 3 else CHANNELS_LAST if ints[-1] == 1 else CHANNELS_FIRST if ints[1] == 3 else None
+    if method == "permute" and len(ints) == 3:
+        return TOKENS if ints[0] == 0 else None  # ``permute(1, 0, 2)`` makes a sequence-first input, no [B, N, C]
+    if method == "permute" and len(ints) == 4:
+        return CHANNELS_LAST if ints[-1] == 1 else CHANNELS_FIRST if ints[1] == 3 else None
     if method == "transpose" and sorted(ints) in ([1, 2], [-1, 1]) and "flatten" in ast.dump(expr.func):
         return TOKENS
     pattern = next((a.value for a in expr.args if isinstance(a, ast.Constant) and isinstance(a.value, str)), "")

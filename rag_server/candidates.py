@@ -416,6 +416,7 @@ class Candidate:
     adapter: str = ""  # a function that defines ``name`` by calling ``symbol`` (``kernel_variants``); "" for an alias
     weighed: bool = False  # ``weigh_layout_and_family`` has scored it (a ``kernel_variants`` copy is not scored twice)
     lacking: tuple[str, ...] = ()  # layers its name states that the block lacks (``stated_layers``), in words
+    whole_network: bool = False  # a network of the model's very name where the model passes no class count
     doubts: list[str] = field(default_factory=list)  # why it may not do what the model's name means, for the user
 
     @cached_property
@@ -1356,6 +1357,8 @@ def torch_refuses(usage: NameUsage) -> bool:
     sig = signature_of(cls)
     if sig is not None and usage.calls and not calls_fit(sig, usage):
         return True
+    if sig is not None and any(channels_into_sizes(sig, call) for call in usage.calls):
+        return True  # ``Upsample(ch * 2)``: a diffusion model's block, not ``nn.Upsample(size=...)``
     forward = signature_of(functools.partial(cls.forward, None)) if usage.instance_calls else None  # without ``self``
     return forward is not None and not all(_serves(forward, call) for call in usage.instance_calls)
 
@@ -1428,14 +1431,59 @@ def counts_into_fractions(sig: Signature, call: CallSite) -> list[str]:
     into vit-pytorch's ``SqueezeExcitation(dim, shrinkage_rate=0.25)`` it builds a 1,024-wide hidden layer, and the
     model passes its check with the wrong block."""
     fractions = {p for p, v in sig.number_defaults.items() if 0.0 < v < 1.0}
+    fractions |= set(sig.params + sig.kwonly) & RATE_PARAMETERS  # ``dropout_rate`` without a default
     if not fractions:
         return []
     return [param for param, value in _given_arguments(sig, call) if param in fractions and _is_count(value)]
 
 
+# Parameters that take a probability whatever their default (``ResidualBlock(in_size, out_size, dropout_rate)``:
+# a diffusion model's ``ResBlock(ch, ch, time_dim)`` built it with dropout 128); ``p`` alone is also GeM's exponent
+RATE_PARAMETERS = (DROPOUT_RATES | DROP_PATH_RATES) - {"p"}
+# Words of a variable's name that say it counts something (``time_dim``, ``out_ch``, ``num_heads``): never a fraction
+COUNT_WORDS = frozenset({"dim", "dims", "channel", "channels", "ch", "chs", "planes", "width", "num", "depth", "heads",
+                         "features", "hidden", "groups", "filters", "units", "classes"})
+
+
+# Parameters that take a spatial size, never a channel count (``nn.Upsample(size)``, a ``kernel_size``)
+SIZE_PARAMETERS = frozenset({"size", "output_size", "scale_factor", "kernel_size", "stride", "padding", "dilation"})
+# Words of a variable's name that say it holds a channel (or feature) count
+CHANNEL_WORDS = frozenset({"ch", "chs", "channel", "channels", "planes", "features", "filters", "dim", "hidden"})
+
+
+def channels_into_sizes(sig: Signature, call: CallSite) -> list[str]:
+    """The parameters of ``sig`` that take a spatial size (``SIZE_PARAMETERS``) where ``call`` passes a variable named
+    as a channel count (``ch * 2``, ``out_ch``), and a ``kernel_size`` given an even number of 16 or more. Why: a diffusion model's ``Upsample(ch * 2)`` became
+    ``nn.Upsample(size=64)`` (it ran where 64 happened to be twice the map, and resized everything else), and a U-Net's
+    ``ConvBlock(in_ch, out_ch)`` timm's ``ConvBlock(dim, kernel_size)``: a 32x32 kernel."""
+    out: list[str] = []
+    for param, value in _given_arguments(sig, call):
+        if param in SIZE_PARAMETERS and _names_channels(value) or param == "kernel_size" and _channel_literal(value):
+            out.append(param)
+    return out
+
+
+def _channel_literal(node: ast.expr) -> bool:
+    """An even whole number of 16 or more: a channel count, never a kernel size (kernels are odd, and small)."""
+    return isinstance(node, ast.Constant) and type(node.value) is int and node.value >= 16 and node.value % 2 == 0
+
+
+def _names_channels(node: ast.expr) -> bool:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.FloorDiv)):
+        return _names_channels(node.left) or _names_channels(node.right)
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return bool(name) and bool(CHANNEL_WORDS & set(name.lower().split("_")))
+
+
 def _is_count(node: ast.expr) -> bool:
-    """A whole-number literal above 1, or a floor division (``c // 4``): an argument that is never a fraction."""
+    """A whole-number literal above 1, a floor division (``c // 4``), or a variable named as a count (``time_dim``,
+    ``ch * 2``): an argument that is never a fraction."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _is_count(node.left) or _is_count(node.right)
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    if name and COUNT_WORDS & set(name.lower().split("_")):
         return True
     return isinstance(node, ast.Constant) and type(node.value) is int and node.value > 1
 
@@ -1462,8 +1510,9 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
     number where it takes a module or a function (``numbers_into_non_numbers``); a call that puts arguments in the
-    wrong slots (``misplaced_arguments``, ``counts_into_fractions``) or a kernel size into a conv whose fixed padding
-    does not fit it (``pads_for_another_kernel``) serves none of its uses."""
+    wrong slots (``misplaced_arguments``, ``counts_into_fractions``, a channel count into a size:
+    ``channels_into_sizes``) or a kernel size into a conv whose fixed padding does not fit it
+    (``pads_for_another_kernel``) serves none of its uses."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
@@ -1473,7 +1522,7 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     if sig.forward is not None and any(_too_many_arguments(sig.forward, call) for call in usage.instance_calls):
         return 0.0  # ``Up(x4, x3)`` into a ``forward(x)``: a TypeError at the first forward
     checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) or pads_for_another_kernel(sig, call)
-                           else 1.0 for call in usage.calls]
+                           or channels_into_sizes(sig, call) else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
@@ -1487,9 +1536,11 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
 NETWORK_PARAMETERS = frozenset({"num_classes", "n_classes", "nb_classes", "class_num", "num_class", "classes", "num_labels"})
 
 
-# A class named as a network: ``CoAtNet``, ``GhostNet``, ``RegionProposalNetwork``, ``DistillableEfficientViT`` (every one
-# of the default corpus's 98 such names is a whole network)
-NETWORK_NAME = re.compile(r"[A-Za-z0-9](?:Net|Network|ViT)$")
+# A class named as a network: ``CoAtNet``, ``GhostNet``, ``DistillableEfficientViT``, a GAN's ``Discriminator`` /
+# ``Generator`` (lightning-bolts' MLP ``Discriminator`` had been inserted for a DCGAN's ``DiscriminatorBlock``), a
+# ``...Classifier``, ``...Model``. Not ``...Network``: torchvision's ``FeaturePyramidNetwork`` is a neck, the TFT's
+# ``GatedResidualNetwork`` a block
+NETWORK_NAME = re.compile(r"(?:[A-Za-z0-9](?:Net|ViT|Classifier|Model|GAN|VAE)|Discriminator|Generator)$")
 
 
 def is_whole_network(cand: Candidate, usage: NameUsage) -> bool:
@@ -1740,6 +1791,8 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
 # What a block found under another name loses for each layer its name states and it lacks (``stated_layers``): as much
 # as a layout misfit, more than what orders blocks of one name
 LACKING_PENALTY = 1.0
+# What a whole network of the model's very name loses where the model passes no class count: as much as a layout misfit
+NETWORK_PENALTY = 1.0
 
 
 def stated_activation(sig: Signature | None, code: str, lacking: list[StatedLayer]) -> dict[str, str]:
@@ -1860,6 +1913,15 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
     # helper such as timm's ``create_classifier(num_features, num_classes)`` too, is what the model calls
     cands = [c for c in found.values() if c.match in NAME_MATCHES or c.symbol == name or not is_whole_network(c, usage)]
+    for cand in cands:
+        if cand.block is not None and cand.match in NAME_MATCHES and is_whole_network(cand, usage):
+            # smp's whole ``FPN`` segmentation model (encoder, hub weights) for an ``FPN(in_channels_list=..., out_channels=...)``
+            # neck: below torchvision's ``FeaturePyramidNetwork``, and said
+            cand.whole_network = True
+            cand.score -= NETWORK_PENALTY
+            cand.reason += "; a whole network (its constructor takes a class count) where the model passes none"
+            cand.doubts.append(f"{cand.symbol} is a whole network (its constructor takes a class count), which the "
+                               f"model's call does not pass: check that {name} means a network, not a block")
     names_before_guesses(cands)
     weigh_layout_and_family(cands, layout)
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
@@ -1879,7 +1941,7 @@ def names_before_guesses(cands: list[Candidate]) -> None:
     which scope closure makes 88 KB. Layout and family weighing come after, so a block of the name fed the wrong
     layout still loses."""
     own = {"exact"} if any(names_a_function(c.name) for c in cands) else NAME_MATCHES  # ``adaptive_avgmax_pool2d``: no class
-    fitting = [c.score for c in cands if c.match in own and c.compat >= 1.0 and not c.edits
+    fitting = [c.score for c in cands if c.match in own and c.compat >= 1.0 and not c.edits and not c.whole_network
                and c.block is not None and c.block.passed("forward")]
     if not fitting:
         return
@@ -1982,6 +2044,34 @@ def layout_misfit(cand: Candidate, layout: str | None) -> str | None:
         return f"validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"  # type: ignore[union-attr]
     if _layout_conflict(cand, layout):
         return f"named for {name_layout(cand.symbol).replace('_', '-')} input"  # type: ignore[union-attr]
+    return _dimension_conflict(cand)
+
+
+_DIMENSION_SUFFIX = re.compile(r"([123])[dD]$")
+# Input ranks a block for data of 1 or 3 spatial dimensions never takes: a 1-D block gets [B, C, L] (or [B, C]), a
+# 3-D one [B, C, D, H, W]; a block validated on a 2-D image's [B, C, H, W] is for neither
+_WRONG_RANKS = {1: (4, 5), 3: (3, 4)}
+
+
+def stated_dimensions(name: str) -> int | None:
+    """The spatial dimensions a name states by its suffix (``SEBlock1D``: 1, ``ConvBlock3d``: 3), else None."""
+    match = _DIMENSION_SUFFIX.search(name)
+    return int(match.group(1)) if match else None
+
+
+def _dimension_conflict(cand: Candidate) -> str | None:
+    """Why ``cand`` is for data of other dimensions than the model's name states (``ResBlock1d``, ``ConvBlock3d``):
+    named ``...2d``, or validated on a 2-D image's [B, C, H, W]. Why: an audio model's ``SqueezeExcite1d`` and a video
+    model's ``ConvBlock3d`` got 2-D blocks first and failed (or were told to give the model 4-D input)."""
+    wanted = stated_dimensions(cand.name)
+    if wanted not in _WRONG_RANKS:
+        return None
+    stated = stated_dimensions(cand.symbol)
+    if stated is not None and stated != wanted:
+        return f"named for {stated}-D data where the model's name says {wanted}-D"
+    rank = example_rank(cand)
+    if rank in _WRONG_RANKS[wanted]:  # type: ignore[index]
+        return f"validated on {rank}-D input where the model's name says {wanted}-D data"
     return None
 
 

@@ -284,6 +284,32 @@ def edit_call_keywords(module: cst.Module, edits: dict[str, KeywordEdits]) -> cs
     return module.visit(_KeywordEditor(edits)) if edits else module
 
 
+class _KeywordAdder(cst.CSTTransformer):
+    """Add ``keyword=value`` to every call of the bare name ``callee`` that does not pass ``keyword`` (nor ``**kwargs``)."""
+
+    def __init__(self, callee: str, keyword: str, value: str) -> None:
+        self.callee, self.keyword, self.value = callee, keyword, value
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        if not (isinstance(updated.func, cst.Name) and updated.func.value == self.callee):
+            return updated
+        if any(a.keyword is not None and a.keyword.value == self.keyword or a.star == "**" for a in updated.args):
+            return updated
+        args = list(updated.args)
+        trailing = args[-1].comma if args else cst.MaybeSentinel.DEFAULT  # a call laid out one argument per line keeps it
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        added = cst.Arg(keyword=cst.Name(self.keyword), value=cst.parse_expression(self.value), comma=trailing,
+                        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+        return updated.with_changes(args=[*args, added])
+
+
+def add_call_keyword(code: str, callee: str, keyword: str, value: str) -> str:
+    """``code`` with ``keyword=value`` passed at every call of ``callee`` that does not pass it (``LSTM(16, 32)`` ->
+    ``LSTM(16, 32, batch_first=True)``)."""
+    return parsed(code).visit(_KeywordAdder(callee, keyword, value)).code
+
+
 class _ClassScoped(cst.CSTTransformer):
     """A transformer that knows the class it is in (``self.stack``) and edits only the classes in ``classes``."""
 

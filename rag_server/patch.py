@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import libcst as cst
 
 from nnrag import pyparse
+from rag_server.call_layout import TOKENS, fed_layout
 from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, refused_calls,
                               user_line_map)
 from rag_server.candidates import (
@@ -42,6 +43,7 @@ from rag_server.candidates import (
 )
 from rag_server.codeops import (
     NO_ACTIVATION,
+    add_call_keyword,
     edit_call_keywords,
     import_insert_index,
     import_lines,
@@ -55,7 +57,7 @@ from rag_server.codeops import (
 from rag_server.llm_text import PatchInputError, extract_code
 from rag_server.scope import NameUsage, ScopeReport, alias_binding, analyze, import_bindings, local_typo
 from sandbox.diagnose import HiddenClass, may_be_module, unreachable_model
-from sandbox.spec import STAGES, CheckResult, CheckSpec
+from sandbox.spec import SAMPLES_MIX, STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
 
@@ -94,6 +96,8 @@ class Plan:
     unresolved: list[str]
     # changes made before planning (own definitions bound) and names left alone (a misspelt local), in words
     notes: list[str] = field(default_factory=list)
+    # torch.nn sequence layers imported where the model does not say what it feeds them (``batch_first_imports``)
+    sequence_first: list[str] = field(default_factory=list)
 
 
 MIN_TYPO_LENGTH = 6  # shorter names one edit apart are often different things (``Block`` / ``Blocks``)
@@ -156,8 +160,79 @@ def bind_own_spellings(report: ScopeReport) -> tuple[ScopeReport, list[str]]:
     return analyze(report.module.with_changes(body=body).code), notes
 
 
+# torch.nn classes that read (sequence, batch, features) unless built with ``batch_first=True``
+BATCH_FIRST_LAYERS = frozenset({"LSTM", "GRU", "RNN", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer",
+                                "MultiheadAttention"})
+
+
+def batch_first_imports(report: ScopeReport) -> tuple[ScopeReport, list[str], list[str]]:
+    """``report`` re-analysed after ``batch_first=True`` is passed at the calls of each free name that will be imported
+    from ``torch.nn`` and reads (sequence, batch, features) by default, where the model feeds its instances
+    (batch, tokens, features) (``call_layout.fed_layout``: after an ``nn.Embedding``, a ``Linear`` on tokens) and no
+    call says otherwise; with a note each, and a note and the name (third) where the model's code does not say what it
+    feeds (``batch_first_if_mixing`` decides those after the check).
+    Why: an LLM's ``TransformerEncoderLayer(d_model, nhead)`` fed token embeddings became torch's, whose attention then
+    ran across the batch; the check passed."""
+    tree = None
+    code = report.module.code
+    notes: list[str] = []
+    undecided: list[str] = []
+    for name, usage in report.free.items():
+        line = standard_import(usage)
+        if name not in BATCH_FIRST_LAYERS or line != f"from torch.nn import {name}" or not import_first(usage, line):
+            continue
+        if any("batch_first" in call.keywords or call.star_args for call in usage.calls) or not usage.calls:
+            continue
+        tree = tree or pyparse.parse(code)
+        layout = fed_layout(tree, name)
+        if layout == TOKENS:
+            code = add_call_keyword(code, name, "batch_first", "True")
+            notes.append(f"`{name}` is torch.nn's, which reads (sequence, batch, features) unless built batch-first: "
+                         f"the model feeds it (batch, tokens, features), so its calls now pass batch_first=True")
+        elif layout is None:
+            undecided.append(name)
+            notes.append(undecided_note(name))
+    edited = code != report.module.code
+    return (analyze(code) if edited else report), notes, undecided
+
+
+def undecided_note(name: str) -> str:
+    return (f"`{name}` is torch.nn's, which reads (sequence, batch, features) unless built with batch_first=True, and "
+            f"nothing in the model says which it feeds: if (batch, sequence, features), pass batch_first=True")
+
+
+def batch_first_if_mixing(result: PatchResult, names: list[str], pool: Any, spec: CheckSpec, deadline: float) -> None:
+    """Where a passing check warns that samples of a batch mix and the torch.nn sequence layers ``names`` were imported
+    without knowing what the model feeds them, check again with ``batch_first=True`` at their calls, and keep that when
+    it passes without the warning (the note says so). Why: the mixing warning is how such a layer read batch-first
+    input as sequence-first shows; a model whose layout the code does not say still gets the right layer."""
+    check = result.check
+    if not names or pool is None or check is None or not check.ok or not any(SAMPLES_MIX in w for w in check.warnings):
+        return
+    if deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:
+        return
+    code = result.code
+    for name in names:
+        code = add_call_keyword(code, name, "batch_first", "True")
+    again = _run_check(pool, code, spec, deadline)
+    result.tries += 1
+    result.attempts.append(f"{', '.join(names)} batch-first: {_describe(again)}")
+    if not again.ok or any(SAMPLES_MIX in w for w in again.warnings):
+        return
+    result.code, result.check = code, again
+    decided = {undecided_note(n): n for n in names}
+    result.fixes = [decided_note(decided[f]) if f in decided else f for f in result.fixes]
+
+
+def decided_note(name: str) -> str:
+    return (f"`{name}` is torch.nn's, which reads (sequence, batch, features) by default: the check found the samples "
+            f"of a batch mixing that way and not with batch_first=True, which its calls now pass")
+
+
 def plan(code: str, store: Any) -> Plan:
     report, notes = bind_own_spellings(analyze(code))
+    report, batch_notes, sequence_first = batch_first_imports(report)
+    notes += batch_notes
     code = report.module.code
     imports: dict[str, str] = {}
     fallbacks: dict[str, str] = {}
@@ -182,7 +257,7 @@ def plan(code: str, store: Any) -> Plan:
             unresolved.append(name)
         if line is not None:
             fallbacks[name] = line
-    return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved, notes)
+    return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved, notes, sequence_first)
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -518,8 +593,8 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
     lines (the innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not
     depend on the block; its message differs when the budget shortened the second check). The same class offered
     twice (stored alone, and cut out of a bigger block) is one choice: its second failure says nothing new."""
-    if previous_blocks is not None and blocks is not None and (
-        {(c.name, c.identity) for c in previous_blocks} == {(c.name, c.identity) for c in blocks}
+    if previous_blocks is not None and blocks is not None and any(
+        {(c.name, key(c)) for c in previous_blocks} == {(c.name, key(c)) for c in blocks} for key in _SAME_CHOICE
     ):
         return ""
     if previous is not None and check.status == previous.status == "timeout" and check.failed_stage == previous.failed_stage:
@@ -535,6 +610,11 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
     return ""
+
+
+# Two candidate lists make the same choice when they insert the same code, or the same classes (pytorch-tcn's
+# ``TemporalBlock`` stored alone and cut out of its ``TCN`` block: one class, told apart by the imports cut with it)
+_SAME_CHOICE = (lambda c: c.identity, lambda c: c.qualified_name)
 
 
 def _unswapped_refusing_block(check: CheckResult, previous: list[Candidate], current: list[Candidate]) -> Candidate | None:
@@ -678,6 +758,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     final.attempts = attempts
     final.stop_reason = stop_reason
     final.tries = tries
+    batch_first_if_mixing(final, the_plan.sequence_first, pool, spec, deadline)
     final.elapsed_s = time.monotonic() - started
     return final
 

@@ -18,6 +18,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from sandbox.spec import SAMPLES_MIX
+
 LISTED_NAMES = 4  # parameter names a message lists before "and N more"
 
 
@@ -229,7 +231,7 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
     if not reached or _same_others(original, again, batch):
         return ""
     return ("in eval mode, changing only the first sample of the batch changed the other samples' outputs: the model "
-            "mixes samples across dimension 0 (nn.LSTM / nn.GRU / nn.TransformerEncoder without batch_first=True given "
+            f"{SAMPLES_MIX} (nn.LSTM / nn.GRU / nn.TransformerEncoder without batch_first=True given "
             "(batch, time, features), or a softmax, mean or norm over dim 0); ignore this if dimension 0 is not the "
             "batch (a time-first model, graph nodes, set elements)")
 

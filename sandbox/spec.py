@@ -127,6 +127,10 @@ class Diagnosis:
     line: int | None = None  # line in the checked code where it broke, when known
 
 
+# The words of ``sandbox.soundness``'s warning that samples of a batch mix, which callers look for (Patch's batch-first retry)
+SAMPLES_MIX = "mixes samples across dimension 0"
+
+
 @dataclass
 class CheckResult:
     """What happened. ``status`` is one of STATUSES; ``stages`` maps each stage run to

@@ -711,3 +711,51 @@ def test_hint_lines_are_lines_of_the_text_the_user_gave(store, pool):
     call_line = next(i for i, line in enumerate(lines, 1) if "return self.fc(" in line)
     hint = result.check.diagnosis.hint
     assert f"is built at line {fc_line} of your code (line " in hint and f"line {call_line} of your code" in hint, hint
+
+
+SEQUENCE_FIRST_BY_DEFAULT = '''import math
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model):
+        super().__init__()
+        self.scale = math.sqrt(d_model)
+
+    def forward(self, x):
+        return x * self.scale
+
+
+class Net(nn.Module):
+    def __init__(self, vocab=50, d_model=32, nhead=4):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = PositionalEncoding(d_model)
+        self.layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward=64, dropout=0.0)
+        self.fc = nn.Linear(d_model, 10)
+
+    def forward(self, x):
+        h = self.pos(self.embed(x))
+        return self.fc(self.layer(h).mean(dim=1))
+'''
+
+
+def test_a_torch_sequence_layer_imported_for_a_batch_first_model_is_made_batch_first(store, pool):
+    """Blind audit of Patch outside classification (H1): an LLM's ``TransformerEncoderLayer(d_model, nhead)`` fed token
+    embeddings became torch.nn's, which reads (sequence, batch, features): attention ran across the batch and the check
+    passed (with only a warning in --json). The model's code does not say what ``self.pos`` returns, so the check
+    decides: samples mix sequence-first, not batch-first, and the calls now pass ``batch_first=True``."""
+    from sandbox.spec import Example
+
+    spec = CheckSpec(example=Example(inputs=[[2, 12]], input_dtypes=["int64"]))
+    result = patch(SEQUENCE_FIRST_BY_DEFAULT, spec, store, pool)
+    assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.code)
+    assert "TransformerEncoderLayer(d_model, nhead, dim_feedforward=64, dropout=0.0, batch_first=True)" in result.code
+    assert any("the check found the samples of a batch mixing" in f for f in result.fixes), result.fixes
+    # fed straight from the embedding, the layout is read from the code: no second check needed
+    direct = SEQUENCE_FIRST_BY_DEFAULT.replace("h = self.pos(self.embed(x))", "h = self.embed(x)")
+    result = patch(direct, None, store, None)
+    assert "dropout=0.0, batch_first=True)" in result.code and any("the model feeds it (batch, tokens" in f for f in result.fixes)
+    # a call that says batch_first is left as written
+    said = direct.replace("dropout=0.0)", "dropout=0.0, batch_first=False)")
+    assert "batch_first=False)" in patch(said, None, store, None).code

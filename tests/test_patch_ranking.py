@@ -161,7 +161,7 @@ def test_a_constructor_that_refuses_the_calls_arguments_is_blamed_first():
 
 
 def _candidate(name: str, module: str, score: float, code: str = "") -> Candidate:
-    block = SimpleNamespace(provenance=SimpleNamespace(module=module), qualified_name=f"{module}.{name}", content_hash=module)
+    block = SimpleNamespace(provenance=SimpleNamespace(module=module), qualified_name=f"{module}.{name}", content_hash=module, name=name)
     return Candidate(name, name, code or f"def {name}(): pass  # {module}", "helper", score, 1.0, "", block)
 
 
@@ -815,7 +815,8 @@ def test_the_same_class_cut_out_of_a_bigger_block_is_one_candidate_and_one_choic
     alone = "import torch\nfrom torch import nn\n\n\nclass Gate(nn.Module):\n    def forward(self, x):\n        return x * 2\n"
     cut = "import torch\nfrom torch import Tensor, nn  # the bigger block's imports\nfrom typing import Any\n\n" + alone.split("\n\n\n", 1)[1]
     other = alone.replace("x * 2", "x * torch.sigmoid(x)")
-    a, b, c = (_candidate("Gate", "m", 5.0, code=code) for code in (alone, cut, other))
+    a, b = (_candidate("Gate", "m", 5.0, code=code) for code in (alone, cut))
+    c = _candidate("Gate", "n", 5.0, code=other)
     assert a.identity == b.identity and a.identity != c.identity
 
     user = "class Net:\n    def forward(self, x):\n        return self.gate(x) @ x\n"
@@ -823,6 +824,11 @@ def test_the_same_class_cut_out_of_a_bigger_block_is_one_candidate_and_one_choic
                          traceback='File "model.py", line 3, in forward\nRuntimeError: shapes\n')
     assert _users_fault(failed, failed, user, {"Net"}, [a], [b]) == ""  # one class, offered twice
     assert "model's own code" in _users_fault(failed, failed, user, {"Net"}, [a], [c])
+    # the class cut with other helpers of its bigger block (pytorch-tcn's ``TemporalBlock`` out of ``TCN``): other code,
+    # the same class: still one choice (the blind audit's m11 read "two different blocks" for it)
+    bigger = _candidate("Gate", "m", 5.0, code=alone + "\n\ndef helper():\n    return 1\n")
+    assert bigger.identity != a.identity
+    assert _users_fault(failed, failed, user, {"Net"}, [a], [bigger]) == ""
 
 
 def test_a_block_that_refuses_the_call_and_could_not_be_swapped_is_named_as_the_reason_to_stop():
@@ -1403,6 +1409,9 @@ def test_blocks_held_in_a_module_list_are_fed_what_the_loop_over_it_passes():
     assert fed_layout(ast.parse(enumerated), "TransformerBlock") == "tokens"
     on_a_map = GPT_WITH_A_BLOCK_LIST.replace("self.tok = nn.Embedding(vocab_size, dim)", "self.tok = nn.Conv2d(3, dim, 3)")
     assert fed_layout(ast.parse(on_a_map.replace(" + self.pos[:, :idx.shape[1]]", "")), "TransformerBlock") == "channels_first"
+    # a sequence-first permute is no [B, N, C] token input
+    seq_first = GPT_WITH_A_BLOCK_LIST.replace("for blk in self.blocks:", "x = x.permute(1, 0, 2)\n        for blk in self.blocks:")
+    assert fed_layout(ast.parse(seq_first), "TransformerBlock") is None
     # a loop over another container says nothing of these blocks
     other = GPT_WITH_A_BLOCK_LIST.replace("for blk in self.blocks:", "for blk in self.others:")
     assert fed_layout(ast.parse(other), "TransformerBlock") is None
@@ -1776,3 +1785,70 @@ def test_an_abstract_class_is_no_candidate():
     concrete = _stored("RNN", "torch.nn.modules.rnn", "input_size, hidden_size", "pass", [2, 8, 4])
     ranked = store_candidates(analyze(model).free["RNN"], _NamedBlocksStore([abstract, concrete]), model)
     assert [c.qualified_name for c in ranked] == ["torch.nn.modules.rnn.RNN"]
+
+
+def test_a_count_or_a_channel_count_in_a_slot_for_a_rate_or_a_size_does_not_fit():
+    """Blind audit of Patch outside classification (H2): a diffusion model's ``ResBlock(ch, ch, time_dim)`` went into
+    pytorch-forecasting's ``ResidualBlock(in_size, out_size, dropout_rate)`` (dropout 128), a U-Net's
+    ``ConvBlock(in_ch, out_ch)`` into timm's ``ConvBlock(dim, kernel_size)`` (a 32x32 kernel), and ``Upsample(ch * 2)``
+    became ``nn.Upsample(size=64)``: each call fitted by arity alone."""
+    from rag_server.candidates import call_compatibility, channels_into_sizes, counts_into_fractions, definition_signature, torch_refuses
+
+    def usage(call: str):
+        text = f"class M(nn.Module):\n    def __init__(self, ch, in_ch, out_ch, time_dim, p):\n        self.a = {call}\n"
+        return analyze(text).free[call.split("(")[0]]
+
+    residual = definition_signature("class ResidualBlock:\n    def __init__(self, in_size, out_size, dropout_rate):\n        pass\n", "ResidualBlock")
+    assert counts_into_fractions(residual, usage("ResBlock(ch, ch, time_dim)").calls[0]) == ["dropout_rate"]
+    assert call_compatibility(residual, usage("ResBlock(ch, ch, time_dim)")) == 0.0
+    assert call_compatibility(residual, usage("ResBlock(ch, ch, 0.1)")) == 1.0
+    assert call_compatibility(residual, usage("ResBlock(ch, ch, p)")) == 1.0  # a name that says nothing
+    conv = definition_signature("class ConvBlock:\n    def __init__(self, dim, kernel_size=3):\n        pass\n", "ConvBlock")
+    assert channels_into_sizes(conv, usage("ConvBlock(in_ch, out_ch)").calls[0]) == ["kernel_size"]
+    assert call_compatibility(conv, usage("ConvBlock(in_ch, out_ch)")) == 0.0
+    assert call_compatibility(conv, usage("ConvBlock(in_ch, 5)")) == 1.0
+    assert call_compatibility(conv, usage("ConvBlock(1, 32)")) == 0.0  # 32 channels, no 32x32 kernel
+    assert call_compatibility(conv, usage("ConvBlock(1, 7)")) == 1.0
+    assert torch_refuses(usage("Upsample(ch * 2)")) and not torch_refuses(usage("Upsample(scale_factor=2)"))
+
+
+def test_a_block_for_data_of_other_dimensions_than_the_name_states_ranks_below():
+    """Blind audit of Patch outside classification (M2): an audio model's ``SqueezeExcite1d`` / ``SEBlock1D`` and a
+    video model's ``ConvBlock3d`` got 2-D image blocks first."""
+    from rag_server.candidates import layout_misfit, stated_dimensions, store_candidates
+
+    assert (stated_dimensions("SEBlock1D"), stated_dimensions("ConvBlock3d"), stated_dimensions("SEBlock")) == (1, 3, None)
+    model = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.se = SEBlock1D(32)\n"
+    image = _stored("SEBlock1D", "timm.models.a", "channels", "pass", [2, 32, 8, 8])
+    audio = _stored("SEBlock1D", "timm.models.b", "channels", "pass", [2, 32, 50], padding=30000)
+    ranked = store_candidates(analyze(model).free["SEBlock1D"], _NamedBlocksStore([image, audio]), model)
+    assert [c.qualified_name for c in ranked] == ["timm.models.b.SEBlock1D", "timm.models.a.SEBlock1D"]
+    assert layout_misfit(ranked[1], None) == "validated on 4-D input where the model's name says 1-D data"
+    named = _stored("SqueezeExcite2d", "timm.models.c", "channels", "pass", [2, 32, 8, 8])
+    from rag_server.candidates import Candidate
+
+    assert layout_misfit(Candidate("SEBlock1D", "SqueezeExcite2d", named.code, "alias", block=named), None) == \
+        "named for 2-D data where the model's name says 1-D"
+
+
+def test_a_whole_network_of_the_models_very_name_ranks_below_a_block_when_no_class_count_is_passed():
+    """Blind audit of Patch outside classification (H3): ``FPN(in_channels_list=[...], out_channels=128)`` got smp's whole
+    ``FPN`` segmentation model (an encoder that downloads weights; 6,707 lines), never torchvision's
+    ``FeaturePyramidNetwork``; a DCGAN's ``DiscriminatorBlock`` got lightning-bolts' MLP ``Discriminator`` network."""
+    from rag_server.candidates import NETWORK_NAME, store_candidates
+
+    model = ("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+             "        self.fpn = FPN(in_channels_list=[64, 128], out_channels=128)\n")
+    network = _stored("FPN", "segmentation_models_pytorch.decoders.fpn.model", "encoder_name='resnet34', classes=1, **kwargs", "pass", [2, 3, 64, 64])
+    neck = _stored("FeaturePyramidNetwork", "torchvision.ops.feature_pyramid_network", "in_channels_list, out_channels", "pass", [2, 8, 8, 8])
+
+    class _Store(_NamedBlocksStore):
+        def lookup_initials(self, name: str, k: int = 10) -> list:
+            return [SimpleNamespace(block=neck)] if name == "FPN" else []
+
+    ranked = store_candidates(analyze(model).free["FPN"], _Store([network, neck]), model)
+    assert [c.qualified_name for c in ranked] == ["torchvision.ops.feature_pyramid_network.FeaturePyramidNetwork",
+                                                  "segmentation_models_pytorch.decoders.fpn.model.FPN"]
+    assert ranked[1].whole_network and "is a whole network" in ranked[1].doubts[0]
+    assert NETWORK_NAME.search("Discriminator") and not NETWORK_NAME.search("DiscriminatorBlock")
+    assert not NETWORK_NAME.search("FeaturePyramidNetwork") and not NETWORK_NAME.search("GatedResidualNetwork")

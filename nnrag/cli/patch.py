@@ -191,6 +191,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"# check: {verdict_line(c)}", err=True)
                 if not c.ok and c.diagnosis.hint:
                     typer.echo(f"# hint: {c.diagnosis.hint}", err=True)
+                for warning in c.warnings:  # a passing model that will likely train badly (samples mixing, no gradient)
+                    typer.echo(f"# check warning: {warning}", err=True)
             if result.stop_reason:
                 typer.echo(f"# stopped trying other blocks: {terminal_text(result.stop_reason)}", err=True)
         if result.unresolved or (result.check is not None and not result.check.ok):
