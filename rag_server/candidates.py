@@ -1453,9 +1453,10 @@ CHANNEL_WORDS = frozenset({"ch", "chs", "channel", "channels", "planes", "featur
 
 def channels_into_sizes(sig: Signature, call: CallSite) -> list[str]:
     """The parameters of ``sig`` that take a spatial size (``SIZE_PARAMETERS``) where ``call`` passes a variable named
-    as a channel count (``ch * 2``, ``out_ch``), and a ``kernel_size`` given an even number of 16 or more. Why: a diffusion model's ``Upsample(ch * 2)`` became
-    ``nn.Upsample(size=64)`` (it ran where 64 happened to be twice the map, and resized everything else), and a U-Net's
-    ``ConvBlock(in_ch, out_ch)`` timm's ``ConvBlock(dim, kernel_size)``: a 32x32 kernel."""
+    as a channel count (``ch * 2``, ``out_ch``), and a ``kernel_size`` given an even number of 16 or more. Why: a
+    diffusion model's ``Upsample(ch * 2)`` became ``nn.Upsample(size=64)`` (it ran where 64 happened to be twice the
+    map, and resized everything else), and a U-Net's ``ConvBlock(in_ch, out_ch)`` timm's ``ConvBlock(dim,
+    kernel_size)``: a 32x32 kernel."""
     out: list[str] = []
     for param, value in _given_arguments(sig, call):
         if param in SIZE_PARAMETERS and _names_channels(value) or param == "kernel_size" and _channel_literal(value):
@@ -1471,8 +1472,13 @@ def _channel_literal(node: ast.expr) -> bool:
 def _names_channels(node: ast.expr) -> bool:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.FloorDiv)):
         return _names_channels(node.left) or _names_channels(node.right)
+    return bool(CHANNEL_WORDS & _variable_words(node))
+
+
+def _variable_words(node: ast.expr) -> set[str]:
+    """The lower-cased words of a variable or attribute argument (``self.out_ch`` -> {out, ch}); empty for others."""
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
-    return bool(name) and bool(CHANNEL_WORDS & set(name.lower().split("_")))
+    return set(name.lower().split("_")) if name else set()
 
 
 def _is_count(node: ast.expr) -> bool:
@@ -1482,8 +1488,7 @@ def _is_count(node: ast.expr) -> bool:
         return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
         return _is_count(node.left) or _is_count(node.right)
-    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
-    if name and COUNT_WORDS & set(name.lower().split("_")):
+    if COUNT_WORDS & _variable_words(node):
         return True
     return isinstance(node, ast.Constant) and type(node.value) is int and node.value > 1
 

@@ -201,7 +201,8 @@ def undecided_note(name: str) -> str:
             f"nothing in the model says which it feeds: if (batch, sequence, features), pass batch_first=True")
 
 
-def batch_first_if_mixing(result: PatchResult, names: list[str], pool: Any, spec: CheckSpec, deadline: float) -> None:
+def batch_first_if_mixing(result: PatchResult, original: str, names: list[str], pool: Any, spec: CheckSpec,
+                          deadline: float) -> None:
     """Where a passing check warns that samples of a batch mix and the torch.nn sequence layers ``names`` were imported
     without knowing what the model feeds them, check again with ``batch_first=True`` at their calls, and keep that when
     it passes without the warning (the note says so). Why: the mixing warning is how such a layer read batch-first
@@ -219,7 +220,7 @@ def batch_first_if_mixing(result: PatchResult, names: list[str], pool: Any, spec
     result.attempts.append(f"{', '.join(names)} batch-first: {_describe(again)}")
     if not again.ok or any(SAMPLES_MIX in w for w in again.warnings):
         return
-    result.code, result.check = code, again
+    result.code, result.check, result.diff = code, again, unified_diff(original, code)
     decided = {undecided_note(n): n for n in names}
     result.fixes = [decided_note(decided[f]) if f in decided else f for f in result.fixes]
 
@@ -758,7 +759,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     final.attempts = attempts
     final.stop_reason = stop_reason
     final.tries = tries
-    batch_first_if_mixing(final, the_plan.sequence_first, pool, spec, deadline)
+    batch_first_if_mixing(final, extracted.code, the_plan.sequence_first, pool, spec, deadline)
     final.elapsed_s = time.monotonic() - started
     return final
 

@@ -751,6 +751,7 @@ def test_a_torch_sequence_layer_imported_for_a_batch_first_model_is_made_batch_f
     result = patch(SEQUENCE_FIRST_BY_DEFAULT, spec, store, pool)
     assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.code)
     assert "TransformerEncoderLayer(d_model, nhead, dim_feedforward=64, dropout=0.0, batch_first=True)" in result.code
+    assert "+        self.layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward=64, dropout=0.0, batch_first=True)" in result.diff
     assert any("the check found the samples of a batch mixing" in f for f in result.fixes), result.fixes
     # fed straight from the embedding, the layout is read from the code: no second check needed
     direct = SEQUENCE_FIRST_BY_DEFAULT.replace("h = self.pos(self.embed(x))", "h = self.embed(x)")
