@@ -1757,8 +1757,9 @@ def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameU
     defaults = layer_defaults(sig, code, getattr(getattr(block, "example", None), "init_kwargs", None), layout)
     defaults.update(layout_switches(sig, layout, usage))
     lacking = lacking_layers(name, code, symbol, defaults) if match in GUESSES else []
-    defaults.update(stated_activation(sig, code, lacking))
-    lacking = [layer for layer in lacking if not (layer.layer and any(v.endswith(layer.layer) for v in defaults.values()))]
+    if lacking:  # an activation it takes as a parameter is set to the stated one, and then no longer lacking
+        defaults.update(stated_activation(sig, code, lacking))
+        lacking = lacking_layers(name, code, symbol, defaults)
     sig = with_defaults(sig, defaults)
     shortcut = projection_shortcut(sig, code)
     # a block found by meaning must take the arguments as given (renamed at most): dropping some would let any block in
