@@ -2073,8 +2073,8 @@ def _dimension_conflict(cand: Candidate) -> str | None:
     if wanted not in _WRONG_RANKS:
         return None
     stated = stated_dimensions(cand.symbol)
-    if stated is not None and stated != wanted:
-        return f"named for {stated}-D data where the model's name says {wanted}-D"
+    if stated is not None:  # its own name says which data it is for; its validation's input was a guess
+        return f"named for {stated}-D data where the model's name says {wanted}-D" if stated != wanted else None
     rank = example_rank(cand)
     if rank in _WRONG_RANKS[wanted]:  # type: ignore[index]
         return f"validated on {rank}-D input where the model's name says {wanted}-D data"

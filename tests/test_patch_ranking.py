@@ -1815,20 +1815,25 @@ def test_a_count_or_a_channel_count_in_a_slot_for_a_rate_or_a_size_does_not_fit(
 def test_a_block_for_data_of_other_dimensions_than_the_name_states_ranks_below():
     """Blind audit of Patch outside classification (M2): an audio model's ``SqueezeExcite1d`` / ``SEBlock1D`` and a
     video model's ``ConvBlock3d`` got 2-D image blocks first."""
-    from rag_server.candidates import layout_misfit, stated_dimensions, store_candidates
+    from rag_server.candidates import layout_misfit, stated_dimensions
 
     assert (stated_dimensions("SEBlock1D"), stated_dimensions("ConvBlock3d"), stated_dimensions("SEBlock")) == (1, 3, None)
-    model = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.se = SEBlock1D(32)\n"
-    image = _stored("SEBlock1D", "timm.models.a", "channels", "pass", [2, 32, 8, 8])
-    audio = _stored("SEBlock1D", "timm.models.b", "channels", "pass", [2, 32, 50], padding=30000)
-    ranked = store_candidates(analyze(model).free["SEBlock1D"], _NamedBlocksStore([image, audio]), model)
-    assert [c.qualified_name for c in ranked] == ["timm.models.b.SEBlock1D", "timm.models.a.SEBlock1D"]
-    assert layout_misfit(ranked[1], None) == "validated on 4-D input where the model's name says 1-D data"
+    from rag_server.candidates import Candidate, weigh_layout_and_family
+
+    image = _stored("SEModule", "timm.models.a", "channels", "pass", [2, 32, 8, 8])
+    audio = _stored("SEModule", "timm.models.b", "channels", "pass", [2, 32, 50])
+    guesses = [Candidate("SEBlock1D", "SEModule", b.code, "alias", 5.0, block=b) for b in (image, audio)]
+    weigh_layout_and_family(guesses, None)
+    assert [c.score for c in guesses] == [4.0, 5.0]
+    assert layout_misfit(guesses[0], None) == "validated on 4-D input where the model's name says 1-D data"
     named = _stored("SqueezeExcite2d", "timm.models.c", "channels", "pass", [2, 32, 8, 8])
-    from rag_server.candidates import Candidate
 
     assert layout_misfit(Candidate("SEBlock1D", "SqueezeExcite2d", named.code, "alias", block=named), None) == \
         "named for 2-D data where the model's name says 1-D"
+    # a block named for 1-D data is taken at its name, whatever input its validation guessed (neuralforecast's
+    # ``Chomp1d`` slices the last axis of any input, and was validated on a 4-D one)
+    chomp = _stored("Chomp1d", "neuralforecast.common._modules", "horizon", "pass", [2, 4, 8, 8])
+    assert layout_misfit(Candidate("Chomp1d", "Chomp1d", chomp.code, "exact", block=chomp), None) is None
 
 
 def test_a_whole_network_of_the_models_very_name_ranks_below_a_block_when_no_class_count_is_passed():
