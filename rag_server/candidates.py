@@ -42,7 +42,7 @@ from rag_server.codeops import (
 )
 from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, TOKENS, fed_layout
 from rag_server.scope import CallSite, InstanceCall, NameUsage
-from rag_server.stated_layers import StatedLayer, lacking_layers
+from rag_server.stated_layers import StatedLayer, lacking_layers, name_words, split_words
 
 # name -> import statement, for names LLMs use without importing
 STANDARD_IMPORTS: dict[str, str] = {
@@ -164,7 +164,7 @@ def spellings(name: str) -> set[str]:
     ``channelattn``, ...), a plural one in the singular too (``SinusoidalPositionEmbeddings`` ->
     ``sinusoidalposemb``), at most ``MAX_SPELLINGS``."""
     out = {""}
-    for word in split_words(name).lower().split():
+    for word in name_words(name):
         group = _WORD_GROUP.get(word) or (_WORD_GROUP.get(word[:-1]) if word.endswith("s") else None) or {word}
         out = {prefix + alt for prefix in out for alt in sorted(group)}
         if len(out) > MAX_SPELLINGS:
@@ -174,7 +174,7 @@ def spellings(name: str) -> set[str]:
 
 def spelled_out_words(name: str) -> set[str]:
     """The words of a block name, each abbreviation spelled out (``ResBlk`` -> {residual, block})."""
-    return {_SPELLED_OUT.get(w, w) for w in split_words(name).lower().split()}
+    return {_SPELLED_OUT.get(w, w) for w in name_words(name)}
 
 
 def word_overlap(name: str, symbol: str) -> float:
@@ -1632,10 +1632,6 @@ def absorbed_keywords(sig: Signature | None, usage: NameUsage) -> set[str]:
         return set()
     named = set(sig.params) | set(sig.kwonly)
     return {k for call in usage.calls for k in call.keywords if k not in named}
-
-
-def split_words(name: str) -> str:
-    return " ".join(re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|\d+", name.replace("_", " ")))
 
 
 def usage_query(usage: NameUsage) -> str:

@@ -47,10 +47,15 @@ _STATED_BY_WORD = {"bn": BATCH_NORM, "ln": LAYER_NORM, "gn": GROUP_NORM, "sn": S
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|\d+")
 
 
+def split_words(name: str) -> str:
+    """The words of a class or function name, space-separated as written: ``ConvBnRelu`` -> "Conv Bn Relu";
+    ``res_block_up`` -> "res block up"; ``ConvBNSiLU`` -> "Conv BN Si LU"."""
+    return " ".join(_WORD.findall(name.replace("_", " ")))
+
+
 def name_words(name: str) -> list[str]:
-    """The lower-cased words of a class or function name: ``ConvBnRelu`` -> conv, bn, relu; ``res_block_up`` -> res,
-    block, up; ``ConvBNSiLU`` -> conv, bn, si, lu."""
-    return [w.lower() for w in _WORD.findall(name.replace("_", " "))]
+    """The lower-cased words of a class or function name (``split_words``): ``ConvBnRelu`` -> conv, bn, relu."""
+    return split_words(name).lower().split()
 
 
 def stated_layers(name: str) -> list[StatedLayer]:
