@@ -1273,13 +1273,69 @@ def binds_torch_nn(code: str) -> bool:
 
 def with_block_edits(cand: Candidate) -> str:
     """``cand.code`` as Patch inserts it: the defaults set where the block's None cannot work (``defaults``) and the
-    projection shortcut (``shortcut``) put first in its ``__init__``. Patch and Suggest insert the same code."""
+    projection shortcut (``shortcut``) put first in its ``__init__``; a copy of torch.nn's own class imported from
+    torch.nn instead (``torch_nn_class``). Patch and Suggest insert the same code."""
     code = cand.code
+    exported = torch_nn_class(cand)
+    if exported is not None and not cand.defaults and not cand.shortcut:
+        return f"from torch.nn import {exported}\n"
     if cand.defaults or cand.shortcut:
         owner = getattr(cand.signature, "init_owner", "")
         code = set_parameter_defaults(code, {owner}, cand.defaults)
         code = prepend_to_init(code, {owner}, cand.shortcut)
     return code
+
+
+def torch_nn_class(cand: Candidate) -> str | None:
+    """The name torch.nn exports ``cand``'s block under, when the block is torch.nn's own class (the store mines
+    ``torch.nn`` from its source); else None.
+
+    Why: Patch copied such a class with everything its module needs (torch's ``MultiheadAttention`` for an LLM's
+    ``MultiHeadAttention``: 750 lines, ``Linear`` and the init functions included) where one import line does."""
+    block = cand.block
+    if block is None or cand.symbol != block.name or not block.qualified_name.startswith("torch.nn."):
+        return None
+    import torch.nn as nn  # the caller's own process: reading torch's public classes only
+
+    cls = getattr(nn, block.name, None)
+    if not isinstance(cls, type) or f"{cls.__module__}.{cls.__qualname__}" != block.qualified_name:
+        return None
+    return block.name
+
+
+# torch.nn classes that read (sequence, batch, features) unless built with ``batch_first=True``
+BATCH_FIRST_LAYERS = frozenset({"LSTM", "GRU", "RNN", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer",
+                                "MultiheadAttention"})
+# torch.nn classes whose forward returns a tuple, the output first: (output, attention weights), (output, hidden state)
+TUPLE_OUTPUT_LAYERS = frozenset({"MultiheadAttention", "LSTM", "GRU", "RNN"})
+
+
+def sequence_stand_in(cand: Candidate, usage: NameUsage) -> Candidate:
+    """``cand`` defined for the model's name through a subclass (``adapter``) when it is a torch.nn sequence layer
+    standing in for a block of another name (``MultiHeadAttention`` <- ``nn.MultiheadAttention``, ``LSTMEncoder`` <-
+    ``nn.LSTM``): built batch-first unless a call says, and returning its output alone where every call uses the
+    result as one value (none unpacks it); ``cand`` itself otherwise.
+
+    Why: the model's own block of that name takes (batch, tokens, features) and returns one tensor, as LLM code writes
+    them; torch's read (sequence, batch, features) and return a tuple, so ``h + self.attn(h, h, h)`` failed with
+    "unsupported operand type(s) for +: 'Tensor' and 'tuple'" whichever such block went in, and Patch stopped."""
+    layer = torch_nn_class(cand)
+    if layer is None or cand.name == layer or cand.adapter or cand.defaults or cand.shortcut:
+        return cand
+    batch_first = layer in BATCH_FIRST_LAYERS and not any("batch_first" in c.keywords or c.star_args for c in usage.calls)
+    output_only = layer in TUPLE_OUTPUT_LAYERS and bool(usage.instance_calls) and all(
+        c.unpacked is False for c in usage.instance_calls)
+    if not (batch_first or output_only):
+        return cand
+    said = [w for w, on in (("batch-first", batch_first), ("returning its output alone", output_only)) if on]
+    lines = [f"class {cand.name}({layer}):", f'    """torch.nn\'s {layer} for the model\'s {cand.name}: {", ".join(said)}."""']
+    if batch_first:
+        lines += ["", "    def __init__(self, *args, batch_first=True, **kwargs):",
+                  "        super().__init__(*args, batch_first=batch_first, **kwargs)"]
+    if output_only:
+        lines += ["", "    def forward(self, *args, **kwargs):", "        return super().forward(*args, **kwargs)[0]"]
+    reason = f"; {cand.name} is torch.nn's {layer}, {', '.join(said)}"
+    return replace(cand, adapter="\n".join(lines) + "\n", reason=cand.reason + reason)
 
 
 SHORTCUT_DESCRIPTION = "1x1 conv + BatchNorm2d when the stride or the width changes"
@@ -1924,6 +1980,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
             cand.reason += "; a whole network (its constructor takes a class count) where the model passes none"
             cand.doubts.append(f"{cand.symbol} is a whole network (its constructor takes a class count), which the "
                                f"model's call does not pass: check that {name} means a network, not a block")
+    cands = [sequence_stand_in(c, usage) for c in cands]
     names_before_guesses(cands)
     weigh_layout_and_family(cands, layout)
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)

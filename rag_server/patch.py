@@ -28,6 +28,7 @@ from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_
                               user_line_map)
 from rag_server.candidates import (
     ACTIVATION_FLAGS,
+    BATCH_FIRST_LAYERS,
     SHORTCUT_DESCRIPTION,
     Candidate,
     call_compatibility,
@@ -158,11 +159,6 @@ def bind_own_spellings(report: ScopeReport) -> tuple[ScopeReport, list[str]]:
         body.append(stmt)
         body += [with_blank_lines(cst.parse_statement(line), 1) for line in after.get(i, [])]
     return analyze(report.module.with_changes(body=body).code), notes
-
-
-# torch.nn classes that read (sequence, batch, features) unless built with ``batch_first=True``
-BATCH_FIRST_LAYERS = frozenset({"LSTM", "GRU", "RNN", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer",
-                                "MultiheadAttention"})
 
 
 def batch_first_imports(report: ScopeReport) -> tuple[ScopeReport, list[str], list[str]]:
@@ -607,11 +603,19 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
         return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
                 f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
     called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
+    if _TUPLE_FOR_TENSOR.search(check.message or "") and blocks:
+        return ""  # a block handed the model's code a tuple where it uses one tensor: another block may not
     if fails_in_user_code(code, check.traceback or "", user_names, called, failing_layer(check)):
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")
     return ""
 
+
+# The model's code got a tuple where it uses one tensor ("unsupported operand type(s) for +: 'Tensor' and 'tuple'",
+# "'tuple' object has no attribute 'shape'", "must be Tensor, not tuple"): a block's forward returned (output, extra).
+# Why not the model's fault: two attention blocks returning (output, weights) failed alike at ``h + self.attn(h, h, h)``,
+# and Patch stopped saying other blocks would not fix it.
+_TUPLE_FOR_TENSOR = re.compile(r"'tuple'|\btuple\b(?! index)")
 
 # Two candidate lists make the same choice when they insert the same code, or the same classes (pytorch-tcn's
 # ``TemporalBlock`` stored alone and cut out of its ``TCN`` block: one class, told apart by the imports cut with it)

@@ -831,6 +831,26 @@ def test_the_same_class_cut_out_of_a_bigger_block_is_one_candidate_and_one_choic
     assert _users_fault(failed, failed, user, {"Net"}, [a], [bigger]) == ""
 
 
+def test_a_tuple_where_the_model_uses_one_tensor_is_not_the_models_fault():
+    """Two attention blocks returning (output, weights) failed alike at the model's ``h + self.attn(h, h, h)``; Patch
+    said "two different blocks both failed in the model's own code ... other blocks would not fix it" and stopped,
+    where a block returning one tensor runs."""
+    from rag_server.patch import _users_fault
+    from sandbox.spec import CheckResult
+
+    user = "class Net:\n    def forward(self, h):\n        return h + self.attn(h, h, h)\n"
+    a = _candidate("MultiHeadAttention", "m", 5.0, code="def MultiHeadAttention():\n    return 1\n")
+    b = _candidate("MultiHeadAttention", "n", 4.0, code="def MultiHeadAttention():\n    return 2\n")
+    for message in ("unsupported operand type(s) for +: 'Tensor' and 'tuple'", "'tuple' object has no attribute 'shape'",
+                    "linear(): argument 'input' (position 1) must be Tensor, not tuple"):
+        failed = CheckResult(status="error", failed_stage="forward", error_type="TypeError", message=message,
+                             traceback=f'File "model.py", line 3, in forward\nTypeError: {message}\n')
+        assert _users_fault(failed, failed, user, {"Net"}, [a], [b]) == "", message
+    shapes = CheckResult(status="error", failed_stage="forward", error_type="RuntimeError", message="mat1 and mat2 shapes",
+                         traceback='File "model.py", line 3, in forward\nRuntimeError: mat1 and mat2 shapes\n')
+    assert "model's own code" in _users_fault(shapes, shapes, user, {"Net"}, [a], [b])  # other errors there still are
+
+
 def test_a_block_that_refuses_the_call_and_could_not_be_swapped_is_named_as_the_reason_to_stop():
     """``PositionalEncoding(dim, max_len=64)`` got torchvision's video PositionalEncoding, the store's only block of that
     name, which has no ``max_len``; the attention block was swapped, failed the same way, and Patch said "two different

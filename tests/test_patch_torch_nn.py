@@ -1,0 +1,114 @@
+"""Patch with torch.nn's own classes: imported, not copied, and made to serve a model's block of another name.
+
+Blind audit of Patch outside classification: an LLM's ``MultiHeadAttention(d_model, heads)`` used as
+``h + self.attn(h, h, h)`` got torch's ``MultiheadAttention`` copied in (750 lines with ``Linear`` and the init
+functions), which returns (output, weights): "unsupported operand type(s) for +: 'Tensor' and 'tuple'" with every
+such block, and Patch stopped saying the fault was the model's.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from helpers_index import ok_validation, real_block
+from indexer.build import store_blocks
+from rag_server.candidates import sequence_stand_in, store_candidates, torch_nn_class, with_block_edits
+from rag_server.patch import patch
+from rag_server.scope import analyze
+from sandbox.spec import CheckSpec, Example
+
+SEQ2SEQ = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, vocab=50, d_model=32, heads=4):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, d_model)
+            self.attn = MultiHeadAttention(d_model, heads)
+            self.norm = nn.LayerNorm(d_model)
+            self.fc = nn.Linear(d_model, 10)
+
+        def forward(self, x):
+            h = self.emb(x)
+            h = self.norm(h + self.attn(h, h, h))
+            return self.fc(h.mean(dim=1))
+    ''')
+
+UNPACKED = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, features=6, hidden=16):
+            super().__init__()
+            self.rnn = Lstm(features, hidden, num_layers=1)
+            self.fc = nn.Linear(hidden, 4)
+
+        def forward(self, x):
+            out, (h, c) = self.rnn(x)
+            return self.fc(out[:, -1])
+    ''')
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from indexer.store import BlockStore
+
+    blocks = [real_block("torch.nn.modules.activation", "MultiheadAttention", source="pkg:torch.nn", validation=ok_validation()),
+              real_block("torch.nn.modules.rnn", "LSTM", source="pkg:torch.nn", validation=ok_validation()),
+              real_block("timm.layers.mlp", "Mlp", validation=ok_validation())]
+    path = tmp_path_factory.mktemp("torch_nn_store")
+    store_blocks(blocks, path)
+    return BlockStore(path)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    from sandbox.pool import CheckerPool
+
+    with CheckerPool(size=1) as p:
+        yield p
+
+
+def _candidate(code: str, name: str, store):
+    usage = analyze(code).free[name]
+    return usage, store_candidates(usage, store, code)[0]
+
+
+def test_a_torch_nn_class_is_imported_and_stands_in_batch_first_returning_its_output(store, pool):
+    usage, cand = _candidate(SEQ2SEQ, "MultiHeadAttention", store)
+    assert torch_nn_class(cand) == "MultiheadAttention"
+    assert with_block_edits(cand) == "from torch.nn import MultiheadAttention\n"  # not torch's source
+    assert "class MultiHeadAttention(MultiheadAttention):" in cand.adapter
+    assert "batch_first=True" in cand.adapter and "return super().forward(*args, **kwargs)[0]" in cand.adapter
+    result = patch(SEQ2SEQ, CheckSpec(example=Example(inputs=[[2, 7]], input_dtypes=["int64"])), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.code)
+    assert not result.check.warnings, result.check.warnings  # read batch-first: the samples of a batch do not mix
+    assert "from torch.nn import MultiheadAttention" in result.code and "class Linear" not in result.code
+    assert len(result.code.splitlines()) < 40, result.code
+    assert result.inserted[0]["qualified_name"] == "torch.nn.modules.activation.MultiheadAttention"
+    assert "returning its output alone" in result.inserted[0]["reason"]
+
+
+def test_unpacked_calls_and_stated_layouts_are_left_as_the_model_writes_them(store, pool):
+    """``out, (h, c) = self.rnn(x)``: the model knows it gets a tuple; only the layout changes, unless a call says it."""
+    usage, cand = _candidate(UNPACKED, "Lstm", store)
+    assert torch_nn_class(cand) == "LSTM"
+    assert "batch_first=True" in cand.adapter and "forward" not in cand.adapter, cand.adapter
+    result = patch(UNPACKED, CheckSpec(example=Example(inputs=[[2, 5, 6]])), store, pool)
+    assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.code)
+    # a call that says batch_first, and unpacks the result: torch's class as it is, under the model's name
+    said = UNPACKED.replace("num_layers=1)", "num_layers=1, batch_first=True)")
+    usage, cand = _candidate(said, "Lstm", store)
+    assert cand.adapter == ""
+    assert sequence_stand_in(cand, usage) is cand
+    assert "Lstm = LSTM" in patch(said, None, store, None).code
+
+
+def test_a_block_that_is_not_torch_nns_own_is_copied_as_before(store):
+    code = "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.mlp = Mlp(8, 16)\n\n    def forward(self, x):\n        return self.mlp(x)\n"
+    usage, cand = _candidate(code, "Mlp", store)
+    assert torch_nn_class(cand) is None and "class Mlp" in with_block_edits(cand) and cand.adapter == ""
