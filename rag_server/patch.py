@@ -58,7 +58,7 @@ from rag_server.codeops import (
 from rag_server.llm_text import PatchInputError, extract_code
 from rag_server.scope import NameUsage, ScopeReport, alias_binding, analyze, import_bindings, local_typo
 from sandbox.diagnose import HiddenClass, may_be_module, unreachable_model
-from sandbox.spec import SAMPLES_MIX, STAGES, CheckResult, CheckSpec
+from sandbox.spec import SAMPLE_POSITION, SAMPLES_MIX, STAGES, CheckResult, CheckSpec
 
 __all__ = ["PatchInputError", "PatchResult", "patch", "plan", "apply_plan"]
 
@@ -473,6 +473,13 @@ def _progress(check: CheckResult | None) -> int:
     return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
 
 
+def _placed_by_batch_position(check: CheckResult | None) -> bool:
+    """A passing check that warns each sample's output depends on its place in the batch. Why Patch tries other blocks
+    then, keeping this pass if none does better: labml's sequence-first ``PositionalEncoding`` (``x + pe[:x.shape[0]]``)
+    ran in a batch-first model that meant the tutorials' batch-first one, and the check passed."""
+    return check is not None and check.ok and any(SAMPLE_POSITION in w for w in check.warnings)
+
+
 def _unreachable_model(report: ScopeReport, spec: CheckSpec) -> HiddenClass | None:
     """The model class a check cannot build because the code defines it under ``if __name__ == "__main__":`` or inside
     a function (``sandbox.diagnose.unreachable_model``): the entry named, else ``Net`` or the class no other uses,
@@ -564,7 +571,7 @@ def _label_built_at(hint: str, user_code: str, patched: str) -> str:
 
 def _describe(check: CheckResult) -> str:
     if check.ok:
-        return "ok"
+        return "ok" + "".join(f"; warning: {w[:200]}" for w in check.warnings)
     return f"{check.status} at {check.failed_stage}: {check.error_type}: {(check.message or '')[:160]}"
 
 
@@ -737,13 +744,14 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
             attempts.append(f"{label}: {_describe(check)}")
         current = result(new_code, inserted, added, check, tries, unresolved, chosen)
-        rank = (_progress(check), -len(unresolved), _past_the_blocks(check, new_code, inserted, user_names))
+        warned = bool(chosen) and _placed_by_batch_position(check)
+        rank = (_progress(check) - warned, -len(unresolved), _past_the_blocks(check, new_code, inserted, user_names))
         if best is None or rank > best[0]:  # ties: the earlier attempt
             best = (rank, current)
         if check is not None and not check.ok and hidden_reason:
             stop_reason = hidden_reason
             break
-        if check is None or check.ok or tries >= max_tries:
+        if check is None or (check.ok and not warned) or tries >= max_tries:
             break
         stop_reason = _users_fault(previous, check, new_code, user_names, previous_picked, picked)
         if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check

@@ -9,16 +9,17 @@ model, and a check exists to say so before that.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
 
-from sandbox.spec import SAMPLES_MIX
+from sandbox.spec import SAMPLE_POSITION, SAMPLES_MIX
 
 LISTED_NAMES = 4  # parameter names a message lists before "and N more"
 
@@ -191,7 +192,8 @@ def check_trained(model: nn.Module, before: dict[str, tuple[float, float]], how:
 def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) -> str:
     """Forward once more in eval mode (``model.eval()``, no gradients), as a test loop runs it, then back to train
     mode. An exception propagates with a note saying it came in eval mode; non-finite output is NonFiniteOutput.
-    Returns the warning of ``batch_mixing_warning`` ("" when the samples stay apart)."""
+    Returns the warning of ``batch_mixing_warning``, else of ``batch_position_warning`` ("" when the samples stay apart
+    and do not depend on their place in the batch)."""
     model.eval()
     try:
         with torch.no_grad():
@@ -201,7 +203,7 @@ def check_eval_forward(model: nn.Module, inputs: list[Any], flatten: Flatten) ->
                 exc.add_note(EVAL_MODE_NOTE)
                 raise
             check_output_finite(model, output, lambda: model(*inputs), flatten, mode=" in eval mode")
-            return batch_mixing_warning(model, inputs, output, flatten)
+            return batch_mixing_warning(model, inputs, output, flatten) or batch_position_warning(model, inputs, output, flatten)
     finally:
         model.train()
 
@@ -236,6 +238,57 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
             "batch (a time-first model, graph nodes, set elements)")
 
 
+def batch_position_warning(model: nn.Module, inputs: list[Any], output: Any, flatten: Flatten) -> str:
+    """A warning when, in eval mode, the batch in reverse order gives the samples other outputs than their own in reverse
+    order: each sample's output depends on its position in the batch without depending on the other samples (which
+    ``batch_mixing_warning`` finds). Why: the PyTorch tutorial's ``PositionalEncoding`` is sequence-first (``x +
+    pe[:x.size(0)]``); given (batch, tokens, features) it adds position b to every token of sample b, and the model
+    passes every stage and trains on it. A forward that draws random numbers says nothing (its noise lands on other
+    samples), nor one that changes from call to call; a (batch, batch, ...) output (a similarity matrix) is compared
+    reversed in both dimensions. A warning, not a failure: dimension 0 may be time in a time-first model."""
+    batch = _batch_size(inputs)
+    if batch is None or batch < 2 or _draws_random(model, inputs):
+        return ""
+    try:
+        reversed_batch = [t.flip(0) if _holds_batch(t, batch) else t for t in inputs]
+        again = flatten(_seeded_forward(model, reversed_batch))
+        original = flatten(_seeded_forward(model, inputs))
+    except Exception:  # noqa: BLE001 - a model that refuses the reordered batch says nothing about positions
+        return ""
+    if not _same_others(flatten(output), original, batch, all_rows=True):
+        return ""  # the same batch twice gave other outputs: state kept between calls
+    pairs = [(a, b.flip(0)) for a, b in zip(original, again) if _batched(a, b, batch)]
+    if not pairs or all(_close(a, b) or (a.dim() >= 2 and a.shape[1] == batch and _close(a, b.flip(1))) for a, b in pairs):
+        return ""
+    return ("in eval mode, the batch in reverse order gave the samples other outputs: each sample's output "
+            f"{SAMPLE_POSITION} (dimension 0 read as the sequence: a sequence-first positional encoding, "
+            "x + pe[:x.size(0)], given (batch, tokens, features)); ignore this if dimension 0 is not the batch")
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+def _draws_random(model: nn.Module, inputs: list[Any]) -> bool:
+    """Whether a forward draws from torch's, Python's or numpy's random numbers (each left as it was)."""
+    with _seeded_rngs() as numpy:
+        before = _rng_fingerprint(numpy)
+        try:
+            model(*inputs)
+        except Exception:  # noqa: BLE001 - the caller's forwards say what fails
+            return True
+        return _rng_fingerprint(numpy) != before
+
+
+def _rng_fingerprint(numpy: Any) -> tuple:
+    """torch's, Python's and numpy's random states, comparable with ``==``."""
+    state = None
+    if numpy is not None:
+        name, keys, pos, has_gauss, cached = numpy.random.get_state()
+        state = (name, bytes(keys), pos, has_gauss, cached)
+    return bytes(torch.random.get_rng_state().numpy()), random.getstate(), state
+
+
 def _batch_size(inputs: list[Any]) -> int | None:
     """The batch: the first dimension of the first tensor input of rank >= 1 (None without one)."""
     first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() >= 1), None)
@@ -260,14 +313,15 @@ def _same_others(first: list[torch.Tensor], second: list[torch.Tensor], batch: i
         a, b = a[rows], b[rows]
         if a.dim() >= 2 and a.shape[1] == batch and not all_rows:
             a, b = a[:, 1:], b[:, 1:]
-        if not torch.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True):
+        if not _close(a, b):
             return False
     return True
 
 
-def _seeded_forward(model: nn.Module, inputs: list[Any]) -> Any:
-    """Forward with every RNG the model may draw from (torch's, Python's, numpy's) seeded alike each time and left as it
-    was: two forwards that draw noise draw the same."""
+@contextlib.contextmanager
+def _seeded_rngs() -> Iterator[Any]:
+    """Every RNG a model may draw from (torch's, Python's, numpy's) seeded alike, each left as it was after; yields
+    numpy's module (None when not imported)."""
     numpy = sys.modules.get("numpy")
     saved_random, saved_numpy = random.getstate(), numpy.random.get_state() if numpy is not None else None
     try:
@@ -276,11 +330,17 @@ def _seeded_forward(model: nn.Module, inputs: list[Any]) -> Any:
             random.seed(0)
             if numpy is not None:
                 numpy.random.seed(0)
-            return model(*inputs)
+            yield numpy
     finally:
         random.setstate(saved_random)
         if numpy is not None:
             numpy.random.set_state(saved_numpy)
+
+
+def _seeded_forward(model: nn.Module, inputs: list[Any]) -> Any:
+    """Forward with every RNG seeded alike each time (``_seeded_rngs``): two forwards that draw noise draw the same."""
+    with _seeded_rngs():
+        return model(*inputs)
 
 
 RETRY_BATCH = 256  # samples of the second backward's batch (``larger_batch``), fewer for large samples

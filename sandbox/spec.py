@@ -129,6 +129,8 @@ class Diagnosis:
 
 # The words of ``sandbox.soundness``'s warning that samples of a batch mix, which callers look for (Patch's batch-first retry)
 SAMPLES_MIX = "mixes samples across dimension 0"
+# and of its warning that a sample's output depends on where it sits in the batch (Patch tries other blocks)
+SAMPLE_POSITION = "depends on its position in the batch"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Patch with torch.nn's own classes: imported, not copied, and made to serve a model's block of another name.
+"""Patch with torch.nn's own classes (imported, not copied, and made to serve a model's block of another name), and
+with blocks that read the batch as the sequence (tried after, once the check warns of it).
 
 Blind audit of Patch outside classification: an LLM's ``MultiHeadAttention(d_model, heads)`` used as
 ``h + self.attn(h, h, h)`` got torch's ``MultiheadAttention`` copied in (750 lines with ``Linear`` and the init
@@ -112,3 +113,76 @@ def test_a_block_that_is_not_torch_nns_own_is_copied_as_before(store):
     code = "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.mlp = Mlp(8, 16)\n\n    def forward(self, x):\n        return self.mlp(x)\n"
     usage, cand = _candidate(code, "Mlp", store)
     assert torch_nn_class(cand) is None and "class Mlp" in with_block_edits(cand) and cand.adapter == ""
+
+
+SEQUENCE_FIRST_PE = textwrap.dedent('''\
+    import math
+
+    import torch
+    import torch.nn as nn
+
+
+    class PositionalEncoding(nn.Module):
+        """Sequence-first, as the PyTorch tutorial's: x is (sequence, batch, features)."""
+
+        def __init__(self, d_model, dropout=0.1, max_len=64):
+            super().__init__()
+            self.dropout = nn.Dropout(p=dropout)
+            position = torch.arange(max_len).unsqueeze(1)
+            div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            pe = torch.zeros(max_len, 1, d_model)
+            pe[:, 0, 0::2] = torch.sin(position * div_term)
+            pe[:, 0, 1::2] = torch.cos(position * div_term)
+            self.register_buffer("pe", pe)
+
+        def forward(self, x):
+            return self.dropout(x + self.pe[:x.size(0)])
+    ''')
+BATCH_FIRST_PE = (SEQUENCE_FIRST_PE.replace("Sequence-first, as the PyTorch tutorial's: x is (sequence, batch, features).",
+                                            "Batch-first: x is (batch, sequence, features); the table is built once per model.")
+                  .replace("self.pe[:x.size(0)]", "self.pe[:x.size(1)].transpose(0, 1)"))
+
+TOKENS_MODEL = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, vocab=50, d_model=16):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, d_model)
+            self.pos = PositionalEncoding(d_model, dropout=0.1)
+            self.fc = nn.Linear(d_model, 10)
+
+        def forward(self, x):
+            h = self.pos(self.emb(x))
+            return self.fc(h.mean(dim=1))
+    ''')
+
+
+def _code_block(name: str, module: str, code: str):
+    from corpus.records import Provenance
+    from indexer.records import Block
+
+    prov = Provenance(source=f"pkg:{module.split('.')[0]}", package=module.split(".")[0], version="test",
+                      path=module.replace(".", "/") + ".py", module=module, line_start=1, line_end=code.count("\n"),
+                      qualified_name=f"{module}.{name}")
+    return Block(name=name, qualified_name=f"{module}.{name}", code=code, provenances=[prov],
+                 signature="(self, d_model, dropout=0.1, max_len=64)", external_imports=["torch"], validation=ok_validation())
+
+
+def test_a_block_that_makes_outputs_depend_on_the_batch_position_is_swapped(tmp_path, pool):
+    """labml's sequence-first PositionalEncoding, the store's first block of the name, ran in a batch-first model that
+    meant the batch-first one: the check passed, with each sample given its batch index as position. The check now
+    warns of it, and Patch tries the name's next block, which passes without the warning."""
+    from indexer.store import BlockStore
+
+    store_blocks([_code_block("PositionalEncoding", "seqfirst.layers", SEQUENCE_FIRST_PE),
+                  _code_block("PositionalEncoding", "batchfirst.layers", BATCH_FIRST_PE)], tmp_path)
+    store = BlockStore(tmp_path)
+    usage = analyze(TOKENS_MODEL).free["PositionalEncoding"]
+    first = store_candidates(usage, store, TOKENS_MODEL)[0]
+    assert first.block.qualified_name == "seqfirst.layers.PositionalEncoding"  # the order this test is about
+    result = patch(TOKENS_MODEL, CheckSpec(example=Example(inputs=[[3, 7]], input_dtypes=["int64"])), store, pool)
+    assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.attempts)
+    assert result.inserted[0]["qualified_name"] == "batchfirst.layers.PositionalEncoding"
+    assert "depends on its position in the batch" in result.attempts[1], result.attempts

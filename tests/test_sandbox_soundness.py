@@ -219,6 +219,66 @@ def test_models_that_keep_samples_apart_get_no_mixing_warning(pool, body):
     assert not [w for w in result.warnings if "mixes samples" in w], result.warnings
 
 
+@pytest.mark.parametrize("body", SAMPLES_APART.values(), ids=SAMPLES_APART.keys())
+def test_models_that_keep_samples_apart_get_no_batch_position_warning(pool, body):
+    result = check(pool, "import torch\nimport torch.nn as nn\n" + body, inputs=[[3, 8]])
+    assert result.status == "ok", (result.message, result.traceback)
+    assert not [w for w in result.warnings if "position in the batch" in w], result.warnings
+
+
+POSITIONAL = '''
+import math
+import torch
+import torch.nn as nn
+
+
+class PositionalEncoding(nn.Module):  # the PyTorch tutorial's: (sequence, batch, features)
+    def __init__(self, d_model, max_len=64):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, 1, d_model)
+        pe[:, 0, 0::2] = torch.sin(position * div_term)
+        pe[:, 0, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe)
+
+    def forward(self, x):
+        return x + {added}
+
+
+class Net(nn.Module):
+    def __init__(self, vocab=50, d_model=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d_model)
+        self.pos = PositionalEncoding(d_model)
+        self.fc = nn.Linear(d_model, 10)
+
+    def forward(self, x):  # (batch, tokens)
+        h = self.pos(self.emb(x))
+        return self.fc(h.mean(dim=1))
+'''
+
+
+@pytest.mark.parametrize("added, warned", [
+    ("self.pe[:x.size(0)]", True),  # sequence-first given (batch, tokens, features): position b added to sample b
+    ("self.pe[:x.size(1)].transpose(0, 1)", False),  # the same table read batch-first
+])
+def test_an_output_that_depends_on_the_samples_position_in_the_batch_is_a_warning(pool, added, warned):
+    """The tutorial's sequence-first PositionalEncoding on a batch-first model passed every stage with no word: each
+    sample got its batch index as every token's position. Samples do not mix, so the mixing warning said nothing."""
+    example = Example(inputs=[[3, 7]], input_dtypes=["int64"])
+    result = pool.check(POSITIONAL.format(added=added), CheckSpec(example=example, stages=TRAINING_STAGES))
+    assert result.status == "ok", (result.message, result.traceback)
+    assert bool([w for w in result.warnings if "depends on its position in the batch" in w]) == warned, result.warnings
+    assert not [w for w in result.warnings if "mixes samples" in w], result.warnings
+
+
+def test_noise_drawn_in_eval_says_nothing_of_batch_positions(pool):
+    """A forward that draws noise per sample (torch's, here in eval mode) gives each place in the batch its own noise."""
+    result = check(pool, SEQUENCE.format(batch_first=", batch_first=True", ret="self.fc(h)"), inputs=[[2, 5, 8]])
+    assert result.status == "ok" and not result.warnings, (result.message, result.warnings)
+
+
 def test_a_gradient_few_inputs_pass_is_found_on_a_larger_batch(pool):
     """An age regressor ending in ``.clamp(0, 1) * 100`` passes a gradient for about 1.5% of inputs: none of the two
     checked samples, and it was called untrainable (ZeroGradient); the second backward draws a larger batch. Here the
