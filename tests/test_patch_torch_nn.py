@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from helpers_index import ok_validation, real_block
+from helpers_models import BATCH_FIRST, POSITIONAL_ENCODING, SEQUENCE_FIRST
 from indexer.build import store_blocks
 from rag_server.candidates import sequence_stand_in, store_candidates, torch_nn_class, with_block_edits
 from rag_server.patch import patch
@@ -115,32 +116,8 @@ def test_a_block_that_is_not_torch_nns_own_is_copied_as_before(store):
     assert torch_nn_class(cand) is None and "class Mlp" in with_block_edits(cand) and cand.adapter == ""
 
 
-SEQUENCE_FIRST_PE = textwrap.dedent('''\
-    import math
-
-    import torch
-    import torch.nn as nn
-
-
-    class PositionalEncoding(nn.Module):
-        """Sequence-first, as the PyTorch tutorial's: x is (sequence, batch, features)."""
-
-        def __init__(self, d_model, dropout=0.1, max_len=64):
-            super().__init__()
-            self.dropout = nn.Dropout(p=dropout)
-            position = torch.arange(max_len).unsqueeze(1)
-            div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-            pe = torch.zeros(max_len, 1, d_model)
-            pe[:, 0, 0::2] = torch.sin(position * div_term)
-            pe[:, 0, 1::2] = torch.cos(position * div_term)
-            self.register_buffer("pe", pe)
-
-        def forward(self, x):
-            return self.dropout(x + self.pe[:x.size(0)])
-    ''')
-BATCH_FIRST_PE = (SEQUENCE_FIRST_PE.replace("Sequence-first, as the PyTorch tutorial's: x is (sequence, batch, features).",
-                                            "Batch-first: x is (batch, sequence, features); the table is built once per model.")
-                  .replace("self.pe[:x.size(0)]", "self.pe[:x.size(1)].transpose(0, 1)"))
+SEQUENCE_FIRST_PE = POSITIONAL_ENCODING.format(added=SEQUENCE_FIRST)
+BATCH_FIRST_PE = POSITIONAL_ENCODING.format(added=BATCH_FIRST)
 
 TOKENS_MODEL = textwrap.dedent('''\
     import torch.nn as nn

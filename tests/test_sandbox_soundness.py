@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers_models import BATCH_FIRST, POSITIONAL_ENCODING, SEQUENCE_FIRST
 from sandbox.pool import CheckerPool
 from sandbox.spec import CheckSpec, Example
 from tests.test_sandbox_lemur import lemur
@@ -226,25 +227,7 @@ def test_models_that_keep_samples_apart_get_no_batch_position_warning(pool, body
     assert not [w for w in result.warnings if "position in the batch" in w], result.warnings
 
 
-POSITIONAL = '''
-import math
-import torch
-import torch.nn as nn
-
-
-class PositionalEncoding(nn.Module):  # the PyTorch tutorial's: (sequence, batch, features)
-    def __init__(self, d_model, max_len=64):
-        super().__init__()
-        position = torch.arange(max_len).unsqueeze(1)
-        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-        pe = torch.zeros(max_len, 1, d_model)
-        pe[:, 0, 0::2] = torch.sin(position * div_term)
-        pe[:, 0, 1::2] = torch.cos(position * div_term)
-        self.register_buffer("pe", pe)
-
-    def forward(self, x):
-        return x + {added}
-
+POSITIONAL = POSITIONAL_ENCODING + '''
 
 class Net(nn.Module):
     def __init__(self, vocab=50, d_model=16):
@@ -260,8 +243,8 @@ class Net(nn.Module):
 
 
 @pytest.mark.parametrize("added, warned", [
-    ("self.pe[:x.size(0)]", True),  # sequence-first given (batch, tokens, features): position b added to sample b
-    ("self.pe[:x.size(1)].transpose(0, 1)", False),  # the same table read batch-first
+    (SEQUENCE_FIRST, True),  # sequence-first given (batch, tokens, features): position b added to sample b
+    (BATCH_FIRST, False),  # the same table read batch-first
 ])
 def test_an_output_that_depends_on_the_samples_position_in_the_batch_is_a_warning(pool, added, warned):
     """The tutorial's sequence-first PositionalEncoding on a batch-first model passed every stage with no word: each
