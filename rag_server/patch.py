@@ -622,7 +622,8 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
 # "'tuple' object has no attribute 'shape'", "must be Tensor, not tuple"): a block's forward returned (output, extra).
 # Why not the model's fault: two attention blocks returning (output, weights) failed alike at ``h + self.attn(h, h, h)``,
 # and Patch stopped saying other blocks would not fix it.
-_TUPLE_FOR_TENSOR = re.compile(r"'tuple'|\btuple\b(?! index)")
+# ("must be tuple of ints, not Tensor" is the other way round: a tuple was wanted).
+_TUPLE_FOR_TENSOR = re.compile(r"'tuple'|\bnot tuple\b")
 
 # Two candidate lists make the same choice when they insert the same code, or the same classes (pytorch-tcn's
 # ``TemporalBlock`` stored alone and cut out of its ``TCN`` block: one class, told apart by the imports cut with it)
