@@ -1277,7 +1277,7 @@ def with_block_edits(cand: Candidate) -> str:
     torch.nn instead (``torch_nn_class``). Patch and Suggest insert the same code."""
     code = cand.code
     exported = torch_nn_class(cand)
-    if exported is not None and not cand.defaults and not cand.shortcut:
+    if exported is not None:
         return f"from torch.nn import {exported}\n"
     if cand.defaults or cand.shortcut:
         owner = getattr(cand.signature, "init_owner", "")
@@ -1288,12 +1288,12 @@ def with_block_edits(cand: Candidate) -> str:
 
 def torch_nn_class(cand: Candidate) -> str | None:
     """The name torch.nn exports ``cand``'s block under, when the block is torch.nn's own class (the store mines
-    ``torch.nn`` from its source); else None.
+    ``torch.nn`` from its source) and Patch inserts it unchanged (no defaults or shortcut set in its code); else None.
 
     Why: Patch copied such a class with everything its module needs (torch's ``MultiheadAttention`` for an LLM's
     ``MultiHeadAttention``: 750 lines, ``Linear`` and the init functions included) where one import line does."""
     block = cand.block
-    if block is None or cand.symbol != block.name or not block.qualified_name.startswith("torch.nn."):
+    if block is None or cand.symbol != block.name or not block.qualified_name.startswith("torch.nn.") or cand.defaults or cand.shortcut:
         return None
     import torch.nn as nn  # the caller's own process: reading torch's public classes only
 
@@ -1310,6 +1310,11 @@ BATCH_FIRST_LAYERS = frozenset({"LSTM", "GRU", "RNN", "TransformerEncoderLayer",
 TUPLE_OUTPUT_LAYERS = frozenset({"MultiheadAttention", "LSTM", "GRU", "RNN"})
 
 
+def says_batch_first(usage: NameUsage) -> bool:
+    """Whether a call of ``usage``'s name passes ``batch_first``, or may (``**kwargs``): then the model has said it."""
+    return any("batch_first" in call.keywords or call.star_args for call in usage.calls)
+
+
 def sequence_stand_in(cand: Candidate, usage: NameUsage) -> Candidate:
     """``cand`` defined for the model's name through a subclass (``adapter``) when it is a torch.nn sequence layer
     standing in for a block of another name (``MultiHeadAttention`` <- ``nn.MultiheadAttention``, ``LSTMEncoder`` <-
@@ -1320,9 +1325,9 @@ def sequence_stand_in(cand: Candidate, usage: NameUsage) -> Candidate:
     them; torch's read (sequence, batch, features) and return a tuple, so ``h + self.attn(h, h, h)`` failed with
     "unsupported operand type(s) for +: 'Tensor' and 'tuple'" whichever such block went in, and Patch stopped."""
     layer = torch_nn_class(cand)
-    if layer is None or cand.name == layer or cand.adapter or cand.defaults or cand.shortcut:
+    if layer is None or cand.name == layer or cand.adapter:
         return cand
-    batch_first = layer in BATCH_FIRST_LAYERS and not any("batch_first" in c.keywords or c.star_args for c in usage.calls)
+    batch_first = layer in BATCH_FIRST_LAYERS and not says_batch_first(usage)
     output_only = layer in TUPLE_OUTPUT_LAYERS and bool(usage.instance_calls) and all(
         c.unpacked is False for c in usage.instance_calls)
     if not (batch_first or output_only):

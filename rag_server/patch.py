@@ -38,6 +38,7 @@ from rag_server.candidates import (
     import_first,
     normalize,
     rank_by_coherence,
+    says_batch_first,
     standard_import,
     store_candidates,
     with_block_edits,
@@ -177,7 +178,7 @@ def batch_first_imports(report: ScopeReport) -> tuple[ScopeReport, list[str], li
         line = standard_import(usage)
         if name not in BATCH_FIRST_LAYERS or line != f"from torch.nn import {name}" or not import_first(usage, line):
             continue
-        if any("batch_first" in call.keywords or call.star_args for call in usage.calls) or not usage.calls:
+        if says_batch_first(usage) or not usage.calls:
             continue
         tree = tree or pyparse.parse(code)
         layout = fed_layout(tree, name)
@@ -609,9 +610,9 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
     if refusing is not None:
         return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
                 f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
-    called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
     if _TUPLE_FOR_TENSOR.search(check.message or "") and blocks:
         return ""  # a block handed the model's code a tuple where it uses one tensor: another block may not
+    called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
     if fails_in_user_code(code, check.traceback or "", user_names, called, failing_layer(check)):
         return (f"two different blocks both failed in the model's own code at {check.failed_stage} with "
                 f"{check.error_type}: {(check.message or '')[:160]}; other blocks would not fix it")

@@ -247,14 +247,17 @@ def batch_position_warning(model: nn.Module, inputs: list[Any], output: Any, fla
     samples), nor one that changes from call to call; a (batch, batch, ...) output (a similarity matrix) is compared
     reversed in both dimensions. A warning, not a failure: dimension 0 may be time in a time-first model."""
     batch = _batch_size(inputs)
-    if batch is None or batch < 2 or _draws_random(model, inputs):
+    if batch is None or batch < 2:
         return ""
     try:
+        first, drew = _seeded_forward_drawing(model, inputs)
+        if drew:
+            return ""
         reversed_batch = [t.flip(0) if _holds_batch(t, batch) else t for t in inputs]
         again = flatten(_seeded_forward(model, reversed_batch))
-        original = flatten(_seeded_forward(model, inputs))
     except Exception:  # noqa: BLE001 - a model that refuses the reordered batch says nothing about positions
         return ""
+    original = flatten(first)
     if not _same_others(flatten(output), original, batch, all_rows=True):
         return ""  # the same batch twice gave other outputs: state kept between calls
     pairs = [(a, b.flip(0)) for a, b in zip(original, again) if _batched(a, b, batch)]
@@ -269,15 +272,12 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True)
 
 
-def _draws_random(model: nn.Module, inputs: list[Any]) -> bool:
-    """Whether a forward draws from torch's, Python's or numpy's random numbers (each left as it was)."""
+def _seeded_forward_drawing(model: nn.Module, inputs: list[Any]) -> tuple[Any, bool]:
+    """A seeded forward (``_seeded_rngs``) and whether it drew from torch's, Python's or numpy's random numbers."""
     with _seeded_rngs() as numpy:
         before = _rng_fingerprint(numpy)
-        try:
-            model(*inputs)
-        except Exception:  # noqa: BLE001 - the caller's forwards say what fails
-            return True
-        return _rng_fingerprint(numpy) != before
+        output = model(*inputs)
+        return output, _rng_fingerprint(numpy) != before
 
 
 def _rng_fingerprint(numpy: Any) -> tuple:
