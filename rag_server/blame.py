@@ -1,4 +1,5 @@
-"""Which inserted block a failed check blames: read from the traceback's frames and the patched code.
+"""Which inserted block a failed check blames: read from the traceback's frames and the patched code (or, for a
+passing check, from the layer its batch warning names).
 
 Patch swaps the blamed candidate first. A frame inside an inserted block blames that block; a frame in the user's
 own code blames the inserted blocks that code depends on, nearest line first, because an LLM's model often fails one
@@ -15,6 +16,7 @@ from typing import Any
 
 from nnrag import pyparse
 from rag_server.scope import is_self_attr
+from sandbox.spec import FIRST_LAYER_AT_FAULT
 
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
@@ -89,6 +91,23 @@ def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> l
         for name in in_block or user_frame_names(tree, int(line), owner):
             if name not in found:
                 found.append(name)
+    return found
+
+
+# "...; it first happens in `pos` (PositionalEncoding in Net)": the classes it sits in, innermost first
+_LAYER_AT_FAULT_RE = re.compile(re.escape(FIRST_LAYER_AT_FAULT) + r" `[^`]*` \(([^)]*)\)")
+
+
+def warned_names(warnings: list[str], inserted: list[dict[str, Any]]) -> list[str]:
+    """Free names whose inserted block holds the layer a passing check's batch warning names as the first at fault
+    (``sandbox.soundness.first_layer_at_fault``), innermost first. Why: after a position warning Patch swapped blocks
+    in score-margin order, and swapped a harmless ``Mlp`` three times before the sequence-first
+    ``PositionalEncoding``; a class the block defines as a helper is found through the inserted class holding it."""
+    owner = _owners(inserted)
+    found: list[str] = []
+    for warning in warnings:
+        if match := _LAYER_AT_FAULT_RE.search(warning):
+            found += [owner[c] for c in match.group(1).split(" in ") if c in owner and owner[c] not in found]
     return found
 
 

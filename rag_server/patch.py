@@ -25,7 +25,7 @@ import libcst as cst
 from nnrag import pyparse
 from rag_server.call_layout import TOKENS, fed_layout
 from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, refused_calls,
-                              user_line_map)
+                              user_line_map, warned_names)
 from rag_server.candidates import (
     ACTIVATION_FLAGS,
     BATCH_FIRST_LAYERS,
@@ -782,9 +782,11 @@ def _next_choice(
     choice: dict[str, int], the_plan: Plan, code: str, check: CheckResult, inserted: list, attempted: set,
     failed_at: dict[str, set[str]],
 ) -> dict[str, int] | None:
-    """Swap the candidate the traceback blames, else the one whose runner-up is closest in score; skip candidates that
-    hold a line where one of the name's earlier candidates failed (``failed_at``, updated here)."""
+    """Swap the candidate the traceback (or a passing check's batch warning) blames, else the one whose runner-up is
+    closest in score; skip candidates that hold a line where one of the name's earlier candidates failed
+    (``failed_at``, updated here)."""
     order = blamed_names(code, check.traceback or "", inserted)
+    order += [n for n in warned_names(check.warnings, inserted) if n in choice and n not in order]
     missing = re.findall(r"name '(\w+)' is not defined", check.message or "")
     order += [n for n in missing if n in choice and n not in order]
 

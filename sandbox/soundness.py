@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn as nn
 
-from sandbox.spec import SAMPLE_POSITION, SAMPLES_MIX
+from sandbox.spec import FIRST_LAYER_AT_FAULT, SAMPLE_POSITION, SAMPLES_MIX
 
 LISTED_NAMES = 4  # parameter names a message lists before "and N more"
 
@@ -232,10 +232,11 @@ def batch_mixing_warning(model: nn.Module, inputs: list[Any], output: Any, flatt
     reached = any(not torch.equal(a[:1], b[:1]) for a, b in pairs)
     if not reached or _same_others(original, again, batch):
         return ""
+    at_fault = first_layer_at_fault(model, (inputs, changed), batch, flatten, _others_kept)
     return ("in eval mode, changing only the first sample of the batch changed the other samples' outputs: the model "
             f"{SAMPLES_MIX} (nn.LSTM / nn.GRU / nn.TransformerEncoder without batch_first=True given "
-            "(batch, time, features), or a softmax, mean or norm over dim 0); ignore this if dimension 0 is not the "
-            "batch (a time-first model, graph nodes, set elements)")
+            f"(batch, time, features), or a softmax, mean or norm over dim 0){at_fault}; ignore this if dimension 0 is "
+            "not the batch (a time-first model, graph nodes, set elements)")
 
 
 def batch_position_warning(model: nn.Module, inputs: list[Any], output: Any, flatten: Flatten) -> str:
@@ -263,9 +264,104 @@ def batch_position_warning(model: nn.Module, inputs: list[Any], output: Any, fla
     pairs = [(a, b.flip(0)) for a, b in zip(original, again) if _batched(a, b, batch)]
     if not pairs or all(_close(a, b) or (a.dim() >= 2 and a.shape[1] == batch and _close(a, b.flip(1))) for a, b in pairs):
         return ""
+    at_fault = first_layer_at_fault(model, (inputs, reversed_batch), batch, flatten, _reversed_kept)
     return ("in eval mode, the batch in reverse order gave the samples other outputs: each sample's output "
             f"{SAMPLE_POSITION} (dimension 0 read as the sequence: a sequence-first positional encoding, "
-            "x + pe[:x.size(0)], given (batch, tokens, features)); ignore this if dimension 0 is not the batch")
+            f"x + pe[:x.size(0)], given (batch, tokens, features)){at_fault}; ignore this if dimension 0 is not the "
+            "batch")
+
+
+Summaries = list[torch.Tensor | None]  # per tensor, ``_sample_summaries``
+LayerCall = tuple[str, Summaries, Summaries]  # a module's path, its tensor inputs' and its output's summaries
+
+
+def first_layer_at_fault(model: nn.Module, batches: tuple[list[Any], list[Any]], batch: int, flatten: Flatten,
+                         kept: Callable[[torch.Tensor, torch.Tensor], bool]) -> str:
+    """Where a batch warning's property first breaks, as the warning's tail (``FIRST_LAYER_AT_FAULT``): the first
+    module, in call order (a module's call ends after its children's), whose batched tensor inputs in the two seeded
+    forwards over ``batches`` relate as ``kept`` wants while its output does not; its path, its class and its
+    enclosing modules' classes. Why: the warning said what is wrong, not where; a user (and Patch, which swaps that
+    block first) needs the layer, which in a model of inserted blocks is rarely the last one. "" when the two forwards'
+    calls do not line up (control flow that depends on the values), none breaks it, or the reruns raise."""
+    try:
+        first, second = (_layer_calls(model, inputs, batch, flatten) for inputs in batches)
+    except Exception:  # noqa: BLE001 - where is only a detail of a warning already made
+        return ""
+    if not first or [call[0] for call in first] != [call[0] for call in second]:
+        return ""
+    for (name, ins_a, outs_a), (_, ins_b, outs_b) in zip(first, second):
+        if _all_kept(ins_a, ins_b, kept) is True and _all_kept(outs_a, outs_b, kept) is False:
+            return f"; {FIRST_LAYER_AT_FAULT} {_layer_named(model, name)}"
+    return ""
+
+
+def _layer_calls(model: nn.Module, inputs: list[Any], batch: int, flatten: Flatten) -> list[LayerCall]:
+    """A seeded forward over ``inputs`` recording each call of one of ``model``'s modules, in call order."""
+    paths = {id(m): path for path, m in model.named_modules()}
+    calls: list[LayerCall] = []
+
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        path = paths.get(id(module))
+        if path is not None:
+            tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+            calls.append((path, _sample_summaries(tensors, batch), _sample_summaries(flatten(output), batch)))
+
+    from torch.nn.modules import module as module_mod
+
+    handle = module_mod.register_module_forward_hook(hook, with_kwargs=True)
+    try:
+        _seeded_forward(model, inputs)
+    finally:
+        handle.remove()
+    return calls
+
+
+def _sample_summaries(tensors: list[torch.Tensor], batch: int) -> Summaries:
+    """Per tensor, a (batch, 3) float64 summary of each sample: its sum, a weighted sum and the sum of absolute values
+    (the scale the comparison allows for); None for a tensor that is not floating with the batch in dimension 0. Why
+    summaries: two forwards' every layer output kept whole would double a large model's memory inside the check."""
+    summaries: Summaries = []
+    for tensor in tensors:
+        if not (_holds_batch(tensor, batch) and (tensor.is_floating_point() or tensor.is_complex())):
+            summaries.append(None)
+            continue
+        values = tensor.detach()
+        rows = (torch.view_as_real(values) if values.is_complex() else values).reshape(batch, -1).double()
+        weights = torch.cos(torch.arange(rows.shape[1], dtype=torch.float64) * 0.7)
+        summaries.append(torch.stack([rows.sum(1), rows @ weights, rows.abs().sum(1)], dim=1))
+    return summaries
+
+
+def _all_kept(first: Summaries, second: Summaries, kept: Callable[[torch.Tensor, torch.Tensor], bool]) -> bool | None:
+    """Whether every pair of batched tensors of the same shape keeps the property; None when there is no such pair."""
+    pairs = [(a, b) for a, b in zip(first, second) if a is not None and b is not None and a.shape == b.shape]
+    if len(first) != len(second) or not pairs:
+        return None
+    return all(kept(a, b) for a, b in pairs)
+
+
+def _summaries_close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Sums and weighted sums equal (infinities alike) or within 1e-4 of the samples' absolute sums."""
+    scale = torch.maximum(a[:, 2:], b[:, 2:])
+    return bool(((a[:, :2] == b[:, :2]) | ((a[:, :2] - b[:, :2]).abs() <= 1e-4 * scale + 1e-6)).all())
+
+
+def _reversed_kept(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The second forward (the batch reversed) gave each sample what the first gave it."""
+    return _summaries_close(a, b.flip(0))
+
+
+def _others_kept(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The second forward (the first sample changed) gave samples 1.. what the first gave them."""
+    return _summaries_close(a[1:], b[1:])
+
+
+def _layer_named(model: nn.Module, path: str) -> str:
+    """`path` (Class in Parent in ... in Model): the module and the classes it sits in, innermost first."""
+    modules = dict(model.named_modules())
+    parts = path.split(".") if path else []
+    classes = [type(modules[".".join(parts[:i])]).__name__ for i in range(len(parts), -1, -1)]
+    return f"`{path or '<root>'}` ({' in '.join(classes)})"
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -131,6 +131,9 @@ class Diagnosis:
 SAMPLES_MIX = "mixes samples across dimension 0"
 # and of its warning that a sample's output depends on where it sits in the batch (Patch tries other blocks)
 SAMPLE_POSITION = "depends on its position in the batch"
+# and the words before the layer either warning names as the first to do it: `path` (Type in Parent in ...), which Patch
+# reads to swap the inserted block at fault first
+FIRST_LAYER_AT_FAULT = "it first happens in"
 
 
 @dataclass

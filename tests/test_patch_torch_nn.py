@@ -163,3 +163,48 @@ def test_a_block_that_makes_outputs_depend_on_the_batch_position_is_swapped(tmp_
     assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.attempts)
     assert result.inserted[0]["qualified_name"] == "batchfirst.layers.PositionalEncoding"
     assert "depends on its position in the batch" in result.attempts[1], result.attempts
+
+
+FEED_FORWARD = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class FeedForward(nn.Module):
+        def __init__(self, d_model, hidden=64):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.{act}(), nn.Linear(hidden, d_model))
+
+        def forward(self, x):
+            return x + self.net(x)
+    ''')
+TOKENS_FF_MODEL = TOKENS_MODEL.replace("        self.fc = nn.Linear", "        self.ff = FeedForward(d_model)\n        self.fc = nn.Linear").replace(
+    "h = self.pos(self.emb(x))", "h = self.ff(self.pos(self.emb(x)))")
+
+
+def test_the_block_the_position_warning_names_is_swapped_first(tmp_path, pool):
+    """After a pass with the position warning Patch swapped the block whose runner-up was closest in score: here the
+    harmless FeedForward (two near-identical copies), one check more, and a FeedForward of the second choice kept. The
+    warning now names the first layer at fault, `pos` (PositionalEncoding in Net), and Patch swaps that block first."""
+    from indexer.store import BlockStore
+
+    store_blocks([_code_block("PositionalEncoding", "seqfirst.layers", SEQUENCE_FIRST_PE),
+                  _code_block("PositionalEncoding", "batchfirst.layers", BATCH_FIRST_PE),
+                  _code_block("FeedForward", "ffa.layers", FEED_FORWARD.format(act="GELU")),
+                  _code_block("FeedForward", "ffb.layers", FEED_FORWARD.format(act="ReLU"))], tmp_path)
+    store = BlockStore(tmp_path)
+    report = analyze(TOKENS_FF_MODEL)
+
+    def margin(name: str) -> float:
+        first, second = store_candidates(report.free[name], store, TOKENS_FF_MODEL)[:2]
+        return first.score - second.score
+
+    # what this test is about: the sequence-first block first, and FeedForward the name margin order swaps first
+    assert store_candidates(report.free["PositionalEncoding"], store, TOKENS_FF_MODEL)[0].qualified_name.startswith("seqfirst")
+    assert margin("FeedForward") < margin("PositionalEncoding")
+    result = patch(TOKENS_FF_MODEL, CheckSpec(example=Example(inputs=[[3, 7]], input_dtypes=["int64"])), store, pool)
+    assert result.check is not None and result.check.ok and not result.check.warnings, (result.check, result.attempts)
+    assert result.attempts[0].startswith("as given: failed"), result.attempts  # names used only in __init__: tried as given
+    assert "depends on its position in the batch" in result.attempts[1], result.attempts
+    assert result.tries == 3, result.attempts
+    assert {i["name"]: i["qualified_name"].split(".")[0] for i in result.inserted} == {
+        "PositionalEncoding": "batchfirst", "FeedForward": store_candidates(report.free["FeedForward"], store, TOKENS_FF_MODEL)[0].qualified_name.split(".")[0]}

@@ -254,6 +254,21 @@ def test_an_output_that_depends_on_the_samples_position_in_the_batch_is_a_warnin
     assert result.status == "ok", (result.message, result.traceback)
     assert bool([w for w in result.warnings if "depends on its position in the batch" in w]) == warned, result.warnings
     assert not [w for w in result.warnings if "mixes samples" in w], result.warnings
+    if warned:
+        assert "it first happens in `pos` (PositionalEncoding in Net)" in result.warnings[0], result.warnings
+
+
+@pytest.mark.parametrize("batch_first, ret, at_fault", [
+    ("", "self.fc(h)", "`rnn` (LSTM in Forecaster)"),  # the recurrence runs across the batch
+    (", batch_first=True", "self.fc(h).softmax(dim=0)", "`<root>` (Forecaster)"),  # the model's own forward normalises it
+])
+def test_a_batch_warning_names_the_first_layer_that_breaks_it(pool, batch_first, ret, at_fault):
+    """The mixing warning said what was wrong and guessed why, not where: in a model of many blocks the user (and
+    Patch, which swaps that block first) needs the layer whose output first mixes the samples while its input did not."""
+    result = check(pool, SEQUENCE.format(batch_first=batch_first, ret=ret), inputs=[[2, 5, 8]], stages=TRAINING_STAGES)
+    assert result.status == "ok", (result.message, result.traceback)
+    warned = [w for w in result.warnings if "mixes samples across dimension 0" in w]
+    assert warned and f"it first happens in {at_fault};" in warned[0], result.warnings
 
 
 def test_noise_drawn_in_eval_says_nothing_of_batch_positions(pool):
