@@ -474,11 +474,16 @@ def _progress(check: CheckResult | None) -> int:
     return sum(1 for stage in STAGES if check.stages.get(stage) == "ok")
 
 
-def _placed_by_batch_position(check: CheckResult | None) -> bool:
-    """A passing check that warns each sample's output depends on its place in the batch. Why Patch tries other blocks
-    then, keeping this pass if none does better: labml's sequence-first ``PositionalEncoding`` (``x + pe[:x.shape[0]]``)
-    ran in a batch-first model that meant the tutorials' batch-first one, and the check passed."""
-    return check is not None and check.ok and any(SAMPLE_POSITION in w for w in check.warnings)
+def _warned_of_blocks(check: CheckResult | None, inserted: list[dict[str, Any]]) -> bool:
+    """A passing check that warns each sample's output depends on its place in the batch, or that samples mix where
+    the warning says an inserted block mixes them. Why Patch tries other blocks then, keeping this pass if none does
+    better: labml's sequence-first ``PositionalEncoding`` (``x + pe[:x.shape[0]]``) ran in a batch-first model that
+    meant the tutorials' batch-first one, and fightingcv's ``DoubleAttention`` normalises over the batch (``F.softmax``
+    with no dim, dim 0 of its 3-D input); each passed. Mixing elsewhere may be the model's own (a graph's nodes)."""
+    if check is None or not check.ok:
+        return False
+    return any(SAMPLE_POSITION in w for w in check.warnings) or bool(
+        warned_names([w for w in check.warnings if SAMPLES_MIX in w], inserted))
 
 
 def _unreachable_model(report: ScopeReport, spec: CheckSpec) -> HiddenClass | None:
@@ -746,7 +751,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             label = ", ".join(f"{c.name}<-{c.qualified_name}" for c in picked) or "imports only"
             attempts.append(f"{label}: {_describe(check)}")
         current = result(new_code, inserted, added, check, tries, unresolved, chosen)
-        warned = bool(chosen) and _placed_by_batch_position(check)
+        warned = bool(chosen) and _warned_of_blocks(check, inserted)
         rank = (_progress(check) - warned, -len(unresolved), _past_the_blocks(check, new_code, inserted, user_names))
         if best is None or rank > best[0]:  # ties: the earlier attempt
             best = (rank, current)

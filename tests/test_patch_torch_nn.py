@@ -208,3 +208,62 @@ def test_the_block_the_position_warning_names_is_swapped_first(tmp_path, pool):
     assert result.tries == 3, result.attempts
     assert {i["name"]: i["qualified_name"].split(".")[0] for i in result.inserted} == {
         "PositionalEncoding": "batchfirst", "FeedForward": store_candidates(report.free["FeedForward"], store, TOKENS_FF_MODEL)[0].qualified_name.split(".")[0]}
+
+
+TOKEN_MIXER = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class TokenMixer(nn.Module):
+        def __init__(self, d_model, heads=2):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(d_model, heads{batch_first})
+
+        def forward(self, x):
+            return x + self.attn(x, x, x, need_weights=False)[0]
+    ''')
+MIXER_MODEL = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, vocab=50, d_model=16):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, d_model)
+            self.mixer = TokenMixer(d_model)
+            self.fc = nn.Linear(d_model, 10)
+
+        def forward(self, x):
+            return self.fc(self.mixer(self.emb(x)).mean(dim=1)){own}
+    ''')
+
+
+SEQUENCE_FIRST_MIXER = TOKEN_MIXER.format(batch_first="")
+BATCH_FIRST_MIXER = TOKEN_MIXER.format(batch_first=", batch_first=True")
+
+
+@pytest.mark.parametrize("own, stored", [
+    ("", {"seqfirst": SEQUENCE_FIRST_MIXER, "batchfirst": BATCH_FIRST_MIXER}),  # the inserted block mixes the samples
+    (".softmax(dim=0)", {"batchfirst": BATCH_FIRST_MIXER, "wider": BATCH_FIRST_MIXER.replace("heads=2", "heads=4")}),
+])
+def test_a_block_that_mixes_the_samples_of_a_batch_is_swapped(tmp_path, pool, own, stored):
+    """A block with torch's MultiheadAttention built sequence-first, in a batch-first model, attends across the batch;
+    the check passed with the mixing warning, and Patch kept the block. The warning now says the mixing happens in
+    the inserted block, and Patch tries the name's next candidate, keeping the one that passes without it. Where the
+    model's own forward mixes the samples, swapping blocks cannot help: Patch keeps its first pass, as before."""
+    from indexer.store import BlockStore
+
+    store_blocks([_code_block("TokenMixer", f"{package}.mixers", code) for package, code in stored.items()], tmp_path)
+    store = BlockStore(tmp_path)
+    code = MIXER_MODEL.format(own=own)
+    first = store_candidates(analyze(code).free["TokenMixer"], store, code)[0].qualified_name
+    assert first.startswith("seqfirst") or own  # what the first case is about
+    result = patch(code, CheckSpec(example=Example(inputs=[[3, 7]], input_dtypes=["int64"])), store, pool)
+    assert result.check is not None and result.check.ok, (result.check, result.attempts)
+    assert "mixes samples" in result.attempts[1], result.attempts
+    if own:
+        assert result.inserted[0]["qualified_name"] == first and len(result.attempts) == 2, result.attempts
+        assert "it first happens in `<root>` (Net)" in result.check.warnings[0], result.check.warnings
+    else:
+        assert result.inserted[0]["qualified_name"].startswith("batchfirst") and not result.check.warnings, result.attempts
+        assert len(result.attempts) == 3, result.attempts

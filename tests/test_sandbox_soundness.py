@@ -271,6 +271,41 @@ def test_a_batch_warning_names_the_first_layer_that_breaks_it(pool, batch_first,
     assert warned and f"it first happens in {at_fault};" in warned[0], result.warnings
 
 
+WEAK_MIX = """
+import torch
+import torch.nn as nn
+
+
+class CornerMix(nn.Module):
+    def forward(self, x):  # one value per sample gets a tenth of the batch's mean of it
+        y = x.clone()
+        y[:, 0, 0, 0] += 0.1 * x[:, 0, 0, 0].mean()
+        return y
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+        self.mix = CornerMix()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
+
+    def forward(self, x):
+        return self.head(self.mix(self.act(self.conv(x))))
+"""
+
+
+def test_a_small_mix_is_named_where_it_happens_not_where_it_grows(pool):
+    """A2-Nets' DoubleAttention (a softmax over the batch) moved its output by less than 1e-4 of its sum and the warning
+    named the classifier's Linear, which cannot mix samples; an in-place ReLU's input, read after its call, looked
+    changed."""
+    result = check(pool, WEAK_MIX, inputs=[[2, 3, 8, 8]])
+    assert result.status == "ok", (result.message, result.traceback)
+    warned = [w for w in result.warnings if "mixes samples across dimension 0" in w]
+    assert warned and "it first happens in `mix` (CornerMix in Net);" in warned[0], result.warnings
+
+
 def test_noise_drawn_in_eval_says_nothing_of_batch_positions(pool):
     """A forward that draws noise per sample (torch's, here in eval mode) gives each place in the batch its own noise."""
     result = check(pool, SEQUENCE.format(batch_first=", batch_first=True", ret="self.fc(h)"), inputs=[[2, 5, 8]])
