@@ -32,7 +32,11 @@ MobileNetV3 code), measured blind in session 28 on the code of b128b39 (8 / 20 r
 ``bench/results/llm_patch_heldout13_blind.json``); ``heldout14`` the same way by a further agent (asked for 8 library
 blocks, 6 paper blocks as their official repositories write them and 6 helpers, half of the models in LEMUR's contract,
 each checked to fail with exactly the names it lists and to run with its author's definitions), measured blind in
-session 34 on the code of ae2ead8 (19 / 20 restored, first combination 17: ``bench/results/llm_patch_heldout14_blind.json``).
+session 34 on the code of ae2ead8 (19 / 20 restored, first combination 17: ``bench/results/llm_patch_heldout14_blind.json``);
+``heldout15`` the same way by a further agent told to avoid every block name of the earlier sets (7 library blocks, 7
+paper or tutorial blocks in their official repositories' conventions, 6 models missing helper functions, 8 in LEMUR's
+contract), measured blind in session 39 on the code of 835ce8f (11 / 20 restored, first combination 11:
+``bench/results/llm_patch_heldout15_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
