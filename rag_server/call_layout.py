@@ -52,8 +52,8 @@ TOKENS, CHANNELS_LAST, CHANNELS_FIRST = "tokens", "channels_last", "channels_fir
 
 
 def input_layout(expr: ast.AST) -> str | None:
-    """The layout ``expr`` has when its last step says so: ``x.flatten(2).transpose(1, 2)`` (tokens [B, N, C]),
-    ``x.permute(0, 2, 3, 1)`` (channels-last), ``x.permute(0, 3, 1, 2)`` (channels-first),
+    """The layout ``expr`` has when its last step says so: ``x.flatten(2).transpose(1, 2)`` or
+    ``x.permute(0, 2, 3, 1).reshape(B, H * W, C)`` (tokens [B, N, C]), ``x.permute(0, 2, 3, 1)`` (channels-last), ``x.permute(0, 3, 1, 2)`` (channels-first),
     ``rearrange(x, "b c h w -> b (h w) c")`` (tokens); None when it does not say."""
     if not isinstance(expr, ast.Call):
         return None
@@ -64,6 +64,9 @@ def input_layout(expr: ast.AST) -> str | None:
         return CHANNELS_LAST if ints[-1] == 1 else CHANNELS_FIRST if ints[1] == 3 else None
     if method == "transpose" and sorted(ints) in ([1, 2], [-1, 1]) and "flatten" in ast.dump(expr.func):
         return TOKENS
+    if method in ("reshape", "view") and len(expr.args) == 3 and isinstance(expr.func, ast.Attribute):
+        # ``x.permute(0, 2, 3, 1).reshape(B, H * W, C)``: a channels-last map's pixels in a row
+        return TOKENS if input_layout(expr.func.value) == CHANNELS_LAST else None
     pattern = next((a.value for a in expr.args if isinstance(a, ast.Constant) and isinstance(a.value, str)), "")
     if method == "rearrange" and "->" in pattern:
         groups = re.findall(r"\([^)]*\)|[^\s()]+", pattern.split("->")[1])

@@ -1988,6 +1988,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     cands = [sequence_stand_in(c, usage) for c in cands]
     names_before_guesses(cands)
     weigh_layout_and_family(cands, layout)
+    cands = [layout_stand_in(c, layout) for c in cands]
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
 
 
@@ -2030,6 +2031,61 @@ def example_rank(cand: Candidate) -> int | None:
         return None
     first = example.inputs[0]
     return len(first) if isinstance(first, (list, tuple)) else None
+
+
+def example_layout(cand: Candidate) -> str | None:
+    """The layout of the input ``cand``'s block ran forward on in validation: tokens for [B, N, C]; for a 4-D map,
+    channels-last when its two middle sizes match and the last differs ([2, 8, 8, 32]), channels-first when its last
+    two match and the second differs ([2, 512, 32, 32]) or all three match (the validator tries [B, C, H, W] first);
+    None when unknown."""
+    rank = example_rank(cand)
+    if rank == 3:
+        return TOKENS
+    if rank != 4:
+        return None
+    _, first, second, third = cand.block.example.inputs[0]  # type: ignore[union-attr]
+    if first == second != third:
+        return CHANNELS_LAST
+    return CHANNELS_FIRST if second == third else None
+
+
+# How a block validated on one layout takes another the model feeds it, and gives back what the model expects:
+# (fed, validated on) -> forward's body after ``b, ... = x.shape``. Tokens become the square map they came from.
+_LAYOUT_FORWARDS = {
+    (TOKENS, CHANNELS_FIRST): ("3", "b, n, c = x.shape\n        side = int(round(n ** 0.5))",
+                               "x.transpose(1, 2).reshape(b, c, side, side)", "y.flatten(2).transpose(1, 2)"),
+    (TOKENS, CHANNELS_LAST): ("3", "b, n, c = x.shape\n        side = int(round(n ** 0.5))",
+                              "x.reshape(b, side, side, c)", "y.reshape(b, -1, y.shape[-1])"),
+    (CHANNELS_FIRST, TOKENS): ("4", "b, c, h, w = x.shape", "x.flatten(2).transpose(1, 2)",
+                               "y.transpose(1, 2).reshape(b, -1, h, w)"),
+}
+_LAYOUT_WORDS = {TOKENS: "tokens [B, N, C]", CHANNELS_FIRST: "maps [B, C, H, W]", CHANNELS_LAST: "maps [B, H, W, C]"}
+
+
+def layout_stand_in(cand: Candidate, layout: str | None) -> Candidate:
+    """``cand`` defined for the model's name through a subclass (``adapter``) that reshapes what the model feeds it
+    into the layout it was validated on, and its output back, when the two differ in rank: tokens [B, N, C] of a
+    square map for a block of maps ([B, C, H, W] or [B, H, W, C]), a [B, C, H, W] map for a block of tokens. Its score
+    keeps the layout penalty: a block that takes the layout as fed still comes first. ``cand`` itself otherwise.
+
+    Why: LLM code feeds tokens to blocks whose library takes maps (SwiftFormer's ``EfficientAdditiveAttention``, Swin's
+    blocks: the papers' code takes [B, N, C], timm's [B, H, W, C] or [B, C, H, W]), and the only blocks of the name
+    failed their forward with "not enough values to unpack (expected 4, got 3)"."""
+    validated = example_layout(cand) if layout in WRONG_RANK and cand.adapter == "" and cand.block is not None else None
+    shape = _LAYOUT_FORWARDS.get((layout, validated)) if validated is not None else None  # type: ignore[arg-type]
+    if shape is None:
+        return cand
+    rank, unpack, into, back = shape
+    fed, wants = _LAYOUT_WORDS[layout], _LAYOUT_WORDS[validated]  # type: ignore[index]
+    adapter = (f"class {cand.name}({cand.symbol}):\n"
+               f'    """{cand.symbol} takes {wants}; the model feeds it {fed}: reshaped on the way in and out."""\n\n'
+               f"    def forward(self, x, *args, **kwargs):\n"
+               f"        if x.dim() != {rank}:\n"
+               f"            return super().forward(x, *args, **kwargs)\n"
+               f"        {unpack}\n"
+               f"        y = super().forward({into}, *args, **kwargs)\n"
+               f"        return {back}\n")
+    return replace(cand, adapter=adapter, reason=cand.reason + f"; given {fed} reshaped to the {wants} it takes")
 
 
 def _module_parts(cand: Candidate) -> tuple[str, str]:

@@ -258,6 +258,16 @@ def plan(code: str, store: Any) -> Plan:
     return Plan(report, imports, rank_by_coherence(candidates), fallbacks, unresolved, notes, sequence_first)
 
 
+def _definition_of_name(cand: Candidate, symbol: str) -> str:
+    """What defines the model's name once the block's class is in as ``symbol``: an alias, or the candidate's adapter
+    with the block renamed; an adapter of the block's own name (``class MapMixer(MapMixer)``) keeps its class name."""
+    if not cand.adapter:
+        return f"{cand.name} = {symbol}\n"
+    if cand.symbol == cand.name:
+        return cand.adapter.replace(f"class {cand.name}({cand.symbol}):", f"class {cand.name}({symbol}):", 1)
+    return rename_names(cand.adapter, {cand.symbol: symbol})
+
+
 def _unique_name(base: str, taken: set[str]) -> str:
     for k in range(2, 1000):
         candidate = f"{base}_{k}"
@@ -367,6 +377,9 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                     reuse.add(bound)
                 else:
                     mapping[bound] = _unique_name(bound, all_taken | set(mapping.values()))
+        if cand.adapter and cand.symbol == cand.name and cand.symbol not in mapping:
+            # the adapter subclass takes the model's name: the block's class goes under another
+            mapping[cand.symbol] = _unique_name(cand.symbol, all_taken | set(mapping.values()) | set(wanted))
         block_code = rename_names(cand_code, mapping) if mapping else cand_code
         symbol = mapping.get(cand.symbol, cand.symbol)
         imp_stmts, rest, bmod = split_block(block_code)
@@ -385,7 +398,7 @@ def apply_plan(code: str, report: ScopeReport, imports: dict[str, str], chosen: 
                 taken[b] = None
                 definitions.setdefault(b, bmod.code_for_node(stmt).strip())
         if symbol != cand.name:
-            definition = rename_names(cand.adapter, {cand.symbol: symbol}) if cand.adapter else f"{cand.name} = {symbol}\n"
+            definition = _definition_of_name(cand, symbol)
             statements.append(with_blank_lines(cst.parse_statement(definition), 2 if cand.adapter else 1))
             taken[cand.name] = None
         index = report.free[cand.name].first_statement if cand.name in report.free else len(body)

@@ -603,17 +603,18 @@ def test_added_imports_name_each_module_and_each_name_once(store):
         assert analyze(result.code).free == {}, result.code
 
 
-def _block_model(call: str, fc_in: int) -> str:
-    """A model missing the block ``call`` builds, whose own Linear expects ``fc_in`` features (16 fits)."""
+def _block_model(call: str, fc_in: int, fed: str = "self.conv(x)") -> str:
+    """A model missing the block ``call`` builds, whose own Linear expects ``fc_in`` features (16 fits); ``fed`` is what
+    the block is given."""
     return (
-        "import torch\nimport torch.nn as nn\n\n\n"
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
         "class Net(nn.Module):\n"
         "    def __init__(self):\n        super().__init__()\n"
         "        self.conv = nn.Conv2d(3, 16, 3, padding=1)\n"
         f"        self.block = {call}\n"
         f"        self.fc = nn.Linear({fc_in}, 10)\n\n"
         "    def forward(self, x):\n"
-        "        x = self.block(self.conv(x))\n"
+        f"        x = self.block({fed})\n"
         "        return self.fc(x.mean((2, 3)))\n"
     )
 
@@ -621,8 +622,9 @@ def _block_model(call: str, fc_in: int) -> str:
 def test_when_every_block_fails_the_one_that_ran_is_returned_and_the_hint_points_at_the_users_line(store, pool):
     """``Mlp(16, 16)`` on a feature map: timm's Mlp (tried first) fails inside itself, a later candidate runs and
     leaves only the user's wrong-sized Linear to fail. That later one is returned (both failed at forward: the one
-    that got past the blocks got further), and the hint names the user's own line, not "the model code"."""
-    code = _block_model("Mlp(16, 16)", 17)
+    that got past the blocks got further), and the hint names the user's own line, not "the model code". (Fed through
+    ``F.interpolate``, the map's layout is not read: given a bare conv map, timm's Mlp gets it reshaped to tokens.)"""
+    code = _block_model("Mlp(16, 16)", 17, fed="F.interpolate(self.conv(x), size=(32, 32))")
     result = patch(code, CheckSpec(), store, pool)
     assert not result.check.ok and result.check.failed_stage == "forward", result.attempts
     [block] = result.inserted
@@ -632,6 +634,8 @@ def test_when_every_block_fails_the_one_that_ran_is_returned_and_the_hint_points
     hint = result.check.diagnosis.hint
     assert f"your own code (line {user_line} of your code" in hint, hint
     assert "inserted block `" not in hint, hint
+    reshaped = patch(_block_model("Mlp(16, 16)", 17), CheckSpec(), store, pool)
+    assert "reshaped" in reshaped.inserted[0]["reason"] and reshaped.inserted[0]["qualified_name"] in reshaped.attempts[1], reshaped.attempts
 
 
 def test_a_failure_inside_an_inserted_block_is_named_in_the_hint(store, pool):
