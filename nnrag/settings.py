@@ -38,7 +38,9 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # pytorch-forecasting (MIT: the TFT's ``GatedResidualNetwork``, ``GateAddNorm``, N-BEATS blocks), lightning-bolts
 # (Apache-2.0: the U-Net's ``DoubleConv`` / ``Down`` / ``Up``, DCGAN and SRGAN blocks), denoising-diffusion-pytorch
 # (MIT: ``ResnetBlock(dim, dim_out, time_emb_dim=)``, ``SinusoidalPosEmb``) and neuralforecast (Apache-2.0: the TCN's
-# ``Chomp1d``, ``CausalConv1d``). Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+# ``Chomp1d``, ``CausalConv1d``); and YOLOX's release (Apache: ``BaseConv(in, out, ksize, stride, act="silu")``,
+# ``DWConv``, ``Focus``, ``CSPLayer``, ``SPPBottleneck``), which LLM detectors and CSP backbones call as YOLOX writes
+# them. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -52,6 +54,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pypi:lightning-bolts==0.7.0",
     "pypi:denoising-diffusion-pytorch==2.3.4",
     "pypi:neuralforecast==3.3.0",
+    "pypi:yolox==0.3.0",
 )
 
 
