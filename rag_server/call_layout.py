@@ -53,8 +53,9 @@ TOKENS, CHANNELS_LAST, CHANNELS_FIRST = "tokens", "channels_last", "channels_fir
 
 def input_layout(expr: ast.AST) -> str | None:
     """The layout ``expr`` has when its last step says so: ``x.flatten(2).transpose(1, 2)`` or
-    ``x.permute(0, 2, 3, 1).reshape(B, H * W, C)`` (tokens [B, N, C]), ``x.permute(0, 2, 3, 1)`` (channels-last), ``x.permute(0, 3, 1, 2)`` (channels-first),
-    ``rearrange(x, "b c h w -> b (h w) c")`` (tokens); None when it does not say."""
+    ``x.permute(0, 2, 3, 1).reshape(B, H * W, C)`` (tokens [B, N, C]), ``x.permute(0, 2, 3, 1)`` (channels-last),
+    ``x.permute(0, 3, 1, 2)`` (channels-first), ``rearrange(x, "b c h w -> b (h w) c")`` (tokens); None when it does
+    not say."""
     if not isinstance(expr, ast.Call):
         return None
     method, ints = _method(expr), _ints(expr)
