@@ -532,9 +532,22 @@ def _signature_of_args(args: ast.arguments, drop_first: bool) -> Signature:
     annotated = {a.arg: _type_names(a.annotation) - TYPE_WRAPPERS for a in positional + list(args.kwonlyargs) if a.annotation}
     sig.not_numbers = {name for name, types in annotated.items() if types and types <= NOT_NUMBER_TYPES}
     sig.tensors = {name for name, types in annotated.items() if types and types <= TENSOR_TYPES}
-    sig.not_numbers |= {a.arg for a, d in defaulted if _names_a_class(d)}
+    sig.not_numbers |= {a.arg for a, d in defaulted if _names_a_class(d) or _takes_a_name(a.arg, d, annotated.get(a.arg))}
     sig.layout_defaults = {a.arg: layout for a, d in defaulted if (layout := _layout_of_default(a.arg, d)) is not None}
     return sig
+
+
+def _takes_a_name(param: str, default: ast.expr, annotation: set[str] | None) -> bool:
+    """Whether a parameter takes a name, never a number: its default is a string (``act="silu"``, ``mode="bilinear"``)
+    and neither its annotation nor its name says a number may do (``padding: Union[str, int] = "same"``). Why: YOLOX's
+    ``Bottleneck(in, out, shortcut, expansion, depthwise, act)`` was tried first for an ultralytics-style
+    ``Bottleneck(c1, c2, shortcut, g, k, 0.5)`` and failed building itself ("Unsupported act type: 0.5")."""
+    if not (isinstance(default, ast.Constant) and isinstance(default.value, str)) or "pad" in param:
+        return False
+    return not (annotation and annotation & NUMBER_TYPES)
+
+
+NUMBER_TYPES = frozenset({"int", "float", "Number", "complex"})
 
 
 def _layout_of_default(param: str, default: ast.expr) -> str | None:

@@ -235,6 +235,29 @@ def test_a_bool_passed_where_the_block_takes_a_module_is_dropped_for_its_default
     assert call_compatibility(definition_signature(flagged, "BasicBlock"), usage) == 1.0
 
 
+YOLOX_BOTTLENECK = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Bottleneck(nn.Module):
+        def __init__(self, in_channels, out_channels, shortcut=True, expansion=0.5, depthwise=False, act="silu",
+                     padding="same", pad_type: Union[str, int] = "", mode="nearest"):
+            super().__init__()
+    ''')
+
+
+def test_a_number_where_the_block_takes_a_name_does_not_fit():
+    """YOLOX's ``Bottleneck(in, out, shortcut, expansion, depthwise, act="silu")`` was tried first for an ultralytics-style
+    ``Bottleneck(c1, c2, shortcut, g, k, 0.5)`` and failed building itself ("Unsupported act type: 0.5"). A string
+    default takes a name; a padding, or a parameter annotated as a number too, may take a number."""
+    sig = definition_signature(YOLOX_BOTTLENECK, "Bottleneck")
+    assert call_compatibility(sig, _call("Bottleneck", "c_, c_, True, 1, (3, 3), 0.5")) == 0.0
+    assert call_compatibility(sig, _call("Bottleneck", "64, 64, act=0.5")) == 0.0
+    assert call_compatibility(sig, _call("Bottleneck", "64, 64, True, 0.5, False, 'relu'")) == 1.0
+    assert call_compatibility(sig, _call("Bottleneck", "64, 64, padding=1, pad_type=1")) == 1.0
+    assert call_compatibility(sig, _call("Bottleneck", "64, 64, act=act_name")) == 1.0  # a variable may hold a name
+
+
 DROP_PATH = textwrap.dedent('''\
     import torch.nn as nn
 
