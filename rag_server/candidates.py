@@ -35,6 +35,7 @@ from rag_server.codeops import (
     KeywordEdits,
     drop_missing_imports,
     extract_definition,
+    import_lines,
     prepend_to_init,
     rewrite_torch_nn_attributes,
     set_parameter_defaults,
@@ -1757,6 +1758,17 @@ def _extract(code: str, symbol: str) -> str | None:
         return None
 
 
+def needs_missing_module(code: str, missing: list[str]) -> bool:
+    """Whether ``code`` (a helper cut from a block) imports one of the block's ``missing`` modules.
+
+    Why: a block that stops at import on mmcv may still hold a pure-torch helper (mmseg's ``nlc_to_nchw``, mmcv's
+    ``kaiming_init``); the helper's closure is what goes into the model, so only its own imports count."""
+    if not missing:
+        return False
+    tops = {dotted.lstrip(".").split(".")[0] for _, dotted in import_lines(code)}
+    return bool(tops & set(missing))
+
+
 def _validated_bonus(block: Any) -> float:
     """The store's weight of the last validation stage ``block`` passed (``indexer.store.LEVEL_WEIGHTS``: the same
     weights order same-name blocks there), 0 for a block never validated or with no stage failed."""
@@ -1814,12 +1826,12 @@ MATCH_WEIGHT = {"exact": 3.0, "normalized": 2.6, "alias": 2.2, "helper": 2.4, "h
 def _make_candidate(name: str, block: Any, symbol: str, match: str, usage: NameUsage, user_ids: set[str],
                     layout: str | None = None) -> Candidate | None:
     """``layout``: what the model feeds the name's instances (``fed_layout``), for the layers set in the block."""
-    if getattr(block, "missing_deps", None) or (symbol == block.name and is_abstract(block)):
+    if symbol == block.name and (getattr(block, "missing_deps", None) or is_abstract(block)):
         return None
     code = block.code
     if symbol != block.name:
         code = _extract(code, symbol)
-        if code is None:
+        if code is None or needs_missing_module(code, getattr(block, "missing_deps", None) or []):
             return None
     sig = definition_signature(code, symbol)
     if sig is None and symbol == block.name:
