@@ -363,11 +363,13 @@ def _others_kept(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _layer_named(model: nn.Module, path: str) -> str:
-    """`path` (Class in Parent in ... in Model): the module and the classes it sits in, innermost first."""
+    """`path` (Class in Parent in ... in Model): the module and the classes it sits in, innermost first; for the
+    model itself, `<root>` (Model) and words saying it is the model's own forward code (`<root>` is no attribute to look up)."""
     modules = dict(model.named_modules())
     parts = path.split(".") if path else []
     classes = [type(modules[".".join(parts[:i])]).__name__ for i in range(len(parts), -1, -1)]
-    return f"`{path or '<root>'}` ({' in '.join(classes)})"
+    where = f"`{path or '<root>'}` ({' in '.join(classes)})"
+    return where if path else f"{where}, the model's own forward code, not one of its layers"
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -260,7 +260,7 @@ def test_an_output_that_depends_on_the_samples_position_in_the_batch_is_a_warnin
 
 @pytest.mark.parametrize("batch_first, ret, at_fault", [
     ("", "self.fc(h)", "`rnn` (LSTM in Forecaster)"),  # the recurrence runs across the batch
-    (", batch_first=True", "self.fc(h).softmax(dim=0)", "`<root>` (Forecaster)"),  # the model's own forward normalises it
+    (", batch_first=True", "self.fc(h).softmax(dim=0)", "`<root>` (Forecaster), the model's own forward code, not one of its layers"),
 ])
 def test_a_batch_warning_names_the_first_layer_that_breaks_it(pool, batch_first, ret, at_fault):
     """The mixing warning said what was wrong and guessed why, not where: in a model of many blocks the user (and
