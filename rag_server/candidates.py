@@ -473,6 +473,9 @@ class Signature:
     varargs: bool = False
     varkw: bool = False
     attributes: set[str] = field(default_factory=set)  # class attributes and methods
+    # what its instances have besides: ``self.x = ...`` in its methods, buffers and parameters registered by name;
+    # None when a ``__getattr__`` of the class may answer any name
+    instance_attributes: set[str] | None = field(default_factory=set)
     is_class: bool = False
     forward: "Signature | None" = None  # a class's ``forward`` (None: not defined in the block, e.g. inherited)
     returns_tuple: bool | None = None  # every ``return`` of the function is a tuple (True), none is (False), else None
@@ -831,6 +834,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         sig.not_numbers |= sig.callables
         return sig
     attributes: set[str] = set()
+    instance_names: set[str] = set()
     current: ast.AST | None = node
     init: ast.FunctionDef | None = None
     generated: Signature | None = None
@@ -846,6 +850,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         for stmt in current.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 attributes.add(stmt.name)
+                instance_names.update(_set_on_self(stmt))
                 if stmt.name == "__init__" and init is None and generated is None and not unknown:
                     init = stmt  # type: ignore[assignment]
                     owner = current.name
@@ -887,6 +892,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
     else:
         sig = Signature()  # ``object.__init__``: no arguments
     sig.attributes = attributes
+    sig.instance_attributes = None if "__getattr__" in attributes else instance_names
     sig.is_class = True
     sig.external_base = inherited
     if forward is not None:
@@ -1607,6 +1613,8 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
         checks.append(len(usage.attributes & sig.attributes) / len(usage.attributes))
+    if usage.instance_attributes:
+        checks.append(1.0 - len(instance_attributes_lacking(sig, usage)) / len(usage.instance_attributes))
     if usage.as_base:
         checks.append(1.0 if sig.is_class else 0.0)
     return sum(checks) / len(checks) if checks else 1.0
@@ -1670,13 +1678,53 @@ def passes_on_network_parameters(code: str, symbol: str, depth: int = 0) -> bool
     return False
 
 
+# ``self.register_buffer("freqs", ...)``: methods of nn.Module that bind the name their first argument gives
+_REGISTERING = frozenset({"register_buffer", "register_parameter", "register_module", "add_module"})
+
+
+def _set_on_self(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Names a method binds on ``self``: ``self.x = ...`` (also annotated or augmented), ``setattr(self, "x", ...)``
+    and the registering calls of nn.Module."""
+    out: set[str] = set()
+    for node in ast.walk(method):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
+                and node.value.id == "self":
+            out.add(node.attr)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in _REGISTERING:
+                out.add(node.args[0].value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) >= 2 \
+                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+            out.add(node.args[1].value)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _module_attributes() -> frozenset[str]:
+    """What every ``nn.Module`` instance has (``parameters``, ``training``, ``eval``, ...)."""
+    import torch.nn as nn  # the caller's own process: reading torch's public names only
+
+    return frozenset(dir(nn.Module()))
+
+
+def instance_attributes_lacking(sig: Signature | None, usage: NameUsage) -> set[str]:
+    """What the model reads on the name's instances (``self.rotary.rotate_queries_or_keys``) that the candidate's class,
+    its bases defined beside it and nn.Module all lack. Empty when a base from outside the block or a ``__getattr__``
+    may provide it."""
+    if not usage.instance_attributes or sig is None or not sig.is_class or sig.external_base or sig.instance_attributes is None:
+        return set()
+    return usage.instance_attributes - sig.attributes - sig.instance_attributes - _module_attributes()
+
+
 def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
-    """Whether the model reads a class attribute (``Block.expansion``) that the candidate's class, and every base
-    defined beside it, lacks: the first read raises AttributeError. A base from outside the block may have it."""
-    if not usage.attributes:
-        return False
+    """Whether the model reads a class attribute (``Block.expansion``), or an attribute of an instance, that the
+    candidate's class, and every base defined beside it, lacks: the first read raises AttributeError. A base from
+    outside the block may have it."""
     sig = cand.signature
-    return sig is not None and sig.is_class and not sig.external_base and bool(usage.attributes - sig.attributes)
+    if usage.attributes and sig is not None and sig.is_class and not sig.external_base and usage.attributes - sig.attributes:
+        return True
+    return bool(instance_attributes_lacking(sig, usage))
 
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -70,6 +70,9 @@ class NameUsage:
     # gets one input): what the block's ``forward`` must accept and return
     instance_calls: list[InstanceCall] = field(default_factory=list)
     value_uses: list[int] = field(default_factory=list)  # lines where it is read as a plain value (not called, no ``.attr``)
+    # what the model reads on its instances (``self.rotary = Name(...)`` then ``self.rotary.rotate_queries_or_keys(q)``):
+    # methods and attributes the block must have
+    instance_attributes: set[str] = field(default_factory=set)
     # names bound in the functions (and comprehensions) around its uses, their parameters included: what a misspelt
     # local (``self.conv2(feature)`` beside ``features = ...``) most likely meant
     local_names: set[str] = field(default_factory=set)
@@ -283,6 +286,8 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         _record_use(usage, node, parents, module, positions)
     for name, calls in instance_calls(module.code, set(free)).items():
         free[name].instance_calls = calls
+    for name, read in instance_attributes(module.code, set(free)).items():
+        free[name].instance_attributes = read
     for name, (calls, attributes) in parameter_calls(module.code, set(free)).items():
         free[name].calls += calls
         free[name].attributes |= attributes
@@ -398,20 +403,14 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
         return {}
     out: dict[str, list[InstanceCall]] = {}
     for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        holds: dict[str, list[str]] = {}  # self.attr -> names it is built from directly
+        holds = _instances_held(cls, names)
         parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(cls):
             for child in ast.iter_child_nodes(node):
                 parents[child] = node
-            if not isinstance(node, ast.Assign):
-                continue
-            for name in _sequential_elements(node.value, names):
-                out.setdefault(name, []).append(InstanceCall(1, False))
-            value = node.value
-            direct = [value.func.id] if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in names else []
-            for target in node.targets:
-                if is_self_attr(target) and direct:
-                    holds.setdefault(target.attr, []).extend(direct)  # type: ignore[attr-defined]
+            if isinstance(node, ast.Assign):
+                for name in _sequential_elements(node.value, names):
+                    out.setdefault(name, []).append(InstanceCall(1, False))
         for node in ast.walk(cls):
             if not (isinstance(node, ast.Call) and is_self_attr(node.func) and node.func.attr in holds):  # type: ignore[attr-defined]
                 continue
@@ -420,6 +419,40 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
                     out.setdefault(name, []).append(InstanceCall(len(node.args), _unpacked(node, parents)))
         for name, call in _loop_calls(cls, names, parents):
             out.setdefault(name, []).append(call)
+    return out
+
+
+def _instances_held(cls: ast.ClassDef, names: set[str]) -> dict[str, list[str]]:
+    """``self.attr`` -> the names it is built from directly (``self.attr = Name(...)``)."""
+    holds: dict[str, list[str]] = {}
+    for node in ast.walk(cls):
+        if not isinstance(node, ast.Assign):
+            continue
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in names:
+            for target in node.targets:
+                if is_self_attr(target):
+                    holds.setdefault(target.attr, []).append(value.func.id)  # type: ignore[attr-defined]
+    return holds
+
+
+def instance_attributes(code: str, names: set[str]) -> dict[str, set[str]]:
+    """For each of ``names``: the attributes and methods the classes of ``code`` read on its instances
+    (``self.rotary = Name(dim=16)`` then ``self.rotary.rotate_queries_or_keys(q)``). Why: two blocks of one name may
+    serve different interfaces (lucidrains' ``RotaryEmbedding`` rotates queries, timm's only builds embeddings); the
+    one lacking what the model calls fails its forward with an AttributeError."""
+    try:
+        tree = pyparse.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return {}
+    out: dict[str, set[str]] = {}
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        holds = _instances_held(cls, names)
+        for node in ast.walk(cls):
+            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and is_self_attr(node.value)
+                    and node.value.attr in holds):  # type: ignore[attr-defined]
+                for name in holds[node.value.attr]:  # type: ignore[attr-defined]
+                    out.setdefault(name, set()).add(node.attr)
     return out
 
 
