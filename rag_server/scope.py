@@ -397,13 +397,8 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
     """For each of ``names``: how its instances are called, read from the classes of ``code`` (``self.attr =
     Name(...)`` then ``self.attr(x, y)``; an element of ``nn.Sequential`` gets one input and its result is used as
     one value). Calls with ``*args`` are skipped (their count is unknown)."""
-    try:
-        tree = pyparse.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return {}
     out: dict[str, list[InstanceCall]] = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        holds = _instances_held(cls, names)
+    for cls, holds in _classes_and_instances_held(code, names):
         parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(cls):
             for child in ast.iter_child_nodes(node):
@@ -420,6 +415,15 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
         for name, call in _loop_calls(cls, names, parents):
             out.setdefault(name, []).append(call)
     return out
+
+
+def _classes_and_instances_held(code: str, names: set[str]) -> list[tuple[ast.ClassDef, dict[str, list[str]]]]:
+    """Each class of ``code`` with its ``_instances_held``; none when ``code`` does not parse."""
+    try:
+        tree = pyparse.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    return [(cls, _instances_held(cls, names)) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)]
 
 
 def _instances_held(cls: ast.ClassDef, names: set[str]) -> dict[str, list[str]]:
@@ -441,13 +445,8 @@ def instance_attributes(code: str, names: set[str]) -> dict[str, set[str]]:
     (``self.rotary = Name(dim=16)`` then ``self.rotary.rotate_queries_or_keys(q)``). Why: two blocks of one name may
     serve different interfaces (lucidrains' ``RotaryEmbedding`` rotates queries, timm's only builds embeddings); the
     one lacking what the model calls fails its forward with an AttributeError."""
-    try:
-        tree = pyparse.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return {}
     out: dict[str, set[str]] = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        holds = _instances_held(cls, names)
+    for cls, holds in _classes_and_instances_held(code, names):
         for node in ast.walk(cls):
             if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and is_self_attr(node.value)
                     and node.value.attr in holds):  # type: ignore[attr-defined]
