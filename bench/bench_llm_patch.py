@@ -36,7 +36,10 @@ session 34 on the code of ae2ead8 (19 / 20 restored, first combination 17: ``ben
 ``heldout15`` the same way by a further agent told to avoid every block name of the earlier sets (7 library blocks, 7
 paper or tutorial blocks in their official repositories' conventions, 6 models missing helper functions, 8 in LEMUR's
 contract), measured blind in session 39 on the code of 835ce8f (11 / 20 restored, first combination 11:
-``bench/results/llm_patch_heldout15_blind.json``).
+``bench/results/llm_patch_heldout15_blind.json``); ``heldout16`` the same way by a further agent told to avoid every
+block name of the earlier sets (8 image-classifier blocks, 5 helper functions, 4 blocks of sequence code, 3 of
+OpenMMLab, MONAI and DARTS), measured blind in session 40 on the code of 8b48fb6 (12 / 20 restored, first combination
+12: ``bench/results/llm_patch_heldout16_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
