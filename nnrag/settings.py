@@ -40,7 +40,10 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # (MIT: ``ResnetBlock(dim, dim_out, time_emb_dim=)``, ``SinusoidalPosEmb``) and neuralforecast (Apache-2.0: the TCN's
 # ``Chomp1d``, ``CausalConv1d``); and YOLOX's release (Apache: ``BaseConv(in, out, ksize, stride, act="silu")``,
 # ``DWConv``, ``Focus``, ``CSPLayer``, ``SPPBottleneck``), which LLM detectors and CSP backbones call as YOLOX writes
-# them. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+# them; and mmpretrain (Apache-2.0), whose blocks mostly stop at import here (mmcv, mmengine) but whose helper
+# functions are plain torch / numpy and taken by Patch (MAE's ``get_1d_sincos_pos_embed_from_grid``,
+# ``get_2d_sincos_pos_embed``) beside CLIP's ``AttentionPool2d``. Patch prefers an installed library's block where both
+# fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -55,6 +58,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pypi:denoising-diffusion-pytorch==2.3.4",
     "pypi:neuralforecast==3.3.0",
     "pypi:yolox==0.3.0",
+    "pypi:mmpretrain==1.2.0",
 )
 
 
