@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.call_layout import TOKENS, fed_layout
+from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout
 from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, refused_calls,
                               user_line_map, warned_names)
 from rag_server.candidates import (
@@ -36,6 +36,7 @@ from rag_server.candidates import (
     edited_usage,
     free_what_is_missing,
     import_first,
+    layout_stand_in,
     normalize,
     rank_by_coherence,
     says_batch_first,
@@ -779,7 +780,8 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
         if stop_reason:
             break
         previous, previous_picked = check, picked
-        nxt = _next_choice(choice, the_plan, new_code, check, inserted, attempted, failed_at)
+        nxt = _reshaped_choice(choice, the_plan, check, attempted) or _next_choice(choice, the_plan, new_code, check, inserted,
+                                                                                     attempted, failed_at)
         if nxt is None:  # said, not left '' (which reads "did not stop early") with tries to spare and the code failing
             stop_reason = (f"no other block to try: every candidate the store has for {', '.join(sorted(choice))} was tried" if choice
                            else "no block is missing: it fails with the imports it lacked added")
@@ -794,6 +796,31 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     batch_first_if_mixing(final, extracted.code, the_plan.sequence_first, pool, spec, deadline)
     final.elapsed_s = time.monotonic() - started
     return final
+
+
+def _reshaped_choice(choice: dict[str, int], the_plan: Plan, check: CheckResult, attempted: set) -> dict[str, int] | None:
+    """The same blocks, with the one whose instance failed on the layout it was fed (the sandbox's shape mismatch in a
+    layer of the block's class, on a 3-D or 4-D input) behind a reshaping subclass (``layout_stand_in``), put next in
+    its name's candidates; None when that does not apply.
+
+    Why: the model's static reading (``fed_layout``) does not follow instances kept in nested containers (Swin's
+    ``stage = nn.Module(); stage.blocks = nn.ModuleList(...)``), so timm's channels-last ``SwinTransformerBlock`` was
+    given the model's tokens and failed "not enough values to unpack (expected 4, got 3)"; the check says what it got."""
+    diagnosis = check.diagnosis
+    if diagnosis is None or diagnosis.kind != "shape_mismatch" or not diagnosis.input_shapes or not diagnosis.input_shapes[0]:
+        return None
+    fed = {3: TOKENS, 4: CHANNELS_FIRST}.get(len(diagnosis.input_shapes[0]))
+    for name, i in choice.items():
+        cands = the_plan.candidates[name]
+        if i >= len(cands) or diagnosis.layer_type not in (name, cands[i].symbol):
+            continue
+        adapted = layout_stand_in(cands[i], fed)
+        nxt = dict(choice, **{name: i + 1})
+        if adapted is cands[i] or tuple(sorted(nxt.items())) in attempted:
+            return None
+        cands.insert(i + 1, adapted)
+        return nxt
+    return None
 
 
 def _next_choice(

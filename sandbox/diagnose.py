@@ -619,7 +619,8 @@ def _diagnose_exception(exc: BaseException, stage: str, namespace: dict[str, Any
         return _rank_diagnosis(layer, *rank, first, lineno)
     if stage in ("forward", "backward", "train_step") and layer is not None and any(p in msg for p in _SHAPE_PATTERNS):
         problem = f"shape mismatch in layer `{layer['name']}` ({layer['type']}) on input {layer['input_shapes']}: {first}"
-        return Diagnosis(problem[:400], _layer_hint(layer, msg, inputs) + _built_hint(code, layer["name"], entry), "shape_mismatch", layer["name"], lineno)
+        return Diagnosis(problem[:400], _layer_hint(layer, msg, inputs) + _built_hint(code, layer["name"], entry), "shape_mismatch",
+                         layer["name"], lineno, layer["type"], layer["input_shapes"])
     if stage in ("forward", "backward", "train_step") and any(p in msg for p in _SHAPE_PATTERNS[:6]):
         return Diagnosis(f"shape mismatch at {stage}{_at(lineno)}: {first}", "the tensor sizes at that line do not fit: print the shapes produced by the layers before it", "shape_mismatch", "", lineno)
     if isinstance(exc, TypeError) and stage == "instantiate" and ("argument" in msg or "positional" in msg) and lineno:

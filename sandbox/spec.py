@@ -125,6 +125,10 @@ class Diagnosis:
     kind: str = ""  # machine-readable category: undefined_name, shape_mismatch, missing_module, timeout, oom, ...
     symbol: str = ""  # the name the problem is about (undefined name, missing module), for store lookups
     line: int | None = None  # line in the checked code where it broke, when known
+    # for a layer's shape mismatch: its class and the shapes of the tensors it was given (what Patch reads to reshape
+    # an inserted block's input; not sent over the wire, where ``problem`` says both)
+    layer_type: str = ""
+    input_shapes: list[list[int]] = field(default_factory=list)
 
 
 # The words of ``sandbox.soundness``'s warning that samples of a batch mix, which callers look for (Patch's batch-first retry)
@@ -228,9 +232,11 @@ _RESULT_FIELD_CHECKS: dict[str, tuple[Any, str]] = {
     "warnings": (lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v), "a list of strings"),
     **{name: (lambda v: v is None or _is_number(v), "a number or null") for name in ("forward_ms", "peak_rss_mb", "wall_ms", "cpu_s")},
     "example": (lambda v: v is None or _example_problem(v) is None, "an example (init_args list, init_kwargs map, input shapes)"),
-    "diagnosis": (lambda v: isinstance(v, dict) and set(v) <= {"problem", "hint", "kind", "symbol", "line"}
-                  and all(isinstance(v.get(k, ""), str) for k in ("problem", "hint", "kind", "symbol"))
-                  and (v.get("line") is None or _is_int(v["line"], -(1 << 31), (1 << 31) - 1)), "a diagnosis (strings and a line number)"),
+    "diagnosis": (lambda v: isinstance(v, dict) and set(v) <= {"problem", "hint", "kind", "symbol", "line", "layer_type", "input_shapes"}
+                  and all(isinstance(v.get(k, ""), str) for k in ("problem", "hint", "kind", "symbol", "layer_type"))
+                  and (v.get("line") is None or _is_int(v["line"], -(1 << 31), (1 << 31) - 1))
+                  and isinstance(v.get("input_shapes", []), list) and all(_is_shape(s) for s in v.get("input_shapes", [])),
+                  "a diagnosis (strings, a line number and input shapes)"),
 }
 
 

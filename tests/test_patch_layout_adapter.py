@@ -140,3 +140,56 @@ def test_a_block_validated_on_another_layout_is_given_what_it_takes(tmp_path, po
     name = block.name
     assert f"class {name}({name}_2):" in result.code and f"class {name}_2(nn.Module):" in result.code, result.code
     assert "reshaped" in result.inserted[0]["reason"], result.inserted[0]["reason"]
+
+
+WINDOW_BLOCK = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class WindowBlock(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.norm = nn.LayerNorm(dim)
+            self.mix = nn.Linear(dim, dim)
+
+        def forward(self, x):
+            B, H, W, C = x.shape
+            return x + self.mix(self.norm(x)).roll(1, dims=1)
+    ''')
+NESTED_TOKENS_FED = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, dim=32):
+            super().__init__()
+            self.stem = nn.Conv2d(3, dim, 4, stride=4)
+            self.layers = nn.ModuleList()
+            for _ in range(2):
+                stage = nn.Module()
+                stage.blocks = nn.ModuleList([WindowBlock(dim) for _ in range(2)])
+                self.layers.append(stage)
+            self.head = nn.Linear(dim, 10)
+
+        def forward(self, x):
+            x = self.stem(x).flatten(2).transpose(1, 2)
+            for stage in self.layers:
+                for blk in stage.blocks:
+                    x = blk(x)
+            return self.head(x.mean(dim=1))
+    ''')
+
+
+def test_a_block_that_failed_on_the_layout_the_check_saw_is_reshaped_next(tmp_path, pool):
+    """heldout6 / heldout7: Swin models keep their blocks in ``stage = nn.Module(); stage.blocks = nn.ModuleList(...)``,
+    which the static reading of the model does not follow, so timm's channels-last ``SwinTransformerBlock`` went in
+    as it is and failed on the model's tokens. The check's shape mismatch names the block's class and the [B, N, C]
+    input it got: the same block goes in next behind the reshaping subclass."""
+    store_blocks([_block("WindowBlock", WINDOW_BLOCK, [2, 8, 8, 32])], tmp_path)
+    from indexer.store import BlockStore
+
+    assert fed_layout(ast.parse(NESTED_TOKENS_FED), "WindowBlock") is None
+    result = patch(NESTED_TOKENS_FED, CheckSpec(example=Example(inputs=[[2, 3, 32, 32]])), BlockStore(tmp_path), pool)
+    assert result.check is not None and result.check.ok, (result.check, result.attempts)
+    assert len(result.attempts) == 3 and "not enough values to unpack" in result.attempts[1], result.attempts
+    assert "class WindowBlock(WindowBlock_2):" in result.code and "reshaped" in result.inserted[0]["reason"], result.code
