@@ -2405,22 +2405,28 @@ SEMANTIC_MIN_SIMILARITY = 0.3
 SEMANTIC_UNNAMED_MIN_SIMILARITY = 0.4
 
 
+# How many more meaning hits to read than asked for, so that blocks which stop at import can be passed over
+SEMANTIC_OVERREAD = 3
+
+
 def semantic_hits(store: Any, query: str, k: int = 10) -> list[tuple[Any, float]]:
     """Meaning search, keeping only hits whose embedding is close enough to the query's:
     rank fusion alone says nothing about absolute relevance, so an unknown name would
-    otherwise always get *some* block."""
+    otherwise always get *some* block. Blocks that stop at import on a missing module are passed over: no call can
+    use them (``_make_candidate``), and mmpretrain's graph convolutions took 7 of the 10 places a GCN's
+    ``GraphConvolution`` had."""
     try:
         vector = store.embedder.encode([query])[0]
-        hits = store.search(query, k=k, vector=vector, mode="vector")
+        hits = store.search(query, k=k * SEMANTIC_OVERREAD, vector=vector, mode="vector")
         out = []
         for hit in hits:
             block_id = store.id_of_hash(hit.block.content_hash)
-            if block_id is None:
+            if block_id is None or getattr(hit.block, "missing_deps", None):
                 continue
             similarity = float(store.vectors([block_id])[0] @ vector)
             if similarity >= SEMANTIC_MIN_SIMILARITY:
                 out.append((hit, similarity))
-        return out
+        return out[:k]
     except (AttributeError, KeyError, ValueError, LookupError):
         return []
 

@@ -3,7 +3,8 @@ missing modules.
 
 Blind set heldout15: mmseg's ``nlc_to_nchw`` / ``nchw_to_nlc`` and mmcv's ``kaiming_init`` / ``constant_init`` live
 only inside blocks that import mmcv / cv2, which are not installed here; Patch refused every such block, so the models
-calling these one-line helpers stayed unrestored although the helpers themselves import only torch.
+calling these one-line helpers stayed unrestored although the helpers themselves import only torch. Such blocks also
+take no place among the meaning matches, where no call could use them.
 """
 
 from __future__ import annotations
@@ -125,3 +126,26 @@ def test_needs_missing_module_reads_the_helpers_own_imports(code, needs):
 
     assert needs_missing_module(code, ["nnrag_absent_mmcv", "cv2"]) is needs
     assert needs_missing_module(code, []) is False
+
+
+def _graph_block(name: str, doc: str, stopped: bool) -> Block:
+    code = (f'import torch.nn as nn\n\n\nclass {name}(nn.Module):\n    """{doc}"""\n\n    def __init__(self, dim):\n'
+            f'        super().__init__()\n        self.fc = nn.Linear(dim, dim)\n\n    def forward(self, x, adj):\n'
+            f'        return adj @ self.fc(x)\n')
+    prov = Provenance(source="pkg:graphkit", package="graphkit", version="test", path="graphkit/conv.py", module="graphkit.conv",
+                      line_start=1, line_end=code.count("\n"), qualified_name=f"graphkit.conv.{name}")
+    validation = ({"parse": {"ok": True}, "import": {"ok": False, "error": "ModuleNotFoundError: No module named 'nnrag_absent_mmcv'"}}
+                  if stopped else {s: {"ok": True} for s in ("parse", "import", "instantiate", "forward", "backward")})
+    return Block(name=name, qualified_name=f"graphkit.conv.{name}", code=code, provenances=[prov], external_imports=["torch"],
+                 missing_deps=["nnrag_absent_mmcv"] if stopped else [], validation=validation)
+
+
+def test_blocks_that_stop_at_import_take_no_place_among_the_meaning_matches(tmp_path):
+    """mmpretrain's graph convolutions (they import mmcv) took 7 of the 10 meaning hits of a GCN's ``GraphConvolution``,
+    and each was then refused as a candidate: the blocks that could serve were crowded out."""
+    from rag_server.candidates import semantic_hits
+
+    stopped = [_graph_block(f"GraphConv{i}", "Graph convolution over node features and an adjacency matrix.", True) for i in range(6)]
+    store_blocks(stopped + [_graph_block("NodeMixer", "Mixes the features of neighbouring nodes.", False)], tmp_path)
+    hits = semantic_hits(BlockStore(tmp_path), "graph convolution layer over node features", k=3)
+    assert [hit.block.name for hit, _ in hits] == ["NodeMixer"], [(hit.block.name, round(s, 2)) for hit, s in hits]
