@@ -1690,17 +1690,25 @@ def _set_on_self(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
                 and node.value.id == "self":
             out.add(node.attr)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in _REGISTERING:
-                out.add(node.args[0].value)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) >= 2 \
-                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
-            out.add(node.args[1].value)
+        elif isinstance(node, ast.Call) and (bound := _bound_by_call(node)) is not None:
+            out.add(bound)
     return out
 
 
-@functools.lru_cache(maxsize=1)
+def _bound_by_call(call: ast.Call) -> str | None:
+    """The name ``setattr(self, "x", ...)`` or a registering call (``self.register_buffer("x", ...)``) binds."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in _REGISTERING:
+        at = 0
+    elif isinstance(func, ast.Name) and func.id == "setattr":
+        at = 1
+    else:
+        return None
+    arg = call.args[at] if len(call.args) > at else None
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+
+
+@lru_cache(maxsize=1)
 def _module_attributes() -> frozenset[str]:
     """What every ``nn.Module`` instance has (``parameters``, ``training``, ``eval``, ...)."""
     import torch.nn as nn  # the caller's own process: reading torch's public names only
@@ -1722,9 +1730,9 @@ def lacks_attributes(cand: Candidate, usage: NameUsage) -> bool:
     candidate's class, and every base defined beside it, lacks: the first read raises AttributeError. A base from
     outside the block may have it."""
     sig = cand.signature
-    if usage.attributes and sig is not None and sig.is_class and not sig.external_base and usage.attributes - sig.attributes:
-        return True
-    return bool(instance_attributes_lacking(sig, usage))
+    if sig is None or not sig.is_class or sig.external_base:
+        return False
+    return bool(usage.attributes - sig.attributes) or bool(instance_attributes_lacking(sig, usage))
 
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

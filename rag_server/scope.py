@@ -284,9 +284,10 @@ def analyze(code: str | cst.Module) -> ScopeReport:
         if 0 < line <= len(lines) and len(usage.context_lines) < 6:
             usage.context_lines.append(lines[line - 1].strip())
         _record_use(usage, node, parents, module, positions)
-    for name, calls in instance_calls(module.code, set(free)).items():
+    held = _classes_and_instances_held(module.code, set(free))  # parsed once for both readings
+    for name, calls in _calls_on_instances(held, set(free)).items():
         free[name].instance_calls = calls
-    for name, read in instance_attributes(module.code, set(free)).items():
+    for name, read in _attributes_read_on_instances(held).items():
         free[name].instance_attributes = read
     for name, (calls, attributes) in parameter_calls(module.code, set(free)).items():
         free[name].calls += calls
@@ -397,8 +398,15 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
     """For each of ``names``: how its instances are called, read from the classes of ``code`` (``self.attr =
     Name(...)`` then ``self.attr(x, y)``; an element of ``nn.Sequential`` gets one input and its result is used as
     one value). Calls with ``*args`` are skipped (their count is unknown)."""
+    return _calls_on_instances(_classes_and_instances_held(code, names), names)
+
+
+HeldInstances = list[tuple[ast.ClassDef, dict[str, list[str]]]]  # each class, with its ``_instances_held``
+
+
+def _calls_on_instances(held: HeldInstances, names: set[str]) -> dict[str, list[InstanceCall]]:
     out: dict[str, list[InstanceCall]] = {}
-    for cls, holds in _classes_and_instances_held(code, names):
+    for cls, holds in held:
         parents: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(cls):
             for child in ast.iter_child_nodes(node):
@@ -417,7 +425,7 @@ def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
     return out
 
 
-def _classes_and_instances_held(code: str, names: set[str]) -> list[tuple[ast.ClassDef, dict[str, list[str]]]]:
+def _classes_and_instances_held(code: str, names: set[str]) -> HeldInstances:
     """Each class of ``code`` with its ``_instances_held``; none when ``code`` does not parse."""
     try:
         tree = pyparse.parse(code)
@@ -445,8 +453,12 @@ def instance_attributes(code: str, names: set[str]) -> dict[str, set[str]]:
     (``self.rotary = Name(dim=16)`` then ``self.rotary.rotate_queries_or_keys(q)``). Why: two blocks of one name may
     serve different interfaces (lucidrains' ``RotaryEmbedding`` rotates queries, timm's only builds embeddings); the
     one lacking what the model calls fails its forward with an AttributeError."""
+    return _attributes_read_on_instances(_classes_and_instances_held(code, names))
+
+
+def _attributes_read_on_instances(held: HeldInstances) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for cls, holds in _classes_and_instances_held(code, names):
+    for cls, holds in held:
         for node in ast.walk(cls):
             if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and is_self_attr(node.value)
                     and node.value.attr in holds):  # type: ignore[attr-defined]
