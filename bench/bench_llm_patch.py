@@ -39,7 +39,10 @@ contract), measured blind in session 39 on the code of 835ce8f (11 / 20 restored
 ``bench/results/llm_patch_heldout15_blind.json``); ``heldout16`` the same way by a further agent told to avoid every
 block name of the earlier sets (8 image-classifier blocks, 5 helper functions, 4 blocks of sequence code, 3 of
 OpenMMLab, MONAI and DARTS), measured blind in session 40 on the code of 8b48fb6 (12 / 20 restored, first combination
-12: ``bench/results/llm_patch_heldout16_blind.json``).
+12: ``bench/results/llm_patch_heldout16_blind.json``); ``heldout17`` the same way by a further agent asked for 8
+image-classifier blocks, 4 helpers, 4 blocks of sequence code over token ids (``# input: 2,16 int64`` on their second
+line, ``declared_spec``), 2 of detection / segmentation and 2 of research repositories, measured blind in session 41 on
+the code of 5004b05 (14 / 20 restored, first combination 13: ``bench/results/llm_patch_heldout17_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
@@ -68,6 +71,7 @@ from rich.table import Table  # noqa: E402
 from bench.bench_patch import open_resources  # noqa: E402
 from rag_server.block_filter import LICENSE_POLICIES, restrict  # noqa: E402
 from rag_server.patch import patch  # noqa: E402
+from sandbox.spec import CheckSpec, Example  # noqa: E402
 
 MODELS = REPO / "bench" / "llm_models"
 console = Console(width=170)
@@ -88,10 +92,28 @@ def importing_from(code: str, module: str) -> str:
     return "".join(lines)
 
 
+INPUT_LINE = "# input:"
+
+
+def declared_spec(code: str) -> CheckSpec | None:
+    """The CheckSpec a model file declares on its second line, ``# input: 2,16 int64`` (shape, then dtype; several
+    inputs separated by ``;``): what its user would pass as ``nnrag patch --check --input-shape 2,16 --input-dtype
+    int64``. None (the default CIFAR-10 image) without the line. Why: a model over token ids fails on an image whatever
+    blocks go in, and the check's verdict stays the default input's."""
+    lines = code.splitlines()
+    if len(lines) < 2 or not lines[1].startswith(INPUT_LINE):
+        return None
+    inputs = [part.split() for part in lines[1][len(INPUT_LINE):].split(";")]
+    shapes = [[int(n) for n in shape.split(",")] for shape, *_ in inputs]
+    dtypes = [rest[0] if rest else "float32" for _, *rest in inputs]
+    return CheckSpec(example=Example(inputs=shapes, input_dtypes=dtypes))
+
+
 def run_case(path: Path, store: Any, pool: Any, max_tries: int, import_from: str = "") -> dict[str, Any]:
     started = time.perf_counter()
     code = path.read_text()
-    result = patch(importing_from(code, import_from) if import_from else code, None, store, pool, max_tries=max_tries)
+    spec = declared_spec(code)
+    result = patch(importing_from(code, import_from) if import_from else code, spec, store, pool, max_tries=max_tries)
     patched = [a for a in result.attempts if not a.startswith("as given:")]
     ok = bool(result.check and result.check.ok)
     return {
