@@ -67,6 +67,8 @@ FTS_TOKENIZER = "porter unicode61"  # porter: stemmed words ("convolutional" mee
 # block (timm's Mlp) comes before a paper collection's copy, and a fully validated copy before an installed block that
 # fails to instantiate. Indexed by stage level (0-5).
 INSTALLED_WEIGHT = 0.5
+# How many blocks using an identifier ``blocks_defining`` reads for its definitions (each one's code scanned in SQLite)
+DEFINING_DEPTH = 200
 LEVEL_WEIGHTS: tuple[float, ...] = (-0.5, -0.5, -0.5, 0.3, 0.7, 1.0)
 
 _SCHEMA = """
@@ -857,10 +859,33 @@ class BlockStore:
         with owner._fts_lock:
             return owner._stemmed_fts().execute(sql, (f'"{term}"',)).fetchone() is not None
 
+    def blocks_defining(self, name: str, k: int = 20) -> list[Block]:
+        """Up to ``k`` visible blocks whose code defines ``name`` at its top level (``def``, ``class`` or an assignment),
+        among the blocks whose code uses the identifier (the word index's identifier column). Why: a helper function
+        lives inside the blocks that call it, and the searches by meaning that find those hosts rank them among every
+        block of the topic; with transformers' Llama blocks in a store, timm's and Llama's hosts of
+        ``apply_rotary_pos_emb`` both fell out of the top 20."""
+        pieces = words(name)
+        if not pieces or not name.isidentifier():
+            return []
+        using = self._fts_ids('{names idents} : "' + pieces[0].replace('"', "") + '"', DEFINING_DEPTH)  # the whole identifier
+        if not using:
+            return []
+        heads = [f"\ndef {name}(", f"\nasync def {name}(", f"\nclass {name}(", f"\nclass {name}:", f"\n{name} =", f"\n{name}:"]
+        defines = " OR ".join("instr(char(10) || code, ?) > 0" for _ in heads)
+        rows = self._db().execute(f"SELECT id FROM blocks WHERE id IN ({','.join('?' * len(using))}) AND ({defines})",
+                                  (*using, *heads)).fetchall()
+        found = {r[0] for r in rows}
+        return self._blocks([i for i in using if i in found and self._visible(i)][:k])
+
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)
         if expr is None:
             return []
+        return self._fts_ids(expr, depth)
+
+    def _fts_ids(self, expr: str, depth: int) -> list[int]:
+        """Row ids matching the FTS5 expression ``expr``, best first."""
         # bm25 weights per column: names count most, then docstring words, then code identifiers
         sql = "SELECT rowid FROM blocks_fts WHERE blocks_fts MATCH ? ORDER BY bm25(blocks_fts, 10.0, 1.0, 3.0) LIMIT ?"
         if self._fts_current:

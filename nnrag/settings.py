@@ -42,8 +42,11 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # ``DWConv``, ``Focus``, ``CSPLayer``, ``SPPBottleneck``), which LLM detectors and CSP backbones call as YOLOX writes
 # them; and mmpretrain (Apache-2.0), whose blocks mostly stop at import here (mmcv, mmengine) but whose helper
 # functions are plain torch / numpy and taken by Patch (MAE's ``get_1d_sincos_pos_embed_from_grid``,
-# ``get_2d_sincos_pos_embed``) beside CLIP's ``AttentionPool2d``. Patch prefers an installed library's block where both
-# fit (``INSTALLED_SOURCE_BONUS``).
+# ``get_2d_sincos_pos_embed``) beside CLIP's ``AttentionPool2d``; and four modules of the installed transformers (Apache-2.0),
+# whose blocks LLM-written sequence models call by their Hugging Face names: ``activations`` (``NewGELUActivation``),
+# ``pytorch_utils`` (GPT-2's ``Conv1D``), Llama's (``LlamaRMSNorm``, ``LlamaMLP(config)``, ``rotate_half``,
+# ``apply_rotary_pos_emb``) and GPT-2's modeling modules; not BERT's, ViT's or T5's, which cost a judged search query
+# its place in the top 5. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -59,6 +62,10 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pypi:neuralforecast==3.3.0",
     "pypi:yolox==0.3.0",
     "pypi:mmpretrain==1.2.0",
+    "pkg:transformers.activations",
+    "pkg:transformers.pytorch_utils",
+    "pkg:transformers.models.llama.modeling_llama",
+    "pkg:transformers.models.gpt2.modeling_gpt2",
 )
 
 

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import libcst as cst
 from cachetools import LRUCache, cached
@@ -479,6 +479,7 @@ class Signature:
     is_class: bool = False
     forward: "Signature | None" = None  # a class's ``forward`` (None: not defined in the block, e.g. inherited)
     returns_tuple: bool | None = None  # every ``return`` of the function is a tuple (True), none is (False), else None
+    returns_count: int | None = None  # a function's: how many values each of its ``return``s gives (``returned_count``)
     number_defaults: dict[str, float] = field(default_factory=dict)  # parameters whose default is a number (``1. / 16``)
     init_owner: str = ""  # the class whose ``__init__`` this is (the class itself or a base defined beside it)
     none_defaults: set[str] = field(default_factory=set)  # parameters whose default is None
@@ -832,6 +833,7 @@ def definition_signature(code: str, symbol: str) -> Signature | None:
         sig = _signature_of_args(node.args, drop_first=False)
         sig.callables = _called_parameters(node, tree, set(sig.params + sig.kwonly))
         sig.not_numbers |= sig.callables
+        sig.returns_count = returned_count(node)
         return sig
     attributes: set[str] = set()
     instance_names: set[str] = set()
@@ -964,6 +966,38 @@ def returns_tuple(func: ast.FunctionDef) -> bool | None:
             kinds.add(isinstance(node.value, ast.Tuple))
         stack.extend(ast.iter_child_nodes(node))
     return kinds.pop() if len(kinds) == 1 else None
+
+
+# Return values that are one value, never a tuple: arithmetic, a comparison, a literal number or string
+SINGLE_VALUES = (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant, ast.JoinedStr)
+
+
+def returned_count(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
+    """How many values every ``return`` of ``func`` (not of functions inside it) gives: a tuple literal's length, 1 for
+    a value that is never a tuple (``SINGLE_VALUES``); None when a return is anything else (a name, a call: it may
+    hold a tuple), when they differ, or when nothing is returned."""
+    counts: set[int | None] = set()
+    stack: list[ast.AST] = list(func.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Tuple):
+                counts.add(None if any(isinstance(e, ast.Starred) for e in value.elts) else len(value.elts))
+            else:
+                counts.add(1 if isinstance(value, SINGLE_VALUES) else None)
+        stack.extend(ast.iter_child_nodes(node))
+    return counts.pop() if len(counts) == 1 else None
+
+
+def unpacks_otherwise(sig: Signature, call: CallSite) -> bool:
+    """Whether ``call`` unpacks the result into another number of names than the function ``sig`` returns:
+    ``q, k = apply_rotary_pos_emb(q, k, cos, sin)`` (Llama's, which returns ``q_embed, k_embed``) against timm's Gemma 4
+    ``apply_rotary_pos_emb(x, cos, sin, unsqueeze_dim=2)``, which returns one tensor: the call reaches it with four
+    arguments, and the forward fails in its ``unsqueeze``."""
+    return not sig.is_class and call.unpacked is not None and sig.returns_count is not None and call.unpacked != sig.returns_count
 
 
 def _too_many_arguments(forward: Signature, call: InstanceCall) -> bool:
@@ -1597,8 +1631,9 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
     number where it takes a module or a function (``numbers_into_non_numbers``); a call that puts arguments in the
     wrong slots (``misplaced_arguments``, ``counts_into_fractions``, a channel count into a size:
-    ``channels_into_sizes``) or a kernel size into a conv whose fixed padding does not fit it
-    (``pads_for_another_kernel``) serves none of its uses."""
+    ``channels_into_sizes``), a kernel size into a conv whose fixed padding does not fit it
+    (``pads_for_another_kernel``) or that unpacks another number of values than a function returns
+    (``unpacks_otherwise``) serves none of its uses."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
@@ -1608,7 +1643,7 @@ def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     if sig.forward is not None and any(_too_many_arguments(sig.forward, call) for call in usage.instance_calls):
         return 0.0  # ``Up(x4, x3)`` into a ``forward(x)``: a TypeError at the first forward
     checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) or pads_for_another_kernel(sig, call)
-                           or channels_into_sizes(sig, call) else 1.0 for call in usage.calls]
+                           or channels_into_sizes(sig, call) or unpacks_otherwise(sig, call) else 1.0 for call in usage.calls]
     if usage.instance_calls and sig.forward is not None:
         checks.append(sum(_serves(sig.forward, call) for call in usage.instance_calls) / len(usage.instance_calls))
     if usage.attributes:
@@ -1791,6 +1826,38 @@ def _parsed_sized(code: str) -> tuple[int, ast.Module | None]:
 def _parsed(code: str) -> ast.Module | None:
     """``ast`` (not libcst) for the hot path: candidates read many blocks per name (shared trees: never changed)."""
     return _parsed_sized(code)[1]
+
+
+HELPER_MATCHES = frozenset({"helper", "helper-alias", "block-import"})
+
+
+def _take_helper(block: Any, name: str, wanted: set[str], seen: set[str], found: dict[str, Candidate],
+                 add: Callable[[Any, str, str], None]) -> None:
+    """Candidates for ``name`` from a block that may define or import it (once per block: ``seen``): its import of
+    ``name`` from an installed package, ``name`` cut from its code (``helper``), or a helper of the name in another
+    spelling (``helper-alias``)."""
+    ident = getattr(block, "content_hash", "") or block.qualified_name
+    if ident in seen:
+        return
+    seen.add(ident)
+    flat = normalize(block.code)
+    if not any(w.lstrip("_") in flat for w in wanted):
+        return  # cheap text test before parsing
+    defined = _top_level_defines(block.code)
+    line = _import_of(block.code, name)
+    if line is not None and _importable(line):
+        # the store's own code imports it from an installed package: do the same
+        key = f"import:{line}"
+        if key not in found:
+            found[key] = Candidate(name, name, "", "block-import", MATCH_WEIGHT["helper"] + 1.0, 1.0,
+                                   f"imported the way {block.qualified_name} imports it", None, line)
+    elif name in defined and name != block.name:
+        add(block, name, "helper")
+    else:
+        for symbol in sorted(defined):
+            if symbol != block.name and normalize(symbol).lstrip("_") in {w.lstrip("_") for w in wanted}:
+                add(block, symbol, "helper-alias")
+                return
 
 
 def _top_level_defines(code: str) -> set[str]:
@@ -2008,28 +2075,11 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         pool += [h.block for h in _safe(store.search, name, k=20)]
         seen: set[str] = set()
         for block in pool:
-            ident = getattr(block, "content_hash", "") or block.qualified_name
-            if ident in seen:
-                continue
-            seen.add(ident)
-            flat = normalize(block.code)
-            if not any(w.lstrip("_") in flat for w in wanted):
-                continue  # cheap text test before parsing
-            defined = _top_level_defines(block.code)
-            line = _import_of(block.code, name)
-            if line is not None and _importable(line):
-                # the store's own code imports it from an installed package: do the same
-                ident = f"import:{line}"
-                if ident not in found:
-                    found[ident] = Candidate(name, name, "", "block-import", MATCH_WEIGHT["helper"] + 1.0, 1.0,
-                                             f"imported the way {block.qualified_name} imports it", None, line)
-            elif name in defined and name != block.name:
-                add(block, name, "helper")
-            else:
-                for symbol in sorted(defined):
-                    if symbol != block.name and normalize(symbol).lstrip("_") in {w.lstrip("_") for w in wanted}:
-                        add(block, symbol, "helper-alias")
-                        break
+            _take_helper(block, name, wanted, seen, found, add)
+        if not any(c.match in HELPER_MATCHES for c in found.values()):
+            # the searches reached no block that defines or imports it: read the blocks that define it
+            for block in _safe(store.blocks_defining, name, k=20):
+                _take_helper(block, name, wanted, seen, found, add)
     if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
         for cand in kernel_variants(usage, store, user_code):  # conv_1x1_bn -> ConvBN(..., kernel_size=1)
             found.setdefault(cand.identity, cand)

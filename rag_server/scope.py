@@ -45,6 +45,7 @@ class CallSite:
     line: int
     # each positional argument's name when it is a plain name or ``self.name`` (``stride``), else ""
     positional_names: list[str] = field(default_factory=list)
+    unpacked: int | None = None  # the result unpacked into this many names (``q, k = f(...)``); None otherwise
 
 
 @dataclass
@@ -326,6 +327,18 @@ def _statement_index(node: cst.CSTNode, parents, module: cst.Module) -> int:
     return 0
 
 
+def _unpacked_into(call: cst.Call, parents) -> int | None:
+    """How many names ``call``'s result is unpacked into (``q, k = f(...)``: 2); None when it is not unpacked, or
+    unpacked with a starred name."""
+    assign = parents.get(call)
+    if not isinstance(assign, cst.Assign) or assign.value is not call or len(assign.targets) != 1:
+        return None
+    target = assign.targets[0].target
+    if not isinstance(target, (cst.Tuple, cst.List)) or any(isinstance(e, cst.StarredElement) for e in target.elements):
+        return None
+    return len(target.elements)
+
+
 def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, positions) -> None:
     parent = parents.get(node)
     if isinstance(parent, cst.Call) and parent.func is node:
@@ -334,7 +347,8 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         star = any(a.star for a in parent.args)
         names = [_cst_argument_name(a.value) for a in positional]
         usage.calls.append(
-            CallSite(len(positional), keywords, star, module.code_for_node(parent)[:300], positions[parent].start.line, names)
+            CallSite(len(positional), keywords, star, module.code_for_node(parent)[:300], positions[parent].start.line, names,
+                     _unpacked_into(parent, parents))
         )
     elif isinstance(parent, cst.Attribute) and parent.value is node:
         usage.attributes.add(parent.attr.value)

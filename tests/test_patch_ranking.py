@@ -979,6 +979,9 @@ class _NamedBlocksStore:
     def search(self, query: str, k: int = 10, **kw) -> list:
         return []
 
+    def blocks_defining(self, name: str, k: int = 20) -> list:
+        return []
+
 
 def _stored(name: str, module: str, init: str, body: str, example_input: list[int], padding: int = 0):
     """A validated block of an installed library whose class ``name`` takes ``init`` and whose validation ran forward on
