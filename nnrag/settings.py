@@ -46,7 +46,9 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # whose blocks LLM-written sequence models call by their Hugging Face names: ``activations`` (``NewGELUActivation``),
 # ``pytorch_utils`` (GPT-2's ``Conv1D``), Llama's (``LlamaRMSNorm``, ``LlamaMLP(config)``, ``rotate_half``,
 # ``apply_rotary_pos_emb``) and GPT-2's modeling modules; not BERT's, ViT's or T5's, which cost a judged search query
-# its place in the top 5. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+# its place in the top 5; and nano-gpt (MIT), a packaging of Karpathy's nanoGPT whose ``CausalSelfAttention(config)``,
+# ``MLP(config)`` and ``Block(config)`` read ``config.n_embd`` / ``n_head`` / ``block_size`` as LLM-written GPTs call
+# them. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -66,6 +68,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:transformers.pytorch_utils",
     "pkg:transformers.models.llama.modeling_llama",
     "pkg:transformers.models.gpt2.modeling_gpt2",
+    "pypi:nano-gpt==0.1.0",
 )
 
 
