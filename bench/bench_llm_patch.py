@@ -42,7 +42,11 @@ OpenMMLab, MONAI and DARTS), measured blind in session 40 on the code of 8b48fb6
 12: ``bench/results/llm_patch_heldout16_blind.json``); ``heldout17`` the same way by a further agent asked for 8
 image-classifier blocks, 4 helpers, 4 blocks of sequence code over token ids (``# input: 2,16 int64`` on their second
 line, ``declared_spec``), 2 of detection / segmentation and 2 of research repositories, measured blind in session 41 on
-the code of 5004b05 (14 / 20 restored, first combination 13: ``bench/results/llm_patch_heldout17_blind.json``).
+the code of 5004b05 (14 / 20 restored, first combination 13: ``bench/results/llm_patch_heldout17_blind.json``);
+``heldout18`` the same way by a further agent that read none of the repository (7 image-classifier blocks, 5 helpers
+and utilities, legacy torch names among them, 5 sequence blocks over token ids or float sequences, 3 from research
+repositories), measured blind in session 41 on the code of f009491 (13 / 20 restored, first combination 12:
+``bench/results/llm_patch_heldout18_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
