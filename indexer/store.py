@@ -67,8 +67,9 @@ FTS_TOKENIZER = "porter unicode61"  # porter: stemmed words ("convolutional" mee
 # block (timm's Mlp) comes before a paper collection's copy, and a fully validated copy before an installed block that
 # fails to instantiate. Indexed by stage level (0-5).
 INSTALLED_WEIGHT = 0.5
-# How many blocks using an identifier ``blocks_defining`` reads for its definitions (each one's code scanned in SQLite)
-DEFINING_DEPTH = 200
+# How many blocks using an identifier ``blocks_binding`` reads for its definitions and imports (each one's code scanned
+# in SQLite)
+BINDING_DEPTH = 200
 LEVEL_WEIGHTS: tuple[float, ...] = (-0.5, -0.5, -0.5, 0.3, 0.7, 1.0)
 
 _SCHEMA = """
@@ -129,6 +130,15 @@ def stage_index(stage: str) -> int:
     if stage not in VALIDATION_STAGES:
         raise ValueError(f"unknown stage {stage!r}: one of {', '.join(VALIDATION_STAGES)}")
     return VALIDATION_STAGES.index(stage) + 1
+
+
+def _binding_pattern(name: str) -> re.Pattern[str]:
+    """A line of code that binds ``name`` at the top level (``def name(``, ``class name``, ``name = ...``) or imports it
+    (``from m import a, name``, ``import m as name``, a parenthesised import over several lines)."""
+    n = re.escape(name)
+    top_level = rf"^(?:(?:async[ \t]+)?def[ \t]+{n}[ \t]*\(|class[ \t]+{n}\b|{n}[ \t]*[=:])"
+    imported = rf"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]+(?:\([^)]*\b{n}\b[^)]*\)|[^\n#(]*\b{n}\b)|import[ \t]+[^\n#]*\b{n}\b)"
+    return re.compile(f"{top_level}|{imported}", re.M)
 
 
 def normalize_name(name: str) -> str:
@@ -859,24 +869,22 @@ class BlockStore:
         with owner._fts_lock:
             return owner._stemmed_fts().execute(sql, (f'"{term}"',)).fetchone() is not None
 
-    def blocks_defining(self, name: str, k: int = 20) -> list[Block]:
-        """Up to ``k`` visible blocks whose code defines ``name`` at its top level (``def``, ``class`` or an assignment),
-        among the blocks whose code uses the identifier (the word index's identifier column). Why: a helper function
-        lives inside the blocks that call it, and the searches by meaning that find those hosts rank them among every
-        block of the topic; with transformers' Llama blocks in a store, timm's and Llama's hosts of
+    def blocks_binding(self, name: str, k: int = 20) -> list[Block]:
+        """Up to ``k`` visible blocks whose code defines ``name`` at its top level (``def``, ``class``, an assignment) or
+        imports it, among the blocks whose code uses the identifier (the word index's names and identifiers), best
+        first. Why: a helper function lives inside the blocks that call it, and a library's constant (transformers'
+        ``ACT2FN``) inside the blocks that import it; the searches by meaning that find those blocks rank them among
+        every block of the topic, and with transformers' Llama blocks in a store, timm's and Llama's hosts of
         ``apply_rotary_pos_emb`` both fell out of the top 20."""
         pieces = words(name)
         if not pieces or not name.isidentifier():
             return []
-        using = self._fts_ids('{names idents} : "' + pieces[0].replace('"', "") + '"', DEFINING_DEPTH)  # the whole identifier
+        using = self._fts_ids('{names idents} : "' + pieces[0].replace('"', "") + '"', BINDING_DEPTH)  # the whole identifier
         if not using:
             return []
-        heads = [f"\ndef {name}(", f"\nasync def {name}(", f"\nclass {name}(", f"\nclass {name}:", f"\n{name} =", f"\n{name}:"]
-        defines = " OR ".join("instr(char(10) || code, ?) > 0" for _ in heads)
-        rows = self._db().execute(f"SELECT id FROM blocks WHERE id IN ({','.join('?' * len(using))}) AND ({defines})",
-                                  (*using, *heads)).fetchall()
-        found = {r[0] for r in rows}
-        return self._blocks([i for i in using if i in found and self._visible(i)][:k])
+        binds = _binding_pattern(name)
+        codes = dict(self._db().execute(f"SELECT id, code FROM blocks WHERE id IN ({','.join('?' * len(using))})", using))
+        return self._blocks([i for i in using if self._visible(i) and binds.search(codes.get(i, ""))][:k])
 
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)

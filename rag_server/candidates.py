@@ -77,6 +77,18 @@ STANDARD_IMPORTS: dict[str, str] = {
     "dataclass": "from dataclasses import dataclass",
     "Enum": "from enum import Enum",
     "trunc_normal_": "from torch.nn.init import trunc_normal_",
+    # torch names older code and tutorials use unimported: ``Variable(x)`` (a no-op wrapper since torch 0.4), custom
+    # autograd functions, data loading, schedulers, weight reparametrizations
+    "Variable": "from torch.autograd import Variable",
+    "Function": "from torch.autograd import Function",
+    "autograd": "from torch import autograd",
+    "DataLoader": "from torch.utils.data import DataLoader",
+    "Dataset": "from torch.utils.data import Dataset",
+    "TensorDataset": "from torch.utils.data import TensorDataset",
+    "lr_scheduler": "from torch.optim import lr_scheduler",
+    "weight_norm": "from torch.nn.utils import weight_norm",
+    "spectral_norm": "from torch.nn.utils import spectral_norm",
+    "clip_grad_norm_": "from torch.nn.utils import clip_grad_norm_",
 }
 TYPING_NAMES = {
     "Any", "Callable", "Dict", "List", "Optional", "Tuple", "Type", "Union", "Sequence", "Iterable", "Iterator",
@@ -953,18 +965,24 @@ def _dataclass_chain(cls: ast.ClassDef, defs: dict[str, ast.AST]) -> list[ast.Cl
     return []
 
 
-def returns_tuple(func: ast.FunctionDef) -> bool | None:
-    """True when every ``return`` of ``func`` (not of functions inside it) gives a tuple literal (timm's twins
-    ``PatchEmbed``: ``return x, out_size``), False when none does, None when mixed or nothing is returned."""
-    kinds: set[bool] = set()
+def _own_returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """The values of ``func``'s own ``return`` statements (not of functions or classes inside it)."""
+    values: list[ast.expr] = []
     stack: list[ast.AST] = list(func.body)
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
         if isinstance(node, ast.Return) and node.value is not None:
-            kinds.add(isinstance(node.value, ast.Tuple))
+            values.append(node.value)
         stack.extend(ast.iter_child_nodes(node))
+    return values
+
+
+def returns_tuple(func: ast.FunctionDef) -> bool | None:
+    """True when every ``return`` of ``func`` (not of functions inside it) gives a tuple literal (timm's twins
+    ``PatchEmbed``: ``return x, out_size``), False when none does, None when mixed or nothing is returned."""
+    kinds = {isinstance(value, ast.Tuple) for value in _own_returns(func)}
     return kinds.pop() if len(kinds) == 1 else None
 
 
@@ -976,20 +994,16 @@ def returned_count(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
     """How many values every ``return`` of ``func`` (not of functions inside it) gives: a tuple literal's length, 1 for
     a value that is never a tuple (``SINGLE_VALUES``); None when a return is anything else (a name, a call: it may
     hold a tuple), when they differ, or when nothing is returned."""
-    counts: set[int | None] = set()
-    stack: list[ast.AST] = list(func.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.Return) and node.value is not None:
-            value = node.value
-            if isinstance(value, ast.Tuple):
-                counts.add(None if any(isinstance(e, ast.Starred) for e in value.elts) else len(value.elts))
-            else:
-                counts.add(1 if isinstance(value, SINGLE_VALUES) else None)
-        stack.extend(ast.iter_child_nodes(node))
+    counts = {_value_count(value) for value in _own_returns(func)}
     return counts.pop() if len(counts) == 1 else None
+
+
+def _value_count(value: ast.expr) -> int | None:
+    """How many values ``value`` gives when returned: a tuple literal's length (None with a starred element), 1 for
+    ``SINGLE_VALUES``, None otherwise."""
+    if isinstance(value, ast.Tuple):
+        return None if any(isinstance(e, ast.Starred) for e in value.elts) else len(value.elts)
+    return 1 if isinstance(value, SINGLE_VALUES) else None
 
 
 def unpacks_otherwise(sig: Signature, call: CallSite) -> bool:
@@ -2077,8 +2091,8 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         for block in pool:
             _take_helper(block, name, wanted, seen, found, add)
         if not any(c.match in HELPER_MATCHES for c in found.values()):
-            # the searches reached no block that defines or imports it: read the blocks that define it
-            for block in _safe(store.blocks_defining, name, k=20):
+            # the searches reached no block that defines or imports it: read the blocks that do
+            for block in _safe(store.blocks_binding, name, k=20):
                 _take_helper(block, name, wanted, seen, found, add)
     if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
         for cand in kernel_variants(usage, store, user_code):  # conv_1x1_bn -> ConvBN(..., kernel_size=1)
@@ -2091,7 +2105,7 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         # and take these arguments, ranked by their score, so a failed check has somewhere to go next
         # a class attribute the model reads (``Block.expansion``) or a layout narrows the blocks that can serve: look further
         narrowed = bool(usage.attributes) or not fitting and layout in WRONG_RANK
-        for hit, similarity in semantic_hits(store, usage_query(usage), k=30 if narrowed else 10):
+        for hit, similarity in [] if is_table(usage) else semantic_hits(store, usage_query(usage), k=30 if narrowed else 10):
             if hit.block.name == name or not _same_kind(name, hit.block.name):
                 continue
             shared = word_overlap(name, hit.block.name)
@@ -2512,6 +2526,13 @@ def _import_of(code: str, name: str) -> str | None:
 def _importable(line: str) -> bool:
     top = line.split()[1].split(".")[0]
     return installed(top)
+
+
+def is_table(usage: NameUsage) -> bool:
+    """Whether the model only reads the name by key (``ACT2FN[hidden_act]``, DARTS' ``OPS[primitive](C, stride)``): a
+    mapping, which no class or function found by meaning can stand for. Why: timm's ``LayerNormAct2dFp32`` and two
+    more meaning matches were inserted for transformers' ``ACT2FN`` (``heldout18/12``), each costing a check."""
+    return usage.subscripted and not (usage.calls or usage.attributes or usage.as_base or usage.as_decorator)
 
 
 def _same_kind(name: str, symbol: str) -> bool:

@@ -71,6 +71,7 @@ class NameUsage:
     # gets one input): what the block's ``forward`` must accept and return
     instance_calls: list[InstanceCall] = field(default_factory=list)
     value_uses: list[int] = field(default_factory=list)  # lines where it is read as a plain value (not called, no ``.attr``)
+    subscripted: bool = False  # read as ``Name[key]``: a table (transformers' ``ACT2FN[act]``, DARTS' ``OPS[op]``)
     # what the model reads on its instances (``self.rotary = Name(...)`` then ``self.rotary.rotate_queries_or_keys(q)``):
     # methods and attributes the block must have
     instance_attributes: set[str] = field(default_factory=set)
@@ -356,6 +357,7 @@ def _record_use(usage: NameUsage, node: cst.Name, parents, module: cst.Module, p
         usage.as_base = True
     elif not isinstance(parent, cst.Decorator):
         usage.value_uses.append(positions[node].start.line)
+        usage.subscripted |= isinstance(parent, cst.Subscript) and parent.value is node
     if isinstance(parent, cst.Decorator) or (
         isinstance(parent, cst.Call) and isinstance(parents.get(parent), cst.Decorator)
     ):

@@ -979,7 +979,7 @@ class _NamedBlocksStore:
     def search(self, query: str, k: int = 10, **kw) -> list:
         return []
 
-    def blocks_defining(self, name: str, k: int = 20) -> list:
+    def blocks_binding(self, name: str, k: int = 20) -> list:
         return []
 
 
