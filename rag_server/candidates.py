@@ -1023,9 +1023,16 @@ def _too_many_arguments(forward: Signature, call: InstanceCall) -> bool:
 
 def _serves(forward: Signature, call: InstanceCall) -> bool:
     """Whether a ``forward`` of this signature can serve an instance call: takes that many positional arguments and
-    no required keyword, and returns a tuple exactly when the caller unpacks one (where both are known)."""
-    n = call.n_positional
-    takes = not forward.kwonly_required and forward.required <= n and (forward.varargs or n <= len(forward.params))
+    the keywords it passes (none twice), gets every required argument, and returns a tuple exactly when the caller
+    unpacks one (where both are known). Why the keywords: an encoder's ``self.slf_attn(x, x, x, mask=mask)`` into a
+    ``forward(Q, K, V, key_padding_mask=None, attn_mask=None)`` is a TypeError at the first forward."""
+    n, given = call.n_positional, set(call.keywords)
+    if not forward.varkw and not given <= set(forward.params + forward.kwonly):
+        return False  # an unexpected keyword argument
+    if given & set(forward.params[:n]):
+        return False  # given by position and by name
+    required = forward.params[n:forward.required] + forward.kwonly_required
+    takes = set(required) <= given and (forward.varargs or n <= len(forward.params))
     shape_known = forward.returns_tuple is not None and call.unpacked is not None
     return takes and (not shape_known or forward.returns_tuple == call.unpacked)
 

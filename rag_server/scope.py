@@ -54,6 +54,7 @@ class InstanceCall:
 
     n_positional: int
     unpacked: bool | None  # the result is unpacked (``x, size = ...``): True; used as one value: False; unknown: None
+    keywords: tuple[str, ...] = ()  # the keywords it passes by name (``attn(x, mask=m)``: ("mask",)); a ``**kw`` adds none
 
 
 @dataclass
@@ -410,6 +411,11 @@ def _unpacked(call: ast.Call, parents: dict[ast.AST, ast.AST]) -> bool | None:
     return None if isinstance(parent, ast.Subscript) else False
 
 
+def _instance_call(call: ast.Call, parents: dict[ast.AST, ast.AST]) -> InstanceCall:
+    """How ``call`` (of an instance, without ``*args``) calls it: positional count, unpacking, keyword names."""
+    return InstanceCall(len(call.args), _unpacked(call, parents), tuple(k.arg for k in call.keywords if k.arg))
+
+
 def instance_calls(code: str, names: set[str]) -> dict[str, list[InstanceCall]]:
     """For each of ``names``: how its instances are called, read from the classes of ``code`` (``self.attr =
     Name(...)`` then ``self.attr(x, y)``; an element of ``nn.Sequential`` gets one input and its result is used as
@@ -435,7 +441,7 @@ def _calls_on_instances(held: HeldInstances, names: set[str]) -> dict[str, list[
                 continue
             if not any(isinstance(a, ast.Starred) for a in node.args):
                 for name in holds[node.func.attr]:  # type: ignore[attr-defined]
-                    out.setdefault(name, []).append(InstanceCall(len(node.args), _unpacked(node, parents)))
+                    out.setdefault(name, []).append(_instance_call(node, parents))
         for name, call in _loop_calls(cls, names, parents):
             out.setdefault(name, []).append(call)
     return out
@@ -511,7 +517,7 @@ def _loop_calls(cls: ast.ClassDef, names: set[str], parents: dict[ast.AST, ast.A
             continue
         for node in element_calls(loop, element[1]):
             if not any(isinstance(a, ast.Starred) for a in node.args):
-                out += [(name, InstanceCall(len(node.args), _unpacked(node, parents))) for name in elements[element[0]]]
+                out += [(name, _instance_call(node, parents)) for name in elements[element[0]]]
     return out
 
 

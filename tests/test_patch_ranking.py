@@ -7,6 +7,8 @@ import textwrap
 from dataclasses import replace
 from types import SimpleNamespace
 
+import pytest
+
 from rag_server.candidates import (
     Candidate,
     aliases,
@@ -1881,3 +1883,40 @@ def test_a_whole_network_of_the_models_very_name_ranks_below_a_block_when_no_cla
     assert ranked[1].whole_network and "is a whole network" in ranked[1].doubts[0]
     assert NETWORK_NAME.search("Discriminator") and not NETWORK_NAME.search("DiscriminatorBlock")
     assert not NETWORK_NAME.search("FeaturePyramidNetwork") and not NETWORK_NAME.search("GatedResidualNetwork")
+
+
+ENCODER = textwrap.dedent('''\
+    import torch.nn as nn
+
+
+    class EncoderLayer(nn.Module):
+        def __init__(self, d_model, n_head):
+            super().__init__()
+            self.slf_attn = MultiHeadAttention(d_model, n_head)
+
+        def forward(self, x, mask=None):
+            out, attn = self.slf_attn(x, x, x, mask=mask)
+            return out
+    ''')
+
+
+@pytest.mark.parametrize("forward, serves", [
+    ("def forward(self, q, k, v, mask=None):\n        return q, None", True),
+    ("def forward(self, q, k, v, **kwargs):\n        return q, None", True),
+    ("def forward(self, q, k, v, *, mask):\n        return q, None", True),  # a required keyword, given
+    ("def forward(self, q, k, v, key_padding_mask=None):\n        return q, None", False),  # no ``mask``
+    ("def forward(self, q, k, v, mask):\n        return q, None", True),  # required, given by name
+    ("def forward(self, q, k, mask=None, v=None):\n        return q, None", False),  # ``mask`` given twice
+    ("def forward(self, q, k, v, m, mask=None):\n        return q, None", False),  # ``m`` never given
+])
+def test_an_instance_call_must_find_its_keywords_in_forward(forward, serves):
+    """An encoder's ``self.slf_attn(x, x, x, mask=mask)`` into a ``forward(Q, K, V, key_padding_mask=None)`` is a
+    TypeError at the first forward (heldout17/14's attention-is-all-you-need encoder)."""
+    from rag_server.candidates import call_compatibility, definition_signature
+
+    block = f"import torch.nn as nn\n\n\nclass MultiHeadAttention(nn.Module):\n    def __init__(self, d_model, n_head):\n" \
+            f"        super().__init__()\n\n    {forward}\n"
+    usage = analyze(ENCODER).free["MultiHeadAttention"]
+    assert [c.keywords for c in usage.instance_calls] == [("mask",)]
+    compat = call_compatibility(definition_signature(block, "MultiHeadAttention"), usage)
+    assert (compat == 1.0) is serves, compat
