@@ -75,7 +75,8 @@ from rich.table import Table  # noqa: E402
 from bench.bench_patch import open_resources  # noqa: E402
 from rag_server.block_filter import LICENSE_POLICIES, restrict  # noqa: E402
 from rag_server.patch import patch  # noqa: E402
-from sandbox.spec import CheckSpec, Example  # noqa: E402
+from nnrag.cli.check import example_from_options  # noqa: E402
+from sandbox.spec import CheckSpec  # noqa: E402
 
 MODELS = REPO / "bench" / "llm_models"
 console = Console(width=170)
@@ -108,9 +109,9 @@ def declared_spec(code: str) -> CheckSpec | None:
     if len(lines) < 2 or not lines[1].startswith(INPUT_LINE):
         return None
     inputs = [part.split() for part in lines[1][len(INPUT_LINE):].split(";")]
-    shapes = [[int(n) for n in shape.split(",")] for shape, *_ in inputs]
+    shapes = [shape for shape, *_ in inputs]
     dtypes = [rest[0] if rest else "float32" for _, *rest in inputs]
-    return CheckSpec(example=Example(inputs=shapes, input_dtypes=dtypes))
+    return CheckSpec(example=example_from_options(shapes, dtypes, None))  # read as ``nnrag check`` reads its options
 
 
 def run_case(path: Path, store: Any, pool: Any, max_tries: int, import_from: str = "") -> dict[str, Any]:

@@ -202,7 +202,7 @@ def _measured_figures(result: CheckResult) -> list[str]:
     return [f"{name} {form.format(value)}" for name, value, form in known if value is not None]
 
 
-def _example_from_options(input_shape: list[str] | None, input_dtype: list[str] | None, init_kwargs: str | None) -> Example | None:
+def example_from_options(input_shape: list[str] | None, input_dtype: list[str] | None, init_kwargs: str | None) -> Example | None:
     """The Example that --input-shape, --input-dtype and --init-kwargs describe (parsed and bounded as ``check`` does),
     or None when none is given: the sandbox's defaults (and LEMUR's size retries)."""
     dtypes = parse_input_dtypes(input_dtype, input_shape)
@@ -421,7 +421,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check one model file in the sandbox: stages, params, FLOPs, and a diagnosis if it breaks."""
         timeout, memory_mb = _check_budget(timeout, memory_mb)
-        example = _example_from_options(input_shape, input_dtype, init_kwargs)  # None: defaults (and LEMUR's size retries)
+        example = example_from_options(input_shape, input_dtype, init_kwargs)  # None: defaults (and LEMUR's size retries)
         code = read_code(file)
         nesting = _refuse_what_python_cannot_compile(code)
         spec = CheckSpec(entry=entry, example=example, timeout_s=timeout, memory_mb=memory_mb)
@@ -471,7 +471,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True, soft_wrap=True)
         timeout, memory_mb = _check_budget(timeout, memory_mb)
-        example = _example_from_options(input_shape, input_dtype, init_kwargs)
+        example = example_from_options(input_shape, input_dtype, init_kwargs)
         spec = CheckSpec(entry=entry, example=example, stages=_stages_up_to(stage), timeout_s=timeout, memory_mb=memory_mb)
         _usable_out(out, report_only)
         if not report_only:
