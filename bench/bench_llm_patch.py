@@ -46,7 +46,10 @@ the code of 5004b05 (14 / 20 restored, first combination 13: ``bench/results/llm
 ``heldout18`` the same way by a further agent that read none of the repository (7 image-classifier blocks, 5 helpers
 and utilities, legacy torch names among them, 5 sequence blocks over token ids or float sequences, 3 from research
 repositories), measured blind in session 41 on the code of f009491 (13 / 20 restored, first combination 12:
-``bench/results/llm_patch_heldout18_blind.json``).
+``bench/results/llm_patch_heldout18_blind.json``); ``heldout19`` the same way (8 image-classifier blocks, 4 helpers, 4
+sequence models over token ids or float sequences, 2 of detection / segmentation, 2 of research repositories; 29 of its
+33 names new), measured blind in session 42 on the code of f99aac2 (13 / 20 restored, first combination 12:
+``bench/results/llm_patch_heldout19_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
