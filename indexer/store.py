@@ -141,6 +141,12 @@ def _binding_pattern(name: str) -> re.Pattern[str]:
     return re.compile(f"{top_level}|{imported}", re.M)
 
 
+def _line_at(text: str, at: int) -> str:
+    """The line of ``text`` that holds position ``at``, stripped."""
+    end = text.find("\n", at)
+    return text[text.rfind("\n", 0, at) + 1: end if end >= 0 else len(text)].strip()
+
+
 def normalize_name(name: str) -> str:
     """Case and underscores do not matter for symbol lookup: ``Conv_BN_Act`` == ``convbnact``."""
     return name.replace("_", "").lower()
@@ -872,7 +878,8 @@ class BlockStore:
     def blocks_binding(self, name: str, k: int = 20) -> list[Block]:
         """Up to ``k`` visible blocks whose code defines ``name`` at its top level (``def``, ``class``, an assignment) or
         imports it, among the blocks whose code uses the identifier (the word index's names and identifiers), best
-        first. Why: a helper function lives inside the blocks that call it, and a library's constant (transformers'
+        first, one per distinct binding line (pytorchcv's ``def round_channels(channels, divisor=8)``, held by dozens of
+        its blocks, counts once, and timm's other signature still gets a place). Why: a helper function lives inside the blocks that call it, and a library's constant (transformers'
         ``ACT2FN``) inside the blocks that import it; the searches by meaning that find those blocks rank them among
         every block of the topic, and with transformers' Llama blocks in a store, timm's and Llama's hosts of
         ``apply_rotary_pos_emb`` both fell out of the top 20."""
@@ -884,7 +891,15 @@ class BlockStore:
             return []
         binds = _binding_pattern(name)
         codes = dict(self._db().execute(f"SELECT id, code FROM blocks WHERE id IN ({','.join('?' * len(using))})", using))
-        return self._blocks([i for i in using if self._visible(i) and binds.search(codes.get(i, ""))][:k])
+        kept: list[int] = []
+        lines: set[str] = set()  # one block per binding line: the distinct definitions, not 20 copies of the first
+        for i in using:
+            found = binds.search(codes.get(i, "")) if self._visible(i) else None
+            line = _line_at(codes[i], found.start()) if found else ""
+            if found and line not in lines:
+                lines.add(line)
+                kept.append(i)
+        return self._blocks(kept[:k])
 
     def _lexical_ids(self, query: str, depth: int) -> list[int]:
         expr = fts_query(query)

@@ -1560,6 +1560,27 @@ def _given_arguments(sig: Signature, call: CallSite) -> list[tuple[str, ast.expr
     return given + [(k, v) for k, v in keywords.items() if k in call.keywords]  # not one ``keyword_edits`` dropped
 
 
+def words_into_numbers(sig: Signature, call: CallSite) -> list[str]:
+    """The parameters of ``sig`` whose default is a number where ``call`` passes words: a string, a dict, or a list /
+    tuple / set holding a string. A CBAM ``ChannelGate(planes, 16, ['avg', 'max'])`` into pytorchcv's BAM
+    ``ChannelGate(channels, reduction_ratio=16, num_layers=1)`` fails at construction (``num_layers - 1`` on a list).
+    Containers of numbers are left alone: ``kernel_size=3`` takes ``(3, 3)``."""
+    if not sig.number_defaults:
+        return []
+    return [param for param, value in _given_arguments(sig, call) if param in sig.number_defaults and _holds_words(value)]
+
+
+def _holds_words(node: ast.expr) -> bool:
+    """Whether ``node`` is a string literal, a dict literal, or a list / tuple / set literal holding a string."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Dict):
+        return True
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return any(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+    return False
+
+
 def counts_into_fractions(sig: Signature, call: CallSite) -> list[str]:
     """The parameters of ``sig`` whose default is a fraction strictly between 0 and 1 (a ratio or a rate:
     ``shrinkage_rate=0.25``, ``rd_ratio=1. / 16``) where ``call`` passes a count: a whole number above 1 or a floor
@@ -1650,17 +1671,19 @@ def _names_number(name: str) -> bool:
 def call_compatibility(sig: Signature | None, usage: NameUsage) -> float:
     """Fraction of the uses the definition can serve: how its instances are called (``forward``'s arity),
     attributes, base class; 0 when some call site cannot call it (arity, keywords, required arguments) or passes a
-    number where it takes a module or a function (``numbers_into_non_numbers``); a call that puts arguments in the
-    wrong slots (``misplaced_arguments``, ``counts_into_fractions``, a channel count into a size:
-    ``channels_into_sizes``), a kernel size into a conv whose fixed padding does not fit it
-    (``pads_for_another_kernel``) or that unpacks another number of values than a function returns
-    (``unpacks_otherwise``) serves none of its uses."""
+    number where it takes a module or a function (``numbers_into_non_numbers``) or words where it takes a number
+    (``words_into_numbers``); a call that puts arguments in the wrong slots (``misplaced_arguments``,
+    ``counts_into_fractions``, a channel count into a size: ``channels_into_sizes``), a kernel size into a conv whose
+    fixed padding does not fit it (``pads_for_another_kernel``) or that unpacks another number of values than a
+    function returns (``unpacks_otherwise``) serves none of its uses."""
     if sig is None:
         return 0.0
     if not calls_fit(sig, usage):
         return 0.0  # a definition that cannot be called as the code calls it fails whatever else fits
     if any(numbers_into_non_numbers(sig, call) for call in usage.calls):
         return 0.0  # a number where the block takes a module or a function: its forward fails
+    if any(words_into_numbers(sig, call) for call in usage.calls):
+        return 0.0  # words where it takes a number: ``num_layers - 1`` on ``['avg', 'max']`` fails at construction
     if sig.forward is not None and any(_too_many_arguments(sig.forward, call) for call in usage.instance_calls):
         return 0.0  # ``Up(x4, x3)`` into a ``forward(x)``: a TypeError at the first forward
     checks: list[float] = [0.0 if misplaced_arguments(sig, call) or counts_into_fractions(sig, call) or pads_for_another_kernel(sig, call)
@@ -2097,8 +2120,10 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         seen: set[str] = set()
         for block in pool:
             _take_helper(block, name, wanted, seen, found, add)
-        if not any(c.match in HELPER_MATCHES for c in found.values()):
-            # the searches reached no block that defines or imports it: read the blocks that do
+        if not any(c.match in HELPER_MATCHES and c.compat >= 1.0 and not c.edits for c in found.values()):
+            # the searches reached no block that defines or imports it in a form the model calls as written: read the
+            # blocks that do (pytorchcv's ``round_channels(channels, divisor=8)`` in every block the searches found, timm's
+            # ``round_channels(channels, multiplier=1.0, ...)`` that the model's ``multiplier=`` needs in none)
             for block in _safe(store.blocks_binding, name, k=20):
                 _take_helper(block, name, wanted, seen, found, add)
     if not any(c.match in {"exact", "normalized"} and c.compat > 0 for c in found.values()):
@@ -2112,19 +2137,17 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         # and take these arguments, ranked by their score, so a failed check has somewhere to go next
         # a class attribute the model reads (``Block.expansion``) or a layout narrows the blocks that can serve: look further
         narrowed = bool(usage.attributes) or not fitting and layout in WRONG_RANK
-        for hit, similarity in [] if is_table(usage) else semantic_hits(store, usage_query(usage), k=30 if narrowed else 10):
-            if hit.block.name == name or not _same_kind(name, hit.block.name):
-                continue
-            shared = word_overlap(name, hit.block.name)
-            if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
-                continue  # nothing of the name, and only generic model context in common
-            cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids, layout)
-            if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage) and not is_whole_network(cand, usage):
-                cand.score += similarity + 0.5 * shared  # at most about an alias match's weight
-                cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
-                cand.doubts.insert(0, f"found by meaning (cosine similarity {similarity:.2f}), not by its name: "
-                                      f"check that {cand.symbol} does what {name} should")
-                found.setdefault(cand.identity, cand)
+        hits = [] if is_table(usage) else semantic_hits(store, usage_query(usage), k=30 if narrowed else 10)
+        meant = meaning_candidates(usage, hits, user_ids, layout)
+        if usage.attributes and not meant and len(hits) == 30:
+            # none of the 30 nearest has the class attributes the model reads: read further. Why: 710 pytorchcv blocks
+            # took the 30 places nearest an SE-ResNet's ``BottleneckResidualSEBlock``, none with the ``expansion`` the
+            # model reads, and the bottlenecks that have it (timm's ``Bottle2neck``, 0.59) came 31st and after. Not
+            # for a layout alone: read that deep, a GRU came in for a ``PositionalEncoding``
+            meant = meaning_candidates(usage, semantic_hits(store, usage_query(usage), k=SEMANTIC_DEEP_READ)[30:],
+                                       user_ids, layout)
+        for cand in meant:
+            found.setdefault(cand.identity, cand)
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
     # helper such as timm's ``create_classifier(num_features, num_classes)`` too, is what the model calls
     cands = [c for c in found.values() if c.match in NAME_MATCHES or c.symbol == name or not is_whole_network(c, usage)]
@@ -2142,6 +2165,32 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     weigh_layout_and_family(cands, layout)
     cands = [layout_stand_in(c, layout) for c in cands]
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
+
+
+SEMANTIC_DEEP_READ = 120  # how far a meaning search reads when the nearest 30 hold no block with the attributes read
+
+
+def meaning_candidates(usage: NameUsage, hits: list[tuple[Any, float]], user_ids: set[str], layout: str | None) -> list[Candidate]:
+    """Candidates for ``usage``'s name among meaning-search ``hits`` (block hit, cosine similarity): a block of the same
+    kind (class or function) and of another name, sharing a word of the name or close enough in meaning, that takes
+    the model's calls at least half (compatibility 0.5), has the attributes the model reads and is no whole network;
+    scored by its fit plus its similarity and shared name words (at most about an alias match's weight)."""
+    name = usage.name
+    out = []
+    for hit, similarity in hits:
+        if hit.block.name == name or not _same_kind(name, hit.block.name):
+            continue
+        shared = word_overlap(name, hit.block.name)
+        if shared == 0.0 and similarity < SEMANTIC_UNNAMED_MIN_SIMILARITY:
+            continue  # nothing of the name, and only generic model context in common
+        cand = _make_candidate(name, hit.block, hit.block.name, "semantic", usage, user_ids, layout)
+        if cand is not None and cand.compat >= 0.5 and not lacks_attributes(cand, usage) and not is_whole_network(cand, usage):
+            cand.score += similarity + 0.5 * shared
+            cand.reason += f", cosine similarity {similarity:.2f}, shared name words {shared:.2f}"
+            cand.doubts.insert(0, f"found by meaning (cosine similarity {similarity:.2f}), not by its name: "
+                                  f"check that {cand.symbol} does what {name} should")
+            out.append(cand)
+    return out
 
 
 # ``ConvNeXt`` is ``ConvNeXtBlock`` less a generic word, but a whole network is never the block a model builds
