@@ -55,8 +55,8 @@ Measures per set: % of models patched to a passing check (forward + backward), t
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
 Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch,
 segmentation-models-pytorch, pytorch-tcn, pytorch-forecasting, lightning-bolts, denoising-diffusion-pytorch,
-neuralforecast, yolox, mmpretrain, transformers' activations / pytorch_utils / Llama / GPT-2 modules, nano-gpt). Writes
-``bench/results/llm_patch.json``.
+neuralforecast, yolox, mmpretrain, transformers' activations / pytorch_utils / Llama / GPT-2 modules, nano-gpt,
+pytorchcv). Writes ``bench/results/llm_patch.json``.
 """
 
 from __future__ import annotations

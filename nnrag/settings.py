@@ -48,7 +48,11 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # ``apply_rotary_pos_emb``) and GPT-2's modeling modules; not BERT's, ViT's or T5's, which cost a judged search query
 # its place in the top 5; and nano-gpt (MIT), a packaging of Karpathy's nanoGPT whose ``CausalSelfAttention(config)``,
 # ``MLP(config)`` and ``Block(config)`` read ``config.n_embd`` / ``n_head`` / ``block_size`` as LLM-written GPTs call
-# them. Patch prefers an installed library's block where both fit (``INSTALLED_SOURCE_BONUS``).
+# them; and pytorchcv (MIT, 710 blocks of imgclsmob's classifiers: ``IBN``, ``ResNeXtBottleneck``, BAM's ``BamBlock``,
+# SCNet's ``ScConv``, many SE / CBAM / shuffle units), whose blocks LLM-written CIFAR models rebuild; not d2l's
+# ``torch.py`` (no benchmark model gained) or eight small lucidrains packages (conformer, BoTNet, gMLP, ...; a benchmark
+# model of the earlier sets lost its meaning match). Patch prefers an installed library's block where both fit
+# (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -69,6 +73,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:transformers.models.llama.modeling_llama",
     "pkg:transformers.models.gpt2.modeling_gpt2",
     "pypi:nano-gpt==0.1.0",
+    "pypi:pytorchcv==0.0.74",
 )
 
 
