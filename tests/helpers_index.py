@@ -75,5 +75,25 @@ def ok_validation(upto: str = "backward") -> dict:
     return out
 
 
+def written_block(package: str, module: str, name: str, code: str) -> Block:
+    """A block of ``code`` written for a test, as the installed package ``package`` would store it (module
+    ``package.module``), validated through backward: for stores crowded with variants of one block or helper."""
+    qualified = f"{package}.{module}.{name}"
+    prov = Provenance(source=f"pkg:{package}", package=package, version="test", path=f"{package}/{module}.py",
+                      module=f"{package}.{module}", line_start=1, line_end=code.count("\n"), qualified_name=qualified)
+    return Block(name=name, qualified_name=qualified, code=code, provenances=[prov], external_imports=["torch"],
+                 validation=ok_validation())
+
+
+def helper_searches_read(store, model: str, name: str) -> list[str]:
+    """The block names the two searches Patch reads for the hosts of a missing helper return (by the name's use in
+    ``model``, and by the name itself; top 20 each): a test's premise that a host lies beyond them."""
+    from rag_server.candidates import usage_query
+    from rag_server.scope import analyze
+
+    usage = analyze(model).free[name]
+    return [h.block.name for query in (usage_query(usage), name) for h in store.search(query, k=20)]
+
+
 def real_blocks() -> list[Block]:
     return [real_block(m, n, validation=ok_validation()) for m, n in REAL_CLASSES]

@@ -14,20 +14,14 @@ import textwrap
 
 import pytest
 
-from corpus.records import Provenance
+from helpers_index import helper_searches_read, written_block
 from indexer.build import store_blocks
 from indexer.records import Block
 from indexer.store import BlockStore
 
-PASSED = {s: {"ok": True} for s in ("parse", "import", "instantiate", "forward", "backward")}
-
 
 def _block(name: str, code: str, module: str) -> Block:
-    prov = Provenance(source="pkg:crowd", package="crowd", version="test", path=f"crowd/{module}.py",
-                      module=f"crowd.{module}", line_start=1, line_end=code.count("\n"),
-                      qualified_name=f"crowd.{module}.{name}")
-    return Block(name=name, qualified_name=f"crowd.{module}.{name}", code=code, provenances=[prov],
-                 external_imports=["torch"], validation=PASSED)
+    return written_block("crowd", module, name, code)
 
 
 def _crowd_host(i: int) -> Block:
@@ -105,11 +99,7 @@ def helper_crowd(tmp_path_factory) -> BlockStore:
 
 def test_the_searches_reach_only_the_crowd(helper_crowd):
     """The premise: the host of the signature the model calls ranks below the 20 the searches read."""
-    from rag_server.candidates import usage_query
-    from rag_server.scope import analyze
-
-    usage = analyze(WIDTH_MODEL).free["round_channels"]
-    read = [h.block.name for query in (usage_query(usage), "round_channels") for h in helper_crowd.search(query, k=20)]
+    read = helper_searches_read(helper_crowd, WIDTH_MODEL, "round_channels")
     assert read and "EfficientStem" not in read
 
 

@@ -15,12 +15,10 @@ import textwrap
 
 import pytest
 
-from corpus.records import Provenance
+from helpers_index import helper_searches_read, written_block
 from indexer.build import store_blocks
 from indexer.records import Block
 from indexer.store import BlockStore
-
-PASSED = {s: {"ok": True} for s in ("parse", "import", "instantiate", "forward", "backward")}
 
 HOST = textwrap.dedent('''\
     import torch
@@ -71,11 +69,7 @@ MODEL = textwrap.dedent('''\
 
 
 def _block(name: str, code: str, doc_module: str) -> Block:
-    prov = Provenance(source="pkg:rotkit", package="rotkit", version="test", path=f"rotkit/{doc_module}.py",
-                      module=f"rotkit.{doc_module}", line_start=1, line_end=code.count("\n"),
-                      qualified_name=f"rotkit.{doc_module}.{name}")
-    return Block(name=name, qualified_name=f"rotkit.{doc_module}.{name}", code=code, provenances=[prov],
-                 external_imports=["torch"], validation=PASSED)
+    return written_block("rotkit", doc_module, name, code)
 
 
 def _decoy(i: int) -> Block:
@@ -109,12 +103,8 @@ def crowded_store(tmp_path_factory) -> BlockStore:
 
 def test_the_searches_alone_miss_the_host(crowded_store):
     """The premise: the host ranks below the 20 that the searches read."""
-    from rag_server.candidates import usage_query
-    from rag_server.scope import analyze
-
-    usage = analyze(MODEL).free["apply_rotary_pos_emb"]
-    read = [h.block.name for query in (usage_query(usage), "apply_rotary_pos_emb") for h in crowded_store.search(query, k=20)]
-    assert "QueryKeyMixer" not in read
+    read = helper_searches_read(crowded_store, MODEL, "apply_rotary_pos_emb")
+    assert read and "QueryKeyMixer" not in read
 
 
 def test_blocks_binding_finds_the_host_among_the_blocks_using_the_name(crowded_store):
