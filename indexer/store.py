@@ -879,10 +879,10 @@ class BlockStore:
         """Up to ``k`` visible blocks whose code defines ``name`` at its top level (``def``, ``class``, an assignment) or
         imports it, among the blocks whose code uses the identifier (the word index's names and identifiers), best
         first, one per distinct binding line (pytorchcv's ``def round_channels(channels, divisor=8)``, held by dozens of
-        its blocks, counts once, and timm's other signature still gets a place). Why: a helper function lives inside the blocks that call it, and a library's constant (transformers'
-        ``ACT2FN``) inside the blocks that import it; the searches by meaning that find those blocks rank them among
-        every block of the topic, and with transformers' Llama blocks in a store, timm's and Llama's hosts of
-        ``apply_rotary_pos_emb`` both fell out of the top 20."""
+        its blocks, counts once, and timm's other signature still gets a place). Why: a helper function lives inside
+        the blocks that call it, and a library's constant (transformers' ``ACT2FN``) inside the blocks that import it;
+        the searches by meaning that find those blocks rank them among every block of the topic, and with transformers'
+        Llama blocks in a store, timm's and Llama's hosts of ``apply_rotary_pos_emb`` both fell out of the top 20."""
         pieces = words(name)
         if not pieces or not name.isidentifier():
             return []
@@ -895,8 +895,7 @@ class BlockStore:
         lines: set[str] = set()  # one block per binding line: the distinct definitions, not 20 copies of the first
         for i in using:
             found = binds.search(codes.get(i, "")) if self._visible(i) else None
-            line = _line_at(codes[i], found.start()) if found else ""
-            if found and line not in lines:
+            if found is not None and (line := _line_at(codes[i], found.start())) not in lines:
                 lines.add(line)
                 kept.append(i)
         return self._blocks(kept[:k])
