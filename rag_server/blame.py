@@ -71,6 +71,35 @@ def failing_lines(code: str, traceback: str, inserted: list[dict[str, Any]]) -> 
     return out
 
 
+def failing_block(code: str, traceback: str, inserted: list[dict[str, Any]], user_names: set[str]) -> str | None:
+    """The free name whose inserted block holds the innermost traceback frame in the patched code, a frame in a helper
+    the block brought along (``_ScaledDotProductAttention`` under neuralforecast's ``_MultiheadAttention``) counting for
+    the block that called it; None when the failure lies in the user's own lines (``user_names``, module-level code)
+    first, or no frame is in the code."""
+    try:
+        tree = pyparse.parse(code)
+    except SyntaxError:
+        return None
+    spans = _inserted_spans(tree, inserted)
+    for path, line in reversed(_FRAME_RE.findall(traceback)):
+        if _is_library(path):
+            continue
+        name = next((name for start, end, name in spans if start <= int(line) <= end), None)
+        if name is not None:
+            return name
+        if _in_user_code(tree, int(line), user_names):
+            return None
+    return None
+
+
+def _in_user_code(tree: ast.Module, line: int, user_names: set[str]) -> bool:
+    """Whether ``line`` lies in module-level code or in a top-level definition named in ``user_names``."""
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return node.name in user_names
+    return True
+
+
 def blamed_names(code: str, traceback: str, inserted: list[dict[str, Any]]) -> list[str]:
     """Free names the traceback blames, innermost frame first.
 
@@ -220,10 +249,7 @@ def fails_in_user_code(code: str, traceback: str, user_names: set[str], inserted
         return False
     if inserted and called_block(tree, frames[-1], _owners(inserted), failing_layer) is not None:
         return False
-    for node in tree.body:
-        if node.lineno <= frames[-1] <= (node.end_lineno or node.lineno) and isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node.name in user_names
-    return True
+    return _in_user_code(tree, frames[-1], user_names)
 
 
 def user_line_map(user_code: str, patched: str) -> dict[int, int]:

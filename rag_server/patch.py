@@ -24,7 +24,7 @@ import libcst as cst
 
 from nnrag import pyparse
 from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout
-from rag_server.blame import (FailureSite, blamed_names, failing_lines, failure_site, fails_in_user_code, refused_calls,
+from rag_server.blame import (FailureSite, blamed_names, failing_block, failing_lines, failure_site, fails_in_user_code, refused_calls,
                               user_line_map, warned_names)
 from rag_server.candidates import (
     ACTIVATION_FLAGS,
@@ -611,7 +611,8 @@ def _same_failure(a: CheckResult | None, b: CheckResult) -> bool:
 
 
 def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, user_names: set[str],
-                 previous_blocks: list[Candidate] | None = None, blocks: list[Candidate] | None = None) -> str:
+                 previous_blocks: list[Candidate] | None = None, blocks: list[Candidate] | None = None,
+                 inserted: list[dict[str, Any]] | None = None) -> str:
     """Why further swaps are pointless, or "": two different block choices (``previous_blocks`` and ``blocks``, the
     candidates of the two checks, differ in what they insert: ``Candidate.identity``) failed alike, in the user's own
     lines (the innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not
@@ -629,6 +630,11 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
     if refusing is not None:
         return (f"{refusing.name}: {refusing.qualified_name} does not take the model's call ({(check.message or '')[:160]}), "
                 f"and the store has no other block of that name left to try: change the call or define {refusing.name}")
+    failing = _unswapped_failing_block(check, code, inserted or [], user_names, previous_blocks or [], blocks or [])
+    if failing is not None:
+        return (f"{failing.name}: {failing.qualified_name} fails in its own constructor with {check.error_type}: "
+                f"{(check.message or '')[:160]}, whatever blocks go in beside it, and the store has no other block of "
+                f"that name left to try: check the arguments the model passes it, or define {failing.name}")
     if _TUPLE_FOR_TENSOR.search(check.message or "") and blocks:
         return ""  # a block handed the model's code a tuple where it uses one tensor: another block may not
     called = [{"name": c.name, "symbol": c.symbol} for c in blocks or []]
@@ -658,6 +664,21 @@ def _unswapped_refusing_block(check: CheckResult, previous: list[Candidate], cur
     refused = set(refused_calls(check.message or "") + refused_calls(check.traceback or ""))
     kept = {(c.name, c.identity) for c in previous}
     return next((c for c in current if (c.symbol in refused or c.name in refused) and (c.name, c.identity) in kept), None)
+
+
+def _unswapped_failing_block(check: CheckResult, code: str, inserted: list[dict[str, Any]], user_names: set[str],
+                             previous: list[Candidate], current: list[Candidate]) -> Candidate | None:
+    """The inserted block that holds the innermost frame of a failure at instantiate (``blame.failing_block``), the
+    same block in both checks: swapping was tried on the others because none of its name was left, and its constructor
+    reads only the model's arguments. Why: neuralforecast's ``_MultiheadAttention`` for an encoder's
+    ``MultiHeadAttention(n_head, d_model, d_k, d_v)`` failed in its constructor (``ZeroDivisionError``), and Patch
+    swapped the unrelated ``PositionwiseFeedForward`` three times. Not at forward: there a block's input comes from
+    the blocks before it, and another of them may feed it what it needs."""
+    if check.failed_stage != "instantiate":
+        return None
+    name = failing_block(code, check.traceback or "", inserted, user_names)
+    kept = {(c.name, c.identity) for c in previous}
+    return next((c for c in current if c.name == name and (c.name, c.identity) in kept), None)
 
 
 # The most characters Patch (and the server's Suggest) reads: libcst's scope analysis takes time and memory in
@@ -774,7 +795,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
             break
         if check is None or (check.ok and not warned) or tries >= max_tries:
             break
-        stop_reason = _users_fault(previous, check, new_code, user_names, previous_picked, picked)
+        stop_reason = _users_fault(previous, check, new_code, user_names, previous_picked, picked, inserted)
         if not stop_reason and deadline - time.monotonic() < MIN_CHECK_SHARE * spec.timeout_s:  # no time for a real check
             stop_reason = f"the patch's time budget ({deadline - started:.0f} s) is spent"
         if stop_reason:

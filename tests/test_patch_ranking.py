@@ -877,6 +877,39 @@ def test_a_block_that_refuses_the_call_and_could_not_be_swapped_is_named_as_the_
     assert not _users_fault(failed, failed, user, {"Net"}, [position, first], [swapped, first]).startswith("PositionalEncoding")
 
 
+def test_a_block_failing_in_its_own_constructor_that_could_not_be_swapped_is_the_reason_to_stop():
+    """heldout17/14: neuralforecast's ``_MultiheadAttention``, the store's only block for an encoder's
+    ``MultiHeadAttention(n_head, d_model, d_k, d_v)``, failed in a helper its constructor builds (``head_dim ** -0.5``
+    with ``head_dim`` 0), and Patch swapped the unrelated ``PositionwiseFeedForward`` three times."""
+    from rag_server.blame import failing_block
+    from rag_server.patch import _users_fault
+    from sandbox.spec import CheckResult
+
+    patched = ("class _Scaled:\n    def __init__(self, head_dim):\n        self.scale = head_dim ** -0.5\n\n\n"
+               "class _MultiheadAttention:\n    def __init__(self, d_model, n_heads):\n        self.sdp = _Scaled(d_model // n_heads)\n\n\n"
+               "class FeedForward:\n    def __init__(self, dim):\n        self.dim = dim\n\n\n"
+               "class Net:\n    def __init__(self):\n        self.attn = _MultiheadAttention(8, 64)\n        self.ff = FeedForward(8)\n")
+    message = "0.0 cannot be raised to a negative power"
+    frames = 'File "model.py", line 18, in __init__\nFile "model.py", line 8, in __init__\nFile "model.py", line 3, in __init__\n'
+    failed = CheckResult(status="failed", failed_stage="instantiate", error_type="ZeroDivisionError", message=message,
+                         traceback=frames + f"ZeroDivisionError: {message}\n")
+    inserted = [{"name": "MultiHeadAttention", "symbol": "_MultiheadAttention"}, {"name": "PositionwiseFeedForward", "symbol": "FeedForward"}]
+    assert failing_block(patched, failed.traceback, inserted, {"Net"}) == "MultiHeadAttention"  # the helper's frame counts for it
+    assert failing_block(patched, 'File "model.py", line 18, in __init__\n', inserted, {"Net"}) is None  # the model's own line
+
+    attention = _candidate("MultiHeadAttention", "neuralforecast.models.patchtst", 5.0)
+    first = _candidate("PositionwiseFeedForward", "torchvision.models.vision_transformer", 5.0, code="def F():\n    return 1\n")
+    second = _candidate("PositionwiseFeedForward", "vit_pytorch.mobile_vit", 4.0, code="def F():\n    return 2\n")
+    swapped = _candidate("MultiHeadAttention", "other", 4.0, code="def MultiHeadAttention():\n    return 3\n")
+    reason = _users_fault(failed, failed, patched, {"Net"}, [attention, first], [attention, second], inserted)
+    assert reason.startswith("MultiHeadAttention: neuralforecast.models.patchtst.MultiHeadAttention fails in its own constructor"), reason
+    assert not _users_fault(failed, failed, patched, {"Net"}, [attention, first], [swapped, first], inserted).startswith("MultiHeadAttention")
+    at_forward = CheckResult(status="failed", failed_stage="forward", error_type="ZeroDivisionError", message=message,
+                             traceback=failed.traceback)
+    assert not _users_fault(at_forward, at_forward, patched, {"Net"}, [attention, first], [attention, second], inserted).startswith(
+        "MultiHeadAttention")  # at forward its input comes from the other blocks
+
+
 def test_a_misspelt_local_variable_is_reported_not_fetched():
     from rag_server.patch import local_typo, plan
 
