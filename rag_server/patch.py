@@ -616,8 +616,10 @@ def _users_fault(previous: CheckResult | None, check: CheckResult, code: str, us
     """Why further swaps are pointless, or "": two different block choices (``previous_blocks`` and ``blocks``, the
     candidates of the two checks, differ in what they insert: ``Candidate.identity``) failed alike, in the user's own
     lines (the innermost frame in code the user's file defines) or by a timeout at the same stage (a hang that does not
-    depend on the block; its message differs when the budget shortened the second check). The same class offered
-    twice (stored alone, and cut out of a bigger block) is one choice: its second failure says nothing new."""
+    depend on the block; its message differs when the budget shortened the second check), or in a block kept in both
+    because none of its name was left, which refused the model's call or failed in its own constructor (``inserted``:
+    the blocks the patched ``code`` holds). The same class offered twice (stored alone, and cut out of a bigger block)
+    is one choice: its second failure says nothing new."""
     if previous_blocks is not None and blocks is not None and any(
         {(c.name, key(c)) for c in previous_blocks} == {(c.name, key(c)) for c in blocks} for key in _SAME_CHOICE
     ):
