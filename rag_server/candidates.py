@@ -2138,14 +2138,14 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         # a class attribute the model reads (``Block.expansion``) or a layout narrows the blocks that can serve: look further
         narrowed = bool(usage.attributes) or not fitting and layout in WRONG_RANK
         query = usage_query(usage)
-        hits = [] if is_table(usage) else semantic_hits(store, query, k=30 if narrowed else 10)
+        hits = [] if is_table(usage) else semantic_hits(store, query, k=NARROWED_READ if narrowed else 10)
         meant = meaning_candidates(usage, hits, user_ids, layout)
-        if usage.attributes and not meant and len(hits) == 30:
+        if usage.attributes and not meant and len(hits) == NARROWED_READ:
             # none of the 30 nearest has the class attributes the model reads: read further. Why: 710 pytorchcv blocks
             # took the 30 places nearest an SE-ResNet's ``BottleneckResidualSEBlock``, none with the ``expansion`` the
             # model reads, and the bottlenecks that have it (timm's ``Bottle2neck``, 0.59) came 31st and after. Not
             # for a layout alone: read that deep, a GRU came in for a ``PositionalEncoding``
-            meant = meaning_candidates(usage, semantic_hits(store, query, k=SEMANTIC_DEEP_READ)[30:], user_ids, layout)
+            meant = meaning_candidates(usage, semantic_hits(store, query, k=SEMANTIC_DEEP_READ)[NARROWED_READ:], user_ids, layout)
         for cand in meant:
             found.setdefault(cand.identity, cand)
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
@@ -2167,7 +2167,8 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
     return package_diverse(sorted(callable_first(cands), key=_rank_key), limit)
 
 
-SEMANTIC_DEEP_READ = 120  # how far a meaning search reads when the nearest 30 hold no block with the attributes read
+NARROWED_READ = 30  # how far a meaning search reads for a name whose class attributes or layout narrow what serves
+SEMANTIC_DEEP_READ = 120  # how far it reads when the nearest NARROWED_READ hold no block with the attributes read
 
 
 def meaning_candidates(usage: NameUsage, hits: list[tuple[Any, float]], user_ids: set[str], layout: str | None) -> list[Candidate]:
