@@ -49,6 +49,13 @@ def _attributes_built_by(tree: ast.Module, name: str) -> set[str]:
 
 
 TOKENS, CHANNELS_LAST, CHANNELS_FIRST = "tokens", "channels_last", "channels_first"
+# Integer token ids [B, N] (or [N, B]), as the check's example feeds a model over text: what takes them embeds them
+TOKEN_IDS = "token_ids"
+INTEGER_DTYPES = frozenset({"int64", "long", "int32"})
+# Tensor methods that keep integer ids ids: moved, cast to another integer type, transposed, reshaped or sliced
+ID_KEEPING_METHODS = frozenset({"transpose", "permute", "t", "view", "reshape", "contiguous", "long", "int", "to",
+                                "clone", "detach", "flip", "unsqueeze", "squeeze", "cpu", "cuda"})
+FLOAT_CASTS = frozenset({"float", "half", "double", "bfloat16"})
 
 
 def input_layout(expr: ast.AST) -> str | None:
@@ -156,10 +163,13 @@ def _makes_map(tree: ast.Module, call: ast.Call) -> bool:
     return isinstance(call.func, ast.Attribute) and _method(call) in MAP_FUNCTIONS and bool(call.args)
 
 
-def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: int = 0) -> str | None:
+def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: int = 0,
+              ids: frozenset[str] = frozenset()) -> str | None:
     """The layout of ``value`` (an expression in ``func`` at ``line``), followed back through what keeps a layout:
     norm, activation and dropout layers and functions (``F.relu(self.bn(self.conv(x)))``), residual adds
     (``x + self.conv(x)``) and variables (``x = self.act(self.bn1(self.conv1(x)))``); None when nothing says.
+    ``ids``: the model's forward parameters fed integer token ids (``token_id_parameters``), read back through what
+    keeps them ids (``src.transpose(0, 1)``, ``idx[:, :-1]``); a module called on them gives tokens.
 
     Why: blocks of one name take maps (timm's ``SEModule``) or tokens (TnT's ``SE``, a ``LayerNorm`` on the last axis);
     models rarely feed a block a bare ``self.conv(x)``, nearly always a normalised and activated one."""
@@ -167,9 +177,13 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
         return None
     if isinstance(value, ast.Name):
         last = _last_assignment(func, value, line)
-        return layout_of(tree, func, last[1], last[0], hops + 1) if last is not None else None
+        if last is None:
+            return TOKEN_IDS if f"{_owner(tree, func)}.{value.id}" in ids else None
+        return layout_of(tree, func, last[1], last[0], hops + 1, ids)
+    if isinstance(value, ast.Subscript):  # ``idx[:, :-1]``: a slice of ids is ids; of a map or tokens, unknown
+        return TOKEN_IDS if ids and layout_of(tree, func, value.value, line, hops + 1, ids) == TOKEN_IDS else None
     if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-        sides = {layout_of(tree, func, v, line, hops + 1) for v in (value.left, value.right)} - {None}
+        sides = {layout_of(tree, func, v, line, hops + 1, ids) for v in (value.left, value.right)} - {None}
         return sides.pop() if len(sides) == 1 else None  # a residual add keeps the layout of the known side
     if not isinstance(value, ast.Call):
         return None
@@ -180,12 +194,49 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
         return CHANNELS_FIRST
     if _embeds_tokens(tree, value):
         return TOKENS
+    if ids and _method(value) in ID_KEEPING_METHODS | FLOAT_CASTS and isinstance(value.func, ast.Attribute):
+        if layout_of(tree, func, value.func.value, line, hops + 1, ids) == TOKEN_IDS:
+            return TOKEN_IDS if _method(value) in ID_KEEPING_METHODS else None  # ``ids.float()``: values, not ids
     inner = _wrapped_input(tree, value)
-    found = layout_of(tree, func, inner, line, hops + 1) if inner is not None else None
+    found = layout_of(tree, func, inner, line, hops + 1, ids) if inner is not None else None
+    if ids and found is None and inner is None and is_self_attr(value.func) and value.args:
+        if layout_of(tree, func, value.args[0], line, hops + 1, ids) == TOKEN_IDS:
+            return TOKENS  # ``self.src_tok_emb(src)``: a module fed token ids embeds them
     if found is not None or not _works_on_last_dim(tree, value):
         return found
-    given = layout_of(tree, func, value.args[0], line, hops + 1) if value.args else None
-    return TOKENS if given is None else given if given != CHANNELS_FIRST else None
+    given = layout_of(tree, func, value.args[0], line, hops + 1, ids) if value.args else None
+    return TOKENS if given is None else given if given not in (CHANNELS_FIRST, TOKEN_IDS) else None
+
+
+def _owner(tree: ast.Module, func: ast.AST) -> str:
+    """The name of the top-level class whose method ``func`` is ("" for a function)."""
+    return next((c.name for c in tree.body if isinstance(c, ast.ClassDef) and func in c.body), "")
+
+
+def token_id_parameters(code: str, entry: str | None, dtypes: list[str] | None) -> frozenset[str]:
+    """``Class.param`` for each parameter of the model's ``forward`` that the check feeds integer ids (``dtypes``: the
+    example's input dtypes, in the order of the parameters): of ``entry``, else of each top-level class no other class
+    uses (the model a check builds is one of them).
+
+    Why: a model over text says nothing of its input in its code (``def forward(self, src)``), and its
+    ``TokenEmbedding(vocab_size, emb_size)`` got neuralforecast's block of that name, a ``Conv1d`` over float series;
+    the user's ``--input-dtype int64`` says what the block must take."""
+    if not dtypes or not INTEGER_DTYPES & set(dtypes):
+        return frozenset()
+    try:
+        tree = pyparse.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return frozenset()
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    used = {n.id for c in classes for n in ast.walk(c) if isinstance(n, ast.Name) and n.id != c.name}
+    models = [c for c in classes if c.name == entry] if entry else [c for c in classes if c.name not in used]
+    out: set[str] = set()
+    for cls in models:
+        forward = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "forward"), None)
+        if forward is not None:
+            params = [a.arg for a in forward.args.posonlyargs + forward.args.args][1:]
+            out |= {f"{cls.name}.{p}" for p, dtype in zip(params, dtypes) if dtype in INTEGER_DTYPES}
+    return frozenset(out)
 
 
 # Layers and functions that work on the last dimension (``nn.Linear``, ``nn.LayerNorm``): what they make is token or
@@ -237,16 +288,16 @@ def _fed_calls(tree: ast.Module, name: str) -> list[tuple[ast.AST, ast.Call]]:
     return [(func, call) for func, call in out if call.args]
 
 
-def fed_layout(tree: ast.Module | None, name: str) -> str | None:
+def fed_layout(tree: ast.Module | None, name: str, ids: frozenset[str] = frozenset()) -> str | None:
     """The layout of what the code feeds ``name``'s instances (``_fed_calls``: ``self.<attr>(x)``, ``attr`` holding a
     ``name(...)`` or a Sequential of them, or a loop over a ModuleList of them) when every such call that says one says
     the same (``layout_of``: ``input_layout``, or an ``nn.Conv2d``'s output, channels-first, through norms, activations
-    and residual adds); else None.
+    and residual adds; token ids from the ``ids`` parameters); else None.
 
     Why: blocks of one name take tokens [B, N, C] (ViT's ``Block``) or maps [B, C, H, W] (visformer's); a model that
     runs ``x.flatten(2).transpose(1, 2)`` before ``self.blocks(x)`` says which one it means."""
     calls = _fed_calls(tree, name) if tree is not None else []
-    ranks = {layout_of(tree, func, call.args[0], call.lineno) for func, call in calls}  # type: ignore[arg-type]
+    ranks = {layout_of(tree, func, call.args[0], call.lineno, ids=ids) for func, call in calls}  # type: ignore[arg-type]
     known = ranks - {None}  # a call whose input says nothing leaves the others to say what the instances take
     return known.pop() if len(known) == 1 else None
 

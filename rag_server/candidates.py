@@ -41,7 +41,7 @@ from rag_server.codeops import (
     set_parameter_defaults,
     torch_nn_note,
 )
-from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, TOKENS, fed_layout
+from rag_server.call_layout import CHANNELS_FIRST, CHANNELS_LAST, INTEGER_DTYPES, TOKEN_IDS, TOKENS, fed_layout
 from rag_server.scope import CallSite, InstanceCall, NameUsage
 from rag_server.stated_layers import StatedLayer, lacking_layers, name_words, split_words
 
@@ -2072,13 +2072,15 @@ def binds_torch(code: str) -> bool:
     return any(isinstance(s, ast.Import) and any(a.name == "torch" and a.asname in (None, "torch") for a in s.names) for s in body)
 
 
-def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6) -> list[Candidate]:
-    """Ranked candidates from the block store for one free name (best first, distinct code)."""
+def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 6,
+                     token_ids: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Ranked candidates from the block store for one free name (best first, distinct code). ``token_ids``: the
+    model's forward parameters the check feeds integer ids (``call_layout.token_id_parameters``)."""
     name = usage.name
     wanted = aliases(name)
     key = normalize(name)
     user_ids = identifiers(user_code)
-    layout = fed_layout(_parsed(user_code), name)
+    layout = fed_layout(_parsed(user_code), name, token_ids)
     found: dict[str, Candidate] = {}
 
     def add(block: Any, symbol: str, match: str) -> None:
@@ -2136,16 +2138,19 @@ def store_candidates(usage: NameUsage, store: Any, user_code: str, limit: int = 
         # ``TransformerBlock`` fed tokens, where every block of the name works on 4-D maps): blocks that mean the same
         # and take these arguments, ranked by their score, so a failed check has somewhere to go next
         # a class attribute the model reads (``Block.expansion``) or a layout narrows the blocks that can serve: look further
-        narrowed = bool(usage.attributes) or not fitting and layout in WRONG_RANK
+        narrowed = bool(usage.attributes) or not fitting and (layout in WRONG_RANK or layout == TOKEN_IDS)
         query = usage_query(usage)
         hits = [] if is_table(usage) else semantic_hits(store, query, k=NARROWED_READ if narrowed else 10)
         meant = meaning_candidates(usage, hits, user_ids, layout)
-        if usage.attributes and not meant and len(hits) == NARROWED_READ:
-            # none of the 30 nearest has the class attributes the model reads: read further. Why: 710 pytorchcv blocks
-            # took the 30 places nearest an SE-ResNet's ``BottleneckResidualSEBlock``, none with the ``expansion`` the
-            # model reads, and the bottlenecks that have it (timm's ``Bottle2neck``, 0.59) came 31st and after. Not
-            # for a layout alone: read that deep, a GRU came in for a ``PositionalEncoding``
-            meant = meaning_candidates(usage, semantic_hits(store, query, k=SEMANTIC_DEEP_READ)[NARROWED_READ:], user_ids, layout)
+        if len(hits) == NARROWED_READ and (usage.attributes and not meant or _none_take_ids(meant, layout)):
+            # none of the 30 nearest has the class attributes the model reads, or takes the token ids it is fed: read
+            # further. Why: 710 pytorchcv blocks took the 30 places nearest an SE-ResNet's
+            # ``BottleneckResidualSEBlock``, none with the ``expansion`` the model reads, and the bottlenecks that have
+            # it (timm's ``Bottle2neck``, 0.59) came 31st and after; ``nn.Embedding`` came 32nd for a text model's
+            # ``TokenEmbedding(vocab_size, emb_size)``. Not for a layout of float tensors alone: read that deep, a GRU
+            # came in for a ``PositionalEncoding``
+            deeper = meaning_candidates(usage, semantic_hits(store, query, k=SEMANTIC_DEEP_READ)[NARROWED_READ:], user_ids, layout)
+            meant += [c for c in deeper if layout != TOKEN_IDS or takes_token_ids(c)]
         for cand in meant:
             found.setdefault(cand.identity, cand)
     # a block found under another name (an alias, by meaning) must not be a whole network; one of the very name, a
@@ -2220,6 +2225,9 @@ def names_before_guesses(cands: list[Candidate]) -> None:
 # Below what separates an exact name from an alias: it orders blocks of one name that fit the call site alike
 FAMILY_BONUS = 0.3
 LAYOUT_PENALTY = 1.0  # a block validated on inputs of another rank than the model feeds it fails its forward
+# A block validated on float input, fed integer token ids: its first layer fails on them whatever its name (a conv or a
+# linear layer takes no integer tensor), so it goes below every block that took ids, an exact name's match included
+IDS_PENALTY = 3.0
 
 
 def example_rank(cand: Candidate) -> int | None:
@@ -2354,13 +2362,35 @@ def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
         cand.weighed = True
         misfit = layout_misfit(cand, layout)
         if misfit:
-            cand.score -= LAYOUT_PENALTY
+            cand.score -= IDS_PENALTY if layout == TOKEN_IDS and example_dtype(cand) not in INTEGER_DTYPES else LAYOUT_PENALTY
             cand.reason += f", {misfit}"
+
+
+def example_dtype(cand: Candidate) -> str | None:
+    """The dtype of the first input ``cand``'s block ran forward on in validation (None when unknown: see
+    ``example_rank``)."""
+    if example_rank(cand) is None:
+        return None
+    dtypes = cand.block.example.input_dtypes  # type: ignore[union-attr]
+    return dtypes[0] if dtypes else "float32"
+
+
+def takes_token_ids(cand: Candidate) -> bool:
+    """Whether ``cand``'s block ran forward on integer ids in validation (``nn.Embedding``, a BERT's embeddings)."""
+    return example_dtype(cand) in INTEGER_DTYPES
+
+
+def _none_take_ids(cands: list[Candidate], layout: str | None) -> bool:
+    return layout == TOKEN_IDS and not any(takes_token_ids(c) and c.compat >= 1.0 for c in cands)
 
 
 def layout_misfit(cand: Candidate, layout: str | None) -> str | None:
     """Why ``cand`` cannot take the ``layout`` the model feeds it (validated on inputs of a rank that layout rules out,
-    or named for another layout: ``_layout_conflict``); None when nothing says it cannot."""
+    on float input where the model feeds it token ids, or named for another layout: ``_layout_conflict``); None when
+    nothing says it cannot."""
+    dtype = example_dtype(cand) if layout == TOKEN_IDS else None
+    if dtype is not None and dtype not in INTEGER_DTYPES:
+        return f"validated on {dtype} input where the model feeds it integer token ids"
     rank = example_rank(cand) if layout in WRONG_RANK else None
     if rank is not None and rank == WRONG_RANK[layout]:  # type: ignore[index]
         return f"validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"  # type: ignore[union-attr]

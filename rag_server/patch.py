@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import libcst as cst
 
 from nnrag import pyparse
-from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout
+from rag_server.call_layout import CHANNELS_FIRST, TOKENS, fed_layout, token_id_parameters
 from rag_server.blame import (FailureSite, blamed_names, failing_block, failing_lines, failure_site, fails_in_user_code, refused_calls,
                               user_line_map, warned_names)
 from rag_server.candidates import (
@@ -228,11 +228,16 @@ def decided_note(name: str) -> str:
             f"of a batch mixing that way and not with batch_first=True, which its calls now pass")
 
 
-def plan(code: str, store: Any) -> Plan:
+def plan(code: str, store: Any, spec: CheckSpec | None = None) -> Plan:
+    """What to import and which blocks to try for each free name of ``code``. ``spec``: the check the patch must pass;
+    its example's integer inputs are token ids the blocks that take them must embed (``token_id_parameters``)."""
     report, notes = bind_own_spellings(analyze(code))
     report, batch_notes, sequence_first = batch_first_imports(report)
     notes += batch_notes
     code = report.module.code
+    example = spec.example if spec is not None else None
+    token_ids = token_id_parameters(code, spec.entry if spec is not None else None,
+                                    example.input_dtypes if example is not None else None)
     imports: dict[str, str] = {}
     fallbacks: dict[str, str] = {}
     candidates: dict[str, list[Candidate]] = {}
@@ -247,7 +252,7 @@ def plan(code: str, store: Any) -> Plan:
             unresolved.append(name)
             notes.append(typo_note(usage, meant))
             continue
-        found = store_candidates(usage, store, code) if store is not None else []
+        found = store_candidates(usage, store, code, token_ids=token_ids) if store is not None else []
         if found:
             candidates[name] = found
         elif line is not None:
@@ -715,7 +720,7 @@ def _patch(code: str, spec: CheckSpec | None, store: Any, pool: Any | None, max_
     # names imported from modules that do not exist become free names, resolved like the others
     source, fixes, _ = free_what_is_missing(extracted.code)  # also ``nn.Swish``, ``nn.DropPath``
     fixes = extracted.notes + fixes  # what taking the code out of LLM text dropped or combined, in words
-    the_plan = plan(source, store)
+    the_plan = plan(source, store, spec)
     source = the_plan.report.module.code  # with its own misspelt definitions bound
     fixes += the_plan.notes
     free = list(the_plan.report.free)
