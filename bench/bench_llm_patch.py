@@ -49,7 +49,10 @@ repositories), measured blind in session 41 on the code of f009491 (13 / 20 rest
 ``bench/results/llm_patch_heldout18_blind.json``); ``heldout19`` the same way (8 image-classifier blocks, 4 helpers, 4
 sequence models over token ids or float sequences, 2 of detection / segmentation, 2 of research repositories; 29 of its
 33 names new), measured blind in session 42 on the code of f99aac2 (13 / 20 restored, first combination 12:
-``bench/results/llm_patch_heldout19_blind.json``).
+``bench/results/llm_patch_heldout19_blind.json``); ``heldout20`` the same way (8 image-classifier blocks, 4 helpers, 4
+sequence models, 2 of detection / segmentation, 2 of research repositories, 5 in LEMUR's contract; none of its names
+used by an earlier set), measured blind in session 43 on the code of 3b28e21 (8 / 20 restored, first combination 8:
+``bench/results/llm_patch_heldout20_blind.json``).
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.
