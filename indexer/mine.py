@@ -18,6 +18,7 @@ from indexer.closure import BlockAssembler, missing_dependencies
 from indexer.imports import DefTarget, ModuleGraph
 from indexer.records import Block
 from indexer.scope import ModuleInfo
+from indexer.self_module import unqualified_self_references
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ log = logging.getLogger(__name__)
 # function set names too; an imported name rebound below its reader is kept (it had become a NameError); a module's
 # in-place changes of a name it imports (``CFG["k"] = 42`` after ``from .cfg import CFG``) join the blocks reading it;
 # the names a function called at definition time reads (a decorator, ``act=get_act()``) count as read then. The last
-# five change no block of the default sources.
-MINER_VERSION = "7"
+# five change no block of the default sources. "8": a module that names itself (``d2l = sys.modules[__name__]``) is
+# read with ``d2l.name`` as ``name`` (``self_module``): d2l's blocks no longer stop at import; no block of the default
+# sources changes.
+MINER_VERSION = "8"
 
 
 @dataclass
@@ -81,7 +84,7 @@ def build_graph(files: list[SourceFile], report: MineReport | None = None) -> tu
                 report.parse_errors[f.provenance.path] = f"module {f.module} is already {taken.provenance.path}"
             continue
         try:
-            modules[f.module] = ModuleInfo(f.module, f.text, f.is_package)
+            modules[f.module] = ModuleInfo(f.module, unqualified_self_references(f.text), f.is_package)
             by_module[f.module] = f
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             if report is not None:

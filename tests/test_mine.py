@@ -697,3 +697,57 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_reason_and_the_store_pub
     assert built.version and "caf\\xe9.py" in skipped, skipped
     store = BlockStore(tmp_path / "store")
     assert [b.name for b in store.blocks_of_source(f"dir:{src}")] == ["Good"]
+
+
+def test_a_module_that_names_itself_gives_blocks_that_run_alone(tmp_path):
+    """d2l's idiom: ``d2l = sys.modules[__name__]``, names read as ``d2l.zeros`` and ``d2l.Encoder``, aliases defined
+    at the end of the file, and data tables written through the alias. The block reads them as plain names, carries
+    what it reads and none of the writes: cut as written, it failed at import on ``d2l.DATA_URL``."""
+    from indexer.self_module import unqualified_self_references
+
+    files = {
+        "book/__init__.py": "",
+        "book/torch.py": """
+            import sys
+            import torch
+            from torch import nn
+
+            book = sys.modules[__name__]
+
+            book.DATA_HUB['ptb'] = (book.DATA_URL + 'ptb.zip', '319d85e5')
+
+
+            class Encoder(nn.Module):
+                def forward(self, X):
+                    raise NotImplementedError
+
+
+            class PositionalEncoding(book.Encoder):
+                def __init__(self, num_hiddens, max_len=64):
+                    super().__init__()
+                    self.P = book.zeros((1, max_len, num_hiddens))
+
+                def forward(self, X):
+                    return X + self.P[:, :X.shape[1], :]
+
+
+            zeros = torch.zeros
+            DATA_HUB = dict()
+            DATA_URL = 'http://example.org/'
+            """,
+    }
+    pkg = write_package(tmp_path, files)
+    source = (pkg / "torch.py").read_text()
+    rewritten = unqualified_self_references(source)
+    assert rewritten.count("\n") == source.count("\n") and "book = sys.modules[__name__]" in rewritten
+    assert "class PositionalEncoding(Encoder)" in rewritten and "book.zeros" not in rewritten
+    assert unqualified_self_references(UNALIASED := "import sys\nx = sys.modules['os']\n") == UNALIASED
+
+    blocks = {b.name: b for b in mine_files(list(open_source(f"dir:{pkg}", tmp_path).files()))}
+    block = blocks["PositionalEncoding"]
+    assert block.unresolved == [] and "DATA_HUB" not in block.code and "sys.modules" not in block.code, block.code
+    namespace: dict = {}
+    exec(compile(block.code, "block.py", "exec"), namespace)
+    import torch
+
+    assert namespace["PositionalEncoding"](8)(torch.ones(2, 5, 8)).shape == (2, 5, 8)
