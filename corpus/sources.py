@@ -12,6 +12,8 @@ One SPEC string names a source (``docs/contracts.md``):
 - ``wheel:PATH``      a wheel (zip) or an sdist (``.tar.gz``), read in place;
 - ``pypi:NAME==VER``  fetched with ``pip download --no-deps`` into ``cache_dir/wheels``,
                       then read in place like ``wheel:`` (never installed);
+- ``...#MODULE,...``  after ``wheel:`` or ``pypi:``: only those modules (and what a package of that name holds),
+                      ``pypi:d2l==0.17.6#d2l.torch`` (the archive's other modules are not read);
 - ``lemur``           the 10,483 model files of ``nn-dataset==2.1.2``, each its own
                       module ``ab.nn.nn.<name>``.
 
@@ -784,10 +786,11 @@ _SDIST_RE = re.compile(r"^(?P<name>.+)-(?P<version>[0-9][^-]*)\.(tar\.gz|tgz|zip
 
 
 class ArchiveSource(Source):
-    """A wheel (zip) or sdist (tar.gz / zip) read in place, never unpacked nor installed."""
+    """A wheel (zip) or sdist (tar.gz / zip) read in place, never unpacked nor installed. ``modules``: read only these
+    modules and the packages of these names (all when empty)."""
 
-    def __init__(self, spec: str, path: Path):
-        self.spec, self.path = spec, Path(path)
+    def __init__(self, spec: str, path: Path, modules: tuple[str, ...] = ()):
+        self.spec, self.path, self.modules = spec, Path(path), modules
         if not self.path.is_file():
             raise SourceError(f"no such archive: {self.path}")
         name = self.path.name
@@ -891,8 +894,25 @@ class ArchiveSource(Source):
             if not self.is_wheel:  # an sdist also ships tests/docs/setup.py: keep its packages and top modules
                 pkgs = {rel.split("/")[0] for _, rel in pairs if rel.count("/") == 1 and rel.endswith("/__init__.py")}
                 pairs = [(n, rel) for n, rel in pairs if rel.split("/")[0] in pkgs or ("/" not in rel and rel not in ("setup.py", "conftest.py"))]
-            self._members = sorted(pairs, key=lambda p: p[1])
+            self._members = self._selected(sorted(pairs, key=lambda p: p[1]))
         return self._members
+
+    def _selected(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The members of the modules the spec selects (``#d2l.torch``); a selected module the archive lacks is an
+        error naming the modules it has. Why: d2l ships its book code four times (``torch``, ``mxnet``,
+        ``tensorflow``, ``paddle``); three of them only fill a store with blocks that stop at import."""
+        if not self.modules:
+            return pairs
+        named = {rel: module_name_for(rel)[0] for _, rel in pairs}
+        missing = [m for m in self.modules if not any(n == m or n.startswith(m + ".") for n in named.values())]
+        if missing:
+            have = sorted({n for n in named.values() if n.count(".") <= 1})[:12]
+            raise SourceError(f"{self.path.name} holds no module {missing[0]!r}; its modules include {', '.join(have)}")
+        # the selected modules, what their packages hold, and the ``__init__.py`` of the packages above them (a module
+        # of no package is mined as none: ``d2l/torch.py`` alone gave no block)
+        return [(n, rel) for n, rel in pairs if any(named[rel] == m or named[rel].startswith(m + ".")
+                                                    or rel.endswith("__init__.py") and m.startswith(named[rel] + ".")
+                                                    for m in self.modules)]
 
     def holds_python(self) -> bool:
         return bool(self.members())
@@ -1024,9 +1044,21 @@ def canonical_spec(spec: str) -> str:
     ``--add``, and ``dir:proj/`` and ``dir:/abs/proj`` must be one source, not two copies of every block."""
     spec = spec.strip()
     kind, _, arg = spec.partition(":")
-    if kind in ("dir", "wheel") and arg:
+    if kind == "wheel" and arg:
+        path, hash_mark, modules = arg.partition("#")
+        return f"{kind}:{Path(path).expanduser().resolve()}{hash_mark}{modules}"
+    if kind == "dir" and arg:
         return f"{kind}:{Path(arg).expanduser().resolve()}"
     return spec
+
+
+def selected_modules(fragment: str, spec: str) -> tuple[str, ...]:
+    """The dotted module names after an archive spec's ``#`` (``d2l.torch,d2l.utils``)."""
+    modules = tuple(m.strip() for m in fragment.split(",") if m.strip())
+    bad = [m for m in modules if not all(part.isidentifier() for part in m.split("."))]
+    if bad or not modules:
+        raise SourceError(f"bad module list after '#' in {spec!r}: expected dotted module names such as d2l.torch")
+    return modules
 
 
 def open_source(spec: str, cache_dir: Path) -> Source:
@@ -1036,13 +1068,15 @@ def open_source(spec: str, cache_dir: Path) -> Source:
     if spec == "lemur":
         return LemurSource(cache_dir)
     if not arg:
-        raise SourceError(f"bad source spec {spec!r}: expected pkg:NAME, dir:PATH, wheel:PATH, pypi:NAME==VER or lemur")
+        raise SourceError(f"bad source spec {spec!r}: expected pkg:NAME, dir:PATH, wheel:PATH, pypi:NAME==VER (either with #MODULE) or lemur")
     if kind == "pkg":
         return open_package(arg, spec)
     if kind == "dir":
         return open_dir(Path(arg), spec)
+    archive, hash_mark, fragment = arg.partition("#")
+    modules = selected_modules(fragment, spec) if hash_mark else ()
     if kind == "wheel":
-        return ArchiveSource(spec, Path(arg).expanduser())
+        return ArchiveSource(spec, Path(archive).expanduser(), modules)
     if kind == "pypi":
-        return ArchiveSource(spec, pypi_archive(arg, cache_dir))
+        return ArchiveSource(spec, pypi_archive(archive, cache_dir), modules)
     raise SourceError(f"unknown source kind {kind!r} in {spec!r}: expected pkg, dir, wheel, pypi or lemur")

@@ -54,7 +54,7 @@ def default_sources(cache_dir: Path | None = None) -> tuple[list[str], list[str]
     for spec in settings.index_sources:
         if spec.startswith("pypi:"):
             try:
-                pypi_archive(spec.removeprefix("pypi:"), cache)
+                pypi_archive(spec.removeprefix("pypi:").partition("#")[0], cache)
             except SourceError as exc:
                 warnings.append(f"{spec} left out of the default index: {exc}")
                 continue

@@ -522,3 +522,43 @@ def test_a_carried_provenance_is_refreshed_with_its_own_files_license(tmp_path):
     vendored.license = "stale"
     src.refresh(vendored)
     assert vendored.license == "GPL-3.0" and vendored.path == "third_party/gplcode/gplblock.py"
+
+
+BOOK = "import torch.nn as nn\n\n\nclass Residual(nn.Module):\n    def forward(self, x):\n        return x + x\n"
+TWIN = "import mxnet\nfrom mxnet.gluon import nn\n\n\nclass Residual(nn.Block):\n    pass\n"
+
+
+def test_an_archive_spec_can_select_modules(tmp_path):
+    """``#book.torch`` reads that module (and the package above it), not its framework twins; a package selected
+    brings what it holds. Why: d2l ships its book code for four frameworks, and three only stop at import."""
+    whl = _wheel(
+        tmp_path / "book-1.0-py3-none-any.whl",
+        {"book/__init__.py": "", "book/torch.py": BOOK, "book/mxnet.py": TWIN, "book/extra/__init__.py": "",
+         "book/extra/more.py": UTIL},
+        "Metadata-Version: 2.4\nName: book\nVersion: 1.0\nLicense-Expression: MIT\n\n",
+    )
+    files = list(open_source(f"wheel:{whl}#book.torch", tmp_path).files())
+    assert [f.module for f in files] == ["book", "book.torch"]
+    (block,) = mine_files(files)  # a module without its package's __init__.py gives no block
+    assert block.qualified_name == "book.torch.Residual"
+    several = open_source(f"wheel:{whl}#book.torch, book.extra", tmp_path)
+    assert [f.module for f in several.files()] == ["book", "book.extra", "book.extra.more", "book.torch"]
+    assert [f.module for f in open_source(f"wheel:{whl}", tmp_path).files()] == [
+        "book", "book.extra", "book.extra.more", "book.mxnet", "book.torch"]
+
+
+@pytest.mark.parametrize("fragment, message", [("book.jax", "holds no module 'book.jax'"), ("book.torch-x", "bad module list"),
+                                               ("", "bad module list")])
+def test_a_module_selection_the_archive_cannot_give_is_refused(tmp_path, fragment, message):
+    whl = _wheel(tmp_path / "book-1.0-py3-none-any.whl", {"book/__init__.py": "", "book/torch.py": BOOK},
+                 "Metadata-Version: 2.4\nName: book\nVersion: 1.0\n\n")
+    with pytest.raises(SourceError, match=message):
+        list(open_source(f"wheel:{whl}#{fragment}", tmp_path).files())
+
+
+def test_a_wheel_spec_with_modules_is_canonical_with_its_path_resolved(tmp_path, monkeypatch):
+    from corpus.sources import canonical_spec
+
+    monkeypatch.chdir(tmp_path)
+    assert canonical_spec("wheel:book-1.0-py3-none-any.whl#book.torch") == f"wheel:{tmp_path}/book-1.0-py3-none-any.whl#book.torch"
+    assert canonical_spec("pypi:d2l==0.17.6#d2l.torch") == "pypi:d2l==0.17.6#d2l.torch"
