@@ -1,4 +1,4 @@
-# nnrag CPU image: the gRPC server with the default index (torch.nn, torchvision, timm, thirteen PyPI archives, four transformers modules) built in.
+# nnrag CPU image: the gRPC server with the default index (torch.nn, torchvision, timm, fourteen PyPI archives (d2l's torch module alone), four transformers modules) built in.
 #
 #   docker build -t nnrag .
 #   docker run -p 50051:50051 nnrag            # serves on 0.0.0.0:50051

@@ -59,7 +59,7 @@ combination alone (the baseline, same run, read from each patch's attempt log), 
 Store: the default one (``nnrag index``: torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch,
 segmentation-models-pytorch, pytorch-tcn, pytorch-forecasting, lightning-bolts, denoising-diffusion-pytorch,
 neuralforecast, yolox, mmpretrain, transformers' activations / pytorch_utils / Llama / GPT-2 modules, nano-gpt,
-pytorchcv). Writes ``bench/results/llm_patch.json``.
+pytorchcv, d2l's ``torch.py``). Writes ``bench/results/llm_patch.json``.
 """
 
 from __future__ import annotations

@@ -49,10 +49,12 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 # its place in the top 5; and nano-gpt (MIT), a packaging of Karpathy's nanoGPT whose ``CausalSelfAttention(config)``,
 # ``MLP(config)`` and ``Block(config)`` read ``config.n_embd`` / ``n_head`` / ``block_size`` as LLM-written GPTs call
 # them; and pytorchcv (MIT, 710 blocks of imgclsmob's classifiers: ``IBN``, ``ResNeXtBottleneck``, BAM's ``BamBlock``,
-# SCNet's ``ScConv``, many SE / CBAM / shuffle units), whose blocks LLM-written CIFAR models rebuild; not d2l's
-# ``torch.py`` (no benchmark model gained) or eight small lucidrains packages (conformer, BoTNet, gMLP, ...; a benchmark
-# model of the earlier sets lost its meaning match). Patch prefers an installed library's block where both fit
-# (``INSTALLED_SOURCE_BONUS``).
+# SCNet's ``ScConv``, many SE / CBAM / shuffle units), whose blocks LLM-written CIFAR models rebuild; and d2l's
+# ``torch.py`` alone (MIT-0, ``#d2l.torch``: the *Dive into Deep Learning* book's ``PositionalEncoding(num_hiddens,
+# dropout)``, ``MultiHeadAttention``, ``AddNorm``, ``PositionWiseFFN``, ``Residual``, as tutorial-style models call
+# them; not its mxnet / tensorflow / paddle twins); not eight small lucidrains packages (conformer, BoTNet, gMLP, ...;
+# a benchmark model of the earlier sets lost its meaning match). Patch prefers an installed library's block where both
+# fit (``INSTALLED_SOURCE_BONUS``).
 DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:torch.nn",
     "pkg:torchvision",
@@ -74,6 +76,7 @@ DEFAULT_INDEX_SOURCES: tuple[str, ...] = (
     "pkg:transformers.models.gpt2.modeling_gpt2",
     "pypi:nano-gpt==0.1.0",
     "pypi:pytorchcv==0.0.74",
+    "pypi:d2l==0.17.6#d2l.torch",
 )
 
 

@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("index")
     def index_command(
-        source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="SPEC to index (repeatable): pkg:timm, pkg:torch.nn, dir:PATH, wheel:PATH, pypi:NAME==VER, lemur; an archive's modules alone: pypi:d2l==0.17.6#d2l.torch. Default: the settings' index_sources (torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch, segmentation-models-pytorch, pytorch-tcn, pytorch-forecasting, lightning-bolts, denoising-diffusion-pytorch, neuralforecast, yolox, mmpretrain, transformers' activations, pytorch_utils, Llama and GPT-2 modules, nano-gpt, pytorchcv)."),
+        source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="SPEC to index (repeatable): pkg:timm, pkg:torch.nn, dir:PATH, wheel:PATH, pypi:NAME==VER, lemur; an archive's modules alone: pypi:d2l==0.17.6#d2l.torch. Default: the settings' index_sources (torch.nn, torchvision, timm, fightingcv-attention, ultralytics, vit-pytorch, segmentation-models-pytorch, pytorch-tcn, pytorch-forecasting, lightning-bolts, denoising-diffusion-pytorch, neuralforecast, yolox, mmpretrain, transformers' activations, pytorch_utils, Llama and GPT-2 modules, nano-gpt, pytorchcv, d2l's torch module)."),
         store_dir: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
         add: bool = typer.Option(False, "--add", help="Keep the sources already indexed and add these."),
         force: bool = typer.Option(False, "--force", help="Rebuild everything: no reuse of earlier results."),
