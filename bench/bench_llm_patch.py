@@ -52,7 +52,8 @@ sequence models over token ids or float sequences, 2 of detection / segmentation
 ``bench/results/llm_patch_heldout19_blind.json``); ``heldout20`` the same way (8 image-classifier blocks, 4 helpers, 4
 sequence models, 2 of detection / segmentation, 2 of research repositories, 5 in LEMUR's contract; none of its names
 used by an earlier set), measured blind in session 43 on the code of 3b28e21 (8 / 20 restored, first combination 8:
-``bench/results/llm_patch_heldout20_blind.json``).
+``bench/results/llm_patch_heldout20_blind.json``); its ``18_yolo_resnet_dfl_lemur`` fails the check with its author's
+own definitions too (a LEMUR ``Net`` whose output is YOLO's [2, 14, 16], not [2, 10]), so 19 of its 20 can pass.
 
 Measures per set: % of models patched to a passing check (forward + backward), the same for the first candidate
 combination alone (the baseline, same run, read from each patch's attempt log), sandbox checks and seconds per patch.

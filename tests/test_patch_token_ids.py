@@ -190,3 +190,28 @@ def test_patch_checks_the_block_that_takes_the_ids_first(small_store, pool):
     assert result.check is not None and result.check.ok, result.attempts
     assert [i["symbol"] for i in result.inserted if i["name"] == "TokenEmbedding"] == ["WordEmbedding"]
     assert len([a for a in result.attempts if not a.startswith("as given")]) == 1, result.attempts
+
+
+@pytest.fixture(scope="module")
+def server(small_store, tmp_path_factory):
+    from nnrag.settings import Settings
+    from rag_server.backend import Backend
+    from rag_server.server import build_server
+
+    settings = Settings(store_dir=small_store.store_dir, address="127.0.0.1:0", workers=1, check_timeout_s=30.0)
+    backend = Backend.open(settings, with_pool=True, with_predictor=False)
+    running = build_server(settings, backend)
+    yield running
+    running.stop(grace=1)
+    backend.close()
+
+
+def test_over_grpc_the_example_dtype_reaches_the_ranking(server):
+    """A client's CheckSpec with int64 inputs travels with the Patch request: the block that takes ids is checked."""
+    from rag_server.client import Client
+
+    with Client(server.address) as client:
+        outcome = client.patch(TEXT_MODEL, IDS_SPEC)
+    assert outcome.after is not None and outcome.after.ok, outcome.attempts
+    assert [b.symbol for b in outcome.inserted if b.name == "TokenEmbedding"] == ["WordEmbedding"]
+    assert len([a for a in outcome.attempts if not a.startswith("as given")]) == 1, outcome.attempts
