@@ -178,7 +178,7 @@ def layout_of(tree: ast.Module, func: ast.AST, value: ast.AST, line: int, hops: 
     if isinstance(value, ast.Name):
         last = _last_assignment(func, value, line)
         if last is None:
-            return TOKEN_IDS if f"{_owner(tree, func)}.{value.id}" in ids else None
+            return TOKEN_IDS if ids and f"{_owner(tree, func)}.{value.id}" in ids else None
         return layout_of(tree, func, last[1], last[0], hops + 1, ids)
     if isinstance(value, ast.Subscript):  # ``idx[:, :-1]``: a slice of ids is ids; of a map or tokens, unknown
         return TOKEN_IDS if ids and layout_of(tree, func, value.value, line, hops + 1, ids) == TOKEN_IDS else None
