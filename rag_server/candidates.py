@@ -2362,7 +2362,7 @@ def weigh_layout_and_family(cands: list[Candidate], layout: str | None) -> None:
         cand.weighed = True
         misfit = layout_misfit(cand, layout)
         if misfit:
-            cand.score -= IDS_PENALTY if layout == TOKEN_IDS and example_dtype(cand) not in INTEGER_DTYPES else LAYOUT_PENALTY
+            cand.score -= IDS_PENALTY if _float_fed_ids(cand, layout) else LAYOUT_PENALTY
             cand.reason += f", {misfit}"
 
 
@@ -2380,6 +2380,11 @@ def takes_token_ids(cand: Candidate) -> bool:
     return example_dtype(cand) in INTEGER_DTYPES
 
 
+def _float_fed_ids(cand: Candidate, layout: str | None) -> bool:
+    """Whether the model feeds ``cand`` token ids and its block ran forward on float input in validation."""
+    return layout == TOKEN_IDS and example_dtype(cand) not in (None, *INTEGER_DTYPES)
+
+
 def _none_take_ids(cands: list[Candidate], layout: str | None) -> bool:
     return layout == TOKEN_IDS and not any(takes_token_ids(c) and c.compat >= 1.0 for c in cands)
 
@@ -2388,9 +2393,8 @@ def layout_misfit(cand: Candidate, layout: str | None) -> str | None:
     """Why ``cand`` cannot take the ``layout`` the model feeds it (validated on inputs of a rank that layout rules out,
     on float input where the model feeds it token ids, or named for another layout: ``_layout_conflict``); None when
     nothing says it cannot."""
-    dtype = example_dtype(cand) if layout == TOKEN_IDS else None
-    if dtype is not None and dtype not in INTEGER_DTYPES:
-        return f"validated on {dtype} input where the model feeds it integer token ids"
+    if _float_fed_ids(cand, layout):
+        return f"validated on {example_dtype(cand)} input where the model feeds it integer token ids"
     rank = example_rank(cand) if layout in WRONG_RANK else None
     if rank is not None and rank == WRONG_RANK[layout]:  # type: ignore[index]
         return f"validated on {rank}-D input where the model feeds it {layout.replace('_', '-')} input"  # type: ignore[union-attr]
